@@ -1,0 +1,248 @@
+//! Map keys and values shared by mgm's XDP program (`mgm-ebpf`) and its control plane (`mgm-user`).
+//!
+//! Every type is `#[repr(C)]` and laid out without implicit padding, so that both sides agree on
+//! the bytes. IPv4 addresses are kept exactly as they sit in the packet (network byte order): a
+//! `u32` read from the header with a native load, never byte-swapped on the fast path.
+#![no_std]
+
+/// Counter indexes of the global per-CPU `STATS` array: why each packet went where it went.
+pub mod stat {
+    /// Every frame the ingress program saw.
+    pub const RX: u32 = 0;
+    /// Frames too short for an Ethernet header (dropped).
+    pub const MALFORMED_ETH: u32 = 1;
+    /// Not IPv4 (ARP, IPv6, ...): passed to the kernel.
+    pub const NOT_IPV4: u32 = 2;
+    /// IPv4 with a truncated or invalid header (bad version, IHL < 5, total length): dropped.
+    pub const MALFORMED_IPV4: u32 = 3;
+    /// IPv4 unicast or broadcast: passed to the kernel.
+    pub const NOT_MULTICAST: u32 = 4;
+    /// Link-local groups 224.0.0.0/24: passed to the kernel, never forwarded.
+    pub const LINK_LOCAL: u32 = 5;
+    /// IGMP: passed to the kernel (the control plane reads it there).
+    pub const IGMP: u32 = 6;
+    /// IPv4 multicast data frames considered for forwarding.
+    pub const MULTICAST: u32 = 7;
+    /// Frames carrying one 802.1Q tag.
+    pub const VLAN: u32 = 8;
+    /// IPv4 headers with options.
+    pub const IP_OPTIONS: u32 = 9;
+    /// Fragments (any fragment of a datagram).
+    pub const FRAGMENT: u32 = 10;
+    /// No (S,G) entry: reported as a creation alert.
+    pub const MISS: u32 = 11;
+    /// Misses punted to userspace through AF_XDP.
+    pub const MISS_PUNTED: u32 = 12;
+    /// Misses passed to the kernel because no punt socket was bound.
+    pub const MISS_PASSED: u32 = 13;
+    /// Creation alerts not raised because the per-CPU rate limit was spent.
+    pub const MISS_RATE_LIMITED: u32 = 14;
+    /// Reports lost because the ring buffer was full.
+    pub const REPORT_RING_FULL: u32 = 15;
+    /// Entry found but the packet came in on another interface.
+    pub const WRONG_IF: u32 = 16;
+    /// TTL 0 or 1 on arrival: dropped as the kernel's ipmr would.
+    pub const TTL_EXPIRED: u32 = 17;
+    /// Negative entries (no outgoing interfaces): dropped on purpose.
+    pub const NEGATIVE: u32 = 18;
+    /// Forwarded through the broadcast redirect.
+    pub const FORWARDED: u32 = 19;
+    /// Redirect failed (empty or missing outgoing set).
+    pub const REDIRECT_FAILED: u32 = 20;
+    /// Egress: copies sent.
+    pub const EGRESS_TX: u32 = 21;
+    /// Egress: copies dropped by the interface TTL threshold.
+    pub const EGRESS_TTL_THRESHOLD: u32 = 22;
+    /// Egress: copies dropped because they exceed the interface MTU.
+    pub const EGRESS_MTU: u32 = 23;
+    /// Egress: the interface has no configuration entry (dropped).
+    pub const EGRESS_NO_CONFIG: u32 = 24;
+    /// Number of counters.
+    pub const COUNT: u32 = 25;
+
+    /// Human names, indexed by counter.
+    pub const NAMES: [&str; COUNT as usize] = [
+        "rx",
+        "malformed_eth",
+        "not_ipv4",
+        "malformed_ipv4",
+        "not_multicast",
+        "link_local",
+        "igmp",
+        "multicast",
+        "vlan",
+        "ip_options",
+        "fragment",
+        "miss",
+        "miss_punted",
+        "miss_passed",
+        "miss_rate_limited",
+        "report_ring_full",
+        "wrong_if",
+        "ttl_expired",
+        "negative",
+        "forwarded",
+        "redirect_failed",
+        "egress_tx",
+        "egress_ttl_threshold",
+        "egress_mtu",
+        "egress_no_config",
+    ];
+}
+
+/// Key of the MFE map: one (S,G) pair, both addresses in network byte order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SgKey {
+    /// Source address.
+    pub source: u32,
+    /// Group address.
+    pub group: u32,
+}
+
+/// Value of the MFE map: what to do with a packet of one (S,G).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MfeValue {
+    /// The only ifindex packets of this entry are accepted from.
+    pub iif: u32,
+    /// Outgoing-interface set (slot of the `OIF_SETS` array of devmaps); [`NO_OIF_SET`] for a
+    /// negative entry, whose packets are dropped.
+    pub oif_set: u32,
+    /// Slot of this entry's counters in `MFE_STATS` (also handed to the egress program).
+    pub stats_slot: u32,
+    /// Reserved, zero.
+    pub flags: u32,
+}
+
+/// `MfeValue::oif_set` of a negative entry.
+pub const NO_OIF_SET: u32 = u32::MAX;
+
+/// Per-CPU counters of one MFE (`MFE_STATS[stats_slot]`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MfeCounters {
+    /// Packets accepted on the incoming interface.
+    pub packets: u64,
+    /// Bytes of those packets (layer 3).
+    pub bytes: u64,
+    /// Packets that arrived on another interface.
+    pub wrong_if: u64,
+    /// Packets dropped for TTL ≤ 1.
+    pub ttl_expired: u64,
+}
+
+/// Key of the per-(entry, outgoing interface) counters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OifCounterKey {
+    /// The entry's `stats_slot`.
+    pub stats_slot: u32,
+    /// The outgoing ifindex.
+    pub ifindex: u32,
+}
+
+/// Per-CPU counters of one (entry, outgoing interface).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OifCounters {
+    /// Copies sent.
+    pub packets: u64,
+    /// Bytes sent (layer 3).
+    pub bytes: u64,
+    /// Copies dropped by the TTL threshold or the MTU.
+    pub drops: u64,
+}
+
+/// Per-interface settings read by the egress program (`IFACES[ifindex]`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfaceConfig {
+    /// The interface's MAC address, written as the source of every copy.
+    pub mac: [u8; 6],
+    /// Copies with a TTL (after decrement) below this are dropped; 0 or 1 lets all through.
+    pub ttl_threshold: u8,
+    /// Reserved, zero.
+    pub reserved: u8,
+    /// Largest IPv4 packet (layer 3 bytes) sent on this interface; 0 = no check.
+    pub mtu: u32,
+    /// Slot of this interface's AF_XDP punt socket in `PUNT_SOCKETS`.
+    pub punt_slot: u32,
+}
+
+/// Kinds of [`Report`] the XDP program sends to userspace.
+pub mod report_kind {
+    /// A packet matched no (S,G) entry: the MGM creation alert input.
+    pub const MISS: u32 = 1;
+    /// A packet of a known entry arrived on the wrong interface.
+    pub const WRONG_IF: u32 = 2;
+}
+
+/// One ring-buffer record from the XDP program to userspace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// One of [`report_kind`].
+    pub kind: u32,
+    /// The ifindex the packet arrived on.
+    pub ifindex: u32,
+    /// Source and group of the packet.
+    pub sg: SgKey,
+    /// Length of `header` that is valid.
+    pub header_len: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// The first bytes of the IPv4 header (for the RPF and wrong-if callbacks).
+    pub header: [u8; REPORT_HEADER_BYTES],
+}
+
+/// Bytes of the IPv4 header copied into a [`Report`].
+pub const REPORT_HEADER_BYTES: usize = 32;
+
+/// Settings of the `CONFIG` array, indexed by these constants.
+pub mod config {
+    /// Creation alerts each CPU may raise per second (0 = unlimited).
+    pub const REPORTS_PER_SEC: u32 = 0;
+    /// Burst of that rate limit.
+    pub const REPORTS_BURST: u32 = 1;
+    /// Number of settings.
+    pub const COUNT: u32 = 2;
+}
+
+/// Per-CPU token bucket state for report rate limiting.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Time of the last refill (ns, boot clock).
+    pub last_ns: u64,
+    /// Tokens left, scaled by 1 (whole reports).
+    pub tokens: u64,
+}
+
+/// Size limits of the maps.
+pub mod limits {
+    /// MFE entries.
+    pub const MFES: u32 = 262_144;
+    /// Outgoing-interface sets (devmaps).
+    pub const OIF_SETS: u32 = 4096;
+    /// Interfaces per outgoing set and interfaces in `IFACES`.
+    pub const IFACES: u32 = 1024;
+    /// AF_XDP punt socket slots.
+    pub const PUNT_SOCKETS: u32 = 1024;
+    /// Ring buffer bytes for reports.
+    pub const REPORT_RING_BYTES: u32 = 1 << 20;
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: all of these are repr(C) plain integers and byte arrays without padding.
+    unsafe impl aya::Pod for SgKey {}
+    unsafe impl aya::Pod for MfeValue {}
+    unsafe impl aya::Pod for MfeCounters {}
+    unsafe impl aya::Pod for OifCounterKey {}
+    unsafe impl aya::Pod for OifCounters {}
+    unsafe impl aya::Pod for IfaceConfig {}
+    unsafe impl aya::Pod for Report {}
+    unsafe impl aya::Pod for RateLimit {}
+}

@@ -1,0 +1,34 @@
+//! Builds the XDP program (`mgm-ebpf`) with the nightly toolchain and bpf-linker, so that the
+//! control plane can embed it. With `AYA_BUILD_SKIP=1` it leaves an empty object instead, which
+//! the loader refuses with a clear error: that mode is for working on pure userspace code only.
+use anyhow::{anyhow, Context as _};
+use aya_build::{Package, Toolchain};
+use std::{env, fs, path::PathBuf};
+
+fn main() -> anyhow::Result<()> {
+    let metadata = cargo_metadata_root()?;
+    let ebpf = Package {
+        name: "mgm-ebpf",
+        root_dir: &metadata,
+        ..Default::default()
+    };
+    aya_build::build_ebpf([ebpf], Toolchain::Nightly)?;
+    let object = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| anyhow!("OUT_DIR not set"))?)
+        .join("mgm-xdp");
+    if !object.exists() {
+        fs::write(&object, []).context("writing the empty eBPF placeholder")?;
+    }
+    Ok(())
+}
+
+/// The eBPF crate's directory, beside this one.
+fn cargo_metadata_root() -> anyhow::Result<String> {
+    let manifest = env::var("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR not set")?;
+    let root = PathBuf::from(manifest)
+        .parent()
+        .ok_or_else(|| anyhow!("mgm-user has no parent directory"))?
+        .join("mgm-ebpf");
+    root.into_os_string()
+        .into_string()
+        .map_err(|p| anyhow!("non-UTF-8 path {p:?}"))
+}
