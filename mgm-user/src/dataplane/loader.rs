@@ -97,7 +97,10 @@ impl DataPlane {
 
     /// The global counters, summed over CPUs.
     pub fn global_stats(&self) -> Result<GlobalStats, DataPlaneError> {
-        let map = self.ebpf.map("STATS").ok_or(DataPlaneError::Missing("STATS map"))?;
+        let map = self
+            .ebpf
+            .map("STATS")
+            .ok_or(DataPlaneError::Missing("STATS map"))?;
         let stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
         let mut out = GlobalStats::new();
         for (index, name) in stat::NAMES.iter().enumerate() {
@@ -114,4 +117,3 @@ fn ingress(ebpf: &mut Ebpf) -> Result<&mut Xdp, DataPlaneError> {
         .try_into()
         .map_err(DataPlaneError::Program)
 }
-
