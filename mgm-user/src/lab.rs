@@ -343,12 +343,9 @@ impl Lab {
     }
 
     fn teardown(&mut self) {
-        for child in &mut self.children {
-            // Only processes this lab started, by PID.
-            let _ = child.kill();
-            let _ = child.wait();
+        for child in self.children.drain(..) {
+            stop(child);
         }
-        self.children.clear();
         if self.keep {
             return;
         }
@@ -365,6 +362,24 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// Ends a process this lab started, by PID: SIGTERM so it can clean up, SIGKILL after 3 s.
+/// `ip netns exec` passes the signal on by exec'ing the command in its own process.
+fn stop(mut child: Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: signalling a child we own and have not reaped, so the PID is still ours.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Moves the calling thread into the named network namespace.

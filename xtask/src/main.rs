@@ -1,1 +1,139 @@
-fn main() {}
+//! Developer tasks. Every task first runs `setup`, so a fresh machine needs no other command.
+mod setup;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+use std::process::Command;
+
+#[derive(Parser)]
+#[command(about = "mgm developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what is missing: Debian packages, nightly rust-src, bpf-linker, bpffs.
+    Setup,
+    /// Build everything (the XDP program included), in release mode with --release.
+    Build {
+        /// Build in release mode.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Run mgmd on real interfaces: `cargo xtask run -- --iface eth0 --iface eth1`.
+    Run {
+        /// Arguments for mgmd.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The demo: a lab of network namespaces, mgmd forwarding, and a readable report.
+    Demo {
+        /// Extra arguments for the demo (see `mgm-lab demo --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Bring a standing lab up or down, or show it.
+    Lab {
+        /// up, down or status (and options, see `mgm-lab --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Everything CI runs: fmt check, clippy -D warnings, unit and root integration tests.
+    Test,
+    /// Benchmarks against the kernel's multicast routing (`--quick` for a short smoke run).
+    Bench {
+        /// Arguments for the bench binary.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    setup::run()?;
+    match cli.task {
+        Task::Setup => Ok(()),
+        Task::Build { release } => cargo_build(release),
+        Task::Run { args } => run_bin("mgmd", &args, true),
+        Task::Demo { args } => {
+            let mut all = vec!["demo".to_owned()];
+            all.extend(args);
+            run_bin("mgm-lab", &all, true)
+        }
+        Task::Lab { args } => run_bin("mgm-lab", &args, true),
+        Task::Test => test(),
+        Task::Bench { args } => {
+            cargo(&[
+                "build",
+                "--release",
+                "-p",
+                "bench",
+                "-p",
+                "mgm-user",
+                "--bins",
+            ])?;
+            exec(Command::new(target_dir()?.join("release/bench")).args(&args))
+        }
+    }
+}
+
+fn test() -> Result<()> {
+    step("cargo fmt --check");
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    step("cargo clippy -D warnings");
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    step("cargo test (unit, BPF_PROG_TEST_RUN and network-namespace integration tests)");
+    cargo(&["build", "-p", "mgm-user", "--bins"])?;
+    cargo(&["test", "--workspace", "--", "--test-threads=2"])?;
+    step("all tests passed");
+    Ok(())
+}
+
+fn cargo_build(release: bool) -> Result<()> {
+    let mut args = vec!["build", "--workspace", "--bins"];
+    if release {
+        args.push("--release");
+    }
+    cargo(&args)
+}
+
+/// Builds the release binaries and runs one of them.
+fn run_bin(bin: &str, args: &[String], release: bool) -> Result<()> {
+    cargo_build(release)?;
+    let profile = if release { "release" } else { "debug" };
+    exec(Command::new(target_dir()?.join(profile).join(bin)).args(args))
+}
+
+fn target_dir() -> Result<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask has no parent directory")?;
+    Ok(std::env::var_os("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| root.join("target")))
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    exec(Command::new(env!("CARGO")).args(args))
+}
+
+fn exec(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+fn step(what: &str) {
+    eprintln!("\n==> {what}");
+}
