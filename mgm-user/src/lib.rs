@@ -5,3 +5,4 @@ pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod lab;
+pub mod wire;
