@@ -5,4 +5,5 @@ pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod lab;
+pub mod igmp;
 pub mod wire;

@@ -1,0 +1,107 @@
+//! Per-interface IGMP counters: messages received and sent, and every drop or ignore by reason.
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Why an input was dropped as malformed or hostile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum DropReason {
+    /// Shorter than the IPv4 header or its declared lengths.
+    Ipv4Truncated,
+    /// IPv4 version, header length or options malformed.
+    Ipv4Malformed,
+    /// IPv4 header checksum wrong.
+    Ipv4Checksum,
+    /// A fragment (IGMP is never fragmented).
+    Fragment,
+    /// Not protocol 2.
+    NotIgmp,
+    /// TTL other than 1.
+    TtlNotOne,
+    /// IGMP message shorter than its type or counts require.
+    IgmpTruncated,
+    /// Query of 9 to 11 bytes (RFC 3376 §7.1).
+    IgmpMalformed,
+    /// IGMP checksum wrong.
+    IgmpChecksum,
+    /// Unknown IGMP message type.
+    UnknownType,
+    /// IGMPv3 message without the Router Alert option.
+    NoRouterAlert,
+    /// Source address not on the interface's subnet (nor 0.0.0.0 for a v3 report).
+    BadSource,
+    /// Destination address inconsistent with the message type.
+    BadDestination,
+    /// Group field not a multicast address (or not 0.0.0.0 for a general query).
+    BadGroup,
+}
+
+/// Why a valid message, or part of one, had no effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum IgnoreReason {
+    /// A query this router sent itself.
+    OwnQuery,
+    /// Report for a link-local group (224.0.0.0/24), which routers do not track.
+    LocalGroup,
+    /// Any-source request (v1/v2 report or leave, IS_EX, TO_EX) for an SSM group (RFC 4604).
+    SsmAnySource,
+    /// Group record of an unknown type (RFC 3376 §4.2.12).
+    UnknownRecordType,
+    /// Group record whose group is not a multicast address.
+    BadRecordGroup,
+    /// Source address in a record that is not unicast.
+    BadRecordSource,
+    /// Leave while the group is in IGMPv1 compatibility mode.
+    LeaveInV1Mode,
+    /// BLOCK record while the group is in v1/v2 compatibility mode.
+    BlockInOldMode,
+}
+
+/// Message kinds, for the received and sent counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum MessageKind {
+    /// General query.
+    GeneralQuery,
+    /// Group-specific query.
+    GroupQuery,
+    /// Group-and-source-specific query.
+    GroupSourceQuery,
+    /// IGMPv1 report.
+    ReportV1,
+    /// IGMPv2 report.
+    ReportV2,
+    /// IGMPv2 leave.
+    Leave,
+    /// IGMPv3 report.
+    ReportV3,
+}
+
+/// Counters of one interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Valid messages received, by kind.
+    pub received: BTreeMap<MessageKind, u64>,
+    /// Messages sent, by kind.
+    pub sent: BTreeMap<MessageKind, u64>,
+    /// Inputs dropped, by reason.
+    pub dropped: BTreeMap<DropReason, u64>,
+    /// Valid inputs (or records) without effect, by reason.
+    pub ignored: BTreeMap<IgnoreReason, u64>,
+}
+
+impl Counters {
+    pub(super) fn drop(&mut self, reason: DropReason) {
+        *self.dropped.entry(reason).or_default() += 1;
+    }
+
+    pub(super) fn ignore(&mut self, reason: IgnoreReason) {
+        *self.ignored.entry(reason).or_default() += 1;
+    }
+
+    pub(super) fn received(&mut self, kind: MessageKind) {
+        *self.received.entry(kind).or_default() += 1;
+    }
+
+    pub(super) fn sent(&mut self, kind: MessageKind) {
+        *self.sent.entry(kind).or_default() += 1;
+    }
+}

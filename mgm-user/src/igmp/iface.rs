@@ -1,0 +1,404 @@
+//! One IGMP interface: querier election (RFC 3376 §6.6.2), general and startup queries, the
+//! groups, and the dispatch of validated messages to them.
+use super::config::{IfaceConfig, Timing, Version};
+use super::counters::{Counters, IgnoreReason, MessageKind};
+use super::group::{Ctx, DueQuery, Group, Report};
+use super::membership::{diff, MembershipChange, View};
+use super::snapshot::{remaining_ms, IfaceSnapshot, QuerierSnapshot};
+use super::validate::{Message, Subnet};
+use super::{Action, Transmit};
+use crate::wire::igmp::{self, QueryV3, RecordType};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// Most sources that fit one query in a 1500-byte datagram (24-byte IPv4 header with Router
+/// Alert, 12-byte query header).
+const MAX_QUERY_SOURCES: usize = (1500 - 24 - 12) / 4;
+
+/// The SSM range 232.0.0.0/8 (RFC 4607).
+fn is_ssm(group: Ipv4Addr) -> bool {
+    group.octets()[0] == 232
+}
+
+/// 224.0.0.0/24, whose groups routers do not track.
+fn is_local(group: Ipv4Addr) -> bool {
+    let [a, b, c, _] = group.octets();
+    (a, b, c) == (224, 0, 0)
+}
+
+fn tenths(d: Duration) -> u32 {
+    u32::try_from(d.as_millis() / 100).unwrap_or(u32::MAX)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OtherQuerier {
+    addr: Ipv4Addr,
+    version: Version,
+    expires: Instant,
+    /// Robustness and query interval it advertises (v3), adopted while it is querier.
+    robustness: Option<u8>,
+    query_interval: Option<Duration>,
+}
+
+/// State of one interface.
+#[derive(Debug, Clone)]
+pub(super) struct Iface {
+    ifindex: u32,
+    subnet: Subnet,
+    config: IfaceConfig,
+    other_querier: Option<OtherQuerier>,
+    next_general_query: Option<Instant>,
+    startup_left: u8,
+    groups: BTreeMap<Ipv4Addr, Group>,
+    pub counters: Counters,
+}
+
+impl Iface {
+    /// Starts as querier with the startup queries due now.
+    pub fn new(ifindex: u32, subnet: Subnet, config: IfaceConfig, now: Instant) -> Self {
+        Iface {
+            ifindex,
+            subnet,
+            startup_left: config.startup_query_count,
+            config,
+            other_querier: None,
+            next_general_query: Some(now),
+            groups: BTreeMap::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn subnet(&self) -> Subnet {
+        self.subnet
+    }
+
+    pub fn set_config(&mut self, config: IfaceConfig) {
+        self.config = config;
+    }
+
+    fn timing(&self) -> Timing {
+        let mut t = Timing::from_config(&self.config);
+        if let Some(q) = &self.other_querier {
+            t.robustness = q.robustness.unwrap_or(t.robustness);
+            t.query_interval = q.query_interval.unwrap_or(t.query_interval);
+        }
+        t
+    }
+
+    fn ctx(&self, now: Instant) -> Ctx {
+        Ctx {
+            now,
+            timing: self.timing(),
+            version: self.config.version,
+            querier: self.other_querier.is_none(),
+        }
+    }
+
+    /// Runs `f` on a group (created in INCLUDE {} if absent), drops it if it ends up empty and
+    /// reports the membership changes.
+    fn with_group<R>(
+        &mut self,
+        group: Ipv4Addr,
+        now: Instant,
+        out: &mut Vec<Action>,
+        f: impl FnOnce(&mut Group, &Ctx) -> R,
+    ) -> R {
+        let ctx = self.ctx(now);
+        let entry = self.groups.entry(group).or_insert_with(Group::new);
+        let before = entry.view();
+        let result = f(entry, &ctx);
+        let after = entry.view();
+        if entry.is_empty() {
+            self.groups.remove(&group);
+        }
+        out.extend(
+            diff(self.ifindex, group, &before, &after)
+                .into_iter()
+                .map(Action::Membership),
+        );
+        result
+    }
+
+    /// Handles a message that passed validation.
+    pub fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
+        self.counters.received(msg.kind());
+        match &msg.igmp {
+            igmp::Repr::Query {
+                max_resp_code,
+                group,
+                v3,
+            } => self.on_query(msg.src, *max_resp_code, *group, v3.as_ref(), now),
+            igmp::Repr::ReportV1 { group } => self.on_report(*group, Report::V1, now, out),
+            igmp::Repr::ReportV2 { group } => self.on_report(*group, Report::V2, now, out),
+            igmp::Repr::Leave { group } => self.on_report(*group, Report::Leave, now, out),
+            igmp::Repr::ReportV3 { records } => {
+                for r in records {
+                    let mut sources = BTreeSet::new();
+                    for s in &r.sources {
+                        if s.is_unspecified() || s.is_multicast() || s.is_broadcast() {
+                            self.counters.ignore(IgnoreReason::BadRecordSource);
+                        } else {
+                            sources.insert(*s);
+                        }
+                    }
+                    if !r.group.is_multicast() {
+                        self.counters.ignore(IgnoreReason::BadRecordGroup);
+                        continue;
+                    }
+                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
+                }
+            }
+        }
+        self.send_due_queries(now, out);
+    }
+
+    fn on_report(
+        &mut self,
+        group: Ipv4Addr,
+        report: Report<'_>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let any_source = matches!(
+            report,
+            Report::V1
+                | Report::V2
+                | Report::Leave
+                | Report::Record(RecordType::IsExclude | RecordType::ToExclude, _)
+        );
+        let ignored = if is_local(group) {
+            Some(IgnoreReason::LocalGroup)
+        } else if is_ssm(group) && any_source {
+            Some(IgnoreReason::SsmAnySource)
+        } else if let Report::Record(RecordType::Other(_), _) = report {
+            Some(IgnoreReason::UnknownRecordType)
+        } else {
+            None
+        };
+        let result = match ignored {
+            Some(reason) => Err(reason),
+            None => self.with_group(group, now, out, |g, ctx| g.report(report, ctx)),
+        };
+        if let Err(reason) = result {
+            self.counters.ignore(reason);
+        }
+    }
+
+    fn on_query(
+        &mut self,
+        src: Ipv4Addr,
+        max_resp_code: u8,
+        group: Ipv4Addr,
+        v3: Option<&QueryV3>,
+        now: Instant,
+    ) {
+        if src == self.subnet.addr {
+            self.counters.ignore(IgnoreReason::OwnQuery);
+            return;
+        }
+        if src > self.subnet.addr {
+            // The other router will yield to this one (§6.6.2).
+            return;
+        }
+        let (version, max_resp_tenths) = match v3 {
+            Some(_) => (Version::V3, igmp::decode_code(max_resp_code)),
+            None if max_resp_code == 0 => (Version::V1, 100),
+            None => (Version::V2, u32::from(max_resp_code)),
+        };
+        let adopt = |v: u8| (v != 0).then_some(v);
+        self.other_querier = Some(OtherQuerier {
+            addr: src,
+            version,
+            expires: now,
+            robustness: v3.and_then(|q| adopt(q.qrv)),
+            query_interval: v3
+                .and_then(|q| adopt(q.qqic))
+                .map(|c| Duration::from_secs(u64::from(igmp::decode_code(c)))),
+        });
+        let timing = self.timing();
+        if let Some(q) = &mut self.other_querier {
+            q.expires = now + timing.other_querier_present_interval();
+        }
+        self.next_general_query = None;
+        self.startup_left = 0;
+        // §6.6.1: timer updates on a specific query without the suppress flag.
+        if group.is_unspecified() || v3.is_some_and(|q| q.suppress) {
+            return;
+        }
+        let lmqt = now
+            + Duration::from_millis(u64::from(max_resp_tenths) * 100)
+                * u32::from(timing.last_member_query_count);
+        if let Some(g) = self.groups.get_mut(&group) {
+            match v3.map(|q| q.sources.as_slice()) {
+                Some(sources) if !sources.is_empty() => g.lower_source_timers(sources, lmqt),
+                _ => g.lower_group_timer(lmqt),
+            }
+        }
+    }
+
+    /// Runs timers due at `now`: other querier present, general queries, groups.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.other_querier.is_some_and(|q| q.expires <= now) {
+            self.other_querier = None;
+            self.next_general_query = Some(now);
+        }
+        if self.next_general_query.is_some_and(|t| t <= now) {
+            self.send_query(Ipv4Addr::UNSPECIFIED, Vec::new(), false, out);
+            self.startup_left = self.startup_left.saturating_sub(1);
+            let wait = if self.startup_left > 0 {
+                self.config.startup_query_interval
+            } else {
+                self.config.query_interval
+            };
+            self.next_general_query = Some(now + wait);
+        }
+        let due: Vec<Ipv4Addr> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.next_timeout().is_some_and(|t| t <= now))
+            .map(|(a, _)| *a)
+            .collect();
+        for group in due {
+            self.with_group(group, now, out, |g, _| g.expire(now));
+        }
+        self.send_due_queries(now, out);
+    }
+
+    fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let timing = self.timing();
+        let mut due: Vec<(Ipv4Addr, DueQuery)> = Vec::new();
+        for (addr, g) in &mut self.groups {
+            due.extend(g.due_queries(now, &timing).into_iter().map(|q| (*addr, q)));
+        }
+        if self.other_querier.is_some() {
+            return;
+        }
+        for (group, q) in due {
+            for chunk in q.sources.chunks(MAX_QUERY_SOURCES) {
+                self.send_query(group, chunk.to_vec(), q.suppress, out);
+            }
+            if q.sources.is_empty() {
+                self.send_query(group, Vec::new(), q.suppress, out);
+            }
+        }
+    }
+
+    /// Builds a query in the interface's version: general when `group` is unspecified.
+    fn send_query(
+        &mut self,
+        group: Ipv4Addr,
+        sources: Vec<Ipv4Addr>,
+        suppress: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let t = Timing::from_config(&self.config);
+        let general = group.is_unspecified();
+        let max_resp = if general {
+            t.query_response_interval
+        } else {
+            t.last_member_query_interval
+        };
+        let kind = if general {
+            MessageKind::GeneralQuery
+        } else if sources.is_empty() {
+            MessageKind::GroupQuery
+        } else {
+            MessageKind::GroupSourceQuery
+        };
+        let repr = match self.config.version {
+            Version::V3 => igmp::Repr::Query {
+                max_resp_code: igmp::encode_code(tenths(max_resp)),
+                group,
+                v3: Some(QueryV3 {
+                    suppress,
+                    qrv: if t.robustness <= 7 { t.robustness } else { 0 },
+                    qqic: igmp::encode_code(
+                        u32::try_from(t.query_interval.as_secs()).unwrap_or(u32::MAX),
+                    ),
+                    sources,
+                }),
+            },
+            Version::V2 => igmp::Repr::Query {
+                max_resp_code: tenths(max_resp).clamp(1, 255) as u8,
+                group,
+                v3: None,
+            },
+            Version::V1 => igmp::Repr::Query {
+                max_resp_code: 0,
+                group: Ipv4Addr::UNSPECIFIED,
+                v3: None,
+            },
+        };
+        let dst = if general { igmp::ALL_SYSTEMS } else { group };
+        if let Ok(datagram) = repr.to_datagram(self.subnet.addr, dst) {
+            self.counters.sent(kind);
+            out.push(Action::Send(Transmit {
+                ifindex: self.ifindex,
+                src: self.subnet.addr,
+                dst,
+                datagram,
+            }));
+        }
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        [
+            self.next_general_query,
+            self.other_querier.map(|q| q.expires),
+        ]
+        .into_iter()
+        .chain(self.groups.values().map(Group::next_timeout))
+        .flatten()
+        .min()
+    }
+
+    /// Joins for the current state of every group (for re-adds after Enable-IGMP).
+    pub fn memberships(&self) -> Vec<MembershipChange> {
+        self.groups
+            .iter()
+            .flat_map(|(addr, g)| diff(self.ifindex, *addr, &View::none(), &g.view()))
+            .collect()
+    }
+
+    /// Leaves for the current state of every group (the interface goes away).
+    pub fn leave_all(&self) -> Vec<MembershipChange> {
+        self.groups
+            .iter()
+            .flat_map(|(addr, g)| diff(self.ifindex, *addr, &g.view(), &View::none()))
+            .collect()
+    }
+
+    pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {
+        let ms = |t: Instant| remaining_ms(t, now);
+        let querier = match &self.other_querier {
+            Some(q) => QuerierSnapshot {
+                address: q.addr,
+                is_self: false,
+                version: q.version,
+                other_querier_timer_ms: Some(ms(q.expires)),
+            },
+            None => QuerierSnapshot {
+                address: self.subnet.addr,
+                is_self: true,
+                version: self.config.version,
+                other_querier_timer_ms: None,
+            },
+        };
+        IfaceSnapshot {
+            ifindex: self.ifindex,
+            address: self.subnet.addr,
+            prefix_len: self.subnet.prefix_len,
+            config: self.config.clone(),
+            querier,
+            general_query_timer_ms: self.next_general_query.map(ms),
+            startup_queries_left: self.startup_left,
+            groups: self
+                .groups
+                .iter()
+                .map(|(addr, g)| g.snapshot(*addr, self.config.version, now))
+                .collect(),
+            counters: self.counters.clone(),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The router side of IGMP v1/v2/v3 as a sans-IO state machine.
+//!
+//! [`Router`] never reads a clock and does no I/O: the caller feeds it received datagrams (or
+//! parsed [`Message`]s) with the interface and the current instant, calls [`Router::tick`] at
+//! [`Router::next_timeout`], and carries out the returned [`Action`]s: datagrams to send
+//! (complete IPv4 with TTL 1, Router Alert and checksums, for a raw socket with IP_HDRINCL)
+//! and [`MembershipChange`]s for the MGM core, where EXCLUDE mode is a (\*,G) join, INCLUDE
+//! sources are (S,G) joins and excluded sources are blocks of S for G.
+//!
+//! Every input that fails validation is dropped and counted per [`DropReason`].
+mod config;
+mod counters;
+mod group;
+mod iface;
+mod membership;
+mod snapshot;
+mod validate;
+
+pub use config::{IfaceConfig, Version};
+pub use counters::{Counters, DropReason, IgnoreReason, MessageKind};
+pub use group::FilterMode;
+pub use membership::{ChangeKind, MembershipChange};
+pub use snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot, Snapshot, SourceSnapshot};
+pub use validate::{parse, Message};
+
+use iface::Iface;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Instant;
+use validate::{check, Subnet};
+
+/// A datagram to send on an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Outgoing interface.
+    pub ifindex: u32,
+    /// Source address (the router's address on the interface).
+    pub src: Ipv4Addr,
+    /// Destination: 224.0.0.1 for general queries, the group for specific ones.
+    pub dst: Ipv4Addr,
+    /// The complete IPv4 datagram.
+    pub datagram: Vec<u8>,
+}
+
+/// What the caller must do after an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send a datagram.
+    Send(Transmit),
+    /// Apply a membership change to the MGM core.
+    Membership(MembershipChange),
+}
+
+/// Errors of interface management.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// IGMP already runs on the interface.
+    #[error("IGMP is already enabled on ifindex {0}")]
+    InterfaceExists(u32),
+    /// IGMP does not run on the interface.
+    #[error("IGMP is not enabled on ifindex {0}")]
+    NoInterface(u32),
+    /// The prefix length is over 32.
+    #[error("invalid prefix length {0}")]
+    PrefixLen(u8),
+}
+
+/// The IGMP router: all interfaces.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    ifaces: BTreeMap<u32, Iface>,
+    unknown_interface: u64,
+}
+
+impl Router {
+    /// A router with no interfaces.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Enables IGMP on an interface with the router's address and prefix there. The router
+    /// starts as querier and sends the startup queries, the first one in the returned actions.
+    pub fn add_interface(
+        &mut self,
+        ifindex: u32,
+        addr: Ipv4Addr,
+        prefix_len: u8,
+        config: IfaceConfig,
+        now: Instant,
+    ) -> Result<Vec<Action>, Error> {
+        if prefix_len > 32 {
+            return Err(Error::PrefixLen(prefix_len));
+        }
+        if self.ifaces.contains_key(&ifindex) {
+            return Err(Error::InterfaceExists(ifindex));
+        }
+        let mut iface = Iface::new(ifindex, Subnet { addr, prefix_len }, config, now);
+        let mut out = Vec::new();
+        iface.tick(now, &mut out);
+        self.ifaces.insert(ifindex, iface);
+        Ok(out)
+    }
+
+    /// Replaces an interface's configuration; running timers keep their deadlines.
+    pub fn set_config(&mut self, ifindex: u32, config: IfaceConfig) -> Result<(), Error> {
+        self.ifaces
+            .get_mut(&ifindex)
+            .ok_or(Error::NoInterface(ifindex))?
+            .set_config(config);
+        Ok(())
+    }
+
+    /// Disables IGMP on an interface: the leaves for all its memberships.
+    pub fn remove_interface(&mut self, ifindex: u32) -> Result<Vec<Action>, Error> {
+        let iface = self
+            .ifaces
+            .remove(&ifindex)
+            .ok_or(Error::NoInterface(ifindex))?;
+        Ok(iface
+            .leave_all()
+            .into_iter()
+            .map(Action::Membership)
+            .collect())
+    }
+
+    /// Handles a received IPv4 datagram carrying IGMP.
+    pub fn handle_packet(&mut self, ifindex: u32, datagram: &[u8], now: Instant) -> Vec<Action> {
+        let Some(iface) = self.ifaces.get_mut(&ifindex) else {
+            self.unknown_interface += 1;
+            return Vec::new();
+        };
+        match parse(datagram) {
+            Ok(msg) => self.handle_message(ifindex, &msg, now),
+            Err(reason) => {
+                iface.counters.drop(reason);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Handles an already parsed message; it is validated like a received datagram.
+    pub fn handle_message(&mut self, ifindex: u32, msg: &Message, now: Instant) -> Vec<Action> {
+        let Some(iface) = self.ifaces.get_mut(&ifindex) else {
+            self.unknown_interface += 1;
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        match check(msg, iface.subnet()) {
+            Ok(()) => iface.handle(msg, now, &mut out),
+            Err(reason) => iface.counters.drop(reason),
+        }
+        out
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        for iface in self.ifaces.values_mut() {
+            iface.tick(now, &mut out);
+        }
+        out
+    }
+
+    /// When [`Self::tick`] must next be called.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.ifaces.values().filter_map(Iface::next_timeout).min()
+    }
+
+    /// Joins describing the current memberships on an interface, for the re-adds IGMP owes
+    /// the MGM core after Enable-IGMP (MGM-SPEC §5.9).
+    pub fn memberships(&self, ifindex: u32) -> Result<Vec<MembershipChange>, Error> {
+        Ok(self
+            .ifaces
+            .get(&ifindex)
+            .ok_or(Error::NoInterface(ifindex))?
+            .memberships())
+    }
+
+    /// The operator's view at `now`.
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        Snapshot {
+            interfaces: self.ifaces.values().map(|i| i.snapshot(now)).collect(),
+            unknown_interface: self.unknown_interface,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! The operator's view of the IGMP router (`mgmctl show igmp [--json]`). Timers are the
+//! milliseconds left at the snapshot's `now`; `null` is a stopped timer.
+use super::config::{IfaceConfig, Version};
+use super::counters::Counters;
+use super::group::FilterMode;
+use serde::Serialize;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+/// The whole router.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// One entry per IGMP interface, by ifindex.
+    pub interfaces: Vec<IfaceSnapshot>,
+    /// Inputs received on interfaces IGMP does not run on.
+    pub unknown_interface: u64,
+}
+
+/// One interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IfaceSnapshot {
+    /// Interface index.
+    pub ifindex: u32,
+    /// This router's address on the interface.
+    pub address: Ipv4Addr,
+    /// Prefix length of the interface's subnet.
+    pub prefix_len: u8,
+    /// Configuration in force.
+    pub config: IfaceConfig,
+    /// The elected querier.
+    pub querier: QuerierSnapshot,
+    /// Time to the next general query this router sends (`null` while not querier).
+    pub general_query_timer_ms: Option<u64>,
+    /// Startup queries still to send.
+    pub startup_queries_left: u8,
+    /// Groups with receivers.
+    pub groups: Vec<GroupSnapshot>,
+    /// Counters of the interface.
+    pub counters: Counters,
+}
+
+/// The querier of an interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuerierSnapshot {
+    /// Address of the querier.
+    pub address: Ipv4Addr,
+    /// Whether this router is the querier.
+    pub is_self: bool,
+    /// Version of the querier's queries.
+    pub version: Version,
+    /// Other querier present timer (`null` when this router is querier).
+    pub other_querier_timer_ms: Option<u64>,
+}
+
+/// One group on an interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupSnapshot {
+    /// Multicast group.
+    pub group: Ipv4Addr,
+    /// Router filter mode.
+    pub filter_mode: FilterMode,
+    /// Group compatibility mode.
+    pub compat_version: Version,
+    /// Group timer (meaningful in EXCLUDE mode).
+    pub group_timer_ms: Option<u64>,
+    /// IGMPv1 host present timer.
+    pub v1_host_timer_ms: Option<u64>,
+    /// IGMPv2 host present timer.
+    pub v2_host_timer_ms: Option<u64>,
+    /// Source records.
+    pub sources: Vec<SourceSnapshot>,
+}
+
+/// One source record of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceSnapshot {
+    /// Source address.
+    pub source: Ipv4Addr,
+    /// Source timer (`null`: stopped, the source is excluded).
+    pub timer_ms: Option<u64>,
+    /// Whether traffic from the source is forwarded.
+    pub forwarded: bool,
+}
+
+/// Milliseconds from `now` until `t` (0 if past).
+pub(super) fn remaining_ms(t: Instant, now: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+}
+
+fn secs(ms: Option<u64>) -> String {
+    ms.map_or_else(
+        || "-".to_owned(),
+        |ms| format!("{:.1}s", ms as f64 / 1000.0),
+    )
+}
+
+impl fmt::Display for Snapshot {
+    /// The human-readable table of `mgmctl show igmp`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for i in &self.interfaces {
+            let q = &i.querier;
+            writeln!(
+                f,
+                "ifindex {} {}/{} {:?}: querier {}{} {:?} (other-querier {}, next query {})",
+                i.ifindex,
+                i.address,
+                i.prefix_len,
+                i.config.version,
+                q.address,
+                if q.is_self { " (self)" } else { "" },
+                q.version,
+                secs(q.other_querier_timer_ms),
+                secs(i.general_query_timer_ms),
+            )?;
+            for g in &i.groups {
+                writeln!(
+                    f,
+                    "  {} {:?} compat {:?} timer {} v1-host {} v2-host {}",
+                    g.group,
+                    g.filter_mode,
+                    g.compat_version,
+                    secs(g.group_timer_ms),
+                    secs(g.v1_host_timer_ms),
+                    secs(g.v2_host_timer_ms),
+                )?;
+                for s in &g.sources {
+                    let state = if s.forwarded { "forward" } else { "block" };
+                    writeln!(f, "    {} {state} {}", s.source, secs(s.timer_ms))?;
+                }
+            }
+        }
+        if self.unknown_interface > 0 {
+            writeln!(
+                f,
+                "dropped on unknown interfaces: {}",
+                self.unknown_interface
+            )?;
+        }
+        Ok(())
+    }
+}
