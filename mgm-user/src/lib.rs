@@ -7,3 +7,4 @@ pub mod dataplane;
 pub mod lab;
 pub mod igmp;
 pub mod wire;
+pub mod mgm;

@@ -1,0 +1,145 @@
+//! In-process protocols: the [`MgmClient`] trait (one method per callback, each defaulting to
+//! the "NULL pointer" outcome of §5) and [`Mgm::drive`], which delivers queued callbacks to such
+//! clients and feeds their out-parameters straight back, so they see synchronous semantics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+use super::action::{Action, Answer, Callback, IfEntry, RpfAnswer};
+use super::types::{IfId, ProtocolHandle, Sg, Timestamp};
+use super::Mgm;
+
+/// A protocol's callbacks (`ROUTING_PROTOCOL_CONFIG`). Implement any subset and register the
+/// matching [`CallbackSet`](super::CallbackSet): the core never queues a callback whose bit is
+/// missing. Return values of the C callbacks are ignored except RPF's (A-10 opt-in).
+pub trait MgmClient {
+    /// RPF: may change the IIF, upstream and route in `answer`. Non-zero means reject.
+    fn rpf(&mut self, _sg: Sg, _header: &[u8], _answer: &mut RpfAnswer) -> u32 {
+        0
+    }
+    /// Creation alert: set `enabled = false` on entries that must not forward.
+    fn creation_alert(&mut self, _sg: Sg, _iif: IfId, _entries: &mut [IfEntry]) {}
+    /// Prune alert; for FALSE alerts `timeout_s` may be changed.
+    fn prune_alert(&mut self, _sg: Sg, _ifid: IfId, _member_delete: bool, _timeout_s: &mut u32) {}
+    /// Join alert.
+    fn join_alert(&mut self, _sg: Sg, _member_update: bool) {}
+    /// Wrong-interface arrival.
+    fn wrong_if(&mut self, _source: Ipv4Addr, _group: Ipv4Addr, _ifid: IfId, _header: &[u8]) {}
+    /// IGMP found receivers on an interface this protocol owns.
+    fn local_join(&mut self, _sg: Sg, _ifid: IfId) {}
+    /// IGMP's receivers left an interface this protocol owns.
+    fn local_leave(&mut self, _sg: Sg, _ifid: IfId) {}
+    /// (IGMP) stop adding/deleting memberships on `ifid`.
+    fn disable_igmp(&mut self, _ifid: IfId) {}
+    /// (IGMP) re-add memberships on `ifid`, later.
+    fn enable_igmp(&mut self, _ifid: IfId) {}
+}
+
+impl Callback {
+    /// Calls the matching method of `client` and returns its out-parameters, if the callback
+    /// has any.
+    pub fn deliver(self, client: &mut dyn MgmClient) -> Option<Answer> {
+        match self {
+            Callback::Rpf(q) => {
+                let mut answer = q.proposal;
+                answer.reject = client.rpf(q.sg, &q.header, &mut answer) != 0;
+                Some(Answer::Rpf {
+                    query: q.query,
+                    answer,
+                })
+            }
+            Callback::CreationAlert(mut q) => {
+                client.creation_alert(q.sg, q.iif, &mut q.entries);
+                Some(Answer::CreationAlert {
+                    query: q.query,
+                    entries: q.entries,
+                })
+            }
+            Callback::PruneAlert {
+                sg,
+                ifid,
+                member_delete,
+                mut timeout_s,
+                reply,
+            } => {
+                client.prune_alert(sg, ifid, member_delete, &mut timeout_s);
+                reply.map(|reply| Answer::PruneAlert { reply, timeout_s })
+            }
+            Callback::JoinAlert { sg, member_update } => {
+                client.join_alert(sg, member_update);
+                None
+            }
+            Callback::WrongIf {
+                source,
+                group,
+                ifid,
+                header,
+            } => {
+                client.wrong_if(source, group, ifid, &header);
+                None
+            }
+            Callback::LocalJoin { sg, ifid } => {
+                client.local_join(sg, ifid);
+                None
+            }
+            Callback::LocalLeave { sg, ifid } => {
+                client.local_leave(sg, ifid);
+                None
+            }
+            Callback::DisableIgmp { ifid } => {
+                client.disable_igmp(ifid);
+                None
+            }
+            Callback::EnableIgmp { ifid } => {
+                client.enable_igmp(ifid);
+                None
+            }
+        }
+    }
+}
+
+/// Finds the in-process client behind a handle.
+pub trait ClientDirectory {
+    /// The client, or `None` if `h` is served some other way (e.g. out of process).
+    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient>;
+}
+
+impl<C: MgmClient> ClientDirectory for HashMap<ProtocolHandle, C> {
+    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient> {
+        self.get_mut(&h).map(|c| c as &mut dyn MgmClient)
+    }
+}
+
+impl<C: MgmClient> ClientDirectory for BTreeMap<ProtocolHandle, C> {
+    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient> {
+        self.get_mut(&h).map(|c| c as &mut dyn MgmClient)
+    }
+}
+
+impl Mgm {
+    /// Drains the queue: callbacks for clients in `clients` are delivered and answered at once
+    /// (answers may queue more actions, which are drained too); every other action (backend
+    /// operations, callbacks for out-of-process clients) goes to `other`, in order.
+    pub fn drive(
+        &mut self,
+        now: Timestamp,
+        clients: &mut dyn ClientDirectory,
+        other: &mut dyn FnMut(Action),
+    ) {
+        while let Some(action) = self.poll_action() {
+            match action {
+                Action::Callback { to, callback } => match clients.client(to) {
+                    Some(client) => {
+                        if let Some(answer) = callback.deliver(client) {
+                            // NotFound only for a prune reply whose MFE this same call
+                            // deleted later; nothing is left to apply then.
+                            let _ = self.answer(answer, now);
+                        }
+                    }
+                    None => other(Action::Callback { to, callback }),
+                },
+                action => other(action),
+            }
+        }
+    }
+}

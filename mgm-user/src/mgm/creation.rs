@@ -1,0 +1,352 @@
+//! Packet-driven MFE creation (spec §6.4): RPF through the RIB and the RPF owner's callback,
+//! creation alerts grouped per owning protocol with per-interface veto, negative MFEs (A-32,
+//! A-10), and the pending state that lets questions be answered now or later.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::action::{Action, Callback, CreationQuestion, IfEntry, RpfAnswer, RpfQuestion};
+use super::error::MgmError;
+use super::mfe::{Mfe, MfeKind};
+use super::oif::OifSet;
+use super::outbox::Phase;
+use super::reports::MfeCounters;
+use super::types::{IfId, ProtocolHandle, QueryId, RouteInfo, Sg, Timestamp};
+use super::Mgm;
+
+/// A creation waiting for answers.
+#[derive(Debug)]
+struct Pending {
+    /// Where the first packet arrived.
+    arrival: IfId,
+    /// The RIB proposal, replaced by the RPF answer.
+    rpf: RpfAnswer,
+    /// The open RPF question, if still unanswered.
+    rpf_query: Option<QueryId>,
+    /// Open creation alerts and the interfaces each offered.
+    questions: BTreeMap<QueryId, Vec<IfId>>,
+    /// Every interface offered so far.
+    offered: OifSet,
+    /// Interfaces a protocol set `bIsEnabled = FALSE` on.
+    vetoed: OifSet,
+    /// When open questions take their defaults.
+    deadline: Timestamp,
+}
+
+impl Pending {
+    fn involves(&self, ifid: IfId) -> bool {
+        self.arrival == ifid || self.rpf.iif == ifid || self.offered.contains(ifid)
+    }
+
+    fn query_ids(&self) -> impl Iterator<Item = QueryId> + '_ {
+        self.rpf_query
+            .into_iter()
+            .chain(self.questions.keys().copied())
+    }
+}
+
+/// Creations in progress, by key, with their question ids and deadlines.
+#[derive(Debug, Default)]
+pub(crate) struct PendingTable {
+    by_sg: HashMap<Sg, Pending>,
+    queries: HashMap<QueryId, Sg>,
+    deadlines: BTreeSet<(Timestamp, Sg)>,
+}
+
+impl PendingTable {
+    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
+        self.deadlines.first().map(|(t, _)| *t)
+    }
+
+    fn put(&mut self, sg: Sg, p: Pending) {
+        for q in p.query_ids() {
+            self.queries.insert(q, sg);
+        }
+        self.deadlines.insert((p.deadline, sg));
+        self.by_sg.insert(sg, p);
+    }
+
+    fn take(&mut self, sg: Sg) -> Option<Pending> {
+        let p = self.by_sg.remove(&sg)?;
+        self.deadlines.remove(&(p.deadline, sg));
+        for q in p.query_ids() {
+            self.queries.remove(&q);
+        }
+        Some(p)
+    }
+
+    fn due(&self, now: Timestamp) -> Vec<Sg> {
+        self.deadlines
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, sg)| *sg)
+            .collect()
+    }
+}
+
+impl Mgm {
+    /// A packet for `source → group` arrived on `arrival_ifindex` and matched no entry (the
+    /// creation path of §6.4; next hop 0 since the data plane cannot tell P2MP neighbours
+    /// apart). Ignored while an MFE or a creation already exists for the pair.
+    /// `InvalidParameter` for a wildcard source or group.
+    pub fn packet_miss(
+        &mut self,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        arrival_ifindex: u32,
+        header: &[u8],
+        now: Timestamp,
+    ) -> Result<(), MgmError> {
+        let sg = Sg::new(source, group);
+        if !sg.is_exact() {
+            return Err(MgmError::InvalidParameter);
+        }
+        if self.mfes.contains(sg) || self.pending.by_sg.contains_key(&sg) {
+            return Ok(());
+        }
+        let arrival = IfId::index(arrival_ifindex);
+        let route = self.rpf.lookup(source);
+        let owner = route.and_then(|r| self.registry.owner(r.iif));
+        match (route, owner) {
+            (Some(route), Some(owner)) => {
+                let proposal = RpfAnswer {
+                    iif: route.iif,
+                    upstream: route.upstream,
+                    route: route.route,
+                    reject: false,
+                };
+                let mut p = Pending {
+                    arrival,
+                    rpf: proposal,
+                    rpf_query: None,
+                    questions: BTreeMap::new(),
+                    offered: OifSet::new(),
+                    vetoed: OifSet::new(),
+                    deadline: self.deadline(now),
+                };
+                let q = QueryId(self.serial());
+                let cb = Callback::Rpf(RpfQuestion {
+                    query: q,
+                    sg,
+                    proposal,
+                    header: header.to_vec(),
+                });
+                if self.registry.accepts(owner, &cb) {
+                    p.rpf_query = Some(q);
+                    self.send(Phase::Question, owner, cb);
+                    self.pending.put(sg, p);
+                } else {
+                    self.after_rpf(sg, p, now);
+                }
+            }
+            _ => self.install_negative(sg, arrival, MfeKind::NoRoute, now),
+        }
+        self.out.commit();
+        Ok(())
+    }
+
+    /// Whether a creation for `sg` is waiting for answers.
+    pub fn is_resolving(&self, sg: Sg) -> bool {
+        self.pending.by_sg.contains_key(&sg)
+    }
+
+    /// Completes the RPF question `query`.
+    pub(crate) fn answer_rpf(
+        &mut self,
+        query: QueryId,
+        answer: RpfAnswer,
+        now: Timestamp,
+    ) -> Result<(), MgmError> {
+        let sg = *self.pending.queries.get(&query).ok_or(MgmError::NotFound)?;
+        let mut p = self.pending.take(sg).ok_or(MgmError::NotFound)?;
+        if p.rpf_query != Some(query) {
+            self.pending.put(sg, p);
+            return Err(MgmError::NotFound);
+        }
+        p.rpf_query = None;
+        p.rpf = answer;
+        self.after_rpf(sg, p, now);
+        Ok(())
+    }
+
+    /// Completes the creation alert `query`: entries set disabled are vetoed, the rest forward.
+    pub(crate) fn answer_creation(
+        &mut self,
+        query: QueryId,
+        entries: &[IfEntry],
+        now: Timestamp,
+    ) -> Result<(), MgmError> {
+        let sg = *self.pending.queries.get(&query).ok_or(MgmError::NotFound)?;
+        let mut p = self.pending.take(sg).ok_or(MgmError::NotFound)?;
+        let Some(offered) = p.questions.remove(&query) else {
+            self.pending.put(sg, p);
+            return Err(MgmError::NotFound);
+        };
+        for e in entries
+            .iter()
+            .filter(|e| !e.enabled && offered.contains(&e.ifid))
+        {
+            p.vetoed.insert(e.ifid);
+        }
+        if p.questions.is_empty() {
+            self.finish_creation(sg, p, now);
+        } else {
+            self.pending.put(sg, p);
+        }
+        Ok(())
+    }
+
+    /// Questions past their deadline take their defaults.
+    pub(crate) fn expire_questions(&mut self, now: Timestamp) {
+        for sg in self.pending.due(now) {
+            if let Some(mut p) = self.pending.take(sg) {
+                if p.rpf_query.take().is_some() {
+                    self.after_rpf(sg, p, now);
+                } else {
+                    self.finish_creation(sg, p, now);
+                }
+            }
+        }
+    }
+
+    /// Abandons creations whose arrival, RPF or offered interfaces include `ifid`.
+    pub(crate) fn cancel_creations_involving(&mut self, ifid: IfId) {
+        let hit: Vec<Sg> = self
+            .pending
+            .by_sg
+            .iter()
+            .filter(|(_, p)| p.involves(ifid))
+            .map(|(sg, _)| *sg)
+            .collect();
+        self.cancel_creations(hit);
+    }
+
+    /// Abandons the creations of `keys`.
+    pub(crate) fn cancel_creations(&mut self, mut keys: Vec<Sg>) {
+        keys.sort_unstable();
+        for sg in keys {
+            if self.pending.take(sg).is_some() {
+                self.out
+                    .stage(Phase::Forwarding, Action::CreationCancelled { sg });
+            }
+        }
+    }
+
+    /// Keys of creations in progress whose source lies in `network/mask`.
+    pub(crate) fn pending_with_source_in(&self, network: Ipv4Addr, mask: Ipv4Addr) -> Vec<Sg> {
+        let (net, mask) = (u32::from(network) & u32::from(mask), u32::from(mask));
+        self.pending
+            .by_sg
+            .keys()
+            .filter(|sg| u32::from(sg.source) & mask == net)
+            .copied()
+            .collect()
+    }
+
+    /// After RPF: reject, no-owner, or ask each owning protocol about its interfaces.
+    fn after_rpf(&mut self, sg: Sg, mut p: Pending, now: Timestamp) {
+        if p.rpf.reject && self.config.rpf_reject_creates_negative {
+            return self.install_negative(sg, p.rpf.iif, MfeKind::Rejected, now);
+        }
+        if self.registry.owner(p.rpf.iif).is_none() {
+            return self.install_negative(sg, p.arrival, MfeKind::NoRoute, now);
+        }
+        let mut by_owner: BTreeMap<ProtocolHandle, Vec<IfEntry>> = BTreeMap::new();
+        for ifid in self.candidates(sg, p.rpf.iif).iter() {
+            if let Some(owner) = self.registry.owner(ifid) {
+                by_owner.entry(owner).or_default().push(IfEntry {
+                    ifid,
+                    igmp: self.registry.igmp_on(ifid),
+                    enabled: true,
+                });
+            }
+        }
+        for (owner, entries) in by_owner {
+            let query = QueryId(self.serial());
+            let offered: Vec<IfId> = entries.iter().map(|e| e.ifid).collect();
+            let cb = Callback::CreationAlert(CreationQuestion {
+                query,
+                sg,
+                iif: p.rpf.iif,
+                entries,
+            });
+            if self.registry.accepts(owner, &cb) {
+                offered.iter().for_each(|i| {
+                    p.offered.insert(*i);
+                });
+                p.questions.insert(query, offered);
+                self.send(Phase::Question, owner, cb);
+            }
+        }
+        if p.questions.is_empty() {
+            self.finish_creation(sg, p, now);
+        } else {
+            p.deadline = self.deadline(now);
+            self.pending.put(sg, p);
+        }
+    }
+
+    /// `OIF(m)` of §6.2 for a new MFE with IIF `iif`, before vetoes.
+    fn candidates(&self, sg: Sg, iif: IfId) -> OifSet {
+        let mut set = self.members.interfaces_covering(sg);
+        set.remove(iif);
+        set
+    }
+
+    /// Builds and installs the MFE once every question is answered; M3 if it is negative.
+    fn finish_creation(&mut self, sg: Sg, p: Pending, now: Timestamp) {
+        let mut oifs = self.candidates(sg, p.rpf.iif);
+        for v in p.vetoed.iter() {
+            oifs.remove(v);
+        }
+        let negative = oifs.is_empty();
+        let mfe = self.new_mfe(
+            sg,
+            MfeKind::Normal,
+            p.rpf.iif,
+            now,
+            self.config.mfe_timeout_s,
+        );
+        self.install_mfe(Mfe {
+            upstream: p.rpf.upstream,
+            route: p.rpf.route,
+            oifs,
+            fwd_disabled: p.vetoed,
+            ..mfe
+        });
+        if negative {
+            self.alert_mfe_prune(sg, now);
+        }
+    }
+
+    /// Installs a drop entry on `iif` with the negative lifetime; no callbacks.
+    fn install_negative(&mut self, sg: Sg, iif: IfId, kind: MfeKind, now: Timestamp) {
+        let mfe = self.new_mfe(sg, kind, iif, now, self.config.negative_timeout_s);
+        self.install_mfe(mfe);
+    }
+
+    /// An MFE with empty lists and a lifetime starting now.
+    fn new_mfe(&mut self, sg: Sg, kind: MfeKind, iif: IfId, now: Timestamp, timeout_s: u32) -> Mfe {
+        Mfe {
+            sg,
+            kind,
+            iif,
+            iif_protocol: self.registry.owner_protocol_id(iif),
+            upstream: Ipv4Addr::UNSPECIFIED,
+            route: RouteInfo::default(),
+            oifs: OifSet::new(),
+            fwd_disabled: OifSet::new(),
+            created: now,
+            timeout_s,
+            expires_at: now + Duration::from_secs(timeout_s.into()),
+            counters: MfeCounters::default(),
+            last_wrong_if: None,
+            epoch: self.serial(),
+        }
+    }
+
+    fn deadline(&self, now: Timestamp) -> Timestamp {
+        now + self.config.answer_deadline
+    }
+}

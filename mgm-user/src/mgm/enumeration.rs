@@ -1,0 +1,126 @@
+//! Enumeration, idiomatic form: MFEs in (group, source) order (§4.8–4.12) and group
+//! enumerations with a snapshot taken at start (§4.13–4.15, A-20).
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::error::MgmError;
+use super::mfe::Mfe;
+use super::types::{EnumHandle, EnumType, ProtocolHandle, Sg};
+use super::Mgm;
+
+/// One open group enumeration.
+#[derive(Debug)]
+struct GroupEnum {
+    owner: ProtocolHandle,
+    entries: Vec<Sg>,
+    cursor: usize,
+}
+
+/// Open group enumerations.
+#[derive(Debug, Default)]
+pub(crate) struct GroupEnums {
+    open: HashMap<EnumHandle, GroupEnum>,
+}
+
+impl GroupEnums {
+    /// Invalidates the enumerations of a deregistered protocol.
+    pub(crate) fn drop_owner(&mut self, h: ProtocolHandle) {
+        self.open.retain(|_, e| e.owner != h);
+    }
+}
+
+/// A batch from [`Mgm::group_enumeration_next`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupBatch {
+    /// `SOURCE_GROUP_ENTRY`s: wildcards are 0 with mask 0.
+    pub entries: Vec<Sg>,
+    /// Nothing remains (`ERROR_NO_MORE_ITEMS`).
+    pub done: bool,
+}
+
+impl Mgm {
+    /// `MgmGetMfe`, idiomatic: the MFE of an exact (S,G).
+    pub fn mfe(&self, sg: Sg) -> Option<&Mfe> {
+        self.mfes.get(sg)
+    }
+
+    /// Every MFE, ordered by group then source (`MgmGetFirstMfe` onward).
+    pub fn mfes(&self) -> impl Iterator<Item = &Mfe> {
+        self.mfes.iter()
+    }
+
+    /// MFEs strictly after `start` in (group, source) order (`MgmGetNextMfe`, A-27).
+    pub fn mfes_after(&self, start: Sg) -> impl Iterator<Item = &Mfe> {
+        self.mfes.after(start)
+    }
+
+    /// Number of MFEs.
+    pub fn mfe_count(&self) -> usize {
+        self.mfes.len()
+    }
+
+    /// `MgmGroupEnumerationStart`: snapshots the router-wide, deduplicated membership keys
+    /// . `AnySource` yields one (\*,G) entry per joined group ((\*,\*) as 0/0);
+    /// `AllSources` every (S,G), (\*,G) and (\*,\*) key.
+    pub fn group_enumeration_start(
+        &mut self,
+        h: ProtocolHandle,
+        kind: EnumType,
+    ) -> Result<EnumHandle, MgmError> {
+        self.registry.client(h)?;
+        let entries: BTreeSet<Sg> = match kind {
+            EnumType::AllSources => self.members.keys().collect(),
+            EnumType::AnySource => self.members.keys().map(|k| Sg::star_g(k.group)).collect(),
+        };
+        let eh = EnumHandle(self.serial());
+        let e = GroupEnum {
+            owner: h,
+            entries: entries.into_iter().collect(),
+            cursor: 0,
+        };
+        self.enums.open.insert(eh, e);
+        Ok(eh)
+    }
+
+    /// `MgmGroupEnumerationGetNext`, idiomatic: up to `max` entries. `InsufficientBuffer`
+    /// (needing one 16-byte entry) when `max` is 0 and entries remain; after the end, empty
+    /// batches with `done`.
+    pub fn group_enumeration_next(
+        &mut self,
+        eh: EnumHandle,
+        max: usize,
+    ) -> Result<GroupBatch, MgmError> {
+        let rest = self.group_enumeration_rest(eh)?;
+        if max == 0 && !rest.is_empty() {
+            return Err(MgmError::InsufficientBuffer {
+                needed: super::mib::SOURCE_GROUP_ENTRY_SIZE as u32,
+            });
+        }
+        let entries: Vec<Sg> = rest.iter().take(max).copied().collect();
+        self.group_enumeration_advance(eh, entries.len());
+        let done = self.group_enumeration_rest(eh)?.is_empty();
+        Ok(GroupBatch { entries, done })
+    }
+
+    /// `MgmGroupEnumerationEnd`: destroys the handle; later use is `InvalidParameter`.
+    pub fn group_enumeration_end(&mut self, eh: EnumHandle) -> Result<(), MgmError> {
+        self.enums
+            .open
+            .remove(&eh)
+            .map(|_| ())
+            .ok_or(MgmError::InvalidParameter)
+    }
+
+    /// The entries not yet returned.
+    pub(crate) fn group_enumeration_rest(&self, eh: EnumHandle) -> Result<&[Sg], MgmError> {
+        let e = self.enums.open.get(&eh).ok_or(MgmError::InvalidParameter)?;
+        Ok(&e.entries[e.cursor..])
+    }
+
+    /// Moves the cursor past `n` returned entries.
+    pub(crate) fn group_enumeration_advance(&mut self, eh: EnumHandle, n: usize) {
+        if let Some(e) = self.enums.open.get_mut(&eh) {
+            e.cursor = (e.cursor + n).min(e.entries.len());
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Multicast forwarding entries: the [`Mfe`] record, the table ordered by (group, source) with
+//! its expiry index, OIF maintenance under membership and forward-state changes (§6.2),
+//! lifetimes (§6.5) and `MgmSetMfe` (§4.16).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::ops::Bound;
+use std::time::Duration;
+
+use super::action::Action;
+use super::error::MgmError;
+use super::oif::OifSet;
+use super::outbox::Phase;
+use super::reports::MfeCounters;
+use super::types::{IfId, ProtocolHandle, RouteInfo, Sg, Timestamp};
+use super::Mgm;
+
+/// Why an MFE exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MfeKind {
+    /// Built by §6.4 from RPF and the OIF formula; follows membership changes.
+    Normal,
+    /// No route to the source, or its RPF interface has no owner: a drop entry on the
+    /// arrival interface that membership changes do not touch until it expires.
+    NoRoute,
+    /// The RPF callback rejected the source (A-10 opt-in): a drop entry like `NoRoute`.
+    Rejected,
+}
+
+/// One forwarding entry, always for an exact (S,G) with source mask /32.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mfe {
+    pub(crate) sg: Sg,
+    pub(crate) kind: MfeKind,
+    pub(crate) iif: IfId,
+    pub(crate) iif_protocol: u32,
+    pub(crate) upstream: Ipv4Addr,
+    pub(crate) route: RouteInfo,
+    pub(crate) oifs: OifSet,
+    pub(crate) fwd_disabled: OifSet,
+    pub(crate) created: Timestamp,
+    pub(crate) timeout_s: u32,
+    pub(crate) expires_at: Timestamp,
+    pub(crate) counters: MfeCounters,
+    pub(crate) last_wrong_if: Option<Timestamp>,
+    /// Distinguishes this entry from earlier or later ones with the same key.
+    pub(crate) epoch: u64,
+}
+
+impl Mfe {
+    /// The (S,G) key.
+    pub fn sg(&self) -> Sg {
+        self.sg
+    }
+    /// Why it exists.
+    pub fn kind(&self) -> MfeKind {
+        self.kind
+    }
+    /// Incoming interface (its next hop is kept though the MIB has no field for it, A-12).
+    pub fn iif(&self) -> IfId {
+        self.iif
+    }
+    /// Protocol id of the IIF's owner (`dwInIfProtocol`), 0 if none.
+    pub fn iif_protocol(&self) -> u32 {
+        self.iif_protocol
+    }
+    /// Upstream neighbour (`dwUpStrmNgbr`).
+    pub fn upstream(&self) -> Ipv4Addr {
+        self.upstream
+    }
+    /// The RPF route used.
+    pub fn route(&self) -> RouteInfo {
+        self.route
+    }
+    /// The effective outgoing interfaces; empty means negative.
+    pub fn oifs(&self) -> &OifSet {
+        &self.oifs
+    }
+    /// Interfaces vetoed by a creation alert or a forward-state delete.
+    pub fn forward_disabled(&self) -> &OifSet {
+        &self.fwd_disabled
+    }
+    /// True when matching packets are dropped.
+    pub fn is_negative(&self) -> bool {
+        self.oifs.is_empty()
+    }
+    /// Lifetime in seconds (`ulTimeOut`).
+    pub fn timeout_s(&self) -> u32 {
+        self.timeout_s
+    }
+    /// When the entry is deleted.
+    pub fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+    /// Time since creation (`ulUpTime`).
+    pub fn up_time(&self, now: Timestamp) -> Duration {
+        now.since(self.created)
+    }
+    /// Time left before deletion (`ulExpiryTime`).
+    pub fn expiry_time(&self, now: Timestamp) -> Duration {
+        self.expires_at.since(now)
+    }
+    /// The last counters the backend reported.
+    pub fn counters(&self) -> &MfeCounters {
+        &self.counters
+    }
+}
+
+/// The MFEs by (group, source) plus an expiry index.
+#[derive(Debug, Default)]
+pub(crate) struct MfeTable {
+    map: BTreeMap<Sg, Mfe>,
+    expiry: BTreeSet<(Timestamp, Sg)>,
+}
+
+impl MfeTable {
+    pub(crate) fn get(&self, sg: Sg) -> Option<&Mfe> {
+        self.map.get(&sg)
+    }
+
+    /// Mutable access; lifetimes change only through [`MfeTable::set_lifetime`].
+    pub(crate) fn get_mut(&mut self, sg: Sg) -> Option<&mut Mfe> {
+        self.map.get_mut(&sg)
+    }
+
+    pub(crate) fn contains(&self, sg: Sg) -> bool {
+        self.map.contains_key(&sg)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn insert(&mut self, mfe: Mfe) {
+        self.expiry.insert((mfe.expires_at, mfe.sg));
+        if let Some(old) = self.map.insert(mfe.sg, mfe) {
+            self.expiry.remove(&(old.expires_at, old.sg));
+        }
+    }
+
+    pub(crate) fn remove(&mut self, sg: Sg) -> Option<Mfe> {
+        let old = self.map.remove(&sg)?;
+        self.expiry.remove(&(old.expires_at, sg));
+        Some(old)
+    }
+
+    pub(crate) fn set_lifetime(&mut self, sg: Sg, timeout_s: u32, expires_at: Timestamp) {
+        if let Some(m) = self.map.get_mut(&sg) {
+            self.expiry.remove(&(m.expires_at, sg));
+            m.timeout_s = timeout_s;
+            m.expires_at = expires_at;
+            self.expiry.insert((expires_at, sg));
+        }
+    }
+
+    pub(crate) fn next_expiry(&self) -> Option<Timestamp> {
+        self.expiry.first().map(|(t, _)| *t)
+    }
+
+    /// Keys whose lifetime ended at or before `now`.
+    fn due(&self, now: Timestamp) -> Vec<Sg> {
+        self.expiry
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, sg)| *sg)
+            .collect()
+    }
+
+    /// Normal MFEs a membership on `key` covers, using the (group, source) order.
+    fn covered(&self, key: Sg) -> Vec<Sg> {
+        let normal = |m: &&Mfe| m.kind == MfeKind::Normal;
+        if key.is_wildcard_group() {
+            self.map.values().filter(normal).map(|m| m.sg).collect()
+        } else if key.is_wildcard_source() {
+            let lo = Sg::new(Ipv4Addr::UNSPECIFIED, key.group);
+            let hi = Sg::new(Ipv4Addr::BROADCAST, key.group);
+            self.map
+                .range(lo..=hi)
+                .map(|(_, m)| m)
+                .filter(normal)
+                .map(|m| m.sg)
+                .collect()
+        } else {
+            self.map
+                .get(&key)
+                .filter(normal)
+                .map(|m| m.sg)
+                .into_iter()
+                .collect()
+        }
+    }
+
+    /// Keys of MFEs that reference `ifid` as IIF, OIF or forward-disabled OIF.
+    fn referencing(&self, ifid: IfId) -> Vec<Sg> {
+        self.map
+            .values()
+            .filter(|m| m.iif == ifid || m.oifs.contains(ifid) || m.fwd_disabled.contains(ifid))
+            .map(|m| m.sg)
+            .collect()
+    }
+
+    /// Keys of MFEs whose source lies in `network/mask`.
+    pub(crate) fn with_source_in(&self, network: Ipv4Addr, mask: Ipv4Addr) -> Vec<Sg> {
+        let (net, mask) = (u32::from(network) & u32::from(mask), u32::from(mask));
+        self.map
+            .keys()
+            .filter(|sg| u32::from(sg.source) & mask == net)
+            .copied()
+            .collect()
+    }
+
+    /// All MFEs in (group, source) order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Mfe> {
+        self.map.values()
+    }
+
+    /// MFEs strictly after `sg` in (group, source) order.
+    pub(crate) fn after(&self, sg: Sg) -> impl Iterator<Item = &Mfe> {
+        self.map
+            .range((Bound::Excluded(sg), Bound::Unbounded))
+            .map(|(_, m)| m)
+    }
+}
+
+impl Mgm {
+    /// Applies `edit` to the OIF state of MFE `sg`; if the effective list changed, queues the
+    /// backend update and the M1/M2 alert the transition calls for.
+    fn edit_oifs(&mut self, sg: Sg, now: Timestamp, edit: impl FnOnce(&mut Mfe) -> bool) {
+        let Some(m) = self.mfes.get_mut(sg) else {
+            return;
+        };
+        let was_empty = m.oifs.is_empty();
+        if !edit(m) {
+            return;
+        }
+        let (iif, oifs) = (m.iif, m.oifs.clone());
+        let is_empty = oifs.is_empty();
+        self.out
+            .stage(Phase::Forwarding, Action::UpdateMfe { sg, iif, oifs });
+        if was_empty && !is_empty {
+            self.alert_mfe_join(sg, iif);
+        } else if !was_empty && is_empty {
+            self.alert_mfe_prune(sg, now);
+        }
+    }
+
+    /// A membership on `key` appeared on `ifid`: add `ifid` to every covered MFE (§6.2 step 5).
+    pub(crate) fn mfes_gain_interface(&mut self, key: Sg, ifid: IfId, now: Timestamp) {
+        for sg in self.mfes.covered(key) {
+            self.edit_oifs(sg, now, |m| {
+                if m.iif == ifid {
+                    return false; // Never forward back out of the IIF.
+                }
+                if key.is_exact() {
+                    m.fwd_disabled.remove(ifid); // An exact JOIN add clears the mark.
+                }
+                !m.fwd_disabled.contains(ifid) && m.oifs.insert(ifid)
+            });
+        }
+    }
+
+    /// A membership on `key` left `ifid`: drop `ifid` from covered MFEs no membership still
+    /// wants it on (§6.2 delete step 4).
+    pub(crate) fn mfes_lose_interface(&mut self, key: Sg, ifid: IfId, now: Timestamp) {
+        for sg in self.mfes.covered(key) {
+            let wanted = self.members.wanted(sg, ifid);
+            self.edit_oifs(sg, now, |m| !wanted && m.oifs.remove(ifid));
+        }
+    }
+
+    /// FORWARD-state add: only the exact (S,G) MFE; clears the mark and adds `ifid`.
+    pub(crate) fn forward_add(&mut self, sg: Sg, ifid: IfId, now: Timestamp) {
+        if !self.is_normal_mfe(sg) {
+            return;
+        }
+        self.edit_oifs(sg, now, |m| {
+            m.fwd_disabled.remove(ifid);
+            m.iif != ifid && m.oifs.insert(ifid)
+        });
+    }
+
+    /// FORWARD-state delete: marks `ifid` forward-disabled and removes it.
+    pub(crate) fn forward_delete(&mut self, sg: Sg, ifid: IfId, now: Timestamp) {
+        if !self.is_normal_mfe(sg) {
+            return;
+        }
+        self.edit_oifs(sg, now, |m| {
+            m.fwd_disabled.insert(ifid);
+            m.oifs.remove(ifid)
+        });
+    }
+
+    /// Whether `sg` names an existing [`MfeKind::Normal`] MFE.
+    fn is_normal_mfe(&self, sg: Sg) -> bool {
+        self.mfes.get(sg).is_some_and(|m| m.kind == MfeKind::Normal)
+    }
+
+    /// Installs a freshly built MFE.
+    pub(crate) fn install_mfe(&mut self, mfe: Mfe) {
+        let action = Action::InstallMfe {
+            sg: mfe.sg,
+            iif: mfe.iif,
+            oifs: mfe.oifs.clone(),
+        };
+        self.mfes.insert(mfe);
+        self.out.stage(Phase::Forwarding, action);
+    }
+
+    /// Deletes an MFE from the table and the backend; no callbacks (§5.10).
+    pub(crate) fn delete_mfe(&mut self, sg: Sg) {
+        if self.mfes.remove(sg).is_some() {
+            self.out.stage(Phase::Forwarding, Action::DeleteMfe { sg });
+        }
+    }
+
+    /// Deletes every MFE referencing `ifid`.
+    pub(crate) fn delete_mfes_referencing(&mut self, ifid: IfId) {
+        for sg in self.mfes.referencing(ifid) {
+            self.delete_mfe(sg);
+        }
+    }
+
+    /// Deletes the MFEs whose lifetime is over (§6.5).
+    pub(crate) fn expire_mfes(&mut self, now: Timestamp) {
+        for sg in self.mfes.due(now) {
+            self.delete_mfe(sg);
+        }
+    }
+
+    /// `MgmSetMfe`: sets the upstream neighbour of MFE `sg`; nothing else changes and no
+    /// callback fires. Any registered protocol may call it unless
+    /// [`Config::strict_set_mfe`](super::Config::strict_set_mfe) limits it to the IIF owner.
+    pub fn set_mfe_upstream(
+        &mut self,
+        h: ProtocolHandle,
+        sg: Sg,
+        upstream: Ipv4Addr,
+    ) -> Result<(), MgmError> {
+        self.registry.client(h)?;
+        let iif = self.mfes.get(sg).ok_or(MgmError::NotFound)?.iif;
+        if self.config.strict_set_mfe && self.registry.owner(iif) != Some(h) {
+            return Err(MgmError::InvalidParameter);
+        }
+        if let Some(m) = self.mfes.get_mut(sg) {
+            m.upstream = upstream;
+        }
+        Ok(())
+    }
+}

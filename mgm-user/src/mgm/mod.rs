@@ -1,0 +1,172 @@
+//! The Multicast Group Manager core: the semantics of ../shared/MGM-SPEC.md as a deterministic,
+//! sans-IO state machine.
+//!
+//! # Shape
+//! [`Mgm`] owns all state. Every call takes its inputs, including the current time as a
+//! [`Timestamp`] (the core never reads a clock), commits the state change, and queues
+//! [`Action`]s. The driver drains them with [`Mgm::poll_action`] after each call:
+//! [`Action::Callback`] goes to a protocol, the MFE actions go to the forwarding backend. The
+//! driver calls [`Mgm::tick`] no later than [`Mgm::next_timeout`]. No I/O, threads or locks live
+//! here, so a callback handler that calls back into `Mgm` cannot deadlock (§6.11): the state it
+//! sees is already committed.
+//!
+//! Inputs from the data plane: [`Mgm::packet_miss`] (creation path, §6.4),
+//! [`Mgm::wrong_interface`] (§5.5), [`Mgm::report_stats`] (counters the core cannot see), and
+//! [`Mgm::route_changed`] from the RIB. RPF lookups go through a pluggable
+//! [`RpfProvider`].
+//!
+//! # Callbacks with out-parameters
+//! RPF and creation alerts are *questions*: packet-driven creation is a pending state keyed by
+//! (S,G) (the "resolving" marker of §6.11) that emits [`Callback::Rpf`] and then one
+//! [`Callback::CreationAlert`] per owning protocol, each with a [`QueryId`]. The driver completes
+//! them with [`Mgm::answer`]. An in-process protocol answers at once: [`Mgm::drive`] delivers a
+//! callback to an [`MgmClient`] and feeds its out-parameters back immediately. An out-of-process
+//! protocol answers whenever its reply arrives; a question still open after
+//! [`Config::answer_deadline`] takes its documented default on the next tick (keep the RIB's
+//! RPF values; forward on every offered interface). Only when every question is answered is the
+//! MFE built and [`Action::InstallMfe`] queued. A FALSE prune alert applies the default
+//! lifetime at once and carries a [`PruneReply`]; answering it later sets the lifetime.
+//!
+//! # Ordering
+//! Actions of one call are queued as: Disable-IGMP, forwarding changes, questions, W/S alerts,
+//! LocalJoin/Leave, M alerts, Enable-IGMP (§6.11, A-39). The IGMP disable window of A-24 lasts
+//! until the driver has polled the Enable-IGMP action, so an IGMP that calls in while handling
+//! Disable-IGMP gets `CanNotComplete`.
+
+mod action;
+mod alerts;
+mod buffer_api;
+mod client;
+mod config;
+mod creation;
+mod enumeration;
+mod error;
+mod membership;
+mod mfe;
+mod mib;
+mod oif;
+mod outbox;
+mod ownership;
+mod registry;
+mod reports;
+mod rpf;
+mod types;
+
+pub use action::{
+    Action, Answer, Callback, CreationQuestion, IfEntry, PruneReply, RpfAnswer, RpfQuestion,
+};
+pub use client::{ClientDirectory, MgmClient};
+pub use config::{Config, IgmpTakeover};
+pub use enumeration::GroupBatch;
+pub use error::{status_of, win32, MgmError};
+pub use membership::Membership;
+pub use mfe::{Mfe, MfeKind};
+pub use mib::{
+    sizeof_mib_mfe, sizeof_mib_mfe_stats, sizeof_mib_mfe_stats_ex, SOURCE_GROUP_ENTRY_SIZE,
+};
+pub use oif::OifSet;
+pub use reports::{MfeCounters, OifCounters};
+pub use rpf::{RpfProvider, RpfRoute, StaticRib};
+pub use types::{
+    protocol_id, CallbackSet, EnumHandle, EnumType, IfId, MemberFlags, ProtocolHandle, QueryId,
+    RouteInfo, Sg, StatsLevel, Timestamp, DEFAULT_MFE_TIMEOUT_S, MS_IP_IGMP,
+};
+
+use creation::PendingTable;
+use enumeration::GroupEnums;
+use membership::MembershipTable;
+use mfe::MfeTable;
+use outbox::Outbox;
+use registry::Registry;
+
+/// The Multicast Group Manager state machine. See the module documentation.
+pub struct Mgm {
+    config: Config,
+    rpf: Box<dyn RpfProvider + Send>,
+    registry: Registry,
+    members: MembershipTable,
+    mfes: MfeTable,
+    pending: PendingTable,
+    enums: GroupEnums,
+    out: Outbox,
+    last_serial: u64,
+}
+
+impl Mgm {
+    /// A manager with no protocols, memberships or MFEs.
+    pub fn new(config: Config, rpf: Box<dyn RpfProvider + Send>) -> Self {
+        Mgm {
+            config,
+            rpf,
+            registry: Registry::default(),
+            members: MembershipTable::default(),
+            mfes: MfeTable::default(),
+            pending: PendingTable::default(),
+            enums: GroupEnums::default(),
+            out: Outbox::default(),
+            last_serial: 0,
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Replaces the RPF provider. Call [`Mgm::route_changed`] for what changed, if anything.
+    pub fn set_rpf_provider(&mut self, rpf: Box<dyn RpfProvider + Send>) {
+        self.rpf = rpf;
+    }
+
+    /// The next queued action, oldest first. Callbacks to a protocol that has deregistered
+    /// since they were queued are dropped here.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        while let Some(action) = self.out.pop() {
+            match &action {
+                Action::Callback { to, .. } if !self.registry.clients.contains_key(to) => {}
+                _ => return Some(action),
+            }
+        }
+        None
+    }
+
+    /// Number of queued actions not yet polled.
+    pub fn queued_actions(&self) -> usize {
+        self.out.len()
+    }
+
+    /// When [`Mgm::tick`] must next be called: the earliest MFE expiry or question deadline.
+    pub fn next_timeout(&self) -> Option<Timestamp> {
+        match (self.mfes.next_expiry(), self.pending.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs the timers due at `now`: MFE expiry (§6.5, no callbacks) and unanswered questions
+    /// (defaults applied).
+    pub fn tick(&mut self, now: Timestamp) {
+        self.expire_questions(now);
+        self.expire_mfes(now);
+        self.out.commit();
+    }
+
+    /// Completes a callback with out-parameters (see the module documentation). `NotFound`
+    /// when the question is no longer open (answered, expired or cancelled) or the MFE of a
+    /// prune reply is gone.
+    pub fn answer(&mut self, answer: Answer, now: Timestamp) -> Result<(), MgmError> {
+        let result = match answer {
+            Answer::Rpf { query, answer } => self.answer_rpf(query, answer, now),
+            Answer::CreationAlert { query, entries } => self.answer_creation(query, &entries, now),
+            Answer::PruneAlert { reply, timeout_s } => self.answer_prune(reply, timeout_s, now),
+        };
+        self.out.commit();
+        result
+    }
+
+    /// A fresh value for handles, query ids and MFE epochs; never repeats.
+    fn serial(&mut self) -> u64 {
+        self.last_serial += 1;
+        self.last_serial
+    }
+}

@@ -1,0 +1,89 @@
+//! [`OifSet`]: an MFE's outgoing-interface list, kept sorted so equal lists compare equal and
+//! the backend can share one forwarding set between them.
+
+use super::types::IfId;
+
+/// A sorted, duplicate-free set of interfaces.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OifSet(Vec<IfId>);
+
+impl OifSet {
+    /// The empty set (a negative entry when used as an MFE's list).
+    pub fn new() -> Self {
+        OifSet(Vec::new())
+    }
+
+    /// Number of interfaces.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no interface is in the set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ifid` is in the set.
+    pub fn contains(&self, ifid: IfId) -> bool {
+        self.0.binary_search(&ifid).is_ok()
+    }
+
+    /// Adds `ifid`; true if it was not there.
+    pub fn insert(&mut self, ifid: IfId) -> bool {
+        match self.0.binary_search(&ifid) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, ifid);
+                true
+            }
+        }
+    }
+
+    /// Removes `ifid`; true if it was there.
+    pub fn remove(&mut self, ifid: IfId) -> bool {
+        match self.0.binary_search(&ifid) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The interfaces in ascending (ifindex, next hop) order.
+    pub fn as_slice(&self) -> &[IfId] {
+        &self.0
+    }
+
+    /// Iterates in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = IfId> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl FromIterator<IfId> for OifSet {
+    fn from_iter<T: IntoIterator<Item = IfId>>(iter: T) -> Self {
+        let mut v: Vec<IfId> = iter.into_iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        OifSet(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_remove_keep_order() {
+        let mut s: OifSet = [IfId::index(3), IfId::index(1), IfId::index(3)]
+            .into_iter()
+            .collect();
+        assert_eq!(s.as_slice(), &[IfId::index(1), IfId::index(3)]);
+        assert!(s.insert(IfId::index(2)));
+        assert!(!s.insert(IfId::index(2)));
+        assert!(s.remove(IfId::index(1)));
+        assert!(!s.remove(IfId::index(1)));
+        assert_eq!(s.as_slice(), &[IfId::index(2), IfId::index(3)]);
+    }
+}

@@ -1,0 +1,135 @@
+//! Interface ownership (spec §4.3, §4.4, §6.7): take and release, one routing protocol plus
+//! IGMP per interface, the Disable-IGMP/Enable-IGMP bracket, and the deletion of every MFE that
+//! references an interface whose ownership changes.
+
+use super::action::Callback;
+use super::config::IgmpTakeover;
+use super::error::MgmError;
+use super::outbox::Phase;
+use super::types::{IfId, ProtocolHandle, Timestamp};
+use super::Mgm;
+
+impl Mgm {
+    /// `MgmTakeInterfaceOwnership`. A routing protocol taking an interface IGMP owns is
+    /// bracketed by Disable-IGMP/Enable-IGMP; IGMP taking a routing protocol's interface
+    /// becomes co-owner without callbacks. `AlreadyExists` when the caller already owns it or
+    /// another routing protocol does. MFEs referencing the interface are deleted.
+    pub fn take_interface_ownership(
+        &mut self,
+        h: ProtocolHandle,
+        ifid: IfId,
+        now: Timestamp,
+    ) -> Result<(), MgmError> {
+        let is_igmp = self.registry.client(h)?.is_igmp;
+        let state = self
+            .registry
+            .interfaces
+            .get(&ifid)
+            .copied()
+            .unwrap_or_default();
+        if (is_igmp && state.igmp) || (!is_igmp && state.owner.is_some()) {
+            return Err(MgmError::AlreadyExists);
+        }
+        let bracket = if is_igmp {
+            None
+        } else {
+            self.registry.igmp.filter(|_| state.igmp)
+        };
+        if let Some(igmp) = bracket {
+            self.send(Phase::Open, igmp, Callback::DisableIgmp { ifid });
+        }
+        let entry = self.registry.interfaces.entry(ifid).or_default();
+        if is_igmp {
+            entry.igmp = true;
+        } else {
+            entry.owner = Some(h);
+        }
+        self.own(h, ifid, true);
+        self.forget_interface(ifid);
+        if let Some(igmp) = bracket {
+            match self.config.igmp_takeover {
+                IgmpTakeover::Keep => self.mark_igmp_unreported(igmp, ifid),
+                IgmpTakeover::Literal => self.remove_memberships_on(igmp, ifid, now),
+            }
+            self.send(Phase::Close, igmp, Callback::EnableIgmp { ifid });
+        }
+        self.out.commit();
+        Ok(())
+    }
+
+    /// `MgmReleaseInterfaceOwnership`. `InvalidParameter` for a bad handle, an unknown
+    /// interface or one the caller does not own. A routing protocol's release deletes the MFEs
+    /// referencing the interface, then removes its memberships there (W/S prune alerts), inside
+    /// the IGMP bracket when IGMP co-owns it; IGMP stays as sole owner. IGMP's release removes
+    /// its memberships there (LocalLeave, W/S, M2) and then the MFEs.
+    pub fn release_interface_ownership(
+        &mut self,
+        h: ProtocolHandle,
+        ifid: IfId,
+        now: Timestamp,
+    ) -> Result<(), MgmError> {
+        let is_igmp = self.registry.client(h)?.is_igmp;
+        let state = self
+            .registry
+            .interfaces
+            .get(&ifid)
+            .copied()
+            .ok_or(MgmError::InvalidParameter)?;
+        let owns = if is_igmp {
+            state.igmp
+        } else {
+            state.owner == Some(h)
+        };
+        if !owns {
+            return Err(MgmError::InvalidParameter);
+        }
+        if is_igmp {
+            self.remove_memberships_on(h, ifid, now);
+            self.set_interface(ifid, state.owner, false);
+            self.own(h, ifid, false);
+            self.forget_interface(ifid);
+        } else {
+            let bracket = self.registry.igmp.filter(|_| state.igmp);
+            if let Some(igmp) = bracket {
+                self.send(Phase::Open, igmp, Callback::DisableIgmp { ifid });
+            }
+            self.forget_interface(ifid);
+            self.remove_memberships_on(h, ifid, now);
+            self.set_interface(ifid, None, state.igmp);
+            self.own(h, ifid, false);
+            if let Some(igmp) = bracket {
+                self.send(Phase::Close, igmp, Callback::EnableIgmp { ifid });
+            }
+        }
+        self.out.commit();
+        Ok(())
+    }
+
+    /// Records the new owners of `ifid`, dropping the record when nobody is left.
+    fn set_interface(&mut self, ifid: IfId, owner: Option<ProtocolHandle>, igmp: bool) {
+        if owner.is_none() && !igmp {
+            self.registry.interfaces.remove(&ifid);
+        } else if let Some(s) = self.registry.interfaces.get_mut(&ifid) {
+            s.owner = owner;
+            s.igmp = igmp;
+        }
+    }
+
+    /// Adds or removes `ifid` in the client's own list.
+    fn own(&mut self, h: ProtocolHandle, ifid: IfId, owned: bool) {
+        if let Some(c) = self.registry.clients.get_mut(&h) {
+            if owned {
+                c.owned.insert(ifid);
+            } else {
+                c.owned.remove(&ifid);
+            }
+        }
+    }
+
+    /// An ownership change of `ifid`: delete the MFEs referencing it (no callbacks) and abandon
+    /// creations that involve it.
+    fn forget_interface(&mut self, ifid: IfId) {
+        self.delete_mfes_referencing(ifid);
+        self.cancel_creations_involving(ifid);
+    }
+}

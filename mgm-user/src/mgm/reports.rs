@@ -1,0 +1,156 @@
+//! Reports from outside the core: packet counters from the backend (the core cannot count
+//! packets itself), wrong-interface arrivals (§5.5, A-37) and RIB changes.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::action::Callback;
+use super::error::MgmError;
+use super::outbox::Phase;
+use super::types::{IfId, Sg, Timestamp};
+use super::Mgm;
+
+/// Cumulative counters of one MFE as the backend reads them. Fields the backend cannot
+/// measure stay 0. The MIB records truncate them to 32 bits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MfeCounters {
+    /// `ulInPkts`.
+    pub in_pkts: u64,
+    /// `ulInOctets`.
+    pub in_octets: u64,
+    /// `ulPktsDifferentIf`.
+    pub pkts_different_if: u64,
+    /// `ulQueueOverflow`.
+    pub queue_overflow: u64,
+    /// `ulUninitMfe`.
+    pub uninit_mfe: u64,
+    /// `ulNegativeMfe`.
+    pub negative_mfe: u64,
+    /// `ulInDiscards`.
+    pub in_discards: u64,
+    /// `ulInHdrErrors`.
+    pub in_hdr_errors: u64,
+    /// `ulTotalOutPackets`.
+    pub total_out_packets: u64,
+    /// Per outgoing interface; interfaces not listed count 0.
+    pub oifs: Vec<OifCounters>,
+}
+
+impl MfeCounters {
+    /// The counters of `ifid`, zero if not reported.
+    pub fn oif(&self, ifid: IfId) -> OifCounters {
+        self.oifs
+            .iter()
+            .find(|o| o.ifid == ifid)
+            .cloned()
+            .unwrap_or_else(|| OifCounters::new(ifid))
+    }
+}
+
+/// Counters of one outgoing interface of an MFE (`MIB_IPMCAST_OIF_STATS`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OifCounters {
+    /// The interface.
+    pub ifid: IfId,
+    /// `ulTtlTooLow`.
+    pub ttl_too_low: u64,
+    /// `ulFragNeeded`.
+    pub frag_needed: u64,
+    /// `ulOutPackets`.
+    pub out_packets: u64,
+    /// `ulOutDiscards`.
+    pub out_discards: u64,
+}
+
+impl OifCounters {
+    /// All-zero counters for `ifid`.
+    pub fn new(ifid: IfId) -> Self {
+        OifCounters {
+            ifid,
+            ttl_too_low: 0,
+            frag_needed: 0,
+            out_packets: 0,
+            out_discards: 0,
+        }
+    }
+}
+
+impl Mgm {
+    /// Stores the backend's counters for MFE `sg`. With
+    /// [`Config::refresh_on_activity`](super::Config::refresh_on_activity), a grown packet
+    /// count restarts the lifetime (A-48 option). `NotFound` if there is no such MFE.
+    pub fn report_stats(
+        &mut self,
+        sg: Sg,
+        counters: MfeCounters,
+        now: Timestamp,
+    ) -> Result<(), MgmError> {
+        let refresh = self.config.refresh_on_activity;
+        let m = self.mfes.get_mut(sg).ok_or(MgmError::NotFound)?;
+        let active = counters.in_pkts > m.counters.in_pkts;
+        m.counters = counters;
+        let timeout_s = m.timeout_s;
+        if refresh && active {
+            let at = now + Duration::from_secs(timeout_s.into());
+            self.mfes.set_lifetime(sg, timeout_s, at);
+        }
+        Ok(())
+    }
+
+    /// A packet of MFE (source, group) arrived on `ifindex`, not its IIF. The arrival
+    /// interface's owner gets the wrong-interface callback, at most once per
+    /// [`Config::wrong_if_interval`](super::Config::wrong_if_interval) per MFE.
+    /// Reports for pairs with no MFE are ignored.
+    pub fn wrong_interface(
+        &mut self,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        ifindex: u32,
+        header: &[u8],
+        now: Timestamp,
+    ) {
+        let sg = Sg::new(source, group);
+        let interval = self.config.wrong_if_interval;
+        let ifid = IfId::index(ifindex);
+        let owner = self.registry.owner(ifid);
+        let Some(m) = self.mfes.get_mut(sg) else {
+            return;
+        };
+        if !self.config.wrong_if_enabled || m.last_wrong_if.is_some_and(|t| t + interval > now) {
+            return;
+        }
+        m.last_wrong_if = Some(now);
+        if let Some(owner) = owner {
+            let cb = Callback::WrongIf {
+                source,
+                group,
+                ifid,
+                header: header.to_vec(),
+            };
+            self.send(Phase::Mfe, owner, cb);
+        }
+        self.out.commit();
+    }
+
+    /// Whether the backend should report wrong-interface arrivals at all: enabled and some
+    /// protocol supplies the callback.
+    pub fn wants_wrong_if_reports(&self) -> bool {
+        self.config.wrong_if_enabled
+            && self
+                .registry
+                .clients
+                .values()
+                .any(|c| c.callbacks.contains(super::CallbackSet::WRONG_IF))
+    }
+
+    /// The RIB route to `network/mask` changed: delete the MFEs (and abandon the creations)
+    /// whose source it covers, so the next packet re-runs RPF. No callbacks.
+    pub fn route_changed(&mut self, network: Ipv4Addr, mask: Ipv4Addr) {
+        for sg in self.mfes.with_source_in(network, mask) {
+            self.delete_mfe(sg);
+        }
+        let pending = self.pending_with_source_in(network, mask);
+        self.cancel_creations(pending);
+        self.out.commit();
+    }
+}

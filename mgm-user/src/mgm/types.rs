@@ -1,0 +1,357 @@
+//! Value types shared by every part of the MGM core: addresses, interfaces, handles, time, flags.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::ops::Add;
+use std::time::Duration;
+
+use bitflags::bitflags;
+
+use super::error::MgmError;
+
+/// `PROTOCOL_ID(type, vendor, id)` of `routprot.h` (spec §2).
+pub const fn protocol_id(proto_type: u32, vendor: u32, id: u32) -> u32 {
+    ((proto_type & 3) << 30) | ((vendor & 0x3FFF) << 16) | (id & 0xFFFF)
+}
+
+/// Protocol id of the router-side IGMP, `MS_IP_IGMP` = 0x4137000A (spec §2, A-19).
+pub const MS_IP_IGMP: u32 = protocol_id(1, 0x137, 10);
+
+/// Default MFE lifetime in seconds, also the default prune-alert timeout (spec §5.3, A-48).
+pub const DEFAULT_MFE_TIMEOUT_S: u32 = 900;
+
+/// A (source, group) pair. `0.0.0.0` is the wildcard in either position, so (\*,G) is
+/// `Sg { source: UNSPECIFIED, group }` and (\*,\*) is [`Sg::STAR_STAR`]. (S,\*) is not a valid
+/// membership. Ordered by group, then source: the enumeration order of spec §4.10.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Sg {
+    /// Source address; unspecified means "any source".
+    pub source: Ipv4Addr,
+    /// Group address; unspecified means "all groups".
+    pub group: Ipv4Addr,
+}
+
+impl Sg {
+    /// The (\*,\*) membership key.
+    pub const STAR_STAR: Sg = Sg::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
+
+    /// A pair from its two addresses.
+    pub const fn new(source: Ipv4Addr, group: Ipv4Addr) -> Self {
+        Sg { source, group }
+    }
+
+    /// The (\*,G) key for `group`.
+    pub const fn star_g(group: Ipv4Addr) -> Self {
+        Sg::new(Ipv4Addr::UNSPECIFIED, group)
+    }
+
+    /// Validates an (address, mask) pair: a wildcard is 0/0, a single address is
+    /// addr/255.255.255.255; anything else is a range and is rejected, as is (S,\*).
+    pub fn from_masked(
+        source: Ipv4Addr,
+        source_mask: Ipv4Addr,
+        group: Ipv4Addr,
+        group_mask: Ipv4Addr,
+    ) -> Result<Sg, MgmError> {
+        let sg = Sg::new(source, group);
+        if source_mask == sg.source_mask() && group_mask == sg.group_mask() && !sg.is_source_star()
+        {
+            Ok(sg)
+        } else {
+            Err(MgmError::InvalidParameter)
+        }
+    }
+
+    /// True for (\*,G) and (\*,\*).
+    pub fn is_wildcard_source(&self) -> bool {
+        self.source.is_unspecified()
+    }
+
+    /// True for (\*,\*).
+    pub fn is_wildcard_group(&self) -> bool {
+        self.group.is_unspecified()
+    }
+
+    /// True for a specific (S,G): the only shape an MFE has.
+    pub fn is_exact(&self) -> bool {
+        !self.is_wildcard_source() && !self.is_wildcard_group()
+    }
+
+    /// The undefined (S,\*) shape.
+    fn is_source_star(&self) -> bool {
+        !self.is_wildcard_source() && self.is_wildcard_group()
+    }
+
+    /// True for the shapes a membership may have: (S,G), (\*,G), (\*,\*).
+    pub fn is_valid_membership(&self) -> bool {
+        !self.is_source_star()
+    }
+
+    /// 0.0.0.0 for a wildcard source, 255.255.255.255 otherwise.
+    pub fn source_mask(&self) -> Ipv4Addr {
+        mask_of(self.source)
+    }
+
+    /// 0.0.0.0 for a wildcard group, 255.255.255.255 otherwise.
+    pub fn group_mask(&self) -> Ipv4Addr {
+        mask_of(self.group)
+    }
+
+    /// Whether a membership on `self` covers the MFE `mfe` (spec §6.2): (S,G) covers itself,
+    /// (\*,G) every MFE of G, (\*,\*) every MFE.
+    pub fn covers(&self, mfe: Sg) -> bool {
+        (self.is_wildcard_group() || self.group == mfe.group)
+            && (self.is_wildcard_source() || self.source == mfe.source)
+    }
+}
+
+fn mask_of(addr: Ipv4Addr) -> Ipv4Addr {
+    if addr.is_unspecified() {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        Ipv4Addr::BROADCAST
+    }
+}
+
+impl Ord for Sg {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.group, self.source).cmp(&(other.group, other.source))
+    }
+}
+
+impl PartialOrd for Sg {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Sg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |a: Ipv4Addr| {
+            if a.is_unspecified() {
+                "*".to_string()
+            } else {
+                a.to_string()
+            }
+        };
+        write!(f, "({},{})", show(self.source), show(self.group))
+    }
+}
+
+/// An interface as MGM names it: (ifindex, next hop). The next hop is 0.0.0.0 except on
+/// point-to-multipoint interfaces. The exact pair is the key everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IfId {
+    /// Kernel interface index.
+    pub ifindex: u32,
+    /// Point-to-multipoint neighbour, else 0.0.0.0.
+    pub next_hop: Ipv4Addr,
+}
+
+impl IfId {
+    /// An interface from its index and next hop.
+    pub const fn new(ifindex: u32, next_hop: Ipv4Addr) -> Self {
+        IfId { ifindex, next_hop }
+    }
+
+    /// A broadcast or point-to-point interface (next hop 0).
+    pub const fn index(ifindex: u32) -> Self {
+        IfId::new(ifindex, Ipv4Addr::UNSPECIFIED)
+    }
+}
+
+impl fmt::Display for IfId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.next_hop.is_unspecified() {
+            write!(f, "if{}", self.ifindex)
+        } else {
+            write!(f, "if{}/{}", self.ifindex, self.next_hop)
+        }
+    }
+}
+
+/// A point in time as the driver sees it, in milliseconds since an epoch the driver picks.
+/// The core never reads a clock: every call that needs time takes one of these.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// From milliseconds since the driver's epoch.
+    pub const fn from_millis(ms: u64) -> Self {
+        Timestamp(ms)
+    }
+
+    /// From seconds since the driver's epoch.
+    pub const fn from_secs(s: u64) -> Self {
+        Timestamp(s.saturating_mul(1000))
+    }
+
+    /// Milliseconds since the driver's epoch.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Timestamp(self.0.saturating_add(ms))
+    }
+}
+
+/// A registered protocol's handle. Only [`Mgm::register`](super::Mgm::register) makes one and
+/// values are never reused, so a stale handle can never alias a later registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProtocolHandle(pub(crate) u64);
+
+impl ProtocolHandle {
+    /// The numeric value, for logs and IPC correlation (not accepted back by the core).
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+}
+
+/// A group-enumeration handle (spec §4.13); never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EnumHandle(pub(crate) u64);
+
+/// Identifies one out-parameter question (RPF or creation alert) awaiting its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueryId(pub(crate) u64);
+
+/// The RIB route used for an RPF decision (`dwRouteProtocol/Network/Mask`); all zero when
+/// there was none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RouteInfo {
+    /// `PROTO_IP_*` id of the route's origin.
+    pub protocol: u32,
+    /// Destination network.
+    pub network: Ipv4Addr,
+    /// Destination mask.
+    pub mask: Ipv4Addr,
+}
+
+impl Default for RouteInfo {
+    fn default() -> Self {
+        RouteInfo {
+            protocol: 0,
+            network: Ipv4Addr::UNSPECIFIED,
+            mask: Ipv4Addr::UNSPECIFIED,
+        }
+    }
+}
+
+bitflags! {
+    /// The callbacks a protocol supplies; a missing bit models a NULL pointer in
+    /// `ROUTING_PROTOCOL_CONFIG` and selects the default outcome of spec §5.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct CallbackSet: u32 {
+        /// `pfnRpfCallback`.
+        const RPF = 1 << 0;
+        /// `pfnCreationAlertCallback`.
+        const CREATION_ALERT = 1 << 1;
+        /// `pfnPruneAlertCallback`.
+        const PRUNE_ALERT = 1 << 2;
+        /// `pfnJoinAlertCallback`.
+        const JOIN_ALERT = 1 << 3;
+        /// `pfnWrongIfCallback`.
+        const WRONG_IF = 1 << 4;
+        /// `pfnLocalJoinCallback`.
+        const LOCAL_JOIN = 1 << 5;
+        /// `pfnLocalLeaveCallback`.
+        const LOCAL_LEAVE = 1 << 6;
+        /// `pfnDisableIgmpCallback`.
+        const DISABLE_IGMP = 1 << 7;
+        /// `pfnEnableIgmpCallback`.
+        const ENABLE_IGMP = 1 << 8;
+    }
+}
+
+bitflags! {
+    /// `dwFlags` of membership add/delete (spec §2).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct MemberFlags: u32 {
+        /// `MGM_JOIN_STATE_FLAG`: change membership state and every derived MFE.
+        const JOIN = 1;
+        /// `MGM_FORWARD_STATE_FLAG`: change only the OIF list of the exact (S,G) MFE.
+        const FORWARD = 2;
+    }
+}
+
+/// `MGM_ENUM_TYPES` (spec §2, A-20).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EnumType {
+    /// One entry per joined group, source 0.
+    AnySource = 0,
+    /// Every (S,G), (\*,G) and (\*,\*) membership key.
+    AllSources = 1,
+}
+
+/// MFE statistics record format (spec §4.11, A-28).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StatsLevel {
+    /// `MIB_IPMCAST_MFE_STATS` (`MGM_MFE_STATS_0`, or flags 0).
+    Basic,
+    /// `MIB_IPMCAST_MFE_STATS_EX` (`MGM_MFE_STATS_1`).
+    Extended,
+}
+
+impl StatsLevel {
+    /// Maps `dwFlags`: 0 and 1 are basic, 2 extended, anything else invalid.
+    pub fn from_flags(flags: u32) -> Result<Self, MgmError> {
+        match flags {
+            0 | 1 => Ok(StatsLevel::Basic),
+            2 => Ok(StatsLevel::Extended),
+            _ => Err(MgmError::InvalidParameter),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ms_ip_igmp_value() {
+        assert_eq!(MS_IP_IGMP, 0x4137_000A);
+        assert_eq!(protocol_id(2, 0x137, 10009), 0x8137_2719);
+    }
+
+    #[test]
+    fn a05_masks_and_source_star_are_rejected() {
+        let any = Ipv4Addr::UNSPECIFIED;
+        let host = Ipv4Addr::BROADCAST;
+        let s = Ipv4Addr::new(10, 0, 0, 1);
+        let g = Ipv4Addr::new(239, 1, 1, 1);
+        assert!(Sg::from_masked(s, host, g, host).is_ok());
+        assert!(Sg::from_masked(any, any, g, host).is_ok());
+        assert!(Sg::from_masked(any, any, any, any).is_ok());
+        assert_eq!(
+            Sg::from_masked(s, host, any, any),
+            Err(MgmError::InvalidParameter)
+        );
+        let range = Ipv4Addr::new(255, 255, 255, 0);
+        assert_eq!(
+            Sg::from_masked(s, range, g, host),
+            Err(MgmError::InvalidParameter)
+        );
+        assert_eq!(
+            Sg::from_masked(any, host, g, host),
+            Err(MgmError::InvalidParameter)
+        );
+    }
+
+    #[test]
+    fn sg_orders_by_group_then_source() {
+        let a = Sg::new(Ipv4Addr::new(10, 0, 0, 9), Ipv4Addr::new(224, 0, 1, 1));
+        let b = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(224, 0, 1, 2));
+        assert!(a < b);
+    }
+}
