@@ -1,0 +1,12 @@
+//! Deterministic tests of the MGM core (`mgm_user::mgm`), named after the spec rule each checks.
+
+mod mgm_core {
+    pub mod support;
+
+    mod buffer_api;
+    mod decisions;
+    mod misuse;
+    mod model;
+    mod rules;
+    mod scenarios;
+}
