@@ -9,11 +9,11 @@
 pub mod stat {
     /// Every frame the ingress program saw.
     pub const RX: u32 = 0;
-    /// Frames too short for an Ethernet header (dropped).
+    /// Frames too short for their Ethernet (and 802.1Q) header: dropped.
     pub const MALFORMED_ETH: u32 = 1;
-    /// Not IPv4 (ARP, IPv6, ...): passed to the kernel.
+    /// Not IPv4 (ARP, IPv6, double tags, ...): passed to the kernel.
     pub const NOT_IPV4: u32 = 2;
-    /// IPv4 with a truncated or invalid header (bad version, IHL < 5, total length): dropped.
+    /// IPv4 with a truncated or invalid header (version, IHL, total length): dropped.
     pub const MALFORMED_IPV4: u32 = 3;
     /// IPv4 unicast or broadcast: passed to the kernel.
     pub const NOT_MULTICAST: u32 = 4;
@@ -23,23 +23,23 @@ pub mod stat {
     pub const IGMP: u32 = 6;
     /// IPv4 multicast data frames considered for forwarding.
     pub const MULTICAST: u32 = 7;
-    /// Frames carrying one 802.1Q tag.
+    /// Frames carrying one 802.1Q tag (the tag is removed from forwarded copies).
     pub const VLAN: u32 = 8;
-    /// IPv4 headers with options.
+    /// IPv4 headers with options (forwarded with their options).
     pub const IP_OPTIONS: u32 = 9;
-    /// Fragments (any fragment of a datagram).
+    /// Fragments (any fragment of a datagram; forwarded like whole datagrams).
     pub const FRAGMENT: u32 = 10;
     /// No (S,G) entry: reported as a creation alert.
     pub const MISS: u32 = 11;
     /// Misses punted to userspace through AF_XDP.
     pub const MISS_PUNTED: u32 = 12;
-    /// Misses passed to the kernel because no punt socket was bound.
+    /// Misses passed to the kernel because no punt socket serves the interface and queue.
     pub const MISS_PASSED: u32 = 13;
-    /// Creation alerts not raised because the per-CPU rate limit was spent.
-    pub const MISS_RATE_LIMITED: u32 = 14;
+    /// Reports (creation alerts or wrong-interface) not raised: the per-CPU rate limit was spent.
+    pub const REPORT_RATE_LIMITED: u32 = 14;
     /// Reports lost because the ring buffer was full.
     pub const REPORT_RING_FULL: u32 = 15;
-    /// Entry found but the packet came in on another interface.
+    /// Entry found but the packet came in on another interface: dropped.
     pub const WRONG_IF: u32 = 16;
     /// TTL 0 or 1 on arrival: dropped as the kernel's ipmr would.
     pub const TTL_EXPIRED: u32 = 17;
@@ -47,7 +47,7 @@ pub mod stat {
     pub const NEGATIVE: u32 = 18;
     /// Forwarded through the broadcast redirect.
     pub const FORWARDED: u32 = 19;
-    /// Redirect failed (empty or missing outgoing set).
+    /// Redirect impossible (the entry's outgoing set is missing): dropped.
     pub const REDIRECT_FAILED: u32 = 20;
     /// Egress: copies sent.
     pub const EGRESS_TX: u32 = 21;
@@ -55,10 +55,23 @@ pub mod stat {
     pub const EGRESS_TTL_THRESHOLD: u32 = 22;
     /// Egress: copies dropped because they exceed the interface MTU.
     pub const EGRESS_MTU: u32 = 23;
-    /// Egress: the interface has no configuration entry (dropped).
+    /// Egress: the interface has no configuration entry: dropped.
     pub const EGRESS_NO_CONFIG: u32 = 24;
+    /// IPv4 header checksum wrong: dropped as the kernel would.
+    pub const BAD_CHECKSUM: u32 = 25;
+    /// Ingress could not attach the metadata naming the entry: copies go out uncounted per
+    /// (entry, interface).
+    pub const META_FAILED: u32 = 26;
+    /// Egress: a copy without readable metadata or IPv4 header: dropped.
+    pub const EGRESS_MALFORMED: u32 = 27;
+    /// Egress: the (entry, interface) counter is missing (sent, counted only globally).
+    pub const EGRESS_NO_COUNTER: u32 = 28;
+    /// Creation alerts raised (ring buffer records written).
+    pub const REPORT_MISS: u32 = 29;
+    /// Wrong-interface reports raised (ring buffer records written).
+    pub const REPORT_WRONG_IF: u32 = 30;
     /// Number of counters.
-    pub const COUNT: u32 = 25;
+    pub const COUNT: u32 = 31;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -76,7 +89,7 @@ pub mod stat {
         "miss",
         "miss_punted",
         "miss_passed",
-        "miss_rate_limited",
+        "report_rate_limited",
         "report_ring_full",
         "wrong_if",
         "ttl_expired",
@@ -87,6 +100,12 @@ pub mod stat {
         "egress_ttl_threshold",
         "egress_mtu",
         "egress_no_config",
+        "bad_checksum",
+        "meta_failed",
+        "egress_malformed",
+        "egress_no_counter",
+        "report_miss",
+        "report_wrong_if",
     ];
 }
 
@@ -154,20 +173,34 @@ pub struct OifCounters {
     pub drops: u64,
 }
 
-/// Per-interface settings read by the egress program (`IFACES[ifindex]`).
+/// Per-interface settings (`IFACES[ifindex]`), read by the egress program for outgoing copies
+/// and by the ingress program to find the interface's punt sockets.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IfaceConfig {
     /// The interface's MAC address, written as the source of every copy.
     pub mac: [u8; 6],
-    /// Copies with a TTL (after decrement) below this are dropped; 0 or 1 lets all through.
+    /// Copies whose TTL (after the decrement) is below this are dropped; 0 or 1 lets all
+    /// through (the kernel's ipmr rule `ttl > threshold`, before the decrement).
     pub ttl_threshold: u8,
     /// Reserved, zero.
     pub reserved: u8,
     /// Largest IPv4 packet (layer 3 bytes) sent on this interface; 0 = no check.
     pub mtu: u32,
-    /// Slot of this interface's AF_XDP punt socket in `PUNT_SOCKETS`.
+    /// First slot of this interface's AF_XDP punt sockets in `PUNT_SOCKETS`: the socket of
+    /// receive queue `q` sits at `punt_slot + q`.
     pub punt_slot: u32,
+    /// Receive queues with a punt slot (0 = misses on this interface go to the kernel).
+    pub punt_queues: u32,
+}
+
+/// Metadata the ingress program puts in front of a forwarded frame (XDP metadata survives the
+/// devmap redirect), so that the egress program can count per (entry, interface).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpMeta {
+    /// The entry's `stats_slot`.
+    pub stats_slot: u32,
 }
 
 /// Kinds of [`Report`] the XDP program sends to userspace.
@@ -199,34 +232,38 @@ pub struct Report {
 /// Bytes of the IPv4 header copied into a [`Report`].
 pub const REPORT_HEADER_BYTES: usize = 32;
 
-/// Settings of the `CONFIG` array, indexed by these constants.
+/// Settings of the `CONFIG` array (`u64` values), indexed by these constants.
 pub mod config {
-    /// Creation alerts each CPU may raise per second (0 = unlimited).
-    pub const REPORTS_PER_SEC: u32 = 0;
-    /// Burst of that rate limit.
-    pub const REPORTS_BURST: u32 = 1;
+    /// Nanoseconds of credit one report costs, per CPU and per report kind (0 = unlimited).
+    pub const REPORT_INTERVAL_NS: u32 = 0;
+    /// Reports a CPU may raise back to back before the interval applies.
+    pub const REPORT_BURST: u32 = 1;
     /// Number of settings.
     pub const COUNT: u32 = 2;
 }
 
-/// Per-CPU token bucket state for report rate limiting.
+/// Per-CPU token bucket of one report kind (`REPORT_RATE[kind - 1]`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RateLimit {
-    /// Time of the last refill (ns, boot clock).
+    /// Time of the last report attempt (ns, monotonic clock).
     pub last_ns: u64,
-    /// Tokens left, scaled by 1 (whole reports).
-    pub tokens: u64,
+    /// Credit left, in nanoseconds (one report costs `REPORT_INTERVAL_NS`).
+    pub credit_ns: u64,
 }
 
 /// Size limits of the maps.
 pub mod limits {
-    /// MFE entries.
-    pub const MFES: u32 = 262_144;
-    /// Outgoing-interface sets (devmaps).
-    pub const OIF_SETS: u32 = 4096;
-    /// Interfaces per outgoing set and interfaces in `IFACES`.
+    /// MFE entries (and per-entry counter slots).
+    pub const MFES: u32 = 131_072;
+    /// Outgoing-interface sets (slots of the outer `OIF_SETS` array).
+    pub const OIF_SETS: u32 = 16_384;
+    /// Interfaces in one outgoing set (`max_entries` of every inner devmap).
+    pub const SET_IFACES: u32 = 256;
+    /// Interfaces with a configuration in `IFACES`.
     pub const IFACES: u32 = 1024;
+    /// Per-(entry, outgoing interface) counters.
+    pub const OIF_COUNTERS: u32 = 262_144;
     /// AF_XDP punt socket slots.
     pub const PUNT_SOCKETS: u32 = 1024;
     /// Ring buffer bytes for reports.
@@ -245,4 +282,5 @@ mod pod {
     unsafe impl aya::Pod for IfaceConfig {}
     unsafe impl aya::Pod for Report {}
     unsafe impl aya::Pod for RateLimit {}
+    unsafe impl aya::Pod for XdpMeta {}
 }

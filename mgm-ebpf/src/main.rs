@@ -1,9 +1,18 @@
-//! mgm's XDP data plane: classifies every frame and counts it by class.
+//! mgm's XDP data plane: the ingress program (parse, (S,G) lookup, checks, replication by one
+//! devmap broadcast, punt of misses) and the devmap egress program run once per copy.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
-mod xdp;
+mod egress;
+#[cfg(target_arch = "bpf")]
+mod ingress;
+#[cfg(target_arch = "bpf")]
+mod maps;
+#[cfg(target_arch = "bpf")]
+mod packet;
+#[cfg(target_arch = "bpf")]
+mod report;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

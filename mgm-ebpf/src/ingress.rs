@@ -1,0 +1,181 @@
+//! The ingress program: classify, look the (S,G) up, check, decrement the TTL and replicate with
+//! one devmap broadcast; misses are reported and punted to userspace.
+use aya_ebpf::{
+    bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
+    helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_meta},
+    macros::xdp,
+    programs::XdpContext,
+};
+use core::mem::size_of;
+use mgm_common::{report_kind, stat, MfeValue, SgKey, XdpMeta, NO_OIF_SET};
+
+use crate::{
+    maps::{count, IFACES, MFES, MFE_STATS, OIF_SETS, PUNT_SOCKETS},
+    packet::{self, ptr_at, Ipv4Hdr, Link, ETH_HDR_LEN, IPPROTO_IGMP, VLAN_TAG_LEN},
+    report,
+};
+
+/// The ingress XDP program, attached to every interface mgm routes on.
+#[xdp]
+pub fn mgm_xdp(ctx: XdpContext) -> u32 {
+    count(stat::RX);
+    let start = ctx.data();
+    let end = ctx.data_end();
+    let (offset, tagged) = match packet::link(start, end) {
+        Link::Ipv4 { offset, tagged } => (offset, tagged),
+        Link::Other => return verdict(stat::NOT_IPV4, xdp_action::XDP_PASS),
+        Link::Truncated => return verdict(stat::MALFORMED_ETH, xdp_action::XDP_DROP),
+    };
+    if tagged {
+        count(stat::VLAN);
+    }
+    let Some(ip) = ptr_at::<Ipv4Hdr>(start, end, offset) else {
+        return verdict(stat::MALFORMED_IPV4, xdp_action::XDP_DROP);
+    };
+    // SAFETY: the fixed header is inside the frame (checked by ptr_at).
+    let ip = unsafe { &*ip };
+    let Some(header_len) = packet::ipv4_header_len(start, end, offset, ip) else {
+        return verdict(stat::MALFORMED_IPV4, xdp_action::XDP_DROP);
+    };
+    let daddr = u32::from_be(ip.daddr);
+    if daddr >> 28 != 0xe {
+        return verdict(stat::NOT_MULTICAST, xdp_action::XDP_PASS);
+    }
+    if ip.protocol == IPPROTO_IGMP {
+        return verdict(stat::IGMP, xdp_action::XDP_PASS);
+    }
+    if daddr >> 8 == 0xe0_00_00 {
+        return verdict(stat::LINK_LOCAL, xdp_action::XDP_PASS);
+    }
+    if !packet::ipv4_checksum_ok(start, end, offset, header_len) {
+        return verdict(stat::BAD_CHECKSUM, xdp_action::XDP_DROP);
+    }
+    count(stat::MULTICAST);
+    if header_len > size_of::<Ipv4Hdr>() {
+        count(stat::IP_OPTIONS);
+    }
+    if u16::from_be(ip.frag_off) & 0x3fff != 0 {
+        count(stat::FRAGMENT);
+    }
+    let sg = SgKey {
+        source: ip.saddr,
+        group: ip.daddr,
+    };
+    let ingress = ctx.ingress_ifindex() as u32;
+    // SAFETY: the value is copied out at once; MFES is not preallocated, so a concurrent update
+    // replaces the element instead of rewriting it under us.
+    let Some(entry) = (unsafe { MFES.get(sg) }).copied() else {
+        return miss(&ctx, sg, ingress, offset);
+    };
+    let counters = MFE_STATS.get_ptr_mut(entry.stats_slot);
+    if entry.iif != ingress {
+        if let Some(counters) = counters {
+            // SAFETY: per-CPU slot.
+            unsafe { (*counters).wrong_if += 1 };
+        }
+        report::raise(report_kind::WRONG_IF, ingress, sg, start, end, offset);
+        return verdict(stat::WRONG_IF, xdp_action::XDP_DROP);
+    }
+    if ip.ttl <= 1 {
+        if let Some(counters) = counters {
+            // SAFETY: per-CPU slot.
+            unsafe { (*counters).ttl_expired += 1 };
+        }
+        return verdict(stat::TTL_EXPIRED, xdp_action::XDP_DROP);
+    }
+    if let Some(counters) = counters {
+        // SAFETY: per-CPU slot.
+        unsafe {
+            (*counters).packets += 1;
+            (*counters).bytes += u64::from(u16::from_be(ip.total_len));
+        }
+    }
+    if entry.oif_set == NO_OIF_SET {
+        return verdict(stat::NEGATIVE, xdp_action::XDP_DROP);
+    }
+    forward(&ctx, &entry, tagged)
+}
+
+/// Counts `reason` and returns `action`.
+#[inline(always)]
+fn verdict(reason: u32, action: u32) -> u32 {
+    count(reason);
+    action
+}
+
+/// Removes the tag, decrements the TTL, records the entry's stats slot in the metadata and
+/// broadcasts to the entry's outgoing set (never back out of the ingress interface).
+#[inline(always)]
+fn forward(ctx: &XdpContext, entry: &MfeValue, tagged: bool) -> u32 {
+    if tagged && !pop_vlan(ctx) {
+        return verdict(stat::MALFORMED_ETH, xdp_action::XDP_DROP);
+    }
+    let Some(ip) = ptr_at::<Ipv4Hdr>(ctx.data(), ctx.data_end(), ETH_HDR_LEN) else {
+        return verdict(stat::MALFORMED_IPV4, xdp_action::XDP_DROP);
+    };
+    // SAFETY: in bounds (checked by ptr_at); nothing else holds a reference to the frame.
+    packet::decrease_ttl(unsafe { &mut *ip });
+    if !write_meta(ctx, entry.stats_slot) {
+        count(stat::META_FAILED);
+    }
+    let Some(set) = OIF_SETS.get(entry.oif_set) else {
+        return verdict(stat::REDIRECT_FAILED, xdp_action::XDP_DROP);
+    };
+    match set.redirect(0, u64::from(BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS)) {
+        Ok(action) => verdict(stat::FORWARDED, action),
+        Err(_) => verdict(stat::REDIRECT_FAILED, xdp_action::XDP_DROP),
+    }
+}
+
+/// Moves the MAC addresses over the 802.1Q tag and drops the tag from the frame.
+#[inline(always)]
+fn pop_vlan(ctx: &XdpContext) -> bool {
+    let Some(macs) = ptr_at::<[u8; 12]>(ctx.data(), ctx.data_end(), 0) else {
+        return false;
+    };
+    // SAFETY: in bounds (checked by ptr_at).
+    let addresses = unsafe { macs.read_unaligned() };
+    let Some(moved) = ptr_at::<[u8; 12]>(ctx.data(), ctx.data_end(), VLAN_TAG_LEN) else {
+        return false;
+    };
+    // SAFETY: in bounds (checked by ptr_at).
+    unsafe { moved.write_unaligned(addresses) };
+    // SAFETY: the helper checks the new start against the frame itself.
+    unsafe { bpf_xdp_adjust_head(ctx.ctx, VLAN_TAG_LEN as i32) == 0 }
+}
+
+/// Puts an [`XdpMeta`] in front of the frame for the egress program.
+#[inline(always)]
+fn write_meta(ctx: &XdpContext, stats_slot: u32) -> bool {
+    // SAFETY: the helper checks the room in front of the frame itself.
+    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(size_of::<XdpMeta>() as i32)) } != 0 {
+        return false;
+    }
+    let meta = ctx.metadata();
+    if meta + size_of::<XdpMeta>() > ctx.data() {
+        return false;
+    }
+    // SAFETY: inside the metadata area (checked just above).
+    unsafe { (meta as *mut XdpMeta).write_unaligned(XdpMeta { stats_slot }) };
+    true
+}
+
+/// No entry: raise a creation alert and hand the packet to the interface's punt socket, or to
+/// the kernel when none serves this receive queue.
+#[inline(always)]
+fn miss(ctx: &XdpContext, sg: SgKey, ingress: u32, offset: usize) -> u32 {
+    count(stat::MISS);
+    report::raise(report_kind::MISS, ingress, sg, ctx.data(), ctx.data_end(), offset);
+    // SAFETY: the value is copied out at once.
+    let Some(iface) = (unsafe { IFACES.get(ingress) }).copied() else {
+        return verdict(stat::MISS_PASSED, xdp_action::XDP_PASS);
+    };
+    let queue = ctx.rx_queue_index();
+    if queue >= iface.punt_queues {
+        return verdict(stat::MISS_PASSED, xdp_action::XDP_PASS);
+    }
+    match PUNT_SOCKETS.redirect(iface.punt_slot.wrapping_add(queue), u64::from(xdp_action::XDP_PASS)) {
+        Ok(action) => verdict(stat::MISS_PUNTED, action),
+        Err(action) => verdict(stat::MISS_PASSED, action),
+    }
+}

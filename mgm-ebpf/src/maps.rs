@@ -1,0 +1,67 @@
+//! Every map of the data plane, shared by the ingress and egress programs. Userspace finds them
+//! by these names (and pins them under the same names).
+use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
+    btf_maps::{
+        Array, ArrayOfMaps, DevMapHash, HashMap, PerCpuArray, PerCpuHashMap, RingBuf, XskMap,
+    },
+    macros::btf_map,
+};
+use mgm_common::{
+    config, limits, stat, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters,
+    RateLimit, Report, SgKey,
+};
+
+/// Why frames went where they went, per CPU (indexes: `mgm_common::stat`).
+#[btf_map]
+pub static STATS: PerCpuArray<u64, { stat::COUNT as usize }> = PerCpuArray::new();
+
+/// The forwarding entries, (S,G) → what to do. Not preallocated, so that a replaced value is
+/// freed only after readers are done with it (updates are atomic from a packet's view).
+#[btf_map]
+pub static MFES: HashMap<SgKey, MfeValue, { limits::MFES as usize }, { BPF_F_NO_PREALLOC as usize }> =
+    HashMap::new();
+
+/// Per-entry counters, indexed by `MfeValue::stats_slot`.
+#[btf_map]
+pub static MFE_STATS: PerCpuArray<MfeCounters, { limits::MFES as usize }> = PerCpuArray::new();
+
+/// Per-(entry, outgoing interface) counters; userspace creates each key, egress only updates.
+#[btf_map]
+pub static OIF_STATS: PerCpuHashMap<OifCounterKey, OifCounters, { limits::OIF_COUNTERS as usize }> =
+    PerCpuHashMap::new();
+
+/// Per-interface settings, by ifindex.
+#[btf_map]
+pub static IFACES: HashMap<u32, IfaceConfig, { limits::IFACES as usize }> = HashMap::new();
+
+/// Outgoing-interface sets: slot `MfeValue::oif_set` holds one devmap, keyed by ifindex, whose
+/// entries carry the egress program.
+#[btf_map]
+pub static OIF_SETS: ArrayOfMaps<DevMapHash<{ limits::SET_IFACES as usize }>, { limits::OIF_SETS as usize }> =
+    ArrayOfMaps::new();
+
+/// Creation alerts and wrong-interface reports to userspace.
+#[btf_map]
+pub static REPORTS: RingBuf<Report, { limits::REPORT_RING_BYTES as usize }> = RingBuf::new();
+
+/// AF_XDP sockets receiving punted misses (slot: `IfaceConfig::punt_slot` + receive queue).
+#[btf_map]
+pub static PUNT_SOCKETS: XskMap<{ limits::PUNT_SOCKETS as usize }> = XskMap::new();
+
+/// Runtime settings (indexes: `mgm_common::config`).
+#[btf_map]
+pub static CONFIG: Array<u64, { config::COUNT as usize }> = Array::new();
+
+/// Per-CPU token buckets of the reports, indexed by report kind − 1.
+#[btf_map]
+pub static REPORT_RATE: PerCpuArray<RateLimit, 2> = PerCpuArray::new();
+
+/// Adds one to a global counter.
+#[inline(always)]
+pub fn count(index: u32) {
+    if let Some(counter) = STATS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe { *counter += 1 };
+    }
+}

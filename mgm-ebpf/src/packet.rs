@@ -1,0 +1,120 @@
+//! Bounds-checked access to the frame: Ethernet (untagged or one 802.1Q tag) and IPv4.
+use core::mem::size_of;
+
+/// Bytes of an untagged Ethernet header.
+pub const ETH_HDR_LEN: usize = 14;
+/// Bytes of one 802.1Q tag.
+pub const VLAN_TAG_LEN: usize = 4;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_8021Q: u16 = 0x8100;
+/// IPv4 protocol number of IGMP.
+pub const IPPROTO_IGMP: u8 = 2;
+
+/// The fixed part of an IPv4 header, as it sits in the packet.
+#[repr(C)]
+pub struct Ipv4Hdr {
+    pub version_ihl: u8,
+    pub tos: u8,
+    pub total_len: u16,
+    pub id: u16,
+    pub frag_off: u16,
+    pub ttl: u8,
+    pub protocol: u8,
+    pub check: u16,
+    pub saddr: u32,
+    pub daddr: u32,
+}
+
+/// A pointer to a `T` at `offset` into the frame `[start, end)`, if it fits.
+#[inline(always)]
+pub fn ptr_at<T>(start: usize, end: usize, offset: usize) -> Option<*mut T> {
+    if start + offset + size_of::<T>() > end {
+        None
+    } else {
+        Some((start + offset) as *mut T)
+    }
+}
+
+/// What the link layer carries.
+pub enum Link {
+    /// IPv4 at this offset; `tagged` when one 802.1Q tag precedes it.
+    Ipv4 { offset: usize, tagged: bool },
+    /// Another protocol (or a second tag).
+    Other,
+    /// Too short for its own Ethernet header.
+    Truncated,
+}
+
+/// Reads the Ethernet header and at most one 802.1Q tag.
+#[inline(always)]
+pub fn link(start: usize, end: usize) -> Link {
+    let Some(ethertype) = ptr_at::<u16>(start, end, 12) else {
+        return Link::Truncated;
+    };
+    // SAFETY: in bounds (checked just above).
+    let ethertype = u16::from_be(unsafe { *ethertype });
+    if ethertype == ETH_P_IP {
+        return Link::Ipv4 { offset: ETH_HDR_LEN, tagged: false };
+    }
+    if ethertype != ETH_P_8021Q {
+        return Link::Other;
+    }
+    let Some(inner) = ptr_at::<u16>(start, end, ETH_HDR_LEN + 2) else {
+        return Link::Truncated;
+    };
+    // SAFETY: in bounds (checked just above).
+    if u16::from_be(unsafe { *inner }) == ETH_P_IP {
+        Link::Ipv4 { offset: ETH_HDR_LEN + VLAN_TAG_LEN, tagged: true }
+    } else {
+        Link::Other
+    }
+}
+
+/// Length in bytes of the IPv4 header at `offset`, when version, IHL and total length are
+/// consistent with the frame; `None` for a malformed header.
+#[inline(always)]
+pub fn ipv4_header_len(start: usize, end: usize, offset: usize, ip: &Ipv4Hdr) -> Option<usize> {
+    if ip.version_ihl >> 4 != 4 {
+        return None;
+    }
+    let header_len = usize::from(ip.version_ihl & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be(ip.total_len));
+    if header_len < size_of::<Ipv4Hdr>() || total_len < header_len || start + offset + total_len > end {
+        return None;
+    }
+    Some(header_len)
+}
+
+/// Whether the IPv4 header at `offset` (of `header_len` bytes, already known to be inside the
+/// frame) has a valid checksum.
+#[inline(always)]
+pub fn ipv4_checksum_ok(start: usize, end: usize, offset: usize, header_len: usize) -> bool {
+    let words = header_len / 4;
+    let mut sum: u64 = 0;
+    for i in 0..15 {
+        if i >= words {
+            break;
+        }
+        let Some(word) = ptr_at::<u32>(start, end, offset + i * 4) else {
+            return false;
+        };
+        // SAFETY: in bounds (checked just above); IPv4 headers may sit at odd addresses.
+        sum += u64::from(unsafe { word.read_unaligned() });
+    }
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum == 0xffff
+}
+
+/// Decrements the TTL and patches the checksum incrementally (RFC 1624), as the kernel's
+/// `ip_decrease_ttl` does.
+#[inline(always)]
+pub fn decrease_ttl(ip: &mut Ipv4Hdr) {
+    let check = u32::from(u16::from_be(ip.check)) + 0x0100;
+    let check = check + u32::from(check >= 0xffff);
+    ip.check = (check as u16).to_be();
+    ip.ttl -= 1;
+}
