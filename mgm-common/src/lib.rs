@@ -5,6 +5,8 @@
 //! `u32` read from the header with a native load, never byte-swapped on the fast path.
 #![no_std]
 
+use core::net::Ipv4Addr;
+
 /// Counter indexes of the global per-CPU `STATS` array: why each packet went where it went.
 pub mod stat {
     /// Every frame the ingress program saw.
@@ -117,6 +119,34 @@ pub struct SgKey {
     pub source: u32,
     /// Group address.
     pub group: u32,
+}
+
+impl SgKey {
+    /// The key of (`source`, `group`).
+    pub const fn new(source: Ipv4Addr, group: Ipv4Addr) -> Self {
+        Self {
+            source: u32::from_ne_bytes(source.octets()),
+            group: u32::from_ne_bytes(group.octets()),
+        }
+    }
+
+    /// The source address.
+    pub const fn source_addr(&self) -> Ipv4Addr {
+        let [a, b, c, d] = self.source.to_ne_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    }
+
+    /// The group address.
+    pub const fn group_addr(&self) -> Ipv4Addr {
+        let [a, b, c, d] = self.group.to_ne_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    }
+}
+
+impl core::fmt::Display for SgKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "({},{})", self.source_addr(), self.group_addr())
+    }
 }
 
 /// Value of the MFE map: what to do with a packet of one (S,G).
@@ -283,4 +313,18 @@ mod pod {
     unsafe impl aya::Pod for Report {}
     unsafe impl aya::Pod for RateLimit {}
     unsafe impl aya::Pod for XdpMeta {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SgKey;
+    use core::net::Ipv4Addr;
+
+    #[test]
+    fn sg_key_keeps_packet_byte_order() {
+        let key = SgKey::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 2, 3));
+        assert_eq!(key.source.to_ne_bytes(), [10, 0, 0, 1]);
+        assert_eq!(key.group.to_ne_bytes(), [239, 1, 2, 3]);
+        assert_eq!(key.group_addr(), Ipv4Addr::new(239, 1, 2, 3));
+    }
 }

@@ -165,7 +165,14 @@ fn write_meta(ctx: &XdpContext, stats_slot: u32) -> bool {
 #[inline(always)]
 fn miss(ctx: &XdpContext, sg: SgKey, ingress: u32, offset: usize) -> u32 {
     count(stat::MISS);
-    report::raise(report_kind::MISS, ingress, sg, ctx.data(), ctx.data_end(), offset);
+    report::raise(
+        report_kind::MISS,
+        ingress,
+        sg,
+        ctx.data(),
+        ctx.data_end(),
+        offset,
+    );
     // SAFETY: the value is copied out at once.
     let Some(iface) = (unsafe { IFACES.get(ingress) }).copied() else {
         return verdict(stat::MISS_PASSED, xdp_action::XDP_PASS);
@@ -174,7 +181,10 @@ fn miss(ctx: &XdpContext, sg: SgKey, ingress: u32, offset: usize) -> u32 {
     if queue >= iface.punt_queues {
         return verdict(stat::MISS_PASSED, xdp_action::XDP_PASS);
     }
-    match PUNT_SOCKETS.redirect(iface.punt_slot.wrapping_add(queue), u64::from(xdp_action::XDP_PASS)) {
+    match PUNT_SOCKETS.redirect(
+        iface.punt_slot.wrapping_add(queue),
+        u64::from(xdp_action::XDP_PASS),
+    ) {
         Ok(action) => verdict(stat::MISS_PUNTED, action),
         Err(action) => verdict(stat::MISS_PASSED, action),
     }

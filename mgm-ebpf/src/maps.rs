@@ -19,8 +19,12 @@ pub static STATS: PerCpuArray<u64, { stat::COUNT as usize }> = PerCpuArray::new(
 /// The forwarding entries, (S,G) → what to do. Not preallocated, so that a replaced value is
 /// freed only after readers are done with it (updates are atomic from a packet's view).
 #[btf_map]
-pub static MFES: HashMap<SgKey, MfeValue, { limits::MFES as usize }, { BPF_F_NO_PREALLOC as usize }> =
-    HashMap::new();
+pub static MFES: HashMap<
+    SgKey,
+    MfeValue,
+    { limits::MFES as usize },
+    { BPF_F_NO_PREALLOC as usize },
+> = HashMap::new();
 
 /// Per-entry counters, indexed by `MfeValue::stats_slot`.
 #[btf_map]
@@ -38,8 +42,10 @@ pub static IFACES: HashMap<u32, IfaceConfig, { limits::IFACES as usize }> = Hash
 /// Outgoing-interface sets: slot `MfeValue::oif_set` holds one devmap, keyed by ifindex, whose
 /// entries carry the egress program.
 #[btf_map]
-pub static OIF_SETS: ArrayOfMaps<DevMapHash<{ limits::SET_IFACES as usize }>, { limits::OIF_SETS as usize }> =
-    ArrayOfMaps::new();
+pub static OIF_SETS: ArrayOfMaps<
+    DevMapHash<{ limits::SET_IFACES as usize }>,
+    { limits::OIF_SETS as usize },
+> = ArrayOfMaps::new();
 
 /// Creation alerts and wrong-interface reports to userspace.
 #[btf_map]

@@ -54,7 +54,10 @@ pub fn link(start: usize, end: usize) -> Link {
     // SAFETY: in bounds (checked just above).
     let ethertype = u16::from_be(unsafe { *ethertype });
     if ethertype == ETH_P_IP {
-        return Link::Ipv4 { offset: ETH_HDR_LEN, tagged: false };
+        return Link::Ipv4 {
+            offset: ETH_HDR_LEN,
+            tagged: false,
+        };
     }
     if ethertype != ETH_P_8021Q {
         return Link::Other;
@@ -64,7 +67,10 @@ pub fn link(start: usize, end: usize) -> Link {
     };
     // SAFETY: in bounds (checked just above).
     if u16::from_be(unsafe { *inner }) == ETH_P_IP {
-        Link::Ipv4 { offset: ETH_HDR_LEN + VLAN_TAG_LEN, tagged: true }
+        Link::Ipv4 {
+            offset: ETH_HDR_LEN + VLAN_TAG_LEN,
+            tagged: true,
+        }
     } else {
         Link::Other
     }
@@ -79,7 +85,10 @@ pub fn ipv4_header_len(start: usize, end: usize, offset: usize, ip: &Ipv4Hdr) ->
     }
     let header_len = usize::from(ip.version_ihl & 0x0f) * 4;
     let total_len = usize::from(u16::from_be(ip.total_len));
-    if header_len < size_of::<Ipv4Hdr>() || total_len < header_len || start + offset + total_len > end {
+    if header_len < size_of::<Ipv4Hdr>()
+        || total_len < header_len
+        || start + offset + total_len > end
+    {
         return None;
     }
     Some(header_len)

@@ -1,17 +1,67 @@
-//! Loads the embedded XDP object, attaches it to interfaces and reads its counters.
+//! Loads the embedded XDP object (optionally pinned under a bpffs directory), attaches the
+//! ingress program to interfaces and reads the global counters.
 use aya::{
-    maps::PerCpuArray,
-    programs::{Xdp, XdpMode},
-    Ebpf,
+    maps::{Map, PerCpuArray},
+    programs::{
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+        ProgramFd, Xdp, XdpMode,
+    },
+    Ebpf, EbpfLoader,
 };
 use mgm_common::stat;
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 /// The XDP object built from `mgm-ebpf` by this crate's build script.
 static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mgm-xdp"));
 
 /// Name of the ingress program in the object.
 const INGRESS_PROGRAM: &str = "mgm_xdp";
+/// Name of the devmap egress program in the object.
+const EGRESS_PROGRAM: &str = "mgm_egress";
+
+/// Names of the object's maps; each is pinned under this name in the pin directory.
+pub mod map_name {
+    /// Global per-CPU counters (`mgm_common::stat`).
+    pub const STATS: &str = "STATS";
+    /// (S,G) → `MfeValue`.
+    pub const MFES: &str = "MFES";
+    /// Per-entry per-CPU counters.
+    pub const MFE_STATS: &str = "MFE_STATS";
+    /// Per-(entry, interface) per-CPU counters.
+    pub const OIF_STATS: &str = "OIF_STATS";
+    /// Per-interface settings.
+    pub const IFACES: &str = "IFACES";
+    /// Array of outgoing-interface devmaps.
+    pub const OIF_SETS: &str = "OIF_SETS";
+    /// Report ring buffer.
+    pub const REPORTS: &str = "REPORTS";
+    /// AF_XDP punt sockets.
+    pub const PUNT_SOCKETS: &str = "PUNT_SOCKETS";
+    /// Runtime settings.
+    pub const CONFIG: &str = "CONFIG";
+    /// Per-CPU report token buckets.
+    pub const REPORT_RATE: &str = "REPORT_RATE";
+    /// Every map that is pinned.
+    pub const ALL: [&str; 10] = [
+        STATS,
+        MFES,
+        MFE_STATS,
+        OIF_STATS,
+        IFACES,
+        OIF_SETS,
+        REPORTS,
+        PUNT_SOCKETS,
+        CONFIG,
+        REPORT_RATE,
+    ];
+}
+
+/// The default bpffs directory of mgm's pinned maps, programs and links.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/mgm";
 
 /// Errors of the data plane.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +78,24 @@ pub enum DataPlaneError {
     /// A map operation failed.
     #[error("BPF map: {0}")]
     Map(#[from] aya::maps::MapError),
-    /// The object lacks a program or map this code expects.
+    /// An outgoing-set devmap refused an entry.
+    #[error("devmap: {0}")]
+    DevMap(#[from] aya::maps::xdp::XdpMapError),
+    /// Pinning an object failed.
+    #[error("pinning: {0}")]
+    Pin(#[from] aya::pin::PinError),
+    /// Opening or updating a pinned link failed.
+    #[error("pinned link: {0}")]
+    Link(#[from] aya::programs::links::LinkError),
+    /// A system call made directly (not through aya) failed.
+    #[error("{call}: {source}")]
+    Sys {
+        /// What was called.
+        call: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The object lacks a program or map this code expects (or another part took it).
     #[error("the XDP object has no {0}")]
     Missing(&'static str),
     /// No interface of that name exists.
@@ -37,29 +104,93 @@ pub enum DataPlaneError {
     /// The interface is not attached.
     #[error("interface {0:?} is not attached")]
     NotAttached(String),
+    /// A map is full.
+    #[error("{0} is full")]
+    Full(&'static str),
+    /// No entry for that key.
+    #[error("no entry for {0}")]
+    NoEntry(String),
+    /// A value out of range was given.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
 }
 
 /// Global per-class packet counters, summed over CPUs, by name.
 pub type GlobalStats = BTreeMap<&'static str, u64>;
 
-/// The loaded XDP object and the interfaces it is attached to.
+/// One attachment of the ingress program.
+enum Attachment {
+    /// Owned by this process: detached when dropped.
+    Owned(aya::programs::xdp::XdpLinkId),
+    /// Pinned in bpffs: outlives this process until [`DataPlane::detach`] unpins it.
+    Pinned(PathBuf),
+}
+
+/// The loaded XDP object and the interfaces its ingress program is attached to.
 pub struct DataPlane {
     ebpf: Ebpf,
-    attached: BTreeMap<String, aya::programs::xdp::XdpLinkId>,
+    pin_dir: Option<PathBuf>,
+    attached: BTreeMap<String, Attachment>,
 }
 
 impl DataPlane {
-    /// Loads the embedded object into the kernel (no interface attached yet).
+    /// Loads the embedded object into the kernel, unpinned: maps, programs and attachments live
+    /// as long as this process (tests, benchmarks).
     pub fn load() -> Result<Self, DataPlaneError> {
+        Self::load_with(EbpfLoader::new(), None)
+    }
+
+    /// Loads the embedded object with its maps pinned under `dir` (a bpffs directory, created
+    /// if missing): maps already pinned there are reused with their contents, so forwarding
+    /// state survives a daemon restart; the others are created and pinned. Both programs are
+    /// pinned as `dir/prog_ingress` and `dir/prog_egress`, and attachments as
+    /// `dir/links/<interface>`.
+    pub fn load_pinned(dir: &Path) -> Result<Self, DataPlaneError> {
+        std::fs::create_dir_all(dir.join("links")).map_err(|source| DataPlaneError::Sys {
+            call: "creating the pin directory",
+            source,
+        })?;
+        let paths: Vec<(&str, PathBuf)> = map_name::ALL
+            .iter()
+            .map(|name| (*name, dir.join(name)))
+            .collect();
+        let mut loader = EbpfLoader::new();
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut plane = Self::load_with(loader, Some(dir.to_owned()))?;
+        for (program, file) in [
+            (INGRESS_PROGRAM, "prog_ingress"),
+            (EGRESS_PROGRAM, "prog_egress"),
+        ] {
+            let path = dir.join(file);
+            // A program pinned by an earlier run is replaced by this one.
+            let _ = std::fs::remove_file(&path);
+            xdp(&mut plane.ebpf, program)?.pin(&path)?;
+        }
+        Ok(plane)
+    }
+
+    fn load_with(
+        mut loader: EbpfLoader<'_>,
+        pin_dir: Option<PathBuf>,
+    ) -> Result<Self, DataPlaneError> {
         if XDP_OBJECT.is_empty() {
             return Err(DataPlaneError::NoObject);
         }
-        let mut ebpf = Ebpf::load(XDP_OBJECT)?;
-        ingress(&mut ebpf)?.load()?;
+        let mut ebpf = loader.load(XDP_OBJECT)?;
+        xdp(&mut ebpf, INGRESS_PROGRAM)?.load()?;
+        xdp(&mut ebpf, EGRESS_PROGRAM)?.load()?;
         Ok(Self {
             ebpf,
+            pin_dir,
             attached: BTreeMap::new(),
         })
+    }
+
+    /// The pin directory, when loaded with [`DataPlane::load_pinned`].
+    pub fn pin_dir(&self) -> Option<&Path> {
+        self.pin_dir.as_deref()
     }
 
     /// The loaded object, for modules that own its maps.
@@ -67,26 +198,81 @@ impl DataPlane {
         &mut self.ebpf
     }
 
+    /// Takes one of the object's maps (each can be taken once).
+    pub fn take_map(&mut self, name: &'static str) -> Result<Map, DataPlaneError> {
+        self.ebpf
+            .take_map(name)
+            .ok_or(DataPlaneError::Missing(name))
+    }
+
+    /// A new descriptor of the devmap egress program, for devmap entries.
+    pub fn egress_program(&mut self) -> Result<ProgramFd, DataPlaneError> {
+        let fd = xdp(&mut self.ebpf, EGRESS_PROGRAM)?.fd()?;
+        fd.try_clone().map_err(|source| DataPlaneError::Sys {
+            call: "duplicating the egress program descriptor",
+            source,
+        })
+    }
+
+    /// A new descriptor of the ingress program (for BPF_PROG_TEST_RUN and tools).
+    pub fn ingress_program(&mut self) -> Result<&mut Xdp, DataPlaneError> {
+        xdp(&mut self.ebpf, INGRESS_PROGRAM)
+    }
+
     /// Attaches the ingress program to `iface` in driver (native) mode, or in generic (skb)
-    /// mode when `generic` is set (for NICs without native XDP, bridges and `lo`).
+    /// mode when `generic` is set (for NICs without native XDP, bridges and `lo`). When
+    /// pinned, an attachment left by an earlier run is taken over atomically.
     pub fn attach(&mut self, iface: &str, generic: bool) -> Result<(), DataPlaneError> {
-        let flags = if generic {
+        let mode = if generic {
             XdpMode::Skb
         } else {
             XdpMode::Driver
         };
-        let link = ingress(&mut self.ebpf)?.attach(iface, flags)?;
-        self.attached.insert(iface.to_owned(), link);
+        let Some(dir) = self.pin_dir.clone() else {
+            let link = xdp(&mut self.ebpf, INGRESS_PROGRAM)?.attach(iface, mode)?;
+            self.attached
+                .insert(iface.to_owned(), Attachment::Owned(link));
+            return Ok(());
+        };
+        let path = dir.join("links").join(iface);
+        let program = xdp(&mut self.ebpf, INGRESS_PROGRAM)?;
+        match PinnedLink::from_pin(&path) {
+            Ok(pinned) => {
+                // The pin keeps the link alive throughout: the switch to this program is one
+                // atomic link update, with no window without a program.
+                let id = program.attach_to_link(XdpLink::try_from(FdLink::from(pinned))?)?;
+                drop(program.take_link(id)?);
+            }
+            Err(_) => {
+                let id = program.attach(iface, mode)?;
+                let link = FdLink::try_from(program.take_link(id)?).map_err(|_| {
+                    DataPlaneError::Invalid(format!("{iface}: XDP attachment is not a bpf_link"))
+                })?;
+                link.pin(&path)?;
+            }
+        }
+        self.attached
+            .insert(iface.to_owned(), Attachment::Pinned(path));
         Ok(())
     }
 
-    /// Detaches the ingress program from `iface`.
+    /// Detaches the ingress program from `iface` (and removes its pinned link).
     pub fn detach(&mut self, iface: &str) -> Result<(), DataPlaneError> {
-        let link = self
+        let attachment = self
             .attached
             .remove(iface)
             .ok_or_else(|| DataPlaneError::NotAttached(iface.to_owned()))?;
-        ingress(&mut self.ebpf)?.detach(link)?;
+        match attachment {
+            Attachment::Owned(link) => xdp(&mut self.ebpf, INGRESS_PROGRAM)?.detach(link)?,
+            Attachment::Pinned(path) => {
+                // Unpinning drops the last reference: the kernel detaches the program.
+                let link = PinnedLink::from_pin(&path)?;
+                link.unpin().map_err(|source| DataPlaneError::Sys {
+                    call: "unpinning the XDP link",
+                    source,
+                })?;
+            }
+        }
         Ok(())
     }
 
@@ -99,7 +285,7 @@ impl DataPlane {
     pub fn global_stats(&self) -> Result<GlobalStats, DataPlaneError> {
         let map = self
             .ebpf
-            .map("STATS")
+            .map(map_name::STATS)
             .ok_or(DataPlaneError::Missing("STATS map"))?;
         let stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
         let mut out = GlobalStats::new();
@@ -111,9 +297,9 @@ impl DataPlane {
     }
 }
 
-fn ingress(ebpf: &mut Ebpf) -> Result<&mut Xdp, DataPlaneError> {
-    ebpf.program_mut(INGRESS_PROGRAM)
-        .ok_or(DataPlaneError::Missing("ingress program"))?
+fn xdp<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, DataPlaneError> {
+    ebpf.program_mut(name)
+        .ok_or(DataPlaneError::Missing(name))?
         .try_into()
         .map_err(DataPlaneError::Program)
 }

@@ -1,5 +1,14 @@
-//! The XDP data plane seen from userspace: the embedded eBPF object, loading, attaching, and
-//! reading its counters.
+//! The XDP data plane seen from userspace: loading and pinning the eBPF object, the forwarding
+//! backend that keeps its maps in step with the MGM core's entries, and its reports.
+mod backend;
+mod ids;
 mod loader;
+mod oif_sets;
+mod reports;
+mod sys;
+mod xdp_backend;
 
-pub use loader::{DataPlane, DataPlaneError, GlobalStats};
+pub use backend::{ForwardingBackend, IfaceSettings, MfeStats, OifStats};
+pub use loader::{map_name, DataPlane, DataPlaneError, GlobalStats, DEFAULT_PIN_DIR};
+pub use reports::{AsyncReportReader, DataPlaneReport, ReportReader};
+pub use xdp_backend::XdpBackend;

@@ -1,0 +1,187 @@
+//! Outgoing-interface sets: one DEVMAP_HASH per distinct list of outgoing interfaces, shared
+//! (refcounted) by every entry with that list, held in the `OIF_SETS` array of maps.
+//!
+//! Updating the outer array costs an RCU grace period (~9 ms here), so devmaps are created in
+//! batches (one grace period per batch), never removed from the array, and recycled: a set
+//! nobody uses any more is retired, and emptied for reuse only after a grace period, when no
+//! packet can still be replicated through it.
+use super::{ids::IdPool, sys, DataPlaneError};
+use aya::{
+    maps::{DevMapHash, MapData},
+    programs::ProgramFd,
+};
+use mgm_common::limits;
+use std::collections::HashMap;
+
+/// Devmaps created per batch.
+const GROW_BATCH: u32 = 64;
+/// Slot of the outer array written only to wait for a grace period.
+const BARRIER_SLOT: u32 = limits::OIF_SETS - 1;
+
+/// One set in use.
+#[derive(Debug)]
+struct Set {
+    oifs: Vec<u32>,
+    users: usize,
+}
+
+/// The outgoing-interface sets and their devmaps.
+pub struct OifSets {
+    outer: MapData,
+    devmaps: Vec<DevMapHash<MapData>>,
+    barrier: DevMapHash<MapData>,
+    ids: IdPool,
+    sets: HashMap<u32, Set>,
+    by_list: HashMap<Vec<u32>, u32>,
+    /// Retired sets and the interfaces still in their devmap.
+    retired: HashMap<u32, Vec<u32>>,
+    egress: ProgramFd,
+}
+
+impl OifSets {
+    /// Manages the outer array `outer`; every devmap entry carries the egress program.
+    pub fn new(outer: MapData, egress: ProgramFd) -> Result<Self, DataPlaneError> {
+        Ok(Self {
+            outer,
+            devmaps: Vec::new(),
+            barrier: sys::create_devmap_hash(limits::SET_IFACES)?,
+            ids: IdPool::new(BARRIER_SLOT),
+            sets: HashMap::new(),
+            by_list: HashMap::new(),
+            retired: HashMap::new(),
+            egress,
+        })
+    }
+
+    /// The set holding exactly `oifs` (sorted, without duplicates), shared if it exists,
+    /// created otherwise; the caller becomes one of its users.
+    pub fn acquire(&mut self, oifs: &[u32]) -> Result<u32, DataPlaneError> {
+        if oifs.len() > limits::SET_IFACES as usize {
+            return Err(DataPlaneError::Invalid(format!(
+                "{} outgoing interfaces (at most {})",
+                oifs.len(),
+                limits::SET_IFACES
+            )));
+        }
+        if let Some(&id) = self.by_list.get(oifs) {
+            if let Some(set) = self.sets.get_mut(&id) {
+                set.users += 1;
+                return Ok(id);
+            }
+        }
+        let id = self.allocate()?;
+        if let Err(e) = self.fill(id, oifs) {
+            self.ids.retire(id);
+            return Err(e);
+        }
+        self.sets.insert(
+            id,
+            Set {
+                oifs: oifs.to_vec(),
+                users: 1,
+            },
+        );
+        self.by_list.insert(oifs.to_vec(), id);
+        Ok(id)
+    }
+
+    /// Drops one user of set `id`; the last one retires it.
+    pub fn release(&mut self, id: u32) {
+        let Some(set) = self.sets.get_mut(&id) else {
+            return;
+        };
+        set.users -= 1;
+        if set.users > 0 {
+            return;
+        }
+        if let Some(set) = self.sets.remove(&id) {
+            self.by_list.remove(&set.oifs);
+            self.retired.insert(id, set.oifs);
+            self.ids.retire(id);
+        }
+    }
+
+    /// Whether sets wait for a grace period before reuse.
+    pub fn has_retired(&self) -> bool {
+        !self.retired.is_empty()
+    }
+
+    /// Waits for an RCU grace period (one outer-map update), then empties the retired sets for
+    /// reuse.
+    pub fn grace_period(&mut self) -> Result<(), DataPlaneError> {
+        sys::update_outer_batch(&self.outer, &[BARRIER_SLOT], &[&self.barrier])?;
+        self.recycle()
+    }
+
+    /// Number of sets in use.
+    pub fn in_use(&self) -> usize {
+        self.sets.len()
+    }
+
+    /// A set id ready to be filled: recycled, or from a new batch of devmaps.
+    fn allocate(&mut self) -> Result<u32, DataPlaneError> {
+        let exhausted = !self.ids.has_free() && self.ids.watermark() as usize == self.devmaps.len();
+        if exhausted {
+            if self.has_retired() || !self.ids.has_fresh() {
+                self.grace_period()?;
+            } else {
+                self.grow()?;
+            }
+        }
+        self.ids
+            .allocate()
+            .ok_or(DataPlaneError::Full("the outgoing-interface sets"))
+    }
+
+    /// Creates a batch of empty devmaps and stores them in the outer array in one update.
+    fn grow(&mut self) -> Result<(), DataPlaneError> {
+        let first = self.devmaps.len() as u32;
+        let count = GROW_BATCH.min(BARRIER_SLOT - first);
+        let fresh = (0..count)
+            .map(|_| sys::create_devmap_hash(limits::SET_IFACES))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys: Vec<u32> = (first..first + count).collect();
+        let refs: Vec<&DevMapHash<MapData>> = fresh.iter().collect();
+        sys::update_outer_batch(&self.outer, &keys, &refs)?;
+        self.devmaps.extend(fresh);
+        // The update waited for a grace period: earlier retirements are safe to reuse.
+        self.recycle()
+    }
+
+    /// Empties every retired set (a grace period has passed) and frees its id.
+    fn recycle(&mut self) -> Result<(), DataPlaneError> {
+        for id in self.ids.grace_period_passed() {
+            let oifs = self.retired.remove(&id).unwrap_or_default();
+            let map = self.devmap(id)?;
+            for oif in oifs {
+                // Absent keys are fine: a failed fill may have stopped early.
+                let _ = map.remove(oif);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `oifs` into the (empty) devmap of set `id`.
+    fn fill(&mut self, id: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+        let egress = &self.egress;
+        let map = self
+            .devmaps
+            .get_mut(id as usize)
+            .ok_or(DataPlaneError::Missing("outgoing-set devmap"))?;
+        for (done, &oif) in oifs.iter().enumerate() {
+            if let Err(e) = map.insert(oif, oif, Some(egress), 0) {
+                for &undo in &oifs[..done] {
+                    let _ = map.remove(undo);
+                }
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn devmap(&mut self, id: u32) -> Result<&mut DevMapHash<MapData>, DataPlaneError> {
+        self.devmaps
+            .get_mut(id as usize)
+            .ok_or(DataPlaneError::Missing("outgoing-set devmap"))
+    }
+}

@@ -1,0 +1,400 @@
+//! The XDP forwarding backend: keeps the data plane's maps in step with the installed entries.
+//!
+//! An entry is one `MFES` element pointing at an outgoing-interface set (a devmap shared by
+//! every entry with the same list) and at a counter slot. A list change fills (or shares) the
+//! new set first, then replaces the `MFES` element in one update, then releases the old set:
+//! each packet sees the old entry or the new one, whole. Released sets, counter slots and
+//! per-interface counters are reused only after an RCU grace period ([`XdpBackend::collect`]).
+use super::{
+    backend::{ForwardingBackend, IfaceSettings, MfeStats, OifStats},
+    ids::IdPool,
+    loader::{map_name, DataPlane},
+    oif_sets::OifSets,
+    DataPlaneError,
+};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues};
+use mgm_common::{
+    config, limits, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, SgKey,
+    NO_OIF_SET,
+};
+use std::collections::{HashMap as StdHashMap, HashSet};
+
+/// Default rate of reports per CPU and kind (misses, wrong-if): 1000 per second...
+const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
+/// ...after a burst of this many.
+const DEFAULT_REPORT_BURST: u64 = 100;
+
+/// What the backend remembers of an installed entry.
+#[derive(Clone, Debug)]
+struct Installed {
+    iif: u32,
+    oifs: Vec<u32>,
+    set: Option<u32>,
+    slot: u32,
+}
+
+/// The XDP backend, owning the forwarding maps of a [`DataPlane`].
+pub struct XdpBackend {
+    mfes: HashMap<MapData, SgKey, MfeValue>,
+    mfe_stats: PerCpuArray<MapData, MfeCounters>,
+    oif_stats: PerCpuHashMap<MapData, OifCounterKey, OifCounters>,
+    ifaces: HashMap<MapData, u32, IfaceConfig>,
+    config: Array<MapData, u64>,
+    sets: OifSets,
+    slots: IdPool,
+    entries: StdHashMap<SgKey, Installed>,
+    retired_counters: HashSet<OifCounterKey>,
+    cpus: usize,
+}
+
+impl XdpBackend {
+    /// Takes the forwarding maps of `plane`. The entry map must be empty: adopting entries
+    /// left in pinned maps by an earlier run is not done here.
+    pub fn new(plane: &mut DataPlane) -> Result<Self, DataPlaneError> {
+        let mfes: HashMap<MapData, SgKey, MfeValue> = plane.take_map(map_name::MFES)?.try_into()?;
+        if mfes.keys().next().is_some() {
+            return Err(DataPlaneError::Invalid(
+                "the entry map already holds entries (pinned by an earlier run)".into(),
+            ));
+        }
+        let egress = plane.egress_program()?;
+        let outer = match plane.take_map(map_name::OIF_SETS)? {
+            aya::maps::Map::ArrayOfMaps(data) => data,
+            _ => return Err(DataPlaneError::Missing("OIF_SETS array of maps")),
+        };
+        let cpus =
+            aya::util::nr_cpus().map_err(|(call, source)| DataPlaneError::Sys { call, source })?;
+        let mut backend = Self {
+            mfes,
+            mfe_stats: plane.take_map(map_name::MFE_STATS)?.try_into()?,
+            oif_stats: plane.take_map(map_name::OIF_STATS)?.try_into()?,
+            ifaces: plane.take_map(map_name::IFACES)?.try_into()?,
+            config: plane.take_map(map_name::CONFIG)?.try_into()?,
+            sets: OifSets::new(outer, egress)?,
+            slots: IdPool::new(limits::MFES),
+            entries: StdHashMap::new(),
+            retired_counters: HashSet::new(),
+            cpus,
+        };
+        backend.set_report_limit(DEFAULT_REPORTS_PER_SEC, DEFAULT_REPORT_BURST)?;
+        Ok(backend)
+    }
+
+    /// Limits reports (creation alerts and wrong-interface reports, counted separately) to
+    /// `per_second` per CPU after a burst of `burst`; 0 per second = unlimited.
+    pub fn set_report_limit(&mut self, per_second: u64, burst: u64) -> Result<(), DataPlaneError> {
+        let interval = if per_second == 0 {
+            0
+        } else {
+            1_000_000_000 / per_second.max(1)
+        };
+        self.config.set(config::REPORT_INTERVAL_NS, interval, 0)?;
+        self.config.set(config::REPORT_BURST, burst.max(1), 0)?;
+        Ok(())
+    }
+
+    /// Points misses arriving on `ifindex` at the punt sockets in slots
+    /// `first_slot..first_slot + queues` (one per receive queue); `queues` 0 stops punting.
+    pub fn set_punt_slots(
+        &mut self,
+        ifindex: u32,
+        first_slot: u32,
+        queues: u32,
+    ) -> Result<(), DataPlaneError> {
+        let mut iface = self.ifaces.get(&ifindex, 0).unwrap_or_default();
+        iface.punt_slot = first_slot;
+        iface.punt_queues = queues;
+        self.ifaces.insert(ifindex, iface, 0)?;
+        Ok(())
+    }
+
+    /// Number of installed entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is installed.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of distinct outgoing-interface sets in use.
+    pub fn sets_in_use(&self) -> usize {
+        self.sets.in_use()
+    }
+
+    /// Waits for one RCU grace period (~10 ms) and then makes everything released since the
+    /// last call reusable. Call it now and then (the backend also calls it when it runs out).
+    pub fn collect(&mut self) -> Result<(), DataPlaneError> {
+        self.sets.grace_period()?;
+        // Everything retired so far is now unused by the data plane.
+        self.slots.grace_period_passed();
+        for key in std::mem::take(&mut self.retired_counters) {
+            let _ = self.oif_stats.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// Whether released objects wait for [`XdpBackend::collect`].
+    pub fn has_garbage(&self) -> bool {
+        self.sets.has_retired()
+            || !self.slots.retired().is_empty()
+            || !self.retired_counters.is_empty()
+    }
+
+    fn zeros<T: Default + Clone + aya::Pod>(&self) -> Result<PerCpuValues<T>, DataPlaneError> {
+        PerCpuValues::try_from(vec![T::default(); self.cpus]).map_err(|source| {
+            DataPlaneError::Sys {
+                call: "per-CPU values",
+                source,
+            }
+        })
+    }
+
+    /// A counter slot, zeroed.
+    fn allocate_slot(&mut self) -> Result<u32, DataPlaneError> {
+        let slot = match self.slots.allocate() {
+            Some(slot) => slot,
+            None => {
+                self.collect()?;
+                self.slots
+                    .allocate()
+                    .ok_or(DataPlaneError::Full("the entry counters"))?
+            }
+        };
+        let zeros = self.zeros()?;
+        self.mfe_stats.set(slot, zeros, 0)?;
+        Ok(slot)
+    }
+
+    /// Creates the zeroed (entry, interface) counters of `oifs`.
+    fn add_counters(&mut self, slot: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+        for &ifindex in oifs {
+            let key = OifCounterKey {
+                stats_slot: slot,
+                ifindex,
+            };
+            self.retired_counters.remove(&key);
+            let zeros = self.zeros()?;
+            self.oif_stats.insert(key, zeros, 0)?;
+        }
+        Ok(())
+    }
+
+    fn retire_counters(&mut self, slot: u32, oifs: &[u32]) {
+        self.retired_counters
+            .extend(oifs.iter().map(|&ifindex| OifCounterKey {
+                stats_slot: slot,
+                ifindex,
+            }));
+    }
+
+    fn acquire_set(&mut self, oifs: &[u32]) -> Result<Option<u32>, DataPlaneError> {
+        if oifs.is_empty() {
+            Ok(None)
+        } else {
+            self.sets.acquire(oifs).map(Some)
+        }
+    }
+
+    fn write_entry(&mut self, sg: SgKey, entry: &Installed) -> Result<(), DataPlaneError> {
+        let value = MfeValue {
+            iif: entry.iif,
+            oif_set: entry.set.unwrap_or(NO_OIF_SET),
+            stats_slot: entry.slot,
+            flags: 0,
+        };
+        self.mfes.insert(sg, value, 0)?;
+        Ok(())
+    }
+
+    fn create(&mut self, sg: SgKey, iif: u32, oifs: Vec<u32>) -> Result<(), DataPlaneError> {
+        let slot = self.allocate_slot()?;
+        let entry = self.add_counters(slot, &oifs).and_then(|()| {
+            let set = self.acquire_set(&oifs)?;
+            Ok(Installed {
+                iif,
+                oifs: oifs.clone(),
+                set,
+                slot,
+            })
+        });
+        let result = entry.and_then(|entry| {
+            if let Err(e) = self.write_entry(sg, &entry) {
+                if let Some(set) = entry.set {
+                    self.sets.release(set);
+                }
+                return Err(e);
+            }
+            Ok(entry)
+        });
+        match result {
+            Ok(entry) => {
+                self.entries.insert(sg, entry);
+                Ok(())
+            }
+            Err(e) => {
+                self.retire_counters(slot, &oifs);
+                self.slots.retire(slot);
+                Err(e)
+            }
+        }
+    }
+
+    fn change(
+        &mut self,
+        sg: SgKey,
+        old: Installed,
+        iif: u32,
+        oifs: Vec<u32>,
+    ) -> Result<(), DataPlaneError> {
+        let added: Vec<u32> = oifs
+            .iter()
+            .copied()
+            .filter(|o| !old.oifs.contains(o))
+            .collect();
+        let removed: Vec<u32> = old
+            .oifs
+            .iter()
+            .copied()
+            .filter(|o| !oifs.contains(o))
+            .collect();
+        let same_list = added.is_empty() && removed.is_empty();
+        let set = if same_list {
+            old.set
+        } else {
+            self.acquire_set(&oifs)?
+        };
+        let new = Installed {
+            iif,
+            oifs,
+            set,
+            slot: old.slot,
+        };
+        let written = self
+            .add_counters(old.slot, &added)
+            .and_then(|()| self.write_entry(sg, &new));
+        if let Err(e) = written {
+            if !same_list {
+                if let Some(set) = set {
+                    self.sets.release(set);
+                }
+            }
+            self.retire_counters(old.slot, &added);
+            self.entries.insert(sg, old);
+            return Err(e);
+        }
+        if !same_list {
+            if let Some(set) = old.set {
+                self.sets.release(set);
+            }
+        }
+        self.retire_counters(old.slot, &removed);
+        self.entries.insert(sg, new);
+        Ok(())
+    }
+}
+
+/// Sorts and de-duplicates an outgoing list, refusing ifindex 0.
+fn normalize(oifs: &[u32]) -> Result<Vec<u32>, DataPlaneError> {
+    if oifs.contains(&0) {
+        return Err(DataPlaneError::Invalid(
+            "ifindex 0 in the outgoing list".into(),
+        ));
+    }
+    let mut list = oifs.to_vec();
+    list.sort_unstable();
+    list.dedup();
+    Ok(list)
+}
+
+fn sum<T: aya::Pod>(values: &PerCpuValues<T>, field: impl Fn(&T) -> u64) -> u64 {
+    values.iter().map(field).sum()
+}
+
+impl ForwardingBackend for XdpBackend {
+    type Error = DataPlaneError;
+
+    fn install_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+        let oifs = normalize(oifs)?;
+        match self.entries.remove(&sg) {
+            Some(old) => self.change(sg, old, iif, oifs),
+            None => self.create(sg, iif, oifs),
+        }
+    }
+
+    fn update_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+        let oifs = normalize(oifs)?;
+        let old = self
+            .entries
+            .remove(&sg)
+            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
+        self.change(sg, old, iif, oifs)
+    }
+
+    fn delete_mfe(&mut self, sg: SgKey) -> Result<(), DataPlaneError> {
+        let old = self
+            .entries
+            .remove(&sg)
+            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
+        if let Err(e) = self.mfes.remove(&sg) {
+            self.entries.insert(sg, old);
+            return Err(e.into());
+        }
+        if let Some(set) = old.set {
+            self.sets.release(set);
+        }
+        self.retire_counters(old.slot, &old.oifs);
+        self.slots.retire(old.slot);
+        Ok(())
+    }
+
+    fn mfe_stats(&self, sg: SgKey) -> Result<MfeStats, DataPlaneError> {
+        let entry = self
+            .entries
+            .get(&sg)
+            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
+        let counters = self.mfe_stats.get(&entry.slot, 0)?;
+        let mut oifs = Vec::with_capacity(entry.oifs.len());
+        for &ifindex in &entry.oifs {
+            let key = OifCounterKey {
+                stats_slot: entry.slot,
+                ifindex,
+            };
+            let per_cpu = self.oif_stats.get(&key, 0)?;
+            oifs.push((
+                ifindex,
+                OifStats {
+                    packets: sum(&per_cpu, |c| c.packets),
+                    bytes: sum(&per_cpu, |c| c.bytes),
+                    drops: sum(&per_cpu, |c| c.drops),
+                },
+            ));
+        }
+        Ok(MfeStats {
+            packets: sum(&counters, |c| c.packets),
+            bytes: sum(&counters, |c| c.bytes),
+            wrong_if: sum(&counters, |c| c.wrong_if),
+            ttl_expired: sum(&counters, |c| c.ttl_expired),
+            oifs,
+        })
+    }
+
+    fn configure_interface(
+        &mut self,
+        ifindex: u32,
+        settings: IfaceSettings,
+    ) -> Result<(), DataPlaneError> {
+        let mut iface = self.ifaces.get(&ifindex, 0).unwrap_or_default();
+        iface.mac = settings.mac;
+        iface.ttl_threshold = settings.ttl_threshold;
+        iface.mtu = settings.mtu;
+        self.ifaces.insert(ifindex, iface, 0)?;
+        Ok(())
+    }
+
+    fn remove_interface(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
+        self.ifaces.remove(&ifindex)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,772 @@
+//! BPF_PROG_TEST_RUN tests of the real XDP programs loaded in the kernel (root): every verdict
+//! of the ingress program, its counters and reports, and the egress program's rules.
+use aya::programs::{TestRun, TestRunOptions, Xdp};
+use mgm_common::SgKey;
+use mgm_user::{
+    dataplane::{
+        DataPlane, DataPlaneReport, ForwardingBackend, GlobalStats, IfaceSettings, ReportReader,
+        XdpBackend,
+    },
+    lab::root_or_skip,
+};
+use std::net::Ipv4Addr;
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_REDIRECT: u32 = 4;
+
+/// The ingress interface of the test runs: `lo`, which exists in every namespace.
+const LO: u32 = 1;
+const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 2, 3);
+
+/// A test frame: Ethernet (optionally tagged), IPv4 (optionally with options), UDP.
+#[derive(Clone)]
+struct Frame {
+    vlan: bool,
+    options: Vec<u8>,
+    ttl: u8,
+    protocol: u8,
+    source: Ipv4Addr,
+    group: Ipv4Addr,
+    frag_off: u16,
+    payload: usize,
+}
+
+impl Default for Frame {
+    fn default() -> Self {
+        Self {
+            vlan: false,
+            options: Vec::new(),
+            ttl: 64,
+            protocol: 17,
+            source: SOURCE,
+            group: GROUP,
+            frag_off: 0,
+            payload: 18,
+        }
+    }
+}
+
+/// The IPv4 header checksum of `header` (with its checksum field as it is).
+fn checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+impl Frame {
+    fn l3_offset(&self) -> usize {
+        if self.vlan {
+            18
+        } else {
+            14
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let g = self.group.octets();
+        let mut f = vec![0x01, 0x00, 0x5e, g[1] & 0x7f, g[2], g[3], 2, 0, 0, 0, 0, 1];
+        if self.vlan {
+            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+        }
+        f.extend_from_slice(&[0x08, 0x00]);
+        let header_len = 20 + self.options.len();
+        let total = header_len + 8 + self.payload;
+        let mut ip = vec![0x40 | (header_len / 4) as u8, 0];
+        ip.extend_from_slice(&(total as u16).to_be_bytes());
+        ip.extend_from_slice(&0x1234u16.to_be_bytes());
+        ip.extend_from_slice(&self.frag_off.to_be_bytes());
+        ip.extend_from_slice(&[self.ttl, self.protocol, 0, 0]);
+        ip.extend_from_slice(&self.source.octets());
+        ip.extend_from_slice(&self.group.octets());
+        ip.extend_from_slice(&self.options);
+        let sum = checksum(&ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0x13, 0x88, 0x13, 0x89]);
+        f.extend_from_slice(&((8 + self.payload) as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend(std::iter::repeat_n(0xab, self.payload));
+        f
+    }
+}
+
+/// `struct xdp_md` as BPF_PROG_TEST_RUN takes it.
+fn xdp_md(data: u32, data_end: u32, ingress_ifindex: u32) -> Vec<u8> {
+    [data, data_end, 0, ingress_ifindex, 0, 0]
+        .iter()
+        .flat_map(|v| v.to_ne_bytes())
+        .collect()
+}
+
+/// The data plane with its backend and report reader, unpinned, in a network namespace of the
+/// test's own thread (devmaps accept only existing interfaces: `oifs` are veths made there).
+struct Fixture {
+    plane: DataPlane,
+    backend: XdpBackend,
+    reports: ReportReader,
+    oifs: Vec<u32>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self::with_oifs(2)
+    }
+
+    fn with_oifs(count: usize) -> Self {
+        // SAFETY: moves only this thread (one test) into a new network namespace, which goes
+        // away with the thread.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
+        let oifs = (0..count)
+            .map(|i| {
+                let name = format!("o{i}");
+                let status = std::process::Command::new("ip")
+                    .args([
+                        "link",
+                        "add",
+                        &name,
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        &format!("p{i}"),
+                    ])
+                    .status()
+                    .expect("run ip");
+                assert!(status.success(), "ip link add {name}");
+                let c_name = std::ffi::CString::new(name).expect("name");
+                // SAFETY: a valid NUL-terminated name.
+                unsafe { libc::if_nametoindex(c_name.as_ptr()) }
+            })
+            .collect();
+        let mut plane = DataPlane::load().expect("load the XDP object");
+        let backend = XdpBackend::new(&mut plane).expect("backend");
+        let reports = ReportReader::new(&mut plane).expect("report ring");
+        Self {
+            plane,
+            backend,
+            reports,
+            oifs,
+        }
+    }
+
+    /// Runs the ingress program on `frame` arriving on `ifindex`; returns the verdict and the
+    /// frame as the program left it.
+    fn run_on(&mut self, frame: &[u8], ifindex: u32) -> (u32, Vec<u8>) {
+        let ctx = xdp_md(0, frame.len() as u32, ifindex);
+        let mut out = vec![0u8; frame.len() + 256];
+        let program: &mut Xdp = self.plane.ingress_program().expect("program");
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                ..TestRunOptions::new()
+            })
+            .expect("test run");
+        out.truncate(result.data_size_out as usize);
+        (result.return_value, out)
+    }
+
+    fn run(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
+        self.run_on(frame, LO)
+    }
+
+    /// Runs a frame that must be forwarded; returns it without the metadata the ingress
+    /// program put in front (the test run's output starts at the metadata).
+    fn forward(&mut self, frame: &[u8]) -> Vec<u8> {
+        let (verdict, out) = self.run(frame);
+        assert_eq!(verdict, XDP_REDIRECT);
+        assert!(out.len() >= 4, "metadata present");
+        out[4..].to_vec()
+    }
+
+    fn stats(&self) -> GlobalStats {
+        self.plane.global_stats().expect("stats")
+    }
+
+    fn drain_reports(&mut self) -> Vec<DataPlaneReport> {
+        std::iter::from_fn(|| self.reports.try_next()).collect()
+    }
+}
+
+fn sg() -> SgKey {
+    SgKey::new(SOURCE, GROUP)
+}
+
+/// Skips without root, fails under CI without root.
+fn root(test: &str) -> bool {
+    root_or_skip(test).expect("CI=true needs root")
+}
+
+#[test]
+fn hit_is_redirected_with_ttl_decremented_and_valid_checksum() {
+    if !root("hit") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    fx.backend
+        .install_mfe(sg(), LO, &fx.oifs[..1])
+        .expect("install");
+    for ttl in [2u8, 64, 255] {
+        let frame = Frame {
+            ttl,
+            ..Frame::default()
+        };
+        let out = fx.forward(&frame.bytes());
+        let ip = &out[14..34];
+        assert_eq!(ip[8], ttl - 1, "TTL decremented");
+        assert_eq!(checksum(ip), 0, "checksum still valid at ttl {ttl}");
+    }
+    let stats = fx.backend.mfe_stats(sg()).expect("entry stats");
+    assert_eq!(stats.packets, 3);
+    assert_eq!(stats.bytes, 3 * (20 + 8 + 18));
+    assert_eq!(fx.stats()["forwarded"], 3);
+    assert!(fx.drain_reports().is_empty());
+}
+
+#[test]
+fn checksum_update_is_right_for_every_ttl_and_id() {
+    if !root("checksum") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    fx.backend
+        .install_mfe(sg(), LO, &fx.oifs[..1])
+        .expect("install");
+    for ttl in 2..=255u8 {
+        for payload in [0usize, 1, 7] {
+            let frame = Frame {
+                ttl,
+                payload,
+                ..Frame::default()
+            };
+            let out = fx.forward(&frame.bytes());
+            assert_eq!(checksum(&out[14..34]), 0, "ttl {ttl} payload {payload}");
+        }
+    }
+}
+
+#[test]
+fn miss_is_reported_counted_and_passed_without_punt_socket() {
+    if !root("miss") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let frame = Frame::default().bytes();
+    let (verdict, out) = fx.run(&frame);
+    assert_eq!(verdict, XDP_PASS);
+    assert_eq!(out, frame, "a miss is not modified");
+    let stats = fx.stats();
+    assert_eq!(stats["miss"], 1);
+    assert_eq!(stats["miss_passed"], 1);
+    assert_eq!(stats["report_miss"], 1);
+    let reports = fx.drain_reports();
+    assert_eq!(reports.len(), 1);
+    match &reports[0] {
+        DataPlaneReport::Miss {
+            sg: got,
+            ifindex,
+            header,
+        } => {
+            assert_eq!(*got, sg());
+            assert_eq!(*ifindex, LO);
+            assert_eq!(header[..], frame[14..14 + header.len()]);
+            assert!(header.len() >= 20);
+        }
+        other => panic!("unexpected report {other:?}"),
+    }
+}
+
+#[test]
+fn miss_reports_are_rate_limited_per_cpu() {
+    if !root("miss rate limit") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    // One report per 100 s after a burst of 3: a burst of 10 packets raises exactly 3.
+    fx.backend.set_report_limit(1, 3).expect("limit");
+    fx.backend.set_report_limit(0, 3).expect("unlimited");
+    fx.backend.set_report_limit(1, 3).expect("limit");
+    let frame = Frame::default().bytes();
+    for _ in 0..10 {
+        assert_eq!(fx.run(&frame).0, XDP_PASS);
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["miss"], 10);
+    // test runs may land on either CPU: at most a burst per CPU is raised.
+    let raised = stats["report_miss"];
+    assert!((3..=6).contains(&raised), "raised {raised}");
+    assert_eq!(stats["report_rate_limited"], 10 - raised);
+    assert_eq!(fx.drain_reports().len() as u64, raised);
+}
+
+#[test]
+fn wrong_interface_is_counted_reported_and_dropped() {
+    if !root("wrong-if") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    fx.backend
+        .install_mfe(sg(), LO + 7, &fx.oifs)
+        .expect("install");
+    let (verdict, _) = fx.run(&Frame::default().bytes());
+    assert_eq!(verdict, XDP_DROP);
+    assert_eq!(fx.stats()["wrong_if"], 1);
+    let stats = fx.backend.mfe_stats(sg()).expect("entry");
+    assert_eq!((stats.wrong_if, stats.packets), (1, 0));
+    let reports = fx.drain_reports();
+    assert!(
+        matches!(
+            reports.as_slice(),
+            [DataPlaneReport::WrongIf { ifindex: LO, .. }]
+        ),
+        "{reports:?}"
+    );
+}
+
+#[test]
+fn ttl_one_and_zero_are_dropped_and_counted() {
+    if !root("ttl 1") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    fx.backend
+        .install_mfe(sg(), LO, &fx.oifs[..1])
+        .expect("install");
+    for ttl in [0u8, 1] {
+        let (verdict, _) = fx.run(
+            &Frame {
+                ttl,
+                ..Frame::default()
+            }
+            .bytes(),
+        );
+        assert_eq!(verdict, XDP_DROP, "ttl {ttl}");
+    }
+    assert_eq!(fx.stats()["ttl_expired"], 2);
+    assert_eq!(fx.backend.mfe_stats(sg()).expect("entry").ttl_expired, 2);
+}
+
+#[test]
+fn negative_entry_drops() {
+    if !root("negative") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    fx.backend
+        .install_mfe(sg(), LO, &[])
+        .expect("install negative");
+    assert_eq!(fx.run(&Frame::default().bytes()).0, XDP_DROP);
+    assert_eq!(fx.stats()["negative"], 1);
+    assert!(
+        fx.drain_reports().is_empty(),
+        "no creation alert for a negative entry"
+    );
+}
+
+#[test]
+fn ip_options_and_fragments_are_forwarded() {
+    if !root("options") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    fx.backend
+        .install_mfe(sg(), LO, &fx.oifs[..1])
+        .expect("install");
+    // Router alert (4 bytes), then 36 bytes of NOPs: the longest header, 60 bytes.
+    for options in [
+        vec![0x94, 0x04, 0, 0],
+        [vec![0x94, 0x04, 0, 0], vec![1; 36]].concat(),
+    ] {
+        let frame = Frame {
+            options: options.clone(),
+            ..Frame::default()
+        };
+        let out = fx.forward(&frame.bytes());
+        let header = &out[14..14 + 20 + options.len()];
+        assert_eq!(checksum(header), 0);
+        assert_eq!(header[8], 63);
+    }
+    for frag_off in [0x2000u16, 0x0010, 0x2010] {
+        let (verdict, _) = fx.run(
+            &Frame {
+                frag_off,
+                ..Frame::default()
+            }
+            .bytes(),
+        );
+        assert_eq!(verdict, XDP_REDIRECT, "fragment {frag_off:#x}");
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["ip_options"], 2);
+    assert_eq!(stats["fragment"], 3);
+}
+
+#[test]
+fn vlan_tag_is_parsed_and_removed_from_the_copies() {
+    if !root("vlan") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    fx.backend
+        .install_mfe(sg(), LO, &fx.oifs[..1])
+        .expect("install");
+    let frame = Frame {
+        vlan: true,
+        ..Frame::default()
+    };
+    let bytes = frame.bytes();
+    let out = fx.forward(&bytes);
+    assert_eq!(out.len(), bytes.len() - 4, "tag removed");
+    assert_eq!(out[..12], bytes[..12], "addresses kept");
+    assert_eq!(out[12..14], [0x08, 0x00]);
+    assert_eq!(out[14 + 8], 63);
+    assert_eq!(checksum(&out[14..34]), 0);
+    assert_eq!(fx.stats()["vlan"], 1);
+    // A tagged miss is passed unmodified.
+    let other = Frame {
+        vlan: true,
+        group: Ipv4Addr::new(239, 9, 9, 9),
+        ..Frame::default()
+    };
+    let (verdict, out) = fx.run(&other.bytes());
+    assert_eq!((verdict, out), (XDP_PASS, other.bytes()));
+}
+
+#[test]
+fn truncated_frames_are_dropped_at_every_length() {
+    if !root("truncated") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    fx.backend
+        .install_mfe(sg(), LO, &fx.oifs[..1])
+        .expect("install");
+    for vlan in [false, true] {
+        for options in [Vec::new(), vec![1u8; 8]] {
+            let frame = Frame {
+                vlan,
+                options: options.clone(),
+                ..Frame::default()
+            };
+            let bytes = frame.bytes();
+            let full_header = frame.l3_offset() + 20 + options.len();
+            // The kernel refuses test frames shorter than an Ethernet header.
+            for len in 14..=full_header {
+                let (verdict, _) = fx.run(&bytes[..len]);
+                assert_eq!(
+                    verdict,
+                    XDP_DROP,
+                    "vlan {vlan} options {} length {len}",
+                    options.len()
+                );
+            }
+        }
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["forwarded"], 0);
+    assert!(stats["malformed_eth"] + stats["malformed_ipv4"] > 0);
+}
+
+#[test]
+fn short_frames_are_refused_or_dropped() {
+    if !root("short") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let bytes = Frame::default().bytes();
+    for len in 0..14 {
+        let ctx = xdp_md(0, len as u32, LO);
+        let mut out = vec![0u8; 256];
+        let program = fx.plane.ingress_program().expect("program");
+        let result = program.test_run(TestRunOptions {
+            data_in: Some(&bytes[..len]),
+            data_out: Some(&mut out),
+            ctx_in: Some(&ctx),
+            ..TestRunOptions::new()
+        });
+        // The kernel refuses frames shorter than an Ethernet header before the program runs;
+        // if it ever lets one through, the program must drop it.
+        if let Ok(result) = result {
+            assert_eq!(result.return_value, XDP_DROP, "length {len}");
+        }
+    }
+}
+
+#[test]
+fn malformed_ipv4_is_dropped() {
+    if !root("malformed") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    fx.backend
+        .install_mfe(sg(), LO, &fx.oifs[..1])
+        .expect("install");
+    let good = Frame::default().bytes();
+    let mut cases = Vec::new();
+    let mut bad_version = good.clone();
+    bad_version[14] = 0x65;
+    cases.push(("version", bad_version));
+    let mut short_ihl = good.clone();
+    short_ihl[14] = 0x44;
+    cases.push(("ihl 4", short_ihl));
+    let mut long_total = good.clone();
+    long_total[16..18].copy_from_slice(&200u16.to_be_bytes());
+    cases.push(("total length beyond frame", long_total));
+    let mut short_total = good.clone();
+    short_total[16..18].copy_from_slice(&10u16.to_be_bytes());
+    cases.push(("total length below header", short_total));
+    let mut bad_sum = good.clone();
+    bad_sum[24] ^= 0xff;
+    cases.push(("checksum", bad_sum));
+    for (what, frame) in cases {
+        assert_eq!(fx.run(&frame).0, XDP_DROP, "{what}");
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["malformed_ipv4"], 4);
+    assert_eq!(stats["bad_checksum"], 1);
+}
+
+#[test]
+fn non_ipv4_unicast_link_local_and_igmp_are_passed() {
+    if !root("pass") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let mut arp = Frame::default().bytes();
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    let mut ipv6 = Frame::default().bytes();
+    ipv6[12..14].copy_from_slice(&[0x86, 0xdd]);
+    let unicast = Frame {
+        group: Ipv4Addr::new(10, 0, 0, 254),
+        ..Frame::default()
+    }
+    .bytes();
+    let link_local = Frame {
+        group: Ipv4Addr::new(224, 0, 0, 5),
+        ..Frame::default()
+    }
+    .bytes();
+    let igmp = Frame {
+        group: Ipv4Addr::new(239, 1, 2, 3),
+        protocol: 2,
+        ..Frame::default()
+    }
+    .bytes();
+    // Installed entries never capture IGMP or link-local traffic.
+    fx.backend
+        .install_mfe(
+            SgKey::new(SOURCE, Ipv4Addr::new(224, 0, 0, 5)),
+            LO,
+            &fx.oifs[..1],
+        )
+        .expect("install link-local");
+    fx.backend
+        .install_mfe(sg(), LO, &fx.oifs[..1])
+        .expect("install");
+    for (what, frame) in [
+        ("arp", &arp),
+        ("ipv6", &ipv6),
+        ("unicast", &unicast),
+        ("link-local", &link_local),
+        ("igmp", &igmp),
+    ] {
+        let (verdict, out) = fx.run(frame);
+        assert_eq!(verdict, XDP_PASS, "{what}");
+        assert_eq!(&out, frame, "{what} unmodified");
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["not_ipv4"], 2);
+    assert_eq!(stats["not_multicast"], 1);
+    assert_eq!(stats["link_local"], 1);
+    assert_eq!(stats["igmp"], 1);
+    assert_eq!(stats["forwarded"], 0);
+}
+
+#[test]
+fn list_changes_share_sets_and_keep_counters() {
+    if !root("sets") {
+        return;
+    }
+    let mut fx = Fixture::with_oifs(20);
+    let o = fx.oifs.clone();
+    let other = SgKey::new(Ipv4Addr::new(10, 0, 0, 2), GROUP);
+    fx.backend
+        .install_mfe(sg(), LO, &[o[0], o[1]])
+        .expect("install");
+    fx.backend
+        .install_mfe(other, LO, &[o[1], o[0], o[0]])
+        .expect("install");
+    assert_eq!(fx.backend.sets_in_use(), 1, "equal lists share one set");
+    fx.run(&Frame::default().bytes());
+    fx.backend
+        .update_mfe(sg(), LO, &[o[0], o[2]])
+        .expect("update");
+    assert_eq!(fx.backend.sets_in_use(), 2);
+    let stats = fx.backend.mfe_stats(sg()).expect("entry");
+    assert_eq!(stats.packets, 1, "entry counters survive a list change");
+    assert_eq!(
+        stats.oifs.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        vec![o[0], o[2]]
+    );
+    fx.backend.delete_mfe(other).expect("delete");
+    assert_eq!(fx.backend.sets_in_use(), 1);
+    assert!(fx.backend.has_garbage());
+    fx.backend.collect().expect("grace period");
+    assert!(!fx.backend.has_garbage());
+    assert!(
+        fx.backend.update_mfe(other, LO, &[o[0]]).is_err(),
+        "update of a deleted entry"
+    );
+    assert_eq!(
+        fx.run(
+            &Frame {
+                source: Ipv4Addr::new(10, 0, 0, 2),
+                ..Frame::default()
+            }
+            .bytes()
+        )
+        .0,
+        XDP_PASS
+    );
+    // Many entries with many distinct lists (pairs of 20 interfaces: 190 lists, more than one
+    // batch of devmaps), then list changes that retire and recycle sets.
+    let pairs: Vec<[u32; 2]> = (0..20)
+        .flat_map(|a| (a + 1..20).map(move |b| [a, b]))
+        .map(|[a, b]| [o[a], o[b]])
+        .collect();
+    for (i, pair) in pairs.iter().enumerate() {
+        let key = SgKey::new(Ipv4Addr::from(0x0a01_0000 + i as u32), GROUP);
+        fx.backend.install_mfe(key, LO, pair).expect("install many");
+    }
+    // sg() has [o0, o2], one of the pairs: shared.
+    assert_eq!(fx.backend.sets_in_use(), pairs.len());
+    for round in 0..3 {
+        for (i, pair) in pairs.iter().enumerate() {
+            let key = SgKey::new(Ipv4Addr::from(0x0a01_0000 + i as u32), GROUP);
+            let list = if round % 2 == 0 {
+                vec![pair[0]]
+            } else {
+                pair.to_vec()
+            };
+            fx.backend.update_mfe(key, LO, &list).expect("change many");
+        }
+    }
+    assert_eq!(fx.backend.len(), 1 + pairs.len());
+}
+
+#[test]
+fn egress_applies_threshold_mtu_and_source_mac() {
+    if !root("egress") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let mac = [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+    // test runs of devmap programs always have egress ifindex 0: configure "interface 0".
+    fx.backend
+        .configure_interface(
+            0,
+            IfaceSettings {
+                mac,
+                ttl_threshold: 10,
+                mtu: 100,
+            },
+        )
+        .expect("configure");
+    let program = fx
+        .plane
+        .ebpf_mut()
+        .program_mut("mgm_egress")
+        .expect("egress");
+    let program: &mut Xdp = program.try_into().expect("xdp");
+    let run = |frame: &Frame| -> Option<(u32, Vec<u8>)> {
+        let bytes = frame.bytes();
+        let mut input = 7u32.to_ne_bytes().to_vec();
+        input.extend_from_slice(&bytes);
+        let ctx = xdp_md(4, input.len() as u32, 0);
+        let mut out = vec![0u8; input.len() + 256];
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(&input),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                ..TestRunOptions::new()
+            })
+            .ok()?;
+        out.truncate(result.data_size_out as usize);
+        Some((result.return_value, out))
+    };
+    let Some((verdict, out)) = run(&Frame {
+        ttl: 10,
+        ..Frame::default()
+    }) else {
+        eprintln!("this kernel does not test-run devmap programs: the lab test covers egress");
+        return;
+    };
+    assert_eq!(verdict, XDP_PASS);
+    let frame = &out[out.len() - Frame::default().bytes().len()..];
+    assert_eq!(frame[6..12], mac, "source MAC rewritten");
+    let below = run(&Frame {
+        ttl: 9,
+        ..Frame::default()
+    })
+    .expect("run");
+    assert_eq!(below.0, XDP_DROP, "below the TTL threshold");
+    let big = run(&Frame {
+        payload: 100,
+        ..Frame::default()
+    })
+    .expect("run");
+    assert_eq!(big.0, XDP_DROP, "above the MTU");
+    let stats = fx.stats();
+    assert_eq!(stats["egress_tx"], 1);
+    assert_eq!(stats["egress_ttl_threshold"], 1);
+    assert_eq!(stats["egress_mtu"], 1);
+}
+
+#[test]
+fn measure_ns_per_packet() {
+    if !root("measure") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    fx.backend
+        .install_mfe(sg(), LO, &fx.oifs[..1])
+        .expect("install");
+    fx.backend.set_report_limit(1, 1).expect("limit");
+    let hit = Frame {
+        ttl: 255,
+        ..Frame::default()
+    }
+    .bytes();
+    let miss = Frame {
+        group: Ipv4Addr::new(239, 9, 9, 9),
+        ..Frame::default()
+    }
+    .bytes();
+    // One test run repeats the program on the same frame: 250 hits fit in a TTL of 255.
+    for (what, frame, repeat) in [("hit", &hit, 250), ("miss", &miss, 100_000)] {
+        let ctx = xdp_md(0, frame.len() as u32, LO);
+        let program = fx.plane.ingress_program().expect("program");
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                ctx_in: Some(&ctx),
+                repeat,
+                ..TestRunOptions::new()
+            })
+            .expect("run");
+        eprintln!(
+            "test_run {what}: {} ns/packet (repeat {repeat})",
+            result.duration.as_nanos()
+        );
+    }
+    assert_eq!(fx.stats()["forwarded"], 250);
+}
