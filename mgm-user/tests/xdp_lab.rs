@@ -1,0 +1,370 @@
+//! Root lab test of the XDP data plane forwarding real traffic: a source, the router running
+//! the XDP backend, five receivers. Listed receivers get every packet exactly once, with the
+//! TTL decremented and the router's MAC as source; the others and the source get none; list
+//! changes under continuous traffic lose and duplicate nothing on unchanged interfaces.
+use mgm_common::SgKey;
+use mgm_user::{
+    dataplane::{DataPlane, ForwardingBackend, IfaceSettings, XdpBackend},
+    lab::{root_or_skip, Host, Lab},
+};
+use std::{
+    collections::BTreeMap,
+    io,
+    net::{Ipv4Addr, UdpSocket},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    time::{Duration, Instant},
+};
+
+const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 2, 3);
+const PORT: u16 = 5000;
+const SEND_TTL: u32 = 8;
+const RECEIVERS: u8 = 5;
+
+/// One captured copy of a test packet.
+#[derive(Debug, Clone, Copy)]
+struct Copy {
+    seq: u64,
+    ttl: u8,
+    source_mac: [u8; 6],
+}
+
+/// An AF_PACKET socket capturing every frame arriving on `iface` (of the calling thread's
+/// namespace), with a large buffer so that nothing is lost while the test sends.
+fn open_capture(iface: &str) -> io::Result<OwnedFd> {
+    let protocol = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket call.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            i32::from(protocol),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new socket we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let size: libc::c_int = 64 << 20;
+    // SAFETY: option value is a c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let name = std::ffi::CString::new(iface).map_err(io::Error::other)?;
+    // SAFETY: valid NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if ifindex == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: sockaddr_ll is plain old data.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = protocol;
+    addr.sll_ifindex = ifindex as i32;
+    // SAFETY: addr is a valid sockaddr_ll of the given size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Parses a captured frame: a UDP packet of the test group and port, carrying a sequence number.
+fn parse(frame: &[u8]) -> Option<Copy> {
+    if frame.len() < 14 + 20 + 8 + 8 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[14..];
+    let header_len = usize::from(ip[0] & 0x0f) * 4;
+    if ip[9] != 17 || ip[16..20] != GROUP.octets() || ip.len() < header_len + 16 {
+        return None;
+    }
+    let udp = &ip[header_len..];
+    if udp[2..4] != PORT.to_be_bytes() {
+        return None;
+    }
+    let mut source_mac = [0u8; 6];
+    source_mac.copy_from_slice(&frame[6..12]);
+    Some(Copy {
+        seq: u64::from_be_bytes(udp[8..16].try_into().ok()?),
+        ttl: ip[8],
+        source_mac,
+    })
+}
+
+/// Reads every frame received on `fd` (not those sent from it) until none came for `idle`.
+fn drain(fd: &OwnedFd, idle: Duration) -> Vec<Copy> {
+    let mut copies = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut last = Instant::now();
+    while last.elapsed() < idle {
+        // SAFETY: sockaddr_ll is plain old data.
+        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut from_len = size_of::<libc::sockaddr_ll>() as u32;
+        // SAFETY: buf and from are valid for the given lengths.
+        let n = unsafe {
+            libc::recvfrom(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+                (&mut from as *mut libc::sockaddr_ll).cast(),
+                &mut from_len,
+            )
+        };
+        if n < 0 {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        last = Instant::now();
+        if from.sll_pkttype == libc::PACKET_OUTGOING {
+            continue;
+        }
+        if let Some(copy) = parse(&buf[..n as usize]) {
+            copies.push(copy);
+        }
+    }
+    copies
+}
+
+/// How many copies of each sequence number arrived.
+fn histogram(copies: &[Copy]) -> BTreeMap<u64, usize> {
+    let mut seen = BTreeMap::new();
+    for copy in copies {
+        *seen.entry(copy.seq).or_insert(0) += 1;
+    }
+    seen
+}
+
+fn send(socket: &UdpSocket, seqs: std::ops::Range<u64>, pace: Option<Duration>) {
+    for seq in seqs {
+        let mut payload = seq.to_be_bytes().to_vec();
+        payload.extend_from_slice(&[0u8; 24]);
+        socket.send_to(&payload, (GROUP, PORT)).expect("send");
+        if let Some(pause) = pace {
+            if seq % 50 == 49 {
+                std::thread::sleep(pause);
+            }
+        }
+    }
+}
+
+/// The lab with the XDP backend forwarding on its router.
+struct Rig {
+    lab: Lab,
+    plane: DataPlane,
+    backend: XdpBackend,
+    iif: u32,
+    oif: BTreeMap<u8, u32>,
+    macs: BTreeMap<u8, [u8; 6]>,
+    captures: BTreeMap<u8, OwnedFd>,
+    source_capture: OwnedFd,
+    sender: UdpSocket,
+}
+
+impl Rig {
+    fn new() -> Self {
+        let lab = Lab::star(RECEIVERS).expect("lab");
+        let iif = lab.ifindex(Host::Router, "up0").expect("ifindex");
+        let mut oif = BTreeMap::new();
+        let mut macs = BTreeMap::new();
+        let mut captures = BTreeMap::new();
+        for n in 1..=RECEIVERS {
+            let iface = Lab::router_iface(Host::Receiver(n));
+            oif.insert(n, lab.ifindex(Host::Router, &iface).expect("ifindex"));
+            macs.insert(n, lab.mac(Host::Router, &iface).expect("mac"));
+            let capture = lab
+                .in_ns(Host::Receiver(n), || open_capture("eth0"))
+                .expect("enter receiver")
+                .expect("capture socket");
+            captures.insert(n, capture);
+        }
+        let source_capture = lab
+            .in_ns(Host::Source, || open_capture("eth0"))
+            .expect("enter source")
+            .expect("capture socket");
+        let sender = lab
+            .in_ns(Host::Source, || {
+                let socket = UdpSocket::bind((SOURCE, 0))?;
+                socket.set_multicast_ttl_v4(SEND_TTL)?;
+                Ok::<_, io::Error>(socket)
+            })
+            .expect("enter source")
+            .expect("sender");
+        let macs_for_router = macs.clone();
+        let oifs_for_router = oif.clone();
+        let (plane, backend) = lab
+            .in_ns(Host::Router, move || {
+                let mut plane = DataPlane::load()?;
+                let mut backend = XdpBackend::new(&mut plane)?;
+                for (n, ifindex) in &oifs_for_router {
+                    let settings = IfaceSettings {
+                        mac: macs_for_router[n],
+                        ttl_threshold: 0,
+                        mtu: 1500,
+                    };
+                    backend.configure_interface(*ifindex, settings)?;
+                }
+                plane.attach("up0", false)?;
+                Ok::<_, mgm_user::dataplane::DataPlaneError>((plane, backend))
+            })
+            .expect("enter router")
+            .expect("data plane on the router");
+        Self {
+            lab,
+            plane,
+            backend,
+            iif,
+            oif,
+            macs,
+            captures,
+            source_capture,
+            sender,
+        }
+    }
+
+    fn oifs(&self, receivers: &[u8]) -> Vec<u32> {
+        receivers.iter().map(|n| self.oif[n]).collect()
+    }
+
+    /// Installs or changes the entry, from the router's namespace.
+    fn set_list(&mut self, receivers: &[u8]) {
+        let oifs = self.oifs(receivers);
+        let (iif, backend) = (self.iif, &mut self.backend);
+        self.lab
+            .in_ns(Host::Router, || backend.install_mfe(sg(), iif, &oifs))
+            .expect("enter router")
+            .expect("install");
+    }
+
+    fn collect(&mut self) {
+        let backend = &mut self.backend;
+        self.lab
+            .in_ns(Host::Router, || backend.collect())
+            .expect("enter router")
+            .expect("grace period");
+    }
+
+    /// Everything each receiver (and the source) captured since the last call.
+    fn captured(&self) -> (BTreeMap<u8, Vec<Copy>>, Vec<Copy>) {
+        let idle = Duration::from_millis(300);
+        let per_receiver = self
+            .captures
+            .iter()
+            .map(|(n, fd)| (*n, drain(fd, idle)))
+            .collect();
+        (per_receiver, drain(&self.source_capture, idle))
+    }
+}
+
+fn sg() -> SgKey {
+    SgKey::new(SOURCE, GROUP)
+}
+
+#[test]
+fn listed_receivers_get_every_packet_once_and_list_changes_lose_nothing() {
+    if !root_or_skip("xdp lab").expect("CI=true needs root") {
+        return;
+    }
+    let mut rig = Rig::new();
+    rig.set_list(&[1, 2, 3, 4]);
+
+    // Part 1: a burst with a fixed list.
+    const BURST: u64 = 2000;
+    send(&rig.sender, 0..BURST, Some(Duration::from_micros(500)));
+    let (copies, at_source) = rig.captured();
+    for n in 1..=4u8 {
+        let got = &copies[&n];
+        let seen = histogram(got);
+        assert_eq!(seen.len() as u64, BURST, "receiver {n}: every packet");
+        assert!(seen.values().all(|&c| c == 1), "receiver {n}: exactly once");
+        assert!(
+            got.iter().all(|c| c.ttl as u32 == SEND_TTL - 1),
+            "receiver {n}: TTL - 1"
+        );
+        assert!(
+            got.iter().all(|c| c.source_mac == rig.macs[&n]),
+            "receiver {n}: the router's MAC as source"
+        );
+    }
+    assert!(
+        copies[&5].is_empty(),
+        "unlisted receiver got {}",
+        copies[&5].len()
+    );
+    assert!(
+        at_source.is_empty(),
+        "the source got {} copies back",
+        at_source.len()
+    );
+    let stats = rig.backend.mfe_stats(sg()).expect("entry stats");
+    assert_eq!(stats.packets, BURST);
+    for (ifindex, oif) in &stats.oifs {
+        assert_eq!(
+            oif.packets, BURST,
+            "per-(entry, interface) counter of {ifindex}"
+        );
+    }
+    let global = rig.plane.global_stats().expect("stats");
+    assert_eq!(global["forwarded"], BURST);
+    assert_eq!(global["egress_tx"], 4 * BURST);
+
+    // Part 2: continuous traffic while the list changes; 1, 2 and 3 stay listed throughout.
+    const STREAM: u64 = 20_000;
+    let lists: [&[u8]; 4] = [&[1, 2, 3], &[1, 2, 3, 4], &[1, 2, 3, 5], &[1, 2, 3, 4, 5]];
+    let sender = rig.sender.try_clone().expect("sender");
+    let changes = std::thread::scope(|scope| {
+        let sender = &sender;
+        let traffic = scope.spawn(move || {
+            send(
+                sender,
+                BURST..BURST + STREAM,
+                Some(Duration::from_micros(500)),
+            )
+        });
+        let mut changes = 0usize;
+        while !traffic.is_finished() {
+            rig.set_list(lists[changes % lists.len()]);
+            changes += 1;
+            if changes.is_multiple_of(16) {
+                rig.collect();
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        traffic.join().expect("sender");
+        changes
+    });
+    let (copies, at_source) = rig.captured();
+    eprintln!("{changes} list changes under {STREAM} packets");
+    assert!(changes >= 20, "only {changes} list changes happened");
+    for n in 1..=3u8 {
+        let seen = histogram(&copies[&n]);
+        let missing = (BURST..BURST + STREAM)
+            .filter(|s| !seen.contains_key(s))
+            .count();
+        assert_eq!(missing, 0, "receiver {n} (always listed) lost packets");
+        assert!(seen.values().all(|&c| c == 1), "receiver {n}: duplicates");
+    }
+    for n in 4..=5u8 {
+        let seen = histogram(&copies[&n]);
+        assert!(seen.values().all(|&c| c == 1), "receiver {n}: duplicates");
+        assert!(!seen.is_empty(), "receiver {n} was listed part of the time");
+    }
+    assert!(at_source.is_empty());
+}
