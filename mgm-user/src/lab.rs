@@ -130,6 +130,10 @@ impl Lab {
         lab.add_namespace(Host::Router)?;
         lab.sysctl(Host::Router, "net.ipv4.ip_forward", "1")?;
         lab.link(Host::Source, "eth0", Host::Router, "up0")?;
+        // A veth hands locally generated UDP on with the checksum left to "offload"; XDP
+        // forwards frames as they are, so the source must finish its checksums itself, as a
+        // real NIC's sender does on the wire.
+        lab.run(Host::Source, &["ethtool", "-K", "eth0", "tx", "off"])?;
         lab.address(Host::Source, "eth0", "10.0.0.1/24")?;
         lab.address(Host::Router, "up0", "10.0.0.254/24")?;
         lab.ip(

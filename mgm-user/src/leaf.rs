@@ -50,6 +50,11 @@ fn invalid(msg: String) -> io::Error {
 
 /// The first IPv4 address of interface `name`.
 fn ipv4_of(name: &str) -> io::Result<Ipv4Addr> {
+    ipv4_net_of(name).map(|(addr, _)| addr)
+}
+
+/// The first IPv4 address of interface `name` and its prefix length.
+pub fn ipv4_net_of(name: &str) -> io::Result<(Ipv4Addr, u8)> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs stores a list in `head` that is freed below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
@@ -59,8 +64,8 @@ fn ipv4_of(name: &str) -> io::Result<Ipv4Addr> {
     let mut cur = head;
     while !cur.is_null() {
         // SAFETY: `cur` is a node of the list, valid until freeifaddrs; `ifa_name` is a C
-        // string; `ifa_addr` (when not null) points at a sockaddr of the family it names,
-        // here sockaddr_in.
+        // string; `ifa_addr` and `ifa_netmask` (when not null) point at sockaddrs of the
+        // family `ifa_addr` names, here sockaddr_in.
         unsafe {
             let ifa = &*cur;
             if !ifa.ifa_addr.is_null()
@@ -68,7 +73,13 @@ fn ipv4_of(name: &str) -> io::Result<Ipv4Addr> {
                 && CStr::from_ptr(ifa.ifa_name).to_bytes() == name.as_bytes()
             {
                 let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+                let prefix = if ifa.ifa_netmask.is_null() {
+                    32
+                } else {
+                    let mask = &*(ifa.ifa_netmask as *const libc::sockaddr_in);
+                    u32::from_be(mask.sin_addr.s_addr).count_ones() as u8
+                };
+                found = Some((Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), prefix));
                 break;
             }
             cur = ifa.ifa_next;

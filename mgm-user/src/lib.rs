@@ -7,5 +7,5 @@ pub mod dataplane;
 pub mod igmp;
 pub mod lab;
 pub mod leaf;
-pub mod wire;
 pub mod mgm;
+pub mod wire;

@@ -1,15 +1,16 @@
 //! A client of the API, for mgmctl, tests and external routing protocols.
 use super::{
     framed,
-    proto::{Request, Response},
+    proto::{Event, Request, Response, ServerMessage},
     recv, send, Connection, WireError,
 };
-use std::path::Path;
+use std::{collections::VecDeque, path::Path};
 use tokio::net::UnixStream;
 
 /// A connection to mgmd.
 pub struct Client {
     conn: Connection,
+    events: VecDeque<Event>,
 }
 
 impl Client {
@@ -17,12 +18,32 @@ impl Client {
     pub async fn connect(path: impl AsRef<Path>) -> Result<Self, WireError> {
         Ok(Self {
             conn: framed(UnixStream::connect(path).await?),
+            events: VecDeque::new(),
         })
     }
 
-    /// Sends a request and waits for its response.
+    /// Sends a request and waits for its response; events that arrive meanwhile are kept for
+    /// [`Client::next_event`].
     pub async fn call(&mut self, request: &Request) -> Result<Response, WireError> {
         send(&mut self.conn, request).await?;
-        recv(&mut self.conn).await
+        loop {
+            match recv(&mut self.conn).await? {
+                ServerMessage::Response(r) => return Ok(r),
+                ServerMessage::Event(e) => self.events.push_back(e),
+            }
+        }
+    }
+
+    /// The next callback pushed to this (registered) client.
+    pub async fn next_event(&mut self) -> Result<Event, WireError> {
+        if let Some(e) = self.events.pop_front() {
+            return Ok(e);
+        }
+        loop {
+            match recv(&mut self.conn).await? {
+                ServerMessage::Event(e) => return Ok(e),
+                ServerMessage::Response(_) => continue,
+            }
+        }
     }
 }

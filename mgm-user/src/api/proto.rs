@@ -1,21 +1,341 @@
-//! The messages of the API.
+//! The messages of the API: requests from clients (operators' tools and external routing
+//! protocols), mgmd's responses, and the events it pushes to registered protocols.
+//!
+//! Addresses are dotted-quad strings in JSON. An external protocol registers, then uses the same
+//! calls as a built-in one; mgmd pushes its callbacks as [`ServerMessage::Event`]s. Callbacks
+//! with out-parameters (RPF, creation alert, FALSE prune alert) carry a `query` id; the protocol
+//! answers with [`Request::Answer`] before the MGM's answer deadline (1 s by default), after which
+//! the documented default applies (RPF: the RIB's values; creation alert: forward on every
+//! offered interface; prune alert: the default MFE lifetime).
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, net::Ipv4Addr};
 
-/// A request from a client to mgmd.
+/// An interface as the MGM names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiIfId {
+    /// Interface index.
+    pub ifindex: u32,
+    /// Point-to-multipoint next hop, else 0.0.0.0.
+    #[serde(default = "unspecified")]
+    pub next_hop: Ipv4Addr,
+}
+
+fn unspecified() -> Ipv4Addr {
+    Ipv4Addr::UNSPECIFIED
+}
+
+/// A (source, group) pair; 0.0.0.0 is the wildcard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiSg {
+    /// Source, 0.0.0.0 for any.
+    pub source: Ipv4Addr,
+    /// Group, 0.0.0.0 for all.
+    pub group: Ipv4Addr,
+}
+
+/// One interface entry of a creation alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiIfEntry {
+    /// The candidate outgoing interface.
+    pub ifid: ApiIfId,
+    /// IGMP owns or co-owns it.
+    pub igmp: bool,
+    /// Leave true to forward there, set false to veto.
+    pub enabled: bool,
+}
+
+/// A request to mgmd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
-    /// The daemon's version and attached interfaces.
+    /// Version and attached interfaces.
     Status,
-    /// The data plane's global counters.
+    /// Data-plane counters.
     Stats,
+    /// Interfaces mgmd manages.
+    ShowInterfaces,
+    /// Registered protocols.
+    ShowProtocols,
+    /// MFEs with counters.
+    ShowMfe,
+    /// Memberships by group.
+    ShowGroups,
+    /// IGMP state per interface.
+    ShowIgmp,
+    /// Static routes.
+    ShowRoutes,
+    /// Adds a static route (smcroute words: `INBOUND [SOURCE] GROUP OUTBOUND...`).
+    AddRoute {
+        /// The words.
+        words: Vec<String>,
+    },
+    /// Removes a static route (same words as when added).
+    RemoveRoute {
+        /// The words.
+        words: Vec<String>,
+    },
+    /// The router itself joins a group on an interface, as a host (like `smcroutectl join`).
+    Join {
+        /// Interface name.
+        iface: String,
+        /// Group.
+        group: Ipv4Addr,
+        /// Source for a source-specific join.
+        source: Option<Ipv4Addr>,
+    },
+    /// Leaves what [`Request::Join`] joined.
+    Leave {
+        /// Interface name.
+        iface: String,
+        /// Group.
+        group: Ipv4Addr,
+        /// Source for a source-specific join.
+        source: Option<Ipv4Addr>,
+    },
+    /// `MgmRegisterMProtocol`: this connection becomes a routing protocol.
+    Register {
+        /// Protocol id.
+        protocol_id: u32,
+        /// Component id.
+        component_id: u32,
+        /// Callbacks the protocol wants (names: rpf, creation_alert, prune_alert, join_alert,
+        /// wrong_if, local_join, local_leave).
+        callbacks: Vec<String>,
+    },
+    /// `MgmDeRegisterMProtocol`.
+    Deregister,
+    /// `MgmTakeInterfaceOwnership`.
+    TakeInterface {
+        /// The interface.
+        ifid: ApiIfId,
+    },
+    /// `MgmReleaseInterfaceOwnership`.
+    ReleaseInterface {
+        /// The interface.
+        ifid: ApiIfId,
+    },
+    /// `MgmGetProtocolOnInterface`.
+    ProtocolOnInterface {
+        /// The interface.
+        ifid: ApiIfId,
+    },
+    /// `MgmAddGroupMembershipEntry` (flags: 1 JOIN, 2 FORWARD).
+    AddMembership {
+        /// (S,G); wildcards allowed.
+        sg: ApiSg,
+        /// The interface.
+        ifid: ApiIfId,
+        /// MGM_JOIN_STATE_FLAG / MGM_FORWARD_STATE_FLAG.
+        flags: u32,
+    },
+    /// `MgmDeleteGroupMembershipEntry`.
+    DeleteMembership {
+        /// (S,G); wildcards allowed.
+        sg: ApiSg,
+        /// The interface.
+        ifid: ApiIfId,
+        /// MGM_JOIN_STATE_FLAG / MGM_FORWARD_STATE_FLAG.
+        flags: u32,
+    },
+    /// Answers a callback with out-parameters.
+    Answer(ApiAnswer),
+}
+
+/// The out-parameters of a callback.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "callback", rename_all = "snake_case")]
+pub enum ApiAnswer {
+    /// RPF: the incoming interface and upstream neighbour.
+    Rpf {
+        /// From the event.
+        query: u64,
+        /// Incoming interface.
+        iif: ApiIfId,
+        /// Upstream neighbour.
+        upstream: Ipv4Addr,
+    },
+    /// Creation alert: the entries with their decision.
+    CreationAlert {
+        /// From the event.
+        query: u64,
+        /// The entries.
+        entries: Vec<ApiIfEntry>,
+    },
+    /// FALSE prune alert: the MFE's lifetime in seconds.
+    PruneAlert {
+        /// From the event.
+        query: u64,
+        /// Lifetime.
+        timeout_s: u32,
+    },
+}
+
+/// A callback pushed to a registered external protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "callback", rename_all = "snake_case")]
+pub enum Event {
+    /// RPF question; answer with [`ApiAnswer::Rpf`].
+    Rpf {
+        /// Answer id.
+        query: u64,
+        /// The packet's (S,G).
+        sg: ApiSg,
+        /// The RIB's proposal.
+        iif: ApiIfId,
+        /// The RIB's upstream neighbour.
+        upstream: Ipv4Addr,
+    },
+    /// Creation alert; answer with [`ApiAnswer::CreationAlert`].
+    CreationAlert {
+        /// Answer id.
+        query: u64,
+        /// The new MFE.
+        sg: ApiSg,
+        /// Its incoming interface.
+        iif: ApiIfId,
+        /// This protocol's candidate outgoing interfaces.
+        entries: Vec<ApiIfEntry>,
+    },
+    /// Prune alert; a FALSE one (`query` present) may be answered with the MFE lifetime.
+    PruneAlert {
+        /// Answer id, for FALSE alerts.
+        query: Option<u64>,
+        /// What is pruned.
+        sg: ApiSg,
+        /// The interface.
+        ifid: ApiIfId,
+        /// bMemberDelete.
+        member_delete: bool,
+        /// Proposed lifetime.
+        timeout_s: u32,
+    },
+    /// Join alert.
+    JoinAlert {
+        /// What is joined.
+        sg: ApiSg,
+        /// bMemberUpdate.
+        member_update: bool,
+    },
+    /// A packet arrived on the wrong interface.
+    WrongIf {
+        /// Its (S,G).
+        sg: ApiSg,
+        /// Where it arrived.
+        ifid: ApiIfId,
+    },
+    /// IGMP receivers appeared on an interface this protocol owns.
+    LocalJoin {
+        /// What is joined.
+        sg: ApiSg,
+        /// The interface.
+        ifid: ApiIfId,
+    },
+    /// IGMP receivers left.
+    LocalLeave {
+        /// What is left.
+        sg: ApiSg,
+        /// The interface.
+        ifid: ApiIfId,
+    },
+}
+
+/// Any message from mgmd: a response to the last request, or a pushed event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The answer to the client's request.
+    Response(Response),
+    /// A callback for a registered protocol.
+    Event(Event),
+}
+
+/// One managed interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceRow {
+    /// Name.
+    pub name: String,
+    /// Current ifindex (0 while absent).
+    pub ifindex: u32,
+    /// Up with carrier.
+    pub up: bool,
+    /// XDP attach mode, if attached.
+    pub xdp: Option<String>,
+    /// IGMP runs here.
+    pub igmp: bool,
+    /// Owning routing protocol.
+    pub owner: String,
+}
+
+/// One registered protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolRow {
+    /// Name (built-in) or "external".
+    pub name: String,
+    /// Protocol id.
+    pub protocol_id: u32,
+    /// Component id.
+    pub component_id: u32,
+    /// Interfaces owned.
+    pub interfaces: Vec<String>,
+}
+
+/// One outgoing interface of an MFE with its counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OifRow {
+    /// Interface name.
+    pub iface: String,
+    /// Copies sent.
+    pub packets: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Copies dropped (TTL threshold, MTU).
+    pub drops: u64,
+}
+
+/// One MFE.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfeRow {
+    /// Source.
+    pub source: Ipv4Addr,
+    /// Group.
+    pub group: Ipv4Addr,
+    /// Incoming interface.
+    pub iif: String,
+    /// Outgoing interfaces (empty: negative entry).
+    pub oifs: Vec<OifRow>,
+    /// Packets accepted.
+    pub packets: u64,
+    /// Bytes accepted.
+    pub bytes: u64,
+    /// Packets on the wrong interface.
+    pub wrong_if: u64,
+    /// Seconds since creation.
+    pub age_s: u64,
+    /// Seconds to expiry.
+    pub expires_s: u64,
+}
+
+/// One membership.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRow {
+    /// Source (0.0.0.0 = any).
+    pub source: Ipv4Addr,
+    /// Group (0.0.0.0 = all).
+    pub group: Ipv4Addr,
+    /// Interface.
+    pub iface: String,
+    /// Protocol holding it.
+    pub protocol: String,
+    /// JOIN / FORWARD flags.
+    pub flags: u32,
 }
 
 /// mgmd's answer to a [`Request`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
+    /// The request succeeded and returns nothing.
+    Ok,
     /// Answer to [`Request::Status`].
     Status {
         /// mgmd's version.
@@ -23,16 +343,69 @@ pub enum Response {
         /// Interfaces the XDP program is attached to.
         interfaces: Vec<String>,
     },
-    /// Answer to [`Request::Stats`]: counter name → packets.
+    /// Counter name → packets.
     Stats {
         /// The counters.
         counters: BTreeMap<String, u64>,
     },
+    /// Managed interfaces.
+    Interfaces {
+        /// The rows.
+        rows: Vec<InterfaceRow>,
+    },
+    /// Registered protocols.
+    Protocols {
+        /// The rows.
+        rows: Vec<ProtocolRow>,
+    },
+    /// MFEs.
+    Mfes {
+        /// The rows.
+        rows: Vec<MfeRow>,
+    },
+    /// Memberships.
+    Groups {
+        /// The rows.
+        rows: Vec<GroupRow>,
+    },
+    /// IGMP state (the IGMP snapshot as JSON).
+    Igmp {
+        /// The snapshot.
+        snapshot: serde_json::Value,
+    },
+    /// Static routes, in smcroute words.
+    Routes {
+        /// One line per route.
+        routes: Vec<String>,
+    },
+    /// Answer to [`Request::Register`].
+    Registered {
+        /// The protocol handle (only meaningful on this connection).
+        handle: u64,
+    },
+    /// Answer to [`Request::ProtocolOnInterface`].
+    Owner {
+        /// Protocol id.
+        protocol_id: u32,
+        /// Component id.
+        component_id: u32,
+    },
     /// The request failed.
     Error {
-        /// The Win32-compatible code where the MGM API defines one, else 0.
+        /// The Win32-compatible code where the MGM API defines one (87 invalid parameter,
+        /// 183 already exists, 1003 cannot complete, 1168 not found), else 1003.
         code: u32,
         /// What went wrong.
         message: String,
     },
+}
+
+impl Response {
+    /// An error response.
+    pub fn error(code: u32, message: impl Into<String>) -> Self {
+        Response::Error {
+            code,
+            message: message.into(),
+        }
+    }
 }

@@ -9,8 +9,10 @@ use mgm_user::{
     lab::{self, Host, Lab},
 };
 use std::{
-    net::{Ipv4Addr, UdpSocket},
+    collections::BTreeMap,
+    net::Ipv4Addr,
     path::{Path, PathBuf},
+    process::Stdio,
     time::{Duration, Instant},
 };
 
@@ -96,33 +98,136 @@ fn demo(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {
         lab.prefix()
     );
     let socket = PathBuf::from(format!("/run/mgm/{}.sock", lab.prefix()));
-    let mgmd = sibling("mgmd")?;
-    let mut argv = vec![mgmd.to_str().context("mgmd path")?.to_owned()];
+    let config_path = PathBuf::from(format!("/run/mgm/{}.toml", lab.prefix()));
+    let mut config = format!(
+        "[daemon]\napi_socket = {:?}\n",
+        socket.display().to_string()
+    );
     for host in std::iter::once(Host::Source).chain((1..=receivers).map(Host::Receiver)) {
-        argv.extend(["--iface".to_owned(), Lab::router_iface(host)]);
+        config += &format!("\n[[interface]]\nname = {:?}\n", Lab::router_iface(host));
     }
-    argv.extend(["--api-socket".to_owned(), socket.display().to_string()]);
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    lab.spawn(Host::Router, &argv)?;
+    std::fs::create_dir_all("/run/mgm")?;
+    std::fs::write(&config_path, &config)?;
+    let _config_file = RemoveOnDrop(config_path.clone());
+    let mgmd = sibling("mgmd")?;
+    let mcast = sibling("mcast")?;
+    let (mgmd, mcast) = (path_str(&mgmd)?, path_str(&mcast)?);
+    let config_arg = path_str(&config_path)?;
+    lab.spawn(
+        Host::Router,
+        &[mgmd, "--config", config_arg, "--log", "warn"],
+    )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let mut client = runtime.block_on(connect(&socket))?;
-    let before = runtime.block_on(counters(&mut client))?;
-    lab.in_ns(Host::Source, || -> std::io::Result<()> {
-        let sender = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-        sender.set_multicast_ttl_v4(16)?;
-        for seq in 0..packets {
-            sender.send_to(&seq.to_be_bytes(), (group, 5000))?;
-            std::thread::sleep(Duration::from_micros(200));
+
+    // Every receiver but the last joins the group with its kernel's IGMP.
+    let joined: Vec<u8> = (1..receivers.max(2)).collect();
+    let group_text = group.to_string();
+    let timeout = (packets / 500 + 5).to_string();
+    let mut listeners = Vec::new();
+    for n in 1..=receivers {
+        let mut cmd = lab.command(
+            Host::Receiver(n),
+            &[
+                mcast,
+                "join",
+                &group_text,
+                "--iface",
+                "eth0",
+                "--json",
+                "--timeout",
+                &timeout,
+                "--count",
+                &packets.to_string(),
+            ],
+        );
+        if !joined.contains(&n) {
+            continue;
         }
-        Ok(())
-    })??;
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        listeners.push((n, cmd.spawn().context("starting a receiver")?));
+    }
+    println!(
+        "receivers {} join {group} (IGMP); receiver {receivers} does not",
+        joined
+            .iter()
+            .map(|n| format!("rcv{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    runtime.block_on(wait_for_members(&mut client, group, joined.len()))?;
+
+    println!("source 10.0.0.1 sends {packets} UDP packets to {group} (TTL 16)");
+    let before = runtime.block_on(counters(&mut client))?;
+    lab.run(
+        Host::Source,
+        &[
+            mcast,
+            "send",
+            &group_text,
+            "--iface",
+            "eth0",
+            "--ttl",
+            "16",
+            "--count",
+            &packets.to_string(),
+            "--interval-ms",
+            "1",
+        ],
+    )?;
     std::thread::sleep(Duration::from_millis(300));
     let after = runtime.block_on(counters(&mut client))?;
-    println!("\nsource 10.0.0.1 sent {packets} UDP packets to {group}");
+
+    println!("\nper receiver:");
+    println!(
+        "  {:<8} {:<8} {:>10} {:>8}",
+        "HOST", "JOINED", "RECEIVED", "TTL"
+    );
+    let mut delivered = BTreeMap::new();
+    for (n, child) in listeners {
+        let output = child.wait_with_output()?;
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        let received = report["received"].as_u64().unwrap_or(0);
+        let ttl = report["packets"]
+            .as_array()
+            .and_then(|p| p.last())
+            .and_then(|p| p["ttl"].as_u64())
+            .map_or("-".to_owned(), |t| t.to_string());
+        delivered.insert(n, (received, ttl));
+    }
+    for n in 1..=receivers {
+        let (received, ttl) = delivered.remove(&n).unwrap_or((0, "-".to_owned()));
+        let joined = if joined.contains(&n) { "yes" } else { "no" };
+        println!("  rcv{n:<5} {joined:<8} {received:>10} {ttl:>8}");
+    }
+    println!("\nrouter: mgmctl show mfe");
+    match runtime.block_on(client.call(&Request::ShowMfe))? {
+        Response::Mfes { rows } => {
+            for r in rows {
+                let oifs: Vec<String> = r
+                    .oifs
+                    .iter()
+                    .map(|o| format!("{}({})", o.iface, o.packets))
+                    .collect();
+                println!(
+                    "  ({}, {}) in {} packets {} -> {}",
+                    r.source,
+                    r.group,
+                    r.iif,
+                    r.packets,
+                    if oifs.is_empty() {
+                        "dropped".to_owned()
+                    } else {
+                        oifs.join(" ")
+                    }
+                );
+            }
+        }
+        other => bail!("unexpected answer {other:?}"),
+    }
     println!("\nrouter data plane (XDP) counters during the run:");
-    println!("  {:<24} {:>10}", "COUNTER", "PACKETS");
     for (name, value) in &after {
         let delta = value - before.get(name).copied().unwrap_or(0);
         if delta > 0 {
@@ -130,6 +235,40 @@ fn demo(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Deletes a file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn path_str(path: &Path) -> Result<&str> {
+    path.to_str().context("non-UTF-8 path")
+}
+
+/// Waits until mgmd has `count` IGMP memberships for `group` (bounded).
+async fn wait_for_members(client: &mut Client, group: Ipv4Addr, count: usize) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Response::Groups { rows } = client.call(&Request::ShowGroups).await? {
+            if rows
+                .iter()
+                .filter(|r| r.group == group && r.protocol == "igmp")
+                .count()
+                >= count
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the receivers' IGMP reports did not reach mgmd within 10 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn connect(socket: &Path) -> Result<Client> {

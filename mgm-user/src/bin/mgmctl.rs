@@ -1,12 +1,13 @@
 //! mgmctl, the operator's view of and handle on mgmd.
-use anyhow::{bail, Result};
+//!
+//! Exit codes: 0 success, 1 mgmd refused the request, 2 bad usage, 3 mgmd unreachable.
 use clap::{Parser, Subcommand};
 use mgm_user::api::{
     client::Client,
     proto::{Request, Response},
     DEFAULT_SOCKET,
 };
-use std::path::PathBuf;
+use std::{net::Ipv4Addr, path::PathBuf, process::ExitCode};
 
 /// Show and change what mgmd does.
 #[derive(Parser)]
@@ -29,6 +30,35 @@ enum Command {
         #[command(subcommand)]
         what: Show,
     },
+    /// Add a static route: INBOUND [SOURCE[/LEN]|*] GROUP[/LEN] OUTBOUND...
+    /// (like `smcroutectl add eth0 10.0.0.1 239.1.1.1 eth1 eth2`).
+    Add {
+        /// The route's words.
+        #[arg(required = true, num_args = 3..)]
+        words: Vec<String>,
+    },
+    /// Remove a static route, given as when it was added.
+    Remove {
+        /// The route's words.
+        #[arg(required = true, num_args = 3..)]
+        words: Vec<String>,
+    },
+    /// Make the router itself join a group on an interface (IGMP reports go out there).
+    Join {
+        /// Interface.
+        iface: String,
+        /// Group, or SOURCE GROUP for a source-specific join.
+        #[arg(num_args = 1..=2)]
+        addrs: Vec<Ipv4Addr>,
+    },
+    /// Leave what `join` joined.
+    Leave {
+        /// Interface.
+        iface: String,
+        /// Group, or SOURCE GROUP.
+        #[arg(num_args = 1..=2)]
+        addrs: Vec<Ipv4Addr>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -37,22 +67,102 @@ enum Show {
     Status,
     /// Data-plane counters: every drop and punt by reason.
     Stats,
+    /// Managed interfaces: ifindex, state, XDP mode, IGMP, owner.
+    Interfaces,
+    /// Registered routing protocols and their interfaces.
+    Protocols,
+    /// Group memberships.
+    Groups,
+    /// Multicast forwarding entries with counters (like `ip mroute`).
+    Mfe,
+    /// IGMP per interface: querier, version, groups, filter modes, sources, timers.
+    Igmp,
+    /// Static routes.
+    Routes,
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<()> {
+fn channel(addrs: &[Ipv4Addr]) -> (Ipv4Addr, Option<Ipv4Addr>) {
+    match addrs {
+        [source, group] => (*group, Some(*source)),
+        [group] => (*group, None),
+        _ => (Ipv4Addr::UNSPECIFIED, None),
+    }
+}
+
+fn main() -> ExitCode {
     let args = Args::parse();
     let request = match args.command {
-        Command::Show { what: Show::Status } => Request::Status,
-        Command::Show { what: Show::Stats } => Request::Stats,
+        Command::Show { what } => match what {
+            Show::Status => Request::Status,
+            Show::Stats => Request::Stats,
+            Show::Interfaces => Request::ShowInterfaces,
+            Show::Protocols => Request::ShowProtocols,
+            Show::Groups => Request::ShowGroups,
+            Show::Mfe => Request::ShowMfe,
+            Show::Igmp => Request::ShowIgmp,
+            Show::Routes => Request::ShowRoutes,
+        },
+        Command::Add { words } => Request::AddRoute { words },
+        Command::Remove { words } => Request::RemoveRoute { words },
+        Command::Join { iface, addrs } => {
+            let (group, source) = channel(&addrs);
+            Request::Join {
+                iface,
+                group,
+                source,
+            }
+        }
+        Command::Leave { iface, addrs } => {
+            let (group, source) = channel(&addrs);
+            Request::Leave {
+                iface,
+                group,
+                source,
+            }
+        }
     };
-    let mut client = Client::connect(&args.socket).await?;
-    let response = client.call(&request).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&response)?);
-        return Ok(());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mgmctl: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let response = runtime.block_on(async {
+        let mut client = Client::connect(&args.socket).await?;
+        client.call(&request).await
+    });
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "mgmctl: cannot reach mgmd at {}: {e}",
+                args.socket.display()
+            );
+            return ExitCode::from(3);
+        }
+    };
+    if let Response::Error { code, message } = &response {
+        eprintln!("mgmctl: {message} (code {code})");
+        return ExitCode::from(1);
     }
+    if args.json {
+        match serde_json::to_string_pretty(&response) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("mgmctl: {e}"),
+        }
+    } else {
+        print_table(response);
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_table(response: Response) {
     match response {
+        Response::Ok | Response::Error { .. } => {}
         Response::Status {
             version,
             interfaces,
@@ -66,7 +176,97 @@ async fn main() -> Result<()> {
                 println!("{name:<24} {value:>14}");
             }
         }
-        Response::Error { code, message } => bail!("mgmd: {message} (code {code})"),
+        Response::Interfaces { rows } => {
+            println!(
+                "{:<16} {:>7} {:<5} {:<8} {:<5} OWNER",
+                "INTERFACE", "IFINDEX", "STATE", "XDP", "IGMP"
+            );
+            for r in rows {
+                let state = if r.up { "up" } else { "down" };
+                let xdp = r.xdp.unwrap_or_else(|| "-".into());
+                let igmp = if r.igmp { "on" } else { "off" };
+                println!(
+                    "{:<16} {:>7} {:<5} {:<8} {:<5} {}",
+                    r.name, r.ifindex, state, xdp, igmp, r.owner
+                );
+            }
+        }
+        Response::Protocols { rows } => {
+            println!(
+                "{:<20} {:>12} {:>10} INTERFACES",
+                "PROTOCOL", "ID", "COMPONENT"
+            );
+            for r in rows {
+                println!(
+                    "{:<20} {:>#12x} {:>10} {}",
+                    r.name,
+                    r.protocol_id,
+                    r.component_id,
+                    r.interfaces.join(" ")
+                );
+            }
+        }
+        Response::Groups { rows } => {
+            println!(
+                "{:<16} {:<16} {:<12} PROTOCOL",
+                "SOURCE", "GROUP", "INTERFACE"
+            );
+            for r in rows {
+                let source = if r.source.is_unspecified() {
+                    "*".to_owned()
+                } else {
+                    r.source.to_string()
+                };
+                println!(
+                    "{:<16} {:<16} {:<12} {}",
+                    source, r.group, r.iface, r.protocol
+                );
+            }
+        }
+        Response::Mfes { rows } => {
+            println!(
+                "{:<16} {:<16} {:<10} {:>10} {:>12} {:>8} {:>6} {:>7}  OUTBOUND (packets)",
+                "SOURCE", "GROUP", "INBOUND", "PACKETS", "BYTES", "WRONGIF", "AGE", "EXPIRES"
+            );
+            for r in rows {
+                let oifs = if r.oifs.is_empty() {
+                    "(negative: dropped)".to_owned()
+                } else {
+                    r.oifs
+                        .iter()
+                        .map(|o| format!("{}({})", o.iface, o.packets))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                println!(
+                    "{:<16} {:<16} {:<10} {:>10} {:>12} {:>8} {:>5}s {:>6}s  {}",
+                    r.source,
+                    r.group,
+                    r.iif,
+                    r.packets,
+                    r.bytes,
+                    r.wrong_if,
+                    r.age_s,
+                    r.expires_s,
+                    oifs
+                );
+            }
+        }
+        Response::Igmp { snapshot } => match serde_json::to_string_pretty(&snapshot) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("mgmctl: {e}"),
+        },
+        Response::Routes { routes } => {
+            for r in routes {
+                println!("{r}");
+            }
+        }
+        Response::Registered { handle } => println!("registered: handle {handle}"),
+        Response::Owner {
+            protocol_id,
+            component_id,
+        } => {
+            println!("protocol {protocol_id:#x} component {component_id}")
+        }
     }
-    Ok(())
 }

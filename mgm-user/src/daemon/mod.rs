@@ -1,63 +1,321 @@
-//! mgmd: one process owning the data plane and serving the API.
+//! mgmd: one process owning the MGM core, the XDP data plane, IGMP and the protocols.
+//!
+//! One task owns the [`Router`]; every input reaches it through this loop (data-plane reports,
+//! IGMP datagrams, link and route events, API commands, timers, signals), so the router needs no
+//! locks. SIGHUP re-reads the configuration and applies only the difference; SIGINT/SIGTERM
+//! detach from the interfaces and stop.
+mod igmp_io;
+mod links;
+mod proxy;
+mod router;
+mod routes;
 mod server;
+mod static_routes;
 
-use crate::dataplane::DataPlane;
+pub use links::{Link, LinkEvent};
+pub use router::{PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
+pub use routes::{Route, RouteEvent};
+
+use crate::{
+    api::proto::{Request, Response},
+    config::{Config, StaticRoute},
+    dataplane::DataPlane,
+    mgm::{CallbackSet, IfId, MemberFlags, ProtocolHandle, Sg},
+};
 use anyhow::{Context as _, Result};
-use std::{path::PathBuf, sync::Arc};
+use futures::StreamExt as _;
+use router::Router;
+use server::{Command, ConnectionId};
+use std::{collections::HashMap, path::PathBuf, pin::pin, time::Duration};
 use tokio::{
     signal::unix::{signal, SignalKind},
-    sync::Mutex,
+    sync::mpsc,
+    time::Instant,
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// How mgmd was started.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Interfaces to attach the XDP program to.
+    /// The configuration file, if any.
+    pub config: Option<PathBuf>,
+    /// Interfaces named on the command line (added to the configuration's, with defaults).
     pub interfaces: Vec<String>,
-    /// Attach in generic (skb) mode instead of driver mode.
+    /// Attach the command-line interfaces in generic (skb) mode.
     pub generic: bool,
-    /// Path of the API socket.
-    pub api_socket: PathBuf,
+    /// Path of the API socket (overrides the configuration's).
+    pub api_socket: Option<PathBuf>,
 }
 
-/// State shared by the daemon's tasks.
-pub struct Daemon {
-    dataplane: Mutex<DataPlane>,
-}
+/// How often per-entry counters are read to refresh active entries' lifetimes.
+const STATS_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Runs mgmd until SIGINT or SIGTERM, then detaches from every interface.
-pub async fn run(options: Options) -> Result<()> {
-    let mut dataplane = DataPlane::load().context("loading the XDP program")?;
-    forward_ebpf_logs(&mut dataplane);
-    for iface in &options.interfaces {
-        dataplane
-            .attach(iface, options.generic)
-            .with_context(|| format!("attaching to {iface}"))?;
-        let mode = if options.generic { "generic" } else { "driver" };
-        info!(interface = %iface, mode, "XDP program attached");
-    }
-    let daemon = Arc::new(Daemon {
-        dataplane: Mutex::new(dataplane),
-    });
-    let server = server::serve(daemon.clone(), &options.api_socket)?;
-    info!(socket = %options.api_socket.display(), "API listening");
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = sigterm.recv() => info!("SIGTERM: stopping"),
-        _ = sigint.recv() => info!("SIGINT: stopping"),
-    }
-    server.abort();
-    let _ = std::fs::remove_file(&options.api_socket);
-    let mut dataplane = daemon.dataplane.lock().await;
-    for iface in options.interfaces.iter() {
-        match dataplane.detach(iface) {
-            Ok(()) => info!(interface = %iface, "XDP program detached"),
-            Err(e) => warn!(interface = %iface, error = %e, "detach failed"),
+fn load_config(options: &Options) -> Result<Config> {
+    let mut config = match &options.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    for name in &options.interfaces {
+        if config.interface(name).is_none() {
+            let text = format!(
+                "[[interface]]\nname = {name:?}\nxdp_mode = {:?}\n",
+                if options.generic { "generic" } else { "driver" }
+            );
+            let extra = Config::parse(&text, "--iface")?;
+            config.interfaces.extend(extra.interfaces);
         }
     }
+    if let Some(socket) = &options.api_socket {
+        config.daemon.api_socket = socket.display().to_string();
+    }
+    Ok(config)
+}
+
+/// Runs mgmd until SIGINT or SIGTERM.
+pub async fn run(options: Options) -> Result<()> {
+    let config = load_config(&options)?;
+    let plane = DataPlane::load().context("loading the XDP program")?;
+    let mut plane = plane;
+    forward_ebpf_logs(&mut plane);
+    let reports = crate::dataplane::ReportReader::new(&mut plane)?.into_async()?;
+    let igmp_io = match igmp_io::IgmpIo::open() {
+        Ok(io) => Some(io),
+        Err(e) => {
+            warn!(error = %e, "IGMP sockets unavailable: IGMP is off");
+            None
+        }
+    };
+    let api_socket = PathBuf::from(&config.daemon.api_socket);
+    let allowed = config.daemon.api_allow_uids.clone();
+    let mut router = Router::new(config, plane, igmp_io)?;
+    let (present_routes, route_events) = routes::watch().await?;
+    router.routes_present(present_routes);
+    let (present_links, link_events) = links::watch().await?;
+    for link in present_links {
+        router.link_changed(link);
+    }
+    let (commands_tx, mut commands) = mpsc::channel(256);
+    let server = server::serve(&api_socket, allowed, commands_tx)?;
+    info!(socket = %api_socket.display(), "API listening");
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut reports = reports;
+    let mut link_events = pin!(link_events);
+    let mut route_events = pin!(route_events);
+    let mut sessions: HashMap<ConnectionId, ProtocolHandle> = HashMap::new();
+    let mut stats_timer = tokio::time::interval(STATS_INTERVAL);
+    loop {
+        let deadline = router
+            .next_deadline()
+            .map(Instant::from_std)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
+            _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
+            _ = sighup.recv() => reload(&mut router, &options),
+            report = reports.next() => match report {
+                Ok(report) => router.report(report),
+                Err(e) => { error!(error = %e, "data-plane reports failed"); break; }
+            },
+            datagram = igmp_recv(router.igmp_io()) => match datagram {
+                Ok((ifindex, bytes)) => router.igmp_datagram(ifindex, &bytes),
+                Err(e) => warn!(error = %e, "IGMP receive failed"),
+            },
+            Some(event) = link_events.next() => match event {
+                LinkEvent::Changed(link) => router.link_changed(link),
+                LinkEvent::Removed { name, .. } => router.link_removed(&name),
+            },
+            Some(event) = route_events.next() => router.route_event(event),
+            Some(command) = commands.recv() => match command {
+                Command::Request { connection, request, events, reply } => {
+                    let response = handle(&mut router, &mut sessions, connection, request, events);
+                    let _ = reply.send(response);
+                }
+                Command::Closed(connection) => {
+                    if let Some(h) = sessions.remove(&connection) {
+                        info!(connection, "external protocol disconnected: deregistered");
+                        router.deregister_external(h);
+                    }
+                }
+            },
+            _ = stats_timer.tick() => router.refresh_stats(),
+            _ = tokio::time::sleep_until(deadline) => router.tick(),
+        }
+    }
+    server.abort();
+    let _ = std::fs::remove_file(&api_socket);
+    router.shutdown();
     Ok(())
+}
+
+async fn igmp_recv(io: Option<&igmp_io::IgmpIo>) -> std::io::Result<(u32, Vec<u8>)> {
+    match io {
+        Some(io) => io.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn reload(router: &mut Router, options: &Options) {
+    match load_config(options) {
+        Ok(config) => {
+            info!("SIGHUP: configuration reloaded");
+            router.reload(config);
+        }
+        Err(e) => error!(error = %e, "SIGHUP: configuration refused, keeping the running one"),
+    }
+}
+
+fn parse_route(words: &[String]) -> Result<StaticRoute, Response> {
+    StaticRoute::parse_words(words).map_err(|e| Response::error(87, e))
+}
+
+fn callbacks_of(names: &[String]) -> Result<CallbackSet, Response> {
+    let mut set = CallbackSet::empty();
+    for name in names {
+        set |= match name.as_str() {
+            "rpf" => CallbackSet::RPF,
+            "creation_alert" => CallbackSet::CREATION_ALERT,
+            "prune_alert" => CallbackSet::PRUNE_ALERT,
+            "join_alert" => CallbackSet::JOIN_ALERT,
+            "wrong_if" => CallbackSet::WRONG_IF,
+            "local_join" => CallbackSet::LOCAL_JOIN,
+            "local_leave" => CallbackSet::LOCAL_LEAVE,
+            other => return Err(Response::error(87, format!("unknown callback {other:?}"))),
+        };
+    }
+    Ok(set)
+}
+
+/// Answers one API request.
+fn handle(
+    router: &mut Router,
+    sessions: &mut HashMap<ConnectionId, ProtocolHandle>,
+    connection: ConnectionId,
+    request: Request,
+    events: mpsc::UnboundedSender<crate::api::proto::Event>,
+) -> Response {
+    let registered = sessions.get(&connection).copied();
+    let need_handle = || registered.ok_or_else(|| Response::error(87, "register first"));
+    let result: Result<Response, Response> = (|| {
+        Ok(match request {
+            Request::Status => Response::Status {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                interfaces: router.plane().attached().map(str::to_owned).collect(),
+            },
+            Request::Stats => match router.plane().global_stats() {
+                Ok(stats) => Response::Stats {
+                    counters: stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                },
+                Err(e) => Response::error(1003, e.to_string()),
+            },
+            Request::ShowInterfaces => Response::Interfaces {
+                rows: router.interfaces(),
+            },
+            Request::ShowProtocols => Response::Protocols {
+                rows: router.protocols(),
+            },
+            Request::ShowMfe => Response::Mfes {
+                rows: router.mfes(),
+            },
+            Request::ShowGroups => Response::Groups {
+                rows: router.groups(),
+            },
+            Request::ShowIgmp => Response::Igmp {
+                snapshot: router.igmp_snapshot(),
+            },
+            Request::ShowRoutes => Response::Routes {
+                routes: router.routes(),
+            },
+            Request::AddRoute { words } => router.add_route(parse_route(&words)?),
+            Request::RemoveRoute { words } => router.remove_route(&parse_route(&words)?),
+            Request::Join {
+                iface,
+                group,
+                source,
+            } => router.host_join(iface, group, source),
+            Request::Leave {
+                iface,
+                group,
+                source,
+            } => router.host_leave(iface, group, source),
+            Request::Register {
+                protocol_id,
+                component_id,
+                callbacks,
+            } => {
+                if registered.is_some() {
+                    return Err(Response::error(
+                        183,
+                        "this connection is registered already",
+                    ));
+                }
+                let set = callbacks_of(&callbacks)?;
+                match router.register_external(protocol_id, component_id, set, events) {
+                    Ok(h) => {
+                        sessions.insert(connection, h);
+                        info!(
+                            connection,
+                            protocol_id, component_id, "external protocol registered"
+                        );
+                        Response::Registered { handle: h.raw() }
+                    }
+                    Err(e) => Response::error(e.win32_code(), e.to_string()),
+                }
+            }
+            Request::Deregister => {
+                let h = need_handle()?;
+                sessions.remove(&connection);
+                router.deregister_external(h);
+                Response::Ok
+            }
+            Request::TakeInterface { ifid } => {
+                let h = need_handle()?;
+                let ifid = IfId::new(ifid.ifindex, ifid.next_hop);
+                router.external_call(h, |m, now| m.take_interface_ownership(h, ifid, now))
+            }
+            Request::ReleaseInterface { ifid } => {
+                let h = need_handle()?;
+                let ifid = IfId::new(ifid.ifindex, ifid.next_hop);
+                router.external_call(h, |m, now| m.release_interface_ownership(h, ifid, now))
+            }
+            Request::ProtocolOnInterface { ifid } => {
+                match router
+                    .mgm()
+                    .protocol_on_interface(IfId::new(ifid.ifindex, ifid.next_hop))
+                {
+                    Ok((protocol_id, component_id)) => Response::Owner {
+                        protocol_id,
+                        component_id,
+                    },
+                    Err(e) => Response::error(e.win32_code(), e.to_string()),
+                }
+            }
+            Request::AddMembership { sg, ifid, flags } => {
+                let h = need_handle()?;
+                let flags = MemberFlags::from_bits(flags)
+                    .ok_or_else(|| Response::error(87, "bad flags"))?;
+                let (sg, ifid) = (
+                    Sg::new(sg.source, sg.group),
+                    IfId::new(ifid.ifindex, ifid.next_hop),
+                );
+                router.external_call(h, |m, now| m.add_membership(h, sg, ifid, flags, now))
+            }
+            Request::DeleteMembership { sg, ifid, flags } => {
+                let h = need_handle()?;
+                let flags = MemberFlags::from_bits(flags)
+                    .ok_or_else(|| Response::error(87, "bad flags"))?;
+                let (sg, ifid) = (
+                    Sg::new(sg.source, sg.group),
+                    IfId::new(ifid.ifindex, ifid.next_hop),
+                );
+                router.external_call(h, |m, now| m.delete_membership(h, sg, ifid, flags, now))
+            }
+            Request::Answer(answer) => router.external_answer(need_handle()?, answer),
+        })
+    })();
+    result.unwrap_or_else(|e| e)
 }
 
 /// Forwards aya-log records of the XDP program into this process's log.

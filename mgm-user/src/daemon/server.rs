@@ -1,17 +1,47 @@
-//! The API server: accepts connections on the Unix socket and answers requests.
-use super::Daemon;
+//! The API server: accepts connections on the Unix socket, checks who is calling (SO_PEERCRED
+//! against root and the configured allow-list), and relays requests to the router task. A
+//! connection that registers a protocol also receives that protocol's callbacks as events; when
+//! it closes, the protocol is deregistered.
 use crate::api::{
     framed,
-    proto::{Request, Response},
+    proto::{Event, Request, Response, ServerMessage},
     recv, send, WireError,
 };
 use anyhow::{Context as _, Result};
-use std::{os::unix::fs::PermissionsExt as _, path::Path, sync::Arc};
-use tokio::{net::UnixListener, task::JoinHandle};
+use std::{os::unix::fs::PermissionsExt as _, path::Path};
+use tokio::{
+    net::{UnixListener, UnixStream},
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 use tracing::{debug, warn};
 
-/// Binds the API socket (mode 0660) and serves it on a background task.
-pub fn serve(daemon: Arc<Daemon>, path: &Path) -> Result<JoinHandle<()>> {
+/// Identifies one API connection.
+pub type ConnectionId = u64;
+
+/// What a connection asks of the router task.
+pub enum Command {
+    /// A request, with where to send the answer and where the connection's events go.
+    Request {
+        /// The connection.
+        connection: ConnectionId,
+        /// The request.
+        request: Request,
+        /// Events for this connection (used when it registers).
+        events: mpsc::UnboundedSender<Event>,
+        /// The answer.
+        reply: oneshot::Sender<Response>,
+    },
+    /// The connection closed.
+    Closed(ConnectionId),
+}
+
+/// Binds the API socket (mode 0660, owner root) and serves it on a background task.
+pub fn serve(
+    path: &Path,
+    allowed_uids: Vec<u32>,
+    commands: mpsc::Sender<Command>,
+) -> Result<JoinHandle<()>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -20,14 +50,19 @@ pub fn serve(daemon: Arc<Daemon>, path: &Path) -> Result<JoinHandle<()>> {
         UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     Ok(tokio::spawn(async move {
+        let mut next_id: ConnectionId = 0;
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    let daemon = daemon.clone();
+                    next_id += 1;
+                    let id = next_id;
+                    let commands = commands.clone();
+                    let allowed = allowed_uids.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = connection(daemon, stream).await {
-                            debug!(error = %e, "API connection ended");
+                        if let Err(e) = connection(id, stream, &allowed, commands.clone()).await {
+                            debug!(connection = id, error = %e, "API connection ended");
                         }
+                        let _ = commands.send(Command::Closed(id)).await;
                     });
                 }
                 Err(e) => warn!(error = %e, "API accept failed"),
@@ -36,41 +71,41 @@ pub fn serve(daemon: Arc<Daemon>, path: &Path) -> Result<JoinHandle<()>> {
     }))
 }
 
-async fn connection(daemon: Arc<Daemon>, stream: tokio::net::UnixStream) -> Result<(), WireError> {
+async fn connection(
+    id: ConnectionId,
+    stream: UnixStream,
+    allowed: &[u32],
+    commands: mpsc::Sender<Command>,
+) -> Result<(), WireError> {
+    let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
     let mut conn = framed(stream);
-    loop {
-        let response = match recv::<Request>(&mut conn).await {
-            Ok(request) => answer(&daemon, request).await,
-            Err(WireError::Json(e)) => Response::Error {
-                code: 87,
-                message: format!("malformed request: {e}"),
-            },
-            Err(e) => return Err(e),
-        };
-        send(&mut conn, &response).await?;
+    if uid != 0 && !allowed.contains(&uid) {
+        warn!(uid, "API connection refused: uid not allowed");
+        let refusal = Response::error(5, format!("uid {uid} may not use mgmd's API"));
+        send(&mut conn, &ServerMessage::Response(refusal)).await?;
+        return Ok(());
     }
-}
-
-async fn answer(daemon: &Daemon, request: Request) -> Response {
-    match request {
-        Request::Status => Response::Status {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            interfaces: daemon
-                .dataplane
-                .lock()
-                .await
-                .attached()
-                .map(str::to_owned)
-                .collect(),
-        },
-        Request::Stats => match daemon.dataplane.lock().await.global_stats() {
-            Ok(stats) => Response::Stats {
-                counters: stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-            },
-            Err(e) => Response::Error {
-                code: 1003,
-                message: e.to_string(),
-            },
-        },
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    loop {
+        tokio::select! {
+            request = recv::<Request>(&mut conn) => {
+                let response = match request {
+                    Ok(request) => {
+                        let (reply, answer) = oneshot::channel();
+                        let command = Command::Request { connection: id, request, events: events_tx.clone(), reply };
+                        if commands.send(command).await.is_err() {
+                            return Err(WireError::Closed);
+                        }
+                        answer.await.unwrap_or_else(|_| Response::error(1003, "mgmd is stopping"))
+                    }
+                    Err(WireError::Json(e)) => Response::error(87, format!("malformed request: {e}")),
+                    Err(e) => return Err(e),
+                };
+                send(&mut conn, &ServerMessage::Response(response)).await?;
+            }
+            Some(event) = events_rx.recv() => {
+                send(&mut conn, &ServerMessage::Event(event)).await?;
+            }
+        }
     }
 }
