@@ -1,10 +1,14 @@
 //! Root lab test of the XDP data plane forwarding real traffic: a source, the router running
 //! the XDP backend, five receivers. Listed receivers get every packet exactly once, with the
 //! TTL decremented and the router's MAC as source; the others and the source get none; list
-//! changes under continuous traffic lose and duplicate nothing on unchanged interfaces.
+//! changes under continuous traffic lose and duplicate nothing on unchanged interfaces; misses
+//! reach the AF_XDP punt socket and the creation-alert ring.
 use mgm_common::SgKey;
 use mgm_user::{
-    dataplane::{DataPlane, ForwardingBackend, IfaceSettings, XdpBackend},
+    dataplane::{
+        DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings, PuntSockets, ReportReader,
+        XdpBackend, XskConfig,
+    },
     lab::{root_or_skip, Host, Lab},
 };
 use std::{
@@ -367,4 +371,67 @@ fn listed_receivers_get_every_packet_once_and_list_changes_lose_nothing() {
         assert!(!seen.is_empty(), "receiver {n} was listed part of the time");
     }
     assert!(at_source.is_empty());
+}
+
+#[test]
+fn misses_are_punted_to_af_xdp_and_reported() {
+    if !root_or_skip("xdp punt").expect("CI=true needs root") {
+        return;
+    }
+    let mut rig = Rig::new();
+    let mut reports = ReportReader::new(&mut rig.plane).expect("report ring");
+    let (iif, plane, backend) = (rig.iif, &mut rig.plane, &mut rig.backend);
+    let mut punt = rig
+        .lab
+        .in_ns(Host::Router, || {
+            let mut punt = PuntSockets::new(plane, XskConfig::default())?;
+            punt.open(backend, iif, 1)?;
+            Ok::<_, mgm_user::dataplane::DataPlaneError>(punt)
+        })
+        .expect("enter router")
+        .expect("punt socket on up0");
+
+    const MISSES: u64 = 200;
+    send(&rig.sender, 0..MISSES, Some(Duration::from_micros(500)));
+    let mut punted = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while (punted.len() as u64) < MISSES && Instant::now() < deadline {
+        let socket = &mut punt.sockets_mut(iif)[0];
+        socket.wait(100).expect("poll");
+        socket.recv(|frame| punted.extend(parse(frame)));
+    }
+    let seqs: Vec<u64> = punted.iter().map(|c| c.seq).collect();
+    assert_eq!(
+        seqs,
+        (0..MISSES).collect::<Vec<_>>(),
+        "every miss punted, in order"
+    );
+    assert!(
+        punted.iter().all(|c| c.ttl as u32 == SEND_TTL),
+        "punted frames are untouched"
+    );
+    let global = rig.plane.global_stats().expect("stats");
+    assert_eq!(global["miss"], MISSES);
+    assert_eq!(global["miss_punted"], MISSES);
+    let alerts: Vec<DataPlaneReport> = std::iter::from_fn(|| reports.try_next()).collect();
+    assert!(!alerts.is_empty());
+    assert!(alerts
+        .iter()
+        .all(|r| matches!(r, DataPlaneReport::Miss { sg: got, ifindex, .. } if *got == sg() && *ifindex == iif)));
+    assert_eq!(alerts.len() as u64, global["report_miss"]);
+
+    // Once the entry exists, packets are forwarded, not punted.
+    rig.set_list(&[1]);
+    send(
+        &rig.sender,
+        MISSES..2 * MISSES,
+        Some(Duration::from_micros(500)),
+    );
+    let (copies, _) = rig.captured();
+    assert_eq!(histogram(&copies[&1]).len() as u64, MISSES);
+    assert_eq!(
+        punt.sockets_mut(iif)[0].recv(|_| ()),
+        0,
+        "nothing punted after install"
+    );
 }

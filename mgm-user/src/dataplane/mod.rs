@@ -4,11 +4,15 @@ mod backend;
 mod ids;
 mod loader;
 mod oif_sets;
+mod punt;
 mod reports;
 mod sys;
 mod xdp_backend;
+mod xsk;
 
 pub use backend::{ForwardingBackend, IfaceSettings, MfeStats, OifStats};
 pub use loader::{map_name, DataPlane, DataPlaneError, GlobalStats, DEFAULT_PIN_DIR};
+pub use punt::PuntSockets;
 pub use reports::{AsyncReportReader, DataPlaneReport, ReportReader};
 pub use xdp_backend::XdpBackend;
+pub use xsk::{XskConfig, XskSocket};
