@@ -4,6 +4,7 @@
 //! IGMP datagrams, link and route events, API commands, timers, signals), so the router needs no
 //! locks. SIGHUP re-reads the configuration and applies only the difference; SIGINT/SIGTERM
 //! detach from the interfaces and stop.
+mod hold;
 mod igmp_io;
 mod links;
 mod proxy;
@@ -49,6 +50,46 @@ pub struct Options {
 
 /// How often per-entry counters are read to refresh active entries' lifetimes.
 const STATS_INTERVAL: Duration = Duration::from_secs(30);
+/// How often punt sockets and hold queues are looked after without a wake-up.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Watches the punt sockets from a thread (they are plain poll(2) descriptors): each time one
+/// is readable, the loop gets a message, drains them all, and acknowledges, so the thread
+/// does not spin on a level-triggered descriptor.
+fn watch_punts(
+    fds: std::sync::Arc<std::sync::Mutex<Vec<std::os::fd::OwnedFd>>>,
+) -> mpsc::Receiver<std::sync::mpsc::SyncSender<()>> {
+    use std::os::fd::AsRawFd as _;
+    let (tx, rx) = mpsc::channel(1);
+    std::thread::spawn(move || loop {
+        let mut polled: Vec<libc::pollfd> = match fds.lock() {
+            Ok(fds) => fds
+                .iter()
+                .map(|fd| libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect(),
+            Err(_) => return,
+        };
+        if polled.is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        // SAFETY: `polled` is a valid array of pollfds for the call's duration; the fds stay
+        // open because the shared list never drops them.
+        let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, 50) };
+        if ready > 0 {
+            let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
+            if tx.blocking_send(ack_tx).is_err() {
+                return;
+            }
+            let _ = ack_rx.recv_timeout(Duration::from_secs(1));
+        }
+    });
+    rx
+}
 
 fn load_config(options: &Options) -> Result<Config> {
     let mut config = match &options.config {
@@ -106,6 +147,8 @@ pub async fn run(options: Options) -> Result<()> {
     let mut route_events = pin!(route_events);
     let mut sessions: HashMap<ConnectionId, ProtocolHandle> = HashMap::new();
     let mut stats_timer = tokio::time::interval(STATS_INTERVAL);
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    let mut punted = watch_punts(router.punt_fds());
     loop {
         let deadline = router
             .next_deadline()
@@ -141,6 +184,11 @@ pub async fn run(options: Options) -> Result<()> {
                 }
             },
             _ = stats_timer.tick() => router.refresh_stats(),
+            _ = housekeeping.tick() => router.housekeeping(),
+            Some(ack) = punted.recv() => {
+                router.drain_punts();
+                let _ = ack.send(());
+            }
             _ = tokio::time::sleep_until(deadline) => router.tick(),
         }
     }
@@ -205,9 +253,12 @@ fn handle(
                 interfaces: router.plane().attached().map(str::to_owned).collect(),
             },
             Request::Stats => match router.plane().global_stats() {
-                Ok(stats) => Response::Stats {
-                    counters: stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-                },
+                Ok(stats) => {
+                    let mut counters: std::collections::BTreeMap<String, u64> =
+                        stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                    counters.extend(router.hold_counters());
+                    Response::Stats { counters }
+                }
                 Err(e) => Response::error(1003, e.to_string()),
             },
             Request::ShowInterfaces => Response::Interfaces {

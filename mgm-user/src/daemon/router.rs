@@ -4,6 +4,7 @@
 //! into the backend and the protocols. Nothing here blocks, and nothing holds a lock across a
 //! callback (MGM-SPEC §6.11): the core's state is committed before any action leaves it.
 use super::{
+    hold::{Hold, HoldLimits},
     igmp_io::IgmpIo,
     links::Link,
     proxy::ProxyProtocol,
@@ -16,7 +17,10 @@ use crate::{
         ProtocolRow, Response,
     },
     config::{Config, StaticRoute, XdpMode},
-    dataplane::{DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings, XdpBackend},
+    dataplane::{
+        DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings, PuntSockets, XdpBackend,
+        XskConfig,
+    },
     igmp::{self, ChangeKind, MembershipChange},
     mgm::{
         self, Action, Answer, Callback, CallbackSet, ClientDirectory, IfEntry, IfId, MemberFlags,
@@ -27,7 +31,8 @@ use mgm_common::SgKey;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     net::Ipv4Addr,
-    sync::{Arc, RwLock},
+    os::fd::{AsFd, OwnedFd},
+    sync::{Arc, Mutex, RwLock},
     time::Instant,
 };
 use tokio::sync::mpsc::UnboundedSender;
@@ -99,6 +104,12 @@ pub struct Router {
     rib: Arc<RwLock<StaticRib>>,
     plane: DataPlane,
     backend: XdpBackend,
+    punt: PuntSockets,
+    /// Duplicates of the punt sockets' descriptors, polled by the punt watcher thread.
+    punt_fds: Arc<Mutex<Vec<OwnedFd>>>,
+    hold: Hold,
+    /// Settings of the interfaces in service, for packets released from the hold queues.
+    egress: HashMap<u32, IfaceSettings>,
     igmp: igmp::Router,
     igmp_io: Option<IgmpIo>,
     builtins: Builtins,
@@ -123,6 +134,8 @@ impl Router {
         igmp_io: Option<IgmpIo>,
     ) -> anyhow::Result<Self> {
         let backend = XdpBackend::new(&mut plane)?;
+        let punt = PuntSockets::new(&mut plane, XskConfig::default())?;
+        let hold = Hold::new(HoldLimits::default())?;
         let rib = Arc::new(RwLock::new(StaticRib::new()));
         let core_config = mgm::Config {
             refresh_on_activity: true,
@@ -156,6 +169,10 @@ impl Router {
             rib,
             plane,
             backend,
+            punt,
+            punt_fds: Arc::default(),
+            hold,
+            egress: HashMap::new(),
             igmp: igmp::Router::new(),
             igmp_io,
             builtins: Builtins {
@@ -245,6 +262,7 @@ impl Router {
             ttl_threshold: cfg.ttl_threshold,
             mtu: if cfg.mtu == 0 { link.mtu } else { cfg.mtu },
         };
+        self.egress.insert(link.ifindex, settings);
         if let Err(e) = self.backend.configure_interface(link.ifindex, settings) {
             warn!(interface = %link.name, error = %e, "configuring the data plane failed");
         }
@@ -274,6 +292,7 @@ impl Router {
         self.active
             .insert(link.name.clone(), (link.ifindex, cfg.xdp_mode));
         self.configure_backend_iface(link);
+        self.open_punt_sockets(link);
         self.builtins
             .statics
             .1
@@ -356,6 +375,7 @@ impl Router {
         self.builtins.statics.1.forget_interface(ifindex);
         let _ = self.plane.detach(name);
         let _ = self.backend.remove_interface(ifindex);
+        self.egress.remove(&ifindex);
     }
 
     /// The unicast RIB changed.
@@ -460,16 +480,26 @@ impl Router {
 
     fn apply(&mut self, action: Action) {
         let result = match &action {
-            Action::InstallMfe { sg, iif, oifs } => {
+            Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
-                self.backend.install_mfe(key_of(*sg), iif.ifindex, &oifs)
+                let result = if matches!(action, Action::InstallMfe { .. }) {
+                    self.backend.install_mfe(key_of(*sg), iif.ifindex, &oifs)
+                } else {
+                    self.backend.update_mfe(key_of(*sg), iif.ifindex, &oifs)
+                };
+                // Packets punted before the entry existed go out first, in order.
+                self.drain_punts();
+                self.hold.release(*sg, &oifs, &self.egress);
+                result
             }
-            Action::UpdateMfe { sg, iif, oifs } => {
-                let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
-                self.backend.update_mfe(key_of(*sg), iif.ifindex, &oifs)
+            Action::DeleteMfe { sg } => {
+                self.hold.discard(*sg);
+                self.backend.delete_mfe(key_of(*sg))
             }
-            Action::DeleteMfe { sg } => self.backend.delete_mfe(key_of(*sg)),
-            Action::CreationCancelled { .. } => Ok(()),
+            Action::CreationCancelled { sg } => {
+                self.hold.discard(*sg);
+                Ok(())
+            }
             Action::Callback { to, callback } => {
                 self.deliver_external(*to, callback.clone());
                 Ok(())
@@ -548,6 +578,73 @@ impl Router {
             Callback::DisableIgmp { .. } | Callback::EnableIgmp { .. } => return,
         };
         let _ = external.events.send(event);
+    }
+
+    // ---- punt path and hold queues ------------------------------------------------------------
+
+    fn open_punt_sockets(&mut self, link: &Link) {
+        let queues = rx_queues(&link.name);
+        if let Err(e) = self.punt.open(&mut self.backend, link.ifindex, queues) {
+            warn!(interface = %link.name, error = %e, "no punt sockets: first packets of new flows go to the kernel");
+            return;
+        }
+        let Ok(mut fds) = self.punt_fds.lock() else {
+            return;
+        };
+        for socket in self.punt.sockets_mut(link.ifindex) {
+            if let Ok(fd) = socket.as_fd().try_clone_to_owned() {
+                fds.push(fd);
+            }
+        }
+    }
+
+    /// The descriptors the punt watcher polls.
+    pub fn punt_fds(&self) -> Arc<Mutex<Vec<OwnedFd>>> {
+        self.punt_fds.clone()
+    }
+
+    /// Reads every punted packet: packets of flows whose entry is pending are held, packets
+    /// that raced an installed entry are sent on at once.
+    pub fn drain_punts(&mut self) {
+        let mut frames = Vec::new();
+        let ifindexes: Vec<u32> = self.egress.keys().copied().collect();
+        for ifindex in ifindexes {
+            for socket in self.punt.sockets_mut(ifindex) {
+                socket.recv(|frame| frames.push(frame.to_vec()));
+            }
+        }
+        let now = Instant::now();
+        for frame in frames {
+            let installed = Hold::flow_of(&frame)
+                .filter(|sg| !self.hold.is_waiting(*sg))
+                .and_then(|sg| self.mgm.mfe(sg))
+                .map(|m| m.oifs().iter().map(|o| o.ifindex).collect::<Vec<u32>>());
+            match installed {
+                Some(oifs) => self.hold.forward_now(&frame, &oifs, &self.egress),
+                None => {
+                    self.hold.punted(&frame, now);
+                }
+            }
+        }
+    }
+
+    /// Periodic upkeep: punted packets, aged hold queues.
+    pub fn housekeeping(&mut self) {
+        self.drain_punts();
+        self.hold.expire(Instant::now());
+    }
+
+    /// Counters of the hold queues, by name.
+    pub fn hold_counters(&self) -> BTreeMap<String, u64> {
+        let value = serde_json::to_value(self.hold.counters()).unwrap_or_default();
+        let mut out: BTreeMap<String, u64> = value
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (format!("hold_{k}"), v.as_u64().unwrap_or(0)))
+            .collect();
+        out.insert("hold_queued_now".into(), self.hold.held() as u64);
+        out
     }
 
     // ---- IGMP ------------------------------------------------------------------------------
@@ -1092,6 +1189,18 @@ fn api_entry(e: &IfEntry) -> ApiIfEntry {
         igmp: e.igmp,
         enabled: e.enabled,
     }
+}
+
+/// Receive queues of an interface (one punt socket each).
+fn rx_queues(name: &str) -> u32 {
+    std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count() as u32
+        })
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// The first IPv4 address and prefix length of `ifindex`, from getifaddrs.

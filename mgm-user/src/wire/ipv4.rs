@@ -197,6 +197,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.buffer.as_mut()
     }
 
+    /// Sets the TTL (the checksum is not updated: call [`Packet::fill_checksum`]).
+    pub fn set_ttl(&mut self, ttl: u8) {
+        self.bytes_mut()[field::TTL] = ttl;
+    }
+
     /// Recomputes and stores the header checksum.
     pub fn fill_checksum(&mut self) {
         let hl = self.header_len();

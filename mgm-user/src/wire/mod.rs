@@ -4,6 +4,7 @@
 //! buffer once, so that its accessors cannot panic afterwards, a `field` module naming the byte
 //! offsets, and a `Repr` (the parsed, high-level form) that can `parse` a checked packet and
 //! `emit` itself into a buffer with correct checksums.
+pub mod ethernet;
 pub mod igmp;
 pub mod ipv4;
 

@@ -1,0 +1,359 @@
+//! No loss at creation: the packets of an (S,G) that has no entry yet are punted by the XDP
+//! program to userspace (AF_XDP), held here in arrival order, and sent on exactly once to the
+//! outgoing interfaces as soon as the entry exists — with the fast path's own treatment: TTL−1
+//! with the checksum updated, the outgoing interface's MAC as source, its TTL threshold and
+//! MTU, the 802.1Q tag removed.
+//!
+//! Holding is bounded per (S,G) and in total, and held packets age out; every packet that is
+//! not delivered is counted by reason, never dropped silently.
+use crate::{
+    dataplane::IfaceSettings,
+    mgm::Sg,
+    wire::{
+        ethernet::{self, Frame, ETHERTYPE_IPV4},
+        ipv4,
+    },
+};
+use serde::Serialize;
+use std::{
+    collections::{HashMap, VecDeque},
+    io,
+    mem::{size_of, zeroed},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    time::{Duration, Instant},
+};
+
+/// Limits of the hold queues.
+#[derive(Clone, Copy, Debug)]
+pub struct HoldLimits {
+    /// Packets held for one (S,G).
+    pub per_flow: usize,
+    /// Packets held in all.
+    pub total: usize,
+    /// How long a packet may wait for its entry.
+    pub max_age: Duration,
+}
+
+impl Default for HoldLimits {
+    fn default() -> Self {
+        Self {
+            per_flow: 4096,
+            total: 65_536,
+            max_age: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What happened to punted packets, by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HoldCounters {
+    /// Punted packets received.
+    pub punted: u64,
+    /// Punted packets that are not IPv4 multicast data (dropped).
+    pub malformed: u64,
+    /// Packets delivered (once per packet, whatever the number of copies).
+    pub delivered: u64,
+    /// Copies sent.
+    pub copies: u64,
+    /// Copies not sent: TTL threshold, MTU, or a send error.
+    pub copies_dropped: u64,
+    /// Packets dropped because a queue was full.
+    pub overflow: u64,
+    /// Packets dropped because their entry came out negative or the creation was abandoned.
+    pub no_route: u64,
+    /// Packets dropped because their entry did not come in time.
+    pub aged_out: u64,
+    /// Packets dropped because their TTL was 1 or less.
+    pub ttl_expired: u64,
+}
+
+/// Where held packets go: per outgoing interface, its settings.
+pub trait Egress {
+    /// The settings of `ifindex`, if it is in service.
+    fn settings(&self, ifindex: u32) -> Option<IfaceSettings>;
+}
+
+impl Egress for HashMap<u32, IfaceSettings> {
+    fn settings(&self, ifindex: u32) -> Option<IfaceSettings> {
+        self.get(&ifindex).copied()
+    }
+}
+
+/// The hold queues and the socket that sends released packets.
+pub struct Hold {
+    queues: HashMap<Sg, VecDeque<(Instant, Vec<u8>)>>,
+    held: usize,
+    limits: HoldLimits,
+    counters: HoldCounters,
+    socket: OwnedFd,
+}
+
+impl Hold {
+    /// Opens the sending socket (AF_PACKET, needs CAP_NET_RAW).
+    pub fn new(limits: HoldLimits) -> io::Result<Self> {
+        // SAFETY: plain socket(2); the descriptor is owned right away.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            queues: HashMap::new(),
+            held: 0,
+            limits,
+            counters: HoldCounters::default(),
+            // SAFETY: a fresh descriptor nobody else owns.
+            socket: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> HoldCounters {
+        self.counters
+    }
+
+    /// Packets held now.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Whether packets of `sg` are waiting for its entry.
+    pub fn is_waiting(&self, sg: Sg) -> bool {
+        self.queues.contains_key(&sg)
+    }
+
+    /// The (S,G) of a punted frame, if it is IPv4 multicast.
+    pub fn flow_of(frame: &[u8]) -> Option<Sg> {
+        let frame = Frame::new_checked(frame).ok()?;
+        if frame.ethertype() != ETHERTYPE_IPV4 {
+            return None;
+        }
+        let ip = ipv4::Packet::new_checked(frame.payload()).ok()?;
+        ip.dst_addr()
+            .is_multicast()
+            .then(|| Sg::new(ip.src_addr(), ip.dst_addr()))
+    }
+
+    /// Takes a punted frame: `Some(sg)` if it was queued for `sg` (whose entry is pending),
+    /// `None` if it was dropped and counted.
+    pub fn punted(&mut self, frame: &[u8], now: Instant) -> Option<Sg> {
+        self.counters.punted += 1;
+        let Some(sg) = Self::flow_of(frame) else {
+            self.counters.malformed += 1;
+            return None;
+        };
+        let queue = self.queues.entry(sg).or_default();
+        if queue.len() >= self.limits.per_flow || self.held >= self.limits.total {
+            self.counters.overflow += 1;
+            return None;
+        }
+        queue.push_back((now, frame.to_vec()));
+        self.held += 1;
+        Some(sg)
+    }
+
+    /// Sends a punted frame of a flow whose entry already exists (it was in flight when the
+    /// entry was installed).
+    pub fn forward_now(&mut self, frame: &[u8], oifs: &[u32], egress: &dyn Egress) {
+        self.counters.punted += 1;
+        self.send(frame.to_vec(), oifs, egress);
+    }
+
+    /// The entry of `sg` now forwards to `oifs`: sends everything held for it, in order.
+    pub fn release(&mut self, sg: Sg, oifs: &[u32], egress: &dyn Egress) {
+        let Some(queue) = self.queues.remove(&sg) else {
+            return;
+        };
+        self.held -= queue.len();
+        if oifs.is_empty() {
+            self.counters.no_route += queue.len() as u64;
+            return;
+        }
+        for (_, frame) in queue {
+            self.send(frame, oifs, egress);
+        }
+    }
+
+    /// The entry of `sg` will not forward (negative, deleted, or its creation abandoned).
+    pub fn discard(&mut self, sg: Sg) {
+        if let Some(queue) = self.queues.remove(&sg) {
+            self.held -= queue.len();
+            self.counters.no_route += queue.len() as u64;
+        }
+    }
+
+    /// Drops packets that waited longer than the limit.
+    pub fn expire(&mut self, now: Instant) {
+        let max_age = self.limits.max_age;
+        let mut aged = 0;
+        self.queues.retain(|_, queue| {
+            while queue
+                .front()
+                .is_some_and(|(t, _)| now.duration_since(*t) > max_age)
+            {
+                queue.pop_front();
+                aged += 1;
+            }
+            !queue.is_empty()
+        });
+        self.held -= aged;
+        self.counters.aged_out += aged as u64;
+    }
+
+    fn send(&mut self, mut frame: Vec<u8>, oifs: &[u32], egress: &dyn Egress) {
+        ethernet::strip_vlan(&mut frame);
+        let Ok(mut view) = Frame::new_checked(frame.as_mut_slice()) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        let Ok(mut ip) = ipv4::Packet::new_checked(view.payload_mut()) else {
+            self.counters.malformed += 1;
+            return;
+        };
+        let ttl = ip.ttl();
+        if ttl <= 1 {
+            self.counters.ttl_expired += 1;
+            return;
+        }
+        ip.set_ttl(ttl - 1);
+        ip.fill_checksum();
+        let ip_len = usize::from(ip.total_len());
+        self.counters.delivered += 1;
+        for &ifindex in oifs {
+            let Some(settings) = egress.settings(ifindex) else {
+                self.counters.copies_dropped += 1;
+                continue;
+            };
+            let over_mtu = settings.mtu != 0 && ip_len > settings.mtu as usize;
+            if ttl - 1 < settings.ttl_threshold || over_mtu {
+                self.counters.copies_dropped += 1;
+                continue;
+            }
+            if let Ok(mut f) = Frame::new_checked(frame.as_mut_slice()) {
+                f.set_source(settings.mac);
+            }
+            match send_to(&self.socket, ifindex, &frame) {
+                Ok(()) => self.counters.copies += 1,
+                Err(_) => self.counters.copies_dropped += 1,
+            }
+        }
+    }
+}
+
+/// Sends one whole Ethernet frame out of `ifindex`.
+fn send_to(socket: &OwnedFd, ifindex: u32, frame: &[u8]) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
+    let mut to: libc::sockaddr_ll = unsafe { zeroed() };
+    to.sll_family = libc::AF_PACKET as u16;
+    to.sll_ifindex = ifindex as i32;
+    to.sll_halen = 6;
+    // SAFETY: the frame and the address are valid for the lengths passed.
+    let sent = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+            (&to as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn frame(ttl: u8, group: [u8; 4]) -> Vec<u8> {
+        let mut f = vec![0x01, 0, 0x5e, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0x08, 0x00];
+        let mut ip = [
+            0x45, 0, 0, 28, 0, 0, 0, 0, ttl, 17, 0, 0, 10, 0, 0, 1, group[0], group[1], group[2],
+            group[3],
+        ]
+        .to_vec();
+        ip.extend_from_slice(&[0; 8]);
+        let mut view = ipv4::Packet::new_checked(ip.as_mut_slice()).unwrap();
+        view.fill_checksum();
+        f.extend_from_slice(&ip);
+        f
+    }
+
+    fn hold(limits: HoldLimits) -> Hold {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        Hold {
+            queues: HashMap::new(),
+            held: 0,
+            limits,
+            counters: HoldCounters::default(),
+            socket: socket.into(),
+        }
+    }
+
+    #[test]
+    fn punted_frames_are_queued_per_flow_within_bounds() {
+        let mut h = hold(HoldLimits {
+            per_flow: 2,
+            total: 3,
+            max_age: Duration::from_secs(1),
+        });
+        let now = Instant::now();
+        let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
+        assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), now), Some(sg));
+        assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), now), Some(sg));
+        assert_eq!(
+            h.punted(&frame(64, [239, 1, 1, 1]), now),
+            None,
+            "per-flow bound"
+        );
+        assert!(h.punted(&frame(64, [239, 1, 1, 2]), now).is_some());
+        assert_eq!(
+            h.punted(&frame(64, [239, 1, 1, 3]), now),
+            None,
+            "total bound"
+        );
+        assert_eq!(h.punted(&[1, 2, 3], now), None);
+        let c = h.counters();
+        assert_eq!((c.punted, c.overflow, c.malformed, h.held()), (6, 2, 1, 3));
+        h.discard(sg);
+        assert_eq!((h.held(), h.counters().no_route), (1, 2));
+    }
+
+    #[test]
+    fn held_frames_age_out_and_are_counted() {
+        let mut h = hold(HoldLimits::default());
+        let t0 = Instant::now();
+        h.punted(&frame(64, [239, 1, 1, 1]), t0);
+        h.expire(t0 + Duration::from_secs(1));
+        assert_eq!(h.held(), 1);
+        h.expire(t0 + Duration::from_secs(4));
+        assert_eq!((h.held(), h.counters().aged_out), (0, 1));
+    }
+
+    #[test]
+    fn release_applies_ttl_threshold_and_counts_every_outcome() {
+        let mut h = hold(HoldLimits::default());
+        let now = Instant::now();
+        let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
+        h.punted(&frame(1, [239, 1, 1, 1]), now);
+        h.punted(&frame(5, [239, 1, 1, 1]), now);
+        let egress: HashMap<u32, IfaceSettings> = [(
+            7,
+            IfaceSettings {
+                mac: [1; 6],
+                ttl_threshold: 10,
+                mtu: 0,
+            },
+        )]
+        .into();
+        h.release(sg, &[7, 8], &egress);
+        let c = h.counters();
+        assert_eq!(
+            (c.ttl_expired, c.delivered, c.copies_dropped, h.held()),
+            (1, 1, 2, 0)
+        );
+    }
+}
