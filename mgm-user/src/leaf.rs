@@ -7,12 +7,11 @@
 //! decides whether that socket's own datagrams are looped back to listeners on the same host.
 //! Set on a receiving socket it has no effect on what that socket receives. Winsock is the
 //! opposite: there the option is set on the receiving socket (MGM-SPEC §8.2).
+use crate::rawio;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 use std::ffi::{CStr, CString};
 use std::io;
-use std::mem;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 /// A local interface, by name, index and IPv4 address.
@@ -188,7 +187,12 @@ impl Receiver {
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_reuse_address(true)?;
         socket.set_multicast_all_v4(false)?;
-        set_recv_ttl(&socket)?;
+        rawio::set_opt(
+            &socket,
+            libc::IPPROTO_IP,
+            libc::IP_RECVTTL,
+            &1 as &libc::c_int,
+        )?;
         socket.bind(&SockAddr::from(SocketAddrV4::new(channel.group, port)))?;
         join(&socket, channel, &iface)?;
         Ok(Receiver {
@@ -205,93 +209,17 @@ impl Receiver {
 
     /// Waits up to `timeout` for a datagram; `None` on timeout.
     pub fn recv(&self, timeout: Duration) -> io::Result<Option<Datagram>> {
-        self.socket
-            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let mut buf = vec![0u8; 65536];
-        match recv_with_ttl(&self.socket, &mut buf) {
-            Ok((n, from, ttl)) => {
-                buf.truncate(n);
-                Ok(Some(Datagram {
-                    from,
-                    ttl,
-                    payload: buf,
-                }))
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        Ok(rawio::recv(&self.socket, timeout)?.map(|r| Datagram {
+            from: r.from,
+            ttl: r.ttl,
+            payload: r.data,
+        }))
     }
 
     /// Leaves the channel explicitly (closing the socket would too).
     pub fn leave(self) -> io::Result<()> {
         leave(&self.socket, self.channel, &self.iface)
     }
-}
-
-fn set_recv_ttl(socket: &Socket) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: the option value is a c_int that outlives the call, with its size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_RECVTTL,
-            (&on as *const libc::c_int).cast(),
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// recvmsg(2) returning the sender and the IP_TTL control message.
-fn recv_with_ttl(socket: &Socket, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4, Option<u8>)> {
-    // SAFETY: all-zero is a valid sockaddr_in and msghdr.
-    let mut addr: libc::sockaddr_in = unsafe { mem::zeroed() };
-    let mut control = [0u64; 8];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: as above.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
-    msg.msg_namelen = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = mem::size_of_val(&control);
-    // SAFETY: every pointer in `msg` refers to a live buffer of the stated length.
-    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, 0) };
-    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-    let mut ttl = None;
-    // SAFETY: the CMSG macros walk the control buffer the kernel filled, within
-    // `msg_controllen`; IP_TTL data is one c_int.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::IPPROTO_IP && (*cmsg).cmsg_type == libc::IP_TTL {
-                let value = (libc::CMSG_DATA(cmsg) as *const libc::c_int).read_unaligned();
-                ttl = u8::try_from(value).ok();
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    let from = SocketAddrV4::new(
-        Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)),
-        u16::from_be(addr.sin_port),
-    );
-    Ok((n.min(buf.len()), from, ttl))
 }
 
 /// A socket for sending multicast out of one interface.

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 /// One change of IGMP's memberships on an interface, to be applied to the MGM core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct MembershipChange {
     /// Interface (next hop 0) where the receivers are.
     pub ifindex: u32,
@@ -15,7 +15,7 @@ pub struct MembershipChange {
 }
 
 /// The kinds of membership change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum ChangeKind {
     /// (\*,G) join: the group entered EXCLUDE mode.
     JoinAny,

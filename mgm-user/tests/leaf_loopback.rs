@@ -1,0 +1,70 @@
+//! Root lab test: on Linux IP_MULTICAST_LOOP acts on the sending socket. Winsock applies it
+//! on the receiving socket instead (MGM-SPEC §8.2), so a port has to move the option.
+use mgm_user::lab::{root_or_skip, Host, Lab};
+use mgm_user::leaf::{Channel, Iface, Payload, Receiver, Sender};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 7, 7, 7);
+const PORT: u16 = 5007;
+const SENDS: u64 = 5;
+
+/// Sequence numbers received within a short wait.
+fn drain(receiver: &Receiver) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    while let Some(d) = receiver.recv(Duration::from_millis(300)).expect("recv") {
+        seqs.extend(Payload::decode(&d.payload).map(|p| p.seq));
+    }
+    seqs
+}
+
+#[test]
+fn ip_multicast_loop_acts_on_the_sending_socket() {
+    if !root_or_skip("ip_multicast_loop_acts_on_the_sending_socket").expect("root") {
+        return;
+    }
+    let lab = Lab::star(1).expect("lab");
+    let channel = Channel {
+        group: GROUP,
+        source: None,
+    };
+    // A listener across the link proves that datagrams not looped back still leave the host.
+    let across = lab
+        .in_ns(Host::Router, || {
+            Receiver::join(channel, PORT, Iface::lookup("rcv1").expect("rcv1"))
+        })
+        .expect("enter router")
+        .expect("join on the router");
+    let (loop_on_sender, loop_off_sender) = lab
+        .in_ns(Host::Receiver(1), || {
+            let iface = Iface::lookup("eth0").expect("eth0");
+            // "Winsock OFF" receiver: loop off on the receiving socket. Linux ignores that.
+            let off = Receiver::join(channel, PORT, iface.clone()).expect("join off");
+            off.socket().set_multicast_loop_v4(false).expect("loop off");
+            // "Winsock ON" receiver.
+            let on = Receiver::join(channel, PORT, iface.clone()).expect("join on");
+            on.socket().set_multicast_loop_v4(true).expect("loop on");
+
+            let sender = Sender::new(&iface, 1, true).expect("sender loop on");
+            for seq in 0..SENDS {
+                sender.send(GROUP, PORT, seq).expect("send");
+            }
+            let loop_on = (drain(&off), drain(&on));
+
+            let sender = Sender::new(&iface, 1, false).expect("sender loop off");
+            for seq in 0..SENDS {
+                sender.send(GROUP, PORT, 100 + seq).expect("send");
+            }
+            let loop_off = (drain(&off), drain(&on));
+            (loop_on, loop_off)
+        })
+        .expect("enter receiver host");
+    let all: Vec<u64> = (0..SENDS).collect();
+    // A looping sender reaches both local sockets, including the one with loop off.
+    assert_eq!(loop_on_sender, (all.clone(), all), "sender with loop on");
+    // A non-looping sender reaches neither, whatever the receivers set.
+    assert_eq!(loop_off_sender, (vec![], vec![]), "sender with loop off");
+    let mut both: Vec<u64> = (0..SENDS).chain(100..100 + SENDS).collect();
+    both.sort_unstable();
+    assert_eq!(drain(&across), both, "both senders reach the wire");
+}

@@ -1,0 +1,89 @@
+//! The `mcast` tool: its help documents the loopback semantics, and (root, lab) a join on one
+//! host counts numbered datagrams sent from the next hop with their TTL and sequence.
+use mgm_user::lab::{root_or_skip, Host, Lab};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const MCAST: &str = env!("CARGO_BIN_EXE_mcast");
+
+#[test]
+fn help_documents_where_ip_multicast_loop_acts() {
+    let out = Command::new(MCAST)
+        .args(["send", "--help"])
+        .output()
+        .expect("run mcast");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(help.contains("IP_MULTICAST_LOOP"), "{help}");
+    assert!(help.contains("SENDING socket"), "{help}");
+    assert!(help.contains("Winsock"), "{help}");
+}
+
+#[test]
+fn join_counts_numbered_datagrams() {
+    if !root_or_skip("join_counts_numbered_datagrams").expect("root") {
+        return;
+    }
+    let lab = Lab::star(1).expect("lab");
+    let mut join = lab
+        .command(
+            Host::Receiver(1),
+            &[
+                MCAST,
+                "join",
+                "239.3.3.3",
+                "--iface",
+                "eth0",
+                "--port",
+                "5300",
+                "--count",
+                "3",
+                "--timeout",
+                "10",
+                "--json",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn join");
+    let mut ready = String::new();
+    BufReader::new(join.stderr.take().expect("stderr"))
+        .read_line(&mut ready)
+        .expect("read stderr");
+    assert!(ready.starts_with("joined 239.3.3.3"), "{ready}");
+    lab.run(
+        Host::Router,
+        &[
+            MCAST,
+            "send",
+            "239.3.3.3",
+            "--iface",
+            "rcv1",
+            "--ttl",
+            "3",
+            "--count",
+            "3",
+            "--interval-ms",
+            "20",
+            "--port",
+            "5300",
+        ],
+    )
+    .expect("send");
+    let out = join.wait_with_output().expect("join exits");
+    assert!(out.status.success(), "join failed: {out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["received"], 3);
+    assert_eq!(report["by_sender"]["10.1.0.254"], 3);
+    for (i, p) in report["packets"]
+        .as_array()
+        .expect("packets")
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(p["seq"], i as u64);
+        assert_eq!(p["ttl"], 3);
+        assert_eq!(p["sent_ttl"], 3);
+    }
+}
