@@ -8,5 +8,5 @@ pub mod igmp;
 pub mod lab;
 pub mod leaf;
 pub mod mgm;
-mod rawio;
+pub mod rawio;
 pub mod wire;

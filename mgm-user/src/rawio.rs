@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 /// setsockopt(2) with a plain C value (`c_int`, `ip_mreqn`, `vifctl`, ...).
-pub(crate) fn set_opt<T: Copy>(
+pub fn set_opt<T: Copy>(
     socket: &Socket,
     level: libc::c_int,
     name: libc::c_int,
@@ -33,7 +33,7 @@ pub(crate) fn set_opt<T: Copy>(
 
 /// A datagram from recvmsg(2).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Recv {
+pub struct Recv {
     /// The datagram's bytes.
     pub data: Vec<u8>,
     /// Sender address (port 0 for raw sockets).
@@ -45,7 +45,7 @@ pub(crate) struct Recv {
 }
 
 /// Receives one datagram (up to 64 KiB), waiting up to `timeout`; `None` on timeout.
-pub(crate) fn recv(socket: &Socket, timeout: Duration) -> io::Result<Option<Recv>> {
+pub fn recv(socket: &Socket, timeout: Duration) -> io::Result<Option<Recv>> {
     let mut buf = vec![0u8; 65536];
     socket.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
     // SAFETY: all-zero is a valid sockaddr_in and msghdr.

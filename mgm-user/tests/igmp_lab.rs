@@ -5,14 +5,17 @@
 //! host's group after the group membership interval. A second test puts two routers on one
 //! link and checks the querier election and the takeover.
 use mgm_user::igmp::{
-    self, Action, ChangeKind, FilterMode, IfaceConfig, IgmpSocket, MembershipChange, MessageKind,
-    Router, Snapshot, Version,
+    self, Action, ChangeKind, FilterMode, IfaceConfig, MembershipChange, MessageKind, Router,
+    Snapshot, Transmit, Version,
 };
 use mgm_user::lab::{root_or_skip, Host, Lab};
 use mgm_user::leaf::{Channel, Iface, Receiver};
-use mgm_user::wire::igmp::Repr;
+use mgm_user::rawio;
+use mgm_user::wire::igmp::{Repr, ALL_ROUTERS, ALL_V3_ROUTERS};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 10, 0, 1);
@@ -67,6 +70,92 @@ impl Memberships {
     }
 }
 
+/// `MRT_INIT` of linux/mroute.h: become the multicast routing daemon.
+const MRT_INIT: libc::c_int = 200;
+/// `MRT_ADD_VIF`: add a virtual interface.
+const MRT_ADD_VIF: libc::c_int = 202;
+/// `VIFF_USE_IFINDEX`: the VIF names its device by ifindex.
+const VIFF_USE_IFINDEX: u8 = 0x8;
+
+/// `struct vifctl` of linux/mroute.h, with the ifindex arm of its union.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct VifCtl {
+    vifi: u16,
+    flags: u8,
+    threshold: u8,
+    rate_limit: u32,
+    lcl_ifindex: libc::c_int,
+    rmt_addr: u32,
+}
+
+/// A raw IGMP socket (IP_HDRINCL, IP_PKTINFO, loopback off) listening on one interface.
+///
+/// Linux hands a raw IGMP socket only the IGMP it delivers locally: v3 reports (to
+/// 224.0.0.22) and v2 leaves (to 224.0.0.2) once the router has joined those groups on the
+/// interface. v1/v2 reports go to the reported group itself; the kernel passes them to the
+/// socket registered as multicast router (MRT_INIT) when the interface is one of its virtual
+/// interfaces, which `mroute` arranges. (mgmd reads IGMP with a packet socket instead.)
+struct IgmpSocket {
+    socket: Socket,
+}
+
+impl IgmpSocket {
+    fn open(ifindex: u32, mroute: bool) -> io::Result<IgmpSocket> {
+        let socket = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(libc::IPPROTO_IGMP)),
+        )?;
+        socket.set_header_included_v4(true)?;
+        socket.set_multicast_loop_v4(false)?;
+        rawio::set_opt(
+            &socket,
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            &1 as &libc::c_int,
+        )?;
+        let iface = InterfaceIndexOrAddress::Index(ifindex);
+        socket.join_multicast_v4_n(&ALL_V3_ROUTERS, &iface)?;
+        socket.join_multicast_v4_n(&ALL_ROUTERS, &iface)?;
+        if mroute {
+            rawio::set_opt(&socket, libc::IPPROTO_IP, MRT_INIT, &1 as &libc::c_int)?;
+            let vif = VifCtl {
+                vifi: 0,
+                flags: VIFF_USE_IFINDEX,
+                threshold: 1,
+                rate_limit: 0,
+                lcl_ifindex: libc::c_int::try_from(ifindex).expect("ifindex"),
+                rmt_addr: 0,
+            };
+            rawio::set_opt(&socket, libc::IPPROTO_IP, MRT_ADD_VIF, &vif)?;
+        }
+        Ok(IgmpSocket { socket })
+    }
+
+    /// The next IGMP datagram within `timeout`: interface of arrival and bytes.
+    fn recv(&self, timeout: Duration) -> io::Result<Option<(u32, Vec<u8>)>> {
+        Ok(rawio::recv(&self.socket, timeout)?.map(|r| (r.ifindex.unwrap_or(0), r.data)))
+    }
+
+    fn send(&self, transmit: &Transmit) -> io::Result<()> {
+        let mreqn = libc::ip_mreqn {
+            imr_multiaddr: libc::in_addr { s_addr: 0 },
+            imr_address: libc::in_addr { s_addr: 0 },
+            imr_ifindex: libc::c_int::try_from(transmit.ifindex).expect("ifindex"),
+        };
+        rawio::set_opt(
+            &self.socket,
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_IF,
+            &mreqn,
+        )?;
+        let to = SockAddr::from(SocketAddrV4::new(transmit.dst, 0));
+        self.socket.send_to(&transmit.datagram, &to)?;
+        Ok(())
+    }
+}
+
 /// The router under test: the state machine driven by a raw IGMP socket.
 struct Rtr {
     router: Router,
@@ -81,11 +170,7 @@ impl Rtr {
     fn start(lab: &Lab, host: Host, iface: &str, addr: Ipv4Addr, mroute: bool) -> Rtr {
         let ifindex = lab.ifindex(host, iface).expect("ifindex");
         let socket = lab
-            .in_ns(host, || {
-                let mut socket = IgmpSocket::open(mroute)?;
-                socket.add_interface(ifindex)?;
-                Ok::<_, std::io::Error>(socket)
-            })
+            .in_ns(host, || IgmpSocket::open(ifindex, mroute))
             .expect("enter namespace")
             .expect("raw IGMP socket");
         let mut rtr = Rtr {

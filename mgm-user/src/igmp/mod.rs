@@ -14,7 +14,6 @@ mod group;
 mod iface;
 mod membership;
 mod snapshot;
-mod socket;
 mod validate;
 
 pub use config::{IfaceConfig, Version};
@@ -22,7 +21,6 @@ pub use counters::{Counters, DropReason, IgnoreReason, MessageKind};
 pub use group::FilterMode;
 pub use membership::{ChangeKind, MembershipChange};
 pub use snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot, Snapshot, SourceSnapshot};
-pub use socket::IgmpSocket;
 pub use validate::{parse, Message};
 
 use iface::Iface;
