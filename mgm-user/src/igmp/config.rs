@@ -51,6 +51,48 @@ impl Default for IfaceConfig {
     }
 }
 
+/// Largest Max Resp Code of a v3 query, in tenths of a second (RFC 3376 §4.1.1).
+const V3_MAX_RESP_TENTHS: u128 = 31_744;
+/// Largest Max Response Time of a v2 query, in tenths of a second.
+const V2_MAX_RESP_TENTHS: u128 = 255;
+/// Largest query interval a v3 QQIC can carry, in seconds.
+const V3_MAX_QQI_SECS: u64 = 31_744;
+
+impl IfaceConfig {
+    /// Checks the configuration against RFC 3376 §8 and what the query format can carry.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        let max_resp = match self.version {
+            Version::V3 => V3_MAX_RESP_TENTHS,
+            Version::V2 => V2_MAX_RESP_TENTHS,
+            Version::V1 => u128::MAX,
+        };
+        let fits = |d: Duration| d.as_millis() / 100 <= max_resp;
+        if self.robustness == 0 {
+            return Err("robustness must be at least 1");
+        }
+        if self.query_response_interval.is_zero()
+            || self.query_response_interval >= self.query_interval
+        {
+            return Err(
+                "the query response interval must be non-zero and below the query interval",
+            );
+        }
+        if !fits(self.query_response_interval) || !fits(self.last_member_query_interval) {
+            return Err("a response interval is too long for the query version");
+        }
+        if self.version == Version::V3 && self.query_interval.as_secs() > V3_MAX_QQI_SECS {
+            return Err("the query interval is too long for IGMPv3 (31744 s at most)");
+        }
+        if self.last_member_query_interval.is_zero() || self.last_member_query_count == 0 {
+            return Err("the last member query interval and count must be non-zero");
+        }
+        if self.startup_query_count > 1 && self.startup_query_interval.is_zero() {
+            return Err("the startup query interval must be non-zero");
+        }
+        Ok(())
+    }
+}
+
 /// The intervals in force on an interface, from its configuration or, while another router is
 /// querier, from the robustness and query interval that querier advertises (RFC 3376 §4.1.6-7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +140,57 @@ impl Timing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validation() {
+        let ok = IfaceConfig::default();
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = [
+            IfaceConfig {
+                robustness: 0,
+                ..ok.clone()
+            },
+            IfaceConfig {
+                query_response_interval: ok.query_interval,
+                ..ok.clone()
+            },
+            IfaceConfig {
+                query_response_interval: Duration::ZERO,
+                ..ok.clone()
+            },
+            IfaceConfig {
+                version: Version::V2,
+                query_response_interval: Duration::from_secs(26),
+                ..ok.clone()
+            },
+            IfaceConfig {
+                query_interval: Duration::from_secs(40_000),
+                ..ok.clone()
+            },
+            IfaceConfig {
+                last_member_query_count: 0,
+                ..ok.clone()
+            },
+            IfaceConfig {
+                last_member_query_interval: Duration::ZERO,
+                ..ok.clone()
+            },
+            IfaceConfig {
+                startup_query_interval: Duration::ZERO,
+                ..ok.clone()
+            },
+        ];
+        for config in bad {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+        let v1_long = IfaceConfig {
+            version: Version::V1,
+            query_interval: Duration::from_secs(40_000),
+            query_response_interval: Duration::from_secs(100),
+            ..ok
+        };
+        assert_eq!(v1_long.validate(), Ok(()));
+    }
 
     #[test]
     fn rfc3376_defaults() {

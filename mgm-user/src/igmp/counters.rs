@@ -1,9 +1,9 @@
 //! Per-interface IGMP counters: messages received and sent, and every drop or ignore by reason.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Why an input was dropped as malformed or hostile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum DropReason {
     /// Shorter than the IPv4 header or its declared lengths.
     Ipv4Truncated,
@@ -36,7 +36,7 @@ pub enum DropReason {
 }
 
 /// Why a valid message, or part of one, had no effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum IgnoreReason {
     /// A query this router sent itself.
     OwnQuery,
@@ -57,7 +57,7 @@ pub enum IgnoreReason {
 }
 
 /// Message kinds, for the received and sent counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum MessageKind {
     /// General query.
     GeneralQuery,
@@ -76,7 +76,7 @@ pub enum MessageKind {
 }
 
 /// Counters of one interface.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Valid messages received, by kind.
     pub received: BTreeMap<MessageKind, u64>,

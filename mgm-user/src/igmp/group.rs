@@ -6,13 +6,13 @@ use super::counters::IgnoreReason;
 use super::membership::View;
 use super::snapshot::{remaining_ms, GroupSnapshot, SourceSnapshot};
 use crate::wire::igmp::RecordType;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
 /// Router filter mode of a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FilterMode {
     /// Only the listed sources are wanted.
     Include,

@@ -63,6 +63,9 @@ pub enum Error {
     /// The prefix length is over 32.
     #[error("invalid prefix length {0}")]
     PrefixLen(u8),
+    /// The interface configuration is invalid.
+    #[error("invalid IGMP configuration: {0}")]
+    Config(&'static str),
 }
 
 /// The IGMP router: all interfaces.
@@ -94,6 +97,7 @@ impl Router {
         if self.ifaces.contains_key(&ifindex) {
             return Err(Error::InterfaceExists(ifindex));
         }
+        config.validate().map_err(Error::Config)?;
         let mut iface = Iface::new(ifindex, Subnet { addr, prefix_len }, config, now);
         let mut out = Vec::new();
         iface.tick(now, &mut out);
@@ -103,6 +107,7 @@ impl Router {
 
     /// Replaces an interface's configuration; running timers keep their deadlines.
     pub fn set_config(&mut self, ifindex: u32, config: IfaceConfig) -> Result<(), Error> {
+        config.validate().map_err(Error::Config)?;
         self.ifaces
             .get_mut(&ifindex)
             .ok_or(Error::NoInterface(ifindex))?

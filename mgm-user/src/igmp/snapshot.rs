@@ -3,13 +3,13 @@
 use super::config::{IfaceConfig, Version};
 use super::counters::Counters;
 use super::group::FilterMode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
 /// The whole router.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// One entry per IGMP interface, by ifindex.
     pub interfaces: Vec<IfaceSnapshot>,
@@ -18,7 +18,7 @@ pub struct Snapshot {
 }
 
 /// One interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IfaceSnapshot {
     /// Interface index.
     pub ifindex: u32,
@@ -41,7 +41,7 @@ pub struct IfaceSnapshot {
 }
 
 /// The querier of an interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuerierSnapshot {
     /// Address of the querier.
     pub address: Ipv4Addr,
@@ -54,7 +54,7 @@ pub struct QuerierSnapshot {
 }
 
 /// One group on an interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupSnapshot {
     /// Multicast group.
     pub group: Ipv4Addr,
@@ -73,7 +73,7 @@ pub struct GroupSnapshot {
 }
 
 /// One source record of a group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceSnapshot {
     /// Source address.
     pub source: Ipv4Addr,

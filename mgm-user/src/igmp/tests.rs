@@ -1156,6 +1156,69 @@ fn accepted_flips(good: &[u8]) -> u64 {
 }
 
 #[test]
+fn random_datagrams_are_counted_never_fatal() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as u32
+    };
+    let dsts = [
+        wire_igmp::ALL_SYSTEMS,
+        wire_igmp::ALL_ROUTERS,
+        wire_igmp::ALL_V3_ROUTERS,
+        G,
+    ];
+    let mut lab = Lab::new();
+    const N: u64 = 20_000;
+    for i in 0..N {
+        let len = next() as usize % 100;
+        let mut igmp: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if let Some(kind) = igmp.first_mut() {
+            *kind = [0x11, 0x12, 0x16, 0x17, 0x22, *kind][next() as usize % 6];
+        }
+        if igmp.len() >= 8 && igmp[0] != 0x22 && next() % 2 == 0 {
+            igmp[4..8].copy_from_slice(&G.octets());
+        }
+        if igmp.len() > 8 && igmp[0] == 0x22 {
+            // Few records, so that the record walk runs rather than failing at once.
+            igmp[6] = 0;
+            igmp[7] = (next() % 3) as u8;
+        }
+        if igmp.len() >= 4 {
+            igmp[2..4].fill(0);
+            let c = crate::wire::checksum::compute(&igmp);
+            igmp[2..4].copy_from_slice(&c.to_be_bytes());
+        }
+        let ip = crate::wire::ipv4::Repr {
+            src: HOST,
+            dst: dsts[next() as usize % dsts.len()],
+            protocol: 2,
+            ttl: 1,
+            tos: 0,
+            router_alert: next() % 4 != 0,
+            payload_len: igmp.len(),
+        };
+        let mut buf = vec![0; ip.buffer_len()];
+        ip.emit(&mut buf)
+            .unwrap()
+            .payload_mut()
+            .copy_from_slice(&igmp);
+        lab.router
+            .handle_packet(IF, &buf, lab.at(i as f64 / 1000.0));
+    }
+    lab.run_until(30.0);
+    let c = lab.counters();
+    let total = c.received.values().sum::<u64>() + c.dropped.values().sum::<u64>();
+    assert_eq!(total, N, "every input is received or dropped: {c:?}");
+    assert!(
+        c.received.values().sum::<u64>() > 1000,
+        "too few valid inputs: {c:?}"
+    );
+}
+
+#[test]
 fn bad_records_are_skipped_not_fatal() {
     let mut lab = Lab::new();
     let out = lab.v3(
@@ -1238,6 +1301,8 @@ fn snapshot_serializes() {
     assert_eq!(iface["groups"][0]["filter_mode"], "Exclude");
     assert_eq!(iface["groups"][0]["sources"][2]["forwarded"], false);
     assert_eq!(iface["counters"]["received"]["ReportV3"], 2);
+    let back: Snapshot = serde_json::from_value(json).unwrap();
+    assert_eq!(back, snap, "the JSON reads back (for mgmctl's text output)");
     let text = snap.to_string();
     assert!(text.contains("239.1.2.3 Exclude compat V3"), "{text}");
     assert!(text.contains("192.0.2.3 block -"), "{text}");
