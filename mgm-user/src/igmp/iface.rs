@@ -95,8 +95,9 @@ impl Iface {
         }
     }
 
-    /// Runs `f` on a group (created in INCLUDE {} if absent), drops it if it ends up empty and
-    /// reports the membership changes.
+    /// Runs `f` on a group (created in INCLUDE {} if absent) after running out its due timers
+    /// (so that a late tick cannot leave stale state), drops it if it ends up empty and reports
+    /// the membership changes.
     fn with_group<R>(
         &mut self,
         group: Ipv4Addr,
@@ -107,6 +108,7 @@ impl Iface {
         let ctx = self.ctx(now);
         let entry = self.groups.entry(group).or_insert_with(Group::new);
         let before = entry.view();
+        entry.expire(now);
         let result = f(entry, &ctx);
         let after = entry.view();
         if entry.is_empty() {
@@ -260,7 +262,7 @@ impl Iface {
             .map(|(a, _)| *a)
             .collect();
         for group in due {
-            self.with_group(group, now, out, |g, _| g.expire(now));
+            self.with_group(group, now, out, |_, _| ());
         }
         self.send_due_queries(now, out);
     }

@@ -1309,6 +1309,16 @@ fn snapshot_serializes() {
 }
 
 #[test]
+fn late_tick_does_not_leave_stale_state() {
+    let mut lab = Lab::new();
+    lab.record(0.0, RecordType::IsInclude, &[1]);
+    // No tick at the source timer's expiry (260 s); the next report still sees it expired.
+    let out = lab.record(300.0, RecordType::Allow, &[2]);
+    assert_eq!(changes(&out), vec![JoinSource(s(2)), LeaveSource(s(1))]);
+    assert_eq!(lab.state(300.0), Some((In, set(&[2]), set(&[]))));
+}
+
+#[test]
 fn next_timeout_is_exact() {
     let mut lab = Lab::new();
     lab.record(0.0, RecordType::IsInclude, &[1]);
