@@ -40,7 +40,7 @@ fn config() -> IfaceConfig {
 const GMI: Duration = Duration::from_secs(5);
 const LMQT: Duration = Duration::from_millis(400);
 /// Scheduling and kernel delays tolerated on top of protocol times.
-const SLACK: Duration = Duration::from_millis(400);
+const SLACK: Duration = Duration::from_millis(700);
 
 /// The memberships the MGM core would hold, built from the change events alone; every event
 /// must be consistent with the set (no double join, no leave of nothing).

@@ -12,7 +12,7 @@ const SENDS: u64 = 5;
 /// Sequence numbers received within a short wait.
 fn drain(receiver: &Receiver) -> Vec<u64> {
     let mut seqs = Vec::new();
-    while let Some(d) = receiver.recv(Duration::from_millis(300)).expect("recv") {
+    while let Some(d) = receiver.recv(Duration::from_millis(1000)).expect("recv") {
         seqs.extend(Payload::decode(&d.payload).map(|p| p.seq));
     }
     seqs
