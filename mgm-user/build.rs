@@ -13,10 +13,11 @@ fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     aya_build::build_ebpf([ebpf], Toolchain::Nightly)?;
-    let object = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| anyhow!("OUT_DIR not set"))?)
-        .join("mgm-xdp");
-    if !object.exists() {
-        fs::write(&object, []).context("writing the empty eBPF placeholder")?;
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| anyhow!("OUT_DIR not set"))?);
+    for object in ["mgm-xdp", "mgm-bench-xdp"].map(|name| out_dir.join(name)) {
+        if !object.exists() {
+            fs::write(&object, []).context("writing an empty eBPF placeholder")?;
+        }
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod ipmr;
 pub mod igmp;
 pub mod lab;
 pub mod leaf;

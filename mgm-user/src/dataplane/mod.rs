@@ -1,6 +1,7 @@
 //! The XDP data plane seen from userspace: loading and pinning the eBPF object, the forwarding
 //! backend that keeps its maps in step with the MGM core's entries, and its reports.
 mod backend;
+mod bench_object;
 mod ids;
 mod loader;
 mod oif_sets;
@@ -11,6 +12,7 @@ mod xdp_backend;
 mod xsk;
 
 pub use backend::{ForwardingBackend, IfaceSettings, MfeStats, OifStats};
+pub use bench_object::BENCH_OBJECT;
 pub use loader::{map_name, DataPlane, DataPlaneError, GlobalStats, DEFAULT_PIN_DIR};
 pub use punt::PuntSockets;
 pub use reports::{AsyncReportReader, DataPlaneReport, ReportReader};

@@ -1,0 +1,208 @@
+//! Line-rate runs: the live-frames generator floods the lab's source link with one multicast
+//! flow, the router forwards it by one of the [`Path`]s, and every receiver counts what arrives
+//! with an XDP count-and-drop program. Rates are measured over a window after a warm-up.
+use crate::{
+    frame::{self, GROUP},
+    generator::{Generated, Generator},
+    paths::{Installed, Path, UPSTREAM},
+    programs::{BenchObject, COUNT},
+};
+use anyhow::{anyhow, Context as _, Result};
+use mgm_user::lab::{enter_ns, Host, Lab};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Receivers per lab.
+    pub fan_outs: Vec<u8>,
+    /// Frame lengths (bytes, without FCS).
+    pub sizes: Vec<usize>,
+    /// Paths compared.
+    pub paths: Vec<Path>,
+    /// Traffic before the measurement window.
+    pub warmup: Duration,
+    /// The measurement window.
+    pub window: Duration,
+    /// CPU of the generator (`None`: not pinned).
+    pub cpu: Option<usize>,
+    /// Frames per kernel batch of the generator.
+    pub batch: u32,
+}
+
+/// One measured configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Run {
+    /// The path under test.
+    pub path: Path,
+    /// Receivers.
+    pub fan_out: u8,
+    /// Frame length (bytes, without FCS).
+    pub size: usize,
+    /// Frames per second the generator offered to the source link (sent and dropped).
+    pub offered_pps: f64,
+    /// Frames per second the source link delivered to the router.
+    pub accepted_pps: f64,
+    /// Frames per second each receiver got, on average (for the drop ceiling: frames per second
+    /// the router's program took).
+    pub delivered_pps: f64,
+    /// The slowest receiver's frames per second.
+    pub min_receiver_pps: f64,
+    /// Copies per second out of the router, all receivers together.
+    pub copies_pps: f64,
+    /// `1 - delivered / offered`.
+    pub loss: f64,
+    /// The generator's own rate over its whole run.
+    pub generator_pps: f64,
+}
+
+/// Runs every configuration of `settings`, calling `progress` after each.
+pub fn run(settings: &Settings, mut progress: impl FnMut(&Run)) -> Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    for &fan_out in &settings.fan_outs {
+        let lab = Lab::star(fan_out).context("building the lab")?;
+        lab.run(Host::Router, &["ethtool", "-K", UPSTREAM, "gro", "on"])?;
+        let receivers = attach_counters(&lab)?;
+        let source_mac = lab.mac(Host::Source, "eth0")?;
+        for &path in &settings.paths {
+            let installed = Installed::new(&lab, path)?;
+            for &size in &settings.sizes {
+                let generator = Generator {
+                    frame: frame::multicast_udp(
+                        size,
+                        source_mac,
+                        Lab::address_of(Host::Source),
+                        GROUP,
+                    ),
+                    duration: settings.warmup + settings.window + Duration::from_millis(200),
+                    rate: None,
+                    cpu: settings.cpu,
+                    batch: settings.batch,
+                };
+                let run = measure(&lab, &receivers, &installed, path, &generator, settings)?;
+                progress(&run);
+                runs.push(run);
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// Attaches a counting program to every receiver's `eth0`.
+pub fn attach_counters(lab: &Lab) -> Result<Vec<BenchObject>> {
+    (1..=lab.receivers())
+        .map(|n| {
+            lab.in_ns(Host::Receiver(n), || -> Result<BenchObject> {
+                let mut object = BenchObject::load()?;
+                object.attach(COUNT, "eth0")?;
+                Ok(object)
+            })?
+        })
+        .collect()
+}
+
+/// Counters read at one instant.
+struct Snapshot {
+    at: Instant,
+    receivers: Vec<u64>,
+    router: Option<u64>,
+    tx_packets: u64,
+    tx_dropped: u64,
+}
+
+fn snapshot(lab: &Lab, receivers: &[BenchObject], installed: &Installed) -> Result<Snapshot> {
+    let (tx_packets, tx_dropped) = lab.in_ns(Host::Source, || tx_counters("eth0"))??;
+    let at = Instant::now();
+    let receivers = receivers
+        .iter()
+        .map(BenchObject::counted)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Snapshot {
+        at,
+        receivers,
+        router: installed.router_count()?,
+        tx_packets,
+        tx_dropped,
+    })
+}
+
+fn measure(
+    lab: &Lab,
+    receivers: &[BenchObject],
+    installed: &Installed,
+    path: Path,
+    generator: &Generator,
+    settings: &Settings,
+) -> Result<Run> {
+    let source_ns = lab.ns(Host::Source);
+    let (before, after, generated) = std::thread::scope(|scope| -> Result<_> {
+        let sender = scope.spawn(|| -> Result<Generated> {
+            enter_ns(&source_ns)?;
+            generator.run("eth0")
+        });
+        std::thread::sleep(settings.warmup);
+        let before = snapshot(lab, receivers, installed);
+        std::thread::sleep(settings.window);
+        let after = snapshot(lab, receivers, installed);
+        let generated = sender
+            .join()
+            .map_err(|_| anyhow!("the generator thread panicked"))??;
+        Ok((before?, after?, generated))
+    })?;
+    let seconds = after.at.duration_since(before.at).as_secs_f64();
+    let rate = |a: u64, b: u64| b.saturating_sub(a) as f64 / seconds;
+    let per_receiver: Vec<f64> = before
+        .receivers
+        .iter()
+        .zip(&after.receivers)
+        .map(|(a, b)| rate(*a, *b))
+        .collect();
+    let copies_pps: f64 = per_receiver.iter().sum();
+    let offered_pps = rate(
+        before.tx_packets + before.tx_dropped,
+        after.tx_packets + after.tx_dropped,
+    );
+    let (delivered_pps, min_receiver_pps) = match (before.router, after.router) {
+        (Some(a), Some(b)) => (rate(a, b), rate(a, b)),
+        _ => (
+            copies_pps / per_receiver.len().max(1) as f64,
+            per_receiver.iter().copied().fold(f64::INFINITY, f64::min),
+        ),
+    };
+    Ok(Run {
+        path,
+        fan_out: lab.receivers(),
+        size: generator.frame.len(),
+        offered_pps,
+        accepted_pps: rate(before.tx_packets, after.tx_packets),
+        delivered_pps,
+        min_receiver_pps,
+        copies_pps,
+        loss: if offered_pps > 0.0 {
+            (1.0 - delivered_pps / offered_pps).max(0.0)
+        } else {
+            1.0
+        },
+        generator_pps: generated.frames as f64 / generated.elapsed.as_secs_f64(),
+    })
+}
+
+/// Transmitted and dropped-on-transmit packets of `iface` in the calling thread's network
+/// namespace (`/proc/thread-self/net/dev` shows the thread's namespace; a veth counts frames
+/// redirected into it by XDP there too).
+fn tx_counters(iface: &str) -> Result<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/dev")?;
+    let line = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(&format!("{iface}:")))
+        .ok_or_else(|| anyhow!("{iface} not in /proc/net/dev"))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    match (fields.get(9), fields.get(11)) {
+        (Some(packets), Some(dropped)) => Ok((*packets, *dropped)),
+        _ => Err(anyhow!("short /proc/net/dev line for {iface}")),
+    }
+}

@@ -1,0 +1,118 @@
+//! The forwarding paths compared at the lab's router, each set up and torn down on its own:
+//! mgm's XDP forwarder, the kernel's ipmr, and the two ceilings (the cheapest possible XDP
+//! program, and replication alone).
+use crate::{
+    frame::GROUP,
+    generator::ifindex,
+    programs::{BenchObject, BROADCAST, COUNT},
+};
+use anyhow::{Context as _, Result};
+use mgm_user::{
+    ipmr::Ipmr,
+    lab::{Host, Lab},
+};
+use serde::Serialize;
+
+/// The router's interface towards the source.
+pub const UPSTREAM: &str = "up0";
+
+/// A way of getting the source's frames through the router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Path {
+    /// The kernel's multicast routing (ipmr), with one (S,G) entry.
+    Kernel,
+    /// Ceiling: an XDP program at the router that only counts and drops.
+    Drop,
+    /// Ceiling: an XDP program that broadcasts every frame to the receivers' interfaces with no
+    /// parsing and no lookup (the cost of replication alone).
+    Broadcast,
+}
+
+impl Path {
+    /// Name in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Path::Kernel => "kernel ipmr",
+            Path::Drop => "XDP_DROP ceiling",
+            Path::Broadcast => "broadcast ceiling",
+        }
+    }
+
+    /// Whether frames reach the receivers on this path.
+    pub fn forwards(self) -> bool {
+        self != Path::Drop
+    }
+}
+
+/// A path set up at the router; dropping it removes it.
+pub enum Installed {
+    /// The kernel's path.
+    Kernel {
+        /// The routing socket (closing it removes the VIFs and the entry).
+        _routing: Ipmr,
+    },
+    /// The drop ceiling.
+    Drop {
+        /// Its `bench_count` is attached to the router's upstream interface.
+        counter: BenchObject,
+    },
+    /// The broadcast ceiling.
+    Broadcast {
+        /// Its `bench_broadcast` is attached to the router's upstream interface.
+        _broadcaster: BenchObject,
+    },
+}
+
+impl Installed {
+    /// Sets `path` up at the router of `lab`, forwarding to every receiver.
+    pub fn new(lab: &Lab, path: Path) -> Result<Self> {
+        let receivers: Vec<String> = (1..=lab.receivers())
+            .map(|n| Lab::router_iface(Host::Receiver(n)))
+            .collect();
+        let source = Lab::address_of(Host::Source);
+        lab.in_ns(Host::Router, || -> Result<Self> {
+            Ok(match path {
+                Path::Kernel => {
+                    let mut ipmr = Ipmr::open()?;
+                    let upstream = ifindex(UPSTREAM)?;
+                    ipmr.add_vif(upstream, 1)?;
+                    let mut oifs = Vec::new();
+                    for iface in &receivers {
+                        let index = ifindex(iface)?;
+                        ipmr.add_vif(index, 1)?;
+                        oifs.push((index, 1));
+                    }
+                    ipmr.add_mfc(source, GROUP, upstream, &oifs)?;
+                    Installed::Kernel { _routing: ipmr }
+                }
+                Path::Drop => {
+                    let mut object = BenchObject::load()?;
+                    object.attach(COUNT, UPSTREAM)?;
+                    Installed::Drop { counter: object }
+                }
+                Path::Broadcast => {
+                    let mut object = BenchObject::load()?;
+                    let indexes = receivers
+                        .iter()
+                        .map(|iface| ifindex(iface))
+                        .collect::<Result<Vec<_>>>()?;
+                    object.set_broadcast(&indexes)?;
+                    object.attach(BROADCAST, UPSTREAM)?;
+                    Installed::Broadcast {
+                        _broadcaster: object,
+                    }
+                }
+            })
+        })?
+        .with_context(|| format!("setting up {} at the router", path.label()))
+    }
+
+    /// Frames the router's own counter saw (the drop ceiling), if this path counts them.
+    pub fn router_count(&self) -> Result<Option<u64>> {
+        match self {
+            Installed::Drop { counter } => counter.counted().map(Some),
+            Installed::Kernel { .. } | Installed::Broadcast { .. } => Ok(None),
+        }
+    }
+}

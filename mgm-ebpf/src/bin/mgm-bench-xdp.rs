@@ -1,0 +1,131 @@
+//! Benchmark-only XDP programs, built as a second object beside mgm's data plane
+//! (`mgm_user::dataplane::BENCH_OBJECT`):
+//!
+//! - `bench_gen`: the traffic generator's program, run by BPF_PROG_RUN in live-frames mode. It
+//!   restores the frame's Ethernet and IPv4 headers from `GEN_HEADER` (live-frame pages are
+//!   recycled, and a forwarder downstream rewrites the TTL, checksum and source MAC in the same
+//!   page) and redirects the frame out of the interface in `GEN_TX[0]`.
+//! - `bench_count`: counts packets and bytes in `COUNTER` and drops (receivers, and the XDP_DROP
+//!   ceiling at the router).
+//! - `bench_broadcast`: the replication ceiling, one broadcast redirect to every interface of
+//!   `BROADCAST` with no parsing and no lookup.
+//! - `bench_parse`: the parse-only baseline of the per-packet micro-benchmark: validates the
+//!   Ethernet and IPv4 headers as a forwarder must before its lookup, then passes.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod programs {
+    use aya_ebpf::{
+        bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
+        btf_maps::{Array, DevMap, DevMapHash, PerCpuArray},
+        macros::{btf_map, xdp},
+        programs::XdpContext,
+    };
+
+    /// Bytes of the Ethernet and IPv4 headers restored by the generator.
+    const HEADER_LEN: usize = 34;
+    const ETH_HDR_LEN: usize = 14;
+    const IPV4_HDR_LEN: usize = 20;
+    const ETH_P_IP: u16 = 0x0800;
+
+    /// The generated frame's first bytes (Ethernet and IPv4 header), written by userspace.
+    #[btf_map]
+    static GEN_HEADER: Array<[u8; HEADER_LEN], 1> = Array::new();
+
+    /// Slot 0: the interface generated frames leave through.
+    #[btf_map]
+    static GEN_TX: DevMap<1> = DevMap::new();
+
+    /// Per-CPU counters: slot 0 packets, slot 1 bytes.
+    #[btf_map]
+    static COUNTER: PerCpuArray<u64, 2> = PerCpuArray::new();
+
+    /// The interfaces `bench_broadcast` replicates to.
+    #[btf_map]
+    static BROADCAST: DevMapHash<256> = DevMapHash::new();
+
+    /// Restores the headers and sends the frame out of `GEN_TX[0]`.
+    #[xdp]
+    pub fn bench_gen(ctx: XdpContext) -> u32 {
+        let start = ctx.data();
+        if start + HEADER_LEN > ctx.data_end() {
+            return xdp_action::XDP_ABORTED;
+        }
+        let Some(header) = GEN_HEADER.get(0) else {
+            return xdp_action::XDP_ABORTED;
+        };
+        // SAFETY: HEADER_LEN bytes are inside the frame (checked above).
+        unsafe { (start as *mut [u8; HEADER_LEN]).write_unaligned(*header) };
+        GEN_TX.redirect(0, 0).unwrap_or(xdp_action::XDP_ABORTED)
+    }
+
+    /// Counts the frame and drops it.
+    #[xdp]
+    pub fn bench_count(ctx: XdpContext) -> u32 {
+        let len = (ctx.data_end() - ctx.data()) as u64;
+        if let Some(packets) = COUNTER.get_ptr_mut(0) {
+            // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+            unsafe { *packets += 1 };
+        }
+        if let Some(bytes) = COUNTER.get_ptr_mut(1) {
+            // SAFETY: as above.
+            unsafe { *bytes += len };
+        }
+        xdp_action::XDP_DROP
+    }
+
+    /// Replicates every frame to all of `BROADCAST` except the ingress interface.
+    #[xdp]
+    pub fn bench_broadcast(_ctx: XdpContext) -> u32 {
+        BROADCAST
+            .redirect(0, u64::from(BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS))
+            .unwrap_or(xdp_action::XDP_DROP)
+    }
+
+    /// Validates Ethernet and IPv4 (version, header length, total length, checksum); drops
+    /// malformed frames and passes the rest.
+    #[xdp]
+    pub fn bench_parse(ctx: XdpContext) -> u32 {
+        let start = ctx.data();
+        let end = ctx.data_end();
+        if start + ETH_HDR_LEN + IPV4_HDR_LEN > end {
+            return xdp_action::XDP_DROP;
+        }
+        // SAFETY: the Ethernet and fixed IPv4 headers are inside the frame (checked above).
+        let (ethertype, words) = unsafe {
+            (
+                u16::from_be(((start + 12) as *const u16).read_unaligned()),
+                ((start + ETH_HDR_LEN) as *const [u16; IPV4_HDR_LEN / 2]).read_unaligned(),
+            )
+        };
+        if ethertype != ETH_P_IP {
+            return xdp_action::XDP_PASS;
+        }
+        let version_ihl = u16::from_be(words[0]) >> 8;
+        let total_len = usize::from(u16::from_be(words[1]));
+        if version_ihl != 0x45 || ETH_HDR_LEN + total_len > end - start || total_len < IPV4_HDR_LEN
+        {
+            return xdp_action::XDP_DROP;
+        }
+        let mut sum: u32 = 0;
+        for word in words {
+            sum += u32::from(word);
+        }
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
+        if sum != 0xffff {
+            return xdp_action::XDP_DROP;
+        }
+        xdp_action::XDP_PASS
+    }
+
+    #[panic_handler]
+    fn panic(_info: &core::panic::PanicInfo) -> ! {
+        loop {}
+    }
+}
+
+/// Host builds (`cargo build --workspace`) compile this crate as an empty program.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

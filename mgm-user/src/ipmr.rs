@@ -1,0 +1,285 @@
+//! A small controller of the kernel's IPv4 multicast routing (ipmr): the baseline the benchmarks
+//! compare mgm's XDP forwarder with, and the fallback forwarding backend of MGM-SPEC.md §10.
+//!
+//! The kernel takes its multicast routing instructions from one raw IGMP socket per network
+//! namespace (and routing table), switched into routing mode with `MRT_INIT`:
+//!
+//! - every interface that can appear in an entry is a VIF (`MRT_ADD_VIF`, named by ifindex with
+//!   `VIFF_USE_IFINDEX`); at most [`MAX_VIFS`] of them;
+//! - an entry (`MRT_ADD_MFC`) names a source, a group, the VIF packets must arrive on, and a
+//!   TTL threshold per VIF (0 = not an outgoing interface);
+//! - `SIOCGETSGCNT` reads an entry's counters.
+//!
+//! Closing the socket (dropping [`Ipmr`]) ends routing mode: the kernel removes every VIF and
+//! entry made through it. Everything happens in the network namespace the socket was opened in.
+use std::{
+    collections::BTreeMap,
+    io,
+    mem::size_of,
+    net::Ipv4Addr,
+    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+};
+
+/// The kernel's limit on VIFs per routing table (`MAXVIFS`).
+pub const MAX_VIFS: usize = 32;
+
+// Socket options and ioctls of <linux/mroute.h>.
+const MRT_INIT: libc::c_int = 200;
+const MRT_DONE: libc::c_int = 201;
+const MRT_ADD_VIF: libc::c_int = 202;
+const MRT_DEL_VIF: libc::c_int = 203;
+const MRT_ADD_MFC: libc::c_int = 204;
+const MRT_DEL_MFC: libc::c_int = 205;
+const VIFF_USE_IFINDEX: u8 = 0x8;
+const SIOCGETSGCNT: libc::c_ulong = 0x89e1;
+
+/// `struct vifctl`.
+#[repr(C)]
+#[derive(Default)]
+struct VifCtl {
+    vifi: u16,
+    flags: u8,
+    threshold: u8,
+    rate_limit: u32,
+    /// `vifc_lcl_ifindex` (a union with the local address; the ifindex with `VIFF_USE_IFINDEX`).
+    ifindex: i32,
+    remote: u32,
+}
+
+/// `struct mfcctl`.
+#[repr(C)]
+struct MfcCtl {
+    origin: u32,
+    group: u32,
+    parent: u16,
+    ttls: [u8; MAX_VIFS],
+    packets: u32,
+    bytes: u32,
+    wrong_if: u32,
+    expire: i32,
+}
+
+/// `struct sioc_sg_req`.
+#[repr(C)]
+struct SgReq {
+    source: u32,
+    group: u32,
+    packets: libc::c_ulong,
+    bytes: libc::c_ulong,
+    wrong_if: libc::c_ulong,
+}
+
+/// Errors of the ipmr controller.
+#[derive(Debug, thiserror::Error)]
+pub enum IpmrError {
+    /// A socket call failed (`MRT_INIT` fails with `EADDRINUSE` when another process already
+    /// routes multicast in this namespace).
+    #[error("{call}: {source}")]
+    Sys {
+        /// The call.
+        call: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+    /// All [`MAX_VIFS`] VIFs are taken (MGM's `ERROR_CAN_NOT_COMPLETE`).
+    #[error("no free VIF (the kernel allows {MAX_VIFS})")]
+    NoFreeVif,
+    /// The interface is not a VIF.
+    #[error("ifindex {0} is not a VIF")]
+    NotAVif(u32),
+}
+
+/// An entry's counters, as the kernel keeps them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SgCounters {
+    /// Packets that matched the entry (wrong-interface ones included).
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Packets that arrived on another interface than the entry's.
+    pub wrong_if: u64,
+}
+
+/// The multicast routing socket of one network namespace, and its VIFs by ifindex.
+pub struct Ipmr {
+    socket: OwnedFd,
+    vifs: BTreeMap<u32, u16>,
+}
+
+impl Ipmr {
+    /// Opens the routing socket of the calling thread's network namespace and takes over
+    /// multicast routing there.
+    pub fn open() -> Result<Self, IpmrError> {
+        // SAFETY: plain socket(2); the result is checked.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_IGMP) };
+        if fd < 0 {
+            return Err(sys("socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)"));
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+        let ipmr = Self {
+            socket,
+            vifs: BTreeMap::new(),
+        };
+        ipmr.set(MRT_INIT, &1_i32, "MRT_INIT")?;
+        Ok(ipmr)
+    }
+
+    /// Makes interface `ifindex` a VIF with TTL threshold `threshold` (packets leave through it
+    /// only if their TTL is above it); returns its VIF number. Idempotent.
+    pub fn add_vif(&mut self, ifindex: u32, threshold: u8) -> Result<u16, IpmrError> {
+        if let Some(vif) = self.vifs.get(&ifindex) {
+            return Ok(*vif);
+        }
+        let vifi = (0..MAX_VIFS as u16)
+            .find(|v| !self.vifs.values().any(|used| used == v))
+            .ok_or(IpmrError::NoFreeVif)?;
+        let ctl = VifCtl {
+            vifi,
+            flags: VIFF_USE_IFINDEX,
+            threshold,
+            ifindex: ifindex as i32,
+            ..VifCtl::default()
+        };
+        self.set(MRT_ADD_VIF, &ctl, "MRT_ADD_VIF")?;
+        self.vifs.insert(ifindex, vifi);
+        Ok(vifi)
+    }
+
+    /// Removes the VIF of `ifindex` (the kernel drops it from every entry).
+    pub fn del_vif(&mut self, ifindex: u32) -> Result<(), IpmrError> {
+        let vifi = self.vif(ifindex)?;
+        let ctl = VifCtl {
+            vifi,
+            ..VifCtl::default()
+        };
+        self.set(MRT_DEL_VIF, &ctl, "MRT_DEL_VIF")?;
+        self.vifs.remove(&ifindex);
+        Ok(())
+    }
+
+    /// Installs (or replaces) the entry (`source`, `group`): packets arriving on VIF interface
+    /// `iif` go out of every interface of `oifs` (`(ifindex, ttl threshold)`, the threshold at
+    /// least 1), all of which must be VIFs.
+    pub fn add_mfc(
+        &self,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        iif: u32,
+        oifs: &[(u32, u8)],
+    ) -> Result<(), IpmrError> {
+        let mut ctl = self.mfc(source, group, iif)?;
+        for (ifindex, threshold) in oifs {
+            ctl.ttls[usize::from(self.vif(*ifindex)?)] = (*threshold).max(1);
+        }
+        self.set(MRT_ADD_MFC, &ctl, "MRT_ADD_MFC")
+    }
+
+    /// Removes the entry (`source`, `group`) that arrives on `iif`.
+    pub fn del_mfc(&self, source: Ipv4Addr, group: Ipv4Addr, iif: u32) -> Result<(), IpmrError> {
+        let ctl = self.mfc(source, group, iif)?;
+        self.set(MRT_DEL_MFC, &ctl, "MRT_DEL_MFC")
+    }
+
+    /// The kernel's counters of the entry (`source`, `group`).
+    pub fn counters(&self, source: Ipv4Addr, group: Ipv4Addr) -> Result<SgCounters, IpmrError> {
+        let mut req = SgReq {
+            source: in_addr(source),
+            group: in_addr(group),
+            packets: 0,
+            bytes: 0,
+            wrong_if: 0,
+        };
+        // SAFETY: SIOCGETSGCNT reads and writes a `struct sioc_sg_req`, which `req` is.
+        let rc = unsafe {
+            libc::ioctl(
+                self.socket.as_raw_fd(),
+                SIOCGETSGCNT,
+                &mut req as *mut SgReq,
+            )
+        };
+        if rc != 0 {
+            return Err(sys("SIOCGETSGCNT"));
+        }
+        Ok(SgCounters {
+            packets: req.packets as u64,
+            bytes: req.bytes as u64,
+            wrong_if: req.wrong_if as u64,
+        })
+    }
+
+    fn vif(&self, ifindex: u32) -> Result<u16, IpmrError> {
+        self.vifs
+            .get(&ifindex)
+            .copied()
+            .ok_or(IpmrError::NotAVif(ifindex))
+    }
+
+    fn mfc(&self, source: Ipv4Addr, group: Ipv4Addr, iif: u32) -> Result<MfcCtl, IpmrError> {
+        Ok(MfcCtl {
+            origin: in_addr(source),
+            group: in_addr(group),
+            parent: self.vif(iif)?,
+            ttls: [0; MAX_VIFS],
+            packets: 0,
+            bytes: 0,
+            wrong_if: 0,
+            expire: 0,
+        })
+    }
+
+    fn set<T>(&self, option: libc::c_int, value: &T, call: &'static str) -> Result<(), IpmrError> {
+        // SAFETY: `value` points at a live `T` of the size passed, the layout the option expects.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                option,
+                (value as *const T).cast(),
+                size_of::<T>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(sys(call));
+        }
+        Ok(())
+    }
+}
+
+impl AsFd for Ipmr {
+    /// The routing socket, on which the kernel's upcalls (`struct igmpmsg`) arrive.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl Drop for Ipmr {
+    /// Ends routing mode explicitly (closing the socket would too): the kernel removes the
+    /// VIFs and entries.
+    fn drop(&mut self) {
+        let _ = self.set(MRT_DONE, &1_i32, "MRT_DONE");
+    }
+}
+
+fn in_addr(address: Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(address.octets())
+}
+
+fn sys(call: &'static str) -> IpmrError {
+    IpmrError::Sys {
+        call,
+        source: io::Error::last_os_error(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_struct_sizes() {
+        assert_eq!(size_of::<VifCtl>(), 16);
+        assert_eq!(size_of::<MfcCtl>(), 60);
+        assert_eq!(size_of::<SgReq>(), 8 + 3 * size_of::<libc::c_ulong>());
+    }
+}
