@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 pub const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
 /// The UDP destination port of the benchmark traffic.
 pub const PORT: u16 = 5001;
-/// The TTL the frames leave the source with.
+/// The TTL the line-rate frames leave the source with.
 pub const TTL: u8 = 64;
 /// Bytes of the Ethernet, IPv4 and UDP headers.
 pub const HEADERS_LEN: usize = ETH_LEN + IPV4_LEN + UDP_LEN;
@@ -18,12 +18,14 @@ const UDP_LEN: usize = 8;
 const IPPROTO_UDP: u8 = 17;
 
 /// Builds an Ethernet frame of `len` bytes (without FCS, at least [`MIN_LEN`]) carrying a UDP
-/// datagram from `source` (MAC `source_mac`) to `group`, with a valid IPv4 header checksum.
+/// datagram from `source` (MAC `source_mac`) to `group` with time to live `ttl`, and a valid
+/// IPv4 header checksum. The destination MAC is the group's.
 pub fn multicast_udp(
     len: usize,
     source_mac: [u8; 6],
     source: Ipv4Addr,
     group: Ipv4Addr,
+    ttl: u8,
 ) -> Vec<u8> {
     let len = len.max(MIN_LEN);
     let mut frame = vec![0u8; len];
@@ -35,7 +37,7 @@ pub fn multicast_udp(
     let ip = &mut frame[ETH_LEN..ETH_LEN + IPV4_LEN];
     ip[0] = 0x45;
     ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-    ip[8] = TTL;
+    ip[8] = ttl;
     ip[9] = IPPROTO_UDP;
     ip[12..16].copy_from_slice(&source.octets());
     ip[16..20].copy_from_slice(&g);
@@ -69,7 +71,13 @@ mod tests {
 
     #[test]
     fn frame_is_valid() {
-        let frame = multicast_udp(64, [2, 0, 0, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1), GROUP);
+        let frame = multicast_udp(
+            64,
+            [2, 0, 0, 0, 0, 1],
+            Ipv4Addr::new(10, 0, 0, 1),
+            GROUP,
+            TTL,
+        );
         assert_eq!(frame.len(), 64);
         assert_eq!(&frame[0..6], &[0x01, 0x00, 0x5e, 1, 1, 1]);
         // A header with its checksum in place sums to 0xffff, whose complement is 0.
@@ -77,7 +85,7 @@ mod tests {
         assert_eq!(u16::from_be_bytes([frame[16], frame[17]]), 50);
         assert_eq!(u16::from_be_bytes([frame[38], frame[39]]), 30);
         assert_eq!(
-            multicast_udp(10, [0; 6], Ipv4Addr::LOCALHOST, GROUP).len(),
+            multicast_udp(10, [0; 6], Ipv4Addr::LOCALHOST, GROUP, 1).len(),
             MIN_LEN
         );
     }

@@ -74,6 +74,7 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run)) -> Result<Vec<Ru
                         source_mac,
                         Lab::address_of(Host::Source),
                         GROUP,
+                        frame::TTL,
                     ),
                     duration: settings.warmup + settings.window + Duration::from_millis(200),
                     rate: None,

@@ -1,23 +1,44 @@
 //! `bench`: mgm's benchmarks, run by `cargo xtask bench [--quick]` (root needed: they build
-//! network namespaces and load XDP programs).
+//! network namespaces and load XDP programs). Line rate of mgm's XDP forwarder against the
+//! kernel's ipmr and two ceilings, per-packet cost, and end-to-end latency; results go to
+//! `bench/results/` as Markdown, JSON and SVG.
 mod frame;
 mod generator;
+mod latency;
 mod linerate;
+mod mgm_router;
+mod micro;
 mod paths;
+mod plot;
 mod programs;
+mod report;
 
 use anyhow::{bail, Result};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use paths::Path;
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
+
+/// The parts of the benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Part {
+    /// Line-rate runs against the kernel and the ceilings.
+    LineRate,
+    /// Per-packet cost with BPF_PROG_TEST_RUN.
+    Micro,
+    /// End-to-end latency.
+    Latency,
+}
 
 /// Command line.
 #[derive(Parser, Debug)]
 #[command(about = "mgm benchmarks against the kernel's multicast routing")]
 struct Cli {
-    /// Short smoke run (fan-out 1 and 4, 64-byte frames, short windows).
+    /// Short smoke run: fan-out 1 and 4, 64-byte frames, short windows, fewer samples.
     #[arg(long)]
     quick: bool,
+    /// Parts to run (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<Part>>,
     /// Fan-outs (receivers) of the line-rate runs.
     #[arg(long, value_delimiter = ',')]
     fan_outs: Option<Vec<u8>>,
@@ -27,12 +48,20 @@ struct Cli {
     /// Paths compared in the line-rate runs.
     #[arg(long, value_delimiter = ',')]
     paths: Option<Vec<Path>>,
-    /// Seconds of each measurement window.
+    /// Seconds of each line-rate measurement window.
     #[arg(long)]
     window: Option<f64>,
-    /// CPU the generator is pinned to (-1: not pinned).
+    /// CPU the generator is pinned to (-1: not pinned). Pinned, the generator, the router and
+    /// the receivers all run on that CPU (veth hands frames over in the sender's softirq), so
+    /// a rate is the inverse of the whole path's cost per frame.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     cpu: i64,
+    /// Datagrams per second of the latency runs.
+    #[arg(long, default_value_t = 10_000.0)]
+    latency_rate: f64,
+    /// Where the results go.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
+    out: PathBuf,
 }
 
 fn main() -> Result<()> {
@@ -41,8 +70,10 @@ fn main() -> Result<()> {
         bail!("the benchmarks need root (network namespaces, XDP)");
     }
     let quick = cli.quick;
+    let wanted = |part: Part| cli.only.as_ref().is_none_or(|only| only.contains(&part));
+    let all_paths = vec![Path::Mgm, Path::Kernel, Path::Broadcast, Path::Drop];
     let settings = linerate::Settings {
-        fan_outs: cli.fan_outs.unwrap_or_else(|| {
+        fan_outs: cli.fan_outs.clone().unwrap_or_else(|| {
             if quick {
                 vec![1, 4]
             } else {
@@ -51,27 +82,81 @@ fn main() -> Result<()> {
         }),
         sizes: cli
             .sizes
+            .clone()
             .unwrap_or_else(|| if quick { vec![64] } else { vec![64, 1500] }),
-        paths: cli
-            .paths
-            .unwrap_or_else(|| vec![Path::Kernel, Path::Broadcast, Path::Drop]),
+        paths: cli.paths.clone().unwrap_or_else(|| all_paths.clone()),
         warmup: Duration::from_millis(if quick { 300 } else { 500 }),
-        window: Duration::from_secs_f64(cli.window.unwrap_or(if quick { 1.0 } else { 2.0 })),
+        window: Duration::from_secs_f64(cli.window.unwrap_or(if quick { 1.0 } else { 3.0 })),
         cpu: usize::try_from(cli.cpu).ok(),
         batch: 64,
     };
-    let runs = linerate::run(&settings, |run| {
-        eprintln!(
-            "line rate: fan-out {:>2}, {:>4} B, {:<18} offered {:>6.0} kpps, delivered {:>6.0} kpps per receiver (min {:.0}), loss {:>5.1} %",
-            run.fan_out,
-            run.size,
-            run.path.label(),
-            run.offered_pps / 1e3,
-            run.delivered_pps / 1e3,
-            run.min_receiver_pps / 1e3,
-            run.loss * 100.0
-        )
-    })?;
-    println!("{}", serde_json::to_string_pretty(&runs)?);
+    let method = format!(
+        "Line rate: BPF_PROG_RUN live frames ({}-frame batches) sent out of the source's veth{}; \
+         the router forwards by each path in turn; every receiver counts and drops with XDP. \
+         {:.1} s warm-up, {:.1} s window per run. Figures are frames per second per receiver \
+         (the drop ceiling: frames per second the router took).",
+        settings.batch,
+        settings.cpu.map_or(String::new(), |cpu| format!(
+            ", generator pinned to CPU {cpu}"
+        )),
+        settings.warmup.as_secs_f64(),
+        settings.window.as_secs_f64()
+    );
+    let line_rate = if wanted(Part::LineRate) {
+        linerate::run(&settings, |run| {
+            eprintln!(
+                "line rate: fan-out {:>2}, {:>4} B, {:<18} offered {:>6.0} kpps, {:>6.0} kpps per receiver (slowest {:.0}), loss {:>5.1} %",
+                run.fan_out,
+                run.size,
+                run.path.label(),
+                run.offered_pps / 1e3,
+                run.delivered_pps / 1e3,
+                run.min_receiver_pps / 1e3,
+                run.loss * 100.0
+            )
+        })?
+    } else {
+        Vec::new()
+    };
+    let micro = if wanted(Part::Micro) {
+        let scaling: &[usize] = if quick {
+            &[1_000, 10_000]
+        } else {
+            &[1_000, 10_000, 100_000, 1_000_000]
+        };
+        micro::run(if quick { 200 } else { 2_000 }, scaling)?
+    } else {
+        Vec::new()
+    };
+    let latency = if wanted(Part::Latency) {
+        let duration = Duration::from_secs(if quick { 1 } else { 3 });
+        let runs = latency::run(&[Path::Mgm, Path::Kernel], cli.latency_rate, duration)?;
+        for l in &runs {
+            eprintln!(
+                "latency: {:<12} {}/{} received, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+                l.path.label(),
+                l.received,
+                l.sent,
+                l.p50_us,
+                l.p99_us,
+                l.p999_us,
+                l.max_us
+            );
+        }
+        runs
+    } else {
+        Vec::new()
+    };
+    let report = report::Report {
+        machine: report::Machine::describe(),
+        quick,
+        method,
+        line_rate,
+        micro,
+        latency,
+    };
+    let markdown = report.write(&cli.out)?;
+    println!("{markdown}");
+    eprintln!("results written to {}", cli.out.display());
     Ok(())
 }

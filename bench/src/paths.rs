@@ -4,9 +4,11 @@
 use crate::{
     frame::GROUP,
     generator::ifindex,
+    mgm_router::MgmRouter,
     programs::{BenchObject, BROADCAST, COUNT},
 };
 use anyhow::{Context as _, Result};
+use mgm_common::SgKey;
 use mgm_user::{
     ipmr::Ipmr,
     lab::{Host, Lab},
@@ -20,6 +22,8 @@ pub const UPSTREAM: &str = "up0";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Path {
+    /// mgm's XDP forwarder, with one (S,G) entry installed through its forwarding backend.
+    Mgm,
     /// The kernel's multicast routing (ipmr), with one (S,G) entry.
     Kernel,
     /// Ceiling: an XDP program at the router that only counts and drops.
@@ -33,20 +37,31 @@ impl Path {
     /// Name in reports.
     pub fn label(self) -> &'static str {
         match self {
+            Path::Mgm => "mgm XDP",
             Path::Kernel => "kernel ipmr",
             Path::Drop => "XDP_DROP ceiling",
             Path::Broadcast => "broadcast ceiling",
         }
     }
 
-    /// Whether frames reach the receivers on this path.
-    pub fn forwards(self) -> bool {
-        self != Path::Drop
+    /// Short name in ratio headings.
+    pub fn short(self) -> &'static str {
+        match self {
+            Path::Mgm => "mgm",
+            Path::Kernel => "kernel",
+            Path::Drop => "drop",
+            Path::Broadcast => "broadcast",
+        }
     }
 }
 
 /// A path set up at the router; dropping it removes it.
 pub enum Installed {
+    /// mgm's path.
+    Mgm {
+        /// The data plane and backend (dropping them detaches and frees everything).
+        _router: MgmRouter,
+    },
     /// The kernel's path.
     Kernel {
         /// The routing socket (closing it removes the VIFs and the entry).
@@ -70,9 +85,23 @@ impl Installed {
         let receivers: Vec<String> = (1..=lab.receivers())
             .map(|n| Lab::router_iface(Host::Receiver(n)))
             .collect();
+        let macs = receivers
+            .iter()
+            .map(|iface| lab.mac(Host::Router, iface))
+            .collect::<Result<Vec<_>, _>>()?;
         let source = Lab::address_of(Host::Source);
         lab.in_ns(Host::Router, || -> Result<Self> {
             Ok(match path {
+                Path::Mgm => {
+                    let oifs = receivers
+                        .iter()
+                        .zip(&macs)
+                        .map(|(iface, mac)| Ok((ifindex(iface)?, *mac)))
+                        .collect::<Result<Vec<_>>>()?;
+                    let mut router = MgmRouter::load(UPSTREAM, &oifs, true)?;
+                    router.install(SgKey::new(source, GROUP), oifs.len())?;
+                    Installed::Mgm { _router: router }
+                }
                 Path::Kernel => {
                     let mut ipmr = Ipmr::open()?;
                     let upstream = ifindex(UPSTREAM)?;
@@ -112,7 +141,9 @@ impl Installed {
     pub fn router_count(&self) -> Result<Option<u64>> {
         match self {
             Installed::Drop { counter } => counter.counted().map(Some),
-            Installed::Kernel { .. } | Installed::Broadcast { .. } => Ok(None),
+            Installed::Mgm { .. } | Installed::Kernel { .. } | Installed::Broadcast { .. } => {
+                Ok(None)
+            }
         }
     }
 }

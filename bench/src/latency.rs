@@ -1,0 +1,181 @@
+//! End-to-end latency through the router at a fixed moderate rate: a UDP socket on the source
+//! host sends datagrams stamped with the monotonic clock (shared by all namespaces of the
+//! machine), a socket on the receiver host that joined the group takes them in its network
+//! stack, and the difference goes into an HDR histogram.
+use crate::{
+    frame::{GROUP, PORT},
+    paths::{Installed, Path},
+};
+use anyhow::{anyhow, Context as _, Result};
+use hdrhistogram::Histogram;
+use mgm_user::lab::{enter_ns, Host, Lab};
+use serde::Serialize;
+use std::{
+    net::{Ipv4Addr, SocketAddrV4, UdpSocket},
+    sync::Barrier,
+    time::{Duration, Instant},
+};
+
+/// Bytes of UDP payload (sequence number, send time, padding).
+const PAYLOAD: usize = 32;
+/// How long the receiver waits for stragglers after the sender is done.
+const DRAIN: Duration = Duration::from_millis(300);
+
+/// The latency of one path.
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    /// The path.
+    pub path: Path,
+    /// Datagrams per second sent.
+    pub rate: f64,
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Datagrams received.
+    pub received: u64,
+    /// Median, µs.
+    pub p50_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// 99.9th percentile, µs.
+    pub p999_us: f64,
+    /// Largest, µs.
+    pub max_us: f64,
+    /// (latency µs, fraction of datagrams at or below it), for the CDF plot.
+    pub cdf: Vec<(f64, f64)>,
+}
+
+/// Measures each of `paths` in turn on a lab with one receiver, sending `rate` datagrams per
+/// second for `duration`.
+pub fn run(paths: &[Path], rate: f64, duration: Duration) -> Result<Vec<Latency>> {
+    let lab = Lab::star(1).context("building the latency lab")?;
+    paths
+        .iter()
+        .map(|&path| {
+            let _installed = Installed::new(&lab, path)?;
+            measure(&lab, path, rate, duration)
+        })
+        .collect()
+}
+
+fn measure(lab: &Lab, path: Path, rate: f64, duration: Duration) -> Result<Latency> {
+    let count = (rate * duration.as_secs_f64()) as u64;
+    let joined = Barrier::new(2);
+    let (source_ns, receiver_ns) = (lab.ns(Host::Source), lab.ns(Host::Receiver(1)));
+    let (sent, histogram) = std::thread::scope(|scope| -> Result<_> {
+        let receiver = scope.spawn(|| -> Result<Histogram<u64>> {
+            let socket = enter_ns(&receiver_ns)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| receiver_socket(Lab::address_of(Host::Receiver(1))));
+            joined.wait();
+            receive(&socket?, duration + DRAIN)
+        });
+        let sender = scope.spawn(|| -> Result<u64> {
+            enter_ns(&source_ns)?;
+            let socket = sender_socket(Lab::address_of(Host::Source))?;
+            joined.wait();
+            // Let the group membership settle before the first datagram.
+            std::thread::sleep(Duration::from_millis(50));
+            send(&socket, rate, count)
+        });
+        let sent = sender.join().map_err(|_| anyhow!("sender panicked"))??;
+        let histogram = receiver
+            .join()
+            .map_err(|_| anyhow!("receiver panicked"))??;
+        Ok((sent, histogram))
+    })?;
+    let us = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1e3;
+    let cdf = histogram
+        .iter_quantiles(4)
+        .map(|q| (q.value_iterated_to() as f64 / 1e3, q.quantile_iterated_to()))
+        .collect();
+    Ok(Latency {
+        path,
+        rate,
+        sent,
+        received: histogram.len(),
+        p50_us: us(0.5),
+        p99_us: us(0.99),
+        p999_us: us(0.999),
+        max_us: histogram.max() as f64 / 1e3,
+        cdf,
+    })
+}
+
+fn receiver_socket(address: Ipv4Addr) -> Result<UdpSocket> {
+    let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))?;
+    socket.join_multicast_v4(&GROUP, &address)?;
+    socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+    Ok(socket)
+}
+
+fn sender_socket(address: Ipv4Addr) -> Result<UdpSocket> {
+    let socket = UdpSocket::bind(SocketAddrV4::new(address, 0))?;
+    socket.set_multicast_ttl_v4(64)?;
+    socket.connect(SocketAddrV4::new(GROUP, PORT))?;
+    Ok(socket)
+}
+
+/// Sends `count` stamped datagrams at `rate` per second (sleeping, then spinning to each
+/// departure time); returns how many were sent.
+fn send(socket: &UdpSocket, rate: f64, count: u64) -> Result<u64> {
+    let start = Instant::now();
+    let mut payload = [0u8; PAYLOAD];
+    for seq in 0..count {
+        let due = start + Duration::from_secs_f64(seq as f64 / rate);
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            if due - now > Duration::from_micros(200) {
+                std::thread::sleep(due - now - Duration::from_micros(100));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        payload[0..8].copy_from_slice(&seq.to_ne_bytes());
+        payload[8..16].copy_from_slice(&monotonic_ns().to_ne_bytes());
+        socket.send(&payload)?;
+    }
+    Ok(count)
+}
+
+/// Receives stamped datagrams until `deadline` has passed, recording each one's latency (ns).
+fn receive(socket: &UdpSocket, deadline: Duration) -> Result<Histogram<u64>> {
+    let mut histogram = Histogram::<u64>::new(3)?;
+    let start = Instant::now();
+    let mut buffer = [0u8; 2048];
+    while start.elapsed() < deadline {
+        let len = match socket.recv(&mut buffer) {
+            Ok(len) => len,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let now = monotonic_ns();
+        if len < 16 {
+            continue;
+        }
+        let mut stamp = [0u8; 8];
+        stamp.copy_from_slice(&buffer[8..16]);
+        histogram.record(now.saturating_sub(u64::from_ne_bytes(stamp)))?;
+    }
+    Ok(histogram)
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (the same clock in every network namespace).
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

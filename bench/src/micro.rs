@@ -1,0 +1,194 @@
+//! Per-packet cost of mgm's ingress program, without traffic: BPF_PROG_TEST_RUN with repeat runs
+//! the program on one frame many times and the kernel reports the mean time per run. Every case
+//! is measured next to the parse-only program (`bench_parse`: the header validation any
+//! forwarder does before its lookup) on the same frame, calls alternating, so that the ratio is
+//! immune to drifts of the machine.
+//!
+//! The program rewrites the frame it forwards (TTL, metadata), and a repeated run sees its own
+//! rewrite, so hit frames start with TTL 255 and one call runs at most [`REPEAT`] times; the
+//! mean over many calls is reported. A hit is counted up to the redirect call: without live
+//! frames the kernel does not replicate, so fan-out changes only what precedes it.
+use crate::{
+    frame::{multicast_udp, GROUP},
+    generator::ifindex,
+    mgm_router::MgmRouter,
+    paths::UPSTREAM,
+    programs::{BenchObject, PARSE},
+};
+use anyhow::{Context as _, Result};
+use aya::programs::{TestRun, TestRunOptions, Xdp};
+use mgm_common::{limits, SgKey};
+use mgm_user::lab::{Host, Lab};
+use serde::Serialize;
+use std::{fmt::Write as _, net::Ipv4Addr};
+
+/// Runs per test-run call (below the 254 TTL decrements a hit frame allows).
+const REPEAT: u32 = 200;
+/// Receivers of the lab (the largest fan-out measured).
+const MAX_FAN_OUT: u8 = 16;
+
+/// One measured case.
+#[derive(Clone, Debug, Serialize)]
+pub struct Micro {
+    /// What the frame meets.
+    pub case: String,
+    /// Entries installed when measured.
+    pub entries: usize,
+    /// mgm's ingress program, ns per packet.
+    pub mgm_ns: f64,
+    /// The parse-only program on the same frame, ns per packet.
+    pub parse_only_ns: f64,
+    /// The program's verdict (XDP action number).
+    pub verdict: u32,
+}
+
+/// Measures the cases with `calls` test-run calls per program and case; `scaling` lists the
+/// table sizes of the scaling runs (sizes above the data plane's entry limit are skipped).
+pub fn run(calls: u32, scaling: &[usize]) -> Result<Vec<Micro>> {
+    let lab = Lab::star(MAX_FAN_OUT).context("building the micro-benchmark lab")?;
+    let receivers: Vec<String> = (1..=MAX_FAN_OUT)
+        .map(|n| Lab::router_iface(Host::Receiver(n)))
+        .collect();
+    let macs = receivers
+        .iter()
+        .map(|iface| lab.mac(Host::Router, iface))
+        .collect::<Result<Vec<_>, _>>()?;
+    let source = Lab::address_of(Host::Source);
+    lab.in_ns(Host::Router, || -> Result<Vec<Micro>> {
+        let oifs = receivers
+            .iter()
+            .zip(&macs)
+            .map(|(iface, mac)| Ok((ifindex(iface)?, *mac)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut router = MgmRouter::load(UPSTREAM, &oifs, false)?;
+        let mut parse = BenchObject::load()?;
+        parse.program(PARSE)?;
+        let mut bench = Bench {
+            parse,
+            calls,
+            results: Vec::new(),
+        };
+        let upstream = router.upstream;
+        let hit = multicast_udp(64, [2, 0, 0, 0, 0, 1], source, GROUP, 255);
+        for fan_out in [1, 4, 16] {
+            router.install(SgKey::new(source, GROUP), fan_out)?;
+            bench.case(
+                &mut router,
+                &format!("hit, fan-out {fan_out}"),
+                1,
+                &hit,
+                upstream,
+            )?;
+        }
+        bench.case(&mut router, "wrong interface", 1, &hit, oifs[0].0)?;
+        let stranger = Ipv4Addr::new(10, 0, 0, 2);
+        let miss = multicast_udp(64, [2, 0, 0, 0, 0, 1], stranger, GROUP, 255);
+        bench.case(&mut router, "miss", 1, &miss, upstream)?;
+        let unicast = Lab::address_of(Host::Receiver(1));
+        let not_multicast = multicast_udp(64, [2, 0, 0, 0, 0, 1], source, unicast, 255);
+        bench.case(&mut router, "not multicast", 1, &not_multicast, upstream)?;
+        let mut installed = 1;
+        for &entries in scaling {
+            if entries > limits::MFES as usize {
+                continue;
+            }
+            while installed < entries {
+                router.install(SgKey::new(nth_source(installed), GROUP), 1)?;
+                installed += 1;
+            }
+            let frame = multicast_udp(64, [2, 0, 0, 0, 0, 1], nth_source(entries / 2), GROUP, 255);
+            bench.case(&mut router, "hit, fan-out 1", entries, &frame, upstream)?;
+        }
+        Ok(bench.results)
+    })?
+}
+
+/// The source address of the `n`th scaling entry (10.64.0.0 upwards, away from the lab's).
+fn nth_source(n: usize) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 64, 0, 0)) + n as u32)
+}
+
+struct Bench {
+    parse: BenchObject,
+    calls: u32,
+    results: Vec<Micro>,
+}
+
+impl Bench {
+    /// Measures `frame` arriving on `ingress`, mgm's program and the parse-only one alternating.
+    fn case(
+        &mut self,
+        router: &mut MgmRouter,
+        case: &str,
+        entries: usize,
+        frame: &[u8],
+        ingress: u32,
+    ) -> Result<()> {
+        let context = xdp_md(frame.len(), ingress);
+        let (mut mgm_ns, mut parse_ns, mut verdict) = (0.0, 0.0, 0);
+        for _ in 0..self.calls {
+            let (ns, v) = run_once(router.ingress()?, frame, &context)?;
+            mgm_ns += ns;
+            verdict = v;
+            parse_ns += run_once(self.parse.program(PARSE)?, frame, &context)?.0;
+        }
+        let calls = f64::from(self.calls.max(1));
+        let micro = Micro {
+            case: case.to_owned(),
+            entries,
+            mgm_ns: mgm_ns / calls,
+            parse_only_ns: parse_ns / calls,
+            verdict,
+        };
+        eprintln!(
+            "micro: {:<16} {:>7} entries: mgm {:>5.1} ns, parse-only {:>5.1} ns ({:.2}×)",
+            micro.case,
+            micro.entries,
+            micro.mgm_ns,
+            micro.parse_only_ns,
+            micro.mgm_ns / micro.parse_only_ns.max(f64::MIN_POSITIVE)
+        );
+        self.results.push(micro);
+        Ok(())
+    }
+}
+
+/// One test-run call of [`REPEAT`] runs: mean ns per run, and the verdict.
+fn run_once(program: &Xdp, frame: &[u8], context: &[u8]) -> Result<(f64, u32)> {
+    let result = program.test_run(TestRunOptions {
+        data_in: Some(frame),
+        ctx_in: Some(context),
+        repeat: REPEAT,
+        ..TestRunOptions::new()
+    })?;
+    Ok((result.duration.as_nanos() as f64, result.return_value))
+}
+
+/// A `struct xdp_md` for BPF_PROG_TEST_RUN: the whole frame as data, arriving on `ingress`
+/// (an ifindex of the calling thread's namespace), receive queue 0.
+fn xdp_md(len: usize, ingress: u32) -> Vec<u8> {
+    // data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+    [0, len as u32, 0, ingress, 0, 0]
+        .iter()
+        .flat_map(|field: &u32| field.to_ne_bytes())
+        .collect()
+}
+
+/// The micro-benchmark as a Markdown table.
+pub fn table(micros: &[Micro]) -> String {
+    let mut md = String::from(
+        "Per-packet cost (BPF_PROG_TEST_RUN, mean over calls of 200 runs; target: hit ≤ 1.5× parse-only):\n\n| case | entries | mgm ns/packet | parse-only ns/packet | mgm / parse-only |\n|---|---|---|---|---|\n",
+    );
+    for m in micros {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.1} | {:.1} | {:.2} |",
+            m.case,
+            m.entries,
+            m.mgm_ns,
+            m.parse_only_ns,
+            m.mgm_ns / m.parse_only_ns.max(f64::MIN_POSITIVE)
+        );
+    }
+    md
+}

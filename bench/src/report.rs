@@ -1,0 +1,209 @@
+//! The results of one invocation: JSON for machines, Markdown for people, SVG charts, written
+//! to the results folder (`latest.json`, `latest.md`, `linerate-<size>.svg`, `latency.svg`).
+use crate::{latency::Latency, linerate::Run, micro::Micro, paths::Path, plot};
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use std::{fmt::Write as _, path::Path as FsPath, process::Command};
+
+/// The machine the figures come from.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Online CPUs.
+    pub cpus: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// When the run ended (UTC).
+    pub date: String,
+}
+
+impl Machine {
+    /// Describes the running machine.
+    pub fn describe() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".to_owned(), |(_, m)| m.trim().to_owned());
+        let shell = |argv: &[&str]| {
+            Command::new(argv[0])
+                .args(&argv[1..])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default()
+        };
+        Self {
+            cpu,
+            cpus: std::thread::available_parallelism().map_or(1, usize::from),
+            kernel: shell(&["uname", "-r"]),
+            date: shell(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]),
+        }
+    }
+}
+
+/// Everything one invocation measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Where.
+    pub machine: Machine,
+    /// Whether this was the short smoke run.
+    pub quick: bool,
+    /// How the line-rate runs were made.
+    pub method: String,
+    /// Line-rate runs.
+    pub line_rate: Vec<Run>,
+    /// Per-packet costs.
+    pub micro: Vec<Micro>,
+    /// End-to-end latency.
+    pub latency: Vec<Latency>,
+}
+
+impl Report {
+    /// Writes `latest.json`, `latest.md` and the charts into `dir`; returns the Markdown.
+    pub fn write(&self, dir: &FsPath) -> Result<String> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join("latest.json"), serde_json::to_string_pretty(self)?)?;
+        let mut sizes: Vec<usize> = self.line_rate.iter().map(|r| r.size).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        for size in sizes {
+            plot::line_rate(
+                &self.line_rate,
+                size,
+                &dir.join(format!("linerate-{size}.svg")),
+            )?;
+        }
+        if !self.latency.is_empty() {
+            plot::latency_cdf(&self.latency, &dir.join("latency.svg"))?;
+        }
+        let markdown = self.markdown();
+        std::fs::write(dir.join("latest.md"), &markdown)?;
+        Ok(markdown)
+    }
+
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            md,
+            "Machine: {} × {}, Linux {}, {}{}.\n",
+            m.cpus,
+            m.cpu,
+            m.kernel,
+            m.date,
+            if self.quick { " (quick run)" } else { "" }
+        );
+        if !self.line_rate.is_empty() {
+            let _ = writeln!(md, "{}\n", self.method);
+            md.push_str(&self.summary_table());
+            md.push('\n');
+            md.push_str(&self.runs_table());
+        }
+        if !self.micro.is_empty() {
+            md.push('\n');
+            md.push_str(&crate::micro::table(&self.micro));
+        }
+        if !self.latency.is_empty() {
+            md.push_str(
+                "\nEnd-to-end latency (socket to socket through the router, fan-out 1):\n\n",
+            );
+            md.push_str("| path | rate | received | p50 µs | p99 µs | p99.9 µs | max µs |\n");
+            md.push_str("|---|---|---|---|---|---|---|\n");
+            for l in &self.latency {
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.0}/s | {}/{} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                    l.path.label(),
+                    l.rate,
+                    l.received,
+                    l.sent,
+                    l.p50_us,
+                    l.p99_us,
+                    l.p999_us,
+                    l.max_us
+                );
+            }
+        }
+        md
+    }
+
+    /// Per frame size and fan-out: kpps per receiver of every path, and the ratios.
+    fn summary_table(&self) -> String {
+        let mut paths: Vec<Path> = self.line_rate.iter().map(|r| r.path).collect();
+        paths.sort();
+        paths.dedup();
+        let mut keys: Vec<(usize, u8)> =
+            self.line_rate.iter().map(|r| (r.size, r.fan_out)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let ratios: Vec<(Path, Path, &str)> = [
+            (Path::Mgm, Path::Kernel, "≥ 5×"),
+            (Path::Mgm, Path::Broadcast, "≥ 0.90"),
+        ]
+        .into_iter()
+        .filter(|(a, b, _)| paths.contains(a) && paths.contains(b))
+        .collect();
+        let mut md = String::from("| frame | fan-out |");
+        for path in &paths {
+            let _ = write!(md, " {} kpps |", path.label());
+        }
+        for (a, b, target) in &ratios {
+            let _ = write!(md, " {} / {} (target {target}) |", a.short(), b.short());
+        }
+        md.push_str("\n|---|---|");
+        md.push_str(&"---|".repeat(paths.len() + ratios.len()));
+        md.push('\n');
+        for (size, fan_out) in keys {
+            let find = |path: Path| {
+                self.line_rate
+                    .iter()
+                    .find(|r| r.size == size && r.fan_out == fan_out && r.path == path)
+            };
+            let _ = write!(md, "| {size} B | {fan_out} |");
+            for path in &paths {
+                match find(*path) {
+                    Some(r) => {
+                        let _ = write!(md, " {:.0} |", r.delivered_pps / 1e3);
+                    }
+                    None => md.push_str(" – |"),
+                }
+            }
+            for (a, b, _) in &ratios {
+                match (find(*a), find(*b)) {
+                    (Some(a), Some(b)) if b.delivered_pps > 0.0 => {
+                        let _ = write!(md, " {:.2} |", a.delivered_pps / b.delivered_pps);
+                    }
+                    _ => md.push_str(" – |"),
+                }
+            }
+            md.push('\n');
+        }
+        md
+    }
+
+    /// Every run in detail.
+    fn runs_table(&self) -> String {
+        let mut md = String::from(
+            "| path | frame | fan-out | offered kpps | accepted kpps | per receiver kpps | slowest receiver kpps | copies out kpps | loss |\n|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for r in &self.line_rate {
+            let _ = writeln!(
+                md,
+                "| {} | {} B | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} % |",
+                r.path.label(),
+                r.size,
+                r.fan_out,
+                r.offered_pps / 1e3,
+                r.accepted_pps / 1e3,
+                r.delivered_pps / 1e3,
+                r.min_receiver_pps / 1e3,
+                r.copies_pps / 1e3,
+                r.loss * 100.0
+            );
+        }
+        md
+    }
+}
