@@ -2,6 +2,12 @@
 //! host sends datagrams stamped with the monotonic clock (shared by all namespaces of the
 //! machine), a socket on the receiver host that joined the group takes them in its network
 //! stack, and the difference goes into an HDR histogram.
+//!
+//! Both threads run with a real-time priority (SCHED_FIFO), so that the figures show the
+//! forwarding path rather than how long a busy machine takes to schedule the receiver. The
+//! source's veth computes UDP checksums in software (`tx off`), as a real NIC delivers frames
+//! with full checksums: with offload on, a veth hands a partial checksum along, which only an
+//! skb path (the kernel's) can carry and an XDP-forwarded frame cannot.
 use crate::{
     frame::{GROUP, PORT},
     paths::{Installed, Path},
@@ -48,6 +54,7 @@ pub struct Latency {
 /// second for `duration`.
 pub fn run(paths: &[Path], rate: f64, duration: Duration) -> Result<Vec<Latency>> {
     let lab = Lab::star(1).context("building the latency lab")?;
+    lab.run(Host::Source, &["ethtool", "-K", "eth0", "tx", "off"])?;
     paths
         .iter()
         .map(|&path| {
@@ -65,12 +72,14 @@ fn measure(lab: &Lab, path: Path, rate: f64, duration: Duration) -> Result<Laten
         let receiver = scope.spawn(|| -> Result<Histogram<u64>> {
             let socket = enter_ns(&receiver_ns)
                 .map_err(anyhow::Error::from)
+                .and_then(|()| real_time())
                 .and_then(|()| receiver_socket(Lab::address_of(Host::Receiver(1))));
             joined.wait();
             receive(&socket?, duration + DRAIN)
         });
         let sender = scope.spawn(|| -> Result<u64> {
             enter_ns(&source_ns)?;
+            real_time()?;
             let socket = sender_socket(Lab::address_of(Host::Source))?;
             joined.wait();
             // Let the group membership settle before the first datagram.
@@ -115,23 +124,16 @@ fn sender_socket(address: Ipv4Addr) -> Result<UdpSocket> {
     Ok(socket)
 }
 
-/// Sends `count` stamped datagrams at `rate` per second (sleeping, then spinning to each
-/// departure time); returns how many were sent.
+/// Sends `count` stamped datagrams at `rate` per second (sleeping to each departure time);
+/// returns how many were sent.
 fn send(socket: &UdpSocket, rate: f64, count: u64) -> Result<u64> {
     let start = Instant::now();
     let mut payload = [0u8; PAYLOAD];
     for seq in 0..count {
         let due = start + Duration::from_secs_f64(seq as f64 / rate);
-        loop {
-            let now = Instant::now();
-            if now >= due {
-                break;
-            }
-            if due - now > Duration::from_micros(200) {
-                std::thread::sleep(due - now - Duration::from_micros(100));
-            } else {
-                std::hint::spin_loop();
-            }
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
         }
         payload[0..8].copy_from_slice(&seq.to_ne_bytes());
         payload[8..16].copy_from_slice(&monotonic_ns().to_ne_bytes());
@@ -167,6 +169,16 @@ fn receive(socket: &UdpSocket, deadline: Duration) -> Result<Histogram<u64>> {
         histogram.record(now.saturating_sub(u64::from_ne_bytes(stamp)))?;
     }
     Ok(histogram)
+}
+
+/// Gives the calling thread a real-time priority (SCHED_FIFO 50): it runs as soon as it wakes.
+fn real_time() -> Result<()> {
+    let param = libc::sched_param { sched_priority: 50 };
+    // SAFETY: pid 0 is the calling thread; `param` is valid.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("SCHED_FIFO");
+    }
+    Ok(())
 }
 
 /// CLOCK_MONOTONIC in nanoseconds (the same clock in every network namespace).
