@@ -60,7 +60,7 @@ pub enum Installed {
     /// mgm's path.
     Mgm {
         /// The data plane and backend (dropping them detaches and frees everything).
-        _router: MgmRouter,
+        _router: Box<MgmRouter>,
     },
     /// The kernel's path.
     Kernel {
@@ -100,7 +100,9 @@ impl Installed {
                         .collect::<Result<Vec<_>>>()?;
                     let mut router = MgmRouter::load(UPSTREAM, &oifs, true)?;
                     router.install(SgKey::new(source, GROUP), oifs.len())?;
-                    Installed::Mgm { _router: router }
+                    Installed::Mgm {
+                        _router: Box::new(router),
+                    }
                 }
                 Path::Kernel => {
                     let mut ipmr = Ipmr::open()?;

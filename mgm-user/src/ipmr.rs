@@ -201,6 +201,10 @@ impl Ipmr {
         if rc != 0 {
             return Err(sys("SIOCGETSGCNT"));
         }
+        #[allow(
+            clippy::unnecessary_cast,
+            reason = "c_ulong is 32 bits wide on 32-bit targets"
+        )]
         Ok(SgCounters {
             packets: req.packets as u64,
             bytes: req.bytes as u64,

@@ -1,0 +1,94 @@
+//! Root integration test of the kernel-ipmr controller: an (S,G) entry made with MRT_ADD_MFC
+//! forwards real packets from the source to the listed receivers only, the kernel counts them,
+//! and deleting the entry (or closing the socket) stops forwarding.
+use mgm_user::{
+    ipmr::Ipmr,
+    lab::{root_or_skip, Host, Lab},
+};
+use std::{
+    net::{Ipv4Addr, SocketAddrV4, UdpSocket},
+    time::Duration,
+};
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 9, 9, 9);
+const PORT: u16 = 5009;
+const PACKETS: u64 = 20;
+
+fn ifindex(iface: &str) -> u32 {
+    let name = std::ffi::CString::new(iface).expect("name");
+    // SAFETY: a valid NUL-terminated name.
+    unsafe { libc::if_nametoindex(name.as_ptr()) }
+}
+
+/// A socket of receiver `n` that joined the group.
+fn listener(lab: &Lab, n: u8) -> UdpSocket {
+    lab.in_ns(Host::Receiver(n), || {
+        let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))?;
+        socket.join_multicast_v4(&GROUP, &Lab::address_of(Host::Receiver(n)))?;
+        socket.set_nonblocking(true)?;
+        Ok::<_, std::io::Error>(socket)
+    })
+    .expect("enter receiver")
+    .expect("join")
+}
+
+fn send(lab: &Lab) {
+    lab.in_ns(Host::Source, || {
+        let socket = UdpSocket::bind(SocketAddrV4::new(Lab::address_of(Host::Source), 0))?;
+        socket.set_multicast_ttl_v4(8)?;
+        for seq in 0..PACKETS {
+            socket.send_to(&seq.to_be_bytes(), SocketAddrV4::new(GROUP, PORT))?;
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .expect("enter source")
+    .expect("send");
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+fn drain(socket: &UdpSocket) -> u64 {
+    let mut buffer = [0u8; 64];
+    let mut count = 0;
+    while socket.recv(&mut buffer).is_ok() {
+        count += 1;
+    }
+    count
+}
+
+#[test]
+fn mfc_entry_forwards_to_listed_receivers_and_counts() {
+    if !root_or_skip("mfc_entry_forwards_to_listed_receivers_and_counts").expect("root") {
+        return;
+    }
+    let lab = Lab::star(2).expect("lab");
+    let (listed, unlisted) = (listener(&lab, 1), listener(&lab, 2));
+    let source = Lab::address_of(Host::Source);
+    let (ipmr, upstream) = lab
+        .in_ns(Host::Router, || {
+            let mut ipmr = Ipmr::open()?;
+            let (up, rcv1, rcv2) = (ifindex("up0"), ifindex("rcv1"), ifindex("rcv2"));
+            ipmr.add_vif(up, 1)?;
+            ipmr.add_vif(rcv1, 1)?;
+            ipmr.add_vif(rcv2, 1)?;
+            assert!(Ipmr::open().is_err(), "one routing socket per namespace");
+            ipmr.add_mfc(source, GROUP, up, &[(rcv1, 1)])?;
+            Ok::<_, mgm_user::ipmr::IpmrError>((ipmr, up))
+        })
+        .expect("enter router")
+        .expect("routing socket, VIFs and entry");
+
+    send(&lab);
+    assert_eq!(drain(&listed), PACKETS, "the listed receiver gets every packet");
+    assert_eq!(drain(&unlisted), 0, "the other receiver gets none");
+    let counters = ipmr.counters(source, GROUP).expect("SIOCGETSGCNT");
+    assert_eq!(counters.packets, PACKETS);
+    assert_eq!(counters.wrong_if, 0);
+
+    ipmr.del_mfc(source, GROUP, upstream).expect("MRT_DEL_MFC");
+    send(&lab);
+    assert_eq!(drain(&listed), 0, "no entry, no forwarding");
+    drop(ipmr);
+    lab.in_ns(Host::Router, || Ipmr::open().map(drop))
+        .expect("enter router")
+        .expect("the socket is free again once the controller is dropped");
+}
