@@ -294,3 +294,20 @@ impl Lab {
             .map(|m| m.oifs().iter().map(|i| i.ifindex).collect())
     }
 }
+
+impl Lab {
+    /// Everything observable about the state, for "changes no state" checks.
+    pub fn fingerprint(&self) -> String {
+        let owners: Vec<_> = (0..32)
+            .map(|i| self.mgm.protocol_on_interface(ifx(i)))
+            .collect();
+        let mfes: Vec<_> = self.mgm.mfes().collect();
+        format!(
+            "{:?}|{:?}|{:?}|{}",
+            self.mgm.memberships(),
+            mfes,
+            owners,
+            self.mgm.queued_actions()
+        )
+    }
+}
