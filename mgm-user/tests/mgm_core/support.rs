@@ -311,3 +311,10 @@ impl Lab {
         )
     }
 }
+
+impl Lab {
+    /// Polls every queued action without delivering anything.
+    pub fn poll_all(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.mgm.poll_action()).collect()
+    }
+}
