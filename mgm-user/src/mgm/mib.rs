@@ -2,11 +2,9 @@
 //! `SOURCE_GROUP_ENTRY`): sizes, encoders and the one decoder `MgmSetMfe` needs. Addresses are
 //! written as their four octets (network order, A-07); other fields are native-endian DWORDs.
 
-use std::net::Ipv4Addr;
-use std::time::Duration;
-
 use super::mfe::Mfe;
 use super::types::{Sg, StatsLevel, Timestamp};
+use std::net::Ipv4Addr;
 
 /// `SIZEOF_BASIC_MIB_MFE`.
 const MFE_BASE: usize = 60;
@@ -72,8 +70,8 @@ impl Record {
         let (up, left) = (m.up_time(now), m.expiry_time(now));
         match self {
             Record::Mfe => {
-                w.u32(secs(up));
-                w.u32(secs(left));
+                w.u32(sat(up.as_secs()));
+                w.u32(sat(left.as_millis().div_ceil(1000)));
                 w.u32(m.timeout_s());
                 w.len(m.oifs().len());
                 w.u32(0); // fFlags
@@ -87,8 +85,9 @@ impl Record {
             }
             Record::Stats(level) => {
                 let c = m.counters();
-                w.u32(centis(up));
-                w.u32(centis(left).max(1)); // 0 would mean "not subject to aging".
+                w.u32(sat(up.as_millis() / 10));
+                // Rounded up: 0 would mean "not subject to aging".
+                w.u32(sat(left.as_millis().div_ceil(10)).max(1));
                 w.len(m.oifs().len());
                 w.u64(c.in_pkts);
                 w.u64(c.in_octets);
@@ -137,14 +136,10 @@ pub(crate) fn decode_mfe_key(buf: &[u8]) -> Option<(Sg, Ipv4Addr)> {
     Some((Sg::new(addr(4)?, addr(0)?), addr(12)?))
 }
 
-/// Seconds, saturated to a DWORD.
-fn secs(d: Duration) -> u32 {
-    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
-}
-
-/// Hundredths of a second rounded up, saturated to a DWORD.
-fn centis(d: Duration) -> u32 {
-    u32::try_from(d.as_millis().div_ceil(10)).unwrap_or(u32::MAX)
+/// A time count (seconds or centiseconds, A-13) saturated to a DWORD. Elapsed times are
+/// rounded down, remaining times up.
+fn sat(n: impl TryInto<u32>) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
 }
 
 /// Sequential field writer over a buffer sized for the record.
