@@ -58,7 +58,7 @@ impl Mgm {
         holders_before: usize,
     ) {
         let to = if sg.is_wildcard_source() {
-            wildcard_join_recipients(present_before, x, self.registered().into_iter())
+            wildcard_join_recipients(present_before, x, self.registry.clients.keys().copied())
         } else if holders_before == 0 {
             source_alert_recipient(self.rpf_owner(sg), x)
                 .into_iter()
@@ -89,7 +89,7 @@ impl Mgm {
             if x_still_present {
                 Vec::new() // W6: not X's last.
             } else {
-                wildcard_prune_recipients(present_after, x, self.registered().into_iter())
+                wildcard_prune_recipients(present_after, x, self.registry.clients.keys().copied())
             }
         } else if holders_after == 0 {
             source_alert_recipient(self.rpf_owner(sg), x)
@@ -156,11 +156,6 @@ impl Mgm {
             }
             _ => Err(super::MgmError::NotFound),
         }
-    }
-
-    /// Registered clients in registration order.
-    fn registered(&self) -> Vec<ProtocolHandle> {
-        self.registry.clients.keys().copied().collect()
     }
 
     /// Owner of the RPF interface toward `sg.source` in the RIB (S1/S2).

@@ -1,7 +1,7 @@
 //! Group memberships (spec §4.6, §4.7, §6.2): the table, JOIN-state add/delete with their
 //! alerts, and the LocalJoin/LocalLeave rules for IGMP.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 
 use super::action::Callback;
 use super::error::MgmError;
@@ -44,7 +44,7 @@ struct KeyState {
 #[derive(Debug, Default)]
 pub(crate) struct MembershipTable {
     keys: HashMap<Sg, KeyState>,
-    by_client_if: HashMap<(ProtocolHandle, IfId), BTreeSet<Sg>>,
+    by_client_if: HashMap<(ProtocolHandle, IfId), HashSet<Sg>>,
 }
 
 impl MembershipTable {
@@ -152,10 +152,13 @@ impl MembershipTable {
 
     /// The keys `c` holds on `ifid`, in (group, source) order.
     pub(crate) fn of_client_on(&self, c: ProtocolHandle, ifid: IfId) -> Vec<Sg> {
-        self.by_client_if
+        let mut keys: Vec<Sg> = self
+            .by_client_if
             .get(&(c, ifid))
             .map(|s| s.iter().copied().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        keys.sort_unstable();
+        keys
     }
 
     /// Every membership key in use.

@@ -32,6 +32,22 @@
 //! LocalJoin/Leave, M alerts, Enable-IGMP (§6.11, A-39). The IGMP disable window of A-24 lasts
 //! until the driver has polled the Enable-IGMP action, so an IGMP that calls in while handling
 //! Disable-IGMP gets `CanNotComplete`.
+//!
+//! # Register decisions narrowed or changed
+//! Every §4–§7 rule and §11 decision is implemented as stated, except:
+//! * only attribution by caller. Attribution by owner would move IGMP's memberships
+//!   between clients on every ownership change, for which the spec defines no alerts.
+//! * no `mfe_deleted` extension; backends learn deletions from [`Action::DeleteMfe`].
+//! * §6.11 self-deregistration from inside a callback cannot be detected by a sans-IO core
+//!   (callbacks run after the call returned); instead callbacks still queued for a protocol
+//!   that deregisters are dropped by [`Mgm::poll_action`], which gives the same guarantee.
+//! * §6.4 step 8 (optional WrongIf on the creating packet): not sent; the backend reports later
+//!   wrong-interface packets through [`Mgm::wrong_interface`].
+//! * negative entries ([`MfeKind::NoRoute`], [`MfeKind::Rejected`]) are drop entries
+//!   that membership and forward-state changes leave alone until they expire; adding OIFs to
+//!   an entry whose IIF was never RPF-checked would forward unchecked traffic.
+//! * FALSE prune alerts apply the default lifetime when queued and the answer when it arrives,
+//!   so an unanswered (out-of-process) alert leaves the documented 900 s.
 
 mod action;
 mod alerts;
