@@ -156,17 +156,7 @@ impl Mgm {
         flags: u32,
         now: Timestamp,
     ) -> u32 {
-        match StatsLevel::from_flags(flags) {
-            Ok(l) => self.batch_raw(
-                None,
-                Record::Stats(l),
-                buffer_size,
-                buffer,
-                num_entries,
-                now,
-            ),
-            Err(e) => e.win32_code(),
-        }
+        self.batch_stats_raw(None, buffer_size, buffer, num_entries, flags, now)
     }
 
     /// `MgmGetNextMfeStats`.
@@ -179,10 +169,23 @@ impl Mgm {
         flags: u32,
         now: Timestamp,
     ) -> u32 {
+        self.batch_stats_raw(Some(start), buffer_size, buffer, num_entries, flags, now)
+    }
+
+    /// The stats batch calls after checking `flags`.
+    fn batch_stats_raw(
+        &self,
+        start: Option<Sg>,
+        buffer_size: &mut u32,
+        buffer: &mut [u8],
+        num_entries: &mut u32,
+        flags: u32,
+        now: Timestamp,
+    ) -> u32 {
         match StatsLevel::from_flags(flags) {
             Ok(l) => {
                 let rec = Record::Stats(l);
-                self.batch_raw(Some(start), rec, buffer_size, buffer, num_entries, now)
+                self.batch_raw(start, rec, buffer_size, buffer, num_entries, now)
             }
             Err(e) => e.win32_code(),
         }

@@ -6,6 +6,7 @@ use super::action::Callback;
 use super::config::IgmpTakeover;
 use super::error::MgmError;
 use super::outbox::Phase;
+use super::registry::IfState;
 use super::types::{IfId, ProtocolHandle, Timestamp};
 use super::Mgm;
 
@@ -20,13 +21,8 @@ impl Mgm {
         ifid: IfId,
         now: Timestamp,
     ) -> Result<(), MgmError> {
-        let is_igmp = self.registry.client(h)?.is_igmp;
-        let state = self
-            .registry
-            .interfaces
-            .get(&ifid)
-            .copied()
-            .unwrap_or_default();
+        let (is_igmp, state) = self.ownership_call(h, ifid)?;
+        let state = state.unwrap_or_default();
         if (is_igmp && state.igmp) || (!is_igmp && state.owner.is_some()) {
             return Err(MgmError::AlreadyExists);
         }
@@ -68,13 +64,8 @@ impl Mgm {
         ifid: IfId,
         now: Timestamp,
     ) -> Result<(), MgmError> {
-        let is_igmp = self.registry.client(h)?.is_igmp;
-        let state = self
-            .registry
-            .interfaces
-            .get(&ifid)
-            .copied()
-            .ok_or(MgmError::InvalidParameter)?;
+        let (is_igmp, state) = self.ownership_call(h, ifid)?;
+        let state = state.ok_or(MgmError::InvalidParameter)?;
         let owns = if is_igmp {
             state.igmp
         } else {
@@ -103,6 +94,16 @@ impl Mgm {
         }
         self.out.commit();
         Ok(())
+    }
+
+    /// Whether `h` (which must be registered) is IGMP, and the current owners of `ifid`.
+    fn ownership_call(
+        &self,
+        h: ProtocolHandle,
+        ifid: IfId,
+    ) -> Result<(bool, Option<IfState>), MgmError> {
+        let is_igmp = self.registry.client(h)?.is_igmp;
+        Ok((is_igmp, self.registry.interfaces.get(&ifid).copied()))
     }
 
     /// Records the new owners of `ifid`, dropping the record when nobody is left.
