@@ -589,6 +589,11 @@ fn a56_keep_mode_reports_igmp_re_adds_as_local_join_once() {
     assert_eq!(lab.calls(), ["IGMP: disable if1", "IGMP: enable if1"]);
     lab.add(igmp, star(G), 1).unwrap();
     assert!(lab.calls().is_empty());
+    // The same owner taking it again has to hear of the membership again.
+    lab.take(p, 1).unwrap();
+    lab.calls();
+    lab.add(igmp, star(G), 1).unwrap();
+    assert_eq!(lab.calls(), ["P: local-join (*,G) if1"]);
     let _ = q;
 }
 

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use mgm_user::mgm::{
-    protocol_id, Action, Callback, CallbackSet, Config, IfId, MemberFlags, Mgm, MgmClient,
+    protocol_id, Action, Callback, CallbackSet, Config, IfEntry, IfId, MemberFlags, Mgm, MgmClient,
     MgmError, ProtocolHandle, Sg, StaticRib, Timestamp, MS_IP_IGMP,
 };
 use proptest::prelude::*;
@@ -428,8 +428,13 @@ impl Model {
         for (o, list) in by_owner {
             self.ev(o, format!("creation {sg} [{}]", list.join(" ")));
         }
+        let mut m = m;
+        if oifs.contains(&VETOED) {
+            m.fwd_disabled.insert(VETOED);
+        }
+        let negative = self.oifs(sg, &m).is_empty();
         self.mfes.insert(sg, m);
-        if oifs.is_empty() {
+        if negative {
             self.prune_mfe(sg, iif, Some(owner));
         }
     }
@@ -469,17 +474,26 @@ fn line(to: C, cb: &Callback) -> String {
     format!("{to}: {text}")
 }
 
-struct Nop;
-impl MgmClient for Nop {}
+/// Every client vetoes this interface in creation alerts.
+const VETOED: u32 = 4;
 
-/// Runs the implementation side: delivers every callback (default answers) and logs it.
+struct Vetoer;
+impl MgmClient for Vetoer {
+    fn creation_alert(&mut self, _sg: Sg, _iif: IfId, entries: &mut [IfEntry]) {
+        for e in entries.iter_mut().filter(|e| e.ifid.ifindex == VETOED) {
+            e.enabled = false;
+        }
+    }
+}
+
+/// Runs the implementation side: delivers every callback (answered by [`Vetoer`]) and logs it.
 fn drain(mgm: &mut Mgm, handles: &[ProtocolHandle], now: Timestamp) -> Vec<String> {
     let mut out = Vec::new();
     while let Some(a) = mgm.poll_action() {
         if let Action::Callback { to, callback } = a {
             let idx = handles.iter().position(|h| *h == to).expect("known client");
             out.push(line(idx, &callback));
-            if let Some(answer) = callback.deliver(&mut Nop) {
+            if let Some(answer) = callback.deliver(&mut Vetoer) {
                 mgm.answer(answer, now).expect("open question");
             }
         }
