@@ -72,8 +72,10 @@ pub mod stat {
     pub const REPORT_MISS: u32 = 29;
     /// Wrong-interface reports raised (ring buffer records written).
     pub const REPORT_WRONG_IF: u32 = 30;
+    /// Packets of an entry in hold mode sent to the punt socket (queued behind held ones).
+    pub const HOLD_PUNTED: u32 = 31;
     /// Number of counters.
-    pub const COUNT: u32 = 31;
+    pub const COUNT: u32 = 32;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -108,6 +110,7 @@ pub mod stat {
         "egress_no_counter",
         "report_miss",
         "report_wrong_if",
+        "hold_punted_xdp",
     ];
 }
 
@@ -160,9 +163,13 @@ pub struct MfeValue {
     pub oif_set: u32,
     /// Slot of this entry's counters in `MFE_STATS` (also handed to the egress program).
     pub stats_slot: u32,
-    /// Reserved, zero.
+    /// [`MFE_FLAG_HOLD`] or 0.
     pub flags: u32,
 }
+
+/// `MfeValue::flags`: the entry exists, but userspace still holds earlier packets of it, so
+/// its packets go to the punt socket behind them instead of being forwarded here.
+pub const MFE_FLAG_HOLD: u32 = 1;
 
 /// `MfeValue::oif_set` of a negative entry.
 pub const NO_OIF_SET: u32 = u32::MAX;

@@ -7,7 +7,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use core::mem::size_of;
-use mgm_common::{report_kind, stat, MfeValue, SgKey, XdpMeta, NO_OIF_SET};
+use mgm_common::{report_kind, stat, MfeValue, SgKey, XdpMeta, MFE_FLAG_HOLD, NO_OIF_SET};
 
 use crate::{
     maps::{count, IFACES, MFES, MFE_STATS, OIF_SETS, PUNT_SOCKETS},
@@ -93,6 +93,10 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     if entry.oif_set == NO_OIF_SET {
         return verdict(stat::NEGATIVE, xdp_action::XDP_DROP);
     }
+    if entry.flags & MFE_FLAG_HOLD != 0 {
+        count(stat::HOLD_PUNTED);
+        return punt(&ctx, ingress);
+    }
     forward(&ctx, &entry, tagged)
 }
 
@@ -173,6 +177,13 @@ fn miss(ctx: &XdpContext, sg: SgKey, ingress: u32, offset: usize) -> u32 {
         ctx.data_end(),
         offset,
     );
+    punt(ctx, ingress)
+}
+
+/// Hands the packet to the punt socket of its interface and receive queue, or to the kernel
+/// when none serves that queue.
+#[inline(always)]
+fn punt(ctx: &XdpContext, ingress: u32) -> u32 {
     // SAFETY: the value is copied out at once.
     let Some(iface) = (unsafe { IFACES.get(ingress) }).copied() else {
         return verdict(stat::MISS_PASSED, xdp_action::XDP_PASS);

@@ -169,6 +169,9 @@ pub struct Receiver {
     iface: Iface,
 }
 
+/// Receive buffer asked for: a burst of thousands of small datagrams must not overflow it.
+const RECV_BUFFER: usize = 16 << 20;
+
 /// One received datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datagram {
@@ -187,6 +190,8 @@ impl Receiver {
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_reuse_address(true)?;
         socket.set_multicast_all_v4(false)?;
+        // Room for bursts (capped by net.core.rmem_max).
+        socket.set_recv_buffer_size(RECV_BUFFER)?;
         rawio::set_opt(
             &socket,
             libc::IPPROTO_IP,

@@ -78,7 +78,11 @@ fn mfc_entry_forwards_to_listed_receivers_and_counts() {
         .expect("routing socket, VIFs and entry");
 
     send(&lab);
-    assert_eq!(drain(&listed), PACKETS, "the listed receiver gets every packet");
+    assert_eq!(
+        drain(&listed),
+        PACKETS,
+        "the listed receiver gets every packet"
+    );
     assert_eq!(drain(&unlisted), 0, "the other receiver gets none");
     let counters = ipmr.counters(source, GROUP).expect("SIOCGETSGCNT");
     assert_eq!(counters.packets, PACKETS);

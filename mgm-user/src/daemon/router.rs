@@ -38,6 +38,11 @@ use std::{
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
+/// An entry leaves hold mode once no packet of it was punted for this long...
+const HOLD_QUIET: std::time::Duration = std::time::Duration::from_millis(2);
+/// ...or after this long in any case (the fast path must take over a busy flow).
+const HOLD_MAX: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Protocol id of the built-in static protocol (`PROTO_IP_NETMGMT`-like, vendor 0x137).
 pub const STATIC_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 3);
 /// Protocol id of the built-in IGMP proxy.
@@ -110,6 +115,8 @@ pub struct Router {
     hold: Hold,
     /// Settings of the interfaces in service, for packets released from the hold queues.
     egress: HashMap<u32, IfaceSettings>,
+    /// Entries in hold mode: (last punted packet seen, latest handover).
+    draining: HashMap<Sg, (Instant, Instant)>,
     igmp: igmp::Router,
     igmp_io: Option<IgmpIo>,
     builtins: Builtins,
@@ -133,8 +140,14 @@ impl Router {
         mut plane: DataPlane,
         igmp_io: Option<IgmpIo>,
     ) -> anyhow::Result<Self> {
-        let backend = XdpBackend::new(&mut plane)?;
-        let punt = PuntSockets::new(&mut plane, XskConfig::default())?;
+        let mut backend = XdpBackend::new(&mut plane)?;
+        backend.reserve_sets()?;
+        // Room for a burst of a new flow while its entry is created (16 MiB per interface).
+        let punt_config = XskConfig {
+            frames: 8192,
+            ..XskConfig::default()
+        };
+        let punt = PuntSockets::new(&mut plane, punt_config)?;
         let hold = Hold::new(HoldLimits::default())?;
         let rib = Arc::new(RwLock::new(StaticRib::new()));
         let core_config = mgm::Config {
@@ -173,6 +186,7 @@ impl Router {
             punt_fds: Arc::default(),
             hold,
             egress: HashMap::new(),
+            draining: HashMap::new(),
             igmp: igmp::Router::new(),
             igmp_io,
             builtins: Builtins {
@@ -206,7 +220,15 @@ impl Router {
             .mgm
             .next_timeout()
             .map(|t| self.epoch + std::time::Duration::from_millis(t.as_millis()));
-        [mgm, self.igmp.next_timeout()].into_iter().flatten().min()
+        let handover = self
+            .draining
+            .values()
+            .map(|(last, _)| *last + HOLD_QUIET)
+            .min();
+        [mgm, self.igmp.next_timeout(), handover]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs due timers.
@@ -216,6 +238,9 @@ impl Router {
         let actions = self.igmp.tick(Instant::now());
         self.igmp_actions(actions);
         self.drive();
+        if !self.draining.is_empty() {
+            self.drain_punts();
+        }
     }
 
     // ---- links and routes ------------------------------------------------------------------
@@ -482,18 +507,26 @@ impl Router {
         let result = match &action {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
+                let key = key_of(*sg);
                 let result = if matches!(action, Action::InstallMfe { .. }) {
-                    self.backend.install_mfe(key_of(*sg), iif.ifindex, &oifs)
+                    // Packets of the flow already punted leave before the fast path takes over.
+                    let holding = self.hold.is_waiting(*sg) && !oifs.is_empty();
+                    if holding {
+                        self.backend.hold_on_create(key);
+                        let now = Instant::now();
+                        self.draining.insert(*sg, (now, now + HOLD_MAX));
+                    }
+                    self.backend.install_mfe(key, iif.ifindex, &oifs)
                 } else {
-                    self.backend.update_mfe(key_of(*sg), iif.ifindex, &oifs)
+                    self.backend.update_mfe(key, iif.ifindex, &oifs)
                 };
-                // Packets punted before the entry existed go out first, in order.
                 self.drain_punts();
                 self.hold.release(*sg, &oifs, &self.egress);
                 result
             }
             Action::DeleteMfe { sg } => {
                 self.hold.discard(*sg);
+                self.draining.remove(sg);
                 self.backend.delete_mfe(key_of(*sg))
             }
             Action::CreationCancelled { sg } => {
@@ -615,7 +648,11 @@ impl Router {
         }
         let now = Instant::now();
         for frame in frames {
-            let installed = Hold::flow_of(&frame)
+            let flow = Hold::flow_of(&frame);
+            if let Some(drain) = flow.and_then(|sg| self.draining.get_mut(&sg)) {
+                drain.0 = now;
+            }
+            let installed = flow
                 .filter(|sg| !self.hold.is_waiting(*sg))
                 .and_then(|sg| self.mgm.mfe(sg))
                 .map(|m| m.oifs().iter().map(|o| o.ifindex).collect::<Vec<u32>>());
@@ -624,6 +661,24 @@ impl Router {
                 None => {
                     self.hold.punted(&frame, now);
                 }
+            }
+        }
+        self.hand_over(now);
+    }
+
+    /// Ends hold mode for entries whose punt path has gone quiet (every packet punted before
+    /// has been sent on) or that reached the time limit.
+    fn hand_over(&mut self, now: Instant) {
+        let ready: Vec<Sg> = self
+            .draining
+            .iter()
+            .filter(|(_, (last, deadline))| now >= *last + HOLD_QUIET || now >= *deadline)
+            .map(|(sg, _)| *sg)
+            .collect();
+        for sg in ready {
+            self.draining.remove(&sg);
+            if let Err(e) = self.backend.release_hold(key_of(sg)) {
+                warn!(source = %sg.source, group = %sg.group, error = %e, "ending hold mode failed");
             }
         }
     }

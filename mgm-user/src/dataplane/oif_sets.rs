@@ -113,6 +113,15 @@ impl OifSets {
         self.recycle()
     }
 
+    /// Creates the first batch of sets now, so that the first entry does not wait for the
+    /// outer-map update's RCU grace period (~10 ms) on the creation path.
+    pub fn reserve(&mut self) -> Result<(), DataPlaneError> {
+        if self.devmaps.is_empty() {
+            self.grow()?;
+        }
+        Ok(())
+    }
+
     /// Number of sets in use.
     pub fn in_use(&self) -> usize {
         self.sets.len()

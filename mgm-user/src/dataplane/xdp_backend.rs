@@ -15,7 +15,7 @@ use super::{
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues};
 use mgm_common::{
     config, limits, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, SgKey,
-    NO_OIF_SET,
+    MFE_FLAG_HOLD, NO_OIF_SET,
 };
 use std::collections::{HashMap as StdHashMap, HashSet};
 
@@ -31,6 +31,8 @@ struct Installed {
     oifs: Vec<u32>,
     set: Option<u32>,
     slot: u32,
+    /// `MfeValue::flags` ([`MFE_FLAG_HOLD`] while userspace still sends held packets).
+    flags: u32,
 }
 
 /// The XDP backend, owning the forwarding maps of a [`DataPlane`].
@@ -44,6 +46,8 @@ pub struct XdpBackend {
     slots: IdPool,
     entries: StdHashMap<SgKey, Installed>,
     retired_counters: HashSet<OifCounterKey>,
+    /// Entries to create in hold mode (see [`XdpBackend::hold_on_create`]).
+    hold_on_create: HashSet<SgKey>,
     cpus: usize,
 }
 
@@ -74,6 +78,7 @@ impl XdpBackend {
             slots: IdPool::new(limits::MFES),
             entries: StdHashMap::new(),
             retired_counters: HashSet::new(),
+            hold_on_create: HashSet::new(),
             cpus,
         };
         backend.set_report_limit(DEFAULT_REPORTS_PER_SEC, DEFAULT_REPORT_BURST)?;
@@ -105,6 +110,29 @@ impl XdpBackend {
         iface.punt_slot = first_slot;
         iface.punt_queues = queues;
         self.ifaces.insert(ifindex, iface, 0)?;
+        Ok(())
+    }
+
+    /// Prepares the first outgoing-interface sets ahead of traffic (see [`OifSets::reserve`]).
+    pub fn reserve_sets(&mut self) -> Result<(), DataPlaneError> {
+        self.sets.reserve()
+    }
+
+    /// Makes the next creation of `sg` start in hold mode: its packets keep going to the punt
+    /// sockets (counted, without reports) until [`XdpBackend::release_hold`], so that packets
+    /// userspace still holds for it leave first and in order.
+    pub fn hold_on_create(&mut self, sg: SgKey) {
+        self.hold_on_create.insert(sg);
+    }
+
+    /// Ends hold mode: from now on the fast path forwards `sg` itself.
+    pub fn release_hold(&mut self, sg: SgKey) -> Result<(), DataPlaneError> {
+        let Some(mut entry) = self.entries.get(&sg).cloned() else {
+            return Err(DataPlaneError::NoEntry(sg.to_string()));
+        };
+        entry.flags &= !MFE_FLAG_HOLD;
+        self.write_entry(sg, &entry)?;
+        self.entries.insert(sg, entry);
         Ok(())
     }
 
@@ -202,7 +230,7 @@ impl XdpBackend {
             iif: entry.iif,
             oif_set: entry.set.unwrap_or(NO_OIF_SET),
             stats_slot: entry.slot,
-            flags: 0,
+            flags: entry.flags,
         };
         self.mfes.insert(sg, value, 0)?;
         Ok(())
@@ -217,6 +245,11 @@ impl XdpBackend {
                 oifs: oifs.clone(),
                 set,
                 slot,
+                flags: if self.hold_on_create.remove(&sg) {
+                    MFE_FLAG_HOLD
+                } else {
+                    0
+                },
             })
         });
         let result = entry.and_then(|entry| {
@@ -270,6 +303,7 @@ impl XdpBackend {
             oifs,
             set,
             slot: old.slot,
+            flags: old.flags,
         };
         let written = self
             .add_counters(old.slot, &added)
