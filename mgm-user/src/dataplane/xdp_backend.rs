@@ -24,6 +24,10 @@ const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
 /// ...after a burst of this many.
 const DEFAULT_REPORT_BURST: u64 = 100;
 
+/// Released counter slots and per-interface counters that trigger a grace period (~10 ms) by
+/// themselves, so that the counter maps never fill up with garbage.
+const GARBAGE_LIMIT: usize = 1024;
+
 /// What the backend remembers of an installed entry.
 #[derive(Clone, Debug)]
 struct Installed {
@@ -140,6 +144,14 @@ impl XdpBackend {
         self.sets.has_retired()
             || !self.slots.retired().is_empty()
             || !self.retired_counters.is_empty()
+    }
+
+    /// Collects when enough garbage has piled up.
+    fn collect_if_due(&mut self) -> Result<(), DataPlaneError> {
+        if self.slots.retired().len() + self.retired_counters.len() >= GARBAGE_LIMIT {
+            self.collect()?;
+        }
+        Ok(())
     }
 
     fn zeros<T: Default + Clone + aya::Pod>(&self) -> Result<PerCpuValues<T>, DataPlaneError> {
@@ -318,9 +330,10 @@ impl ForwardingBackend for XdpBackend {
     fn install_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
         let oifs = normalize(oifs)?;
         match self.entries.remove(&sg) {
-            Some(old) => self.change(sg, old, iif, oifs),
-            None => self.create(sg, iif, oifs),
+            Some(old) => self.change(sg, old, iif, oifs)?,
+            None => self.create(sg, iif, oifs)?,
         }
+        self.collect_if_due()
     }
 
     fn update_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
@@ -329,7 +342,8 @@ impl ForwardingBackend for XdpBackend {
             .entries
             .remove(&sg)
             .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
-        self.change(sg, old, iif, oifs)
+        self.change(sg, old, iif, oifs)?;
+        self.collect_if_due()
     }
 
     fn delete_mfe(&mut self, sg: SgKey) -> Result<(), DataPlaneError> {
@@ -346,7 +360,7 @@ impl ForwardingBackend for XdpBackend {
         }
         self.retire_counters(old.slot, &old.oifs);
         self.slots.retire(old.slot);
-        Ok(())
+        self.collect_if_due()
     }
 
     fn mfe_stats(&self, sg: SgKey) -> Result<MfeStats, DataPlaneError> {
