@@ -538,3 +538,57 @@ fn pinned_forwarding_survives_a_restart_and_is_adopted() {
         assert!(seen.values().all(|&c| c == 1));
     }
 }
+
+#[test]
+fn egress_applies_each_interfaces_ttl_threshold_and_mtu() {
+    if !root_or_skip("xdp egress rules").expect("CI=true needs root") {
+        return;
+    }
+    let mut rig = Rig::new();
+    let (threshold_if, mtu_if) = (rig.oif[&3], rig.oif[&4]);
+    let (mac3, mac4) = (rig.macs[&3], rig.macs[&4]);
+    let backend = &mut rig.router.as_mut().expect("the router runs").backend;
+    rig.lab
+        .in_ns(Host::Router, || {
+            // Copies leave with TTL 7: a threshold of 8 stops them on receiver 3.
+            let threshold = IfaceSettings {
+                mac: mac3,
+                ttl_threshold: SEND_TTL as u8,
+                mtu: 1500,
+            };
+            backend.configure_interface(threshold_if, threshold)?;
+            // The test packets are 20 + 8 + 32 bytes: an MTU of 59 stops them on receiver 4.
+            let small = IfaceSettings {
+                mac: mac4,
+                ttl_threshold: 0,
+                mtu: 59,
+            };
+            backend.configure_interface(mtu_if, small)
+        })
+        .expect("enter router")
+        .expect("configure");
+    rig.set_list(&[1, 3, 4]);
+    const N: u64 = 100;
+    send(&rig.sender, 0..N, Some(Duration::from_micros(500)));
+    let (copies, _) = rig.captured();
+    assert_eq!(histogram(&copies[&1]).len() as u64, N);
+    assert!(
+        copies[&3].is_empty(),
+        "TTL threshold let {} through",
+        copies[&3].len()
+    );
+    assert!(
+        copies[&4].is_empty(),
+        "MTU let {} through",
+        copies[&4].len()
+    );
+    let stats = rig.router().backend.mfe_stats(sg()).expect("stats");
+    for (ifindex, oif) in &stats.oifs {
+        let dropped = *ifindex == threshold_if || *ifindex == mtu_if;
+        let expected = if dropped { (0, N) } else { (N, 0) };
+        assert_eq!((oif.packets, oif.drops), expected, "interface {ifindex}");
+    }
+    let global = rig.router().plane.global_stats().expect("stats");
+    assert_eq!(global["egress_ttl_threshold"], N);
+    assert_eq!(global["egress_mtu"], N);
+}
