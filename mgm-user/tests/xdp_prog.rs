@@ -147,8 +147,9 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new() -> Self {
-        Self::with_oifs(2)
+    /// A fixture with `count` veths, or `None` when the test must skip.
+    fn with_oifs_if_root(test: &str, count: usize) -> Option<Self> {
+        root(test).then(|| Self::with_oifs(count))
     }
 
     fn with_oifs(count: usize) -> Self {
@@ -228,9 +229,9 @@ fn root(test: &str) -> bool {
     root_or_skip(test).expect("CI=true needs root")
 }
 
-/// A fresh fixture, or `None` when the test must skip.
+/// A fresh fixture with two veths, or `None` when the test must skip.
 fn fixture(test: &str) -> Option<Fixture> {
-    root(test).then(Fixture::new)
+    Fixture::with_oifs_if_root(test, 2)
 }
 
 /// A fresh fixture with the test (S,G) installed: from `lo` to the first veth.
@@ -587,10 +588,9 @@ fn non_ipv4_unicast_link_local_and_igmp_are_passed() {
 
 #[test]
 fn list_changes_share_sets_and_keep_counters() {
-    if !root("sets") {
+    let Some(mut fx) = Fixture::with_oifs_if_root("sets", 20) else {
         return;
-    }
-    let mut fx = Fixture::with_oifs(20);
+    };
     let o = fx.oifs.clone();
     let other = SgKey::new(Ipv4Addr::new(10, 0, 0, 2), GROUP);
     fx.backend
@@ -743,4 +743,67 @@ fn measure_ns_per_packet() {
         );
     }
     assert_eq!(fx.stats()["forwarded"], 250);
+}
+
+#[test]
+fn async_reader_yields_reports() {
+    let Some(fx) = fixture("async reports") else {
+        return;
+    };
+    let Fixture {
+        mut plane, reports, ..
+    } = fx;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let frame = Frame::default().bytes();
+    let ctx = xdp_md(0, frame.len() as u32, LO);
+    let program = plane.ingress_program().expect("program");
+    let report = runtime.block_on(async {
+        let mut reader = reports.into_async().expect("async reader");
+        assert_eq!(
+            test_run(program, &frame, &ctx, 1).expect("run").verdict,
+            XDP_PASS
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(5), reader.next())
+            .await
+            .expect("a report within 5 s")
+            .expect("report")
+    });
+    assert!(matches!(report, DataPlaneReport::Miss { sg: got, .. } if got == sg()));
+}
+
+#[test]
+fn hundred_thousand_entries_install_and_forward() {
+    let Some(mut fx) = Fixture::with_oifs_if_root("scale", 16) else {
+        return;
+    };
+    let o = fx.oifs.clone();
+    // 100 000 entries over 120 distinct outgoing lists (pairs of 16 interfaces).
+    let lists: Vec<[u32; 2]> = (0..16)
+        .flat_map(|a| (a + 1..16).map(move |b| [a, b]))
+        .map(|[a, b]| [o[a], o[b]])
+        .collect();
+    let count = 100_000u32;
+    let started = std::time::Instant::now();
+    for i in 0..count {
+        let key = SgKey::new(Ipv4Addr::from(0x0a00_0000 + i), GROUP);
+        fx.backend
+            .install_mfe(key, LO, &lists[i as usize % lists.len()])
+            .expect("install");
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "installed {count} entries over {} sets in {elapsed:?} ({:.1} µs each)",
+        fx.backend.sets_in_use(),
+        elapsed.as_secs_f64() * 1e6 / f64::from(count)
+    );
+    assert_eq!(fx.backend.len(), count as usize);
+    assert_eq!(fx.backend.sets_in_use(), lists.len());
+    let last = Frame {
+        source: Ipv4Addr::from(0x0a00_0000 + count - 1),
+        ..Frame::default()
+    };
+    fx.forward(&last.bytes());
 }
