@@ -1,5 +1,15 @@
 //! The ingress program: classify, look the (S,G) up, check, decrement the TTL and replicate with
 //! one devmap broadcast; misses are reported and punted to userspace.
+//!
+//! Only exact (S,G) keys are looked up, with no (\*,G) fallback: an MGM forwarding entry is
+//! always an (S,G) (wildcard routes and memberships live in the control plane, which turns the
+//! creation alert of a new source into its own entry), and a second lookup would cost every
+//! miss. The first packets of a new source are punted and held instead of lost.
+//!
+//! Order of the checks: malformed frames are dropped; non-IPv4, unicast, IGMP and link-local
+//! groups go to the kernel; then the IPv4 header checksum, the lookup, the incoming interface,
+//! TTL ≤ 1 and negative entries. 802.1Q-tagged frames are forwarded untagged (the router's
+//! outgoing interfaces are L3 interfaces).
 use aya_ebpf::{
     bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
     helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_meta},

@@ -16,6 +16,8 @@ use std::{
     io,
     net::{Ipv4Addr, UdpSocket},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    path::PathBuf,
+    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
@@ -169,11 +171,18 @@ fn send(socket: &UdpSocket, seqs: std::ops::Range<u64>, pace: Option<Duration>) 
     }
 }
 
+/// What runs on the router: the data plane and its backend (mgmd's part).
+struct Router {
+    plane: DataPlane,
+    backend: XdpBackend,
+}
+
 /// The lab with the XDP backend forwarding on its router.
 struct Rig {
     lab: Lab,
-    plane: DataPlane,
-    backend: XdpBackend,
+    router: Option<Router>,
+    /// The bpffs directory of the router's pinned state, if pinned.
+    pins: Option<PathBuf>,
     iif: u32,
     oif: BTreeMap<u8, u32>,
     macs: BTreeMap<u8, [u8; 6]>,
@@ -183,7 +192,13 @@ struct Rig {
 }
 
 impl Rig {
+    /// The lab with the router running, unpinned.
     fn new() -> Self {
+        Self::with_pins(None)
+    }
+
+    /// The lab with the router running, its state pinned under `pins` if given.
+    fn with_pins(pins: Option<PathBuf>) -> Self {
         let lab = Lab::star(RECEIVERS).expect("lab");
         let iif = lab.ifindex(Host::Router, "up0").expect("ifindex");
         let mut oif = BTreeMap::new();
@@ -211,36 +226,56 @@ impl Rig {
             })
             .expect("enter source")
             .expect("sender");
-        let macs_for_router = macs.clone();
-        let oifs_for_router = oif.clone();
-        let (plane, backend) = lab
-            .in_ns(Host::Router, move || {
-                let mut plane = DataPlane::load()?;
-                let mut backend = XdpBackend::new(&mut plane)?;
-                for (n, ifindex) in &oifs_for_router {
-                    let settings = IfaceSettings {
-                        mac: macs_for_router[n],
-                        ttl_threshold: 0,
-                        mtu: 1500,
-                    };
-                    backend.configure_interface(*ifindex, settings)?;
-                }
-                plane.attach("up0", false)?;
-                Ok::<_, mgm_user::dataplane::DataPlaneError>((plane, backend))
-            })
-            .expect("enter router")
-            .expect("data plane on the router");
-        Self {
+        let mut rig = Self {
             lab,
-            plane,
-            backend,
+            router: None,
+            pins,
             iif,
             oif,
             macs,
             captures,
             source_capture,
             sender,
-        }
+        };
+        rig.start();
+        rig
+    }
+
+    /// Starts the router's data plane: loads (or reopens the pinned state), configures the
+    /// receivers' interfaces, attaches to `up0`.
+    fn start(&mut self) {
+        let (pins, macs, oifs) = (self.pins.clone(), self.macs.clone(), self.oif.clone());
+        let router = self
+            .lab
+            .in_ns(Host::Router, move || {
+                let mut plane = match &pins {
+                    Some(dir) => DataPlane::load_pinned(dir)?,
+                    None => DataPlane::load()?,
+                };
+                let mut backend = XdpBackend::new(&mut plane)?;
+                for (n, ifindex) in &oifs {
+                    let settings = IfaceSettings {
+                        mac: macs[n],
+                        ttl_threshold: 0,
+                        mtu: 1500,
+                    };
+                    backend.configure_interface(*ifindex, settings)?;
+                }
+                plane.attach("up0", false)?;
+                Ok::<_, mgm_user::dataplane::DataPlaneError>(Router { plane, backend })
+            })
+            .expect("enter router")
+            .expect("data plane on the router");
+        self.router = Some(router);
+    }
+
+    /// Ends the router's process state (as if mgmd exited): pinned state stays in the kernel.
+    fn stop(&mut self) {
+        self.router = None;
+    }
+
+    fn router(&mut self) -> &mut Router {
+        self.router.as_mut().expect("the router runs")
     }
 
     fn oifs(&self, receivers: &[u8]) -> Vec<u32> {
@@ -250,7 +285,8 @@ impl Rig {
     /// Installs or changes the entry, from the router's namespace.
     fn set_list(&mut self, receivers: &[u8]) {
         let oifs = self.oifs(receivers);
-        let (iif, backend) = (self.iif, &mut self.backend);
+        let iif = self.iif;
+        let backend = &mut self.router.as_mut().expect("the router runs").backend;
         self.lab
             .in_ns(Host::Router, || backend.install_mfe(sg(), iif, &oifs))
             .expect("enter router")
@@ -258,7 +294,7 @@ impl Rig {
     }
 
     fn collect(&mut self) {
-        let backend = &mut self.backend;
+        let backend = &mut self.router.as_mut().expect("the router runs").backend;
         self.lab
             .in_ns(Host::Router, || backend.collect())
             .expect("enter router")
@@ -317,7 +353,7 @@ fn listed_receivers_get_every_packet_once_and_list_changes_lose_nothing() {
         "the source got {} copies back",
         at_source.len()
     );
-    let stats = rig.backend.mfe_stats(sg()).expect("entry stats");
+    let stats = rig.router().backend.mfe_stats(sg()).expect("entry stats");
     assert_eq!(stats.packets, BURST);
     for (ifindex, oif) in &stats.oifs {
         assert_eq!(
@@ -325,7 +361,7 @@ fn listed_receivers_get_every_packet_once_and_list_changes_lose_nothing() {
             "per-(entry, interface) counter of {ifindex}"
         );
     }
-    let global = rig.plane.global_stats().expect("stats");
+    let global = rig.router().plane.global_stats().expect("stats");
     assert_eq!(global["forwarded"], BURST);
     assert_eq!(global["egress_tx"], 4 * BURST);
 
@@ -379,8 +415,9 @@ fn misses_are_punted_to_af_xdp_and_reported() {
         return;
     }
     let mut rig = Rig::new();
-    let mut reports = ReportReader::new(&mut rig.plane).expect("report ring");
-    let (iif, plane, backend) = (rig.iif, &mut rig.plane, &mut rig.backend);
+    let mut reports = ReportReader::new(&mut rig.router().plane).expect("report ring");
+    let iif = rig.iif;
+    let Router { plane, backend } = rig.router.as_mut().expect("the router runs");
     let mut punt = rig
         .lab
         .in_ns(Host::Router, || {
@@ -410,7 +447,7 @@ fn misses_are_punted_to_af_xdp_and_reported() {
         punted.iter().all(|c| c.ttl as u32 == SEND_TTL),
         "punted frames are untouched"
     );
-    let global = rig.plane.global_stats().expect("stats");
+    let global = rig.router().plane.global_stats().expect("stats");
     assert_eq!(global["miss"], MISSES);
     assert_eq!(global["miss_punted"], MISSES);
     let alerts: Vec<DataPlaneReport> = std::iter::from_fn(|| reports.try_next()).collect();
@@ -434,4 +471,124 @@ fn misses_are_punted_to_af_xdp_and_reported() {
         0,
         "nothing punted after install"
     );
+}
+
+/// A bpffs directory for one test's pinned state, removed (with everything pinned in it) on
+/// drop, also when the test fails.
+struct PinDir(PathBuf);
+
+impl PinDir {
+    fn new() -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Self(PathBuf::from(format!(
+            "/sys/fs/bpf/mgm-test-{}-{n}",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn pinned_forwarding_survives_a_restart_and_is_adopted() {
+    if !root_or_skip("xdp pinned restart").expect("CI=true needs root") {
+        return;
+    }
+    // Dropped last: the lab's namespaces go first, then the pinned maps and links.
+    let pins = PinDir::new();
+    let mut rig = Rig::with_pins(Some(pins.0.clone()));
+    rig.set_list(&[1]);
+    const N: u64 = 300;
+    send(&rig.sender, 0..N, Some(Duration::from_micros(500)));
+    assert_eq!(histogram(&rig.captured().0[&1]).len() as u64, N);
+
+    // The daemon is gone: the pinned link, program and maps go on forwarding.
+    rig.stop();
+    send(&rig.sender, N..2 * N, Some(Duration::from_micros(500)));
+    let (copies, _) = rig.captured();
+    assert_eq!(
+        histogram(&copies[&1]).len() as u64,
+        N,
+        "forwarding without the daemon"
+    );
+    assert!(copies[&2].is_empty());
+
+    // A new daemon adopts the entry, its set and its counters, and can change it.
+    rig.start();
+    let stats = rig.router().backend.mfe_stats(sg()).expect("adopted entry");
+    assert_eq!(stats.packets, 2 * N, "counters kept across the restart");
+    assert_eq!(stats.oifs.len(), 1);
+    assert_eq!(stats.oifs[0].1.packets, 2 * N);
+    assert_eq!(rig.router().backend.len(), 1);
+    rig.set_list(&[1, 2]);
+    send(&rig.sender, 2 * N..3 * N, Some(Duration::from_micros(500)));
+    let (copies, _) = rig.captured();
+    for n in [1u8, 2] {
+        let seen = histogram(&copies[&n]);
+        assert_eq!(
+            seen.len() as u64,
+            N,
+            "receiver {n} after the adopted change"
+        );
+        assert!(seen.values().all(|&c| c == 1));
+    }
+}
+
+#[test]
+fn egress_applies_each_interfaces_ttl_threshold_and_mtu() {
+    if !root_or_skip("xdp egress rules").expect("CI=true needs root") {
+        return;
+    }
+    let mut rig = Rig::new();
+    let (threshold_if, mtu_if) = (rig.oif[&3], rig.oif[&4]);
+    let (mac3, mac4) = (rig.macs[&3], rig.macs[&4]);
+    let backend = &mut rig.router.as_mut().expect("the router runs").backend;
+    rig.lab
+        .in_ns(Host::Router, || {
+            // Copies leave with TTL 7: a threshold of 8 stops them on receiver 3.
+            let threshold = IfaceSettings {
+                mac: mac3,
+                ttl_threshold: SEND_TTL as u8,
+                mtu: 1500,
+            };
+            backend.configure_interface(threshold_if, threshold)?;
+            // The test packets are 20 + 8 + 32 bytes: an MTU of 59 stops them on receiver 4.
+            let small = IfaceSettings {
+                mac: mac4,
+                ttl_threshold: 0,
+                mtu: 59,
+            };
+            backend.configure_interface(mtu_if, small)
+        })
+        .expect("enter router")
+        .expect("configure");
+    rig.set_list(&[1, 3, 4]);
+    const N: u64 = 100;
+    send(&rig.sender, 0..N, Some(Duration::from_micros(500)));
+    let (copies, _) = rig.captured();
+    assert_eq!(histogram(&copies[&1]).len() as u64, N);
+    assert!(
+        copies[&3].is_empty(),
+        "TTL threshold let {} through",
+        copies[&3].len()
+    );
+    assert!(
+        copies[&4].is_empty(),
+        "MTU let {} through",
+        copies[&4].len()
+    );
+    let stats = rig.router().backend.mfe_stats(sg()).expect("stats");
+    for (ifindex, oif) in &stats.oifs {
+        let dropped = *ifindex == threshold_if || *ifindex == mtu_if;
+        let expected = if dropped { (0, N) } else { (N, 0) };
+        assert_eq!((oif.packets, oif.drops), expected, "interface {ifindex}");
+    }
+    let global = rig.router().plane.global_stats().expect("stats");
+    assert_eq!(global["egress_ttl_threshold"], N);
+    assert_eq!(global["egress_mtu"], N);
 }

@@ -105,6 +105,38 @@ fn xdp_md(data: u32, data_end: u32, ingress_ifindex: u32) -> Vec<u8> {
         .collect()
 }
 
+/// What one BPF_PROG_TEST_RUN returned.
+struct Run {
+    verdict: u32,
+    /// The frame as the program left it (from the metadata on).
+    out: Vec<u8>,
+    /// Time per repetition.
+    duration: std::time::Duration,
+}
+
+/// Runs `program` `repeat` times on `input` with the context `ctx`.
+fn test_run(
+    program: &Xdp,
+    input: &[u8],
+    ctx: &[u8],
+    repeat: u32,
+) -> Result<Run, aya::programs::ProgramError> {
+    let mut out = vec![0u8; input.len() + 256];
+    let result = program.test_run(TestRunOptions {
+        data_in: Some(input),
+        data_out: Some(&mut out),
+        ctx_in: Some(ctx),
+        repeat,
+        ..TestRunOptions::new()
+    })?;
+    out.truncate(result.data_size_out as usize);
+    Ok(Run {
+        verdict: result.return_value,
+        out,
+        duration: result.duration,
+    })
+}
+
 /// The data plane with its backend and report reader, unpinned, in a network namespace of the
 /// test's own thread (devmaps accept only existing interfaces: `oifs` are veths made there).
 struct Fixture {
@@ -115,8 +147,9 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new() -> Self {
-        Self::with_oifs(2)
+    /// A fixture with `count` veths, or `None` when the test must skip.
+    fn with_oifs_if_root(test: &str, count: usize) -> Option<Self> {
+        root(test).then(|| Self::with_oifs(count))
     }
 
     fn with_oifs(count: usize) -> Self {
@@ -160,18 +193,9 @@ impl Fixture {
     /// frame as the program left it.
     fn run_on(&mut self, frame: &[u8], ifindex: u32) -> (u32, Vec<u8>) {
         let ctx = xdp_md(0, frame.len() as u32, ifindex);
-        let mut out = vec![0u8; frame.len() + 256];
-        let program: &mut Xdp = self.plane.ingress_program().expect("program");
-        let result = program
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                ctx_in: Some(&ctx),
-                ..TestRunOptions::new()
-            })
-            .expect("test run");
-        out.truncate(result.data_size_out as usize);
-        (result.return_value, out)
+        let program = self.plane.ingress_program().expect("program");
+        let run = test_run(program, frame, &ctx, 1).expect("test run");
+        (run.verdict, run.out)
     }
 
     fn run(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
@@ -205,15 +229,24 @@ fn root(test: &str) -> bool {
     root_or_skip(test).expect("CI=true needs root")
 }
 
+/// A fresh fixture with two veths, or `None` when the test must skip.
+fn fixture(test: &str) -> Option<Fixture> {
+    Fixture::with_oifs_if_root(test, 2)
+}
+
+/// A fresh fixture with the test (S,G) installed: from `lo` to the first veth.
+fn forwarding_fixture(test: &str) -> Option<Fixture> {
+    let mut fx = fixture(test)?;
+    let oifs = fx.oifs[..1].to_vec();
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
+    Some(fx)
+}
+
 #[test]
 fn hit_is_redirected_with_ttl_decremented_and_valid_checksum() {
-    if !root("hit") {
+    let Some(mut fx) = forwarding_fixture("hit") else {
         return;
-    }
-    let mut fx = Fixture::new();
-    fx.backend
-        .install_mfe(sg(), LO, &fx.oifs[..1])
-        .expect("install");
+    };
     for ttl in [2u8, 64, 255] {
         let frame = Frame {
             ttl,
@@ -233,13 +266,9 @@ fn hit_is_redirected_with_ttl_decremented_and_valid_checksum() {
 
 #[test]
 fn checksum_update_is_right_for_every_ttl_and_id() {
-    if !root("checksum") {
+    let Some(mut fx) = forwarding_fixture("checksum") else {
         return;
-    }
-    let mut fx = Fixture::new();
-    fx.backend
-        .install_mfe(sg(), LO, &fx.oifs[..1])
-        .expect("install");
+    };
     for ttl in 2..=255u8 {
         for payload in [0usize, 1, 7] {
             let frame = Frame {
@@ -255,10 +284,9 @@ fn checksum_update_is_right_for_every_ttl_and_id() {
 
 #[test]
 fn miss_is_reported_counted_and_passed_without_punt_socket() {
-    if !root("miss") {
+    let Some(mut fx) = fixture("miss") else {
         return;
-    }
-    let mut fx = Fixture::new();
+    };
     let frame = Frame::default().bytes();
     let (verdict, out) = fx.run(&frame);
     assert_eq!(verdict, XDP_PASS);
@@ -286,10 +314,9 @@ fn miss_is_reported_counted_and_passed_without_punt_socket() {
 
 #[test]
 fn miss_reports_are_rate_limited_per_cpu() {
-    if !root("miss rate limit") {
+    let Some(mut fx) = fixture("miss rate limit") else {
         return;
-    }
-    let mut fx = Fixture::new();
+    };
     // One report per 100 s after a burst of 3: a burst of 10 packets raises exactly 3.
     fx.backend.set_report_limit(1, 3).expect("limit");
     fx.backend.set_report_limit(0, 3).expect("unlimited");
@@ -309,10 +336,9 @@ fn miss_reports_are_rate_limited_per_cpu() {
 
 #[test]
 fn wrong_interface_is_counted_reported_and_dropped() {
-    if !root("wrong-if") {
+    let Some(mut fx) = fixture("wrong-if") else {
         return;
-    }
-    let mut fx = Fixture::new();
+    };
     fx.backend
         .install_mfe(sg(), LO + 7, &fx.oifs)
         .expect("install");
@@ -333,13 +359,9 @@ fn wrong_interface_is_counted_reported_and_dropped() {
 
 #[test]
 fn ttl_one_and_zero_are_dropped_and_counted() {
-    if !root("ttl 1") {
+    let Some(mut fx) = forwarding_fixture("ttl 1") else {
         return;
-    }
-    let mut fx = Fixture::new();
-    fx.backend
-        .install_mfe(sg(), LO, &fx.oifs[..1])
-        .expect("install");
+    };
     for ttl in [0u8, 1] {
         let (verdict, _) = fx.run(
             &Frame {
@@ -356,10 +378,9 @@ fn ttl_one_and_zero_are_dropped_and_counted() {
 
 #[test]
 fn negative_entry_drops() {
-    if !root("negative") {
+    let Some(mut fx) = fixture("negative") else {
         return;
-    }
-    let mut fx = Fixture::new();
+    };
     fx.backend
         .install_mfe(sg(), LO, &[])
         .expect("install negative");
@@ -373,13 +394,9 @@ fn negative_entry_drops() {
 
 #[test]
 fn ip_options_and_fragments_are_forwarded() {
-    if !root("options") {
+    let Some(mut fx) = forwarding_fixture("options") else {
         return;
-    }
-    let mut fx = Fixture::new();
-    fx.backend
-        .install_mfe(sg(), LO, &fx.oifs[..1])
-        .expect("install");
+    };
     // Router alert (4 bytes), then 36 bytes of NOPs: the longest header, 60 bytes.
     for options in [
         vec![0x94, 0x04, 0, 0],
@@ -411,13 +428,9 @@ fn ip_options_and_fragments_are_forwarded() {
 
 #[test]
 fn vlan_tag_is_parsed_and_removed_from_the_copies() {
-    if !root("vlan") {
+    let Some(mut fx) = forwarding_fixture("vlan") else {
         return;
-    }
-    let mut fx = Fixture::new();
-    fx.backend
-        .install_mfe(sg(), LO, &fx.oifs[..1])
-        .expect("install");
+    };
     let frame = Frame {
         vlan: true,
         ..Frame::default()
@@ -442,13 +455,9 @@ fn vlan_tag_is_parsed_and_removed_from_the_copies() {
 
 #[test]
 fn truncated_frames_are_dropped_at_every_length() {
-    if !root("truncated") {
+    let Some(mut fx) = forwarding_fixture("truncated") else {
         return;
-    }
-    let mut fx = Fixture::new();
-    fx.backend
-        .install_mfe(sg(), LO, &fx.oifs[..1])
-        .expect("install");
+    };
     for vlan in [false, true] {
         for options in [Vec::new(), vec![1u8; 8]] {
             let frame = Frame {
@@ -477,38 +486,26 @@ fn truncated_frames_are_dropped_at_every_length() {
 
 #[test]
 fn short_frames_are_refused_or_dropped() {
-    if !root("short") {
+    let Some(mut fx) = fixture("short") else {
         return;
-    }
-    let mut fx = Fixture::new();
+    };
     let bytes = Frame::default().bytes();
     for len in 0..14 {
         let ctx = xdp_md(0, len as u32, LO);
-        let mut out = vec![0u8; 256];
         let program = fx.plane.ingress_program().expect("program");
-        let result = program.test_run(TestRunOptions {
-            data_in: Some(&bytes[..len]),
-            data_out: Some(&mut out),
-            ctx_in: Some(&ctx),
-            ..TestRunOptions::new()
-        });
         // The kernel refuses frames shorter than an Ethernet header before the program runs;
         // if it ever lets one through, the program must drop it.
-        if let Ok(result) = result {
-            assert_eq!(result.return_value, XDP_DROP, "length {len}");
+        if let Ok(run) = test_run(program, &bytes[..len], &ctx, 1) {
+            assert_eq!(run.verdict, XDP_DROP, "length {len}");
         }
     }
 }
 
 #[test]
 fn malformed_ipv4_is_dropped() {
-    if !root("malformed") {
+    let Some(mut fx) = forwarding_fixture("malformed") else {
         return;
-    }
-    let mut fx = Fixture::new();
-    fx.backend
-        .install_mfe(sg(), LO, &fx.oifs[..1])
-        .expect("install");
+    };
     let good = Frame::default().bytes();
     let mut cases = Vec::new();
     let mut bad_version = good.clone();
@@ -536,10 +533,9 @@ fn malformed_ipv4_is_dropped() {
 
 #[test]
 fn non_ipv4_unicast_link_local_and_igmp_are_passed() {
-    if !root("pass") {
+    let Some(mut fx) = fixture("pass") else {
         return;
-    }
-    let mut fx = Fixture::new();
+    };
     let mut arp = Frame::default().bytes();
     arp[12..14].copy_from_slice(&[0x08, 0x06]);
     let mut ipv6 = Frame::default().bytes();
@@ -592,10 +588,9 @@ fn non_ipv4_unicast_link_local_and_igmp_are_passed() {
 
 #[test]
 fn list_changes_share_sets_and_keep_counters() {
-    if !root("sets") {
+    let Some(mut fx) = Fixture::with_oifs_if_root("sets", 20) else {
         return;
-    }
-    let mut fx = Fixture::with_oifs(20);
+    };
     let o = fx.oifs.clone();
     let other = SgKey::new(Ipv4Addr::new(10, 0, 0, 2), GROUP);
     fx.backend
@@ -664,10 +659,9 @@ fn list_changes_share_sets_and_keep_counters() {
 
 #[test]
 fn egress_applies_threshold_mtu_and_source_mac() {
-    if !root("egress") {
+    let Some(mut fx) = fixture("egress") else {
         return;
-    }
-    let mut fx = Fixture::new();
+    };
     let mac = [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
     // test runs of devmap programs always have egress ifindex 0: configure "interface 0".
     fx.backend
@@ -691,17 +685,8 @@ fn egress_applies_threshold_mtu_and_source_mac() {
         let mut input = 7u32.to_ne_bytes().to_vec();
         input.extend_from_slice(&bytes);
         let ctx = xdp_md(4, input.len() as u32, 0);
-        let mut out = vec![0u8; input.len() + 256];
-        let result = program
-            .test_run(TestRunOptions {
-                data_in: Some(&input),
-                data_out: Some(&mut out),
-                ctx_in: Some(&ctx),
-                ..TestRunOptions::new()
-            })
-            .ok()?;
-        out.truncate(result.data_size_out as usize);
-        Some((result.return_value, out))
+        let run = test_run(program, &input, &ctx, 1).ok()?;
+        Some((run.verdict, run.out))
     };
     let Some((verdict, out)) = run(&Frame {
         ttl: 10,
@@ -733,13 +718,9 @@ fn egress_applies_threshold_mtu_and_source_mac() {
 
 #[test]
 fn measure_ns_per_packet() {
-    if !root("measure") {
+    let Some(mut fx) = forwarding_fixture("measure") else {
         return;
-    }
-    let mut fx = Fixture::new();
-    fx.backend
-        .install_mfe(sg(), LO, &fx.oifs[..1])
-        .expect("install");
+    };
     fx.backend.set_report_limit(1, 1).expect("limit");
     let hit = Frame {
         ttl: 255,
@@ -755,18 +736,74 @@ fn measure_ns_per_packet() {
     for (what, frame, repeat) in [("hit", &hit, 250), ("miss", &miss, 100_000)] {
         let ctx = xdp_md(0, frame.len() as u32, LO);
         let program = fx.plane.ingress_program().expect("program");
-        let result = program
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                ctx_in: Some(&ctx),
-                repeat,
-                ..TestRunOptions::new()
-            })
-            .expect("run");
+        let run = test_run(program, frame, &ctx, repeat).expect("run");
         eprintln!(
             "test_run {what}: {} ns/packet (repeat {repeat})",
-            result.duration.as_nanos()
+            run.duration.as_nanos()
         );
     }
     assert_eq!(fx.stats()["forwarded"], 250);
+}
+
+#[test]
+fn async_reader_yields_reports() {
+    let Some(fx) = fixture("async reports") else {
+        return;
+    };
+    let Fixture {
+        mut plane, reports, ..
+    } = fx;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let frame = Frame::default().bytes();
+    let ctx = xdp_md(0, frame.len() as u32, LO);
+    let program = plane.ingress_program().expect("program");
+    let report = runtime.block_on(async {
+        let mut reader = reports.into_async().expect("async reader");
+        assert_eq!(
+            test_run(program, &frame, &ctx, 1).expect("run").verdict,
+            XDP_PASS
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(5), reader.next())
+            .await
+            .expect("a report within 5 s")
+            .expect("report")
+    });
+    assert!(matches!(report, DataPlaneReport::Miss { sg: got, .. } if got == sg()));
+}
+
+#[test]
+fn hundred_thousand_entries_install_and_forward() {
+    let Some(mut fx) = Fixture::with_oifs_if_root("scale", 16) else {
+        return;
+    };
+    let o = fx.oifs.clone();
+    // 100 000 entries over 120 distinct outgoing lists (pairs of 16 interfaces).
+    let lists: Vec<[u32; 2]> = (0..16)
+        .flat_map(|a| (a + 1..16).map(move |b| [a, b]))
+        .map(|[a, b]| [o[a], o[b]])
+        .collect();
+    let count = 100_000u32;
+    let started = std::time::Instant::now();
+    for i in 0..count {
+        let key = SgKey::new(Ipv4Addr::from(0x0a00_0000 + i), GROUP);
+        fx.backend
+            .install_mfe(key, LO, &lists[i as usize % lists.len()])
+            .expect("install");
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "installed {count} entries over {} sets in {elapsed:?} ({:.1} µs each)",
+        fx.backend.sets_in_use(),
+        elapsed.as_secs_f64() * 1e6 / f64::from(count)
+    );
+    assert_eq!(fx.backend.len(), count as usize);
+    assert_eq!(fx.backend.sets_in_use(), lists.len());
+    let last = Frame {
+        source: Ipv4Addr::from(0x0a00_0000 + count - 1),
+        ..Frame::default()
+    };
+    fx.forward(&last.bytes());
 }

@@ -12,13 +12,23 @@ pub struct IdPool {
 }
 
 impl IdPool {
-    /// A pool of ids `0..capacity`, all unused.
-    pub fn new(capacity: u32) -> Self {
+    /// A pool of ids `0..capacity` of which those below `watermark` were handed out before
+    /// (by an earlier run): `used` are in use, `retired` wait for a grace period, the rest of
+    /// them are free.
+    pub fn adopt(capacity: u32, watermark: u32, used: &[u32], retired: Vec<u32>) -> Self {
+        let next = watermark.min(capacity);
+        let mut taken = vec![false; next as usize];
+        for &id in used.iter().chain(&retired) {
+            if let Some(slot) = taken.get_mut(id as usize) {
+                *slot = true;
+            }
+        }
+        let free = (0..next).filter(|&id| !taken[id as usize]).collect();
         Self {
             capacity,
-            next: 0,
-            free: Vec::new(),
-            retired: Vec::new(),
+            next,
+            free,
+            retired,
         }
     }
 
@@ -73,8 +83,17 @@ mod tests {
     use super::IdPool;
 
     #[test]
+    fn adopted_pools_hand_out_the_gaps_first() {
+        let mut pool = IdPool::adopt(8, 4, &[0, 2], vec![3]);
+        assert_eq!(pool.allocate(), Some(1));
+        assert_eq!(pool.allocate(), Some(4));
+        assert_eq!(pool.grace_period_passed(), vec![3]);
+        assert_eq!(pool.allocate(), Some(3));
+    }
+
+    #[test]
     fn retired_ids_wait_for_a_grace_period() {
-        let mut pool = IdPool::new(2);
+        let mut pool = IdPool::adopt(2, 0, &[], Vec::new());
         assert_eq!(pool.allocate(), Some(0));
         assert_eq!(pool.allocate(), Some(1));
         assert_eq!(pool.allocate(), None);

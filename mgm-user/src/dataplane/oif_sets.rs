@@ -7,11 +7,11 @@
 //! packet can still be replicated through it.
 use super::{ids::IdPool, sys, DataPlaneError};
 use aya::{
-    maps::{DevMapHash, MapData},
+    maps::{ArrayOfMaps, DevMapHash, Map, MapData, MapError},
     programs::ProgramFd,
 };
 use mgm_common::limits;
-use std::collections::HashMap;
+use std::{collections::HashMap, os::fd::AsFd};
 
 /// Devmaps created per batch.
 const GROW_BATCH: u32 = 64;
@@ -39,18 +39,73 @@ pub struct OifSets {
 }
 
 impl OifSets {
-    /// Manages the outer array `outer`; every devmap entry carries the egress program.
-    pub fn new(outer: MapData, egress: ProgramFd) -> Result<Self, DataPlaneError> {
-        Ok(Self {
+    /// Manages the outer array `outer`, taking over the devmaps an earlier run left in it
+    /// (pinned maps): `users` tells how many adopted entries use each set id. Sets nobody uses
+    /// are retired. Every devmap entry written from now on carries `egress`. Returns the
+    /// outgoing list of each used set.
+    pub fn open(
+        outer: MapData,
+        egress: ProgramFd,
+        users: &HashMap<u32, usize>,
+    ) -> Result<(Self, HashMap<u32, Vec<u32>>), DataPlaneError> {
+        let duplicate = outer.fd().as_fd().try_clone_to_owned().map_err(|source| {
+            DataPlaneError::Sys {
+                call: "duplicating the OIF_SETS descriptor",
+                source,
+            }
+        })?;
+        let reader: ArrayOfMaps<MapData, DevMapHash<MapData>> =
+            Map::ArrayOfMaps(MapData::from_fd(duplicate)?).try_into()?;
+        let mut devmaps = Vec::new();
+        for id in 0..BARRIER_SLOT {
+            match reader.get(&id, 0) {
+                Ok(map) => devmaps.push(map),
+                Err(MapError::KeyNotFound) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut sets = HashMap::new();
+        let mut by_list = HashMap::new();
+        let mut retired = HashMap::new();
+        let mut lists = HashMap::new();
+        for (id, map) in (0u32..).zip(&devmaps) {
+            let mut oifs = map.keys().collect::<Result<Vec<u32>, _>>()?;
+            oifs.sort_unstable();
+            match users.get(&id) {
+                Some(&count) => {
+                    by_list.entry(oifs.clone()).or_insert(id);
+                    lists.insert(id, oifs.clone());
+                    sets.insert(id, Set { oifs, users: count });
+                }
+                None if !oifs.is_empty() => {
+                    retired.insert(id, oifs);
+                }
+                None => {}
+            }
+        }
+        if let Some(id) = users.keys().find(|&&id| id as usize >= devmaps.len()) {
+            return Err(DataPlaneError::Invalid(format!(
+                "an entry points at outgoing set {id}, which does not exist"
+            )));
+        }
+        let used: Vec<u32> = sets.keys().copied().collect();
+        let ids = IdPool::adopt(
+            BARRIER_SLOT,
+            devmaps.len() as u32,
+            &used,
+            retired.keys().copied().collect(),
+        );
+        let oif_sets = Self {
             outer,
-            devmaps: Vec::new(),
+            devmaps,
             barrier: sys::create_devmap_hash(limits::SET_IFACES)?,
-            ids: IdPool::new(BARRIER_SLOT),
-            sets: HashMap::new(),
-            by_list: HashMap::new(),
-            retired: HashMap::new(),
+            ids,
+            sets,
+            by_list,
+            retired,
             egress,
-        })
+        };
+        Ok((oif_sets, lists))
     }
 
     /// The set holding exactly `oifs` (sorted, without duplicates), shared if it exists,

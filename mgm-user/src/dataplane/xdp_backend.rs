@@ -24,6 +24,10 @@ const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
 /// ...after a burst of this many.
 const DEFAULT_REPORT_BURST: u64 = 100;
 
+/// Released counter slots and per-interface counters that trigger a grace period (~10 ms) by
+/// themselves, so that the counter maps never fill up with garbage.
+const GARBAGE_LIMIT: usize = 1024;
+
 /// What the backend remembers of an installed entry.
 #[derive(Clone, Debug)]
 struct Installed {
@@ -52,37 +56,85 @@ pub struct XdpBackend {
 }
 
 impl XdpBackend {
-    /// Takes the forwarding maps of `plane`. The entry map must be empty: adopting entries
-    /// left in pinned maps by an earlier run is not done here.
+    /// Takes the forwarding maps of `plane`. Entries already in them (maps pinned by an earlier
+    /// run, see [`DataPlane::load_pinned`]) are adopted with their outgoing sets and counters,
+    /// and go on forwarding untouched.
     pub fn new(plane: &mut DataPlane) -> Result<Self, DataPlaneError> {
-        let mfes: HashMap<MapData, SgKey, MfeValue> = plane.take_map(map_name::MFES)?.try_into()?;
-        if mfes.keys().next().is_some() {
-            return Err(DataPlaneError::Invalid(
-                "the entry map already holds entries (pinned by an earlier run)".into(),
-            ));
+        let mfes: HashMap<MapData, SgKey, MfeValue> =
+            plane.take_map(map_name::MFES)?.try_into()?;
+        let found = mfes.iter().collect::<Result<Vec<_>, _>>()?;
+        let mut users: StdHashMap<u32, usize> = StdHashMap::new();
+        for (_, value) in &found {
+            if value.oif_set != NO_OIF_SET {
+                *users.entry(value.oif_set).or_default() += 1;
+            }
         }
         let egress = plane.egress_program()?;
         let outer = match plane.take_map(map_name::OIF_SETS)? {
             aya::maps::Map::ArrayOfMaps(data) => data,
             _ => return Err(DataPlaneError::Missing("OIF_SETS array of maps")),
         };
-        let cpus =
-            aya::util::nr_cpus().map_err(|(call, source)| DataPlaneError::Sys { call, source })?;
+        let (sets, lists) = OifSets::open(outer, egress, &users)?;
+        let mut entries = StdHashMap::new();
+        let mut slots_used = Vec::with_capacity(found.len());
+        for (sg, value) in found {
+            let set = (value.oif_set != NO_OIF_SET).then_some(value.oif_set);
+            let oifs = set
+                .and_then(|id| lists.get(&id).cloned())
+                .unwrap_or_default();
+            slots_used.push(value.stats_slot);
+            let entry = Installed {
+                iif: value.iif,
+                oifs,
+                set,
+                slot: value.stats_slot,
+            };
+            entries.insert(sg, entry);
+        }
+        let watermark = slots_used.iter().max().map_or(0, |max| max + 1);
+        if watermark > limits::MFES {
+            return Err(DataPlaneError::Invalid("an entry's counter slot is out of range".into()));
+        }
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(call, source)| DataPlaneError::Sys { call, source })?;
         let mut backend = Self {
             mfes,
             mfe_stats: plane.take_map(map_name::MFE_STATS)?.try_into()?,
             oif_stats: plane.take_map(map_name::OIF_STATS)?.try_into()?,
             ifaces: plane.take_map(map_name::IFACES)?.try_into()?,
             config: plane.take_map(map_name::CONFIG)?.try_into()?,
-            sets: OifSets::new(outer, egress)?,
-            slots: IdPool::new(limits::MFES),
-            entries: StdHashMap::new(),
+            sets,
+            slots: IdPool::adopt(limits::MFES, watermark, &slots_used, Vec::new()),
+            entries,
             retired_counters: HashSet::new(),
             hold_on_create: HashSet::new(),
             cpus,
         };
+        backend.adopt_counters()?;
         backend.set_report_limit(DEFAULT_REPORTS_PER_SEC, DEFAULT_REPORT_BURST)?;
         Ok(backend)
+    }
+
+    /// Keeps the (entry, interface) counters of adopted entries, creates missing ones and
+    /// retires the rest.
+    fn adopt_counters(&mut self) -> Result<(), DataPlaneError> {
+        let wanted: HashSet<OifCounterKey> = self
+            .entries
+            .values()
+            .flat_map(|entry| {
+                entry.oifs.iter().map(|&ifindex| OifCounterKey {
+                    stats_slot: entry.slot,
+                    ifindex,
+                })
+            })
+            .collect();
+        let present = self.oif_stats.keys().collect::<Result<HashSet<_>, _>>()?;
+        self.retired_counters = present.difference(&wanted).copied().collect();
+        let missing: Vec<OifCounterKey> = wanted.difference(&present).copied().collect();
+        for key in missing {
+            self.add_counters(key.stats_slot, &[key.ifindex])?;
+        }
+        Ok(())
     }
 
     /// Limits reports (creation alerts and wrong-interface reports, counted separately) to
@@ -168,6 +220,14 @@ impl XdpBackend {
         self.sets.has_retired()
             || !self.slots.retired().is_empty()
             || !self.retired_counters.is_empty()
+    }
+
+    /// Collects when enough garbage has piled up.
+    fn collect_if_due(&mut self) -> Result<(), DataPlaneError> {
+        if self.slots.retired().len() + self.retired_counters.len() >= GARBAGE_LIMIT {
+            self.collect()?;
+        }
+        Ok(())
     }
 
     fn zeros<T: Default + Clone + aya::Pod>(&self) -> Result<PerCpuValues<T>, DataPlaneError> {
@@ -352,9 +412,10 @@ impl ForwardingBackend for XdpBackend {
     fn install_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
         let oifs = normalize(oifs)?;
         match self.entries.remove(&sg) {
-            Some(old) => self.change(sg, old, iif, oifs),
-            None => self.create(sg, iif, oifs),
+            Some(old) => self.change(sg, old, iif, oifs)?,
+            None => self.create(sg, iif, oifs)?,
         }
+        self.collect_if_due()
     }
 
     fn update_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
@@ -363,7 +424,8 @@ impl ForwardingBackend for XdpBackend {
             .entries
             .remove(&sg)
             .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
-        self.change(sg, old, iif, oifs)
+        self.change(sg, old, iif, oifs)?;
+        self.collect_if_due()
     }
 
     fn delete_mfe(&mut self, sg: SgKey) -> Result<(), DataPlaneError> {
@@ -380,7 +442,7 @@ impl ForwardingBackend for XdpBackend {
         }
         self.retire_counters(old.slot, &old.oifs);
         self.slots.retire(old.slot);
-        Ok(())
+        self.collect_if_due()
     }
 
     fn mfe_stats(&self, sg: SgKey) -> Result<MfeStats, DataPlaneError> {
