@@ -933,9 +933,7 @@ fn refill_ip_checksum(buf: &mut [u8]) {
 
 fn refill_igmp_checksum(buf: &mut [u8]) {
     let hl = usize::from(buf[0] & 0x0f) * 4;
-    buf[hl + 2..hl + 4].fill(0);
-    let c = crate::wire::checksum::compute(&buf[hl..]);
-    buf[hl + 2..hl + 4].copy_from_slice(&c.to_be_bytes());
+    wire_igmp::Packet::new_unchecked(&mut buf[hl..]).fill_checksum();
 }
 
 /// The datagram for `repr` with the given IPv4 facts.
@@ -1187,9 +1185,7 @@ fn random_datagrams_are_counted_never_fatal() {
             igmp[7] = (next() % 3) as u8;
         }
         if igmp.len() >= 4 {
-            igmp[2..4].fill(0);
-            let c = crate::wire::checksum::compute(&igmp);
-            igmp[2..4].copy_from_slice(&c.to_be_bytes());
+            wire_igmp::Packet::new_unchecked(&mut igmp[..]).fill_checksum();
         }
         let ip = crate::wire::ipv4::Repr {
             src: HOST,

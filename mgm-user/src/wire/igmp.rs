@@ -211,6 +211,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Recomputes and stores the checksum over the whole message.
+    pub fn fill_checksum(&mut self) {
+        let bytes = self.buffer.as_mut();
+        bytes[field::CHECKSUM].fill(0);
+        let c = checksum::compute(bytes);
+        bytes[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
 /// A view of one group record of a v3 report.
 #[derive(Debug, Clone)]
 pub struct GroupRecord<T: AsRef<[u8]>> {
@@ -499,8 +509,7 @@ impl Repr {
         if let Some(group) = group {
             buffer[field::GROUP].copy_from_slice(&group.octets());
         }
-        let c = checksum::compute(buffer);
-        buffer[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        Packet::new_unchecked(buffer).fill_checksum();
         Ok(())
     }
 }
@@ -663,9 +672,7 @@ mod tests {
         });
         buf[9] = 1;
         buf.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
-        buf[2..4].fill(0);
-        let c = checksum::compute(&buf);
-        buf[2..4].copy_from_slice(&c.to_be_bytes());
+        Packet::new_unchecked(&mut buf[..]).fill_checksum();
         let p = Packet::new_checked(&buf[..]).unwrap();
         let Repr::ReportV3 { records } = Repr::parse(&p).unwrap() else {
             panic!("not a v3 report");
@@ -683,9 +690,7 @@ mod tests {
         }
         let mut unknown = emit(&Repr::ReportV2 { group: g(1) });
         unknown[0] = 0x13;
-        unknown[2..4].fill(0);
-        let c = checksum::compute(&unknown);
-        unknown[2..4].copy_from_slice(&c.to_be_bytes());
+        Packet::new_unchecked(&mut unknown[..]).fill_checksum();
         let p = Packet::new_checked(&unknown[..]).unwrap();
         assert_eq!(Repr::parse(&p), Err(Error::Unsupported));
     }
