@@ -1,7 +1,7 @@
 //! Group memberships (spec §4.6, §4.7, §6.2): the table, JOIN-state add/delete with their
 //! alerts, and the LocalJoin/LocalLeave rules for IGMP.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::action::Callback;
 use super::error::MgmError;
@@ -40,18 +40,20 @@ struct KeyState {
     holders: usize,
 }
 
-/// The membership table, indexed by key and by (client, interface).
+/// The membership table, indexed by key. A (client, interface) index would cost every add
+/// and delete a lookup; the only queries by interface come with ownership changes, which
+/// scan instead (as MFE deletion on ownership change does).
 #[derive(Debug, Default)]
 pub(crate) struct MembershipTable {
     keys: HashMap<Sg, KeyState>,
-    by_client_if: HashMap<(ProtocolHandle, IfId), HashSet<Sg>>,
 }
 
 impl MembershipTable {
     pub(crate) fn contains(&self, c: ProtocolHandle, sg: Sg, ifid: IfId) -> bool {
-        self.by_client_if
-            .get(&(c, ifid))
-            .is_some_and(|s| s.contains(&sg))
+        self.keys
+            .get(&sg)
+            .and_then(|k| k.by_if.get(&ifid))
+            .is_some_and(|hs| hs.iter().any(|h| h.client == c))
     }
 
     pub(crate) fn holder_mut(
@@ -93,10 +95,6 @@ impl MembershipTable {
             Ok(i) => key.presence[i].1 += 1,
             Err(i) => key.presence.insert(i, (holder.client, 1)),
         }
-        self.by_client_if
-            .entry((holder.client, ifid))
-            .or_default()
-            .insert(sg);
     }
 
     /// Removes a membership, returning it.
@@ -117,12 +115,6 @@ impl MembershipTable {
         }
         if key.holders == 0 {
             self.keys.remove(&sg);
-        }
-        if let Some(set) = self.by_client_if.get_mut(&(c, ifid)) {
-            set.remove(&sg);
-            if set.is_empty() {
-                self.by_client_if.remove(&(c, ifid));
-            }
         }
         Some(holder)
     }
@@ -150,13 +142,18 @@ impl MembershipTable {
             .collect()
     }
 
-    /// The keys `c` holds on `ifid`, in (group, source) order.
+    /// The keys `c` holds on `ifid`, in (group, source) order (a scan of every key).
     pub(crate) fn of_client_on(&self, c: ProtocolHandle, ifid: IfId) -> Vec<Sg> {
         let mut keys: Vec<Sg> = self
-            .by_client_if
-            .get(&(c, ifid))
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+            .keys
+            .iter()
+            .filter(|(_, k)| {
+                k.by_if
+                    .get(&ifid)
+                    .is_some_and(|hs| hs.iter().any(|h| h.client == c))
+            })
+            .map(|(sg, _)| *sg)
+            .collect();
         keys.sort_unstable();
         keys
     }

@@ -2,7 +2,7 @@
 //! its expiry index, OIF maintenance under membership and forward-state changes (§6.2),
 //! lifetimes (§6.5) and `MgmSetMfe` (§4.16).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::ops::Bound;
 use std::time::Duration;
@@ -106,10 +106,13 @@ impl Mfe {
     }
 }
 
-/// The MFEs by (group, source) plus an expiry index.
+/// The MFEs, hashed by key for the membership hot path, with a (group, source) order for
+/// enumeration, the sources of each group for (\*,G) updates, and an expiry index.
 #[derive(Debug, Default)]
 pub(crate) struct MfeTable {
-    map: BTreeMap<Sg, Mfe>,
+    map: HashMap<Sg, Mfe>,
+    order: BTreeSet<Sg>,
+    by_group: HashMap<Ipv4Addr, Vec<Ipv4Addr>>,
     expiry: BTreeSet<(Timestamp, Sg)>,
 }
 
@@ -132,15 +135,29 @@ impl MfeTable {
     }
 
     pub(crate) fn insert(&mut self, mfe: Mfe) {
-        self.expiry.insert((mfe.expires_at, mfe.sg));
-        if let Some(old) = self.map.insert(mfe.sg, mfe) {
-            self.expiry.remove(&(old.expires_at, old.sg));
+        let sg = mfe.sg;
+        self.expiry.insert((mfe.expires_at, sg));
+        match self.map.insert(sg, mfe) {
+            Some(old) => {
+                self.expiry.remove(&(old.expires_at, sg));
+            }
+            None => {
+                self.order.insert(sg);
+                self.by_group.entry(sg.group).or_default().push(sg.source);
+            }
         }
     }
 
     pub(crate) fn remove(&mut self, sg: Sg) -> Option<Mfe> {
         let old = self.map.remove(&sg)?;
         self.expiry.remove(&(old.expires_at, sg));
+        self.order.remove(&sg);
+        if let Some(sources) = self.by_group.get_mut(&sg.group) {
+            sources.retain(|s| *s != sg.source);
+            if sources.is_empty() {
+                self.by_group.remove(&sg.group);
+            }
+        }
         Some(old)
     }
 
@@ -166,44 +183,41 @@ impl MfeTable {
             .collect()
     }
 
-    /// Normal MFEs a membership on `key` covers, using the (group, source) order.
+    /// Normal MFEs a membership on `key` covers, in (group, source) order.
     fn covered(&self, key: Sg) -> Vec<Sg> {
-        let normal = |m: &&Mfe| m.kind == MfeKind::Normal;
+        let normal = |sg: &Sg| self.map.get(sg).is_some_and(|m| m.kind == MfeKind::Normal);
         if key.is_wildcard_group() {
-            self.map.values().filter(normal).map(|m| m.sg).collect()
+            self.order.iter().copied().filter(normal).collect()
         } else if key.is_wildcard_source() {
-            let lo = Sg::new(Ipv4Addr::UNSPECIFIED, key.group);
-            let hi = Sg::new(Ipv4Addr::BROADCAST, key.group);
-            self.map
-                .range(lo..=hi)
-                .map(|(_, m)| m)
+            let sources = self
+                .by_group
+                .get(&key.group)
+                .map_or(&[][..], |v| v.as_slice());
+            let mut keys: Vec<Sg> = sources
+                .iter()
+                .map(|s| Sg::new(*s, key.group))
                 .filter(normal)
-                .map(|m| m.sg)
-                .collect()
+                .collect();
+            keys.sort_unstable();
+            keys
         } else {
-            self.map
-                .get(&key)
-                .filter(normal)
-                .map(|m| m.sg)
-                .into_iter()
-                .collect()
+            Some(key).filter(normal).into_iter().collect()
         }
     }
 
-    /// Keys of MFEs that reference `ifid` as IIF, OIF or forward-disabled OIF.
+    /// Keys (ordered) of MFEs that reference `ifid` as IIF, OIF or forward-disabled OIF.
     fn referencing(&self, ifid: IfId) -> Vec<Sg> {
-        self.map
-            .values()
+        self.iter()
             .filter(|m| m.iif == ifid || m.oifs.contains(ifid) || m.fwd_disabled.contains(ifid))
             .map(|m| m.sg)
             .collect()
     }
 
-    /// Keys of MFEs whose source lies in `network/mask`.
+    /// Keys (ordered) of MFEs whose source lies in `network/mask`.
     pub(crate) fn with_source_in(&self, network: Ipv4Addr, mask: Ipv4Addr) -> Vec<Sg> {
         let (net, mask) = (u32::from(network) & u32::from(mask), u32::from(mask));
-        self.map
-            .keys()
+        self.order
+            .iter()
             .filter(|sg| u32::from(sg.source) & mask == net)
             .copied()
             .collect()
@@ -211,14 +225,14 @@ impl MfeTable {
 
     /// All MFEs in (group, source) order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Mfe> {
-        self.map.values()
+        self.order.iter().filter_map(|sg| self.map.get(sg))
     }
 
     /// MFEs strictly after `sg` in (group, source) order.
     pub(crate) fn after(&self, sg: Sg) -> impl Iterator<Item = &Mfe> {
-        self.map
+        self.order
             .range((Bound::Excluded(sg), Bound::Unbounded))
-            .map(|(_, m)| m)
+            .filter_map(|sg| self.map.get(sg))
     }
 }
 
