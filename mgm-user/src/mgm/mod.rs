@@ -15,6 +15,33 @@
 //! [`Mgm::route_changed`] from the RIB (A-30). RPF lookups go through a pluggable
 //! [`RpfProvider`].
 //!
+//! # Driving it
+//! ```
+//! use std::net::Ipv4Addr;
+//! use mgm_user::mgm::*;
+//!
+//! let mut rib = StaticRib::new();
+//! rib.insert(Ipv4Addr::new(10, 0, 0, 0), 8, IfId::index(2), Ipv4Addr::UNSPECIFIED);
+//! let mut mgm = Mgm::new(Config::default(), Box::new(rib));
+//! let now = Timestamp::from_secs(1);
+//! let pim = mgm.register(protocol_id(1, 0, 5), 1, CallbackSet::all()).unwrap();
+//! mgm.take_interface_ownership(pim, IfId::index(1), now).unwrap();
+//! mgm.take_interface_ownership(pim, IfId::index(2), now).unwrap();
+//! let g = Ipv4Addr::new(239, 1, 1, 1);
+//! mgm.add_membership(pim, Sg::star_g(g), IfId::index(1), MemberFlags::JOIN, now).unwrap();
+//! mgm.packet_miss(Ipv4Addr::new(10, 0, 0, 7), g, 2, &[], now).unwrap();
+//!
+//! struct Pim; // an in-process protocol keeping every default
+//! impl MgmClient for Pim {}
+//! let mut clients = std::collections::HashMap::from([(pim, Pim)]);
+//! let mut backend = Vec::new();
+//! mgm.drive(now, &mut clients, &mut |action| backend.push(action));
+//! assert!(matches!(&backend[..], [Action::InstallMfe { oifs, .. }] if oifs.len() == 1));
+//! if let Some(at) = mgm.next_timeout() {
+//!     mgm.tick(at); // the daemon's timer fires
+//! }
+//! ```
+//!
 //! # Callbacks with out-parameters
 //! RPF and creation alerts are *questions*: packet-driven creation is a pending state keyed by
 //! (S,G) (the "resolving" marker of §6.11) that emits [`Callback::Rpf`] and then one
@@ -164,6 +191,22 @@ impl Mgm {
     pub fn tick(&mut self, now: Timestamp) {
         self.expire_questions(now);
         self.expire_mfes(now);
+        self.out.commit();
+    }
+
+    /// MGM shuts down (§6.5): deletes every MFE from the backend and abandons creations in
+    /// progress, without callbacks. Registrations, ownership and memberships stay, so packets
+    /// arriving afterwards create entries again.
+    pub fn shutdown(&mut self) {
+        let all: Vec<Sg> = self.mfes.iter().map(|m| m.sg()).collect();
+        for sg in all {
+            self.delete_mfe(sg);
+        }
+        let pending = self.pending_with_source_in(
+            std::net::Ipv4Addr::UNSPECIFIED,
+            std::net::Ipv4Addr::UNSPECIFIED,
+        );
+        self.cancel_creations(pending);
         self.out.commit();
     }
 

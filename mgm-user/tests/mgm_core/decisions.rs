@@ -717,3 +717,28 @@ fn ownership_change_cancels_a_creation_waiting_for_answers() {
     assert!(!lab.mgm.is_resolving(sg(S, G)));
     let _ = Sg::STAR_STAR;
 }
+
+#[test]
+fn s6_5_shutdown_deletes_every_mfe_without_callbacks() {
+    let (mut lab, p, _, _) = std_lab();
+    lab.add(p, star(G), 1).unwrap();
+    lab.packet(S, G, 3);
+    lab.packet(Ipv4Addr::new(192, 168, 1, 1), G, 2);
+    lab.mgm.packet_miss(S2, G, 3, &[], lab.now).unwrap();
+    lab.poll_all();
+    lab.calls();
+    lab.actions();
+    lab.mgm.shutdown();
+    assert_eq!(
+        lab.poll_all(),
+        [
+            Action::DeleteMfe { sg: sg(S, G) },
+            Action::DeleteMfe {
+                sg: sg(Ipv4Addr::new(192, 168, 1, 1), G)
+            },
+            Action::CreationCancelled { sg: sg(S2, G) },
+        ]
+    );
+    assert_eq!(lab.mgm.mfe_count(), 0);
+    assert!(lab.mgm.has_membership(p, star(G), ifx(1)));
+}
