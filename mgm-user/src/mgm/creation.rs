@@ -235,11 +235,10 @@ impl Mgm {
 
     /// Keys of creations in progress whose source lies in `network/mask`.
     pub(crate) fn pending_with_source_in(&self, network: Ipv4Addr, mask: Ipv4Addr) -> Vec<Sg> {
-        let (net, mask) = (u32::from(network) & u32::from(mask), u32::from(mask));
         self.pending
             .by_sg
             .keys()
-            .filter(|sg| u32::from(sg.source) & mask == net)
+            .filter(|sg| sg.source_in(network, mask))
             .copied()
             .collect()
     }
@@ -272,9 +271,9 @@ impl Mgm {
                 entries,
             });
             if self.registry.accepts(owner, &cb) {
-                offered.iter().for_each(|i| {
+                for i in &offered {
                     p.offered.insert(*i);
-                });
+                }
                 p.questions.insert(query, offered);
                 self.send(Phase::Question, owner, cb);
             }

@@ -215,10 +215,9 @@ impl MfeTable {
 
     /// Keys (ordered) of MFEs whose source lies in `network/mask`.
     pub(crate) fn with_source_in(&self, network: Ipv4Addr, mask: Ipv4Addr) -> Vec<Sg> {
-        let (net, mask) = (u32::from(network) & u32::from(mask), u32::from(mask));
         self.order
             .iter()
-            .filter(|sg| u32::from(sg.source) & mask == net)
+            .filter(|sg| sg.source_in(network, mask))
             .copied()
             .collect()
     }

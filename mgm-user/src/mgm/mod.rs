@@ -229,3 +229,12 @@ impl Mgm {
         self.last_serial
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mgm_can_move_to_a_daemon_task() {
+        fn assert_send<T: Send>() {}
+        assert_send::<super::Mgm>();
+    }
+}

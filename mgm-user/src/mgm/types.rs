@@ -98,6 +98,12 @@ impl Sg {
         mask_of(self.group)
     }
 
+    /// Whether the source lies in `network/mask` (RIB change matching, A-30).
+    pub fn source_in(&self, network: Ipv4Addr, mask: Ipv4Addr) -> bool {
+        let mask = u32::from(mask);
+        u32::from(self.source) & mask == u32::from(network) & mask
+    }
+
     /// Whether a membership on `self` covers the MFE `mfe` (spec §6.2): (S,G) covers itself,
     /// (\*,G) every MFE of G, (\*,\*) every MFE.
     pub fn covers(&self, mfe: Sg) -> bool {
