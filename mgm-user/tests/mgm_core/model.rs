@@ -17,6 +17,8 @@ use proptest::prelude::*;
 type C = usize;
 const IGMP: C = 2;
 const CLIENTS: C = 3;
+/// A fourth protocol, R, that owns nothing and comes and goes (it only hears W alerts).
+const LISTENER: C = 3;
 
 const S1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const S2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -42,6 +44,8 @@ enum Op {
     Delete(C, Sg, u32, MemberFlags),
     Packet(Ipv4Addr, Ipv4Addr, u32),
     Advance(u64),
+    /// Registers R if absent, else deregisters it.
+    ToggleListener,
 }
 
 fn key() -> impl Strategy<Value = Sg> {
@@ -79,6 +83,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (prop::sample::select(vec![S1, S2, S3]), prop::sample::select(vec![G1, G2]), i)
             .prop_map(|(s, g, i)| Op::Packet(s, g, i)),
         1 => (0u64..1000).prop_map(Op::Advance),
+        1 => Just(Op::ToggleListener),
     ]
 }
 
@@ -100,6 +105,7 @@ struct Model {
     mfes: BTreeMap<Sg, MfeModel>,
     now_ms: u64,
     events: Vec<String>,
+    listener: bool,
 }
 
 impl Model {
@@ -176,8 +182,10 @@ impl Model {
         }
     }
 
-    fn others(x: C) -> impl Iterator<Item = C> {
-        (0..CLIENTS).filter(move |c| *c != x)
+    /// Registered clients other than `x`, in registration order.
+    fn others(&self, x: C) -> Vec<C> {
+        let listener = self.listener.then_some(LISTENER);
+        (0..CLIENTS).chain(listener).filter(|c| *c != x).collect()
     }
 
     fn check_member(&self, c: C, k: Sg, i: u32, f: MemberFlags) -> Result<(), MgmError> {
@@ -224,7 +232,10 @@ impl Model {
         if k.is_wildcard_source() {
             if !present.contains(&c) {
                 match present.len() {
-                    0 => Self::others(c).for_each(|o| self.ev(o, format!("join {k} true"))),
+                    0 => self
+                        .others(c)
+                        .into_iter()
+                        .for_each(|o| self.ev(o, format!("join {k} true"))),
                     1 => {
                         let y = *present.iter().next().unwrap();
                         self.ev(y, format!("join {k} true"));
@@ -288,7 +299,10 @@ impl Model {
         if k.is_wildcard_source() {
             if !present.contains(&c) {
                 match present.len() {
-                    0 => Self::others(c).for_each(|o| self.ev(o, format!("prune {k} if{i} true"))),
+                    0 => self
+                        .others(c)
+                        .into_iter()
+                        .for_each(|o| self.ev(o, format!("prune {k} if{i} true"))),
                     1 => {
                         let y = *present.iter().next().unwrap();
                         self.ev(y, format!("prune {k} if{i} true"));
@@ -487,11 +501,20 @@ impl MgmClient for Vetoer {
 }
 
 /// Runs the implementation side: delivers every callback (answered by [`Vetoer`]) and logs it.
-fn drain(mgm: &mut Mgm, handles: &[ProtocolHandle], now: Timestamp) -> Vec<String> {
+fn drain(
+    mgm: &mut Mgm,
+    handles: &[ProtocolHandle],
+    listener: Option<ProtocolHandle>,
+    now: Timestamp,
+) -> Vec<String> {
     let mut out = Vec::new();
     while let Some(a) = mgm.poll_action() {
         if let Action::Callback { to, callback } = a {
-            let idx = handles.iter().position(|h| *h == to).expect("known client");
+            let idx = match handles.iter().position(|h| *h == to) {
+                Some(i) => i,
+                None if listener == Some(to) => LISTENER,
+                None => panic!("callback to an unregistered client"),
+            };
             out.push(line(idx, &callback));
             if let Some(answer) = callback.deliver(&mut Vetoer) {
                 mgm.answer(answer, now).expect("open question");
@@ -511,6 +534,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         .map(|id| mgm.register(id, 1, CallbackSet::all()).expect("register"))
         .collect();
     let mut model = Model::default();
+    let mut listener: Option<ProtocolHandle> = None;
     let base = Timestamp::from_secs(0);
     for (step, op) in ops.into_iter().enumerate() {
         let now = base + Duration::from_millis(model.now_ms);
@@ -540,10 +564,20 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 mgm.tick(base + Duration::from_millis(model.now_ms));
                 (Ok(()), Ok(()))
             }
+            Op::ToggleListener => {
+                model.listener = !model.listener;
+                let got = match listener.take() {
+                    Some(h) => mgm.deregister(h),
+                    None => mgm
+                        .register(protocol_id(1, 0, 9), 1, CallbackSet::all())
+                        .map(|h| listener = Some(h)),
+                };
+                (got, Ok(()))
+            }
         };
         let now = base + Duration::from_millis(model.now_ms);
         prop_assert_eq!(got, want, "step {} {:?}", step, op);
-        let mut got_events = drain(&mut mgm, &handles, now);
+        let mut got_events = drain(&mut mgm, &handles, listener, now);
         let mut want_events = std::mem::take(&mut model.events);
         got_events.sort();
         want_events.sort();
