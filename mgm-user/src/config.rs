@@ -2,9 +2,14 @@
 //!
 //! ```toml
 //! [daemon]
-//! bpffs = "/sys/fs/bpf/mgm"          # where maps and programs are pinned
+//! bpffs = "/sys/fs/bpf/mgm"          # maps, programs and links are pinned under
+//!                                    # <bpffs>/net-<network namespace inode>
 //! api_socket = "/run/mgm/mgmd.sock"
 //! api_allow_uids = [0]               # who may use the API besides root
+//! on_stop = "detach"                 # detach: SIGTERM stops forwarding and clears the pins;
+//!                                    # keep: forwarding goes on from the pinned maps (upgrades)
+//! adopt_window_s = 12                # after a restart, how long entries left by the previous
+//!                                    # run keep forwarding before they are re-derived
 //!
 //! [[interface]]
 //! name = "eth0"
@@ -67,6 +72,23 @@ pub struct DaemonConfig {
     pub api_socket: String,
     /// UIDs besides root allowed to use the API.
     pub api_allow_uids: Vec<u32>,
+    /// What SIGINT/SIGTERM does to forwarding.
+    pub on_stop: OnStop,
+    /// Seconds adopted entries forward untouched after a restart (IGMP re-learns, protocols
+    /// reconnect) before the MGM re-derives them.
+    pub adopt_window_s: u32,
+}
+
+/// What a clean stop of mgmd does to forwarding. (`kill -9` always leaves it in place.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStop {
+    /// Detach the XDP program and remove the pinned state: forwarding stops.
+    #[default]
+    Detach,
+    /// Leave the program attached and the maps pinned: forwarding goes on, and the next mgmd
+    /// adopts it.
+    Keep,
 }
 
 impl Default for DaemonConfig {
@@ -75,6 +97,8 @@ impl Default for DaemonConfig {
             bpffs: "/sys/fs/bpf/mgm".into(),
             api_socket: crate::api::DEFAULT_SOCKET.into(),
             api_allow_uids: Vec::new(),
+            on_stop: OnStop::Detach,
+            adopt_window_s: 12,
         }
     }
 }
@@ -187,6 +211,9 @@ struct RawDaemon {
     api_socket: Option<String>,
     #[serde(default)]
     api_allow_uids: Vec<u32>,
+    #[serde(default)]
+    on_stop: OnStop,
+    adopt_window_s: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -256,6 +283,8 @@ impl Config {
                 bpffs: d.bpffs.unwrap_or(default.bpffs),
                 api_socket: d.api_socket.unwrap_or(default.api_socket),
                 api_allow_uids: d.api_allow_uids,
+                on_stop: d.on_stop,
+                adopt_window_s: d.adopt_window_s.unwrap_or(default.adopt_window_s),
             }
         });
         let mut names = BTreeSet::new();

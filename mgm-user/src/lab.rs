@@ -386,6 +386,35 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// A bpffs for daemons the lab runs: `ip netns exec` remounts `/sys` in a private mount
+/// namespace, which hides `/sys/fs/bpf`, so lab daemons pin under this directory instead. It is
+/// mounted once, in this process's mount namespace, before any daemon starts, so every daemon
+/// (and a restarted one) sees the same instance.
+pub const LAB_BPFFS: &str = "/run/mgm/bpffs";
+
+/// Mounts [`LAB_BPFFS`] if it is not a bpffs yet.
+pub fn lab_bpffs() -> Result<&'static str, LabError> {
+    let mounted = std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let mut fields = l.split_whitespace();
+            fields.nth(1) == Some(LAB_BPFFS) && fields.next() == Some("bpf")
+        });
+    if !mounted {
+        std::fs::create_dir_all(LAB_BPFFS).map_err(|source| LabError::Spawn {
+            command: format!("mkdir {LAB_BPFFS}"),
+            source,
+        })?;
+        run_checked({
+            let mut c = Command::new("mount");
+            c.args(["-t", "bpf", "bpf", LAB_BPFFS]);
+            c
+        })?;
+    }
+    Ok(LAB_BPFFS)
+}
+
 /// Moves the calling thread into the named network namespace.
 pub fn enter_ns(name: &str) -> Result<(), LabError> {
     let setns_err = |source| LabError::Setns {

@@ -100,8 +100,9 @@ fn demo(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {
     let socket = PathBuf::from(format!("/run/mgm/{}.sock", lab.prefix()));
     let config_path = PathBuf::from(format!("/run/mgm/{}.toml", lab.prefix()));
     let mut config = format!(
-        "[daemon]\napi_socket = {:?}\n",
-        socket.display().to_string()
+        "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n",
+        socket.display().to_string(),
+        lab::lab_bpffs()?
     );
     for host in std::iter::once(Host::Source).chain((1..=receivers).map(Host::Receiver)) {
         config += &format!("\n[[interface]]\nname = {:?}\n", Lab::router_iface(host));

@@ -27,7 +27,12 @@ use anyhow::{Context as _, Result};
 use futures::StreamExt as _;
 use router::Router;
 use server::{Command, ConnectionId};
-use std::{collections::HashMap, path::PathBuf, pin::pin, time::Duration};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    pin::pin,
+    time::Duration,
+};
 use tokio::{
     signal::unix::{signal, SignalKind},
     sync::mpsc,
@@ -115,8 +120,7 @@ fn load_config(options: &Options) -> Result<Config> {
 /// Runs mgmd until SIGINT or SIGTERM.
 pub async fn run(options: Options) -> Result<()> {
     let config = load_config(&options)?;
-    let plane = DataPlane::load().context("loading the XDP program")?;
-    let mut plane = plane;
+    let mut plane = load_plane(&pin_dir(Path::new(&config.daemon.bpffs)))?;
     forward_ebpf_logs(&mut plane);
     let reports = crate::dataplane::ReportReader::new(&mut plane)?.into_async()?;
     let igmp_io = match igmp_io::IgmpIo::open() {
@@ -196,6 +200,37 @@ pub async fn run(options: Options) -> Result<()> {
     let _ = std::fs::remove_file(&api_socket);
     router.shutdown();
     Ok(())
+}
+
+/// The pin directory: `<bpffs>/net-<inode of this network namespace>`, so that routers in
+/// different network namespaces (whose ifindexes are unrelated) never share pinned state,
+/// while a restart in the same namespace finds its own.
+fn pin_dir(bpffs: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt as _;
+    let netns = std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino());
+    bpffs.join(format!("net-{netns}"))
+}
+
+/// Loads the data plane pinned under `dir` (root-only), adopting what a previous run left
+/// there; without bpffs it runs unpinned and says that forwarding will not survive a restart.
+fn load_plane(dir: &Path) -> Result<DataPlane> {
+    match DataPlane::load_pinned(dir) {
+        Ok(plane) => {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("restricting {}", dir.display()))?;
+            info!(dir = %dir.display(), "data plane pinned");
+            Ok(plane)
+        }
+        Err(e) => {
+            warn!(
+                dir = %dir.display(),
+                error = %e,
+                "cannot pin under bpffs: running unpinned, forwarding stops with mgmd"
+            );
+            DataPlane::load().context("loading the XDP program")
+        }
+    }
 }
 
 async fn igmp_recv(io: Option<&igmp_io::IgmpIo>) -> std::io::Result<(u32, Vec<u8>)> {

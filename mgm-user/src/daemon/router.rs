@@ -16,7 +16,7 @@ use crate::{
         ApiAnswer, ApiIfEntry, ApiIfId, ApiSg, Event, GroupRow, InterfaceRow, MfeRow, OifRow,
         ProtocolRow, Response,
     },
-    config::{Config, StaticRoute, XdpMode},
+    config::{Config, OnStop, StaticRoute, XdpMode},
     dataplane::{
         DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings, PuntSockets, XdpBackend,
         XskConfig,
@@ -117,6 +117,10 @@ pub struct Router {
     egress: HashMap<u32, IfaceSettings>,
     /// Entries in hold mode: (last punted packet seen, latest handover).
     draining: HashMap<Sg, (Instant, Instant)>,
+    /// Entries a previous run left in the pinned maps, (S,G) and incoming ifindex: they
+    /// forward untouched until `reconcile_at`, then the MGM re-derives each of them.
+    adopted: Vec<(Sg, u32)>,
+    reconcile_at: Instant,
     igmp: igmp::Router,
     igmp_io: Option<IgmpIo>,
     builtins: Builtins,
@@ -142,6 +146,19 @@ impl Router {
     ) -> anyhow::Result<Self> {
         let mut backend = XdpBackend::new(&mut plane)?;
         backend.reserve_sets()?;
+        let adopted: Vec<(Sg, u32)> = backend
+            .entries()
+            .map(|(key, iif, _)| (sg_of(key), iif))
+            .collect();
+        if !adopted.is_empty() {
+            info!(
+                entries = adopted.len(),
+                window_s = config.daemon.adopt_window_s,
+                "adopted the forwarding entries of the previous run"
+            );
+        }
+        let reconcile_at =
+            Instant::now() + std::time::Duration::from_secs(config.daemon.adopt_window_s.into());
         // Room for a burst of a new flow while its entry is created (16 MiB per interface).
         let punt_config = XskConfig {
             frames: 8192,
@@ -187,6 +204,8 @@ impl Router {
             hold,
             egress: HashMap::new(),
             draining: HashMap::new(),
+            adopted,
+            reconcile_at,
             igmp: igmp::Router::new(),
             igmp_io,
             builtins: Builtins {
@@ -225,7 +244,8 @@ impl Router {
             .values()
             .map(|(last, _)| *last + HOLD_QUIET)
             .min();
-        [mgm, self.igmp.next_timeout(), handover]
+        let reconcile = (!self.adopted.is_empty()).then_some(self.reconcile_at);
+        [mgm, self.igmp.next_timeout(), handover, reconcile]
             .into_iter()
             .flatten()
             .min()
@@ -241,6 +261,37 @@ impl Router {
         if !self.draining.is_empty() {
             self.drain_punts();
         }
+        if !self.adopted.is_empty() && Instant::now() >= self.reconcile_at {
+            self.reconcile_adopted();
+        }
+    }
+
+    /// Re-derives the entries adopted from the previous run as if their first packet arrived
+    /// now: the MGM computes each one from today's memberships, routes and protocols, and the
+    /// backend replaces it in place (atomically; unchanged lists keep forwarding untouched).
+    /// Entries that no longer have receivers become negative and then expire as usual.
+    fn reconcile_adopted(&mut self) {
+        let adopted = std::mem::take(&mut self.adopted);
+        info!(
+            entries = adopted.len(),
+            "reconciling adopted entries with the MGM"
+        );
+        let now = self.now();
+        let statics = self.builtins.statics.0;
+        for (sg, iif) in adopted {
+            if self.mgm.mfe(sg).is_some() {
+                continue;
+            }
+            for (msg, ifid) in self.builtins.statics.1.memberships_for(iif, sg) {
+                let _ = self
+                    .mgm
+                    .add_membership(statics, msg, ifid, MemberFlags::JOIN, now);
+            }
+            if let Err(e) = self.mgm.packet_miss(sg.source, sg.group, iif, &[], now) {
+                debug!(error = %e, source = %sg.source, group = %sg.group, "adopted entry");
+            }
+        }
+        self.drive();
     }
 
     // ---- links and routes ------------------------------------------------------------------
@@ -1172,13 +1223,24 @@ impl Router {
         self.drive();
     }
 
-    /// Detaches the XDP program from every interface.
+    /// A clean stop: with [`OnStop::Detach`] the XDP program is detached everywhere and the
+    /// pinned state removed; with [`OnStop::Keep`] forwarding goes on for the next mgmd.
     pub fn shutdown(&mut self) {
+        if self.config.daemon.on_stop == OnStop::Keep && self.plane.pin_dir().is_some() {
+            info!("on_stop = keep: forwarding goes on from the pinned maps");
+            return;
+        }
         let names: Vec<String> = self.active.keys().cloned().collect();
         for name in names {
             match self.plane.detach(&name) {
                 Ok(()) => info!(interface = %name, "XDP program detached"),
                 Err(e) => warn!(interface = %name, error = %e, "detach failed"),
+            }
+        }
+        if let Some(dir) = self.plane.pin_dir() {
+            match std::fs::remove_dir_all(dir) {
+                Ok(()) => info!(dir = %dir.display(), "pinned state removed"),
+                Err(e) => warn!(dir = %dir.display(), error = %e, "removing the pinned state"),
             }
         }
     }

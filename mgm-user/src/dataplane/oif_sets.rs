@@ -48,12 +48,15 @@ impl OifSets {
         egress: ProgramFd,
         users: &HashMap<u32, usize>,
     ) -> Result<(Self, HashMap<u32, Vec<u32>>), DataPlaneError> {
-        let duplicate = outer.fd().as_fd().try_clone_to_owned().map_err(|source| {
-            DataPlaneError::Sys {
-                call: "duplicating the OIF_SETS descriptor",
-                source,
-            }
-        })?;
+        let duplicate =
+            outer
+                .fd()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|source| DataPlaneError::Sys {
+                    call: "duplicating the OIF_SETS descriptor",
+                    source,
+                })?;
         let reader: ArrayOfMaps<MapData, DevMapHash<MapData>> =
             Map::ArrayOfMaps(MapData::from_fd(duplicate)?).try_into()?;
         let mut devmaps = Vec::new();

@@ -60,8 +60,7 @@ impl XdpBackend {
     /// run, see [`DataPlane::load_pinned`]) are adopted with their outgoing sets and counters,
     /// and go on forwarding untouched.
     pub fn new(plane: &mut DataPlane) -> Result<Self, DataPlaneError> {
-        let mfes: HashMap<MapData, SgKey, MfeValue> =
-            plane.take_map(map_name::MFES)?.try_into()?;
+        let mfes: HashMap<MapData, SgKey, MfeValue> = plane.take_map(map_name::MFES)?.try_into()?;
         let found = mfes.iter().collect::<Result<Vec<_>, _>>()?;
         let mut users: StdHashMap<u32, usize> = StdHashMap::new();
         for (_, value) in &found {
@@ -88,15 +87,18 @@ impl XdpBackend {
                 oifs,
                 set,
                 slot: value.stats_slot,
+                flags: value.flags,
             };
             entries.insert(sg, entry);
         }
         let watermark = slots_used.iter().max().map_or(0, |max| max + 1);
         if watermark > limits::MFES {
-            return Err(DataPlaneError::Invalid("an entry's counter slot is out of range".into()));
+            return Err(DataPlaneError::Invalid(
+                "an entry's counter slot is out of range".into(),
+            ));
         }
-        let cpus = aya::util::nr_cpus()
-            .map_err(|(call, source)| DataPlaneError::Sys { call, source })?;
+        let cpus =
+            aya::util::nr_cpus().map_err(|(call, source)| DataPlaneError::Sys { call, source })?;
         let mut backend = Self {
             mfes,
             mfe_stats: plane.take_map(map_name::MFE_STATS)?.try_into()?,
@@ -111,6 +113,16 @@ impl XdpBackend {
             cpus,
         };
         backend.adopt_counters()?;
+        // Whoever held packets for an entry in hold mode is gone: the fast path takes over.
+        let holding: Vec<SgKey> = backend
+            .entries
+            .iter()
+            .filter(|(_, e)| e.flags & MFE_FLAG_HOLD != 0)
+            .map(|(sg, _)| *sg)
+            .collect();
+        for sg in holding {
+            backend.release_hold(sg)?;
+        }
         backend.set_report_limit(DEFAULT_REPORTS_PER_SEC, DEFAULT_REPORT_BURST)?;
         Ok(backend)
     }
@@ -163,6 +175,14 @@ impl XdpBackend {
         iface.punt_queues = queues;
         self.ifaces.insert(ifindex, iface, 0)?;
         Ok(())
+    }
+
+    /// The installed entries: (S,G), incoming ifindex, outgoing ifindexes (after adoption,
+    /// those a previous run left in the pinned maps).
+    pub fn entries(&self) -> impl Iterator<Item = (SgKey, u32, &[u32])> + '_ {
+        self.entries
+            .iter()
+            .map(|(sg, e)| (*sg, e.iif, e.oifs.as_slice()))
     }
 
     /// Prepares the first outgoing-interface sets ahead of traffic (see [`OifSets::reserve`]).
