@@ -16,6 +16,7 @@ use aya_ebpf::{
     macros::xdp,
     programs::XdpContext,
 };
+use aya_log_ebpf::error;
 use core::mem::size_of;
 use mgm_common::{report_kind, stat, MfeValue, SgKey, XdpMeta, MFE_FLAG_HOLD, NO_OIF_SET};
 
@@ -133,6 +134,8 @@ fn forward(ctx: &XdpContext, entry: &MfeValue, tagged: bool) -> u32 {
         count(stat::META_FAILED);
     }
     let Some(set) = OIF_SETS.get(entry.oif_set) else {
+        // A control-plane bug, never expected: logged (rare path) as well as counted.
+        error!(ctx, "entry points at missing outgoing set {}", entry.oif_set);
         return verdict(stat::REDIRECT_FAILED, xdp_action::XDP_DROP);
     };
     match set.redirect(0, u64::from(BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS)) {
