@@ -1,5 +1,25 @@
 //! The XDP data plane seen from userspace: loading and pinning the eBPF object, the forwarding
 //! backend that keeps its maps in step with the MGM core's entries, and its reports.
+//!
+//! # Maps (names as pinned, types from `mgm_common`)
+//! | map | kind | key → value |
+//! |---|---|---|
+//! | `MFES` | hash, not preallocated | `SgKey` → `MfeValue { iif, oif_set, stats_slot, flags }` |
+//! | `OIF_SETS` | array of maps | set id → DEVMAP_HASH (ifindex → ifindex + egress program) |
+//! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` |
+//! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` |
+//! | `IFACES` | hash | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots) |
+//! | `PUNT_SOCKETS` | XSKMAP | punt slot + receive queue → AF_XDP socket |
+//! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface) |
+//! | `CONFIG`, `REPORT_RATE` | array, per-CPU array | report rate limit and its token buckets |
+//! | `STATS` | per-CPU array | `mgm_common::stat` counter → packets |
+//!
+//! # Pinning
+//! [`DataPlane::load_pinned`] pins every map above as `<dir>/<NAME>`, the programs as
+//! `<dir>/prog_ingress` and `<dir>/prog_egress`, and each attachment as a bpf_link
+//! `<dir>/links/<interface>` ([`DEFAULT_PIN_DIR`] is `/sys/fs/bpf/mgm`). Forwarding goes on
+//! while no daemon runs; the next [`XdpBackend::new`] adopts what it finds. A change of a map's
+//! layout between versions needs the directory removed first.
 mod backend;
 mod bench_object;
 mod ids;
