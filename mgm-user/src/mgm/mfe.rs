@@ -183,25 +183,17 @@ impl MfeTable {
             .collect()
     }
 
-    /// Normal MFEs a membership on `key` covers, in (group, source) order.
+    /// MFEs a membership on `key` covers, in (group, source) order.
     fn covered(&self, key: Sg) -> Vec<Sg> {
-        let normal = |sg: &Sg| self.map.get(sg).is_some_and(|m| m.kind == MfeKind::Normal);
         if key.is_wildcard_group() {
-            self.order.iter().copied().filter(normal).collect()
+            self.order.iter().copied().collect()
         } else if key.is_wildcard_source() {
-            let sources = self
-                .by_group
-                .get(&key.group)
-                .map_or(&[][..], |v| v.as_slice());
-            let mut keys: Vec<Sg> = sources
-                .iter()
-                .map(|s| Sg::new(*s, key.group))
-                .filter(normal)
-                .collect();
+            let sources = self.by_group.get(&key.group).map_or(&[][..], |v| v.as_slice());
+            let mut keys: Vec<Sg> = sources.iter().map(|s| Sg::new(*s, key.group)).collect();
             keys.sort_unstable();
             keys
         } else {
-            Some(key).filter(normal).into_iter().collect()
+            vec![key]
         }
     }
 
@@ -236,10 +228,11 @@ impl MfeTable {
 }
 
 impl Mgm {
-    /// Applies `edit` to the OIF state of MFE `sg`; if the effective list changed, queues the
+    /// Applies `edit` to the OIF state of MFE `sg` if it is a [`MfeKind::Normal`] one (drop
+    /// entries stay as they are, see [`MfeKind`]); if the effective list changed, queues the
     /// backend update and the M1/M2 alert the transition calls for.
     fn edit_oifs(&mut self, sg: Sg, now: Timestamp, edit: impl FnOnce(&mut Mfe) -> bool) {
-        let Some(m) = self.mfes.get_mut(sg) else {
+        let Some(m) = self.mfes.get_mut(sg).filter(|m| m.kind == MfeKind::Normal) else {
             return;
         };
         let was_empty = m.oifs.is_empty();
@@ -283,9 +276,6 @@ impl Mgm {
 
     /// FORWARD-state add: only the exact (S,G) MFE; clears the mark and adds `ifid`.
     pub(crate) fn forward_add(&mut self, sg: Sg, ifid: IfId, now: Timestamp) {
-        if !self.is_normal_mfe(sg) {
-            return;
-        }
         self.edit_oifs(sg, now, |m| {
             m.fwd_disabled.remove(ifid);
             m.iif != ifid && m.oifs.insert(ifid)
@@ -294,18 +284,10 @@ impl Mgm {
 
     /// FORWARD-state delete: marks `ifid` forward-disabled and removes it.
     pub(crate) fn forward_delete(&mut self, sg: Sg, ifid: IfId, now: Timestamp) {
-        if !self.is_normal_mfe(sg) {
-            return;
-        }
         self.edit_oifs(sg, now, |m| {
             m.fwd_disabled.insert(ifid);
             m.oifs.remove(ifid)
         });
-    }
-
-    /// Whether `sg` names an existing [`MfeKind::Normal`] MFE.
-    fn is_normal_mfe(&self, sg: Sg) -> bool {
-        self.mfes.get(sg).is_some_and(|m| m.kind == MfeKind::Normal)
     }
 
     /// Installs a freshly built MFE.
