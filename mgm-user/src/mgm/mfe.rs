@@ -188,7 +188,10 @@ impl MfeTable {
         if key.is_wildcard_group() {
             self.order.iter().copied().collect()
         } else if key.is_wildcard_source() {
-            let sources = self.by_group.get(&key.group).map_or(&[][..], |v| v.as_slice());
+            let sources = self
+                .by_group
+                .get(&key.group)
+                .map_or(&[][..], |v| v.as_slice());
             let mut keys: Vec<Sg> = sources.iter().map(|s| Sg::new(*s, key.group)).collect();
             keys.sort_unstable();
             keys
