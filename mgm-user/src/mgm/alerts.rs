@@ -59,12 +59,8 @@ impl Mgm {
     ) {
         let to = if sg.is_wildcard_source() {
             wildcard_join_recipients(present_before, x, self.registry.clients.keys().copied())
-        } else if holders_before == 0 {
-            source_alert_recipient(self.rpf_owner(sg), x)
-                .into_iter()
-                .collect()
         } else {
-            Vec::new()
+            self.source_rule(x, sg, holders_before == 0)
         };
         for c in to {
             let cb = Callback::JoinAlert {
@@ -91,12 +87,8 @@ impl Mgm {
             } else {
                 wildcard_prune_recipients(present_after, x, self.registry.clients.keys().copied())
             }
-        } else if holders_after == 0 {
-            source_alert_recipient(self.rpf_owner(sg), x)
-                .into_iter()
-                .collect()
         } else {
-            Vec::new()
+            self.source_rule(x, sg, holders_after == 0)
         };
         for c in to {
             let cb = Callback::PruneAlert {
@@ -156,6 +148,16 @@ impl Mgm {
             }
             _ => Err(super::MgmError::NotFound),
         }
+    }
+
+    /// S1/S2 recipients: the RPF owner on a first-add/last-delete `transition`, else nobody.
+    fn source_rule(&self, x: ProtocolHandle, sg: Sg, transition: bool) -> Vec<ProtocolHandle> {
+        if !transition {
+            return Vec::new();
+        }
+        source_alert_recipient(self.rpf_owner(sg), x)
+            .into_iter()
+            .collect()
     }
 
     /// Owner of the RPF interface toward `sg.source` in the RIB (S1/S2).
