@@ -135,7 +135,10 @@ fn forward(ctx: &XdpContext, entry: &MfeValue, tagged: bool) -> u32 {
     }
     let Some(set) = OIF_SETS.get(entry.oif_set) else {
         // A control-plane bug, never expected: logged (rare path) as well as counted.
-        error!(ctx, "entry points at missing outgoing set {}", entry.oif_set);
+        error!(
+            ctx,
+            "entry points at missing outgoing set {}", entry.oif_set
+        );
         return verdict(stat::REDIRECT_FAILED, xdp_action::XDP_DROP);
     };
     match set.redirect(0, u64::from(BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS)) {
