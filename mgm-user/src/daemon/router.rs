@@ -987,8 +987,8 @@ impl Router {
         if !self.builtins.statics.1.add_route(route) {
             return Response::error(183, "the route exists already");
         }
-        // Flows already forwarded pick the route up when their entry is re-created.
-        self.flush_static_mfes();
+        // Flows with an entry (forwarded or dropped) pick the route up now.
+        self.apply_routes_to_mfes();
         Response::Ok
     }
 
@@ -1008,27 +1008,18 @@ impl Router {
         Response::Ok
     }
 
-    /// Deletes MFEs that no membership feeds, so that their next packet consults the routes.
-    fn flush_static_mfes(&mut self) {
-        let negative: Vec<Sg> = self
-            .mgm
-            .mfes()
-            .filter(|m| m.is_negative())
-            .map(|m| m.sg())
-            .collect();
+    /// Gives every existing entry the memberships the routes now name for it (the static
+    /// protocol returns each membership once), so flows already forwarded or dropped pick up a
+    /// route added at run time without waiting for their entry to expire.
+    fn apply_routes_to_mfes(&mut self) {
+        let flows: Vec<(Sg, u32)> = self.mgm.mfes().map(|m| (m.sg(), m.iif().ifindex)).collect();
         let h = self.builtins.statics.0;
         let now = self.now();
-        for sg in negative {
-            let _ = self
-                .mgm
-                .delete_membership(h, sg, IfId::index(0), MemberFlags::JOIN, now);
-            if let Some(m) = self.mgm.mfe(sg) {
-                let iif = m.iif().ifindex;
-                for (msg, ifid) in self.builtins.statics.1.memberships_for(iif, sg) {
-                    let _ = self
-                        .mgm
-                        .add_membership(h, msg, ifid, MemberFlags::JOIN, now);
-                }
+        for (sg, iif) in flows {
+            for (msg, ifid) in self.builtins.statics.1.memberships_for(iif, sg) {
+                let _ = self
+                    .mgm
+                    .add_membership(h, msg, ifid, MemberFlags::JOIN, now);
             }
         }
         self.drive();
@@ -1211,13 +1202,14 @@ impl Router {
                 self.bring_into_service(&link);
             }
         }
-        for route in old_routes.difference(&new_routes) {
-            info!(?route, "reload: route removed");
-            self.remove_route(route);
-        }
+        // Added first: a flow that an edited route keeps feeding never loses its interfaces.
         for route in new_routes.difference(&old_routes) {
             info!(?route, "reload: route added");
             self.add_route(route.clone());
+        }
+        for route in old_routes.difference(&new_routes) {
+            info!(?route, "reload: route removed");
+            self.remove_route(route);
         }
         self.config = new;
         self.drive();
