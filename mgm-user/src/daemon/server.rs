@@ -5,7 +5,7 @@
 use crate::api::{
     framed,
     proto::{Event, Request, Response, ServerMessage},
-    recv, send, WireError,
+    recv, send, WireError, MAX_FRAME,
 };
 use anyhow::{Context as _, Result};
 use std::{os::unix::fs::PermissionsExt as _, path::Path};
@@ -15,6 +15,9 @@ use tokio::{
     task::JoinHandle,
 };
 use tracing::{debug, warn};
+
+/// How long a refused client has to send its first request, which the refusal answers.
+const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Identifies one API connection.
 pub type ConnectionId = u64;
@@ -81,6 +84,9 @@ async fn connection(
     let mut conn = framed(stream);
     if uid != 0 && !allowed.contains(&uid) {
         warn!(uid, "API connection refused: uid not allowed");
+        // The refusal answers the client's first request: closing before it arrives would
+        // fail the client's write (EPIPE) and it would never read why.
+        let _ = tokio::time::timeout(REFUSAL_WAIT, recv::<serde_json::Value>(&mut conn)).await;
         let refusal = Response::error(5, format!("uid {uid} may not use mgmd's API"));
         send(&mut conn, &ServerMessage::Response(refusal)).await?;
         return Ok(());
@@ -99,6 +105,16 @@ async fn connection(
                         answer.await.unwrap_or_else(|_| Response::error(1003, "mgmd is stopping"))
                     }
                     Err(WireError::Json(e)) => Response::error(87, format!("malformed request: {e}")),
+                    Err(WireError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        // A length over the limit (garbage reads as one too): the stream cannot
+                        // be framed any more, so say why and close.
+                        let refusal = Response::error(
+                            87,
+                            format!("unreadable frame ({e}): frames are at most {MAX_FRAME} bytes; closing"),
+                        );
+                        send(&mut conn, &ServerMessage::Response(refusal)).await?;
+                        return Err(WireError::Io(e));
+                    }
                     Err(e) => return Err(e),
                 };
                 send(&mut conn, &ServerMessage::Response(response)).await?;
