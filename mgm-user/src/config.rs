@@ -18,6 +18,8 @@
 //! ttl_threshold = 1                  # copies with a lower TTL are not sent here
 //! mtu = 1500                         # 0 = the interface's own
 //! xdp_mode = "driver"                # driver | generic
+//! owner = "builtin"                  # builtin (static or proxy) | external (left to a
+//!                                    # protocol that takes it through the API)
 //!
 //! [[route]]                          # static, smcroute's semantics
 //! from = "eth0"                      # inbound interface
@@ -129,6 +131,19 @@ pub struct InterfaceConfig {
     pub mtu: u32,
     /// XDP attach mode.
     pub xdp_mode: XdpMode,
+    /// Which routing protocol owns the interface.
+    pub owner: Owner,
+}
+
+/// Which routing protocol owns an interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    /// A built-in protocol: the proxy on its interfaces, `static` on the others.
+    #[default]
+    Builtin,
+    /// Nobody at start (IGMP alone runs there): an external protocol takes it over the API.
+    External,
 }
 
 /// A static route: packets from `source` to `group` arriving on `from` go out of `to`.
@@ -230,6 +245,8 @@ struct RawInterface {
     mtu: Option<u32>,
     #[serde(default)]
     xdp_mode: XdpMode,
+    #[serde(default)]
+    owner: Owner,
 }
 
 fn yes() -> bool {
@@ -323,6 +340,7 @@ impl Config {
                 ttl_threshold: i.ttl_threshold.unwrap_or(1),
                 mtu: i.mtu.unwrap_or(0),
                 xdp_mode: i.xdp_mode,
+                owner: i.owner,
             });
         }
         let known = |s: &Spanned<String>, key: &str| {
@@ -335,6 +353,11 @@ impl Config {
                     format!("{} is not a configured [[interface]]", s.get_ref()),
                 ))
             }
+        };
+        let external = |name: &str| {
+            interfaces
+                .iter()
+                .any(|i: &InterfaceConfig| i.name == name && i.owner == Owner::External)
         };
         let mut routes = Vec::new();
         for r in raw.route {
@@ -372,6 +395,13 @@ impl Config {
                         format!("{o} is also the inbound interface"),
                     ));
                 }
+                if external(o) {
+                    return Err(at(
+                        r.to.span(),
+                        "route.to",
+                        format!("{o} is left to an external protocol (owner = \"external\")"),
+                    ));
+                }
                 to.insert(o.clone());
             }
             routes.push(StaticRoute {
@@ -385,13 +415,21 @@ impl Config {
             None => None,
             Some(p) => {
                 known(&p.upstream, "proxy.upstream")?;
+                if external(p.upstream.get_ref()) {
+                    return Err(at(
+                        p.upstream.span(),
+                        "proxy.upstream",
+                        "the proxy cannot use an interface left to an external protocol".into(),
+                    ));
+                }
                 for d in p.downstream.get_ref() {
-                    if !names.contains(d) || d == p.upstream.get_ref() {
+                    if !names.contains(d) || d == p.upstream.get_ref() || external(d) {
                         return Err(at(
                             p.downstream.span(),
                             "proxy.downstream",
                             format!(
-                                "{d} must be a configured [[interface]] other than the upstream"
+                                "{d} must be a configured [[interface]] other than the upstream, \
+                                 not left to an external protocol"
                             ),
                         ));
                     }
@@ -516,6 +554,10 @@ to = ["eth1"]
         assert!(e.to_string().contains("colour"), "{e}");
         let e = error_of("[[interface]]\nname = \"eth0\"\n\n[[interface]]\nname = \"eth0\"\n");
         assert_eq!((e.line, e.key.as_str()), (5, "interface.name"));
+        let e = error_of("[[interface]]\nname = \"eth0\"\nowner = \"pim\"\n");
+        assert_eq!(e.line, 3);
+        let e = error_of("[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\nowner = \"external\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\nto = [\"eth1\"]\n");
+        assert_eq!((e.line, e.key.as_str()), (9, "route.to"));
         let e = error_of("[daemon]\nbpffs = 3\n");
         assert_eq!(e.line, 2);
     }

@@ -4,6 +4,7 @@
 //! length; frames over [`MAX_FRAME`] are refused and the connection closed.
 pub mod client;
 pub mod proto;
+pub mod protocol;
 
 use futures::{SinkExt as _, StreamExt as _};
 use serde::{de::DeserializeOwned, Serialize};

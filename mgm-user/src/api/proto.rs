@@ -44,6 +44,57 @@ pub struct ApiIfEntry {
     pub enabled: bool,
 }
 
+/// A callback an external protocol can ask for when it registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiCallback {
+    /// RPF questions ([`Event::Rpf`]).
+    Rpf,
+    /// Creation alerts ([`Event::CreationAlert`]).
+    CreationAlert,
+    /// Prune alerts ([`Event::PruneAlert`]).
+    PruneAlert,
+    /// Join alerts ([`Event::JoinAlert`]).
+    JoinAlert,
+    /// Packets on the wrong interface ([`Event::WrongIf`]).
+    WrongIf,
+    /// IGMP receivers appearing ([`Event::LocalJoin`]).
+    LocalJoin,
+    /// IGMP receivers leaving ([`Event::LocalLeave`]).
+    LocalLeave,
+}
+
+impl ApiCallback {
+    /// Every callback.
+    pub const ALL: [ApiCallback; 7] = [
+        ApiCallback::Rpf,
+        ApiCallback::CreationAlert,
+        ApiCallback::PruneAlert,
+        ApiCallback::JoinAlert,
+        ApiCallback::WrongIf,
+        ApiCallback::LocalJoin,
+        ApiCallback::LocalLeave,
+    ];
+
+    /// The name used in [`Request::Register`].
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiCallback::Rpf => "rpf",
+            ApiCallback::CreationAlert => "creation_alert",
+            ApiCallback::PruneAlert => "prune_alert",
+            ApiCallback::JoinAlert => "join_alert",
+            ApiCallback::WrongIf => "wrong_if",
+            ApiCallback::LocalJoin => "local_join",
+            ApiCallback::LocalLeave => "local_leave",
+        }
+    }
+
+    /// The callback named `name`, as in [`Request::Register`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
 /// A request to mgmd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
@@ -98,8 +149,8 @@ pub enum Request {
         protocol_id: u32,
         /// Component id.
         component_id: u32,
-        /// Callbacks the protocol wants (names: rpf, creation_alert, prune_alert, join_alert,
-        /// wrong_if, local_join, local_leave).
+        /// Callbacks the protocol wants, by [`ApiCallback::name`] (rpf, creation_alert,
+        /// prune_alert, join_alert, wrong_if, local_join, local_leave).
         callbacks: Vec<String>,
     },
     /// `MgmDeRegisterMProtocol`.

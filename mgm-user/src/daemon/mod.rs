@@ -18,7 +18,7 @@ pub use router::{PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
 pub use routes::{Route, RouteEvent};
 
 use crate::{
-    api::proto::{Request, Response},
+    api::proto::{ApiCallback, Request, Response},
     config::{Config, StaticRoute},
     dataplane::DataPlane,
     mgm::{CallbackSet, IfId, MemberFlags, ProtocolHandle, Sg},
@@ -257,15 +257,15 @@ fn parse_route(words: &[String]) -> Result<StaticRoute, Response> {
 fn callbacks_of(names: &[String]) -> Result<CallbackSet, Response> {
     let mut set = CallbackSet::empty();
     for name in names {
-        set |= match name.as_str() {
-            "rpf" => CallbackSet::RPF,
-            "creation_alert" => CallbackSet::CREATION_ALERT,
-            "prune_alert" => CallbackSet::PRUNE_ALERT,
-            "join_alert" => CallbackSet::JOIN_ALERT,
-            "wrong_if" => CallbackSet::WRONG_IF,
-            "local_join" => CallbackSet::LOCAL_JOIN,
-            "local_leave" => CallbackSet::LOCAL_LEAVE,
-            other => return Err(Response::error(87, format!("unknown callback {other:?}"))),
+        set |= match ApiCallback::from_name(name) {
+            Some(ApiCallback::Rpf) => CallbackSet::RPF,
+            Some(ApiCallback::CreationAlert) => CallbackSet::CREATION_ALERT,
+            Some(ApiCallback::PruneAlert) => CallbackSet::PRUNE_ALERT,
+            Some(ApiCallback::JoinAlert) => CallbackSet::JOIN_ALERT,
+            Some(ApiCallback::WrongIf) => CallbackSet::WRONG_IF,
+            Some(ApiCallback::LocalJoin) => CallbackSet::LOCAL_JOIN,
+            Some(ApiCallback::LocalLeave) => CallbackSet::LOCAL_LEAVE,
+            None => return Err(Response::error(87, format!("unknown callback {name:?}"))),
         };
     }
     Ok(set)

@@ -16,7 +16,7 @@ use crate::{
         ApiAnswer, ApiIfEntry, ApiIfId, ApiSg, Event, GroupRow, InterfaceRow, MfeRow, OifRow,
         ProtocolRow, Response,
     },
-    config::{Config, OnStop, StaticRoute, XdpMode},
+    config::{Config, OnStop, Owner, StaticRoute, XdpMode},
     dataplane::{
         DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings, PuntSockets, XdpBackend,
         XskConfig,
@@ -344,15 +344,24 @@ impl Router {
         }
     }
 
-    fn owner_of(&self, name: &str) -> ProtocolHandle {
-        match (&self.config.proxy, &self.builtins.proxy) {
+    /// The built-in protocol that owns interface `name`; `None` when the configuration leaves
+    /// it to an external protocol.
+    fn owner_of(&self, name: &str) -> Option<ProtocolHandle> {
+        if self
+            .config
+            .interface(name)
+            .is_some_and(|i| i.owner == Owner::External)
+        {
+            return None;
+        }
+        Some(match (&self.config.proxy, &self.builtins.proxy) {
             (Some(p), Some((h, _)))
                 if p.upstream == name || p.downstream.iter().any(|d| d == name) =>
             {
                 *h
             }
             _ => self.builtins.statics.0,
-        }
+        })
     }
 
     fn bring_into_service(&mut self, link: &Link) {
@@ -375,9 +384,10 @@ impl Router {
             .set_ifindex(&link.name, Some(link.ifindex));
         let now = self.now();
         let ifid = IfId::index(link.ifindex);
-        let owner = self.owner_of(&link.name);
-        if let Err(e) = self.mgm.take_interface_ownership(owner, ifid, now) {
-            warn!(interface = %link.name, error = %e, "taking ownership failed");
+        if let Some(owner) = self.owner_of(&link.name) {
+            if let Err(e) = self.mgm.take_interface_ownership(owner, ifid, now) {
+                warn!(interface = %link.name, error = %e, "taking ownership failed");
+            }
         }
         if let Some(proxy) = &self.config.proxy {
             if let Some((_, p)) = &mut self.builtins.proxy {
@@ -445,8 +455,9 @@ impl Router {
         let _ = self
             .mgm
             .release_interface_ownership(self.builtins.igmp.0, ifid, now);
-        let owner = self.owner_of(name);
-        let _ = self.mgm.release_interface_ownership(owner, ifid, now);
+        if let Some(owner) = self.owner_of(name) {
+            let _ = self.mgm.release_interface_ownership(owner, ifid, now);
+        }
         self.builtins.statics.1.set_ifindex(name, None);
         self.builtins.statics.1.forget_interface(ifindex);
         let _ = self.plane.detach(name);
