@@ -1,0 +1,94 @@
+//! `mgmd --check`: a bad configuration file is refused with its path, line and key and a
+//! non-zero exit; a good one passes. Needs no root.
+mod support;
+
+use anyhow::{ensure, Result};
+use std::{path::PathBuf, process::Command};
+use support::{path_str, MGMD};
+
+/// A configuration file that is removed when dropped.
+struct ConfigFile(PathBuf);
+
+impl ConfigFile {
+    fn new(name: &str, text: &str) -> Result<Self> {
+        let path =
+            std::env::temp_dir().join(format!("mgm-check-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs `mgmd --check -c FILE`: (exit code, stdout and stderr).
+fn check(file: &ConfigFile) -> Result<(Option<i32>, String)> {
+    let out = Command::new(MGMD)
+        .args(["--check", "-c", path_str(&file.0)?])
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.code(), text))
+}
+
+#[test]
+fn check_names_the_line_and_key_of_a_bad_configuration() -> Result<()> {
+    let cases = [
+        (
+            "version",
+            "[[interface]]\nname = \"eth0\"\nigmp_version = 4\n",
+            ":3: interface.igmp_version:",
+        ),
+        (
+            "group",
+            "[[interface]]\nname = \"eth0\"\n\n[[interface]]\nname = \"eth1\"\n\n[[route]]\nfrom = \"eth0\"\ngroup = \"10.1.1.1\"\nto = [\"eth1\"]\n",
+            ":9: route.group:",
+        ),
+        (
+            "unknown",
+            "[[interface]]\nname = \"eth0\"\ncolour = \"blue\"\n",
+            ":3: colour:",
+        ),
+        (
+            "external",
+            "[[interface]]\nname = \"wan0\"\n\n[[interface]]\nname = \"lan0\"\nowner = \"external\"\n\n[proxy]\nupstream = \"wan0\"\ndownstream = [\"lan0\"]\n",
+            ":10: proxy.downstream:",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let file = ConfigFile::new(name, text)?;
+        let (code, output) = check(&file)?;
+        ensure!(
+            code.is_some_and(|c| c != 0),
+            "{name}: accepted ({code:?}): {output}"
+        );
+        let location = format!("{}{expected}", file.0.display());
+        ensure!(
+            output.contains(&location),
+            "{name}: the error should name {location:?}: {output}"
+        );
+    }
+    let missing = ConfigFile(std::env::temp_dir().join("mgm-check-no-such-file.toml"));
+    let (code, output) = check(&missing)?;
+    ensure!(
+        code.is_some_and(|c| c != 0) && output.contains("mgm-check-no-such-file.toml"),
+        "missing file: {code:?} {output}"
+    );
+
+    let good = ConfigFile::new(
+        "good",
+        "[[interface]]\nname = \"eth0\"\n\n[[interface]]\nname = \"eth1\"\nowner = \"external\"\n",
+    )?;
+    let (code, output) = check(&good)?;
+    ensure!(
+        code == Some(0) && output.contains("configuration OK"),
+        "{output}"
+    );
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Root lab test of mgmd's built-in IGMP proxy (RFC 4605): when receivers join a group on the
+//! downstream interfaces, the router joins it upstream (an IGMP report from the router is seen
+//! on the upstream link) and forwards what the upstream host sends; when they leave, the router
+//! leaves upstream (a leave report is seen) and the traffic stops.
+mod support;
+
+use anyhow::{ensure, Context as _, Result};
+use mgm_user::{
+    lab::{root_or_skip, Host, Lab},
+    rawio,
+    wire::{
+        igmp::{self, msg_type, RecordType, ALL_V3_ROUTERS},
+        ipv4,
+    },
+};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+use support::{wait_for, Mgmd};
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 6, 0, 1);
+/// The upstream host, the flow's source.
+const UPSTREAM_SOURCE: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 1);
+/// The router's address on the upstream link.
+const ROUTER_UPSTREAM: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 2);
+
+fn config() -> String {
+    support::interfaces(&[("wan0", ""), ("rcv1", ""), ("rcv2", "")])
+        + "[proxy]\nupstream = \"wan0\"\ndownstream = [\"rcv1\", \"rcv2\"]\n"
+}
+
+/// What the router reported for [`GROUP`] on the upstream link.
+#[derive(Debug, PartialEq, Eq)]
+enum Report {
+    Join,
+    Leave,
+}
+
+/// A raw IGMP socket of the upstream host that has joined 224.0.0.22 (where IGMPv3 reports
+/// go), so it sees the reports the router sends on the upstream link.
+fn upstream_listener(lab: &Lab) -> Result<Socket> {
+    lab.in_ns(Host::Upstream, || -> Result<Socket> {
+        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(2)))?;
+        let ifindex = mgm_user::leaf::Iface::lookup("eth0")?.index;
+        socket.join_multicast_v4_n(&ALL_V3_ROUTERS, &InterfaceIndexOrAddress::Index(ifindex))?;
+        Ok(socket)
+    })?
+}
+
+/// Waits for the router to report `want` for [`GROUP`] (v3 records, or v2 report/leave),
+/// skipping every other IGMP message.
+fn expect_report(socket: &Socket, want: Report, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let datagram = rawio::recv(socket, left)?
+            .with_context(|| format!("no {want:?} report for {GROUP} within {timeout:?}"))?;
+        let Ok(ip) = ipv4::Packet::new_checked(&datagram.data[..]) else {
+            continue;
+        };
+        let Ok(message) = igmp::Packet::new_checked(ip.payload()) else {
+            continue;
+        };
+        if ip.src_addr() != ROUTER_UPSTREAM {
+            continue;
+        }
+        let report = match message.msg_type() {
+            msg_type::REPORT_V2 if message.group_addr() == GROUP => Some(Report::Join),
+            msg_type::LEAVE if message.group_addr() == GROUP => Some(Report::Leave),
+            msg_type::REPORT_V3 => message
+                .records()
+                .filter(|r| r.group_addr() == GROUP)
+                .find_map(
+                    |r| match (RecordType::from(r.record_type()), r.num_sources()) {
+                        (RecordType::ToExclude | RecordType::IsExclude, _) => Some(Report::Join),
+                        (RecordType::ToInclude | RecordType::IsInclude, 0) => Some(Report::Leave),
+                        _ => None,
+                    },
+                ),
+            _ => None,
+        };
+        if report.as_ref() == Some(&want) {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether the router's kernel holds a membership of [`GROUP`] on wan0 (`/proc/net/igmp`).
+fn joined_upstream(mgmd: &Mgmd) -> Result<bool> {
+    let out = mgmd.lab.run(Host::Router, &["cat", "/proc/net/igmp"])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Groups are listed under their interface, as hex in network byte order read as a
+    // little-endian word.
+    let hex = format!("{:08X}", u32::from_le_bytes(GROUP.octets()));
+    let mut on_wan0 = false;
+    for line in text.lines() {
+        if !line.starts_with('\t') {
+            on_wan0 = line.split_whitespace().nth(1) == Some("wan0");
+        } else if on_wan0 && line.trim_start().starts_with(&hex) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[test]
+fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
+    if !root_or_skip("proxy_joins_upstream_forwards_and_prunes")? {
+        return Ok(());
+    }
+    let mut lab = Lab::star(2)?;
+    lab.add_upstream()?;
+    // The upstream host is a source here: like the lab's source, it must finish its UDP
+    // checksums itself, since XDP forwards frames as they are.
+    lab.run(Host::Upstream, &["ethtool", "-K", "eth0", "tx", "off"])?;
+    let mut mgmd = Mgmd::start(lab, &config())?;
+    let upstream = upstream_listener(&mgmd.lab)?;
+    ensure!(
+        !joined_upstream(&mgmd)?,
+        "joined upstream before any receiver"
+    );
+
+    // Receivers join downstream: the router joins upstream and forwards every packet.
+    let count = 60;
+    let listeners = [1, 2]
+        .map(|n| mgmd.listen(Host::Receiver(n), GROUP, count, 5.0))
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    mgmd.wait_for_igmp_members(GROUP, &["rcv1", "rcv2"])?;
+    expect_report(&upstream, Report::Join, Duration::from_secs(5))?;
+    ensure!(
+        joined_upstream(&mgmd)?,
+        "/proc/net/igmp shows no join on wan0"
+    );
+    mgmd.send(Host::Upstream, GROUP, count, 5)?;
+    for (n, listener) in [1, 2].into_iter().zip(listeners) {
+        let received = listener.finish()?;
+        ensure!(
+            received.is_complete(u64::from(count)),
+            "rcv{n} should get 0..{count} once each, in order, got {:?}",
+            received.seqs
+        );
+    }
+    let mfe = mgmd
+        .mfe(UPSTREAM_SOURCE, GROUP)?
+        .context("no entry for the upstream flow")?;
+    ensure!(mfe.iif == "wan0", "inbound interface {}", mfe.iif);
+
+    // The receivers left when they had their packets: the router leaves upstream, and what
+    // the upstream host sends still reaches the router but goes nowhere.
+    expect_report(&upstream, Report::Leave, Duration::from_secs(10))?;
+    ensure!(
+        !joined_upstream(&mgmd)?,
+        "/proc/net/igmp still shows the join"
+    );
+    let pruned = wait_for(
+        "the downstream interfaces pruned",
+        Duration::from_secs(5),
+        || {
+            Ok(mgmd
+                .mfe(UPSTREAM_SOURCE, GROUP)?
+                .filter(|m| m.oifs.is_empty()))
+        },
+    )?;
+    mgmd.send(Host::Upstream, GROUP, 20, 5)?;
+    let after = mgmd
+        .mfe(UPSTREAM_SOURCE, GROUP)?
+        .context("the entry is gone")?;
+    ensure!(
+        after.oifs.is_empty() && after.packets >= pruned.packets + 20,
+        "after the leave the flow should arrive and go nowhere: before {pruned:?}, after {after:?}"
+    );
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Root lab test of mgmd's built-in `static` protocol end to end: routes from the
+//! configuration file forward every packet of a stream to the routes' receivers and no others;
+//! `mgmctl remove` stops them, `mgmctl add` at run time starts them again and extends a flow
+//! already forwarded; SIGHUP with an edited file changes only the edited routes: a continuous
+//! stream on an unchanged route loses nothing.
+mod support;
+
+use anyhow::{ensure, Result};
+use mgm_user::lab::{root_or_skip, Host, Lab};
+use std::{net::Ipv4Addr, time::Duration};
+use support::{wait_for, Mgmd, NO_IGMP};
+
+const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// A group of the prefix route.
+const PREFIX_GROUP: Ipv4Addr = Ipv4Addr::new(239, 2, 0, 1);
+/// The group of the route no reload touches.
+const STEADY_GROUP: Ipv4Addr = Ipv4Addr::new(239, 4, 0, 1);
+
+const STEADY_ROUTE: &str = r#"
+[[route]]
+from = "up0"
+group = "239.4.0.1"
+to = ["rcv3"]
+"#;
+
+fn config(prefix_route_to: &str) -> String {
+    let interfaces = support::interfaces(&[
+        ("up0", NO_IGMP),
+        ("rcv1", NO_IGMP),
+        ("rcv2", NO_IGMP),
+        ("rcv3", NO_IGMP),
+    ]);
+    format!(
+        "{interfaces}[[route]]\nfrom = \"up0\"\ngroup = \"239.2.0.0/16\"\nto = {prefix_route_to}\n{STEADY_ROUTE}"
+    )
+}
+
+/// Sends `count` packets to `group` while receivers 1 to 3 listen; returns what each got.
+fn deliver(mgmd: &mut Mgmd, group: Ipv4Addr, count: u32) -> Result<Vec<support::Received>> {
+    let listeners = (1..=3)
+        .map(|n| mgmd.listen(Host::Receiver(n), group, count, 2.0))
+        .collect::<Result<Vec<_>>>()?;
+    mgmd.send(Host::Source, group, count, 5)?;
+    listeners.into_iter().map(|l| l.finish()).collect()
+}
+
+/// Asserts that exactly the receivers in `expected` (1-based) got all `count` packets, in
+/// order, and the others none.
+fn check(got: &[support::Received], expected: &[usize], count: u64, step: &str) -> Result<()> {
+    for (i, received) in got.iter().enumerate() {
+        let n = i + 1;
+        if expected.contains(&n) {
+            ensure!(
+                received.is_complete(count),
+                "{step}: rcv{n} should get 0..{count} once each, in order, got {:?}",
+                received.seqs
+            );
+        } else {
+            ensure!(
+                received.seqs.is_empty(),
+                "{step}: rcv{n} should get nothing, got {:?}",
+                received.seqs
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn static_routes_forward_and_follow_mgmctl_and_sighup() -> Result<()> {
+    if !root_or_skip("static_routes_forward_and_follow_mgmctl_and_sighup")? {
+        return Ok(());
+    }
+    let mut mgmd = Mgmd::start(Lab::star(3)?, &config(r#"["rcv1", "rcv2"]"#))?;
+    let routes = mgmd.mgmctl_ok(&["show", "routes"])?;
+    ensure!(
+        routes.contains("up0 * 239.2.0.0/16 rcv1 rcv2")
+            && routes.contains("up0 * 239.4.0.1/32 rcv3"),
+        "show routes: {routes}"
+    );
+
+    // The configuration's prefix route: rcv1 and rcv2 get every packet, rcv3 none.
+    let got = deliver(&mut mgmd, PREFIX_GROUP, 50)?;
+    check(&got, &[1, 2], 50, "configured route")?;
+    let mfe = mgmd.mgmctl_ok(&["show", "mfe"])?;
+    ensure!(
+        mfe.lines()
+            .any(|l| l.contains("239.2.0.1") && l.contains("rcv1(") && l.contains("rcv2(")),
+        "show mfe: {mfe}"
+    );
+
+    // mgmctl remove: the flow's entry loses its outgoing interfaces; nobody gets anything.
+    mgmd.mgmctl_ok(&["remove", "up0", "239.2.0.0/16", "rcv1", "rcv2"])?;
+    ensure!(mgmd.oifs(SOURCE, PREFIX_GROUP)?.is_empty());
+    let got = deliver(&mut mgmd, PREFIX_GROUP, 20)?;
+    check(&got, &[], 20, "after remove")?;
+    let again = mgmd.mgmctl(&["remove", "up0", "239.2.0.0/16", "rcv1", "rcv2"])?;
+    ensure!(again.status.code() == Some(1), "removing twice: {again:?}");
+
+    // mgmctl add at run time, for the flow whose entry exists (negative) ...
+    mgmd.mgmctl_ok(&["add", "up0", "239.2.0.0/16", "rcv2"])?;
+    let got = deliver(&mut mgmd, PREFIX_GROUP, 30)?;
+    check(&got, &[2], 30, "after add")?;
+    // ... and a source-specific route extending a flow already forwarded.
+    mgmd.mgmctl_ok(&["add", "up0", "10.0.0.1", "239.2.0.1", "rcv3"])?;
+    ensure!(
+        mgmd.oifs(SOURCE, PREFIX_GROUP)? == ["rcv2", "rcv3"],
+        "the forwarded flow picks up the new route: {:?}",
+        mgmd.oifs(SOURCE, PREFIX_GROUP)?
+    );
+    let got = deliver(&mut mgmd, PREFIX_GROUP, 30)?;
+    check(&got, &[2, 3], 30, "after the second add")?;
+    let twice = mgmd.mgmctl(&["add", "up0", "239.2.0.0/16", "rcv2"])?;
+    ensure!(twice.status.code() == Some(1), "adding twice: {twice:?}");
+    let bad = mgmd.mgmctl(&["add", "up0", "10.0.0.1", "rcv1"])?;
+    ensure!(
+        bad.status.code() == Some(1),
+        "a route without a group: {bad:?}"
+    );
+
+    // SIGHUP with the prefix route edited (and the run-time routes gone) while a stream flows
+    // on the steady route: the edited flow changes, the steady stream loses nothing.
+    let steady = 400;
+    let listener = mgmd.listen(Host::Receiver(3), STEADY_GROUP, steady, 10.0)?;
+    mgmd.send_in_background(Host::Source, STEADY_GROUP, steady, 5)?;
+    wait_for("the steady flow's entry", Duration::from_secs(5), || {
+        Ok(mgmd
+            .mfe(SOURCE, STEADY_GROUP)?
+            .filter(|m| m.packets > 0)
+            .map(drop))
+    })?;
+    mgmd.reload(&config(r#"["rcv1"]"#))?;
+    wait_for("the reloaded prefix route", Duration::from_secs(5), || {
+        Ok((mgmd.oifs(SOURCE, PREFIX_GROUP)? == ["rcv1"]).then_some(()))
+    })?;
+    let received = listener.finish()?;
+    ensure!(
+        received.is_complete(u64::from(steady)),
+        "the steady stream lost, duplicated or reordered packets across SIGHUP: got {} of {steady}: {:?}",
+        received.seqs.len(),
+        missing(&received.seqs, u64::from(steady))
+    );
+    let got = deliver(&mut mgmd, PREFIX_GROUP, 30)?;
+    check(&got, &[1], 30, "after SIGHUP")?;
+    let routes = mgmd.mgmctl_ok(&["show", "routes"])?;
+    ensure!(
+        routes.lines().count() == 2 && routes.contains("up0 * 239.2.0.0/16 rcv1\n"),
+        "show routes after SIGHUP: {routes}"
+    );
+    Ok(())
+}
+
+/// The sequence numbers below `count` that are not in `seqs`.
+fn missing(seqs: &[u64], count: u64) -> Vec<u64> {
+    (0..count).filter(|s| !seqs.contains(s)).collect()
+}

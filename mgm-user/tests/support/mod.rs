@@ -1,0 +1,404 @@
+//! Support shared by the daemon tests: mgmd running on a lab's router with its own
+//! configuration file and API socket, mgmctl and API calls against it, `mcast` receivers and
+//! senders on the lab's hosts, and bounded waits.
+//!
+//! Each test binary uses a part of it.
+#![allow(dead_code)]
+
+use anyhow::{bail, Context as _, Result};
+use mgm_user::{
+    api::{
+        client::Client,
+        proto::{GroupRow, InterfaceRow, MfeRow, ProtocolRow, Request, Response},
+    },
+    lab::{Host, Lab},
+};
+use std::{
+    io::{BufRead as _, BufReader, Read as _},
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    process::{ChildStderr, ChildStdout, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The daemon under test.
+pub const MGMD: &str = env!("CARGO_BIN_EXE_mgmd");
+/// The operator's tool.
+pub const MGMCTL: &str = env!("CARGO_BIN_EXE_mgmctl");
+/// The leaf hosts' tool.
+pub const MCAST: &str = env!("CARGO_BIN_EXE_mcast");
+
+/// The TTL test traffic is sent with (the router decrements it).
+pub const TTL: &str = "8";
+
+/// `[[interface]]` tables for mgmd's configuration: each (name, further keys as TOML lines).
+pub fn interfaces(list: &[(&str, &str)]) -> String {
+    list.iter()
+        .map(|(name, keys)| format!("[[interface]]\nname = {name:?}\n{keys}\n\n"))
+        .collect()
+}
+
+/// IGMP off on an interface.
+pub const NO_IGMP: &str = "igmp = false";
+/// An interface left to an external protocol.
+pub const EXTERNAL: &str = "owner = \"external\"";
+
+/// Polls `probe` every 100 ms until it returns `Some`, for at most `timeout`.
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe()? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A lab whose router runs mgmd; dropping it stops mgmd (SIGTERM, by PID), deletes the lab and
+/// the private directory holding the configuration file and the API socket.
+pub struct Mgmd {
+    /// The lab (public so that tests can run commands on its hosts).
+    pub lab: Lab,
+    dir: PathBuf,
+    pid: u32,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Mgmd {
+    /// Starts mgmd on the router of `lab` with the configuration `body` (the `[daemon]` table
+    /// naming the API socket is added), and waits until every configured interface is in
+    /// service.
+    pub fn start(lab: Lab, body: &str) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("{}-mgmd", lab.prefix()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut mgmd = Self {
+            lab,
+            dir,
+            pid: 0,
+            runtime,
+        };
+        mgmd.write_config(body)?;
+        let config = mgmd.config_path();
+        let config = path_str(&config)?;
+        // mgmd logs warnings unless MGM_LOG asks for more (e.g. MGM_LOG=debug cargo test).
+        let log = std::env::var("MGM_LOG").unwrap_or_else(|_| "warn".to_owned());
+        mgmd.pid = mgmd
+            .lab
+            .spawn(Host::Router, &[MGMD, "--config", config, "--log", &log])?;
+        wait_for(
+            "mgmd's interfaces in service",
+            Duration::from_secs(15),
+            || {
+                let Ok(rows) = mgmd.try_interfaces() else {
+                    return Ok(None);
+                };
+                Ok(rows.iter().all(|r| r.xdp.is_some()).then_some(()))
+            },
+        )?;
+        Ok(mgmd)
+    }
+
+    /// The API socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("api.sock")
+    }
+
+    /// The configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("mgmd.toml")
+    }
+
+    /// mgmd's PID.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Writes the configuration file: `body` after a `[daemon]` table naming the socket.
+    pub fn write_config(&self, body: &str) -> Result<()> {
+        let text = format!(
+            "[daemon]\napi_socket = {:?}\n\n{body}",
+            self.socket().display().to_string()
+        );
+        std::fs::write(self.config_path(), text)?;
+        Ok(())
+    }
+
+    /// Rewrites the configuration file and sends mgmd SIGHUP.
+    pub fn reload(&self, body: &str) -> Result<()> {
+        self.write_config(body)?;
+        self.signal(libc::SIGHUP)
+    }
+
+    /// Sends `signal` to mgmd.
+    pub fn signal(&self, signal: libc::c_int) -> Result<()> {
+        signal_pid(self.pid, signal)
+    }
+
+    /// One API request on a fresh connection.
+    pub fn call(&self, request: &Request) -> Result<Response> {
+        let socket = self.socket();
+        self.runtime.block_on(async {
+            let mut client = Client::connect(&socket).await?;
+            Ok(client.call(request).await?)
+        })
+    }
+
+    /// Runs mgmctl against this mgmd (as root).
+    pub fn mgmctl(&self, args: &[&str]) -> Result<Output> {
+        let socket = self.socket();
+        Ok(std::process::Command::new(MGMCTL)
+            .args(["--socket", path_str(&socket)?])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()?)
+    }
+
+    /// Runs mgmctl and fails unless it exits 0; returns its stdout.
+    pub fn mgmctl_ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.mgmctl(args)?;
+        if !out.status.success() {
+            bail!(
+                "mgmctl {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn try_interfaces(&self) -> Result<Vec<InterfaceRow>> {
+        match self.call(&Request::ShowInterfaces)? {
+            Response::Interfaces { rows } => Ok(rows),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
+    /// `show interfaces`.
+    pub fn interfaces(&self) -> Result<Vec<InterfaceRow>> {
+        self.try_interfaces()
+    }
+
+    /// `show mfe`.
+    pub fn mfes(&self) -> Result<Vec<MfeRow>> {
+        match self.call(&Request::ShowMfe)? {
+            Response::Mfes { rows } => Ok(rows),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
+    /// The MFE of (`source`, `group`), if any.
+    pub fn mfe(&self, source: Ipv4Addr, group: Ipv4Addr) -> Result<Option<MfeRow>> {
+        Ok(self
+            .mfes()?
+            .into_iter()
+            .find(|m| m.source == source && m.group == group))
+    }
+
+    /// The outgoing interfaces of the MFE of (`source`, `group`) (empty when there is none).
+    pub fn oifs(&self, source: Ipv4Addr, group: Ipv4Addr) -> Result<Vec<String>> {
+        Ok(self
+            .mfe(source, group)?
+            .map(|m| m.oifs.into_iter().map(|o| o.iface).collect())
+            .unwrap_or_default())
+    }
+
+    /// `show groups`.
+    pub fn groups(&self) -> Result<Vec<GroupRow>> {
+        match self.call(&Request::ShowGroups)? {
+            Response::Groups { rows } => Ok(rows),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
+    /// `show protocols`.
+    pub fn protocols(&self) -> Result<Vec<ProtocolRow>> {
+        match self.call(&Request::ShowProtocols)? {
+            Response::Protocols { rows } => Ok(rows),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
+    /// Waits until IGMP holds a membership of `group` on each of `ifaces`.
+    pub fn wait_for_igmp_members(&self, group: Ipv4Addr, ifaces: &[&str]) -> Result<()> {
+        wait_for(
+            &format!("IGMP members of {group} on {ifaces:?}"),
+            Duration::from_secs(10),
+            || {
+                let rows = self.groups()?;
+                Ok(ifaces
+                    .iter()
+                    .all(|i| {
+                        rows.iter()
+                            .any(|r| r.group == group && r.iface == *i && r.protocol == "igmp")
+                    })
+                    .then_some(()))
+            },
+        )
+    }
+
+    /// Starts `mcast join` for `group` on the eth0 of `host`: it stops after `count`
+    /// datagrams or `timeout_s` seconds. Returns once the host has joined.
+    pub fn listen(
+        &mut self,
+        host: Host,
+        group: Ipv4Addr,
+        count: u32,
+        timeout_s: f64,
+    ) -> Result<Listener> {
+        let (group, count, timeout) = (group.to_string(), count.to_string(), timeout_s.to_string());
+        let mut cmd = self.lab.command(
+            host,
+            &[
+                MCAST,
+                "join",
+                &group,
+                "--iface",
+                "eth0",
+                "--json",
+                "--count",
+                &count,
+                "--timeout",
+                &timeout,
+            ],
+        );
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("starting mcast join")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut stderr = BufReader::new(child.stderr.take().context("no stderr")?);
+        self.lab.adopt(child);
+        let mut line = String::new();
+        stderr.read_line(&mut line)?;
+        if !line.starts_with("joined") {
+            bail!("mcast join on {host:?} failed: {line}");
+        }
+        Ok(Listener { stdout, stderr })
+    }
+
+    /// Sends `count` numbered datagrams to `group` from `host`'s eth0, one every
+    /// `interval_ms`, and returns when they are sent.
+    pub fn send(&self, host: Host, group: Ipv4Addr, count: u32, interval_ms: u32) -> Result<()> {
+        let args = SendArgs::new(group, count, interval_ms);
+        self.lab.run(host, &args.argv())?;
+        Ok(())
+    }
+
+    /// Starts sending in the background (see [`Mgmd::send`]).
+    pub fn send_in_background(
+        &mut self,
+        host: Host,
+        group: Ipv4Addr,
+        count: u32,
+        interval_ms: u32,
+    ) -> Result<()> {
+        let args = SendArgs::new(group, count, interval_ms);
+        self.lab.spawn(host, &args.argv())?;
+        Ok(())
+    }
+}
+
+/// The words of an `mcast send`.
+struct SendArgs {
+    group: String,
+    count: String,
+    interval: String,
+}
+
+impl SendArgs {
+    fn new(group: Ipv4Addr, count: u32, interval_ms: u32) -> Self {
+        Self {
+            group: group.to_string(),
+            count: count.to_string(),
+            interval: interval_ms.to_string(),
+        }
+    }
+
+    fn argv(&self) -> Vec<&str> {
+        vec![
+            MCAST,
+            "send",
+            &self.group,
+            "--iface",
+            "eth0",
+            "--ttl",
+            TTL,
+            "--count",
+            &self.count,
+            "--interval-ms",
+            &self.interval,
+        ]
+    }
+}
+
+impl Drop for Mgmd {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends `signal` to a process this test started.
+pub fn signal_pid(pid: u32, signal: libc::c_int) -> Result<()> {
+    let pid = i32::try_from(pid)?;
+    // SAFETY: kill(2) on a child this test started and has not reaped.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        bail!("kill {pid}: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A running `mcast join`.
+pub struct Listener {
+    stdout: ChildStdout,
+    stderr: BufReader<ChildStderr>,
+}
+
+/// What a listener received.
+#[derive(Debug)]
+pub struct Received {
+    /// Sequence numbers, in arrival order.
+    pub seqs: Vec<u64>,
+}
+
+impl Received {
+    /// Whether exactly `0..count` arrived, each once and in order (the first packets of a new
+    /// flow too: they are held while its entry is created and leave before later ones).
+    pub fn is_complete(&self, count: u64) -> bool {
+        self.seqs.iter().copied().eq(0..count)
+    }
+}
+
+impl Listener {
+    /// Waits for `mcast join` to finish (count reached or timed out) and reads its report.
+    pub fn finish(mut self) -> Result<Received> {
+        let mut text = String::new();
+        self.stdout.read_to_string(&mut text)?;
+        let mut errors = String::new();
+        let _ = self.stderr.read_to_string(&mut errors);
+        let report: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("mcast join printed {text:?} ({errors})"))?;
+        let seqs = report["packets"]
+            .as_array()
+            .context("no packets in the report")?
+            .iter()
+            .filter_map(|p| p["seq"].as_u64())
+            .collect();
+        Ok(Received { seqs })
+    }
+}
+
+/// A path as text, for argv.
+pub fn path_str(path: &Path) -> Result<&str> {
+    path.to_str().context("non-UTF-8 path")
+}
