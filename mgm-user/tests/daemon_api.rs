@@ -1,7 +1,8 @@
 //! Root lab test of mgmd's API socket under misuse and hostile input: garbage, frames that are
 //! not JSON or not a request, an oversize frame, a frame cut short, calls that need a
 //! registration, a second registration, a protocol acting on another's interface or answering
-//! another's question, and clients of other users. Each gets a clear error (or, for a frame it
+//! another's question, a question never answered (the default applies after the deadline, a
+//! late answer is refused), and clients of other users. Each gets a clear error (or, for a frame it
 //! cannot read, an error and the end of the connection), and mgmd keeps serving everyone else.
 mod support;
 
@@ -25,6 +26,8 @@ use std::{
 use support::{path_str, Mgmd, EXTERNAL, MGMCTL, NO_IGMP};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 0, 1);
+/// A group whose creation alert A leaves unanswered.
+const SILENT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 0, 2);
 /// The uid of `nobody`.
 const NOBODY: u32 = 65534;
 
@@ -208,6 +211,27 @@ fn the_api_refuses_misuse_and_hostile_input_and_keeps_serving() -> Result<()> {
     ensure!(
         listener.finish()?.is_complete(3),
         "A's answer let the flow through"
+    );
+
+    // A question left unanswered: after the deadline the documented default (forward on every
+    // offered interface) applies, and a late answer is refused.
+    let listener = mgmd.listen(Host::Receiver(1), SILENT_GROUP, 3, 5.0)?;
+    mgmd.wait_for_igmp_members(SILENT_GROUP, &["rcv1"])?;
+    mgmd.send(Host::Source, SILENT_GROUP, 3, 10)?;
+    let event = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), a.next_event()).await })
+        .context("no second creation alert for A")??;
+    let Event::CreationAlert { query, entries, .. } = event else {
+        bail!("unexpected event {event:?}");
+    };
+    ensure!(
+        listener.finish()?.is_complete(3),
+        "the default did not let the flow through"
+    );
+    let late = runtime.block_on(a.answer(ApiAnswer::CreationAlert { query, entries }));
+    ensure!(
+        matches!(&late, Err(ProtocolError::Refused { code: 87, message }) if message.contains("no open question")),
+        "a late answer: {late:?}"
     );
 
     // Other users: the socket's mode keeps them out; with the mode opened up, mgmd's

@@ -130,8 +130,12 @@ pub struct Router {
     /// Interfaces brought into service: name → (ifindex, XDP mode).
     active: BTreeMap<String, (u32, XdpMode)>,
     host_joins: HostJoins,
-    /// Open creation-alert/RPF questions of external protocols: query → protocol.
-    questions: HashMap<u64, ProtocolHandle>,
+    /// Open questions (RPF, creation and FALSE prune alerts) of external protocols: query →
+    /// (protocol, when asked). Forgotten after the answer deadline, when the MGM's defaults
+    /// apply, so a protocol that never answers leaves nothing behind.
+    questions: HashMap<u64, (ProtocolHandle, Instant)>,
+    /// How long external protocols have to answer (the MGM core's answer deadline).
+    answer_deadline: std::time::Duration,
     /// Prune replies by query id for external protocols.
     prune_replies: HashMap<u64, mgm::PruneReply>,
     next_prune_query: u64,
@@ -171,6 +175,7 @@ impl Router {
             refresh_on_activity: true,
             ..mgm::Config::default()
         };
+        let answer_deadline = core_config.answer_deadline;
         let mut mgm = Mgm::new(core_config, Box::new(KernelRib(rib.clone())));
         let igmp_handle = mgm.register(
             mgm::MS_IP_IGMP,
@@ -219,6 +224,7 @@ impl Router {
             active: BTreeMap::new(),
             host_joins: BTreeMap::new(),
             questions: HashMap::new(),
+            answer_deadline,
             prune_replies: HashMap::new(),
             next_prune_query: 1 << 62,
         })
@@ -611,7 +617,7 @@ impl Router {
         };
         let event = match callback {
             Callback::Rpf(q) => {
-                self.questions.insert(q.query.0, to);
+                self.questions.insert(q.query.0, (to, Instant::now()));
                 Event::Rpf {
                     query: q.query.0,
                     sg: api_sg(q.sg),
@@ -620,7 +626,7 @@ impl Router {
                 }
             }
             Callback::CreationAlert(q) => {
-                self.questions.insert(q.query.0, to);
+                self.questions.insert(q.query.0, (to, Instant::now()));
                 Event::CreationAlert {
                     query: q.query.0,
                     sg: api_sg(q.sg),
@@ -638,7 +644,8 @@ impl Router {
                 let query = reply.map(|r| {
                     self.next_prune_query += 1;
                     self.prune_replies.insert(self.next_prune_query, r);
-                    self.questions.insert(self.next_prune_query, to);
+                    self.questions
+                        .insert(self.next_prune_query, (to, Instant::now()));
                     self.next_prune_query
                 });
                 Event::PruneAlert {
@@ -749,6 +756,20 @@ impl Router {
     pub fn housekeeping(&mut self) {
         self.drain_punts();
         self.hold.expire(Instant::now());
+        let deadline = self.answer_deadline;
+        self.forget_questions(|_, asked| asked.elapsed() > deadline);
+    }
+
+    /// Drops the open questions `stale` picks, with their prune replies.
+    fn forget_questions(&mut self, stale: impl Fn(ProtocolHandle, Instant) -> bool) {
+        let prune_replies = &mut self.prune_replies;
+        self.questions.retain(|query, &mut (h, asked)| {
+            let keep = !stale(h, asked);
+            if !keep {
+                prune_replies.remove(query);
+            }
+            keep
+        });
     }
 
     /// Counters of the hold queues, by name.
@@ -1121,7 +1142,7 @@ impl Router {
         if let Err(e) = self.mgm.deregister(h) {
             warn!(error = %e, "deregistering an external protocol");
         }
-        self.questions.retain(|_, p| *p != h);
+        self.forget_questions(|p, _| p == h);
         self.drive();
     }
 
@@ -1152,8 +1173,18 @@ impl Router {
             | ApiAnswer::CreationAlert { query, .. }
             | ApiAnswer::PruneAlert { query, .. } => *query,
         };
-        if self.questions.get(&query) != Some(&h) {
-            return Response::error(87, "no open question with that id for this protocol");
+        let open = self
+            .questions
+            .get(&query)
+            .is_some_and(|&(p, asked)| p == h && asked.elapsed() <= self.answer_deadline);
+        if !open {
+            return Response::error(
+                87,
+                format!(
+                    "no open question with that id for this protocol (answers are due within {:?})",
+                    self.answer_deadline
+                ),
+            );
         }
         self.questions.remove(&query);
         let answer = match answer {
