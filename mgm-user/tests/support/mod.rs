@@ -11,7 +11,7 @@ use mgm_user::{
         client::Client,
         proto::{GroupRow, InterfaceRow, MfeRow, ProtocolRow, Request, Response},
     },
-    lab::{Host, Lab},
+    lab::{lab_bpffs, Host, Lab},
 };
 use std::{
     io::{BufRead as _, BufReader, Read as _},
@@ -123,11 +123,13 @@ impl Mgmd {
         self.pid
     }
 
-    /// Writes the configuration file: `body` after a `[daemon]` table naming the socket.
+    /// Writes the configuration file: `body` after a `[daemon]` table naming the socket and
+    /// the lab's bpffs (so mgmd pins its maps as in service).
     pub fn write_config(&self, body: &str) -> Result<()> {
         let text = format!(
-            "[daemon]\napi_socket = {:?}\n\n{body}",
-            self.socket().display().to_string()
+            "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n\n{body}",
+            self.socket().display().to_string(),
+            lab_bpffs()?,
         );
         std::fs::write(self.config_path(), text)?;
         Ok(())
