@@ -9,7 +9,7 @@ mod support;
 use anyhow::{bail, ensure, Context as _, Result};
 use mgm_user::{
     api::{
-        proto::{ApiAnswer, ApiCallback, ApiSg, Event},
+        proto::{ApiAnswer, ApiCallback, ApiIfEntry, ApiSg, Event},
         protocol::{ProtocolClient, ProtocolError},
         MAX_FRAME,
     },
@@ -110,6 +110,26 @@ fn mgmctl_as(mgmd: &Mgmd, uid: u32) -> Result<std::process::Output> {
         .output()?)
 }
 
+/// Receiver 1 joins `group` (on rcv1, which `a` owns) and the source sends it 3 packets: returns
+/// the receiver and the creation alert `a` gets (its query and entries).
+fn start_flow(
+    mgmd: &mut Mgmd,
+    runtime: &tokio::runtime::Runtime,
+    a: &mut ProtocolClient,
+    group: Ipv4Addr,
+) -> Result<(support::Listener, u64, Vec<ApiIfEntry>)> {
+    let listener = mgmd.listen(Host::Receiver(1), group, 3, 5.0)?;
+    mgmd.wait_for_igmp_members(group, &["rcv1"])?;
+    mgmd.send(Host::Source, group, 3, 10)?;
+    let event = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), a.next_event()).await })
+        .with_context(|| format!("no creation alert for {group}"))??;
+    let Event::CreationAlert { query, entries, .. } = event else {
+        bail!("unexpected event {event:?}");
+    };
+    Ok((listener, query, entries))
+}
+
 #[test]
 fn the_api_refuses_misuse_and_hostile_input_and_keeps_serving() -> Result<()> {
     if !root_or_skip("the_api_refuses_misuse_and_hostile_input_and_keeps_serving")? {
@@ -186,15 +206,7 @@ fn the_api_refuses_misuse_and_hostile_input_and_keeps_serving() -> Result<()> {
     ensure!(code(runtime.block_on(b.release_interface(rcv1))) == Some(87));
     ensure!(code(runtime.block_on(b.add_membership(sg, rcv1, 1))) == Some(87));
 
-    let listener = mgmd.listen(Host::Receiver(1), GROUP, 3, 4.0)?;
-    mgmd.wait_for_igmp_members(GROUP, &["rcv1"])?;
-    mgmd.send(Host::Source, GROUP, 3, 10)?;
-    let event = runtime
-        .block_on(async { tokio::time::timeout(Duration::from_secs(5), a.next_event()).await })
-        .context("no creation alert for A")??;
-    let Event::CreationAlert { query, entries, .. } = event else {
-        bail!("unexpected event {event:?}");
-    };
+    let (listener, query, entries) = start_flow(&mut mgmd, &runtime, &mut a, GROUP)?;
     let theirs = ApiAnswer::CreationAlert {
         query,
         entries: entries.clone(),
@@ -215,15 +227,7 @@ fn the_api_refuses_misuse_and_hostile_input_and_keeps_serving() -> Result<()> {
 
     // A question left unanswered: after the deadline the documented default (forward on every
     // offered interface) applies, and a late answer is refused.
-    let listener = mgmd.listen(Host::Receiver(1), SILENT_GROUP, 3, 5.0)?;
-    mgmd.wait_for_igmp_members(SILENT_GROUP, &["rcv1"])?;
-    mgmd.send(Host::Source, SILENT_GROUP, 3, 10)?;
-    let event = runtime
-        .block_on(async { tokio::time::timeout(Duration::from_secs(5), a.next_event()).await })
-        .context("no second creation alert for A")??;
-    let Event::CreationAlert { query, entries, .. } = event else {
-        bail!("unexpected event {event:?}");
-    };
+    let (listener, query, entries) = start_flow(&mut mgmd, &runtime, &mut a, SILENT_GROUP)?;
     ensure!(
         listener.finish()?.is_complete(3),
         "the default did not let the flow through"
