@@ -807,3 +807,23 @@ fn hundred_thousand_entries_install_and_forward() {
     };
     fx.forward(&last.bytes());
 }
+
+#[test]
+fn sets_listing_a_removed_interface_are_not_shared_again() {
+    let Some(mut fx) = fixture("forget interface") else {
+        return;
+    };
+    let o = fx.oifs.clone();
+    let other = SgKey::new(Ipv4Addr::new(10, 0, 0, 2), GROUP);
+    fx.backend.install_mfe(sg(), LO, &o).expect("install");
+    fx.backend.remove_interface(o[1]).expect("remove");
+    // The index may come back as another interface: the new list gets a set of its own.
+    fx.backend.install_mfe(other, LO, &o).expect("install");
+    assert_eq!(fx.backend.sets_in_use(), 2);
+    fx.backend.delete_mfe(sg()).expect("delete");
+    assert_eq!(fx.backend.sets_in_use(), 1);
+    // The surviving set is shared again by equal lists.
+    let third = SgKey::new(Ipv4Addr::new(10, 0, 0, 3), GROUP);
+    fx.backend.install_mfe(third, LO, &o).expect("install");
+    assert_eq!(fx.backend.sets_in_use(), 1);
+}

@@ -153,10 +153,19 @@ impl OifSets {
             return;
         }
         if let Some(set) = self.sets.remove(&id) {
-            self.by_list.remove(&set.oifs);
+            if self.by_list.get(&set.oifs) == Some(&id) {
+                self.by_list.remove(&set.oifs);
+            }
             self.retired.insert(id, set.oifs);
             self.ids.retire(id);
         }
+    }
+
+    /// Stops sharing the sets that list `ifindex` (the interface is gone: the kernel removed
+    /// it from their devmaps, and a new interface may get its index). Their entries keep them
+    /// until they change; new lists with that index get new sets.
+    pub fn forget_interface(&mut self, ifindex: u32) {
+        self.by_list.retain(|oifs, _| !oifs.contains(&ifindex));
     }
 
     /// Whether sets wait for a grace period before reuse.

@@ -12,7 +12,7 @@ use super::{
     oif_sets::OifSets,
     DataPlaneError,
 };
-use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues};
+use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues};
 use mgm_common::{
     config, limits, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, SgKey,
     MFE_FLAG_HOLD, NO_OIF_SET,
@@ -510,7 +510,13 @@ impl ForwardingBackend for XdpBackend {
     }
 
     fn remove_interface(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
-        self.ifaces.remove(&ifindex)?;
-        Ok(())
+        self.sets.forget_interface(ifindex);
+        match self.ifaces.remove(&ifindex) {
+            // Never configured: nothing to forget.
+            Err(MapError::SyscallError(e)) if e.io_error.kind() == std::io::ErrorKind::NotFound => {
+                Ok(())
+            }
+            result => Ok(result?),
+        }
     }
 }
