@@ -1,10 +1,11 @@
-//! `mgmd --check`: a bad configuration file is refused with its path, line and key and a
-//! non-zero exit; a good one passes. Needs no root.
+//! The command lines without a running daemon (no root needed): `mgmd --check` refuses a bad
+//! configuration file with its path, line and key and a non-zero exit, and passes a good one;
+//! mgmctl exits 2 on bad usage and 3 when mgmd cannot be reached.
 mod support;
 
 use anyhow::{ensure, Result};
 use std::{path::PathBuf, process::Command};
-use support::{path_str, MGMD};
+use support::{path_str, MGMCTL, MGMD};
 
 /// A configuration file that is removed when dropped.
 struct ConfigFile(PathBuf);
@@ -89,6 +90,35 @@ fn check_names_the_line_and_key_of_a_bad_configuration() -> Result<()> {
     ensure!(
         code == Some(0) && output.contains("configuration OK"),
         "{output}"
+    );
+    Ok(())
+}
+
+#[test]
+fn mgmctl_exit_codes_tell_bad_usage_from_an_unreachable_daemon() -> Result<()> {
+    let socket = std::env::temp_dir().join(format!("mgm-cli-{}-none.sock", std::process::id()));
+    let mgmctl = |args: &[&str]| -> Result<(Option<i32>, String)> {
+        let out = Command::new(MGMCTL)
+            .args(["--socket", path_str(&socket)?])
+            .args(args)
+            .output()?;
+        Ok((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    };
+    for bad in [
+        &["show", "everything"][..],
+        &["add", "eth0", "239.1.1.1"],
+        &["join"],
+    ] {
+        let (code, stderr) = mgmctl(bad)?;
+        ensure!(code == Some(2), "mgmctl {bad:?}: {code:?} {stderr}");
+    }
+    let (code, stderr) = mgmctl(&["show", "status"])?;
+    ensure!(
+        code == Some(3) && stderr.contains("cannot reach mgmd"),
+        "no daemon: {code:?} {stderr}"
     );
     Ok(())
 }
