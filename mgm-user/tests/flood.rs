@@ -1,55 +1,22 @@
 //! Root lab test (flood): a source spraying packets to random (S,G) as fast as an AF_PACKET
 //! sender goes, while an established flow runs. The report rate limit holds, mgmd's memory and
 //! hold queues stay bounded, the API keeps answering, and the established flow loses nothing.
+mod support;
+
 use mgm_user::{
-    api::{
-        client::Client,
-        proto::{Request, Response},
-    },
-    lab::{lab_bpffs, root_or_skip, Host, Lab},
+    api::proto::{Request, Response},
+    lab::{root_or_skip, Host, Lab},
     wire::ipv4,
 };
 use std::{
-    collections::BTreeMap,
     net::Ipv4Addr,
-    path::Path,
-    process::Stdio,
     time::{Duration, Instant},
 };
+use support::{interfaces, Mgmd};
 
-const GROUP: &str = "239.5.5.5";
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 5, 5);
 const PACKETS: u32 = 3000;
 const FLOOD_FOR: Duration = Duration::from_secs(2);
-
-fn call(socket: &Path, request: &Request) -> (Response, Duration) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let started = Instant::now();
-            match Client::connect(socket).await {
-                Ok(mut c) => {
-                    let response = c.call(request).await.expect("call");
-                    return (response, started.elapsed());
-                }
-                Err(_) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                Err(e) => panic!("mgmd did not answer: {e}"),
-            }
-        }
-    })
-}
-
-fn counters(socket: &Path) -> BTreeMap<String, u64> {
-    match call(socket, &Request::Stats).0 {
-        Response::Stats { counters } => counters,
-        other => panic!("{other:?}"),
-    }
-}
 
 /// A small xorshift generator: the flood needs speed and variety, not quality.
 struct Spray(u64);
@@ -130,81 +97,39 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 #[test]
-fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() {
-    if !root_or_skip("a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole")
-        .expect("root")
-    {
-        return;
+fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() -> anyhow::Result<()> {
+    if !root_or_skip("a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole")? {
+        return Ok(());
     }
-    let mut lab = Lab::star(1).expect("lab");
-    let dir = std::env::temp_dir().join(lab.prefix());
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let socket = dir.join("api.sock");
-    let config = dir.join("mgmd.toml");
-    let text = format!(
-        "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n\
-         [[interface]]\nname = \"up0\"\n[[interface]]\nname = \"rcv1\"\n\
-         [[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\"]\n",
-        socket.display().to_string(),
-        lab_bpffs().expect("lab bpffs"),
+    let config = format!(
+        "{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\"]\n",
+        interfaces(&[("up0", ""), ("rcv1", "")])
     );
-    std::fs::write(&config, text).expect("config");
-    let config = config.to_str().expect("utf-8 path").to_owned();
-    let mgmd = lab
-        .spawn(
-            Host::Router,
-            &[
-                env!("CARGO_BIN_EXE_mgmd"),
-                "--config",
-                &config,
-                "--log",
-                "error",
-            ],
-        )
-        .expect("mgmd");
-    call(&socket, &Request::Status);
-    let rss_before = rss_kib(mgmd);
-
-    let mcast = env!("CARGO_BIN_EXE_mcast");
-    let count = PACKETS.to_string();
-    let receiver = lab
-        .command(
-            Host::Receiver(1),
-            &[mcast, "join", GROUP, "--iface", "eth0", "--json"],
-        )
-        .args(["--count", &count, "--timeout", "20"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("receiver");
-    std::thread::sleep(Duration::from_millis(300));
-    let mut sender = lab
-        .command(
-            Host::Source,
-            &[mcast, "send", GROUP, "--iface", "eth0", "--ttl", "8"],
-        )
-        .args(["--count", &count, "--interval-ms", "1"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("sender");
+    let mut mgmd = Mgmd::start(Lab::star(1)?, &config)?;
+    let rss_before = rss_kib(mgmd.pid());
+    let listener = mgmd.listen(Host::Receiver(1), GROUP, PACKETS, 20.0)?;
+    mgmd.send_in_background(Host::Source, GROUP, PACKETS, 1)?;
     std::thread::sleep(Duration::from_millis(500));
 
-    let before = counters(&socket);
-    let (sent, slowest_answer) = std::thread::scope(|scope| {
-        let flooder = scope.spawn(|| lab.in_ns(Host::Source, || flood(FLOOD_FOR)).expect("ns"));
+    let before = mgmd.stats()?;
+    let (sent, slowest_answer) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let lab = &mgmd.lab;
+        let flooder = scope.spawn(move || lab.in_ns(Host::Source, || flood(FLOOD_FOR)));
         let mut slowest = Duration::ZERO;
         let until = Instant::now() + FLOOD_FOR;
         while Instant::now() < until {
-            let (response, took) = call(&socket, &Request::Status);
+            let started = Instant::now();
+            let response = mgmd.call(&Request::Status)?;
             assert!(matches!(response, Response::Status { .. }), "{response:?}");
-            slowest = slowest.max(took);
+            slowest = slowest.max(started.elapsed());
             std::thread::sleep(Duration::from_millis(100));
         }
-        (flooder.join().expect("flooder"), slowest)
-    });
-    let after = counters(&socket);
+        let sent = flooder.join().expect("flooder thread")?;
+        Ok((sent, slowest))
+    })?;
+    let after = mgmd.stats()?;
     let delta = |k: &str| after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0);
-    let rss_after = rss_kib(mgmd);
+    let rss_after = rss_kib(mgmd.pid());
     let rate = sent as f64 / FLOOD_FOR.as_secs_f64();
     eprintln!(
         "flood: {sent} frames ({rate:.0}/s) to random (S,G); XDP misses {}, reports raised {}, \
@@ -218,7 +143,6 @@ fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() {
         delta("hold_aged_out"),
         slowest_answer,
     );
-
     assert!(sent > 10_000, "the flood sent only {sent} frames");
     assert!(
         delta("report_rate_limited") > 0,
@@ -237,13 +161,11 @@ fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() {
         "mgmd grew from {rss_before} to {rss_after} KiB"
     );
 
-    assert!(sender.wait().expect("sender").success());
-    let output = receiver.wait_with_output().expect("receiver output");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-    let received = report["received"].as_u64().unwrap_or(0);
-    assert_eq!(
-        received,
-        u64::from(PACKETS),
-        "the established flow lost packets under the flood"
+    let received = listener.finish()?;
+    assert!(
+        received.is_complete(PACKETS.into()),
+        "the established flow got {} of {PACKETS} packets under the flood",
+        received.seqs.len()
     );
+    Ok(())
 }

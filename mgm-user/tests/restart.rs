@@ -1,154 +1,64 @@
 //! Root lab test (hitless restart): `kill -9` of mgmd under a continuous stream loses and
 //! duplicates nothing — forwarding goes on from the pinned maps, program and links, and the
 //! next mgmd adopts the entries, then re-derives them through the MGM.
-use mgm_user::{
-    api::{
-        client::Client,
-        proto::{Request, Response},
-    },
-    lab::{lab_bpffs, root_or_skip, Host, Lab},
-};
-use std::{
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::{Duration, Instant},
-};
+mod support;
 
-const GROUP: &str = "239.4.4.4";
+use mgm_user::lab::{root_or_skip, Host, Lab};
+use std::{net::Ipv4Addr, time::Duration};
+use support::{interfaces, signal_pid, wait_for, Mgmd};
+
+const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 4, 4, 4);
 const PACKETS: u32 = 3000;
 
-fn call(socket: &Path, request: &Request) -> Response {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match Client::connect(socket).await {
-                Ok(mut c) => return c.call(request).await.expect("call"),
-                Err(_) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                Err(e) => panic!("mgmd did not answer: {e}"),
-            }
-        }
-    })
-}
-
-fn start_mgmd(lab: &mut Lab, config: &Path) -> u32 {
-    let config = config.to_str().expect("utf-8 path");
-    lab.spawn(
-        Host::Router,
-        &[
-            env!("CARGO_BIN_EXE_mgmd"),
-            "--config",
-            config,
-            "--log",
-            "warn",
-        ],
-    )
-    .expect("mgmd")
-}
-
 #[test]
-fn kill_9_of_mgmd_loses_and_duplicates_nothing_on_established_flows() {
-    if !root_or_skip("kill_9_of_mgmd_loses_and_duplicates_nothing_on_established_flows")
-        .expect("root")
-    {
-        return;
+fn kill_9_of_mgmd_loses_and_duplicates_nothing_on_established_flows() -> anyhow::Result<()> {
+    if !root_or_skip("kill_9_of_mgmd_loses_and_duplicates_nothing_on_established_flows")? {
+        return Ok(());
     }
-    let mut lab = Lab::star(2).expect("lab");
-    let dir = std::env::temp_dir().join(lab.prefix());
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let socket: PathBuf = dir.join("api.sock");
-    let config = dir.join("mgmd.toml");
-    let text = format!(
-        "[daemon]\napi_socket = {:?}\nbpffs = {:?}\nadopt_window_s = 1\n\
-         [[interface]]\nname = \"up0\"\n[[interface]]\nname = \"rcv1\"\n[[interface]]\nname = \"rcv2\"\n\
-         [[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\", \"rcv2\"]\n",
-        socket.display().to_string(),
-        lab_bpffs().expect("lab bpffs"),
+    let config = format!(
+        "adopt_window_s = 1\n\n{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\", \"rcv2\"]\n",
+        interfaces(&[("up0", ""), ("rcv1", ""), ("rcv2", "")])
     );
-    std::fs::write(&config, text).expect("config");
-    let first = start_mgmd(&mut lab, &config);
-    call(&socket, &Request::Status);
-
-    let mcast = env!("CARGO_BIN_EXE_mcast");
-    let count = PACKETS.to_string();
-    let receivers: Vec<_> = [1, 2]
-        .map(|n| {
-            lab.command(
-                Host::Receiver(n),
-                &[mcast, "join", GROUP, "--iface", "eth0", "--json"],
-            )
-            .args(["--count", &count, "--timeout", "15"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("receiver")
-        })
-        .into();
-    std::thread::sleep(Duration::from_millis(300));
-    let mut sender = lab
-        .command(
-            Host::Source,
-            &[mcast, "send", GROUP, "--iface", "eth0", "--ttl", "8"],
-        )
-        .args(["--count", &count, "--interval-ms", "1"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("sender");
-
-    // The stream runs for several seconds; restart mgmd the hard way in the middle of it.
-    std::thread::sleep(Duration::from_millis(800));
-    let entries_before = match call(&socket, &Request::ShowMfe) {
-        Response::Mfes { rows } => rows.len(),
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(
-        entries_before, 1,
-        "the flow has its entry before the restart"
-    );
-    // SAFETY: signalling a process this test started (by PID).
-    assert_eq!(unsafe { libc::kill(first as i32, libc::SIGKILL) }, 0);
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &config)?;
+    let listeners = [
+        mgmd.listen(Host::Receiver(1), GROUP, PACKETS, 15.0)?,
+        mgmd.listen(Host::Receiver(2), GROUP, PACKETS, 15.0)?,
+    ];
+    // A 3-second stream; mgmd is killed the hard way in the middle of it.
+    mgmd.send_in_background(Host::Source, GROUP, PACKETS, 1)?;
+    wait_for("the flow's entry", Duration::from_secs(5), || {
+        Ok(mgmd.mfe(SOURCE, GROUP)?.map(drop))
+    })?;
+    std::thread::sleep(Duration::from_millis(500));
+    signal_pid(mgmd.pid(), libc::SIGKILL)?;
     std::thread::sleep(Duration::from_millis(200));
-    start_mgmd(&mut lab, &config);
-    call(&socket, &Request::Status);
+    mgmd.spawn_daemon()?;
 
-    assert!(sender.wait().expect("sender").success());
-    for (n, receiver) in receivers.into_iter().enumerate() {
-        let output = receiver.wait_with_output().expect("receiver output");
-        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-        let seqs: Vec<u64> = report["packets"]
-            .as_array()
-            .map(|p| p.iter().filter_map(|d| d["seq"].as_u64()).collect())
-            .unwrap_or_default();
-        let expected: Vec<u64> = (0..u64::from(PACKETS)).collect();
-        assert_eq!(
-            seqs.len(),
-            expected.len(),
-            "receiver {}: lost packets",
-            n + 1
-        );
-        let misplaced: Vec<(usize, u64)> = seqs
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| **s != *i as u64)
-            .map(|(i, s)| (i, *s))
-            .collect();
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let received = listener.finish()?;
         assert!(
-            misplaced.is_empty(),
-            "receiver {}: at (position, seq) {misplaced:?}",
-            n + 1
+            received.is_complete(PACKETS.into()),
+            "receiver {}: {} of {PACKETS} packets, {} out of place",
+            n + 1,
+            received.seqs.len(),
+            received
+                .seqs
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| **s != *i as u64)
+                .count(),
         );
     }
     // After the adoption window the new mgmd knows the entry as its own.
-    match call(&socket, &Request::ShowMfe) {
-        Response::Mfes { rows } => {
-            assert_eq!(rows.len(), 1, "{rows:?}");
-            assert_eq!(rows[0].oifs.len(), 2, "{rows:?}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let oifs = wait_for(
+        "the adopted entry re-derived",
+        Duration::from_secs(5),
+        || {
+            let oifs = mgmd.oifs(SOURCE, GROUP)?;
+            Ok((!oifs.is_empty()).then_some(oifs))
+        },
+    )?;
+    assert_eq!(oifs, ["rcv1", "rcv2"]);
+    Ok(())
 }

@@ -67,6 +67,7 @@ pub struct Mgmd {
     /// The lab (public so that tests can run commands on its hosts).
     pub lab: Lab,
     dir: PathBuf,
+    bpffs: String,
     pid: u32,
     runtime: tokio::runtime::Runtime,
 }
@@ -76,6 +77,11 @@ impl Mgmd {
     /// naming the API socket is added), and waits until every configured interface is in
     /// service.
     pub fn start(lab: Lab, body: &str) -> Result<Self> {
+        Self::start_pinned_under(lab, body, lab_bpffs()?)
+    }
+
+    /// Like [`Mgmd::start`], with mgmd's bpffs directory chosen by the test.
+    pub fn start_pinned_under(lab: Lab, body: &str, bpffs: &str) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("{}-mgmd", lab.prefix()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -84,10 +90,19 @@ impl Mgmd {
         let mut mgmd = Self {
             lab,
             dir,
+            bpffs: bpffs.to_owned(),
             pid: 0,
             runtime,
         };
         mgmd.write_config(body)?;
+        mgmd.spawn_daemon()?;
+        Ok(mgmd)
+    }
+
+    /// Starts (another) mgmd with the current configuration file and waits until every
+    /// configured interface is in service.
+    pub fn spawn_daemon(&mut self) -> Result<()> {
+        let mgmd = self;
         let config = mgmd.config_path();
         let config = path_str(&config)?;
         // mgmd logs warnings unless MGM_LOG asks for more (e.g. MGM_LOG=debug cargo test).
@@ -104,8 +119,7 @@ impl Mgmd {
                 };
                 Ok(rows.iter().all(|r| r.xdp.is_some()).then_some(()))
             },
-        )?;
-        Ok(mgmd)
+        )
     }
 
     /// The API socket.
@@ -116,6 +130,14 @@ impl Mgmd {
     /// The configuration file.
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("mgmd.toml")
+    }
+
+    /// The data plane's counters (XDP and hold queues), by name.
+    pub fn stats(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        match self.call(&Request::Stats)? {
+            Response::Stats { counters } => Ok(counters),
+            other => bail!("unexpected answer {other:?}"),
+        }
     }
 
     /// mgmd's PID.
@@ -129,7 +151,7 @@ impl Mgmd {
         let text = format!(
             "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n\n{body}",
             self.socket().display().to_string(),
-            lab_bpffs()?,
+            self.bpffs,
         );
         std::fs::write(self.config_path(), text)?;
         Ok(())
