@@ -395,6 +395,8 @@ impl Router {
                 warn!(interface = %link.name, error = %e, "taking ownership failed");
             }
         }
+        // Flows already forwarded elsewhere get the interface where a route names it.
+        self.apply_routes_to_mfes();
         if let Some(proxy) = &self.config.proxy {
             if let Some((_, p)) = &mut self.builtins.proxy {
                 let downstream: Vec<u32> = proxy
