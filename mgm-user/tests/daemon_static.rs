@@ -35,37 +35,6 @@ fn config(prefix_route_to: &str) -> String {
     )
 }
 
-/// Sends `count` packets to `group` while receivers 1 to 3 listen; returns what each got.
-fn deliver(mgmd: &mut Mgmd, group: Ipv4Addr, count: u32) -> Result<Vec<support::Received>> {
-    let listeners = (1..=3)
-        .map(|n| mgmd.listen(Host::Receiver(n), group, count, 2.0))
-        .collect::<Result<Vec<_>>>()?;
-    mgmd.send(Host::Source, group, count, 5)?;
-    listeners.into_iter().map(|l| l.finish()).collect()
-}
-
-/// Asserts that exactly the receivers in `expected` (1-based) got all `count` packets, in
-/// order, and the others none.
-fn check(got: &[support::Received], expected: &[usize], count: u64, step: &str) -> Result<()> {
-    for (i, received) in got.iter().enumerate() {
-        let n = i + 1;
-        if expected.contains(&n) {
-            ensure!(
-                received.is_complete(count),
-                "{step}: rcv{n} should get 0..{count} once each, in order, got {:?}",
-                received.seqs
-            );
-        } else {
-            ensure!(
-                received.seqs.is_empty(),
-                "{step}: rcv{n} should get nothing, got {:?}",
-                received.seqs
-            );
-        }
-    }
-    Ok(())
-}
-
 #[test]
 fn static_routes_forward_and_follow_mgmctl_and_sighup() -> Result<()> {
     if !root_or_skip("static_routes_forward_and_follow_mgmctl_and_sighup")? {
@@ -80,8 +49,7 @@ fn static_routes_forward_and_follow_mgmctl_and_sighup() -> Result<()> {
     );
 
     // The configuration's prefix route: rcv1 and rcv2 get every packet, rcv3 none.
-    let got = deliver(&mut mgmd, PREFIX_GROUP, 50)?;
-    check(&got, &[1, 2], 50, "configured route")?;
+    mgmd.expect_delivery(PREFIX_GROUP, 50, &[1, 2], "configured route")?;
     let mfe = mgmd.mgmctl_ok(&["show", "mfe"])?;
     ensure!(
         mfe.lines()
@@ -92,15 +60,13 @@ fn static_routes_forward_and_follow_mgmctl_and_sighup() -> Result<()> {
     // mgmctl remove: the flow's entry loses its outgoing interfaces; nobody gets anything.
     mgmd.mgmctl_ok(&["remove", "up0", "239.2.0.0/16", "rcv1", "rcv2"])?;
     ensure!(mgmd.oifs(SOURCE, PREFIX_GROUP)?.is_empty());
-    let got = deliver(&mut mgmd, PREFIX_GROUP, 20)?;
-    check(&got, &[], 20, "after remove")?;
+    mgmd.expect_delivery(PREFIX_GROUP, 20, &[], "after remove")?;
     let again = mgmd.mgmctl(&["remove", "up0", "239.2.0.0/16", "rcv1", "rcv2"])?;
     ensure!(again.status.code() == Some(1), "removing twice: {again:?}");
 
     // mgmctl add at run time, for the flow whose entry exists (negative) ...
     mgmd.mgmctl_ok(&["add", "up0", "239.2.0.0/16", "rcv2"])?;
-    let got = deliver(&mut mgmd, PREFIX_GROUP, 30)?;
-    check(&got, &[2], 30, "after add")?;
+    mgmd.expect_delivery(PREFIX_GROUP, 30, &[2], "after add")?;
     // ... and a source-specific route extending a flow already forwarded.
     mgmd.mgmctl_ok(&["add", "up0", "10.0.0.1", "239.2.0.1", "rcv3"])?;
     ensure!(
@@ -108,8 +74,7 @@ fn static_routes_forward_and_follow_mgmctl_and_sighup() -> Result<()> {
         "the forwarded flow picks up the new route: {:?}",
         mgmd.oifs(SOURCE, PREFIX_GROUP)?
     );
-    let got = deliver(&mut mgmd, PREFIX_GROUP, 30)?;
-    check(&got, &[2, 3], 30, "after the second add")?;
+    mgmd.expect_delivery(PREFIX_GROUP, 30, &[2, 3], "after the second add")?;
     let twice = mgmd.mgmctl(&["add", "up0", "239.2.0.0/16", "rcv2"])?;
     ensure!(twice.status.code() == Some(1), "adding twice: {twice:?}");
     let bad = mgmd.mgmctl(&["add", "up0", "10.0.0.1", "rcv1"])?;
@@ -140,8 +105,7 @@ fn static_routes_forward_and_follow_mgmctl_and_sighup() -> Result<()> {
         received.seqs.len(),
         missing(&received.seqs, u64::from(steady))
     );
-    let got = deliver(&mut mgmd, PREFIX_GROUP, 30)?;
-    check(&got, &[1], 30, "after SIGHUP")?;
+    mgmd.expect_delivery(PREFIX_GROUP, 30, &[1], "after SIGHUP")?;
     let routes = mgmd.mgmctl_ok(&["show", "routes"])?;
     ensure!(
         routes.lines().count() == 2 && routes.contains("up0 * 239.2.0.0/16 rcv1\n"),

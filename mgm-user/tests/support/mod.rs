@@ -5,7 +5,7 @@
 //! Each test binary uses a part of it.
 #![allow(dead_code)]
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 use mgm_user::{
     api::{
         client::Client,
@@ -309,6 +309,53 @@ impl Mgmd {
             bail!("mcast join on {host:?} failed: {line}");
         }
         Ok(Listener { stdout, stderr })
+    }
+
+    /// Sends `count` packets to `group` from the source while every receiver listens, and
+    /// checks that exactly the receivers in `expected` got `0..count`, once each and in order,
+    /// and the others nothing.
+    pub fn expect_delivery(
+        &mut self,
+        group: Ipv4Addr,
+        count: u32,
+        expected: &[u8],
+        step: &str,
+    ) -> Result<()> {
+        let receivers: Vec<u8> = (1..=self.lab.receivers()).collect();
+        self.expect_delivery_among(&receivers, group, count, expected, step)
+    }
+
+    /// [`Mgmd::expect_delivery`] with only the `receivers` listening.
+    pub fn expect_delivery_among(
+        &mut self,
+        receivers: &[u8],
+        group: Ipv4Addr,
+        count: u32,
+        expected: &[u8],
+        step: &str,
+    ) -> Result<()> {
+        let listeners = receivers
+            .iter()
+            .map(|&n| self.listen(Host::Receiver(n), group, count, 2.0))
+            .collect::<Result<Vec<_>>>()?;
+        self.send(Host::Source, group, count, 5)?;
+        for (&n, listener) in receivers.iter().zip(listeners) {
+            let received = listener.finish()?;
+            if expected.contains(&n) {
+                ensure!(
+                    received.is_complete(u64::from(count)),
+                    "{step}: rcv{n} should get 0..{count} once each, in order, got {:?}",
+                    received.seqs
+                );
+            } else {
+                ensure!(
+                    received.seqs.is_empty(),
+                    "{step}: rcv{n} should get nothing, got {:?}",
+                    received.seqs
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Sends `count` numbered datagrams to `group` from `host`'s eth0, one every
