@@ -1175,18 +1175,19 @@ impl Router {
             | ApiAnswer::CreationAlert { query, .. }
             | ApiAnswer::PruneAlert { query, .. } => *query,
         };
+        let not_open = Response::error(
+            87,
+            format!(
+                "no open question with that id for this protocol (answers are due within {:?})",
+                self.answer_deadline
+            ),
+        );
         let open = self
             .questions
             .get(&query)
             .is_some_and(|&(p, asked)| p == h && asked.elapsed() <= self.answer_deadline);
         if !open {
-            return Response::error(
-                87,
-                format!(
-                    "no open question with that id for this protocol (answers are due within {:?})",
-                    self.answer_deadline
-                ),
-            );
+            return not_open;
         }
         self.questions.remove(&query);
         let answer = match answer {
@@ -1220,6 +1221,8 @@ impl Router {
         self.drive();
         match result {
             Ok(()) => Response::Ok,
+            // The core's deadline passed a moment before ours: its default has applied.
+            Err(MgmError::NotFound) => not_open,
             Err(e) => Response::error(e.win32_code(), e.to_string()),
         }
     }
