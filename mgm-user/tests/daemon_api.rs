@@ -2,7 +2,7 @@
 //! not JSON or not a request, an oversize frame, a frame cut short, calls that need a
 //! registration, a second registration, a protocol acting on another's interface or answering
 //! another's question, a question never answered (the default applies after the deadline, a
-//! late answer is refused), and clients of other users. Each gets a clear error (or, for a frame it
+//! late answer is refused), and clients of other users (a uid in `api_allow_uids` is served). Each gets a clear error (or, for a frame it
 //! cannot read, an error and the end of the connection), and mgmd keeps serving everyone else.
 mod support;
 
@@ -30,9 +30,12 @@ const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 0, 1);
 const SILENT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 0, 2);
 /// The uid of `nobody`.
 const NOBODY: u32 = 65534;
+/// A uid the configuration allows besides root.
+const ALLOWED: u32 = 65533;
 
 fn config() -> String {
-    support::interfaces(&[("up0", NO_IGMP), ("rcv1", EXTERNAL)])
+    format!("api_allow_uids = [{ALLOWED}]\n\n")
+        + &support::interfaces(&[("up0", NO_IGMP), ("rcv1", EXTERNAL)])
 }
 
 /// A raw connection to the API socket, speaking the framing by hand.
@@ -239,7 +242,7 @@ fn the_api_refuses_misuse_and_hostile_input_and_keeps_serving() -> Result<()> {
     );
 
     // Other users: the socket's mode keeps them out; with the mode opened up, mgmd's
-    // SO_PEERCRED check still refuses them by uid.
+    // SO_PEERCRED check still refuses them by uid, and serves the uids the configuration allows.
     let out = mgmctl_as(&mgmd, NOBODY)?;
     ensure!(
         out.status.code() == Some(3),
@@ -251,6 +254,11 @@ fn the_api_refuses_misuse_and_hostile_input_and_keeps_serving() -> Result<()> {
     ensure!(
         out.status.code() == Some(1) && stderr.contains("uid 65534 may not use mgmd's API"),
         "nobody was not refused by uid: {out:?}"
+    );
+    let out = mgmctl_as(&mgmd, ALLOWED)?;
+    ensure!(
+        out.status.success(),
+        "uid {ALLOWED} is in api_allow_uids: {out:?}"
     );
 
     // Through all of it mgmd kept serving.

@@ -1,7 +1,8 @@
 //! Root lab test of mgmd's built-in IGMP proxy (RFC 4605): when receivers join a group on the
 //! downstream interfaces, the router joins it upstream (an IGMP report from the router is seen
 //! on the upstream link) and forwards what the upstream host sends; when they leave, the router
-//! leaves upstream (a leave report is seen) and the traffic stops.
+//! leaves upstream (a leave report is seen) and the traffic stops. `mgmctl join/leave` make the
+//! router itself join and leave as a host.
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
@@ -87,22 +88,27 @@ fn expect_report(socket: &Socket, want: Report, timeout: Duration) -> Result<()>
     }
 }
 
-/// Whether the router's kernel holds a membership of [`GROUP`] on wan0 (`/proc/net/igmp`).
-fn joined_upstream(mgmd: &Mgmd) -> Result<bool> {
+/// Whether the router's kernel holds a membership of `group` on `iface` (`/proc/net/igmp`).
+fn router_joined(mgmd: &Mgmd, iface: &str, group: Ipv4Addr) -> Result<bool> {
     let out = mgmd.lab.run(Host::Router, &["cat", "/proc/net/igmp"])?;
     let text = String::from_utf8_lossy(&out.stdout);
     // Groups are listed under their interface, as hex in network byte order read as a
     // little-endian word.
-    let hex = format!("{:08X}", u32::from_le_bytes(GROUP.octets()));
-    let mut on_wan0 = false;
+    let hex = format!("{:08X}", u32::from_le_bytes(group.octets()));
+    let mut on_iface = false;
     for line in text.lines() {
         if !line.starts_with('\t') {
-            on_wan0 = line.split_whitespace().nth(1) == Some("wan0");
-        } else if on_wan0 && line.trim_start().starts_with(&hex) {
+            on_iface = line.split_whitespace().nth(1) == Some(iface);
+        } else if on_iface && line.trim_start().starts_with(&hex) {
             return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// Whether the router joined [`GROUP`] upstream.
+fn joined_upstream(mgmd: &Mgmd) -> Result<bool> {
+    router_joined(mgmd, "wan0", GROUP)
 }
 
 #[test]
@@ -117,6 +123,18 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
     lab.run(Host::Upstream, &["ethtool", "-K", "eth0", "tx", "off"])?;
     let mut mgmd = Mgmd::start(lab, &config())?;
     let upstream = upstream_listener(&mgmd.lab)?;
+    // The router itself joins and leaves as a host (`mgmctl join/leave`, like smcroutectl).
+    let own = Ipv4Addr::new(239, 6, 9, 9);
+    mgmd.mgmctl_ok(&["join", "wan0", "239.6.9.9"])?;
+    ensure!(router_joined(&mgmd, "wan0", own)?, "mgmctl join: no join");
+    mgmd.mgmctl_ok(&["leave", "wan0", "239.6.9.9"])?;
+    ensure!(
+        !router_joined(&mgmd, "wan0", own)?,
+        "mgmctl leave: still joined"
+    );
+    let again = mgmd.mgmctl(&["leave", "wan0", "239.6.9.9"])?;
+    ensure!(again.status.code() == Some(1), "leaving twice: {again:?}");
+
     ensure!(
         !joined_upstream(&mgmd)?,
         "joined upstream before any receiver"

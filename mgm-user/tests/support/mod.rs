@@ -146,7 +146,8 @@ impl Mgmd {
     }
 
     /// Writes the configuration file: `body` after a `[daemon]` table naming the socket and
-    /// the lab's bpffs (so mgmd pins its maps as in service).
+    /// the lab's bpffs (so mgmd pins its maps as in service). Keys at the top of `body`, before
+    /// any table, belong to that `[daemon]` table.
     pub fn write_config(&self, body: &str) -> Result<()> {
         let text = format!(
             "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n\n{body}",
