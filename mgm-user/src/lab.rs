@@ -165,6 +165,8 @@ impl Lab {
         self.address(Host::Upstream, "eth0", "10.255.0.1/24")?;
         self.address(Host::Router, "wan0", "10.255.0.2/24")?;
         self.run(Host::Upstream, &["ethtool", "-K", "eth0", "gro", "on"])?;
+        // The upstream host sends too: finished checksums, as for the source host.
+        self.run(Host::Upstream, &["ethtool", "-K", "eth0", "tx", "off"])?;
         Ok(())
     }
 
