@@ -8,7 +8,10 @@
 //!   `VIFF_USE_IFINDEX`); at most [`MAX_VIFS`] of them;
 //! - an entry (`MRT_ADD_MFC`) names a source, a group, the VIF packets must arrive on, and a
 //!   TTL threshold per VIF (0 = not an outgoing interface);
-//! - `SIOCGETSGCNT` reads an entry's counters.
+//! - `SIOCGETSGCNT` reads an entry's counters;
+//! - the kernel reports packets it has no entry for (and, with `MRT_ASSERT`, packets on the
+//!   wrong interface) as [`Upcall`]s read from the same socket; it holds the unresolved
+//!   packets and forwards them once an entry is added.
 //!
 //! Closing the socket (dropping [`Ipmr`]) ends routing mode: the kernel removes every VIF and
 //! entry made through it. Everything happens in the network namespace the socket was opened in.
@@ -18,6 +21,7 @@ use std::{
     mem::size_of,
     net::Ipv4Addr,
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+    time::Duration,
 };
 
 /// The kernel's limit on VIFs per routing table (`MAXVIFS`).
@@ -32,6 +36,9 @@ const MRT_ADD_MFC: libc::c_int = 204;
 const MRT_DEL_MFC: libc::c_int = 205;
 const VIFF_USE_IFINDEX: u8 = 0x8;
 const SIOCGETSGCNT: libc::c_ulong = 0x89e1;
+
+/// `struct igmpmsg` bytes: message type, must-be-zero, VIF (low, high), source, group.
+const UPCALL_LEN: usize = 20;
 
 /// `struct vifctl`.
 #[repr(C)]
@@ -98,6 +105,52 @@ pub struct SgCounters {
     pub bytes: u64,
     /// Packets that arrived on another interface than the entry's.
     pub wrong_if: u64,
+}
+
+/// What an upcall reports (`im_msgtype`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpcallKind {
+    /// `IGMPMSG_NOCACHE`: a packet matched no entry (the creation path).
+    NoCache,
+    /// `IGMPMSG_WRONGVIF`: a packet of an entry arrived on another VIF.
+    WrongVif,
+    /// Any other message type (PIM whole-packet upcalls).
+    Other(u8),
+}
+
+/// One message of the kernel on the routing socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upcall {
+    /// What happened.
+    pub kind: UpcallKind,
+    /// The VIF the packet arrived on.
+    pub vif: u16,
+    /// The packet's source.
+    pub source: Ipv4Addr,
+    /// The packet's group.
+    pub group: Ipv4Addr,
+}
+
+impl Upcall {
+    /// Parses what the routing socket received: `None` for IGMP packets (which the raw socket
+    /// receives too, with their protocol number where an upcall has its must-be-zero byte) and
+    /// for short reads.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < UPCALL_LEN || bytes[9] != 0 {
+            return None;
+        }
+        let address = |at: usize| Ipv4Addr::new(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]);
+        Some(Self {
+            kind: match bytes[8] {
+                1 => UpcallKind::NoCache,
+                2 => UpcallKind::WrongVif,
+                other => UpcallKind::Other(other),
+            },
+            vif: u16::from(bytes[10]) | u16::from(bytes[11]) << 8,
+            source: address(12),
+            group: address(16),
+        })
+    }
 }
 
 /// The multicast routing socket of one network namespace, and its VIFs by ifindex.
@@ -212,6 +265,49 @@ impl Ipmr {
         })
     }
 
+    /// The ifindex of VIF `vif`, if it is one of this controller's.
+    pub fn ifindex_of(&self, vif: u16) -> Option<u32> {
+        self.vifs
+            .iter()
+            .find_map(|(ifindex, v)| (*v == vif).then_some(*ifindex))
+    }
+
+    /// Waits up to `timeout` for the next upcall; IGMP packets read on the way are skipped.
+    pub fn next_upcall(&self, timeout: Duration) -> Result<Option<Upcall>, IpmrError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut buffer = [0u8; 1500];
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut poll = libc::pollfd {
+                fd: self.socket.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+            // SAFETY: one valid pollfd.
+            match unsafe { libc::poll(&mut poll, 1, millis) } {
+                0 => return Ok(None),
+                n if n < 0 => return Err(sys("poll")),
+                _ => {}
+            }
+            // SAFETY: `buffer` is writable for its length.
+            let len = unsafe {
+                libc::recv(
+                    self.socket.as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if len < 0 {
+                return Err(sys("recv"));
+            }
+            if let Some(upcall) = Upcall::parse(&buffer[..len as usize]) {
+                return Ok(Some(upcall));
+            }
+        }
+    }
+
     fn vif(&self, ifindex: u32) -> Result<u16, IpmrError> {
         self.vifs
             .get(&ifindex)
@@ -279,6 +375,30 @@ fn sys(call: &'static str) -> IpmrError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upcalls_are_told_from_igmp_packets() {
+        let mut upcall = [0u8; 20];
+        upcall[8] = 1;
+        upcall[10] = 3;
+        upcall[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        upcall[16..20].copy_from_slice(&[239, 1, 2, 3]);
+        assert_eq!(
+            Upcall::parse(&upcall),
+            Some(Upcall {
+                kind: UpcallKind::NoCache,
+                vif: 3,
+                source: Ipv4Addr::new(10, 0, 0, 1),
+                group: Ipv4Addr::new(239, 1, 2, 3),
+            })
+        );
+        // An IGMP packet: TTL 1, protocol 2 where the upcall's must-be-zero byte is.
+        let mut igmp = upcall;
+        igmp[8] = 1;
+        igmp[9] = 2;
+        assert_eq!(Upcall::parse(&igmp), None);
+        assert_eq!(Upcall::parse(&upcall[..12]), None);
+    }
 
     #[test]
     fn kernel_struct_sizes() {

@@ -1,8 +1,9 @@
 //! Root integration test of the kernel-ipmr controller: an (S,G) entry made with MRT_ADD_MFC
 //! forwards real packets from the source to the listed receivers only, the kernel counts them,
-//! and deleting the entry (or closing the socket) stops forwarding.
+//! deleting the entry stops forwarding and brings a NOCACHE upcall, adding it again releases
+//! the packets the kernel held, and closing the socket frees routing for another process.
 use mgm_user::{
-    ipmr::Ipmr,
+    ipmr::{Ipmr, UpcallKind},
     lab::{root_or_skip, Host, Lab},
 };
 use std::{
@@ -91,6 +92,18 @@ fn mfc_entry_forwards_to_listed_receivers_and_counts() {
     ipmr.del_mfc(source, GROUP, upstream).expect("MRT_DEL_MFC");
     send(&lab);
     assert_eq!(drain(&listed), 0, "no entry, no forwarding");
+    let upcall = ipmr
+        .next_upcall(Duration::from_secs(1))
+        .expect("read the routing socket")
+        .expect("a NOCACHE upcall");
+    assert_eq!(upcall.kind, UpcallKind::NoCache);
+    assert_eq!((upcall.source, upcall.group), (source, GROUP));
+    assert_eq!(ipmr.ifindex_of(upcall.vif), Some(upstream));
+    let rcv1 = lab.ifindex(Host::Router, "rcv1").expect("rcv1");
+    ipmr.add_mfc(source, GROUP, upstream, &[(rcv1, 1)])
+        .expect("MRT_ADD_MFC again");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(drain(&listed) > 0, "the held packets go out once resolved");
     drop(ipmr);
     lab.in_ns(Host::Router, || Ipmr::open().map(drop))
         .expect("enter router")
