@@ -4,8 +4,8 @@
 //! many entries at once. Run with `cargo bench -p bench`.
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mgm_user::mgm::{
-    Action, CallbackSet, Config, IfId, MemberFlags, Mgm, MgmClient, ProtocolHandle, Sg,
-    StaticRib, Timestamp, MS_IP_IGMP,
+    Action, CallbackSet, Config, IfId, MemberFlags, Mgm, MgmClient, ProtocolHandle, Sg, StaticRib,
+    Timestamp, MS_IP_IGMP,
 };
 use std::{collections::BTreeMap, hint::black_box, net::Ipv4Addr, time::Duration};
 
@@ -41,7 +41,9 @@ impl Router {
         );
         let mut mgm = Mgm::new(Config::default(), Box::new(rib));
         let now = Timestamp::from_secs(1);
-        let owner = mgm.register(STATIC, 1, CallbackSet::all()).expect("register");
+        let owner = mgm
+            .register(STATIC, 1, CallbackSet::all())
+            .expect("register");
         let igmp = mgm
             .register(MS_IP_IGMP, 1, CallbackSet::all())
             .expect("register IGMP");
@@ -77,13 +79,25 @@ impl Router {
 
     fn join(&mut self, key: Sg, ifindex: u32) {
         self.mgm
-            .add_membership(self.igmp, key, IfId::index(ifindex), MemberFlags::JOIN, self.now)
+            .add_membership(
+                self.igmp,
+                key,
+                IfId::index(ifindex),
+                MemberFlags::JOIN,
+                self.now,
+            )
             .expect("join");
     }
 
     fn leave(&mut self, key: Sg, ifindex: u32) {
         self.mgm
-            .delete_membership(self.igmp, key, IfId::index(ifindex), MemberFlags::JOIN, self.now)
+            .delete_membership(
+                self.igmp,
+                key,
+                IfId::index(ifindex),
+                MemberFlags::JOIN,
+                self.now,
+            )
             .expect("leave");
     }
 

@@ -182,7 +182,7 @@ fn real_time() -> Result<()> {
 }
 
 /// CLOCK_MONOTONIC in nanoseconds (the same clock in every network namespace).
-fn monotonic_ns() -> u64 {
+pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

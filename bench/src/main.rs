@@ -2,6 +2,7 @@
 //! network namespaces and load XDP programs). Line rate of mgm's XDP forwarder against the
 //! kernel's ipmr and two ceilings, per-packet cost, and end-to-end latency; results go to
 //! `bench/results/` as Markdown, JSON and SVG.
+mod first_packet;
 mod frame;
 mod generator;
 mod latency;
@@ -27,6 +28,8 @@ enum Part {
     Micro,
     /// End-to-end latency.
     Latency,
+    /// Miss to first forwarded packet of new flows.
+    FirstPacket,
 }
 
 /// Command line.
@@ -59,6 +62,9 @@ struct Cli {
     /// Datagrams per second of the latency runs.
     #[arg(long, default_value_t = 10_000.0)]
     latency_rate: f64,
+    /// New flows of the miss-to-first-packet runs.
+    #[arg(long)]
+    flows: Option<u32>,
     /// Where the results go.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
     out: PathBuf,
@@ -147,6 +153,25 @@ fn main() -> Result<()> {
     } else {
         Vec::new()
     };
+    let first_packet = if wanted(Part::FirstPacket) {
+        let flows = cli.flows.unwrap_or(if quick { 50 } else { 500 });
+        let runs = first_packet::run(&[Path::Mgm, Path::Kernel], flows)?;
+        for f in &runs {
+            eprintln!(
+                "first packet: {:<12} {}/{} flows arrived, {} with their first packet, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+                f.path.label(),
+                f.arrived,
+                f.flows,
+                f.first_packet_kept,
+                f.p50_us,
+                f.p99_us,
+                f.max_us
+            );
+        }
+        runs
+    } else {
+        Vec::new()
+    };
     let report = report::Report {
         machine: report::Machine::describe(),
         quick,
@@ -154,6 +179,7 @@ fn main() -> Result<()> {
         line_rate,
         micro,
         latency,
+        first_packet,
     };
     let markdown = report.write(&cli.out)?;
     println!("{markdown}");

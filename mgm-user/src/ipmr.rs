@@ -139,7 +139,8 @@ impl Upcall {
         if bytes.len() < UPCALL_LEN || bytes[9] != 0 {
             return None;
         }
-        let address = |at: usize| Ipv4Addr::new(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]);
+        let address =
+            |at: usize| Ipv4Addr::new(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]);
         Some(Self {
             kind: match bytes[8] {
                 1 => UpcallKind::NoCache,
