@@ -100,8 +100,9 @@ impl Report {
             m.date,
             if self.quick { " (quick run)" } else { "" }
         );
+        md.push_str(&self.targets_table());
         if !self.line_rate.is_empty() {
-            let _ = writeln!(md, "{}\n", self.method);
+            let _ = writeln!(md, "\n{}\n", self.method);
             md.push_str(&self.summary_table());
             md.push('\n');
             md.push_str(&self.runs_table());
@@ -150,6 +151,70 @@ impl Report {
                     f.max_us
                 );
             }
+        }
+        md
+    }
+
+    /// The targets against the worst case measured for each.
+    fn targets_table(&self) -> String {
+        let mut rows: Vec<(String, String, bool)> = Vec::new();
+        let run = |path: Path, size: usize, fan_out: u8| {
+            self.line_rate
+                .iter()
+                .find(|r| r.path == path && r.size == size && r.fan_out == fan_out)
+        };
+        for (other, target, label) in [
+            (Path::Kernel, 5.0, "mgm ≥ 5× kernel pps at every fan-out"),
+            (Path::Broadcast, 0.9, "mgm ≥ 90 % of the broadcast ceiling"),
+        ] {
+            let worst = self
+                .line_rate
+                .iter()
+                .filter(|r| r.path == Path::Mgm)
+                .filter_map(|r| {
+                    let base = run(other, r.size, r.fan_out)?;
+                    (base.delivered_pps > 0.0)
+                        .then(|| (r.delivered_pps / base.delivered_pps, r.size, r.fan_out))
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((ratio, size, fan_out)) = worst {
+                rows.push((
+                    label.to_owned(),
+                    format!("worst {ratio:.2} ({size} B, fan-out {fan_out})"),
+                    ratio >= target,
+                ));
+            }
+        }
+        let worst_hit = self
+            .micro
+            .iter()
+            .filter(|m| m.case.starts_with("hit"))
+            .map(|m| m.mgm_ns / m.parse_only_ns.max(f64::MIN_POSITIVE))
+            .reduce(f64::max);
+        if let Some(ratio) = worst_hit {
+            rows.push((
+                "hit cost ≤ 1.5× parse-only".to_owned(),
+                format!("worst {ratio:.2}×"),
+                ratio <= 1.5,
+            ));
+        }
+        if let Some(mgm) = self.first_packet.iter().find(|f| f.path == Path::Mgm) {
+            rows.push((
+                "miss to forwarding p99 < 200 µs".to_owned(),
+                format!("{:.0} µs", mgm.p99_us),
+                mgm.p99_us < 200.0,
+            ));
+        }
+        if rows.is_empty() {
+            return String::new();
+        }
+        let mut md = String::from("| target | measured | met |\n|---|---|---|\n");
+        for (target, measured, met) in rows {
+            let _ = writeln!(
+                md,
+                "| {target} | {measured} | {} |",
+                if met { "yes" } else { "no" }
+            );
         }
         md
     }
