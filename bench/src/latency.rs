@@ -50,6 +50,35 @@ pub struct Latency {
     pub cdf: Vec<(f64, f64)>,
 }
 
+impl Latency {
+    /// The Markdown table row of this path.
+    pub fn row(&self) -> String {
+        format!(
+            "| {} | {:.0}/s | {}/{} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            self.path.label(),
+            self.rate,
+            self.received,
+            self.sent,
+            self.p50_us,
+            self.p99_us,
+            self.p999_us,
+            self.max_us
+        )
+    }
+}
+
+/// The latency runs as a Markdown table.
+pub fn table(latencies: &[Latency]) -> String {
+    let mut md = String::from(
+        "End-to-end latency (socket to socket through the router, fan-out 1):\n\n| path | rate | received | p50 µs | p99 µs | p99.9 µs | max µs |\n|---|---|---|---|---|---|---|\n",
+    );
+    for latency in latencies {
+        md.push_str(&latency.row());
+        md.push('\n');
+    }
+    md
+}
+
 /// Measures each of `paths` in turn on a lab with one receiver, sending `rate` datagrams per
 /// second for `duration`.
 pub fn run(paths: &[Path], rate: f64, duration: Duration) -> Result<Vec<Latency>> {

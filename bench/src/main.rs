@@ -138,16 +138,7 @@ fn main() -> Result<()> {
         let duration = Duration::from_secs(if quick { 1 } else { 3 });
         let runs = latency::run(&[Path::Mgm, Path::Kernel], cli.latency_rate, duration)?;
         for l in &runs {
-            eprintln!(
-                "latency: {:<12} {}/{} received, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
-                l.path.label(),
-                l.received,
-                l.sent,
-                l.p50_us,
-                l.p99_us,
-                l.p999_us,
-                l.max_us
-            );
+            eprintln!("latency: {}", l.row());
         }
         runs
     } else {
@@ -157,16 +148,7 @@ fn main() -> Result<()> {
         let flows = cli.flows.unwrap_or(if quick { 50 } else { 500 });
         let runs = first_packet::run(&[Path::Mgm, Path::Kernel], flows)?;
         for f in &runs {
-            eprintln!(
-                "first packet: {:<12} {}/{} flows arrived, {} with their first packet, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-                f.path.label(),
-                f.arrived,
-                f.flows,
-                f.first_packet_kept,
-                f.p50_us,
-                f.p99_us,
-                f.max_us
-            );
+            eprintln!("first packet: {}", f.row());
         }
         runs
     } else {

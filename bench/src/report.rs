@@ -112,45 +112,12 @@ impl Report {
             md.push_str(&crate::micro::table(&self.micro));
         }
         if !self.latency.is_empty() {
-            md.push_str(
-                "\nEnd-to-end latency (socket to socket through the router, fan-out 1):\n\n",
-            );
-            md.push_str("| path | rate | received | p50 µs | p99 µs | p99.9 µs | max µs |\n");
-            md.push_str("|---|---|---|---|---|---|---|\n");
-            for l in &self.latency {
-                let _ = writeln!(
-                    md,
-                    "| {} | {:.0}/s | {}/{} | {:.1} | {:.1} | {:.1} | {:.1} |",
-                    l.path.label(),
-                    l.rate,
-                    l.received,
-                    l.sent,
-                    l.p50_us,
-                    l.p99_us,
-                    l.p999_us,
-                    l.max_us
-                );
-            }
+            md.push('\n');
+            md.push_str(&crate::latency::table(&self.latency));
         }
         if !self.first_packet.is_empty() {
-            md.push_str("\nMiss to first forwarded packet of new (S,G) flows (one new group after another, a packet every 50 µs until one arrives; target for mgm: p99 < 200 µs):\n\n");
-            md.push_str(
-                "| path | flows arrived | first packet kept | p50 µs | p99 µs | max µs |\n",
-            );
-            md.push_str("|---|---|---|---|---|---|\n");
-            for f in &self.first_packet {
-                let _ = writeln!(
-                    md,
-                    "| {} | {}/{} | {} | {:.1} | {:.1} | {:.1} |",
-                    f.path.label(),
-                    f.arrived,
-                    f.flows,
-                    f.first_packet_kept,
-                    f.p50_us,
-                    f.p99_us,
-                    f.max_us
-                );
-            }
+            md.push('\n');
+            md.push_str(&crate::first_packet::table(&self.first_packet));
         }
         md
     }
