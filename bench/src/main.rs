@@ -54,6 +54,9 @@ struct Cli {
     /// Seconds of each line-rate measurement window.
     #[arg(long)]
     window: Option<f64>,
+    /// Rounds of every line-rate configuration (the best window is reported).
+    #[arg(long)]
+    rounds: Option<u32>,
     /// CPU the generator is pinned to (-1: not pinned). Pinned, the generator, the router and
     /// the receivers all run on that CPU (veth hands frames over in the sender's softirq), so
     /// a rate is the inverse of the whole path's cost per frame.
@@ -91,27 +94,30 @@ fn main() -> Result<()> {
             .clone()
             .unwrap_or_else(|| if quick { vec![64] } else { vec![64, 1500] }),
         paths: cli.paths.clone().unwrap_or_else(|| all_paths.clone()),
-        warmup: Duration::from_millis(if quick { 300 } else { 500 }),
-        window: Duration::from_secs_f64(cli.window.unwrap_or(if quick { 1.0 } else { 3.0 })),
+        warmup: Duration::from_millis(300),
+        window: Duration::from_secs_f64(cli.window.unwrap_or(if quick { 0.7 } else { 1.5 })),
         cpu: usize::try_from(cli.cpu).ok(),
         batch: 64,
+        rounds: cli.rounds.unwrap_or(if quick { 2 } else { 3 }),
     };
     let method = format!(
         "Line rate: BPF_PROG_RUN live frames ({}-frame batches) sent out of the source's veth{}; \
          the router forwards by each path in turn; every receiver counts and drops with XDP. \
-         {:.1} s warm-up, {:.1} s window per run. Figures are frames per second per receiver \
-         (the drop ceiling: frames per second the router took).",
+         {:.1} s warm-up, {:.1} s window, best of {} rounds with the paths taking turns. \
+         Figures are frames per second per receiver (the drop ceiling: frames per second the \
+         router took).",
         settings.batch,
         settings.cpu.map_or(String::new(), |cpu| format!(
             ", generator pinned to CPU {cpu}"
         )),
         settings.warmup.as_secs_f64(),
-        settings.window.as_secs_f64()
+        settings.window.as_secs_f64(),
+        settings.rounds
     );
     let line_rate = if wanted(Part::LineRate) {
-        linerate::run(&settings, |run| {
+        linerate::run(&settings, |run, round| {
             eprintln!(
-                "line rate: fan-out {:>2}, {:>4} B, {:<18} offered {:>6.0} kpps, {:>6.0} kpps per receiver (slowest {:.0}), loss {:>5.1} %",
+                "line rate (round {round}): fan-out {:>2}, {:>4} B, {:<18} offered {:>6.0} kpps, {:>6.0} kpps per receiver (slowest {:.0}), loss {:>5.1} %",
                 run.fan_out,
                 run.size,
                 run.path.label(),
@@ -130,7 +136,7 @@ fn main() -> Result<()> {
         } else {
             &[1_000, 10_000, 100_000, 1_000_000]
         };
-        micro::run(if quick { 200 } else { 2_000 }, scaling)?
+        micro::run(if quick { 30 } else { 100 }, scaling)?
     } else {
         Vec::new()
     };
