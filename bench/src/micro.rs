@@ -92,6 +92,10 @@ pub fn run(calls: u32, scaling: &[usize]) -> Result<Vec<Micro>> {
         let mut installed = 1;
         for &entries in scaling {
             if entries > limits::MFES as usize {
+                eprintln!(
+                    "micro: {entries} entries skipped: the data plane holds at most {}",
+                    limits::MFES
+                );
                 continue;
             }
             let start = std::time::Instant::now();
@@ -203,5 +207,10 @@ pub fn table(micros: &[Micro]) -> String {
             m.mgm_ns / m.parse_only_ns.max(f64::MIN_POSITIVE)
         );
     }
+    let _ = writeln!(
+        md,
+        "\nTables larger than the data plane's {} entries (`mgm_common::limits::MFES`) are not measured.",
+        limits::MFES
+    );
     md
 }

@@ -18,6 +18,8 @@ pub struct Machine {
     pub kernel: String,
     /// When the run ended (UTC).
     pub date: String,
+    /// The 1-minute load average when the run ended (other work sharing the machine).
+    pub load: f64,
 }
 
 impl Machine {
@@ -41,6 +43,10 @@ impl Machine {
             cpus: std::thread::available_parallelism().map_or(1, usize::from),
             kernel: shell(&["uname", "-r"]),
             date: shell(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]),
+            load: std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|l| l.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0.0),
         }
     }
 }
@@ -93,11 +99,12 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             md,
-            "Machine: {} × {}, Linux {}, {}{}.\n",
+            "Machine: {} × {}, Linux {}, {}, load average {:.1} at the end{}.\n",
             m.cpus,
             m.cpu,
             m.kernel,
             m.date,
+            m.load,
             if self.quick { " (quick run)" } else { "" }
         );
         md.push_str(&self.targets_table());
