@@ -159,12 +159,15 @@ pub struct MfeValue {
     /// The only ifindex packets of this entry are accepted from.
     pub iif: u32,
     /// Outgoing-interface set (slot of the `OIF_SETS` array of devmaps); [`NO_OIF_SET`] for a
-    /// negative entry, whose packets are dropped.
+    /// negative entry, whose packets are dropped, or for one with a single `oif`.
     pub oif_set: u32,
     /// Slot of this entry's counters in `MFE_STATS` (also handed to the egress program).
     pub stats_slot: u32,
     /// [`MFE_FLAG_HOLD`] or 0.
     pub flags: u32,
+    /// The outgoing ifindex when the list has exactly one interface (not the incoming one):
+    /// the packet is redirected to it directly, and `oif_set` is [`NO_OIF_SET`]; 0 otherwise.
+    pub oif: u32,
 }
 
 /// `MfeValue::flags`: the entry exists, but userspace still holds earlier packets of it, so

@@ -1,5 +1,7 @@
-//! The devmap egress program, run once per copy on its outgoing interface: interface TTL
-//! threshold and MTU, source MAC, per-(entry, interface) counters.
+//! The per-copy rules of an outgoing interface: TTL threshold and MTU, source MAC,
+//! per-(entry, interface) counters. The devmap egress program applies them to every copy of a
+//! broadcast; the ingress program applies them itself to an entry with a single outgoing
+//! interface, which it redirects directly.
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use core::mem::size_of;
 use mgm_common::{stat, OifCounterKey, OifCounters, XdpMeta};
@@ -14,20 +16,47 @@ use crate::{
 pub fn mgm_egress(ctx: XdpContext) -> u32 {
     // SAFETY: reading the context the kernel handed us.
     let ifindex = unsafe { (*ctx.ctx).egress_ifindex };
+    let slot = meta_slot(&ctx);
+    if slot == NO_SLOT {
+        count(stat::EGRESS_NO_COUNTER);
+    }
+    if prepare_copy(&ctx, ifindex, slot) {
+        xdp_action::XDP_PASS
+    } else {
+        xdp_action::XDP_DROP
+    }
+}
+
+/// Applies the rules of interface `ifindex` to the frame (an untagged IPv4 packet whose TTL
+/// was decremented): false if it must not be sent there (counted with the reason). Counts it
+/// for the entry with counter slot `slot`, unless that is [`NO_SLOT`].
+#[inline(always)]
+pub fn prepare_copy(ctx: &XdpContext, ifindex: u32, slot: u32) -> bool {
     // SAFETY: the value is copied out at once.
     let Some(iface) = (unsafe { IFACES.get(ifindex) }).copied() else {
         count(stat::EGRESS_NO_CONFIG);
-        return xdp_action::XDP_DROP;
+        return false;
     };
     let start = ctx.data();
     let end = ctx.data_end();
     let Some(ip) = ptr_at::<Ipv4Hdr>(start, end, ETH_HDR_LEN) else {
         count(stat::EGRESS_MALFORMED);
-        return xdp_action::XDP_DROP;
+        return false;
     };
     // SAFETY: in bounds (checked by ptr_at).
     let (ttl, total_len) = unsafe { ((*ip).ttl, u16::from_be((*ip).total_len)) };
-    let counters = oif_counters(&ctx, ifindex);
+    let counters = if slot == NO_SLOT {
+        None
+    } else {
+        let counters = OIF_STATS.get_ptr_mut(OifCounterKey {
+            stats_slot: slot,
+            ifindex,
+        });
+        if counters.is_none() {
+            count(stat::EGRESS_NO_COUNTER);
+        }
+        counters
+    };
     let dropped = if ttl < iface.ttl_threshold {
         Some(stat::EGRESS_TTL_THRESHOLD)
     } else if iface.mtu != 0 && u32::from(total_len) > iface.mtu {
@@ -41,11 +70,11 @@ pub fn mgm_egress(ctx: XdpContext) -> u32 {
             unsafe { (*counters).drops += 1 };
         }
         count(reason);
-        return xdp_action::XDP_DROP;
+        return false;
     }
     let Some(source) = ptr_at::<[u8; 6]>(start, end, 6) else {
         count(stat::EGRESS_MALFORMED);
-        return xdp_action::XDP_DROP;
+        return false;
     };
     // SAFETY: in bounds (checked by ptr_at).
     unsafe { source.write_unaligned(iface.mac) };
@@ -57,25 +86,19 @@ pub fn mgm_egress(ctx: XdpContext) -> u32 {
         }
     }
     count(stat::EGRESS_TX);
-    xdp_action::XDP_PASS
+    true
 }
 
-/// The (entry, interface) counters named by the frame's metadata.
+/// No counter slot known (a plain sentinel: an `Option` payload confuses the verifier).
+pub const NO_SLOT: u32 = u32::MAX;
+
+/// The entry's counter slot, from the metadata the ingress program put in front of the frame.
 #[inline(always)]
-fn oif_counters(ctx: &XdpContext, ifindex: u32) -> Option<*mut OifCounters> {
+fn meta_slot(ctx: &XdpContext) -> u32 {
     let meta = ctx.metadata();
     if meta + size_of::<XdpMeta>() > ctx.data() {
-        count(stat::EGRESS_NO_COUNTER);
-        return None;
+        return NO_SLOT;
     }
     // SAFETY: inside the metadata area (checked just above).
-    let stats_slot = unsafe { (meta as *const XdpMeta).read_unaligned() }.stats_slot;
-    let counters = OIF_STATS.get_ptr_mut(OifCounterKey {
-        stats_slot,
-        ifindex,
-    });
-    if counters.is_none() {
-        count(stat::EGRESS_NO_COUNTER);
-    }
-    counters
+    unsafe { (meta as *const XdpMeta).read_unaligned() }.stats_slot
 }

@@ -12,7 +12,7 @@
 //! outgoing interfaces are L3 interfaces).
 use aya_ebpf::{
     bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
-    helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_meta},
+    helpers::{bpf_redirect, bpf_xdp_adjust_head, bpf_xdp_adjust_meta},
     macros::xdp,
     programs::XdpContext,
 };
@@ -21,6 +21,7 @@ use core::mem::size_of;
 use mgm_common::{report_kind, stat, MfeValue, SgKey, XdpMeta, MFE_FLAG_HOLD, NO_OIF_SET};
 
 use crate::{
+    egress,
     maps::{count, IFACES, MFES, MFE_STATS, OIF_SETS, PUNT_SOCKETS},
     packet::{self, ptr_at, Ipv4Hdr, Link, ETH_HDR_LEN, IPPROTO_IGMP, VLAN_TAG_LEN},
     report,
@@ -101,7 +102,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
             (*counters).bytes += u64::from(u16::from_be(ip.total_len));
         }
     }
-    if entry.oif_set == NO_OIF_SET {
+    if entry.oif_set == NO_OIF_SET && entry.oif == 0 {
         return verdict(stat::NEGATIVE, xdp_action::XDP_DROP);
     }
     if entry.flags & MFE_FLAG_HOLD != 0 {
@@ -130,6 +131,15 @@ fn forward(ctx: &XdpContext, entry: &MfeValue, tagged: bool) -> u32 {
     };
     // SAFETY: in bounds (checked by ptr_at); nothing else holds a reference to the frame.
     packet::decrease_ttl(unsafe { &mut *ip });
+    if entry.oif != 0 {
+        // One outgoing interface: its rules here, then a direct redirect (no devmap program).
+        if !egress::prepare_copy(ctx, entry.oif, entry.stats_slot) {
+            return xdp_action::XDP_DROP;
+        }
+        // SAFETY: helper without preconditions.
+        let action = unsafe { bpf_redirect(entry.oif, 0) } as u32;
+        return verdict(stat::FORWARDED, action);
+    }
     if !write_meta(ctx, entry.stats_slot) {
         count(stat::META_FAILED);
     }

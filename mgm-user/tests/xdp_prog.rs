@@ -97,6 +97,11 @@ impl Frame {
     }
 }
 
+/// The MAC the fixture gives its veth number `i`.
+fn mac_of(i: usize) -> [u8; 6] {
+    [0x02, 0x4d, 0x47, 0x4d, 0, i as u8 + 1]
+}
+
 /// `struct xdp_md` as BPF_PROG_TEST_RUN takes it.
 fn xdp_md(data: u32, data_end: u32, ingress_ifindex: u32) -> Vec<u8> {
     [data, data_end, 0, ingress_ifindex, 0, 0]
@@ -156,7 +161,7 @@ impl Fixture {
         // SAFETY: moves only this thread (one test) into a new network namespace, which goes
         // away with the thread.
         assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
-        let oifs = (0..count)
+        let oifs: Vec<u32> = (0..count)
             .map(|i| {
                 let name = format!("o{i}");
                 let status = std::process::Command::new("ip")
@@ -179,7 +184,18 @@ impl Fixture {
             })
             .collect();
         let mut plane = DataPlane::load().expect("load the XDP object");
-        let backend = XdpBackend::new(&mut plane).expect("backend");
+        let mut backend = XdpBackend::new(&mut plane).expect("backend");
+        for (i, ifindex) in oifs.iter().enumerate() {
+            backend
+                .configure_interface(
+                    *ifindex,
+                    IfaceSettings {
+                        mac: mac_of(i),
+                        ..IfaceSettings::default()
+                    },
+                )
+                .expect("configure");
+        }
         let reports = ReportReader::new(&mut plane).expect("report ring");
         Self {
             plane,
@@ -202,13 +218,11 @@ impl Fixture {
         self.run_on(frame, LO)
     }
 
-    /// Runs a frame that must be forwarded; returns it without the metadata the ingress
-    /// program put in front (the test run's output starts at the metadata).
+    /// Runs a frame that must be forwarded (to a single interface: no metadata in front).
     fn forward(&mut self, frame: &[u8]) -> Vec<u8> {
         let (verdict, out) = self.run(frame);
         assert_eq!(verdict, XDP_REDIRECT);
-        assert!(out.len() >= 4, "metadata present");
-        out[4..].to_vec()
+        out
     }
 
     fn stats(&self) -> GlobalStats {
@@ -256,12 +270,89 @@ fn hit_is_redirected_with_ttl_decremented_and_valid_checksum() {
         let ip = &out[14..34];
         assert_eq!(ip[8], ttl - 1, "TTL decremented");
         assert_eq!(checksum(ip), 0, "checksum still valid at ttl {ttl}");
+        assert_eq!(
+            out[6..12],
+            mac_of(0),
+            "source MAC of the one outgoing interface"
+        );
     }
     let stats = fx.backend.mfe_stats(sg()).expect("entry stats");
     assert_eq!(stats.packets, 3);
     assert_eq!(stats.bytes, 3 * (20 + 8 + 18));
+    assert_eq!(stats.oifs[0].1.packets, 3, "per-(entry, interface) counter");
     assert_eq!(fx.stats()["forwarded"], 3);
+    assert_eq!(fx.stats()["egress_tx"], 3);
     assert!(fx.drain_reports().is_empty());
+}
+
+#[test]
+fn hit_through_a_set_carries_the_counter_slot_to_the_egress_program() {
+    let Some(mut fx) = fixture("hit through a set") else {
+        return;
+    };
+    let oifs = fx.oifs.clone();
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
+    let frame = Frame::default().bytes();
+    let (verdict, out) = fx.run(&frame);
+    assert_eq!(verdict, XDP_REDIRECT);
+    assert_eq!(out.len(), frame.len() + 4, "metadata in front");
+    let ip = &out[4 + 14..4 + 34];
+    assert_eq!((ip[8], checksum(ip)), (63, 0));
+    assert_eq!(
+        out[4 + 6..4 + 12],
+        frame[6..12],
+        "the egress program rewrites the MAC"
+    );
+    assert_eq!(fx.stats()["egress_tx"], 0);
+}
+
+#[test]
+fn single_interface_rules_apply_at_ingress() {
+    let Some(mut fx) = forwarding_fixture("single interface rules") else {
+        return;
+    };
+    let settings = IfaceSettings {
+        mac: mac_of(0),
+        ttl_threshold: 10,
+        mtu: 100,
+    };
+    fx.backend
+        .configure_interface(fx.oifs[0], settings)
+        .expect("configure");
+    let below = Frame {
+        ttl: 10,
+        ..Frame::default()
+    };
+    assert_eq!(
+        fx.run(&below.bytes()).0,
+        XDP_DROP,
+        "TTL 9 after the decrement < 10"
+    );
+    let big = Frame {
+        payload: 100,
+        ..Frame::default()
+    };
+    assert_eq!(fx.run(&big.bytes()).0, XDP_DROP, "above the MTU");
+    fx.forward(
+        &Frame {
+            ttl: 11,
+            ..Frame::default()
+        }
+        .bytes(),
+    );
+    let stats = fx.stats();
+    assert_eq!(
+        (
+            stats["egress_ttl_threshold"],
+            stats["egress_mtu"],
+            stats["egress_tx"]
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        fx.backend.mfe_stats(sg()).expect("entry").oifs[0].1.drops,
+        2
+    );
 }
 
 #[test]
@@ -438,7 +529,8 @@ fn vlan_tag_is_parsed_and_removed_from_the_copies() {
     let bytes = frame.bytes();
     let out = fx.forward(&bytes);
     assert_eq!(out.len(), bytes.len() - 4, "tag removed");
-    assert_eq!(out[..12], bytes[..12], "addresses kept");
+    assert_eq!(out[..6], bytes[..6], "destination kept");
+    assert_eq!(out[6..12], mac_of(0), "the router's source MAC");
     assert_eq!(out[12..14], [0x08, 0x00]);
     assert_eq!(out[14 + 8], 63);
     assert_eq!(checksum(&out[14..34]), 0);

@@ -78,9 +78,11 @@ impl XdpBackend {
         let mut slots_used = Vec::with_capacity(found.len());
         for (sg, value) in found {
             let set = (value.oif_set != NO_OIF_SET).then_some(value.oif_set);
-            let oifs = set
-                .and_then(|id| lists.get(&id).cloned())
-                .unwrap_or_default();
+            let oifs = match set {
+                Some(id) => lists.get(&id).cloned().unwrap_or_default(),
+                None if value.oif != 0 => vec![value.oif],
+                None => Vec::new(),
+            };
             slots_used.push(value.stats_slot);
             let entry = Installed {
                 iif: value.iif,
@@ -297,11 +299,11 @@ impl XdpBackend {
             }));
     }
 
-    fn acquire_set(&mut self, oifs: &[u32]) -> Result<Option<u32>, DataPlaneError> {
-        if oifs.is_empty() {
-            Ok(None)
-        } else {
+    fn acquire_set(&mut self, oifs: &[u32], iif: u32) -> Result<Option<u32>, DataPlaneError> {
+        if needs_set(oifs, iif) {
             self.sets.acquire(oifs).map(Some)
+        } else {
+            Ok(None)
         }
     }
 
@@ -311,6 +313,10 @@ impl XdpBackend {
             oif_set: entry.set.unwrap_or(NO_OIF_SET),
             stats_slot: entry.slot,
             flags: entry.flags,
+            oif: match (entry.set, entry.oifs.as_slice()) {
+                (None, [single]) => *single,
+                _ => 0,
+            },
         };
         self.mfes.insert(sg, value, 0)?;
         Ok(())
@@ -319,7 +325,7 @@ impl XdpBackend {
     fn create(&mut self, sg: SgKey, iif: u32, oifs: Vec<u32>) -> Result<(), DataPlaneError> {
         let slot = self.allocate_slot()?;
         let entry = self.add_counters(slot, &oifs).and_then(|()| {
-            let set = self.acquire_set(&oifs)?;
+            let set = self.acquire_set(&oifs, iif)?;
             Ok(Installed {
                 iif,
                 oifs: oifs.clone(),
@@ -372,11 +378,13 @@ impl XdpBackend {
             .copied()
             .filter(|o| !oifs.contains(o))
             .collect();
-        let same_list = added.is_empty() && removed.is_empty();
+        let same_list = added.is_empty()
+            && removed.is_empty()
+            && needs_set(&oifs, iif) == needs_set(&old.oifs, old.iif);
         let set = if same_list {
             old.set
         } else {
-            self.acquire_set(&oifs)?
+            self.acquire_set(&oifs, iif)?
         };
         let new = Installed {
             iif,
@@ -406,6 +414,17 @@ impl XdpBackend {
         self.retire_counters(old.slot, &removed);
         self.entries.insert(sg, new);
         Ok(())
+    }
+}
+
+/// Whether an outgoing list goes through an outgoing set (a devmap broadcast): two or more
+/// interfaces, or the incoming one alone (the broadcast excludes it). A single other interface
+/// is redirected to directly, and no list means a negative entry.
+fn needs_set(oifs: &[u32], iif: u32) -> bool {
+    match oifs {
+        [] => false,
+        [single] => *single == iif,
+        _ => true,
     }
 }
 
