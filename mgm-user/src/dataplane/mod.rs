@@ -4,7 +4,7 @@
 //! # Maps (names as pinned, types from `mgm_common`)
 //! | map | kind | key → value |
 //! |---|---|---|
-//! | `MFES` | hash, not preallocated | `SgKey` → `MfeValue { iif, oif_set, stats_slot, flags }` |
+//! | `MFES` | hash, not preallocated | `SgKey` → `MfeValue { iif, oif_set, stats_slot, flags, oif }` |
 //! | `OIF_SETS` | array of maps | set id → DEVMAP_HASH (ifindex → ifindex + egress program) |
 //! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` |
 //! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` |
@@ -13,6 +13,11 @@
 //! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface) |
 //! | `CONFIG`, `REPORT_RATE` | array, per-CPU array | report rate limit and its token buckets |
 //! | `STATS` | per-CPU array | `mgm_common::stat` counter → packets |
+//!
+//! An entry with one outgoing interface (other than its incoming one) names it in
+//! `MfeValue::oif` and is redirected to it directly, the ingress program applying that
+//! interface's rules itself; an entry with more uses an outgoing set, whose devmap entries
+//! carry the egress program. Moving between the two is one `MFES` update, like any change.
 //!
 //! # Pinning
 //! [`DataPlane::load_pinned`] pins every map above as `<dir>/<NAME>`, the programs as
