@@ -919,3 +919,24 @@ fn sets_listing_a_removed_interface_are_not_shared_again() {
     fx.backend.install_mfe(third, LO, &o).expect("install");
     assert_eq!(fx.backend.sets_in_use(), 1);
 }
+
+#[test]
+fn pinned_maps_of_another_layout_are_refused() {
+    if !root("pinned layout") {
+        return;
+    }
+    let dir = std::path::PathBuf::from(format!("/sys/fs/bpf/mgm-layout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("pin directory");
+    let stale: aya::maps::HashMap<aya::maps::MapData, u32, u32> =
+        aya::maps::HashMap::create(16, 0).expect("map");
+    stale.pin(dir.join("MFES")).expect("pin");
+    let result = DataPlane::load_pinned(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    match result {
+        Err(mgm_user::dataplane::DataPlaneError::Invalid(message)) => {
+            assert!(message.contains("MFES"), "{message}")
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("a stale pinned MFES was reused"),
+    }
+}

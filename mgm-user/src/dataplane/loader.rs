@@ -1,7 +1,7 @@
 //! Loads the embedded XDP object (optionally pinned under a bpffs directory), attaches the
 //! ingress program to interfaces and reads the global counters.
 use aya::{
-    maps::{Map, PerCpuArray},
+    maps::{Map, MapInfo, PerCpuArray},
     programs::{
         links::{FdLink, PinnedLink},
         xdp::XdpLink,
@@ -154,6 +154,7 @@ impl DataPlane {
             .iter()
             .map(|name| (*name, dir.join(name)))
             .collect();
+        check_pinned_layouts(&paths)?;
         let mut loader = EbpfLoader::new();
         for (name, path) in &paths {
             loader.map_pin_path(name, path.as_path());
@@ -295,6 +296,32 @@ impl DataPlane {
         }
         Ok(out)
     }
+}
+
+/// Refuses pinned maps whose key, value or size differ from this build's (left by a version
+/// with another layout): reusing them would misread every entry.
+fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError> {
+    let object = aya_obj::Object::parse(XDP_OBJECT)
+        .map_err(|e| DataPlaneError::Invalid(format!("the embedded XDP object: {e}")))?;
+    for (name, path) in paths {
+        // The ring buffer's sizes are set by the loader, not the object.
+        if *name == map_name::REPORTS || !path.exists() {
+            continue;
+        }
+        let (Some(wanted), Ok(pinned)) = (object.maps.get(*name), MapInfo::from_pin(path)) else {
+            continue;
+        };
+        let found = (pinned.key_size(), pinned.value_size(), pinned.max_entries());
+        let expected = (wanted.key_size(), wanted.value_size(), wanted.max_entries());
+        if found != expected {
+            return Err(DataPlaneError::Invalid(format!(
+                "pinned map {} has (key, value, entries) {found:?}, this build needs \
+                 {expected:?}: remove the pin directory to start afresh",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn xdp<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, DataPlaneError> {
