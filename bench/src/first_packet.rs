@@ -158,7 +158,10 @@ impl Mgmd {
         let config = daemon.files[0]
             .to_str()
             .ok_or_else(|| anyhow!("non-UTF-8 path"))?;
-        lab.spawn(Host::Router, &[binary, "--config", config, "--log", "warn"])?;
+        lab.spawn(
+            Host::Router,
+            &[binary, "--config", config, "--log", "error"],
+        )?;
         Ok(daemon)
     }
 }

@@ -270,3 +270,81 @@ impl Report {
         md
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(path: Path, fan_out: u8, delivered_pps: f64) -> Run {
+        Run {
+            path,
+            fan_out,
+            size: 64,
+            offered_pps: delivered_pps,
+            accepted_pps: delivered_pps,
+            delivered_pps,
+            min_receiver_pps: delivered_pps,
+            copies_pps: delivered_pps * f64::from(fan_out),
+            loss: 0.0,
+            generator_pps: delivered_pps,
+        }
+    }
+
+    fn report(line_rate: Vec<Run>) -> Report {
+        Report {
+            machine: Machine {
+                cpu: "test".into(),
+                cpus: 2,
+                kernel: "6.18".into(),
+                date: "today".into(),
+                load: 0.0,
+            },
+            quick: true,
+            method: "method".into(),
+            line_rate,
+            micro: Vec::new(),
+            latency: Vec::new(),
+            first_packet: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ratios_and_targets_come_from_the_same_configuration() {
+        let md = report(vec![
+            run(Path::Mgm, 1, 3_000_000.0),
+            run(Path::Kernel, 1, 500_000.0),
+            run(Path::Broadcast, 1, 4_000_000.0),
+            run(Path::Mgm, 4, 800_000.0),
+            run(Path::Kernel, 4, 200_000.0),
+            run(Path::Broadcast, 4, 850_000.0),
+        ])
+        .markdown();
+        assert!(
+            md.contains("| 64 B | 1 | 3000 | 500 | 4000 | 6.00 | 0.75 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 64 B | 4 | 800 | 200 | 850 | 4.00 | 0.94 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| mgm ≥ 5× kernel pps at every fan-out | worst 4.00 (64 B, fan-out 4) | no |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| mgm ≥ 90 % of the broadcast ceiling | worst 0.75 (64 B, fan-out 1) | no |"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_missing_path_leaves_its_ratios_out() {
+        let md = report(vec![run(Path::Kernel, 1, 500_000.0)]).markdown();
+        assert!(!md.contains("mgm / kernel"), "{md}");
+        assert!(!md.contains("| target |"), "{md}");
+    }
+}
