@@ -1,10 +1,25 @@
 //! mgm's own forwarding path at the lab's router: the data plane's XDP program attached to the
 //! upstream interface, and entries installed through its forwarding backend (`XdpBackend`),
 //! exactly as the daemon installs them.
+use crate::generator::ifindex;
 use anyhow::{Context as _, Result};
 use aya::programs::Xdp;
 use mgm_common::SgKey;
-use mgm_user::dataplane::{DataPlane, ForwardingBackend, IfaceSettings, XdpBackend};
+use mgm_user::{
+    dataplane::{DataPlane, ForwardingBackend, IfaceSettings, XdpBackend},
+    lab::{Host, Lab},
+};
+
+/// The router's interfaces towards every receiver of `lab`, with their MAC addresses.
+pub fn receiver_interfaces(lab: &Lab) -> Result<Vec<(String, [u8; 6])>> {
+    (1..=lab.receivers())
+        .map(|n| {
+            let iface = Lab::router_iface(Host::Receiver(n));
+            let mac = lab.mac(Host::Router, &iface)?;
+            Ok((iface, mac))
+        })
+        .collect()
+}
 
 /// mgm's data plane loaded in the router's network namespace.
 pub struct MgmRouter {
@@ -18,19 +33,22 @@ pub struct MgmRouter {
 
 impl MgmRouter {
     /// Loads the data plane in the calling thread's network namespace, configures every
-    /// outgoing interface (`(ifindex, MAC)`), and attaches the ingress program to `upstream`
-    /// (by name) when `attach` is set (micro-benchmarks run it without attaching).
-    pub fn load(upstream: &str, oifs: &[(u32, [u8; 6])], attach: bool) -> Result<Self> {
+    /// outgoing interface (`(name, MAC)`), and attaches the ingress program to `upstream` when
+    /// `attach` is set (micro-benchmarks run it without attaching).
+    pub fn load(upstream: &str, oifs: &[(String, [u8; 6])], attach: bool) -> Result<Self> {
         let mut plane = DataPlane::load().context("loading mgm's data plane")?;
         let mut backend = XdpBackend::new(&mut plane)?;
-        for (ifindex, mac) in oifs {
+        let mut indexes = Vec::with_capacity(oifs.len());
+        for (name, mac) in oifs {
+            let index = ifindex(name)?;
             backend.configure_interface(
-                *ifindex,
+                index,
                 IfaceSettings {
                     mac: *mac,
                     ..IfaceSettings::default()
                 },
             )?;
+            indexes.push(index);
         }
         if attach {
             plane.attach(upstream, false)?;
@@ -38,8 +56,8 @@ impl MgmRouter {
         Ok(Self {
             plane,
             backend,
-            upstream: crate::generator::ifindex(upstream)?,
-            oifs: oifs.iter().map(|(ifindex, _)| *ifindex).collect(),
+            upstream: ifindex(upstream)?,
+            oifs: indexes,
         })
     }
 

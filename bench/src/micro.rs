@@ -12,8 +12,7 @@
 //! frames the kernel does not replicate, so fan-out changes only what precedes it.
 use crate::{
     frame::{multicast_udp, GROUP},
-    generator::ifindex,
-    mgm_router::MgmRouter,
+    mgm_router::{receiver_interfaces, MgmRouter},
     paths::UPSTREAM,
     programs::{BenchObject, PARSE},
 };
@@ -48,21 +47,10 @@ pub struct Micro {
 /// table sizes of the scaling runs (sizes above the data plane's entry limit are skipped).
 pub fn run(calls: u32, scaling: &[usize]) -> Result<Vec<Micro>> {
     let lab = Lab::star(MAX_FAN_OUT).context("building the micro-benchmark lab")?;
-    let receivers: Vec<String> = (1..=MAX_FAN_OUT)
-        .map(|n| Lab::router_iface(Host::Receiver(n)))
-        .collect();
-    let macs = receivers
-        .iter()
-        .map(|iface| lab.mac(Host::Router, iface))
-        .collect::<Result<Vec<_>, _>>()?;
+    let receivers = receiver_interfaces(&lab)?;
     let source = Lab::address_of(Host::Source);
     lab.in_ns(Host::Router, || -> Result<Vec<Micro>> {
-        let oifs = receivers
-            .iter()
-            .zip(&macs)
-            .map(|(iface, mac)| Ok((ifindex(iface)?, *mac)))
-            .collect::<Result<Vec<_>>>()?;
-        let mut router = MgmRouter::load(UPSTREAM, &oifs, false)?;
+        let mut router = MgmRouter::load(UPSTREAM, &receivers, false)?;
         let mut parse = BenchObject::load()?;
         parse.program(PARSE)?;
         let mut bench = Bench {
@@ -82,7 +70,8 @@ pub fn run(calls: u32, scaling: &[usize]) -> Result<Vec<Micro>> {
                 upstream,
             )?;
         }
-        bench.case(&mut router, "wrong interface", 1, &hit, oifs[0].0)?;
+        let receiver = router.oifs[0];
+        bench.case(&mut router, "wrong interface", 1, &hit, receiver)?;
         let stranger = Ipv4Addr::new(10, 0, 0, 2);
         let miss = multicast_udp(64, [2, 0, 0, 0, 0, 1], stranger, GROUP, 255);
         bench.case(&mut router, "miss", 1, &miss, upstream)?;

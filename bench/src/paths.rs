@@ -4,7 +4,7 @@
 use crate::{
     frame::GROUP,
     generator::ifindex,
-    mgm_router::MgmRouter,
+    mgm_router::{receiver_interfaces, MgmRouter},
     programs::{BenchObject, BROADCAST, COUNT},
 };
 use anyhow::{Context as _, Result};
@@ -82,24 +82,13 @@ pub enum Installed {
 impl Installed {
     /// Sets `path` up at the router of `lab`, forwarding to every receiver.
     pub fn new(lab: &Lab, path: Path) -> Result<Self> {
-        let receivers: Vec<String> = (1..=lab.receivers())
-            .map(|n| Lab::router_iface(Host::Receiver(n)))
-            .collect();
-        let macs = receivers
-            .iter()
-            .map(|iface| lab.mac(Host::Router, iface))
-            .collect::<Result<Vec<_>, _>>()?;
+        let receivers = receiver_interfaces(lab)?;
         let source = Lab::address_of(Host::Source);
         lab.in_ns(Host::Router, || -> Result<Self> {
             Ok(match path {
                 Path::Mgm => {
-                    let oifs = receivers
-                        .iter()
-                        .zip(&macs)
-                        .map(|(iface, mac)| Ok((ifindex(iface)?, *mac)))
-                        .collect::<Result<Vec<_>>>()?;
-                    let mut router = MgmRouter::load(UPSTREAM, &oifs, true)?;
-                    router.install(SgKey::new(source, GROUP), oifs.len())?;
+                    let mut router = MgmRouter::load(UPSTREAM, &receivers, true)?;
+                    router.install(SgKey::new(source, GROUP), receivers.len())?;
                     Installed::Mgm {
                         _router: Box::new(router),
                     }
@@ -109,7 +98,7 @@ impl Installed {
                     let upstream = ifindex(UPSTREAM)?;
                     ipmr.add_vif(upstream, 1)?;
                     let mut oifs = Vec::new();
-                    for iface in &receivers {
+                    for (iface, _) in &receivers {
                         let index = ifindex(iface)?;
                         ipmr.add_vif(index, 1)?;
                         oifs.push((index, 1));
@@ -126,7 +115,7 @@ impl Installed {
                     let mut object = BenchObject::load()?;
                     let indexes = receivers
                         .iter()
-                        .map(|iface| ifindex(iface))
+                        .map(|(iface, _)| ifindex(iface))
                         .collect::<Result<Vec<_>>>()?;
                     object.set_broadcast(&indexes)?;
                     object.attach(BROADCAST, UPSTREAM)?;
