@@ -271,6 +271,20 @@ fn callbacks_of(names: &[String]) -> Result<CallbackSet, Response> {
     Ok(set)
 }
 
+/// The MGM form of a membership call's arguments.
+fn membership_args(
+    sg: crate::api::proto::ApiSg,
+    ifid: crate::api::proto::ApiIfId,
+    flags: u32,
+) -> Result<(Sg, IfId, MemberFlags), Response> {
+    let flags = MemberFlags::from_bits(flags).ok_or_else(|| Response::error(87, "bad flags"))?;
+    Ok((
+        Sg::new(sg.source, sg.group),
+        IfId::new(ifid.ifindex, ifid.next_hop),
+        flags,
+    ))
+}
+
 /// Answers one API request.
 fn handle(
     router: &mut Router,
@@ -380,22 +394,12 @@ fn handle(
             }
             Request::AddMembership { sg, ifid, flags } => {
                 let h = need_handle()?;
-                let flags = MemberFlags::from_bits(flags)
-                    .ok_or_else(|| Response::error(87, "bad flags"))?;
-                let (sg, ifid) = (
-                    Sg::new(sg.source, sg.group),
-                    IfId::new(ifid.ifindex, ifid.next_hop),
-                );
+                let (sg, ifid, flags) = membership_args(sg, ifid, flags)?;
                 router.external_call(h, |m, now| m.add_membership(h, sg, ifid, flags, now))
             }
             Request::DeleteMembership { sg, ifid, flags } => {
                 let h = need_handle()?;
-                let flags = MemberFlags::from_bits(flags)
-                    .ok_or_else(|| Response::error(87, "bad flags"))?;
-                let (sg, ifid) = (
-                    Sg::new(sg.source, sg.group),
-                    IfId::new(ifid.ifindex, ifid.next_hop),
-                );
+                let (sg, ifid, flags) = membership_args(sg, ifid, flags)?;
                 router.external_call(h, |m, now| m.delete_membership(h, sg, ifid, flags, now))
             }
             Request::Answer(answer) => router.external_answer(need_handle()?, answer),
