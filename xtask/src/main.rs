@@ -94,8 +94,24 @@ fn test() -> Result<()> {
     step("cargo test (unit, BPF_PROG_TEST_RUN and network-namespace integration tests)");
     cargo(&["build", "-p", "mgm-user", "--bins"])?;
     cargo(&["test", "--workspace", "--", "--test-threads=2"])?;
+    step("fuzz targets build (their corpora ran above, in mgm-user/tests/fuzz_corpora.rs)");
+    fuzz_check()?;
     step("all tests passed");
     Ok(())
+}
+
+/// Checks that the cargo-fuzz crate still builds: it is outside the workspace (cargo-fuzz
+/// builds it with its own flags), so nothing else would notice it rot. A fuzzing build plus a
+/// bounded run of each target takes longer than CI allows; the deep run is
+/// `cargo +nightly fuzz run <target>` in `mgm-user/fuzz`.
+fn fuzz_check() -> Result<()> {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../mgm-user/fuzz/Cargo.toml");
+    exec(
+        Command::new(env!("CARGO"))
+            .args(["check", "--locked", "--bins", "--manifest-path", manifest])
+            // The targets need no eBPF object.
+            .env("AYA_BUILD_SKIP", "1"),
+    )
 }
 
 fn cargo_build(release: bool) -> Result<()> {

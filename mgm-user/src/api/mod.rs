@@ -34,12 +34,16 @@ pub enum WireError {
     Closed,
 }
 
+/// The API framing: a 4-byte big-endian length, frames up to [`MAX_FRAME`].
+pub fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME)
+        .new_codec()
+}
+
 /// Wraps a stream in the API framing.
 pub fn framed(stream: UnixStream) -> Connection {
-    let codec = LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME)
-        .new_codec();
-    Framed::new(stream, codec)
+    Framed::new(stream, codec())
 }
 
 /// Sends one message.

@@ -133,6 +133,37 @@ impl Hold {
             .then(|| Sg::new(ip.src_addr(), ip.dst_addr()))
     }
 
+    /// Gives a punted frame the fast path's treatment before it is sent: the 802.1Q tag removed,
+    /// the TTL decremented and the header checksum recomputed. Frames whose header does not
+    /// verify are refused rather than sent with a fresh checksum.
+    pub fn prepare(frame: &mut Vec<u8>) -> Prepared {
+        // IPv4 behind at most one tag, as the fast path parses it (so no tag is left after
+        // stripping one).
+        if !Frame::new_checked(frame.as_slice()).is_ok_and(|f| f.ethertype() == ETHERTYPE_IPV4) {
+            return Prepared::Malformed;
+        }
+        ethernet::strip_vlan(frame);
+        let Ok(mut view) = Frame::new_checked(frame.as_mut_slice()) else {
+            return Prepared::Malformed;
+        };
+        let Ok(mut ip) = ipv4::Packet::new_checked(view.payload_mut()) else {
+            return Prepared::Malformed;
+        };
+        if ip.version() != 4 || !ip.verify_checksum() {
+            return Prepared::Malformed;
+        }
+        let ttl = ip.ttl();
+        if ttl <= 1 {
+            return Prepared::TtlExpired;
+        }
+        ip.set_ttl(ttl - 1);
+        ip.fill_checksum();
+        Prepared::Ready {
+            ttl: ttl - 1,
+            ip_len: usize::from(ip.total_len()),
+        }
+    }
+
     /// Takes a punted frame: `Some(sg)` if it was queued for `sg` (whose entry is pending),
     /// `None` if it was dropped and counted.
     pub fn punted(&mut self, frame: &[u8], now: Instant) -> Option<Sg> {
@@ -200,23 +231,17 @@ impl Hold {
     }
 
     fn send(&mut self, mut frame: Vec<u8>, oifs: &[u32], egress: &dyn Egress) {
-        ethernet::strip_vlan(&mut frame);
-        let Ok(mut view) = Frame::new_checked(frame.as_mut_slice()) else {
-            self.counters.malformed += 1;
-            return;
+        let (ttl, ip_len) = match Self::prepare(&mut frame) {
+            Prepared::Malformed => {
+                self.counters.malformed += 1;
+                return;
+            }
+            Prepared::TtlExpired => {
+                self.counters.ttl_expired += 1;
+                return;
+            }
+            Prepared::Ready { ttl, ip_len } => (ttl, ip_len),
         };
-        let Ok(mut ip) = ipv4::Packet::new_checked(view.payload_mut()) else {
-            self.counters.malformed += 1;
-            return;
-        };
-        let ttl = ip.ttl();
-        if ttl <= 1 {
-            self.counters.ttl_expired += 1;
-            return;
-        }
-        ip.set_ttl(ttl - 1);
-        ip.fill_checksum();
-        let ip_len = usize::from(ip.total_len());
         self.counters.delivered += 1;
         for &ifindex in oifs {
             let Some(settings) = egress.settings(ifindex) else {
@@ -224,7 +249,7 @@ impl Hold {
                 continue;
             };
             let over_mtu = settings.mtu != 0 && ip_len > settings.mtu as usize;
-            if ttl - 1 < settings.ttl_threshold || over_mtu {
+            if ttl < settings.ttl_threshold || over_mtu {
                 self.counters.copies_dropped += 1;
                 continue;
             }
@@ -237,6 +262,22 @@ impl Hold {
             }
         }
     }
+}
+
+/// What [`Hold::prepare`] made of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prepared {
+    /// Not an Ethernet frame carrying an IPv4 header with a valid checksum: not to be sent.
+    Malformed,
+    /// TTL 1 or 0: not to be sent.
+    TtlExpired,
+    /// Ready to send: the TTL it now carries and the IPv4 total length.
+    Ready {
+        /// The decremented TTL.
+        ttl: u8,
+        /// The IPv4 datagram's declared length, for the MTU check.
+        ip_len: usize,
+    },
 }
 
 /// Sends one whole Ethernet frame out of `ifindex`.
@@ -320,6 +361,32 @@ mod tests {
         assert_eq!((c.punted, c.overflow, c.malformed, h.held()), (6, 2, 1, 3));
         h.discard(sg);
         assert_eq!((h.held(), h.counters().no_route), (1, 2));
+    }
+
+    #[test]
+    fn only_valid_ipv4_behind_at_most_one_tag_is_prepared() {
+        let mut untagged = frame(64, [239, 1, 1, 1]);
+        let original = untagged.clone();
+        assert_eq!(
+            Hold::prepare(&mut untagged),
+            Prepared::Ready {
+                ttl: 63,
+                ip_len: 28
+            }
+        );
+        assert_eq!(untagged[22], 63);
+        let mut tagged = original.clone();
+        tagged.splice(12..12, [0x81, 0x00, 0x00, 0x07]);
+        assert!(matches!(Hold::prepare(&mut tagged), Prepared::Ready { .. }));
+        assert_eq!(tagged, untagged, "the tag is removed");
+        let mut double = original.clone();
+        double.splice(12..12, [0x81, 0x00, 0x00, 0x07, 0x81, 0x00, 0x00, 0x08]);
+        assert_eq!(Hold::prepare(&mut double), Prepared::Malformed);
+        let mut bad_sum = original.clone();
+        bad_sum[24] ^= 1;
+        assert_eq!(Hold::prepare(&mut bad_sum), Prepared::Malformed);
+        let mut expired = frame(1, [239, 1, 1, 1]);
+        assert_eq!(Hold::prepare(&mut expired), Prepared::TtlExpired);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod routes;
 mod server;
 mod static_routes;
 
+pub use hold::{Hold, Prepared};
 pub use links::{Link, LinkEvent};
 pub use router::{PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
 pub use routes::{Route, RouteEvent};

@@ -1,0 +1,3 @@
+//! cargo-fuzz target: see [`mgm_user_fuzz::config`].
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mgm_user_fuzz::config(data));

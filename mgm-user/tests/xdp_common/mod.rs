@@ -1,0 +1,259 @@
+//! Helpers of the BPF_PROG_TEST_RUN tests (`xdp_prog`, `xdp_fuzz`): test frames, running the
+//! ingress program on a frame, and a data plane in a namespace of the test's own thread. Each
+//! test binary uses a part of them.
+#![allow(dead_code)]
+use aya::programs::{TestRun, TestRunOptions, Xdp};
+use mgm_common::SgKey;
+use mgm_user::{
+    dataplane::{
+        DataPlane, DataPlaneReport, ForwardingBackend, GlobalStats, IfaceSettings, ReportReader,
+        XdpBackend,
+    },
+    lab::root_or_skip,
+};
+use std::net::Ipv4Addr;
+
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+pub const XDP_REDIRECT: u32 = 4;
+
+/// The ingress interface of the test runs: `lo`, which exists in every namespace.
+pub const LO: u32 = 1;
+pub const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 2, 3);
+
+/// A test frame: Ethernet (optionally tagged), IPv4 (optionally with options), UDP.
+#[derive(Clone)]
+pub struct Frame {
+    pub vlan: bool,
+    pub options: Vec<u8>,
+    pub ttl: u8,
+    pub protocol: u8,
+    pub source: Ipv4Addr,
+    pub group: Ipv4Addr,
+    pub frag_off: u16,
+    pub payload: usize,
+}
+
+impl Default for Frame {
+    fn default() -> Self {
+        Self {
+            vlan: false,
+            options: Vec::new(),
+            ttl: 64,
+            protocol: 17,
+            source: SOURCE,
+            group: GROUP,
+            frag_off: 0,
+            payload: 18,
+        }
+    }
+}
+
+/// The IPv4 header checksum of `header` (with its checksum field as it is).
+pub fn checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+impl Frame {
+    pub fn l3_offset(&self) -> usize {
+        if self.vlan {
+            18
+        } else {
+            14
+        }
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        let g = self.group.octets();
+        let mut f = vec![0x01, 0x00, 0x5e, g[1] & 0x7f, g[2], g[3], 2, 0, 0, 0, 0, 1];
+        if self.vlan {
+            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+        }
+        f.extend_from_slice(&[0x08, 0x00]);
+        let header_len = 20 + self.options.len();
+        let total = header_len + 8 + self.payload;
+        let mut ip = vec![0x40 | (header_len / 4) as u8, 0];
+        ip.extend_from_slice(&(total as u16).to_be_bytes());
+        ip.extend_from_slice(&0x1234u16.to_be_bytes());
+        ip.extend_from_slice(&self.frag_off.to_be_bytes());
+        ip.extend_from_slice(&[self.ttl, self.protocol, 0, 0]);
+        ip.extend_from_slice(&self.source.octets());
+        ip.extend_from_slice(&self.group.octets());
+        ip.extend_from_slice(&self.options);
+        let sum = checksum(&ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0x13, 0x88, 0x13, 0x89]);
+        f.extend_from_slice(&((8 + self.payload) as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend(std::iter::repeat_n(0xab, self.payload));
+        f
+    }
+}
+
+/// The MAC the fixture gives its veth number `i`.
+pub fn mac_of(i: usize) -> [u8; 6] {
+    [0x02, 0x4d, 0x47, 0x4d, 0, i as u8 + 1]
+}
+
+/// `struct xdp_md` as BPF_PROG_TEST_RUN takes it.
+pub fn xdp_md(data: u32, data_end: u32, ingress_ifindex: u32) -> Vec<u8> {
+    [data, data_end, 0, ingress_ifindex, 0, 0]
+        .iter()
+        .flat_map(|v| v.to_ne_bytes())
+        .collect()
+}
+
+/// What one BPF_PROG_TEST_RUN returned.
+pub struct Run {
+    pub verdict: u32,
+    /// The frame as the program left it (from the metadata on).
+    pub out: Vec<u8>,
+    /// Time per repetition.
+    pub duration: std::time::Duration,
+}
+
+/// Runs `program` `repeat` times on `input` with the context `ctx`.
+pub fn test_run(
+    program: &Xdp,
+    input: &[u8],
+    ctx: &[u8],
+    repeat: u32,
+) -> Result<Run, aya::programs::ProgramError> {
+    let mut out = vec![0u8; input.len() + 256];
+    let result = program.test_run(TestRunOptions {
+        data_in: Some(input),
+        data_out: Some(&mut out),
+        ctx_in: Some(ctx),
+        repeat,
+        ..TestRunOptions::new()
+    })?;
+    out.truncate(result.data_size_out as usize);
+    Ok(Run {
+        verdict: result.return_value,
+        out,
+        duration: result.duration,
+    })
+}
+
+/// The data plane with its backend and report reader, unpinned, in a network namespace of the
+/// test's own thread (devmaps accept only existing interfaces: `oifs` are veths made there).
+pub struct Fixture {
+    pub plane: DataPlane,
+    pub backend: XdpBackend,
+    pub reports: ReportReader,
+    pub oifs: Vec<u32>,
+}
+
+impl Fixture {
+    /// A fixture with `count` veths, or `None` when the test must skip.
+    pub fn with_oifs_if_root(test: &str, count: usize) -> Option<Self> {
+        root(test).then(|| Self::with_oifs(count))
+    }
+
+    pub fn with_oifs(count: usize) -> Self {
+        // SAFETY: moves only this thread (one test) into a new network namespace, which goes
+        // away with the thread.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
+        let oifs: Vec<u32> = (0..count)
+            .map(|i| {
+                let name = format!("o{i}");
+                let status = std::process::Command::new("ip")
+                    .args([
+                        "link",
+                        "add",
+                        &name,
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        &format!("p{i}"),
+                    ])
+                    .status()
+                    .expect("run ip");
+                assert!(status.success(), "ip link add {name}");
+                let c_name = std::ffi::CString::new(name).expect("name");
+                // SAFETY: a valid NUL-terminated name.
+                unsafe { libc::if_nametoindex(c_name.as_ptr()) }
+            })
+            .collect();
+        let mut plane = DataPlane::load().expect("load the XDP object");
+        let mut backend = XdpBackend::new(&mut plane).expect("backend");
+        for (i, ifindex) in oifs.iter().enumerate() {
+            backend
+                .configure_interface(
+                    *ifindex,
+                    IfaceSettings {
+                        mac: mac_of(i),
+                        ..IfaceSettings::default()
+                    },
+                )
+                .expect("configure");
+        }
+        let reports = ReportReader::new(&mut plane).expect("report ring");
+        Self {
+            plane,
+            backend,
+            reports,
+            oifs,
+        }
+    }
+
+    /// Runs the ingress program on `frame` arriving on `ifindex`; returns the verdict and the
+    /// frame as the program left it.
+    pub fn run_on(&mut self, frame: &[u8], ifindex: u32) -> (u32, Vec<u8>) {
+        let ctx = xdp_md(0, frame.len() as u32, ifindex);
+        let program = self.plane.ingress_program().expect("program");
+        let run = test_run(program, frame, &ctx, 1).expect("test run");
+        (run.verdict, run.out)
+    }
+
+    pub fn run(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
+        self.run_on(frame, LO)
+    }
+
+    /// Runs a frame that must be forwarded (to a single interface: no metadata in front).
+    pub fn forward(&mut self, frame: &[u8]) -> Vec<u8> {
+        let (verdict, out) = self.run(frame);
+        assert_eq!(verdict, XDP_REDIRECT);
+        out
+    }
+
+    pub fn stats(&self) -> GlobalStats {
+        self.plane.global_stats().expect("stats")
+    }
+
+    pub fn drain_reports(&mut self) -> Vec<DataPlaneReport> {
+        std::iter::from_fn(|| self.reports.try_next()).collect()
+    }
+}
+
+pub fn sg() -> SgKey {
+    SgKey::new(SOURCE, GROUP)
+}
+
+/// Skips without root, fails under CI without root.
+pub fn root(test: &str) -> bool {
+    root_or_skip(test).expect("CI=true needs root")
+}
+
+/// A fresh fixture with two veths, or `None` when the test must skip.
+pub fn fixture(test: &str) -> Option<Fixture> {
+    Fixture::with_oifs_if_root(test, 2)
+}
+
+/// A fresh fixture with the test (S,G) installed: from `lo` to the first veth.
+pub fn forwarding_fixture(test: &str) -> Option<Fixture> {
+    let mut fx = fixture(test)?;
+    let oifs = fx.oifs[..1].to_vec();
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
+    Some(fx)
+}

@@ -1,0 +1,275 @@
+//! Random frames through the real ingress program with BPF_PROG_TEST_RUN (root): fully random
+//! bytes, and mutations of valid IPv4 multicast frames (truncations at every length, IHL,
+//! version, total length, checksums, options, fragments, VLAN tags, TTLs, addresses), with an
+//! entry installed for the template's (S,G) so that the forwarding path is reachable.
+//!
+//! The property: the program's verdict is the one a reference model built on `mgm_user::wire`
+//! gives. In particular it redirects only well-formed IPv4 multicast data (not link-local, not
+//! IGMP, valid header checksum, TTL > 1, matching entry and ingress interface), and a redirected
+//! frame leaves untagged with TTL−1, a valid header checksum and nothing else changed; malformed
+//! frames are dropped, never redirected, and every frame is counted.
+//!
+//! The fast path checks the IPv4 header's version, lengths and checksum but does not interpret
+//! options (it forwards them as they are), so the model does not either.
+mod xdp_common;
+
+use mgm_user::wire::{
+    ethernet::{self, ETHERTYPE_IPV4},
+    ipv4,
+};
+use proptest::{
+    prelude::RngExt as _,
+    test_runner::{RngAlgorithm, TestRng},
+};
+use std::{net::Ipv4Addr, time::Instant};
+use xdp_common::*;
+
+/// Random cases on top of the systematic truncations.
+const CASES: usize = 100_000;
+
+/// What the program must do with a frame, and whether the frame is malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Expected {
+    verdict: u32,
+    malformed: bool,
+}
+
+const MALFORMED: Expected = Expected {
+    verdict: XDP_DROP,
+    malformed: true,
+};
+const PASS: Expected = Expected {
+    verdict: XDP_PASS,
+    malformed: false,
+};
+const DROP: Expected = Expected {
+    verdict: XDP_DROP,
+    malformed: false,
+};
+const REDIRECT: Expected = Expected {
+    verdict: XDP_REDIRECT,
+    malformed: false,
+};
+
+/// The reference model of the ingress program, with only `sg()` from `LO` installed.
+fn model(frame: &[u8], ifindex: u32) -> Expected {
+    let Ok(eth) = ethernet::Frame::new_checked(frame) else {
+        return MALFORMED;
+    };
+    if eth.ethertype() != ETHERTYPE_IPV4 {
+        return PASS;
+    }
+    let ip = match ipv4::Packet::new_checked(eth.payload()) {
+        Ok(ip) if ip.version() == 4 => ip,
+        _ => return MALFORMED,
+    };
+    let group = ip.dst_addr();
+    let link_local = group.octets()[..3] == [224, 0, 0];
+    if !group.is_multicast() || ip.protocol() == ipv4::PROTO_IGMP || link_local {
+        return PASS;
+    }
+    if !ip.verify_checksum() {
+        return MALFORMED;
+    }
+    if (ip.src_addr(), group) != (SOURCE, GROUP) {
+        return PASS;
+    }
+    if ifindex != LO || ip.ttl() <= 1 {
+        return DROP;
+    }
+    REDIRECT
+}
+
+/// The frame a redirect must leave: untagged, TTL−1, all else unchanged but the checksum,
+/// which is taken from `out` (and must verify).
+fn forwarded(input: &[u8], out: &[u8]) -> Vec<u8> {
+    let mut expected = input.to_vec();
+    ethernet::strip_vlan(&mut expected);
+    let mut eth = ethernet::Frame::new_checked(expected.as_mut_slice()).expect("Ethernet");
+    let mut ip = ipv4::Packet::new_checked(eth.payload_mut()).expect("IPv4");
+    let ttl = ip.ttl();
+    ip.set_ttl(ttl - 1);
+    ip.fill_checksum();
+    expected
+        .get_mut(24..26)
+        .expect("checksum field")
+        .copy_from_slice(out.get(24..26).expect("output checksum field"));
+    expected
+}
+
+/// Random bytes, one in four made to look like untagged IPv4 (version 4, IHL 5).
+fn random_bytes(rng: &mut TestRng) -> Vec<u8> {
+    let mut frame = vec![0u8; rng.random_range(14..300)];
+    rng.fill(frame.as_mut_slice());
+    if rng.random_range(0..4) == 0 && frame.len() > 14 {
+        frame[12..15].copy_from_slice(&[0x08, 0x00, 0x45]);
+    }
+    frame
+}
+
+/// A valid frame with random options, fragment bits, TTL, protocol, addresses and payload;
+/// most carry the installed (S,G).
+fn template(rng: &mut TestRng) -> Frame {
+    let options = match rng.random_range(0..5) {
+        0 => vec![1; 4],
+        1 => vec![0x94, 4, 0, 0],
+        2 => {
+            let mut o = vec![0u8; 4 * rng.random_range(1..=10)];
+            rng.fill(o.as_mut_slice());
+            o
+        }
+        _ => Vec::new(),
+    };
+    let pick = |rng: &mut TestRng, usual: Ipv4Addr| match rng.random_range(0..8) {
+        0 => Ipv4Addr::from(rng.random::<u32>()),
+        1 => Ipv4Addr::new(224, 0, 0, rng.random()),
+        _ => usual,
+    };
+    Frame {
+        vlan: rng.random_bool(0.3),
+        options,
+        ttl: *[0, 1, 2, 64, 255, rng.random()]
+            .get(rng.random_range(0..6))
+            .expect("a TTL"),
+        protocol: *[17, 17, 17, 2, 6, rng.random()]
+            .get(rng.random_range(0..6))
+            .expect("a protocol"),
+        source: pick(rng, SOURCE),
+        group: pick(rng, GROUP),
+        frag_off: *[0, 0, 0x2000, 0x4000, 0x0001, rng.random()]
+            .get(rng.random_range(0..6))
+            .expect("fragment bits"),
+        payload: rng.random_range(0..100),
+    }
+}
+
+/// Recomputes the IPv4 header checksum of a frame built from `template`, if it still fits.
+fn fix_checksum(frame: &mut [u8], template: &Frame) {
+    let ip = &mut frame[template.l3_offset()..];
+    let header_len = usize::from(ip.first().copied().unwrap_or(0) & 0x0f) * 4;
+    if ip.len() >= header_len.max(20) {
+        ipv4::Packet::new_unchecked(ip).fill_checksum();
+    }
+}
+
+/// A template with one structural mutation.
+fn mutated(rng: &mut TestRng) -> Vec<u8> {
+    let template = template(rng);
+    let mut frame = template.bytes();
+    let l3 = template.l3_offset();
+    let fix = rng.random_bool(0.5);
+    match rng.random_range(0..9) {
+        0 => {}
+        1 => frame.truncate(rng.random_range(14..frame.len())),
+        2 => frame[l3] = 0x40 | rng.random_range(0..16u8),
+        3 => frame[l3] = rng.random_range(0..16u8) << 4 | (frame[l3] & 0x0f),
+        4 => {
+            let at = rng.random_range(l3..l3 + 20);
+            frame[at] ^= rng.random_range(1..=255u8);
+        }
+        5 => {
+            frame[l3 + 2..l3 + 4].copy_from_slice(&rng.random::<u16>().to_be_bytes());
+            if fix {
+                fix_checksum(&mut frame, &template);
+            }
+        }
+        6 => {
+            let at = rng.random_range(0..frame.len());
+            frame[at] = rng.random();
+            if fix {
+                fix_checksum(&mut frame, &template);
+            }
+        }
+        7 => {
+            let tag = [0x81, 0x00, 0x00, rng.random()];
+            frame.splice(12..12, tag);
+        }
+        _ => {
+            frame[l3 + 8] = rng.random();
+            if fix {
+                fix_checksum(&mut frame, &template);
+            }
+        }
+    }
+    frame
+}
+
+/// Runs `frame` and checks the verdict (and the output of a redirect) against the model.
+fn check(fx: &mut Fixture, frame: &[u8], ifindex: u32, tally: &mut [u64; 2]) {
+    let expected = model(frame, ifindex);
+    let (verdict, out) = fx.run_on(frame, ifindex);
+    assert_eq!(
+        verdict, expected.verdict,
+        "frame {frame:02x?} on ifindex {ifindex}: model says {expected:?}"
+    );
+    if expected.malformed {
+        tally[0] += 1;
+    }
+    if verdict == XDP_REDIRECT {
+        tally[1] += 1;
+        let out = out.get(4..).expect("metadata in front of the frame");
+        assert_eq!(out, forwarded(frame, out), "redirected frame {frame:02x?}");
+        assert!(ipv4::Packet::new_checked(&out[14..])
+            .expect("IPv4 out")
+            .verify_checksum());
+    }
+}
+
+#[test]
+fn random_frames_are_never_forwarded_unless_well_formed() {
+    let Some(mut fx) = forwarding_fixture("xdp_fuzz") else {
+        return;
+    };
+    let started = Instant::now();
+    let before = fx.stats();
+    let wrong_if = fx.oifs[1];
+    let mut rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    let mut tally = [0u64; 2];
+    let mut frames = 0u64;
+    for vlan in [false, true] {
+        for options in [Vec::new(), vec![0x94, 4, 0, 0], vec![1; 40]] {
+            let frame = Frame {
+                vlan,
+                options,
+                ..Frame::default()
+            }
+            .bytes();
+            for len in 14..=frame.len() {
+                check(&mut fx, &frame[..len], LO, &mut tally);
+                frames += 1;
+            }
+        }
+    }
+    for _ in 0..CASES {
+        let frame = if rng.random_range(0..4) == 0 {
+            random_bytes(&mut rng)
+        } else {
+            mutated(&mut rng)
+        };
+        let ifindex = if rng.random_range(0..10) == 0 {
+            wrong_if
+        } else {
+            LO
+        };
+        check(&mut fx, &frame, ifindex, &mut tally);
+        frames += 1;
+    }
+    let after = fx.stats();
+    let delta = |names: &[&str]| -> u64 { names.iter().map(|n| after[n] - before[n]).sum() };
+    assert_eq!(delta(&["rx"]), frames, "every frame is counted");
+    assert_eq!(
+        delta(&["malformed_eth", "malformed_ipv4", "bad_checksum"]),
+        tally[0],
+        "every malformed frame is counted as such"
+    );
+    assert_eq!(delta(&["forwarded"]), tally[1]);
+    let [malformed, redirected] = tally;
+    eprintln!(
+        "{frames} frames in {:?}: {malformed} malformed, {redirected} redirected",
+        started.elapsed()
+    );
+    assert!(
+        malformed > 1000 && redirected > 1000,
+        "both sides of the property are exercised"
+    );
+}
