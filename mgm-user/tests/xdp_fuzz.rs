@@ -1,21 +1,28 @@
 //! Random frames through the real ingress program with BPF_PROG_TEST_RUN (root): fully random
 //! bytes, and mutations of valid IPv4 multicast frames (truncations at every length, IHL,
 //! version, total length, checksums, options, fragments, VLAN tags, TTLs, addresses), with an
-//! entry installed for the template's (S,G) so that the forwarding path is reachable.
+//! entry installed for the template's (S,G) so that the forwarding paths are reachable: one
+//! group forwards to a single interface (direct redirect, that interface's MAC written at
+//! ingress), another to a set of two (devmap broadcast, the entry's slot in the metadata).
 //!
 //! The property: the program's verdict is the one a reference model built on `mgm_user::wire`
 //! gives. In particular it redirects only well-formed IPv4 multicast data (not link-local, not
 //! IGMP, valid header checksum, TTL > 1, matching entry and ingress interface), and a redirected
-//! frame leaves untagged with TTL−1, a valid header checksum and nothing else changed; malformed
+//! frame leaves untagged with TTL−1, a valid header checksum and nothing else changed but the
+//! source MAC of a single-interface copy; malformed
 //! frames are dropped, never redirected, and every frame is counted.
 //!
 //! The fast path checks the IPv4 header's version, lengths and checksum but does not interpret
 //! options (it forwards them as they are), so the model does not either.
 mod xdp_common;
 
-use mgm_user::wire::{
-    ethernet::{self, ETHERTYPE_IPV4},
-    ipv4,
+use mgm_common::SgKey;
+use mgm_user::{
+    dataplane::ForwardingBackend as _,
+    wire::{
+        ethernet::{self, ETHERTYPE_IPV4},
+        ipv4,
+    },
 };
 use proptest::{
     prelude::RngExt as _,
@@ -26,6 +33,10 @@ use xdp_common::*;
 
 /// Random cases on top of the systematic truncations.
 const CASES: usize = 100_000;
+
+/// The group forwarded from `SOURCE` to both veths through an outgoing set (`GROUP` goes to
+/// the first veth alone).
+const SET_GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 2, 4);
 
 /// What the program must do with a frame, and whether the frame is malformed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +62,8 @@ const REDIRECT: Expected = Expected {
     malformed: false,
 };
 
-/// The reference model of the ingress program, with only `sg()` from `LO` installed.
+/// The reference model of the ingress program, with only `GROUP` and `SET_GROUP` from
+/// `SOURCE` installed, both arriving on `LO`.
 fn model(frame: &[u8], ifindex: u32) -> Expected {
     let Ok(eth) = ethernet::Frame::new_checked(frame) else {
         return MALFORMED;
@@ -71,7 +83,7 @@ fn model(frame: &[u8], ifindex: u32) -> Expected {
     if !ip.verify_checksum() {
         return MALFORMED;
     }
-    if (ip.src_addr(), group) != (SOURCE, GROUP) {
+    if ip.src_addr() != SOURCE || (group != GROUP && group != SET_GROUP) {
         return PASS;
     }
     if ifindex != LO || ip.ttl() <= 1 {
@@ -80,21 +92,28 @@ fn model(frame: &[u8], ifindex: u32) -> Expected {
     REDIRECT
 }
 
-/// The frame a redirect must leave: untagged, TTL−1, all else unchanged but the checksum,
-/// which is taken from `out` (and must verify).
-fn forwarded(input: &[u8], out: &[u8]) -> Vec<u8> {
+/// The frame (after the metadata, if any) a redirect must leave, and the frame to expect:
+/// untagged, TTL−1, the single interface's MAC as source on the direct path, all else
+/// unchanged but the checksum, which is taken from the output (and must verify on its own).
+fn forwarded<'a>(input: &[u8], out: &'a [u8]) -> (&'a [u8], Vec<u8>, bool) {
     let mut expected = input.to_vec();
     ethernet::strip_vlan(&mut expected);
     let mut eth = ethernet::Frame::new_checked(expected.as_mut_slice()).expect("Ethernet");
     let mut ip = ipv4::Packet::new_checked(eth.payload_mut()).expect("IPv4");
     let ttl = ip.ttl();
     ip.set_ttl(ttl - 1);
-    ip.fill_checksum();
+    let direct = ip.dst_addr() == GROUP;
+    let out = if direct {
+        eth.set_source(mac_of(0));
+        out
+    } else {
+        out.get(4..).expect("metadata in front of the frame")
+    };
     expected
         .get_mut(24..26)
         .expect("checksum field")
         .copy_from_slice(out.get(24..26).expect("output checksum field"));
-    expected
+    (out, expected, direct)
 }
 
 /// Random bytes, one in four made to look like untagged IPv4 (version 4, IHL 5).
@@ -120,9 +139,10 @@ fn template(rng: &mut TestRng) -> Frame {
         }
         _ => Vec::new(),
     };
-    let pick = |rng: &mut TestRng, usual: Ipv4Addr| match rng.random_range(0..8) {
+    let pick = |rng: &mut TestRng, usual: Ipv4Addr, other: Ipv4Addr| match rng.random_range(0..8) {
         0 => Ipv4Addr::from(rng.random::<u32>()),
         1 => Ipv4Addr::new(224, 0, 0, rng.random()),
+        2 | 3 => other,
         _ => usual,
     };
     Frame {
@@ -134,8 +154,8 @@ fn template(rng: &mut TestRng) -> Frame {
         protocol: *[17, 17, 17, 2, 6, rng.random()]
             .get(rng.random_range(0..6))
             .expect("a protocol"),
-        source: pick(rng, SOURCE),
-        group: pick(rng, GROUP),
+        source: pick(rng, SOURCE, SOURCE),
+        group: pick(rng, GROUP, SET_GROUP),
         frag_off: *[0, 0, 0x2000, 0x4000, 0x0001, rng.random()]
             .get(rng.random_range(0..6))
             .expect("fragment bits"),
@@ -194,8 +214,16 @@ fn mutated(rng: &mut TestRng) -> Vec<u8> {
     frame
 }
 
+/// Frames seen, by outcome.
+#[derive(Default)]
+struct Tally {
+    malformed: u64,
+    direct: u64,
+    through_set: u64,
+}
+
 /// Runs `frame` and checks the verdict (and the output of a redirect) against the model.
-fn check(fx: &mut Fixture, frame: &[u8], ifindex: u32, tally: &mut [u64; 2]) {
+fn check(fx: &mut Fixture, frame: &[u8], ifindex: u32, tally: &mut Tally) {
     let expected = model(frame, ifindex);
     let (verdict, out) = fx.run_on(frame, ifindex);
     assert_eq!(
@@ -203,12 +231,16 @@ fn check(fx: &mut Fixture, frame: &[u8], ifindex: u32, tally: &mut [u64; 2]) {
         "frame {frame:02x?} on ifindex {ifindex}: model says {expected:?}"
     );
     if expected.malformed {
-        tally[0] += 1;
+        tally.malformed += 1;
     }
     if verdict == XDP_REDIRECT {
-        tally[1] += 1;
-        let out = out.get(4..).expect("metadata in front of the frame");
-        assert_eq!(out, forwarded(frame, out), "redirected frame {frame:02x?}");
+        let (out, expected, direct) = forwarded(frame, &out);
+        if direct {
+            tally.direct += 1;
+        } else {
+            tally.through_set += 1;
+        }
+        assert_eq!(out, expected, "redirected frame {frame:02x?}");
         assert!(ipv4::Packet::new_checked(&out[14..])
             .expect("IPv4 out")
             .verify_checksum());
@@ -222,9 +254,13 @@ fn random_frames_are_never_forwarded_unless_well_formed() {
     };
     let started = Instant::now();
     let before = fx.stats();
+    let both = fx.oifs.clone();
+    fx.backend
+        .install_mfe(SgKey::new(SOURCE, SET_GROUP), LO, &both)
+        .expect("install the set entry");
     let wrong_if = fx.oifs[1];
     let mut rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
-    let mut tally = [0u64; 2];
+    let mut tally = Tally::default();
     let mut frames = 0u64;
     for vlan in [false, true] {
         for options in [Vec::new(), vec![0x94, 4, 0, 0], vec![1; 40]] {
@@ -259,17 +295,22 @@ fn random_frames_are_never_forwarded_unless_well_formed() {
     assert_eq!(delta(&["rx"]), frames, "every frame is counted");
     assert_eq!(
         delta(&["malformed_eth", "malformed_ipv4", "bad_checksum"]),
-        tally[0],
+        tally.malformed,
         "every malformed frame is counted as such"
     );
-    assert_eq!(delta(&["forwarded"]), tally[1]);
-    let [malformed, redirected] = tally;
+    let Tally {
+        malformed,
+        direct,
+        through_set,
+    } = tally;
+    assert_eq!(delta(&["forwarded"]), direct + through_set);
     eprintln!(
-        "{frames} frames in {:?}: {malformed} malformed, {redirected} redirected",
+        "{frames} frames in {:?}: {malformed} malformed, {direct} redirected to one interface, \
+         {through_set} through a set",
         started.elapsed()
     );
     assert!(
-        malformed > 1000 && redirected > 1000,
-        "both sides of the property are exercised"
+        malformed > 1000 && direct > 1000 && through_set > 1000,
+        "every side of the property is exercised"
     );
 }
