@@ -39,6 +39,8 @@ pub struct Settings {
     pub batch: u32,
     /// Rounds per configuration (the best is kept).
     pub rounds: u32,
+    /// Frames per second the generator offers at most (`None`: as many as the path takes).
+    pub rate: Option<f64>,
 }
 
 /// One measured configuration.
@@ -90,7 +92,7 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<V
                         frame::TTL,
                     ),
                     duration: settings.warmup + settings.window + Duration::from_millis(200),
-                    rate: None,
+                    rate: settings.rate,
                     cpu: settings.cpu,
                     batch: settings.batch,
                 };

@@ -54,6 +54,10 @@ struct Cli {
     /// Seconds of each line-rate measurement window.
     #[arg(long)]
     window: Option<f64>,
+    /// Frames per second the line-rate generator offers at most (default: as many as the path
+    /// takes); above a path's capacity the excess shows as loss.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Rounds of every line-rate configuration (the best window is reported).
     #[arg(long)]
     rounds: Option<u32>,
@@ -99,14 +103,18 @@ fn main() -> Result<()> {
         cpu: usize::try_from(cli.cpu).ok(),
         batch: 64,
         rounds: cli.rounds.unwrap_or(if quick { 2 } else { 3 }),
+        rate: cli.rate,
     };
     let method = format!(
-        "Line rate: BPF_PROG_RUN live frames ({}-frame batches) sent out of the source's veth{}; \
+        "Line rate: BPF_PROG_RUN live frames ({}-frame batches{}) sent out of the source's veth{}; \
          the router forwards by each path in turn; every receiver counts and drops with XDP. \
          {:.1} s warm-up, {:.1} s window, best of {} rounds with the paths taking turns. \
          Figures are frames per second per receiver (the drop ceiling: frames per second the \
          router took).",
         settings.batch,
+        settings
+            .rate
+            .map_or(String::new(), |rate| format!(", at most {rate:.0} per second")),
         settings.cpu.map_or(String::new(), |cpu| format!(
             ", generator pinned to CPU {cpu}"
         )),
