@@ -4,7 +4,7 @@
 //! interface, which it redirects directly.
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use core::mem::size_of;
-use mgm_common::{stat, OifCounterKey, OifCounters, XdpMeta};
+use mgm_common::{stat, OifCounterKey, XdpMeta};
 
 use crate::{
     maps::{count, IFACES, OIF_STATS},
