@@ -39,9 +39,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
 /// An entry leaves hold mode once no packet of it was punted for this long...
-const HOLD_QUIET: std::time::Duration = std::time::Duration::from_millis(2);
+const HOLD_QUIET: std::time::Duration = std::time::Duration::from_millis(10);
 /// ...or after this long in any case (the fast path must take over a busy flow).
-const HOLD_MAX: std::time::Duration = std::time::Duration::from_millis(250);
+const HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Protocol id of the built-in static protocol (`PROTO_IP_NETMGMT`-like, vendor 0x137).
 pub const STATIC_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 3);
