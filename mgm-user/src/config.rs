@@ -159,7 +159,74 @@ pub struct StaticRoute {
     pub to: Vec<String>,
 }
 
+/// What is wrong with a static route, and under which key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteProblem {
+    /// `route.from`, `route.group` or `route.to`.
+    pub key: &'static str,
+    /// What is wrong, naming what was given.
+    pub message: String,
+}
+
+impl std::fmt::Display for RouteProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl StaticRoute {
+    /// The one validation of a route against the configured interfaces, for the
+    /// configuration file and for routes added at run time (`mgmctl add`, the API) alike.
+    pub fn check(&self, interfaces: &[InterfaceConfig]) -> Result<(), RouteProblem> {
+        let problem = |key, message| Err(RouteProblem { key, message });
+        let configured = |name: &str| interfaces.iter().find(|i| i.name == name);
+        if configured(&self.from).is_none() {
+            return problem(
+                "route.from",
+                format!(
+                    "inbound interface {} is not a configured [[interface]]",
+                    self.from
+                ),
+            );
+        }
+        if !is_multicast(&self.group) {
+            return problem(
+                "route.group",
+                format!("group {} is not inside 224.0.0.0/4", self.group),
+            );
+        }
+        if self.to.is_empty() {
+            return problem("route.to", "no outbound interface".into());
+        }
+        for name in &self.to {
+            match configured(name) {
+                None => {
+                    return problem(
+                        "route.to",
+                        format!("outbound interface {name} is not a configured [[interface]]"),
+                    )
+                }
+                Some(_) if *name == self.from => {
+                    return problem(
+                        "route.to",
+                        format!("outbound interface {name} is also the inbound interface"),
+                    )
+                }
+                Some(i) if i.owner == Owner::External => {
+                    return problem(
+                        "route.to",
+                        format!(
+                            "outbound interface {name} is left to an external protocol \
+                             (owner = \"external\")"
+                        ),
+                    )
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a packet from `source` to `group` arriving on interface `iif` matches.
     pub fn matches(&self, iif: &str, source: Ipv4Addr, group: Ipv4Addr) -> bool {
         self.from == iif
@@ -170,22 +237,30 @@ impl StaticRoute {
     /// Parses smcroute-like words: `FROM [SOURCE[/LEN]] GROUP[/LEN] TO...`, where SOURCE may be
     /// `*` for any. Used by `mgmctl add/remove` and the API.
     pub fn parse_words(words: &[String]) -> Result<Self, String> {
+        const USAGE: &str = "expected: INBOUND [SOURCE[/LEN]|*] GROUP[/LEN] OUTBOUND...";
         let [from, rest @ ..] = words else {
-            return Err("expected: INBOUND [SOURCE] GROUP OUTBOUND...".into());
+            return Err(USAGE.into());
         };
+        let is_net = |w: &str| parse_net(w).is_ok();
+        // SOURCE GROUP when the two words after INBOUND are both addresses (or `*` and one).
         let (source, group, to) = match rest {
-            [a, b, to @ ..] if parse_net(b).is_ok_and(|n| is_multicast(&n)) => {
-                let source = if a == "*" { None } else { Some(parse_net(a)?) };
-                (source, parse_net(b)?, to)
+            [a, b, to @ ..] if (a == "*" || is_net(a)) && is_net(b) => {
+                let source = if a == "*" {
+                    None
+                } else {
+                    Some(parse_net(a).map_err(|m| format!("source: {m}"))?)
+                };
+                (source, b, to)
             }
-            [g, to @ ..] => (None, parse_net(g)?, to),
-            [] => return Err("missing group".into()),
+            [g, to @ ..] => (None, g, to),
+            [] => return Err(format!("missing group; {USAGE}")),
         };
+        let group = parse_net(group).map_err(|m| format!("group: {m}"))?;
         if !is_multicast(&group) {
-            return Err(format!("{group} is not inside 224.0.0.0/4"));
+            return Err(format!("group {group} is not inside 224.0.0.0/4"));
         }
         if to.is_empty() {
-            return Err("no outbound interface".into());
+            return Err(format!("no outbound interface; {USAGE}"));
         }
         let to: BTreeSet<String> = to.iter().cloned().collect();
         Ok(Self {
@@ -290,9 +365,19 @@ impl Config {
             key: key.to_owned(),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let key = e.message().split('`').nth(1).unwrap_or("-").to_owned();
-            at(e.span().unwrap_or(0..0), &key, e.message().to_owned())
+        let document = toml::Deserializer::parse(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let key = key_at(text, span.start);
+            at(span, &key, syntax_message(&e))
+        })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(document).map_err(|e| {
+            let key = key_of_path(e.path());
+            let e = e.into_inner();
+            at(
+                e.span().unwrap_or(0..0),
+                &key,
+                e.message().trim_end().to_owned(),
+            )
         })?;
         let daemon = raw.daemon.map_or_else(DaemonConfig::default, |d| {
             let default = DaemonConfig::default();
@@ -361,7 +446,6 @@ impl Config {
         };
         let mut routes = Vec::new();
         for r in raw.route {
-            known(&r.from, "route.from")?;
             let source = r
                 .source
                 .as_ref()
@@ -369,47 +453,28 @@ impl Config {
                 .transpose()?;
             let group =
                 parse_net(r.group.get_ref()).map_err(|m| at(r.group.span(), "route.group", m))?;
-            if !is_multicast(&group) {
-                return Err(at(
-                    r.group.span(),
-                    "route.group",
-                    format!("{group} is not inside 224.0.0.0/4"),
-                ));
-            }
-            if r.to.get_ref().is_empty() {
-                return Err(at(r.to.span(), "route.to", "no outbound interface".into()));
-            }
-            let mut to = BTreeSet::new();
-            for o in r.to.get_ref() {
-                if !names.contains(o) {
-                    return Err(at(
-                        r.to.span(),
-                        "route.to",
-                        format!("{o} is not a configured [[interface]]"),
-                    ));
-                }
-                if o == r.from.get_ref() {
-                    return Err(at(
-                        r.to.span(),
-                        "route.to",
-                        format!("{o} is also the inbound interface"),
-                    ));
-                }
-                if external(o) {
-                    return Err(at(
-                        r.to.span(),
-                        "route.to",
-                        format!("{o} is left to an external protocol (owner = \"external\")"),
-                    ));
-                }
-                to.insert(o.clone());
-            }
-            routes.push(StaticRoute {
+            let route = StaticRoute {
                 from: r.from.get_ref().clone(),
                 source,
                 group,
-                to: to.into_iter().collect(),
-            });
+                to: r
+                    .to
+                    .get_ref()
+                    .iter()
+                    .cloned()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+            };
+            route.check(&interfaces).map_err(|problem| {
+                let span = match problem.key {
+                    "route.from" => r.from.span(),
+                    "route.group" => r.group.span(),
+                    _ => r.to.span(),
+                };
+                at(span, problem.key, problem.message)
+            })?;
+            routes.push(route);
         }
         let proxy = match raw.proxy {
             None => None,
@@ -465,6 +530,64 @@ fn parse_net(text: &str) -> Result<Ipv4Net, String> {
 
 fn is_multicast(net: &Ipv4Net) -> bool {
     net.prefix_len() >= 4 && net.network().is_multicast()
+}
+
+/// `interface[2].mtu` → `interface.mtu`: the key as the documentation names it.
+fn key_of_path(path: &serde_path_to_error::Path) -> String {
+    let key = path
+        .iter()
+        .filter_map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
+            serde_path_to_error::Segment::Enum { variant } => Some(variant.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    if key.is_empty() {
+        "(top level)".into()
+    } else {
+        key
+    }
+}
+
+fn join_key(table: &str, key: &str) -> String {
+    if table == "(top level)" {
+        key.to_owned()
+    } else {
+        format!("{table}.{key}")
+    }
+}
+
+/// The key a syntax error at `offset` is about, from the text itself: the key of that line
+/// (the part before `=`) inside the last table header above it, or the header itself.
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = text[line_start..line_end].trim();
+    let header = |l: &str| {
+        let l = l.trim();
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+    };
+    if let Some(table) = header(line) {
+        return table;
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .find_map(header)
+        .unwrap_or_else(|| "(top level)".into());
+    match line.split_once('=') {
+        Some((key, _)) if !key.trim().is_empty() => join_key(&table, key.trim().trim_matches('"')),
+        _ => table,
+    }
+}
+
+/// The parser's description of a syntax error, on one line.
+fn syntax_message(e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    format!("TOML syntax: {}", message.lines().next().unwrap_or(message))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -559,7 +682,34 @@ to = ["eth1"]
         let e = error_of("[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\nowner = \"external\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\nto = [\"eth1\"]\n");
         assert_eq!((e.line, e.key.as_str()), (9, "route.to"));
         let e = error_of("[daemon]\nbpffs = 3\n");
-        assert_eq!(e.line, 2);
+        assert_eq!((e.line, e.key.as_str()), (2, "daemon.bpffs"));
+    }
+
+    /// Every kind of error names its key: a wrong type, an unknown value, a value out of
+    /// range, an unknown key, and TOML syntax errors.
+    #[test]
+    fn every_error_names_its_key() {
+        let iface = |line: &str| format!("[[interface]]\nname = \"eth0\"\n{line}\n");
+        for (text, line, key) in [
+            (iface("mtu = \"big\""), 3, "interface.mtu"),
+            (iface("xdp_mode = \"native\""), 3, "interface.xdp_mode"),
+            (iface("ttl_threshold = 300"), 3, "interface.ttl_threshold"),
+            (iface("owner = 7"), 3, "interface.owner"),
+            (iface("colour = 1"), 3, "interface.colour"),
+            (iface("mtu = \"1500"), 3, "interface.mtu"),
+            (iface("igmp = tru"), 3, "interface.igmp"),
+            (
+                "[daemon]\non_stop = \"later\"\n".into(),
+                2,
+                "daemon.on_stop",
+            ),
+            ("[daemon\nbpffs = \"/x\"\n".into(), 1, "daemon"),
+            ("speed = 3\n".into(), 1, "speed"),
+        ] {
+            let e = error_of(&text);
+            assert_eq!((e.line, e.key.as_str()), (line, key), "{text:?}: {e}");
+            assert!(!e.message.contains('\n'), "one line: {e}");
+        }
     }
 
     #[test]
@@ -573,5 +723,34 @@ to = ["eth1"]
         assert_eq!(r.source, None);
         assert!(StaticRoute::parse_words(&words("eth0 10.0.0.1 eth1")).is_err());
         assert!(StaticRoute::parse_words(&words("eth0 239.1.1.1")).is_err());
+        // Messages name what was typed: here the group, not the source.
+        let e = StaticRoute::parse_words(&words("up0 10.0.0.1 10.1.1.1 rcv1")).unwrap_err();
+        assert_eq!(e, "group 10.1.1.1/32 is not inside 224.0.0.0/4");
+    }
+
+    /// The configuration and `mgmctl add` share one validation.
+    #[test]
+    fn run_time_routes_get_the_configurations_validation() {
+        let c = Config::parse(GOOD, "t").expect("valid");
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let check = |s: &str| {
+            StaticRoute::parse_words(&words(s))
+                .expect("parses")
+                .check(&c.interfaces)
+                .map_err(|p| p.to_string())
+        };
+        assert_eq!(check("eth0 10.0.0.1 239.8.8.11 eth1"), Ok(()));
+        assert_eq!(
+            check("eth0 10.0.0.1 239.8.8.11 nosuch"),
+            Err("outbound interface nosuch is not a configured [[interface]]".into())
+        );
+        assert_eq!(
+            check("eth0 239.8.8.12 eth0"),
+            Err("outbound interface eth0 is also the inbound interface".into())
+        );
+        assert_eq!(
+            check("eth9 239.8.8.12 eth0"),
+            Err("inbound interface eth9 is not a configured [[interface]]".into())
+        );
     }
 }

@@ -29,6 +29,7 @@ impl Drop for ConfigFile {
 fn check(file: &ConfigFile) -> Result<(Option<i32>, String)> {
     let out = Command::new(MGMD)
         .args(["--check", "-c", path_str(&file.0)?])
+        .env("RUST_BACKTRACE", "1")
         .output()?;
     let text = format!(
         "{}{}",
@@ -54,7 +55,32 @@ fn check_names_the_line_and_key_of_a_bad_configuration() -> Result<()> {
         (
             "unknown",
             "[[interface]]\nname = \"eth0\"\ncolour = \"blue\"\n",
-            ":3: colour:",
+            ":3: interface.colour:",
+        ),
+        (
+            "type",
+            "[[interface]]\nname = \"eth0\"\nmtu = \"big\"\n",
+            ":3: interface.mtu:",
+        ),
+        (
+            "variant",
+            "[[interface]]\nname = \"eth0\"\nxdp_mode = \"native\"\n",
+            ":3: interface.xdp_mode:",
+        ),
+        (
+            "range",
+            "[[interface]]\nname = \"eth0\"\nttl_threshold = 300\n",
+            ":3: interface.ttl_threshold:",
+        ),
+        (
+            "syntax",
+            "[[interface]]\nname = \"eth0\"\nmtu = \"1500\n",
+            ":3: interface.mtu:",
+        ),
+        (
+            "to-self",
+            "[[interface]]\nname = \"eth0\"\n\n[[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\nto = [\"eth0\"]\n",
+            ":7: route.to:",
         ),
         (
             "external",
@@ -65,6 +91,10 @@ fn check_names_the_line_and_key_of_a_bad_configuration() -> Result<()> {
     for (name, text, expected) in cases {
         let file = ConfigFile::new(name, text)?;
         let (code, output) = check(&file)?;
+        ensure!(
+            output.trim_end().lines().count() == 1,
+            "{name}: one line, even with RUST_BACKTRACE set: {output}"
+        );
         ensure!(
             code.is_some_and(|c| c != 0),
             "{name}: accepted ({code:?}): {output}"

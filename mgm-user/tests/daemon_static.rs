@@ -82,6 +82,33 @@ fn static_routes_forward_and_follow_mgmctl_and_sighup() -> Result<()> {
         bad.status.code() == Some(1),
         "a route without a group: {bad:?}"
     );
+    // What the configuration refuses, mgmctl add refuses too, with the same words.
+    for (words, says) in [
+        (
+            &["add", "up0", "10.0.0.1", "239.8.8.11", "nosuch"][..],
+            "outbound interface nosuch is not a configured [[interface]]",
+        ),
+        (
+            &["add", "up0", "239.8.8.12", "up0"],
+            "outbound interface up0 is also the inbound interface",
+        ),
+        (
+            &["add", "up0", "10.0.0.1", "10.1.1.1", "rcv1"],
+            "group 10.1.1.1/32 is not inside 224.0.0.0/4",
+        ),
+    ] {
+        let refused = mgmd.mgmctl(words)?;
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        ensure!(
+            refused.status.code() == Some(1) && stderr.contains(says),
+            "mgmctl {words:?} must be refused with {says:?}: {refused:?}"
+        );
+    }
+    let routes = mgmd.mgmctl_ok(&["show", "routes"])?;
+    ensure!(
+        !routes.contains("239.8.8."),
+        "refused routes are not listed: {routes}"
+    );
 
     // SIGHUP with the prefix route edited (and the run-time routes gone) while a stream flows
     // on the steady route: the edited flow changes, the steady stream loses nothing.

@@ -9,9 +9,13 @@ use mgm_user::api::{
 };
 use std::{net::Ipv4Addr, path::PathBuf, process::ExitCode};
 
-/// Show and change what mgmd does.
+/// mgmctl: show and change what mgmd, the mgm multicast router, does.
+///
+/// Interfaces, static routes, memberships, forwarding entries and counters. Tables for people,
+/// --json for programs. Exit codes: 0 done, 1 mgmd refused the request, 2 bad usage, 3 mgmd
+/// unreachable.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Path of mgmd's API socket.
     #[arg(long, global = true, default_value = DEFAULT_SOCKET)]
@@ -252,10 +256,12 @@ fn print_table(response: Response) {
                 );
             }
         }
-        Response::Igmp { snapshot } => match serde_json::to_string_pretty(&snapshot) {
-            Ok(text) => println!("{text}"),
-            Err(e) => eprintln!("mgmctl: {e}"),
-        },
+        Response::Igmp { snapshot } => {
+            match serde_json::from_value::<mgm_user::igmp::Snapshot>(snapshot) {
+                Ok(snapshot) => print!("{snapshot}"),
+                Err(e) => eprintln!("mgmctl: mgmd sent an IGMP view this mgmctl cannot read: {e}"),
+            }
+        }
         Response::Routes { routes } => {
             for r in routes {
                 println!("{r}");

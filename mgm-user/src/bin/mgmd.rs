@@ -1,11 +1,15 @@
 //! mgmd, the mgm multicast routing daemon.
 use clap::Parser;
 use mgm_user::daemon;
-use std::path::PathBuf;
+use std::{path::PathBuf, process::ExitCode};
 
-/// The mgm multicast routing daemon.
+/// mgmd: the mgm multicast routing daemon.
+///
+/// It forwards IPv4 multicast in XDP on the configured interfaces, runs the IGMP router side,
+/// static routes and the IGMP proxy, and serves the API that mgmctl and external routing
+/// protocols use. Configuration: a TOML file (-c); SIGHUP reloads it.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Configuration file (TOML; see the README).
     #[arg(long, short = 'c')]
@@ -26,14 +30,43 @@ struct Args {
     /// Log filter (tracing EnvFilter syntax), e.g. info, debug, mgm_user=trace.
     #[arg(long, default_value = "info", env = "MGM_LOG")]
     log: String,
+    /// More detail: debug logging (unless --log says otherwise) and every cause of an error.
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log)?)
-        .init();
+fn main() -> ExitCode {
+    let mut args = Args::parse();
+    if args.verbose && args.log == "info" {
+        args.log = "debug".into();
+    }
+    let verbose = args.verbose;
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e, verbose);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line for the error and its causes; with `-v`, each cause on a line of its own.
+/// (No backtrace, whatever RUST_BACKTRACE says: this is for operators.)
+fn report(e: &anyhow::Error, verbose: bool) {
+    if verbose {
+        eprintln!("mgmd: error: {e}");
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+    } else {
+        eprintln!("mgmd: error: {e:#}");
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .map_err(|e| anyhow::anyhow!("--log {:?}: {e}", args.log))?;
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     if args.check {
         if let Some(path) = &args.config {
             mgm_user::config::Config::load(path)?;
@@ -41,11 +74,10 @@ async fn main() -> anyhow::Result<()> {
         println!("configuration OK");
         return Ok(());
     }
-    daemon::run(daemon::Options {
+    tokio::runtime::Runtime::new()?.block_on(daemon::run(daemon::Options {
         config: args.config,
         interfaces: args.interfaces,
         generic: args.generic,
         api_socket: args.api_socket,
-    })
-    .await
+    }))
 }

@@ -1015,8 +1015,8 @@ impl Router {
 
     /// Adds a static route at run time.
     pub fn add_route(&mut self, route: StaticRoute) -> Response {
-        if self.config.interface(&route.from).is_none() {
-            return Response::error(87, format!("{} is not a configured interface", route.from));
+        if let Err(problem) = route.check(&self.config.interfaces) {
+            return Response::error(87, problem.to_string());
         }
         if !self.builtins.statics.1.add_route(route) {
             return Response::error(183, "the route exists already");
