@@ -1,6 +1,7 @@
 //! mgm's control plane: the Multicast Group Manager core, IGMP, routing protocols, the XDP
 //! forwarding backend, and the network lab used by tests, the demo and the benchmarks.
 pub mod api;
+pub mod cli_docs;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;

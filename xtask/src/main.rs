@@ -1,4 +1,5 @@
 //! Developer tasks. Every task first runs `setup`, so a fresh machine needs no other command.
+mod package;
 mod setup;
 
 use anyhow::{bail, Context as _, Result};
@@ -42,6 +43,15 @@ enum Task {
     },
     /// Everything CI runs: fmt check, clippy -D warnings, unit and root integration tests.
     Test,
+    /// A Debian package (binaries, systemd unit, configuration, manuals, completions).
+    Package {
+        /// Package the debug build (faster to build; what `test` checks).
+        #[arg(long)]
+        debug: bool,
+        /// Then run lintian on it, install it into a scratch root and verify the unit there.
+        #[arg(long)]
+        check: bool,
+    },
     /// Benchmarks against the kernel's multicast routing (`--quick` for a short smoke run).
     Bench {
         /// Arguments for the bench binary.
@@ -64,6 +74,15 @@ fn main() -> Result<()> {
         }
         Task::Lab { args } => run_bin("mgm-lab", &args, true),
         Task::Test => test(),
+        Task::Package { debug, check } => {
+            cargo_build(!debug)?;
+            let target = target_dir()?;
+            let deb = package::build(&target, if debug { "debug" } else { "release" })?;
+            if check {
+                package::check(&deb, &target)?;
+            }
+            Ok(())
+        }
         Task::Bench { args } => {
             cargo(&[
                 "build",
@@ -104,6 +123,9 @@ fn test() -> Result<()> {
         eprintln!("not root: tests that need root are listed as ignored");
     }
     cargo(&args)?;
+    step("Debian package: lintian, installation into a scratch root, systemd unit");
+    let target = target_dir()?;
+    package::check(&package::build(&target, "debug")?, &target)?;
     step("fuzz targets build (their corpora ran above, in mgm-user/tests/fuzz_corpora.rs)");
     fuzz_check()?;
     step("all tests passed");

@@ -13,6 +13,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("ethtool", "ethtool"),
     ("iputils-ping", "ping"),
     ("procps", "sysctl"),
+    // `cargo xtask package --check` (and so `test`).
+    ("lintian", "lintian"),
+    ("systemd", "systemd-analyze"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

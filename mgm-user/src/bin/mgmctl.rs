@@ -9,7 +9,7 @@ use mgm_user::api::{
 };
 use std::{net::Ipv4Addr, path::PathBuf, process::ExitCode};
 
-/// mgmctl: show and change what mgmd, the mgm multicast router, does.
+/// Show and change what mgmd, the mgm multicast router, does.
 ///
 /// Interfaces, static routes, memberships, forwarding entries and counters. Tables for people,
 /// --json for programs. Exit codes: 0 done, 1 mgmd refused the request, 2 bad usage, 3 mgmd
@@ -29,6 +29,15 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print the manual page (roff), for packaging.
+    #[command(hide = true)]
+    Man,
+    /// Print the completion script for SHELL, for packaging.
+    #[command(hide = true)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Show state.
     Show {
         #[command(subcommand)]
@@ -96,6 +105,10 @@ fn channel(addrs: &[Ipv4Addr]) -> (Ipv4Addr, Option<Ipv4Addr>) {
 fn main() -> ExitCode {
     let args = Args::parse();
     let request = match args.command {
+        Command::Man => return mgm_user::cli_docs::print::<Args>("mgmctl", 8, None),
+        Command::Completions { shell } => {
+            return mgm_user::cli_docs::print::<Args>("mgmctl", 8, Some(shell))
+        }
         Command::Show { what } => match what {
             Show::Status => Request::Status,
             Show::Stats => Request::Stats,

@@ -3,7 +3,7 @@ use clap::Parser;
 use mgm_user::daemon;
 use std::{path::PathBuf, process::ExitCode};
 
-/// mgmd: the mgm multicast routing daemon.
+/// The mgm multicast routing daemon.
 ///
 /// It forwards IPv4 multicast in XDP on the configured interfaces, runs the IGMP router side,
 /// static routes and the IGMP proxy, and serves the API that mgmctl and external routing
@@ -33,10 +33,19 @@ struct Args {
     /// More detail: debug logging (unless --log says otherwise) and every cause of an error.
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Print the manual page (roff) and exit (for packaging).
+    #[arg(long, hide = true)]
+    man: bool,
+    /// Print the completion script for SHELL and exit (for packaging).
+    #[arg(long, hide = true, value_name = "SHELL")]
+    completions: Option<clap_complete::Shell>,
 }
 
 fn main() -> ExitCode {
     let mut args = Args::parse();
+    if args.man || args.completions.is_some() {
+        return mgm_user::cli_docs::print::<Args>("mgmd", 8, args.completions);
+    }
     if args.verbose && args.log == "info" {
         args.log = "debug".into();
     }
@@ -66,7 +75,18 @@ fn report(e: &anyhow::Error, verbose: bool) {
 fn run(args: Args) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .map_err(|e| anyhow::anyhow!("--log {:?}: {e}", args.log))?;
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Under systemd (JOURNAL_STREAM set) journald stamps each line itself; colours only on
+    // a terminal.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour);
+    if journal {
+        log.without_time().init();
+    } else {
+        log.init();
+    }
     if args.check {
         if let Some(path) = &args.config {
             mgm_user::config::Config::load(path)?;

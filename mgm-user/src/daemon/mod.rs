@@ -7,6 +7,7 @@
 mod hold;
 mod igmp_io;
 mod links;
+mod notify;
 mod proxy;
 mod router;
 mod routes;
@@ -143,6 +144,8 @@ pub async fn run(options: Options) -> Result<()> {
     let (commands_tx, mut commands) = mpsc::channel(256);
     let server = server::serve(&api_socket, allowed, commands_tx)?;
     info!(socket = %api_socket.display(), "API listening");
+    notify::ready();
+    let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -195,8 +198,10 @@ pub async fn run(options: Options) -> Result<()> {
                 let _ = ack.send(());
             }
             _ = tokio::time::sleep_until(deadline) => router.tick(),
+            _ = watchdog_tick(&mut watchdog) => notify::watchdog_ping(),
         }
     }
+    notify::stopping();
     server.abort();
     let _ = std::fs::remove_file(&api_socket);
     router.shutdown();
@@ -242,12 +247,27 @@ async fn igmp_recv(io: Option<&igmp_io::IgmpIo>) -> std::io::Result<(u32, Vec<u8
 }
 
 fn reload(router: &mut Router, options: &Options) {
+    notify::reloading();
     match load_config(options) {
         Ok(config) => {
             info!("SIGHUP: configuration reloaded");
             router.reload(config);
+            notify::reloaded("forwarding (configuration reloaded)");
         }
-        Err(e) => error!(error = %e, "SIGHUP: configuration refused, keeping the running one"),
+        Err(e) => {
+            error!(error = %e, "SIGHUP: configuration refused, keeping the running one");
+            notify::reloaded("forwarding (reload refused: see the log)");
+        }
+    }
+}
+
+/// The systemd watchdog's next ping, or never without one.
+async fn watchdog_tick(watchdog: &mut Option<tokio::time::Interval>) {
+    match watchdog {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
