@@ -30,6 +30,10 @@
 //! [proxy]                            # IGMP proxy (RFC 4605)
 //! upstream = "wan0"
 //! downstream = ["lan0", "lan1"]
+//!
+//! [metrics]                          # opt-in Prometheus endpoint, GET /metrics
+//! listen = "127.0.0.1:9641"          # the default when the table is present
+//! max_entries = 1000                 # entries with series of their own
 //! ```
 //!
 //! Every error names the line and the key it is about.
@@ -63,6 +67,26 @@ pub struct Config {
     pub routes: Vec<StaticRoute>,
     /// The IGMP proxy, if configured.
     pub proxy: Option<ProxyConfig>,
+    /// The Prometheus endpoint, if enabled.
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// The opt-in Prometheus endpoint (`[metrics]`; read at start only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MetricsConfig {
+    /// Address and port of `GET /metrics` (loopback unless chosen otherwise).
+    pub listen: std::net::SocketAddr,
+    /// Entries with series of their own; the rest only count in the per-interface sums.
+    pub max_entries: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9641)),
+            max_entries: 1000,
+        }
+    }
 }
 
 /// Daemon-wide settings.
@@ -292,6 +316,15 @@ struct RawConfig {
     route: Vec<RawRoute>,
     #[serde(default)]
     proxy: Option<RawProxy>,
+    #[serde(default)]
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<std::net::SocketAddr>,
+    max_entries: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -505,11 +538,19 @@ impl Config {
                 })
             }
         };
+        let metrics = raw.metrics.map(|m| {
+            let default = MetricsConfig::default();
+            MetricsConfig {
+                listen: m.listen.unwrap_or(default.listen),
+                max_entries: m.max_entries.unwrap_or(default.max_entries),
+            }
+        });
         Ok(Self {
             daemon,
             interfaces,
             routes,
             proxy,
+            metrics,
         })
     }
 

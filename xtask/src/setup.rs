@@ -16,6 +16,8 @@ const PACKAGES: &[(&str, &str)] = &[
     // `cargo xtask package --check` (and so `test`).
     ("lintian", "lintian"),
     ("systemd", "systemd-analyze"),
+    // promtool, which checks the metrics endpoint's exposition in the tests.
+    ("prometheus", "promtool"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -7,6 +7,7 @@
 mod hold;
 mod igmp_io;
 mod links;
+mod metrics;
 mod notify;
 mod proxy;
 mod router;
@@ -133,6 +134,7 @@ pub async fn run(options: Options) -> Result<()> {
         }
     };
     let api_socket = PathBuf::from(&config.daemon.api_socket);
+    let metrics_config = config.metrics.clone();
     let allowed = config.daemon.api_allow_uids.clone();
     let mut router = Router::new(config, plane, igmp_io)?;
     let (present_routes, route_events) = routes::watch().await?;
@@ -144,6 +146,14 @@ pub async fn run(options: Options) -> Result<()> {
     let (commands_tx, mut commands) = mpsc::channel(256);
     let server = server::serve(&api_socket, allowed, commands_tx)?;
     info!(socket = %api_socket.display(), "API listening");
+    let metrics = match metrics_config {
+        Some(m) => Some(
+            metrics::serve(m.listen, api_socket.clone(), m.max_entries)
+                .await
+                .with_context(|| format!("[metrics] listen = \"{}\"", m.listen))?,
+        ),
+        None => None,
+    };
     notify::ready();
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
 
@@ -203,6 +213,9 @@ pub async fn run(options: Options) -> Result<()> {
     }
     notify::stopping();
     server.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     let _ = std::fs::remove_file(&api_socket);
     router.shutdown();
     Ok(())

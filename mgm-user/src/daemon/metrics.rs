@@ -1,0 +1,318 @@
+//! The opt-in Prometheus endpoint (`[metrics]` in the configuration): `GET /metrics` over
+//! HTTP/1.1 on a loopback address by default.
+//!
+//! Each scrape asks mgmd through its own API socket, as any client would (status, counters,
+//! interfaces, forwarding entries, IGMP), so the exposition always agrees with
+//! `mgmctl --json show …` and the router loop is never touched from here. Bounds: at most
+//! [`MAX_SCRAPES`] scrapes at once (others get 503), per-entry series for at most
+//! `max_entries` entries (the rest are summed in the per-interface series and counted in
+//! `mgm_metrics_entries_omitted`).
+use crate::{
+    api::{
+        client::Client,
+        proto::{MfeRow, Request, Response},
+    },
+    igmp::Snapshot,
+};
+use anyhow::{bail, Result};
+use http_body_util::Full;
+use hyper::{body::Bytes, server::conn::http1, service::service_fn, Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::Semaphore, task::JoinHandle};
+use tracing::{info, warn};
+
+/// Scrapes answered at once.
+pub const MAX_SCRAPES: usize = 4;
+
+/// Starts the endpoint on `listen`; each scrape queries the API at `api`.
+pub async fn serve(listen: SocketAddr, api: PathBuf, max_entries: usize) -> Result<JoinHandle<()>> {
+    let listener = TcpListener::bind(listen).await?;
+    info!(%listen, "metrics endpoint listening (GET /metrics)");
+    let api = Arc::new(api);
+    let slots = Arc::new(Semaphore::new(MAX_SCRAPES));
+    Ok(tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors or memory: wait instead of spinning on the error.
+                    warn!(error = %e, "metrics accept failed; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let (api, slots) = (api.clone(), slots.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let (api, slots) = (api.clone(), slots.clone());
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            answer(&request, &api, &slots, max_entries).await,
+                        )
+                    }
+                });
+                let served = http1::Builder::new()
+                    .header_read_timeout(Duration::from_secs(5))
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                if let Err(e) = served {
+                    tracing::debug!(error = %e, "metrics connection");
+                }
+            });
+        }
+    }))
+}
+
+async fn answer<B>(
+    request: &hyper::Request<B>,
+    api: &PathBuf,
+    slots: &Semaphore,
+    max_entries: usize,
+) -> hyper::Response<Full<Bytes>> {
+    let reply = |status: StatusCode, body: String| {
+        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response
+    };
+    if request.method() != Method::GET || request.uri().path() != "/metrics" {
+        return reply(
+            StatusCode::NOT_FOUND,
+            "only GET /metrics is served\n".into(),
+        );
+    }
+    let Ok(_slot) = slots.try_acquire() else {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many scrapes at once\n".into(),
+        );
+    };
+    match scrape(api, max_entries).await {
+        Ok(text) => {
+            let mut response = reply(StatusCode::OK, text);
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+        Err(e) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("mgmd did not answer: {e}\n"),
+        ),
+    }
+}
+
+/// mgmd's state through the API.
+struct State {
+    counters: BTreeMap<String, u64>,
+    interfaces: Vec<crate::api::proto::InterfaceRow>,
+    mfes: Vec<MfeRow>,
+    igmp: Option<Snapshot>,
+}
+
+async fn fetch(api: &PathBuf) -> Result<State> {
+    let mut client = Client::connect(api).await?;
+    let Response::Stats { counters } = client.call(&Request::Stats).await? else {
+        bail!("unexpected answer to stats");
+    };
+    let Response::Interfaces { rows: interfaces } = client.call(&Request::ShowInterfaces).await?
+    else {
+        bail!("unexpected answer to show interfaces");
+    };
+    let Response::Mfes { rows: mfes } = client.call(&Request::ShowMfe).await? else {
+        bail!("unexpected answer to show mfe");
+    };
+    let igmp = match client.call(&Request::ShowIgmp).await? {
+        Response::Igmp { snapshot } => serde_json::from_value(snapshot).ok(),
+        _ => None,
+    };
+    Ok(State {
+        counters,
+        interfaces,
+        mfes,
+        igmp,
+    })
+}
+
+/// The families of one scrape, registered as they are made.
+struct Families(Registry);
+
+impl Families {
+    fn counter(&self, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec> {
+        let family = IntCounterVec::new(Opts::new(name, help), labels)?;
+        self.0.register(Box::new(family.clone()))?;
+        Ok(family)
+    }
+
+    fn gauge(&self, name: &str, help: &str, labels: &[&str]) -> Result<IntGaugeVec> {
+        let family = IntGaugeVec::new(Opts::new(name, help), labels)?;
+        self.0.register(Box::new(family.clone()))?;
+        Ok(family)
+    }
+}
+
+/// One scrape: the exposition text (Prometheus text format 0.0.4).
+async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
+    let state = fetch(api).await?;
+    let f = Families(Registry::new_custom(Some("mgm".into()), None)?);
+
+    let events = f.counter(
+        "dataplane_events_total",
+        "Data-plane and hold-queue events by counter name: every drop, punt and report reason",
+        &["counter"],
+    )?;
+    let queued = f.gauge(
+        "hold_queued",
+        "Packets held now for entries being created",
+        &[],
+    )?;
+    for (name, value) in &state.counters {
+        if name == "hold_queued_now" {
+            queued.with_label_values(&[] as &[&str]).set(gauge(*value));
+        } else {
+            events.with_label_values(&[name]).inc_by(*value);
+        }
+    }
+
+    let up = f.gauge("interface_up", "Interface up with carrier", &["interface"])?;
+    let xdp = f.gauge(
+        "interface_xdp_attached",
+        "XDP attached (in service)",
+        &["interface"],
+    )?;
+    for row in &state.interfaces {
+        up.with_label_values(&[&row.name]).set(i64::from(row.up));
+        xdp.with_label_values(&[&row.name])
+            .set(i64::from(row.xdp.is_some()));
+    }
+
+    let entries = f.gauge("mfe_entries", "Forwarding entries, by kind", &["kind"])?;
+    let negative = state.mfes.iter().filter(|m| m.oifs.is_empty()).count();
+    entries
+        .with_label_values(&["forwarding"])
+        .set(gauge((state.mfes.len() - negative) as u64));
+    entries
+        .with_label_values(&["negative"])
+        .set(gauge(negative as u64));
+    f.gauge(
+        "metrics_entries_omitted",
+        "Entries without per-entry series (over [metrics] max_entries)",
+        &[],
+    )?
+    .with_label_values(&[] as &[&str])
+    .set(gauge(state.mfes.len().saturating_sub(max_entries) as u64));
+    let entry = ["source", "group", "iif"];
+    let entry_oif = ["source", "group", "iif", "oif"];
+    let in_packets = f.counter(
+        "mfe_in_packets_total",
+        "Packets accepted by an entry",
+        &entry,
+    )?;
+    let in_bytes = f.counter("mfe_in_bytes_total", "Bytes accepted by an entry", &entry)?;
+    let wrong_if = f.counter(
+        "mfe_wrong_if_packets_total",
+        "Packets of an entry that arrived on another interface",
+        &entry,
+    )?;
+    let out_packets = f.counter(
+        "mfe_out_packets_total",
+        "Copies sent, per entry and outgoing interface",
+        &entry_oif,
+    )?;
+    let out_bytes = f.counter(
+        "mfe_out_bytes_total",
+        "Bytes sent, per entry and outgoing interface",
+        &entry_oif,
+    )?;
+    let out_drops = f.counter(
+        "mfe_out_drops_total",
+        "Copies dropped by the TTL threshold or MTU, per entry and outgoing interface",
+        &entry_oif,
+    )?;
+    let iface = ["interface"];
+    let if_in = f.counter(
+        "interface_in_packets_total",
+        "Packets the forwarding entries accepted on the interface",
+        &iface,
+    )?;
+    let if_in_bytes = f.counter(
+        "interface_in_bytes_total",
+        "Bytes the forwarding entries accepted on the interface",
+        &iface,
+    )?;
+    let if_out = f.counter(
+        "interface_out_packets_total",
+        "Copies sent on the interface",
+        &iface,
+    )?;
+    let if_out_bytes = f.counter(
+        "interface_out_bytes_total",
+        "Bytes sent on the interface",
+        &iface,
+    )?;
+    for (i, m) in state.mfes.iter().enumerate() {
+        if_in.with_label_values(&[&m.iif]).inc_by(m.packets);
+        if_in_bytes.with_label_values(&[&m.iif]).inc_by(m.bytes);
+        for o in &m.oifs {
+            if_out.with_label_values(&[&o.iface]).inc_by(o.packets);
+            if_out_bytes.with_label_values(&[&o.iface]).inc_by(o.bytes);
+        }
+        if i >= max_entries {
+            continue;
+        }
+        let (source, group) = (m.source.to_string(), m.group.to_string());
+        let labels = [source.as_str(), group.as_str(), m.iif.as_str()];
+        in_packets.with_label_values(&labels).inc_by(m.packets);
+        in_bytes.with_label_values(&labels).inc_by(m.bytes);
+        wrong_if.with_label_values(&labels).inc_by(m.wrong_if);
+        for o in &m.oifs {
+            let labels = [
+                source.as_str(),
+                group.as_str(),
+                m.iif.as_str(),
+                o.iface.as_str(),
+            ];
+            out_packets.with_label_values(&labels).inc_by(o.packets);
+            out_bytes.with_label_values(&labels).inc_by(o.bytes);
+            out_drops.with_label_values(&labels).inc_by(o.drops);
+        }
+    }
+
+    let ifindex = ["ifindex"];
+    let groups = f.gauge(
+        "igmp_groups",
+        "Groups with receivers, by IGMP interface",
+        &ifindex,
+    )?;
+    let sources = f.gauge(
+        "igmp_sources",
+        "Source records, by IGMP interface",
+        &ifindex,
+    )?;
+    let querier = f.gauge(
+        "igmp_querier_is_self",
+        "1 where this router is the IGMP querier",
+        &ifindex,
+    )?;
+    for i in state.igmp.iter().flat_map(|s| &s.interfaces) {
+        let labels = [i.ifindex.to_string()];
+        groups
+            .with_label_values(&labels)
+            .set(gauge(i.groups.len() as u64));
+        let source_count: usize = i.groups.iter().map(|g| g.sources.len()).sum();
+        sources
+            .with_label_values(&labels)
+            .set(gauge(source_count as u64));
+        querier
+            .with_label_values(&labels)
+            .set(i64::from(i.querier.is_self));
+    }
+    Ok(TextEncoder::new().encode_to_string(&f.0.gather())?)
+}
+
+fn gauge(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

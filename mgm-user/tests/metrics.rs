@@ -1,0 +1,137 @@
+//! The Prometheus endpoint during a lab run: scraped over HTTP inside the router's network
+//! namespace, its numbers agree with `mgmctl --json show mfe` / `show stats` and with what the
+//! receivers got, and the exposition passes `promtool check metrics`.
+mod support;
+
+use anyhow::{ensure, Context as _, Result};
+use mgm_user::lab::{Host, Lab};
+use std::{
+    io::{Read as _, Write as _},
+    net::{Ipv4Addr, TcpStream},
+    process::{Command, Stdio},
+    time::Duration,
+};
+use support::{interfaces, Mgmd, NO_IGMP};
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 7, 7, 7);
+const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const PACKETS: u32 = 40;
+
+/// `GET /metrics` on the router's loopback: (status line, body).
+fn scrape(mgmd: &Mgmd) -> Result<(String, String)> {
+    mgmd.lab
+        .in_ns(Host::Router, || -> Result<(String, String)> {
+            let mut stream = TcpStream::connect(("127.0.0.1", 9641)).context("connecting")?;
+            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+            stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: mgm\r\nConnection: close\r\n\r\n")?;
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply)?;
+            let (head, body) = reply.split_once("\r\n\r\n").context("no header end")?;
+            Ok((
+                head.lines().next().unwrap_or_default().to_owned(),
+                body.to_owned(),
+            ))
+        })?
+}
+
+/// The value of the sample whose name and labels start `prefix` (e.g. `name{a="b"`).
+fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<u64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn metrics_agree_with_mgmctl_and_the_receivers() -> Result<()> {
+    let config = format!(
+        "{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\"]\n\n[metrics]\n",
+        interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)])
+    );
+    let mut mgmd = Mgmd::start(Lab::star(1)?, &config)?;
+    mgmd.expect_delivery(GROUP, PACKETS, &[1], "before scraping")?;
+
+    // Counters keep moving (hosts' own IGMP, for one): the scrape lies between two readings.
+    let stats_before = mgmd.stats()?;
+    let (status, body) = scrape(&mgmd)?;
+    let stats = mgmd.stats()?;
+    ensure!(status.contains(" 200 "), "{status}\n{body}");
+    let mfe = mgmd.mfe(SOURCE, GROUP)?.context("the flow's entry")?;
+    let entry = [
+        ("source", "10.0.0.1"),
+        ("group", "239.7.7.7"),
+        ("iif", "up0"),
+    ];
+    ensure!(
+        sample(&body, "mgm_mfe_in_packets_total", &entry) == Some(mfe.packets),
+        "in packets: mgmctl says {}\n{body}",
+        mfe.packets
+    );
+    let oif = &mfe.oifs[0];
+    let mut to_rcv1 = entry.to_vec();
+    to_rcv1.push(("oif", "rcv1"));
+    ensure!(
+        sample(&body, "mgm_mfe_out_packets_total", &to_rcv1) == Some(oif.packets),
+        "out packets: mgmctl says {}\n{body}",
+        oif.packets
+    );
+    ensure!(
+        sample(
+            &body,
+            "mgm_interface_out_packets_total",
+            &[("interface", "rcv1")]
+        ) == Some(oif.packets),
+        "per-interface sum\n{body}"
+    );
+    // The receiver got every packet: the fast path's copies plus those the hold queue sent
+    // while the entry was created (whether or not they are in the entry's counters).
+    let held = stats.get("hold_copies").copied().unwrap_or(0);
+    let forwarded = u64::from(PACKETS);
+    ensure!(
+        oif.packets <= forwarded && forwarded <= oif.packets + held,
+        "receiver got {forwarded}; rcv1 counted {} with {held} copies from the hold queue",
+        oif.packets
+    );
+    for (name, after) in &stats {
+        if name == "hold_queued_now" {
+            continue;
+        }
+        let before = stats_before.get(name).copied().unwrap_or(0);
+        let scraped = sample(&body, "mgm_dataplane_events_total", &[("counter", name)]);
+        ensure!(
+            scraped.is_some_and(|v| before <= v && v <= *after),
+            "stats counter {name}: {before}..={after}, scraped {scraped:?}\n{body}"
+        );
+    }
+    ensure!(
+        sample(&body, "mgm_interface_xdp_attached", &[("interface", "up0")]) == Some(1),
+        "{body}"
+    );
+
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting promtool (Debian package prometheus; cargo xtask setup installs it)")?;
+    promtool
+        .stdin
+        .take()
+        .context("promtool stdin")?
+        .write_all(body.as_bytes())?;
+    let checked = promtool.wait_with_output()?;
+    ensure!(
+        checked.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    Ok(())
+}
