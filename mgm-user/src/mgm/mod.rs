@@ -161,6 +161,13 @@ impl Mgm {
         self.rpf = rpf;
     }
 
+    /// The RPF provider, if it is an `R`, to change it in place (e.g. a [`StaticRib`] that
+    /// follows the kernel's routes). Call [`Mgm::route_changed`] for what changed.
+    pub fn rpf_provider_mut<R: RpfProvider>(&mut self) -> Option<&mut R> {
+        let provider: &mut dyn std::any::Any = &mut *self.rpf;
+        provider.downcast_mut::<R>()
+    }
+
     /// The next queued action, oldest first. Callbacks to a protocol that has deregistered
     /// since they were queued are dropped here.
     pub fn poll_action(&mut self) -> Option<Action> {

@@ -1,15 +1,25 @@
 //! External protocols connected through the API: registration, calls, callbacks as events, and
 //! their open questions.
-use super::*;
+use super::{EventSink, External, RouterCore, RouterIo};
+use crate::{
+    api::proto::{ApiAnswer, ApiIfEntry, ApiIfId, ApiSg, Event, Response},
+    dataplane::ForwardingBackend,
+    mgm::{
+        Answer, Callback, CallbackSet, IfEntry, IfId, MemberFlags, Mgm, MgmError, ProtocolHandle,
+        QueryId, RpfAnswer, Sg, Timestamp,
+    },
+};
+use std::time::Instant;
+use tracing::{debug, warn};
 
-impl Router {
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Registers an external protocol whose callbacks go to `events`.
     pub fn register_external(
         &mut self,
         protocol_id: u32,
         component_id: u32,
         callbacks: CallbackSet,
-        events: UnboundedSender<Event>,
+        events: impl EventSink + 'static,
     ) -> Result<ProtocolHandle, MgmError> {
         let h = self.mgm.register(protocol_id, component_id, callbacks)?;
         self.externals.insert(
@@ -17,7 +27,7 @@ impl Router {
             External {
                 protocol_id,
                 component_id,
-                events,
+                events: Box::new(events),
             },
         );
         Ok(h)
@@ -86,10 +96,9 @@ impl Router {
                 self.answer_deadline
             ),
         );
-        let open = self
-            .questions
-            .get(&query)
-            .is_some_and(|&(p, asked)| p == h && asked.elapsed() <= self.answer_deadline);
+        let open = self.questions.get(&query).is_some_and(|&(p, asked)| {
+            p == h && self.clock.saturating_duration_since(asked) <= self.answer_deadline
+        });
         if !open {
             return not_open;
         }
@@ -131,15 +140,13 @@ impl Router {
         }
     }
 
-    /// Applies a reloaded configuration: only what changed is touched.
-
     pub(super) fn deliver_external(&mut self, to: ProtocolHandle, callback: Callback) {
         let Some(external) = self.externals.get(&to) else {
             return;
         };
         let event = match callback {
             Callback::Rpf(q) => {
-                self.questions.insert(q.query.0, (to, Instant::now()));
+                self.questions.insert(q.query.0, (to, self.clock));
                 Event::Rpf {
                     query: q.query.0,
                     sg: api_sg(q.sg),
@@ -148,7 +155,7 @@ impl Router {
                 }
             }
             Callback::CreationAlert(q) => {
-                self.questions.insert(q.query.0, (to, Instant::now()));
+                self.questions.insert(q.query.0, (to, self.clock));
                 Event::CreationAlert {
                     query: q.query.0,
                     sg: api_sg(q.sg),
@@ -167,7 +174,7 @@ impl Router {
                     self.next_prune_query += 1;
                     self.prune_replies.insert(self.next_prune_query, r);
                     self.questions
-                        .insert(self.next_prune_query, (to, Instant::now()));
+                        .insert(self.next_prune_query, (to, self.clock));
                     self.next_prune_query
                 });
                 Event::PruneAlert {
@@ -201,7 +208,12 @@ impl Router {
             },
             Callback::DisableIgmp { .. } | Callback::EnableIgmp { .. } => return,
         };
-        let _ = external.events.send(event);
+        if !external.events.send(event) {
+            debug!(
+                protocol = to.raw(),
+                "event for a protocol whose connection is gone"
+            );
+        }
     }
 
     /// Drops the open questions `stale` picks, with their prune replies.

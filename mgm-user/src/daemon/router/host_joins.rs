@@ -1,7 +1,10 @@
-//! Host-side joins of the router itself (`mgmctl join`).
-use super::*;
+//! Host-side joins of the router itself (`mgmctl join`): the core keeps the list, the I/O side
+//! holds the sockets.
+use super::{RouterCore, RouterIo};
+use crate::{api::proto::Response, dataplane::ForwardingBackend};
+use std::net::Ipv4Addr;
 
-impl Router {
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The router joins a group on an interface as a host.
     pub fn host_join(
         &mut self,
@@ -9,18 +12,13 @@ impl Router {
         group: Ipv4Addr,
         source: Option<Ipv4Addr>,
     ) -> Response {
-        let key = (iface.clone(), group, source);
-        if self.host_joins.contains_key(&key) {
+        let join = (iface, group, source);
+        if self.host_joins.contains(&join) {
             return Response::error(183, "already joined");
         }
-        let result = crate::leaf::Iface::lookup(&iface).and_then(|i| {
-            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
-            crate::leaf::join(&socket, crate::leaf::Channel { group, source }, &i)?;
-            Ok(socket)
-        });
-        match result {
-            Ok(socket) => {
-                self.host_joins.insert(key, socket);
+        match self.io.host_join(&join) {
+            Ok(()) => {
+                self.host_joins.insert(join);
                 Response::Ok
             }
             Err(e) => Response::error(87, e.to_string()),
@@ -34,9 +32,11 @@ impl Router {
         group: Ipv4Addr,
         source: Option<Ipv4Addr>,
     ) -> Response {
-        match self.host_joins.remove(&(iface, group, source)) {
-            Some(_) => Response::Ok,
-            None => Response::error(1168, "not joined"),
+        let join = (iface, group, source);
+        if !self.host_joins.remove(&join) {
+            return Response::error(1168, "not joined");
         }
+        self.io.host_leave(&join);
+        Response::Ok
     }
 }

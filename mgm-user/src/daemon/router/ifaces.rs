@@ -1,9 +1,19 @@
 //! Interfaces entering and leaving service as their links come, go and change.
-use super::*;
+use super::{RouterCore, RouterIo};
+use crate::{
+    config::{InterfaceConfig, Owner, XdpMode},
+    daemon::links::Link,
+    dataplane::{ForwardingBackend, IfaceSettings},
+    igmp,
+    mgm::{IfId, ProtocolHandle},
+};
+use std::time::Instant;
+use tracing::{debug, info, warn};
 
-impl Router {
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// A link appeared, changed or is present at start.
-    pub fn link_changed(&mut self, link: Link) {
+    pub fn link_changed(&mut self, link: Link, now: Instant) {
+        self.advance(now);
         let name = link.name.clone();
         let configured = self.config.interface(&name).is_some();
         self.links.insert(name.clone(), link.clone());
@@ -27,7 +37,8 @@ impl Router {
     }
 
     /// A link disappeared.
-    pub fn link_removed(&mut self, name: &str) {
+    pub fn link_removed(&mut self, name: &str, now: Instant) {
+        self.advance(now);
         self.links.remove(name);
         if self.active.contains_key(name) {
             self.take_out_of_service(name);
@@ -75,7 +86,7 @@ impl Router {
             return;
         };
         let generic = cfg.xdp_mode == XdpMode::Generic;
-        if let Err(e) = self.plane.attach(&link.name, generic) {
+        if let Err(e) = self.io.attach(&link.name, generic) {
             warn!(interface = %link.name, error = %e, "XDP attach failed; the interface is not forwarded");
             return;
         }
@@ -119,8 +130,8 @@ impl Router {
         }
     }
 
-    fn enable_igmp(&mut self, link: &Link, cfg: &crate::config::InterfaceConfig) {
-        let Some((addr, prefix)) = ipv4_of(link.ifindex) else {
+    fn enable_igmp(&mut self, link: &Link, cfg: &InterfaceConfig) {
+        let Some((addr, prefix)) = self.io.ipv4_of(link.ifindex) else {
             warn!(interface = %link.name, "no IPv4 address: IGMP not started");
             return;
         };
@@ -143,7 +154,7 @@ impl Router {
         };
         match self
             .igmp
-            .add_interface(link.ifindex, addr, prefix, igmp_config, Instant::now())
+            .add_interface(link.ifindex, addr, prefix, igmp_config, self.clock)
         {
             Ok(actions) => self.igmp_actions(actions),
             Err(e) => warn!(interface = %link.name, error = %e, "IGMP start failed"),
@@ -168,23 +179,15 @@ impl Router {
         }
         self.builtins.statics.1.set_ifindex(name, None);
         self.builtins.statics.1.forget_interface(ifindex);
-        let _ = self.plane.detach(name);
+        // A link that is gone has lost its program already.
+        if let Err(e) = self.io.detach(name) {
+            debug!(interface = %name, error = %e, "XDP detach");
+        }
+        // Forgetting the interface stops its punting; its punt sockets go with it (slots,
+        // memory, descriptors), and it gets new ones when it comes back, under the same
+        // ifindex or a new one.
         let _ = self.backend.remove_interface(ifindex);
+        self.io.close_punt(ifindex);
         self.egress.remove(&ifindex);
     }
-}
-
-/// The first IPv4 address and prefix length of `ifindex`, from getifaddrs.
-fn ipv4_of(ifindex: u32) -> Option<(Ipv4Addr, u8)> {
-    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: the buffer holds IF_NAMESIZE bytes as if_indextoname requires.
-    if unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null() {
-        return None;
-    }
-    // SAFETY: if_indextoname wrote a NUL-terminated name.
-    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
-        .to_str()
-        .ok()?
-        .to_owned();
-    crate::leaf::ipv4_net_of(&name).ok()
 }

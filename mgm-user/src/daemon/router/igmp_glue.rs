@@ -1,10 +1,18 @@
 //! IGMP glue: datagrams in, queries out, memberships into the MGM.
-use super::*;
+use super::{RouterCore, RouterIo};
+use crate::{
+    dataplane::ForwardingBackend,
+    igmp::{self, ChangeKind, MembershipChange},
+    mgm::{IfId, MemberFlags, Mgm, MgmError, ProtocolHandle, Sg, Timestamp},
+};
+use std::time::Instant;
+use tracing::debug;
 
-impl Router {
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// An IGMP datagram arrived on `ifindex`.
-    pub fn igmp_datagram(&mut self, ifindex: u32, datagram: &[u8]) {
-        let actions = self.igmp.handle_packet(ifindex, datagram, Instant::now());
+    pub fn igmp_datagram(&mut self, ifindex: u32, datagram: &[u8], now: Instant) {
+        self.advance(now);
+        let actions = self.igmp.handle_packet(ifindex, datagram, now);
         self.igmp_actions(actions);
         self.drive();
     }
@@ -14,13 +22,7 @@ impl Router {
         let handle = self.builtins.igmp.0;
         for action in actions {
             match action {
-                igmp::Action::Send(t) => {
-                    if let Some(io) = &self.igmp_io {
-                        if let Err(e) = io.send(t.ifindex, t.dst, &t.datagram) {
-                            debug!(ifindex = t.ifindex, error = %e, "IGMP send failed");
-                        }
-                    }
-                }
+                igmp::Action::Send(t) => self.io.send_igmp(t.ifindex, t.dst, &t.datagram),
                 igmp::Action::Membership(change) => {
                     if let Err(e) = apply_membership(&mut self.mgm, handle, change, now) {
                         debug!(?change, error = %e, "IGMP membership not applied");

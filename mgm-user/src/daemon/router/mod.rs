@@ -1,57 +1,59 @@
-//! The router: one owner for the MGM core, the forwarding backend, IGMP and the built-in
-//! protocols. Every input (a data-plane report, an IGMP datagram, a link or route change, an
-//! API request, a timer) is one method call here; each call ends by draining the MGM's actions
-//! into the backend and the protocols. Nothing here blocks, and nothing holds a lock across a
-//! callback (MGM-SPEC §6.11): the core's state is committed before any action leaves it.
+//! The router core: one owner for the MGM core, the forwarding backend, IGMP and the built-in
+//! protocols, with no I/O of its own. Every input (a data-plane report, an IGMP datagram, a
+//! link or route change, an API request, a timer) is one method call carrying the time; each
+//! call ends by draining the MGM's actions into the backend and the protocols. Nothing here
+//! blocks or reads a clock, and nothing holds a lock across a callback (MGM-SPEC §6.11): the
+//! core's state is committed before any action leaves it.
+//!
+//! The core is generic over the [`ForwardingBackend`] (the XDP maps, or a fake) and the
+//! [`RouterIo`] (attachments, punt sockets, IGMP and host sockets); [`executor`] holds the
+//! daemon's implementations and [`Router`], the core as mgmd runs it. One concern per file:
+//! interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
+//! ([`punts`]), IGMP ([`igmp_glue`]), API tables ([`tables`]), run-time routes
+//! ([`static_api`]), host joins ([`host_joins`]), external protocols ([`externals`]), reload
+//! ([`reload`]), and keeping the backend in step with the MGM ([`sync`]).
+mod executor;
 mod externals;
+#[cfg(test)]
+mod fake;
 mod host_joins;
 mod ifaces;
 mod igmp_glue;
+mod ports;
 mod punts;
 mod reload;
 mod rib;
 mod static_api;
+mod sync;
 mod tables;
+#[cfg(test)]
+mod tests;
 
-use super::{
-    hold::{Hold, HoldLimits},
-    igmp_io::IgmpIo,
-    links::Link,
-    proxy::ProxyProtocol,
-    routes::{Route, RouteEvent},
-    static_routes::StaticProtocol,
-};
+pub use executor::{PuntFds, Router};
+use ports::{EventSink, HostJoin, RouterIo};
+
+use super::{hold::Hold, links::Link, proxy::ProxyProtocol, static_routes::StaticProtocol};
 use crate::{
-    api::proto::{
-        ApiAnswer, ApiIfEntry, ApiIfId, ApiSg, Event, GroupRow, InterfaceRow, MfeRow, OifRow,
-        ProtocolRow, Response,
-    },
-    config::{Config, OnStop, Owner, StaticRoute, XdpMode},
-    dataplane::{
-        DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings, PuntSockets, XdpBackend,
-        XskConfig,
-    },
-    igmp::{self, ChangeKind, MembershipChange},
+    config::{Config, XdpMode},
+    dataplane::{DataPlaneReport, ForwardingBackend, IfaceSettings},
+    igmp,
     mgm::{
-        self, Action, Answer, Callback, CallbackSet, ClientDirectory, IfEntry, IfId, MemberFlags,
-        Mgm, MgmClient, MgmError, ProtocolHandle, QueryId, RpfAnswer, Sg, StaticRib, Timestamp,
+        self, Action, CallbackSet, ClientDirectory, IfId, MemberFlags, Mgm, MgmClient,
+        ProtocolHandle, Sg, StaticRib, Timestamp,
     },
 };
 use mgm_common::SgKey;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     net::Ipv4Addr,
-    os::fd::{AsFd, OwnedFd},
-    sync::{Arc, Mutex, RwLock},
-    time::Instant,
+    time::{Duration, Instant},
 };
-use tokio::sync::mpsc::UnboundedSender;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// An entry leaves hold mode once no packet of it was punted for this long...
-const HOLD_QUIET: std::time::Duration = std::time::Duration::from_millis(10);
+const HOLD_QUIET: Duration = Duration::from_millis(10);
 /// ...or after this long in any case (the fast path must take over a busy flow).
-const HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+const HOLD_MAX: Duration = Duration::from_secs(1);
 
 /// Protocol id of the built-in static protocol (`PROTO_IP_NETMGMT`-like, vendor 0x137).
 pub const STATIC_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 3);
@@ -93,35 +95,23 @@ impl ClientDirectory for Builtins {
     }
 }
 
-/// RPF lookups in the kernel's unicast table, as the route watcher last saw it.
-struct KernelRib(Arc<RwLock<StaticRib>>);
-
-impl mgm::RpfProvider for KernelRib {
-    fn lookup(&self, source: Ipv4Addr) -> Option<mgm::RpfRoute> {
-        self.0.read().ok()?.lookup(source)
-    }
-}
-
 /// An external protocol connected through the API.
 struct External {
     protocol_id: u32,
     component_id: u32,
-    events: UnboundedSender<Event>,
+    events: Box<dyn EventSink>,
 }
 
-/// Host-side joins of the router itself (`mgmctl join`), by (interface, group, source).
-type HostJoins = BTreeMap<(String, Ipv4Addr, Option<Ipv4Addr>), socket2::Socket>;
-
 /// The router's state.
-pub struct Router {
+pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
+    /// Time 0 of the MGM core's [`Timestamp`]s.
     epoch: Instant,
+    /// The time of the latest input.
+    clock: Instant,
+    /// The MGM core; it owns the unicast RIB ([`StaticRib`]) its RPF lookups use.
     mgm: Mgm,
-    rib: Arc<RwLock<StaticRib>>,
-    plane: DataPlane,
-    backend: XdpBackend,
-    punt: PuntSockets,
-    /// Duplicates of the punt sockets' descriptors, polled by the punt watcher thread.
-    punt_fds: Arc<Mutex<Vec<OwnedFd>>>,
+    backend: B,
+    io: I,
     hold: Hold,
     /// Settings of the interfaces in service, for packets released from the hold queues.
     egress: HashMap<u32, IfaceSettings>,
@@ -132,37 +122,40 @@ pub struct Router {
     adopted: Vec<(Sg, u32)>,
     reconcile_at: Instant,
     igmp: igmp::Router,
-    igmp_io: Option<IgmpIo>,
     builtins: Builtins,
     externals: HashMap<ProtocolHandle, External>,
     config: Config,
     links: BTreeMap<String, Link>,
     /// Interfaces brought into service: name → (ifindex, XDP mode).
     active: BTreeMap<String, (u32, XdpMode)>,
-    host_joins: HostJoins,
+    host_joins: BTreeSet<HostJoin>,
     /// Open questions (RPF, creation and FALSE prune alerts) of external protocols: query →
     /// (protocol, when asked). Forgotten after the answer deadline, when the MGM's defaults
     /// apply, so a protocol that never answers leaves nothing behind.
     questions: HashMap<u64, (ProtocolHandle, Instant)>,
     /// How long external protocols have to answer (the MGM core's answer deadline).
-    answer_deadline: std::time::Duration,
+    answer_deadline: Duration,
     /// Prune replies by query id for external protocols.
     prune_replies: HashMap<u64, mgm::PruneReply>,
     next_prune_query: u64,
+    /// Entries the backend failed to take, retried with backoff.
+    unsynced: sync::Unsynced,
 }
 
-impl Router {
-    /// Builds the router: loads the data plane and registers the built-in protocols.
-    pub fn new(
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// Builds the router over `backend` and `io` at time `now`: the entries the backend holds
+    /// already (a previous run's) are adopted, and the built-in protocols registered.
+    pub fn with_parts(
         config: Config,
-        mut plane: DataPlane,
-        igmp_io: Option<IgmpIo>,
+        backend: B,
+        io: I,
+        hold: Hold,
+        now: Instant,
     ) -> anyhow::Result<Self> {
-        let mut backend = XdpBackend::new(&mut plane)?;
-        backend.reserve_sets()?;
         let adopted: Vec<(Sg, u32)> = backend
-            .entries()
-            .map(|(key, iif, _)| (sg_of(key), iif))
+            .installed_all()
+            .into_iter()
+            .map(|e| (sg_of(e.sg), e.iif))
             .collect();
         if !adopted.is_empty() {
             info!(
@@ -171,22 +164,13 @@ impl Router {
                 "adopted the forwarding entries of the previous run"
             );
         }
-        let reconcile_at =
-            Instant::now() + std::time::Duration::from_secs(config.daemon.adopt_window_s.into());
-        // Room for a burst of a new flow while its entry is created (16 MiB per interface).
-        let punt_config = XskConfig {
-            frames: 8192,
-            ..XskConfig::default()
-        };
-        let punt = PuntSockets::new(&mut plane, punt_config)?;
-        let hold = Hold::new(HoldLimits::default())?;
-        let rib = Arc::new(RwLock::new(StaticRib::new()));
+        let reconcile_at = now + Duration::from_secs(config.daemon.adopt_window_s.into());
         let core_config = mgm::Config {
             refresh_on_activity: true,
             ..mgm::Config::default()
         };
         let answer_deadline = core_config.answer_deadline;
-        let mut mgm = Mgm::new(core_config, Box::new(KernelRib(rib.clone())));
+        let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));
         let igmp_handle = mgm.register(
             mgm::MS_IP_IGMP,
             0,
@@ -209,20 +193,17 @@ impl Router {
             statics.add_route(route.clone());
         }
         Ok(Self {
-            epoch: Instant::now(),
+            epoch: now,
+            clock: now,
             mgm,
-            rib,
-            plane,
             backend,
-            punt,
-            punt_fds: Arc::default(),
+            io,
             hold,
             egress: HashMap::new(),
             draining: HashMap::new(),
             adopted,
             reconcile_at,
             igmp: igmp::Router::new(),
-            igmp_io,
             builtins: Builtins {
                 igmp: (igmp_handle, IgmpClient::default()),
                 statics: (static_handle, statics),
@@ -232,54 +213,64 @@ impl Router {
             config,
             links: BTreeMap::new(),
             active: BTreeMap::new(),
-            host_joins: BTreeMap::new(),
+            host_joins: BTreeSet::new(),
             questions: HashMap::new(),
             answer_deadline,
             prune_replies: HashMap::new(),
             next_prune_query: 1 << 62,
+            unsynced: sync::Unsynced::default(),
         })
     }
 
+    /// Moves the core's clock to `now` (never backwards); the API calls that carry no time of
+    /// their own happen at the latest time set.
+    pub fn advance(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
+    }
+
+    /// The core's time as the MGM counts it.
     fn now(&self) -> Timestamp {
-        Timestamp::from_millis(self.epoch.elapsed().as_millis() as u64)
+        Timestamp::from_millis(self.clock.duration_since(self.epoch).as_millis() as u64)
     }
 
-    /// The IGMP sockets.
-    pub fn igmp_io(&self) -> Option<&IgmpIo> {
-        self.igmp_io.as_ref()
-    }
-
-    /// When the router next needs [`Router::tick`].
+    /// When the router next needs [`RouterCore::tick`].
     pub fn next_deadline(&self) -> Option<Instant> {
         let mgm = self
             .mgm
             .next_timeout()
-            .map(|t| self.epoch + std::time::Duration::from_millis(t.as_millis()));
+            .map(|t| self.epoch + Duration::from_millis(t.as_millis()));
         let handover = self
             .draining
             .values()
             .map(|(last, _)| *last + HOLD_QUIET)
             .min();
         let reconcile = (!self.adopted.is_empty()).then_some(self.reconcile_at);
-        [mgm, self.igmp.next_timeout(), handover, reconcile]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            mgm,
+            self.igmp.next_timeout(),
+            handover,
+            reconcile,
+            self.unsynced.next_retry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Runs due timers.
-    pub fn tick(&mut self) {
-        let now = self.now();
-        self.mgm.tick(now);
-        let actions = self.igmp.tick(Instant::now());
+    /// Runs the timers due at `now`.
+    pub fn tick(&mut self, now: Instant) {
+        self.advance(now);
+        self.mgm.tick(self.now());
+        let actions = self.igmp.tick(now);
         self.igmp_actions(actions);
         self.drive();
         if !self.draining.is_empty() {
-            self.drain_punts();
+            self.drain_punts(now);
         }
-        if !self.adopted.is_empty() && Instant::now() >= self.reconcile_at {
+        if !self.adopted.is_empty() && now >= self.reconcile_at {
             self.reconcile_adopted();
         }
+        self.retry_unsynced();
     }
 
     /// Re-derives the entries adopted from the previous run as if their first packet arrived
@@ -310,10 +301,9 @@ impl Router {
         self.drive();
     }
 
-    // ---- data plane ------------------------------------------------------------------------
-
     /// A report from the XDP program.
-    pub fn report(&mut self, report: DataPlaneReport) {
+    pub fn report(&mut self, report: DataPlaneReport, now: Instant) {
+        self.advance(now);
         let now = self.now();
         match report {
             DataPlaneReport::Miss {
@@ -350,7 +340,7 @@ impl Router {
     }
 
     /// Drains the MGM's actions into the backend and the protocols.
-    pub fn drive(&mut self) {
+    fn drive(&mut self) {
         loop {
             let now = self.now();
             let mut others = Vec::new();
@@ -372,64 +362,53 @@ impl Router {
     }
 
     fn apply(&mut self, action: Action) {
-        let result = match &action {
+        match action {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
-                let key = key_of(*sg);
-                let result = if matches!(action, Action::InstallMfe { .. }) {
-                    // Packets of the flow already punted leave before the fast path takes over.
-                    let holding = self.hold.is_waiting(*sg) && !oifs.is_empty();
-                    if holding {
-                        self.backend.hold_on_create(key);
-                        let now = Instant::now();
-                        self.draining.insert(*sg, (now, now + HOLD_MAX));
-                    }
-                    self.backend.install_mfe(key, iif.ifindex, &oifs)
-                } else {
+                let key = key_of(sg);
+                // Packets of the flow already punted leave before the fast path takes over.
+                let holding = self.hold.is_waiting(sg)
+                    && !oifs.is_empty()
+                    && self.backend.installed(key).is_none();
+                if holding {
+                    self.backend.hold_on_create(key);
+                }
+                // An update of an entry the backend failed to take installs it.
+                let result = if self.backend.installed(key).is_some() {
                     self.backend.update_mfe(key, iif.ifindex, &oifs)
+                } else {
+                    self.backend.install_mfe(key, iif.ifindex, &oifs)
                 };
-                self.drain_punts();
-                self.hold.release(*sg, &oifs, &self.egress);
-                result
+                match result {
+                    Ok(()) => {
+                        if holding {
+                            self.draining
+                                .insert(sg, (self.clock, self.clock + HOLD_MAX));
+                        }
+                        self.synced(sg);
+                    }
+                    Err(e) => self.backend_failed(sg, "install", &e),
+                }
+                let now = self.clock;
+                self.drain_punts(now);
+                self.hold.release(sg, &oifs, &self.egress);
             }
             Action::DeleteMfe { sg } => {
-                self.hold.discard(*sg);
-                self.draining.remove(sg);
-                self.backend.delete_mfe(key_of(*sg))
+                self.hold.discard(sg);
+                self.draining.remove(&sg);
+                let key = key_of(sg);
+                // Nothing to delete when the backend never took the entry.
+                if self.backend.installed(key).is_none() {
+                    self.synced(sg);
+                    return;
+                }
+                match self.backend.delete_mfe(key) {
+                    Ok(()) => self.synced(sg),
+                    Err(e) => self.backend_failed(sg, "delete", &e),
+                }
             }
-            Action::CreationCancelled { sg } => {
-                self.hold.discard(*sg);
-                Ok(())
-            }
-            Action::Callback { to, callback } => {
-                self.deliver_external(*to, callback.clone());
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
-            warn!(?action, error = %e, "data plane update failed");
-        }
-    }
-
-    /// A clean stop: with [`OnStop::Detach`] the XDP program is detached everywhere and the
-    /// pinned state removed; with [`OnStop::Keep`] forwarding goes on for the next mgmd.
-    pub fn shutdown(&mut self) {
-        if self.config.daemon.on_stop == OnStop::Keep && self.plane.pin_dir().is_some() {
-            info!("on_stop = keep: forwarding goes on from the pinned maps");
-            return;
-        }
-        let names: Vec<String> = self.active.keys().cloned().collect();
-        for name in names {
-            match self.plane.detach(&name) {
-                Ok(()) => info!(interface = %name, "XDP program detached"),
-                Err(e) => warn!(interface = %name, error = %e, "detach failed"),
-            }
-        }
-        if let Some(dir) = self.plane.pin_dir() {
-            match std::fs::remove_dir_all(dir) {
-                Ok(()) => info!(dir = %dir.display(), "pinned state removed"),
-                Err(e) => warn!(dir = %dir.display(), error = %e, "removing the pinned state"),
-            }
+            Action::CreationCancelled { sg } => self.hold.discard(sg),
+            Action::Callback { to, callback } => self.deliver_external(to, callback),
         }
     }
 }

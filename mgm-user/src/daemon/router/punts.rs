@@ -1,40 +1,39 @@
-//! The punt path and the hold handover: punted packets are held until their entry exists, and an
-//! entry leaves hold mode once its punt path is quiet.
-use super::*;
+//! The punt path and the hold handover: punted packets are held until their entry exists, and
+//! an entry leaves hold mode once its punt path is quiet.
+use super::{key_of, RouterCore, RouterIo, HOLD_QUIET};
+use crate::{
+    daemon::{hold::Hold, links::Link},
+    dataplane::ForwardingBackend,
+    mgm::Sg,
+};
+use std::{collections::BTreeMap, time::Instant};
+use tracing::warn;
 
-impl Router {
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// Opens the punt sockets of an interface entering service and points its misses at them.
     pub(super) fn open_punt_sockets(&mut self, link: &Link) {
-        let queues = rx_queues(&link.name);
-        if let Err(e) = self.punt.open(&mut self.backend, link.ifindex, queues) {
+        let slots = self
+            .io
+            .open_punt(&link.name, link.ifindex)
+            .and_then(|(first, queues)| {
+                self.backend
+                    .set_punt_slots(link.ifindex, first, queues)
+                    .map_err(|e| {
+                        self.io.close_punt(link.ifindex);
+                        anyhow::Error::new(e)
+                    })
+            });
+        if let Err(e) = slots {
             warn!(interface = %link.name, error = %e, "no punt sockets: first packets of new flows go to the kernel");
-            return;
         }
-        let Ok(mut fds) = self.punt_fds.lock() else {
-            return;
-        };
-        for socket in self.punt.sockets_mut(link.ifindex) {
-            if let Ok(fd) = socket.as_fd().try_clone_to_owned() {
-                fds.push(fd);
-            }
-        }
-    }
-
-    /// The descriptors the punt watcher polls.
-    pub fn punt_fds(&self) -> Arc<Mutex<Vec<OwnedFd>>> {
-        self.punt_fds.clone()
     }
 
     /// Reads every punted packet: packets of flows whose entry is pending are held, packets
     /// that raced an installed entry are sent on at once.
-    pub fn drain_punts(&mut self) {
+    pub fn drain_punts(&mut self, now: Instant) {
+        self.advance(now);
         let mut frames = Vec::new();
-        let ifindexes: Vec<u32> = self.egress.keys().copied().collect();
-        for ifindex in ifindexes {
-            for socket in self.punt.sockets_mut(ifindex) {
-                socket.recv(|frame| frames.push(frame.to_vec()));
-            }
-        }
-        let now = Instant::now();
+        self.io.recv_punted(&mut frames);
         for frame in frames {
             let flow = Hold::flow_of(&frame);
             if let Some(drain) = flow.and_then(|sg| self.draining.get_mut(&sg)) {
@@ -72,15 +71,15 @@ impl Router {
     }
 
     /// Periodic upkeep: punted packets, aged hold queues.
-    pub fn housekeeping(&mut self) {
-        self.drain_punts();
-        self.hold.expire(Instant::now());
+    pub fn housekeeping(&mut self, now: Instant) {
+        self.drain_punts(now);
+        self.hold.expire(now);
         let deadline = self.answer_deadline;
-        self.forget_questions(|_, asked| asked.elapsed() > deadline);
+        self.forget_questions(|_, asked| now.saturating_duration_since(asked) > deadline);
     }
 
-    /// Counters of the hold queues, by name.
-    pub fn hold_counters(&self) -> BTreeMap<String, u64> {
+    /// Counters of the hold queues and of the backend's failures, by name.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
         let value = serde_json::to_value(self.hold.counters()).unwrap_or_default();
         let mut out: BTreeMap<String, u64> = value
             .as_object()
@@ -89,18 +88,9 @@ impl Router {
             .map(|(k, v)| (format!("hold_{k}"), v.as_u64().unwrap_or(0)))
             .collect();
         out.insert("hold_queued_now".into(), self.hold.held() as u64);
+        out.insert("backend_failures".into(), self.unsynced.failures);
+        out.insert("backend_repaired".into(), self.unsynced.repaired);
+        out.insert("backend_unsynced_now".into(), self.unsynced.len() as u64);
         out
     }
-}
-
-/// Receive queues of an interface (one punt socket each).
-fn rx_queues(name: &str) -> u32 {
-    std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
-                .count() as u32
-        })
-        .unwrap_or(1)
-        .max(1)
 }

@@ -1,9 +1,17 @@
 //! SIGHUP: applying a reloaded configuration.
-use super::*;
+use super::{RouterCore, RouterIo};
+use crate::{
+    config::{Config, StaticRoute},
+    daemon::links::Link,
+    dataplane::ForwardingBackend,
+};
+use std::{collections::BTreeSet, time::Instant};
+use tracing::info;
 
-impl Router {
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Applies a reloaded configuration: only what changed is touched.
-    pub fn reload(&mut self, new: Config) {
+    pub fn reload(&mut self, new: Config, now: Instant) {
+        self.advance(now);
         let old_routes: BTreeSet<StaticRoute> = self.builtins.statics.1.routes().cloned().collect();
         let new_routes: BTreeSet<StaticRoute> = new.routes.iter().cloned().collect();
         let old_ifaces = self.config.interfaces.clone();

@@ -1,9 +1,16 @@
 //! The unicast RIB behind RPF lookups, as the route watcher reports it.
-use super::*;
+use super::{RouterCore, RouterIo};
+use crate::{
+    daemon::routes::{Route, RouteEvent},
+    dataplane::ForwardingBackend,
+    mgm::{IfId, StaticRib},
+};
+use std::{net::Ipv4Addr, time::Instant};
 
-impl Router {
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The unicast RIB changed.
-    pub fn route_event(&mut self, event: RouteEvent) {
+    pub fn route_event(&mut self, event: RouteEvent, now: Instant) {
+        self.advance(now);
         let (route, added) = match event {
             RouteEvent::Added(r) => (r, true),
             RouteEvent::Removed(r) => (r, false),
@@ -26,7 +33,7 @@ impl Router {
     }
 
     fn apply_route(&mut self, route: Route, added: bool) {
-        let Ok(mut rib) = self.rib.write() else {
+        let Some(rib) = self.mgm.rpf_provider_mut::<StaticRib>() else {
             return;
         };
         if added {

@@ -1,7 +1,13 @@
 //! Static routes added and removed at run time.
-use super::*;
+use super::{RouterCore, RouterIo};
+use crate::{
+    api::proto::Response,
+    config::StaticRoute,
+    dataplane::ForwardingBackend,
+    mgm::{MemberFlags, Sg},
+};
 
-impl Router {
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Adds a static route at run time.
     pub fn add_route(&mut self, route: StaticRoute) -> Response {
         if self.config.interface(&route.from).is_none() {

@@ -1,12 +1,13 @@
 //! The API tables (interfaces, protocols, MFEs, groups, IGMP, routes).
-use super::*;
+use super::{key_of, RouterCore, RouterIo, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
+use crate::{
+    api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
+    dataplane::ForwardingBackend,
+    mgm::{self, IfId, MemberFlags, ProtocolHandle, Sg},
+};
+use std::time::Instant;
 
-impl Router {
-    /// The data plane, for counters.
-    pub fn plane(&self) -> &DataPlane {
-        &self.plane
-    }
-
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The interfaces table.
     pub fn interfaces(&self) -> Vec<InterfaceRow> {
         self.config
@@ -30,7 +31,7 @@ impl Router {
             .collect()
     }
 
-    fn protocol_name(&self, protocol_id: u32) -> String {
+    pub(super) fn protocol_name(&self, protocol_id: u32) -> String {
         match protocol_id {
             mgm::MS_IP_IGMP => "igmp".into(),
             STATIC_PROTOCOL_ID => "static".into(),
@@ -39,7 +40,7 @@ impl Router {
         }
     }
 
-    fn name_of(&self, ifindex: u32) -> String {
+    pub(super) fn name_of(&self, ifindex: u32) -> String {
         self.active
             .iter()
             .find(|(_, a)| a.0 == ifindex)
@@ -78,7 +79,7 @@ impl Router {
 
     /// The MFE table with fresh counters (which also refresh active entries' lifetimes).
     pub fn mfes(&mut self) -> Vec<MfeRow> {
-        self.refresh_stats();
+        self.refresh_stats(self.clock);
         let now = self.now();
         let rows = self
             .mgm
@@ -120,7 +121,8 @@ impl Router {
     }
 
     /// Feeds the data plane's per-entry counters to the MGM (lifetime refresh on activity).
-    pub fn refresh_stats(&mut self) {
+    pub fn refresh_stats(&mut self, now: Instant) {
+        self.advance(now);
         let now = self.now();
         let sgs: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
         for sg in sgs {
@@ -165,7 +167,7 @@ impl Router {
             .collect()
     }
 
-    fn protocol_id_of(&self, h: ProtocolHandle) -> Option<u32> {
+    pub(super) fn protocol_id_of(&self, h: ProtocolHandle) -> Option<u32> {
         if h == self.builtins.igmp.0 {
             return Some(mgm::MS_IP_IGMP);
         }
@@ -180,7 +182,7 @@ impl Router {
 
     /// The IGMP snapshot.
     pub fn igmp_snapshot(&self) -> serde_json::Value {
-        serde_json::to_value(self.igmp.snapshot(Instant::now())).unwrap_or_default()
+        serde_json::to_value(self.igmp.snapshot(self.clock)).unwrap_or_default()
     }
 
     /// Static routes in smcroute words.
