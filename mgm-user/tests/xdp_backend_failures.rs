@@ -32,7 +32,11 @@ fn a_failed_change_leaves_the_entry_and_its_bookkeeping_as_they_were() {
         let failed = backend.update_mfe(sg, up0, &[rcv1, NO_SUCH_IFINDEX]);
         assert!(failed.is_err(), "the devmap refuses a missing interface");
         assert_eq!(backend.installed(sg), Some(before.clone()), "bookkeeping");
-        assert_eq!(backend.read_back().expect("maps"), vec![before.clone()], "maps");
+        assert_eq!(
+            backend.read_back().expect("maps"),
+            vec![before.clone()],
+            "maps"
+        );
         assert!(backend.mfe_stats(sg).is_ok(), "counters still readable");
 
         let failed = backend.install_mfe(sg, up0, &[NO_SUCH_IFINDEX, rcv2]);

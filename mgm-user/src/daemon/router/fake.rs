@@ -166,6 +166,9 @@ pub struct FakeIo {
     pub attach_fails: BTreeSet<String>,
     /// Open punt sockets: ifindex → (first slot, queues).
     pub punts: BTreeMap<u32, (u32, u32)>,
+    /// How many of the next punt-socket openings fail (as while the kernel still releases
+    /// the sockets of an interface that left service).
+    pub punt_open_fails: usize,
     /// Punt sockets opened in all.
     pub punts_opened: usize,
     /// Frames the next [`RouterIo::recv_punted`] hands over.
@@ -194,6 +197,10 @@ impl RouterIo for FakeIo {
     }
 
     fn open_punt(&mut self, _name: &str, ifindex: u32) -> anyhow::Result<(u32, u32)> {
+        if self.punt_open_fails > 0 {
+            self.punt_open_fails -= 1;
+            anyhow::bail!("injected: device or resource busy");
+        }
         anyhow::ensure!(
             !self.punts.contains_key(&ifindex),
             "interface {ifindex} already has punt sockets"

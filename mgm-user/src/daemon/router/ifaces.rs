@@ -94,7 +94,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.active
             .insert(link.name.clone(), (link.ifindex, cfg.xdp_mode));
         self.configure_backend_iface(link);
-        self.open_punt_sockets(link);
+        self.open_punt_sockets(&link.name, link.ifindex);
         self.builtins
             .statics
             .1
@@ -188,6 +188,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         // ifindex or a new one.
         let _ = self.backend.remove_interface(ifindex);
         self.io.close_punt(ifindex);
+        self.punt_retries.forget(ifindex);
         self.egress.remove(&ifindex);
     }
 }

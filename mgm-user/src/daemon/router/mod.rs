@@ -140,6 +140,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     next_prune_query: u64,
     /// Entries the backend failed to take, retried with backoff.
     unsynced: sync::Unsynced,
+    /// Interfaces whose punt sockets did not open, retried with backoff.
+    punt_retries: punts::PuntRetries,
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
@@ -219,6 +221,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             prune_replies: HashMap::new(),
             next_prune_query: 1 << 62,
             unsynced: sync::Unsynced::default(),
+            punt_retries: punts::PuntRetries::default(),
         })
     }
 
@@ -251,6 +254,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             handover,
             reconcile,
             self.unsynced.next_retry(),
+            self.punt_retries.next(),
         ]
         .into_iter()
         .flatten()
@@ -271,6 +275,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             self.reconcile_adopted();
         }
         self.retry_unsynced();
+        self.retry_punt_sockets();
     }
 
     /// Re-derives the entries adopted from the previous run as if their first packet arrived
@@ -407,7 +412,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     Err(e) => self.backend_failed(sg, "delete", &e),
                 }
             }
-            Action::CreationCancelled { sg } => self.hold.discard(sg),
+            Action::CreationCancelled { sg } => {
+                self.hold.discard(sg);
+                self.forget_unknown(sg);
+            }
             Action::Callback { to, callback } => self.deliver_external(to, callback),
         }
     }

@@ -1,30 +1,87 @@
 //! The punt path and the hold handover: punted packets are held until their entry exists, and
 //! an entry leaves hold mode once its punt path is quiet.
 use super::{key_of, RouterCore, RouterIo, HOLD_QUIET};
-use crate::{
-    daemon::{hold::Hold, links::Link},
-    dataplane::ForwardingBackend,
-    mgm::Sg,
+use crate::{daemon::hold::Hold, dataplane::ForwardingBackend, mgm::Sg};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
 };
-use std::{collections::BTreeMap, time::Instant};
 use tracing::warn;
 
+/// First retry of opening an interface's punt sockets (the kernel releases the sockets of an
+/// interface that left service a moment later, and refuses new ones on its queues meanwhile)...
+const PUNT_RETRY_FIRST: Duration = Duration::from_millis(20);
+/// ...doubling up to this interval, for as long as the interface stays in service.
+const PUNT_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Interfaces in service whose punt sockets could not be opened yet: ifindex → (name, failed
+/// attempts, next attempt). At most one per interface in service.
+#[derive(Debug, Default)]
+pub(super) struct PuntRetries {
+    pending: BTreeMap<u32, (String, u32, Instant)>,
+    /// Attempts that failed.
+    pub(super) failures: u64,
+}
+
+impl PuntRetries {
+    /// When the next attempt is due.
+    pub(super) fn next(&self) -> Option<Instant> {
+        self.pending.values().map(|(_, _, at)| *at).min()
+    }
+
+    /// Forgets an interface that left service.
+    pub(super) fn forget(&mut self, ifindex: u32) {
+        self.pending.remove(&ifindex);
+    }
+}
+
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
-    /// Opens the punt sockets of an interface entering service and points its misses at them.
-    pub(super) fn open_punt_sockets(&mut self, link: &Link) {
+    /// Opens the punt sockets of an interface entering service and points its misses at them;
+    /// on failure, tries again later.
+    pub(super) fn open_punt_sockets(&mut self, name: &str, ifindex: u32) {
         let slots = self
             .io
-            .open_punt(&link.name, link.ifindex)
+            .open_punt(name, ifindex)
             .and_then(|(first, queues)| {
                 self.backend
-                    .set_punt_slots(link.ifindex, first, queues)
+                    .set_punt_slots(ifindex, first, queues)
                     .map_err(|e| {
-                        self.io.close_punt(link.ifindex);
+                        self.io.close_punt(ifindex);
                         anyhow::Error::new(e)
                     })
             });
-        if let Err(e) = slots {
-            warn!(interface = %link.name, error = %e, "no punt sockets: first packets of new flows go to the kernel");
+        let retries = &mut self.punt_retries;
+        match slots {
+            Ok(()) => retries.forget(ifindex),
+            Err(e) => {
+                retries.failures += 1;
+                let attempts = retries.pending.get(&ifindex).map_or(0, |p| p.1) + 1;
+                let backoff = PUNT_RETRY_FIRST
+                    .saturating_mul(1 << attempts.min(16).saturating_sub(1))
+                    .min(PUNT_RETRY_MAX);
+                warn!(
+                    interface = %name, error = %e, attempts,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "no punt sockets: first packets of new flows go to the kernel until they open"
+                );
+                retries
+                    .pending
+                    .insert(ifindex, (name.to_owned(), attempts, self.clock + backoff));
+            }
+        }
+    }
+
+    /// Tries again to open the punt sockets that are due.
+    pub(super) fn retry_punt_sockets(&mut self) {
+        let due: Vec<(u32, String)> = self
+            .punt_retries
+            .pending
+            .iter()
+            .filter(|(_, (_, _, at))| *at <= self.clock)
+            .map(|(ifindex, (name, _, _))| (*ifindex, name.clone()))
+            .collect();
+        for (ifindex, name) in due {
+            self.open_punt_sockets(&name, ifindex);
         }
     }
 
@@ -91,6 +148,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         out.insert("backend_failures".into(), self.unsynced.failures);
         out.insert("backend_repaired".into(), self.unsynced.repaired);
         out.insert("backend_unsynced_now".into(), self.unsynced.len() as u64);
+        out.insert("punt_open_failures".into(), self.punt_retries.failures);
         out
     }
 }

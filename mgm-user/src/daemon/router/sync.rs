@@ -88,6 +88,21 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .insert(sg, (attempts, self.clock + backoff));
     }
 
+    /// Deletes the backend's entry for `sg` if the MGM neither has it nor is creating it: an
+    /// adopted entry whose re-creation was abandoned must not go on forwarding.
+    pub(super) fn forget_unknown(&mut self, sg: Sg) {
+        let key = key_of(sg);
+        let unknown = self.mgm.mfe(sg).is_none() && !self.mgm.is_resolving(sg);
+        if !unknown || self.backend.installed(key).is_none() {
+            return;
+        }
+        info!(source = %sg.source, group = %sg.group, "removing an entry the MGM does not have");
+        match self.backend.delete_mfe(key) {
+            Ok(()) => self.synced(sg),
+            Err(e) => self.backend_failed(sg, "delete", &e),
+        }
+    }
+
     /// Retries the due entries: installs the MGM's entry, or deletes one it no longer has.
     pub(super) fn retry_unsynced(&mut self) {
         let due: Vec<Sg> = self

@@ -12,7 +12,7 @@ use crate::{
         routes::{Route, RouteEvent},
     },
     dataplane::DataPlaneReport,
-    mgm::Sg,
+    mgm::{self, Sg},
     wire::ipv4,
 };
 use std::{
@@ -217,8 +217,15 @@ fn an_outgoing_interface_that_flaps_leaves_the_entry_and_comes_back_with_new_pun
     assert!(!core.io.punts.contains_key(&RCV1), "punt sockets closed");
     assert!(!core.backend.punt_slots.contains_key(&RCV1));
 
+    // The kernel still releases the old sockets: the first attempt fails, a retry succeeds.
+    core.io.punt_open_fails = 1;
     core.link_changed(link("rcv1", RCV1, true), t0);
     assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
+    assert!(!core.io.punts.contains_key(&RCV1));
+    assert_eq!(core.counters()["punt_open_failures"], 1);
+    let retry = core.next_deadline().expect("a retry is due");
+    assert!(retry <= t0 + Duration::from_millis(20));
+    core.tick(retry);
     assert!(core.io.punts.contains_key(&RCV1), "punt sockets reopened");
     assert_eq!(core.io.punts_opened, 4);
     assert_eq!(
@@ -291,6 +298,16 @@ fn adopted_entries_forward_untouched_through_the_window_then_are_re_derived() {
             hold: false,
         },
     );
+    // An entry from an interface that is not in service any more.
+    let orphan = Sg::new(Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(239, 7, 0, 9));
+    backend.entries.insert(
+        key_of(orphan),
+        FakeEntry {
+            iif: 77,
+            oifs: vec![RCV1],
+            hold: false,
+        },
+    );
     let mut core = core_with(config(&["rcv1"]), backend, t0);
     assert!(
         differences(&core).is_empty(),
@@ -314,6 +331,16 @@ fn adopted_entries_forward_untouched_through_the_window_then_are_re_derived() {
         stale_now,
         Some(vec![]),
         "no route: negative until it expires"
+    );
+    let orphan_now = core
+        .backend
+        .entries
+        .get(&key_of(orphan))
+        .map(|e| e.oifs.clone());
+    assert!(
+        orphan_now.is_none_or(|oifs| oifs.is_empty()),
+        "an entry from an interface out of service stops forwarding: {:?}",
+        core.backend.entries.get(&key_of(orphan))
     );
     assert!(differences(&core).is_empty());
 }
@@ -394,4 +421,47 @@ fn the_hold_handover_happens_after_a_second_however_busy_the_punt_path() {
     core.io.punted.push(frame());
     core.drain_punts(t0 + Duration::from_secs(1));
     assert!(!held(&core));
+}
+
+#[test]
+fn an_adopted_entry_whose_re_creation_is_abandoned_stops_forwarding() {
+    let t0 = Instant::now();
+    let text = "[[interface]]\nname = \"up0\"\nigmp = false\nowner = \"external\"\n\n\
+                [[interface]]\nname = \"rcv1\"\nigmp = false\n\n\
+                [[interface]]\nname = \"rcv2\"\nigmp = false\n";
+    let mut backend = FakeBackend::default();
+    backend.entries.insert(
+        key_of(sg()),
+        FakeEntry {
+            iif: UP0,
+            oifs: vec![RCV1],
+            hold: false,
+        },
+    );
+    let mut core = core_with(Config::parse(text, "test").expect("config"), backend, t0);
+    let (events, questions) = std::sync::mpsc::channel();
+    let pim = core
+        .register_external(mgm::protocol_id(1, 0, 5), 0, mgm::CallbackSet::RPF, events)
+        .expect("registered");
+    let up0 = mgm::IfId::index(UP0);
+    let taken = core.external_call(pim, |m, now| m.take_interface_ownership(pim, up0, now));
+    assert_eq!(taken, crate::api::proto::Response::Ok);
+
+    // After the window the MGM asks the protocol for the flow's RPF; it leaves before answering.
+    core.tick(t0 + Duration::from_secs(12));
+    assert!(matches!(
+        questions.try_recv(),
+        Ok(crate::api::proto::Event::Rpf { .. })
+    ));
+    assert!(
+        entry(&core).is_some(),
+        "forwards while the question is open"
+    );
+    core.deregister_external(pim);
+    assert_eq!(
+        entry(&core),
+        None,
+        "abandoned: the adopted entry is removed"
+    );
+    assert!(differences(&core).is_empty());
 }
