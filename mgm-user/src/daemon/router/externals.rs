@@ -105,7 +105,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.questions.remove(&query);
         let answer = match answer {
             ApiAnswer::Rpf { iif, upstream, .. } => Answer::Rpf {
-                query: QueryId(query),
+                query: QueryId::from_raw(query),
                 answer: RpfAnswer {
                     iif: IfId::new(iif.ifindex, iif.next_hop),
                     upstream,
@@ -114,7 +114,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 },
             },
             ApiAnswer::CreationAlert { entries, .. } => Answer::CreationAlert {
-                query: QueryId(query),
+                query: QueryId::from_raw(query),
                 entries: entries
                     .into_iter()
                     .map(|e| IfEntry {
@@ -146,18 +146,18 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         };
         let event = match callback {
             Callback::Rpf(q) => {
-                self.questions.insert(q.query.0, (to, self.clock));
+                self.questions.insert(q.query.raw(), (to, self.clock));
                 Event::Rpf {
-                    query: q.query.0,
+                    query: q.query.raw(),
                     sg: api_sg(q.sg),
                     iif: api_ifid(q.proposal.iif),
                     upstream: q.proposal.upstream,
                 }
             }
             Callback::CreationAlert(q) => {
-                self.questions.insert(q.query.0, (to, self.clock));
+                self.questions.insert(q.query.raw(), (to, self.clock));
                 Event::CreationAlert {
-                    query: q.query.0,
+                    query: q.query.raw(),
                     sg: api_sg(q.sg),
                     iif: api_ifid(q.iif),
                     entries: q.entries.iter().map(api_entry).collect(),

@@ -18,7 +18,7 @@
 //! # Driving it
 //! ```
 //! use std::net::Ipv4Addr;
-//! use mgm_user::mgm::*;
+//! use mgm_core::mgm::*;
 //!
 //! let mut rib = StaticRib::new();
 //! rib.insert(Ipv4Addr::new(10, 0, 0, 0), 8, IfId::index(2), Ipv4Addr::UNSPECIFIED);
