@@ -5,10 +5,10 @@ pub mod cli_docs;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
-pub mod igmp;
 pub mod ipmr;
 pub mod lab;
 pub mod leaf;
-pub mod mgm;
 pub mod rawio;
-pub mod wire;
+
+// The sans-IO parts live in their own crate (no I/O dependencies), under the same paths.
+pub use mgm_core::{igmp, mgm, wire};

@@ -101,6 +101,8 @@ fn main() -> Result<()> {
 fn test() -> Result<()> {
     step("cargo fmt --check");
     cargo(&["fmt", "--all", "--", "--check"])?;
+    step("the sans-IO crate (mgm-core) depends on nothing that does I/O");
+    sans_io_check()?;
     step("cargo clippy -D warnings");
     cargo(&[
         "clippy",
@@ -129,6 +131,50 @@ fn test() -> Result<()> {
     step("fuzz targets build (their corpora ran above, in mgm-user/tests/fuzz_corpora.rs)");
     fuzz_check()?;
     step("all tests passed");
+    Ok(())
+}
+
+/// Crates that do I/O (or bind a library that does), which the sans-IO crate must not use.
+const IO_CRATES: &[&str] = &[
+    "aya",
+    "aya-obj",
+    "libc",
+    "mio",
+    "netlink-sys",
+    "nix",
+    "rtnetlink",
+    "socket2",
+    "tokio",
+];
+
+/// Fails if `mgm-core` (the MGM core, IGMP, wire views) depends, even indirectly, on a crate
+/// of [`IO_CRATES`]: a reader of those modules can rely on their doing no I/O.
+fn sans_io_check() -> Result<()> {
+    let output = Command::new(env!("CARGO"))
+        .args(["tree", "-p", "mgm-core", "--edges", "normal"])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .output()
+        .context("starting cargo tree")?;
+    if !output.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let mut found: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| IO_CRATES.contains(name))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    if !found.is_empty() {
+        bail!(
+            "mgm-core must stay sans-IO but depends on {}",
+            found.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -115,6 +115,8 @@ pub enum Request {
     ShowIgmp,
     /// Static routes.
     ShowRoutes,
+    /// Compares the MGM's entries with the forwarding maps (answered by [`Response::Check`]).
+    Check,
     /// Adds a static route (smcroute words: `INBOUND [SOURCE] GROUP OUTBOUND...`).
     AddRoute {
         /// The words.
@@ -428,6 +430,14 @@ pub enum Response {
     Routes {
         /// One line per route.
         routes: Vec<String>,
+    },
+    /// Answer to [`Request::Check`]: how the MGM's entries and the forwarding maps differ.
+    Check {
+        /// Entries the MGM holds.
+        entries: usize,
+        /// One line per difference (`(S, G) missing`, `extra`, or `differs: ...`); empty when
+        /// the maps hold exactly the MGM's entries.
+        differences: Vec<String>,
     },
     /// Answer to [`Request::Register`].
     Registered {

@@ -1,6 +1,7 @@
 //! mgmctl, the operator's view of and handle on mgmd.
 //!
-//! Exit codes: 0 success, 1 mgmd refused the request, 2 bad usage, 3 mgmd unreachable.
+//! Exit codes: 0 success, 1 mgmd refused the request, 2 bad usage, 3 mgmd unreachable, 4
+//! `check` found differences between the MGM and the forwarding maps.
 use clap::{Parser, Subcommand};
 use mgm_user::api::{
     client::Client,
@@ -64,6 +65,9 @@ enum Command {
         #[arg(num_args = 1..=2)]
         addrs: Vec<Ipv4Addr>,
     },
+    /// Compare the MGM's forwarding entries with the data plane's maps: prints every entry
+    /// missing from the maps, extra in them, or with other interfaces; exit code 4 if any.
+    Check,
     /// Leave what `join` joined.
     Leave {
         /// Interface.
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
             Show::Igmp => Request::ShowIgmp,
             Show::Routes => Request::ShowRoutes,
         },
+        Command::Check => Request::Check,
         Command::Add { words } => Request::AddRoute { words },
         Command::Remove { words } => Request::RemoveRoute { words },
         Command::Join { iface, addrs } => {
@@ -166,6 +171,8 @@ fn main() -> ExitCode {
         eprintln!("mgmctl: {message} (code {code})");
         return ExitCode::from(1);
     }
+    let differs =
+        matches!(&response, Response::Check { differences, .. } if !differences.is_empty());
     if args.json {
         match serde_json::to_string_pretty(&response) {
             Ok(text) => println!("{text}"),
@@ -173,6 +180,9 @@ fn main() -> ExitCode {
         }
     } else {
         print_table(response);
+    }
+    if differs {
+        return ExitCode::from(4);
     }
     ExitCode::SUCCESS
 }
@@ -279,6 +289,18 @@ fn print_table(response: Response) {
             for r in routes {
                 println!("{r}");
             }
+        }
+        Response::Check {
+            entries,
+            differences,
+        } => {
+            for d in &differences {
+                println!("{d}");
+            }
+            println!(
+                "{entries} entries checked, {} difference(s)",
+                differences.len()
+            );
         }
         Response::Registered { handle } => println!("registered: handle {handle}"),
         Response::Owner {

@@ -106,6 +106,18 @@ impl Hold {
         })
     }
 
+    /// Hold queues that send released packets through `socket` (any socket will do for tests
+    /// that do not look at the sent packets: sends that fail count as dropped copies).
+    pub fn with_socket(limits: HoldLimits, socket: OwnedFd) -> Self {
+        Self {
+            queues: HashMap::new(),
+            held: 0,
+            limits,
+            counters: HoldCounters::default(),
+            socket,
+        }
+    }
+
     /// The counters.
     pub fn counters(&self) -> HoldCounters {
         self.counters

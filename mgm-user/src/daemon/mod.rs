@@ -64,15 +64,14 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
 /// Watches the punt sockets from a thread (they are plain poll(2) descriptors): each time one
 /// is readable, the loop gets a message, drains them all, and acknowledges, so the thread
 /// does not spin on a level-triggered descriptor.
-fn watch_punts(
-    fds: std::sync::Arc<std::sync::Mutex<Vec<std::os::fd::OwnedFd>>>,
-) -> mpsc::Receiver<std::sync::mpsc::SyncSender<()>> {
+fn watch_punts(fds: router::PuntFds) -> mpsc::Receiver<std::sync::mpsc::SyncSender<()>> {
     use std::os::fd::AsRawFd as _;
     let (tx, rx) = mpsc::channel(1);
     std::thread::spawn(move || loop {
         let mut polled: Vec<libc::pollfd> = match fds.lock() {
             Ok(fds) => fds
-                .iter()
+                .values()
+                .flatten()
                 .map(|fd| libc::pollfd {
                     fd: fd.as_raw_fd(),
                     events: libc::POLLIN,
@@ -85,8 +84,9 @@ fn watch_punts(
             std::thread::sleep(Duration::from_millis(50));
             continue;
         }
-        // SAFETY: `polled` is a valid array of pollfds for the call's duration; the fds stay
-        // open because the shared list never drops them.
+        // SAFETY: `polled` is a valid array of pollfds for the call's duration. A descriptor
+        // closed meanwhile (its interface left service) makes poll report POLLNVAL or wake
+        // spuriously, which only costs one drain.
         let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, 50) };
         if ready > 0 {
             let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
@@ -141,7 +141,7 @@ pub async fn run(options: Options) -> Result<()> {
     router.routes_present(present_routes);
     let (present_links, link_events) = links::watch().await?;
     for link in present_links {
-        router.link_changed(link);
+        router.link_changed(link, std::time::Instant::now());
     }
     let (commands_tx, mut commands) = mpsc::channel(256);
     let server = server::serve(&api_socket, allowed, commands_tx)?;
@@ -172,42 +172,48 @@ pub async fn run(options: Options) -> Result<()> {
             .next_deadline()
             .map(Instant::from_std)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        // The core reads no clock: each input carries the time it happened.
+        let now = std::time::Instant::now;
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sighup.recv() => reload(&mut router, &options),
             report = reports.next() => match report {
-                Ok(report) => router.report(report),
+                Ok(report) => router.report(report, now()),
                 Err(e) => { error!(error = %e, "data-plane reports failed"); break; }
             },
             datagram = igmp_recv(router.igmp_io()) => match datagram {
-                Ok((ifindex, bytes)) => router.igmp_datagram(ifindex, &bytes),
+                Ok((ifindex, bytes)) => router.igmp_datagram(ifindex, &bytes, now()),
                 Err(e) => warn!(error = %e, "IGMP receive failed"),
             },
             Some(event) = link_events.next() => match event {
-                LinkEvent::Changed(link) => router.link_changed(link),
-                LinkEvent::Removed { name, .. } => router.link_removed(&name),
+                LinkEvent::Changed(link) => router.link_changed(link, now()),
+                LinkEvent::Removed { name, .. } => router.link_removed(&name, now()),
             },
-            Some(event) = route_events.next() => router.route_event(event),
-            Some(command) = commands.recv() => match command {
-                Command::Request { connection, request, events, reply } => {
-                    let response = handle(&mut router, &mut sessions, connection, request, events);
-                    let _ = reply.send(response);
-                }
-                Command::Closed(connection) => {
-                    if let Some(h) = sessions.remove(&connection) {
-                        info!(connection, "external protocol disconnected: deregistered");
-                        router.deregister_external(h);
+            Some(event) = route_events.next() => router.route_event(event, now()),
+            Some(command) = commands.recv() => {
+                router.advance(now());
+                match command {
+                    Command::Request { connection, request, events, reply } => {
+                        let response =
+                            handle(&mut router, &mut sessions, connection, request, events);
+                        let _ = reply.send(response);
+                    }
+                    Command::Closed(connection) => {
+                        if let Some(h) = sessions.remove(&connection) {
+                            info!(connection, "external protocol disconnected: deregistered");
+                            router.deregister_external(h);
+                        }
                     }
                 }
             },
-            _ = stats_timer.tick() => router.refresh_stats(),
-            _ = housekeeping.tick() => router.housekeeping(),
+            _ = stats_timer.tick() => router.refresh_stats(now()),
+            _ = housekeeping.tick() => router.housekeeping(now()),
             Some(ack) = punted.recv() => {
-                router.drain_punts();
+                router.drain_punts(now());
                 let _ = ack.send(());
             }
-            _ = tokio::time::sleep_until(deadline) => router.tick(),
+            _ = tokio::time::sleep_until(deadline) => router.tick(now()),
             _ = watchdog_tick(&mut watchdog) => notify::watchdog_ping(),
         }
     }
@@ -264,7 +270,7 @@ fn reload(router: &mut Router, options: &Options) {
     match load_config(options) {
         Ok(config) => {
             info!("SIGHUP: configuration reloaded");
-            router.reload(config);
+            router.reload(config, std::time::Instant::now());
             notify::reloaded("forwarding (configuration reloaded)");
         }
         Err(e) => {
@@ -339,7 +345,7 @@ fn handle(
                 Ok(stats) => {
                     let mut counters: std::collections::BTreeMap<String, u64> =
                         stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-                    counters.extend(router.hold_counters());
+                    counters.extend(router.counters());
                     Response::Stats { counters }
                 }
                 Err(e) => Response::error(1003, e.to_string()),
@@ -361,6 +367,13 @@ fn handle(
             },
             Request::ShowRoutes => Response::Routes {
                 routes: router.routes(),
+            },
+            Request::Check => match router.check() {
+                Ok(report) => Response::Check {
+                    entries: report.entries,
+                    differences: report.differences,
+                },
+                Err(e) => Response::error(1003, format!("reading the forwarding maps: {e}")),
             },
             Request::AddRoute { words } => router.add_route(parse_route(&words)?),
             Request::RemoveRoute { words } => router.remove_route(&parse_route(&words)?),

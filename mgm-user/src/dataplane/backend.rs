@@ -39,6 +39,17 @@ pub struct MfeStats {
     pub oifs: Vec<(u32, OifStats)>,
 }
 
+/// An entry as a backend holds it: (S,G), incoming and outgoing ifindexes (sorted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstalledMfe {
+    /// The entry's (S,G).
+    pub sg: SgKey,
+    /// Incoming ifindex.
+    pub iif: u32,
+    /// Outgoing ifindexes, sorted, without duplicates; empty for a negative entry.
+    pub oifs: Vec<u32>,
+}
+
 /// A forwarding path the MGM core's entries are written to. Interfaces are ifindexes of the
 /// router's network namespace; an empty outgoing list makes a negative entry (packets of the
 /// (S,G) are dropped without a creation alert).
@@ -68,4 +79,28 @@ pub trait ForwardingBackend {
 
     /// Forgets interface `ifindex` (copies to it are then dropped and counted).
     fn remove_interface(&mut self, ifindex: u32) -> Result<(), Self::Error>;
+
+    /// Points misses arriving on `ifindex` at the punt sockets in slots
+    /// `first..first + queues` (one per receive queue); `queues` 0 stops punting.
+    fn set_punt_slots(&mut self, ifindex: u32, first: u32, queues: u32) -> Result<(), Self::Error>;
+
+    /// Makes the next creation of `sg` start in hold mode: its packets keep going to the punt
+    /// sockets (counted, without reports) until [`ForwardingBackend::release_hold`], so that
+    /// packets userspace still holds for it leave first and in order. The next
+    /// [`ForwardingBackend::install_mfe`] of `sg` consumes the mark, whether it succeeds or not.
+    fn hold_on_create(&mut self, sg: SgKey);
+
+    /// Ends hold mode: from now on the fast path forwards `sg` itself.
+    fn release_hold(&mut self, sg: SgKey) -> Result<(), Self::Error>;
+
+    /// The entry for `sg` as the backend's bookkeeping has it.
+    fn installed(&self, sg: SgKey) -> Option<InstalledMfe>;
+
+    /// Every entry of the backend's bookkeeping (after a restart: those adopted from the
+    /// previous run).
+    fn installed_all(&self) -> Vec<InstalledMfe>;
+
+    /// Every entry as the forwarding path itself holds it (read back from the data plane, not
+    /// from the bookkeeping), for consistency checks.
+    fn read_back(&self) -> Result<Vec<InstalledMfe>, Self::Error>;
 }

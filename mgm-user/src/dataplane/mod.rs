@@ -36,7 +36,7 @@ mod sys;
 mod xdp_backend;
 mod xsk;
 
-pub use backend::{ForwardingBackend, IfaceSettings, MfeStats, OifStats};
+pub use backend::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats, OifStats};
 pub use bench_object::BENCH_OBJECT;
 pub use loader::{map_name, DataPlane, DataPlaneError, GlobalStats, DEFAULT_PIN_DIR};
 pub use punt::PuntSockets;

@@ -189,6 +189,17 @@ impl OifSets {
         Ok(())
     }
 
+    /// The interfaces in the devmap of set `id`, sorted, read from the map itself.
+    pub fn read_list(&self, id: u32) -> Result<Vec<u32>, DataPlaneError> {
+        let map = self
+            .devmaps
+            .get(id as usize)
+            .ok_or(DataPlaneError::Missing("outgoing-set devmap"))?;
+        let mut oifs = map.keys().collect::<Result<Vec<u32>, _>>()?;
+        oifs.sort_unstable();
+        Ok(oifs)
+    }
+
     /// Number of sets in use.
     pub fn in_use(&self) -> usize {
         self.sets.len()

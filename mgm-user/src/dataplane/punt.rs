@@ -1,6 +1,12 @@
 //! The punt path: AF_XDP sockets receiving the misses of each interface, their slots in the
 //! `PUNT_SOCKETS` map, and the interface settings that point the XDP program at them.
+//!
+//! An interface's sockets are opened when it enters service and closed when it leaves
+//! ([`PuntSockets::close`]): the slots, the UMEM and the descriptors are freed, so that an
+//! interface that comes back (under the same or a new ifindex) gets fresh sockets. The UMEM of
+//! an interface is [`XskConfig::frames`] frames in all, shared out among its receive queues.
 use super::{
+    backend::ForwardingBackend,
     loader::{map_name, DataPlane},
     xdp_backend::XdpBackend,
     xsk::{XskConfig, XskSocket},
@@ -10,20 +16,31 @@ use aya::maps::{MapData, XskMap};
 use mgm_common::limits;
 use std::{collections::BTreeMap, os::fd::AsRawFd};
 
+/// Fewest frames a punt socket gets, however many queues share the interface's UMEM.
+const MIN_FRAMES_PER_QUEUE: u32 = 64;
+
+/// The punt sockets of one interface.
+struct IfaceSockets {
+    first_slot: u32,
+    sockets: Vec<XskSocket>,
+}
+
 /// The punt sockets of every interface.
 pub struct PuntSockets {
     map: XskMap<MapData>,
-    next_slot: u32,
-    sockets: BTreeMap<u32, Vec<XskSocket>>,
+    /// Which `PUNT_SOCKETS` slots are taken.
+    used: Vec<bool>,
+    sockets: BTreeMap<u32, IfaceSockets>,
     config: XskConfig,
 }
 
 impl PuntSockets {
-    /// Takes the punt-socket map of `plane`.
+    /// Takes the punt-socket map of `plane`; `config.frames` is the UMEM of one interface, in
+    /// frames, divided among its receive queues.
     pub fn new(plane: &mut DataPlane, config: XskConfig) -> Result<Self, DataPlaneError> {
         Ok(Self {
             map: plane.take_map(map_name::PUNT_SOCKETS)?.try_into()?,
-            next_slot: 0,
+            used: vec![false; limits::PUNT_SOCKETS as usize],
             sockets: BTreeMap::new(),
             config,
         })
@@ -37,37 +54,123 @@ impl PuntSockets {
         ifindex: u32,
         queues: u32,
     ) -> Result<(), DataPlaneError> {
+        let (first, queues) = self.bind(ifindex, queues)?;
+        if let Err(e) = backend.set_punt_slots(ifindex, first, queues) {
+            self.close(ifindex);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Opens one socket per receive queue `0..queues` of `ifindex` in free slots of the map and
+    /// returns (first slot, queues): the caller points the interface at them
+    /// ([`ForwardingBackend::set_punt_slots`]). Refused while `ifindex` has sockets.
+    pub fn bind(&mut self, ifindex: u32, queues: u32) -> Result<(u32, u32), DataPlaneError> {
         if self.sockets.contains_key(&ifindex) {
             return Err(DataPlaneError::Invalid(format!(
                 "interface {ifindex} already has punt sockets"
             )));
         }
-        let first = self.next_slot;
-        if queues == 0 || first + queues > limits::PUNT_SOCKETS {
-            return Err(DataPlaneError::Full("the punt socket slots"));
-        }
+        let first = self
+            .free_run(queues)
+            .ok_or(DataPlaneError::Full("the punt socket slots"))?;
+        let config = XskConfig {
+            frames: frames_per_queue(self.config.frames, queues),
+            ..self.config
+        };
         let mut sockets = Vec::new();
         for queue in 0..queues {
-            let socket = XskSocket::bind(ifindex, queue, self.config).map_err(|source| {
-                DataPlaneError::Sys {
+            let socket =
+                XskSocket::bind(ifindex, queue, config).map_err(|source| DataPlaneError::Sys {
                     call: "binding an AF_XDP punt socket",
                     source,
+                });
+            let set = socket.and_then(|socket| {
+                self.map.set(first + queue, socket.as_raw_fd(), 0)?;
+                Ok(socket)
+            });
+            match set {
+                Ok(socket) => sockets.push(socket),
+                Err(e) => {
+                    for slot in first..first + queue {
+                        let _ = self.map.unset(slot);
+                    }
+                    return Err(e);
                 }
-            })?;
-            self.map.set(first + queue, socket.as_raw_fd(), 0)?;
-            sockets.push(socket);
+            }
         }
-        backend.set_punt_slots(ifindex, first, queues)?;
-        self.next_slot += queues;
-        self.sockets.insert(ifindex, sockets);
-        Ok(())
+        self.used[first as usize..(first + queues) as usize].fill(true);
+        self.sockets.insert(
+            ifindex,
+            IfaceSockets {
+                first_slot: first,
+                sockets,
+            },
+        );
+        Ok((first, queues))
+    }
+
+    /// Closes the sockets of `ifindex` and frees their slots; false if it had none. The
+    /// caller stops pointing the interface at them first (or the interface is gone).
+    pub fn close(&mut self, ifindex: u32) -> bool {
+        let Some(closed) = self.sockets.remove(&ifindex) else {
+            return false;
+        };
+        let slots = closed.first_slot..closed.first_slot + closed.sockets.len() as u32;
+        for slot in slots.clone() {
+            let _ = self.map.unset(slot);
+        }
+        self.used[slots.start as usize..slots.end as usize].fill(false);
+        true
+    }
+
+    /// The interfaces that have punt sockets.
+    pub fn interfaces(&self) -> impl Iterator<Item = u32> + '_ {
+        self.sockets.keys().copied()
+    }
+
+    /// Slots in use.
+    pub fn slots_in_use(&self) -> usize {
+        self.used.iter().filter(|u| **u).count()
     }
 
     /// The sockets of `ifindex`, one per receive queue.
     pub fn sockets_mut(&mut self, ifindex: u32) -> &mut [XskSocket] {
         self.sockets
             .get_mut(&ifindex)
-            .map(Vec::as_mut_slice)
+            .map(|s| s.sockets.as_mut_slice())
             .unwrap_or_default()
+    }
+
+    /// The first of `count` consecutive free slots.
+    fn free_run(&self, count: u32) -> Option<u32> {
+        if count == 0 {
+            return None;
+        }
+        let count = count as usize;
+        (0..self.used.len().checked_sub(count)? + 1)
+            .find(|&first| self.used[first..first + count].iter().all(|u| !u))
+            .map(|first| first as u32)
+    }
+}
+
+/// Frames of each socket when `queues` sockets share `total` frames: a power of two, at least
+/// [`MIN_FRAMES_PER_QUEUE`].
+fn frames_per_queue(total: u32, queues: u32) -> u32 {
+    let share = (total / queues.max(1)).max(MIN_FRAMES_PER_QUEUE);
+    // The largest power of two not above the share.
+    1 << (31 - share.leading_zeros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frames_per_queue;
+
+    #[test]
+    fn an_interfaces_umem_is_shared_by_its_queues() {
+        assert_eq!(frames_per_queue(8192, 1), 8192);
+        assert_eq!(frames_per_queue(8192, 4), 2048);
+        assert_eq!(frames_per_queue(8192, 3), 2048);
+        assert_eq!(frames_per_queue(8192, 1024), 64);
     }
 }

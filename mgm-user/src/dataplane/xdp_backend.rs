@@ -6,7 +6,7 @@
 //! each packet sees the old entry or the new one, whole. Released sets, counter slots and
 //! per-interface counters are reused only after an RCU grace period ([`XdpBackend::collect`]).
 use super::{
-    backend::{ForwardingBackend, IfaceSettings, MfeStats, OifStats},
+    backend::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats, OifStats},
     ids::IdPool,
     loader::{map_name, DataPlane},
     oif_sets::OifSets,
@@ -50,7 +50,7 @@ pub struct XdpBackend {
     slots: IdPool,
     entries: StdHashMap<SgKey, Installed>,
     retired_counters: HashSet<OifCounterKey>,
-    /// Entries to create in hold mode (see [`XdpBackend::hold_on_create`]).
+    /// Entries to create in hold mode (see [`ForwardingBackend::hold_on_create`]).
     hold_on_create: HashSet<SgKey>,
     cpus: usize,
 }
@@ -164,50 +164,9 @@ impl XdpBackend {
         Ok(())
     }
 
-    /// Points misses arriving on `ifindex` at the punt sockets in slots
-    /// `first_slot..first_slot + queues` (one per receive queue); `queues` 0 stops punting.
-    pub fn set_punt_slots(
-        &mut self,
-        ifindex: u32,
-        first_slot: u32,
-        queues: u32,
-    ) -> Result<(), DataPlaneError> {
-        let mut iface = self.ifaces.get(&ifindex, 0).unwrap_or_default();
-        iface.punt_slot = first_slot;
-        iface.punt_queues = queues;
-        self.ifaces.insert(ifindex, iface, 0)?;
-        Ok(())
-    }
-
-    /// The installed entries: (S,G), incoming ifindex, outgoing ifindexes (after adoption,
-    /// those a previous run left in the pinned maps).
-    pub fn entries(&self) -> impl Iterator<Item = (SgKey, u32, &[u32])> + '_ {
-        self.entries
-            .iter()
-            .map(|(sg, e)| (*sg, e.iif, e.oifs.as_slice()))
-    }
-
     /// Prepares the first outgoing-interface sets ahead of traffic (see [`OifSets::reserve`]).
     pub fn reserve_sets(&mut self) -> Result<(), DataPlaneError> {
         self.sets.reserve()
-    }
-
-    /// Makes the next creation of `sg` start in hold mode: its packets keep going to the punt
-    /// sockets (counted, without reports) until [`XdpBackend::release_hold`], so that packets
-    /// userspace still holds for it leave first and in order.
-    pub fn hold_on_create(&mut self, sg: SgKey) {
-        self.hold_on_create.insert(sg);
-    }
-
-    /// Ends hold mode: from now on the fast path forwards `sg` itself.
-    pub fn release_hold(&mut self, sg: SgKey) -> Result<(), DataPlaneError> {
-        let Some(mut entry) = self.entries.get(&sg).cloned() else {
-            return Err(DataPlaneError::NoEntry(sg.to_string()));
-        };
-        entry.flags &= !MFE_FLAG_HOLD;
-        self.write_entry(sg, &entry)?;
-        self.entries.insert(sg, entry);
-        Ok(())
     }
 
     /// Number of installed entries.
@@ -322,7 +281,13 @@ impl XdpBackend {
         Ok(())
     }
 
-    fn create(&mut self, sg: SgKey, iif: u32, oifs: Vec<u32>) -> Result<(), DataPlaneError> {
+    fn create(
+        &mut self,
+        sg: SgKey,
+        iif: u32,
+        oifs: Vec<u32>,
+        hold: bool,
+    ) -> Result<(), DataPlaneError> {
         let slot = self.allocate_slot()?;
         let entry = self.add_counters(slot, &oifs).and_then(|()| {
             let set = self.acquire_set(&oifs, iif)?;
@@ -331,11 +296,7 @@ impl XdpBackend {
                 oifs: oifs.clone(),
                 set,
                 slot,
-                flags: if self.hold_on_create.remove(&sg) {
-                    MFE_FLAG_HOLD
-                } else {
-                    0
-                },
+                flags: if hold { MFE_FLAG_HOLD } else { 0 },
             })
         });
         let result = entry.and_then(|entry| {
@@ -384,7 +345,14 @@ impl XdpBackend {
         let set = if same_list {
             old.set
         } else {
-            self.acquire_set(&oifs, iif)?
+            match self.acquire_set(&oifs, iif) {
+                Ok(set) => set,
+                Err(e) => {
+                    // The map still holds the old entry: so does the bookkeeping.
+                    self.entries.insert(sg, old);
+                    return Err(e);
+                }
+            }
         };
         let new = Installed {
             iif,
@@ -449,10 +417,11 @@ impl ForwardingBackend for XdpBackend {
     type Error = DataPlaneError;
 
     fn install_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+        let hold = self.hold_on_create.remove(&sg);
         let oifs = normalize(oifs)?;
         match self.entries.remove(&sg) {
             Some(old) => self.change(sg, old, iif, oifs)?,
-            None => self.create(sg, iif, oifs)?,
+            None => self.create(sg, iif, oifs, hold)?,
         }
         self.collect_if_due()
     }
@@ -537,5 +506,69 @@ impl ForwardingBackend for XdpBackend {
             }
             result => Ok(result?),
         }
+    }
+
+    fn set_punt_slots(
+        &mut self,
+        ifindex: u32,
+        first: u32,
+        queues: u32,
+    ) -> Result<(), DataPlaneError> {
+        let mut iface = self.ifaces.get(&ifindex, 0).unwrap_or_default();
+        iface.punt_slot = first;
+        iface.punt_queues = queues;
+        self.ifaces.insert(ifindex, iface, 0)?;
+        Ok(())
+    }
+
+    fn hold_on_create(&mut self, sg: SgKey) {
+        self.hold_on_create.insert(sg);
+    }
+
+    fn release_hold(&mut self, sg: SgKey) -> Result<(), DataPlaneError> {
+        let Some(mut entry) = self.entries.get(&sg).cloned() else {
+            return Err(DataPlaneError::NoEntry(sg.to_string()));
+        };
+        entry.flags &= !MFE_FLAG_HOLD;
+        self.write_entry(sg, &entry)?;
+        self.entries.insert(sg, entry);
+        Ok(())
+    }
+
+    fn installed(&self, sg: SgKey) -> Option<InstalledMfe> {
+        self.entries.get(&sg).map(|e| InstalledMfe {
+            sg,
+            iif: e.iif,
+            oifs: e.oifs.clone(),
+        })
+    }
+
+    fn installed_all(&self) -> Vec<InstalledMfe> {
+        self.entries
+            .iter()
+            .map(|(sg, e)| InstalledMfe {
+                sg: *sg,
+                iif: e.iif,
+                oifs: e.oifs.clone(),
+            })
+            .collect()
+    }
+
+    fn read_back(&self) -> Result<Vec<InstalledMfe>, DataPlaneError> {
+        let mut out = Vec::new();
+        for item in self.mfes.iter() {
+            let (sg, value) = item?;
+            let oifs = match value.oif_set {
+                NO_OIF_SET if value.oif != 0 => vec![value.oif],
+                NO_OIF_SET => Vec::new(),
+                set => self.sets.read_list(set)?,
+            };
+            out.push(InstalledMfe {
+                sg,
+                iif: value.iif,
+                oifs,
+            });
+        }
+        Ok(out)
     }
 }

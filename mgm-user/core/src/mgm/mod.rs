@@ -18,7 +18,7 @@
 //! # Driving it
 //! ```
 //! use std::net::Ipv4Addr;
-//! use mgm_user::mgm::*;
+//! use mgm_core::mgm::*;
 //!
 //! let mut rib = StaticRib::new();
 //! rib.insert(Ipv4Addr::new(10, 0, 0, 0), 8, IfId::index(2), Ipv4Addr::UNSPECIFIED);
@@ -159,6 +159,13 @@ impl Mgm {
     /// Replaces the RPF provider. Call [`Mgm::route_changed`] for what changed, if anything.
     pub fn set_rpf_provider(&mut self, rpf: Box<dyn RpfProvider + Send>) {
         self.rpf = rpf;
+    }
+
+    /// The RPF provider, if it is an `R`, to change it in place (e.g. a [`StaticRib`] that
+    /// follows the kernel's routes). Call [`Mgm::route_changed`] for what changed.
+    pub fn rpf_provider_mut<R: RpfProvider>(&mut self) -> Option<&mut R> {
+        let provider: &mut dyn std::any::Any = &mut *self.rpf;
+        provider.downcast_mut::<R>()
     }
 
     /// The next queued action, oldest first. Callbacks to a protocol that has deregistered

@@ -232,6 +232,19 @@ pub struct EnumHandle(pub(crate) u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QueryId(pub(crate) u64);
 
+impl QueryId {
+    /// The id as it travels to an out-of-process protocol.
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// The id an out-of-process protocol gives back with its answer (an id that names no open
+    /// question is answered `NotFound`).
+    pub fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+}
+
 /// The RIB route used for an RPF decision (`dwRouteProtocol/Network/Mask`); all zero when
 /// there was none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

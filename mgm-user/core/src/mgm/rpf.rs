@@ -18,8 +18,10 @@ pub struct RpfRoute {
 }
 
 /// Source of RPF information: longest-match lookup of a source in the multicast RIB. When the
-/// RIB changes, the driver calls [`Mgm::route_changed`](super::Mgm::route_changed).
-pub trait RpfProvider {
+/// RIB changes, the driver calls [`Mgm::route_changed`](super::Mgm::route_changed). The
+/// MGM owns its provider; the driver changes it in place through
+/// [`Mgm::rpf_provider_mut`](super::Mgm::rpf_provider_mut).
+pub trait RpfProvider: std::any::Any {
     /// The route toward `source`, if any.
     fn lookup(&self, source: Ipv4Addr) -> Option<RpfRoute>;
 }

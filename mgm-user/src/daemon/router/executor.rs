@@ -1,0 +1,222 @@
+//! The daemon's side of the core: the XDP backend and [`DaemonIo`], which performs the core's
+//! I/O with the data plane's attachments, AF_XDP punt sockets, the IGMP sockets and host
+//! sockets; [`Router`] is the core as mgmd runs it.
+use super::{
+    ports::{EventSink, HostJoin, RouterIo},
+    RouterCore,
+};
+use crate::{
+    api::proto::Event,
+    config::OnStop,
+    daemon::{
+        hold::{Hold, HoldLimits},
+        igmp_io::IgmpIo,
+    },
+    dataplane::{DataPlane, PuntSockets, XdpBackend, XskConfig},
+};
+use std::{
+    collections::BTreeMap,
+    net::Ipv4Addr,
+    os::fd::{AsFd, OwnedFd},
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, info, warn};
+
+/// UMEM of one interface's punt sockets, in 2 KiB frames (16 MiB), shared by its receive
+/// queues: room for a burst of a new flow while its entry is created.
+const PUNT_FRAMES_PER_INTERFACE: u32 = 8192;
+
+/// The core as mgmd runs it.
+pub type Router = RouterCore<XdpBackend, DaemonIo>;
+
+/// Duplicates of the punt sockets' descriptors by ifindex, polled by the punt watcher thread.
+pub type PuntFds = Arc<Mutex<BTreeMap<u32, Vec<OwnedFd>>>>;
+
+/// The daemon's I/O.
+pub struct DaemonIo {
+    plane: DataPlane,
+    punt: PuntSockets,
+    punt_fds: PuntFds,
+    igmp_io: Option<IgmpIo>,
+    host_joins: BTreeMap<HostJoin, socket2::Socket>,
+}
+
+impl Router {
+    /// Builds the router on a loaded data plane: adopts the entries pinned by a previous run
+    /// and registers the built-in protocols.
+    pub fn new(
+        config: crate::config::Config,
+        mut plane: DataPlane,
+        igmp_io: Option<IgmpIo>,
+    ) -> anyhow::Result<Self> {
+        let mut backend = XdpBackend::new(&mut plane)?;
+        backend.reserve_sets()?;
+        let punt_config = XskConfig {
+            frames: PUNT_FRAMES_PER_INTERFACE,
+            ..XskConfig::default()
+        };
+        let punt = PuntSockets::new(&mut plane, punt_config)?;
+        let hold = Hold::new(HoldLimits::default())?;
+        let io = DaemonIo {
+            plane,
+            punt,
+            punt_fds: PuntFds::default(),
+            igmp_io,
+            host_joins: BTreeMap::new(),
+        };
+        Self::with_parts(config, backend, io, hold, Instant::now())
+    }
+
+    /// The IGMP sockets.
+    pub fn igmp_io(&self) -> Option<&IgmpIo> {
+        self.io.igmp_io.as_ref()
+    }
+
+    /// The descriptors the punt watcher polls.
+    pub fn punt_fds(&self) -> PuntFds {
+        self.io.punt_fds.clone()
+    }
+
+    /// The data plane, for counters.
+    pub fn plane(&self) -> &DataPlane {
+        &self.io.plane
+    }
+
+    /// A clean stop: with [`OnStop::Detach`] the XDP program is detached everywhere and the
+    /// pinned state removed; with [`OnStop::Keep`] forwarding goes on for the next mgmd.
+    pub fn shutdown(&mut self) {
+        let plane = &mut self.io.plane;
+        if self.config.daemon.on_stop == OnStop::Keep && plane.pin_dir().is_some() {
+            info!("on_stop = keep: forwarding goes on from the pinned maps");
+            return;
+        }
+        for name in self.active.keys() {
+            match plane.detach(name) {
+                Ok(()) => info!(interface = %name, "XDP program detached"),
+                Err(e) => warn!(interface = %name, error = %e, "detach failed"),
+            }
+        }
+        if let Some(dir) = plane.pin_dir() {
+            match std::fs::remove_dir_all(dir) {
+                Ok(()) => info!(dir = %dir.display(), "pinned state removed"),
+                Err(e) => warn!(dir = %dir.display(), error = %e, "removing the pinned state"),
+            }
+        }
+    }
+}
+
+impl RouterIo for DaemonIo {
+    fn attach(&mut self, name: &str, generic: bool) -> anyhow::Result<()> {
+        Ok(self.plane.attach(name, generic)?)
+    }
+
+    fn detach(&mut self, name: &str) -> anyhow::Result<()> {
+        Ok(self.plane.detach(name)?)
+    }
+
+    fn open_punt(&mut self, name: &str, ifindex: u32) -> anyhow::Result<(u32, u32)> {
+        let slots = self.punt.bind(ifindex, rx_queues(name))?;
+        let fds = self
+            .punt
+            .sockets_mut(ifindex)
+            .iter()
+            .map(|socket| socket.as_fd().try_clone_to_owned())
+            .collect::<Result<Vec<_>, _>>();
+        let shared = self.punt_fds.lock();
+        match (fds, shared) {
+            (Ok(fds), Ok(mut shared)) => {
+                shared.insert(ifindex, fds);
+                Ok(slots)
+            }
+            (Err(e), _) => {
+                self.punt.close(ifindex);
+                Err(e.into())
+            }
+            (_, Err(_)) => {
+                self.punt.close(ifindex);
+                anyhow::bail!("the punt watcher's list is poisoned")
+            }
+        }
+    }
+
+    fn close_punt(&mut self, ifindex: u32) {
+        if let Ok(mut shared) = self.punt_fds.lock() {
+            shared.remove(&ifindex);
+        }
+        if self.punt.close(ifindex) {
+            debug!(
+                ifindex,
+                slots_in_use = self.punt.slots_in_use(),
+                "punt sockets closed"
+            );
+        }
+    }
+
+    fn recv_punted(&mut self, frames: &mut Vec<Vec<u8>>) {
+        let ifindexes: Vec<u32> = self.punt.interfaces().collect();
+        for ifindex in ifindexes {
+            for socket in self.punt.sockets_mut(ifindex) {
+                socket.recv(|frame| frames.push(frame.to_vec()));
+            }
+        }
+    }
+
+    fn ipv4_of(&self, ifindex: u32) -> Option<(Ipv4Addr, u8)> {
+        let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+        // SAFETY: the buffer holds IF_NAMESIZE bytes as if_indextoname requires.
+        if unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null() {
+            return None;
+        }
+        // SAFETY: if_indextoname wrote a NUL-terminated name.
+        let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+            .to_str()
+            .ok()?
+            .to_owned();
+        crate::leaf::ipv4_net_of(&name).ok()
+    }
+
+    fn send_igmp(&mut self, ifindex: u32, dst: Ipv4Addr, datagram: &[u8]) {
+        if let Some(io) = &self.igmp_io {
+            if let Err(e) = io.send(ifindex, dst, datagram) {
+                debug!(ifindex, error = %e, "IGMP send failed");
+            }
+        }
+    }
+
+    fn host_join(&mut self, join: &HostJoin) -> anyhow::Result<()> {
+        let (iface, group, source) = join;
+        let iface = crate::leaf::Iface::lookup(iface)?;
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+        let channel = crate::leaf::Channel {
+            group: *group,
+            source: *source,
+        };
+        crate::leaf::join(&socket, channel, &iface)?;
+        self.host_joins.insert(join.clone(), socket);
+        Ok(())
+    }
+
+    fn host_leave(&mut self, join: &HostJoin) {
+        self.host_joins.remove(join);
+    }
+}
+
+impl EventSink for UnboundedSender<Event> {
+    fn send(&self, event: Event) -> bool {
+        UnboundedSender::send(self, event).is_ok()
+    }
+}
+
+/// Receive queues of an interface (one punt socket each).
+fn rx_queues(name: &str) -> u32 {
+    std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count() as u32
+        })
+        .unwrap_or(1)
+        .max(1)
+}

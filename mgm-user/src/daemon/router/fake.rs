@@ -1,0 +1,238 @@
+//! Failure injection for the core's tests: a forwarding backend and an I/O side that keep what
+//! they are told in memory, record it for the tests to inspect, and fail the operations a test
+//! names. Not a model of the XDP data plane: the real one is tested against the kernel.
+use super::ports::{HostJoin, RouterIo};
+use crate::dataplane::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats};
+use mgm_common::SgKey;
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    net::Ipv4Addr,
+};
+
+/// A backend operation a test can make fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Op {
+    Install,
+    Update,
+    Delete,
+    Configure,
+}
+
+/// The fake backend's error.
+#[derive(Debug, thiserror::Error)]
+pub enum FakeError {
+    #[error("injected failure of {0:?}")]
+    Injected(Op),
+    #[error("no entry")]
+    NoEntry,
+}
+
+/// One entry as the fake holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeEntry {
+    pub iif: u32,
+    pub oifs: Vec<u32>,
+    /// In hold mode (packets still punted).
+    pub hold: bool,
+}
+
+/// A forwarding backend in memory.
+#[derive(Debug, Default)]
+pub struct FakeBackend {
+    pub entries: HashMap<SgKey, FakeEntry>,
+    pub ifaces: BTreeMap<u32, IfaceSettings>,
+    pub punt_slots: BTreeMap<u32, (u32, u32)>,
+    /// Operations that fail until removed.
+    pub failing: BTreeSet<Op>,
+    /// Successful writes (install, update, delete) per entry.
+    pub writes: HashMap<SgKey, usize>,
+    hold_next: HashSet<SgKey>,
+}
+
+impl FakeBackend {
+    fn check(&self, op: Op) -> Result<(), FakeError> {
+        match self.failing.contains(&op) {
+            true => Err(FakeError::Injected(op)),
+            false => Ok(()),
+        }
+    }
+}
+
+fn sorted(oifs: &[u32]) -> Vec<u32> {
+    let mut list = oifs.to_vec();
+    list.sort_unstable();
+    list.dedup();
+    list
+}
+
+impl ForwardingBackend for FakeBackend {
+    type Error = FakeError;
+
+    fn install_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), FakeError> {
+        let hold = self.hold_next.remove(&sg);
+        self.check(Op::Install)?;
+        let hold = hold || self.entries.get(&sg).is_some_and(|e| e.hold);
+        let oifs = sorted(oifs);
+        self.entries.insert(sg, FakeEntry { iif, oifs, hold });
+        *self.writes.entry(sg).or_default() += 1;
+        Ok(())
+    }
+
+    fn update_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), FakeError> {
+        self.check(Op::Update)?;
+        let entry = self.entries.get_mut(&sg).ok_or(FakeError::NoEntry)?;
+        entry.iif = iif;
+        entry.oifs = sorted(oifs);
+        *self.writes.entry(sg).or_default() += 1;
+        Ok(())
+    }
+
+    fn delete_mfe(&mut self, sg: SgKey) -> Result<(), FakeError> {
+        self.check(Op::Delete)?;
+        self.entries.remove(&sg).ok_or(FakeError::NoEntry)?;
+        *self.writes.entry(sg).or_default() += 1;
+        Ok(())
+    }
+
+    fn mfe_stats(&self, sg: SgKey) -> Result<MfeStats, FakeError> {
+        self.entries
+            .get(&sg)
+            .map(|_| MfeStats::default())
+            .ok_or(FakeError::NoEntry)
+    }
+
+    fn configure_interface(
+        &mut self,
+        ifindex: u32,
+        settings: IfaceSettings,
+    ) -> Result<(), FakeError> {
+        self.check(Op::Configure)?;
+        self.ifaces.insert(ifindex, settings);
+        Ok(())
+    }
+
+    fn remove_interface(&mut self, ifindex: u32) -> Result<(), FakeError> {
+        self.ifaces.remove(&ifindex);
+        self.punt_slots.remove(&ifindex);
+        Ok(())
+    }
+
+    fn set_punt_slots(&mut self, ifindex: u32, first: u32, queues: u32) -> Result<(), FakeError> {
+        self.punt_slots.insert(ifindex, (first, queues));
+        Ok(())
+    }
+
+    fn hold_on_create(&mut self, sg: SgKey) {
+        self.hold_next.insert(sg);
+    }
+
+    fn release_hold(&mut self, sg: SgKey) -> Result<(), FakeError> {
+        let entry = self.entries.get_mut(&sg).ok_or(FakeError::NoEntry)?;
+        entry.hold = false;
+        Ok(())
+    }
+
+    fn installed(&self, sg: SgKey) -> Option<InstalledMfe> {
+        self.entries.get(&sg).map(|e| InstalledMfe {
+            sg,
+            iif: e.iif,
+            oifs: e.oifs.clone(),
+        })
+    }
+
+    fn installed_all(&self) -> Vec<InstalledMfe> {
+        let mut all: Vec<InstalledMfe> = self
+            .entries
+            .keys()
+            .filter_map(|sg| self.installed(*sg))
+            .collect();
+        all.sort_by_key(|e| (e.sg.source, e.sg.group));
+        all
+    }
+
+    fn read_back(&self) -> Result<Vec<InstalledMfe>, FakeError> {
+        Ok(self.installed_all())
+    }
+}
+
+/// The I/O side in memory.
+#[derive(Debug, Default)]
+pub struct FakeIo {
+    /// Interfaces with the XDP program: name → generic mode.
+    pub attached: BTreeMap<String, bool>,
+    /// Attachments made in all.
+    pub attaches: usize,
+    /// Interfaces whose attachment fails.
+    pub attach_fails: BTreeSet<String>,
+    /// Open punt sockets: ifindex → (first slot, queues).
+    pub punts: BTreeMap<u32, (u32, u32)>,
+    /// How many of the next punt-socket openings fail (as while the kernel still releases
+    /// the sockets of an interface that left service).
+    pub punt_open_fails: usize,
+    /// Punt sockets opened in all.
+    pub punts_opened: usize,
+    /// Frames the next [`RouterIo::recv_punted`] hands over.
+    pub punted: Vec<Vec<u8>>,
+    /// Addresses of the interfaces.
+    pub addresses: BTreeMap<u32, (Ipv4Addr, u8)>,
+    /// IGMP datagrams sent: (ifindex, destination).
+    pub igmp_sent: Vec<(u32, Ipv4Addr)>,
+    /// Host joins in force.
+    pub joins: BTreeSet<HostJoin>,
+}
+
+impl RouterIo for FakeIo {
+    fn attach(&mut self, name: &str, generic: bool) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.attach_fails.contains(name), "injected attach failure");
+        self.attached.insert(name.to_owned(), generic);
+        self.attaches += 1;
+        Ok(())
+    }
+
+    fn detach(&mut self, name: &str) -> anyhow::Result<()> {
+        self.attached
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| anyhow::anyhow!("{name} not attached"))
+    }
+
+    fn open_punt(&mut self, _name: &str, ifindex: u32) -> anyhow::Result<(u32, u32)> {
+        if self.punt_open_fails > 0 {
+            self.punt_open_fails -= 1;
+            anyhow::bail!("injected: device or resource busy");
+        }
+        anyhow::ensure!(
+            !self.punts.contains_key(&ifindex),
+            "interface {ifindex} already has punt sockets"
+        );
+        let first = self.punts.values().map(|(f, q)| f + q).max().unwrap_or(0);
+        self.punts.insert(ifindex, (first, 1));
+        self.punts_opened += 1;
+        Ok((first, 1))
+    }
+
+    fn close_punt(&mut self, ifindex: u32) {
+        self.punts.remove(&ifindex);
+    }
+
+    fn recv_punted(&mut self, frames: &mut Vec<Vec<u8>>) {
+        frames.append(&mut self.punted);
+    }
+
+    fn ipv4_of(&self, ifindex: u32) -> Option<(Ipv4Addr, u8)> {
+        self.addresses.get(&ifindex).copied()
+    }
+
+    fn send_igmp(&mut self, ifindex: u32, dst: Ipv4Addr, _datagram: &[u8]) {
+        self.igmp_sent.push((ifindex, dst));
+    }
+
+    fn host_join(&mut self, join: &HostJoin) -> anyhow::Result<()> {
+        self.joins.insert(join.clone());
+        Ok(())
+    }
+
+    fn host_leave(&mut self, join: &HostJoin) {
+        self.joins.remove(join);
+    }
+}

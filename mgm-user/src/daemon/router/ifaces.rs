@@ -1,0 +1,194 @@
+//! Interfaces entering and leaving service as their links come, go and change.
+use super::{RouterCore, RouterIo};
+use crate::{
+    config::{InterfaceConfig, Owner, XdpMode},
+    daemon::links::Link,
+    dataplane::{ForwardingBackend, IfaceSettings},
+    igmp,
+    mgm::{IfId, ProtocolHandle},
+};
+use std::time::Instant;
+use tracing::{debug, info, warn};
+
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// A link appeared, changed or is present at start.
+    pub fn link_changed(&mut self, link: Link, now: Instant) {
+        self.advance(now);
+        let name = link.name.clone();
+        let configured = self.config.interface(&name).is_some();
+        self.links.insert(name.clone(), link.clone());
+        if !configured {
+            return;
+        }
+        match self.active.get(&name) {
+            Some(&(ifindex, _)) if ifindex == link.ifindex && link.up => {
+                self.configure_backend_iface(&link);
+            }
+            Some(_) => {
+                self.take_out_of_service(&name);
+                if link.up {
+                    self.bring_into_service(&link);
+                }
+            }
+            None if link.up => self.bring_into_service(&link),
+            None => {}
+        }
+        self.drive();
+    }
+
+    /// A link disappeared.
+    pub fn link_removed(&mut self, name: &str, now: Instant) {
+        self.advance(now);
+        self.links.remove(name);
+        if self.active.contains_key(name) {
+            self.take_out_of_service(name);
+            self.drive();
+        }
+    }
+
+    fn configure_backend_iface(&mut self, link: &Link) {
+        let Some(cfg) = self.config.interface(&link.name) else {
+            return;
+        };
+        let settings = IfaceSettings {
+            mac: link.mac,
+            ttl_threshold: cfg.ttl_threshold,
+            mtu: if cfg.mtu == 0 { link.mtu } else { cfg.mtu },
+        };
+        self.egress.insert(link.ifindex, settings);
+        if let Err(e) = self.backend.configure_interface(link.ifindex, settings) {
+            warn!(interface = %link.name, error = %e, "configuring the data plane failed");
+        }
+    }
+
+    /// The built-in protocol that owns interface `name`; `None` when the configuration leaves
+    /// it to an external protocol.
+    fn owner_of(&self, name: &str) -> Option<ProtocolHandle> {
+        if self
+            .config
+            .interface(name)
+            .is_some_and(|i| i.owner == Owner::External)
+        {
+            return None;
+        }
+        Some(match (&self.config.proxy, &self.builtins.proxy) {
+            (Some(p), Some((h, _)))
+                if p.upstream == name || p.downstream.iter().any(|d| d == name) =>
+            {
+                *h
+            }
+            _ => self.builtins.statics.0,
+        })
+    }
+
+    pub(super) fn bring_into_service(&mut self, link: &Link) {
+        let Some(cfg) = self.config.interface(&link.name).cloned() else {
+            return;
+        };
+        let generic = cfg.xdp_mode == XdpMode::Generic;
+        if let Err(e) = self.io.attach(&link.name, generic) {
+            warn!(interface = %link.name, error = %e, "XDP attach failed; the interface is not forwarded");
+            return;
+        }
+        info!(interface = %link.name, ifindex = link.ifindex, mode = ?cfg.xdp_mode, "interface in service");
+        self.active
+            .insert(link.name.clone(), (link.ifindex, cfg.xdp_mode));
+        self.configure_backend_iface(link);
+        self.open_punt_sockets(&link.name, link.ifindex);
+        self.builtins
+            .statics
+            .1
+            .set_ifindex(&link.name, Some(link.ifindex));
+        let now = self.now();
+        let ifid = IfId::index(link.ifindex);
+        if let Some(owner) = self.owner_of(&link.name) {
+            if let Err(e) = self.mgm.take_interface_ownership(owner, ifid, now) {
+                warn!(interface = %link.name, error = %e, "taking ownership failed");
+            }
+        }
+        // Flows already forwarded elsewhere get the interface where a route names it.
+        self.apply_routes_to_mfes();
+        if let Some(proxy) = &self.config.proxy {
+            if let Some((_, p)) = &mut self.builtins.proxy {
+                let downstream: Vec<u32> = proxy
+                    .downstream
+                    .iter()
+                    .filter_map(|d| self.active.get(d).map(|a| a.0))
+                    .collect();
+                let upstream = self.active.get(&proxy.upstream).map_or(0, |a| a.0);
+                p.set_interfaces(upstream, downstream);
+            }
+        }
+        let runs_igmp = cfg.igmp
+            && self
+                .config
+                .proxy
+                .as_ref()
+                .is_none_or(|p| p.upstream != link.name);
+        if runs_igmp {
+            self.enable_igmp(link, &cfg);
+        }
+    }
+
+    fn enable_igmp(&mut self, link: &Link, cfg: &InterfaceConfig) {
+        let Some((addr, prefix)) = self.io.ipv4_of(link.ifindex) else {
+            warn!(interface = %link.name, "no IPv4 address: IGMP not started");
+            return;
+        };
+        let now = self.now();
+        if let Err(e) =
+            self.mgm
+                .take_interface_ownership(self.builtins.igmp.0, IfId::index(link.ifindex), now)
+        {
+            warn!(interface = %link.name, error = %e, "IGMP ownership failed");
+            return;
+        }
+        let version = if cfg.igmp_version == 2 {
+            igmp::Version::V2
+        } else {
+            igmp::Version::V3
+        };
+        let igmp_config = igmp::IfaceConfig {
+            version,
+            ..igmp::IfaceConfig::default()
+        };
+        match self
+            .igmp
+            .add_interface(link.ifindex, addr, prefix, igmp_config, self.clock)
+        {
+            Ok(actions) => self.igmp_actions(actions),
+            Err(e) => warn!(interface = %link.name, error = %e, "IGMP start failed"),
+        }
+    }
+
+    pub(super) fn take_out_of_service(&mut self, name: &str) {
+        let Some((ifindex, _)) = self.active.remove(name) else {
+            return;
+        };
+        info!(interface = %name, ifindex, "interface out of service");
+        if let Ok(actions) = self.igmp.remove_interface(ifindex) {
+            self.igmp_actions(actions);
+        }
+        let ifid = IfId::index(ifindex);
+        let now = self.now();
+        let _ = self
+            .mgm
+            .release_interface_ownership(self.builtins.igmp.0, ifid, now);
+        if let Some(owner) = self.owner_of(name) {
+            let _ = self.mgm.release_interface_ownership(owner, ifid, now);
+        }
+        self.builtins.statics.1.set_ifindex(name, None);
+        self.builtins.statics.1.forget_interface(ifindex);
+        // A link that is gone has lost its program already.
+        if let Err(e) = self.io.detach(name) {
+            debug!(interface = %name, error = %e, "XDP detach");
+        }
+        // Forgetting the interface stops its punting; its punt sockets go with it (slots,
+        // memory, descriptors), and it gets new ones when it comes back, under the same
+        // ifindex or a new one.
+        let _ = self.backend.remove_interface(ifindex);
+        self.io.close_punt(ifindex);
+        self.punt_retries.forget(ifindex);
+        self.egress.remove(&ifindex);
+    }
+}

@@ -1,0 +1,436 @@
+//! The router core: one owner for the MGM core, the forwarding backend, IGMP and the built-in
+//! protocols, with no I/O of its own. Every input (a data-plane report, an IGMP datagram, a
+//! link or route change, an API request, a timer) is one method call carrying the time; each
+//! call ends by draining the MGM's actions into the backend and the protocols. Nothing here
+//! blocks or reads a clock, and nothing holds a lock across a callback (MGM-SPEC §6.11): the
+//! core's state is committed before any action leaves it.
+//!
+//! The core is generic over the [`ForwardingBackend`] (the XDP maps, or a fake) and the
+//! [`RouterIo`] (attachments, punt sockets, IGMP and host sockets); [`executor`] holds the
+//! daemon's implementations and [`Router`], the core as mgmd runs it. One concern per file:
+//! interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
+//! ([`punts`]), IGMP ([`igmp_glue`]), API tables ([`tables`]), run-time routes
+//! ([`static_api`]), host joins ([`host_joins`]), external protocols ([`externals`]), reload
+//! ([`reload`]), and keeping the backend in step with the MGM ([`sync`]).
+mod executor;
+mod externals;
+#[cfg(test)]
+mod fake;
+mod host_joins;
+mod ifaces;
+mod igmp_glue;
+mod ports;
+mod punts;
+mod reload;
+mod rib;
+mod static_api;
+mod sync;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+pub use executor::{PuntFds, Router};
+use ports::{EventSink, HostJoin, RouterIo};
+
+use super::{hold::Hold, links::Link, proxy::ProxyProtocol, static_routes::StaticProtocol};
+use crate::{
+    config::{Config, XdpMode},
+    dataplane::{DataPlaneReport, ForwardingBackend, IfaceSettings},
+    igmp,
+    mgm::{
+        self, Action, CallbackSet, ClientDirectory, IfId, MemberFlags, Mgm, MgmClient,
+        ProtocolHandle, Sg, StaticRib, Timestamp,
+    },
+};
+use mgm_common::SgKey;
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+use tracing::{debug, info};
+
+/// An entry leaves hold mode once no packet of it was punted for this long...
+const HOLD_QUIET: Duration = Duration::from_millis(10);
+/// ...or after this long in any case (the fast path must take over a busy flow).
+const HOLD_MAX: Duration = Duration::from_secs(1);
+
+/// Protocol id of the built-in static protocol (`PROTO_IP_NETMGMT`-like, vendor 0x137).
+pub const STATIC_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 3);
+/// Protocol id of the built-in IGMP proxy.
+pub const PROXY_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x40);
+
+/// IGMP as an MGM client: it only needs the disable/enable bracket.
+#[derive(Default)]
+struct IgmpClient {
+    /// Interfaces whose memberships must be re-added after an Enable-IGMP callback.
+    readd: Vec<IfId>,
+}
+
+impl MgmClient for IgmpClient {
+    fn enable_igmp(&mut self, ifid: IfId) {
+        self.readd.push(ifid);
+    }
+}
+
+/// The in-process protocols, found by handle.
+struct Builtins {
+    igmp: (ProtocolHandle, IgmpClient),
+    statics: (ProtocolHandle, StaticProtocol),
+    proxy: Option<(ProtocolHandle, ProxyProtocol)>,
+}
+
+impl ClientDirectory for Builtins {
+    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient> {
+        if h == self.igmp.0 {
+            return Some(&mut self.igmp.1);
+        }
+        if h == self.statics.0 {
+            return Some(&mut self.statics.1);
+        }
+        match &mut self.proxy {
+            Some((p, proxy)) if *p == h => Some(proxy),
+            _ => None,
+        }
+    }
+}
+
+/// An external protocol connected through the API.
+struct External {
+    protocol_id: u32,
+    component_id: u32,
+    events: Box<dyn EventSink>,
+}
+
+/// The router's state.
+pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
+    /// Time 0 of the MGM core's [`Timestamp`]s.
+    epoch: Instant,
+    /// The time of the latest input.
+    clock: Instant,
+    /// The MGM core; it owns the unicast RIB ([`StaticRib`]) its RPF lookups use.
+    mgm: Mgm,
+    backend: B,
+    io: I,
+    hold: Hold,
+    /// Settings of the interfaces in service, for packets released from the hold queues.
+    egress: HashMap<u32, IfaceSettings>,
+    /// Entries in hold mode: (last punted packet seen, latest handover).
+    draining: HashMap<Sg, (Instant, Instant)>,
+    /// Entries a previous run left in the pinned maps, (S,G) and incoming ifindex: they
+    /// forward untouched until `reconcile_at`, then the MGM re-derives each of them.
+    adopted: Vec<(Sg, u32)>,
+    reconcile_at: Instant,
+    igmp: igmp::Router,
+    builtins: Builtins,
+    externals: HashMap<ProtocolHandle, External>,
+    config: Config,
+    links: BTreeMap<String, Link>,
+    /// Interfaces brought into service: name → (ifindex, XDP mode).
+    active: BTreeMap<String, (u32, XdpMode)>,
+    host_joins: BTreeSet<HostJoin>,
+    /// Open questions (RPF, creation and FALSE prune alerts) of external protocols: query →
+    /// (protocol, when asked). Forgotten after the answer deadline, when the MGM's defaults
+    /// apply, so a protocol that never answers leaves nothing behind.
+    questions: HashMap<u64, (ProtocolHandle, Instant)>,
+    /// How long external protocols have to answer (the MGM core's answer deadline).
+    answer_deadline: Duration,
+    /// Prune replies by query id for external protocols.
+    prune_replies: HashMap<u64, mgm::PruneReply>,
+    next_prune_query: u64,
+    /// Entries the backend failed to take, retried with backoff.
+    unsynced: sync::Unsynced,
+    /// Interfaces whose punt sockets did not open, retried with backoff.
+    punt_retries: punts::PuntRetries,
+}
+
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// Builds the router over `backend` and `io` at time `now`: the entries the backend holds
+    /// already (a previous run's) are adopted, and the built-in protocols registered.
+    pub fn with_parts(
+        config: Config,
+        backend: B,
+        io: I,
+        hold: Hold,
+        now: Instant,
+    ) -> anyhow::Result<Self> {
+        let adopted: Vec<(Sg, u32)> = backend
+            .installed_all()
+            .into_iter()
+            .map(|e| (sg_of(e.sg), e.iif))
+            .collect();
+        if !adopted.is_empty() {
+            info!(
+                entries = adopted.len(),
+                window_s = config.daemon.adopt_window_s,
+                "adopted the forwarding entries of the previous run"
+            );
+        }
+        let reconcile_at = now + Duration::from_secs(config.daemon.adopt_window_s.into());
+        let core_config = mgm::Config {
+            refresh_on_activity: true,
+            ..mgm::Config::default()
+        };
+        let answer_deadline = core_config.answer_deadline;
+        let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));
+        let igmp_handle = mgm.register(
+            mgm::MS_IP_IGMP,
+            0,
+            CallbackSet::DISABLE_IGMP | CallbackSet::ENABLE_IGMP,
+        )?;
+        let static_handle = mgm.register(STATIC_PROTOCOL_ID, 0, CallbackSet::RPF)?;
+        let proxy = match &config.proxy {
+            Some(_) => {
+                let h = mgm.register(
+                    PROXY_PROTOCOL_ID,
+                    0,
+                    CallbackSet::RPF | CallbackSet::LOCAL_JOIN | CallbackSet::LOCAL_LEAVE,
+                )?;
+                Some((h, ProxyProtocol::new(0, [])))
+            }
+            None => None,
+        };
+        let mut statics = StaticProtocol::default();
+        for route in &config.routes {
+            statics.add_route(route.clone());
+        }
+        Ok(Self {
+            epoch: now,
+            clock: now,
+            mgm,
+            backend,
+            io,
+            hold,
+            egress: HashMap::new(),
+            draining: HashMap::new(),
+            adopted,
+            reconcile_at,
+            igmp: igmp::Router::new(),
+            builtins: Builtins {
+                igmp: (igmp_handle, IgmpClient::default()),
+                statics: (static_handle, statics),
+                proxy,
+            },
+            externals: HashMap::new(),
+            config,
+            links: BTreeMap::new(),
+            active: BTreeMap::new(),
+            host_joins: BTreeSet::new(),
+            questions: HashMap::new(),
+            answer_deadline,
+            prune_replies: HashMap::new(),
+            next_prune_query: 1 << 62,
+            unsynced: sync::Unsynced::default(),
+            punt_retries: punts::PuntRetries::default(),
+        })
+    }
+
+    /// Moves the core's clock to `now` (never backwards); the API calls that carry no time of
+    /// their own happen at the latest time set.
+    pub fn advance(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
+    }
+
+    /// The core's time as the MGM counts it.
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.clock.duration_since(self.epoch).as_millis() as u64)
+    }
+
+    /// When the router next needs [`RouterCore::tick`].
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mgm = self
+            .mgm
+            .next_timeout()
+            .map(|t| self.epoch + Duration::from_millis(t.as_millis()));
+        let handover = self
+            .draining
+            .values()
+            .map(|(last, _)| *last + HOLD_QUIET)
+            .min();
+        let reconcile = (!self.adopted.is_empty()).then_some(self.reconcile_at);
+        [
+            mgm,
+            self.igmp.next_timeout(),
+            handover,
+            reconcile,
+            self.unsynced.next_retry(),
+            self.punt_retries.next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn tick(&mut self, now: Instant) {
+        self.advance(now);
+        self.mgm.tick(self.now());
+        let actions = self.igmp.tick(now);
+        self.igmp_actions(actions);
+        self.drive();
+        if !self.draining.is_empty() {
+            self.drain_punts(now);
+        }
+        if !self.adopted.is_empty() && now >= self.reconcile_at {
+            self.reconcile_adopted();
+        }
+        self.retry_unsynced();
+        self.retry_punt_sockets();
+    }
+
+    /// Re-derives the entries adopted from the previous run as if their first packet arrived
+    /// now: the MGM computes each one from today's memberships, routes and protocols, and the
+    /// backend replaces it in place (atomically; unchanged lists keep forwarding untouched).
+    /// Entries that no longer have receivers become negative and then expire as usual.
+    fn reconcile_adopted(&mut self) {
+        let adopted = std::mem::take(&mut self.adopted);
+        info!(
+            entries = adopted.len(),
+            "reconciling adopted entries with the MGM"
+        );
+        let now = self.now();
+        let statics = self.builtins.statics.0;
+        for (sg, iif) in adopted {
+            if self.mgm.mfe(sg).is_some() {
+                continue;
+            }
+            for (msg, ifid) in self.builtins.statics.1.memberships_for(iif, sg) {
+                let _ = self
+                    .mgm
+                    .add_membership(statics, msg, ifid, MemberFlags::JOIN, now);
+            }
+            if let Err(e) = self.mgm.packet_miss(sg.source, sg.group, iif, &[], now) {
+                debug!(error = %e, source = %sg.source, group = %sg.group, "adopted entry");
+            }
+        }
+        self.drive();
+    }
+
+    /// A report from the XDP program.
+    pub fn report(&mut self, report: DataPlaneReport, now: Instant) {
+        self.advance(now);
+        let now = self.now();
+        match report {
+            DataPlaneReport::Miss {
+                sg,
+                ifindex,
+                header,
+            } => {
+                let sg = sg_of(sg);
+                let flags = MemberFlags::JOIN;
+                let statics = self.builtins.statics.0;
+                for (msg, ifid) in self.builtins.statics.1.memberships_for(ifindex, sg) {
+                    if let Err(e) = self.mgm.add_membership(statics, msg, ifid, flags, now) {
+                        debug!(error = %e, "static membership");
+                    }
+                }
+                if let Err(e) = self
+                    .mgm
+                    .packet_miss(sg.source, sg.group, ifindex, &header, now)
+                {
+                    debug!(error = %e, source = %sg.source, group = %sg.group, "miss ignored");
+                }
+            }
+            DataPlaneReport::WrongIf {
+                sg,
+                ifindex,
+                header,
+            } => {
+                let sg = sg_of(sg);
+                self.mgm
+                    .wrong_interface(sg.source, sg.group, ifindex, &header, now);
+            }
+        }
+        self.drive();
+    }
+
+    /// Drains the MGM's actions into the backend and the protocols.
+    fn drive(&mut self) {
+        loop {
+            let now = self.now();
+            let mut others = Vec::new();
+            self.mgm
+                .drive(now, &mut self.builtins, &mut |a| others.push(a));
+            for action in others {
+                self.apply(action);
+            }
+            let readd = std::mem::take(&mut self.builtins.igmp.1.readd);
+            if readd.is_empty() {
+                break;
+            }
+            for ifid in readd {
+                if let Ok(changes) = self.igmp.memberships(ifid.ifindex) {
+                    self.igmp_actions(changes.into_iter().map(igmp::Action::Membership).collect());
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
+                let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
+                let key = key_of(sg);
+                // Packets of the flow already punted leave before the fast path takes over.
+                let holding = self.hold.is_waiting(sg)
+                    && !oifs.is_empty()
+                    && self.backend.installed(key).is_none();
+                if holding {
+                    self.backend.hold_on_create(key);
+                }
+                // An update of an entry the backend failed to take installs it.
+                let result = if self.backend.installed(key).is_some() {
+                    self.backend.update_mfe(key, iif.ifindex, &oifs)
+                } else {
+                    self.backend.install_mfe(key, iif.ifindex, &oifs)
+                };
+                match result {
+                    Ok(()) => {
+                        if holding {
+                            self.draining
+                                .insert(sg, (self.clock, self.clock + HOLD_MAX));
+                        }
+                        self.synced(sg);
+                    }
+                    Err(e) => self.backend_failed(sg, "install", &e),
+                }
+                let now = self.clock;
+                self.drain_punts(now);
+                self.hold.release(sg, &oifs, &self.egress);
+            }
+            Action::DeleteMfe { sg } => {
+                self.hold.discard(sg);
+                self.draining.remove(&sg);
+                let key = key_of(sg);
+                // Nothing to delete when the backend never took the entry.
+                if self.backend.installed(key).is_none() {
+                    self.synced(sg);
+                    return;
+                }
+                match self.backend.delete_mfe(key) {
+                    Ok(()) => self.synced(sg),
+                    Err(e) => self.backend_failed(sg, "delete", &e),
+                }
+            }
+            Action::CreationCancelled { sg } => {
+                self.hold.discard(sg);
+                self.forget_unknown(sg);
+            }
+            Action::Callback { to, callback } => self.deliver_external(to, callback),
+        }
+    }
+}
+
+fn sg_of(key: SgKey) -> Sg {
+    Sg::new(
+        Ipv4Addr::from(u32::from_be(key.source)),
+        Ipv4Addr::from(u32::from_be(key.group)),
+    )
+}
+
+fn key_of(sg: Sg) -> SgKey {
+    SgKey {
+        source: u32::from(sg.source).to_be(),
+        group: u32::from(sg.group).to_be(),
+    }
+}

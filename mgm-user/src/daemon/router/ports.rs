@@ -1,0 +1,52 @@
+//! What the router core needs from its surroundings besides the forwarding backend. The
+//! daemon's executor implements it with XDP attachments, AF_XDP punt sockets, raw IGMP sockets
+//! and host sockets ([`super::executor`]); the core's tests with a fake that records every call
+//! and fails on demand.
+use crate::api::proto::Event;
+use std::net::Ipv4Addr;
+
+/// A group the router itself joins as a host on an interface: (interface, group, source).
+pub type HostJoin = (String, Ipv4Addr, Option<Ipv4Addr>);
+
+/// The router's I/O other than the forwarding maps.
+pub trait RouterIo {
+    /// Attaches the XDP program to interface `name` (`generic`: skb mode).
+    fn attach(&mut self, name: &str, generic: bool) -> anyhow::Result<()>;
+
+    /// Detaches the XDP program from interface `name`.
+    fn detach(&mut self, name: &str) -> anyhow::Result<()>;
+
+    /// Opens the punt sockets of interface `name` (`ifindex`), one per receive queue, and
+    /// returns (first slot, queues) for the backend's interface settings.
+    fn open_punt(&mut self, name: &str, ifindex: u32) -> anyhow::Result<(u32, u32)>;
+
+    /// Closes the punt sockets of `ifindex` and frees their slots, memory and descriptors.
+    fn close_punt(&mut self, ifindex: u32);
+
+    /// Appends every frame punted since the last call to `frames`.
+    fn recv_punted(&mut self, frames: &mut Vec<Vec<u8>>);
+
+    /// The first IPv4 address and prefix length of `ifindex`.
+    fn ipv4_of(&self, ifindex: u32) -> Option<(Ipv4Addr, u8)>;
+
+    /// Sends an IGMP datagram out of `ifindex` to `dst`.
+    fn send_igmp(&mut self, ifindex: u32, dst: Ipv4Addr, datagram: &[u8]);
+
+    /// Joins a group as a host.
+    fn host_join(&mut self, join: &HostJoin) -> anyhow::Result<()>;
+
+    /// Leaves a group joined with [`RouterIo::host_join`].
+    fn host_leave(&mut self, join: &HostJoin);
+}
+
+/// Where the events of one external protocol go (its API connection).
+pub trait EventSink: Send {
+    /// Queues `event`; false when the protocol is gone.
+    fn send(&self, event: Event) -> bool;
+}
+
+impl EventSink for std::sync::mpsc::Sender<Event> {
+    fn send(&self, event: Event) -> bool {
+        std::sync::mpsc::Sender::send(self, event).is_ok()
+    }
+}

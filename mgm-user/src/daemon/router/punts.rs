@@ -1,0 +1,154 @@
+//! The punt path and the hold handover: punted packets are held until their entry exists, and
+//! an entry leaves hold mode once its punt path is quiet.
+use super::{key_of, RouterCore, RouterIo, HOLD_QUIET};
+use crate::{daemon::hold::Hold, dataplane::ForwardingBackend, mgm::Sg};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+use tracing::warn;
+
+/// First retry of opening an interface's punt sockets (the kernel releases the sockets of an
+/// interface that left service a moment later, and refuses new ones on its queues meanwhile)...
+const PUNT_RETRY_FIRST: Duration = Duration::from_millis(20);
+/// ...doubling up to this interval, for as long as the interface stays in service.
+const PUNT_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Interfaces in service whose punt sockets could not be opened yet: ifindex → (name, failed
+/// attempts, next attempt). At most one per interface in service.
+#[derive(Debug, Default)]
+pub(super) struct PuntRetries {
+    pending: BTreeMap<u32, (String, u32, Instant)>,
+    /// Attempts that failed.
+    pub(super) failures: u64,
+}
+
+impl PuntRetries {
+    /// When the next attempt is due.
+    pub(super) fn next(&self) -> Option<Instant> {
+        self.pending.values().map(|(_, _, at)| *at).min()
+    }
+
+    /// Forgets an interface that left service.
+    pub(super) fn forget(&mut self, ifindex: u32) {
+        self.pending.remove(&ifindex);
+    }
+}
+
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// Opens the punt sockets of an interface entering service and points its misses at them;
+    /// on failure, tries again later.
+    pub(super) fn open_punt_sockets(&mut self, name: &str, ifindex: u32) {
+        let slots = self
+            .io
+            .open_punt(name, ifindex)
+            .and_then(|(first, queues)| {
+                self.backend
+                    .set_punt_slots(ifindex, first, queues)
+                    .map_err(|e| {
+                        self.io.close_punt(ifindex);
+                        anyhow::Error::new(e)
+                    })
+            });
+        let retries = &mut self.punt_retries;
+        match slots {
+            Ok(()) => retries.forget(ifindex),
+            Err(e) => {
+                retries.failures += 1;
+                let attempts = retries.pending.get(&ifindex).map_or(0, |p| p.1) + 1;
+                let backoff = PUNT_RETRY_FIRST
+                    .saturating_mul(1 << attempts.min(16).saturating_sub(1))
+                    .min(PUNT_RETRY_MAX);
+                warn!(
+                    interface = %name, error = %e, attempts,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "no punt sockets: first packets of new flows go to the kernel until they open"
+                );
+                retries
+                    .pending
+                    .insert(ifindex, (name.to_owned(), attempts, self.clock + backoff));
+            }
+        }
+    }
+
+    /// Tries again to open the punt sockets that are due.
+    pub(super) fn retry_punt_sockets(&mut self) {
+        let due: Vec<(u32, String)> = self
+            .punt_retries
+            .pending
+            .iter()
+            .filter(|(_, (_, _, at))| *at <= self.clock)
+            .map(|(ifindex, (name, _, _))| (*ifindex, name.clone()))
+            .collect();
+        for (ifindex, name) in due {
+            self.open_punt_sockets(&name, ifindex);
+        }
+    }
+
+    /// Reads every punted packet: packets of flows whose entry is pending are held, packets
+    /// that raced an installed entry are sent on at once.
+    pub fn drain_punts(&mut self, now: Instant) {
+        self.advance(now);
+        let mut frames = Vec::new();
+        self.io.recv_punted(&mut frames);
+        for frame in frames {
+            let flow = Hold::flow_of(&frame);
+            if let Some(drain) = flow.and_then(|sg| self.draining.get_mut(&sg)) {
+                drain.0 = now;
+            }
+            let installed = flow
+                .filter(|sg| !self.hold.is_waiting(*sg))
+                .and_then(|sg| self.mgm.mfe(sg))
+                .map(|m| m.oifs().iter().map(|o| o.ifindex).collect::<Vec<u32>>());
+            match installed {
+                Some(oifs) => self.hold.forward_now(&frame, &oifs, &self.egress),
+                None => {
+                    self.hold.punted(&frame, now);
+                }
+            }
+        }
+        self.hand_over(now);
+    }
+
+    /// Ends hold mode for entries whose punt path has gone quiet (every packet punted before
+    /// has been sent on) or that reached the time limit.
+    fn hand_over(&mut self, now: Instant) {
+        let ready: Vec<Sg> = self
+            .draining
+            .iter()
+            .filter(|(_, (last, deadline))| now >= *last + HOLD_QUIET || now >= *deadline)
+            .map(|(sg, _)| *sg)
+            .collect();
+        for sg in ready {
+            self.draining.remove(&sg);
+            if let Err(e) = self.backend.release_hold(key_of(sg)) {
+                warn!(source = %sg.source, group = %sg.group, error = %e, "ending hold mode failed");
+            }
+        }
+    }
+
+    /// Periodic upkeep: punted packets, aged hold queues.
+    pub fn housekeeping(&mut self, now: Instant) {
+        self.drain_punts(now);
+        self.hold.expire(now);
+        let deadline = self.answer_deadline;
+        self.forget_questions(|_, asked| now.saturating_duration_since(asked) > deadline);
+    }
+
+    /// Counters of the hold queues and of the backend's failures, by name.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        let value = serde_json::to_value(self.hold.counters()).unwrap_or_default();
+        let mut out: BTreeMap<String, u64> = value
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (format!("hold_{k}"), v.as_u64().unwrap_or(0)))
+            .collect();
+        out.insert("hold_queued_now".into(), self.hold.held() as u64);
+        out.insert("backend_failures".into(), self.unsynced.failures);
+        out.insert("backend_repaired".into(), self.unsynced.repaired);
+        out.insert("backend_unsynced_now".into(), self.unsynced.len() as u64);
+        out.insert("punt_open_failures".into(), self.punt_retries.failures);
+        out
+    }
+}

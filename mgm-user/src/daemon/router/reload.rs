@@ -1,0 +1,47 @@
+//! SIGHUP: applying a reloaded configuration.
+use super::{RouterCore, RouterIo};
+use crate::{
+    config::{Config, StaticRoute},
+    daemon::links::Link,
+    dataplane::ForwardingBackend,
+};
+use std::{collections::BTreeSet, time::Instant};
+use tracing::info;
+
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// Applies a reloaded configuration: only what changed is touched.
+    pub fn reload(&mut self, new: Config, now: Instant) {
+        self.advance(now);
+        let old_routes: BTreeSet<StaticRoute> = self.builtins.statics.1.routes().cloned().collect();
+        let new_routes: BTreeSet<StaticRoute> = new.routes.iter().cloned().collect();
+        let old_ifaces = self.config.interfaces.clone();
+        self.config.interfaces = new.interfaces.clone();
+        for gone in old_ifaces
+            .iter()
+            .filter(|o| !new.interfaces.iter().any(|n| n == *o))
+        {
+            self.take_out_of_service(&gone.name);
+        }
+        let links: Vec<Link> = self.links.values().cloned().collect();
+        for link in links {
+            let changed = !old_ifaces
+                .iter()
+                .any(|o| Some(o) == new.interface(&link.name));
+            if changed && new.interface(&link.name).is_some() && link.up {
+                self.take_out_of_service(&link.name);
+                self.bring_into_service(&link);
+            }
+        }
+        // Added first: a flow that an edited route keeps feeding never loses its interfaces.
+        for route in new_routes.difference(&old_routes) {
+            info!(?route, "reload: route added");
+            self.add_route(route.clone());
+        }
+        for route in old_routes.difference(&new_routes) {
+            info!(?route, "reload: route removed");
+            self.remove_route(route);
+        }
+        self.config = new;
+        self.drive();
+    }
+}

@@ -1,0 +1,56 @@
+//! Static routes added and removed at run time.
+use super::{RouterCore, RouterIo};
+use crate::{
+    api::proto::Response,
+    config::StaticRoute,
+    dataplane::ForwardingBackend,
+    mgm::{MemberFlags, Sg},
+};
+
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// Adds a static route at run time.
+    pub fn add_route(&mut self, route: StaticRoute) -> Response {
+        if let Err(problem) = route.check(&self.config.interfaces) {
+            return Response::error(87, problem.to_string());
+        }
+        if !self.builtins.statics.1.add_route(route) {
+            return Response::error(183, "the route exists already");
+        }
+        // Flows with an entry (forwarded or dropped) pick the route up now.
+        self.apply_routes_to_mfes();
+        Response::Ok
+    }
+
+    /// Removes a static route at run time; only the flows it fed change.
+    pub fn remove_route(&mut self, route: &StaticRoute) -> Response {
+        let Some(stale) = self.builtins.statics.1.remove_route(route) else {
+            return Response::error(1168, "no such route");
+        };
+        let now = self.now();
+        let h = self.builtins.statics.0;
+        for (sg, ifid) in stale {
+            let _ = self
+                .mgm
+                .delete_membership(h, sg, ifid, MemberFlags::JOIN, now);
+        }
+        self.drive();
+        Response::Ok
+    }
+
+    /// Gives every existing entry the memberships the routes now name for it (the static
+    /// protocol returns each membership once), so flows already forwarded or dropped pick up a
+    /// route added at run time without waiting for their entry to expire.
+    pub(super) fn apply_routes_to_mfes(&mut self) {
+        let flows: Vec<(Sg, u32)> = self.mgm.mfes().map(|m| (m.sg(), m.iif().ifindex)).collect();
+        let h = self.builtins.statics.0;
+        let now = self.now();
+        for (sg, iif) in flows {
+            for (msg, ifid) in self.builtins.statics.1.memberships_for(iif, sg) {
+                let _ = self
+                    .mgm
+                    .add_membership(h, msg, ifid, MemberFlags::JOIN, now);
+            }
+        }
+        self.drive();
+    }
+}

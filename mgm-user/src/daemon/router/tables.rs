@@ -1,0 +1,200 @@
+//! The API tables (interfaces, protocols, MFEs, groups, IGMP, routes).
+use super::{key_of, RouterCore, RouterIo, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
+use crate::{
+    api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
+    dataplane::ForwardingBackend,
+    mgm::{self, IfId, MemberFlags, ProtocolHandle, Sg},
+};
+use std::time::Instant;
+
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// The interfaces table.
+    pub fn interfaces(&self) -> Vec<InterfaceRow> {
+        self.config
+            .interfaces
+            .iter()
+            .map(|cfg| {
+                let link = self.links.get(&cfg.name);
+                let active = self.active.get(&cfg.name);
+                InterfaceRow {
+                    name: cfg.name.clone(),
+                    ifindex: link.map_or(0, |l| l.ifindex),
+                    up: link.is_some_and(|l| l.up),
+                    xdp: active.map(|a| format!("{:?}", a.1).to_lowercase()),
+                    igmp: cfg.igmp,
+                    owner: active
+                        .and_then(|a| self.mgm.protocol_on_interface(IfId::index(a.0)).ok())
+                        .map(|(p, _)| self.protocol_name(p))
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    pub(super) fn protocol_name(&self, protocol_id: u32) -> String {
+        match protocol_id {
+            mgm::MS_IP_IGMP => "igmp".into(),
+            STATIC_PROTOCOL_ID => "static".into(),
+            PROXY_PROTOCOL_ID => "proxy".into(),
+            other => format!("external:{other:#x}"),
+        }
+    }
+
+    pub(super) fn name_of(&self, ifindex: u32) -> String {
+        self.active
+            .iter()
+            .find(|(_, a)| a.0 == ifindex)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| format!("if{ifindex}"))
+    }
+
+    /// The protocols table.
+    pub fn protocols(&self) -> Vec<ProtocolRow> {
+        let mut rows = vec![(mgm::MS_IP_IGMP, 0), (STATIC_PROTOCOL_ID, 0)];
+        if self.builtins.proxy.is_some() {
+            rows.push((PROXY_PROTOCOL_ID, 0));
+        }
+        rows.extend(
+            self.externals
+                .values()
+                .map(|e| (e.protocol_id, e.component_id)),
+        );
+        rows.into_iter()
+            .map(|(protocol_id, component_id)| ProtocolRow {
+                name: self.protocol_name(protocol_id),
+                protocol_id,
+                component_id,
+                interfaces: self
+                    .active
+                    .iter()
+                    .filter(|(_, a)| {
+                        self.mgm.protocol_on_interface(IfId::index(a.0)).ok()
+                            == Some((protocol_id, component_id))
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The MFE table with fresh counters (which also refresh active entries' lifetimes).
+    pub fn mfes(&mut self) -> Vec<MfeRow> {
+        self.refresh_stats(self.clock);
+        let now = self.now();
+        let rows = self
+            .mgm
+            .mfes()
+            .map(|m| {
+                let stats = self.backend.mfe_stats(key_of(m.sg())).unwrap_or_default();
+                MfeRow {
+                    source: m.sg().source,
+                    group: m.sg().group,
+                    iif: self.name_of(m.iif().ifindex),
+                    oifs: m
+                        .oifs()
+                        .iter()
+                        .map(|o| {
+                            let s = stats
+                                .oifs
+                                .iter()
+                                .find(|(i, _)| *i == o.ifindex)
+                                .map(|(_, s)| *s)
+                                .unwrap_or_default();
+                            OifRow {
+                                iface: self.name_of(o.ifindex),
+                                packets: s.packets,
+                                bytes: s.bytes,
+                                drops: s.drops,
+                            }
+                        })
+                        .collect(),
+                    packets: stats.packets,
+                    bytes: stats.bytes,
+                    wrong_if: stats.wrong_if,
+                    age_s: m.up_time(now).as_secs(),
+                    expires_s: m.expiry_time(now).as_secs(),
+                }
+            })
+            .collect();
+        self.drive();
+        rows
+    }
+
+    /// Feeds the data plane's per-entry counters to the MGM (lifetime refresh on activity).
+    pub fn refresh_stats(&mut self, now: Instant) {
+        self.advance(now);
+        let now = self.now();
+        let sgs: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
+        for sg in sgs {
+            let Ok(stats) = self.backend.mfe_stats(key_of(sg)) else {
+                continue;
+            };
+            let counters = mgm::MfeCounters {
+                in_pkts: stats.packets,
+                in_octets: stats.bytes,
+                pkts_different_if: stats.wrong_if,
+                oifs: stats
+                    .oifs
+                    .iter()
+                    .map(|(i, s)| mgm::OifCounters {
+                        ifid: IfId::index(*i),
+                        out_packets: s.packets,
+                        ..mgm::OifCounters::new(IfId::index(*i))
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            let _ = self.mgm.report_stats(sg, counters, now);
+        }
+        self.drive();
+    }
+
+    /// The memberships table.
+    pub fn groups(&self) -> Vec<GroupRow> {
+        self.mgm
+            .memberships()
+            .into_iter()
+            .map(|m| GroupRow {
+                source: m.sg.source,
+                group: m.sg.group,
+                iface: self.name_of(m.ifid.ifindex),
+                protocol: self
+                    .protocol_id_of(m.protocol)
+                    .map(|p| self.protocol_name(p))
+                    .unwrap_or_default(),
+                flags: MemberFlags::JOIN.bits(),
+            })
+            .collect()
+    }
+
+    pub(super) fn protocol_id_of(&self, h: ProtocolHandle) -> Option<u32> {
+        if h == self.builtins.igmp.0 {
+            return Some(mgm::MS_IP_IGMP);
+        }
+        if h == self.builtins.statics.0 {
+            return Some(STATIC_PROTOCOL_ID);
+        }
+        if self.builtins.proxy.as_ref().is_some_and(|p| p.0 == h) {
+            return Some(PROXY_PROTOCOL_ID);
+        }
+        self.externals.get(&h).map(|e| e.protocol_id)
+    }
+
+    /// The IGMP snapshot.
+    pub fn igmp_snapshot(&self) -> serde_json::Value {
+        serde_json::to_value(self.igmp.snapshot(self.clock)).unwrap_or_default()
+    }
+
+    /// Static routes in smcroute words.
+    pub fn routes(&self) -> Vec<String> {
+        self.builtins
+            .statics
+            .1
+            .routes()
+            .map(|r| {
+                let source = r.source.map_or("*".to_owned(), |s| s.to_string());
+                format!("{} {} {} {}", r.from, source, r.group, r.to.join(" "))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,59 @@
+//! Root test of the XDP backend's bookkeeping when a change fails, against the real maps: a
+//! change whose outgoing set cannot be filled (a devmap insert of an interface that does not
+//! exist fails) leaves the entry as it was, in the map and in the bookkeeping alike, and a
+//! later change succeeds.
+use mgm_common::SgKey;
+use mgm_user::{
+    dataplane::{DataPlane, ForwardingBackend, InstalledMfe, XdpBackend},
+    lab::{Host, Lab},
+};
+use std::net::Ipv4Addr;
+
+/// An ifindex no interface has.
+const NO_SUCH_IFINDEX: u32 = 999_999;
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_failed_change_leaves_the_entry_and_its_bookkeeping_as_they_were() {
+    let lab = Lab::star(2).expect("lab");
+    let ifindex = |name: &str| lab.ifindex(Host::Router, name).expect("ifindex");
+    let (up0, rcv1, rcv2) = (ifindex("up0"), ifindex("rcv1"), ifindex("rcv2"));
+    let sg = SgKey::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 2, 3));
+    lab.in_ns(Host::Router, || {
+        let mut plane = DataPlane::load().expect("data plane");
+        let mut backend = XdpBackend::new(&mut plane).expect("backend");
+        backend.install_mfe(sg, up0, &[rcv1]).expect("install");
+        let before = InstalledMfe {
+            sg,
+            iif: up0,
+            oifs: vec![rcv1],
+        };
+
+        let failed = backend.update_mfe(sg, up0, &[rcv1, NO_SUCH_IFINDEX]);
+        assert!(failed.is_err(), "the devmap refuses a missing interface");
+        assert_eq!(backend.installed(sg), Some(before.clone()), "bookkeeping");
+        assert_eq!(
+            backend.read_back().expect("maps"),
+            vec![before.clone()],
+            "maps"
+        );
+        assert!(backend.mfe_stats(sg).is_ok(), "counters still readable");
+
+        let failed = backend.install_mfe(sg, up0, &[NO_SUCH_IFINDEX, rcv2]);
+        assert!(failed.is_err());
+        assert_eq!(backend.installed(sg), Some(before.clone()));
+        assert_eq!(backend.read_back().expect("maps"), vec![before]);
+
+        backend
+            .update_mfe(sg, up0, &[rcv1, rcv2])
+            .expect("a good change");
+        let after = InstalledMfe {
+            sg,
+            iif: up0,
+            oifs: vec![rcv1, rcv2],
+        };
+        assert_eq!(backend.installed(sg), Some(after.clone()));
+        assert_eq!(backend.read_back().expect("maps"), vec![after]);
+    })
+    .expect("enter the router's namespace");
+}
