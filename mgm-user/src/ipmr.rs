@@ -1,5 +1,5 @@
 //! A small controller of the kernel's IPv4 multicast routing (ipmr): the baseline the benchmarks
-//! compare mgm's XDP forwarder with, and the fallback forwarding backend of MGM-SPEC.md §10.
+//! compare mgm's XDP forwarder with, and the fallback forwarding backend of docs/mgm-spec.md §10.
 //!
 //! The kernel takes its multicast routing instructions from one raw IGMP socket per network
 //! namespace (and routing table), switched into routing mode with `MRT_INIT`:

@@ -2,7 +2,7 @@
 //! protocols. Every input (a data-plane report, an IGMP datagram, a link or route change, an
 //! API request, a timer) is one method call here; each call ends by draining the MGM's actions
 //! into the backend and the protocols. Nothing here blocks, and nothing holds a lock across a
-//! callback (MGM-SPEC §6.11): the core's state is committed before any action leaves it.
+//! callback (docs/mgm-spec.md §6.11): the core's state is committed before any action leaves it.
 use super::{
     hold::{Hold, HoldLimits},
     igmp_io::IgmpIo,
