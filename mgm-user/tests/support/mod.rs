@@ -238,21 +238,18 @@ impl Mgmd {
             .unwrap_or_default())
     }
 
-    /// Waits until the MFE of (`source`, `group`) has forwarded at least `packets` packets
-    /// (a stream is under way).
-    pub fn wait_for_forwarded(
-        &self,
-        source: Ipv4Addr,
-        group: Ipv4Addr,
-        packets: u64,
-    ) -> Result<()> {
+    /// Waits until the entry of (`source`, `group`) is established: the XDP program has sent
+    /// at least `copies` copies out of each of its outgoing interfaces. (A new entry starts in
+    /// hold mode, in which mgmd itself sends the punted packets on, for up to a second; those
+    /// are not counted per interface.)
+    pub fn wait_for_forwarded(&self, source: Ipv4Addr, group: Ipv4Addr, copies: u64) -> Result<()> {
         wait_for(
-            &format!("{packets} packets of ({source}, {group}) forwarded"),
+            &format!("{copies} copies of ({source}, {group}) forwarded by XDP on every interface"),
             Duration::from_secs(30),
             || {
-                Ok(self
-                    .mfe(source, group)?
-                    .filter(|m| m.packets >= packets)
+                let entry = self.mfe(source, group)?;
+                Ok(entry
+                    .filter(|m| !m.oifs.is_empty() && m.oifs.iter().all(|o| o.packets >= copies))
                     .map(drop))
             },
         )
