@@ -7,6 +7,7 @@ mod support;
 use mgm_user::{
     api::proto::{Request, Response},
     lab::{Host, Lab},
+    rawio::{self, Framing, PacketSocket},
     wire::ipv4,
 };
 use std::{
@@ -34,17 +35,8 @@ impl Spray {
 /// Sends UDP frames to random (S,G) (sources in 172.16/12, groups in 239.128/9) out of
 /// `eth0` of the calling thread's namespace for `duration`; returns how many were sent.
 fn flood(duration: Duration) -> u64 {
-    // SAFETY: plain socket(2).
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-    assert!(fd >= 0, "AF_PACKET socket");
-    let name = std::ffi::CString::new("eth0").expect("name");
-    // SAFETY: a NUL-terminated name.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    // SAFETY: sockaddr_ll is plain data.
-    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    to.sll_family = libc::AF_PACKET as u16;
-    to.sll_ifindex = ifindex as i32;
-    to.sll_halen = 6;
+    let socket = PacketSocket::open(Framing::Frames, 0).expect("AF_PACKET socket");
+    let ifindex = rawio::ifindex("eth0").expect("eth0");
     let mut spray = Spray(0x9e37_79b9_7f4a_7c15);
     let mut frame = [0u8; 14 + 20 + 8 + 18];
     frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
@@ -67,24 +59,11 @@ fn flood(duration: Duration) -> u64 {
             let o = group.octets();
             frame[..6].copy_from_slice(&[0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]);
             repr.emit(&mut frame[14..]).expect("emit");
-            // SAFETY: the frame and address are valid for the lengths passed.
-            let n = unsafe {
-                libc::sendto(
-                    fd,
-                    frame.as_ptr().cast(),
-                    frame.len(),
-                    0,
-                    (&to as *const libc::sockaddr_ll).cast(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-                )
-            };
-            if n > 0 {
+            if socket.send_to(ifindex, [0; 6], &frame).is_ok() {
                 sent += 1;
             }
         }
     }
-    // SAFETY: closing the descriptor opened above.
-    unsafe { libc::close(fd) };
     sent
 }
 

@@ -7,6 +7,7 @@ use mgm_user::api::proto::{Request, Response};
 use mgm_user::igmp::{DropReason, FilterMode, Snapshot};
 use mgm_user::lab::{Host, Lab};
 use mgm_user::leaf::{Channel, Iface, Receiver};
+use mgm_user::rawio::{Framing, PacketSocket};
 use mgm_user::wire::igmp::{GroupRecordRepr, Packet, QueryV3, RecordType, Repr, ALL_V3_ROUTERS};
 use mgm_user::wire::ipv4;
 use std::collections::BTreeMap;
@@ -219,40 +220,10 @@ fn corpus() -> Vec<(DropReason, Vec<u8>)> {
 /// Sends raw IPv4 datagrams out of `ifindex` with a cooked packet socket, so that the IP
 /// header goes out exactly as written (a raw IP socket would repair it).
 fn send_frames(ifindex: u32, frames: &[Vec<u8>]) -> std::io::Result<()> {
-    let proto = (libc::ETH_P_IP as u16).to_be();
-    // SAFETY: plain socket(2); the descriptor is closed below.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto)) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
-    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    to.sll_family = libc::AF_PACKET as u16;
-    to.sll_protocol = proto;
-    to.sll_ifindex = i32::try_from(ifindex).expect("ifindex");
-    to.sll_halen = 6;
-    to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-    let mut result = Ok(());
-    for frame in frames {
-        // SAFETY: the frame and the address are valid for the lengths passed.
-        let n = unsafe {
-            libc::sendto(
-                fd,
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&to as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            result = Err(std::io::Error::last_os_error());
-            break;
-        }
-    }
-    // SAFETY: fd is open and owned here.
-    unsafe { libc::close(fd) };
-    result
+    let socket = PacketSocket::open(Framing::Cooked, libc::ETH_P_IP as u16)?;
+    frames
+        .iter()
+        .try_for_each(|frame| socket.send_to(ifindex, [0xff; 6], frame))
 }
 
 #[test]
