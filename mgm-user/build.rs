@@ -12,7 +12,15 @@ fn main() -> anyhow::Result<()> {
         root_dir: &metadata,
         ..Default::default()
     };
-    aya_build::build_ebpf([ebpf], Toolchain::Nightly)?;
+    // The toolchain the eBPF crate's rust-toolchain.toml names (`cargo xtask setup` installs it
+    // and builds bpf-linker against its LLVM).
+    let toolchain_file = PathBuf::from(&metadata).join("rust-toolchain.toml");
+    println!("cargo:rerun-if-changed={}", toolchain_file.display());
+    let toolchain = fs::read_to_string(&toolchain_file)
+        .with_context(|| format!("reading {}", toolchain_file.display()))?;
+    let channel = toolchain_channel(&toolchain)
+        .with_context(|| format!("{}: no channel", toolchain_file.display()))?;
+    aya_build::build_ebpf([ebpf], Toolchain::Custom(&channel))?;
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| anyhow!("OUT_DIR not set"))?);
     for object in ["mgm-xdp", "mgm-bench-xdp"].map(|name| out_dir.join(name)) {
         if !object.exists() {
@@ -32,4 +40,17 @@ fn cargo_metadata_root() -> anyhow::Result<String> {
     root.into_os_string()
         .into_string()
         .map_err(|p| anyhow!("non-UTF-8 path {p:?}"))
+}
+
+/// The `channel` of a rust-toolchain.toml (the same reading as xtask's setup).
+fn toolchain_channel(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let value = line
+            .trim()
+            .strip_prefix("channel")?
+            .trim_start()
+            .strip_prefix('=')?;
+        let value = value.trim().strip_prefix('"')?;
+        Some(value[..value.find('"')?].to_owned())
+    })
 }

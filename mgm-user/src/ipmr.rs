@@ -1,5 +1,5 @@
 //! A small controller of the kernel's IPv4 multicast routing (ipmr): the baseline the benchmarks
-//! compare mgm's XDP forwarder with, and the fallback forwarding backend of MGM-SPEC.md §10.
+//! compare mgm's XDP forwarder with, and the fallback forwarding backend of docs/mgm-spec.md §10.
 //!
 //! The kernel takes its multicast routing instructions from one raw IGMP socket per network
 //! namespace (and routing table), switched into routing mode with `MRT_INIT`:
@@ -18,7 +18,6 @@
 use std::{
     collections::BTreeMap,
     io,
-    mem::size_of,
     net::Ipv4Addr,
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
     time::Duration,
@@ -42,7 +41,7 @@ const UPCALL_LEN: usize = 20;
 
 /// `struct vifctl`.
 #[repr(C)]
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct VifCtl {
     vifi: u16,
     flags: u8,
@@ -55,6 +54,7 @@ struct VifCtl {
 
 /// `struct mfcctl`.
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct MfcCtl {
     origin: u32,
     group: u32,
@@ -329,21 +329,14 @@ impl Ipmr {
         })
     }
 
-    fn set<T>(&self, option: libc::c_int, value: &T, call: &'static str) -> Result<(), IpmrError> {
-        // SAFETY: `value` points at a live `T` of the size passed, the layout the option expects.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.socket.as_raw_fd(),
-                libc::IPPROTO_IP,
-                option,
-                (value as *const T).cast(),
-                size_of::<T>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(sys(call));
-        }
-        Ok(())
+    fn set<T: Copy>(
+        &self,
+        option: libc::c_int,
+        value: &T,
+        call: &'static str,
+    ) -> Result<(), IpmrError> {
+        crate::rawio::set_opt(&self.socket, libc::IPPROTO_IP, option, value)
+            .map_err(|source| IpmrError::Sys { call, source })
     }
 }
 

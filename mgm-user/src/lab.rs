@@ -87,19 +87,6 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// For tests that need root: `Ok(true)` when they can run, `Ok(false)` when they should skip
-/// (not root, and not under CI), and an error under `CI=true` without root, so CI fails loudly.
-pub fn root_or_skip(test: &str) -> Result<bool, LabError> {
-    if is_root() {
-        return Ok(true);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        return Err(LabError::NotRoot);
-    }
-    eprintln!("skipping {test}: needs root");
-    Ok(false)
-}
-
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl Lab {
@@ -151,7 +138,7 @@ impl Lab {
                 host,
                 &["route", "add", "default", "via", &format!("10.{n}.0.254")],
             )?;
-            // Redirected frames reach a veth only if its peer runs NAPI (DESIGN.md §2).
+            // Redirected frames reach a veth only if its peer runs NAPI (docs/design.md §2).
             lab.run(host, &["ethtool", "-K", "eth0", "gro", "on"])?;
         }
         Ok(lab)

@@ -6,7 +6,7 @@
 //! On Linux, as on other UNIX systems, IP_MULTICAST_LOOP acts on the **sending** socket: it
 //! decides whether that socket's own datagrams are looped back to listeners on the same host.
 //! Set on a receiving socket it has no effect on what that socket receives. Winsock is the
-//! opposite: there the option is set on the receiving socket (MGM-SPEC §8.2).
+//! opposite: there the option is set on the receiving socket (docs/mgm-spec.md §8.2).
 use crate::rawio;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 use std::ffi::{CStr, CString};

@@ -1,15 +1,16 @@
 //! Safe wrappers for the socket calls socket2 does not offer: setting an option from any plain
-//! C value, and recvmsg(2) with the IPv4 control messages mgm asks for (IP_TTL, IP_PKTINFO).
-use socket2::Socket;
+//! C value, recvmsg(2) with the IPv4 control messages mgm asks for (IP_TTL, IP_PKTINFO), and
+//! packet sockets (AF_PACKET) sending and receiving whole frames on a chosen interface.
+use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
-/// setsockopt(2) with a plain C value (`c_int`, `ip_mreqn`, `vifctl`, ...).
+/// setsockopt(2) with a plain C value (`c_int`, `ip_mreqn`, `vifctl`, `sock_fprog`, ...).
 pub fn set_opt<T: Copy>(
-    socket: &Socket,
+    socket: &impl AsFd,
     level: libc::c_int,
     name: libc::c_int,
     value: &T,
@@ -17,7 +18,7 @@ pub fn set_opt<T: Copy>(
     // SAFETY: `value` points at a live `T` whose size is passed along; T is plain data.
     let rc = unsafe {
         libc::setsockopt(
-            socket.as_raw_fd(),
+            socket.as_fd().as_raw_fd(),
             level,
             name,
             (value as *const T).cast(),
@@ -102,4 +103,163 @@ pub fn recv(socket: &Socket, timeout: Duration) -> io::Result<Option<Recv>> {
         ttl,
         ifindex,
     }))
+}
+
+/// What a packet socket exchanges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Whole Ethernet frames, link-layer header included (`SOCK_RAW`).
+    Frames,
+    /// Network-layer packets: the kernel writes and strips the link-layer header (`SOCK_DGRAM`).
+    Cooked,
+}
+
+/// Where a received frame came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// The interface it was seen on.
+    pub ifindex: u32,
+    /// Whether this host sent it (a copy of an outgoing frame), rather than received it.
+    pub outgoing: bool,
+}
+
+/// A packet socket (AF_PACKET, needs CAP_NET_RAW) of the calling thread's network namespace.
+#[derive(Debug)]
+pub struct PacketSocket {
+    socket: Socket,
+    framing: Framing,
+    protocol: u16,
+}
+
+impl PacketSocket {
+    /// Opens a socket receiving the EtherType `protocol` (`ETH_P_ALL` for every frame, 0 for
+    /// none: a socket that only sends), on every interface until [`PacketSocket::bind`].
+    pub fn open(framing: Framing, protocol: u16) -> io::Result<Self> {
+        let kind = match framing {
+            Framing::Frames => Type::RAW,
+            Framing::Cooked => Type::DGRAM,
+        };
+        let socket = Socket::new(
+            Domain::PACKET,
+            kind,
+            Some(Protocol::from(i32::from(protocol.to_be()))),
+        )?;
+        Ok(Self {
+            socket,
+            framing,
+            protocol,
+        })
+    }
+
+    /// The socket, for options (`set_opt`, `set_nonblocking`, buffer sizes).
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// Receives only what arrives on `ifindex`.
+    pub fn bind(&self, ifindex: u32) -> io::Result<()> {
+        let address = self.address(ifindex, [0; 6])?;
+        // SAFETY: a valid sockaddr_ll of the length passed.
+        let rc = unsafe {
+            libc::bind(
+                self.socket.as_raw_fd(),
+                (&address as *const libc::sockaddr_ll).cast(),
+                mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Sends `data` out of `ifindex`: a whole frame ([`Framing::Frames`]), or a packet the
+    /// kernel frames with `destination` as the link-layer address ([`Framing::Cooked`]).
+    pub fn send_to(&self, ifindex: u32, destination: [u8; 6], data: &[u8]) -> io::Result<()> {
+        let address = self.address(ifindex, destination)?;
+        // SAFETY: the data and the address are valid for the lengths passed.
+        let sent = unsafe {
+            libc::sendto(
+                self.socket.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                0,
+                (&address as *const libc::sockaddr_ll).cast(),
+                mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        match usize::try_from(sent) {
+            Ok(n) if n == data.len() => Ok(()),
+            Ok(n) => Err(io::Error::other(format!(
+                "sent {n} of {} bytes",
+                data.len()
+            ))),
+            Err(_) => Err(io::Error::last_os_error()),
+        }
+    }
+
+    /// Receives one frame (or cooked packet) into `buffer`: its length, cut to the buffer, and
+    /// where it came from. Without data, a non-blocking socket fails with `WouldBlock`.
+    pub fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, Arrival)> {
+        // SAFETY: sockaddr_ll is plain data; all-zero is valid.
+        let mut from: libc::sockaddr_ll = unsafe { mem::zeroed() };
+        let mut from_len = mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: buffer and address are valid for the lengths passed.
+        let n = unsafe {
+            libc::recvfrom(
+                self.socket.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+                0,
+                (&mut from as *mut libc::sockaddr_ll).cast(),
+                &mut from_len,
+            )
+        };
+        let len = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+        Ok((
+            len.min(buffer.len()),
+            Arrival {
+                ifindex: from.sll_ifindex as u32,
+                outgoing: from.sll_pkttype == libc::PACKET_OUTGOING,
+            },
+        ))
+    }
+
+    fn address(&self, ifindex: u32, destination: [u8; 6]) -> io::Result<libc::sockaddr_ll> {
+        // SAFETY: sockaddr_ll is plain data; all-zero is valid.
+        let mut address: libc::sockaddr_ll = unsafe { mem::zeroed() };
+        address.sll_family = libc::AF_PACKET as u16;
+        address.sll_protocol = self.protocol.to_be();
+        address.sll_ifindex = i32::try_from(ifindex)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
+        if self.framing == Framing::Cooked || destination != [0; 6] {
+            address.sll_halen = 6;
+            address.sll_addr[..6].copy_from_slice(&destination);
+        }
+        Ok(address)
+    }
+}
+
+impl AsFd for PacketSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl AsRawFd for PacketSocket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// The index of the interface `name` in the calling thread's network namespace.
+pub fn ifindex(name: &str) -> io::Result<u32> {
+    let c_name = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
+    // SAFETY: a valid NUL-terminated name.
+    match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
+        0 => Err(io::Error::last_os_error()),
+        index => Ok(index),
+    }
 }

@@ -13,7 +13,7 @@ use mgm_user::{
         protocol::{ProtocolClient, ProtocolError},
         MAX_FRAME,
     },
-    lab::{root_or_skip, Host, Lab},
+    lab::{Host, Lab},
 };
 use serde_json::{json, Value};
 use std::{
@@ -44,7 +44,7 @@ struct Raw(UnixStream);
 impl Raw {
     fn connect(mgmd: &Mgmd) -> Result<Self> {
         let stream = UnixStream::connect(mgmd.socket())?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         Ok(Self(stream))
     }
 
@@ -121,11 +121,11 @@ fn start_flow(
     a: &mut ProtocolClient,
     group: Ipv4Addr,
 ) -> Result<(support::Listener, u64, Vec<ApiIfEntry>)> {
-    let listener = mgmd.listen(Host::Receiver(1), group, 3, 5.0)?;
+    let listener = mgmd.listen(Host::Receiver(1), group, 3, 30.0)?;
     mgmd.wait_for_igmp_members(group, &["rcv1"])?;
     mgmd.send(Host::Source, group, 3, 10)?;
     let event = runtime
-        .block_on(async { tokio::time::timeout(Duration::from_secs(5), a.next_event()).await })
+        .block_on(async { tokio::time::timeout(Duration::from_secs(30), a.next_event()).await })
         .with_context(|| format!("no creation alert for {group}"))??;
     let Event::CreationAlert { query, entries, .. } = event else {
         bail!("unexpected event {event:?}");
@@ -134,10 +134,8 @@ fn start_flow(
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn the_api_refuses_misuse_and_hostile_input_and_keeps_serving() -> Result<()> {
-    if !root_or_skip("the_api_refuses_misuse_and_hostile_input_and_keeps_serving")? {
-        return Ok(());
-    }
     let mut mgmd = Mgmd::start(Lab::star(1)?, &config())?;
     let status = json!({"request": "status"});
 

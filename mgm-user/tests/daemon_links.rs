@@ -5,7 +5,7 @@
 mod support;
 
 use anyhow::{Context as _, Result};
-use mgm_user::lab::{root_or_skip, Host, Lab};
+use mgm_user::lab::{Host, Lab};
 use std::{net::Ipv4Addr, time::Duration};
 use support::{wait_for, Mgmd, NO_IGMP};
 
@@ -20,7 +20,7 @@ fn config() -> String {
 fn wait_for_service(mgmd: &Mgmd, name: &str, in_service: bool) -> Result<u32> {
     wait_for(
         &format!("{name} in service: {in_service}"),
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         || {
             let rows = mgmd.interfaces()?;
             let row = rows.iter().find(|r| r.name == name).context("no row")?;
@@ -30,10 +30,8 @@ fn wait_for_service(mgmd: &Mgmd, name: &str, in_service: bool) -> Result<u32> {
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn interfaces_that_go_down_or_come_back_anew_are_followed() -> Result<()> {
-    if !root_or_skip("interfaces_that_go_down_or_come_back_anew_are_followed")? {
-        return Ok(());
-    }
     let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
     mgmd.expect_delivery(GROUP, 30, &[1, 2], "at start")?;
 

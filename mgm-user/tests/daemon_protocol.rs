@@ -7,7 +7,7 @@
 mod support;
 
 use anyhow::{bail, ensure, Context as _, Result};
-use mgm_user::lab::{root_or_skip, Host, Lab};
+use mgm_user::lab::{Host, Lab};
 use serde_json::Value;
 use std::{
     io::{BufRead as _, BufReader},
@@ -39,7 +39,7 @@ impl Log {
         if let Some(line) = self.seen.iter().find(|l| matches(l)) {
             return Ok(line.clone());
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self.lines.recv_timeout(left).with_context(|| {
@@ -104,10 +104,8 @@ fn is_group(line: &Value, group: Ipv4Addr) -> bool {
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn external_protocol_vetoes_hears_alerts_and_is_deregistered_when_killed() -> Result<()> {
-    if !root_or_skip("external_protocol_vetoes_hears_alerts_and_is_deregistered_when_killed")? {
-        return Ok(());
-    }
     let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
     let ifindex = |name: &str| -> Result<u64> {
         let rows = mgmd.interfaces()?;
@@ -133,7 +131,7 @@ fn external_protocol_vetoes_hears_alerts_and_is_deregistered_when_killed() -> Re
 
     // Receivers join with IGMP on its interfaces: a join alert and local joins.
     let count = 40;
-    let listener1 = mgmd.listen(Host::Receiver(1), GROUP, count, 4.0)?;
+    let listener1 = mgmd.listen(Host::Receiver(1), GROUP, count, 30.0)?;
     let listener2 = mgmd.listen(Host::Receiver(2), GROUP, count, 3.0)?;
     log.expect("join alert", |l| {
         is_callback(l, "join_alert") && is_group(l, GROUP)
@@ -187,7 +185,7 @@ fn external_protocol_vetoes_hears_alerts_and_is_deregistered_when_killed() -> Re
 
     // SIGKILL: no goodbye, yet mgmd deregisters it and undoes what it did.
     signal_pid(pid, libc::SIGKILL)?;
-    wait_for("the deregistration", Duration::from_secs(5), || {
+    wait_for("the deregistration", Duration::from_secs(30), || {
         Ok(mgmd
             .protocols()?
             .iter()

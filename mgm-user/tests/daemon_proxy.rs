@@ -7,7 +7,7 @@ mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use mgm_user::{
-    lab::{root_or_skip, Host, Lab},
+    lab::{Host, Lab},
     rawio,
     wire::{
         igmp::{self, msg_type, RecordType, ALL_V3_ROUTERS},
@@ -112,10 +112,8 @@ fn joined_upstream(mgmd: &Mgmd) -> Result<bool> {
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
-    if !root_or_skip("proxy_joins_upstream_forwards_and_prunes")? {
-        return Ok(());
-    }
     let mut lab = Lab::star(2)?;
     lab.add_upstream()?;
     let mut mgmd = Mgmd::start(lab, &config())?;
@@ -140,11 +138,11 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
     // Receivers join downstream: the router joins upstream and forwards every packet.
     let count = 60;
     let listeners = [1, 2]
-        .map(|n| mgmd.listen(Host::Receiver(n), GROUP, count, 5.0))
+        .map(|n| mgmd.listen(Host::Receiver(n), GROUP, count, 30.0))
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
     mgmd.wait_for_igmp_members(GROUP, &["rcv1", "rcv2"])?;
-    expect_report(&upstream, Report::Join, Duration::from_secs(5))?;
+    expect_report(&upstream, Report::Join, Duration::from_secs(30))?;
     ensure!(
         joined_upstream(&mgmd)?,
         "/proc/net/igmp shows no join on wan0"
@@ -165,14 +163,14 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
 
     // The receivers left when they had their packets: the router leaves upstream, and what
     // the upstream host sends still reaches the router but goes nowhere.
-    expect_report(&upstream, Report::Leave, Duration::from_secs(10))?;
+    expect_report(&upstream, Report::Leave, Duration::from_secs(30))?;
     ensure!(
         !joined_upstream(&mgmd)?,
         "/proc/net/igmp still shows the join"
     );
     let pruned = wait_for(
         "the downstream interfaces pruned",
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         || {
             Ok(mgmd
                 .mfe(UPSTREAM_SOURCE, GROUP)?
@@ -180,11 +178,19 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         },
     )?;
     mgmd.send(Host::Upstream, GROUP, 20, 5)?;
-    let after = mgmd
-        .mfe(UPSTREAM_SOURCE, GROUP)?
-        .context("the entry is gone")?;
+    // The packets may still be on their way when the sender returns: wait for the count.
+    let after = wait_for(
+        "the 20 packets counted on the pruned entry",
+        Duration::from_secs(30),
+        || {
+            let entry = mgmd
+                .mfe(UPSTREAM_SOURCE, GROUP)?
+                .context("the entry is gone")?;
+            Ok((entry.packets >= pruned.packets + 20).then_some(entry))
+        },
+    )?;
     ensure!(
-        after.oifs.is_empty() && after.packets >= pruned.packets + 20,
+        after.oifs.is_empty(),
         "after the leave the flow should arrive and go nowhere: before {pruned:?}, after {after:?}"
     );
     Ok(())

@@ -8,7 +8,7 @@ use mgm_user::igmp::{
     self, Action, ChangeKind, FilterMode, IfaceConfig, MembershipChange, MessageKind, Router,
     Snapshot, Transmit, Version,
 };
-use mgm_user::lab::{root_or_skip, Host, Lab};
+use mgm_user::lab::{Host, Lab};
 use mgm_user::leaf::{Channel, Iface, Receiver};
 use mgm_user::rawio;
 use mgm_user::wire::igmp::{Repr, ALL_ROUTERS, ALL_V3_ROUTERS};
@@ -39,8 +39,11 @@ fn config() -> IfaceConfig {
 
 const GMI: Duration = Duration::from_secs(5);
 const LMQT: Duration = Duration::from_millis(400);
-/// Scheduling and kernel delays tolerated on top of protocol times.
+/// Scheduling and kernel delays tolerated on top of protocol times in lower bounds.
 const SLACK: Duration = Duration::from_millis(700);
+/// How long the test waits for an event beyond its protocol time: it bounds a failure only,
+/// so it is generous (a loaded machine delays events, it must not fail the test).
+const BOUND: Duration = Duration::from_secs(10);
 
 /// The memberships the MGM core would hold, built from the change events alone; every event
 /// must be consistent with the set (no double join, no leave of nothing).
@@ -299,9 +302,7 @@ fn run_host_scenario(version: u8) {
 
     // 1. The host joins GROUP: EXCLUDE {} on the router, a (*,G) join for the core.
     let member = join(&lab, any(GROUP));
-    let seen = rtr.pump_until(Instant::now() + Duration::from_secs(3), |s| {
-        group_of(s, GROUP).is_some()
-    });
+    let seen = rtr.pump_until(Instant::now() + BOUND, |s| group_of(s, GROUP).is_some());
     assert!(seen.is_some(), "v{version}: join not seen");
     let g = rtr.group(GROUP).expect("group");
     assert_eq!(g.filter_mode, FilterMode::Exclude);
@@ -326,7 +327,20 @@ fn run_host_scenario(version: u8) {
             source: Some(SSM_SOURCE),
         },
     );
-    rtr.pump(Duration::from_millis(1500));
+    let ssm_seen = |s: &Snapshot| {
+        let ignored = &s.interfaces[0].counters.ignored;
+        if version == 3 {
+            group_of(s, SSM_GROUP).is_some_and(|g| !g.sources.is_empty())
+        } else {
+            ignored
+                .get(&igmp::IgnoreReason::SsmAnySource)
+                .copied()
+                .unwrap_or(0)
+                >= 1
+        }
+    };
+    rtr.pump_until(Instant::now() + BOUND, ssm_seen)
+        .expect("the source-specific report handled");
     if version == 3 {
         let g = rtr.group(SSM_GROUP).expect("SSM group");
         assert_eq!(g.filter_mode, FilterMode::Include);
@@ -348,27 +362,22 @@ fn run_host_scenario(version: u8) {
     }
     let left = Instant::now();
     ssm.leave().expect("leave SSM");
-    rtr.pump_until(left + LMQT + SLACK * 2, |s| {
-        group_of(s, SSM_GROUP).is_none()
-    });
+    // A leave ends the group after the last member queries (LMQT, 0.4 s), well before the
+    // group membership interval (5 s) would: waiting up to GMI tells the two apart with a
+    // margin no load reaches.
+    rtr.pump_until(left + GMI, |s| group_of(s, SSM_GROUP).is_none());
     assert!(
         rtr.group(SSM_GROUP).is_none(),
         "v{version}: SSM leave not honoured"
     );
 
-    // 3. The host leaves GROUP: the router queries it and drops it within LMQT.
+    // 3. The host leaves GROUP: the router queries it and drops it after LMQT.
     let left = Instant::now();
     member.leave().expect("leave");
     let gone = rtr
-        .pump_until(left + Duration::from_secs(3), |s| {
-            group_of(s, GROUP).is_none()
-        })
-        .expect("leave honoured");
-    assert!(
-        gone - left <= LMQT + SLACK,
-        "v{version}: leave took {:?}",
-        gone - left
-    );
+        .pump_until(left + GMI, |s| group_of(s, GROUP).is_none())
+        .expect("leave honoured before the group membership interval");
+    eprintln!("v{version}: leave took {:?} (LMQT {LMQT:?})", gone - left);
     assert_eq!(rtr.memberships, Memberships::default());
     let snap = rtr.router.snapshot(Instant::now());
     assert!(snap.interfaces[0].counters.sent[&MessageKind::GroupQuery] >= 1);
@@ -376,22 +385,21 @@ fn run_host_scenario(version: u8) {
     // 4. The host joins again and vanishes without leaving: the group lives for the group
     //    membership interval after the last report.
     let _member = join(&lab, any(GROUP));
-    rtr.pump_until(Instant::now() + Duration::from_secs(3), |s| {
-        group_of(s, GROUP).is_some()
-    })
-    .expect("join seen again");
+    rtr.pump_until(Instant::now() + BOUND, |s| group_of(s, GROUP).is_some())
+        .expect("join seen again");
     rtr.pump(Duration::from_secs(3));
     lab.ip(host, &["link", "set", "eth0", "down"])
         .expect("host down");
     let gone = rtr
-        .pump_until(Instant::now() + GMI + Duration::from_secs(2), |s| {
+        .pump_until(Instant::now() + GMI + BOUND, |s| {
             group_of(s, GROUP).is_none()
         })
         .expect("vanished host's group expires");
     let last = rtr.last_report.expect("reports were seen");
     let lived = gone - last;
+    // Never before the group membership interval; how long after depends on the load.
     assert!(
-        lived + Duration::from_millis(50) >= GMI && lived <= GMI + SLACK,
+        lived + Duration::from_millis(50) >= GMI,
         "v{version}: group lived {lived:?} after the last report"
     );
     assert_eq!(rtr.memberships, Memberships::default());
@@ -405,34 +413,40 @@ fn run_host_scenario(version: u8) {
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn igmpv3_host_join_leave_and_expiry() {
-    if !root_or_skip("igmpv3_host_join_leave_and_expiry").expect("root") {
-        return;
-    }
     run_host_scenario(3);
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn igmpv2_host_join_leave_and_expiry() {
-    if !root_or_skip("igmpv2_host_join_leave_and_expiry").expect("root") {
-        return;
-    }
     run_host_scenario(2);
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn two_routers_elect_the_lower_address_and_take_over() {
-    if !root_or_skip("two_routers_elect_the_lower_address_and_take_over").expect("root") {
-        return;
-    }
     let lab = Lab::star(1).expect("lab");
     let high_addr = Ipv4Addr::new(10, 1, 0, 254);
     let low_addr = Lab::address_of(Host::Receiver(1));
     let mut high = Rtr::start(&lab, Host::Router, "rcv1", high_addr, false);
     let mut low = Rtr::start(&lab, Host::Receiver(1), "eth0", low_addr, false);
+    // Both start as queriers; the higher one yields once it hears the lower one's query.
+    let yielded = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
-        s.spawn(|| high.pump(Duration::from_secs(3)));
-        s.spawn(|| low.pump(Duration::from_secs(3)));
+        s.spawn(|| {
+            high.pump_until(Instant::now() + BOUND, |s| {
+                let querier = &s.interfaces[0].querier;
+                querier.address == low_addr && !querier.is_self
+            });
+            yielded.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        s.spawn(|| {
+            while !yielded.load(std::sync::atomic::Ordering::Relaxed) {
+                low.pump(Duration::from_millis(100));
+            }
+        });
     });
     let now = Instant::now();
     let h = &high.router.snapshot(now).interfaces[0].querier;
@@ -463,15 +477,17 @@ fn two_routers_elect_the_lower_address_and_take_over() {
     // The lower router goes away; the other takes over within the other querier present
     // interval (2 × 2 s + 1 s / 2 = 4.5 s) of its last query.
     drop(low);
+    let oqpi = Duration::from_millis(4500);
     let took_over = high
-        .pump_until(Instant::now() + Duration::from_secs(8), |s| {
+        .pump_until(Instant::now() + oqpi + BOUND, |s| {
             s.interfaces[0].querier.is_self
         })
         .expect("takeover");
-    let oqpi = Duration::from_millis(4500);
+    // Not before the interval has run from the last query heard, which came at most one
+    // query interval (2 s) before the quiet began; how long after depends on the load.
     let waited = took_over - quiet_since;
     assert!(
-        waited <= oqpi + SLACK && waited + Duration::from_secs(2) + SLACK >= oqpi,
+        waited + Duration::from_secs(2) + SLACK >= oqpi,
         "takeover after {waited:?}"
     );
     let sent = high.router.snapshot(Instant::now()).interfaces[0]

@@ -1,6 +1,6 @@
 //! The `mcast` tool: its help documents the loopback semantics, and (root, lab) a join on one
 //! host counts numbered datagrams sent from the next hop with their TTL and sequence.
-use mgm_user::lab::{root_or_skip, Host, Lab};
+use mgm_user::lab::{Host, Lab};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -20,10 +20,8 @@ fn help_documents_where_ip_multicast_loop_acts() {
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn join_counts_numbered_datagrams() {
-    if !root_or_skip("join_counts_numbered_datagrams").expect("root") {
-        return;
-    }
     let lab = Lab::star(1).expect("lab");
     let mut join = lab
         .command(

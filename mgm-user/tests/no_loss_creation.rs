@@ -3,7 +3,7 @@
 //! mgmd's punt-and-hold path — for a paced stream and for a back-to-back burst.
 mod support;
 
-use mgm_user::lab::{root_or_skip, Host, Lab};
+use mgm_user::lab::{Host, Lab};
 use std::net::Ipv4Addr;
 use support::{interfaces, Mgmd};
 
@@ -20,7 +20,7 @@ fn first_packets_arrive(count: u32, interval_ms: u32, in_order: bool) -> anyhow:
     // Room in the receiver's socket for a burst.
     let _ = lab.sysctl(Host::Receiver(1), "net.core.rmem_max", "33554432");
     let mut mgmd = Mgmd::start(lab, &interfaces(&[("up0", ""), ("rcv1", "")]))?;
-    let listener = mgmd.listen(Host::Receiver(1), GROUP, count, 8.0)?;
+    let listener = mgmd.listen(Host::Receiver(1), GROUP, count, 30.0)?;
     mgmd.wait_for_igmp_members(GROUP, &["rcv1"])?;
     mgmd.send(Host::Source, GROUP, count, interval_ms)?;
     let received = listener.finish()?;
@@ -49,17 +49,13 @@ fn first_packets_arrive(count: u32, interval_ms: u32, in_order: bool) -> anyhow:
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_paced_new_stream_loses_nothing_from_its_first_packet() -> anyhow::Result<()> {
-    if !root_or_skip("a_paced_new_stream_loses_nothing_from_its_first_packet")? {
-        return Ok(());
-    }
     first_packets_arrive(200, 1, true)
 }
 
 #[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_back_to_back_burst_of_a_new_stream_loses_nothing() -> anyhow::Result<()> {
-    if !root_or_skip("a_back_to_back_burst_of_a_new_stream_loses_nothing")? {
-        return Ok(());
-    }
     first_packets_arrive(5000, 0, false)
 }

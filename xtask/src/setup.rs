@@ -21,12 +21,16 @@ const PACKAGES: &[(&str, &str)] = &[
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// The LLVM major versions bpf-linker 0.13.0 can be built against (its `llvm-N` features).
+const BPF_LINKER_LLVM: &[u32] = &[21, 22, 23];
 
-/// Runs every setup step.
+/// Runs every setup step. Each one checks first, so on a prepared machine this costs a few
+/// `rustc --version` calls and prints nothing.
 pub fn run() -> Result<()> {
     packages()?;
-    rust_src()?;
-    bpf_linker()?;
+    let nightly = Nightly::ensure()?;
+    nightly.rust_src()?;
+    nightly.bpf_linker()?;
     bpffs()?;
     Ok(())
 }
@@ -63,97 +67,184 @@ fn packages() -> Result<()> {
     Ok(())
 }
 
-fn nightly_sysroot() -> Result<PathBuf> {
-    let out = Command::new("rustc")
-        .args(["+nightly", "--print", "sysroot"])
-        .output();
-    let ok = matches!(&out, Ok(o) if o.status.success());
-    if !ok {
-        say("installing the nightly toolchain");
-        quiet(Command::new("rustup").args([
-            "toolchain",
-            "install",
-            "nightly",
-            "--profile",
-            "minimal",
-        ]))?;
-    }
-    let out = Command::new("rustc")
-        .args(["+nightly", "--print", "sysroot"])
-        .output()
-        .context("running rustc +nightly")?;
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
+/// The toolchain `mgm-ebpf/rust-toolchain.toml` names (the eBPF program's), installed.
+struct Nightly {
+    /// Its name for rustup: "nightly" or a dated "nightly-YYYY-MM-DD".
+    channel: String,
+    sysroot: PathBuf,
+    /// The major version of the LLVM it ships.
+    llvm_major: u32,
 }
 
-fn rust_src() -> Result<()> {
-    let sysroot = nightly_sysroot()?;
-    if sysroot.join("lib/rustlib/src/rust/library/core").exists() {
-        return Ok(());
-    }
-    say("adding rust-src to the nightly toolchain");
-    quiet(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
-        .context("rustup could not add rust-src for nightly; the eBPF build needs it")
-}
-
-/// bpf-linker linked against the nightly's own libLLVM (TOOLCHAIN.md steps 2–3).
-fn bpf_linker() -> Result<()> {
-    let sysroot = nightly_sysroot()?;
-    let libllvm = std::fs::read_dir(sysroot.join("lib"))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("libLLVM.so."))
+impl Nightly {
+    /// Reads the channel from the toolchain file and installs the toolchain if rustup lacks it.
+    fn ensure() -> Result<Self> {
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../mgm-ebpf/rust-toolchain.toml"
+        );
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+        let channel = toolchain_channel(&text)
+            .with_context(|| format!("{file}: no `channel = \"...\"` line"))?;
+        let version = |channel: &str| {
+            Command::new("rustc")
+                .args([&format!("+{channel}"), "-vV"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+        };
+        let out = match version(&channel) {
+            Some(out) => out,
+            None => {
+                say(&format!("installing the {channel} toolchain"));
+                quiet(Command::new("rustup").args([
+                    "toolchain",
+                    "install",
+                    &channel,
+                    "--profile",
+                    "minimal",
+                ]))?;
+                version(&channel).with_context(|| format!("rustc +{channel} does not run"))?
+            }
+        };
+        let verbose = String::from_utf8(out.stdout)?;
+        let llvm_major = llvm_major(&verbose)
+            .with_context(|| format!("rustc +{channel} -vV names no LLVM version"))?;
+        let out = Command::new("rustc")
+            .args([&format!("+{channel}"), "--print", "sysroot"])
+            .output()
+            .with_context(|| format!("running rustc +{channel}"))?;
+        let sysroot = PathBuf::from(String::from_utf8(out.stdout)?.trim());
+        Ok(Self {
+            channel,
+            sysroot,
+            llvm_major,
         })
-        .context("the nightly toolchain ships no libLLVM.so.*")?;
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .context("neither CARGO_HOME nor HOME is set")?;
-    let prefix = home.join("bpf-llvm-nightly");
-    let lib = prefix.join("lib");
-    let name = libllvm.file_name().context("libLLVM has no file name")?;
-    let soname_link = lib.join(name);
-    let fresh_prefix = std::fs::read_link(&soname_link).ok().as_deref() != Some(&libllvm);
-    if fresh_prefix {
-        say(&format!(
-            "linking {} into {}",
-            libllvm.display(),
-            lib.display()
-        ));
-        std::fs::create_dir_all(&lib)?;
-        for link in [soname_link.clone(), lib.join("libLLVM.so")] {
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&libllvm, &link)?;
+    }
+
+    fn rust_src(&self) -> Result<()> {
+        if self
+            .sysroot
+            .join("lib/rustlib/src/rust/library/core")
+            .exists()
+        {
+            return Ok(());
         }
+        let channel = &self.channel;
+        say(&format!("adding rust-src to the {channel} toolchain"));
+        quiet(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", channel]))
+            .with_context(|| {
+                format!("rustup could not add rust-src for {channel}; the eBPF build needs it")
+            })
     }
-    let current = Command::new("bpf-linker").arg("--version").output();
-    let up_to_date = matches!(&current, Ok(o) if String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION));
-    if up_to_date && !fresh_prefix {
-        return Ok(());
+
+    /// bpf-linker built against this toolchain's own libLLVM, with the `llvm-N` feature of
+    /// its LLVM (mgm-user/docs/toolchain.md steps 2–3). A stamp beside the libLLVM links
+    /// records what the installed bpf-linker was built for; any difference rebuilds it.
+    fn bpf_linker(&self) -> Result<()> {
+        let major = self.llvm_major;
+        if !BPF_LINKER_LLVM.contains(&major) {
+            bail!(
+                "{} ships LLVM {major}, but bpf-linker {BPF_LINKER_VERSION} builds only against \
+                 LLVM {BPF_LINKER_LLVM:?}: pin a nightly with one of those in \
+                 mgm-ebpf/rust-toolchain.toml, or raise BPF_LINKER_VERSION in xtask/src/setup.rs",
+                self.channel
+            );
+        }
+        let libllvm = std::fs::read_dir(self.sysroot.join("lib"))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libLLVM.so."))
+            })
+            .with_context(|| format!("the {} toolchain ships no libLLVM.so.*", self.channel))?;
+        let home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+            .context("neither CARGO_HOME nor HOME is set")?;
+        let prefix = home.join(format!("bpf-llvm-{}", self.channel));
+        let lib = prefix.join("lib");
+        let name = libllvm.file_name().context("libLLVM has no file name")?;
+        let soname_link = lib.join(name);
+        let feature = format!("llvm-{major}");
+        let stamp = prefix.join("bpf-linker.built-for");
+        let wanted = format!("{BPF_LINKER_VERSION} {feature} {}\n", libllvm.display());
+        let linked = std::fs::read_link(&soname_link).ok().as_deref() == Some(&libllvm);
+        let installed = Command::new("bpf-linker")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION));
+        let built_for = std::fs::read_to_string(&stamp).ok();
+        if linked && installed && built_for.as_deref() == Some(&wanted) {
+            return Ok(());
+        }
+        if linked && installed && built_for.is_none() && major == 22 {
+            // Set up by an earlier xtask, which always built with llvm-22 against these links.
+            return std::fs::write(&stamp, &wanted).context("writing the bpf-linker stamp");
+        }
+        if !linked {
+            say(&format!(
+                "linking {} into {}",
+                libllvm.display(),
+                lib.display()
+            ));
+            std::fs::create_dir_all(&lib)?;
+            for link in [soname_link, lib.join("libLLVM.so")] {
+                let _ = std::fs::remove_file(&link);
+                std::os::unix::fs::symlink(&libllvm, &link)?;
+            }
+        }
+        say(&format!(
+            "installing bpf-linker {BPF_LINKER_VERSION} ({feature}) against {}",
+            libllvm.display()
+        ));
+        let _ = std::fs::remove_file(&stamp);
+        let mut cmd = Command::new("cargo");
+        cmd.args([
+            "+stable",
+            "install",
+            "bpf-linker",
+            "--version",
+            BPF_LINKER_VERSION,
+        ])
+        .args([
+            "--locked",
+            "--no-default-features",
+            "--features",
+            &feature,
+            "--force",
+        ])
+        .env("LLVM_PREFIX", &prefix);
+        quiet(&mut cmd).context("installing bpf-linker")?;
+        std::fs::write(&stamp, &wanted).context("writing the bpf-linker stamp")
     }
-    say(&format!(
-        "installing bpf-linker {BPF_LINKER_VERSION} against {}",
-        libllvm.display()
-    ));
-    let mut cmd = Command::new("cargo");
-    cmd.args([
-        "+stable",
-        "install",
-        "bpf-linker",
-        "--version",
-        BPF_LINKER_VERSION,
-    ])
-    .args([
-        "--locked",
-        "--no-default-features",
-        "--features",
-        "llvm-22",
-        "--force",
-    ])
-    .env("LLVM_PREFIX", &prefix);
-    quiet(&mut cmd).context("installing bpf-linker")
+}
+
+/// The `channel` of a rust-toolchain.toml's `[toolchain]` table.
+fn toolchain_channel(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let value = line
+            .trim()
+            .strip_prefix("channel")?
+            .trim_start()
+            .strip_prefix('=')?;
+        let value = value.trim().strip_prefix('"')?;
+        Some(value[..value.find('"')?].to_owned())
+    })
+}
+
+/// The LLVM major version in `rustc -vV` output ("LLVM version: 22.1.4" → 22).
+fn llvm_major(verbose: &str) -> Option<u32> {
+    verbose
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))?
+        .split('.')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// bpffs at /sys/fs/bpf, where mgmd pins its maps and programs.
@@ -200,4 +291,32 @@ fn quiet(cmd: &mut Command) -> Result<()> {
 
 fn say(what: &str) {
     eprintln!("setup: {what}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_channel_and_the_llvm_major_are_read() {
+        let file = "# comment\n[toolchain]\nchannel = \"nightly-2026-05-20\" # dated\n";
+        assert_eq!(
+            toolchain_channel(file).as_deref(),
+            Some("nightly-2026-05-20")
+        );
+        assert_eq!(toolchain_channel("[toolchain]\n"), None);
+        let verbose = "rustc 1.97.0-nightly\nrelease: 1.97.0-nightly\nLLVM version: 22.1.4\n";
+        assert_eq!(llvm_major(verbose), Some(22));
+        assert_eq!(llvm_major("rustc 1.0\n"), None);
+    }
+
+    #[test]
+    fn the_ebpf_crates_toolchain_file_names_a_channel() {
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../mgm-ebpf/rust-toolchain.toml"
+        );
+        let text = std::fs::read_to_string(file).expect("toolchain file");
+        assert!(toolchain_channel(&text).is_some_and(|c| c.starts_with("nightly")));
+    }
 }

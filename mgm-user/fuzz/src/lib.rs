@@ -5,15 +5,14 @@
 //! Run a target with `cargo +nightly fuzz run <target>` in `mgm-user/fuzz`; the seed corpora
 //! are in `corpus/<target>/`.
 use bytes::BytesMut;
+use etherparse::{EtherType, Ethernet2Slice, Ipv4HeaderSlice, SingleVlanSlice};
 use mgm_user::{
     api::{self, proto::Request},
     config::{Config, StaticRoute},
     daemon::{Hold, Prepared},
     igmp::{self, IfaceConfig, Router},
-    wire::{
-        ethernet::{Frame, ETHERTYPE_IPV4},
-        igmp as igmp_wire, ipv4,
-    },
+    mgm::Sg,
+    wire::{ethernet::Frame, igmp as igmp_wire, ipv4},
 };
 use std::{
     net::Ipv4Addr,
@@ -21,55 +20,167 @@ use std::{
 };
 use tokio_util::codec::Decoder as _;
 
-/// A frame from the AF_XDP punt path: the flow it is held under, every accessor of the
-/// Ethernet and IPv4 views, the IPv4 header's parse/emit round trip, and the rewrite a held
-/// frame gets before it is sent (untagged, TTL−1, checksum valid, same datagram otherwise).
+/// A frame from the AF_XDP punt path, checked against etherparse (an independent parser): the
+/// flow it is held under, the Ethernet and IPv4 views' accessors, the IPv4 header's
+/// parse/emit round trip, and the rewrite a held frame gets before it is sent (untagged,
+/// TTL−1, checksum valid, every other byte as it came).
 pub fn punt_frame(data: &[u8]) {
-    let flow = Hold::flow_of(data);
+    let oracle = oracle_ipv4(data);
+    // The flow does not look at the IP version (a frame of another version is refused when
+    // it is prepared for sending), so it is compared with the frame read as version 4.
+    let mut as_v4 = data.to_vec();
+    if let Some(first) = ipv4_offset(data).and_then(|offset| as_v4.get_mut(offset)) {
+        *first = 0x40 | (*first & 0x0f);
+    }
+    let expected_flow = match oracle_ipv4(&as_v4) {
+        Ok(Some((_, ip))) => {
+            let (src, dst) = (ip.header().source_addr(), ip.header().destination_addr());
+            dst.is_multicast().then(|| Sg::new(src, dst))
+        }
+        _ => None,
+    };
+    assert_eq!(Hold::flow_of(data), expected_flow);
+    let eth = Ethernet2Slice::from_slice_without_fcs(data);
+    let tag = eth.as_ref().ok().and_then(|eth| {
+        (eth.ether_type() == EtherType::VLAN_TAGGED_FRAME)
+            .then(|| SingleVlanSlice::from_slice(eth.payload_slice()).is_ok())
+    });
     let Ok(frame) = Frame::new_checked(data) else {
-        assert_eq!(flow, None);
+        assert!(
+            eth.is_err() || tag == Some(false),
+            "etherparse reads a frame"
+        );
         return;
     };
-    let header_len = frame.header_len();
-    assert_eq!(frame.payload().len(), data.len() - header_len);
-    let ip = (frame.ethertype() == ETHERTYPE_IPV4)
-        .then(|| ipv4::Packet::new_checked(frame.payload()).ok())
-        .flatten();
-    assert_eq!(
-        flow.is_some(),
-        ip.as_ref().is_some_and(|ip| ip.dst_addr().is_multicast())
-    );
-    if let Some(ip) = &ip {
-        ipv4_views(ip);
+    assert_eq!(frame.is_tagged(), tag == Some(true));
+    assert_eq!(frame.header_len(), if frame.is_tagged() { 18 } else { 14 });
+    if let Ok(Some((offset, ip))) = &oracle {
+        assert_eq!(frame.header_len(), *offset);
+        let view = ipv4::Packet::new_checked(frame.payload()).expect("etherparse read IPv4");
+        ipv4_views(&view, ip);
     }
     let mut sent = data.to_vec();
-    match Hold::prepare(&mut sent) {
-        Prepared::Malformed => {
-            assert!(ip.is_none_or(|ip| ip.version() != 4 || !ip.verify_checksum()));
-        }
-        Prepared::TtlExpired => assert!(ip.is_some_and(|ip| ip.ttl() <= 1)),
-        Prepared::Ready { ttl, ip_len } => {
-            let ip = ip.expect("only IPv4 is sent");
-            assert_eq!((ttl, ip_len), (ip.ttl() - 1, usize::from(ip.total_len())));
-            let out = Frame::new_checked(sent.as_slice()).expect("an Ethernet frame is sent");
-            assert!(!out.is_tagged());
-            let out_ip = ipv4::Packet::new_checked(out.payload()).expect("valid IPv4 is sent");
-            assert!(out_ip.verify_checksum());
-            assert_eq!(out_ip.ttl(), ttl);
-            assert_eq!(out_ip.payload(), ip.payload());
+    let prepared = Hold::prepare(&mut sent);
+    let valid = match &oracle {
+        Ok(Some((offset, ip))) => (checksum(ip.header().slice()) == 0).then_some((*offset, ip)),
+        _ => None,
+    };
+    match (prepared, valid) {
+        (Prepared::Malformed, None) => {}
+        (Prepared::TtlExpired, Some((_, ip))) => assert!(ip.header().ttl() <= 1),
+        (Prepared::Ready { ttl, ip_len }, Some((offset, ip))) => {
+            let header = ip.header();
             assert_eq!(
-                (out_ip.src_addr(), out_ip.dst_addr()),
-                (ip.src_addr(), ip.dst_addr())
+                (ttl, ip_len),
+                (header.ttl() - 1, usize::from(header.total_len()))
             );
+            // Untagged, TTL−1 and a fresh checksum; every other byte as it came.
+            let mut expected = data[..12].to_vec();
+            expected.extend_from_slice(&EtherType::IPV4.0.to_be_bytes());
+            expected.extend_from_slice(&data[offset..]);
+            expected[14 + 8] -= 1;
+            expected[14 + 10..14 + 12].fill(0);
+            let sum = checksum(&expected[14..14 + header.slice().len()]);
+            expected[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
+            assert_eq!(sent, expected);
         }
+        (prepared, valid) => panic!(
+            "prepared {prepared:?}, but etherparse reads {}",
+            if valid.is_some() {
+                "a valid IPv4 header"
+            } else {
+                "no valid IPv4 header"
+            }
+        ),
     }
 }
 
-/// Every accessor of a checked IPv4 view, and the parse → emit → parse round trip.
-fn ipv4_views(ip: &ipv4::Packet<&[u8]>) {
-    let _ = (ip.tos(), ip.ident(), ip.is_fragment(), ip.checksum());
-    assert!(ip.options().len() + 20 == ip.header_len());
-    assert!(ip.payload().len() <= usize::from(ip.total_len()));
+/// The Internet checksum of `header` as it is: 0 when its checksum field is right. (Computed
+/// over the raw bytes: etherparse's owned header drops the reserved flag bit.)
+fn checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An IPv4 datagram as etherparse reads its header, with the lengths checked as a router does
+/// (etherparse's `Ipv4Slice` would also parse IPsec headers behind it, which a router does not).
+struct Datagram<'a> {
+    header: Ipv4HeaderSlice<'a>,
+    /// The payload within the declared total length.
+    payload: &'a [u8],
+}
+
+impl<'a> Datagram<'a> {
+    /// `Err` when the version, the header length or the total length is wrong.
+    fn parse(bytes: &'a [u8]) -> Result<Self, ()> {
+        let header = Ipv4HeaderSlice::from_slice(bytes).map_err(drop)?;
+        let (header_len, total) = (header.slice().len(), usize::from(header.total_len()));
+        if total < header_len || total > bytes.len() {
+            return Err(());
+        }
+        Ok(Self {
+            header,
+            payload: &bytes[header_len..total],
+        })
+    }
+
+    fn header(&self) -> &Ipv4HeaderSlice<'a> {
+        &self.header
+    }
+}
+
+/// Where the IPv4 header of an IPv4 EtherType frame starts (behind at most one 802.1Q tag).
+fn ipv4_offset(data: &[u8]) -> Option<usize> {
+    let eth = Ethernet2Slice::from_slice_without_fcs(data).ok()?;
+    match eth.ether_type() {
+        EtherType::IPV4 => Some(14),
+        EtherType::VLAN_TAGGED_FRAME => {
+            let tag = SingleVlanSlice::from_slice(eth.payload_slice()).ok()?;
+            (tag.ether_type() == EtherType::IPV4).then_some(18)
+        }
+        _ => None,
+    }
+}
+
+/// etherparse's reading of the frame: `Ok(None)` if it does not carry IPv4, `Err` if it
+/// claims to and the datagram does not parse (lengths, version).
+fn oracle_ipv4(data: &[u8]) -> Result<Option<(usize, Datagram<'_>)>, ()> {
+    let Some(offset) = ipv4_offset(data) else {
+        return Ok(None);
+    };
+    let ip = Datagram::parse(&data[offset..]).map_err(drop)?;
+    Ok(Some((offset, ip)))
+}
+
+/// Every accessor of a checked IPv4 view against etherparse's reading of the same header, and
+/// the parse → emit → parse round trip.
+fn ipv4_views(ip: &ipv4::Packet<&[u8]>, oracle: &Datagram<'_>) {
+    let header = oracle.header();
+    assert_eq!(ip.version(), header.version());
+    assert_eq!(ip.header_len(), usize::from(header.ihl()) * 4);
+    assert_eq!(ip.total_len(), header.total_len());
+    assert_eq!(ip.tos(), header.slice()[1]);
+    assert_eq!(ip.ident(), header.identification());
+    assert_eq!(
+        ip.is_fragment(),
+        header.more_fragments() || header.fragments_offset().value() != 0
+    );
+    assert_eq!(ip.ttl(), header.ttl());
+    assert_eq!(ip.protocol(), header.protocol().0);
+    assert_eq!(ip.checksum(), header.header_checksum());
+    assert_eq!(
+        (ip.src_addr(), ip.dst_addr()),
+        (header.source_addr(), header.destination_addr())
+    );
+    assert_eq!(ip.options(), header.options());
+    assert_eq!(ip.payload(), oracle.payload);
+    assert_eq!(ip.verify_checksum(), checksum(header.slice()) == 0);
     let router_alert = ip.router_alert();
     let Ok(repr) = ipv4::Repr::parse(ip) else {
         return;

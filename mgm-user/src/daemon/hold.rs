@@ -319,6 +319,7 @@ fn send_to(socket: &OwnedFd, ifindex: u32, frame: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rawio::{Framing, PacketSocket};
     use std::net::Ipv4Addr;
 
     fn frame(ttl: u8, group: [u8; 4]) -> Vec<u8> {
@@ -412,27 +413,116 @@ mod tests {
         assert_eq!((h.held(), h.counters().aged_out), (0, 1));
     }
 
+    /// Runs `test` on a thread of its own in a new network namespace holding the veth pairs
+    /// `pairs` (each up), which go away with the thread.
+    fn in_namespace_with_veths(pairs: &[(&str, &str)], test: impl FnOnce() + Send) {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: moves only this thread into a new network namespace.
+                    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
+                    for (a, b) in pairs {
+                        for args in [
+                            vec!["link", "add", a, "type", "veth", "peer", "name", b],
+                            vec!["link", "set", a, "up"],
+                            vec!["link", "set", b, "up"],
+                        ] {
+                            let status = std::process::Command::new("ip")
+                                .args(&args)
+                                .status()
+                                .expect("run ip");
+                            assert!(status.success(), "ip {args:?}");
+                        }
+                    }
+                    test();
+                })
+                .join()
+                .expect("test thread");
+        });
+    }
+
+    /// The first IPv4 frame to `group` that arrives on `socket` within 10 s.
+    fn next_frame_to(socket: &PacketSocket, group: [u8; 4]) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buffer = vec![0u8; 2048];
+        while Instant::now() < deadline {
+            let (len, arrival) = match socket.recv_from(&mut buffer) {
+                Ok(received) => received,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => panic!("receive: {e}"),
+            };
+            let frame = &buffer[..len];
+            if !arrival.outgoing && len >= 34 && frame[12..14] == [8, 0] && frame[30..34] == group {
+                return frame.to_vec();
+            }
+        }
+        panic!("no frame to {group:?} within 10 s");
+    }
+
     #[test]
-    fn release_applies_ttl_threshold_and_counts_every_outcome() {
-        let mut h = hold(HoldLimits::default());
-        let now = Instant::now();
-        let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
-        h.punted(&frame(1, [239, 1, 1, 1]), now);
-        h.punted(&frame(5, [239, 1, 1, 1]), now);
-        let egress: HashMap<u32, IfaceSettings> = [(
-            7,
-            IfaceSettings {
-                mac: [1; 6],
-                ttl_threshold: 10,
-                mtu: 0,
-            },
-        )]
-        .into();
-        h.release(sg, &[7, 8], &egress);
-        let c = h.counters();
-        assert_eq!(
-            (c.ttl_expired, c.delivered, c.copies_dropped, h.held()),
-            (1, 1, 2, 0)
-        );
+    #[ignore = "needs root: cargo xtask test runs it as root"]
+    fn release_sends_through_the_packet_socket_with_the_interface_rules() {
+        in_namespace_with_veths(&[("out0", "peer0"), ("out1", "peer1")], || {
+            let ifindex = |name| crate::rawio::ifindex(name).expect("ifindex");
+            let (out0, out1) = (ifindex("out0"), ifindex("out1"));
+            let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16)
+                .expect("capture socket");
+            capture.bind(ifindex("peer0")).expect("bind");
+            capture
+                .socket()
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            let mut h = Hold::new(HoldLimits::default()).expect("AF_PACKET socket");
+            let now = Instant::now();
+            let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
+            let sent = frame(5, [239, 1, 1, 1]);
+            h.punted(&frame(1, [239, 1, 1, 1]), now);
+            h.punted(&sent, now);
+            let mac = [2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+            let egress: HashMap<u32, IfaceSettings> = [
+                (
+                    out0,
+                    IfaceSettings {
+                        mac,
+                        ttl_threshold: 1,
+                        mtu: 0,
+                    },
+                ),
+                (
+                    out1,
+                    IfaceSettings {
+                        mac: [2; 6],
+                        ttl_threshold: 10,
+                        mtu: 0,
+                    },
+                ),
+            ]
+            .into();
+            // out0 takes the copy, out1's threshold stops it, and interface 9999 is not in
+            // service.
+            h.release(sg, &[out0, out1, 9999], &egress);
+            let c = h.counters();
+            assert_eq!(
+                (
+                    c.ttl_expired,
+                    c.delivered,
+                    c.copies,
+                    c.copies_dropped,
+                    h.held()
+                ),
+                (1, 1, 1, 2, 0)
+            );
+            let received = next_frame_to(&capture, [239, 1, 1, 1]);
+            let mut expected = sent.clone();
+            expected[6..12].copy_from_slice(&mac);
+            expected[22] = 4;
+            ipv4::Packet::new_checked(&mut expected[14..])
+                .expect("ipv4")
+                .fill_checksum();
+            assert_eq!(
+                received, expected,
+                "TTL-1, checksum and source MAC rewritten"
+            );
+        });
     }
 }

@@ -7,11 +7,11 @@
 //! which would divert data packets into ipmr. Sending uses a raw socket with `IP_HDRINCL`: the
 //! state machine builds the whole datagram (TTL 1, Router Alert) and the interface is chosen
 //! per datagram with `IP_MULTICAST_IF`.
+use crate::rawio::{self, Framing, PacketSocket};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::{
     io,
-    mem::{size_of, zeroed},
-    net::Ipv4Addr,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    net::{Ipv4Addr, SocketAddrV4},
 };
 use tokio::io::{unix::AsyncFd, Interest};
 
@@ -20,48 +20,15 @@ const MAX_DATAGRAM: usize = 2048;
 
 /// The router's IGMP sockets.
 pub struct IgmpIo {
-    receive: AsyncFd<OwnedFd>,
-    send: OwnedFd,
-}
-
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, value: &T) -> io::Result<()> {
-    // SAFETY: `value` points to a live T of the size passed.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
-}
-
-fn socket(domain: i32, kind: i32, protocol: i32) -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the fd is owned right away.
-    let fd = check(unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) })?;
-    // SAFETY: fd is a fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    receive: AsyncFd<PacketSocket>,
+    send: Socket,
 }
 
 impl IgmpIo {
     /// Opens both sockets (needs CAP_NET_RAW).
     pub fn open() -> io::Result<Self> {
-        let eth_p_ip = (libc::ETH_P_IP as u16).to_be();
-        let receive = socket(
-            libc::AF_PACKET,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK,
-            i32::from(eth_p_ip),
-        )?;
+        let receive = PacketSocket::open(Framing::Cooked, libc::ETH_P_IP as u16)?;
+        receive.socket().set_nonblocking(true)?;
         // Keep IPv4 datagrams whose protocol byte (offset 9) is IGMP (2).
         let mut filter = [
             libc::sock_filter {
@@ -93,12 +60,15 @@ impl IgmpIo {
             len: filter.len() as u16,
             filter: filter.as_mut_ptr(),
         };
-        setsockopt(&receive, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &program)?;
-        let send = socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW)?;
-        setsockopt(&send, libc::IPPROTO_IP, libc::IP_HDRINCL, &1i32)?;
-        let loop_off: u8 = 0;
-        setsockopt(&send, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &loop_off)?;
-        // SAFETY: the OwnedFd stays open, and the same, for as long as the AsyncFd owns it.
+        rawio::set_opt(&receive, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &program)?;
+        let send = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(libc::IPPROTO_RAW)),
+        )?;
+        send.set_header_included_v4(true)?;
+        send.set_multicast_loop_v4(false)?;
+        // SAFETY: the socket stays open, and the same, for as long as the AsyncFd owns it.
         let receive = unsafe { AsyncFd::register_with_interest(receive, Interest::READABLE) }
             .map_err(|e| e.into_parts().1)?;
         Ok(Self { receive, send })
@@ -125,54 +95,24 @@ impl IgmpIo {
             imr_address: libc::in_addr { s_addr: 0 },
             imr_ifindex: ifindex as i32,
         };
-        setsockopt(
+        rawio::set_opt(
             &self.send,
             libc::IPPROTO_IP,
             libc::IP_MULTICAST_IF,
             &request,
         )?;
-        // SAFETY: sockaddr_in is plain data; all-zero is a valid value.
-        let mut to: libc::sockaddr_in = unsafe { zeroed() };
-        to.sin_family = libc::AF_INET as libc::sa_family_t;
-        to.sin_addr.s_addr = u32::from(destination).to_be();
-        // SAFETY: buffer and address are valid for the lengths passed.
-        check(unsafe {
-            libc::sendto(
-                self.send.as_raw_fd(),
-                datagram.as_ptr().cast(),
-                datagram.len(),
-                0,
-                (&to as *const libc::sockaddr_in).cast(),
-                size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            ) as i32
-        })
-        .map(drop)
+        let to = SockAddr::from(SocketAddrV4::new(destination, 0));
+        self.send.send_to(datagram, &to).map(drop)
     }
 }
 
 /// Reads one frame; `None` for frames to skip (sent by this host).
-fn recv_one(fd: &OwnedFd) -> io::Result<Option<(u32, Vec<u8>)>> {
+fn recv_one(socket: &PacketSocket) -> io::Result<Option<(u32, Vec<u8>)>> {
     let mut buffer = vec![0u8; MAX_DATAGRAM];
-    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-    let mut from: libc::sockaddr_ll = unsafe { zeroed() };
-    let mut from_len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    // SAFETY: buffer and address are valid for the lengths passed.
-    let n = unsafe {
-        libc::recvfrom(
-            fd.as_raw_fd(),
-            buffer.as_mut_ptr().cast(),
-            buffer.len(),
-            0,
-            (&mut from as *mut libc::sockaddr_ll).cast(),
-            &mut from_len,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if from.sll_pkttype == libc::PACKET_OUTGOING {
+    let (len, arrival) = socket.recv_from(&mut buffer)?;
+    if arrival.outgoing {
         return Ok(None);
     }
-    buffer.truncate(n as usize);
-    Ok(Some((from.sll_ifindex as u32, buffer)))
+    buffer.truncate(len);
+    Ok(Some((arrival.ifindex, buffer)))
 }

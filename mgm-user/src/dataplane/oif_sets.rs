@@ -2,9 +2,10 @@
 //! (refcounted) by every entry with that list, held in the `OIF_SETS` array of maps.
 //!
 //! Updating the outer array costs an RCU grace period (~9 ms here), so devmaps are created in
-//! batches (one grace period per batch), never removed from the array, and recycled: a set
+//! batches (one batch update of empty slots), never removed from the array, and recycled: a set
 //! nobody uses any more is retired, and emptied for reuse only after a grace period, when no
-//! packet can still be replicated through it.
+//! packet can still be replicated through it. That wait is a single-element update of a spare
+//! slot, the update every kernel makes wait (see `sys`).
 use super::{ids::IdPool, sys, DataPlaneError};
 use aya::{
     maps::{ArrayOfMaps, DevMapHash, Map, MapData, MapError},
@@ -176,7 +177,7 @@ impl OifSets {
     /// Waits for an RCU grace period (one outer-map update), then empties the retired sets for
     /// reuse.
     pub fn grace_period(&mut self) -> Result<(), DataPlaneError> {
-        sys::update_outer_batch(&self.outer, &[BARRIER_SLOT], &[&self.barrier])?;
+        sys::update_outer_and_wait(&self.outer, BARRIER_SLOT, &self.barrier)?;
         self.recycle()
     }
 
@@ -231,8 +232,7 @@ impl OifSets {
         let refs: Vec<&DevMapHash<MapData>> = fresh.iter().collect();
         sys::update_outer_batch(&self.outer, &keys, &refs)?;
         self.devmaps.extend(fresh);
-        // The update waited for a grace period: earlier retirements are safe to reuse.
-        self.recycle()
+        Ok(())
     }
 
     /// Empties every retired set (a grace period has passed) and frees its id.

@@ -3,6 +3,7 @@
 //!
 //! Written here because no maintained crate under a compatible licence fits: `xsk-rs` builds
 //! the C libxdp, `afxdp` is unmaintained on an old libbpf-sys, `xdpilone` is EUPL-1.2.
+use crate::rawio;
 use std::{
     io,
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
@@ -131,19 +132,6 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
-fn set_option<T>(fd: RawFd, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` is a valid T of the size given.
-    check(unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_XDP,
-            name,
-            (value as *const T).cast(),
-            size_of::<T>() as u32,
-        )
-    })
-}
-
 impl XskSocket {
     /// Creates a socket with its UMEM, binds it (copy mode) to queue `queue` of `ifindex`
     /// (of the calling thread's network namespace) and hands every frame to the kernel.
@@ -168,13 +156,13 @@ impl XskSocket {
             flags: 0,
             tx_metadata_len: 0,
         };
-        set_option(raw, libc::XDP_UMEM_REG, &registration)?;
+        rawio::set_opt(&fd, libc::SOL_XDP, libc::XDP_UMEM_REG, &registration)?;
         for ring in [
             libc::XDP_UMEM_FILL_RING,
             libc::XDP_UMEM_COMPLETION_RING,
             libc::XDP_RX_RING,
         ] {
-            set_option(raw, ring, &config.frames)?;
+            rawio::set_opt(&fd, libc::SOL_XDP, ring, &config.frames)?;
         }
         // SAFETY: xdp_mmap_offsets is plain old data.
         let mut offsets: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };

@@ -238,6 +238,23 @@ impl Mgmd {
             .unwrap_or_default())
     }
 
+    /// Waits until the entry of (`source`, `group`) is established: the XDP program has sent
+    /// at least `copies` copies out of each of its outgoing interfaces. (A new entry starts in
+    /// hold mode, in which mgmd itself sends the punted packets on, for up to a second; those
+    /// are not counted per interface.)
+    pub fn wait_for_forwarded(&self, source: Ipv4Addr, group: Ipv4Addr, copies: u64) -> Result<()> {
+        wait_for(
+            &format!("{copies} copies of ({source}, {group}) forwarded by XDP on every interface"),
+            Duration::from_secs(30),
+            || {
+                let entry = self.mfe(source, group)?;
+                Ok(entry
+                    .filter(|m| !m.oifs.is_empty() && m.oifs.iter().all(|o| o.packets >= copies))
+                    .map(drop))
+            },
+        )
+    }
+
     /// `show groups`.
     pub fn groups(&self) -> Result<Vec<GroupRow>> {
         match self.call(&Request::ShowGroups)? {
@@ -335,9 +352,14 @@ impl Mgmd {
         expected: &[u8],
         step: &str,
     ) -> Result<()> {
+        // Expected receivers stop at `count`: their long timeout only bounds a failure. The
+        // others have 2 s to show a stray copy (a loaded machine may hide one, never fail).
         let listeners = receivers
             .iter()
-            .map(|&n| self.listen(Host::Receiver(n), group, count, 2.0))
+            .map(|&n| {
+                let timeout = if expected.contains(&n) { 30.0 } else { 2.0 };
+                self.listen(Host::Receiver(n), group, count, timeout)
+            })
             .collect::<Result<Vec<_>>>()?;
         self.send(Host::Source, group, count, 5)?;
         for (&n, listener) in receivers.iter().zip(listeners) {
@@ -428,6 +450,28 @@ pub fn signal_pid(pid: u32, signal: libc::c_int) -> Result<()> {
         bail!("kill {pid}: {}", std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Waits until the process `pid` (a child this test started and has not reaped) has exited:
+/// it is a zombie or gone, so every descriptor it held is closed.
+pub fn wait_exited(pid: u32) -> Result<()> {
+    wait_for(
+        &format!("process {pid} to exit"),
+        Duration::from_secs(10),
+        || {
+            let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Ok(stat) => stat,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(())),
+                Err(e) => return Err(e.into()),
+            };
+            // "pid (comm) state ...": the state follows the last ')'.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next());
+            Ok((state == Some("Z")).then_some(()))
+        },
+    )
 }
 
 /// A running `mcast join`.

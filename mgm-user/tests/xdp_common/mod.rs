@@ -2,14 +2,11 @@
 //! ingress program on a frame, and a data plane in a namespace of the test's own thread. Each
 //! test binary uses a part of them.
 #![allow(dead_code)]
-use aya::programs::{TestRun, TestRunOptions, Xdp};
+use aya::programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use mgm_common::SgKey;
-use mgm_user::{
-    dataplane::{
-        DataPlane, DataPlaneReport, ForwardingBackend, GlobalStats, IfaceSettings, ReportReader,
-        XdpBackend,
-    },
-    lab::root_or_skip,
+use mgm_user::dataplane::{
+    DataPlane, DataPlaneReport, ForwardingBackend, GlobalStats, IfaceSettings, ReportReader,
+    XdpBackend,
 };
 use std::net::Ipv4Addr;
 
@@ -144,6 +141,38 @@ pub fn test_run(
     })
 }
 
+/// Runs `program` once on `input` in live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES): a
+/// redirect really happens, through devmaps and their egress programs onto the interfaces.
+/// The kernel reports no verdict in this mode: the counters tell what happened.
+pub fn live_run(
+    program: &Xdp,
+    input: &[u8],
+    ctx: &[u8],
+) -> Result<(), aya::programs::ProgramError> {
+    program.test_run(TestRunOptions {
+        data_in: Some(input),
+        ctx_in: Some(ctx),
+        repeat: 1,
+        attrs: TestRunAttrs::new().xdp_live_frames(1),
+        ..TestRunOptions::new()
+    })?;
+    Ok(())
+}
+
+/// Runs `ip` with `args` in the calling thread's network namespace; panics if it fails.
+pub fn ip(args: &[&str]) {
+    ip_tool("ip", args);
+}
+
+/// Runs `tool` with `args` in the calling thread's network namespace; panics if it fails.
+pub fn ip_tool(tool: &str, args: &[&str]) {
+    let status = std::process::Command::new(tool)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+    assert!(status.success(), "{tool} {args:?}: {status}");
+}
+
 /// The data plane with its backend and report reader, unpinned, in a network namespace of the
 /// test's own thread (devmaps accept only existing interfaces: `oifs` are veths made there).
 pub struct Fixture {
@@ -154,11 +183,7 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// A fixture with `count` veths, or `None` when the test must skip.
-    pub fn with_oifs_if_root(test: &str, count: usize) -> Option<Self> {
-        root(test).then(|| Self::with_oifs(count))
-    }
-
+    /// A fixture with `count` veths (needs root).
     pub fn with_oifs(count: usize) -> Self {
         // SAFETY: moves only this thread (one test) into a new network namespace, which goes
         // away with the thread.
@@ -240,20 +265,15 @@ pub fn sg() -> SgKey {
     SgKey::new(SOURCE, GROUP)
 }
 
-/// Skips without root, fails under CI without root.
-pub fn root(test: &str) -> bool {
-    root_or_skip(test).expect("CI=true needs root")
-}
-
-/// A fresh fixture with two veths, or `None` when the test must skip.
-pub fn fixture(test: &str) -> Option<Fixture> {
-    Fixture::with_oifs_if_root(test, 2)
+/// A fresh fixture with two veths.
+pub fn fixture() -> Fixture {
+    Fixture::with_oifs(2)
 }
 
 /// A fresh fixture with the test (S,G) installed: from `lo` to the first veth.
-pub fn forwarding_fixture(test: &str) -> Option<Fixture> {
-    let mut fx = fixture(test)?;
+pub fn forwarding_fixture() -> Fixture {
+    let mut fx = fixture();
     let oifs = fx.oifs[..1].to_vec();
     fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
-    Some(fx)
+    fx
 }

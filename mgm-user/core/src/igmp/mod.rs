@@ -172,7 +172,7 @@ impl Router {
     }
 
     /// Joins describing the current memberships on an interface, for the re-adds IGMP owes
-    /// the MGM core after Enable-IGMP (MGM-SPEC §5.9).
+    /// the MGM core after Enable-IGMP (docs/mgm-spec.md §5.9).
     pub fn memberships(&self, ifindex: u32) -> Result<Vec<MembershipChange>, Error> {
         Ok(self
             .ifaces

@@ -1,4 +1,4 @@
-//! The Multicast Group Manager core: the semantics of ../shared/MGM-SPEC.md as a deterministic,
+//! The Multicast Group Manager core: the semantics of docs/mgm-spec.md as a deterministic,
 //! sans-IO state machine.
 //!
 //! # Shape
