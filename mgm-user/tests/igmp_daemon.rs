@@ -217,6 +217,11 @@ fn corpus() -> Vec<(DropReason, Vec<u8>)> {
 /// Sends raw IPv4 datagrams out of `ifindex` with a cooked packet socket, so that the IP
 /// header goes out exactly as written (a raw IP socket would repair it).
 fn send_frames(ifindex: u32, frames: &[Vec<u8>]) -> std::io::Result<()> {
+    send_frames_to(ifindex, [0xff; 6], frames)
+}
+
+/// [`send_frames`] to the Ethernet destination `mac`.
+fn send_frames_to(ifindex: u32, mac: [u8; 6], frames: &[Vec<u8>]) -> std::io::Result<()> {
     let proto = (libc::ETH_P_IP as u16).to_be();
     // SAFETY: plain socket(2); the descriptor is closed below.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto)) };
@@ -229,7 +234,7 @@ fn send_frames(ifindex: u32, frames: &[Vec<u8>]) -> std::io::Result<()> {
     to.sll_protocol = proto;
     to.sll_ifindex = i32::try_from(ifindex).expect("ifindex");
     to.sll_halen = 6;
-    to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    to.sll_addr[..6].copy_from_slice(&mac);
     let mut result = Ok(());
     for frame in frames {
         // SAFETY: the frame and the address are valid for the lengths passed.
@@ -349,4 +354,40 @@ fn mgmd_tracks_a_host_and_survives_a_hostile_corpus() {
     })
     .expect("leave honoured");
     assert!(gone - left <= LMQT + SLACK, "leave took {:?}", gone - left);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn reports_to_another_stations_mac_are_dropped_and_counted() {
+    let mut lab = Lab::star(1).expect("lab");
+    let socket = start_mgmd(&mut lab);
+    call(&socket, Request::Status);
+    let stranger = Ipv4Addr::new(239, 20, 0, 7);
+    let genuine = Ipv4Addr::new(239, 20, 0, 8);
+    let report = |group| datagram(&Repr::ReportV2 { group }, group, true, 1);
+    let host_if = lab.ifindex(Host::Receiver(1), "eth0").expect("ifindex");
+    // The first to a unicast MAC that is not the router's, the second to the group's MAC;
+    // mgmd reads them in order, so once the second is in, the first was handled.
+    let [_, o1, o2, o3] = genuine.octets();
+    lab.in_ns(Host::Receiver(1), || {
+        send_frames_to(host_if, [0x02, 0, 0, 0x5e, 0, 0x99], &[report(stranger)])?;
+        send_frames_to(
+            host_if,
+            [0x01, 0, 0x5e, o1 & 0x7f, o2, o3],
+            &[report(genuine)],
+        )
+    })
+    .expect("enter host")
+    .expect("send reports");
+    wait(Duration::from_secs(5), || {
+        igmp_members(&socket, genuine) == 1
+    })
+    .expect("the report to the group's MAC is taken");
+    assert_eq!(
+        igmp_members(&socket, stranger),
+        0,
+        "a report to another MAC was taken"
+    );
+    let dropped = igmp(&socket).interfaces[0].counters.dropped.clone();
+    assert_eq!(dropped.get(&DropReason::OtherHost), Some(&1), "{dropped:?}");
 }

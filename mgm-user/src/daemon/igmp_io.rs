@@ -7,6 +7,11 @@
 //! which would divert data packets into ipmr. Sending uses a raw socket with `IP_HDRINCL`: the
 //! state machine builds the whole datagram (TTL 1, Router Alert) and the interface is chosen
 //! per datagram with `IP_MULTICAST_IF`.
+//!
+//! A packet socket also sees frames the IP stack would drop: those addressed to another
+//! station's unicast MAC (`PACKET_OTHERHOST`, e.g. on a promiscuous or bridged port). They are
+//! not for this router and are reported as dropped ([`DropReason::OtherHost`]).
+use crate::igmp::DropReason;
 use std::{
     io,
     mem::{size_of, zeroed},
@@ -17,6 +22,15 @@ use tokio::io::{unix::AsyncFd, Interest};
 
 /// Largest IGMP datagram read (a v3 report can fill an Ethernet frame).
 const MAX_DATAGRAM: usize = 2048;
+
+/// What the receive socket delivered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// An IPv4 datagram carrying IGMP, with the ifindex it arrived on.
+    Datagram(u32, Vec<u8>),
+    /// A frame dropped before parsing, with the ifindex it arrived on.
+    Dropped(u32, DropReason),
+}
 
 /// The router's IGMP sockets.
 pub struct IgmpIo {
@@ -104,9 +118,9 @@ impl IgmpIo {
         Ok(Self { receive, send })
     }
 
-    /// Waits for the next IGMP datagram: (ifindex it arrived on, the IPv4 datagram).
-    /// Frames the router sent itself are skipped.
-    pub async fn recv(&self) -> io::Result<(u32, Vec<u8>)> {
+    /// Waits for the next IGMP datagram, or a frame to count as dropped. Frames the router
+    /// sent itself are skipped.
+    pub async fn recv(&self) -> io::Result<Received> {
         loop {
             let mut guard = self.receive.readable().await?;
             match guard.try_io(|fd| recv_one(fd.get_ref())) {
@@ -151,7 +165,7 @@ impl IgmpIo {
 }
 
 /// Reads one frame; `None` for frames to skip (sent by this host).
-fn recv_one(fd: &OwnedFd) -> io::Result<Option<(u32, Vec<u8>)>> {
+fn recv_one(fd: &OwnedFd) -> io::Result<Option<Received>> {
     let mut buffer = vec![0u8; MAX_DATAGRAM];
     // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
     let mut from: libc::sockaddr_ll = unsafe { zeroed() };
@@ -170,9 +184,13 @@ fn recv_one(fd: &OwnedFd) -> io::Result<Option<(u32, Vec<u8>)>> {
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    if from.sll_pkttype == libc::PACKET_OUTGOING {
-        return Ok(None);
+    let ifindex = from.sll_ifindex as u32;
+    match from.sll_pkttype {
+        libc::PACKET_OUTGOING => Ok(None),
+        libc::PACKET_OTHERHOST => Ok(Some(Received::Dropped(ifindex, DropReason::OtherHost))),
+        _ => {
+            buffer.truncate(n as usize);
+            Ok(Some(Received::Datagram(ifindex, buffer)))
+        }
     }
-    buffer.truncate(n as usize);
-    Ok(Some((from.sll_ifindex as u32, buffer)))
 }

@@ -796,6 +796,11 @@ impl Router {
         self.drive();
     }
 
+    /// Counts an IGMP frame the receive path dropped (e.g. addressed to another station).
+    pub fn igmp_dropped(&mut self, ifindex: u32, reason: igmp::DropReason) {
+        self.igmp.count_drop(ifindex, reason);
+    }
+
     fn igmp_actions(&mut self, actions: Vec<igmp::Action>) {
         let now = self.now();
         let handle = self.builtins.igmp.0;
