@@ -227,7 +227,7 @@ async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, commands: mpsc
             }
         };
         if failures > 0 {
-            info!(failures, "API accept works again");
+            warn!(failures, "API accept works again");
             failures = 0;
             backoff = ACCEPT_BACKOFF.0;
         }
