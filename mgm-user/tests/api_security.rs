@@ -10,7 +10,7 @@ use anyhow::{ensure, Context as _, Result};
 use mgm_user::{
     api::{
         proto::{ApiCallback, ApiSg},
-        protocol::ProtocolClient,
+        protocol::{ProtocolClient, ProtocolError},
         MAX_FRAME, MAX_REQUEST,
     },
     lab::Lab,
@@ -250,7 +250,9 @@ fn connections_are_capped_and_an_exhausted_descriptor_limit_backs_off() -> Resul
     );
     let errors = mgmd.stats()?.get("api_accept_errors").copied();
     ensure!(
-        errors.is_some_and(|n| n >= 1),
+        // With the back-off (at most one retry a second once it has grown) the few seconds
+        // out of descriptors cost tens of failed accepts; spinning would cost millions.
+        errors.is_some_and(|n| (1..1000).contains(&n)),
         "api_accept_errors {errors:?}"
     );
     Ok(())
@@ -333,6 +335,36 @@ fn connections_holding_partial_frames_use_bounded_memory() -> Result<()> {
         "300 partial requests grew RSS from {before} to {peak} KiB"
     );
     Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn interface_indexes_0_and_0xffffffff_are_refused() -> Result<()> {
+    let mgmd = Mgmd::start(Lab::star(1)?, &config("", EXTERNAL))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let socket = mgmd.socket();
+    runtime.block_on(async {
+        let mut p = ProtocolClient::register(&socket, 0x0137_0092, 0, &[]).await?;
+        let sg = ApiSg {
+            source: Ipv4Addr::UNSPECIFIED,
+            group: Ipv4Addr::new(239, 9, 0, 2),
+        };
+        for bad in [0, u32::MAX] {
+            let take = p.take_interface(bad).await;
+            ensure!(
+                matches!(take, Err(ProtocolError::Refused { code: 87, .. })),
+                "take_interface({bad}): {take:?}"
+            );
+            let add = p.add_membership(sg, bad, 1).await;
+            ensure!(
+                matches!(add, Err(ProtocolError::Refused { code: 87, .. })),
+                "add_membership on {bad}: {add:?}"
+            );
+        }
+        anyhow::Ok(())
+    })
 }
 
 #[test]
