@@ -369,6 +369,47 @@ fn interface_indexes_0_and_0xffffffff_are_refused() -> Result<()> {
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_protocol_that_does_not_read_its_events_is_disconnected() -> Result<()> {
+    const GROUPS: u32 = 20_000;
+    let mgmd = Mgmd::start(Lab::star(1)?, &config("", EXTERNAL))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let socket = mgmd.socket();
+    let deaf_id = 0x0137_0093;
+    // `deaf` asks for join alerts and never reads; each new group `busy` joins sends it one
+    // (rule W1), far more than the socket buffers and mgmd's queue hold.
+    let (_deaf, busy) = runtime.block_on(async {
+        let deaf = ProtocolClient::register(&socket, deaf_id, 0, &[ApiCallback::JoinAlert]).await?;
+        let mut busy = ProtocolClient::register(&socket, 0x0137_0094, 0, &[]).await?;
+        let rcv1 = busy.interface_index("rcv1").await?;
+        busy.take_interface(rcv1).await?;
+        for n in 0..GROUPS {
+            let [_, _, hi, lo] = n.to_be_bytes();
+            let sg = ApiSg {
+                source: Ipv4Addr::UNSPECIFIED,
+                group: Ipv4Addr::new(239, 10, hi, lo),
+            };
+            busy.add_membership(sg, rcv1, 1).await?;
+        }
+        anyhow::Ok((deaf, busy))
+    })?;
+    wait_for(
+        "the deaf protocol deregistered",
+        Duration::from_secs(10),
+        || {
+            let protocols = mgmd.protocols()?;
+            Ok((!protocols.iter().any(|p| p.protocol_id == deaf_id)).then_some(()))
+        },
+    )?;
+    let overflows = mgmd.stats()?.get("api_events_overflow").copied();
+    ensure!(overflows == Some(1), "api_events_overflow {overflows:?}");
+    drop(busy);
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn answers_over_a_frame_arrive_complete() -> Result<()> {
     const MEMBERSHIPS: u32 = 20_000;
     let mgmd = Mgmd::start(Lab::star(1)?, &config("", EXTERNAL))?;

@@ -308,18 +308,20 @@ async fn connection(
         queued,
         shared.clone(),
     ));
-    let result = serve_requests(id, &peer, &mut requests, &out, shared, commands).await;
+    let result = serve_requests(id, &peer, &mut requests, &out, &writer, shared, commands).await;
     drop(out);
     let _ = writer.await;
     result
 }
 
-/// Reads requests and queues their answers (and the connection's events) for the writer.
+/// Reads requests and queues their answers (and the connection's events) for the writer,
+/// which is stopped at once when the client lets its events pile up.
 async fn serve_requests(
     id: ConnectionId,
     peer: &Peer,
     requests: &mut FramedRead<tokio::net::unix::OwnedReadHalf, LengthDelimitedCodec>,
     out: &mpsc::Sender<ServerMessage>,
+    writer: &JoinHandle<()>,
     shared: &Shared,
     commands: mpsc::Sender<Command>,
 ) -> Result<(), WireError> {
@@ -341,6 +343,7 @@ async fn serve_requests(
                         connection = id, uid, queued = MAX_QUEUED,
                         "API client does not read its events: disconnected (and deregistered)"
                     );
+                    writer.abort();
                     return Err(WireError::Closed);
                 }
                 continue;
