@@ -156,22 +156,64 @@ fn open_fds(pid: u32) -> Result<u64> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
 }
 
-#[test]
-#[ignore = "needs root: cargo xtask test runs it as root"]
-fn connections_are_capped_and_an_exhausted_descriptor_limit_backs_off() -> Result<()> {
-    let mgmd = Mgmd::start_logged(Lab::star(1)?, &config("api_max_connections = 8", NO_IGMP))?;
-    let socket = mgmd.socket();
+/// Connects to `path` as `user`, from a thread whose credentials alone are changed (raw
+/// syscalls; the C library's wrappers would change every thread's).
+fn connect_as(user: &TestUser, path: &std::path::Path) -> Result<UnixStream> {
+    let (uid, gid) = (user.uid, user.gid);
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: plain credential syscalls on this thread, which ends right after.
+                let changed = unsafe {
+                    libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) == 0
+                        && libc::syscall(libc::SYS_setresgid, gid, gid, gid) == 0
+                        && libc::syscall(libc::SYS_setresuid, uid, uid, uid) == 0
+                };
+                ensure!(changed, "setresuid: {}", std::io::Error::last_os_error());
+                Ok(UnixStream::connect(path)?)
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the connecting thread panicked"))?
+    })
+}
 
-    // Over the cap: refused at once with a clear answer, counted. (A connection that is
-    // closing may still hold a slot for a moment: served connections are held until 8 are.)
+/// Opens connections with `connect` until `count` are served (one that is refused because a
+/// connection that is closing still holds a slot is retried), and returns them.
+fn hold_served(
+    count: usize,
+    mut connect: impl FnMut() -> Result<UnixStream>,
+) -> Result<Vec<UnixStream>> {
     let mut held = Vec::new();
-    wait_for("8 connections served", Duration::from_secs(10), || {
-        let mut stream = UnixStream::connect(&socket)?;
+    wait_for("connections served", Duration::from_secs(10), || {
+        let mut stream = connect()?;
         if status_call(&mut stream)?.contains("\"status\"") {
             held.push(stream);
         }
-        Ok((held.len() == 8).then_some(()))
+        Ok((held.len() == count).then_some(()))
     })?;
+    Ok(held)
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn connections_are_capped_and_an_exhausted_descriptor_limit_backs_off() -> Result<()> {
+    let user = TestUser::create()?;
+    let keys = format!(
+        "api_max_connections = 8\napi_group = {}\napi_read_uids = [{}]",
+        user.gid, user.uid
+    );
+    let mgmd = Mgmd::start_logged(Lab::star(1)?, &config(&keys, NO_IGMP))?;
+    let socket = mgmd.socket();
+
+    // A user holds every slot: its next connection is refused at once with a clear answer.
+    let held = hold_served(8, || connect_as(&user, &socket))?;
+    let answer = status_call(&mut connect_as(&user, &socket)?)?;
+    ensure!(
+        answer.contains("api_max_connections"),
+        "over the cap: {answer}"
+    );
+    // Root still gets in, on the slots reserved for it, until those are taken too.
+    let mut held_by_root = hold_served(4, || Ok(UnixStream::connect(&socket)?))?;
     for _ in 0..12 {
         let answer = status_call(&mut UnixStream::connect(&socket)?)?;
         ensure!(
@@ -185,14 +227,15 @@ fn connections_are_capped_and_an_exhausted_descriptor_limit_backs_off() -> Resul
         "over the cap: {}",
         describe(&out)
     );
-    drop(held);
+    held_by_root.pop();
     let refused = wait_for("a free slot", Duration::from_secs(10), || {
         Ok(mgmd
             .stats()
             .ok()
             .and_then(|s| s.get("api_refused_busy").copied()))
     })?;
-    ensure!(refused >= 13, "api_refused_busy {refused}");
+    ensure!(refused >= 14, "api_refused_busy {refused}");
+    drop((held, held_by_root));
 
     // A descriptor limit below the cap: accept fails with EMFILE; mgmd backs off and logs once,
     // mgmctl gives up after its timeout, and once connections close mgmd answers again.

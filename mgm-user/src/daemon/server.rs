@@ -3,8 +3,8 @@
 //! registers a protocol also receives that protocol's callbacks as events; when it closes, the
 //! protocol is deregistered.
 //!
-//! Bounds: at most `api_max_connections` connections (more are answered with a refusal and
-//! closed, counted in `api_refused_busy`); requests of at most [`MAX_REQUEST`] bytes; at most
+//! Bounds: at most `api_max_connections` connections, and [`ROOT_RESERVE`] more for root (more
+//! are answered with a refusal and closed, counted in `api_refused_busy`); requests of at most [`MAX_REQUEST`] bytes; at most
 //! [`MAX_QUEUED`] messages waiting for a client (a protocol that lets more events pile up is
 //! disconnected, counted in `api_events_overflow`); each frame must be taken by the client
 //! within [`SEND_TIMEOUT`]. A failing accept (e.g. out of file descriptors) is retried with a
@@ -44,6 +44,9 @@ const REFUSAL_WAIT: Duration = Duration::from_secs(2);
 pub const MAX_QUEUED: usize = 1024;
 /// How long a client may take to read one frame before it is disconnected.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections beyond `api_max_connections` that only root may open, so that the operator
+/// gets in while other users hold every slot.
+pub const ROOT_RESERVE: usize = 4;
 /// First and longest pause after a failed accept.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 /// At most one log line per this interval about connections refused for the cap.
@@ -232,7 +235,9 @@ async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, commands: mpsc
             backoff = ACCEPT_BACKOFF.0;
         }
         let max = shared.settings.read().map_or(0, |s| s.max_connections);
-        if shared.open.load(Relaxed) >= max {
+        let root = stream.peer_cred().is_ok_and(|c| c.uid() == 0);
+        let limit = if root { max + ROOT_RESERVE } else { max };
+        if shared.open.load(Relaxed) >= limit {
             shared.counters.refused_busy.fetch_add(1, Relaxed);
             if busy_logged.is_none_or(|t| t.elapsed() >= BUSY_LOG_INTERVAL) {
                 warn!(
