@@ -5,7 +5,13 @@
 //! bpffs = "/sys/fs/bpf/mgm"          # maps, programs and links are pinned under
 //!                                    # <bpffs>/net-<network namespace inode>
 //! api_socket = "/run/mgm/mgmd.sock"
-//! api_allow_uids = [0]               # who may use the API besides root
+//! api_group = "mgm"                  # the socket's group (name or gid); default root's
+//! api_mode = "0660"                  # the socket's mode (octal)
+//! api_allow_uids = [1000]            # control access (show, add/remove, join, register)
+//! api_allow_gids = []                #   ... by primary or supplementary group
+//! api_read_uids = []                 # read-only access (show)
+//! api_read_gids = []
+//! api_max_connections = 64           # open API connections; more are refused and counted
 //! on_stop = "detach"                 # detach: SIGTERM stops forwarding and clears the pins;
 //!                                    # keep: forwarding goes on from the pinned maps (upgrades)
 //! adopt_window_s = 12                # after a restart, how long entries left by the previous
@@ -41,6 +47,11 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeSet, net::Ipv4Addr, path::Path};
 use toml::Spanned;
+
+mod daemon;
+
+use daemon::RawDaemon;
+pub use daemon::{DaemonConfig, OnStop};
 
 /// A configuration error, with the line (1-based) and key it is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,46 +96,6 @@ impl Default for MetricsConfig {
         Self {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9641)),
             max_entries: 1000,
-        }
-    }
-}
-
-/// Daemon-wide settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DaemonConfig {
-    /// Directory under bpffs where maps and programs are pinned.
-    pub bpffs: String,
-    /// Path of the API socket.
-    pub api_socket: String,
-    /// UIDs besides root allowed to use the API.
-    pub api_allow_uids: Vec<u32>,
-    /// What SIGINT/SIGTERM does to forwarding.
-    pub on_stop: OnStop,
-    /// Seconds adopted entries forward untouched after a restart (IGMP re-learns, protocols
-    /// reconnect) before the MGM re-derives them.
-    pub adopt_window_s: u32,
-}
-
-/// What a clean stop of mgmd does to forwarding. (`kill -9` always leaves it in place.)
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnStop {
-    /// Detach the XDP program and remove the pinned state: forwarding stops.
-    #[default]
-    Detach,
-    /// Leave the program attached and the maps pinned: forwarding goes on, and the next mgmd
-    /// adopts it.
-    Keep,
-}
-
-impl Default for DaemonConfig {
-    fn default() -> Self {
-        Self {
-            bpffs: "/sys/fs/bpf/mgm".into(),
-            api_socket: crate::api::DEFAULT_SOCKET.into(),
-            api_allow_uids: Vec::new(),
-            on_stop: OnStop::Detach,
-            adopt_window_s: 12,
         }
     }
 }
@@ -329,18 +300,6 @@ struct RawMetrics {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawDaemon {
-    bpffs: Option<String>,
-    api_socket: Option<String>,
-    #[serde(default)]
-    api_allow_uids: Vec<u32>,
-    #[serde(default)]
-    on_stop: OnStop,
-    adopt_window_s: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawInterface {
     name: Spanned<String>,
     #[serde(default = "yes")]
@@ -412,16 +371,10 @@ impl Config {
                 e.message().trim_end().to_owned(),
             )
         })?;
-        let daemon = raw.daemon.map_or_else(DaemonConfig::default, |d| {
-            let default = DaemonConfig::default();
-            DaemonConfig {
-                bpffs: d.bpffs.unwrap_or(default.bpffs),
-                api_socket: d.api_socket.unwrap_or(default.api_socket),
-                api_allow_uids: d.api_allow_uids,
-                on_stop: d.on_stop,
-                adopt_window_s: d.adopt_window_s.unwrap_or(default.adopt_window_s),
-            }
-        });
+        let daemon = match raw.daemon {
+            None => DaemonConfig::default(),
+            Some(d) => d.into_config(&at)?,
+        };
         let mut names = BTreeSet::new();
         let mut interfaces = Vec::new();
         for i in raw.interface {
@@ -701,7 +654,7 @@ to = ["eth1"]
         ));
     }
 
-    fn error_of(text: &str) -> ConfigError {
+    pub(super) fn error_of(text: &str) -> ConfigError {
         Config::parse(text, "t").expect_err("must be refused")
     }
 

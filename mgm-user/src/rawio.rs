@@ -121,6 +121,8 @@ pub struct Arrival {
     pub ifindex: u32,
     /// Whether this host sent it (a copy of an outgoing frame), rather than received it.
     pub outgoing: bool,
+    /// Whether it was addressed to another station's unicast MAC (`PACKET_OTHERHOST`).
+    pub other_host: bool,
 }
 
 /// A packet socket (AF_PACKET, needs CAP_NET_RAW) of the calling thread's network namespace.
@@ -222,6 +224,7 @@ impl PacketSocket {
             Arrival {
                 ifindex: from.sll_ifindex as u32,
                 outgoing: from.sll_pkttype == libc::PACKET_OUTGOING,
+                other_host: from.sll_pkttype == libc::PACKET_OTHERHOST,
             },
         ))
     }

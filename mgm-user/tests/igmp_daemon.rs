@@ -220,10 +220,15 @@ fn corpus() -> Vec<(DropReason, Vec<u8>)> {
 /// Sends raw IPv4 datagrams out of `ifindex` with a cooked packet socket, so that the IP
 /// header goes out exactly as written (a raw IP socket would repair it).
 fn send_frames(ifindex: u32, frames: &[Vec<u8>]) -> std::io::Result<()> {
+    send_frames_to(ifindex, [0xff; 6], frames)
+}
+
+/// [`send_frames`] to the Ethernet destination `mac`.
+fn send_frames_to(ifindex: u32, mac: [u8; 6], frames: &[Vec<u8>]) -> std::io::Result<()> {
     let socket = PacketSocket::open(Framing::Cooked, libc::ETH_P_IP as u16)?;
     frames
         .iter()
-        .try_for_each(|frame| socket.send_to(ifindex, [0xff; 6], frame))
+        .try_for_each(|frame| socket.send_to(ifindex, mac, frame))
 }
 
 #[test]
@@ -325,4 +330,40 @@ fn mgmd_tracks_a_host_and_survives_a_hostile_corpus() {
         "leave took {:?} (last member query time {LMQT:?})",
         gone - left
     );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn reports_to_another_stations_mac_are_dropped_and_counted() {
+    let mut lab = Lab::star(1).expect("lab");
+    let socket = start_mgmd(&mut lab);
+    call(&socket, Request::Status);
+    let stranger = Ipv4Addr::new(239, 20, 0, 7);
+    let genuine = Ipv4Addr::new(239, 20, 0, 8);
+    let report = |group| datagram(&Repr::ReportV2 { group }, group, true, 1);
+    let host_if = lab.ifindex(Host::Receiver(1), "eth0").expect("ifindex");
+    // The first to a unicast MAC that is not the router's, the second to the group's MAC;
+    // mgmd reads them in order, so once the second is in, the first was handled.
+    let [_, o1, o2, o3] = genuine.octets();
+    lab.in_ns(Host::Receiver(1), || {
+        send_frames_to(host_if, [0x02, 0, 0, 0x5e, 0, 0x99], &[report(stranger)])?;
+        send_frames_to(
+            host_if,
+            [0x01, 0, 0x5e, o1 & 0x7f, o2, o3],
+            &[report(genuine)],
+        )
+    })
+    .expect("enter host")
+    .expect("send reports");
+    wait(Duration::from_secs(5), || {
+        igmp_members(&socket, genuine) == 1
+    })
+    .expect("the report to the group's MAC is taken");
+    assert_eq!(
+        igmp_members(&socket, stranger),
+        0,
+        "a report to another MAC was taken"
+    );
+    let dropped = igmp(&socket).interfaces[0].counters.dropped.clone();
+    assert_eq!(dropped.get(&DropReason::OtherHost), Some(&1), "{dropped:?}");
 }

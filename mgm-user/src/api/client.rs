@@ -2,7 +2,7 @@
 use super::{
     framed,
     proto::{Event, Request, Response, ServerMessage},
-    recv, send, Connection, WireError,
+    recv, send, Connection, WireError, MAX_MESSAGE,
 };
 use std::{collections::VecDeque, path::Path};
 use tokio::net::UnixStream;
@@ -23,13 +23,24 @@ impl Client {
     }
 
     /// Sends a request and waits for its response; events that arrive meanwhile are kept for
-    /// [`Client::next_event`].
+    /// [`Client::next_event`]. When mgmd refused the connection before reading the request
+    /// (too many connections), the refusal it sent is the response.
     pub async fn call(&mut self, request: &Request) -> Result<Response, WireError> {
-        send(&mut self.conn, request).await?;
+        if let Err(e) = send(&mut self.conn, request).await {
+            return match self.response().await {
+                Ok(refusal) => Ok(refusal),
+                Err(_) => Err(e),
+            };
+        }
+        self.response().await
+    }
+
+    /// The next response; events before it are kept.
+    async fn response(&mut self) -> Result<Response, WireError> {
         loop {
-            match recv(&mut self.conn).await? {
-                ServerMessage::Response(r) => return Ok(r),
-                ServerMessage::Event(e) => self.events.push_back(e),
+            match self.message().await? {
+                Incoming::Response(r) => return Ok(r),
+                Incoming::Event(e) => self.events.push_back(e),
             }
         }
     }
@@ -40,10 +51,47 @@ impl Client {
             return Ok(e);
         }
         loop {
-            match recv(&mut self.conn).await? {
-                ServerMessage::Event(e) => return Ok(e),
-                ServerMessage::Response(_) => continue,
+            match self.message().await? {
+                Incoming::Event(e) => return Ok(e),
+                Incoming::Response(_) => continue,
             }
         }
     }
+
+    /// The next message, with a message sent in parts joined.
+    async fn message(&mut self) -> Result<Incoming, WireError> {
+        let mut joined = String::new();
+        loop {
+            match recv(&mut self.conn).await? {
+                ServerMessage::Part { text, last } => {
+                    if joined.len() + text.len() > MAX_MESSAGE {
+                        return Err(invalid("an answer over MAX_MESSAGE bytes"));
+                    }
+                    joined.push_str(&text);
+                    if last {
+                        return match serde_json::from_str(&joined)? {
+                            ServerMessage::Response(r) => Ok(Incoming::Response(r)),
+                            ServerMessage::Event(e) => Ok(Incoming::Event(e)),
+                            ServerMessage::Part { .. } => Err(invalid("a part inside a part")),
+                        };
+                    }
+                }
+                _ if !joined.is_empty() => {
+                    return Err(invalid("a message inside a message sent in parts"))
+                }
+                ServerMessage::Response(r) => return Ok(Incoming::Response(r)),
+                ServerMessage::Event(e) => return Ok(Incoming::Event(e)),
+            }
+        }
+    }
+}
+
+/// A whole message from mgmd.
+enum Incoming {
+    Response(Response),
+    Event(Event),
+}
+
+fn invalid(what: &str) -> WireError {
+    WireError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, what))
 }

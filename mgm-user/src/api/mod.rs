@@ -1,18 +1,37 @@
 //! The local API of mgmd over a Unix socket: one JSON message per length-delimited frame.
 //!
 //! `mgmctl`, external routing protocols and tests speak it. Frames carry a 4-byte big-endian
-//! length; frames over [`MAX_FRAME`] are refused and the connection closed.
+//! length. mgmd reads requests of at most [`MAX_REQUEST`] bytes (a longer frame is refused
+//! with an error and the connection closed); clients read frames of up to [`MAX_FRAME`].
+//!
+//! An answer whose JSON is longer than one frame (`show mfe` with tens of thousands of
+//! entries) is sent in pieces: [`proto::ServerMessage::Part`] messages each carry up to
+//! [`PART_TEXT`] bytes of the answer's JSON text, the last one has `last: true`, and the
+//! joined texts are the answer (a complete `{"kind":"response",...}` message). Nothing else is
+//! sent on the connection in between. Answers are at most [`MAX_MESSAGE`] bytes; a larger one
+//! is replaced by an error response. [`client::Client`] reassembles the pieces.
 pub mod client;
 pub mod proto;
 pub mod protocol;
 
-use futures::{SinkExt as _, StreamExt as _};
+use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::net::UnixStream;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 1 << 20;
+
+/// Largest request frame mgmd accepts (requests are small; this bounds what a connection
+/// can make mgmd buffer).
+pub const MAX_REQUEST: usize = 64 << 10;
+
+/// Largest piece of an answer's text in one [`proto::ServerMessage::Part`]: escaped inside a
+/// JSON string it at most doubles, so a part always fits a frame.
+pub const PART_TEXT: usize = 256 << 10;
+
+/// Largest answer (its JSON text), in however many parts.
+pub const MAX_MESSAGE: usize = 256 << 20;
 
 /// Default path of the API socket.
 pub const DEFAULT_SOCKET: &str = "/run/mgm/mgmd.sock";
@@ -36,8 +55,13 @@ pub enum WireError {
 
 /// The API framing: a 4-byte big-endian length, frames up to [`MAX_FRAME`].
 pub fn codec() -> LengthDelimitedCodec {
+    codec_up_to(MAX_FRAME)
+}
+
+/// The API framing with frames up to `max` bytes.
+pub fn codec_up_to(max: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME)
+        .max_frame_length(max)
         .new_codec()
 }
 
@@ -46,15 +70,62 @@ pub fn framed(stream: UnixStream) -> Connection {
     Framed::new(stream, codec())
 }
 
-/// Sends one message.
-pub async fn send<T: Serialize>(conn: &mut Connection, message: &T) -> Result<(), WireError> {
+/// Sends one message in one frame.
+pub async fn send<T, S>(conn: &mut S, message: &T) -> Result<(), WireError>
+where
+    T: Serialize,
+    S: Sink<bytes::Bytes, Error = std::io::Error> + Unpin,
+{
     let bytes = serde_json::to_vec(message)?;
     conn.send(bytes::Bytes::from(bytes)).await?;
     Ok(())
 }
 
-/// Receives one message.
-pub async fn recv<T: DeserializeOwned>(conn: &mut Connection) -> Result<T, WireError> {
+/// Receives one message from one frame.
+pub async fn recv<T, S>(conn: &mut S) -> Result<T, WireError>
+where
+    T: DeserializeOwned,
+    S: Stream<Item = Result<bytes::BytesMut, std::io::Error>> + Unpin,
+{
     let frame = conn.next().await.ok_or(WireError::Closed)??;
     Ok(serde_json::from_slice(&frame)?)
+}
+
+/// Splits the JSON text of a message into the texts of its [`proto::ServerMessage::Part`]s:
+/// pieces of at most [`PART_TEXT`] bytes, cut at character boundaries.
+pub fn split_text(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while rest.len() > PART_TEXT {
+        let mut cut = PART_TEXT;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (part, tail) = rest.split_at(cut);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.push(rest);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_rejoin_and_fit_a_frame() {
+        let text = "é\"".repeat(PART_TEXT);
+        let parts = split_text(&text);
+        assert!(parts.len() > 2);
+        assert_eq!(parts.concat(), text);
+        for part in parts {
+            let message = proto::ServerMessage::Part {
+                text: part.to_owned(),
+                last: false,
+            };
+            assert!(serde_json::to_vec(&message).unwrap().len() <= MAX_FRAME);
+        }
+        assert_eq!(split_text("{}"), vec!["{}"]);
+    }
 }

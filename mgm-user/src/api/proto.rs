@@ -194,6 +194,36 @@ pub enum Request {
     Answer(ApiAnswer),
 }
 
+impl Request {
+    /// Whether the request only reads state (`show`): read-only API access suffices. Every
+    /// other request changes state and needs control access.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            Request::Status
+            | Request::Stats
+            | Request::ShowInterfaces
+            | Request::ShowProtocols
+            | Request::ShowMfe
+            | Request::ShowGroups
+            | Request::ShowIgmp
+            | Request::ShowRoutes
+            | Request::Check
+            | Request::ProtocolOnInterface { .. } => true,
+            Request::AddRoute { .. }
+            | Request::RemoveRoute { .. }
+            | Request::Join { .. }
+            | Request::Leave { .. }
+            | Request::Register { .. }
+            | Request::Deregister
+            | Request::TakeInterface { .. }
+            | Request::ReleaseInterface { .. }
+            | Request::AddMembership { .. }
+            | Request::DeleteMembership { .. }
+            | Request::Answer(_) => false,
+        }
+    }
+}
+
 /// The out-parameters of a callback.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "callback", rename_all = "snake_case")]
@@ -292,7 +322,8 @@ pub enum Event {
     },
 }
 
-/// Any message from mgmd: a response to the last request, or a pushed event.
+/// Any message from mgmd: a response to the last request, a pushed event, or a piece of a
+/// response too large for one frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ServerMessage {
@@ -300,6 +331,14 @@ pub enum ServerMessage {
     Response(Response),
     /// A callback for a registered protocol.
     Event(Event),
+    /// A piece of the JSON text of a message over one frame (see [`crate::api`]): the texts of
+    /// consecutive parts, up to the one with `last` set, joined, are that message.
+    Part {
+        /// This piece of the text.
+        text: String,
+        /// Whether this is the final piece.
+        last: bool,
+    },
 }
 
 /// One managed interface.
@@ -453,8 +492,8 @@ pub enum Response {
     },
     /// The request failed.
     Error {
-        /// The Win32-compatible code where the MGM API defines one (87 invalid parameter,
-        /// 183 already exists, 1003 cannot complete, 1168 not found), else 1003.
+        /// The Win32-compatible code where the MGM API defines one (5 access denied, 87 invalid
+        /// parameter, 183 already exists, 1003 cannot complete, 1168 not found), else 1003.
         code: u32,
         /// What went wrong.
         message: String,

@@ -1,14 +1,15 @@
 //! mgmctl, the operator's view of and handle on mgmd.
 //!
-//! Exit codes: 0 success, 1 mgmd refused the request, 2 bad usage, 3 mgmd unreachable, 4
-//! `check` found differences between the MGM and the forwarding maps.
+//! Exit codes: 0 success, 1 mgmd refused the request, 2 bad usage, 3 mgmd unreachable (or no
+//! answer within `--timeout`), 4 `check` found differences between the MGM and the forwarding
+//! maps.
 use clap::{Parser, Subcommand};
 use mgm_user::api::{
     client::Client,
     proto::{Request, Response},
     DEFAULT_SOCKET,
 };
-use std::{net::Ipv4Addr, path::PathBuf, process::ExitCode};
+use std::{net::Ipv4Addr, path::PathBuf, process::ExitCode, time::Duration};
 
 /// Show and change what mgmd, the mgm multicast router, does.
 ///
@@ -24,6 +25,9 @@ struct Args {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Seconds to wait for mgmd's answer (connecting included); then exit 3.
+    #[arg(long, global = true, default_value_t = 10.0)]
+    timeout: f64,
     #[command(subcommand)]
     command: Command,
 }
@@ -153,16 +157,34 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    let Ok(timeout) = Duration::try_from_secs_f64(args.timeout) else {
+        eprintln!(
+            "mgmctl: --timeout {} is not a number of seconds",
+            args.timeout
+        );
+        return ExitCode::from(2);
+    };
     let response = runtime.block_on(async {
-        let mut client = Client::connect(&args.socket).await?;
-        client.call(&request).await
+        tokio::time::timeout(timeout, async {
+            let mut client = Client::connect(&args.socket).await?;
+            client.call(&request).await
+        })
+        .await
     });
     let response = match response {
-        Ok(r) => r,
-        Err(e) => {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             eprintln!(
                 "mgmctl: cannot reach mgmd at {}: {e}",
                 args.socket.display()
+            );
+            return ExitCode::from(3);
+        }
+        Err(_) => {
+            eprintln!(
+                "mgmctl: mgmd at {} did not answer within {} s (--timeout)",
+                args.socket.display(),
+                args.timeout
             );
             return ExitCode::from(3);
         }

@@ -7,6 +7,11 @@
 //! which would divert data packets into ipmr. Sending uses a raw socket with `IP_HDRINCL`: the
 //! state machine builds the whole datagram (TTL 1, Router Alert) and the interface is chosen
 //! per datagram with `IP_MULTICAST_IF`.
+//!
+//! A packet socket also sees frames the IP stack would drop: those addressed to another
+//! station's unicast MAC (`PACKET_OTHERHOST`, e.g. on a promiscuous or bridged port). They are
+//! not for this router and are reported as dropped ([`DropReason::OtherHost`]).
+use crate::igmp::DropReason;
 use crate::rawio::{self, Framing, PacketSocket};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::{
@@ -17,6 +22,15 @@ use tokio::io::{unix::AsyncFd, Interest};
 
 /// Largest IGMP datagram read (a v3 report can fill an Ethernet frame).
 const MAX_DATAGRAM: usize = 2048;
+
+/// What the receive socket delivered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// An IPv4 datagram carrying IGMP, with the ifindex it arrived on.
+    Datagram(u32, Vec<u8>),
+    /// A frame dropped before parsing, with the ifindex it arrived on.
+    Dropped(u32, DropReason),
+}
 
 /// The router's IGMP sockets.
 pub struct IgmpIo {
@@ -74,9 +88,9 @@ impl IgmpIo {
         Ok(Self { receive, send })
     }
 
-    /// Waits for the next IGMP datagram: (ifindex it arrived on, the IPv4 datagram).
-    /// Frames the router sent itself are skipped.
-    pub async fn recv(&self) -> io::Result<(u32, Vec<u8>)> {
+    /// Waits for the next IGMP datagram, or a frame to count as dropped. Frames the router
+    /// sent itself are skipped.
+    pub async fn recv(&self) -> io::Result<Received> {
         loop {
             let mut guard = self.receive.readable().await?;
             match guard.try_io(|fd| recv_one(fd.get_ref())) {
@@ -107,12 +121,15 @@ impl IgmpIo {
 }
 
 /// Reads one frame; `None` for frames to skip (sent by this host).
-fn recv_one(socket: &PacketSocket) -> io::Result<Option<(u32, Vec<u8>)>> {
+fn recv_one(socket: &PacketSocket) -> io::Result<Option<Received>> {
     let mut buffer = vec![0u8; MAX_DATAGRAM];
     let (len, arrival) = socket.recv_from(&mut buffer)?;
     if arrival.outgoing {
         return Ok(None);
     }
+    if arrival.other_host {
+        return Ok(Some(Received::Dropped(arrival.ifindex, DropReason::OtherHost)));
+    }
     buffer.truncate(len);
-    Ok(Some((arrival.ifindex, buffer)))
+    Ok(Some(Received::Datagram(arrival.ifindex, buffer)))
 }

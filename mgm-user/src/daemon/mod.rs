@@ -4,6 +4,7 @@
 //! IGMP datagrams, link and route events, API commands, timers, signals), so the router needs no
 //! locks. SIGHUP re-reads the configuration and applies only the difference; SIGINT/SIGTERM
 //! detach from the interfaces and stop.
+mod access;
 mod hold;
 mod igmp_io;
 mod links;
@@ -123,7 +124,7 @@ fn load_config(options: &Options) -> Result<Config> {
 /// Runs mgmd until SIGINT or SIGTERM.
 pub async fn run(options: Options) -> Result<()> {
     let config = load_config(&options)?;
-    let mut plane = load_plane(&pin_dir(Path::new(&config.daemon.bpffs)))?;
+    let mut plane = load_plane(Path::new(&config.daemon.bpffs))?;
     forward_ebpf_logs(&mut plane);
     let reports = crate::dataplane::ReportReader::new(&mut plane)?.into_async()?;
     let igmp_io = match igmp_io::IgmpIo::open() {
@@ -135,7 +136,7 @@ pub async fn run(options: Options) -> Result<()> {
     };
     let api_socket = PathBuf::from(&config.daemon.api_socket);
     let metrics_config = config.metrics.clone();
-    let allowed = config.daemon.api_allow_uids.clone();
+    let daemon_config = config.daemon.clone();
     let mut router = Router::new(config, plane, igmp_io)?;
     let (present_routes, route_events) = routes::watch().await?;
     router.routes_present(present_routes);
@@ -144,7 +145,7 @@ pub async fn run(options: Options) -> Result<()> {
         router.link_changed(link, std::time::Instant::now());
     }
     let (commands_tx, mut commands) = mpsc::channel(256);
-    let server = server::serve(&api_socket, allowed, commands_tx)?;
+    let server = server::serve(&api_socket, &daemon_config, commands_tx)?;
     info!(socket = %api_socket.display(), "API listening");
     let metrics = match metrics_config {
         Some(m) => Some(
@@ -177,13 +178,18 @@ pub async fn run(options: Options) -> Result<()> {
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
-            _ = sighup.recv() => reload(&mut router, &options),
+            _ = sighup.recv() => reload(&mut router, &server, &options),
             report = reports.next() => match report {
                 Ok(report) => router.report(report, now()),
                 Err(e) => { error!(error = %e, "data-plane reports failed"); break; }
             },
             datagram = igmp_recv(router.igmp_io()) => match datagram {
-                Ok((ifindex, bytes)) => router.igmp_datagram(ifindex, &bytes, now()),
+                Ok(igmp_io::Received::Datagram(ifindex, bytes)) => {
+                    router.igmp_datagram(ifindex, &bytes, now())
+                }
+                Ok(igmp_io::Received::Dropped(ifindex, reason)) => {
+                    router.igmp_dropped(ifindex, reason)
+                }
                 Err(e) => warn!(error = %e, "IGMP receive failed"),
             },
             Some(event) = link_events.next() => match event {
@@ -218,11 +224,10 @@ pub async fn run(options: Options) -> Result<()> {
         }
     }
     notify::stopping();
-    server.abort();
+    server.stop();
     if let Some(metrics) = metrics {
         metrics.abort();
     }
-    let _ = std::fs::remove_file(&api_socket);
     router.shutdown();
     Ok(())
 }
@@ -236,17 +241,18 @@ fn pin_dir(bpffs: &Path) -> PathBuf {
     bpffs.join(format!("net-{netns}"))
 }
 
-/// Loads the data plane pinned under `dir` (root-only), adopting what a previous run left
-/// there; without bpffs it runs unpinned and says that forwarding will not survive a restart.
-fn load_plane(dir: &Path) -> Result<DataPlane> {
-    match DataPlane::load_pinned(dir) {
+/// Loads the data plane pinned under `<bpffs>/net-<netns>` (mgmd's user's alone), adopting
+/// what a previous run left there; a pin directory others control is refused. Without bpffs
+/// it runs unpinned and says that forwarding will not survive a restart.
+fn load_plane(bpffs: &Path) -> Result<DataPlane> {
+    let dir = pin_dir(bpffs);
+    match crate::dataplane::pin_dir::prepare_base(bpffs).and_then(|()| DataPlane::load_pinned(&dir))
+    {
         Ok(plane) => {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("restricting {}", dir.display()))?;
             info!(dir = %dir.display(), "data plane pinned");
             Ok(plane)
         }
+        Err(e @ crate::dataplane::DataPlaneError::UnsafePinDir { .. }) => Err(e.into()),
         Err(e) => {
             warn!(
                 dir = %dir.display(),
@@ -258,18 +264,19 @@ fn load_plane(dir: &Path) -> Result<DataPlane> {
     }
 }
 
-async fn igmp_recv(io: Option<&igmp_io::IgmpIo>) -> std::io::Result<(u32, Vec<u8>)> {
+async fn igmp_recv(io: Option<&igmp_io::IgmpIo>) -> std::io::Result<igmp_io::Received> {
     match io {
         Some(io) => io.recv().await,
         None => std::future::pending().await,
     }
 }
 
-fn reload(router: &mut Router, options: &Options) {
+fn reload(router: &mut Router, server: &server::ApiServer, options: &Options) {
     notify::reloading();
     match load_config(options) {
         Ok(config) => {
             info!("SIGHUP: configuration reloaded");
+            server.reconfigure(&config.daemon);
             router.reload(config, std::time::Instant::now());
             notify::reloaded("forwarding (configuration reloaded)");
         }

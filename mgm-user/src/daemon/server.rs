@@ -1,23 +1,56 @@
-//! The API server: accepts connections on the Unix socket, checks who is calling (SO_PEERCRED
-//! against root and the configured allow-list), and relays requests to the router task. A
-//! connection that registers a protocol also receives that protocol's callbacks as events; when
-//! it closes, the protocol is deregistered.
-use crate::api::{
-    framed,
-    proto::{Event, Request, Response, ServerMessage},
-    recv, send, WireError, MAX_FRAME,
+//! The API server: accepts connections on the Unix socket, checks who is calling against the
+//! access rules ([`super::access`]), and relays requests to the router task. A connection that
+//! registers a protocol also receives that protocol's callbacks as events; when it closes, the
+//! protocol is deregistered.
+//!
+//! Bounds: at most `api_max_connections` connections, and [`ROOT_RESERVE`] more for root (more
+//! are answered with a refusal and closed, counted in `api_refused_busy`); requests of at most [`MAX_REQUEST`] bytes; at most
+//! [`MAX_QUEUED`] messages waiting for a client (a protocol that lets more events pile up is
+//! disconnected, counted in `api_events_overflow`); each frame must be taken by the client
+//! within [`SEND_TIMEOUT`]. A failing accept (e.g. out of file descriptors) is retried with a
+//! back-off, logged once per episode and counted in `api_accept_errors`. These counters are
+//! added to `show stats`.
+use super::access::{self, Access, Peer, Policy};
+use crate::{
+    api::{
+        codec, codec_up_to,
+        proto::{Event, Request, Response, ServerMessage},
+        recv, split_text, WireError, MAX_FRAME, MAX_MESSAGE, MAX_REQUEST,
+    },
+    config::DaemonConfig,
 };
 use anyhow::{Context as _, Result};
-use std::{os::unix::fs::PermissionsExt as _, path::Path};
+use futures::SinkExt as _;
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
+        Arc, RwLock,
+    },
+    time::Duration,
+};
 use tokio::{
-    net::{UnixListener, UnixStream},
+    net::{unix::OwnedWriteHalf, UnixListener, UnixStream},
     sync::{mpsc, oneshot},
     task::JoinHandle,
+    time::Instant,
 };
-use tracing::{debug, warn};
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tracing::{debug, info, warn};
 
 /// How long a refused client has to send its first request, which the refusal answers.
-const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const REFUSAL_WAIT: Duration = Duration::from_secs(2);
+/// Messages waiting to be written to one client.
+pub const MAX_QUEUED: usize = 1024;
+/// How long a client may take to read one frame before it is disconnected.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections beyond `api_max_connections` that only root may open, so that the operator
+/// gets in while other users hold every slot.
+pub const ROOT_RESERVE: usize = 4;
+/// First and longest pause after a failed accept.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+/// At most one log line per this interval about connections refused for the cap.
+const BUSY_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Identifies one API connection.
 pub type ConnectionId = u64;
@@ -39,89 +72,414 @@ pub enum Command {
     Closed(ConnectionId),
 }
 
-/// Binds the API socket (mode 0660, owner root) and serves it on a background task.
+/// The `[daemon]` settings the server applies, replaced on SIGHUP.
+struct Settings {
+    policy: Policy,
+    max_connections: usize,
+}
+
+/// Counters of refusals and failures, reported in `show stats`.
+#[derive(Default)]
+struct Counters {
+    refused_busy: AtomicU64,
+    refused_access: AtomicU64,
+    accept_errors: AtomicU64,
+    events_overflow: AtomicU64,
+    send_failures: AtomicU64,
+}
+
+impl Counters {
+    fn named(&self) -> [(&'static str, u64); 5] {
+        [
+            ("api_refused_busy", self.refused_busy.load(Relaxed)),
+            ("api_refused_access", self.refused_access.load(Relaxed)),
+            ("api_accept_errors", self.accept_errors.load(Relaxed)),
+            ("api_events_overflow", self.events_overflow.load(Relaxed)),
+            ("api_send_failures", self.send_failures.load(Relaxed)),
+        ]
+    }
+}
+
+/// State shared by the accept loop and the connections.
+struct Shared {
+    settings: RwLock<Settings>,
+    counters: Counters,
+    open: AtomicUsize,
+}
+
+impl Shared {
+    fn access(&self, peer: &Peer) -> Access {
+        self.settings
+            .read()
+            .map_or(Access::Denied, |s| s.policy.access(peer))
+    }
+}
+
+/// The running API server.
+pub struct ApiServer {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+/// Binds the API socket (owner root, group and mode as configured) and serves it on a
+/// background task.
 pub fn serve(
     path: &Path,
-    allowed_uids: Vec<u32>,
+    daemon: &DaemonConfig,
     commands: mpsc::Sender<Command>,
-) -> Result<JoinHandle<()>> {
+) -> Result<ApiServer> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let _ = std::fs::remove_file(path);
     let listener =
         UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    Ok(tokio::spawn(async move {
-        let mut next_id: ConnectionId = 0;
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    next_id += 1;
-                    let id = next_id;
-                    let commands = commands.clone();
-                    let allowed = allowed_uids.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = connection(id, stream, &allowed, commands.clone()).await {
-                            debug!(connection = id, error = %e, "API connection ended");
-                        }
-                        let _ = commands.send(Command::Closed(id)).await;
-                    });
-                }
-                Err(e) => warn!(error = %e, "API accept failed"),
-            }
+    access::set_socket_permissions(path, daemon)
+        .with_context(|| format!("setting the group and mode of {}", path.display()))?;
+    warn_if_too_few_descriptors(daemon.api_max_connections);
+    let shared = Arc::new(Shared {
+        settings: RwLock::new(settings(daemon)),
+        counters: Counters::default(),
+        open: AtomicUsize::new(0),
+    });
+    let task = tokio::spawn(accept_loop(listener, shared.clone(), commands));
+    Ok(ApiServer {
+        path: path.to_owned(),
+        shared,
+        task,
+    })
+}
+
+fn settings(daemon: &DaemonConfig) -> Settings {
+    Settings {
+        policy: Policy::new(daemon),
+        max_connections: daemon.api_max_connections as usize,
+    }
+}
+
+impl ApiServer {
+    /// Applies reloaded `[daemon]` access settings: the socket's group and mode, who may do
+    /// what (for open connections too, from their next request), the connection cap. The
+    /// socket's path changes only with a restart.
+    pub fn reconfigure(&self, daemon: &DaemonConfig) {
+        if Path::new(&daemon.api_socket) != self.path {
+            warn!(
+                socket = %self.path.display(),
+                "SIGHUP: api_socket changes take effect at the next start"
+            );
         }
-    }))
+        if let Err(e) = access::set_socket_permissions(&self.path, daemon) {
+            warn!(error = %e, "SIGHUP: cannot set the API socket's group and mode");
+        }
+        warn_if_too_few_descriptors(daemon.api_max_connections);
+        if let Ok(mut s) = self.shared.settings.write() {
+            *s = settings(daemon);
+        }
+        info!("SIGHUP: API access settings applied");
+    }
+
+    /// Stops serving and removes the socket file.
+    pub fn stop(self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Warns when the descriptor limit is too low for the connection cap (each connection holds
+/// one; the data plane, IGMP and netlink need some more).
+fn warn_if_too_few_descriptors(max_connections: u32) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into `limit`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0
+        && limit.rlim_cur < u64::from(max_connections) + 64
+    {
+        warn!(
+            limit = limit.rlim_cur,
+            api_max_connections = max_connections,
+            "the file descriptor limit leaves too few for api_max_connections: accepts will \
+             fail (and back off) before the cap refuses; lower the cap or raise LimitNOFILE"
+        );
+    }
+}
+
+async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, commands: mpsc::Sender<Command>) {
+    let mut next_id: ConnectionId = 0;
+    let mut failures: u64 = 0;
+    let mut backoff = ACCEPT_BACKOFF.0;
+    let mut busy_logged: Option<Instant> = None;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                shared.counters.accept_errors.fetch_add(1, Relaxed);
+                if failures == 0 {
+                    warn!(
+                        error = %e,
+                        "API accept failed: retrying with back-off (up to 1 s); further \
+                         failures are counted in api_accept_errors"
+                    );
+                }
+                failures += 1;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                continue;
+            }
+        };
+        if failures > 0 {
+            warn!(failures, "API accept works again");
+            failures = 0;
+            backoff = ACCEPT_BACKOFF.0;
+        }
+        let max = shared.settings.read().map_or(0, |s| s.max_connections);
+        let root = stream.peer_cred().is_ok_and(|c| c.uid() == 0);
+        let limit = if root { max + ROOT_RESERVE } else { max };
+        if shared.open.load(Relaxed) >= limit {
+            shared.counters.refused_busy.fetch_add(1, Relaxed);
+            if busy_logged.is_none_or(|t| t.elapsed() >= BUSY_LOG_INTERVAL) {
+                warn!(
+                    api_max_connections = max,
+                    refused = shared.counters.refused_busy.load(Relaxed),
+                    "API connection refused: too many open (counted in api_refused_busy)"
+                );
+                busy_logged = Some(Instant::now());
+            }
+            refuse_busy(&stream, max);
+            continue;
+        }
+        next_id += 1;
+        let id = next_id;
+        let open = OpenConnection::new(shared.clone());
+        let commands = commands.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(id, stream, &open.0, commands.clone()).await {
+                debug!(connection = id, error = %e, "API connection ended");
+            }
+            let _ = commands.send(Command::Closed(id)).await;
+            drop(open);
+        });
+    }
+}
+
+/// Counts an open connection for as long as it lives.
+struct OpenConnection(Arc<Shared>);
+
+impl OpenConnection {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.open.fetch_add(1, Relaxed);
+        Self(shared)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Answers a connection over the cap with a refusal (written without waiting: it fits the
+/// socket's buffer) and closes it.
+fn refuse_busy(stream: &UnixStream, max: usize) {
+    let refusal = ServerMessage::Response(Response::error(
+        1003,
+        format!("mgmd has {max} API connections open (api_max_connections): try again later"),
+    ));
+    if let Ok(body) = serde_json::to_vec(&refusal) {
+        let mut frame = u32::try_from(body.len())
+            .unwrap_or(0)
+            .to_be_bytes()
+            .to_vec();
+        frame.extend(body);
+        let _ = stream.try_write(&frame);
+    }
 }
 
 async fn connection(
     id: ConnectionId,
     stream: UnixStream,
-    allowed: &[u32],
+    shared: &Arc<Shared>,
     commands: mpsc::Sender<Command>,
 ) -> Result<(), WireError> {
-    let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
-    let mut conn = framed(stream);
-    if uid != 0 && !allowed.contains(&uid) {
-        warn!(uid, "API connection refused: uid not allowed");
-        // The refusal answers the client's first request: closing before it arrives would
-        // fail the client's write (EPIPE) and it would never read why.
-        let _ = tokio::time::timeout(REFUSAL_WAIT, recv::<serde_json::Value>(&mut conn)).await;
-        let refusal = Response::error(5, format!("uid {uid} may not use mgmd's API"));
-        send(&mut conn, &ServerMessage::Response(refusal)).await?;
-        return Ok(());
-    }
-    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let peer = Peer::of(&stream)?;
+    let (read, write) = stream.into_split();
+    let mut requests = FramedRead::new(read, codec_up_to(MAX_REQUEST));
+    let (out, queued) = mpsc::channel(MAX_QUEUED);
+    let writer = tokio::spawn(write_loop(
+        id,
+        FramedWrite::new(write, codec()),
+        queued,
+        shared.clone(),
+    ));
+    let result = serve_requests(id, &peer, &mut requests, &out, &writer, shared, commands).await;
+    drop(out);
+    let _ = writer.await;
+    result
+}
+
+/// Reads requests and queues their answers (and the connection's events) for the writer,
+/// which is stopped at once when the client lets its events pile up.
+async fn serve_requests(
+    id: ConnectionId,
+    peer: &Peer,
+    requests: &mut FramedRead<tokio::net::unix::OwnedReadHalf, LengthDelimitedCodec>,
+    out: &mpsc::Sender<ServerMessage>,
+    writer: &JoinHandle<()>,
+    shared: &Shared,
+    commands: mpsc::Sender<Command>,
+) -> Result<(), WireError> {
+    let uid = peer.uid;
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let queue = |message: ServerMessage| async move {
+        out.send(message).await.map_err(|_| WireError::Closed)
+    };
     loop {
-        tokio::select! {
-            request = recv::<Request>(&mut conn) => {
-                let response = match request {
-                    Ok(request) => {
-                        let (reply, answer) = oneshot::channel();
-                        let command = Command::Request { connection: id, request, events: events_tx.clone(), reply };
-                        if commands.send(command).await.is_err() {
-                            return Err(WireError::Closed);
-                        }
-                        answer.await.unwrap_or_else(|_| Response::error(1003, "mgmd is stopping"))
-                    }
-                    Err(WireError::Json(e)) => Response::error(87, format!("malformed request: {e}")),
-                    Err(WireError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
-                        // A length over the limit (garbage reads as one too): the stream cannot
-                        // be framed any more, so say why and close.
-                        let refusal = Response::error(
-                            87,
-                            format!("unreadable frame ({e}): frames are at most {MAX_FRAME} bytes; closing"),
-                        );
-                        send(&mut conn, &ServerMessage::Response(refusal)).await?;
-                        return Err(WireError::Io(e));
-                    }
-                    Err(e) => return Err(e),
-                };
-                send(&mut conn, &ServerMessage::Response(response)).await?;
+        let denied = shared.access(peer) == Access::Denied;
+        let request = tokio::select! {
+            request = recv::<Request, _>(requests) => request,
+            // A caller without access gets its refusal after REFUSAL_WAIT at the latest.
+            _ = tokio::time::sleep(REFUSAL_WAIT), if denied => Err(WireError::Closed),
+            Some(event) = events.recv() => {
+                if out.try_send(ServerMessage::Event(event)).is_err() {
+                    shared.counters.events_overflow.fetch_add(1, Relaxed);
+                    warn!(
+                        connection = id, uid, queued = MAX_QUEUED,
+                        "API client does not read its events: disconnected (and deregistered)"
+                    );
+                    writer.abort();
+                    return Err(WireError::Closed);
+                }
+                continue;
             }
-            Some(event) = events_rx.recv() => {
-                send(&mut conn, &ServerMessage::Event(event)).await?;
-            }
+            _ = out.closed() => return Err(WireError::Closed),
+        };
+        if shared.access(peer) == Access::Denied {
+            shared.counters.refused_access.fetch_add(1, Relaxed);
+            warn!(uid, "API connection refused: uid not allowed");
+            let refusal = Response::error(5, format!("uid {uid} may not use mgmd's API"));
+            return queue(ServerMessage::Response(refusal)).await;
         }
+        let response = match request {
+            Ok(request) if !request.is_read_only() && shared.access(peer) != Access::Control => {
+                shared.counters.refused_access.fetch_add(1, Relaxed);
+                let name = serde_json::to_value(&request)
+                    .ok()
+                    .and_then(|v| v["request"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                Response::error(
+                    5,
+                    format!(
+                        "permission denied: uid {uid} has read-only access to mgmd's API; \
+                         {name} needs control access (api_allow_uids, api_allow_gids)"
+                    ),
+                )
+            }
+            Ok(request) => {
+                let stats = matches!(request, Request::Stats);
+                let (reply, answer) = oneshot::channel();
+                let command = Command::Request {
+                    connection: id,
+                    request,
+                    events: events_tx.clone(),
+                    reply,
+                };
+                if commands.send(command).await.is_err() {
+                    return Err(WireError::Closed);
+                }
+                let mut response = answer
+                    .await
+                    .unwrap_or_else(|_| Response::error(1003, "mgmd is stopping"));
+                if let (true, Response::Stats { counters }) = (stats, &mut response) {
+                    counters.extend(
+                        shared
+                            .counters
+                            .named()
+                            .map(|(name, value)| (name.to_owned(), value)),
+                    );
+                }
+                response
+            }
+            Err(WireError::Json(e)) => Response::error(87, format!("malformed request: {e}")),
+            Err(WireError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                // A length over the limit (garbage reads as one too): the stream cannot be
+                // framed any more, so say why and close.
+                let refusal = Response::error(
+                    87,
+                    format!(
+                        "unreadable frame ({e}): requests are at most {MAX_REQUEST} bytes; closing"
+                    ),
+                );
+                queue(ServerMessage::Response(refusal)).await?;
+                return Err(WireError::Io(e));
+            }
+            Err(e) => return Err(e),
+        };
+        queue(ServerMessage::Response(response)).await?;
+    }
+}
+
+/// Writes the queued messages to the client, each within [`SEND_TIMEOUT`].
+async fn write_loop(
+    id: ConnectionId,
+    mut sink: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    mut queued: mpsc::Receiver<ServerMessage>,
+    shared: Arc<Shared>,
+) {
+    while let Some(message) = queued.recv().await {
+        if let Err(e) = write_message(&mut sink, &message).await {
+            shared.counters.send_failures.fetch_add(1, Relaxed);
+            warn!(connection = id, error = %e, "API send failed: connection closed");
+            return;
+        }
+    }
+}
+
+/// Writes one message: in one frame, or in parts when its text is over a frame; an answer
+/// over [`MAX_MESSAGE`] (or one that cannot be encoded) is replaced by an error saying so.
+async fn write_message(
+    sink: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    message: &ServerMessage,
+) -> Result<(), WireError> {
+    let text = match serde_json::to_string(message) {
+        Ok(text) if text.len() <= MAX_MESSAGE => text,
+        Ok(text) => serde_json::to_string(&ServerMessage::Response(Response::error(
+            1003,
+            format!(
+                "the answer is {} bytes, over the API's limit of {MAX_MESSAGE} bytes",
+                text.len()
+            ),
+        )))?,
+        Err(e) => serde_json::to_string(&ServerMessage::Response(Response::error(
+            1003,
+            format!("the answer cannot be encoded: {e}"),
+        )))?,
+    };
+    if text.len() <= MAX_FRAME {
+        return send_frame(sink, text.into_bytes()).await;
+    }
+    let parts = split_text(&text);
+    let count = parts.len();
+    for (i, part) in parts.into_iter().enumerate() {
+        let part = ServerMessage::Part {
+            text: part.to_owned(),
+            last: i + 1 == count,
+        };
+        send_frame(sink, serde_json::to_vec(&part)?).await?;
+    }
+    Ok(())
+}
+
+async fn send_frame(
+    sink: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    frame: Vec<u8>,
+) -> Result<(), WireError> {
+    match tokio::time::timeout(SEND_TIMEOUT, sink.send(bytes::Bytes::from(frame))).await {
+        Ok(sent) => Ok(sent?),
+        Err(_) => Err(WireError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client did not read its answer in time",
+        ))),
     }
 }

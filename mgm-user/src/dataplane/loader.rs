@@ -113,6 +113,17 @@ pub enum DataPlaneError {
     /// A value out of range was given.
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// A pin directory that others control (see [`super::pin_dir`]).
+    #[error(
+        "refusing the pin directory {path}: {reason}; it must belong to mgmd's user alone: \
+         remove it (as root) so that mgmd creates it afresh, or set another [daemon] bpffs"
+    )]
+    UnsafePinDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Global per-class packet counters, summed over CPUs, by name.
@@ -122,8 +133,14 @@ pub type GlobalStats = BTreeMap<&'static str, u64>;
 enum Attachment {
     /// Owned by this process: detached when dropped.
     Owned(aya::programs::xdp::XdpLinkId),
-    /// Pinned in bpffs: outlives this process until [`DataPlane::detach`] unpins it.
-    Pinned(PathBuf),
+    /// Pinned in bpffs: outlives this process until [`DataPlane::detach`] unpins it. The
+    /// process holds the link too, so that while it runs a removed pin cannot detach it.
+    Pinned {
+        /// The pin.
+        path: PathBuf,
+        /// This process's reference.
+        link: FdLink,
+    },
 }
 
 /// The loaded XDP object and the interfaces its ingress program is attached to.
@@ -144,12 +161,12 @@ impl DataPlane {
     /// if missing): maps already pinned there are reused with their contents, so forwarding
     /// state survives a daemon restart; the others are created and pinned. Both programs are
     /// pinned as `dir/prog_ingress` and `dir/prog_egress`, and attachments as
-    /// `dir/links/<interface>`.
+    /// `dir/links/<interface>`. `dir` and `dir/links` must be this user's alone
+    /// ([`DataPlaneError::UnsafePinDir`] otherwise, see [`super::pin_dir`]); their parent
+    /// must exist.
     pub fn load_pinned(dir: &Path) -> Result<Self, DataPlaneError> {
-        std::fs::create_dir_all(dir.join("links")).map_err(|source| DataPlaneError::Sys {
-            call: "creating the pin directory",
-            source,
-        })?;
+        super::pin_dir::prepare(dir)?;
+        super::pin_dir::prepare(&dir.join("links"))?;
         let paths: Vec<(&str, PathBuf)> = map_name::ALL
             .iter()
             .map(|name| (*name, dir.join(name)))
@@ -237,23 +254,23 @@ impl DataPlane {
         };
         let path = dir.join("links").join(iface);
         let program = xdp(&mut self.ebpf, INGRESS_PROGRAM)?;
-        match PinnedLink::from_pin(&path) {
+        let not_a_link =
+            || DataPlaneError::Invalid(format!("{iface}: XDP attachment is not a bpf_link"));
+        let link = match PinnedLink::from_pin(&path) {
             Ok(pinned) => {
                 // The pin keeps the link alive throughout: the switch to this program is one
                 // atomic link update, with no window without a program.
                 let id = program.attach_to_link(XdpLink::try_from(FdLink::from(pinned))?)?;
-                drop(program.take_link(id)?);
+                FdLink::try_from(program.take_link(id)?).map_err(|_| not_a_link())?
             }
             Err(_) => {
                 let id = program.attach(iface, mode)?;
-                let link = FdLink::try_from(program.take_link(id)?).map_err(|_| {
-                    DataPlaneError::Invalid(format!("{iface}: XDP attachment is not a bpf_link"))
-                })?;
-                link.pin(&path)?;
+                let link = FdLink::try_from(program.take_link(id)?).map_err(|_| not_a_link())?;
+                FdLink::from(link.pin(&path)?)
             }
-        }
+        };
         self.attached
-            .insert(iface.to_owned(), Attachment::Pinned(path));
+            .insert(iface.to_owned(), Attachment::Pinned { path, link });
         Ok(())
     }
 
@@ -265,13 +282,18 @@ impl DataPlane {
             .ok_or_else(|| DataPlaneError::NotAttached(iface.to_owned()))?;
         match attachment {
             Attachment::Owned(link) => xdp(&mut self.ebpf, INGRESS_PROGRAM)?.detach(link)?,
-            Attachment::Pinned(path) => {
-                // Unpinning drops the last reference: the kernel detaches the program.
-                let link = PinnedLink::from_pin(&path)?;
-                link.unpin().map_err(|source| DataPlaneError::Sys {
-                    call: "unpinning the XDP link",
-                    source,
-                })?;
+            Attachment::Pinned { path, link } => {
+                // Without the pin, dropping this process's reference (the last one) makes the
+                // kernel detach the program. A pin already removed is fine.
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(DataPlaneError::Sys {
+                            call: "unpinning the XDP link",
+                            source: e,
+                        })
+                    }
+                    _ => drop(link),
+                }
             }
         }
         Ok(())

@@ -24,12 +24,15 @@
 //! `<dir>/prog_ingress` and `<dir>/prog_egress`, and each attachment as a bpf_link
 //! `<dir>/links/<interface>` ([`DEFAULT_PIN_DIR`] is `/sys/fs/bpf/mgm`). Forwarding goes on
 //! while no daemon runs; the next [`XdpBackend::new`] adopts what it finds. A change of a map's
-//! layout between versions needs the directory removed first.
+//! layout between versions needs the directory removed first. The directories must be the
+//! process's user's alone ([`pin_dir`]), and while the process runs it holds every link by its
+//! own descriptor as well, so a removed pin does not stop forwarding.
 mod backend;
 mod bench_object;
 mod ids;
 mod loader;
 mod oif_sets;
+pub mod pin_dir;
 mod punt;
 mod reports;
 mod sys;

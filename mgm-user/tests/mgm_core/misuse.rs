@@ -226,3 +226,29 @@ fn stale_reply(lab: &mut Lab) -> PruneReply {
     lab.actions();
     grab.expect("a prune reply")
 }
+
+#[test]
+fn interface_index_0_and_0xffffffff_are_invalid_parameters() {
+    let (mut lab, [p, _, igmp]) = populated();
+    let now = lab.now;
+    let e = MgmError::InvalidParameter;
+    for bad in [0, u32::MAX] {
+        for h in [p, igmp] {
+            rejects(&mut lab, e, |l| {
+                l.mgm.take_interface_ownership(h, ifx(bad), now)
+            });
+            rejects(&mut lab, e, |l| {
+                l.mgm.release_interface_ownership(h, ifx(bad), now)
+            });
+            for flags in [MemberFlags::JOIN, MemberFlags::FORWARD] {
+                rejects(&mut lab, e, |l| {
+                    l.mgm.add_membership(h, star(G), ifx(bad), flags, now)
+                });
+                rejects(&mut lab, e, |l| {
+                    l.mgm.delete_membership(h, star(G), ifx(bad), flags, now)
+                });
+            }
+        }
+    }
+    assert_eq!(e.win32_code(), win32::ERROR_INVALID_PARAMETER);
+}

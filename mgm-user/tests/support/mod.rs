@@ -5,6 +5,8 @@
 //! Each test binary uses a part of it.
 #![allow(dead_code)]
 
+pub mod test_user;
+
 use anyhow::{bail, ensure, Context as _, Result};
 use mgm_user::{
     api::{
@@ -70,6 +72,8 @@ pub struct Mgmd {
     bpffs: String,
     pid: u32,
     runtime: tokio::runtime::Runtime,
+    /// Where mgmd's output goes (inherited when `None`).
+    log: Option<PathBuf>,
 }
 
 impl Mgmd {
@@ -80,19 +84,31 @@ impl Mgmd {
         Self::start_pinned_under(lab, body, lab_bpffs()?)
     }
 
+    /// Like [`Mgmd::start`], with mgmd's log (its stdout and stderr) written to the file
+    /// [`Mgmd::log_path`] in its private directory.
+    pub fn start_logged(lab: Lab, body: &str) -> Result<Self> {
+        Self::start_with(lab, body, lab_bpffs()?, true)
+    }
+
     /// Like [`Mgmd::start`], with mgmd's bpffs directory chosen by the test.
     pub fn start_pinned_under(lab: Lab, body: &str, bpffs: &str) -> Result<Self> {
+        Self::start_with(lab, body, bpffs, false)
+    }
+
+    fn start_with(lab: Lab, body: &str, bpffs: &str, logged: bool) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("{}-mgmd", lab.prefix()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let log = logged.then(|| dir.join("mgmd.log"));
         let mut mgmd = Self {
             lab,
             dir,
             bpffs: bpffs.to_owned(),
             pid: 0,
             runtime,
+            log,
         };
         mgmd.write_config(body)?;
         mgmd.spawn_daemon()?;
@@ -107,9 +123,22 @@ impl Mgmd {
         let config = path_str(&config)?;
         // mgmd logs warnings unless MGM_LOG asks for more (e.g. MGM_LOG=debug cargo test).
         let log = std::env::var("MGM_LOG").unwrap_or_else(|_| "warn".to_owned());
-        mgmd.pid = mgmd
-            .lab
-            .spawn(Host::Router, &[MGMD, "--config", config, "--log", &log])?;
+        let argv = [MGMD, "--config", config, "--log", &log];
+        mgmd.pid = match &mgmd.log {
+            None => mgmd.lab.spawn(Host::Router, &argv)?,
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                let mut cmd = mgmd.lab.command(Host::Router, &argv);
+                cmd.stdin(Stdio::null())
+                    .stdout(file.try_clone()?)
+                    .stderr(file);
+                let child = cmd.spawn().context("starting mgmd")?;
+                mgmd.lab.adopt(child)
+            }
+        };
         wait_for(
             "mgmd's interfaces in service",
             Duration::from_secs(15),
@@ -120,6 +149,11 @@ impl Mgmd {
                 Ok(rows.iter().all(|r| r.xdp.is_some()).then_some(()))
             },
         )
+    }
+
+    /// mgmd's log file, when started with [`Mgmd::start_logged`].
+    pub fn log_path(&self) -> Option<&Path> {
+        self.log.as_deref()
     }
 
     /// The API socket.

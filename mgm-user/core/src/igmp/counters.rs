@@ -33,6 +33,8 @@ pub enum DropReason {
     BadDestination,
     /// Group field not a multicast address (or not 0.0.0.0 for a general query).
     BadGroup,
+    /// The frame was addressed to another station's unicast MAC address.
+    OtherHost,
 }
 
 /// Why a valid message, or part of one, had no effect.

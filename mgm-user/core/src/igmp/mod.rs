@@ -143,6 +143,15 @@ impl Router {
         }
     }
 
+    /// Counts an input on `ifindex` dropped before parsing (by the receive path), e.g. a
+    /// frame addressed to another station.
+    pub fn count_drop(&mut self, ifindex: u32, reason: DropReason) {
+        match self.ifaces.get_mut(&ifindex) {
+            Some(iface) => iface.counters.drop(reason),
+            None => self.unknown_interface += 1,
+        }
+    }
+
     /// Handles an already parsed message; it is validated like a received datagram.
     pub fn handle_message(&mut self, ifindex: u32, msg: &Message, now: Instant) -> Vec<Action> {
         let Some(iface) = self.ifaces.get_mut(&ifindex) else {

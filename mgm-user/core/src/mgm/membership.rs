@@ -249,7 +249,9 @@ impl Mgm {
         flags: MemberFlags,
     ) -> Result<(), MgmError> {
         let client = self.registry.client(h)?;
-        if !flags.intersects(MemberFlags::JOIN | MemberFlags::FORWARD) || !sg.is_valid_membership()
+        if !flags.intersects(MemberFlags::JOIN | MemberFlags::FORWARD)
+            || !sg.is_valid_membership()
+            || !ifid.is_valid()
         {
             return Err(MgmError::InvalidParameter);
         }

@@ -14,7 +14,8 @@ impl Mgm {
     /// `MgmTakeInterfaceOwnership`. A routing protocol taking an interface IGMP owns is
     /// bracketed by Disable-IGMP/Enable-IGMP; IGMP taking a routing protocol's interface
     /// becomes co-owner without callbacks. `AlreadyExists` when the caller already owns it or
-    /// another routing protocol does. MFEs referencing the interface are deleted.
+    /// another routing protocol does; `InvalidParameter` for ifindex 0 or 0xFFFFFFFF. MFEs
+    /// referencing the interface are deleted.
     pub fn take_interface_ownership(
         &mut self,
         h: ProtocolHandle,
@@ -96,13 +97,17 @@ impl Mgm {
         Ok(())
     }
 
-    /// Whether `h` (which must be registered) is IGMP, and the current owners of `ifid`.
+    /// Whether `h` (which must be registered) is IGMP, and the current owners of `ifid`
+    /// (which must be a valid index, [`IfId::is_valid`]).
     fn ownership_call(
         &self,
         h: ProtocolHandle,
         ifid: IfId,
     ) -> Result<(bool, Option<IfState>), MgmError> {
         let is_igmp = self.registry.client(h)?.is_igmp;
+        if !ifid.is_valid() {
+            return Err(MgmError::InvalidParameter);
+        }
         Ok((is_igmp, self.registry.interfaces.get(&ifid).copied()))
     }
 

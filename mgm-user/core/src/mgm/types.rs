@@ -165,6 +165,13 @@ impl IfId {
     pub const fn index(ifindex: u32) -> Self {
         IfId::new(ifindex, Ipv4Addr::UNSPECIFIED)
     }
+
+    /// Whether the index can name an interface: 0 never does (the kernel's "none"), nor does
+    /// 0xFFFFFFFF (out of the kernel's range, the Win32 "invalid" value). The MGM calls refuse
+    /// both with `ERROR_INVALID_PARAMETER`.
+    pub const fn is_valid(&self) -> bool {
+        self.ifindex != 0 && self.ifindex != u32::MAX
+    }
 }
 
 impl fmt::Display for IfId {

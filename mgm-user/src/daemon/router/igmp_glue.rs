@@ -9,6 +9,11 @@ use std::time::Instant;
 use tracing::debug;
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// Counts an IGMP frame the receive path dropped (e.g. addressed to another station).
+    pub fn igmp_dropped(&mut self, ifindex: u32, reason: crate::igmp::DropReason) {
+        self.igmp.count_drop(ifindex, reason);
+    }
+
     /// An IGMP datagram arrived on `ifindex`.
     pub fn igmp_datagram(&mut self, ifindex: u32, datagram: &[u8], now: Instant) {
         self.advance(now);

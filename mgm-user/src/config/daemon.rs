@@ -1,0 +1,220 @@
+//! The `[daemon]` table: pins, the API socket and who may use it, the stop behaviour.
+use super::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+use toml::Spanned;
+
+/// Daemon-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DaemonConfig {
+    /// Directory under bpffs where maps and programs are pinned.
+    pub bpffs: String,
+    /// Path of the API socket.
+    pub api_socket: String,
+    /// Group of the API socket (`None`: root's group).
+    pub api_group: Option<u32>,
+    /// Mode of the API socket.
+    pub api_mode: u32,
+    /// UIDs besides root with control access to the API.
+    pub api_allow_uids: Vec<u32>,
+    /// GIDs (primary or supplementary) with control access to the API.
+    pub api_allow_gids: Vec<u32>,
+    /// UIDs with read-only access to the API.
+    pub api_read_uids: Vec<u32>,
+    /// GIDs (primary or supplementary) with read-only access to the API.
+    pub api_read_gids: Vec<u32>,
+    /// Most API connections open at once; more are refused (and counted).
+    pub api_max_connections: u32,
+    /// What SIGINT/SIGTERM does to forwarding.
+    pub on_stop: OnStop,
+    /// Seconds adopted entries forward untouched after a restart (IGMP re-learns, protocols
+    /// reconnect) before the MGM re-derives them.
+    pub adopt_window_s: u32,
+}
+
+/// What a clean stop of mgmd does to forwarding. (`kill -9` always leaves it in place.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStop {
+    /// Detach the XDP program and remove the pinned state: forwarding stops.
+    #[default]
+    Detach,
+    /// Leave the program attached and the maps pinned: forwarding goes on, and the next mgmd
+    /// adopts it.
+    Keep,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            bpffs: "/sys/fs/bpf/mgm".into(),
+            api_socket: crate::api::DEFAULT_SOCKET.into(),
+            api_group: None,
+            api_mode: 0o660,
+            api_allow_uids: Vec::new(),
+            api_allow_gids: Vec::new(),
+            api_read_uids: Vec::new(),
+            api_read_gids: Vec::new(),
+            api_max_connections: 64,
+            on_stop: OnStop::Detach,
+            adopt_window_s: 12,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDaemon {
+    bpffs: Option<String>,
+    api_socket: Option<String>,
+    api_group: Option<Spanned<GroupName>>,
+    api_mode: Option<Spanned<String>>,
+    #[serde(default)]
+    api_allow_uids: Vec<u32>,
+    #[serde(default)]
+    api_allow_gids: Vec<u32>,
+    #[serde(default)]
+    api_read_uids: Vec<u32>,
+    #[serde(default)]
+    api_read_gids: Vec<u32>,
+    api_max_connections: Option<Spanned<u32>>,
+    #[serde(default)]
+    on_stop: OnStop,
+    adopt_window_s: Option<u32>,
+}
+
+impl RawDaemon {
+    /// The settings, checked; `at` makes an error about a span and key.
+    pub(super) fn into_config(
+        self,
+        at: &impl Fn(Range<usize>, &str, String) -> ConfigError,
+    ) -> Result<DaemonConfig, ConfigError> {
+        let d = self;
+        let default = DaemonConfig::default();
+        let api_group = d
+            .api_group
+            .map(|g| {
+                g.get_ref()
+                    .gid()
+                    .map_err(|m| at(g.span(), "daemon.api_group", m))
+            })
+            .transpose()?;
+        let api_mode = match d.api_mode {
+            None => default.api_mode,
+            Some(m) => parse_mode(m.get_ref()).map_err(|e| at(m.span(), "daemon.api_mode", e))?,
+        };
+        let api_max_connections = match d.api_max_connections {
+            None => default.api_max_connections,
+            Some(n) if *n.get_ref() > 0 => *n.get_ref(),
+            Some(n) => {
+                return Err(at(
+                    n.span(),
+                    "daemon.api_max_connections",
+                    "must be at least 1".into(),
+                ))
+            }
+        };
+        Ok(DaemonConfig {
+            bpffs: d.bpffs.unwrap_or(default.bpffs),
+            api_socket: d.api_socket.unwrap_or(default.api_socket),
+            api_group,
+            api_mode,
+            api_allow_uids: d.api_allow_uids,
+            api_allow_gids: d.api_allow_gids,
+            api_read_uids: d.api_read_uids,
+            api_read_gids: d.api_read_gids,
+            api_max_connections,
+            on_stop: d.on_stop,
+            adopt_window_s: d.adopt_window_s.unwrap_or(default.adopt_window_s),
+        })
+    }
+}
+
+/// A group named in the configuration: a name from the group database or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum GroupName {
+    Id(u32),
+    Name(String),
+}
+
+impl GroupName {
+    fn gid(&self) -> Result<u32, String> {
+        match self {
+            GroupName::Id(gid) => Ok(*gid),
+            GroupName::Name(name) => group_id(name)
+                .ok_or_else(|| format!("no group named {name:?} in the group database")),
+        }
+    }
+}
+
+/// The gid of group `name` (getgrnam_r).
+fn group_id(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: `group` is plain data; all-zero is a valid value.
+    let mut group: libc::group = unsafe { std::mem::zeroed() };
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; `buffer` outlives the use of `group`.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &mut group,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    (rc == 0 && !found.is_null()).then_some(group.gr_gid)
+}
+
+/// An octal file mode such as `"0660"`, permission bits only.
+fn parse_mode(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text.trim_start_matches("0o"), 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "{text:?} is not an octal mode from \"0000\" to \"0777\""
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{tests::error_of, Config};
+
+    #[test]
+    fn api_access_keys_are_read_and_checked() {
+        let c = Config::parse(
+            "[daemon]\napi_group = 0\napi_mode = \"0666\"\napi_allow_gids = [7]\napi_read_uids = [8]\napi_max_connections = 3\n",
+            "t",
+        )
+        .expect("valid");
+        let d = &c.daemon;
+        assert_eq!(
+            (d.api_group, d.api_mode, d.api_max_connections),
+            (Some(0), 0o666, 3)
+        );
+        assert_eq!(
+            (d.api_allow_gids.as_slice(), d.api_read_uids.as_slice()),
+            (&[7][..], &[8][..])
+        );
+        assert_eq!(
+            Config::parse("[daemon]\napi_group = \"root\"\n", "t")
+                .unwrap()
+                .daemon
+                .api_group,
+            Some(0)
+        );
+        let d = Config::default().daemon;
+        assert_eq!(
+            (d.api_group, d.api_mode, d.api_max_connections),
+            (None, 0o660, 64)
+        );
+        let e = error_of("[daemon]\napi_group = \"no-such-group-here\"\n");
+        assert_eq!((e.line, e.key.as_str()), (2, "daemon.api_group"));
+        let e = error_of("[daemon]\n\napi_mode = \"0999\"\n");
+        assert_eq!((e.line, e.key.as_str()), (3, "daemon.api_mode"));
+        let e = error_of("[daemon]\napi_max_connections = 0\n");
+        assert_eq!((e.line, e.key.as_str()), (2, "daemon.api_max_connections"));
+    }
+}

@@ -1,0 +1,216 @@
+//! Root tests of mgmd's pins on a bpffs mounted the common way (mode 1777, a private mount per
+//! test): a pin directory a user made (or that holds a user's object) is refused with a clear
+//! error; a world-writable one mgmd owns is repaired; and removing the link pins while mgmd
+//! runs does not stop forwarding, because mgmd holds the links itself as well.
+mod support;
+
+use anyhow::{ensure, Context as _, Result};
+use mgm_user::lab::{Host, Lab};
+use std::{
+    net::Ipv4Addr,
+    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+use support::{path_str, test_user::TestUser, wait_for, Mgmd, MGMCTL, MGMD, NO_IGMP};
+
+/// A bpffs mounted for one test on a fresh directory with the default mode (1777);
+/// unmounted and removed when dropped.
+struct Bpffs(PathBuf);
+
+impl Bpffs {
+    fn mount() -> Result<Self> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "mgm-pins-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let out = Command::new("mount")
+            .args(["-t", "bpf", "bpf", path_str(&dir)?])
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "mount bpffs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bpffs = Self(dir);
+        let mode = std::fs::metadata(&bpffs.0)?.permissions().mode() & 0o7777;
+        ensure!(mode == 0o1777, "bpffs mounted with mode {mode:o}");
+        Ok(bpffs)
+    }
+
+    /// mgmd's configured `bpffs` directory inside it.
+    fn base(&self) -> PathBuf {
+        self.0.join("mgm")
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The pin directory mgmd uses in the test's network namespace.
+fn pin_dir(base: &Path) -> Result<PathBuf> {
+    let netns = std::fs::metadata("/proc/self/ns/net")?.ino();
+    Ok(base.join(format!("net-{netns}")))
+}
+
+/// Runs mgmd without interfaces, pinning under `base`: it either fails at once (its output
+/// returned) or serves (then `serving` runs, mgmd is stopped, and `None` returned).
+fn run_mgmd(base: &Path, serving: impl FnOnce() -> Result<()>) -> Result<Option<Output>> {
+    let dir = base.parent().context("no parent")?.with_extension("run");
+    std::fs::create_dir_all(&dir)?;
+    let socket = dir.join("api.sock");
+    let config = dir.join("mgmd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n",
+            path_str(&socket)?,
+            path_str(base)?
+        ),
+    )?;
+    let mut child = Command::new(MGMD)
+        .args(["--config", path_str(&config)?, "--log", "warn"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let served = wait_for("mgmd to serve or fail", Duration::from_secs(15), || {
+        if child.try_wait()?.is_some() {
+            return Ok(Some(false));
+        }
+        let out = Command::new(MGMCTL)
+            .args(["--socket", path_str(&socket)?, "show", "status"])
+            .output()?;
+        Ok(out.status.success().then_some(true))
+    });
+    let result = match served {
+        Ok(true) => {
+            let checked = serving();
+            support::signal_pid(child.id(), libc::SIGTERM)?;
+            child.wait()?;
+            checked?;
+            None
+        }
+        Ok(false) => Some(child.wait_with_output()?),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(result)
+}
+
+fn refused(out: Option<Output>, words: &str) -> Result<()> {
+    let out = out.context("mgmd started on a pin directory it does not own alone")?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success()
+            && text.contains("refusing the pin directory")
+            && text.contains(words),
+        "mgmd's refusal does not say {words:?}: {text}"
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn pin_directories_of_other_users_are_refused() -> Result<()> {
+    let bpffs = Bpffs::mount()?;
+    let user = TestUser::create()?;
+    let base = bpffs.base();
+    let owned_by_user = format!("owned by uid {}", user.uid);
+
+    // The user made mgmd's directory before mgmd ran.
+    let out = user.run("mkdir", &[path_str(&base)?])?;
+    ensure!(out.status.success(), "mkdir as the user failed");
+    refused(run_mgmd(&base, || Ok(()))?, &owned_by_user)?;
+    std::fs::remove_dir(&base)?;
+
+    // Root made it world-writable (sticky, like bpffs itself) and the user made the
+    // namespace's directory inside.
+    std::fs::create_dir(&base)?;
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o1777))?;
+    let net = pin_dir(&base)?;
+    let out = user.run("mkdir", &[path_str(&net)?])?;
+    ensure!(out.status.success(), "mkdir as the user failed");
+    refused(run_mgmd(&base, || Ok(()))?, &owned_by_user)?;
+    std::fs::remove_dir(&net)?;
+
+    // A symlink in its place is refused too.
+    std::os::unix::fs::symlink("/tmp", &net)?;
+    refused(run_mgmd(&base, || Ok(()))?, "not a directory")?;
+    std::fs::remove_file(&net)?;
+
+    // World-writable without the sticky bit, but mgmd's own and empty: repaired and used.
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777))?;
+    let modes = || -> Result<()> {
+        let base_mode = std::fs::metadata(&base)?.permissions().mode() & 0o777;
+        let net_mode = std::fs::metadata(&net)?.permissions().mode() & 0o777;
+        ensure!(
+            (base_mode, net_mode) == (0o755, 0o700),
+            "modes {base_mode:o}, {net_mode:o}"
+        );
+        Ok(())
+    };
+    ensure!(
+        run_mgmd(&base, modes)?.is_none(),
+        "mgmd refused its own directory"
+    );
+    Ok(())
+}
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 6, 0, 1);
+
+/// Whether an XDP program is attached to `iface` in the router's namespace.
+fn xdp_attached(mgmd: &Mgmd, iface: &str) -> Result<bool> {
+    let out = mgmd
+        .lab
+        .run(Host::Router, &["ip", "-d", "link", "show", "dev", iface])?;
+    Ok(String::from_utf8_lossy(&out.stdout).contains("prog/xdp"))
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn removing_the_link_pins_does_not_stop_forwarding() -> Result<()> {
+    let bpffs = Bpffs::mount()?;
+    let body = support::interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)])
+        + "[[route]]\nfrom = \"up0\"\ngroup = \"239.6.0.0/16\"\nto = [\"rcv1\"]\n";
+    let base = bpffs.base();
+    let mut mgmd = Mgmd::start_pinned_under(Lab::star(1)?, &body, path_str(&base)?)?;
+    mgmd.expect_delivery(GROUP, 20, &[1], "pinned")?;
+
+    let nets: Vec<PathBuf> = std::fs::read_dir(&base)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    ensure!(nets.len() == 1, "pin directories {nets:?}");
+    let links = nets[0].join("links");
+    let mut removed = 0;
+    for link in std::fs::read_dir(&links)? {
+        std::fs::remove_file(link?.path())?;
+        removed += 1;
+    }
+    ensure!(removed == 2, "{removed} link pins");
+
+    ensure!(
+        xdp_attached(&mgmd, "up0")? && xdp_attached(&mgmd, "rcv1")?,
+        "XDP detached with its pins"
+    );
+    mgmd.expect_delivery(GROUP, 20, &[1], "pins removed")?;
+    let status = mgmd.mgmctl_ok(&["show", "status"])?;
+    ensure!(
+        status.contains("up0") && status.contains("rcv1"),
+        "{status}"
+    );
+    Ok(())
+}
