@@ -223,10 +223,12 @@ fn an_outgoing_interface_that_flaps_leaves_the_entry_and_comes_back_with_new_pun
     assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
     assert!(!core.io.punts.contains_key(&RCV1));
     assert_eq!(core.counters()["punt_open_failures"], 1);
+    assert_eq!(core.counters()["punt_waiting_now"], 1);
     let retry = core.next_deadline().expect("a retry is due");
     assert!(retry <= t0 + Duration::from_millis(20));
     core.tick(retry);
     assert!(core.io.punts.contains_key(&RCV1), "punt sockets reopened");
+    assert_eq!(core.counters()["punt_waiting_now"], 0);
     assert_eq!(core.io.punts_opened, 4);
     assert_eq!(
         core.backend.punt_slots.get(&RCV1),
