@@ -8,7 +8,6 @@
 //! bounded by the number of entries of the MGM and of the backend together.
 use super::{key_of, sg_of, RouterCore, RouterIo};
 use crate::{dataplane::ForwardingBackend, mgm::Sg};
-use serde::Serialize;
 use std::{
     collections::{BTreeMap, BTreeSet},
     time::{Duration, Instant},
@@ -44,7 +43,7 @@ impl Unsynced {
 }
 
 /// How the MGM's entries and the forwarding path's differ.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
     /// Entries compared (the MGM's).
     pub entries: usize,
