@@ -318,6 +318,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 header,
             } => {
                 let sg = sg_of(sg);
+                self.restore_if_lost(sg);
                 let flags = MemberFlags::JOIN;
                 let statics = self.builtins.statics.0;
                 for (msg, ifid) in self.builtins.statics.1.memberships_for(ifindex, sg) {

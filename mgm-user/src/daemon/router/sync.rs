@@ -102,6 +102,27 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
+    /// The data plane reported a miss of `sg`: if the MGM has the entry but the forwarding path
+    /// does not (it was lost from the map), the entry is written again. A miss reported just
+    /// before the entry was installed finds it in place and changes nothing.
+    pub(super) fn restore_if_lost(&mut self, sg: Sg) {
+        let Some((iif, oifs)) = self.wanted(sg) else {
+            return;
+        };
+        let key = key_of(sg);
+        if self.backend.holds(key).unwrap_or(true) {
+            return;
+        }
+        match self.backend.install_mfe(key, iif, &oifs) {
+            Ok(()) => {
+                self.unsynced.repaired += 1;
+                warn!(source = %sg.source, group = %sg.group, "data plane had lost the entry: restored");
+                self.synced(sg);
+            }
+            Err(e) => self.backend_failed(sg, "install", &e),
+        }
+    }
+
     /// Retries the due entries: installs the MGM's entry, or deletes one it no longer has.
     pub(super) fn retry_unsynced(&mut self) {
         let due: Vec<Sg> = self

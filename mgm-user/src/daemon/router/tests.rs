@@ -467,3 +467,21 @@ fn an_adopted_entry_whose_re_creation_is_abandoned_stops_forwarding() {
     );
     assert!(differences(&core).is_empty());
 }
+
+#[test]
+fn an_entry_lost_from_the_data_plane_is_restored_on_its_next_miss() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    miss(&mut core, UP0, t0);
+    core.backend.entries.remove(&key_of(sg()));
+    assert_eq!(differences(&core), ["(10.0.0.1, 239.7.0.1) missing"]);
+    miss(&mut core, UP0, t0 + Duration::from_millis(1));
+    assert_eq!(entry(&core), Some((UP0, vec![RCV1])));
+    assert_eq!(core.counters()["backend_repaired"], 1);
+    assert!(differences(&core).is_empty());
+    // A miss reported before the entry was installed finds it in place: nothing is written.
+    let writes = core.backend.writes.clone();
+    miss(&mut core, UP0, t0 + Duration::from_millis(2));
+    assert_eq!(core.backend.writes, writes);
+    assert_eq!(core.counters()["backend_repaired"], 1);
+}
