@@ -21,7 +21,9 @@ const GROUP: Ipv4Addr = Ipv4Addr::new(239, 7, 2, 1);
 /// calling thread sees it inside the router's namespace).
 fn pinned_mfes(lab: &Lab) -> Result<PathBuf> {
     let netns = lab
-        .in_ns(Host::Router, || std::fs::metadata("/proc/thread-self/ns/net"))??
+        .in_ns(Host::Router, || {
+            std::fs::metadata("/proc/thread-self/ns/net")
+        })??
         .ino();
     Ok(PathBuf::from(lab_bpffs()?)
         .join(format!("net-{netns}"))
