@@ -14,9 +14,11 @@ fn config() -> String {
         + "[[route]]\nfrom = \"up0\"\ngroup = \"239.7.0.0/16\"\nto = [\"rcv1\"]\n"
 }
 
-/// Waits until mgmd shows `name` in service (returning its ifindex) or out of it.
+/// Waits until mgmd shows `name` in service (returning its ifindex) or out of it; in service,
+/// also until its punt sockets are open (the kernel releases the sockets of an interface that
+/// left service a moment later, and mgmd retries until it does).
 fn wait_for_service(mgmd: &Mgmd, name: &str, in_service: bool) -> Result<u32> {
-    wait_for(
+    let ifindex = wait_for(
         &format!("{name} in service: {in_service}"),
         Duration::from_secs(10),
         || {
@@ -24,7 +26,14 @@ fn wait_for_service(mgmd: &Mgmd, name: &str, in_service: bool) -> Result<u32> {
             let row = rows.iter().find(|r| r.name == name).context("no row")?;
             Ok((row.xdp.is_some() == in_service).then_some(row.ifindex))
         },
-    )
+    )?;
+    if in_service {
+        wait_for("punt sockets open", Duration::from_secs(10), || {
+            let waiting = mgmd.stats()?.get("punt_waiting_now").copied();
+            Ok((waiting == Some(0)).then_some(()))
+        })?;
+    }
+    Ok(ifindex)
 }
 
 /// Every packet of a flow new to mgmd arrives, from the first one on, the first ones through

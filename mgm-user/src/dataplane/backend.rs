@@ -100,6 +100,10 @@ pub trait ForwardingBackend {
     /// previous run).
     fn installed_all(&self) -> Vec<InstalledMfe>;
 
+    /// Whether the forwarding path itself holds an entry for `sg` (read from the data plane,
+    /// not from the bookkeeping).
+    fn holds(&self, sg: SgKey) -> Result<bool, Self::Error>;
+
     /// Every entry as the forwarding path itself holds it (read back from the data plane, not
     /// from the bookkeeping), for consistency checks.
     fn read_back(&self) -> Result<Vec<InstalledMfe>, Self::Error>;

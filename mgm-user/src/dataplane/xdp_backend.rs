@@ -554,6 +554,14 @@ impl ForwardingBackend for XdpBackend {
             .collect()
     }
 
+    fn holds(&self, sg: SgKey) -> Result<bool, DataPlaneError> {
+        match self.mfes.get(&sg, 0) {
+            Ok(_) => Ok(true),
+            Err(MapError::KeyNotFound) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn read_back(&self) -> Result<Vec<InstalledMfe>, DataPlaneError> {
         let mut out = Vec::new();
         for item in self.mfes.iter() {

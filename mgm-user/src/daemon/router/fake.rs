@@ -150,6 +150,10 @@ impl ForwardingBackend for FakeBackend {
         all
     }
 
+    fn holds(&self, sg: SgKey) -> Result<bool, FakeError> {
+        Ok(self.entries.contains_key(&sg))
+    }
+
     fn read_back(&self) -> Result<Vec<InstalledMfe>, FakeError> {
         Ok(self.installed_all())
     }

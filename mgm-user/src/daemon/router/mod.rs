@@ -1,8 +1,9 @@
 //! The router core: one owner for the MGM core, the forwarding backend, IGMP and the built-in
-//! protocols, with no I/O of its own. Every input (a data-plane report, an IGMP datagram, a
-//! link or route change, an API request, a timer) is one method call carrying the time; each
-//! call ends by draining the MGM's actions into the backend and the protocols. Nothing here
-//! blocks or reads a clock, and nothing holds a lock across a callback (docs/mgm-spec.md §6.11): the
+//! protocols. Every input (a data-plane report, an IGMP datagram, a link or route change, an
+//! API request, a timer) is one method call carrying the time; each call ends by draining the
+//! MGM's actions into the backend and the protocols. The core reads no clock and does its I/O
+//! only through its two ports (and the socket the executor gives the hold queues for released
+//! packets); nothing blocks, and nothing holds a lock across a callback (docs/mgm-spec.md §6.11): the
 //! core's state is committed before any action leaves it.
 //!
 //! The core is generic over the [`ForwardingBackend`] (the XDP maps, or a fake) and the
@@ -317,6 +318,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 header,
             } => {
                 let sg = sg_of(sg);
+                self.restore_if_lost(sg);
                 let flags = MemberFlags::JOIN;
                 let statics = self.builtins.statics.0;
                 for (msg, ifid) in self.builtins.statics.1.memberships_for(ifindex, sg) {

@@ -149,6 +149,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         out.insert("backend_repaired".into(), self.unsynced.repaired);
         out.insert("backend_unsynced_now".into(), self.unsynced.len() as u64);
         out.insert("punt_open_failures".into(), self.punt_retries.failures);
+        out.insert(
+            "punt_waiting_now".into(),
+            self.punt_retries.pending.len() as u64,
+        );
         out
     }
 }

@@ -8,7 +8,6 @@
 //! bounded by the number of entries of the MGM and of the backend together.
 use super::{key_of, sg_of, RouterCore, RouterIo};
 use crate::{dataplane::ForwardingBackend, mgm::Sg};
-use serde::Serialize;
 use std::{
     collections::{BTreeMap, BTreeSet},
     time::{Duration, Instant},
@@ -44,7 +43,7 @@ impl Unsynced {
 }
 
 /// How the MGM's entries and the forwarding path's differ.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
     /// Entries compared (the MGM's).
     pub entries: usize,
@@ -100,6 +99,27 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         match self.backend.delete_mfe(key) {
             Ok(()) => self.synced(sg),
             Err(e) => self.backend_failed(sg, "delete", &e),
+        }
+    }
+
+    /// The data plane reported a miss of `sg`: if the MGM has the entry but the forwarding path
+    /// does not (it was lost from the map), the entry is written again. A miss reported just
+    /// before the entry was installed finds it in place and changes nothing.
+    pub(super) fn restore_if_lost(&mut self, sg: Sg) {
+        let Some((iif, oifs)) = self.wanted(sg) else {
+            return;
+        };
+        let key = key_of(sg);
+        if self.backend.holds(key).unwrap_or(true) {
+            return;
+        }
+        match self.backend.install_mfe(key, iif, &oifs) {
+            Ok(()) => {
+                self.unsynced.repaired += 1;
+                warn!(source = %sg.source, group = %sg.group, "data plane had lost the entry: restored");
+                self.synced(sg);
+            }
+            Err(e) => self.backend_failed(sg, "install", &e),
         }
     }
 

@@ -223,10 +223,12 @@ fn an_outgoing_interface_that_flaps_leaves_the_entry_and_comes_back_with_new_pun
     assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
     assert!(!core.io.punts.contains_key(&RCV1));
     assert_eq!(core.counters()["punt_open_failures"], 1);
+    assert_eq!(core.counters()["punt_waiting_now"], 1);
     let retry = core.next_deadline().expect("a retry is due");
     assert!(retry <= t0 + Duration::from_millis(20));
     core.tick(retry);
     assert!(core.io.punts.contains_key(&RCV1), "punt sockets reopened");
+    assert_eq!(core.counters()["punt_waiting_now"], 0);
     assert_eq!(core.io.punts_opened, 4);
     assert_eq!(
         core.backend.punt_slots.get(&RCV1),
@@ -464,4 +466,22 @@ fn an_adopted_entry_whose_re_creation_is_abandoned_stops_forwarding() {
         "abandoned: the adopted entry is removed"
     );
     assert!(differences(&core).is_empty());
+}
+
+#[test]
+fn an_entry_lost_from_the_data_plane_is_restored_on_its_next_miss() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    miss(&mut core, UP0, t0);
+    core.backend.entries.remove(&key_of(sg()));
+    assert_eq!(differences(&core), ["(10.0.0.1, 239.7.0.1) missing"]);
+    miss(&mut core, UP0, t0 + Duration::from_millis(1));
+    assert_eq!(entry(&core), Some((UP0, vec![RCV1])));
+    assert_eq!(core.counters()["backend_repaired"], 1);
+    assert!(differences(&core).is_empty());
+    // A miss reported before the entry was installed finds it in place: nothing is written.
+    let writes = core.backend.writes.clone();
+    miss(&mut core, UP0, t0 + Duration::from_millis(2));
+    assert_eq!(core.backend.writes, writes);
+    assert_eq!(core.counters()["backend_repaired"], 1);
 }
