@@ -95,3 +95,76 @@ enum Incoming {
 fn invalid(what: &str) -> WireError {
     WireError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, what))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{proto::GroupRow, split_text};
+
+    /// A client and the raw server end of its connection.
+    fn pair() -> (Client, Connection) {
+        let (a, b) = UnixStream::pair().expect("socketpair");
+        let client = Client {
+            conn: framed(a),
+            events: VecDeque::new(),
+        };
+        (client, framed(b))
+    }
+
+    fn parts(message: &ServerMessage) -> Vec<ServerMessage> {
+        let text = serde_json::to_string(message).unwrap();
+        let pieces = split_text(&text);
+        let count = pieces.len();
+        pieces
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| ServerMessage::Part {
+                text: p.to_owned(),
+                last: i + 1 == count,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_answer_in_parts_is_joined_and_bad_sequences_are_errors() {
+        let row = GroupRow {
+            source: "10.0.0.1".parse().unwrap(),
+            group: "239.1.1.1".parse().unwrap(),
+            iface: "eth0".into(),
+            protocol: "static".into(),
+            flags: 1,
+        };
+        let big = ServerMessage::Response(Response::Groups {
+            rows: vec![row; 20_000],
+        });
+        let (mut client, mut server) = pair();
+        let pieces = parts(&big);
+        assert!(pieces.len() > 1);
+        let first = pieces[0].clone();
+        // The parts outgrow the socket's buffer: they are written while the client reads.
+        let writer = tokio::spawn(async move {
+            for piece in &pieces {
+                send(&mut server, piece).await.unwrap();
+            }
+            // A whole message in the middle of one sent in parts.
+            send(&mut server, &first).await.unwrap();
+            send(&mut server, &ServerMessage::Response(Response::Ok))
+                .await
+                .unwrap();
+            server
+        });
+        let joined = client.response().await.unwrap();
+        assert_eq!(ServerMessage::Response(joined), big);
+        assert!(client.response().await.is_err());
+        drop(writer.await.unwrap());
+
+        // Parts that do not join into a message.
+        let (mut client, mut server) = pair();
+        let broken = ServerMessage::Part {
+            text: "{\"kind\":".into(),
+            last: true,
+        };
+        send(&mut server, &broken).await.unwrap();
+        assert!(matches!(client.response().await, Err(WireError::Json(_))));
+    }
+}
