@@ -1,7 +1,7 @@
 //! A client of the API, for mgmctl, tests and external routing protocols.
 use super::{
     framed,
-    proto::{Event, Request, Response, ServerMessage},
+    proto::{Event, MonitorEvent, Request, Response, ServerMessage},
     recv, send, Connection, WireError,
 };
 use std::{collections::VecDeque, path::Path};
@@ -11,6 +11,7 @@ use tokio::net::UnixStream;
 pub struct Client {
     conn: Connection,
     events: VecDeque<Event>,
+    monitored: VecDeque<MonitorEvent>,
 }
 
 impl Client {
@@ -19,6 +20,7 @@ impl Client {
         Ok(Self {
             conn: framed(UnixStream::connect(path).await?),
             events: VecDeque::new(),
+            monitored: VecDeque::new(),
         })
     }
 
@@ -30,6 +32,7 @@ impl Client {
             match recv(&mut self.conn).await? {
                 ServerMessage::Response(r) => return Ok(r),
                 ServerMessage::Event(e) => self.events.push_back(e),
+                ServerMessage::Monitor(m) => self.monitored.push_back(m),
             }
         }
     }
@@ -42,6 +45,21 @@ impl Client {
         loop {
             match recv(&mut self.conn).await? {
                 ServerMessage::Event(e) => return Ok(e),
+                ServerMessage::Monitor(m) => self.monitored.push_back(m),
+                ServerMessage::Response(_) => continue,
+            }
+        }
+    }
+
+    /// The next monitor event, after [`Request::Monitor`] was answered.
+    pub async fn next_monitored(&mut self) -> Result<MonitorEvent, WireError> {
+        if let Some(m) = self.monitored.pop_front() {
+            return Ok(m);
+        }
+        loop {
+            match recv(&mut self.conn).await? {
+                ServerMessage::Monitor(m) => return Ok(m),
+                ServerMessage::Event(e) => self.events.push_back(e),
                 ServerMessage::Response(_) => continue,
             }
         }

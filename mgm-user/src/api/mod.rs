@@ -3,8 +3,10 @@
 //! `mgmctl`, external routing protocols and tests speak it. Frames carry a 4-byte big-endian
 //! length; frames over [`MAX_FRAME`] are refused and the connection closed.
 pub mod client;
+pub mod monitor;
 pub mod proto;
 pub mod protocol;
+pub mod records;
 
 use futures::{SinkExt as _, StreamExt as _};
 use serde::{de::DeserializeOwned, Serialize};

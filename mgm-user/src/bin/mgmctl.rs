@@ -59,6 +59,9 @@ enum Command {
         #[arg(num_args = 1..=2)]
         addrs: Vec<Ipv4Addr>,
     },
+    /// Stream every callback the MGM issues (with its arguments and answer) and every MFE
+    /// created, changed or deleted, one line each, until interrupted.
+    Monitor,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
                 source,
             }
         }
+        Command::Monitor => Request::Monitor,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -131,6 +135,9 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    if request == Request::Monitor {
+        return runtime.block_on(monitor(&args.socket, args.json));
+    }
     let response = runtime.block_on(async {
         let mut client = Client::connect(&args.socket).await?;
         client.call(&request).await
@@ -158,6 +165,27 @@ fn main() -> ExitCode {
         print_table(response);
     }
     ExitCode::SUCCESS
+}
+
+/// `mgmctl monitor`: prints the monitor stream until mgmd goes away (exit code 3).
+async fn monitor(socket: &std::path::Path, json: bool) -> ExitCode {
+    let stream = async {
+        let mut client = Client::connect(socket).await?;
+        client.call(&Request::Monitor).await?;
+        loop {
+            let event = client.next_monitored().await?;
+            if json {
+                println!("{}", serde_json::to_string(&event)?);
+            } else {
+                println!("{event}");
+            }
+        }
+    };
+    let result: Result<(), mgm_user::api::WireError> = stream.await;
+    if let Err(e) = result {
+        eprintln!("mgmctl: monitor of mgmd at {} ended: {e}", socket.display());
+    }
+    ExitCode::from(3)
 }
 
 fn print_table(response: Response) {
@@ -261,7 +289,20 @@ fn print_table(response: Response) {
                 println!("{r}");
             }
         }
-        Response::Registered { handle } => println!("registered: handle {handle}"),
+        Response::Registered { handle } | Response::EnumHandle { handle } => {
+            println!("handle {handle}")
+        }
+        Response::Buffer {
+            status,
+            num_entries,
+            entries,
+            ..
+        } => {
+            println!("status {status}, {num_entries} entries");
+            for e in entries {
+                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+            }
+        }
         Response::Owner {
             protocol_id,
             component_id,

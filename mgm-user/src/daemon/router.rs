@@ -4,6 +4,7 @@
 //! into the backend and the protocols. Nothing here blocks, and nothing holds a lock across a
 //! callback (MGM-SPEC §6.11): the core's state is committed before any action leaves it.
 use super::{
+    api_events::{self, MonitorHub},
     hold::{Hold, HoldLimits},
     igmp_io::IgmpIo,
     links::Link,
@@ -13,8 +14,8 @@ use super::{
 };
 use crate::{
     api::proto::{
-        ApiAnswer, ApiIfEntry, ApiIfId, ApiSg, Event, GroupRow, InterfaceRow, MfeRow, OifRow,
-        ProtocolRow, Response,
+        ApiAnswer, Event, GroupRow, InterfaceRow, MfeRow, MonitorEvent, OifRow, ProtocolRow,
+        Response,
     },
     config::{Config, OnStop, Owner, StaticRoute, XdpMode},
     dataplane::{
@@ -23,8 +24,9 @@ use crate::{
     },
     igmp::{self, ChangeKind, MembershipChange},
     mgm::{
-        self, Action, Answer, Callback, CallbackSet, ClientDirectory, IfEntry, IfId, MemberFlags,
-        Mgm, MgmClient, MgmError, ProtocolHandle, QueryId, RpfAnswer, Sg, StaticRib, Timestamp,
+        self, Action, Answer, Callback, CallbackSet, ClientDirectory, ClientOptions, IfEntry, IfId,
+        MemberFlags, Mgm, MgmClient, MgmError, ProtocolHandle, QueryId, RpfAnswer, Sg, StaticRib,
+        Timestamp,
     },
 };
 use mgm_common::SgKey;
@@ -96,6 +98,11 @@ impl mgm::RpfProvider for KernelRib {
 struct External {
     protocol_id: u32,
     component_id: u32,
+    callbacks: CallbackSet,
+    /// How long its answers may take.
+    answer_deadline: std::time::Duration,
+    /// Questions it left unanswered past the deadline (the default applied).
+    missed_answers: u64,
     events: UnboundedSender<Event>,
 }
 
@@ -134,11 +141,14 @@ pub struct Router {
     /// (protocol, when asked). Forgotten after the answer deadline, when the MGM's defaults
     /// apply, so a protocol that never answers leaves nothing behind.
     questions: HashMap<u64, (ProtocolHandle, Instant)>,
-    /// How long external protocols have to answer (the MGM core's answer deadline).
-    answer_deadline: std::time::Duration,
     /// Prune replies by query id for external protocols.
     prune_replies: HashMap<u64, mgm::PruneReply>,
     next_prune_query: u64,
+    /// Every callback, answer and MFE change, for `mgmctl monitor`.
+    monitor: MonitorHub,
+    /// The external protocol whose call is being applied: it hears the Disable/Enable-IGMP
+    /// bracket its take or release causes.
+    calling: Option<ProtocolHandle>,
 }
 
 impl Router {
@@ -175,7 +185,6 @@ impl Router {
             refresh_on_activity: true,
             ..mgm::Config::default()
         };
-        let answer_deadline = core_config.answer_deadline;
         let mut mgm = Mgm::new(core_config, Box::new(KernelRib(rib.clone())));
         let igmp_handle = mgm.register(
             mgm::MS_IP_IGMP,
@@ -224,9 +233,10 @@ impl Router {
             active: BTreeMap::new(),
             host_joins: BTreeMap::new(),
             questions: HashMap::new(),
-            answer_deadline,
             prune_replies: HashMap::new(),
             next_prune_query: 1 << 62,
+            monitor: MonitorHub::default(),
+            calling: None,
         })
     }
 
@@ -556,8 +566,16 @@ impl Router {
         loop {
             let now = self.now();
             let mut others = Vec::new();
-            self.mgm
-                .drive(now, &mut self.builtins, &mut |a| others.push(a));
+            let mut delivered = Vec::new();
+            self.mgm.drive_observed(
+                now,
+                &mut self.builtins,
+                &mut |a| others.push(a),
+                &mut |to, callback, answer| delivered.push((to, callback.clone(), answer.cloned())),
+            );
+            for (to, callback, answer) in delivered {
+                self.delivered_builtin(to, &callback, answer.as_ref());
+            }
             for action in others {
                 self.apply(action);
             }
@@ -574,6 +592,7 @@ impl Router {
     }
 
     fn apply(&mut self, action: Action) {
+        self.monitor.publish_action(&action);
         let result = match &action {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
@@ -617,71 +636,69 @@ impl Router {
         let Some(external) = self.externals.get(&to) else {
             return;
         };
-        let event = match callback {
+        let prune_query = match &callback {
             Callback::Rpf(q) => {
                 self.questions.insert(q.query.0, (to, Instant::now()));
-                Event::Rpf {
-                    query: q.query.0,
-                    sg: api_sg(q.sg),
-                    iif: api_ifid(q.proposal.iif),
-                    upstream: q.proposal.upstream,
-                }
+                None
             }
             Callback::CreationAlert(q) => {
                 self.questions.insert(q.query.0, (to, Instant::now()));
-                Event::CreationAlert {
-                    query: q.query.0,
-                    sg: api_sg(q.sg),
-                    iif: api_ifid(q.iif),
-                    entries: q.entries.iter().map(api_entry).collect(),
-                }
+                None
             }
-            Callback::PruneAlert {
-                sg,
-                ifid,
-                member_delete,
-                timeout_s,
-                reply,
-            } => {
-                let query = reply.map(|r| {
-                    self.next_prune_query += 1;
-                    self.prune_replies.insert(self.next_prune_query, r);
-                    self.questions
-                        .insert(self.next_prune_query, (to, Instant::now()));
-                    self.next_prune_query
-                });
-                Event::PruneAlert {
-                    query,
-                    sg: api_sg(sg),
-                    ifid: api_ifid(ifid),
-                    member_delete,
-                    timeout_s,
-                }
-            }
-            Callback::JoinAlert { sg, member_update } => Event::JoinAlert {
-                sg: api_sg(sg),
-                member_update,
-            },
-            Callback::WrongIf {
-                source,
-                group,
-                ifid,
-                ..
-            } => Event::WrongIf {
-                sg: ApiSg { source, group },
-                ifid: api_ifid(ifid),
-            },
-            Callback::LocalJoin { sg, ifid } => Event::LocalJoin {
-                sg: api_sg(sg),
-                ifid: api_ifid(ifid),
-            },
-            Callback::LocalLeave { sg, ifid } => Event::LocalLeave {
-                sg: api_sg(sg),
-                ifid: api_ifid(ifid),
-            },
-            Callback::DisableIgmp { .. } | Callback::EnableIgmp { .. } => return,
+            Callback::PruneAlert { reply, .. } => reply.map(|r| {
+                self.next_prune_query += 1;
+                self.prune_replies.insert(self.next_prune_query, r);
+                self.questions
+                    .insert(self.next_prune_query, (to, Instant::now()));
+                self.next_prune_query
+            }),
+            _ => None,
         };
-        let _ = external.events.send(event);
+        let event = api_events::event_of(&callback, prune_query);
+        let (protocol, component_id) = (
+            self.protocol_name(external.protocol_id),
+            external.component_id,
+        );
+        let _ = external.events.send(event.clone());
+        self.monitor.publish(|| MonitorEvent::Callback {
+            protocol,
+            component_id,
+            event,
+            answer: None,
+        });
+    }
+
+    /// A callback an in-process protocol handled: shown in the monitor, and the IGMP bracket
+    /// of an external protocol's take or release is passed on to it if it asked (§6.7).
+    fn delivered_builtin(
+        &mut self,
+        to: ProtocolHandle,
+        callback: &Callback,
+        answer: Option<&Answer>,
+    ) {
+        if matches!(
+            callback,
+            Callback::DisableIgmp { .. } | Callback::EnableIgmp { .. }
+        ) {
+            if let Some(external) = self.calling.and_then(|h| self.externals.get(&h)) {
+                if external.callbacks.contains(callback.needs()) {
+                    let _ = external.events.send(api_events::event_of(callback, None));
+                }
+            }
+        }
+        if !self.monitor.active() {
+            return;
+        }
+        let protocol = self
+            .protocol_id_of(to)
+            .map(|p| self.protocol_name(p))
+            .unwrap_or_default();
+        self.monitor.publish(|| MonitorEvent::Callback {
+            protocol,
+            component_id: 0,
+            event: api_events::event_of(callback, None),
+            answer: answer.map(api_events::api_answer),
+        });
     }
 
     // ---- punt path and hold queues ------------------------------------------------------------
@@ -758,8 +775,44 @@ impl Router {
     pub fn housekeeping(&mut self) {
         self.drain_punts();
         self.hold.expire(Instant::now());
-        let deadline = self.answer_deadline;
-        self.forget_questions(|_, asked| asked.elapsed() > deadline);
+        self.expire_questions();
+    }
+
+    /// Forgets the questions whose protocol's deadline passed (the MGM applied the default),
+    /// counting and logging each miss per protocol.
+    fn expire_questions(&mut self) {
+        let late: Vec<(u64, ProtocolHandle, std::time::Duration)> = self
+            .questions
+            .iter()
+            .filter_map(|(&query, &(h, asked))| {
+                let deadline = self.externals.get(&h)?.answer_deadline;
+                (asked.elapsed() > deadline).then_some((query, h, deadline))
+            })
+            .collect();
+        for (query, h, deadline) in late {
+            self.questions.remove(&query);
+            self.prune_replies.remove(&query);
+            let Some(external) = self.externals.get_mut(&h) else {
+                continue;
+            };
+            external.missed_answers += 1;
+            let (protocol_id, component_id) = (external.protocol_id, external.component_id);
+            warn!(
+                protocol_id,
+                component_id,
+                query,
+                deadline_ms = deadline.as_millis() as u64,
+                missed = external.missed_answers,
+                "external protocol missed its answer deadline: the documented default applied"
+            );
+            let protocol = self.protocol_name(protocol_id);
+            self.monitor.publish(|| MonitorEvent::DeadlineMissed {
+                protocol,
+                component_id,
+                query,
+                deadline_ms: deadline.as_millis() as u64,
+            });
+        }
     }
 
     /// Drops the open questions `stale` picks, with their prune replies.
@@ -866,17 +919,18 @@ impl Router {
 
     /// The protocols table.
     pub fn protocols(&self) -> Vec<ProtocolRow> {
-        let mut rows = vec![(mgm::MS_IP_IGMP, 0), (STATIC_PROTOCOL_ID, 0)];
+        let mut rows = vec![(mgm::MS_IP_IGMP, 0, 0), (STATIC_PROTOCOL_ID, 0, 0)];
         if self.builtins.proxy.is_some() {
-            rows.push((PROXY_PROTOCOL_ID, 0));
+            rows.push((PROXY_PROTOCOL_ID, 0, 0));
         }
         rows.extend(
             self.externals
                 .values()
-                .map(|e| (e.protocol_id, e.component_id)),
+                .map(|e| (e.protocol_id, e.component_id, e.missed_answers)),
         );
         rows.into_iter()
-            .map(|(protocol_id, component_id)| ProtocolRow {
+            .map(|(protocol_id, component_id, missed_answers)| ProtocolRow {
+                missed_answers,
                 name: self.protocol_name(protocol_id),
                 protocol_id,
                 component_id,
@@ -1105,41 +1159,35 @@ impl Router {
         protocol_id: u32,
         component_id: u32,
         callbacks: CallbackSet,
+        options: ClientOptions,
         events: UnboundedSender<Event>,
     ) -> Result<ProtocolHandle, MgmError> {
         let h = self.mgm.register(protocol_id, component_id, callbacks)?;
+        self.mgm.set_client_options(h, options)?;
         self.externals.insert(
             h,
             External {
                 protocol_id,
                 component_id,
+                callbacks,
+                answer_deadline: self.mgm.answer_deadline_of(h),
+                missed_answers: 0,
                 events,
             },
         );
         Ok(h)
     }
 
-    /// Deregisters an external protocol, releasing its interfaces and memberships first.
+    /// Deregisters an external protocol in the order of §6.8: every interface it owns is
+    /// released first (whatever its state: gone, renumbered, or an (ifindex, next hop) pair),
+    /// which removes its memberships there without FALSE prune alerts; then the registration.
     pub fn deregister_external(&mut self, h: ProtocolHandle) {
         if self.externals.remove(&h).is_none() {
             return;
         }
         let now = self.now();
-        for m in self
-            .mgm
-            .memberships()
-            .into_iter()
-            .filter(|m| m.protocol == h)
-        {
-            let _ = self
-                .mgm
-                .delete_membership(h, m.sg, m.ifid, MemberFlags::JOIN, now);
-        }
-        let owned: Vec<u32> = self.active.values().map(|a| a.0).collect();
-        for ifindex in owned {
-            let _ = self
-                .mgm
-                .release_interface_ownership(h, IfId::index(ifindex), now);
+        if let Err(e) = self.mgm.release_all_interfaces(h, now) {
+            warn!(error = %e, "releasing an external protocol's interfaces");
         }
         if let Err(e) = self.mgm.deregister(h) {
             warn!(error = %e, "deregistering an external protocol");
@@ -1156,11 +1204,26 @@ impl Router {
     ) -> Response {
         let now = self.now();
         let result = call(&mut self.mgm, now);
+        self.calling = Some(h);
         self.drive();
+        self.calling = None;
         match result {
             Ok(()) => Response::Ok,
             Err(e) => Response::error(e.win32_code(), format!("{e} (protocol {})", h.raw())),
         }
+    }
+
+    /// Runs `call` on the MGM core (API calls that need no protocol context), then drives.
+    pub fn with_mgm<T>(&mut self, call: impl FnOnce(&mut Mgm, Timestamp) -> T) -> T {
+        let now = self.now();
+        let result = call(&mut self.mgm, now);
+        self.drive();
+        result
+    }
+
+    /// The monitor hub (the API server subscribes monitors to it).
+    pub fn monitor(&self) -> &MonitorHub {
+        &self.monitor
     }
 
     /// The MGM core, for read-only API calls.
@@ -1175,29 +1238,58 @@ impl Router {
             | ApiAnswer::CreationAlert { query, .. }
             | ApiAnswer::PruneAlert { query, .. } => *query,
         };
+        let Some(external) = self.externals.get(&h) else {
+            return Response::error(87, "not registered");
+        };
+        let (deadline, reject_opted) = (
+            external.answer_deadline,
+            self.mgm
+                .client_options(h)
+                .is_ok_and(|o| o.rpf_reject_creates_negative),
+        );
         let not_open = Response::error(
             87,
             format!(
-                "no open question with that id for this protocol (answers are due within {:?})",
-                self.answer_deadline
+                "no open question with that id for this protocol (answers are due within {deadline:?})"
             ),
         );
         let open = self
             .questions
             .get(&query)
-            .is_some_and(|&(p, asked)| p == h && asked.elapsed() <= self.answer_deadline);
+            .is_some_and(|&(p, asked)| p == h && asked.elapsed() <= deadline);
         if !open {
             return not_open;
         }
         self.questions.remove(&query);
+        if let Some(external) = self.externals.get(&h) {
+            let (protocol, component_id) = (
+                self.protocol_name(external.protocol_id),
+                external.component_id,
+            );
+            let shown = answer.clone();
+            self.monitor.publish(|| MonitorEvent::Answer {
+                protocol,
+                component_id,
+                answer: shown,
+            });
+        }
         let answer = match answer {
-            ApiAnswer::Rpf { iif, upstream, .. } => Answer::Rpf {
+            ApiAnswer::Rpf {
+                iif,
+                upstream,
+                route,
+                reject,
+                ..
+            } => Answer::Rpf {
                 query: QueryId(query),
                 answer: RpfAnswer {
                     iif: IfId::new(iif.ifindex, iif.next_hop),
                     upstream,
-                    route: Default::default(),
-                    reject: false,
+                    route: match route {
+                        Some(r) => api_events::route_of(r),
+                        None => self.mgm.rpf_proposal(QueryId(query)).unwrap_or_default(),
+                    },
+                    reject: reject && reject_opted,
                 },
             },
             ApiAnswer::CreationAlert { entries, .. } => Answer::CreationAlert {
@@ -1322,28 +1414,6 @@ fn key_of(sg: Sg) -> SgKey {
     SgKey {
         source: u32::from(sg.source).to_be(),
         group: u32::from(sg.group).to_be(),
-    }
-}
-
-fn api_sg(sg: Sg) -> ApiSg {
-    ApiSg {
-        source: sg.source,
-        group: sg.group,
-    }
-}
-
-fn api_ifid(ifid: IfId) -> ApiIfId {
-    ApiIfId {
-        ifindex: ifid.ifindex,
-        next_hop: ifid.next_hop,
-    }
-}
-
-fn api_entry(e: &IfEntry) -> ApiIfEntry {
-    ApiIfEntry {
-        ifid: api_ifid(e.ifid),
-        igmp: e.igmp,
-        enabled: e.enabled,
     }
 }
 

@@ -1,17 +1,19 @@
 //! The API server: accepts connections on the Unix socket, checks who is calling (SO_PEERCRED
 //! against root and the configured allow-list), and relays requests to the router task. A
 //! connection that registers a protocol also receives that protocol's callbacks as events; when
-//! it closes, the protocol is deregistered.
+//! it closes, the protocol is deregistered. A connection that sends `monitor` receives the
+//! monitor stream (see [`MonitorHub`]) besides its answers.
+use super::api_events::MonitorHub;
 use crate::api::{
     framed,
-    proto::{Event, Request, Response, ServerMessage},
+    proto::{Event, MonitorEvent, Request, Response, ServerMessage},
     recv, send, WireError, MAX_FRAME,
 };
 use anyhow::{Context as _, Result};
 use std::{os::unix::fs::PermissionsExt as _, path::Path};
 use tokio::{
     net::{UnixListener, UnixStream},
-    sync::{mpsc, oneshot},
+    sync::{broadcast, mpsc, oneshot},
     task::JoinHandle,
 };
 use tracing::{debug, warn};
@@ -44,6 +46,7 @@ pub fn serve(
     path: &Path,
     allowed_uids: Vec<u32>,
     commands: mpsc::Sender<Command>,
+    monitor: MonitorHub,
 ) -> Result<JoinHandle<()>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -61,8 +64,10 @@ pub fn serve(
                     let id = next_id;
                     let commands = commands.clone();
                     let allowed = allowed_uids.clone();
+                    let monitor = monitor.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = connection(id, stream, &allowed, commands.clone()).await {
+                        let ended = connection(id, stream, &allowed, commands.clone(), monitor);
+                        if let Err(e) = ended.await {
                             debug!(connection = id, error = %e, "API connection ended");
                         }
                         let _ = commands.send(Command::Closed(id)).await;
@@ -79,6 +84,7 @@ async fn connection(
     stream: UnixStream,
     allowed: &[u32],
     commands: mpsc::Sender<Command>,
+    hub: MonitorHub,
 ) -> Result<(), WireError> {
     let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
     let mut conn = framed(stream);
@@ -92,10 +98,15 @@ async fn connection(
         return Ok(());
     }
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let mut monitor: Option<broadcast::Receiver<MonitorEvent>> = None;
     loop {
         tokio::select! {
             request = recv::<Request>(&mut conn) => {
                 let response = match request {
+                    Ok(Request::Monitor) => {
+                        monitor.get_or_insert_with(|| hub.subscribe());
+                        Response::Ok
+                    }
                     Ok(request) => {
                         let (reply, answer) = oneshot::channel();
                         let command = Command::Request { connection: id, request, events: events_tx.clone(), reply };
@@ -117,11 +128,35 @@ async fn connection(
                     }
                     Err(e) => return Err(e),
                 };
+                // The callbacks the request caused go first, so a protocol sees them before
+                // the answer (Disable-IGMP ... Enable-IGMP, then `ok`).
+                while let Ok(event) = events_rx.try_recv() {
+                    send(&mut conn, &ServerMessage::Event(event)).await?;
+                }
                 send(&mut conn, &ServerMessage::Response(response)).await?;
             }
             Some(event) = events_rx.recv() => {
                 send(&mut conn, &ServerMessage::Event(event)).await?;
             }
+            event = next_monitored(&mut monitor) => {
+                if let MonitorEvent::Lagged { missed } = &event {
+                    warn!(connection = id, missed, "a monitor fell behind and lost events");
+                }
+                send(&mut conn, &ServerMessage::Monitor(event)).await?;
+            }
         }
+    }
+}
+
+/// The next event for a monitoring connection (never, for others); a monitor that fell behind
+/// gets a `lagged` event with the number lost.
+async fn next_monitored(monitor: &mut Option<broadcast::Receiver<MonitorEvent>>) -> MonitorEvent {
+    let Some(rx) = monitor else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Ok(event) => event,
+        Err(broadcast::error::RecvError::Lagged(missed)) => MonitorEvent::Lagged { missed },
+        Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
     }
 }

@@ -111,6 +111,11 @@ impl Mgm {
             .ok_or(MgmError::InvalidParameter)
     }
 
+    /// Whether `eh` is an open group enumeration started by `h`.
+    pub fn group_enumeration_of(&self, eh: EnumHandle, h: ProtocolHandle) -> bool {
+        self.enums.open.get(&eh).is_some_and(|e| e.owner == h)
+    }
+
     /// The entries not yet returned.
     pub(crate) fn group_enumeration_rest(&self, eh: EnumHandle) -> Result<&[Sg], MgmError> {
         let e = self.enums.open.get(&eh).ok_or(MgmError::InvalidParameter)?;

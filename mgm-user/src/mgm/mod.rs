@@ -108,6 +108,7 @@ pub use mib::{
     sizeof_mib_mfe, sizeof_mib_mfe_stats, sizeof_mib_mfe_stats_ex, SOURCE_GROUP_ENTRY_SIZE,
 };
 pub use oif::OifSet;
+pub use registry::ClientOptions;
 pub use reports::{MfeCounters, OifCounters};
 pub use rpf::{RpfProvider, RpfRoute, StaticRib};
 pub use types::{
