@@ -324,10 +324,38 @@ fn every_function_and_callback_over_the_socket() -> Result<()> {
     p.expect("local leave", |e| {
         matches!(e, Event::LocalLeave { sg, ifid } if sg.group == GROUP && ifid.ifindex == rcv1)
     })?;
-    p.expect(
-        "prune alert",
-        |e| matches!(e, Event::PruneAlert { sg, .. } if sg.group == GROUP),
+    p.expect("TRUE prune alert", |e| {
+        matches!(e, Event::PruneAlert { sg, member_delete: true, ifid, .. }
+            if sg.group == GROUP && ifid.ifindex == rcv1)
+    })?;
+    // The MFE's list became empty: a FALSE prune alert on its IIF, whose answer sets the
+    // entry's lifetime.
+    let prune = p.expect(
+        "FALSE prune alert",
+        |e| matches!(e, Event::PruneAlert { sg, member_delete: false, .. } if sg.group == GROUP),
     )?;
+    let Event::PruneAlert {
+        query: Some(query),
+        ifid: at,
+        timeout_s: 900,
+        ..
+    } = prune
+    else {
+        anyhow::bail!("{prune:?}")
+    };
+    ensure!(at.ifindex == up0, "{at:?}");
+    p.run(|c| {
+        c.answer(ApiAnswer::PruneAlert {
+            query,
+            timeout_s: 30,
+        })
+    })?;
+    let a = p.run(|c| c.get_mfe(SOURCE, GROUP, 1024))?;
+    let m = &mfes(&a)[0];
+    ensure!(
+        m.timeout_s == 30 && m.oifs.is_empty() && m.expiry_time_s <= 30,
+        "{m:?}"
+    );
 
     // MgmReleaseInterfaceOwnership: bracketed too; not owned is 87.
     p.backlog.clear();
@@ -370,8 +398,10 @@ fn a_protocol_that_disconnects_in_every_state_leaves_nothing_behind() -> Result<
     );
     // An interface that will be deleted while owned (mgmd does not manage it).
     let gone = "apigone0";
-    mgmd.lab
-        .run(Host::Router, &["ip", "link", "add", gone, "type", "dummy"])?;
+    let add = [
+        "ip", "link", "add", gone, "type", "veth", "peer", "name", "apigone1",
+    ];
+    mgmd.lab.run(Host::Router, &add)?;
     let out = mgmd.lab.run(
         Host::Router,
         &["cat", &format!("/sys/class/net/{gone}/ifindex")],
