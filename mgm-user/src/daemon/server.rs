@@ -160,3 +160,42 @@ async fn next_monitored(monitor: &mut Option<broadcast::Receiver<MonitorEvent>>)
         Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::proto::ApiSg;
+    use crate::daemon::api_events::MONITOR_BACKLOG;
+
+    #[test]
+    fn a_monitor_that_falls_behind_is_told_how_many_events_it_lost() {
+        let hub = MonitorHub::default();
+        let mut monitor = Some(hub.subscribe());
+        let event = |n: u32| MonitorEvent::Mfe {
+            change: "created".into(),
+            sg: ApiSg {
+                source: std::net::Ipv4Addr::from(n),
+                group: std::net::Ipv4Addr::new(239, 1, 1, 1),
+            },
+            iif: 1,
+            oifs: Vec::new(),
+        };
+        let extra = 10;
+        for n in 0..(MONITOR_BACKLOG + extra) as u32 {
+            hub.publish(|| event(n));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let lagged = rt.block_on(next_monitored(&mut monitor));
+        assert_eq!(
+            lagged,
+            MonitorEvent::Lagged {
+                missed: extra as u64
+            }
+        );
+        // Then the oldest event still held, and so on.
+        let next = rt.block_on(next_monitored(&mut monitor));
+        assert_eq!(next, event(extra as u32));
+    }
+}
