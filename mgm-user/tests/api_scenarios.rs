@@ -247,7 +247,49 @@ fn processing_scenario() -> Result<()> {
     p.run(|c| c.set_mfe(SOURCE, group, new_upstream))?;
     let a = p.run(|c| c.get_mfe(SOURCE, group, 1024))?;
     ensure!(mfes(&a)[0].head.upstream == new_upstream, "{a:?}");
+
+    // The walk_protocol example walks the groups and the MFEs from a 16-byte buffer.
+    let out = std::process::Command::new(example("walk_protocol"))
+        .args([
+            "--socket",
+            support::path_str(&mgmd.socket())?,
+            "--buffer",
+            "16",
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "walk_protocol failed: {text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let mfe_lines: Vec<_> = lines.iter().filter(|l| l["record"] == "mfe").collect();
+    ensure!(
+        mfe_lines.len() == 1 && mfe_lines[0]["upstream"] == new_upstream.to_string(),
+        "{text}"
+    );
+    ensure!(
+        lines
+            .iter()
+            .any(|l| l["call"] == "get_first_mfe" && l["status"] == 122 && l["buffer_size"] == 76),
+        "{text}"
+    );
+    ensure!(
+        lines
+            .iter()
+            .any(|l| l["record"] == "source_group" && l["group"] == group.to_string()),
+        "{text}"
+    );
+    ensure!(lines.last().is_some_and(|l| l["done"] == true), "{text}");
     Ok(())
+}
+
+/// An example program, built by `cargo test` beside the binaries.
+fn example(name: &str) -> std::path::PathBuf {
+    let bin_dir = std::path::Path::new(support::MGMD)
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    bin_dir.join("examples").join(name)
 }
 
 #[test]
