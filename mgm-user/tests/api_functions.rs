@@ -538,3 +538,49 @@ fn a_python_protocol_speaks_the_documented_protocol() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_missed_answer_deadline_is_counted_and_the_default_applies() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let (up0, rcv1) = (ifindex(&mgmd, "up0")?, ifindex(&mgmd, "rcv1")?);
+    let mut p = Protocol::register(&mgmd.socket(), 4, 100)?;
+    for i in [up0, rcv1] {
+        p.run(|c| c.take(ifid(i)))?;
+    }
+    let count = 20;
+    let listener = mgmd.listen(Host::Receiver(1), GROUP, count, 6.0)?;
+    mgmd.wait_for_igmp_members(GROUP, &["rcv1"])?;
+    mgmd.send_in_background(Host::Source, GROUP, count, 50)?;
+    // Neither the RPF question nor the creation alert is answered.
+    let Event::Rpf { query, iif, .. } = p.expect("rpf", |e| matches!(e, Event::Rpf { .. }))? else {
+        unreachable!()
+    };
+    p.expect("creation alert", |e| {
+        matches!(e, Event::CreationAlert { .. })
+    })?;
+    // The defaults applied: the RIB's interface, every offered interface forwards.
+    ensure!(
+        listener.finish()?.is_complete(u64::from(count)),
+        "rcv1 incomplete"
+    );
+    wait_for("two missed answers", Duration::from_secs(5), || {
+        let rows = mgmd.protocols()?;
+        let row = rows
+            .iter()
+            .find(|r| r.component_id == 4)
+            .context("not listed")?;
+        Ok((row.missed_answers == 2).then_some(()))
+    })?;
+    let late = p.run(|c| {
+        c.answer(ApiAnswer::Rpf {
+            query,
+            iif,
+            upstream: SOURCE,
+            route: None,
+            reject: false,
+        })
+    });
+    ensure!(refusal(late)? == win32::ERROR_INVALID_PARAMETER);
+    Ok(())
+}

@@ -359,6 +359,20 @@ fn enumeration_scenario() -> Result<()> {
             .count();
         ensure!(n == 1, "{g} {n} times");
     }
+    // At most 64 open enumerations per protocol: one more is 1003, counted; ending one frees
+    // a place.
+    let mut open = vec![h];
+    let refused = loop {
+        match p.run(|c| c.group_enumeration_start(1)) {
+            Ok(h) => open.push(h),
+            Err(e) => break e,
+        }
+        ensure!(open.len() <= 64, "no limit");
+    };
+    ensure!(open.len() == 64 && refusal::<()>(Err(refused))? == win32::ERROR_CAN_NOT_COMPLETE);
+    ensure!(mgmd.stats()?.get("api_enumerations_refused") == Some(&1));
+    p.run(|c| c.group_enumeration_end(open[0]))?;
+    p.run(|c| c.group_enumeration_start(1))?;
     Ok(())
 }
 

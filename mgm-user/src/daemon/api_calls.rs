@@ -12,12 +12,25 @@ use crate::{
         ProtocolHandle, Sg, StatsLevel, Timestamp,
     },
 };
-use std::{net::Ipv4Addr, time::Duration};
+use std::{
+    net::Ipv4Addr,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+use tracing::warn;
 
 /// Largest buffer a buffer call is served with: a larger `buffer_size` is served as this
 /// many bytes (a batch then ends with `ERROR_MORE_DATA` and the caller continues), so one
 /// answer stays far below the API's frame limit.
 pub const MAX_API_BUFFER: u32 = 64 * 1024;
+
+/// Group enumerations one protocol may have open at once (each holds a snapshot); one more
+/// is refused with `ERROR_CAN_NOT_COMPLETE`, counted in [`ENUMERATIONS_REFUSED`] and logged.
+pub const MAX_OPEN_ENUMERATIONS: usize = 64;
+
+/// Group enumeration starts refused at [`MAX_OPEN_ENUMERATIONS`] (`api_enumerations_refused`
+/// in `mgmctl show stats`).
+pub static ENUMERATIONS_REFUSED: AtomicU64 = AtomicU64::new(0);
 
 /// Bounds of the `answer_deadline_ms` registration option.
 pub const ANSWER_DEADLINE_MS: std::ops::RangeInclusive<u32> = 10..=10_000;
@@ -96,6 +109,19 @@ pub fn group_enumeration_start(mgm: &mut Mgm, h: ProtocolHandle, enum_type: u32)
             )
         }
     };
+    if mgm.group_enumerations_of(h) >= MAX_OPEN_ENUMERATIONS {
+        let refused = ENUMERATIONS_REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+        warn!(
+            protocol = h.raw(),
+            limit = MAX_OPEN_ENUMERATIONS,
+            refused,
+            "group enumeration refused: too many open (end some first)"
+        );
+        return Response::error(
+            win32::ERROR_CAN_NOT_COMPLETE,
+            format!("{MAX_OPEN_ENUMERATIONS} group enumerations are open already; end one first"),
+        );
+    }
     match mgm.group_enumeration_start(h, kind) {
         Ok(eh) => Response::EnumHandle { handle: eh.raw() },
         Err(e) => mgm_error(e, "group enumeration start"),

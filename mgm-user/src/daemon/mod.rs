@@ -35,6 +35,7 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     pin::pin,
+    sync::atomic::Ordering,
     time::Duration,
 };
 use tokio::{
@@ -298,6 +299,8 @@ fn handle(
                     let mut counters: std::collections::BTreeMap<String, u64> =
                         stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
                     counters.extend(router.hold_counters());
+                    let refused = api_calls::ENUMERATIONS_REFUSED.load(Ordering::Relaxed);
+                    counters.insert("api_enumerations_refused".into(), refused);
                     Response::Stats { counters }
                 }
                 Err(e) => Response::error(1003, e.to_string()),
