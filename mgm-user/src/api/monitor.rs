@@ -58,8 +58,18 @@ pub enum MonitorEvent {
     },
 }
 
-impl fmt::Display for MonitorEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// Names an interface by its ifindex in monitor lines.
+pub type IfName<'a> = &'a dyn Fn(u32) -> String;
+
+impl MonitorEvent {
+    /// The one-line form, interfaces named by `name`.
+    pub fn text(&self, name: IfName<'_>) -> String {
+        let mut f = String::new();
+        let _ = self.write(&mut f, name);
+        f
+    }
+
+    fn write(&self, f: &mut impl std::fmt::Write, name: IfName<'_>) -> fmt::Result {
         match self {
             MonitorEvent::Callback {
                 protocol,
@@ -67,9 +77,13 @@ impl fmt::Display for MonitorEvent {
                 event,
                 answer,
             } => {
-                write!(f, "callback {protocol}/{component_id}: {}", describe(event))?;
+                write!(
+                    f,
+                    "callback {protocol}/{component_id}: {}",
+                    describe(event, name)
+                )?;
                 match answer {
-                    Some(a) => write!(f, " -> {}", describe_answer(a)),
+                    Some(a) => write!(f, " -> {}", describe_answer(a, name)),
                     None => Ok(()),
                 }
             }
@@ -80,7 +94,7 @@ impl fmt::Display for MonitorEvent {
             } => write!(
                 f,
                 "answer {protocol}/{component_id}: {}",
-                describe_answer(answer)
+                describe_answer(answer, name)
             ),
             MonitorEvent::DeadlineMissed {
                 protocol,
@@ -97,7 +111,16 @@ impl fmt::Display for MonitorEvent {
                 sg,
                 iif,
                 oifs,
-            } => write!(f, "mfe {change} {} iif {iif} oifs {oifs:?}", sg_text(sg)),
+            } => {
+                let oifs: Vec<String> = oifs.iter().map(|&i| name(i)).collect();
+                write!(
+                    f,
+                    "mfe {change} {} iif {} oifs [{}]",
+                    sg_text(sg),
+                    name(*iif),
+                    oifs.join(" ")
+                )
+            }
             MonitorEvent::Lagged { missed } => write!(f, "lagged: {missed} events lost"),
         }
     }
@@ -114,15 +137,15 @@ fn sg_text(sg: &ApiSg) -> String {
     format!("({}, {})", part(sg.source), part(sg.group))
 }
 
-fn if_text(i: &ApiIfId) -> String {
+fn if_text(i: &ApiIfId, name: IfName<'_>) -> String {
     if i.next_hop.is_unspecified() {
-        format!("if{}", i.ifindex)
+        name(i.ifindex)
     } else {
-        format!("if{}/{}", i.ifindex, i.next_hop)
+        format!("{}/{}", name(i.ifindex), i.next_hop)
     }
 }
 
-fn describe(event: &Event) -> String {
+fn describe(event: &Event, name: IfName<'_>) -> String {
     match event {
         Event::Rpf {
             query,
@@ -134,7 +157,7 @@ fn describe(event: &Event) -> String {
         } => format!(
             "rpf {} iif {} upstream {upstream} route {}/{} proto {} header {} bytes (query {query})",
             sg_text(sg),
-            if_text(iif),
+            if_text(iif, name),
             route.network,
             route.mask,
             route.protocol,
@@ -148,12 +171,12 @@ fn describe(event: &Event) -> String {
         } => {
             let list: Vec<String> = entries
                 .iter()
-                .map(|e| format!("{}{}", if_text(&e.ifid), if e.igmp { "(igmp)" } else { "" }))
+                .map(|e| format!("{}{}", if_text(&e.ifid, name), if e.igmp { "(igmp)" } else { "" }))
                 .collect();
             format!(
                 "creation_alert {} iif {} offered [{}] (query {query})",
                 sg_text(sg),
-                if_text(iif),
+                if_text(iif, name),
                 list.join(" ")
             )
         }
@@ -166,32 +189,35 @@ fn describe(event: &Event) -> String {
         } => format!(
             "prune_alert {} {} member_delete {member_delete} timeout {timeout_s}s",
             sg_text(sg),
-            if_text(ifid)
+            if_text(ifid, name)
         ),
         Event::JoinAlert { sg, member_update } => {
             format!("join_alert {} member_update {member_update}", sg_text(sg))
         }
-        Event::WrongIf { sg, ifid, .. } => format!("wrong_if {} {}", sg_text(sg), if_text(ifid)),
-        Event::LocalJoin { sg, ifid } => format!("local_join {} {}", sg_text(sg), if_text(ifid)),
-        Event::LocalLeave { sg, ifid } => format!("local_leave {} {}", sg_text(sg), if_text(ifid)),
-        Event::DisableIgmp { ifid } => format!("disable_igmp {}", if_text(ifid)),
-        Event::EnableIgmp { ifid } => format!("enable_igmp {}", if_text(ifid)),
+        Event::WrongIf { sg, ifid, .. } => format!("wrong_if {} {}", sg_text(sg), if_text(ifid, name)),
+        Event::LocalJoin { sg, ifid } => format!("local_join {} {}", sg_text(sg), if_text(ifid, name)),
+        Event::LocalLeave { sg, ifid } => format!("local_leave {} {}", sg_text(sg), if_text(ifid, name)),
+        Event::DisableIgmp { ifid } => format!("disable_igmp {}", if_text(ifid, name)),
+        Event::EnableIgmp { ifid } => format!("enable_igmp {}", if_text(ifid, name)),
     }
 }
 
-fn describe_answer(answer: &ApiAnswer) -> String {
+fn describe_answer(answer: &ApiAnswer, name: IfName<'_>) -> String {
     match answer {
         ApiAnswer::Rpf {
             iif,
             upstream,
             reject,
             ..
-        } => format!("iif {} upstream {upstream} reject {reject}", if_text(iif)),
+        } => format!(
+            "iif {} upstream {upstream} reject {reject}",
+            if_text(iif, name)
+        ),
         ApiAnswer::CreationAlert { entries, .. } => {
             let vetoed: Vec<String> = entries
                 .iter()
                 .filter(|e| !e.enabled)
-                .map(|e| if_text(&e.ifid))
+                .map(|e| if_text(&e.ifid, name))
                 .collect();
             format!("vetoed [{}]", vetoed.join(" "))
         }

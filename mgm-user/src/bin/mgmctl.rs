@@ -171,13 +171,22 @@ fn main() -> ExitCode {
 async fn monitor(socket: &std::path::Path, json: bool) -> ExitCode {
     let stream = async {
         let mut client = Client::connect(socket).await?;
+        // Interfaces by name (as they are now; others print as ifN).
+        let names: std::collections::HashMap<u32, String> =
+            match client.call(&Request::ShowInterfaces).await? {
+                Response::Interfaces { rows } => {
+                    rows.into_iter().map(|r| (r.ifindex, r.name)).collect()
+                }
+                _ => Default::default(),
+            };
+        let name = |i: u32| names.get(&i).cloned().unwrap_or_else(|| format!("if{i}"));
         client.call(&Request::Monitor).await?;
         loop {
             let event = client.next_monitored().await?;
             if json {
                 println!("{}", serde_json::to_string(&event)?);
             } else {
-                println!("{event}");
+                println!("{}", event.text(&name));
             }
         }
     };
