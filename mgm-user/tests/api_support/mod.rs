@@ -86,6 +86,19 @@ impl Protocol {
         Ok(self.run(|c| c.call(request))?)
     }
 
+    /// Moves every event already received into the backlog (without waiting for more).
+    pub fn drain(&mut self) -> Result<()> {
+        loop {
+            let ready = self.rt.block_on(async {
+                tokio::time::timeout(Duration::ZERO, self.client.next_event()).await
+            });
+            match ready {
+                Ok(event) => self.backlog.push(event.context("the connection failed")?),
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
     /// The next event, whatever it is (the backlog first).
     pub fn next(&mut self) -> Result<Event> {
         if !self.backlog.is_empty() {
