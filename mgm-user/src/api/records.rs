@@ -7,7 +7,7 @@ use super::proto::ApiIfId;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
-/// One record of a [`Response::Buffer`], decoded.
+/// One record of a [`Response::Buffer`](super::proto::Response::Buffer), decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum ApiRecord {
