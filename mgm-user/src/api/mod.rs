@@ -11,8 +11,10 @@
 //! sent on the connection in between. Answers are at most [`MAX_MESSAGE`] bytes; a larger one
 //! is replaced by an error response. [`client::Client`] reassembles the pieces.
 pub mod client;
+pub mod monitor;
 pub mod proto;
 pub mod protocol;
+pub mod records;
 
 use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
 use serde::{de::DeserializeOwned, Serialize};

@@ -235,6 +235,13 @@ impl ProtocolHandle {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EnumHandle(pub(crate) u64);
 
+impl EnumHandle {
+    /// The numeric value, as the API carries it.
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+}
+
 /// Identifies one out-parameter question (RPF or creation alert) awaiting its answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QueryId(pub(crate) u64);
