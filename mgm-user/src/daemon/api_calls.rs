@@ -135,7 +135,7 @@ pub fn group_enumeration_get_next(
     handle: u64,
     buffer_size: u32,
 ) -> Response {
-    let eh = EnumHandle(handle);
+    let eh = EnumHandle::from_raw(handle);
     if !mgm.group_enumeration_of(eh, h) {
         return buffer_status(win32::ERROR_INVALID_PARAMETER, buffer_size);
     }
@@ -146,7 +146,7 @@ pub fn group_enumeration_get_next(
 
 /// `MgmGroupEnumerationEnd`.
 pub fn group_enumeration_end(mgm: &mut Mgm, h: ProtocolHandle, handle: u64) -> Response {
-    let eh = EnumHandle(handle);
+    let eh = EnumHandle::from_raw(handle);
     if !mgm.group_enumeration_of(eh, h) {
         return mgm_error(MgmError::InvalidParameter, "no such enumeration handle");
     }

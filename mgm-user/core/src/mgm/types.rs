@@ -240,6 +240,11 @@ impl EnumHandle {
     pub fn raw(self) -> u64 {
         self.0
     }
+    /// The handle an out-of-process protocol gives back (a value that names no open
+    /// enumeration of that protocol is refused with `InvalidParameter`).
+    pub fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
 }
 
 /// Identifies one out-parameter question (RPF or creation alert) awaiting its answer.
