@@ -249,7 +249,7 @@ fn processing_scenario() -> Result<()> {
     ensure!(mfes(&a)[0].head.upstream == new_upstream, "{a:?}");
 
     // The walk_protocol example walks the groups and the MFEs from a 16-byte buffer.
-    let out = std::process::Command::new(example("walk_protocol"))
+    let out = std::process::Command::new(example("walk_protocol")?)
         .args([
             "--socket",
             support::path_str(&mgmd.socket())?,
@@ -284,12 +284,19 @@ fn processing_scenario() -> Result<()> {
     Ok(())
 }
 
-/// An example program, built by `cargo test` beside the binaries.
-fn example(name: &str) -> std::path::PathBuf {
+/// An example program, built beside the binaries by a `cargo test` of the whole package (a
+/// run of this file alone needs `cargo build -p mgm-user --examples` first).
+fn example(name: &str) -> Result<std::path::PathBuf> {
     let bin_dir = std::path::Path::new(support::MGMD)
         .parent()
         .unwrap_or(std::path::Path::new("."));
-    bin_dir.join("examples").join(name)
+    let path = bin_dir.join("examples").join(name);
+    ensure!(
+        path.exists(),
+        "{} is missing: run `cargo build -p mgm-user --examples` first",
+        path.display()
+    );
+    Ok(path)
 }
 
 #[test]
