@@ -6,8 +6,8 @@ use crate::{
     daemon::api_events::{self, MonitorHub},
     dataplane::ForwardingBackend,
     mgm::{
-        Answer, Callback, CallbackSet, ClientOptions, IfEntry, IfId, Mgm, MgmError,
-        ProtocolHandle, QueryId, RpfAnswer, Timestamp,
+        Answer, Callback, CallbackSet, ClientOptions, IfEntry, IfId, Mgm, MgmError, ProtocolHandle,
+        QueryId, RpfAnswer, Timestamp,
     },
 };
 use std::time::{Duration, Instant};
