@@ -491,3 +491,5 @@ fn an_entry_lost_from_the_data_plane_is_restored_on_its_next_miss() {
     assert_eq!(core.backend.writes, writes);
     assert_eq!(core.counters()["backend_repaired"], 1);
 }
+
+mod externals;
