@@ -130,4 +130,36 @@ mod tests {
         }
         assert_eq!(split_text("{}"), vec!["{}"]);
     }
+
+    #[test]
+    fn mfe_reads_and_monitor_are_read_only_enumeration_and_set_mfe_need_control() {
+        use proto::Request;
+        let any = std::net::Ipv4Addr::UNSPECIFIED;
+        let reads = [
+            Request::GetMfe {
+                source: any,
+                group: any,
+                buffer_size: 0,
+            },
+            Request::GetFirstMfe { buffer_size: 0 },
+            Request::GetNextMfeStats {
+                source: any,
+                group: any,
+                buffer_size: 0,
+                flags: 0,
+            },
+            Request::Monitor,
+        ];
+        assert!(reads.iter().all(Request::is_read_only));
+        let changes = [
+            Request::GroupEnumerationStart { enum_type: 0 },
+            Request::GroupEnumerationEnd { handle: 1 },
+            Request::SetMfe {
+                source: any,
+                group: any,
+                upstream: any,
+            },
+        ];
+        assert!(!changes.iter().any(Request::is_read_only));
+    }
 }
