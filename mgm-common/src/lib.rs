@@ -253,7 +253,7 @@ pub mod report_kind {
 
 /// One ring-buffer record from the XDP program to userspace.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report {
     /// One of [`report_kind`].
     pub kind: u32,
@@ -265,12 +265,14 @@ pub struct Report {
     pub header_len: u32,
     /// Reserved, zero.
     pub reserved: u32,
-    /// The first bytes of the IPv4 header (for the RPF and wrong-if callbacks).
+    /// The packet from its IPv4 header on (for the RPF and wrong-if callbacks).
     pub header: [u8; REPORT_HEADER_BYTES],
 }
 
-/// Bytes of the IPv4 header copied into a [`Report`].
-pub const REPORT_HEADER_BYTES: usize = 32;
+/// Bytes of the packet copied into a [`Report`] from its IPv4 header on: the largest IPv4
+/// header (options included), or the fixed header and the start of the data (MGM-SPEC §5.1,
+/// A-53); a shorter packet is copied whole.
+pub const REPORT_HEADER_BYTES: usize = 60;
 
 /// Settings of the `CONFIG` array (`u64` values), indexed by these constants.
 pub mod config {

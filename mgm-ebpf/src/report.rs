@@ -19,27 +19,22 @@ pub fn raise(kind: u32, ifindex: u32, sg: SgKey, start: usize, end: usize, offse
         count(stat::REPORT_RING_FULL);
         return;
     };
+    // The packet from its IPv4 header on, as much as it has up to the limit.
     let mut header = [0u8; REPORT_HEADER_BYTES];
     let mut header_len = 0;
-    if let Some(bytes) = ptr_at::<[u8; REPORT_HEADER_BYTES]>(start, end, offset) {
+    while header_len < REPORT_HEADER_BYTES {
+        let Some(byte) = ptr_at::<u8>(start, end, offset + header_len) else {
+            break;
+        };
         // SAFETY: in bounds (checked by ptr_at).
-        header = unsafe { bytes.read_unaligned() };
-        header_len = REPORT_HEADER_BYTES as u32;
-    } else if let Some(bytes) = ptr_at::<[u8; 20]>(start, end, offset) {
-        // SAFETY: in bounds (checked by ptr_at).
-        let fixed = unsafe { bytes.read_unaligned() };
-        let mut i = 0;
-        while i < 20 {
-            header[i] = fixed[i];
-            i += 1;
-        }
-        header_len = 20;
+        header[header_len] = unsafe { *byte };
+        header_len += 1;
     }
     entry.write(Report {
         kind,
         ifindex,
         sg,
-        header_len,
+        header_len: header_len as u32,
         reserved: 0,
         header,
     });

@@ -4,6 +4,7 @@ mod mgm_core {
     pub mod support;
 
     mod buffer_api;
+    mod client_options;
     mod decisions;
     mod misuse;
     mod model;

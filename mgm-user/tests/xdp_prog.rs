@@ -155,6 +155,30 @@ fn miss_is_reported_counted_and_passed_without_punt_socket() {
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
+fn reports_carry_the_packet_from_its_ip_header_up_to_60_bytes() {
+    let mut fx = fixture();
+    // The longest IPv4 header (40 bytes of options) and a payload: exactly the header.
+    let options = [vec![0x94, 0x04, 0, 0], vec![1; 36]].concat();
+    let long = Frame {
+        options,
+        payload: 100,
+        ..Frame::default()
+    }
+    .bytes();
+    // A short packet (46 bytes from its IP header on): all of it.
+    let short = Frame::default().bytes();
+    for (frame, expected) in [(&long, 60), (&short, short.len() - 14)] {
+        fx.run(frame);
+        let reports = fx.drain_reports();
+        let Some(DataPlaneReport::Miss { header, .. }) = reports.first() else {
+            panic!("no miss report: {reports:?}");
+        };
+        assert_eq!(header[..], frame[14..14 + expected]);
+    }
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn miss_reports_are_rate_limited_per_cpu() {
     let mut fx = fixture();
     // One report per 100 s after a burst of 3: a burst of 10 packets raises exactly 3.

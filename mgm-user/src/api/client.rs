@@ -1,7 +1,7 @@
 //! A client of the API, for mgmctl, tests and external routing protocols.
 use super::{
     framed,
-    proto::{Event, Request, Response, ServerMessage},
+    proto::{Event, MonitorEvent, Request, Response, ServerMessage},
     recv, send, Connection, WireError, MAX_MESSAGE,
 };
 use std::{collections::VecDeque, path::Path};
@@ -11,6 +11,7 @@ use tokio::net::UnixStream;
 pub struct Client {
     conn: Connection,
     events: VecDeque<Event>,
+    monitored: VecDeque<MonitorEvent>,
 }
 
 impl Client {
@@ -19,6 +20,7 @@ impl Client {
         Ok(Self {
             conn: framed(UnixStream::connect(path).await?),
             events: VecDeque::new(),
+            monitored: VecDeque::new(),
         })
     }
 
@@ -41,6 +43,7 @@ impl Client {
             match self.message().await? {
                 Incoming::Response(r) => return Ok(r),
                 Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Monitor(m) => self.monitored.push_back(m),
             }
         }
     }
@@ -53,6 +56,7 @@ impl Client {
         loop {
             match self.message().await? {
                 Incoming::Event(e) => return Ok(e),
+                Incoming::Monitor(m) => self.monitored.push_back(m),
                 Incoming::Response(_) => continue,
             }
         }
@@ -72,6 +76,7 @@ impl Client {
                         return match serde_json::from_str(&joined)? {
                             ServerMessage::Response(r) => Ok(Incoming::Response(r)),
                             ServerMessage::Event(e) => Ok(Incoming::Event(e)),
+                            ServerMessage::Monitor(m) => Ok(Incoming::Monitor(m)),
                             ServerMessage::Part { .. } => Err(invalid("a part inside a part")),
                         };
                     }
@@ -81,6 +86,21 @@ impl Client {
                 }
                 ServerMessage::Response(r) => return Ok(Incoming::Response(r)),
                 ServerMessage::Event(e) => return Ok(Incoming::Event(e)),
+                ServerMessage::Monitor(m) => return Ok(Incoming::Monitor(m)),
+            }
+        }
+    }
+
+    /// The next monitor event, after [`Request::Monitor`] was answered.
+    pub async fn next_monitored(&mut self) -> Result<MonitorEvent, WireError> {
+        if let Some(m) = self.monitored.pop_front() {
+            return Ok(m);
+        }
+        loop {
+            match self.message().await? {
+                Incoming::Monitor(m) => return Ok(m),
+                Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Response(_) => continue,
             }
         }
     }
@@ -90,6 +110,7 @@ impl Client {
 enum Incoming {
     Response(Response),
     Event(Event),
+    Monitor(MonitorEvent),
 }
 
 fn invalid(what: &str) -> WireError {

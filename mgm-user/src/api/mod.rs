@@ -11,8 +11,10 @@
 //! sent on the connection in between. Answers are at most [`MAX_MESSAGE`] bytes; a larger one
 //! is replaced by an error response. [`client::Client`] reassembles the pieces.
 pub mod client;
+pub mod monitor;
 pub mod proto;
 pub mod protocol;
+pub mod records;
 
 use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
 use serde::{de::DeserializeOwned, Serialize};
@@ -127,5 +129,37 @@ mod tests {
             assert!(serde_json::to_vec(&message).unwrap().len() <= MAX_FRAME);
         }
         assert_eq!(split_text("{}"), vec!["{}"]);
+    }
+
+    #[test]
+    fn mfe_reads_and_monitor_are_read_only_enumeration_and_set_mfe_need_control() {
+        use proto::Request;
+        let any = std::net::Ipv4Addr::UNSPECIFIED;
+        let reads = [
+            Request::GetMfe {
+                source: any,
+                group: any,
+                buffer_size: 0,
+            },
+            Request::GetFirstMfe { buffer_size: 0 },
+            Request::GetNextMfeStats {
+                source: any,
+                group: any,
+                buffer_size: 0,
+                flags: 0,
+            },
+            Request::Monitor,
+        ];
+        assert!(reads.iter().all(Request::is_read_only));
+        let changes = [
+            Request::GroupEnumerationStart { enum_type: 0 },
+            Request::GroupEnumerationEnd { handle: 1 },
+            Request::SetMfe {
+                source: any,
+                group: any,
+                upstream: any,
+            },
+        ];
+        assert!(!changes.iter().any(Request::is_read_only));
     }
 }

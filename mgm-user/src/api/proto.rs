@@ -4,9 +4,18 @@
 //! Addresses are dotted-quad strings in JSON. An external protocol registers, then uses the same
 //! calls as a built-in one; mgmd pushes its callbacks as [`ServerMessage::Event`]s. Callbacks
 //! with out-parameters (RPF, creation alert, FALSE prune alert) carry a `query` id; the protocol
-//! answers with [`Request::Answer`] before the MGM's answer deadline (1 s by default), after which
-//! the documented default applies (RPF: the RIB's values; creation alert: forward on every
-//! offered interface; prune alert: the default MFE lifetime).
+//! answers with [`Request::Answer`] before its answer deadline (1 s unless the protocol chose
+//! another at registration), after which the documented default applies (RPF: the RIB's values;
+//! creation alert: forward on every offered interface; prune alert: the default MFE lifetime).
+//!
+//! The buffer calls of the MGM API (MFE and group enumeration, `MgmGetMfe*`) carry the caller's
+//! buffer size and answer with [`Response::Buffer`]: the Win32 status, the entry count, the
+//! records in their MIB byte layout (hex) and the same records decoded ([`ApiRecord`]).
+//! `mgm-user/docs/protocol.md` documents every message with worked exchanges.
+pub use super::monitor::MonitorEvent;
+pub use super::records::{
+    ApiRecord, MfeHead, MfeRecord, MfeStatsEx, MfeStatsRecord, OifStatsRecord,
+};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, net::Ipv4Addr};
 
@@ -62,11 +71,16 @@ pub enum ApiCallback {
     LocalJoin,
     /// IGMP receivers leaving ([`Event::LocalLeave`]).
     LocalLeave,
+    /// IGMP is frozen on an interface this protocol is taking or releasing
+    /// ([`Event::DisableIgmp`]).
+    DisableIgmp,
+    /// IGMP runs again there and re-adds its memberships ([`Event::EnableIgmp`]).
+    EnableIgmp,
 }
 
 impl ApiCallback {
     /// Every callback.
-    pub const ALL: [ApiCallback; 7] = [
+    pub const ALL: [ApiCallback; 9] = [
         ApiCallback::Rpf,
         ApiCallback::CreationAlert,
         ApiCallback::PruneAlert,
@@ -74,6 +88,8 @@ impl ApiCallback {
         ApiCallback::WrongIf,
         ApiCallback::LocalJoin,
         ApiCallback::LocalLeave,
+        ApiCallback::DisableIgmp,
+        ApiCallback::EnableIgmp,
     ];
 
     /// The name used in [`Request::Register`].
@@ -86,6 +102,8 @@ impl ApiCallback {
             ApiCallback::WrongIf => "wrong_if",
             ApiCallback::LocalJoin => "local_join",
             ApiCallback::LocalLeave => "local_leave",
+            ApiCallback::DisableIgmp => "disable_igmp",
+            ApiCallback::EnableIgmp => "enable_igmp",
         }
     }
 
@@ -152,8 +170,15 @@ pub enum Request {
         /// Component id.
         component_id: u32,
         /// Callbacks the protocol wants, by [`ApiCallback::name`] (rpf, creation_alert,
-        /// prune_alert, join_alert, wrong_if, local_join, local_leave).
+        /// prune_alert, join_alert, wrong_if, local_join, local_leave, disable_igmp,
+        /// enable_igmp).
         callbacks: Vec<String>,
+        /// How long mgmd waits for this protocol's answers, in ms (10..=10000; default 1000).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer_deadline_ms: Option<u32>,
+        /// A-10 opt-in: an RPF answer with `reject` makes the MFE negative (default: ignored).
+        #[serde(default, skip_serializing_if = "is_false")]
+        rpf_reject: bool,
     },
     /// `MgmDeRegisterMProtocol`.
     Deregister,
@@ -180,6 +205,10 @@ pub enum Request {
         ifid: ApiIfId,
         /// MGM_JOIN_STATE_FLAG / MGM_FORWARD_STATE_FLAG.
         flags: u32,
+        /// `dwSourceMask` and `dwGroupMask` (A-05: 0.0.0.0 with a wildcard, else
+        /// 255.255.255.255); omitted, they are derived from the addresses.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        masks: Option<ApiMasks>,
     },
     /// `MgmDeleteGroupMembershipEntry`.
     DeleteMembership {
@@ -189,9 +218,119 @@ pub enum Request {
         ifid: ApiIfId,
         /// MGM_JOIN_STATE_FLAG / MGM_FORWARD_STATE_FLAG.
         flags: u32,
+        /// `dwSourceMask` and `dwGroupMask` (A-05: 0.0.0.0 with a wildcard, else
+        /// 255.255.255.255); omitted, they are derived from the addresses.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        masks: Option<ApiMasks>,
     },
     /// Answers a callback with out-parameters.
     Answer(ApiAnswer),
+    /// `MgmGroupEnumerationStart` (0 ANY_SOURCE, 1 ALL_SOURCES); answers
+    /// [`Response::EnumHandle`].
+    GroupEnumerationStart {
+        /// `MGM_ENUM_TYPES`.
+        enum_type: u32,
+    },
+    /// `MgmGroupEnumerationGetNext`: `SOURCE_GROUP_ENTRY` records in a [`Response::Buffer`].
+    GroupEnumerationGetNext {
+        /// From [`Response::EnumHandle`].
+        handle: u64,
+        /// `*pdwBufferSize`.
+        buffer_size: u32,
+    },
+    /// `MgmGroupEnumerationEnd`.
+    GroupEnumerationEnd {
+        /// From [`Response::EnumHandle`].
+        handle: u64,
+    },
+    /// `MgmGetMfe`: one `MIB_IPMCAST_MFE` in a [`Response::Buffer`].
+    GetMfe {
+        /// `dwSource`.
+        source: Ipv4Addr,
+        /// `dwGroup`.
+        group: Ipv4Addr,
+        /// `*pdwBufferSize`.
+        buffer_size: u32,
+    },
+    /// `MgmGetFirstMfe`.
+    GetFirstMfe {
+        /// `*pdwBufferSize`.
+        buffer_size: u32,
+    },
+    /// `MgmGetNextMfe`: MFEs strictly after (source, group).
+    GetNextMfe {
+        /// `pimmStart->dwSource`.
+        source: Ipv4Addr,
+        /// `pimmStart->dwGroup`.
+        group: Ipv4Addr,
+        /// `*pdwBufferSize`.
+        buffer_size: u32,
+    },
+    /// `MgmGetMfeStats` (flags 0/1 `MGM_MFE_STATS_0`, 2 `MGM_MFE_STATS_1`).
+    GetMfeStats {
+        /// `dwSource`.
+        source: Ipv4Addr,
+        /// `dwGroup`.
+        group: Ipv4Addr,
+        /// `*pdwBufferSize`.
+        buffer_size: u32,
+        /// `dwFlags`.
+        flags: u32,
+    },
+    /// `MgmGetFirstMfeStats`.
+    GetFirstMfeStats {
+        /// `*pdwBufferSize`.
+        buffer_size: u32,
+        /// `dwFlags`.
+        flags: u32,
+    },
+    /// `MgmGetNextMfeStats`.
+    GetNextMfeStats {
+        /// `pimmStart->dwSource`.
+        source: Ipv4Addr,
+        /// `pimmStart->dwGroup`.
+        group: Ipv4Addr,
+        /// `*pdwBufferSize`.
+        buffer_size: u32,
+        /// `dwFlags`.
+        flags: u32,
+    },
+    /// `MgmSetMfe`: sets the upstream neighbour of the MFE (source, group).
+    SetMfe {
+        /// `dwSource`.
+        source: Ipv4Addr,
+        /// `dwGroup`.
+        group: Ipv4Addr,
+        /// `dwUpStrmNgbr`.
+        upstream: Ipv4Addr,
+    },
+    /// Streams every callback, answer and MFE change to this connection as
+    /// [`ServerMessage::Monitor`] (for people: `mgmctl monitor`).
+    Monitor,
+}
+
+/// `dwSourceMask` / `dwGroupMask` of a membership call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiMasks {
+    /// Source mask.
+    pub source_mask: Ipv4Addr,
+    /// Group mask.
+    pub group_mask: Ipv4Addr,
+}
+
+/// The route of an RPF decision (`pbRoute`; `dwRouteProtocol/Network/Mask`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiRoute {
+    /// `PROTO_IP_*` id of the route's origin.
+    pub protocol: u32,
+    /// Destination network.
+    pub network: Ipv4Addr,
+    /// Destination mask.
+    pub mask: Ipv4Addr,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Request {
@@ -208,7 +347,14 @@ impl Request {
             | Request::ShowIgmp
             | Request::ShowRoutes
             | Request::Check
-            | Request::ProtocolOnInterface { .. } => true,
+            | Request::ProtocolOnInterface { .. }
+            | Request::GetMfe { .. }
+            | Request::GetFirstMfe { .. }
+            | Request::GetNextMfe { .. }
+            | Request::GetMfeStats { .. }
+            | Request::GetFirstMfeStats { .. }
+            | Request::GetNextMfeStats { .. }
+            | Request::Monitor => true,
             Request::AddRoute { .. }
             | Request::RemoveRoute { .. }
             | Request::Join { .. }
@@ -219,7 +365,11 @@ impl Request {
             | Request::ReleaseInterface { .. }
             | Request::AddMembership { .. }
             | Request::DeleteMembership { .. }
-            | Request::Answer(_) => false,
+            | Request::Answer(_)
+            | Request::GroupEnumerationStart { .. }
+            | Request::GroupEnumerationGetNext { .. }
+            | Request::GroupEnumerationEnd { .. }
+            | Request::SetMfe { .. } => false,
         }
     }
 }
@@ -228,7 +378,7 @@ impl Request {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "callback", rename_all = "snake_case")]
 pub enum ApiAnswer {
-    /// RPF: the incoming interface and upstream neighbour.
+    /// RPF: the incoming interface, upstream neighbour and route; or a rejection.
     Rpf {
         /// From the event.
         query: u64,
@@ -236,6 +386,13 @@ pub enum ApiAnswer {
         iif: ApiIfId,
         /// Upstream neighbour.
         upstream: Ipv4Addr,
+        /// The route the protocol used; omitted, the RIB's route stays.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<ApiRoute>,
+        /// The callback's non-zero return: honoured only with the `rpf_reject` registration
+        /// option, which makes the MFE negative.
+        #[serde(default, skip_serializing_if = "is_false")]
+        reject: bool,
     },
     /// Creation alert: the entries with their decision.
     CreationAlert {
@@ -267,6 +424,10 @@ pub enum Event {
         iif: ApiIfId,
         /// The RIB's upstream neighbour.
         upstream: Ipv4Addr,
+        /// The RIB's route.
+        route: ApiRoute,
+        /// The packet's IP header as the data plane captured it, hex.
+        header: String,
     },
     /// Creation alert; answer with [`ApiAnswer::CreationAlert`].
     CreationAlert {
@@ -305,6 +466,8 @@ pub enum Event {
         sg: ApiSg,
         /// Where it arrived.
         ifid: ApiIfId,
+        /// The packet's IP header as the data plane captured it, hex.
+        header: String,
     },
     /// IGMP receivers appeared on an interface this protocol owns.
     LocalJoin {
@@ -317,6 +480,16 @@ pub enum Event {
     LocalLeave {
         /// What is left.
         sg: ApiSg,
+        /// The interface.
+        ifid: ApiIfId,
+    },
+    /// IGMP stops adding and deleting memberships on an interface whose ownership changes.
+    DisableIgmp {
+        /// The interface.
+        ifid: ApiIfId,
+    },
+    /// The ownership change is done: IGMP re-adds its memberships there.
+    EnableIgmp {
         /// The interface.
         ifid: ApiIfId,
     },
@@ -339,6 +512,8 @@ pub enum ServerMessage {
         /// Whether this is the final piece.
         last: bool,
     },
+    /// What the MGM did, for a connection that sent [`Request::Monitor`].
+    Monitor(MonitorEvent),
 }
 
 /// One managed interface.
@@ -369,6 +544,9 @@ pub struct ProtocolRow {
     pub component_id: u32,
     /// Interfaces owned.
     pub interfaces: Vec<String>,
+    /// External protocols: answers that missed the protocol's deadline (the default applied).
+    #[serde(default)]
+    pub missed_answers: u64,
 }
 
 /// One outgoing interface of an MFE with its counters.
@@ -497,6 +675,25 @@ pub enum Response {
         code: u32,
         /// What went wrong.
         message: String,
+    },
+    /// Answer to [`Request::GroupEnumerationStart`].
+    EnumHandle {
+        /// The enumeration handle.
+        handle: u64,
+    },
+    /// Answer to a buffer call (`MgmGetMfe*`, `MgmGroupEnumerationGetNext`).
+    Buffer {
+        /// Win32 status: 0 NO_ERROR, 122 INSUFFICIENT_BUFFER, 234 MORE_DATA, 259
+        /// NO_MORE_ITEMS, 1168 NOT_FOUND, 87 INVALID_PARAMETER.
+        status: u32,
+        /// `*pdwBufferSize` after the call: the size one record needs on 122, else as sent.
+        buffer_size: u32,
+        /// `*pdwNumEntries`.
+        num_entries: u32,
+        /// The buffer's bytes as the MIB layout packs them, hex.
+        records: String,
+        /// The same records, decoded.
+        entries: Vec<ApiRecord>,
     },
 }
 

@@ -21,14 +21,72 @@
 //! # }
 //! ```
 //!
-//! mgmd deregisters the protocol when the connection closes, releasing its interfaces and
-//! removing its memberships, so a protocol that dies leaves nothing behind.
+//! Every MGM function has a method; the buffer calls return a [`BufferAnswer`] with the Win32
+//! status, so a loop written against the C API ports one to one:
+//!
+//! ```no_run
+//! # async fn walk(p: &mut mgm_user::api::protocol::ProtocolClient) -> Result<(), mgm_user::api::protocol::ProtocolError> {
+//! use mgm_user::mgm::win32;
+//! let mut size = 60; // room for one MFE without outgoing interfaces
+//! let mut answer = p.get_first_mfe(size).await?;
+//! loop {
+//!     if answer.status == win32::ERROR_INSUFFICIENT_BUFFER {
+//!         size = answer.buffer_size; // retry with the size of the next entry
+//!     }
+//!     // ... use answer.entries ...
+//!     let Some((source, group)) = answer.last_mfe() else { break };
+//!     if answer.status == win32::ERROR_NO_MORE_ITEMS { break }
+//!     answer = p.get_next_mfe(source, group, size).await?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! mgmd deregisters the protocol when the connection closes, releasing its interfaces (which
+//! removes its memberships), so a protocol that dies leaves nothing behind.
 use super::{
     client::Client,
-    proto::{ApiAnswer, ApiCallback, ApiIfId, ApiSg, Event, Request, Response},
+    proto::{
+        ApiAnswer, ApiCallback, ApiIfId, ApiMasks, ApiRecord, ApiSg, Event, Request, Response,
+    },
+    records::from_hex,
     WireError,
 };
 use std::{net::Ipv4Addr, path::Path};
+
+/// The out-parameters of a buffer call ([`Response::Buffer`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BufferAnswer {
+    /// The Win32 status (see [`crate::mgm::win32`]).
+    pub status: u32,
+    /// `*pdwBufferSize` after the call.
+    pub buffer_size: u32,
+    /// `*pdwNumEntries`.
+    pub num_entries: u32,
+    /// The packed MIB records.
+    pub records: Vec<u8>,
+    /// The same records, decoded.
+    pub entries: Vec<ApiRecord>,
+}
+
+impl BufferAnswer {
+    /// (source, group) of the last MFE record, the start key of the next `GetNext` call.
+    pub fn last_mfe(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        self.entries.iter().rev().find_map(|r| match r {
+            ApiRecord::Mfe(m) => Some((m.head.source, m.head.group)),
+            ApiRecord::MfeStats(m) => Some((m.head.source, m.head.group)),
+            ApiRecord::SourceGroup { .. } => None,
+        })
+    }
+}
+
+/// Options of a registration beyond the callbacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegisterOptions {
+    /// How long mgmd waits for answers, ms (10..=10000; `None`: 1000).
+    pub answer_deadline_ms: Option<u32>,
+    /// A-10: a rejecting RPF answer makes the MFE negative.
+    pub rpf_reject: bool,
+}
 
 /// Errors of a protocol's calls.
 #[derive(Debug, thiserror::Error)]
@@ -67,11 +125,25 @@ impl ProtocolClient {
         component_id: u32,
         callbacks: &[ApiCallback],
     ) -> Result<Self, ProtocolError> {
+        let options = RegisterOptions::default();
+        Self::register_with(path, protocol_id, component_id, callbacks, options).await
+    }
+
+    /// [`ProtocolClient::register`] with [`RegisterOptions`].
+    pub async fn register_with(
+        path: impl AsRef<Path>,
+        protocol_id: u32,
+        component_id: u32,
+        callbacks: &[ApiCallback],
+        options: RegisterOptions,
+    ) -> Result<Self, ProtocolError> {
         let mut client = Client::connect(path).await?;
         let request = Request::Register {
             protocol_id,
             component_id,
             callbacks: callbacks.iter().map(|c| c.name().to_owned()).collect(),
+            answer_deadline_ms: options.answer_deadline_ms,
+            rpf_reject: options.rpf_reject,
         };
         match refused(client.call(&request).await?)? {
             Response::Registered { handle } => Ok(Self { client, handle }),
@@ -123,6 +195,7 @@ impl ProtocolClient {
             sg,
             ifid: interface(ifindex),
             flags,
+            masks: None,
         })
         .await
     }
@@ -138,8 +211,197 @@ impl ProtocolClient {
             sg,
             ifid: interface(ifindex),
             flags,
+            masks: None,
         })
         .await
+    }
+
+    /// `MgmTakeInterfaceOwnership` of any interface, next hop included.
+    pub async fn take(&mut self, ifid: ApiIfId) -> Result<(), ProtocolError> {
+        self.ok(Request::TakeInterface { ifid }).await
+    }
+
+    /// `MgmReleaseInterfaceOwnership` of any interface.
+    pub async fn release(&mut self, ifid: ApiIfId) -> Result<(), ProtocolError> {
+        self.ok(Request::ReleaseInterface { ifid }).await
+    }
+
+    /// `MgmGetProtocolOnInterface`: (protocol id, component id).
+    pub async fn protocol_on_interface(
+        &mut self,
+        ifid: ApiIfId,
+    ) -> Result<(u32, u32), ProtocolError> {
+        match refused(self.call(Request::ProtocolOnInterface { ifid }).await?)? {
+            Response::Owner {
+                protocol_id,
+                component_id,
+            } => Ok((protocol_id, component_id)),
+            other => Err(ProtocolError::Unexpected(Box::new(other))),
+        }
+    }
+
+    /// `MgmAddGroupMembershipEntry` with every parameter (masks per A-05).
+    pub async fn add_membership_entry(
+        &mut self,
+        sg: ApiSg,
+        masks: ApiMasks,
+        ifid: ApiIfId,
+        flags: u32,
+    ) -> Result<(), ProtocolError> {
+        let masks = Some(masks);
+        self.ok(Request::AddMembership {
+            sg,
+            ifid,
+            flags,
+            masks,
+        })
+        .await
+    }
+
+    /// `MgmDeleteGroupMembershipEntry` with every parameter.
+    pub async fn delete_membership_entry(
+        &mut self,
+        sg: ApiSg,
+        masks: ApiMasks,
+        ifid: ApiIfId,
+        flags: u32,
+    ) -> Result<(), ProtocolError> {
+        let masks = Some(masks);
+        self.ok(Request::DeleteMembership {
+            sg,
+            ifid,
+            flags,
+            masks,
+        })
+        .await
+    }
+
+    /// `MgmGroupEnumerationStart` (0 ANY_SOURCE, 1 ALL_SOURCES): the enumeration handle.
+    pub async fn group_enumeration_start(&mut self, enum_type: u32) -> Result<u64, ProtocolError> {
+        match refused(
+            self.call(Request::GroupEnumerationStart { enum_type })
+                .await?,
+        )? {
+            Response::EnumHandle { handle } => Ok(handle),
+            other => Err(ProtocolError::Unexpected(Box::new(other))),
+        }
+    }
+
+    /// `MgmGroupEnumerationGetNext`.
+    pub async fn group_enumeration_get_next(
+        &mut self,
+        handle: u64,
+        buffer_size: u32,
+    ) -> Result<BufferAnswer, ProtocolError> {
+        self.buffer(Request::GroupEnumerationGetNext {
+            handle,
+            buffer_size,
+        })
+        .await
+    }
+
+    /// `MgmGroupEnumerationEnd`.
+    pub async fn group_enumeration_end(&mut self, handle: u64) -> Result<(), ProtocolError> {
+        self.ok(Request::GroupEnumerationEnd { handle }).await
+    }
+
+    /// `MgmGetMfe`.
+    pub async fn get_mfe(
+        &mut self,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        buffer_size: u32,
+    ) -> Result<BufferAnswer, ProtocolError> {
+        self.buffer(Request::GetMfe {
+            source,
+            group,
+            buffer_size,
+        })
+        .await
+    }
+
+    /// `MgmGetFirstMfe`.
+    pub async fn get_first_mfe(&mut self, buffer_size: u32) -> Result<BufferAnswer, ProtocolError> {
+        self.buffer(Request::GetFirstMfe { buffer_size }).await
+    }
+
+    /// `MgmGetNextMfe`: MFEs strictly after (source, group).
+    pub async fn get_next_mfe(
+        &mut self,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        buffer_size: u32,
+    ) -> Result<BufferAnswer, ProtocolError> {
+        self.buffer(Request::GetNextMfe {
+            source,
+            group,
+            buffer_size,
+        })
+        .await
+    }
+
+    /// `MgmGetMfeStats` (flags: 1 `MGM_MFE_STATS_0`, 2 `MGM_MFE_STATS_1`).
+    pub async fn get_mfe_stats(
+        &mut self,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        buffer_size: u32,
+        flags: u32,
+    ) -> Result<BufferAnswer, ProtocolError> {
+        self.buffer(Request::GetMfeStats {
+            source,
+            group,
+            buffer_size,
+            flags,
+        })
+        .await
+    }
+
+    /// `MgmGetFirstMfeStats`.
+    pub async fn get_first_mfe_stats(
+        &mut self,
+        buffer_size: u32,
+        flags: u32,
+    ) -> Result<BufferAnswer, ProtocolError> {
+        self.buffer(Request::GetFirstMfeStats { buffer_size, flags })
+            .await
+    }
+
+    /// `MgmGetNextMfeStats`.
+    pub async fn get_next_mfe_stats(
+        &mut self,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        buffer_size: u32,
+        flags: u32,
+    ) -> Result<BufferAnswer, ProtocolError> {
+        self.buffer(Request::GetNextMfeStats {
+            source,
+            group,
+            buffer_size,
+            flags,
+        })
+        .await
+    }
+
+    /// `MgmSetMfe`: the upstream neighbour of the MFE (source, group).
+    pub async fn set_mfe(
+        &mut self,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        upstream: Ipv4Addr,
+    ) -> Result<(), ProtocolError> {
+        self.ok(Request::SetMfe {
+            source,
+            group,
+            upstream,
+        })
+        .await
+    }
+
+    /// Sends any request and returns mgmd's response as it is (errors included).
+    pub async fn call(&mut self, request: Request) -> Result<Response, ProtocolError> {
+        Ok(self.client.call(&request).await?)
     }
 
     /// Answers a callback with out-parameters (before mgmd's deadline, else its default holds).
@@ -160,6 +422,34 @@ impl ProtocolClient {
     async fn ok(&mut self, request: Request) -> Result<(), ProtocolError> {
         match refused(self.client.call(&request).await?)? {
             Response::Ok => Ok(()),
+            other => Err(ProtocolError::Unexpected(Box::new(other))),
+        }
+    }
+
+    async fn buffer(&mut self, request: Request) -> Result<BufferAnswer, ProtocolError> {
+        match refused(self.client.call(&request).await?)? {
+            Response::Buffer {
+                status,
+                buffer_size,
+                num_entries,
+                records,
+                entries,
+            } => match from_hex(&records) {
+                Some(records) => Ok(BufferAnswer {
+                    status,
+                    buffer_size,
+                    num_entries,
+                    records,
+                    entries,
+                }),
+                None => Err(ProtocolError::Unexpected(Box::new(Response::Buffer {
+                    status,
+                    buffer_size,
+                    num_entries,
+                    records,
+                    entries,
+                }))),
+            },
             other => Err(ProtocolError::Unexpected(Box::new(other))),
         }
     }

@@ -80,6 +80,9 @@ enum Command {
         #[arg(num_args = 1..=2)]
         addrs: Vec<Ipv4Addr>,
     },
+    /// Stream every callback the MGM issues (with its arguments and answer) and every MFE
+    /// created, changed or deleted, one line each, until interrupted.
+    Monitor,
 }
 
 #[derive(Subcommand)]
@@ -146,6 +149,7 @@ fn main() -> ExitCode {
                 source,
             }
         }
+        Command::Monitor => Request::Monitor,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -164,6 +168,9 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
+    if request == Request::Monitor {
+        return runtime.block_on(monitor(&args.socket, args.json));
+    }
     let response = runtime.block_on(async {
         tokio::time::timeout(timeout, async {
             let mut client = Client::connect(&args.socket).await?;
@@ -207,6 +214,36 @@ fn main() -> ExitCode {
         return ExitCode::from(4);
     }
     ExitCode::SUCCESS
+}
+
+/// `mgmctl monitor`: prints the monitor stream until mgmd goes away (exit code 3).
+async fn monitor(socket: &std::path::Path, json: bool) -> ExitCode {
+    let stream = async {
+        let mut client = Client::connect(socket).await?;
+        // Interfaces by name (as they are now; others print as ifN).
+        let names: std::collections::HashMap<u32, String> =
+            match client.call(&Request::ShowInterfaces).await? {
+                Response::Interfaces { rows } => {
+                    rows.into_iter().map(|r| (r.ifindex, r.name)).collect()
+                }
+                _ => Default::default(),
+            };
+        let name = |i: u32| names.get(&i).cloned().unwrap_or_else(|| format!("if{i}"));
+        client.call(&Request::Monitor).await?;
+        loop {
+            let event = client.next_monitored().await?;
+            if json {
+                println!("{}", serde_json::to_string(&event)?);
+            } else {
+                println!("{}", event.text(&name));
+            }
+        }
+    };
+    let result: Result<(), mgm_user::api::WireError> = stream.await;
+    if let Err(e) = result {
+        eprintln!("mgmctl: monitor of mgmd at {} ended: {e}", socket.display());
+    }
+    ExitCode::from(3)
 }
 
 fn print_table(response: Response) {
@@ -324,7 +361,20 @@ fn print_table(response: Response) {
                 differences.len()
             );
         }
-        Response::Registered { handle } => println!("registered: handle {handle}"),
+        Response::Registered { handle } | Response::EnumHandle { handle } => {
+            println!("handle {handle}")
+        }
+        Response::Buffer {
+            status,
+            num_entries,
+            entries,
+            ..
+        } => {
+            println!("status {status}, {num_entries} entries");
+            for e in entries {
+                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+            }
+        }
         Response::Owner {
             protocol_id,
             component_id,

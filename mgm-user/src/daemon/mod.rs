@@ -5,6 +5,8 @@
 //! locks. SIGHUP re-reads the configuration and applies only the difference; SIGINT/SIGTERM
 //! detach from the interfaces and stop.
 mod access;
+mod api_calls;
+mod api_events;
 mod hold;
 mod igmp_io;
 mod links;
@@ -25,9 +27,10 @@ use crate::{
     api::proto::{ApiCallback, Request, Response},
     config::{Config, StaticRoute},
     dataplane::DataPlane,
-    mgm::{CallbackSet, IfId, MemberFlags, ProtocolHandle, Sg},
+    mgm::{CallbackSet, IfId, ProtocolHandle},
 };
 use anyhow::{Context as _, Result};
+use api_calls::MfeQuery;
 use futures::StreamExt as _;
 use router::Router;
 use server::{Command, ConnectionId};
@@ -35,6 +38,7 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     pin::pin,
+    sync::atomic::Ordering,
     time::Duration,
 };
 use tokio::{
@@ -145,7 +149,12 @@ pub async fn run(options: Options) -> Result<()> {
         router.link_changed(link, std::time::Instant::now());
     }
     let (commands_tx, mut commands) = mpsc::channel(256);
-    let server = server::serve(&api_socket, &daemon_config, commands_tx)?;
+    let server = server::serve(
+        &api_socket,
+        &daemon_config,
+        commands_tx,
+        router.monitor().clone(),
+    )?;
     info!(socket = %api_socket.display(), "API listening");
     let metrics = match metrics_config {
         Some(m) => Some(
@@ -202,7 +211,7 @@ pub async fn run(options: Options) -> Result<()> {
                 match command {
                     Command::Request { connection, request, events, reply } => {
                         let response =
-                            handle(&mut router, &mut sessions, connection, request, events);
+                            handle(&mut router, &mut sessions, connection, request, events, now());
                         let _ = reply.send(response);
                     }
                     Command::Closed(connection) => {
@@ -312,24 +321,12 @@ fn callbacks_of(names: &[String]) -> Result<CallbackSet, Response> {
             Some(ApiCallback::WrongIf) => CallbackSet::WRONG_IF,
             Some(ApiCallback::LocalJoin) => CallbackSet::LOCAL_JOIN,
             Some(ApiCallback::LocalLeave) => CallbackSet::LOCAL_LEAVE,
+            Some(ApiCallback::DisableIgmp) => CallbackSet::DISABLE_IGMP,
+            Some(ApiCallback::EnableIgmp) => CallbackSet::ENABLE_IGMP,
             None => return Err(Response::error(87, format!("unknown callback {name:?}"))),
         };
     }
     Ok(set)
-}
-
-/// The MGM form of a membership call's arguments.
-fn membership_args(
-    sg: crate::api::proto::ApiSg,
-    ifid: crate::api::proto::ApiIfId,
-    flags: u32,
-) -> Result<(Sg, IfId, MemberFlags), Response> {
-    let flags = MemberFlags::from_bits(flags).ok_or_else(|| Response::error(87, "bad flags"))?;
-    Ok((
-        Sg::new(sg.source, sg.group),
-        IfId::new(ifid.ifindex, ifid.next_hop),
-        flags,
-    ))
 }
 
 /// Answers one API request.
@@ -339,6 +336,7 @@ fn handle(
     connection: ConnectionId,
     request: Request,
     events: mpsc::UnboundedSender<crate::api::proto::Event>,
+    now: std::time::Instant,
 ) -> Response {
     let registered = sessions.get(&connection).copied();
     let need_handle = || registered.ok_or_else(|| Response::error(87, "register first"));
@@ -353,6 +351,8 @@ fn handle(
                     let mut counters: std::collections::BTreeMap<String, u64> =
                         stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
                     counters.extend(router.counters());
+                    let refused = api_calls::ENUMERATIONS_REFUSED.load(Ordering::Relaxed);
+                    counters.insert("api_enumerations_refused".into(), refused);
                     Response::Stats { counters }
                 }
                 Err(e) => Response::error(1003, e.to_string()),
@@ -398,6 +398,8 @@ fn handle(
                 protocol_id,
                 component_id,
                 callbacks,
+                answer_deadline_ms,
+                rpf_reject,
             } => {
                 if registered.is_some() {
                     return Err(Response::error(
@@ -406,7 +408,8 @@ fn handle(
                     ));
                 }
                 let set = callbacks_of(&callbacks)?;
-                match router.register_external(protocol_id, component_id, set, events) {
+                let options = api_calls::register_options(answer_deadline_ms, rpf_reject)?;
+                match router.register_external(protocol_id, component_id, set, options, events) {
                     Ok(h) => {
                         sessions.insert(connection, h);
                         info!(
@@ -420,12 +423,24 @@ fn handle(
             }
             Request::Deregister => {
                 let h = need_handle()?;
+                if !router.mgm().owned_interfaces(h).is_empty() {
+                    return Err(Response::error(
+                        1003,
+                        "release every interface first (MgmDeRegisterMProtocol, §4.2)",
+                    ));
+                }
                 sessions.remove(&connection);
                 router.deregister_external(h);
                 Response::Ok
             }
             Request::TakeInterface { ifid } => {
                 let h = need_handle()?;
+                if !api_calls::interface_exists(ifid.ifindex) {
+                    return Err(Response::error(
+                        87,
+                        format!("no interface has ifindex {}", ifid.ifindex),
+                    ));
+                }
                 let ifid = IfId::new(ifid.ifindex, ifid.next_hop);
                 router.external_call(h, |m, now| m.take_interface_ownership(h, ifid, now))
             }
@@ -446,17 +461,98 @@ fn handle(
                     Err(e) => Response::error(e.win32_code(), e.to_string()),
                 }
             }
-            Request::AddMembership { sg, ifid, flags } => {
+            Request::AddMembership {
+                sg,
+                ifid,
+                flags,
+                masks,
+            } => {
                 let h = need_handle()?;
-                let (sg, ifid, flags) = membership_args(sg, ifid, flags)?;
+                let (sg, ifid, flags) = api_calls::membership_args(sg, ifid, flags, masks)?;
                 router.external_call(h, |m, now| m.add_membership(h, sg, ifid, flags, now))
             }
-            Request::DeleteMembership { sg, ifid, flags } => {
+            Request::DeleteMembership {
+                sg,
+                ifid,
+                flags,
+                masks,
+            } => {
                 let h = need_handle()?;
-                let (sg, ifid, flags) = membership_args(sg, ifid, flags)?;
+                let (sg, ifid, flags) = api_calls::membership_args(sg, ifid, flags, masks)?;
                 router.external_call(h, |m, now| m.delete_membership(h, sg, ifid, flags, now))
             }
             Request::Answer(answer) => router.external_answer(need_handle()?, answer),
+            Request::GroupEnumerationStart { enum_type } => {
+                let h = need_handle()?;
+                router.with_mgm(|m, _| api_calls::group_enumeration_start(m, h, enum_type))
+            }
+            Request::GroupEnumerationGetNext {
+                handle,
+                buffer_size,
+            } => {
+                let h = need_handle()?;
+                router.with_mgm(|m, _| {
+                    api_calls::group_enumeration_get_next(m, h, handle, buffer_size)
+                })
+            }
+            Request::GroupEnumerationEnd { handle } => {
+                let h = need_handle()?;
+                router.with_mgm(|m, _| api_calls::group_enumeration_end(m, h, handle))
+            }
+            Request::GetMfe {
+                source,
+                group,
+                buffer_size,
+            } => router.with_mgm(|m, now| {
+                api_calls::get_mfes(m, MfeQuery::One(source, group), buffer_size, None, now)
+            }),
+            Request::GetFirstMfe { buffer_size } => router
+                .with_mgm(|m, now| api_calls::get_mfes(m, MfeQuery::First, buffer_size, None, now)),
+            Request::GetNextMfe {
+                source,
+                group,
+                buffer_size,
+            } => router.with_mgm(|m, now| {
+                api_calls::get_mfes(m, MfeQuery::After(source, group), buffer_size, None, now)
+            }),
+            Request::GetMfeStats {
+                source,
+                group,
+                buffer_size,
+                flags,
+            } => {
+                router.refresh_stats(now);
+                let query = MfeQuery::One(source, group);
+                router
+                    .with_mgm(|m, now| api_calls::get_mfes(m, query, buffer_size, Some(flags), now))
+            }
+            Request::GetFirstMfeStats { buffer_size, flags } => {
+                router.refresh_stats(now);
+                router.with_mgm(|m, now| {
+                    api_calls::get_mfes(m, MfeQuery::First, buffer_size, Some(flags), now)
+                })
+            }
+            Request::GetNextMfeStats {
+                source,
+                group,
+                buffer_size,
+                flags,
+            } => {
+                router.refresh_stats(now);
+                let query = MfeQuery::After(source, group);
+                router
+                    .with_mgm(|m, now| api_calls::get_mfes(m, query, buffer_size, Some(flags), now))
+            }
+            Request::SetMfe {
+                source,
+                group,
+                upstream,
+            } => {
+                let h = need_handle()?;
+                router.with_mgm(|m, _| api_calls::set_mfe(m, h, source, group, upstream))
+            }
+            // The API server answers it itself (it owns the monitor subscriptions).
+            Request::Monitor => Response::Ok,
         })
     })();
     result.unwrap_or_else(|e| e)

@@ -1,7 +1,8 @@
 //! The API server: accepts connections on the Unix socket, checks who is calling against the
 //! access rules ([`super::access`]), and relays requests to the router task. A connection that
 //! registers a protocol also receives that protocol's callbacks as events; when it closes, the
-//! protocol is deregistered.
+//! protocol is deregistered. A connection that sends `monitor` receives the monitor stream (see
+//! [`MonitorHub`]) besides its answers.
 //!
 //! Bounds: at most `api_max_connections` connections, and [`ROOT_RESERVE`] more for root (more
 //! are answered with a refusal and closed, counted in `api_refused_busy`); requests of at most [`MAX_REQUEST`] bytes; at most
@@ -10,11 +11,14 @@
 //! within [`SEND_TIMEOUT`]. A failing accept (e.g. out of file descriptors) is retried with a
 //! back-off, logged once per episode and counted in `api_accept_errors`. These counters are
 //! added to `show stats`.
-use super::access::{self, Access, Peer, Policy};
+use super::{
+    access::{self, Access, Peer, Policy},
+    api_events::MonitorHub,
+};
 use crate::{
     api::{
         codec, codec_up_to,
-        proto::{Event, Request, Response, ServerMessage},
+        proto::{Event, MonitorEvent, Request, Response, ServerMessage},
         recv, split_text, WireError, MAX_FRAME, MAX_MESSAGE, MAX_REQUEST,
     },
     config::DaemonConfig,
@@ -31,7 +35,7 @@ use std::{
 };
 use tokio::{
     net::{unix::OwnedWriteHalf, UnixListener, UnixStream},
-    sync::{mpsc, oneshot},
+    sync::{broadcast, mpsc, oneshot},
     task::JoinHandle,
     time::Instant,
 };
@@ -128,6 +132,7 @@ pub fn serve(
     path: &Path,
     daemon: &DaemonConfig,
     commands: mpsc::Sender<Command>,
+    monitor: MonitorHub,
 ) -> Result<ApiServer> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -143,7 +148,7 @@ pub fn serve(
         counters: Counters::default(),
         open: AtomicUsize::new(0),
     });
-    let task = tokio::spawn(accept_loop(listener, shared.clone(), commands));
+    let task = tokio::spawn(accept_loop(listener, shared.clone(), commands, monitor));
     Ok(ApiServer {
         path: path.to_owned(),
         shared,
@@ -206,7 +211,12 @@ fn warn_if_too_few_descriptors(max_connections: u32) {
     }
 }
 
-async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, commands: mpsc::Sender<Command>) {
+async fn accept_loop(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
+    hub: MonitorHub,
+) {
     let mut next_id: ConnectionId = 0;
     let mut failures: u64 = 0;
     let mut backoff = ACCEPT_BACKOFF.0;
@@ -254,8 +264,9 @@ async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, commands: mpsc
         let id = next_id;
         let open = OpenConnection::new(shared.clone());
         let commands = commands.clone();
+        let hub = hub.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(id, stream, &open.0, commands.clone()).await {
+            if let Err(e) = connection(id, stream, &open.0, commands.clone(), hub).await {
                 debug!(connection = id, error = %e, "API connection ended");
             }
             let _ = commands.send(Command::Closed(id)).await;
@@ -302,6 +313,7 @@ async fn connection(
     stream: UnixStream,
     shared: &Arc<Shared>,
     commands: mpsc::Sender<Command>,
+    hub: MonitorHub,
 ) -> Result<(), WireError> {
     let peer = Peer::of(&stream)?;
     let (read, write) = stream.into_split();
@@ -313,14 +325,25 @@ async fn connection(
         queued,
         shared.clone(),
     ));
-    let result = serve_requests(id, &peer, &mut requests, &out, &writer, shared, commands).await;
+    let result = serve_requests(
+        id,
+        &peer,
+        &mut requests,
+        &out,
+        &writer,
+        shared,
+        commands,
+        &hub,
+    )
+    .await;
     drop(out);
     let _ = writer.await;
     result
 }
 
-/// Reads requests and queues their answers (and the connection's events) for the writer,
-/// which is stopped at once when the client lets its events pile up.
+/// Reads requests and queues their answers (and the connection's events and monitor stream)
+/// for the writer, which is stopped at once when the client lets its events pile up.
+#[allow(clippy::too_many_arguments)]
 async fn serve_requests(
     id: ConnectionId,
     peer: &Peer,
@@ -329,11 +352,28 @@ async fn serve_requests(
     writer: &JoinHandle<()>,
     shared: &Shared,
     commands: mpsc::Sender<Command>,
+    hub: &MonitorHub,
 ) -> Result<(), WireError> {
     let uid = peer.uid;
     let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut monitor: Option<broadcast::Receiver<MonitorEvent>> = None;
     let queue = |message: ServerMessage| async move {
         out.send(message).await.map_err(|_| WireError::Closed)
+    };
+    // An event is queued without waiting: a protocol that lets them pile up is disconnected.
+    let queue_event = |event: Event| {
+        if out.try_send(ServerMessage::Event(event)).is_ok() {
+            return Ok(());
+        }
+        shared.counters.events_overflow.fetch_add(1, Relaxed);
+        warn!(
+            connection = id,
+            uid,
+            queued = MAX_QUEUED,
+            "API client does not read its events: disconnected (and deregistered)"
+        );
+        writer.abort();
+        Err(WireError::Closed)
     };
     loop {
         let denied = shared.access(peer) == Access::Denied;
@@ -342,15 +382,14 @@ async fn serve_requests(
             // A caller without access gets its refusal after REFUSAL_WAIT at the latest.
             _ = tokio::time::sleep(REFUSAL_WAIT), if denied => Err(WireError::Closed),
             Some(event) = events.recv() => {
-                if out.try_send(ServerMessage::Event(event)).is_err() {
-                    shared.counters.events_overflow.fetch_add(1, Relaxed);
-                    warn!(
-                        connection = id, uid, queued = MAX_QUEUED,
-                        "API client does not read its events: disconnected (and deregistered)"
-                    );
-                    writer.abort();
-                    return Err(WireError::Closed);
+                queue_event(event)?;
+                continue;
+            }
+            event = next_monitored(&mut monitor) => {
+                if let MonitorEvent::Lagged { missed } = &event {
+                    warn!(connection = id, missed, "a monitor fell behind and lost events");
                 }
+                queue(ServerMessage::Monitor(event)).await?;
                 continue;
             }
             _ = out.closed() => return Err(WireError::Closed),
@@ -375,6 +414,10 @@ async fn serve_requests(
                          {name} needs control access (api_allow_uids, api_allow_gids)"
                     ),
                 )
+            }
+            Ok(Request::Monitor) => {
+                monitor.get_or_insert_with(|| hub.subscribe());
+                Response::Ok
             }
             Ok(request) => {
                 let stats = matches!(request, Request::Stats);
@@ -416,6 +459,11 @@ async fn serve_requests(
             }
             Err(e) => return Err(e),
         };
+        // The callbacks the request caused go first, so a protocol sees them before the
+        // answer (Disable-IGMP ... Enable-IGMP, then `ok`).
+        while let Ok(event) = events.try_recv() {
+            queue_event(event)?;
+        }
         queue(ServerMessage::Response(response)).await?;
     }
 }
@@ -481,5 +529,57 @@ async fn send_frame(
             std::io::ErrorKind::TimedOut,
             "the client did not read its answer in time",
         ))),
+    }
+}
+
+/// The next event for a monitoring connection (never, for others); a monitor that fell behind
+/// gets a `lagged` event with the number lost.
+async fn next_monitored(monitor: &mut Option<broadcast::Receiver<MonitorEvent>>) -> MonitorEvent {
+    let Some(rx) = monitor else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Ok(event) => event,
+        Err(broadcast::error::RecvError::Lagged(missed)) => MonitorEvent::Lagged { missed },
+        Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::proto::ApiSg;
+    use crate::daemon::api_events::MONITOR_BACKLOG;
+
+    #[test]
+    fn a_monitor_that_falls_behind_is_told_how_many_events_it_lost() {
+        let hub = MonitorHub::default();
+        let mut monitor = Some(hub.subscribe());
+        let event = |n: u32| MonitorEvent::Mfe {
+            change: "created".into(),
+            sg: ApiSg {
+                source: std::net::Ipv4Addr::from(n),
+                group: std::net::Ipv4Addr::new(239, 1, 1, 1),
+            },
+            iif: 1,
+            oifs: Vec::new(),
+        };
+        let extra = 10;
+        for n in 0..(MONITOR_BACKLOG + extra) as u32 {
+            hub.publish(|| event(n));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let lagged = rt.block_on(next_monitored(&mut monitor));
+        assert_eq!(
+            lagged,
+            MonitorEvent::Lagged {
+                missed: extra as u64
+            }
+        );
+        // Then the oldest event still held, and so on.
+        let next = rt.block_on(next_monitored(&mut monitor));
+        assert_eq!(next, event(extra as u32));
     }
 }

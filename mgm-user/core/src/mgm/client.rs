@@ -126,11 +126,25 @@ impl Mgm {
         clients: &mut dyn ClientDirectory,
         other: &mut dyn FnMut(Action),
     ) {
+        self.drive_observed(now, clients, other, &mut |_, _, _| {});
+    }
+
+    /// [`Mgm::drive`], with `observe` told of every in-process delivery: the recipient, the
+    /// callback and the out-parameters it produced (for event monitors).
+    pub fn drive_observed(
+        &mut self,
+        now: Timestamp,
+        clients: &mut dyn ClientDirectory,
+        other: &mut dyn FnMut(Action),
+        observe: &mut dyn FnMut(ProtocolHandle, &Callback, Option<&Answer>),
+    ) {
         while let Some(action) = self.poll_action() {
             match action {
                 Action::Callback { to, callback } => match clients.client(to) {
                     Some(client) => {
-                        if let Some(answer) = callback.deliver(client) {
+                        let answer = callback.clone().deliver(client);
+                        observe(to, &callback, answer.as_ref());
+                        if let Some(answer) = answer {
                             // NotFound only for a prune reply whose MFE this same call
                             // deleted later; nothing is left to apply then.
                             let _ = self.answer(answer, now);

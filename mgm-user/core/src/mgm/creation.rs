@@ -22,6 +22,8 @@ struct Pending {
     arrival: IfId,
     /// The RIB proposal, replaced by the RPF answer.
     rpf: RpfAnswer,
+    /// The protocol asked the RPF question, if any (its A-10 option applies).
+    rpf_owner: Option<ProtocolHandle>,
     /// The open RPF question, if still unanswered.
     rpf_query: Option<QueryId>,
     /// Open creation alerts and the interfaces each offered.
@@ -119,11 +121,12 @@ impl Mgm {
                 let mut p = Pending {
                     arrival,
                     rpf: proposal,
+                    rpf_owner: None,
                     rpf_query: None,
                     questions: BTreeMap::new(),
                     offered: OifSet::new(),
                     vetoed: OifSet::new(),
-                    deadline: self.deadline(now),
+                    deadline: now + self.answer_deadline_of(owner),
                 };
                 let q = QueryId(self.serial());
                 let cb = Callback::Rpf(RpfQuestion {
@@ -134,6 +137,7 @@ impl Mgm {
                 });
                 if self.registry.accepts(owner, &cb) {
                     p.rpf_query = Some(q);
+                    p.rpf_owner = Some(owner);
                     self.send(Phase::Question, owner, cb);
                     self.pending.put(sg, p);
                 } else {
@@ -144,6 +148,13 @@ impl Mgm {
         }
         self.out.commit();
         Ok(())
+    }
+
+    /// The RIB's route in the open RPF question `query` (what an answer keeps unless it names
+    /// another route).
+    pub fn rpf_proposal(&self, query: QueryId) -> Option<RouteInfo> {
+        let p = self.pending.by_sg.get(self.pending.queries.get(&query)?)?;
+        (p.rpf_query == Some(query)).then_some(p.rpf.route)
     }
 
     /// Whether a creation for `sg` is waiting for answers.
@@ -245,13 +256,21 @@ impl Mgm {
 
     /// After RPF: reject, no-owner, or ask each owning protocol about its interfaces.
     fn after_rpf(&mut self, sg: Sg, mut p: Pending, now: Timestamp) {
-        if p.rpf.reject && self.config.rpf_reject_creates_negative {
+        let reject_opted = self.config.rpf_reject_creates_negative
+            || p.rpf_owner.is_some_and(|o| {
+                self.registry
+                    .clients
+                    .get(&o)
+                    .is_some_and(|c| c.options.rpf_reject_creates_negative)
+            });
+        if p.rpf.reject && reject_opted {
             return self.install_negative(sg, p.rpf.iif, MfeKind::Rejected, now);
         }
         if self.registry.owner(p.rpf.iif).is_none() {
             return self.install_negative(sg, p.arrival, MfeKind::NoRoute, now);
         }
         let mut by_owner: BTreeMap<ProtocolHandle, Vec<IfEntry>> = BTreeMap::new();
+        let mut wait = std::time::Duration::ZERO;
         for ifid in self.candidates(sg, p.rpf.iif).iter() {
             if let Some(owner) = self.registry.owner(ifid) {
                 by_owner.entry(owner).or_default().push(IfEntry {
@@ -275,13 +294,14 @@ impl Mgm {
                     p.offered.insert(*i);
                 }
                 p.questions.insert(query, offered);
+                wait = wait.max(self.answer_deadline_of(owner));
                 self.send(Phase::Question, owner, cb);
             }
         }
         if p.questions.is_empty() {
             self.finish_creation(sg, p, now);
         } else {
-            p.deadline = self.deadline(now);
+            p.deadline = now + wait;
             self.pending.put(sg, p);
         }
     }
@@ -343,9 +363,5 @@ impl Mgm {
             last_wrong_if: None,
             epoch: self.serial(),
         }
-    }
-
-    fn deadline(&self, now: Timestamp) -> Timestamp {
-        now + self.config.answer_deadline
     }
 }

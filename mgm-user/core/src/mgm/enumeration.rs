@@ -111,6 +111,16 @@ impl Mgm {
             .ok_or(MgmError::InvalidParameter)
     }
 
+    /// Number of group enumerations `h` has open.
+    pub fn group_enumerations_of(&self, h: ProtocolHandle) -> usize {
+        self.enums.open.values().filter(|e| e.owner == h).count()
+    }
+
+    /// Whether `eh` is an open group enumeration started by `h`.
+    pub fn group_enumeration_of(&self, eh: EnumHandle, h: ProtocolHandle) -> bool {
+        self.enums.open.get(&eh).is_some_and(|e| e.owner == h)
+    }
+
     /// The entries not yet returned.
     pub(crate) fn group_enumeration_rest(&self, eh: EnumHandle) -> Result<&[Sg], MgmError> {
         let e = self.enums.open.get(&eh).ok_or(MgmError::InvalidParameter)?;

@@ -48,8 +48,9 @@
 //! [`Callback::CreationAlert`] per owning protocol, each with a [`QueryId`]. The driver completes
 //! them with [`Mgm::answer`]. An in-process protocol answers at once: [`Mgm::drive`] delivers a
 //! callback to an [`MgmClient`] and feeds its out-parameters back immediately. An out-of-process
-//! protocol answers whenever its reply arrives; a question still open after
-//! [`Config::answer_deadline`] takes its documented default on the next tick (keep the RIB's
+//! protocol answers whenever its reply arrives; a question still open after its protocol's
+//! deadline ([`ClientOptions::answer_deadline`], by default [`Config::answer_deadline`]) takes
+//! its documented default on the next tick (keep the RIB's
 //! RPF values; forward on every offered interface). Only when every question is answered is the
 //! MFE built and [`Action::InstallMfe`] queued. A FALSE prune alert applies the default
 //! lifetime at once and carries a [`PruneReply`]; answering it later sets the lifetime.
@@ -108,6 +109,7 @@ pub use mib::{
     sizeof_mib_mfe, sizeof_mib_mfe_stats, sizeof_mib_mfe_stats_ex, SOURCE_GROUP_ENTRY_SIZE,
 };
 pub use oif::OifSet;
+pub use registry::ClientOptions;
 pub use reports::{MfeCounters, OifCounters};
 pub use rpf::{RpfProvider, RpfRoute, StaticRib};
 pub use types::{

@@ -97,6 +97,22 @@ impl Mgm {
         Ok(())
     }
 
+    /// Releases every interface `h` owns, whatever their state (the interface may have gone
+    /// away, or be an (ifindex, next hop) pair), each through the full sequence of
+    /// [`Mgm::release_interface_ownership`]: the §6.8 shutdown, after which
+    /// [`Mgm::deregister`] succeeds. `InvalidParameter` for a bad handle.
+    pub fn release_all_interfaces(
+        &mut self,
+        h: ProtocolHandle,
+        now: Timestamp,
+    ) -> Result<(), MgmError> {
+        let owned: Vec<IfId> = self.registry.client(h)?.owned.iter().copied().collect();
+        for ifid in owned {
+            self.release_interface_ownership(h, ifid, now)?;
+        }
+        Ok(())
+    }
+
     /// Whether `h` (which must be registered) is IGMP, and the current owners of `ifid`
     /// (which must be a valid index, [`IfId::is_valid`]).
     fn ownership_call(

@@ -17,6 +17,21 @@ pub(crate) struct Client {
     pub(crate) is_igmp: bool,
     /// Interfaces it owns (for IGMP: owns or co-owns).
     pub(crate) owned: BTreeSet<IfId>,
+    /// Per-protocol settings.
+    pub(crate) options: ClientOptions,
+}
+
+/// Per-protocol settings a protocol may choose after registering
+/// ([`Mgm::set_client_options`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// How long this protocol's RPF and creation-alert questions wait for an answer; `None`
+    /// is [`Config::answer_deadline`](super::Config::answer_deadline).
+    pub answer_deadline: Option<std::time::Duration>,
+    /// A-10 opt-in for this protocol: a rejecting RPF answer makes the MFE negative (also
+    /// on when [`Config::rpf_reject_creates_negative`](super::Config::rpf_reject_creates_negative)
+    /// is set for everyone).
+    pub rpf_reject_creates_negative: bool,
 }
 
 /// Who owns an interface: at most one routing protocol, plus IGMP (spec §1.6).
@@ -76,6 +91,13 @@ impl Registry {
     }
 }
 
+impl Callback {
+    /// The [`CallbackSet`] bit a protocol must have registered to receive this callback.
+    pub fn needs(&self) -> CallbackSet {
+        required(self)
+    }
+}
+
 /// The `CallbackSet` bit a callback needs.
 pub(crate) fn required(cb: &Callback) -> CallbackSet {
     match cb {
@@ -122,12 +144,51 @@ impl Mgm {
                 callbacks,
                 is_igmp,
                 owned: BTreeSet::new(),
+                options: ClientOptions::default(),
             },
         );
         if is_igmp {
             self.registry.igmp = Some(h);
         }
         Ok(h)
+    }
+
+    /// Sets the per-protocol options of `h` (`InvalidParameter` for a bad handle).
+    pub fn set_client_options(
+        &mut self,
+        h: ProtocolHandle,
+        options: ClientOptions,
+    ) -> Result<(), MgmError> {
+        let c = self
+            .registry
+            .clients
+            .get_mut(&h)
+            .ok_or(MgmError::InvalidParameter)?;
+        c.options = options;
+        Ok(())
+    }
+
+    /// The per-protocol options of `h`.
+    pub fn client_options(&self, h: ProtocolHandle) -> Result<ClientOptions, MgmError> {
+        Ok(self.registry.client(h)?.options)
+    }
+
+    /// How long questions to `h` wait for their answer.
+    pub fn answer_deadline_of(&self, h: ProtocolHandle) -> std::time::Duration {
+        self.registry
+            .clients
+            .get(&h)
+            .and_then(|c| c.options.answer_deadline)
+            .unwrap_or(self.config.answer_deadline)
+    }
+
+    /// The interfaces `h` owns (for IGMP: owns or co-owns), whatever their state.
+    pub fn owned_interfaces(&self, h: ProtocolHandle) -> Vec<IfId> {
+        self.registry
+            .clients
+            .get(&h)
+            .map(|c| c.owned.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// `MgmDeRegisterMProtocol`: fails with `CanNotComplete` while the protocol owns any

@@ -235,6 +235,18 @@ impl ProtocolHandle {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EnumHandle(pub(crate) u64);
 
+impl EnumHandle {
+    /// The numeric value, as the API carries it.
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+    /// The handle an out-of-process protocol gives back (a value that names no open
+    /// enumeration of that protocol is refused with `InvalidParameter`).
+    pub fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+}
+
 /// Identifies one out-parameter question (RPF or creation alert) awaiting its answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QueryId(pub(crate) u64);

@@ -1,59 +1,58 @@
 //! External protocols connected through the API: registration, calls, callbacks as events, and
-//! their open questions.
+//! their open questions (each protocol with its own answer deadline).
 use super::{EventSink, External, RouterCore, RouterIo};
 use crate::{
-    api::proto::{ApiAnswer, ApiIfEntry, ApiIfId, ApiSg, Event, Response},
+    api::proto::{ApiAnswer, MonitorEvent, Response},
+    daemon::api_events::{self, MonitorHub},
     dataplane::ForwardingBackend,
     mgm::{
-        Answer, Callback, CallbackSet, IfEntry, IfId, MemberFlags, Mgm, MgmError, ProtocolHandle,
-        QueryId, RpfAnswer, Sg, Timestamp,
+        Answer, Callback, CallbackSet, ClientOptions, IfEntry, IfId, Mgm, MgmError, ProtocolHandle,
+        QueryId, RpfAnswer, Timestamp,
     },
 };
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
-    /// Registers an external protocol whose callbacks go to `events`.
+    /// Registers an external protocol whose callbacks go to `events`, with its per-protocol
+    /// `options` (answer deadline, A-10 opt-in).
     pub fn register_external(
         &mut self,
         protocol_id: u32,
         component_id: u32,
         callbacks: CallbackSet,
+        options: ClientOptions,
         events: impl EventSink + 'static,
     ) -> Result<ProtocolHandle, MgmError> {
         let h = self.mgm.register(protocol_id, component_id, callbacks)?;
+        if let Err(e) = self.mgm.set_client_options(h, options) {
+            let _ = self.mgm.deregister(h);
+            return Err(e);
+        }
         self.externals.insert(
             h,
             External {
                 protocol_id,
                 component_id,
+                callbacks,
+                answer_deadline: self.mgm.answer_deadline_of(h),
+                missed_answers: 0,
                 events: Box::new(events),
             },
         );
         Ok(h)
     }
 
-    /// Deregisters an external protocol, releasing its interfaces and memberships first.
+    /// Deregisters an external protocol in the order of §6.8: every interface it owns is
+    /// released first (whatever its state: gone, renumbered, or an (ifindex, next hop) pair),
+    /// which removes its memberships there without FALSE prune alerts; then the registration.
     pub fn deregister_external(&mut self, h: ProtocolHandle) {
         if self.externals.remove(&h).is_none() {
             return;
         }
         let now = self.now();
-        for m in self
-            .mgm
-            .memberships()
-            .into_iter()
-            .filter(|m| m.protocol == h)
-        {
-            let _ = self
-                .mgm
-                .delete_membership(h, m.sg, m.ifid, MemberFlags::JOIN, now);
-        }
-        let owned: Vec<u32> = self.active.values().map(|a| a.0).collect();
-        for ifindex in owned {
-            let _ = self
-                .mgm
-                .release_interface_ownership(h, IfId::index(ifindex), now);
+        if let Err(e) = self.mgm.release_all_interfaces(h, now) {
+            warn!(error = %e, "releasing an external protocol's interfaces");
         }
         if let Err(e) = self.mgm.deregister(h) {
             warn!(error = %e, "deregistering an external protocol");
@@ -70,11 +69,26 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     ) -> Response {
         let now = self.now();
         let result = call(&mut self.mgm, now);
+        self.calling = Some(h);
         self.drive();
+        self.calling = None;
         match result {
             Ok(()) => Response::Ok,
             Err(e) => Response::error(e.win32_code(), format!("{e} (protocol {})", h.raw())),
         }
+    }
+
+    /// Runs `call` on the MGM core (API calls that need no protocol context), then drives.
+    pub fn with_mgm<T>(&mut self, call: impl FnOnce(&mut Mgm, Timestamp) -> T) -> T {
+        let now = self.now();
+        let result = call(&mut self.mgm, now);
+        self.drive();
+        result
+    }
+
+    /// The monitor hub (the API server subscribes monitors to it).
+    pub fn monitor(&self) -> &MonitorHub {
+        &self.monitor
     }
 
     /// The MGM core, for read-only API calls.
@@ -82,35 +96,66 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         &self.mgm
     }
 
-    /// An answer from an external protocol.
+    /// An answer from an external protocol, due within its own deadline. An RPF answer
+    /// without a route keeps the route the MGM proposed; its `reject` counts only for a
+    /// protocol that opted in to A-10 at registration.
     pub fn external_answer(&mut self, h: ProtocolHandle, answer: ApiAnswer) -> Response {
         let query = match &answer {
             ApiAnswer::Rpf { query, .. }
             | ApiAnswer::CreationAlert { query, .. }
             | ApiAnswer::PruneAlert { query, .. } => *query,
         };
+        let Some(external) = self.externals.get(&h) else {
+            return Response::error(87, "not registered");
+        };
+        let deadline = external.answer_deadline;
+        let (protocol, component_id) = (
+            self.protocol_name(external.protocol_id),
+            external.component_id,
+        );
+        let reject_opted = self
+            .mgm
+            .client_options(h)
+            .is_ok_and(|o| o.rpf_reject_creates_negative);
         let not_open = Response::error(
             87,
             format!(
-                "no open question with that id for this protocol (answers are due within {:?})",
-                self.answer_deadline
+                "no open question with that id for this protocol (answers are due within {deadline:?})"
             ),
         );
         let open = self.questions.get(&query).is_some_and(|&(p, asked)| {
-            p == h && self.clock.saturating_duration_since(asked) <= self.answer_deadline
+            p == h && self.clock.saturating_duration_since(asked) <= deadline
         });
         if !open {
             return not_open;
         }
         self.questions.remove(&query);
+        let shown = answer.clone();
+        self.monitor.publish(|| MonitorEvent::Answer {
+            protocol,
+            component_id,
+            answer: shown,
+        });
         let answer = match answer {
-            ApiAnswer::Rpf { iif, upstream, .. } => Answer::Rpf {
+            ApiAnswer::Rpf {
+                iif,
+                upstream,
+                route,
+                reject,
+                ..
+            } => Answer::Rpf {
                 query: QueryId::from_raw(query),
                 answer: RpfAnswer {
                     iif: IfId::new(iif.ifindex, iif.next_hop),
                     upstream,
-                    route: Default::default(),
-                    reject: false,
+                    route: match route {
+                        Some(r) => api_events::route_of(r),
+                        None => self
+                            .mgm
+                            .rpf_proposal(QueryId::from_raw(query))
+                            .unwrap_or_default(),
+                    },
+                    reject: reject && reject_opted,
                 },
             },
             ApiAnswer::CreationAlert { entries, .. } => Answer::CreationAlert {
@@ -140,79 +185,120 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
+    /// Sends a callback to its external protocol as an event (questions are remembered until
+    /// answered or late) and shows it in the monitor.
     pub(super) fn deliver_external(&mut self, to: ProtocolHandle, callback: Callback) {
-        let Some(external) = self.externals.get(&to) else {
+        if !self.externals.contains_key(&to) {
             return;
-        };
-        let event = match callback {
+        }
+        let prune_query = match &callback {
             Callback::Rpf(q) => {
                 self.questions.insert(q.query.raw(), (to, self.clock));
-                Event::Rpf {
-                    query: q.query.raw(),
-                    sg: api_sg(q.sg),
-                    iif: api_ifid(q.proposal.iif),
-                    upstream: q.proposal.upstream,
-                }
+                None
             }
             Callback::CreationAlert(q) => {
                 self.questions.insert(q.query.raw(), (to, self.clock));
-                Event::CreationAlert {
-                    query: q.query.raw(),
-                    sg: api_sg(q.sg),
-                    iif: api_ifid(q.iif),
-                    entries: q.entries.iter().map(api_entry).collect(),
-                }
+                None
             }
-            Callback::PruneAlert {
-                sg,
-                ifid,
-                member_delete,
-                timeout_s,
-                reply,
-            } => {
-                let query = reply.map(|r| {
-                    self.next_prune_query += 1;
-                    self.prune_replies.insert(self.next_prune_query, r);
-                    self.questions
-                        .insert(self.next_prune_query, (to, self.clock));
-                    self.next_prune_query
-                });
-                Event::PruneAlert {
-                    query,
-                    sg: api_sg(sg),
-                    ifid: api_ifid(ifid),
-                    member_delete,
-                    timeout_s,
-                }
-            }
-            Callback::JoinAlert { sg, member_update } => Event::JoinAlert {
-                sg: api_sg(sg),
-                member_update,
-            },
-            Callback::WrongIf {
-                source,
-                group,
-                ifid,
-                ..
-            } => Event::WrongIf {
-                sg: ApiSg { source, group },
-                ifid: api_ifid(ifid),
-            },
-            Callback::LocalJoin { sg, ifid } => Event::LocalJoin {
-                sg: api_sg(sg),
-                ifid: api_ifid(ifid),
-            },
-            Callback::LocalLeave { sg, ifid } => Event::LocalLeave {
-                sg: api_sg(sg),
-                ifid: api_ifid(ifid),
-            },
-            Callback::DisableIgmp { .. } | Callback::EnableIgmp { .. } => return,
+            Callback::PruneAlert { reply, .. } => reply.map(|r| {
+                self.next_prune_query += 1;
+                self.prune_replies.insert(self.next_prune_query, r);
+                self.questions
+                    .insert(self.next_prune_query, (to, self.clock));
+                self.next_prune_query
+            }),
+            _ => None,
         };
-        if !external.events.send(event) {
+        let Some(external) = self.externals.get(&to) else {
+            return;
+        };
+        let event = api_events::event_of(&callback, prune_query);
+        let (protocol, component_id) = (
+            self.protocol_name(external.protocol_id),
+            external.component_id,
+        );
+        if !external.events.send(event.clone()) {
             debug!(
                 protocol = to.raw(),
                 "event for a protocol whose connection is gone"
             );
+        }
+        self.monitor.publish(|| MonitorEvent::Callback {
+            protocol,
+            component_id,
+            event,
+            answer: None,
+        });
+    }
+
+    /// A callback an in-process protocol handled: shown in the monitor, and the IGMP bracket
+    /// of an external protocol's take or release is passed on to it if it asked (§6.7).
+    pub(super) fn delivered_builtin(
+        &mut self,
+        to: ProtocolHandle,
+        callback: &Callback,
+        answer: Option<&Answer>,
+    ) {
+        if matches!(
+            callback,
+            Callback::DisableIgmp { .. } | Callback::EnableIgmp { .. }
+        ) {
+            if let Some(external) = self.calling.and_then(|h| self.externals.get(&h)) {
+                if external.callbacks.contains(callback.needs()) {
+                    let _ = external.events.send(api_events::event_of(callback, None));
+                }
+            }
+        }
+        if !self.monitor.active() {
+            return;
+        }
+        let protocol = self
+            .protocol_id_of(to)
+            .map(|p| self.protocol_name(p))
+            .unwrap_or_default();
+        self.monitor.publish(|| MonitorEvent::Callback {
+            protocol,
+            component_id: 0,
+            event: api_events::event_of(callback, None),
+            answer: answer.map(api_events::api_answer),
+        });
+    }
+
+    /// Forgets the questions whose protocol's deadline passed by `now` (the MGM applied the
+    /// default), counting and logging each miss per protocol.
+    pub(super) fn expire_questions(&mut self, now: Instant) {
+        let late: Vec<(u64, ProtocolHandle, Duration)> = self
+            .questions
+            .iter()
+            .filter_map(|(&query, &(h, asked))| {
+                let deadline = self.externals.get(&h)?.answer_deadline;
+                (now.saturating_duration_since(asked) > deadline).then_some((query, h, deadline))
+            })
+            .collect();
+        for (query, h, deadline) in late {
+            self.questions.remove(&query);
+            self.prune_replies.remove(&query);
+            let Some(external) = self.externals.get_mut(&h) else {
+                continue;
+            };
+            external.missed_answers += 1;
+            let (protocol_id, component_id) = (external.protocol_id, external.component_id);
+            let deadline_ms = deadline.as_millis() as u64;
+            warn!(
+                protocol_id,
+                component_id,
+                query,
+                deadline_ms,
+                missed = external.missed_answers,
+                "external protocol missed its answer deadline: the documented default applied"
+            );
+            let protocol = self.protocol_name(protocol_id);
+            self.monitor.publish(|| MonitorEvent::DeadlineMissed {
+                protocol,
+                component_id,
+                query,
+                deadline_ms,
+            });
         }
     }
 
@@ -226,27 +312,5 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
             keep
         });
-    }
-}
-
-fn api_sg(sg: Sg) -> ApiSg {
-    ApiSg {
-        source: sg.source,
-        group: sg.group,
-    }
-}
-
-fn api_ifid(ifid: IfId) -> ApiIfId {
-    ApiIfId {
-        ifindex: ifid.ifindex,
-        next_hop: ifid.next_hop,
-    }
-}
-
-fn api_entry(e: &IfEntry) -> ApiIfEntry {
-    ApiIfEntry {
-        ifid: api_ifid(e.ifid),
-        igmp: e.igmp,
-        enabled: e.enabled,
     }
 }

@@ -33,7 +33,10 @@ mod tests;
 pub use executor::{PuntFds, Router};
 use ports::{EventSink, HostJoin, RouterIo};
 
-use super::{hold::Hold, links::Link, proxy::ProxyProtocol, static_routes::StaticProtocol};
+use super::{
+    api_events::MonitorHub, hold::Hold, links::Link, proxy::ProxyProtocol,
+    static_routes::StaticProtocol,
+};
 use crate::{
     config::{Config, XdpMode},
     dataplane::{DataPlaneReport, ForwardingBackend, IfaceSettings},
@@ -100,6 +103,11 @@ impl ClientDirectory for Builtins {
 struct External {
     protocol_id: u32,
     component_id: u32,
+    callbacks: CallbackSet,
+    /// How long its answers may take.
+    answer_deadline: Duration,
+    /// Questions it left unanswered past the deadline (the default applied).
+    missed_answers: u64,
     events: Box<dyn EventSink>,
 }
 
@@ -131,14 +139,17 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     active: BTreeMap<String, (u32, XdpMode)>,
     host_joins: BTreeSet<HostJoin>,
     /// Open questions (RPF, creation and FALSE prune alerts) of external protocols: query →
-    /// (protocol, when asked). Forgotten after the answer deadline, when the MGM's defaults
-    /// apply, so a protocol that never answers leaves nothing behind.
+    /// (protocol, when asked). Forgotten after the protocol's answer deadline, when the MGM's
+    /// defaults apply, so a protocol that never answers leaves nothing behind.
     questions: HashMap<u64, (ProtocolHandle, Instant)>,
-    /// How long external protocols have to answer (the MGM core's answer deadline).
-    answer_deadline: Duration,
     /// Prune replies by query id for external protocols.
     prune_replies: HashMap<u64, mgm::PruneReply>,
     next_prune_query: u64,
+    /// Every callback, answer and MFE change, for `mgmctl monitor`.
+    monitor: MonitorHub,
+    /// The external protocol whose call is being applied: it hears the Disable/Enable-IGMP
+    /// bracket its take or release causes.
+    calling: Option<ProtocolHandle>,
     /// Entries the backend failed to take, retried with backoff.
     unsynced: sync::Unsynced,
     /// Interfaces whose punt sockets did not open, retried with backoff.
@@ -172,7 +183,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             refresh_on_activity: true,
             ..mgm::Config::default()
         };
-        let answer_deadline = core_config.answer_deadline;
         let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));
         let igmp_handle = mgm.register(
             mgm::MS_IP_IGMP,
@@ -218,9 +228,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             active: BTreeMap::new(),
             host_joins: BTreeSet::new(),
             questions: HashMap::new(),
-            answer_deadline,
             prune_replies: HashMap::new(),
             next_prune_query: 1 << 62,
+            monitor: MonitorHub::default(),
+            calling: None,
             unsynced: sync::Unsynced::default(),
             punt_retries: punts::PuntRetries::default(),
         })
@@ -351,8 +362,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         loop {
             let now = self.now();
             let mut others = Vec::new();
-            self.mgm
-                .drive(now, &mut self.builtins, &mut |a| others.push(a));
+            let mut delivered = Vec::new();
+            self.mgm.drive_observed(
+                now,
+                &mut self.builtins,
+                &mut |a| others.push(a),
+                &mut |to, callback, answer| delivered.push((to, callback.clone(), answer.cloned())),
+            );
+            for (to, callback, answer) in delivered {
+                self.delivered_builtin(to, &callback, answer.as_ref());
+            }
             for action in others {
                 self.apply(action);
             }
@@ -369,6 +388,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     fn apply(&mut self, action: Action) {
+        self.monitor.publish_action(&action);
         match action {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();

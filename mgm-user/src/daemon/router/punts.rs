@@ -131,8 +131,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn housekeeping(&mut self, now: Instant) {
         self.drain_punts(now);
         self.hold.expire(now);
-        let deadline = self.answer_deadline;
-        self.forget_questions(|_, asked| now.saturating_duration_since(asked) > deadline);
+        self.expire_questions(now);
     }
 
     /// Counters of the hold queues and of the backend's failures, by name.

@@ -50,17 +50,18 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 
     /// The protocols table.
     pub fn protocols(&self) -> Vec<ProtocolRow> {
-        let mut rows = vec![(mgm::MS_IP_IGMP, 0), (STATIC_PROTOCOL_ID, 0)];
+        let mut rows = vec![(mgm::MS_IP_IGMP, 0, 0), (STATIC_PROTOCOL_ID, 0, 0)];
         if self.builtins.proxy.is_some() {
-            rows.push((PROXY_PROTOCOL_ID, 0));
+            rows.push((PROXY_PROTOCOL_ID, 0, 0));
         }
         rows.extend(
             self.externals
                 .values()
-                .map(|e| (e.protocol_id, e.component_id)),
+                .map(|e| (e.protocol_id, e.component_id, e.missed_answers)),
         );
         rows.into_iter()
-            .map(|(protocol_id, component_id)| ProtocolRow {
+            .map(|(protocol_id, component_id, missed_answers)| ProtocolRow {
+                missed_answers,
                 name: self.protocol_name(protocol_id),
                 protocol_id,
                 component_id,

@@ -443,7 +443,13 @@ fn an_adopted_entry_whose_re_creation_is_abandoned_stops_forwarding() {
     let mut core = core_with(Config::parse(text, "test").expect("config"), backend, t0);
     let (events, questions) = std::sync::mpsc::channel();
     let pim = core
-        .register_external(mgm::protocol_id(1, 0, 5), 0, mgm::CallbackSet::RPF, events)
+        .register_external(
+            mgm::protocol_id(1, 0, 5),
+            0,
+            mgm::CallbackSet::RPF,
+            mgm::ClientOptions::default(),
+            events,
+        )
         .expect("registered");
     let up0 = mgm::IfId::index(UP0);
     let taken = core.external_call(pim, |m, now| m.take_interface_ownership(pim, up0, now));
@@ -485,3 +491,5 @@ fn an_entry_lost_from_the_data_plane_is_restored_on_its_next_miss() {
     assert_eq!(core.backend.writes, writes);
     assert_eq!(core.counters()["backend_repaired"], 1);
 }
+
+mod externals;

@@ -1,0 +1,254 @@
+//! The MGM functions the API offers beyond registration and ownership: group enumeration,
+//! the `MgmGetMfe*` family with the caller's buffer size, and `MgmSetMfe`; plus the argument
+//! checks the socket adds (membership masks, registration options, interfaces that exist).
+//! Each function takes the MGM core and returns the [`Response`]; `handle()` only dispatches.
+use crate::{
+    api::{
+        proto::{ApiIfId, ApiMasks, ApiSg, Response},
+        records::{decode_prefix, to_hex, RecordKind},
+    },
+    mgm::{
+        status_of, win32, ClientOptions, EnumHandle, EnumType, IfId, MemberFlags, Mgm, MgmError,
+        ProtocolHandle, Sg, StatsLevel, Timestamp,
+    },
+};
+use std::{
+    net::Ipv4Addr,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+use tracing::warn;
+
+/// Largest buffer a buffer call is served with: a larger `buffer_size` is served as this
+/// many bytes (a batch then ends with `ERROR_MORE_DATA` and the caller continues), so one
+/// answer stays far below the API's frame limit.
+pub const MAX_API_BUFFER: u32 = 64 * 1024;
+
+/// Group enumerations one protocol may have open at once (each holds a snapshot); one more
+/// is refused with `ERROR_CAN_NOT_COMPLETE`, counted in [`ENUMERATIONS_REFUSED`] and logged.
+pub const MAX_OPEN_ENUMERATIONS: usize = 64;
+
+/// Group enumeration starts refused at [`MAX_OPEN_ENUMERATIONS`] (`api_enumerations_refused`
+/// in `mgmctl show stats`).
+pub static ENUMERATIONS_REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Bounds of the `answer_deadline_ms` registration option.
+pub const ANSWER_DEADLINE_MS: std::ops::RangeInclusive<u32> = 10..=10_000;
+
+/// An error response for an MGM error.
+pub fn mgm_error(e: MgmError, what: &str) -> Response {
+    Response::error(e.win32_code(), format!("{what}: {e}"))
+}
+
+/// The per-protocol options of a registration.
+pub fn register_options(
+    answer_deadline_ms: Option<u32>,
+    rpf_reject: bool,
+) -> Result<ClientOptions, Response> {
+    let answer_deadline = match answer_deadline_ms {
+        Some(ms) if !ANSWER_DEADLINE_MS.contains(&ms) => {
+            return Err(Response::error(
+                win32::ERROR_INVALID_PARAMETER,
+                format!(
+                    "answer_deadline_ms {ms} is outside {}..={}",
+                    ANSWER_DEADLINE_MS.start(),
+                    ANSWER_DEADLINE_MS.end()
+                ),
+            ))
+        }
+        Some(ms) => Some(Duration::from_millis(ms.into())),
+        None => None,
+    };
+    Ok(ClientOptions {
+        answer_deadline,
+        rpf_reject_creates_negative: rpf_reject,
+    })
+}
+
+/// The MGM form of a membership call's arguments; masks are checked per A-05.
+pub fn membership_args(
+    sg: ApiSg,
+    ifid: ApiIfId,
+    flags: u32,
+    masks: Option<ApiMasks>,
+) -> Result<(Sg, IfId, MemberFlags), Response> {
+    let invalid = |what: &str| Response::error(win32::ERROR_INVALID_PARAMETER, what.to_owned());
+    let flags = MemberFlags::from_bits(flags)
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| invalid("flags must be 1 (JOIN), 2 (FORWARD) or 3"))?;
+    let sg = match masks {
+        Some(m) => {
+            Sg::from_masked(sg.source, m.source_mask, sg.group, m.group_mask).map_err(|_| {
+                invalid(
+                    "masks must be 0.0.0.0 with a wildcard address and 255.255.255.255 otherwise; \
+                     (S,*) is not a membership",
+                )
+            })?
+        }
+        None => Sg::new(sg.source, sg.group),
+    };
+    Ok((sg, IfId::new(ifid.ifindex, ifid.next_hop), flags))
+}
+
+/// Whether the kernel has an interface with this index (in mgmd's network namespace).
+pub fn interface_exists(ifindex: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: the buffer holds IF_NAMESIZE bytes as if_indextoname requires.
+    ifindex != 0 && !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
+}
+
+/// `MgmGroupEnumerationStart`.
+pub fn group_enumeration_start(mgm: &mut Mgm, h: ProtocolHandle, enum_type: u32) -> Response {
+    let kind = match enum_type {
+        0 => EnumType::AnySource,
+        1 => EnumType::AllSources,
+        other => {
+            return Response::error(
+                win32::ERROR_INVALID_PARAMETER,
+                format!("enum_type {other}: 0 is ANY_SOURCE, 1 ALL_SOURCES"),
+            )
+        }
+    };
+    if mgm.group_enumerations_of(h) >= MAX_OPEN_ENUMERATIONS {
+        let refused = ENUMERATIONS_REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+        warn!(
+            protocol = h.raw(),
+            limit = MAX_OPEN_ENUMERATIONS,
+            refused,
+            "group enumeration refused: too many open (end some first)"
+        );
+        return Response::error(
+            win32::ERROR_CAN_NOT_COMPLETE,
+            format!("{MAX_OPEN_ENUMERATIONS} group enumerations are open already; end one first"),
+        );
+    }
+    match mgm.group_enumeration_start(h, kind) {
+        Ok(eh) => Response::EnumHandle { handle: eh.raw() },
+        Err(e) => mgm_error(e, "group enumeration start"),
+    }
+}
+
+/// `MgmGroupEnumerationGetNext`: only the protocol that started the enumeration may use it.
+pub fn group_enumeration_get_next(
+    mgm: &mut Mgm,
+    h: ProtocolHandle,
+    handle: u64,
+    buffer_size: u32,
+) -> Response {
+    let eh = EnumHandle::from_raw(handle);
+    if !mgm.group_enumeration_of(eh, h) {
+        return buffer_status(win32::ERROR_INVALID_PARAMETER, buffer_size);
+    }
+    buffer_call(RecordKind::SourceGroup, buffer_size, |size, buf, n| {
+        mgm.group_enumeration_get_next_raw(eh, size, buf, n)
+    })
+}
+
+/// `MgmGroupEnumerationEnd`.
+pub fn group_enumeration_end(mgm: &mut Mgm, h: ProtocolHandle, handle: u64) -> Response {
+    let eh = EnumHandle::from_raw(handle);
+    if !mgm.group_enumeration_of(eh, h) {
+        return mgm_error(MgmError::InvalidParameter, "no such enumeration handle");
+    }
+    match mgm.group_enumeration_end(eh) {
+        Ok(()) => Response::Ok,
+        Err(e) => mgm_error(e, "group enumeration end"),
+    }
+}
+
+/// Which MFE a `MgmGet*Mfe*` request names: one exact (S,G), the first, or those after one.
+#[derive(Clone, Copy, Debug)]
+pub enum MfeQuery {
+    /// `MgmGetMfe` / `MgmGetMfeStats`.
+    One(Ipv4Addr, Ipv4Addr),
+    /// `MgmGetFirstMfe` / `MgmGetFirstMfeStats`.
+    First,
+    /// `MgmGetNextMfe` / `MgmGetNextMfeStats`.
+    After(Ipv4Addr, Ipv4Addr),
+}
+
+/// `MgmGetMfe`, `MgmGetFirstMfe`, `MgmGetNextMfe`; with `stats_flags`, their `Stats` forms.
+pub fn get_mfes(
+    mgm: &Mgm,
+    query: MfeQuery,
+    buffer_size: u32,
+    stats_flags: Option<u32>,
+    now: Timestamp,
+) -> Response {
+    let kind = match stats_flags.map(StatsLevel::from_flags) {
+        None => RecordKind::Mfe,
+        Some(Ok(StatsLevel::Basic)) => RecordKind::Stats,
+        Some(Ok(StatsLevel::Extended)) => RecordKind::StatsEx,
+        Some(Err(e)) => return buffer_status(e.win32_code(), buffer_size),
+    };
+    let flags = stats_flags.unwrap_or(0);
+    buffer_call(kind, buffer_size, |size, buf, n| {
+        match (query, stats_flags) {
+            (MfeQuery::One(s, g), None) => {
+                single(mgm.get_mfe_raw(Sg::new(s, g), size, buf, now), n)
+            }
+            (MfeQuery::One(s, g), Some(_)) => single(
+                mgm.get_mfe_stats_raw(Sg::new(s, g), size, buf, flags, now),
+                n,
+            ),
+            (MfeQuery::First, None) => mgm.get_first_mfe_raw(size, buf, n, now),
+            (MfeQuery::First, Some(_)) => mgm.get_first_mfe_stats_raw(size, buf, n, flags, now),
+            (MfeQuery::After(s, g), None) => mgm.get_next_mfe_raw(Sg::new(s, g), size, buf, n, now),
+            (MfeQuery::After(s, g), Some(_)) => {
+                mgm.get_next_mfe_stats_raw(Sg::new(s, g), size, buf, n, flags, now)
+            }
+        }
+    })
+}
+
+/// `MgmSetMfe`: the upstream neighbour of an existing MFE.
+pub fn set_mfe(
+    mgm: &mut Mgm,
+    h: ProtocolHandle,
+    source: Ipv4Addr,
+    group: Ipv4Addr,
+    upstream: Ipv4Addr,
+) -> Response {
+    match status_of(&mgm.set_mfe_upstream(h, Sg::new(source, group), upstream)) {
+        win32::NO_ERROR => Response::Ok,
+        code => Response::error(code, format!("set_mfe ({source}, {group}) refused")),
+    }
+}
+
+/// A single-entry call's entry count: 1 on success.
+fn single(status: u32, n: &mut u32) -> u32 {
+    *n = u32::from(status == win32::NO_ERROR);
+    status
+}
+
+/// Runs a buffer call on a buffer of the caller's size (at most [`MAX_API_BUFFER`]) and
+/// answers with its status, size, count, bytes and decoded records.
+fn buffer_call(
+    kind: RecordKind,
+    buffer_size: u32,
+    call: impl FnOnce(&mut u32, &mut [u8], &mut u32) -> u32,
+) -> Response {
+    let mut size = buffer_size;
+    let mut buf = vec![0u8; buffer_size.min(MAX_API_BUFFER) as usize];
+    let mut n = 0;
+    let status = call(&mut size, &mut buf, &mut n);
+    let (entries, used) = decode_prefix(kind, &buf, n).unwrap_or_default();
+    Response::Buffer {
+        status,
+        buffer_size: size,
+        num_entries: n,
+        records: to_hex(&buf[..used]),
+        entries,
+    }
+}
+
+/// A buffer call that failed before touching the buffer.
+fn buffer_status(status: u32, buffer_size: u32) -> Response {
+    Response::Buffer {
+        status,
+        buffer_size,
+        num_entries: 0,
+        records: String::new(),
+        entries: Vec::new(),
+    }
+}

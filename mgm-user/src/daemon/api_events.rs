@@ -1,0 +1,195 @@
+//! The MGM's callbacks and answers in API form ([`Event`], [`ApiAnswer`]), and the event
+//! monitor hub: every callback, answer and MFE change is published to the connections that
+//! asked for [`Request::Monitor`](crate::api::proto::Request::Monitor). The hub is a bounded
+//! broadcast: publishing never waits, and a monitor that falls behind more than
+//! [`MONITOR_BACKLOG`] events loses the oldest and is told how many (`lagged`).
+use crate::{
+    api::{
+        proto::{ApiAnswer, ApiIfEntry, ApiIfId, ApiRoute, ApiSg, Event, MonitorEvent},
+        records::to_hex,
+    },
+    mgm::{Action, Answer, Callback, IfEntry, IfId, RouteInfo, Sg},
+};
+use tokio::sync::broadcast;
+
+/// Events a monitor may fall behind by before it loses some.
+pub const MONITOR_BACKLOG: usize = 4096;
+
+/// The sending side of the monitor stream.
+#[derive(Clone)]
+pub struct MonitorHub(broadcast::Sender<MonitorEvent>);
+
+impl Default for MonitorHub {
+    fn default() -> Self {
+        Self(broadcast::channel(MONITOR_BACKLOG).0)
+    }
+}
+
+impl MonitorHub {
+    /// Whether anyone listens (events are built only then).
+    pub fn active(&self) -> bool {
+        self.0.receiver_count() > 0
+    }
+
+    /// Publishes `event` to every monitor; never blocks.
+    pub fn publish(&self, event: impl FnOnce() -> MonitorEvent) {
+        if self.active() {
+            let _ = self.0.send(event());
+        }
+    }
+
+    /// A new monitor's stream.
+    pub fn subscribe(&self) -> broadcast::Receiver<MonitorEvent> {
+        self.0.subscribe()
+    }
+
+    /// The MFE change an action makes, if it is one.
+    pub fn publish_action(&self, action: &Action) {
+        let (change, sg, iif, oifs) = match action {
+            Action::InstallMfe { sg, iif, oifs } => ("created", sg, iif.ifindex, oifs),
+            Action::UpdateMfe { sg, iif, oifs } => ("changed", sg, iif.ifindex, oifs),
+            Action::DeleteMfe { sg } => {
+                return self.publish(|| MonitorEvent::Mfe {
+                    change: "deleted".into(),
+                    sg: api_sg(*sg),
+                    iif: 0,
+                    oifs: Vec::new(),
+                })
+            }
+            _ => return,
+        };
+        self.publish(|| MonitorEvent::Mfe {
+            change: change.into(),
+            sg: api_sg(*sg),
+            iif,
+            oifs: oifs.iter().map(|o| o.ifindex).collect(),
+        });
+    }
+}
+
+/// The event of `callback`; `query` is the answer id of a FALSE prune alert (the other
+/// questions carry their own).
+pub fn event_of(callback: &Callback, prune_query: Option<u64>) -> Event {
+    match callback {
+        Callback::Rpf(q) => Event::Rpf {
+            query: q.query.raw(),
+            sg: api_sg(q.sg),
+            iif: api_ifid(q.proposal.iif),
+            upstream: q.proposal.upstream,
+            route: api_route(q.proposal.route),
+            header: to_hex(&q.header),
+        },
+        Callback::CreationAlert(q) => Event::CreationAlert {
+            query: q.query.raw(),
+            sg: api_sg(q.sg),
+            iif: api_ifid(q.iif),
+            entries: q.entries.iter().map(api_entry).collect(),
+        },
+        Callback::PruneAlert {
+            sg,
+            ifid,
+            member_delete,
+            timeout_s,
+            ..
+        } => Event::PruneAlert {
+            query: prune_query,
+            sg: api_sg(*sg),
+            ifid: api_ifid(*ifid),
+            member_delete: *member_delete,
+            timeout_s: *timeout_s,
+        },
+        Callback::JoinAlert { sg, member_update } => Event::JoinAlert {
+            sg: api_sg(*sg),
+            member_update: *member_update,
+        },
+        Callback::WrongIf {
+            source,
+            group,
+            ifid,
+            header,
+        } => Event::WrongIf {
+            sg: ApiSg {
+                source: *source,
+                group: *group,
+            },
+            ifid: api_ifid(*ifid),
+            header: to_hex(header),
+        },
+        Callback::LocalJoin { sg, ifid } => Event::LocalJoin {
+            sg: api_sg(*sg),
+            ifid: api_ifid(*ifid),
+        },
+        Callback::LocalLeave { sg, ifid } => Event::LocalLeave {
+            sg: api_sg(*sg),
+            ifid: api_ifid(*ifid),
+        },
+        Callback::DisableIgmp { ifid } => Event::DisableIgmp {
+            ifid: api_ifid(*ifid),
+        },
+        Callback::EnableIgmp { ifid } => Event::EnableIgmp {
+            ifid: api_ifid(*ifid),
+        },
+    }
+}
+
+/// The API form of an in-process protocol's answer (for the monitor).
+pub fn api_answer(answer: &Answer) -> ApiAnswer {
+    match answer {
+        Answer::Rpf { query, answer } => ApiAnswer::Rpf {
+            query: query.raw(),
+            iif: api_ifid(answer.iif),
+            upstream: answer.upstream,
+            route: Some(api_route(answer.route)),
+            reject: answer.reject,
+        },
+        Answer::CreationAlert { query, entries } => ApiAnswer::CreationAlert {
+            query: query.raw(),
+            entries: entries.iter().map(api_entry).collect(),
+        },
+        Answer::PruneAlert { timeout_s, .. } => ApiAnswer::PruneAlert {
+            query: 0,
+            timeout_s: *timeout_s,
+        },
+    }
+}
+
+/// The core's form of an answered route.
+pub fn route_of(route: ApiRoute) -> RouteInfo {
+    RouteInfo {
+        protocol: route.protocol,
+        network: route.network,
+        mask: route.mask,
+    }
+}
+
+/// The API form of an (S,G).
+pub fn api_sg(sg: Sg) -> ApiSg {
+    ApiSg {
+        source: sg.source,
+        group: sg.group,
+    }
+}
+
+/// The API form of an interface.
+pub fn api_ifid(ifid: IfId) -> ApiIfId {
+    ApiIfId {
+        ifindex: ifid.ifindex,
+        next_hop: ifid.next_hop,
+    }
+}
+
+fn api_route(route: RouteInfo) -> ApiRoute {
+    ApiRoute {
+        protocol: route.protocol,
+        network: route.network,
+        mask: route.mask,
+    }
+}
+
+fn api_entry(e: &IfEntry) -> ApiIfEntry {
+    ApiIfEntry {
+        ifid: api_ifid(e.ifid),
+        igmp: e.igmp,
+        enabled: e.enabled,
+    }
+}

@@ -1,0 +1,653 @@
+//! Root lab tests of the MGM API over mgmd's socket: each of the 17 functions and the 9
+//! callbacks with a real mgmd, real traffic and an external protocol on a real connection,
+//! errors included; a protocol that disconnects in every state leaves nothing behind; and
+//! malformed requests get 87 while the connection stays usable.
+mod api_support;
+mod support;
+
+use anyhow::{ensure, Context as _, Result};
+use api_support::{ifid, mfes, refusal, source_groups, Protocol, IGMP_ID, PROTOCOL_ID, SOURCE};
+use mgm_user::{
+    api::{
+        proto::{ApiAnswer, ApiMasks, ApiRecord, ApiRoute, ApiSg, Event, Request, Response},
+        records::from_hex,
+    },
+    lab::{Host, Lab},
+    mgm::win32,
+};
+use std::{net::Ipv4Addr, time::Duration};
+use support::{wait_for, Mgmd, EXTERNAL, NO_IGMP};
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 0, 1);
+const HOST: Ipv4Addr = Ipv4Addr::BROADCAST;
+const ANY: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+
+/// Every interface is left to external protocols; IGMP runs on the receivers' interfaces.
+fn config() -> String {
+    let up0 = format!("{EXTERNAL}\n{NO_IGMP}");
+    support::interfaces(&[("up0", &up0), ("rcv1", EXTERNAL), ("rcv2", EXTERNAL)])
+}
+
+fn ifindex(mgmd: &Mgmd, name: &str) -> Result<u32> {
+    let rows = mgmd.interfaces()?;
+    Ok(rows
+        .iter()
+        .find(|r| r.name == name)
+        .with_context(|| format!("no interface {name}"))?
+        .ifindex)
+}
+
+fn star_g(group: Ipv4Addr) -> ApiSg {
+    ApiSg { source: ANY, group }
+}
+
+/// Sends one UDP datagram from `host`'s eth0 with a forged source address (IP_HDRINCL; the
+/// kernel fills in the header checksum), so it reaches the router on the wrong interface.
+fn send_forged(mgmd: &Mgmd, host: Host, source: Ipv4Addr, group: Ipv4Addr) -> Result<()> {
+    let script = "import socket,struct,sys\n\
+        s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW)\n\
+        s.setsockopt(socket.SOL_SOCKET,25,b'eth0')\n\
+        ip=struct.pack('!BBHHHBBH4s4s',0x45,0,28,0,0,8,17,0,socket.inet_aton(sys.argv[1]),socket.inet_aton(sys.argv[2]))\n\
+        s.sendto(ip+struct.pack('!HHHH',4000,5000,8,0),(sys.argv[2],0))\n";
+    let (s, g) = (source.to_string(), group.to_string());
+    mgmd.lab.run(host, &["python3", "-c", script, &s, &g])?;
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn every_function_and_callback_over_the_socket() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let socket = mgmd.socket();
+    let (up0, rcv1, rcv2) = (
+        ifindex(&mgmd, "up0")?,
+        ifindex(&mgmd, "rcv1")?,
+        ifindex(&mgmd, "rcv2")?,
+    );
+    let mut p = Protocol::register(&socket, 1, 5000)?;
+    // MgmRegisterMProtocol: the same ids twice is 183.
+    let again = Protocol::try_register(&socket, 1, 5000)?;
+    ensure!(refusal(again.map(|_| ()))? == win32::ERROR_ALREADY_EXISTS);
+
+    // MgmGetProtocolOnInterface: IGMP alone on rcv1; nobody on up0 (1168).
+    let owner = p.run(|c| c.protocol_on_interface(ifid(rcv1)))?;
+    ensure!(owner == (IGMP_ID, 0), "rcv1 owner {owner:?}");
+    ensure!(refusal(p.run(|c| c.protocol_on_interface(ifid(up0))))? == win32::ERROR_NOT_FOUND);
+
+    // MgmTakeInterfaceOwnership: a missing ifindex is 87; rcv1 is bracketed by IGMP's
+    // disable and enable, which reach the protocol before the answer; twice is 183.
+    ensure!(refusal(p.run(|c| c.take(ifid(999_999))))? == win32::ERROR_INVALID_PARAMETER);
+    for i in [up0, rcv1, rcv2] {
+        p.run(|c| c.take(ifid(i)))?;
+    }
+    let bracket = [p.next()?, p.next()?, p.next()?, p.next()?];
+    let expected = [
+        Event::DisableIgmp { ifid: ifid(rcv1) },
+        Event::EnableIgmp { ifid: ifid(rcv1) },
+        Event::DisableIgmp { ifid: ifid(rcv2) },
+        Event::EnableIgmp { ifid: ifid(rcv2) },
+    ];
+    ensure!(bracket == expected, "IGMP bracket {bracket:?}");
+    ensure!(refusal(p.run(|c| c.take(ifid(rcv1))))? == win32::ERROR_ALREADY_EXISTS);
+    let owner = p.run(|c| c.protocol_on_interface(ifid(rcv1)))?;
+    ensure!(owner == (PROTOCOL_ID, 1), "rcv1 owner {owner:?}");
+
+    // MgmAddGroupMembershipEntry / MgmDeleteGroupMembershipEntry with masks (A-05).
+    let own = Ipv4Addr::new(239, 5, 9, 9);
+    let masks = ApiMasks {
+        source_mask: ANY,
+        group_mask: HOST,
+    };
+    p.run(|c| c.add_membership_entry(star_g(own), masks, ifid(rcv1), 1))?;
+    let range = ApiMasks {
+        source_mask: ANY,
+        group_mask: Ipv4Addr::new(255, 255, 255, 0),
+    };
+    let bad = p.run(|c| c.add_membership_entry(star_g(own), range, ifid(rcv1), 1));
+    ensure!(
+        refusal(bad)? == win32::ERROR_INVALID_PARAMETER,
+        "a range mask"
+    );
+    let source_star = ApiSg {
+        source: SOURCE,
+        group: ANY,
+    };
+    let s_masks = ApiMasks {
+        source_mask: HOST,
+        group_mask: ANY,
+    };
+    let bad = p.run(|c| c.add_membership_entry(source_star, s_masks, ifid(rcv1), 1));
+    ensure!(refusal(bad)? == win32::ERROR_INVALID_PARAMETER, "(S,*)");
+    for flags in [0, 4] {
+        let bad = p.run(|c| c.add_membership_entry(star_g(own), masks, ifid(rcv1), flags));
+        ensure!(
+            refusal(bad)? == win32::ERROR_INVALID_PARAMETER,
+            "flags {flags}"
+        );
+    }
+    let missing = p.run(|c| c.delete_membership_entry(star_g(GROUP), masks, ifid(rcv1), 1));
+    ensure!(refusal(missing)? == win32::ERROR_NOT_FOUND);
+    p.run(|c| c.add_membership_entry(star_g(own), masks, ifid(rcv1), 1))?; // duplicate: no-op
+    ensure!(mgmd
+        .groups()?
+        .iter()
+        .any(|g| g.group == own && g.iface == "rcv1" && g.protocol.starts_with("external")));
+
+    // Group enumeration: start, get-next (122 then records), end; a dead handle is 87.
+    let bad_type = p.run(|c| c.group_enumeration_start(7));
+    ensure!(refusal(bad_type)? == win32::ERROR_INVALID_PARAMETER);
+    let h = p.run(|c| c.group_enumeration_start(1))?;
+    let a = p.run(|c| c.group_enumeration_get_next(h, 15))?;
+    ensure!(
+        a.status == win32::ERROR_INSUFFICIENT_BUFFER && a.buffer_size == 16,
+        "{a:?}"
+    );
+    let a = p.run(|c| c.group_enumeration_get_next(h, 1024))?;
+    ensure!(a.status == win32::ERROR_NO_MORE_ITEMS, "{a:?}");
+    ensure!(source_groups(&a) == [(ANY, own)], "{a:?}");
+    ensure!(a.records == from_hex("0000000000000000ef050909ffffffff").context("hex")?);
+    p.run(|c| c.group_enumeration_end(h))?;
+    let dead = p.run(|c| c.group_enumeration_get_next(h, 1024))?;
+    ensure!(dead.status == win32::ERROR_INVALID_PARAMETER, "{dead:?}");
+    ensure!(refusal(p.run(|c| c.group_enumeration_end(h)))? == win32::ERROR_INVALID_PARAMETER);
+
+    // The MFE calls on an empty table.
+    let a = p.run(|c| c.get_first_mfe(0))?;
+    ensure!(
+        a.status == win32::ERROR_NO_MORE_ITEMS && a.num_entries == 0,
+        "{a:?}"
+    );
+    let a = p.run(|c| c.get_mfe(SOURCE, GROUP, 1024))?;
+    ensure!(a.status == win32::ERROR_NOT_FOUND, "{a:?}");
+    let a = p.run(|c| c.get_first_mfe_stats(1024, 3))?;
+    ensure!(a.status == win32::ERROR_INVALID_PARAMETER, "{a:?}");
+    let missing = p.run(|c| c.set_mfe(SOURCE, GROUP, Ipv4Addr::new(10, 0, 0, 9)));
+    ensure!(refusal(missing)? == win32::ERROR_NOT_FOUND);
+
+    // Receivers join: a join alert (IGMP's first (*,G)) and local joins on both interfaces.
+    let count = 30;
+    let listener1 = mgmd.listen(Host::Receiver(1), GROUP, count, 6.0)?;
+    p.expect(
+        "join alert",
+        |e| matches!(e, Event::JoinAlert { sg, member_update: true } if sg.group == GROUP),
+    )?;
+    p.expect(
+        "local join",
+        |e| matches!(e, Event::LocalJoin { sg, ifid } if sg.group == GROUP && ifid.ifindex == rcv1),
+    )?;
+
+    // A flow: RPF (with the header and the RIB's route), then the creation alert.
+    mgmd.send_in_background(Host::Source, GROUP, count, 20)?;
+    let rpf = p.expect("rpf", |e| matches!(e, Event::Rpf { .. }))?;
+    let Event::Rpf {
+        query,
+        sg,
+        iif,
+        route,
+        header,
+        ..
+    } = rpf
+    else {
+        unreachable!()
+    };
+    ensure!(sg.source == SOURCE && sg.group == GROUP && iif.ifindex == up0);
+    ensure!(
+        route.network == Ipv4Addr::new(10, 0, 0, 0)
+            && route.mask == Ipv4Addr::new(255, 255, 255, 0),
+        "{route:?}"
+    );
+    let header = from_hex(&header).context("header hex")?;
+    // The packet from its header on, up to the spec's limit (the largest IPv4 header).
+    let total = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    ensure!(
+        header.len() == total.min(60) && header[0] == 0x45,
+        "header {header:?}"
+    );
+    ensure!(header[12..16] == SOURCE.octets() && header[16..20] == GROUP.octets());
+    let upstream = Ipv4Addr::new(10, 0, 0, 9);
+    let ospf = ApiRoute {
+        protocol: 13,
+        network: Ipv4Addr::new(10, 0, 0, 0),
+        mask: Ipv4Addr::new(255, 255, 0, 0),
+    };
+    p.run(|c| {
+        c.answer(ApiAnswer::Rpf {
+            query,
+            iif,
+            upstream,
+            route: Some(ospf),
+            reject: false,
+        })
+    })?;
+    let alert = p.expect("creation alert", |e| {
+        matches!(e, Event::CreationAlert { .. })
+    })?;
+    let Event::CreationAlert { query, entries, .. } = alert else {
+        unreachable!()
+    };
+    ensure!(
+        entries.iter().any(|e| e.ifid.ifindex == rcv1 && e.igmp),
+        "{entries:?}"
+    );
+    p.run(|c| c.answer(ApiAnswer::CreationAlert { query, entries }))?;
+    // An answer to a question no longer open is 87.
+    let late = p.run(|c| {
+        c.answer(ApiAnswer::PruneAlert {
+            query,
+            timeout_s: 5,
+        })
+    });
+    ensure!(refusal(late)? == win32::ERROR_INVALID_PARAMETER);
+    ensure!(
+        listener1.finish()?.is_complete(u64::from(count)),
+        "rcv1 missed packets"
+    );
+
+    // MgmGetMfe with a buffer too small, then enough; the answer's route and upstream.
+    let a = p.run(|c| c.get_mfe(SOURCE, GROUP, 10))?;
+    ensure!(
+        a.status == win32::ERROR_INSUFFICIENT_BUFFER && a.buffer_size == 60 + 16,
+        "{a:?}"
+    );
+    let a = p.run(|c| c.get_mfe(SOURCE, GROUP, 76))?;
+    ensure!(a.status == win32::NO_ERROR && a.num_entries == 1 && a.records.len() == 76);
+    let m = &mfes(&a)[0];
+    ensure!(
+        m.head.upstream == upstream && m.head.in_ifindex == up0,
+        "{m:?}"
+    );
+    ensure!(m.head.in_protocol == PROTOCOL_ID, "{m:?}");
+    ensure!(
+        (
+            m.head.route_protocol,
+            m.head.route_network,
+            m.head.route_mask
+        ) == (13, ospf.network, ospf.mask),
+        "{m:?}"
+    );
+    ensure!(
+        m.oifs.iter().map(|o| o.ifindex).collect::<Vec<_>>() == [rcv1],
+        "{m:?}"
+    );
+    ensure!(m.timeout_s == 900 && m.expiry_time_s <= 900, "{m:?}");
+    // MgmGetFirstMfe / MgmGetNextMfe.
+    let a = p.run(|c| c.get_first_mfe(76))?;
+    ensure!(
+        a.status == win32::ERROR_NO_MORE_ITEMS && a.num_entries == 1,
+        "{a:?}"
+    );
+    let a = p.run(|c| c.get_next_mfe(SOURCE, GROUP, 1024))?;
+    ensure!(
+        a.status == win32::ERROR_NO_MORE_ITEMS && a.num_entries == 0,
+        "{a:?}"
+    );
+    // The stats calls in both formats.
+    let a = p.run(|c| c.get_mfe_stats(SOURCE, GROUP, 91, 1))?;
+    ensure!(a.status == win32::ERROR_INSUFFICIENT_BUFFER && a.buffer_size == 64 + 28);
+    let a = p.run(|c| c.get_mfe_stats(SOURCE, GROUP, 92, 1))?;
+    ensure!(a.status == win32::NO_ERROR, "{a:?}");
+    let Some(ApiRecord::MfeStats(s)) = a.entries.first() else {
+        anyhow::bail!("{a:?}")
+    };
+    ensure!(s.extended.is_none() && s.oifs.len() == 1, "{s:?}");
+    let a = p.run(|c| c.get_first_mfe_stats(1024, 2))?;
+    ensure!(
+        a.status == win32::ERROR_NO_MORE_ITEMS && a.records.len() == 84 + 28,
+        "{a:?}"
+    );
+    let Some(ApiRecord::MfeStats(s)) = a.entries.first() else {
+        anyhow::bail!("{a:?}")
+    };
+    ensure!(s.extended.is_some(), "{s:?}");
+    let a = p.run(|c| c.get_next_mfe_stats(ANY, ANY, 1024, 0))?;
+    ensure!(
+        a.status == win32::ERROR_NO_MORE_ITEMS && a.num_entries == 1,
+        "{a:?}"
+    );
+
+    // MgmSetMfe: the upstream neighbour changes, nothing else.
+    let new_upstream = Ipv4Addr::new(10, 0, 0, 77);
+    p.run(|c| c.set_mfe(SOURCE, GROUP, new_upstream))?;
+    let a = p.run(|c| c.get_mfe(SOURCE, GROUP, 1024))?;
+    ensure!(mfes(&a)[0].head.upstream == new_upstream, "{a:?}");
+
+    // WrongIf: a packet of the flow arrives on rcv2, which the protocol owns.
+    send_forged(&mgmd, Host::Receiver(2), SOURCE, GROUP)?;
+    let wrong = p.expect("wrong_if", |e| matches!(e, Event::WrongIf { .. }))?;
+    let Event::WrongIf {
+        sg,
+        ifid: at,
+        header,
+    } = wrong
+    else {
+        unreachable!()
+    };
+    ensure!(sg.source == SOURCE && sg.group == GROUP && at.ifindex == rcv2);
+    ensure!(from_hex(&header).is_some_and(|h| h.len() == 28 && h[16..20] == GROUP.octets()));
+
+    // The receiver left: local leave and prune alerts.
+    p.expect("local leave", |e| {
+        matches!(e, Event::LocalLeave { sg, ifid } if sg.group == GROUP && ifid.ifindex == rcv1)
+    })?;
+    p.expect("TRUE prune alert", |e| {
+        matches!(e, Event::PruneAlert { sg, member_delete: true, ifid, .. }
+            if sg.group == GROUP && ifid.ifindex == rcv1)
+    })?;
+    // The MFE's list became empty: a FALSE prune alert on its IIF, whose answer sets the
+    // entry's lifetime.
+    let prune = p.expect(
+        "FALSE prune alert",
+        |e| matches!(e, Event::PruneAlert { sg, member_delete: false, .. } if sg.group == GROUP),
+    )?;
+    let Event::PruneAlert {
+        query: Some(query),
+        ifid: at,
+        timeout_s: 900,
+        ..
+    } = prune
+    else {
+        anyhow::bail!("{prune:?}")
+    };
+    ensure!(at.ifindex == up0, "{at:?}");
+    p.run(|c| {
+        c.answer(ApiAnswer::PruneAlert {
+            query,
+            timeout_s: 30,
+        })
+    })?;
+    let a = p.run(|c| c.get_mfe(SOURCE, GROUP, 1024))?;
+    let m = &mfes(&a)[0];
+    ensure!(
+        m.timeout_s == 30 && m.oifs.is_empty() && m.expiry_time_s <= 30,
+        "{m:?}"
+    );
+
+    // MgmReleaseInterfaceOwnership: bracketed too; not owned is 87.
+    p.backlog.clear();
+    p.run(|c| c.release(ifid(rcv1)))?;
+    let bracket = [p.next()?, p.next()?];
+    ensure!(
+        bracket == [expected[0].clone(), expected[1].clone()],
+        "release bracket {bracket:?}"
+    );
+    ensure!(refusal(p.run(|c| c.release(ifid(rcv1))))? == win32::ERROR_INVALID_PARAMETER);
+
+    // MgmDeRegisterMProtocol while owning interfaces: 1003, nothing changes.
+    let refused = p.request(Request::Deregister)?;
+    ensure!(
+        matches!(refused, Response::Error { code: 1003, .. }),
+        "{refused:?}"
+    );
+    for i in [up0, rcv2] {
+        p.run(|c| c.release(ifid(i)))?;
+    }
+    let done = p.request(Request::Deregister)?;
+    ensure!(done == Response::Ok, "{done:?}");
+    wait_for(
+        "the same ids to register again",
+        Duration::from_secs(5),
+        || Ok(Protocol::try_register(&socket, 1, 1000)?.ok().map(|_| ())),
+    )?;
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_protocol_that_disconnects_in_every_state_leaves_nothing_behind() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let socket = mgmd.socket();
+    let (up0, rcv1, rcv2) = (
+        ifindex(&mgmd, "up0")?,
+        ifindex(&mgmd, "rcv1")?,
+        ifindex(&mgmd, "rcv2")?,
+    );
+    // An interface that will be deleted while owned (mgmd does not manage it).
+    let gone = "apigone0";
+    let add = [
+        "ip", "link", "add", gone, "type", "veth", "peer", "name", "apigone1",
+    ];
+    mgmd.lab.run(Host::Router, &add)?;
+    let out = mgmd.lab.run(
+        Host::Router,
+        &["cat", &format!("/sys/class/net/{gone}/ifindex")],
+    )?;
+    let gone_index: u32 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
+    let neighbour = ifid(rcv1);
+    let pair = mgm_user::api::proto::ApiIfId {
+        next_hop: Ipv4Addr::new(10, 1, 0, 1),
+        ..neighbour
+    };
+
+    // Another protocol owns the incoming interface and answers its RPF questions.
+    let mut q = Protocol::register(&socket, 9, 10_000)?;
+    q.run(|c| c.take(ifid(up0)))?;
+    let mut p = Protocol::register(&socket, 2, 10_000)?;
+    for i in [ifid(rcv2), pair, ifid(gone_index)] {
+        p.run(|c| c.take(i))?;
+    }
+    let masks = ApiMasks {
+        source_mask: ANY,
+        group_mask: HOST,
+    };
+    let (g1, g2) = (GROUP, Ipv4Addr::new(239, 5, 0, 2));
+    p.run(|c| c.add_membership_entry(star_g(g1), masks, ifid(rcv2), 1))?;
+    p.run(|c| c.add_membership_entry(star_g(g2), masks, pair, 1))?;
+    mgmd.lab.run(Host::Router, &["ip", "link", "del", gone])?;
+    // Flow 1 forwards on rcv2 by the protocol's membership.
+    mgmd.send_in_background(Host::Source, g1, 3, 20)?;
+    answer_rpf(&mut q, g1)?;
+    let Event::CreationAlert { query, entries, .. } = p.expect(
+        "creation alert",
+        |e| matches!(e, Event::CreationAlert { sg, .. } if sg.group == g1),
+    )?
+    else {
+        unreachable!()
+    };
+    p.run(|c| c.answer(ApiAnswer::CreationAlert { query, entries }))?;
+    wait_for("flow 1 forwarded on rcv2", Duration::from_secs(5), || {
+        Ok((mgmd.oifs(SOURCE, g1)? == ["rcv2"]).then_some(()))
+    })?;
+    // Flow 2 waits for the protocol's answer about the (rcv1, next hop) pair: unanswered.
+    mgmd.send_in_background(Host::Source, g2, 3, 20)?;
+    answer_rpf(&mut q, g2)?;
+    p.expect(
+        "creation alert",
+        |e| matches!(e, Event::CreationAlert { sg, .. } if sg.group == g2),
+    )?;
+    drop(p);
+
+    let again = wait_for(
+        "the same ids to register again",
+        Duration::from_secs(5),
+        || Ok(Protocol::try_register(&socket, 2, 1000)?.ok()),
+    )?;
+    drop(again);
+    for i in [pair, ifid(gone_index)] {
+        let owner = q.run(|c| c.protocol_on_interface(i));
+        ensure!(
+            refusal(owner)? == win32::ERROR_NOT_FOUND,
+            "{i:?} still owned"
+        );
+    }
+    let owner = q.run(|c| c.protocol_on_interface(ifid(rcv2)))?;
+    ensure!(owner == (IGMP_ID, 0), "rcv2 owner {owner:?}");
+    ensure!(
+        mgmd.groups()?
+            .iter()
+            .all(|g| g.protocol != format!("external:{PROTOCOL_ID:#x}") || g.group != g1),
+        "memberships left: {:?}",
+        mgmd.groups()?
+    );
+    // Interfaces were released before memberships: the flow's entry was deleted, not made
+    // negative by a FALSE prune alert to the incoming interface's owner (with 900 s).
+    q.drain()?;
+    let spurious: Vec<&Event> = q
+        .backlog
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::PruneAlert {
+                    member_delete: false,
+                    ..
+                }
+            )
+        })
+        .collect();
+    ensure!(spurious.is_empty(), "FALSE prune alerts: {spurious:?}");
+    ensure!(mgmd.mfe(SOURCE, g1)?.is_none(), "{:?}", mgmd.mfes()?);
+    ensure!(mgmd.mfe(SOURCE, g2)?.is_none(), "{:?}", mgmd.mfes()?);
+    Ok(())
+}
+
+/// Answers the RPF question about (`SOURCE`, `group`) with the RIB's proposal.
+fn answer_rpf(q: &mut Protocol, group: Ipv4Addr) -> Result<()> {
+    let rpf = q.expect(
+        "rpf",
+        |e| matches!(e, Event::Rpf { sg, .. } if sg.group == group),
+    )?;
+    let Event::Rpf {
+        query,
+        iif,
+        upstream,
+        ..
+    } = rpf
+    else {
+        unreachable!()
+    };
+    q.run(|c| {
+        c.answer(ApiAnswer::Rpf {
+            query,
+            iif,
+            upstream,
+            route: None,
+            reject: false,
+        })
+    })?;
+    Ok(())
+}
+
+/// Sends raw frames on one connection and returns each response.
+fn raw_exchange(mgmd: &Mgmd, frames: &[&str]) -> Result<Vec<serde_json::Value>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        use futures::{SinkExt as _, StreamExt as _};
+        let stream = tokio::net::UnixStream::connect(mgmd.socket()).await?;
+        let mut conn = mgm_user::api::framed(stream);
+        let mut out = Vec::new();
+        for frame in frames {
+            conn.send(bytes::Bytes::from(frame.as_bytes().to_vec()))
+                .await?;
+            let reply = conn.next().await.context("closed")??;
+            out.push(serde_json::from_slice(&reply)?);
+        }
+        Ok(out)
+    })
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn malformed_requests_get_87_and_the_connection_stays_usable() -> Result<()> {
+    let mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let bad = [
+        "not json",
+        "{\"request\":\"no_such_call\"}",
+        "{\"request\":\"get_mfe\",\"source\":\"10.0.0.1\"}",
+        "{\"request\":\"get_first_mfe\",\"buffer_size\":-1}",
+        "{\"request\":\"get_mfe\",\"source\":\"10.0.0\",\"group\":\"239.1.1.1\",\"buffer_size\":1}",
+        "{\"request\":\"register\",\"protocol_id\":1,\"component_id\":0,\"callbacks\":[\"nope\"]}",
+        "{\"request\":\"register\",\"protocol_id\":1,\"component_id\":0,\"callbacks\":[],\"answer_deadline_ms\":1}",
+        "{\"request\":\"group_enumeration_start\",\"enum_type\":1}",
+        "{\"request\":\"set_mfe\",\"source\":\"10.0.0.1\",\"group\":\"239.1.1.1\",\"upstream\":\"10.0.0.2\"}",
+        "{\"request\":\"add_membership\",\"sg\":{\"source\":\"0.0.0.0\",\"group\":\"239.1.1.1\"},\"ifid\":{\"ifindex\":1},\"flags\":1}",
+    ];
+    let mut frames: Vec<&str> = Vec::new();
+    for b in bad {
+        frames.push(b);
+        frames.push("{\"request\":\"status\"}");
+    }
+    let replies = raw_exchange(&mgmd, &frames)?;
+    for (i, pair) in replies.chunks(2).enumerate() {
+        ensure!(
+            pair[0]["response"] == "error" && pair[0]["code"] == 87,
+            "{:?} got {}",
+            bad[i],
+            pair[0]
+        );
+        ensure!(
+            pair[1]["response"] == "status",
+            "after {:?}: {}",
+            bad[i],
+            pair[1]
+        );
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_python_protocol_speaks_the_documented_protocol() -> Result<()> {
+    let mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api_client.py");
+    let socket = mgmd.socket();
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&socket)
+        .arg(ifindex(&mgmd, "rcv1")?.to_string())
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "the Python protocol failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_missed_answer_deadline_is_counted_and_the_default_applies() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let (up0, rcv1) = (ifindex(&mgmd, "up0")?, ifindex(&mgmd, "rcv1")?);
+    let mut p = Protocol::register(&mgmd.socket(), 4, 100)?;
+    for i in [up0, rcv1] {
+        p.run(|c| c.take(ifid(i)))?;
+    }
+    let count = 20;
+    let listener = mgmd.listen(Host::Receiver(1), GROUP, count, 6.0)?;
+    mgmd.wait_for_igmp_members(GROUP, &["rcv1"])?;
+    mgmd.send_in_background(Host::Source, GROUP, count, 50)?;
+    // Neither the RPF question nor the creation alert is answered.
+    let Event::Rpf { query, iif, .. } = p.expect("rpf", |e| matches!(e, Event::Rpf { .. }))? else {
+        unreachable!()
+    };
+    p.expect("creation alert", |e| {
+        matches!(e, Event::CreationAlert { .. })
+    })?;
+    // The defaults applied: the RIB's interface, every offered interface forwards.
+    ensure!(
+        listener.finish()?.is_complete(u64::from(count)),
+        "rcv1 incomplete"
+    );
+    wait_for("two missed answers", Duration::from_secs(5), || {
+        let rows = mgmd.protocols()?;
+        let row = rows
+            .iter()
+            .find(|r| r.component_id == 4)
+            .context("not listed")?;
+        Ok((row.missed_answers == 2).then_some(()))
+    })?;
+    let late = p.run(|c| {
+        c.answer(ApiAnswer::Rpf {
+            query,
+            iif,
+            upstream: SOURCE,
+            route: None,
+            reject: false,
+        })
+    });
+    ensure!(refusal(late)? == win32::ERROR_INVALID_PARAMETER);
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Support for the API tests: an external protocol driven synchronously from a test (its own
+//! runtime; events waited for with a bound), the lab configuration those tests share, and
+//! record helpers.
+#![allow(dead_code)]
+
+use anyhow::{bail, Context as _, Result};
+use mgm_user::{
+    api::{
+        proto::{ApiCallback, ApiIfId, ApiRecord, Event, MfeRecord, Response},
+        protocol::{BufferAnswer, ProtocolClient, ProtocolError, RegisterOptions},
+    },
+    mgm::protocol_id,
+};
+use std::{future::Future, net::Ipv4Addr, path::Path, time::Duration};
+
+/// Protocol id of the test protocols (vendor 0x137, type 1, id 0x77).
+pub const PROTOCOL_ID: u32 = protocol_id(1, 0x137, 0x77);
+/// `MS_IP_IGMP`.
+pub const IGMP_ID: u32 = 0x4137_000A;
+/// The source host's address.
+pub const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// How long a test waits for one event.
+pub const EVENT_WAIT: Duration = Duration::from_secs(10);
+
+/// An interface without next hop.
+pub fn ifid(ifindex: u32) -> ApiIfId {
+    ApiIfId {
+        ifindex,
+        next_hop: Ipv4Addr::UNSPECIFIED,
+    }
+}
+
+/// A registered external protocol, called synchronously.
+pub struct Protocol {
+    rt: tokio::runtime::Runtime,
+    /// The client (use [`Protocol::run`] to call it).
+    pub client: ProtocolClient,
+    /// Events received and not yet matched by [`Protocol::expect`].
+    pub backlog: Vec<Event>,
+}
+
+impl Protocol {
+    /// Registers with every callback, answers due within `deadline_ms`.
+    pub fn register(socket: &Path, component_id: u32, deadline_ms: u32) -> Result<Self> {
+        Self::try_register(socket, component_id, deadline_ms)?
+            .map_err(|e| anyhow::anyhow!("registering: {e}"))
+    }
+
+    /// Registers, returning mgmd's refusal as a value.
+    pub fn try_register(
+        socket: &Path,
+        component_id: u32,
+        deadline_ms: u32,
+    ) -> Result<Result<Self, ProtocolError>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let options = RegisterOptions {
+            answer_deadline_ms: Some(deadline_ms),
+            rpf_reject: false,
+        };
+        let client = rt.block_on(ProtocolClient::register_with(
+            socket,
+            PROTOCOL_ID,
+            component_id,
+            &ApiCallback::ALL,
+            options,
+        ));
+        Ok(client.map(|client| Self {
+            rt,
+            client,
+            backlog: Vec::new(),
+        }))
+    }
+
+    /// Runs one call of the client.
+    pub fn run<'a, T, F: Future<Output = T> + 'a>(
+        &'a mut self,
+        call: impl FnOnce(&'a mut ProtocolClient) -> F,
+    ) -> T {
+        self.rt.block_on(call(&mut self.client))
+    }
+
+    /// Sends a raw request and returns the response as it is.
+    pub fn request(&mut self, request: mgm_user::api::proto::Request) -> Result<Response> {
+        Ok(self.run(|c| c.call(request))?)
+    }
+
+    /// Moves every event already received into the backlog (without waiting for more).
+    pub fn drain(&mut self) -> Result<()> {
+        loop {
+            let ready = self.rt.block_on(async {
+                tokio::time::timeout(Duration::ZERO, self.client.next_event()).await
+            });
+            match ready {
+                Ok(event) => self.backlog.push(event.context("the connection failed")?),
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// The next event, whatever it is (the backlog first).
+    pub fn next(&mut self) -> Result<Event> {
+        if !self.backlog.is_empty() {
+            return Ok(self.backlog.remove(0));
+        }
+        self.expect("any event", |_| true)
+    }
+
+    /// Waits for an event `matches` accepts (events seen before first); others are kept.
+    pub fn expect(&mut self, what: &str, matches: impl Fn(&Event) -> bool) -> Result<Event> {
+        if let Some(at) = self.backlog.iter().position(&matches) {
+            return Ok(self.backlog.remove(at));
+        }
+        let deadline = tokio::time::Instant::now() + EVENT_WAIT;
+        loop {
+            let next = self.rt.block_on(async {
+                tokio::time::timeout_at(deadline, self.client.next_event()).await
+            });
+            let event = match next {
+                Ok(event) => event.context("the connection failed")?,
+                Err(_) => bail!("no {what} within {EVENT_WAIT:?}; got {:?}", self.backlog),
+            };
+            if matches(&event) {
+                return Ok(event);
+            }
+            self.backlog.push(event);
+        }
+    }
+}
+
+/// The error code of a refused call.
+pub fn refusal<T: std::fmt::Debug>(result: Result<T, ProtocolError>) -> Result<u32> {
+    match result {
+        Err(ProtocolError::Refused { code, .. }) => Ok(code),
+        other => bail!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// The MFE records of a buffer answer.
+pub fn mfes(answer: &BufferAnswer) -> Vec<MfeRecord> {
+    answer
+        .entries
+        .iter()
+        .filter_map(|r| match r {
+            ApiRecord::Mfe(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (source, group) of the `SOURCE_GROUP_ENTRY` records of a buffer answer.
+pub fn source_groups(answer: &BufferAnswer) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+    answer
+        .entries
+        .iter()
+        .filter_map(|r| match r {
+            ApiRecord::SourceGroup { source, group, .. } => Some((*source, *group)),
+            _ => None,
+        })
+        .collect()
+}
