@@ -4,12 +4,13 @@
 //! into the backend and the protocols. Nothing here blocks, and nothing holds a lock across a
 //! callback (MGM-SPEC §6.11): the core's state is committed before any action leaves it.
 use super::{
-    hold::{Hold, HoldLimits},
+    hold::{self, Hold, HoldLimits},
     igmp_io::IgmpIo,
     links::Link,
     proxy::ProxyProtocol,
     routes::{Route, RouteEvent},
     static_routes::StaticProtocol,
+    veth::VethWatch,
 };
 use crate::{
     api::proto::{
@@ -115,6 +116,8 @@ pub struct Router {
     hold: Hold,
     /// Settings of the interfaces in service, for packets released from the hold queues.
     egress: HashMap<u32, IfaceSettings>,
+    /// veths in service, watched for the drops the kernel does not report to XDP.
+    veths: VethWatch,
     /// Entries in hold mode: (last punted packet seen, latest handover).
     draining: HashMap<Sg, (Instant, Instant)>,
     /// Entries a previous run left in the pinned maps, (S,G) and incoming ifindex: they
@@ -173,6 +176,7 @@ impl Router {
         let rib = Arc::new(RwLock::new(StaticRib::new()));
         let core_config = mgm::Config {
             refresh_on_activity: true,
+            rpf_ask_arrival_owner: true,
             ..mgm::Config::default()
         };
         let answer_deadline = core_config.answer_deadline;
@@ -208,6 +212,7 @@ impl Router {
             punt_fds: Arc::default(),
             hold,
             egress: HashMap::new(),
+            veths: VethWatch::default(),
             draining: HashMap::new(),
             adopted,
             reconcile_at,
@@ -288,7 +293,7 @@ impl Router {
             if self.mgm.mfe(sg).is_some() {
                 continue;
             }
-            for (msg, ifid) in self.builtins.statics.1.memberships_for(iif, sg) {
+            for (msg, ifid) in self.builtins.statics.1.memberships_for(sg) {
                 let _ = self
                     .mgm
                     .add_membership(statics, msg, ifid, MemberFlags::JOIN, now);
@@ -382,6 +387,7 @@ impl Router {
         info!(interface = %link.name, ifindex = link.ifindex, mode = ?cfg.xdp_mode, "interface in service");
         self.active
             .insert(link.name.clone(), (link.ifindex, cfg.xdp_mode));
+        self.veths.in_service(&link.name);
         self.configure_backend_iface(link);
         self.open_punt_sockets(link);
         self.builtins
@@ -455,11 +461,20 @@ impl Router {
             return;
         };
         info!(interface = %name, ifindex, "interface out of service");
+        self.veths.out_of_service(name);
         if let Ok(actions) = self.igmp.remove_interface(ifindex) {
             self.igmp_actions(actions);
         }
         let ifid = IfId::index(ifindex);
         let now = self.now();
+        // The static memberships go first, so entries forwarding there lose the interface in
+        // place; the ownership release below then deletes only entries coming in on it.
+        let statics = self.builtins.statics.0;
+        for (sg, oif) in self.builtins.statics.1.forget_interface(ifindex) {
+            let _ = self
+                .mgm
+                .delete_membership(statics, sg, oif, MemberFlags::JOIN, now);
+        }
         let _ = self
             .mgm
             .release_interface_ownership(self.builtins.igmp.0, ifid, now);
@@ -467,7 +482,6 @@ impl Router {
             let _ = self.mgm.release_interface_ownership(owner, ifid, now);
         }
         self.builtins.statics.1.set_ifindex(name, None);
-        self.builtins.statics.1.forget_interface(ifindex);
         let _ = self.plane.detach(name);
         let _ = self.backend.remove_interface(ifindex);
         self.egress.remove(&ifindex);
@@ -526,7 +540,7 @@ impl Router {
                 let sg = sg_of(sg);
                 let flags = MemberFlags::JOIN;
                 let statics = self.builtins.statics.0;
-                for (msg, ifid) in self.builtins.statics.1.memberships_for(ifindex, sg) {
+                for (msg, ifid) in self.builtins.statics.1.memberships_for(sg) {
                     if let Err(e) = self.mgm.add_membership(statics, msg, ifid, flags, now) {
                         debug!(error = %e, "static membership");
                     }
@@ -591,7 +605,12 @@ impl Router {
                     self.backend.update_mfe(key, iif.ifindex, &oifs)
                 };
                 self.drain_punts();
-                self.hold.release(*sg, &oifs, &self.egress);
+                let route = hold::Route {
+                    iif: iif.ifindex,
+                    oifs: &oifs,
+                    egress: &self.egress,
+                };
+                self.hold.release(*sg, route);
                 result
             }
             Action::DeleteMfe { sg } => {
@@ -625,6 +644,7 @@ impl Router {
                     sg: api_sg(q.sg),
                     iif: api_ifid(q.proposal.iif),
                     upstream: q.proposal.upstream,
+                    reject: q.proposal.reject,
                 }
             }
             Callback::CreationAlert(q) => {
@@ -714,11 +734,11 @@ impl Router {
         let ifindexes: Vec<u32> = self.egress.keys().copied().collect();
         for ifindex in ifindexes {
             for socket in self.punt.sockets_mut(ifindex) {
-                socket.recv(|frame| frames.push(frame.to_vec()));
+                socket.recv(|frame| frames.push((ifindex, frame.to_vec())));
             }
         }
         let now = Instant::now();
-        for frame in frames {
+        for (arrival, frame) in frames {
             let flow = Hold::flow_of(&frame);
             if let Some(drain) = flow.and_then(|sg| self.draining.get_mut(&sg)) {
                 drain.0 = now;
@@ -726,11 +746,21 @@ impl Router {
             let installed = flow
                 .filter(|sg| !self.hold.is_waiting(*sg))
                 .and_then(|sg| self.mgm.mfe(sg))
-                .map(|m| m.oifs().iter().map(|o| o.ifindex).collect::<Vec<u32>>());
+                .map(|m| {
+                    let oifs: Vec<u32> = m.oifs().iter().map(|o| o.ifindex).collect();
+                    (m.sg(), m.iif().ifindex, oifs)
+                });
             match installed {
-                Some(oifs) => self.hold.forward_now(&frame, &oifs, &self.egress),
+                Some((sg, iif, oifs)) => {
+                    let route = hold::Route {
+                        iif,
+                        oifs: &oifs,
+                        egress: &self.egress,
+                    };
+                    self.hold.forward_now(sg, &frame, arrival, route);
+                }
                 None => {
-                    self.hold.punted(&frame, now);
+                    self.hold.punted(&frame, arrival, now);
                 }
             }
         }
@@ -758,6 +788,7 @@ impl Router {
     pub fn housekeeping(&mut self) {
         self.drain_punts();
         self.hold.expire(Instant::now());
+        self.veths.check();
         let deadline = self.answer_deadline;
         self.forget_questions(|_, asked| asked.elapsed() > deadline);
     }
@@ -785,6 +816,11 @@ impl Router {
             .collect();
         out.insert("hold_queued_now".into(), self.hold.held() as u64);
         out
+    }
+
+    /// The drop counters of the veths in service, by name.
+    pub fn veth_counters(&self) -> BTreeMap<String, u64> {
+        self.veths.counters()
     }
 
     // ---- IGMP ------------------------------------------------------------------------------
@@ -901,7 +937,8 @@ impl Router {
             .mgm
             .mfes()
             .map(|m| {
-                let stats = self.backend.mfe_stats(key_of(m.sg())).unwrap_or_default();
+                let mut stats = self.backend.mfe_stats(key_of(m.sg())).unwrap_or_default();
+                self.hold.add_to_stats(m.sg(), &mut stats);
                 MfeRow {
                     source: m.sg().source,
                     group: m.sg().group,
@@ -941,9 +978,10 @@ impl Router {
         let now = self.now();
         let sgs: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
         for sg in sgs {
-            let Ok(stats) = self.backend.mfe_stats(key_of(sg)) else {
+            let Ok(mut stats) = self.backend.mfe_stats(key_of(sg)) else {
                 continue;
             };
+            self.hold.add_to_stats(sg, &mut stats);
             let counters = mgm::MfeCounters {
                 in_pkts: stats.packets,
                 in_octets: stats.bytes,
@@ -964,20 +1002,54 @@ impl Router {
         self.drive();
     }
 
-    /// The memberships table.
+    /// The memberships table, with each one's FORWARD state, filter mode and (for IGMP's
+    /// EXCLUDE-mode groups) excluded sources.
     pub fn groups(&self) -> Vec<GroupRow> {
         self.mgm
             .memberships()
             .into_iter()
-            .map(|m| GroupRow {
-                source: m.sg.source,
-                group: m.sg.group,
-                iface: self.name_of(m.ifid.ifindex),
-                protocol: self
-                    .protocol_id_of(m.protocol)
-                    .map(|p| self.protocol_name(p))
-                    .unwrap_or_default(),
-                flags: MemberFlags::JOIN.bits(),
+            .map(|m| {
+                let forward_disabled = self
+                    .mgm
+                    .mfe(m.sg)
+                    .is_some_and(|e| e.forward_disabled().contains(m.ifid));
+                let flags = if forward_disabled {
+                    MemberFlags::JOIN
+                } else {
+                    MemberFlags::JOIN | MemberFlags::FORWARD
+                };
+                let any_source = m.sg.source.is_unspecified();
+                let excluded = if any_source && m.protocol == self.builtins.igmp.0 {
+                    self.igmp_excluded(m.ifid.ifindex, m.sg.group)
+                } else {
+                    Vec::new()
+                };
+                GroupRow {
+                    source: m.sg.source,
+                    group: m.sg.group,
+                    iface: self.name_of(m.ifid.ifindex),
+                    protocol: self
+                        .protocol_id_of(m.protocol)
+                        .map(|p| self.protocol_name(p))
+                        .unwrap_or_default(),
+                    flags: flags.bits(),
+                    mode: if any_source { "exclude" } else { "include" }.into(),
+                    excluded,
+                }
+            })
+            .collect()
+    }
+
+    /// The sources IGMP excludes from its (\*,`group`) membership on `ifindex`.
+    fn igmp_excluded(&self, ifindex: u32, group: Ipv4Addr) -> Vec<Ipv4Addr> {
+        self.igmp
+            .memberships(ifindex)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.group == group)
+            .filter_map(|c| match c.kind {
+                ChangeKind::Block(s) => Some(s),
+                _ => None,
             })
             .collect()
     }
@@ -1046,11 +1118,11 @@ impl Router {
     /// protocol returns each membership once), so flows already forwarded or dropped pick up a
     /// route added at run time without waiting for their entry to expire.
     fn apply_routes_to_mfes(&mut self) {
-        let flows: Vec<(Sg, u32)> = self.mgm.mfes().map(|m| (m.sg(), m.iif().ifindex)).collect();
+        let flows: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
         let h = self.builtins.statics.0;
         let now = self.now();
-        for (sg, iif) in flows {
-            for (msg, ifid) in self.builtins.statics.1.memberships_for(iif, sg) {
+        for sg in flows {
+            for (msg, ifid) in self.builtins.statics.1.memberships_for(sg) {
                 let _ = self
                     .mgm
                     .add_membership(h, msg, ifid, MemberFlags::JOIN, now);
@@ -1191,13 +1263,18 @@ impl Router {
         }
         self.questions.remove(&query);
         let answer = match answer {
-            ApiAnswer::Rpf { iif, upstream, .. } => Answer::Rpf {
+            ApiAnswer::Rpf {
+                iif,
+                upstream,
+                reject,
+                ..
+            } => Answer::Rpf {
                 query: QueryId(query),
                 answer: RpfAnswer {
                     iif: IfId::new(iif.ifindex, iif.next_hop),
                     upstream,
                     route: Default::default(),
-                    reject: false,
+                    reject,
                 },
             },
             ApiAnswer::CreationAlert { entries, .. } => Answer::CreationAlert {
