@@ -387,7 +387,7 @@ impl Router {
         info!(interface = %link.name, ifindex = link.ifindex, mode = ?cfg.xdp_mode, "interface in service");
         self.active
             .insert(link.name.clone(), (link.ifindex, cfg.xdp_mode));
-        self.veths.in_service(&link.name);
+        self.veths.in_service(&link.name, link.ifindex);
         self.configure_backend_iface(link);
         self.open_punt_sockets(link);
         self.builtins
@@ -788,7 +788,6 @@ impl Router {
     pub fn housekeeping(&mut self) {
         self.drain_punts();
         self.hold.expire(Instant::now());
-        self.veths.check();
         let deadline = self.answer_deadline;
         self.forget_questions(|_, asked| asked.elapsed() > deadline);
     }
@@ -977,10 +976,15 @@ impl Router {
     pub fn refresh_stats(&mut self) {
         let now = self.now();
         let sgs: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
+        // Copies the fast path redirected, per interface, for the veth watch.
+        let mut redirected: HashMap<u32, u64> = HashMap::new();
         for sg in sgs {
             let Ok(mut stats) = self.backend.mfe_stats(key_of(sg)) else {
                 continue;
             };
+            for (ifindex, s) in &stats.oifs {
+                *redirected.entry(*ifindex).or_default() += s.packets;
+            }
             self.hold.add_to_stats(sg, &mut stats);
             let counters = mgm::MfeCounters {
                 in_pkts: stats.packets,
@@ -999,6 +1003,7 @@ impl Router {
             };
             let _ = self.mgm.report_stats(sg, counters, now);
         }
+        self.veths.refresh(&redirected);
         self.drive();
     }
 

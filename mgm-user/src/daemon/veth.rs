@@ -1,11 +1,32 @@
-//! veth interfaces in service: the kernel drops frames that XDP redirects into a veth whose
-//! peer has neither an XDP program nor GRO enabled (no NAPI on the peer's receive queue), and
-//! counts them only in the veth's own `tx_dropped`; mgm's counters show them as forwarded.
-//! [`VethWatch`] recognises veths (ethtool driver name), exposes their drop counters for
-//! `show stats` (`veth_<name>_tx_dropped`, `veth_<name>_rx_dropped`) and warns once, naming
-//! the interface, as soon as its `tx_dropped` grows while it is in service.
-use std::{collections::BTreeMap, io, mem::zeroed, os::fd::AsRawFd as _};
+//! veth interfaces in service. A veth takes XDP-redirected frames only while its peer has an
+//! XDP program or GRO on (NAPI on the peer's receive queue); otherwise the kernel drops them and
+//! counts them nowhere (not in `tx_dropped`, not in the veth's ethtool statistics): a devmap
+//! broadcast skips the interface (its per-interface counter stays still), a direct redirect is
+//! counted by mgm as forwarded and then dropped.
+//!
+//! [`VethWatch`] recognises veths (ethtool driver `veth`) and, when one comes into service and
+//! at every statistics refresh:
+//! * reads whether the kernel lets XDP redirect into it (`NETDEV_XDP_ACT_NDO_XMIT`, which a veth
+//!   advertises only while its peer is ready) and warns, naming the interface, each time it
+//!   finds it not ready;
+//! * compares the copies the fast path redirected into it (its per-(entry, interface) counters)
+//!   with the frames the veth reports as handed to its peer (ethtool `tx_queue_N_xdp_xmit` and
+//!   `_xdp_xmit_errors`): the difference is copies lost without a trace (a lower bound: copies
+//!   of entries deleted between two refreshes are not seen).
+//!
+//! `show stats` lists, per veth in service, `veth_<name>_peer_ready` (1/0),
+//! `veth_<name>_xdp_lost` and the veth's own `tx_dropped`/`rx_dropped`.
+use std::{
+    collections::{BTreeMap, HashMap},
+    io,
+    mem::{size_of, zeroed},
+    os::fd::AsRawFd as _,
+};
 use tracing::{info, warn};
+
+mod xdp_features;
+
+use xdp_features::{xdp_features, NDO_XMIT};
 
 /// The veths in service, by name.
 #[derive(Debug, Default)]
@@ -15,30 +36,43 @@ pub struct VethWatch {
 
 #[derive(Debug)]
 struct Watched {
-    /// `tx_dropped` when the interface came into service.
-    baseline: u64,
+    ifindex: u32,
+    /// Copies redirected into it, as last read from the fast path's counters.
+    last_sent: u64,
+    /// Frames it reported handed on (or refused), as last read.
+    last_xmit: u64,
+    /// Copies redirected since it came into service (those seen).
+    sent: u64,
+    /// Frames it reported since it came into service.
+    xmit: u64,
+    /// Whether its peer took XDP frames at the last look.
+    peer_ready: bool,
+    /// Whether lost copies were reported.
     warned: bool,
 }
 
 impl VethWatch {
-    /// `name` came into service: watched if it is a veth.
-    pub fn in_service(&mut self, name: &str) {
+    /// `name` (`ifindex`) came into service: watched if it is a veth.
+    pub fn in_service(&mut self, name: &str, ifindex: u32) {
         if !is_veth(name) {
             return;
         }
         info!(
             interface = %name,
-            "veth: its peer needs an XDP program or GRO (ethtool -K PEER gro on) to receive \
-             redirected copies, and senders behind a veth need TX checksum offload off"
+            "veth: senders behind a veth need TX checksum offload off (ethtool -K IF tx off)"
         );
-        let baseline = counter(name, "tx_dropped").unwrap_or(0);
-        self.veths.insert(
-            name.to_owned(),
-            Watched {
-                baseline,
-                warned: false,
-            },
-        );
+        let last_xmit = xdp_xmit(name).unwrap_or(0);
+        let mut watched = Watched {
+            ifindex,
+            last_sent: 0,
+            last_xmit,
+            sent: 0,
+            xmit: 0,
+            peer_ready: true,
+            warned: false,
+        };
+        watched.look_at_peer(name);
+        self.veths.insert(name.to_owned(), watched);
     }
 
     /// `name` left service.
@@ -46,28 +80,38 @@ impl VethWatch {
         self.veths.remove(name);
     }
 
-    /// Warns once per veth whose `tx_dropped` grew since it came into service.
-    pub fn check(&mut self) {
-        for (name, watched) in &mut self.veths {
-            let Some(dropped) = counter(name, "tx_dropped") else {
-                continue;
-            };
-            if !watched.warned && dropped > watched.baseline {
-                watched.warned = true;
+    /// Takes the copies redirected into each interface so far, summed over the entries that
+    /// exist now (`sent`, by ifindex), and warns once per veth that lost some.
+    pub fn refresh(&mut self, sent: &HashMap<u32, u64>) {
+        for (name, w) in &mut self.veths {
+            w.look_at_peer(name);
+            let sent_now = sent.get(&w.ifindex).copied().unwrap_or(0);
+            // A deleted entry takes its counts along: then only a new baseline is taken.
+            w.sent += sent_now.saturating_sub(w.last_sent);
+            w.last_sent = sent_now;
+            if let Ok(xmit_now) = xdp_xmit(name) {
+                w.xmit += xmit_now.saturating_sub(w.last_xmit);
+                w.last_xmit = xmit_now;
+            }
+            let lost = w.lost();
+            if lost > 0 && !w.warned {
+                w.warned = true;
                 warn!(
                     interface = %name,
-                    dropped = dropped - watched.baseline,
-                    "the veth drops frames sent into it (tx_dropped grows): copies mgm counts as \
-                     forwarded are lost; give its peer an XDP program or GRO (ethtool -K PEER gro on)"
+                    lost,
+                    "the veth drops the copies XDP redirects into it (counted as forwarded): \
+                     give its peer an XDP program or GRO (ethtool -K PEER gro on)"
                 );
             }
         }
     }
 
-    /// The drop counters of the veths in service, by name.
+    /// Per veth in service: copies lost, and its own drop counters.
     pub fn counters(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
-        for name in self.veths.keys() {
+        for (name, w) in &self.veths {
+            out.insert(format!("veth_{name}_peer_ready"), u64::from(w.peer_ready));
+            out.insert(format!("veth_{name}_xdp_lost"), w.lost());
             for which in ["tx_dropped", "rx_dropped"] {
                 if let Some(value) = counter(name, which) {
                     out.insert(format!("veth_{name}_{which}"), value);
@@ -78,6 +122,31 @@ impl VethWatch {
     }
 }
 
+impl Watched {
+    fn lost(&self) -> u64 {
+        self.sent.saturating_sub(self.xmit)
+    }
+
+    /// Reads whether the peer takes XDP frames; warns when it stopped (or never did).
+    fn look_at_peer(&mut self, name: &str) {
+        let ready = match xdp_features(self.ifindex) {
+            Ok(features) => features & NDO_XMIT != 0,
+            Err(e) => {
+                warn!(interface = %name, error = %e, "reading the veth's XDP features failed");
+                return;
+            }
+        };
+        if self.peer_ready && !ready {
+            warn!(
+                interface = %name,
+                "the veth's peer has neither an XDP program nor GRO: the kernel drops every copy \
+                 XDP sends into it; turn GRO on at the peer (ethtool -K PEER gro on)"
+            );
+        }
+        self.peer_ready = ready;
+    }
+}
+
 /// One of the interface's own statistics (`/sys/class/net/NAME/statistics/WHICH`).
 fn counter(name: &str, which: &str) -> Option<u64> {
     std::fs::read_to_string(format!("/sys/class/net/{name}/statistics/{which}"))
@@ -85,6 +154,19 @@ fn counter(name: &str, which: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// Frames the veth `name` handed to its peer by XDP or had refused: the sum of its ethtool
+/// statistics `tx_queue_N_xdp_xmit` and `tx_queue_N_xdp_xmit_errors`.
+fn xdp_xmit(name: &str) -> io::Result<u64> {
+    Ok(ethtool_stats(name)?
+        .into_iter()
+        .filter(|(k, _)| {
+            k.starts_with("tx_queue_")
+                && (k.ends_with("_xdp_xmit") || k.ends_with("_xdp_xmit_errors"))
+        })
+        .map(|(_, v)| v)
+        .sum())
 }
 
 /// `struct ethtool_drvinfo` of `<linux/ethtool.h>`.
@@ -104,36 +186,70 @@ struct DrvInfo {
     regdump_len: u32,
 }
 
-const ETHTOOL_GDRVINFO: u32 = 0x0000_0003;
+const ETHTOOL_GDRVINFO: u32 = 0x03;
+const ETHTOOL_GSTRINGS: u32 = 0x1b;
+const ETHTOOL_GSTATS: u32 = 0x1d;
+const ETH_SS_STATS: u32 = 1;
+const ETH_GSTRING_LEN: usize = 32;
+/// More statistics than any veth has (one set per queue); a bound on what is read.
+const MAX_STATS: usize = 4096;
 
 /// Whether `name` is a veth (its ethtool driver is `veth`).
 pub fn is_veth(name: &str) -> bool {
-    driver(name).is_ok_and(|d| d == "veth")
+    drvinfo(name).is_ok_and(|d| d.driver.split(|&b| b == 0).next() == Some(b"veth"))
 }
 
-/// The ethtool driver name of `name`.
-fn driver(name: &str) -> io::Result<String> {
+/// Runs the ethtool ioctl on `name` with `data` as its argument.
+fn ethtool<T>(name: &str, data: &mut T) -> io::Result<()> {
     if name.len() >= libc::IFNAMSIZ {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }
     let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
-    // SAFETY: plain data; all-zero is valid for both.
-    let mut info: DrvInfo = unsafe { zeroed() };
-    info.cmd = ETHTOOL_GDRVINFO;
-    // SAFETY: as above.
+    // SAFETY: plain data; all-zero is valid.
     let mut request: libc::ifreq = unsafe { zeroed() };
     for (dst, src) in request.ifr_name.iter_mut().zip(name.bytes()) {
         *dst = src as libc::c_char;
     }
-    request.ifr_ifru.ifru_data = (&mut info as *mut DrvInfo).cast();
-    // SAFETY: SIOCETHTOOL with a NUL-terminated name and a drvinfo buffer that outlives the
-    // call.
-    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCETHTOOL, &mut request) };
-    if rc < 0 {
+    request.ifr_ifru.ifru_data = (data as *mut T).cast();
+    // SAFETY: SIOCETHTOOL with a NUL-terminated name and a buffer, sized for the command it
+    // starts with, that outlives the call.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCETHTOOL, &mut request) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    let end = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
-    Ok(String::from_utf8_lossy(&info.driver[..end]).into_owned())
+    Ok(())
+}
+
+fn drvinfo(name: &str) -> io::Result<DrvInfo> {
+    // SAFETY: plain data; all-zero is valid.
+    let mut info: DrvInfo = unsafe { zeroed() };
+    info.cmd = ETHTOOL_GDRVINFO;
+    ethtool(name, &mut info)?;
+    Ok(info)
+}
+
+/// The ethtool statistics of `name`, by name.
+fn ethtool_stats(name: &str) -> io::Result<Vec<(String, u64)>> {
+    let n = (drvinfo(name)?.n_stats as usize).min(MAX_STATS);
+    // struct ethtool_gstrings: cmd, string_set, len, then the names.
+    let mut strings = vec![0u32; 3 + n * ETH_GSTRING_LEN / size_of::<u32>()];
+    strings[..3].copy_from_slice(&[ETHTOOL_GSTRINGS, ETH_SS_STATS, n as u32]);
+    ethtool(name, &mut strings[0])?;
+    // struct ethtool_stats: cmd, n_stats, then the values.
+    let mut values = vec![0u64; 1 + n];
+    let mut header = [0u8; 8];
+    header[..4].copy_from_slice(&ETHTOOL_GSTATS.to_ne_bytes());
+    header[4..].copy_from_slice(&(n as u32).to_ne_bytes());
+    values[0] = u64::from_ne_bytes(header);
+    ethtool(name, &mut values[0])?;
+    let names: Vec<u8> = strings[3..].iter().flat_map(|w| w.to_ne_bytes()).collect();
+    Ok(names
+        .chunks(ETH_GSTRING_LEN)
+        .zip(&values[1..])
+        .map(|(raw, &v)| {
+            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+            (String::from_utf8_lossy(&raw[..end]).into_owned(), v)
+        })
+        .collect())
 }
 
 #[cfg(test)]
