@@ -5,8 +5,8 @@
 //! * A route with any source forwards a source the router has no unicast route to.
 //! * A stray packet of a routed (S,G) on another interface first does not blackhole the flow:
 //!   it is a wrong-interface drop, the flow forwards.
-//! * Two streams of one (S,G) starting together on the route's inbound interface and another
-//!   one: only the inbound one is delivered, also from the hold queue.
+//! * Two streams of one (S,G), on the route's inbound interface and on another one, the other
+//!   one first: only the inbound one is delivered, also from the hold queue.
 //! * Taking an outgoing interface out of service updates the flow's entry in place (its
 //!   counters, which include the copies sent from the hold queue, go on).
 //! * A veth whose peer has no GRO is reported not ready, and the copies the kernel then drops
@@ -94,6 +94,9 @@ fn packets_held_from_another_interface_are_not_released() -> Result<()> {
     readdress(&mgmd, Host::Receiver(2), "10.0.0.1/24")?;
     let count = 300;
     let listener = mgmd.listen(Host::Receiver(1), GROUP, count, 5.0)?;
+    // A back-to-back burst on rcv2 makes the entry: its first packets are held while it is
+    // created, then the up0 stream starts while the rcv2 one goes on.
+    mgmd.send(Host::Receiver(2), GROUP, 20, 0)?;
     mgmd.send_in_background(Host::Receiver(2), GROUP, count, 2)?;
     mgmd.send(Host::Source, GROUP, count, 2)?;
     let received = listener.finish()?;
@@ -104,7 +107,7 @@ fn packets_held_from_another_interface_are_not_released() -> Result<()> {
         received.seqs
     );
     let stats = mgmd.stats()?;
-    ensure!(stats["wrong_if"] + stats["hold_wrong_if"] > 0, "{stats:?}");
+    ensure!(stats["hold_wrong_if"] > 0, "{stats:?}");
     Ok(())
 }
 
