@@ -9,6 +9,7 @@
 //!   one first: only the inbound one is delivered, also from the hold queue.
 //! * Taking an outgoing interface out of service updates the flow's entry in place (its
 //!   counters, which include the copies sent from the hold queue, go on).
+//! * A source behind an ECMP (multipath) default route passes RPF (its first next hop).
 //! * A veth whose peer has no GRO is reported not ready, and the copies the kernel then drops
 //!   silently are counted in `show stats`.
 mod support;
@@ -182,5 +183,36 @@ fn a_veth_whose_peer_cannot_take_xdp_frames_is_reported() -> Result<()> {
         "the 100 copies mgm counted for rcv2 must show as lost, got {lost}: {stats:?}"
     );
     ensure!(stats["veth_rcv1_peer_ready"] == 1 && stats["veth_rcv1_xdp_lost"] == 0);
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_source_behind_an_ecmp_default_route_passes_rpf() -> Result<()> {
+    // No static routes: the flow is forwarded by IGMP, which needs the RIB to place the source.
+    let interfaces = support::interfaces(&[("up0", NO_IGMP), ("rcv1", ""), ("rcv2", NO_IGMP)]);
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &interfaces)?;
+    let far = Ipv4Addr::new(192, 0, 2, 1);
+    readdress(&mgmd, Host::Source, "192.0.2.1/24")?;
+    mgmd.lab.ip(
+        Host::Router,
+        &[
+            "route", "add", "default", "nexthop", "via", "10.0.0.1", "dev", "up0", "nexthop",
+            "via", "10.2.0.1", "dev", "rcv2",
+        ],
+    )?;
+    let count = 200;
+    let listener = mgmd.listen(Host::Receiver(1), GROUP, count, 5.0)?;
+    mgmd.wait_for_igmp_members(GROUP, &["rcv1"])?;
+    mgmd.send(Host::Source, GROUP, count, 2)?;
+    let received = listener.finish()?;
+    ensure!(
+        received.is_complete(u64::from(count)),
+        "rcv1 got {} of {count}: {:?}",
+        received.seqs.len(),
+        received.seqs
+    );
+    let mfe = mgmd.mfe(far, GROUP)?.context("the flow's entry")?;
+    ensure!(mfe.iif == "up0", "RPF through the first next hop: {mfe:?}");
     Ok(())
 }
