@@ -7,8 +7,8 @@
 //! [`VethWatch`] recognises veths (ethtool driver `veth`) and, when one comes into service and
 //! at every statistics refresh:
 //! * reads whether the kernel lets XDP redirect into it (`NETDEV_XDP_ACT_NDO_XMIT`, which a veth
-//!   advertises only while its peer is ready) and warns, naming the interface, each time it
-//!   finds it not ready;
+//!   advertises only while its peer is ready) and, when an entry forwards to it while it is not
+//!   ready, warns once (again after it was ready in between), naming the interface;
 //! * compares the copies the fast path redirected into it (its per-(entry, interface) counters)
 //!   with the frames the veth reports as handed to its peer (ethtool `tx_queue_N_xdp_xmit` and
 //!   `_xdp_xmit_errors`): the difference is copies lost without a trace (a lower bound: copies
@@ -22,7 +22,7 @@ use std::{
     mem::{size_of, zeroed},
     os::fd::AsRawFd as _,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 mod xdp_features;
 
@@ -47,6 +47,8 @@ struct Watched {
     xmit: u64,
     /// Whether its peer took XDP frames at the last look.
     peer_ready: bool,
+    /// Whether the peer not being ready was reported (since it was last ready).
+    warned_not_ready: bool,
     /// Whether lost copies were reported.
     warned: bool,
 }
@@ -69,6 +71,7 @@ impl VethWatch {
             sent: 0,
             xmit: 0,
             peer_ready: true,
+            warned_not_ready: false,
             warned: false,
         };
         watched.look_at_peer(name);
@@ -85,6 +88,17 @@ impl VethWatch {
     pub fn refresh(&mut self, sent: &HashMap<u32, u64>) {
         for (name, w) in &mut self.veths {
             w.look_at_peer(name);
+            let outgoing = sent.contains_key(&w.ifindex);
+            if w.peer_ready {
+                w.warned_not_ready = false;
+            } else if outgoing && !w.warned_not_ready {
+                w.warned_not_ready = true;
+                warn!(
+                    interface = %name,
+                    "the veth's peer has neither an XDP program nor GRO: the kernel drops every \
+                     copy XDP sends into it; turn GRO on at the peer (ethtool -K PEER gro on)"
+                );
+            }
             let sent_now = sent.get(&w.ifindex).copied().unwrap_or(0);
             // A deleted entry takes its counts along: then only a new baseline is taken.
             w.sent += sent_now.saturating_sub(w.last_sent);
@@ -127,23 +141,12 @@ impl Watched {
         self.sent.saturating_sub(self.xmit)
     }
 
-    /// Reads whether the peer takes XDP frames; warns when it stopped (or never did).
+    /// Reads whether the peer takes XDP frames (unchanged when the kernel does not say).
     fn look_at_peer(&mut self, name: &str) {
-        let ready = match xdp_features(self.ifindex) {
-            Ok(features) => features & NDO_XMIT != 0,
-            Err(e) => {
-                warn!(interface = %name, error = %e, "reading the veth's XDP features failed");
-                return;
-            }
-        };
-        if self.peer_ready && !ready {
-            warn!(
-                interface = %name,
-                "the veth's peer has neither an XDP program nor GRO: the kernel drops every copy \
-                 XDP sends into it; turn GRO on at the peer (ethtool -K PEER gro on)"
-            );
+        match xdp_features(self.ifindex) {
+            Ok(features) => self.peer_ready = features & NDO_XMIT != 0,
+            Err(e) => debug!(interface = %name, error = %e, "reading the veth's XDP features"),
         }
-        self.peer_ready = ready;
     }
 }
 
