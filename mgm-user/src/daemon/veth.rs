@@ -11,8 +11,9 @@
 //!   ready, warns once (again after it was ready in between), naming the interface;
 //! * compares the copies the fast path redirected into it (its per-(entry, interface) counters)
 //!   with the frames the veth reports as handed to its peer (ethtool `tx_queue_N_xdp_xmit` and
-//!   `_xdp_xmit_errors`): the difference is copies lost without a trace (a lower bound: copies
-//!   of entries deleted between two refreshes are not seen).
+//!   `_xdp_xmit_errors`), from the first refresh on: the difference is copies lost without a
+//!   trace (a lower bound: copies of entries deleted between two refreshes are not seen); it is
+//!   reported when it persists over two refreshes (mgmd refreshes every 30 s and on `show mfe`).
 //!
 //! `show stats` lists, per veth in service, `veth_<name>_peer_ready` (1/0),
 //! `veth_<name>_xdp_lost` and the veth's own `tx_dropped`/`rx_dropped`.
@@ -37,10 +38,13 @@ pub struct VethWatch {
 #[derive(Debug)]
 struct Watched {
     ifindex: u32,
-    /// Copies redirected into it, as last read from the fast path's counters.
-    last_sent: u64,
-    /// Frames it reported handed on (or refused), as last read.
-    last_xmit: u64,
+    /// Copies redirected into it and frames it reported handed on (or refused), as last read;
+    /// `None` until the first refresh, which takes the baseline (entries adopted after a
+    /// restart carry the copies of the previous run).
+    last: Option<(u64, u64)>,
+    /// Copies lost as of the previous refresh (a warning needs two in a row, so that a copy
+    /// counted a moment before the veth reports it is not taken for a loss).
+    previous_lost: u64,
     /// Copies redirected since it came into service (those seen).
     sent: u64,
     /// Frames it reported since it came into service.
@@ -63,11 +67,10 @@ impl VethWatch {
             interface = %name,
             "veth: senders behind a veth need TX checksum offload off (ethtool -K IF tx off)"
         );
-        let last_xmit = xdp_xmit(name).unwrap_or(0);
         let mut watched = Watched {
             ifindex,
-            last_sent: 0,
-            last_xmit,
+            last: None,
+            previous_lost: 0,
             sent: 0,
             xmit: 0,
             peer_ready: true,
@@ -100,15 +103,19 @@ impl VethWatch {
                 );
             }
             let sent_now = sent.get(&w.ifindex).copied().unwrap_or(0);
-            // A deleted entry takes its counts along: then only a new baseline is taken.
-            w.sent += sent_now.saturating_sub(w.last_sent);
-            w.last_sent = sent_now;
-            if let Ok(xmit_now) = xdp_xmit(name) {
-                w.xmit += xmit_now.saturating_sub(w.last_xmit);
-                w.last_xmit = xmit_now;
+            let Ok(xmit_now) = xdp_xmit(name) else {
+                continue;
+            };
+            if let Some((last_sent, last_xmit)) = w.last {
+                // A deleted entry takes its counts along: then only a new baseline is taken.
+                w.sent += sent_now.saturating_sub(last_sent);
+                w.xmit += xmit_now.saturating_sub(last_xmit);
             }
+            w.last = Some((sent_now, xmit_now));
             let lost = w.lost();
-            if lost > 0 && !w.warned {
+            let persists = lost > 0 && w.previous_lost > 0;
+            w.previous_lost = lost;
+            if persists && !w.warned {
                 w.warned = true;
                 warn!(
                     interface = %name,
