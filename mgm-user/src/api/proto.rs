@@ -236,6 +236,10 @@ pub enum ApiAnswer {
         iif: ApiIfId,
         /// Upstream neighbour.
         upstream: Ipv4Addr,
+        /// Declines the flow: a no-route offer (the event's `reject`) becomes the short
+        /// negative entry; for a RIB proposal it is ignored (A-10 is off in mgmd).
+        #[serde(default)]
+        reject: bool,
     },
     /// Creation alert: the entries with their decision.
     CreationAlert {
@@ -267,6 +271,10 @@ pub enum Event {
         iif: ApiIfId,
         /// The RIB's upstream neighbour.
         upstream: Ipv4Addr,
+        /// The RIB has no route to the source: `iif` is the interface the packet arrived on
+        /// (which this protocol owns); answering with `reject: false` claims the flow.
+        #[serde(default)]
+        reject: bool,
     },
     /// Creation alert; answer with [`ApiAnswer::CreationAlert`].
     CreationAlert {
@@ -418,8 +426,17 @@ pub struct GroupRow {
     pub iface: String,
     /// Protocol holding it.
     pub protocol: String,
-    /// JOIN / FORWARD flags.
+    /// MGM flags: `MGM_JOIN_STATE_FLAG` (1) for every membership, plus
+    /// `MGM_FORWARD_STATE_FLAG` (2) unless the FORWARD state of this (S,G) on the interface was
+    /// deleted (its entry has the interface forward-disabled).
     pub flags: u32,
+    /// Filter mode: `exclude` for an any-source membership (every source but `excluded`),
+    /// `include` for a source-specific one.
+    #[serde(default)]
+    pub mode: String,
+    /// The sources an IGMPv3 EXCLUDE-mode (\*,G) membership does not forward.
+    #[serde(default)]
+    pub excluded: Vec<Ipv4Addr>,
 }
 
 /// mgmd's answer to a [`Request`].

@@ -4,10 +4,16 @@
 //! with the checksum updated, the outgoing interface's MAC as source, its TTL threshold and
 //! MTU, the 802.1Q tag removed.
 //!
+//! Each held packet remembers the interface it arrived on: the entry's incoming interface is
+//! decided after the first packet (RPF), so packets of the same (S,G) that arrived elsewhere are
+//! dropped at release as wrong-interface packets, as the fast path would have done.
+//!
 //! Holding is bounded per (S,G) and in total, and held packets age out; every packet that is
-//! not delivered is counted by reason, never dropped silently.
+//! not delivered is counted by reason, never dropped silently. The copies sent from here are
+//! also counted per (entry, outgoing interface), for `show mfe` (the fast path counts its own
+//! in BPF maps); those tallies live as long as the entry.
 use crate::{
-    dataplane::IfaceSettings,
+    dataplane::{IfaceSettings, MfeStats},
     mgm::Sg,
     wire::{
         ethernet::{self, Frame, ETHERTYPE_IPV4},
@@ -16,7 +22,7 @@ use crate::{
 };
 use serde::Serialize;
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     io,
     mem::{size_of, zeroed},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
@@ -65,6 +71,26 @@ pub struct HoldCounters {
     pub aged_out: u64,
     /// Packets dropped because their TTL was 1 or less.
     pub ttl_expired: u64,
+    /// Packets dropped because they arrived on another interface than their entry's incoming
+    /// one.
+    pub wrong_if: u64,
+}
+
+/// A packet waiting for its entry.
+struct HeldPacket {
+    at: Instant,
+    arrival: u32,
+    frame: Vec<u8>,
+}
+
+/// What the hold queues delivered for one entry, to add to the fast path's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Tally {
+    packets: u64,
+    bytes: u64,
+    wrong_if: u64,
+    /// Copies and bytes sent, by outgoing ifindex.
+    oifs: BTreeMap<u32, (u64, u64)>,
 }
 
 /// Where held packets go: per outgoing interface, its settings.
@@ -81,8 +107,10 @@ impl Egress for HashMap<u32, IfaceSettings> {
 
 /// The hold queues and the socket that sends released packets.
 pub struct Hold {
-    queues: HashMap<Sg, VecDeque<(Instant, Vec<u8>)>>,
+    queues: HashMap<Sg, VecDeque<HeldPacket>>,
     held: usize,
+    /// Per entry with something delivered or refused here; dropped with the entry.
+    tallies: HashMap<Sg, Tally>,
     limits: HoldLimits,
     counters: HoldCounters,
     socket: OwnedFd,
@@ -99,6 +127,7 @@ impl Hold {
         Ok(Self {
             queues: HashMap::new(),
             held: 0,
+            tallies: HashMap::new(),
             limits,
             counters: HoldCounters::default(),
             // SAFETY: a fresh descriptor nobody else owns.
@@ -112,6 +141,7 @@ impl Hold {
         Self {
             queues: HashMap::new(),
             held: 0,
+            tallies: HashMap::new(),
             limits,
             counters: HoldCounters::default(),
             socket,
@@ -176,9 +206,9 @@ impl Hold {
         }
     }
 
-    /// Takes a punted frame: `Some(sg)` if it was queued for `sg` (whose entry is pending),
-    /// `None` if it was dropped and counted.
-    pub fn punted(&mut self, frame: &[u8], now: Instant) -> Option<Sg> {
+    /// Takes a frame punted on `arrival`: `Some(sg)` if it was queued for `sg` (whose entry is
+    /// pending), `None` if it was dropped and counted.
+    pub fn punted(&mut self, frame: &[u8], arrival: u32, now: Instant) -> Option<Sg> {
         self.counters.punted += 1;
         let Some(sg) = Self::flow_of(frame) else {
             self.counters.malformed += 1;
@@ -189,39 +219,85 @@ impl Hold {
             self.counters.overflow += 1;
             return None;
         }
-        queue.push_back((now, frame.to_vec()));
+        queue.push_back(HeldPacket {
+            at: now,
+            arrival,
+            frame: frame.to_vec(),
+        });
         self.held += 1;
         Some(sg)
     }
 
-    /// Sends a punted frame of a flow whose entry already exists (it was in flight when the
-    /// entry was installed).
-    pub fn forward_now(&mut self, frame: &[u8], oifs: &[u32], egress: &dyn Egress) {
+    /// Sends a frame of `sg` punted on `arrival` whose entry (incoming `iif`, outgoing `oifs`)
+    /// already exists (it was in flight when the entry was installed, or the entry is in hold
+    /// mode).
+    pub fn forward_now(&mut self, sg: Sg, frame: &[u8], arrival: u32, route: Route<'_>) {
         self.counters.punted += 1;
-        self.send(frame.to_vec(), oifs, egress);
+        self.deliver(sg, frame.to_vec(), arrival, route);
     }
 
-    /// The entry of `sg` now forwards to `oifs`: sends everything held for it, in order.
-    pub fn release(&mut self, sg: Sg, oifs: &[u32], egress: &dyn Egress) {
+    /// The entry of `sg` now forwards: sends everything held for it that arrived on its
+    /// incoming interface, in order; the rest are wrong-interface drops.
+    pub fn release(&mut self, sg: Sg, route: Route<'_>) {
         let Some(queue) = self.queues.remove(&sg) else {
             return;
         };
         self.held -= queue.len();
-        if oifs.is_empty() {
-            self.counters.no_route += queue.len() as u64;
-            return;
-        }
-        for (_, frame) in queue {
-            self.send(frame, oifs, egress);
+        for held in queue {
+            self.deliver(sg, held.frame, held.arrival, route);
         }
     }
 
-    /// The entry of `sg` will not forward (negative, deleted, or its creation abandoned).
+    /// The entry of `sg` will not forward (negative, deleted, or its creation abandoned):
+    /// drops what is held for it and its tally.
     pub fn discard(&mut self, sg: Sg) {
+        self.tallies.remove(&sg);
         if let Some(queue) = self.queues.remove(&sg) {
             self.held -= queue.len();
             self.counters.no_route += queue.len() as u64;
         }
+    }
+
+    /// Adds what the hold queues delivered (and refused as wrong-interface) for `sg` to the
+    /// fast path's counters of its entry.
+    pub fn add_to_stats(&self, sg: Sg, stats: &mut MfeStats) {
+        let Some(tally) = self.tallies.get(&sg) else {
+            return;
+        };
+        stats.packets += tally.packets;
+        stats.bytes += tally.bytes;
+        stats.wrong_if += tally.wrong_if;
+        for (&ifindex, &(packets, bytes)) in &tally.oifs {
+            match stats.oifs.iter_mut().find(|(i, _)| *i == ifindex) {
+                Some((_, s)) => {
+                    s.packets += packets;
+                    s.bytes += bytes;
+                }
+                None => stats.oifs.push((
+                    ifindex,
+                    crate::dataplane::OifStats {
+                        packets,
+                        bytes,
+                        drops: 0,
+                    },
+                )),
+            }
+        }
+    }
+
+    /// One packet of `sg` for an entry that exists: a wrong-interface drop unless it arrived on
+    /// the entry's incoming interface, a no-route drop when the entry has no outgoing ones.
+    fn deliver(&mut self, sg: Sg, frame: Vec<u8>, arrival: u32, route: Route<'_>) {
+        if arrival != route.iif {
+            self.counters.wrong_if += 1;
+            self.tallies.entry(sg).or_default().wrong_if += 1;
+            return;
+        }
+        if route.oifs.is_empty() {
+            self.counters.no_route += 1;
+            return;
+        }
+        self.send(sg, frame, route.oifs, route.egress);
     }
 
     /// Drops packets that waited longer than the limit.
@@ -231,7 +307,7 @@ impl Hold {
         self.queues.retain(|_, queue| {
             while queue
                 .front()
-                .is_some_and(|(t, _)| now.duration_since(*t) > max_age)
+                .is_some_and(|p| now.duration_since(p.at) > max_age)
             {
                 queue.pop_front();
                 aged += 1;
@@ -242,7 +318,7 @@ impl Hold {
         self.counters.aged_out += aged as u64;
     }
 
-    fn send(&mut self, mut frame: Vec<u8>, oifs: &[u32], egress: &dyn Egress) {
+    fn send(&mut self, sg: Sg, mut frame: Vec<u8>, oifs: &[u32], egress: &dyn Egress) {
         let (ttl, ip_len) = match Self::prepare(&mut frame) {
             Prepared::Malformed => {
                 self.counters.malformed += 1;
@@ -255,6 +331,9 @@ impl Hold {
             Prepared::Ready { ttl, ip_len } => (ttl, ip_len),
         };
         self.counters.delivered += 1;
+        let tally = self.tallies.entry(sg).or_default();
+        tally.packets += 1;
+        tally.bytes += ip_len as u64;
         for &ifindex in oifs {
             let Some(settings) = egress.settings(ifindex) else {
                 self.counters.copies_dropped += 1;
@@ -269,11 +348,27 @@ impl Hold {
                 f.set_source(settings.mac);
             }
             match send_to(&self.socket, ifindex, &frame) {
-                Ok(()) => self.counters.copies += 1,
+                Ok(()) => {
+                    self.counters.copies += 1;
+                    let sent = tally.oifs.entry(ifindex).or_default();
+                    sent.0 += 1;
+                    sent.1 += ip_len as u64;
+                }
                 Err(_) => self.counters.copies_dropped += 1,
             }
         }
     }
+}
+
+/// Where an entry's packets go: its incoming interface, outgoing interfaces and their settings.
+#[derive(Clone, Copy)]
+pub struct Route<'a> {
+    /// The entry's incoming ifindex; packets that arrived elsewhere are not sent.
+    pub iif: u32,
+    /// Outgoing ifindexes.
+    pub oifs: &'a [u32],
+    /// Their settings.
+    pub egress: &'a dyn Egress,
 }
 
 /// What [`Hold::prepare`] made of a frame.
@@ -341,6 +436,7 @@ mod tests {
         Hold {
             queues: HashMap::new(),
             held: 0,
+            tallies: HashMap::new(),
             limits,
             counters: HoldCounters::default(),
             socket: socket.into(),
@@ -356,20 +452,20 @@ mod tests {
         });
         let now = Instant::now();
         let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
-        assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), now), Some(sg));
-        assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), now), Some(sg));
+        assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), 2, now), Some(sg));
+        assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), 2, now), Some(sg));
         assert_eq!(
-            h.punted(&frame(64, [239, 1, 1, 1]), now),
+            h.punted(&frame(64, [239, 1, 1, 1]), 2, now),
             None,
             "per-flow bound"
         );
-        assert!(h.punted(&frame(64, [239, 1, 1, 2]), now).is_some());
+        assert!(h.punted(&frame(64, [239, 1, 1, 2]), 2, now).is_some());
         assert_eq!(
-            h.punted(&frame(64, [239, 1, 1, 3]), now),
+            h.punted(&frame(64, [239, 1, 1, 3]), 2, now),
             None,
             "total bound"
         );
-        assert_eq!(h.punted(&[1, 2, 3], now), None);
+        assert_eq!(h.punted(&[1, 2, 3], 2, now), None);
         let c = h.counters();
         assert_eq!((c.punted, c.overflow, c.malformed, h.held()), (6, 2, 1, 3));
         h.discard(sg);
@@ -406,7 +502,7 @@ mod tests {
     fn held_frames_age_out_and_are_counted() {
         let mut h = hold(HoldLimits::default());
         let t0 = Instant::now();
-        h.punted(&frame(64, [239, 1, 1, 1]), t0);
+        h.punted(&frame(64, [239, 1, 1, 1]), 2, t0);
         h.expire(t0 + Duration::from_secs(1));
         assert_eq!(h.held(), 1);
         h.expire(t0 + Duration::from_secs(4));
@@ -476,8 +572,8 @@ mod tests {
             let now = Instant::now();
             let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
             let sent = frame(5, [239, 1, 1, 1]);
-            h.punted(&frame(1, [239, 1, 1, 1]), now);
-            h.punted(&sent, now);
+            h.punted(&frame(1, [239, 1, 1, 1]), 2, now);
+            h.punted(&sent, 2, now);
             let mac = [2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
             let egress: HashMap<u32, IfaceSettings> = [
                 (
@@ -500,7 +596,14 @@ mod tests {
             .into();
             // out0 takes the copy, out1's threshold stops it, and interface 9999 is not in
             // service.
-            h.release(sg, &[out0, out1, 9999], &egress);
+            h.release(
+                sg,
+                Route {
+                    iif: 2,
+                    oifs: &[out0, out1, 9999],
+                    egress: &egress,
+                },
+            );
             let c = h.counters();
             assert_eq!(
                 (
@@ -524,5 +627,68 @@ mod tests {
                 "TTL-1, checksum and source MAC rewritten"
             );
         });
+    }
+
+    #[test]
+    fn only_packets_that_arrived_on_the_entrys_incoming_interface_are_released() {
+        let mut h = hold(HoldLimits::default());
+        let now = Instant::now();
+        let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
+        for arrival in [2, 5, 2, 5, 5] {
+            assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), arrival, now), Some(sg));
+        }
+        // The loopback socket cannot send to ifindex 7: the copies count as dropped, but the
+        // packets that arrived on the incoming interface 2 are delivered and the rest refused.
+        let egress: HashMap<u32, IfaceSettings> = HashMap::new();
+        let route = Route {
+            iif: 2,
+            oifs: &[7],
+            egress: &egress,
+        };
+        h.release(sg, route);
+        h.forward_now(sg, &frame(64, [239, 1, 1, 1]), 5, route);
+        let c = h.counters();
+        assert_eq!((c.delivered, c.wrong_if, h.held()), (2, 4, 0));
+        let mut stats = MfeStats::default();
+        h.add_to_stats(sg, &mut stats);
+        assert_eq!((stats.packets, stats.bytes, stats.wrong_if), (2, 56, 4));
+        h.discard(sg);
+        let mut after = MfeStats::default();
+        h.add_to_stats(sg, &mut after);
+        assert_eq!(after, MfeStats::default(), "the tally goes with the entry");
+    }
+
+    #[test]
+    fn copies_sent_are_added_to_the_entrys_per_interface_counters() {
+        let mut h = hold(HoldLimits::default());
+        let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
+        h.tallies.insert(
+            sg,
+            Tally {
+                packets: 3,
+                bytes: 84,
+                wrong_if: 0,
+                oifs: [(7, (3, 84)), (8, (1, 28))].into(),
+            },
+        );
+        let mut stats = MfeStats {
+            packets: 10,
+            oifs: vec![(
+                7,
+                crate::dataplane::OifStats {
+                    packets: 10,
+                    bytes: 280,
+                    drops: 1,
+                },
+            )],
+            ..MfeStats::default()
+        };
+        h.add_to_stats(sg, &mut stats);
+        assert_eq!(stats.packets, 13);
+        assert_eq!((stats.oifs[0].1.packets, stats.oifs[0].1.bytes), (13, 364));
+        assert_eq!(
+            stats.oifs[1].0, 8,
+            "an interface only the hold queue served"
+        );
     }
 }

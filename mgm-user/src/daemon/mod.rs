@@ -15,6 +15,7 @@ mod router;
 mod routes;
 mod server;
 mod static_routes;
+mod veth;
 
 pub use hold::{Hold, Prepared};
 pub use links::{Link, LinkEvent};
@@ -353,6 +354,7 @@ fn handle(
                     let mut counters: std::collections::BTreeMap<String, u64> =
                         stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
                     counters.extend(router.counters());
+                    counters.extend(router.veth_counters());
                     Response::Stats { counters }
                 }
                 Err(e) => Response::error(1003, e.to_string()),
