@@ -104,13 +104,18 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         self.questions.remove(&query);
         let answer = match answer {
-            ApiAnswer::Rpf { iif, upstream, .. } => Answer::Rpf {
+            ApiAnswer::Rpf {
+                iif,
+                upstream,
+                reject,
+                ..
+            } => Answer::Rpf {
                 query: QueryId::from_raw(query),
                 answer: RpfAnswer {
                     iif: IfId::new(iif.ifindex, iif.next_hop),
                     upstream,
                     route: Default::default(),
-                    reject: false,
+                    reject,
                 },
             },
             ApiAnswer::CreationAlert { entries, .. } => Answer::CreationAlert {
@@ -152,6 +157,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     sg: api_sg(q.sg),
                     iif: api_ifid(q.proposal.iif),
                     upstream: q.proposal.upstream,
+                    reject: q.proposal.reject,
                 }
             }
             Callback::CreationAlert(q) => {

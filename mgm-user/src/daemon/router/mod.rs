@@ -33,7 +33,13 @@ mod tests;
 pub use executor::{PuntFds, Router};
 use ports::{EventSink, HostJoin, RouterIo};
 
-use super::{hold::Hold, links::Link, proxy::ProxyProtocol, static_routes::StaticProtocol};
+use super::{
+    hold::{self, Hold},
+    links::Link,
+    proxy::ProxyProtocol,
+    static_routes::StaticProtocol,
+    veth::VethWatch,
+};
 use crate::{
     config::{Config, XdpMode},
     dataplane::{DataPlaneReport, ForwardingBackend, IfaceSettings},
@@ -116,6 +122,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     hold: Hold,
     /// Settings of the interfaces in service, for packets released from the hold queues.
     egress: HashMap<u32, IfaceSettings>,
+    /// veths in service, watched for the drops the kernel does not report to XDP.
+    veths: VethWatch,
     /// Entries in hold mode: (last punted packet seen, latest handover).
     draining: HashMap<Sg, (Instant, Instant)>,
     /// Entries a previous run left in the pinned maps, (S,G) and incoming ifindex: they
@@ -170,6 +178,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let reconcile_at = now + Duration::from_secs(config.daemon.adopt_window_s.into());
         let core_config = mgm::Config {
             refresh_on_activity: true,
+            rpf_ask_arrival_owner: true,
             ..mgm::Config::default()
         };
         let answer_deadline = core_config.answer_deadline;
@@ -203,6 +212,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             io,
             hold,
             egress: HashMap::new(),
+            veths: VethWatch::default(),
             draining: HashMap::new(),
             adopted,
             reconcile_at,
@@ -295,7 +305,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             if self.mgm.mfe(sg).is_some() {
                 continue;
             }
-            for (msg, ifid) in self.builtins.statics.1.memberships_for(iif, sg) {
+            for (msg, ifid) in self.builtins.statics.1.memberships_for(sg) {
                 let _ = self
                     .mgm
                     .add_membership(statics, msg, ifid, MemberFlags::JOIN, now);
@@ -321,7 +331,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 self.restore_if_lost(sg);
                 let flags = MemberFlags::JOIN;
                 let statics = self.builtins.statics.0;
-                for (msg, ifid) in self.builtins.statics.1.memberships_for(ifindex, sg) {
+                for (msg, ifid) in self.builtins.statics.1.memberships_for(sg) {
                     if let Err(e) = self.mgm.add_membership(statics, msg, ifid, flags, now) {
                         debug!(error = %e, "static membership");
                     }
@@ -398,7 +408,12 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 }
                 let now = self.clock;
                 self.drain_punts(now);
-                self.hold.release(sg, &oifs, &self.egress);
+                let route = hold::Route {
+                    iif: iif.ifindex,
+                    oifs: &oifs,
+                    egress: &self.egress,
+                };
+                self.hold.release(sg, route);
             }
             Action::DeleteMfe { sg } => {
                 self.hold.discard(sg);
