@@ -49,6 +49,8 @@ pub struct FakeBackend {
     pub failing: BTreeSet<Op>,
     /// Successful writes (install, update, delete) per entry.
     pub writes: HashMap<SgKey, usize>,
+    /// Counters the fast path reports for an entry it holds (default: nothing counted).
+    pub stats: HashMap<SgKey, MfeStats>,
     hold_next: HashSet<SgKey>,
 }
 
@@ -100,7 +102,7 @@ impl ForwardingBackend for FakeBackend {
     fn mfe_stats(&self, sg: SgKey) -> Result<MfeStats, FakeError> {
         self.entries
             .get(&sg)
-            .map(|_| MfeStats::default())
+            .map(|_| self.stats.get(&sg).cloned().unwrap_or_default())
             .ok_or(FakeError::NoEntry)
     }
 
