@@ -7,12 +7,13 @@
 //! core's state is committed before any action leaves it.
 //!
 //! The core is generic over the [`ForwardingBackend`] (the XDP maps, or a fake) and the
-//! [`RouterIo`] (attachments, punt sockets, IGMP and host sockets); [`executor`] holds the
-//! daemon's implementations and [`Router`], the core as mgmd runs it. One concern per file:
-//! interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
-//! ([`punts`]), IGMP ([`igmp_glue`]), API tables ([`tables`]), run-time routes
-//! ([`static_api`]), host joins ([`host_joins`]), external protocols ([`externals`]), reload
-//! ([`reload`]), and keeping the backend in step with the MGM ([`sync`]).
+//! [`RouterIo`] (attachments, punt sockets, IGMP and host sockets, veth readings); [`executor`]
+//! holds the daemon's implementations and [`Router`], the core as mgmd runs it. One concern per
+//! file: interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
+//! ([`punts`]), IGMP ([`igmp_glue`]), API tables and counters, the veth watch's refresh
+//! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
+//! external protocols ([`externals`]), reload ([`reload`]), and keeping the backend in step
+//! with the MGM ([`sync`]).
 mod executor;
 mod externals;
 #[cfg(test)]
