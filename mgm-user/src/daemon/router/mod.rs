@@ -56,7 +56,7 @@ use std::{
     net::Ipv4Addr,
     time::{Duration, Instant},
 };
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// An entry leaves hold mode once no packet of it was punted for this long...
 const HOLD_QUIET: Duration = Duration::from_millis(10);
@@ -159,7 +159,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// already (a previous run's) are adopted, and the built-in protocols registered.
     pub fn with_parts(
         config: Config,
-        backend: B,
+        mut backend: B,
         io: I,
         hold: Hold,
         now: Instant,
@@ -175,6 +175,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 window_s = config.daemon.adopt_window_s,
                 "adopted the forwarding entries of the previous run"
             );
+        }
+        // A previous run stopped while an entry was in hold mode left it punting its packets to
+        // sockets nobody reads: adopted entries forward by the fast path at once.
+        for (sg, _) in &adopted {
+            if let Err(e) = backend.release_hold(key_of(*sg)) {
+                warn!(source = %sg.source, group = %sg.group, error = %e, "ending an adopted entry's hold mode failed");
+            }
         }
         let reconcile_at = now + Duration::from_secs(config.daemon.adopt_window_s.into());
         let core_config = mgm::Config {

@@ -477,6 +477,27 @@ fn an_adopted_entry_whose_re_creation_is_abandoned_stops_forwarding() {
 }
 
 #[test]
+fn an_entry_adopted_in_hold_mode_forwards_by_the_fast_path_at_once() {
+    let t0 = Instant::now();
+    let mut backend = FakeBackend::default();
+    backend.entries.insert(
+        key_of(sg()),
+        FakeEntry {
+            iif: UP0,
+            oifs: vec![RCV1],
+            hold: true,
+        },
+    );
+    let core = core_with(config(&["rcv1"]), backend, t0);
+    let adopted = &core.backend.entries[&key_of(sg())];
+    assert_eq!((adopted.iif, adopted.oifs.as_slice()), (UP0, &[RCV1][..]));
+    assert!(
+        !adopted.hold,
+        "no longer punted to a previous run's sockets"
+    );
+}
+
+#[test]
 fn an_entry_lost_from_the_data_plane_is_restored_on_its_next_miss() {
     let t0 = Instant::now();
     let mut core = core(config(&["rcv1"]), t0);
