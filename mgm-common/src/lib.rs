@@ -74,8 +74,12 @@ pub mod stat {
     pub const REPORT_WRONG_IF: u32 = 30;
     /// Packets of an entry in hold mode sent to the punt socket (queued behind held ones).
     pub const HOLD_PUNTED: u32 = 31;
+    /// IPv4 options malformed as the kernel's `ip_options_compile` rejects them (an option
+    /// other than EOL/NOP without a length byte, a length below 2, or one running past the
+    /// header): dropped, as ipmr drops them.
+    pub const BAD_OPTIONS: u32 = 32;
     /// Number of counters.
-    pub const COUNT: u32 = 32;
+    pub const COUNT: u32 = 33;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -111,6 +115,7 @@ pub mod stat {
         "report_miss",
         "report_wrong_if",
         "hold_punted_xdp",
+        "bad_options",
     ];
 }
 

@@ -7,8 +7,10 @@
 //! miss. The first packets of a new source are punted and held instead of lost.
 //!
 //! Order of the checks: malformed frames are dropped; non-IPv4, unicast, IGMP and link-local
-//! groups go to the kernel; then the IPv4 header checksum, the lookup, the incoming interface,
-//! TTL ≤ 1 and negative entries. 802.1Q-tagged frames are forwarded untagged (the router's
+//! groups go to the kernel; then the IPv4 header checksum, the IPv4 options (malformed ones are
+//! dropped as ipmr drops them, see [`crate::options`]), the lookup, the incoming interface,
+//! hold mode (punted, counted for the entry by userspace when it sends the packet), TTL ≤ 1
+//! and negative entries. 802.1Q-tagged frames are forwarded untagged (the router's
 //! outgoing interfaces are L3 interfaces).
 use aya_ebpf::{
     bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
@@ -23,6 +25,7 @@ use mgm_common::{report_kind, stat, MfeValue, SgKey, XdpMeta, MFE_FLAG_HOLD, NO_
 use crate::{
     egress,
     maps::{count, IFACES, MFES, MFE_STATS, OIF_SETS, PUNT_SOCKETS},
+    options::ipv4_options_ok,
     packet::{self, ptr_at, Ipv4Hdr, Link, ETH_HDR_LEN, IPPROTO_IGMP, VLAN_TAG_LEN},
     report,
 };
@@ -65,6 +68,9 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     count(stat::MULTICAST);
     if header_len > size_of::<Ipv4Hdr>() {
         count(stat::IP_OPTIONS);
+        if !ipv4_options_ok(start, end, offset, header_len) {
+            return verdict(stat::BAD_OPTIONS, xdp_action::XDP_DROP);
+        }
     }
     if u16::from_be(ip.frag_off) & 0x3fff != 0 {
         count(stat::FRAGMENT);
@@ -88,6 +94,11 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         report::raise(report_kind::WRONG_IF, ingress, sg, start, end, offset);
         return verdict(stat::WRONG_IF, xdp_action::XDP_DROP);
     }
+    if entry.flags & MFE_FLAG_HOLD != 0 {
+        // Userspace sends it behind the held packets and counts it for the entry.
+        count(stat::HOLD_PUNTED);
+        return punt(&ctx, ingress);
+    }
     if ip.ttl <= 1 {
         if let Some(counters) = counters {
             // SAFETY: per-CPU slot.
@@ -104,10 +115,6 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     }
     if entry.oif_set == NO_OIF_SET && entry.oif == 0 {
         return verdict(stat::NEGATIVE, xdp_action::XDP_DROP);
-    }
-    if entry.flags & MFE_FLAG_HOLD != 0 {
-        count(stat::HOLD_PUNTED);
-        return punt(&ctx, ingress);
     }
     forward(&ctx, &entry, tagged)
 }

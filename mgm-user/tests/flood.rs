@@ -87,7 +87,9 @@ fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() -> anyhow
     let rss_before = rss_kib(mgmd.pid());
     let listener = mgmd.listen(Host::Receiver(1), GROUP, PACKETS, 60.0)?;
     mgmd.send_in_background(Host::Source, GROUP, PACKETS, 1)?;
-    // The established flow runs before the flood starts.
+    // The established flow runs before the flood starts, forwarded by the fast path. (A paced
+    // flow whose first packets were held stays in hold mode, forwarded through the punt path,
+    // for up to a second; a flood in that window competes with it for the punt ring.)
     mgmd.wait_for_forwarded(Lab::address_of(Host::Source), GROUP, 100)?;
 
     let before = mgmd.stats()?;

@@ -98,8 +98,30 @@ fn metrics_agree_with_mgmctl_and_the_receivers() -> Result<()> {
         "receiver got {forwarded}; rcv1 counted {} with {held} copies from the hold queue",
         oif.packets
     );
+    ensure!(
+        stats.get("veth_rcv1_peer_ready") == Some(&1),
+        "the lab's veths are watched, their peers ready: {stats:?}"
+    );
     for (name, after) in &stats {
         if name == "hold_queued_now" {
+            continue;
+        }
+        if let Some(veth) = name
+            .strip_suffix("_peer_ready")
+            .and_then(|n| n.strip_prefix("veth_"))
+        {
+            let scraped = sample(
+                &body,
+                "mgm_veth",
+                &[("interface", veth), ("counter", "peer_ready")],
+            );
+            ensure!(
+                scraped == Some(*after),
+                "{name}: {after}, scraped {scraped:?}\n{body}"
+            );
+            continue;
+        }
+        if name.starts_with("veth_") {
             continue;
         }
         let before = stats_before.get(name).copied().unwrap_or(0);

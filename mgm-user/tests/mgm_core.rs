@@ -3,6 +3,7 @@
 mod mgm_core {
     pub mod support;
 
+    mod arrival_rpf;
     mod buffer_api;
     mod client_options;
     mod decisions;

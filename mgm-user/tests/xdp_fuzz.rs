@@ -12,8 +12,10 @@
 //! source MAC of a single-interface copy; malformed
 //! frames are dropped, never redirected, and every frame is counted.
 //!
-//! The fast path checks the IPv4 header's version, lengths and checksum but does not interpret
-//! options (it forwards them as they are), so the model does not either.
+//! The fast path checks the IPv4 header's version, lengths and checksum, and the options'
+//! structure as the kernel's `ip_options_compile` does (EOL, NOP, length byte ≥ 2 and inside
+//! the header); it does not interpret their contents (it forwards them as they are), so the
+//! model does not either.
 mod xdp_common;
 
 use etherparse::{EtherType, Ethernet2Slice, Ipv4HeaderSlice, SingleVlanSlice};
@@ -114,7 +116,7 @@ fn model(frame: &[u8], ifindex: u32) -> Expected {
         return PASS;
     }
     // Over the raw header: etherparse's owned header drops the reserved flag bit.
-    if checksum(ip.slice()) != 0 {
+    if checksum(ip.slice()) != 0 || !options_well_formed(ip.options()) {
         return MALFORMED;
     }
     if ip.source_addr() != SOURCE || (group != GROUP && group != SET_GROUP) {
@@ -124,6 +126,23 @@ fn model(frame: &[u8], ifindex: u32) -> Expected {
         return DROP;
     }
     REDIRECT
+}
+
+/// Whether an IPv4 option list is well-formed: EOL ends it, NOP is one byte, any other option
+/// has a length byte of at least 2 and fits.
+fn options_well_formed(options: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        match kind {
+            0 => return true,
+            1 => at += 1,
+            _ => match options.get(at + 1).map(|&l| usize::from(l)) {
+                Some(len) if len >= 2 && at + len <= options.len() => at += len,
+                _ => return false,
+            },
+        }
+    }
+    true
 }
 
 /// The frame (after the metadata, if any) a redirect must leave, and the frame to expect:
@@ -327,7 +346,12 @@ fn random_frames_are_never_forwarded_unless_well_formed() {
     let delta = |names: &[&str]| -> u64 { names.iter().map(|n| after[n] - before[n]).sum() };
     assert_eq!(delta(&["rx"]), frames, "every frame is counted");
     assert_eq!(
-        delta(&["malformed_eth", "malformed_ipv4", "bad_checksum"]),
+        delta(&[
+            "malformed_eth",
+            "malformed_ipv4",
+            "bad_checksum",
+            "bad_options"
+        ]),
         tally.malformed,
         "every malformed frame is counted as such"
     );

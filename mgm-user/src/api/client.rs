@@ -128,6 +128,7 @@ mod tests {
         let client = Client {
             conn: framed(a),
             events: VecDeque::new(),
+            monitored: VecDeque::new(),
         };
         (client, framed(b))
     }
@@ -154,6 +155,8 @@ mod tests {
             iface: "eth0".into(),
             protocol: "static".into(),
             flags: 1,
+            mode: String::new(),
+            excluded: Vec::new(),
         };
         let big = ServerMessage::Response(Response::Groups {
             rows: vec![row; 20_000],

@@ -154,14 +154,16 @@ fn describe(event: &Event, name: IfName<'_>) -> String {
             upstream,
             route,
             header,
+            reject,
         } => format!(
-            "rpf {} iif {} upstream {upstream} route {}/{} proto {} header {} bytes (query {query})",
+            "rpf {} iif {} upstream {upstream} route {}/{} proto {} header {} bytes{} (query {query})",
             sg_text(sg),
             if_text(iif, name),
             route.network,
             route.mask,
             route.protocol,
-            header.len() / 2
+            header.len() / 2,
+            if *reject { " no-route offer" } else { "" }
         ),
         Event::CreationAlert {
             query,

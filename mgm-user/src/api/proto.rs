@@ -389,8 +389,10 @@ pub enum ApiAnswer {
         /// The route the protocol used; omitted, the RIB's route stays.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         route: Option<ApiRoute>,
-        /// The callback's non-zero return: honoured only with the `rpf_reject` registration
-        /// option, which makes the MFE negative.
+        /// Declines the flow. For a no-route offer (the event's `reject`) it makes the short
+        /// no-route negative entry; for a RIB proposal it is the callback's non-zero return,
+        /// honoured only with the `rpf_reject` registration option, which makes the MFE
+        /// negative.
         #[serde(default, skip_serializing_if = "is_false")]
         reject: bool,
     },
@@ -428,6 +430,10 @@ pub enum Event {
         route: ApiRoute,
         /// The packet's IP header as the data plane captured it, hex.
         header: String,
+        /// The RIB has no route to the source: `iif` is the interface the packet arrived on
+        /// (which this protocol owns); answering with `reject: false` claims the flow.
+        #[serde(default)]
+        reject: bool,
     },
     /// Creation alert; answer with [`ApiAnswer::CreationAlert`].
     CreationAlert {
@@ -596,8 +602,17 @@ pub struct GroupRow {
     pub iface: String,
     /// Protocol holding it.
     pub protocol: String,
-    /// JOIN / FORWARD flags.
+    /// MGM flags: `MGM_JOIN_STATE_FLAG` (1) for every membership, plus
+    /// `MGM_FORWARD_STATE_FLAG` (2) unless the FORWARD state of this (S,G) on the interface was
+    /// deleted (its entry has the interface forward-disabled).
     pub flags: u32,
+    /// Filter mode: `exclude` for an any-source membership (every source but `excluded`),
+    /// `include` for a source-specific one.
+    #[serde(default)]
+    pub mode: String,
+    /// The sources an IGMPv3 EXCLUDE-mode (\*,G) membership does not forward.
+    #[serde(default)]
+    pub excluded: Vec<Ipv4Addr>,
 }
 
 /// mgmd's answer to a [`Request`].

@@ -294,8 +294,8 @@ fn print_table(response: Response) {
         }
         Response::Groups { rows } => {
             println!(
-                "{:<16} {:<16} {:<12} PROTOCOL",
-                "SOURCE", "GROUP", "INTERFACE"
+                "{:<16} {:<16} {:<12} {:<10} {:<12} {:<8} EXCLUDED",
+                "SOURCE", "GROUP", "INTERFACE", "PROTOCOL", "FLAGS", "MODE"
             );
             for r in rows {
                 let source = if r.source.is_unspecified() {
@@ -303,9 +303,22 @@ fn print_table(response: Response) {
                 } else {
                     r.source.to_string()
                 };
+                let flags = match r.flags & 3 {
+                    3 => "JOIN|FORWARD",
+                    1 => "JOIN",
+                    2 => "FORWARD",
+                    _ => "-",
+                };
+                let excluded: Vec<String> = r.excluded.iter().map(|s| s.to_string()).collect();
                 println!(
-                    "{:<16} {:<16} {:<12} {}",
-                    source, r.group, r.iface, r.protocol
+                    "{:<16} {:<16} {:<12} {:<10} {:<12} {:<8} {}",
+                    source,
+                    r.group,
+                    r.iface,
+                    r.protocol,
+                    flags,
+                    r.mode,
+                    excluded.join(" ")
                 );
             }
         }

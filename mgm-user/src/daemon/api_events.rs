@@ -78,6 +78,7 @@ pub fn event_of(callback: &Callback, prune_query: Option<u64>) -> Event {
             upstream: q.proposal.upstream,
             route: api_route(q.proposal.route),
             header: to_hex(&q.header),
+            reject: q.proposal.reject,
         },
         Callback::CreationAlert(q) => Event::CreationAlert {
             query: q.query.raw(),

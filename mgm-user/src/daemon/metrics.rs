@@ -169,9 +169,19 @@ async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
         "Packets held now for entries being created",
         &[],
     )?;
+    let veths = f.gauge(
+        "veth",
+        "veths in service: peer_ready (1/0), xdp_lost (copies counted as sent the veth never \
+         handed on, a lower bound), its own tx_dropped and rx_dropped",
+        &["interface", "counter"],
+    )?;
     for (name, value) in &state.counters {
         if name == "hold_queued_now" {
             queued.with_label_values(&[] as &[&str]).set(gauge(*value));
+        } else if let Some((interface, counter)) = veth_counter(name) {
+            veths
+                .with_label_values(&[interface, counter])
+                .set(gauge(*value));
         } else {
             events.with_label_values(&[name]).inc_by(*value);
         }
@@ -313,6 +323,34 @@ async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
     Ok(TextEncoder::new().encode_to_string(&f.0.gather())?)
 }
 
+/// (interface, counter) of a veth counter of `show stats` (`veth_<interface>_<counter>`).
+fn veth_counter(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("veth_")?;
+    ["peer_ready", "xdp_lost", "tx_dropped", "rx_dropped"]
+        .into_iter()
+        .find_map(|counter| {
+            let interface = rest.strip_suffix(counter)?.strip_suffix('_')?;
+            (!interface.is_empty()).then_some((interface, counter))
+        })
+}
+
 fn gauge(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::veth_counter;
+
+    #[test]
+    fn veth_counters_are_split_into_interface_and_counter() {
+        assert_eq!(
+            veth_counter("veth_rcv_1_peer_ready"),
+            Some(("rcv_1", "peer_ready"))
+        );
+        assert_eq!(veth_counter("veth_up0_xdp_lost"), Some(("up0", "xdp_lost")));
+        assert_eq!(veth_counter("veth__tx_dropped"), None);
+        assert_eq!(veth_counter("hold_wrong_if"), None);
+        assert_eq!(veth_counter("veth_up0_other"), None);
+    }
 }

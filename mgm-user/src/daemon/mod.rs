@@ -17,6 +17,7 @@ mod router;
 mod routes;
 mod server;
 mod static_routes;
+mod veth;
 
 pub use hold::{Hold, Prepared};
 pub use links::{Link, LinkEvent};
@@ -353,6 +354,7 @@ fn handle(
                     counters.extend(router.counters());
                     let refused = api_calls::ENUMERATIONS_REFUSED.load(Ordering::Relaxed);
                     counters.insert("api_enumerations_refused".into(), refused);
+                    counters.extend(router.veth_counters());
                     Response::Stats { counters }
                 }
                 Err(e) => Response::error(1003, e.to_string()),

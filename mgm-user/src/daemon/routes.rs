@@ -1,11 +1,19 @@
 //! Follows the kernel's IPv4 unicast routes (main table) through rtnetlink: the RIB that RPF
 //! lookups use (spec §6.6, §10: Linux has no separate multicast RIB), and its changes, which
 //! invalidate the MFEs whose sources they cover.
+//!
+//! A multipath route (ECMP: RTA_MULTIPATH, no RTA_OIF) has one RPF interface here, chosen
+//! deterministically: its first next hop (in the kernel's order) that is not marked dead, with
+//! that next hop's gateway. Multicast from sources behind such a route is expected on that
+//! interface; copies arriving on the other next hops' interfaces are wrong-interface drops.
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use rtnetlink::{
     packet_core::NetlinkPayload,
     packet_route::{
-        route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType},
+        route::{
+            RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteNextHop,
+            RouteNextHopFlags, RouteType,
+        },
         RouteNetlinkMessage,
     },
     MulticastGroup, RouteMessageBuilder,
@@ -63,7 +71,8 @@ pub async fn watch() -> std::io::Result<(Vec<Route>, impl Stream<Item = RouteEve
     Ok((present, events))
 }
 
-/// The route of a message, if it is an IPv4 unicast route of the main table with an interface.
+/// The route of a message, if it is an IPv4 unicast route of the main table with an interface
+/// (its own, or the chosen next hop's of a multipath route).
 fn route_of(message: &RouteMessage) -> Option<Route> {
     let header = &message.header;
     if header.kind != RouteType::Unicast {
@@ -78,6 +87,12 @@ fn route_of(message: &RouteMessage) -> Option<Route> {
             RouteAttribute::Destination(RouteAddress::Inet(a)) => network = *a,
             RouteAttribute::Gateway(RouteAddress::Inet(a)) => gateway = *a,
             RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::MultiPath(hops) if oif.is_none() => {
+                if let Some((i, via)) = rpf_next_hop(hops) {
+                    oif = Some(i);
+                    gateway = via;
+                }
+            }
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Destination(_) | RouteAttribute::Gateway(_) => return None,
             _ => {}
@@ -90,4 +105,84 @@ fn route_of(message: &RouteMessage) -> Option<Route> {
         oif: oif?,
         gateway,
     })
+}
+
+/// The next hop of a multipath route that RPF uses: the first one not marked dead, as
+/// (interface, gateway).
+fn rpf_next_hop(hops: &[RouteNextHop]) -> Option<(u32, Ipv4Addr)> {
+    let hop = hops
+        .iter()
+        .find(|h| !h.flags.contains(RouteNextHopFlags::Dead) && h.interface_index != 0)?;
+    let gateway = hop
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
+            _ => None,
+        })
+        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+    Some((hop.interface_index, gateway))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtnetlink::packet_route::AddressFamily;
+
+    fn hop(ifindex: u32, gateway: [u8; 4], flags: RouteNextHopFlags) -> RouteNextHop {
+        let mut hop = RouteNextHop::default();
+        hop.flags = flags;
+        hop.interface_index = ifindex;
+        hop.attributes = vec![RouteAttribute::Gateway(RouteAddress::Inet(gateway.into()))];
+        hop
+    }
+
+    fn default_route(attributes: Vec<RouteAttribute>) -> RouteMessage {
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.kind = RouteType::Unicast;
+        m.header.table = RouteHeader::RT_TABLE_MAIN;
+        m.header.destination_prefix_length = 0;
+        m.attributes = attributes;
+        m
+    }
+
+    #[test]
+    fn a_multipath_default_route_uses_its_first_live_next_hop() {
+        let ecmp = default_route(vec![
+            RouteAttribute::Table(254),
+            RouteAttribute::MultiPath(vec![
+                hop(7, [10, 1, 0, 1], RouteNextHopFlags::Dead),
+                hop(8, [10, 2, 0, 1], RouteNextHopFlags::empty()),
+                hop(9, [10, 3, 0, 1], RouteNextHopFlags::empty()),
+            ]),
+        ]);
+        assert_eq!(
+            route_of(&ecmp),
+            Some(Route {
+                network: Ipv4Addr::UNSPECIFIED,
+                prefix_len: 0,
+                oif: 8,
+                gateway: Ipv4Addr::new(10, 2, 0, 1),
+            })
+        );
+        let all_dead = default_route(vec![RouteAttribute::MultiPath(vec![hop(
+            7,
+            [10, 1, 0, 1],
+            RouteNextHopFlags::Dead,
+        )])]);
+        assert_eq!(route_of(&all_dead), None);
+    }
+
+    #[test]
+    fn a_single_path_route_keeps_its_own_interface() {
+        let single = default_route(vec![
+            RouteAttribute::Gateway(RouteAddress::Inet(Ipv4Addr::new(10, 0, 0, 254))),
+            RouteAttribute::Oif(3),
+        ]);
+        assert_eq!(
+            route_of(&single).map(|r| (r.oif, r.gateway)),
+            Some((3, Ipv4Addr::new(10, 0, 0, 254)))
+        );
+    }
 }

@@ -6,7 +6,21 @@
 //! memberships lazily: when a packet of a new (S,G) misses, [`StaticProtocol::memberships_for`]
 //! names the (S,G) memberships on the route's outbound interfaces, which the daemon adds
 //! *before* it reports the miss to the MGM; the MFE is then created with the full list at once.
-//! The protocol's RPF callback points matching flows at the route's inbound interface.
+//!
+//! As with the kernel and smcroute (`mroute from IF [source] group to IF...`), a route names
+//! where its flows come in, whatever the unicast RIB says and wherever the first packet
+//! arrived:
+//! * the memberships come from the routes that match (S,G), not from the arrival interface, so
+//!   a stray first packet on another interface does not make the flow a negative entry;
+//! * the RPF callback points the flow at the route's inbound interface, so packets arriving
+//!   elsewhere are wrong-interface drops while the flow keeps forwarding;
+//! * a source the RIB has no route to is claimed through the RPF callback (the MGM asks the
+//!   arrival interface's owner, `mgm::Config::rpf_ask_arrival_owner`); without a matching
+//!   route the offer is rejected and the MGM installs its short no-route negative entry.
+//!
+//! When routes with different inbound interfaces match one (S,G), the first in route order
+//! (inbound name, source, group) whose inbound interface is in service decides; only routes
+//! with that inbound interface contribute outbound interfaces.
 use crate::{
     config::StaticRoute,
     mgm::{IfId, MgmClient, RpfAnswer, Sg},
@@ -63,66 +77,91 @@ impl StaticProtocol {
         Some(stale)
     }
 
-    /// For a packet of `sg` that arrived on `iif`: the (S,G) memberships to add so that the
-    /// MFE about to be created carries the routes' outbound interfaces. Each is returned once.
-    pub fn memberships_for(&mut self, iif: u32, sg: Sg) -> Vec<(Sg, IfId)> {
-        let matching = self.routes.iter().filter(|r| {
-            self.ifindexes.get(&r.from) == Some(&iif) && r.matches(&r.from, sg.source, sg.group)
-        });
-        let mut add = Vec::new();
-        for route in matching {
-            for name in &route.to {
-                let Some(&ifindex) = self.ifindexes.get(name) else {
-                    continue;
-                };
-                let ifid = IfId::new(ifindex, Ipv4Addr::UNSPECIFIED);
-                if self.held.entry(sg).or_default().insert(ifid) {
-                    add.push((sg, ifid));
-                }
-            }
+    /// For a new flow `sg`: the (S,G) memberships to add so that the MFE about to be created
+    /// carries the routes' outbound interfaces, whichever interface its first packet arrived
+    /// on. Each is returned once.
+    pub fn memberships_for(&mut self, sg: Sg) -> Vec<(Sg, IfId)> {
+        let Some((_, wanted)) = route_of(&self.routes, &self.ifindexes, sg) else {
+            return Vec::new();
+        };
+        let held = self.held.entry(sg).or_default();
+        let add: Vec<(Sg, IfId)> = wanted
+            .into_iter()
+            .filter(|ifid| held.insert(*ifid))
+            .map(|ifid| (sg, ifid))
+            .collect();
+        if held.is_empty() {
+            self.held.remove(&sg);
         }
         add
     }
 
-    /// Forgets every held membership on `ifindex` (the interface is gone).
-    pub fn forget_interface(&mut self, ifindex: u32) {
-        for held in self.held.values_mut() {
-            held.retain(|i| i.ifindex != ifindex);
+    /// Forgets every held membership on `ifindex` (the interface goes out of service) and
+    /// returns them, for the daemon to delete: the flows' entries then lose the interface in
+    /// place instead of being deleted with it.
+    pub fn forget_interface(&mut self, ifindex: u32) -> Vec<(Sg, IfId)> {
+        let mut gone = Vec::new();
+        for (sg, held) in &mut self.held {
+            held.retain(|i| {
+                let keep = i.ifindex != ifindex;
+                if !keep {
+                    gone.push((*sg, *i));
+                }
+                keep
+            });
         }
         self.held.retain(|_, held| !held.is_empty());
-    }
-
-    fn inbound_for(&self, sg: Sg) -> Option<u32> {
-        self.routes
-            .iter()
-            .find(|r| r.matches(&r.from, sg.source, sg.group))
-            .and_then(|r| self.ifindexes.get(&r.from).copied())
+        gone
     }
 }
 
-/// The outbound interfaces that `routes` give `sg` (from any inbound interface).
+/// The inbound interface and the outbound interfaces that `routes` give `sg` (see the module
+/// documentation for several matching routes); `None` when no route with an inbound interface
+/// in service matches.
+fn route_of(
+    routes: &BTreeSet<StaticRoute>,
+    ifindexes: &BTreeMap<String, u32>,
+    sg: Sg,
+) -> Option<(u32, BTreeSet<IfId>)> {
+    let matching = || {
+        routes
+            .iter()
+            .filter(move |r| r.matches(&r.from, sg.source, sg.group))
+    };
+    let (from, inbound) = matching().find_map(|r| Some((&r.from, *ifindexes.get(&r.from)?)))?;
+    let oifs = matching()
+        .filter(|r| &r.from == from)
+        .flat_map(|r| r.to.iter())
+        .filter_map(|name| ifindexes.get(name))
+        .filter(|&&i| i != inbound)
+        .map(|&i| IfId::new(i, Ipv4Addr::UNSPECIFIED))
+        .collect();
+    Some((inbound, oifs))
+}
+
+/// The outbound interfaces that `routes` give `sg`.
 fn wanted_oifs(
     routes: &BTreeSet<StaticRoute>,
     ifindexes: &BTreeMap<String, u32>,
     sg: Sg,
 ) -> BTreeSet<IfId> {
-    routes
-        .iter()
-        .filter(|r| r.matches(&r.from, sg.source, sg.group))
-        .flat_map(|r| r.to.iter())
-        .filter_map(|name| ifindexes.get(name))
-        .map(|&i| IfId::new(i, Ipv4Addr::UNSPECIFIED))
-        .collect()
+    route_of(routes, ifindexes, sg)
+        .map(|(_, oifs)| oifs)
+        .unwrap_or_default()
 }
 
 impl MgmClient for StaticProtocol {
     /// A flow that a route matches comes in on the route's inbound interface, whatever the
-    /// unicast RIB says; any other flow keeps the RIB's answer.
+    /// unicast RIB says (and whether it has a route at all); any other flow keeps the RIB's
+    /// answer, and a no-route offer (`reject` set) without a matching route stays rejected.
     fn rpf(&mut self, sg: Sg, _header: &[u8], answer: &mut RpfAnswer) -> u32 {
-        if let Some(ifindex) = self.inbound_for(sg) {
-            answer.iif = IfId::new(ifindex, Ipv4Addr::UNSPECIFIED);
+        match route_of(&self.routes, &self.ifindexes, sg) {
+            Some((inbound, _)) => {
+                answer.iif = IfId::new(inbound, Ipv4Addr::UNSPECIFIED);
+                0
+            }
+            None => u32::from(answer.reject),
         }
-        0
     }
 }
 
@@ -157,15 +196,44 @@ mod tests {
         p.add_route(route("up0 239.1.0.0/16 rcv1 rcv2"));
         let flow = sg("10.0.0.1", "239.1.2.3");
         assert_eq!(
-            p.memberships_for(2, flow),
+            p.memberships_for(flow),
             vec![(flow, ifid(3)), (flow, ifid(4))]
         );
-        assert!(p.memberships_for(2, flow).is_empty(), "added once");
-        assert!(
-            p.memberships_for(3, flow).is_empty(),
-            "wrong inbound interface"
+        assert!(p.memberships_for(flow).is_empty(), "added once");
+        assert!(p.memberships_for(sg("10.0.0.1", "239.2.0.1")).is_empty());
+    }
+
+    #[test]
+    fn the_routes_inbound_interface_decides_not_the_arrival_and_not_the_rib() {
+        let mut p = protocol();
+        p.add_route(route("rcv3 239.1.2.3 rcv1 rcv3"));
+        p.add_route(route("rcv3 10.0.0.0/8 239.1.0.0/16 rcv2"));
+        p.add_route(route("up0 239.1.0.0/16 rcv1"));
+        let flow = sg("10.0.0.1", "239.1.2.3");
+        assert_eq!(
+            p.memberships_for(flow),
+            vec![(flow, ifid(3)), (flow, ifid(4))],
+            "the routes from rcv3 (first in order), never the inbound interface itself"
         );
-        assert!(p.memberships_for(2, sg("10.0.0.1", "239.2.0.1")).is_empty());
+        let no_route = RpfAnswer {
+            iif: ifid(2),
+            upstream: Ipv4Addr::UNSPECIFIED,
+            route: Default::default(),
+            reject: true,
+        };
+        let mut answer = no_route;
+        assert_eq!(p.rpf(flow, &[], &mut answer), 0, "claimed");
+        assert_eq!(answer.iif, ifid(5));
+        p.set_ifindex("rcv3", None);
+        let mut answer = no_route;
+        assert_eq!(p.rpf(flow, &[], &mut answer), 0);
+        assert_eq!(answer.iif, ifid(2), "rcv3 out of service: the up0 route");
+        let mut answer = no_route;
+        assert_ne!(
+            p.rpf(sg("10.0.0.1", "239.9.9.9"), &[], &mut answer),
+            0,
+            "no route: the offer stays rejected"
+        );
     }
 
     #[test]
@@ -175,10 +243,12 @@ mod tests {
         p.add_route(wide.clone());
         p.add_route(route("up0 10.0.0.1 239.1.2.3 rcv2 rcv3"));
         let flow = sg("10.0.0.1", "239.1.2.3");
-        assert_eq!(p.memberships_for(2, flow).len(), 3);
+        assert_eq!(p.memberships_for(flow).len(), 3);
         let stale = p.remove_route(&wide).expect("existed");
         assert_eq!(stale, vec![(flow, ifid(3))]);
         assert!(p.remove_route(&wide).is_none());
+        assert_eq!(p.forget_interface(5), vec![(flow, ifid(5))]);
+        assert!(p.forget_interface(5).is_empty());
     }
 
     #[test]

@@ -83,7 +83,7 @@ fn a10_rejection_is_a_per_protocol_opt_in() {
         };
         let (mut mgm, _) = setup(options);
         let query = rpf_question(&mut mgm);
-        let route = mgm.rpf_proposal(query).expect("the RIB's route");
+        let route = mgm.open_rpf_route(query).expect("the RIB's route");
         assert_eq!(route.network, Ipv4Addr::new(10, 0, 0, 0));
         let answer = RpfAnswer {
             iif: IfId::index(2),
@@ -93,7 +93,7 @@ fn a10_rejection_is_a_per_protocol_opt_in() {
         };
         let now = Timestamp::from_secs(1);
         mgm.answer(Answer::Rpf { query, answer }, now).unwrap();
-        assert_eq!(mgm.rpf_proposal(query), None, "answered");
+        assert_eq!(mgm.open_rpf_route(query), None, "answered");
         mgm.tick(Timestamp::from_secs(3)); // creation alerts take their default
         let mfe = mgm.mfe(Sg::new(S, G)).expect("an entry");
         assert_eq!(mfe.kind(), expected, "opted in: {opted}");

@@ -272,19 +272,23 @@ impl Mgmd {
             .unwrap_or_default())
     }
 
-    /// Waits until the entry of (`source`, `group`) is established: the XDP program has sent
-    /// at least `copies` copies out of each of its outgoing interfaces. (A new entry starts in
-    /// hold mode, in which mgmd itself sends the punted packets on, for up to a second; those
-    /// are not counted per interface.)
+    /// Waits until the entry of (`source`, `group`) is established: at least `copies` copies
+    /// went out of each of its outgoing interfaces, and the XDP program has forwarded at least
+    /// `copies` packets. (A new entry starts in hold mode, in which mgmd itself sends the
+    /// punted packets on, for up to a second; `show mfe` counts those copies per interface
+    /// too, so the XDP program's own global `forwarded` counter tells that hold mode is over —
+    /// exactly so when this entry is the only one forwarding.)
     pub fn wait_for_forwarded(&self, source: Ipv4Addr, group: Ipv4Addr, copies: u64) -> Result<()> {
         wait_for(
             &format!("{copies} copies of ({source}, {group}) forwarded by XDP on every interface"),
             Duration::from_secs(30),
             || {
                 let entry = self.mfe(source, group)?;
-                Ok(entry
-                    .filter(|m| !m.oifs.is_empty() && m.oifs.iter().all(|o| o.packets >= copies))
-                    .map(drop))
+                let sent = entry.is_some_and(|m| {
+                    !m.oifs.is_empty() && m.oifs.iter().all(|o| o.packets >= copies)
+                });
+                let by_xdp = self.stats()?.get("forwarded").copied().unwrap_or(0) >= copies;
+                Ok((sent && by_xdp).then_some(()))
             },
         )
     }

@@ -30,6 +30,12 @@ pub struct Config {
     pub answer_deadline: Duration,
     /// A-10 opt-in: an RPF callback returning non-zero makes the MFE negative.
     pub rpf_reject_creates_negative: bool,
+    /// Deviation from §6.4 (see the module documentation of `mgm`): when the RIB has no route
+    /// to the source (or its interface has no owner), ask the owner of the *arrival* interface
+    /// through its RPF callback, proposing the arrival interface with `reject` set; an answer
+    /// that clears `reject` claims the flow, anything else makes the no-route negative entry.
+    /// Off by default (the spec's behaviour); the daemon turns it on for static routes.
+    pub rpf_ask_arrival_owner: bool,
     /// deliver wrong-interface reports to the arrival interface's owner.
     pub wrong_if_enabled: bool,
     /// at most one wrong-interface callback per MFE in this interval.
@@ -50,6 +56,7 @@ impl Default for Config {
             negative_timeout_s: 60,
             answer_deadline: Duration::from_secs(1),
             rpf_reject_creates_negative: false,
+            rpf_ask_arrival_owner: false,
             wrong_if_enabled: true,
             wrong_if_interval: Duration::from_secs(3),
             refresh_on_activity: false,

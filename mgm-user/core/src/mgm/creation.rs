@@ -20,6 +20,9 @@ use super::Mgm;
 struct Pending {
     /// Where the first packet arrived.
     arrival: IfId,
+    /// The RIB had no route: the RPF question went to the arrival interface's owner, and a
+    /// rejecting (or missing) answer makes a no-route negative entry.
+    no_route: bool,
     /// The RIB proposal, replaced by the RPF answer.
     rpf: RpfAnswer,
     /// The protocol asked the RPF question, if any (its A-10 option applies).
@@ -108,43 +111,35 @@ impl Mgm {
             return Ok(());
         }
         let arrival = IfId::index(arrival_ifindex);
-        let route = self.rpf.lookup(source);
-        let owner = route.and_then(|r| self.registry.owner(r.iif));
-        match (route, owner) {
-            (Some(route), Some(owner)) => {
-                let proposal = RpfAnswer {
-                    iif: route.iif,
-                    upstream: route.upstream,
-                    route: route.route,
-                    reject: false,
-                };
-                let mut p = Pending {
-                    arrival,
-                    rpf: proposal,
-                    rpf_owner: None,
-                    rpf_query: None,
-                    questions: BTreeMap::new(),
-                    offered: OifSet::new(),
-                    vetoed: OifSet::new(),
-                    deadline: now + self.answer_deadline_of(owner),
-                };
-                let q = QueryId(self.serial());
-                let cb = Callback::Rpf(RpfQuestion {
-                    query: q,
-                    sg,
-                    proposal,
-                    header: header.to_vec(),
-                });
-                if self.registry.accepts(owner, &cb) {
-                    p.rpf_query = Some(q);
-                    p.rpf_owner = Some(owner);
-                    self.send(Phase::Question, owner, cb);
-                    self.pending.put(sg, p);
-                } else {
-                    self.after_rpf(sg, p, now);
-                }
-            }
-            _ => self.install_negative(sg, arrival, MfeKind::NoRoute, now),
+        let Some((proposal, owner, no_route)) = self.rpf_proposal(source, arrival) else {
+            self.install_negative(sg, arrival, MfeKind::NoRoute, now);
+            self.out.commit();
+            return Ok(());
+        };
+        let mut p = Pending {
+            arrival,
+            no_route,
+            rpf: proposal,
+            rpf_owner: Some(owner),
+            rpf_query: None,
+            questions: BTreeMap::new(),
+            offered: OifSet::new(),
+            vetoed: OifSet::new(),
+            deadline: now + self.answer_deadline_of(owner),
+        };
+        let q = QueryId(self.serial());
+        let cb = Callback::Rpf(RpfQuestion {
+            query: q,
+            sg,
+            proposal,
+            header: header.to_vec(),
+        });
+        if self.registry.accepts(owner, &cb) {
+            p.rpf_query = Some(q);
+            self.send(Phase::Question, owner, cb);
+            self.pending.put(sg, p);
+        } else {
+            self.after_rpf(sg, p, now);
         }
         self.out.commit();
         Ok(())
@@ -152,9 +147,45 @@ impl Mgm {
 
     /// The RIB's route in the open RPF question `query` (what an answer keeps unless it names
     /// another route).
-    pub fn rpf_proposal(&self, query: QueryId) -> Option<RouteInfo> {
+    pub fn open_rpf_route(&self, query: QueryId) -> Option<RouteInfo> {
         let p = self.pending.by_sg.get(self.pending.queries.get(&query)?)?;
         (p.rpf_query == Some(query)).then_some(p.rpf.route)
+    }
+
+    /// The RPF proposal for a packet from `source` that arrived on `arrival`, the protocol to
+    /// ask, and whether the RIB had no route. The RIB's route when its interface has an owner;
+    /// otherwise, with [`Config::rpf_ask_arrival_owner`](super::Config::rpf_ask_arrival_owner),
+    /// the arrival interface with `reject` set, for its owner to claim; otherwise `None` (a
+    /// no-route negative entry).
+    fn rpf_proposal(
+        &self,
+        source: Ipv4Addr,
+        arrival: IfId,
+    ) -> Option<(RpfAnswer, ProtocolHandle, bool)> {
+        let routed = self
+            .rpf
+            .lookup(source)
+            .and_then(|r| Some((r, self.registry.owner(r.iif)?)));
+        if let Some((route, owner)) = routed {
+            let proposal = RpfAnswer {
+                iif: route.iif,
+                upstream: route.upstream,
+                route: route.route,
+                reject: false,
+            };
+            return Some((proposal, owner, false));
+        }
+        if !self.config.rpf_ask_arrival_owner {
+            return None;
+        }
+        let owner = self.registry.owner(arrival)?;
+        let proposal = RpfAnswer {
+            iif: arrival,
+            upstream: Ipv4Addr::UNSPECIFIED,
+            route: RouteInfo::default(),
+            reject: true,
+        };
+        Some((proposal, owner, true))
     }
 
     /// Whether a creation for `sg` is waiting for answers.
@@ -256,6 +287,9 @@ impl Mgm {
 
     /// After RPF: reject, no-owner, or ask each owning protocol about its interfaces.
     fn after_rpf(&mut self, sg: Sg, mut p: Pending, now: Timestamp) {
+        if p.rpf.reject && p.no_route {
+            return self.install_negative(sg, p.arrival, MfeKind::NoRoute, now);
+        }
         let reject_opted = self.config.rpf_reject_creates_negative
             || p.rpf_owner.is_some_and(|o| {
                 self.registry

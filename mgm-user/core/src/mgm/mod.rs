@@ -74,6 +74,13 @@
 //! * negative entries ([`MfeKind::NoRoute`], [`MfeKind::Rejected`]) are drop entries
 //!   that membership and forward-state changes leave alone until they expire; adding OIFs to
 //!   an entry whose IIF was never RPF-checked would forward unchecked traffic.
+//! * §6.4 steps 1–2, opt-in [`Config::rpf_ask_arrival_owner`]: when the RIB has no route to the
+//!   source (or its interface has no owner), the owner of the *arrival* interface is asked
+//!   through its RPF callback, with the arrival interface proposed and `reject` set; clearing
+//!   `reject` claims the flow (a static route naming its incoming interface forwards every
+//!   source arriving there, RIB or not, as the kernel and smcroute do), anything else — a
+//!   rejecting answer, no RPF callback, no answer by the deadline — installs the A-32 no-route
+//!   negative entry as before. The spec's behaviour (negative at once) is the default.
 //! * FALSE prune alerts apply the default lifetime when queued and the answer when it arrives,
 //!   so an unanswered (out-of-process) alert leaves the documented 900 s.
 

@@ -11,6 +11,7 @@ use crate::{
     daemon::{
         hold::{Hold, HoldLimits},
         igmp_io::IgmpIo,
+        veth::{kernel, VethReading},
     },
     dataplane::{DataPlane, PuntSockets, XdpBackend, XskConfig},
 };
@@ -154,11 +155,11 @@ impl RouterIo for DaemonIo {
         }
     }
 
-    fn recv_punted(&mut self, frames: &mut Vec<Vec<u8>>) {
+    fn recv_punted(&mut self, frames: &mut Vec<(u32, Vec<u8>)>) {
         let ifindexes: Vec<u32> = self.punt.interfaces().collect();
         for ifindex in ifindexes {
             for socket in self.punt.sockets_mut(ifindex) {
-                socket.recv(|frame| frames.push(frame.to_vec()));
+                socket.recv(|frame| frames.push((ifindex, frame.to_vec())));
             }
         }
     }
@@ -200,6 +201,14 @@ impl RouterIo for DaemonIo {
 
     fn host_leave(&mut self, join: &HostJoin) {
         self.host_joins.remove(join);
+    }
+
+    fn is_veth(&self, name: &str) -> bool {
+        kernel::is_veth(name)
+    }
+
+    fn read_veth(&self, name: &str, ifindex: u32) -> VethReading {
+        kernel::read(name, ifindex)
     }
 }
 

@@ -113,10 +113,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             self.protocol_name(external.protocol_id),
             external.component_id,
         );
-        let reject_opted = self
-            .mgm
-            .client_options(h)
-            .is_ok_and(|o| o.rpf_reject_creates_negative);
         let not_open = Response::error(
             87,
             format!(
@@ -152,10 +148,12 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                         Some(r) => api_events::route_of(r),
                         None => self
                             .mgm
-                            .rpf_proposal(QueryId::from_raw(query))
+                            .open_rpf_route(QueryId::from_raw(query))
                             .unwrap_or_default(),
                     },
-                    reject: reject && reject_opted,
+                    // The MGM decides what a rejection means: a declined no-route offer, or
+                    // (with the protocol's A-10 option) a negative entry.
+                    reject,
                 },
             },
             ApiAnswer::CreationAlert { entries, .. } => Answer::CreationAlert {

@@ -2,7 +2,10 @@
 //! they are told in memory, record it for the tests to inspect, and fail the operations a test
 //! names. Not a model of the XDP data plane: the real one is tested against the kernel.
 use super::ports::{HostJoin, RouterIo};
-use crate::dataplane::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats};
+use crate::{
+    daemon::veth::VethReading,
+    dataplane::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats},
+};
 use mgm_common::SgKey;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
@@ -46,6 +49,8 @@ pub struct FakeBackend {
     pub failing: BTreeSet<Op>,
     /// Successful writes (install, update, delete) per entry.
     pub writes: HashMap<SgKey, usize>,
+    /// Counters the fast path reports for an entry it holds (default: nothing counted).
+    pub stats: HashMap<SgKey, MfeStats>,
     hold_next: HashSet<SgKey>,
 }
 
@@ -97,7 +102,7 @@ impl ForwardingBackend for FakeBackend {
     fn mfe_stats(&self, sg: SgKey) -> Result<MfeStats, FakeError> {
         self.entries
             .get(&sg)
-            .map(|_| MfeStats::default())
+            .map(|_| self.stats.get(&sg).cloned().unwrap_or_default())
             .ok_or(FakeError::NoEntry)
     }
 
@@ -175,14 +180,16 @@ pub struct FakeIo {
     pub punt_open_fails: usize,
     /// Punt sockets opened in all.
     pub punts_opened: usize,
-    /// Frames the next [`RouterIo::recv_punted`] hands over.
-    pub punted: Vec<Vec<u8>>,
+    /// Frames the next [`RouterIo::recv_punted`] hands over: (arrival ifindex, frame).
+    pub punted: Vec<(u32, Vec<u8>)>,
     /// Addresses of the interfaces.
     pub addresses: BTreeMap<u32, (Ipv4Addr, u8)>,
     /// IGMP datagrams sent: (ifindex, destination).
     pub igmp_sent: Vec<(u32, Ipv4Addr)>,
     /// Host joins in force.
     pub joins: BTreeSet<HostJoin>,
+    /// The interfaces that are veths, with what the kernel reports of them.
+    pub veths: BTreeMap<String, VethReading>,
 }
 
 impl RouterIo for FakeIo {
@@ -219,7 +226,7 @@ impl RouterIo for FakeIo {
         self.punts.remove(&ifindex);
     }
 
-    fn recv_punted(&mut self, frames: &mut Vec<Vec<u8>>) {
+    fn recv_punted(&mut self, frames: &mut Vec<(u32, Vec<u8>)>) {
         frames.append(&mut self.punted);
     }
 
@@ -238,5 +245,13 @@ impl RouterIo for FakeIo {
 
     fn host_leave(&mut self, join: &HostJoin) {
         self.joins.remove(join);
+    }
+
+    fn is_veth(&self, name: &str) -> bool {
+        self.veths.contains_key(name)
+    }
+
+    fn read_veth(&self, name: &str, _ifindex: u32) -> VethReading {
+        self.veths.get(name).copied().unwrap_or_default()
     }
 }

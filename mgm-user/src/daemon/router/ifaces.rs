@@ -5,7 +5,7 @@ use crate::{
     daemon::links::Link,
     dataplane::{ForwardingBackend, IfaceSettings},
     igmp,
-    mgm::{IfId, ProtocolHandle},
+    mgm::{IfId, MemberFlags, ProtocolHandle},
 };
 use std::time::Instant;
 use tracing::{debug, info, warn};
@@ -93,6 +93,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         info!(interface = %link.name, ifindex = link.ifindex, mode = ?cfg.xdp_mode, "interface in service");
         self.active
             .insert(link.name.clone(), (link.ifindex, cfg.xdp_mode));
+        if self.io.is_veth(&link.name) {
+            let reading = self.io.read_veth(&link.name, link.ifindex);
+            self.veths.in_service(&link.name, link.ifindex, reading);
+        }
         self.configure_backend_iface(link);
         self.open_punt_sockets(&link.name, link.ifindex);
         self.builtins
@@ -166,11 +170,20 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             return;
         };
         info!(interface = %name, ifindex, "interface out of service");
+        self.veths.out_of_service(name);
         if let Ok(actions) = self.igmp.remove_interface(ifindex) {
             self.igmp_actions(actions);
         }
         let ifid = IfId::index(ifindex);
         let now = self.now();
+        // The static memberships go first, so entries forwarding there lose the interface in
+        // place; the ownership release below then deletes only entries coming in on it.
+        let statics = self.builtins.statics.0;
+        for (sg, oif) in self.builtins.statics.1.forget_interface(ifindex) {
+            let _ = self
+                .mgm
+                .delete_membership(statics, sg, oif, MemberFlags::JOIN, now);
+        }
         let _ = self
             .mgm
             .release_interface_ownership(self.builtins.igmp.0, ifid, now);
@@ -178,7 +191,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             let _ = self.mgm.release_interface_ownership(owner, ifid, now);
         }
         self.builtins.statics.1.set_ifindex(name, None);
-        self.builtins.statics.1.forget_interface(ifindex);
         // A link that is gone has lost its program already.
         if let Err(e) = self.io.detach(name) {
             debug!(interface = %name, error = %e, "XDP detach");

@@ -7,12 +7,13 @@
 //! core's state is committed before any action leaves it.
 //!
 //! The core is generic over the [`ForwardingBackend`] (the XDP maps, or a fake) and the
-//! [`RouterIo`] (attachments, punt sockets, IGMP and host sockets); [`executor`] holds the
-//! daemon's implementations and [`Router`], the core as mgmd runs it. One concern per file:
-//! interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
-//! ([`punts`]), IGMP ([`igmp_glue`]), API tables ([`tables`]), run-time routes
-//! ([`static_api`]), host joins ([`host_joins`]), external protocols ([`externals`]), reload
-//! ([`reload`]), and keeping the backend in step with the MGM ([`sync`]).
+//! [`RouterIo`] (attachments, punt sockets, IGMP and host sockets, veth readings); [`executor`]
+//! holds the daemon's implementations and [`Router`], the core as mgmd runs it. One concern per
+//! file: interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
+//! ([`punts`]), IGMP ([`igmp_glue`]), API tables and counters, the veth watch's refresh
+//! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
+//! external protocols ([`externals`]), reload ([`reload`]), and keeping the backend in step
+//! with the MGM ([`sync`]).
 mod executor;
 mod externals;
 #[cfg(test)]
@@ -34,8 +35,12 @@ pub use executor::{PuntFds, Router};
 use ports::{EventSink, HostJoin, RouterIo};
 
 use super::{
-    api_events::MonitorHub, hold::Hold, links::Link, proxy::ProxyProtocol,
+    api_events::MonitorHub,
+    hold::{self, Hold},
+    links::Link,
+    proxy::ProxyProtocol,
     static_routes::StaticProtocol,
+    veth::VethWatch,
 };
 use crate::{
     config::{Config, XdpMode},
@@ -52,7 +57,7 @@ use std::{
     net::Ipv4Addr,
     time::{Duration, Instant},
 };
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// An entry leaves hold mode once no packet of it was punted for this long...
 const HOLD_QUIET: Duration = Duration::from_millis(10);
@@ -124,6 +129,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     hold: Hold,
     /// Settings of the interfaces in service, for packets released from the hold queues.
     egress: HashMap<u32, IfaceSettings>,
+    /// veths in service, watched for the drops the kernel does not report to XDP.
+    veths: VethWatch,
     /// Entries in hold mode: (last punted packet seen, latest handover).
     draining: HashMap<Sg, (Instant, Instant)>,
     /// Entries a previous run left in the pinned maps, (S,G) and incoming ifindex: they
@@ -161,7 +168,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// already (a previous run's) are adopted, and the built-in protocols registered.
     pub fn with_parts(
         config: Config,
-        backend: B,
+        mut backend: B,
         io: I,
         hold: Hold,
         now: Instant,
@@ -178,9 +185,17 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 "adopted the forwarding entries of the previous run"
             );
         }
+        // A previous run stopped while an entry was in hold mode left it punting its packets to
+        // sockets nobody reads: adopted entries forward by the fast path at once.
+        for (sg, _) in &adopted {
+            if let Err(e) = backend.release_hold(key_of(*sg)) {
+                warn!(source = %sg.source, group = %sg.group, error = %e, "ending an adopted entry's hold mode failed");
+            }
+        }
         let reconcile_at = now + Duration::from_secs(config.daemon.adopt_window_s.into());
         let core_config = mgm::Config {
             refresh_on_activity: true,
+            rpf_ask_arrival_owner: true,
             ..mgm::Config::default()
         };
         let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));
@@ -213,6 +228,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             io,
             hold,
             egress: HashMap::new(),
+            veths: VethWatch::default(),
             draining: HashMap::new(),
             adopted,
             reconcile_at,
@@ -306,7 +322,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             if self.mgm.mfe(sg).is_some() {
                 continue;
             }
-            for (msg, ifid) in self.builtins.statics.1.memberships_for(iif, sg) {
+            for (msg, ifid) in self.builtins.statics.1.memberships_for(sg) {
                 let _ = self
                     .mgm
                     .add_membership(statics, msg, ifid, MemberFlags::JOIN, now);
@@ -332,7 +348,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 self.restore_if_lost(sg);
                 let flags = MemberFlags::JOIN;
                 let statics = self.builtins.statics.0;
-                for (msg, ifid) in self.builtins.statics.1.memberships_for(ifindex, sg) {
+                for (msg, ifid) in self.builtins.statics.1.memberships_for(sg) {
                     if let Err(e) = self.mgm.add_membership(statics, msg, ifid, flags, now) {
                         debug!(error = %e, "static membership");
                     }
@@ -418,7 +434,12 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 }
                 let now = self.clock;
                 self.drain_punts(now);
-                self.hold.release(sg, &oifs, &self.egress);
+                let route = hold::Route {
+                    iif: iif.ifindex,
+                    oifs: &oifs,
+                    egress: &self.egress,
+                };
+                self.hold.release(sg, route);
             }
             Action::DeleteMfe { sg } => {
                 self.hold.discard(sg);

@@ -1,8 +1,9 @@
 //! What the router core needs from its surroundings besides the forwarding backend. The
-//! daemon's executor implements it with XDP attachments, AF_XDP punt sockets, raw IGMP sockets
-//! and host sockets ([`super::executor`]); the core's tests with a fake that records every call
-//! and fails on demand.
-use crate::api::proto::Event;
+//! daemon's executor implements it with XDP attachments, AF_XDP punt sockets, raw IGMP sockets,
+//! host sockets and the kernel's reports on veths (ethtool, netdev genetlink, sysfs:
+//! [`crate::daemon::veth::kernel`]) ([`super::executor`]); the core's tests with a fake that
+//! records every call and fails on demand.
+use crate::{api::proto::Event, daemon::veth::VethReading};
 use std::net::Ipv4Addr;
 
 /// A group the router itself joins as a host on an interface: (interface, group, source).
@@ -23,8 +24,9 @@ pub trait RouterIo {
     /// Closes the punt sockets of `ifindex` and frees their slots, memory and descriptors.
     fn close_punt(&mut self, ifindex: u32);
 
-    /// Appends every frame punted since the last call to `frames`.
-    fn recv_punted(&mut self, frames: &mut Vec<Vec<u8>>);
+    /// Appends every frame punted since the last call to `frames`, each with the ifindex it
+    /// arrived on.
+    fn recv_punted(&mut self, frames: &mut Vec<(u32, Vec<u8>)>);
 
     /// The first IPv4 address and prefix length of `ifindex`.
     fn ipv4_of(&self, ifindex: u32) -> Option<(Ipv4Addr, u8)>;
@@ -37,6 +39,12 @@ pub trait RouterIo {
 
     /// Leaves a group joined with [`RouterIo::host_join`].
     fn host_leave(&mut self, join: &HostJoin);
+
+    /// Whether interface `name` is a veth.
+    fn is_veth(&self, name: &str) -> bool;
+
+    /// What the kernel reports now of the veth `name` (`ifindex`).
+    fn read_veth(&self, name: &str, ifindex: u32) -> VethReading;
 }
 
 /// Where the events of one external protocol go (its API connection).

@@ -1,7 +1,11 @@
 //! The punt path and the hold handover: punted packets are held until their entry exists, and
 //! an entry leaves hold mode once its punt path is quiet.
 use super::{key_of, RouterCore, RouterIo, HOLD_QUIET};
-use crate::{daemon::hold::Hold, dataplane::ForwardingBackend, mgm::Sg};
+use crate::{
+    daemon::hold::{self, Hold},
+    dataplane::ForwardingBackend,
+    mgm::Sg,
+};
 use std::{
     collections::BTreeMap,
     time::{Duration, Instant},
@@ -91,7 +95,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.advance(now);
         let mut frames = Vec::new();
         self.io.recv_punted(&mut frames);
-        for frame in frames {
+        for (arrival, frame) in frames {
             let flow = Hold::flow_of(&frame);
             if let Some(drain) = flow.and_then(|sg| self.draining.get_mut(&sg)) {
                 drain.0 = now;
@@ -99,11 +103,21 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             let installed = flow
                 .filter(|sg| !self.hold.is_waiting(*sg))
                 .and_then(|sg| self.mgm.mfe(sg))
-                .map(|m| m.oifs().iter().map(|o| o.ifindex).collect::<Vec<u32>>());
+                .map(|m| {
+                    let oifs: Vec<u32> = m.oifs().iter().map(|o| o.ifindex).collect();
+                    (m.sg(), m.iif().ifindex, oifs)
+                });
             match installed {
-                Some(oifs) => self.hold.forward_now(&frame, &oifs, &self.egress),
+                Some((sg, iif, oifs)) => {
+                    let route = hold::Route {
+                        iif,
+                        oifs: &oifs,
+                        egress: &self.egress,
+                    };
+                    self.hold.forward_now(sg, &frame, arrival, route);
+                }
                 None => {
-                    self.hold.punted(&frame, now);
+                    self.hold.punted(&frame, arrival, now);
                 }
             }
         }

@@ -41,11 +41,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// protocol returns each membership once), so flows already forwarded or dropped pick up a
     /// route added at run time without waiting for their entry to expire.
     pub(super) fn apply_routes_to_mfes(&mut self) {
-        let flows: Vec<(Sg, u32)> = self.mgm.mfes().map(|m| (m.sg(), m.iif().ifindex)).collect();
+        let flows: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
         let h = self.builtins.statics.0;
         let now = self.now();
-        for (sg, iif) in flows {
-            for (msg, ifid) in self.builtins.statics.1.memberships_for(iif, sg) {
+        for sg in flows {
+            for (msg, ifid) in self.builtins.statics.1.memberships_for(sg) {
                 let _ = self
                     .mgm
                     .add_membership(h, msg, ifid, MemberFlags::JOIN, now);

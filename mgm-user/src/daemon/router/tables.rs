@@ -3,9 +3,14 @@ use super::{key_of, RouterCore, RouterIo, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID}
 use crate::{
     api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
     dataplane::ForwardingBackend,
+    igmp::ChangeKind,
     mgm::{self, IfId, MemberFlags, ProtocolHandle, Sg},
 };
-use std::time::Instant;
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::Ipv4Addr,
+    time::Instant,
+};
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The interfaces table.
@@ -86,7 +91,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .mgm
             .mfes()
             .map(|m| {
-                let stats = self.backend.mfe_stats(key_of(m.sg())).unwrap_or_default();
+                let mut stats = self.backend.mfe_stats(key_of(m.sg())).unwrap_or_default();
+                self.hold.add_to_stats(m.sg(), &mut stats);
                 MfeRow {
                     source: m.sg().source,
                     group: m.sg().group,
@@ -126,10 +132,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.advance(now);
         let now = self.now();
         let sgs: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
+        // Copies the fast path redirected, per interface, for the veth watch.
+        let mut redirected: HashMap<u32, u64> = HashMap::new();
         for sg in sgs {
-            let Ok(stats) = self.backend.mfe_stats(key_of(sg)) else {
+            let Ok(mut stats) = self.backend.mfe_stats(key_of(sg)) else {
                 continue;
             };
+            for (ifindex, s) in &stats.oifs {
+                *redirected.entry(*ifindex).or_default() += s.packets;
+            }
+            self.hold.add_to_stats(sg, &mut stats);
             let counters = mgm::MfeCounters {
                 in_pkts: stats.packets,
                 in_octets: stats.bytes,
@@ -147,23 +159,67 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             };
             let _ = self.mgm.report_stats(sg, counters, now);
         }
+        let io = &self.io;
+        self.veths
+            .refresh(&redirected, |name, ifindex| io.read_veth(name, ifindex));
         self.drive();
     }
 
-    /// The memberships table.
+    /// The drop counters of the veths in service, by name.
+    pub fn veth_counters(&self) -> BTreeMap<String, u64> {
+        let io = &self.io;
+        self.veths
+            .counters(|name, ifindex| io.read_veth(name, ifindex))
+    }
+
+    /// The memberships table, with each one's FORWARD state, filter mode and (for IGMP's
+    /// EXCLUDE-mode groups) excluded sources.
     pub fn groups(&self) -> Vec<GroupRow> {
         self.mgm
             .memberships()
             .into_iter()
-            .map(|m| GroupRow {
-                source: m.sg.source,
-                group: m.sg.group,
-                iface: self.name_of(m.ifid.ifindex),
-                protocol: self
-                    .protocol_id_of(m.protocol)
-                    .map(|p| self.protocol_name(p))
-                    .unwrap_or_default(),
-                flags: MemberFlags::JOIN.bits(),
+            .map(|m| {
+                let forward_disabled = self
+                    .mgm
+                    .mfe(m.sg)
+                    .is_some_and(|e| e.forward_disabled().contains(m.ifid));
+                let flags = if forward_disabled {
+                    MemberFlags::JOIN
+                } else {
+                    MemberFlags::JOIN | MemberFlags::FORWARD
+                };
+                let any_source = m.sg.source.is_unspecified();
+                let excluded = if any_source && m.protocol == self.builtins.igmp.0 {
+                    self.igmp_excluded(m.ifid.ifindex, m.sg.group)
+                } else {
+                    Vec::new()
+                };
+                GroupRow {
+                    source: m.sg.source,
+                    group: m.sg.group,
+                    iface: self.name_of(m.ifid.ifindex),
+                    protocol: self
+                        .protocol_id_of(m.protocol)
+                        .map(|p| self.protocol_name(p))
+                        .unwrap_or_default(),
+                    flags: flags.bits(),
+                    mode: if any_source { "exclude" } else { "include" }.into(),
+                    excluded,
+                }
+            })
+            .collect()
+    }
+
+    /// The sources IGMP excludes from its (\*,`group`) membership on `ifindex`.
+    fn igmp_excluded(&self, ifindex: u32, group: Ipv4Addr) -> Vec<Ipv4Addr> {
+        self.igmp
+            .memberships(ifindex)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.group == group)
+            .filter_map(|c| match c.kind {
+                ChangeKind::Block(s) => Some(s),
+                _ => None,
             })
             .collect()
     }

@@ -20,6 +20,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod forwarding;
+
 const UP0: u32 = 2;
 const RCV1: u32 = 3;
 const RCV2: u32 = 4;
@@ -207,12 +209,16 @@ fn an_outgoing_interface_that_flaps_leaves_the_entry_and_comes_back_with_new_pun
     assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
     assert_eq!(core.io.punts_opened, 3);
 
-    // The MGM deletes the entries that use an interface leaving service; the flow's next
-    // packet creates it again without the interface.
+    // An interface leaving service leaves the entries forwarding to it in place: its
+    // static memberships go first, so the entry is updated once, never deleted.
+    let writes = core.backend.writes[&key_of(sg())];
     core.link_changed(link("rcv1", RCV1, false), t0);
-    assert_eq!(entry(&core), None);
-    miss(&mut core, UP0, t0);
     assert_eq!(entry(&core), Some((UP0, vec![RCV2])));
+    assert_eq!(
+        core.backend.writes[&key_of(sg())],
+        writes + 1,
+        "updated in place"
+    );
     assert!(!core.io.attached.contains_key("rcv1"));
     assert!(!core.io.punts.contains_key(&RCV1), "punt sockets closed");
     assert!(!core.backend.punt_slots.contains_key(&RCV1));
@@ -244,9 +250,11 @@ fn an_interface_back_under_a_new_ifindex_is_served_anew_and_the_old_one_forgotte
     let mut core = core(config(&["rcv1", "rcv2"]), t0);
     miss(&mut core, UP0, t0);
     core.link_removed("rcv2", t0);
-    assert_eq!(entry(&core), None);
-    miss(&mut core, UP0, t0);
-    assert_eq!(entry(&core), Some((UP0, vec![RCV1])));
+    assert_eq!(
+        entry(&core),
+        Some((UP0, vec![RCV1])),
+        "rcv2 removed in place"
+    );
     const NEW: u32 = 9;
     core.link_changed(link("rcv2", NEW, true), t0);
     assert_eq!(entry(&core), Some((UP0, vec![RCV1, NEW])));
@@ -387,7 +395,7 @@ fn reload_touches_only_what_changed() {
 fn the_hold_handover_waits_for_a_quiet_punt_path() {
     let t0 = Instant::now();
     let mut core = core(config(&["rcv1"]), t0);
-    core.io.punted.push(frame());
+    core.io.punted.push((UP0, frame()));
     core.drain_punts(t0);
     assert_eq!(core.counters()["hold_queued_now"], 1);
     miss(&mut core, UP0, t0);
@@ -396,7 +404,7 @@ fn the_hold_handover_waits_for_a_quiet_punt_path() {
     assert_eq!(core.counters()["hold_delivered"], 1);
 
     // A packet punted 5 ms later (in flight): sent on, and the quiet period starts again.
-    core.io.punted.push(frame());
+    core.io.punted.push((UP0, frame()));
     core.drain_punts(t0 + Duration::from_millis(5));
     core.tick(t0 + Duration::from_millis(12));
     assert!(held(&core), "not quiet for 10 ms yet");
@@ -409,18 +417,18 @@ fn the_hold_handover_waits_for_a_quiet_punt_path() {
 fn the_hold_handover_happens_after_a_second_however_busy_the_punt_path() {
     let t0 = Instant::now();
     let mut core = core(config(&["rcv1"]), t0);
-    core.io.punted.push(frame());
+    core.io.punted.push((UP0, frame()));
     core.drain_punts(t0);
     miss(&mut core, UP0, t0);
     let held = |core: &Core| core.backend.entries[&key_of(sg())].hold;
     let mut t = t0;
     while t < t0 + Duration::from_millis(995) {
         t += Duration::from_millis(5);
-        core.io.punted.push(frame());
+        core.io.punted.push((UP0, frame()));
         core.drain_punts(t);
         assert!(held(&core), "still in hold mode at {:?}", t - t0);
     }
-    core.io.punted.push(frame());
+    core.io.punted.push((UP0, frame()));
     core.drain_punts(t0 + Duration::from_secs(1));
     assert!(!held(&core));
 }
@@ -472,6 +480,27 @@ fn an_adopted_entry_whose_re_creation_is_abandoned_stops_forwarding() {
         "abandoned: the adopted entry is removed"
     );
     assert!(differences(&core).is_empty());
+}
+
+#[test]
+fn an_entry_adopted_in_hold_mode_forwards_by_the_fast_path_at_once() {
+    let t0 = Instant::now();
+    let mut backend = FakeBackend::default();
+    backend.entries.insert(
+        key_of(sg()),
+        FakeEntry {
+            iif: UP0,
+            oifs: vec![RCV1],
+            hold: true,
+        },
+    );
+    let core = core_with(config(&["rcv1"]), backend, t0);
+    let adopted = &core.backend.entries[&key_of(sg())];
+    assert_eq!((adopted.iif, adopted.oifs.as_slice()), (UP0, &[RCV1][..]));
+    assert!(
+        !adopted.hold,
+        "no longer punted to a previous run's sockets"
+    );
 }
 
 #[test]

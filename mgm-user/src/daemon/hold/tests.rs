@@ -1,0 +1,279 @@
+//! The hold queues' bounds, ageing, release rules and counters.
+use super::*;
+use crate::rawio::{Framing, PacketSocket};
+use std::net::Ipv4Addr;
+
+fn frame(ttl: u8, group: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![0x01, 0, 0x5e, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0x08, 0x00];
+    let mut ip = [
+        0x45, 0, 0, 28, 0, 0, 0, 0, ttl, 17, 0, 0, 10, 0, 0, 1, group[0], group[1], group[2],
+        group[3],
+    ]
+    .to_vec();
+    ip.extend_from_slice(&[0; 8]);
+    let mut view = ipv4::Packet::new_checked(ip.as_mut_slice()).unwrap();
+    view.fill_checksum();
+    f.extend_from_slice(&ip);
+    f
+}
+
+fn hold(limits: HoldLimits) -> Hold {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    Hold {
+        queues: HashMap::new(),
+        held: 0,
+        tallies: HashMap::new(),
+        limits,
+        counters: HoldCounters::default(),
+        socket: socket.into(),
+    }
+}
+
+#[test]
+fn punted_frames_are_queued_per_flow_within_bounds() {
+    let mut h = hold(HoldLimits {
+        per_flow: 2,
+        total: 3,
+        max_age: Duration::from_secs(1),
+    });
+    let now = Instant::now();
+    let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
+    assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), 2, now), Some(sg));
+    assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), 2, now), Some(sg));
+    assert_eq!(
+        h.punted(&frame(64, [239, 1, 1, 1]), 2, now),
+        None,
+        "per-flow bound"
+    );
+    assert!(h.punted(&frame(64, [239, 1, 1, 2]), 2, now).is_some());
+    assert_eq!(
+        h.punted(&frame(64, [239, 1, 1, 3]), 2, now),
+        None,
+        "total bound"
+    );
+    assert_eq!(h.punted(&[1, 2, 3], 2, now), None);
+    let c = h.counters();
+    assert_eq!((c.punted, c.overflow, c.malformed, h.held()), (6, 2, 1, 3));
+    h.discard(sg);
+    assert_eq!((h.held(), h.counters().no_route), (1, 2));
+}
+
+#[test]
+fn only_valid_ipv4_behind_at_most_one_tag_is_prepared() {
+    let mut untagged = frame(64, [239, 1, 1, 1]);
+    let original = untagged.clone();
+    assert_eq!(
+        Hold::prepare(&mut untagged),
+        Prepared::Ready {
+            ttl: 63,
+            ip_len: 28
+        }
+    );
+    assert_eq!(untagged[22], 63);
+    let mut tagged = original.clone();
+    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x07]);
+    assert!(matches!(Hold::prepare(&mut tagged), Prepared::Ready { .. }));
+    assert_eq!(tagged, untagged, "the tag is removed");
+    let mut double = original.clone();
+    double.splice(12..12, [0x81, 0x00, 0x00, 0x07, 0x81, 0x00, 0x00, 0x08]);
+    assert_eq!(Hold::prepare(&mut double), Prepared::Malformed);
+    let mut bad_sum = original.clone();
+    bad_sum[24] ^= 1;
+    assert_eq!(Hold::prepare(&mut bad_sum), Prepared::Malformed);
+    let mut expired = frame(1, [239, 1, 1, 1]);
+    assert_eq!(Hold::prepare(&mut expired), Prepared::TtlExpired);
+}
+
+#[test]
+fn held_frames_age_out_and_are_counted() {
+    let mut h = hold(HoldLimits::default());
+    let t0 = Instant::now();
+    h.punted(&frame(64, [239, 1, 1, 1]), 2, t0);
+    h.expire(t0 + Duration::from_secs(1));
+    assert_eq!(h.held(), 1);
+    h.expire(t0 + Duration::from_secs(4));
+    assert_eq!((h.held(), h.counters().aged_out), (0, 1));
+}
+
+/// Runs `test` on a thread of its own in a new network namespace holding the veth pairs
+/// `pairs` (each up), which go away with the thread.
+fn in_namespace_with_veths(pairs: &[(&str, &str)], test: impl FnOnce() + Send) {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: moves only this thread into a new network namespace.
+                assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
+                for (a, b) in pairs {
+                    for args in [
+                        vec!["link", "add", a, "type", "veth", "peer", "name", b],
+                        vec!["link", "set", a, "up"],
+                        vec!["link", "set", b, "up"],
+                    ] {
+                        let status = std::process::Command::new("ip")
+                            .args(&args)
+                            .status()
+                            .expect("run ip");
+                        assert!(status.success(), "ip {args:?}");
+                    }
+                }
+                test();
+            })
+            .join()
+            .expect("test thread");
+    });
+}
+
+/// The first IPv4 frame to `group` that arrives on `socket` within 10 s.
+fn next_frame_to(socket: &PacketSocket, group: [u8; 4]) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buffer = vec![0u8; 2048];
+    while Instant::now() < deadline {
+        let (len, arrival) = match socket.recv_from(&mut buffer) {
+            Ok(received) => received,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => panic!("receive: {e}"),
+        };
+        let frame = &buffer[..len];
+        if !arrival.outgoing && len >= 34 && frame[12..14] == [8, 0] && frame[30..34] == group {
+            return frame.to_vec();
+        }
+    }
+    panic!("no frame to {group:?} within 10 s");
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn release_sends_through_the_packet_socket_with_the_interface_rules() {
+    in_namespace_with_veths(&[("out0", "peer0"), ("out1", "peer1")], || {
+        let ifindex = |name| crate::rawio::ifindex(name).expect("ifindex");
+        let (out0, out1) = (ifindex("out0"), ifindex("out1"));
+        let capture =
+            PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16).expect("capture socket");
+        capture.bind(ifindex("peer0")).expect("bind");
+        capture
+            .socket()
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let mut h = Hold::new(HoldLimits::default()).expect("AF_PACKET socket");
+        let now = Instant::now();
+        let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
+        let sent = frame(5, [239, 1, 1, 1]);
+        h.punted(&frame(1, [239, 1, 1, 1]), 2, now);
+        h.punted(&sent, 2, now);
+        let mac = [2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+        let egress: HashMap<u32, IfaceSettings> = [
+            (
+                out0,
+                IfaceSettings {
+                    mac,
+                    ttl_threshold: 1,
+                    mtu: 0,
+                },
+            ),
+            (
+                out1,
+                IfaceSettings {
+                    mac: [2; 6],
+                    ttl_threshold: 10,
+                    mtu: 0,
+                },
+            ),
+        ]
+        .into();
+        // out0 takes the copy, out1's threshold stops it, and interface 9999 is not in
+        // service.
+        h.release(
+            sg,
+            Route {
+                iif: 2,
+                oifs: &[out0, out1, 9999],
+                egress: &egress,
+            },
+        );
+        let c = h.counters();
+        assert_eq!(
+            (
+                c.ttl_expired,
+                c.delivered,
+                c.copies,
+                c.copies_dropped,
+                h.held()
+            ),
+            (1, 1, 1, 2, 0)
+        );
+        let received = next_frame_to(&capture, [239, 1, 1, 1]);
+        let mut expected = sent.clone();
+        expected[6..12].copy_from_slice(&mac);
+        expected[22] = 4;
+        ipv4::Packet::new_checked(&mut expected[14..])
+            .expect("ipv4")
+            .fill_checksum();
+        assert_eq!(
+            received, expected,
+            "TTL-1, checksum and source MAC rewritten"
+        );
+    });
+}
+
+#[test]
+fn only_packets_that_arrived_on_the_entrys_incoming_interface_are_released() {
+    let mut h = hold(HoldLimits::default());
+    let now = Instant::now();
+    let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
+    for arrival in [2, 5, 2, 5, 5] {
+        assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), arrival, now), Some(sg));
+    }
+    // The loopback socket cannot send to ifindex 7: the copies count as dropped, but the
+    // packets that arrived on the incoming interface 2 are delivered and the rest refused.
+    let egress: HashMap<u32, IfaceSettings> = HashMap::new();
+    let route = Route {
+        iif: 2,
+        oifs: &[7],
+        egress: &egress,
+    };
+    h.release(sg, route);
+    h.forward_now(sg, &frame(64, [239, 1, 1, 1]), 5, route);
+    let c = h.counters();
+    assert_eq!((c.delivered, c.wrong_if, h.held()), (2, 4, 0));
+    let mut stats = MfeStats::default();
+    h.add_to_stats(sg, &mut stats);
+    assert_eq!((stats.packets, stats.bytes, stats.wrong_if), (2, 56, 4));
+    h.discard(sg);
+    let mut after = MfeStats::default();
+    h.add_to_stats(sg, &mut after);
+    assert_eq!(after, MfeStats::default(), "the tally goes with the entry");
+}
+
+#[test]
+fn copies_sent_are_added_to_the_entrys_per_interface_counters() {
+    let mut h = hold(HoldLimits::default());
+    let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
+    h.tallies.insert(
+        sg,
+        Tally {
+            packets: 3,
+            bytes: 84,
+            wrong_if: 0,
+            oifs: [(7, (3, 84)), (8, (1, 28))].into(),
+        },
+    );
+    let mut stats = MfeStats {
+        packets: 10,
+        oifs: vec![(
+            7,
+            crate::dataplane::OifStats {
+                packets: 10,
+                bytes: 280,
+                drops: 1,
+            },
+        )],
+        ..MfeStats::default()
+    };
+    h.add_to_stats(sg, &mut stats);
+    assert_eq!(stats.packets, 13);
+    assert_eq!((stats.oifs[0].1.packets, stats.oifs[0].1.bytes), (13, 364));
+    assert_eq!(
+        stats.oifs[1].0, 8,
+        "an interface only the hold queue served"
+    );
+}

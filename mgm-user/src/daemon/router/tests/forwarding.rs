@@ -1,0 +1,162 @@
+//! fwd's forwarding behaviour in the core: held packets by arrival interface and their
+//! counters, the FORWARD flag and filter mode of `show groups`, the veth watch, and `reject`
+//! in both directions of an external protocol's RPF question.
+use super::*;
+use crate::api::proto::{ApiAnswer, ApiIfId, Event, Response};
+
+#[test]
+fn held_packets_are_released_only_if_they_arrived_on_the_incoming_interface_and_counted_in_show_mfe(
+) {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    // The first packets of the flow arrive on up0 and on rcv1 (a stray copy) before the entry.
+    core.io
+        .punted
+        .extend([(UP0, frame()), (RCV1, frame()), (UP0, frame())]);
+    core.drain_punts(t0);
+    assert_eq!(core.counters()["hold_queued_now"], 3);
+    miss(&mut core, UP0, t0);
+    let counters = core.counters();
+    assert_eq!(
+        (counters["hold_delivered"], counters["hold_wrong_if"]),
+        (2, 1)
+    );
+    // A packet punted on rcv1 after the entry exists is refused as well.
+    core.io.punted.push((RCV1, frame()));
+    core.drain_punts(t0 + Duration::from_millis(1));
+    assert_eq!(core.counters()["hold_wrong_if"], 2);
+    // show mfe adds what the hold queues did to the fast path's counters.
+    let rows = core.mfes();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].packets, rows[0].wrong_if), (2, 2));
+    assert_eq!(rows[0].bytes, 2 * 28);
+}
+
+#[test]
+fn show_groups_marks_forwarding_memberships_and_their_filter_mode() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1", "rcv2"]), t0);
+    miss(&mut core, UP0, t0);
+    let mut rows = core.groups();
+    rows.sort_by(|a, b| a.iface.cmp(&b.iface));
+    let seen: Vec<(&str, u32, &str, usize)> = rows
+        .iter()
+        .map(|r| (r.iface.as_str(), r.flags, r.mode.as_str(), r.excluded.len()))
+        .collect();
+    let join_forward = (mgm::MemberFlags::JOIN | mgm::MemberFlags::FORWARD).bits();
+    assert_eq!(
+        seen,
+        [
+            ("rcv1", join_forward, "include", 0),
+            ("rcv2", join_forward, "include", 0)
+        ]
+    );
+}
+
+#[test]
+fn a_veth_that_does_not_hand_on_the_redirected_copies_shows_them_as_lost() {
+    use crate::{
+        daemon::veth::VethReading,
+        dataplane::{MfeStats, OifStats},
+    };
+    let t0 = Instant::now();
+    let mut io = FakeIo::default();
+    let reading = |xdp_xmit| VethReading {
+        peer_ready: Some(false),
+        xdp_xmit: Some(xdp_xmit),
+        tx_dropped: Some(3),
+        rx_dropped: Some(0),
+    };
+    io.veths.insert("rcv1".into(), reading(0));
+    let mut core =
+        RouterCore::with_parts(config(&["rcv1"]), FakeBackend::default(), io, hold(), t0)
+            .expect("core");
+    core.routes_present(vec![source_route(UP0)]);
+    for (name, ifindex) in [("up0", UP0), ("rcv1", RCV1), ("rcv2", RCV2)] {
+        core.link_changed(link(name, ifindex, true), t0);
+    }
+    miss(&mut core, UP0, t0);
+    let copies = |packets| MfeStats {
+        packets,
+        oifs: vec![(
+            RCV1,
+            OifStats {
+                packets,
+                ..OifStats::default()
+            },
+        )],
+        ..MfeStats::default()
+    };
+    // The baseline, then 100 more copies redirected into rcv1 of which it handed on 60.
+    core.backend.stats.insert(key_of(sg()), copies(10));
+    core.refresh_stats(t0);
+    core.backend.stats.insert(key_of(sg()), copies(110));
+    core.io.veths.insert("rcv1".into(), reading(60));
+    core.refresh_stats(t0 + Duration::from_secs(30));
+    let counters = core.veth_counters();
+    assert_eq!(counters["veth_rcv1_xdp_lost"], 40);
+    assert_eq!(counters["veth_rcv1_peer_ready"], 0);
+    assert_eq!(counters["veth_rcv1_tx_dropped"], 3);
+    assert!(
+        !counters.keys().any(|k| k.starts_with("veth_rcv2")),
+        "not a veth"
+    );
+    // Out of service, it is no longer watched.
+    core.link_removed("rcv1", t0 + Duration::from_secs(31));
+    assert!(core.veth_counters().is_empty());
+}
+
+#[test]
+fn an_external_protocols_rpf_question_and_answer_carry_reject() {
+    let t0 = Instant::now();
+    let text = "[[interface]]\nname = \"up0\"\nigmp = false\nowner = \"external\"\n\n\
+                [[interface]]\nname = \"rcv1\"\nigmp = false\n\n\
+                [[interface]]\nname = \"rcv2\"\nigmp = false\n\n\
+                [[route]]\nfrom = \"up0\"\ngroup = \"239.7.0.0/16\"\nto = [\"rcv1\"]\n";
+    let mut core = core(Config::parse(text, "test").expect("config"), t0);
+    let (events, questions) = std::sync::mpsc::channel();
+    let pim = core
+        .register_external(
+            mgm::protocol_id(1, 0, 5),
+            0,
+            mgm::CallbackSet::RPF,
+            mgm::ClientOptions::default(),
+            events,
+        )
+        .expect("registered");
+    let up0 = mgm::IfId::index(UP0);
+    let taken = core.external_call(pim, |m, now| m.take_interface_ownership(pim, up0, now));
+    assert_eq!(taken, Response::Ok);
+    // No unicast route to this source: the RIB's offer is a rejection, and the protocol is
+    // told so; it confirms the rejection (naming up0, where the packet came in), and the MGM
+    // installs the negative entry although a static route names rcv1 for the group.
+    let stray = Sg::new(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(239, 7, 0, 1));
+    miss_of(&mut core, stray, UP0, t0);
+    let Ok(Event::Rpf {
+        query,
+        upstream,
+        reject,
+        ..
+    }) = questions.try_recv()
+    else {
+        panic!("an RPF question");
+    };
+    assert!(reject, "the no-route offer is marked");
+    let answer = ApiAnswer::Rpf {
+        query,
+        iif: ApiIfId {
+            ifindex: UP0,
+            next_hop: Ipv4Addr::UNSPECIFIED,
+        },
+        upstream,
+        route: None,
+        reject: true,
+    };
+    assert_eq!(core.external_answer(pim, answer), Response::Ok);
+    let installed = core
+        .backend
+        .entries
+        .get(&key_of(stray))
+        .map(|e| e.oifs.clone());
+    assert_eq!(installed, Some(Vec::new()), "negative entry");
+}
