@@ -204,6 +204,7 @@ impl Rtr {
                     self.memberships.apply(&c);
                     self.changes.push((Instant::now(), c));
                 }
+                Action::LimitReached(n) => panic!("no bound is reached in this lab: {n:?}"),
             }
         }
     }
