@@ -170,6 +170,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let reconcile_at = now + Duration::from_secs(config.daemon.adopt_window_s.into());
         let core_config = mgm::Config {
             refresh_on_activity: true,
+            mfe_timeout_s: config.daemon.mfe_lifetime_s,
             ..mgm::Config::default()
         };
         let answer_deadline = core_config.answer_deadline;

@@ -24,6 +24,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         let links: Vec<Link> = self.links.values().cloned().collect();
         for link in links {
+            let old = old_ifaces.iter().find(|o| o.name == link.name);
+            if let (Some(old), Some(new)) = (old, new.interface(&link.name)) {
+                if old != new && old.differs_only_in_igmp_tuning(new) {
+                    self.retune_igmp(link.ifindex, new);
+                    continue;
+                }
+            }
             let changed = !old_ifaces
                 .iter()
                 .any(|o| Some(o) == new.interface(&link.name));
