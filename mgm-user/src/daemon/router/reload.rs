@@ -16,10 +16,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let new_routes: BTreeSet<StaticRoute> = new.routes.iter().cloned().collect();
         let old_ifaces = self.config.interfaces.clone();
         self.config.interfaces = new.interfaces.clone();
-        for gone in old_ifaces
-            .iter()
-            .filter(|o| !new.interfaces.iter().any(|n| n == *o))
-        {
+        for gone in old_ifaces.iter().filter(|o| {
+            !new.interfaces
+                .iter()
+                .any(|n| n == *o || o.differs_only_in_igmp_tuning(n))
+        }) {
             self.take_out_of_service(&gone.name);
         }
         let links: Vec<Link> = self.links.values().cloned().collect();
