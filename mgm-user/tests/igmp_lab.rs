@@ -34,6 +34,7 @@ fn config() -> IfaceConfig {
         startup_query_count: 2,
         last_member_query_interval: Duration::from_millis(200),
         last_member_query_count: 2,
+        ..IfaceConfig::default()
     }
 }
 
