@@ -100,6 +100,12 @@ fn bounds_hold_are_counted_and_sighup_retunes_the_queries() -> Result<()> {
     // Groups 3 to 6 brought 4 × 20 sources beyond the bound; groups 8 and 9 one group each.
     assert_eq!(count(ignored, IgnoreReason::SourceLimit), 80, "{ignored:?}");
     assert_eq!(count(ignored, IgnoreReason::GroupLimit), 2, "{ignored:?}");
+    let table = mgmd.mgmctl_ok(&["show", "igmp"])?;
+    ensure!(
+        table.contains("state: 3 of 3 groups, 40 of 40 sources")
+            && table.contains("GroupLimit 2, SourceLimit 80"),
+        "mgmctl show igmp:\n{table}"
+    );
     let members = |mgmd: &Mgmd| -> Result<usize> {
         let rows = mgmd.groups()?;
         Ok(rows.iter().filter(|r| r.protocol == "igmp").count())

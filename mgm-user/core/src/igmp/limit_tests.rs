@@ -114,6 +114,12 @@ fn a_group_beyond_max_groups_is_ignored_and_counted() {
     assert_eq!(notices(&refused), vec![notice]);
     assert_eq!(lab.iface(2).groups.len(), 2);
     assert_eq!(lab.ignored(IgnoreReason::GroupLimit), 1);
+    let table = lab.router.snapshot(lab.at(2)).to_string();
+    assert!(
+        table.contains("state: 2 of 2 groups, 0 of 100 sources"),
+        "{table}"
+    );
+    assert!(table.contains("ignored: GroupLimit 1"), "{table}");
     // Reports for groups already held are still applied.
     assert_eq!(notices(&lab.v2(3, group(1))), vec![]);
     // Records that would create nothing are not refusals.
