@@ -16,11 +16,13 @@
 //!                                    # keep: forwarding goes on from the pinned maps (upgrades)
 //! adopt_window_s = 12                # after a restart, how long entries left by the previous
 //!                                    # run keep forwarding before they are re-derived
+//! mfe_lifetime_s = 900               # lifetime of a forwarding entry (read at start)
 //!
 //! [[interface]]
 //! name = "eth0"
 //! igmp = true                        # run the IGMP router side here
 //! igmp_version = 3                   # 2 or 3
+//! igmp_max_groups = 1024             # bounds and timers of IGMP here: see config::igmp_tuning
 //! ttl_threshold = 1                  # copies with a lower TTL are not sent here
 //! mtu = 1500                         # 0 = the interface's own
 //! xdp_mode = "driver"                # driver | generic
@@ -49,9 +51,12 @@ use std::{collections::BTreeSet, net::Ipv4Addr, path::Path};
 use toml::Spanned;
 
 mod daemon;
+mod igmp_tuning;
 
 use daemon::RawDaemon;
 pub use daemon::{DaemonConfig, OnStop};
+pub use igmp_tuning::IgmpTuning;
+use igmp_tuning::RawIgmpTuning;
 
 /// A configuration error, with the line (1-based) and key it is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +125,8 @@ pub struct InterfaceConfig {
     pub igmp: bool,
     /// IGMP version (2 or 3).
     pub igmp_version: u8,
+    /// IGMP bounds and timers.
+    pub igmp_tuning: IgmpTuning,
     /// TTL threshold for copies sent here.
     pub ttl_threshold: u8,
     /// MTU for copies sent here (0 = the interface's own).
@@ -306,6 +313,12 @@ struct RawInterface {
     igmp: bool,
     #[serde(default)]
     igmp_version: Option<Spanned<u8>>,
+    igmp_max_groups: Option<Spanned<usize>>,
+    igmp_max_sources: Option<Spanned<usize>>,
+    igmp_query_interval_s: Option<Spanned<u32>>,
+    igmp_query_response_ms: Option<Spanned<u32>>,
+    igmp_robustness: Option<Spanned<u8>>,
+    igmp_last_member_interval_ms: Option<Spanned<u32>>,
     #[serde(default)]
     ttl_threshold: Option<u8>,
     #[serde(default)]
@@ -404,10 +417,20 @@ impl Config {
                     ))
                 }
             };
+            let igmp_tuning = RawIgmpTuning {
+                igmp_max_groups: i.igmp_max_groups,
+                igmp_max_sources: i.igmp_max_sources,
+                igmp_query_interval_s: i.igmp_query_interval_s,
+                igmp_query_response_ms: i.igmp_query_response_ms,
+                igmp_robustness: i.igmp_robustness,
+                igmp_last_member_interval_ms: i.igmp_last_member_interval_ms,
+            }
+            .into_tuning(igmp_version, &at)?;
             interfaces.push(InterfaceConfig {
                 name: name.clone(),
                 igmp: i.igmp,
                 igmp_version,
+                igmp_tuning,
                 ttl_threshold: i.ttl_threshold.unwrap_or(1),
                 mtu: i.mtu.unwrap_or(0),
                 xdp_mode: i.xdp_mode,
@@ -531,6 +554,11 @@ fn key_of_path(path: &serde_path_to_error::Path) -> String {
     let key = path
         .iter()
         .filter_map(|segment| match segment {
+            // A value read with its span (`Spanned`) is a map inside toml; its private key is
+            // not the user's.
+            serde_path_to_error::Segment::Map { key } if key.starts_with("$__serde_spanned") => {
+                None
+            }
             serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
             serde_path_to_error::Segment::Enum { variant } => Some(variant.as_str()),
             _ => None,
@@ -692,6 +720,7 @@ to = ["eth1"]
             (iface("colour = 1"), 3, "interface.colour"),
             (iface("mtu = \"1500"), 3, "interface.mtu"),
             (iface("igmp = tru"), 3, "interface.igmp"),
+            (iface("igmp_version = \"3\""), 3, "interface.igmp_version"),
             (
                 "[daemon]\non_stop = \"later\"\n".into(),
                 2,

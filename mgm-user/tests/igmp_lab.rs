@@ -34,6 +34,7 @@ fn config() -> IfaceConfig {
         startup_query_count: 2,
         last_member_query_interval: Duration::from_millis(200),
         last_member_query_count: 2,
+        ..IfaceConfig::default()
     }
 }
 
@@ -204,6 +205,7 @@ impl Rtr {
                     self.memberships.apply(&c);
                     self.changes.push((Instant::now(), c));
                 }
+                Action::LimitReached(n) => panic!("no bound is reached in this lab: {n:?}"),
             }
         }
     }

@@ -30,6 +30,9 @@ pub struct DaemonConfig {
     /// Seconds adopted entries forward untouched after a restart (IGMP re-learns, protocols
     /// reconnect) before the MGM re-derives them.
     pub adopt_window_s: u32,
+    /// Lifetime of a forwarding entry (MFE) and the default prune timeout, seconds (spec
+    /// A-48; read at start).
+    pub mfe_lifetime_s: u32,
 }
 
 /// What a clean stop of mgmd does to forwarding. (`kill -9` always leaves it in place.)
@@ -58,6 +61,7 @@ impl Default for DaemonConfig {
             api_max_connections: 64,
             on_stop: OnStop::Detach,
             adopt_window_s: 12,
+            mfe_lifetime_s: crate::mgm::DEFAULT_MFE_TIMEOUT_S,
         }
     }
 }
@@ -81,6 +85,7 @@ pub(super) struct RawDaemon {
     #[serde(default)]
     on_stop: OnStop,
     adopt_window_s: Option<u32>,
+    mfe_lifetime_s: Option<Spanned<u32>>,
 }
 
 impl RawDaemon {
@@ -114,6 +119,17 @@ impl RawDaemon {
                 ))
             }
         };
+        let mfe_lifetime_s = match d.mfe_lifetime_s {
+            None => default.mfe_lifetime_s,
+            Some(n) if *n.get_ref() > 0 => *n.get_ref(),
+            Some(n) => {
+                return Err(at(
+                    n.span(),
+                    "daemon.mfe_lifetime_s",
+                    "must be at least 1".into(),
+                ))
+            }
+        };
         Ok(DaemonConfig {
             bpffs: d.bpffs.unwrap_or(default.bpffs),
             api_socket: d.api_socket.unwrap_or(default.api_socket),
@@ -126,6 +142,7 @@ impl RawDaemon {
             api_max_connections,
             on_stop: d.on_stop,
             adopt_window_s: d.adopt_window_s.unwrap_or(default.adopt_window_s),
+            mfe_lifetime_s,
         })
     }
 }
@@ -216,5 +233,16 @@ mod tests {
         assert_eq!((e.line, e.key.as_str()), (3, "daemon.api_mode"));
         let e = error_of("[daemon]\napi_max_connections = 0\n");
         assert_eq!((e.line, e.key.as_str()), (2, "daemon.api_max_connections"));
+    }
+
+    #[test]
+    fn mfe_lifetime_is_read_and_checked() {
+        assert_eq!(Config::default().daemon.mfe_lifetime_s, 900);
+        let c = Config::parse("[daemon]\nmfe_lifetime_s = 60\n", "t").expect("valid");
+        assert_eq!(c.daemon.mfe_lifetime_s, 60);
+        let e = error_of("[daemon]\n\nmfe_lifetime_s = 0\n");
+        assert_eq!((e.line, e.key.as_str()), (3, "daemon.mfe_lifetime_s"));
+        let e = error_of("[daemon]\nmfe_lifetime_s = -5\n");
+        assert_eq!((e.line, e.key.as_str()), (2, "daemon.mfe_lifetime_s"));
     }
 }

@@ -32,6 +32,11 @@ pub struct IfaceConfig {
     pub last_member_query_interval: Duration,
     /// Number of group(-and-source)-specific queries sent for one event.
     pub last_member_query_count: u8,
+    /// Most groups tracked on the interface; a report that would create another is ignored.
+    pub max_groups: usize,
+    /// Most source records tracked on the interface, over all its groups; sources beyond it
+    /// in a report are ignored and the rest of the report is applied.
+    pub max_sources: usize,
 }
 
 impl Default for IfaceConfig {
@@ -47,9 +52,16 @@ impl Default for IfaceConfig {
             startup_query_count: 2,
             last_member_query_interval: Duration::from_secs(1),
             last_member_query_count: 2,
+            max_groups: DEFAULT_MAX_GROUPS,
+            max_sources: DEFAULT_MAX_SOURCES,
         }
     }
 }
+
+/// Default of [`IfaceConfig::max_groups`].
+pub const DEFAULT_MAX_GROUPS: usize = 1024;
+/// Default of [`IfaceConfig::max_sources`].
+pub const DEFAULT_MAX_SOURCES: usize = 8192;
 
 /// Largest Max Resp Code of a v3 query, in tenths of a second (RFC 3376 §4.1.1).
 const V3_MAX_RESP_TENTHS: u128 = 31_744;
@@ -88,6 +100,9 @@ impl IfaceConfig {
         }
         if self.startup_query_count > 1 && self.startup_query_interval.is_zero() {
             return Err("the startup query interval must be non-zero");
+        }
+        if self.max_groups == 0 || self.max_sources == 0 {
+            return Err("the group and source limits must be at least 1");
         }
         Ok(())
     }
@@ -177,6 +192,14 @@ mod tests {
             },
             IfaceConfig {
                 startup_query_interval: Duration::ZERO,
+                ..ok.clone()
+            },
+            IfaceConfig {
+                max_groups: 0,
+                ..ok.clone()
+            },
+            IfaceConfig {
+                max_sources: 0,
                 ..ok.clone()
             },
         ];

@@ -56,6 +56,10 @@ pub enum IgnoreReason {
     LeaveInV1Mode,
     /// BLOCK record while the group is in v1/v2 compatibility mode.
     BlockInOldMode,
+    /// Report or record that would have created a group beyond the interface's `max_groups`.
+    GroupLimit,
+    /// Source of a record beyond the interface's `max_sources` (counted per source).
+    SourceLimit,
 }
 
 /// Message kinds, for the received and sent counts.
@@ -96,7 +100,11 @@ impl Counters {
     }
 
     pub(super) fn ignore(&mut self, reason: IgnoreReason) {
-        *self.ignored.entry(reason).or_default() += 1;
+        self.ignore_n(reason, 1);
+    }
+
+    pub(super) fn ignore_n(&mut self, reason: IgnoreReason, n: u64) {
+        *self.ignored.entry(reason).or_default() += n;
     }
 
     pub(super) fn received(&mut self, kind: MessageKind) {

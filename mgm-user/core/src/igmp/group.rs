@@ -106,6 +106,21 @@ impl Group {
         self.mode == FilterMode::Include && self.sources.is_empty()
     }
 
+    /// Source records held (forwarded or excluded).
+    pub fn source_count(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Whether a record for `source` is held.
+    pub fn has_source(&self, source: &Ipv4Addr) -> bool {
+        self.sources.contains_key(source)
+    }
+
+    /// Whether a record of this type can add source records (a BLOCK in INCLUDE mode cannot).
+    pub fn adds_sources(&self, record_type: RecordType) -> bool {
+        !(self.mode == FilterMode::Include && record_type == RecordType::Block)
+    }
+
     /// The forwarding meaning of the state.
     pub fn view(&self) -> View {
         match self.mode {

@@ -3,6 +3,7 @@
 use super::config::{IfaceConfig, Timing, Version};
 use super::counters::{Counters, IgnoreReason, MessageKind};
 use super::group::{Ctx, DueQuery, Group, Report};
+use super::limits::{admit_sources, creates_group, Limit, LimitNotice, Notices};
 use super::membership::{diff, MembershipChange, View};
 use super::snapshot::{remaining_ms, IfaceSnapshot, QuerierSnapshot};
 use super::validate::{Message, Subnet};
@@ -51,6 +52,9 @@ pub(super) struct Iface {
     next_general_query: Option<Instant>,
     startup_left: u8,
     groups: BTreeMap<Ipv4Addr, Group>,
+    /// Source records over all groups (bounded by `config.max_sources`).
+    source_count: usize,
+    notices: Notices,
     pub counters: Counters,
 }
 
@@ -65,6 +69,8 @@ impl Iface {
             other_querier: None,
             next_general_query: Some(now),
             groups: BTreeMap::new(),
+            source_count: 0,
+            notices: Notices::default(),
             counters: Counters::default(),
         }
     }
@@ -73,7 +79,13 @@ impl Iface {
         self.subnet
     }
 
-    pub fn set_config(&mut self, config: IfaceConfig) {
+    pub fn set_config(&mut self, config: IfaceConfig, now: Instant) {
+        let sooner = now + config.query_interval;
+        if let Some(t) = &mut self.next_general_query {
+            if self.startup_left == 0 && *t > sooner {
+                *t = sooner;
+            }
+        }
         self.config = config;
     }
 
@@ -108,9 +120,11 @@ impl Iface {
         let ctx = self.ctx(now);
         let entry = self.groups.entry(group).or_insert_with(Group::new);
         let before = entry.view();
+        let sources_before = entry.source_count();
         entry.expire(now);
         let result = f(entry, &ctx);
         let after = entry.view();
+        self.source_count = self.source_count - sources_before + entry.source_count();
         if entry.is_empty() {
             self.groups.remove(&group);
         }
@@ -178,12 +192,58 @@ impl Iface {
         } else {
             None
         };
-        let result = match ignored {
-            Some(reason) => Err(reason),
-            None => self.with_group(group, now, out, |g, ctx| g.report(report, ctx)),
-        };
-        if let Err(reason) = result {
+        if let Some(reason) = ignored {
             self.counters.ignore(reason);
+            return;
+        }
+        let existing = self.groups.get(&group);
+        if existing.is_none()
+            && self.groups.len() >= self.config.max_groups
+            && creates_group(&report)
+        {
+            self.refuse(Limit::Groups, 1, now, out);
+            return;
+        }
+        let room = self.config.max_sources.saturating_sub(self.source_count);
+        let mut refused = 0;
+        let admitted = match report {
+            Report::Record(record_type, sources)
+                if existing.is_none_or(|g| g.adds_sources(record_type)) =>
+            {
+                let present = |s: &Ipv4Addr| existing.is_some_and(|g| g.has_source(s));
+                let (admitted, n) = admit_sources(sources, present, room);
+                refused = n;
+                Some((record_type, admitted))
+            }
+            _ => None,
+        };
+        let report = match &admitted {
+            Some((record_type, sources)) => Report::Record(*record_type, sources),
+            None => report,
+        };
+        if refused > 0 {
+            self.refuse(Limit::Sources, refused, now, out);
+        }
+        if let Err(reason) = self.with_group(group, now, out, |g, ctx| g.report(report, ctx)) {
+            self.counters.ignore(reason);
+        }
+    }
+
+    /// Counts refusals by a bound and emits the notice for the log when one is due.
+    fn refuse(&mut self, limit: Limit, refused: u64, now: Instant, out: &mut Vec<Action>) {
+        self.counters.ignore_n(limit.reason(), refused);
+        let max = match limit {
+            Limit::Groups => self.config.max_groups,
+            Limit::Sources => self.config.max_sources,
+        };
+        let interval = self.config.query_interval;
+        if let Some(refused) = self.notices.refused(limit, refused, now, interval) {
+            out.push(Action::LimitReached(LimitNotice {
+                ifindex: self.ifindex,
+                limit,
+                max,
+                refused,
+            }));
         }
     }
 

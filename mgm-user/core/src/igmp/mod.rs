@@ -12,6 +12,7 @@ mod config;
 mod counters;
 mod group;
 mod iface;
+mod limits;
 mod membership;
 mod snapshot;
 mod validate;
@@ -19,6 +20,7 @@ mod validate;
 pub use config::{IfaceConfig, Version};
 pub use counters::{Counters, DropReason, IgnoreReason, MessageKind};
 pub use group::FilterMode;
+pub use limits::{Limit, LimitNotice};
 pub use membership::{ChangeKind, MembershipChange};
 pub use snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot, Snapshot, SourceSnapshot};
 pub use validate::{parse, Message};
@@ -49,6 +51,8 @@ pub enum Action {
     Send(Transmit),
     /// Apply a membership change to the MGM core.
     Membership(MembershipChange),
+    /// Log that a bound refused state (rate-limited, see [`LimitNotice`]).
+    LimitReached(LimitNotice),
 }
 
 /// Errors of interface management.
@@ -105,13 +109,20 @@ impl Router {
         Ok(out)
     }
 
-    /// Replaces an interface's configuration; running timers keep their deadlines.
-    pub fn set_config(&mut self, ifindex: u32, config: IfaceConfig) -> Result<(), Error> {
+    /// Replaces an interface's configuration, keeping its groups and querier state. Running
+    /// timers keep their deadlines, except that the next general query is brought forward to
+    /// `now` + the new query interval when that is earlier; new bounds apply to new state.
+    pub fn set_config(
+        &mut self,
+        ifindex: u32,
+        config: IfaceConfig,
+        now: Instant,
+    ) -> Result<(), Error> {
         config.validate().map_err(Error::Config)?;
         self.ifaces
             .get_mut(&ifindex)
             .ok_or(Error::NoInterface(ifindex))?
-            .set_config(config);
+            .set_config(config, now);
         Ok(())
     }
 
@@ -201,3 +212,6 @@ impl Router {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod limit_tests;

@@ -113,6 +113,23 @@ impl fmt::Display for Snapshot {
                 secs(q.other_querier_timer_ms),
                 secs(i.general_query_timer_ms),
             )?;
+            let sources: usize = i.groups.iter().map(|g| g.sources.len()).sum();
+            writeln!(
+                f,
+                "  state: {} of {} groups, {sources} of {} sources",
+                i.groups.len(),
+                i.config.max_groups,
+                i.config.max_sources,
+            )?;
+            if !i.counters.ignored.is_empty() {
+                let ignored: Vec<String> = i
+                    .counters
+                    .ignored
+                    .iter()
+                    .map(|(reason, n)| format!("{reason:?} {n}"))
+                    .collect();
+                writeln!(f, "  ignored: {}", ignored.join(", "))?;
+            }
             for g in &i.groups {
                 writeln!(
                     f,

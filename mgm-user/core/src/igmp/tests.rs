@@ -150,7 +150,7 @@ fn changes(actions: &[Action]) -> Vec<ChangeKind> {
         .iter()
         .filter_map(|a| match a {
             Action::Membership(c) => Some(c.kind),
-            Action::Send(_) => None,
+            Action::Send(_) | Action::LimitReached(_) => None,
         })
         .collect()
 }
@@ -197,7 +197,7 @@ fn queries(actions: &[Action]) -> Vec<SentQuery> {
                     other => panic!("router sent {other:?}"),
                 }
             }
-            Action::Membership(_) => None,
+            Action::Membership(_) | Action::LimitReached(_) => None,
         })
         .collect()
 }
@@ -471,7 +471,7 @@ fn timed_changes(actions: &[(f64, Action)]) -> Vec<(f64, ChangeKind)> {
         .iter()
         .filter_map(|(t, a)| match a {
             Action::Membership(c) => Some((*t, c.kind)),
-            Action::Send(_) => None,
+            Action::Send(_) | Action::LimitReached(_) => None,
         })
         .collect()
 }
@@ -1280,7 +1280,7 @@ fn interface_errors() {
         Err(Error::PrefixLen(33))
     );
     assert_eq!(
-        r.set_config(3, IfaceConfig::default()),
+        r.set_config(3, IfaceConfig::default(), now),
         Err(Error::NoInterface(3))
     );
     assert_eq!(r.remove_interface(3), Err(Error::NoInterface(3)));
@@ -1353,7 +1353,7 @@ fn large_source_lists_are_split_to_fit() {
         .iter()
         .map(|a| match a {
             Action::Send(t) => t.datagram.len(),
-            Action::Membership(_) => 0,
+            Action::Membership(_) | Action::LimitReached(_) => 0,
         })
         .collect();
     assert_eq!(sizes.len(), 3);

@@ -4,7 +4,6 @@ use crate::{
     config::{InterfaceConfig, Owner, XdpMode},
     daemon::links::Link,
     dataplane::{ForwardingBackend, IfaceSettings},
-    igmp,
     mgm::{IfId, MemberFlags, ProtocolHandle},
 };
 use std::time::Instant;
@@ -147,21 +146,24 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             warn!(interface = %link.name, error = %e, "IGMP ownership failed");
             return;
         }
-        let version = if cfg.igmp_version == 2 {
-            igmp::Version::V2
-        } else {
-            igmp::Version::V3
-        };
-        let igmp_config = igmp::IfaceConfig {
-            version,
-            ..igmp::IfaceConfig::default()
-        };
+        let igmp_config = cfg.igmp_tuning.router_config(cfg.igmp_version);
         match self
             .igmp
             .add_interface(link.ifindex, addr, prefix, igmp_config, self.clock)
         {
             Ok(actions) => self.igmp_actions(actions),
             Err(e) => warn!(interface = %link.name, error = %e, "IGMP start failed"),
+        }
+    }
+
+    /// Applies changed IGMP bounds and timers to a running interface, keeping its memberships.
+    pub(super) fn retune_igmp(&mut self, ifindex: u32, cfg: &InterfaceConfig) {
+        let config = cfg.igmp_tuning.router_config(cfg.igmp_version);
+        match self.igmp.set_config(ifindex, config, self.clock) {
+            Ok(()) => {
+                info!(interface = %cfg.name, tuning = ?cfg.igmp_tuning, "IGMP settings applied")
+            }
+            Err(e) => debug!(interface = %cfg.name, error = %e, "IGMP settings not applied"),
         }
     }
 

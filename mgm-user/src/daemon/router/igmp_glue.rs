@@ -6,7 +6,7 @@ use crate::{
     mgm::{IfId, MemberFlags, Mgm, MgmError, ProtocolHandle, Sg, Timestamp},
 };
 use std::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Counts an IGMP frame the receive path dropped (e.g. addressed to another station).
@@ -32,6 +32,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     if let Err(e) = apply_membership(&mut self.mgm, handle, change, now) {
                         debug!(?change, error = %e, "IGMP membership not applied");
                     }
+                }
+                igmp::Action::LimitReached(n) => {
+                    warn!(ifindex = n.ifindex, limit = ?n.limit, max = n.max, refused = n.refused,
+                        "IGMP state bound reached: refused since the last notice");
                 }
             }
         }

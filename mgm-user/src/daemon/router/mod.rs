@@ -196,6 +196,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let core_config = mgm::Config {
             refresh_on_activity: true,
             rpf_ask_arrival_owner: true,
+            mfe_timeout_s: config.daemon.mfe_lifetime_s,
             ..mgm::Config::default()
         };
         let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));

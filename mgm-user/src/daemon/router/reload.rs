@@ -16,14 +16,22 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let new_routes: BTreeSet<StaticRoute> = new.routes.iter().cloned().collect();
         let old_ifaces = self.config.interfaces.clone();
         self.config.interfaces = new.interfaces.clone();
-        for gone in old_ifaces
-            .iter()
-            .filter(|o| !new.interfaces.iter().any(|n| n == *o))
-        {
+        for gone in old_ifaces.iter().filter(|o| {
+            !new.interfaces
+                .iter()
+                .any(|n| n == *o || o.differs_only_in_igmp_tuning(n))
+        }) {
             self.take_out_of_service(&gone.name);
         }
         let links: Vec<Link> = self.links.values().cloned().collect();
         for link in links {
+            let old = old_ifaces.iter().find(|o| o.name == link.name);
+            if let (Some(old), Some(new)) = (old, new.interface(&link.name)) {
+                if old != new && old.differs_only_in_igmp_tuning(new) {
+                    self.retune_igmp(link.ifindex, new);
+                    continue;
+                }
+            }
             let changed = !old_ifaces
                 .iter()
                 .any(|o| Some(o) == new.interface(&link.name));
