@@ -4,6 +4,7 @@ mod mgm_core {
     pub mod support;
 
     mod buffer_api;
+    mod capacity;
     mod decisions;
     mod misuse;
     mod model;
