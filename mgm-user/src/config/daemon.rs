@@ -30,6 +30,9 @@ pub struct DaemonConfig {
     /// Seconds adopted entries forward untouched after a restart (IGMP re-learns, protocols
     /// reconnect) before the MGM re-derives them.
     pub adopt_window_s: u32,
+    /// Most negative (drop) entries at once, out of the data plane's table; a new one beyond
+    /// it replaces the oldest (see the MGM's `capacity` module).
+    pub max_negative_entries: u32,
 }
 
 /// What a clean stop of mgmd does to forwarding. (`kill -9` always leaves it in place.)
@@ -58,6 +61,7 @@ impl Default for DaemonConfig {
             api_max_connections: 64,
             on_stop: OnStop::Detach,
             adopt_window_s: 12,
+            max_negative_entries: mgm_common::limits::MFES / 4,
         }
     }
 }
@@ -81,6 +85,7 @@ pub(super) struct RawDaemon {
     #[serde(default)]
     on_stop: OnStop,
     adopt_window_s: Option<u32>,
+    max_negative_entries: Option<Spanned<u32>>,
 }
 
 impl RawDaemon {
@@ -114,6 +119,20 @@ impl RawDaemon {
                 ))
             }
         };
+        let max_negative_entries = match d.max_negative_entries {
+            None => default.max_negative_entries,
+            Some(n) if *n.get_ref() <= mgm_common::limits::MFES => *n.get_ref(),
+            Some(n) => {
+                return Err(at(
+                    n.span(),
+                    "daemon.max_negative_entries",
+                    format!(
+                        "must be at most {} (the data plane's table)",
+                        mgm_common::limits::MFES
+                    ),
+                ))
+            }
+        };
         Ok(DaemonConfig {
             bpffs: d.bpffs.unwrap_or(default.bpffs),
             api_socket: d.api_socket.unwrap_or(default.api_socket),
@@ -126,6 +145,7 @@ impl RawDaemon {
             api_max_connections,
             on_stop: d.on_stop,
             adopt_window_s: d.adopt_window_s.unwrap_or(default.adopt_window_s),
+            max_negative_entries,
         })
     }
 }

@@ -128,7 +128,10 @@ fn recv_one(socket: &PacketSocket) -> io::Result<Option<Received>> {
         return Ok(None);
     }
     if arrival.other_host {
-        return Ok(Some(Received::Dropped(arrival.ifindex, DropReason::OtherHost)));
+        return Ok(Some(Received::Dropped(
+            arrival.ifindex,
+            DropReason::OtherHost,
+        )));
     }
     buffer.truncate(len);
     Ok(Some(Received::Datagram(arrival.ifindex, buffer)))

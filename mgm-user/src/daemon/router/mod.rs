@@ -49,7 +49,7 @@ use std::{
     net::Ipv4Addr,
     time::{Duration, Instant},
 };
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// An entry leaves hold mode once no packet of it was punted for this long...
 const HOLD_QUIET: Duration = Duration::from_millis(10);
@@ -168,8 +168,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             );
         }
         let reconcile_at = now + Duration::from_secs(config.daemon.adopt_window_s.into());
+        // Every entry the MGM keeps fits into the data plane's table (capacity.rs).
         let core_config = mgm::Config {
             refresh_on_activity: true,
+            max_mfes: mgm_common::limits::MFES as usize,
+            max_negative_mfes: config.daemon.max_negative_entries as usize,
             ..mgm::Config::default()
         };
         let answer_deadline = core_config.answer_deadline;
@@ -348,6 +351,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 
     /// Drains the MGM's actions into the backend and the protocols.
     fn drive(&mut self) {
+        let refused = self.mgm.capacity_counters().refused;
         loop {
             let now = self.now();
             let mut others = Vec::new();
@@ -365,6 +369,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     self.igmp_actions(changes.into_iter().map(igmp::Action::Membership).collect());
                 }
             }
+        }
+        let newly_refused = self.mgm.capacity_counters().refused - refused;
+        if newly_refused > 0 {
+            warn!(
+                refused = newly_refused,
+                "the forwarding table is full of active flows: new entries refused"
+            );
         }
     }
 
