@@ -160,10 +160,10 @@ fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() -> anyhow
 const DURING: Ipv4Addr = Ipv4Addr::new(239, 5, 6, 1);
 const AFTER: Ipv4Addr = Ipv4Addr::new(239, 5, 6, 2);
 /// The negative entries mgmd keeps at most in this test (`daemon.max_negative_entries`): small
-/// enough for the spray to fill under load, where mgmd creates a few hundred entries a second.
-const NEGATIVE_SHARE: u64 = 2000;
+/// enough for the spray to fill under load, where mgmd may create only tens of entries a second.
+const NEGATIVE_SHARE: u64 = 300;
 /// How long the spray may take to fill that share.
-const FILL_BOUND: Duration = Duration::from_secs(60);
+const FILL_BOUND: Duration = Duration::from_secs(20);
 /// How soon a new flow must have its entry, during the spray and after it.
 const ENTRY_WITHIN: Duration = Duration::from_secs(1);
 
@@ -223,7 +223,11 @@ fn new_flow(mgmd: &Mgmd, maps: &PinnedMaps, group: Ipv4Addr, rcv1: u32) -> Resul
             "the new flow forwarded by XDP",
             Duration::from_secs(30),
             || Ok((maps.copies(source, group, rcv1)? >= 100).then_some(())),
-        );
+        )
+        .with_context(|| {
+            let entry = maps.entry(source, group).ok().flatten();
+            format!("entry {:?}; rcv1 {rcv1}; copies {:?}", entry.map(|e| (e.iif, e.oif, e.oif_set, e.flags, e.stats_slot)), maps.copies(source, group, rcv1).ok())
+        });
         sender.join().expect("sender thread")?;
         forwarded?;
         took
@@ -258,7 +262,7 @@ fn a_spray_filling_the_table_leaves_new_flows_their_entry_and_the_fast_path() ->
             reached = counter(&mgmd.stats()?, "mfes_negative_now");
             Ok((reached >= NEGATIVE_SHARE).then_some(()))
         })
-        .with_context(|| format!("{reached} negative entries"));
+        .with_context(|| format!("{reached} negative entries; {:?}", mgmd.stats()));
         let filled_after = spraying.elapsed();
         let during = filled.and_then(|()| new_flow(&mgmd, &maps, DURING, rcv1));
         stop.store(true, Ordering::Relaxed);
