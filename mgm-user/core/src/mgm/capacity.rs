@@ -41,11 +41,10 @@ impl Mgm {
 
     /// Makes room for one more entry (negative or not) by eviction; false if it cannot.
     pub(crate) fn make_room(&mut self, negative: bool) -> bool {
-        if negative && self.mfes.negative_len() >= self.config.max_negative_mfes {
-            if !self.evict(Evictable::Negative) {
-                self.capacity.refused += 1;
-                return false;
-            }
+        let negatives_full = negative && self.mfes.negative_len() >= self.config.max_negative_mfes;
+        if negatives_full && !self.evict(Evictable::Negative) {
+            self.capacity.refused += 1;
+            return false;
         }
         while self.mfes.len() >= self.config.max_mfes {
             if !self.evict(Evictable::Negative) && !self.evict(Evictable::Idle) {
