@@ -208,27 +208,38 @@ impl PinnedMaps {
     }
 }
 
-/// Runs a flow of 3000 packets to `group` from the source and returns how long its entry took
-/// to appear in the data plane, once XDP has forwarded 100 of its packets to `rcv1`.
+/// Runs a flow to `group` from the source (bursts of 200 packets, one a millisecond) until
+/// XDP has forwarded 10 of its packets to `rcv1` (the spray crowds the link, so many of its
+/// packets never reach the router); returns how long its entry took to appear in the data
+/// plane.
 fn new_flow(mgmd: &Mgmd, maps: &PinnedMaps, group: Ipv4Addr, rcv1: u32) -> Result<Duration> {
     let source = Lab::address_of(Host::Source);
+    let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let started = Instant::now();
-        let sender = scope.spawn(|| mgmd.send(Host::Source, group, 3000, 1));
+        let sender = scope.spawn(|| -> Result<()> {
+            while !done.load(Ordering::Relaxed) {
+                mgmd.send(Host::Source, group, 200, 1)?;
+            }
+            Ok(())
+        });
         let took = wait_for("the new flow's entry", Duration::from_secs(30), || {
             Ok(maps.entry(source, group)?.map(|_| started.elapsed()))
         });
-        let forwarded = wait_for(
-            "the new flow forwarded by XDP",
-            Duration::from_secs(30),
-            || Ok((maps.copies(source, group, rcv1)? >= 100).then_some(())),
-        )
-        .with_context(|| {
-            let entry = maps.entry(source, group).ok().flatten();
-            format!("its data-plane entry now: {entry:?}")
+        let forwarded = took.is_ok().then(|| {
+            wait_for(
+                "the new flow forwarded by XDP",
+                Duration::from_secs(30),
+                || Ok((maps.copies(source, group, rcv1)? >= 10).then_some(())),
+            )
+            .with_context(|| {
+                let entry = maps.entry(source, group).ok().flatten();
+                format!("{group}: its data-plane entry now: {entry:?}")
+            })
         });
+        done.store(true, Ordering::Relaxed);
         sender.join().expect("sender thread")?;
-        forwarded?;
+        forwarded.transpose()?;
         took
     })
 }
