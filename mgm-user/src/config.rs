@@ -17,6 +17,8 @@
 //! adopt_window_s = 12                # after a restart, how long entries left by the previous
 //!                                    # run keep forwarding before they are re-derived
 //! mfe_lifetime_s = 900               # lifetime of a forwarding entry (read at start)
+//! max_negative_entries = 32768       # drop entries (no receivers, no route) kept at once, at
+//!                                    # most 131072 (the data plane's table); the oldest go first
 //!
 //! [[interface]]
 //! name = "eth0"
@@ -726,6 +728,11 @@ to = ["eth1"]
                 2,
                 "daemon.on_stop",
             ),
+            (
+                "[daemon]\nmax_negative_entries = 131073\n".into(),
+                2,
+                "daemon.max_negative_entries",
+            ),
             ("[daemon\nbpffs = \"/x\"\n".into(), 1, "daemon"),
             ("speed = 3\n".into(), 1, "speed"),
         ] {
@@ -733,6 +740,14 @@ to = ["eth1"]
             assert_eq!((e.line, e.key.as_str()), (line, key), "{text:?}: {e}");
             assert!(!e.message.contains('\n'), "one line: {e}");
         }
+    }
+
+    #[test]
+    fn negative_entries_are_capped_within_the_data_plane() {
+        let c = Config::parse("[daemon]\nmax_negative_entries = 100\n", "t").expect("valid");
+        assert_eq!(c.daemon.max_negative_entries, 100);
+        let e = error_of("[daemon]\nmax_negative_entries = 131073\n");
+        assert!(e.message.contains("at most 131072"), "{e}");
     }
 
     #[test]

@@ -1,20 +1,31 @@
-//! Root lab test (flood): a source spraying packets to random (S,G) as fast as an AF_PACKET
-//! sender goes, while an established flow runs. The report rate limit holds, mgmd's memory and
-//! hold queues stay bounded, the API answers every request (how fast is reported, not asserted: it
-//! depends on the machine's load), and the established flow loses nothing.
+//! Root lab tests (flood): a source spraying packets to random (S,G) as fast as an AF_PACKET
+//! sender goes.
+//! * While an established flow runs: the report rate limit holds, mgmd's memory and hold queues
+//!   stay bounded, the API answers every request (how fast is reported, not asserted: it
+//!   depends on the machine's load), and the established flow loses nothing.
+//! * Long enough to fill the MGM's share of negative entries (made small for the test): the
+//!   spray recycles that share (oldest first) without a failed install or a refusal, and a new
+//!   flow started during and after the spray gets its entry and is forwarded by XDP. How soon
+//!   it got its entry is reported, not asserted (it depends on the machine's load).
 mod support;
 
+use anyhow::{ensure, Context as _, Result};
+use aya::maps::{HashMap as BpfHashMap, Map, MapData, MapError, PerCpuHashMap};
+use mgm_common::{limits, MfeValue, OifCounterKey, OifCounters, SgKey};
 use mgm_user::{
     api::proto::{Request, Response},
+    dataplane::map_name,
     lab::{Host, Lab},
     rawio::{self, Framing, PacketSocket},
     wire::ipv4,
 };
 use std::{
+    collections::BTreeMap,
     net::Ipv4Addr,
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
-use support::{interfaces, Mgmd};
+use support::{interfaces, pinned_map, wait_for, Mgmd, NO_IGMP};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 5, 5);
 const PACKETS: u32 = 3000;
@@ -32,9 +43,10 @@ impl Spray {
     }
 }
 
-/// Sends UDP frames to random (S,G) (sources in 172.16/12, groups in 239.128/9) out of
-/// `eth0` of the calling thread's namespace for `duration`; returns how many were sent.
-fn flood(duration: Duration) -> u64 {
+/// Sends UDP frames to random (S,G) (sources in 172.16/12, which the router has no route to,
+/// groups in 239.128/9) out of `eth0` of the calling thread's namespace while `keep_going`
+/// says so; returns how many were sent.
+fn flood(keep_going: impl Fn() -> bool) -> u64 {
     let socket = PacketSocket::open(Framing::Frames, 0).expect("AF_PACKET socket");
     let ifindex = rawio::ifindex("eth0").expect("eth0");
     let mut spray = Spray(0x9e37_79b9_7f4a_7c15);
@@ -42,8 +54,7 @@ fn flood(duration: Duration) -> u64 {
     frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
     frame[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
     let mut sent = 0;
-    let deadline = Instant::now() + duration;
-    while Instant::now() < deadline {
+    while keep_going() {
         for _ in 0..256 {
             let source = Ipv4Addr::from(0xac10_0000 | (spray.next() & 0x000f_ffff));
             let group = Ipv4Addr::from(0xef80_0000 | (spray.next() & 0x007f_ffff));
@@ -95,9 +106,10 @@ fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() -> anyhow
     let before = mgmd.stats()?;
     let (sent, slowest_answer) = std::thread::scope(|scope| -> anyhow::Result<_> {
         let lab = &mgmd.lab;
-        let flooder = scope.spawn(move || lab.in_ns(Host::Source, || flood(FLOOD_FOR)));
-        let mut slowest = Duration::ZERO;
         let until = Instant::now() + FLOOD_FOR;
+        let flooder =
+            scope.spawn(move || lab.in_ns(Host::Source, || flood(|| Instant::now() < until)));
+        let mut slowest = Duration::ZERO;
         while Instant::now() < until {
             let started = Instant::now();
             let response = mgmd.call(&Request::Status)?;
@@ -143,6 +155,164 @@ fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() -> anyhow
         received.is_complete(PACKETS.into()),
         "the established flow got {} of {PACKETS} packets under the flood",
         received.seqs.len()
+    );
+    Ok(())
+}
+
+/// The legitimate flow started while the spray runs, and the one started after it.
+const DURING: Ipv4Addr = Ipv4Addr::new(239, 5, 6, 1);
+const AFTER: Ipv4Addr = Ipv4Addr::new(239, 5, 6, 2);
+/// The negative entries mgmd keeps at most in this test (`daemon.max_negative_entries`): small
+/// enough for the spray to fill under load, where mgmd may create only tens of entries a second.
+const NEGATIVE_SHARE: u64 = 300;
+/// How long the spray may take to fill that share.
+const FILL_BOUND: Duration = Duration::from_secs(60);
+
+/// mgmd's pinned forwarding maps, read behind its back.
+struct PinnedMaps {
+    mfes: BpfHashMap<MapData, SgKey, MfeValue>,
+    oif_stats: PerCpuHashMap<MapData, OifCounterKey, OifCounters>,
+}
+
+impl PinnedMaps {
+    fn open(lab: &Lab) -> Result<Self> {
+        let open =
+            |name: &str| MapData::from_pin(pinned_map(lab, name)?).map_err(anyhow::Error::from);
+        Ok(Self {
+            mfes: Map::HashMap(open(map_name::MFES)?).try_into()?,
+            oif_stats: Map::PerCpuHashMap(open(map_name::OIF_STATS)?).try_into()?,
+        })
+    }
+
+    /// The entry of (`source`, `group`) in the data plane, if any.
+    fn entry(&self, source: Ipv4Addr, group: Ipv4Addr) -> Result<Option<MfeValue>> {
+        match self.mfes.get(&SgKey::new(source, group), 0) {
+            Ok(value) => Ok(Some(value)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Copies of (`source`, `group`) the XDP program sent out of `ifindex` through its entry.
+    fn copies(&self, source: Ipv4Addr, group: Ipv4Addr, ifindex: u32) -> Result<u64> {
+        let Some(entry) = self.entry(source, group)? else {
+            return Ok(0);
+        };
+        let key = OifCounterKey {
+            stats_slot: entry.stats_slot,
+            ifindex,
+        };
+        match self.oif_stats.get(&key, 0) {
+            Ok(per_cpu) => Ok(per_cpu.iter().map(|c| c.packets).sum()),
+            Err(MapError::KeyNotFound) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Runs a flow to `group` from the source (bursts of 200 packets, one a millisecond) until
+/// XDP has forwarded 10 of its packets to `rcv1` (the spray crowds the link, so many of its
+/// packets never reach the router); returns how long its entry took to appear in the data
+/// plane.
+fn new_flow(mgmd: &Mgmd, maps: &PinnedMaps, group: Ipv4Addr, rcv1: u32) -> Result<Duration> {
+    let source = Lab::address_of(Host::Source);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let started = Instant::now();
+        let sender = scope.spawn(|| -> Result<()> {
+            while !done.load(Ordering::Relaxed) {
+                mgmd.send(Host::Source, group, 200, 1)?;
+            }
+            Ok(())
+        });
+        let took = wait_for("the new flow's entry", Duration::from_secs(30), || {
+            Ok(maps.entry(source, group)?.map(|_| started.elapsed()))
+        });
+        let forwarded = took.is_ok().then(|| {
+            wait_for(
+                "the new flow forwarded by XDP",
+                Duration::from_secs(30),
+                || Ok((maps.copies(source, group, rcv1)? >= 10).then_some(())),
+            )
+            .with_context(|| {
+                let entry = maps.entry(source, group).ok().flatten();
+                format!("{group}: its data-plane entry now: {entry:?}")
+            })
+        });
+        done.store(true, Ordering::Relaxed);
+        sender.join().expect("sender thread")?;
+        forwarded.transpose()?;
+        took
+    })
+}
+
+fn counter(stats: &BTreeMap<String, u64>, name: &str) -> u64 {
+    stats.get(name).copied().unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_spray_filling_the_table_leaves_new_flows_their_entry_and_the_fast_path() -> Result<()> {
+    // Keys before the first table go into the `[daemon]` table the support adds.
+    let config = format!("max_negative_entries = {NEGATIVE_SHARE}\n")
+        + &interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)])
+        + "[[route]]\nfrom = \"up0\"\ngroup = \"239.5.6.0/24\"\nto = [\"rcv1\"]\n";
+    let mgmd = Mgmd::start(Lab::star(1)?, &config)?;
+    let rcv1 = mgmd.lab.ifindex(Host::Router, "rcv1")?;
+    let maps = PinnedMaps::open(&mgmd.lab)?;
+    let rss_before = rss_kib(mgmd.pid());
+    let before = mgmd.stats()?;
+
+    let stop = AtomicBool::new(false);
+    let (sent, filled_after, during) = std::thread::scope(|scope| -> Result<_> {
+        let (lab, stop) = (&mgmd.lab, &stop);
+        let flooder = scope
+            .spawn(move || lab.in_ns(Host::Source, || flood(|| !stop.load(Ordering::Relaxed))));
+        let spraying = Instant::now();
+        let mut reached = 0;
+        let filled = wait_for("the spray to fill the negative share", FILL_BOUND, || {
+            reached = counter(&mgmd.stats()?, "mfes_negative_now");
+            Ok((reached >= NEGATIVE_SHARE).then_some(()))
+        })
+        .with_context(|| format!("{reached} negative entries"));
+        let filled_after = spraying.elapsed();
+        let during = filled.and_then(|()| new_flow(&mgmd, &maps, DURING, rcv1));
+        stop.store(true, Ordering::Relaxed);
+        let sent = flooder.join().expect("flooder thread")?;
+        Ok((sent, filled_after, during?))
+    })?;
+    let after_spray = mgmd.stats()?;
+    let after = new_flow(&mgmd, &maps, AFTER, rcv1)?;
+    let rss_after = rss_kib(mgmd.pid());
+    let delta = |k: &str| counter(&after_spray, k) - counter(&before, k);
+    eprintln!(
+        "spray: {sent} frames; negative share ({NEGATIVE_SHARE}) full after {filled_after:?}; \
+         entries {}, negative {}, evicted negative {}, evicted idle {}, refused {}, backend \
+         failures {}; new flow's entry after {during:?} during the spray, {after:?} after it; \
+         mgmd RSS {rss_before} -> {rss_after} KiB",
+        counter(&after_spray, "mfes_now"),
+        counter(&after_spray, "mfes_negative_now"),
+        delta("mfe_evicted_negative"),
+        delta("mfe_evicted_idle"),
+        delta("mfe_refused"),
+        delta("backend_failures"),
+    );
+    ensure!(
+        delta("mfe_evicted_negative") > 0,
+        "the spray never reached the cap"
+    );
+    ensure!(
+        counter(&after_spray, "mfes_now") <= u64::from(limits::MFES),
+        "more entries than the data plane holds"
+    );
+    ensure!(
+        delta("backend_failures") == 0,
+        "installs failed under the spray"
+    );
+    ensure!(delta("mfe_refused") == 0, "entries refused");
+    ensure!(
+        rss_after < rss_before + 256 * 1024,
+        "mgmd grew from {rss_before} to {rss_after} KiB"
     );
     Ok(())
 }

@@ -5,6 +5,7 @@ mod mgm_core {
 
     mod arrival_rpf;
     mod buffer_api;
+    mod capacity;
     mod client_options;
     mod decisions;
     mod misuse;

@@ -1,8 +1,9 @@
 //! Root test of the XDP backend's bookkeeping when a change fails, against the real maps: a
 //! change whose outgoing set cannot be filled (a devmap insert of an interface that does not
 //! exist fails) leaves the entry as it was, in the map and in the bookkeeping alike, and a
-//! later change succeeds.
-use mgm_common::SgKey;
+//! later change succeeds. A full table refuses an install at once, without waiting for a grace
+//! period.
+use mgm_common::{limits, SgKey};
 use mgm_user::{
     dataplane::{DataPlane, ForwardingBackend, InstalledMfe, XdpBackend},
     lab::{Host, Lab},
@@ -54,6 +55,40 @@ fn a_failed_change_leaves_the_entry_and_its_bookkeeping_as_they_were() {
         };
         assert_eq!(backend.installed(sg), Some(after.clone()));
         assert_eq!(backend.read_back().expect("maps"), vec![after]);
+    })
+    .expect("enter the router's namespace");
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_full_table_refuses_an_install_without_waiting_for_a_grace_period() {
+    let lab = Lab::star(1).expect("lab");
+    let up0 = lab.ifindex(Host::Router, "up0").expect("ifindex");
+    let key = |n: u32| SgKey::new(Ipv4Addr::from(0x0a00_0000 | n), Ipv4Addr::new(239, 1, 2, 3));
+    lab.in_ns(Host::Router, || {
+        let mut plane = DataPlane::load().expect("data plane");
+        let mut backend = XdpBackend::new(&mut plane).expect("backend");
+        for n in 0..limits::MFES {
+            backend
+                .install_mfe(key(n), up0, &[])
+                .expect("install within capacity");
+        }
+        let waited = backend.grace_periods();
+
+        let refused = backend.install_mfe(key(limits::MFES), up0, &[]);
+        assert!(refused.is_err(), "the table is full");
+        assert_eq!(
+            backend.grace_periods(),
+            waited,
+            "a refusal waits for nothing"
+        );
+        assert!(backend.installed(key(limits::MFES)).is_none());
+        assert_eq!(backend.len(), limits::MFES as usize);
+
+        backend.delete_mfe(key(0)).expect("delete");
+        backend
+            .install_mfe(key(limits::MFES), up0, &[])
+            .expect("room again after a delete");
     })
     .expect("enter the router's namespace");
 }

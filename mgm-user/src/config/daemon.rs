@@ -33,6 +33,9 @@ pub struct DaemonConfig {
     /// Lifetime of a forwarding entry (MFE) and the default prune timeout, seconds (spec
     /// A-48; read at start).
     pub mfe_lifetime_s: u32,
+    /// Most negative (drop) entries at once, out of the data plane's table; a new one beyond
+    /// it replaces the oldest (see the MGM's `capacity` module).
+    pub max_negative_entries: u32,
 }
 
 /// What a clean stop of mgmd does to forwarding. (`kill -9` always leaves it in place.)
@@ -62,6 +65,7 @@ impl Default for DaemonConfig {
             on_stop: OnStop::Detach,
             adopt_window_s: 12,
             mfe_lifetime_s: crate::mgm::DEFAULT_MFE_TIMEOUT_S,
+            max_negative_entries: mgm_common::limits::MFES / 4,
         }
     }
 }
@@ -86,6 +90,7 @@ pub(super) struct RawDaemon {
     on_stop: OnStop,
     adopt_window_s: Option<u32>,
     mfe_lifetime_s: Option<Spanned<u32>>,
+    max_negative_entries: Option<Spanned<u32>>,
 }
 
 impl RawDaemon {
@@ -130,6 +135,20 @@ impl RawDaemon {
                 ))
             }
         };
+        let max_negative_entries = match d.max_negative_entries {
+            None => default.max_negative_entries,
+            Some(n) if *n.get_ref() <= mgm_common::limits::MFES => *n.get_ref(),
+            Some(n) => {
+                return Err(at(
+                    n.span(),
+                    "daemon.max_negative_entries",
+                    format!(
+                        "must be at most {} (the data plane's table)",
+                        mgm_common::limits::MFES
+                    ),
+                ))
+            }
+        };
         Ok(DaemonConfig {
             bpffs: d.bpffs.unwrap_or(default.bpffs),
             api_socket: d.api_socket.unwrap_or(default.api_socket),
@@ -143,6 +162,7 @@ impl RawDaemon {
             on_stop: d.on_stop,
             adopt_window_s: d.adopt_window_s.unwrap_or(default.adopt_window_s),
             mfe_lifetime_s,
+            max_negative_entries,
         })
     }
 }

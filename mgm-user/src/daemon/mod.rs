@@ -66,6 +66,8 @@ pub struct Options {
 const STATS_INTERVAL: Duration = Duration::from_secs(30);
 /// How often punt sockets and hold queues are looked after without a wake-up.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
+/// Most data-plane reports handled per turn of the main loop, after the one that woke it.
+const REPORT_BATCH: usize = 1024;
 
 /// Watches the punt sockets from a thread (they are plain poll(2) descriptors): each time one
 /// is readable, the loop gets a message, drains them all, and acknowledges, so the thread
@@ -190,7 +192,14 @@ pub async fn run(options: Options) -> Result<()> {
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sighup.recv() => reload(&mut router, &server, &options),
             report = reports.next() => match report {
-                Ok(report) => router.report(report, now()),
+                Ok(report) => {
+                    router.report(report, now());
+                    // A batch per wake-up: under a spray, one report per turn of the loop
+                    // would leave creation alerts waiting behind the punt path.
+                    for report in std::iter::from_fn(|| reports.try_next()).take(REPORT_BATCH) {
+                        router.report(report, now());
+                    }
+                }
                 Err(e) => { error!(error = %e, "data-plane reports failed"); break; }
             },
             datagram = igmp_recv(router.igmp_io()) => match datagram {

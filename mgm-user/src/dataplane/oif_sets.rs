@@ -37,6 +37,8 @@ pub struct OifSets {
     /// Retired sets and the interfaces still in their devmap.
     retired: HashMap<u32, Vec<u32>>,
     egress: ProgramFd,
+    /// Grace periods waited for so far (entry-counter collection included).
+    grace_periods: u64,
 }
 
 impl OifSets {
@@ -108,6 +110,7 @@ impl OifSets {
             by_list,
             retired,
             egress,
+            grace_periods: 0,
         };
         Ok((oif_sets, lists))
     }
@@ -177,6 +180,7 @@ impl OifSets {
     /// Waits for an RCU grace period (one outer-map update), then empties the retired sets for
     /// reuse.
     pub fn grace_period(&mut self) -> Result<(), DataPlaneError> {
+        self.grace_periods += 1;
         sys::update_outer_and_wait(&self.outer, BARRIER_SLOT, &self.barrier)?;
         self.recycle()
     }
@@ -201,6 +205,11 @@ impl OifSets {
         Ok(oifs)
     }
 
+    /// Number of grace periods waited for so far.
+    pub fn grace_periods(&self) -> u64 {
+        self.grace_periods
+    }
+
     /// Number of sets in use.
     pub fn in_use(&self) -> usize {
         self.sets.len()
@@ -209,10 +218,11 @@ impl OifSets {
     /// A set id ready to be filled: recycled, or from a new batch of devmaps.
     fn allocate(&mut self) -> Result<u32, DataPlaneError> {
         let exhausted = !self.ids.has_free() && self.ids.watermark() as usize == self.devmaps.len();
+        // Only retired sets are worth a grace period: with every set in use, fail at once.
         if exhausted {
-            if self.has_retired() || !self.ids.has_fresh() {
+            if self.has_retired() {
                 self.grace_period()?;
-            } else {
+            } else if self.ids.has_fresh() {
                 self.grow()?;
             }
         }

@@ -97,6 +97,18 @@ pub struct AsyncReportReader {
 }
 
 impl AsyncReportReader {
+    /// The next report if one is waiting, without waiting (records that do not decode are
+    /// skipped).
+    pub fn try_next(&mut self) -> Option<DataPlaneReport> {
+        let ring = self.ring.get_mut();
+        while let Some(record) = ring.next() {
+            if let Some(report) = DataPlaneReport::parse(&record) {
+                return Some(report);
+            }
+        }
+        None
+    }
+
     /// Waits for the next report.
     pub async fn next(&mut self) -> Result<DataPlaneReport, DataPlaneError> {
         loop {

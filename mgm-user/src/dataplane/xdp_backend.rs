@@ -196,6 +196,11 @@ impl XdpBackend {
         Ok(())
     }
 
+    /// Number of RCU grace periods waited for so far (each blocks the caller ~10 ms).
+    pub fn grace_periods(&self) -> u64 {
+        self.sets.grace_periods()
+    }
+
     /// Whether released objects wait for [`XdpBackend::collect`].
     pub fn has_garbage(&self) -> bool {
         self.sets.has_retired()
@@ -220,15 +225,17 @@ impl XdpBackend {
         })
     }
 
-    /// A counter slot, zeroed.
+    /// A counter slot, zeroed. Waits for a grace period only when released slots wait for one:
+    /// with every slot in use, the failure is immediate (a full table must not slow the
+    /// caller down).
     fn allocate_slot(&mut self) -> Result<u32, DataPlaneError> {
+        let full = DataPlaneError::Full("the entry counters");
         let slot = match self.slots.allocate() {
             Some(slot) => slot,
+            None if self.slots.retired().is_empty() => return Err(full),
             None => {
                 self.collect()?;
-                self.slots
-                    .allocate()
-                    .ok_or(DataPlaneError::Full("the entry counters"))?
+                self.slots.allocate().ok_or(full)?
             }
         };
         let zeros = self.zeros()?;

@@ -556,3 +556,17 @@ impl Listener {
 pub fn path_str(path: &Path) -> Result<&str> {
     path.to_str().context("non-UTF-8 path")
 }
+
+/// The map `name` mgmd pinned for the router of `lab`: `<bpffs>/net-<router namespace
+/// inode>/<name>` (the inode as the calling thread sees it inside the router's namespace).
+pub fn pinned_map(lab: &Lab, name: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt as _;
+    let netns = lab
+        .in_ns(Host::Router, || {
+            std::fs::metadata("/proc/thread-self/ns/net")
+        })??
+        .ino();
+    Ok(PathBuf::from(lab_bpffs()?)
+        .join(format!("net-{netns}"))
+        .join(name))
+}

@@ -46,7 +46,15 @@ pub struct Config {
     pub strict_set_mfe: bool,
     /// A-56 mode.
     pub igmp_takeover: IgmpTakeover,
+    /// Most MFEs at once; set it to the forwarding backend's capacity. A new entry beyond it
+    /// evicts a negative, then an idle one, or is refused (never evicting an active flow).
+    pub max_mfes: usize,
+    /// Most negative MFEs at once; a new one beyond it evicts the oldest negative one.
+    pub max_negative_mfes: usize,
 }
+
+/// Default [`Config::max_mfes`]: the XDP data plane's entry table.
+const DEFAULT_MAX_MFES: usize = 131_072;
 
 impl Default for Config {
     fn default() -> Self {
@@ -62,6 +70,8 @@ impl Default for Config {
             refresh_on_activity: false,
             strict_set_mfe: false,
             igmp_takeover: IgmpTakeover::Keep,
+            max_mfes: DEFAULT_MAX_MFES,
+            max_negative_mfes: DEFAULT_MAX_MFES / 4,
         }
     }
 }

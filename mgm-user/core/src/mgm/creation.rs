@@ -361,14 +361,14 @@ impl Mgm {
             now,
             self.config.mfe_timeout_s,
         );
-        self.install_mfe(Mfe {
+        let installed = self.install_mfe(Mfe {
             upstream: p.rpf.upstream,
             route: p.rpf.route,
             oifs,
             fwd_disabled: p.vetoed,
             ..mfe
         });
-        if negative {
+        if installed && negative {
             self.alert_mfe_prune(sg, now);
         }
     }
@@ -396,6 +396,7 @@ impl Mgm {
             counters: MfeCounters::default(),
             last_wrong_if: None,
             epoch: self.serial(),
+            idle: false,
         }
     }
 }

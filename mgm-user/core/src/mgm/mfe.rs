@@ -43,8 +43,11 @@ pub struct Mfe {
     pub(crate) expires_at: Timestamp,
     pub(crate) counters: MfeCounters,
     pub(crate) last_wrong_if: Option<Timestamp>,
-    /// Distinguishes this entry from earlier or later ones with the same key.
+    /// Distinguishes this entry from earlier or later ones with the same key; grows with
+    /// creation order, so it also orders entries by age.
     pub(crate) epoch: u64,
+    /// The last counter report showed no new packets (a new entry is active until then).
+    pub(crate) idle: bool,
 }
 
 impl Mfe {
@@ -104,16 +107,44 @@ impl Mfe {
     pub fn counters(&self) -> &MfeCounters {
         &self.counters
     }
+    /// Whether the last counter report showed no new packets.
+    pub fn is_idle(&self) -> bool {
+        self.idle
+    }
+}
+
+/// Which eviction index an entry belongs to, if any (see [`super::capacity`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Evictable {
+    /// Negative (no outgoing interface): evicted first.
+    Negative,
+    /// Forwarding, but no packets since the last counter report: evicted next.
+    Idle,
+}
+
+impl Evictable {
+    fn of(m: &Mfe) -> Option<Self> {
+        if m.is_negative() {
+            Some(Evictable::Negative)
+        } else if m.idle {
+            Some(Evictable::Idle)
+        } else {
+            None
+        }
+    }
 }
 
 /// The MFEs, hashed by key for the membership hot path, with a (group, source) order for
-/// enumeration, the sources of each group for (\*,G) updates, and an expiry index.
+/// enumeration, the sources of each group for (\*,G) updates, an expiry index, and the
+/// negative and idle entries oldest first for eviction.
 #[derive(Debug, Default)]
 pub(crate) struct MfeTable {
     map: HashMap<Sg, Mfe>,
     order: BTreeSet<Sg>,
     by_group: HashMap<Ipv4Addr, Vec<Ipv4Addr>>,
     expiry: BTreeSet<(Timestamp, Sg)>,
+    negative: BTreeSet<(u64, Sg)>,
+    idle: BTreeSet<(u64, Sg)>,
 }
 
 impl MfeTable {
@@ -121,9 +152,57 @@ impl MfeTable {
         self.map.get(&sg)
     }
 
-    /// Mutable access; lifetimes change only through [`MfeTable::set_lifetime`].
+    /// Mutable access; lifetimes change only through [`MfeTable::set_lifetime`], outgoing
+    /// lists and activity only through [`MfeTable::update`].
     pub(crate) fn get_mut(&mut self, sg: Sg) -> Option<&mut Mfe> {
         self.map.get_mut(&sg)
+    }
+
+    /// Applies `f` to MFE `sg` and keeps the eviction indexes in step with its outgoing list
+    /// and activity.
+    pub(crate) fn update<R>(&mut self, sg: Sg, f: impl FnOnce(&mut Mfe) -> R) -> Option<R> {
+        let m = self.map.get_mut(&sg)?;
+        let before = Evictable::of(m);
+        let result = f(m);
+        let (after, epoch) = (Evictable::of(m), m.epoch);
+        if before != after {
+            self.unindex(before, epoch, sg);
+            self.index(after, epoch, sg);
+        }
+        Some(result)
+    }
+
+    fn eviction_index(&mut self, class: Evictable) -> &mut BTreeSet<(u64, Sg)> {
+        match class {
+            Evictable::Negative => &mut self.negative,
+            Evictable::Idle => &mut self.idle,
+        }
+    }
+
+    fn index(&mut self, class: Option<Evictable>, epoch: u64, sg: Sg) {
+        if let Some(class) = class {
+            self.eviction_index(class).insert((epoch, sg));
+        }
+    }
+
+    fn unindex(&mut self, class: Option<Evictable>, epoch: u64, sg: Sg) {
+        if let Some(class) = class {
+            self.eviction_index(class).remove(&(epoch, sg));
+        }
+    }
+
+    /// Number of negative MFEs.
+    pub(crate) fn negative_len(&self) -> usize {
+        self.negative.len()
+    }
+
+    /// The oldest MFE of `class`.
+    pub(crate) fn oldest(&self, class: Evictable) -> Option<Sg> {
+        let index = match class {
+            Evictable::Negative => &self.negative,
+            Evictable::Idle => &self.idle,
+        };
+        index.first().map(|(_, sg)| *sg)
     }
 
     pub(crate) fn contains(&self, sg: Sg) -> bool {
@@ -137,9 +216,11 @@ impl MfeTable {
     pub(crate) fn insert(&mut self, mfe: Mfe) {
         let sg = mfe.sg;
         self.expiry.insert((mfe.expires_at, sg));
+        self.index(Evictable::of(&mfe), mfe.epoch, sg);
         match self.map.insert(sg, mfe) {
             Some(old) => {
                 self.expiry.remove(&(old.expires_at, sg));
+                self.unindex(Evictable::of(&old), old.epoch, sg);
             }
             None => {
                 self.order.insert(sg);
@@ -151,6 +232,7 @@ impl MfeTable {
     pub(crate) fn remove(&mut self, sg: Sg) -> Option<Mfe> {
         let old = self.map.remove(&sg)?;
         self.expiry.remove(&(old.expires_at, sg));
+        self.unindex(Evictable::of(&old), old.epoch, sg);
         self.order.remove(&sg);
         if let Some(sources) = self.by_group.get_mut(&sg.group) {
             sources.retain(|s| *s != sg.source);
@@ -235,14 +317,16 @@ impl Mgm {
     /// entries stay as they are, see [`MfeKind`]); if the effective list changed, queues the
     /// backend update and the M1/M2 alert the transition calls for.
     fn edit_oifs(&mut self, sg: Sg, now: Timestamp, edit: impl FnOnce(&mut Mfe) -> bool) {
-        let Some(m) = self.mfes.get_mut(sg).filter(|m| m.kind == MfeKind::Normal) else {
-            return;
-        };
-        let was_empty = m.oifs.is_empty();
-        if !edit(m) {
+        if self.mfes.get(sg).is_none_or(|m| m.kind != MfeKind::Normal) {
             return;
         }
-        let (iif, oifs) = (m.iif, m.oifs.clone());
+        let edited = self.mfes.update(sg, |m| {
+            let was_empty = m.oifs.is_empty();
+            edit(m).then(|| (was_empty, m.iif, m.oifs.clone()))
+        });
+        let Some(Some((was_empty, iif, oifs))) = edited else {
+            return;
+        };
         let is_empty = oifs.is_empty();
         self.out
             .stage(Phase::Forwarding, Action::UpdateMfe { sg, iif, oifs });
@@ -293,8 +377,12 @@ impl Mgm {
         });
     }
 
-    /// Installs a freshly built MFE.
-    pub(crate) fn install_mfe(&mut self, mfe: Mfe) {
+    /// Installs a freshly built MFE if the table has room for it or can make some (see
+    /// [`super::capacity`]); false when it refused.
+    pub(crate) fn install_mfe(&mut self, mfe: Mfe) -> bool {
+        if !self.mfes.contains(mfe.sg) && !self.make_room(mfe.is_negative()) {
+            return false;
+        }
         let action = Action::InstallMfe {
             sg: mfe.sg,
             iif: mfe.iif,
@@ -302,6 +390,7 @@ impl Mgm {
         };
         self.mfes.insert(mfe);
         self.out.stage(Phase::Forwarding, action);
+        true
     }
 
     /// Deletes an MFE from the table and the backend; no callbacks (§5.10).

@@ -71,6 +71,9 @@
 //!   that deregisters are dropped by [`Mgm::poll_action`], which gives the same guarantee.
 //! * §6.4 step 8 (optional WrongIf on the creating packet): not sent; the backend reports later
 //!   wrong-interface packets through [`Mgm::wrong_interface`].
+//! * The table is bounded ([`Config::max_mfes`], [`Config::max_negative_mfes`]): a new entry
+//!   that does not fit evicts the oldest negative entry, then the oldest idle one, and is
+//!   refused rather than evict an active flow (see `capacity.rs`).
 //! * negative entries ([`MfeKind::NoRoute`], [`MfeKind::Rejected`]) are drop entries
 //!   that membership and forward-state changes leave alone until they expire; adding OIFs to
 //!   an entry whose IIF was never RPF-checked would forward unchecked traffic.
@@ -87,6 +90,7 @@
 mod action;
 mod alerts;
 mod buffer_api;
+mod capacity;
 mod client;
 mod config;
 mod creation;
@@ -106,6 +110,7 @@ mod types;
 pub use action::{
     Action, Answer, Callback, CreationQuestion, IfEntry, PruneReply, RpfAnswer, RpfQuestion,
 };
+pub use capacity::CapacityCounters;
 pub use client::{ClientDirectory, MgmClient};
 pub use config::{Config, IgmpTakeover};
 pub use enumeration::GroupBatch;
@@ -141,6 +146,7 @@ pub struct Mgm {
     pending: PendingTable,
     enums: GroupEnums,
     out: Outbox,
+    capacity: CapacityCounters,
     last_serial: u64,
 }
 
@@ -156,6 +162,7 @@ impl Mgm {
             pending: PendingTable::default(),
             enums: GroupEnums::default(),
             out: Outbox::default(),
+            capacity: CapacityCounters::default(),
             last_serial: 0,
         }
     }

@@ -76,7 +76,8 @@ impl OifCounters {
 }
 
 impl Mgm {
-    /// Stores the backend's counters for MFE `sg`. With
+    /// Stores the backend's counters for MFE `sg`; an entry whose packet count did not grow
+    /// becomes idle (evictable, see [`super::capacity`]) until it grows again. With
     /// [`Config::refresh_on_activity`](super::Config::refresh_on_activity), a grown packet
     /// count restarts the lifetime (A-48 option). `NotFound` if there is no such MFE.
     pub fn report_stats(
@@ -86,10 +87,15 @@ impl Mgm {
         now: Timestamp,
     ) -> Result<(), MgmError> {
         let refresh = self.config.refresh_on_activity;
-        let m = self.mfes.get_mut(sg).ok_or(MgmError::NotFound)?;
-        let active = counters.in_pkts > m.counters.in_pkts;
-        m.counters = counters;
-        let timeout_s = m.timeout_s;
+        let (active, timeout_s) = self
+            .mfes
+            .update(sg, |m| {
+                let active = counters.in_pkts > m.counters.in_pkts;
+                m.counters = counters;
+                m.idle = !active;
+                (active, m.timeout_s)
+            })
+            .ok_or(MgmError::NotFound)?;
         if refresh && active {
             let at = now + Duration::from_secs(timeout_s.into());
             self.mfes.set_lifetime(sg, timeout_s, at);

@@ -193,10 +193,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
         }
         let reconcile_at = now + Duration::from_secs(config.daemon.adopt_window_s.into());
+        // Every entry the MGM keeps fits into the data plane's table (capacity.rs).
         let core_config = mgm::Config {
             refresh_on_activity: true,
             rpf_ask_arrival_owner: true,
             mfe_timeout_s: config.daemon.mfe_lifetime_s,
+            max_mfes: mgm_common::limits::MFES as usize,
+            max_negative_mfes: config.daemon.max_negative_entries as usize,
             ..mgm::Config::default()
         };
         let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));
@@ -376,6 +379,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 
     /// Drains the MGM's actions into the backend and the protocols.
     fn drive(&mut self) {
+        let refused = self.mgm.capacity_counters().refused;
         loop {
             let now = self.now();
             let mut others = Vec::new();
@@ -401,6 +405,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     self.igmp_actions(changes.into_iter().map(igmp::Action::Membership).collect());
                 }
             }
+        }
+        let newly_refused = self.mgm.capacity_counters().refused - refused;
+        if newly_refused > 0 {
+            warn!(
+                refused = newly_refused,
+                "the forwarding table is full of active flows: new entries refused"
+            );
         }
     }
 

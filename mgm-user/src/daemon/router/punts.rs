@@ -148,7 +148,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.expire_questions(now);
     }
 
-    /// Counters of the hold queues and of the backend's failures, by name.
+    /// Counters of the hold queues, of the MFE table's bounds and of the backend's failures,
+    /// by name.
     pub fn counters(&self) -> BTreeMap<String, u64> {
         let value = serde_json::to_value(self.hold.counters()).unwrap_or_default();
         let mut out: BTreeMap<String, u64> = value
@@ -161,6 +162,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         out.insert("backend_failures".into(), self.unsynced.failures);
         out.insert("backend_repaired".into(), self.unsynced.repaired);
         out.insert("backend_unsynced_now".into(), self.unsynced.len() as u64);
+        let capacity = self.mgm.capacity_counters();
+        let (mfes, negative) = self.mgm.mfe_counts();
+        out.insert("mfes_now".into(), mfes as u64);
+        out.insert("mfes_negative_now".into(), negative as u64);
+        out.insert("mfe_evicted_negative".into(), capacity.evicted_negative);
+        out.insert("mfe_evicted_idle".into(), capacity.evicted_idle);
+        out.insert("mfe_refused".into(), capacity.refused);
         out.insert("punt_open_failures".into(), self.punt_retries.failures);
         out.insert(
             "punt_waiting_now".into(),
