@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod proto;
 pub mod protocol;
 pub mod records;
+pub mod rows;
 
 use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
 use serde::{de::DeserializeOwned, Serialize};

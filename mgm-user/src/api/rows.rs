@@ -1,0 +1,97 @@
+//! The rows of the tables mgmd answers `mgmctl show` with (interfaces, protocols, forwarding
+//! entries, memberships), re-exported by [`proto`](super::proto).
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// One managed interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceRow {
+    /// Name.
+    pub name: String,
+    /// Current ifindex (0 while absent).
+    pub ifindex: u32,
+    /// Up with carrier.
+    pub up: bool,
+    /// XDP attach mode, if attached.
+    pub xdp: Option<String>,
+    /// IGMP runs here.
+    pub igmp: bool,
+    /// Owning routing protocol.
+    pub owner: String,
+}
+
+/// One registered protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolRow {
+    /// Name (built-in) or "external".
+    pub name: String,
+    /// Protocol id.
+    pub protocol_id: u32,
+    /// Component id.
+    pub component_id: u32,
+    /// Interfaces owned.
+    pub interfaces: Vec<String>,
+    /// External protocols: answers that missed the protocol's deadline (the default applied).
+    #[serde(default)]
+    pub missed_answers: u64,
+}
+
+/// One outgoing interface of an MFE with its counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OifRow {
+    /// Interface name.
+    pub iface: String,
+    /// Copies sent.
+    pub packets: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Copies dropped (TTL threshold, MTU).
+    pub drops: u64,
+}
+
+/// One MFE.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfeRow {
+    /// Source.
+    pub source: Ipv4Addr,
+    /// Group.
+    pub group: Ipv4Addr,
+    /// Incoming interface.
+    pub iif: String,
+    /// Outgoing interfaces (empty: negative entry).
+    pub oifs: Vec<OifRow>,
+    /// Packets accepted.
+    pub packets: u64,
+    /// Bytes accepted.
+    pub bytes: u64,
+    /// Packets on the wrong interface.
+    pub wrong_if: u64,
+    /// Seconds since creation.
+    pub age_s: u64,
+    /// Seconds to expiry.
+    pub expires_s: u64,
+}
+
+/// One membership.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRow {
+    /// Source (0.0.0.0 = any).
+    pub source: Ipv4Addr,
+    /// Group (0.0.0.0 = all).
+    pub group: Ipv4Addr,
+    /// Interface.
+    pub iface: String,
+    /// Protocol holding it.
+    pub protocol: String,
+    /// MGM flags: `MGM_JOIN_STATE_FLAG` (1) for every membership, plus
+    /// `MGM_FORWARD_STATE_FLAG` (2) unless the FORWARD state of this (S,G) on the interface was
+    /// deleted (its entry has the interface forward-disabled).
+    pub flags: u32,
+    /// Filter mode: `exclude` for an any-source membership (every source but `excluded`),
+    /// `include` for a source-specific one.
+    #[serde(default)]
+    pub mode: String,
+    /// The sources an IGMPv3 EXCLUDE-mode (\*,G) membership does not forward.
+    #[serde(default)]
+    pub excluded: Vec<Ipv4Addr>,
+}
