@@ -283,10 +283,19 @@ fn connections_are_capped_and_an_exhausted_descriptor_limit_backs_off() -> Resul
             .then_some(()))
     })?;
     // One line when accepts start failing and one when they work again, per episode (the
-    // held connections closing may let a few accepts through between failures).
+    // held connections closing may let a few accepts through between failures, and the last
+    // episode's recovery is logged at the next accept that works: each probe makes one).
+    let (failures, recoveries) = wait_for(
+        "every episode's recovery logged",
+        Duration::from_secs(10),
+        || {
+            mgmd.mgmctl(&["show", "status"])?;
+            let failures = log_lines(&mgmd, "API accept failed")?;
+            let recoveries = log_lines(&mgmd, "API accept works again")?;
+            Ok((failures == recoveries).then_some((failures, recoveries)))
+        },
+    )?;
     let log = std::fs::metadata(mgmd.log_path().context("no log")?)?.len();
-    let failures = log_lines(&mgmd, "API accept failed")?;
-    let recoveries = log_lines(&mgmd, "API accept works again")?;
     ensure!(
         failures == recoveries && (1..=5).contains(&failures) && log < 64 << 10,
         "{failures} accept failures, {recoveries} recoveries logged, log {log} bytes"
