@@ -208,46 +208,48 @@ pub(super) fn handle(
                 source,
                 group,
                 buffer_size,
-            } => router.with_mgm(|m, now| {
-                api_calls::get_mfes(m, MfeQuery::One(source, group), buffer_size, None, now)
-            }),
-            Request::GetFirstMfe { buffer_size } => router
-                .with_mgm(|m, now| api_calls::get_mfes(m, MfeQuery::First, buffer_size, None, now)),
+            } => get_mfes(router, MfeQuery::One(source, group), buffer_size, None, now),
+            Request::GetFirstMfe { buffer_size } => {
+                get_mfes(router, MfeQuery::First, buffer_size, None, now)
+            }
             Request::GetNextMfe {
                 source,
                 group,
                 buffer_size,
-            } => router.with_mgm(|m, now| {
-                api_calls::get_mfes(m, MfeQuery::After(source, group), buffer_size, None, now)
-            }),
+            } => get_mfes(
+                router,
+                MfeQuery::After(source, group),
+                buffer_size,
+                None,
+                now,
+            ),
             Request::GetMfeStats {
                 source,
                 group,
                 buffer_size,
                 flags,
-            } => {
-                router.refresh_stats(now);
-                let query = MfeQuery::One(source, group);
-                router
-                    .with_mgm(|m, now| api_calls::get_mfes(m, query, buffer_size, Some(flags), now))
-            }
+            } => get_mfes(
+                router,
+                MfeQuery::One(source, group),
+                buffer_size,
+                Some(flags),
+                now,
+            ),
             Request::GetFirstMfeStats { buffer_size, flags } => {
-                router.refresh_stats(now);
-                router.with_mgm(|m, now| {
-                    api_calls::get_mfes(m, MfeQuery::First, buffer_size, Some(flags), now)
-                })
+                get_mfes(router, MfeQuery::First, buffer_size, Some(flags), now)
             }
             Request::GetNextMfeStats {
                 source,
                 group,
                 buffer_size,
                 flags,
-            } => {
-                router.refresh_stats(now);
-                let query = MfeQuery::After(source, group);
-                router
-                    .with_mgm(|m, now| api_calls::get_mfes(m, query, buffer_size, Some(flags), now))
-            }
+            } => get_mfes(
+                router,
+                MfeQuery::After(source, group),
+                buffer_size,
+                Some(flags),
+                now,
+            ),
             Request::SetMfe {
                 source,
                 group,
@@ -261,4 +263,18 @@ pub(super) fn handle(
         })
     })();
     result.unwrap_or_else(|e| e)
+}
+
+/// The MgmGetMfe* calls; the stats variants (`stats_flags`) read fresh counters first.
+fn get_mfes(
+    router: &mut Router,
+    query: MfeQuery,
+    buffer_size: u32,
+    stats_flags: Option<u32>,
+    now: std::time::Instant,
+) -> Response {
+    if stats_flags.is_some() {
+        router.refresh_stats(now);
+    }
+    router.with_mgm(|m, now| api_calls::get_mfes(m, query, buffer_size, stats_flags, now))
 }
