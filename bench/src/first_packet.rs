@@ -12,7 +12,9 @@
 use crate::{
     generator::ifindex,
     latency::monotonic_ns,
+    load::Load,
     paths::{Path, UPSTREAM},
+    tail,
 };
 use anyhow::{anyhow, bail, Context as _, Result};
 use hdrhistogram::Histogram;
@@ -42,6 +44,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct FirstPacket {
     /// The path.
     pub path: Path,
+    /// The machine's load meanwhile.
+    pub load: Load,
     /// New flows started.
     pub flows: u32,
     /// Flows that reached the receiver within the timeout.
@@ -54,14 +58,21 @@ pub struct FirstPacket {
     pub p99_us: f64,
     /// Largest, µs.
     pub max_us: f64,
+    /// (quantile, delay µs), for the percentile chart.
+    pub percentiles: Vec<(f64, f64)>,
 }
 
 impl FirstPacket {
+    /// The path and the load, as rows and chart lines name them.
+    pub fn label(&self) -> String {
+        format!("{}{}", self.path.label(), self.load.suffix())
+    }
+
     /// The Markdown table row of this path.
     pub fn row(&self) -> String {
         format!(
             "| {} | {}/{} | {} | {:.1} | {:.1} | {:.1} |",
-            self.path.label(),
+            self.label(),
             self.arrived,
             self.flows,
             self.first_packet_kept,
@@ -84,8 +95,9 @@ pub fn table(runs: &[FirstPacket]) -> String {
     md
 }
 
-/// Measures `flows` new flows through each of `paths` (mgm and kernel).
-pub fn run(paths: &[Path], flows: u32) -> Result<Vec<FirstPacket>> {
+/// Measures `flows` new flows through each of `paths` (mgm and kernel) under `load` (which the
+/// caller sets up).
+pub fn run(paths: &[Path], flows: u32, load: Load) -> Result<Vec<FirstPacket>> {
     paths
         .iter()
         .map(|&path| {
@@ -100,14 +112,14 @@ pub fn run(paths: &[Path], flows: u32) -> Result<Vec<FirstPacket>> {
             match path {
                 Path::Mgm => {
                     let _daemon = Mgmd::start(&mut lab)?;
-                    measure(&lab, path, flows)
+                    measure(&lab, path, flows, load)
                 }
                 Path::Kernel => {
                     let stop = AtomicBool::new(false);
                     let routing = lab.in_ns(Host::Router, kernel_routing)??;
                     std::thread::scope(|scope| {
                         let resolver = scope.spawn(|| resolve(&routing, &stop));
-                        let result = measure(&lab, path, flows);
+                        let result = measure(&lab, path, flows, load);
                         stop.store(true, Ordering::Relaxed);
                         let resolved = resolver.join().map_err(|_| anyhow!("resolver panicked"));
                         resolved??;
@@ -197,7 +209,7 @@ fn resolve((ipmr, upstream, receiver): &(Ipmr, u32, u32), stop: &AtomicBool) -> 
     Ok(())
 }
 
-fn measure(lab: &Lab, path: Path, flows: u32) -> Result<FirstPacket> {
+fn measure(lab: &Lab, path: Path, flows: u32, load: Load) -> Result<FirstPacket> {
     let arrived = AtomicU32::new(u32::MAX);
     let done = AtomicBool::new(false);
     let source_ns = lab.ns(Host::Source);
@@ -228,12 +240,14 @@ fn measure(lab: &Lab, path: Path, flows: u32) -> Result<FirstPacket> {
         let us = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1e3;
         Ok(FirstPacket {
             path,
+            load,
             flows,
             arrived: histogram.len() as u32,
             first_packet_kept: kept,
             p50_us: us(0.5),
             p99_us: us(0.99),
             max_us: histogram.max() as f64 / 1e3,
+            percentiles: tail::percentiles(&histogram),
         })
     })
 }

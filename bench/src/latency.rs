@@ -10,7 +10,9 @@
 //! skb path (the kernel's) can carry and an XDP-forwarded frame cannot.
 use crate::{
     frame::{GROUP, PORT},
+    load::Load,
     paths::{Installed, Path},
+    tail,
 };
 use anyhow::{anyhow, Context as _, Result};
 use hdrhistogram::Histogram;
@@ -32,6 +34,8 @@ const DRAIN: Duration = Duration::from_millis(300);
 pub struct Latency {
     /// The path.
     pub path: Path,
+    /// The machine's load meanwhile.
+    pub load: Load,
     /// Datagrams per second sent.
     pub rate: f64,
     /// Datagrams sent.
@@ -46,16 +50,21 @@ pub struct Latency {
     pub p999_us: f64,
     /// Largest, µs.
     pub max_us: f64,
-    /// (latency µs, fraction of datagrams at or below it), for the CDF plot.
-    pub cdf: Vec<(f64, f64)>,
+    /// (quantile, latency µs), for the percentile chart.
+    pub percentiles: Vec<(f64, f64)>,
 }
 
 impl Latency {
+    /// The path and the load, as rows and chart lines name them.
+    pub fn label(&self) -> String {
+        format!("{}{}", self.path.label(), self.load.suffix())
+    }
+
     /// The Markdown table row of this path.
     pub fn row(&self) -> String {
         format!(
             "| {} | {:.0}/s | {}/{} | {:.1} | {:.1} | {:.1} | {:.1} |",
-            self.path.label(),
+            self.label(),
             self.rate,
             self.received,
             self.sent,
@@ -80,20 +89,20 @@ pub fn table(latencies: &[Latency]) -> String {
 }
 
 /// Measures each of `paths` in turn on a lab with one receiver, sending `rate` datagrams per
-/// second for `duration`.
-pub fn run(paths: &[Path], rate: f64, duration: Duration) -> Result<Vec<Latency>> {
+/// second for `duration`, under `load` (which the caller sets up).
+pub fn run(paths: &[Path], rate: f64, duration: Duration, load: Load) -> Result<Vec<Latency>> {
     let lab = Lab::star(1).context("building the latency lab")?;
     lab.run(Host::Source, &["ethtool", "-K", "eth0", "tx", "off"])?;
     paths
         .iter()
         .map(|&path| {
             let _installed = Installed::new(&lab, path)?;
-            measure(&lab, path, rate, duration)
+            measure(&lab, path, rate, duration, load)
         })
         .collect()
 }
 
-fn measure(lab: &Lab, path: Path, rate: f64, duration: Duration) -> Result<Latency> {
+fn measure(lab: &Lab, path: Path, rate: f64, duration: Duration, load: Load) -> Result<Latency> {
     let count = (rate * duration.as_secs_f64()) as u64;
     let joined = Barrier::new(2);
     let (source_ns, receiver_ns) = (lab.ns(Host::Source), lab.ns(Host::Receiver(1)));
@@ -122,12 +131,9 @@ fn measure(lab: &Lab, path: Path, rate: f64, duration: Duration) -> Result<Laten
         Ok((sent, histogram))
     })?;
     let us = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1e3;
-    let cdf = histogram
-        .iter_quantiles(4)
-        .map(|q| (q.value_iterated_to() as f64 / 1e3, q.quantile_iterated_to()))
-        .collect();
     Ok(Latency {
         path,
+        load,
         rate,
         sent,
         received: histogram.len(),
@@ -135,7 +141,7 @@ fn measure(lab: &Lab, path: Path, rate: f64, duration: Duration) -> Result<Laten
         p99_us: us(0.99),
         p999_us: us(0.999),
         max_us: histogram.max() as f64 / 1e3,
-        cdf,
+        percentiles: tail::percentiles(&histogram),
     })
 }
 

@@ -7,12 +7,14 @@ mod frame;
 mod generator;
 mod latency;
 mod linerate;
+mod load;
 mod mgm_router;
 mod micro;
 mod paths;
 mod plot;
 mod programs;
 mod report;
+mod tail;
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
@@ -69,6 +71,10 @@ struct Cli {
     /// Datagrams per second of the latency runs.
     #[arg(long, default_value_t = 10_000.0)]
     latency_rate: f64,
+    /// Measure latency and miss-to-first-packet a second time with a CPU hog on every core
+    /// at normal priority (started before and stopped after those runs).
+    #[arg(long)]
+    background_load: bool,
     /// New flows of the miss-to-first-packet runs.
     #[arg(long)]
     flows: Option<u32>,
@@ -150,7 +156,9 @@ fn main() -> Result<()> {
     };
     let latency = if wanted(Part::Latency) {
         let duration = Duration::from_secs(if quick { 1 } else { 3 });
-        let runs = latency::run(&[Path::Mgm, Path::Kernel], cli.latency_rate, duration)?;
+        let runs = load::idle_then_loaded(cli.background_load, |load| {
+            latency::run(&[Path::Mgm, Path::Kernel], cli.latency_rate, duration, load)
+        })?;
         for l in &runs {
             eprintln!("latency: {}", l.row());
         }
@@ -160,7 +168,9 @@ fn main() -> Result<()> {
     };
     let first_packet = if wanted(Part::FirstPacket) {
         let flows = cli.flows.unwrap_or(if quick { 50 } else { 500 });
-        let runs = first_packet::run(&[Path::Mgm, Path::Kernel], flows)?;
+        let runs = load::idle_then_loaded(cli.background_load, |load| {
+            first_packet::run(&[Path::Mgm, Path::Kernel], flows, load)
+        })?;
         for f in &runs {
             eprintln!("first packet: {}", f.row());
         }

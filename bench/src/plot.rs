@@ -1,6 +1,6 @@
 //! SVG charts of a report: forwarded rate against fan-out per path (one chart per frame size),
-//! and the latency CDFs.
-use crate::{latency::Latency, linerate::Run, paths::Path};
+//! and latency by percentile (end to end, and miss to first forwarded packet).
+use crate::{linerate::Run, paths::Path};
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::Path as FsPath;
@@ -79,46 +79,82 @@ pub fn line_rate(runs: &[Run], size: usize, file: &FsPath) -> Result<()> {
     Ok(())
 }
 
-/// Cumulative distribution of the end-to-end latency, one line per path.
-pub fn latency_cdf(latencies: &[Latency], file: &FsPath) -> Result<()> {
-    let right = latencies.iter().map(|l| l.p999_us).fold(1.0, f64::max) * 1.2;
+/// One line of a percentile chart: its label and (quantile, µs) points.
+pub type Series = (String, Vec<(f64, f64)>);
+
+/// Latency by percentile, one line per series: the x axis is 1 / (1 − quantile) on a log
+/// scale labelled as percentiles (50 %, 90 %, 99 %, …), the y axis µs on a log scale, so the
+/// tail is as readable as the median.
+pub fn percentiles(title: &str, series: &[Series], file: &FsPath) -> Result<()> {
+    let x = |quantile: f64| 1.0 / (1.0 - quantile.min(crate::tail::TOP_QUANTILE));
+    let values = series
+        .iter()
+        .flat_map(|(_, points)| points.iter().map(|p| p.1));
+    let top = values.clone().fold(1.0, f64::max) * 1.5;
+    let bottom = values.fold(top, f64::min).max(0.1) / 1.5;
     let root = SVGBackend::new(file, (760, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("end-to-end latency (CDF)", ("sans-serif", 20))
+        .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..right, 0.0..1.0)
+        .build_cartesian_2d(
+            (2.0..x(crate::tail::TOP_QUANTILE)).log_scale(),
+            (bottom..top).log_scale(),
+        )
         .map_err(plot_error)?;
     chart
         .configure_mesh()
-        .x_desc("latency (µs)")
-        .y_desc("fraction of datagrams")
+        .x_desc("percentile")
+        .y_desc("µs")
+        .x_label_formatter(&|x| percentile_label(*x))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(plot_error)?;
-    for (i, latency) in latencies.iter().enumerate() {
+    for (i, (label, points)) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         chart
             .draw_series(LineSeries::new(
-                latency.cdf.iter().copied().filter(|(us, _)| *us <= right),
+                points.iter().map(|&(quantile, us)| (x(quantile), us)),
                 color.stroke_width(2),
             ))
             .map_err(plot_error)?
-            .label(latency.path.label())
+            .label(label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
     }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .draw()
         .map_err(plot_error)?;
     root.present().map_err(plot_error)?;
     Ok(())
 }
 
+/// The percentile at `x` = 1 / (1 − quantile): 2 → "50%", 100 → "99%", 1000 → "99.9%".
+fn percentile_label(x: f64) -> String {
+    let percent = 100.0 * (1.0 - 1.0 / x);
+    let decimals = (x.log10().round() as usize).saturating_sub(2);
+    format!("{percent:.decimals$}%")
+}
+
 fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("drawing the chart: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile_label;
+
+    #[test]
+    fn percentile_labels_keep_the_nines() {
+        assert_eq!(percentile_label(2.0), "50%");
+        assert_eq!(percentile_label(10.0), "90%");
+        assert_eq!(percentile_label(100.0), "99%");
+        assert_eq!(percentile_label(1000.0), "99.9%");
+        assert_eq!(percentile_label(100_000.0), "99.999%");
+    }
 }
