@@ -90,7 +90,13 @@ fn main() -> Result<()> {
     }
     let quick = cli.quick;
     let wanted = |part: Part| cli.only.as_ref().is_none_or(|only| only.contains(&part));
-    let all_paths = vec![Path::Mgm, Path::Kernel, Path::Broadcast, Path::Drop];
+    let all_paths = vec![
+        Path::Mgm,
+        Path::Kernel,
+        Path::Tc,
+        Path::Broadcast,
+        Path::Drop,
+    ];
     let settings = linerate::Settings {
         fan_outs: cli.fan_outs.clone().unwrap_or_else(|| {
             if quick {

@@ -1,6 +1,6 @@
 //! The forwarding paths compared at the lab's router, each set up and torn down on its own:
-//! mgm's XDP forwarder, the kernel's ipmr, and the two ceilings (the cheapest possible XDP
-//! program, and replication alone).
+//! mgm's XDP forwarder, the kernel's ipmr, replication at TC (the eBPF alternative), and the
+//! two ceilings (the cheapest possible XDP program, and replication alone).
 use crate::{
     frame::GROUP,
     generator::ifindex,
@@ -31,6 +31,9 @@ pub enum Path {
     /// Ceiling: an XDP program that broadcasts every frame to the receivers' interfaces with no
     /// parsing and no lookup (the cost of replication alone).
     Broadcast,
+    /// The eBPF alternative: a TC classifier that clones the packet to every receiver's
+    /// interface with `bpf_clone_redirect` (no parsing, no lookup).
+    Tc,
 }
 
 impl Path {
@@ -41,6 +44,7 @@ impl Path {
             Path::Kernel => "kernel ipmr",
             Path::Drop => "XDP_DROP ceiling",
             Path::Broadcast => "broadcast ceiling",
+            Path::Tc => "TC clone_redirect",
         }
     }
 
@@ -51,6 +55,7 @@ impl Path {
             Path::Kernel => "kernel",
             Path::Drop => "drop",
             Path::Broadcast => "broadcast",
+            Path::Tc => "TC",
         }
     }
 }
@@ -76,6 +81,11 @@ pub enum Installed {
     Broadcast {
         /// Its `bench_broadcast` is attached to the router's upstream interface.
         _broadcaster: BenchObject,
+    },
+    /// Replication at TC.
+    Tc {
+        /// Its `bench_tc_clone` is attached at the router's upstream ingress.
+        _cloner: BenchObject,
     },
 }
 
@@ -113,15 +123,16 @@ impl Installed {
                 }
                 Path::Broadcast => {
                     let mut object = BenchObject::load()?;
-                    let indexes = receivers
-                        .iter()
-                        .map(|(iface, _)| ifindex(iface))
-                        .collect::<Result<Vec<_>>>()?;
-                    object.set_broadcast(&indexes)?;
+                    object.set_broadcast(&receiver_indexes(&receivers)?)?;
                     object.attach(BROADCAST, UPSTREAM)?;
                     Installed::Broadcast {
                         _broadcaster: object,
                     }
+                }
+                Path::Tc => {
+                    let mut object = BenchObject::load()?;
+                    object.attach_tc_clone(UPSTREAM, &receiver_indexes(&receivers)?)?;
+                    Installed::Tc { _cloner: object }
                 }
             })
         })?
@@ -132,9 +143,15 @@ impl Installed {
     pub fn router_count(&self) -> Result<Option<u64>> {
         match self {
             Installed::Drop { counter } => counter.counted().map(Some),
-            Installed::Mgm { .. } | Installed::Kernel { .. } | Installed::Broadcast { .. } => {
-                Ok(None)
-            }
+            Installed::Mgm { .. }
+            | Installed::Kernel { .. }
+            | Installed::Broadcast { .. }
+            | Installed::Tc { .. } => Ok(None),
         }
     }
+}
+
+/// The ifindexes of the router's receiver-side interfaces (in the router's namespace).
+fn receiver_indexes(receivers: &[(String, [u8; 6])]) -> Result<Vec<u32>> {
+    receivers.iter().map(|(iface, _)| ifindex(iface)).collect()
 }

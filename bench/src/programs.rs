@@ -4,7 +4,7 @@
 use anyhow::{anyhow, bail, Context as _, Result};
 use aya::{
     maps::{Array, DevMap, DevMapHash, MapData, PerCpuArray},
-    programs::{Xdp, XdpMode},
+    programs::{tc, SchedClassifier, TcAttachType, Xdp, XdpMode},
     Ebpf,
 };
 
@@ -16,6 +16,10 @@ pub const COUNT: &str = "bench_count";
 pub const BROADCAST: &str = "bench_broadcast";
 /// Parse-only baseline of the per-packet micro-benchmark.
 pub const PARSE: &str = "bench_parse";
+/// Replication at TC with one clone per outgoing interface (a classifier).
+pub const TC_CLONE: &str = "bench_tc_clone";
+/// Most outgoing interfaces of [`TC_CLONE`].
+pub const TC_MAX_OIFS: usize = 16;
 
 /// Bytes of the frame's headers the generator restores (Ethernet and IPv4).
 pub const GEN_HEADER_LEN: usize = 34;
@@ -82,6 +86,33 @@ impl BenchObject {
         for ifindex in ifindexes {
             set.insert(*ifindex, *ifindex, None, 0)?;
         }
+        Ok(())
+    }
+
+    /// Loads `bench_tc_clone` and attaches it at the ingress of `iface` (of the calling
+    /// thread's network namespace), copying to `oifs`.
+    pub fn attach_tc_clone(&mut self, iface: &str, oifs: &[u32]) -> Result<()> {
+        if oifs.len() > TC_MAX_OIFS {
+            bail!("{TC_CLONE} copies to at most {TC_MAX_OIFS} interfaces");
+        }
+        let mut list: Array<&mut MapData, u32> = Array::try_from(self.map("TC_OIFS")?)?;
+        for (slot, oif) in (0u32..).zip(oifs) {
+            list.set(slot, oif, 0)?;
+        }
+        // Without TCX (kernels before 6.6) the classifier needs the clsact qdisc; an existing
+        // one is fine.
+        let _ = tc::qdisc_add_clsact(iface);
+        let program: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(TC_CLONE)
+            .ok_or_else(|| anyhow!("the benchmark object has no program {TC_CLONE}"))?
+            .try_into()?;
+        program
+            .load()
+            .with_context(|| format!("loading {TC_CLONE}"))?;
+        program
+            .attach(iface, TcAttachType::Ingress)
+            .with_context(|| format!("attaching {TC_CLONE} to {iface}"))?;
         Ok(())
     }
 

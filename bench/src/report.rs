@@ -254,6 +254,7 @@ impl Report {
         keys.dedup();
         let ratios: Vec<(Path, Path, &str)> = [
             (Path::Mgm, Path::Kernel, ""),
+            (Path::Mgm, Path::Tc, ""),
             (
                 Path::Mgm,
                 Path::Broadcast,

@@ -11,16 +11,20 @@
 //!   `BROADCAST` with no parsing and no lookup.
 //! - `bench_parse`: the parse-only baseline of the per-packet micro-benchmark: validates the
 //!   Ethernet and IPv4 headers as a forwarder must before its lookup, then passes.
+//! - `bench_tc_clone` (a TC classifier, not XDP): the eBPF alternative to mgm a user might pick,
+//!   replication at TC with one `bpf_clone_redirect` per outgoing interface of `TC_OIFS` (the
+//!   mechanism of Cilium's multicast), then the original is dropped. Like `bench_broadcast` it
+//!   does not parse or rewrite, so it is a lower bound of that design's cost.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
 mod programs {
     use aya_ebpf::{
-        bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
+        bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, TC_ACT_SHOT},
         btf_maps::{Array, DevMap, DevMapHash, PerCpuArray},
-        macros::{btf_map, xdp},
-        programs::XdpContext,
+        macros::{btf_map, classifier, xdp},
+        programs::{TcContext, XdpContext},
     };
 
     /// Bytes of the Ethernet and IPv4 headers restored by the generator.
@@ -44,6 +48,13 @@ mod programs {
     /// The interfaces `bench_broadcast` replicates to.
     #[btf_map]
     static BROADCAST: DevMapHash<256> = DevMapHash::new();
+
+    /// Most interfaces `bench_tc_clone` copies to.
+    const TC_MAX_OIFS: u32 = 16;
+
+    /// The interfaces `bench_tc_clone` copies to, as ifindexes; the first 0 ends the list.
+    #[btf_map]
+    static TC_OIFS: Array<u32, 16> = Array::new();
 
     /// Restores the headers and sends the frame out of `GEN_TX[0]`.
     #[xdp]
@@ -118,6 +129,22 @@ mod programs {
             return xdp_action::XDP_DROP;
         }
         xdp_action::XDP_PASS
+    }
+
+    /// Sends one clone of the packet out of every interface of `TC_OIFS`, then drops it.
+    #[classifier]
+    pub fn bench_tc_clone(ctx: TcContext) -> i32 {
+        for slot in 0..TC_MAX_OIFS {
+            let Some(&oif) = TC_OIFS.get(slot) else {
+                break;
+            };
+            if oif == 0 {
+                break;
+            }
+            // A failed copy shows as a receiver's shortfall.
+            let _ = ctx.clone_redirect(oif, 0);
+        }
+        TC_ACT_SHOT as i32
     }
 
     #[panic_handler]
