@@ -206,16 +206,45 @@ pub struct OifCounterKey {
     pub ifindex: u32,
 }
 
-/// Per-CPU counters of one (entry, outgoing interface).
+/// Per-CPU counters of one (entry, outgoing interface). Copies sent are not counted per copy
+/// (that would cost every copy a hash lookup): every packet the entry accepted goes to every
+/// outgoing interface unless that interface's rules drop it, so the copies sent since the
+/// interface joined the entry are the entry's packets since then minus the interface's drops
+/// (see [`OifCounters::sent`]). Userspace writes the entry's counts at the time the interface
+/// joined into CPU 0's value when it creates the key; the egress program only adds drops.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OifCounters {
-    /// Copies sent.
-    pub packets: u64,
-    /// Bytes sent (layer 3).
-    pub bytes: u64,
+    /// The entry's packets when the interface joined it (CPU 0's value; 0 in the others).
+    pub base_packets: u64,
+    /// The entry's bytes when the interface joined it (CPU 0's value; 0 in the others).
+    pub base_bytes: u64,
     /// Copies dropped by the TTL threshold or the MTU.
     pub drops: u64,
+    /// Bytes (layer 3) of those copies.
+    pub drop_bytes: u64,
+}
+
+impl OifCounters {
+    /// (packets, bytes) sent out of the interface, from the entry's totals (`packets`, `bytes`,
+    /// all CPUs) and this key's values of every CPU.
+    pub fn sent(entry_packets: u64, entry_bytes: u64, per_cpu: &[OifCounters]) -> (u64, u64) {
+        let mut total = OifCounters::default();
+        for c in per_cpu {
+            total.base_packets = total.base_packets.wrapping_add(c.base_packets);
+            total.base_bytes = total.base_bytes.wrapping_add(c.base_bytes);
+            total.drops = total.drops.wrapping_add(c.drops);
+            total.drop_bytes = total.drop_bytes.wrapping_add(c.drop_bytes);
+        }
+        (
+            entry_packets
+                .saturating_sub(total.base_packets)
+                .saturating_sub(total.drops),
+            entry_bytes
+                .saturating_sub(total.base_bytes)
+                .saturating_sub(total.drop_bytes),
+        )
+    }
 }
 
 /// Per-interface settings (`IFACES[ifindex]`), read by the egress program for outgoing copies

@@ -1,5 +1,5 @@
-//! The per-copy rules of an outgoing interface: TTL threshold and MTU, source MAC,
-//! per-(entry, interface) counters. The devmap egress program applies them to every copy of a
+//! The per-copy rules of an outgoing interface: TTL threshold and MTU, source MAC, and the
+//! per-(entry, interface) drop counters (copies sent are derived, see `OifCounters`). The devmap egress program applies them to every copy of a
 //! broadcast; the ingress program applies them itself to an entry with a single outgoing
 //! interface, which it redirects directly.
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
@@ -28,35 +28,25 @@ pub fn mgm_egress(ctx: XdpContext) -> u32 {
 }
 
 /// Applies the rules of interface `ifindex` to the frame (an untagged IPv4 packet whose TTL
-/// was decremented): false if it must not be sent there (counted with the reason). Counts it
-/// for the entry with counter slot `slot`, unless that is [`NO_SLOT`].
+/// was decremented): false if it must not be sent there (counted with the reason, and for the
+/// entry with counter slot `slot` unless that is [`NO_SLOT`]).
 #[inline(always)]
 pub fn prepare_copy(ctx: &XdpContext, ifindex: u32, slot: u32) -> bool {
     // SAFETY: the value is copied out at once.
     let Some(iface) = (unsafe { IFACES.get(ifindex) }).copied() else {
+        count_drop(slot, ifindex, 0);
         count(stat::EGRESS_NO_CONFIG);
         return false;
     };
     let start = ctx.data();
     let end = ctx.data_end();
     let Some(ip) = ptr_at::<Ipv4Hdr>(start, end, ETH_HDR_LEN) else {
+        count_drop(slot, ifindex, 0);
         count(stat::EGRESS_MALFORMED);
         return false;
     };
     // SAFETY: in bounds (checked by ptr_at).
     let (ttl, total_len) = unsafe { ((*ip).ttl, u16::from_be((*ip).total_len)) };
-    let counters = if slot == NO_SLOT {
-        None
-    } else {
-        let counters = OIF_STATS.get_ptr_mut(OifCounterKey {
-            stats_slot: slot,
-            ifindex,
-        });
-        if counters.is_none() {
-            count(stat::EGRESS_NO_COUNTER);
-        }
-        counters
-    };
     let dropped = if ttl < iface.ttl_threshold {
         Some(stat::EGRESS_TTL_THRESHOLD)
     } else if iface.mtu != 0 && u32::from(total_len) > iface.mtu {
@@ -65,28 +55,42 @@ pub fn prepare_copy(ctx: &XdpContext, ifindex: u32, slot: u32) -> bool {
         None
     };
     if let Some(reason) = dropped {
-        if let Some(counters) = counters {
-            // SAFETY: per-CPU value.
-            unsafe { (*counters).drops += 1 };
-        }
+        count_drop(slot, ifindex, total_len);
         count(reason);
         return false;
     }
     let Some(source) = ptr_at::<[u8; 6]>(start, end, 6) else {
+        count_drop(slot, ifindex, total_len);
         count(stat::EGRESS_MALFORMED);
         return false;
     };
     // SAFETY: in bounds (checked by ptr_at).
     unsafe { source.write_unaligned(iface.mac) };
-    if let Some(counters) = counters {
-        // SAFETY: per-CPU value.
-        unsafe {
-            (*counters).packets += 1;
-            (*counters).bytes += u64::from(total_len);
-        }
-    }
+    // Copies sent are derived from the entry's packets (see `OifCounters`): nothing to count
+    // per copy here.
     count(stat::EGRESS_TX);
     true
+}
+
+/// Counts a copy of `len` bytes that interface `ifindex`'s rules dropped, for the entry with
+/// counter slot `slot` (the rare path: the only per-(entry, interface) lookup).
+#[inline(always)]
+fn count_drop(slot: u32, ifindex: u32, len: u16) {
+    if slot == NO_SLOT {
+        return;
+    }
+    let Some(counters) = OIF_STATS.get_ptr_mut(OifCounterKey {
+        stats_slot: slot,
+        ifindex,
+    }) else {
+        count(stat::EGRESS_NO_COUNTER);
+        return;
+    };
+    // SAFETY: per-CPU value.
+    unsafe {
+        (*counters).drops += 1;
+        (*counters).drop_bytes += u64::from(len);
+    }
 }
 
 /// No counter slot known (a plain sentinel: an `Option` payload confuses the verifier).

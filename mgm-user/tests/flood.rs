@@ -10,8 +10,8 @@
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
-use aya::maps::{HashMap as BpfHashMap, Map, MapData, MapError, PerCpuHashMap};
-use mgm_common::{limits, MfeValue, OifCounterKey, OifCounters, SgKey};
+use aya::maps::{HashMap as BpfHashMap, Map, MapData, MapError, PerCpuArray, PerCpuHashMap};
+use mgm_common::{limits, MfeCounters, MfeValue, OifCounterKey, OifCounters, SgKey};
 use mgm_user::{
     api::proto::{Request, Response},
     dataplane::map_name,
@@ -171,6 +171,7 @@ const FILL_BOUND: Duration = Duration::from_secs(60);
 /// mgmd's pinned forwarding maps, read behind its back.
 struct PinnedMaps {
     mfes: BpfHashMap<MapData, SgKey, MfeValue>,
+    mfe_stats: PerCpuArray<MapData, MfeCounters>,
     oif_stats: PerCpuHashMap<MapData, OifCounterKey, OifCounters>,
 }
 
@@ -180,6 +181,7 @@ impl PinnedMaps {
             |name: &str| MapData::from_pin(pinned_map(lab, name)?).map_err(anyhow::Error::from);
         Ok(Self {
             mfes: Map::HashMap(open(map_name::MFES)?).try_into()?,
+            mfe_stats: Map::PerCpuArray(open(map_name::MFE_STATS)?).try_into()?,
             oif_stats: Map::PerCpuHashMap(open(map_name::OIF_STATS)?).try_into()?,
         })
     }
@@ -202,8 +204,11 @@ impl PinnedMaps {
             stats_slot: entry.stats_slot,
             ifindex,
         };
+        let entry_stats = self.mfe_stats.get(&entry.stats_slot, 0)?;
+        let packets = entry_stats.iter().map(|c| c.packets).sum();
+        let bytes = entry_stats.iter().map(|c| c.bytes).sum();
         match self.oif_stats.get(&key, 0) {
-            Ok(per_cpu) => Ok(per_cpu.iter().map(|c| c.packets).sum()),
+            Ok(per_cpu) => Ok(OifCounters::sent(packets, bytes, &per_cpu).0),
             Err(MapError::KeyNotFound) => Ok(0),
             Err(e) => Err(e.into()),
         }

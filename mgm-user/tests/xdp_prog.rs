@@ -101,9 +101,62 @@ fn single_interface_rules_apply_at_ingress() {
         ),
         (1, 1, 1)
     );
+    let entry = fx.backend.mfe_stats(sg()).expect("entry");
     assert_eq!(
-        fx.backend.mfe_stats(sg()).expect("entry").oifs[0].1.drops,
-        2
+        (
+            entry.packets,
+            entry.oifs[0].1.drops,
+            entry.oifs[0].1.packets
+        ),
+        (3, 2, 1),
+        "3 accepted, 2 dropped by the interface's rules: 1 copy sent"
+    );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_interface_counts_the_copies_since_it_joined_the_entry() {
+    let mut fx = forwarding_fixture();
+    let frame = Frame::default().bytes();
+    for _ in 0..3 {
+        fx.forward(&frame);
+    }
+    let both = fx.oifs.clone();
+    fx.backend
+        .update_mfe(sg(), LO, &both)
+        .expect("add an interface");
+    for _ in 0..2 {
+        assert_eq!(fx.run(&frame).0, XDP_REDIRECT);
+    }
+    let stats = fx.backend.mfe_stats(sg()).expect("entry");
+    let sent: Vec<(u32, u64, u64)> = stats
+        .oifs
+        .iter()
+        .map(|(ifindex, s)| (*ifindex, s.packets, s.bytes))
+        .collect();
+    let len = (frame.len() - 14) as u64;
+    assert_eq!(stats.packets, 5);
+    assert_eq!(
+        sent,
+        vec![(both[0], 5, 5 * len), (both[1], 2, 2 * len)],
+        "the second interface joined after 3 packets"
+    );
+    fx.backend
+        .update_mfe(sg(), LO, &both[1..])
+        .expect("drop the first");
+    fx.backend
+        .update_mfe(sg(), LO, &both)
+        .expect("and add it again");
+    fx.run(&frame);
+    let stats = fx.backend.mfe_stats(sg()).expect("entry");
+    assert_eq!(
+        stats
+            .oifs
+            .iter()
+            .map(|(_, s)| s.packets)
+            .collect::<Vec<_>>(),
+        vec![1, 3],
+        "a re-added interface starts from zero"
     );
 }
 

@@ -7,7 +7,7 @@
 //! | `MFES` | hash, not preallocated | `SgKey` → `MfeValue { iif, oif_set, stats_slot, flags, oif }` |
 //! | `OIF_SETS` | array of maps | set id → DEVMAP_HASH (ifindex → ifindex + egress program) |
 //! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` |
-//! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` |
+//! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` (base at join, drops; copies sent are derived) |
 //! | `IFACES` | hash | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots) |
 //! | `PUNT_SOCKETS` | XSKMAP | punt slot + receive queue → AF_XDP socket |
 //! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface) |

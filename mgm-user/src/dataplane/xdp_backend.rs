@@ -243,16 +243,28 @@ impl XdpBackend {
         Ok(slot)
     }
 
-    /// Creates the zeroed (entry, interface) counters of `oifs`.
+    /// Creates the (entry, interface) counters of `oifs`, the entry's packets and bytes so far
+    /// as their base (see `OifCounters`).
     fn add_counters(&mut self, slot: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+        if oifs.is_empty() {
+            return Ok(());
+        }
+        let entry = self.mfe_stats.get(&slot, 0)?;
+        let mut values = vec![OifCounters::default(); self.cpus];
+        values[0].base_packets = sum(&entry, |c| c.packets);
+        values[0].base_bytes = sum(&entry, |c| c.bytes);
         for &ifindex in oifs {
             let key = OifCounterKey {
                 stats_slot: slot,
                 ifindex,
             };
             self.retired_counters.remove(&key);
-            let zeros = self.zeros()?;
-            self.oif_stats.insert(key, zeros, 0)?;
+            let values =
+                PerCpuValues::try_from(values.clone()).map_err(|source| DataPlaneError::Sys {
+                    call: "per-CPU values",
+                    source,
+                })?;
+            self.oif_stats.insert(key, values, 0)?;
         }
         Ok(())
     }
@@ -466,6 +478,7 @@ impl ForwardingBackend for XdpBackend {
             .get(&sg)
             .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
         let counters = self.mfe_stats.get(&entry.slot, 0)?;
+        let (packets, bytes) = (sum(&counters, |c| c.packets), sum(&counters, |c| c.bytes));
         let mut oifs = Vec::with_capacity(entry.oifs.len());
         for &ifindex in &entry.oifs {
             let key = OifCounterKey {
@@ -473,18 +486,19 @@ impl ForwardingBackend for XdpBackend {
                 ifindex,
             };
             let per_cpu = self.oif_stats.get(&key, 0)?;
+            let (sent, sent_bytes) = OifCounters::sent(packets, bytes, &per_cpu);
             oifs.push((
                 ifindex,
                 OifStats {
-                    packets: sum(&per_cpu, |c| c.packets),
-                    bytes: sum(&per_cpu, |c| c.bytes),
+                    packets: sent,
+                    bytes: sent_bytes,
                     drops: sum(&per_cpu, |c| c.drops),
                 },
             ));
         }
         Ok(MfeStats {
-            packets: sum(&counters, |c| c.packets),
-            bytes: sum(&counters, |c| c.bytes),
+            packets,
+            bytes,
             wrong_if: sum(&counters, |c| c.wrong_if),
             ttl_expired: sum(&counters, |c| c.ttl_expired),
             oifs,
