@@ -284,7 +284,8 @@ pub(super) fn closed<B: ForwardingBackend, I: RouterIo>(
     }
 }
 
-/// The MgmGetMfe* calls; the stats variants (`stats_flags`) read fresh counters first.
+/// The MgmGetMfe* calls; the stats variants (`stats_flags`) first read the counters if they
+/// are older than the core's `STATS_FRESHNESS`.
 fn get_mfes<B: ForwardingBackend, I: RouterIo>(
     router: &mut RouterCore<B, I>,
     query: MfeQuery,
@@ -293,7 +294,7 @@ fn get_mfes<B: ForwardingBackend, I: RouterIo>(
     now: Instant,
 ) -> Response {
     if stats_flags.is_some() {
-        router.refresh_stats(now);
+        router.refresh_stale_stats(now);
     }
     router.with_mgm(|m, now| api_calls::get_mfes(m, query, buffer_size, stats_flags, now))
 }

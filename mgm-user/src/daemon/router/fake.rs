@@ -51,6 +51,8 @@ pub struct FakeBackend {
     pub writes: HashMap<SgKey, usize>,
     /// Counters the fast path reports for an entry it holds (default: nothing counted).
     pub stats: HashMap<SgKey, MfeStats>,
+    /// Entries whose counters were read, in all.
+    pub stats_reads: std::cell::Cell<usize>,
     hold_next: HashSet<SgKey>,
 }
 
@@ -100,6 +102,7 @@ impl ForwardingBackend for FakeBackend {
     }
 
     fn mfe_stats(&self, sg: SgKey) -> Result<MfeStats, FakeError> {
+        self.stats_reads.set(self.stats_reads.get() + 1);
         self.entries
             .get(&sg)
             .map(|_| self.stats.get(&sg).cloned().unwrap_or_default())

@@ -162,6 +162,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     unsynced: sync::Unsynced,
     /// Interfaces whose punt sockets did not open, retried with backoff.
     punt_retries: punts::PuntRetries,
+    /// When every entry's counters were last read from the backend.
+    stats_read_at: Option<Instant>,
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
@@ -255,6 +257,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             calling: None,
             unsynced: sync::Unsynced::default(),
             punt_retries: punts::PuntRetries::default(),
+            stats_read_at: None,
         })
     }
 

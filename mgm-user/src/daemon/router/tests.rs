@@ -22,6 +22,7 @@ use std::{
 };
 
 mod forwarding;
+mod mfe_stats;
 
 const UP0: u32 = 2;
 const RCV1: u32 = 3;
