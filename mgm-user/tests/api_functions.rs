@@ -401,12 +401,9 @@ fn a_protocol_that_disconnects_in_every_state_leaves_nothing_behind() -> Result<
     };
 
     // Another protocol owns the incoming interface and answers its RPF questions.
-    let mut q = Protocol::register(&socket, 9, 10_000)?;
-    q.run(|c| c.take(ifid(up0)))?;
-    let mut p = Protocol::register(&socket, 2, 10_000)?;
-    for i in [ifid(rcv2), pair, ifid(gone_index)] {
-        p.run(|c| c.take(i))?;
-    }
+    let mut q = Protocol::register_taking(&socket, 9, 10_000, &[ifid(up0)])?;
+    let mut p =
+        Protocol::register_taking(&socket, 2, 10_000, &[ifid(rcv2), pair, ifid(gone_index)])?;
     let masks = ApiMasks {
         source_mask: ANY,
         group_mask: HOST,
@@ -593,10 +590,7 @@ fn a_python_protocol_speaks_the_documented_protocol() -> Result<()> {
 fn a_missed_answer_deadline_is_counted_and_the_default_applies() -> Result<()> {
     let mut mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
     let (up0, rcv1) = (ifindex(&mgmd, "up0")?, ifindex(&mgmd, "rcv1")?);
-    let mut p = Protocol::register(&mgmd.socket(), 4, 100)?;
-    for i in [up0, rcv1] {
-        p.run(|c| c.take(ifid(i)))?;
-    }
+    let mut p = Protocol::register_taking(&mgmd.socket(), 4, 100, &[ifid(up0), ifid(rcv1)])?;
     let count = 20;
     let listener = mgmd.listen(Host::Receiver(1), GROUP, count, 6.0)?;
     mgmd.wait_for_igmp_members(GROUP, &["rcv1"])?;

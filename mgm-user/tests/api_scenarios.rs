@@ -144,11 +144,9 @@ fn processing_scenario() -> Result<()> {
     );
     let group = Ipv4Addr::new(239, 6, 1, 1);
     let mut monitor = Monitor::subscribe(&mgmd)?;
-    let mut p = Protocol::register(&mgmd.socket(), 0, 5000)?;
+    let all = [ifid(up0), ifid(rcv1), ifid(rcv2)];
+    let mut p = Protocol::register_taking(&mgmd.socket(), 0, 5000, &all)?;
     let mut other = Protocol::register(&mgmd.socket(), 1, 5000)?;
-    for i in [up0, rcv1, rcv2] {
-        p.run(|c| c.take(ifid(i)))?;
-    }
     // A (*,G) join raises a join alert to the other protocol.
     let masks = ApiMasks {
         source_mask: ANY,
@@ -290,8 +288,7 @@ fn enumeration_scenario() -> Result<()> {
     let config = support::interfaces(&[("up0", NO_IGMP), ("rcv1", EXTERNAL), ("rcv2", "")]);
     let mgmd = Mgmd::start(Lab::star(2)?, &config)?;
     let rcv1 = ifindex(&mgmd, "rcv1")?;
-    let mut p = Protocol::register(&mgmd.socket(), 0, 1000)?;
-    p.run(|c| c.take(ifid(rcv1)))?;
+    let mut p = Protocol::register_taking(&mgmd.socket(), 0, 1000, &[ifid(rcv1)])?;
     let groups: Vec<Ipv4Addr> = (1..=25).map(|i| Ipv4Addr::new(239, 6, 2, i)).collect();
     let mut keys: Vec<(Ipv4Addr, Ipv4Addr)> = groups.iter().map(|g| (ANY, *g)).collect();
     keys.push((SOURCE, groups[0]));

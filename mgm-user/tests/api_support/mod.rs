@@ -73,6 +73,22 @@ impl Protocol {
             .map_err(|e| anyhow::anyhow!("registering: {e}"))
     }
 
+    /// Registers as [`Protocol::register`] does and takes the interfaces `ifids`.
+    pub fn register_taking(
+        socket: &Path,
+        component_id: u32,
+        deadline_ms: u32,
+        ifids: &[ApiIfId],
+    ) -> Result<Self> {
+        let mut protocol = Self::register(socket, component_id, deadline_ms)?;
+        for &i in ifids {
+            protocol
+                .run(|c| c.take(i))
+                .with_context(|| format!("taking interface {}", i.ifindex))?;
+        }
+        Ok(protocol)
+    }
+
     /// Registers, returning mgmd's refusal as a value.
     pub fn try_register(
         socket: &Path,
