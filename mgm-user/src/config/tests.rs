@@ -40,51 +40,52 @@ fn a_valid_config_is_read_with_defaults() {
         Some((2, 4))
     );
     assert_eq!(c.routes[0].to, vec!["eth1".to_owned(), "eth2".to_owned()]);
-    assert!(c.routes[0].matches(
-        "eth0",
-        "1.2.3.4".parse().unwrap(),
-        "239.1.200.1".parse().unwrap()
-    ));
-    assert!(!c.routes[0].matches(
-        "eth0",
-        "1.2.3.4".parse().unwrap(),
-        "239.2.0.1".parse().unwrap()
-    ));
-    assert!(c.routes[1].matches(
-        "eth0",
-        "10.0.0.1".parse().unwrap(),
-        "232.1.1.1".parse().unwrap()
-    ));
-    assert!(!c.routes[1].matches(
-        "eth0",
-        "10.0.0.2".parse().unwrap(),
-        "232.1.1.1".parse().unwrap()
-    ));
+    for (route, source, group, matches) in [
+        (0, "1.2.3.4", "239.1.200.1", true),
+        (0, "1.2.3.4", "239.2.0.1", false),
+        (1, "10.0.0.1", "232.1.1.1", true),
+        (1, "10.0.0.2", "232.1.1.1", false),
+    ] {
+        let (s, g) = (source.parse().unwrap(), group.parse().unwrap());
+        assert_eq!(
+            c.routes[route].matches("eth0", s, g),
+            matches,
+            "route {route}, ({source}, {group})"
+        );
+    }
 }
 
 pub(super) fn error_of(text: &str) -> ConfigError {
     Config::parse(text, "t").expect_err("must be refused")
 }
 
+/// `text` is refused with an error on `line` about `key`.
+pub(super) fn refused_at(text: &str, line: usize, key: &str) {
+    let e = error_of(text);
+    assert_eq!((e.line, e.key.as_str()), (line, key), "{e}");
+}
+
 #[test]
 fn errors_name_the_line_and_the_key() {
-    let e = error_of("[[interface]]\nname = \"eth0\"\nigmp_version = 4\n");
-    assert_eq!((e.line, e.key.as_str()), (3, "interface.igmp_version"));
-    let e = error_of("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"10.1.1.1\"\nto = [\"eth0\"]\n");
-    assert_eq!((e.line, e.key.as_str()), (5, "route.group"));
-    let e = error_of("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth9\"\ngroup = \"239.1.1.1\"\nto = [\"eth0\"]\n");
-    assert_eq!((e.line, e.key.as_str()), (4, "route.from"));
+    refused_at(
+        "[[interface]]\nname = \"eth0\"\nigmp_version = 4\n",
+        3,
+        "interface.igmp_version",
+    );
+    refused_at("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"10.1.1.1\"\nto = [\"eth0\"]\n", 5, "route.group");
+    refused_at("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth9\"\ngroup = \"239.1.1.1\"\nto = [\"eth0\"]\n", 4, "route.from");
     let e = error_of("[[interface]]\nname = \"eth0\"\ncolour = 1\n");
     assert_eq!(e.line, 3);
     assert!(e.to_string().contains("colour"), "{e}");
-    let e = error_of("[[interface]]\nname = \"eth0\"\n\n[[interface]]\nname = \"eth0\"\n");
-    assert_eq!((e.line, e.key.as_str()), (5, "interface.name"));
+    refused_at(
+        "[[interface]]\nname = \"eth0\"\n\n[[interface]]\nname = \"eth0\"\n",
+        5,
+        "interface.name",
+    );
     let e = error_of("[[interface]]\nname = \"eth0\"\nowner = \"pim\"\n");
     assert_eq!(e.line, 3);
-    let e = error_of("[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\nowner = \"external\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\nto = [\"eth1\"]\n");
-    assert_eq!((e.line, e.key.as_str()), (9, "route.to"));
-    let e = error_of("[daemon]\nbpffs = 3\n");
-    assert_eq!((e.line, e.key.as_str()), (2, "daemon.bpffs"));
+    refused_at("[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\nowner = \"external\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\nto = [\"eth1\"]\n", 9, "route.to");
+    refused_at("[daemon]\nbpffs = 3\n", 2, "daemon.bpffs");
 }
 
 /// Every kind of error names its key: a wrong type, an unknown value, a value out of
