@@ -53,12 +53,19 @@ use toml::Spanned;
 
 mod daemon;
 mod igmp_tuning;
+mod interface;
+mod locate;
 mod route;
+#[cfg(test)]
+mod tests;
 
 use daemon::RawDaemon;
 pub use daemon::{DaemonConfig, OnStop};
 pub use igmp_tuning::IgmpTuning;
 use igmp_tuning::RawIgmpTuning;
+use interface::RawInterface;
+pub use interface::{InterfaceConfig, Owner, XdpMode};
+use locate::{key_at, key_of_path, line_of, syntax_message};
 use route::parse_net;
 pub use route::{RouteProblem, StaticRoute};
 
@@ -109,49 +116,6 @@ impl Default for MetricsConfig {
     }
 }
 
-/// How the XDP program is attached to an interface.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum XdpMode {
-    /// Native (driver) mode.
-    #[default]
-    Driver,
-    /// Generic (skb) mode, for NICs without native XDP, bridges and `lo`.
-    Generic,
-}
-
-/// One interface.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct InterfaceConfig {
-    /// Interface name.
-    pub name: String,
-    /// Whether the IGMP router side runs here.
-    pub igmp: bool,
-    /// IGMP version (2 or 3).
-    pub igmp_version: u8,
-    /// IGMP bounds and timers.
-    pub igmp_tuning: IgmpTuning,
-    /// TTL threshold for copies sent here.
-    pub ttl_threshold: u8,
-    /// MTU for copies sent here (0 = the interface's own).
-    pub mtu: u32,
-    /// XDP attach mode.
-    pub xdp_mode: XdpMode,
-    /// Which routing protocol owns the interface.
-    pub owner: Owner,
-}
-
-/// Which routing protocol owns an interface.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Owner {
-    /// A built-in protocol: the proxy on its interfaces, `static` on the others.
-    #[default]
-    Builtin,
-    /// Nobody at start (IGMP alone runs there): an external protocol takes it over the API.
-    External,
-}
-
 /// The IGMP proxy (RFC 4605).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProxyConfig {
@@ -181,34 +145,6 @@ struct RawConfig {
 struct RawMetrics {
     listen: Option<std::net::SocketAddr>,
     max_entries: Option<usize>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawInterface {
-    name: Spanned<String>,
-    #[serde(default = "yes")]
-    igmp: bool,
-    #[serde(default)]
-    igmp_version: Option<Spanned<u8>>,
-    igmp_max_groups: Option<Spanned<usize>>,
-    igmp_max_sources: Option<Spanned<usize>>,
-    igmp_query_interval_s: Option<Spanned<u32>>,
-    igmp_query_response_ms: Option<Spanned<u32>>,
-    igmp_robustness: Option<Spanned<u8>>,
-    igmp_last_member_interval_ms: Option<Spanned<u32>>,
-    #[serde(default)]
-    ttl_threshold: Option<u8>,
-    #[serde(default)]
-    mtu: Option<u32>,
-    #[serde(default)]
-    xdp_mode: XdpMode,
-    #[serde(default)]
-    owner: Owner,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Deserialize)]
@@ -411,247 +347,5 @@ impl Config {
     /// The configuration of interface `name`.
     pub fn interface(&self, name: &str) -> Option<&InterfaceConfig> {
         self.interfaces.iter().find(|i| i.name == name)
-    }
-}
-
-/// `interface[2].mtu` → `interface.mtu`: the key as the documentation names it.
-fn key_of_path(path: &serde_path_to_error::Path) -> String {
-    let key = path
-        .iter()
-        .filter_map(|segment| match segment {
-            // A value read with its span (`Spanned`) is a map inside toml; its private key is
-            // not the user's.
-            serde_path_to_error::Segment::Map { key } if key.starts_with("$__serde_spanned") => {
-                None
-            }
-            serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
-            serde_path_to_error::Segment::Enum { variant } => Some(variant.as_str()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join(".");
-    if key.is_empty() {
-        "(top level)".into()
-    } else {
-        key
-    }
-}
-
-fn join_key(table: &str, key: &str) -> String {
-    if table == "(top level)" {
-        key.to_owned()
-    } else {
-        format!("{table}.{key}")
-    }
-}
-
-/// The key a syntax error at `offset` is about, from the text itself: the key of that line
-/// (the part before `=`) inside the last table header above it, or the header itself.
-fn key_at(text: &str, offset: usize) -> String {
-    let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-    let line = text[line_start..line_end].trim();
-    let header = |l: &str| {
-        let l = l.trim();
-        l.starts_with('[')
-            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
-    };
-    if let Some(table) = header(line) {
-        return table;
-    }
-    let table = text[..line_start]
-        .lines()
-        .rev()
-        .find_map(header)
-        .unwrap_or_else(|| "(top level)".into());
-    match line.split_once('=') {
-        Some((key, _)) if !key.trim().is_empty() => join_key(&table, key.trim().trim_matches('"')),
-        _ => table,
-    }
-}
-
-/// The parser's description of a syntax error, on one line.
-fn syntax_message(e: &toml::de::Error) -> String {
-    let message = e.message().trim();
-    format!("TOML syntax: {}", message.lines().next().unwrap_or(message))
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset)
-        .map_or(1, |t| t.matches('\n').count() + 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-[daemon]
-api_socket = "/tmp/x.sock"
-
-[[interface]]
-name = "eth0"
-
-[[interface]]
-name = "eth1"
-igmp_version = 2
-ttl_threshold = 4
-
-[[interface]]
-name = "eth2"
-
-[[route]]
-from = "eth0"
-group = "239.1.0.0/16"
-to = ["eth2", "eth1", "eth2"]
-
-[[route]]
-from = "eth0"
-source = "10.0.0.1"
-group = "232.1.1.1"
-to = ["eth1"]
-"#;
-
-    #[test]
-    fn a_valid_config_is_read_with_defaults() {
-        let c = Config::parse(GOOD, "t").expect("valid");
-        assert_eq!(c.daemon.api_socket, "/tmp/x.sock");
-        assert_eq!(c.daemon.bpffs, "/sys/fs/bpf/mgm");
-        assert_eq!(c.interfaces.len(), 3);
-        assert_eq!(
-            c.interface("eth1")
-                .map(|i| (i.igmp_version, i.ttl_threshold)),
-            Some((2, 4))
-        );
-        assert_eq!(c.routes[0].to, vec!["eth1".to_owned(), "eth2".to_owned()]);
-        assert!(c.routes[0].matches(
-            "eth0",
-            "1.2.3.4".parse().unwrap(),
-            "239.1.200.1".parse().unwrap()
-        ));
-        assert!(!c.routes[0].matches(
-            "eth0",
-            "1.2.3.4".parse().unwrap(),
-            "239.2.0.1".parse().unwrap()
-        ));
-        assert!(c.routes[1].matches(
-            "eth0",
-            "10.0.0.1".parse().unwrap(),
-            "232.1.1.1".parse().unwrap()
-        ));
-        assert!(!c.routes[1].matches(
-            "eth0",
-            "10.0.0.2".parse().unwrap(),
-            "232.1.1.1".parse().unwrap()
-        ));
-    }
-
-    pub(super) fn error_of(text: &str) -> ConfigError {
-        Config::parse(text, "t").expect_err("must be refused")
-    }
-
-    #[test]
-    fn errors_name_the_line_and_the_key() {
-        let e = error_of("[[interface]]\nname = \"eth0\"\nigmp_version = 4\n");
-        assert_eq!((e.line, e.key.as_str()), (3, "interface.igmp_version"));
-        let e = error_of("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"10.1.1.1\"\nto = [\"eth0\"]\n");
-        assert_eq!((e.line, e.key.as_str()), (5, "route.group"));
-        let e = error_of("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth9\"\ngroup = \"239.1.1.1\"\nto = [\"eth0\"]\n");
-        assert_eq!((e.line, e.key.as_str()), (4, "route.from"));
-        let e = error_of("[[interface]]\nname = \"eth0\"\ncolour = 1\n");
-        assert_eq!(e.line, 3);
-        assert!(e.to_string().contains("colour"), "{e}");
-        let e = error_of("[[interface]]\nname = \"eth0\"\n\n[[interface]]\nname = \"eth0\"\n");
-        assert_eq!((e.line, e.key.as_str()), (5, "interface.name"));
-        let e = error_of("[[interface]]\nname = \"eth0\"\nowner = \"pim\"\n");
-        assert_eq!(e.line, 3);
-        let e = error_of("[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\nowner = \"external\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\nto = [\"eth1\"]\n");
-        assert_eq!((e.line, e.key.as_str()), (9, "route.to"));
-        let e = error_of("[daemon]\nbpffs = 3\n");
-        assert_eq!((e.line, e.key.as_str()), (2, "daemon.bpffs"));
-    }
-
-    /// Every kind of error names its key: a wrong type, an unknown value, a value out of
-    /// range, an unknown key, and TOML syntax errors.
-    #[test]
-    fn every_error_names_its_key() {
-        let iface = |line: &str| format!("[[interface]]\nname = \"eth0\"\n{line}\n");
-        for (text, line, key) in [
-            (iface("mtu = \"big\""), 3, "interface.mtu"),
-            (iface("xdp_mode = \"native\""), 3, "interface.xdp_mode"),
-            (iface("ttl_threshold = 300"), 3, "interface.ttl_threshold"),
-            (iface("owner = 7"), 3, "interface.owner"),
-            (iface("colour = 1"), 3, "interface.colour"),
-            (iface("mtu = \"1500"), 3, "interface.mtu"),
-            (iface("igmp = tru"), 3, "interface.igmp"),
-            (iface("igmp_version = \"3\""), 3, "interface.igmp_version"),
-            (
-                "[daemon]\non_stop = \"later\"\n".into(),
-                2,
-                "daemon.on_stop",
-            ),
-            (
-                "[daemon]\nmax_negative_entries = 131073\n".into(),
-                2,
-                "daemon.max_negative_entries",
-            ),
-            ("[daemon\nbpffs = \"/x\"\n".into(), 1, "daemon"),
-            ("speed = 3\n".into(), 1, "speed"),
-        ] {
-            let e = error_of(&text);
-            assert_eq!((e.line, e.key.as_str()), (line, key), "{text:?}: {e}");
-            assert!(!e.message.contains('\n'), "one line: {e}");
-        }
-    }
-
-    #[test]
-    fn negative_entries_are_capped_within_the_data_plane() {
-        let c = Config::parse("[daemon]\nmax_negative_entries = 100\n", "t").expect("valid");
-        assert_eq!(c.daemon.max_negative_entries, 100);
-        let e = error_of("[daemon]\nmax_negative_entries = 131073\n");
-        assert!(e.message.contains("at most 131072"), "{e}");
-    }
-
-    #[test]
-    fn smcroute_like_words_parse() {
-        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-        let r = StaticRoute::parse_words(&words("eth0 10.0.0.1 239.1.1.1 eth1 eth2")).unwrap();
-        assert_eq!(r.source, Some("10.0.0.1/32".parse().unwrap()));
-        let r = StaticRoute::parse_words(&words("eth0 239.1.0.0/16 eth1")).unwrap();
-        assert_eq!((r.source, r.group), (None, "239.1.0.0/16".parse().unwrap()));
-        let r = StaticRoute::parse_words(&words("eth0 * 239.1.1.1 eth1")).unwrap();
-        assert_eq!(r.source, None);
-        assert!(StaticRoute::parse_words(&words("eth0 10.0.0.1 eth1")).is_err());
-        assert!(StaticRoute::parse_words(&words("eth0 239.1.1.1")).is_err());
-        // Messages name what was typed: here the group, not the source.
-        let e = StaticRoute::parse_words(&words("up0 10.0.0.1 10.1.1.1 rcv1")).unwrap_err();
-        assert_eq!(e, "group 10.1.1.1/32 is not inside 224.0.0.0/4");
-    }
-
-    /// The configuration and `mgmctl add` share one validation.
-    #[test]
-    fn run_time_routes_get_the_configurations_validation() {
-        let c = Config::parse(GOOD, "t").expect("valid");
-        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-        let check = |s: &str| {
-            StaticRoute::parse_words(&words(s))
-                .expect("parses")
-                .check(&c.interfaces)
-                .map_err(|p| p.to_string())
-        };
-        assert_eq!(check("eth0 10.0.0.1 239.8.8.11 eth1"), Ok(()));
-        assert_eq!(
-            check("eth0 10.0.0.1 239.8.8.11 nosuch"),
-            Err("outbound interface nosuch is not a configured [[interface]]".into())
-        );
-        assert_eq!(
-            check("eth0 239.8.8.12 eth0"),
-            Err("outbound interface eth0 is also the inbound interface".into())
-        );
-        assert_eq!(
-            check("eth9 239.8.8.12 eth0"),
-            Err("inbound interface eth9 is not a configured [[interface]]".into())
-        );
     }
 }

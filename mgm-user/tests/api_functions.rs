@@ -6,7 +6,10 @@ mod api_support;
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
-use api_support::{ifid, mfes, refusal, source_groups, Protocol, IGMP_ID, PROTOCOL_ID, SOURCE};
+use api_support::{
+    all_external, ifid, ifindex, mfes, refusal, source_groups, star_g, Protocol, ANY, HOST,
+    IGMP_ID, PROTOCOL_ID, SOURCE,
+};
 use mgm_user::{
     api::{
         proto::{ApiAnswer, ApiMasks, ApiRecord, ApiRoute, ApiSg, Event, Request, Response},
@@ -16,30 +19,9 @@ use mgm_user::{
     mgm::win32,
 };
 use std::{net::Ipv4Addr, time::Duration};
-use support::{wait_for, Mgmd, EXTERNAL, NO_IGMP};
+use support::{wait_for, Mgmd};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 0, 1);
-const HOST: Ipv4Addr = Ipv4Addr::BROADCAST;
-const ANY: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
-
-/// Every interface is left to external protocols; IGMP runs on the receivers' interfaces.
-fn config() -> String {
-    let up0 = format!("{EXTERNAL}\n{NO_IGMP}");
-    support::interfaces(&[("up0", &up0), ("rcv1", EXTERNAL), ("rcv2", EXTERNAL)])
-}
-
-fn ifindex(mgmd: &Mgmd, name: &str) -> Result<u32> {
-    let rows = mgmd.interfaces()?;
-    Ok(rows
-        .iter()
-        .find(|r| r.name == name)
-        .with_context(|| format!("no interface {name}"))?
-        .ifindex)
-}
-
-fn star_g(group: Ipv4Addr) -> ApiSg {
-    ApiSg { source: ANY, group }
-}
 
 /// Sends one UDP datagram from `host`'s eth0 with a forged source address (IP_HDRINCL; the
 /// kernel fills in the header checksum), so it reaches the router on the wrong interface.
@@ -57,7 +39,7 @@ fn send_forged(mgmd: &Mgmd, host: Host, source: Ipv4Addr, group: Ipv4Addr) -> Re
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn every_function_and_callback_over_the_socket() -> Result<()> {
-    let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
     let socket = mgmd.socket();
     let (up0, rcv1, rcv2) = (
         ifindex(&mgmd, "up0")?,
@@ -394,7 +376,7 @@ fn every_function_and_callback_over_the_socket() -> Result<()> {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_protocol_that_disconnects_in_every_state_leaves_nothing_behind() -> Result<()> {
-    let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
     let socket = mgmd.socket();
     let (up0, rcv1, rcv2) = (
         ifindex(&mgmd, "up0")?,
@@ -419,12 +401,9 @@ fn a_protocol_that_disconnects_in_every_state_leaves_nothing_behind() -> Result<
     };
 
     // Another protocol owns the incoming interface and answers its RPF questions.
-    let mut q = Protocol::register(&socket, 9, 10_000)?;
-    q.run(|c| c.take(ifid(up0)))?;
-    let mut p = Protocol::register(&socket, 2, 10_000)?;
-    for i in [ifid(rcv2), pair, ifid(gone_index)] {
-        p.run(|c| c.take(i))?;
-    }
+    let mut q = Protocol::register_taking(&socket, 9, 10_000, &[ifid(up0)])?;
+    let mut p =
+        Protocol::register_taking(&socket, 2, 10_000, &[ifid(rcv2), pair, ifid(gone_index)])?;
     let masks = ApiMasks {
         source_mask: ANY,
         group_mask: HOST,
@@ -550,7 +529,7 @@ fn raw_exchange(mgmd: &Mgmd, frames: &[&str]) -> Result<Vec<serde_json::Value>> 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn malformed_requests_get_87_and_the_connection_stays_usable() -> Result<()> {
-    let mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
     let bad = [
         "not json",
         "{\"request\":\"no_such_call\"}",
@@ -589,7 +568,7 @@ fn malformed_requests_get_87_and_the_connection_stays_usable() -> Result<()> {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_python_protocol_speaks_the_documented_protocol() -> Result<()> {
-    let mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api_client.py");
     let socket = mgmd.socket();
     let out = std::process::Command::new("python3")
@@ -609,12 +588,9 @@ fn a_python_protocol_speaks_the_documented_protocol() -> Result<()> {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_missed_answer_deadline_is_counted_and_the_default_applies() -> Result<()> {
-    let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
     let (up0, rcv1) = (ifindex(&mgmd, "up0")?, ifindex(&mgmd, "rcv1")?);
-    let mut p = Protocol::register(&mgmd.socket(), 4, 100)?;
-    for i in [up0, rcv1] {
-        p.run(|c| c.take(ifid(i)))?;
-    }
+    let mut p = Protocol::register_taking(&mgmd.socket(), 4, 100, &[ifid(up0), ifid(rcv1)])?;
     let count = 20;
     let listener = mgmd.listen(Host::Receiver(1), GROUP, count, 6.0)?;
     mgmd.wait_for_igmp_members(GROUP, &["rcv1"])?;

@@ -7,7 +7,10 @@ mod api_support;
 mod support;
 
 use anyhow::{bail, ensure, Context as _, Result};
-use api_support::{ifid, mfes, refusal, source_groups, Protocol, IGMP_ID, SOURCE};
+use api_support::{
+    all_external, ifid, ifindex, mfes, refusal, source_groups, star_g, Protocol, ANY, HOST,
+    IGMP_ID, SOURCE,
+};
 use mgm_user::{
     api::{
         client::Client,
@@ -24,22 +27,6 @@ use std::{
     time::Duration,
 };
 use support::{Mgmd, EXTERNAL, MGMCTL, NO_IGMP};
-
-const ANY: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
-const HOST: Ipv4Addr = Ipv4Addr::BROADCAST;
-
-fn ifindex(mgmd: &Mgmd, name: &str) -> Result<u32> {
-    let rows = mgmd.interfaces()?;
-    Ok(rows
-        .iter()
-        .find(|r| r.name == name)
-        .with_context(|| format!("no interface {name}"))?
-        .ifindex)
-}
-
-fn star_g(group: Ipv4Addr) -> ApiSg {
-    ApiSg { source: ANY, group }
-}
 
 /// A monitor connection read from the test.
 struct Monitor {
@@ -149,9 +136,7 @@ fn startup_scenario() -> Result<()> {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn processing_scenario() -> Result<()> {
-    let up0 = format!("{EXTERNAL}\n{NO_IGMP}");
-    let config = support::interfaces(&[("up0", &up0), ("rcv1", EXTERNAL), ("rcv2", EXTERNAL)]);
-    let mut mgmd = Mgmd::start(Lab::star(2)?, &config)?;
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
     let (up0, rcv1, rcv2) = (
         ifindex(&mgmd, "up0")?,
         ifindex(&mgmd, "rcv1")?,
@@ -159,11 +144,9 @@ fn processing_scenario() -> Result<()> {
     );
     let group = Ipv4Addr::new(239, 6, 1, 1);
     let mut monitor = Monitor::subscribe(&mgmd)?;
-    let mut p = Protocol::register(&mgmd.socket(), 0, 5000)?;
+    let all = [ifid(up0), ifid(rcv1), ifid(rcv2)];
+    let mut p = Protocol::register_taking(&mgmd.socket(), 0, 5000, &all)?;
     let mut other = Protocol::register(&mgmd.socket(), 1, 5000)?;
-    for i in [up0, rcv1, rcv2] {
-        p.run(|c| c.take(ifid(i)))?;
-    }
     // A (*,G) join raises a join alert to the other protocol.
     let masks = ApiMasks {
         source_mask: ANY,
@@ -305,8 +288,7 @@ fn enumeration_scenario() -> Result<()> {
     let config = support::interfaces(&[("up0", NO_IGMP), ("rcv1", EXTERNAL), ("rcv2", "")]);
     let mgmd = Mgmd::start(Lab::star(2)?, &config)?;
     let rcv1 = ifindex(&mgmd, "rcv1")?;
-    let mut p = Protocol::register(&mgmd.socket(), 0, 1000)?;
-    p.run(|c| c.take(ifid(rcv1)))?;
+    let mut p = Protocol::register_taking(&mgmd.socket(), 0, 1000, &[ifid(rcv1)])?;
     let groups: Vec<Ipv4Addr> = (1..=25).map(|i| Ipv4Addr::new(239, 6, 2, i)).collect();
     let mut keys: Vec<(Ipv4Addr, Ipv4Addr)> = groups.iter().map(|g| (ANY, *g)).collect();
     keys.push((SOURCE, groups[0]));

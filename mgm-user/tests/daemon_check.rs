@@ -7,28 +7,12 @@ mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use mgm_common::{MfeValue, SgKey};
-use mgm_user::{
-    dataplane::map_name,
-    lab::{lab_bpffs, Host, Lab},
-};
-use std::{net::Ipv4Addr, os::unix::fs::MetadataExt as _, path::PathBuf};
-use support::{Mgmd, NO_IGMP};
+use mgm_user::{dataplane::map_name, lab::Lab};
+use std::net::Ipv4Addr;
+use support::{pinned_map, Mgmd, NO_IGMP};
 
 const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 7, 2, 1);
-
-/// mgmd's pinned `MFES` map: `<bpffs>/net-<router namespace inode>/MFES` (the inode as the
-/// calling thread sees it inside the router's namespace).
-fn pinned_mfes(lab: &Lab) -> Result<PathBuf> {
-    let netns = lab
-        .in_ns(Host::Router, || {
-            std::fs::metadata("/proc/thread-self/ns/net")
-        })??
-        .ino();
-    Ok(PathBuf::from(lab_bpffs()?)
-        .join(format!("net-{netns}"))
-        .join(map_name::MFES))
-}
 
 /// Runs `mgmctl check`: (exit code, output).
 fn check(mgmd: &Mgmd) -> Result<(i32, String)> {
@@ -47,7 +31,7 @@ fn check_finds_a_lost_entry_and_the_next_miss_restores_it() -> Result<()> {
     let (code, text) = check(&mgmd)?;
     ensure!(code == 0, "check at start: exit {code}: {text}");
 
-    let data = aya::maps::MapData::from_pin(pinned_mfes(&mgmd.lab)?)?;
+    let data = aya::maps::MapData::from_pin(pinned_map(&mgmd.lab, map_name::MFES)?)?;
     let mut mfes: aya::maps::HashMap<_, SgKey, MfeValue> =
         aya::maps::Map::HashMap(data).try_into()?;
     mfes.remove(&SgKey::new(SOURCE, GROUP))?;

@@ -7,9 +7,12 @@
 use bytes::BytesMut;
 use etherparse::{EtherType, Ethernet2Slice, Ipv4HeaderSlice, SingleVlanSlice};
 use mgm_user::{
-    api::{self, proto::Request},
+    api::{
+        self,
+        proto::{Request, Response},
+    },
     config::{Config, StaticRoute},
-    daemon::{Hold, Prepared},
+    daemon::{testkit::ApiHarness, Hold, Prepared},
     igmp::{self, IfaceConfig, Router},
     mgm::Sg,
     wire::{ethernet::Frame, igmp as igmp_wire, ipv4},
@@ -251,17 +254,58 @@ fn igmp_round_trip(repr: &igmp_wire::Repr) {
     assert_eq!(igmp_wire::Repr::parse(&packet).as_ref(), Ok(repr));
 }
 
-/// The API's wire format: the bytes as one JSON request, and the bytes as a stream of
-/// length-delimited frames (mgmd's own codec settings), each frame a JSON request. A request
-/// that parses serializes back to an equal request.
+/// The API as mgmd serves it: the bytes as one request, and the bytes as a connection's
+/// stream (mgmd's framing and request limit), each frame a request. Every frame that parses
+/// survives its JSON round trip; every frame, request or not, reaches the request handler of a
+/// router core over the in-memory backend and I/O ([`ApiHarness`]) and gets exactly one
+/// answer, with a status code `docs/protocol.md` §2 documents; after each answer and after the
+/// connections close, the core's consistency check finds the MGM and the backend agreeing.
 pub fn api(data: &[u8]) {
+    let mut harness = ApiHarness::new(Instant::now());
     request(data);
-    let mut codec = api::codec();
+    answered(&mut harness, 1, data);
+    let mut codec = api::codec_up_to(api::MAX_REQUEST);
     let mut stream = BytesMut::from(data);
+    // An unframable length ends the stream (mgmd answers it and closes the connection).
     while let Ok(Some(frame)) = codec.decode(&mut stream) {
-        assert!(frame.len() <= api::MAX_FRAME);
+        assert!(frame.len() <= api::MAX_REQUEST);
         request(&frame);
+        answered(&mut harness, 2, &frame);
+        harness.advance(Duration::from_millis(10));
     }
+    for connection in [1, 2] {
+        harness.close(connection);
+        consistent(&harness);
+    }
+    harness.advance(Duration::from_secs(2));
+    consistent(&harness);
+}
+
+/// The status codes of `docs/protocol.md` §2 (5, access denied, comes from the socket's access
+/// check, which the handler is behind).
+const DOCUMENTED_CODES: [u32; 9] = [0, 5, 87, 122, 183, 234, 259, 1003, 1168];
+
+/// Hands `frame` to the handler as a request of `connection`: its one answer carries a
+/// documented code, and the core stays consistent.
+fn answered(harness: &mut ApiHarness, connection: u64, frame: &[u8]) {
+    let code = match harness.answer(connection, frame) {
+        Response::Error { code, .. } => Some(code),
+        Response::Buffer { status, .. } => Some(status),
+        _ => None,
+    };
+    if let Some(code) = code {
+        assert!(DOCUMENTED_CODES.contains(&code), "undocumented code {code}");
+    }
+    consistent(harness);
+}
+
+/// The core's own consistency check holds.
+fn consistent(harness: &ApiHarness) {
+    let differences = harness.differences();
+    assert!(
+        differences.is_empty(),
+        "MGM and backend differ: {differences:?}"
+    );
 }
 
 /// Parses one request and checks its JSON round trip.

@@ -15,7 +15,10 @@ pub mod monitor;
 pub mod proto;
 pub mod protocol;
 pub mod records;
+pub mod request;
+pub mod response;
 pub mod rows;
+pub mod values;
 
 use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
 use serde::{de::DeserializeOwned, Serialize};

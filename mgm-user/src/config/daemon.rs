@@ -217,7 +217,7 @@ fn parse_mode(text: &str) -> Result<u32, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{tests::error_of, Config};
+    use super::super::{tests::refused_at, Config};
 
     #[test]
     fn api_access_keys_are_read_and_checked() {
@@ -247,12 +247,17 @@ mod tests {
             (d.api_group, d.api_mode, d.api_max_connections),
             (None, 0o660, 64)
         );
-        let e = error_of("[daemon]\napi_group = \"no-such-group-here\"\n");
-        assert_eq!((e.line, e.key.as_str()), (2, "daemon.api_group"));
-        let e = error_of("[daemon]\n\napi_mode = \"0999\"\n");
-        assert_eq!((e.line, e.key.as_str()), (3, "daemon.api_mode"));
-        let e = error_of("[daemon]\napi_max_connections = 0\n");
-        assert_eq!((e.line, e.key.as_str()), (2, "daemon.api_max_connections"));
+        refused_at(
+            "[daemon]\napi_group = \"no-such-group-here\"\n",
+            2,
+            "daemon.api_group",
+        );
+        refused_at("[daemon]\n\napi_mode = \"0999\"\n", 3, "daemon.api_mode");
+        refused_at(
+            "[daemon]\napi_max_connections = 0\n",
+            2,
+            "daemon.api_max_connections",
+        );
     }
 
     #[test]
@@ -260,9 +265,15 @@ mod tests {
         assert_eq!(Config::default().daemon.mfe_lifetime_s, 900);
         let c = Config::parse("[daemon]\nmfe_lifetime_s = 60\n", "t").expect("valid");
         assert_eq!(c.daemon.mfe_lifetime_s, 60);
-        let e = error_of("[daemon]\n\nmfe_lifetime_s = 0\n");
-        assert_eq!((e.line, e.key.as_str()), (3, "daemon.mfe_lifetime_s"));
-        let e = error_of("[daemon]\nmfe_lifetime_s = -5\n");
-        assert_eq!((e.line, e.key.as_str()), (2, "daemon.mfe_lifetime_s"));
+        refused_at(
+            "[daemon]\n\nmfe_lifetime_s = 0\n",
+            3,
+            "daemon.mfe_lifetime_s",
+        );
+        refused_at(
+            "[daemon]\nmfe_lifetime_s = -5\n",
+            2,
+            "daemon.mfe_lifetime_s",
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The MGM functions the API offers beyond registration and ownership: group enumeration,
 //! the `MgmGetMfe*` family with the caller's buffer size, and `MgmSetMfe`; plus the argument
-//! checks the socket adds (membership masks, registration options, interfaces that exist).
+//! checks the socket adds (membership masks, registration options).
 //! Each function takes the MGM core and returns the [`Response`]; `handle()` only dispatches.
 use crate::{
     api::{
@@ -88,13 +88,6 @@ pub fn membership_args(
         None => Sg::new(sg.source, sg.group),
     };
     Ok((sg, IfId::new(ifid.ifindex, ifid.next_hop), flags))
-}
-
-/// Whether the kernel has an interface with this index (in mgmd's network namespace).
-pub fn interface_exists(ifindex: u32) -> bool {
-    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: the buffer holds IF_NAMESIZE bytes as if_indextoname requires.
-    ifindex != 0 && !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
 }
 
 /// `MgmGroupEnumerationStart`.

@@ -1,13 +1,19 @@
 //! Answers one API request: the dispatch from each [`Request`] to the router core, the MGM
-//! calls of external protocols and the tables of `mgmctl show`.
-use super::{api_calls, api_calls::MfeQuery, router::Router, server::ConnectionId};
+//! calls of external protocols and the tables of `mgmctl show`. Generic over the core's ports,
+//! so that the same dispatch runs in mgmd and over the fakes (the `api` fuzz target).
+use super::{
+    api_calls,
+    api_calls::MfeQuery,
+    router::{EventSink, RouterCore, RouterIo},
+    server::ConnectionId,
+};
 use crate::{
     api::proto::{ApiCallback, Request, Response},
     config::StaticRoute,
+    dataplane::ForwardingBackend,
     mgm::{CallbackSet, IfId, ProtocolHandle},
 };
-use std::{collections::HashMap, sync::atomic::Ordering};
-use tokio::sync::mpsc;
+use std::{collections::HashMap, sync::atomic::Ordering, time::Instant};
 use tracing::info;
 
 fn parse_route(words: &[String]) -> Result<StaticRoute, Response> {
@@ -33,14 +39,15 @@ fn callbacks_of(names: &[String]) -> Result<CallbackSet, Response> {
     Ok(set)
 }
 
-/// Answers one API request.
-pub(super) fn handle(
-    router: &mut Router,
+/// Answers one API request of `connection` (whose registration, if any, is in `sessions`);
+/// a registration sends the protocol's events to `events`.
+pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
+    router: &mut RouterCore<B, I>,
     sessions: &mut HashMap<ConnectionId, ProtocolHandle>,
     connection: ConnectionId,
     request: Request,
-    events: mpsc::UnboundedSender<crate::api::proto::Event>,
-    now: std::time::Instant,
+    events: impl EventSink + 'static,
+    now: Instant,
 ) -> Response {
     let registered = sessions.get(&connection).copied();
     let need_handle = || registered.ok_or_else(|| Response::error(87, "register first"));
@@ -48,9 +55,9 @@ pub(super) fn handle(
         Ok(match request {
             Request::Status => Response::Status {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
-                interfaces: router.plane().attached().map(str::to_owned).collect(),
+                interfaces: router.io().attached(),
             },
-            Request::Stats => match router.plane().global_stats() {
+            Request::Stats => match router.io().global_stats() {
                 Ok(stats) => {
                     let mut counters: std::collections::BTreeMap<String, u64> =
                         stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
@@ -140,7 +147,7 @@ pub(super) fn handle(
             }
             Request::TakeInterface { ifid } => {
                 let h = need_handle()?;
-                if !api_calls::interface_exists(ifid.ifindex) {
+                if !router.io().interface_exists(ifid.ifindex) {
                     return Err(Response::error(
                         87,
                         format!("no interface has ifindex {}", ifid.ifindex),
@@ -265,16 +272,29 @@ pub(super) fn handle(
     result.unwrap_or_else(|e| e)
 }
 
-/// The MgmGetMfe* calls; the stats variants (`stats_flags`) read fresh counters first.
-fn get_mfes(
-    router: &mut Router,
+/// The connection `connection` closed: the protocol it registered is deregistered.
+pub(super) fn closed<B: ForwardingBackend, I: RouterIo>(
+    router: &mut RouterCore<B, I>,
+    sessions: &mut HashMap<ConnectionId, ProtocolHandle>,
+    connection: ConnectionId,
+) {
+    if let Some(h) = sessions.remove(&connection) {
+        info!(connection, "external protocol disconnected: deregistered");
+        router.deregister_external(h);
+    }
+}
+
+/// The MgmGetMfe* calls; the stats variants (`stats_flags`) first read the counters if they
+/// are older than the core's `STATS_FRESHNESS`.
+fn get_mfes<B: ForwardingBackend, I: RouterIo>(
+    router: &mut RouterCore<B, I>,
     query: MfeQuery,
     buffer_size: u32,
     stats_flags: Option<u32>,
-    now: std::time::Instant,
+    now: Instant,
 ) -> Response {
     if stats_flags.is_some() {
-        router.refresh_stats(now);
+        router.refresh_stale_stats(now);
     }
     router.with_mgm(|m, now| api_calls::get_mfes(m, query, buffer_size, stats_flags, now))
 }

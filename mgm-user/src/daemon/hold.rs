@@ -12,9 +12,13 @@
 //! not delivered is counted by reason, never dropped silently. The copies sent from here are
 //! also counted per (entry, outgoing interface), for `show mfe` (the fast path counts its own
 //! in BPF maps); those tallies live as long as the entry.
+//!
+//! The queues do no I/O of their own: a released packet leaves through the [`FrameOut`] the
+//! caller passes (the router core passes its I/O port, whose executor owns the packet socket).
 use crate::{
     dataplane::{IfaceSettings, MfeStats},
     mgm::Sg,
+    rawio::PacketSocket,
     wire::{
         ethernet::{self, Frame, ETHERTYPE_IPV4},
         ipv4,
@@ -24,8 +28,6 @@ use serde::Serialize;
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     io,
-    mem::{size_of, zeroed},
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
     time::{Duration, Instant},
 };
 
@@ -105,7 +107,20 @@ impl Egress for HashMap<u32, IfaceSettings> {
     }
 }
 
-/// The hold queues and the socket that sends released packets.
+/// Where released packets leave: one whole Ethernet frame out of one interface.
+pub trait FrameOut {
+    /// Sends `frame` out of `ifindex`.
+    fn send_frame(&mut self, ifindex: u32, frame: &[u8]) -> io::Result<()>;
+}
+
+impl FrameOut for PacketSocket {
+    fn send_frame(&mut self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
+        // A whole frame: the destination is in it (the address is only for cooked sockets).
+        self.send_to(ifindex, [0; 6], frame)
+    }
+}
+
+/// The hold queues.
 pub struct Hold {
     queues: HashMap<Sg, VecDeque<HeldPacket>>,
     held: usize,
@@ -113,38 +128,17 @@ pub struct Hold {
     tallies: HashMap<Sg, Tally>,
     limits: HoldLimits,
     counters: HoldCounters,
-    socket: OwnedFd,
 }
 
 impl Hold {
-    /// Opens the sending socket (AF_PACKET, needs CAP_NET_RAW).
-    pub fn new(limits: HoldLimits) -> io::Result<Self> {
-        // SAFETY: plain socket(2); the descriptor is owned right away.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self {
-            queues: HashMap::new(),
-            held: 0,
-            tallies: HashMap::new(),
-            limits,
-            counters: HoldCounters::default(),
-            // SAFETY: a fresh descriptor nobody else owns.
-            socket: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
-    }
-
-    /// Hold queues that send released packets through `socket` (any socket will do for tests
-    /// that do not look at the sent packets: sends that fail count as dropped copies).
-    pub fn with_socket(limits: HoldLimits, socket: OwnedFd) -> Self {
+    /// Empty hold queues bounded by `limits`.
+    pub fn new(limits: HoldLimits) -> Self {
         Self {
             queues: HashMap::new(),
             held: 0,
             tallies: HashMap::new(),
             limits,
             counters: HoldCounters::default(),
-            socket,
         }
     }
 
@@ -230,21 +224,28 @@ impl Hold {
 
     /// Sends a frame of `sg` punted on `arrival` whose entry (incoming `iif`, outgoing `oifs`)
     /// already exists (it was in flight when the entry was installed, or the entry is in hold
-    /// mode).
-    pub fn forward_now(&mut self, sg: Sg, frame: &[u8], arrival: u32, route: Route<'_>) {
+    /// mode), through `out`.
+    pub fn forward_now(
+        &mut self,
+        sg: Sg,
+        frame: &[u8],
+        arrival: u32,
+        route: Route<'_>,
+        out: &mut dyn FrameOut,
+    ) {
         self.counters.punted += 1;
-        self.deliver(sg, frame.to_vec(), arrival, route);
+        self.deliver(sg, frame.to_vec(), arrival, route, out);
     }
 
     /// The entry of `sg` now forwards: sends everything held for it that arrived on its
-    /// incoming interface, in order; the rest are wrong-interface drops.
-    pub fn release(&mut self, sg: Sg, route: Route<'_>) {
+    /// incoming interface through `out`, in order; the rest are wrong-interface drops.
+    pub fn release(&mut self, sg: Sg, route: Route<'_>, out: &mut dyn FrameOut) {
         let Some(queue) = self.queues.remove(&sg) else {
             return;
         };
         self.held -= queue.len();
         for held in queue {
-            self.deliver(sg, held.frame, held.arrival, route);
+            self.deliver(sg, held.frame, held.arrival, route, out);
         }
     }
 
@@ -287,7 +288,14 @@ impl Hold {
 
     /// One packet of `sg` for an entry that exists: a wrong-interface drop unless it arrived on
     /// the entry's incoming interface, a no-route drop when the entry has no outgoing ones.
-    fn deliver(&mut self, sg: Sg, frame: Vec<u8>, arrival: u32, route: Route<'_>) {
+    fn deliver(
+        &mut self,
+        sg: Sg,
+        frame: Vec<u8>,
+        arrival: u32,
+        route: Route<'_>,
+        out: &mut dyn FrameOut,
+    ) {
         if arrival != route.iif {
             self.counters.wrong_if += 1;
             self.tallies.entry(sg).or_default().wrong_if += 1;
@@ -297,7 +305,7 @@ impl Hold {
             self.counters.no_route += 1;
             return;
         }
-        self.send(sg, frame, route.oifs, route.egress);
+        self.send(sg, frame, route, out);
     }
 
     /// Drops packets that waited longer than the limit.
@@ -318,7 +326,7 @@ impl Hold {
         self.counters.aged_out += aged as u64;
     }
 
-    fn send(&mut self, sg: Sg, mut frame: Vec<u8>, oifs: &[u32], egress: &dyn Egress) {
+    fn send(&mut self, sg: Sg, mut frame: Vec<u8>, route: Route<'_>, out: &mut dyn FrameOut) {
         let (ttl, ip_len) = match Self::prepare(&mut frame) {
             Prepared::Malformed => {
                 self.counters.malformed += 1;
@@ -334,8 +342,8 @@ impl Hold {
         let tally = self.tallies.entry(sg).or_default();
         tally.packets += 1;
         tally.bytes += ip_len as u64;
-        for &ifindex in oifs {
-            let Some(settings) = egress.settings(ifindex) else {
+        for &ifindex in route.oifs {
+            let Some(settings) = route.egress.settings(ifindex) else {
                 self.counters.copies_dropped += 1;
                 continue;
             };
@@ -347,7 +355,7 @@ impl Hold {
             if let Ok(mut f) = Frame::new_checked(frame.as_mut_slice()) {
                 f.set_source(settings.mac);
             }
-            match send_to(&self.socket, ifindex, &frame) {
+            match out.send_frame(ifindex, &frame) {
                 Ok(()) => {
                     self.counters.copies += 1;
                     let sent = tally.oifs.entry(ifindex).or_default();
@@ -385,30 +393,6 @@ pub enum Prepared {
         /// The IPv4 datagram's declared length, for the MTU check.
         ip_len: usize,
     },
-}
-
-/// Sends one whole Ethernet frame out of `ifindex`.
-fn send_to(socket: &OwnedFd, ifindex: u32, frame: &[u8]) -> io::Result<()> {
-    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
-    let mut to: libc::sockaddr_ll = unsafe { zeroed() };
-    to.sll_family = libc::AF_PACKET as u16;
-    to.sll_ifindex = ifindex as i32;
-    to.sll_halen = 6;
-    // SAFETY: the frame and the address are valid for the lengths passed.
-    let sent = unsafe {
-        libc::sendto(
-            socket.as_raw_fd(),
-            frame.as_ptr().cast(),
-            frame.len(),
-            0,
-            (&to as *const libc::sockaddr_ll).cast(),
-            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ mod router;
 mod routes;
 mod server;
 mod static_routes;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod veth;
 
 pub use hold::{Hold, Prepared};
@@ -219,10 +221,7 @@ pub async fn run(options: Options) -> Result<()> {
                         let _ = reply.send(response);
                     }
                     Command::Closed(connection) => {
-                        if let Some(h) = sessions.remove(&connection) {
-                            info!(connection, "external protocol disconnected: deregistered");
-                            router.deregister_external(h);
-                        }
+                        dispatch::closed(&mut router, &mut sessions, connection)
                     }
                 }
             },

@@ -1,12 +1,13 @@
 //! Support for the API tests: an external protocol driven synchronously from a test (its own
 //! runtime; events waited for with a bound), the lab configuration those tests share, and
-//! record helpers.
+//! address, interface and record helpers. The tests that use it declare `mod support;` too.
 #![allow(dead_code)]
 
+use crate::support::{self, Mgmd, EXTERNAL, NO_IGMP};
 use anyhow::{bail, Context as _, Result};
 use mgm_user::{
     api::{
-        proto::{ApiCallback, ApiIfId, ApiRecord, Event, MfeRecord, Response},
+        proto::{ApiCallback, ApiIfId, ApiRecord, ApiSg, Event, MfeRecord, Response},
         protocol::{BufferAnswer, ProtocolClient, ProtocolError, RegisterOptions},
     },
     mgm::protocol_id,
@@ -21,6 +22,32 @@ pub const IGMP_ID: u32 = 0x4137_000A;
 pub const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// How long a test waits for one event.
 pub const EVENT_WAIT: Duration = Duration::from_secs(10);
+
+/// The wildcard address.
+pub const ANY: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+/// A host mask.
+pub const HOST: Ipv4Addr = Ipv4Addr::BROADCAST;
+
+/// Every interface is left to external protocols; IGMP runs on the receivers' interfaces.
+pub fn all_external() -> String {
+    let up0 = format!("{EXTERNAL}\n{NO_IGMP}");
+    support::interfaces(&[("up0", &up0), ("rcv1", EXTERNAL), ("rcv2", EXTERNAL)])
+}
+
+/// The ifindex mgmd shows for interface `name`.
+pub fn ifindex(mgmd: &Mgmd, name: &str) -> Result<u32> {
+    let rows = mgmd.interfaces()?;
+    Ok(rows
+        .iter()
+        .find(|r| r.name == name)
+        .with_context(|| format!("no interface {name}"))?
+        .ifindex)
+}
+
+/// (\*,`group`).
+pub fn star_g(group: Ipv4Addr) -> ApiSg {
+    ApiSg { source: ANY, group }
+}
 
 /// An interface without next hop.
 pub fn ifid(ifindex: u32) -> ApiIfId {
@@ -44,6 +71,22 @@ impl Protocol {
     pub fn register(socket: &Path, component_id: u32, deadline_ms: u32) -> Result<Self> {
         Self::try_register(socket, component_id, deadline_ms)?
             .map_err(|e| anyhow::anyhow!("registering: {e}"))
+    }
+
+    /// Registers as [`Protocol::register`] does and takes the interfaces `ifids`.
+    pub fn register_taking(
+        socket: &Path,
+        component_id: u32,
+        deadline_ms: u32,
+        ifids: &[ApiIfId],
+    ) -> Result<Self> {
+        let mut protocol = Self::register(socket, component_id, deadline_ms)?;
+        for &i in ifids {
+            protocol
+                .run(|c| c.take(i))
+                .with_context(|| format!("taking interface {}", i.ifindex))?;
+        }
+        Ok(protocol)
     }
 
     /// Registers, returning mgmd's refusal as a value.

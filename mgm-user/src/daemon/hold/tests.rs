@@ -18,14 +18,17 @@ fn frame(ttl: u8, group: [u8; 4]) -> Vec<u8> {
 }
 
 fn hold(limits: HoldLimits) -> Hold {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    Hold {
-        queues: HashMap::new(),
-        held: 0,
-        tallies: HashMap::new(),
-        limits,
-        counters: HoldCounters::default(),
-        socket: socket.into(),
+    Hold::new(limits)
+}
+
+/// Frames sent, in order: (outgoing ifindex, frame).
+#[derive(Default)]
+struct Sent(Vec<(u32, Vec<u8>)>);
+
+impl FrameOut for Sent {
+    fn send_frame(&mut self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
+        self.0.push((ifindex, frame.to_vec()));
+        Ok(())
     }
 }
 
@@ -154,7 +157,8 @@ fn release_sends_through_the_packet_socket_with_the_interface_rules() {
             .socket()
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("timeout");
-        let mut h = Hold::new(HoldLimits::default()).expect("AF_PACKET socket");
+        let mut h = Hold::new(HoldLimits::default());
+        let mut socket = PacketSocket::open(Framing::Frames, 0).expect("AF_PACKET socket");
         let now = Instant::now();
         let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
         let sent = frame(5, [239, 1, 1, 1]);
@@ -189,6 +193,7 @@ fn release_sends_through_the_packet_socket_with_the_interface_rules() {
                 oifs: &[out0, out1, 9999],
                 egress: &egress,
             },
+            &mut socket,
         );
         let c = h.counters();
         assert_eq!(
@@ -223,18 +228,20 @@ fn only_packets_that_arrived_on_the_entrys_incoming_interface_are_released() {
     for arrival in [2, 5, 2, 5, 5] {
         assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), arrival, now), Some(sg));
     }
-    // The loopback socket cannot send to ifindex 7: the copies count as dropped, but the
-    // packets that arrived on the incoming interface 2 are delivered and the rest refused.
+    // Interface 7 is not in service: the copies count as dropped, but the packets that
+    // arrived on the incoming interface 2 are delivered and the rest refused.
     let egress: HashMap<u32, IfaceSettings> = HashMap::new();
     let route = Route {
         iif: 2,
         oifs: &[7],
         egress: &egress,
     };
-    h.release(sg, route);
-    h.forward_now(sg, &frame(64, [239, 1, 1, 1]), 5, route);
+    let mut sent = Sent::default();
+    h.release(sg, route, &mut sent);
+    h.forward_now(sg, &frame(64, [239, 1, 1, 1]), 5, route, &mut sent);
     let c = h.counters();
     assert_eq!((c.delivered, c.wrong_if, h.held()), (2, 4, 0));
+    assert!(sent.0.is_empty());
     let mut stats = MfeStats::default();
     h.add_to_stats(sg, &mut stats);
     assert_eq!((stats.packets, stats.bytes, stats.wrong_if), (2, 56, 4));

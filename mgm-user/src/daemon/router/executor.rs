@@ -9,11 +9,12 @@ use crate::{
     api::proto::Event,
     config::OnStop,
     daemon::{
-        hold::{Hold, HoldLimits},
+        hold::{FrameOut, Hold, HoldLimits},
         igmp_io::IgmpIo,
         veth::{kernel, VethReading},
     },
     dataplane::{DataPlane, PuntSockets, XdpBackend, XskConfig},
+    rawio::{Framing, PacketSocket},
 };
 use std::{
     collections::BTreeMap,
@@ -42,6 +43,8 @@ pub struct DaemonIo {
     punt_fds: PuntFds,
     igmp_io: Option<IgmpIo>,
     host_joins: BTreeMap<HostJoin, socket2::Socket>,
+    /// Sends the packets released from the hold queues (AF_PACKET, whole frames).
+    released: PacketSocket,
 }
 
 impl Router {
@@ -59,14 +62,16 @@ impl Router {
             ..XskConfig::default()
         };
         let punt = PuntSockets::new(&mut plane, punt_config)?;
-        let hold = Hold::new(HoldLimits::default())?;
         let io = DaemonIo {
             plane,
             punt,
             punt_fds: PuntFds::default(),
             igmp_io,
             host_joins: BTreeMap::new(),
+            // Protocol 0: a socket that only sends.
+            released: PacketSocket::open(Framing::Frames, 0)?,
         };
+        let hold = Hold::new(HoldLimits::default());
         Self::with_parts(config, backend, io, hold, Instant::now())
     }
 
@@ -78,11 +83,6 @@ impl Router {
     /// The descriptors the punt watcher polls.
     pub fn punt_fds(&self) -> PuntFds {
         self.io.punt_fds.clone()
-    }
-
-    /// The data plane, for counters.
-    pub fn plane(&self) -> &DataPlane {
-        &self.io.plane
     }
 
     /// A clean stop: with [`OnStop::Detach`] the XDP program is detached everywhere and the
@@ -105,6 +105,12 @@ impl Router {
                 Err(e) => warn!(dir = %dir.display(), error = %e, "removing the pinned state"),
             }
         }
+    }
+}
+
+impl FrameOut for DaemonIo {
+    fn send_frame(&mut self, ifindex: u32, frame: &[u8]) -> std::io::Result<()> {
+        self.released.send_frame(ifindex, frame)
     }
 }
 
@@ -165,17 +171,7 @@ impl RouterIo for DaemonIo {
     }
 
     fn ipv4_of(&self, ifindex: u32) -> Option<(Ipv4Addr, u8)> {
-        let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-        // SAFETY: the buffer holds IF_NAMESIZE bytes as if_indextoname requires.
-        if unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null() {
-            return None;
-        }
-        // SAFETY: if_indextoname wrote a NUL-terminated name.
-        let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
-            .to_str()
-            .ok()?
-            .to_owned();
-        crate::leaf::ipv4_net_of(&name).ok()
+        crate::leaf::ipv4_net_of(&name_of(ifindex)?).ok()
     }
 
     fn send_igmp(&mut self, ifindex: u32, dst: Ipv4Addr, datagram: &[u8]) {
@@ -210,6 +206,30 @@ impl RouterIo for DaemonIo {
     fn read_veth(&self, name: &str, ifindex: u32) -> VethReading {
         kernel::read(name, ifindex)
     }
+
+    fn interface_exists(&self, ifindex: u32) -> bool {
+        ifindex != 0 && name_of(ifindex).is_some()
+    }
+
+    fn attached(&self) -> Vec<String> {
+        self.plane.attached().map(str::to_owned).collect()
+    }
+
+    fn global_stats(&self) -> anyhow::Result<BTreeMap<&'static str, u64>> {
+        Ok(self.plane.global_stats()?)
+    }
+}
+
+/// The name of the interface with index `ifindex`, if the kernel has one.
+fn name_of(ifindex: u32) -> Option<String> {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: the buffer holds IF_NAMESIZE bytes as if_indextoname requires.
+    if unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name.
+    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+    name.to_str().ok().map(str::to_owned)
 }
 
 impl EventSink for UnboundedSender<Event> {

@@ -3,7 +3,7 @@
 //! names. Not a model of the XDP data plane: the real one is tested against the kernel.
 use super::ports::{HostJoin, RouterIo};
 use crate::{
-    daemon::veth::VethReading,
+    daemon::{hold::FrameOut, veth::VethReading},
     dataplane::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats},
 };
 use mgm_common::SgKey;
@@ -51,6 +51,8 @@ pub struct FakeBackend {
     pub writes: HashMap<SgKey, usize>,
     /// Counters the fast path reports for an entry it holds (default: nothing counted).
     pub stats: HashMap<SgKey, MfeStats>,
+    /// Entries whose counters were read, in all.
+    pub stats_reads: std::cell::Cell<usize>,
     hold_next: HashSet<SgKey>,
 }
 
@@ -100,6 +102,7 @@ impl ForwardingBackend for FakeBackend {
     }
 
     fn mfe_stats(&self, sg: SgKey) -> Result<MfeStats, FakeError> {
+        self.stats_reads.set(self.stats_reads.get() + 1);
         self.entries
             .get(&sg)
             .map(|_| self.stats.get(&sg).cloned().unwrap_or_default())
@@ -190,6 +193,17 @@ pub struct FakeIo {
     pub joins: BTreeSet<HostJoin>,
     /// The interfaces that are veths, with what the kernel reports of them.
     pub veths: BTreeMap<String, VethReading>,
+    /// Frames the hold queues released, in the order sent: (outgoing ifindex, frame).
+    pub sent: Vec<(u32, Vec<u8>)>,
+    /// The ifindexes of the interfaces that exist.
+    pub existing: BTreeSet<u32>,
+}
+
+impl FrameOut for FakeIo {
+    fn send_frame(&mut self, ifindex: u32, frame: &[u8]) -> std::io::Result<()> {
+        self.sent.push((ifindex, frame.to_vec()));
+        Ok(())
+    }
 }
 
 impl RouterIo for FakeIo {
@@ -253,5 +267,18 @@ impl RouterIo for FakeIo {
 
     fn read_veth(&self, name: &str, _ifindex: u32) -> VethReading {
         self.veths.get(name).copied().unwrap_or_default()
+    }
+
+    fn interface_exists(&self, ifindex: u32) -> bool {
+        self.existing.contains(&ifindex)
+    }
+
+    fn attached(&self) -> Vec<String> {
+        self.attached.keys().cloned().collect()
+    }
+
+    /// The fake has no fast path: nothing counted.
+    fn global_stats(&self) -> anyhow::Result<BTreeMap<&'static str, u64>> {
+        Ok(BTreeMap::new())
     }
 }

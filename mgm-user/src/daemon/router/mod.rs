@@ -2,8 +2,8 @@
 //! protocols. Every input (a data-plane report, an IGMP datagram, a link or route change, an
 //! API request, a timer) is one method call carrying the time; each call ends by draining the
 //! MGM's actions into the backend and the protocols. The core reads no clock and does its I/O
-//! only through its two ports (and the socket the executor gives the hold queues for released
-//! packets); nothing blocks, and nothing holds a lock across a callback (docs/mgm-spec.md §6.11): the
+//! only through its two ports (the packets the hold queues release leave through the
+//! [`RouterIo`] port too); nothing blocks, and nothing holds a lock across a callback (docs/mgm-spec.md §6.11): the
 //! core's state is committed before any action leaves it.
 //!
 //! The core is generic over the [`ForwardingBackend`] (the XDP maps, or a fake) and the
@@ -16,8 +16,8 @@
 //! with the MGM ([`sync`]).
 mod executor;
 mod externals;
-#[cfg(test)]
-mod fake;
+#[cfg(any(test, feature = "testkit"))]
+pub(super) mod fake;
 mod host_joins;
 mod ifaces;
 mod igmp_glue;
@@ -32,7 +32,8 @@ mod tables;
 mod tests;
 
 pub use executor::{PuntFds, Router};
-use ports::{EventSink, HostJoin, RouterIo};
+use ports::HostJoin;
+pub use ports::{EventSink, RouterIo};
 
 use super::{
     api_events::MonitorHub,
@@ -161,6 +162,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     unsynced: sync::Unsynced,
     /// Interfaces whose punt sockets did not open, retried with backoff.
     punt_retries: punts::PuntRetries,
+    /// When every entry's counters were last read from the backend.
+    stats_read_at: Option<Instant>,
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
@@ -254,6 +257,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             calling: None,
             unsynced: sync::Unsynced::default(),
             punt_retries: punts::PuntRetries::default(),
+            stats_read_at: None,
         })
     }
 
@@ -261,6 +265,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// their own happen at the latest time set.
     pub fn advance(&mut self, now: Instant) {
         self.clock = self.clock.max(now);
+    }
+
+    /// The I/O port, for what the API reports of it.
+    pub fn io(&self) -> &I {
+        &self.io
     }
 
     /// The core's time as the MGM counts it.
@@ -451,7 +460,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     oifs: &oifs,
                     egress: &self.egress,
                 };
-                self.hold.release(sg, route);
+                self.hold.release(sg, route, &mut self.io);
             }
             Action::DeleteMfe { sg } => {
                 self.hold.discard(sg);

@@ -3,14 +3,18 @@
 //! host sockets and the kernel's reports on veths (ethtool, netdev genetlink, sysfs:
 //! [`crate::daemon::veth::kernel`]) ([`super::executor`]); the core's tests with a fake that
 //! records every call and fails on demand.
-use crate::{api::proto::Event, daemon::veth::VethReading};
-use std::net::Ipv4Addr;
+use crate::{
+    api::proto::Event,
+    daemon::{hold::FrameOut, veth::VethReading},
+};
+use std::{collections::BTreeMap, net::Ipv4Addr};
 
 /// A group the router itself joins as a host on an interface: (interface, group, source).
 pub type HostJoin = (String, Ipv4Addr, Option<Ipv4Addr>);
 
-/// The router's I/O other than the forwarding maps.
-pub trait RouterIo {
+/// The router's I/O other than the forwarding maps; as a [`FrameOut`] it sends the packets
+/// the hold queues release.
+pub trait RouterIo: FrameOut {
     /// Attaches the XDP program to interface `name` (`generic`: skb mode).
     fn attach(&mut self, name: &str, generic: bool) -> anyhow::Result<()>;
 
@@ -45,6 +49,15 @@ pub trait RouterIo {
 
     /// What the kernel reports now of the veth `name` (`ifindex`).
     fn read_veth(&self, name: &str, ifindex: u32) -> VethReading;
+
+    /// Whether the kernel has an interface with this index.
+    fn interface_exists(&self, ifindex: u32) -> bool;
+
+    /// The interfaces the XDP program is attached to, for `status`.
+    fn attached(&self) -> Vec<String>;
+
+    /// The data plane's global packet counters by name, for `show stats`.
+    fn global_stats(&self) -> anyhow::Result<BTreeMap<&'static str, u64>>;
 }
 
 /// Where the events of one external protocol go (its API connection).

@@ -114,7 +114,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                         oifs: &oifs,
                         egress: &self.egress,
                     };
-                    self.hold.forward_now(sg, &frame, arrival, route);
+                    self.hold
+                        .forward_now(sg, &frame, arrival, route, &mut self.io);
                 }
                 None => {
                     self.hold.punted(&frame, arrival, now);

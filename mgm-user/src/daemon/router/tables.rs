@@ -9,8 +9,13 @@ use crate::{
 use std::{
     collections::{BTreeMap, HashMap},
     net::Ipv4Addr,
-    time::Instant,
+    time::{Duration, Instant},
 };
+
+/// How old the counters of the `MgmGetMfeStats` calls may be: every entry's counters are read
+/// from the backend at most once per this interval for them, so that a walk of n entries in
+/// small buffers reads O(n) counters, not O(n²).
+pub(super) const STATS_FRESHNESS: Duration = Duration::from_secs(1);
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The interfaces table.
@@ -127,9 +132,22 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         rows
     }
 
+    /// [`RouterCore::refresh_stats`] unless it ran less than [`STATS_FRESHNESS`] ago (for the
+    /// `MgmGetMfeStats` calls).
+    pub fn refresh_stale_stats(&mut self, now: Instant) {
+        self.advance(now);
+        let fresh = self
+            .stats_read_at
+            .is_some_and(|at| self.clock < at + STATS_FRESHNESS);
+        if !fresh {
+            self.refresh_stats(now);
+        }
+    }
+
     /// Feeds the data plane's per-entry counters to the MGM (lifetime refresh on activity).
     pub fn refresh_stats(&mut self, now: Instant) {
         self.advance(now);
+        self.stats_read_at = Some(self.clock);
         let now = self.now();
         let sgs: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
         // Copies the fast path redirected, per interface, for the veth watch.

@@ -5,6 +5,7 @@ use super::{
     key_of, RouterCore,
 };
 use crate::{
+    api::proto::{Event, Response},
     config::Config,
     daemon::{
         hold::{Hold, HoldLimits},
@@ -21,6 +22,7 @@ use std::{
 };
 
 mod forwarding;
+mod mfe_stats;
 
 const UP0: u32 = 2;
 const RCV1: u32 = 3;
@@ -60,22 +62,61 @@ fn link(name: &str, ifindex: u32, up: bool) -> Link {
     }
 }
 
-fn hold() -> Hold {
-    // Released packets are sent through a socket that cannot send them: counted as dropped
-    // copies, which these tests do not look at.
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
-    Hold::with_socket(HoldLimits::default(), socket.into())
-}
-
-/// A core over `backend` with up0, rcv1 and rcv2 in service at `t0`.
-fn core_with(config: Config, backend: FakeBackend, t0: Instant) -> Core {
-    let mut core =
-        RouterCore::with_parts(config, backend, FakeIo::default(), hold(), t0).expect("core");
+/// A core over `backend` and `io` with up0, rcv1 and rcv2 in service at `t0`, the sources'
+/// network behind up0.
+fn core_on(config: Config, backend: FakeBackend, io: FakeIo, t0: Instant) -> Core {
+    let hold = Hold::new(HoldLimits::default());
+    let mut core = RouterCore::with_parts(config, backend, io, hold, t0).expect("core");
     core.routes_present(vec![source_route(UP0)]);
     for (name, ifindex) in [("up0", UP0), ("rcv1", RCV1), ("rcv2", RCV2)] {
         core.link_changed(link(name, ifindex, true), t0);
     }
     core
+}
+
+/// A core over `backend` with up0, rcv1 and rcv2 in service at `t0`.
+fn core_with(config: Config, backend: FakeBackend, t0: Instant) -> Core {
+    core_on(config, backend, FakeIo::default(), t0)
+}
+
+/// An external protocol's id in these tests (PIM-like).
+const PIM: u32 = mgm::protocol_id(1, 0, 5);
+
+/// up0 (and rcv2 too if `rcv2_external`) left to an external protocol, rcv1 and rcv2 without
+/// IGMP unless left to the protocol, and `routes` (TOML).
+fn external_config(rcv2_external: bool, routes: &str) -> Config {
+    let rcv2 = if rcv2_external {
+        "owner = \"external\"\n"
+    } else {
+        "igmp = false\n"
+    };
+    let text = format!(
+        "[[interface]]\nname = \"up0\"\nigmp = false\nowner = \"external\"\n\n\
+         [[interface]]\nname = \"rcv1\"\nigmp = false\n\n\
+         [[interface]]\nname = \"rcv2\"\n{rcv2}\n{routes}"
+    );
+    Config::parse(&text, "test").expect("valid configuration")
+}
+
+/// The static route from up0 for 239.7.0.0/16 to rcv1 (TOML).
+const ROUTE_TO_RCV1: &str =
+    "[[route]]\nfrom = \"up0\"\ngroup = \"239.7.0.0/16\"\nto = [\"rcv1\"]\n";
+
+/// Registers [`PIM`] with `callbacks` and `options` and lets it take up0: its handle and the
+/// events it is sent.
+fn register_taking_up0(
+    core: &mut Core,
+    callbacks: mgm::CallbackSet,
+    options: mgm::ClientOptions,
+) -> (mgm::ProtocolHandle, std::sync::mpsc::Receiver<Event>) {
+    let (events, received) = std::sync::mpsc::channel();
+    let h = core
+        .register_external(PIM, 0, callbacks, options, events)
+        .expect("registered");
+    let up0 = mgm::IfId::index(UP0);
+    let taken = core.external_call(h, |m, now| m.take_interface_ownership(h, up0, now));
+    assert_eq!(taken, Response::Ok);
+    (h, received)
 }
 
 /// The unicast route to the sources' network, behind `ifindex`.
@@ -119,9 +160,15 @@ fn differences(core: &Core) -> Vec<String> {
 
 /// An Ethernet frame carrying an IPv4 packet of [`sg`] with a valid header checksum.
 fn frame() -> Vec<u8> {
+    numbered_frame(0)
+}
+
+/// [`frame`] with `number` as its IPv4 identification, to tell packets apart.
+fn numbered_frame(number: u16) -> Vec<u8> {
     let mut f = vec![0x01, 0, 0x5e, 7, 0, 1, 2, 2, 2, 2, 2, 2, 0x08, 0x00];
+    let [hi, lo] = number.to_be_bytes();
     let mut ip = vec![
-        0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 239, 7, 0, 1,
+        0x45, 0, 0, 28, hi, lo, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 239, 7, 0, 1,
     ];
     ip.extend_from_slice(&[0; 8]);
     ipv4::Packet::new_checked(ip.as_mut_slice())
@@ -436,9 +483,6 @@ fn the_hold_handover_happens_after_a_second_however_busy_the_punt_path() {
 #[test]
 fn an_adopted_entry_whose_re_creation_is_abandoned_stops_forwarding() {
     let t0 = Instant::now();
-    let text = "[[interface]]\nname = \"up0\"\nigmp = false\nowner = \"external\"\n\n\
-                [[interface]]\nname = \"rcv1\"\nigmp = false\n\n\
-                [[interface]]\nname = \"rcv2\"\nigmp = false\n";
     let mut backend = FakeBackend::default();
     backend.entries.insert(
         key_of(sg()),
@@ -448,27 +492,13 @@ fn an_adopted_entry_whose_re_creation_is_abandoned_stops_forwarding() {
             hold: false,
         },
     );
-    let mut core = core_with(Config::parse(text, "test").expect("config"), backend, t0);
-    let (events, questions) = std::sync::mpsc::channel();
-    let pim = core
-        .register_external(
-            mgm::protocol_id(1, 0, 5),
-            0,
-            mgm::CallbackSet::RPF,
-            mgm::ClientOptions::default(),
-            events,
-        )
-        .expect("registered");
-    let up0 = mgm::IfId::index(UP0);
-    let taken = core.external_call(pim, |m, now| m.take_interface_ownership(pim, up0, now));
-    assert_eq!(taken, crate::api::proto::Response::Ok);
+    let mut core = core_with(external_config(false, ""), backend, t0);
+    let (pim, questions) =
+        register_taking_up0(&mut core, mgm::CallbackSet::RPF, Default::default());
 
     // After the window the MGM asks the protocol for the flow's RPF; it leaves before answering.
     core.tick(t0 + Duration::from_secs(12));
-    assert!(matches!(
-        questions.try_recv(),
-        Ok(crate::api::proto::Event::Rpf { .. })
-    ));
+    assert!(matches!(questions.try_recv(), Ok(Event::Rpf { .. })));
     assert!(
         entry(&core).is_some(),
         "forwards while the question is open"

@@ -1,54 +1,32 @@
 //! External protocols in the core: per-protocol answer deadlines, the A-10 opt-in, the IGMP
 //! bracket passed to the protocol whose call caused it, release-all on disconnect, and the
 //! monitor stream.
-use super::{entry, hold, link, miss, source_route, Core, RouterCore, RCV1, RCV2, UP0};
+use super::{
+    core_on, entry, external_config, miss, register_taking_up0 as register, Core, PIM, RCV1, RCV2,
+    ROUTE_TO_RCV1, UP0,
+};
 use crate::{
     api::proto::{ApiAnswer, ApiIfId, Event, MonitorEvent, Response},
-    config::Config,
     daemon::router::fake::{FakeBackend, FakeIo},
-    mgm::{self, CallbackSet, ClientOptions, IfId, ProtocolHandle},
+    mgm::{self, CallbackSet, ClientOptions, IfId},
 };
 use std::{
-    sync::mpsc::{self, Receiver},
+    sync::mpsc::Receiver,
     time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
 
-const PIM: u32 = mgm::protocol_id(1, 0, 5);
-
 /// up0 and rcv2 (with IGMP) left to an external protocol, and a static route from up0 to rcv1.
 fn core_for_externals(t0: Instant) -> Core {
-    let text = "[[interface]]\nname = \"up0\"\nigmp = false\nowner = \"external\"\n\n\
-                [[interface]]\nname = \"rcv1\"\nigmp = false\n\n\
-                [[interface]]\nname = \"rcv2\"\nowner = \"external\"\n\n\
-                [[route]]\nfrom = \"up0\"\ngroup = \"239.7.0.0/16\"\nto = [\"rcv1\"]\n";
-    let config = Config::parse(text, "test").expect("config");
     let mut io = FakeIo::default();
     io.addresses
         .insert(RCV2, (std::net::Ipv4Addr::new(192, 168, 2, 1), 24));
-    let mut core =
-        RouterCore::with_parts(config, FakeBackend::default(), io, hold(), t0).expect("core");
-    core.routes_present(vec![source_route(UP0)]);
-    for (name, ifindex) in [("up0", UP0), ("rcv1", RCV1), ("rcv2", RCV2)] {
-        core.link_changed(link(name, ifindex, true), t0);
-    }
-    core
-}
-
-/// Registers PIM with `callbacks` and `options`, and lets it take up0.
-fn register(
-    core: &mut Core,
-    callbacks: CallbackSet,
-    options: ClientOptions,
-) -> (ProtocolHandle, Receiver<Event>) {
-    let (events, received) = mpsc::channel();
-    let h = core
-        .register_external(PIM, 0, callbacks, options, events)
-        .expect("registered");
-    let up0 = IfId::index(UP0);
-    let taken = core.external_call(h, |m, now| m.take_interface_ownership(h, up0, now));
-    assert_eq!(taken, Response::Ok);
-    (h, received)
+    core_on(
+        external_config(true, ROUTE_TO_RCV1),
+        FakeBackend::default(),
+        io,
+        t0,
+    )
 }
 
 /// The query of the RPF question `events` holds.

@@ -2,7 +2,7 @@
 //! counters, the FORWARD flag and filter mode of `show groups`, the veth watch, and `reject`
 //! in both directions of an external protocol's RPF question.
 use super::*;
-use crate::api::proto::{ApiAnswer, ApiIfId, Event, Response};
+use crate::api::proto::{ApiAnswer, ApiIfId};
 
 #[test]
 fn held_packets_are_released_only_if_they_arrived_on_the_incoming_interface_and_counted_in_show_mfe(
@@ -30,6 +30,68 @@ fn held_packets_are_released_only_if_they_arrived_on_the_incoming_interface_and_
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].packets, rows[0].wrong_if), (2, 2));
     assert_eq!(rows[0].bytes, 2 * 28);
+}
+
+#[test]
+fn held_packets_leave_through_the_io_port_in_arrival_order_and_stray_copies_do_not() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1", "rcv2"]), t0);
+    // Packets 1 to 5 of the flow arrive before its entry exists; 2 and 4 are stray copies
+    // that came in on rcv2.
+    let arrivals = [(UP0, 1), (RCV2, 2), (UP0, 3), (RCV2, 4), (UP0, 5)];
+    core.io
+        .punted
+        .extend(arrivals.map(|(ifindex, n)| (ifindex, numbered_frame(n))));
+    core.drain_punts(t0);
+    assert!(core.io.sent.is_empty(), "nothing leaves before the entry");
+    let sent = |core: &mut Core| -> Vec<(u32, u16)> {
+        let frames = std::mem::take(&mut core.io.sent);
+        for (oif, f) in &frames {
+            assert_eq!(
+                f[6..12],
+                link("", *oif, true).mac,
+                "the outgoing interface's MAC"
+            );
+            let ip = ipv4::Packet::new_checked(&f[14..]).expect("IPv4");
+            assert_eq!(ip.ttl(), 63, "TTL-1");
+            assert!(ip.verify_checksum());
+        }
+        frames
+            .iter()
+            .map(|(oif, f)| (*oif, u16::from_be_bytes([f[18], f[19]])))
+            .collect()
+    };
+
+    miss(&mut core, UP0, t0);
+    assert_eq!(
+        sent(&mut core),
+        [
+            (RCV1, 1),
+            (RCV2, 1),
+            (RCV1, 3),
+            (RCV2, 3),
+            (RCV1, 5),
+            (RCV2, 5)
+        ],
+        "in arrival order, a copy per outgoing interface"
+    );
+    let counters = core.counters();
+    let seen = [
+        "hold_delivered",
+        "hold_copies",
+        "hold_wrong_if",
+        "hold_queued_now",
+    ]
+    .map(|name| counters[name]);
+    assert_eq!(seen, [3, 6, 2, 0]);
+
+    // In flight when the entry came: one on up0 goes out at once, one on rcv2 is dropped.
+    core.io
+        .punted
+        .extend([(RCV2, numbered_frame(6)), (UP0, numbered_frame(7))]);
+    core.drain_punts(t0 + Duration::from_millis(1));
+    assert_eq!(sent(&mut core), [(RCV1, 7), (RCV2, 7)]);
+    assert_eq!(core.counters()["hold_wrong_if"], 3);
 }
 
 #[test]
@@ -68,13 +130,7 @@ fn a_veth_that_does_not_hand_on_the_redirected_copies_shows_them_as_lost() {
         rx_dropped: Some(0),
     };
     io.veths.insert("rcv1".into(), reading(0));
-    let mut core =
-        RouterCore::with_parts(config(&["rcv1"]), FakeBackend::default(), io, hold(), t0)
-            .expect("core");
-    core.routes_present(vec![source_route(UP0)]);
-    for (name, ifindex) in [("up0", UP0), ("rcv1", RCV1), ("rcv2", RCV2)] {
-        core.link_changed(link(name, ifindex, true), t0);
-    }
+    let mut core = core_on(config(&["rcv1"]), FakeBackend::default(), io, t0);
     miss(&mut core, UP0, t0);
     let copies = |packets| MfeStats {
         packets,
@@ -109,24 +165,9 @@ fn a_veth_that_does_not_hand_on_the_redirected_copies_shows_them_as_lost() {
 #[test]
 fn an_external_protocols_rpf_question_and_answer_carry_reject() {
     let t0 = Instant::now();
-    let text = "[[interface]]\nname = \"up0\"\nigmp = false\nowner = \"external\"\n\n\
-                [[interface]]\nname = \"rcv1\"\nigmp = false\n\n\
-                [[interface]]\nname = \"rcv2\"\nigmp = false\n\n\
-                [[route]]\nfrom = \"up0\"\ngroup = \"239.7.0.0/16\"\nto = [\"rcv1\"]\n";
-    let mut core = core(Config::parse(text, "test").expect("config"), t0);
-    let (events, questions) = std::sync::mpsc::channel();
-    let pim = core
-        .register_external(
-            mgm::protocol_id(1, 0, 5),
-            0,
-            mgm::CallbackSet::RPF,
-            mgm::ClientOptions::default(),
-            events,
-        )
-        .expect("registered");
-    let up0 = mgm::IfId::index(UP0);
-    let taken = core.external_call(pim, |m, now| m.take_interface_ownership(pim, up0, now));
-    assert_eq!(taken, Response::Ok);
+    let mut core = core(external_config(false, ROUTE_TO_RCV1), t0);
+    let (pim, questions) =
+        register_taking_up0(&mut core, mgm::CallbackSet::RPF, Default::default());
     // No unicast route to this source: the RIB's offer is a rejection, and the protocol is
     // told so; it confirms the rejection (naming up0, where the packet came in), and the MGM
     // installs the negative entry although a static route names rcv1 for the group.

@@ -1,0 +1,172 @@
+//! The configuration parser: accepted files, and every refusal naming its line and key.
+use super::*;
+
+const GOOD: &str = r#"
+[daemon]
+api_socket = "/tmp/x.sock"
+
+[[interface]]
+name = "eth0"
+
+[[interface]]
+name = "eth1"
+igmp_version = 2
+ttl_threshold = 4
+
+[[interface]]
+name = "eth2"
+
+[[route]]
+from = "eth0"
+group = "239.1.0.0/16"
+to = ["eth2", "eth1", "eth2"]
+
+[[route]]
+from = "eth0"
+source = "10.0.0.1"
+group = "232.1.1.1"
+to = ["eth1"]
+"#;
+
+#[test]
+fn a_valid_config_is_read_with_defaults() {
+    let c = Config::parse(GOOD, "t").expect("valid");
+    assert_eq!(c.daemon.api_socket, "/tmp/x.sock");
+    assert_eq!(c.daemon.bpffs, "/sys/fs/bpf/mgm");
+    assert_eq!(c.interfaces.len(), 3);
+    assert_eq!(
+        c.interface("eth1")
+            .map(|i| (i.igmp_version, i.ttl_threshold)),
+        Some((2, 4))
+    );
+    assert_eq!(c.routes[0].to, vec!["eth1".to_owned(), "eth2".to_owned()]);
+    for (route, source, group, matches) in [
+        (0, "1.2.3.4", "239.1.200.1", true),
+        (0, "1.2.3.4", "239.2.0.1", false),
+        (1, "10.0.0.1", "232.1.1.1", true),
+        (1, "10.0.0.2", "232.1.1.1", false),
+    ] {
+        let (s, g) = (source.parse().unwrap(), group.parse().unwrap());
+        assert_eq!(
+            c.routes[route].matches("eth0", s, g),
+            matches,
+            "route {route}, ({source}, {group})"
+        );
+    }
+}
+
+pub(super) fn error_of(text: &str) -> ConfigError {
+    Config::parse(text, "t").expect_err("must be refused")
+}
+
+/// `text` is refused with an error on `line` about `key`.
+pub(super) fn refused_at(text: &str, line: usize, key: &str) {
+    let e = error_of(text);
+    assert_eq!((e.line, e.key.as_str()), (line, key), "{e}");
+}
+
+#[test]
+fn errors_name_the_line_and_the_key() {
+    refused_at(
+        "[[interface]]\nname = \"eth0\"\nigmp_version = 4\n",
+        3,
+        "interface.igmp_version",
+    );
+    refused_at("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"10.1.1.1\"\nto = [\"eth0\"]\n", 5, "route.group");
+    refused_at("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth9\"\ngroup = \"239.1.1.1\"\nto = [\"eth0\"]\n", 4, "route.from");
+    let e = error_of("[[interface]]\nname = \"eth0\"\ncolour = 1\n");
+    assert_eq!(e.line, 3);
+    assert!(e.to_string().contains("colour"), "{e}");
+    refused_at(
+        "[[interface]]\nname = \"eth0\"\n\n[[interface]]\nname = \"eth0\"\n",
+        5,
+        "interface.name",
+    );
+    let e = error_of("[[interface]]\nname = \"eth0\"\nowner = \"pim\"\n");
+    assert_eq!(e.line, 3);
+    refused_at("[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\nowner = \"external\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\nto = [\"eth1\"]\n", 9, "route.to");
+    refused_at("[daemon]\nbpffs = 3\n", 2, "daemon.bpffs");
+}
+
+/// Every kind of error names its key: a wrong type, an unknown value, a value out of
+/// range, an unknown key, and TOML syntax errors.
+#[test]
+fn every_error_names_its_key() {
+    let iface = |line: &str| format!("[[interface]]\nname = \"eth0\"\n{line}\n");
+    for (text, line, key) in [
+        (iface("mtu = \"big\""), 3, "interface.mtu"),
+        (iface("xdp_mode = \"native\""), 3, "interface.xdp_mode"),
+        (iface("ttl_threshold = 300"), 3, "interface.ttl_threshold"),
+        (iface("owner = 7"), 3, "interface.owner"),
+        (iface("colour = 1"), 3, "interface.colour"),
+        (iface("mtu = \"1500"), 3, "interface.mtu"),
+        (iface("igmp = tru"), 3, "interface.igmp"),
+        (iface("igmp_version = \"3\""), 3, "interface.igmp_version"),
+        (
+            "[daemon]\non_stop = \"later\"\n".into(),
+            2,
+            "daemon.on_stop",
+        ),
+        (
+            "[daemon]\nmax_negative_entries = 131073\n".into(),
+            2,
+            "daemon.max_negative_entries",
+        ),
+        ("[daemon\nbpffs = \"/x\"\n".into(), 1, "daemon"),
+        ("speed = 3\n".into(), 1, "speed"),
+    ] {
+        let e = error_of(&text);
+        assert_eq!((e.line, e.key.as_str()), (line, key), "{text:?}: {e}");
+        assert!(!e.message.contains('\n'), "one line: {e}");
+    }
+}
+
+#[test]
+fn negative_entries_are_capped_within_the_data_plane() {
+    let c = Config::parse("[daemon]\nmax_negative_entries = 100\n", "t").expect("valid");
+    assert_eq!(c.daemon.max_negative_entries, 100);
+    let e = error_of("[daemon]\nmax_negative_entries = 131073\n");
+    assert!(e.message.contains("at most 131072"), "{e}");
+}
+
+#[test]
+fn smcroute_like_words_parse() {
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let r = StaticRoute::parse_words(&words("eth0 10.0.0.1 239.1.1.1 eth1 eth2")).unwrap();
+    assert_eq!(r.source, Some("10.0.0.1/32".parse().unwrap()));
+    let r = StaticRoute::parse_words(&words("eth0 239.1.0.0/16 eth1")).unwrap();
+    assert_eq!((r.source, r.group), (None, "239.1.0.0/16".parse().unwrap()));
+    let r = StaticRoute::parse_words(&words("eth0 * 239.1.1.1 eth1")).unwrap();
+    assert_eq!(r.source, None);
+    assert!(StaticRoute::parse_words(&words("eth0 10.0.0.1 eth1")).is_err());
+    assert!(StaticRoute::parse_words(&words("eth0 239.1.1.1")).is_err());
+    // Messages name what was typed: here the group, not the source.
+    let e = StaticRoute::parse_words(&words("up0 10.0.0.1 10.1.1.1 rcv1")).unwrap_err();
+    assert_eq!(e, "group 10.1.1.1/32 is not inside 224.0.0.0/4");
+}
+
+/// The configuration and `mgmctl add` share one validation.
+#[test]
+fn run_time_routes_get_the_configurations_validation() {
+    let c = Config::parse(GOOD, "t").expect("valid");
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let check = |s: &str| {
+        StaticRoute::parse_words(&words(s))
+            .expect("parses")
+            .check(&c.interfaces)
+            .map_err(|p| p.to_string())
+    };
+    assert_eq!(check("eth0 10.0.0.1 239.8.8.11 eth1"), Ok(()));
+    assert_eq!(
+        check("eth0 10.0.0.1 239.8.8.11 nosuch"),
+        Err("outbound interface nosuch is not a configured [[interface]]".into())
+    );
+    assert_eq!(
+        check("eth0 239.8.8.12 eth0"),
+        Err("outbound interface eth0 is also the inbound interface".into())
+    );
+    assert_eq!(
+        check("eth9 239.8.8.12 eth0"),
+        Err("inbound interface eth9 is not a configured [[interface]]".into())
+    );
+}

@@ -1,0 +1,78 @@
+//! The `MgmGetMfeStats` calls through the API dispatch: a walk in small buffers reads each
+//! entry's counters from the backend once, not once per call.
+use super::*;
+use crate::{
+    api::proto::Request,
+    daemon::{dispatch, router::tables::STATS_FRESHNESS},
+};
+use std::collections::HashMap;
+
+#[test]
+fn a_stats_walk_in_small_buffers_reads_each_entrys_counters_once_per_freshness_interval() {
+    const FLOWS: u8 = 40;
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    let groups: Vec<Ipv4Addr> = (0..FLOWS).map(|i| Ipv4Addr::new(239, 7, 1, i)).collect();
+    for group in &groups {
+        miss_of(&mut core, Sg::new(sg().source, *group), UP0, t0);
+    }
+    let mut sessions = HashMap::new();
+    let (events, _received) = std::sync::mpsc::channel();
+    let mut call = |core: &mut Core, request, now| match dispatch::handle(
+        core,
+        &mut sessions,
+        1,
+        request,
+        events.clone(),
+        now,
+    ) {
+        Response::Buffer {
+            status,
+            buffer_size,
+            num_entries,
+            ..
+        } => (status, buffer_size, num_entries),
+        other => panic!("not a buffer answer: {other:?}"),
+    };
+    let reads_before = core.backend.stats_reads.get();
+
+    // One record at a time: the first call says how much room a record needs.
+    let first = |buffer_size| Request::GetFirstMfeStats {
+        buffer_size,
+        flags: 0,
+    };
+    let (status, record, _) = call(&mut core, first(1), t0);
+    assert_eq!(status, mgm::win32::ERROR_INSUFFICIENT_BUFFER);
+    let (mut status, _, mut walked) = call(&mut core, first(record), t0);
+    // Ordered by group: the call after group i continues from it.
+    for group in &groups {
+        if status == mgm::win32::ERROR_NO_MORE_ITEMS {
+            break;
+        }
+        assert_eq!(status, mgm::win32::ERROR_MORE_DATA);
+        let next = Request::GetNextMfeStats {
+            source: sg().source,
+            group: *group,
+            buffer_size: record,
+            flags: 0,
+        };
+        let (s, _, n) = call(&mut core, next, t0);
+        (status, walked) = (s, walked + n);
+    }
+    assert_eq!(
+        (status, walked),
+        (mgm::win32::ERROR_NO_MORE_ITEMS, u32::from(FLOWS))
+    );
+    assert_eq!(
+        core.backend.stats_reads.get() - reads_before,
+        usize::from(FLOWS),
+        "each entry's counters read once for the whole walk"
+    );
+
+    // Once the counters are older than the interval, the next call reads them again.
+    call(&mut core, first(record), t0 + STATS_FRESHNESS);
+    assert_eq!(
+        core.backend.stats_reads.get() - reads_before,
+        2 * usize::from(FLOWS)
+    );
+}
