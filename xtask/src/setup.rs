@@ -268,14 +268,11 @@ fn bpffs() -> Result<()> {
 /// The type of the file system mounted at `path` according to `mounts` (the format of
 /// /proc/mounts), the last of several mounts there (the one on top); `None` if none is.
 fn fs_type_at<'a>(mounts: &'a str, path: &str) -> Option<&'a str> {
-    mounts
-        .lines()
-        .rev()
-        .find_map(|l| {
-            let mut fields = l.split_whitespace();
-            let at = fields.nth(1)?;
-            (at == path).then(|| fields.next()).flatten()
-        })
+    mounts.lines().rev().find_map(|l| {
+        let mut fields = l.split_whitespace();
+        let at = fields.nth(1)?;
+        (at == path).then(|| fields.next()).flatten()
+    })
 }
 
 fn is_root() -> bool {
