@@ -16,7 +16,7 @@ pub use super::monitor::MonitorEvent;
 pub use super::records::{
     ApiRecord, MfeHead, MfeRecord, MfeStatsEx, MfeStatsRecord, OifStatsRecord,
 };
-pub use super::rows::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow};
+pub use super::rows::{GroupRow, InterfaceRow, MfeRate, MfeRow, MfeShown, OifRow, ProtocolRow};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, net::Ipv4Addr};
 
@@ -535,6 +535,16 @@ pub enum Response {
         version: String,
         /// Interfaces the XDP program is attached to.
         interfaces: Vec<String>,
+        /// Whether the data plane is pinned (forwarding survives a restart of mgmd).
+        #[serde(default)]
+        pinned: bool,
+        /// The pin directory, as named in the mount namespace whose bpffs holds it.
+        #[serde(default)]
+        pin_dir: Option<String>,
+        /// Where that is: mgmd's own mount namespace, or the one it reached through
+        /// `/proc/<pid>/root` (under `ip netns exec`).
+        #[serde(default)]
+        pinned_in: Option<String>,
     },
     /// Counter name → packets.
     Stats {
@@ -553,8 +563,8 @@ pub enum Response {
     },
     /// MFEs.
     Mfes {
-        /// The rows.
-        rows: Vec<MfeRow>,
+        /// The rows, each entry with its rate.
+        rows: Vec<MfeShown>,
     },
     /// Memberships.
     Groups {

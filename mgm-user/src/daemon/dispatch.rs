@@ -1,6 +1,9 @@
 //! Answers one API request: the dispatch from each [`Request`] to the router core, the MGM
 //! calls of external protocols and the tables of `mgmctl show`.
-use super::{api_calls, api_calls::MfeQuery, router::Router, server::ConnectionId};
+use super::{
+    api_calls, api_calls::MfeQuery, mfe_rates::MfeRates, pins::Pins, router::Router,
+    server::ConnectionId,
+};
 use crate::{
     api::proto::{ApiCallback, Request, Response},
     config::StaticRoute,
@@ -33,9 +36,19 @@ fn callbacks_of(names: &[String]) -> Result<CallbackSet, Response> {
     Ok(set)
 }
 
+/// What mgmd keeps beside the router for its answers: where it pinned, and the samples the
+/// rates of `show mfe` are measured against.
+pub(super) struct Reporting {
+    /// Where the data plane is pinned.
+    pub(super) pins: Pins,
+    /// The previous sample of each entry's counters.
+    pub(super) rates: MfeRates,
+}
+
 /// Answers one API request.
 pub(super) fn handle(
     router: &mut Router,
+    reporting: &mut Reporting,
     sessions: &mut HashMap<ConnectionId, ProtocolHandle>,
     connection: ConnectionId,
     request: Request,
@@ -49,6 +62,9 @@ pub(super) fn handle(
             Request::Status => Response::Status {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 interfaces: router.plane().attached().map(str::to_owned).collect(),
+                pinned: reporting.pins.dir().is_some(),
+                pin_dir: reporting.pins.dir().map(|d| d.display().to_string()),
+                pinned_in: reporting.pins.reach().map(ToString::to_string),
             },
             Request::Stats => match router.plane().global_stats() {
                 Ok(stats) => {
@@ -69,7 +85,7 @@ pub(super) fn handle(
                 rows: router.protocols(),
             },
             Request::ShowMfe => Response::Mfes {
-                rows: router.mfes(),
+                rows: reporting.rates.observe(router.mfes(), now),
             },
             Request::ShowGroups => Response::Groups {
                 rows: router.groups(),
