@@ -113,7 +113,7 @@ enum Show {
         /// table...) until interrupted.
         #[arg(long)]
         watch: bool,
-        /// Seconds between refreshes.
+        /// Seconds between refreshes (at least 0.2).
         #[arg(long, default_value_t = 2.0, requires = "watch")]
         interval: f64,
         /// Stop after this many tables.
@@ -133,6 +133,9 @@ fn channel(addrs: &[Ipv4Addr]) -> (Ipv4Addr, Option<Ipv4Addr>) {
         _ => (Ipv4Addr::UNSPECIFIED, None),
     }
 }
+
+/// The shortest `--interval` (mgmd measures rates over at least 0.2 s).
+const MIN_WATCH_INTERVAL: Duration = Duration::from_millis(200);
 
 /// How `show mfe --watch` repeats.
 struct Watch {
@@ -160,9 +163,15 @@ fn main() -> ExitCode {
                 count,
             } => {
                 if watching {
-                    let Ok(interval) = Duration::try_from_secs_f64(interval) else {
-                        eprintln!("mgmctl: --interval {interval} is not a number of seconds");
-                        return ExitCode::from(2);
+                    let interval = match Duration::try_from_secs_f64(interval) {
+                        Ok(d) if d >= MIN_WATCH_INTERVAL => d,
+                        _ => {
+                            eprintln!(
+                                "mgmctl: --interval {interval}: give seconds, at least {}",
+                                MIN_WATCH_INTERVAL.as_secs_f64()
+                            );
+                            return ExitCode::from(2);
+                        }
                     };
                     watch = Some(Watch { interval, count });
                 }
