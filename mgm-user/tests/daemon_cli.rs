@@ -144,6 +144,7 @@ fn mgmctl_exit_codes_tell_bad_usage_from_an_unreachable_daemon() -> Result<()> {
         &["show", "mfe", "--interval", "1"],
         &["show", "mfe", "--watch", "--interval", "0"],
         &["show", "mfe", "--watch", "--interval", "soon"],
+        &["show", "mfe", "--watch", "--count", "0"],
     ] {
         let (code, stderr) = mgmctl(bad)?;
         ensure!(code == Some(2), "mgmctl {bad:?}: {code:?} {stderr}");

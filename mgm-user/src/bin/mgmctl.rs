@@ -117,7 +117,7 @@ enum Show {
         #[arg(long, default_value_t = 2.0, requires = "watch")]
         interval: f64,
         /// Stop after this many tables.
-        #[arg(long, requires = "watch")]
+        #[arg(long, requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
     },
     /// IGMP per interface: querier, version, groups, filter modes, sources, timers.
