@@ -19,8 +19,10 @@ use std::{
 /// Show and change what mgmd, the mgm multicast router, does.
 ///
 /// Interfaces, static routes, memberships, forwarding entries and counters. Tables for people,
-/// --json for programs. Exit codes: 0 done, 1 mgmd refused the request, 2 bad usage, 3 mgmd
-/// unreachable.
+/// --json for programs. `show mfe` gives each entry's packets and bits per second since mgmd's
+/// previous sample of it; `show mfe --watch [--interval SECS] [--count N]` refreshes it.
+/// `show status` says whether and where the data plane is pinned. Exit codes: 0 done, 1 mgmd
+/// refused the request, 2 bad usage, 3 mgmd unreachable.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
