@@ -9,7 +9,7 @@ use anyhow::{bail, ensure, Context as _, Result};
 use mgm_user::{
     api::proto::{Request, Response},
     dataplane::bpffs,
-    lab::{lab_bpffs, Host, Lab},
+    lab::{Host, Lab},
     netns::Netns,
 };
 use serde_json::Value;
@@ -45,6 +45,15 @@ impl Drop for Removed {
     }
 }
 
+/// mgmd's default pins need a bpffs at this (the host's) /sys/fs/bpf.
+fn host_bpffs() -> Result<()> {
+    ensure!(
+        bpffs::on_bpffs(Path::new("/sys/fs/bpf")),
+        "/sys/fs/bpf is not a bpffs here: `cargo xtask setup` mounts one"
+    );
+    Ok(())
+}
+
 /// 50 packets from the source reach rcv1.
 fn delivers(mgmd: &mut Mgmd) -> Result<()> {
     let listener = mgmd.listen(Host::Receiver(1), GROUP, 50, 30.0)?;
@@ -69,10 +78,7 @@ fn pin_dir(mgmd: &Mgmd) -> Result<Option<String>> {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn under_ip_netns_exec_mgmd_pins_in_the_hosts_bpffs_and_survives_kill_9() -> Result<()> {
-    ensure!(
-        bpffs::on_bpffs(Path::new("/sys/fs/bpf")),
-        "/sys/fs/bpf is not a bpffs here: `cargo xtask setup` mounts one"
-    );
+    host_bpffs()?;
     let lab = Lab::star(1)?;
     let dir = PathBuf::from(format!("/sys/fs/bpf/mgm/net-{}", router_netns(&lab)?));
     let _removed = Removed(dir.clone());
@@ -145,14 +151,11 @@ fn without_a_bpffs_that_outlives_it_mgmd_refuses_to_start() -> Result<()> {
     Ok(())
 }
 
-/// Starts mgmd in `lab`'s router with default API socket settings (pinned under the lab's
-/// bpffs); its configuration file goes to `dir`.
-fn spawn_default_socket(lab: &mut Lab, dir: &Path) -> Result<()> {
+/// Starts mgmd in `lab`'s router with default settings (no `[daemon]` table); its
+/// configuration file goes to `dir`.
+fn spawn_with_defaults(lab: &mut Lab, dir: &Path) -> Result<()> {
     let path = dir.join(format!("{}.toml", lab.prefix()));
-    std::fs::write(
-        &path,
-        format!("[daemon]\nbpffs = {:?}\n\n{}", lab_bpffs()?, config()),
-    )?;
+    std::fs::write(&path, config())?;
     let path = path.to_str().context("UTF-8 path")?;
     lab.spawn(Host::Router, &[MGMD, "--config", path, "--log", "warn"])?;
     Ok(())
@@ -161,16 +164,21 @@ fn spawn_default_socket(lab: &mut Lab, dir: &Path) -> Result<()> {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn two_namespaces_have_their_own_default_api_socket() -> Result<()> {
+    host_bpffs()?;
+    // Declared first, so dropped last: after each lab has stopped its mgmd.
+    let mut removed = Vec::new();
     let mut labs = [Lab::star(1)?, Lab::star(1)?];
     let dir = std::env::temp_dir().join(format!("{}-sockets", labs[0].prefix()));
     std::fs::create_dir_all(&dir)?;
-    let _removed = Removed(dir.clone());
+    removed.push(Removed(dir.clone()));
     for lab in &mut labs {
-        spawn_default_socket(lab, &dir)?;
+        let pins = PathBuf::from(format!("/sys/fs/bpf/mgm/net-{}", router_netns(lab)?));
+        removed.push(Removed(pins));
+        spawn_with_defaults(lab, &dir)?;
     }
     for lab in &labs {
         let socket = format!("/run/mgm/netns-{}.sock", lab.ns(Host::Router));
-        let expected_pins = format!("{}/net-{}", lab_bpffs()?, router_netns(lab)?);
+        let expected_pins = format!("/sys/fs/bpf/mgm/net-{}", router_netns(lab)?);
         // `ip netns exec <router> mgmctl` computes the router's socket as its mgmd did.
         let status: Value = wait_for(
             "mgmd answering mgmctl in its namespace",
