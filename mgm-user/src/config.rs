@@ -4,7 +4,9 @@
 //! [daemon]
 //! bpffs = "/sys/fs/bpf/mgm"          # maps, programs and links are pinned under
 //!                                    # <bpffs>/net-<network namespace inode>
-//! api_socket = "/run/mgm/mgmd.sock"
+//! unpinned = false                   # true: run without pins when no bpffs can hold them
+//!                                    # (else mgmd refuses to start; see dataplane::bpffs)
+//! api_socket = "/run/mgm/mgmd.sock"  # default: one per network namespace (api::default_socket)
 //! api_group = "mgm"                  # the socket's group (name or gid); default root's
 //! api_mode = "0660"                  # the socket's mode (octal)
 //! api_allow_uids = [1000]            # control access (show, add/remove, join, register)

@@ -19,6 +19,7 @@ pub mod dataplane;
 pub mod ipmr;
 pub mod lab;
 pub mod leaf;
+pub mod netns;
 pub mod rawio;
 
 // The sans-IO parts live in their own crate (no I/O dependencies), under the same paths.

@@ -141,6 +141,10 @@ fn mgmctl_exit_codes_tell_bad_usage_from_an_unreachable_daemon() -> Result<()> {
         &["show", "everything"][..],
         &["add", "eth0", "239.1.1.1"],
         &["join"],
+        &["show", "mfe", "--interval", "1"],
+        &["show", "mfe", "--watch", "--interval", "0"],
+        &["show", "mfe", "--watch", "--interval", "soon"],
+        &["show", "mfe", "--watch", "--count", "0"],
     ] {
         let (code, stderr) = mgmctl(bad)?;
         ensure!(code == Some(2), "mgmctl {bad:?}: {code:?} {stderr}");

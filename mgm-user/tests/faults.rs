@@ -2,7 +2,10 @@
 //! not there. Each has a defined outcome that mgmd reports and keeps to.
 mod support;
 
-use mgm_user::lab::{Host, Lab};
+use mgm_user::{
+    api::proto::{Request, Response},
+    lab::{Host, Lab},
+};
 use std::net::Ipv4Addr;
 use support::{interfaces, Mgmd};
 
@@ -54,9 +57,16 @@ fn deleting_an_outgoing_interface_under_traffic_spares_the_others() -> anyhow::R
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn without_bpffs_mgmd_forwards_unpinned() -> anyhow::Result<()> {
-    // Inside `ip netns exec`, /sys/fs/bpf is not a bpffs: pinning fails, mgmd says so and
-    // forwards unpinned.
-    let mut mgmd = Mgmd::start_pinned_under(Lab::star(1)?, &config(1), "/sys/fs/bpf/mgm")?;
+    // Told to run unpinned (it would refuse to start without a bpffs that outlives it, see
+    // tests/netns_defaults.rs), mgmd forwards, and says it is unpinned.
+    let body = format!("unpinned = true\n\n{}", config(1));
+    let mut mgmd = Mgmd::start_pinned_under(Lab::star(1)?, &body, "/sys/fs/bpf/mgm")?;
+    match mgmd.call(&Request::Status)? {
+        Response::Status {
+            pinned, pin_dir, ..
+        } => assert!(!pinned && pin_dir.is_none(), "{pin_dir:?}"),
+        other => anyhow::bail!("unexpected answer {other:?}"),
+    }
     let listener = mgmd.listen(Host::Receiver(1), GROUP, 50, 30.0)?;
     mgmd.send(Host::Source, GROUP, 50, 2)?;
     let received = listener.finish()?;

@@ -1,5 +1,6 @@
 //! Developer tasks. Every task first runs `setup`, so a fresh machine needs no other command.
 mod package;
+mod quiet_build;
 mod setup;
 
 use anyhow::{bail, Context as _, Result};
@@ -193,16 +194,23 @@ fn fuzz_check() -> Result<()> {
 }
 
 fn cargo_build(release: bool) -> Result<()> {
-    let mut args = vec!["build", "--workspace", "--bins"];
-    if release {
-        args.push("--release");
-    }
+    let mut args = vec!["build"];
+    args.extend(build_args(release));
     cargo(&args)
 }
 
-/// Builds the release binaries and runs one of them.
+/// `cargo build`'s arguments for every binary of the workspace.
+fn build_args(release: bool) -> Vec<&'static str> {
+    let mut args = vec!["--workspace", "--bins"];
+    if release {
+        args.push("--release");
+    }
+    args
+}
+
+/// Builds the binaries (showing the build's output only when it fails) and runs one of them.
 fn run_bin(bin: &str, args: &[String], release: bool) -> Result<()> {
-    cargo_build(release)?;
+    quiet_build::cargo_build(&build_args(release))?;
     let profile = if release { "release" } else { "debug" };
     exec(Command::new(target_dir()?.join(profile).join(bin)).args(args))
 }

@@ -247,20 +247,32 @@ fn llvm_major(verbose: &str) -> Option<u32> {
         .ok()
 }
 
-/// bpffs at /sys/fs/bpf, where mgmd pins its maps and programs.
+/// Where mgmd pins by default (under `mgm/`), also when run with `ip netns exec`: it reaches
+/// this host's /sys/fs/bpf from there (see `mgm_user::dataplane::bpffs`).
+const BPFFS: &str = "/sys/fs/bpf";
+
+/// A bpffs at [`BPFFS`]. One mounted elsewhere (such as the lab's /run/mgm/bpffs) does not
+/// count: mgmd's default pins go to /sys/fs/bpf.
 fn bpffs() -> Result<()> {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    if mounts
-        .lines()
-        .any(|l| l.split_whitespace().nth(2) == Some("bpf"))
-    {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    if fs_type_at(&mounts, BPFFS) == Some("bpf") {
         return Ok(());
     }
     if !is_root() {
         return Ok(());
     }
     say("mounting bpffs at /sys/fs/bpf");
-    quiet(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))
+    quiet(Command::new("mount").args(["-t", "bpf", "bpf", BPFFS]))
+}
+
+/// The type of the file system mounted at `path` according to `mounts` (the format of
+/// /proc/mounts), the last of several mounts there (the one on top); `None` if none is.
+fn fs_type_at<'a>(mounts: &'a str, path: &str) -> Option<&'a str> {
+    mounts.lines().rev().find_map(|l| {
+        let mut fields = l.split_whitespace();
+        let at = fields.nth(1)?;
+        (at == path).then(|| fields.next()).flatten()
+    })
 }
 
 fn is_root() -> bool {
@@ -296,6 +308,16 @@ fn say(what: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_bpffs_at_sys_fs_bpf_counts() {
+        let elsewhere = "sysfs /sys sysfs rw 0 0\nbpf /run/mgm/bpffs bpf rw 0 0\n";
+        assert_eq!(fs_type_at(elsewhere, BPFFS), None);
+        let there = format!("{elsewhere}bpf /sys/fs/bpf bpf rw,relatime 0 0\n");
+        assert_eq!(fs_type_at(&there, BPFFS), Some("bpf"));
+        let covered = format!("{there}tmpfs /sys/fs/bpf tmpfs rw 0 0\n");
+        assert_eq!(fs_type_at(&covered, BPFFS), Some("tmpfs"));
+    }
 
     #[test]
     fn the_channel_and_the_llvm_major_are_read() {

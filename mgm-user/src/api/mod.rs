@@ -39,8 +39,29 @@ pub const PART_TEXT: usize = 256 << 10;
 /// Largest answer (its JSON text), in however many parts.
 pub const MAX_MESSAGE: usize = 256 << 20;
 
-/// Default path of the API socket.
+/// The API socket's default path in the host's (initial) network namespace.
 pub const DEFAULT_SOCKET: &str = "/run/mgm/mgmd.sock";
+
+/// The default API socket of this process's network namespace, so that routers in several
+/// namespaces with default settings never share one (mgmd and mgmctl both call this):
+/// [`DEFAULT_SOCKET`] in the host's namespace; `/run/mgm/netns-<name>.sock` in a namespace
+/// `ip netns` named (`ip netns exec NAME mgmctl ...` finds `ip netns exec NAME mgmd`);
+/// `/run/mgm/net-<inode>.sock` in another one (as the pin directory `net-<inode>`).
+pub fn default_socket() -> std::path::PathBuf {
+    match crate::netns::Netns::current() {
+        Ok(ns) if !ns.is_initial() => socket_of(ns.name().as_deref(), ns.inode),
+        _ => DEFAULT_SOCKET.into(),
+    }
+}
+
+/// The default socket of a network namespace other than the host's: by `name` if it has one,
+/// else by `inode`.
+fn socket_of(name: Option<&str>, inode: u64) -> std::path::PathBuf {
+    match name {
+        Some(name) => format!("/run/mgm/netns-{name}.sock").into(),
+        None => format!("/run/mgm/net-{inode}.sock").into(),
+    }
+}
 
 /// A framed API connection.
 pub type Connection = Framed<UnixStream, LengthDelimitedCodec>;
@@ -118,6 +139,20 @@ pub fn split_text(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_network_namespace_has_its_own_default_socket() {
+        assert_eq!(
+            socket_of(Some("rtr1"), 7),
+            std::path::Path::new("/run/mgm/netns-rtr1.sock")
+        );
+        assert_eq!(
+            socket_of(None, 4026532246),
+            std::path::Path::new("/run/mgm/net-4026532246.sock")
+        );
+        // This test runs in some namespace; both programs compute the same path there.
+        assert_eq!(default_socket(), default_socket());
+    }
 
     #[test]
     fn parts_rejoin_and_fit_a_frame() {

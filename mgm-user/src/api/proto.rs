@@ -21,5 +21,5 @@ pub use super::records::{
 };
 pub use super::request::{ApiAnswer, ApiCallback, Request};
 pub use super::response::{Event, Response, ServerMessage};
-pub use super::rows::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow};
+pub use super::rows::{GroupRow, InterfaceRow, MfeRate, MfeRow, MfeShown, OifRow, ProtocolRow};
 pub use super::values::{ApiIfEntry, ApiIfId, ApiMasks, ApiRoute, ApiSg};

@@ -5,7 +5,7 @@ use super::request::{ApiAnswer, Request};
 use super::{
     monitor::MonitorEvent,
     records::ApiRecord,
-    rows::{GroupRow, InterfaceRow, MfeRow, ProtocolRow},
+    rows::{GroupRow, InterfaceRow, MfeShown, ProtocolRow},
     values::{ApiIfEntry, ApiIfId, ApiRoute, ApiSg},
 };
 use serde::{Deserialize, Serialize};
@@ -133,6 +133,16 @@ pub enum Response {
         version: String,
         /// Interfaces the XDP program is attached to.
         interfaces: Vec<String>,
+        /// Whether the data plane is pinned (forwarding survives a restart of mgmd).
+        #[serde(default)]
+        pinned: bool,
+        /// The pin directory, as named in the mount namespace whose bpffs holds it.
+        #[serde(default)]
+        pin_dir: Option<String>,
+        /// Where that is: mgmd's own mount namespace, or the one it reached through
+        /// `/proc/<pid>/root` (under `ip netns exec`).
+        #[serde(default)]
+        pinned_in: Option<String>,
     },
     /// Counter name → packets.
     Stats {
@@ -151,8 +161,8 @@ pub enum Response {
     },
     /// MFEs.
     Mfes {
-        /// The rows.
-        rows: Vec<MfeRow>,
+        /// The rows, each entry with its rate.
+        rows: Vec<MfeShown>,
     },
     /// Memberships.
     Groups {

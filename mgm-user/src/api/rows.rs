@@ -1,5 +1,5 @@
 //! The rows of the tables mgmd answers `mgmctl show` with (interfaces, protocols, forwarding
-//! entries, memberships), re-exported by [`proto`](super::proto).
+//! entries with their rates, memberships), re-exported by [`proto`](super::proto).
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -70,6 +70,49 @@ pub struct MfeRow {
     pub age_s: u64,
     /// Seconds to expiry.
     pub expires_s: u64,
+}
+
+/// An MFE's rate over the interval between mgmd's previous sample of its counters and this
+/// one (see `daemon::mfe_rates`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfeRate {
+    /// Packets accepted in the interval.
+    pub packets: u64,
+    /// Bytes accepted in the interval.
+    pub bytes: u64,
+    /// The interval, milliseconds.
+    pub interval_ms: u64,
+    /// Packets per second (rounded).
+    pub pps: u64,
+    /// Bits per second (rounded).
+    pub bps: u64,
+}
+
+impl MfeRate {
+    /// The rate of `packets` and `bytes` over `interval_ms` (at least 1).
+    pub fn over(packets: u64, bytes: u64, interval_ms: u64) -> Self {
+        let interval_ms = interval_ms.max(1);
+        let per_second =
+            |n: u128| ((n * 1000 + u128::from(interval_ms) / 2) / u128::from(interval_ms)) as u64;
+        Self {
+            packets,
+            bytes,
+            interval_ms,
+            pps: per_second(u128::from(packets)),
+            bps: per_second(u128::from(bytes) * 8),
+        }
+    }
+}
+
+/// One row of `show mfe`: the entry, and its rate when mgmd has an earlier sample of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfeShown {
+    /// The entry and its counters.
+    #[serde(flatten)]
+    pub entry: MfeRow,
+    /// Its rate over the last interval (`None`: no earlier sample yet).
+    #[serde(default)]
+    pub rate: Option<MfeRate>,
 }
 
 /// One membership.

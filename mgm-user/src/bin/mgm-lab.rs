@@ -206,7 +206,7 @@ fn demo(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {
     println!("\nrouter: mgmctl show mfe");
     match runtime.block_on(client.call(&Request::ShowMfe))? {
         Response::Mfes { rows } => {
-            for r in rows {
+            for r in rows.into_iter().map(|r| r.entry) {
                 let oifs: Vec<String> = r
                     .oifs
                     .iter()

@@ -6,22 +6,32 @@
 use clap::{Parser, Subcommand};
 use mgm_user::api::{
     client::Client,
-    proto::{Request, Response},
-    DEFAULT_SOCKET,
+    proto::{MfeRate, Request, Response},
 };
-use std::{net::Ipv4Addr, path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    io::{IsTerminal as _, Write as _},
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 /// Show and change what mgmd, the mgm multicast router, does.
 ///
 /// Interfaces, static routes, memberships, forwarding entries and counters. Tables for people,
-/// --json for programs. Exit codes: 0 done, 1 mgmd refused the request, 2 bad usage, 3 mgmd
-/// unreachable.
+/// --json for programs. `show mfe` gives each entry's packets and bits per second since mgmd's
+/// previous sample of it; `show mfe --watch [--interval SECS] [--count N]` refreshes it.
+/// `show status` says whether and where the data plane is pinned. Exit codes: 0 done, 1 mgmd
+/// refused the request, 2 bad usage, 3 mgmd unreachable.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Path of mgmd's API socket.
-    #[arg(long, global = true, default_value = DEFAULT_SOCKET)]
-    socket: PathBuf,
+    /// Path of mgmd's API socket. Default: the one of this network namespace, as mgmd
+    /// computes it: /run/mgm/mgmd.sock in the host's, /run/mgm/netns-NAME.sock in a namespace
+    /// `ip netns` named NAME (`ip netns exec NAME mgmctl ...`), /run/mgm/net-INODE.sock in
+    /// another.
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -87,7 +97,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Show {
-    /// Daemon version and attached interfaces.
+    /// Daemon version, attached interfaces, and whether and where the data plane is pinned.
     Status,
     /// Data-plane counters: every drop and punt by reason.
     Stats,
@@ -97,8 +107,21 @@ enum Show {
     Protocols,
     /// Group memberships.
     Groups,
-    /// Multicast forwarding entries with counters (like `ip mroute`).
-    Mfe,
+    /// Multicast forwarding entries with counters and rates (like `ip -s mroute`): PPS and
+    /// BPS are packets and bits per second since mgmd's previous sample of the entry (the
+    /// previous `show mfe` of any client, or mgmd's own every 30 s); "-" before it has one.
+    Mfe {
+        /// Refresh in place (on a terminal; otherwise print a table, a blank line, the next
+        /// table...) until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between refreshes (at least 0.2).
+        #[arg(long, default_value_t = 2.0, requires = "watch")]
+        interval: f64,
+        /// Stop after this many tables.
+        #[arg(long, requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+    },
     /// IGMP per interface: querier, version, groups, filter modes, sources, timers.
     Igmp,
     /// Static routes.
@@ -113,8 +136,18 @@ fn channel(addrs: &[Ipv4Addr]) -> (Ipv4Addr, Option<Ipv4Addr>) {
     }
 }
 
+/// The shortest `--interval` (mgmd measures rates over at least 0.2 s).
+const MIN_WATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How `show mfe --watch` repeats.
+struct Watch {
+    interval: Duration,
+    count: Option<u64>,
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    let mut watch = None;
     let request = match args.command {
         Command::Man => return mgm_user::cli_docs::print::<Args>("mgmctl", 8, None),
         Command::Completions { shell } => {
@@ -126,7 +159,26 @@ fn main() -> ExitCode {
             Show::Interfaces => Request::ShowInterfaces,
             Show::Protocols => Request::ShowProtocols,
             Show::Groups => Request::ShowGroups,
-            Show::Mfe => Request::ShowMfe,
+            Show::Mfe {
+                watch: watching,
+                interval,
+                count,
+            } => {
+                if watching {
+                    let interval = match Duration::try_from_secs_f64(interval) {
+                        Ok(d) if d >= MIN_WATCH_INTERVAL => d,
+                        _ => {
+                            eprintln!(
+                                "mgmctl: --interval {interval}: give seconds, at least {}",
+                                MIN_WATCH_INTERVAL.as_secs_f64()
+                            );
+                            return ExitCode::from(2);
+                        }
+                    };
+                    watch = Some(Watch { interval, count });
+                }
+                Request::ShowMfe
+            }
             Show::Igmp => Request::ShowIgmp,
             Show::Routes => Request::ShowRoutes,
         },
@@ -168,41 +220,52 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
+    let socket = args.socket.unwrap_or_else(mgm_user::api::default_socket);
     if request == Request::Monitor {
-        return runtime.block_on(monitor(&args.socket, args.json));
+        return runtime.block_on(monitor(&socket, args.json));
     }
-    let response = runtime.block_on(async {
-        tokio::time::timeout(timeout, async {
-            let mut client = Client::connect(&args.socket).await?;
-            client.call(&request).await
-        })
-        .await
-    });
-    let response = match response {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            eprintln!(
-                "mgmctl: cannot reach mgmd at {}: {e}",
-                args.socket.display()
-            );
-            return ExitCode::from(3);
-        }
-        Err(_) => {
-            eprintln!(
-                "mgmctl: mgmd at {} did not answer within {} s (--timeout)",
-                args.socket.display(),
-                args.timeout
-            );
-            return ExitCode::from(3);
+    let ask = || -> Result<Response, ExitCode> {
+        let response = runtime.block_on(async {
+            tokio::time::timeout(timeout, async {
+                let mut client = Client::connect(&socket).await?;
+                client.call(&request).await
+            })
+            .await
+        });
+        match response {
+            Ok(Ok(Response::Error { code, message })) => {
+                eprintln!("mgmctl: {message} (code {code})");
+                Err(ExitCode::from(1))
+            }
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
+                eprintln!("mgmctl: cannot reach mgmd at {}: {e}", socket.display());
+                Err(ExitCode::from(3))
+            }
+            Err(_) => {
+                eprintln!(
+                    "mgmctl: mgmd at {} did not answer within {} s (--timeout)",
+                    socket.display(),
+                    args.timeout
+                );
+                Err(ExitCode::from(3))
+            }
         }
     };
-    if let Response::Error { code, message } = &response {
-        eprintln!("mgmctl: {message} (code {code})");
-        return ExitCode::from(1);
+    match watch {
+        Some(watch) => watch_tables(ask, &watch, args.json),
+        None => match ask() {
+            Ok(response) => print_response(response, args.json),
+            Err(code) => code,
+        },
     }
+}
+
+/// Prints an answer as a table or JSON; exit code 4 for a `check` that found differences.
+fn print_response(response: Response, json: bool) -> ExitCode {
     let differs =
         matches!(&response, Response::Check { differences, .. } if !differences.is_empty());
-    if args.json {
+    if json {
         match serde_json::to_string_pretty(&response) {
             Ok(text) => println!("{text}"),
             Err(e) => eprintln!("mgmctl: {e}"),
@@ -216,8 +279,40 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `--watch`: asks and prints every `interval`, `count` times (or until interrupted or mgmd
+/// goes away). On a terminal each table replaces the previous one (clear and redraw);
+/// elsewhere (a pipe, a file) the tables follow each other, separated by a blank line.
+fn watch_tables(
+    ask: impl Fn() -> Result<Response, ExitCode>,
+    watch: &Watch,
+    json: bool,
+) -> ExitCode {
+    let terminal = std::io::stdout().is_terminal();
+    let mut shown = 0u64;
+    loop {
+        let response = match ask() {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+        if terminal {
+            // Cursor home, clear the screen.
+            print!("\x1b[H\x1b[2J");
+            println!("every {} s (Ctrl-C stops)\n", watch.interval.as_secs_f64());
+        } else if shown > 0 {
+            println!();
+        }
+        print_response(response, json);
+        let _ = std::io::stdout().flush();
+        shown += 1;
+        if watch.count.is_some_and(|count| shown >= count) {
+            return ExitCode::SUCCESS;
+        }
+        std::thread::sleep(watch.interval);
+    }
+}
+
 /// `mgmctl monitor`: prints the monitor stream until mgmd goes away (exit code 3).
-async fn monitor(socket: &std::path::Path, json: bool) -> ExitCode {
+async fn monitor(socket: &Path, json: bool) -> ExitCode {
     let stream = async {
         let mut client = Client::connect(socket).await?;
         // Interfaces by name (as they are now; others print as ifN).
@@ -252,9 +347,19 @@ fn print_table(response: Response) {
         Response::Status {
             version,
             interfaces,
+            pinned,
+            pin_dir,
+            pinned_in,
         } => {
             println!("mgmd {version}");
             println!("interfaces: {}", interfaces.join(" "));
+            match (pinned, pin_dir) {
+                (true, Some(dir)) => {
+                    let place = pinned_in.unwrap_or_default();
+                    println!("pinned: yes, {dir} ({place})")
+                }
+                _ => println!("pinned: no (running unpinned: forwarding stops with mgmd)"),
+            }
         }
         Response::Stats { counters } => {
             println!("{:<24} {:>14}", "COUNTER", "PACKETS");
@@ -324,10 +429,12 @@ fn print_table(response: Response) {
         }
         Response::Mfes { rows } => {
             println!(
-                "{:<16} {:<16} {:<10} {:>10} {:>12} {:>8} {:>6} {:>7}  OUTBOUND (packets)",
-                "SOURCE", "GROUP", "INBOUND", "PACKETS", "BYTES", "WRONGIF", "AGE", "EXPIRES"
+                "{:<16} {:<16} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>6} {:>7}  OUTBOUND (packets)",
+                "SOURCE", "GROUP", "INBOUND", "PACKETS", "BYTES", "PPS", "BPS", "WRONGIF", "AGE", "EXPIRES"
             );
-            for r in rows {
+            for shown in rows {
+                let (pps, bps) = rate_columns(shown.rate);
+                let r = shown.entry;
                 let oifs = if r.oifs.is_empty() {
                     "(negative: dropped)".to_owned()
                 } else {
@@ -338,12 +445,14 @@ fn print_table(response: Response) {
                         .join(" ")
                 };
                 println!(
-                    "{:<16} {:<16} {:<10} {:>10} {:>12} {:>8} {:>5}s {:>6}s  {}",
+                    "{:<16} {:<16} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>5}s {:>6}s  {}",
                     r.source,
                     r.group,
                     r.iif,
                     r.packets,
                     r.bytes,
+                    pps,
+                    bps,
                     r.wrong_if,
                     r.age_s,
                     r.expires_s,
@@ -394,5 +503,46 @@ fn print_table(response: Response) {
         } => {
             println!("protocol {protocol_id:#x} component {component_id}")
         }
+    }
+}
+
+/// The PPS and BPS columns: SI-scaled numbers ("-" without a rate yet).
+fn rate_columns(rate: Option<MfeRate>) -> (String, String) {
+    match rate {
+        Some(r) => (si(r.pps), si(r.bps)),
+        None => ("-".into(), "-".into()),
+    }
+}
+
+/// `n` with an SI prefix and three significant digits: 999, 1.23k, 45.6M.
+fn si(n: u64) -> String {
+    let mut value = n as f64;
+    for prefix in ["", "k", "M", "G", "T"] {
+        if value < 999.5 {
+            return match prefix {
+                "" => format!("{n}"),
+                _ if value < 9.995 => format!("{value:.2}{prefix}"),
+                _ if value < 99.95 => format!("{value:.1}{prefix}"),
+                _ => format!("{value:.0}{prefix}"),
+            };
+        }
+        value /= 1000.0;
+    }
+    format!("{:.0}P", value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::si;
+
+    #[test]
+    fn rates_print_with_si_prefixes() {
+        assert_eq!(si(0), "0");
+        assert_eq!(si(999), "999");
+        assert_eq!(si(1000), "1.00k");
+        assert_eq!(si(12_345), "12.3k");
+        assert_eq!(si(999_499), "999k");
+        assert_eq!(si(999_500), "1.00M");
+        assert_eq!(si(45_600_000), "45.6M");
     }
 }

@@ -21,9 +21,15 @@ struct Args {
     /// Attach the --iface interfaces in generic (skb) mode, for NICs without native XDP.
     #[arg(long)]
     generic: bool,
-    /// Path of the API socket (overrides the configuration file).
+    /// Path of the API socket (overrides the configuration file). Default: one per network
+    /// namespace, /run/mgm/mgmd.sock in the host's, /run/mgm/netns-NAME.sock under
+    /// `ip netns exec NAME`, /run/mgm/net-INODE.sock in another (mgmctl finds it the same way).
     #[arg(long)]
     api_socket: Option<PathBuf>,
+    /// Run without pins when no bpffs can hold them (forwarding then stops with mgmd) instead
+    /// of refusing to start; the same as `unpinned = true` in the configuration.
+    #[arg(long)]
+    unpinned: bool,
     /// Check the configuration file and exit.
     #[arg(long)]
     check: bool,
@@ -99,5 +105,6 @@ fn run(args: Args) -> anyhow::Result<()> {
         interfaces: args.interfaces,
         generic: args.generic,
         api_socket: args.api_socket,
+        unpinned: args.unpinned,
     }))
 }

@@ -9,8 +9,12 @@ use toml::Spanned;
 pub struct DaemonConfig {
     /// Directory under bpffs where maps and programs are pinned.
     pub bpffs: String,
-    /// Path of the API socket.
-    pub api_socket: String,
+    /// Run without pins (forwarding stops with mgmd) instead of refusing to start when no
+    /// bpffs can hold them.
+    pub unpinned: bool,
+    /// Path of the API socket (`None`: [`crate::api::default_socket`], one per network
+    /// namespace).
+    pub api_socket: Option<String>,
     /// Group of the API socket (`None`: root's group).
     pub api_group: Option<u32>,
     /// Mode of the API socket.
@@ -38,6 +42,16 @@ pub struct DaemonConfig {
     pub max_negative_entries: u32,
 }
 
+impl DaemonConfig {
+    /// The API socket's path: the configured one, else this network namespace's default.
+    pub fn api_socket_path(&self) -> std::path::PathBuf {
+        match &self.api_socket {
+            Some(path) => path.into(),
+            None => crate::api::default_socket(),
+        }
+    }
+}
+
 /// What a clean stop of mgmd does to forwarding. (`kill -9` always leaves it in place.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,7 +68,8 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             bpffs: "/sys/fs/bpf/mgm".into(),
-            api_socket: crate::api::DEFAULT_SOCKET.into(),
+            unpinned: false,
+            api_socket: None,
             api_group: None,
             api_mode: 0o660,
             api_allow_uids: Vec::new(),
@@ -74,6 +89,8 @@ impl Default for DaemonConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDaemon {
     bpffs: Option<String>,
+    #[serde(default)]
+    unpinned: bool,
     api_socket: Option<String>,
     api_group: Option<Spanned<GroupName>>,
     api_mode: Option<Spanned<String>>,
@@ -151,7 +168,8 @@ impl RawDaemon {
         };
         Ok(DaemonConfig {
             bpffs: d.bpffs.unwrap_or(default.bpffs),
-            api_socket: d.api_socket.unwrap_or(default.api_socket),
+            unpinned: d.unpinned,
+            api_socket: d.api_socket,
             api_group,
             api_mode,
             api_allow_uids: d.api_allow_uids,
@@ -217,7 +235,10 @@ fn parse_mode(text: &str) -> Result<u32, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{tests::refused_at, Config};
+    use super::super::{
+        tests::{error_of, refused_at},
+        Config,
+    };
 
     #[test]
     fn api_access_keys_are_read_and_checked() {
@@ -258,6 +279,26 @@ mod tests {
             2,
             "daemon.api_max_connections",
         );
+    }
+
+    #[test]
+    fn unpinned_and_the_api_socket_default_to_pinned_and_per_namespace() {
+        let d = Config::default().daemon;
+        assert!(!d.unpinned);
+        assert_eq!(d.api_socket, None);
+        assert_eq!(d.api_socket_path(), crate::api::default_socket());
+        let c = Config::parse(
+            "[daemon]\nunpinned = true\napi_socket = \"/tmp/a.sock\"\n",
+            "t",
+        )
+        .expect("valid");
+        assert!(c.daemon.unpinned);
+        assert_eq!(
+            c.daemon.api_socket_path(),
+            std::path::Path::new("/tmp/a.sock")
+        );
+        let e = error_of("[daemon]\n\nunpinned = \"yes\"\n");
+        assert_eq!((e.line, e.key.as_str()), (3, "daemon.unpinned"));
     }
 
     #[test]

@@ -31,7 +31,7 @@ to = ["eth1"]
 #[test]
 fn a_valid_config_is_read_with_defaults() {
     let c = Config::parse(GOOD, "t").expect("valid");
-    assert_eq!(c.daemon.api_socket, "/tmp/x.sock");
+    assert_eq!(c.daemon.api_socket.as_deref(), Some("/tmp/x.sock"));
     assert_eq!(c.daemon.bpffs, "/sys/fs/bpf/mgm");
     assert_eq!(c.interfaces.len(), 3);
     assert_eq!(

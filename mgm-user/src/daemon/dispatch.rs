@@ -4,6 +4,8 @@
 use super::{
     api_calls,
     api_calls::MfeQuery,
+    mfe_rates::MfeRates,
+    pins::Pins,
     router::{EventSink, RouterCore, RouterIo},
     server::ConnectionId,
 };
@@ -39,10 +41,20 @@ fn callbacks_of(names: &[String]) -> Result<CallbackSet, Response> {
     Ok(set)
 }
 
+/// What mgmd keeps beside the router for its answers: where it pinned, and the samples the
+/// rates of `show mfe` are measured against.
+pub(super) struct Reporting {
+    /// Where the data plane is pinned.
+    pub(super) pins: Pins,
+    /// The previous sample of each entry's counters.
+    pub(super) rates: MfeRates,
+}
+
 /// Answers one API request of `connection` (whose registration, if any, is in `sessions`);
 /// a registration sends the protocol's events to `events`.
 pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
     router: &mut RouterCore<B, I>,
+    reporting: &mut Reporting,
     sessions: &mut HashMap<ConnectionId, ProtocolHandle>,
     connection: ConnectionId,
     request: Request,
@@ -56,6 +68,9 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
             Request::Status => Response::Status {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 interfaces: router.io().attached(),
+                pinned: reporting.pins.dir().is_some(),
+                pin_dir: reporting.pins.dir().map(|d| d.display().to_string()),
+                pinned_in: reporting.pins.reach().map(ToString::to_string),
             },
             Request::Stats => match router.io().global_stats() {
                 Ok(stats) => {
@@ -76,7 +91,7 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
                 rows: router.protocols(),
             },
             Request::ShowMfe => Response::Mfes {
-                rows: router.mfes(),
+                rows: reporting.rates.observe(router.mfes(), now),
             },
             Request::ShowGroups => Response::Groups {
                 rows: router.groups(),

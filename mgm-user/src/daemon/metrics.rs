@@ -122,9 +122,10 @@ async fn fetch(api: &PathBuf) -> Result<State> {
     else {
         bail!("unexpected answer to show interfaces");
     };
-    let Response::Mfes { rows: mfes } = client.call(&Request::ShowMfe).await? else {
+    let Response::Mfes { rows } = client.call(&Request::ShowMfe).await? else {
         bail!("unexpected answer to show mfe");
     };
+    let mfes = rows.into_iter().map(|r| r.entry).collect();
     let igmp = match client.call(&Request::ShowIgmp).await? {
         Response::Igmp { snapshot } => serde_json::from_value(snapshot).ok(),
         _ => None,

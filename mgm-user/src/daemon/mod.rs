@@ -12,7 +12,9 @@ mod hold;
 mod igmp_io;
 mod links;
 mod metrics;
+mod mfe_rates;
 mod notify;
+mod pins;
 mod proxy;
 mod router;
 mod routes;
@@ -32,12 +34,7 @@ use anyhow::{Context as _, Result};
 use futures::StreamExt as _;
 use router::Router;
 use server::{Command, ConnectionId};
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-    pin::pin,
-    time::Duration,
-};
+use std::{collections::HashMap, path::PathBuf, pin::pin, time::Duration};
 use tokio::{
     signal::unix::{signal, SignalKind},
     sync::mpsc,
@@ -56,6 +53,8 @@ pub struct Options {
     pub generic: bool,
     /// Path of the API socket (overrides the configuration's).
     pub api_socket: Option<PathBuf>,
+    /// Run without pins (sets the configuration's `unpinned`).
+    pub unpinned: bool,
 }
 
 /// How often per-entry counters are read to refresh active entries' lifetimes.
@@ -119,15 +118,16 @@ fn load_config(options: &Options) -> Result<Config> {
         }
     }
     if let Some(socket) = &options.api_socket {
-        config.daemon.api_socket = socket.display().to_string();
+        config.daemon.api_socket = Some(socket.display().to_string());
     }
+    config.daemon.unpinned |= options.unpinned;
     Ok(config)
 }
 
 /// Runs mgmd until SIGINT or SIGTERM.
 pub async fn run(options: Options) -> Result<()> {
     let config = load_config(&options)?;
-    let mut plane = load_plane(Path::new(&config.daemon.bpffs))?;
+    let (mut plane, pins) = pins::load_plane(&config.daemon)?;
     forward_ebpf_logs(&mut plane);
     let reports = crate::dataplane::ReportReader::new(&mut plane)?.into_async()?;
     let igmp_io = match igmp_io::IgmpIo::open() {
@@ -137,7 +137,7 @@ pub async fn run(options: Options) -> Result<()> {
             None
         }
     };
-    let api_socket = PathBuf::from(&config.daemon.api_socket);
+    let api_socket = config.daemon.api_socket_path();
     let metrics_config = config.metrics.clone();
     let daemon_config = config.daemon.clone();
     let mut router = Router::new(config, plane, igmp_io)?;
@@ -176,6 +176,10 @@ pub async fn run(options: Options) -> Result<()> {
     let mut stats_timer = tokio::time::interval(STATS_INTERVAL);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     let mut punted = watch_punts(router.punt_fds());
+    let mut reporting = dispatch::Reporting {
+        pins,
+        rates: mfe_rates::MfeRates::default(),
+    };
     loop {
         let deadline = router
             .next_deadline()
@@ -217,7 +221,7 @@ pub async fn run(options: Options) -> Result<()> {
                 match command {
                     Command::Request { connection, request, events, reply } => {
                         let response =
-                            dispatch::handle(&mut router, &mut sessions, connection, request, events, now());
+                            dispatch::handle(&mut router, &mut reporting, &mut sessions, connection, request, events, now());
                         let _ = reply.send(response);
                     }
                     Command::Closed(connection) => {
@@ -225,7 +229,11 @@ pub async fn run(options: Options) -> Result<()> {
                     }
                 }
             },
-            _ = stats_timer.tick() => router.refresh_stats(now()),
+            _ = stats_timer.tick() => {
+                // The statistics refresh also samples the rates of `show mfe`.
+                router.advance(now());
+                reporting.rates.observe(router.mfes(), now());
+            }
             _ = housekeeping.tick() => router.housekeeping(now()),
             Some(ack) = punted.recv() => {
                 router.drain_punts(now());
@@ -242,38 +250,6 @@ pub async fn run(options: Options) -> Result<()> {
     }
     router.shutdown();
     Ok(())
-}
-
-/// The pin directory: `<bpffs>/net-<inode of this network namespace>`, so that routers in
-/// different network namespaces (whose ifindexes are unrelated) never share pinned state,
-/// while a restart in the same namespace finds its own.
-fn pin_dir(bpffs: &Path) -> PathBuf {
-    use std::os::unix::fs::MetadataExt as _;
-    let netns = std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino());
-    bpffs.join(format!("net-{netns}"))
-}
-
-/// Loads the data plane pinned under `<bpffs>/net-<netns>` (mgmd's user's alone), adopting
-/// what a previous run left there; a pin directory others control is refused. Without bpffs
-/// it runs unpinned and says that forwarding will not survive a restart.
-fn load_plane(bpffs: &Path) -> Result<DataPlane> {
-    let dir = pin_dir(bpffs);
-    match crate::dataplane::pin_dir::prepare_base(bpffs).and_then(|()| DataPlane::load_pinned(&dir))
-    {
-        Ok(plane) => {
-            info!(dir = %dir.display(), "data plane pinned");
-            Ok(plane)
-        }
-        Err(e @ crate::dataplane::DataPlaneError::UnsafePinDir { .. }) => Err(e.into()),
-        Err(e) => {
-            warn!(
-                dir = %dir.display(),
-                error = %e,
-                "cannot pin under bpffs: running unpinned, forwarding stops with mgmd"
-            );
-            DataPlane::load().context("loading the XDP program")
-        }
-    }
 }
 
 async fn igmp_recv(io: Option<&igmp_io::IgmpIo>) -> std::io::Result<igmp_io::Received> {

@@ -168,7 +168,7 @@ impl ApiServer {
     /// what (for open connections too, from their next request), the connection cap. The
     /// socket's path changes only with a restart.
     pub fn reconfigure(&self, daemon: &DaemonConfig) {
-        if Path::new(&daemon.api_socket) != self.path {
+        if daemon.api_socket_path() != self.path {
             warn!(
                 socket = %self.path.display(),
                 "SIGHUP: api_socket changes take effect at the next start"

@@ -11,6 +11,8 @@ use super::{
     dispatch,
     hold::{Hold, HoldLimits},
     links::Link,
+    mfe_rates::MfeRates,
+    pins::Pins,
     router::RouterCore,
     routes::Route,
     server::ConnectionId,
@@ -67,6 +69,7 @@ type Events = (Sender<Event>, Receiver<Event>);
 /// The router core over the fakes, with the API sessions mgmd keeps.
 pub struct ApiHarness {
     core: RouterCore<FakeBackend, FakeIo>,
+    reporting: dispatch::Reporting,
     sessions: HashMap<ConnectionId, ProtocolHandle>,
     events: HashMap<ConnectionId, Events>,
     now: Instant,
@@ -114,6 +117,10 @@ impl ApiHarness {
         }
         Self {
             core,
+            reporting: dispatch::Reporting {
+                pins: Pins::unpinned(),
+                rates: MfeRates::default(),
+            },
             sessions: HashMap::new(),
             events: HashMap::new(),
             now,
@@ -131,6 +138,7 @@ impl ApiHarness {
         let sender = sender.clone();
         let response = dispatch::handle(
             &mut self.core,
+            &mut self.reporting,
             &mut self.sessions,
             connection,
             request,

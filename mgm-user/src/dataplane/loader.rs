@@ -113,6 +113,19 @@ pub enum DataPlaneError {
     /// A value out of range was given.
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// No bpffs that outlives mgmd holds the configured directory (see [`super::bpffs`]).
+    #[error(
+        "no bpffs to pin under {path} ({tried}), so forwarding would not survive a restart: \
+         mount one (`mount -t bpf bpf /sys/fs/bpf` in the host's mount namespace, which \
+         `cargo xtask setup` does), set [daemon] bpffs to a directory on one, or run unpinned \
+         (--unpinned or [daemon] unpinned = true: forwarding then stops with mgmd)"
+    )]
+    NoBpffs {
+        /// The configured directory.
+        path: PathBuf,
+        /// Where it was looked for, and why each place failed.
+        tried: String,
+    },
     /// A pin directory that others control (see [`super::pin_dir`]).
     #[error(
         "refusing the pin directory {path}: {reason}; it must belong to mgmd's user alone: \

@@ -26,9 +26,11 @@
 //! while no daemon runs; the next [`XdpBackend::new`] adopts what it finds. A change of a map's
 //! layout between versions needs the directory removed first. The directories must be the
 //! process's user's alone ([`pin_dir`]), and while the process runs it holds every link by its
-//! own descriptor as well, so a removed pin does not stop forwarding.
+//! own descriptor as well, so a removed pin does not stop forwarding. Where the bpffs is found
+//! when the configured path is not one (under `ip netns exec`): [`bpffs`].
 mod backend;
 mod bench_object;
+pub mod bpffs;
 mod ids;
 mod loader;
 mod oif_sets;

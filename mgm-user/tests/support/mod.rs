@@ -69,7 +69,8 @@ pub struct Mgmd {
     /// The lab (public so that tests can run commands on its hosts).
     pub lab: Lab,
     dir: PathBuf,
-    bpffs: String,
+    /// The configured `bpffs` (`None`: mgmd's default).
+    bpffs: Option<String>,
     pid: u32,
     runtime: tokio::runtime::Runtime,
     /// Where mgmd's output goes (inherited when `None`).
@@ -81,21 +82,26 @@ impl Mgmd {
     /// naming the API socket is added), and waits until every configured interface is in
     /// service.
     pub fn start(lab: Lab, body: &str) -> Result<Self> {
-        Self::start_pinned_under(lab, body, lab_bpffs()?)
+        Self::start_with(lab, body, Some(lab_bpffs()?), false)
     }
 
     /// Like [`Mgmd::start`], with mgmd's log (its stdout and stderr) written to the file
     /// [`Mgmd::log_path`] in its private directory.
     pub fn start_logged(lab: Lab, body: &str) -> Result<Self> {
-        Self::start_with(lab, body, lab_bpffs()?, true)
+        Self::start_with(lab, body, Some(lab_bpffs()?), true)
     }
 
     /// Like [`Mgmd::start`], with mgmd's bpffs directory chosen by the test.
     pub fn start_pinned_under(lab: Lab, body: &str, bpffs: &str) -> Result<Self> {
-        Self::start_with(lab, body, bpffs, false)
+        Self::start_with(lab, body, Some(bpffs), false)
     }
 
-    fn start_with(lab: Lab, body: &str, bpffs: &str, logged: bool) -> Result<Self> {
+    /// Like [`Mgmd::start`], with mgmd's default pin settings (no `bpffs` key).
+    pub fn start_with_default_pins(lab: Lab, body: &str) -> Result<Self> {
+        Self::start_with(lab, body, None, false)
+    }
+
+    fn start_with(lab: Lab, body: &str, bpffs: Option<&str>, logged: bool) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("{}-mgmd", lab.prefix()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -105,7 +111,7 @@ impl Mgmd {
         let mut mgmd = Self {
             lab,
             dir,
-            bpffs: bpffs.to_owned(),
+            bpffs: bpffs.map(str::to_owned),
             pid: 0,
             runtime,
             log,
@@ -183,10 +189,13 @@ impl Mgmd {
     /// the lab's bpffs (so mgmd pins its maps as in service). Keys at the top of `body`, before
     /// any table, belong to that `[daemon]` table.
     pub fn write_config(&self, body: &str) -> Result<()> {
+        let bpffs = match &self.bpffs {
+            Some(path) => format!("bpffs = {path:?}\n"),
+            None => String::new(),
+        };
         let text = format!(
-            "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n\n{body}",
+            "[daemon]\napi_socket = {:?}\n{bpffs}\n{body}",
             self.socket().display().to_string(),
-            self.bpffs,
         );
         std::fs::write(self.config_path(), text)?;
         Ok(())
@@ -251,7 +260,7 @@ impl Mgmd {
     /// `show mfe`.
     pub fn mfes(&self) -> Result<Vec<MfeRow>> {
         match self.call(&Request::ShowMfe)? {
-            Response::Mfes { rows } => Ok(rows),
+            Response::Mfes { rows } => Ok(rows.into_iter().map(|r| r.entry).collect()),
             other => bail!("unexpected answer {other:?}"),
         }
     }

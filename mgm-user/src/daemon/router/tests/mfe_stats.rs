@@ -3,7 +3,7 @@
 use super::*;
 use crate::{
     api::proto::Request,
-    daemon::{dispatch, router::tables::STATS_FRESHNESS},
+    daemon::{dispatch, mfe_rates::MfeRates, pins::Pins, router::tables::STATS_FRESHNESS},
 };
 use std::collections::HashMap;
 
@@ -17,9 +17,14 @@ fn a_stats_walk_in_small_buffers_reads_each_entrys_counters_once_per_freshness_i
         miss_of(&mut core, Sg::new(sg().source, *group), UP0, t0);
     }
     let mut sessions = HashMap::new();
+    let mut reporting = dispatch::Reporting {
+        pins: Pins::unpinned(),
+        rates: MfeRates::default(),
+    };
     let (events, _received) = std::sync::mpsc::channel();
     let mut call = |core: &mut Core, request, now| match dispatch::handle(
         core,
+        &mut reporting,
         &mut sessions,
         1,
         request,

@@ -1,0 +1,77 @@
+//! Loading the data plane pinned (or, when asked, unpinned) and saying where, for `mgmctl show
+//! status`.
+use crate::{
+    config::DaemonConfig,
+    dataplane::{
+        bpffs::{self, PinBase, Reach},
+        DataPlane,
+    },
+};
+use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
+use tracing::{info, warn};
+
+/// Where mgmd's data plane is pinned; it holds what keeps the pin directory reachable.
+pub(super) struct Pins {
+    /// The bpffs directory (`None`: unpinned).
+    base: Option<PinBase>,
+    /// The pin directory's name under it.
+    name: String,
+}
+
+impl Pins {
+    /// The pin directory as named in the mount namespace that holds it (`None`: unpinned).
+    pub(super) fn dir(&self) -> Option<PathBuf> {
+        self.base.as_ref().map(|b| b.configured().join(&self.name))
+    }
+
+    /// No pins (the request handler's test kit; mgmd itself goes through [`load_plane`]).
+    #[cfg(any(test, feature = "testkit"))]
+    pub(super) fn unpinned() -> Self {
+        Self {
+            base: None,
+            name: pin_dir_name(),
+        }
+    }
+
+    /// How mgmd reached it, when pinned.
+    pub(super) fn reach(&self) -> Option<&Reach> {
+        self.base.as_ref().map(PinBase::reach)
+    }
+}
+
+/// The pin directory's name: `net-<inode of this network namespace>`, so that routers in
+/// different network namespaces (whose ifindexes are unrelated) never share pinned state, while
+/// a restart in the same namespace finds its own.
+fn pin_dir_name() -> String {
+    let netns = crate::netns::Netns::current().map_or(0, |ns| ns.inode);
+    format!("net-{netns}")
+}
+
+/// Loads the data plane pinned under `<bpffs>/net-<netns>` (mgmd's user's alone), adopting what
+/// a previous run left there; a pin directory others control, or no bpffs that outlives mgmd
+/// ([`bpffs::locate`]), is refused unless `unpinned` asks to run without pins.
+pub(super) fn load_plane(config: &DaemonConfig) -> Result<(DataPlane, Pins)> {
+    let name = pin_dir_name();
+    if config.unpinned {
+        warn!("running unpinned as configured (--unpinned or unpinned = true): forwarding stops with mgmd");
+        let plane = DataPlane::load().context("loading the XDP program")?;
+        return Ok((plane, Pins { base: None, name }));
+    }
+    let base = bpffs::locate(Path::new(&config.bpffs))?;
+    let dir = base.path().join(&name);
+    let plane = DataPlane::load_pinned(&dir).with_context(|| {
+        format!(
+            "pinning the data plane under {} (--unpinned runs without pins)",
+            base.configured().join(&name).display()
+        )
+    })?;
+    let pins = Pins {
+        base: Some(base),
+        name,
+    };
+    if let (Some(dir), Some(reach)) = (pins.dir(), pins.reach()) {
+        info!(dir = %dir.display(), %reach, "data plane pinned");
+    }
+    Ok((plane, pins))
+}

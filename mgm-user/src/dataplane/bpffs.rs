@@ -1,0 +1,182 @@
+//! Finding a bpffs whose pins outlive mgmd.
+//!
+//! Pins live as long as the bpffs instance holding them stays mounted somewhere. `ip netns exec`
+//! (how a router in a network namespace is run) gives the command a mount namespace of its own,
+//! a copy of the host's, and mounts a fresh sysfs on `/sys` there: the configured
+//! `/sys/fs/bpf/mgm` is then a plain sysfs directory, and a bpffs mounted inside that transient
+//! namespace would vanish with it (taking the pins and the forwarding with them). So when the
+//! configured path is not on a bpffs here, mgmd looks for the same path in a mount namespace
+//! that outlives it, through `/proc/<pid>/root`: PID 1's (the host's), else that of the process
+//! that started mgmd (`ip netns exec` replaces itself with mgmd, so that is whoever ran it,
+//! normally in the host's namespace; some sandboxes deny access to PID 1). The directory found
+//! is held open by an `O_PATH` descriptor for mgmd's lifetime and reached as
+//! `/proc/self/fd/<n>`, so later pins (links of interfaces that appear later) still land there
+//! after that process has gone. Without such a bpffs, [`locate`] fails with
+//! [`DataPlaneError::NoBpffs`] (mgmd refuses to start unless told to run unpinned).
+use super::{pin_dir, DataPlaneError};
+use std::{
+    fs::File,
+    io,
+    os::{
+        fd::{AsRawFd as _, OwnedFd},
+        unix::fs::{MetadataExt as _, OpenOptionsExt as _},
+    },
+    path::{Path, PathBuf},
+};
+
+/// How mgmd reached its bpffs directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// At the configured path, in mgmd's own mount namespace.
+    Here,
+    /// Through `/proc/<pid>/root`: that process is in another mount namespace whose bpffs
+    /// holds the configured path.
+    Through {
+        /// The process.
+        pid: u32,
+        /// Who it is ("the host's init", "mgmd's parent").
+        who: &'static str,
+    },
+}
+
+impl std::fmt::Display for Reach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reach::Here => f.write_str("in mgmd's mount namespace"),
+            Reach::Through { pid, who } => write!(
+                f,
+                "in the mount namespace of {who} (PID {pid}, reached through /proc/{pid}/root)"
+            ),
+        }
+    }
+}
+
+/// The bpffs directory that holds mgmd's per-namespace pin directories, prepared
+/// ([`pin_dir::prepare_base`]).
+#[derive(Debug)]
+pub struct PinBase {
+    /// The path mgmd uses.
+    path: PathBuf,
+    /// The configured path (as it is called where the bpffs is mounted).
+    configured: PathBuf,
+    /// How it was reached.
+    reach: Reach,
+    /// Keeps a directory reached through another process usable after that process exits.
+    _held: Option<OwnedFd>,
+}
+
+impl PinBase {
+    /// The path to use for pinning (valid while this value lives).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The configured path, as named in the mount namespace that holds it.
+    pub fn configured(&self) -> &Path {
+        &self.configured
+    }
+
+    /// How mgmd reached it.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
+    }
+}
+
+/// Whether `path`, or its nearest existing ancestor, is on a bpffs.
+pub fn on_bpffs(path: &Path) -> bool {
+    let Some(existing) = path.ancestors().find(|p| p.symlink_metadata().is_ok()) else {
+        return false;
+    };
+    let Ok(c_path) = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: `statfs` is plain data; all-zero is a valid value.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a valid out-pointer for the call's duration.
+    let rc = unsafe { libc::statfs(c_path.as_ptr(), &mut fs) };
+    rc == 0 && fs.f_type == libc::BPF_FS_MAGIC
+}
+
+/// The mount namespace of `/proc/<pid>` (`self` for this process), by device and inode.
+fn mount_ns(pid: &str) -> io::Result<(u64, u64)> {
+    let meta = std::fs::metadata(format!("/proc/{pid}/ns/mnt"))?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// Finds and prepares the bpffs directory `configured` (see the module's documentation).
+pub fn locate(configured: &Path) -> Result<PinBase, DataPlaneError> {
+    let base = |path: PathBuf, reach, held| PinBase {
+        path,
+        configured: configured.to_owned(),
+        reach,
+        _held: held,
+    };
+    if on_bpffs(configured) {
+        pin_dir::prepare_base(configured)?;
+        return Ok(base(configured.to_owned(), Reach::Here, None));
+    }
+    let mine = mount_ns("self").map_err(|source| DataPlaneError::Sys {
+        call: "reading this process's mount namespace",
+        source,
+    })?;
+    // SAFETY: getppid has no failure mode.
+    let parent = unsafe { libc::getppid() } as u32;
+    let mut tried = vec![format!("{} is not on a bpffs here", configured.display())];
+    let candidates = [(1, "the host's init"), (parent, "mgmd's parent")];
+    for (i, (pid, who)) in candidates.into_iter().enumerate() {
+        if pid == 0 || (i > 0 && pid == 1) {
+            continue;
+        }
+        match mount_ns(&pid.to_string()) {
+            Err(e) => tried.push(format!("{who} (PID {pid}): {e}")),
+            Ok(ns) if ns == mine => {}
+            Ok(_) => {
+                let root = PathBuf::from(format!("/proc/{pid}/root"));
+                let there = root.join(configured.strip_prefix("/").unwrap_or(configured));
+                if !on_bpffs(&there) {
+                    tried.push(format!("not on a bpffs for {who} (PID {pid}) either"));
+                    continue;
+                }
+                pin_dir::prepare_base(&there)?;
+                let held: OwnedFd = File::options()
+                    .read(true)
+                    .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+                    .open(&there)
+                    .map_err(|source| DataPlaneError::Sys {
+                        call: "opening the bpffs directory",
+                        source,
+                    })?
+                    .into();
+                let path = PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd()));
+                return Ok(base(path, Reach::Through { pid, who }, Some(held)));
+            }
+        }
+    }
+    Err(DataPlaneError::NoBpffs {
+        path: configured.to_owned(),
+        tried: tried.join("; "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_directory_is_not_a_bpffs_and_is_refused() {
+        let dir = std::env::temp_dir().join(format!("mgm-bpffs-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(!on_bpffs(&dir));
+        assert!(!on_bpffs(&dir.join("not/yet/there")));
+        // In this process's own mount namespace (PID 1 and the parent, when readable, share
+        // it or have no bpffs at this path), nothing can hold pins there.
+        match locate(&dir.join("mgm")) {
+            Err(DataPlaneError::NoBpffs { path, tried }) => {
+                assert_eq!(path, dir.join("mgm"));
+                assert!(tried.contains("is not on a bpffs here"), "{tried}");
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
