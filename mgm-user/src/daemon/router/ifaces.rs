@@ -53,6 +53,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             mac: link.mac,
             ttl_threshold: cfg.ttl_threshold,
             mtu: if cfg.mtu == 0 { link.mtu } else { cfg.mtu },
+            mirrored: false,
         };
         self.egress.insert(link.ifindex, settings);
         if let Err(e) = self.backend.configure_interface(link.ifindex, settings) {
