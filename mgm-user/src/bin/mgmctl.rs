@@ -324,8 +324,16 @@ fn print_table(response: Response) {
         }
         Response::Mfes { rows } => {
             println!(
-                "{:<16} {:<16} {:<10} {:>10} {:>12} {:>8} {:>6} {:>7}  OUTBOUND (packets)",
-                "SOURCE", "GROUP", "INBOUND", "PACKETS", "BYTES", "WRONGIF", "AGE", "EXPIRES"
+                "{:<16} {:<16} {:<10} {:>10} {:>12} {:>8} {:>6} {:>7}  {:<8} OUTBOUND (packets)",
+                "SOURCE",
+                "GROUP",
+                "INBOUND",
+                "PACKETS",
+                "BYTES",
+                "WRONGIF",
+                "AGE",
+                "EXPIRES",
+                "ORIGIN"
             );
             for r in rows {
                 let oifs = if r.oifs.is_empty() {
@@ -338,7 +346,7 @@ fn print_table(response: Response) {
                         .join(" ")
                 };
                 println!(
-                    "{:<16} {:<16} {:<10} {:>10} {:>12} {:>8} {:>5}s {:>6}s  {}",
+                    "{:<16} {:<16} {:<10} {:>10} {:>12} {:>8} {:>5}s {:>6}s  {:<8} {}",
                     r.source,
                     r.group,
                     r.iif,
@@ -347,6 +355,7 @@ fn print_table(response: Response) {
                     r.wrong_if,
                     r.age_s,
                     r.expires_s,
+                    r.origin,
                     oifs
                 );
             }

@@ -13,14 +13,14 @@ use crate::{
         igmp_io::IgmpIo,
         veth::{kernel, VethReading},
     },
-    dataplane::{DataPlane, PuntSockets, XdpBackend, XskConfig},
+    dataplane::{monotonic_ns, DataPlane, PuntSockets, XdpBackend, XskConfig},
 };
 use std::{
     collections::BTreeMap,
     net::Ipv4Addr,
     os::fd::{AsFd, OwnedFd},
     sync::{Arc, Mutex},
-    time::Instant,
+    time::{Duration, Instant},
 };
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
@@ -54,6 +54,13 @@ impl Router {
     ) -> anyhow::Result<Self> {
         let mut backend = XdpBackend::new(&mut plane)?;
         backend.reserve_sets()?;
+        if let Some(mirror) = &config.mirror {
+            backend.set_mirror_timing(
+                Duration::from_secs(mirror.sample_interval_s.into()),
+                Duration::from_secs(mirror.heartbeat_timeout_s.into()),
+            )?;
+            backend.mirror_heartbeat(monotonic_ns())?;
+        }
         let punt_config = XskConfig {
             frames: PUNT_FRAMES_PER_INTERFACE,
             ..XskConfig::default()
@@ -68,6 +75,14 @@ impl Router {
             host_joins: BTreeMap::new(),
         };
         Self::with_parts(config, backend, io, hold, Instant::now())
+    }
+
+    /// Tells the data plane that mgmd runs (its clock is read here): while the heartbeat is
+    /// fresh, mirrored entries forward in XDP.
+    pub fn mirror_heartbeat(&mut self) {
+        if let Err(e) = self.backend.mirror_heartbeat(monotonic_ns()) {
+            warn!(error = %e, "writing the heartbeat failed");
+        }
     }
 
     /// The IGMP sockets.

@@ -21,6 +21,7 @@ use std::{
 };
 
 mod forwarding;
+mod mirror;
 
 const UP0: u32 = 2;
 const RCV1: u32 = 3;
