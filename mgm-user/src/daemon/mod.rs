@@ -243,6 +243,7 @@ pub async fn run(options: Options) -> Result<()> {
             _ = watchdog_tick(&mut watchdog) => notify::watchdog_ping(),
             received = mirror_recv(mirror_watch.as_mut()) => match received {
                 Ok(mirror::socket::Received::Events(events)) => {
+                    tracing::debug!(?events, "kernel multicast route messages");
                     for event in events {
                         match event {
                             mirror::mfc::MfcEvent::Resync => redump(&mut router),

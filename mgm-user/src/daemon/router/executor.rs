@@ -55,11 +55,12 @@ impl Router {
         let mut backend = XdpBackend::new(&mut plane)?;
         backend.reserve_sets()?;
         if let Some(mirror) = &config.mirror {
+            // The first heartbeat follows the first dump: until then, entries a previous run
+            // left may not be the kernel's routes any more.
             backend.set_mirror_timing(
                 Duration::from_secs(mirror.sample_interval_s.into()),
                 Duration::from_secs(mirror.heartbeat_timeout_s.into()),
             )?;
-            backend.mirror_heartbeat(monotonic_ns())?;
         }
         let punt_config = XskConfig {
             frames: PUNT_FRAMES_PER_INTERFACE,

@@ -1,7 +1,7 @@
 //! The built-in protocol `kernel`: the mirrored interfaces and the kernel's routes on them
 //! (`daemon::mirror` documents the design). The executor feeds dumps and changes of the kernel's
 //! table; each one ends with the mirrored set equal to the selection.
-use super::{RouterCore, RouterIo};
+use super::{key_of, RouterCore, RouterIo};
 use crate::{
     config::StaticRoute,
     daemon::mirror::{
@@ -130,10 +130,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             );
             mirror.refused_logged = refused;
         }
+        let dumped = mirror.dumps > 0;
         let changes = diff(&mirror.mirrored, &wanted);
         mirror.mirrored = wanted.clone();
         for change in changes {
             self.apply_mirror_change(change);
+        }
+        if dumped {
+            self.drop_stale_adopted(&interfaces, &wanted);
         }
         let now = self.now();
         for (sg, route) in &wanted {
@@ -148,6 +152,29 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
         }
         self.drive();
+    }
+
+    /// Entries a previous run left on mirrored interfaces that are not the kernel's routes any
+    /// more leave XDP at once (their packets go to the kernel); the others are made again from
+    /// the kernel's routes, in place.
+    fn drop_stale_adopted(
+        &mut self,
+        interfaces: &MirroredInterfaces,
+        wanted: &BTreeMap<Sg, MirroredRoute>,
+    ) {
+        let (mirrored, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.adopted)
+            .into_iter()
+            .partition(|(_, iif)| interfaces.contains_key(iif));
+        self.adopted = others;
+        for (sg, _) in mirrored
+            .into_iter()
+            .filter(|(sg, _)| !wanted.contains_key(sg))
+        {
+            info!(source = %sg.source, group = %sg.group, "an adopted entry is no kernel route any more: removed");
+            if let Err(e) = self.backend.delete_mfe(key_of(sg)) {
+                warn!(source = %sg.source, group = %sg.group, error = %e, "removing an adopted entry failed");
+            }
+        }
     }
 
     fn apply_mirror_change(&mut self, change: Change) {

@@ -133,3 +133,39 @@ fn an_interface_leaving_service_takes_its_routes_out_of_xdp_and_back_on_return()
     core.link_changed(link("rcv2", RCV2, true), t0);
     assert_eq!(entry(&core, sg()), Some((UP0, vec![RCV1, RCV2])));
 }
+
+#[test]
+fn after_a_restart_the_first_dump_keeps_the_kernels_routes_and_drops_the_others() {
+    let t0 = Instant::now();
+    let text = "[[interface]]\nname = \"up0\"\n\n[[interface]]\nname = \"rcv1\"\n\n\
+                [[interface]]\nname = \"rcv2\"\n\n[mirror]\nenabled = true\n";
+    let mut backend = FakeBackend::default();
+    let gone = Sg::new(Ipv4Addr::new(10, 0, 0, 2), sg().group);
+    for key in [sg(), gone] {
+        let entry = FakeEntry {
+            iif: UP0,
+            oifs: vec![RCV1, RCV2],
+            hold: false,
+        };
+        backend.entries.insert(key_of(key), entry);
+    }
+    let mut core = core_with(Config::parse(text, "test").expect("valid"), backend, t0);
+    assert_eq!(
+        core.backend.entries.len(),
+        2,
+        "untouched until the first dump"
+    );
+    let writes = core.backend.writes.get(&key_of(sg())).copied().unwrap_or(0);
+    core.mirror_dumped(vec![kernel_route(sg(), UP0, &[RCV1, RCV2])], t0);
+    assert_eq!(entry(&core, sg()), Some((UP0, vec![RCV1, RCV2])));
+    assert_eq!(entry(&core, gone), None, "no kernel route any more");
+    assert_eq!(
+        core.mfes()[0].origin,
+        "kernel",
+        "the MGM knows the kept one"
+    );
+    assert!(
+        core.backend.writes[&key_of(sg())] <= writes + 1,
+        "at most rewritten in place"
+    );
+}
