@@ -34,9 +34,9 @@ impl Drop for Routers {
 }
 
 impl Routers {
-    fn start(receivers: u8) -> Result<Self> {
+    fn start(receivers: u8, keep_alive_s: Option<u32>) -> Result<Self> {
         let mut lab = Lab::pim_chain(receivers)?;
-        lab.start_frr(None)?;
+        lab.start_frr(keep_alive_s)?;
         let dir = std::env::temp_dir().join(format!("{}-mgmd", lab.prefix()));
         std::fs::create_dir_all(&dir)?;
         let routers = Self { lab, dir };
@@ -115,6 +115,34 @@ impl Routers {
         )
     }
 
+    /// Sends until rcv1 receives (FRR's register path drops the first packets of a stream) and
+    /// the (S,G) is mirrored on every router.
+    fn establish(&mut self) -> Result<()> {
+        wait_for(
+            "the PIM tree delivering to rcv1",
+            Duration::from_secs(60),
+            || {
+                let listener = self.listen(1, 1, 2.0)?;
+                self.send(20, 50)?;
+                Ok((!listener.finish()?.seqs.is_empty()).then_some(()))
+            },
+        )?;
+        wait_for(
+            "(S,G) mirrored on r1, r2 and r3",
+            Duration::from_secs(60),
+            || {
+                let mut all = true;
+                for n in 1..=ROUTERS {
+                    all &= self.flow(n)?.is_some_and(|r| r.origin == "kernel");
+                }
+                if !all {
+                    self.send(5, 20)?;
+                }
+                Ok(all.then_some(()))
+            },
+        )
+    }
+
     fn send(&self, count: u32, interval_ms: u32) -> Result<()> {
         let (group, count, interval) = (
             GROUP.to_string(),
@@ -145,35 +173,12 @@ impl Routers {
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn frr_pim_routes_are_mirrored_on_three_routers_and_deliver_exactly_once() -> Result<()> {
     let start = Instant::now();
-    let mut routers = Routers::start(2)?;
-    // FRR's register path drops the first packets of a stream: warm up until rcv1 receives.
-    wait_for(
-        "the PIM tree delivering to rcv1",
-        Duration::from_secs(60),
-        || {
-            let listener = routers.listen(1, 1, 2.0)?;
-            routers.send(20, 50)?;
-            Ok((!listener.finish()?.seqs.is_empty()).then_some(()))
-        },
-    )?;
+    let mut routers = Routers::start(2, None)?;
+    routers.establish()?;
     println!(
-        "first delivery through the PIM chain after {:?}",
+        "(S,G) mirrored on the three routers after {:?}",
         start.elapsed()
     );
-    wait_for(
-        "(S,G) mirrored on r1, r2 and r3",
-        Duration::from_secs(60),
-        || {
-            let mut all = true;
-            for n in 1..=ROUTERS {
-                all &= routers.flow(n)?.is_some_and(|r| r.origin == "kernel");
-            }
-            if !all {
-                routers.send(5, 20)?;
-            }
-            Ok(all.then_some(()))
-        },
-    )?;
     // rcv2 joins too: pimd adds it to r3's (S,G), which the mirror changes in place.
     const PACKETS: u32 = 500;
     let listeners = [
@@ -214,6 +219,66 @@ fn frr_pim_routes_are_mirrored_on_three_routers_and_deliver_exactly_once() -> Re
         ensure!(
             counted == u64::from(PACKETS),
             "r{n} counted {counted} of {PACKETS}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn with_a_30_s_keep_alive_frr_keeps_its_mirrored_routes_over_three_periods_and_loses_nothing(
+) -> Result<()> {
+    const KEEP_ALIVE_S: u32 = 30;
+    let mut routers = Routers::start(1, Some(KEEP_ALIVE_S))?;
+    routers.establish()?;
+    // A stream over more than three keep-alive periods. Were the kernel to see no packet of
+    // the (S,G) (no samples), FRR would delete and re-create it every period.
+    const PACKETS: u32 = 10_000;
+    const INTERVAL_MS: u32 = 10;
+    let listener = routers.listen(1, PACKETS, 200.0)?;
+    let group = GROUP.to_string();
+    let (count, interval) = (PACKETS.to_string(), INTERVAL_MS.to_string());
+    routers.lab.spawn(
+        Host::Source,
+        &[
+            MCAST,
+            "send",
+            &group,
+            "--iface",
+            "eth0",
+            "--ttl",
+            TTL,
+            "--count",
+            &count,
+            "--interval-ms",
+            &interval,
+        ],
+    )?;
+    let received = listener.finish()?;
+    ensure!(
+        received.is_complete(PACKETS.into()),
+        "rcv1: {} of {PACKETS}, each once and in order?",
+        received.seqs.len()
+    );
+    let stream_s = u64::from(PACKETS * INTERVAL_MS / 1000);
+    ensure!(stream_s >= 3 * u64::from(KEEP_ALIVE_S));
+    for n in 1..=ROUTERS {
+        // A deleted and re-created (S,G) would be a new entry here: its age tells.
+        let row = routers.flow(n)?.context("entry")?;
+        let frr = routers.lab.vtysh(n, "show ip mroute json")?;
+        println!(
+            "r{n}: entry age {} s, {} packets; FRR: {}",
+            row.age_s,
+            row.packets,
+            frr.trim()
+        );
+        ensure!(
+            row.age_s >= stream_s && row.origin == "kernel",
+            "r{n}: the (S,G) was re-created during the stream: {row:?}"
+        );
+        ensure!(
+            frr.contains(&SOURCE.to_string()),
+            "r{n}: FRR lost the (S,G): {frr}"
         );
     }
     Ok(())
