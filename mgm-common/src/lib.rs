@@ -78,8 +78,21 @@ pub mod stat {
     /// other than EOL/NOP without a length byte, a length below 2, or one running past the
     /// header): dropped, as ipmr drops them.
     pub const BAD_OPTIONS: u32 = 32;
+    /// Misses on a mirrored interface (routing left to the kernel): passed to the kernel,
+    /// without a creation alert or a punt.
+    pub const MIRROR_MISS_PASSED: u32 = 33;
+    /// Packets of mirrored entries handed to the kernel as the entry's sample (one per
+    /// `MIRROR_SAMPLE_NS` per CPU), so that the route's owner sees the flow used.
+    pub const MIRROR_SAMPLED: u32 = 34;
+    /// Packets of mirrored entries passed to the kernel because mgmd's heartbeat is older
+    /// than `MIRROR_TIMEOUT_NS` (fail-safe: the kernel's own routes forward).
+    pub const MIRROR_STALE_PASSED: u32 = 35;
+    /// Packets of mirrored entries on the wrong interface passed to the kernel (PIM asserts).
+    pub const MIRROR_WRONG_IF_PASSED: u32 = 36;
+    /// Packets of mirrored entries on the wrong interface dropped: the pass rate was spent.
+    pub const MIRROR_WRONG_IF_LIMITED: u32 = 37;
     /// Number of counters.
-    pub const COUNT: u32 = 33;
+    pub const COUNT: u32 = 38;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -116,6 +129,11 @@ pub mod stat {
         "report_wrong_if",
         "hold_punted_xdp",
         "bad_options",
+        "mirror_miss_passed",
+        "mirror_sampled",
+        "mirror_stale_passed",
+        "mirror_wrong_if_passed",
+        "mirror_wrong_if_limited",
     ];
 }
 
@@ -168,7 +186,7 @@ pub struct MfeValue {
     pub oif_set: u32,
     /// Slot of this entry's counters in `MFE_STATS` (also handed to the egress program).
     pub stats_slot: u32,
-    /// [`MFE_FLAG_HOLD`] or 0.
+    /// [`MFE_FLAG_HOLD`], [`MFE_FLAG_MIRRORED`], or 0.
     pub flags: u32,
     /// The outgoing ifindex when the list has exactly one interface (not the incoming one):
     /// the packet is redirected to it directly, and `oif_set` is [`NO_OIF_SET`]; 0 otherwise.
@@ -178,6 +196,11 @@ pub struct MfeValue {
 /// `MfeValue::flags`: the entry exists, but userspace still holds earlier packets of it, so
 /// its packets go to the punt socket behind them instead of being forwarded here.
 pub const MFE_FLAG_HOLD: u32 = 1;
+
+/// `MfeValue::flags`: the entry mirrors a kernel route (its incoming interface is mirrored):
+/// one packet per `MIRROR_SAMPLE_NS` goes to the kernel instead, packets on the wrong interface
+/// go to the kernel (rate limited), and all of them do once mgmd's heartbeat is stale.
+pub const MFE_FLAG_MIRRORED: u32 = 2;
 
 /// `MfeValue::oif_set` of a negative entry.
 pub const NO_OIF_SET: u32 = u32::MAX;
@@ -194,6 +217,10 @@ pub struct MfeCounters {
     pub wrong_if: u64,
     /// Packets dropped for TTL ≤ 1.
     pub ttl_expired: u64,
+    /// Mirrored entries: packets handed to the kernel as samples (also counted in `packets`).
+    pub sampled: u64,
+    /// Mirrored entries: when this CPU last handed a sample to the kernel (ns, monotonic).
+    pub last_sample_ns: u64,
 }
 
 /// Key of the per-(entry, outgoing interface) counters.
@@ -257,8 +284,8 @@ pub struct IfaceConfig {
     /// Copies whose TTL (after the decrement) is below this are dropped; 0 or 1 lets all
     /// through (the kernel's ipmr rule `ttl > threshold`, before the decrement).
     pub ttl_threshold: u8,
-    /// Reserved, zero.
-    pub reserved: u8,
+    /// [`IFACE_FLAG_MIRRORED`] or 0.
+    pub flags: u8,
     /// Largest IPv4 packet (layer 3 bytes) sent on this interface; 0 = no check.
     pub mtu: u32,
     /// First slot of this interface's AF_XDP punt sockets in `PUNT_SOCKETS`: the socket of
@@ -267,6 +294,10 @@ pub struct IfaceConfig {
     /// Receive queues with a punt slot (0 = misses on this interface go to the kernel).
     pub punt_queues: u32,
 }
+
+/// `IfaceConfig::flags`: the kernel routes multicast arriving here (mgmd mirrors its routes):
+/// misses go to the kernel without a creation alert or a punt.
+pub const IFACE_FLAG_MIRRORED: u8 = 1;
 
 /// Metadata the ingress program puts in front of a forwarded frame (XDP metadata survives the
 /// devmap redirect), so that the egress program can count per (entry, interface).
@@ -314,8 +345,18 @@ pub mod config {
     pub const REPORT_INTERVAL_NS: u32 = 0;
     /// Reports a CPU may raise back to back before the interval applies.
     pub const REPORT_BURST: u32 = 1;
+    /// Mirrored entries: a sample goes to the kernel once per this many ns per CPU (0 = none).
+    pub const MIRROR_SAMPLE_NS: u32 = 2;
+    /// mgmd's last heartbeat (ns, the monotonic clock of `bpf_ktime_get_ns`).
+    pub const MIRROR_HEARTBEAT_NS: u32 = 3;
+    /// A heartbeat older than this (ns) sends every packet of a mirrored entry to the kernel.
+    pub const MIRROR_TIMEOUT_NS: u32 = 4;
+    /// Nanoseconds of credit one wrong-interface pass of a mirrored entry costs, per CPU.
+    pub const MIRROR_WRONG_IF_INTERVAL_NS: u32 = 5;
+    /// Wrong-interface passes a CPU may make back to back before the interval applies.
+    pub const MIRROR_WRONG_IF_BURST: u32 = 6;
     /// Number of settings.
-    pub const COUNT: u32 = 2;
+    pub const COUNT: u32 = 7;
 }
 
 /// Per-CPU token bucket of one report kind (`REPORT_RATE[kind - 1]`).

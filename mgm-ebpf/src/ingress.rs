@@ -9,9 +9,10 @@
 //! Order of the checks: malformed frames are dropped; non-IPv4, unicast, IGMP and link-local
 //! groups go to the kernel; then the IPv4 header checksum, the IPv4 options (malformed ones are
 //! dropped as ipmr drops them, see [`crate::options`]), the lookup, the incoming interface,
-//! hold mode (punted, counted for the entry by userspace when it sends the packet), TTL ≤ 1
-//! and negative entries. 802.1Q-tagged frames are forwarded untagged (the router's
-//! outgoing interfaces are L3 interfaces).
+//! hold mode (punted, counted for the entry by userspace when it sends the packet), mirrored
+//! entries (samples and the fail-safe, see [`crate::mirror`]), TTL ≤ 1 and negative entries.
+//! Hold and mirrored entries cost the hit path of the others one flag test. 802.1Q-tagged
+//! frames are forwarded untagged (the router's outgoing interfaces are L3 interfaces).
 use aya_ebpf::{
     bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
     helpers::{bpf_redirect, bpf_xdp_adjust_head, bpf_xdp_adjust_meta},
@@ -20,11 +21,15 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::error;
 use core::mem::size_of;
-use mgm_common::{report_kind, stat, MfeValue, SgKey, XdpMeta, MFE_FLAG_HOLD, NO_OIF_SET};
+use mgm_common::{
+    report_kind, stat, IfaceConfig, MfeValue, SgKey, XdpMeta, IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD,
+    MFE_FLAG_MIRRORED, NO_OIF_SET,
+};
 
 use crate::{
     egress,
     maps::{count, IFACES, MFES, MFE_STATS, OIF_SETS, PUNT_SOCKETS},
+    mirror,
     options::ipv4_options_ok,
     packet::{self, ptr_at, Ipv4Hdr, Link, ETH_HDR_LEN, IPPROTO_IGMP, VLAN_TAG_LEN},
     report,
@@ -91,13 +96,23 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
             // SAFETY: per-CPU slot.
             unsafe { (*counters).wrong_if += 1 };
         }
+        if entry.flags & MFE_FLAG_MIRRORED != 0 {
+            return mirror::wrong_if();
+        }
         report::raise(report_kind::WRONG_IF, ingress, sg, start, end, offset);
         return verdict(stat::WRONG_IF, xdp_action::XDP_DROP);
     }
-    if entry.flags & MFE_FLAG_HOLD != 0 {
-        // Userspace sends it behind the held packets and counts it for the entry.
-        count(stat::HOLD_PUNTED);
-        return punt(&ctx, ingress);
+    if entry.flags != 0 {
+        if entry.flags & MFE_FLAG_HOLD != 0 {
+            // Userspace sends it behind the held packets and counts it for the entry.
+            count(stat::HOLD_PUNTED);
+            return punt(&ctx, iface_config(ingress));
+        }
+        if entry.flags & MFE_FLAG_MIRRORED != 0
+            && mirror::to_kernel(counters, u64::from(u16::from_be(ip.total_len)))
+        {
+            return xdp_action::XDP_PASS;
+        }
     }
     if ip.ttl <= 1 {
         if let Some(counters) = counters {
@@ -197,11 +212,23 @@ fn write_meta(ctx: &XdpContext, stats_slot: u32) -> bool {
     true
 }
 
+/// The settings of interface `ifindex`, copied out.
+#[inline(always)]
+fn iface_config(ifindex: u32) -> Option<IfaceConfig> {
+    // SAFETY: the value is copied out at once.
+    unsafe { IFACES.get(ifindex) }.copied()
+}
+
 /// No entry: raise a creation alert and hand the packet to the interface's punt socket, or to
-/// the kernel when none serves this receive queue.
+/// the kernel when none serves this receive queue. On a mirrored interface the kernel routes
+/// it (no alert, no punt).
 #[inline(always)]
 fn miss(ctx: &XdpContext, sg: SgKey, ingress: u32, offset: usize) -> u32 {
     count(stat::MISS);
+    let iface = iface_config(ingress);
+    if iface.is_some_and(|i| i.flags & IFACE_FLAG_MIRRORED != 0) {
+        return verdict(stat::MIRROR_MISS_PASSED, xdp_action::XDP_PASS);
+    }
     report::raise(
         report_kind::MISS,
         ingress,
@@ -210,15 +237,14 @@ fn miss(ctx: &XdpContext, sg: SgKey, ingress: u32, offset: usize) -> u32 {
         ctx.data_end(),
         offset,
     );
-    punt(ctx, ingress)
+    punt(ctx, iface)
 }
 
-/// Hands the packet to the punt socket of its interface and receive queue, or to the kernel
-/// when none serves that queue.
+/// Hands the packet to the punt socket of its interface (`iface`) and receive queue, or to the
+/// kernel when none serves that queue.
 #[inline(always)]
-fn punt(ctx: &XdpContext, ingress: u32) -> u32 {
-    // SAFETY: the value is copied out at once.
-    let Some(iface) = (unsafe { IFACES.get(ingress) }).copied() else {
+fn punt(ctx: &XdpContext, iface: Option<IfaceConfig>) -> u32 {
+    let Some(iface) = iface else {
         return verdict(stat::MISS_PASSED, xdp_action::XDP_PASS);
     };
     let queue = ctx.rx_queue_index();

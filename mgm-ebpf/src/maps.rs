@@ -63,6 +63,10 @@ pub static CONFIG: Array<u64, { config::COUNT as usize }> = Array::new();
 #[btf_map]
 pub static REPORT_RATE: PerCpuArray<RateLimit, 2> = PerCpuArray::new();
 
+/// Per-CPU token bucket of the wrong-interface passes of mirrored entries.
+#[btf_map]
+pub static MIRROR_RATE: PerCpuArray<RateLimit, 1> = PerCpuArray::new();
+
 /// Adds one to a global counter.
 #[inline(always)]
 pub fn count(index: u32) {

@@ -46,6 +46,9 @@
 //! [metrics]                          # opt-in Prometheus endpoint, GET /metrics
 //! listen = "127.0.0.1:9641"          # the default when the table is present
 //! max_entries = 1000                 # entries with series of their own
+//!
+//! [mirror]                           # mirror the kernel's multicast routes: see config::mirror
+//! enabled = true
 //! ```
 //!
 //! Every error names the line and the key it is about.
@@ -57,6 +60,7 @@ mod daemon;
 mod igmp_tuning;
 mod interface;
 mod locate;
+mod mirror;
 mod route;
 #[cfg(test)]
 mod tests;
@@ -68,6 +72,7 @@ use igmp_tuning::RawIgmpTuning;
 use interface::RawInterface;
 pub use interface::{InterfaceConfig, Owner, XdpMode};
 use locate::{key_at, key_of_path, line_of, syntax_message};
+pub use mirror::{MirrorConfig, DEFAULT_MROUTE_TABLE};
 use route::parse_net;
 pub use route::{RouteProblem, StaticRoute};
 
@@ -98,6 +103,8 @@ pub struct Config {
     pub proxy: Option<ProxyConfig>,
     /// The Prometheus endpoint, if enabled.
     pub metrics: Option<MetricsConfig>,
+    /// Mirroring of the kernel's multicast routes, if enabled.
+    pub mirror: Option<MirrorConfig>,
 }
 
 /// The opt-in Prometheus endpoint (`[metrics]`; read at start only).
@@ -140,6 +147,8 @@ struct RawConfig {
     proxy: Option<RawProxy>,
     #[serde(default)]
     metrics: Option<RawMetrics>,
+    #[serde(default)]
+    mirror: Option<mirror::RawMirror>,
 }
 
 #[derive(Deserialize)]
@@ -337,12 +346,24 @@ impl Config {
                 max_entries: m.max_entries.unwrap_or(default.max_entries),
             }
         });
+        let mirror = match raw.mirror {
+            None => None,
+            Some(m) => {
+                let context = mirror::Context {
+                    interfaces: &interfaces,
+                    routes: &routes,
+                    proxy: proxy.as_ref(),
+                };
+                m.into_config(&context, &at)?
+            }
+        };
         Ok(Self {
             daemon,
             interfaces,
             routes,
             proxy,
             metrics,
+            mirror,
         })
     }
 

@@ -6,6 +6,9 @@
 //!  src [eth0 10.0.0.1/24] ── [up0 10.0.0.254/24] rtr [rcvI 10.I.0.254/24] ── [eth0 10.I.0.1/24] rcvI
 //! ```
 //!
+//! The PIM topology ([`Lab::pim_chain`], [`Lab::start_frr`]) chains three routers running FRR
+//! (zebra and pimd) between the source and the receivers.
+//!
 //! Every namespace name carries a per-run unique prefix (`mgm<pid>n<counter>`), so labs of
 //! parallel tests never collide; interface names live inside the namespaces and are therefore
 //! fixed. Dropping a [`Lab`] deletes its namespaces (which destroys their links) and ends the
@@ -15,6 +18,10 @@
 //! Namespaces and links are made with iproute2 (`ip netns`, `ip link`): `ip netns` names a
 //! namespace by a bind mount under `/run/netns`, which is exactly what an operator uses to look
 //! into a lab by hand (`ip netns exec ... `), so the lab stays inspectable.
+mod pim;
+
+pub use pim::PIM_RP;
+
 use std::{
     fs::File,
     io,
@@ -67,6 +74,8 @@ pub enum Host {
     Receiver(u8),
     /// The upstream router of a proxy topology.
     Upstream,
+    /// Router number `n` (1-based) of the PIM chain ([`Lab::pim_chain`]).
+    PimRouter(u8),
 }
 
 /// The prefix shared by the namespaces of every lab made by this library.
@@ -78,6 +87,10 @@ pub struct Lab {
     receivers: u8,
     namespaces: Vec<String>,
     children: Vec<Child>,
+    /// Directories of the daemons the lab runs (FRR's), removed with the lab.
+    dirs: Vec<std::path::PathBuf>,
+    /// Routers of a PIM chain (0 for the star).
+    pim_routers: u8,
     keep: bool,
 }
 
@@ -111,6 +124,8 @@ impl Lab {
             receivers,
             namespaces: Vec::new(),
             children: Vec::new(),
+            dirs: Vec::new(),
+            pim_routers: 0,
             keep: false,
         };
         lab.add_namespace(Host::Source)?;
@@ -179,6 +194,7 @@ impl Lab {
             Host::Router => "rtr".to_owned(),
             Host::Receiver(n) => format!("rcv{n}"),
             Host::Upstream => "ups".to_owned(),
+            Host::PimRouter(n) => format!("r{n}"),
         };
         format!("{}-{suffix}", self.prefix)
     }
@@ -189,7 +205,7 @@ impl Lab {
             Host::Source => "up0".to_owned(),
             Host::Receiver(n) => format!("rcv{n}"),
             Host::Upstream => "wan0".to_owned(),
-            Host::Router => "lo".to_owned(),
+            Host::Router | Host::PimRouter(_) => "lo".to_owned(),
         }
     }
 
@@ -200,12 +216,17 @@ impl Lab {
             Host::Receiver(n) => Ipv4Addr::new(10, n, 0, 1),
             Host::Upstream => Ipv4Addr::new(10, 255, 0, 1),
             Host::Router => Ipv4Addr::new(10, 0, 0, 254),
+            Host::PimRouter(n) => pim::loopback(n),
         }
     }
 
     /// Every host of the lab.
     pub fn hosts(&self) -> Vec<Host> {
-        let mut hosts = vec![Host::Source, Host::Router];
+        let mut hosts = vec![Host::Source];
+        match self.pim_routers {
+            0 => hosts.push(Host::Router),
+            n => hosts.extend((1..=n).map(Host::PimRouter)),
+        }
         hosts.extend((1..=self.receivers).map(Host::Receiver));
         hosts
     }
@@ -341,6 +362,9 @@ impl Lab {
         }
         if self.keep {
             return;
+        }
+        for dir in self.dirs.drain(..) {
+            let _ = std::fs::remove_dir_all(dir);
         }
         for name in self.namespaces.drain(..).rev() {
             let _ = Command::new("ip")

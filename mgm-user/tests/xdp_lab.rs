@@ -205,6 +205,7 @@ impl Rig {
                         mac: macs[n],
                         ttl_threshold: 0,
                         mtu: 1500,
+                        mirrored: false,
                     };
                     backend.configure_interface(*ifindex, settings)?;
                 }
@@ -494,6 +495,7 @@ fn egress_applies_each_interfaces_ttl_threshold_and_mtu() {
                 mac: mac3,
                 ttl_threshold: SEND_TTL as u8,
                 mtu: 1500,
+                mirrored: false,
             };
             backend.configure_interface(threshold_if, threshold)?;
             // The test packets are 20 + 8 + 32 bytes: an MTU of 59 stops them on receiver 4.
@@ -501,6 +503,7 @@ fn egress_applies_each_interfaces_ttl_threshold_and_mtu() {
                 mac: mac4,
                 ttl_threshold: 0,
                 mtu: 59,
+                mirrored: false,
             };
             backend.configure_interface(mtu_if, small)
         })

@@ -67,6 +67,7 @@ fn single_interface_rules_apply_at_ingress() {
         mac: mac_of(0),
         ttl_threshold: 10,
         mtu: 100,
+        mirrored: false,
     };
     fx.backend
         .configure_interface(fx.oifs[0], settings)
@@ -586,6 +587,7 @@ fn egress_applies_threshold_mtu_and_source_mac() {
                 mac: mac_of(0),
                 ttl_threshold: 10,
                 mtu: 0,
+                mirrored: false,
             },
         ),
         (
@@ -594,6 +596,7 @@ fn egress_applies_threshold_mtu_and_source_mac() {
                 mac: mac_of(1),
                 ttl_threshold: 0,
                 mtu: 100,
+                mirrored: false,
             },
         ),
     ] {

@@ -18,6 +18,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("systemd", "systemd-analyze"),
     // promtool, which checks the metrics endpoint's exposition in the tests.
     ("prometheus", "promtool"),
+    // Owners of the kernel's multicast routes that the mirror's tests and lab run.
+    ("frr", "vtysh"),
+    ("smcroute", "smcrouted"),
+    ("igmpproxy", "igmpproxy"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

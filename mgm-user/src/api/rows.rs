@@ -58,6 +58,11 @@ pub struct MfeRow {
     pub group: Ipv4Addr,
     /// Incoming interface.
     pub iif: String,
+    /// The protocol owning the incoming interface when the entry was made: `static`,
+    /// `proxy`, `kernel` (mirrored from the kernel's routes), `external:0x…`; empty from an
+    /// older mgmd.
+    #[serde(default)]
+    pub origin: String,
     /// Outgoing interfaces (empty: negative entry).
     pub oifs: Vec<OifRow>,
     /// Packets accepted.

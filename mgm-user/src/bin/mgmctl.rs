@@ -429,8 +429,18 @@ fn print_table(response: Response) {
         }
         Response::Mfes { rows } => {
             println!(
-                "{:<16} {:<16} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>6} {:>7}  OUTBOUND (packets)",
-                "SOURCE", "GROUP", "INBOUND", "PACKETS", "BYTES", "PPS", "BPS", "WRONGIF", "AGE", "EXPIRES"
+                "{:<16} {:<16} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>6} {:>7}  {:<8} OUTBOUND (packets)",
+                "SOURCE",
+                "GROUP",
+                "INBOUND",
+                "PACKETS",
+                "BYTES",
+                "PPS",
+                "BPS",
+                "WRONGIF",
+                "AGE",
+                "EXPIRES",
+                "ORIGIN"
             );
             for shown in rows {
                 let (pps, bps) = rate_columns(shown.rate);
@@ -445,7 +455,7 @@ fn print_table(response: Response) {
                         .join(" ")
                 };
                 println!(
-                    "{:<16} {:<16} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>5}s {:>6}s  {}",
+                    "{:<16} {:<16} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>5}s {:>6}s  {:<8} {}",
                     r.source,
                     r.group,
                     r.iif,
@@ -456,6 +466,7 @@ fn print_table(response: Response) {
                     r.wrong_if,
                     r.age_s,
                     r.expires_s,
+                    r.origin,
                     oifs
                 );
             }

@@ -87,6 +87,7 @@ mod tests {
             wrong_if: 0,
             age_s: 0,
             expires_s: 0,
+            origin: "static".into(),
         }
     }
 

@@ -13,6 +13,7 @@ mod igmp_io;
 mod links;
 mod metrics;
 mod mfe_rates;
+mod mirror;
 mod notify;
 mod pins;
 mod proxy;
@@ -163,6 +164,12 @@ pub async fn run(options: Options) -> Result<()> {
         ),
         None => None,
     };
+    let mut mirror_watch = match router.mirrors() {
+        true => Some(open_mirror(&mut router)?),
+        false => None,
+    };
+    let mut heartbeat = tokio::time::interval(mirror::HEARTBEAT_INTERVAL);
+    let mut resync = tokio::time::interval(mirror::RESYNC_INTERVAL);
     notify::ready();
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
 
@@ -241,6 +248,27 @@ pub async fn run(options: Options) -> Result<()> {
             }
             _ = tokio::time::sleep_until(deadline) => router.tick(now()),
             _ = watchdog_tick(&mut watchdog) => notify::watchdog_ping(),
+            received = mirror_recv(mirror_watch.as_mut()) => match received {
+                Ok(mirror::socket::Received::Events(events)) => {
+                    tracing::debug!(?events, "kernel multicast route messages");
+                    for event in events {
+                        match event {
+                            mirror::mfc::MfcEvent::Resync => redump(&mut router),
+                            event => router.mirror_event(event, now()),
+                        }
+                    }
+                }
+                Ok(mirror::socket::Received::Overflow) => {
+                    router.mirror_overflowed();
+                    redump(&mut router);
+                }
+                Err(e) => {
+                    error!(error = %e, "following the kernel's multicast routes failed: stopping");
+                    break;
+                }
+            },
+            _ = heartbeat.tick(), if mirror_watch.is_some() => router.mirror_heartbeat(),
+            _ = resync.tick(), if mirror_watch.is_some() => redump(&mut router),
         }
     }
     notify::stopping();
@@ -250,6 +278,36 @@ pub async fn run(options: Options) -> Result<()> {
     }
     router.shutdown();
     Ok(())
+}
+
+/// Subscribes to the kernel's multicast route changes, then reads the table.
+fn open_mirror(router: &mut Router) -> Result<mirror::socket::MfcWatch> {
+    let watch = mirror::socket::MfcWatch::open()
+        .context("subscribing to the kernel's multicast routes (rtnetlink)")?;
+    let entries = mirror::socket::dump().context("reading the kernel's multicast routes")?;
+    info!(
+        entries = entries.len(),
+        "mirroring the kernel's multicast routes"
+    );
+    router.mirror_dumped(entries, std::time::Instant::now());
+    Ok(watch)
+}
+
+/// Reads the kernel's table again (a failure is logged; the next re-sync tries again).
+fn redump(router: &mut Router) {
+    match mirror::socket::dump() {
+        Ok(entries) => router.mirror_dumped(entries, std::time::Instant::now()),
+        Err(e) => warn!(error = %e, "reading the kernel's multicast routes failed"),
+    }
+}
+
+async fn mirror_recv(
+    watch: Option<&mut mirror::socket::MfcWatch>,
+) -> std::io::Result<mirror::socket::Received> {
+    match watch {
+        Some(watch) => watch.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn igmp_recv(io: Option<&igmp_io::IgmpIo>) -> std::io::Result<igmp_io::Received> {

@@ -11,6 +11,9 @@ pub struct IfaceSettings {
     pub ttl_threshold: u8,
     /// Largest IPv4 packet (bytes) sent on the interface; 0 = no check.
     pub mtu: u32,
+    /// The kernel routes multicast arriving here (mirrored): misses go to the kernel, and
+    /// entries arriving here are mirrored entries (samples, fail-safe).
+    pub mirrored: bool,
 }
 
 /// Counters of one outgoing interface of one entry, summed over CPUs.
@@ -35,6 +38,8 @@ pub struct MfeStats {
     pub wrong_if: u64,
     /// Packets dropped for TTL ≤ 1.
     pub ttl_expired: u64,
+    /// Mirrored entries: of `packets`, those handed to the kernel as samples.
+    pub sampled: u64,
     /// Per outgoing interface (ifindex), in the entry's order.
     pub oifs: Vec<(u32, OifStats)>,
 }

@@ -11,13 +11,19 @@
 //! | `IFACES` | hash | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots) |
 //! | `PUNT_SOCKETS` | XSKMAP | punt slot + receive queue → AF_XDP socket |
 //! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface) |
-//! | `CONFIG`, `REPORT_RATE` | array, per-CPU array | report rate limit and its token buckets |
+//! | `CONFIG`, `REPORT_RATE` | array, per-CPU array | report rate limit and its token buckets; mirror settings and heartbeat |
+//! | `MIRROR_RATE` | per-CPU array | token bucket of mirrored entries' wrong-interface passes |
 //! | `STATS` | per-CPU array | `mgm_common::stat` counter → packets |
 //!
 //! An entry with one outgoing interface (other than its incoming one) names it in
 //! `MfeValue::oif` and is redirected to it directly, the ingress program applying that
 //! interface's rules itself; an entry with more uses an outgoing set, whose devmap entries
 //! carry the egress program. Moving between the two is one `MFES` update, like any change.
+//!
+//! An interface configured as mirrored (its routes belong to the kernel, see
+//! `crate::daemon::mirror`) marks every entry arriving on it `MFE_FLAG_MIRRORED`: samples,
+//! wrong-interface passes and the heartbeat fail-safe of `mgm-ebpf/src/mirror.rs` apply to it
+//! ([`XdpBackend::set_mirror_timing`], [`XdpBackend::mirror_heartbeat`]).
 //!
 //! # Pinning
 //! [`DataPlane::load_pinned`] pins every map above as `<dir>/<NAME>`, the programs as
@@ -46,5 +52,5 @@ pub use bench_object::BENCH_OBJECT;
 pub use loader::{map_name, DataPlane, DataPlaneError, GlobalStats, DEFAULT_PIN_DIR};
 pub use punt::PuntSockets;
 pub use reports::{AsyncReportReader, DataPlaneReport, ReportReader};
-pub use xdp_backend::XdpBackend;
+pub use xdp_backend::{monotonic_ns, XdpBackend, MAX_SAMPLE_INTERVAL};
 pub use xsk::{XskConfig, XskSocket};

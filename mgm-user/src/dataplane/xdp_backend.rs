@@ -15,9 +15,12 @@ use super::{
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues};
 use mgm_common::{
     config, limits, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, SgKey,
-    MFE_FLAG_HOLD, NO_OIF_SET,
+    IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD, NO_OIF_SET,
 };
 use std::collections::{HashMap as StdHashMap, HashSet};
+
+mod mirror;
+pub use mirror::{monotonic_ns, MAX_SAMPLE_INTERVAL};
 
 /// Default rate of reports per CPU and kind (misses, wrong-if): 1000 per second...
 const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
@@ -35,7 +38,8 @@ struct Installed {
     oifs: Vec<u32>,
     set: Option<u32>,
     slot: u32,
-    /// `MfeValue::flags` ([`MFE_FLAG_HOLD`] while userspace still sends held packets).
+    /// [`MFE_FLAG_HOLD`] while userspace still sends held packets (`MFE_FLAG_MIRRORED` is
+    /// added when written, from the incoming interface).
     flags: u32,
 }
 
@@ -52,6 +56,8 @@ pub struct XdpBackend {
     retired_counters: HashSet<OifCounterKey>,
     /// Entries to create in hold mode (see [`ForwardingBackend::hold_on_create`]).
     hold_on_create: HashSet<SgKey>,
+    /// Interfaces configured as mirrored (`IFACE_FLAG_MIRRORED`).
+    mirrored: HashSet<u32>,
     cpus: usize,
 }
 
@@ -89,7 +95,7 @@ impl XdpBackend {
                 oifs,
                 set,
                 slot: value.stats_slot,
-                flags: value.flags,
+                flags: value.flags & MFE_FLAG_HOLD,
             };
             entries.insert(sg, entry);
         }
@@ -101,17 +107,27 @@ impl XdpBackend {
         }
         let cpus =
             aya::util::nr_cpus().map_err(|(call, source)| DataPlaneError::Sys { call, source })?;
+        let ifaces: HashMap<MapData, u32, IfaceConfig> =
+            plane.take_map(map_name::IFACES)?.try_into()?;
+        let mut mirrored = HashSet::new();
+        for item in ifaces.iter() {
+            let (ifindex, iface) = item?;
+            if iface.flags & IFACE_FLAG_MIRRORED != 0 {
+                mirrored.insert(ifindex);
+            }
+        }
         let mut backend = Self {
             mfes,
             mfe_stats: plane.take_map(map_name::MFE_STATS)?.try_into()?,
             oif_stats: plane.take_map(map_name::OIF_STATS)?.try_into()?,
-            ifaces: plane.take_map(map_name::IFACES)?.try_into()?,
+            ifaces,
             config: plane.take_map(map_name::CONFIG)?.try_into()?,
             sets,
             slots: IdPool::adopt(limits::MFES, watermark, &slots_used, Vec::new()),
             entries,
             retired_counters: HashSet::new(),
             hold_on_create: HashSet::new(),
+            mirrored,
             cpus,
         };
         backend.adopt_counters()?;
@@ -126,6 +142,7 @@ impl XdpBackend {
             backend.release_hold(sg)?;
         }
         backend.set_report_limit(DEFAULT_REPORTS_PER_SEC, DEFAULT_REPORT_BURST)?;
+        backend.set_mirror_defaults()?;
         Ok(backend)
     }
 
@@ -290,7 +307,7 @@ impl XdpBackend {
             iif: entry.iif,
             oif_set: entry.set.unwrap_or(NO_OIF_SET),
             stats_slot: entry.slot,
-            flags: entry.flags,
+            flags: entry.flags | self.mirror_flag(entry.iif),
             oif: match (entry.set, entry.oifs.as_slice()) {
                 (None, [single]) => *single,
                 _ => 0,
@@ -501,6 +518,7 @@ impl ForwardingBackend for XdpBackend {
             bytes,
             wrong_if: sum(&counters, |c| c.wrong_if),
             ttl_expired: sum(&counters, |c| c.ttl_expired),
+            sampled: sum(&counters, |c| c.sampled),
             oifs,
         })
     }
@@ -514,12 +532,18 @@ impl ForwardingBackend for XdpBackend {
         iface.mac = settings.mac;
         iface.ttl_threshold = settings.ttl_threshold;
         iface.mtu = settings.mtu;
+        iface.flags = if settings.mirrored {
+            IFACE_FLAG_MIRRORED
+        } else {
+            0
+        };
         self.ifaces.insert(ifindex, iface, 0)?;
-        Ok(())
+        self.set_mirrored(ifindex, settings.mirrored)
     }
 
     fn remove_interface(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
         self.sets.forget_interface(ifindex);
+        self.mirrored.remove(&ifindex);
         match self.ifaces.remove(&ifindex) {
             // Never configured: nothing to forget.
             Err(MapError::SyscallError(e)) if e.io_error.kind() == std::io::ErrorKind::NotFound => {

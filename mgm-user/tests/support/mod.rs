@@ -346,7 +346,8 @@ impl Mgmd {
         timeout_s: f64,
     ) -> Result<Listener> {
         let (group, count, timeout) = (group.to_string(), count.to_string(), timeout_s.to_string());
-        let mut cmd = self.lab.command(
+        listen_on(
+            &mut self.lab,
             host,
             &[
                 MCAST,
@@ -360,20 +361,7 @@ impl Mgmd {
                 "--timeout",
                 &timeout,
             ],
-        );
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().context("starting mcast join")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut stderr = BufReader::new(child.stderr.take().context("no stderr")?);
-        self.lab.adopt(child);
-        let mut line = String::new();
-        stderr.read_line(&mut line)?;
-        if !line.starts_with("joined") {
-            bail!("mcast join on {host:?} failed: {line}");
-        }
-        Ok(Listener { stdout, stderr })
+        )
     }
 
     /// Sends `count` packets to `group` from the source while every receiver listens, and
@@ -519,6 +507,24 @@ pub fn wait_exited(pid: u32) -> Result<()> {
             Ok((state == Some("Z")).then_some(()))
         },
     )
+}
+
+/// Starts `argv` (an `mcast join ... --json`) on `host`; returns once the host has joined.
+pub fn listen_on(lab: &mut Lab, host: Host, argv: &[&str]) -> Result<Listener> {
+    let mut cmd = lab.command(host, argv);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("starting mcast join")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut stderr = BufReader::new(child.stderr.take().context("no stderr")?);
+    lab.adopt(child);
+    let mut line = String::new();
+    stderr.read_line(&mut line)?;
+    if !line.starts_with("joined") {
+        bail!("mcast join on {host:?} failed: {line}");
+    }
+    Ok(Listener { stdout, stderr })
 }
 
 /// A running `mcast join`.

@@ -172,6 +172,7 @@ fn release_sends_through_the_packet_socket_with_the_interface_rules() {
                     mac,
                     ttl_threshold: 1,
                     mtu: 0,
+                    mirrored: false,
                 },
             ),
             (
@@ -180,6 +181,7 @@ fn release_sends_through_the_packet_socket_with_the_interface_rules() {
                     mac: [2; 6],
                     ttl_threshold: 10,
                     mtu: 0,
+                    mirrored: false,
                 },
             ),
         ]

@@ -13,7 +13,7 @@ use crate::{
         igmp_io::IgmpIo,
         veth::{kernel, VethReading},
     },
-    dataplane::{DataPlane, PuntSockets, XdpBackend, XskConfig},
+    dataplane::{monotonic_ns, DataPlane, PuntSockets, XdpBackend, XskConfig},
     rawio::{Framing, PacketSocket},
 };
 use std::{
@@ -21,7 +21,7 @@ use std::{
     net::Ipv4Addr,
     os::fd::{AsFd, OwnedFd},
     sync::{Arc, Mutex},
-    time::Instant,
+    time::{Duration, Instant},
 };
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
@@ -57,6 +57,14 @@ impl Router {
     ) -> anyhow::Result<Self> {
         let mut backend = XdpBackend::new(&mut plane)?;
         backend.reserve_sets()?;
+        if let Some(mirror) = &config.mirror {
+            // The first heartbeat follows the first dump: until then, entries a previous run
+            // left may not be the kernel's routes any more.
+            backend.set_mirror_timing(
+                Duration::from_secs(mirror.sample_interval_s.into()),
+                Duration::from_secs(mirror.heartbeat_timeout_s.into()),
+            )?;
+        }
         let punt_config = XskConfig {
             frames: PUNT_FRAMES_PER_INTERFACE,
             ..XskConfig::default()
@@ -73,6 +81,14 @@ impl Router {
         };
         let hold = Hold::new(HoldLimits::default());
         Self::with_parts(config, backend, io, hold, Instant::now())
+    }
+
+    /// Tells the data plane that mgmd runs (its clock is read here): while the heartbeat is
+    /// fresh, mirrored entries forward in XDP.
+    pub fn mirror_heartbeat(&mut self) {
+        if let Err(e) = self.backend.mirror_heartbeat(monotonic_ns()) {
+            warn!(error = %e, "writing the heartbeat failed");
+        }
     }
 
     /// The IGMP sockets.

@@ -53,6 +53,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             mac: link.mac,
             ttl_threshold: cfg.ttl_threshold,
             mtu: if cfg.mtu == 0 { link.mtu } else { cfg.mtu },
+            mirrored: self.is_mirrored(&link.name),
         };
         self.egress.insert(link.ifindex, settings);
         if let Err(e) = self.backend.configure_interface(link.ifindex, settings) {
@@ -69,6 +70,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .is_some_and(|i| i.owner == Owner::External)
         {
             return None;
+        }
+        if let (true, Some((h, _))) = (self.is_mirrored(name), &self.builtins.kernel) {
+            return Some(*h);
         }
         Some(match (&self.config.proxy, &self.builtins.proxy) {
             (Some(p), Some((h, _)))
@@ -111,6 +115,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         // Flows already forwarded elsewhere get the interface where a route names it.
         self.apply_routes_to_mfes();
+        self.mirror_interface(&link.name, link.ifindex, true);
         if let Some(proxy) = &self.config.proxy {
             if let Some((_, p)) = &mut self.builtins.proxy {
                 let downstream: Vec<u32> = proxy
@@ -122,7 +127,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 p.set_interfaces(upstream, downstream);
             }
         }
+        // On a mirrored interface the routes' owner runs IGMP (or PIM) itself.
         let runs_igmp = cfg.igmp
+            && !self.is_mirrored(&link.name)
             && self
                 .config
                 .proxy
@@ -193,6 +200,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             let _ = self.mgm.release_interface_ownership(owner, ifid, now);
         }
         self.builtins.statics.1.set_ifindex(name, None);
+        self.mirror_interface(name, ifindex, false);
         // A link that is gone has lost its program already.
         if let Err(e) = self.io.detach(name) {
             debug!(interface = %name, error = %e, "XDP detach");

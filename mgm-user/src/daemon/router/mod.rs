@@ -21,6 +21,7 @@ pub(super) mod fake;
 mod host_joins;
 mod ifaces;
 mod igmp_glue;
+mod kernel_routes;
 mod ports;
 mod punts;
 mod reload;
@@ -69,6 +70,8 @@ const HOLD_MAX: Duration = Duration::from_secs(1);
 pub const STATIC_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 3);
 /// Protocol id of the built-in IGMP proxy.
 pub const PROXY_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x40);
+/// Protocol id of the built-in `kernel` protocol, which owns the mirrored interfaces.
+pub const KERNEL_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x41);
 
 /// IGMP as an MGM client: it only needs the disable/enable bracket.
 #[derive(Default)]
@@ -88,6 +91,8 @@ struct Builtins {
     igmp: (ProtocolHandle, IgmpClient),
     statics: (ProtocolHandle, StaticProtocol),
     proxy: Option<(ProtocolHandle, ProxyProtocol)>,
+    /// The `kernel` protocol (with `[mirror]`): the kernel's routes as host routes.
+    kernel: Option<(ProtocolHandle, StaticProtocol)>,
 }
 
 impl ClientDirectory for Builtins {
@@ -98,8 +103,9 @@ impl ClientDirectory for Builtins {
         if h == self.statics.0 {
             return Some(&mut self.statics.1);
         }
-        match &mut self.proxy {
-            Some((p, proxy)) if *p == h => Some(proxy),
+        match (&mut self.proxy, &mut self.kernel) {
+            (Some((p, proxy)), _) if *p == h => Some(proxy),
+            (_, Some((k, kernel))) if *k == h => Some(kernel),
             _ => None,
         }
     }
@@ -164,6 +170,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     punt_retries: punts::PuntRetries,
     /// When every entry's counters were last read from the backend.
     stats_read_at: Option<Instant>,
+    /// The mirror of the kernel's multicast routes (with `[mirror]`).
+    mirror: Option<kernel_routes::Mirror>,
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
@@ -223,6 +231,17 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
             None => None,
         };
+        let kernel = match &config.mirror {
+            Some(_) => Some((
+                mgm.register(KERNEL_PROTOCOL_ID, 0, CallbackSet::RPF)?,
+                StaticProtocol::default(),
+            )),
+            None => None,
+        };
+        let mirror = config
+            .mirror
+            .as_ref()
+            .map(|m| kernel_routes::Mirror::new(m.table));
         let mut statics = StaticProtocol::default();
         for route in &config.routes {
             statics.add_route(route.clone());
@@ -244,6 +263,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 igmp: (igmp_handle, IgmpClient::default()),
                 statics: (static_handle, statics),
                 proxy,
+                kernel,
             },
             externals: HashMap::new(),
             config,
@@ -258,6 +278,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             unsynced: sync::Unsynced::default(),
             punt_retries: punts::PuntRetries::default(),
             stats_read_at: None,
+            mirror,
         })
     }
 
@@ -330,16 +351,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             "reconciling adopted entries with the MGM"
         );
         let now = self.now();
-        let statics = self.builtins.statics.0;
         for (sg, iif) in adopted {
             if self.mgm.mfe(sg).is_some() {
                 continue;
             }
-            for (msg, ifid) in self.builtins.statics.1.memberships_for(sg) {
-                let _ = self
-                    .mgm
-                    .add_membership(statics, msg, ifid, MemberFlags::JOIN, now);
-            }
+            self.add_route_memberships(sg);
             if let Err(e) = self.mgm.packet_miss(sg.source, sg.group, iif, &[], now) {
                 debug!(error = %e, source = %sg.source, group = %sg.group, "adopted entry");
             }
@@ -359,13 +375,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             } => {
                 let sg = sg_of(sg);
                 self.restore_if_lost(sg);
-                let flags = MemberFlags::JOIN;
-                let statics = self.builtins.statics.0;
-                for (msg, ifid) in self.builtins.statics.1.memberships_for(sg) {
-                    if let Err(e) = self.mgm.add_membership(statics, msg, ifid, flags, now) {
-                        debug!(error = %e, "static membership");
-                    }
-                }
+                self.add_route_memberships(sg);
                 if let Err(e) = self
                     .mgm
                     .packet_miss(sg.source, sg.group, ifindex, &header, now)
@@ -384,6 +394,25 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
         }
         self.drive();
+    }
+
+    /// Adds the memberships the routes of the built-in `static` and `kernel` protocols name
+    /// for the new flow `sg`, before the MGM creates its entry.
+    fn add_route_memberships(&mut self, sg: Sg) {
+        let now = self.now();
+        let Builtins {
+            statics, kernel, ..
+        } = &mut self.builtins;
+        for (h, protocol) in std::iter::once(statics).chain(kernel.as_mut()) {
+            for (msg, ifid) in protocol.memberships_for(sg) {
+                if let Err(e) = self
+                    .mgm
+                    .add_membership(*h, msg, ifid, MemberFlags::JOIN, now)
+                {
+                    debug!(error = %e, "route membership");
+                }
+            }
+        }
     }
 
     /// Drains the MGM's actions into the backend and the protocols.

@@ -175,6 +175,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             "punt_waiting_now".into(),
             self.punt_retries.pending.len() as u64,
         );
+        if let Some(mirror) = &self.mirror {
+            out.extend(mirror.counters().map(|(k, v)| (k.to_owned(), v)));
+        }
         out
     }
 }

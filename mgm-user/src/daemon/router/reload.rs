@@ -6,12 +6,18 @@ use crate::{
     dataplane::ForwardingBackend,
 };
 use std::{collections::BTreeSet, time::Instant};
-use tracing::info;
+use tracing::{info, warn};
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Applies a reloaded configuration: only what changed is touched.
-    pub fn reload(&mut self, new: Config, now: Instant) {
+    pub fn reload(&mut self, mut new: Config, now: Instant) {
         self.advance(now);
+        if new.mirror != self.config.mirror {
+            warn!(
+                "reload: [mirror] changes take effect at the next start; keeping the running one"
+            );
+            new.mirror = self.config.mirror.clone();
+        }
         let old_routes: BTreeSet<StaticRoute> = self.builtins.statics.1.routes().cloned().collect();
         let new_routes: BTreeSet<StaticRoute> = new.routes.iter().cloned().collect();
         let old_ifaces = self.config.interfaces.clone();

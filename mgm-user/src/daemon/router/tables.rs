@@ -1,5 +1,7 @@
 //! The API tables (interfaces, protocols, MFEs, groups, IGMP, routes).
-use super::{key_of, RouterCore, RouterIo, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
+use super::{
+    key_of, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID,
+};
 use crate::{
     api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
     dataplane::ForwardingBackend,
@@ -46,6 +48,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             mgm::MS_IP_IGMP => "igmp".into(),
             STATIC_PROTOCOL_ID => "static".into(),
             PROXY_PROTOCOL_ID => "proxy".into(),
+            KERNEL_PROTOCOL_ID => "kernel".into(),
             other => format!("external:{other:#x}"),
         }
     }
@@ -63,6 +66,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let mut rows = vec![(mgm::MS_IP_IGMP, 0, 0), (STATIC_PROTOCOL_ID, 0, 0)];
         if self.builtins.proxy.is_some() {
             rows.push((PROXY_PROTOCOL_ID, 0, 0));
+        }
+        if self.builtins.kernel.is_some() {
+            rows.push((KERNEL_PROTOCOL_ID, 0, 0));
         }
         rows.extend(
             self.externals
@@ -102,6 +108,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     source: m.sg().source,
                     group: m.sg().group,
                     iif: self.name_of(m.iif().ifindex),
+                    origin: self.protocol_name(m.iif_protocol()),
                     oifs: m
                         .oifs()
                         .iter()
@@ -251,6 +258,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         if self.builtins.proxy.as_ref().is_some_and(|p| p.0 == h) {
             return Some(PROXY_PROTOCOL_ID);
+        }
+        if self.builtins.kernel.as_ref().is_some_and(|k| k.0 == h) {
+            return Some(KERNEL_PROTOCOL_ID);
         }
         self.externals.get(&h).map(|e| e.protocol_id)
     }

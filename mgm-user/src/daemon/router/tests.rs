@@ -23,6 +23,7 @@ use std::{
 
 mod forwarding;
 mod mfe_stats;
+mod mirror;
 
 const UP0: u32 = 2;
 const RCV1: u32 = 3;

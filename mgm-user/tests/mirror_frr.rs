@@ -1,0 +1,285 @@
+//! Root lab test of the mirror under FRR PIM-SM: three routers (r2 the RP) run zebra and pimd
+//! in their namespaces and mgmd under each; the (S,G) that FRR builds is mirrored into XDP on
+//! all three routers, and a stream reaches the joined receiver exactly once per packet, in
+//! order, and nobody else.
+mod support;
+
+use anyhow::{bail, ensure, Context as _, Result};
+use mgm_user::{
+    api::proto::{MfeRow, Response},
+    lab::{lab_bpffs, Host, Lab},
+};
+use std::{
+    net::Ipv4Addr,
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+use support::{path_str, wait_for, Listener, MCAST, MGMCTL, MGMD, TTL};
+
+const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 6, 0, 1);
+const ROUTERS: u8 = 3;
+
+/// mgmd under each router of a PIM chain, with its files in a directory of the test's own.
+struct Routers {
+    lab: Lab,
+    dir: PathBuf,
+}
+
+impl Drop for Routers {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Routers {
+    fn start(receivers: u8, keep_alive_s: Option<u32>) -> Result<Self> {
+        let mut lab = Lab::pim_chain(receivers)?;
+        lab.start_frr(keep_alive_s)?;
+        let dir = std::env::temp_dir().join(format!("{}-mgmd", lab.prefix()));
+        std::fs::create_dir_all(&dir)?;
+        let routers = Self { lab, dir };
+        let mut routers = routers;
+        for n in 1..=ROUTERS {
+            let interfaces: String = routers
+                .lab
+                .pim_interfaces(n)
+                .iter()
+                .map(|i| format!("[[interface]]\nname = {i:?}\n\n"))
+                .collect();
+            let config = format!(
+                "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n\n{interfaces}[mirror]\nenabled = true\n",
+                path_str(&routers.socket(n))?,
+                lab_bpffs()?,
+            );
+            let file = routers.dir.join(format!("r{n}.toml"));
+            std::fs::write(&file, config)?;
+            let log = std::env::var("MGM_LOG").unwrap_or_else(|_| "warn".to_owned());
+            routers.lab.spawn(
+                Host::PimRouter(n),
+                &[MGMD, "--config", path_str(&file)?, "--log", &log],
+            )?;
+        }
+        for n in 1..=ROUTERS {
+            wait_for(&format!("mgmd on r{n}"), Duration::from_secs(15), || {
+                Ok(routers.mfes(n).ok().map(|_| ()))
+            })?;
+        }
+        Ok(routers)
+    }
+
+    fn socket(&self, n: u8) -> PathBuf {
+        self.dir.join(format!("r{n}.sock"))
+    }
+
+    /// `show mfe` of router `n`.
+    fn mfes(&self, n: u8) -> Result<Vec<MfeRow>> {
+        let socket = self.socket(n);
+        let out = std::process::Command::new(MGMCTL)
+            .args(["--socket", path_str(&socket)?, "--json", "show", "mfe"])
+            .stdin(Stdio::null())
+            .output()?;
+        ensure!(out.status.success(), "mgmctl on r{n}: {}", out.status);
+        match serde_json::from_slice(&out.stdout)? {
+            Response::Mfes { rows } => Ok(rows.into_iter().map(|shown| shown.entry).collect()),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
+    /// The (SOURCE, GROUP) entry of router `n`.
+    fn flow(&self, n: u8) -> Result<Option<MfeRow>> {
+        Ok(self
+            .mfes(n)?
+            .into_iter()
+            .find(|r| r.source == SOURCE && r.group == GROUP))
+    }
+
+    fn listen(&mut self, receiver: u8, count: u32, timeout_s: f64) -> Result<Listener> {
+        let (group, count, timeout) = (GROUP.to_string(), count.to_string(), timeout_s.to_string());
+        support::listen_on(
+            &mut self.lab,
+            Host::Receiver(receiver),
+            &[
+                MCAST,
+                "join",
+                &group,
+                "--iface",
+                "eth0",
+                "--json",
+                "--count",
+                &count,
+                "--timeout",
+                &timeout,
+            ],
+        )
+    }
+
+    /// Sends until rcv1 receives (FRR's register path drops the first packets of a stream) and
+    /// the (S,G) is mirrored on every router.
+    fn establish(&mut self) -> Result<()> {
+        wait_for(
+            "the PIM tree delivering to rcv1",
+            Duration::from_secs(60),
+            || {
+                let listener = self.listen(1, 1, 2.0)?;
+                self.send(20, 50)?;
+                Ok((!listener.finish()?.seqs.is_empty()).then_some(()))
+            },
+        )?;
+        wait_for(
+            "(S,G) mirrored on r1, r2 and r3",
+            Duration::from_secs(60),
+            || {
+                let mut all = true;
+                for n in 1..=ROUTERS {
+                    all &= self.flow(n)?.is_some_and(|r| r.origin == "kernel");
+                }
+                if !all {
+                    self.send(5, 20)?;
+                }
+                Ok(all.then_some(()))
+            },
+        )
+    }
+
+    fn send(&self, count: u32, interval_ms: u32) -> Result<()> {
+        let (group, count, interval) = (
+            GROUP.to_string(),
+            count.to_string(),
+            interval_ms.to_string(),
+        );
+        self.lab.run(
+            Host::Source,
+            &[
+                MCAST,
+                "send",
+                &group,
+                "--iface",
+                "eth0",
+                "--ttl",
+                TTL,
+                "--count",
+                &count,
+                "--interval-ms",
+                &interval,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn frr_pim_routes_are_mirrored_on_three_routers_and_deliver_exactly_once() -> Result<()> {
+    let start = Instant::now();
+    let mut routers = Routers::start(2, None)?;
+    routers.establish()?;
+    println!(
+        "(S,G) mirrored on the three routers after {:?}",
+        start.elapsed()
+    );
+    // rcv2 joins too: pimd adds it to r3's (S,G), which the mirror changes in place.
+    const PACKETS: u32 = 500;
+    let listeners = [
+        routers.listen(1, PACKETS, 60.0)?,
+        routers.listen(2, PACKETS, 60.0)?,
+    ];
+    wait_for(
+        "rcv2 added to r3's XDP entry",
+        Duration::from_secs(30),
+        || {
+            let row = routers.flow(3)?.context("entry")?;
+            let oifs: Vec<&str> = row.oifs.iter().map(|o| o.iface.as_str()).collect();
+            Ok((oifs == ["rcv1", "rcv2"]).then_some(()))
+        },
+    )?;
+    let before: Vec<u64> = (1..=ROUTERS)
+        .map(|n| Ok(routers.flow(n)?.context("entry")?.packets))
+        .collect::<Result<_>>()?;
+    routers.send(PACKETS, 5)?;
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let received = listener.finish()?;
+        ensure!(
+            received.is_complete(PACKETS.into()),
+            "rcv{}: {} of {PACKETS}, each once and in order?",
+            n + 1,
+            received.seqs.len()
+        );
+    }
+    for n in 1..=ROUTERS {
+        let row = routers.flow(n)?.context("entry")?;
+        let counted = row.packets - before[usize::from(n) - 1];
+        println!(
+            "r{n}: ({SOURCE}, {GROUP}) in {} out {:?} origin {}: {counted} packets in mgm's counters",
+            row.iif,
+            row.oifs.iter().map(|o| &o.iface).collect::<Vec<_>>(),
+            row.origin
+        );
+        ensure!(
+            counted == u64::from(PACKETS),
+            "r{n} counted {counted} of {PACKETS}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn with_a_30_s_keep_alive_frr_keeps_its_mirrored_routes_over_three_periods_and_loses_nothing(
+) -> Result<()> {
+    const KEEP_ALIVE_S: u32 = 30;
+    let mut routers = Routers::start(1, Some(KEEP_ALIVE_S))?;
+    routers.establish()?;
+    // A stream over more than three keep-alive periods. Were the kernel to see no packet of
+    // the (S,G) (no samples), FRR would delete and re-create it every period.
+    const PACKETS: u32 = 10_000;
+    const INTERVAL_MS: u32 = 10;
+    let listener = routers.listen(1, PACKETS, 200.0)?;
+    let group = GROUP.to_string();
+    let (count, interval) = (PACKETS.to_string(), INTERVAL_MS.to_string());
+    routers.lab.spawn(
+        Host::Source,
+        &[
+            MCAST,
+            "send",
+            &group,
+            "--iface",
+            "eth0",
+            "--ttl",
+            TTL,
+            "--count",
+            &count,
+            "--interval-ms",
+            &interval,
+        ],
+    )?;
+    let received = listener.finish()?;
+    ensure!(
+        received.is_complete(PACKETS.into()),
+        "rcv1: {} of {PACKETS}, each once and in order?",
+        received.seqs.len()
+    );
+    let stream_s = u64::from(PACKETS * INTERVAL_MS / 1000);
+    ensure!(stream_s >= 3 * u64::from(KEEP_ALIVE_S));
+    for n in 1..=ROUTERS {
+        // A deleted and re-created (S,G) would be a new entry here: its age tells.
+        let row = routers.flow(n)?.context("entry")?;
+        let frr = routers.lab.vtysh(n, "show ip mroute json")?;
+        println!(
+            "r{n}: entry age {} s, {} packets; FRR: {}",
+            row.age_s,
+            row.packets,
+            frr.trim()
+        );
+        ensure!(
+            row.age_s >= stream_s && row.origin == "kernel",
+            "r{n}: the (S,G) was re-created during the stream: {row:?}"
+        );
+        ensure!(
+            frr.contains(&SOURCE.to_string()),
+            "r{n}: FRR lost the (S,G): {frr}"
+        );
+    }
+    Ok(())
+}
