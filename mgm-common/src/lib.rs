@@ -78,8 +78,14 @@ pub mod stat {
     /// other than EOL/NOP without a length byte, a length below 2, or one running past the
     /// header): dropped, as ipmr drops them.
     pub const BAD_OPTIONS: u32 = 32;
+    /// Creation alerts not raised: the (S,G) was reported less than `config::REPORT_REPEAT_NS`
+    /// ago (its packet is still punted or passed).
+    pub const REPORT_RECENTLY_SENT: u32 = 33;
+    /// Creation alerts not raised for an (S,G) that missed before without a report: the
+    /// per-CPU rate limit of such repeated misses was spent.
+    pub const REPORT_REPEAT_RATE_LIMITED: u32 = 34;
     /// Number of counters.
-    pub const COUNT: u32 = 33;
+    pub const COUNT: u32 = 35;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -116,6 +122,8 @@ pub mod stat {
         "report_wrong_if",
         "hold_punted_xdp",
         "bad_options",
+        "report_recently_sent",
+        "report_repeat_rate_limited",
     ];
 }
 
@@ -285,11 +293,28 @@ pub mod config {
     pub const REPORT_INTERVAL_NS: u32 = 0;
     /// Reports a CPU may raise back to back before the interval applies.
     pub const REPORT_BURST: u32 = 1;
+    /// Nanoseconds during which an (S,G) that raised a creation alert raises no other (0 = no
+    /// such wait): its packets are punted or passed as any miss's.
+    pub const REPORT_REPEAT_NS: u32 = 2;
     /// Number of settings.
-    pub const COUNT: u32 = 2;
+    pub const COUNT: u32 = 3;
 }
 
-/// Per-CPU token bucket of one report kind (`REPORT_RATE[kind - 1]`).
+/// Slots of the `REPORT_RATE` token buckets: one per report kind, then one for the creation
+/// alerts of (S,G)s that missed before without a report (see `REPORTED_SGS`).
+pub mod report_bucket {
+    /// First misses of an (S,G).
+    pub const MISS: u32 = 0;
+    /// Wrong-interface reports.
+    pub const WRONG_IF: u32 = 1;
+    /// Misses of an (S,G) whose earlier misses were refused by the [`MISS`] bucket: a flow
+    /// sending more than one packet, which a spray of one packet per (S,G) cannot starve.
+    pub const REPEAT_MISS: u32 = 2;
+    /// Number of buckets.
+    pub const COUNT: u32 = 3;
+}
+
+/// Per-CPU token bucket of one report kind (`REPORT_RATE[report_bucket::*]`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RateLimit {
@@ -315,6 +340,9 @@ pub mod limits {
     pub const PUNT_SOCKETS: u32 = 1024;
     /// Ring buffer bytes for reports.
     pub const REPORT_RING_BYTES: u32 = 1 << 20;
+    /// (S,G)s whose misses the report budget remembers (an LRU map: the least recently missed
+    /// are forgotten first, and a forgotten (S,G) counts as new again).
+    pub const REPORTED_SGS: u32 = 32_768;
 }
 
 #[cfg(feature = "user")]

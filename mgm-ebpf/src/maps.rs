@@ -3,13 +3,14 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     btf_maps::{
-        Array, ArrayOfMaps, DevMapHash, HashMap, PerCpuArray, PerCpuHashMap, RingBuf, XskMap,
+        Array, ArrayOfMaps, DevMapHash, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf,
+        XskMap,
     },
     macros::btf_map,
 };
 use mgm_common::{
-    config, limits, stat, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters,
-    RateLimit, Report, SgKey,
+    config, limits, report_bucket, stat, IfaceConfig, MfeCounters, MfeValue, OifCounterKey,
+    OifCounters, RateLimit, Report, SgKey,
 };
 
 /// Why frames went where they went, per CPU (indexes: `mgm_common::stat`).
@@ -59,9 +60,16 @@ pub static PUNT_SOCKETS: XskMap<{ limits::PUNT_SOCKETS as usize }> = XskMap::new
 #[btf_map]
 pub static CONFIG: Array<u64, { config::COUNT as usize }> = Array::new();
 
-/// Per-CPU token buckets of the reports, indexed by report kind − 1.
+/// Per-CPU token buckets of the reports (indexes: `mgm_common::report_bucket`).
 #[btf_map]
-pub static REPORT_RATE: PerCpuArray<RateLimit, 2> = PerCpuArray::new();
+pub static REPORT_RATE: PerCpuArray<RateLimit, { report_bucket::COUNT as usize }> =
+    PerCpuArray::new();
+
+/// The report budget per (S,G): (S,G) → when its last creation alert was raised (monotonic
+/// ns), 0 if its misses were seen but not reported yet. Least recently missed forgotten first.
+#[btf_map]
+pub static REPORTED_SGS: LruHashMap<SgKey, u64, { limits::REPORTED_SGS as usize }> =
+    LruHashMap::new();
 
 /// Adds one to a global counter.
 #[inline(always)]

@@ -1,18 +1,30 @@
 //! Rate-limited reports to userspace through the `REPORTS` ring buffer.
-use aya_ebpf::helpers::bpf_ktime_get_ns;
-use mgm_common::{config, report_kind, stat, Report, SgKey, REPORT_HEADER_BYTES};
+//!
+//! Creation alerts have a budget per (S,G) as well as per CPU, so that a spray of random (S,G)s
+//! cannot keep a real flow's alert out: an (S,G) reported less than `REPORT_REPEAT_NS` ago is
+//! not reported again, and an (S,G) whose earlier misses found the CPU's bucket empty draws on
+//! a bucket of its own (`report_bucket::REPEAT_MISS`), which one packet per (S,G) never
+//! touches. `REPORTED_SGS` (an LRU map of `limits::REPORTED_SGS` entries) remembers both.
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
+use mgm_common::{config, report_bucket, report_kind, stat, Report, SgKey, REPORT_HEADER_BYTES};
 
 use crate::{
-    maps::{count, CONFIG, REPORTS, REPORT_RATE},
+    maps::{count, CONFIG, REPORTED_SGS, REPORTS, REPORT_RATE},
     packet::ptr_at,
 };
 
-/// Sends a report of `kind` for the packet whose IPv4 header starts at `offset`, unless this
-/// CPU's token bucket for that kind is empty.
+/// Sends a report of `kind` for the packet whose IPv4 header starts at `offset`, unless its
+/// budget (per CPU, and per (S,G) for creation alerts) is spent.
 #[inline(always)]
 pub fn raise(kind: u32, ifindex: u32, sg: SgKey, start: usize, end: usize, offset: usize) {
-    if !allowed(kind) {
-        count(stat::REPORT_RATE_LIMITED);
+    // SAFETY: helper without preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let admitted = if kind == report_kind::MISS {
+        admit_miss(sg, now)
+    } else {
+        admit(report_bucket::WRONG_IF, now, stat::REPORT_RATE_LIMITED)
+    };
+    if !admitted {
         return;
     }
     let Some(mut entry) = REPORTS.reserve(0) else {
@@ -39,11 +51,38 @@ pub fn raise(kind: u32, ifindex: u32, sg: SgKey, start: usize, end: usize, offse
         header,
     });
     entry.submit(0);
-    count(if kind == report_kind::MISS {
-        stat::REPORT_MISS
+    if kind == report_kind::MISS {
+        // An LRU map makes room for it by itself.
+        let _ = REPORTED_SGS.insert(sg, now, 0);
+        count(stat::REPORT_MISS);
     } else {
-        stat::REPORT_WRONG_IF
-    });
+        count(stat::REPORT_WRONG_IF);
+    }
+}
+
+/// Whether a miss of `sg` may raise a creation alert now; counts the refusal if not.
+#[inline(always)]
+fn admit_miss(sg: SgKey, now: u64) -> bool {
+    let Some(reported) = REPORTED_SGS.get_ptr(sg) else {
+        if admit(report_bucket::MISS, now, stat::REPORT_RATE_LIMITED) {
+            return true;
+        }
+        // Remembered as seen: its next miss draws on the bucket of repeated misses.
+        let _ = REPORTED_SGS.insert(sg, 0, u64::from(BPF_NOEXIST));
+        return false;
+    };
+    // SAFETY: copied out at once.
+    let reported = unsafe { *reported };
+    let repeat = setting(config::REPORT_REPEAT_NS, 0).min(MAX_INTERVAL_NS);
+    if reported != 0 && now.wrapping_sub(reported) < repeat {
+        count(stat::REPORT_RECENTLY_SENT);
+        return false;
+    }
+    admit(
+        report_bucket::REPEAT_MISS,
+        now,
+        stat::REPORT_REPEAT_RATE_LIMITED,
+    )
 }
 
 /// Largest interval honoured (about 18 minutes).
@@ -51,30 +90,27 @@ const MAX_INTERVAL_NS: u64 = 1 << 40;
 /// Largest burst honoured.
 const MAX_BURST: u64 = 1 << 16;
 
-/// Token bucket per CPU and kind: `REPORT_BURST` reports back to back, then one per
-/// `REPORT_INTERVAL_NS`.
+/// The setting at `index` of `CONFIG`, or `default`.
 #[inline(always)]
-fn allowed(kind: u32) -> bool {
-    let interval = CONFIG
-        .get(config::REPORT_INTERVAL_NS)
-        .copied()
-        .unwrap_or(0)
-        .min(MAX_INTERVAL_NS);
+fn setting(index: u32, default: u64) -> u64 {
+    CONFIG.get(index).copied().unwrap_or(default)
+}
+
+/// Token bucket per CPU and `bucket`: `REPORT_BURST` reports back to back, then one per
+/// `REPORT_INTERVAL_NS`. Counts `refused` when it is empty.
+#[inline(always)]
+fn admit(bucket: u32, now: u64, refused: u32) -> bool {
+    let interval = setting(config::REPORT_INTERVAL_NS, 0).min(MAX_INTERVAL_NS);
     if interval == 0 {
         return true;
     }
-    let burst = CONFIG
-        .get(config::REPORT_BURST)
-        .copied()
-        .unwrap_or(1)
-        .clamp(1, MAX_BURST);
-    let Some(state) = REPORT_RATE.get_ptr_mut(kind.wrapping_sub(1)) else {
+    let burst = setting(config::REPORT_BURST, 1).clamp(1, MAX_BURST);
+    let Some(state) = REPORT_RATE.get_ptr_mut(bucket) else {
+        count(refused);
         return false;
     };
     // SAFETY: per-CPU slot, only this CPU touches it while the program runs.
     let state = unsafe { &mut *state };
-    // SAFETY: helper without preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
     // Both factors are clamped, so the product fits (no 128-bit multiply in BPF).
     let cap = interval * burst;
     let credit = state
@@ -87,6 +123,7 @@ fn allowed(kind: u32) -> bool {
         true
     } else {
         state.credit_ns = credit;
+        count(refused);
         false
     }
 }

@@ -45,8 +45,10 @@ pub mod map_name {
     pub const CONFIG: &str = "CONFIG";
     /// Per-CPU report token buckets.
     pub const REPORT_RATE: &str = "REPORT_RATE";
+    /// (S,G) → when its last creation alert was raised (LRU).
+    pub const REPORTED_SGS: &str = "REPORTED_SGS";
     /// Every map that is pinned.
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         STATS,
         MFES,
         MFE_STATS,
@@ -57,6 +59,7 @@ pub mod map_name {
         PUNT_SOCKETS,
         CONFIG,
         REPORT_RATE,
+        REPORTED_SGS,
     ];
 }
 

@@ -12,6 +12,7 @@
 //! | `PUNT_SOCKETS` | XSKMAP | punt slot + receive queue → AF_XDP socket |
 //! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface) |
 //! | `CONFIG`, `REPORT_RATE` | array, per-CPU array | report rate limit and its token buckets |
+//! | `REPORTED_SGS` | LRU hash | `SgKey` → time of its last creation alert (the per-(S,G) budget) |
 //! | `STATS` | per-CPU array | `mgm_common::stat` counter → packets |
 //!
 //! An entry with one outgoing interface (other than its incoming one) names it in
