@@ -307,11 +307,21 @@ pub mod report_bucket {
     pub const MISS: u32 = 0;
     /// Wrong-interface reports.
     pub const WRONG_IF: u32 = 1;
-    /// Misses of an (S,G) whose earlier misses were refused by the [`MISS`] bucket: a flow
+    /// Misses of an (S,G) whose earlier miss was refused by the [`MISS`] bucket: a flow
     /// sending more than one packet, which a spray of one packet per (S,G) cannot starve.
     pub const REPEAT_MISS: u32 = 2;
     /// Number of buckets.
     pub const COUNT: u32 = 3;
+}
+
+/// One slot of the `REPORTED_SGS` array: the last (S,G) hashed to it that missed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportedSg {
+    /// The (S,G).
+    pub sg: SgKey,
+    /// When its last creation alert was raised (monotonic ns); 0 if none was.
+    pub reported_ns: u64,
 }
 
 /// Per-CPU token bucket of one report kind (`REPORT_RATE[report_bucket::*]`).
@@ -340,9 +350,12 @@ pub mod limits {
     pub const PUNT_SOCKETS: u32 = 1024;
     /// Ring buffer bytes for reports.
     pub const REPORT_RING_BYTES: u32 = 1 << 20;
-    /// (S,G)s whose misses the report budget remembers (an LRU map: the least recently missed
-    /// are forgotten first, and a forgotten (S,G) counts as new again).
-    pub const REPORTED_SGS: u32 = 32_768;
+    /// Ring buffer bytes for the creation alerts of repeated misses (read first).
+    pub const REPEAT_REPORT_RING_BYTES: u32 = 1 << 16;
+    /// Slots of the report budget's memory of (S,G)s that missed (a power of two): each
+    /// (S,G) hashes to one slot and overwrites whatever (S,G) was there, which then counts
+    /// as new again.
+    pub const REPORTED_SGS: u32 = 65_536;
 }
 
 #[cfg(feature = "user")]
@@ -357,6 +370,7 @@ mod pod {
     unsafe impl aya::Pod for IfaceConfig {}
     unsafe impl aya::Pod for Report {}
     unsafe impl aya::Pod for RateLimit {}
+    unsafe impl aya::Pod for ReportedSg {}
     unsafe impl aya::Pod for XdpMeta {}
 }
 

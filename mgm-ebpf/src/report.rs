@@ -2,14 +2,19 @@
 //!
 //! Creation alerts have a budget per (S,G) as well as per CPU, so that a spray of random (S,G)s
 //! cannot keep a real flow's alert out: an (S,G) reported less than `REPORT_REPEAT_NS` ago is
-//! not reported again, and an (S,G) whose earlier misses found the CPU's bucket empty draws on
-//! a bucket of its own (`report_bucket::REPEAT_MISS`), which one packet per (S,G) never
-//! touches. `REPORTED_SGS` (an LRU map of `limits::REPORTED_SGS` entries) remembers both.
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
-use mgm_common::{config, report_bucket, report_kind, stat, Report, SgKey, REPORT_HEADER_BYTES};
+//! not reported again, and an (S,G) whose last miss found the CPU's bucket empty draws on a
+//! bucket of its own (`report_bucket::REPEAT_MISS`), which one packet per (S,G) never
+//! touches, and is raised in a ring of its own (`REPEAT_REPORTS`) that userspace reads first.
+//! `REPORTED_SGS` (`limits::REPORTED_SGS` slots, one (S,G) each, chosen by hash)
+//! remembers both; an (S,G) overwritten in its slot by another counts as new again.
+use aya_ebpf::helpers::bpf_ktime_get_ns;
+use mgm_common::{
+    config, limits, report_bucket, report_kind, stat, Report, ReportedSg, SgKey,
+    REPORT_HEADER_BYTES,
+};
 
 use crate::{
-    maps::{count, CONFIG, REPORTED_SGS, REPORTS, REPORT_RATE},
+    maps::{count, CONFIG, REPEAT_REPORTS, REPORTED_SGS, REPORTS, REPORT_RATE},
     packet::ptr_at,
 };
 
@@ -22,12 +27,14 @@ pub fn raise(kind: u32, ifindex: u32, sg: SgKey, start: usize, end: usize, offse
     let admitted = if kind == report_kind::MISS {
         admit_miss(sg, now)
     } else {
-        admit(report_bucket::WRONG_IF, now, stat::REPORT_RATE_LIMITED)
+        admit(report_bucket::WRONG_IF, now, stat::REPORT_RATE_LIMITED).then_some(Ring::First)
     };
-    if !admitted {
-        return;
-    }
-    let Some(mut entry) = REPORTS.reserve(0) else {
+    let reserved = match admitted {
+        None => return,
+        Some(Ring::First) => REPORTS.reserve(0),
+        Some(Ring::Repeat) => REPEAT_REPORTS.reserve(0),
+    };
+    let Some(mut entry) = reserved else {
         count(stat::REPORT_RING_FULL);
         return;
     };
@@ -52,37 +59,67 @@ pub fn raise(kind: u32, ifindex: u32, sg: SgKey, start: usize, end: usize, offse
     });
     entry.submit(0);
     if kind == report_kind::MISS {
-        // An LRU map makes room for it by itself.
-        let _ = REPORTED_SGS.insert(sg, now, 0);
+        remember(sg, now);
         count(stat::REPORT_MISS);
     } else {
         count(stat::REPORT_WRONG_IF);
     }
 }
 
-/// Whether a miss of `sg` may raise a creation alert now; counts the refusal if not.
+/// The ring a report goes to.
+enum Ring {
+    /// `REPORTS`.
+    First,
+    /// `REPEAT_REPORTS`, read first.
+    Repeat,
+}
+
+/// The ring a miss of `sg` may raise a creation alert in now, if any; counts the refusal if
+/// none.
 #[inline(always)]
-fn admit_miss(sg: SgKey, now: u64) -> bool {
-    let Some(reported) = REPORTED_SGS.get_ptr(sg) else {
-        if admit(report_bucket::MISS, now, stat::REPORT_RATE_LIMITED) {
-            return true;
+fn admit_miss(sg: SgKey, now: u64) -> Option<Ring> {
+    let reported = match REPORTED_SGS.get(slot_of(sg)) {
+        Some(seen) if seen.sg == sg => seen.reported_ns,
+        _ => {
+            if admit(report_bucket::MISS, now, stat::REPORT_RATE_LIMITED) {
+                return Some(Ring::First);
+            }
+            // Remembered as seen: its next miss draws on the bucket of repeated misses.
+            remember(sg, 0);
+            return None;
         }
-        // Remembered as seen: its next miss draws on the bucket of repeated misses.
-        let _ = REPORTED_SGS.insert(sg, 0, u64::from(BPF_NOEXIST));
-        return false;
     };
-    // SAFETY: copied out at once.
-    let reported = unsafe { *reported };
     let repeat = setting(config::REPORT_REPEAT_NS, 0).min(MAX_INTERVAL_NS);
     if reported != 0 && now.wrapping_sub(reported) < repeat {
         count(stat::REPORT_RECENTLY_SENT);
-        return false;
+        return None;
     }
     admit(
         report_bucket::REPEAT_MISS,
         now,
         stat::REPORT_REPEAT_RATE_LIMITED,
     )
+    .then_some(Ring::Repeat)
+}
+
+/// Records that `sg` missed, and when it was last reported (0: not yet).
+#[inline(always)]
+fn remember(sg: SgKey, reported_ns: u64) {
+    if let Some(slot) = REPORTED_SGS.get_ptr_mut(slot_of(sg)) {
+        // SAFETY: an array slot; a write racing another CPU's can only leave a slot that
+        // matches neither (S,G), which then counts as new.
+        unsafe { *slot = ReportedSg { sg, reported_ns } };
+    }
+}
+
+/// Bits of a `REPORTED_SGS` slot number.
+const SLOT_BITS: u32 = limits::REPORTED_SGS.trailing_zeros();
+
+/// The `REPORTED_SGS` slot of `sg`: the top bits of a multiplicative hash of both addresses.
+#[inline(always)]
+fn slot_of(sg: SgKey) -> u32 {
+    let key = u64::from(sg.source) << 32 | u64::from(sg.group);
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOT_BITS)) as u32
 }
 
 /// Largest interval honoured (about 18 minutes).

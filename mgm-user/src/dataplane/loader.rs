@@ -39,16 +39,18 @@ pub mod map_name {
     pub const OIF_SETS: &str = "OIF_SETS";
     /// Report ring buffer.
     pub const REPORTS: &str = "REPORTS";
+    /// Report ring buffer of repeated misses' creation alerts (read first).
+    pub const REPEAT_REPORTS: &str = "REPEAT_REPORTS";
     /// AF_XDP punt sockets.
     pub const PUNT_SOCKETS: &str = "PUNT_SOCKETS";
     /// Runtime settings.
     pub const CONFIG: &str = "CONFIG";
     /// Per-CPU report token buckets.
     pub const REPORT_RATE: &str = "REPORT_RATE";
-    /// (S,G) → when its last creation alert was raised (LRU).
+    /// Hashed slots of (S,G)s that missed, with their last creation alert.
     pub const REPORTED_SGS: &str = "REPORTED_SGS";
     /// Every map that is pinned.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         STATS,
         MFES,
         MFE_STATS,
@@ -60,6 +62,7 @@ pub mod map_name {
         CONFIG,
         REPORT_RATE,
         REPORTED_SGS,
+        REPEAT_REPORTS,
     ];
 }
 
@@ -329,8 +332,9 @@ fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError>
     let object = aya_obj::Object::parse(XDP_OBJECT)
         .map_err(|e| DataPlaneError::Invalid(format!("the embedded XDP object: {e}")))?;
     for (name, path) in paths {
-        // The ring buffer's sizes are set by the loader, not the object.
-        if *name == map_name::REPORTS || !path.exists() {
+        // The ring buffers' sizes are set by the loader, not the object.
+        let ring = [map_name::REPORTS, map_name::REPEAT_REPORTS].contains(name);
+        if ring || !path.exists() {
             continue;
         }
         let (Some(wanted), Ok(pinned)) = (object.maps.get(*name), MapInfo::from_pin(path)) else {

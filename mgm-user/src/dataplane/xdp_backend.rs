@@ -174,8 +174,8 @@ impl XdpBackend {
     /// An (S,G) that raised a creation alert raises no other for `interval` (zero: one per
     /// miss the rate limit lets through). An (S,G) whose misses were refused by the rate limit
     /// draws on a bucket of its own for its next miss (same rate), which a spray of one packet
-    /// per (S,G) never empties; the data plane remembers the last
-    /// `mgm_common::limits::REPORTED_SGS` (S,G)s that missed.
+    /// per (S,G) never empties. The data plane remembers (S,G)s in
+    /// `mgm_common::limits::REPORTED_SGS` slots chosen by hash, the last one to miss in each.
     pub fn set_report_repeat(&mut self, interval: Duration) -> Result<(), DataPlaneError> {
         let ns = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
         self.config.set(config::REPORT_REPEAT_NS, ns, 0)?;
