@@ -91,8 +91,14 @@ pub mod stat {
     pub const MIRROR_WRONG_IF_PASSED: u32 = 36;
     /// Packets of mirrored entries on the wrong interface dropped: the pass rate was spent.
     pub const MIRROR_WRONG_IF_LIMITED: u32 = 37;
+    /// Creation alerts not raised: the (S,G) was reported less than `config::REPORT_REPEAT_NS`
+    /// ago (its packet is still punted or passed).
+    pub const REPORT_RECENTLY_SENT: u32 = 38;
+    /// Creation alerts not raised for an (S,G) that missed before without a report: the
+    /// per-CPU rate limit of such repeated misses was spent.
+    pub const REPORT_REPEAT_RATE_LIMITED: u32 = 39;
     /// Number of counters.
-    pub const COUNT: u32 = 38;
+    pub const COUNT: u32 = 40;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -134,6 +140,8 @@ pub mod stat {
         "mirror_stale_passed",
         "mirror_wrong_if_passed",
         "mirror_wrong_if_limited",
+        "report_recently_sent",
+        "report_repeat_rate_limited",
     ];
 }
 
@@ -355,11 +363,38 @@ pub mod config {
     pub const MIRROR_WRONG_IF_INTERVAL_NS: u32 = 5;
     /// Wrong-interface passes a CPU may make back to back before the interval applies.
     pub const MIRROR_WRONG_IF_BURST: u32 = 6;
+    /// Nanoseconds during which an (S,G) that raised a creation alert raises no other (0 = no
+    /// such wait): its packets are punted or passed as any miss's.
+    pub const REPORT_REPEAT_NS: u32 = 7;
     /// Number of settings.
-    pub const COUNT: u32 = 7;
+    pub const COUNT: u32 = 8;
 }
 
-/// Per-CPU token bucket of one report kind (`REPORT_RATE[kind - 1]`).
+/// Slots of the `REPORT_RATE` token buckets: one per report kind, then one for the creation
+/// alerts of (S,G)s that missed before without a report (see `REPORTED_SGS`).
+pub mod report_bucket {
+    /// First misses of an (S,G).
+    pub const MISS: u32 = 0;
+    /// Wrong-interface reports.
+    pub const WRONG_IF: u32 = 1;
+    /// Misses of an (S,G) whose earlier miss was refused by the [`MISS`] bucket: a flow
+    /// sending more than one packet, which a spray of one packet per (S,G) cannot starve.
+    pub const REPEAT_MISS: u32 = 2;
+    /// Number of buckets.
+    pub const COUNT: u32 = 3;
+}
+
+/// One slot of the `REPORTED_SGS` array: the last (S,G) hashed to it that missed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportedSg {
+    /// The (S,G).
+    pub sg: SgKey,
+    /// When its last creation alert was raised (monotonic ns); 0 if none was.
+    pub reported_ns: u64,
+}
+
+/// Per-CPU token bucket of one report kind (`REPORT_RATE[report_bucket::*]`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RateLimit {
@@ -385,6 +420,12 @@ pub mod limits {
     pub const PUNT_SOCKETS: u32 = 1024;
     /// Ring buffer bytes for reports.
     pub const REPORT_RING_BYTES: u32 = 1 << 20;
+    /// Ring buffer bytes for the creation alerts of repeated misses (read first).
+    pub const REPEAT_REPORT_RING_BYTES: u32 = 1 << 16;
+    /// Slots of the report budget's memory of (S,G)s that missed (a power of two): each
+    /// (S,G) hashes to one slot and overwrites whatever (S,G) was there, which then counts
+    /// as new again.
+    pub const REPORTED_SGS: u32 = 65_536;
 }
 
 #[cfg(feature = "user")]
@@ -399,6 +440,7 @@ mod pod {
     unsafe impl aya::Pod for IfaceConfig {}
     unsafe impl aya::Pod for Report {}
     unsafe impl aya::Pod for RateLimit {}
+    unsafe impl aya::Pod for ReportedSg {}
     unsafe impl aya::Pod for XdpMeta {}
 }
 

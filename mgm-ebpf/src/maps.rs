@@ -8,8 +8,8 @@ use aya_ebpf::{
     macros::btf_map,
 };
 use mgm_common::{
-    config, limits, stat, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters,
-    RateLimit, Report, SgKey,
+    config, limits, report_bucket, stat, IfaceConfig, MfeCounters, MfeValue, OifCounterKey,
+    OifCounters, RateLimit, Report, ReportedSg, SgKey,
 };
 
 /// Why frames went where they went, per CPU (indexes: `mgm_common::stat`).
@@ -51,6 +51,12 @@ pub static OIF_SETS: ArrayOfMaps<
 #[btf_map]
 pub static REPORTS: RingBuf<Report, { limits::REPORT_RING_BYTES as usize }> = RingBuf::new();
 
+/// Creation alerts of (S,G)s whose earlier miss went unreported (`report_bucket::REPEAT_MISS`):
+/// userspace reads them before `REPORTS`, so that they never wait behind a spray's alerts.
+#[btf_map]
+pub static REPEAT_REPORTS: RingBuf<Report, { limits::REPEAT_REPORT_RING_BYTES as usize }> =
+    RingBuf::new();
+
 /// AF_XDP sockets receiving punted misses (slot: `IfaceConfig::punt_slot` + receive queue).
 #[btf_map]
 pub static PUNT_SOCKETS: XskMap<{ limits::PUNT_SOCKETS as usize }> = XskMap::new();
@@ -59,9 +65,16 @@ pub static PUNT_SOCKETS: XskMap<{ limits::PUNT_SOCKETS as usize }> = XskMap::new
 #[btf_map]
 pub static CONFIG: Array<u64, { config::COUNT as usize }> = Array::new();
 
-/// Per-CPU token buckets of the reports, indexed by report kind − 1.
+/// Per-CPU token buckets of the reports (indexes: `mgm_common::report_bucket`).
 #[btf_map]
-pub static REPORT_RATE: PerCpuArray<RateLimit, 2> = PerCpuArray::new();
+pub static REPORT_RATE: PerCpuArray<RateLimit, { report_bucket::COUNT as usize }> =
+    PerCpuArray::new();
+
+/// The report budget per (S,G): the last (S,G) that missed in each slot (slot: a hash of the
+/// (S,G)) and when it last raised a creation alert. A plain array: a miss costs one lookup and
+/// at most one write, however fast a spray of new (S,G)s comes.
+#[btf_map]
+pub static REPORTED_SGS: Array<ReportedSg, { limits::REPORTED_SGS as usize }> = Array::new();
 
 /// Per-CPU token bucket of the wrong-interface passes of mirrored entries.
 #[btf_map]

@@ -1,21 +1,40 @@
 //! Rate-limited reports to userspace through the `REPORTS` ring buffer.
+//!
+//! Creation alerts have a budget per (S,G) as well as per CPU, so that a spray of random (S,G)s
+//! cannot keep a real flow's alert out: an (S,G) reported less than `REPORT_REPEAT_NS` ago is
+//! not reported again, and an (S,G) whose last miss found the CPU's bucket empty draws on a
+//! bucket of its own (`report_bucket::REPEAT_MISS`), which one packet per (S,G) never
+//! touches, and is raised in a ring of its own (`REPEAT_REPORTS`) that userspace reads first.
+//! `REPORTED_SGS` (`limits::REPORTED_SGS` slots, one (S,G) each, chosen by hash)
+//! remembers both; an (S,G) overwritten in its slot by another counts as new again.
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use mgm_common::{config, report_kind, stat, Report, SgKey, REPORT_HEADER_BYTES};
+use mgm_common::{
+    config, limits, report_bucket, report_kind, stat, Report, ReportedSg, SgKey,
+    REPORT_HEADER_BYTES,
+};
 
 use crate::{
-    maps::{count, CONFIG, REPORTS, REPORT_RATE},
+    maps::{count, CONFIG, REPEAT_REPORTS, REPORTED_SGS, REPORTS, REPORT_RATE},
     packet::ptr_at,
 };
 
-/// Sends a report of `kind` for the packet whose IPv4 header starts at `offset`, unless this
-/// CPU's token bucket for that kind is empty.
+/// Sends a report of `kind` for the packet whose IPv4 header starts at `offset`, unless its
+/// budget (per CPU, and per (S,G) for creation alerts) is spent.
 #[inline(always)]
 pub fn raise(kind: u32, ifindex: u32, sg: SgKey, start: usize, end: usize, offset: usize) {
-    if !allowed(kind) {
-        count(stat::REPORT_RATE_LIMITED);
-        return;
-    }
-    let Some(mut entry) = REPORTS.reserve(0) else {
+    // SAFETY: helper without preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let admitted = if kind == report_kind::MISS {
+        admit_miss(sg, now)
+    } else {
+        admit(report_bucket::WRONG_IF, now, stat::REPORT_RATE_LIMITED).then_some(Ring::First)
+    };
+    let reserved = match admitted {
+        None => return,
+        Some(Ring::First) => REPORTS.reserve(0),
+        Some(Ring::Repeat) => REPEAT_REPORTS.reserve(0),
+    };
+    let Some(mut entry) = reserved else {
         count(stat::REPORT_RING_FULL);
         return;
     };
@@ -39,11 +58,68 @@ pub fn raise(kind: u32, ifindex: u32, sg: SgKey, start: usize, end: usize, offse
         header,
     });
     entry.submit(0);
-    count(if kind == report_kind::MISS {
-        stat::REPORT_MISS
+    if kind == report_kind::MISS {
+        remember(sg, now);
+        count(stat::REPORT_MISS);
     } else {
-        stat::REPORT_WRONG_IF
-    });
+        count(stat::REPORT_WRONG_IF);
+    }
+}
+
+/// The ring a report goes to.
+enum Ring {
+    /// `REPORTS`.
+    First,
+    /// `REPEAT_REPORTS`, read first.
+    Repeat,
+}
+
+/// The ring a miss of `sg` may raise a creation alert in now, if any; counts the refusal if
+/// none.
+#[inline(always)]
+fn admit_miss(sg: SgKey, now: u64) -> Option<Ring> {
+    let reported = match REPORTED_SGS.get(slot_of(sg)) {
+        Some(seen) if seen.sg == sg => seen.reported_ns,
+        _ => {
+            if admit(report_bucket::MISS, now, stat::REPORT_RATE_LIMITED) {
+                return Some(Ring::First);
+            }
+            // Remembered as seen: its next miss draws on the bucket of repeated misses.
+            remember(sg, 0);
+            return None;
+        }
+    };
+    let repeat = setting(config::REPORT_REPEAT_NS, 0).min(MAX_INTERVAL_NS);
+    if reported != 0 && now.wrapping_sub(reported) < repeat {
+        count(stat::REPORT_RECENTLY_SENT);
+        return None;
+    }
+    admit(
+        report_bucket::REPEAT_MISS,
+        now,
+        stat::REPORT_REPEAT_RATE_LIMITED,
+    )
+    .then_some(Ring::Repeat)
+}
+
+/// Records that `sg` missed, and when it was last reported (0: not yet).
+#[inline(always)]
+fn remember(sg: SgKey, reported_ns: u64) {
+    if let Some(slot) = REPORTED_SGS.get_ptr_mut(slot_of(sg)) {
+        // SAFETY: an array slot; a write racing another CPU's can only leave a slot that
+        // matches neither (S,G), which then counts as new.
+        unsafe { *slot = ReportedSg { sg, reported_ns } };
+    }
+}
+
+/// Bits of a `REPORTED_SGS` slot number.
+const SLOT_BITS: u32 = limits::REPORTED_SGS.trailing_zeros();
+
+/// The `REPORTED_SGS` slot of `sg`: the top bits of a multiplicative hash of both addresses.
+#[inline(always)]
+fn slot_of(sg: SgKey) -> u32 {
+    let key = u64::from(sg.source) << 32 | u64::from(sg.group);
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOT_BITS)) as u32
 }
 
 /// Largest interval honoured (about 18 minutes).
@@ -51,30 +127,27 @@ const MAX_INTERVAL_NS: u64 = 1 << 40;
 /// Largest burst honoured.
 const MAX_BURST: u64 = 1 << 16;
 
-/// Token bucket per CPU and kind: `REPORT_BURST` reports back to back, then one per
-/// `REPORT_INTERVAL_NS`.
+/// The setting at `index` of `CONFIG`, or `default`.
 #[inline(always)]
-fn allowed(kind: u32) -> bool {
-    let interval = CONFIG
-        .get(config::REPORT_INTERVAL_NS)
-        .copied()
-        .unwrap_or(0)
-        .min(MAX_INTERVAL_NS);
+fn setting(index: u32, default: u64) -> u64 {
+    CONFIG.get(index).copied().unwrap_or(default)
+}
+
+/// Token bucket per CPU and `bucket`: `REPORT_BURST` reports back to back, then one per
+/// `REPORT_INTERVAL_NS`. Counts `refused` when it is empty.
+#[inline(always)]
+fn admit(bucket: u32, now: u64, refused: u32) -> bool {
+    let interval = setting(config::REPORT_INTERVAL_NS, 0).min(MAX_INTERVAL_NS);
     if interval == 0 {
         return true;
     }
-    let burst = CONFIG
-        .get(config::REPORT_BURST)
-        .copied()
-        .unwrap_or(1)
-        .clamp(1, MAX_BURST);
-    let Some(state) = REPORT_RATE.get_ptr_mut(kind.wrapping_sub(1)) else {
+    let burst = setting(config::REPORT_BURST, 1).clamp(1, MAX_BURST);
+    let Some(state) = REPORT_RATE.get_ptr_mut(bucket) else {
+        count(refused);
         return false;
     };
     // SAFETY: per-CPU slot, only this CPU touches it while the program runs.
     let state = unsafe { &mut *state };
-    // SAFETY: helper without preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
     // Both factors are clamped, so the product fits (no 128-bit multiply in BPF).
     let cap = interval * burst;
     let credit = state
@@ -87,6 +160,7 @@ fn allowed(kind: u32) -> bool {
         true
     } else {
         state.credit_ns = credit;
+        count(refused);
         false
     }
 }

@@ -153,8 +153,15 @@ fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() -> anyhow
     let received = listener.finish()?;
     assert!(
         received.is_complete(PACKETS.into()),
-        "the established flow got {} of {PACKETS} packets under the flood",
-        received.seqs.len()
+        "the established flow got {} of {PACKETS} packets under the flood, out of place \
+         from {:?}",
+        received.seqs.len(),
+        received
+            .seqs
+            .iter()
+            .enumerate()
+            .find(|(i, s)| **s != *i as u64)
+            .map(|(i, _)| &received.seqs[i.saturating_sub(3)..(i + 10).min(received.seqs.len())])
     );
     Ok(())
 }
@@ -293,14 +300,23 @@ fn a_spray_filling_the_table_leaves_new_flows_their_entry_and_the_fast_path() ->
     eprintln!(
         "spray: {sent} frames; negative share ({NEGATIVE_SHARE}) full after {filled_after:?}; \
          entries {}, negative {}, evicted negative {}, evicted idle {}, refused {}, backend \
-         failures {}; new flow's entry after {during:?} during the spray, {after:?} after it; \
-         mgmd RSS {rss_before} -> {rss_after} KiB",
+         failures {}; creation alerts raised {}, refused: rate {}, repeat rate {}, recently \
+         sent {}, ring full {}; held now {}, hold overflow {}; new flow's entry after \
+         {during:?} during the spray, {after:?} after it; mgmd RSS {rss_before} -> \
+         {rss_after} KiB",
         counter(&after_spray, "mfes_now"),
         counter(&after_spray, "mfes_negative_now"),
         delta("mfe_evicted_negative"),
         delta("mfe_evicted_idle"),
         delta("mfe_refused"),
         delta("backend_failures"),
+        delta("report_miss"),
+        delta("report_rate_limited"),
+        delta("report_repeat_rate_limited"),
+        delta("report_recently_sent"),
+        delta("report_ring_full"),
+        counter(&after_spray, "hold_queued_now"),
+        delta("hold_overflow"),
     );
     ensure!(
         delta("mfe_evicted_negative") > 0,

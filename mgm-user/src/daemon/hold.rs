@@ -38,6 +38,8 @@ pub struct HoldLimits {
     pub per_flow: usize,
     /// Packets held in all.
     pub total: usize,
+    /// Bytes of frames held in all.
+    pub total_bytes: usize,
     /// How long a packet may wait for its entry.
     pub max_age: Duration,
 }
@@ -47,6 +49,7 @@ impl Default for HoldLimits {
         Self {
             per_flow: 4096,
             total: 65_536,
+            total_bytes: 16 << 20,
             max_age: Duration::from_secs(3),
         }
     }
@@ -124,6 +127,7 @@ impl FrameOut for PacketSocket {
 pub struct Hold {
     queues: HashMap<Sg, VecDeque<HeldPacket>>,
     held: usize,
+    held_bytes: usize,
     /// Per entry with something delivered or refused here; dropped with the entry.
     tallies: HashMap<Sg, Tally>,
     limits: HoldLimits,
@@ -136,6 +140,7 @@ impl Hold {
         Self {
             queues: HashMap::new(),
             held: 0,
+            held_bytes: 0,
             tallies: HashMap::new(),
             limits,
             counters: HoldCounters::default(),
@@ -208,17 +213,28 @@ impl Hold {
             self.counters.malformed += 1;
             return None;
         };
-        let queue = self.queues.entry(sg).or_default();
-        if queue.len() >= self.limits.per_flow || self.held >= self.limits.total {
+        // A refused packet leaves no empty queue behind (a spray of new (S,G)s would grow
+        // the map by one per packet).
+        let queued = self.queues.get(&sg).map_or(0, VecDeque::len);
+        if queued >= self.limits.per_flow
+            || self.held >= self.limits.total
+            || self.held_bytes + frame.len() > self.limits.total_bytes
+        {
             self.counters.overflow += 1;
             return None;
         }
+        // Most (S,G)s never hold more than their first packet: room for one to start with.
+        let queue = self
+            .queues
+            .entry(sg)
+            .or_insert_with(|| VecDeque::with_capacity(1));
         queue.push_back(HeldPacket {
             at: now,
             arrival,
             frame: frame.to_vec(),
         });
         self.held += 1;
+        self.held_bytes += frame.len();
         Some(sg)
     }
 
@@ -244,6 +260,7 @@ impl Hold {
             return;
         };
         self.held -= queue.len();
+        self.held_bytes -= queue.iter().map(|p| p.frame.len()).sum::<usize>();
         for held in queue {
             self.deliver(sg, held.frame, held.arrival, route, out);
         }
@@ -255,6 +272,7 @@ impl Hold {
         self.tallies.remove(&sg);
         if let Some(queue) = self.queues.remove(&sg) {
             self.held -= queue.len();
+            self.held_bytes -= queue.iter().map(|p| p.frame.len()).sum::<usize>();
             self.counters.no_route += queue.len() as u64;
         }
     }
@@ -311,19 +329,22 @@ impl Hold {
     /// Drops packets that waited longer than the limit.
     pub fn expire(&mut self, now: Instant) {
         let max_age = self.limits.max_age;
-        let mut aged = 0;
+        let (mut aged, mut aged_bytes) = (0, 0);
         self.queues.retain(|_, queue| {
-            while queue
-                .front()
-                .is_some_and(|p| now.duration_since(p.at) > max_age)
-            {
-                queue.pop_front();
+            while let Some(p) = queue.front().filter(|p| now.duration_since(p.at) > max_age) {
                 aged += 1;
+                aged_bytes += p.frame.len();
+                queue.pop_front();
             }
             !queue.is_empty()
         });
         self.held -= aged;
+        self.held_bytes -= aged_bytes;
         self.counters.aged_out += aged as u64;
+        // The map keeps the room a spray made it grow to: given back once it is mostly empty.
+        if self.queues.capacity() > 4 * self.queues.len() + 1024 {
+            self.queues.shrink_to_fit();
+        }
     }
 
     fn send(&mut self, sg: Sg, mut frame: Vec<u8>, route: Route<'_>, out: &mut dyn FrameOut) {

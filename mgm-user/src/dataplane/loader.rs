@@ -39,6 +39,8 @@ pub mod map_name {
     pub const OIF_SETS: &str = "OIF_SETS";
     /// Report ring buffer.
     pub const REPORTS: &str = "REPORTS";
+    /// Report ring buffer of repeated misses' creation alerts (read first).
+    pub const REPEAT_REPORTS: &str = "REPEAT_REPORTS";
     /// AF_XDP punt sockets.
     pub const PUNT_SOCKETS: &str = "PUNT_SOCKETS";
     /// Runtime settings.
@@ -47,8 +49,10 @@ pub mod map_name {
     pub const REPORT_RATE: &str = "REPORT_RATE";
     /// Per-CPU token bucket of mirrored entries' wrong-interface passes.
     pub const MIRROR_RATE: &str = "MIRROR_RATE";
+    /// Hashed slots of (S,G)s that missed, with their last creation alert.
+    pub const REPORTED_SGS: &str = "REPORTED_SGS";
     /// Every map that is pinned.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 13] = [
         STATS,
         MFES,
         MFE_STATS,
@@ -60,6 +64,8 @@ pub mod map_name {
         CONFIG,
         REPORT_RATE,
         MIRROR_RATE,
+        REPORTED_SGS,
+        REPEAT_REPORTS,
     ];
 }
 
@@ -342,8 +348,9 @@ fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError>
     let object = aya_obj::Object::parse(XDP_OBJECT)
         .map_err(|e| DataPlaneError::Invalid(format!("the embedded XDP object: {e}")))?;
     for (name, path) in paths {
-        // The ring buffer's sizes are set by the loader, not the object.
-        if *name == map_name::REPORTS || !path.exists() {
+        // The ring buffers' sizes are set by the loader, not the object.
+        let ring = [map_name::REPORTS, map_name::REPEAT_REPORTS].contains(name);
+        if ring || !path.exists() {
             continue;
         }
         let (Some(wanted), Ok(pinned)) = (object.maps.get(*name), MapInfo::from_pin(path)) else {

@@ -11,8 +11,10 @@
 //! | `IFACES` | hash | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots) |
 //! | `PUNT_SOCKETS` | XSKMAP | punt slot + receive queue → AF_XDP socket |
 //! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface) |
+//! | `REPEAT_REPORTS` | ring buffer | `Report` records of repeated misses, read before `REPORTS` |
 //! | `CONFIG`, `REPORT_RATE` | array, per-CPU array | report rate limit and its token buckets; mirror settings and heartbeat |
 //! | `MIRROR_RATE` | per-CPU array | token bucket of mirrored entries' wrong-interface passes |
+//! | `REPORTED_SGS` | array | hash of an (S,G) → `ReportedSg` (the (S,G), its last creation alert) |
 //! | `STATS` | per-CPU array | `mgm_common::stat` counter → packets |
 //!
 //! An entry with one outgoing interface (other than its incoming one) names it in

@@ -1,5 +1,6 @@
 //! Reports from the XDP program (creation alerts for misses, wrong-interface reports), read
-//! from the `REPORTS` ring buffer, synchronously or as an async stream on tokio.
+//! from the `REPEAT_REPORTS` and `REPORTS` ring buffers, synchronously or as an async stream on
+//! tokio.
 use super::{loader::map_name, DataPlane, DataPlaneError};
 use aya::maps::{MapData, RingBuf};
 use mgm_common::{report_kind, Report, SgKey};
@@ -55,77 +56,89 @@ impl DataPlaneReport {
     }
 }
 
-/// Reader of the report ring.
+/// The next record of `ring` that decodes (others are skipped).
+fn next_report(ring: &mut RingBuf<MapData>) -> Option<DataPlaneReport> {
+    while let Some(record) = ring.next() {
+        if let Some(report) = DataPlaneReport::parse(&record) {
+            return Some(report);
+        }
+    }
+    None
+}
+
+/// Reader of the report rings: the creation alerts of repeated misses first, so that they
+/// never wait behind a spray's (see `mgm-ebpf/src/report.rs`).
 pub struct ReportReader {
-    ring: RingBuf<MapData>,
+    repeat: RingBuf<MapData>,
+    first: RingBuf<MapData>,
 }
 
 impl ReportReader {
-    /// Takes the report ring of `plane`.
+    /// Takes the report rings of `plane`.
     pub fn new(plane: &mut DataPlane) -> Result<Self, DataPlaneError> {
         Ok(Self {
-            ring: plane.take_map(map_name::REPORTS)?.try_into()?,
+            repeat: plane.take_map(map_name::REPEAT_REPORTS)?.try_into()?,
+            first: plane.take_map(map_name::REPORTS)?.try_into()?,
         })
     }
 
-    /// The next report if one is waiting (records that do not decode are skipped).
+    /// The next report if one is waiting.
     pub fn try_next(&mut self) -> Option<DataPlaneReport> {
-        while let Some(record) = self.ring.next() {
-            if let Some(report) = DataPlaneReport::parse(&record) {
-                return Some(report);
-            }
-        }
-        None
+        next_report(&mut self.repeat).or_else(|| next_report(&mut self.first))
     }
 
     /// Turns the reader into an async one (needs a tokio runtime with I/O enabled).
     pub fn into_async(self) -> Result<AsyncReportReader, DataPlaneError> {
-        // SAFETY: the ring owns its map descriptor, and the AsyncFd owns the ring, so the
-        // descriptor stays open and the same for as long as it is registered.
-        let ring = unsafe { AsyncFd::register_with_interest(self.ring, Interest::READABLE) }
-            .map_err(|e| DataPlaneError::Sys {
-                call: "registering the report ring with tokio",
-                source: e.into_parts().1,
-            })?;
-        Ok(AsyncReportReader { ring })
+        let register = |ring: RingBuf<MapData>| {
+            // SAFETY: the ring owns its map descriptor, and the AsyncFd owns the ring, so the
+            // descriptor stays open and the same for as long as it is registered.
+            unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(|e| {
+                DataPlaneError::Sys {
+                    call: "registering a report ring with tokio",
+                    source: e.into_parts().1,
+                }
+            })
+        };
+        Ok(AsyncReportReader {
+            repeat: register(self.repeat)?,
+            first: register(self.first)?,
+        })
     }
 }
 
-/// Async reader of the report ring.
+/// Async reader of the report rings (repeated misses' creation alerts first).
 pub struct AsyncReportReader {
-    ring: AsyncFd<RingBuf<MapData>>,
+    repeat: AsyncFd<RingBuf<MapData>>,
+    first: AsyncFd<RingBuf<MapData>>,
 }
 
 impl AsyncReportReader {
-    /// The next report if one is waiting, without waiting (records that do not decode are
-    /// skipped).
+    /// The next report if one is waiting, without waiting.
     pub fn try_next(&mut self) -> Option<DataPlaneReport> {
-        let ring = self.ring.get_mut();
-        while let Some(record) = ring.next() {
-            if let Some(report) = DataPlaneReport::parse(&record) {
-                return Some(report);
-            }
-        }
-        None
+        next_report(self.repeat.get_mut()).or_else(|| next_report(self.first.get_mut()))
     }
 
     /// Waits for the next report.
     pub async fn next(&mut self) -> Result<DataPlaneReport, DataPlaneError> {
         loop {
-            let mut guard =
-                self.ring
-                    .readable_mut()
-                    .await
-                    .map_err(|source| DataPlaneError::Sys {
-                        call: "polling the report ring",
-                        source,
-                    })?;
-            while let Some(record) = guard.get_inner_mut().next() {
-                if let Some(report) = DataPlaneReport::parse(&record) {
-                    return Ok(report);
-                }
+            if let Some(report) = self.try_next() {
+                return Ok(report);
             }
-            guard.clear_ready();
+            let ready = tokio::select! {
+                biased;
+                guard = self.repeat.readable_mut() => guard,
+                guard = self.first.readable_mut() => guard,
+            };
+            let mut guard = ready.map_err(|source| DataPlaneError::Sys {
+                call: "polling the report rings",
+                source,
+            })?;
+            // Readiness is cleared only by a guard taken before the ring was found empty, so
+            // that a record arriving meanwhile wakes the next wait.
+            match next_report(guard.get_inner_mut()) {
+                Some(report) => return Ok(report),
+                None => guard.clear_ready(),
+            }
         }
     }
 }

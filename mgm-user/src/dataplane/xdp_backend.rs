@@ -17,7 +17,10 @@ use mgm_common::{
     config, limits, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, SgKey,
     IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD, NO_OIF_SET,
 };
-use std::collections::{HashMap as StdHashMap, HashSet};
+use std::{
+    collections::{HashMap as StdHashMap, HashSet},
+    time::Duration,
+};
 
 mod mirror;
 pub use mirror::{monotonic_ns, MAX_SAMPLE_INTERVAL};
@@ -26,6 +29,9 @@ pub use mirror::{monotonic_ns, MAX_SAMPLE_INTERVAL};
 const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
 /// ...after a burst of this many.
 const DEFAULT_REPORT_BURST: u64 = 100;
+/// An (S,G) that raised a creation alert raises no other for this long (its misses are
+/// punted meanwhile; a lost entry is written again on the first miss after it).
+const DEFAULT_REPORT_REPEAT: Duration = Duration::from_millis(100);
 
 /// Released counter slots and per-interface counters that trigger a grace period (~10 ms) by
 /// themselves, so that the counter maps never fill up with garbage.
@@ -143,6 +149,7 @@ impl XdpBackend {
         }
         backend.set_report_limit(DEFAULT_REPORTS_PER_SEC, DEFAULT_REPORT_BURST)?;
         backend.set_mirror_defaults()?;
+        backend.set_report_repeat(DEFAULT_REPORT_REPEAT)?;
         Ok(backend)
     }
 
@@ -178,6 +185,17 @@ impl XdpBackend {
         };
         self.config.set(config::REPORT_INTERVAL_NS, interval, 0)?;
         self.config.set(config::REPORT_BURST, burst.max(1), 0)?;
+        Ok(())
+    }
+
+    /// An (S,G) that raised a creation alert raises no other for `interval` (zero: one per
+    /// miss the rate limit lets through). An (S,G) whose misses were refused by the rate limit
+    /// draws on a bucket of its own for its next miss (same rate), which a spray of one packet
+    /// per (S,G) never empties. The data plane remembers (S,G)s in
+    /// `mgm_common::limits::REPORTED_SGS` slots chosen by hash, the last one to miss in each.
+    pub fn set_report_repeat(&mut self, interval: Duration) -> Result<(), DataPlaneError> {
+        let ns = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+        self.config.set(config::REPORT_REPEAT_NS, ns, 0)?;
         Ok(())
     }
 

@@ -38,6 +38,7 @@ fn punted_frames_are_queued_per_flow_within_bounds() {
         per_flow: 2,
         total: 3,
         max_age: Duration::from_secs(1),
+        ..HoldLimits::default()
     });
     let now = Instant::now();
     let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
@@ -59,6 +60,65 @@ fn punted_frames_are_queued_per_flow_within_bounds() {
     assert_eq!((c.punted, c.overflow, c.malformed, h.held()), (6, 2, 1, 3));
     h.discard(sg);
     assert_eq!((h.held(), h.counters().no_route), (1, 2));
+}
+
+#[test]
+fn a_refused_packet_leaves_no_queue_and_a_spray_gives_its_room_back() {
+    let mut h = hold(HoldLimits {
+        per_flow: 4,
+        total: 1,
+        ..HoldLimits::default()
+    });
+    let now = Instant::now();
+    assert!(h.punted(&frame(64, [239, 1, 1, 1]), 2, now).is_some());
+    for n in 0..=255u8 {
+        assert_eq!(h.punted(&frame(64, [239, 2, 1, n]), 2, now), None);
+    }
+    let refused = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 2, 1, 7));
+    assert!(!h.is_waiting(refused), "a refused packet is not waiting");
+    assert_eq!((h.queues.len(), h.counters().overflow), (1, 256));
+
+    // A spray of one packet per (S,G) grows the map; once they age out, its room goes.
+    let mut h = hold(HoldLimits {
+        per_flow: 4,
+        total: 100_000,
+        max_age: Duration::from_secs(1),
+        ..HoldLimits::default()
+    });
+    for n in 0..20_000u32 {
+        let [_, _, a, b] = n.to_be_bytes();
+        h.punted(&frame(64, [239, 3, a, b]), 2, now);
+    }
+    let grown = h.queues.capacity();
+    h.expire(now + Duration::from_secs(2));
+    assert_eq!((h.held(), h.counters().aged_out), (0, 20_000));
+    assert!(
+        h.queues.capacity() < grown / 4,
+        "{} of {grown}",
+        h.queues.capacity()
+    );
+}
+
+#[test]
+fn held_bytes_are_bounded_in_total() {
+    let one = frame(64, [239, 1, 1, 1]).len();
+    let mut h = hold(HoldLimits {
+        total_bytes: 2 * one,
+        ..HoldLimits::default()
+    });
+    let now = Instant::now();
+    assert!(h.punted(&frame(64, [239, 1, 1, 1]), 2, now).is_some());
+    assert!(h.punted(&frame(64, [239, 1, 1, 2]), 2, now).is_some());
+    assert_eq!(h.punted(&frame(64, [239, 1, 1, 3]), 2, now), None);
+    assert_eq!((h.held(), h.counters().overflow), (2, 1));
+    // Room comes back as packets leave.
+    h.discard(Sg::new(
+        Ipv4Addr::new(10, 0, 0, 1),
+        Ipv4Addr::new(239, 1, 1, 1),
+    ));
+    assert!(h.punted(&frame(64, [239, 1, 1, 3]), 2, now).is_some());
+    h.expire(now + Duration::from_secs(10));
+    assert_eq!((h.held(), h.held_bytes), (0, 0));
 }
 
 #[test]

@@ -26,9 +26,12 @@ use std::{
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
-/// UMEM of one interface's punt sockets, in 2 KiB frames (16 MiB), shared by its receive
-/// queues: room for a burst of a new flow while its entry is created.
-const PUNT_FRAMES_PER_INTERFACE: u32 = 8192;
+/// UMEM of one interface's punt sockets, in 2 KiB frames (8 MiB, resident: the kernel pins
+/// it), shared by its receive queues (at least 64 frames each). mgmd copies punted frames
+/// out as soon as it is woken, so this is room for the burst that arrives before it reads:
+/// the first 5000 back-to-back packets of a new flow reach the hold queues whole
+/// (`tests/no_loss_creation.rs`).
+const PUNT_FRAMES_PER_INTERFACE: u32 = 4096;
 
 /// The core as mgmd runs it.
 pub type Router = RouterCore<XdpBackend, DaemonIo>;

@@ -482,8 +482,12 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     }
                     Err(e) => self.backend_failed(sg, "install", &e),
                 }
-                let now = self.clock;
-                self.drain_punts(now);
+                // What was punted before the install joins the queue first (a negative entry
+                // sends nothing, so a spray of them costs no reads of the punt rings here).
+                if !oifs.is_empty() {
+                    let now = self.clock;
+                    self.drain_punts(now);
+                }
                 let route = hold::Route {
                     iif: iif.ifindex,
                     oifs: &oifs,
