@@ -21,6 +21,7 @@ use std::{
 };
 use support::{interfaces, signal_pid, wait_exited, wait_for, Mgmd, MGMCTL, MGMD};
 
+const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 8, 8, 8);
 
 /// up0 and rcv1, and a route for GROUP from up0 to rcv1.
@@ -94,7 +95,17 @@ fn under_ip_netns_exec_mgmd_pins_in_the_hosts_bpffs_and_survives_kill_9() -> Res
         text.contains(&format!("pinned: yes, {}", dir.display())),
         "{text}"
     );
-    delivers(&mut mgmd)?;
+    // A stream long enough for the new entry's hold mode (mgmd sending the first packets on
+    // itself, up to a second) to end: then XDP forwards it from the pinned maps alone.
+    let listener = mgmd.listen(Host::Receiver(1), GROUP, 1000, 60.0)?;
+    mgmd.send_in_background(Host::Source, GROUP, 1000, 5)?;
+    mgmd.wait_for_forwarded(SOURCE, GROUP, 20)?;
+    let received = listener.finish()?;
+    ensure!(
+        received.is_complete(1000),
+        "rcv1 got {} of 1000",
+        received.seqs.len()
+    );
 
     signal_pid(mgmd.pid(), libc::SIGKILL)?;
     wait_exited(mgmd.pid())?;

@@ -1,7 +1,8 @@
 //! The checks behind the cargo-fuzz targets of `fuzz_targets/`, one public function per target.
 //!
-//! Each takes arbitrary bytes, feeds them to one of mgmd's parsers of external data, and panics
-//! only when a property of that parser fails (a panic inside the parser is a finding as well).
+//! Each takes arbitrary bytes, feeds them to one of mgmd's parsers of external data (`api` on to
+//! its request handler), and panics only when a property of that code fails (a panic inside it
+//! is a finding as well).
 //! Run a target with `cargo +nightly fuzz run <target>` in `mgm-user/fuzz`; the seed corpora
 //! are in `corpus/<target>/`.
 use bytes::BytesMut;
