@@ -227,8 +227,23 @@ pub struct MfeCounters {
     pub ttl_expired: u64,
     /// Mirrored entries: packets handed to the kernel as samples (also counted in `packets`).
     pub sampled: u64,
+    /// Mirrored entries: bytes of those samples (also counted in `bytes`).
+    pub sampled_bytes: u64,
     /// Mirrored entries: when this CPU last handed a sample to the kernel (ns, monotonic).
     pub last_sample_ns: u64,
+}
+
+impl MfeCounters {
+    /// (packets, bytes) of `per_cpu` (one entry's values of every CPU) that XDP forwarded:
+    /// those accepted less the samples handed to the kernel.
+    pub fn forwarded(per_cpu: &[MfeCounters]) -> (u64, u64) {
+        per_cpu.iter().fold((0u64, 0u64), |(packets, bytes), c| {
+            (
+                packets.wrapping_add(c.packets.wrapping_sub(c.sampled)),
+                bytes.wrapping_add(c.bytes.wrapping_sub(c.sampled_bytes)),
+            )
+        })
+    }
 }
 
 /// Key of the per-(entry, outgoing interface) counters.
@@ -242,17 +257,21 @@ pub struct OifCounterKey {
 }
 
 /// Per-CPU counters of one (entry, outgoing interface). Copies sent are not counted per copy
-/// (that would cost every copy a hash lookup): every packet the entry accepted goes to every
-/// outgoing interface unless that interface's rules drop it, so the copies sent since the
-/// interface joined the entry are the entry's packets since then minus the interface's drops
-/// (see [`OifCounters::sent`]). Userspace writes the entry's counts at the time the interface
-/// joined into CPU 0's value when it creates the key; the egress program only adds drops.
+/// (that would cost every copy a hash lookup): every packet the entry forwarded here (its
+/// packets less a mirrored entry's samples, which the kernel forwards) goes to every outgoing
+/// interface unless that interface's rules drop it, so the copies sent since the interface
+/// joined the entry are the entry's forwarded packets since then minus the interface's drops
+/// (see [`OifCounters::sent`]). Userspace writes the entry's forwarded counts at the time the
+/// interface joined into CPU 0's value when it creates the key; the egress program only adds
+/// drops.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OifCounters {
-    /// The entry's packets when the interface joined it (CPU 0's value; 0 in the others).
+    /// The entry's forwarded packets when the interface joined it (CPU 0's value; 0 in the
+    /// others).
     pub base_packets: u64,
-    /// The entry's bytes when the interface joined it (CPU 0's value; 0 in the others).
+    /// The entry's forwarded bytes when the interface joined it (CPU 0's value; 0 in the
+    /// others).
     pub base_bytes: u64,
     /// Copies dropped by the TTL threshold or the MTU.
     pub drops: u64,
@@ -261,8 +280,8 @@ pub struct OifCounters {
 }
 
 impl OifCounters {
-    /// (packets, bytes) sent out of the interface, from the entry's totals (`packets`, `bytes`,
-    /// all CPUs) and this key's values of every CPU.
+    /// (packets, bytes) sent out of the interface, from the entry's forwarded totals (all CPUs,
+    /// see [`MfeCounters::forwarded`]) and this key's values of every CPU.
     pub fn sent(entry_packets: u64, entry_bytes: u64, per_cpu: &[OifCounters]) -> (u64, u64) {
         let mut total = OifCounters::default();
         for c in per_cpu {

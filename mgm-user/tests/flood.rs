@@ -212,8 +212,7 @@ impl PinnedMaps {
             ifindex,
         };
         let entry_stats = self.mfe_stats.get(&entry.stats_slot, 0)?;
-        let packets = entry_stats.iter().map(|c| c.packets).sum();
-        let bytes = entry_stats.iter().map(|c| c.bytes).sum();
+        let (packets, bytes) = MfeCounters::forwarded(&entry_stats);
         match self.oif_stats.get(&key, 0) {
             Ok(per_cpu) => Ok(OifCounters::sent(packets, bytes, &per_cpu).0),
             Err(MapError::KeyNotFound) => Ok(0),

@@ -286,8 +286,7 @@ impl XdpBackend {
         }
         let entry = self.mfe_stats.get(&slot, 0)?;
         let mut values = vec![OifCounters::default(); self.cpus];
-        values[0].base_packets = sum(&entry, |c| c.packets);
-        values[0].base_bytes = sum(&entry, |c| c.bytes);
+        (values[0].base_packets, values[0].base_bytes) = MfeCounters::forwarded(&entry);
         for &ifindex in oifs {
             let key = OifCounterKey {
                 stats_slot: slot,
@@ -514,6 +513,7 @@ impl ForwardingBackend for XdpBackend {
             .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
         let counters = self.mfe_stats.get(&entry.slot, 0)?;
         let (packets, bytes) = (sum(&counters, |c| c.packets), sum(&counters, |c| c.bytes));
+        let (forwarded, forwarded_bytes) = MfeCounters::forwarded(&counters);
         let mut oifs = Vec::with_capacity(entry.oifs.len());
         for &ifindex in &entry.oifs {
             let key = OifCounterKey {
@@ -521,7 +521,7 @@ impl ForwardingBackend for XdpBackend {
                 ifindex,
             };
             let per_cpu = self.oif_stats.get(&key, 0)?;
-            let (sent, sent_bytes) = OifCounters::sent(packets, bytes, &per_cpu);
+            let (sent, sent_bytes) = OifCounters::sent(forwarded, forwarded_bytes, &per_cpu);
             oifs.push((
                 ifindex,
                 OifStats {
