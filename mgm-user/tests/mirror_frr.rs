@@ -143,6 +143,35 @@ impl Routers {
         )
     }
 
+    /// Waits until r3's (S,G) goes out of `oifs` in XDP (none: the entry is gone from XDP or
+    /// has no outgoing interface), sending a packet now and then to keep the flow alive.
+    fn r3_oifs_become(&self, oifs: &[&str], step: &str) -> Result<()> {
+        let start = Instant::now();
+        let waited = wait_for(step, Duration::from_secs(30), || {
+            let now: Vec<String> = self
+                .flow(3)?
+                .map(|r| r.oifs.into_iter().map(|o| o.iface).collect())
+                .unwrap_or_default();
+            if now != oifs {
+                self.send(2, 10)?;
+            }
+            Ok((now == oifs).then_some(()))
+        });
+        if let Err(e) = waited {
+            for n in 1..=ROUTERS {
+                let kernel = self.lab.ip(Host::PimRouter(n), &["mroute", "show"])?;
+                println!(
+                    "r{n}: kernel {}mgm {:?}",
+                    String::from_utf8_lossy(&kernel.stdout),
+                    self.flow(n)?
+                );
+            }
+            return Err(e);
+        }
+        println!("{step}: r3's XDP entry follows after {:?}", start.elapsed());
+        Ok(())
+    }
+
     fn send(&self, count: u32, interval_ms: u32) -> Result<()> {
         let (group, count, interval) = (
             GROUP.to_string(),
@@ -221,6 +250,17 @@ fn frr_pim_routes_are_mirrored_on_three_routers_and_deliver_exactly_once() -> Re
             "r{n} counted {counted} of {PACKETS}"
         );
     }
+    // The listeners are gone: both receivers left (IGMP leave, then FRR's prune). rcv1 joins
+    // again (graft): each change reaches r3's XDP entry, or its removal, through the kernel.
+    routers.r3_oifs_become(&[], "both receivers left")?;
+    let _member = routers.listen(1, u32::MAX, 60.0)?;
+    routers.r3_oifs_become(&["rcv1"], "rcv1 joined again")?;
+    let listener = routers.listen(1, 20, 30.0)?;
+    routers.send(20, 5)?;
+    ensure!(
+        listener.finish()?.is_complete(20),
+        "rcv1 after its new join"
+    );
     Ok(())
 }
 
