@@ -106,17 +106,9 @@ impl Drop for Smcroute {
     }
 }
 
-/// The kernel's packet counter of (SOURCE, GROUP) (`ip -s mroute`), if it has the entry.
+/// The kernel's packet counter of (SOURCE, GROUP) on the router, if it has the entry.
 fn kernel_packets(mgmd: &Mgmd) -> Result<Option<u64>> {
-    let out = mgmd
-        .lab
-        .run(Host::Router, &["ip", "-s", "-j", "mroute", "show"])?;
-    let entries: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let found = entries.as_array().into_iter().flatten().find(|e| {
-        e["src"].as_str() == Some(&SOURCE.to_string())
-            && e["dst"].as_str() == Some(&GROUP.to_string())
-    });
-    Ok(found.map(|e| e["packets"].as_u64().unwrap_or(0)))
+    support::kernel_mroute_packets(&mgmd.lab, Host::Router, SOURCE, GROUP)
 }
 
 /// Waits until mgmd forwards (SOURCE, GROUP) as an entry of the kernel protocol to `oifs`.
