@@ -172,7 +172,8 @@ impl Lab {
         Ok(())
     }
 
-    /// Keeps the namespaces after drop (for `cargo xtask lab up`).
+    /// Keeps the namespaces, and the daemons started in them, after drop (for `cargo xtask lab
+    /// up`).
     pub fn keep(mut self) {
         self.keep = true;
     }
@@ -357,11 +358,13 @@ impl Lab {
     }
 
     fn teardown(&mut self) {
+        if self.keep {
+            // The daemons go on with the namespaces ([`delete_namespaces`] ends them).
+            self.children.clear();
+            return;
+        }
         for child in self.children.drain(..) {
             stop(child);
-        }
-        if self.keep {
-            return;
         }
         for dir in self.dirs.drain(..) {
             let _ = std::fs::remove_dir_all(dir);
@@ -457,11 +460,24 @@ pub fn list_namespaces() -> Result<Vec<String>, LabError> {
         .collect())
 }
 
-/// Deletes every namespace whose name starts with `prefix`.
+/// Deletes every namespace whose name starts with `prefix`, after ending (SIGTERM, by PID) the
+/// processes a standing lab left running in it.
 pub fn delete_namespaces(prefix: &str) -> Result<usize, LabError> {
     let mut deleted = 0;
     for name in list_namespaces()? {
         if name.starts_with(prefix) {
+            let pids = run_checked({
+                let mut c = Command::new("ip");
+                c.args(["netns", "pids", &name]);
+                c
+            })?;
+            for pid in String::from_utf8_lossy(&pids.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
+                // SAFETY: plain kill(2) of a process of the lab's own namespace.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
             run_checked({
                 let mut c = Command::new("ip");
                 c.args(["netns", "del", &name]);

@@ -34,22 +34,26 @@ struct Smcroute {
 }
 
 impl Smcroute {
+    /// smcroute with a VIF on every interface and no route.
     fn start(mgmd: &mut Mgmd) -> Result<Self> {
+        Self::start_with(mgmd, "", 60)
+    }
+
+    /// smcroute with a VIF on every interface and the configuration lines `routes`, flushing
+    /// unused dynamic (S,G) entries every `flush_s` seconds.
+    fn start_with(mgmd: &mut Mgmd, routes: &str, flush_s: u32) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("{}-smcroute", mgmd.lab.prefix()));
         std::fs::create_dir_all(&dir)?;
         let smcroute = Self { dir };
         let conf = smcroute.dir.join("smcroute.conf");
-        let phyints: String = ["up0", "rcv1", "rcv2", "rcv3"]
-            .iter()
-            .map(|i| format!("phyint {i} enable\n"))
-            .collect();
-        std::fs::write(&conf, phyints)?;
+        std::fs::write(&conf, format!("{}{routes}\n", phyints()))?;
         let (conf, socket, pid) = (
             support::path_str(&conf)?.to_owned(),
             smcroute.socket(),
             smcroute.dir.join("smcroute.pid"),
         );
         let pid = support::path_str(&pid)?.to_owned();
+        let flush = flush_s.to_string();
         mgmd.lab.spawn(
             Host::Router,
             &[
@@ -58,6 +62,8 @@ impl Smcroute {
                 "-N",
                 "-l",
                 "err",
+                "-c",
+                &flush,
                 "-f",
                 &conf,
                 "-u",
@@ -86,23 +92,23 @@ impl Smcroute {
     }
 }
 
+/// smcroute's `phyint` lines: a VIF on every interface of the lab.
+fn phyints() -> String {
+    ["up0", "rcv1", "rcv2", "rcv3"]
+        .iter()
+        .map(|i| format!("phyint {i} enable\n"))
+        .collect()
+}
+
 impl Drop for Smcroute {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// The kernel's packet counter of (SOURCE, GROUP) (`ip -s mroute`), if it has the entry.
+/// The kernel's packet counter of (SOURCE, GROUP) on the router, if it has the entry.
 fn kernel_packets(mgmd: &Mgmd) -> Result<Option<u64>> {
-    let out = mgmd
-        .lab
-        .run(Host::Router, &["ip", "-s", "-j", "mroute", "show"])?;
-    let entries: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let found = entries.as_array().into_iter().flatten().find(|e| {
-        e["src"].as_str() == Some(&SOURCE.to_string())
-            && e["dst"].as_str() == Some(&GROUP.to_string())
-    });
-    Ok(found.map(|e| e["packets"].as_u64().unwrap_or(0)))
+    support::kernel_mroute_packets(&mgmd.lab, Host::Router, SOURCE, GROUP)
 }
 
 /// Waits until mgmd forwards (SOURCE, GROUP) as an entry of the kernel protocol to `oifs`.
@@ -162,6 +168,19 @@ fn smcroute_routes_are_forwarded_in_xdp_and_follow_smcroutectl() -> Result<()> {
     println!("outgoing interface removed with smcroutectl: XDP entry changed after {took:?}");
     mgmd.expect_delivery(GROUP, 100, &[2], "rcv1 removed")?;
 
+    // rcv3 added, then its interface deleted: the kernel removes its VIF from every entry
+    // without a route message (as MRT_DEL_VIF does); only the netconf change tells, and the
+    // re-dump it triggers gives the entry without rcv3.
+    smcroute.ctl(&mgmd, &["remove", "up0", &source, &group])?;
+    smcroute.ctl(&mgmd, &["add", "up0", &source, &group, "rcv2", "rcv3"])?;
+    wait_mirrored(&mgmd, &["rcv2", "rcv3"])?;
+    let dumps = mgmd.stats()?["mirror_dumps"];
+    mgmd.lab.ip(Host::Router, &["link", "del", "rcv3"])?;
+    let took = wait_mirrored(&mgmd, &["rcv2"])?;
+    println!("rcv3's VIF gone: XDP entry changed after {took:?}");
+    ensure!(mgmd.stats()?["mirror_dumps"] > dumps, "a re-dump");
+    mgmd.expect_delivery_among(&[1, 2], GROUP, 100, &[2], "rcv3's VIF gone")?;
+
     // The route removed: the XDP entry goes, the kernel (without a route) forwards nothing.
     smcroute.ctl(&mgmd, &["remove", "up0", &source, &group])?;
     let start = Instant::now();
@@ -175,7 +194,7 @@ fn smcroute_routes_are_forwarded_in_xdp_and_follow_smcroutectl() -> Result<()> {
         start.elapsed()
     );
     mgmd.mgmctl_ok(&["check"])?;
-    mgmd.expect_delivery(GROUP, 20, &[], "route removed")?;
+    mgmd.expect_delivery_among(&[1, 2], GROUP, 20, &[], "route removed")?;
     let stats = mgmd.stats()?;
     ensure!(
         stats["mirror_miss_passed"] >= 20,
@@ -258,5 +277,39 @@ fn kill_9_hands_forwarding_to_the_kernel_and_a_restart_takes_it_back_without_los
         bail!("the new mgmd does not forward the flow in XDP: {row:?}");
     }
     println!("after the restart XDP forwarded {} packets", row.packets);
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn smcroutes_dynamic_entries_from_a_wildcard_rule_are_mirrored_and_kept_while_used() -> Result<()> {
+    const FLUSH_S: u32 = 5;
+    let mut mgmd = Mgmd::start(Lab::star(3)?, &config())?;
+    // A (*,G) rule: smcroute makes an (S,G) entry at the first packet's NOCACHE upcall (the
+    // miss on the mirrored interface goes to the kernel), and flushes unused ones.
+    let rule = "mroute from up0 group 239.5.0.0/16 to rcv1 rcv3";
+    let _smcroute = Smcroute::start_with(&mut mgmd, rule, FLUSH_S)?;
+    wait_for(
+        "the first packets make the (S,G)",
+        Duration::from_secs(20),
+        || {
+            mgmd.send(Host::Source, GROUP, 3, 20)?;
+            Ok(mgmd.mfe(SOURCE, GROUP)?.map(|_| ()))
+        },
+    )?;
+    wait_mirrored(&mgmd, &["rcv1", "rcv3"])?;
+    let created = mgmd.mfe(SOURCE, GROUP)?.context("entry")?;
+    // A stream over four flush periods: the samples show smcroute the entry in use.
+    const PACKETS: u32 = 5000;
+    mgmd.expect_delivery(GROUP, PACKETS, &[1, 3], "a stream over four flush periods")?;
+    let row = mgmd.mfe(SOURCE, GROUP)?.context("entry")?;
+    println!(
+        "dynamic (S,G): age {} s after {PACKETS} packets, {} counted",
+        row.age_s, row.packets
+    );
+    ensure!(
+        row.age_s >= created.age_s + u64::from(4 * FLUSH_S) && row.origin == "kernel",
+        "the entry was flushed and made again: {row:?}"
+    );
     Ok(())
 }

@@ -25,6 +25,8 @@ const ROUTERS: u8 = 3;
 struct Routers {
     lab: Lab,
     dir: PathBuf,
+    /// mgmd's PID on each router.
+    mgmds: Vec<u32>,
 }
 
 impl Drop for Routers {
@@ -39,8 +41,11 @@ impl Routers {
         lab.start_frr(keep_alive_s)?;
         let dir = std::env::temp_dir().join(format!("{}-mgmd", lab.prefix()));
         std::fs::create_dir_all(&dir)?;
-        let routers = Self { lab, dir };
-        let mut routers = routers;
+        let mut routers = Self {
+            lab,
+            dir,
+            mgmds: Vec::new(),
+        };
         for n in 1..=ROUTERS {
             let interfaces: String = routers
                 .lab
@@ -53,13 +58,9 @@ impl Routers {
                 path_str(&routers.socket(n))?,
                 lab_bpffs()?,
             );
-            let file = routers.dir.join(format!("r{n}.toml"));
-            std::fs::write(&file, config)?;
-            let log = std::env::var("MGM_LOG").unwrap_or_else(|_| "warn".to_owned());
-            routers.lab.spawn(
-                Host::PimRouter(n),
-                &[MGMD, "--config", path_str(&file)?, "--log", &log],
-            )?;
+            std::fs::write(routers.config(n), config)?;
+            let pid = routers.spawn_mgmd(n)?;
+            routers.mgmds.push(pid);
         }
         for n in 1..=ROUTERS {
             wait_for(&format!("mgmd on r{n}"), Duration::from_secs(15), || {
@@ -67,6 +68,27 @@ impl Routers {
             })?;
         }
         Ok(routers)
+    }
+
+    fn config(&self, n: u8) -> PathBuf {
+        self.dir.join(format!("r{n}.toml"))
+    }
+
+    fn spawn_mgmd(&mut self, n: u8) -> Result<u32> {
+        let log = std::env::var("MGM_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let config = self.config(n);
+        Ok(self.lab.spawn(
+            Host::PimRouter(n),
+            &[MGMD, "--config", path_str(&config)?, "--log", &log],
+        )?)
+    }
+
+    /// Starts mgmd on router `n` again (its previous one is gone) and waits for its API.
+    fn restart_mgmd(&mut self, n: u8) -> Result<()> {
+        self.mgmds[usize::from(n) - 1] = self.spawn_mgmd(n)?;
+        wait_for(&format!("mgmd on r{n}"), Duration::from_secs(15), || {
+            Ok(self.mfes(n).ok().map(|_| ()))
+        })
     }
 
     fn socket(&self, n: u8) -> PathBuf {
@@ -143,6 +165,37 @@ impl Routers {
         )
     }
 
+    /// Waits until r3's (S,G) goes out of `oifs` in XDP (none: the entry is gone from XDP or
+    /// has no outgoing interface), sending a packet now and then to keep the flow alive.
+    fn r3_oifs_become(&self, oifs: &[&str], step: &str) -> Result<()> {
+        let start = Instant::now();
+        // FRR's side (IGMP, PIM join/prune) may take tens of seconds; the mirror's own
+        // reaction to the kernel's change is milliseconds (tests/mirror.rs).
+        let waited = wait_for(step, Duration::from_secs(90), || {
+            let now: Vec<String> = self
+                .flow(3)?
+                .map(|r| r.oifs.into_iter().map(|o| o.iface).collect())
+                .unwrap_or_default();
+            if now != oifs {
+                self.send(2, 10)?;
+            }
+            Ok((now == oifs).then_some(()))
+        });
+        if let Err(e) = waited {
+            for n in 1..=ROUTERS {
+                let kernel = self.lab.ip(Host::PimRouter(n), &["mroute", "show"])?;
+                println!(
+                    "r{n}: kernel {}mgm {:?}",
+                    String::from_utf8_lossy(&kernel.stdout),
+                    self.flow(n)?
+                );
+            }
+            return Err(e);
+        }
+        println!("{step}: r3's XDP entry follows after {:?}", start.elapsed());
+        Ok(())
+    }
+
     fn send(&self, count: u32, interval_ms: u32) -> Result<()> {
         let (group, count, interval) = (
             GROUP.to_string(),
@@ -197,6 +250,8 @@ fn frr_pim_routes_are_mirrored_on_three_routers_and_deliver_exactly_once() -> Re
     let before: Vec<u64> = (1..=ROUTERS)
         .map(|n| Ok(routers.flow(n)?.context("entry")?.packets))
         .collect::<Result<_>>()?;
+    // rcv1 stays a member after its listener is done.
+    let _rcv1 = routers.listen(1, u32::MAX, 120.0)?;
     routers.send(PACKETS, 5)?;
     for (n, listener) in listeners.into_iter().enumerate() {
         let received = listener.finish()?;
@@ -221,6 +276,17 @@ fn frr_pim_routes_are_mirrored_on_three_routers_and_deliver_exactly_once() -> Re
             "r{n} counted {counted} of {PACKETS}"
         );
     }
+    // rcv2's listener is done: it left (IGMP leave, then FRR's prune), and joins again
+    // (graft): both changes reach r3's XDP entry in place.
+    routers.r3_oifs_become(&["rcv1"], "rcv2 left")?;
+    let _rcv2 = routers.listen(2, u32::MAX, 60.0)?;
+    routers.r3_oifs_become(&["rcv1", "rcv2"], "rcv2 joined again")?;
+    let listener = routers.listen(2, 20, 30.0)?;
+    routers.send(20, 5)?;
+    ensure!(
+        listener.finish()?.is_complete(20),
+        "rcv2 after its new join"
+    );
     Ok(())
 }
 
@@ -282,4 +348,84 @@ fn with_a_30_s_keep_alive_frr_keeps_its_mirrored_routes_over_three_periods_and_l
         );
     }
     Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn after_kill_9_of_mgmd_the_route_frr_changes_is_the_one_that_forwards() -> Result<()> {
+    let mut routers = Routers::start(2, None)?;
+    routers.establish()?;
+    let _rcv1 = routers.listen(1, u32::MAX, 120.0)?;
+    let rcv2 = routers.listen(2, u32::MAX, 5.0)?;
+    routers.r3_oifs_become(&["rcv1", "rcv2"], "both receivers joined")?;
+    // mgmd on r3 dies; then rcv2 leaves (its listener ends) and FRR prunes it in the kernel.
+    // r3's XDP entry still lists rcv2: only the fail-safe keeps it from being used.
+    let r3 = routers.mgmds[2];
+    support::signal_pid(r3, libc::SIGKILL)?;
+    support::wait_exited(r3)?;
+    rcv2.finish()?;
+    let start = Instant::now();
+    wait_for(
+        "FRR's prune of rcv2 in r3's kernel",
+        Duration::from_secs(30),
+        || {
+            let out = routers.lab.ip(Host::PimRouter(3), &["mroute", "show"])?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let line = text
+                .lines()
+                .find(|l| l.contains(&format!("({SOURCE},{GROUP})")))
+                .unwrap_or_default()
+                .to_owned();
+            routers.send(2, 10)?;
+            Ok((line.contains("rcv1") && !line.contains("rcv2")).then_some(()))
+        },
+    )?;
+    wait_for(
+        "r3's kernel forwarding every packet",
+        Duration::from_secs(30),
+        || {
+            let packets =
+                || support::kernel_mroute_packets(&routers.lab, Host::PimRouter(3), SOURCE, GROUP);
+            let before = packets()?.unwrap_or(0);
+            routers.send(5, 1)?;
+            Ok((packets()?.unwrap_or(0) - before == 5).then_some(()))
+        },
+    )?;
+    println!(
+        "after kill -9 and the prune: r3's kernel forwards after {:?}",
+        start.elapsed()
+    );
+    const PACKETS: u32 = 300;
+    let rcv2_before = rx_frames(&routers.lab, 2)?;
+    let listener = routers.listen(1, PACKETS, 60.0)?;
+    routers.send(PACKETS, 5)?;
+    ensure!(
+        listener.finish()?.is_complete(PACKETS.into()),
+        "rcv1 gets every packet once"
+    );
+    let rcv2_frames = rx_frames(&routers.lab, 2)? - rcv2_before;
+    println!("rcv2 (pruned) received {rcv2_frames} frames during the {PACKETS}-packet stream");
+    ensure!(
+        rcv2_frames < u64::from(PACKETS) / 10,
+        "the stale XDP entry still forwards to rcv2: {rcv2_frames} frames"
+    );
+    // A new mgmd on r3 adopts the stale entry, reads FRR's route and corrects it in place.
+    routers.restart_mgmd(3)?;
+    routers.r3_oifs_become(&["rcv1"], "r3's new mgmd")?;
+    let listener = routers.listen(1, PACKETS, 60.0)?;
+    routers.send(PACKETS, 5)?;
+    ensure!(
+        listener.finish()?.is_complete(PACKETS.into()),
+        "rcv1 after the restart"
+    );
+    Ok(())
+}
+
+/// Frames receiver `n`'s eth0 has received.
+fn rx_frames(lab: &Lab, n: u8) -> Result<u64> {
+    let out = lab.run(
+        Host::Receiver(n),
+        &["cat", "/sys/class/net/eth0/statistics/rx_packets"],
+    )?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
 }

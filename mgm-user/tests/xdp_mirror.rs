@@ -213,3 +213,47 @@ fn sample_intervals_above_the_bound_and_a_zero_timeout_are_refused() {
         .set_mirror_timing(MAX_SAMPLE_INTERVAL, LONG)
         .expect("the bound itself");
 }
+
+/// The hit cost of a mirrored entry next to a plain one (printed, not asserted: figures belong
+/// in reports). One test run repeats the program on the same frame, whose TTL the forwarder
+/// decrements: 250 hits fit in a TTL of 255; the best of 200 runs is kept for each.
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn measure_the_hit_cost_of_mirrored_entries() {
+    let mut fx = mirrored_fixture(LONG);
+    let plain = SgKey::new(SOURCE, std::net::Ipv4Addr::new(239, 9, 9, 9));
+    let (oif, plain_iif) = (fx.oifs[0], fx.oifs[1]);
+    fx.backend.install_mfe(sg(), LO, &[oif]).expect("mirrored");
+    fx.backend
+        .install_mfe(plain, plain_iif, &[oif])
+        .expect("plain");
+    let frame = |group| {
+        Frame {
+            ttl: 255,
+            group,
+            ..Frame::default()
+        }
+        .bytes()
+    };
+    let mut best = |frame: &[u8], iif: u32| {
+        let ctx = xdp_md(0, frame.len() as u32, iif);
+        (0..200)
+            .map(|_| {
+                fx.backend
+                    .mirror_heartbeat(monotonic_ns())
+                    .expect("heartbeat");
+                let program = fx.plane.ingress_program().expect("program");
+                test_run(program, frame, &ctx, 250).expect("run").duration
+            })
+            .min()
+            .expect("runs")
+    };
+    let mirrored = best(&frame(GROUP), LO);
+    let plain = best(&frame(plain.group_addr()), plain_iif);
+    eprintln!(
+        "hit, fan-out 1: mirrored entry {} ns/packet, plain entry {} ns/packet ({:.2}x)",
+        mirrored.as_nanos(),
+        plain.as_nanos(),
+        mirrored.as_secs_f64() / plain.as_secs_f64()
+    );
+}

@@ -43,6 +43,11 @@ enum Command {
         /// Receiver hosts.
         #[arg(long, default_value_t = 3)]
         receivers: u8,
+        /// The PIM-SM chain instead of the star: source, r1, r2 (the RP), r3 and the receivers
+        /// behind r3, FRR's zebra and pimd on each router and mgmd under each, mirroring
+        /// FRR's routes into XDP.
+        #[arg(long)]
+        pim: bool,
     },
     /// Delete the standing lab.
     Down,
@@ -59,7 +64,14 @@ fn main() -> Result<()> {
             packets,
             group,
         } => demo(receivers, packets, group),
-        Command::Up { receivers } => {
+        Command::Up {
+            receivers,
+            pim: true,
+        } => pim_up(receivers),
+        Command::Up {
+            receivers,
+            pim: false,
+        } => {
             let lab = Lab::star_named(STANDING_PREFIX, receivers)?;
             println!(
                 "lab up: namespaces {}",
@@ -75,6 +87,19 @@ fn main() -> Result<()> {
         }
         Command::Down => {
             let n = lab::delete_namespaces(STANDING_PREFIX)?;
+            for dir in [std::env::temp_dir(), PathBuf::from("/run/mgm")] {
+                for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    if entry
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with(STANDING_PREFIX)
+                    {
+                        let path = entry.path();
+                        let _ =
+                            std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+                    }
+                }
+            }
             println!("lab down: {n} namespaces deleted");
             Ok(())
         }
@@ -89,6 +114,51 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The standing PIM lab: the chain, FRR, and mgmd mirroring FRR's routes on each router.
+fn pim_up(receivers: u8) -> Result<()> {
+    let mut lab = Lab::pim_chain_named(STANDING_PREFIX, receivers)?;
+    lab.start_frr(None)?;
+    let mgmd = sibling("mgmd")?;
+    std::fs::create_dir_all("/run/mgm")?;
+    for n in 1..=3u8 {
+        let base = format!("/run/mgm/{STANDING_PREFIX}-r{n}");
+        let mut config = format!(
+            "[daemon]\napi_socket = \"{base}.sock\"\nbpffs = {:?}\n",
+            lab::lab_bpffs()?
+        );
+        for iface in lab.pim_interfaces(n) {
+            config += &format!("\n[[interface]]\nname = {iface:?}\n");
+        }
+        config += "\n[mirror]\nenabled = true\n";
+        let config_path = format!("{base}.toml");
+        std::fs::write(&config_path, config)?;
+        lab.spawn(
+            Host::PimRouter(n),
+            &[path_str(&mgmd)?, "--config", &config_path, "--log", "warn"],
+        )?;
+    }
+    println!(
+        "PIM lab up: namespaces {}",
+        lab.hosts()
+            .iter()
+            .map(|h| lab.ns(*h))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "try: ip netns exec {} mcast join 239.1.1.1 --iface eth0\n     \
+         ip netns exec {} mcast send 239.1.1.1 --iface eth0 --count 1000\n     \
+         ip netns exec {} vtysh --vty_socket {} -c 'show ip mroute'\n     \
+         mgmctl --socket /run/mgm/{STANDING_PREFIX}-r3.sock show mfe",
+        lab.ns(Host::Receiver(1)),
+        lab.ns(Host::Source),
+        lab.ns(Host::PimRouter(3)),
+        lab.frr_dir(3).display(),
+    );
+    lab.keep();
+    Ok(())
 }
 
 fn demo(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {

@@ -32,7 +32,7 @@ impl Lab {
     /// Builds the PIM chain with `receivers` receivers behind r3 (1 to 200), FRR not started.
     pub fn pim_chain(receivers: u8) -> Result<Self, LabError> {
         let prefix = format!(
-            "{NAME_PREFIX}{}p{}",
+            "{NAME_PREFIX}{}n{}",
             std::process::id(),
             COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
@@ -146,7 +146,7 @@ impl Lab {
     /// with the keep-alive timer `keep_alive_s` when given. The lab ends them when dropped.
     pub fn start_frr(&mut self, keep_alive_s: Option<u32>) -> Result<(), LabError> {
         for n in 1..=ROUTERS {
-            let dir = std::env::temp_dir().join(format!("{}-frr-r{n}", self.prefix));
+            let dir = self.frr_dir(n);
             std::fs::create_dir_all(&dir).map_err(|source| LabError::Spawn {
                 command: format!("mkdir {}", dir.display()),
                 source,
@@ -207,9 +207,14 @@ impl Lab {
         self.spawn(Host::PimRouter(n), &argv).map(drop)
     }
 
+    /// The directory of router `n`'s FRR daemons (configuration, sockets, logs).
+    pub fn frr_dir(&self, n: u8) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("{}-frr-r{n}", self.prefix))
+    }
+
     /// Runs a vtysh command on router `n` and returns its output.
     pub fn vtysh(&self, n: u8, command: &str) -> Result<String, LabError> {
-        let dir = std::env::temp_dir().join(format!("{}-frr-r{n}", self.prefix));
+        let dir = self.frr_dir(n);
         let out = self.run(
             Host::PimRouter(n),
             &["vtysh", "--vty_socket", &path(&dir), "-c", command],

@@ -527,6 +527,23 @@ pub fn listen_on(lab: &mut Lab, host: Host, argv: &[&str]) -> Result<Listener> {
     Ok(Listener { stdout, stderr })
 }
 
+/// The packet counter of the kernel's (`source`, `group`) entry on `host` (`ip -s mroute`),
+/// if it has that entry.
+pub fn kernel_mroute_packets(
+    lab: &Lab,
+    host: Host,
+    source: Ipv4Addr,
+    group: Ipv4Addr,
+) -> Result<Option<u64>> {
+    let out = lab.run(host, &["ip", "-s", "-j", "mroute", "show"])?;
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let found = entries.as_array().into_iter().flatten().find(|e| {
+        e["src"].as_str() == Some(&source.to_string())
+            && e["dst"].as_str() == Some(&group.to_string())
+    });
+    Ok(found.map(|e| e["packets"].as_u64().unwrap_or(0)))
+}
+
 /// A running `mcast join`.
 pub struct Listener {
     stdout: ChildStdout,
