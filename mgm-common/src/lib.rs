@@ -84,8 +84,11 @@ pub mod stat {
     /// Creation alerts not raised for an (S,G) that missed before without a report: the
     /// per-CPU rate limit of such repeated misses was spent.
     pub const REPORT_REPEAT_RATE_LIMITED: u32 = 34;
+    /// Packets of an entry in hold mode that no punt socket serves (mgmd gone, or its sockets
+    /// not open): forwarded by the fast path, as nobody holds packets before them.
+    pub const HOLD_NO_PUNT_SOCKET: u32 = 35;
     /// Number of counters.
-    pub const COUNT: u32 = 35;
+    pub const COUNT: u32 = 36;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -124,6 +127,7 @@ pub mod stat {
         "bad_options",
         "report_recently_sent",
         "report_repeat_rate_limited",
+        "hold_no_punt_socket",
     ];
 }
 

@@ -95,9 +95,13 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         return verdict(stat::WRONG_IF, xdp_action::XDP_DROP);
     }
     if entry.flags & MFE_FLAG_HOLD != 0 {
-        // Userspace sends it behind the held packets and counts it for the entry.
-        count(stat::HOLD_PUNTED);
-        return punt(&ctx, ingress);
+        // Userspace sends it behind the held packets and counts it for the entry. With no punt
+        // socket (mgmd gone), nobody holds packets before it: the fast path forwards it.
+        if let Some(action) = punt_socket(&ctx, ingress) {
+            count(stat::HOLD_PUNTED);
+            return action;
+        }
+        count(stat::HOLD_NO_PUNT_SOCKET);
     }
     if ip.ttl <= 1 {
         if let Some(counters) = counters {
@@ -217,19 +221,23 @@ fn miss(ctx: &XdpContext, sg: SgKey, ingress: u32, offset: usize) -> u32 {
 /// when none serves that queue.
 #[inline(always)]
 fn punt(ctx: &XdpContext, ingress: u32) -> u32 {
+    match punt_socket(ctx, ingress) {
+        Some(action) => verdict(stat::MISS_PUNTED, action),
+        None => verdict(stat::MISS_PASSED, xdp_action::XDP_PASS),
+    }
+}
+
+/// The redirect to the punt socket of the packet's interface and receive queue, if one
+/// serves it.
+#[inline(always)]
+fn punt_socket(ctx: &XdpContext, ingress: u32) -> Option<u32> {
     // SAFETY: the value is copied out at once.
-    let Some(iface) = (unsafe { IFACES.get(ingress) }).copied() else {
-        return verdict(stat::MISS_PASSED, xdp_action::XDP_PASS);
-    };
+    let iface = (unsafe { IFACES.get(ingress) }).copied()?;
     let queue = ctx.rx_queue_index();
     if queue >= iface.punt_queues {
-        return verdict(stat::MISS_PASSED, xdp_action::XDP_PASS);
+        return None;
     }
-    match PUNT_SOCKETS.redirect(
-        iface.punt_slot.wrapping_add(queue),
-        u64::from(xdp_action::XDP_PASS),
-    ) {
-        Ok(action) => verdict(stat::MISS_PUNTED, action),
-        Err(action) => verdict(stat::MISS_PASSED, action),
-    }
+    PUNT_SOCKETS
+        .redirect(iface.punt_slot.wrapping_add(queue), 0)
+        .ok()
 }
