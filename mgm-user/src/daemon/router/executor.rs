@@ -25,12 +25,12 @@ use std::{
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
-/// UMEM of one interface's punt sockets, in 2 KiB frames (8 MiB, resident: the kernel pins
-/// it), shared by its receive queues (at least 64 frames each). mgmd copies punted frames
-/// out as soon as it is woken, so this is room for the burst that arrives before it reads:
-/// the first 5000 back-to-back packets of a new flow reach the hold queues whole
-/// (`tests/no_loss_creation.rs`).
-const PUNT_FRAMES_PER_INTERFACE: u32 = 4096;
+/// UMEM of one interface's punt sockets, in 2 KiB frames (16 MiB, resident: the kernel pins
+/// it), shared by its receive queues (at least 64 frames each). A new entry starts in hold
+/// mode, so the first burst of a flow goes through here whole: room for the 5000
+/// back-to-back first packets of `tests/no_loss_creation.rs` while mgmd is slow to read (4096
+/// frames lost some of them under load).
+const PUNT_FRAMES_PER_INTERFACE: u32 = 8192;
 
 /// The core as mgmd runs it.
 pub type Router = RouterCore<XdpBackend, DaemonIo>;
