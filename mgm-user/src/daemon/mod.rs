@@ -226,7 +226,10 @@ pub async fn run(options: Options) -> Result<()> {
                     }
                 }
             },
-            _ = stats_timer.tick() => router.refresh_stats(now()),
+            _ = stats_timer.tick() => {
+                router.refresh_stats(now());
+                router.log_refusals();
+            }
             _ = housekeeping.tick() => router.housekeeping(now()),
             Some(ack) = punted.recv() => {
                 router.drain_punts(now());

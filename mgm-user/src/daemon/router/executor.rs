@@ -45,7 +45,19 @@ pub struct DaemonIo {
     punt_fds: PuntFds,
     igmp_io: Option<IgmpIo>,
     host_joins: BTreeMap<HostJoin, socket2::Socket>,
+    /// The refusal counters at the last [`Router::log_refusals`].
+    refusals_logged: BTreeMap<&'static str, u64>,
 }
+
+/// Counters of refusals by the data plane's report budget and the hold queues' bounds, logged
+/// by [`Router::log_refusals`].
+const REFUSALS: [&str; 5] = [
+    "report_rate_limited",
+    "report_repeat_rate_limited",
+    "report_ring_full",
+    "hold_overflow",
+    "hold_aged_out",
+];
 
 impl Router {
     /// Builds the router on a loaded data plane: adopts the entries pinned by a previous run
@@ -69,8 +81,32 @@ impl Router {
             punt_fds: PuntFds::default(),
             igmp_io,
             host_joins: BTreeMap::new(),
+            refusals_logged: BTreeMap::new(),
         };
         Self::with_parts(config, backend, io, hold, Instant::now())
+    }
+
+    /// Logs one warning with the refusals of the report budget and the hold queues since the
+    /// last call, if there were any (mgmd calls it with each statistics refresh).
+    pub fn log_refusals(&mut self) {
+        let mut now = self.counters();
+        if let Ok(global) = self.io.plane.global_stats() {
+            now.extend(global.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        }
+        let mut refused = Vec::new();
+        for name in REFUSALS {
+            let value = now.get(name).copied().unwrap_or(0);
+            let last = self.io.refusals_logged.insert(name, value).unwrap_or(0);
+            if value > last {
+                refused.push(format!("{name} {}", value - last));
+            }
+        }
+        if !refused.is_empty() {
+            warn!(
+                refused = %refused.join(", "),
+                "bounds refused creation alerts or punted packets since the last statistics refresh"
+            );
+        }
     }
 
     /// The IGMP sockets.
