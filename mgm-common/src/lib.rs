@@ -328,6 +328,17 @@ pub struct ReportedSg {
     pub reported_ns: u64,
 }
 
+impl ReportedSg {
+    /// The `REPORTED_SGS` slot of `sg`: the top bits of a multiplicative hash of both
+    /// addresses.
+    #[inline(always)]
+    pub const fn slot(sg: SgKey) -> u32 {
+        let key = (sg.source as u64) << 32 | sg.group as u64;
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - limits::REPORTED_SGS.trailing_zeros()))
+            as u32
+    }
+}
+
 /// Per-CPU token bucket of one report kind (`REPORT_RATE[report_bucket::*]`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,13 +6,13 @@
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
-use mgm_common::{MfeValue, SgKey};
+use mgm_common::{MfeValue, SgKey, MFE_FLAG_HOLD};
 use mgm_user::{
     dataplane::map_name,
     lab::{lab_bpffs, Host, Lab},
 };
-use std::{net::Ipv4Addr, os::unix::fs::MetadataExt as _, path::PathBuf};
-use support::{Mgmd, NO_IGMP};
+use std::{net::Ipv4Addr, os::unix::fs::MetadataExt as _, path::PathBuf, time::Duration};
+use support::{wait_for, Mgmd, NO_IGMP};
 
 const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 7, 2, 1);
@@ -50,7 +50,14 @@ fn check_finds_a_lost_entry_and_the_next_miss_restores_it() -> Result<()> {
     let data = aya::maps::MapData::from_pin(pinned_mfes(&mgmd.lab)?)?;
     let mut mfes: aya::maps::HashMap<_, SgKey, MfeValue> =
         aya::maps::Map::HashMap(data).try_into()?;
-    mfes.remove(&SgKey::new(SOURCE, GROUP))?;
+    // The new entry's hold mode is over (it ends by rewriting the entry).
+    let key = SgKey::new(SOURCE, GROUP);
+    wait_for(
+        "the entry out of hold mode",
+        Duration::from_secs(30),
+        || Ok((mfes.get(&key, 0)?.flags & MFE_FLAG_HOLD == 0).then_some(())),
+    )?;
+    mfes.remove(&key)?;
     let (code, text) = check(&mgmd)?;
     ensure!(
         code == 4 && text.contains(&format!("({SOURCE}, {GROUP}) missing")),
