@@ -1,4 +1,4 @@
-//! Rate-limited reports to userspace through the `REPORTS` ring buffer.
+//! Rate-limited reports to userspace through the `REPORTS` and `REPEAT_REPORTS` ring buffers.
 //!
 //! Creation alerts have a budget per (S,G) as well as per CPU, so that a spray of random (S,G)s
 //! cannot keep a real flow's alert out: an (S,G) reported less than `REPORT_REPEAT_NS` ago is
