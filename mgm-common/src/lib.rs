@@ -97,8 +97,11 @@ pub mod stat {
     /// Creation alerts not raised for an (S,G) that missed before without a report: the
     /// per-CPU rate limit of such repeated misses was spent.
     pub const REPORT_REPEAT_RATE_LIMITED: u32 = 39;
+    /// Packets of an entry in hold mode that no punt socket serves (mgmd gone, or its sockets
+    /// not open): forwarded by the fast path, as nobody holds packets before them.
+    pub const HOLD_NO_PUNT_SOCKET: u32 = 40;
     /// Number of counters.
-    pub const COUNT: u32 = 40;
+    pub const COUNT: u32 = 41;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -142,6 +145,7 @@ pub mod stat {
         "mirror_wrong_if_limited",
         "report_recently_sent",
         "report_repeat_rate_limited",
+        "hold_no_punt_socket",
     ];
 }
 
@@ -411,6 +415,17 @@ pub struct ReportedSg {
     pub sg: SgKey,
     /// When its last creation alert was raised (monotonic ns); 0 if none was.
     pub reported_ns: u64,
+}
+
+impl ReportedSg {
+    /// The `REPORTED_SGS` slot of `sg`: the top bits of a multiplicative hash of both
+    /// addresses.
+    #[inline(always)]
+    pub const fn slot(sg: SgKey) -> u32 {
+        let key = (sg.source as u64) << 32 | sg.group as u64;
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - limits::REPORTED_SGS.trailing_zeros()))
+            as u32
+    }
 }
 
 /// Per-CPU token bucket of one report kind (`REPORT_RATE[report_bucket::*]`).

@@ -104,9 +104,13 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     }
     if entry.flags != 0 {
         if entry.flags & MFE_FLAG_HOLD != 0 {
-            // Userspace sends it behind the held packets and counts it for the entry.
-            count(stat::HOLD_PUNTED);
-            return punt(&ctx, iface_config(ingress));
+            // Userspace sends it behind the held packets and counts it for the entry. With no
+            // punt socket (mgmd gone), nobody holds packets before it: the fast path forwards it.
+            if let Some(action) = punt_socket(&ctx, iface_config(ingress)) {
+                count(stat::HOLD_PUNTED);
+                return action;
+            }
+            count(stat::HOLD_NO_PUNT_SOCKET);
         }
         if entry.flags & MFE_FLAG_MIRRORED != 0
             && mirror::to_kernel(counters, u64::from(u16::from_be(ip.total_len)))
@@ -244,18 +248,22 @@ fn miss(ctx: &XdpContext, sg: SgKey, ingress: u32, offset: usize) -> u32 {
 /// kernel when none serves that queue.
 #[inline(always)]
 fn punt(ctx: &XdpContext, iface: Option<IfaceConfig>) -> u32 {
-    let Some(iface) = iface else {
-        return verdict(stat::MISS_PASSED, xdp_action::XDP_PASS);
-    };
+    match punt_socket(ctx, iface) {
+        Some(action) => verdict(stat::MISS_PUNTED, action),
+        None => verdict(stat::MISS_PASSED, xdp_action::XDP_PASS),
+    }
+}
+
+/// The redirect to the punt socket of the packet's interface (`iface`) and receive queue, if
+/// one serves it.
+#[inline(always)]
+fn punt_socket(ctx: &XdpContext, iface: Option<IfaceConfig>) -> Option<u32> {
+    let iface = iface?;
     let queue = ctx.rx_queue_index();
     if queue >= iface.punt_queues {
-        return verdict(stat::MISS_PASSED, xdp_action::XDP_PASS);
+        return None;
     }
-    match PUNT_SOCKETS.redirect(
-        iface.punt_slot.wrapping_add(queue),
-        u64::from(xdp_action::XDP_PASS),
-    ) {
-        Ok(action) => verdict(stat::MISS_PUNTED, action),
-        Err(action) => verdict(stat::MISS_PASSED, action),
-    }
+    PUNT_SOCKETS
+        .redirect(iface.punt_slot.wrapping_add(queue), 0)
+        .ok()
 }

@@ -1,4 +1,4 @@
-//! Rate-limited reports to userspace through the `REPORTS` ring buffer.
+//! Rate-limited reports to userspace through the `REPORTS` and `REPEAT_REPORTS` ring buffers.
 //!
 //! Creation alerts have a budget per (S,G) as well as per CPU, so that a spray of random (S,G)s
 //! cannot keep a real flow's alert out: an (S,G) reported less than `REPORT_REPEAT_NS` ago is
@@ -9,8 +9,7 @@
 //! remembers both; an (S,G) overwritten in its slot by another counts as new again.
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use mgm_common::{
-    config, limits, report_bucket, report_kind, stat, Report, ReportedSg, SgKey,
-    REPORT_HEADER_BYTES,
+    config, report_bucket, report_kind, stat, Report, ReportedSg, SgKey, REPORT_HEADER_BYTES,
 };
 
 use crate::{
@@ -78,7 +77,7 @@ enum Ring {
 /// none.
 #[inline(always)]
 fn admit_miss(sg: SgKey, now: u64) -> Option<Ring> {
-    let reported = match REPORTED_SGS.get(slot_of(sg)) {
+    let reported = match REPORTED_SGS.get(ReportedSg::slot(sg)) {
         Some(seen) if seen.sg == sg => seen.reported_ns,
         _ => {
             if admit(report_bucket::MISS, now, stat::REPORT_RATE_LIMITED) {
@@ -105,21 +104,11 @@ fn admit_miss(sg: SgKey, now: u64) -> Option<Ring> {
 /// Records that `sg` missed, and when it was last reported (0: not yet).
 #[inline(always)]
 fn remember(sg: SgKey, reported_ns: u64) {
-    if let Some(slot) = REPORTED_SGS.get_ptr_mut(slot_of(sg)) {
+    if let Some(slot) = REPORTED_SGS.get_ptr_mut(ReportedSg::slot(sg)) {
         // SAFETY: an array slot; a write racing another CPU's can only leave a slot that
         // matches neither (S,G), which then counts as new.
         unsafe { *slot = ReportedSg { sg, reported_ns } };
     }
-}
-
-/// Bits of a `REPORTED_SGS` slot number.
-const SLOT_BITS: u32 = limits::REPORTED_SGS.trailing_zeros();
-
-/// The `REPORTED_SGS` slot of `sg`: the top bits of a multiplicative hash of both addresses.
-#[inline(always)]
-fn slot_of(sg: SgKey) -> u32 {
-    let key = u64::from(sg.source) << 32 | u64::from(sg.group);
-    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOT_BITS)) as u32
 }
 
 /// Largest interval honoured (about 18 minutes).

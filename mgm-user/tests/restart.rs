@@ -1,11 +1,22 @@
-//! Root lab test (hitless restart): `kill -9` of mgmd under a continuous stream loses and
-//! duplicates nothing — forwarding goes on from the pinned maps, program and links, and the
-//! next mgmd adopts the entries, then re-derives them through the MGM.
+//! Root lab tests (restarts): `kill -9` of mgmd under a continuous stream loses and duplicates
+//! nothing — forwarding goes on from the pinned maps, program and links, and the next mgmd
+//! adopts the entries, then re-derives them through the MGM. A young flow, whose entry is still
+//! in hold mode (mgmd sends its packets behind the held ones), stays in order through a
+//! `kill -9` and through a TERM with `on_stop = "detach"` followed by a new mgmd; what it
+//! loses meanwhile is reported.
 mod support;
 
-use mgm_user::lab::{Host, Lab};
-use std::{net::Ipv4Addr, time::Duration};
-use support::{interfaces, signal_pid, wait_exited, wait_for, Mgmd};
+use aya::maps::{HashMap as BpfHashMap, Map, MapData, MapError};
+use mgm_common::{MfeValue, SgKey, MFE_FLAG_HOLD};
+use mgm_user::{
+    dataplane::map_name,
+    lab::{Host, Lab},
+};
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+use support::{interfaces, pinned_map, signal_pid, wait_exited, wait_for, Mgmd, NO_IGMP};
 
 const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 4, 4, 4);
@@ -58,5 +69,104 @@ fn kill_9_of_mgmd_loses_and_duplicates_nothing_on_established_flows() -> anyhow:
         },
     )?;
     assert_eq!(oifs, ["rcv1", "rcv2"]);
+    Ok(())
+}
+
+/// The entry of (`source`, `group`) in mgmd's pinned MFE map, read behind its back.
+fn pinned_entry(
+    mgmd: &Mgmd,
+    source: Ipv4Addr,
+    group: Ipv4Addr,
+) -> anyhow::Result<Option<MfeValue>> {
+    let data = MapData::from_pin(pinned_map(&mgmd.lab, map_name::MFES)?)?;
+    let mfes: BpfHashMap<MapData, SgKey, MfeValue> = Map::HashMap(data).try_into()?;
+    match mfes.get(&SgKey::new(source, group), 0) {
+        Ok(value) => Ok(Some(value)),
+        Err(MapError::KeyNotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits until the new flow to `group` has its entry in the maps in hold mode (its first
+/// second, while it sends at least every 10 ms), polling every millisecond.
+fn wait_for_hold_mode(mgmd: &Mgmd, group: Ipv4Addr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let entry = pinned_entry(mgmd, SOURCE, group)?;
+        if entry.is_some_and(|e| e.flags & MFE_FLAG_HOLD != 0) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the young flow's entry never seen in hold mode (now {entry:?})"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Runs a young flow of `YOUNG_PACKETS` to `group` (one a millisecond) through a restart
+/// of mgmd made by `restart` once the flow's entry is in hold mode; returns the sequence
+/// numbers the receiver got, after checking that they are in order and each arrived once.
+fn young_flow_through(
+    group: Ipv4Addr,
+    on_stop: &str,
+    restart: impl FnOnce(&mut Mgmd) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<u64>> {
+    let config = format!(
+        "adopt_window_s = 1\non_stop = \"{on_stop}\"\n\n{}[[route]]\nfrom = \"up0\"\ngroup = \"{group}\"\nto = [\"rcv1\"]\n",
+        interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)])
+    );
+    let mut mgmd = Mgmd::start(Lab::star(1)?, &config)?;
+    let listener = mgmd.listen(Host::Receiver(1), group, YOUNG_PACKETS, 30.0)?;
+    mgmd.send_in_background(Host::Source, group, YOUNG_PACKETS, 1)?;
+    wait_for_hold_mode(&mgmd, group)?;
+    restart(&mut mgmd)?;
+    let seqs = listener.finish()?.seqs;
+    let lost = u64::from(YOUNG_PACKETS) - seqs.len() as u64;
+    eprintln!(
+        "young flow through a restart ({on_stop}): {} of {YOUNG_PACKETS} delivered, {lost} lost",
+        seqs.len()
+    );
+    let misplaced: Vec<(u64, u64)> = seqs
+        .windows(2)
+        .filter(|w| w[1] <= w[0])
+        .map(|w| (w[0], w[1]))
+        .collect();
+    anyhow::ensure!(
+        misplaced.is_empty(),
+        "{} packets out of order or repeated (previous, next): {:?}",
+        misplaced.len(),
+        &misplaced[..misplaced.len().min(10)]
+    );
+    // Forwarding went on after the restart.
+    anyhow::ensure!(
+        seqs.last() == Some(&u64::from(YOUNG_PACKETS - 1)),
+        "the flow's last packet never arrived (last: {:?})",
+        seqs.last()
+    );
+    Ok(seqs)
+}
+
+const YOUNG_PACKETS: u32 = 3000;
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn kill_9_of_mgmd_while_a_young_flow_is_in_hold_mode_keeps_it_in_order() -> anyhow::Result<()> {
+    young_flow_through(Ipv4Addr::new(239, 4, 4, 5), "keep", |mgmd| {
+        signal_pid(mgmd.pid(), libc::SIGKILL)?;
+        wait_exited(mgmd.pid())?;
+        mgmd.spawn_daemon()
+    })?;
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn term_with_detach_and_a_new_mgmd_under_a_young_flow_keeps_it_in_order() -> anyhow::Result<()> {
+    young_flow_through(Ipv4Addr::new(239, 4, 4, 6), "detach", |mgmd| {
+        signal_pid(mgmd.pid(), libc::SIGTERM)?;
+        wait_exited(mgmd.pid())?;
+        mgmd.spawn_daemon()
+    })?;
     Ok(())
 }

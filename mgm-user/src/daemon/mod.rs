@@ -240,6 +240,7 @@ pub async fn run(options: Options) -> Result<()> {
                 // The statistics refresh also samples the rates of `show mfe`.
                 router.advance(now());
                 reporting.rates.observe(router.mfes(), now());
+                router.log_refusals();
             }
             _ = housekeeping.tick() => router.housekeeping(now()),
             Some(ack) = punted.recv() => {

@@ -14,8 +14,8 @@ use super::{
 };
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues};
 use mgm_common::{
-    config, limits, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, SgKey,
-    IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD, NO_OIF_SET,
+    config, limits, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, ReportedSg,
+    SgKey, IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD, NO_OIF_SET,
 };
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
@@ -56,6 +56,7 @@ pub struct XdpBackend {
     oif_stats: PerCpuHashMap<MapData, OifCounterKey, OifCounters>,
     ifaces: HashMap<MapData, u32, IfaceConfig>,
     config: Array<MapData, u64>,
+    reported: Array<MapData, ReportedSg>,
     sets: OifSets,
     slots: IdPool,
     entries: StdHashMap<SgKey, Installed>,
@@ -128,6 +129,7 @@ impl XdpBackend {
             oif_stats: plane.take_map(map_name::OIF_STATS)?.try_into()?,
             ifaces,
             config: plane.take_map(map_name::CONFIG)?.try_into()?,
+            reported: plane.take_map(map_name::REPORTED_SGS)?.try_into()?,
             sets,
             slots: IdPool::adopt(limits::MFES, watermark, &slots_used, Vec::new()),
             entries,
@@ -476,6 +478,12 @@ impl ForwardingBackend for XdpBackend {
             Some(old) => self.change(sg, old, iif, oifs)?,
             None => self.create(sg, iif, oifs, hold)?,
         }
+        // The report budget forgets the (S,G): should the entry go (lost, deleted), its next
+        // miss is reported at once. (Another (S,G) sharing the slot only counts as new; were
+        // the write refused, the next report would only wait out `REPORT_REPEAT_NS`.)
+        let _ = self
+            .reported
+            .set(ReportedSg::slot(sg), ReportedSg::default(), 0);
         self.collect_if_due()
     }
 

@@ -139,7 +139,9 @@ impl Evictable {
 /// negative and idle entries oldest first for eviction.
 #[derive(Debug, Default)]
 pub(crate) struct MfeTable {
-    map: HashMap<Sg, Mfe>,
+    /// Boxed: the table's slack (a hash table is up to half empty after it grows) costs a
+    /// pointer per free slot instead of a whole entry.
+    map: HashMap<Sg, Box<Mfe>>,
     order: BTreeSet<Sg>,
     by_group: HashMap<Ipv4Addr, Vec<Ipv4Addr>>,
     expiry: BTreeSet<(Timestamp, Sg)>,
@@ -149,13 +151,13 @@ pub(crate) struct MfeTable {
 
 impl MfeTable {
     pub(crate) fn get(&self, sg: Sg) -> Option<&Mfe> {
-        self.map.get(&sg)
+        self.map.get(&sg).map(|m| &**m)
     }
 
     /// Mutable access; lifetimes change only through [`MfeTable::set_lifetime`], outgoing
     /// lists and activity only through [`MfeTable::update`].
     pub(crate) fn get_mut(&mut self, sg: Sg) -> Option<&mut Mfe> {
-        self.map.get_mut(&sg)
+        self.map.get_mut(&sg).map(|m| &mut **m)
     }
 
     /// Applies `f` to MFE `sg` and keeps the eviction indexes in step with its outgoing list
@@ -217,7 +219,7 @@ impl MfeTable {
         let sg = mfe.sg;
         self.expiry.insert((mfe.expires_at, sg));
         self.index(Evictable::of(&mfe), mfe.epoch, sg);
-        match self.map.insert(sg, mfe) {
+        match self.map.insert(sg, Box::new(mfe)) {
             Some(old) => {
                 self.expiry.remove(&(old.expires_at, sg));
                 self.unindex(Evictable::of(&old), old.epoch, sg);
@@ -240,7 +242,7 @@ impl MfeTable {
                 self.by_group.remove(&sg.group);
             }
         }
-        Some(old)
+        Some(*old)
     }
 
     pub(crate) fn set_lifetime(&mut self, sg: Sg, timeout_s: u32, expires_at: Timestamp) {
@@ -301,14 +303,14 @@ impl MfeTable {
 
     /// All MFEs in (group, source) order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Mfe> {
-        self.order.iter().filter_map(|sg| self.map.get(sg))
+        self.order.iter().filter_map(|sg| self.get(*sg))
     }
 
     /// MFEs strictly after `sg` in (group, source) order.
     pub(crate) fn after(&self, sg: Sg) -> impl Iterator<Item = &Mfe> {
         self.order
             .range((Bound::Excluded(sg), Bound::Unbounded))
-            .filter_map(|sg| self.map.get(sg))
+            .filter_map(|sg| self.get(*sg))
     }
 }
 

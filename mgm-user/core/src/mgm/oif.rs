@@ -3,14 +3,15 @@
 
 use super::types::IfId;
 
-/// A sorted, duplicate-free set of interfaces.
+/// A sorted, duplicate-free set of interfaces. A boxed slice of exactly its length (no spare
+/// capacity, two words): every MFE holds two of them, and lists change rarely.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct OifSet(Vec<IfId>);
+pub struct OifSet(Box<[IfId]>);
 
 impl OifSet {
     /// The empty set (a negative entry when used as an MFE's list).
     pub fn new() -> Self {
-        OifSet(Vec::new())
+        OifSet(Box::default())
     }
 
     /// Number of interfaces.
@@ -33,7 +34,9 @@ impl OifSet {
         match self.0.binary_search(&ifid) {
             Ok(_) => false,
             Err(at) => {
-                self.0.insert(at, ifid);
+                let mut list = std::mem::take(&mut self.0).into_vec();
+                list.insert(at, ifid);
+                self.0 = list.into_boxed_slice();
                 true
             }
         }
@@ -43,7 +46,9 @@ impl OifSet {
     pub fn remove(&mut self, ifid: IfId) -> bool {
         match self.0.binary_search(&ifid) {
             Ok(at) => {
-                self.0.remove(at);
+                let mut list = std::mem::take(&mut self.0).into_vec();
+                list.remove(at);
+                self.0 = list.into_boxed_slice();
                 true
             }
             Err(_) => false,
@@ -66,7 +71,7 @@ impl FromIterator<IfId> for OifSet {
         let mut v: Vec<IfId> = iter.into_iter().collect();
         v.sort_unstable();
         v.dedup();
-        OifSet(v)
+        OifSet(v.into_boxed_slice())
     }
 }
 

@@ -26,12 +26,12 @@ use std::{
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
-/// UMEM of one interface's punt sockets, in 2 KiB frames (8 MiB, resident: the kernel pins
-/// it), shared by its receive queues (at least 64 frames each). mgmd copies punted frames
-/// out as soon as it is woken, so this is room for the burst that arrives before it reads:
-/// the first 5000 back-to-back packets of a new flow reach the hold queues whole
-/// (`tests/no_loss_creation.rs`).
-const PUNT_FRAMES_PER_INTERFACE: u32 = 4096;
+/// UMEM of one interface's punt sockets, in 2 KiB frames (16 MiB, resident: the kernel pins
+/// it), shared by its receive queues (at least 64 frames each). A new entry starts in hold
+/// mode, so the first burst of a flow goes through here whole: room for the 5000
+/// back-to-back first packets of `tests/no_loss_creation.rs` while mgmd is slow to read (4096
+/// frames lost some of them under load).
+const PUNT_FRAMES_PER_INTERFACE: u32 = 8192;
 
 /// The core as mgmd runs it.
 pub type Router = RouterCore<XdpBackend, DaemonIo>;
@@ -48,7 +48,19 @@ pub struct DaemonIo {
     host_joins: BTreeMap<HostJoin, socket2::Socket>,
     /// Sends the packets released from the hold queues (AF_PACKET, whole frames).
     released: PacketSocket,
+    /// The refusal counters at the last [`Router::log_refusals`].
+    refusals_logged: BTreeMap<&'static str, u64>,
 }
+
+/// Counters of refusals by the data plane's report budget and the hold queues' bounds, logged
+/// by [`Router::log_refusals`].
+const REFUSALS: [&str; 5] = [
+    "report_rate_limited",
+    "report_repeat_rate_limited",
+    "report_ring_full",
+    "hold_overflow",
+    "hold_aged_out",
+];
 
 impl Router {
     /// Builds the router on a loaded data plane: adopts the entries pinned by a previous run
@@ -81,6 +93,7 @@ impl Router {
             host_joins: BTreeMap::new(),
             // Protocol 0: a socket that only sends.
             released: PacketSocket::open(Framing::Frames, 0)?,
+            refusals_logged: BTreeMap::new(),
         };
         let hold = Hold::new(HoldLimits::default());
         Self::with_parts(config, backend, io, hold, Instant::now())
@@ -91,6 +104,29 @@ impl Router {
     pub fn mirror_heartbeat(&mut self) {
         if let Err(e) = self.backend.mirror_heartbeat(monotonic_ns()) {
             warn!(error = %e, "writing the heartbeat failed");
+        }
+    }
+
+    /// Logs one warning with the refusals of the report budget and the hold queues since the
+    /// last call, if there were any (mgmd calls it with each statistics refresh).
+    pub fn log_refusals(&mut self) {
+        let mut now = self.counters();
+        if let Ok(global) = self.io.plane.global_stats() {
+            now.extend(global.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        }
+        let mut refused = Vec::new();
+        for name in REFUSALS {
+            let value = now.get(name).copied().unwrap_or(0);
+            let last = self.io.refusals_logged.insert(name, value).unwrap_or(0);
+            if value > last {
+                refused.push(format!("{name} {}", value - last));
+            }
+        }
+        if !refused.is_empty() {
+            warn!(
+                refused = %refused.join(", "),
+                "bounds refused creation alerts or punted packets since the last statistics refresh"
+            );
         }
     }
 

@@ -459,10 +459,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
                 let key = key_of(sg);
-                // Packets of the flow already punted leave before the fast path takes over.
-                let holding = self.hold.is_waiting(sg)
-                    && !oifs.is_empty()
-                    && self.backend.installed(key).is_none();
+                // Packets of the flow already punted leave before the fast path takes over:
+                // a new entry starts in hold mode whether or not its punted packets have been
+                // read yet (some may still sit in the punt ring, e.g. when the report was
+                // read first), and leaves it once its punt path is quiet.
+                let holding = !oifs.is_empty() && self.backend.installed(key).is_none();
                 if holding {
                     self.backend.hold_on_create(key);
                 }

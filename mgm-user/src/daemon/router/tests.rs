@@ -2,7 +2,7 @@
 //! the hold handover, over the failure-injecting fake backend and I/O.
 use super::{
     fake::{FakeBackend, FakeEntry, FakeIo, Op},
-    key_of, RouterCore,
+    key_of, RouterCore, HOLD_QUIET,
 };
 use crate::{
     api::proto::{Event, Response},
@@ -213,6 +213,8 @@ fn a_failed_update_leaves_the_old_entry_known_and_is_retried() {
     core.link_changed(link("rcv2", RCV2, false), t0);
     miss(&mut core, UP0, t0);
     assert_eq!(entry(&core), Some((UP0, vec![RCV1])));
+    // The new entry's hold mode ends (nothing punted).
+    core.tick(t0 + HOLD_QUIET);
 
     core.backend.failing.extend([Op::Update, Op::Install]);
     core.link_changed(link("rcv2", RCV2, true), t0);
@@ -256,6 +258,9 @@ fn an_outgoing_interface_that_flaps_leaves_the_entry_and_comes_back_with_new_pun
     miss(&mut core, UP0, t0);
     assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
     assert_eq!(core.io.punts_opened, 3);
+    // The new entry's hold mode ends (nothing punted).
+    let t0 = t0 + HOLD_QUIET;
+    core.tick(t0);
 
     // An interface leaving service leaves the entries forwarding to it in place: its
     // static memberships go first, so the entry is updated once, never deleted.
