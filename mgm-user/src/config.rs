@@ -3,7 +3,7 @@
 //! ```toml
 //! [daemon]
 //! bpffs = "/sys/fs/bpf/mgm"          # maps, programs and links are pinned under
-//!                                    # <bpffs>/net-<network namespace inode>
+//!                                    # <bpffs>/net-<network namespace cookie>
 //! unpinned = false                   # true: run without pins when no bpffs can hold them
 //!                                    # (else mgmd refuses to start; see dataplane::bpffs)
 //! api_socket = "/run/mgm/mgmd.sock"  # default: one per network namespace (api::default_socket)

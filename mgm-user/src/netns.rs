@@ -1,7 +1,14 @@
-//! Which network namespace this process is in: its inode (what mgmd's pin directory and the
-//! default API socket are named after), whether it is the host's, and its name under
-//! `/run/netns` (what `ip netns` calls it).
-use std::{io, os::unix::fs::MetadataExt as _, path::Path};
+//! Which network namespace this process is in: its inode (what the default API socket is named
+//! after), its cookie (what mgmd's pin directory is named after), whether it is the host's, and
+//! its name under `/run/netns` (what `ip netns` calls it).
+use std::{
+    io,
+    os::{
+        fd::{AsRawFd as _, FromRawFd as _},
+        unix::fs::MetadataExt as _,
+    },
+    path::Path,
+};
 
 /// Where `ip netns` keeps a bind mount of each named network namespace.
 pub const NAMED_DIR: &str = "/run/netns";
@@ -58,9 +65,45 @@ impl Netns {
     }
 }
 
+/// The cookie of the calling thread's network namespace: unique for the boot and never given
+/// to another namespace (an inode is reused once its namespace is gone), so state named after
+/// it cannot be taken for another namespace's (`SO_NETNS_COOKIE`, Linux 5.14).
+pub fn cookie() -> io::Result<u64> {
+    // SAFETY: plain socket(2); the descriptor is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let mut cookie = 0u64;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` and `len` are valid for writes of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cookie)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cookie_of_a_namespace_is_stable_and_set() {
+        let cookie = cookie().expect("SO_NETNS_COOKIE");
+        assert_ne!(cookie, 0);
+        assert_eq!(super::cookie().expect("again"), cookie);
+    }
 
     #[test]
     fn this_process_has_a_namespace_that_is_its_own() {

@@ -10,7 +10,6 @@ use mgm_user::{
     api::proto::{Request, Response},
     dataplane::bpffs,
     lab::{Host, Lab},
-    netns::Netns,
 };
 use serde_json::Value;
 use std::{
@@ -33,8 +32,9 @@ fn config() -> String {
 }
 
 /// The inode of the router's network namespace in `lab`.
+/// The cookie of the router's network namespace (what its pin directory is named after).
 fn router_netns(lab: &Lab) -> Result<u64> {
-    Ok(Netns::of(format!("/run/netns/{}", lab.ns(Host::Router)))?.inode)
+    Ok(lab.in_ns(Host::Router, mgm_user::netns::cookie)??)
 }
 
 /// Removes a directory (and what is pinned in it) when dropped, also when the test fails.

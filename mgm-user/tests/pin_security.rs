@@ -8,7 +8,7 @@ use anyhow::{ensure, Context as _, Result};
 use mgm_user::lab::{Host, Lab};
 use std::{
     net::Ipv4Addr,
-    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     time::Duration,
@@ -57,7 +57,7 @@ impl Drop for Bpffs {
 
 /// The pin directory mgmd uses in the test's network namespace.
 fn pin_dir(base: &Path) -> Result<PathBuf> {
-    let netns = std::fs::metadata("/proc/self/ns/net")?.ino();
+    let netns = mgm_user::netns::cookie()?;
     Ok(base.join(format!("net-{netns}")))
 }
 

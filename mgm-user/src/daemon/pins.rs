@@ -40,11 +40,12 @@ impl Pins {
     }
 }
 
-/// The pin directory's name: `net-<inode of this network namespace>`, so that routers in
+/// The pin directory's name: `net-<cookie of this network namespace>`, so that routers in
 /// different network namespaces (whose ifindexes are unrelated) never share pinned state, while
-/// a restart in the same namespace finds its own.
+/// a restart in the same namespace finds its own. The cookie, unlike the namespace's inode, is
+/// never reused: a namespace made after another one was deleted cannot adopt its stale pins.
 fn pin_dir_name() -> String {
-    let netns = crate::netns::Netns::current().map_or(0, |ns| ns.inode);
+    let netns = crate::netns::cookie().unwrap_or(0);
     format!("net-{netns}")
 }
 

@@ -592,12 +592,7 @@ pub fn path_str(path: &Path) -> Result<&str> {
 /// The map `name` mgmd pinned for the router of `lab`: `<bpffs>/net-<router namespace
 /// inode>/<name>` (the inode as the calling thread sees it inside the router's namespace).
 pub fn pinned_map(lab: &Lab, name: &str) -> Result<PathBuf> {
-    use std::os::unix::fs::MetadataExt as _;
-    let netns = lab
-        .in_ns(Host::Router, || {
-            std::fs::metadata("/proc/thread-self/ns/net")
-        })??
-        .ino();
+    let netns = lab.in_ns(Host::Router, mgm_user::netns::cookie)??;
     Ok(PathBuf::from(lab_bpffs()?)
         .join(format!("net-{netns}"))
         .join(name))
