@@ -473,6 +473,22 @@ impl SendArgs {
 
 impl Drop for Mgmd {
     fn drop(&mut self) {
+        // A test that killed mgmd (-9) leaves its pins: stop the last mgmd (its clean stop
+        // removes them) and remove what is left, so that no test leaves maps behind.
+        let pins = self.bpffs.as_ref().and_then(|bpffs| {
+            let cookie = self
+                .lab
+                .in_ns(Host::Router, mgm_user::netns::cookie)
+                .ok()?
+                .ok()?;
+            Some(PathBuf::from(bpffs).join(format!("net-{cookie}")))
+        });
+        if signal_pid(self.pid, libc::SIGTERM).is_ok() {
+            let _ = wait_exited(self.pid);
+        }
+        if let Some(pins) = pins {
+            let _ = std::fs::remove_dir_all(pins);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
