@@ -2,7 +2,7 @@
 use mgm_common::RateLimit;
 
 /// Largest interval honoured (about 18 minutes).
-const MAX_INTERVAL_NS: u64 = 1 << 40;
+pub const MAX_INTERVAL_NS: u64 = 1 << 40;
 /// Largest burst honoured.
 const MAX_BURST: u64 = 1 << 16;
 

@@ -10,7 +10,7 @@
 //! - Fail-safe: mgmd writes a heartbeat every second; once it is older than
 //!   `MIRROR_TIMEOUT_NS` (mgmd is gone) every packet of a mirrored entry goes to the kernel,
 //!   whose routes may have changed since.
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns};
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_coarse_ns};
 use mgm_common::{config, stat, MfeCounters};
 
 use crate::{
@@ -23,10 +23,20 @@ fn setting(index: u32) -> u64 {
     CONFIG.get(index).copied().unwrap_or(0)
 }
 
-/// Whether mgmd's heartbeat is older than the timeout at `now` (never written: stale).
+/// Whether mgmd's heartbeat is older than the timeout at `now` (never written: stale). The
+/// coarse clock may lag the heartbeat's (a tick at most): a heartbeat ahead of it is fresh.
 #[inline(always)]
 fn stale(now: u64) -> bool {
-    now.wrapping_sub(setting(config::MIRROR_HEARTBEAT_NS)) > setting(config::MIRROR_TIMEOUT_NS)
+    now.saturating_sub(setting(config::MIRROR_HEARTBEAT_NS)) > setting(config::MIRROR_TIMEOUT_NS)
+}
+
+/// The time for the sample interval and the heartbeat: CLOCK_MONOTONIC_COARSE (a tick's
+/// resolution is plenty for seconds, and costs a fraction of the precise clock on every
+/// packet of a mirrored entry).
+#[inline(always)]
+fn now() -> u64 {
+    // SAFETY: helper without preconditions.
+    unsafe { bpf_ktime_get_coarse_ns() }
 }
 
 /// For a packet of a mirrored entry on its incoming interface: whether it goes to the kernel
@@ -34,8 +44,7 @@ fn stale(now: u64) -> bool {
 /// counted as one of the entry's packets (`bytes` of layer 3).
 #[inline(always)]
 pub fn to_kernel(counters: Option<*mut MfeCounters>, bytes: u64) -> bool {
-    // SAFETY: helper without preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = now();
     if stale(now) {
         count(stat::MIRROR_STALE_PASSED);
         return true;
@@ -62,8 +71,7 @@ pub fn to_kernel(counters: Option<*mut MfeCounters>, bytes: u64) -> bool {
 /// kernel's, within the per-CPU pass rate (all of them while the heartbeat is stale).
 #[inline(always)]
 pub fn wrong_if() -> u32 {
-    // SAFETY: helper without preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = now();
     if stale(now) {
         count(stat::MIRROR_STALE_PASSED);
         return xdp_action::XDP_PASS;

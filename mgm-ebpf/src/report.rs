@@ -13,6 +13,7 @@ use mgm_common::{
 };
 
 use crate::{
+    bucket,
     maps::{count, CONFIG, REPEAT_REPORTS, REPORTED_SGS, REPORTS, REPORT_RATE},
     packet::ptr_at,
 };
@@ -88,7 +89,7 @@ fn admit_miss(sg: SgKey, now: u64) -> Option<Ring> {
             return None;
         }
     };
-    let repeat = setting(config::REPORT_REPEAT_NS, 0).min(MAX_INTERVAL_NS);
+    let repeat = setting(config::REPORT_REPEAT_NS, 0).min(bucket::MAX_INTERVAL_NS);
     if reported != 0 && now.wrapping_sub(reported) < repeat {
         count(stat::REPORT_RECENTLY_SENT);
         return None;
@@ -111,44 +112,29 @@ fn remember(sg: SgKey, reported_ns: u64) {
     }
 }
 
-/// Largest interval honoured (about 18 minutes).
-const MAX_INTERVAL_NS: u64 = 1 << 40;
-/// Largest burst honoured.
-const MAX_BURST: u64 = 1 << 16;
-
 /// The setting at `index` of `CONFIG`, or `default`.
 #[inline(always)]
 fn setting(index: u32, default: u64) -> u64 {
     CONFIG.get(index).copied().unwrap_or(default)
 }
 
-/// Token bucket per CPU and `bucket`: `REPORT_BURST` reports back to back, then one per
-/// `REPORT_INTERVAL_NS`. Counts `refused` when it is empty.
+/// Token bucket per CPU and `bucket` ([`bucket::take`]): `REPORT_BURST` reports back to back,
+/// then one per `REPORT_INTERVAL_NS`. Counts `refused` when it is empty.
 #[inline(always)]
 fn admit(bucket: u32, now: u64, refused: u32) -> bool {
-    let interval = setting(config::REPORT_INTERVAL_NS, 0).min(MAX_INTERVAL_NS);
+    let interval = setting(config::REPORT_INTERVAL_NS, 0);
     if interval == 0 {
         return true;
     }
-    let burst = setting(config::REPORT_BURST, 1).clamp(1, MAX_BURST);
     let Some(state) = REPORT_RATE.get_ptr_mut(bucket) else {
         count(refused);
         return false;
     };
     // SAFETY: per-CPU slot, only this CPU touches it while the program runs.
     let state = unsafe { &mut *state };
-    // Both factors are clamped, so the product fits (no 128-bit multiply in BPF).
-    let cap = interval * burst;
-    let credit = state
-        .credit_ns
-        .saturating_add(now.wrapping_sub(state.last_ns))
-        .min(cap);
-    state.last_ns = now;
-    if credit >= interval {
-        state.credit_ns = credit - interval;
+    if bucket::take(state, interval, setting(config::REPORT_BURST, 1), now) {
         true
     } else {
-        state.credit_ns = credit;
         count(refused);
         false
     }

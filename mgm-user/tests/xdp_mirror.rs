@@ -106,7 +106,8 @@ fn a_mirrored_entry_hands_one_packet_per_interval_to_the_kernel_and_forwards_the
         .set_mirror_timing(interval, LONG)
         .expect("timing");
     let since = monotonic_ns();
-    while monotonic_ns() - since < 2 * interval.as_nanos() as u64 {
+    // The data plane reads the coarse clock: wait the interval and a tick or two more.
+    while monotonic_ns() - since < (interval + Duration::from_millis(25)).as_nanos() as u64 {
         std::hint::spin_loop();
     }
     assert_eq!(fx.run(&frame).0, XDP_PASS);
