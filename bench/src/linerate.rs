@@ -97,6 +97,12 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<V
                     batch: settings.batch,
                 };
                 let run = measure(&lab, &receivers, &installed, path, &generator, settings)?;
+                let account = installed
+                    .check()
+                    .with_context(|| format!("{} at fan-out {fan_out}", path.label()))?;
+                if let Some(account) = account {
+                    eprintln!("{} (fan-out {fan_out}): {account}", path.label());
+                }
                 progress(&run, round);
                 let key = (fan_out, path, size);
                 if best

@@ -1,7 +1,7 @@
 //! `bench`: mgm's benchmarks, run by `cargo xtask bench [--quick]` (root needed: they build
-//! network namespaces and load XDP programs). Line rate of mgm's XDP forwarder against the
-//! kernel's ipmr and two ceilings, per-packet cost, and end-to-end latency; results go to
-//! `bench/results/` as Markdown, JSON and SVG.
+//! network namespaces and load XDP programs). Line rate of mgm's XDP forwarder and of its
+//! mirror of the kernel's routes against the kernel's ipmr and two ceilings, per-packet cost,
+//! and end-to-end latency; results go to `bench/results/` as Markdown, JSON and SVG.
 mod first_packet;
 mod frame;
 mod generator;
@@ -10,6 +10,7 @@ mod linerate;
 mod load;
 mod mgm_router;
 mod micro;
+mod mirror;
 mod paths;
 mod plot;
 mod programs;
@@ -92,6 +93,7 @@ fn main() -> Result<()> {
     let wanted = |part: Part| cli.only.as_ref().is_none_or(|only| only.contains(&part));
     let all_paths = vec![
         Path::Mgm,
+        Path::Mirror,
         Path::Kernel,
         Path::Tc,
         Path::Broadcast,

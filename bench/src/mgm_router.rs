@@ -6,7 +6,9 @@ use anyhow::{Context as _, Result};
 use aya::programs::Xdp;
 use mgm_common::SgKey;
 use mgm_user::{
-    dataplane::{DataPlane, ForwardingBackend, IfaceSettings, XdpBackend},
+    dataplane::{
+        monotonic_ns, DataPlane, ForwardingBackend, GlobalStats, IfaceSettings, XdpBackend,
+    },
     lab::{Host, Lab},
 };
 
@@ -29,6 +31,8 @@ pub struct MgmRouter {
     pub upstream: u32,
     /// The configured outgoing interfaces' ifindexes, in the order given.
     pub oifs: Vec<u32>,
+    /// Their MAC addresses, in the same order.
+    macs: Vec<[u8; 6]>,
 }
 
 impl MgmRouter {
@@ -41,13 +45,7 @@ impl MgmRouter {
         let mut indexes = Vec::with_capacity(oifs.len());
         for (name, mac) in oifs {
             let index = ifindex(name)?;
-            backend.configure_interface(
-                index,
-                IfaceSettings {
-                    mac: *mac,
-                    ..IfaceSettings::default()
-                },
-            )?;
+            backend.configure_interface(index, settings(*mac, false))?;
             indexes.push(index);
         }
         if attach {
@@ -58,7 +56,48 @@ impl MgmRouter {
             backend,
             upstream: ifindex(upstream)?,
             oifs: indexes,
+            macs: oifs.iter().map(|(_, mac)| *mac).collect(),
         })
+    }
+
+    /// Configures the upstream interface (MAC `upstream_mac`) and every outgoing one as
+    /// mirrored, as mgmd's `[mirror]` does: the entries arriving upstream become mirrored
+    /// entries (samples to the kernel, heartbeat fail-safe). The sample interval stays at the
+    /// data plane's default; see [`MgmRouter::heartbeat`].
+    pub fn mirror(&mut self, upstream_mac: [u8; 6]) -> Result<()> {
+        self.configure_all(upstream_mac, true)
+    }
+
+    /// Undoes [`MgmRouter::mirror`]: the entries arriving upstream are plain again and the
+    /// upstream interface is unconfigured, as after [`MgmRouter::load`].
+    pub fn unmirror(&mut self, upstream_mac: [u8; 6]) -> Result<()> {
+        self.configure_all(upstream_mac, false)?;
+        self.backend.remove_interface(self.upstream)?;
+        Ok(())
+    }
+
+    fn configure_all(&mut self, upstream_mac: [u8; 6], mirrored: bool) -> Result<()> {
+        let upstream = (self.upstream, upstream_mac);
+        let oifs = self.oifs.iter().copied().zip(self.macs.iter().copied());
+        for (index, mac) in std::iter::once(upstream).chain(oifs) {
+            self.backend
+                .configure_interface(index, settings(mac, mirrored))
+                .with_context(|| format!("configuring ifindex {index} (mirrored: {mirrored})"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes mgmd's heartbeat (mgmd writes one every second): while it is fresh, mirrored
+    /// entries forward in XDP; once it is older than the timeout they all go to the kernel.
+    /// Plain entries do not look at it.
+    pub fn heartbeat(&mut self) -> Result<()> {
+        self.backend.mirror_heartbeat(monotonic_ns())?;
+        Ok(())
+    }
+
+    /// The data plane's global counters.
+    pub fn global_stats(&self) -> Result<GlobalStats> {
+        Ok(self.plane.global_stats()?)
     }
 
     /// Installs `sg`, arriving on the upstream interface, with the first `fan_out` outgoing
@@ -73,5 +112,14 @@ impl MgmRouter {
     /// The ingress program, for BPF_PROG_TEST_RUN.
     pub fn ingress(&mut self) -> Result<&mut Xdp> {
         Ok(self.plane.ingress_program()?)
+    }
+}
+
+/// An interface's settings: its MAC, and whether it is mirrored.
+fn settings(mac: [u8; 6], mirrored: bool) -> IfaceSettings {
+    IfaceSettings {
+        mac,
+        mirrored,
+        ..IfaceSettings::default()
     }
 }

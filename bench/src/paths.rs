@@ -1,10 +1,12 @@
 //! The forwarding paths compared at the lab's router, each set up and torn down on its own:
-//! mgm's XDP forwarder, the kernel's ipmr, replication at TC (the eBPF alternative), and the
-//! two ceilings (the cheapest possible XDP program, and replication alone).
+//! mgm's XDP forwarder, mgm mirroring the kernel's routes, the kernel's ipmr, replication at TC
+//! (the eBPF alternative), and the two ceilings (the cheapest possible XDP program, and
+//! replication alone).
 use crate::{
     frame::GROUP,
     generator::ifindex,
     mgm_router::{receiver_interfaces, MgmRouter},
+    mirror::Mirror,
     programs::{BenchObject, BROADCAST, COUNT},
 };
 use anyhow::{Context as _, Result};
@@ -14,6 +16,7 @@ use mgm_user::{
     lab::{Host, Lab},
 };
 use serde::Serialize;
+use std::net::Ipv4Addr;
 
 /// The router's interface towards the source.
 pub const UPSTREAM: &str = "up0";
@@ -24,6 +27,10 @@ pub const UPSTREAM: &str = "up0";
 pub enum Path {
     /// mgm's XDP forwarder, with one (S,G) entry installed through its forwarding backend.
     Mgm,
+    /// mgm mirroring the kernel's routes (`[mirror]`): the kernel's (S,G) entry as for
+    /// [`Path::Kernel`], and the same entry installed through mgm's backend with every
+    /// interface mirrored (XDP forwards, one packet per 5 s per CPU goes to the kernel).
+    Mirror,
     /// The kernel's multicast routing (ipmr), with one (S,G) entry.
     Kernel,
     /// Ceiling: an XDP program at the router that only counts and drops.
@@ -41,6 +48,7 @@ impl Path {
     pub fn label(self) -> &'static str {
         match self {
             Path::Mgm => "mgm XDP",
+            Path::Mirror => "mgm mirror",
             Path::Kernel => "kernel ipmr",
             Path::Drop => "XDP_DROP ceiling",
             Path::Broadcast => "broadcast ceiling",
@@ -52,6 +60,7 @@ impl Path {
     pub fn short(self) -> &'static str {
         match self {
             Path::Mgm => "mgm",
+            Path::Mirror => "mirror",
             Path::Kernel => "kernel",
             Path::Drop => "drop",
             Path::Broadcast => "broadcast",
@@ -66,6 +75,11 @@ pub enum Installed {
     Mgm {
         /// The data plane and backend (dropping them detaches and frees everything).
         _router: Box<MgmRouter>,
+    },
+    /// The mirror path (its own heartbeat thread included).
+    Mirror {
+        /// The kernel's routes and mgm's mirror of them.
+        mirror: Box<Mirror>,
     },
     /// The kernel's path.
     Kernel {
@@ -94,6 +108,7 @@ impl Installed {
     pub fn new(lab: &Lab, path: Path) -> Result<Self> {
         let receivers = receiver_interfaces(lab)?;
         let source = Lab::address_of(Host::Source);
+        let upstream_mac = lab.mac(Host::Router, UPSTREAM)?;
         lab.in_ns(Host::Router, || -> Result<Self> {
             Ok(match path {
                 Path::Mgm => {
@@ -103,19 +118,23 @@ impl Installed {
                         _router: Box::new(router),
                     }
                 }
-                Path::Kernel => {
-                    let mut ipmr = Ipmr::open()?;
-                    let upstream = ifindex(UPSTREAM)?;
-                    ipmr.add_vif(upstream, 1)?;
-                    let mut oifs = Vec::new();
-                    for (iface, _) in &receivers {
-                        let index = ifindex(iface)?;
-                        ipmr.add_vif(index, 1)?;
-                        oifs.push((index, 1));
+                Path::Mirror => {
+                    let routing = kernel_routes(source, &receivers)?;
+                    let router = MgmRouter::load(UPSTREAM, &receivers, true)?;
+                    let mirror = Mirror::new(
+                        routing,
+                        router,
+                        upstream_mac,
+                        (source, GROUP),
+                        receivers.len(),
+                    )?;
+                    Installed::Mirror {
+                        mirror: Box::new(mirror),
                     }
-                    ipmr.add_mfc(source, GROUP, upstream, &oifs)?;
-                    Installed::Kernel { _routing: ipmr }
                 }
+                Path::Kernel => Installed::Kernel {
+                    _routing: kernel_routes(source, &receivers)?,
+                },
                 Path::Drop => {
                     let mut object = BenchObject::load()?;
                     object.attach(COUNT, UPSTREAM)?;
@@ -144,11 +163,41 @@ impl Installed {
         match self {
             Installed::Drop { counter } => counter.counted().map(Some),
             Installed::Mgm { .. }
+            | Installed::Mirror { .. }
             | Installed::Kernel { .. }
             | Installed::Broadcast { .. }
             | Installed::Tc { .. } => Ok(None),
         }
     }
+
+    /// Checks, after traffic, that the path forwarded as it is meant to (the mirror path: in
+    /// XDP, with samples to the kernel); returns an account of what it did, if it has one.
+    pub fn check(&self) -> Result<Option<String>> {
+        match self {
+            Installed::Mirror { mirror } => mirror.check().map(Some),
+            Installed::Mgm { .. }
+            | Installed::Kernel { .. }
+            | Installed::Drop { .. }
+            | Installed::Broadcast { .. }
+            | Installed::Tc { .. } => Ok(None),
+        }
+    }
+}
+
+/// The kernel's routing in the calling thread's namespace: VIFs for the upstream and every
+/// receiver's interface, and the (`source`, [`GROUP`]) entry from upstream to all of them.
+fn kernel_routes(source: Ipv4Addr, receivers: &[(String, [u8; 6])]) -> Result<Ipmr> {
+    let mut ipmr = Ipmr::open()?;
+    let upstream = ifindex(UPSTREAM)?;
+    ipmr.add_vif(upstream, 1)?;
+    let mut oifs = Vec::new();
+    for (iface, _) in receivers {
+        let index = ifindex(iface)?;
+        ipmr.add_vif(index, 1)?;
+        oifs.push((index, 1));
+    }
+    ipmr.add_mfc(source, GROUP, upstream, &oifs)?;
+    Ok(ipmr)
 }
 
 /// The ifindexes of the router's receiver-side interfaces (in the router's namespace).

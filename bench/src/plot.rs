@@ -5,12 +5,13 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::Path as FsPath;
 
-const COLORS: [RGBColor; 5] = [
+const COLORS: [RGBColor; 6] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0x2c, 0xa0, 0x2c),
     RGBColor(0x7f, 0x7f, 0x7f),
     RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x94, 0x67, 0xbd),
 ];
 
 /// Frames per second per receiver (k) against fan-out, one line per path, for frames of

@@ -174,6 +174,25 @@ impl Report {
                 ratio >= 0.95,
             ));
         }
+        let worst_mirror =
+            self.line_rate
+                .iter()
+                .filter(|r| r.path == Path::Mirror)
+                .filter_map(|r| {
+                    let mgm = self.line_rate.iter().find(|b| {
+                        b.path == Path::Mgm && b.size == r.size && b.fan_out == r.fan_out
+                    })?;
+                    (mgm.delivered_pps > 0.0)
+                        .then(|| (r.delivered_pps / mgm.delivered_pps, r.size, r.fan_out))
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((ratio, size, fan_out)) = worst_mirror {
+            rows.push((
+                "mirror within 10 % of mgm's static path (mirror / mgm ≥ 0.90)".to_owned(),
+                format!("worst {ratio:.2} ({size} B, fan-out {fan_out})"),
+                ratio >= 0.90,
+            ));
+        }
         for (prefix, limit) in [("hit", 2.0), ("miss", 2.5)] {
             let worst = self
                 .micro
@@ -260,6 +279,8 @@ impl Report {
                 Path::Broadcast,
                 " (target ≥ 0.95 at fan-out ≥ 2)",
             ),
+            (Path::Mirror, Path::Mgm, " (target ≥ 0.90)"),
+            (Path::Mirror, Path::Kernel, ""),
         ]
         .into_iter()
         .filter(|(a, b, _)| paths.contains(a) && paths.contains(b))
@@ -392,9 +413,41 @@ mod tests {
     }
 
     #[test]
+    fn the_mirror_is_compared_with_mgm_and_the_kernel_in_the_same_configuration() {
+        let md = report(vec![
+            run(Path::Mgm, 1, 3_000_000.0),
+            run(Path::Mirror, 1, 2_850_000.0),
+            run(Path::Kernel, 1, 500_000.0),
+            run(Path::Mgm, 8, 400_000.0),
+            run(Path::Mirror, 8, 340_000.0),
+            run(Path::Kernel, 8, 100_000.0),
+        ])
+        .markdown();
+        assert!(
+            md.contains("| mgm / kernel | mirror / mgm (target ≥ 0.90) | mirror / kernel |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 64 B | 1 | 3000 | 2850 | 500 | 6.00 | 0.95 | 5.70 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 64 B | 8 | 400 | 340 | 100 | 4.00 | 0.85 | 3.40 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| mirror within 10 % of mgm's static path (mirror / mgm ≥ 0.90) | worst 0.85 (64 B, fan-out 8) | no |"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn a_missing_path_leaves_its_ratios_out() {
         let md = report(vec![run(Path::Kernel, 1, 500_000.0)]).markdown();
         assert!(!md.contains("mgm / kernel"), "{md}");
+        assert!(!md.contains("mirror"), "{md}");
         assert!(!md.contains("| target |"), "{md}");
     }
 }
