@@ -8,7 +8,7 @@
 pub mod test_user;
 
 use anyhow::{bail, ensure, Context as _, Result};
-pub use mgm_user::lab::{Listener, Received};
+pub use mgm_user::lab::Listener;
 use mgm_user::{
     api::{
         client::Client,
