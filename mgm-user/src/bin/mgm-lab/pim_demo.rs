@@ -9,7 +9,7 @@ use mgm_user::{
         client::Client,
         proto::{MfeRow, Request, Response},
     },
-    lab::{Host, Lab, Listener, PIM_RP},
+    lab::{Host, Lab, Listener, Received, PIM_RP},
 };
 use std::{
     net::Ipv4Addr,
@@ -53,6 +53,7 @@ struct PimDemo {
 
 pub fn run(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {
     ensure!(receivers >= 1, "--pim needs at least one receiver");
+    ensure!(group.is_multicast(), "{group} is not a multicast group");
     let mut lab = Lab::pim_chain(receivers).context("building the lab (needs root)")?;
     println!(
         "lab: source, r1, r2 (the RP, {PIM_RP}), r3 and {receivers} receivers behind r3 in \
@@ -174,23 +175,13 @@ impl PimDemo {
         }
         let after = self.flow_counters()?;
         drop(members);
+        print_receivers(receivers, &received);
+        self.print_routers(&before, &after)
+    }
 
-        println!("\nper receiver:");
-        println!(
-            "  {:<8} {:<8} {:>10} {:>11}",
-            "HOST", "JOINED", "RECEIVED", "DUPLICATES"
-        );
-        for n in 1..=receivers {
-            match received.iter().find(|(r, _)| *r == n) {
-                Some((_, got)) => println!(
-                    "  rcv{n:<5} {:<8} {:>10} {:>11}",
-                    "yes",
-                    got.distinct(),
-                    got.duplicates()
-                ),
-                None => println!("  rcv{n:<5} {:<8} {:>10} {:>11}", "no", "-", "-"),
-            }
-        }
+    /// Per router: `mgmctl show mfe`, then how many of the run's packets XDP forwarded and
+    /// how many the kernel did.
+    fn print_routers(&self, before: &[FlowCounters], after: &[FlowCounters]) -> Result<()> {
         for n in 1..=ROUTERS {
             let role = match n {
                 1 => "first hop",
@@ -341,6 +332,26 @@ impl PimDemo {
             .context("running mgmctl")?;
         ensure!(out.status.success(), "mgmctl on r{n}: {}", out.status);
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// Per receiver: whether it joined, the distinct packets it received and the duplicates.
+fn print_receivers(receivers: u8, received: &[(u8, Received)]) {
+    println!("\nper receiver:");
+    println!(
+        "  {:<8} {:<8} {:>10} {:>11}",
+        "HOST", "JOINED", "RECEIVED", "DUPLICATES"
+    );
+    for n in 1..=receivers {
+        match received.iter().find(|(r, _)| *r == n) {
+            Some((_, got)) => println!(
+                "  rcv{n:<5} {:<8} {:>10} {:>11}",
+                "yes",
+                got.distinct(),
+                got.duplicates()
+            ),
+            None => println!("  rcv{n:<5} {:<8} {:>10} {:>11}", "no", "-", "-"),
+        }
     }
 }
 
