@@ -18,8 +18,10 @@
 //! Namespaces and links are made with iproute2 (`ip netns`, `ip link`): `ip netns` names a
 //! namespace by a bind mount under `/run/netns`, which is exactly what an operator uses to look
 //! into a lab by hand (`ip netns exec ... `), so the lab stays inspectable.
+mod listen;
 mod pim;
 
+pub use listen::{Listener, Received};
 pub use pim::PIM_RP;
 
 use std::{

@@ -108,7 +108,9 @@ impl Drop for Smcroute {
 
 /// The kernel's packet counter of (SOURCE, GROUP) on the router, if it has the entry.
 fn kernel_packets(mgmd: &Mgmd) -> Result<Option<u64>> {
-    support::kernel_mroute_packets(&mgmd.lab, Host::Router, SOURCE, GROUP)
+    Ok(mgmd
+        .lab
+        .kernel_mroute_packets(Host::Router, SOURCE, GROUP)?)
 }
 
 /// Waits until mgmd forwards (SOURCE, GROUP) as an entry of the kernel protocol to `oifs`.

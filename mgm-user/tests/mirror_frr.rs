@@ -7,7 +7,7 @@ mod support;
 use anyhow::{bail, ensure, Context as _, Result};
 use mgm_user::{
     api::proto::{MfeRow, Response},
-    lab::{lab_bpffs, Host, Lab},
+    lab::{Host, Lab},
 };
 use std::{
     net::Ipv4Addr,
@@ -47,17 +47,9 @@ impl Routers {
             mgmds: Vec::new(),
         };
         for n in 1..=ROUTERS {
-            let interfaces: String = routers
+            let config = routers
                 .lab
-                .pim_interfaces(n)
-                .iter()
-                .map(|i| format!("[[interface]]\nname = {i:?}\n\n"))
-                .collect();
-            let config = format!(
-                "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n\n{interfaces}[mirror]\nenabled = true\n",
-                path_str(&routers.socket(n))?,
-                lab_bpffs()?,
-            );
+                .pim_mgmd_config(n, path_str(&routers.socket(n))?)?;
             std::fs::write(routers.config(n), config)?;
             let pid = routers.spawn_mgmd(n)?;
             routers.mgmds.push(pid);
@@ -119,8 +111,7 @@ impl Routers {
 
     fn listen(&mut self, receiver: u8, count: u32, timeout_s: f64) -> Result<Listener> {
         let (group, count, timeout) = (GROUP.to_string(), count.to_string(), timeout_s.to_string());
-        support::listen_on(
-            &mut self.lab,
+        Ok(self.lab.listen(
             Host::Receiver(receiver),
             &[
                 MCAST,
@@ -134,7 +125,7 @@ impl Routers {
                 "--timeout",
                 &timeout,
             ],
-        )
+        )?)
     }
 
     /// Sends until rcv1 receives (FRR's register path drops the first packets of a stream) and
@@ -384,8 +375,11 @@ fn after_kill_9_of_mgmd_the_route_frr_changes_is_the_one_that_forwards() -> Resu
         "r3's kernel forwarding every packet",
         Duration::from_secs(30),
         || {
-            let packets =
-                || support::kernel_mroute_packets(&routers.lab, Host::PimRouter(3), SOURCE, GROUP);
+            let packets = || {
+                routers
+                    .lab
+                    .kernel_mroute_packets(Host::PimRouter(3), SOURCE, GROUP)
+            };
             let before = packets()?.unwrap_or(0);
             routers.send(5, 1)?;
             Ok((packets()?.unwrap_or(0) - before == 5).then_some(()))

@@ -32,7 +32,15 @@ enum Task {
     },
     /// The demo: a lab of network namespaces, mgmd forwarding, and a readable report.
     Demo {
-        /// Extra arguments for the demo (see `mgm-lab demo --help`).
+        /// The PIM-SM chain instead of one router: source, r1, r2 (the RP), r3 and receivers,
+        /// FRR's zebra and pimd running the protocol on each router and mgmd under each
+        /// forwarding FRR's routes in XDP; 500 numbered packets, then per receiver what arrived
+        /// (duplicates too) and per router `mgmctl show mfe` and how many packets the kernel
+        /// forwarded (the mirror's samples).
+        #[arg(long)]
+        pim: bool,
+        /// Extra arguments for the demo: --receivers N, --packets N, --group G (see
+        /// `mgm-lab demo --help`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -68,8 +76,11 @@ fn main() -> Result<()> {
         Task::Setup => Ok(()),
         Task::Build { release } => cargo_build(release),
         Task::Run { args } => run_bin("mgmd", &args, true),
-        Task::Demo { args } => {
+        Task::Demo { pim, args } => {
             let mut all = vec!["demo".to_owned()];
+            if pim {
+                all.push("--pim".to_owned());
+            }
             all.extend(args);
             run_bin("mgm-lab", &all, true)
         }

@@ -1,4 +1,7 @@
 //! mgm-lab: the demo, and a standing lab of network namespaces to try mgm by hand.
+#[path = "mgm-lab/pim_demo.rs"]
+mod pim_demo;
+
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use mgm_user::{
@@ -31,12 +34,18 @@ enum Command {
         /// Receiver hosts.
         #[arg(long, default_value_t = 3)]
         receivers: u8,
-        /// Packets the source sends.
-        #[arg(long, default_value_t = 100)]
-        packets: u32,
+        /// Packets the source sends [default: 100; 500 with --pim].
+        #[arg(long)]
+        packets: Option<u32>,
         /// The group the source sends to.
         #[arg(long, default_value = "239.1.1.1")]
         group: Ipv4Addr,
+        /// The PIM-SM chain instead of the star: FRR's zebra and pimd run the protocol on three
+        /// routers (source - r1 - r2, the RP - r3 - receivers) and mgmd under each mirrors
+        /// FRR's routes into XDP; reports per receiver and, per router, `mgmctl show mfe` and
+        /// how many packets XDP and the kernel forwarded.
+        #[arg(long)]
+        pim: bool,
     },
     /// Bring up a standing lab (namespaces `mgmlab-*`) and leave it running.
     Up {
@@ -63,7 +72,14 @@ fn main() -> Result<()> {
             receivers,
             packets,
             group,
-        } => demo(receivers, packets, group),
+            pim: false,
+        } => demo(receivers, packets.unwrap_or(100), group),
+        Command::Demo {
+            receivers,
+            packets,
+            group,
+            pim: true,
+        } => pim_demo::run(receivers, packets.unwrap_or(500), group),
         Command::Up {
             receivers,
             pim: true,
@@ -124,14 +140,7 @@ fn pim_up(receivers: u8) -> Result<()> {
     std::fs::create_dir_all("/run/mgm")?;
     for n in 1..=3u8 {
         let base = format!("/run/mgm/{STANDING_PREFIX}-r{n}");
-        let mut config = format!(
-            "[daemon]\napi_socket = \"{base}.sock\"\nbpffs = {:?}\n",
-            lab::lab_bpffs()?
-        );
-        for iface in lab.pim_interfaces(n) {
-            config += &format!("\n[[interface]]\nname = {iface:?}\n");
-        }
-        config += "\n[mirror]\nenabled = true\n";
+        let config = lab.pim_mgmd_config(n, &format!("{base}.sock"))?;
         let config_path = format!("{base}.toml");
         std::fs::write(&config_path, config)?;
         lab.spawn(

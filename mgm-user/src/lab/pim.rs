@@ -9,7 +9,7 @@
 //! Unicast routing is kernel static routes, specific ones (FRR's next-hop tracking ignores a
 //! default route for RPF and RP reachability); each router's loopback is 10.255.0.N/32.
 use super::{Host, Lab, LabError, COUNTER, NAME_PREFIX};
-use std::{net::Ipv4Addr, time::Duration};
+use std::{net::Ipv4Addr, process::Stdio, time::Duration};
 
 /// The rendezvous point (r2's loopback).
 pub const PIM_RP: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 2);
@@ -108,6 +108,20 @@ impl Lab {
         ports
     }
 
+    /// The configuration of mgmd on router `n`: its API socket, the lab's bpffs, every
+    /// interface of the router, and `[mirror]`, which forwards FRR's kernel routes in XDP.
+    pub fn pim_mgmd_config(&self, n: u8, api_socket: &str) -> Result<String, LabError> {
+        let mut config = format!(
+            "[daemon]\napi_socket = {api_socket:?}\nbpffs = {:?}\n",
+            super::lab_bpffs()?
+        );
+        for iface in self.pim_interfaces(n) {
+            config += &format!("\n[[interface]]\nname = {iface:?}\n");
+        }
+        config += "\n[mirror]\nenabled = true\n";
+        Ok(config)
+    }
+
     /// Specific routes to every subnet and loopback of the chain, towards it.
     fn pim_static_routes(&self) -> Result<(), LabError> {
         // Each destination with the routers attached to it.
@@ -204,7 +218,18 @@ impl Lab {
             "--log",
             &log,
         ];
-        self.spawn(Host::PimRouter(n), &argv).map(drop)
+        // They log to their files; what they print at start (kernel features they go
+        // without) is left out of the output of tests and the demo.
+        let mut cmd = self.command(Host::PimRouter(n), &argv);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().map_err(|source| LabError::Spawn {
+            command: argv.join(" "),
+            source,
+        })?;
+        self.adopt(child);
+        Ok(())
     }
 
     /// The directory of router `n`'s FRR daemons (configuration, sockets, logs).
@@ -220,6 +245,30 @@ impl Lab {
             &["vtysh", "--vty_socket", &path(&dir), "-c", command],
         )?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Whether every router has its PIM neighbours in the chain (FRR's `show ip pim
+    /// neighbor`): r1 and r3 one, the routers between two.
+    pub fn pim_neighbours_up(&self) -> Result<bool, LabError> {
+        for n in 1..=ROUTERS {
+            let text = self.vtysh(n, "show ip pim neighbor json")?;
+            let by_iface: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| LabError::Failed {
+                    command: format!("show ip pim neighbor json on r{n}"),
+                    stderr: format!("not JSON ({e}): {text}"),
+                })?;
+            let neighbours: usize = by_iface
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+                .filter_map(|v| v.as_object().map(|m| m.len()))
+                .sum();
+            let expected = if n == 1 || n == ROUTERS { 1 } else { 2 };
+            if neighbours < expected {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 

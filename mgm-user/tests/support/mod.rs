@@ -8,6 +8,7 @@
 pub mod test_user;
 
 use anyhow::{bail, ensure, Context as _, Result};
+pub use mgm_user::lab::Listener;
 use mgm_user::{
     api::{
         client::Client,
@@ -16,10 +17,9 @@ use mgm_user::{
     lab::{lab_bpffs, Host, Lab},
 };
 use std::{
-    io::{BufRead as _, BufReader, Read as _},
     net::Ipv4Addr,
     path::{Path, PathBuf},
-    process::{ChildStderr, ChildStdout, Output, Stdio},
+    process::{Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -346,8 +346,7 @@ impl Mgmd {
         timeout_s: f64,
     ) -> Result<Listener> {
         let (group, count, timeout) = (group.to_string(), count.to_string(), timeout_s.to_string());
-        listen_on(
-            &mut self.lab,
+        Ok(self.lab.listen(
             host,
             &[
                 MCAST,
@@ -361,7 +360,7 @@ impl Mgmd {
                 "--timeout",
                 &timeout,
             ],
-        )
+        )?)
     }
 
     /// Sends `count` packets to `group` from the source while every receiver listens, and
@@ -523,81 +522,6 @@ pub fn wait_exited(pid: u32) -> Result<()> {
             Ok((state == Some("Z")).then_some(()))
         },
     )
-}
-
-/// Starts `argv` (an `mcast join ... --json`) on `host`; returns once the host has joined.
-pub fn listen_on(lab: &mut Lab, host: Host, argv: &[&str]) -> Result<Listener> {
-    let mut cmd = lab.command(host, argv);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().context("starting mcast join")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut stderr = BufReader::new(child.stderr.take().context("no stderr")?);
-    lab.adopt(child);
-    let mut line = String::new();
-    stderr.read_line(&mut line)?;
-    if !line.starts_with("joined") {
-        bail!("mcast join on {host:?} failed: {line}");
-    }
-    Ok(Listener { stdout, stderr })
-}
-
-/// The packet counter of the kernel's (`source`, `group`) entry on `host` (`ip -s mroute`),
-/// if it has that entry.
-pub fn kernel_mroute_packets(
-    lab: &Lab,
-    host: Host,
-    source: Ipv4Addr,
-    group: Ipv4Addr,
-) -> Result<Option<u64>> {
-    let out = lab.run(host, &["ip", "-s", "-j", "mroute", "show"])?;
-    let entries: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let found = entries.as_array().into_iter().flatten().find(|e| {
-        e["src"].as_str() == Some(&source.to_string())
-            && e["dst"].as_str() == Some(&group.to_string())
-    });
-    Ok(found.map(|e| e["packets"].as_u64().unwrap_or(0)))
-}
-
-/// A running `mcast join`.
-pub struct Listener {
-    stdout: ChildStdout,
-    stderr: BufReader<ChildStderr>,
-}
-
-/// What a listener received.
-#[derive(Debug)]
-pub struct Received {
-    /// Sequence numbers, in arrival order.
-    pub seqs: Vec<u64>,
-}
-
-impl Received {
-    /// Whether exactly `0..count` arrived, each once and in order (the first packets of a new
-    /// flow too: they are held while its entry is created and leave before later ones).
-    pub fn is_complete(&self, count: u64) -> bool {
-        self.seqs.iter().copied().eq(0..count)
-    }
-}
-
-impl Listener {
-    /// Waits for `mcast join` to finish (count reached or timed out) and reads its report.
-    pub fn finish(mut self) -> Result<Received> {
-        let mut text = String::new();
-        self.stdout.read_to_string(&mut text)?;
-        let mut errors = String::new();
-        let _ = self.stderr.read_to_string(&mut errors);
-        let report: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("mcast join printed {text:?} ({errors})"))?;
-        let seqs = report["packets"]
-            .as_array()
-            .context("no packets in the report")?
-            .iter()
-            .filter_map(|p| p["seq"].as_u64())
-            .collect();
-        Ok(Received { seqs })
-    }
 }
 
 /// A path as text, for argv.

@@ -1,0 +1,118 @@
+//! Watching traffic in a lab: `mcast join` receivers whose JSON report gives the sequence
+//! numbers that arrived, and the packet counters of the kernel's multicast routes.
+use super::{Host, Lab, LabError};
+use std::{
+    io::{BufRead as _, BufReader, Read as _},
+    net::Ipv4Addr,
+    process::{ChildStderr, ChildStdout, Stdio},
+};
+
+/// A running `mcast join ... --json`, started by [`Lab::listen`].
+pub struct Listener {
+    stdout: ChildStdout,
+    stderr: BufReader<ChildStderr>,
+}
+
+/// What a listener received.
+#[derive(Debug)]
+pub struct Received {
+    /// Sequence numbers, in arrival order.
+    pub seqs: Vec<u64>,
+}
+
+impl Received {
+    /// Whether exactly `0..count` arrived, each once and in order (the first packets of a new
+    /// flow too: they are held while its entry is created and leave before later ones).
+    pub fn is_complete(&self, count: u64) -> bool {
+        self.seqs.iter().copied().eq(0..count)
+    }
+
+    /// How many distinct sequence numbers arrived.
+    pub fn distinct(&self) -> usize {
+        let mut seqs = self.seqs.clone();
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs.len()
+    }
+
+    /// How many arrivals repeated a sequence number that had arrived before.
+    pub fn duplicates(&self) -> usize {
+        self.seqs.len() - self.distinct()
+    }
+}
+
+impl Listener {
+    /// Waits for `mcast join` to finish (count reached or timed out) and reads its report.
+    pub fn finish(mut self) -> Result<Received, LabError> {
+        let failed = |stderr: String| LabError::Failed {
+            command: "mcast join".to_owned(),
+            stderr,
+        };
+        let mut text = String::new();
+        self.stdout
+            .read_to_string(&mut text)
+            .map_err(|e| failed(e.to_string()))?;
+        let mut errors = String::new();
+        let _ = self.stderr.read_to_string(&mut errors);
+        let report: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| failed(format!("printed {text:?} ({e}; {errors})")))?;
+        let seqs = report["packets"]
+            .as_array()
+            .ok_or_else(|| failed(format!("no packets in the report {text:?}")))?
+            .iter()
+            .filter_map(|p| p["seq"].as_u64())
+            .collect();
+        Ok(Received { seqs })
+    }
+}
+
+impl Lab {
+    /// Starts `argv` (an `mcast join ... --json`) on `host`; returns once the host has joined.
+    /// The lab ends it when dropped.
+    pub fn listen(&mut self, host: Host, argv: &[&str]) -> Result<Listener, LabError> {
+        let mut cmd = self.command(host, argv);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|source| LabError::Spawn {
+            command: argv.join(" "),
+            source,
+        })?;
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        self.adopt(child);
+        let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
+            unreachable!("both are piped");
+        };
+        let mut stderr = BufReader::new(stderr);
+        let mut line = String::new();
+        let _ = stderr.read_line(&mut line);
+        if !line.starts_with("joined") {
+            return Err(LabError::Failed {
+                command: format!("mcast join on {host:?}"),
+                stderr: line,
+            });
+        }
+        Ok(Listener { stdout, stderr })
+    }
+
+    /// The packet counter of the kernel's (`source`, `group`) entry on `host` (`ip -s mroute`),
+    /// if it has that entry.
+    pub fn kernel_mroute_packets(
+        &self,
+        host: Host,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+    ) -> Result<Option<u64>, LabError> {
+        let out = self.run(host, &["ip", "-s", "-j", "mroute", "show"])?;
+        let entries: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| LabError::Failed {
+                command: "ip -s -j mroute show".to_owned(),
+                stderr: format!("not JSON: {e}"),
+            })?;
+        let found = entries.as_array().into_iter().flatten().find(|e| {
+            e["src"].as_str() == Some(&source.to_string())
+                && e["dst"].as_str() == Some(&group.to_string())
+        });
+        Ok(found.map(|e| e["packets"].as_u64().unwrap_or(0)))
+    }
+}
