@@ -110,22 +110,9 @@ impl Routers {
     }
 
     fn listen(&mut self, receiver: u8, count: u32, timeout_s: f64) -> Result<Listener> {
-        let (group, count, timeout) = (GROUP.to_string(), count.to_string(), timeout_s.to_string());
-        Ok(self.lab.listen(
-            Host::Receiver(receiver),
-            &[
-                MCAST,
-                "join",
-                &group,
-                "--iface",
-                "eth0",
-                "--json",
-                "--count",
-                &count,
-                "--timeout",
-                &timeout,
-            ],
-        )?)
+        Ok(self
+            .lab
+            .listen(Host::Receiver(receiver), MCAST, GROUP, count, timeout_s)?)
     }
 
     /// Sends until rcv1 receives (FRR's register path drops the first packets of a stream) and

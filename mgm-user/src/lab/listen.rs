@@ -67,10 +67,31 @@ impl Listener {
 }
 
 impl Lab {
-    /// Starts `argv` (an `mcast join ... --json`) on `host`; returns once the host has joined.
-    /// The lab ends it when dropped.
-    pub fn listen(&mut self, host: Host, argv: &[&str]) -> Result<Listener, LabError> {
-        let mut cmd = self.command(host, argv);
+    /// Starts `mcast join` (the leaf tool at `mcast`) for `group` on the eth0 of `host`: it
+    /// stops after `count` datagrams or `timeout_s` seconds. Returns once the host has joined;
+    /// the lab ends it when dropped.
+    pub fn listen(
+        &mut self,
+        host: Host,
+        mcast: &str,
+        group: std::net::Ipv4Addr,
+        count: u32,
+        timeout_s: f64,
+    ) -> Result<Listener, LabError> {
+        let (group, count, timeout) = (group.to_string(), count.to_string(), timeout_s.to_string());
+        let argv = [
+            mcast,
+            "join",
+            &group,
+            "--iface",
+            "eth0",
+            "--json",
+            "--count",
+            &count,
+            "--timeout",
+            &timeout,
+        ];
+        let mut cmd = self.command(host, &argv);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

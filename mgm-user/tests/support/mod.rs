@@ -345,22 +345,7 @@ impl Mgmd {
         count: u32,
         timeout_s: f64,
     ) -> Result<Listener> {
-        let (group, count, timeout) = (group.to_string(), count.to_string(), timeout_s.to_string());
-        Ok(self.lab.listen(
-            host,
-            &[
-                MCAST,
-                "join",
-                &group,
-                "--iface",
-                "eth0",
-                "--json",
-                "--count",
-                &count,
-                "--timeout",
-                &timeout,
-            ],
-        )?)
+        Ok(self.lab.listen(host, MCAST, group, count, timeout_s)?)
     }
 
     /// Sends `count` packets to `group` from the source while every receiver listens, and

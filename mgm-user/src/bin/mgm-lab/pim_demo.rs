@@ -208,27 +208,10 @@ impl PimDemo {
 
     /// Starts `mcast join` on receiver `n` for `count` packets or `timeout_s` seconds.
     fn listen(&mut self, n: u8, count: u32, timeout_s: f64) -> Result<Listener> {
-        let (group, count, timeout) = (
-            self.group.to_string(),
-            count.to_string(),
-            timeout_s.to_string(),
-        );
         let mcast = path_str(&self.mcast)?.to_owned();
-        Ok(self.lab.listen(
-            Host::Receiver(n),
-            &[
-                &mcast,
-                "join",
-                &group,
-                "--iface",
-                "eth0",
-                "--json",
-                "--count",
-                &count,
-                "--timeout",
-                &timeout,
-            ],
-        )?)
+        Ok(self
+            .lab
+            .listen(Host::Receiver(n), &mcast, self.group, count, timeout_s)?)
     }
 
     /// Sends `count` numbered packets from the source, `interval_ms` apart.
