@@ -6,7 +6,8 @@
 //!
 //! - mgm: the real daemon (`mgmd`, beside this binary) on the router with a static route for
 //!   the groups: XDP miss → creation alert → MGM core → static protocol → entry installed,
-//!   the packets held meanwhile sent on.
+//!   the packets held meanwhile sent on; mgmd runs under `SCHED_FIFO`
+//!   (`daemon.realtime_priority`).
 //! - kernel: ipmr with a minimal resolver in this process, as smcroute does it: NOCACHE upcall
 //!   → `MRT_ADD_MFC`; the kernel holds the unresolved packets and sends them on.
 use crate::{
@@ -137,6 +138,11 @@ fn group(n: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 2, 0, 0)) + n)
 }
 
+/// mgmd's `daemon.realtime_priority` here, as the README recommends for a busy router. The
+/// kernel's resolver needs none: the kernel holds unresolved packets and sends them on in
+/// softirq context, which the CPU hog cannot delay.
+const REALTIME_PRIORITY: u8 = 50;
+
 /// mgmd running on the router with a static route for every flow's group.
 struct Mgmd {
     files: [PathBuf; 2],
@@ -161,7 +167,7 @@ impl Mgmd {
             PathBuf::from(format!("{base}.sock")),
         ];
         let config = format!(
-            "[daemon]\napi_socket = {:?}\n\n[[interface]]\nname = \"{UPSTREAM}\"\n\n[[interface]]\nname = \"rcv1\"\n\n[[route]]\nfrom = \"{UPSTREAM}\"\ngroup = \"239.2.0.0/16\"\nto = [\"rcv1\"]\n",
+            "[daemon]\napi_socket = {:?}\nrealtime_priority = {REALTIME_PRIORITY}\n\n[[interface]]\nname = \"{UPSTREAM}\"\n\n[[interface]]\nname = \"rcv1\"\n\n[[route]]\nfrom = \"{UPSTREAM}\"\ngroup = \"239.2.0.0/16\"\nto = [\"rcv1\"]\n",
             files[1].display().to_string()
         );
         std::fs::write(&files[0], config)?;

@@ -21,6 +21,8 @@
 //! mfe_lifetime_s = 900               # lifetime of a forwarding entry (read at start)
 //! max_negative_entries = 32768       # drop entries (no receivers, no route) kept at once, at
 //!                                    # most 131072 (the data plane's table); the oldest go first
+//! realtime_priority = 50             # SCHED_FIFO priority (1-99) of mgmd's threads, so entry
+//!                                    # creation keeps up under CPU load; default: normal
 //!
 //! [[interface]]
 //! name = "eth0"

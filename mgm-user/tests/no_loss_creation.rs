@@ -16,10 +16,22 @@ const GROUP: Ipv4Addr = Ipv4Addr::new(239, 7, 7, 7);
 /// from the hold queue, packets the kernel punted but had not yet handed to userspace can be
 /// overtaken (seen under heavy load: up to ~130 of 5000); they are still delivered.
 fn first_packets_arrive(count: u32, interval_ms: u32, in_order: bool) -> anyhow::Result<()> {
+    first_packets_arrive_with("", count, interval_ms, in_order).map(drop)
+}
+
+/// [`first_packets_arrive`] with `daemon` keys in mgmd's `[daemon]` table; returns mgmd's pid
+/// while it still runs, to the check that needs it.
+fn first_packets_arrive_with(
+    daemon: &str,
+    count: u32,
+    interval_ms: u32,
+    in_order: bool,
+) -> anyhow::Result<Mgmd> {
     let lab = Lab::star(1)?;
     // Room in the receiver's socket for a burst.
     let _ = lab.sysctl(Host::Receiver(1), "net.core.rmem_max", "33554432");
-    let mut mgmd = Mgmd::start(lab, &interfaces(&[("up0", ""), ("rcv1", "")]))?;
+    let body = format!("{daemon}{}", interfaces(&[("up0", ""), ("rcv1", "")]));
+    let mut mgmd = Mgmd::start(lab, &body)?;
     let listener = mgmd.listen(Host::Receiver(1), GROUP, count, 30.0)?;
     mgmd.wait_for_igmp_members(GROUP, &["rcv1"])?;
     mgmd.send(Host::Source, GROUP, count, interval_ms)?;
@@ -45,7 +57,24 @@ fn first_packets_arrive(count: u32, interval_ms: u32, in_order: bool) -> anyhow:
         !in_order || out_of_place == 0,
         "{out_of_place} packets out of order"
     );
-    Ok(())
+    Ok(mgmd)
+}
+
+/// The scheduling policy and real-time priority of every thread of `pid`
+/// (fields 41 and 40 of /proc/PID/task/TID/stat).
+fn thread_policies(pid: u32) -> anyhow::Result<Vec<(u32, u32)>> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = std::fs::read_to_string(task?.path().join("stat"))?;
+        // The fields after the command name, which ends at the last ')': field 3 first.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse().ok());
+        out.push((field(41).unwrap_or(u32::MAX), field(40).unwrap_or(0)));
+    }
+    Ok(out)
 }
 
 #[test]
@@ -58,4 +87,16 @@ fn a_paced_new_stream_loses_nothing_from_its_first_packet() -> anyhow::Result<()
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_back_to_back_burst_of_a_new_stream_loses_nothing() -> anyhow::Result<()> {
     first_packets_arrive(5000, 0, false)
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn mgmd_under_sched_fifo_runs_every_thread_real_time_and_loses_nothing() -> anyhow::Result<()> {
+    let mgmd = first_packets_arrive_with("realtime_priority = 10\n", 200, 1, true)?;
+    let policies = thread_policies(mgmd.pid())?;
+    assert!(
+        !policies.is_empty() && policies.iter().all(|&p| p == (libc::SCHED_FIFO as u32, 10)),
+        "(policy, priority) of mgmd's threads: {policies:?}"
+    );
+    Ok(())
 }

@@ -40,6 +40,10 @@ pub struct DaemonConfig {
     /// Most negative (drop) entries at once, out of the data plane's table; a new one beyond
     /// it replaces the oldest (see the MGM's `capacity` module).
     pub max_negative_entries: u32,
+    /// `SCHED_FIFO` priority (1–99) of every mgmd thread, so that creating entries and
+    /// forwarding held packets keep up under CPU load; `None`: the normal scheduler. Read at
+    /// start.
+    pub realtime_priority: Option<u8>,
 }
 
 impl DaemonConfig {
@@ -81,6 +85,7 @@ impl Default for DaemonConfig {
             adopt_window_s: 12,
             mfe_lifetime_s: crate::mgm::DEFAULT_MFE_TIMEOUT_S,
             max_negative_entries: mgm_common::limits::MFES / 4,
+            realtime_priority: None,
         }
     }
 }
@@ -108,6 +113,7 @@ pub(super) struct RawDaemon {
     adopt_window_s: Option<u32>,
     mfe_lifetime_s: Option<Spanned<u32>>,
     max_negative_entries: Option<Spanned<u32>>,
+    realtime_priority: Option<Spanned<i64>>,
 }
 
 impl RawDaemon {
@@ -166,6 +172,19 @@ impl RawDaemon {
                 ))
             }
         };
+        let realtime_priority = match d.realtime_priority {
+            None => None,
+            Some(n) => match u8::try_from(*n.get_ref()) {
+                Ok(p) if (1..=99).contains(&p) => Some(p),
+                _ => {
+                    return Err(at(
+                        n.span(),
+                        "daemon.realtime_priority",
+                        "must be a SCHED_FIFO priority from 1 to 99".into(),
+                    ))
+                }
+            },
+        };
         Ok(DaemonConfig {
             bpffs: d.bpffs.unwrap_or(default.bpffs),
             unpinned: d.unpinned,
@@ -181,6 +200,7 @@ impl RawDaemon {
             adopt_window_s: d.adopt_window_s.unwrap_or(default.adopt_window_s),
             mfe_lifetime_s,
             max_negative_entries,
+            realtime_priority,
         })
     }
 }

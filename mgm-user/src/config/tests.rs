@@ -112,6 +112,11 @@ fn every_error_names_its_key() {
             2,
             "daemon.max_negative_entries",
         ),
+        (
+            "[daemon]\nbpffs = \"/x\"\nrealtime_priority = 100\n".into(),
+            3,
+            "daemon.realtime_priority",
+        ),
         ("[daemon\nbpffs = \"/x\"\n".into(), 1, "daemon"),
         ("speed = 3\n".into(), 1, "speed"),
     ] {
@@ -127,6 +132,21 @@ fn negative_entries_are_capped_within_the_data_plane() {
     assert_eq!(c.daemon.max_negative_entries, 100);
     let e = error_of("[daemon]\nmax_negative_entries = 131073\n");
     assert!(e.message.contains("at most 131072"), "{e}");
+}
+
+#[test]
+fn realtime_priority_is_a_sched_fifo_priority() {
+    let c = Config::parse("[daemon]\nrealtime_priority = 50\n", "t").expect("valid");
+    assert_eq!(c.daemon.realtime_priority, Some(50));
+    assert_eq!(Config::default().daemon.realtime_priority, None);
+    for bad in ["0", "100", "-1", "\"high\""] {
+        let e = error_of(&format!("[daemon]\nrealtime_priority = {bad}\n"));
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (2, "daemon.realtime_priority"),
+            "{bad}: {e}"
+        );
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod mirror;
 mod notify;
 mod pins;
 mod proxy;
+mod realtime;
 mod router;
 mod routes;
 mod server;
@@ -128,6 +129,9 @@ fn load_config(options: &Options) -> Result<Config> {
 /// Runs mgmd until SIGINT or SIGTERM.
 pub async fn run(options: Options) -> Result<()> {
     let config = load_config(&options)?;
+    if let Some(priority) = config.daemon.realtime_priority {
+        realtime::apply(priority)?;
+    }
     let (mut plane, pins) = pins::load_plane(&config.daemon)?;
     forward_ebpf_logs(&mut plane);
     let reports = crate::dataplane::ReportReader::new(&mut plane)?.into_async()?;
