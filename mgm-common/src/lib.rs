@@ -100,8 +100,11 @@ pub mod stat {
     /// Packets of an entry in hold mode that no punt socket serves (mgmd gone, or its sockets
     /// not open): forwarded by the fast path, as nobody holds packets before them.
     pub const HOLD_NO_PUNT_SOCKET: u32 = 40;
+    /// Packets of an entry in hold mode forwarded by the fast path because userspace had sent
+    /// on every packet punted before them on the same receive queue (the handover).
+    pub const HOLD_HANDED_OVER: u32 = 41;
     /// Number of counters.
-    pub const COUNT: u32 = 41;
+    pub const COUNT: u32 = 42;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -146,6 +149,7 @@ pub mod stat {
         "report_recently_sent",
         "report_repeat_rate_limited",
         "hold_no_punt_socket",
+        "hold_handed_over",
     ];
 }
 
@@ -337,6 +341,17 @@ pub const IFACE_FLAG_MIRRORED: u8 = 1;
 pub struct XdpMeta {
     /// The entry's `stats_slot`.
     pub stats_slot: u32,
+}
+
+/// Metadata the ingress program puts in front of every frame it punts to an AF_XDP socket
+/// (copied into the UMEM in front of the frame).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PuntMeta {
+    /// The frame's number among those punted to its socket slot (`PUNTED` after this frame):
+    /// userspace tells the data plane how far it has dealt with them (`PUNTS_HANDLED`), and an
+    /// entry in hold mode is forwarded by the fast path only once both are equal.
+    pub seq: u32,
 }
 
 /// Kinds of [`Report`] the XDP program sends to userspace.

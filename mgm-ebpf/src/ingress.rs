@@ -9,7 +9,8 @@
 //! Order of the checks: malformed frames are dropped; non-IPv4, unicast, IGMP and link-local
 //! groups go to the kernel; then the IPv4 header checksum, the IPv4 options (malformed ones are
 //! dropped as ipmr drops them, see [`crate::options`]), the lookup, the incoming interface,
-//! hold mode (punted, counted for the entry by userspace when it sends the packet), mirrored
+//! hold mode (punted and counted for the entry by userspace when it sends the packet, until
+//! userspace has sent every packet punted before on the same receive queue), mirrored
 //! entries (samples and the fail-safe, see [`crate::mirror`]), TTL ≤ 1 and negative entries.
 //! Hold and mirrored entries cost the hit path of the others one flag test. 802.1Q-tagged
 //! frames are forwarded untagged (the router's outgoing interfaces are L3 interfaces).
@@ -22,13 +23,13 @@ use aya_ebpf::{
 use aya_log_ebpf::error;
 use core::mem::size_of;
 use mgm_common::{
-    report_kind, stat, IfaceConfig, MfeValue, SgKey, XdpMeta, IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD,
-    MFE_FLAG_MIRRORED, NO_OIF_SET,
+    report_kind, stat, IfaceConfig, MfeValue, PuntMeta, SgKey, XdpMeta, IFACE_FLAG_MIRRORED,
+    MFE_FLAG_HOLD, MFE_FLAG_MIRRORED, NO_OIF_SET,
 };
 
 use crate::{
     egress,
-    maps::{count, IFACES, MFES, MFE_STATS, OIF_SETS, PUNT_SOCKETS},
+    maps::{count, IFACES, MFES, MFE_STATS, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS},
     mirror,
     options::ipv4_options_ok,
     packet::{self, ptr_at, Ipv4Hdr, Link, ETH_HDR_LEN, IPPROTO_IGMP, VLAN_TAG_LEN},
@@ -91,6 +92,8 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         return miss(&ctx, sg, ingress, offset);
     };
     let counters = MFE_STATS.get_ptr_mut(entry.stats_slot);
+    // Read before a punt attempt, which moves the frame's metadata and so invalidates `ip`.
+    let (ttl, total_len) = (ip.ttl, u64::from(u16::from_be(ip.total_len)));
     if entry.iif != ingress {
         if let Some(counters) = counters {
             // SAFETY: per-CPU slot.
@@ -104,21 +107,27 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     }
     if entry.flags != 0 {
         if entry.flags & MFE_FLAG_HOLD != 0 {
-            // Userspace sends it behind the held packets and counts it for the entry. With no
-            // punt socket (mgmd gone), nobody holds packets before it: the fast path forwards it.
-            if let Some(action) = punt_socket(&ctx, iface_config(ingress)) {
-                count(stat::HOLD_PUNTED);
-                return action;
+            // Userspace sends it behind the held packets and counts it for the entry, unless
+            // it has sent on everything punted before it on this queue: then the fast path
+            // takes over without overtaking any of them. With no punt socket (mgmd gone),
+            // nobody holds packets before it: the fast path forwards it.
+            match punt_slot(&ctx, iface_config(ingress)) {
+                Some(slot) if punts_handled(slot) => count(stat::HOLD_HANDED_OVER),
+                Some(slot) => {
+                    if let Some(action) = punt_to(&ctx, slot) {
+                        count(stat::HOLD_PUNTED);
+                        return action;
+                    }
+                    count(stat::HOLD_NO_PUNT_SOCKET);
+                }
+                None => count(stat::HOLD_NO_PUNT_SOCKET),
             }
-            count(stat::HOLD_NO_PUNT_SOCKET);
         }
-        if entry.flags & MFE_FLAG_MIRRORED != 0
-            && mirror::to_kernel(counters, u64::from(u16::from_be(ip.total_len)))
-        {
+        if entry.flags & MFE_FLAG_MIRRORED != 0 && mirror::to_kernel(counters, total_len) {
             return xdp_action::XDP_PASS;
         }
     }
-    if ip.ttl <= 1 {
+    if ttl <= 1 {
         if let Some(counters) = counters {
             // SAFETY: per-CPU slot.
             unsafe { (*counters).ttl_expired += 1 };
@@ -129,7 +138,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         // SAFETY: per-CPU slot.
         unsafe {
             (*counters).packets += 1;
-            (*counters).bytes += u64::from(u16::from_be(ip.total_len));
+            (*counters).bytes += total_len;
         }
     }
     if entry.oif_set == NO_OIF_SET && entry.oif == 0 {
@@ -166,7 +175,12 @@ fn forward(ctx: &XdpContext, entry: &MfeValue, tagged: bool) -> u32 {
         let action = unsafe { bpf_redirect(entry.oif, 0) } as u32;
         return verdict(stat::FORWARDED, action);
     }
-    if !write_meta(ctx, entry.stats_slot) {
+    if !write_front(
+        ctx,
+        XdpMeta {
+            stats_slot: entry.stats_slot,
+        },
+    ) {
         count(stat::META_FAILED);
     }
     let Some(set) = OIF_SETS.get(entry.oif_set) else {
@@ -200,19 +214,20 @@ fn pop_vlan(ctx: &XdpContext) -> bool {
     unsafe { bpf_xdp_adjust_head(ctx.ctx, VLAN_TAG_LEN as i32) == 0 }
 }
 
-/// Puts an [`XdpMeta`] in front of the frame for the egress program.
+/// Puts `meta` in front of the frame (XDP metadata): an [`XdpMeta`] for the egress program, a
+/// [`PuntMeta`] for userspace.
 #[inline(always)]
-fn write_meta(ctx: &XdpContext, stats_slot: u32) -> bool {
+fn write_front<T>(ctx: &XdpContext, meta: T) -> bool {
     // SAFETY: the helper checks the room in front of the frame itself.
-    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(size_of::<XdpMeta>() as i32)) } != 0 {
+    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(size_of::<T>() as i32)) } != 0 {
         return false;
     }
-    let meta = ctx.metadata();
-    if meta + size_of::<XdpMeta>() > ctx.data() {
+    let front = ctx.metadata();
+    if front + size_of::<T>() > ctx.data() {
         return false;
     }
     // SAFETY: inside the metadata area (checked just above).
-    unsafe { (meta as *mut XdpMeta).write_unaligned(XdpMeta { stats_slot }) };
+    unsafe { (front as *mut T).write_unaligned(meta) };
     true
 }
 
@@ -248,22 +263,50 @@ fn miss(ctx: &XdpContext, sg: SgKey, ingress: u32, offset: usize) -> u32 {
 /// kernel when none serves that queue.
 #[inline(always)]
 fn punt(ctx: &XdpContext, iface: Option<IfaceConfig>) -> u32 {
-    match punt_socket(ctx, iface) {
+    match punt_slot(ctx, iface).and_then(|slot| punt_to(ctx, slot)) {
         Some(action) => verdict(stat::MISS_PUNTED, action),
         None => verdict(stat::MISS_PASSED, xdp_action::XDP_PASS),
     }
 }
 
-/// The redirect to the punt socket of the packet's interface (`iface`) and receive queue, if
-/// one serves it.
+/// The `PUNT_SOCKETS` slot serving the packet's interface (`iface`) and receive queue, if any.
 #[inline(always)]
-fn punt_socket(ctx: &XdpContext, iface: Option<IfaceConfig>) -> Option<u32> {
+fn punt_slot(ctx: &XdpContext, iface: Option<IfaceConfig>) -> Option<u32> {
     let iface = iface?;
     let queue = ctx.rx_queue_index();
-    if queue >= iface.punt_queues {
+    (queue < iface.punt_queues).then(|| iface.punt_slot.wrapping_add(queue))
+}
+
+/// Whether userspace has dealt with every frame punted to `slot` so far.
+#[inline(always)]
+fn punts_handled(slot: u32) -> bool {
+    match (PUNTED.get(slot), PUNTS_HANDLED.get(slot)) {
+        (Some(punted), Some(handled)) => punted == handled,
+        _ => false,
+    }
+}
+
+/// The redirect to the socket in `slot`, the frame numbered ([`PuntMeta`]) and counted in
+/// `PUNTED`; `None` (frame unchanged) if it cannot be punted.
+#[inline(always)]
+fn punt_to(ctx: &XdpContext, slot: u32) -> Option<u32> {
+    let punted = PUNTED.get_ptr_mut(slot)?;
+    // SAFETY: only the CPU serving this slot's receive queue writes it.
+    let seq = unsafe { *punted }.wrapping_add(1);
+    if !write_front(ctx, PuntMeta { seq }) {
+        count(stat::META_FAILED);
         return None;
     }
-    PUNT_SOCKETS
-        .redirect(iface.punt_slot.wrapping_add(queue), 0)
-        .ok()
+    match PUNT_SOCKETS.redirect(slot, 0) {
+        Ok(action) => {
+            // SAFETY: as above.
+            unsafe { *punted = seq };
+            Some(action)
+        }
+        Err(_) => {
+            // SAFETY: gives back the metadata room taken just above.
+            unsafe { bpf_xdp_adjust_meta(ctx.ctx, size_of::<PuntMeta>() as i32) };
+            None
+        }
+    }
 }

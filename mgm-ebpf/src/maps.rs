@@ -61,6 +61,16 @@ pub static REPEAT_REPORTS: RingBuf<Report, { limits::REPEAT_REPORT_RING_BYTES as
 #[btf_map]
 pub static PUNT_SOCKETS: XskMap<{ limits::PUNT_SOCKETS as usize }> = XskMap::new();
 
+/// Frames punted to each `PUNT_SOCKETS` slot so far (wrapping), written only by the CPU that
+/// serves the slot's receive queue; each punted frame carries its number (`PuntMeta`).
+#[btf_map]
+pub static PUNTED: Array<u32, { limits::PUNT_SOCKETS as usize }> = Array::new();
+
+/// Per `PUNT_SOCKETS` slot, the number of the last punted frame up to which userspace has sent
+/// on or dropped every frame (written by userspace only).
+#[btf_map]
+pub static PUNTS_HANDLED: Array<u32, { limits::PUNT_SOCKETS as usize }> = Array::new();
+
 /// Runtime settings (indexes: `mgm_common::config`).
 #[btf_map]
 pub static CONFIG: Array<u64, { config::COUNT as usize }> = Array::new();

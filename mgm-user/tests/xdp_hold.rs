@@ -1,8 +1,9 @@
-//! BPF_PROG_TEST_RUN test (root) of hold mode without a punt socket: a packet of an entry in
-//! hold mode goes to mgmd's punt socket, behind the packets mgmd holds; when no socket serves
-//! its interface (mgmd was killed, or its sockets are not open yet), nobody holds packets
-//! before it, so the fast path forwards it instead of handing it to the kernel, which would
-//! drop it.
+//! BPF_PROG_TEST_RUN tests (root) of hold mode: a packet of an entry in hold mode goes to
+//! mgmd's punt socket, behind the packets mgmd holds, until mgmd has dealt with every frame
+//! punted before on its receive queue (`PUNTS_HANDLED` equals `PUNTED`): then the fast path
+//! takes over. When no socket serves its interface (mgmd was killed, or its sockets are not
+//! open yet), nobody holds packets before it, so the fast path forwards it instead of handing
+//! it to the kernel, which would drop it.
 mod xdp_common;
 
 use mgm_user::dataplane::ForwardingBackend;
@@ -23,4 +24,52 @@ fn a_hold_mode_packet_no_punt_socket_serves_is_forwarded() {
     assert_eq!((stats["forwarded"], stats["miss"]), (1, 0));
     let entry = fx.backend.mfe_stats(sg()).expect("entry");
     assert_eq!(entry.packets, 1, "counted for the entry");
+}
+
+/// Points `LO`'s misses at punt socket slot 0 (none is open there) and sets how far userspace
+/// has dealt with the frames punted to it; nothing has been punted there yet.
+fn punt_slot_handled_up_to(fx: &mut Fixture, mark: u32) {
+    let mut punt = mgm_user::dataplane::PuntSockets::new(
+        &mut fx.plane,
+        mgm_user::dataplane::XskConfig::default(),
+    )
+    .expect("punt maps");
+    punt.set_handled(0, mark).expect("mark");
+    fx.backend.set_punt_slots(LO, 0, 1).expect("punt slot");
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_hold_mode_packet_is_forwarded_once_userspace_has_dealt_with_every_earlier_punt() {
+    let mut fx = fixture();
+    let oifs = fx.oifs[..1].to_vec();
+    fx.backend.hold_on_create(sg());
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
+    punt_slot_handled_up_to(&mut fx, 0);
+    let out = fx.forward(&Frame::default().bytes());
+    assert_eq!(out[14 + 8], 63, "TTL decremented");
+    let stats = fx.stats();
+    assert_eq!(stats["hold_handed_over"], 1);
+    assert_eq!(
+        (stats["hold_punted_xdp"], stats["hold_no_punt_socket"]),
+        (0, 0)
+    );
+    assert_eq!(fx.backend.mfe_stats(sg()).expect("entry").packets, 1);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_hold_mode_packet_behind_a_punt_userspace_has_not_dealt_with_goes_to_the_punt_socket() {
+    let mut fx = fixture();
+    let oifs = fx.oifs[..1].to_vec();
+    fx.backend.hold_on_create(sg());
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
+    // The mark lags the slot's count: a punted frame is still unaccounted for.
+    punt_slot_handled_up_to(&mut fx, u32::MAX);
+    let (_, _) = fx.run(&Frame::default().bytes());
+    let stats = fx.stats();
+    assert_eq!(stats["hold_handed_over"], 0, "not taken over");
+    // No socket in the slot here: the punt fails and the fast path forwards it, as nobody
+    // holds packets before it.
+    assert_eq!(stats["hold_no_punt_socket"], 1);
 }

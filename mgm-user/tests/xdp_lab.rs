@@ -379,7 +379,7 @@ fn misses_are_punted_to_af_xdp_and_reported() {
     while (punted.len() as u64) < MISSES && Instant::now() < deadline {
         let socket = &mut punt.sockets_mut(iif)[0];
         socket.wait(100).expect("poll");
-        socket.recv(|frame| punted.extend(parse(frame)));
+        socket.recv(|_, frame| punted.extend(parse(frame)));
     }
     let seqs: Vec<u64> = punted.iter().map(|c| c.seq).collect();
     assert_eq!(
@@ -411,7 +411,7 @@ fn misses_are_punted_to_af_xdp_and_reported() {
     let (copies, _) = rig.captured();
     assert_eq!(histogram(&copies[&1]).len() as u64, MISSES);
     assert_eq!(
-        punt.sockets_mut(iif)[0].recv(|_| ()),
+        punt.sockets_mut(iif)[0].recv(|_, _| ()),
         0,
         "nothing punted after install"
     );

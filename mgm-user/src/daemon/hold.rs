@@ -13,6 +13,10 @@
 //! also counted per (entry, outgoing interface), for `show mfe` (the fast path counts its own
 //! in BPF maps); those tallies live as long as the entry.
 //!
+//! The queues also keep track of how far every punt socket's frames have been dealt with
+//! ([`progress`]): the data plane hands an entry over from them to the fast path only once
+//! nothing punted before is left, so the handover never reorders a flow.
+//!
 //! The queues do no I/O of their own: a released packet leaves through the [`FrameOut`] the
 //! caller passes (the router core passes its I/O port, whose executor owns the packet socket).
 use crate::{
@@ -24,6 +28,8 @@ use crate::{
         ipv4,
     },
 };
+pub use progress::PuntTag;
+use progress::{Pending, PuntProgress};
 use serde::Serialize;
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -86,6 +92,8 @@ struct HeldPacket {
     at: Instant,
     arrival: u32,
     frame: Vec<u8>,
+    /// Its place among its punt socket's frames.
+    pending: Option<Pending>,
 }
 
 /// What the hold queues delivered for one entry, to add to the fast path's counters.
@@ -132,6 +140,7 @@ pub struct Hold {
     tallies: HashMap<Sg, Tally>,
     limits: HoldLimits,
     counters: HoldCounters,
+    progress: PuntProgress,
 }
 
 impl Hold {
@@ -144,6 +153,23 @@ impl Hold {
             tallies: HashMap::new(),
             limits,
             counters: HoldCounters::default(),
+            progress: PuntProgress::default(),
+        }
+    }
+
+    /// The punt socket slots whose mark moved since the last call, with their new mark (for
+    /// the data plane's `PUNTS_HANDLED`).
+    pub fn punts_moved(&mut self) -> Vec<(u32, u32)> {
+        self.progress.moved()
+    }
+
+    fn read(&mut self, tag: Option<PuntTag>) -> Option<Pending> {
+        tag.map(|tag| self.progress.read(tag))
+    }
+
+    fn done(&mut self, pending: Option<Pending>) {
+        if let Some(pending) = pending {
+            self.progress.done(pending);
         }
     }
 
@@ -205,12 +231,20 @@ impl Hold {
         }
     }
 
-    /// Takes a frame punted on `arrival`: `Some(sg)` if it was queued for `sg` (whose entry is
-    /// pending), `None` if it was dropped and counted.
-    pub fn punted(&mut self, frame: &[u8], arrival: u32, now: Instant) -> Option<Sg> {
+    /// Takes a frame punted on `arrival` (numbered `tag` by the data plane): `Some(sg)` if it
+    /// was queued for `sg` (whose entry is pending), `None` if it was dropped and counted.
+    pub fn punted(
+        &mut self,
+        frame: &[u8],
+        arrival: u32,
+        tag: Option<PuntTag>,
+        now: Instant,
+    ) -> Option<Sg> {
         self.counters.punted += 1;
+        let pending = self.read(tag);
         let Some(sg) = Self::flow_of(frame) else {
             self.counters.malformed += 1;
+            self.done(pending);
             return None;
         };
         // A refused packet leaves no empty queue behind (a spray of new (S,G)s would grow
@@ -221,6 +255,7 @@ impl Hold {
             || self.held_bytes + frame.len() > self.limits.total_bytes
         {
             self.counters.overflow += 1;
+            self.done(pending);
             return None;
         }
         // Most (S,G)s never hold more than their first packet: room for one to start with.
@@ -232,25 +267,28 @@ impl Hold {
             at: now,
             arrival,
             frame: frame.to_vec(),
+            pending,
         });
         self.held += 1;
         self.held_bytes += frame.len();
         Some(sg)
     }
 
-    /// Sends a frame of `sg` punted on `arrival` whose entry (incoming `iif`, outgoing `oifs`)
-    /// already exists (it was in flight when the entry was installed, or the entry is in hold
-    /// mode), through `out`.
+    /// Sends a frame of `sg` punted on `arrival` (numbered `tag`) whose entry (incoming `iif`,
+    /// outgoing `oifs`) already exists (it was in flight when the entry was installed, or the
+    /// entry is in hold mode), through `out`.
     pub fn forward_now(
         &mut self,
         sg: Sg,
         frame: &[u8],
-        arrival: u32,
+        (arrival, tag): (u32, Option<PuntTag>),
         route: Route<'_>,
         out: &mut dyn FrameOut,
     ) {
         self.counters.punted += 1;
+        let pending = self.read(tag);
         self.deliver(sg, frame.to_vec(), arrival, route, out);
+        self.done(pending);
     }
 
     /// The entry of `sg` now forwards: sends everything held for it that arrived on its
@@ -263,6 +301,7 @@ impl Hold {
         self.held_bytes -= queue.iter().map(|p| p.frame.len()).sum::<usize>();
         for held in queue {
             self.deliver(sg, held.frame, held.arrival, route, out);
+            self.done(held.pending);
         }
     }
 
@@ -274,6 +313,9 @@ impl Hold {
             self.held -= queue.len();
             self.held_bytes -= queue.iter().map(|p| p.frame.len()).sum::<usize>();
             self.counters.no_route += queue.len() as u64;
+            for held in queue {
+                self.done(held.pending);
+            }
         }
     }
 
@@ -330,10 +372,14 @@ impl Hold {
     pub fn expire(&mut self, now: Instant) {
         let max_age = self.limits.max_age;
         let (mut aged, mut aged_bytes) = (0, 0);
+        let progress = &mut self.progress;
         self.queues.retain(|_, queue| {
             while let Some(p) = queue.front().filter(|p| now.duration_since(p.at) > max_age) {
                 aged += 1;
                 aged_bytes += p.frame.len();
+                if let Some(pending) = p.pending {
+                    progress.done(pending);
+                }
                 queue.pop_front();
             }
             !queue.is_empty()
@@ -416,5 +462,6 @@ pub enum Prepared {
     },
 }
 
+mod progress;
 #[cfg(test)]
 mod tests;

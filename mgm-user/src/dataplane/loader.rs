@@ -51,8 +51,12 @@ pub mod map_name {
     pub const MIRROR_RATE: &str = "MIRROR_RATE";
     /// Hashed slots of (S,G)s that missed, with their last creation alert.
     pub const REPORTED_SGS: &str = "REPORTED_SGS";
+    /// Frames punted to each punt socket slot (numbered, see `mgm_common::PuntMeta`).
+    pub const PUNTED: &str = "PUNTED";
+    /// Per punt socket slot, how far userspace has dealt with the frames punted there.
+    pub const PUNTS_HANDLED: &str = "PUNTS_HANDLED";
     /// Every map that is pinned.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 15] = [
         STATS,
         MFES,
         MFE_STATS,
@@ -66,6 +70,8 @@ pub mod map_name {
         MIRROR_RATE,
         REPORTED_SGS,
         REPEAT_REPORTS,
+        PUNTED,
+        PUNTS_HANDLED,
     ];
 }
 

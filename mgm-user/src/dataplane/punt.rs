@@ -5,6 +5,11 @@
 //! ([`PuntSockets::close`]): the slots, the UMEM and the descriptors are freed, so that an
 //! interface that comes back (under the same or a new ifindex) gets fresh sockets. The UMEM of
 //! an interface is [`XskConfig::frames`] frames in all, shared out among its receive queues.
+//!
+//! The XDP program numbers the frames it punts to each slot (`PUNTED`, `mgm_common::PuntMeta`)
+//! and userspace tells it how far it has dealt with them (`PUNTS_HANDLED`,
+//! [`PuntSockets::set_handled`]): an entry in hold mode goes on to the fast path only when
+//! nothing punted before on its receive queue is left behind (`daemon::hold`).
 use super::{
     backend::ForwardingBackend,
     loader::{map_name, DataPlane},
@@ -12,7 +17,7 @@ use super::{
     xsk::{XskConfig, XskSocket},
     DataPlaneError,
 };
-use aya::maps::{MapData, XskMap};
+use aya::maps::{Array, MapData, XskMap};
 use mgm_common::limits;
 use std::{collections::BTreeMap, os::fd::AsRawFd};
 
@@ -28,6 +33,8 @@ struct IfaceSockets {
 /// The punt sockets of every interface.
 pub struct PuntSockets {
     map: XskMap<MapData>,
+    punted: Array<MapData, u32>,
+    handled: Array<MapData, u32>,
     /// Which `PUNT_SOCKETS` slots are taken.
     used: Vec<bool>,
     sockets: BTreeMap<u32, IfaceSockets>,
@@ -40,6 +47,8 @@ impl PuntSockets {
     pub fn new(plane: &mut DataPlane, config: XskConfig) -> Result<Self, DataPlaneError> {
         Ok(Self {
             map: plane.take_map(map_name::PUNT_SOCKETS)?.try_into()?,
+            punted: plane.take_map(map_name::PUNTED)?.try_into()?,
+            handled: plane.take_map(map_name::PUNTS_HANDLED)?.try_into()?,
             used: vec![false; limits::PUNT_SOCKETS as usize],
             sockets: BTreeMap::new(),
             config,
@@ -86,6 +95,10 @@ impl PuntSockets {
                     source,
                 });
             let set = socket.and_then(|socket| {
+                // Nothing punted to the slot before is waiting for this socket: frames are
+                // numbered there only while a socket is in it.
+                let punted = self.punted.get(&(first + queue), 0)?;
+                self.handled.set(first + queue, punted, 0)?;
                 self.map.set(first + queue, socket.as_raw_fd(), 0)?;
                 Ok(socket)
             });
@@ -124,6 +137,11 @@ impl PuntSockets {
         true
     }
 
+    /// Every frame punted to `slot` up to number `mark` has been sent on or dropped.
+    pub fn set_handled(&mut self, slot: u32, mark: u32) -> Result<(), DataPlaneError> {
+        Ok(self.handled.set(slot, mark, 0)?)
+    }
+
     /// The interfaces that have punt sockets.
     pub fn interfaces(&self) -> impl Iterator<Item = u32> + '_ {
         self.sockets.keys().copied()
@@ -140,6 +158,14 @@ impl PuntSockets {
             .get_mut(&ifindex)
             .map(|s| s.sockets.as_mut_slice())
             .unwrap_or_default()
+    }
+
+    /// The sockets of `ifindex` with their slots.
+    pub fn slots_mut(&mut self, ifindex: u32) -> impl Iterator<Item = (u32, &mut XskSocket)> {
+        self.sockets
+            .get_mut(&ifindex)
+            .into_iter()
+            .flat_map(|s| (s.first_slot..).zip(s.sockets.iter_mut()))
     }
 
     /// The first of `count` consecutive free slots.

@@ -4,8 +4,10 @@
 //! Written here because no maintained crate under a compatible licence fits: `xsk-rs` builds
 //! the C libxdp, `afxdp` is unmaintained on an old libbpf-sys, `xdpilone` is EUPL-1.2.
 use crate::rawio;
+use mgm_common::PuntMeta;
 use std::{
     io,
+    mem::size_of,
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
     ptr::NonNull,
     sync::atomic::{AtomicU32, Ordering},
@@ -254,9 +256,10 @@ impl XskSocket {
         }
     }
 
-    /// Hands every frame received so far to `f` (the whole Ethernet frame), then returns the
-    /// frames to the kernel. Returns how many were received.
-    pub fn recv(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+    /// Hands every frame received so far to `f` (the [`PuntMeta`] in front of it, if it has
+    /// room for one, and the whole Ethernet frame), then returns the frames to the kernel.
+    /// Returns how many were received.
+    pub fn recv(&mut self, mut f: impl FnMut(Option<PuntMeta>, &[u8])) -> usize {
         let consumer = self.rx.index(self.rx.consumer).load(Ordering::Relaxed);
         let producer = self.rx.index(self.rx.producer).load(Ordering::Acquire);
         let count = producer.wrapping_sub(consumer);
@@ -277,7 +280,21 @@ impl XskSocket {
                 let data = unsafe {
                     std::slice::from_raw_parts(self.umem.ptr.as_ptr().add(start), end - start)
                 };
-                f(data);
+                // The metadata sits in the frame's headroom, inside its own UMEM frame.
+                let headroom = desc.addr % u64::from(self.frame_size);
+                let meta = (headroom >= size_of::<PuntMeta>() as u64).then(|| {
+                    // SAFETY: inside this descriptor's UMEM frame (checked), in front of the
+                    // data; the kernel copied the metadata there with the frame.
+                    unsafe {
+                        self.umem
+                            .ptr
+                            .as_ptr()
+                            .add(start - size_of::<PuntMeta>())
+                            .cast::<PuntMeta>()
+                            .read_unaligned()
+                    }
+                });
+                f(meta, data);
             }
             frames.push(desc.addr - desc.addr % u64::from(self.frame_size));
         }

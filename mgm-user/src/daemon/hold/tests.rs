@@ -42,20 +42,20 @@ fn punted_frames_are_queued_per_flow_within_bounds() {
     });
     let now = Instant::now();
     let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
-    assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), 2, now), Some(sg));
-    assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), 2, now), Some(sg));
+    assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), 2, None, now), Some(sg));
+    assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), 2, None, now), Some(sg));
     assert_eq!(
-        h.punted(&frame(64, [239, 1, 1, 1]), 2, now),
+        h.punted(&frame(64, [239, 1, 1, 1]), 2, None, now),
         None,
         "per-flow bound"
     );
-    assert!(h.punted(&frame(64, [239, 1, 1, 2]), 2, now).is_some());
+    assert!(h.punted(&frame(64, [239, 1, 1, 2]), 2, None, now).is_some());
     assert_eq!(
-        h.punted(&frame(64, [239, 1, 1, 3]), 2, now),
+        h.punted(&frame(64, [239, 1, 1, 3]), 2, None, now),
         None,
         "total bound"
     );
-    assert_eq!(h.punted(&[1, 2, 3], 2, now), None);
+    assert_eq!(h.punted(&[1, 2, 3], 2, None, now), None);
     let c = h.counters();
     assert_eq!((c.punted, c.overflow, c.malformed, h.held()), (6, 2, 1, 3));
     h.discard(sg);
@@ -70,9 +70,9 @@ fn a_refused_packet_leaves_no_queue_and_a_spray_gives_its_room_back() {
         ..HoldLimits::default()
     });
     let now = Instant::now();
-    assert!(h.punted(&frame(64, [239, 1, 1, 1]), 2, now).is_some());
+    assert!(h.punted(&frame(64, [239, 1, 1, 1]), 2, None, now).is_some());
     for n in 0..=255u8 {
-        assert_eq!(h.punted(&frame(64, [239, 2, 1, n]), 2, now), None);
+        assert_eq!(h.punted(&frame(64, [239, 2, 1, n]), 2, None, now), None);
     }
     let refused = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 2, 1, 7));
     assert!(!h.is_waiting(refused), "a refused packet is not waiting");
@@ -87,7 +87,7 @@ fn a_refused_packet_leaves_no_queue_and_a_spray_gives_its_room_back() {
     });
     for n in 0..20_000u32 {
         let [_, _, a, b] = n.to_be_bytes();
-        h.punted(&frame(64, [239, 3, a, b]), 2, now);
+        h.punted(&frame(64, [239, 3, a, b]), 2, None, now);
     }
     let grown = h.queues.capacity();
     h.expire(now + Duration::from_secs(2));
@@ -107,16 +107,16 @@ fn held_bytes_are_bounded_in_total() {
         ..HoldLimits::default()
     });
     let now = Instant::now();
-    assert!(h.punted(&frame(64, [239, 1, 1, 1]), 2, now).is_some());
-    assert!(h.punted(&frame(64, [239, 1, 1, 2]), 2, now).is_some());
-    assert_eq!(h.punted(&frame(64, [239, 1, 1, 3]), 2, now), None);
+    assert!(h.punted(&frame(64, [239, 1, 1, 1]), 2, None, now).is_some());
+    assert!(h.punted(&frame(64, [239, 1, 1, 2]), 2, None, now).is_some());
+    assert_eq!(h.punted(&frame(64, [239, 1, 1, 3]), 2, None, now), None);
     assert_eq!((h.held(), h.counters().overflow), (2, 1));
     // Room comes back as packets leave.
     h.discard(Sg::new(
         Ipv4Addr::new(10, 0, 0, 1),
         Ipv4Addr::new(239, 1, 1, 1),
     ));
-    assert!(h.punted(&frame(64, [239, 1, 1, 3]), 2, now).is_some());
+    assert!(h.punted(&frame(64, [239, 1, 1, 3]), 2, None, now).is_some());
     h.expire(now + Duration::from_secs(10));
     assert_eq!((h.held(), h.held_bytes), (0, 0));
 }
@@ -151,7 +151,7 @@ fn only_valid_ipv4_behind_at_most_one_tag_is_prepared() {
 fn held_frames_age_out_and_are_counted() {
     let mut h = hold(HoldLimits::default());
     let t0 = Instant::now();
-    h.punted(&frame(64, [239, 1, 1, 1]), 2, t0);
+    h.punted(&frame(64, [239, 1, 1, 1]), 2, None, t0);
     h.expire(t0 + Duration::from_secs(1));
     assert_eq!(h.held(), 1);
     h.expire(t0 + Duration::from_secs(4));
@@ -222,8 +222,8 @@ fn release_sends_through_the_packet_socket_with_the_interface_rules() {
         let now = Instant::now();
         let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
         let sent = frame(5, [239, 1, 1, 1]);
-        h.punted(&frame(1, [239, 1, 1, 1]), 2, now);
-        h.punted(&sent, 2, now);
+        h.punted(&frame(1, [239, 1, 1, 1]), 2, None, now);
+        h.punted(&sent, 2, None, now);
         let mac = [2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
         let egress: HashMap<u32, IfaceSettings> = [
             (
@@ -288,7 +288,10 @@ fn only_packets_that_arrived_on_the_entrys_incoming_interface_are_released() {
     let now = Instant::now();
     let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
     for arrival in [2, 5, 2, 5, 5] {
-        assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), arrival, now), Some(sg));
+        assert_eq!(
+            h.punted(&frame(64, [239, 1, 1, 1]), arrival, None, now),
+            Some(sg)
+        );
     }
     // Interface 7 is not in service: the copies count as dropped, but the packets that
     // arrived on the incoming interface 2 are delivered and the rest refused.
@@ -300,7 +303,7 @@ fn only_packets_that_arrived_on_the_entrys_incoming_interface_are_released() {
     };
     let mut sent = Sent::default();
     h.release(sg, route, &mut sent);
-    h.forward_now(sg, &frame(64, [239, 1, 1, 1]), 5, route, &mut sent);
+    h.forward_now(sg, &frame(64, [239, 1, 1, 1]), (5, None), route, &mut sent);
     let c = h.counters();
     assert_eq!((c.delivered, c.wrong_if, h.held()), (2, 4, 0));
     assert!(sent.0.is_empty());

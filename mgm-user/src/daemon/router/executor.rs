@@ -2,14 +2,14 @@
 //! I/O with the data plane's attachments, AF_XDP punt sockets, the IGMP sockets and host
 //! sockets; [`Router`] is the core as mgmd runs it.
 use super::{
-    ports::{EventSink, HostJoin, RouterIo},
+    ports::{EventSink, HostJoin, Punted, RouterIo},
     RouterCore,
 };
 use crate::{
     api::proto::Event,
     config::OnStop,
     daemon::{
-        hold::{FrameOut, Hold, HoldLimits},
+        hold::{FrameOut, Hold, HoldLimits, PuntTag},
         igmp_io::IgmpIo,
         veth::{kernel, VethReading},
     },
@@ -216,12 +216,24 @@ impl RouterIo for DaemonIo {
         }
     }
 
-    fn recv_punted(&mut self, frames: &mut Vec<(u32, Vec<u8>)>) {
+    fn recv_punted(&mut self, frames: &mut Vec<Punted>) {
         let ifindexes: Vec<u32> = self.punt.interfaces().collect();
-        for ifindex in ifindexes {
-            for socket in self.punt.sockets_mut(ifindex) {
-                socket.recv(|frame| frames.push((ifindex, frame.to_vec())));
+        for arrival in ifindexes {
+            for (slot, socket) in self.punt.slots_mut(arrival) {
+                socket.recv(|meta, frame| {
+                    frames.push(Punted {
+                        arrival,
+                        tag: meta.map(|m| PuntTag { slot, seq: m.seq }),
+                        frame: frame.to_vec(),
+                    })
+                });
             }
+        }
+    }
+
+    fn set_punts_handled(&mut self, slot: u32, mark: u32) {
+        if let Err(e) = self.punt.set_handled(slot, mark) {
+            warn!(slot, error = %e, "updating the punt socket's handover mark failed");
         }
     }
 

@@ -1,9 +1,12 @@
 //! Failure injection for the core's tests: a forwarding backend and an I/O side that keep what
 //! they are told in memory, record it for the tests to inspect, and fail the operations a test
 //! names. Not a model of the XDP data plane: the real one is tested against the kernel.
-use super::ports::{HostJoin, RouterIo};
+use super::ports::{HostJoin, Punted, RouterIo};
 use crate::{
-    daemon::{hold::FrameOut, veth::VethReading},
+    daemon::{
+        hold::{FrameOut, PuntTag},
+        veth::VethReading,
+    },
     dataplane::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats},
 };
 use mgm_common::SgKey;
@@ -185,6 +188,10 @@ pub struct FakeIo {
     pub punts_opened: usize,
     /// Frames the next [`RouterIo::recv_punted`] hands over: (arrival ifindex, frame).
     pub punted: Vec<(u32, Vec<u8>)>,
+    /// The last frame number handed out per punt socket slot.
+    pub punt_numbers: BTreeMap<u32, u32>,
+    /// The data plane's handover mark per punt socket slot ([`RouterIo::set_punts_handled`]).
+    pub punts_handled: BTreeMap<u32, u32>,
     /// Addresses of the interfaces.
     pub addresses: BTreeMap<u32, (Ipv4Addr, u8)>,
     /// IGMP datagrams sent: (ifindex, destination).
@@ -240,8 +247,24 @@ impl RouterIo for FakeIo {
         self.punts.remove(&ifindex);
     }
 
-    fn recv_punted(&mut self, frames: &mut Vec<(u32, Vec<u8>)>) {
-        frames.append(&mut self.punted);
+    /// Numbers each frame in the slot of its interface's punt socket, as the XDP program does.
+    fn recv_punted(&mut self, frames: &mut Vec<Punted>) {
+        for (arrival, frame) in std::mem::take(&mut self.punted) {
+            let tag = self.punts.get(&arrival).map(|&(slot, _)| {
+                let seq = self.punt_numbers.entry(slot).or_default();
+                *seq = seq.wrapping_add(1);
+                PuntTag { slot, seq: *seq }
+            });
+            frames.push(Punted {
+                arrival,
+                tag,
+                frame,
+            });
+        }
+    }
+
+    fn set_punts_handled(&mut self, slot: u32, mark: u32) {
+        self.punts_handled.insert(slot, mark);
     }
 
     fn ipv4_of(&self, ifindex: u32) -> Option<(Ipv4Addr, u8)> {

@@ -462,7 +462,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 // Packets of the flow already punted leave before the fast path takes over:
                 // a new entry starts in hold mode whether or not its punted packets have been
                 // read yet (some may still sit in the punt ring, e.g. when the report was
-                // read first), and leaves it once its punt path is quiet.
+                // read first). The data plane forwards its packets itself as soon as every
+                // packet punted before on their receive queue has been sent on (the punt
+                // marks, see `hold`), and the mode ends once its punt path is quiet.
                 let holding = !oifs.is_empty() && self.backend.installed(key).is_none();
                 if holding {
                     self.backend.hold_on_create(key);
@@ -495,9 +497,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     egress: &self.egress,
                 };
                 self.hold.release(sg, route, &mut self.io);
+                self.sync_punt_marks();
             }
             Action::DeleteMfe { sg } => {
                 self.hold.discard(sg);
+                self.sync_punt_marks();
                 self.draining.remove(&sg);
                 let key = key_of(sg);
                 // Nothing to delete when the backend never took the entry.
@@ -512,6 +516,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
             Action::CreationCancelled { sg } => {
                 self.hold.discard(sg);
+                self.sync_punt_marks();
                 self.forget_unknown(sg);
             }
             Action::Callback { to, callback } => self.deliver_external(to, callback),

@@ -5,12 +5,26 @@
 //! records every call and fails on demand.
 use crate::{
     api::proto::Event,
-    daemon::{hold::FrameOut, veth::VethReading},
+    daemon::{
+        hold::{FrameOut, PuntTag},
+        veth::VethReading,
+    },
 };
 use std::{collections::BTreeMap, net::Ipv4Addr};
 
 /// A group the router itself joins as a host on an interface: (interface, group, source).
 pub type HostJoin = (String, Ipv4Addr, Option<Ipv4Addr>);
+
+/// A frame the XDP program punted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Punted {
+    /// The ifindex it arrived on.
+    pub arrival: u32,
+    /// Its socket slot and number there, if the data plane numbered it.
+    pub tag: Option<PuntTag>,
+    /// The whole Ethernet frame.
+    pub frame: Vec<u8>,
+}
 
 /// The router's I/O other than the forwarding maps; as a [`FrameOut`] it sends the packets
 /// the hold queues release.
@@ -28,9 +42,12 @@ pub trait RouterIo: FrameOut {
     /// Closes the punt sockets of `ifindex` and frees their slots, memory and descriptors.
     fn close_punt(&mut self, ifindex: u32);
 
-    /// Appends every frame punted since the last call to `frames`, each with the ifindex it
-    /// arrived on.
-    fn recv_punted(&mut self, frames: &mut Vec<(u32, Vec<u8>)>);
+    /// Appends every frame punted since the last call to `frames`.
+    fn recv_punted(&mut self, frames: &mut Vec<Punted>);
+
+    /// Tells the data plane that every frame punted to socket slot `slot` up to number `mark`
+    /// has been sent on or dropped (see [`crate::daemon::hold`]).
+    fn set_punts_handled(&mut self, slot: u32, mark: u32);
 
     /// The first IPv4 address and prefix length of `ifindex`.
     fn ipv4_of(&self, ifindex: u32) -> Option<(Ipv4Addr, u8)>;

@@ -1,6 +1,6 @@
 //! The punt path and the hold handover: punted packets are held until their entry exists, and
 //! an entry leaves hold mode once its punt path is quiet.
-use super::{key_of, RouterCore, RouterIo, HOLD_QUIET};
+use super::{key_of, ports::Punted, RouterCore, RouterIo, HOLD_QUIET};
 use crate::{
     daemon::hold::{self, Hold},
     dataplane::ForwardingBackend,
@@ -95,7 +95,12 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.advance(now);
         let mut frames = Vec::new();
         self.io.recv_punted(&mut frames);
-        for (arrival, frame) in frames {
+        for Punted {
+            arrival,
+            tag,
+            frame,
+        } in frames
+        {
             let flow = Hold::flow_of(&frame);
             if let Some(drain) = flow.and_then(|sg| self.draining.get_mut(&sg)) {
                 drain.0 = now;
@@ -115,14 +120,23 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                         egress: &self.egress,
                     };
                     self.hold
-                        .forward_now(sg, &frame, arrival, route, &mut self.io);
+                        .forward_now(sg, &frame, (arrival, tag), route, &mut self.io);
                 }
                 None => {
-                    self.hold.punted(&frame, arrival, now);
+                    self.hold.punted(&frame, arrival, tag, now);
                 }
             }
         }
+        self.sync_punt_marks();
         self.hand_over(now);
+    }
+
+    /// Hands the data plane the punt marks that moved: how far each punt socket's frames have
+    /// been sent on or dropped.
+    pub(super) fn sync_punt_marks(&mut self) {
+        for (slot, mark) in self.hold.punts_moved() {
+            self.io.set_punts_handled(slot, mark);
+        }
     }
 
     /// Ends hold mode for entries whose punt path has gone quiet (every packet punted before
@@ -146,6 +160,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn housekeeping(&mut self, now: Instant) {
         self.drain_punts(now);
         self.hold.expire(now);
+        self.sync_punt_marks();
         self.expire_questions(now);
     }
 

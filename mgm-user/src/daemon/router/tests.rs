@@ -22,6 +22,7 @@ use std::{
 };
 
 mod forwarding;
+mod handover;
 mod mfe_stats;
 mod mirror;
 
@@ -442,48 +443,6 @@ fn reload_touches_only_what_changed() {
     core.reload(config_with(&["rcv2"], "ttl_threshold = 4", more), t0);
     assert_eq!(entry(&core), Some((UP0, vec![RCV2])));
     assert!(differences(&core).is_empty());
-}
-
-#[test]
-fn the_hold_handover_waits_for_a_quiet_punt_path() {
-    let t0 = Instant::now();
-    let mut core = core(config(&["rcv1"]), t0);
-    core.io.punted.push((UP0, frame()));
-    core.drain_punts(t0);
-    assert_eq!(core.counters()["hold_queued_now"], 1);
-    miss(&mut core, UP0, t0);
-    let held = |core: &Core| core.backend.entries[&key_of(sg())].hold;
-    assert!(held(&core), "created in hold mode");
-    assert_eq!(core.counters()["hold_delivered"], 1);
-
-    // A packet punted 5 ms later (in flight): sent on, and the quiet period starts again.
-    core.io.punted.push((UP0, frame()));
-    core.drain_punts(t0 + Duration::from_millis(5));
-    core.tick(t0 + Duration::from_millis(12));
-    assert!(held(&core), "not quiet for 10 ms yet");
-    core.tick(t0 + Duration::from_millis(15));
-    assert!(!held(&core), "handed over to the fast path");
-    assert_eq!(core.counters()["hold_delivered"], 2);
-}
-
-#[test]
-fn the_hold_handover_happens_after_a_second_however_busy_the_punt_path() {
-    let t0 = Instant::now();
-    let mut core = core(config(&["rcv1"]), t0);
-    core.io.punted.push((UP0, frame()));
-    core.drain_punts(t0);
-    miss(&mut core, UP0, t0);
-    let held = |core: &Core| core.backend.entries[&key_of(sg())].hold;
-    let mut t = t0;
-    while t < t0 + Duration::from_millis(995) {
-        t += Duration::from_millis(5);
-        core.io.punted.push((UP0, frame()));
-        core.drain_punts(t);
-        assert!(held(&core), "still in hold mode at {:?}", t - t0);
-    }
-    core.io.punted.push((UP0, frame()));
-    core.drain_punts(t0 + Duration::from_secs(1));
-    assert!(!held(&core));
 }
 
 #[test]

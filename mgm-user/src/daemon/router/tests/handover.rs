@@ -1,0 +1,78 @@
+//! The handover of a new entry from the hold queues to the fast path: the punt marks that let
+//! the data plane forward once nothing punted before is left behind, and the end of hold mode.
+use super::*;
+
+/// [`frame`] of another flow, (10.0.0.2, 239.7.0.1).
+fn other_flow_frame() -> Vec<u8> {
+    let mut f = frame();
+    f[14 + 15] = 2;
+    f
+}
+
+#[test]
+fn the_punt_mark_covers_a_queue_once_every_frame_punted_there_is_sent() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    let slot = core.io.punts[&UP0].0;
+    let mark = |core: &Core| core.io.punts_handled.get(&slot).copied();
+    core.io.punted.extend([(UP0, frame()), (UP0, frame())]);
+    core.drain_punts(t0);
+    assert_eq!(mark(&core), Some(0), "both held for their entry");
+    miss(&mut core, UP0, t0);
+    assert_eq!(mark(&core), Some(2), "both sent when the entry came");
+
+    // A frame of a flow still waiting for its entry holds the mark back, however many of an
+    // installed flow are sent on behind it...
+    core.io
+        .punted
+        .extend([(UP0, other_flow_frame()), (UP0, frame()), (UP0, frame())]);
+    core.drain_punts(t0 + Duration::from_millis(1));
+    assert_eq!(core.counters()["hold_delivered"], 4);
+    assert_eq!(mark(&core), Some(2));
+    // ...until it leaves the queue (here: aged out).
+    core.housekeeping(t0 + Duration::from_secs(4));
+    assert_eq!(core.counters()["hold_aged_out"], 1);
+    assert_eq!(mark(&core), Some(5));
+}
+
+#[test]
+fn the_hold_handover_waits_for_a_quiet_punt_path() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    core.io.punted.push((UP0, frame()));
+    core.drain_punts(t0);
+    assert_eq!(core.counters()["hold_queued_now"], 1);
+    miss(&mut core, UP0, t0);
+    let held = |core: &Core| core.backend.entries[&key_of(sg())].hold;
+    assert!(held(&core), "created in hold mode");
+    assert_eq!(core.counters()["hold_delivered"], 1);
+
+    // A packet punted 5 ms later (in flight): sent on, and the quiet period starts again.
+    core.io.punted.push((UP0, frame()));
+    core.drain_punts(t0 + Duration::from_millis(5));
+    core.tick(t0 + Duration::from_millis(12));
+    assert!(held(&core), "not quiet for 10 ms yet");
+    core.tick(t0 + Duration::from_millis(15));
+    assert!(!held(&core), "handed over to the fast path");
+    assert_eq!(core.counters()["hold_delivered"], 2);
+}
+
+#[test]
+fn the_hold_handover_happens_after_a_second_however_busy_the_punt_path() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    core.io.punted.push((UP0, frame()));
+    core.drain_punts(t0);
+    miss(&mut core, UP0, t0);
+    let held = |core: &Core| core.backend.entries[&key_of(sg())].hold;
+    let mut t = t0;
+    while t < t0 + Duration::from_millis(995) {
+        t += Duration::from_millis(5);
+        core.io.punted.push((UP0, frame()));
+        core.drain_punts(t);
+        assert!(held(&core), "still in hold mode at {:?}", t - t0);
+    }
+    core.io.punted.push((UP0, frame()));
+    core.drain_punts(t0 + Duration::from_secs(1));
+    assert!(!held(&core));
+}
