@@ -21,7 +21,7 @@
 mod listen;
 mod pim;
 
-pub use listen::{Listener, Received};
+pub use listen::{Listener, McastSend, Received};
 pub use pim::PIM_RP;
 
 use std::{

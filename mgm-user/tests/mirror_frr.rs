@@ -15,7 +15,7 @@ use std::{
     process::Stdio,
     time::{Duration, Instant},
 };
-use support::{path_str, wait_for, Listener, MCAST, MGMCTL, MGMD, TTL};
+use support::{path_str, test_send, wait_for, Listener, MCAST, MGMCTL, MGMD};
 
 const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 6, 0, 1);
@@ -175,27 +175,8 @@ impl Routers {
     }
 
     fn send(&self, count: u32, interval_ms: u32) -> Result<()> {
-        let (group, count, interval) = (
-            GROUP.to_string(),
-            count.to_string(),
-            interval_ms.to_string(),
-        );
-        self.lab.run(
-            Host::Source,
-            &[
-                MCAST,
-                "send",
-                &group,
-                "--iface",
-                "eth0",
-                "--ttl",
-                TTL,
-                "--count",
-                &count,
-                "--interval-ms",
-                &interval,
-            ],
-        )?;
+        self.lab
+            .send(Host::Source, test_send(GROUP, count, interval_ms))?;
         Ok(())
     }
 }
@@ -280,24 +261,9 @@ fn with_a_30_s_keep_alive_frr_keeps_its_mirrored_routes_over_three_periods_and_l
     const PACKETS: u32 = 10_000;
     const INTERVAL_MS: u32 = 10;
     let listener = routers.listen(1, PACKETS, 200.0)?;
-    let group = GROUP.to_string();
-    let (count, interval) = (PACKETS.to_string(), INTERVAL_MS.to_string());
-    routers.lab.spawn(
-        Host::Source,
-        &[
-            MCAST,
-            "send",
-            &group,
-            "--iface",
-            "eth0",
-            "--ttl",
-            TTL,
-            "--count",
-            &count,
-            "--interval-ms",
-            &interval,
-        ],
-    )?;
+    routers
+        .lab
+        .send_in_background(Host::Source, test_send(GROUP, PACKETS, INTERVAL_MS))?;
     let received = listener.finish()?;
     ensure!(
         received.is_complete(PACKETS.into()),

@@ -9,7 +9,7 @@ use mgm_user::{
         client::Client,
         proto::{Request, Response},
     },
-    lab::{self, Host, Lab},
+    lab::{self, Host, Lab, McastSend},
 };
 use std::{
     collections::BTreeMap,
@@ -241,21 +241,15 @@ fn demo(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {
 
     println!("source 10.0.0.1 sends {packets} UDP packets to {group} (TTL 16)");
     let before = runtime.block_on(counters(&mut client))?;
-    lab.run(
+    lab.send(
         Host::Source,
-        &[
+        McastSend {
             mcast,
-            "send",
-            &group_text,
-            "--iface",
-            "eth0",
-            "--ttl",
-            "16",
-            "--count",
-            &packets.to_string(),
-            "--interval-ms",
-            "1",
-        ],
+            group,
+            ttl: 16,
+            count: packets,
+            interval_ms: 1,
+        },
     )?;
     std::thread::sleep(Duration::from_millis(300));
     let after = runtime.block_on(counters(&mut client))?;

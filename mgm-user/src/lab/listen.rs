@@ -1,5 +1,6 @@
-//! Watching traffic in a lab: `mcast join` receivers whose JSON report gives the sequence
-//! numbers that arrived, and the packet counters of the kernel's multicast routes.
+//! Traffic in a lab: `mcast send` sources of numbered datagrams, `mcast join` receivers whose
+//! JSON report gives the sequence numbers that arrived, and the packet counters of the
+//! kernel's multicast routes.
 use super::{Host, Lab, LabError};
 use std::{
     io::{BufRead as _, BufReader, Read as _},
@@ -66,7 +67,54 @@ impl Listener {
     }
 }
 
+/// An `mcast send` of numbered datagrams out of a host's eth0.
+#[derive(Clone, Copy, Debug)]
+pub struct McastSend<'a> {
+    /// The leaf tool.
+    pub mcast: &'a str,
+    /// Destination group.
+    pub group: Ipv4Addr,
+    /// TTL of the datagrams.
+    pub ttl: u8,
+    /// Datagrams, numbered from 0.
+    pub count: u32,
+    /// Milliseconds between two datagrams (0: back to back).
+    pub interval_ms: u32,
+}
+
+impl McastSend<'_> {
+    fn argv(&self) -> Vec<String> {
+        let words = [
+            self.mcast,
+            "send",
+            &self.group.to_string(),
+            "--iface",
+            "eth0",
+            "--ttl",
+            &self.ttl.to_string(),
+            "--count",
+            &self.count.to_string(),
+            "--interval-ms",
+            &self.interval_ms.to_string(),
+        ];
+        words.iter().map(|w| w.to_string()).collect()
+    }
+}
+
 impl Lab {
+    /// Runs `send` on `host` and returns once every datagram is sent.
+    pub fn send(&self, host: Host, send: McastSend<'_>) -> Result<(), LabError> {
+        let argv = send.argv();
+        self.run(host, &argv.iter().map(String::as_str).collect::<Vec<_>>())?;
+        Ok(())
+    }
+
+    /// Starts `send` on `host` and returns its PID; the lab ends it when dropped.
+    pub fn send_in_background(&mut self, host: Host, send: McastSend<'_>) -> Result<u32, LabError> {
+        let argv = send.argv();
+        self.spawn(host, &argv.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
     /// Starts `mcast join` (the leaf tool at `mcast`) for `group` on the eth0 of `host`: it
     /// stops after `count` datagrams or `timeout_s` seconds. Returns once the host has joined;
     /// the lab ends it when dropped.

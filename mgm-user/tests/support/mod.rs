@@ -14,7 +14,7 @@ use mgm_user::{
         client::Client,
         proto::{GroupRow, InterfaceRow, MfeRow, ProtocolRow, Request, Response},
     },
-    lab::{lab_bpffs, Host, Lab},
+    lab::{lab_bpffs, Host, Lab, McastSend},
 };
 use std::{
     net::Ipv4Addr,
@@ -31,7 +31,7 @@ pub const MGMCTL: &str = env!("CARGO_BIN_EXE_mgmctl");
 pub const MCAST: &str = env!("CARGO_BIN_EXE_mcast");
 
 /// The TTL test traffic is sent with (the router decrements it).
-pub const TTL: &str = "8";
+pub const TTL: u8 = 8;
 
 /// `[[interface]]` tables for mgmd's configuration: each (name, further keys as TOML lines).
 pub fn interfaces(list: &[(&str, &str)]) -> String {
@@ -403,8 +403,7 @@ impl Mgmd {
     /// Sends `count` numbered datagrams to `group` from `host`'s eth0, one every
     /// `interval_ms`, and returns when they are sent.
     pub fn send(&self, host: Host, group: Ipv4Addr, count: u32, interval_ms: u32) -> Result<()> {
-        let args = SendArgs::new(group, count, interval_ms);
-        self.lab.run(host, &args.argv())?;
+        self.lab.send(host, test_send(group, count, interval_ms))?;
         Ok(())
     }
 
@@ -416,42 +415,20 @@ impl Mgmd {
         count: u32,
         interval_ms: u32,
     ) -> Result<()> {
-        let args = SendArgs::new(group, count, interval_ms);
-        self.lab.spawn(host, &args.argv())?;
+        self.lab
+            .send_in_background(host, test_send(group, count, interval_ms))?;
         Ok(())
     }
 }
 
-/// The words of an `mcast send`.
-struct SendArgs {
-    group: String,
-    count: String,
-    interval: String,
-}
-
-impl SendArgs {
-    fn new(group: Ipv4Addr, count: u32, interval_ms: u32) -> Self {
-        Self {
-            group: group.to_string(),
-            count: count.to_string(),
-            interval: interval_ms.to_string(),
-        }
-    }
-
-    fn argv(&self) -> Vec<&str> {
-        vec![
-            MCAST,
-            "send",
-            &self.group,
-            "--iface",
-            "eth0",
-            "--ttl",
-            TTL,
-            "--count",
-            &self.count,
-            "--interval-ms",
-            &self.interval,
-        ]
+/// An `mcast send` of the tests' traffic: TTL [`TTL`], from eth0.
+pub fn test_send(group: Ipv4Addr, count: u32, interval_ms: u32) -> McastSend<'static> {
+    McastSend {
+        mcast: MCAST,
+        group,
+        ttl: TTL,
+        count,
+        interval_ms,
     }
 }
 

@@ -9,7 +9,7 @@ use mgm_user::{
         client::Client,
         proto::{MfeRow, Request, Response},
     },
-    lab::{Host, Lab, Listener, Received, PIM_RP},
+    lab::{Host, Lab, Listener, McastSend, Received, PIM_RP},
 };
 use std::{
     net::Ipv4Addr,
@@ -216,26 +216,15 @@ impl PimDemo {
 
     /// Sends `count` numbered packets from the source, `interval_ms` apart.
     fn send(&self, count: u32, interval_ms: u32) -> Result<()> {
-        let (group, count, interval) = (
-            self.group.to_string(),
-            count.to_string(),
-            interval_ms.to_string(),
-        );
-        self.lab.run(
+        self.lab.send(
             Host::Source,
-            &[
-                path_str(&self.mcast)?,
-                "send",
-                &group,
-                "--iface",
-                "eth0",
-                "--ttl",
-                "16",
-                "--count",
-                &count,
-                "--interval-ms",
-                &interval,
-            ],
+            McastSend {
+                mcast: path_str(&self.mcast)?,
+                group: self.group,
+                ttl: 16,
+                count,
+                interval_ms,
+            },
         )?;
         Ok(())
     }
