@@ -657,7 +657,7 @@ fn out_of_process_answers_arrive_late_or_take_defaults_at_the_deadline<A: Family
     lab.add(p, star(A::G), 1).unwrap();
     lab.add(p, star(A::G), 2).unwrap();
     lab.mgm
-        .packet_miss(A::S, A::G, 3, &A::HEADER, lab.now)
+        .packet_miss(A::S, A::G, 3, A::HEADER, lab.now)
         .unwrap();
     let rpf = match lab.poll_all().as_slice() {
         [Action::Callback {
