@@ -1,4 +1,4 @@
-//! [`Address`]: what the MGM core needs of an IP address, implemented by [`Ipv4Addr`] and
+//! [`Address`]: what the MGM core needs of an IP address, implemented by [`Ipv4Addr`] and
 //! [`Ipv6Addr`] only (the trait is sealed).
 //!
 //! The core is one state machine generic over the family rather than one copy per family: the

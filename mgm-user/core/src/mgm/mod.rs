@@ -42,6 +42,28 @@
 //! }
 //! ```
 //!
+//! # Address families (A-57)
+//! One core serves both families: [`Mgm`] and every type that holds an address ([`Sg`],
+//! [`IfId`], [`RouteInfo`], [`Mfe`], [`Action`], [`Callback`], [`RpfProvider`], [`StaticRib`],
+//! [`MgmClient`], ...) take the address type `A` ([`Address`]: [`Ipv4Addr`] or
+//! [`std::net::Ipv6Addr`], sealed) as a parameter that defaults to [`Ipv4Addr`]. So `Mgm` is the
+//! IPv4 manager and `Mgm<Ipv6Addr>` the IPv6 one, and a dual-stack router runs one of each, with
+//! its own RIB, registrations, interface ownership, memberships and MFEs (handles are numbered
+//! per manager). In the IPv6 manager MLD plays the part the spec gives IGMP (A-19, the
+//! Disable/Enable-IGMP bracket, LocalJoin/LocalLeave); the callbacks keep their names.
+//!
+//! Why generic rather than one copy per family: the rules of §4–§7 never look inside an
+//! address, they compare, order, hash and mask it, so a second copy would duplicate every rule
+//! and its tests. Why not one manager holding both families (an enum address): an IPv4 (S,G)
+//! would grow to the size of an IPv6 one in every table, and a key mixing families means
+//! nothing. A generic type has the layout of its family, so IPv4 entries cost what they did.
+//!
+//! The Windows MGM API is IPv4-only (DWORD addresses): the byte-buffer calls (`*_raw`, the
+//! `MIB_IPMCAST_*` and `SOURCE_GROUP_ENTRY` records of §3) exist on `Mgm<Ipv4Addr>` only and
+//! keep their layouts byte for byte. The IPv6 manager offers the idiomatic calls
+//! ([`Mgm::mfes`], [`Mgm::group_enumeration_next`], ...); clients reach it through a
+//! family-tagged extension of mgmd's local API, not through the Windows layouts.
+//!
 //! # Callbacks with out-parameters
 //! RPF and creation alerts are *questions*: packet-driven creation is a pending state keyed by
 //! (S,G) (the "resolving" marker of §6.11) that emits [`Callback::Rpf`] and then one
