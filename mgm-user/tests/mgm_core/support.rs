@@ -38,6 +38,11 @@ pub trait Family: Address {
     /// The first bytes of a packet of the family, as a miss report carries them.
     const HEADER: &'static [u8];
 
+    /// Address `n` of S's network (S itself is 1).
+    fn source(n: u8) -> Self;
+    /// Address `n` of a network no route of [`Family::rib_via`] covers.
+    fn unroutable(n: u8) -> Self;
+
     /// A RIB where S and S2 are reached through `ifindex` and S3 through `ifindex + 1`.
     fn rib_via(ifindex: u32) -> StaticRib<Self> {
         let mut rib = StaticRib::new();
@@ -58,6 +63,13 @@ impl Family for Ipv4Addr {
     const UPSTREAM: Self = Ipv4Addr::new(10, 9, 9, 9);
     const NET3: (Self, u8) = (Ipv4Addr::new(172, 16, 0, 0), 12);
     const HEADER: &'static [u8] = &[0x45, 0, 0, 20];
+
+    fn source(n: u8) -> Self {
+        Ipv4Addr::new(10, 0, 0, n)
+    }
+    fn unroutable(n: u8) -> Self {
+        Ipv4Addr::new(192, 168, 0, n)
+    }
 }
 
 impl Family for Ipv6Addr {
@@ -70,6 +82,13 @@ impl Family for Ipv6Addr {
     const UPSTREAM: Self = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 9);
     const NET3: (Self, u8) = (Ipv6Addr::new(0x2001, 0xdb9, 0, 0, 0, 0, 0, 0), 32);
     const HEADER: &'static [u8] = &[0x60, 0, 0, 0];
+
+    fn source(n: u8) -> Self {
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, n.into())
+    }
+    fn unroutable(n: u8) -> Self {
+        Ipv6Addr::new(0x2001, 0xdba, 0, 0, 0, 0, 0, n.into())
+    }
 }
 
 /// Runs each named generic scenario `fn name<A: Family>()` once per family, as the tests
