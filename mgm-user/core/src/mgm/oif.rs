@@ -1,9 +1,10 @@
 //! [`OifSet`]: an MFE's outgoing-interface list, kept sorted so equal lists compare equal and
 //! the backend can share one forwarding set between them.
 
+use std::net::Ipv4Addr;
+
 use super::address::Address;
 use super::types::IfId;
-use std::net::Ipv4Addr;
 
 /// A sorted, duplicate-free set of interfaces. A boxed slice of exactly its length (no spare
 /// capacity, two words): every MFE holds two of them, and lists change rarely.
