@@ -8,6 +8,7 @@ mod mgm_core {
     mod capacity;
     mod client_options;
     mod decisions;
+    mod ipv6;
     mod misuse;
     mod model;
     mod rules;

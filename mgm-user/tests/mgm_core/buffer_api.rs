@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mgm_user::mgm::{
     protocol_id, sizeof_mib_mfe, sizeof_mib_mfe_stats, sizeof_mib_mfe_stats_ex, win32, EnumType,
-    MfeCounters, OifCounters, Sg,
+    MfeCounters, OifCounters,
 };
 
 use super::support::*;
@@ -203,5 +203,4 @@ fn set_mfe_raw_reads_only_the_upstream_neighbour() {
     );
     buf[0..4].copy_from_slice(&G2.octets());
     assert_eq!(lab.mgm.set_mfe_raw(q, &buf), win32::ERROR_NOT_FOUND);
-    let _ = Sg::STAR_STAR;
 }

@@ -2,40 +2,43 @@
 //! forwarding entries, and an active flow's entry never; negative entries have their own cap.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 
 use mgm_user::mgm::{
-    Action, CallbackSet, CapacityCounters, Config, IfId, MemberFlags, MfeCounters, Mgm, MgmClient,
-    ProtocolHandle, Sg, StaticRib, Timestamp,
+    Action, Address, CallbackSet, CapacityCounters, Config, IfId, MemberFlags, MfeCounters, Mgm,
+    MgmClient, ProtocolHandle, Sg, StaticRib, Timestamp,
 };
 
-const G: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
-const G_NO_MEMBERS: Ipv4Addr = Ipv4Addr::new(239, 9, 9, 9);
+use super::support::{for_both_families, Family};
+
+for_both_families!(
+    a_full_table_evicts_negative_then_idle_entries_and_never_an_active_flow,
+    an_idle_entry_that_counts_packets_again_is_no_longer_evicted,
+    a_negative_entry_that_gains_a_receiver_is_no_longer_evicted_as_negative,
+    unroutable_negatives_beyond_their_cap_recycle_the_oldest_and_leave_forwarding_alone,
+    a_table_without_room_for_negatives_refuses_them,
+);
+
 const RECEIVERS: u32 = 1;
 const UPSTREAM: u32 = 2;
 
 /// A protocol keeping every default answer.
 struct Keep;
-impl MgmClient for Keep {}
+impl<A: Address> MgmClient<A> for Keep {}
 
 /// An MGM whose table holds `max` entries, `max_negative` of them negative; one protocol owns
-/// both interfaces, 10/8 lies behind `UPSTREAM`, and (\*,G) has a member on `RECEIVERS`.
-struct Table {
-    mgm: Mgm,
+/// both interfaces, S's network lies behind `UPSTREAM`, and (\*,G) has a member on
+/// `RECEIVERS`; G2 has none.
+struct Table<A: Family> {
+    mgm: Mgm<A>,
     clients: HashMap<ProtocolHandle, Keep>,
     now: Timestamp,
-    backend: Vec<Action>,
+    backend: Vec<Action<A>>,
 }
 
-impl Table {
+impl<A: Family> Table<A> {
     fn new(max: usize, max_negative: usize) -> Self {
         let mut rib = StaticRib::new();
-        rib.insert(
-            Ipv4Addr::new(10, 0, 0, 0),
-            8,
-            IfId::index(UPSTREAM),
-            Ipv4Addr::UNSPECIFIED,
-        );
+        rib.insert(A::NET.0, A::NET.1, IfId::index(UPSTREAM), A::UNSPECIFIED);
         let config = Config {
             max_mfes: max,
             max_negative_mfes: max_negative,
@@ -50,7 +53,7 @@ impl Table {
         }
         mgm.add_membership(
             p,
-            Sg::star_g(G),
+            Sg::star_g(A::G),
             IfId::index(RECEIVERS),
             MemberFlags::JOIN,
             now,
@@ -74,7 +77,7 @@ impl Table {
     }
 
     /// The first packet of `source → group` arrives on `UPSTREAM`.
-    fn packet(&mut self, source: Ipv4Addr, group: Ipv4Addr) {
+    fn packet(&mut self, source: A, group: A) {
         self.now = self.now + std::time::Duration::from_millis(1);
         self.mgm
             .packet_miss(source, group, UPSTREAM, &[], self.now)
@@ -83,17 +86,17 @@ impl Table {
     }
 
     /// The backend reports `packets` so far for `(source, G)`.
-    fn counted(&mut self, source: Ipv4Addr, packets: u64) {
+    fn counted(&mut self, source: A, packets: u64) {
         let counters = MfeCounters {
             in_pkts: packets,
             ..MfeCounters::default()
         };
         self.mgm
-            .report_stats(Sg::new(source, G), counters, self.now)
+            .report_stats(Sg::new(source, A::G), counters, self.now)
             .unwrap();
     }
 
-    fn has(&self, source: Ipv4Addr, group: Ipv4Addr) -> bool {
+    fn has(&self, source: A, group: A) -> bool {
         self.mgm.mfe(Sg::new(source, group)).is_some()
     }
 
@@ -110,48 +113,44 @@ impl Table {
     }
 }
 
-fn source(n: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, n)
-}
-
-/// A source no route covers.
-fn unroutable(n: u8) -> Ipv4Addr {
-    Ipv4Addr::new(192, 168, 0, n)
-}
-
-#[test]
-fn a_full_table_evicts_negative_then_idle_entries_and_never_an_active_flow() {
-    let mut t = Table::new(3, 3);
-    t.packet(source(1), G); // will stay active
-    t.packet(source(2), G); // will go idle
-    t.packet(source(3), G_NO_MEMBERS); // negative
-    t.counted(source(1), 5);
-    t.counted(source(2), 5);
-    t.counted(source(1), 10);
-    t.counted(source(2), 5);
+fn a_full_table_evicts_negative_then_idle_entries_and_never_an_active_flow<A: Family>() {
+    let mut t = Table::<A>::new(3, 3);
+    t.packet(A::source(1), A::G); // will stay active
+    t.packet(A::source(2), A::G); // will go idle
+    t.packet(A::source(3), A::G2); // negative
+    t.counted(A::source(1), 5);
+    t.counted(A::source(2), 5);
+    t.counted(A::source(1), 10);
+    t.counted(A::source(2), 5);
     assert_eq!(t.actions().len(), 3);
     assert_eq!(t.mgm.mfe_counts(), (3, 1));
 
-    t.packet(source(4), G);
+    t.packet(A::source(4), A::G);
     assert_eq!(
         t.actions(),
-        ["delete 10.0.0.3", "install 10.0.0.4"],
+        [
+            format!("delete {}", A::source(3)),
+            format!("install {}", A::source(4))
+        ],
         "negative first"
     );
-    t.packet(source(5), G);
+    t.packet(A::source(5), A::G);
     assert_eq!(
         t.actions(),
-        ["delete 10.0.0.2", "install 10.0.0.5"],
+        [
+            format!("delete {}", A::source(2)),
+            format!("install {}", A::source(5))
+        ],
         "then the idle one"
     );
 
-    t.packet(source(6), G);
+    t.packet(A::source(6), A::G);
     assert!(
         t.actions().is_empty(),
         "every entry left forwards an active flow"
     );
-    assert!(!t.has(source(6), G));
-    assert!(t.has(source(1), G) && t.has(source(4), G) && t.has(source(5), G));
+    assert!(!t.has(A::source(6), A::G));
+    assert!(t.has(A::source(1), A::G) && t.has(A::source(4), A::G) && t.has(A::source(5), A::G));
     assert_eq!(
         t.mgm.capacity_counters(),
         CapacityCounters {
@@ -162,36 +161,40 @@ fn a_full_table_evicts_negative_then_idle_entries_and_never_an_active_flow() {
     );
 
     // The refused flow gets its entry once one of the others goes idle.
-    t.counted(source(1), 10);
-    t.packet(source(6), G);
-    assert_eq!(t.actions(), ["delete 10.0.0.1", "install 10.0.0.6"]);
+    t.counted(A::source(1), 10);
+    t.packet(A::source(6), A::G);
+    assert_eq!(
+        t.actions(),
+        [
+            format!("delete {}", A::source(1)),
+            format!("install {}", A::source(6))
+        ]
+    );
 }
 
-#[test]
-fn an_idle_entry_that_counts_packets_again_is_no_longer_evicted() {
-    let mut t = Table::new(2, 2);
-    t.packet(source(1), G);
-    t.packet(source(2), G);
-    t.counted(source(1), 5);
-    t.counted(source(1), 5); // idle
-    t.counted(source(1), 6); // active again
+fn an_idle_entry_that_counts_packets_again_is_no_longer_evicted<A: Family>() {
+    let mut t = Table::<A>::new(2, 2);
+    t.packet(A::source(1), A::G);
+    t.packet(A::source(2), A::G);
+    t.counted(A::source(1), 5);
+    t.counted(A::source(1), 5); // idle
+    t.counted(A::source(1), 6); // active again
     t.actions();
-    t.packet(source(3), G);
+    t.packet(A::source(3), A::G);
     assert!(t.actions().is_empty());
     assert_eq!(t.mgm.capacity_counters().refused, 1);
 }
 
-#[test]
-fn a_negative_entry_that_gains_a_receiver_is_no_longer_evicted_as_negative() {
-    let mut t = Table::new(2, 2);
-    t.packet(source(1), G_NO_MEMBERS);
-    t.packet(source(2), G);
+fn a_negative_entry_that_gains_a_receiver_is_no_longer_evicted_as_negative<A: Family>() {
+    let mut t = Table::<A>::new(2, 2);
+    t.packet(A::source(1), A::G2);
+    t.packet(A::source(2), A::G);
     let p = *t.clients.keys().next().unwrap();
     let now = t.now;
     t.mgm
         .add_membership(
             p,
-            Sg::star_g(G_NO_MEMBERS),
+            Sg::star_g(A::G2),
             IfId::index(RECEIVERS),
             MemberFlags::JOIN,
             now,
@@ -200,26 +203,27 @@ fn a_negative_entry_that_gains_a_receiver_is_no_longer_evicted_as_negative() {
     t.drive();
     assert_eq!(t.mgm.mfe_counts(), (2, 0));
     t.actions();
-    t.packet(source(3), G);
+    t.packet(A::source(3), A::G);
     assert!(
         t.actions().is_empty(),
         "both entries forward and are not idle"
     );
-    assert!(t.has(source(1), G_NO_MEMBERS));
+    assert!(t.has(A::source(1), A::G2));
 }
 
-#[test]
-fn unroutable_negatives_beyond_their_cap_recycle_the_oldest_and_leave_forwarding_alone() {
-    let mut t = Table::new(10, 2);
-    t.packet(source(1), G);
-    t.counted(source(1), 1);
-    t.counted(source(1), 1); // idle, yet a negative spray must not evict it
+fn unroutable_negatives_beyond_their_cap_recycle_the_oldest_and_leave_forwarding_alone<
+    A: Family,
+>() {
+    let mut t = Table::<A>::new(10, 2);
+    t.packet(A::source(1), A::G);
+    t.counted(A::source(1), 1);
+    t.counted(A::source(1), 1); // idle, yet a negative spray must not evict it
     for n in 1..=5 {
-        t.packet(unroutable(n), G);
+        t.packet(A::unroutable(n), A::G);
     }
     assert_eq!(t.mgm.mfe_counts(), (3, 2));
-    assert!(t.has(unroutable(4), G) && t.has(unroutable(5), G));
-    assert!(t.has(source(1), G));
+    assert!(t.has(A::unroutable(4), A::G) && t.has(A::unroutable(5), A::G));
+    assert!(t.has(A::source(1), A::G));
     assert_eq!(
         t.mgm.capacity_counters(),
         CapacityCounters {
@@ -230,11 +234,10 @@ fn unroutable_negatives_beyond_their_cap_recycle_the_oldest_and_leave_forwarding
     );
 }
 
-#[test]
-fn a_table_without_room_for_negatives_refuses_them() {
-    let mut t = Table::new(10, 0);
-    t.packet(unroutable(1), G);
-    assert!(!t.has(unroutable(1), G));
+fn a_table_without_room_for_negatives_refuses_them<A: Family>() {
+    let mut t = Table::<A>::new(10, 0);
+    t.packet(A::unroutable(1), A::G);
+    assert!(!t.has(A::unroutable(1), A::G));
     assert_eq!(t.mgm.capacity_counters().refused, 1);
     assert!(t.actions().is_empty());
 }

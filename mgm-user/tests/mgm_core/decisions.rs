@@ -7,17 +7,37 @@ use std::time::Duration;
 use mgm_user::mgm::{
     protocol_id, sizeof_mib_mfe, sizeof_mib_mfe_stats, sizeof_mib_mfe_stats_ex, win32, Action,
     Answer, Callback, CallbackSet, Config, EnumType, IfEntry, IfId, IgmpTakeover, MemberFlags,
-    MfeCounters, MfeKind, MgmError, ProtocolHandle, Sg, StaticRib, Timestamp,
+    MfeCounters, MfeKind, MgmError, ProtocolHandle, StaticRib, Timestamp,
 };
 
 use super::support::*;
+
+for_both_families!(
+    a09_missing_callbacks_take_their_defaults,
+    a10_rpf_rejection_is_ignored_unless_opted_in,
+    a11_bigmp_marks_igmp_interfaces_and_igmp_only_ones_go_to_igmp,
+    a20_group_enumeration_is_a_deduplicated_snapshot,
+    a21_deregistration_kills_enumerations_and_queued_callbacks,
+    a24_igmp_inside_the_disable_window_cannot_complete_and_reentry_works,
+    a25_duplicate_add_is_a_silent_no_op,
+    a26_forward_disabled_mark_persists_until_an_exact_add,
+    a29_set_mfe_strict_mode_limits_it_to_the_iif_owner,
+    a31_rpf_callback_goes_to_the_rpf_interface_owner,
+    a33_creation_alerts_precede_the_install_in_registration_order,
+    a35_member_delete_prune_ignores_the_timeout,
+    a47_m_alerts_reach_the_client_that_caused_them,
+    a48_lifetime_is_absolute_unless_refresh_is_enabled,
+    a56_keep_mode_reports_igmp_re_adds_as_local_join_once,
+    out_of_process_answers_arrive_late_or_take_defaults_at_the_deadline,
+    ownership_change_cancels_a_creation_waiting_for_answers,
+);
 
 const P_ID: u32 = protocol_id(1, 0, 1);
 const Q_ID: u32 = protocol_id(1, 0, 2);
 
 /// P owns if1, if2, if11; Q owns if3 (RPF toward S) and if13; IGMP co-owns if1, owns if4.
-fn lab_with(config: Config) -> (Lab, ProtocolHandle, ProtocolHandle, ProtocolHandle) {
-    let mut lab = Lab::with(config, rib_via(3));
+fn lab_with<A: Family>(config: Config) -> (Lab<A>, ProtocolHandle, ProtocolHandle, ProtocolHandle) {
+    let mut lab = Lab::with(config, A::rib_via(3));
     let p = lab.register("P", P_ID);
     let q = lab.register("Q", Q_ID);
     let igmp = lab.register_igmp();
@@ -36,68 +56,65 @@ fn lab_with(config: Config) -> (Lab, ProtocolHandle, ProtocolHandle, ProtocolHan
     (lab, p, q, igmp)
 }
 
-fn std_lab() -> (Lab, ProtocolHandle, ProtocolHandle, ProtocolHandle) {
-    lab_with(Config::default())
+fn std_lab<A: Family>() -> (Lab<A>, ProtocolHandle, ProtocolHandle, ProtocolHandle) {
+    lab_with::<A>(Config::default())
 }
 
-#[test]
-fn a09_missing_callbacks_take_their_defaults() {
-    let mut lab = Lab::new();
+fn a09_missing_callbacks_take_their_defaults<A: Family>() {
+    let mut lab = Lab::<A>::family();
     let p = lab.register_with("P", P_ID, CallbackSet::empty());
     let q = lab.register_with("Q", Q_ID, CallbackSet::JOIN_ALERT);
     lab.take(p, 1).unwrap();
     lab.take(q, 3).unwrap();
-    lab.add(p, star(G), 1).unwrap();
-    lab.packet(S, G, 3);
+    lab.add(p, star(A::G), 1).unwrap();
+    lab.packet(A::S, A::G, 3);
     assert_eq!(
         lab.calls(),
         ["Q: join (*,G) member"],
         "only supplied callbacks are called"
     );
-    let m = lab.mgm.mfe(sg(S, G)).unwrap();
+    let m = lab.mgm.mfe(sg(A::S, A::G)).unwrap();
     assert_eq!((m.iif(), m.oifs().as_slice()), (ifx(3), &[ifx(1)][..]));
-    lab.delete(p, star(G), 1).unwrap();
+    lab.delete(p, star(A::G), 1).unwrap();
     assert_eq!(
-        lab.mgm.mfe(sg(S, G)).unwrap().timeout_s(),
+        lab.mgm.mfe(sg(A::S, A::G)).unwrap().timeout_s(),
         900,
         "prune default"
     );
 }
 
-#[test]
-fn a10_rpf_rejection_is_ignored_unless_opted_in() {
-    let (mut lab, p, q, _) = std_lab();
-    lab.add(p, star(G), 1).unwrap();
+fn a10_rpf_rejection_is_ignored_unless_opted_in<A: Family>() {
+    let (mut lab, p, q, _) = std_lab::<A>();
+    lab.add(p, star(A::G), 1).unwrap();
     lab.client(q).rpf_status = 1;
-    lab.packet(S, G, 3);
-    assert_eq!(lab.mgm.mfe(sg(S, G)).unwrap().kind(), MfeKind::Normal);
+    lab.packet(A::S, A::G, 3);
+    assert_eq!(lab.mgm.mfe(sg(A::S, A::G)).unwrap().kind(), MfeKind::Normal);
 
     let config = Config {
         rpf_reject_creates_negative: true,
         ..Config::default()
     };
-    let (mut lab, p, q, _) = lab_with(config);
-    lab.add(p, star(G), 1).unwrap();
+    let (mut lab, p, q, _) = lab_with::<A>(config);
+    lab.add(p, star(A::G), 1).unwrap();
     lab.client(q).rpf_status = 1;
     lab.calls();
-    lab.packet(S, G, 3);
+    lab.packet(A::S, A::G, 3);
     assert_eq!(
         lab.calls(),
         ["Q: rpf (S,G) iif=if3"],
         "no creation or prune alerts"
     );
-    let m = lab.mgm.mfe(sg(S, G)).unwrap();
+    let m = lab.mgm.mfe(sg(A::S, A::G)).unwrap();
     assert_eq!((m.kind(), m.is_negative()), (MfeKind::Rejected, true));
 }
 
-#[test]
-fn a11_bigmp_marks_igmp_interfaces_and_igmp_only_ones_go_to_igmp() {
-    let (mut lab, p, _, igmp) = std_lab();
-    lab.add(p, star(G), 2).unwrap();
-    lab.add(igmp, star(G), 1).unwrap();
-    lab.add(igmp, star(G), 4).unwrap();
+fn a11_bigmp_marks_igmp_interfaces_and_igmp_only_ones_go_to_igmp<A: Family>() {
+    let (mut lab, p, _, igmp) = std_lab::<A>();
+    lab.add(p, star(A::G), 2).unwrap();
+    lab.add(igmp, star(A::G), 1).unwrap();
+    lab.add(igmp, star(A::G), 4).unwrap();
     lab.calls();
-    lab.packet(S, G, 3);
+    lab.packet(A::S, A::G, 3);
     let calls = lab.calls();
     assert!(calls.contains(&"P: creation (S,G) iif=if3 [if1+igmp if2]".to_string()));
     assert!(calls.contains(&"IGMP: creation (S,G) iif=if3 [if4+igmp]".to_string()));
@@ -119,7 +136,7 @@ fn a12_iif_next_hop_is_kept_internally() {
 
 #[test]
 fn a16_reported_oif_list_is_the_effective_one() {
-    let (mut lab, p, _, _) = std_lab();
+    let (mut lab, p, _, _) = std_lab::<Ipv4Addr>();
     lab.client(p).veto = vec![ifx(2)];
     lab.add(p, star(G), 1).unwrap();
     lab.add(p, star(G), 2).unwrap();
@@ -135,13 +152,12 @@ fn a16_reported_oif_list_is_the_effective_one() {
     assert_eq!(u32::from_ne_bytes(buf[60..64].try_into().unwrap()), 1);
 }
 
-#[test]
-fn a20_group_enumeration_is_a_deduplicated_snapshot() {
-    let (mut lab, p, q, igmp) = std_lab();
-    lab.add(p, star(G), 1).unwrap();
-    lab.add(igmp, star(G), 1).unwrap();
-    lab.add(igmp, star(G), 4).unwrap();
-    lab.add(p, sg(S, G), 2).unwrap();
+fn a20_group_enumeration_is_a_deduplicated_snapshot<A: Family>() {
+    let (mut lab, p, q, igmp) = std_lab::<A>();
+    lab.add(p, star(A::G), 1).unwrap();
+    lab.add(igmp, star(A::G), 1).unwrap();
+    lab.add(igmp, star(A::G), 4).unwrap();
+    lab.add(p, sg(A::S, A::G), 2).unwrap();
     let any = lab
         .mgm
         .group_enumeration_start(q, EnumType::AnySource)
@@ -150,27 +166,26 @@ fn a20_group_enumeration_is_a_deduplicated_snapshot() {
         .mgm
         .group_enumeration_start(q, EnumType::AllSources)
         .unwrap();
-    lab.add(p, star(G2), 2).unwrap();
+    lab.add(p, star(A::G2), 2).unwrap();
     assert_eq!(
         lab.mgm.group_enumeration_next(any, 9).unwrap().entries,
-        [star(G)]
+        [star(A::G)]
     );
     assert_eq!(
         lab.mgm.group_enumeration_next(all, 9).unwrap().entries,
-        [star(G), sg(S, G)]
+        [star(A::G), sg(A::S, A::G)]
     );
 }
 
-#[test]
-fn a21_deregistration_kills_enumerations_and_queued_callbacks() {
-    let (mut lab, p, _, _) = std_lab();
+fn a21_deregistration_kills_enumerations_and_queued_callbacks<A: Family>() {
+    let (mut lab, p, _, _) = std_lab::<A>();
     let r = lab.register("R", protocol_id(1, 0, 7));
     let eh = lab
         .mgm
         .group_enumeration_start(r, EnumType::AllSources)
         .unwrap();
     lab.mgm
-        .add_membership(p, star(G), ifx(1), MemberFlags::JOIN, lab.now)
+        .add_membership(p, star(A::G), ifx(1), MemberFlags::JOIN, lab.now)
         .unwrap();
     lab.mgm.deregister(r).unwrap();
     lab.run();
@@ -184,7 +199,7 @@ fn a21_deregistration_kills_enumerations_and_queued_callbacks() {
 
 #[test]
 fn a22_any_ownership_change_deletes_referencing_mfes_silently() {
-    let (mut lab, p, q, igmp) = std_lab();
+    let (mut lab, p, q, igmp) = std_lab::<Ipv4Addr>();
     lab.add(p, star(G), 2).unwrap();
     lab.add(q, star(G), 13).unwrap();
     lab.packet(S, G, 3);
@@ -216,7 +231,7 @@ fn a22_any_ownership_change_deletes_referencing_mfes_silently() {
 
 #[test]
 fn a23_co_owned_interface_reports_the_routing_protocol() {
-    let (lab, _, _, _) = std_lab();
+    let (lab, _, _, _) = std_lab::<Ipv4Addr>();
     assert_eq!(lab.mgm.protocol_on_interface(ifx(1)), Ok((P_ID, 1)));
     assert_eq!(
         lab.mgm.protocol_on_interface(ifx(4)),
@@ -224,9 +239,8 @@ fn a23_co_owned_interface_reports_the_routing_protocol() {
     );
 }
 
-#[test]
-fn a24_igmp_inside_the_disable_window_cannot_complete_and_reentry_works() {
-    let mut lab = Lab::new();
+fn a24_igmp_inside_the_disable_window_cannot_complete_and_reentry_works<A: Family>() {
+    let mut lab = Lab::<A>::family();
     let igmp = lab.register_igmp();
     let p = lab.register("P", P_ID);
     lab.take(igmp, 1).unwrap();
@@ -239,7 +253,7 @@ fn a24_igmp_inside_the_disable_window_cannot_complete_and_reentry_works() {
         // A handler calling back into the manager (§6.11): state is committed, no deadlock.
         let r = lab
             .mgm
-            .add_membership(igmp, star(G), ifx(1), MemberFlags::JOIN, now);
+            .add_membership(igmp, star(A::G), ifx(1), MemberFlags::JOIN, now);
         let done = r.is_ok();
         results.push((format!("{action:?}").contains("Disable"), r));
         if done {
@@ -259,55 +273,55 @@ fn a24_igmp_inside_the_disable_window_cannot_complete_and_reentry_works() {
     );
 }
 
-#[test]
-fn a25_duplicate_add_is_a_silent_no_op() {
-    let (mut lab, p, _, _) = std_lab();
-    lab.add(p, star(G), 1).unwrap();
+fn a25_duplicate_add_is_a_silent_no_op<A: Family>() {
+    let (mut lab, p, _, _) = std_lab::<A>();
+    lab.add(p, star(A::G), 1).unwrap();
     lab.calls();
-    lab.add(p, star(G), 1).unwrap();
+    lab.add(p, star(A::G), 1).unwrap();
     assert!(lab.calls().is_empty());
     assert_eq!(lab.mgm.memberships().len(), 1);
 }
 
-#[test]
-fn a26_forward_disabled_mark_persists_until_an_exact_add() {
-    let (mut lab, p, q, _) = std_lab();
-    lab.add(p, star(G), 1).unwrap();
-    lab.add(p, star(G), 2).unwrap();
-    lab.packet(S, G, 3);
+fn a26_forward_disabled_mark_persists_until_an_exact_add<A: Family>() {
+    let (mut lab, p, q, _) = std_lab::<A>();
+    lab.add(p, star(A::G), 1).unwrap();
+    lab.add(p, star(A::G), 2).unwrap();
+    lab.packet(A::S, A::G, 3);
     // FORWARD on a missing MFE and with wildcards: no error, no effect.
-    lab.add_flags(p, sg(S2, G), 1, MemberFlags::FORWARD)
+    lab.add_flags(p, sg(A::S2, A::G), 1, MemberFlags::FORWARD)
         .unwrap();
-    lab.delete_flags(p, star(G), 1, MemberFlags::FORWARD)
+    lab.delete_flags(p, star(A::G), 1, MemberFlags::FORWARD)
         .unwrap();
-    assert_eq!(lab.oifs(sg(S, G)), Some(vec![1, 2]));
+    assert_eq!(lab.oifs(sg(A::S, A::G)), Some(vec![1, 2]));
     // FORWARD delete marks if1; a (*,G) churn does not bring it back.
-    lab.delete_flags(p, sg(S, G), 1, MemberFlags::FORWARD)
+    lab.delete_flags(p, sg(A::S, A::G), 1, MemberFlags::FORWARD)
         .unwrap();
-    assert_eq!(lab.oifs(sg(S, G)), Some(vec![2]));
-    lab.delete(p, star(G), 1).unwrap();
-    lab.add(p, star(G), 1).unwrap();
-    assert_eq!(lab.oifs(sg(S, G)), Some(vec![2]));
+    assert_eq!(lab.oifs(sg(A::S, A::G)), Some(vec![2]));
+    lab.delete(p, star(A::G), 1).unwrap();
+    lab.add(p, star(A::G), 1).unwrap();
+    assert_eq!(lab.oifs(sg(A::S, A::G)), Some(vec![2]));
     assert!(lab
         .mgm
-        .mfe(sg(S, G))
+        .mfe(sg(A::S, A::G))
         .unwrap()
         .forward_disabled()
         .contains(ifx(1)));
     // An exact (S,G) JOIN add clears it.
-    lab.add(p, sg(S, G), 1).unwrap();
-    assert_eq!(lab.oifs(sg(S, G)), Some(vec![1, 2]));
+    lab.add(p, sg(A::S, A::G), 1).unwrap();
+    assert_eq!(lab.oifs(sg(A::S, A::G)), Some(vec![1, 2]));
     // FORWARD add clears it too, and never adds the IIF.
-    lab.delete_flags(p, sg(S, G), 2, MemberFlags::FORWARD)
+    lab.delete_flags(p, sg(A::S, A::G), 2, MemberFlags::FORWARD)
         .unwrap();
-    lab.add_flags(p, sg(S, G), 2, MemberFlags::FORWARD).unwrap();
-    lab.add_flags(q, sg(S, G), 3, MemberFlags::FORWARD).unwrap();
-    assert_eq!(lab.oifs(sg(S, G)), Some(vec![1, 2]));
+    lab.add_flags(p, sg(A::S, A::G), 2, MemberFlags::FORWARD)
+        .unwrap();
+    lab.add_flags(q, sg(A::S, A::G), 3, MemberFlags::FORWARD)
+        .unwrap();
+    assert_eq!(lab.oifs(sg(A::S, A::G)), Some(vec![1, 2]));
 }
 
 #[test]
 fn a27_batch_status_codes() {
-    let (mut lab, p, _, _) = std_lab();
+    let (mut lab, p, _, _) = std_lab::<Ipv4Addr>();
     let (mut size, mut n) = (0u32, 7u32);
     let st = lab
         .mgm
@@ -340,7 +354,7 @@ fn a27_batch_status_codes() {
 
 #[test]
 fn a28_stats_flags_select_the_record() {
-    let (mut lab, p, _, _) = std_lab();
+    let (mut lab, p, _, _) = std_lab::<Ipv4Addr>();
     lab.add(p, star(G), 1).unwrap();
     lab.packet(S, G, 3);
     let mut buf = vec![0u8; 512];
@@ -365,12 +379,11 @@ fn a28_stats_flags_select_the_record() {
     assert_eq!(st, win32::ERROR_INVALID_PARAMETER);
 }
 
-#[test]
-fn a29_set_mfe_strict_mode_limits_it_to_the_iif_owner() {
-    let (mut lab, p, q, _) = std_lab();
-    lab.packet(S, G, 3);
+fn a29_set_mfe_strict_mode_limits_it_to_the_iif_owner<A: Family>() {
+    let (mut lab, p, q, _) = std_lab::<A>();
+    lab.packet(A::S, A::G, 3);
     assert_eq!(
-        lab.mgm.set_mfe_upstream(p, sg(S, G), S2),
+        lab.mgm.set_mfe_upstream(p, sg(A::S, A::G), A::S2),
         Ok(()),
         "any client by default"
     );
@@ -378,19 +391,19 @@ fn a29_set_mfe_strict_mode_limits_it_to_the_iif_owner() {
         strict_set_mfe: true,
         ..Config::default()
     };
-    let (mut lab, p, q2, _) = lab_with(config);
-    lab.packet(S, G, 3);
+    let (mut lab, p, q2, _) = lab_with::<A>(config);
+    lab.packet(A::S, A::G, 3);
     assert_eq!(
-        lab.mgm.set_mfe_upstream(p, sg(S, G), S2),
+        lab.mgm.set_mfe_upstream(p, sg(A::S, A::G), A::S2),
         Err(MgmError::InvalidParameter)
     );
-    assert_eq!(lab.mgm.set_mfe_upstream(q2, sg(S, G), S2), Ok(()));
+    assert_eq!(lab.mgm.set_mfe_upstream(q2, sg(A::S, A::G), A::S2), Ok(()));
     let _ = q;
 }
 
 #[test]
 fn a30_route_change_deletes_dependent_mfes() {
-    let (mut lab, _, _, _) = std_lab();
+    let (mut lab, _, _, _) = std_lab::<Ipv4Addr>();
     lab.packet(S, G, 3);
     lab.packet(S3, G, 4);
     lab.actions();
@@ -401,21 +414,20 @@ fn a30_route_change_deletes_dependent_mfes() {
     assert!(lab.mgm.mfe(sg(S3, G)).is_some());
 }
 
-#[test]
-fn a31_rpf_callback_goes_to_the_rpf_interface_owner() {
-    let (mut lab, _, _, _) = std_lab();
-    lab.packet(S, G, 1);
+fn a31_rpf_callback_goes_to_the_rpf_interface_owner<A: Family>() {
+    let (mut lab, _, _, _) = std_lab::<A>();
+    lab.packet(A::S, A::G, 1);
     assert_eq!(
         lab.calls()[0],
         "Q: rpf (S,G) iif=if3",
         "not P, owner of the arrival if1"
     );
-    assert_eq!(lab.mgm.mfe(sg(S, G)).unwrap().iif(), ifx(3));
+    assert_eq!(lab.mgm.mfe(sg(A::S, A::G)).unwrap().iif(), ifx(3));
 }
 
 #[test]
 fn a32_no_route_makes_a_short_negative_mfe_without_callbacks() {
-    let (mut lab, p, _, _) = std_lab();
+    let (mut lab, p, _, _) = std_lab::<Ipv4Addr>();
     lab.packet(Ipv4Addr::new(192, 168, 1, 1), G, 1);
     assert!(lab.calls().is_empty());
     let key = sg(Ipv4Addr::new(192, 168, 1, 1), G);
@@ -441,13 +453,12 @@ fn a32_no_route_makes_a_short_negative_mfe_without_callbacks() {
     assert_eq!((m.kind(), m.iif()), (MfeKind::NoRoute, ifx(3)));
 }
 
-#[test]
-fn a33_creation_alerts_precede_the_install_in_registration_order() {
-    let (mut lab, p, _, igmp) = std_lab();
-    lab.add(igmp, star(G), 4).unwrap();
-    lab.add(p, star(G), 2).unwrap();
+fn a33_creation_alerts_precede_the_install_in_registration_order<A: Family>() {
+    let (mut lab, p, _, igmp) = std_lab::<A>();
+    lab.add(igmp, star(A::G), 4).unwrap();
+    lab.add(p, star(A::G), 2).unwrap();
     lab.calls();
-    lab.mgm.packet_miss(S, G, 3, &[], lab.now).unwrap();
+    lab.mgm.packet_miss(A::S, A::G, 3, &[], lab.now).unwrap();
     let mut order = Vec::new();
     for _ in 0..3 {
         for action in lab.poll_all() {
@@ -472,20 +483,19 @@ fn a33_creation_alerts_precede_the_install_in_registration_order() {
     assert_eq!(order[2], format!("{igmp:?}"));
 }
 
-#[test]
-fn a35_member_delete_prune_ignores_the_timeout() {
-    let (mut lab, p, q, _) = std_lab();
-    lab.add(p, star(G), 1).unwrap();
-    lab.add(p, star(G), 2).unwrap();
-    lab.packet(S, G, 3);
+fn a35_member_delete_prune_ignores_the_timeout<A: Family>() {
+    let (mut lab, p, q, _) = std_lab::<A>();
+    lab.add(p, star(A::G), 1).unwrap();
+    lab.add(p, star(A::G), 2).unwrap();
+    lab.packet(A::S, A::G, 3);
     lab.client(q).prune_timeout = Some(5);
-    lab.delete(p, star(G), 1).unwrap();
-    assert_eq!(lab.mgm.mfe(sg(S, G)).unwrap().timeout_s(), 900);
+    lab.delete(p, star(A::G), 1).unwrap();
+    assert_eq!(lab.mgm.mfe(sg(A::S, A::G)).unwrap().timeout_s(), 900);
 }
 
 #[test]
 fn a37_wrong_if_is_rate_limited_and_configurable() {
-    let (mut lab, _, _, _) = std_lab();
+    let (mut lab, _, _, _) = std_lab::<Ipv4Addr>();
     assert!(lab.mgm.wants_wrong_if_reports());
     lab.packet(S, G, 3);
     lab.calls();
@@ -499,7 +509,7 @@ fn a37_wrong_if_is_rate_limited_and_configurable() {
         wrong_if_enabled: false,
         ..Config::default()
     };
-    let (mut lab, _, _, _) = lab_with(config);
+    let (mut lab, _, _, _) = lab_with::<Ipv4Addr>(config);
     assert!(!lab.mgm.wants_wrong_if_reports());
     lab.packet(S, G, 3);
     lab.calls();
@@ -510,7 +520,7 @@ fn a37_wrong_if_is_rate_limited_and_configurable() {
 
 #[test]
 fn a42_same_ifindex_other_next_hop_is_another_interface() {
-    let (mut lab, _, q, _) = std_lab();
+    let (mut lab, _, q, _) = std_lab::<Ipv4Addr>();
     let p2mp = IfId::new(3, Ipv4Addr::new(10, 3, 0, 7));
     lab.mgm.take_interface_ownership(q, p2mp, lab.now).unwrap();
     lab.mgm
@@ -521,12 +531,11 @@ fn a42_same_ifindex_other_next_hop_is_another_interface() {
     assert_eq!(lab.mgm.mfe(sg(S, G)).unwrap().oifs().as_slice(), &[p2mp]);
 }
 
-#[test]
-fn a47_m_alerts_reach_the_client_that_caused_them() {
-    let (mut lab, _, q, _) = std_lab();
-    lab.packet(S, G, 3);
+fn a47_m_alerts_reach_the_client_that_caused_them<A: Family>() {
+    let (mut lab, _, q, _) = std_lab::<A>();
+    lab.packet(A::S, A::G, 3);
     lab.calls();
-    lab.add(q, sg(S, G), 13).unwrap();
+    lab.add(q, sg(A::S, A::G), 13).unwrap();
     assert_eq!(
         lab.calls(),
         ["Q: join (S,G) mfe"],
@@ -534,20 +543,21 @@ fn a47_m_alerts_reach_the_client_that_caused_them() {
     );
 }
 
-#[test]
-fn a48_lifetime_is_absolute_unless_refresh_is_enabled() {
-    let (mut lab, p, _, _) = std_lab();
-    lab.add(p, star(G), 1).unwrap();
-    lab.packet(S, G, 3);
+fn a48_lifetime_is_absolute_unless_refresh_is_enabled<A: Family>() {
+    let (mut lab, p, _, _) = std_lab::<A>();
+    lab.add(p, star(A::G), 1).unwrap();
+    lab.packet(A::S, A::G, 3);
     let busy = |n| MfeCounters {
         in_pkts: n,
         ..MfeCounters::default()
     };
     lab.advance(600);
-    lab.mgm.report_stats(sg(S, G), busy(10), lab.now).unwrap();
+    lab.mgm
+        .report_stats(sg(A::S, A::G), busy(10), lab.now)
+        .unwrap();
     lab.advance(300);
     assert!(
-        lab.mgm.mfe(sg(S, G)).is_none(),
+        lab.mgm.mfe(sg(A::S, A::G)).is_none(),
         "900 s from creation despite traffic"
     );
 
@@ -555,44 +565,45 @@ fn a48_lifetime_is_absolute_unless_refresh_is_enabled() {
         refresh_on_activity: true,
         ..Config::default()
     };
-    let (mut lab, p, _, _) = lab_with(config);
-    lab.add(p, star(G), 1).unwrap();
-    lab.packet(S, G, 3);
+    let (mut lab, p, _, _) = lab_with::<A>(config);
+    lab.add(p, star(A::G), 1).unwrap();
+    lab.packet(A::S, A::G, 3);
     lab.advance(600);
-    lab.mgm.report_stats(sg(S, G), busy(10), lab.now).unwrap();
+    lab.mgm
+        .report_stats(sg(A::S, A::G), busy(10), lab.now)
+        .unwrap();
     lab.advance(300);
-    assert!(lab.mgm.mfe(sg(S, G)).is_some(), "refreshed at 600 s");
+    assert!(lab.mgm.mfe(sg(A::S, A::G)).is_some(), "refreshed at 600 s");
     assert_eq!(
         lab.mgm.next_timeout(),
         Some(lab.now + Duration::from_secs(600))
     );
 }
 
-#[test]
-fn a56_keep_mode_reports_igmp_re_adds_as_local_join_once() {
-    let mut lab = Lab::new();
+fn a56_keep_mode_reports_igmp_re_adds_as_local_join_once<A: Family>() {
+    let mut lab = Lab::<A>::family();
     let igmp = lab.register_igmp();
     let p = lab.register("P", P_ID);
     let q = lab.register("Q", Q_ID);
     lab.take(igmp, 1).unwrap();
-    lab.add(igmp, star(G), 1).unwrap();
+    lab.add(igmp, star(A::G), 1).unwrap();
     lab.calls();
     lab.take(p, 1).unwrap();
     assert_eq!(lab.calls(), ["IGMP: disable if1", "IGMP: enable if1"]);
-    assert!(lab.mgm.has_membership(igmp, star(G), ifx(1)), "kept");
-    lab.add(igmp, star(G), 1).unwrap();
+    assert!(lab.mgm.has_membership(igmp, star(A::G), ifx(1)), "kept");
+    lab.add(igmp, star(A::G), 1).unwrap();
     assert_eq!(lab.calls(), ["P: local-join (*,G) if1"]);
-    lab.add(igmp, star(G), 1).unwrap();
+    lab.add(igmp, star(A::G), 1).unwrap();
     assert!(lab.calls().is_empty());
     // Release: IGMP stays; its re-adds are silent (no routing owner to tell).
     lab.release(p, 1).unwrap();
     assert_eq!(lab.calls(), ["IGMP: disable if1", "IGMP: enable if1"]);
-    lab.add(igmp, star(G), 1).unwrap();
+    lab.add(igmp, star(A::G), 1).unwrap();
     assert!(lab.calls().is_empty());
     // The same owner taking it again has to hear of the membership again.
     lab.take(p, 1).unwrap();
     lab.calls();
-    lab.add(igmp, star(G), 1).unwrap();
+    lab.add(igmp, star(A::G), 1).unwrap();
     assert_eq!(lab.calls(), ["P: local-join (*,G) if1"]);
     let _ = q;
 }
@@ -641,12 +652,13 @@ fn a19_igmp_is_recognised_by_the_configured_protocol_id() {
     );
 }
 
-#[test]
-fn out_of_process_answers_arrive_late_or_take_defaults_at_the_deadline() {
-    let (mut lab, p, _, _) = std_lab();
-    lab.add(p, star(G), 1).unwrap();
-    lab.add(p, star(G), 2).unwrap();
-    lab.mgm.packet_miss(S, G, 3, &[0x45], lab.now).unwrap();
+fn out_of_process_answers_arrive_late_or_take_defaults_at_the_deadline<A: Family>() {
+    let (mut lab, p, _, _) = std_lab::<A>();
+    lab.add(p, star(A::G), 1).unwrap();
+    lab.add(p, star(A::G), 2).unwrap();
+    lab.mgm
+        .packet_miss(A::S, A::G, 3, A::HEADER, lab.now)
+        .unwrap();
     let rpf = match lab.poll_all().as_slice() {
         [Action::Callback {
             callback: Callback::Rpf(q),
@@ -654,7 +666,7 @@ fn out_of_process_answers_arrive_late_or_take_defaults_at_the_deadline() {
         }] => q.clone(),
         other => panic!("{other:?}"),
     };
-    assert!(lab.mgm.is_resolving(sg(S, G)));
+    assert!(lab.mgm.is_resolving(sg(A::S, A::G)));
     assert_eq!(
         lab.mgm.next_timeout(),
         Some(lab.now + Duration::from_secs(1))
@@ -675,7 +687,7 @@ fn out_of_process_answers_arrive_late_or_take_defaults_at_the_deadline() {
     };
     assert_eq!(lab.mgm.answer(late, lab.now), Err(MgmError::NotFound));
     // The creation answer arrives later, vetoing if2.
-    let entries: Vec<IfEntry> = creation
+    let entries: Vec<IfEntry<A>> = creation
         .entries
         .iter()
         .map(|e| IfEntry {
@@ -691,36 +703,37 @@ fn out_of_process_answers_arrive_late_or_take_defaults_at_the_deadline() {
     assert_eq!(
         lab.poll_all(),
         [Action::InstallMfe {
-            sg: sg(S, G),
+            sg: sg(A::S, A::G),
             iif: ifx(3),
             oifs: [ifx(1)].into_iter().collect(),
         }]
     );
 }
 
-#[test]
-fn ownership_change_cancels_a_creation_waiting_for_answers() {
-    let (mut lab, p, q, _) = std_lab();
-    lab.add(p, star(G), 1).unwrap();
-    lab.mgm.packet_miss(S, G, 3, &[], lab.now).unwrap();
+fn ownership_change_cancels_a_creation_waiting_for_answers<A: Family>() {
+    let (mut lab, p, q, _) = std_lab::<A>();
+    lab.add(p, star(A::G), 1).unwrap();
+    lab.mgm.packet_miss(A::S, A::G, 3, &[], lab.now).unwrap();
     let questions = lab.poll_all();
     lab.mgm
         .release_interface_ownership(q, ifx(3), lab.now)
         .unwrap();
-    assert_eq!(lab.poll_all(), [Action::CreationCancelled { sg: sg(S, G) }]);
+    assert_eq!(
+        lab.poll_all(),
+        [Action::CreationCancelled { sg: sg(A::S, A::G) }]
+    );
     for a in questions {
         if let Action::Callback { callback, .. } = a {
             let answer = callback.deliver(lab.clients.get_mut(&q).unwrap()).unwrap();
             assert_eq!(lab.mgm.answer(answer, lab.now), Err(MgmError::NotFound));
         }
     }
-    assert!(!lab.mgm.is_resolving(sg(S, G)));
-    let _ = Sg::STAR_STAR;
+    assert!(!lab.mgm.is_resolving(sg(A::S, A::G)));
 }
 
 #[test]
 fn s6_5_shutdown_deletes_every_mfe_without_callbacks() {
-    let (mut lab, p, _, _) = std_lab();
+    let (mut lab, p, _, _) = std_lab::<Ipv4Addr>();
     lab.add(p, star(G), 1).unwrap();
     lab.packet(S, G, 3);
     lab.packet(Ipv4Addr::new(192, 168, 1, 1), G, 2);

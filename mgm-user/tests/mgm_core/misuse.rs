@@ -4,16 +4,24 @@ use std::net::Ipv4Addr;
 
 use mgm_user::mgm::{
     protocol_id, win32, Action, Answer, Callback, CallbackSet, EnumType, MemberFlags, MgmClient,
-    MgmError, PruneReply, Sg, MS_IP_IGMP,
+    MgmError, ProtocolHandle, PruneReply, Sg, MS_IP_IGMP,
 };
 
 use super::support::*;
 
+for_both_families!(
+    unknown_handle_is_invalid_parameter_everywhere,
+    double_registration_is_rejected,
+    ownership_conflicts_are_rejected,
+    membership_calls_validate_interface_shape_and_flags,
+    interface_index_0_and_0xffffffff_are_invalid_parameters,
+);
+
 /// Asserts `f` fails with `want` and leaves the lab's state as it was.
-fn rejects<T: std::fmt::Debug>(
-    lab: &mut Lab,
+fn rejects<A: Family, T: std::fmt::Debug>(
+    lab: &mut Lab<A>,
     want: MgmError,
-    f: impl FnOnce(&mut Lab) -> Result<T, MgmError>,
+    f: impl FnOnce(&mut Lab<A>) -> Result<T, MgmError>,
 ) {
     let before = lab.fingerprint();
     let got = f(lab);
@@ -23,8 +31,8 @@ fn rejects<T: std::fmt::Debug>(
     assert!(lab.calls().is_empty() && lab.actions().is_empty());
 }
 
-fn populated() -> (Lab, [mgm_user::mgm::ProtocolHandle; 3]) {
-    let mut lab = Lab::new();
+fn populated<A: Family>() -> (Lab<A>, [ProtocolHandle; 3]) {
+    let mut lab = Lab::<A>::family();
     let p = lab.register("P", protocol_id(1, 0, 1));
     let q = lab.register("Q", protocol_id(1, 0, 2));
     let igmp = lab.register_igmp();
@@ -32,17 +40,16 @@ fn populated() -> (Lab, [mgm_user::mgm::ProtocolHandle; 3]) {
     lab.take(q, 3).unwrap();
     lab.take(igmp, 1).unwrap();
     lab.take(igmp, 4).unwrap();
-    lab.add(p, star(G), 1).unwrap();
-    lab.add(igmp, star(G), 4).unwrap();
-    lab.packet(S, G, 3);
+    lab.add(p, star(A::G), 1).unwrap();
+    lab.add(igmp, star(A::G), 4).unwrap();
+    lab.packet(A::S, A::G, 3);
     lab.calls();
     lab.actions();
     (lab, [p, q, igmp])
 }
 
-#[test]
-fn unknown_handle_is_invalid_parameter_everywhere() {
-    let (mut lab, [p, _, _]) = populated();
+fn unknown_handle_is_invalid_parameter_everywhere<A: Family>() {
+    let (mut lab, [p, _, _]) = populated::<A>();
     let gone = lab.register("Gone", protocol_id(1, 0, 9));
     lab.mgm.deregister(gone).unwrap();
     let now = lab.now;
@@ -55,17 +62,19 @@ fn unknown_handle_is_invalid_parameter_everywhere() {
     });
     rejects(&mut lab, e, |l| {
         l.mgm
-            .add_membership(gone, star(G), ifx(1), MemberFlags::JOIN, now)
+            .add_membership(gone, star(A::G), ifx(1), MemberFlags::JOIN, now)
     });
     rejects(&mut lab, e, |l| {
         l.mgm
-            .delete_membership(gone, star(G), ifx(1), MemberFlags::JOIN, now)
+            .delete_membership(gone, star(A::G), ifx(1), MemberFlags::JOIN, now)
     });
     rejects(&mut lab, e, |l| l.mgm.deregister(gone));
     rejects(&mut lab, e, |l| {
         l.mgm.group_enumeration_start(gone, EnumType::AllSources)
     });
-    rejects(&mut lab, e, |l| l.mgm.set_mfe_upstream(gone, sg(S, G), S2));
+    rejects(&mut lab, e, |l| {
+        l.mgm.set_mfe_upstream(gone, sg(A::S, A::G), A::S2)
+    });
     assert_eq!(
         e.win32_code(),
         win32::ERROR_INVALID_PARAMETER,
@@ -74,9 +83,8 @@ fn unknown_handle_is_invalid_parameter_everywhere() {
     let _ = p;
 }
 
-#[test]
-fn double_registration_is_rejected() {
-    let (mut lab, _) = populated();
+fn double_registration_is_rejected<A: Family>() {
+    let (mut lab, _) = populated::<A>();
     rejects(&mut lab, MgmError::AlreadyExists, |l| {
         l.mgm.register(protocol_id(1, 0, 1), 1, CallbackSet::all())
     });
@@ -88,9 +96,8 @@ fn double_registration_is_rejected() {
     });
 }
 
-#[test]
-fn ownership_conflicts_are_rejected() {
-    let (mut lab, [p, q, igmp]) = populated();
+fn ownership_conflicts_are_rejected<A: Family>() {
+    let (mut lab, [p, q, igmp]) = populated::<A>();
     let now = lab.now;
     let e = MgmError::AlreadyExists;
     rejects(&mut lab, e, |l| {
@@ -115,42 +122,42 @@ fn ownership_conflicts_are_rejected() {
     rejects(&mut lab, MgmError::CanNotComplete, |l| l.mgm.deregister(p));
 }
 
-#[test]
-fn membership_calls_validate_interface_shape_and_flags() {
-    let (mut lab, [p, q, igmp]) = populated();
+fn membership_calls_validate_interface_shape_and_flags<A: Family>() {
+    let (mut lab, [p, q, igmp]) = populated::<A>();
     let now = lab.now;
     let j = MemberFlags::JOIN;
     rejects(&mut lab, MgmError::NotFound, |l| {
-        l.mgm.add_membership(p, star(G), ifx(30), j, now)
+        l.mgm.add_membership(p, star(A::G), ifx(30), j, now)
     });
     rejects(&mut lab, MgmError::InvalidParameter, |l| {
-        l.mgm.add_membership(q, star(G), ifx(1), j, now)
+        l.mgm.add_membership(q, star(A::G), ifx(1), j, now)
     });
     rejects(&mut lab, MgmError::InvalidParameter, |l| {
-        l.mgm.add_membership(igmp, star(G), ifx(3), j, now)
-    });
-    rejects(&mut lab, MgmError::InvalidParameter, |l| {
-        l.mgm.add_membership(p, Sg::new(S, ANY), ifx(1), j, now)
+        l.mgm.add_membership(igmp, star(A::G), ifx(3), j, now)
     });
     rejects(&mut lab, MgmError::InvalidParameter, |l| {
         l.mgm
-            .add_membership(p, star(G), ifx(1), MemberFlags::empty(), now)
+            .add_membership(p, Sg::new(A::S, A::UNSPECIFIED), ifx(1), j, now)
+    });
+    rejects(&mut lab, MgmError::InvalidParameter, |l| {
+        l.mgm
+            .add_membership(p, star(A::G), ifx(1), MemberFlags::empty(), now)
     });
     rejects(&mut lab, MgmError::InvalidParameter, |_| {
-        Sg::from_masked(S, Ipv4Addr::new(255, 255, 0, 0), G, Ipv4Addr::BROADCAST)
+        Sg::from_masked(A::S, A::prefix_mask(16), A::G, A::HOST_MASK)
     });
     rejects(&mut lab, MgmError::NotFound, |l| {
-        l.mgm.delete_membership(p, star(G2), ifx(1), j, now)
+        l.mgm.delete_membership(p, star(A::G2), ifx(1), j, now)
     });
     rejects(&mut lab, MgmError::NotFound, |l| {
         l.mgm
-            .delete_membership(p, sg(S, G), ifx(1), j | MemberFlags::FORWARD, now)
+            .delete_membership(p, sg(A::S, A::G), ifx(1), j | MemberFlags::FORWARD, now)
     });
 }
 
 #[test]
 fn enumeration_handle_reuse_after_end_is_invalid() {
-    let (mut lab, [p, _, _]) = populated();
+    let (mut lab, [p, _, _]) = populated::<Ipv4Addr>();
     let eh = lab
         .mgm
         .group_enumeration_start(p, EnumType::AnySource)
@@ -171,7 +178,7 @@ fn enumeration_handle_reuse_after_end_is_invalid() {
 
 #[test]
 fn mfe_calls_report_missing_entries_and_bad_flags() {
-    let (mut lab, [p, _, _]) = populated();
+    let (mut lab, [p, _, _]) = populated::<Ipv4Addr>();
     let now = lab.now;
     rejects(&mut lab, MgmError::NotFound, |l| {
         l.mgm.set_mfe_upstream(p, sg(S2, G), S)
@@ -227,9 +234,8 @@ fn stale_reply(lab: &mut Lab) -> PruneReply {
     grab.expect("a prune reply")
 }
 
-#[test]
-fn interface_index_0_and_0xffffffff_are_invalid_parameters() {
-    let (mut lab, [p, _, igmp]) = populated();
+fn interface_index_0_and_0xffffffff_are_invalid_parameters<A: Family>() {
+    let (mut lab, [p, _, igmp]) = populated::<A>();
     let now = lab.now;
     let e = MgmError::InvalidParameter;
     for bad in [0, u32::MAX] {
@@ -242,10 +248,10 @@ fn interface_index_0_and_0xffffffff_are_invalid_parameters() {
             });
             for flags in [MemberFlags::JOIN, MemberFlags::FORWARD] {
                 rejects(&mut lab, e, |l| {
-                    l.mgm.add_membership(h, star(G), ifx(bad), flags, now)
+                    l.mgm.add_membership(h, star(A::G), ifx(bad), flags, now)
                 });
                 rejects(&mut lab, e, |l| {
-                    l.mgm.delete_membership(h, star(G), ifx(bad), flags, now)
+                    l.mgm.delete_membership(h, star(A::G), ifx(bad), flags, now)
                 });
             }
         }

@@ -1,17 +1,20 @@
 //! Property test: random sequences of ownership, membership, packet and timer operations are
 //! run against `Mgm` and against a brute-force reference model of spec §6 (the OIL formula
 //! recomputed from scratch, the W/S/M/local alert rules, A-22 deletions, lifetimes). After
-//! every step the results, memberships, MFEs and the emitted callbacks must match.
+//! every step the results, memberships, MFEs and the emitted callbacks must match. The same
+//! model runs over IPv4 and IPv6 addresses.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use mgm_user::mgm::{
-    protocol_id, Action, Callback, CallbackSet, Config, IfEntry, IfId, MemberFlags, Mgm, MgmClient,
-    MgmError, ProtocolHandle, Sg, StaticRib, Timestamp, MS_IP_IGMP,
+    protocol_id, Action, Address, Callback, CallbackSet, Config, IfEntry, IfId, MemberFlags, Mgm,
+    MgmClient, MgmError, ProtocolHandle, Sg, StaticRib, Timestamp, MS_IP_IGMP,
 };
 use proptest::prelude::*;
+
+use super::support::Family;
 
 /// Client index: 0 = P1, 1 = P2, 2 = IGMP (registration order).
 type C = usize;
@@ -20,45 +23,40 @@ const CLIENTS: C = 3;
 /// A fourth protocol, R, that owns nothing and comes and goes (it only hears W alerts).
 const LISTENER: C = 3;
 
-const S1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const S2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const S3: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
-const G1: Ipv4Addr = Ipv4Addr::new(239, 0, 0, 1);
-const G2: Ipv4Addr = Ipv4Addr::new(239, 0, 0, 2);
-const ANY: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
-
-/// RPF: S1 via if1, S2 via if2, S3 unrouted.
-fn rpf_if(s: Ipv4Addr) -> Option<u32> {
-    match s {
-        S1 => Some(1),
-        S2 => Some(2),
-        _ => None,
+/// RPF: S via if1, S2 via if2, S3 unrouted.
+fn rpf_if<A: Family>(s: A) -> Option<u32> {
+    if s == A::S {
+        Some(1)
+    } else if s == A::S2 {
+        Some(2)
+    } else {
+        None
     }
 }
 
 #[derive(Clone, Debug)]
-enum Op {
+enum Op<A: Address> {
     Take(C, u32),
     Release(C, u32),
-    Add(C, Sg, u32, MemberFlags),
-    Delete(C, Sg, u32, MemberFlags),
-    Packet(Ipv4Addr, Ipv4Addr, u32),
+    Add(C, Sg<A>, u32, MemberFlags),
+    Delete(C, Sg<A>, u32, MemberFlags),
+    Packet(A, A, u32),
     Advance(u64),
     /// Registers R if absent, else deregisters it.
     ToggleListener,
 }
 
-fn key() -> impl Strategy<Value = Sg> {
+fn key<A: Family>() -> impl Strategy<Value = Sg<A>> {
     prop::sample::select(vec![
-        Sg::new(S1, G1),
-        Sg::new(S2, G1),
-        Sg::new(S3, G1),
-        Sg::new(S1, G2),
-        Sg::new(S3, G2),
-        Sg::star_g(G1),
-        Sg::star_g(G2),
+        Sg::new(A::S, A::G),
+        Sg::new(A::S2, A::G),
+        Sg::new(A::S3, A::G),
+        Sg::new(A::S, A::G2),
+        Sg::new(A::S3, A::G2),
+        Sg::star_g(A::G),
+        Sg::star_g(A::G2),
         Sg::STAR_STAR,
-        Sg::new(S1, ANY),
+        Sg::new(A::S, A::UNSPECIFIED),
     ])
 }
 
@@ -72,7 +70,7 @@ fn flags() -> impl Strategy<Value = MemberFlags> {
     ])
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn op<A: Family>() -> impl Strategy<Value = Op<A>> {
     let c = 0..CLIENTS;
     let i = 1u32..=4;
     prop_oneof![
@@ -80,7 +78,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (c.clone(), i.clone()).prop_map(|(c, i)| Op::Release(c, i)),
         5 => (c.clone(), key(), i.clone(), flags()).prop_map(|(c, k, i, f)| Op::Add(c, k, i, f)),
         3 => (c, key(), i.clone(), flags()).prop_map(|(c, k, i, f)| Op::Delete(c, k, i, f)),
-        2 => (prop::sample::select(vec![S1, S2, S3]), prop::sample::select(vec![G1, G2]), i)
+        2 => (prop::sample::select(vec![A::S, A::S2, A::S3]), prop::sample::select(vec![A::G, A::G2]), i)
             .prop_map(|(s, g, i)| Op::Packet(s, g, i)),
         1 => (0u64..1000).prop_map(Op::Advance),
         1 => Just(Op::ToggleListener),
@@ -98,17 +96,27 @@ struct MfeModel {
 }
 
 /// The reference model. Events are "client: text" lines, compared as sorted lists.
-#[derive(Default)]
-struct Model {
+struct Model<A: Address> {
     owner: BTreeMap<u32, (Option<C>, bool)>,
-    members: BTreeMap<(C, Sg, u32), Option<C>>,
-    mfes: BTreeMap<Sg, MfeModel>,
+    members: BTreeMap<(C, Sg<A>, u32), Option<C>>,
+    mfes: BTreeMap<Sg<A>, MfeModel>,
     now_ms: u64,
     events: Vec<String>,
     listener: bool,
 }
 
-impl Model {
+impl<A: Family> Model<A> {
+    fn new() -> Self {
+        Model {
+            owner: BTreeMap::new(),
+            members: BTreeMap::new(),
+            mfes: BTreeMap::new(),
+            now_ms: 0,
+            events: Vec::new(),
+            listener: false,
+        }
+    }
+
     fn ev(&mut self, to: C, text: String) {
         self.events.push(format!("{to}: {text}"));
     }
@@ -122,7 +130,7 @@ impl Model {
         self.owner.get(&i).and_then(|o| o.0)
     }
 
-    fn present(&self, k: Sg) -> BTreeSet<C> {
+    fn present(&self, k: Sg<A>) -> BTreeSet<C> {
         self.members
             .keys()
             .filter(|(_, s, _)| *s == k)
@@ -130,12 +138,12 @@ impl Model {
             .collect()
     }
 
-    fn holders(&self, k: Sg) -> usize {
+    fn holders(&self, k: Sg<A>) -> usize {
         self.members.keys().filter(|(_, s, _)| *s == k).count()
     }
 
     /// OIF(m) recomputed from scratch (§6.2) plus FORWARD-state additions.
-    fn oifs(&self, sg: Sg, m: &MfeModel) -> BTreeSet<u32> {
+    fn oifs(&self, sg: Sg<A>, m: &MfeModel) -> BTreeSet<u32> {
         if !m.normal {
             return BTreeSet::new();
         }
@@ -148,7 +156,7 @@ impl Model {
             .collect()
     }
 
-    fn all_oifs(&self) -> BTreeMap<Sg, BTreeSet<u32>> {
+    fn all_oifs(&self) -> BTreeMap<Sg<A>, BTreeSet<u32>> {
         self.mfes
             .iter()
             .map(|(sg, m)| (*sg, self.oifs(*sg, m)))
@@ -156,7 +164,7 @@ impl Model {
     }
 
     /// M1/M2 for every MFE whose list changed emptiness between `before` and now.
-    fn m_alerts(&mut self, before: &BTreeMap<Sg, BTreeSet<u32>>) {
+    fn m_alerts(&mut self, before: &BTreeMap<Sg<A>, BTreeSet<u32>>) {
         let after = self.all_oifs();
         for (sg, now) in &after {
             let Some(was) = before.get(sg) else { continue };
@@ -172,7 +180,7 @@ impl Model {
         }
     }
 
-    fn prune_mfe(&mut self, sg: Sg, iif: u32, owner: Option<C>) {
+    fn prune_mfe(&mut self, sg: Sg<A>, iif: u32, owner: Option<C>) {
         let now = self.now_ms;
         if let Some(m) = self.mfes.get_mut(&sg) {
             m.expires_ms = now + 900_000;
@@ -188,7 +196,7 @@ impl Model {
         (0..CLIENTS).chain(listener).filter(|c| *c != x).collect()
     }
 
-    fn check_member(&self, c: C, k: Sg, i: u32, f: MemberFlags) -> Result<(), MgmError> {
+    fn check_member(&self, c: C, k: Sg<A>, i: u32, f: MemberFlags) -> Result<(), MgmError> {
         if f.is_empty() || !k.is_valid_membership() {
             return Err(MgmError::InvalidParameter);
         }
@@ -201,7 +209,7 @@ impl Model {
         }
     }
 
-    fn add(&mut self, c: C, k: Sg, i: u32, f: MemberFlags) -> Result<(), MgmError> {
+    fn add(&mut self, c: C, k: Sg<A>, i: u32, f: MemberFlags) -> Result<(), MgmError> {
         self.check_member(c, k, i, f)?;
         if f.contains(MemberFlags::JOIN) {
             self.join_add(c, k, i);
@@ -212,7 +220,7 @@ impl Model {
         Ok(())
     }
 
-    fn join_add(&mut self, c: C, k: Sg, i: u32) {
+    fn join_add(&mut self, c: C, k: Sg<A>, i: u32) {
         let local = if c == IGMP {
             self.routing_owner(i)
         } else {
@@ -263,7 +271,7 @@ impl Model {
         self.m_alerts(&before);
     }
 
-    fn forward(&mut self, k: Sg, i: u32, add: bool) {
+    fn forward(&mut self, k: Sg<A>, i: u32, add: bool) {
         let before = self.all_oifs();
         let Some(m) = self.mfes.get_mut(&k).filter(|m| m.normal) else {
             return;
@@ -278,7 +286,7 @@ impl Model {
         self.m_alerts(&before);
     }
 
-    fn delete(&mut self, c: C, k: Sg, i: u32, f: MemberFlags) -> Result<(), MgmError> {
+    fn delete(&mut self, c: C, k: Sg<A>, i: u32, f: MemberFlags) -> Result<(), MgmError> {
         self.check_member(c, k, i, f)?;
         if f.contains(MemberFlags::JOIN) {
             if !self.members.contains_key(&(c, k, i)) {
@@ -292,7 +300,7 @@ impl Model {
         Ok(())
     }
 
-    fn join_delete(&mut self, c: C, k: Sg, i: u32) {
+    fn join_delete(&mut self, c: C, k: Sg<A>, i: u32) {
         let before = self.all_oifs();
         let reported = self.members.remove(&(c, k, i)).flatten();
         let present = self.present(k);
@@ -369,7 +377,7 @@ impl Model {
         if !owns {
             return Err(MgmError::InvalidParameter);
         }
-        let mine: Vec<Sg> = self
+        let mine: Vec<Sg<A>> = self
             .members
             .keys()
             .filter(|(m, _, mi)| *m == c && *mi == i)
@@ -401,7 +409,7 @@ impl Model {
         }
     }
 
-    fn packet(&mut self, s: Ipv4Addr, g: Ipv4Addr, arrival: u32) {
+    fn packet(&mut self, s: A, g: A, arrival: u32) {
         let sg = Sg::new(s, g);
         if self.mfes.contains_key(&sg) {
             return;
@@ -461,7 +469,7 @@ impl Model {
 }
 
 /// Normalises a delivered callback to the model's line format.
-fn line(to: C, cb: &Callback) -> String {
+fn line<A: Address>(to: C, cb: &Callback<A>) -> String {
     let text = match cb {
         Callback::Rpf(q) => format!("rpf {}", q.sg),
         Callback::CreationAlert(q) => {
@@ -492,8 +500,8 @@ fn line(to: C, cb: &Callback) -> String {
 const VETOED: u32 = 4;
 
 struct Vetoer;
-impl MgmClient for Vetoer {
-    fn creation_alert(&mut self, _sg: Sg, _iif: IfId, entries: &mut [IfEntry]) {
+impl<A: Address> MgmClient<A> for Vetoer {
+    fn creation_alert(&mut self, _sg: Sg<A>, _iif: IfId<A>, entries: &mut [IfEntry<A>]) {
         for e in entries.iter_mut().filter(|e| e.ifid.ifindex == VETOED) {
             e.enabled = false;
         }
@@ -501,8 +509,8 @@ impl MgmClient for Vetoer {
 }
 
 /// Runs the implementation side: delivers every callback (answered by [`Vetoer`]) and logs it.
-fn drain(
-    mgm: &mut Mgm,
+fn drain<A: Address>(
+    mgm: &mut Mgm<A>,
     handles: &[ProtocolHandle],
     listener: Option<ProtocolHandle>,
     now: Timestamp,
@@ -524,16 +532,16 @@ fn drain(
     out
 }
 
-fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run<A: Family>(ops: Vec<Op<A>>) -> Result<(), TestCaseError> {
     let mut rib = StaticRib::new();
-    rib.insert(S1, 32, IfId::index(1), ANY);
-    rib.insert(S2, 32, IfId::index(2), ANY);
+    rib.insert(A::S, A::BITS, IfId::index(1), A::UNSPECIFIED);
+    rib.insert(A::S2, A::BITS, IfId::index(2), A::UNSPECIFIED);
     let mut mgm = Mgm::new(Config::default(), Box::new(rib));
     let handles: Vec<ProtocolHandle> = [protocol_id(1, 0, 1), protocol_id(1, 0, 2), MS_IP_IGMP]
         .into_iter()
         .map(|id| mgm.register(id, 1, CallbackSet::all()).expect("register"))
         .collect();
-    let mut model = Model::default();
+    let mut model = Model::<A>::new();
     let mut listener: Option<ProtocolHandle> = None;
     let base = Timestamp::from_secs(0);
     for (step, op) in ops.into_iter().enumerate() {
@@ -583,7 +591,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         want_events.sort();
         prop_assert_eq!(got_events, want_events, "events at step {} {:?}", step, op);
 
-        let got_members: BTreeSet<(C, Sg, u32)> = mgm
+        let got_members: BTreeSet<(C, Sg<A>, u32)> = mgm
             .memberships()
             .iter()
             .map(|m| {
@@ -591,17 +599,17 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 (c, m.sg, m.ifid.ifindex)
             })
             .collect();
-        let want_members: BTreeSet<(C, Sg, u32)> = model.members.keys().copied().collect();
+        let want_members: BTreeSet<(C, Sg<A>, u32)> = model.members.keys().copied().collect();
         prop_assert_eq!(got_members, want_members, "memberships at step {}", step);
 
-        let got_mfes: BTreeMap<Sg, (u32, BTreeSet<u32>, u64)> = mgm
+        let got_mfes: BTreeMap<Sg<A>, (u32, BTreeSet<u32>, u64)> = mgm
             .mfes()
             .map(|m| {
                 let oifs = m.oifs().iter().map(|i| i.ifindex).collect();
                 (m.sg(), (m.iif().ifindex, oifs, m.expires_at().as_millis()))
             })
             .collect();
-        let want_mfes: BTreeMap<Sg, (u32, BTreeSet<u32>, u64)> = model
+        let want_mfes: BTreeMap<Sg<A>, (u32, BTreeSet<u32>, u64)> = model
             .mfes
             .iter()
             .map(|(sg, m)| (*sg, (m.iif, model.oifs(*sg, m), m.expires_ms)))
@@ -615,7 +623,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn oil_formula_and_alert_rules_match_the_reference_model(ops in prop::collection::vec(op(), 1..80)) {
+    fn oil_formula_and_alert_rules_match_the_reference_model(ops in prop::collection::vec(op::<Ipv4Addr>(), 1..80)) {
+        run(ops)?;
+    }
+
+    #[test]
+    fn oil_formula_and_alert_rules_match_the_reference_model_over_ipv6(ops in prop::collection::vec(op::<Ipv6Addr>(), 1..80)) {
         run(ops)?;
     }
 }

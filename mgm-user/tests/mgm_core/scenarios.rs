@@ -1,17 +1,27 @@
 //! The client scenarios of spec §7, one test each, and the worked trace of §7.7.
 
+use std::net::Ipv4Addr;
+
 use mgm_user::mgm::{
-    protocol_id, sizeof_mib_mfe, win32, Action, EnumType, MemberFlags, Sg, SOURCE_GROUP_ENTRY_SIZE,
+    protocol_id, sizeof_mib_mfe, win32, Action, EnumType, MemberFlags, ProtocolHandle, Sg,
+    SOURCE_GROUP_ENTRY_SIZE,
 };
 
 use super::support::*;
+
+for_both_families!(
+    s7_7_worked_callback_trace,
+    s7_1_routing_protocol_startup,
+    s7_2_processing_groups_and_callbacks,
+    s7_4_shutdown_releases_then_deregisters,
+);
 
 const DVMRP: u32 = protocol_id(1, 0, 4);
 const PIM: u32 = protocol_id(1, 0, 5);
 
 /// §7.7 setup: P1 owns if1 and if2, P2 owns if3, IGMP co-owns if1 and owns if4; RPF(S) = if3.
-fn trace_lab() -> (Lab, [mgm_user::mgm::ProtocolHandle; 3]) {
-    let mut lab = Lab::new();
+fn trace_lab<A: Family>() -> (Lab<A>, [ProtocolHandle; 3]) {
+    let mut lab = Lab::<A>::family();
     let p1 = lab.register("P1", DVMRP);
     let p2 = lab.register("P2", PIM);
     let igmp = lab.register_igmp();
@@ -27,22 +37,21 @@ fn trace_lab() -> (Lab, [mgm_user::mgm::ProtocolHandle; 3]) {
     (lab, [p1, p2, igmp])
 }
 
-#[test]
-fn s7_7_worked_callback_trace() {
-    let (mut lab, [p1, p2, igmp]) = trace_lab();
-    let mfe = sg(S, G);
+fn s7_7_worked_callback_trace<A: Family>() {
+    let (mut lab, [p1, p2, igmp]) = trace_lab::<A>();
+    let mfe = sg(A::S, A::G);
 
-    lab.add(igmp, star(G), 4).unwrap();
+    lab.add(igmp, star(A::G), 4).unwrap();
     assert_eq!(
         lab.calls(),
         ["P1: join (*,G) member", "P2: join (*,G) member"]
     );
     assert_eq!(lab.oifs(mfe), None);
 
-    lab.add(igmp, star(G), 1).unwrap();
+    lab.add(igmp, star(A::G), 1).unwrap();
     assert_eq!(lab.calls(), ["P1: local-join (*,G) if1"]);
 
-    lab.packet(S, G, 3);
+    lab.packet(A::S, A::G, 3);
     assert_eq!(
         lab.calls(),
         [
@@ -65,7 +74,7 @@ fn s7_7_worked_callback_trace() {
     assert_eq!(lab.calls(), ["P2: join (S,G) member"]);
     assert_eq!(lab.oifs(mfe), Some(vec![1, 2, 4]));
 
-    lab.delete(igmp, star(G), 4).unwrap();
+    lab.delete(igmp, star(A::G), 4).unwrap();
     assert!(lab.calls().is_empty());
     assert_eq!(lab.oifs(mfe), Some(vec![1, 2]));
 
@@ -74,7 +83,7 @@ fn s7_7_worked_callback_trace() {
     assert_eq!(lab.oifs(mfe), Some(vec![1]));
 
     lab.client(p2).prune_timeout = Some(120);
-    lab.delete(igmp, star(G), 1).unwrap();
+    lab.delete(igmp, star(A::G), 1).unwrap();
     assert_eq!(
         lab.calls(),
         [
@@ -88,7 +97,7 @@ fn s7_7_worked_callback_trace() {
     assert!(m.is_negative());
     assert_eq!(m.timeout_s(), 120, "lifetime as returned by P2");
 
-    lab.add(p2, star(G), 3).unwrap();
+    lab.add(p2, star(A::G), 3).unwrap();
     assert_eq!(
         lab.calls(),
         ["P1: join (*,G) member", "IGMP: join (*,G) member"]
@@ -96,16 +105,15 @@ fn s7_7_worked_callback_trace() {
     assert_eq!(lab.oifs(mfe), Some(vec![]), "if3 is the IIF");
 }
 
-#[test]
-fn s7_1_routing_protocol_startup() {
-    let mut lab = Lab::new();
+fn s7_1_routing_protocol_startup<A: Family>() {
+    let mut lab = Lab::<A>::family();
     let igmp = lab.register_igmp();
     let p0 = lab.register("P0", DVMRP);
     lab.take(igmp, 1).unwrap();
     lab.take(igmp, 2).unwrap();
     lab.take(p0, 5).unwrap();
-    lab.add(igmp, star(G), 1).unwrap();
-    lab.add(igmp, sg(S, G2), 2).unwrap();
+    lab.add(igmp, star(A::G), 1).unwrap();
+    lab.add(igmp, sg(A::S, A::G2), 2).unwrap();
     lab.add(p0, Sg::STAR_STAR, 5).unwrap();
     lab.calls();
 
@@ -127,9 +135,9 @@ fn s7_1_routing_protocol_startup() {
     assert_eq!(lab.calls(), ["IGMP: disable if1", "IGMP: enable if1"]);
     assert_eq!(lab.mgm.protocol_on_interface(ifx(1)), Ok((PIM, 1)));
     // IGMP re-adds after Enable: the new owner hears of it once.
-    lab.add(igmp, star(G), 1).unwrap();
+    lab.add(igmp, star(A::G), 1).unwrap();
     assert_eq!(lab.calls(), ["P: local-join (*,G) if1"]);
-    lab.add(igmp, star(G), 1).unwrap();
+    lab.add(igmp, star(A::G), 1).unwrap();
     assert!(lab.calls().is_empty());
     // 4. Group enumeration until NO_MORE_ITEMS, then End.
     let eh = lab
@@ -146,27 +154,27 @@ fn s7_1_routing_protocol_startup() {
     }
     lab.mgm.group_enumeration_end(eh).unwrap();
     seen.sort();
-    assert_eq!(seen, [Sg::STAR_STAR, star(G), sg(S, G2)]);
+    assert_eq!(seen, [Sg::STAR_STAR, star(A::G), sg(A::S, A::G2)]);
     let eh = lab
         .mgm
         .group_enumeration_start(p, EnumType::AnySource)
         .unwrap();
     let batch = lab.mgm.group_enumeration_next(eh, 10).unwrap();
     assert!(batch.done);
-    assert_eq!(batch.entries, [Sg::STAR_STAR, star(G), star(G2)]);
+    assert_eq!(batch.entries, [Sg::STAR_STAR, star(A::G), star(A::G2)]);
 }
 
-#[test]
-fn s7_2_processing_groups_and_callbacks() {
-    let (mut lab, [p1, p2, igmp]) = trace_lab();
+/// §7.2 up to the creation of three MFEs: (S,G) and (S,G2) through if3, (S3,G) through if4.
+fn s7_2_flows<A: Family>() -> (Lab<A>, [ProtocolHandle; 3]) {
+    let (mut lab, [p1, p2, igmp]) = trace_lab::<A>();
     // Membership changes by another protocol: join/prune alerts.
-    lab.add(p1, star(G), 2).unwrap();
+    lab.add(p1, star(A::G), 2).unwrap();
     assert_eq!(
         lab.calls(),
         ["P2: join (*,G) member", "IGMP: join (*,G) member"]
     );
     // Local join/leave from IGMP on a co-owned interface.
-    lab.add(igmp, star(G2), 1).unwrap();
+    lab.add(igmp, star(A::G2), 1).unwrap();
     assert_eq!(
         lab.calls(),
         [
@@ -175,10 +183,10 @@ fn s7_2_processing_groups_and_callbacks() {
             "P1: local-join (*,G2) if1"
         ]
     );
-    // Creation and RPF when data arrives; MFE enumeration first/next/get.
-    lab.packet(S, G, 3);
-    lab.packet(S, G2, 3);
-    lab.packet(S3, G, 4);
+    // Creation and RPF when data arrives.
+    lab.packet(A::S, A::G, 3);
+    lab.packet(A::S, A::G2, 3);
+    lab.packet(A::S3, A::G, 4);
     assert_eq!(
         lab.calls(),
         [
@@ -190,16 +198,51 @@ fn s7_2_processing_groups_and_callbacks() {
             "P1: creation (S3,G) iif=if4 [if2]",
         ]
     );
-    let order: Vec<Sg> = lab.mgm.mfes().map(|m| m.sg()).collect();
+    (lab, [p1, p2, igmp])
+}
+
+fn s7_2_processing_groups_and_callbacks<A: Family>() {
+    let (mut lab, [p1, p2, _igmp]) = s7_2_flows::<A>();
+    // MFE enumeration: group, then source.
+    let order: Vec<Sg<A>> = lab.mgm.mfes().map(|m| m.sg()).collect();
     assert_eq!(
         order,
-        [sg(S, G), sg(S3, G), sg(S, G2)],
+        [sg(A::S, A::G), sg(A::S3, A::G), sg(A::S, A::G2)],
         "group, then source"
     );
-    let after: Vec<Sg> = lab.mgm.mfes_after(sg(S3, G)).map(|m| m.sg()).collect();
-    assert_eq!(after, [sg(S, G2)]);
-    assert!(lab.mgm.mfes_after(sg(S, G2)).next().is_none());
+    let after: Vec<Sg<A>> = lab
+        .mgm
+        .mfes_after(sg(A::S3, A::G))
+        .map(|m| m.sg())
+        .collect();
+    assert_eq!(after, [sg(A::S, A::G2)]);
+    assert!(lab.mgm.mfes_after(sg(A::S, A::G2)).next().is_none());
 
+    // MgmSetMfe: only the upstream neighbour changes, no callbacks.
+    let nbr = A::S2;
+    lab.mgm.set_mfe_upstream(p2, sg(A::S, A::G), nbr).unwrap();
+    lab.run();
+    assert_eq!(lab.mgm.mfe(sg(A::S, A::G)).unwrap().upstream(), nbr);
+    assert!(lab.calls().is_empty());
+    assert!(lab
+        .actions()
+        .iter()
+        .all(|a| !matches!(a, Action::UpdateMfe { .. })));
+
+    // Forward-state pruning by the owner of an OIF: M2 to the IIF owner.
+    lab.delete_flags(p1, sg(A::S, A::G), 2, MemberFlags::FORWARD)
+        .unwrap();
+    assert_eq!(lab.calls(), ["P2: prune (S,G) if3 mfe timeout=900"]);
+    // Wrong interface: the arrival interface's owner hears it.
+    lab.mgm.wrong_interface(A::S, A::G, 2, A::HEADER, lab.now);
+    lab.run();
+    assert_eq!(lab.calls(), ["P1: wrong-if S G if2"]);
+}
+
+/// §7.2's MFE enumeration first/next/get through the Windows buffers (IPv4 only).
+#[test]
+fn s7_2_mfe_buffers() {
+    let (lab, _) = s7_2_flows::<Ipv4Addr>();
     let mut buf = vec![0u8; 4096];
     let (mut size, mut n) = (buf.len() as u32, 0u32);
     let st = lab
@@ -228,31 +271,11 @@ fn s7_2_processing_groups_and_callbacks() {
     assert_eq!(st, win32::ERROR_NOT_FOUND);
     let st = lab.mgm.get_mfe_raw(sg(S, G), &mut size, &mut buf, lab.now);
     assert_eq!(st, win32::NO_ERROR);
-
-    // MgmSetMfe: only the upstream neighbour changes, no callbacks.
-    let nbr = std::net::Ipv4Addr::new(10, 3, 3, 3);
-    lab.mgm.set_mfe_upstream(p2, sg(S, G), nbr).unwrap();
-    lab.run();
-    assert_eq!(lab.mgm.mfe(sg(S, G)).unwrap().upstream(), nbr);
-    assert!(lab.calls().is_empty());
-    assert!(lab
-        .actions()
-        .iter()
-        .all(|a| !matches!(a, Action::UpdateMfe { .. })));
-
-    // Forward-state pruning by the owner of an OIF: M2 to the IIF owner.
-    lab.delete_flags(p1, sg(S, G), 2, MemberFlags::FORWARD)
-        .unwrap();
-    assert_eq!(lab.calls(), ["P2: prune (S,G) if3 mfe timeout=900"]);
-    // Wrong interface: the arrival interface's owner hears it.
-    lab.mgm.wrong_interface(S, G, 2, &[0x45], lab.now);
-    lab.run();
-    assert_eq!(lab.calls(), ["P1: wrong-if S G if2"]);
 }
 
 #[test]
 fn s4_13_enumerating_groups() {
-    let (mut lab, [p1, p2, igmp]) = trace_lab();
+    let (mut lab, [p1, p2, igmp]) = trace_lab::<Ipv4Addr>();
     lab.add(igmp, star(G), 4).unwrap();
     lab.add(p1, sg(S, G), 2).unwrap();
     lab.add(p1, star(G2), 1).unwrap();
@@ -291,12 +314,11 @@ fn s4_13_enumerating_groups() {
     assert_eq!(SOURCE_GROUP_ENTRY_SIZE, 16);
 }
 
-#[test]
-fn s7_4_shutdown_releases_then_deregisters() {
-    let (mut lab, [p1, p2, igmp]) = trace_lab();
-    lab.add(igmp, star(G), 4).unwrap();
-    lab.add(p1, star(G), 2).unwrap();
-    lab.packet(S, G, 3);
+fn s7_4_shutdown_releases_then_deregisters<A: Family>() {
+    let (mut lab, [p1, p2, igmp]) = trace_lab::<A>();
+    lab.add(igmp, star(A::G), 4).unwrap();
+    lab.add(p1, star(A::G), 2).unwrap();
+    lab.packet(A::S, A::G, 3);
     lab.calls();
     lab.actions();
     assert_eq!(
@@ -312,7 +334,7 @@ fn s7_4_shutdown_releases_then_deregisters() {
         ["IGMP: prune (*,G) if2 member"],
         "W4: IGMP is the one left"
     );
-    assert_eq!(lab.actions(), [Action::DeleteMfe { sg: sg(S, G) }]);
+    assert_eq!(lab.actions(), [Action::DeleteMfe { sg: sg(A::S, A::G) }]);
     lab.mgm.deregister(p1).unwrap();
     assert_eq!(
         lab.mgm.take_interface_ownership(p1, ifx(7), lab.now),
@@ -331,7 +353,7 @@ fn s7_4_shutdown_releases_then_deregisters() {
 
 #[test]
 fn s7_3_administrative_application_reads_without_a_handle() {
-    let (mut lab, [p1, _p2, _igmp]) = trace_lab();
+    let (mut lab, [p1, _p2, _igmp]) = trace_lab::<Ipv4Addr>();
     lab.add(p1, star(G), 2).unwrap();
     lab.packet(S, G, 3);
     lab.packet(S2, G, 3);

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::action::{Callback, PruneReply};
+use super::address::Address;
 use super::outbox::Phase;
 use super::types::{IfId, ProtocolHandle, Sg, Timestamp};
 use super::Mgm;
@@ -48,12 +49,12 @@ pub(crate) fn source_alert_recipient(
     rpf_owner.filter(|o| *o != x)
 }
 
-impl Mgm {
+impl<A: Address> Mgm<A> {
     /// Queues the W/S join alerts for `x` adding `sg`, given the state before the insert.
     pub(crate) fn alert_membership_join(
         &mut self,
         x: ProtocolHandle,
-        sg: Sg,
+        sg: Sg<A>,
         present_before: &[ProtocolHandle],
         holders_before: usize,
     ) {
@@ -75,8 +76,8 @@ impl Mgm {
     pub(crate) fn alert_membership_prune(
         &mut self,
         x: ProtocolHandle,
-        sg: Sg,
-        ifid: IfId,
+        sg: Sg<A>,
+        ifid: IfId<A>,
         x_still_present: bool,
         present_after: &[ProtocolHandle],
         holders_after: usize,
@@ -103,7 +104,7 @@ impl Mgm {
     }
 
     /// M1: the MFE's OIF list became non-empty; tell the IIF owner.
-    pub(crate) fn alert_mfe_join(&mut self, sg: Sg, iif: IfId) {
+    pub(crate) fn alert_mfe_join(&mut self, sg: Sg<A>, iif: IfId<A>) {
         if let Some(owner) = self.registry.owner(iif) {
             let cb = Callback::JoinAlert {
                 sg,
@@ -115,7 +116,7 @@ impl Mgm {
 
     /// M2/M3: the MFE's OIF list is empty. Its lifetime becomes the default prune timeout,
     /// restarted now; the IIF owner may answer with another value.
-    pub(crate) fn alert_mfe_prune(&mut self, sg: Sg, now: Timestamp) {
+    pub(crate) fn alert_mfe_prune(&mut self, sg: Sg<A>, now: Timestamp) {
         let timeout_s = self.config.mfe_timeout_s;
         let Some(m) = self.mfes.get(sg) else { return };
         let (iif, epoch) = (m.iif(), m.epoch);
@@ -136,7 +137,7 @@ impl Mgm {
     /// Applies the answer to a FALSE prune alert: lifetime = `timeout_s`, restarted now.
     pub(crate) fn answer_prune(
         &mut self,
-        reply: PruneReply,
+        reply: PruneReply<A>,
         timeout_s: u32,
         now: Timestamp,
     ) -> Result<(), super::MgmError> {
@@ -151,7 +152,7 @@ impl Mgm {
     }
 
     /// S1/S2 recipients: the RPF owner on a first-add/last-delete `transition`, else nobody.
-    fn source_rule(&self, x: ProtocolHandle, sg: Sg, transition: bool) -> Vec<ProtocolHandle> {
+    fn source_rule(&self, x: ProtocolHandle, sg: Sg<A>, transition: bool) -> Vec<ProtocolHandle> {
         if !transition {
             return Vec::new();
         }
@@ -161,7 +162,7 @@ impl Mgm {
     }
 
     /// Owner of the RPF interface toward `sg.source` in the RIB (S1/S2).
-    fn rpf_owner(&self, sg: Sg) -> Option<ProtocolHandle> {
+    fn rpf_owner(&self, sg: Sg<A>) -> Option<ProtocolHandle> {
         let route = self.rpf.lookup(sg.source)?;
         self.registry.owner(route.iif)
     }

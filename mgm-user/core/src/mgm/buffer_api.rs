@@ -2,7 +2,10 @@
 //! convention's buffers and status codes (§4.8–4.16, A-27), for fidelity tests and a
 //! compatibility layer. `buffer_size` plays `*pdwBufferSize`: it is read as the capacity
 //! (never more than `buffer.len()`) and written only on `ERROR_INSUFFICIENT_BUFFER`, with the
-//! size of one record. Batch calls never return `NO_ERROR`.
+//! size of one record. Batch calls never return `NO_ERROR`. The records hold IPv4 addresses
+//! only, so these calls exist on the IPv4 manager alone.
+
+use std::net::Ipv4Addr;
 
 use super::error::{status_of, win32};
 use super::mfe::Mfe;
@@ -40,7 +43,7 @@ fn pack<T>(
     win32::ERROR_NO_MORE_ITEMS
 }
 
-impl Mgm {
+impl Mgm<Ipv4Addr> {
     /// Packs one MFE: `NO_ERROR`, `ERROR_NOT_FOUND` or `ERROR_INSUFFICIENT_BUFFER`.
     fn single_raw(
         &self,

@@ -14,6 +14,7 @@
 //! Evictions delete the entry like an expiry (§6.5): no callbacks; the next packet of an
 //! evicted flow creates it again.
 
+use super::address::Address;
 use super::mfe::Evictable;
 use super::Mgm;
 
@@ -28,7 +29,7 @@ pub struct CapacityCounters {
     pub refused: u64,
 }
 
-impl Mgm {
+impl<A: Address> Mgm<A> {
     /// What the capacity bounds did so far.
     pub fn capacity_counters(&self) -> CapacityCounters {
         self.capacity

@@ -6,39 +6,47 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use super::action::{Action, Answer, Callback, IfEntry, RpfAnswer};
+use super::address::Address;
 use super::types::{IfId, ProtocolHandle, Sg, Timestamp};
 use super::Mgm;
 
 /// A protocol's callbacks (`ROUTING_PROTOCOL_CONFIG`). Implement any subset and register the
 /// matching [`CallbackSet`](super::CallbackSet): the core never queues a callback whose bit is
 /// missing. Return values of the C callbacks are ignored except RPF's (A-10 opt-in).
-pub trait MgmClient {
+pub trait MgmClient<A: Address = Ipv4Addr> {
     /// RPF: may change the IIF, upstream and route in `answer`. Non-zero means reject.
-    fn rpf(&mut self, _sg: Sg, _header: &[u8], _answer: &mut RpfAnswer) -> u32 {
+    fn rpf(&mut self, _sg: Sg<A>, _header: &[u8], _answer: &mut RpfAnswer<A>) -> u32 {
         0
     }
     /// Creation alert: set `enabled = false` on entries that must not forward.
-    fn creation_alert(&mut self, _sg: Sg, _iif: IfId, _entries: &mut [IfEntry]) {}
+    fn creation_alert(&mut self, _sg: Sg<A>, _iif: IfId<A>, _entries: &mut [IfEntry<A>]) {}
     /// Prune alert; for FALSE alerts `timeout_s` may be changed.
-    fn prune_alert(&mut self, _sg: Sg, _ifid: IfId, _member_delete: bool, _timeout_s: &mut u32) {}
+    fn prune_alert(
+        &mut self,
+        _sg: Sg<A>,
+        _ifid: IfId<A>,
+        _member_delete: bool,
+        _timeout_s: &mut u32,
+    ) {
+    }
     /// Join alert.
-    fn join_alert(&mut self, _sg: Sg, _member_update: bool) {}
+    fn join_alert(&mut self, _sg: Sg<A>, _member_update: bool) {}
     /// Wrong-interface arrival.
-    fn wrong_if(&mut self, _source: Ipv4Addr, _group: Ipv4Addr, _ifid: IfId, _header: &[u8]) {}
+    fn wrong_if(&mut self, _source: A, _group: A, _ifid: IfId<A>, _header: &[u8]) {}
     /// IGMP found receivers on an interface this protocol owns.
-    fn local_join(&mut self, _sg: Sg, _ifid: IfId) {}
+    fn local_join(&mut self, _sg: Sg<A>, _ifid: IfId<A>) {}
     /// IGMP's receivers left an interface this protocol owns.
-    fn local_leave(&mut self, _sg: Sg, _ifid: IfId) {}
+    fn local_leave(&mut self, _sg: Sg<A>, _ifid: IfId<A>) {}
     /// (IGMP) stop adding/deleting memberships on `ifid`.
-    fn disable_igmp(&mut self, _ifid: IfId) {}
+    fn disable_igmp(&mut self, _ifid: IfId<A>) {}
     /// (IGMP) re-add memberships on `ifid`, later.
-    fn enable_igmp(&mut self, _ifid: IfId) {}
+    fn enable_igmp(&mut self, _ifid: IfId<A>) {}
 }
 
-impl Callback {
+impl<A: Address> Callback<A> {
     /// Calls the matching method of `client` and returns its out-parameters, if the callback
     /// has any.
-    pub fn deliver(self, client: &mut dyn MgmClient) -> Option<Answer> {
+    pub fn deliver(self, client: &mut dyn MgmClient<A>) -> Option<Answer<A>> {
         match self {
             Callback::Rpf(q) => {
                 let mut answer = q.proposal;
@@ -99,32 +107,35 @@ impl Callback {
 }
 
 /// Finds the in-process client behind a handle.
-pub trait ClientDirectory {
+pub trait ClientDirectory<A: Address = Ipv4Addr> {
     /// The client, or `None` if `h` is served some other way (e.g. out of process).
-    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient>;
+    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient<A>>;
 }
 
-impl<C: MgmClient> ClientDirectory for HashMap<ProtocolHandle, C> {
-    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient> {
-        self.get_mut(&h).map(|c| c as &mut dyn MgmClient)
+impl<A: Address, C: MgmClient<A>> ClientDirectory<A> for HashMap<ProtocolHandle, C> {
+    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient<A>> {
+        self.get_mut(&h).map(|c| c as &mut dyn MgmClient<A>)
     }
 }
 
-impl<C: MgmClient> ClientDirectory for BTreeMap<ProtocolHandle, C> {
-    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient> {
-        self.get_mut(&h).map(|c| c as &mut dyn MgmClient)
+impl<A: Address, C: MgmClient<A>> ClientDirectory<A> for BTreeMap<ProtocolHandle, C> {
+    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient<A>> {
+        self.get_mut(&h).map(|c| c as &mut dyn MgmClient<A>)
     }
 }
 
-impl Mgm {
+/// Told of each in-process delivery: the recipient, the callback, its out-parameters.
+type Observer<'a, A> = dyn FnMut(ProtocolHandle, &Callback<A>, Option<&Answer<A>>) + 'a;
+
+impl<A: Address> Mgm<A> {
     /// Drains the queue: callbacks for clients in `clients` are delivered and answered at once
     /// (answers may queue more actions, which are drained too); every other action (backend
     /// operations, callbacks for out-of-process clients) goes to `other`, in order.
     pub fn drive(
         &mut self,
         now: Timestamp,
-        clients: &mut dyn ClientDirectory,
-        other: &mut dyn FnMut(Action),
+        clients: &mut dyn ClientDirectory<A>,
+        other: &mut dyn FnMut(Action<A>),
     ) {
         self.drive_observed(now, clients, other, &mut |_, _, _| {});
     }
@@ -134,9 +145,9 @@ impl Mgm {
     pub fn drive_observed(
         &mut self,
         now: Timestamp,
-        clients: &mut dyn ClientDirectory,
-        other: &mut dyn FnMut(Action),
-        observe: &mut dyn FnMut(ProtocolHandle, &Callback, Option<&Answer>),
+        clients: &mut dyn ClientDirectory<A>,
+        other: &mut dyn FnMut(Action<A>),
+        observe: &mut Observer<'_, A>,
     ) {
         while let Some(action) = self.poll_action() {
             match action {

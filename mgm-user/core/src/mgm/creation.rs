@@ -3,10 +3,10 @@
 //! A-10), and the pending state that lets questions be answered now or later.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::action::{Action, Callback, CreationQuestion, IfEntry, RpfAnswer, RpfQuestion};
+use super::address::Address;
 use super::error::MgmError;
 use super::mfe::{Mfe, MfeKind};
 use super::oif::OifSet;
@@ -17,30 +17,30 @@ use super::Mgm;
 
 /// A creation waiting for answers.
 #[derive(Debug)]
-struct Pending {
+struct Pending<A: Address> {
     /// Where the first packet arrived.
-    arrival: IfId,
+    arrival: IfId<A>,
     /// The RIB had no route: the RPF question went to the arrival interface's owner, and a
     /// rejecting (or missing) answer makes a no-route negative entry.
     no_route: bool,
     /// The RIB proposal, replaced by the RPF answer.
-    rpf: RpfAnswer,
+    rpf: RpfAnswer<A>,
     /// The protocol asked the RPF question, if any (its A-10 option applies).
     rpf_owner: Option<ProtocolHandle>,
     /// The open RPF question, if still unanswered.
     rpf_query: Option<QueryId>,
     /// Open creation alerts and the interfaces each offered.
-    questions: BTreeMap<QueryId, Vec<IfId>>,
+    questions: BTreeMap<QueryId, Vec<IfId<A>>>,
     /// Every interface offered so far.
-    offered: OifSet,
+    offered: OifSet<A>,
     /// Interfaces a protocol set `bIsEnabled = FALSE` on.
-    vetoed: OifSet,
+    vetoed: OifSet<A>,
     /// When open questions take their defaults.
     deadline: Timestamp,
 }
 
-impl Pending {
-    fn involves(&self, ifid: IfId) -> bool {
+impl<A: Address> Pending<A> {
+    fn involves(&self, ifid: IfId<A>) -> bool {
         self.arrival == ifid || self.rpf.iif == ifid || self.offered.contains(ifid)
     }
 
@@ -52,19 +52,30 @@ impl Pending {
 }
 
 /// Creations in progress, by key, with their question ids and deadlines.
-#[derive(Debug, Default)]
-pub(crate) struct PendingTable {
-    by_sg: HashMap<Sg, Pending>,
-    queries: HashMap<QueryId, Sg>,
-    deadlines: BTreeSet<(Timestamp, Sg)>,
+#[derive(Debug)]
+pub(crate) struct PendingTable<A: Address> {
+    by_sg: HashMap<Sg<A>, Pending<A>>,
+    queries: HashMap<QueryId, Sg<A>>,
+    deadlines: BTreeSet<(Timestamp, Sg<A>)>,
 }
 
-impl PendingTable {
+/// Empty (derived `Default` would ask it of the address type).
+impl<A: Address> Default for PendingTable<A> {
+    fn default() -> Self {
+        PendingTable {
+            by_sg: Default::default(),
+            queries: Default::default(),
+            deadlines: Default::default(),
+        }
+    }
+}
+
+impl<A: Address> PendingTable<A> {
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
         self.deadlines.first().map(|(t, _)| *t)
     }
 
-    fn put(&mut self, sg: Sg, p: Pending) {
+    fn put(&mut self, sg: Sg<A>, p: Pending<A>) {
         for q in p.query_ids() {
             self.queries.insert(q, sg);
         }
@@ -72,7 +83,7 @@ impl PendingTable {
         self.by_sg.insert(sg, p);
     }
 
-    fn take(&mut self, sg: Sg) -> Option<Pending> {
+    fn take(&mut self, sg: Sg<A>) -> Option<Pending<A>> {
         let p = self.by_sg.remove(&sg)?;
         self.deadlines.remove(&(p.deadline, sg));
         for q in p.query_ids() {
@@ -81,7 +92,7 @@ impl PendingTable {
         Some(p)
     }
 
-    fn due(&self, now: Timestamp) -> Vec<Sg> {
+    fn due(&self, now: Timestamp) -> Vec<Sg<A>> {
         self.deadlines
             .iter()
             .take_while(|(t, _)| *t <= now)
@@ -90,15 +101,15 @@ impl PendingTable {
     }
 }
 
-impl Mgm {
+impl<A: Address> Mgm<A> {
     /// A packet for `source → group` arrived on `arrival_ifindex` and matched no entry (the
     /// creation path of §6.4; next hop 0 since the data plane cannot tell P2MP neighbours
     /// apart). Ignored while an MFE or a creation already exists for the pair.
     /// `InvalidParameter` for a wildcard source or group.
     pub fn packet_miss(
         &mut self,
-        source: Ipv4Addr,
-        group: Ipv4Addr,
+        source: A,
+        group: A,
         arrival_ifindex: u32,
         header: &[u8],
         now: Timestamp,
@@ -147,7 +158,7 @@ impl Mgm {
 
     /// The RIB's route in the open RPF question `query` (what an answer keeps unless it names
     /// another route).
-    pub fn open_rpf_route(&self, query: QueryId) -> Option<RouteInfo> {
+    pub fn open_rpf_route(&self, query: QueryId) -> Option<RouteInfo<A>> {
         let p = self.pending.by_sg.get(self.pending.queries.get(&query)?)?;
         (p.rpf_query == Some(query)).then_some(p.rpf.route)
     }
@@ -159,9 +170,9 @@ impl Mgm {
     /// no-route negative entry).
     fn rpf_proposal(
         &self,
-        source: Ipv4Addr,
-        arrival: IfId,
-    ) -> Option<(RpfAnswer, ProtocolHandle, bool)> {
+        source: A,
+        arrival: IfId<A>,
+    ) -> Option<(RpfAnswer<A>, ProtocolHandle, bool)> {
         let routed = self
             .rpf
             .lookup(source)
@@ -181,7 +192,7 @@ impl Mgm {
         let owner = self.registry.owner(arrival)?;
         let proposal = RpfAnswer {
             iif: arrival,
-            upstream: Ipv4Addr::UNSPECIFIED,
+            upstream: A::UNSPECIFIED,
             route: RouteInfo::default(),
             reject: true,
         };
@@ -189,7 +200,7 @@ impl Mgm {
     }
 
     /// Whether a creation for `sg` is waiting for answers.
-    pub fn is_resolving(&self, sg: Sg) -> bool {
+    pub fn is_resolving(&self, sg: Sg<A>) -> bool {
         self.pending.by_sg.contains_key(&sg)
     }
 
@@ -197,7 +208,7 @@ impl Mgm {
     pub(crate) fn answer_rpf(
         &mut self,
         query: QueryId,
-        answer: RpfAnswer,
+        answer: RpfAnswer<A>,
         now: Timestamp,
     ) -> Result<(), MgmError> {
         let sg = *self.pending.queries.get(&query).ok_or(MgmError::NotFound)?;
@@ -216,7 +227,7 @@ impl Mgm {
     pub(crate) fn answer_creation(
         &mut self,
         query: QueryId,
-        entries: &[IfEntry],
+        entries: &[IfEntry<A>],
         now: Timestamp,
     ) -> Result<(), MgmError> {
         let sg = *self.pending.queries.get(&query).ok_or(MgmError::NotFound)?;
@@ -253,8 +264,8 @@ impl Mgm {
     }
 
     /// Abandons creations whose arrival, RPF or offered interfaces include `ifid`.
-    pub(crate) fn cancel_creations_involving(&mut self, ifid: IfId) {
-        let hit: Vec<Sg> = self
+    pub(crate) fn cancel_creations_involving(&mut self, ifid: IfId<A>) {
+        let hit: Vec<Sg<A>> = self
             .pending
             .by_sg
             .iter()
@@ -265,7 +276,7 @@ impl Mgm {
     }
 
     /// Abandons the creations of `keys`.
-    pub(crate) fn cancel_creations(&mut self, mut keys: Vec<Sg>) {
+    pub(crate) fn cancel_creations(&mut self, mut keys: Vec<Sg<A>>) {
         keys.sort_unstable();
         for sg in keys {
             if self.pending.take(sg).is_some() {
@@ -276,7 +287,7 @@ impl Mgm {
     }
 
     /// Keys of creations in progress whose source lies in `network/mask`.
-    pub(crate) fn pending_with_source_in(&self, network: Ipv4Addr, mask: Ipv4Addr) -> Vec<Sg> {
+    pub(crate) fn pending_with_source_in(&self, network: A, mask: A) -> Vec<Sg<A>> {
         self.pending
             .by_sg
             .keys()
@@ -286,7 +297,7 @@ impl Mgm {
     }
 
     /// After RPF: reject, no-owner, or ask each owning protocol about its interfaces.
-    fn after_rpf(&mut self, sg: Sg, mut p: Pending, now: Timestamp) {
+    fn after_rpf(&mut self, sg: Sg<A>, mut p: Pending<A>, now: Timestamp) {
         if p.rpf.reject && p.no_route {
             return self.install_negative(sg, p.arrival, MfeKind::NoRoute, now);
         }
@@ -303,7 +314,7 @@ impl Mgm {
         if self.registry.owner(p.rpf.iif).is_none() {
             return self.install_negative(sg, p.arrival, MfeKind::NoRoute, now);
         }
-        let mut by_owner: BTreeMap<ProtocolHandle, Vec<IfEntry>> = BTreeMap::new();
+        let mut by_owner: BTreeMap<ProtocolHandle, Vec<IfEntry<A>>> = BTreeMap::new();
         let mut wait = std::time::Duration::ZERO;
         for ifid in self.candidates(sg, p.rpf.iif).iter() {
             if let Some(owner) = self.registry.owner(ifid) {
@@ -316,7 +327,7 @@ impl Mgm {
         }
         for (owner, entries) in by_owner {
             let query = QueryId(self.serial());
-            let offered: Vec<IfId> = entries.iter().map(|e| e.ifid).collect();
+            let offered: Vec<IfId<A>> = entries.iter().map(|e| e.ifid).collect();
             let cb = Callback::CreationAlert(CreationQuestion {
                 query,
                 sg,
@@ -341,14 +352,14 @@ impl Mgm {
     }
 
     /// `OIF(m)` of §6.2 for a new MFE with IIF `iif`, before vetoes.
-    fn candidates(&self, sg: Sg, iif: IfId) -> OifSet {
+    fn candidates(&self, sg: Sg<A>, iif: IfId<A>) -> OifSet<A> {
         let mut set = self.members.interfaces_covering(sg);
         set.remove(iif);
         set
     }
 
     /// Builds and installs the MFE once every question is answered; M3 if it is negative.
-    fn finish_creation(&mut self, sg: Sg, p: Pending, now: Timestamp) {
+    fn finish_creation(&mut self, sg: Sg<A>, p: Pending<A>, now: Timestamp) {
         let mut oifs = self.candidates(sg, p.rpf.iif);
         for v in p.vetoed.iter() {
             oifs.remove(v);
@@ -374,19 +385,26 @@ impl Mgm {
     }
 
     /// Installs a drop entry on `iif` with the negative lifetime; no callbacks.
-    fn install_negative(&mut self, sg: Sg, iif: IfId, kind: MfeKind, now: Timestamp) {
+    fn install_negative(&mut self, sg: Sg<A>, iif: IfId<A>, kind: MfeKind, now: Timestamp) {
         let mfe = self.new_mfe(sg, kind, iif, now, self.config.negative_timeout_s);
         self.install_mfe(mfe);
     }
 
     /// An MFE with empty lists and a lifetime starting now.
-    fn new_mfe(&mut self, sg: Sg, kind: MfeKind, iif: IfId, now: Timestamp, timeout_s: u32) -> Mfe {
+    fn new_mfe(
+        &mut self,
+        sg: Sg<A>,
+        kind: MfeKind,
+        iif: IfId<A>,
+        now: Timestamp,
+        timeout_s: u32,
+    ) -> Mfe<A> {
         Mfe {
             sg,
             kind,
             iif,
             iif_protocol: self.registry.owner_protocol_id(iif),
-            upstream: Ipv4Addr::UNSPECIFIED,
+            upstream: A::UNSPECIFIED,
             route: RouteInfo::default(),
             oifs: OifSet::new(),
             fwd_disabled: OifSet::new(),

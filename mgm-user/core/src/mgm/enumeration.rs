@@ -2,7 +2,9 @@
 //! enumerations with a snapshot taken at start (§4.13–4.15, A-20).
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
 
+use super::address::Address;
 use super::error::MgmError;
 use super::mfe::Mfe;
 use super::types::{EnumHandle, EnumType, ProtocolHandle, Sg};
@@ -10,19 +12,28 @@ use super::Mgm;
 
 /// One open group enumeration.
 #[derive(Debug)]
-struct GroupEnum {
+struct GroupEnum<A: Address> {
     owner: ProtocolHandle,
-    entries: Vec<Sg>,
+    entries: Vec<Sg<A>>,
     cursor: usize,
 }
 
 /// Open group enumerations.
-#[derive(Debug, Default)]
-pub(crate) struct GroupEnums {
-    open: HashMap<EnumHandle, GroupEnum>,
+#[derive(Debug)]
+pub(crate) struct GroupEnums<A: Address> {
+    open: HashMap<EnumHandle, GroupEnum<A>>,
 }
 
-impl GroupEnums {
+/// Empty (derived `Default` would ask it of the address type).
+impl<A: Address> Default for GroupEnums<A> {
+    fn default() -> Self {
+        GroupEnums {
+            open: Default::default(),
+        }
+    }
+}
+
+impl<A: Address> GroupEnums<A> {
     /// Invalidates the enumerations of a deregistered protocol.
     pub(crate) fn drop_owner(&mut self, h: ProtocolHandle) {
         self.open.retain(|_, e| e.owner != h);
@@ -31,26 +42,26 @@ impl GroupEnums {
 
 /// A batch from [`Mgm::group_enumeration_next`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupBatch {
+pub struct GroupBatch<A: Address = Ipv4Addr> {
     /// `SOURCE_GROUP_ENTRY`s: wildcards are 0 with mask 0.
-    pub entries: Vec<Sg>,
+    pub entries: Vec<Sg<A>>,
     /// Nothing remains (`ERROR_NO_MORE_ITEMS`).
     pub done: bool,
 }
 
-impl Mgm {
+impl<A: Address> Mgm<A> {
     /// `MgmGetMfe`, idiomatic: the MFE of an exact (S,G).
-    pub fn mfe(&self, sg: Sg) -> Option<&Mfe> {
+    pub fn mfe(&self, sg: Sg<A>) -> Option<&Mfe<A>> {
         self.mfes.get(sg)
     }
 
     /// Every MFE, ordered by group then source (`MgmGetFirstMfe` onward).
-    pub fn mfes(&self) -> impl Iterator<Item = &Mfe> {
+    pub fn mfes(&self) -> impl Iterator<Item = &Mfe<A>> {
         self.mfes.iter()
     }
 
     /// MFEs strictly after `start` in (group, source) order (`MgmGetNextMfe`, A-27).
-    pub fn mfes_after(&self, start: Sg) -> impl Iterator<Item = &Mfe> {
+    pub fn mfes_after(&self, start: Sg<A>) -> impl Iterator<Item = &Mfe<A>> {
         self.mfes.after(start)
     }
 
@@ -68,7 +79,7 @@ impl Mgm {
         kind: EnumType,
     ) -> Result<EnumHandle, MgmError> {
         self.registry.client(h)?;
-        let entries: BTreeSet<Sg> = match kind {
+        let entries: BTreeSet<Sg<A>> = match kind {
             EnumType::AllSources => self.members.keys().collect(),
             EnumType::AnySource => self.members.keys().map(|k| Sg::star_g(k.group)).collect(),
         };
@@ -83,20 +94,20 @@ impl Mgm {
     }
 
     /// `MgmGroupEnumerationGetNext`, idiomatic: up to `max` entries. `InsufficientBuffer`
-    /// (needing one 16-byte entry) when `max` is 0 and entries remain; after the end, empty
-    /// batches with `done`.
+    /// (needing one entry of four addresses: a 16-byte `SOURCE_GROUP_ENTRY` for IPv4, 64 bytes
+    /// for IPv6) when `max` is 0 and entries remain; after the end, empty batches with `done`.
     pub fn group_enumeration_next(
         &mut self,
         eh: EnumHandle,
         max: usize,
-    ) -> Result<GroupBatch, MgmError> {
+    ) -> Result<GroupBatch<A>, MgmError> {
         let rest = self.group_enumeration_rest(eh)?;
         if max == 0 && !rest.is_empty() {
             return Err(MgmError::InsufficientBuffer {
-                needed: super::mib::SOURCE_GROUP_ENTRY_SIZE as u32,
+                needed: (4 * A::OCTETS) as u32,
             });
         }
-        let entries: Vec<Sg> = rest.iter().take(max).copied().collect();
+        let entries: Vec<Sg<A>> = rest.iter().take(max).copied().collect();
         self.group_enumeration_advance(eh, entries.len());
         let done = self.group_enumeration_rest(eh)?.is_empty();
         Ok(GroupBatch { entries, done })
@@ -122,7 +133,7 @@ impl Mgm {
     }
 
     /// The entries not yet returned.
-    pub(crate) fn group_enumeration_rest(&self, eh: EnumHandle) -> Result<&[Sg], MgmError> {
+    pub(crate) fn group_enumeration_rest(&self, eh: EnumHandle) -> Result<&[Sg<A>], MgmError> {
         let e = self.enums.open.get(&eh).ok_or(MgmError::InvalidParameter)?;
         Ok(&e.entries[e.cursor..])
     }

@@ -2,8 +2,10 @@
 //! alerts, and the LocalJoin/LocalLeave rules for IGMP.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 
 use super::action::Callback;
+use super::address::Address;
 use super::error::MgmError;
 use super::oif::OifSet;
 use super::outbox::Phase;
@@ -12,11 +14,11 @@ use super::Mgm;
 
 /// One membership: `protocol` has receivers for `sg` on `ifid`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Membership {
+pub struct Membership<A: Address = Ipv4Addr> {
     /// The key: (S,G), (\*,G) or (\*,\*).
-    pub sg: Sg,
+    pub sg: Sg<A>,
     /// Where the receivers are.
-    pub ifid: IfId,
+    pub ifid: IfId<A>,
     /// The client that added it (attribution by caller, A-41).
     pub protocol: ProtocolHandle,
 }
@@ -30,26 +32,46 @@ pub(crate) struct Holder {
 }
 
 /// Everything known about one membership key.
-#[derive(Debug, Default)]
-struct KeyState {
+#[derive(Debug)]
+struct KeyState<A: Address> {
     /// Clients holding the key on at least one interface, by handle, with their counts.
     presence: Vec<(ProtocolHandle, u32)>,
     /// Holders per interface.
-    by_if: HashMap<IfId, Vec<Holder>>,
+    by_if: HashMap<IfId<A>, Vec<Holder>>,
     /// Total holders across interfaces.
     holders: usize,
+}
+
+/// Empty (derived `Default` would ask it of the address type).
+impl<A: Address> Default for KeyState<A> {
+    fn default() -> Self {
+        KeyState {
+            presence: Default::default(),
+            by_if: Default::default(),
+            holders: Default::default(),
+        }
+    }
 }
 
 /// The membership table, indexed by key. A (client, interface) index would cost every add
 /// and delete a lookup; the only queries by interface come with ownership changes, which
 /// scan instead (as MFE deletion on ownership change does).
-#[derive(Debug, Default)]
-pub(crate) struct MembershipTable {
-    keys: HashMap<Sg, KeyState>,
+#[derive(Debug)]
+pub(crate) struct MembershipTable<A: Address> {
+    keys: HashMap<Sg<A>, KeyState<A>>,
 }
 
-impl MembershipTable {
-    pub(crate) fn contains(&self, c: ProtocolHandle, sg: Sg, ifid: IfId) -> bool {
+/// Empty (derived `Default` would ask it of the address type).
+impl<A: Address> Default for MembershipTable<A> {
+    fn default() -> Self {
+        MembershipTable {
+            keys: Default::default(),
+        }
+    }
+}
+
+impl<A: Address> MembershipTable<A> {
+    pub(crate) fn contains(&self, c: ProtocolHandle, sg: Sg<A>, ifid: IfId<A>) -> bool {
         self.keys
             .get(&sg)
             .and_then(|k| k.by_if.get(&ifid))
@@ -59,8 +81,8 @@ impl MembershipTable {
     pub(crate) fn holder_mut(
         &mut self,
         c: ProtocolHandle,
-        sg: Sg,
-        ifid: IfId,
+        sg: Sg<A>,
+        ifid: IfId<A>,
     ) -> Option<&mut Holder> {
         self.keys
             .get_mut(&sg)?
@@ -71,7 +93,7 @@ impl MembershipTable {
     }
 
     /// Clients holding `sg` anywhere, by handle (`present(G)` of §6.1).
-    pub(crate) fn present(&self, sg: Sg) -> Vec<ProtocolHandle> {
+    pub(crate) fn present(&self, sg: Sg<A>) -> Vec<ProtocolHandle> {
         self.keys
             .get(&sg)
             .map(|k| k.presence.iter().map(|(c, _)| *c).collect())
@@ -79,12 +101,12 @@ impl MembershipTable {
     }
 
     /// Number of (client, interface) holders of `sg`.
-    pub(crate) fn holders(&self, sg: Sg) -> usize {
+    pub(crate) fn holders(&self, sg: Sg<A>) -> usize {
         self.keys.get(&sg).map_or(0, |k| k.holders)
     }
 
     /// Inserts a membership known to be absent.
-    pub(crate) fn insert(&mut self, holder: Holder, sg: Sg, ifid: IfId) {
+    pub(crate) fn insert(&mut self, holder: Holder, sg: Sg<A>, ifid: IfId<A>) {
         let key = self.keys.entry(sg).or_default();
         key.by_if.entry(ifid).or_default().push(holder);
         key.holders += 1;
@@ -98,7 +120,7 @@ impl MembershipTable {
     }
 
     /// Removes a membership, returning it.
-    pub(crate) fn remove(&mut self, c: ProtocolHandle, sg: Sg, ifid: IfId) -> Option<Holder> {
+    pub(crate) fn remove(&mut self, c: ProtocolHandle, sg: Sg<A>, ifid: IfId<A>) -> Option<Holder> {
         let key = self.keys.get_mut(&sg)?;
         let list = key.by_if.get_mut(&ifid)?;
         let at = list.iter().position(|h| h.client == c)?;
@@ -120,12 +142,12 @@ impl MembershipTable {
     }
 
     /// The three keys whose memberships cover an MFE: (S,G), (\*,G), (\*,\*).
-    fn covering_keys(mfe: Sg) -> [Sg; 3] {
+    fn covering_keys(mfe: Sg<A>) -> [Sg<A>; 3] {
         [mfe, Sg::star_g(mfe.group), Sg::STAR_STAR]
     }
 
     /// Whether any membership covering `mfe` exists on `ifid`.
-    pub(crate) fn wanted(&self, mfe: Sg, ifid: IfId) -> bool {
+    pub(crate) fn wanted(&self, mfe: Sg<A>, ifid: IfId<A>) -> bool {
         Self::covering_keys(mfe).iter().any(|k| {
             self.keys
                 .get(k)
@@ -134,7 +156,7 @@ impl MembershipTable {
     }
 
     /// Every interface with a membership covering `mfe` (the union of §6.2's formula).
-    pub(crate) fn interfaces_covering(&self, mfe: Sg) -> OifSet {
+    pub(crate) fn interfaces_covering(&self, mfe: Sg<A>) -> OifSet<A> {
         Self::covering_keys(mfe)
             .iter()
             .filter_map(|k| self.keys.get(k))
@@ -143,8 +165,8 @@ impl MembershipTable {
     }
 
     /// The keys `c` holds on `ifid`, in (group, source) order (a scan of every key).
-    pub(crate) fn of_client_on(&self, c: ProtocolHandle, ifid: IfId) -> Vec<Sg> {
-        let mut keys: Vec<Sg> = self
+    pub(crate) fn of_client_on(&self, c: ProtocolHandle, ifid: IfId<A>) -> Vec<Sg<A>> {
+        let mut keys: Vec<Sg<A>> = self
             .keys
             .iter()
             .filter(|(_, k)| {
@@ -159,12 +181,12 @@ impl MembershipTable {
     }
 
     /// Every membership key in use.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = Sg> + '_ {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = Sg<A>> + '_ {
         self.keys.keys().copied()
     }
 
     /// Every membership, unordered.
-    fn iter(&self) -> impl Iterator<Item = Membership> + '_ {
+    fn iter(&self) -> impl Iterator<Item = Membership<A>> + '_ {
         self.keys.iter().flat_map(|(sg, k)| {
             k.by_if.iter().flat_map(move |(ifid, hs)| {
                 hs.iter().map(move |h| Membership {
@@ -177,7 +199,7 @@ impl MembershipTable {
     }
 }
 
-impl Mgm {
+impl<A: Address> Mgm<A> {
     /// `MgmAddGroupMembershipEntry`. JOIN adds membership state and updates every covered
     /// MFE (with W/S alerts, LocalJoin for IGMP on a co-owned interface, M1); FORWARD adds
     /// `ifid` to the exact (S,G) MFE only. A duplicate JOIN add is a silent no-op except
@@ -187,8 +209,8 @@ impl Mgm {
     pub fn add_membership(
         &mut self,
         h: ProtocolHandle,
-        sg: Sg,
-        ifid: IfId,
+        sg: Sg<A>,
+        ifid: IfId<A>,
         flags: MemberFlags,
         now: Timestamp,
     ) -> Result<(), MgmError> {
@@ -209,8 +231,8 @@ impl Mgm {
     pub fn delete_membership(
         &mut self,
         h: ProtocolHandle,
-        sg: Sg,
-        ifid: IfId,
+        sg: Sg<A>,
+        ifid: IfId<A>,
         flags: MemberFlags,
         now: Timestamp,
     ) -> Result<(), MgmError> {
@@ -229,13 +251,13 @@ impl Mgm {
     }
 
     /// Whether `h` holds `sg` on `ifid`.
-    pub fn has_membership(&self, h: ProtocolHandle, sg: Sg, ifid: IfId) -> bool {
+    pub fn has_membership(&self, h: ProtocolHandle, sg: Sg<A>, ifid: IfId<A>) -> bool {
         self.members.contains(h, sg, ifid)
     }
 
     /// Every membership, ordered by key, interface, protocol.
-    pub fn memberships(&self) -> Vec<Membership> {
-        let mut all: Vec<Membership> = self.members.iter().collect();
+    pub fn memberships(&self) -> Vec<Membership<A>> {
+        let mut all: Vec<Membership<A>> = self.members.iter().collect();
         all.sort_unstable();
         all
     }
@@ -244,8 +266,8 @@ impl Mgm {
     fn check_member_call(
         &self,
         h: ProtocolHandle,
-        sg: Sg,
-        ifid: IfId,
+        sg: Sg<A>,
+        ifid: IfId<A>,
         flags: MemberFlags,
     ) -> Result<(), MgmError> {
         let client = self.registry.client(h)?;
@@ -275,7 +297,7 @@ impl Mgm {
     }
 
     /// JOIN-state add of §6.2, after validation.
-    pub(crate) fn join_add(&mut self, c: ProtocolHandle, sg: Sg, ifid: IfId, now: Timestamp) {
+    pub(crate) fn join_add(&mut self, c: ProtocolHandle, sg: Sg<A>, ifid: IfId<A>, now: Timestamp) {
         let igmp_owner = if self.registry.is_igmp(c) {
             self.registry.routing_owner(ifid)
         } else {
@@ -304,7 +326,13 @@ impl Mgm {
     }
 
     /// JOIN-state delete of §6.2 for a membership known to exist.
-    pub(crate) fn join_delete(&mut self, c: ProtocolHandle, sg: Sg, ifid: IfId, now: Timestamp) {
+    pub(crate) fn join_delete(
+        &mut self,
+        c: ProtocolHandle,
+        sg: Sg<A>,
+        ifid: IfId<A>,
+        now: Timestamp,
+    ) {
         let Some(holder) = self.members.remove(c, sg, ifid) else {
             return;
         };
@@ -323,7 +351,7 @@ impl Mgm {
     }
 
     /// Forgets which owner IGMP's memberships on `ifid` were reported to (A-56, Take).
-    pub(crate) fn mark_igmp_unreported(&mut self, igmp: ProtocolHandle, ifid: IfId) {
+    pub(crate) fn mark_igmp_unreported(&mut self, igmp: ProtocolHandle, ifid: IfId<A>) {
         for sg in self.members.of_client_on(igmp, ifid) {
             if let Some(h) = self.members.holder_mut(igmp, sg, ifid) {
                 h.reported_to = None;
@@ -332,7 +360,12 @@ impl Mgm {
     }
 
     /// Removes every membership `c` holds on `ifid` through the JOIN delete path.
-    pub(crate) fn remove_memberships_on(&mut self, c: ProtocolHandle, ifid: IfId, now: Timestamp) {
+    pub(crate) fn remove_memberships_on(
+        &mut self,
+        c: ProtocolHandle,
+        ifid: IfId<A>,
+        now: Timestamp,
+    ) {
         for sg in self.members.of_client_on(c, ifid) {
             self.join_delete(c, sg, ifid, now);
         }

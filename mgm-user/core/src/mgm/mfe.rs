@@ -8,6 +8,7 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use super::action::Action;
+use super::address::Address;
 use super::error::MgmError;
 use super::oif::OifSet;
 use super::outbox::Phase;
@@ -27,21 +28,21 @@ pub enum MfeKind {
     Rejected,
 }
 
-/// One forwarding entry, always for an exact (S,G) with source mask /32.
+/// One forwarding entry, always for an exact (S,G) with a host source mask.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mfe {
-    pub(crate) sg: Sg,
+pub struct Mfe<A: Address = Ipv4Addr> {
+    pub(crate) sg: Sg<A>,
     pub(crate) kind: MfeKind,
-    pub(crate) iif: IfId,
+    pub(crate) iif: IfId<A>,
     pub(crate) iif_protocol: u32,
-    pub(crate) upstream: Ipv4Addr,
-    pub(crate) route: RouteInfo,
-    pub(crate) oifs: OifSet,
-    pub(crate) fwd_disabled: OifSet,
+    pub(crate) upstream: A,
+    pub(crate) route: RouteInfo<A>,
+    pub(crate) oifs: OifSet<A>,
+    pub(crate) fwd_disabled: OifSet<A>,
     pub(crate) created: Timestamp,
     pub(crate) timeout_s: u32,
     pub(crate) expires_at: Timestamp,
-    pub(crate) counters: MfeCounters,
+    pub(crate) counters: MfeCounters<A>,
     pub(crate) last_wrong_if: Option<Timestamp>,
     /// Distinguishes this entry from earlier or later ones with the same key; grows with
     /// creation order, so it also orders entries by age.
@@ -50,9 +51,9 @@ pub struct Mfe {
     pub(crate) idle: bool,
 }
 
-impl Mfe {
+impl<A: Address> Mfe<A> {
     /// The (S,G) key.
-    pub fn sg(&self) -> Sg {
+    pub fn sg(&self) -> Sg<A> {
         self.sg
     }
     /// Why it exists.
@@ -60,7 +61,7 @@ impl Mfe {
         self.kind
     }
     /// Incoming interface (its next hop is kept though the MIB has no field for it, A-12).
-    pub fn iif(&self) -> IfId {
+    pub fn iif(&self) -> IfId<A> {
         self.iif
     }
     /// Protocol id of the IIF's owner (`dwInIfProtocol`), 0 if none.
@@ -68,19 +69,19 @@ impl Mfe {
         self.iif_protocol
     }
     /// Upstream neighbour (`dwUpStrmNgbr`).
-    pub fn upstream(&self) -> Ipv4Addr {
+    pub fn upstream(&self) -> A {
         self.upstream
     }
     /// The RPF route used.
-    pub fn route(&self) -> RouteInfo {
+    pub fn route(&self) -> RouteInfo<A> {
         self.route
     }
     /// The effective outgoing interfaces; empty means negative.
-    pub fn oifs(&self) -> &OifSet {
+    pub fn oifs(&self) -> &OifSet<A> {
         &self.oifs
     }
     /// Interfaces vetoed by a creation alert or a forward-state delete.
-    pub fn forward_disabled(&self) -> &OifSet {
+    pub fn forward_disabled(&self) -> &OifSet<A> {
         &self.fwd_disabled
     }
     /// True when matching packets are dropped.
@@ -104,7 +105,7 @@ impl Mfe {
         self.expires_at.since(now)
     }
     /// The last counters the backend reported.
-    pub fn counters(&self) -> &MfeCounters {
+    pub fn counters(&self) -> &MfeCounters<A> {
         &self.counters
     }
     /// Whether the last counter report showed no new packets.
@@ -123,7 +124,7 @@ pub(crate) enum Evictable {
 }
 
 impl Evictable {
-    fn of(m: &Mfe) -> Option<Self> {
+    fn of<A: Address>(m: &Mfe<A>) -> Option<Self> {
         if m.is_negative() {
             Some(Evictable::Negative)
         } else if m.idle {
@@ -137,32 +138,46 @@ impl Evictable {
 /// The MFEs, hashed by key for the membership hot path, with a (group, source) order for
 /// enumeration, the sources of each group for (\*,G) updates, an expiry index, and the
 /// negative and idle entries oldest first for eviction.
-#[derive(Debug, Default)]
-pub(crate) struct MfeTable {
+#[derive(Debug)]
+pub(crate) struct MfeTable<A: Address> {
     /// Boxed: the table's slack (a hash table is up to half empty after it grows) costs a
     /// pointer per free slot instead of a whole entry.
-    map: HashMap<Sg, Box<Mfe>>,
-    order: BTreeSet<Sg>,
-    by_group: HashMap<Ipv4Addr, Vec<Ipv4Addr>>,
-    expiry: BTreeSet<(Timestamp, Sg)>,
-    negative: BTreeSet<(u64, Sg)>,
-    idle: BTreeSet<(u64, Sg)>,
+    map: HashMap<Sg<A>, Box<Mfe<A>>>,
+    order: BTreeSet<Sg<A>>,
+    by_group: HashMap<A, Vec<A>>,
+    expiry: BTreeSet<(Timestamp, Sg<A>)>,
+    negative: BTreeSet<(u64, Sg<A>)>,
+    idle: BTreeSet<(u64, Sg<A>)>,
 }
 
-impl MfeTable {
-    pub(crate) fn get(&self, sg: Sg) -> Option<&Mfe> {
+/// Empty (derived `Default` would ask it of the address type).
+impl<A: Address> Default for MfeTable<A> {
+    fn default() -> Self {
+        MfeTable {
+            map: Default::default(),
+            order: Default::default(),
+            by_group: Default::default(),
+            expiry: Default::default(),
+            negative: Default::default(),
+            idle: Default::default(),
+        }
+    }
+}
+
+impl<A: Address> MfeTable<A> {
+    pub(crate) fn get(&self, sg: Sg<A>) -> Option<&Mfe<A>> {
         self.map.get(&sg).map(|m| &**m)
     }
 
     /// Mutable access; lifetimes change only through [`MfeTable::set_lifetime`], outgoing
     /// lists and activity only through [`MfeTable::update`].
-    pub(crate) fn get_mut(&mut self, sg: Sg) -> Option<&mut Mfe> {
+    pub(crate) fn get_mut(&mut self, sg: Sg<A>) -> Option<&mut Mfe<A>> {
         self.map.get_mut(&sg).map(|m| &mut **m)
     }
 
     /// Applies `f` to MFE `sg` and keeps the eviction indexes in step with its outgoing list
     /// and activity.
-    pub(crate) fn update<R>(&mut self, sg: Sg, f: impl FnOnce(&mut Mfe) -> R) -> Option<R> {
+    pub(crate) fn update<R>(&mut self, sg: Sg<A>, f: impl FnOnce(&mut Mfe<A>) -> R) -> Option<R> {
         let m = self.map.get_mut(&sg)?;
         let before = Evictable::of(m);
         let result = f(m);
@@ -174,20 +189,20 @@ impl MfeTable {
         Some(result)
     }
 
-    fn eviction_index(&mut self, class: Evictable) -> &mut BTreeSet<(u64, Sg)> {
+    fn eviction_index(&mut self, class: Evictable) -> &mut BTreeSet<(u64, Sg<A>)> {
         match class {
             Evictable::Negative => &mut self.negative,
             Evictable::Idle => &mut self.idle,
         }
     }
 
-    fn index(&mut self, class: Option<Evictable>, epoch: u64, sg: Sg) {
+    fn index(&mut self, class: Option<Evictable>, epoch: u64, sg: Sg<A>) {
         if let Some(class) = class {
             self.eviction_index(class).insert((epoch, sg));
         }
     }
 
-    fn unindex(&mut self, class: Option<Evictable>, epoch: u64, sg: Sg) {
+    fn unindex(&mut self, class: Option<Evictable>, epoch: u64, sg: Sg<A>) {
         if let Some(class) = class {
             self.eviction_index(class).remove(&(epoch, sg));
         }
@@ -199,7 +214,7 @@ impl MfeTable {
     }
 
     /// The oldest MFE of `class`.
-    pub(crate) fn oldest(&self, class: Evictable) -> Option<Sg> {
+    pub(crate) fn oldest(&self, class: Evictable) -> Option<Sg<A>> {
         let index = match class {
             Evictable::Negative => &self.negative,
             Evictable::Idle => &self.idle,
@@ -207,7 +222,7 @@ impl MfeTable {
         index.first().map(|(_, sg)| *sg)
     }
 
-    pub(crate) fn contains(&self, sg: Sg) -> bool {
+    pub(crate) fn contains(&self, sg: Sg<A>) -> bool {
         self.map.contains_key(&sg)
     }
 
@@ -215,7 +230,7 @@ impl MfeTable {
         self.map.len()
     }
 
-    pub(crate) fn insert(&mut self, mfe: Mfe) {
+    pub(crate) fn insert(&mut self, mfe: Mfe<A>) {
         let sg = mfe.sg;
         self.expiry.insert((mfe.expires_at, sg));
         self.index(Evictable::of(&mfe), mfe.epoch, sg);
@@ -231,7 +246,7 @@ impl MfeTable {
         }
     }
 
-    pub(crate) fn remove(&mut self, sg: Sg) -> Option<Mfe> {
+    pub(crate) fn remove(&mut self, sg: Sg<A>) -> Option<Mfe<A>> {
         let old = self.map.remove(&sg)?;
         self.expiry.remove(&(old.expires_at, sg));
         self.unindex(Evictable::of(&old), old.epoch, sg);
@@ -245,7 +260,7 @@ impl MfeTable {
         Some(*old)
     }
 
-    pub(crate) fn set_lifetime(&mut self, sg: Sg, timeout_s: u32, expires_at: Timestamp) {
+    pub(crate) fn set_lifetime(&mut self, sg: Sg<A>, timeout_s: u32, expires_at: Timestamp) {
         if let Some(m) = self.map.get_mut(&sg) {
             self.expiry.remove(&(m.expires_at, sg));
             m.timeout_s = timeout_s;
@@ -259,7 +274,7 @@ impl MfeTable {
     }
 
     /// Keys whose lifetime ended at or before `now`.
-    fn due(&self, now: Timestamp) -> Vec<Sg> {
+    fn due(&self, now: Timestamp) -> Vec<Sg<A>> {
         self.expiry
             .iter()
             .take_while(|(t, _)| *t <= now)
@@ -268,7 +283,7 @@ impl MfeTable {
     }
 
     /// MFEs a membership on `key` covers, in (group, source) order.
-    fn covered(&self, key: Sg) -> Vec<Sg> {
+    fn covered(&self, key: Sg<A>) -> Vec<Sg<A>> {
         if key.is_wildcard_group() {
             self.order.iter().copied().collect()
         } else if key.is_wildcard_source() {
@@ -276,7 +291,7 @@ impl MfeTable {
                 .by_group
                 .get(&key.group)
                 .map_or(&[][..], |v| v.as_slice());
-            let mut keys: Vec<Sg> = sources.iter().map(|s| Sg::new(*s, key.group)).collect();
+            let mut keys: Vec<Sg<A>> = sources.iter().map(|s| Sg::new(*s, key.group)).collect();
             keys.sort_unstable();
             keys
         } else {
@@ -285,7 +300,7 @@ impl MfeTable {
     }
 
     /// Keys (ordered) of MFEs that reference `ifid` as IIF, OIF or forward-disabled OIF.
-    fn referencing(&self, ifid: IfId) -> Vec<Sg> {
+    fn referencing(&self, ifid: IfId<A>) -> Vec<Sg<A>> {
         self.iter()
             .filter(|m| m.iif == ifid || m.oifs.contains(ifid) || m.fwd_disabled.contains(ifid))
             .map(|m| m.sg)
@@ -293,7 +308,7 @@ impl MfeTable {
     }
 
     /// Keys (ordered) of MFEs whose source lies in `network/mask`.
-    pub(crate) fn with_source_in(&self, network: Ipv4Addr, mask: Ipv4Addr) -> Vec<Sg> {
+    pub(crate) fn with_source_in(&self, network: A, mask: A) -> Vec<Sg<A>> {
         self.order
             .iter()
             .filter(|sg| sg.source_in(network, mask))
@@ -302,23 +317,23 @@ impl MfeTable {
     }
 
     /// All MFEs in (group, source) order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Mfe> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Mfe<A>> {
         self.order.iter().filter_map(|sg| self.get(*sg))
     }
 
     /// MFEs strictly after `sg` in (group, source) order.
-    pub(crate) fn after(&self, sg: Sg) -> impl Iterator<Item = &Mfe> {
+    pub(crate) fn after(&self, sg: Sg<A>) -> impl Iterator<Item = &Mfe<A>> {
         self.order
             .range((Bound::Excluded(sg), Bound::Unbounded))
             .filter_map(|sg| self.get(*sg))
     }
 }
 
-impl Mgm {
+impl<A: Address> Mgm<A> {
     /// Applies `edit` to the OIF state of MFE `sg` if it is a [`MfeKind::Normal`] one (drop
     /// entries stay as they are, see [`MfeKind`]); if the effective list changed, queues the
     /// backend update and the M1/M2 alert the transition calls for.
-    fn edit_oifs(&mut self, sg: Sg, now: Timestamp, edit: impl FnOnce(&mut Mfe) -> bool) {
+    fn edit_oifs(&mut self, sg: Sg<A>, now: Timestamp, edit: impl FnOnce(&mut Mfe<A>) -> bool) {
         if self.mfes.get(sg).is_none_or(|m| m.kind != MfeKind::Normal) {
             return;
         }
@@ -340,7 +355,7 @@ impl Mgm {
     }
 
     /// A membership on `key` appeared on `ifid`: add `ifid` to every covered MFE (§6.2 step 5).
-    pub(crate) fn mfes_gain_interface(&mut self, key: Sg, ifid: IfId, now: Timestamp) {
+    pub(crate) fn mfes_gain_interface(&mut self, key: Sg<A>, ifid: IfId<A>, now: Timestamp) {
         for sg in self.mfes.covered(key) {
             self.edit_oifs(sg, now, |m| {
                 if m.iif == ifid {
@@ -356,7 +371,7 @@ impl Mgm {
 
     /// A membership on `key` left `ifid`: drop `ifid` from covered MFEs no membership still
     /// wants it on (§6.2 delete step 4).
-    pub(crate) fn mfes_lose_interface(&mut self, key: Sg, ifid: IfId, now: Timestamp) {
+    pub(crate) fn mfes_lose_interface(&mut self, key: Sg<A>, ifid: IfId<A>, now: Timestamp) {
         for sg in self.mfes.covered(key) {
             let wanted = self.members.wanted(sg, ifid);
             self.edit_oifs(sg, now, |m| !wanted && m.oifs.remove(ifid));
@@ -364,7 +379,7 @@ impl Mgm {
     }
 
     /// FORWARD-state add: only the exact (S,G) MFE; clears the mark and adds `ifid`.
-    pub(crate) fn forward_add(&mut self, sg: Sg, ifid: IfId, now: Timestamp) {
+    pub(crate) fn forward_add(&mut self, sg: Sg<A>, ifid: IfId<A>, now: Timestamp) {
         self.edit_oifs(sg, now, |m| {
             m.fwd_disabled.remove(ifid);
             m.iif != ifid && m.oifs.insert(ifid)
@@ -372,7 +387,7 @@ impl Mgm {
     }
 
     /// FORWARD-state delete: marks `ifid` forward-disabled and removes it.
-    pub(crate) fn forward_delete(&mut self, sg: Sg, ifid: IfId, now: Timestamp) {
+    pub(crate) fn forward_delete(&mut self, sg: Sg<A>, ifid: IfId<A>, now: Timestamp) {
         self.edit_oifs(sg, now, |m| {
             m.fwd_disabled.insert(ifid);
             m.oifs.remove(ifid)
@@ -381,7 +396,7 @@ impl Mgm {
 
     /// Installs a freshly built MFE if the table has room for it or can make some (see
     /// [`super::capacity`]); false when it refused.
-    pub(crate) fn install_mfe(&mut self, mfe: Mfe) -> bool {
+    pub(crate) fn install_mfe(&mut self, mfe: Mfe<A>) -> bool {
         if !self.mfes.contains(mfe.sg) && !self.make_room(mfe.is_negative()) {
             return false;
         }
@@ -396,14 +411,14 @@ impl Mgm {
     }
 
     /// Deletes an MFE from the table and the backend; no callbacks (§5.10).
-    pub(crate) fn delete_mfe(&mut self, sg: Sg) {
+    pub(crate) fn delete_mfe(&mut self, sg: Sg<A>) {
         if self.mfes.remove(sg).is_some() {
             self.out.stage(Phase::Forwarding, Action::DeleteMfe { sg });
         }
     }
 
     /// Deletes every MFE referencing `ifid`.
-    pub(crate) fn delete_mfes_referencing(&mut self, ifid: IfId) {
+    pub(crate) fn delete_mfes_referencing(&mut self, ifid: IfId<A>) {
         for sg in self.mfes.referencing(ifid) {
             self.delete_mfe(sg);
         }
@@ -422,8 +437,8 @@ impl Mgm {
     pub fn set_mfe_upstream(
         &mut self,
         h: ProtocolHandle,
-        sg: Sg,
-        upstream: Ipv4Addr,
+        sg: Sg<A>,
+        upstream: A,
     ) -> Result<(), MgmError> {
         self.registry.client(h)?;
         let iif = self.mfes.get(sg).ok_or(MgmError::NotFound)?.iif;

@@ -42,6 +42,28 @@
 //! }
 //! ```
 //!
+//! # Address families (A-57)
+//! One core serves both families: [`Mgm`] and every type that holds an address ([`Sg`],
+//! [`IfId`], [`RouteInfo`], [`Mfe`], [`Action`], [`Callback`], [`RpfProvider`], [`StaticRib`],
+//! [`MgmClient`], ...) take the address type `A` ([`Address`]: [`Ipv4Addr`] or
+//! [`std::net::Ipv6Addr`], sealed) as a parameter that defaults to [`Ipv4Addr`]. So `Mgm` is the
+//! IPv4 manager and `Mgm<Ipv6Addr>` the IPv6 one, and a dual-stack router runs one of each, with
+//! its own RIB, registrations, interface ownership, memberships and MFEs (handles are numbered
+//! per manager). In the IPv6 manager MLD plays the part the spec gives IGMP (A-19, the
+//! Disable/Enable-IGMP bracket, LocalJoin/LocalLeave); the callbacks keep their names.
+//!
+//! Why generic rather than one copy per family: the rules of §4–§7 never look inside an
+//! address, they compare, order, hash and mask it, so a second copy would duplicate every rule
+//! and its tests. Why not one manager holding both families (an enum address): an IPv4 (S,G)
+//! would grow to the size of an IPv6 one in every table, and a key mixing families means
+//! nothing. A generic type has the layout of its family, so IPv4 entries cost what they did.
+//!
+//! The Windows MGM API is IPv4-only (DWORD addresses): the byte-buffer calls (`*_raw`, the
+//! `MIB_IPMCAST_*` and `SOURCE_GROUP_ENTRY` records of §3) exist on `Mgm<Ipv4Addr>` only and
+//! keep their layouts byte for byte. The IPv6 manager offers the idiomatic calls
+//! ([`Mgm::mfes`], [`Mgm::group_enumeration_next`], ...); clients reach it through a
+//! family-tagged extension of mgmd's local API, not through the Windows layouts.
+//!
 //! # Callbacks with out-parameters
 //! RPF and creation alerts are *questions*: packet-driven creation is a pending state keyed by
 //! (S,G) (the "resolving" marker of §6.11) that emits [`Callback::Rpf`] and then one
@@ -88,6 +110,7 @@
 //!   so an unanswered (out-of-process) alert leaves the documented 900 s (A-35).
 
 mod action;
+mod address;
 mod alerts;
 mod buffer_api;
 mod capacity;
@@ -110,6 +133,7 @@ mod types;
 pub use action::{
     Action, Answer, Callback, CreationQuestion, IfEntry, PruneReply, RpfAnswer, RpfQuestion,
 };
+pub use address::Address;
 pub use capacity::CapacityCounters;
 pub use client::{ClientDirectory, MgmClient};
 pub use config::{Config, IgmpTakeover};
@@ -129,6 +153,8 @@ pub use types::{
     RouteInfo, Sg, StatsLevel, Timestamp, DEFAULT_MFE_TIMEOUT_S, MS_IP_IGMP,
 };
 
+use std::net::Ipv4Addr;
+
 use creation::PendingTable;
 use enumeration::GroupEnums;
 use membership::MembershipTable;
@@ -136,23 +162,24 @@ use mfe::MfeTable;
 use outbox::Outbox;
 use registry::Registry;
 
-/// The Multicast Group Manager state machine. See the module documentation.
-pub struct Mgm {
+/// The Multicast Group Manager state machine for one address family (IPv4 by default). See
+/// the module documentation.
+pub struct Mgm<A: Address = Ipv4Addr> {
     config: Config,
-    rpf: Box<dyn RpfProvider + Send>,
-    registry: Registry,
-    members: MembershipTable,
-    mfes: MfeTable,
-    pending: PendingTable,
-    enums: GroupEnums,
-    out: Outbox,
+    rpf: Box<dyn RpfProvider<A> + Send>,
+    registry: Registry<A>,
+    members: MembershipTable<A>,
+    mfes: MfeTable<A>,
+    pending: PendingTable<A>,
+    enums: GroupEnums<A>,
+    out: Outbox<A>,
     capacity: CapacityCounters,
     last_serial: u64,
 }
 
-impl Mgm {
+impl<A: Address> Mgm<A> {
     /// A manager with no protocols, memberships or MFEs.
-    pub fn new(config: Config, rpf: Box<dyn RpfProvider + Send>) -> Self {
+    pub fn new(config: Config, rpf: Box<dyn RpfProvider<A> + Send>) -> Self {
         Mgm {
             config,
             rpf,
@@ -173,20 +200,20 @@ impl Mgm {
     }
 
     /// Replaces the RPF provider. Call [`Mgm::route_changed`] for what changed, if anything.
-    pub fn set_rpf_provider(&mut self, rpf: Box<dyn RpfProvider + Send>) {
+    pub fn set_rpf_provider(&mut self, rpf: Box<dyn RpfProvider<A> + Send>) {
         self.rpf = rpf;
     }
 
     /// The RPF provider, if it is an `R`, to change it in place (e.g. a [`StaticRib`] that
     /// follows the kernel's routes). Call [`Mgm::route_changed`] for what changed.
-    pub fn rpf_provider_mut<R: RpfProvider>(&mut self) -> Option<&mut R> {
+    pub fn rpf_provider_mut<R: RpfProvider<A>>(&mut self) -> Option<&mut R> {
         let provider: &mut dyn std::any::Any = &mut *self.rpf;
         provider.downcast_mut::<R>()
     }
 
     /// The next queued action, oldest first. Callbacks to a protocol that has deregistered
     /// since they were queued are dropped here (A-21).
-    pub fn poll_action(&mut self) -> Option<Action> {
+    pub fn poll_action(&mut self) -> Option<Action<A>> {
         while let Some(action) = self.out.pop() {
             match &action {
                 Action::Callback { to, .. } if !self.registry.clients.contains_key(to) => {}
@@ -221,14 +248,11 @@ impl Mgm {
     /// progress, without callbacks. Registrations, ownership and memberships stay, so packets
     /// arriving afterwards create entries again.
     pub fn shutdown(&mut self) {
-        let all: Vec<Sg> = self.mfes.iter().map(|m| m.sg()).collect();
+        let all: Vec<Sg<A>> = self.mfes.iter().map(|m| m.sg()).collect();
         for sg in all {
             self.delete_mfe(sg);
         }
-        let pending = self.pending_with_source_in(
-            std::net::Ipv4Addr::UNSPECIFIED,
-            std::net::Ipv4Addr::UNSPECIFIED,
-        );
+        let pending = self.pending_with_source_in(A::UNSPECIFIED, A::UNSPECIFIED);
         self.cancel_creations(pending);
         self.out.commit();
     }
@@ -236,7 +260,7 @@ impl Mgm {
     /// Completes a callback with out-parameters (see the module documentation). `NotFound`
     /// when the question is no longer open (answered, expired or cancelled) or the MFE of a
     /// prune reply is gone.
-    pub fn answer(&mut self, answer: Answer, now: Timestamp) -> Result<(), MgmError> {
+    pub fn answer(&mut self, answer: Answer<A>, now: Timestamp) -> Result<(), MgmError> {
         let result = match answer {
             Answer::Rpf { query, answer } => self.answer_rpf(query, answer, now),
             Answer::CreationAlert { query, entries } => self.answer_creation(query, &entries, now),
@@ -259,5 +283,6 @@ mod tests {
     fn mgm_can_move_to_a_daemon_task() {
         fn assert_send<T: Send>() {}
         assert_send::<super::Mgm>();
+        assert_send::<super::Mgm<std::net::Ipv6Addr>>();
     }
 }

@@ -1,14 +1,17 @@
 //! [`OifSet`]: an MFE's outgoing-interface list, kept sorted so equal lists compare equal and
 //! the backend can share one forwarding set between them.
 
+use std::net::Ipv4Addr;
+
+use super::address::Address;
 use super::types::IfId;
 
 /// A sorted, duplicate-free set of interfaces. A boxed slice of exactly its length (no spare
 /// capacity, two words): every MFE holds two of them, and lists change rarely.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct OifSet(Box<[IfId]>);
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OifSet<A: Address = Ipv4Addr>(Box<[IfId<A>]>);
 
-impl OifSet {
+impl<A: Address> OifSet<A> {
     /// The empty set (a negative entry when used as an MFE's list).
     pub fn new() -> Self {
         OifSet(Box::default())
@@ -25,12 +28,12 @@ impl OifSet {
     }
 
     /// Whether `ifid` is in the set.
-    pub fn contains(&self, ifid: IfId) -> bool {
+    pub fn contains(&self, ifid: IfId<A>) -> bool {
         self.0.binary_search(&ifid).is_ok()
     }
 
     /// Adds `ifid`; true if it was not there.
-    pub fn insert(&mut self, ifid: IfId) -> bool {
+    pub fn insert(&mut self, ifid: IfId<A>) -> bool {
         match self.0.binary_search(&ifid) {
             Ok(_) => false,
             Err(at) => {
@@ -43,7 +46,7 @@ impl OifSet {
     }
 
     /// Removes `ifid`; true if it was there.
-    pub fn remove(&mut self, ifid: IfId) -> bool {
+    pub fn remove(&mut self, ifid: IfId<A>) -> bool {
         match self.0.binary_search(&ifid) {
             Ok(at) => {
                 let mut list = std::mem::take(&mut self.0).into_vec();
@@ -56,19 +59,25 @@ impl OifSet {
     }
 
     /// The interfaces in ascending (ifindex, next hop) order.
-    pub fn as_slice(&self) -> &[IfId] {
+    pub fn as_slice(&self) -> &[IfId<A>] {
         &self.0
     }
 
     /// Iterates in ascending order.
-    pub fn iter(&self) -> impl Iterator<Item = IfId> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = IfId<A>> + '_ {
         self.0.iter().copied()
     }
 }
 
-impl FromIterator<IfId> for OifSet {
-    fn from_iter<T: IntoIterator<Item = IfId>>(iter: T) -> Self {
-        let mut v: Vec<IfId> = iter.into_iter().collect();
+impl<A: Address> Default for OifSet<A> {
+    fn default() -> Self {
+        OifSet::new()
+    }
+}
+
+impl<A: Address> FromIterator<IfId<A>> for OifSet<A> {
+    fn from_iter<T: IntoIterator<Item = IfId<A>>>(iter: T) -> Self {
+        let mut v: Vec<IfId<A>> = iter.into_iter().collect();
         v.sort_unstable();
         v.dedup();
         OifSet(v.into_boxed_slice())

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::action::{Action, Callback};
+use super::address::Address;
 use super::types::IfId;
 
 /// Where a staged action goes in the committed order.
@@ -29,17 +30,28 @@ pub(crate) enum Phase {
 const PHASES: usize = 7;
 
 /// Staged and committed actions, plus the IGMP disable windows they imply.
-#[derive(Debug, Default)]
-pub(crate) struct Outbox {
-    queue: VecDeque<Action>,
-    staged: [Vec<Action>; PHASES],
+#[derive(Debug)]
+pub(crate) struct Outbox<A: Address> {
+    queue: VecDeque<Action<A>>,
+    staged: [Vec<Action<A>>; PHASES],
     /// Interfaces whose Enable-IGMP is queued but not yet polled, with a count.
-    igmp_window: HashMap<IfId, u32>,
+    igmp_window: HashMap<IfId<A>, u32>,
 }
 
-impl Outbox {
+/// Empty (derived `Default` would ask it of the address type).
+impl<A: Address> Default for Outbox<A> {
+    fn default() -> Self {
+        Outbox {
+            queue: Default::default(),
+            staged: Default::default(),
+            igmp_window: Default::default(),
+        }
+    }
+}
+
+impl<A: Address> Outbox<A> {
     /// Stages `action` in `phase`.
-    pub(crate) fn stage(&mut self, phase: Phase, action: Action) {
+    pub(crate) fn stage(&mut self, phase: Phase, action: Action<A>) {
         self.staged[phase as usize].push(action);
     }
 
@@ -56,7 +68,7 @@ impl Outbox {
     }
 
     /// Takes the oldest committed action.
-    pub(crate) fn pop(&mut self) -> Option<Action> {
+    pub(crate) fn pop(&mut self) -> Option<Action<A>> {
         let action = self.queue.pop_front()?;
         if let Some(ifid) = enable_igmp_of(&action) {
             if let Some(n) = self.igmp_window.get_mut(&ifid) {
@@ -70,7 +82,7 @@ impl Outbox {
     }
 
     /// True between a Disable-IGMP for `ifid` and the polling of its Enable-IGMP.
-    pub(crate) fn igmp_disabled(&self, ifid: IfId) -> bool {
+    pub(crate) fn igmp_disabled(&self, ifid: IfId<A>) -> bool {
         self.igmp_window.contains_key(&ifid)
     }
 
@@ -80,7 +92,7 @@ impl Outbox {
     }
 }
 
-fn enable_igmp_of(action: &Action) -> Option<IfId> {
+fn enable_igmp_of<A: Address>(action: &Action<A>) -> Option<IfId<A>> {
     match action {
         Action::Callback {
             callback: Callback::EnableIgmp { ifid },

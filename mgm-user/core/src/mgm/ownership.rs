@@ -3,6 +3,7 @@
 //! references an interface whose ownership changes.
 
 use super::action::Callback;
+use super::address::Address;
 use super::config::IgmpTakeover;
 use super::error::MgmError;
 use super::outbox::Phase;
@@ -10,7 +11,7 @@ use super::registry::IfState;
 use super::types::{IfId, ProtocolHandle, Timestamp};
 use super::Mgm;
 
-impl Mgm {
+impl<A: Address> Mgm<A> {
     /// `MgmTakeInterfaceOwnership`. A routing protocol taking an interface IGMP owns is
     /// bracketed by Disable-IGMP/Enable-IGMP; IGMP taking a routing protocol's interface
     /// becomes co-owner without callbacks. `AlreadyExists` when the caller already owns it or
@@ -19,7 +20,7 @@ impl Mgm {
     pub fn take_interface_ownership(
         &mut self,
         h: ProtocolHandle,
-        ifid: IfId,
+        ifid: IfId<A>,
         now: Timestamp,
     ) -> Result<(), MgmError> {
         let (is_igmp, state) = self.ownership_call(h, ifid)?;
@@ -62,7 +63,7 @@ impl Mgm {
     pub fn release_interface_ownership(
         &mut self,
         h: ProtocolHandle,
-        ifid: IfId,
+        ifid: IfId<A>,
         now: Timestamp,
     ) -> Result<(), MgmError> {
         let (is_igmp, state) = self.ownership_call(h, ifid)?;
@@ -106,7 +107,7 @@ impl Mgm {
         h: ProtocolHandle,
         now: Timestamp,
     ) -> Result<(), MgmError> {
-        let owned: Vec<IfId> = self.registry.client(h)?.owned.iter().copied().collect();
+        let owned: Vec<IfId<A>> = self.registry.client(h)?.owned.iter().copied().collect();
         for ifid in owned {
             self.release_interface_ownership(h, ifid, now)?;
         }
@@ -118,7 +119,7 @@ impl Mgm {
     fn ownership_call(
         &self,
         h: ProtocolHandle,
-        ifid: IfId,
+        ifid: IfId<A>,
     ) -> Result<(bool, Option<IfState>), MgmError> {
         let is_igmp = self.registry.client(h)?.is_igmp;
         if !ifid.is_valid() {
@@ -128,7 +129,7 @@ impl Mgm {
     }
 
     /// Records the new owners of `ifid`, dropping the record when nobody is left.
-    fn set_interface(&mut self, ifid: IfId, owner: Option<ProtocolHandle>, igmp: bool) {
+    fn set_interface(&mut self, ifid: IfId<A>, owner: Option<ProtocolHandle>, igmp: bool) {
         if owner.is_none() && !igmp {
             self.registry.interfaces.remove(&ifid);
         } else if let Some(s) = self.registry.interfaces.get_mut(&ifid) {
@@ -138,7 +139,7 @@ impl Mgm {
     }
 
     /// Adds or removes `ifid` in the client's own list.
-    fn own(&mut self, h: ProtocolHandle, ifid: IfId, owned: bool) {
+    fn own(&mut self, h: ProtocolHandle, ifid: IfId<A>, owned: bool) {
         if let Some(c) = self.registry.clients.get_mut(&h) {
             if owned {
                 c.owned.insert(ifid);
@@ -150,7 +151,7 @@ impl Mgm {
 
     /// An ownership change of `ifid`: delete the MFEs referencing it (no callbacks) and abandon
     /// creations that involve it.
-    fn forget_interface(&mut self, ifid: IfId) {
+    fn forget_interface(&mut self, ifid: IfId<A>) {
         self.delete_mfes_referencing(ifid);
         self.cancel_creations_involving(ifid);
     }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::action::{Action, Callback};
+use super::address::Address;
 use super::error::MgmError;
 use super::outbox::Phase;
 use super::types::{CallbackSet, IfId, ProtocolHandle};
@@ -10,13 +11,13 @@ use super::Mgm;
 
 /// A registered protocol.
 #[derive(Debug)]
-pub(crate) struct Client {
+pub(crate) struct Client<A: Address> {
     pub(crate) protocol_id: u32,
     pub(crate) component_id: u32,
     pub(crate) callbacks: CallbackSet,
     pub(crate) is_igmp: bool,
     /// Interfaces it owns (for IGMP: owns or co-owns).
-    pub(crate) owned: BTreeSet<IfId>,
+    pub(crate) owned: BTreeSet<IfId<A>>,
     /// Per-protocol settings.
     pub(crate) options: ClientOptions,
 }
@@ -42,16 +43,27 @@ pub(crate) struct IfState {
 }
 
 /// Clients in registration order (handles grow) and interface ownership.
-#[derive(Debug, Default)]
-pub(crate) struct Registry {
-    pub(crate) clients: BTreeMap<ProtocolHandle, Client>,
+#[derive(Debug)]
+pub(crate) struct Registry<A: Address> {
+    pub(crate) clients: BTreeMap<ProtocolHandle, Client<A>>,
     pub(crate) igmp: Option<ProtocolHandle>,
-    pub(crate) interfaces: HashMap<IfId, IfState>,
+    pub(crate) interfaces: HashMap<IfId<A>, IfState>,
 }
 
-impl Registry {
+/// Empty (derived `Default` would ask it of the address type).
+impl<A: Address> Default for Registry<A> {
+    fn default() -> Self {
+        Registry {
+            clients: Default::default(),
+            igmp: Default::default(),
+            interfaces: Default::default(),
+        }
+    }
+}
+
+impl<A: Address> Registry<A> {
     /// The client behind `h`, or `InvalidParameter`.
-    pub(crate) fn client(&self, h: ProtocolHandle) -> Result<&Client, MgmError> {
+    pub(crate) fn client(&self, h: ProtocolHandle) -> Result<&Client<A>, MgmError> {
         self.clients.get(&h).ok_or(MgmError::InvalidParameter)
     }
 
@@ -61,37 +73,37 @@ impl Registry {
     }
 
     /// The routing protocol (not IGMP) owning `ifid`.
-    pub(crate) fn routing_owner(&self, ifid: IfId) -> Option<ProtocolHandle> {
+    pub(crate) fn routing_owner(&self, ifid: IfId<A>) -> Option<ProtocolHandle> {
         self.interfaces.get(&ifid).and_then(|s| s.owner)
     }
 
     /// The interface's owner for callback targeting: the routing protocol, else IGMP.
-    pub(crate) fn owner(&self, ifid: IfId) -> Option<ProtocolHandle> {
+    pub(crate) fn owner(&self, ifid: IfId<A>) -> Option<ProtocolHandle> {
         let state = self.interfaces.get(&ifid)?;
         state.owner.or(if state.igmp { self.igmp } else { None })
     }
 
     /// Whether IGMP owns or co-owns `ifid` (`bIGMP`, A-11).
-    pub(crate) fn igmp_on(&self, ifid: IfId) -> bool {
+    pub(crate) fn igmp_on(&self, ifid: IfId<A>) -> bool {
         self.interfaces.get(&ifid).is_some_and(|s| s.igmp)
     }
 
     /// Protocol id of `ifid`'s owner, 0 when nobody owns it (`dwInIfProtocol`).
-    pub(crate) fn owner_protocol_id(&self, ifid: IfId) -> u32 {
+    pub(crate) fn owner_protocol_id(&self, ifid: IfId<A>) -> u32 {
         self.owner(ifid)
             .and_then(|h| self.clients.get(&h))
             .map_or(0, |c| c.protocol_id)
     }
 
     /// Whether `h` is registered and supplied the callback `cb` needs.
-    pub(crate) fn accepts(&self, h: ProtocolHandle, cb: &Callback) -> bool {
+    pub(crate) fn accepts(&self, h: ProtocolHandle, cb: &Callback<A>) -> bool {
         self.clients
             .get(&h)
             .is_some_and(|c| c.callbacks.contains(required(cb)))
     }
 }
 
-impl Callback {
+impl<A: Address> Callback<A> {
     /// The [`CallbackSet`] bit a protocol must have registered to receive this callback.
     pub fn needs(&self) -> CallbackSet {
         required(self)
@@ -99,7 +111,7 @@ impl Callback {
 }
 
 /// The `CallbackSet` bit a callback needs.
-pub(crate) fn required(cb: &Callback) -> CallbackSet {
+pub(crate) fn required<A: Address>(cb: &Callback<A>) -> CallbackSet {
     match cb {
         Callback::Rpf(_) => CallbackSet::RPF,
         Callback::CreationAlert(_) => CallbackSet::CREATION_ALERT,
@@ -113,7 +125,7 @@ pub(crate) fn required(cb: &Callback) -> CallbackSet {
     }
 }
 
-impl Mgm {
+impl<A: Address> Mgm<A> {
     /// `MgmRegisterMProtocol`: registers a protocol instance with the callbacks it supplies.
     /// The (protocol id, component id) pair must be unique (`AlreadyExists`); a second IGMP
     /// with another component id gets `CanNotComplete`. Registration fires no callbacks.
@@ -183,7 +195,7 @@ impl Mgm {
     }
 
     /// The interfaces `h` owns (for IGMP: owns or co-owns), whatever their state.
-    pub fn owned_interfaces(&self, h: ProtocolHandle) -> Vec<IfId> {
+    pub fn owned_interfaces(&self, h: ProtocolHandle) -> Vec<IfId<A>> {
         self.registry
             .clients
             .get(&h)
@@ -208,7 +220,7 @@ impl Mgm {
 
     /// `MgmGetProtocolOnInterface`: (protocol id, component id) of the owner; the routing
     /// protocol when IGMP co-owns; `NotFound` when nobody owns the interface.
-    pub fn protocol_on_interface(&self, ifid: IfId) -> Result<(u32, u32), MgmError> {
+    pub fn protocol_on_interface(&self, ifid: IfId<A>) -> Result<(u32, u32), MgmError> {
         let h = self.registry.owner(ifid).ok_or(MgmError::NotFound)?;
         let c = self.registry.client(h).map_err(|_| MgmError::NotFound)?;
         Ok((c.protocol_id, c.component_id))
@@ -220,7 +232,7 @@ impl Mgm {
     }
 
     /// Stages `callback` to `to` if `to` supplied that callback (A-09: otherwise skipped).
-    pub(crate) fn send(&mut self, phase: Phase, to: ProtocolHandle, callback: Callback) {
+    pub(crate) fn send(&mut self, phase: Phase, to: ProtocolHandle, callback: Callback<A>) {
         if self.registry.accepts(to, &callback) {
             self.out.stage(phase, Action::Callback { to, callback });
         }

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::action::Callback;
+use super::address::Address;
 use super::error::MgmError;
 use super::outbox::Phase;
 use super::types::{IfId, Sg, Timestamp};
@@ -12,8 +13,8 @@ use super::Mgm;
 
 /// Cumulative counters of one MFE as the backend reads them. Fields the backend cannot
 /// measure stay 0. The MIB records truncate them to 32 bits.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MfeCounters {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MfeCounters<A: Address = Ipv4Addr> {
     /// `ulInPkts`.
     pub in_pkts: u64,
     /// `ulInOctets`.
@@ -33,12 +34,30 @@ pub struct MfeCounters {
     /// `ulTotalOutPackets`.
     pub total_out_packets: u64,
     /// Per outgoing interface; interfaces not listed count 0.
-    pub oifs: Vec<OifCounters>,
+    pub oifs: Vec<OifCounters<A>>,
 }
 
-impl MfeCounters {
+/// Empty (derived `Default` would ask it of the address type).
+impl<A: Address> Default for MfeCounters<A> {
+    fn default() -> Self {
+        MfeCounters {
+            in_pkts: Default::default(),
+            in_octets: Default::default(),
+            pkts_different_if: Default::default(),
+            queue_overflow: Default::default(),
+            uninit_mfe: Default::default(),
+            negative_mfe: Default::default(),
+            in_discards: Default::default(),
+            in_hdr_errors: Default::default(),
+            total_out_packets: Default::default(),
+            oifs: Default::default(),
+        }
+    }
+}
+
+impl<A: Address> MfeCounters<A> {
     /// The counters of `ifid`, zero if not reported.
-    pub fn oif(&self, ifid: IfId) -> OifCounters {
+    pub fn oif(&self, ifid: IfId<A>) -> OifCounters<A> {
         self.oifs
             .iter()
             .find(|o| o.ifid == ifid)
@@ -49,9 +68,9 @@ impl MfeCounters {
 
 /// Counters of one outgoing interface of an MFE (`MIB_IPMCAST_OIF_STATS`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OifCounters {
+pub struct OifCounters<A: Address = Ipv4Addr> {
     /// The interface.
-    pub ifid: IfId,
+    pub ifid: IfId<A>,
     /// `ulTtlTooLow`.
     pub ttl_too_low: u64,
     /// `ulFragNeeded`.
@@ -62,9 +81,9 @@ pub struct OifCounters {
     pub out_discards: u64,
 }
 
-impl OifCounters {
+impl<A: Address> OifCounters<A> {
     /// All-zero counters for `ifid`.
-    pub fn new(ifid: IfId) -> Self {
+    pub fn new(ifid: IfId<A>) -> Self {
         OifCounters {
             ifid,
             ttl_too_low: 0,
@@ -75,15 +94,15 @@ impl OifCounters {
     }
 }
 
-impl Mgm {
+impl<A: Address> Mgm<A> {
     /// Stores the backend's counters for MFE `sg`; an entry whose packet count did not grow
     /// becomes idle (evictable, see [`super::capacity`]) until it grows again. With
     /// [`Config::refresh_on_activity`](super::Config::refresh_on_activity), a grown packet
     /// count restarts the lifetime (A-48 option). `NotFound` if there is no such MFE.
     pub fn report_stats(
         &mut self,
-        sg: Sg,
-        counters: MfeCounters,
+        sg: Sg<A>,
+        counters: MfeCounters<A>,
         now: Timestamp,
     ) -> Result<(), MgmError> {
         let refresh = self.config.refresh_on_activity;
@@ -109,8 +128,8 @@ impl Mgm {
     /// Reports for pairs with no MFE are ignored.
     pub fn wrong_interface(
         &mut self,
-        source: Ipv4Addr,
-        group: Ipv4Addr,
+        source: A,
+        group: A,
         ifindex: u32,
         header: &[u8],
         now: Timestamp,
@@ -151,7 +170,7 @@ impl Mgm {
 
     /// The RIB route to `network/mask` changed: delete the MFEs (and abandon the creations)
     /// whose source it covers, so the next packet re-runs RPF. No callbacks.
-    pub fn route_changed(&mut self, network: Ipv4Addr, mask: Ipv4Addr) {
+    pub fn route_changed(&mut self, network: A, mask: A) {
         for sg in self.mfes.with_source_in(network, mask) {
             self.delete_mfe(sg);
         }

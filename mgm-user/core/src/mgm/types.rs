@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bitflags::bitflags;
 
+use super::address::Address;
 use super::error::MgmError;
 
 /// `PROTOCOL_ID(type, vendor, id)` of `routprot.h` (spec §2).
@@ -21,39 +22,40 @@ pub const MS_IP_IGMP: u32 = protocol_id(1, 0x137, 10);
 /// Default MFE lifetime in seconds, also the default prune-alert timeout (spec §5.3, A-48).
 pub const DEFAULT_MFE_TIMEOUT_S: u32 = 900;
 
-/// A (source, group) pair. `0.0.0.0` is the wildcard in either position, so (\*,G) is
-/// `Sg { source: UNSPECIFIED, group }` and (\*,\*) is [`Sg::STAR_STAR`]. (S,\*) is not a valid
-/// membership. Ordered by group, then source: the enumeration order of spec §4.10.
+/// A (source, group) pair. The unspecified address is the wildcard in either position, so
+/// (\*,G) is `Sg { source: UNSPECIFIED, group }` and (\*,\*) is [`Sg::STAR_STAR`]. (S,\*) is
+/// not a valid membership. Ordered by group, then source: the enumeration order of spec
+/// §4.10. Generic over the family (see [`Address`]); IPv4 by default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Sg {
+pub struct Sg<A: Address = Ipv4Addr> {
     /// Source address; unspecified means "any source".
-    pub source: Ipv4Addr,
+    pub source: A,
     /// Group address; unspecified means "all groups".
-    pub group: Ipv4Addr,
+    pub group: A,
 }
 
-impl Sg {
+impl<A: Address> Sg<A> {
     /// The (\*,\*) membership key.
-    pub const STAR_STAR: Sg = Sg::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
+    pub const STAR_STAR: Sg<A> = Sg::new(A::UNSPECIFIED, A::UNSPECIFIED);
 
     /// A pair from its two addresses.
-    pub const fn new(source: Ipv4Addr, group: Ipv4Addr) -> Self {
+    pub const fn new(source: A, group: A) -> Self {
         Sg { source, group }
     }
 
     /// The (\*,G) key for `group`.
-    pub const fn star_g(group: Ipv4Addr) -> Self {
-        Sg::new(Ipv4Addr::UNSPECIFIED, group)
+    pub const fn star_g(group: A) -> Self {
+        Sg::new(A::UNSPECIFIED, group)
     }
 
     /// Validates an (address, mask) pair: a wildcard is 0/0, a single address is
-    /// addr/255.255.255.255; anything else is a range and is rejected, as is (S,\*).
+    /// addr/all-ones; anything else is a range and is rejected, as is (S,\*).
     pub fn from_masked(
-        source: Ipv4Addr,
-        source_mask: Ipv4Addr,
-        group: Ipv4Addr,
-        group_mask: Ipv4Addr,
-    ) -> Result<Sg, MgmError> {
+        source: A,
+        source_mask: A,
+        group: A,
+        group_mask: A,
+    ) -> Result<Self, MgmError> {
         let sg = Sg::new(source, group);
         if source_mask == sg.source_mask() && group_mask == sg.group_mask() && !sg.is_source_star()
         {
@@ -88,53 +90,52 @@ impl Sg {
         !self.is_source_star()
     }
 
-    /// 0.0.0.0 for a wildcard source, 255.255.255.255 otherwise.
-    pub fn source_mask(&self) -> Ipv4Addr {
+    /// Unspecified for a wildcard source, the host mask otherwise.
+    pub fn source_mask(&self) -> A {
         mask_of(self.source)
     }
 
-    /// 0.0.0.0 for a wildcard group, 255.255.255.255 otherwise.
-    pub fn group_mask(&self) -> Ipv4Addr {
+    /// Unspecified for a wildcard group, the host mask otherwise.
+    pub fn group_mask(&self) -> A {
         mask_of(self.group)
     }
 
     /// Whether the source lies in `network/mask` (RIB change matching, A-30).
-    pub fn source_in(&self, network: Ipv4Addr, mask: Ipv4Addr) -> bool {
-        let mask = u32::from(mask);
-        u32::from(self.source) & mask == u32::from(network) & mask
+    pub fn source_in(&self, network: A, mask: A) -> bool {
+        self.source.masked(mask) == network.masked(mask)
     }
 
     /// Whether a membership on `self` covers the MFE `mfe` (spec §6.2): (S,G) covers itself,
     /// (\*,G) every MFE of G, (\*,\*) every MFE.
-    pub fn covers(&self, mfe: Sg) -> bool {
+    pub fn covers(&self, mfe: Sg<A>) -> bool {
         (self.is_wildcard_group() || self.group == mfe.group)
             && (self.is_wildcard_source() || self.source == mfe.source)
     }
 }
 
-fn mask_of(addr: Ipv4Addr) -> Ipv4Addr {
+fn mask_of<A: Address>(addr: A) -> A {
     if addr.is_unspecified() {
-        Ipv4Addr::UNSPECIFIED
+        A::UNSPECIFIED
     } else {
-        Ipv4Addr::BROADCAST
+        A::HOST_MASK
     }
 }
 
-impl Ord for Sg {
+impl<A: Address> Ord for Sg<A> {
     fn cmp(&self, other: &Self) -> Ordering {
         (self.group, self.source).cmp(&(other.group, other.source))
     }
 }
 
-impl PartialOrd for Sg {
+impl<A: Address> PartialOrd for Sg<A> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl fmt::Display for Sg {
+impl<A: Address> fmt::Display for Sg<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |a: Ipv4Addr| {
+        let show = |a: A| {
             if a.is_unspecified() {
                 "*".to_string()
             } else {
@@ -145,25 +146,25 @@ impl fmt::Display for Sg {
     }
 }
 
-/// An interface as MGM names it: (ifindex, next hop). The next hop is 0.0.0.0 except on
+/// An interface as MGM names it: (ifindex, next hop). The next hop is unspecified except on
 /// point-to-multipoint interfaces. The exact pair is the key everywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IfId {
+pub struct IfId<A: Address = Ipv4Addr> {
     /// Kernel interface index.
     pub ifindex: u32,
-    /// Point-to-multipoint neighbour, else 0.0.0.0.
-    pub next_hop: Ipv4Addr,
+    /// Point-to-multipoint neighbour, else unspecified.
+    pub next_hop: A,
 }
 
-impl IfId {
+impl<A: Address> IfId<A> {
     /// An interface from its index and next hop.
-    pub const fn new(ifindex: u32, next_hop: Ipv4Addr) -> Self {
+    pub const fn new(ifindex: u32, next_hop: A) -> Self {
         IfId { ifindex, next_hop }
     }
 
-    /// A broadcast or point-to-point interface (next hop 0).
+    /// A broadcast or point-to-point interface (next hop unspecified).
     pub const fn index(ifindex: u32) -> Self {
-        IfId::new(ifindex, Ipv4Addr::UNSPECIFIED)
+        IfId::new(ifindex, A::UNSPECIFIED)
     }
 
     /// Whether the index can name an interface: 0 never does (the kernel's "none"), nor does
@@ -174,7 +175,7 @@ impl IfId {
     }
 }
 
-impl fmt::Display for IfId {
+impl<A: Address> fmt::Display for IfId<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.next_hop.is_unspecified() {
             write!(f, "if{}", self.ifindex)
@@ -267,21 +268,21 @@ impl QueryId {
 /// The RIB route used for an RPF decision (`dwRouteProtocol/Network/Mask`); all zero when
 /// there was none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RouteInfo {
+pub struct RouteInfo<A: Address = Ipv4Addr> {
     /// `PROTO_IP_*` id of the route's origin.
     pub protocol: u32,
     /// Destination network.
-    pub network: Ipv4Addr,
+    pub network: A,
     /// Destination mask.
-    pub mask: Ipv4Addr,
+    pub mask: A,
 }
 
-impl Default for RouteInfo {
+impl<A: Address> Default for RouteInfo<A> {
     fn default() -> Self {
         RouteInfo {
             protocol: 0,
-            network: Ipv4Addr::UNSPECIFIED,
-            mask: Ipv4Addr::UNSPECIFIED,
+            network: A::UNSPECIFIED,
+            mask: A::UNSPECIFIED,
         }
     }
 }
