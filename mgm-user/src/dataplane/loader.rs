@@ -29,6 +29,8 @@ pub mod map_name {
     pub const STATS: &str = "STATS";
     /// (S,G) → `MfeValue`.
     pub const MFES: &str = "MFES";
+    /// IPv6 (S,G) → `MfeValue`.
+    pub const MFES6: &str = "MFES6";
     /// Per-entry per-CPU counters.
     pub const MFE_STATS: &str = "MFE_STATS";
     /// Per-(entry, interface) per-CPU counters.
@@ -52,9 +54,10 @@ pub mod map_name {
     /// Hashed slots of (S,G)s that missed, with their last creation alert.
     pub const REPORTED_SGS: &str = "REPORTED_SGS";
     /// Every map that is pinned.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         STATS,
         MFES,
+        MFES6,
         MFE_STATS,
         OIF_STATS,
         IFACES,
