@@ -7,7 +7,9 @@ mod xdp_common;
 
 use etherparse::{Ipv6HeaderSlice, Ipv6Slice};
 use mgm_common::Sg6Key;
-use mgm_user::dataplane::{DataPlaneReport, ForwardingBackend as _, IfaceSettings};
+use mgm_user::dataplane::{
+    DataPlane, DataPlaneReport, ForwardingBackend as _, IfaceSettings, XdpBackend,
+};
 use std::net::Ipv6Addr;
 use xdp_common::{v6::*, *};
 
@@ -491,4 +493,63 @@ fn both_families_share_slots_and_sets_and_keep_apart() {
         XDP_PASS,
         "a miss again"
     );
+}
+
+/// A bpffs pin directory of the test's own, removed when dropped.
+struct PinDir(std::path::PathBuf);
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn pinned_ipv6_entries_are_adopted_with_their_sets_and_counters() {
+    let fx = fixture();
+    let oifs = fx.oifs.clone();
+    let pins = PinDir(format!("/sys/fs/bpf/mgm-v6-{}", std::process::id()).into());
+    let frame = Frame6::default().bytes();
+    let ctx = xdp_md(0, frame.len() as u32, LO);
+    let run = |plane: &mut DataPlane| {
+        let program = plane.ingress_program().expect("program");
+        test_run(program, &frame, &ctx, 1).expect("run").verdict
+    };
+    {
+        let mut plane = DataPlane::load_pinned(&pins.0).expect("load pinned");
+        let mut backend = XdpBackend::new(&mut plane).expect("backend");
+        for (i, ifindex) in oifs.iter().enumerate() {
+            let settings = IfaceSettings {
+                mac: mac_of(i),
+                ..IfaceSettings::default()
+            };
+            backend
+                .configure_interface(*ifindex, settings)
+                .expect("configure");
+        }
+        // Both families share the outgoing set of the same list.
+        backend.install_mfe(sg(), LO, &oifs).expect("install v4");
+        backend.install_mfe6(sg6(), LO, &oifs).expect("install v6");
+        for _ in 0..2 {
+            assert_eq!(run(&mut plane), XDP_REDIRECT);
+        }
+    }
+    // The next run adopts both entries, their set (used twice) and their counters.
+    let mut plane = DataPlane::load_pinned(&pins.0).expect("load pinned again");
+    let mut backend = XdpBackend::new(&mut plane).expect("backend");
+    let adopted = backend.installed6_all();
+    assert_eq!(adopted.len(), 1);
+    assert_eq!((adopted[0].sg, adopted[0].iif), (sg6(), LO));
+    assert_eq!(adopted[0].oifs, oifs);
+    assert_eq!(backend.sets_in_use(), 1);
+    let stats = backend.mfe6_stats(sg6()).expect("adopted counters");
+    assert_eq!(stats.packets, 2);
+    assert!(stats.oifs.iter().all(|(_, oif)| oif.packets == 2));
+    // Removing the IPv4 user leaves the set to the IPv6 entry, which goes on forwarding.
+    backend.delete_mfe(sg()).expect("delete v4");
+    backend.collect().expect("grace period");
+    assert_eq!(backend.sets_in_use(), 1);
+    assert_eq!(run(&mut plane), XDP_REDIRECT);
+    assert_eq!(backend.mfe6_stats(sg6()).expect("entry").packets, 3);
 }
