@@ -553,3 +553,55 @@ fn pinned_ipv6_entries_are_adopted_with_their_sets_and_counters() {
     assert_eq!(run(&mut plane), XDP_REDIRECT);
     assert_eq!(backend.mfe6_stats(sg6()).expect("entry").packets, 3);
 }
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn measure_ns_per_packet_of_both_families() {
+    let mut fx = forwarding_fixture6();
+    let oifs = fx.oifs[..1].to_vec();
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install v4");
+    let v4 = Frame {
+        ttl: 255,
+        ..Frame::default()
+    }
+    .bytes();
+    let v6 = Frame6 {
+        hop_limit: 255,
+        ..Frame6::default()
+    }
+    .bytes();
+    let v6_ext = Frame6 {
+        hop_limit: 255,
+        ext: vec![dest_opts(1), fragment(0, true)],
+        ..Frame6::default()
+    }
+    .bytes();
+    // Calls alternate between the cases (drifts of the machine hit all alike); one call repeats
+    // the program 200 times on a frame whose TTL or hop limit allows that many decrements.
+    const CALLS: usize = 40;
+    const REPEAT: u32 = 200;
+    let cases = [
+        ("IPv4 hit", &v4),
+        ("IPv6 hit", &v6),
+        ("IPv6 hit, 2 ext headers", &v6_ext),
+    ];
+    let mut samples = vec![Vec::with_capacity(CALLS); cases.len()];
+    for _ in 0..CALLS {
+        for (i, (_, frame)) in cases.iter().enumerate() {
+            let ctx = xdp_md(0, frame.len() as u32, LO);
+            let program = fx.plane.ingress_program().expect("program");
+            let run = test_run(program, frame, &ctx, REPEAT).expect("run");
+            assert_eq!(run.verdict, XDP_REDIRECT);
+            samples[i].push(run.duration.as_nanos());
+        }
+    }
+    for ((what, _), mut ns) in cases.iter().zip(samples) {
+        ns.sort_unstable();
+        eprintln!(
+            "test_run {what}: median {} ns/packet ({CALLS} calls)",
+            ns[CALLS / 2]
+        );
+    }
+    let forwarded = (CALLS * cases.len()) as u64 * u64::from(REPEAT);
+    assert_eq!(fx.stats()["forwarded"], forwarded);
+}
