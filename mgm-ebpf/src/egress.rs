@@ -98,7 +98,7 @@ fn copy_header(start: usize, end: usize) -> Option<CopyHeader> {
         return Some(CopyHeader {
             hops: ip.hop_limit,
             len: IPV6_HDR_LEN as u32 + u32::from(u16::from_be(ip.payload_len)),
-            scope: ip.daddr[1] & 0x0f,
+            scope: ip.addrs.group[1] & 0x0f,
         });
     }
     let ip = ptr_at::<Ipv4Hdr>(start, end, ETH_HDR_LEN)?;

@@ -20,13 +20,13 @@ use crate::{
     report,
 };
 
-/// An IPv6 packet of `sg` whose header starts at `offset`.
-struct Ipv6 {
-    sg: Sg6Key,
+/// An IPv6 packet of `sg` (in the packet itself) whose header starts at `offset`.
+struct Ipv6<'a> {
+    sg: &'a Sg6Key,
     offset: usize,
 }
 
-impl Family for Ipv6 {
+impl Family for Ipv6<'_> {
     const EXPIRED: u32 = stat::HOP_LIMIT_EXPIRED;
     const MALFORMED: u32 = stat::MALFORMED_IPV6;
 
@@ -72,10 +72,10 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
     if ip.version_class >> 4 != 6 || start + offset + IPV6_HDR_LEN + payload_len > end {
         return verdict(stat::MALFORMED_IPV6, xdp_action::XDP_DROP);
     }
-    if ip.daddr[0] != 0xff {
+    if ip.addrs.group[0] != 0xff {
         return verdict(stat::IPV6_NOT_MULTICAST, xdp_action::XDP_PASS);
     }
-    let scope = ip.daddr[1] & 0x0f;
+    let scope = ip.addrs.group[1] & 0x0f;
     if scope <= 2 {
         return verdict(stat::IPV6_LOCAL_SCOPE, xdp_action::XDP_PASS);
     }
@@ -98,10 +98,8 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
         return verdict(stat::SCOPE_BOUNDARY, xdp_action::XDP_DROP);
     }
     count(stat::IPV6_MULTICAST);
-    let sg = Sg6Key {
-        source: ip.saddr,
-        group: ip.daddr,
-    };
+    // The key is looked up in place, in the packet: a copy would cost 32 byte loads and stores.
+    let sg = &ip.addrs;
     // SAFETY: the value is copied out at once; MFES6 is not preallocated, so a concurrent
     // update replaces the element instead of rewriting it under us.
     let Some(entry): Option<MfeValue> = (unsafe { MFES6.get(sg) }).copied() else {

@@ -1,6 +1,7 @@
 //! Bounds-checked access to the frame: Ethernet (untagged or one 802.1Q tag), IPv4 and the
 //! fixed IPv6 header.
 use core::mem::size_of;
+use mgm_common::Sg6Key;
 
 /// Bytes of an untagged Ethernet header.
 pub const ETH_HDR_LEN: usize = 14;
@@ -41,8 +42,8 @@ pub struct Ipv6Hdr {
     pub payload_len: u16,
     pub next_header: u8,
     pub hop_limit: u8,
-    pub saddr: [u8; 16],
-    pub daddr: [u8; 16],
+    /// Source and destination (group) addresses, side by side as in the MFES6 key.
+    pub addrs: Sg6Key,
 }
 
 /// A pointer to a `T` at `offset` into the frame `[start, end)`, if it fits.
