@@ -7,8 +7,9 @@ mod xdp_common;
 
 use etherparse::{Ipv6HeaderSlice, Ipv6Slice};
 use mgm_common::Sg6Key;
-use mgm_user::dataplane::{
-    DataPlane, DataPlaneReport, ForwardingBackend as _, IfaceSettings, XdpBackend,
+use mgm_user::{
+    dataplane::{DataPlane, DataPlaneReport, ForwardingBackend as _, IfaceSettings, XdpBackend},
+    rawio::{self, Framing, PacketSocket},
 };
 use std::net::Ipv6Addr;
 use xdp_common::{v6::*, *};
@@ -604,4 +605,124 @@ fn measure_ns_per_packet_of_both_families() {
     }
     let forwarded = (CALLS * cases.len()) as u64 * u64::from(REPEAT);
     assert_eq!(fx.stats()["forwarded"], forwarded);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn egress_program_applies_hop_limit_threshold_mtu_and_scope_boundary() {
+    // As the IPv4 test of the egress program: the kernel does not test-run devmap programs, so
+    // the ingress program redirects live frames through the entry's set, and the devmap runs
+    // the egress program once per copy before the copy leaves on its veth.
+    let mut fx = fixture();
+    let (o0, o1) = (fx.oifs[0], fx.oifs[1]);
+    let site: Ipv6Addr = "ff05::1:3".parse().expect("site-local");
+    for (ifindex, mac, ttl_threshold, mtu) in [(o0, mac_of(0), 10, 0), (o1, mac_of(1), 0, 100)] {
+        let settings = IfaceSettings {
+            mac,
+            ttl_threshold,
+            mtu,
+            mirrored: false,
+        };
+        fx.backend
+            .configure_interface(ifindex, settings)
+            .expect("configure");
+    }
+    fx.backend.set_scope_boundary(o1, 5).expect("boundary");
+    for group in [GROUP6, site] {
+        fx.backend
+            .install_mfe6(Sg6Key::new(SOURCE6, group), LO, &[o0, o1])
+            .expect("install");
+    }
+    for link in ["o0", "p0", "o1", "p1"] {
+        ip(&["link", "set", link, "up"]);
+    }
+    // A veth takes redirected frames only when its peer runs NAPI (GRO on).
+    for peer in ["p0", "p1"] {
+        ip_tool("ethtool", &["-K", peer, "gro", "on"]);
+    }
+    let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16).expect("capture");
+    capture
+        .bind(rawio::ifindex("p0").expect("p0"))
+        .expect("bind p0");
+    capture.socket().set_nonblocking(true).expect("nonblocking");
+    let before = fx.stats();
+    // Hop limit 11 leaves with 10: both copies go. 10 leaves with 9: below o0's threshold.
+    // 53 bytes of UDP data make a 101-byte packet: above o1's MTU. The site-local group stays
+    // inside o1's site boundary.
+    let frames = [
+        Frame6 {
+            hop_limit: 11,
+            ..Frame6::default()
+        },
+        Frame6 {
+            hop_limit: 10,
+            ..Frame6::default()
+        },
+        Frame6 {
+            upper: udp(53),
+            ..Frame6::default()
+        },
+        Frame6::to(site),
+    ];
+    for frame in &frames {
+        let bytes = frame.bytes();
+        let ctx = xdp_md(0, bytes.len() as u32, LO);
+        let program = fx.plane.ingress_program().expect("program");
+        live_run(program, &bytes, &ctx).expect("live test run");
+    }
+    let after = fx.stats();
+    let delta = |name: &str| after[name] - before[name];
+    assert_eq!(delta("forwarded"), 4);
+    assert_eq!(
+        (
+            delta("egress_tx"),
+            delta("egress_ttl_threshold"),
+            delta("egress_mtu"),
+            delta("egress_scope_boundary")
+        ),
+        (5, 1, 1, 1),
+        "copies sent, below the threshold, above the MTU, inside the boundary"
+    );
+    let o1_drops = fx
+        .backend
+        .mfe6_stats(Sg6Key::new(SOURCE6, site))
+        .expect("entry")
+        .oifs
+        .iter()
+        .find(|(ifindex, _)| *ifindex == o1)
+        .map(|(_, oif)| oif.drops);
+    assert_eq!(o1_drops, Some(1), "the boundary drop is the entry's on o1");
+    // o0 sent the first, third and fourth frame, with its own MAC as the source.
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut buffer = [0u8; 2048];
+    while seen.len() < 3 && std::time::Instant::now() < deadline {
+        match capture.recv_from(&mut buffer) {
+            Ok((len, arrival))
+                if !arrival.outgoing && len >= 54 && buffer[12..14] == [0x86, 0xdd] =>
+            {
+                // Only the test's groups: the kernel sends its own (ND, MLD) out of o0 too.
+                let ip = Ipv6HeaderSlice::from_slice(&buffer[14..len]).expect("IPv6");
+                let group = ip.destination_addr();
+                if group == GROUP6 || group == site {
+                    seen.push((buffer[6..12].to_vec(), ip.hop_limit(), group));
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            Err(e) => panic!("capture: {e}"),
+        }
+    }
+    let mac = mac_of(0).to_vec();
+    assert_eq!(
+        seen,
+        [
+            (mac.clone(), 10, GROUP6),
+            (mac.clone(), 63, GROUP6),
+            (mac, 63, site)
+        ],
+        "the copies o0 sent: its MAC as the source, hop limit − 1"
+    );
 }
