@@ -2,10 +2,11 @@
 //!
 //! Every type is `#[repr(C)]` and laid out without implicit padding, so that both sides agree on
 //! the bytes. IPv4 addresses are kept exactly as they sit in the packet (network byte order): a
-//! `u32` read from the header with a native load, never byte-swapped on the fast path.
+//! `u32` read from the header with a native load, never byte-swapped on the fast path; IPv6
+//! addresses likewise as their 16 bytes.
 #![no_std]
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 /// Counter indexes of the global per-CPU `STATS` array: why each packet went where it went.
 pub mod stat {
@@ -13,11 +14,11 @@ pub mod stat {
     pub const RX: u32 = 0;
     /// Frames too short for their Ethernet (and 802.1Q) header: dropped.
     pub const MALFORMED_ETH: u32 = 1;
-    /// Not IPv4 (ARP, IPv6, double tags, ...): passed to the kernel.
+    /// Neither IPv4 nor IPv6 (ARP, double tags, ...): passed to the kernel.
     pub const NOT_IPV4: u32 = 2;
     /// IPv4 with a truncated or invalid header (version, IHL, total length): dropped.
     pub const MALFORMED_IPV4: u32 = 3;
-    /// IPv4 unicast or broadcast: passed to the kernel.
+    /// IPv4 unicast or broadcast: passed to the kernel (IPv6: [`IPV6_NOT_MULTICAST`]).
     pub const NOT_MULTICAST: u32 = 4;
     /// Link-local groups 224.0.0.0/24: passed to the kernel, never forwarded.
     pub const LINK_LOCAL: u32 = 5;
@@ -100,11 +101,42 @@ pub mod stat {
     /// Packets of an entry in hold mode that no punt socket serves (mgmd gone, or its sockets
     /// not open): forwarded by the fast path, as nobody holds packets before them.
     pub const HOLD_NO_PUNT_SOCKET: u32 = 40;
+    /// IPv6 with a truncated or invalid header (version, payload length past the frame), or an
+    /// ICMPv6 header without its type byte: dropped.
+    pub const MALFORMED_IPV6: u32 = 41;
+    /// IPv6 unicast: passed to the kernel.
+    pub const IPV6_NOT_MULTICAST: u32 = 42;
+    /// IPv6 groups of scope 0–2 (reserved, interface-local ff01::/16, link-local ff02::/16):
+    /// passed to the kernel, never forwarded.
+    pub const IPV6_LOCAL_SCOPE: u32 = 43;
+    /// MLD (ICMPv6 types 130, 131, 132, 143, wherever the extension headers put it) to a group
+    /// of scope 3 or more: passed to the kernel (the control plane reads it there).
+    pub const MLD: u32 = 44;
+    /// IPv6 multicast data frames considered for forwarding.
+    pub const IPV6_MULTICAST: u32 = 45;
+    /// IPv6 frames with extension headers (forwarded with them, untouched).
+    pub const IPV6_EXT_HEADERS: u32 = 46;
+    /// An extension header running past the payload, or a Hop-by-Hop header not first:
+    /// dropped, as the kernel drops them.
+    pub const BAD_EXT_CHAIN: u32 = 47;
+    /// More extension headers than the program walks (`MAX_EXT_HEADERS` in `mgm-ebpf`):
+    /// passed to the kernel, which walks them itself (and does not forward them).
+    pub const EXT_CHAIN_TOO_LONG: u32 = 48;
+    /// IPv6: no (S,G) entry (reported as a creation alert; punted or passed as IPv4 misses,
+    /// counted by [`MISS_PUNTED`], [`MISS_PASSED`] and [`MIRROR_MISS_PASSED`]).
+    pub const IPV6_MISS: u32 = 49;
+    /// IPv6 hop limit 0 or 1 on arrival: dropped.
+    pub const HOP_LIMIT_EXPIRED: u32 = 50;
+    /// IPv6 packets whose group's scope stays inside the admin-scope boundary of the interface
+    /// they arrived on (`IfaceConfig::scope_boundary`): dropped before the lookup.
+    pub const SCOPE_BOUNDARY: u32 = 51;
+    /// Egress: IPv6 copies dropped by the interface's admin-scope boundary.
+    pub const EGRESS_SCOPE_BOUNDARY: u32 = 52;
     /// Packets of an entry in hold mode forwarded by the fast path because userspace had sent
     /// on every packet punted before them on the same receive queue (the handover).
-    pub const HOLD_HANDED_OVER: u32 = 41;
+    pub const HOLD_HANDED_OVER: u32 = 53;
     /// Number of counters.
-    pub const COUNT: u32 = 42;
+    pub const COUNT: u32 = 54;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -149,6 +181,18 @@ pub mod stat {
         "report_recently_sent",
         "report_repeat_rate_limited",
         "hold_no_punt_socket",
+        "malformed_ipv6",
+        "ipv6_not_multicast",
+        "ipv6_local_scope",
+        "mld",
+        "ipv6_multicast",
+        "ipv6_ext_headers",
+        "bad_ext_chain",
+        "ext_chain_too_long",
+        "ipv6_miss",
+        "hop_limit_expired",
+        "scope_boundary",
+        "egress_scope_boundary",
         "hold_handed_over",
     ];
 }
@@ -186,6 +230,66 @@ impl SgKey {
 }
 
 impl core::fmt::Display for SgKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "({},{})", self.source_addr(), self.group_addr())
+    }
+}
+
+/// Key of the IPv6 MFE map (`MFES6`): one (S,G) pair, both addresses as their 16 bytes in
+/// network order (as they sit in the packet).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Sg6Key {
+    /// Source address.
+    pub source: [u8; 16],
+    /// Group address.
+    pub group: [u8; 16],
+}
+
+impl Sg6Key {
+    /// The key of (`source`, `group`).
+    pub const fn new(source: Ipv6Addr, group: Ipv6Addr) -> Self {
+        Self {
+            source: source.octets(),
+            group: group.octets(),
+        }
+    }
+
+    /// The source address.
+    pub const fn source_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from_bits(u128::from_be_bytes(self.source))
+    }
+
+    /// The group address.
+    pub const fn group_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from_bits(u128::from_be_bytes(self.group))
+    }
+
+    /// The 64-bit digest that stands for this (S,G) in the report budget (`REPORTED_SGS`,
+    /// keyed by [`SgKey`]): each address folded to 32 bits by XOR of its words. Two (S,G)s
+    /// with the same digest share one budget slot and its repeat interval.
+    #[inline(always)]
+    pub const fn digest(&self) -> SgKey {
+        SgKey {
+            source: fold(&self.source),
+            group: fold(&self.group),
+        }
+    }
+}
+
+/// The XOR of the four native-order words of a 16-byte address.
+#[inline(always)]
+const fn fold(a: &[u8; 16]) -> u32 {
+    word(a, 0) ^ word(a, 4) ^ word(a, 8) ^ word(a, 12)
+}
+
+/// The native-order word at byte `i` of `a`.
+#[inline(always)]
+const fn word(a: &[u8; 16], i: usize) -> u32 {
+    u32::from_ne_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]])
+}
+
+impl core::fmt::Display for Sg6Key {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "({},{})", self.source_addr(), self.group_addr())
     }
@@ -316,19 +420,31 @@ impl OifCounters {
 pub struct IfaceConfig {
     /// The interface's MAC address, written as the source of every copy.
     pub mac: [u8; 6],
-    /// Copies whose TTL (after the decrement) is below this are dropped; 0 or 1 lets all
-    /// through (the kernel's ipmr rule `ttl > threshold`, before the decrement).
+    /// Copies whose TTL or IPv6 hop limit (after the decrement) is below this are dropped; 0 or
+    /// 1 lets all through (the kernel's ipmr rule `ttl > threshold`, before the decrement).
     pub ttl_threshold: u8,
     /// [`IFACE_FLAG_MIRRORED`] or 0.
     pub flags: u8,
-    /// Largest IPv4 packet (layer 3 bytes) sent on this interface; 0 = no check.
+    /// Largest IP packet (layer 3 bytes) sent on this interface; 0 = no check.
     pub mtu: u32,
     /// First slot of this interface's AF_XDP punt sockets in `PUNT_SOCKETS`: the socket of
     /// receive queue `q` sits at `punt_slot + q`.
     pub punt_slot: u32,
     /// Receive queues with a punt slot (0 = misses on this interface go to the kernel).
     pub punt_queues: u32,
+    /// IPv6 admin-scope boundary (RFC 4007 zones, RFC 7346 scopes, mrouted's `boundary`): the
+    /// largest multicast scope whose groups stay on this side of the interface; 0 = none.
+    /// Packets of groups of this scope or a smaller one are neither accepted from the interface
+    /// nor sent out of it (a zone of a smaller scope lies inside one of a larger scope, so a
+    /// site boundary, 5, also bounds admin-local, 4, and realm-local, 3, groups). At most
+    /// [`MAX_SCOPE_BOUNDARY`].
+    pub scope_boundary: u8,
+    /// Reserved, zero.
+    pub reserved: [u8; 3],
 }
+
+/// Largest `IfaceConfig::scope_boundary`: the global scope (14) has no boundary.
+pub const MAX_SCOPE_BOUNDARY: u8 = 13;
 
 /// `IfaceConfig::flags`: the kernel routes multicast arriving here (mgmd mirrors its routes):
 /// misses go to the kernel without a creation alert or a punt.
@@ -360,9 +476,17 @@ pub mod report_kind {
     pub const MISS: u32 = 1;
     /// A packet of a known entry arrived on the wrong interface.
     pub const WRONG_IF: u32 = 2;
+    /// An IPv6 packet matched no (S,G) entry of `MFES6`.
+    pub const MISS6: u32 = 3;
+    /// An IPv6 packet of a known entry arrived on the wrong interface.
+    pub const WRONG_IF6: u32 = 4;
 }
 
 /// One ring-buffer record from the XDP program to userspace.
+///
+/// IPv6 reports ([`report_kind::MISS6`], [`report_kind::WRONG_IF6`]) have the same layout:
+/// `sg` is zero and the (S,G) is the one of the IPv6 header at the start of `header`, which
+/// they always carry whole ([`IPV6_REPORT_SOURCE`], [`IPV6_REPORT_GROUP`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report {
@@ -376,7 +500,7 @@ pub struct Report {
     pub header_len: u32,
     /// Reserved, zero.
     pub reserved: u32,
-    /// The packet from its IPv4 header on (for the RPF and wrong-if callbacks).
+    /// The packet from its IP header on (for the RPF and wrong-if callbacks).
     pub header: [u8; REPORT_HEADER_BYTES],
 }
 
@@ -384,6 +508,11 @@ pub struct Report {
 /// header (options included), or the fixed header and the start of the data (MGM-SPEC §5.1,
 /// A-53); a shorter packet is copied whole.
 pub const REPORT_HEADER_BYTES: usize = 60;
+
+/// Bytes of an IPv6 report's `header` holding the source address.
+pub const IPV6_REPORT_SOURCE: core::ops::Range<usize> = 8..24;
+/// Bytes of an IPv6 report's `header` holding the group address.
+pub const IPV6_REPORT_GROUP: core::ops::Range<usize> = 24..40;
 
 /// Settings of the `CONFIG` array (`u64` values), indexed by these constants.
 pub mod config {
@@ -455,7 +584,7 @@ pub struct RateLimit {
 
 /// Size limits of the maps.
 pub mod limits {
-    /// MFE entries (and per-entry counter slots).
+    /// MFE entries of each family (`MFES`, `MFES6`), and the counter slots both share.
     pub const MFES: u32 = 131_072;
     /// Outgoing-interface sets (slots of the outer `OIF_SETS` array).
     pub const OIF_SETS: u32 = 16_384;
@@ -482,6 +611,7 @@ mod pod {
     use super::*;
     // SAFETY: all of these are repr(C) plain integers and byte arrays without padding.
     unsafe impl aya::Pod for SgKey {}
+    unsafe impl aya::Pod for Sg6Key {}
     unsafe impl aya::Pod for MfeValue {}
     unsafe impl aya::Pod for MfeCounters {}
     unsafe impl aya::Pod for OifCounterKey {}
@@ -495,8 +625,29 @@ mod pod {
 
 #[cfg(test)]
 mod tests {
-    use super::SgKey;
-    use core::net::Ipv4Addr;
+    use super::{Sg6Key, SgKey};
+    use core::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn sg6_key_keeps_packet_byte_order() {
+        let source: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let group: Ipv6Addr = "ff3e::8000:1".parse().unwrap();
+        let key = Sg6Key::new(source, group);
+        assert_eq!(key.source[..4], [0x20, 0x01, 0x0d, 0xb8]);
+        assert_eq!(key.group[..2], [0xff, 0x3e]);
+        assert_eq!((key.source_addr(), key.group_addr()), (source, group));
+    }
+
+    #[test]
+    fn sg6_digest_folds_each_address() {
+        let key = Sg6Key {
+            source: [1, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 8, 0, 0, 0],
+            group: [0xff; 16],
+        };
+        let digest = key.digest();
+        assert_eq!(digest.source.to_ne_bytes(), [15, 0, 0, 0]);
+        assert_eq!(digest.group, 0);
+    }
 
     #[test]
     fn sg_key_keeps_packet_byte_order() {

@@ -1,5 +1,6 @@
 //! The ingress program: classify, look the (S,G) up, check, decrement the TTL and replicate with
-//! one devmap broadcast; misses are reported and punted to userspace.
+//! one devmap broadcast; misses are reported and punted to userspace. IPv6 frames branch off at
+//! the ethertype to [`crate::ingress6`], which shares the hit path ([`hit`]) and the miss path.
 //!
 //! Only exact (S,G) keys are looked up, with no (\*,G) fallback: an MGM forwarding entry is
 //! always an (S,G) (wildcard routes and memberships live in the control plane, which turns the
@@ -28,7 +29,7 @@ use mgm_common::{
 };
 
 use crate::{
-    egress,
+    egress, ingress6,
     maps::{count, IFACES, MFES, MFE_STATS, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS},
     mirror,
     options::ipv4_options_ok,
@@ -44,6 +45,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     let end = ctx.data_end();
     let (offset, tagged) = match packet::link(start, end) {
         Link::Ipv4 { offset, tagged } => (offset, tagged),
+        Link::Ipv6 { offset, tagged } => return ingress6::ingress6(&ctx, offset, tagged),
         Link::Other => return verdict(stat::NOT_IPV4, xdp_action::XDP_PASS),
         Link::Truncated => return verdict(stat::MALFORMED_ETH, xdp_action::XDP_DROP),
     };
@@ -89,12 +91,81 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     // SAFETY: the value is copied out at once; MFES is not preallocated, so a concurrent update
     // replaces the element instead of rewriting it under us.
     let Some(entry) = (unsafe { MFES.get(sg) }).copied() else {
-        return miss(&ctx, sg, ingress, offset);
+        return miss(&ctx, stat::MISS, report_kind::MISS, sg, ingress, offset);
     };
+    let packet = Packet {
+        ingress,
+        hops: ip.ttl,
+        len: u64::from(u16::from_be(ip.total_len)),
+        tagged,
+    };
+    hit(&ctx, &Ipv4 { sg, offset }, &entry, &packet)
+}
+
+/// What the shared hit path needs of a packet's address family.
+pub trait Family {
+    /// Counter of packets dropped for a TTL or hop limit ≤ 1.
+    const EXPIRED: u32;
+    /// Counter of forwarded frames whose header is gone after the tag was removed.
+    const MALFORMED: u32;
+    /// Reports the packet (arrived on `ingress`, not its entry's incoming interface).
+    fn report_wrong_if(&self, ctx: &XdpContext, ingress: u32);
+    /// Decrements the TTL or hop limit of the untagged frame; false if its header is missing.
+    fn decrement(ctx: &XdpContext) -> bool;
+}
+
+/// An IPv4 packet of `sg` whose header starts at `offset`.
+struct Ipv4 {
+    sg: SgKey,
+    offset: usize,
+}
+
+impl Family for Ipv4 {
+    const EXPIRED: u32 = stat::TTL_EXPIRED;
+    const MALFORMED: u32 = stat::MALFORMED_IPV4;
+
+    #[inline(always)]
+    fn report_wrong_if(&self, ctx: &XdpContext, ingress: u32) {
+        let (start, end) = (ctx.data(), ctx.data_end());
+        report::raise(
+            report_kind::WRONG_IF,
+            ingress,
+            self.sg,
+            start,
+            end,
+            self.offset,
+        );
+    }
+
+    #[inline(always)]
+    fn decrement(ctx: &XdpContext) -> bool {
+        let Some(ip) = ptr_at::<Ipv4Hdr>(ctx.data(), ctx.data_end(), ETH_HDR_LEN) else {
+            return false;
+        };
+        // SAFETY: in bounds (checked by ptr_at); nothing else holds a reference to the frame.
+        packet::decrease_ttl(unsafe { &mut *ip });
+        true
+    }
+}
+
+/// What the hit path needs of a packet that matched an entry.
+pub struct Packet {
+    /// The interface it arrived on.
+    pub ingress: u32,
+    /// Its TTL or hop limit on arrival.
+    pub hops: u8,
+    /// Its layer 3 bytes.
+    pub len: u64,
+    /// Whether it carries an 802.1Q tag.
+    pub tagged: bool,
+}
+
+/// The hit path of both families: the incoming interface, hold mode, mirrored entries, TTL or
+/// hop limit ≤ 1, the entry's counters, negative entries, then the replication.
+#[inline(always)]
+pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &Packet) -> u32 {
     let counters = MFE_STATS.get_ptr_mut(entry.stats_slot);
-    // Read before a punt attempt, which moves the frame's metadata and so invalidates `ip`.
-    let (ttl, total_len) = (ip.ttl, u64::from(u16::from_be(ip.total_len)));
-    if entry.iif != ingress {
+    if entry.iif != packet.ingress {
         if let Some(counters) = counters {
             // SAFETY: per-CPU slot.
             unsafe { (*counters).wrong_if += 1 };
@@ -102,7 +173,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         if entry.flags & MFE_FLAG_MIRRORED != 0 {
             return mirror::wrong_if();
         }
-        report::raise(report_kind::WRONG_IF, ingress, sg, start, end, offset);
+        family.report_wrong_if(ctx, packet.ingress);
         return verdict(stat::WRONG_IF, xdp_action::XDP_DROP);
     }
     if entry.flags != 0 {
@@ -111,10 +182,10 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
             // it has sent on everything punted before it on this queue: then the fast path
             // takes over without overtaking any of them. With no punt socket (mgmd gone),
             // nobody holds packets before it: the fast path forwards it.
-            match punt_slot(&ctx, iface_config(ingress)) {
+            match punt_slot(ctx, iface_config(packet.ingress)) {
                 Some(slot) if punts_handled(slot) => count(stat::HOLD_HANDED_OVER),
                 Some(slot) => {
-                    if let Some(action) = punt_to(&ctx, slot) {
+                    if let Some(action) = punt_to(ctx, slot) {
                         count(stat::HOLD_PUNTED);
                         return action;
                     }
@@ -123,49 +194,48 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
                 None => count(stat::HOLD_NO_PUNT_SOCKET),
             }
         }
-        if entry.flags & MFE_FLAG_MIRRORED != 0 && mirror::to_kernel(counters, total_len) {
+        if entry.flags & MFE_FLAG_MIRRORED != 0 && mirror::to_kernel(counters, packet.len) {
             return xdp_action::XDP_PASS;
         }
     }
-    if ttl <= 1 {
+    if packet.hops <= 1 {
         if let Some(counters) = counters {
             // SAFETY: per-CPU slot.
             unsafe { (*counters).ttl_expired += 1 };
         }
-        return verdict(stat::TTL_EXPIRED, xdp_action::XDP_DROP);
+        return verdict(F::EXPIRED, xdp_action::XDP_DROP);
     }
     if let Some(counters) = counters {
         // SAFETY: per-CPU slot.
         unsafe {
             (*counters).packets += 1;
-            (*counters).bytes += total_len;
+            (*counters).bytes += packet.len;
         }
     }
     if entry.oif_set == NO_OIF_SET && entry.oif == 0 {
         return verdict(stat::NEGATIVE, xdp_action::XDP_DROP);
     }
-    forward(&ctx, &entry, tagged)
+    forward::<F>(ctx, entry, packet.tagged)
 }
 
 /// Counts `reason` and returns `action`.
 #[inline(always)]
-fn verdict(reason: u32, action: u32) -> u32 {
+pub fn verdict(reason: u32, action: u32) -> u32 {
     count(reason);
     action
 }
 
-/// Removes the tag, decrements the TTL, records the entry's stats slot in the metadata and
-/// broadcasts to the entry's outgoing set (never back out of the ingress interface).
+/// Removes the tag, decrements the TTL or hop limit, records the entry's stats slot in the
+/// metadata and broadcasts to the entry's outgoing set (never back out of the ingress
+/// interface).
 #[inline(always)]
-fn forward(ctx: &XdpContext, entry: &MfeValue, tagged: bool) -> u32 {
+fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, tagged: bool) -> u32 {
     if tagged && !pop_vlan(ctx) {
         return verdict(stat::MALFORMED_ETH, xdp_action::XDP_DROP);
     }
-    let Some(ip) = ptr_at::<Ipv4Hdr>(ctx.data(), ctx.data_end(), ETH_HDR_LEN) else {
-        return verdict(stat::MALFORMED_IPV4, xdp_action::XDP_DROP);
-    };
-    // SAFETY: in bounds (checked by ptr_at); nothing else holds a reference to the frame.
-    packet::decrease_ttl(unsafe { &mut *ip });
+    if !F::decrement(ctx) {
+        return verdict(F::MALFORMED, xdp_action::XDP_DROP);
+    }
     if entry.oif != 0 {
         // One outgoing interface: its rules here, then a direct redirect (no devmap program).
         if !egress::prepare_copy(ctx, entry.oif, entry.stats_slot) {
@@ -233,29 +303,30 @@ fn write_front<T>(ctx: &XdpContext, meta: T) -> bool {
 
 /// The settings of interface `ifindex`, copied out.
 #[inline(always)]
-fn iface_config(ifindex: u32) -> Option<IfaceConfig> {
+pub fn iface_config(ifindex: u32) -> Option<IfaceConfig> {
     // SAFETY: the value is copied out at once.
     unsafe { IFACES.get(ifindex) }.copied()
 }
 
-/// No entry: raise a creation alert and hand the packet to the interface's punt socket, or to
-/// the kernel when none serves this receive queue. On a mirrored interface the kernel routes
-/// it (no alert, no punt).
+/// No entry (counted as `counter`): raise a creation alert of `kind` (`sg`: the (S,G) or, for
+/// IPv6, its digest) and hand the packet to the interface's punt socket, or to the kernel when
+/// none serves this receive queue. On a mirrored interface the kernel routes it (no alert, no
+/// punt).
 #[inline(always)]
-fn miss(ctx: &XdpContext, sg: SgKey, ingress: u32, offset: usize) -> u32 {
-    count(stat::MISS);
+pub fn miss(
+    ctx: &XdpContext,
+    counter: u32,
+    kind: u32,
+    sg: SgKey,
+    ingress: u32,
+    offset: usize,
+) -> u32 {
+    count(counter);
     let iface = iface_config(ingress);
     if iface.is_some_and(|i| i.flags & IFACE_FLAG_MIRRORED != 0) {
         return verdict(stat::MIRROR_MISS_PASSED, xdp_action::XDP_PASS);
     }
-    report::raise(
-        report_kind::MISS,
-        ingress,
-        sg,
-        ctx.data(),
-        ctx.data_end(),
-        offset,
-    );
+    report::raise(kind, ingress, sg, ctx.data(), ctx.data_end(), offset);
     punt(ctx, iface)
 }
 

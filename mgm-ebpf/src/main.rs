@@ -1,5 +1,6 @@
 //! mgm's XDP data plane: the ingress program (parse, (S,G) lookup, checks, replication by one
-//! devmap broadcast, punt of misses) and the devmap egress program run once per copy.
+//! devmap broadcast, punt of misses; IPv4 and IPv6) and the devmap egress program run once per
+//! copy.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
@@ -8,7 +9,11 @@ mod bucket;
 #[cfg(target_arch = "bpf")]
 mod egress;
 #[cfg(target_arch = "bpf")]
+mod exthdr;
+#[cfg(target_arch = "bpf")]
 mod ingress;
+#[cfg(target_arch = "bpf")]
+mod ingress6;
 #[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]

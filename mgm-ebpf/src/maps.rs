@@ -9,7 +9,7 @@ use aya_ebpf::{
 };
 use mgm_common::{
     config, limits, report_bucket, stat, IfaceConfig, MfeCounters, MfeValue, OifCounterKey,
-    OifCounters, RateLimit, Report, ReportedSg, SgKey,
+    OifCounters, RateLimit, Report, ReportedSg, Sg6Key, SgKey,
 };
 
 /// Why frames went where they went, per CPU (indexes: `mgm_common::stat`).
@@ -26,7 +26,17 @@ pub static MFES: HashMap<
     { BPF_F_NO_PREALLOC as usize },
 > = HashMap::new();
 
-/// Per-entry counters, indexed by `MfeValue::stats_slot`.
+/// The IPv6 forwarding entries, (S,G) → what to do: sized and updated as `MFES`, whose counter
+/// slots, outgoing sets and per-interface counters they share.
+#[btf_map]
+pub static MFES6: HashMap<
+    Sg6Key,
+    MfeValue,
+    { limits::MFES as usize },
+    { BPF_F_NO_PREALLOC as usize },
+> = HashMap::new();
+
+/// Per-entry counters (of either family), indexed by `MfeValue::stats_slot`.
 #[btf_map]
 pub static MFE_STATS: PerCpuArray<MfeCounters, { limits::MFES as usize }> = PerCpuArray::new();
 

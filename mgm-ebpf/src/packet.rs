@@ -1,11 +1,15 @@
-//! Bounds-checked access to the frame: Ethernet (untagged or one 802.1Q tag) and IPv4.
+//! Bounds-checked access to the frame: Ethernet (untagged or one 802.1Q tag), IPv4 and the
+//! fixed IPv6 header.
 use core::mem::size_of;
+use mgm_common::Sg6Key;
 
 /// Bytes of an untagged Ethernet header.
 pub const ETH_HDR_LEN: usize = 14;
 /// Bytes of one 802.1Q tag.
 pub const VLAN_TAG_LEN: usize = 4;
 const ETH_P_IP: u16 = 0x0800;
+/// Ethertype of IPv6.
+pub const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 /// IPv4 protocol number of IGMP.
 pub const IPPROTO_IGMP: u8 = 2;
@@ -25,6 +29,23 @@ pub struct Ipv4Hdr {
     pub daddr: u32,
 }
 
+/// Bytes of the fixed IPv6 header.
+pub const IPV6_HDR_LEN: usize = 40;
+
+/// The fixed IPv6 header, as it sits in the packet.
+#[repr(C)]
+pub struct Ipv6Hdr {
+    /// Version (high nibble) and the start of the traffic class.
+    pub version_class: u8,
+    /// The rest of the traffic class and the flow label.
+    pub class_flow: [u8; 3],
+    pub payload_len: u16,
+    pub next_header: u8,
+    pub hop_limit: u8,
+    /// Source and destination (group) addresses, side by side as in the MFES6 key.
+    pub addrs: Sg6Key,
+}
+
 /// A pointer to a `T` at `offset` into the frame `[start, end)`, if it fits.
 #[inline(always)]
 pub fn ptr_at<T>(start: usize, end: usize, offset: usize) -> Option<*mut T> {
@@ -39,6 +60,8 @@ pub fn ptr_at<T>(start: usize, end: usize, offset: usize) -> Option<*mut T> {
 pub enum Link {
     /// IPv4 at this offset; `tagged` when one 802.1Q tag precedes it.
     Ipv4 { offset: usize, tagged: bool },
+    /// IPv6 at this offset; `tagged` as for IPv4.
+    Ipv6 { offset: usize, tagged: bool },
     /// Another protocol (or a second tag).
     Other,
     /// Too short for its own Ethernet header.
@@ -59,6 +82,12 @@ pub fn link(start: usize, end: usize) -> Link {
             tagged: false,
         };
     }
+    if ethertype == ETH_P_IPV6 {
+        return Link::Ipv6 {
+            offset: ETH_HDR_LEN,
+            tagged: false,
+        };
+    }
     if ethertype != ETH_P_8021Q {
         return Link::Other;
     }
@@ -66,13 +95,16 @@ pub fn link(start: usize, end: usize) -> Link {
         return Link::Truncated;
     };
     // SAFETY: in bounds (checked just above).
-    if u16::from_be(unsafe { *inner }) == ETH_P_IP {
-        Link::Ipv4 {
+    match u16::from_be(unsafe { *inner }) {
+        ETH_P_IP => Link::Ipv4 {
             offset: ETH_HDR_LEN + VLAN_TAG_LEN,
             tagged: true,
-        }
-    } else {
-        Link::Other
+        },
+        ETH_P_IPV6 => Link::Ipv6 {
+            offset: ETH_HDR_LEN + VLAN_TAG_LEN,
+            tagged: true,
+        },
+        _ => Link::Other,
     }
 }
 

@@ -8,8 +8,9 @@
 //! `REPORTED_SGS` (`limits::REPORTED_SGS` slots, one (S,G) each, chosen by hash)
 //! remembers both; an (S,G) overwritten in its slot by another counts as new again.
 use aya_ebpf::helpers::bpf_ktime_get_ns;
+use core::ptr::addr_of_mut;
 use mgm_common::{
-    config, report_bucket, report_kind, stat, Report, ReportedSg, SgKey, REPORT_HEADER_BYTES,
+    config, report_bucket, report_kind, stat, ReportedSg, SgKey, REPORT_HEADER_BYTES,
 };
 
 use crate::{
@@ -18,13 +19,15 @@ use crate::{
     packet::ptr_at,
 };
 
-/// Sends a report of `kind` for the packet whose IPv4 header starts at `offset`, unless its
-/// budget (per CPU, and per (S,G) for creation alerts) is spent.
+/// Sends a report of `kind` for the packet whose IP header starts at `offset`, unless its
+/// budget (per CPU, and per (S,G) for creation alerts) is spent. `sg` is the packet's (S,G),
+/// or for IPv6 its digest (`Sg6Key::digest`), which stands for it in the budget and the record.
 #[inline(always)]
 pub fn raise(kind: u32, ifindex: u32, sg: SgKey, start: usize, end: usize, offset: usize) {
     // SAFETY: helper without preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    let admitted = if kind == report_kind::MISS {
+    let is_miss = kind == report_kind::MISS || kind == report_kind::MISS6;
+    let admitted = if is_miss {
         admit_miss(sg, now)
     } else {
         admit(report_bucket::WRONG_IF, now, stat::REPORT_RATE_LIMITED).then_some(Ring::First)
@@ -38,27 +41,31 @@ pub fn raise(kind: u32, ifindex: u32, sg: SgKey, start: usize, end: usize, offse
         count(stat::REPORT_RING_FULL);
         return;
     };
-    // The packet from its IPv4 header on, as much as it has up to the limit.
-    let mut header = [0u8; REPORT_HEADER_BYTES];
+    // Written in place (a record built on the stack would cost every inlined caller its size).
+    let report = entry.as_mut_ptr();
+    // SAFETY: the reserved record is ours until submitted; fields written through raw
+    // pointers, without references to uninitialised memory.
+    unsafe {
+        addr_of_mut!((*report).kind).write(kind);
+        addr_of_mut!((*report).ifindex).write(ifindex);
+        addr_of_mut!((*report).sg).write(sg);
+        addr_of_mut!((*report).reserved).write(0);
+    }
+    // The packet from its IP header on, as much as it has up to the limit (`header_len` says
+    // how much; the bytes after it are not read).
     let mut header_len = 0;
     while header_len < REPORT_HEADER_BYTES {
         let Some(byte) = ptr_at::<u8>(start, end, offset + header_len) else {
             break;
         };
-        // SAFETY: in bounds (checked by ptr_at).
-        header[header_len] = unsafe { *byte };
+        // SAFETY: in bounds (checked by ptr_at); `header_len` is inside the record's array.
+        unsafe { addr_of_mut!((*report).header[header_len]).write(*byte) };
         header_len += 1;
     }
-    entry.write(Report {
-        kind,
-        ifindex,
-        sg,
-        header_len: header_len as u32,
-        reserved: 0,
-        header,
-    });
+    // SAFETY: as above.
+    unsafe { addr_of_mut!((*report).header_len).write(header_len as u32) };
     entry.submit(0);
-    if kind == report_kind::MISS {
+    if is_miss {
         remember(sg, now);
         count(stat::REPORT_MISS);
     } else {

@@ -25,7 +25,7 @@ fn missed(reports: &[DataPlaneReport]) -> Vec<SgKey> {
         .iter()
         .filter_map(|r| match r {
             DataPlaneReport::Miss { sg, .. } => Some(*sg),
-            DataPlaneReport::WrongIf { .. } => None,
+            _ => None,
         })
         .collect()
 }

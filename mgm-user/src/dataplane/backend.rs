@@ -7,9 +7,10 @@ use mgm_common::SgKey;
 pub struct IfaceSettings {
     /// Source MAC address of every copy sent on the interface.
     pub mac: [u8; 6],
-    /// Copies whose TTL after the decrement is below this are not sent (0 or 1: no limit).
+    /// Copies whose TTL or hop limit after the decrement is below this are not sent (0 or 1:
+    /// no limit).
     pub ttl_threshold: u8,
-    /// Largest IPv4 packet (bytes) sent on the interface; 0 = no check.
+    /// Largest IP packet (bytes) sent on the interface; 0 = no check.
     pub mtu: u32,
     /// The kernel routes multicast arriving here (mirrored): misses go to the kernel, and
     /// entries arriving here are mirrored entries (samples, fail-safe).
@@ -21,9 +22,9 @@ pub struct IfaceSettings {
 pub struct OifStats {
     /// Copies sent.
     pub packets: u64,
-    /// Bytes sent (IPv4 packets).
+    /// Bytes sent (IP packets).
     pub bytes: u64,
-    /// Copies dropped by the interface's TTL threshold or MTU.
+    /// Copies dropped by the interface's TTL threshold, MTU or (IPv6) scope boundary.
     pub drops: u64,
 }
 
@@ -36,7 +37,7 @@ pub struct MfeStats {
     pub bytes: u64,
     /// Packets that arrived on another interface (dropped).
     pub wrong_if: u64,
-    /// Packets dropped for TTL ≤ 1.
+    /// Packets dropped for TTL (IPv6: hop limit) ≤ 1.
     pub ttl_expired: u64,
     /// Mirrored entries: of `packets`, those handed to the kernel as samples.
     pub sampled: u64,
@@ -44,11 +45,12 @@ pub struct MfeStats {
     pub oifs: Vec<(u32, OifStats)>,
 }
 
-/// An entry as a backend holds it: (S,G), incoming and outgoing ifindexes (sorted).
+/// An entry as a backend holds it: (S,G) (an [`SgKey`], or an `Sg6Key` for IPv6 entries),
+/// incoming and outgoing ifindexes (sorted).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InstalledMfe {
+pub struct InstalledMfe<K = SgKey> {
     /// The entry's (S,G).
-    pub sg: SgKey,
+    pub sg: K,
     /// Incoming ifindex.
     pub iif: u32,
     /// Outgoing ifindexes, sorted, without duplicates; empty for a negative entry.

@@ -29,6 +29,8 @@ pub mod map_name {
     pub const STATS: &str = "STATS";
     /// (S,G) → `MfeValue`.
     pub const MFES: &str = "MFES";
+    /// IPv6 (S,G) → `MfeValue`.
+    pub const MFES6: &str = "MFES6";
     /// Per-entry per-CPU counters.
     pub const MFE_STATS: &str = "MFE_STATS";
     /// Per-(entry, interface) per-CPU counters.
@@ -56,9 +58,10 @@ pub mod map_name {
     /// Per punt socket slot, how far userspace has dealt with the frames punted there.
     pub const PUNTS_HANDLED: &str = "PUNTS_HANDLED";
     /// Every map that is pinned.
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 16] = [
         STATS,
         MFES,
+        MFES6,
         MFE_STATS,
         OIF_STATS,
         IFACES,

@@ -5,12 +5,13 @@
 //! | map | kind | key → value |
 //! |---|---|---|
 //! | `MFES` | hash, not preallocated | `SgKey` → `MfeValue { iif, oif_set, stats_slot, flags, oif }` |
+//! | `MFES6` | hash, not preallocated | `Sg6Key` → `MfeValue` (IPv6 entries, `XdpBackend::install_mfe6` and the other `*6` methods) |
 //! | `OIF_SETS` | array of maps | set id → DEVMAP_HASH (ifindex → ifindex + egress program) |
-//! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` |
+//! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` (slots shared by both families) |
 //! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` (base at join, drops; copies sent are derived) |
-//! | `IFACES` | hash | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots) |
+//! | `IFACES` | hash | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots, IPv6 scope boundary) |
 //! | `PUNT_SOCKETS` | XSKMAP | punt slot + receive queue → AF_XDP socket |
-//! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface) |
+//! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface; both families) |
 //! | `REPEAT_REPORTS` | ring buffer | `Report` records of repeated misses, read before `REPORTS` |
 //! | `CONFIG`, `REPORT_RATE` | array, per-CPU array | report rate limit and its token buckets; mirror settings and heartbeat |
 //! | `MIRROR_RATE` | per-CPU array | token bucket of mirrored entries' wrong-interface passes |

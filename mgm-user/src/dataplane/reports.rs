@@ -1,9 +1,10 @@
 //! Reports from the XDP program (creation alerts for misses, wrong-interface reports), read
 //! from the `REPEAT_REPORTS` and `REPORTS` ring buffers, synchronously or as an async stream on
-//! tokio.
+//! tokio. Both families share the rings and the record layout; an IPv6 record carries its
+//! (S,G) in the IPv6 header it copies (see `mgm_common::Report`).
 use super::{loader::map_name, DataPlane, DataPlaneError};
 use aya::maps::{MapData, RingBuf};
-use mgm_common::{report_kind, Report, SgKey};
+use mgm_common::{report_kind, Report, Sg6Key, SgKey, IPV6_REPORT_GROUP, IPV6_REPORT_SOURCE};
 use tokio::io::{unix::AsyncFd, Interest};
 
 /// One report of the data plane, an input of the MGM core.
@@ -27,10 +28,30 @@ pub enum DataPlaneReport {
         /// The first bytes of its IPv4 header.
         header: Vec<u8>,
     },
+    /// An IPv6 packet of `sg` matched no entry of `MFES6` (creation alert).
+    Miss6 {
+        /// The packet's (S,G).
+        sg: Sg6Key,
+        /// Where it arrived.
+        ifindex: u32,
+        /// The first bytes of the packet from its IPv6 header on (the whole fixed header).
+        header: Vec<u8>,
+    },
+    /// An IPv6 packet of the installed entry `sg` arrived on another interface than its
+    /// incoming one.
+    WrongIf6 {
+        /// The packet's (S,G).
+        sg: Sg6Key,
+        /// Where it arrived.
+        ifindex: u32,
+        /// The first bytes of the packet from its IPv6 header on (the whole fixed header).
+        header: Vec<u8>,
+    },
 }
 
 impl DataPlaneReport {
-    /// Decodes one ring-buffer record; `None` for a record of unexpected size or kind.
+    /// Decodes one ring-buffer record; `None` for a record of unexpected size or kind (or an
+    /// IPv6 one without its fixed header).
     pub fn parse(record: &[u8]) -> Option<Self> {
         if record.len() < size_of::<Report>() {
             return None;
@@ -51,9 +72,27 @@ impl DataPlaneReport {
                 ifindex,
                 header,
             }),
+            report_kind::MISS6 => Some(Self::Miss6 {
+                sg: sg6_of(&header)?,
+                ifindex,
+                header,
+            }),
+            report_kind::WRONG_IF6 => Some(Self::WrongIf6 {
+                sg: sg6_of(&header)?,
+                ifindex,
+                header,
+            }),
             _ => None,
         }
     }
+}
+
+/// The (S,G) of the IPv6 header at the start of `header`; `None` if it is cut short.
+fn sg6_of(header: &[u8]) -> Option<Sg6Key> {
+    Some(Sg6Key {
+        source: header.get(IPV6_REPORT_SOURCE)?.try_into().ok()?,
+        group: header.get(IPV6_REPORT_GROUP)?.try_into().ok()?,
+    })
 }
 
 /// The next record of `ring` that decodes (others are skipped).

@@ -5,6 +5,9 @@
 //! new set first, then replaces the `MFES` element in one update, then releases the old set:
 //! each packet sees the old entry or the new one, whole. Released sets, counter slots and
 //! per-interface counters are reused only after an RCU grace period ([`XdpBackend::collect`]).
+//!
+//! IPv6 entries live in `MFES6` ([`v6`]) with the same logic ([`family`]), sharing the counter
+//! slots, the outgoing sets and the per-interface counters with IPv4.
 use super::{
     backend::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats, OifStats},
     ids::IdPool,
@@ -15,14 +18,17 @@ use super::{
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues};
 use mgm_common::{
     config, limits, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, ReportedSg,
-    SgKey, IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD, NO_OIF_SET,
+    Sg6Key, SgKey, IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD, NO_OIF_SET,
 };
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
     time::Duration,
 };
 
+mod family;
 mod mirror;
+mod v6;
+use family::Family;
 pub use mirror::{monotonic_ns, MAX_SAMPLE_INTERVAL};
 
 /// Default rate of reports per CPU and kind (misses, wrong-if): 1000 per second...
@@ -65,6 +71,8 @@ pub struct XdpBackend {
     hold_on_create: HashSet<SgKey>,
     /// Interfaces configured as mirrored (`IFACE_FLAG_MIRRORED`).
     mirrored: HashSet<u32>,
+    /// The IPv6 entries.
+    v6: v6::Table6,
     cpus: usize,
 }
 
@@ -75,37 +83,29 @@ impl XdpBackend {
     pub fn new(plane: &mut DataPlane) -> Result<Self, DataPlaneError> {
         let mfes: HashMap<MapData, SgKey, MfeValue> = plane.take_map(map_name::MFES)?.try_into()?;
         let found = mfes.iter().collect::<Result<Vec<_>, _>>()?;
+        let (mfes6, found6) = v6::Table6::open(plane)?;
+        let values = found
+            .iter()
+            .map(|(_, v)| v)
+            .chain(found6.iter().map(|(_, v)| v));
         let mut users: StdHashMap<u32, usize> = StdHashMap::new();
-        for (_, value) in &found {
+        for value in values.clone() {
             if value.oif_set != NO_OIF_SET {
                 *users.entry(value.oif_set).or_default() += 1;
             }
         }
+        let slots_used: Vec<u32> = values.map(|value| value.stats_slot).collect();
         let egress = plane.egress_program()?;
         let outer = match plane.take_map(map_name::OIF_SETS)? {
             aya::maps::Map::ArrayOfMaps(data) => data,
             _ => return Err(DataPlaneError::Missing("OIF_SETS array of maps")),
         };
         let (sets, lists) = OifSets::open(outer, egress, &users)?;
-        let mut entries = StdHashMap::new();
-        let mut slots_used = Vec::with_capacity(found.len());
-        for (sg, value) in found {
-            let set = (value.oif_set != NO_OIF_SET).then_some(value.oif_set);
-            let oifs = match set {
-                Some(id) => lists.get(&id).cloned().unwrap_or_default(),
-                None if value.oif != 0 => vec![value.oif],
-                None => Vec::new(),
-            };
-            slots_used.push(value.stats_slot);
-            let entry = Installed {
-                iif: value.iif,
-                oifs,
-                set,
-                slot: value.stats_slot,
-                flags: value.flags & MFE_FLAG_HOLD,
-            };
-            entries.insert(sg, entry);
-        }
+        let entries = found
+            .into_iter()
+            .map(|(sg, value)| (sg, Installed::adopt(&value, &lists)))
+            .collect();
+        let v6 = v6::Table6::adopt(mfes6, found6, &lists);
         let watermark = slots_used.iter().max().map_or(0, |max| max + 1);
         if watermark > limits::MFES {
             return Err(DataPlaneError::Invalid(
@@ -136,23 +136,30 @@ impl XdpBackend {
             retired_counters: HashSet::new(),
             hold_on_create: HashSet::new(),
             mirrored,
+            v6,
             cpus,
         };
         backend.adopt_counters()?;
         // Whoever held packets for an entry in hold mode is gone: the fast path takes over.
-        let holding: Vec<SgKey> = backend
-            .entries
+        backend.release_holds::<SgKey>()?;
+        backend.release_holds::<Sg6Key>()?;
+        backend.set_report_limit(DEFAULT_REPORTS_PER_SEC, DEFAULT_REPORT_BURST)?;
+        backend.set_mirror_defaults()?;
+        backend.set_report_repeat(DEFAULT_REPORT_REPEAT)?;
+        Ok(backend)
+    }
+
+    /// Ends hold mode of every entry of family `K` (after a restart).
+    fn release_holds<K: Family>(&mut self) -> Result<(), DataPlaneError> {
+        let holding: Vec<K> = K::entries(self)
             .iter()
             .filter(|(_, e)| e.flags & MFE_FLAG_HOLD != 0)
             .map(|(sg, _)| *sg)
             .collect();
         for sg in holding {
-            backend.release_hold(sg)?;
+            self.release::<K>(sg)?;
         }
-        backend.set_report_limit(DEFAULT_REPORTS_PER_SEC, DEFAULT_REPORT_BURST)?;
-        backend.set_mirror_defaults()?;
-        backend.set_report_repeat(DEFAULT_REPORT_REPEAT)?;
-        Ok(backend)
+        Ok(())
     }
 
     /// Keeps the (entry, interface) counters of adopted entries, creates missing ones and
@@ -161,6 +168,7 @@ impl XdpBackend {
         let wanted: HashSet<OifCounterKey> = self
             .entries
             .values()
+            .chain(self.v6.entries.values())
             .flat_map(|entry| {
                 entry.oifs.iter().map(|&ifindex| OifCounterKey {
                     stats_slot: entry.slot,
@@ -321,7 +329,7 @@ impl XdpBackend {
         }
     }
 
-    fn write_entry(&mut self, sg: SgKey, entry: &Installed) -> Result<(), DataPlaneError> {
+    fn write_entry<K: Family>(&mut self, sg: K, entry: &Installed) -> Result<(), DataPlaneError> {
         let value = MfeValue {
             iif: entry.iif,
             oif_set: entry.set.unwrap_or(NO_OIF_SET),
@@ -332,13 +340,13 @@ impl XdpBackend {
                 _ => 0,
             },
         };
-        self.mfes.insert(sg, value, 0)?;
+        K::map_mut(self).insert(sg, value, 0)?;
         Ok(())
     }
 
-    fn create(
+    fn create<K: Family>(
         &mut self,
-        sg: SgKey,
+        sg: K,
         iif: u32,
         oifs: Vec<u32>,
         hold: bool,
@@ -365,7 +373,7 @@ impl XdpBackend {
         });
         match result {
             Ok(entry) => {
-                self.entries.insert(sg, entry);
+                K::entries_mut(self).insert(sg, entry);
                 Ok(())
             }
             Err(e) => {
@@ -376,9 +384,9 @@ impl XdpBackend {
         }
     }
 
-    fn change(
+    fn change<K: Family>(
         &mut self,
-        sg: SgKey,
+        sg: K,
         old: Installed,
         iif: u32,
         oifs: Vec<u32>,
@@ -404,7 +412,7 @@ impl XdpBackend {
                 Ok(set) => set,
                 Err(e) => {
                     // The map still holds the old entry: so does the bookkeeping.
-                    self.entries.insert(sg, old);
+                    K::entries_mut(self).insert(sg, old);
                     return Err(e);
                 }
             }
@@ -426,7 +434,7 @@ impl XdpBackend {
                 }
             }
             self.retire_counters(old.slot, &added);
-            self.entries.insert(sg, old);
+            K::entries_mut(self).insert(sg, old);
             return Err(e);
         }
         if !same_list {
@@ -435,8 +443,154 @@ impl XdpBackend {
             }
         }
         self.retire_counters(old.slot, &removed);
-        self.entries.insert(sg, new);
+        K::entries_mut(self).insert(sg, new);
         Ok(())
+    }
+
+    /// Installs or replaces the entry for `sg` (see [`ForwardingBackend::install_mfe`]).
+    fn install<K: Family>(&mut self, sg: K, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+        let hold = K::hold_on_create(self).remove(&sg);
+        let oifs = normalize(oifs)?;
+        match K::entries_mut(self).remove(&sg) {
+            Some(old) => self.change(sg, old, iif, oifs)?,
+            None => self.create(sg, iif, oifs, hold)?,
+        }
+        // The report budget forgets the (S,G): should the entry go (lost, deleted), its next
+        // miss is reported at once. (Another (S,G) sharing the slot only counts as new; were
+        // the write refused, the next report would only wait out `REPORT_REPEAT_NS`.)
+        let _ = self
+            .reported
+            .set(ReportedSg::slot(sg.budget_key()), ReportedSg::default(), 0);
+        self.collect_if_due()
+    }
+
+    /// Changes the existing entry for `sg` (see [`ForwardingBackend::update_mfe`]).
+    fn update<K: Family>(&mut self, sg: K, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+        let oifs = normalize(oifs)?;
+        let old = K::entries_mut(self)
+            .remove(&sg)
+            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
+        self.change(sg, old, iif, oifs)?;
+        self.collect_if_due()
+    }
+
+    /// Removes the entry for `sg` (see [`ForwardingBackend::delete_mfe`]).
+    fn delete<K: Family>(&mut self, sg: K) -> Result<(), DataPlaneError> {
+        let old = K::entries_mut(self)
+            .remove(&sg)
+            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
+        if let Err(e) = K::map_mut(self).remove(&sg) {
+            K::entries_mut(self).insert(sg, old);
+            return Err(e.into());
+        }
+        if let Some(set) = old.set {
+            self.sets.release(set);
+        }
+        self.retire_counters(old.slot, &old.oifs);
+        self.slots.retire(old.slot);
+        self.collect_if_due()
+    }
+
+    /// The counters of the entry for `sg` (see [`ForwardingBackend::mfe_stats`]).
+    fn stats<K: Family>(&self, sg: K) -> Result<MfeStats, DataPlaneError> {
+        let entry = K::entries(self)
+            .get(&sg)
+            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
+        let counters = self.mfe_stats.get(&entry.slot, 0)?;
+        let (packets, bytes) = (sum(&counters, |c| c.packets), sum(&counters, |c| c.bytes));
+        let (forwarded, forwarded_bytes) = MfeCounters::forwarded(&counters);
+        let mut oifs = Vec::with_capacity(entry.oifs.len());
+        for &ifindex in &entry.oifs {
+            let key = OifCounterKey {
+                stats_slot: entry.slot,
+                ifindex,
+            };
+            let per_cpu = self.oif_stats.get(&key, 0)?;
+            let (sent, sent_bytes) = OifCounters::sent(forwarded, forwarded_bytes, &per_cpu);
+            oifs.push((
+                ifindex,
+                OifStats {
+                    packets: sent,
+                    bytes: sent_bytes,
+                    drops: sum(&per_cpu, |c| c.drops),
+                },
+            ));
+        }
+        Ok(MfeStats {
+            packets,
+            bytes,
+            wrong_if: sum(&counters, |c| c.wrong_if),
+            ttl_expired: sum(&counters, |c| c.ttl_expired),
+            sampled: sum(&counters, |c| c.sampled),
+            oifs,
+        })
+    }
+
+    /// Ends hold mode of the entry for `sg` (see [`ForwardingBackend::release_hold`]).
+    fn release<K: Family>(&mut self, sg: K) -> Result<(), DataPlaneError> {
+        let Some(mut entry) = K::entries(self).get(&sg).cloned() else {
+            return Err(DataPlaneError::NoEntry(sg.to_string()));
+        };
+        entry.flags &= !MFE_FLAG_HOLD;
+        self.write_entry(sg, &entry)?;
+        K::entries_mut(self).insert(sg, entry);
+        Ok(())
+    }
+
+    /// The entries of family `K` as the bookkeeping has them.
+    fn installed_of<K: Family>(&self) -> Vec<InstalledMfe<K>> {
+        K::entries(self)
+            .iter()
+            .map(|(sg, e)| e.to_installed(*sg))
+            .collect()
+    }
+
+    /// The entries of family `K` as the data plane holds them.
+    fn read_back_of<K: Family>(&self) -> Result<Vec<InstalledMfe<K>>, DataPlaneError> {
+        let mut out = Vec::new();
+        for item in K::map(self).iter() {
+            let (sg, value) = item?;
+            let oifs = match value.oif_set {
+                NO_OIF_SET if value.oif != 0 => vec![value.oif],
+                NO_OIF_SET => Vec::new(),
+                set => self.sets.read_list(set)?,
+            };
+            out.push(InstalledMfe {
+                sg,
+                iif: value.iif,
+                oifs,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Installed {
+    /// The bookkeeping of an entry found in a map left by an earlier run (`lists`: the
+    /// outgoing sets found, by id).
+    fn adopt(value: &MfeValue, lists: &StdHashMap<u32, Vec<u32>>) -> Self {
+        let set = (value.oif_set != NO_OIF_SET).then_some(value.oif_set);
+        let oifs = match set {
+            Some(id) => lists.get(&id).cloned().unwrap_or_default(),
+            None if value.oif != 0 => vec![value.oif],
+            None => Vec::new(),
+        };
+        Self {
+            iif: value.iif,
+            oifs,
+            set,
+            slot: value.stats_slot,
+            flags: value.flags & MFE_FLAG_HOLD,
+        }
+    }
+
+    /// The entry of `sg` as [`ForwardingBackend::installed`] shows it.
+    fn to_installed<K>(&self, sg: K) -> InstalledMfe<K> {
+        InstalledMfe {
+            sg,
+            iif: self.iif,
+            oifs: self.oifs.clone(),
+        }
     }
 }
 
@@ -472,81 +626,19 @@ impl ForwardingBackend for XdpBackend {
     type Error = DataPlaneError;
 
     fn install_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
-        let hold = self.hold_on_create.remove(&sg);
-        let oifs = normalize(oifs)?;
-        match self.entries.remove(&sg) {
-            Some(old) => self.change(sg, old, iif, oifs)?,
-            None => self.create(sg, iif, oifs, hold)?,
-        }
-        // The report budget forgets the (S,G): should the entry go (lost, deleted), its next
-        // miss is reported at once. (Another (S,G) sharing the slot only counts as new; were
-        // the write refused, the next report would only wait out `REPORT_REPEAT_NS`.)
-        let _ = self
-            .reported
-            .set(ReportedSg::slot(sg), ReportedSg::default(), 0);
-        self.collect_if_due()
+        self.install(sg, iif, oifs)
     }
 
     fn update_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
-        let oifs = normalize(oifs)?;
-        let old = self
-            .entries
-            .remove(&sg)
-            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
-        self.change(sg, old, iif, oifs)?;
-        self.collect_if_due()
+        self.update(sg, iif, oifs)
     }
 
     fn delete_mfe(&mut self, sg: SgKey) -> Result<(), DataPlaneError> {
-        let old = self
-            .entries
-            .remove(&sg)
-            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
-        if let Err(e) = self.mfes.remove(&sg) {
-            self.entries.insert(sg, old);
-            return Err(e.into());
-        }
-        if let Some(set) = old.set {
-            self.sets.release(set);
-        }
-        self.retire_counters(old.slot, &old.oifs);
-        self.slots.retire(old.slot);
-        self.collect_if_due()
+        self.delete(sg)
     }
 
     fn mfe_stats(&self, sg: SgKey) -> Result<MfeStats, DataPlaneError> {
-        let entry = self
-            .entries
-            .get(&sg)
-            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
-        let counters = self.mfe_stats.get(&entry.slot, 0)?;
-        let (packets, bytes) = (sum(&counters, |c| c.packets), sum(&counters, |c| c.bytes));
-        let (forwarded, forwarded_bytes) = MfeCounters::forwarded(&counters);
-        let mut oifs = Vec::with_capacity(entry.oifs.len());
-        for &ifindex in &entry.oifs {
-            let key = OifCounterKey {
-                stats_slot: entry.slot,
-                ifindex,
-            };
-            let per_cpu = self.oif_stats.get(&key, 0)?;
-            let (sent, sent_bytes) = OifCounters::sent(forwarded, forwarded_bytes, &per_cpu);
-            oifs.push((
-                ifindex,
-                OifStats {
-                    packets: sent,
-                    bytes: sent_bytes,
-                    drops: sum(&per_cpu, |c| c.drops),
-                },
-            ));
-        }
-        Ok(MfeStats {
-            packets,
-            bytes,
-            wrong_if: sum(&counters, |c| c.wrong_if),
-            ttl_expired: sum(&counters, |c| c.ttl_expired),
-            sampled: sum(&counters, |c| c.sampled),
-            oifs,
-        })
+        self.stats(sg)
     }
 
     fn configure_interface(
@@ -597,32 +689,15 @@ impl ForwardingBackend for XdpBackend {
     }
 
     fn release_hold(&mut self, sg: SgKey) -> Result<(), DataPlaneError> {
-        let Some(mut entry) = self.entries.get(&sg).cloned() else {
-            return Err(DataPlaneError::NoEntry(sg.to_string()));
-        };
-        entry.flags &= !MFE_FLAG_HOLD;
-        self.write_entry(sg, &entry)?;
-        self.entries.insert(sg, entry);
-        Ok(())
+        self.release(sg)
     }
 
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe> {
-        self.entries.get(&sg).map(|e| InstalledMfe {
-            sg,
-            iif: e.iif,
-            oifs: e.oifs.clone(),
-        })
+        self.entries.get(&sg).map(|e| e.to_installed(sg))
     }
 
     fn installed_all(&self) -> Vec<InstalledMfe> {
-        self.entries
-            .iter()
-            .map(|(sg, e)| InstalledMfe {
-                sg: *sg,
-                iif: e.iif,
-                oifs: e.oifs.clone(),
-            })
-            .collect()
+        self.installed_of()
     }
 
     fn holds(&self, sg: SgKey) -> Result<bool, DataPlaneError> {
@@ -634,20 +709,6 @@ impl ForwardingBackend for XdpBackend {
     }
 
     fn read_back(&self) -> Result<Vec<InstalledMfe>, DataPlaneError> {
-        let mut out = Vec::new();
-        for item in self.mfes.iter() {
-            let (sg, value) = item?;
-            let oifs = match value.oif_set {
-                NO_OIF_SET if value.oif != 0 => vec![value.oif],
-                NO_OIF_SET => Vec::new(),
-                set => self.sets.read_list(set)?,
-            };
-            out.push(InstalledMfe {
-                sg,
-                iif: value.iif,
-                oifs,
-            });
-        }
-        Ok(out)
+        self.read_back_of()
     }
 }

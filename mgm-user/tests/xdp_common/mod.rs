@@ -2,6 +2,8 @@
 //! ingress program on a frame, and a data plane in a namespace of the test's own thread. Each
 //! test binary uses a part of them.
 #![allow(dead_code)]
+pub mod v6;
+
 use aya::programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use mgm_common::SgKey;
 use mgm_user::dataplane::{

@@ -392,6 +392,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 self.mgm
                     .wrong_interface(sg.source, sg.group, ifindex, &header, now);
             }
+            DataPlaneReport::Miss6 { sg, ifindex, .. }
+            | DataPlaneReport::WrongIf6 { sg, ifindex, .. } => {
+                // The MGM carries IPv4 only so far (issue 13 item 3 brings IPv6 to it).
+                debug!(%sg, ifindex, "IPv6 report ignored: the router does not route IPv6 yet");
+            }
         }
         self.drive();
     }

@@ -1,9 +1,9 @@
 //! Mirrored interfaces and entries (the XDP side is `mgm-ebpf/src/mirror.rs`): an entry is
 //! mirrored when its incoming interface is, and the `CONFIG` array holds the sample interval,
 //! the heartbeat, its timeout and the wrong-interface pass rate.
-use super::XdpBackend;
+use super::{Family, XdpBackend};
 use crate::dataplane::DataPlaneError;
-use mgm_common::{config, MFE_FLAG_MIRRORED};
+use mgm_common::{config, Sg6Key, SgKey, MFE_FLAG_MIRRORED};
 use std::time::Duration;
 
 /// The longest sample interval: FRR's pimd counts an (S,G) as used when the kernel saw it
@@ -44,8 +44,13 @@ impl XdpBackend {
         if !changed {
             return Ok(());
         }
-        let arriving: Vec<_> = self
-            .entries
+        self.rewrite_arriving::<SgKey>(ifindex)?;
+        self.rewrite_arriving::<Sg6Key>(ifindex)
+    }
+
+    /// Writes every entry of family `K` arriving on `ifindex` again (with its mirror flag).
+    fn rewrite_arriving<K: Family>(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
+        let arriving: Vec<_> = K::entries(self)
             .iter()
             .filter(|(_, entry)| entry.iif == ifindex)
             .map(|(sg, entry)| (*sg, entry.clone()))

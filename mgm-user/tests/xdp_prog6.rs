@@ -1,0 +1,728 @@
+//! BPF_PROG_TEST_RUN tests of the IPv6 path of the real XDP programs (root): forwarding with the
+//! hop limit decremented, the incoming-interface check, hop limit expiry, scopes that never
+//! leave the link, MLD, extension headers (forwarded untouched, malformed chains dropped),
+//! misses and their reports, the per-interface rules and the admin-scope boundary. Output frames
+//! are read back with etherparse, an independent parser.
+mod xdp_common;
+
+use etherparse::{Ipv6HeaderSlice, Ipv6Slice};
+use mgm_common::Sg6Key;
+use mgm_user::{
+    dataplane::{DataPlane, DataPlaneReport, ForwardingBackend as _, IfaceSettings, XdpBackend},
+    rawio::{self, Framing, PacketSocket},
+};
+use std::net::Ipv6Addr;
+use xdp_common::{v6::*, *};
+
+fn sg6() -> Sg6Key {
+    Sg6Key::new(SOURCE6, GROUP6)
+}
+
+/// A fixture with `sg6()` installed from `lo` to the first veth.
+fn forwarding_fixture6() -> Fixture {
+    let mut fx = fixture();
+    let oifs = fx.oifs[..1].to_vec();
+    fx.backend.install_mfe6(sg6(), LO, &oifs).expect("install");
+    fx
+}
+
+/// What the program must leave of a forwarded `input`: untagged, hop limit − 1, the source MAC
+/// `mac` (when the ingress program applied a single interface's rules), all else unchanged.
+fn expected_copy(input: &Frame6, mac: Option<[u8; 6]>) -> Vec<u8> {
+    let untagged = Frame6 {
+        vlan: false,
+        hop_limit: input.hop_limit - 1,
+        ..input.clone()
+    };
+    let mut bytes = untagged.bytes();
+    if let Some(mac) = mac {
+        bytes[6..12].copy_from_slice(&mac);
+    }
+    bytes
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn hit_is_redirected_with_hop_limit_decremented() {
+    let mut fx = forwarding_fixture6();
+    for (hop_limit, vlan) in [(2u8, false), (64, true), (255, false)] {
+        let frame = Frame6 {
+            hop_limit,
+            vlan,
+            ..Frame6::default()
+        };
+        let out = fx.forward(&frame.bytes());
+        assert_eq!(out, expected_copy(&frame, Some(mac_of(0))));
+        let ip = Ipv6HeaderSlice::from_slice(&out[14..]).expect("an IPv6 header");
+        assert_eq!(ip.hop_limit(), hop_limit - 1);
+        assert_eq!((ip.source_addr(), ip.destination_addr()), (SOURCE6, GROUP6));
+        assert_eq!(usize::from(ip.payload_length()), out.len() - 14 - 40);
+    }
+    let stats = fx.backend.mfe6_stats(sg6()).expect("entry stats");
+    let len = (40 + 8 + 18) as u64;
+    assert_eq!((stats.packets, stats.bytes), (3, 3 * len));
+    assert_eq!(
+        (stats.oifs[0].1.packets, stats.oifs[0].1.bytes),
+        (3, 3 * len)
+    );
+    let global = fx.stats();
+    for (name, value) in [
+        ("ipv6_multicast", 3),
+        ("forwarded", 3),
+        ("egress_tx", 3),
+        ("vlan", 1),
+        ("multicast", 0),
+        ("not_ipv4", 0),
+    ] {
+        assert_eq!(global[name], value, "{name}");
+    }
+    assert!(fx.drain_reports().is_empty());
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn hit_through_a_set_carries_the_counter_slot_to_the_egress_program() {
+    let mut fx = fixture();
+    let oifs = fx.oifs.clone();
+    fx.backend.install_mfe6(sg6(), LO, &oifs).expect("install");
+    let frame = Frame6::default();
+    let (verdict, out) = fx.run(&frame.bytes());
+    assert_eq!(verdict, XDP_REDIRECT);
+    assert_eq!(out[..4], 0u32.to_ne_bytes(), "the entry's counter slot, 0");
+    assert_eq!(
+        out[4..],
+        expected_copy(&frame, None),
+        "the egress program writes the MAC"
+    );
+    assert_eq!(fx.backend.sets_in_use(), 1);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn wrong_interface_is_dropped_counted_and_reported() {
+    let mut fx = forwarding_fixture6();
+    let other = fx.oifs[1];
+    let frame = Frame6::default().bytes();
+    assert_eq!(fx.run_on(&frame, other).0, XDP_DROP);
+    assert_eq!(fx.stats()["wrong_if"], 1);
+    assert_eq!(fx.backend.mfe6_stats(sg6()).expect("entry").wrong_if, 1);
+    let reports = fx.drain_reports();
+    assert_eq!(
+        reports,
+        [DataPlaneReport::WrongIf6 {
+            sg: sg6(),
+            ifindex: other,
+            header: frame[14..14 + 60].to_vec(),
+        }]
+    );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn hop_limit_of_one_or_zero_is_dropped_and_counted() {
+    let mut fx = forwarding_fixture6();
+    for hop_limit in [0u8, 1] {
+        let frame = Frame6 {
+            hop_limit,
+            ..Frame6::default()
+        };
+        assert_eq!(fx.run(&frame.bytes()).0, XDP_DROP, "hop limit {hop_limit}");
+    }
+    assert_eq!(fx.stats()["hop_limit_expired"], 2);
+    assert_eq!(fx.stats()["ttl_expired"], 0, "the IPv4 counter");
+    let entry = fx.backend.mfe6_stats(sg6()).expect("entry");
+    assert_eq!((entry.ttl_expired, entry.packets), (2, 0));
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn local_scopes_and_unicast_go_to_the_kernel_even_with_an_entry() {
+    let mut fx = fixture();
+    let groups: [Ipv6Addr; 4] = [
+        "ff02::1:3".parse().expect("link-local"),
+        "ff01::1".parse().expect("interface-local"),
+        "ff12::8000:1".parse().expect("transient link-local"),
+        "ff00::1".parse().expect("reserved scope 0"),
+    ];
+    let unicast: Ipv6Addr = "2001:db8::2".parse().expect("unicast");
+    for group in groups.iter().chain([&unicast]) {
+        fx.backend
+            .install_mfe6(Sg6Key::new(SOURCE6, *group), LO, &fx.oifs[..1])
+            .expect("install");
+        let frame = Frame6::to(*group).bytes();
+        let (verdict, out) = fx.run(&frame);
+        assert_eq!(verdict, XDP_PASS, "{group}");
+        assert_eq!(out, frame, "{group} unmodified");
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["ipv6_local_scope"], 4);
+    assert_eq!(stats["ipv6_not_multicast"], 1);
+    assert_eq!(stats["forwarded"], 0);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn mld_goes_to_the_kernel_behind_any_chain_other_icmpv6_is_forwarded() {
+    let mut fx = forwarding_fixture6();
+    let mld = |icmp_type: u8, ext: Vec<Ext>| Frame6 {
+        hop_limit: 1,
+        ext,
+        protocol: ICMPV6,
+        upper: icmpv6(icmp_type),
+        ..Frame6::default()
+    };
+    let cases = [
+        (
+            "MLDv1 report behind Router Alert",
+            mld(131, vec![router_alert()]),
+        ),
+        ("MLDv1 done", mld(132, vec![router_alert()])),
+        ("query", mld(130, vec![router_alert()])),
+        ("MLDv2 report", mld(143, vec![router_alert()])),
+        (
+            "behind Router Alert and Destination Options",
+            mld(131, vec![router_alert(), dest_opts(1)]),
+        ),
+        (
+            "without Router Alert (the control plane counts it)",
+            mld(131, Vec::new()),
+        ),
+    ];
+    for (what, frame) in &cases {
+        let bytes = frame.bytes();
+        let (verdict, out) = fx.run(&bytes);
+        assert_eq!(verdict, XDP_PASS, "{what}");
+        assert_eq!(out, bytes, "{what} unmodified");
+    }
+    assert_eq!(fx.stats()["mld"], cases.len() as u64);
+    let echo = Frame6 {
+        protocol: ICMPV6,
+        upper: icmpv6(128),
+        ..Frame6::default()
+    };
+    let out = fx.forward(&echo.bytes());
+    assert_eq!(
+        out,
+        expected_copy(&echo, Some(mac_of(0))),
+        "an echo request is data"
+    );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn extension_headers_are_forwarded_untouched() {
+    let mut fx = forwarding_fixture6();
+    let chains = [
+        vec![router_alert()],
+        vec![dest_opts(1), routing(), dest_opts(3)],
+        vec![router_alert(), fragment(0, true)],
+        vec![fragment(100, false)],
+        vec![dest_opts(1); 8],
+    ];
+    for ext in chains {
+        let frame = Frame6 {
+            ext: ext.clone(),
+            ..Frame6::default()
+        };
+        let out = fx.forward(&frame.bytes());
+        assert_eq!(out, expected_copy(&frame, Some(mac_of(0))), "{ext:?}");
+        let packet = Ipv6Slice::from_slice(&out[14..]).expect("etherparse reads the packet");
+        assert_eq!(packet.extensions().clone().into_iter().count(), ext.len());
+    }
+    let stats = fx.stats();
+    assert_eq!((stats["ipv6_ext_headers"], stats["fragment"]), (5, 2));
+    // A non-first fragment's ICMPv6 "type" is data: no MLD check.
+    let later = Frame6 {
+        ext: vec![fragment(3, false)],
+        protocol: ICMPV6,
+        upper: icmpv6(131),
+        ..Frame6::default()
+    };
+    fx.forward(&later.bytes());
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn malformed_packets_and_chains_are_dropped_and_counted() {
+    let mut fx = forwarding_fixture6();
+    let with = |ext: Vec<Ext>| Frame6 {
+        ext,
+        ..Frame6::default()
+    };
+    let mut chains = vec![
+        (
+            "Hop-by-Hop not first",
+            with(vec![dest_opts(1), router_alert()]).bytes(),
+        ),
+        (
+            "Hop-by-Hop twice",
+            with(vec![router_alert(), router_alert()]).bytes(),
+        ),
+    ];
+    // A header whose length runs past the payload.
+    let mut long = with(vec![dest_opts(2)]).bytes();
+    long[14 + 40 + 1] = 9;
+    chains.push(("length past the payload", long));
+    // The payload ends inside the extension header.
+    let mut cut = with(vec![dest_opts(1)]).bytes();
+    cut[14 + 4..14 + 6].copy_from_slice(&4u16.to_be_bytes());
+    chains.push(("payload ends inside the header", cut));
+    for (what, frame) in &chains {
+        assert_eq!(fx.run(frame).0, XDP_DROP, "{what}");
+    }
+    let frame = Frame6::default().bytes();
+    let mut version = frame.clone();
+    version[14] = 0x40;
+    let mut past = frame.clone();
+    past[14 + 4..14 + 6].copy_from_slice(&1000u16.to_be_bytes());
+    let short_icmp = Frame6 {
+        protocol: ICMPV6,
+        upper: vec![131, 0],
+        ..Frame6::default()
+    }
+    .bytes();
+    let malformed = [
+        ("version 4", version),
+        ("payload length past the frame", past),
+        ("truncated fixed header", frame[..14 + 39].to_vec()),
+        ("ICMPv6 without its header", short_icmp),
+    ];
+    for (what, frame) in &malformed {
+        assert_eq!(fx.run(frame).0, XDP_DROP, "{what}");
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["bad_ext_chain"], chains.len() as u64);
+    assert_eq!(stats["malformed_ipv6"], malformed.len() as u64);
+    assert_eq!((stats["forwarded"], stats["ipv6_miss"]), (0, 0));
+    // Nine headers are more than the walk follows: the kernel's business.
+    let nine = with(vec![dest_opts(1); 9]).bytes();
+    let (verdict, out) = fx.run(&nine);
+    assert_eq!((verdict, out), (XDP_PASS, nine));
+    assert_eq!(fx.stats()["ext_chain_too_long"], 1);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn miss_is_reported_with_its_addresses_and_passed_without_punt_socket() {
+    let mut fx = fixture();
+    let source: Ipv6Addr = "2001:db8:1:2:3:4:5:6".parse().expect("source");
+    let group: Ipv6Addr = "ff3e::1234:5678".parse().expect("SSM group");
+    let frame = Frame6 {
+        source,
+        group,
+        ext: vec![dest_opts(1)],
+        ..Frame6::default()
+    }
+    .bytes();
+    let (verdict, out) = fx.run(&frame);
+    assert_eq!((verdict, &out), (XDP_PASS, &frame));
+    let stats = fx.stats();
+    for (name, value) in [
+        ("ipv6_miss", 1),
+        ("miss", 0),
+        ("miss_passed", 1),
+        ("report_miss", 1),
+    ] {
+        assert_eq!(stats[name], value, "{name}");
+    }
+    assert_eq!(
+        fx.drain_reports(),
+        [DataPlaneReport::Miss6 {
+            sg: Sg6Key::new(source, group),
+            ifindex: LO,
+            header: frame[14..14 + 60].to_vec(),
+        }]
+    );
+    // Within the repeat interval the (S,G) raises no second alert; once installed and removed,
+    // its next miss is reported at once.
+    fx.run(&frame);
+    assert!(fx.drain_reports().is_empty());
+    let sg = Sg6Key::new(source, group);
+    fx.backend
+        .install_mfe6(sg, LO, &fx.oifs[..1])
+        .expect("install");
+    fx.backend.delete_mfe6(sg).expect("delete");
+    fx.run(&frame);
+    assert_eq!(fx.drain_reports().len(), 1);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn single_interface_rules_apply_to_hop_limit_and_length() {
+    let mut fx = forwarding_fixture6();
+    let settings = IfaceSettings {
+        mac: mac_of(0),
+        ttl_threshold: 10,
+        mtu: 100,
+        mirrored: false,
+    };
+    fx.backend
+        .configure_interface(fx.oifs[0], settings)
+        .expect("configure");
+    let below = Frame6 {
+        hop_limit: 10,
+        ..Frame6::default()
+    };
+    assert_eq!(
+        fx.run(&below.bytes()).0,
+        XDP_DROP,
+        "9 after the decrement < 10"
+    );
+    let big = Frame6 {
+        upper: udp(53),
+        ..Frame6::default()
+    };
+    assert_eq!(fx.run(&big.bytes()).0, XDP_DROP, "101 bytes > MTU 100");
+    let fits = Frame6 {
+        hop_limit: 11,
+        upper: udp(52),
+        ..Frame6::default()
+    };
+    fx.forward(&fits.bytes());
+    let stats = fx.stats();
+    assert_eq!(
+        (
+            stats["egress_ttl_threshold"],
+            stats["egress_mtu"],
+            stats["egress_tx"]
+        ),
+        (1, 1, 1)
+    );
+    let entry = fx.backend.mfe6_stats(sg6()).expect("entry");
+    assert_eq!(
+        (
+            entry.packets,
+            entry.oifs[0].1.drops,
+            entry.oifs[0].1.packets
+        ),
+        (3, 2, 1)
+    );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn admin_scope_boundary_holds_in_both_directions() {
+    let mut fx = fixture();
+    let oif = fx.oifs[0];
+    let site: Ipv6Addr = "ff05::1:3".parse().expect("site-local");
+    let admin: Ipv6Addr = "ff14::1".parse().expect("admin-local");
+    let organization: Ipv6Addr = "ff08::1".parse().expect("organization-local");
+    for group in [site, admin, organization, GROUP6] {
+        fx.backend
+            .install_mfe6(Sg6Key::new(SOURCE6, group), LO, &[oif])
+            .expect("install");
+    }
+    assert!(
+        fx.backend.set_scope_boundary(oif, 14).is_err(),
+        "the global scope has no boundary"
+    );
+    assert!(
+        fx.backend.set_scope_boundary(999, 5).is_err(),
+        "an interface without settings"
+    );
+    // A site boundary on the way out: site, admin and realm-local groups stay in.
+    fx.backend.set_scope_boundary(oif, 5).expect("boundary");
+    for (group, verdict) in [
+        (site, XDP_DROP),
+        (admin, XDP_DROP),
+        (organization, XDP_REDIRECT),
+        (GROUP6, XDP_REDIRECT),
+    ] {
+        assert_eq!(fx.run(&Frame6::to(group).bytes()).0, verdict, "{group} out");
+    }
+    assert_eq!(fx.stats()["egress_scope_boundary"], 2);
+    // configure_interface keeps the boundary; 0 removes it.
+    fx.backend
+        .configure_interface(
+            oif,
+            IfaceSettings {
+                mac: mac_of(0),
+                ..IfaceSettings::default()
+            },
+        )
+        .expect("reconfigure");
+    assert_eq!(fx.run(&Frame6::to(site).bytes()).0, XDP_DROP);
+    fx.backend.set_scope_boundary(oif, 0).expect("no boundary");
+    assert_eq!(fx.run(&Frame6::to(site).bytes()).0, XDP_REDIRECT);
+    // The same boundary on the way in: dropped before the lookup, no creation alert.
+    fx.backend
+        .configure_interface(LO, IfaceSettings::default())
+        .expect("configure lo");
+    fx.backend.set_scope_boundary(LO, 5).expect("boundary in");
+    let unknown: Ipv6Addr = "ff05::9".parse().expect("site-local");
+    for group in [site, unknown] {
+        assert_eq!(fx.run(&Frame6::to(group).bytes()).0, XDP_DROP, "{group} in");
+    }
+    assert_eq!(fx.run(&Frame6::to(GROUP6).bytes()).0, XDP_REDIRECT);
+    let stats = fx.stats();
+    assert_eq!((stats["scope_boundary"], stats["ipv6_miss"]), (2, 0));
+    assert!(fx.drain_reports().is_empty());
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn both_families_share_slots_and_sets_and_keep_apart() {
+    let mut fx = fixture();
+    let oifs = fx.oifs.clone();
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install v4");
+    fx.backend
+        .install_mfe6(sg6(), LO, &oifs)
+        .expect("install v6");
+    assert_eq!(fx.backend.sets_in_use(), 1, "one set for the same list");
+    assert_eq!(fx.run(&Frame::default().bytes()).0, XDP_REDIRECT);
+    for _ in 0..2 {
+        assert_eq!(fx.run(&Frame6::default().bytes()).0, XDP_REDIRECT);
+    }
+    let v4 = fx.backend.mfe_stats(sg()).expect("v4");
+    let v6 = fx.backend.mfe6_stats(sg6()).expect("v6");
+    assert_eq!((v4.packets, v6.packets), (1, 2), "separate counter slots");
+    let installed = fx.backend.installed6(sg6()).expect("v6 entry");
+    assert_eq!((installed.iif, installed.oifs), (LO, oifs.clone()));
+    assert_eq!(fx.backend.read_back6().expect("read back").len(), 1);
+    fx.backend
+        .update_mfe6(sg6(), LO, &oifs[1..])
+        .expect("update");
+    fx.backend.delete_mfe(sg()).expect("delete v4");
+    assert_eq!(fx.backend.installed_all().len(), 0);
+    assert_eq!(fx.backend.installed6_all().len(), 1);
+    let out = fx.forward(&Frame6::default().bytes());
+    assert_eq!(out[6..12], mac_of(1), "now the second interface alone");
+    fx.backend.delete_mfe6(sg6()).expect("delete v6");
+    assert!(fx.backend.delete_mfe6(sg6()).is_err(), "already gone");
+    assert_eq!(
+        fx.run(&Frame6::default().bytes()).0,
+        XDP_PASS,
+        "a miss again"
+    );
+}
+
+/// A bpffs pin directory of the test's own, removed when dropped.
+struct PinDir(std::path::PathBuf);
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn pinned_ipv6_entries_are_adopted_with_their_sets_and_counters() {
+    let fx = fixture();
+    let oifs = fx.oifs.clone();
+    let pins = PinDir(format!("/sys/fs/bpf/mgm-v6-{}", std::process::id()).into());
+    let frame = Frame6::default().bytes();
+    let ctx = xdp_md(0, frame.len() as u32, LO);
+    let run = |plane: &mut DataPlane| {
+        let program = plane.ingress_program().expect("program");
+        test_run(program, &frame, &ctx, 1).expect("run").verdict
+    };
+    {
+        let mut plane = DataPlane::load_pinned(&pins.0).expect("load pinned");
+        let mut backend = XdpBackend::new(&mut plane).expect("backend");
+        for (i, ifindex) in oifs.iter().enumerate() {
+            let settings = IfaceSettings {
+                mac: mac_of(i),
+                ..IfaceSettings::default()
+            };
+            backend
+                .configure_interface(*ifindex, settings)
+                .expect("configure");
+        }
+        // Both families share the outgoing set of the same list.
+        backend.install_mfe(sg(), LO, &oifs).expect("install v4");
+        backend.install_mfe6(sg6(), LO, &oifs).expect("install v6");
+        for _ in 0..2 {
+            assert_eq!(run(&mut plane), XDP_REDIRECT);
+        }
+    }
+    // The next run adopts both entries, their set (used twice) and their counters.
+    let mut plane = DataPlane::load_pinned(&pins.0).expect("load pinned again");
+    let mut backend = XdpBackend::new(&mut plane).expect("backend");
+    let adopted = backend.installed6_all();
+    assert_eq!(adopted.len(), 1);
+    assert_eq!((adopted[0].sg, adopted[0].iif), (sg6(), LO));
+    assert_eq!(adopted[0].oifs, oifs);
+    assert_eq!(backend.sets_in_use(), 1);
+    let stats = backend.mfe6_stats(sg6()).expect("adopted counters");
+    assert_eq!(stats.packets, 2);
+    assert!(stats.oifs.iter().all(|(_, oif)| oif.packets == 2));
+    // Removing the IPv4 user leaves the set to the IPv6 entry, which goes on forwarding.
+    backend.delete_mfe(sg()).expect("delete v4");
+    backend.collect().expect("grace period");
+    assert_eq!(backend.sets_in_use(), 1);
+    assert_eq!(run(&mut plane), XDP_REDIRECT);
+    assert_eq!(backend.mfe6_stats(sg6()).expect("entry").packets, 3);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn measure_ns_per_packet_of_both_families() {
+    let mut fx = forwarding_fixture6();
+    let oifs = fx.oifs[..1].to_vec();
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install v4");
+    let v4 = Frame {
+        ttl: 255,
+        ..Frame::default()
+    }
+    .bytes();
+    let v6 = Frame6 {
+        hop_limit: 255,
+        ..Frame6::default()
+    }
+    .bytes();
+    let v6_ext = Frame6 {
+        hop_limit: 255,
+        ext: vec![dest_opts(1), fragment(0, true)],
+        ..Frame6::default()
+    }
+    .bytes();
+    // Calls alternate between the cases (drifts of the machine hit all alike); one call repeats
+    // the program 200 times on a frame whose TTL or hop limit allows that many decrements.
+    const CALLS: usize = 40;
+    const REPEAT: u32 = 200;
+    let cases = [
+        ("IPv4 hit", &v4),
+        ("IPv6 hit", &v6),
+        ("IPv6 hit, 2 ext headers", &v6_ext),
+    ];
+    let mut samples = vec![Vec::with_capacity(CALLS); cases.len()];
+    for _ in 0..CALLS {
+        for (i, (_, frame)) in cases.iter().enumerate() {
+            let ctx = xdp_md(0, frame.len() as u32, LO);
+            let program = fx.plane.ingress_program().expect("program");
+            let run = test_run(program, frame, &ctx, REPEAT).expect("run");
+            assert_eq!(run.verdict, XDP_REDIRECT);
+            samples[i].push(run.duration.as_nanos());
+        }
+    }
+    for ((what, _), mut ns) in cases.iter().zip(samples) {
+        ns.sort_unstable();
+        eprintln!(
+            "test_run {what}: median {} ns/packet ({CALLS} calls)",
+            ns[CALLS / 2]
+        );
+    }
+    let forwarded = (CALLS * cases.len()) as u64 * u64::from(REPEAT);
+    assert_eq!(fx.stats()["forwarded"], forwarded);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn egress_program_applies_hop_limit_threshold_mtu_and_scope_boundary() {
+    // As the IPv4 test of the egress program: the kernel does not test-run devmap programs, so
+    // the ingress program redirects live frames through the entry's set, and the devmap runs
+    // the egress program once per copy before the copy leaves on its veth.
+    let mut fx = fixture();
+    let (o0, o1) = (fx.oifs[0], fx.oifs[1]);
+    let site: Ipv6Addr = "ff05::1:3".parse().expect("site-local");
+    for (ifindex, mac, ttl_threshold, mtu) in [(o0, mac_of(0), 10, 0), (o1, mac_of(1), 0, 100)] {
+        let settings = IfaceSettings {
+            mac,
+            ttl_threshold,
+            mtu,
+            mirrored: false,
+        };
+        fx.backend
+            .configure_interface(ifindex, settings)
+            .expect("configure");
+    }
+    fx.backend.set_scope_boundary(o1, 5).expect("boundary");
+    for group in [GROUP6, site] {
+        fx.backend
+            .install_mfe6(Sg6Key::new(SOURCE6, group), LO, &[o0, o1])
+            .expect("install");
+    }
+    for link in ["o0", "p0", "o1", "p1"] {
+        ip(&["link", "set", link, "up"]);
+    }
+    // A veth takes redirected frames only when its peer runs NAPI (GRO on).
+    for peer in ["p0", "p1"] {
+        ip_tool("ethtool", &["-K", peer, "gro", "on"]);
+    }
+    let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16).expect("capture");
+    capture
+        .bind(rawio::ifindex("p0").expect("p0"))
+        .expect("bind p0");
+    capture.socket().set_nonblocking(true).expect("nonblocking");
+    let before = fx.stats();
+    // Hop limit 11 leaves with 10: both copies go. 10 leaves with 9: below o0's threshold.
+    // 53 bytes of UDP data make a 101-byte packet: above o1's MTU. The site-local group stays
+    // inside o1's site boundary.
+    let frames = [
+        Frame6 {
+            hop_limit: 11,
+            ..Frame6::default()
+        },
+        Frame6 {
+            hop_limit: 10,
+            ..Frame6::default()
+        },
+        Frame6 {
+            upper: udp(53),
+            ..Frame6::default()
+        },
+        Frame6::to(site),
+    ];
+    for frame in &frames {
+        let bytes = frame.bytes();
+        let ctx = xdp_md(0, bytes.len() as u32, LO);
+        let program = fx.plane.ingress_program().expect("program");
+        live_run(program, &bytes, &ctx).expect("live test run");
+    }
+    let after = fx.stats();
+    let delta = |name: &str| after[name] - before[name];
+    assert_eq!(delta("forwarded"), 4);
+    assert_eq!(
+        (
+            delta("egress_tx"),
+            delta("egress_ttl_threshold"),
+            delta("egress_mtu"),
+            delta("egress_scope_boundary")
+        ),
+        (5, 1, 1, 1),
+        "copies sent, below the threshold, above the MTU, inside the boundary"
+    );
+    let o1_drops = fx
+        .backend
+        .mfe6_stats(Sg6Key::new(SOURCE6, site))
+        .expect("entry")
+        .oifs
+        .iter()
+        .find(|(ifindex, _)| *ifindex == o1)
+        .map(|(_, oif)| oif.drops);
+    assert_eq!(o1_drops, Some(1), "the boundary drop is the entry's on o1");
+    // o0 sent the first, third and fourth frame, with its own MAC as the source.
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut buffer = [0u8; 2048];
+    while seen.len() < 3 && std::time::Instant::now() < deadline {
+        match capture.recv_from(&mut buffer) {
+            Ok((len, arrival))
+                if !arrival.outgoing && len >= 54 && buffer[12..14] == [0x86, 0xdd] =>
+            {
+                // Only the test's groups: the kernel sends its own (ND, MLD) out of o0 too.
+                let ip = Ipv6HeaderSlice::from_slice(&buffer[14..len]).expect("IPv6");
+                let group = ip.destination_addr();
+                if group == GROUP6 || group == site {
+                    seen.push((buffer[6..12].to_vec(), ip.hop_limit(), group));
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            Err(e) => panic!("capture: {e}"),
+        }
+    }
+    let mac = mac_of(0).to_vec();
+    assert_eq!(
+        seen,
+        [
+            (mac.clone(), 10, GROUP6),
+            (mac.clone(), 63, GROUP6),
+            (mac, 63, site)
+        ],
+        "the copies o0 sent: its MAC as the source, hop limit − 1"
+    );
+}
