@@ -51,7 +51,7 @@ pub(super) struct Iface {
     other_querier: Option<OtherQuerier>,
     next_general_query: Option<Instant>,
     startup_left: u8,
-    groups: BTreeMap<Ipv4Addr, Group>,
+    groups: BTreeMap<Ipv4Addr, Group<Ipv4Addr>>,
     /// Source records over all groups (bounded by `config.max_sources`).
     source_count: usize,
     notices: Notices,
@@ -115,7 +115,7 @@ impl Iface {
         group: Ipv4Addr,
         now: Instant,
         out: &mut Vec<Action>,
-        f: impl FnOnce(&mut Group, &Ctx) -> R,
+        f: impl FnOnce(&mut Group<Ipv4Addr>, &Ctx) -> R,
     ) -> R {
         let ctx = self.ctx(now);
         let entry = self.groups.entry(group).or_insert_with(Group::new);
@@ -172,7 +172,7 @@ impl Iface {
     fn on_report(
         &mut self,
         group: Ipv4Addr,
-        report: Report<'_>,
+        report: Report<'_, Ipv4Addr>,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
@@ -329,7 +329,7 @@ impl Iface {
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
         let timing = self.timing();
-        let mut due: Vec<(Ipv4Addr, DueQuery)> = Vec::new();
+        let mut due: Vec<(Ipv4Addr, DueQuery<Ipv4Addr>)> = Vec::new();
         for (addr, g) in &mut self.groups {
             due.extend(g.due_queries(now, &timing).into_iter().map(|q| (*addr, q)));
         }

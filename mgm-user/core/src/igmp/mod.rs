@@ -8,13 +8,13 @@
 //! sources are (S,G) joins and excluded sources are blocks of S for G.
 //!
 //! Every input that fails validation is dropped and counted per [`DropReason`].
-mod config;
+pub(crate) mod config;
 mod counters;
-mod group;
+pub(crate) mod group;
 mod iface;
-mod limits;
-mod membership;
-mod snapshot;
+pub(crate) mod limits;
+pub(crate) mod membership;
+pub(crate) mod snapshot;
 mod validate;
 
 pub use config::{IfaceConfig, Version};
