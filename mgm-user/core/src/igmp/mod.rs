@@ -9,7 +9,7 @@
 //!
 //! Every input that fails validation is dropped and counted per [`DropReason`].
 pub(crate) mod config;
-mod counters;
+pub(crate) mod counters;
 pub(crate) mod group;
 mod iface;
 pub(crate) mod limits;

@@ -88,7 +88,7 @@ pub(crate) fn remaining_ms(t: Instant, now: Instant) -> u64 {
     u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
 }
 
-fn secs(ms: Option<u64>) -> String {
+pub(crate) fn secs(ms: Option<u64>) -> String {
     ms.map_or_else(
         || "-".to_owned(),
         |ms| format!("{:.1}s", ms as f64 / 1000.0),

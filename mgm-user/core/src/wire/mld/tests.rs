@@ -187,7 +187,7 @@ fn checksum_covers_the_pseudo_header() {
 
 #[test]
 fn other_icmpv6_types_are_unsupported() {
-    let mut echo = vec![128, 0, 0, 0, 0, 1, 0, 1];
+    let mut echo = [128, 0, 0, 0, 0, 1, 0, 1];
     Packet::new_unchecked(&mut echo[..]).fill_checksum(SRC, ALL_NODES);
     let p = Packet::new_checked(&echo[..]).unwrap();
     assert_eq!(Repr::parse(&p, SRC, ALL_NODES), Err(Error::Unsupported));

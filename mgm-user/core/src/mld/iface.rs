@@ -1,0 +1,503 @@
+//! One MLD interface: querier election by the lowest link-local address (RFC 3810 §7.6.2, RFC
+//! 2710 §4), general and startup queries, MLDv1 querier compatibility (§8.3.1), and the groups,
+//! which run IGMP's generic group state machine with IPv6 addresses.
+use super::config::{IfaceConfig, Version};
+use super::counters::{Counters, MessageKind};
+use super::snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot};
+use super::validate::Message;
+use super::{Action, MembershipChange, Transmit};
+use crate::igmp::config::Timing;
+use crate::igmp::group::{Ctx, DueQuery, Group, Report};
+use crate::igmp::limits::{admit_sources, creates_group, Limit, LimitNotice, Notices};
+use crate::igmp::membership::{diff, View};
+use crate::igmp::snapshot::remaining_ms;
+use crate::igmp::IgnoreReason;
+use crate::wire::mld::{self, QueryV2, RecordType};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+/// Most sources that fit one query in a 1500-byte packet (40-byte IPv6 header, 8-byte
+/// Hop-by-Hop header, 28-byte query header).
+const MAX_QUERY_SOURCES: usize = (1500 - 48 - 28) / 16;
+
+/// The SSM range ff3x::/32 (RFC 4607).
+fn is_ssm(group: Ipv6Addr) -> bool {
+    let s = group.segments();
+    s[0] & 0xfff0 == 0xff30 && s[1] == 0
+}
+
+/// Groups of scope 0 (reserved), 1 (interface-local) or 2 (link-local, ff02::1 among them):
+/// routers never forward them, so they are not tracked (as IGMP leaves 224.0.0.0/24 alone).
+fn is_local(group: Ipv6Addr) -> bool {
+    group.segments()[0] & 0x000f <= 2
+}
+
+/// A source in a record that cannot send multicast traffic.
+fn is_bad_source(source: Ipv6Addr) -> bool {
+    source.is_unspecified() || source.is_multicast() || source.is_loopback()
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OtherQuerier {
+    addr: Ipv6Addr,
+    version: Version,
+    expires: Instant,
+    /// Robustness and query interval it advertises (v2), adopted while it is querier.
+    robustness: Option<u8>,
+    query_interval: Option<Duration>,
+}
+
+/// State of one interface.
+#[derive(Debug, Clone)]
+pub(super) struct Iface {
+    ifindex: u32,
+    /// This router's link-local address on the interface.
+    addr: Ipv6Addr,
+    config: IfaceConfig,
+    other_querier: Option<OtherQuerier>,
+    /// Until when an MLDv1 router is known on the link (the interface runs as MLDv1).
+    v1_querier: Option<Instant>,
+    next_general_query: Option<Instant>,
+    startup_left: u8,
+    groups: BTreeMap<Ipv6Addr, Group<Ipv6Addr>>,
+    /// Source records over all groups (bounded by `config.max_sources`).
+    source_count: usize,
+    notices: Notices,
+    pub counters: Counters,
+}
+
+impl Iface {
+    /// Starts as querier with the startup queries due now.
+    pub fn new(ifindex: u32, addr: Ipv6Addr, config: IfaceConfig, now: Instant) -> Self {
+        Iface {
+            ifindex,
+            addr,
+            startup_left: config.startup_query_count,
+            config,
+            other_querier: None,
+            v1_querier: None,
+            next_general_query: Some(now),
+            groups: BTreeMap::new(),
+            source_count: 0,
+            notices: Notices::default(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn set_config(&mut self, config: IfaceConfig, now: Instant) {
+        let sooner = now + config.query_interval;
+        if let Some(t) = &mut self.next_general_query {
+            if self.startup_left == 0 && *t > sooner {
+                *t = sooner;
+            }
+        }
+        self.config = config;
+    }
+
+    /// The version in force: MLDv1 while an MLDv1 router is present, else the configured one.
+    fn version(&self) -> Version {
+        if self.v1_querier.is_some() {
+            Version::V1
+        } else {
+            self.config.version
+        }
+    }
+
+    fn timing(&self) -> Timing {
+        let mut t = self.config.timing();
+        if let Some(q) = &self.other_querier {
+            t.robustness = q.robustness.unwrap_or(t.robustness);
+            t.query_interval = q.query_interval.unwrap_or(t.query_interval);
+        }
+        t
+    }
+
+    fn ctx(&self, now: Instant) -> Ctx {
+        Ctx {
+            now,
+            timing: self.timing(),
+            version: self.version().as_igmp(),
+            querier: self.other_querier.is_none(),
+        }
+    }
+
+    /// Runs `f` on a group (created in INCLUDE {} if absent) after running out its due timers,
+    /// drops it if it ends up empty and reports the membership changes.
+    fn with_group<R>(
+        &mut self,
+        group: Ipv6Addr,
+        now: Instant,
+        out: &mut Vec<Action>,
+        f: impl FnOnce(&mut Group<Ipv6Addr>, &Ctx) -> R,
+    ) -> R {
+        let ctx = self.ctx(now);
+        let entry = self.groups.entry(group).or_insert_with(Group::new);
+        let before = entry.view();
+        let sources_before = entry.source_count();
+        entry.expire(now);
+        let result = f(entry, &ctx);
+        let after = entry.view();
+        self.source_count = self.source_count - sources_before + entry.source_count();
+        if entry.is_empty() {
+            self.groups.remove(&group);
+        }
+        out.extend(
+            diff(self.ifindex, group, &before, &after)
+                .into_iter()
+                .map(Action::Membership),
+        );
+        result
+    }
+
+    /// Ends MLDv1 compatibility when no MLDv1 query was heard for the Older Version Querier
+    /// Present Timeout.
+    fn expire_v1_querier(&mut self, now: Instant) {
+        if self.v1_querier.is_some_and(|t| t <= now) {
+            self.v1_querier = None;
+        }
+    }
+
+    /// Handles a message that passed validation.
+    pub fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
+        self.expire_v1_querier(now);
+        self.counters.received(msg.kind());
+        match &msg.mld {
+            mld::Repr::Query {
+                max_resp_code,
+                group,
+                v2,
+            } => self.on_query(msg.src, *max_resp_code, *group, v2.as_ref(), now),
+            mld::Repr::ReportV1 { group } => self.on_report(*group, Report::V2, now, out),
+            mld::Repr::Done { group } => self.on_report(*group, Report::Leave, now, out),
+            mld::Repr::ReportV2 { records } => {
+                for r in records {
+                    let mut sources = BTreeSet::new();
+                    for s in &r.sources {
+                        if is_bad_source(*s) {
+                            self.counters.ignore(IgnoreReason::BadRecordSource);
+                        } else {
+                            sources.insert(*s);
+                        }
+                    }
+                    if !r.group.is_multicast() {
+                        self.counters.ignore(IgnoreReason::BadRecordGroup);
+                        continue;
+                    }
+                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
+                }
+            }
+        }
+        self.send_due_queries(now, out);
+    }
+
+    fn on_report(
+        &mut self,
+        group: Ipv6Addr,
+        report: Report<'_, Ipv6Addr>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let any_source = matches!(
+            report,
+            Report::V1
+                | Report::V2
+                | Report::Leave
+                | Report::Record(RecordType::IsExclude | RecordType::ToExclude, _)
+        );
+        let ignored = if is_local(group) {
+            Some(IgnoreReason::LocalGroup)
+        } else if is_ssm(group) && any_source {
+            Some(IgnoreReason::SsmAnySource)
+        } else if let Report::Record(RecordType::Other(_), _) = report {
+            Some(IgnoreReason::UnknownRecordType)
+        } else {
+            None
+        };
+        if let Some(reason) = ignored {
+            self.counters.ignore(reason);
+            return;
+        }
+        let existing = self.groups.get(&group);
+        if existing.is_none()
+            && self.groups.len() >= self.config.max_groups
+            && creates_group(&report)
+        {
+            self.refuse(Limit::Groups, 1, now, out);
+            return;
+        }
+        let room = self.config.max_sources.saturating_sub(self.source_count);
+        let mut refused = 0;
+        let admitted = match report {
+            Report::Record(record_type, sources)
+                if existing.is_none_or(|g| g.adds_sources(record_type)) =>
+            {
+                let present = |s: &Ipv6Addr| existing.is_some_and(|g| g.has_source(s));
+                let (admitted, n) = admit_sources(sources, present, room);
+                refused = n;
+                Some((record_type, admitted))
+            }
+            _ => None,
+        };
+        let report = match &admitted {
+            Some((record_type, sources)) => Report::Record(*record_type, sources),
+            None => report,
+        };
+        if refused > 0 {
+            self.refuse(Limit::Sources, refused, now, out);
+        }
+        if let Err(reason) = self.with_group(group, now, out, |g, ctx| g.report(report, ctx)) {
+            self.counters.ignore(reason);
+        }
+    }
+
+    /// Counts refusals by a bound and emits the notice for the log when one is due.
+    fn refuse(&mut self, limit: Limit, refused: u64, now: Instant, out: &mut Vec<Action>) {
+        self.counters.ignore_n(limit.reason(), refused);
+        let max = match limit {
+            Limit::Groups => self.config.max_groups,
+            Limit::Sources => self.config.max_sources,
+        };
+        let interval = self.config.query_interval;
+        if let Some(refused) = self.notices.refused(limit, refused, now, interval) {
+            out.push(Action::LimitReached(LimitNotice {
+                ifindex: self.ifindex,
+                limit,
+                max,
+                refused,
+            }));
+        }
+    }
+
+    fn on_query(
+        &mut self,
+        src: Ipv6Addr,
+        max_resp_code: u16,
+        group: Ipv6Addr,
+        v2: Option<&QueryV2>,
+        now: Instant,
+    ) {
+        if src == self.addr {
+            self.counters.ignore(IgnoreReason::OwnQuery);
+            return;
+        }
+        if v2.is_none() {
+            // An MLDv1 router cannot read MLDv2 queries: the link runs MLDv1 while one is
+            // heard (§8.3.1), whichever router is querier.
+            self.v1_querier = Some(now + self.timing().older_host_present_interval());
+        }
+        if src > self.addr {
+            // The other router will yield to this one (§7.6.2).
+            return;
+        }
+        let (version, max_resp_ms) = match v2 {
+            Some(_) => (Version::V2, mld::decode_max_resp(max_resp_code)),
+            None => (Version::V1, u32::from(max_resp_code)),
+        };
+        let adopt = |v: u8| (v != 0).then_some(v);
+        self.other_querier = Some(OtherQuerier {
+            addr: src,
+            version,
+            expires: now,
+            robustness: v2.and_then(|q| adopt(q.qrv)),
+            query_interval: v2
+                .and_then(|q| adopt(q.qqic))
+                .map(|c| Duration::from_secs(u64::from(mld::decode_qqic(c)))),
+        });
+        let timing = self.timing();
+        if let Some(q) = &mut self.other_querier {
+            q.expires = now + timing.other_querier_present_interval();
+        }
+        self.next_general_query = None;
+        self.startup_left = 0;
+        // §7.6.1 timer updates on a specific query without the suppress flag.
+        if group.is_unspecified() || v2.is_some_and(|q| q.suppress) {
+            return;
+        }
+        let lltq = now
+            + Duration::from_millis(u64::from(max_resp_ms))
+                * u32::from(timing.last_member_query_count);
+        if let Some(g) = self.groups.get_mut(&group) {
+            match v2.map(|q| q.sources.as_slice()) {
+                Some(sources) if !sources.is_empty() => g.lower_source_timers(sources, lltq),
+                _ => g.lower_group_timer(lltq),
+            }
+        }
+    }
+
+    /// Runs timers due at `now`: other querier present, MLDv1 querier present, general
+    /// queries, groups.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.expire_v1_querier(now);
+        if self.other_querier.is_some_and(|q| q.expires <= now) {
+            self.other_querier = None;
+            self.next_general_query = Some(now);
+        }
+        if self.next_general_query.is_some_and(|t| t <= now) {
+            self.send_query(Ipv6Addr::UNSPECIFIED, Vec::new(), false, out);
+            self.startup_left = self.startup_left.saturating_sub(1);
+            let wait = if self.startup_left > 0 {
+                self.config.startup_query_interval
+            } else {
+                self.config.query_interval
+            };
+            self.next_general_query = Some(now + wait);
+        }
+        let due: Vec<Ipv6Addr> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.next_timeout().is_some_and(|t| t <= now))
+            .map(|(a, _)| *a)
+            .collect();
+        for group in due {
+            self.with_group(group, now, out, |_, _| ());
+        }
+        self.send_due_queries(now, out);
+    }
+
+    fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let timing = self.timing();
+        let mut due: Vec<(Ipv6Addr, DueQuery<Ipv6Addr>)> = Vec::new();
+        for (addr, g) in &mut self.groups {
+            due.extend(g.due_queries(now, &timing).into_iter().map(|q| (*addr, q)));
+        }
+        if self.other_querier.is_some() {
+            return;
+        }
+        for (group, q) in due {
+            for chunk in q.sources.chunks(MAX_QUERY_SOURCES) {
+                self.send_query(group, chunk.to_vec(), q.suppress, out);
+            }
+            if q.sources.is_empty() {
+                self.send_query(group, Vec::new(), q.suppress, out);
+            }
+        }
+    }
+
+    /// Builds a query in the version in force: general when `group` is unspecified. MLDv1
+    /// cannot ask about sources, so a source-specific query due in MLDv1 mode is not sent.
+    fn send_query(
+        &mut self,
+        group: Ipv6Addr,
+        sources: Vec<Ipv6Addr>,
+        suppress: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let t = self.config.timing();
+        let general = group.is_unspecified();
+        let max_resp = if general {
+            t.query_response_interval
+        } else {
+            t.last_member_query_interval
+        };
+        let kind = if general {
+            MessageKind::GeneralQuery
+        } else if sources.is_empty() {
+            MessageKind::GroupQuery
+        } else {
+            MessageKind::GroupSourceQuery
+        };
+        let repr = match self.version() {
+            Version::V2 => mld::Repr::Query {
+                max_resp_code: mld::encode_max_resp(millis(max_resp)),
+                group,
+                v2: Some(QueryV2 {
+                    suppress,
+                    qrv: if t.robustness <= 7 { t.robustness } else { 0 },
+                    qqic: mld::encode_qqic(
+                        u32::try_from(t.query_interval.as_secs()).unwrap_or(u32::MAX),
+                    ),
+                    sources,
+                }),
+            },
+            Version::V1 if !sources.is_empty() => return,
+            Version::V1 => mld::Repr::Query {
+                max_resp_code: u16::try_from(millis(max_resp)).unwrap_or(u16::MAX),
+                group,
+                v2: None,
+            },
+        };
+        let dst = if general { mld::ALL_NODES } else { group };
+        if let Ok(packet) = repr.to_packet(self.addr, dst) {
+            self.counters.sent(kind);
+            out.push(Action::Send(Transmit {
+                ifindex: self.ifindex,
+                src: self.addr,
+                dst,
+                packet,
+            }));
+        }
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        [
+            self.next_general_query,
+            self.other_querier.map(|q| q.expires),
+            self.v1_querier,
+        ]
+        .into_iter()
+        .chain(self.groups.values().map(Group::next_timeout))
+        .flatten()
+        .min()
+    }
+
+    /// Joins for the current state of every group (for re-adds after Enable-MLD).
+    pub fn memberships(&self) -> Vec<MembershipChange> {
+        self.groups
+            .iter()
+            .flat_map(|(addr, g)| diff(self.ifindex, *addr, &View::none(), &g.view()))
+            .collect()
+    }
+
+    /// Leaves for the current state of every group (the interface goes away).
+    pub fn leave_all(&self) -> Vec<MembershipChange> {
+        self.groups
+            .iter()
+            .flat_map(|(addr, g)| diff(self.ifindex, *addr, &g.view(), &View::none()))
+            .collect()
+    }
+
+    /// Source records held over all groups.
+    #[cfg(test)]
+    pub fn source_count(&self) -> usize {
+        self.source_count
+    }
+
+    pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {
+        let ms = |t: Instant| remaining_ms(t, now);
+        let querier = match &self.other_querier {
+            Some(q) => QuerierSnapshot {
+                address: q.addr,
+                is_self: false,
+                version: q.version,
+                other_querier_timer_ms: Some(ms(q.expires)),
+            },
+            None => QuerierSnapshot {
+                address: self.addr,
+                is_self: true,
+                version: self.version(),
+                other_querier_timer_ms: None,
+            },
+        };
+        let igmp_version = self.version().as_igmp();
+        IfaceSnapshot {
+            ifindex: self.ifindex,
+            address: self.addr,
+            config: self.config.clone(),
+            querier,
+            v1_querier_timer_ms: self.v1_querier.map(ms),
+            general_query_timer_ms: self.next_general_query.map(ms),
+            startup_queries_left: self.startup_left,
+            groups: self
+                .groups
+                .iter()
+                .map(|(addr, g)| GroupSnapshot::from(g.snapshot(*addr, igmp_version, now)))
+                .collect(),
+            counters: self.counters.clone(),
+        }
+    }
+}
