@@ -15,6 +15,7 @@ mod iface;
 pub(crate) mod limits;
 pub(crate) mod membership;
 pub(crate) mod snapshot;
+pub(crate) mod table;
 mod validate;
 
 pub use config::{IfaceConfig, Version};
@@ -53,6 +54,18 @@ pub enum Action {
     Membership(MembershipChange),
     /// Log that a bound refused state (rate-limited, see [`LimitNotice`]).
     LimitReached(LimitNotice),
+}
+
+impl From<MembershipChange> for Action {
+    fn from(change: MembershipChange) -> Self {
+        Action::Membership(change)
+    }
+}
+
+impl From<LimitNotice> for Action {
+    fn from(notice: LimitNotice) -> Self {
+        Action::LimitReached(notice)
+    }
 }
 
 /// Errors of interface management.

@@ -7,13 +7,12 @@ use super::snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot};
 use super::validate::Message;
 use super::{Action, MembershipChange, Transmit};
 use crate::igmp::config::Timing;
-use crate::igmp::group::{Ctx, DueQuery, Group, Report};
-use crate::igmp::limits::{admit_sources, creates_group, Limit, LimitNotice, Notices};
-use crate::igmp::membership::{diff, View};
+use crate::igmp::group::{Ctx, Report};
 use crate::igmp::snapshot::remaining_ms;
+use crate::igmp::table::{Bounds, GroupAddr, GroupTable};
 use crate::igmp::IgnoreReason;
-use crate::wire::mld::{self, QueryV2, RecordType};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::wire::mld::{self, QueryV2};
+use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
@@ -21,16 +20,19 @@ use std::time::{Duration, Instant};
 /// Hop-by-Hop header, 28-byte query header).
 const MAX_QUERY_SOURCES: usize = (1500 - 48 - 28) / 16;
 
-/// The SSM range ff3x::/32 (RFC 4607).
-fn is_ssm(group: Ipv6Addr) -> bool {
-    let s = group.segments();
-    s[0] & 0xfff0 == 0xff30 && s[1] == 0
-}
+impl GroupAddr for Ipv6Addr {
+    /// Groups of scope 0 (reserved), 1 (interface-local) or 2 (link-local, ff02::1 among
+    /// them): routers never forward them, so they are not tracked (as IGMP leaves
+    /// 224.0.0.0/24 alone).
+    fn is_local_group(&self) -> bool {
+        self.segments()[0] & 0x000f <= 2
+    }
 
-/// Groups of scope 0 (reserved), 1 (interface-local) or 2 (link-local, ff02::1 among them):
-/// routers never forward them, so they are not tracked (as IGMP leaves 224.0.0.0/24 alone).
-fn is_local(group: Ipv6Addr) -> bool {
-    group.segments()[0] & 0x000f <= 2
+    /// The SSM range ff3x::/32 (RFC 4607).
+    fn is_ssm_group(&self) -> bool {
+        let s = self.segments();
+        s[0] & 0xfff0 == 0xff30 && s[1] == 0
+    }
 }
 
 /// A source in a record that cannot send multicast traffic.
@@ -64,10 +66,7 @@ pub(super) struct Iface {
     v1_querier: Option<Instant>,
     next_general_query: Option<Instant>,
     startup_left: u8,
-    groups: BTreeMap<Ipv6Addr, Group<Ipv6Addr>>,
-    /// Source records over all groups (bounded by `config.max_sources`).
-    source_count: usize,
-    notices: Notices,
+    groups: GroupTable<Ipv6Addr>,
     pub counters: Counters,
 }
 
@@ -82,9 +81,7 @@ impl Iface {
             other_querier: None,
             v1_querier: None,
             next_general_query: Some(now),
-            groups: BTreeMap::new(),
-            source_count: 0,
-            notices: Notices::default(),
+            groups: GroupTable::new(ifindex),
             counters: Counters::default(),
         }
     }
@@ -126,32 +123,12 @@ impl Iface {
         }
     }
 
-    /// Runs `f` on a group (created in INCLUDE {} if absent) after running out its due timers,
-    /// drops it if it ends up empty and reports the membership changes.
-    fn with_group<R>(
-        &mut self,
-        group: Ipv6Addr,
-        now: Instant,
-        out: &mut Vec<Action>,
-        f: impl FnOnce(&mut Group<Ipv6Addr>, &Ctx) -> R,
-    ) -> R {
-        let ctx = self.ctx(now);
-        let entry = self.groups.entry(group).or_insert_with(Group::new);
-        let before = entry.view();
-        let sources_before = entry.source_count();
-        entry.expire(now);
-        let result = f(entry, &ctx);
-        let after = entry.view();
-        self.source_count = self.source_count - sources_before + entry.source_count();
-        if entry.is_empty() {
-            self.groups.remove(&group);
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            max_groups: self.config.max_groups,
+            max_sources: self.config.max_sources,
+            notice_interval: self.config.query_interval,
         }
-        out.extend(
-            diff(self.ifindex, group, &before, &after)
-                .into_iter()
-                .map(Action::Membership),
-        );
-        result
     }
 
     /// Ends MLDv1 compatibility when no MLDv1 query was heard for the Older Version Querier
@@ -202,75 +179,9 @@ impl Iface {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        let any_source = matches!(
-            report,
-            Report::V1
-                | Report::V2
-                | Report::Leave
-                | Report::Record(RecordType::IsExclude | RecordType::ToExclude, _)
-        );
-        let ignored = if is_local(group) {
-            Some(IgnoreReason::LocalGroup)
-        } else if is_ssm(group) && any_source {
-            Some(IgnoreReason::SsmAnySource)
-        } else if let Report::Record(RecordType::Other(_), _) = report {
-            Some(IgnoreReason::UnknownRecordType)
-        } else {
-            None
-        };
-        if let Some(reason) = ignored {
-            self.counters.ignore(reason);
-            return;
-        }
-        let existing = self.groups.get(&group);
-        if existing.is_none()
-            && self.groups.len() >= self.config.max_groups
-            && creates_group(&report)
-        {
-            self.refuse(Limit::Groups, 1, now, out);
-            return;
-        }
-        let room = self.config.max_sources.saturating_sub(self.source_count);
-        let mut refused = 0;
-        let admitted = match report {
-            Report::Record(record_type, sources)
-                if existing.is_none_or(|g| g.adds_sources(record_type)) =>
-            {
-                let present = |s: &Ipv6Addr| existing.is_some_and(|g| g.has_source(s));
-                let (admitted, n) = admit_sources(sources, present, room);
-                refused = n;
-                Some((record_type, admitted))
-            }
-            _ => None,
-        };
-        let report = match &admitted {
-            Some((record_type, sources)) => Report::Record(*record_type, sources),
-            None => report,
-        };
-        if refused > 0 {
-            self.refuse(Limit::Sources, refused, now, out);
-        }
-        if let Err(reason) = self.with_group(group, now, out, |g, ctx| g.report(report, ctx)) {
-            self.counters.ignore(reason);
-        }
-    }
-
-    /// Counts refusals by a bound and emits the notice for the log when one is due.
-    fn refuse(&mut self, limit: Limit, refused: u64, now: Instant, out: &mut Vec<Action>) {
-        self.counters.ignore_n(limit.reason(), refused);
-        let max = match limit {
-            Limit::Groups => self.config.max_groups,
-            Limit::Sources => self.config.max_sources,
-        };
-        let interval = self.config.query_interval;
-        if let Some(refused) = self.notices.refused(limit, refused, now, interval) {
-            out.push(Action::LimitReached(LimitNotice {
-                ifindex: self.ifindex,
-                limit,
-                max,
-                refused,
-            }));
-        }
+        let (ctx, bounds) = (self.ctx(now), self.bounds());
+        self.groups
+            .report(group, report, &ctx, &bounds, &mut self.counters, out);
     }
 
     fn on_query(
@@ -347,24 +258,14 @@ impl Iface {
             };
             self.next_general_query = Some(now + wait);
         }
-        let due: Vec<Ipv6Addr> = self
-            .groups
-            .iter()
-            .filter(|(_, g)| g.next_timeout().is_some_and(|t| t <= now))
-            .map(|(a, _)| *a)
-            .collect();
-        for group in due {
-            self.with_group(group, now, out, |_, _| ());
-        }
+        let ctx = self.ctx(now);
+        self.groups.expire(&ctx, out);
         self.send_due_queries(now, out);
     }
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
         let timing = self.timing();
-        let mut due: Vec<(Ipv6Addr, DueQuery<Ipv6Addr>)> = Vec::new();
-        for (addr, g) in &mut self.groups {
-            due.extend(g.due_queries(now, &timing).into_iter().map(|q| (*addr, q)));
-        }
+        let due = self.groups.due_queries(now, &timing);
         if self.other_querier.is_some() {
             return;
         }
@@ -440,31 +341,25 @@ impl Iface {
             self.v1_querier,
         ]
         .into_iter()
-        .chain(self.groups.values().map(Group::next_timeout))
+        .chain([self.groups.next_timeout()])
         .flatten()
         .min()
     }
 
     /// Joins for the current state of every group (for re-adds after Enable-MLD).
     pub fn memberships(&self) -> Vec<MembershipChange> {
-        self.groups
-            .iter()
-            .flat_map(|(addr, g)| diff(self.ifindex, *addr, &View::none(), &g.view()))
-            .collect()
+        self.groups.memberships()
     }
 
     /// Leaves for the current state of every group (the interface goes away).
     pub fn leave_all(&self) -> Vec<MembershipChange> {
-        self.groups
-            .iter()
-            .flat_map(|(addr, g)| diff(self.ifindex, *addr, &g.view(), &View::none()))
-            .collect()
+        self.groups.leave_all()
     }
 
     /// Source records held over all groups.
     #[cfg(test)]
     pub fn source_count(&self) -> usize {
-        self.source_count
+        self.groups.source_count()
     }
 
     pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {

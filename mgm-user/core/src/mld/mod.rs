@@ -74,6 +74,18 @@ pub enum Action {
     LimitReached(LimitNotice),
 }
 
+impl From<MembershipChange> for Action {
+    fn from(change: MembershipChange) -> Self {
+        Action::Membership(change)
+    }
+}
+
+impl From<LimitNotice> for Action {
+    fn from(notice: LimitNotice) -> Self {
+        Action::LimitReached(notice)
+    }
+}
+
 /// Errors of interface management.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
