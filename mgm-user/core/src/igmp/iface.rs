@@ -4,6 +4,7 @@ use super::config::{IfaceConfig, Timing, Version};
 use super::counters::{Counters, IgnoreReason, MessageKind};
 use super::group::{Ctx, Report};
 use super::membership::MembershipChange;
+use super::querier::Querier;
 use super::snapshot::{remaining_ms, IfaceSnapshot, QuerierSnapshot};
 use super::table::{Bounds, GroupAddr, GroupTable};
 use super::validate::{Message, Subnet};
@@ -34,25 +35,13 @@ fn tenths(d: Duration) -> u32 {
     u32::try_from(d.as_millis() / 100).unwrap_or(u32::MAX)
 }
 
-#[derive(Debug, Clone, Copy)]
-struct OtherQuerier {
-    addr: Ipv4Addr,
-    version: Version,
-    expires: Instant,
-    /// Robustness and query interval it advertises (v3), adopted while it is querier.
-    robustness: Option<u8>,
-    query_interval: Option<Duration>,
-}
-
 /// State of one interface.
 #[derive(Debug, Clone)]
 pub(super) struct Iface {
     ifindex: u32,
     subnet: Subnet,
     config: IfaceConfig,
-    other_querier: Option<OtherQuerier>,
-    next_general_query: Option<Instant>,
-    startup_left: u8,
+    querier: Querier<Ipv4Addr, Version>,
     groups: GroupTable<Ipv4Addr>,
     pub counters: Counters,
 }
@@ -63,10 +52,8 @@ impl Iface {
         Iface {
             ifindex,
             subnet,
-            startup_left: config.startup_query_count,
+            querier: Querier::new(config.startup_query_count, now),
             config,
-            other_querier: None,
-            next_general_query: Some(now),
             groups: GroupTable::new(ifindex),
             counters: Counters::default(),
         }
@@ -77,22 +64,12 @@ impl Iface {
     }
 
     pub fn set_config(&mut self, config: IfaceConfig, now: Instant) {
-        let sooner = now + config.query_interval;
-        if let Some(t) = &mut self.next_general_query {
-            if self.startup_left == 0 && *t > sooner {
-                *t = sooner;
-            }
-        }
+        self.querier.set_query_interval(config.query_interval, now);
         self.config = config;
     }
 
     fn timing(&self) -> Timing {
-        let mut t = Timing::from_config(&self.config);
-        if let Some(q) = &self.other_querier {
-            t.robustness = q.robustness.unwrap_or(t.robustness);
-            t.query_interval = q.query_interval.unwrap_or(t.query_interval);
-        }
-        t
+        self.querier.timing(Timing::from_config(&self.config))
     }
 
     fn ctx(&self, now: Instant) -> Ctx {
@@ -100,7 +77,7 @@ impl Iface {
             now,
             timing: self.timing(),
             version: self.config.version,
-            querier: self.other_querier.is_none(),
+            querier: self.querier.is_self(),
         }
     }
 
@@ -178,22 +155,19 @@ impl Iface {
             None if max_resp_code == 0 => (Version::V1, 100),
             None => (Version::V2, u32::from(max_resp_code)),
         };
-        let adopt = |v: u8| (v != 0).then_some(v);
-        self.other_querier = Some(OtherQuerier {
-            addr: src,
+        let query_interval = v3
+            .map(|q| q.qqic)
+            .filter(|c| *c != 0)
+            .map(|c| Duration::from_secs(u64::from(igmp::decode_code(c))));
+        let qrv = v3.map_or(0, |q| q.qrv);
+        let timing = self.querier.heard(
+            src,
             version,
-            expires: now,
-            robustness: v3.and_then(|q| adopt(q.qrv)),
-            query_interval: v3
-                .and_then(|q| adopt(q.qqic))
-                .map(|c| Duration::from_secs(u64::from(igmp::decode_code(c)))),
-        });
-        let timing = self.timing();
-        if let Some(q) = &mut self.other_querier {
-            q.expires = now + timing.other_querier_present_interval();
-        }
-        self.next_general_query = None;
-        self.startup_left = 0;
+            qrv,
+            query_interval,
+            now,
+            Timing::from_config(&self.config),
+        );
         // §6.6.1: timer updates on a specific query without the suppress flag.
         if group.is_unspecified() || v3.is_some_and(|q| q.suppress) {
             return;
@@ -211,19 +185,12 @@ impl Iface {
 
     /// Runs timers due at `now`: other querier present, general queries, groups.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
-        if self.other_querier.is_some_and(|q| q.expires <= now) {
-            self.other_querier = None;
-            self.next_general_query = Some(now);
-        }
-        if self.next_general_query.is_some_and(|t| t <= now) {
+        let (startup, periodic) = (
+            self.config.startup_query_interval,
+            self.config.query_interval,
+        );
+        if self.querier.general_query_due(now, startup, periodic) {
             self.send_query(Ipv4Addr::UNSPECIFIED, Vec::new(), false, out);
-            self.startup_left = self.startup_left.saturating_sub(1);
-            let wait = if self.startup_left > 0 {
-                self.config.startup_query_interval
-            } else {
-                self.config.query_interval
-            };
-            self.next_general_query = Some(now + wait);
         }
         let ctx = self.ctx(now);
         self.groups.expire(&ctx, out);
@@ -233,7 +200,7 @@ impl Iface {
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
         let timing = self.timing();
         let due = self.groups.due_queries(now, &timing);
-        if self.other_querier.is_some() {
+        if !self.querier.is_self() {
             return;
         }
         for (group, q) in due {
@@ -305,14 +272,11 @@ impl Iface {
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
-        [
-            self.next_general_query,
-            self.other_querier.map(|q| q.expires),
-        ]
-        .into_iter()
-        .chain([self.groups.next_timeout()])
-        .flatten()
-        .min()
+        [self.querier.next_timeout()]
+            .into_iter()
+            .chain([self.groups.next_timeout()])
+            .flatten()
+            .min()
     }
 
     /// Joins for the current state of every group (for re-adds after Enable-IGMP).
@@ -327,7 +291,7 @@ impl Iface {
 
     pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {
         let ms = |t: Instant| remaining_ms(t, now);
-        let querier = match &self.other_querier {
+        let querier = match self.querier.other() {
             Some(q) => QuerierSnapshot {
                 address: q.addr,
                 is_self: false,
@@ -347,8 +311,8 @@ impl Iface {
             prefix_len: self.subnet.prefix_len,
             config: self.config.clone(),
             querier,
-            general_query_timer_ms: self.next_general_query.map(ms),
-            startup_queries_left: self.startup_left,
+            general_query_timer_ms: self.querier.next_general_query().map(ms),
+            startup_queries_left: self.querier.startup_left(),
             groups: self
                 .groups
                 .iter()

@@ -14,6 +14,7 @@ pub(crate) mod group;
 mod iface;
 pub(crate) mod limits;
 pub(crate) mod membership;
+pub(crate) mod querier;
 pub(crate) mod snapshot;
 pub(crate) mod table;
 mod validate;

@@ -8,6 +8,7 @@ use super::validate::Message;
 use super::{Action, MembershipChange, Transmit};
 use crate::igmp::config::Timing;
 use crate::igmp::group::{Ctx, Report};
+use crate::igmp::querier::Querier;
 use crate::igmp::snapshot::remaining_ms;
 use crate::igmp::table::{Bounds, GroupAddr, GroupTable};
 use crate::igmp::IgnoreReason;
@@ -44,16 +45,6 @@ fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
-#[derive(Debug, Clone, Copy)]
-struct OtherQuerier {
-    addr: Ipv6Addr,
-    version: Version,
-    expires: Instant,
-    /// Robustness and query interval it advertises (v2), adopted while it is querier.
-    robustness: Option<u8>,
-    query_interval: Option<Duration>,
-}
-
 /// State of one interface.
 #[derive(Debug, Clone)]
 pub(super) struct Iface {
@@ -61,11 +52,9 @@ pub(super) struct Iface {
     /// This router's link-local address on the interface.
     addr: Ipv6Addr,
     config: IfaceConfig,
-    other_querier: Option<OtherQuerier>,
+    querier: Querier<Ipv6Addr, Version>,
     /// Until when an MLDv1 router is known on the link (the interface runs as MLDv1).
     v1_querier: Option<Instant>,
-    next_general_query: Option<Instant>,
-    startup_left: u8,
     groups: GroupTable<Ipv6Addr>,
     pub counters: Counters,
 }
@@ -76,23 +65,16 @@ impl Iface {
         Iface {
             ifindex,
             addr,
-            startup_left: config.startup_query_count,
+            querier: Querier::new(config.startup_query_count, now),
             config,
-            other_querier: None,
             v1_querier: None,
-            next_general_query: Some(now),
             groups: GroupTable::new(ifindex),
             counters: Counters::default(),
         }
     }
 
     pub fn set_config(&mut self, config: IfaceConfig, now: Instant) {
-        let sooner = now + config.query_interval;
-        if let Some(t) = &mut self.next_general_query {
-            if self.startup_left == 0 && *t > sooner {
-                *t = sooner;
-            }
-        }
+        self.querier.set_query_interval(config.query_interval, now);
         self.config = config;
     }
 
@@ -106,12 +88,7 @@ impl Iface {
     }
 
     fn timing(&self) -> Timing {
-        let mut t = self.config.timing();
-        if let Some(q) = &self.other_querier {
-            t.robustness = q.robustness.unwrap_or(t.robustness);
-            t.query_interval = q.query_interval.unwrap_or(t.query_interval);
-        }
-        t
+        self.querier.timing(self.config.timing())
     }
 
     fn ctx(&self, now: Instant) -> Ctx {
@@ -119,7 +96,7 @@ impl Iface {
             now,
             timing: self.timing(),
             version: self.version().as_igmp(),
-            querier: self.other_querier.is_none(),
+            querier: self.querier.is_self(),
         }
     }
 
@@ -209,22 +186,14 @@ impl Iface {
             Some(_) => (Version::V2, mld::decode_max_resp(max_resp_code)),
             None => (Version::V1, u32::from(max_resp_code)),
         };
-        let adopt = |v: u8| (v != 0).then_some(v);
-        self.other_querier = Some(OtherQuerier {
-            addr: src,
-            version,
-            expires: now,
-            robustness: v2.and_then(|q| adopt(q.qrv)),
-            query_interval: v2
-                .and_then(|q| adopt(q.qqic))
-                .map(|c| Duration::from_secs(u64::from(mld::decode_qqic(c)))),
-        });
-        let timing = self.timing();
-        if let Some(q) = &mut self.other_querier {
-            q.expires = now + timing.other_querier_present_interval();
-        }
-        self.next_general_query = None;
-        self.startup_left = 0;
+        let query_interval = v2
+            .map(|q| q.qqic)
+            .filter(|c| *c != 0)
+            .map(|c| Duration::from_secs(u64::from(mld::decode_qqic(c))));
+        let qrv = v2.map_or(0, |q| q.qrv);
+        let timing =
+            self.querier
+                .heard(src, version, qrv, query_interval, now, self.config.timing());
         // §7.6.1 timer updates on a specific query without the suppress flag.
         if group.is_unspecified() || v2.is_some_and(|q| q.suppress) {
             return;
@@ -244,19 +213,12 @@ impl Iface {
     /// queries, groups.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.expire_v1_querier(now);
-        if self.other_querier.is_some_and(|q| q.expires <= now) {
-            self.other_querier = None;
-            self.next_general_query = Some(now);
-        }
-        if self.next_general_query.is_some_and(|t| t <= now) {
+        let (startup, periodic) = (
+            self.config.startup_query_interval,
+            self.config.query_interval,
+        );
+        if self.querier.general_query_due(now, startup, periodic) {
             self.send_query(Ipv6Addr::UNSPECIFIED, Vec::new(), false, out);
-            self.startup_left = self.startup_left.saturating_sub(1);
-            let wait = if self.startup_left > 0 {
-                self.config.startup_query_interval
-            } else {
-                self.config.query_interval
-            };
-            self.next_general_query = Some(now + wait);
         }
         let ctx = self.ctx(now);
         self.groups.expire(&ctx, out);
@@ -266,7 +228,7 @@ impl Iface {
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
         let timing = self.timing();
         let due = self.groups.due_queries(now, &timing);
-        if self.other_querier.is_some() {
+        if !self.querier.is_self() {
             return;
         }
         for (group, q) in due {
@@ -335,15 +297,11 @@ impl Iface {
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
-        [
-            self.next_general_query,
-            self.other_querier.map(|q| q.expires),
-            self.v1_querier,
-        ]
-        .into_iter()
-        .chain([self.groups.next_timeout()])
-        .flatten()
-        .min()
+        [self.querier.next_timeout(), self.v1_querier]
+            .into_iter()
+            .chain([self.groups.next_timeout()])
+            .flatten()
+            .min()
     }
 
     /// Joins for the current state of every group (for re-adds after Enable-MLD).
@@ -364,7 +322,7 @@ impl Iface {
 
     pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {
         let ms = |t: Instant| remaining_ms(t, now);
-        let querier = match &self.other_querier {
+        let querier = match self.querier.other() {
             Some(q) => QuerierSnapshot {
                 address: q.addr,
                 is_self: false,
@@ -385,8 +343,8 @@ impl Iface {
             config: self.config.clone(),
             querier,
             v1_querier_timer_ms: self.v1_querier.map(ms),
-            general_query_timer_ms: self.next_general_query.map(ms),
-            startup_queries_left: self.startup_left,
+            general_query_timer_ms: self.querier.next_general_query().map(ms),
+            startup_queries_left: self.querier.startup_left(),
             groups: self
                 .groups
                 .iter()
