@@ -8,6 +8,10 @@
 //! sources are (S,G) joins and excluded sources are blocks of S for G.
 //!
 //! Every input that fails validation is dropped and counted per [`DropReason`].
+//!
+//! The per-group state machine (`group`), the groups of an interface (`table`), the querier
+//! state (`querier`), the bounds, counters and membership changes are generic over the address
+//! type: [`crate::mld`] runs the same code with IPv6 addresses.
 pub(crate) mod config;
 pub(crate) mod counters;
 pub(crate) mod group;

@@ -35,7 +35,7 @@ mod validate;
 pub use config::{IfaceConfig, Version};
 pub use counters::{Counters, DropReason, MessageKind};
 pub use snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot, Snapshot};
-pub use validate::{parse, Message};
+pub use validate::{parse, parse_icmpv6, Message};
 
 pub use crate::igmp::{FilterMode, IgnoreReason, Limit, LimitNotice, SourceSnapshot};
 
@@ -61,6 +61,16 @@ pub struct Transmit {
     pub dst: Ipv6Addr,
     /// The complete IPv6 packet.
     pub packet: Vec<u8>,
+}
+
+impl Transmit {
+    /// The ICMPv6 message alone, for a raw ICMPv6 socket that adds the IPv6 header itself
+    /// (hop limit 1 and a Hop-by-Hop Router Alert 0 to be set on the socket).
+    pub fn icmpv6(&self) -> &[u8] {
+        let start = crate::wire::ipv6::Packet::new_checked(&self.packet[..])
+            .map_or(self.packet.len(), |p| p.upper_layer_offset());
+        &self.packet[start..]
+    }
 }
 
 /// What the caller must do after an input.

@@ -166,6 +166,11 @@ fn queries(actions: &[Action]) -> Vec<SentQuery> {
             Action::Send(t) => {
                 let msg = parse(&t.packet).expect("the router's own query parses");
                 assert_eq!(check(&msg), Ok(()));
+                let icmpv6 = wire_mld::Packet::new_checked(t.icmpv6()).unwrap();
+                assert_eq!(
+                    wire_mld::Repr::parse(&icmpv6, t.src, t.dst).as_ref(),
+                    Ok(&msg.mld)
+                );
                 assert_eq!((msg.src, msg.dst), (t.src, t.dst));
                 match msg.mld {
                     wire_mld::Repr::Query { group, v2, .. } => Some(SentQuery {

@@ -53,19 +53,25 @@ pub fn parse(packet: &[u8]) -> Result<Message, DropReason> {
     if ip_repr.next_header != ipv6::NEXT_ICMPV6 {
         return Err(DropReason::NotIcmpv6);
     }
-    let message = mld::Packet::new_checked(ip.upper_layer().1).map_err(|e| match e {
+    parse_icmpv6(&ip_repr, ip.upper_layer().1)
+}
+
+/// Parses an ICMPv6 message received with the IPv6 header facts in `ip` (what a raw ICMPv6
+/// socket reports as ancillary data: addresses, hop limit, Hop-by-Hop Router Alert).
+pub fn parse_icmpv6(ip: &ipv6::Repr, message: &[u8]) -> Result<Message, DropReason> {
+    let packet = mld::Packet::new_checked(message).map_err(|e| match e {
         wire::Error::Truncated => DropReason::MldTruncated,
         _ => DropReason::MldMalformed,
     })?;
-    let repr = mld::Repr::parse(&message, ip_repr.src, ip_repr.dst).map_err(|e| match e {
+    let repr = mld::Repr::parse(&packet, ip.src, ip.dst).map_err(|e| match e {
         wire::Error::Checksum => DropReason::MldChecksum,
         _ => DropReason::UnknownType,
     })?;
     Ok(Message {
-        src: ip_repr.src,
-        dst: ip_repr.dst,
-        hop_limit: ip_repr.hop_limit,
-        router_alert: ip_repr.router_alert,
+        src: ip.src,
+        dst: ip.dst,
+        hop_limit: ip.hop_limit,
+        router_alert: ip.router_alert,
         mld: repr,
     })
 }
@@ -121,6 +127,28 @@ pub(super) fn check(msg: &Message) -> Result<(), DropReason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_packet_and_its_icmpv6_part_parse_alike() {
+        let repr = mld::Repr::ReportV1 {
+            group: "ff0e::1".parse().unwrap(),
+        };
+        let src: Ipv6Addr = "fe80::7".parse().unwrap();
+        let dst: Ipv6Addr = "ff0e::1".parse().unwrap();
+        let packet = repr.to_packet(src, dst).unwrap();
+        let whole = parse(&packet).unwrap();
+        let ip = ipv6::Packet::new_checked(&packet[..]).unwrap();
+        let ip_repr = ipv6::Repr::parse(&ip).unwrap();
+        assert_eq!(parse_icmpv6(&ip_repr, ip.upper_layer().1), Ok(whole));
+        let moved = ipv6::Repr {
+            src: "fe80::8".parse().unwrap(),
+            ..ip_repr
+        };
+        assert_eq!(
+            parse_icmpv6(&moved, ip.upper_layer().1),
+            Err(DropReason::MldChecksum)
+        );
+    }
 
     #[test]
     fn link_local_is_fe80_slash_10() {

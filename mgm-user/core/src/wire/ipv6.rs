@@ -142,6 +142,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Some(&payload[..len])
     }
 
+    /// Where the header after the Hop-by-Hop header (or after the fixed header) starts.
+    pub fn upper_layer_offset(&self) -> usize {
+        field::HEADER_LEN + self.hop_by_hop().map_or(0, <[u8]>::len)
+    }
+
     /// The header after the Hop-by-Hop header (or after the fixed header when there is none):
     /// its Next Header value and the bytes from it to the end of the payload.
     pub fn upper_layer(&self) -> (u8, &[u8]) {
@@ -185,7 +190,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// The bytes after the Hop-by-Hop header, writable.
     pub fn upper_layer_mut(&mut self) -> &mut [u8] {
-        let start = field::HEADER_LEN + self.hop_by_hop().map_or(0, <[u8]>::len);
+        let start = self.upper_layer_offset();
         let end = field::HEADER_LEN + usize::from(self.payload_len());
         &mut self.buffer.as_mut()[start..end]
     }
