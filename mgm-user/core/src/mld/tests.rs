@@ -568,3 +568,38 @@ fn snapshot_serialises_and_prints() {
     assert!(text.contains("ff0e::123 Exclude compat MLDV2"), "{text}");
     assert!(text.contains("2001:db8::7 block"), "{text}");
 }
+
+#[test]
+fn set_config_brings_the_next_query_forward_and_rejects_bad_configs() {
+    let mut lab = Lab::new();
+    lab.run_until(40.0); // both startup queries sent; the next one is due at 156.25 s
+    let faster = IfaceConfig {
+        query_interval: Duration::from_secs(60),
+        ..IfaceConfig::default()
+    };
+    lab.router.set_config(IF, faster, lab.at(50.0)).unwrap();
+    let sent: Vec<f64> = lab
+        .run_until(200.0)
+        .into_iter()
+        .filter(|(_, a)| matches!(a, Action::Send(_)))
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(sent, vec![110.0, 170.0]);
+    let bad = IfaceConfig {
+        last_listener_query_count: 0,
+        ..IfaceConfig::default()
+    };
+    assert!(matches!(
+        lab.router.set_config(IF, bad, lab.at(200.0)),
+        Err(Error::Config(_))
+    ));
+    assert_eq!(
+        lab.router
+            .set_config(IF + 1, IfaceConfig::default(), lab.at(200.0)),
+        Err(Error::NoInterface(IF + 1))
+    );
+    assert_eq!(
+        lab.iface(200.0).config.query_interval,
+        Duration::from_secs(60)
+    );
+}
