@@ -5,7 +5,8 @@
 //! limit 1, Router Alert, ICMPv6 checksum), turn them into the right membership changes and end
 //! them after a leave. The kernel in turn must answer the router's general query (MLDv2
 //! current-state records are only ever sent in answer to a query), so it accepts the queries
-//! this crate builds.
+//! this crate builds. A third test puts two routers on one link and checks the querier
+//! election by the lowest link-local address and the takeover.
 use mgm_core::mld::{
     self, Action, ChangeKind, DropReason, FilterMode, IfaceConfig, MembershipChange, Router,
     Version,
@@ -165,9 +166,14 @@ struct Rtr {
 
 impl Rtr {
     fn start(lab: &Lab, addr: Ipv6Addr, config: IfaceConfig) -> Rtr {
-        let ifindex = lab.ifindex(Host::Router, ROUTER_IF).expect("ifindex");
+        Self::start_on(lab, Host::Router, ROUTER_IF, addr, config)
+    }
+
+    /// A router on `iface` of `host`.
+    fn start_on(lab: &Lab, host: Host, iface: &str, addr: Ipv6Addr, config: IfaceConfig) -> Rtr {
+        let ifindex = lab.ifindex(host, iface).expect("ifindex");
         let socket = lab
-            .in_ns(Host::Router, || -> io::Result<PacketSocket> {
+            .in_ns(host, || -> io::Result<PacketSocket> {
                 let socket = PacketSocket::open(Framing::Cooked, ETH_P_IPV6)?;
                 socket.bind(ifindex)?;
                 Ok(socket)
@@ -208,45 +214,51 @@ impl Rtr {
     /// Runs the router until `done` holds (then true) or for [`BOUND`] (then false).
     fn pump_until(&mut self, done: impl Fn(&Rtr) -> bool) -> bool {
         let end = Instant::now() + BOUND;
-        let mut buffer = vec![0u8; 65536];
         loop {
             if done(self) {
                 return true;
             }
-            let now = Instant::now();
-            if now >= end {
+            if Instant::now() >= end {
                 return false;
             }
-            let until = self.router.next_timeout().map_or(end, |t| t.min(end));
-            let wait = until
-                .saturating_duration_since(now)
-                .clamp(Duration::from_millis(1), Duration::from_millis(50));
-            self.socket
-                .socket()
-                .set_read_timeout(Some(wait))
-                .expect("timeout");
-            match self.socket.recv_from(&mut buffer) {
-                Ok((len, arrival)) if !arrival.outgoing => {
-                    let packet = &buffer[..len];
-                    if let Ok(msg) = mld::parse(packet) {
-                        self.current_state_records += current_state(&msg.mld);
-                    }
-                    let actions = self
-                        .router
-                        .handle_packet(self.ifindex, packet, Instant::now());
-                    self.apply(actions);
-                }
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("recv: {e}"),
-            }
-            let actions = self.router.tick(Instant::now());
-            self.apply(actions);
+            self.step(end);
         }
+    }
+
+    /// Waits for one packet (at most until the next timer or `end`), handles it and runs the
+    /// timers that are due.
+    fn step(&mut self, end: Instant) {
+        let mut buffer = vec![0u8; 65536];
+        let now = Instant::now();
+        let until = self.router.next_timeout().map_or(end, |t| t.min(end));
+        let wait = until
+            .saturating_duration_since(now)
+            .clamp(Duration::from_millis(1), Duration::from_millis(50));
+        self.socket
+            .socket()
+            .set_read_timeout(Some(wait))
+            .expect("timeout");
+        match self.socket.recv_from(&mut buffer) {
+            Ok((len, arrival)) if !arrival.outgoing => {
+                let packet = &buffer[..len];
+                if let Ok(msg) = mld::parse(packet) {
+                    self.current_state_records += current_state(&msg.mld);
+                }
+                let actions = self
+                    .router
+                    .handle_packet(self.ifindex, packet, Instant::now());
+                self.apply(actions);
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("recv: {e}"),
+        }
+        let actions = self.router.tick(Instant::now());
+        self.apply(actions);
     }
 
     fn has(&self, group: Ipv6Addr, kind: ChangeKind) -> bool {
@@ -262,6 +274,12 @@ impl Rtr {
             .into_iter()
             .flat_map(|i| i.groups)
             .find(|g| g.group == group)
+    }
+
+    fn querier(&self) -> mld::QuerierSnapshot {
+        self.router.snapshot(Instant::now()).interfaces[0]
+            .querier
+            .clone()
     }
 
     fn counters(&self) -> mld::Counters {
@@ -365,4 +383,35 @@ fn mldv1_host_joins_and_leaves() {
     );
     assert!(c.received.contains_key(&mld::MessageKind::Done), "{c:?}");
     assert_eq!(c.dropped.get(&DropReason::MldChecksum), None, "{c:?}");
+}
+
+/// Two routers on one link, each a state machine on its own packet socket: the one with the
+/// lower link-local address is querier, the other falls silent and takes over once the
+/// querier is gone for the Other Querier Present Interval (2 × 2 s + 0.5 s here).
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn querier_election_between_two_routers_on_a_link() {
+    let lab = Lab::star(1).expect("lab");
+    let router_addr = enable_ipv6(&lab, 2);
+    let host_addr = link_local(&lab, HOST, "eth0");
+    let mut a = Rtr::start(&lab, router_addr, config(Version::V2));
+    let mut b = Rtr::start_on(&lab, HOST, "eth0", host_addr, config(Version::V2));
+    let (low, high) = if router_addr < host_addr {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    let (low_addr, high_addr) = (router_addr.min(host_addr), router_addr.max(host_addr));
+    let end = Instant::now() + BOUND;
+    while high.querier().is_self && Instant::now() < end {
+        low.step(end);
+        high.step(end);
+    }
+    let q = high.querier();
+    assert_eq!((q.address, q.is_self), (low_addr, false));
+    assert!(low.querier().is_self);
+    assert_eq!(low.querier().address, low_addr);
+    // The querier stops (nothing runs it any more): the other one takes over.
+    assert!(high.pump_until(|r| r.querier().is_self));
+    assert_eq!(high.querier().address, high_addr);
 }
