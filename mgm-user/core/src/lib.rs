@@ -4,4 +4,5 @@
 //! happen; `mgm-user` re-exports the modules under the same paths.
 pub mod igmp;
 pub mod mgm;
+pub mod mld;
 pub mod wire;

@@ -111,7 +111,7 @@ impl IfaceConfig {
 /// The intervals in force on an interface, from its configuration or, while another router is
 /// querier, from the robustness and query interval that querier advertises (RFC 3376 §4.1.6-7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Timing {
+pub(crate) struct Timing {
     pub robustness: u8,
     pub query_interval: Duration,
     pub query_response_interval: Duration,

@@ -1,4 +1,5 @@
 //! Per-interface IGMP counters: messages received and sent, and every drop or ignore by reason.
+//! [`Counters`] is generic over the drop reasons and message kinds so that MLD keeps its own.
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -42,7 +43,8 @@ pub enum DropReason {
 pub enum IgnoreReason {
     /// A query this router sent itself.
     OwnQuery,
-    /// Report for a link-local group (224.0.0.0/24), which routers do not track.
+    /// Report for a link-local group (224.0.0.0/24; MLD: scopes 0 to 2), which routers do not
+    /// track.
     LocalGroup,
     /// Any-source request (v1/v2 report or leave, IS_EX, TO_EX) for an SSM group (RFC 4604).
     SsmAnySource,
@@ -52,7 +54,7 @@ pub enum IgnoreReason {
     BadRecordGroup,
     /// Source address in a record that is not unicast.
     BadRecordSource,
-    /// Leave while the group is in IGMPv1 compatibility mode.
+    /// Leave while the group is in IGMPv1 compatibility mode (never for MLD).
     LeaveInV1Mode,
     /// BLOCK record while the group is in v1/v2 compatibility mode.
     BlockInOldMode,
@@ -82,36 +84,51 @@ pub enum MessageKind {
 }
 
 /// Counters of one interface.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "D: Serialize, K: Serialize",
+    deserialize = "D: Deserialize<'de> + Ord, K: Deserialize<'de> + Ord"
+))]
+pub struct Counters<D = DropReason, K = MessageKind> {
     /// Valid messages received, by kind.
-    pub received: BTreeMap<MessageKind, u64>,
+    pub received: BTreeMap<K, u64>,
     /// Messages sent, by kind.
-    pub sent: BTreeMap<MessageKind, u64>,
+    pub sent: BTreeMap<K, u64>,
     /// Inputs dropped, by reason.
-    pub dropped: BTreeMap<DropReason, u64>,
+    pub dropped: BTreeMap<D, u64>,
     /// Valid inputs (or records) without effect, by reason.
     pub ignored: BTreeMap<IgnoreReason, u64>,
 }
 
-impl Counters {
-    pub(super) fn drop(&mut self, reason: DropReason) {
+impl<D, K> Default for Counters<D, K> {
+    fn default() -> Self {
+        Counters {
+            received: BTreeMap::new(),
+            sent: BTreeMap::new(),
+            dropped: BTreeMap::new(),
+            ignored: BTreeMap::new(),
+        }
+    }
+}
+
+impl<D: Ord, K: Ord> Counters<D, K> {
+    pub(crate) fn drop(&mut self, reason: D) {
         *self.dropped.entry(reason).or_default() += 1;
     }
 
-    pub(super) fn ignore(&mut self, reason: IgnoreReason) {
+    pub(crate) fn ignore(&mut self, reason: IgnoreReason) {
         self.ignore_n(reason, 1);
     }
 
-    pub(super) fn ignore_n(&mut self, reason: IgnoreReason, n: u64) {
+    pub(crate) fn ignore_n(&mut self, reason: IgnoreReason, n: u64) {
         *self.ignored.entry(reason).or_default() += n;
     }
 
-    pub(super) fn received(&mut self, kind: MessageKind) {
+    pub(crate) fn received(&mut self, kind: K) {
         *self.received.entry(kind).or_default() += 1;
     }
 
-    pub(super) fn sent(&mut self, kind: MessageKind) {
+    pub(crate) fn sent(&mut self, kind: K) {
         *self.sent.entry(kind).or_default() += 1;
     }
 }

@@ -1,6 +1,10 @@
 //! Router state of one group on one interface (RFC 3376 §6): filter mode, group timer and
 //! source timers, the state table of §6.4, timer expiry (§6.3, §6.5), older-version host
 //! timers (§7.3.2) and the group(-and-source)-specific queries the querier owes (§6.6.3).
+//!
+//! The state machine is generic over the address type `A`: MLDv2 (RFC 3810 §7) has the same
+//! filter modes, record types, timers and table as IGMPv3, so the MLD router runs IPv6 groups
+//! through this code too, with MLDv1 in the role of IGMPv2 (see `crate::mld`).
 use super::config::{Timing, Version};
 use super::counters::IgnoreReason;
 use super::membership::View;
@@ -8,7 +12,6 @@ use super::snapshot::{remaining_ms, GroupSnapshot, SourceSnapshot};
 use crate::wire::igmp::RecordType;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
 use std::time::Instant;
 
 /// Router filter mode of a group.
@@ -22,7 +25,7 @@ pub enum FilterMode {
 
 /// What an operation on a group needs to know about its interface.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Ctx {
+pub(crate) struct Ctx {
     pub now: Instant,
     pub timing: Timing,
     /// Version the interface is configured for.
@@ -33,18 +36,18 @@ pub(super) struct Ctx {
 
 /// A report about this group, before compatibility translation.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Report<'a> {
+pub(crate) enum Report<'a, A> {
     V1,
     V2,
     Leave,
-    Record(RecordType, &'a BTreeSet<Ipv4Addr>),
+    Record(RecordType, &'a BTreeSet<A>),
 }
 
 /// A group(-and-source)-specific query that is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct DueQuery {
+pub(crate) struct DueQuery<A> {
     /// Empty for a group-specific query.
-    pub sources: Vec<Ipv4Addr>,
+    pub sources: Vec<A>,
     /// Suppress Router-Side Processing.
     pub suppress: bool,
 }
@@ -65,10 +68,10 @@ struct Retransmit {
 
 /// State of one group.
 #[derive(Debug, Clone)]
-pub(super) struct Group {
+pub(crate) struct Group<A> {
     mode: FilterMode,
     timer: Option<Instant>,
-    sources: BTreeMap<Ipv4Addr, Source>,
+    sources: BTreeMap<A, Source>,
     v1_host: Option<Instant>,
     v2_host: Option<Instant>,
     group_query: Option<Retransmit>,
@@ -87,7 +90,7 @@ fn running(timer: Option<Instant>, now: Instant) -> bool {
     timer.is_some_and(|t| t > now)
 }
 
-impl Group {
+impl<A: Copy + Ord> Group<A> {
     /// A group in INCLUDE mode with no sources (the state of a group that does not exist).
     pub fn new() -> Self {
         Group {
@@ -112,7 +115,7 @@ impl Group {
     }
 
     /// Whether a record for `source` is held.
-    pub fn has_source(&self, source: &Ipv4Addr) -> bool {
+    pub fn has_source(&self, source: &A) -> bool {
         self.sources.contains_key(source)
     }
 
@@ -122,7 +125,7 @@ impl Group {
     }
 
     /// The forwarding meaning of the state.
-    pub fn view(&self) -> View {
+    pub fn view(&self) -> View<A> {
         match self.mode {
             FilterMode::Include => View::Include(self.sources.keys().copied().collect()),
             FilterMode::Exclude => View::Exclude(
@@ -148,7 +151,7 @@ impl Group {
     }
 
     /// Applies a report, translating older-version messages and records as §7.3.2 requires.
-    pub fn report(&mut self, report: Report<'_>, ctx: &Ctx) -> Result<(), IgnoreReason> {
+    pub fn report(&mut self, report: Report<'_, A>, ctx: &Ctx) -> Result<(), IgnoreReason> {
         let compat = self.compat(ctx.version, ctx.now);
         let host_present = ctx.now + ctx.timing.older_host_present_interval();
         let none = BTreeSet::new();
@@ -177,9 +180,9 @@ impl Group {
     }
 
     /// The state table of RFC 3376 §6.4.1 and §6.4.2.
-    fn apply(&mut self, record_type: RecordType, b: &BTreeSet<Ipv4Addr>, ctx: &Ctx) {
+    fn apply(&mut self, record_type: RecordType, b: &BTreeSet<A>, ctx: &Ctx) {
         let gmi = ctx.now + ctx.timing.group_membership_interval();
-        let present = |g: &Self| -> BTreeSet<Ipv4Addr> { g.sources.keys().copied().collect() };
+        let present = |g: &Self| -> BTreeSet<A> { g.sources.keys().copied().collect() };
         match (self.mode, record_type) {
             // INCLUDE(A) + IS_IN(B) | ALLOW(B) -> INCLUDE(A+B); (B)=GMI
             // EXCLUDE(X,Y) + IS_IN(A) | ALLOW(A) -> EXCLUDE(X+A,Y-A); (A)=GMI
@@ -252,14 +255,14 @@ impl Group {
         }
     }
 
-    fn set_timers(&mut self, sources: &BTreeSet<Ipv4Addr>, at: Instant) {
+    fn set_timers(&mut self, sources: &BTreeSet<A>, at: Instant) {
         for s in sources {
             self.sources.entry(*s).or_default().timer = Some(at);
         }
     }
 
     /// Adds the sources not yet present with the group timer's value.
-    fn add_with_group_timer(&mut self, sources: &BTreeSet<Ipv4Addr>) {
+    fn add_with_group_timer(&mut self, sources: &BTreeSet<A>) {
         for s in sources {
             self.sources.entry(*s).or_insert(Source {
                 timer: self.timer,
@@ -269,7 +272,7 @@ impl Group {
     }
 
     /// Those of `sources` whose timers run (in EXCLUDE mode: not excluded).
-    fn requested(&self, sources: &BTreeSet<Ipv4Addr>) -> BTreeSet<Ipv4Addr> {
+    fn requested(&self, sources: &BTreeSet<A>) -> BTreeSet<A> {
         sources
             .iter()
             .filter(|s| self.sources.get(s).is_some_and(|src| src.timer.is_some()))
@@ -293,7 +296,7 @@ impl Group {
     }
 
     /// "Send Q(G,X)" of the state table (§6.6.3.2), for the querier of a v3 group.
-    fn send_source_query(&mut self, sources: &BTreeSet<Ipv4Addr>, ctx: &Ctx) {
+    fn send_source_query(&mut self, sources: &BTreeSet<A>, ctx: &Ctx) {
         if !ctx.querier || self.compat(ctx.version, ctx.now) < Version::V3 || sources.is_empty() {
             return;
         }
@@ -315,7 +318,7 @@ impl Group {
     }
 
     /// A group-and-source-specific query from the querier without the suppress flag (§6.6.1).
-    pub fn lower_source_timers(&mut self, sources: &[Ipv4Addr], to: Instant) {
+    pub fn lower_source_timers(&mut self, sources: &[A], to: Instant) {
         for s in sources {
             if let Some(src) = self.sources.get_mut(s) {
                 lower(&mut src.timer, to);
@@ -352,7 +355,7 @@ impl Group {
     }
 
     /// The specific queries due at `now`, with their retransmissions scheduled.
-    pub fn due_queries(&mut self, now: Instant, timing: &Timing) -> Vec<DueQuery> {
+    pub fn due_queries(&mut self, now: Instant, timing: &Timing) -> Vec<DueQuery<A>> {
         let lmqt = now + timing.last_member_query_time();
         let mut out = Vec::new();
         if let Some(r) = self.group_query.filter(|r| r.at <= now) {
@@ -405,7 +408,7 @@ impl Group {
     }
 
     /// Operator view of the group.
-    pub fn snapshot(&self, group: Ipv4Addr, version: Version, now: Instant) -> GroupSnapshot {
+    pub fn snapshot(&self, group: A, version: Version, now: Instant) -> GroupSnapshot<A> {
         let ms = |t: Option<Instant>| t.map(|t| remaining_ms(t, now));
         GroupSnapshot {
             group,

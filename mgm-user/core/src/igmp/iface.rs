@@ -2,14 +2,15 @@
 //! groups, and the dispatch of validated messages to them.
 use super::config::{IfaceConfig, Timing, Version};
 use super::counters::{Counters, IgnoreReason, MessageKind};
-use super::group::{Ctx, DueQuery, Group, Report};
-use super::limits::{admit_sources, creates_group, Limit, LimitNotice, Notices};
-use super::membership::{diff, MembershipChange, View};
+use super::group::{Ctx, Report};
+use super::membership::MembershipChange;
+use super::querier::Querier;
 use super::snapshot::{remaining_ms, IfaceSnapshot, QuerierSnapshot};
+use super::table::{Bounds, GroupAddr, GroupTable};
 use super::validate::{Message, Subnet};
 use super::{Action, Transmit};
-use crate::wire::igmp::{self, QueryV3, RecordType};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::wire::igmp::{self, QueryV3};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -17,29 +18,21 @@ use std::time::{Duration, Instant};
 /// Alert, 12-byte query header).
 const MAX_QUERY_SOURCES: usize = (1500 - 24 - 12) / 4;
 
-/// The SSM range 232.0.0.0/8 (RFC 4607).
-fn is_ssm(group: Ipv4Addr) -> bool {
-    group.octets()[0] == 232
-}
+impl GroupAddr for Ipv4Addr {
+    /// 224.0.0.0/24, whose groups routers do not track.
+    fn is_local_group(&self) -> bool {
+        let [a, b, c, _] = self.octets();
+        (a, b, c) == (224, 0, 0)
+    }
 
-/// 224.0.0.0/24, whose groups routers do not track.
-fn is_local(group: Ipv4Addr) -> bool {
-    let [a, b, c, _] = group.octets();
-    (a, b, c) == (224, 0, 0)
+    /// The SSM range 232.0.0.0/8 (RFC 4607).
+    fn is_ssm_group(&self) -> bool {
+        self.octets()[0] == 232
+    }
 }
 
 fn tenths(d: Duration) -> u32 {
     u32::try_from(d.as_millis() / 100).unwrap_or(u32::MAX)
-}
-
-#[derive(Debug, Clone, Copy)]
-struct OtherQuerier {
-    addr: Ipv4Addr,
-    version: Version,
-    expires: Instant,
-    /// Robustness and query interval it advertises (v3), adopted while it is querier.
-    robustness: Option<u8>,
-    query_interval: Option<Duration>,
 }
 
 /// State of one interface.
@@ -48,13 +41,8 @@ pub(super) struct Iface {
     ifindex: u32,
     subnet: Subnet,
     config: IfaceConfig,
-    other_querier: Option<OtherQuerier>,
-    next_general_query: Option<Instant>,
-    startup_left: u8,
-    groups: BTreeMap<Ipv4Addr, Group>,
-    /// Source records over all groups (bounded by `config.max_sources`).
-    source_count: usize,
-    notices: Notices,
+    querier: Querier<Ipv4Addr, Version>,
+    groups: GroupTable<Ipv4Addr>,
     pub counters: Counters,
 }
 
@@ -64,13 +52,9 @@ impl Iface {
         Iface {
             ifindex,
             subnet,
-            startup_left: config.startup_query_count,
+            querier: Querier::new(config.startup_query_count, now),
             config,
-            other_querier: None,
-            next_general_query: Some(now),
-            groups: BTreeMap::new(),
-            source_count: 0,
-            notices: Notices::default(),
+            groups: GroupTable::new(ifindex),
             counters: Counters::default(),
         }
     }
@@ -80,22 +64,12 @@ impl Iface {
     }
 
     pub fn set_config(&mut self, config: IfaceConfig, now: Instant) {
-        let sooner = now + config.query_interval;
-        if let Some(t) = &mut self.next_general_query {
-            if self.startup_left == 0 && *t > sooner {
-                *t = sooner;
-            }
-        }
+        self.querier.set_query_interval(config.query_interval, now);
         self.config = config;
     }
 
     fn timing(&self) -> Timing {
-        let mut t = Timing::from_config(&self.config);
-        if let Some(q) = &self.other_querier {
-            t.robustness = q.robustness.unwrap_or(t.robustness);
-            t.query_interval = q.query_interval.unwrap_or(t.query_interval);
-        }
-        t
+        self.querier.timing(Timing::from_config(&self.config))
     }
 
     fn ctx(&self, now: Instant) -> Ctx {
@@ -103,37 +77,16 @@ impl Iface {
             now,
             timing: self.timing(),
             version: self.config.version,
-            querier: self.other_querier.is_none(),
+            querier: self.querier.is_self(),
         }
     }
 
-    /// Runs `f` on a group (created in INCLUDE {} if absent) after running out its due timers
-    /// (so that a late tick cannot leave stale state), drops it if it ends up empty and reports
-    /// the membership changes.
-    fn with_group<R>(
-        &mut self,
-        group: Ipv4Addr,
-        now: Instant,
-        out: &mut Vec<Action>,
-        f: impl FnOnce(&mut Group, &Ctx) -> R,
-    ) -> R {
-        let ctx = self.ctx(now);
-        let entry = self.groups.entry(group).or_insert_with(Group::new);
-        let before = entry.view();
-        let sources_before = entry.source_count();
-        entry.expire(now);
-        let result = f(entry, &ctx);
-        let after = entry.view();
-        self.source_count = self.source_count - sources_before + entry.source_count();
-        if entry.is_empty() {
-            self.groups.remove(&group);
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            max_groups: self.config.max_groups,
+            max_sources: self.config.max_sources,
+            notice_interval: self.config.query_interval,
         }
-        out.extend(
-            diff(self.ifindex, group, &before, &after)
-                .into_iter()
-                .map(Action::Membership),
-        );
-        result
     }
 
     /// Handles a message that passed validation.
@@ -172,79 +125,13 @@ impl Iface {
     fn on_report(
         &mut self,
         group: Ipv4Addr,
-        report: Report<'_>,
+        report: Report<'_, Ipv4Addr>,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        let any_source = matches!(
-            report,
-            Report::V1
-                | Report::V2
-                | Report::Leave
-                | Report::Record(RecordType::IsExclude | RecordType::ToExclude, _)
-        );
-        let ignored = if is_local(group) {
-            Some(IgnoreReason::LocalGroup)
-        } else if is_ssm(group) && any_source {
-            Some(IgnoreReason::SsmAnySource)
-        } else if let Report::Record(RecordType::Other(_), _) = report {
-            Some(IgnoreReason::UnknownRecordType)
-        } else {
-            None
-        };
-        if let Some(reason) = ignored {
-            self.counters.ignore(reason);
-            return;
-        }
-        let existing = self.groups.get(&group);
-        if existing.is_none()
-            && self.groups.len() >= self.config.max_groups
-            && creates_group(&report)
-        {
-            self.refuse(Limit::Groups, 1, now, out);
-            return;
-        }
-        let room = self.config.max_sources.saturating_sub(self.source_count);
-        let mut refused = 0;
-        let admitted = match report {
-            Report::Record(record_type, sources)
-                if existing.is_none_or(|g| g.adds_sources(record_type)) =>
-            {
-                let present = |s: &Ipv4Addr| existing.is_some_and(|g| g.has_source(s));
-                let (admitted, n) = admit_sources(sources, present, room);
-                refused = n;
-                Some((record_type, admitted))
-            }
-            _ => None,
-        };
-        let report = match &admitted {
-            Some((record_type, sources)) => Report::Record(*record_type, sources),
-            None => report,
-        };
-        if refused > 0 {
-            self.refuse(Limit::Sources, refused, now, out);
-        }
-        if let Err(reason) = self.with_group(group, now, out, |g, ctx| g.report(report, ctx)) {
-            self.counters.ignore(reason);
-        }
-    }
-
-    /// Counts refusals by a bound and emits the notice for the log when one is due.
-    fn refuse(&mut self, limit: Limit, refused: u64, now: Instant, out: &mut Vec<Action>) {
-        self.counters.ignore_n(limit.reason(), refused);
-        let max = match limit {
-            Limit::Groups => self.config.max_groups,
-            Limit::Sources => self.config.max_sources,
-        };
-        let interval = self.config.query_interval;
-        if let Some(refused) = self.notices.refused(limit, refused, now, interval) {
-            out.push(Action::LimitReached(LimitNotice {
-                ifindex: self.ifindex,
-                limit,
-                max,
-                refused,
-            }));
-        }
+        let (ctx, bounds) = (self.ctx(now), self.bounds());
+        self.groups
+            .report(group, report, &ctx, &bounds, &mut self.counters, out);
     }
 
     fn on_query(
@@ -268,22 +155,19 @@ impl Iface {
             None if max_resp_code == 0 => (Version::V1, 100),
             None => (Version::V2, u32::from(max_resp_code)),
         };
-        let adopt = |v: u8| (v != 0).then_some(v);
-        self.other_querier = Some(OtherQuerier {
-            addr: src,
+        let query_interval = v3
+            .map(|q| q.qqic)
+            .filter(|c| *c != 0)
+            .map(|c| Duration::from_secs(u64::from(igmp::decode_code(c))));
+        let qrv = v3.map_or(0, |q| q.qrv);
+        let timing = self.querier.heard(
+            src,
             version,
-            expires: now,
-            robustness: v3.and_then(|q| adopt(q.qrv)),
-            query_interval: v3
-                .and_then(|q| adopt(q.qqic))
-                .map(|c| Duration::from_secs(u64::from(igmp::decode_code(c)))),
-        });
-        let timing = self.timing();
-        if let Some(q) = &mut self.other_querier {
-            q.expires = now + timing.other_querier_present_interval();
-        }
-        self.next_general_query = None;
-        self.startup_left = 0;
+            qrv,
+            query_interval,
+            now,
+            Timing::from_config(&self.config),
+        );
         // §6.6.1: timer updates on a specific query without the suppress flag.
         if group.is_unspecified() || v3.is_some_and(|q| q.suppress) {
             return;
@@ -301,39 +185,22 @@ impl Iface {
 
     /// Runs timers due at `now`: other querier present, general queries, groups.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
-        if self.other_querier.is_some_and(|q| q.expires <= now) {
-            self.other_querier = None;
-            self.next_general_query = Some(now);
-        }
-        if self.next_general_query.is_some_and(|t| t <= now) {
+        let (startup, periodic) = (
+            self.config.startup_query_interval,
+            self.config.query_interval,
+        );
+        if self.querier.general_query_due(now, startup, periodic) {
             self.send_query(Ipv4Addr::UNSPECIFIED, Vec::new(), false, out);
-            self.startup_left = self.startup_left.saturating_sub(1);
-            let wait = if self.startup_left > 0 {
-                self.config.startup_query_interval
-            } else {
-                self.config.query_interval
-            };
-            self.next_general_query = Some(now + wait);
         }
-        let due: Vec<Ipv4Addr> = self
-            .groups
-            .iter()
-            .filter(|(_, g)| g.next_timeout().is_some_and(|t| t <= now))
-            .map(|(a, _)| *a)
-            .collect();
-        for group in due {
-            self.with_group(group, now, out, |_, _| ());
-        }
+        let ctx = self.ctx(now);
+        self.groups.expire(&ctx, out);
         self.send_due_queries(now, out);
     }
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
         let timing = self.timing();
-        let mut due: Vec<(Ipv4Addr, DueQuery)> = Vec::new();
-        for (addr, g) in &mut self.groups {
-            due.extend(g.due_queries(now, &timing).into_iter().map(|q| (*addr, q)));
-        }
-        if self.other_querier.is_some() {
+        let due = self.groups.due_queries(now, &timing);
+        if !self.querier.is_self() {
             return;
         }
         for (group, q) in due {
@@ -405,35 +272,26 @@ impl Iface {
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
-        [
-            self.next_general_query,
-            self.other_querier.map(|q| q.expires),
-        ]
-        .into_iter()
-        .chain(self.groups.values().map(Group::next_timeout))
-        .flatten()
-        .min()
+        [self.querier.next_timeout()]
+            .into_iter()
+            .chain([self.groups.next_timeout()])
+            .flatten()
+            .min()
     }
 
     /// Joins for the current state of every group (for re-adds after Enable-IGMP).
     pub fn memberships(&self) -> Vec<MembershipChange> {
-        self.groups
-            .iter()
-            .flat_map(|(addr, g)| diff(self.ifindex, *addr, &View::none(), &g.view()))
-            .collect()
+        self.groups.memberships()
     }
 
     /// Leaves for the current state of every group (the interface goes away).
     pub fn leave_all(&self) -> Vec<MembershipChange> {
-        self.groups
-            .iter()
-            .flat_map(|(addr, g)| diff(self.ifindex, *addr, &g.view(), &View::none()))
-            .collect()
+        self.groups.leave_all()
     }
 
     pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {
         let ms = |t: Instant| remaining_ms(t, now);
-        let querier = match &self.other_querier {
+        let querier = match self.querier.other() {
             Some(q) => QuerierSnapshot {
                 address: q.addr,
                 is_self: false,
@@ -453,8 +311,8 @@ impl Iface {
             prefix_len: self.subnet.prefix_len,
             config: self.config.clone(),
             querier,
-            general_query_timer_ms: self.next_general_query.map(ms),
-            startup_queries_left: self.startup_left,
+            general_query_timer_ms: self.querier.next_general_query().map(ms),
+            startup_queries_left: self.querier.startup_left(),
             groups: self
                 .groups
                 .iter()

@@ -14,7 +14,6 @@ use crate::wire::igmp::RecordType;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 /// Which bound refused state.
@@ -28,7 +27,7 @@ pub enum Limit {
 
 impl Limit {
     /// The ignore counter the refusals are counted under.
-    pub(super) fn reason(self) -> IgnoreReason {
+    pub(crate) fn reason(self) -> IgnoreReason {
         match self {
             Limit::Groups => IgnoreReason::GroupLimit,
             Limit::Sources => IgnoreReason::SourceLimit,
@@ -52,7 +51,7 @@ pub struct LimitNotice {
 
 /// Rate limiting of [`LimitNotice`]s on one interface.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Notices {
+pub(crate) struct Notices {
     pending: BTreeMap<Limit, (u64, Option<Instant>)>,
 }
 
@@ -76,7 +75,7 @@ impl Notices {
 }
 
 /// Whether `report` about a group that does not exist would create it.
-pub(super) fn creates_group(report: &Report<'_>) -> bool {
+pub(crate) fn creates_group<A>(report: &Report<'_, A>) -> bool {
     match report {
         Report::V1 | Report::V2 => true,
         Report::Leave => false,
@@ -90,11 +89,11 @@ pub(super) fn creates_group(report: &Report<'_>) -> bool {
 
 /// The sources of a record that may be applied: those already in the group, and new ones in
 /// address order up to `room`; with the number refused.
-pub(super) fn admit_sources<'a>(
-    sources: &'a BTreeSet<Ipv4Addr>,
-    present: impl Fn(&Ipv4Addr) -> bool,
+pub(crate) fn admit_sources<'a, A: Copy + Ord>(
+    sources: &'a BTreeSet<A>,
+    present: impl Fn(&A) -> bool,
     room: usize,
-) -> (Cow<'a, BTreeSet<Ipv4Addr>>, u64) {
+) -> (Cow<'a, BTreeSet<A>>, u64) {
     let new = sources.iter().filter(|s| !present(s)).count();
     if new <= room {
         return (Cow::Borrowed(sources), 0);
@@ -117,6 +116,7 @@ pub(super) fn admit_sources<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn a(x: u8) -> Ipv4Addr {
         Ipv4Addr::new(192, 0, 2, x)

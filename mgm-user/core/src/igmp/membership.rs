@@ -1,46 +1,48 @@
-//! How IGMP router state maps onto MGM memberships, and the changes between two states.
+//! How IGMP (and MLD) router state maps onto MGM memberships, and the changes between two
+//! states. Generic over the address type; the defaults are IGMP's IPv4 addresses.
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-/// One change of IGMP's memberships on an interface, to be applied to the MGM core.
+/// One change of IGMP's (or MLD's, with `A` = `Ipv6Addr`) memberships on an interface, to be
+/// applied to the MGM core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct MembershipChange {
+pub struct MembershipChange<A = Ipv4Addr> {
     /// Interface (next hop 0) where the receivers are.
     pub ifindex: u32,
     /// Multicast group.
-    pub group: Ipv4Addr,
+    pub group: A,
     /// What changed.
-    pub kind: ChangeKind,
+    pub kind: ChangeKind<A>,
 }
 
 /// The kinds of membership change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum ChangeKind {
+pub enum ChangeKind<A = Ipv4Addr> {
     /// (\*,G) join: the group entered EXCLUDE mode.
     JoinAny,
     /// (\*,G) leave: the group left EXCLUDE mode.
     LeaveAny,
     /// (S,G) join: S is wanted in INCLUDE mode.
-    JoinSource(Ipv4Addr),
+    JoinSource(A),
     /// (S,G) leave.
-    LeaveSource(Ipv4Addr),
+    LeaveSource(A),
     /// S is excluded from the (\*,G) join (MGM FORWARD-state delete for (S,G)).
-    Block(Ipv4Addr),
+    Block(A),
     /// S is no longer excluded.
-    Unblock(Ipv4Addr),
+    Unblock(A),
 }
 
 /// What one group's router state means for forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum View {
+pub(crate) enum View<A> {
     /// Forward only these sources (empty: no membership).
-    Include(BTreeSet<Ipv4Addr>),
+    Include(BTreeSet<A>),
     /// Forward every source but these.
-    Exclude(BTreeSet<Ipv4Addr>),
+    Exclude(BTreeSet<A>),
 }
 
-impl View {
+impl<A> View<A> {
     /// No membership at all.
     pub fn none() -> Self {
         View::Include(BTreeSet::new())
@@ -49,23 +51,22 @@ impl View {
 
 /// The changes that turn `before` into `after`, joins before leaves so that forwarding never
 /// has a gap.
-pub(super) fn diff(
+pub(crate) fn diff<A: Copy + Ord>(
     ifindex: u32,
-    group: Ipv4Addr,
-    before: &View,
-    after: &View,
-) -> Vec<MembershipChange> {
+    group: A,
+    before: &View<A>,
+    after: &View<A>,
+) -> Vec<MembershipChange<A>> {
     let change = |kind| MembershipChange {
         ifindex,
         group,
         kind,
     };
-    let each = |set: &BTreeSet<Ipv4Addr>, f: fn(Ipv4Addr) -> ChangeKind| {
+    let each = |set: &BTreeSet<A>, f: fn(A) -> ChangeKind<A>| {
         set.iter().map(|s| change(f(*s))).collect::<Vec<_>>()
     };
-    let minus = |a: &BTreeSet<Ipv4Addr>, b: &BTreeSet<Ipv4Addr>| -> BTreeSet<Ipv4Addr> {
-        a.difference(b).copied().collect()
-    };
+    let minus =
+        |a: &BTreeSet<A>, b: &BTreeSet<A>| -> BTreeSet<A> { a.difference(b).copied().collect() };
     let mut out = Vec::new();
     match (before, after) {
         (View::Include(a), View::Include(b)) => {
@@ -97,7 +98,7 @@ mod tests {
     fn s(xs: &[u8]) -> BTreeSet<Ipv4Addr> {
         xs.iter().map(|x| Ipv4Addr::new(10, 0, 0, *x)).collect()
     }
-    fn kinds(before: View, after: View) -> Vec<ChangeKind> {
+    fn kinds(before: View<Ipv4Addr>, after: View<Ipv4Addr>) -> Vec<ChangeKind> {
         diff(3, Ipv4Addr::new(239, 1, 1, 1), &before, &after)
             .into_iter()
             .map(|c| c.kind)

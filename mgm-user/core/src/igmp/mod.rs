@@ -8,13 +8,19 @@
 //! sources are (S,G) joins and excluded sources are blocks of S for G.
 //!
 //! Every input that fails validation is dropped and counted per [`DropReason`].
-mod config;
-mod counters;
-mod group;
+//!
+//! The per-group state machine (`group`), the groups of an interface (`table`), the querier
+//! state (`querier`), the bounds, counters and membership changes are generic over the address
+//! type: [`crate::mld`] runs the same code with IPv6 addresses.
+pub(crate) mod config;
+pub(crate) mod counters;
+pub(crate) mod group;
 mod iface;
-mod limits;
-mod membership;
-mod snapshot;
+pub(crate) mod limits;
+pub(crate) mod membership;
+pub(crate) mod querier;
+pub(crate) mod snapshot;
+pub(crate) mod table;
 mod validate;
 
 pub use config::{IfaceConfig, Version};
@@ -53,6 +59,18 @@ pub enum Action {
     Membership(MembershipChange),
     /// Log that a bound refused state (rate-limited, see [`LimitNotice`]).
     LimitReached(LimitNotice),
+}
+
+impl From<MembershipChange> for Action {
+    fn from(change: MembershipChange) -> Self {
+        Action::Membership(change)
+    }
+}
+
+impl From<LimitNotice> for Action {
+    fn from(notice: LimitNotice) -> Self {
+        Action::LimitReached(notice)
+    }
 }
 
 /// Errors of interface management.

@@ -55,9 +55,9 @@ pub struct QuerierSnapshot {
 
 /// One group on an interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupSnapshot {
+pub struct GroupSnapshot<A = Ipv4Addr> {
     /// Multicast group.
-    pub group: Ipv4Addr,
+    pub group: A,
     /// Router filter mode.
     pub filter_mode: FilterMode,
     /// Group compatibility mode.
@@ -69,14 +69,14 @@ pub struct GroupSnapshot {
     /// IGMPv2 host present timer.
     pub v2_host_timer_ms: Option<u64>,
     /// Source records.
-    pub sources: Vec<SourceSnapshot>,
+    pub sources: Vec<SourceSnapshot<A>>,
 }
 
 /// One source record of a group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceSnapshot {
+pub struct SourceSnapshot<A = Ipv4Addr> {
     /// Source address.
-    pub source: Ipv4Addr,
+    pub source: A,
     /// Source timer (`null`: stopped, the source is excluded).
     pub timer_ms: Option<u64>,
     /// Whether traffic from the source is forwarded.
@@ -84,11 +84,11 @@ pub struct SourceSnapshot {
 }
 
 /// Milliseconds from `now` until `t` (0 if past).
-pub(super) fn remaining_ms(t: Instant, now: Instant) -> u64 {
+pub(crate) fn remaining_ms(t: Instant, now: Instant) -> u64 {
     u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
 }
 
-fn secs(ms: Option<u64>) -> String {
+pub(crate) fn secs(ms: Option<u64>) -> String {
     ms.map_or_else(
         || "-".to_owned(),
         |ms| format!("{:.1}s", ms as f64 / 1000.0),

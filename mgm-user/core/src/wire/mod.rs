@@ -7,6 +7,8 @@
 pub mod ethernet;
 pub mod igmp;
 pub mod ipv4;
+pub mod ipv6;
+pub mod mld;
 
 /// Why a buffer is not a valid packet of the expected kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

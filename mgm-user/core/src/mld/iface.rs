@@ -1,0 +1,356 @@
+//! One MLD interface: querier election by the lowest link-local address (RFC 3810 §7.6.2, RFC
+//! 2710 §4), general and startup queries, MLDv1 querier compatibility (§8.3.1), and the groups,
+//! which run IGMP's generic group state machine with IPv6 addresses.
+use super::config::{IfaceConfig, Version};
+use super::counters::{Counters, MessageKind};
+use super::snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot};
+use super::validate::Message;
+use super::{Action, MembershipChange, Transmit};
+use crate::igmp::config::Timing;
+use crate::igmp::group::{Ctx, Report};
+use crate::igmp::querier::Querier;
+use crate::igmp::snapshot::remaining_ms;
+use crate::igmp::table::{Bounds, GroupAddr, GroupTable};
+use crate::igmp::IgnoreReason;
+use crate::wire::mld::{self, QueryV2};
+use std::collections::BTreeSet;
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+/// Most sources that fit one query in a 1500-byte packet (40-byte IPv6 header, 8-byte
+/// Hop-by-Hop header, 28-byte query header).
+const MAX_QUERY_SOURCES: usize = (1500 - 48 - 28) / 16;
+
+impl GroupAddr for Ipv6Addr {
+    /// Groups of scope 0 (reserved), 1 (interface-local) or 2 (link-local, ff02::1 among
+    /// them): routers never forward them, so they are not tracked (as IGMP leaves
+    /// 224.0.0.0/24 alone).
+    fn is_local_group(&self) -> bool {
+        self.segments()[0] & 0x000f <= 2
+    }
+
+    /// The SSM range ff3x::/32 (RFC 4607).
+    fn is_ssm_group(&self) -> bool {
+        let s = self.segments();
+        s[0] & 0xfff0 == 0xff30 && s[1] == 0
+    }
+}
+
+/// A source in a record that cannot send multicast traffic.
+fn is_bad_source(source: Ipv6Addr) -> bool {
+    source.is_unspecified() || source.is_multicast() || source.is_loopback()
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// State of one interface.
+#[derive(Debug, Clone)]
+pub(super) struct Iface {
+    ifindex: u32,
+    /// This router's link-local address on the interface.
+    addr: Ipv6Addr,
+    config: IfaceConfig,
+    querier: Querier<Ipv6Addr, Version>,
+    /// Until when an MLDv1 router is known on the link (the interface runs as MLDv1).
+    v1_querier: Option<Instant>,
+    groups: GroupTable<Ipv6Addr>,
+    pub counters: Counters,
+}
+
+impl Iface {
+    /// Starts as querier with the startup queries due now.
+    pub fn new(ifindex: u32, addr: Ipv6Addr, config: IfaceConfig, now: Instant) -> Self {
+        Iface {
+            ifindex,
+            addr,
+            querier: Querier::new(config.startup_query_count, now),
+            config,
+            v1_querier: None,
+            groups: GroupTable::new(ifindex),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn set_config(&mut self, config: IfaceConfig, now: Instant) {
+        self.querier.set_query_interval(config.query_interval, now);
+        self.config = config;
+    }
+
+    /// The version in force: MLDv1 while an MLDv1 router is present, else the configured one.
+    fn version(&self) -> Version {
+        if self.v1_querier.is_some() {
+            Version::V1
+        } else {
+            self.config.version
+        }
+    }
+
+    fn timing(&self) -> Timing {
+        self.querier.timing(self.config.timing())
+    }
+
+    fn ctx(&self, now: Instant) -> Ctx {
+        Ctx {
+            now,
+            timing: self.timing(),
+            version: self.version().as_igmp(),
+            querier: self.querier.is_self(),
+        }
+    }
+
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            max_groups: self.config.max_groups,
+            max_sources: self.config.max_sources,
+            notice_interval: self.config.query_interval,
+        }
+    }
+
+    /// Ends MLDv1 compatibility when no MLDv1 query was heard for the Older Version Querier
+    /// Present Timeout.
+    fn expire_v1_querier(&mut self, now: Instant) {
+        if self.v1_querier.is_some_and(|t| t <= now) {
+            self.v1_querier = None;
+        }
+    }
+
+    /// Handles a message that passed validation.
+    pub fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
+        self.expire_v1_querier(now);
+        self.counters.received(msg.kind());
+        match &msg.mld {
+            mld::Repr::Query {
+                max_resp_code,
+                group,
+                v2,
+            } => self.on_query(msg.src, *max_resp_code, *group, v2.as_ref(), now),
+            mld::Repr::ReportV1 { group } => self.on_report(*group, Report::V2, now, out),
+            mld::Repr::Done { group } => self.on_report(*group, Report::Leave, now, out),
+            mld::Repr::ReportV2 { records } => {
+                for r in records {
+                    let mut sources = BTreeSet::new();
+                    for s in &r.sources {
+                        if is_bad_source(*s) {
+                            self.counters.ignore(IgnoreReason::BadRecordSource);
+                        } else {
+                            sources.insert(*s);
+                        }
+                    }
+                    if !r.group.is_multicast() {
+                        self.counters.ignore(IgnoreReason::BadRecordGroup);
+                        continue;
+                    }
+                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
+                }
+            }
+        }
+        self.send_due_queries(now, out);
+    }
+
+    fn on_report(
+        &mut self,
+        group: Ipv6Addr,
+        report: Report<'_, Ipv6Addr>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let (ctx, bounds) = (self.ctx(now), self.bounds());
+        self.groups
+            .report(group, report, &ctx, &bounds, &mut self.counters, out);
+    }
+
+    fn on_query(
+        &mut self,
+        src: Ipv6Addr,
+        max_resp_code: u16,
+        group: Ipv6Addr,
+        v2: Option<&QueryV2>,
+        now: Instant,
+    ) {
+        if src == self.addr {
+            self.counters.ignore(IgnoreReason::OwnQuery);
+            return;
+        }
+        if v2.is_none() {
+            // An MLDv1 router cannot read MLDv2 queries: the link runs MLDv1 while one is
+            // heard (§8.3.1), whichever router is querier.
+            self.v1_querier = Some(now + self.timing().older_host_present_interval());
+        }
+        if src > self.addr {
+            // The other router will yield to this one (§7.6.2).
+            return;
+        }
+        let (version, max_resp_ms) = match v2 {
+            Some(_) => (Version::V2, mld::decode_max_resp(max_resp_code)),
+            None => (Version::V1, u32::from(max_resp_code)),
+        };
+        let query_interval = v2
+            .map(|q| q.qqic)
+            .filter(|c| *c != 0)
+            .map(|c| Duration::from_secs(u64::from(mld::decode_qqic(c))));
+        let qrv = v2.map_or(0, |q| q.qrv);
+        let timing =
+            self.querier
+                .heard(src, version, qrv, query_interval, now, self.config.timing());
+        // §7.6.1 timer updates on a specific query without the suppress flag.
+        if group.is_unspecified() || v2.is_some_and(|q| q.suppress) {
+            return;
+        }
+        let lltq = now
+            + Duration::from_millis(u64::from(max_resp_ms))
+                * u32::from(timing.last_member_query_count);
+        if let Some(g) = self.groups.get_mut(&group) {
+            match v2.map(|q| q.sources.as_slice()) {
+                Some(sources) if !sources.is_empty() => g.lower_source_timers(sources, lltq),
+                _ => g.lower_group_timer(lltq),
+            }
+        }
+    }
+
+    /// Runs timers due at `now`: other querier present, MLDv1 querier present, general
+    /// queries, groups.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.expire_v1_querier(now);
+        let (startup, periodic) = (
+            self.config.startup_query_interval,
+            self.config.query_interval,
+        );
+        if self.querier.general_query_due(now, startup, periodic) {
+            self.send_query(Ipv6Addr::UNSPECIFIED, Vec::new(), false, out);
+        }
+        let ctx = self.ctx(now);
+        self.groups.expire(&ctx, out);
+        self.send_due_queries(now, out);
+    }
+
+    fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let timing = self.timing();
+        let due = self.groups.due_queries(now, &timing);
+        if !self.querier.is_self() {
+            return;
+        }
+        for (group, q) in due {
+            for chunk in q.sources.chunks(MAX_QUERY_SOURCES) {
+                self.send_query(group, chunk.to_vec(), q.suppress, out);
+            }
+            if q.sources.is_empty() {
+                self.send_query(group, Vec::new(), q.suppress, out);
+            }
+        }
+    }
+
+    /// Builds a query in the version in force: general when `group` is unspecified. MLDv1
+    /// cannot ask about sources, so a source-specific query due in MLDv1 mode is not sent.
+    fn send_query(
+        &mut self,
+        group: Ipv6Addr,
+        sources: Vec<Ipv6Addr>,
+        suppress: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let t = self.config.timing();
+        let general = group.is_unspecified();
+        let max_resp = if general {
+            t.query_response_interval
+        } else {
+            t.last_member_query_interval
+        };
+        let kind = if general {
+            MessageKind::GeneralQuery
+        } else if sources.is_empty() {
+            MessageKind::GroupQuery
+        } else {
+            MessageKind::GroupSourceQuery
+        };
+        let repr = match self.version() {
+            Version::V2 => mld::Repr::Query {
+                max_resp_code: mld::encode_max_resp(millis(max_resp)),
+                group,
+                v2: Some(QueryV2 {
+                    suppress,
+                    qrv: if t.robustness <= 7 { t.robustness } else { 0 },
+                    qqic: mld::encode_qqic(
+                        u32::try_from(t.query_interval.as_secs()).unwrap_or(u32::MAX),
+                    ),
+                    sources,
+                }),
+            },
+            Version::V1 if !sources.is_empty() => return,
+            Version::V1 => mld::Repr::Query {
+                max_resp_code: u16::try_from(millis(max_resp)).unwrap_or(u16::MAX),
+                group,
+                v2: None,
+            },
+        };
+        let dst = if general { mld::ALL_NODES } else { group };
+        if let Ok(packet) = repr.to_packet(self.addr, dst) {
+            self.counters.sent(kind);
+            out.push(Action::Send(Transmit {
+                ifindex: self.ifindex,
+                src: self.addr,
+                dst,
+                packet,
+            }));
+        }
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        [self.querier.next_timeout(), self.v1_querier]
+            .into_iter()
+            .chain([self.groups.next_timeout()])
+            .flatten()
+            .min()
+    }
+
+    /// Joins for the current state of every group (for re-adds after Enable-MLD).
+    pub fn memberships(&self) -> Vec<MembershipChange> {
+        self.groups.memberships()
+    }
+
+    /// Leaves for the current state of every group (the interface goes away).
+    pub fn leave_all(&self) -> Vec<MembershipChange> {
+        self.groups.leave_all()
+    }
+
+    /// Source records held over all groups.
+    #[cfg(test)]
+    pub fn source_count(&self) -> usize {
+        self.groups.source_count()
+    }
+
+    pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {
+        let ms = |t: Instant| remaining_ms(t, now);
+        let querier = match self.querier.other() {
+            Some(q) => QuerierSnapshot {
+                address: q.addr,
+                is_self: false,
+                version: q.version,
+                other_querier_timer_ms: Some(ms(q.expires)),
+            },
+            None => QuerierSnapshot {
+                address: self.addr,
+                is_self: true,
+                version: self.version(),
+                other_querier_timer_ms: None,
+            },
+        };
+        let igmp_version = self.version().as_igmp();
+        IfaceSnapshot {
+            ifindex: self.ifindex,
+            address: self.addr,
+            config: self.config.clone(),
+            querier,
+            v1_querier_timer_ms: self.v1_querier.map(ms),
+            general_query_timer_ms: self.querier.next_general_query().map(ms),
+            startup_queries_left: self.querier.startup_left(),
+            groups: self
+                .groups
+                .iter()
+                .map(|(addr, g)| GroupSnapshot::from(g.snapshot(*addr, igmp_version, now)))
+                .collect(),
+            counters: self.counters.clone(),
+        }
+    }
+}
