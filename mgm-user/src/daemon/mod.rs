@@ -239,7 +239,8 @@ pub async fn run(options: Options) -> Result<()> {
             _ = stats_timer.tick() => {
                 // The statistics refresh also samples the rates of `show mfe`.
                 router.advance(now());
-                reporting.rates.observe(router.mfes(), now());
+                let counts = router.mfe_traffic();
+                reporting.rates.sample(counts.into_iter(), now());
                 router.log_refusals();
             }
             _ = housekeeping.tick() => router.housekeeping(now()),
