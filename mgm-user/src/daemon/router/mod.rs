@@ -32,7 +32,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
-pub use executor::{PuntFds, Router};
+pub use executor::Router;
 use ports::HostJoin;
 pub use ports::{EventSink, RouterIo};
 
