@@ -23,7 +23,9 @@ use std::{
 };
 
 mod mirror;
+mod oif_list;
 pub use mirror::{monotonic_ns, MAX_SAMPLE_INTERVAL};
+use oif_list::OifList;
 
 /// Default rate of reports per CPU and kind (misses, wrong-if): 1000 per second...
 const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
@@ -41,7 +43,7 @@ const GARBAGE_LIMIT: usize = 1024;
 #[derive(Clone, Debug)]
 struct Installed {
     iif: u32,
-    oifs: Vec<u32>,
+    oifs: OifList,
     set: Option<u32>,
     slot: u32,
     /// [`MFE_FLAG_HOLD`] while userspace still sends held packets (`MFE_FLAG_MIRRORED` is
@@ -99,7 +101,7 @@ impl XdpBackend {
             slots_used.push(value.stats_slot);
             let entry = Installed {
                 iif: value.iif,
-                oifs,
+                oifs: OifList::from(&oifs[..]),
                 set,
                 slot: value.stats_slot,
                 flags: value.flags & MFE_FLAG_HOLD,
@@ -327,7 +329,7 @@ impl XdpBackend {
             oif_set: entry.set.unwrap_or(NO_OIF_SET),
             stats_slot: entry.slot,
             flags: entry.flags | self.mirror_flag(entry.iif),
-            oif: match (entry.set, entry.oifs.as_slice()) {
+            oif: match (entry.set, &*entry.oifs) {
                 (None, [single]) => *single,
                 _ => 0,
             },
@@ -348,7 +350,7 @@ impl XdpBackend {
             let set = self.acquire_set(&oifs, iif)?;
             Ok(Installed {
                 iif,
-                oifs: oifs.clone(),
+                oifs: OifList::from(&oifs[..]),
                 set,
                 slot,
                 flags: if hold { MFE_FLAG_HOLD } else { 0 },
@@ -411,7 +413,7 @@ impl XdpBackend {
         };
         let new = Installed {
             iif,
-            oifs,
+            oifs: OifList::from(&oifs[..]),
             set,
             slot: old.slot,
             flags: old.flags,
@@ -523,7 +525,7 @@ impl ForwardingBackend for XdpBackend {
         let (packets, bytes) = (sum(&counters, |c| c.packets), sum(&counters, |c| c.bytes));
         let (forwarded, forwarded_bytes) = MfeCounters::forwarded(&counters);
         let mut oifs = Vec::with_capacity(entry.oifs.len());
-        for &ifindex in &entry.oifs {
+        for &ifindex in entry.oifs.iter() {
             let key = OifCounterKey {
                 stats_slot: entry.slot,
                 ifindex,
@@ -610,7 +612,7 @@ impl ForwardingBackend for XdpBackend {
         self.entries.get(&sg).map(|e| InstalledMfe {
             sg,
             iif: e.iif,
-            oifs: e.oifs.clone(),
+            oifs: e.oifs.to_vec(),
         })
     }
 
@@ -620,7 +622,7 @@ impl ForwardingBackend for XdpBackend {
             .map(|(sg, e)| InstalledMfe {
                 sg: *sg,
                 iif: e.iif,
-                oifs: e.oifs.clone(),
+                oifs: e.oifs.to_vec(),
             })
             .collect()
     }
