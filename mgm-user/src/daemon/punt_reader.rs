@@ -10,12 +10,16 @@
 //!
 //! Bound: the thread stops reading while the buffer holds [`PUNT_BUFFER_FRAMES`] frames (it
 //! reads whole rings, so the buffer may pass the bound by one ring per socket); frames then
-//! wait in the UMEM, and what it cannot take the kernel drops, as without the thread.
+//! wait in the UMEM, and what it cannot take the kernel drops, as without the thread. Each
+//! such stop counts in `punt_buffer_full` (logged with the statistics refresh).
 use crate::dataplane::{SharedSockets, XskSocket};
 use std::{
     collections::BTreeMap,
     os::fd::AsRawFd,
-    sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Condvar, Mutex, MutexGuard, PoisonError,
+    },
     time::Duration,
 };
 use tokio::sync::mpsc;
@@ -33,6 +37,8 @@ const WAIT: Duration = Duration::from_millis(50);
 pub struct PuntBuffer {
     frames: Mutex<Vec<(u32, Vec<u8>)>>,
     room: Condvar,
+    /// Times the thread found the buffer full and stopped reading.
+    full: AtomicU64,
 }
 
 impl PuntBuffer {
@@ -48,9 +54,17 @@ impl PuntBuffer {
         read_rings(&mut sockets, out);
     }
 
+    /// Times the thread found the buffer full (`punt_buffer_full`).
+    pub fn times_full(&self) -> u64 {
+        self.full.load(Ordering::Relaxed)
+    }
+
     /// Waits up to [`WAIT`] for the buffer to hold fewer than [`PUNT_BUFFER_FRAMES`] frames.
     fn has_room(&self) -> bool {
         let frames = self.lock();
+        if frames.len() >= PUNT_BUFFER_FRAMES {
+            self.full.fetch_add(1, Ordering::Relaxed);
+        }
         let (frames, _) = self
             .room
             .wait_timeout_while(frames, WAIT, |f| f.len() >= PUNT_BUFFER_FRAMES)
@@ -125,4 +139,24 @@ pub fn spawn(sockets: SharedSockets, buffer: Arc<PuntBuffer>) -> mpsc::Receiver<
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_buffer_stops_the_reader_and_counts_until_the_main_loop_takes_it() {
+        let buffer = PuntBuffer::default();
+        buffer
+            .lock()
+            .extend((0..PUNT_BUFFER_FRAMES).map(|_| (1, vec![0; 64])));
+        assert!(!buffer.has_room());
+        assert_eq!(buffer.times_full(), 1);
+        let mut taken = Vec::new();
+        buffer.take_with_rings(&SharedSockets::default(), &mut taken);
+        assert_eq!(taken.len(), PUNT_BUFFER_FRAMES);
+        assert!(buffer.has_room());
+        assert_eq!(buffer.times_full(), 1);
+    }
 }

@@ -51,14 +51,15 @@ pub struct DaemonIo {
     refusals_logged: BTreeMap<&'static str, u64>,
 }
 
-/// Counters of refusals by the data plane's report budget and the hold queues' bounds, logged
-/// by [`Router::log_refusals`].
-const REFUSALS: [&str; 5] = [
+/// Counters of refusals by the data plane's report budget, the hold queues' bounds and the
+/// punt buffer's, logged by [`Router::log_refusals`].
+const REFUSALS: [&str; 6] = [
     "report_rate_limited",
     "report_repeat_rate_limited",
     "report_ring_full",
     "hold_overflow",
     "hold_aged_out",
+    "punt_buffer_full",
 ];
 
 impl Router {
@@ -110,7 +111,7 @@ impl Router {
     /// last call, if there were any (mgmd calls it with each statistics refresh).
     pub fn log_refusals(&mut self) {
         let mut now = self.counters();
-        if let Ok(global) = self.io.plane.global_stats() {
+        if let Ok(global) = self.io.global_stats() {
             now.extend(global.into_iter().map(|(k, v)| (k.to_owned(), v)));
         }
         let mut refused = Vec::new();
@@ -241,7 +242,9 @@ impl RouterIo for DaemonIo {
     }
 
     fn global_stats(&self) -> anyhow::Result<BTreeMap<&'static str, u64>> {
-        Ok(self.plane.global_stats()?)
+        let mut stats = self.plane.global_stats()?;
+        stats.insert("punt_buffer_full", self.punted.times_full());
+        Ok(stats)
     }
 }
 
