@@ -27,9 +27,11 @@ use std::{
 
 mod family;
 mod mirror;
+mod oif_list;
 mod v6;
 use family::Family;
 pub use mirror::{monotonic_ns, MAX_SAMPLE_INTERVAL};
+use oif_list::OifList;
 
 /// Default rate of reports per CPU and kind (misses, wrong-if): 1000 per second...
 const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
@@ -47,7 +49,7 @@ const GARBAGE_LIMIT: usize = 1024;
 #[derive(Clone, Debug)]
 struct Installed {
     iif: u32,
-    oifs: Vec<u32>,
+    oifs: OifList,
     set: Option<u32>,
     slot: u32,
     /// [`MFE_FLAG_HOLD`] while userspace still sends held packets (`MFE_FLAG_MIRRORED` is
@@ -335,7 +337,7 @@ impl XdpBackend {
             oif_set: entry.set.unwrap_or(NO_OIF_SET),
             stats_slot: entry.slot,
             flags: entry.flags | self.mirror_flag(entry.iif),
-            oif: match (entry.set, entry.oifs.as_slice()) {
+            oif: match (entry.set, &*entry.oifs) {
                 (None, [single]) => *single,
                 _ => 0,
             },
@@ -356,7 +358,7 @@ impl XdpBackend {
             let set = self.acquire_set(&oifs, iif)?;
             Ok(Installed {
                 iif,
-                oifs: oifs.clone(),
+                oifs: OifList::from(&oifs[..]),
                 set,
                 slot,
                 flags: if hold { MFE_FLAG_HOLD } else { 0 },
@@ -419,7 +421,7 @@ impl XdpBackend {
         };
         let new = Installed {
             iif,
-            oifs,
+            oifs: OifList::from(&oifs[..]),
             set,
             slot: old.slot,
             flags: old.flags,
@@ -500,7 +502,7 @@ impl XdpBackend {
         let (packets, bytes) = (sum(&counters, |c| c.packets), sum(&counters, |c| c.bytes));
         let (forwarded, forwarded_bytes) = MfeCounters::forwarded(&counters);
         let mut oifs = Vec::with_capacity(entry.oifs.len());
-        for &ifindex in &entry.oifs {
+        for &ifindex in entry.oifs.iter() {
             let key = OifCounterKey {
                 stats_slot: entry.slot,
                 ifindex,
@@ -577,7 +579,7 @@ impl Installed {
         };
         Self {
             iif: value.iif,
-            oifs,
+            oifs: OifList::from(&oifs[..]),
             set,
             slot: value.stats_slot,
             flags: value.flags & MFE_FLAG_HOLD,
@@ -589,7 +591,7 @@ impl Installed {
         InstalledMfe {
             sg,
             iif: self.iif,
-            oifs: self.oifs.clone(),
+            oifs: self.oifs.to_vec(),
         }
     }
 }

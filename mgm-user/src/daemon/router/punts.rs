@@ -178,6 +178,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         out.insert("backend_failures".into(), self.unsynced.failures);
         out.insert("backend_repaired".into(), self.unsynced.repaired);
         out.insert("backend_unsynced_now".into(), self.unsynced.len() as u64);
+        out.insert("stats_refreshes".into(), self.stats_refreshes);
         let capacity = self.mgm.capacity_counters();
         let (mfes, negative) = self.mgm.mfe_counts();
         out.insert("mfes_now".into(), mfes as u64);

@@ -139,6 +139,19 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         rows
     }
 
+    /// Every entry's (source, group), packets and bytes, with fresh counters (what
+    /// [`RouterCore::mfes`] counts, without its rows).
+    pub fn mfe_traffic(&mut self) -> Vec<((Ipv4Addr, Ipv4Addr), u64, u64)> {
+        self.refresh_stats(self.clock);
+        self.mgm
+            .mfes()
+            .map(|m| {
+                let c = m.counters();
+                ((m.sg().source, m.sg().group), c.in_pkts, c.in_octets)
+            })
+            .collect()
+    }
+
     /// [`RouterCore::refresh_stats`] unless it ran less than [`STATS_FRESHNESS`] ago (for the
     /// `MgmGetMfeStats` calls).
     pub fn refresh_stale_stats(&mut self, now: Instant) {
@@ -155,6 +168,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn refresh_stats(&mut self, now: Instant) {
         self.advance(now);
         self.stats_read_at = Some(self.clock);
+        self.stats_refreshes += 1;
         let now = self.now();
         let sgs: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
         // Copies the fast path redirected, per interface, for the veth watch.
