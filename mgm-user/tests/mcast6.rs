@@ -166,9 +166,20 @@ fn ipv4_source_specific_join_gets_only_its_source() {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn dual_stack_lab_addresses_are_usable_at_once_and_ipv4_labs_stay_ipv4_only() {
-    let lab = Lab::star_with(2, Stack::Dual).expect("lab");
-    for host in [Host::Source, Host::Receiver(1), Host::Receiver(2)] {
+    let mut lab = Lab::star_with(2, Stack::Dual).expect("lab");
+    lab.add_upstream().expect("upstream");
+    for host in [
+        Host::Source,
+        Host::Receiver(1),
+        Host::Receiver(2),
+        Host::Upstream,
+    ] {
         let router = Lab::router_address6_towards(host).expect("dual stack");
+        let router4 = match host {
+            Host::Upstream => Ipv4Addr::new(10, 255, 0, 2),
+            Host::Receiver(n) => Ipv4Addr::new(10, n, 0, 254),
+            _ => Lab::address_of(Host::Router),
+        };
         let out = lab
             .ip(host, &["-6", "-o", "addr", "show", "dev", "eth0"])
             .expect("ip addr");
@@ -180,16 +191,8 @@ fn dual_stack_lab_addresses_are_usable_at_once_and_ipv4_labs_stay_ipv4_only() {
         // Unicast across the link works at once (no DAD), and IPv4 is unchanged.
         lab.run(host, &["ping", "-6", "-c1", "-W5", &router.to_string()])
             .expect("ping the router over IPv6");
-        lab.run(
-            host,
-            &[
-                "ping",
-                "-c1",
-                "-W5",
-                &Lab::address_of(Host::Router).to_string(),
-            ],
-        )
-        .expect("ping the router over IPv4");
+        lab.run(host, &["ping", "-c1", "-W5", &router4.to_string()])
+            .expect("ping the router over IPv4");
         let accept_ra = lab
             .run(host, &["cat", "/proc/sys/net/ipv6/conf/eth0/accept_ra"])
             .expect("sysctl");
