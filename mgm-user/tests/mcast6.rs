@@ -1,8 +1,9 @@
 //! Root lab tests of the leaf tool over IPv6 (and of source-specific joins over both families,
 //! which use MCAST_JOIN_SOURCE_GROUP): two dual-stack hosts joined by a plain veth link, no
 //! router in between (the lab's router namespace is only a host here; no mgmd runs), exchange
-//! numbered datagrams with `mcast`, and exactly the datagrams asked for arrive.
-use mgm_user::lab::{Host, Lab, Stack};
+//! numbered datagrams with `mcast`, and exactly the datagrams asked for arrive. The dual-stack
+//! lab itself (addresses, sysctls) and its IPv6 traffic helpers are checked here too.
+use mgm_user::lab::{Host, Lab, McastSend, Stack};
 use mgm_user::leaf::{Channel, Iface, Payload, Receiver};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -216,4 +217,56 @@ fn dual_stack_lab_addresses_are_usable_at_once_and_ipv4_labs_stay_ipv4_only() {
         )
         .expect("sysctl");
     assert_eq!(String::from_utf8_lossy(&disabled.stdout).trim(), "1");
+}
+
+/// The lab's traffic helpers take IPv6 groups: [`Lab::send`] from the source host reaches a
+/// socket on the router's side of the link, and [`Lab::listen`] on a receiver counts what the
+/// router's namespace sends to it.
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn lab_send_and_listen_take_ipv6_groups() {
+    let mut lab = Lab::star_with(1, Stack::Dual).expect("lab");
+    let group: IpAddr = "ff0e::10:5".parse().expect("group");
+    let on_router = lab
+        .in_ns(Host::Router, || {
+            let channel = Channel {
+                group,
+                source: None,
+            };
+            Receiver::join(channel, 5000, Iface::lookup("up0").expect("up0"))
+        })
+        .expect("enter the router")
+        .expect("join on up0");
+    lab.send(
+        Host::Source,
+        McastSend {
+            mcast: MCAST,
+            group,
+            ttl: 4,
+            count: SENDS as u32,
+            interval_ms: 0,
+        },
+    )
+    .expect("lab send");
+    let mut seqs = Vec::new();
+    while seqs.len() < SENDS as usize {
+        let datagram = on_router
+            .recv(Duration::from_secs(30))
+            .expect("recv")
+            .expect("a datagram within 30 s");
+        assert_eq!(
+            datagram.from.ip(),
+            IpAddr::from(Lab::address6_of(Host::Source).expect("dual stack"))
+        );
+        assert_eq!(datagram.ttl, Some(4));
+        seqs.extend(Payload::decode(&datagram.payload).map(|p| p.seq));
+    }
+    assert_eq!(seqs, (0..SENDS).collect::<Vec<_>>());
+
+    let listener = lab
+        .listen(Host::Receiver(1), MCAST, group, SENDS as u32, 30.0)
+        .expect("listen");
+    send_from_router(&lab, "ff0e::10:5", 1, "5000");
+    let received = listener.finish().expect("report");
+    assert!(received.is_complete(SENDS), "{received:?}");
 }
