@@ -1,13 +1,13 @@
 //! One IGMP interface: querier election (RFC 3376 §6.6.2), general and startup queries, the
 //! groups, and the dispatch of validated messages to them.
 use super::config::{IfaceConfig, Timing, Version};
-use super::counters::{Counters, IgnoreReason, MessageKind};
+use super::counters::{Counters, DropReason, IgnoreReason, MessageKind};
 use super::group::{Ctx, Report};
-use super::membership::MembershipChange;
+use super::ifaces::RouterIface;
 use super::querier::Querier;
 use super::snapshot::{remaining_ms, IfaceSnapshot, QuerierSnapshot};
 use super::table::{Bounds, GroupAddr, GroupTable};
-use super::validate::{Message, Subnet};
+use super::validate::{check, parse, Message, Subnet};
 use super::{Action, Transmit};
 use crate::wire::igmp::{self, QueryV3};
 use std::collections::BTreeSet;
@@ -59,15 +59,6 @@ impl Iface {
         }
     }
 
-    pub fn subnet(&self) -> Subnet {
-        self.subnet
-    }
-
-    pub fn set_config(&mut self, config: IfaceConfig, now: Instant) {
-        self.querier.set_query_interval(config.query_interval, now);
-        self.config = config;
-    }
-
     fn timing(&self) -> Timing {
         self.querier.timing(Timing::from_config(&self.config))
     }
@@ -87,39 +78,6 @@ impl Iface {
             max_sources: self.config.max_sources,
             notice_interval: self.config.query_interval,
         }
-    }
-
-    /// Handles a message that passed validation.
-    pub fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
-        self.counters.received(msg.kind());
-        match &msg.igmp {
-            igmp::Repr::Query {
-                max_resp_code,
-                group,
-                v3,
-            } => self.on_query(msg.src, *max_resp_code, *group, v3.as_ref(), now),
-            igmp::Repr::ReportV1 { group } => self.on_report(*group, Report::V1, now, out),
-            igmp::Repr::ReportV2 { group } => self.on_report(*group, Report::V2, now, out),
-            igmp::Repr::Leave { group } => self.on_report(*group, Report::Leave, now, out),
-            igmp::Repr::ReportV3 { records } => {
-                for r in records {
-                    let mut sources = BTreeSet::new();
-                    for s in &r.sources {
-                        if s.is_unspecified() || s.is_multicast() || s.is_broadcast() {
-                            self.counters.ignore(IgnoreReason::BadRecordSource);
-                        } else {
-                            sources.insert(*s);
-                        }
-                    }
-                    if !r.group.is_multicast() {
-                        self.counters.ignore(IgnoreReason::BadRecordGroup);
-                        continue;
-                    }
-                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
-                }
-            }
-        }
-        self.send_due_queries(now, out);
     }
 
     fn on_report(
@@ -181,20 +139,6 @@ impl Iface {
                 _ => g.lower_group_timer(lmqt),
             }
         }
-    }
-
-    /// Runs timers due at `now`: other querier present, general queries, groups.
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let (startup, periodic) = (
-            self.config.startup_query_interval,
-            self.config.query_interval,
-        );
-        if self.querier.general_query_due(now, startup, periodic) {
-            self.send_query(Ipv4Addr::UNSPECIFIED, Vec::new(), false, out);
-        }
-        let ctx = self.ctx(now);
-        self.groups.expire(&ctx, out);
-        self.send_due_queries(now, out);
     }
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -270,8 +214,80 @@ impl Iface {
             }));
         }
     }
+}
 
-    pub fn next_timeout(&self) -> Option<Instant> {
+impl RouterIface for Iface {
+    type Addr = Ipv4Addr;
+    type Config = IfaceConfig;
+    type Message = Message;
+    type DropReason = DropReason;
+    type Action = Action;
+    type Snapshot = IfaceSnapshot;
+
+    fn parse(packet: &[u8]) -> Result<Message, DropReason> {
+        parse(packet)
+    }
+
+    fn check(&self, msg: &Message) -> Result<(), DropReason> {
+        check(msg, self.subnet)
+    }
+
+    fn count_drop(&mut self, reason: DropReason) {
+        self.counters.drop(reason);
+    }
+
+    fn groups(&self) -> &GroupTable<Ipv4Addr> {
+        &self.groups
+    }
+
+    /// Handles a message that passed validation.
+    fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
+        self.counters.received(msg.kind());
+        match &msg.igmp {
+            igmp::Repr::Query {
+                max_resp_code,
+                group,
+                v3,
+            } => self.on_query(msg.src, *max_resp_code, *group, v3.as_ref(), now),
+            igmp::Repr::ReportV1 { group } => self.on_report(*group, Report::V1, now, out),
+            igmp::Repr::ReportV2 { group } => self.on_report(*group, Report::V2, now, out),
+            igmp::Repr::Leave { group } => self.on_report(*group, Report::Leave, now, out),
+            igmp::Repr::ReportV3 { records } => {
+                for r in records {
+                    let mut sources = BTreeSet::new();
+                    for s in &r.sources {
+                        if s.is_unspecified() || s.is_multicast() || s.is_broadcast() {
+                            self.counters.ignore(IgnoreReason::BadRecordSource);
+                        } else {
+                            sources.insert(*s);
+                        }
+                    }
+                    if !r.group.is_multicast() {
+                        self.counters.ignore(IgnoreReason::BadRecordGroup);
+                        continue;
+                    }
+                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
+                }
+            }
+        }
+        self.send_due_queries(now, out);
+    }
+
+    /// Runs timers due at `now`: other querier present, general queries, groups.
+    fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let (startup, periodic) = (
+            self.config.startup_query_interval,
+            self.config.query_interval,
+        );
+        if self.querier.general_query_due(now, startup, periodic) {
+            self.send_query(Ipv4Addr::UNSPECIFIED, Vec::new(), false, out);
+        }
+        let ctx = self.ctx(now);
+        self.groups.expire(&ctx, out);
+        self.send_due_queries(now, out);
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
         [self.querier.next_timeout()]
             .into_iter()
             .chain([self.groups.next_timeout()])
@@ -279,17 +295,12 @@ impl Iface {
             .min()
     }
 
-    /// Joins for the current state of every group (for re-adds after Enable-IGMP).
-    pub fn memberships(&self) -> Vec<MembershipChange> {
-        self.groups.memberships()
+    fn set_config(&mut self, config: IfaceConfig, now: Instant) {
+        self.querier.set_query_interval(config.query_interval, now);
+        self.config = config;
     }
 
-    /// Leaves for the current state of every group (the interface goes away).
-    pub fn leave_all(&self) -> Vec<MembershipChange> {
-        self.groups.leave_all()
-    }
-
-    pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {
+    fn snapshot(&self, now: Instant) -> IfaceSnapshot {
         let ms = |t: Instant| remaining_ms(t, now);
         let querier = match self.querier.other() {
             Some(q) => QuerierSnapshot {

@@ -2,12 +2,13 @@
 //! 2710 §4), general and startup queries, MLDv1 querier compatibility (§8.3.1), and the groups,
 //! which run IGMP's generic group state machine with IPv6 addresses.
 use super::config::{IfaceConfig, Version};
-use super::counters::{Counters, MessageKind};
+use super::counters::{Counters, DropReason, MessageKind};
 use super::snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot};
-use super::validate::Message;
-use super::{Action, MembershipChange, Transmit};
+use super::validate::{check, parse, Message};
+use super::{Action, Transmit};
 use crate::igmp::config::Timing;
 use crate::igmp::group::{Ctx, Report};
+use crate::igmp::ifaces::RouterIface;
 use crate::igmp::querier::Querier;
 use crate::igmp::snapshot::remaining_ms;
 use crate::igmp::table::{Bounds, GroupAddr, GroupTable};
@@ -73,11 +74,6 @@ impl Iface {
         }
     }
 
-    pub fn set_config(&mut self, config: IfaceConfig, now: Instant) {
-        self.querier.set_query_interval(config.query_interval, now);
-        self.config = config;
-    }
-
     /// The version in force: MLDv1 while an MLDv1 router is present, else the configured one.
     fn version(&self) -> Version {
         if self.v1_querier.is_some() {
@@ -114,39 +110,6 @@ impl Iface {
         if self.v1_querier.is_some_and(|t| t <= now) {
             self.v1_querier = None;
         }
-    }
-
-    /// Handles a message that passed validation.
-    pub fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
-        self.expire_v1_querier(now);
-        self.counters.received(msg.kind());
-        match &msg.mld {
-            mld::Repr::Query {
-                max_resp_code,
-                group,
-                v2,
-            } => self.on_query(msg.src, *max_resp_code, *group, v2.as_ref(), now),
-            mld::Repr::ReportV1 { group } => self.on_report(*group, Report::V2, now, out),
-            mld::Repr::Done { group } => self.on_report(*group, Report::Leave, now, out),
-            mld::Repr::ReportV2 { records } => {
-                for r in records {
-                    let mut sources = BTreeSet::new();
-                    for s in &r.sources {
-                        if is_bad_source(*s) {
-                            self.counters.ignore(IgnoreReason::BadRecordSource);
-                        } else {
-                            sources.insert(*s);
-                        }
-                    }
-                    if !r.group.is_multicast() {
-                        self.counters.ignore(IgnoreReason::BadRecordGroup);
-                        continue;
-                    }
-                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
-                }
-            }
-        }
-        self.send_due_queries(now, out);
     }
 
     fn on_report(
@@ -207,22 +170,6 @@ impl Iface {
                 _ => g.lower_group_timer(lltq),
             }
         }
-    }
-
-    /// Runs timers due at `now`: other querier present, MLDv1 querier present, general
-    /// queries, groups.
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
-        self.expire_v1_querier(now);
-        let (startup, periodic) = (
-            self.config.startup_query_interval,
-            self.config.query_interval,
-        );
-        if self.querier.general_query_due(now, startup, periodic) {
-            self.send_query(Ipv6Addr::UNSPECIFIED, Vec::new(), false, out);
-        }
-        let ctx = self.ctx(now);
-        self.groups.expire(&ctx, out);
-        self.send_due_queries(now, out);
     }
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -296,7 +243,87 @@ impl Iface {
         }
     }
 
-    pub fn next_timeout(&self) -> Option<Instant> {
+    /// Source records held over all groups.
+    #[cfg(test)]
+    pub fn source_count(&self) -> usize {
+        self.groups.source_count()
+    }
+}
+
+impl RouterIface for Iface {
+    type Addr = Ipv6Addr;
+    type Config = IfaceConfig;
+    type Message = Message;
+    type DropReason = DropReason;
+    type Action = Action;
+    type Snapshot = IfaceSnapshot;
+
+    fn parse(packet: &[u8]) -> Result<Message, DropReason> {
+        parse(packet)
+    }
+
+    fn check(&self, msg: &Message) -> Result<(), DropReason> {
+        check(msg)
+    }
+
+    fn count_drop(&mut self, reason: DropReason) {
+        self.counters.drop(reason);
+    }
+
+    fn groups(&self) -> &GroupTable<Ipv6Addr> {
+        &self.groups
+    }
+
+    /// Handles a message that passed validation.
+    fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
+        self.expire_v1_querier(now);
+        self.counters.received(msg.kind());
+        match &msg.mld {
+            mld::Repr::Query {
+                max_resp_code,
+                group,
+                v2,
+            } => self.on_query(msg.src, *max_resp_code, *group, v2.as_ref(), now),
+            mld::Repr::ReportV1 { group } => self.on_report(*group, Report::V2, now, out),
+            mld::Repr::Done { group } => self.on_report(*group, Report::Leave, now, out),
+            mld::Repr::ReportV2 { records } => {
+                for r in records {
+                    let mut sources = BTreeSet::new();
+                    for s in &r.sources {
+                        if is_bad_source(*s) {
+                            self.counters.ignore(IgnoreReason::BadRecordSource);
+                        } else {
+                            sources.insert(*s);
+                        }
+                    }
+                    if !r.group.is_multicast() {
+                        self.counters.ignore(IgnoreReason::BadRecordGroup);
+                        continue;
+                    }
+                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
+                }
+            }
+        }
+        self.send_due_queries(now, out);
+    }
+
+    /// Runs timers due at `now`: other querier present, MLDv1 querier present, general
+    /// queries, groups.
+    fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.expire_v1_querier(now);
+        let (startup, periodic) = (
+            self.config.startup_query_interval,
+            self.config.query_interval,
+        );
+        if self.querier.general_query_due(now, startup, periodic) {
+            self.send_query(Ipv6Addr::UNSPECIFIED, Vec::new(), false, out);
+        }
+        let ctx = self.ctx(now);
+        self.groups.expire(&ctx, out);
+        self.send_due_queries(now, out);
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
         [self.querier.next_timeout(), self.v1_querier]
             .into_iter()
             .chain([self.groups.next_timeout()])
@@ -304,23 +331,12 @@ impl Iface {
             .min()
     }
 
-    /// Joins for the current state of every group (for re-adds after Enable-MLD).
-    pub fn memberships(&self) -> Vec<MembershipChange> {
-        self.groups.memberships()
+    fn set_config(&mut self, config: IfaceConfig, now: Instant) {
+        self.querier.set_query_interval(config.query_interval, now);
+        self.config = config;
     }
 
-    /// Leaves for the current state of every group (the interface goes away).
-    pub fn leave_all(&self) -> Vec<MembershipChange> {
-        self.groups.leave_all()
-    }
-
-    /// Source records held over all groups.
-    #[cfg(test)]
-    pub fn source_count(&self) -> usize {
-        self.groups.source_count()
-    }
-
-    pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {
+    fn snapshot(&self, now: Instant) -> IfaceSnapshot {
         let ms = |t: Instant| remaining_ms(t, now);
         let querier = match self.querier.other() {
             Some(q) => QuerierSnapshot {

@@ -39,11 +39,11 @@ pub use validate::{parse, parse_icmpv6, Message};
 
 pub use crate::igmp::{FilterMode, IgnoreReason, Limit, LimitNotice, SourceSnapshot};
 
+use crate::igmp::ifaces::{Ifaces, RouterIface};
 use iface::Iface;
-use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::time::Instant;
-use validate::{check, is_link_local};
+use validate::is_link_local;
 
 /// One change of MLD's memberships on an interface, for the MGM core.
 pub type MembershipChange = crate::igmp::MembershipChange<Ipv6Addr>;
@@ -116,8 +116,7 @@ pub enum Error {
 /// The MLD router: all interfaces.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
-    ifaces: BTreeMap<u32, Iface>,
-    unknown_interface: u64,
+    ifaces: Ifaces<Iface>,
 }
 
 impl Router {
@@ -138,15 +137,12 @@ impl Router {
         if !is_link_local(link_local) {
             return Err(Error::NotLinkLocal(link_local));
         }
-        if self.ifaces.contains_key(&ifindex) {
+        if self.ifaces.contains(ifindex) {
             return Err(Error::InterfaceExists(ifindex));
         }
         config.validate().map_err(Error::Config)?;
-        let mut iface = Iface::new(ifindex, link_local, config, now);
-        let mut out = Vec::new();
-        iface.tick(now, &mut out);
-        self.ifaces.insert(ifindex, iface);
-        Ok(out)
+        let iface = Iface::new(ifindex, link_local, config, now);
+        Ok(self.ifaces.insert(ifindex, iface, now))
     }
 
     /// Replaces an interface's configuration, keeping its groups and querier state. Running
@@ -160,7 +156,7 @@ impl Router {
     ) -> Result<(), Error> {
         config.validate().map_err(Error::Config)?;
         self.ifaces
-            .get_mut(&ifindex)
+            .get_mut(ifindex)
             .ok_or(Error::NoInterface(ifindex))?
             .set_config(config, now);
         Ok(())
@@ -168,83 +164,52 @@ impl Router {
 
     /// Disables MLD on an interface: the leaves for all its memberships.
     pub fn remove_interface(&mut self, ifindex: u32) -> Result<Vec<Action>, Error> {
-        let iface = self
+        let leaves = self
             .ifaces
-            .remove(&ifindex)
+            .remove(ifindex)
             .ok_or(Error::NoInterface(ifindex))?;
-        Ok(iface
-            .leave_all()
-            .into_iter()
-            .map(Action::Membership)
-            .collect())
+        Ok(leaves.into_iter().map(Action::Membership).collect())
     }
 
     /// Handles a received IPv6 packet carrying MLD.
     pub fn handle_packet(&mut self, ifindex: u32, packet: &[u8], now: Instant) -> Vec<Action> {
-        let Some(iface) = self.ifaces.get_mut(&ifindex) else {
-            self.unknown_interface += 1;
-            return Vec::new();
-        };
-        match parse(packet) {
-            Ok(msg) => self.handle_message(ifindex, &msg, now),
-            Err(reason) => {
-                iface.counters.drop(reason);
-                Vec::new()
-            }
-        }
+        self.ifaces.handle_packet(ifindex, packet, now)
     }
 
     /// Counts an input on `ifindex` dropped before parsing (by the receive path).
     pub fn count_drop(&mut self, ifindex: u32, reason: DropReason) {
-        match self.ifaces.get_mut(&ifindex) {
-            Some(iface) => iface.counters.drop(reason),
-            None => self.unknown_interface += 1,
-        }
+        self.ifaces.count_drop(ifindex, reason)
     }
 
     /// Handles an already parsed message; it is validated like a received packet.
     pub fn handle_message(&mut self, ifindex: u32, msg: &Message, now: Instant) -> Vec<Action> {
-        let Some(iface) = self.ifaces.get_mut(&ifindex) else {
-            self.unknown_interface += 1;
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        match check(msg) {
-            Ok(()) => iface.handle(msg, now, &mut out),
-            Err(reason) => iface.counters.drop(reason),
-        }
-        out
+        self.ifaces.handle_message(ifindex, msg, now)
     }
 
     /// Runs every timer due at `now`.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
-        let mut out = Vec::new();
-        for iface in self.ifaces.values_mut() {
-            iface.tick(now, &mut out);
-        }
-        out
+        self.ifaces.tick(now)
     }
 
     /// When [`Self::tick`] must next be called.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.ifaces.values().filter_map(Iface::next_timeout).min()
+        self.ifaces.next_timeout()
     }
 
     /// Joins describing the current memberships on an interface, for the re-adds MLD owes
     /// the MGM core after it is enabled there again (docs/mgm-spec.md §5.9).
     pub fn memberships(&self, ifindex: u32) -> Result<Vec<MembershipChange>, Error> {
-        Ok(self
-            .ifaces
-            .get(&ifindex)
-            .ok_or(Error::NoInterface(ifindex))?
-            .memberships())
+        self.ifaces
+            .memberships(ifindex)
+            .ok_or(Error::NoInterface(ifindex))
     }
 
     /// The operator's view at `now`.
     pub fn snapshot(&self, now: Instant) -> Snapshot {
+        let (interfaces, unknown_interface) = self.ifaces.snapshots(now);
         Snapshot {
-            interfaces: self.ifaces.values().map(|i| i.snapshot(now)).collect(),
-            unknown_interface: self.unknown_interface,
+            interfaces,
+            unknown_interface,
         }
     }
 }
