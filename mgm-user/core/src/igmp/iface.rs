@@ -6,11 +6,10 @@ use super::group::{Ctx, Report};
 use super::ifaces::RouterIface;
 use super::querier::Querier;
 use super::snapshot::{remaining_ms, IfaceSnapshot, QuerierSnapshot};
-use super::table::{Bounds, GroupAddr, GroupTable};
+use super::table::{record_sources, Bounds, GroupAddr, GroupTable};
 use super::validate::{check, parse, Message, Subnet};
 use super::{Action, Transmit};
 use crate::wire::igmp::{self, QueryV3};
-use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,18 @@ use std::time::{Duration, Instant};
 const MAX_QUERY_SOURCES: usize = (1500 - 24 - 12) / 4;
 
 impl GroupAddr for Ipv4Addr {
+    fn is_bad_source(&self) -> bool {
+        self.is_unspecified() || self.is_multicast() || self.is_broadcast()
+    }
+
+    fn is_multicast(&self) -> bool {
+        Ipv4Addr::is_multicast(self)
+    }
+
+    fn is_unspecified(&self) -> bool {
+        Ipv4Addr::is_unspecified(self)
+    }
+
     /// 224.0.0.0/24, whose groups routers do not track.
     fn is_local_group(&self) -> bool {
         let [a, b, c, _] = self.octets();
@@ -113,10 +124,7 @@ impl Iface {
             None if max_resp_code == 0 => (Version::V1, 100),
             None => (Version::V2, u32::from(max_resp_code)),
         };
-        let query_interval = v3
-            .map(|q| q.qqic)
-            .filter(|c| *c != 0)
-            .map(|c| Duration::from_secs(u64::from(igmp::decode_code(c))));
+        let query_interval = v3.and_then(QueryV3::query_interval);
         let qrv = v3.map_or(0, |q| q.qrv);
         let timing = self.querier.heard(
             src,
@@ -126,34 +134,18 @@ impl Iface {
             now,
             Timing::from_config(&self.config),
         );
-        // §6.6.1: timer updates on a specific query without the suppress flag.
-        if group.is_unspecified() || v3.is_some_and(|q| q.suppress) {
-            return;
-        }
-        let lmqt = now
-            + Duration::from_millis(u64::from(max_resp_tenths) * 100)
-                * u32::from(timing.last_member_query_count);
-        if let Some(g) = self.groups.get_mut(&group) {
-            match v3.map(|q| q.sources.as_slice()) {
-                Some(sources) if !sources.is_empty() => g.lower_source_timers(sources, lmqt),
-                _ => g.lower_group_timer(lmqt),
-            }
-        }
+        let max_resp = Duration::from_millis(u64::from(max_resp_tenths) * 100);
+        self.groups
+            .specific_query_heard(group, v3, max_resp, timing.last_member_query_count, now);
     }
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let timing = self.timing();
-        let due = self.groups.due_queries(now, &timing);
-        if !self.querier.is_self() {
-            return;
-        }
-        for (group, q) in due {
-            for chunk in q.sources.chunks(MAX_QUERY_SOURCES) {
-                self.send_query(group, chunk.to_vec(), q.suppress, out);
-            }
-            if q.sources.is_empty() {
-                self.send_query(group, Vec::new(), q.suppress, out);
-            }
+        let (timing, is_querier) = (self.timing(), self.querier.is_self());
+        let due = self
+            .groups
+            .queries_to_send(now, &timing, is_querier, MAX_QUERY_SOURCES);
+        for (group, sources, suppress) in due {
+            self.send_query(group, sources, suppress, out);
         }
     }
 
@@ -254,19 +246,9 @@ impl RouterIface for Iface {
             igmp::Repr::Leave { group } => self.on_report(*group, Report::Leave, now, out),
             igmp::Repr::ReportV3 { records } => {
                 for r in records {
-                    let mut sources = BTreeSet::new();
-                    for s in &r.sources {
-                        if s.is_unspecified() || s.is_multicast() || s.is_broadcast() {
-                            self.counters.ignore(IgnoreReason::BadRecordSource);
-                        } else {
-                            sources.insert(*s);
-                        }
+                    if let Some(sources) = record_sources(r, &mut self.counters) {
+                        self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
                     }
-                    if !r.group.is_multicast() {
-                        self.counters.ignore(IgnoreReason::BadRecordGroup);
-                        continue;
-                    }
-                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
                 }
             }
         }

@@ -11,10 +11,9 @@ use crate::igmp::group::{Ctx, Report};
 use crate::igmp::ifaces::RouterIface;
 use crate::igmp::querier::Querier;
 use crate::igmp::snapshot::remaining_ms;
-use crate::igmp::table::{Bounds, GroupAddr, GroupTable};
+use crate::igmp::table::{record_sources, Bounds, GroupAddr, GroupTable};
 use crate::igmp::IgnoreReason;
 use crate::wire::mld::{self, QueryV2};
-use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
@@ -30,16 +29,23 @@ impl GroupAddr for Ipv6Addr {
         self.segments()[0] & 0x000f <= 2
     }
 
+    fn is_bad_source(&self) -> bool {
+        self.is_unspecified() || self.is_multicast() || self.is_loopback()
+    }
+
+    fn is_multicast(&self) -> bool {
+        Ipv6Addr::is_multicast(self)
+    }
+
+    fn is_unspecified(&self) -> bool {
+        Ipv6Addr::is_unspecified(self)
+    }
+
     /// The SSM range ff3x::/32 (RFC 4607).
     fn is_ssm_group(&self) -> bool {
         let s = self.segments();
         s[0] & 0xfff0 == 0xff30 && s[1] == 0
     }
-}
-
-/// A source in a record that cannot send multicast traffic.
-fn is_bad_source(source: Ipv6Addr) -> bool {
-    source.is_unspecified() || source.is_multicast() || source.is_loopback()
 }
 
 fn millis(d: Duration) -> u32 {
@@ -149,42 +155,27 @@ impl Iface {
             Some(_) => (Version::V2, mld::decode_max_resp(max_resp_code)),
             None => (Version::V1, u32::from(max_resp_code)),
         };
-        let query_interval = v2
-            .map(|q| q.qqic)
-            .filter(|c| *c != 0)
-            .map(|c| Duration::from_secs(u64::from(mld::decode_qqic(c))));
+        let query_interval = v2.and_then(QueryV2::query_interval);
         let qrv = v2.map_or(0, |q| q.qrv);
         let timing =
             self.querier
                 .heard(src, version, qrv, query_interval, now, self.config.timing());
-        // §7.6.1 timer updates on a specific query without the suppress flag.
-        if group.is_unspecified() || v2.is_some_and(|q| q.suppress) {
-            return;
-        }
-        let lltq = now
-            + Duration::from_millis(u64::from(max_resp_ms))
-                * u32::from(timing.last_member_query_count);
-        if let Some(g) = self.groups.get_mut(&group) {
-            match v2.map(|q| q.sources.as_slice()) {
-                Some(sources) if !sources.is_empty() => g.lower_source_timers(sources, lltq),
-                _ => g.lower_group_timer(lltq),
-            }
-        }
+        self.groups.specific_query_heard(
+            group,
+            v2,
+            Duration::from_millis(u64::from(max_resp_ms)),
+            timing.last_member_query_count,
+            now,
+        );
     }
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let timing = self.timing();
-        let due = self.groups.due_queries(now, &timing);
-        if !self.querier.is_self() {
-            return;
-        }
-        for (group, q) in due {
-            for chunk in q.sources.chunks(MAX_QUERY_SOURCES) {
-                self.send_query(group, chunk.to_vec(), q.suppress, out);
-            }
-            if q.sources.is_empty() {
-                self.send_query(group, Vec::new(), q.suppress, out);
-            }
+        let (timing, is_querier) = (self.timing(), self.querier.is_self());
+        let due = self
+            .groups
+            .queries_to_send(now, &timing, is_querier, MAX_QUERY_SOURCES);
+        for (group, sources, suppress) in due {
+            self.send_query(group, sources, suppress, out);
         }
     }
 
@@ -288,19 +279,9 @@ impl RouterIface for Iface {
             mld::Repr::Done { group } => self.on_report(*group, Report::Leave, now, out),
             mld::Repr::ReportV2 { records } => {
                 for r in records {
-                    let mut sources = BTreeSet::new();
-                    for s in &r.sources {
-                        if is_bad_source(*s) {
-                            self.counters.ignore(IgnoreReason::BadRecordSource);
-                        } else {
-                            sources.insert(*s);
-                        }
+                    if let Some(sources) = record_sources(r, &mut self.counters) {
+                        self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
                     }
-                    if !r.group.is_multicast() {
-                        self.counters.ignore(IgnoreReason::BadRecordGroup);
-                        continue;
-                    }
-                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
                 }
             }
         }

@@ -4,6 +4,7 @@
 //! the offset where these start and the address length differ between the two protocols.
 use super::{Error, Result};
 use core::marker::PhantomData;
+use core::time::Duration;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// An address as carried in group records and query source lists.
@@ -362,6 +363,12 @@ impl<'a, A: WireAddr> QueryView<'a, A> {
 }
 
 impl<A: WireAddr> QueryFields<A> {
+    /// The querier's query interval from QQIC, `None` when QQIC is 0 (not advertised).
+    pub fn query_interval(&self) -> Option<Duration> {
+        (self.qqic != 0)
+            .then(|| Duration::from_secs(u64::from(super::igmp::decode_code(self.qqic))))
+    }
+
     /// Length of the fields with their sources.
     pub fn buffer_len(&self) -> usize {
         field::QUERY_LEN + A::LEN * self.sources.len()
