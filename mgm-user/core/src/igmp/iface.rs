@@ -5,7 +5,7 @@ use super::counters::{Counters, DropReason, IgnoreReason, MessageKind};
 use super::group::{Ctx, Report};
 use super::ifaces::RouterIface;
 use super::querier::Querier;
-use super::snapshot::{remaining_ms, IfaceSnapshot, QuerierSnapshot};
+use super::snapshot::{remaining_ms, IfaceSnapshot};
 use super::table::{record_sources, Bounds, GroupAddr, GroupTable};
 use super::validate::{check, parse, Message, Subnet};
 use super::{Action, Transmit};
@@ -284,20 +284,9 @@ impl RouterIface for Iface {
 
     fn snapshot(&self, now: Instant) -> IfaceSnapshot {
         let ms = |t: Instant| remaining_ms(t, now);
-        let querier = match self.querier.other() {
-            Some(q) => QuerierSnapshot {
-                address: q.addr,
-                is_self: false,
-                version: q.version,
-                other_querier_timer_ms: Some(ms(q.expires)),
-            },
-            None => QuerierSnapshot {
-                address: self.subnet.addr,
-                is_self: true,
-                version: self.config.version,
-                other_querier_timer_ms: None,
-            },
-        };
+        let querier = self
+            .querier
+            .snapshot(self.subnet.addr, self.config.version, now);
         IfaceSnapshot {
             ifindex: self.ifindex,
             address: self.subnet.addr,

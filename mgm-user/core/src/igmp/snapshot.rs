@@ -42,13 +42,13 @@ pub struct IfaceSnapshot {
 
 /// The querier of an interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuerierSnapshot {
+pub struct QuerierSnapshot<A = Ipv4Addr, V = Version> {
     /// Address of the querier.
-    pub address: Ipv4Addr,
+    pub address: A,
     /// Whether this router is the querier.
     pub is_self: bool,
     /// Version of the querier's queries.
-    pub version: Version,
+    pub version: V,
     /// Other querier present timer (`null` when this router is querier).
     pub other_querier_timer_ms: Option<u64>,
 }

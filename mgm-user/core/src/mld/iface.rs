@@ -3,7 +3,7 @@
 //! which run IGMP's generic group state machine with IPv6 addresses.
 use super::config::{IfaceConfig, Version};
 use super::counters::{Counters, DropReason, MessageKind};
-use super::snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot};
+use super::snapshot::{GroupSnapshot, IfaceSnapshot};
 use super::validate::{check, parse, Message};
 use super::{Action, Transmit};
 use crate::igmp::config::Timing;
@@ -319,20 +319,7 @@ impl RouterIface for Iface {
 
     fn snapshot(&self, now: Instant) -> IfaceSnapshot {
         let ms = |t: Instant| remaining_ms(t, now);
-        let querier = match self.querier.other() {
-            Some(q) => QuerierSnapshot {
-                address: q.addr,
-                is_self: false,
-                version: q.version,
-                other_querier_timer_ms: Some(ms(q.expires)),
-            },
-            None => QuerierSnapshot {
-                address: self.addr,
-                is_self: true,
-                version: self.version(),
-                other_querier_timer_ms: None,
-            },
-        };
+        let querier = self.querier.snapshot(self.addr, self.version(), now);
         let igmp_version = self.version().as_igmp();
         IfaceSnapshot {
             ifindex: self.ifindex,

@@ -41,17 +41,7 @@ pub struct IfaceSnapshot {
 }
 
 /// The querier of an interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuerierSnapshot {
-    /// Address of the querier.
-    pub address: Ipv6Addr,
-    /// Whether this router is the querier.
-    pub is_self: bool,
-    /// Version of the querier's queries.
-    pub version: Version,
-    /// Other querier present timer (`null` when this router is querier).
-    pub other_querier_timer_ms: Option<u64>,
-}
+pub type QuerierSnapshot = igmp::QuerierSnapshot<Ipv6Addr, Version>;
 
 /// One group on an interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
