@@ -1,7 +1,7 @@
 //! One IGMP interface: querier election (RFC 3376 §6.6.2), general and startup queries, the
 //! groups, and the dispatch of validated messages to them.
 use super::config::{IfaceConfig, Timing, Version};
-use super::counters::{Counters, DropReason, IgnoreReason, MessageKind};
+use super::counters::{Counters, DropReason, IgnoreReason, MessageKind, QueryKind};
 use super::group::{Ctx, Report};
 use super::ifaces::RouterIface;
 use super::querier::Querier;
@@ -164,13 +164,7 @@ impl Iface {
         } else {
             t.last_member_query_interval
         };
-        let kind = if general {
-            MessageKind::GeneralQuery
-        } else if sources.is_empty() {
-            MessageKind::GroupQuery
-        } else {
-            MessageKind::GroupSourceQuery
-        };
+        let kind = MessageKind::of_query(group, &sources);
         let repr = match self.config.version {
             Version::V3 => igmp::Repr::Query {
                 max_resp_code: igmp::encode_code(tenths(max_resp)),

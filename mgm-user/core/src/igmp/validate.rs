@@ -1,6 +1,6 @@
 //! Input hardening: turning received bytes into a [`Message`] and checking that a message is
 //! acceptable on an interface, with a [`DropReason`] for everything else.
-use super::counters::{DropReason, MessageKind};
+use super::counters::{DropReason, MessageKind, QueryKind};
 use crate::wire::{self, igmp, ipv4};
 use std::net::Ipv4Addr;
 
@@ -24,13 +24,8 @@ impl Message {
     pub fn kind(&self) -> MessageKind {
         match &self.igmp {
             igmp::Repr::Query { group, v3, .. } => {
-                if group.is_unspecified() {
-                    MessageKind::GeneralQuery
-                } else if v3.as_ref().is_some_and(|v3| !v3.sources.is_empty()) {
-                    MessageKind::GroupSourceQuery
-                } else {
-                    MessageKind::GroupQuery
-                }
+                let sources = v3.as_ref().map_or(&[][..], |q| &q.sources);
+                MessageKind::of_query(*group, sources)
             }
             igmp::Repr::ReportV1 { .. } => MessageKind::ReportV1,
             igmp::Repr::ReportV2 { .. } => MessageKind::ReportV2,

@@ -7,6 +7,7 @@ use super::snapshot::{GroupSnapshot, IfaceSnapshot};
 use super::validate::{check, parse, Message};
 use super::{Action, Transmit};
 use crate::igmp::config::Timing;
+use crate::igmp::counters::QueryKind;
 use crate::igmp::group::{Ctx, Report};
 use crate::igmp::ifaces::RouterIface;
 use crate::igmp::querier::Querier;
@@ -195,13 +196,7 @@ impl Iface {
         } else {
             t.last_member_query_interval
         };
-        let kind = if general {
-            MessageKind::GeneralQuery
-        } else if sources.is_empty() {
-            MessageKind::GroupQuery
-        } else {
-            MessageKind::GroupSourceQuery
-        };
+        let kind = MessageKind::of_query(group, &sources);
         let repr = match self.version() {
             Version::V2 => mld::Repr::Query {
                 max_resp_code: mld::encode_max_resp(millis(max_resp)),

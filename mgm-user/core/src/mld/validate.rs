@@ -2,6 +2,7 @@
 //! 3810 §5.1.14 and §5.2.13 (link-local source, hop limit 1, Router Alert), with a
 //! [`DropReason`] for everything else.
 use super::counters::{DropReason, MessageKind};
+use crate::igmp::counters::QueryKind;
 use crate::wire::{self, ipv6, mld};
 use std::net::Ipv6Addr;
 
@@ -25,13 +26,8 @@ impl Message {
     pub fn kind(&self) -> MessageKind {
         match &self.mld {
             mld::Repr::Query { group, v2, .. } => {
-                if group.is_unspecified() {
-                    MessageKind::GeneralQuery
-                } else if v2.as_ref().is_some_and(|v2| !v2.sources.is_empty()) {
-                    MessageKind::GroupSourceQuery
-                } else {
-                    MessageKind::GroupQuery
-                }
+                let sources = v2.as_ref().map_or(&[][..], |q| &q.sources);
+                MessageKind::of_query(*group, sources)
             }
             mld::Repr::ReportV1 { .. } => MessageKind::ReportV1,
             mld::Repr::Done { .. } => MessageKind::Done,
