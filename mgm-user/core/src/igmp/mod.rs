@@ -14,6 +14,7 @@
 //! type: [`crate::mld`] runs the same code with IPv6 addresses.
 pub(crate) mod config;
 pub(crate) mod counters;
+pub(crate) mod destination;
 pub(crate) mod group;
 mod iface;
 pub(crate) mod ifaces;

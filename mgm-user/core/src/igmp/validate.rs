@@ -1,6 +1,7 @@
 //! Input hardening: turning received bytes into a [`Message`] and checking that a message is
 //! acceptable on an interface, with a [`DropReason`] for everything else.
 use super::counters::{DropReason, MessageKind, QueryKind};
+use super::destination::{Addressed, BadAddress, WellKnown};
 use crate::wire::{self, igmp, ipv4};
 use std::net::Ipv4Addr;
 
@@ -104,32 +105,30 @@ pub(super) fn check(msg: &Message, subnet: Subnet) -> Result<(), DropReason> {
     if !unspecified_ok && (msg.src.is_unspecified() || !subnet.contains(msg.src)) {
         return Err(DropReason::BadSource);
     }
-    let dst_ok = match &msg.igmp {
-        igmp::Repr::Query { group, .. } if group.is_unspecified() => msg.dst == igmp::ALL_SYSTEMS,
-        igmp::Repr::Query { group, .. } => {
-            if !group.is_multicast() {
-                return Err(DropReason::BadGroup);
-            }
-            msg.dst == *group || msg.dst == igmp::ALL_SYSTEMS
-        }
+    let addressed = match &msg.igmp {
+        igmp::Repr::Query { group, .. } => Addressed::Query(*group),
         igmp::Repr::ReportV1 { group } | igmp::Repr::ReportV2 { group } => {
-            if !group.is_multicast() {
-                return Err(DropReason::BadGroup);
-            }
-            msg.dst == *group
+            Addressed::Report(*group)
         }
-        igmp::Repr::Leave { group } => {
-            if !group.is_multicast() {
-                return Err(DropReason::BadGroup);
-            }
-            msg.dst == igmp::ALL_ROUTERS || msg.dst == *group
-        }
-        igmp::Repr::ReportV3 { .. } => msg.dst == igmp::ALL_V3_ROUTERS,
+        igmp::Repr::Leave { group } => Addressed::Leave(*group),
+        igmp::Repr::ReportV3 { .. } => Addressed::SourceReport,
     };
-    if dst_ok {
-        Ok(())
-    } else {
-        Err(DropReason::BadDestination)
+    Ok(addressed.check(msg.dst, &WELL_KNOWN)?)
+}
+
+/// IGMP's link-scope groups.
+const WELL_KNOWN: WellKnown<Ipv4Addr> = WellKnown {
+    all_systems: igmp::ALL_SYSTEMS,
+    all_routers: igmp::ALL_ROUTERS,
+    all_v3_routers: igmp::ALL_V3_ROUTERS,
+};
+
+impl From<BadAddress> for DropReason {
+    fn from(bad: BadAddress) -> Self {
+        match bad {
+            BadAddress::Group => DropReason::BadGroup,
+            BadAddress::Destination => DropReason::BadDestination,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`DropReason`] for everything else.
 use super::counters::{DropReason, MessageKind};
 use crate::igmp::counters::QueryKind;
+use crate::igmp::destination::{Addressed, BadAddress, WellKnown};
 use crate::wire::{self, ipv6, mld};
 use std::net::Ipv6Addr;
 
@@ -90,33 +91,28 @@ pub(super) fn check(msg: &Message) -> Result<(), DropReason> {
     if !is_link_local(msg.src) {
         return Err(DropReason::BadSource);
     }
-    let multicast = |group: &Ipv6Addr| {
-        if group.is_multicast() {
-            Ok(())
-        } else {
-            Err(DropReason::BadGroup)
-        }
+    let addressed = match &msg.mld {
+        mld::Repr::Query { group, .. } => Addressed::Query(*group),
+        mld::Repr::ReportV1 { group } => Addressed::Report(*group),
+        mld::Repr::Done { group } => Addressed::Leave(*group),
+        mld::Repr::ReportV2 { .. } => Addressed::SourceReport,
     };
-    let dst_ok = match &msg.mld {
-        mld::Repr::Query { group, .. } if group.is_unspecified() => msg.dst == mld::ALL_NODES,
-        mld::Repr::Query { group, .. } => {
-            multicast(group)?;
-            msg.dst == *group || msg.dst == mld::ALL_NODES
+    Ok(addressed.check(msg.dst, &WELL_KNOWN)?)
+}
+
+/// MLD's link-scope groups.
+const WELL_KNOWN: WellKnown<Ipv6Addr> = WellKnown {
+    all_systems: mld::ALL_NODES,
+    all_routers: mld::ALL_ROUTERS,
+    all_v3_routers: mld::ALL_MLDV2_ROUTERS,
+};
+
+impl From<BadAddress> for DropReason {
+    fn from(bad: BadAddress) -> Self {
+        match bad {
+            BadAddress::Group => DropReason::BadGroup,
+            BadAddress::Destination => DropReason::BadDestination,
         }
-        mld::Repr::ReportV1 { group } => {
-            multicast(group)?;
-            msg.dst == *group
-        }
-        mld::Repr::Done { group } => {
-            multicast(group)?;
-            msg.dst == mld::ALL_ROUTERS || msg.dst == *group
-        }
-        mld::Repr::ReportV2 { .. } => msg.dst == mld::ALL_MLDV2_ROUTERS,
-    };
-    if dst_ok {
-        Ok(())
-    } else {
-        Err(DropReason::BadDestination)
     }
 }
 
