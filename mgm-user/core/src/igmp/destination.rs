@@ -26,45 +26,78 @@ pub(crate) struct WellKnown<A> {
     pub all_v3_routers: A,
 }
 
-/// Why a message's addresses are refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BadAddress {
-    /// The message's group is not multicast.
-    Group,
-    /// The destination is not one the message may be sent to.
-    Destination,
-}
-
 impl<A: GroupAddr> Addressed<A> {
-    /// Checks the message's group and its destination `dst`.
-    pub fn check(&self, dst: A, known: &WellKnown<A>) -> Result<(), BadAddress> {
-        let multicast = |group: &A| {
-            if group.is_multicast() {
-                Ok(())
-            } else {
-                Err(BadAddress::Group)
+    /// Checks the message's group and its destination `dst`: `bad_group` when the group is
+    /// not multicast, `bad_destination` when `dst` is not one the message may be sent to.
+    pub fn check<E>(
+        &self,
+        dst: A,
+        known: &WellKnown<A>,
+        bad_group: E,
+        bad_destination: E,
+    ) -> Result<(), E> {
+        let group = match self {
+            Addressed::Query(group) if group.is_unspecified() => None,
+            Addressed::Query(group) | Addressed::Report(group) | Addressed::Leave(group) => {
+                Some(group)
             }
+            Addressed::SourceReport => None,
         };
+        if group.is_some_and(|g| !g.is_multicast()) {
+            return Err(bad_group);
+        }
         let dst_ok = match self {
             Addressed::Query(group) if group.is_unspecified() => dst == known.all_systems,
-            Addressed::Query(group) => {
-                multicast(group)?;
-                dst == *group || dst == known.all_systems
-            }
-            Addressed::Report(group) => {
-                multicast(group)?;
-                dst == *group
-            }
-            Addressed::Leave(group) => {
-                multicast(group)?;
-                dst == known.all_routers || dst == *group
-            }
+            Addressed::Query(group) => dst == *group || dst == known.all_systems,
+            Addressed::Report(group) => dst == *group,
+            Addressed::Leave(group) => dst == known.all_routers || dst == *group,
             Addressed::SourceReport => dst == known.all_v3_routers,
         };
         if dst_ok {
             Ok(())
         } else {
-            Err(BadAddress::Destination)
+            Err(bad_destination)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::igmp::{ALL_ROUTERS, ALL_SYSTEMS, ALL_V3_ROUTERS};
+    use std::net::Ipv4Addr;
+
+    const KNOWN: WellKnown<Ipv4Addr> = WellKnown {
+        all_systems: ALL_SYSTEMS,
+        all_routers: ALL_ROUTERS,
+        all_v3_routers: ALL_V3_ROUTERS,
+    };
+    const G: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
+    const ANY: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+
+    fn check(msg: Addressed<Ipv4Addr>, dst: Ipv4Addr) -> Result<(), &'static str> {
+        msg.check(dst, &KNOWN, "group", "destination")
+    }
+
+    #[test]
+    fn only_a_query_may_name_the_unspecified_group() {
+        assert_eq!(check(Addressed::Query(ANY), ALL_SYSTEMS), Ok(()));
+        assert_eq!(check(Addressed::Query(ANY), G), Err("destination"));
+        assert_eq!(check(Addressed::Report(ANY), ANY), Err("group"));
+        assert_eq!(check(Addressed::Leave(ANY), ALL_ROUTERS), Err("group"));
+    }
+
+    #[test]
+    fn each_message_to_its_destinations() {
+        assert_eq!(check(Addressed::Query(G), G), Ok(()));
+        assert_eq!(check(Addressed::Query(G), ALL_SYSTEMS), Ok(()));
+        assert_eq!(check(Addressed::Query(G), ALL_ROUTERS), Err("destination"));
+        assert_eq!(check(Addressed::Report(G), G), Ok(()));
+        assert_eq!(check(Addressed::Report(G), ALL_SYSTEMS), Err("destination"));
+        assert_eq!(check(Addressed::Leave(G), ALL_ROUTERS), Ok(()));
+        assert_eq!(check(Addressed::Leave(G), G), Ok(()));
+        assert_eq!(check(Addressed::Leave(G), ALL_SYSTEMS), Err("destination"));
+        assert_eq!(check(Addressed::SourceReport, ALL_V3_ROUTERS), Ok(()));
+        assert_eq!(check(Addressed::SourceReport, G), Err("destination"));
     }
 }

@@ -1,7 +1,7 @@
 //! Input hardening: turning received bytes into a [`Message`] and checking that a message is
 //! acceptable on an interface, with a [`DropReason`] for everything else.
 use super::counters::{DropReason, MessageKind, QueryKind};
-use super::destination::{Addressed, BadAddress, WellKnown};
+use super::destination::{Addressed, WellKnown};
 use crate::wire::{self, igmp, ipv4};
 use std::net::Ipv4Addr;
 
@@ -113,7 +113,12 @@ pub(super) fn check(msg: &Message, subnet: Subnet) -> Result<(), DropReason> {
         igmp::Repr::Leave { group } => Addressed::Leave(*group),
         igmp::Repr::ReportV3 { .. } => Addressed::SourceReport,
     };
-    Ok(addressed.check(msg.dst, &WELL_KNOWN)?)
+    addressed.check(
+        msg.dst,
+        &WELL_KNOWN,
+        DropReason::BadGroup,
+        DropReason::BadDestination,
+    )
 }
 
 /// IGMP's link-scope groups.
@@ -122,15 +127,6 @@ const WELL_KNOWN: WellKnown<Ipv4Addr> = WellKnown {
     all_routers: igmp::ALL_ROUTERS,
     all_v3_routers: igmp::ALL_V3_ROUTERS,
 };
-
-impl From<BadAddress> for DropReason {
-    fn from(bad: BadAddress) -> Self {
-        match bad {
-            BadAddress::Group => DropReason::BadGroup,
-            BadAddress::Destination => DropReason::BadDestination,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 //! [`DropReason`] for everything else.
 use super::counters::{DropReason, MessageKind};
 use crate::igmp::counters::QueryKind;
-use crate::igmp::destination::{Addressed, BadAddress, WellKnown};
+use crate::igmp::destination::{Addressed, WellKnown};
 use crate::wire::{self, ipv6, mld};
 use std::net::Ipv6Addr;
 
@@ -97,7 +97,12 @@ pub(super) fn check(msg: &Message) -> Result<(), DropReason> {
         mld::Repr::Done { group } => Addressed::Leave(*group),
         mld::Repr::ReportV2 { .. } => Addressed::SourceReport,
     };
-    Ok(addressed.check(msg.dst, &WELL_KNOWN)?)
+    addressed.check(
+        msg.dst,
+        &WELL_KNOWN,
+        DropReason::BadGroup,
+        DropReason::BadDestination,
+    )
 }
 
 /// MLD's link-scope groups.
@@ -106,15 +111,6 @@ const WELL_KNOWN: WellKnown<Ipv6Addr> = WellKnown {
     all_routers: mld::ALL_ROUTERS,
     all_v3_routers: mld::ALL_MLDV2_ROUTERS,
 };
-
-impl From<BadAddress> for DropReason {
-    fn from(bad: BadAddress) -> Self {
-        match bad {
-            BadAddress::Group => DropReason::BadGroup,
-            BadAddress::Destination => DropReason::BadDestination,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
