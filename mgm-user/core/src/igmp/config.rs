@@ -1,4 +1,6 @@
 //! Per-interface IGMP configuration (RFC 3376 §8) and the intervals derived from it.
+use crate::wire::igmp::encode_code;
+use crate::wire::source_list::QueryFields;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -198,6 +200,31 @@ impl Timing {
     /// Older Version Host Present Interval (equal to the group membership interval).
     pub fn older_host_present_interval(&self) -> Duration {
         self.group_membership_interval()
+    }
+
+    /// Max response time of this router's queries: the query response interval for a general
+    /// query, the last member query interval for a specific one.
+    pub fn max_response(&self, general: bool) -> Duration {
+        if general {
+            self.query_response_interval
+        } else {
+            self.last_member_query_interval
+        }
+    }
+
+    /// The IGMPv3 (MLDv2) fields of this router's queries: the robustness as QRV (0 when over
+    /// 7) and the query interval as QQIC.
+    pub fn query_fields<A>(&self, suppress: bool, sources: Vec<A>) -> QueryFields<A> {
+        QueryFields {
+            suppress,
+            qrv: if self.robustness <= 7 {
+                self.robustness
+            } else {
+                0
+            },
+            qqic: encode_code(u32::try_from(self.query_interval.as_secs()).unwrap_or(u32::MAX)),
+            sources,
+        }
     }
 
     /// Last Member Query Time: count × interval.

@@ -159,24 +159,13 @@ impl Iface {
     ) {
         let t = Timing::from_config(&self.config);
         let general = group.is_unspecified();
-        let max_resp = if general {
-            t.query_response_interval
-        } else {
-            t.last_member_query_interval
-        };
+        let max_resp = t.max_response(general);
         let kind = MessageKind::of_query(group, &sources);
         let repr = match self.config.version {
             Version::V3 => igmp::Repr::Query {
                 max_resp_code: igmp::encode_code(tenths(max_resp)),
                 group,
-                v3: Some(QueryV3 {
-                    suppress,
-                    qrv: if t.robustness <= 7 { t.robustness } else { 0 },
-                    qqic: igmp::encode_code(
-                        u32::try_from(t.query_interval.as_secs()).unwrap_or(u32::MAX),
-                    ),
-                    sources,
-                }),
+                v3: Some(t.query_fields(suppress, sources)),
             },
             Version::V2 => igmp::Repr::Query {
                 max_resp_code: tenths(max_resp).clamp(1, 255) as u8,

@@ -191,24 +191,13 @@ impl Iface {
     ) {
         let t = self.config.timing();
         let general = group.is_unspecified();
-        let max_resp = if general {
-            t.query_response_interval
-        } else {
-            t.last_member_query_interval
-        };
+        let max_resp = t.max_response(general);
         let kind = MessageKind::of_query(group, &sources);
         let repr = match self.version() {
             Version::V2 => mld::Repr::Query {
                 max_resp_code: mld::encode_max_resp(millis(max_resp)),
                 group,
-                v2: Some(QueryV2 {
-                    suppress,
-                    qrv: if t.robustness <= 7 { t.robustness } else { 0 },
-                    qqic: mld::encode_qqic(
-                        u32::try_from(t.query_interval.as_secs()).unwrap_or(u32::MAX),
-                    ),
-                    sources,
-                }),
+                v2: Some(t.query_fields(suppress, sources)),
             },
             Version::V1 if !sources.is_empty() => return,
             Version::V1 => mld::Repr::Query {
