@@ -8,7 +8,7 @@ use super::querier::Querier;
 use super::snapshot::{remaining_ms, IfaceSnapshot};
 use super::table::{record_sources, Bounds, GroupAddr, GroupTable};
 use super::validate::{check, parse, Message, Subnet};
-use super::{Action, Transmit};
+use super::{Action, Error, MembershipChange, Snapshot, Transmit};
 use crate::wire::igmp::{self, QueryV3};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -48,7 +48,7 @@ fn tenths(d: Duration) -> u32 {
 
 /// State of one interface.
 #[derive(Debug, Clone)]
-pub(super) struct Iface {
+pub struct Iface {
     ifindex: u32,
     subnet: Subnet,
     config: IfaceConfig,
@@ -59,7 +59,7 @@ pub(super) struct Iface {
 
 impl Iface {
     /// Starts as querier with the startup queries due now.
-    pub fn new(ifindex: u32, subnet: Subnet, config: IfaceConfig, now: Instant) -> Self {
+    pub(super) fn new(ifindex: u32, subnet: Subnet, config: IfaceConfig, now: Instant) -> Self {
         Iface {
             ifindex,
             subnet,
@@ -198,6 +198,27 @@ impl RouterIface for Iface {
     type DropReason = DropReason;
     type Action = Action;
     type Snapshot = IfaceSnapshot;
+    type RouterSnapshot = Snapshot;
+    type Error = Error;
+
+    fn interface_exists(ifindex: u32) -> Error {
+        Error::InterfaceExists(ifindex)
+    }
+
+    fn no_interface(ifindex: u32) -> Error {
+        Error::NoInterface(ifindex)
+    }
+
+    fn validate(config: &IfaceConfig) -> Result<(), Error> {
+        config.validate().map_err(Error::Config)
+    }
+
+    fn router_snapshot(interfaces: Vec<IfaceSnapshot>, unknown_interface: u64) -> Snapshot {
+        Snapshot {
+            interfaces,
+            unknown_interface,
+        }
+    }
 
     fn parse(packet: &[u8]) -> Result<Message, DropReason> {
         parse(packet)
@@ -211,8 +232,12 @@ impl RouterIface for Iface {
         self.counters.drop(reason);
     }
 
-    fn groups(&self) -> &GroupTable<Ipv4Addr> {
-        &self.groups
+    fn memberships(&self) -> Vec<MembershipChange> {
+        self.groups.memberships()
+    }
+
+    fn leave_all(&self) -> Vec<MembershipChange> {
+        self.groups.leave_all()
     }
 
     /// Handles a message that passed validation.

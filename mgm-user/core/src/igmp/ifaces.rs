@@ -1,16 +1,16 @@
-//! The interfaces of a router, shared by IGMP and MLD: the per-interface map, routing inputs and
-//! timers to the interfaces, counting inputs for interfaces the protocol does not run on, and
-//! collecting snapshots and memberships. A protocol supplies its interface through
-//! [`RouterIface`].
+//! The router of IGMP and of MLD, one code for both: the interfaces by ifindex, their
+//! configuration, routing inputs and timers to them, counting inputs for interfaces the
+//! protocol does not run on, and collecting snapshots and memberships. A protocol supplies its
+//! interface through [`RouterIface`]; `crate::igmp::Router` and `crate::mld::Router` are this
+//! router over their interfaces, each with its own `add_interface`.
 use super::membership::MembershipChange;
-use super::table::{GroupAddr, GroupTable};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// One interface of a protocol's router.
-pub(crate) trait RouterIface {
+pub trait RouterIface: Sized {
     /// Group address type.
-    type Addr: GroupAddr;
+    type Addr;
     /// Interface configuration.
     type Config;
     /// A parsed message.
@@ -18,10 +18,25 @@ pub(crate) trait RouterIface {
     /// Why an input was dropped.
     type DropReason;
     /// What the caller must do after an input.
-    type Action;
+    type Action: From<MembershipChange<Self::Addr>>;
     /// The operator's view of the interface.
     type Snapshot;
+    /// The operator's view of the router.
+    type RouterSnapshot;
+    /// Errors of interface management.
+    type Error;
 
+    /// The error for an interface the protocol already runs on.
+    fn interface_exists(ifindex: u32) -> Self::Error;
+    /// The error for an interface the protocol does not run on.
+    fn no_interface(ifindex: u32) -> Self::Error;
+    /// Checks a configuration.
+    fn validate(config: &Self::Config) -> Result<(), Self::Error>;
+    /// The router's view from its interfaces' and the count of inputs for other interfaces.
+    fn router_snapshot(
+        interfaces: Vec<Self::Snapshot>,
+        unknown_interface: u64,
+    ) -> Self::RouterSnapshot;
     /// Parses a received IP packet carrying the protocol.
     fn parse(packet: &[u8]) -> Result<Self::Message, Self::DropReason>;
     /// Checks that a message is acceptable on this interface.
@@ -38,58 +53,82 @@ pub(crate) trait RouterIface {
     fn count_drop(&mut self, reason: Self::DropReason);
     /// The operator's view at `now`.
     fn snapshot(&self, now: Instant) -> Self::Snapshot;
-    /// The interface's groups.
-    fn groups(&self) -> &GroupTable<Self::Addr>;
+    /// Joins for the current state of every group (for re-adds after the protocol is enabled).
+    fn memberships(&self) -> Vec<MembershipChange<Self::Addr>>;
+    /// Leaves for the current state of every group (the interface goes away).
+    fn leave_all(&self) -> Vec<MembershipChange<Self::Addr>>;
 }
 
-/// The interfaces of a router by ifindex, and the inputs for interfaces not among them.
+/// A multicast listener protocol's router: all its interfaces.
 #[derive(Debug, Clone)]
-pub(crate) struct Ifaces<I> {
-    ifaces: BTreeMap<u32, I>,
+pub struct Router<I> {
+    pub(crate) ifaces: BTreeMap<u32, I>,
     unknown_interface: u64,
 }
 
-impl<I> Default for Ifaces<I> {
+impl<I> Default for Router<I> {
     fn default() -> Self {
-        Ifaces {
+        Router {
             ifaces: BTreeMap::new(),
             unknown_interface: 0,
         }
     }
 }
 
-impl<I: RouterIface> Ifaces<I> {
-    /// Whether the protocol runs on `ifindex`.
-    pub fn contains(&self, ifindex: u32) -> bool {
-        self.ifaces.contains_key(&ifindex)
+impl<I: RouterIface> Router<I> {
+    /// A router with no interfaces.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Adds an interface (not yet present) and returns what its first tick at `now` does: the
-    /// first startup query.
-    pub fn insert(&mut self, ifindex: u32, mut iface: I, now: Instant) -> Vec<I::Action> {
+    /// Adds the interface `make` builds from a valid `config` on an `ifindex` the protocol
+    /// does not run on yet, and returns what its first tick at `now` does: the first startup
+    /// query.
+    pub(crate) fn add(
+        &mut self,
+        ifindex: u32,
+        config: I::Config,
+        now: Instant,
+        make: impl FnOnce(I::Config) -> I,
+    ) -> Result<Vec<I::Action>, I::Error> {
+        if self.ifaces.contains_key(&ifindex) {
+            return Err(I::interface_exists(ifindex));
+        }
+        I::validate(&config)?;
+        let mut iface = make(config);
         let mut out = Vec::new();
         iface.tick(now, &mut out);
         self.ifaces.insert(ifindex, iface);
-        out
+        Ok(out)
     }
 
-    /// The interface, if the protocol runs there.
-    pub fn get_mut(&mut self, ifindex: u32) -> Option<&mut I> {
-        self.ifaces.get_mut(&ifindex)
+    /// Replaces an interface's configuration, keeping its groups and querier state. Running
+    /// timers keep their deadlines, except that the next general query is brought forward to
+    /// `now` + the new query interval when that is earlier; new bounds apply to new state.
+    pub fn set_config(
+        &mut self,
+        ifindex: u32,
+        config: I::Config,
+        now: Instant,
+    ) -> Result<(), I::Error> {
+        I::validate(&config)?;
+        self.ifaces
+            .get_mut(&ifindex)
+            .ok_or(I::no_interface(ifindex))?
+            .set_config(config, now);
+        Ok(())
     }
 
-    /// Removes an interface and returns the leaves for all its memberships.
-    pub fn remove(&mut self, ifindex: u32) -> Option<Vec<MembershipChange<I::Addr>>> {
-        let iface = self.ifaces.remove(&ifindex)?;
-        Some(iface.groups().leave_all())
+    /// Disables the protocol on an interface: the leaves for all its memberships.
+    pub fn remove_interface(&mut self, ifindex: u32) -> Result<Vec<I::Action>, I::Error> {
+        let iface = self
+            .ifaces
+            .remove(&ifindex)
+            .ok_or(I::no_interface(ifindex))?;
+        Ok(iface.leave_all().into_iter().map(I::Action::from).collect())
     }
 
-    /// Joins describing the current memberships on an interface.
-    pub fn memberships(&self, ifindex: u32) -> Option<Vec<MembershipChange<I::Addr>>> {
-        Some(self.ifaces.get(&ifindex)?.groups().memberships())
-    }
-
-    /// Handles a received IP packet.
+    /// Handles a received IP packet carrying the protocol.
     pub fn handle_packet(&mut self, ifindex: u32, packet: &[u8], now: Instant) -> Vec<I::Action> {
         let Some(iface) = self.ifaces.get_mut(&ifindex) else {
             self.unknown_interface += 1;
@@ -104,7 +143,8 @@ impl<I: RouterIface> Ifaces<I> {
         }
     }
 
-    /// Counts an input on `ifindex` dropped before parsing.
+    /// Counts an input on `ifindex` dropped before parsing (by the receive path), e.g. a
+    /// frame addressed to another station.
     pub fn count_drop(&mut self, ifindex: u32, reason: I::DropReason) {
         match self.ifaces.get_mut(&ifindex) {
             Some(iface) => iface.count_drop(reason),
@@ -145,18 +185,16 @@ impl<I: RouterIface> Ifaces<I> {
         self.ifaces.values().filter_map(I::next_timeout).min()
     }
 
-    /// Every interface's snapshot by ifindex, and the count of inputs for other interfaces.
-    pub fn snapshots(&self, now: Instant) -> (Vec<I::Snapshot>, u64) {
-        let interfaces = self.ifaces.values().map(|i| i.snapshot(now)).collect();
-        (interfaces, self.unknown_interface)
+    /// Joins describing the current memberships on an interface, for the re-adds the
+    /// protocol owes the MGM core after it is enabled there again (docs/mgm-spec.md §5.9).
+    pub fn memberships(&self, ifindex: u32) -> Result<Vec<MembershipChange<I::Addr>>, I::Error> {
+        let iface = self.ifaces.get(&ifindex).ok_or(I::no_interface(ifindex))?;
+        Ok(iface.memberships())
     }
-}
 
-/// Tests look interfaces up as `router.ifaces[&ifindex]`.
-#[cfg(test)]
-impl<I> std::ops::Index<&u32> for Ifaces<I> {
-    type Output = I;
-    fn index(&self, ifindex: &u32) -> &I {
-        &self.ifaces[ifindex]
+    /// The operator's view at `now`.
+    pub fn snapshot(&self, now: Instant) -> I::RouterSnapshot {
+        let interfaces = self.ifaces.values().map(|i| i.snapshot(now)).collect();
+        I::router_snapshot(interfaces, self.unknown_interface)
     }
 }

@@ -34,7 +34,6 @@ pub use snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot, Snapshot, Sour
 pub use validate::{parse, Message};
 
 use iface::Iface;
-use ifaces::{Ifaces, RouterIface};
 use std::net::Ipv4Addr;
 use std::time::Instant;
 use validate::Subnet;
@@ -92,18 +91,10 @@ pub enum Error {
     Config(&'static str),
 }
 
-/// The IGMP router: all interfaces.
-#[derive(Debug, Clone, Default)]
-pub struct Router {
-    ifaces: Ifaces<Iface>,
-}
+/// The IGMP router: all interfaces (the router both protocols share).
+pub type Router = ifaces::Router<Iface>;
 
 impl Router {
-    /// A router with no interfaces.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Enables IGMP on an interface with the router's address and prefix there. The router
     /// starts as querier and sends the startup queries, the first one in the returned actions.
     pub fn add_interface(
@@ -117,81 +108,9 @@ impl Router {
         if prefix_len > 32 {
             return Err(Error::PrefixLen(prefix_len));
         }
-        if self.ifaces.contains(ifindex) {
-            return Err(Error::InterfaceExists(ifindex));
-        }
-        config.validate().map_err(Error::Config)?;
-        let iface = Iface::new(ifindex, Subnet { addr, prefix_len }, config, now);
-        Ok(self.ifaces.insert(ifindex, iface, now))
-    }
-
-    /// Replaces an interface's configuration, keeping its groups and querier state. Running
-    /// timers keep their deadlines, except that the next general query is brought forward to
-    /// `now` + the new query interval when that is earlier; new bounds apply to new state.
-    pub fn set_config(
-        &mut self,
-        ifindex: u32,
-        config: IfaceConfig,
-        now: Instant,
-    ) -> Result<(), Error> {
-        config.validate().map_err(Error::Config)?;
-        self.ifaces
-            .get_mut(ifindex)
-            .ok_or(Error::NoInterface(ifindex))?
-            .set_config(config, now);
-        Ok(())
-    }
-
-    /// Disables IGMP on an interface: the leaves for all its memberships.
-    pub fn remove_interface(&mut self, ifindex: u32) -> Result<Vec<Action>, Error> {
-        let leaves = self
-            .ifaces
-            .remove(ifindex)
-            .ok_or(Error::NoInterface(ifindex))?;
-        Ok(leaves.into_iter().map(Action::Membership).collect())
-    }
-
-    /// Handles a received IPv4 datagram carrying IGMP.
-    pub fn handle_packet(&mut self, ifindex: u32, datagram: &[u8], now: Instant) -> Vec<Action> {
-        self.ifaces.handle_packet(ifindex, datagram, now)
-    }
-
-    /// Counts an input on `ifindex` dropped before parsing (by the receive path), e.g. a
-    /// frame addressed to another station.
-    pub fn count_drop(&mut self, ifindex: u32, reason: DropReason) {
-        self.ifaces.count_drop(ifindex, reason)
-    }
-
-    /// Handles an already parsed message; it is validated like a received datagram.
-    pub fn handle_message(&mut self, ifindex: u32, msg: &Message, now: Instant) -> Vec<Action> {
-        self.ifaces.handle_message(ifindex, msg, now)
-    }
-
-    /// Runs every timer due at `now`.
-    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
-        self.ifaces.tick(now)
-    }
-
-    /// When [`Self::tick`] must next be called.
-    pub fn next_timeout(&self) -> Option<Instant> {
-        self.ifaces.next_timeout()
-    }
-
-    /// Joins describing the current memberships on an interface, for the re-adds IGMP owes
-    /// the MGM core after Enable-IGMP (docs/mgm-spec.md §5.9).
-    pub fn memberships(&self, ifindex: u32) -> Result<Vec<MembershipChange>, Error> {
-        self.ifaces
-            .memberships(ifindex)
-            .ok_or(Error::NoInterface(ifindex))
-    }
-
-    /// The operator's view at `now`.
-    pub fn snapshot(&self, now: Instant) -> Snapshot {
-        let (interfaces, unknown_interface) = self.ifaces.snapshots(now);
-        Snapshot {
-            interfaces,
-            unknown_interface,
-        }
+        self.add(ifindex, config, now, |config| {
+            Iface::new(ifindex, Subnet { addr, prefix_len }, config, now)
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use super::config::{IfaceConfig, Version};
 use super::counters::{Counters, DropReason, MessageKind};
 use super::snapshot::{GroupSnapshot, IfaceSnapshot};
 use super::validate::{check, parse, Message};
-use super::{Action, Transmit};
+use super::{Action, Error, MembershipChange, Snapshot, Transmit};
 use crate::igmp::config::Timing;
 use crate::igmp::counters::QueryKind;
 use crate::igmp::group::{Ctx, Report};
@@ -55,7 +55,7 @@ fn millis(d: Duration) -> u32 {
 
 /// State of one interface.
 #[derive(Debug, Clone)]
-pub(super) struct Iface {
+pub struct Iface {
     ifindex: u32,
     /// This router's link-local address on the interface.
     addr: Ipv6Addr,
@@ -69,7 +69,7 @@ pub(super) struct Iface {
 
 impl Iface {
     /// Starts as querier with the startup queries due now.
-    pub fn new(ifindex: u32, addr: Ipv6Addr, config: IfaceConfig, now: Instant) -> Self {
+    pub(super) fn new(ifindex: u32, addr: Ipv6Addr, config: IfaceConfig, now: Instant) -> Self {
         Iface {
             ifindex,
             addr,
@@ -232,6 +232,27 @@ impl RouterIface for Iface {
     type DropReason = DropReason;
     type Action = Action;
     type Snapshot = IfaceSnapshot;
+    type RouterSnapshot = Snapshot;
+    type Error = Error;
+
+    fn interface_exists(ifindex: u32) -> Error {
+        Error::InterfaceExists(ifindex)
+    }
+
+    fn no_interface(ifindex: u32) -> Error {
+        Error::NoInterface(ifindex)
+    }
+
+    fn validate(config: &IfaceConfig) -> Result<(), Error> {
+        config.validate().map_err(Error::Config)
+    }
+
+    fn router_snapshot(interfaces: Vec<IfaceSnapshot>, unknown_interface: u64) -> Snapshot {
+        Snapshot {
+            interfaces,
+            unknown_interface,
+        }
+    }
 
     fn parse(packet: &[u8]) -> Result<Message, DropReason> {
         parse(packet)
@@ -245,8 +266,12 @@ impl RouterIface for Iface {
         self.counters.drop(reason);
     }
 
-    fn groups(&self) -> &GroupTable<Ipv6Addr> {
-        &self.groups
+    fn memberships(&self) -> Vec<MembershipChange> {
+        self.groups.memberships()
+    }
+
+    fn leave_all(&self) -> Vec<MembershipChange> {
+        self.groups.leave_all()
     }
 
     /// Handles a message that passed validation.
