@@ -1,10 +1,10 @@
 //! Safe wrappers for the socket calls socket2 does not offer: setting an option from any plain
-//! C value, recvmsg(2) with the IPv4 control messages mgm asks for (IP_TTL, IP_PKTINFO), and
+//! C value, recvmsg(2) with the control messages mgm asks for (TTL or hop limit, arrival interface), and
 //! packet sockets (AF_PACKET) sending and receiving whole frames on a chosen interface.
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::mem;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
@@ -38,19 +38,20 @@ pub struct Recv {
     /// The datagram's bytes.
     pub data: Vec<u8>,
     /// Sender address (port 0 for raw sockets).
-    pub from: SocketAddrV4,
-    /// IP_TTL control message, if IP_RECVTTL is on.
+    pub from: SocketAddr,
+    /// TTL (IP_TTL) or hop limit (IPV6_HOPLIMIT) as received, if IP_RECVTTL/IPV6_RECVHOPLIMIT is on.
     pub ttl: Option<u8>,
-    /// Interface of arrival from IP_PKTINFO, if IP_PKTINFO is on.
+    /// Interface of arrival from IP_PKTINFO/IPV6_PKTINFO, if asked for.
     pub ifindex: Option<u32>,
 }
 
-/// Receives one datagram (up to 64 KiB), waiting up to `timeout`; `None` on timeout.
+/// Receives one datagram (up to 64 KiB) on a socket of either family, waiting up to
+/// `timeout`; `None` on timeout.
 pub fn recv(socket: &Socket, timeout: Duration) -> io::Result<Option<Recv>> {
     let mut buf = vec![0u8; 65536];
     socket.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-    // SAFETY: all-zero is a valid sockaddr_in and msghdr.
-    let mut addr: libc::sockaddr_in = unsafe { mem::zeroed() };
+    // SAFETY: all-zero is a valid sockaddr_storage and msghdr.
+    let mut addr: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let mut control = [0u64; 16];
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -58,8 +59,8 @@ pub fn recv(socket: &Socket, timeout: Duration) -> io::Result<Option<Recv>> {
     };
     // SAFETY: as above.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
-    msg.msg_namelen = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    msg.msg_name = (&mut addr as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
@@ -75,18 +76,23 @@ pub fn recv(socket: &Socket, timeout: Duration) -> io::Result<Option<Recv>> {
     };
     let (mut ttl, mut ifindex) = (None, None);
     // SAFETY: the CMSG macros walk the control buffer the kernel filled, within
-    // `msg_controllen`; IP_TTL carries a c_int and IP_PKTINFO an in_pktinfo.
+    // `msg_controllen`; IP_TTL and IPV6_HOPLIMIT carry a c_int, IP_PKTINFO an in_pktinfo and
+    // IPV6_PKTINFO an in6_pktinfo.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
         while !cmsg.is_null() {
             let data = libc::CMSG_DATA(cmsg);
             match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
-                (libc::IPPROTO_IP, libc::IP_TTL) => {
+                (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
                     ttl = u8::try_from((data as *const libc::c_int).read_unaligned()).ok();
                 }
                 (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
                     let info = (data as *const libc::in_pktinfo).read_unaligned();
                     ifindex = u32::try_from(info.ipi_ifindex).ok();
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    let info = (data as *const libc::in6_pktinfo).read_unaligned();
+                    ifindex = Some(info.ipi6_ifindex);
                 }
                 _ => {}
             }
@@ -96,13 +102,38 @@ pub fn recv(socket: &Socket, timeout: Duration) -> io::Result<Option<Recv>> {
     buf.truncate(len);
     Ok(Some(Recv {
         data: buf,
-        from: SocketAddrV4::new(
-            Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)),
-            u16::from_be(addr.sin_port),
-        ),
+        from: socket_addr(&addr)?,
         ttl,
         ifindex,
     }))
+}
+
+/// The address recvmsg wrote into `storage`.
+fn socket_addr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it is large
+            // enough and aligned for.
+            let sin = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+            Ok(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                u32::from_be(sin6.sin6_flowinfo),
+                sin6.sin6_scope_id,
+            )))
+        }
+        family => Err(io::Error::other(format!(
+            "recvmsg returned an address of family {family}"
+        ))),
+    }
 }
 
 /// What a packet socket exchanges.
