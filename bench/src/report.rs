@@ -137,12 +137,16 @@ impl Report {
         md.push_str(&self.targets_table());
         if !self.line_rate.is_empty() {
             let _ = writeln!(md, "\n{}\n", self.method);
-            md.push_str(&self.summary_table(Family::V4));
-            if self.line_rate.iter().any(|r| r.family == Family::V6) {
-                md.push_str("\nIPv6, the same labs and rounds:\n\n");
-                md.push_str(&self.summary_table(Family::V6));
+            for family in [Family::V4, Family::V6] {
+                if !self.line_rate.iter().any(|r| r.family == family) {
+                    continue;
+                }
+                if family == Family::V6 {
+                    md.push_str("IPv6:\n\n");
+                }
+                md.push_str(&self.summary_table(family));
+                md.push('\n');
             }
-            md.push('\n');
             md.push_str(&self.runs_table());
         }
         if !self.micro.is_empty() {
@@ -596,5 +600,12 @@ mod tests {
         assert!(!md.contains("mgm / kernel"), "{md}");
         assert!(!md.contains("mirror"), "{md}");
         assert!(!md.contains("| target |"), "{md}");
+        // No IPv4 runs: no IPv4 table.
+        let md = report(vec![run6(Path::Kernel, 1, 500_000.0)]).markdown();
+        assert_eq!(md.matches("\n| frame | fan-out |").count(), 1, "{md}");
+        assert!(
+            md.contains("IPv6:\n\n| frame | fan-out | kernel ip6mr kpps |"),
+            "{md}"
+        );
     }
 }
