@@ -1,4 +1,7 @@
-//! The test traffic: one UDP datagram from the lab's source host to the benchmark group.
+//! The test traffic: one UDP datagram from the lab's source host to the benchmark group, over
+//! IPv4 or IPv6.
+use mgm_user::lab::{Host, Lab};
+use serde::Serialize;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The multicast group every benchmark sends to.
@@ -12,10 +15,39 @@ pub const HEADERS_LEN: usize = ETH_LEN + IPV4_LEN + UDP_LEN;
 /// The smallest frame (without FCS) the benchmarks send.
 pub const MIN_LEN: usize = 60;
 
-/// The IPv6 group of the per-packet cases (global scope).
+/// The IPv6 group of the per-packet cases and the line-rate runs (global scope).
 pub const GROUP6: Ipv6Addr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0x8000, 1);
-/// The IPv6 source of the per-packet cases.
+/// The IPv6 source of the per-packet cases (the dual-stack lab's source address).
 pub const SOURCE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
+/// The IP version of a line-rate run's traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// UDP over IPv4 to [`GROUP`].
+    V4,
+    /// UDP over IPv6 to [`GROUP6`] (in a dual-stack lab).
+    V6,
+}
+
+impl Family {
+    /// Name in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+}
+
+/// The line-rate frame of `family`: `len` bytes (at least the headers) of UDP from the lab's
+/// source host (MAC `source_mac`) to the family's group, leaving with TTL or hop limit [`TTL`].
+pub fn line_rate(family: Family, len: usize, source_mac: [u8; 6]) -> Vec<u8> {
+    match family {
+        Family::V4 => multicast_udp(len, source_mac, Lab::address_of(Host::Source), GROUP, TTL),
+        Family::V6 => multicast_udp6(len, source_mac, SOURCE6, GROUP6, TTL),
+    }
+}
 
 const ETH_LEN: usize = 14;
 const IPV6_LEN: usize = 40;
@@ -105,6 +137,11 @@ pub fn multicast_udp6(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ipv6_source_is_the_dual_stack_labs() {
+        assert_eq!(Lab::address6_of(Host::Source), Some(SOURCE6));
+    }
 
     #[test]
     fn frame_is_valid() {

@@ -9,7 +9,7 @@
 //! with full checksums: with offload on, a veth hands a partial checksum along, which only an
 //! skb path (the kernel's) can carry and an XDP-forwarded frame cannot.
 use crate::{
-    frame::{GROUP, PORT},
+    frame::{Family, GROUP, PORT},
     load::Load,
     paths::{Installed, Path},
     tail,
@@ -96,7 +96,7 @@ pub fn run(paths: &[Path], rate: f64, duration: Duration, load: Load) -> Result<
     paths
         .iter()
         .map(|&path| {
-            let _installed = Installed::new(&lab, path)?;
+            let _installed = Installed::new(&lab, path, Family::V4)?;
             measure(&lab, path, rate, duration, load)
         })
         .collect()

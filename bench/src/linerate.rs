@@ -2,33 +2,45 @@
 //! flow, the router forwards it by one of the [`Path`]s, and every receiver counts what arrives
 //! with an XDP count-and-drop program. Rates are measured over a window after a warm-up.
 //!
+//! IPv4 and IPv6 are swept in the same labs: a lab that has IPv6 runs is dual-stack, and the
+//! configurations of both families take turns in each of its rounds.
+//!
 //! On a machine shared with other work, a window can lose the CPU to it and read low. Each
 //! configuration is therefore measured in several rounds, the paths taking turns within a
 //! round, and the best window of each is kept: the closest to what the path does on a CPU of
 //! its own.
 use crate::{
-    frame::{self, GROUP},
+    frame::{self, Family},
     generator::{Generated, Generator},
     paths::{Installed, Path, UPSTREAM},
     programs::{BenchObject, COUNT},
 };
 use anyhow::{anyhow, Context as _, Result};
-use mgm_user::lab::{enter_ns, Host, Lab};
+use mgm_user::lab::{enter_ns, Host, Lab, Stack};
 use serde::Serialize;
 use std::{
     collections::BTreeMap,
     time::{Duration, Instant},
 };
 
+/// The configurations of one IP version.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    /// The traffic's IP version.
+    pub family: Family,
+    /// Receivers per lab.
+    pub fan_outs: Vec<u8>,
+    /// Paths compared (each must carry the family).
+    pub paths: Vec<Path>,
+}
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Receivers per lab.
-    pub fan_outs: Vec<u8>,
-    /// Frame lengths (bytes, without FCS).
+    /// The sweeps, one per IP version measured.
+    pub sweeps: Vec<Sweep>,
+    /// Frame lengths (bytes, without FCS), for every sweep.
     pub sizes: Vec<usize>,
-    /// Paths compared.
-    pub paths: Vec<Path>,
     /// Traffic before the measurement window.
     pub warmup: Duration,
     /// The measurement window.
@@ -46,6 +58,8 @@ pub struct Settings {
 /// One measured configuration.
 #[derive(Clone, Debug, Serialize)]
 pub struct Run {
+    /// The traffic's IP version.
+    pub family: Family,
     /// The path under test.
     pub path: Path,
     /// Receivers.
@@ -72,39 +86,59 @@ pub struct Run {
 /// Runs every configuration of `settings`, calling `progress` after each window (with its
 /// round); returns the best window of each configuration.
 pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<Vec<Run>> {
-    let mut best: BTreeMap<(u8, Path, usize), Run> = BTreeMap::new();
-    for &fan_out in &settings.fan_outs {
-        let lab = Lab::star(fan_out).context("building the lab")?;
+    let mut best: BTreeMap<(Family, u8, Path, usize), Run> = BTreeMap::new();
+    let mut fan_outs: Vec<u8> = settings
+        .sweeps
+        .iter()
+        .flat_map(|sweep| sweep.fan_outs.iter().copied())
+        .collect();
+    fan_outs.sort_unstable();
+    fan_outs.dedup();
+    for fan_out in fan_outs {
+        let turns: Vec<(Family, Path)> = settings
+            .sweeps
+            .iter()
+            .filter(|sweep| sweep.fan_outs.contains(&fan_out))
+            .flat_map(|sweep| sweep.paths.iter().map(|path| (sweep.family, *path)))
+            .collect();
+        let stack = if turns.iter().any(|(family, _)| *family == Family::V6) {
+            Stack::Dual
+        } else {
+            Stack::V4
+        };
+        let lab = Lab::star_with(fan_out, stack).context("building the lab")?;
         lab.run(Host::Router, &["ethtool", "-K", UPSTREAM, "gro", "on"])?;
         let receivers = attach_counters(&lab)?;
         let source_mac = lab.mac(Host::Source, "eth0")?;
-        for (round, &path) in (1..=settings.rounds)
-            .flat_map(|round| settings.paths.iter().map(move |path| (round, path)))
+        for (round, &(family, path)) in
+            (1..=settings.rounds).flat_map(|round| turns.iter().map(move |turn| (round, turn)))
         {
-            let installed = Installed::new(&lab, path)?;
+            let installed = Installed::new(&lab, path, family)?;
             for &size in &settings.sizes {
                 let generator = Generator {
-                    frame: frame::multicast_udp(
-                        size,
-                        source_mac,
-                        Lab::address_of(Host::Source),
-                        GROUP,
-                        frame::TTL,
-                    ),
+                    frame: frame::line_rate(family, size, source_mac),
                     duration: settings.warmup + settings.window + Duration::from_millis(200),
                     rate: settings.rate,
                     cpu: settings.cpu,
                     batch: settings.batch,
                 };
-                let run = measure(&lab, &receivers, &installed, path, &generator, settings)?;
+                let run = measure(
+                    &lab,
+                    &receivers,
+                    &installed,
+                    (family, path),
+                    &generator,
+                    settings,
+                )?;
+                let label = path.label_in(family);
                 let account = installed
                     .check()
-                    .with_context(|| format!("{} at fan-out {fan_out}", path.label()))?;
+                    .with_context(|| format!("{label} at fan-out {fan_out}"))?;
                 if let Some(account) = account {
-                    eprintln!("{} (fan-out {fan_out}): {account}", path.label());
+                    eprintln!("{label} (fan-out {fan_out}): {account}");
                 }
                 progress(&run, round);
-                let key = (fan_out, path, size);
+                let key = (family, fan_out, path, size);
                 if best
                     .get(&key)
                     .is_none_or(|kept| kept.delivered_pps < run.delivered_pps)
@@ -159,7 +193,7 @@ fn measure(
     lab: &Lab,
     receivers: &[BenchObject],
     installed: &Installed,
-    path: Path,
+    (family, path): (Family, Path),
     generator: &Generator,
     settings: &Settings,
 ) -> Result<Run> {
@@ -199,6 +233,7 @@ fn measure(
         ),
     };
     Ok(Run {
+        family,
         path,
         fan_out: lab.receivers(),
         size: generator.frame.len(),

@@ -1,7 +1,8 @@
 //! `bench`: mgm's benchmarks, run by `cargo xtask bench [--quick]` (root needed: they build
 //! network namespaces and load XDP programs). Line rate of mgm's XDP forwarder and of its
-//! mirror of the kernel's routes against the kernel's ipmr and two ceilings, per-packet cost,
-//! and end-to-end latency; results go to `bench/results/` as Markdown, JSON and SVG.
+//! mirror of the kernel's routes against the kernel's ipmr and two ceilings (IPv6: against
+//! ip6mr and the broadcast ceiling, in the same labs), per-packet cost, and end-to-end latency;
+//! results go to `bench/results/` as Markdown, JSON and SVG.
 mod first_packet;
 mod frame;
 mod generator;
@@ -19,6 +20,7 @@ mod tail;
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
+use frame::Family;
 use paths::Path;
 use std::{path::PathBuf, time::Duration};
 
@@ -27,6 +29,9 @@ use std::{path::PathBuf, time::Duration};
 enum Part {
     /// Line-rate runs against the kernel and the ceilings.
     LineRate,
+    /// IPv6 line-rate runs against the kernel's ip6mr and the broadcast ceiling (in the same
+    /// labs as the IPv4 runs when both are measured).
+    LineRate6,
     /// Per-packet cost with BPF_PROG_TEST_RUN.
     Micro,
     /// End-to-end latency.
@@ -39,19 +44,22 @@ enum Part {
 #[derive(Parser, Debug)]
 #[command(about = "mgm benchmarks against the kernel's multicast routing")]
 struct Cli {
-    /// Short smoke run: fan-out 1 and 4, 64-byte frames, short windows, fewer samples.
+    /// Short smoke run: fan-out 1 and 4 (IPv4 and IPv6), 64-byte frames, short windows, fewer
+    /// samples.
     #[arg(long)]
     quick: bool,
     /// Parts to run (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<Part>>,
-    /// Fan-outs (receivers) of the line-rate runs.
+    /// Fan-outs (receivers) of the line-rate runs, IPv4 and IPv6 (default: 1, 2, 4, 8 and 16
+    /// for IPv4, 1, 4 and 8 for IPv6).
     #[arg(long, value_delimiter = ',')]
     fan_outs: Option<Vec<u8>>,
     /// Frame lengths in bytes (without FCS) of the line-rate runs.
     #[arg(long, value_delimiter = ',')]
     sizes: Option<Vec<usize>>,
-    /// Paths compared in the line-rate runs.
+    /// Paths compared in the line-rate runs (IPv6: those of them that carry it; default mgm,
+    /// kernel and broadcast).
     #[arg(long, value_delimiter = ',')]
     paths: Option<Vec<Path>>,
     /// Seconds of each line-rate measurement window.
@@ -99,19 +107,47 @@ fn main() -> Result<()> {
         Path::Broadcast,
         Path::Drop,
     ];
+    let mut sweeps = Vec::new();
+    if wanted(Part::LineRate) {
+        sweeps.push(linerate::Sweep {
+            family: Family::V4,
+            fan_outs: cli.fan_outs.clone().unwrap_or_else(|| {
+                if quick {
+                    vec![1, 4]
+                } else {
+                    vec![1, 2, 4, 8, 16]
+                }
+            }),
+            paths: cli.paths.clone().unwrap_or_else(|| all_paths.clone()),
+        });
+    }
+    if wanted(Part::LineRate6) {
+        sweeps.push(linerate::Sweep {
+            family: Family::V6,
+            fan_outs: cli.fan_outs.clone().unwrap_or_else(|| {
+                if quick {
+                    vec![1, 4]
+                } else {
+                    vec![1, 4, 8]
+                }
+            }),
+            paths: cli.paths.clone().map_or_else(
+                || vec![Path::Mgm, Path::Kernel, Path::Broadcast],
+                |paths| {
+                    paths
+                        .into_iter()
+                        .filter(|path| path.carries(Family::V6))
+                        .collect()
+                },
+            ),
+        });
+    }
     let settings = linerate::Settings {
-        fan_outs: cli.fan_outs.clone().unwrap_or_else(|| {
-            if quick {
-                vec![1, 4]
-            } else {
-                vec![1, 2, 4, 8, 16]
-            }
-        }),
+        sweeps,
         sizes: cli
             .sizes
             .clone()
             .unwrap_or_else(|| if quick { vec![64] } else { vec![64, 1500] }),
-        paths: cli.paths.clone().unwrap_or_else(|| all_paths.clone()),
         warmup: Duration::from_millis(300),
         window: Duration::from_secs_f64(cli.window.unwrap_or(if quick { 0.7 } else { 1.5 })),
         cpu: usize::try_from(cli.cpu).ok(),
@@ -124,7 +160,7 @@ fn main() -> Result<()> {
          the router forwards by each path in turn; every receiver counts and drops with XDP. \
          {:.1} s warm-up, {:.1} s window, best of {} rounds with the paths taking turns. \
          Figures are frames per second per receiver (the drop ceiling: frames per second the \
-         router took).",
+         router took).{}",
         settings.batch,
         settings
             .rate
@@ -134,23 +170,34 @@ fn main() -> Result<()> {
         )),
         settings.warmup.as_secs_f64(),
         settings.window.as_secs_f64(),
-        settings.rounds
+        settings.rounds,
+        if wanted(Part::LineRate6) {
+            format!(
+                " IPv6 runs share the labs (dual-stack) and rounds of the IPv4 runs at their \
+                 fan-outs: UDP from {} to {}, mgm with one (S,G) entry installed as mgmd does, \
+                 the kernel with one ip6mr entry (MRT6_ADD_MFC).",
+                frame::SOURCE6,
+                frame::GROUP6
+            )
+        } else {
+            String::new()
+        }
     );
-    let line_rate = if wanted(Part::LineRate) {
+    let line_rate = if settings.sweeps.is_empty() {
+        Vec::new()
+    } else {
         linerate::run(&settings, |run, round| {
             eprintln!(
-                "line rate (round {round}): fan-out {:>2}, {:>4} B, {:<18} offered {:>6.0} kpps, {:>6.0} kpps per receiver (slowest {:.0}), loss {:>5.1} %",
+                "line rate (round {round}): fan-out {:>2}, {:>4} B, {:<22} offered {:>6.0} kpps, {:>6.0} kpps per receiver (slowest {:.0}), loss {:>5.1} %",
                 run.fan_out,
                 run.size,
-                run.path.label(),
+                run.path.label_in(run.family),
                 run.offered_pps / 1e3,
                 run.delivered_pps / 1e3,
                 run.min_receiver_pps / 1e3,
                 run.loss * 100.0
             )
         })?
-    } else {
-        Vec::new()
     };
     let micro = if wanted(Part::Micro) {
         let scaling: &[usize] = if quick {

@@ -1,17 +1,18 @@
 //! The forwarding paths compared at the lab's router, each set up and torn down on its own:
 //! mgm's XDP forwarder, mgm mirroring the kernel's routes, the kernel's ipmr, replication at TC
 //! (the eBPF alternative), and the two ceilings (the cheapest possible XDP program, and
-//! replication alone).
+//! replication alone). Every path but the mirror also forwards IPv6 (the kernel's by ip6mr).
 use crate::{
-    frame::GROUP,
+    frame::{Family, GROUP, GROUP6, SOURCE6},
     generator::ifindex,
     mgm_router::{receiver_interfaces, MgmRouter},
     mirror::Mirror,
     programs::{BenchObject, BROADCAST, COUNT},
 };
-use anyhow::{Context as _, Result};
-use mgm_common::SgKey;
+use anyhow::{bail, Context as _, Result};
+use mgm_common::{Sg6Key, SgKey};
 use mgm_user::{
+    ip6mr::Ip6mr,
     ipmr::Ipmr,
     lab::{Host, Lab},
 };
@@ -56,6 +57,28 @@ impl Path {
         }
     }
 
+    /// Whether the path can carry `family` (the mirror is IPv4 only).
+    pub fn carries(self, family: Family) -> bool {
+        family == Family::V4 || self != Path::Mirror
+    }
+
+    /// Name in reports of the path carrying `family` (IPv6 is named in every label).
+    pub fn label_in(self, family: Family) -> String {
+        match (family, self) {
+            (Family::V4, _) => self.label().to_owned(),
+            (Family::V6, Path::Kernel) => "kernel ip6mr".to_owned(),
+            (Family::V6, _) => format!("{} IPv6", self.label()),
+        }
+    }
+
+    /// Short name in ratio headings of the path carrying `family`.
+    pub fn short_in(self, family: Family) -> &'static str {
+        match (family, self) {
+            (Family::V6, Path::Kernel) => "ip6mr",
+            _ => self.short(),
+        }
+    }
+
     /// Short name in ratio headings.
     pub fn short(self) -> &'static str {
         match self {
@@ -86,6 +109,11 @@ pub enum Installed {
         /// The routing socket (closing it removes the VIFs and the entry).
         _routing: Ipmr,
     },
+    /// The kernel's IPv6 path.
+    Kernel6 {
+        /// The IPv6 routing socket (closing it removes the MIFs and the entry).
+        _routing: Ip6mr,
+    },
     /// The drop ceiling.
     Drop {
         /// Its `bench_count` is attached to the router's upstream interface.
@@ -104,21 +132,34 @@ pub enum Installed {
 }
 
 impl Installed {
-    /// Sets `path` up at the router of `lab`, forwarding to every receiver.
-    pub fn new(lab: &Lab, path: Path) -> Result<Self> {
+    /// Sets `path` up at the router of `lab`, forwarding `family`'s traffic to every receiver.
+    pub fn new(lab: &Lab, path: Path, family: Family) -> Result<Self> {
+        if !path.carries(family) {
+            bail!("{} does not carry {}", path.label(), family.label());
+        }
         let receivers = receiver_interfaces(lab)?;
         let source = Lab::address_of(Host::Source);
         let upstream_mac = lab.mac(Host::Router, UPSTREAM)?;
         lab.in_ns(Host::Router, || -> Result<Self> {
-            Ok(match path {
-                Path::Mgm => {
+            Ok(match (path, family) {
+                (Path::Mgm, Family::V6) => {
+                    let mut router = MgmRouter::load(UPSTREAM, &receivers, true)?;
+                    router.install6(Sg6Key::new(SOURCE6, GROUP6), receivers.len())?;
+                    Installed::Mgm {
+                        _router: Box::new(router),
+                    }
+                }
+                (Path::Kernel, Family::V6) => Installed::Kernel6 {
+                    _routing: kernel_routes6(&receivers)?,
+                },
+                (Path::Mgm, Family::V4) => {
                     let mut router = MgmRouter::load(UPSTREAM, &receivers, true)?;
                     router.install(SgKey::new(source, GROUP), receivers.len())?;
                     Installed::Mgm {
                         _router: Box::new(router),
                     }
                 }
-                Path::Mirror => {
+                (Path::Mirror, _) => {
                     let routing = kernel_routes(source, &receivers)?;
                     let router = MgmRouter::load(UPSTREAM, &receivers, true)?;
                     let mirror = Mirror::new(
@@ -132,15 +173,15 @@ impl Installed {
                         mirror: Box::new(mirror),
                     }
                 }
-                Path::Kernel => Installed::Kernel {
+                (Path::Kernel, Family::V4) => Installed::Kernel {
                     _routing: kernel_routes(source, &receivers)?,
                 },
-                Path::Drop => {
+                (Path::Drop, _) => {
                     let mut object = BenchObject::load()?;
                     object.attach(COUNT, UPSTREAM)?;
                     Installed::Drop { counter: object }
                 }
-                Path::Broadcast => {
+                (Path::Broadcast, _) => {
                     let mut object = BenchObject::load()?;
                     object.set_broadcast(&receiver_indexes(&receivers)?)?;
                     object.attach(BROADCAST, UPSTREAM)?;
@@ -148,14 +189,14 @@ impl Installed {
                         _broadcaster: object,
                     }
                 }
-                Path::Tc => {
+                (Path::Tc, _) => {
                     let mut object = BenchObject::load()?;
                     object.attach_tc_clone(UPSTREAM, &receiver_indexes(&receivers)?)?;
                     Installed::Tc { _cloner: object }
                 }
             })
         })?
-        .with_context(|| format!("setting up {} at the router", path.label()))
+        .with_context(|| format!("setting up {} at the router", path.label_in(family)))
     }
 
     /// Frames the router's own counter saw (the drop ceiling), if this path counts them.
@@ -165,6 +206,7 @@ impl Installed {
             Installed::Mgm { .. }
             | Installed::Mirror { .. }
             | Installed::Kernel { .. }
+            | Installed::Kernel6 { .. }
             | Installed::Broadcast { .. }
             | Installed::Tc { .. } => Ok(None),
         }
@@ -177,6 +219,7 @@ impl Installed {
             Installed::Mirror { mirror } => mirror.check().map(Some),
             Installed::Mgm { .. }
             | Installed::Kernel { .. }
+            | Installed::Kernel6 { .. }
             | Installed::Drop { .. }
             | Installed::Broadcast { .. }
             | Installed::Tc { .. } => Ok(None),
@@ -198,6 +241,20 @@ fn kernel_routes(source: Ipv4Addr, receivers: &[(String, [u8; 6])]) -> Result<Ip
     }
     ipmr.add_mfc(source, GROUP, upstream, &oifs)?;
     Ok(ipmr)
+}
+
+/// The kernel's IPv6 routing in the calling thread's namespace: MIFs for the upstream and every
+/// receiver's interface, and the ([`SOURCE6`], [`GROUP6`]) entry from upstream to all of them.
+fn kernel_routes6(receivers: &[(String, [u8; 6])]) -> Result<Ip6mr> {
+    let mut ip6mr = Ip6mr::open()?;
+    let upstream = ifindex(UPSTREAM)?;
+    ip6mr.add_mif(upstream)?;
+    let oifs = receiver_indexes(receivers)?;
+    for oif in &oifs {
+        ip6mr.add_mif(*oif)?;
+    }
+    ip6mr.add_mfc(SOURCE6, GROUP6, upstream, &oifs)?;
+    Ok(ip6mr)
 }
 
 /// The ifindexes of the router's receiver-side interfaces (in the router's namespace).

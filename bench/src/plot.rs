@@ -1,6 +1,7 @@
-//! SVG charts of a report: forwarded rate against fan-out per path (one chart per frame size),
-//! and latency by percentile (end to end, and miss to first forwarded packet).
-use crate::{linerate::Run, paths::Path};
+//! SVG charts of a report: forwarded rate against fan-out per path (one chart per frame size,
+//! IPv6 dashed beside IPv4), and latency by percentile (end to end, and miss to first forwarded
+//! packet).
+use crate::{frame::Family, linerate::Run, paths::Path};
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::Path as FsPath;
@@ -14,13 +15,17 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(0x94, 0x67, 0xbd),
 ];
 
-/// Frames per second per receiver (k) against fan-out, one line per path, for frames of
-/// `size` bytes; log-scaled axes.
+/// Frames per second per receiver (k) against fan-out, one line per path and IP version (a
+/// path's IPv6 line dashed, in its IPv4 line's colour), for frames of `size` bytes; log-scaled
+/// axes.
 pub fn line_rate(runs: &[Run], size: usize, file: &FsPath) -> Result<()> {
     let runs: Vec<&Run> = runs.iter().filter(|r| r.size == size).collect();
     let mut paths: Vec<Path> = runs.iter().map(|r| r.path).collect();
     paths.sort();
     paths.dedup();
+    let mut lines: Vec<(Family, Path)> = runs.iter().map(|r| (r.family, r.path)).collect();
+    lines.sort();
+    lines.dedup();
     let max_fan_out = runs.iter().map(|r| r.fan_out).max().unwrap_or(1).max(2);
     let rates = runs.iter().map(|r| r.delivered_pps / 1e3);
     let top = rates.clone().fold(1.0, f64::max) * 1.5;
@@ -48,26 +53,37 @@ pub fn line_rate(runs: &[Run], size: usize, file: &FsPath) -> Result<()> {
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(plot_error)?;
-    for (i, path) in paths.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+    for (family, path) in lines {
+        let index = paths.iter().position(|p| *p == path).unwrap_or(0);
+        let color = COLORS[index % COLORS.len()];
         let mut points: Vec<(f64, f64)> = runs
             .iter()
-            .filter(|r| r.path == *path)
+            .filter(|r| r.family == family && r.path == path)
             .map(|r| (f64::from(r.fan_out), r.delivered_pps / 1e3))
             .collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+        let style = color.stroke_width(2);
+        let series = match family {
+            Family::V4 => chart.draw_series(LineSeries::new(points.clone(), style)),
+            Family::V6 => chart.draw_series(DashedLineSeries::new(points.clone(), 8, 5, style)),
+        };
+        series
             .map_err(plot_error)?
-            .label(path.label())
+            .label(path.label_in(family))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-        chart
-            .draw_series(
+        match family {
+            Family::V4 => chart.draw_series(
                 points
                     .into_iter()
                     .map(|p| Circle::new(p, 4, color.filled())),
-            )
-            .map_err(plot_error)?;
+            ),
+            Family::V6 => chart.draw_series(
+                points
+                    .into_iter()
+                    .map(|p| TriangleMarker::new(p, 5, color.filled())),
+            ),
+        }
+        .map_err(plot_error)?;
     }
     chart
         .configure_series_labels()

@@ -21,7 +21,9 @@ pub const TC_CLONE: &str = "bench_tc_clone";
 /// Most outgoing interfaces of [`TC_CLONE`].
 pub const TC_MAX_OIFS: usize = 16;
 
-/// Bytes of the frame's headers the generator restores (Ethernet and IPv4).
+/// Bytes of the frame's headers the generator restores: Ethernet and IPv4, or for IPv6 Ethernet
+/// and the IPv6 header's first 20 bytes (the hop limit, the one field a forwarder rewrites,
+/// among them).
 pub const GEN_HEADER_LEN: usize = 34;
 
 /// One loaded instance of the benchmark object; programs are loaded on demand. Dropping it

@@ -1,13 +1,17 @@
 //! The results of one invocation: JSON for machines, Markdown for people, SVG charts, written
-//! to the results folder (`latest.json`, `latest.md`, `linerate-<size>.svg`, `latency.svg`,
+//! to the results folder. IPv6 line-rate runs get a table of their own, compared with IPv4's in
+//! the same configuration, and share the line-rate charts (`latest.json`, `latest.md`, `linerate-<size>.svg`, `latency.svg`,
 //! `first-packet.svg`).
 use crate::{
-    first_packet::FirstPacket, latency::Latency, linerate::Run, load::Load, micro::Micro,
-    paths::Path, plot,
+    first_packet::FirstPacket, frame::Family, latency::Latency, linerate::Run, load::Load,
+    micro::Micro, paths::Path, plot,
 };
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use std::{fmt::Write as _, path::Path as FsPath, process::Command};
+
+/// A path carrying one IP version's traffic.
+type Carried = (Family, Path);
 
 /// The machine the figures come from.
 #[derive(Clone, Debug, Serialize)]
@@ -133,8 +137,16 @@ impl Report {
         md.push_str(&self.targets_table());
         if !self.line_rate.is_empty() {
             let _ = writeln!(md, "\n{}\n", self.method);
-            md.push_str(&self.summary_table());
-            md.push('\n');
+            for family in [Family::V4, Family::V6] {
+                if !self.line_rate.iter().any(|r| r.family == family) {
+                    continue;
+                }
+                if family == Family::V6 {
+                    md.push_str("IPv6:\n\n");
+                }
+                md.push_str(&self.summary_table(family));
+                md.push('\n');
+            }
             md.push_str(&self.runs_table());
         }
         if !self.micro.is_empty() {
@@ -155,16 +167,14 @@ impl Report {
     /// The performance targets against the worst case measured for each.
     fn targets_table(&self) -> String {
         let mut rows: Vec<(String, String, bool)> = Vec::new();
+        let v4 = |path: Path| (Family::V4, path);
         let worst_replication = self
             .line_rate
             .iter()
-            .filter(|r| r.path == Path::Mgm && r.fan_out >= 2)
+            .filter(|r| r.family == Family::V4 && r.path == Path::Mgm && r.fan_out >= 2)
             .filter_map(|r| {
-                let base = self.line_rate.iter().find(|b| {
-                    b.path == Path::Broadcast && b.size == r.size && b.fan_out == r.fan_out
-                })?;
-                (base.delivered_pps > 0.0)
-                    .then(|| (r.delivered_pps / base.delivered_pps, r.size, r.fan_out))
+                self.ratio(v4(Path::Mgm), v4(Path::Broadcast), r.size, r.fan_out)
+                    .map(|ratio| (ratio, r.size, r.fan_out))
             })
             .min_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((ratio, size, fan_out)) = worst_replication {
@@ -174,18 +184,15 @@ impl Report {
                 ratio >= 0.95,
             ));
         }
-        let worst_mirror =
-            self.line_rate
-                .iter()
-                .filter(|r| r.path == Path::Mirror)
-                .filter_map(|r| {
-                    let mgm = self.line_rate.iter().find(|b| {
-                        b.path == Path::Mgm && b.size == r.size && b.fan_out == r.fan_out
-                    })?;
-                    (mgm.delivered_pps > 0.0)
-                        .then(|| (r.delivered_pps / mgm.delivered_pps, r.size, r.fan_out))
-                })
-                .min_by(|a, b| a.0.total_cmp(&b.0));
+        let worst_mirror = self
+            .line_rate
+            .iter()
+            .filter(|r| r.family == Family::V4 && r.path == Path::Mirror)
+            .filter_map(|r| {
+                self.ratio(v4(Path::Mirror), v4(Path::Mgm), r.size, r.fan_out)
+                    .map(|ratio| (ratio, r.size, r.fan_out))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((ratio, size, fan_out)) = worst_mirror {
             rows.push((
                 "mirror within 10 % of mgm's static path (mirror / mgm ≥ 0.90)".to_owned(),
@@ -193,6 +200,7 @@ impl Report {
                 ratio >= 0.90,
             ));
         }
+        rows.extend(self.ipv6_targets());
         for (prefix, limit) in [("hit", 2.0), ("miss", 2.5)] {
             let worst = self
                 .micro
@@ -262,16 +270,94 @@ impl Report {
         md
     }
 
-    /// Per frame size and fan-out: kpps per receiver of every path, and the ratios.
-    fn summary_table(&self) -> String {
-        let mut paths: Vec<Path> = self.line_rate.iter().map(|r| r.path).collect();
+    /// The IPv6 target, per fan-out: mgm's IPv6 rate within 10 % of its IPv4 rate in the same
+    /// configuration (the worst frame size), with mgm / ip6mr beside it.
+    fn ipv6_targets(&self) -> Vec<(String, String, bool)> {
+        let mut fan_outs: Vec<u8> = self
+            .line_rate
+            .iter()
+            .filter(|r| r.family == Family::V6)
+            .map(|r| r.fan_out)
+            .collect();
+        fan_outs.sort_unstable();
+        fan_outs.dedup();
+        let mut rows = Vec::new();
+        for fan_out in fan_outs {
+            let sizes = self
+                .line_rate
+                .iter()
+                .filter(|r| r.family == Family::V6 && r.path == Path::Mgm && r.fan_out == fan_out)
+                .map(|r| r.size);
+            let worst = sizes
+                .clone()
+                .filter_map(|size| {
+                    self.ratio(
+                        (Family::V6, Path::Mgm),
+                        (Family::V4, Path::Mgm),
+                        size,
+                        fan_out,
+                    )
+                    .map(|ratio| (ratio, size))
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            let Some((ratio, size)) = worst else {
+                continue;
+            };
+            let over_kernel: Vec<f64> = sizes
+                .filter_map(|size| {
+                    self.ratio(
+                        (Family::V6, Path::Mgm),
+                        (Family::V6, Path::Kernel),
+                        size,
+                        fan_out,
+                    )
+                })
+                .collect();
+            let mut measured = format!("worst {ratio:.2} ({size} B)");
+            let low = over_kernel.iter().copied().reduce(f64::min);
+            let high = over_kernel.iter().copied().reduce(f64::max);
+            match (low, high) {
+                (Some(low), Some(high)) if low < high => {
+                    let _ = write!(measured, "; mgm / ip6mr {low:.2}–{high:.2}");
+                }
+                (Some(low), _) => {
+                    let _ = write!(measured, "; mgm / ip6mr {low:.2}");
+                }
+                _ => {}
+            }
+            rows.push((
+                format!("IPv6 pps / IPv4 pps for mgm ≥ 0.90, fan-out {fan_out}"),
+                measured,
+                ratio >= 0.90,
+            ));
+        }
+        rows
+    }
+
+    /// The run of `path` carrying `family` at `size` and `fan_out`.
+    fn find(&self, (family, path): Carried, size: usize, fan_out: u8) -> Option<&Run> {
+        self.line_rate.iter().find(|r| {
+            r.family == family && r.path == path && r.size == size && r.fan_out == fan_out
+        })
+    }
+
+    /// `a`'s rate over `b`'s at `size` and `fan_out`, if both were measured.
+    fn ratio(&self, a: (Family, Path), b: (Family, Path), size: usize, fan_out: u8) -> Option<f64> {
+        let (a, b) = (self.find(a, size, fan_out)?, self.find(b, size, fan_out)?);
+        (b.delivered_pps > 0.0).then(|| a.delivered_pps / b.delivered_pps)
+    }
+
+    /// Per frame size and fan-out: kpps per receiver of every path carrying `family`, and the
+    /// ratios (for IPv6 also mgm's IPv6 rate over its IPv4 rate).
+    fn summary_table(&self, family: Family) -> String {
+        let runs = || self.line_rate.iter().filter(move |r| r.family == family);
+        let mut paths: Vec<Path> = runs().map(|r| r.path).collect();
         paths.sort();
         paths.dedup();
-        let mut keys: Vec<(usize, u8)> =
-            self.line_rate.iter().map(|r| (r.size, r.fan_out)).collect();
+        let mut keys: Vec<(usize, u8)> = runs().map(|r| (r.size, r.fan_out)).collect();
         keys.sort_unstable();
         keys.dedup();
-        let ratios: Vec<(Path, Path, &str)> = [
+        let ratios: Vec<(Carried, Carried, String)> = [
             (Path::Mgm, Path::Kernel, ""),
             (Path::Mgm, Path::Tc, ""),
             (
@@ -284,26 +370,31 @@ impl Report {
         ]
         .into_iter()
         .filter(|(a, b, _)| paths.contains(a) && paths.contains(b))
+        .map(|(a, b, target)| {
+            let heading = format!("{} / {}{target}", a.short_in(family), b.short_in(family));
+            ((family, a), (family, b), heading)
+        })
+        .chain(
+            (family == Family::V6 && paths.contains(&Path::Mgm)).then(|| {
+                let heading = "IPv6 mgm / IPv4 mgm (target ≥ 0.90)".to_owned();
+                ((Family::V6, Path::Mgm), (Family::V4, Path::Mgm), heading)
+            }),
+        )
         .collect();
         let mut md = String::from("| frame | fan-out |");
         for path in &paths {
-            let _ = write!(md, " {} kpps |", path.label());
+            let _ = write!(md, " {} kpps |", path.label_in(family));
         }
-        for (a, b, target) in &ratios {
-            let _ = write!(md, " {} / {}{target} |", a.short(), b.short());
+        for (_, _, heading) in &ratios {
+            let _ = write!(md, " {heading} |");
         }
         md.push_str("\n|---|---|");
         md.push_str(&"---|".repeat(paths.len() + ratios.len()));
         md.push('\n');
         for (size, fan_out) in keys {
-            let find = |path: Path| {
-                self.line_rate
-                    .iter()
-                    .find(|r| r.size == size && r.fan_out == fan_out && r.path == path)
-            };
             let _ = write!(md, "| {size} B | {fan_out} |");
             for path in &paths {
-                match find(*path) {
+                match self.find((family, *path), size, fan_out) {
                     Some(r) => {
                         let _ = write!(md, " {:.0} |", r.delivered_pps / 1e3);
                     }
@@ -311,11 +402,11 @@ impl Report {
                 }
             }
             for (a, b, _) in &ratios {
-                match (find(*a), find(*b)) {
-                    (Some(a), Some(b)) if b.delivered_pps > 0.0 => {
-                        let _ = write!(md, " {:.2} |", a.delivered_pps / b.delivered_pps);
+                match self.ratio(*a, *b, size, fan_out) {
+                    Some(ratio) => {
+                        let _ = write!(md, " {ratio:.2} |");
                     }
-                    _ => md.push_str(" – |"),
+                    None => md.push_str(" – |"),
                 }
             }
             md.push('\n');
@@ -326,13 +417,14 @@ impl Report {
     /// Every run in detail.
     fn runs_table(&self) -> String {
         let mut md = String::from(
-            "| path | frame | fan-out | offered kpps | accepted kpps | per receiver kpps | slowest receiver kpps | copies out kpps | loss |\n|---|---|---|---|---|---|---|---|---|\n",
+            "| path | IP | frame | fan-out | offered kpps | accepted kpps | per receiver kpps | slowest receiver kpps | copies out kpps | loss |\n|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for r in &self.line_rate {
             let _ = writeln!(
                 md,
-                "| {} | {} B | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} % |",
-                r.path.label(),
+                "| {} | {} | {} B | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} % |",
+                r.path.label_in(r.family),
+                r.family.label(),
                 r.size,
                 r.fan_out,
                 r.offered_pps / 1e3,
@@ -353,6 +445,7 @@ mod tests {
 
     fn run(path: Path, fan_out: u8, delivered_pps: f64) -> Run {
         Run {
+            family: Family::V4,
             path,
             fan_out,
             size: 64,
@@ -443,11 +536,76 @@ mod tests {
         );
     }
 
+    fn run6(path: Path, fan_out: u8, delivered_pps: f64) -> Run {
+        Run {
+            family: Family::V6,
+            ..run(path, fan_out, delivered_pps)
+        }
+    }
+
+    #[test]
+    fn ipv6_is_compared_with_ip6mr_and_with_ipv4_in_the_same_configuration() {
+        let md = report(vec![
+            run(Path::Mgm, 1, 3_000_000.0),
+            run(Path::Kernel, 1, 500_000.0),
+            run(Path::Broadcast, 1, 2_000_000.0),
+            run(Path::Mgm, 4, 800_000.0),
+            run(Path::Kernel, 4, 200_000.0),
+            run(Path::Broadcast, 4, 850_000.0),
+            run6(Path::Mgm, 1, 2_850_000.0),
+            run6(Path::Kernel, 1, 400_000.0),
+            run6(Path::Broadcast, 1, 2_000_000.0),
+            run6(Path::Mgm, 4, 680_000.0),
+            run6(Path::Kernel, 4, 170_000.0),
+            run6(Path::Broadcast, 4, 800_000.0),
+        ])
+        .markdown();
+        assert!(
+            md.contains(
+                "| frame | fan-out | mgm XDP IPv6 kpps | kernel ip6mr kpps | broadcast ceiling IPv6 kpps | mgm / ip6mr | mgm / broadcast (target ≥ 0.95 at fan-out ≥ 2) | IPv6 mgm / IPv4 mgm (target ≥ 0.90) |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 64 B | 1 | 2850 | 400 | 2000 | 7.12 | 1.43 | 0.95 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 64 B | 4 | 680 | 170 | 800 | 4.00 | 0.85 | 0.85 |"),
+            "{md}"
+        );
+        // The IPv4 table and the replication target stay IPv4's own.
+        assert!(
+            md.contains("| 64 B | 4 | 800 | 200 | 850 | 4.00 | 0.94 |"),
+            "{md}"
+        );
+        assert!(md.contains("worst 0.94 (64 B, fan-out 4) | no |"), "{md}");
+        assert!(
+            md.contains(
+                "| IPv6 pps / IPv4 pps for mgm ≥ 0.90, fan-out 1 | worst 0.95 (64 B); mgm / ip6mr 7.12 | yes |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| IPv6 pps / IPv4 pps for mgm ≥ 0.90, fan-out 4 | worst 0.85 (64 B); mgm / ip6mr 4.00 | no |"
+            ),
+            "{md}"
+        );
+    }
+
     #[test]
     fn a_missing_path_leaves_its_ratios_out() {
         let md = report(vec![run(Path::Kernel, 1, 500_000.0)]).markdown();
         assert!(!md.contains("mgm / kernel"), "{md}");
         assert!(!md.contains("mirror"), "{md}");
         assert!(!md.contains("| target |"), "{md}");
+        // No IPv4 runs: no IPv4 table.
+        let md = report(vec![run6(Path::Kernel, 1, 500_000.0)]).markdown();
+        assert_eq!(md.matches("\n| frame | fan-out |").count(), 1, "{md}");
+        assert!(
+            md.contains("IPv6:\n\n| frame | fan-out | kernel ip6mr kpps |"),
+            "{md}"
+        );
     }
 }

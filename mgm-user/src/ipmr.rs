@@ -1,5 +1,6 @@
 //! A small controller of the kernel's IPv4 multicast routing (ipmr): the baseline the benchmarks
 //! compare mgm's XDP forwarder with, and the fallback forwarding backend of docs/mgm-spec.md §10.
+//! [`crate::ip6mr`] is its IPv6 counterpart (the benchmarks' IPv6 baseline).
 //!
 //! The kernel takes its multicast routing instructions from one raw IGMP socket per network
 //! namespace (and routing table), switched into routing mode with `MRT_INIT`:
@@ -91,9 +92,12 @@ pub enum IpmrError {
     /// All [`MAX_VIFS`] VIFs are taken (MGM's `ERROR_CAN_NOT_COMPLETE`).
     #[error("no free VIF (the kernel allows {MAX_VIFS})")]
     NoFreeVif,
-    /// The interface is not a VIF.
+    /// The interface is not a VIF (or, for ip6mr, a MIF).
     #[error("ifindex {0} is not a VIF")]
     NotAVif(u32),
+    /// ip6mr names a MIF's interface in 16 bits; this ifindex does not fit.
+    #[error("ifindex {0} does not fit an ip6mr MIF (16 bits)")]
+    IfindexTooLarge(u32),
 }
 
 /// An entry's counters, as the kernel keeps them.
@@ -185,9 +189,7 @@ impl Ipmr {
         if let Some(vif) = self.vifs.get(&ifindex) {
             return Ok(*vif);
         }
-        let vifi = (0..MAX_VIFS as u16)
-            .find(|v| !self.vifs.values().any(|used| used == v))
-            .ok_or(IpmrError::NoFreeVif)?;
+        let vifi = free_vif(&self.vifs)?;
         let ctl = VifCtl {
             vifi,
             flags: VIFF_USE_IFINDEX,
@@ -355,11 +357,18 @@ impl Drop for Ipmr {
     }
 }
 
+/// The lowest VIF number not in `vifs` (ifindex → VIF); ip6mr's MIFs are numbered the same way.
+pub(crate) fn free_vif(vifs: &BTreeMap<u32, u16>) -> Result<u16, IpmrError> {
+    (0..MAX_VIFS as u16)
+        .find(|v| !vifs.values().any(|used| used == v))
+        .ok_or(IpmrError::NoFreeVif)
+}
+
 fn in_addr(address: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(address.octets())
 }
 
-fn sys(call: &'static str) -> IpmrError {
+pub(crate) fn sys(call: &'static str) -> IpmrError {
     IpmrError::Sys {
         call,
         source: io::Error::last_os_error(),

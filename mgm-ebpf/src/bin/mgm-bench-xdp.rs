@@ -2,9 +2,10 @@
 //! (`mgm_user::dataplane::BENCH_OBJECT`):
 //!
 //! - `bench_gen`: the traffic generator's program, run by BPF_PROG_RUN in live-frames mode. It
-//!   restores the frame's Ethernet and IPv4 headers from `GEN_HEADER` (live-frame pages are
-//!   recycled, and a forwarder downstream rewrites the TTL, checksum and source MAC in the same
-//!   page) and redirects the frame out of the interface in `GEN_TX[0]`.
+//!   restores the frame's first 34 bytes from `GEN_HEADER` (live-frame pages are recycled, and
+//!   a forwarder downstream rewrites the TTL, checksum and source MAC in the same page): the
+//!   Ethernet and IPv4 headers, or Ethernet and the IPv6 header up to its hop limit and beyond
+//!   (IPv6 has no checksum). It redirects the frame out of the interface in `GEN_TX[0]`.
 //! - `bench_count`: counts packets and bytes in `COUNTER` and drops (receivers, and the XDP_DROP
 //!   ceiling at the router).
 //! - `bench_broadcast`: the replication ceiling, one broadcast redirect to every interface of
@@ -27,13 +28,14 @@ mod programs {
         programs::{TcContext, XdpContext},
     };
 
-    /// Bytes of the Ethernet and IPv4 headers restored by the generator.
+    /// Bytes restored by the generator: the Ethernet and IPv4 headers (for IPv6, they cover
+    /// its hop limit).
     const HEADER_LEN: usize = 34;
     const ETH_HDR_LEN: usize = 14;
     const IPV4_HDR_LEN: usize = 20;
     const ETH_P_IP: u16 = 0x0800;
 
-    /// The generated frame's first bytes (Ethernet and IPv4 header), written by userspace.
+    /// The generated frame's first bytes, written by userspace.
     #[btf_map]
     static GEN_HEADER: Array<[u8; HEADER_LEN], 1> = Array::new();
 
