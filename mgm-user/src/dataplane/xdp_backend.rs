@@ -27,11 +27,11 @@ use std::{
 
 mod family;
 mod mirror;
-mod oif_list;
 mod v6;
 use family::Family;
 pub use mirror::{monotonic_ns, MAX_SAMPLE_INTERVAL};
-use oif_list::OifList;
+/// An installed entry's outgoing ifindexes: most entries have one, kept inline.
+type OifList = crate::compact::OneOrMany<u32>;
 
 /// Default rate of reports per CPU and kind (misses, wrong-if): 1000 per second...
 const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
@@ -50,7 +50,9 @@ const GARBAGE_LIMIT: usize = 1024;
 struct Installed {
     iif: u32,
     oifs: OifList,
-    set: Option<u32>,
+    /// Its outgoing set, [`NO_OIF_SET`] if none (see [`Installed::set`]; 4 bytes, where an
+    /// `Option` would take 8).
+    oif_set: u32,
     slot: u32,
     /// [`MFE_FLAG_HOLD`] while userspace still sends held packets (`MFE_FLAG_MIRRORED` is
     /// added when written, from the incoming interface).
@@ -334,10 +336,10 @@ impl XdpBackend {
     fn write_entry<K: Family>(&mut self, sg: K, entry: &Installed) -> Result<(), DataPlaneError> {
         let value = MfeValue {
             iif: entry.iif,
-            oif_set: entry.set.unwrap_or(NO_OIF_SET),
+            oif_set: entry.oif_set,
             stats_slot: entry.slot,
             flags: entry.flags | self.mirror_flag(entry.iif),
-            oif: match (entry.set, &*entry.oifs) {
+            oif: match (entry.set(), &*entry.oifs) {
                 (None, [single]) => *single,
                 _ => 0,
             },
@@ -359,14 +361,14 @@ impl XdpBackend {
             Ok(Installed {
                 iif,
                 oifs: OifList::from(&oifs[..]),
-                set,
+                oif_set: set.unwrap_or(NO_OIF_SET),
                 slot,
                 flags: if hold { MFE_FLAG_HOLD } else { 0 },
             })
         });
         let result = entry.and_then(|entry| {
             if let Err(e) = self.write_entry(sg, &entry) {
-                if let Some(set) = entry.set {
+                if let Some(set) = entry.set() {
                     self.sets.release(set);
                 }
                 return Err(e);
@@ -408,7 +410,7 @@ impl XdpBackend {
             && removed.is_empty()
             && needs_set(&oifs, iif) == needs_set(&old.oifs, old.iif);
         let set = if same_list {
-            old.set
+            old.set()
         } else {
             match self.acquire_set(&oifs, iif) {
                 Ok(set) => set,
@@ -422,7 +424,7 @@ impl XdpBackend {
         let new = Installed {
             iif,
             oifs: OifList::from(&oifs[..]),
-            set,
+            oif_set: set.unwrap_or(NO_OIF_SET),
             slot: old.slot,
             flags: old.flags,
         };
@@ -440,7 +442,7 @@ impl XdpBackend {
             return Err(e);
         }
         if !same_list {
-            if let Some(set) = old.set {
+            if let Some(set) = old.set() {
                 self.sets.release(set);
             }
         }

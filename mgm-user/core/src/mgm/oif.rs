@@ -5,16 +5,18 @@ use std::net::Ipv4Addr;
 
 use super::address::Address;
 use super::types::IfId;
+use crate::compact::OneOrMany;
 
-/// A sorted, duplicate-free set of interfaces. A boxed slice of exactly its length (no spare
-/// capacity, two words): every MFE holds two of them, and lists change rarely.
+/// A sorted, duplicate-free set of interfaces. Most sets hold one interface, kept inline;
+/// others a slice of exactly their length (16 bytes for IPv4 either way): every MFE holds
+/// two of them, and lists change rarely.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct OifSet<A: Address = Ipv4Addr>(Box<[IfId<A>]>);
+pub struct OifSet<A: Address = Ipv4Addr>(OneOrMany<IfId<A>>);
 
 impl<A: Address> OifSet<A> {
     /// The empty set (a negative entry when used as an MFE's list).
     pub fn new() -> Self {
-        OifSet(Box::default())
+        OifSet(OneOrMany::new())
     }
 
     /// Number of interfaces.
@@ -37,9 +39,7 @@ impl<A: Address> OifSet<A> {
         match self.0.binary_search(&ifid) {
             Ok(_) => false,
             Err(at) => {
-                let mut list = std::mem::take(&mut self.0).into_vec();
-                list.insert(at, ifid);
-                self.0 = list.into_boxed_slice();
+                self.0.insert(at, ifid);
                 true
             }
         }
@@ -49,9 +49,7 @@ impl<A: Address> OifSet<A> {
     pub fn remove(&mut self, ifid: IfId<A>) -> bool {
         match self.0.binary_search(&ifid) {
             Ok(at) => {
-                let mut list = std::mem::take(&mut self.0).into_vec();
-                list.remove(at);
-                self.0 = list.into_boxed_slice();
+                self.0.remove(at);
                 true
             }
             Err(_) => false,
@@ -80,7 +78,7 @@ impl<A: Address> FromIterator<IfId<A>> for OifSet<A> {
         let mut v: Vec<IfId<A>> = iter.into_iter().collect();
         v.sort_unstable();
         v.dedup();
-        OifSet(v.into_boxed_slice())
+        OifSet(v.into())
     }
 }
 
@@ -99,5 +97,6 @@ mod tests {
         assert!(s.remove(IfId::index(1)));
         assert!(!s.remove(IfId::index(1)));
         assert_eq!(s.as_slice(), &[IfId::index(2), IfId::index(3)]);
+        assert_eq!(size_of::<OifSet>(), 16);
     }
 }

@@ -124,7 +124,7 @@ impl XdpBackend {
             K::entries_mut(self).insert(sg, old);
             return Err(e.into());
         }
-        if let Some(set) = old.set {
+        if let Some(set) = old.set() {
             self.sets.release(set);
         }
         self.retire_counters(old.slot, &old.oifs);
@@ -207,6 +207,11 @@ impl XdpBackend {
 }
 
 impl Installed {
+    /// Its outgoing set, if it has one.
+    pub(super) fn set(&self) -> Option<u32> {
+        (self.oif_set != NO_OIF_SET).then_some(self.oif_set)
+    }
+
     /// The bookkeeping of an entry found in a map left by an earlier run (`lists`: the
     /// outgoing sets found, by id).
     pub(super) fn adopt(value: &MfeValue, lists: &StdHashMap<u32, Vec<u32>>) -> Self {
@@ -219,7 +224,7 @@ impl Installed {
         Self {
             iif: value.iif,
             oifs: OifList::from(&oifs[..]),
-            set,
+            oif_set: value.oif_set,
             slot: value.stats_slot,
             flags: value.flags & MFE_FLAG_HOLD,
         }
