@@ -11,7 +11,6 @@ use super::error::MgmError;
 use super::mfe::{Mfe, MfeKind};
 use super::oif::OifSet;
 use super::outbox::Phase;
-use super::reports::MfeCounters;
 use super::types::{IfId, ProtocolHandle, QueryId, RouteInfo, Sg, Timestamp};
 use super::Mgm;
 
@@ -411,7 +410,7 @@ impl<A: Address> Mgm<A> {
             created: now,
             timeout_s,
             expires_at: now + Duration::from_secs(timeout_s.into()),
-            counters: MfeCounters::default(),
+            counters: Default::default(),
             last_wrong_if: None,
             epoch: self.serial(),
             idle: false,

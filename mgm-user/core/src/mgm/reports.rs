@@ -109,8 +109,8 @@ impl<A: Address> Mgm<A> {
         let (active, timeout_s) = self
             .mfes
             .update(sg, |m| {
-                let active = counters.in_pkts > m.counters.in_pkts;
-                m.counters = counters;
+                let active = counters.in_pkts > m.counters.in_pkts();
+                m.counters = counters.into();
                 m.idle = !active;
                 (active, m.timeout_s)
             })
