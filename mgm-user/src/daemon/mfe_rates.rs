@@ -6,8 +6,10 @@
 //! the interval is the time since the latest of those, at most about 30 s; one younger than
 //! [`MIN_INTERVAL`] is kept, and the rate computed at that time is reported again. An entry
 //! without an earlier sample (new, or whose counters went back, i.e. re-created) has no rate
-//! yet. Memory: one sample of 48 bytes per existing entry (updated in place; the samples of
-//! entries gone are dropped at the next sample). The statistics refresh samples the counters
+//! yet. Memory: one sample of 40 bytes per existing entry (updated in place; the samples of
+//! entries gone are dropped at the next sample): sample times are milliseconds in 32 bits
+//! (they wrap after 49 days; samples are at most about 30 s apart), and the packets an entry
+//! grew by in one interval saturate at `u32::MAX` (143 million packets a second over 30 s). The statistics refresh samples the counters
 //! alone ([`MfeRates::sample`]), without building `show mfe`'s rows. Sans-IO: counters and
 //! `now` in, rates out.
 use crate::api::proto::{MfeRate, MfeRow, MfeShown};
@@ -20,12 +22,12 @@ pub(super) const MIN_INTERVAL: Duration = Duration::from_millis(200);
 /// One entry's counters at a time, with their growth over the interval before.
 #[derive(Clone, Copy, Debug)]
 struct Sample {
-    /// When, in milliseconds since the first sampling.
-    at_ms: u64,
+    /// When, in milliseconds since the first sampling, wrapping.
+    at_ms: u32,
     packets: u64,
     bytes: u64,
     /// Growth since the sample before (packets, bytes); meaningful when `interval_ms` > 0.
-    grown_packets: u64,
+    grown_packets: u32,
     grown_bytes: u64,
     /// Length of that interval; 0: no earlier sample, no rate.
     interval_ms: u32,
@@ -37,7 +39,7 @@ impl Sample {
     fn rate(&self) -> Option<MfeRate> {
         (self.interval_ms > 0).then(|| {
             MfeRate::over(
-                self.grown_packets,
+                u64::from(self.grown_packets),
                 self.grown_bytes,
                 u64::from(self.interval_ms),
             )
@@ -79,9 +81,9 @@ impl MfeRates {
         self.samplings = self.samplings.wrapping_add(1);
         let seen = self.samplings;
         let epoch = *self.epoch.get_or_insert(now);
-        let at_ms =
-            u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX);
-        let min_ms = MIN_INTERVAL.as_millis() as u64;
+        // Truncated to 32 bits on purpose: intervals are computed wrapping.
+        let at_ms = now.saturating_duration_since(epoch).as_millis() as u32;
+        let min_ms = MIN_INTERVAL.as_millis() as u32;
         let rates = counts
             .map(|(key, packets, bytes)| {
                 let fresh = Sample {
@@ -94,14 +96,14 @@ impl MfeRates {
                     seen,
                 };
                 let sample = self.samples.entry(key).or_insert(fresh);
-                let elapsed = at_ms.saturating_sub(sample.at_ms);
+                let elapsed = at_ms.wrapping_sub(sample.at_ms);
                 if elapsed < min_ms {
                     // Too young to replace (or just taken): its rate again.
                 } else if sample.packets <= packets && sample.bytes <= bytes {
                     *sample = Sample {
-                        grown_packets: packets - sample.packets,
+                        grown_packets: u32::try_from(packets - sample.packets).unwrap_or(u32::MAX),
                         grown_bytes: bytes - sample.bytes,
-                        interval_ms: u32::try_from(elapsed).unwrap_or(u32::MAX),
+                        interval_ms: elapsed,
                         ..fresh
                     };
                 } else {
@@ -145,7 +147,7 @@ mod tests {
 
     #[test]
     fn a_sample_is_small() {
-        assert_eq!(size_of::<Sample>(), 48);
+        assert_eq!(size_of::<Sample>(), 40);
     }
 
     #[test]
