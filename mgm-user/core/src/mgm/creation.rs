@@ -375,7 +375,7 @@ impl<A: Address> Mgm<A> {
             upstream: p.rpf.upstream,
             route: p.rpf.route,
             oifs,
-            fwd_disabled: p.vetoed,
+            fwd_disabled: p.vetoed.into(),
             ..mfe
         });
         if installed && negative {
@@ -406,7 +406,7 @@ impl<A: Address> Mgm<A> {
             upstream: A::UNSPECIFIED,
             route: RouteInfo::default(),
             oifs: OifSet::new(),
-            fwd_disabled: OifSet::new(),
+            fwd_disabled: Default::default(),
             created: now,
             timeout_s,
             expires_at: now + Duration::from_secs(timeout_s.into()),

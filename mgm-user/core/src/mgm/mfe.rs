@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::num::NonZeroU64;
 use std::ops::Bound;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use super::address::Address;
 use super::error::MgmError;
 use super::expiry::ExpiryQueue;
 use super::idle_candidates::IdleCandidates;
-use super::oif::OifSet;
+use super::oif::{OifSet, RareOifSet};
 use super::outbox::Phase;
 use super::reports::MfeCounters;
 use super::stored_counters::StoredCounters;
@@ -41,12 +42,14 @@ pub struct Mfe<A: Address = Ipv4Addr> {
     pub(crate) upstream: A,
     pub(crate) route: RouteInfo<A>,
     pub(crate) oifs: OifSet<A>,
-    pub(crate) fwd_disabled: OifSet<A>,
+    pub(crate) fwd_disabled: RareOifSet<A>,
     pub(crate) created: Timestamp,
     pub(crate) timeout_s: u32,
     pub(crate) expires_at: Timestamp,
     pub(crate) counters: StoredCounters<A>,
-    pub(crate) last_wrong_if: Option<Timestamp>,
+    /// When the last wrong-interface callback was queued, in milliseconds + 1 (see
+    /// [`Mfe::last_wrong_if`]; 8 bytes where an `Option<Timestamp>` takes 16).
+    pub(crate) last_wrong_if: Option<NonZeroU64>,
     /// Distinguishes this entry from earlier or later ones with the same key; grows with
     /// creation order, so it also orders entries by age.
     pub(crate) epoch: u64,
@@ -84,8 +87,8 @@ impl<A: Address> Mfe<A> {
         &self.oifs
     }
     /// Interfaces vetoed by a creation alert or a forward-state delete.
-    pub fn forward_disabled(&self) -> &OifSet<A> {
-        &self.fwd_disabled
+    pub fn forward_disabled(&self) -> OifSet<A> {
+        self.fwd_disabled.get()
     }
     /// True when matching packets are dropped.
     pub fn is_negative(&self) -> bool {
@@ -114,6 +117,17 @@ impl<A: Address> Mfe<A> {
     /// Whether the last counter report showed no new packets.
     pub fn is_idle(&self) -> bool {
         self.idle
+    }
+
+    /// When the last wrong-interface callback was queued, if ever.
+    pub(crate) fn last_wrong_if(&self) -> Option<Timestamp> {
+        self.last_wrong_if
+            .map(|ms| Timestamp::from_millis(ms.get() - 1))
+    }
+
+    /// Records a wrong-interface callback queued at `now`.
+    pub(crate) fn set_last_wrong_if(&mut self, now: Timestamp) {
+        self.last_wrong_if = NonZeroU64::new(now.as_millis().saturating_add(1));
     }
 }
 
@@ -484,6 +498,6 @@ mod tests {
     /// mgmd reports, nothing else is allocated for it.
     #[test]
     fn an_ipv4_mfe_is_compact() {
-        assert_eq!(size_of::<super::Mfe>(), 168);
+        assert_eq!(size_of::<super::Mfe>(), 152);
     }
 }

@@ -67,6 +67,49 @@ impl<A: Address> OifSet<A> {
     }
 }
 
+/// An [`OifSet`] that is almost always empty (an MFE's forward-disabled interfaces): one
+/// pointer, no allocation while empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RareOifSet<A: Address>(Option<Box<OifSet<A>>>);
+
+impl<A: Address> RareOifSet<A> {
+    /// The set's interfaces.
+    pub(crate) fn get(&self) -> OifSet<A> {
+        self.0.as_deref().cloned().unwrap_or_default()
+    }
+
+    /// Whether `ifid` is in the set.
+    pub(crate) fn contains(&self, ifid: IfId<A>) -> bool {
+        self.0.as_ref().is_some_and(|set| set.contains(ifid))
+    }
+
+    /// Adds `ifid`; true if it was not there.
+    pub(crate) fn insert(&mut self, ifid: IfId<A>) -> bool {
+        self.0.get_or_insert_default().insert(ifid)
+    }
+
+    /// Removes `ifid`; true if it was there.
+    pub(crate) fn remove(&mut self, ifid: IfId<A>) -> bool {
+        let removed = self.0.as_mut().is_some_and(|set| set.remove(ifid));
+        if self.0.as_ref().is_some_and(|set| set.is_empty()) {
+            self.0 = None;
+        }
+        removed
+    }
+}
+
+impl<A: Address> Default for RareOifSet<A> {
+    fn default() -> Self {
+        RareOifSet(None)
+    }
+}
+
+impl<A: Address> From<OifSet<A>> for RareOifSet<A> {
+    fn from(set: OifSet<A>) -> Self {
+        RareOifSet((!set.is_empty()).then(|| Box::new(set)))
+    }
+}
+
 impl<A: Address> Default for OifSet<A> {
     fn default() -> Self {
         OifSet::new()
@@ -98,5 +141,17 @@ mod tests {
         assert!(!s.remove(IfId::index(1)));
         assert_eq!(s.as_slice(), &[IfId::index(2), IfId::index(3)]);
         assert_eq!(size_of::<OifSet>(), 16);
+    }
+
+    #[test]
+    fn a_rare_set_is_a_pointer_and_holds_nothing_while_empty() {
+        let mut rare = RareOifSet::<Ipv4Addr>::default();
+        assert!(rare.insert(IfId::index(4)));
+        assert!(rare.contains(IfId::index(4)));
+        assert_eq!(rare.get().as_slice(), &[IfId::index(4)]);
+        assert!(rare.remove(IfId::index(4)));
+        assert_eq!(rare, RareOifSet::default());
+        assert_eq!(RareOifSet::from(OifSet::new()), rare);
+        assert_eq!(size_of::<RareOifSet<Ipv4Addr>>(), 8);
     }
 }
