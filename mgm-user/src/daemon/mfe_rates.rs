@@ -6,12 +6,14 @@
 //! the interval is the time since the latest of those, at most about 30 s; one younger than
 //! [`MIN_INTERVAL`] is kept, and the rate computed at that time is reported again. An entry
 //! without an earlier sample (new, or whose counters went back, i.e. re-created) has no rate
-//! yet. Memory: one sample of 48 bytes per existing entry (updated in place; the samples of
-//! entries gone are dropped at the next sample). The statistics refresh samples the counters
-//! alone ([`MfeRates::sample`]), without building `show mfe`'s rows. Sans-IO: counters and
-//! `now` in, rates out.
+//! yet. Memory: one sample of 48 bytes (with its key) per existing entry, in a vector of exactly
+//! their number ordered by (group, source), rebuilt at each sampling with the entries it saw
+//! (those gone are dropped; no hash table's slack); sample times are milliseconds in 32 bits
+//! (they wrap after 49 days; samples are at most about 30 s apart). The statistics refresh
+//! samples the counters alone ([`MfeRates::sample`]), without building `show mfe`'s rows.
+//! Sans-IO: counters and `now` in, rates out.
 use crate::api::proto::{MfeRate, MfeRow, MfeShown};
-use std::{collections::HashMap, net::Ipv4Addr, time::Duration, time::Instant};
+use std::{net::Ipv4Addr, time::Duration, time::Instant};
 
 /// A sample younger than this is not replaced (its rate is reported again), so that a burst of
 /// `show`s does not measure rates over a few microseconds.
@@ -20,8 +22,8 @@ pub(super) const MIN_INTERVAL: Duration = Duration::from_millis(200);
 /// One entry's counters at a time, with their growth over the interval before.
 #[derive(Clone, Copy, Debug)]
 struct Sample {
-    /// When, in milliseconds since the first sampling.
-    at_ms: u64,
+    /// When, in milliseconds since the first sampling, wrapping.
+    at_ms: u32,
     packets: u64,
     bytes: u64,
     /// Growth since the sample before (packets, bytes); meaningful when `interval_ms` > 0.
@@ -29,8 +31,6 @@ struct Sample {
     grown_bytes: u64,
     /// Length of that interval; 0: no earlier sample, no rate.
     interval_ms: u32,
-    /// The sampling that last saw the entry (older ones are dropped after each sampling).
-    seen: u32,
 }
 
 impl Sample {
@@ -45,14 +45,21 @@ impl Sample {
     }
 }
 
-/// The latest sample of each forwarding entry, by (source, group).
+/// An entry's key: (source, group).
+type Key = (Ipv4Addr, Ipv4Addr);
+
+/// The order of the samples: (group, source), the order the MGM lists its entries in.
+fn order((source, group): Key) -> Key {
+    (group, source)
+}
+
+/// The latest sample of each forwarding entry.
 #[derive(Debug, Default)]
 pub(super) struct MfeRates {
-    samples: HashMap<(Ipv4Addr, Ipv4Addr), Sample>,
+    /// Ordered by [`order`] of the key, each key once.
+    samples: Vec<(Key, Sample)>,
     /// The time sample times count from (the first sampling's).
     epoch: Option<Instant>,
-    /// Number of samplings so far.
-    samplings: u32,
 }
 
 impl MfeRates {
@@ -73,15 +80,15 @@ impl MfeRates {
     /// returns their rates, in the same order.
     pub(super) fn sample(
         &mut self,
-        counts: impl Iterator<Item = ((Ipv4Addr, Ipv4Addr), u64, u64)>,
+        counts: impl Iterator<Item = (Key, u64, u64)>,
         now: Instant,
     ) -> Vec<Option<MfeRate>> {
-        self.samplings = self.samplings.wrapping_add(1);
-        let seen = self.samplings;
         let epoch = *self.epoch.get_or_insert(now);
-        let at_ms =
-            u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX);
-        let min_ms = MIN_INTERVAL.as_millis() as u64;
+        // Truncated to 32 bits on purpose: intervals are computed wrapping.
+        let at_ms = now.saturating_duration_since(epoch).as_millis() as u32;
+        let min_ms = MIN_INTERVAL.as_millis() as u32;
+        let previous = std::mem::take(&mut self.samples);
+        let mut samples = Vec::with_capacity(counts.size_hint().0);
         let rates = counts
             .map(|(key, packets, bytes)| {
                 let fresh = Sample {
@@ -91,28 +98,35 @@ impl MfeRates {
                     grown_packets: 0,
                     grown_bytes: 0,
                     interval_ms: 0,
-                    seen,
                 };
-                let sample = self.samples.entry(key).or_insert(fresh);
-                let elapsed = at_ms.saturating_sub(sample.at_ms);
-                if elapsed < min_ms {
+                let before = previous
+                    .binary_search_by_key(&order(key), |(k, _)| order(*k))
+                    .ok()
+                    .map(|at| previous[at].1);
+                let sample = match before {
+                    None => fresh,
                     // Too young to replace (or just taken): its rate again.
-                } else if sample.packets <= packets && sample.bytes <= bytes {
-                    *sample = Sample {
-                        grown_packets: packets - sample.packets,
-                        grown_bytes: bytes - sample.bytes,
-                        interval_ms: u32::try_from(elapsed).unwrap_or(u32::MAX),
+                    Some(s) if at_ms.wrapping_sub(s.at_ms) < min_ms => s,
+                    Some(s) if s.packets <= packets && s.bytes <= bytes => Sample {
+                        grown_packets: packets - s.packets,
+                        grown_bytes: bytes - s.bytes,
+                        interval_ms: at_ms.wrapping_sub(s.at_ms),
                         ..fresh
-                    };
-                } else {
+                    },
                     // The counters went back: a re-created entry starts over.
-                    *sample = fresh;
-                }
-                sample.seen = seen;
+                    Some(_) => fresh,
+                };
+                samples.push((key, sample));
                 sample.rate()
             })
             .collect();
-        self.samples.retain(|_, s| s.seen == seen);
+        drop(previous);
+        if !samples.is_sorted_by_key(|(k, _)| order(*k)) {
+            samples.sort_by_key(|(k, _)| order(*k));
+        }
+        samples.dedup_by_key(|(k, _)| *k);
+        samples.shrink_to_fit();
+        self.samples = samples;
         rates
     }
 }
@@ -145,7 +159,7 @@ mod tests {
 
     #[test]
     fn a_sample_is_small() {
-        assert_eq!(size_of::<Sample>(), 48);
+        assert_eq!(size_of::<Sample>(), 40);
     }
 
     #[test]

@@ -212,6 +212,7 @@ pub async fn run(options: Options) -> Result<()> {
                 let counts = router.mfe_traffic();
                 reporting.rates.sample(counts.into_iter(), now());
                 router.log_refusals();
+                release_free_heap();
             }
             _ = housekeeping.tick() => router.housekeeping(now()),
             Some(()) = punted.recv() => router.drain_punts(now()),
@@ -339,5 +340,17 @@ fn forward_ebpf_logs(dataplane: &mut DataPlane) {
             });
         }
         Err(e) => tracing::debug!(error = %e, "the XDP program has no log ring"),
+    }
+}
+
+/// Gives the heap's free pages back to the system (glibc keeps those below its top): the
+/// transient allocations of a burst (punted frames, held packets, API replies) leave whole
+/// free pages between the long-lived entries (README, "Memory"). Run after each statistics
+/// refresh, whose transient vectors are gone by then.
+fn release_free_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

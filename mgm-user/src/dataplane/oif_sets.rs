@@ -44,13 +44,12 @@ pub struct OifSets {
 impl OifSets {
     /// Manages the outer array `outer`, taking over the devmaps an earlier run left in it
     /// (pinned maps): `users` tells how many adopted entries use each set id. Sets nobody uses
-    /// are retired. Every devmap entry written from now on carries `egress`. Returns the
-    /// outgoing list of each used set.
+    /// are retired. Every devmap entry written from now on carries `egress`.
     pub fn open(
         outer: MapData,
         egress: ProgramFd,
         users: &HashMap<u32, usize>,
-    ) -> Result<(Self, HashMap<u32, Vec<u32>>), DataPlaneError> {
+    ) -> Result<Self, DataPlaneError> {
         let duplicate =
             outer
                 .fd()
@@ -73,14 +72,12 @@ impl OifSets {
         let mut sets = HashMap::new();
         let mut by_list = HashMap::new();
         let mut retired = HashMap::new();
-        let mut lists = HashMap::new();
         for (id, map) in (0u32..).zip(&devmaps) {
             let mut oifs = map.keys().collect::<Result<Vec<u32>, _>>()?;
             oifs.sort_unstable();
             match users.get(&id) {
                 Some(&count) => {
                     by_list.entry(oifs.clone()).or_insert(id);
-                    lists.insert(id, oifs.clone());
                     sets.insert(id, Set { oifs, users: count });
                 }
                 None if !oifs.is_empty() => {
@@ -112,7 +109,7 @@ impl OifSets {
             egress,
             grace_periods: 0,
         };
-        Ok((oif_sets, lists))
+        Ok(oif_sets)
     }
 
     /// The set holding exactly `oifs` (sorted, without duplicates), shared if it exists,
@@ -192,6 +189,12 @@ impl OifSets {
             self.grow()?;
         }
         Ok(())
+    }
+
+    /// The interfaces of set `id` (sorted; none if it is not in use): the one copy of the
+    /// list its entries share.
+    pub fn list(&self, id: u32) -> &[u32] {
+        self.sets.get(&id).map_or(&[], |set| &set.oifs)
     }
 
     /// The interfaces in the devmap of set `id`, sorted, read from the map itself.

@@ -27,11 +27,9 @@ use std::{
 
 mod family;
 mod mirror;
-mod oif_list;
 mod v6;
 use family::Family;
 pub use mirror::{monotonic_ns, MAX_SAMPLE_INTERVAL};
-use oif_list::OifList;
 
 /// Default rate of reports per CPU and kind (misses, wrong-if): 1000 per second...
 const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
@@ -45,12 +43,34 @@ const DEFAULT_REPORT_REPEAT: Duration = Duration::from_millis(100);
 /// themselves, so that the counter maps never fill up with garbage.
 const GARBAGE_LIMIT: usize = 1024;
 
-/// What the backend remembers of an installed entry.
+/// Where an installed entry's packets go: 8 bytes (a list of several is its outgoing set's,
+/// kept once in [`OifSets`], see [`Installed::oifs`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outgoing {
+    /// Negative: nowhere.
+    Nowhere,
+    /// Redirected to this interface directly.
+    One(u32),
+    /// Broadcast through this outgoing set.
+    Set(u32),
+}
+
+impl Outgoing {
+    /// Where `oifs` go, through `set` if they need one.
+    fn of(oifs: &[u32], set: Option<u32>) -> Self {
+        match (set, oifs) {
+            (Some(id), _) => Outgoing::Set(id),
+            (None, [one]) => Outgoing::One(*one),
+            (None, _) => Outgoing::Nowhere,
+        }
+    }
+}
+
+/// What the backend remembers of an installed entry: 20 bytes.
 #[derive(Clone, Debug)]
 struct Installed {
     iif: u32,
-    oifs: OifList,
-    set: Option<u32>,
+    out: Outgoing,
     slot: u32,
     /// [`MFE_FLAG_HOLD`] while userspace still sends held packets (`MFE_FLAG_MIRRORED` is
     /// added when written, from the incoming interface).
@@ -102,12 +122,12 @@ impl XdpBackend {
             aya::maps::Map::ArrayOfMaps(data) => data,
             _ => return Err(DataPlaneError::Missing("OIF_SETS array of maps")),
         };
-        let (sets, lists) = OifSets::open(outer, egress, &users)?;
+        let sets = OifSets::open(outer, egress, &users)?;
         let entries = found
             .into_iter()
-            .map(|(sg, value)| (sg, Installed::adopt(&value, &lists)))
+            .map(|(sg, value)| (sg, Installed::adopt(&value)))
             .collect();
-        let v6 = v6::Table6::adopt(mfes6, found6, &lists);
+        let v6 = v6::Table6::adopt(mfes6, found6);
         let watermark = slots_used.iter().max().map_or(0, |max| max + 1);
         if watermark > limits::MFES {
             return Err(DataPlaneError::Invalid(
@@ -172,7 +192,7 @@ impl XdpBackend {
             .values()
             .chain(self.v6.entries.values())
             .flat_map(|entry| {
-                entry.oifs.iter().map(|&ifindex| OifCounterKey {
+                entry.oifs(&self.sets).iter().map(|&ifindex| OifCounterKey {
                     stats_slot: entry.slot,
                     ifindex,
                 })
@@ -334,11 +354,11 @@ impl XdpBackend {
     fn write_entry<K: Family>(&mut self, sg: K, entry: &Installed) -> Result<(), DataPlaneError> {
         let value = MfeValue {
             iif: entry.iif,
-            oif_set: entry.set.unwrap_or(NO_OIF_SET),
+            oif_set: entry.set().unwrap_or(NO_OIF_SET),
             stats_slot: entry.slot,
             flags: entry.flags | self.mirror_flag(entry.iif),
-            oif: match (entry.set, &*entry.oifs) {
-                (None, [single]) => *single,
+            oif: match entry.out {
+                Outgoing::One(single) => single,
                 _ => 0,
             },
         };
@@ -358,15 +378,14 @@ impl XdpBackend {
             let set = self.acquire_set(&oifs, iif)?;
             Ok(Installed {
                 iif,
-                oifs: OifList::from(&oifs[..]),
-                set,
+                out: Outgoing::of(&oifs, set),
                 slot,
                 flags: if hold { MFE_FLAG_HOLD } else { 0 },
             })
         });
         let result = entry.and_then(|entry| {
             if let Err(e) = self.write_entry(sg, &entry) {
-                if let Some(set) = entry.set {
+                if let Some(set) = entry.set() {
                     self.sets.release(set);
                 }
                 return Err(e);
@@ -393,22 +412,22 @@ impl XdpBackend {
         iif: u32,
         oifs: Vec<u32>,
     ) -> Result<(), DataPlaneError> {
+        let old_oifs = old.oifs(&self.sets);
         let added: Vec<u32> = oifs
             .iter()
             .copied()
-            .filter(|o| !old.oifs.contains(o))
+            .filter(|o| !old_oifs.contains(o))
             .collect();
-        let removed: Vec<u32> = old
-            .oifs
+        let removed: Vec<u32> = old_oifs
             .iter()
             .copied()
             .filter(|o| !oifs.contains(o))
             .collect();
         let same_list = added.is_empty()
             && removed.is_empty()
-            && needs_set(&oifs, iif) == needs_set(&old.oifs, old.iif);
+            && needs_set(&oifs, iif) == needs_set(old_oifs, old.iif);
         let set = if same_list {
-            old.set
+            old.set()
         } else {
             match self.acquire_set(&oifs, iif) {
                 Ok(set) => set,
@@ -421,8 +440,7 @@ impl XdpBackend {
         };
         let new = Installed {
             iif,
-            oifs: OifList::from(&oifs[..]),
-            set,
+            out: Outgoing::of(&oifs, set),
             slot: old.slot,
             flags: old.flags,
         };
@@ -440,7 +458,7 @@ impl XdpBackend {
             return Err(e);
         }
         if !same_list {
-            if let Some(set) = old.set {
+            if let Some(set) = old.set() {
                 self.sets.release(set);
             }
         }
@@ -545,7 +563,9 @@ impl ForwardingBackend for XdpBackend {
     }
 
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe> {
-        self.entries.get(&sg).map(|e| e.to_installed(sg))
+        self.entries
+            .get(&sg)
+            .map(|e| e.to_installed(sg, &self.sets))
     }
 
     fn installed_all(&self) -> Vec<InstalledMfe> {
@@ -562,5 +582,14 @@ impl ForwardingBackend for XdpBackend {
 
     fn read_back(&self) -> Result<Vec<InstalledMfe>, DataPlaneError> {
         self.read_back_of()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every installed entry has one (README, "Memory").
+    #[test]
+    fn the_record_of_an_installed_entry_is_small() {
+        assert_eq!(size_of::<super::Installed>(), 20);
     }
 }

@@ -11,7 +11,6 @@ use super::error::MgmError;
 use super::mfe::{Mfe, MfeKind};
 use super::oif::OifSet;
 use super::outbox::Phase;
-use super::reports::MfeCounters;
 use super::types::{IfId, ProtocolHandle, QueryId, RouteInfo, Sg, Timestamp};
 use super::Mgm;
 
@@ -376,7 +375,7 @@ impl<A: Address> Mgm<A> {
             upstream: p.rpf.upstream,
             route: p.rpf.route,
             oifs,
-            fwd_disabled: p.vetoed,
+            fwd_disabled: p.vetoed.into(),
             ..mfe
         });
         if installed && negative {
@@ -407,11 +406,11 @@ impl<A: Address> Mgm<A> {
             upstream: A::UNSPECIFIED,
             route: RouteInfo::default(),
             oifs: OifSet::new(),
-            fwd_disabled: OifSet::new(),
+            fwd_disabled: Default::default(),
             created: now,
             timeout_s,
             expires_at: now + Duration::from_secs(timeout_s.into()),
-            counters: MfeCounters::default(),
+            counters: Default::default(),
             last_wrong_if: None,
             epoch: self.serial(),
             idle: false,

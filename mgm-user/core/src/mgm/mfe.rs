@@ -4,15 +4,19 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::num::NonZeroU64;
 use std::ops::Bound;
 use std::time::Duration;
 
 use super::action::Action;
 use super::address::Address;
 use super::error::MgmError;
-use super::oif::OifSet;
+use super::expiry::ExpiryQueue;
+use super::idle_candidates::IdleCandidates;
+use super::oif::{OifSet, RareOifSet};
 use super::outbox::Phase;
 use super::reports::MfeCounters;
+use super::stored_counters::StoredCounters;
 use super::types::{IfId, ProtocolHandle, RouteInfo, Sg, Timestamp};
 use super::Mgm;
 
@@ -38,12 +42,14 @@ pub struct Mfe<A: Address = Ipv4Addr> {
     pub(crate) upstream: A,
     pub(crate) route: RouteInfo<A>,
     pub(crate) oifs: OifSet<A>,
-    pub(crate) fwd_disabled: OifSet<A>,
+    pub(crate) fwd_disabled: RareOifSet<A>,
     pub(crate) created: Timestamp,
     pub(crate) timeout_s: u32,
     pub(crate) expires_at: Timestamp,
-    pub(crate) counters: MfeCounters<A>,
-    pub(crate) last_wrong_if: Option<Timestamp>,
+    pub(crate) counters: StoredCounters<A>,
+    /// When the last wrong-interface callback was queued, in milliseconds + 1 (see
+    /// [`Mfe::last_wrong_if`]; 8 bytes where an `Option<Timestamp>` takes 16).
+    pub(crate) last_wrong_if: Option<NonZeroU64>,
     /// Distinguishes this entry from earlier or later ones with the same key; grows with
     /// creation order, so it also orders entries by age.
     pub(crate) epoch: u64,
@@ -81,8 +87,8 @@ impl<A: Address> Mfe<A> {
         &self.oifs
     }
     /// Interfaces vetoed by a creation alert or a forward-state delete.
-    pub fn forward_disabled(&self) -> &OifSet<A> {
-        &self.fwd_disabled
+    pub fn forward_disabled(&self) -> OifSet<A> {
+        self.fwd_disabled.get()
     }
     /// True when matching packets are dropped.
     pub fn is_negative(&self) -> bool {
@@ -105,12 +111,23 @@ impl<A: Address> Mfe<A> {
         self.expires_at.since(now)
     }
     /// The last counters the backend reported.
-    pub fn counters(&self) -> &MfeCounters<A> {
-        &self.counters
+    pub fn counters(&self) -> MfeCounters<A> {
+        self.counters.to_counters()
     }
     /// Whether the last counter report showed no new packets.
     pub fn is_idle(&self) -> bool {
         self.idle
+    }
+
+    /// When the last wrong-interface callback was queued, if ever.
+    pub(crate) fn last_wrong_if(&self) -> Option<Timestamp> {
+        self.last_wrong_if
+            .map(|ms| Timestamp::from_millis(ms.get() - 1))
+    }
+
+    /// Records a wrong-interface callback queued at `now`.
+    pub(crate) fn set_last_wrong_if(&mut self, now: Timestamp) {
+        self.last_wrong_if = NonZeroU64::new(now.as_millis().saturating_add(1));
     }
 }
 
@@ -136,8 +153,8 @@ impl Evictable {
 }
 
 /// The MFEs, hashed by key for the membership hot path, with a (group, source) order for
-/// enumeration, the sources of each group for (\*,G) updates, an expiry index, and the
-/// negative and idle entries oldest first for eviction.
+/// enumeration, the sources of each group for (\*,G) updates, an expiry index, the negative
+/// entries oldest first and the oldest idle ones for eviction.
 #[derive(Debug)]
 pub(crate) struct MfeTable<A: Address> {
     /// Boxed: the table's slack (a hash table is up to half empty after it grows) costs a
@@ -145,9 +162,9 @@ pub(crate) struct MfeTable<A: Address> {
     map: HashMap<Sg<A>, Box<Mfe<A>>>,
     order: BTreeSet<Sg<A>>,
     by_group: HashMap<A, Vec<A>>,
-    expiry: BTreeSet<(Timestamp, Sg<A>)>,
+    expiry: ExpiryQueue<A>,
     negative: BTreeSet<(u64, Sg<A>)>,
-    idle: BTreeSet<(u64, Sg<A>)>,
+    idle: IdleCandidates<A>,
 }
 
 /// Empty (derived `Default` would ask it of the address type).
@@ -189,22 +206,20 @@ impl<A: Address> MfeTable<A> {
         Some(result)
     }
 
-    fn eviction_index(&mut self, class: Evictable) -> &mut BTreeSet<(u64, Sg<A>)> {
-        match class {
-            Evictable::Negative => &mut self.negative,
-            Evictable::Idle => &mut self.idle,
-        }
-    }
-
     fn index(&mut self, class: Option<Evictable>, epoch: u64, sg: Sg<A>) {
-        if let Some(class) = class {
-            self.eviction_index(class).insert((epoch, sg));
+        match class {
+            Some(Evictable::Negative) => {
+                self.negative.insert((epoch, sg));
+            }
+            Some(Evictable::Idle) => self.idle.became_idle(epoch),
+            None => {}
         }
     }
 
+    /// Idle candidates that are no longer are skipped when their turn comes.
     fn unindex(&mut self, class: Option<Evictable>, epoch: u64, sg: Sg<A>) {
-        if let Some(class) = class {
-            self.eviction_index(class).remove(&(epoch, sg));
+        if class == Some(Evictable::Negative) {
+            self.negative.remove(&(epoch, sg));
         }
     }
 
@@ -214,12 +229,25 @@ impl<A: Address> MfeTable<A> {
     }
 
     /// The oldest MFE of `class`.
-    pub(crate) fn oldest(&self, class: Evictable) -> Option<Sg<A>> {
-        let index = match class {
-            Evictable::Negative => &self.negative,
-            Evictable::Idle => &self.idle,
-        };
-        index.first().map(|(_, sg)| *sg)
+    pub(crate) fn oldest(&mut self, class: Evictable) -> Option<Sg<A>> {
+        match class {
+            Evictable::Negative => self.negative.first().map(|(_, sg)| *sg),
+            Evictable::Idle => {
+                let map = &self.map;
+                let of_class = |m: &Mfe<A>| Evictable::of(m) == Some(Evictable::Idle);
+                self.idle.oldest(
+                    |epoch, sg| {
+                        map.get(&sg)
+                            .is_some_and(|m| m.epoch == epoch && of_class(m))
+                    },
+                    || {
+                        map.values()
+                            .filter(|m| of_class(m))
+                            .map(|m| (m.epoch, m.sg))
+                    },
+                )
+            }
+        }
     }
 
     pub(crate) fn contains(&self, sg: Sg<A>) -> bool {
@@ -232,12 +260,12 @@ impl<A: Address> MfeTable<A> {
 
     pub(crate) fn insert(&mut self, mfe: Mfe<A>) {
         let sg = mfe.sg;
-        self.expiry.insert((mfe.expires_at, sg));
+        self.expiry.push(mfe.expires_at, sg);
         self.index(Evictable::of(&mfe), mfe.epoch, sg);
         match self.map.insert(sg, Box::new(mfe)) {
             Some(old) => {
-                self.expiry.remove(&(old.expires_at, sg));
                 self.unindex(Evictable::of(&old), old.epoch, sg);
+                self.tidy_expiry();
             }
             None => {
                 self.order.insert(sg);
@@ -246,9 +274,19 @@ impl<A: Address> MfeTable<A> {
         }
     }
 
+    /// Keeps the expiry queue's top live after a lifetime changed or an entry went.
+    fn tidy_expiry(&mut self) {
+        let map = &self.map;
+        self.expiry.tidy(
+            |at, sg| map.get(&sg).is_some_and(|m| m.expires_at == at),
+            map.len(),
+            || map.values().map(|m| (m.expires_at, m.sg)),
+        );
+    }
+
     pub(crate) fn remove(&mut self, sg: Sg<A>) -> Option<Mfe<A>> {
         let old = self.map.remove(&sg)?;
-        self.expiry.remove(&(old.expires_at, sg));
+        self.tidy_expiry();
         self.unindex(Evictable::of(&old), old.epoch, sg);
         self.order.remove(&sg);
         if let Some(sources) = self.by_group.get_mut(&sg.group) {
@@ -262,24 +300,26 @@ impl<A: Address> MfeTable<A> {
 
     pub(crate) fn set_lifetime(&mut self, sg: Sg<A>, timeout_s: u32, expires_at: Timestamp) {
         if let Some(m) = self.map.get_mut(&sg) {
-            self.expiry.remove(&(m.expires_at, sg));
             m.timeout_s = timeout_s;
-            m.expires_at = expires_at;
-            self.expiry.insert((expires_at, sg));
+            if m.expires_at != expires_at {
+                m.expires_at = expires_at;
+                self.expiry.push(expires_at, sg);
+                self.tidy_expiry();
+            }
         }
     }
 
     pub(crate) fn next_expiry(&self) -> Option<Timestamp> {
-        self.expiry.first().map(|(t, _)| *t)
+        self.expiry.next()
     }
 
-    /// Keys whose lifetime ended at or before `now`.
-    fn due(&self, now: Timestamp) -> Vec<Sg<A>> {
-        self.expiry
-            .iter()
-            .take_while(|(t, _)| *t <= now)
-            .map(|(_, sg)| *sg)
-            .collect()
+    /// Keys whose lifetime ended at or before `now`, taken from the expiry queue (the caller
+    /// deletes them).
+    fn take_due(&mut self, now: Timestamp) -> Vec<Sg<A>> {
+        let map = &self.map;
+        self.expiry.take_due(now, |at, sg| {
+            map.get(&sg).is_some_and(|m| m.expires_at == at)
+        })
     }
 
     /// MFEs a membership on `key` covers, in (group, source) order.
@@ -426,7 +466,7 @@ impl<A: Address> Mgm<A> {
 
     /// Deletes the MFEs whose lifetime is over (§6.5).
     pub(crate) fn expire_mfes(&mut self, now: Timestamp) {
-        for sg in self.mfes.due(now) {
+        for sg in self.mfes.take_due(now) {
             self.delete_mfe(sg);
         }
     }
@@ -449,5 +489,15 @@ impl<A: Address> Mgm<A> {
             m.upstream = upstream;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every entry holds one (README, "Memory"): with one outgoing interface and the counters
+    /// mgmd reports, nothing else is allocated for it.
+    #[test]
+    fn an_ipv4_mfe_is_compact() {
+        assert_eq!(size_of::<super::Mfe>(), 152);
     }
 }

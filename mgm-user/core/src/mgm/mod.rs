@@ -119,6 +119,8 @@ mod config;
 mod creation;
 mod enumeration;
 mod error;
+mod expiry;
+mod idle_candidates;
 mod membership;
 mod mfe;
 mod mib;
@@ -128,6 +130,7 @@ mod ownership;
 mod registry;
 mod reports;
 mod rpf;
+mod stored_counters;
 mod types;
 
 pub use action::{

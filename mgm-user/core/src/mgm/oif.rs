@@ -5,16 +5,18 @@ use std::net::Ipv4Addr;
 
 use super::address::Address;
 use super::types::IfId;
+use crate::compact::OneOrMany;
 
-/// A sorted, duplicate-free set of interfaces. A boxed slice of exactly its length (no spare
-/// capacity, two words): every MFE holds two of them, and lists change rarely.
+/// A sorted, duplicate-free set of interfaces. Most sets hold one interface, kept inline;
+/// others a slice of exactly their length (16 bytes for IPv4 either way): every MFE holds
+/// two of them, and lists change rarely.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct OifSet<A: Address = Ipv4Addr>(Box<[IfId<A>]>);
+pub struct OifSet<A: Address = Ipv4Addr>(OneOrMany<IfId<A>>);
 
 impl<A: Address> OifSet<A> {
     /// The empty set (a negative entry when used as an MFE's list).
     pub fn new() -> Self {
-        OifSet(Box::default())
+        OifSet(OneOrMany::new())
     }
 
     /// Number of interfaces.
@@ -37,9 +39,7 @@ impl<A: Address> OifSet<A> {
         match self.0.binary_search(&ifid) {
             Ok(_) => false,
             Err(at) => {
-                let mut list = std::mem::take(&mut self.0).into_vec();
-                list.insert(at, ifid);
-                self.0 = list.into_boxed_slice();
+                self.0.insert(at, ifid);
                 true
             }
         }
@@ -49,9 +49,7 @@ impl<A: Address> OifSet<A> {
     pub fn remove(&mut self, ifid: IfId<A>) -> bool {
         match self.0.binary_search(&ifid) {
             Ok(at) => {
-                let mut list = std::mem::take(&mut self.0).into_vec();
-                list.remove(at);
-                self.0 = list.into_boxed_slice();
+                self.0.remove(at);
                 true
             }
             Err(_) => false,
@@ -69,6 +67,49 @@ impl<A: Address> OifSet<A> {
     }
 }
 
+/// An [`OifSet`] that is almost always empty (an MFE's forward-disabled interfaces): one
+/// pointer, no allocation while empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RareOifSet<A: Address>(Option<Box<OifSet<A>>>);
+
+impl<A: Address> RareOifSet<A> {
+    /// The set's interfaces.
+    pub(crate) fn get(&self) -> OifSet<A> {
+        self.0.as_deref().cloned().unwrap_or_default()
+    }
+
+    /// Whether `ifid` is in the set.
+    pub(crate) fn contains(&self, ifid: IfId<A>) -> bool {
+        self.0.as_ref().is_some_and(|set| set.contains(ifid))
+    }
+
+    /// Adds `ifid`; true if it was not there.
+    pub(crate) fn insert(&mut self, ifid: IfId<A>) -> bool {
+        self.0.get_or_insert_default().insert(ifid)
+    }
+
+    /// Removes `ifid`; true if it was there.
+    pub(crate) fn remove(&mut self, ifid: IfId<A>) -> bool {
+        let removed = self.0.as_mut().is_some_and(|set| set.remove(ifid));
+        if self.0.as_ref().is_some_and(|set| set.is_empty()) {
+            self.0 = None;
+        }
+        removed
+    }
+}
+
+impl<A: Address> Default for RareOifSet<A> {
+    fn default() -> Self {
+        RareOifSet(None)
+    }
+}
+
+impl<A: Address> From<OifSet<A>> for RareOifSet<A> {
+    fn from(set: OifSet<A>) -> Self {
+        RareOifSet((!set.is_empty()).then(|| Box::new(set)))
+    }
+}
+
 impl<A: Address> Default for OifSet<A> {
     fn default() -> Self {
         OifSet::new()
@@ -80,7 +121,7 @@ impl<A: Address> FromIterator<IfId<A>> for OifSet<A> {
         let mut v: Vec<IfId<A>> = iter.into_iter().collect();
         v.sort_unstable();
         v.dedup();
-        OifSet(v.into_boxed_slice())
+        OifSet(v.into())
     }
 }
 
@@ -99,5 +140,18 @@ mod tests {
         assert!(s.remove(IfId::index(1)));
         assert!(!s.remove(IfId::index(1)));
         assert_eq!(s.as_slice(), &[IfId::index(2), IfId::index(3)]);
+        assert_eq!(size_of::<OifSet>(), 16);
+    }
+
+    #[test]
+    fn a_rare_set_is_a_pointer_and_holds_nothing_while_empty() {
+        let mut rare = RareOifSet::<Ipv4Addr>::default();
+        assert!(rare.insert(IfId::index(4)));
+        assert!(rare.contains(IfId::index(4)));
+        assert_eq!(rare.get().as_slice(), &[IfId::index(4)]);
+        assert!(rare.remove(IfId::index(4)));
+        assert_eq!(rare, RareOifSet::default());
+        assert_eq!(RareOifSet::from(OifSet::new()), rare);
+        assert_eq!(size_of::<RareOifSet<Ipv4Addr>>(), 8);
     }
 }

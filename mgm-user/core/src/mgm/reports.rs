@@ -109,8 +109,8 @@ impl<A: Address> Mgm<A> {
         let (active, timeout_s) = self
             .mfes
             .update(sg, |m| {
-                let active = counters.in_pkts > m.counters.in_pkts;
-                m.counters = counters;
+                let active = counters.in_pkts > m.counters.in_pkts();
+                m.counters = counters.into();
                 m.idle = !active;
                 (active, m.timeout_s)
             })
@@ -141,10 +141,10 @@ impl<A: Address> Mgm<A> {
         let Some(m) = self.mfes.get_mut(sg) else {
             return;
         };
-        if !self.config.wrong_if_enabled || m.last_wrong_if.is_some_and(|t| t + interval > now) {
+        if !self.config.wrong_if_enabled || m.last_wrong_if().is_some_and(|t| t + interval > now) {
             return;
         }
-        m.last_wrong_if = Some(now);
+        m.set_last_wrong_if(now);
         if let Some(owner) = owner {
             let cb = Callback::WrongIf {
                 source,

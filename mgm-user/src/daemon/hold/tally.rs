@@ -1,9 +1,13 @@
 //! What the hold queues delivered for one entry, kept as long as the entry and added to the
 //! fast path's counters whenever they are read. Every entry whose first packets were held has
-//! one, so it is compact: 32 bytes and one small allocation per outgoing interface list.
+//! one, so it is compact: 40 bytes, with the copies sent out of one interface inline (an
+//! allocation only for an entry served on several).
 //! Packet counts saturate at `u32::MAX` (the hold queues deliver at most a few thousand
 //! packets per entry each time it is created or re-adopted).
-use crate::dataplane::{MfeStats, OifStats};
+use crate::{
+    compact::OneOrMany,
+    dataplane::{MfeStats, OifStats},
+};
 
 /// The hold queues' deliveries and refusals for one entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -12,7 +16,7 @@ pub(super) struct Tally {
     wrong_if: u32,
     bytes: u64,
     /// Copies sent, by outgoing interface (in the order first served).
-    oifs: Box<[OifTally]>,
+    oifs: OneOrMany<OifTally>,
 }
 
 /// Copies of an entry's held packets sent out of one interface.
@@ -61,12 +65,10 @@ impl Tally {
         let at = match self.oifs.iter().position(|o| o.ifindex == ifindex) {
             Some(at) => at,
             None => {
-                let mut oifs = std::mem::take(&mut self.oifs).into_vec();
-                oifs.push(OifTally {
+                self.oifs.push(OifTally {
                     ifindex,
                     ..OifTally::default()
                 });
-                self.oifs = oifs.into_boxed_slice();
                 self.oifs.len() - 1
             }
         };
@@ -105,7 +107,7 @@ mod tests {
 
     #[test]
     fn a_tally_is_small() {
-        assert_eq!(size_of::<Tally>(), 32);
+        assert_eq!(size_of::<Tally>(), 40);
         assert_eq!(size_of::<OifTally>(), 16);
     }
 

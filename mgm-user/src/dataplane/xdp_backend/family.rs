@@ -1,9 +1,10 @@
 //! The two address families' tables of the backend and the entry operations over either: the
 //! same logic over `MFES` (IPv4, [`SgKey`]) and `MFES6` (IPv6, [`Sg6Key`]). Both share the
 //! counter slots, the outgoing sets and the per-interface counters.
-use super::{normalize, Installed, OifList, XdpBackend};
+use super::{normalize, Installed, Outgoing, XdpBackend};
 use crate::dataplane::{
     backend::{InstalledMfe, MfeStats, OifStats},
+    oif_sets::OifSets,
     DataPlaneError,
 };
 use aya::maps::{HashMap, MapData, PerCpuValues};
@@ -124,10 +125,11 @@ impl XdpBackend {
             K::entries_mut(self).insert(sg, old);
             return Err(e.into());
         }
-        if let Some(set) = old.set {
+        let old_oifs = old.oifs(&self.sets).to_vec();
+        if let Some(set) = old.set() {
             self.sets.release(set);
         }
-        self.retire_counters(old.slot, &old.oifs);
+        self.retire_counters(old.slot, &old_oifs);
         self.slots.retire(old.slot);
         self.collect_if_due()
     }
@@ -140,8 +142,9 @@ impl XdpBackend {
         let counters = self.mfe_stats.get(&entry.slot, 0)?;
         let (packets, bytes) = (sum(&counters, |c| c.packets), sum(&counters, |c| c.bytes));
         let (forwarded, forwarded_bytes) = MfeCounters::forwarded(&counters);
-        let mut oifs = Vec::with_capacity(entry.oifs.len());
-        for &ifindex in entry.oifs.iter() {
+        let entry_oifs = entry.oifs(&self.sets);
+        let mut oifs = Vec::with_capacity(entry_oifs.len());
+        for &ifindex in entry_oifs {
             let key = OifCounterKey {
                 stats_slot: entry.slot,
                 ifindex,
@@ -182,7 +185,7 @@ impl XdpBackend {
     pub(super) fn installed_of<K: Family>(&self) -> Vec<InstalledMfe<K>> {
         K::entries(self)
             .iter()
-            .map(|(sg, e)| e.to_installed(*sg))
+            .map(|(sg, e)| e.to_installed(*sg, &self.sets))
             .collect()
     }
 
@@ -207,30 +210,44 @@ impl XdpBackend {
 }
 
 impl Installed {
-    /// The bookkeeping of an entry found in a map left by an earlier run (`lists`: the
-    /// outgoing sets found, by id).
-    pub(super) fn adopt(value: &MfeValue, lists: &StdHashMap<u32, Vec<u32>>) -> Self {
-        let set = (value.oif_set != NO_OIF_SET).then_some(value.oif_set);
-        let oifs = match set {
-            Some(id) => lists.get(&id).cloned().unwrap_or_default(),
-            None if value.oif != 0 => vec![value.oif],
-            None => Vec::new(),
+    /// Its outgoing set, if it has one.
+    pub(super) fn set(&self) -> Option<u32> {
+        match self.out {
+            Outgoing::Set(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Its outgoing interfaces (those of a set from `sets`).
+    pub(super) fn oifs<'a>(&'a self, sets: &'a OifSets) -> &'a [u32] {
+        match &self.out {
+            Outgoing::Nowhere => &[],
+            Outgoing::One(one) => std::slice::from_ref(one),
+            Outgoing::Set(id) => sets.list(*id),
+        }
+    }
+
+    /// The bookkeeping of an entry found in a map left by an earlier run.
+    pub(super) fn adopt(value: &MfeValue) -> Self {
+        let out = match value.oif_set {
+            NO_OIF_SET if value.oif != 0 => Outgoing::One(value.oif),
+            NO_OIF_SET => Outgoing::Nowhere,
+            id => Outgoing::Set(id),
         };
         Self {
             iif: value.iif,
-            oifs: OifList::from(&oifs[..]),
-            set,
+            out,
             slot: value.stats_slot,
             flags: value.flags & MFE_FLAG_HOLD,
         }
     }
 
     /// The entry of `sg` as [`crate::dataplane::ForwardingBackend::installed`] shows it.
-    pub(super) fn to_installed<K>(&self, sg: K) -> InstalledMfe<K> {
+    pub(super) fn to_installed<K>(&self, sg: K, sets: &OifSets) -> InstalledMfe<K> {
         InstalledMfe {
             sg,
             iif: self.iif,
-            oifs: self.oifs.to_vec(),
+            oifs: self.oifs(sets).to_vec(),
         }
     }
 }

@@ -33,16 +33,11 @@ impl Table6 {
         Ok((mfes, found))
     }
 
-    /// The table over `mfes`, adopting the entries `found` in it (`lists`: the outgoing sets
-    /// found, by id).
-    pub(super) fn adopt(
-        mfes: HashMap<MapData, Sg6Key, MfeValue>,
-        found: Found6,
-        lists: &StdHashMap<u32, Vec<u32>>,
-    ) -> Self {
+    /// The table over `mfes`, adopting the entries `found` in it.
+    pub(super) fn adopt(mfes: HashMap<MapData, Sg6Key, MfeValue>, found: Found6) -> Self {
         let entries = found
             .into_iter()
-            .map(|(sg, value)| (sg, Installed::adopt(&value, lists)))
+            .map(|(sg, value)| (sg, Installed::adopt(&value)))
             .collect();
         Self {
             mfes,
@@ -97,7 +92,10 @@ impl XdpBackend {
 
     /// The IPv6 entry for `sg` as the bookkeeping has it.
     pub fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {
-        self.v6.entries.get(&sg).map(|e| e.to_installed(sg))
+        self.v6
+            .entries
+            .get(&sg)
+            .map(|e| e.to_installed(sg, &self.sets))
     }
 
     /// Every IPv6 entry of the bookkeeping (after a restart: those adopted).
