@@ -150,6 +150,24 @@ pub fn ipv4_checksum_ok(start: usize, end: usize, offset: usize, header_len: usi
     sum == 0xffff
 }
 
+/// Writes `mac` as the source address of the frame `[start, end)`; false if the frame is too
+/// short. Two native stores: a copy of the six bytes as an array would be a call to a bytewise
+/// `memmove` subprogram. The verifier allows packet accesses at any address on the
+/// architectures with cheap unaligned access (x86-64, arm64), as it does for the header fields.
+#[inline(always)]
+pub fn set_source_mac(start: usize, end: usize, mac: &[u8; 6]) -> bool {
+    let Some(source) = ptr_at::<[u8; 6]>(start, end, 6) else {
+        return false;
+    };
+    let [a, b, c, d, e, f] = *mac;
+    // SAFETY: in bounds (checked by ptr_at).
+    unsafe {
+        *(source as *mut u32) = u32::from_ne_bytes([a, b, c, d]);
+        *(source as *mut u16).add(2) = u16::from_ne_bytes([e, f]);
+    }
+    true
+}
+
 /// Decrements the TTL and patches the checksum incrementally (RFC 1624), as the kernel's
 /// `ip_decrease_ttl` does.
 #[inline(always)]
