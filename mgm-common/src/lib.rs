@@ -544,7 +544,8 @@ pub mod config {
     pub const REPORT_BURST: u32 = 1;
     /// Mirrored entries: a sample goes to the kernel once per this many ns per CPU (0 = none).
     pub const MIRROR_SAMPLE_NS: u32 = 2;
-    /// mgmd's last heartbeat (ns, the monotonic clock of `bpf_ktime_get_ns`).
+    /// mgmd's last heartbeat (ns, CLOCK_MONOTONIC: the clock of `bpf_ktime_get_ns`, which the
+    /// data plane reads coarse).
     pub const MIRROR_HEARTBEAT_NS: u32 = 3;
     /// A heartbeat older than this (ns) sends every packet of a mirrored entry to the kernel.
     pub const MIRROR_TIMEOUT_NS: u32 = 4;
