@@ -70,7 +70,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     if daddr >> 8 == 0xe0_00_00 {
         return verdict(stat::LINK_LOCAL, xdp_action::XDP_PASS);
     }
-    if !packet::ipv4_checksum_ok(start, end, offset, header_len) {
+    if !packet::ipv4_checksum_ok(start, end, offset, ip, header_len) {
         return verdict(stat::BAD_CHECKSUM, xdp_action::XDP_DROP);
     }
     count(stat::MULTICAST);
