@@ -58,12 +58,14 @@ pub mod stat {
     pub const EGRESS_TTL_THRESHOLD: u32 = 22;
     /// Egress: copies dropped because they exceed the interface MTU.
     pub const EGRESS_MTU: u32 = 23;
-    /// Egress: the interface has no configuration entry: dropped.
+    /// Egress: the interface was never configured (or its ifindex is past `limits::IFACES`):
+    /// dropped.
     pub const EGRESS_NO_CONFIG: u32 = 24;
     /// IPv4 header checksum wrong: dropped as the kernel would.
     pub const BAD_CHECKSUM: u32 = 25;
-    /// Ingress could not attach the metadata naming the entry: copies go out uncounted per
-    /// (entry, interface).
+    /// Ingress could not attach the metadata (`XdpMeta`) to a broadcast frame: the egress
+    /// program reads each copy's header itself, and cannot count its drops per (entry,
+    /// interface).
     pub const META_FAILED: u32 = 26;
     /// Egress: a copy without a readable IPv4 or IPv6 header: dropped.
     pub const EGRESS_MALFORMED: u32 = 27;
@@ -413,8 +415,10 @@ impl OifCounters {
     }
 }
 
-/// Per-interface settings (`IFACES[ifindex]`), read by the egress program for outgoing copies
-/// and by the ingress program to find the interface's punt sockets.
+/// Per-interface settings (`IFACES[ifindex]`, an array indexed by ifindex: one inlined lookup
+/// per copy), read by the egress program for outgoing copies and by the ingress program to
+/// find the interface's punt sockets. An interface never configured reads as zeros (no
+/// [`IFACE_FLAG_CONFIGURED`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IfaceConfig {
@@ -423,7 +427,7 @@ pub struct IfaceConfig {
     /// Copies whose TTL or IPv6 hop limit (after the decrement) is below this are dropped; 0 or
     /// 1 lets all through (the kernel's ipmr rule `ttl > threshold`, before the decrement).
     pub ttl_threshold: u8,
-    /// [`IFACE_FLAG_MIRRORED`] or 0.
+    /// [`IFACE_FLAG_CONFIGURED`], with [`IFACE_FLAG_MIRRORED`] or not.
     pub flags: u8,
     /// Largest IP packet (layer 3 bytes) sent on this interface; 0 = no check.
     pub mtu: u32,
@@ -450,14 +454,30 @@ pub const MAX_SCOPE_BOUNDARY: u8 = 13;
 /// misses go to the kernel without a creation alert or a punt.
 pub const IFACE_FLAG_MIRRORED: u8 = 1;
 
-/// Metadata the ingress program puts in front of a forwarded frame (XDP metadata survives the
-/// devmap redirect), so that the egress program can count per (entry, interface).
+/// `IfaceConfig::flags`: the interface was configured (its MAC, TTL threshold and MTU are
+/// set); copies to an interface without it are dropped (`stat::EGRESS_NO_CONFIG`).
+pub const IFACE_FLAG_CONFIGURED: u8 = 2;
+
+/// Metadata the ingress program puts in front of a frame it broadcasts (XDP metadata survives
+/// the devmap redirect): what the egress program needs of every copy, so that it reads no
+/// header and counts drops per (entry, interface).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct XdpMeta {
     /// The entry's `stats_slot`.
     pub stats_slot: u32,
+    /// Layer 3 bytes of the packet.
+    pub len: u32,
+    /// TTL or IPv6 hop limit, after the decrement.
+    pub hops: u8,
+    /// The group's IPv6 scope; [`NO_SCOPE`] for IPv4, which no scope boundary applies to.
+    pub scope: u8,
+    /// Reserved, zero.
+    pub reserved: [u8; 2],
 }
+
+/// `XdpMeta::scope` of IPv4 packets: above every boundary.
+pub const NO_SCOPE: u8 = u8::MAX;
 
 /// Metadata the ingress program puts in front of every frame it punts to an AF_XDP socket
 /// (copied into the UMEM in front of the frame).
@@ -524,7 +544,8 @@ pub mod config {
     pub const REPORT_BURST: u32 = 1;
     /// Mirrored entries: a sample goes to the kernel once per this many ns per CPU (0 = none).
     pub const MIRROR_SAMPLE_NS: u32 = 2;
-    /// mgmd's last heartbeat (ns, the monotonic clock of `bpf_ktime_get_ns`).
+    /// mgmd's last heartbeat (ns, CLOCK_MONOTONIC: the clock of `bpf_ktime_get_ns`, which the
+    /// data plane reads coarse).
     pub const MIRROR_HEARTBEAT_NS: u32 = 3;
     /// A heartbeat older than this (ns) sends every packet of a mirrored entry to the kernel.
     pub const MIRROR_TIMEOUT_NS: u32 = 4;
@@ -592,8 +613,10 @@ pub mod limits {
     pub const OIF_SETS: u32 = 16_384;
     /// Interfaces in one outgoing set (`max_entries` of every inner devmap).
     pub const SET_IFACES: u32 = 256;
-    /// Interfaces with a configuration in `IFACES`.
-    pub const IFACES: u32 = 1024;
+    /// Slots of `IFACES`, indexed by ifindex: an interface whose ifindex is this or more
+    /// cannot be configured (refused with an error; copies to it count as
+    /// `stat::EGRESS_NO_CONFIG`).
+    pub const IFACES: u32 = 65_536;
     /// Per-(entry, outgoing interface) counters.
     pub const OIF_COUNTERS: u32 = 262_144;
     /// AF_XDP punt socket slots.

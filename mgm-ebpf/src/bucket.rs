@@ -1,5 +1,16 @@
-//! A per-CPU token bucket: `burst` events back to back, then one per `interval` nanoseconds.
+//! A per-CPU token bucket: `burst` events back to back, then one per `interval` nanoseconds;
+//! and the clock the buckets, the report budget and the mirror's heartbeat run on.
+use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use mgm_common::RateLimit;
+
+/// CLOCK_MONOTONIC_COARSE, in ns: a tick's resolution (1–4 ms) is plenty for rates of a
+/// thousand reports a second and for intervals of 100 ms and more, and a read costs a fraction
+/// of the precise clock's (a miss reads it every time).
+#[inline(always)]
+pub fn now() -> u64 {
+    // SAFETY: helper without preconditions.
+    unsafe { bpf_ktime_get_coarse_ns() }
+}
 
 /// Largest interval honoured (about 18 minutes).
 pub const MAX_INTERVAL_NS: u64 = 1 << 40;

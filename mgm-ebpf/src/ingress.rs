@@ -25,7 +25,7 @@ use aya_log_ebpf::error;
 use core::mem::size_of;
 use mgm_common::{
     report_kind, stat, IfaceConfig, MfeValue, PuntMeta, SgKey, XdpMeta, IFACE_FLAG_MIRRORED,
-    MFE_FLAG_HOLD, MFE_FLAG_MIRRORED, NO_OIF_SET,
+    MFE_FLAG_HOLD, MFE_FLAG_MIRRORED, NO_OIF_SET, NO_SCOPE,
 };
 
 use crate::{
@@ -70,7 +70,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     if daddr >> 8 == 0xe0_00_00 {
         return verdict(stat::LINK_LOCAL, xdp_action::XDP_PASS);
     }
-    if !packet::ipv4_checksum_ok(start, end, offset, header_len) {
+    if !packet::ipv4_checksum_ok(start, end, offset, ip, header_len) {
         return verdict(stat::BAD_CHECKSUM, xdp_action::XDP_DROP);
     }
     count(stat::MULTICAST);
@@ -97,6 +97,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         ingress,
         hops: ip.ttl,
         len: u64::from(u16::from_be(ip.total_len)),
+        scope: NO_SCOPE,
         tagged,
     };
     hit(&ctx, &Ipv4 { sg, offset }, &entry, &packet)
@@ -156,6 +157,8 @@ pub struct Packet {
     pub hops: u8,
     /// Its layer 3 bytes.
     pub len: u64,
+    /// The group's IPv6 scope; `NO_SCOPE` for IPv4.
+    pub scope: u8,
     /// Whether it carries an 802.1Q tag.
     pub tagged: bool,
 }
@@ -215,7 +218,7 @@ pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &P
     if entry.oif_set == NO_OIF_SET && entry.oif == 0 {
         return verdict(stat::NEGATIVE, xdp_action::XDP_DROP);
     }
-    forward::<F>(ctx, entry, packet.tagged)
+    forward::<F>(ctx, entry, packet)
 }
 
 /// Counts `reason` and returns `action`.
@@ -225,32 +228,35 @@ pub fn verdict(reason: u32, action: u32) -> u32 {
     action
 }
 
-/// Removes the tag, decrements the TTL or hop limit, records the entry's stats slot in the
-/// metadata and broadcasts to the entry's outgoing set (never back out of the ingress
-/// interface).
+/// Removes the tag, decrements the TTL or hop limit, then applies the rules of the single
+/// outgoing interface and redirects there, or hands the copies' description over in the
+/// metadata ([`XdpMeta`]) and broadcasts to the entry's outgoing set (never back out of the
+/// ingress interface).
 #[inline(always)]
-fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, tagged: bool) -> u32 {
-    if tagged && !pop_vlan(ctx) {
+fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u32 {
+    if packet.tagged && !pop_vlan(ctx) {
         return verdict(stat::MALFORMED_ETH, xdp_action::XDP_DROP);
     }
     if !F::decrement(ctx) {
         return verdict(F::MALFORMED, xdp_action::XDP_DROP);
     }
+    let copy = XdpMeta {
+        stats_slot: entry.stats_slot,
+        len: packet.len as u32,
+        hops: packet.hops - 1,
+        scope: packet.scope,
+        reserved: [0; 2],
+    };
     if entry.oif != 0 {
         // One outgoing interface: its rules here, then a direct redirect (no devmap program).
-        if !egress::prepare_copy(ctx, entry.oif, entry.stats_slot) {
+        if !egress::prepare_copy(ctx, entry.oif, &copy) {
             return xdp_action::XDP_DROP;
         }
         // SAFETY: helper without preconditions.
         let action = unsafe { bpf_redirect(entry.oif, 0) } as u32;
         return verdict(stat::FORWARDED, action);
     }
-    if !write_front(
-        ctx,
-        XdpMeta {
-            stats_slot: entry.stats_slot,
-        },
-    ) {
+    if !write_front(ctx, copy) {
         count(stat::META_FAILED);
     }
     let Some(set) = OIF_SETS.get(entry.oif_set) else {
@@ -270,16 +276,16 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, tagged: bool) -> u32 {
 /// Moves the MAC addresses over the 802.1Q tag and drops the tag from the frame.
 #[inline(always)]
 fn pop_vlan(ctx: &XdpContext) -> bool {
-    let Some(macs) = ptr_at::<[u8; 12]>(ctx.data(), ctx.data_end(), 0) else {
+    let Some(macs) = ptr_at::<[u32; 3]>(ctx.data(), ctx.data_end(), 0) else {
         return false;
     };
-    // SAFETY: in bounds (checked by ptr_at).
-    let addresses = unsafe { macs.read_unaligned() };
-    let Some(moved) = ptr_at::<[u8; 12]>(ctx.data(), ctx.data_end(), VLAN_TAG_LEN) else {
+    // SAFETY: in bounds (checked by ptr_at); native loads (see `packet::set_source_mac`).
+    let addresses = unsafe { *macs };
+    let Some(moved) = ptr_at::<[u32; 3]>(ctx.data(), ctx.data_end(), VLAN_TAG_LEN) else {
         return false;
     };
-    // SAFETY: in bounds (checked by ptr_at).
-    unsafe { moved.write_unaligned(addresses) };
+    // SAFETY: in bounds (checked by ptr_at); native stores.
+    unsafe { *moved = addresses };
     // SAFETY: the helper checks the new start against the frame itself.
     unsafe { bpf_xdp_adjust_head(ctx.ctx, VLAN_TAG_LEN as i32) == 0 }
 }
@@ -296,16 +302,16 @@ fn write_front<T>(ctx: &XdpContext, meta: T) -> bool {
     if front + size_of::<T>() > ctx.data() {
         return false;
     }
-    // SAFETY: inside the metadata area (checked just above).
-    unsafe { (front as *mut T).write_unaligned(meta) };
+    // SAFETY: inside the metadata area (checked just above); native stores (see
+    // `packet::set_source_mac`).
+    unsafe { *(front as *mut T) = meta };
     true
 }
 
-/// The settings of interface `ifindex`, copied out.
+/// The settings of interface `ifindex`, copied out (zeros if it was never configured).
 #[inline(always)]
 pub fn iface_config(ifindex: u32) -> Option<IfaceConfig> {
-    // SAFETY: the value is copied out at once.
-    unsafe { IFACES.get(ifindex) }.copied()
+    IFACES.get(ifindex).copied()
 }
 
 /// No entry (counted as `counter`): raise a creation alert of `kind` (`sg`: the (S,G) or, for

@@ -117,6 +117,7 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
         ingress,
         hops: ip.hop_limit,
         len: (IPV6_HDR_LEN + payload_len) as u64,
+        scope,
         tagged,
     };
     ingress::hit(ctx, &Ipv6 { sg, offset }, &entry, &packet)

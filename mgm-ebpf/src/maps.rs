@@ -45,9 +45,12 @@ pub static MFE_STATS: PerCpuArray<MfeCounters, { limits::MFES as usize }> = PerC
 pub static OIF_STATS: PerCpuHashMap<OifCounterKey, OifCounters, { limits::OIF_COUNTERS as usize }> =
     PerCpuHashMap::new();
 
-/// Per-interface settings, by ifindex.
+/// Per-interface settings, indexed by ifindex: a plain array, so that a copy's lookup is
+/// inlined (no hash). Userspace rewrites an interface's element in place: a packet racing a
+/// change may see the old value of some fields and the new value of others (a copy or two
+/// during a reconfiguration).
 #[btf_map]
-pub static IFACES: HashMap<u32, IfaceConfig, { limits::IFACES as usize }> = HashMap::new();
+pub static IFACES: Array<IfaceConfig, { limits::IFACES as usize }> = Array::new();
 
 /// Outgoing-interface sets: slot `MfeValue::oif_set` holds one devmap, keyed by ifindex, whose
 /// entries carry the egress program.

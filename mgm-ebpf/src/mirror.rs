@@ -10,11 +10,11 @@
 //! - Fail-safe: mgmd writes a heartbeat every second; once it is older than
 //!   `MIRROR_TIMEOUT_NS` (mgmd is gone) every packet of a mirrored entry goes to the kernel,
 //!   whose routes may have changed since.
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_coarse_ns};
+use aya_ebpf::bindings::xdp_action;
 use mgm_common::{config, stat, MfeCounters};
 
 use crate::{
-    bucket,
+    bucket::{self, now},
     maps::{count, CONFIG, MIRROR_RATE},
 };
 
@@ -28,15 +28,6 @@ fn setting(index: u32) -> u64 {
 #[inline(always)]
 fn stale(now: u64) -> bool {
     now.saturating_sub(setting(config::MIRROR_HEARTBEAT_NS)) > setting(config::MIRROR_TIMEOUT_NS)
-}
-
-/// The time for the sample interval and the heartbeat: CLOCK_MONOTONIC_COARSE (a tick's
-/// resolution is plenty for seconds, and costs a fraction of the precise clock on every
-/// packet of a mirrored entry).
-#[inline(always)]
-fn now() -> u64 {
-    // SAFETY: helper without preconditions.
-    unsafe { bpf_ktime_get_coarse_ns() }
 }
 
 /// For a packet of a mirrored entry on its incoming interface: whether it goes to the kernel

@@ -7,7 +7,6 @@
 //! touches, and is raised in a ring of its own (`REPEAT_REPORTS`) that userspace reads first.
 //! `REPORTED_SGS` (`limits::REPORTED_SGS` slots, one (S,G) each, chosen by hash)
 //! remembers both; an (S,G) overwritten in its slot by another counts as new again.
-use aya_ebpf::helpers::bpf_ktime_get_ns;
 use core::ptr::addr_of_mut;
 use mgm_common::{
     config, report_bucket, report_kind, stat, ReportedSg, SgKey, REPORT_HEADER_BYTES,
@@ -24,8 +23,7 @@ use crate::{
 /// or for IPv6 its digest (`Sg6Key::digest`), which stands for it in the budget and the record.
 #[inline(always)]
 pub fn raise(kind: u32, ifindex: u32, sg: SgKey, start: usize, end: usize, offset: usize) {
-    // SAFETY: helper without preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = bucket::now();
     let is_miss = kind == report_kind::MISS || kind == report_kind::MISS6;
     let admitted = if is_miss {
         admit_miss(sg, now)

@@ -27,7 +27,7 @@ mod xdp_common;
 
 use etherparse::{EtherType, Ethernet2Slice, Ipv4HeaderSlice, SingleVlanSlice};
 use fuzz_model6::{forwarded6, ipv6_offset, model6, mutated6, SET_GROUP6};
-use mgm_common::{Sg6Key, SgKey};
+use mgm_common::{Sg6Key, SgKey, NO_SCOPE};
 use mgm_user::dataplane::ForwardingBackend as _;
 use proptest::{
     prelude::RngExt as _,
@@ -172,7 +172,18 @@ fn forwarded<'a>(input: &[u8], out: &'a [u8]) -> (&'a [u8], Vec<u8>, bool) {
         expected[6..12].copy_from_slice(&mac_of(0));
         out
     } else {
-        out.get(4..).expect("metadata in front of the frame")
+        let (meta, out) = metadata_of(out);
+        let copy = (meta.len, meta.hops, meta.scope);
+        let wanted = (
+            u32::from(ip.header().total_len()),
+            ip.header().ttl() - 1,
+            NO_SCOPE,
+        );
+        assert_eq!(
+            copy, wanted,
+            "the copies' length, TTL and scope in the metadata"
+        );
+        out
     };
     expected
         .get_mut(24..26)

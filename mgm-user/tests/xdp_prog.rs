@@ -3,7 +3,7 @@
 mod xdp_common;
 
 use aya::{programs::ProgramError, sys::SyscallError};
-use mgm_common::SgKey;
+use mgm_common::{limits, SgKey, XdpMeta, NO_SCOPE};
 use mgm_user::{
     dataplane::{DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings},
     rawio::{self, Framing, PacketSocket},
@@ -41,18 +41,30 @@ fn hit_is_redirected_with_ttl_decremented_and_valid_checksum() {
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
-fn hit_through_a_set_carries_the_counter_slot_to_the_egress_program() {
+fn hit_through_a_set_hands_the_copies_description_to_the_egress_program() {
     let mut fx = fixture();
     let oifs = fx.oifs.clone();
     fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
     let frame = Frame::default().bytes();
     let (verdict, out) = fx.run(&frame);
     assert_eq!(verdict, XDP_REDIRECT);
-    assert_eq!(out.len(), frame.len() + 4, "metadata in front");
-    let ip = &out[4 + 14..4 + 34];
+    let (meta, out) = metadata_of(&out);
+    assert_eq!(
+        meta,
+        XdpMeta {
+            stats_slot: 0,
+            len: (frame.len() - 14) as u32,
+            hops: 63,
+            scope: NO_SCOPE,
+            reserved: [0; 2],
+        },
+        "the entry's counter slot, the length, the TTL after the decrement, no scope"
+    );
+    assert_eq!(out.len(), frame.len());
+    let ip = &out[14..34];
     assert_eq!((ip[8], checksum(ip)), (63, 0));
     assert_eq!(
-        out[4 + 6..4 + 12],
+        out[6..12],
         frame[6..12],
         "the egress program rewrites the MAC"
     );
@@ -112,6 +124,47 @@ fn single_interface_rules_apply_at_ingress() {
         (3, 2, 1),
         "3 accepted, 2 dropped by the interface's rules: 1 copy sent"
     );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn copies_to_an_interface_never_configured_are_dropped() {
+    // Punt slots alone do not configure an interface: without its MAC a copy cannot leave.
+    let mut fx = fixture();
+    let oif = fx.oifs[0];
+    fx.backend.remove_interface(oif).expect("remove");
+    fx.backend.set_punt_slots(oif, 0, 1).expect("punt slots");
+    fx.backend.install_mfe(sg(), LO, &[oif]).expect("install");
+    assert_eq!(fx.run(&Frame::default().bytes()).0, XDP_DROP);
+    let stats = fx.stats();
+    assert_eq!((stats["egress_no_config"], stats["egress_tx"]), (1, 0));
+    let entry = fx.backend.mfe_stats(sg()).expect("entry");
+    assert_eq!((entry.oifs[0].1.drops, entry.oifs[0].1.packets), (1, 0));
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_ifindex_past_the_interface_array_is_refused() {
+    let mut fx = fixture();
+    let past = limits::IFACES;
+    let refusals = [
+        fx.backend
+            .configure_interface(past, IfaceSettings::default())
+            .expect_err("configure refused"),
+        fx.backend
+            .set_punt_slots(past, 0, 1)
+            .expect_err("punt slots refused"),
+    ];
+    for e in refusals {
+        assert!(
+            e.to_string().contains("an ifindex below 65536"),
+            "a clear error: {e}"
+        );
+    }
+    let last = past - 1;
+    fx.backend
+        .configure_interface(last, IfaceSettings::default())
+        .expect("the last ifindex is taken");
 }
 
 #[test]

@@ -66,16 +66,27 @@ fn hit_is_redirected_with_hop_limit_decremented() {
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
-fn hit_through_a_set_carries_the_counter_slot_to_the_egress_program() {
+fn hit_through_a_set_hands_the_copies_description_to_the_egress_program() {
     let mut fx = fixture();
     let oifs = fx.oifs.clone();
     fx.backend.install_mfe6(sg6(), LO, &oifs).expect("install");
     let frame = Frame6::default();
-    let (verdict, out) = fx.run(&frame.bytes());
+    let bytes = frame.bytes();
+    let (verdict, out) = fx.run(&bytes);
     assert_eq!(verdict, XDP_REDIRECT);
-    assert_eq!(out[..4], 0u32.to_ne_bytes(), "the entry's counter slot, 0");
+    let (meta, out) = metadata_of(&out);
     assert_eq!(
-        out[4..],
+        (meta.stats_slot, meta.len, meta.hops, meta.scope),
+        (
+            0,
+            (bytes.len() - 14) as u32,
+            bytes[14 + 7] - 1,
+            bytes[14 + 25] & 0x0f
+        ),
+        "the entry's counter slot, the length, the hop limit after the decrement, the scope"
+    );
+    assert_eq!(
+        out[..],
         expected_copy(&frame, None),
         "the egress program writes the MAC"
     );

@@ -18,7 +18,7 @@ use super::{
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues};
 use mgm_common::{
     config, limits, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, ReportedSg,
-    Sg6Key, SgKey, IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD, NO_OIF_SET,
+    Sg6Key, SgKey, IFACE_FLAG_CONFIGURED, IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD, NO_OIF_SET,
 };
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
@@ -82,7 +82,7 @@ pub struct XdpBackend {
     mfes: HashMap<MapData, SgKey, MfeValue>,
     mfe_stats: PerCpuArray<MapData, MfeCounters>,
     oif_stats: PerCpuHashMap<MapData, OifCounterKey, OifCounters>,
-    ifaces: HashMap<MapData, u32, IfaceConfig>,
+    ifaces: Array<MapData, IfaceConfig>,
     config: Array<MapData, u64>,
     reported: Array<MapData, ReportedSg>,
     sets: OifSets,
@@ -136,13 +136,11 @@ impl XdpBackend {
         }
         let cpus =
             aya::util::nr_cpus().map_err(|(call, source)| DataPlaneError::Sys { call, source })?;
-        let ifaces: HashMap<MapData, u32, IfaceConfig> =
-            plane.take_map(map_name::IFACES)?.try_into()?;
+        let ifaces: Array<MapData, IfaceConfig> = plane.take_map(map_name::IFACES)?.try_into()?;
         let mut mirrored = HashSet::new();
-        for item in ifaces.iter() {
-            let (ifindex, iface) = item?;
-            if iface.flags & IFACE_FLAG_MIRRORED != 0 {
-                mirrored.insert(ifindex);
+        for (ifindex, iface) in ifaces.iter().enumerate() {
+            if iface?.flags & IFACE_FLAG_MIRRORED != 0 {
+                mirrored.insert(ifindex as u32);
             }
         }
         let mut backend = Self {
@@ -281,6 +279,18 @@ impl XdpBackend {
             self.collect()?;
         }
         Ok(())
+    }
+
+    /// The `IFACES` element of `ifindex` (zeros if never configured); an ifindex past the
+    /// array is refused.
+    fn iface(&self, ifindex: u32) -> Result<IfaceConfig, DataPlaneError> {
+        if ifindex >= limits::IFACES {
+            return Err(DataPlaneError::Invalid(format!(
+                "interface {ifindex}: the data plane holds interfaces with an ifindex below {}",
+                limits::IFACES
+            )));
+        }
+        Ok(self.ifaces.get(&ifindex, 0)?)
     }
 
     fn zeros<T: Default + Clone + aya::Pod>(&self) -> Result<PerCpuValues<T>, DataPlaneError> {
@@ -516,29 +526,27 @@ impl ForwardingBackend for XdpBackend {
         ifindex: u32,
         settings: IfaceSettings,
     ) -> Result<(), DataPlaneError> {
-        let mut iface = self.ifaces.get(&ifindex, 0).unwrap_or_default();
+        let mut iface = self.iface(ifindex)?;
         iface.mac = settings.mac;
         iface.ttl_threshold = settings.ttl_threshold;
         iface.mtu = settings.mtu;
-        iface.flags = if settings.mirrored {
-            IFACE_FLAG_MIRRORED
-        } else {
-            0
-        };
-        self.ifaces.insert(ifindex, iface, 0)?;
+        iface.flags = IFACE_FLAG_CONFIGURED
+            | if settings.mirrored {
+                IFACE_FLAG_MIRRORED
+            } else {
+                0
+            };
+        self.ifaces.set(ifindex, iface, 0)?;
         self.set_mirrored(ifindex, settings.mirrored)
     }
 
     fn remove_interface(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
         self.sets.forget_interface(ifindex);
         self.mirrored.remove(&ifindex);
-        match self.ifaces.remove(&ifindex) {
-            // Never configured: nothing to forget.
-            Err(MapError::SyscallError(e)) if e.io_error.kind() == std::io::ErrorKind::NotFound => {
-                Ok(())
-            }
-            result => Ok(result?),
+        if ifindex < limits::IFACES {
+            self.ifaces.set(ifindex, IfaceConfig::default(), 0)?;
         }
+        Ok(())
     }
 
     fn set_punt_slots(
@@ -547,10 +555,10 @@ impl ForwardingBackend for XdpBackend {
         first: u32,
         queues: u32,
     ) -> Result<(), DataPlaneError> {
-        let mut iface = self.ifaces.get(&ifindex, 0).unwrap_or_default();
+        let mut iface = self.iface(ifindex)?;
         iface.punt_slot = first;
         iface.punt_queues = queues;
-        self.ifaces.insert(ifindex, iface, 0)?;
+        self.ifaces.set(ifindex, iface, 0)?;
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 pub mod v6;
 
 use aya::programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp};
-use mgm_common::SgKey;
+use mgm_common::{SgKey, XdpMeta};
 use mgm_user::dataplane::{
     DataPlane, DataPlaneReport, ForwardingBackend, GlobalStats, IfaceSettings, ReportReader,
     XdpBackend,
@@ -101,6 +101,22 @@ impl Frame {
 /// The MAC the fixture gives its veth number `i`.
 pub fn mac_of(i: usize) -> [u8; 6] {
     [0x02, 0x4d, 0x47, 0x4d, 0, i as u8 + 1]
+}
+
+/// The metadata the ingress program put in front of a frame it broadcast (what the egress
+/// program reads instead of the header), and the frame behind it.
+pub fn metadata_of(out: &[u8]) -> (XdpMeta, &[u8]) {
+    let size = std::mem::size_of::<XdpMeta>();
+    let m = out.get(..size).expect("metadata in front of the frame");
+    let word = |at: usize| u32::from_ne_bytes(m[at..at + 4].try_into().expect("4 bytes"));
+    let meta = XdpMeta {
+        stats_slot: word(0),
+        len: word(4),
+        hops: m[8],
+        scope: m[9],
+        reserved: [m[10], m[11]],
+    };
+    (meta, &out[size..])
 }
 
 /// `struct xdp_md` as BPF_PROG_TEST_RUN takes it.

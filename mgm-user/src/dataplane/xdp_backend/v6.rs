@@ -7,8 +7,8 @@ use crate::dataplane::{
     loader::map_name,
     DataPlane, DataPlaneError,
 };
-use aya::maps::{HashMap, MapData, MapError};
-use mgm_common::{MfeValue, Sg6Key, MAX_SCOPE_BOUNDARY};
+use aya::maps::{HashMap, MapData};
+use mgm_common::{MfeValue, Sg6Key, IFACE_FLAG_CONFIGURED, MAX_SCOPE_BOUNDARY};
 use std::collections::{HashMap as StdHashMap, HashSet};
 
 /// The IPv6 table of the backend.
@@ -120,14 +120,12 @@ impl XdpBackend {
                  has no boundary)"
             )));
         }
-        let mut iface = match self.ifaces.get(&ifindex, 0) {
-            Err(MapError::KeyNotFound) => {
-                return Err(DataPlaneError::NoEntry(format!("interface {ifindex}")))
-            }
-            found => found?,
-        };
+        let mut iface = self.iface(ifindex)?;
+        if iface.flags & IFACE_FLAG_CONFIGURED == 0 {
+            return Err(DataPlaneError::NoEntry(format!("interface {ifindex}")));
+        }
         iface.scope_boundary = scope;
-        self.ifaces.insert(ifindex, iface, 0)?;
+        self.ifaces.set(ifindex, iface, 0)?;
         Ok(())
     }
 }
