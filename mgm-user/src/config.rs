@@ -305,6 +305,7 @@ impl Config {
             route.check(&interfaces).map_err(|problem| {
                 let span = match problem.key {
                     "route.from" => r.from.span(),
+                    "route.source" => r.source.as_ref().map_or(r.group.span(), |s| s.span()),
                     "route.group" => r.group.span(),
                     _ => r.to.span(),
                 };

@@ -7,7 +7,7 @@ mod xdp_common;
 
 use mgm_common::Sg6Key;
 use mgm_user::{
-    dataplane::{DataPlane, DataPlaneError, IfaceSettings, XdpBackend},
+    dataplane::{DataPlane, DataPlaneError, ForwardingBackend as _, IfaceSettings, XdpBackend},
     lab::{Host, Lab},
     rawio::{self, Framing, PacketSocket},
 };
@@ -123,11 +123,7 @@ fn ipv6_multicast_is_forwarded_between_namespaces() {
                     mtu: 1500,
                     ..IfaceSettings::default()
                 };
-                mgm_user::dataplane::ForwardingBackend::configure_interface(
-                    &mut backend,
-                    *ifindex,
-                    iface,
-                )?;
+                backend.configure_interface(*ifindex, iface)?;
             }
             backend.install_mfe6(sg, iif, &[settings[0].0])?;
             plane.attach("up0", false)?;
