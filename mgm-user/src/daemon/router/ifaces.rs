@@ -108,11 +108,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .set_ifindex(&link.name, Some(link.ifindex));
         let now = self.now();
         let ifid = IfId::index(link.ifindex);
-        if let Some(owner) = self.owner_of(&link.name) {
+        let owner = self.owner_of(&link.name);
+        if let Some(owner) = owner {
             if let Err(e) = self.mgm.take_interface_ownership(owner, ifid, now) {
                 warn!(interface = %link.name, error = %e, "taking ownership failed");
             }
         }
+        self.service6(&link.name, link.ifindex, owner.is_some(), true);
         // Flows already forwarded elsewhere get the interface where a route names it.
         self.apply_routes_to_mfes();
         self.mirror_interface(&link.name, link.ifindex, true);
@@ -200,6 +202,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             let _ = self.mgm.release_interface_ownership(owner, ifid, now);
         }
         self.builtins.statics.1.set_ifindex(name, None);
+        let owned = self.owner_of(name).is_some();
+        self.service6(name, ifindex, owned, false);
         self.mirror_interface(name, ifindex, false);
         // A link that is gone has lost its program already.
         if let Err(e) = self.io.detach(name) {

@@ -13,11 +13,13 @@
 //! ([`punts`]), IGMP ([`igmp_glue`]), API tables and counters, the veth watch's refresh
 //! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
 //! external protocols ([`externals`]), reload ([`reload`]), and keeping the backend in step
-//! with the MGM ([`sync`]).
+//! with the MGM ([`sync`]). IPv6 has its own MGM beside the IPv4 one ([`v6`]); the entry life
+//! cycle both share is written once over the [`family::Family`].
 mod executor;
 mod externals;
 #[cfg(any(test, feature = "testkit"))]
 pub(super) mod fake;
+mod family;
 mod host_joins;
 mod ifaces;
 mod igmp_glue;
@@ -31,6 +33,7 @@ mod sync;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod v6;
 
 pub use executor::{PuntFds, Router};
 use ports::HostJoin;
@@ -53,6 +56,7 @@ use crate::{
         ProtocolHandle, Sg, StaticRib, Timestamp,
     },
 };
+use family::Family;
 use mgm_common::SgKey;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -172,6 +176,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     stats_read_at: Option<Instant>,
     /// The mirror of the kernel's multicast routes (with `[mirror]`).
     mirror: Option<kernel_routes::Mirror>,
+    /// The IPv6 MGM and what belongs to it.
+    v6: v6::V6,
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
@@ -213,6 +219,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             max_negative_mfes: config.daemon.max_negative_entries as usize,
             ..mgm::Config::default()
         };
+        let mut v6 = v6::V6::new(core_config.clone(), STATIC_PROTOCOL_ID)?;
         let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));
         let igmp_handle = mgm.register(
             mgm::MS_IP_IGMP,
@@ -245,6 +252,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let mut statics = StaticProtocol::default();
         for route in &config.routes {
             statics.add_route(route.clone());
+            v6.statics.1.add_route(route.clone());
         }
         Ok(Self {
             epoch: now,
@@ -279,6 +287,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             punt_retries: punts::PuntRetries::default(),
             stats_read_at: None,
             mirror,
+            v6,
         })
     }
 
@@ -307,15 +316,22 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let handover = self
             .draining
             .values()
+            .chain(self.v6.draining.values())
             .map(|(last, _)| *last + HOLD_QUIET)
             .min();
+        let mgm6 = self
+            .v6
+            .mgm
+            .next_timeout()
+            .map(|t| self.epoch + Duration::from_millis(t.as_millis()));
         let reconcile = (!self.adopted.is_empty()).then_some(self.reconcile_at);
         [
             mgm,
+            mgm6,
             self.igmp.next_timeout(),
             handover,
             reconcile,
-            self.unsynced.next_retry(),
+            self.next_retry(),
             self.punt_retries.next(),
         ]
         .into_iter()
@@ -327,10 +343,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn tick(&mut self, now: Instant) {
         self.advance(now);
         self.mgm.tick(self.now());
+        self.v6.mgm.tick(self.now());
         let actions = self.igmp.tick(now);
         self.igmp_actions(actions);
         self.drive();
-        if !self.draining.is_empty() {
+        if !self.draining.is_empty() || !self.v6.draining.is_empty() {
             self.drain_punts(now);
         }
         if !self.adopted.is_empty() && now >= self.reconcile_at {
@@ -392,11 +409,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 self.mgm
                     .wrong_interface(sg.source, sg.group, ifindex, &header, now);
             }
-            DataPlaneReport::Miss6 { sg, ifindex, .. }
-            | DataPlaneReport::WrongIf6 { sg, ifindex, .. } => {
-                // The MGM carries IPv4 only so far (issue 13 item 3 brings IPv6 to it).
-                debug!(%sg, ifindex, "IPv6 report ignored: the router does not route IPv6 yet");
-            }
+            DataPlaneReport::Miss6 {
+                sg,
+                ifindex,
+                header,
+            } => self.miss6(sg, ifindex, &header),
+            DataPlaneReport::WrongIf6 {
+                sg,
+                ifindex,
+                header,
+            } => self.wrong_if6(sg, ifindex, &header),
         }
         self.drive();
     }
@@ -456,6 +478,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 "the forwarding table is full of active flows: new entries refused"
             );
         }
+        self.drive6();
     }
 
     fn apply(&mut self, action: Action) {
@@ -463,33 +486,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         match action {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
-                let key = key_of(sg);
-                // Packets of the flow already punted leave before the fast path takes over:
-                // a new entry starts in hold mode whether or not its punted packets have been
-                // read yet (some may still sit in the punt ring, e.g. when the report was
-                // read first). The data plane forwards its packets itself as soon as every
-                // packet punted before on their receive queue has been sent on (the punt
-                // marks, see `hold`), and the mode ends once its punt path is quiet.
-                let holding = !oifs.is_empty() && self.backend.installed(key).is_none();
-                if holding {
-                    self.backend.hold_on_create(key);
-                }
-                // An update of an entry the backend failed to take installs it.
-                let result = if self.backend.installed(key).is_some() {
-                    self.backend.update_mfe(key, iif.ifindex, &oifs)
-                } else {
-                    self.backend.install_mfe(key, iif.ifindex, &oifs)
-                };
-                match result {
-                    Ok(()) => {
-                        if holding {
-                            self.draining
-                                .insert(sg, (self.clock, self.clock + HOLD_MAX));
-                        }
-                        self.synced(sg);
-                    }
-                    Err(e) => self.backend_failed(sg, "install", &e),
-                }
+                self.write_entry(sg, iif.ifindex, &oifs);
                 // What was punted before the install joins the queue first (a negative entry
                 // sends nothing, so a spray of them costs no reads of the punt rings here).
                 if !oifs.is_empty() {
@@ -507,17 +504,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             Action::DeleteMfe { sg } => {
                 self.hold.discard(sg);
                 self.sync_punt_marks();
-                self.draining.remove(&sg);
-                let key = key_of(sg);
-                // Nothing to delete when the backend never took the entry.
-                if self.backend.installed(key).is_none() {
-                    self.synced(sg);
-                    return;
-                }
-                match self.backend.delete_mfe(key) {
-                    Ok(()) => self.synced(sg),
-                    Err(e) => self.backend_failed(sg, "delete", &e),
-                }
+                self.delete_entry(sg);
             }
             Action::CreationCancelled { sg } => {
                 self.hold.discard(sg);
@@ -529,16 +516,60 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 }
 
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// Writes the MGM's entry for `sg` of either family into the backend.
+    ///
+    /// Packets of the flow already punted leave before the fast path takes over: a new entry
+    /// starts in hold mode whether or not its punted packets have been read yet (some may
+    /// still sit in the punt ring, e.g. when the report was read first). The data plane
+    /// forwards its packets itself as soon as every packet punted before on their receive
+    /// queue has been sent on (the punt marks, see `hold`), and the mode ends once its punt
+    /// path is quiet.
+    fn write_entry<F: Family>(&mut self, sg: Sg<F>, iif: u32, oifs: &[u32]) {
+        let key = F::key(sg);
+        let exists = F::installed(&self.backend, key).is_some();
+        let holding = !oifs.is_empty() && !exists;
+        if holding {
+            F::hold_on_create(&mut self.backend, key);
+        }
+        // An update of an entry the backend failed to take installs it.
+        let result = if exists {
+            F::update(&mut self.backend, key, iif, oifs)
+        } else {
+            F::install(&mut self.backend, key, iif, oifs)
+        };
+        match result {
+            Ok(()) => {
+                if holding {
+                    let clock = self.clock;
+                    F::side(self).draining.insert(sg, (clock, clock + HOLD_MAX));
+                }
+                self.synced(sg);
+            }
+            Err(e) => self.backend_failed(sg, "install", &e),
+        }
+    }
+
+    /// Deletes the backend's entry for `sg` of either family.
+    fn delete_entry<F: Family>(&mut self, sg: Sg<F>) {
+        F::side(self).draining.remove(&sg);
+        let key = F::key(sg);
+        // Nothing to delete when the backend never took the entry.
+        if F::installed(&self.backend, key).is_none() {
+            self.synced(sg);
+            return;
+        }
+        match F::delete(&mut self.backend, key) {
+            Ok(()) => self.synced(sg),
+            Err(e) => self.backend_failed(sg, "delete", &e),
+        }
+    }
+}
+
 fn sg_of(key: SgKey) -> Sg {
-    Sg::new(
-        Ipv4Addr::from(u32::from_be(key.source)),
-        Ipv4Addr::from(u32::from_be(key.group)),
-    )
+    Ipv4Addr::sg(key)
 }
 
 fn key_of(sg: Sg) -> SgKey {
-    SgKey {
-        source: u32::from(sg.source).to_be(),
-        group: u32::from(sg.group).to_be(),
-    }
+    Ipv4Addr::key(sg)
 }

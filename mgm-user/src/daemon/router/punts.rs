@@ -1,6 +1,6 @@
 //! The punt path and the hold handover: punted packets are held until their entry exists, and
 //! an entry leaves hold mode once its punt path is quiet.
-use super::{key_of, ports::Punted, RouterCore, RouterIo, HOLD_QUIET};
+use super::{family::Family, ports::Punted, RouterCore, RouterIo, HOLD_QUIET};
 use crate::{
     daemon::hold::{self, Hold},
     dataplane::ForwardingBackend,
@@ -8,6 +8,7 @@ use crate::{
 };
 use std::{
     collections::BTreeMap,
+    net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 use tracing::warn;
@@ -142,15 +143,23 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Ends hold mode for entries whose punt path has gone quiet (every packet punted before
     /// has been sent on) or that reached the time limit.
     fn hand_over(&mut self, now: Instant) {
-        let ready: Vec<Sg> = self
-            .draining
+        self.hand_over_of::<Ipv4Addr>(now);
+        self.hand_over_of::<Ipv6Addr>(now);
+    }
+
+    /// [`RouterCore::hand_over`] for the entries of family `F`.
+    fn hand_over_of<F: Family>(&mut self, now: Instant) {
+        let draining = F::side(self).draining;
+        let ready: Vec<Sg<F>> = draining
             .iter()
             .filter(|(_, (last, deadline))| now >= *last + HOLD_QUIET || now >= *deadline)
             .map(|(sg, _)| *sg)
             .collect();
+        for sg in &ready {
+            draining.remove(sg);
+        }
         for sg in ready {
-            self.draining.remove(&sg);
-            if let Err(e) = self.backend.release_hold(key_of(sg)) {
+            if let Err(e) = F::release_hold(&mut self.backend, F::key(sg)) {
                 warn!(source = %sg.source, group = %sg.group, error = %e, "ending hold mode failed");
             }
         }
@@ -175,9 +184,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .map(|(k, v)| (format!("hold_{k}"), v.as_u64().unwrap_or(0)))
             .collect();
         out.insert("hold_queued_now".into(), self.hold.held() as u64);
-        out.insert("backend_failures".into(), self.unsynced.failures);
-        out.insert("backend_repaired".into(), self.unsynced.repaired);
-        out.insert("backend_unsynced_now".into(), self.unsynced.len() as u64);
+        let (v4, v6) = (&self.unsynced, &self.v6.unsynced);
+        out.insert("backend_failures".into(), v4.failures + v6.failures);
+        out.insert("backend_repaired".into(), v4.repaired + v6.repaired);
+        out.insert("backend_unsynced_now".into(), (v4.len() + v6.len()) as u64);
         let capacity = self.mgm.capacity_counters();
         let (mfes, negative) = self.mgm.mfe_counts();
         out.insert("mfes_now".into(), mfes as u64);

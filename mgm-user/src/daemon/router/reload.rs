@@ -18,7 +18,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             );
             new.mirror = self.config.mirror.clone();
         }
-        let old_routes: BTreeSet<StaticRoute> = self.builtins.statics.1.routes().cloned().collect();
+        let old_routes: BTreeSet<StaticRoute> = self
+            .builtins
+            .statics
+            .1
+            .routes()
+            .chain(self.v6.statics.1.routes())
+            .cloned()
+            .collect();
         let new_routes: BTreeSet<StaticRoute> = new.routes.iter().cloned().collect();
         let old_ifaces = self.config.interfaces.clone();
         self.config.interfaces = new.interfaces.clone();

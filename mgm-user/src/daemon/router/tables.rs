@@ -1,16 +1,17 @@
 //! The API tables (interfaces, protocols, MFEs, groups, IGMP, routes).
 use super::{
-    key_of, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID,
+    family::Family, key_of, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID,
+    STATIC_PROTOCOL_ID,
 };
 use crate::{
     api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
-    dataplane::ForwardingBackend,
+    dataplane::{ForwardingBackend, MfeStats},
     igmp::ChangeKind,
-    mgm::{self, IfId, MemberFlags, ProtocolHandle, Sg},
+    mgm::{self, Address, IfId, MemberFlags, ProtocolHandle, Sg},
 };
 use std::{
     collections::{BTreeMap, HashMap},
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 
@@ -163,26 +164,17 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             let Ok(mut stats) = self.backend.mfe_stats(key_of(sg)) else {
                 continue;
             };
-            for (ifindex, s) in &stats.oifs {
-                *redirected.entry(*ifindex).or_default() += s.packets;
-            }
+            count_redirected(&stats, &mut redirected);
             self.hold.add_to_stats(sg, &mut stats);
-            let counters = mgm::MfeCounters {
-                in_pkts: stats.packets,
-                in_octets: stats.bytes,
-                pkts_different_if: stats.wrong_if,
-                oifs: stats
-                    .oifs
-                    .iter()
-                    .map(|(i, s)| mgm::OifCounters {
-                        ifid: IfId::index(*i),
-                        out_packets: s.packets,
-                        ..mgm::OifCounters::new(IfId::index(*i))
-                    })
-                    .collect(),
-                ..Default::default()
+            let _ = self.mgm.report_stats(sg, counters_of(&stats), now);
+        }
+        let sgs: Vec<Sg<Ipv6Addr>> = self.v6.mgm.mfes().map(|m| m.sg()).collect();
+        for sg in sgs {
+            let Ok(stats) = self.backend.mfe6_stats(Ipv6Addr::key(sg)) else {
+                continue;
             };
-            let _ = self.mgm.report_stats(sg, counters, now);
+            count_redirected(&stats, &mut redirected);
+            let _ = self.v6.mgm.report_stats(sg, counters_of(&stats), now);
         }
         let io = &self.io;
         self.veths
@@ -276,10 +268,36 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .statics
             .1
             .routes()
+            .chain(self.v6.statics.1.routes())
             .map(|r| {
                 let source = r.source.map_or("*".to_owned(), |s| s.to_string());
                 format!("{} {} {} {}", r.from, source, r.group, r.to.join(" "))
             })
             .collect()
+    }
+}
+
+/// Adds the copies of an entry to the counts per outgoing interface.
+fn count_redirected(stats: &MfeStats, redirected: &mut HashMap<u32, u64>) {
+    for (ifindex, s) in &stats.oifs {
+        *redirected.entry(*ifindex).or_default() += s.packets;
+    }
+}
+
+/// An entry's counters as the MGM takes them.
+fn counters_of<A: Address>(stats: &MfeStats) -> mgm::MfeCounters<A> {
+    mgm::MfeCounters {
+        in_pkts: stats.packets,
+        in_octets: stats.bytes,
+        pkts_different_if: stats.wrong_if,
+        oifs: stats
+            .oifs
+            .iter()
+            .map(|(i, s)| mgm::OifCounters {
+                out_packets: s.packets,
+                ..mgm::OifCounters::new(IfId::index(*i))
+            })
+            .collect(),
+        ..Default::default()
     }
 }

@@ -1,0 +1,151 @@
+//! IPv6 through the core: the IPv6 MGM beside the IPv4 one, its static routes, creation in hold
+//! mode, the wrong-interface path, backend retries and interfaces leaving service.
+use super::*;
+use crate::{config::StaticRoute, daemon::router::family::Family};
+use std::net::Ipv6Addr;
+
+fn sg6() -> Sg<Ipv6Addr> {
+    Sg::new("2001:db8::1".parse().unwrap(), "ff0e::7:1".parse().unwrap())
+}
+
+/// up0, rcv1 and rcv2 with an any-source IPv6 route from up0 for ff0e::7:0/112 to
+/// `routes_to` beside the IPv4 route of [`config`].
+fn config6(routes_to: &[&str]) -> Config {
+    let to: Vec<String> = routes_to.iter().map(|n| format!("{n:?}")).collect();
+    let route = format!(
+        "[[route]]\nfrom = \"up0\"\ngroup = \"ff0e::7:0/112\"\nto = [{}]\n",
+        to.join(", ")
+    );
+    config_with(&["rcv2"], "", &route)
+}
+
+fn report6(core: &mut Core, sg: Sg<Ipv6Addr>, ifindex: u32, miss: bool, now: Instant) {
+    let (sg, header) = (Ipv6Addr::key(sg), vec![0x60; 40]);
+    let report = match miss {
+        true => DataPlaneReport::Miss6 {
+            sg,
+            ifindex,
+            header,
+        },
+        false => DataPlaneReport::WrongIf6 {
+            sg,
+            ifindex,
+            header,
+        },
+    };
+    core.report(report, now);
+}
+
+/// The backend's IPv6 entry for `sg`.
+fn entry6(core: &Core, sg: Sg<Ipv6Addr>) -> Option<FakeEntry> {
+    core.backend.v6.entries.get(&Ipv6Addr::key(sg)).cloned()
+}
+
+fn words(text: &str) -> StaticRoute {
+    let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+    StaticRoute::parse_words(&words).expect("route")
+}
+
+#[test]
+fn a_static_ipv6_route_creates_the_entry_in_hold_mode_from_any_source_without_a_rib() {
+    let t0 = Instant::now();
+    let mut core = core(config6(&["rcv1", "rcv2"]), t0);
+    // No IPv6 RIB route to the source: the route's inbound interface decides (smcroute).
+    report6(&mut core, sg6(), UP0, true, t0);
+    let created = FakeEntry {
+        iif: UP0,
+        oifs: vec![RCV1, RCV2],
+        hold: true,
+    };
+    assert_eq!(entry6(&core, sg6()), Some(created.clone()));
+    assert!(core.backend.entries.is_empty(), "nothing in the IPv4 table");
+    assert_eq!(differences(&core), Vec::<String>::new());
+    // The hold mode ends once the punt path is quiet.
+    core.tick(t0 + HOLD_QUIET);
+    assert_eq!(
+        entry6(&core, sg6()),
+        Some(FakeEntry {
+            hold: false,
+            ..created
+        })
+    );
+    // Another source of the group forwards as well; a group outside the route is dropped by
+    // a negative entry, which never holds.
+    let other = Sg::new("2001:db8:9::5".parse().unwrap(), sg6().group);
+    report6(&mut core, other, UP0, true, t0);
+    assert_eq!(entry6(&core, other).map(|e| e.oifs), Some(vec![RCV1, RCV2]));
+    let unrouted = Sg::new(sg6().source, "ff0e::8:1".parse().unwrap());
+    report6(&mut core, unrouted, UP0, true, t0);
+    let negative = entry6(&core, unrouted).expect("negative entry");
+    assert!(negative.oifs.is_empty() && !negative.hold);
+    // The IPv4 route stays IPv4: an IPv4 flow gets its own entry in the IPv4 table.
+    miss(&mut core, UP0, t0);
+    assert_eq!(entry(&core), Some((UP0, vec![RCV2])));
+    assert_eq!(core.backend.v6.entries.len(), 3);
+}
+
+#[test]
+fn a_first_ipv6_packet_on_another_interface_still_creates_the_routes_entry_and_later_copies_are_wrong_if(
+) {
+    let t0 = Instant::now();
+    let mut core = core(config6(&["rcv1"]), t0);
+    report6(&mut core, sg6(), RCV2, true, t0);
+    assert_eq!(
+        entry6(&core, sg6()).map(|e| (e.iif, e.oifs)),
+        Some((UP0, vec![RCV1]))
+    );
+    let writes = core.backend.v6.writes[&Ipv6Addr::key(sg6())];
+    report6(&mut core, sg6(), RCV2, false, t0);
+    assert_eq!(
+        core.backend.v6.writes[&Ipv6Addr::key(sg6())],
+        writes,
+        "a wrong-interface copy changes nothing"
+    );
+    assert_eq!(entry6(&core, sg6()).map(|e| e.iif), Some(UP0));
+}
+
+#[test]
+fn a_failed_ipv6_install_is_retried_until_the_backend_holds_the_entry() {
+    let t0 = Instant::now();
+    let mut core = core(config6(&["rcv1"]), t0);
+    core.backend.failing.insert(Op::Install);
+    report6(&mut core, sg6(), UP0, true, t0);
+    assert_eq!(entry6(&core, sg6()), None);
+    assert_eq!(core.counters()["backend_unsynced_now"], 1);
+    assert_eq!(differences(&core), ["(2001:db8::1, ff0e::7:1) missing"]);
+    core.backend.failing.clear();
+    let retry = core.next_deadline().expect("a retry is due");
+    core.tick(retry);
+    assert_eq!(entry6(&core, sg6()).map(|e| e.oifs), Some(vec![RCV1]));
+    assert_eq!(core.counters()["backend_repaired"], 1);
+    assert_eq!(differences(&core), Vec::<String>::new());
+}
+
+#[test]
+fn ipv6_routes_added_and_removed_at_run_time_change_existing_entries_in_place() {
+    let t0 = Instant::now();
+    let mut core = core(config6(&["rcv1"]), t0);
+    report6(&mut core, sg6(), UP0, true, t0);
+    let added = words("up0 2001:db8::1 ff0e::7:1 rcv2");
+    assert_eq!(core.add_route(added.clone()), Response::Ok);
+    assert_eq!(entry6(&core, sg6()).map(|e| e.oifs), Some(vec![RCV1, RCV2]));
+    assert!(core
+        .routes()
+        .iter()
+        .any(|r| r == "up0 2001:db8::1/128 ff0e::7:1/128 rcv2"));
+    assert_ne!(
+        core.add_route(added.clone()),
+        Response::Ok,
+        "exists already"
+    );
+    assert_eq!(core.remove_route(&added), Response::Ok);
+    assert_eq!(entry6(&core, sg6()).map(|e| e.oifs), Some(vec![RCV1]));
+    assert_ne!(core.remove_route(&added), Response::Ok, "gone already");
+    // An outgoing interface leaving service leaves the entry in place without it; the
+    // incoming one takes the entry with it.
+    core.link_removed("rcv1", t0);
+    assert_eq!(entry6(&core, sg6()).map(|e| e.oifs), Some(vec![]));
+    core.link_removed("up0", t0);
+    assert_eq!(entry6(&core, sg6()), None);
+    assert_eq!(differences(&core), Vec::<String>::new());
+}
