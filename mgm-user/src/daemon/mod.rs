@@ -26,7 +26,7 @@ mod static_routes;
 pub mod testkit;
 mod veth;
 
-pub use hold::{Hold, Prepared};
+pub use hold::{Flow, Hold, Prepared};
 pub use links::{Link, LinkEvent};
 pub use router::{PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
 pub use routes::{Route, RouteEvent};

@@ -6,6 +6,7 @@
 //! life cycle (creation in hold mode, handover, retries, checks) is written once.
 use super::{sync::Unsynced, RouterCore, RouterIo};
 use crate::{
+    daemon::hold::Flow,
     dataplane::{ForwardingBackend, InstalledMfe},
     mgm::{Address, Mgm, Sg},
 };
@@ -34,6 +35,8 @@ pub(super) trait Family: Address + Into<IpAddr> {
     fn key(sg: Sg<Self>) -> Self::Key;
     /// The (S,G) of a backend key.
     fn sg(key: Self::Key) -> Sg<Self>;
+    /// `sg` as the hold queues key it.
+    fn flow(sg: Sg<Self>) -> Flow;
 
     /// The family's state in `core`.
     fn side<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> Side<'_, Self>;
@@ -74,6 +77,10 @@ impl Family for Ipv4Addr {
             Ipv4Addr::from(u32::from_be(key.source)),
             Ipv4Addr::from(u32::from_be(key.group)),
         )
+    }
+
+    fn flow(sg: Sg) -> Flow {
+        Flow::V4(sg)
     }
 
     fn side<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> Side<'_, Self> {
@@ -135,6 +142,10 @@ impl Family for Ipv6Addr {
 
     fn sg(key: Sg6Key) -> Sg<Ipv6Addr> {
         Sg::new(key.source_addr(), key.group_addr())
+    }
+
+    fn flow(sg: Sg<Ipv6Addr>) -> Flow {
+        Flow::V6(sg)
     }
 
     fn side<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> Side<'_, Self> {

@@ -486,37 +486,50 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         match action {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
-                self.write_entry(sg, iif.ifindex, &oifs);
-                // What was punted before the install joins the queue first (a negative entry
-                // sends nothing, so a spray of them costs no reads of the punt rings here).
-                if !oifs.is_empty() {
-                    let now = self.clock;
-                    self.drain_punts(now);
-                }
-                let route = hold::Route {
-                    iif: iif.ifindex,
-                    oifs: &oifs,
-                    egress: &self.egress,
-                };
-                self.hold.release(sg, route, &mut self.io);
-                self.sync_punt_marks();
+                self.entry_written(sg, iif.ifindex, &oifs);
             }
-            Action::DeleteMfe { sg } => {
-                self.hold.discard(sg);
-                self.sync_punt_marks();
-                self.delete_entry(sg);
-            }
-            Action::CreationCancelled { sg } => {
-                self.hold.discard(sg);
-                self.sync_punt_marks();
-                self.forget_unknown(sg);
-            }
+            Action::DeleteMfe { sg } => self.entry_deleted(sg),
+            Action::CreationCancelled { sg } => self.creation_cancelled(sg),
             Action::Callback { to, callback } => self.deliver_external(to, callback),
         }
     }
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// The MGM installed or changed its entry for `sg` (of either family): the backend takes
+    /// it, and the packets held for it leave.
+    fn entry_written<F: Family>(&mut self, sg: Sg<F>, iif: u32, oifs: &[u32]) {
+        self.write_entry(sg, iif, oifs);
+        // What was punted before the install joins the queue first (a negative entry sends
+        // nothing, so a spray of them costs no reads of the punt rings here).
+        if !oifs.is_empty() {
+            let now = self.clock;
+            self.drain_punts(now);
+        }
+        let route = hold::Route {
+            iif,
+            oifs,
+            egress: &self.egress,
+        };
+        self.hold.release(F::flow(sg), route, &mut self.io);
+        self.sync_punt_marks();
+    }
+
+    /// The MGM deleted its entry for `sg`: what is held for it is dropped, and the backend
+    /// deletes it.
+    fn entry_deleted<F: Family>(&mut self, sg: Sg<F>) {
+        self.hold.discard(F::flow(sg));
+        self.sync_punt_marks();
+        self.delete_entry(sg);
+    }
+
+    /// The MGM abandoned the creation of `sg`.
+    fn creation_cancelled<F: Family>(&mut self, sg: Sg<F>) {
+        self.hold.discard(F::flow(sg));
+        self.sync_punt_marks();
+        self.forget_unknown(sg);
+    }
+
     /// Writes the MGM's entry for `sg` of either family into the backend.
     ///
     /// Packets of the flow already punted leave before the fast path takes over: a new entry

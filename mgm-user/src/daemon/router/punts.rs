@@ -2,7 +2,7 @@
 //! an entry leaves hold mode once its punt path is quiet.
 use super::{family::Family, ports::Punted, RouterCore, RouterIo, HOLD_QUIET};
 use crate::{
-    daemon::hold::{self, Hold},
+    daemon::hold::{self, Flow, Hold},
     dataplane::ForwardingBackend,
     mgm::Sg,
 };
@@ -103,16 +103,15 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         } in frames
         {
             let flow = Hold::flow_of(&frame);
-            if let Some(drain) = flow.and_then(|sg| self.draining.get_mut(&sg)) {
-                drain.0 = now;
-            }
-            let installed = flow
-                .filter(|sg| !self.hold.is_waiting(*sg))
-                .and_then(|sg| self.mgm.mfe(sg))
-                .map(|m| {
-                    let oifs: Vec<u32> = m.oifs().iter().map(|o| o.ifindex).collect();
-                    (m.sg(), m.iif().ifindex, oifs)
-                });
+            let installed = flow.and_then(|flow| {
+                let entry = match flow {
+                    Flow::V4(sg) => self.punted_route(sg, now),
+                    Flow::V6(sg) => self.punted_route(sg, now),
+                };
+                entry
+                    .filter(|_| !self.hold.is_waiting(flow))
+                    .map(|(iif, oifs)| (flow, iif, oifs))
+            });
             match installed {
                 Some((sg, iif, oifs)) => {
                     let route = hold::Route {
@@ -130,6 +129,18 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         self.sync_punt_marks();
         self.hand_over(now);
+    }
+
+    /// A packet of `sg` was punted at `now` (an entry in hold mode stays in it a while
+    /// longer): the MGM's entry for it, incoming and outgoing ifindexes.
+    fn punted_route<F: Family>(&mut self, sg: Sg<F>, now: Instant) -> Option<(u32, Vec<u32>)> {
+        if let Some(drain) = F::side(self).draining.get_mut(&sg) {
+            drain.0 = now;
+        }
+        F::mgm(self).mfe(sg).map(|m| {
+            let oifs: Vec<u32> = m.oifs().iter().map(|o| o.ifindex).collect();
+            (m.iif().ifindex, oifs)
+        })
     }
 
     /// Hands the data plane the punt marks that moved: how far each punt socket's frames have

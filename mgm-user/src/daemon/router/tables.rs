@@ -170,10 +170,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         let sgs: Vec<Sg<Ipv6Addr>> = self.v6.mgm.mfes().map(|m| m.sg()).collect();
         for sg in sgs {
-            let Ok(stats) = self.backend.mfe6_stats(Ipv6Addr::key(sg)) else {
+            let Ok(mut stats) = self.backend.mfe6_stats(Ipv6Addr::key(sg)) else {
                 continue;
             };
             count_redirected(&stats, &mut redirected);
+            self.hold.add_to_stats(sg, &mut stats);
             let _ = self.v6.mgm.report_stats(sg, counters_of(&stats), now);
         }
         let io = &self.io;

@@ -114,10 +114,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         match action {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
-                self.write_entry(sg, iif.ifindex, &oifs);
+                self.entry_written(sg, iif.ifindex, &oifs);
             }
-            Action::DeleteMfe { sg } => self.delete_entry(sg),
-            Action::CreationCancelled { sg } => self.forget_unknown(sg),
+            Action::DeleteMfe { sg } => self.entry_deleted(sg),
+            Action::CreationCancelled { sg } => self.creation_cancelled(sg),
             // Only the built-in protocols are registered with the IPv6 MGM.
             Action::Callback { to, callback } => {
                 debug!(?to, ?callback, "IPv6 callback without a recipient")
