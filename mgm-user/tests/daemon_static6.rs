@@ -197,5 +197,28 @@ fn a_static_ipv6_route_forwards_every_packet_from_the_first_in_order_and_nothing
             (COUNT..COUNT + 100).collect::<Vec<_>>()
         );
     }
+    // mgmctl shows the entry with its IPv6 addresses, in the table and in JSON.
+    let table = mgmctl_row(&mgmd.mgmctl_ok(&["show", "mfe"])?)?;
+    assert!(
+        table.contains("ff0e::7:1") && table.contains("up0"),
+        "{table}"
+    );
+    let json = mgmd.mgmctl_ok(&["--json", "show", "mfe"])?;
+    let json: serde_json::Value = serde_json::from_str(&json)?;
+    let text = json.to_string();
+    assert!(
+        text.contains(&format!("\"source\":\"{SOURCE}\""))
+            && text.contains("\"group\":\"ff0e::7:1\""),
+        "{text}"
+    );
     Ok(())
+}
+
+/// The line of `show mfe`'s table for the IPv6 source.
+fn mgmctl_row(table: &str) -> Result<String> {
+    table
+        .lines()
+        .find(|l| l.starts_with(&SOURCE.to_string()))
+        .map(str::to_owned)
+        .with_context(|| format!("no row for {SOURCE}:\n{table}"))
 }

@@ -1,7 +1,7 @@
 //! The rows of the tables mgmd answers `mgmctl show` with (interfaces, protocols, forwarding
 //! entries with their rates, memberships), re-exported by [`proto`](super::proto).
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// One managed interface.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,10 +52,10 @@ pub struct OifRow {
 /// One MFE.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MfeRow {
-    /// Source.
-    pub source: Ipv4Addr,
-    /// Group.
-    pub group: Ipv4Addr,
+    /// Source (IPv4 or IPv6; in JSON, the address as text).
+    pub source: IpAddr,
+    /// Group, of the source's family.
+    pub group: IpAddr,
     /// Incoming interface.
     pub iif: String,
     /// The protocol owning the incoming interface when the entry was made: `static`,

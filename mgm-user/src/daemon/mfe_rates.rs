@@ -9,7 +9,7 @@
 //! yet. Memory: one sample per existing entry; the samples of entries gone are dropped at the
 //! next sample. Sans-IO: rows and `now` in, rows with rates out.
 use crate::api::proto::{MfeRate, MfeRow, MfeShown};
-use std::{collections::HashMap, net::Ipv4Addr, time::Duration, time::Instant};
+use std::{collections::HashMap, net::IpAddr, time::Duration, time::Instant};
 
 /// A sample younger than this is not replaced (its rate is reported again), so that a burst of
 /// `show`s does not measure rates over a few microseconds.
@@ -27,7 +27,7 @@ struct Sample {
 /// The latest sample of each forwarding entry, by (source, group).
 #[derive(Debug, Default)]
 pub(super) struct MfeRates {
-    samples: HashMap<(Ipv4Addr, Ipv4Addr), Sample>,
+    samples: HashMap<(IpAddr, IpAddr), Sample>,
 }
 
 impl MfeRates {
@@ -75,11 +75,12 @@ impl MfeRates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn row(group: u8, packets: u64, bytes: u64) -> MfeRow {
         MfeRow {
-            source: Ipv4Addr::new(10, 0, 0, 1),
-            group: Ipv4Addr::new(239, 1, 1, group),
+            source: Ipv4Addr::new(10, 0, 0, 1).into(),
+            group: Ipv4Addr::new(239, 1, 1, group).into(),
             iif: "up0".into(),
             oifs: Vec::new(),
             packets,

@@ -7,7 +7,7 @@
 use super::{sync::Unsynced, RouterCore, RouterIo};
 use crate::{
     daemon::hold::Flow,
-    dataplane::{ForwardingBackend, InstalledMfe},
+    dataplane::{ForwardingBackend, InstalledMfe, MfeStats},
     mgm::{Address, Mgm, Sg},
 };
 use mgm_common::{Sg6Key, SgKey};
@@ -56,6 +56,7 @@ pub(super) trait Family: Address + Into<IpAddr> {
         oifs: &[u32],
     ) -> Result<(), B::Error>;
     fn delete<B: ForwardingBackend>(b: &mut B, key: Self::Key) -> Result<(), B::Error>;
+    fn stats<B: ForwardingBackend>(b: &B, key: Self::Key) -> Result<MfeStats, B::Error>;
     fn hold_on_create<B: ForwardingBackend>(b: &mut B, key: Self::Key);
     fn release_hold<B: ForwardingBackend>(b: &mut B, key: Self::Key) -> Result<(), B::Error>;
     fn installed<B: ForwardingBackend>(b: &B, key: Self::Key) -> Option<InstalledMfe<Self::Key>>;
@@ -114,6 +115,10 @@ impl Family for Ipv4Addr {
 
     fn delete<B: ForwardingBackend>(b: &mut B, key: SgKey) -> Result<(), B::Error> {
         b.delete_mfe(key)
+    }
+
+    fn stats<B: ForwardingBackend>(b: &B, key: SgKey) -> Result<MfeStats, B::Error> {
+        b.mfe_stats(key)
     }
 
     fn hold_on_create<B: ForwardingBackend>(b: &mut B, key: SgKey) {
@@ -179,6 +184,10 @@ impl Family for Ipv6Addr {
 
     fn delete<B: ForwardingBackend>(b: &mut B, key: Sg6Key) -> Result<(), B::Error> {
         b.delete_mfe6(key)
+    }
+
+    fn stats<B: ForwardingBackend>(b: &B, key: Sg6Key) -> Result<MfeStats, B::Error> {
+        b.mfe6_stats(key)
     }
 
     fn hold_on_create<B: ForwardingBackend>(b: &mut B, key: Sg6Key) {

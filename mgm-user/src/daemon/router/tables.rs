@@ -95,19 +95,28 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .collect()
     }
 
-    /// The MFE table with fresh counters (which also refresh active entries' lifetimes).
+    /// The MFE table with fresh counters (which also refresh active entries' lifetimes): the
+    /// IPv4 entries, then the IPv6 ones.
     pub fn mfes(&mut self) -> Vec<MfeRow> {
         self.refresh_stats(self.clock);
+        let mut rows = self.mfe_rows::<Ipv4Addr>();
+        rows.extend(self.mfe_rows::<Ipv6Addr>());
+        self.drive();
+        rows
+    }
+
+    /// The MFE rows of family `F`.
+    fn mfe_rows<F: Family>(&self) -> Vec<MfeRow> {
         let now = self.now();
-        let rows = self
-            .mgm
+        F::mgm(self)
             .mfes()
             .map(|m| {
-                let mut stats = self.backend.mfe_stats(key_of(m.sg())).unwrap_or_default();
-                self.hold.add_to_stats(m.sg(), &mut stats);
+                let key = F::key(m.sg());
+                let mut stats = F::stats(&self.backend, key).unwrap_or_default();
+                self.hold.add_to_stats(F::flow(m.sg()), &mut stats);
                 MfeRow {
-                    source: m.sg().source,
-                    group: m.sg().group,
+                    source: m.sg().source.into(),
+                    group: m.sg().group.into(),
                     iif: self.name_of(m.iif().ifindex),
                     origin: self.protocol_name(m.iif_protocol()),
                     oifs: m
@@ -135,9 +144,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     expires_s: m.expiry_time(now).as_secs(),
                 }
             })
-            .collect();
-        self.drive();
-        rows
+            .collect()
     }
 
     /// [`RouterCore::refresh_stats`] unless it ran less than [`STATS_FRESHNESS`] ago (for the
@@ -170,7 +177,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         let sgs: Vec<Sg<Ipv6Addr>> = self.v6.mgm.mfes().map(|m| m.sg()).collect();
         for sg in sgs {
-            let Ok(mut stats) = self.backend.mfe6_stats(Ipv6Addr::key(sg)) else {
+            let Ok(mut stats) = Ipv6Addr::stats(&self.backend, Ipv6Addr::key(sg)) else {
                 continue;
             };
             count_redirected(&stats, &mut redirected);

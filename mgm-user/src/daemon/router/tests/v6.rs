@@ -204,7 +204,27 @@ fn held_ipv6_packets_leave_in_order_with_the_hop_limit_decremented_and_stray_or_
         (counters["hold_wrong_if"], counters["hold_ttl_expired"]),
         (1, 1)
     );
-    // show mfe's counters include the held packets sent (the fake fast path counts none).
-    core.refresh_stats(t0);
     assert_eq!(core.counters()["hold_queued_now"], 0);
+    // show mfe lists the IPv6 entry after the IPv4 ones, with its addresses; its counters
+    // include what the hold queues did (the fake fast path counts nothing).
+    miss(&mut core, UP0, t0);
+    let rows = core.mfes();
+    let shown: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.source.to_string(), r.group.to_string()))
+        .collect();
+    assert_eq!(
+        shown,
+        [("10.0.0.1", "239.7.0.1"), ("2001:db8::1", "ff0e::7:1")]
+            .map(|(s, g)| (s.into(), g.into()))
+    );
+    let row = &rows[1];
+    assert_eq!((row.iif.as_str(), row.origin.as_str()), ("up0", "static"));
+    assert_eq!((row.packets, row.wrong_if), (4, 1));
+    let oifs: Vec<(&str, u64)> = row
+        .oifs
+        .iter()
+        .map(|o| (o.iface.as_str(), o.packets))
+        .collect();
+    assert_eq!(oifs, [("rcv1", 4), ("rcv2", 4)]);
 }
