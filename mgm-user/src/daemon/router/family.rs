@@ -61,6 +61,8 @@ pub(super) trait Family: Address + Into<IpAddr> {
     fn release_hold<B: ForwardingBackend>(b: &mut B, key: Self::Key) -> Result<(), B::Error>;
     fn installed<B: ForwardingBackend>(b: &B, key: Self::Key) -> Option<InstalledMfe<Self::Key>>;
     fn read_back<B: ForwardingBackend>(b: &B) -> Result<Vec<InstalledMfe<Self::Key>>, B::Error>;
+    /// Every entry of the backend's bookkeeping.
+    fn read_installed<B: ForwardingBackend>(b: &B) -> Vec<InstalledMfe<Self::Key>>;
 }
 
 impl Family for Ipv4Addr {
@@ -136,6 +138,10 @@ impl Family for Ipv4Addr {
     fn read_back<B: ForwardingBackend>(b: &B) -> Result<Vec<InstalledMfe>, B::Error> {
         b.read_back()
     }
+
+    fn read_installed<B: ForwardingBackend>(b: &B) -> Vec<InstalledMfe> {
+        b.installed_all()
+    }
 }
 
 impl Family for Ipv6Addr {
@@ -204,5 +210,9 @@ impl Family for Ipv6Addr {
 
     fn read_back<B: ForwardingBackend>(b: &B) -> Result<Vec<InstalledMfe<Sg6Key>>, B::Error> {
         b.read_back6()
+    }
+
+    fn read_installed<B: ForwardingBackend>(b: &B) -> Vec<InstalledMfe<Sg6Key>> {
+        b.installed6_all()
     }
 }

@@ -60,7 +60,7 @@ use family::Family;
 use mgm_common::SgKey;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 use tracing::{debug, info, warn};
@@ -190,24 +190,15 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         hold: Hold,
         now: Instant,
     ) -> anyhow::Result<Self> {
-        let adopted: Vec<(Sg, u32)> = backend
-            .installed_all()
-            .into_iter()
-            .map(|e| (sg_of(e.sg), e.iif))
-            .collect();
-        if !adopted.is_empty() {
+        let adopted = adopt::<Ipv4Addr, B>(&mut backend);
+        let adopted6 = adopt::<Ipv6Addr, B>(&mut backend);
+        if !adopted.is_empty() || !adopted6.is_empty() {
             info!(
                 entries = adopted.len(),
+                ipv6_entries = adopted6.len(),
                 window_s = config.daemon.adopt_window_s,
                 "adopted the forwarding entries of the previous run"
             );
-        }
-        // A previous run stopped while an entry was in hold mode left it punting its packets to
-        // sockets nobody reads: adopted entries forward by the fast path at once.
-        for (sg, _) in &adopted {
-            if let Err(e) = backend.release_hold(key_of(*sg)) {
-                warn!(source = %sg.source, group = %sg.group, error = %e, "ending an adopted entry's hold mode failed");
-            }
         }
         let reconcile_at = now + Duration::from_secs(config.daemon.adopt_window_s.into());
         // Every entry the MGM keeps fits into the data plane's table (capacity.rs).
@@ -219,7 +210,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             max_negative_mfes: config.daemon.max_negative_entries as usize,
             ..mgm::Config::default()
         };
-        let mut v6 = v6::V6::new(core_config.clone(), STATIC_PROTOCOL_ID)?;
+        let mut v6 = v6::V6::new(core_config.clone(), STATIC_PROTOCOL_ID, adopted6)?;
         let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));
         let igmp_handle = mgm.register(
             mgm::MS_IP_IGMP,
@@ -302,6 +293,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         &self.io
     }
 
+    /// Whether entries adopted from the previous run wait for their reconciliation.
+    fn adopting(&self) -> bool {
+        !self.adopted.is_empty() || !self.v6.adopted.is_empty()
+    }
+
     /// The core's time as the MGM counts it.
     fn now(&self) -> Timestamp {
         Timestamp::from_millis(self.clock.duration_since(self.epoch).as_millis() as u64)
@@ -324,7 +320,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .mgm
             .next_timeout()
             .map(|t| self.epoch + Duration::from_millis(t.as_millis()));
-        let reconcile = (!self.adopted.is_empty()).then_some(self.reconcile_at);
+        let reconcile = self.adopting().then_some(self.reconcile_at);
         [
             mgm,
             mgm6,
@@ -350,7 +346,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if !self.draining.is_empty() || !self.v6.draining.is_empty() {
             self.drain_punts(now);
         }
-        if !self.adopted.is_empty() && now >= self.reconcile_at {
+        if self.adopting() && now >= self.reconcile_at {
             self.reconcile_adopted();
         }
         self.retry_unsynced();
@@ -362,6 +358,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// backend replaces it in place (atomically; unchanged lists keep forwarding untouched).
     /// Entries that no longer have receivers become negative and then expire as usual.
     fn reconcile_adopted(&mut self) {
+        self.reconcile_adopted6();
         let adopted = std::mem::take(&mut self.adopted);
         info!(
             entries = adopted.len(),
@@ -413,7 +410,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 sg,
                 ifindex,
                 header,
-            } => self.miss6(sg, ifindex, &header),
+            } => self.miss6(Ipv6Addr::sg(sg), ifindex, &header),
             DataPlaneReport::WrongIf6 {
                 sg,
                 ifindex,
@@ -577,6 +574,22 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             Err(e) => self.backend_failed(sg, "delete", &e),
         }
     }
+}
+
+/// The entries of family `F` a previous run left in `backend`, (S,G) and incoming ifindex.
+/// A previous run stopped while an entry was in hold mode left it punting its packets to
+/// sockets nobody reads: adopted entries forward by the fast path at once.
+fn adopt<F: Family, B: ForwardingBackend>(backend: &mut B) -> Vec<(Sg<F>, u32)> {
+    let adopted: Vec<(Sg<F>, u32)> = F::read_installed(backend)
+        .into_iter()
+        .map(|e| (F::sg(e.sg), e.iif))
+        .collect();
+    for (sg, _) in &adopted {
+        if let Err(e) = F::release_hold(backend, F::key(*sg)) {
+            warn!(source = %sg.source, group = %sg.group, error = %e, "ending an adopted entry's hold mode failed");
+        }
+    }
+    adopted
 }
 
 fn sg_of(key: SgKey) -> Sg {

@@ -198,7 +198,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let adopted: BTreeSet<Sg> = self.adopted.iter().map(|(sg, _)| *sg).collect();
         let mut report = CheckReport::default();
         self.check_of::<Ipv4Addr>(&adopted, &mut report)?;
-        self.check_of::<Ipv6Addr>(&BTreeSet::new(), &mut report)?;
+        let adopted6: BTreeSet<Sg<Ipv6Addr>> = self.v6.adopted.iter().map(|(sg, _)| *sg).collect();
+        self.check_of::<Ipv6Addr>(&adopted6, &mut report)?;
         Ok(report)
     }
 

@@ -27,6 +27,9 @@ pub(super) struct V6 {
     pub(super) draining: Draining<Ipv6Addr>,
     /// Entries the backend failed to take, retried with backoff.
     pub(super) unsynced: Unsynced<Ipv6Addr>,
+    /// Entries a previous run left in the pinned maps, (S,G) and incoming ifindex: they
+    /// forward untouched until the reconciliation, as the IPv4 ones.
+    pub(super) adopted: Vec<(Sg6, u32)>,
 }
 
 /// The in-process protocols of the IPv6 MGM.
@@ -39,9 +42,13 @@ impl ClientDirectory<Ipv6Addr> for Clients<'_> {
 }
 
 impl V6 {
-    /// The IPv6 side with the MGM's `config` and the built-in `static` protocol registered
-    /// under `static_id`.
-    pub(super) fn new(config: mgm::Config, static_id: u32) -> Result<Self, mgm::MgmError> {
+    /// The IPv6 side with the MGM's `config`, the built-in `static` protocol registered under
+    /// `static_id`, and the entries `adopted` from the previous run.
+    pub(super) fn new(
+        config: mgm::Config,
+        static_id: u32,
+        adopted: Vec<(Sg6, u32)>,
+    ) -> Result<Self, mgm::MgmError> {
         let mut mgm = Mgm::new(config, Box::new(StaticRib::<Ipv6Addr>::new()));
         let handle = mgm.register(static_id, 0, CallbackSet::RPF)?;
         Ok(Self {
@@ -49,6 +56,7 @@ impl V6 {
             statics: (handle, StaticProtocol::default()),
             draining: Default::default(),
             unsynced: Default::default(),
+            adopted,
         })
     }
 }
@@ -56,8 +64,7 @@ impl V6 {
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// An IPv6 packet of `sg` matched no entry: the routes' memberships first, then the MGM's
     /// creation path.
-    pub(super) fn miss6(&mut self, sg: Sg6Key, ifindex: u32, header: &[u8]) {
-        let sg = Sg::new(sg.source_addr(), sg.group_addr());
+    pub(super) fn miss6(&mut self, sg: Sg6, ifindex: u32, header: &[u8]) {
         let now = self.now();
         let (h, statics) = &mut self.v6.statics;
         for (msg, ifid) in statics.memberships_for(sg) {
@@ -75,6 +82,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .packet_miss(sg.source, sg.group, ifindex, header, now)
         {
             debug!(error = %e, source = %sg.source, group = %sg.group, "IPv6 miss ignored");
+        }
+    }
+
+    /// Re-derives the IPv6 entries adopted from the previous run (see
+    /// `RouterCore::reconcile_adopted`).
+    pub(super) fn reconcile_adopted6(&mut self) {
+        for (sg, iif) in std::mem::take(&mut self.v6.adopted) {
+            if self.v6.mgm.mfe(sg).is_none() {
+                self.miss6(sg, iif, &[]);
+            }
         }
     }
 

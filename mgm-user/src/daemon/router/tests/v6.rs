@@ -228,3 +228,43 @@ fn held_ipv6_packets_leave_in_order_with_the_hop_limit_decremented_and_stray_or_
         .collect();
     assert_eq!(oifs, [("rcv1", 4), ("rcv2", 4)]);
 }
+
+#[test]
+fn adopted_ipv6_entries_forward_untouched_through_the_window_then_are_re_derived() {
+    let t0 = Instant::now();
+    let mut backend = FakeBackend::default();
+    let stale = Sg::new(sg6().source, "ff0e::8:1".parse().unwrap());
+    for (sg, oifs) in [(sg6(), vec![RCV2]), (stale, vec![RCV1])] {
+        let entry = FakeEntry {
+            iif: UP0,
+            oifs,
+            hold: true,
+        };
+        backend.v6.entries.insert(Ipv6Addr::key(sg), entry);
+    }
+    let mut core = core_with(config6(&["rcv1"]), backend, t0);
+    assert!(
+        differences(&core).is_empty(),
+        "adopted entries are not extra"
+    );
+    let adopted = entry6(&core, sg6()).expect("adopted");
+    assert_eq!(
+        (adopted.oifs, adopted.hold),
+        (vec![RCV2], false),
+        "forwards by the fast path"
+    );
+    let window = core.next_deadline().expect("reconciliation is due");
+    assert_eq!(window, t0 + Duration::from_secs(12));
+    core.tick(window);
+    assert_eq!(
+        entry6(&core, sg6()).map(|e| e.oifs),
+        Some(vec![RCV1]),
+        "re-derived from the routes"
+    );
+    assert_eq!(
+        entry6(&core, stale).map(|e| e.oifs),
+        Some(vec![]),
+        "no route: negative until it expires"
+    );
+    assert!(differences(&core).is_empty());
+}
