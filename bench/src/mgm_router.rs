@@ -4,7 +4,7 @@
 use crate::generator::ifindex;
 use anyhow::{Context as _, Result};
 use aya::programs::Xdp;
-use mgm_common::SgKey;
+use mgm_common::{Sg6Key, SgKey};
 use mgm_user::{
     dataplane::{
         monotonic_ns, DataPlane, ForwardingBackend, GlobalStats, IfaceSettings, XdpBackend,
@@ -106,6 +106,15 @@ impl MgmRouter {
         let oifs = &self.oifs[..fan_out.min(self.oifs.len())];
         self.backend
             .install_mfe(sg, self.upstream, oifs)
+            .with_context(|| format!("installing {sg}"))
+    }
+
+    /// Installs (or replaces) the IPv6 entry `sg`, from the upstream interface to the first
+    /// `fan_out` receivers.
+    pub fn install6(&mut self, sg: Sg6Key, fan_out: usize) -> Result<()> {
+        let oifs = &self.oifs[..fan_out.min(self.oifs.len())];
+        self.backend
+            .install_mfe6(sg, self.upstream, oifs)
             .with_context(|| format!("installing {sg}"))
     }
 

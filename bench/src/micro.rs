@@ -11,16 +11,17 @@
 //! counted up to the redirect call: without live
 //! frames the kernel does not replicate, so fan-out changes only what precedes it. A hit on a
 //! mirrored entry (issue 12) is measured beside the plain one: the difference is the cost of
-//! the sample pass.
+//! the sample pass. IPv6 hits are measured beside IPv4's (the parse-only program parses IPv4
+//! only, so its time on an IPv6 frame is a floor, not a like-for-like baseline).
 use crate::{
-    frame::{multicast_udp, GROUP},
+    frame::{multicast_udp, multicast_udp6, GROUP, GROUP6, SOURCE6},
     mgm_router::{receiver_interfaces, MgmRouter},
     paths::UPSTREAM,
     programs::{BenchObject, PARSE},
 };
 use anyhow::{bail, Context as _, Result};
 use aya::programs::{TestRun, TestRunOptions, Xdp};
-use mgm_common::{limits, SgKey};
+use mgm_common::{limits, Sg6Key, SgKey};
 use mgm_user::lab::{Host, Lab};
 use serde::Serialize;
 use std::{fmt::Write as _, net::Ipv4Addr};
@@ -80,6 +81,13 @@ pub fn run(calls: u32, scaling: &[usize]) -> Result<Vec<Micro>> {
             if fan_out == 1 {
                 bench.mirrored_hit(&mut router, upstream_mac, &hit)?;
             }
+        }
+        // IPv6 (the parse-only program does not parse it: its column is a floor only).
+        let hit6 = multicast_udp6(64, [2, 0, 0, 0, 0, 1], SOURCE6, GROUP6, 255);
+        for fan_out in [1, 4, 16] {
+            router.install6(Sg6Key::new(SOURCE6, GROUP6), fan_out)?;
+            let case = format!("IPv6 hit, fan-out {fan_out}");
+            bench.case(&mut router, &case, 1, &hit6, upstream)?;
         }
         let receiver = router.oifs[0];
         bench.case(&mut router, "wrong interface", 1, &hit, receiver)?;

@@ -30,7 +30,7 @@ pub mod stat {
     pub const VLAN: u32 = 8;
     /// IPv4 headers with options (forwarded with their options).
     pub const IP_OPTIONS: u32 = 9;
-    /// Fragments (any fragment of a datagram; forwarded like whole datagrams).
+    /// Fragments, IPv4 or IPv6 (any fragment of a datagram; forwarded like whole datagrams).
     pub const FRAGMENT: u32 = 10;
     /// No (S,G) entry: reported as a creation alert.
     pub const MISS: u32 = 11;
@@ -54,7 +54,7 @@ pub mod stat {
     pub const REDIRECT_FAILED: u32 = 20;
     /// Egress: copies sent.
     pub const EGRESS_TX: u32 = 21;
-    /// Egress: copies dropped by the interface TTL threshold.
+    /// Egress: copies dropped by the interface TTL threshold (IPv6: applied to the hop limit).
     pub const EGRESS_TTL_THRESHOLD: u32 = 22;
     /// Egress: copies dropped because they exceed the interface MTU.
     pub const EGRESS_MTU: u32 = 23;
@@ -65,7 +65,7 @@ pub mod stat {
     /// Ingress could not attach the metadata naming the entry: copies go out uncounted per
     /// (entry, interface).
     pub const META_FAILED: u32 = 26;
-    /// Egress: a copy without readable metadata or IPv4 header: dropped.
+    /// Egress: a copy without a readable IPv4 or IPv6 header: dropped.
     pub const EGRESS_MALFORMED: u32 = 27;
     /// Egress: the (entry, interface) counter is missing (sent, counted only globally).
     pub const EGRESS_NO_COUNTER: u32 = 28;
@@ -335,7 +335,7 @@ pub struct MfeCounters {
     pub bytes: u64,
     /// Packets that arrived on another interface.
     pub wrong_if: u64,
-    /// Packets dropped for TTL ≤ 1.
+    /// Packets dropped for TTL (IPv6: hop limit) ≤ 1.
     pub ttl_expired: u64,
     /// Mirrored entries: packets handed to the kernel as samples (also counted in `packets`).
     pub sampled: u64,
@@ -485,8 +485,9 @@ pub mod report_kind {
 /// One ring-buffer record from the XDP program to userspace.
 ///
 /// IPv6 reports ([`report_kind::MISS6`], [`report_kind::WRONG_IF6`]) have the same layout:
-/// `sg` is zero and the (S,G) is the one of the IPv6 header at the start of `header`, which
-/// they always carry whole ([`IPV6_REPORT_SOURCE`], [`IPV6_REPORT_GROUP`]).
+/// `sg` is the (S,G)'s digest ([`Sg6Key::digest`], its key in the report budget) and the (S,G)
+/// itself is the one of the IPv6 header at the start of `header`, which they always carry whole
+/// ([`IPV6_REPORT_SOURCE`], [`IPV6_REPORT_GROUP`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report {
@@ -494,7 +495,7 @@ pub struct Report {
     pub kind: u32,
     /// The ifindex the packet arrived on.
     pub ifindex: u32,
-    /// Source and group of the packet.
+    /// Source and group of the packet (IPv6: their digest).
     pub sg: SgKey,
     /// Length of `header` that is valid.
     pub header_len: u32,
@@ -504,9 +505,10 @@ pub struct Report {
     pub header: [u8; REPORT_HEADER_BYTES],
 }
 
-/// Bytes of the packet copied into a [`Report`] from its IPv4 header on: the largest IPv4
+/// Bytes of the packet copied into a [`Report`] from its IP header on: the largest IPv4
 /// header (options included), or the fixed header and the start of the data (MGM-SPEC §5.1,
-/// A-53); a shorter packet is copied whole.
+/// A-53); for IPv6 the fixed header and the 20 bytes behind it. A shorter packet is copied
+/// whole.
 pub const REPORT_HEADER_BYTES: usize = 60;
 
 /// Bytes of an IPv6 report's `header` holding the source address.

@@ -10,7 +10,7 @@
 //! and the shared hit path (the incoming interface, hold mode, mirrored entries, hop limit ≤ 1,
 //! negative entries). IPv6 has no header checksum: forwarding decrements the hop limit alone.
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
-use mgm_common::{report_kind, stat, MfeValue, Sg6Key, MAX_SCOPE_BOUNDARY};
+use mgm_common::{report_kind, stat, Sg6Key, MAX_SCOPE_BOUNDARY};
 
 use crate::{
     exthdr::{self, Chain},
@@ -102,7 +102,7 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
     let sg = &ip.addrs;
     // SAFETY: the value is copied out at once; MFES6 is not preallocated, so a concurrent
     // update replaces the element instead of rewriting it under us.
-    let Some(entry): Option<MfeValue> = (unsafe { MFES6.get(sg) }).copied() else {
+    let Some(entry) = (unsafe { MFES6.get(sg) }).copied() else {
         let digest = sg.digest();
         return ingress::miss(
             ctx,

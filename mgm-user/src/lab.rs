@@ -6,6 +6,13 @@
 //!  src [eth0 10.0.0.1/24] ── [up0 10.0.0.254/24] rtr [rcvI 10.I.0.254/24] ── [eth0 10.I.0.1/24] rcvI
 //! ```
 //!
+//! A dual-stack star ([`Lab::star_with`] and [`Stack::Dual`]) keeps IPv6 on and gives every
+//! link the prefix 2001:db8:I::/64 as well (hosts ::1, the router ::fe; the source's link is
+//! I = 0, the upstream's I = ff with the upstream ::1 and the router ::2) beside the kernel's
+//! link-local addresses, without duplicate address detection (addresses are usable at once) and
+//! without router advertisements or solicitations. Otherwise, and in the PIM chain, IPv6 is off
+//! in every namespace.
+//!
 //! The PIM topology ([`Lab::pim_chain`], [`Lab::start_frr`]) chains three routers running FRR
 //! (zebra and pimd) between the source and the receivers.
 //!
@@ -18,6 +25,7 @@
 //! Namespaces and links are made with iproute2 (`ip netns`, `ip link`): `ip netns` names a
 //! namespace by a bind mount under `/run/netns`, which is exactly what an operator uses to look
 //! into a lab by hand (`ip netns exec ... `), so the lab stays inspectable.
+mod ipv6;
 mod listen;
 mod pim;
 
@@ -80,6 +88,16 @@ pub enum Host {
     PimRouter(u8),
 }
 
+/// The address families of a lab's links.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stack {
+    /// IPv4 only: IPv6 is disabled in every namespace.
+    #[default]
+    V4,
+    /// IPv4 and IPv6 on every link (see the module documentation for the addresses).
+    Dual,
+}
+
 /// The prefix shared by the namespaces of every lab made by this library.
 pub const NAME_PREFIX: &str = "mgm";
 
@@ -87,6 +105,7 @@ pub const NAME_PREFIX: &str = "mgm";
 pub struct Lab {
     prefix: String,
     receivers: u8,
+    stack: Stack,
     namespaces: Vec<String>,
     children: Vec<Child>,
     /// Directories of the daemons the lab runs (FRR's), removed with the lab.
@@ -105,18 +124,30 @@ pub fn is_root() -> bool {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl Lab {
-    /// Builds the standard star topology with `receivers` receiver hosts (1 to 200).
+    /// Builds the standard star topology with `receivers` receiver hosts (1 to 200), IPv4 only.
     pub fn star(receivers: u8) -> Result<Self, LabError> {
+        Self::star_with(receivers, Stack::V4)
+    }
+
+    /// Builds the standard star topology with `receivers` receiver hosts (1 to 200) and the
+    /// address families of `stack`.
+    pub fn star_with(receivers: u8, stack: Stack) -> Result<Self, LabError> {
         let prefix = format!(
             "{NAME_PREFIX}{}n{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        Self::star_named(&prefix, receivers)
+        Self::star_named_with(&prefix, receivers, stack)
     }
 
-    /// Builds the star topology under a chosen prefix (for `cargo xtask lab up`).
+    /// Builds the IPv4 star topology under a chosen prefix.
     pub fn star_named(prefix: &str, receivers: u8) -> Result<Self, LabError> {
+        Self::star_named_with(prefix, receivers, Stack::V4)
+    }
+
+    /// Builds the star topology under a chosen prefix (for `cargo xtask lab up`). A dual-stack
+    /// lab returns once every link-local address is usable.
+    pub fn star_named_with(prefix: &str, receivers: u8, stack: Stack) -> Result<Self, LabError> {
         if !is_root() {
             return Err(LabError::NotRoot);
         }
@@ -124,6 +155,7 @@ impl Lab {
         let mut lab = Self {
             prefix: prefix.to_owned(),
             receivers,
+            stack,
             namespaces: Vec::new(),
             children: Vec::new(),
             dirs: Vec::new(),
@@ -144,6 +176,7 @@ impl Lab {
             Host::Source,
             &["route", "add", "default", "via", "10.0.0.254"],
         )?;
+        lab.ipv6_link(Host::Source, "eth0", "up0")?;
         for n in 1..=receivers {
             let host = Host::Receiver(n);
             let rif = format!("rcv{n}");
@@ -157,12 +190,15 @@ impl Lab {
             )?;
             // Redirected frames reach a veth only if its peer runs NAPI (docs/design.md §2).
             lab.run(host, &["ethtool", "-K", "eth0", "gro", "on"])?;
+            lab.ipv6_link(host, "eth0", &rif)?;
         }
+        lab.wait_for_link_locals()?;
         Ok(lab)
     }
 
     /// Adds an upstream router namespace linked to the router's `wan0` (10.255.0.0/24), for
-    /// proxy topologies: the router is 10.255.0.2, the upstream 10.255.0.1.
+    /// proxy topologies: the router is 10.255.0.2, the upstream 10.255.0.1 (in a dual-stack lab
+    /// also 2001:db8:ff::2 and 2001:db8:ff::1).
     pub fn add_upstream(&mut self) -> Result<(), LabError> {
         self.add_namespace(Host::Upstream)?;
         self.link(Host::Upstream, "eth0", Host::Router, "wan0")?;
@@ -171,13 +207,19 @@ impl Lab {
         self.run(Host::Upstream, &["ethtool", "-K", "eth0", "gro", "on"])?;
         // The upstream host sends too: finished checksums, as for the source host.
         self.run(Host::Upstream, &["ethtool", "-K", "eth0", "tx", "off"])?;
-        Ok(())
+        self.ipv6_link(Host::Upstream, "eth0", "wan0")?;
+        self.wait_for_link_locals()
     }
 
     /// Keeps the namespaces, and the daemons started in them, after drop (for `cargo xtask lab
     /// up`).
     pub fn keep(mut self) {
         self.keep = true;
+    }
+
+    /// The address families of the lab's links.
+    pub fn stack(&self) -> Stack {
+        self.stack
     }
 
     /// Number of receiver hosts.
@@ -335,8 +377,10 @@ impl Lab {
         self.ip(host, &["link", "set", "lo", "up"])?;
         self.sysctl(host, "net.ipv4.conf.all.rp_filter", "0")?;
         self.sysctl(host, "net.ipv4.conf.default.rp_filter", "0")?;
-        self.sysctl(host, "net.ipv6.conf.all.disable_ipv6", "1")?;
-        Ok(())
+        match self.stack {
+            Stack::V4 => self.sysctl(host, "net.ipv6.conf.all.disable_ipv6", "1"),
+            Stack::Dual => self.ipv6_defaults(host),
+        }
     }
 
     /// Creates a veth pair `a_if`@`a` ↔ `b_if`@`b`, both up.

@@ -1,163 +1,200 @@
-//! Host-side ("leaf") multicast: joining and leaving groups on an interface (any-source with
-//! IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP, source-specific with IP_ADD_SOURCE_MEMBERSHIP /
-//! IP_DROP_SOURCE_MEMBERSHIP), and sending with a chosen TTL (IP_MULTICAST_TTL), interface
-//! (IP_MULTICAST_IF) and loopback (IP_MULTICAST_LOOP).
+//! Host-side ("leaf") multicast for both families: joining and leaving groups on an interface
+//! and sending with a chosen TTL or hop limit, interface and loopback.
 //!
-//! On Linux, as on other UNIX systems, IP_MULTICAST_LOOP acts on the **sending** socket: it
-//! decides whether that socket's own datagrams are looped back to listeners on the same host.
-//! Set on a receiving socket it has no effect on what that socket receives. Winsock is the
-//! opposite: there the option is set on the receiving socket (docs/mgm-spec.md §8.2).
+//! | what              | IPv4                                  | IPv6                                 |
+//! |-------------------|---------------------------------------|--------------------------------------|
+//! | any-source join   | IP_ADD_MEMBERSHIP (by index)          | IPV6_JOIN_GROUP (by index)           |
+//! | source-specific   | MCAST_JOIN_SOURCE_GROUP (by index)    | MCAST_JOIN_SOURCE_GROUP (by index)   |
+//! | TTL / hop limit   | IP_MULTICAST_TTL                      | IPV6_MULTICAST_HOPS                  |
+//! | interface         | IP_MULTICAST_IF (`ip_mreqn`, by index)| IPV6_MULTICAST_IF (by index)         |
+//! | loopback          | IP_MULTICAST_LOOP                     | IPV6_MULTICAST_LOOP                  |
+//!
+//! Leaving uses the matching drop options (IP_DROP_MEMBERSHIP, IPV6_LEAVE_GROUP,
+//! MCAST_LEAVE_SOURCE_GROUP). The kernel reports the memberships with IGMP or MLD.
+//!
+//! On Linux, as on other UNIX systems, IP_MULTICAST_LOOP (and IPV6_MULTICAST_LOOP) acts on the
+//! **sending** socket: it decides whether that socket's own datagrams are looped back to
+//! listeners on the same host. Set on a receiving socket it has no effect on what that socket
+//! receives. Winsock is the opposite: there the option is set on the receiving socket
+//! (docs/mgm-spec.md §8.2).
+mod iface;
+mod payload;
+mod recv;
+
+pub use iface::{ipv4_net_of, Iface};
+pub use payload::Payload;
+pub use recv::Datagram;
+
 use crate::rawio;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
-use std::ffi::{CStr, CString};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
-/// A local interface, by name, index and IPv4 address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Iface {
-    /// Interface name.
-    pub name: String,
-    /// Interface index.
-    pub index: u32,
-    /// First IPv4 address of the interface.
-    pub addr: Ipv4Addr,
-}
-
-impl Iface {
-    /// Looks an interface up by name in the calling thread's network namespace.
-    pub fn lookup(name: &str) -> io::Result<Iface> {
-        let cname =
-            CString::new(name).map_err(|_| invalid(format!("bad interface name {name:?}")))?;
-        // SAFETY: `cname` is a valid NUL-terminated string.
-        let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
-        if index == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Iface {
-            name: name.to_owned(),
-            index,
-            addr: ipv4_of(name)?,
-        })
-    }
-}
-
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
-
-/// The first IPv4 address of interface `name`.
-fn ipv4_of(name: &str) -> io::Result<Ipv4Addr> {
-    ipv4_net_of(name).map(|(addr, _)| addr)
-}
-
-/// The first IPv4 address of interface `name` and its prefix length.
-pub fn ipv4_net_of(name: &str) -> io::Result<(Ipv4Addr, u8)> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs stores a list in `head` that is freed below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut found = None;
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list, valid until freeifaddrs; `ifa_name` is a C
-        // string; `ifa_addr` and `ifa_netmask` (when not null) point at sockaddrs of the
-        // family `ifa_addr` names, here sockaddr_in.
-        unsafe {
-            let ifa = &*cur;
-            if !ifa.ifa_addr.is_null()
-                && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET
-                && CStr::from_ptr(ifa.ifa_name).to_bytes() == name.as_bytes()
-            {
-                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                let prefix = if ifa.ifa_netmask.is_null() {
-                    32
-                } else {
-                    let mask = &*(ifa.ifa_netmask as *const libc::sockaddr_in);
-                    u32::from_be(mask.sin_addr.s_addr).count_ones() as u8
-                };
-                found = Some((Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), prefix));
-                break;
-            }
-            cur = ifa.ifa_next;
-        }
-    }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    found.ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{name} has no IPv4 address"),
-        )
-    })
-}
-
-/// What to receive: a group, optionally from one source only (SSM).
+/// An address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Channel {
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// The family of `addr`.
+    pub fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    fn domain(self) -> Domain {
+        match self {
+            Family::V4 => Domain::IPV4,
+            Family::V6 => Domain::IPV6,
+        }
+    }
+}
+
+/// What to receive: a group, optionally from one source only (SSM). `A` is [`Ipv4Addr`],
+/// [`std::net::Ipv6Addr`] or [`IpAddr`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Channel<A = Ipv4Addr> {
     /// Multicast group.
-    pub group: Ipv4Addr,
+    pub group: A,
     /// Source for a source-specific join; `None` for any source.
-    pub source: Option<Ipv4Addr>,
+    pub source: Option<A>,
 }
 
-/// Joins `channel` on `iface` with IP_ADD_MEMBERSHIP (by interface index) or
-/// IP_ADD_SOURCE_MEMBERSHIP (by interface address); the kernel then reports it with IGMP.
-pub fn join(socket: &Socket, channel: Channel, iface: &Iface) -> io::Result<()> {
-    match channel.source {
-        None => {
-            socket.join_multicast_v4_n(&channel.group, &InterfaceIndexOrAddress::Index(iface.index))
+/// Why a channel cannot be joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    /// The group is not a multicast address.
+    #[error("{0} is not a multicast group")]
+    NotMulticast(IpAddr),
+    /// The source is not a unicast address.
+    #[error("source {0} is not a unicast address")]
+    SourceNotUnicast(IpAddr),
+    /// Group (first) and source (second) are of different families.
+    #[error("source {1} and group {0} are of different address families")]
+    FamilyMismatch(IpAddr, IpAddr),
+}
+
+/// Checks that `group` is a multicast address (of any scope: which scope a host uses is its
+/// own business).
+pub fn check_group(group: IpAddr) -> Result<(), ChannelError> {
+    if group.is_multicast() {
+        Ok(())
+    } else {
+        Err(ChannelError::NotMulticast(group))
+    }
+}
+
+impl<A: Copy + Into<IpAddr>> Channel<A> {
+    /// The channel over [`IpAddr`] once checked: a multicast group and, if given, a unicast
+    /// source of the same family.
+    pub fn checked(self) -> Result<Channel<IpAddr>, ChannelError> {
+        let group = self.group.into();
+        check_group(group)?;
+        let source = self.source.map(Into::into);
+        if let Some(source) = source {
+            if Family::of(source) != Family::of(group) {
+                return Err(ChannelError::FamilyMismatch(group, source));
+            }
+            if source.is_multicast() || source.is_unspecified() {
+                return Err(ChannelError::SourceNotUnicast(source));
+            }
         }
-        Some(source) => socket.join_ssm_v4(&source, &channel.group, &iface.addr),
+        Ok(Channel { group, source })
     }
 }
 
-/// Leaves `channel` on `iface` with IP_DROP_MEMBERSHIP or IP_DROP_SOURCE_MEMBERSHIP.
-pub fn leave(socket: &Socket, channel: Channel, iface: &Iface) -> io::Result<()> {
-    match channel.source {
-        None => socket
-            .leave_multicast_v4_n(&channel.group, &InterfaceIndexOrAddress::Index(iface.index)),
-        Some(source) => socket.leave_ssm_v4(&source, &channel.group, &iface.addr),
-    }
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
 }
 
-/// The payload `mcast send` writes: a magic, a sequence number and the TTL it was sent with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Payload {
-    /// Sequence number, from 0.
-    pub seq: u64,
-    /// TTL the sender set.
-    pub sent_ttl: u8,
-}
-
-impl Payload {
-    const MAGIC: [u8; 4] = *b"MGMc";
-    /// Encoded length.
-    pub const LEN: usize = 13;
-
-    /// The bytes of this payload.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0; Self::LEN];
-        out[..4].copy_from_slice(&Self::MAGIC);
-        out[4..12].copy_from_slice(&self.seq.to_be_bytes());
-        out[12] = self.sent_ttl;
-        out
-    }
-
-    /// Decodes a payload written by [`Self::encode`]; `None` for anything else.
-    pub fn decode(bytes: &[u8]) -> Option<Payload> {
-        let bytes: &[u8; Self::LEN] = bytes.try_into().ok()?;
-        if bytes[..4] != Self::MAGIC {
-            return None;
+/// Joins `channel` on `iface`: IP_ADD_MEMBERSHIP or IPV6_JOIN_GROUP for any source,
+/// MCAST_JOIN_SOURCE_GROUP for one source; the kernel then reports it with IGMP or MLD. The
+/// socket must be of the channel's family.
+pub fn join<A: Copy + Into<IpAddr>>(
+    socket: &Socket,
+    channel: Channel<A>,
+    iface: &Iface,
+) -> io::Result<()> {
+    let channel = channel.checked().map_err(invalid)?;
+    match (channel.group, channel.source) {
+        (IpAddr::V4(group), None) => {
+            socket.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(iface.index))
         }
-        let mut seq = [0; 8];
-        seq.copy_from_slice(&bytes[4..12]);
-        Some(Payload {
-            seq: u64::from_be_bytes(seq),
-            sent_ttl: bytes[12],
-        })
+        (IpAddr::V6(group), None) => socket.join_multicast_v6(&group, iface.index),
+        (group, Some(source)) => {
+            source_group(socket, libc::MCAST_JOIN_SOURCE_GROUP, group, source, iface)
+        }
+    }
+}
+
+/// Leaves `channel` on `iface` (IP_DROP_MEMBERSHIP, IPV6_LEAVE_GROUP or
+/// MCAST_LEAVE_SOURCE_GROUP).
+pub fn leave<A: Copy + Into<IpAddr>>(
+    socket: &Socket,
+    channel: Channel<A>,
+    iface: &Iface,
+) -> io::Result<()> {
+    let channel = channel.checked().map_err(invalid)?;
+    match (channel.group, channel.source) {
+        (IpAddr::V4(group), None) => {
+            socket.leave_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(iface.index))
+        }
+        (IpAddr::V6(group), None) => socket.leave_multicast_v6(&group, iface.index),
+        (group, Some(source)) => {
+            source_group(socket, libc::MCAST_LEAVE_SOURCE_GROUP, group, source, iface)
+        }
+    }
+}
+
+/// MCAST_JOIN_SOURCE_GROUP or MCAST_LEAVE_SOURCE_GROUP (RFC 3678) at the family's level.
+fn source_group(
+    socket: &Socket,
+    option: libc::c_int,
+    group: IpAddr,
+    source: IpAddr,
+    iface: &Iface,
+) -> io::Result<()> {
+    let level = match Family::of(group) {
+        Family::V4 => libc::IPPROTO_IP,
+        Family::V6 => libc::IPPROTO_IPV6,
+    };
+    let req = libc::group_source_req {
+        gsr_interface: iface.index,
+        gsr_group: storage(SocketAddr::new(group, 0)),
+        gsr_source: storage(SocketAddr::new(source, 0)),
+    };
+    rawio::set_opt(socket, level, option, &req)
+}
+
+/// `addr` as a `sockaddr_storage`.
+fn storage(addr: SocketAddr) -> libc::sockaddr_storage {
+    let addr = SockAddr::from(addr);
+    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+    let mut out: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    // SAFETY: `addr` holds `len()` valid bytes, at most the size of a sockaddr_storage.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            addr.as_ptr().cast::<u8>(),
+            (&mut out as *mut libc::sockaddr_storage).cast::<u8>(),
+            addr.len() as usize,
+        );
+    }
+    out
+}
+
+/// The socket address of `group:port` out of or on `iface` (the scope matters for IPv6
+/// link- and interface-local groups and is ignored for the others).
+fn group_addr(group: IpAddr, port: u16, iface: &Iface) -> SocketAddr {
+    match group {
+        IpAddr::V4(_) => SocketAddr::new(group, port),
+        IpAddr::V6(group) => SocketAddr::V6(SocketAddrV6::new(group, port, 0, iface.index)),
     }
 }
 
@@ -165,40 +202,41 @@ impl Payload {
 #[derive(Debug)]
 pub struct Receiver {
     socket: Socket,
-    channel: Channel,
+    channel: Channel<IpAddr>,
     iface: Iface,
 }
 
 /// Receive buffer asked for: a burst of thousands of small datagrams must not overflow it.
 const RECV_BUFFER: usize = 16 << 20;
 
-/// One received datagram.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Datagram {
-    /// Sender.
-    pub from: SocketAddrV4,
-    /// TTL in the IP header as received.
-    pub ttl: Option<u8>,
-    /// Payload bytes.
-    pub payload: Vec<u8>,
-}
-
 impl Receiver {
     /// Binds UDP `port` on the group address (so that only this group is delivered), turns
-    /// IP_MULTICAST_ALL off, asks for the received TTL, and joins `channel` on `iface`.
-    pub fn join(channel: Channel, port: u16, iface: Iface) -> io::Result<Receiver> {
-        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    /// IP_MULTICAST_ALL / IPV6_MULTICAST_ALL off, asks for the received TTL or hop limit, and
+    /// joins `channel` on `iface`.
+    pub fn join<A: Copy + Into<IpAddr>>(
+        channel: Channel<A>,
+        port: u16,
+        iface: Iface,
+    ) -> io::Result<Receiver> {
+        let channel = channel.checked().map_err(invalid)?;
+        let family = Family::of(channel.group);
+        let socket = Socket::new(family.domain(), Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_reuse_address(true)?;
-        socket.set_multicast_all_v4(false)?;
         // Room for bursts (capped by net.core.rmem_max).
         socket.set_recv_buffer_size(RECV_BUFFER)?;
-        rawio::set_opt(
-            &socket,
-            libc::IPPROTO_IP,
-            libc::IP_RECVTTL,
-            &1 as &libc::c_int,
-        )?;
-        socket.bind(&SockAddr::from(SocketAddrV4::new(channel.group, port)))?;
+        let on: libc::c_int = 1;
+        match family {
+            Family::V4 => {
+                socket.set_multicast_all_v4(false)?;
+                rawio::set_opt(&socket, libc::IPPROTO_IP, libc::IP_RECVTTL, &on)?;
+            }
+            Family::V6 => {
+                socket.set_only_v6(true)?;
+                socket.set_multicast_all_v6(false)?;
+                rawio::set_opt(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &on)?;
+            }
+        }
+        socket.bind(&SockAddr::from(group_addr(channel.group, port, &iface)))?;
         join(&socket, channel, &iface)?;
         Ok(Receiver {
             socket,
@@ -214,11 +252,7 @@ impl Receiver {
 
     /// Waits up to `timeout` for a datagram; `None` on timeout.
     pub fn recv(&self, timeout: Duration) -> io::Result<Option<Datagram>> {
-        Ok(rawio::recv(&self.socket, timeout)?.map(|r| Datagram {
-            from: r.from,
-            ttl: r.ttl,
-            payload: r.data,
-        }))
+        recv::recv(&self.socket, timeout)
     }
 
     /// Leaves the channel explicitly (closing the socket would too).
@@ -227,35 +261,66 @@ impl Receiver {
     }
 }
 
-/// A socket for sending multicast out of one interface.
+/// A socket for sending multicast of one family out of one interface.
 #[derive(Debug)]
 pub struct Sender {
     socket: Socket,
+    family: Family,
+    iface: Iface,
     ttl: u8,
 }
 
 impl Sender {
-    /// A UDP socket sending out of `iface` (IP_MULTICAST_IF) with `ttl` (IP_MULTICAST_TTL) and
-    /// loopback of its own datagrams to local listeners on or off (IP_MULTICAST_LOOP, which
-    /// Linux applies on this, the sending, socket).
-    pub fn new(iface: &Iface, ttl: u8, loopback: bool) -> io::Result<Sender> {
-        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_multicast_if_v4(&iface.addr)?;
-        socket.set_multicast_ttl_v4(u32::from(ttl))?;
-        socket.set_multicast_loop_v4(loopback)?;
-        socket.bind(&SockAddr::from(SocketAddrV4::new(iface.addr, 0)))?;
-        Ok(Sender { socket, ttl })
+    /// A UDP socket sending out of `iface` (IP_MULTICAST_IF / IPV6_MULTICAST_IF, by index)
+    /// with `ttl` as TTL or hop limit (IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS) and loopback of
+    /// its own datagrams to local listeners on or off (IP_MULTICAST_LOOP /
+    /// IPV6_MULTICAST_LOOP, which Linux applies on this, the sending, socket).
+    pub fn new(iface: &Iface, family: Family, ttl: u8, loopback: bool) -> io::Result<Sender> {
+        let socket = Socket::new(family.domain(), Type::DGRAM, Some(Protocol::UDP))?;
+        match family {
+            Family::V4 => {
+                let by_index = libc::ip_mreqn {
+                    imr_multiaddr: libc::in_addr { s_addr: 0 },
+                    imr_address: libc::in_addr { s_addr: 0 },
+                    imr_ifindex: libc::c_int::try_from(iface.index).map_err(invalid)?,
+                };
+                rawio::set_opt(&socket, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &by_index)?;
+                socket.set_multicast_ttl_v4(u32::from(ttl))?;
+                socket.set_multicast_loop_v4(loopback)?;
+            }
+            Family::V6 => {
+                socket.set_only_v6(true)?;
+                socket.set_multicast_if_v6(iface.index)?;
+                socket.set_multicast_hops_v6(u32::from(ttl))?;
+                socket.set_multicast_loop_v6(loopback)?;
+            }
+        }
+        Ok(Sender {
+            socket,
+            family,
+            iface: iface.clone(),
+            ttl,
+        })
     }
 
-    /// Sends the numbered payload `seq` to `group:port`.
-    pub fn send(&self, group: Ipv4Addr, port: u16, seq: u64) -> io::Result<()> {
+    /// Sends the numbered payload `seq` to `group:port`; the group must be a multicast
+    /// address of the sender's family.
+    pub fn send(&self, group: impl Into<IpAddr>, port: u16, seq: u64) -> io::Result<()> {
+        let group = group.into();
+        check_group(group).map_err(invalid)?;
+        if Family::of(group) != self.family {
+            return Err(invalid(format!(
+                "group {group} is not of the sender's family ({:?})",
+                self.family
+            )));
+        }
         let payload = Payload {
             seq,
             sent_ttl: self.ttl,
         };
         self.socket.send_to(
             &payload.encode(),
-            &SockAddr::from(SocketAddrV4::new(group, port)),
+            &SockAddr::from(group_addr(group, port, &self.iface)),
         )?;
         Ok(())
     }
@@ -264,27 +329,64 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     #[test]
-    fn payload_roundtrip_and_rejects() {
-        let p = Payload {
-            seq: 0x0102_0304_0506_0708,
-            sent_ttl: 9,
+    fn channels_are_checked() {
+        let g6: Ipv6Addr = "ff3e::10:1".parse().unwrap();
+        let s6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let ok = Channel {
+            group: g6,
+            source: Some(s6),
         };
-        assert_eq!(Payload::decode(&p.encode()), Some(p));
-        assert_eq!(Payload::decode(b"hello"), None);
-        let mut other = p.encode();
-        other[0] = b'X';
-        assert_eq!(Payload::decode(&other), None);
-        assert_eq!(Payload::decode(&p.encode()[..12]), None);
+        assert_eq!(
+            ok.checked(),
+            Ok(Channel {
+                group: IpAddr::V6(g6),
+                source: Some(IpAddr::V6(s6))
+            })
+        );
+        // Any scope is the host's business, link-local included.
+        let link_local = Channel::<Ipv6Addr> {
+            group: "ff02::1:3".parse().unwrap(),
+            source: None,
+        };
+        assert!(link_local.checked().is_ok());
+        let unicast = Channel::<IpAddr> {
+            group: s6.into(),
+            source: None,
+        };
+        assert_eq!(
+            unicast.checked(),
+            Err(ChannelError::NotMulticast(s6.into()))
+        );
+        let mixed = Channel::<IpAddr> {
+            group: g6.into(),
+            source: Some(Ipv4Addr::new(10, 0, 0, 1).into()),
+        };
+        assert!(matches!(
+            mixed.checked(),
+            Err(ChannelError::FamilyMismatch(..))
+        ));
+        let multicast_source = Channel {
+            group: Ipv4Addr::new(232, 1, 1, 1),
+            source: Some(Ipv4Addr::new(239, 1, 1, 1)),
+        };
+        assert!(matches!(
+            multicast_source.checked(),
+            Err(ChannelError::SourceNotUnicast(_))
+        ));
     }
 
     #[test]
-    fn loopback_interface_lookup() {
+    fn a_sender_refuses_a_group_of_the_other_family_or_no_group() {
         let lo = Iface::lookup("lo").unwrap();
-        assert_eq!(lo.addr, Ipv4Addr::LOCALHOST);
-        assert!(lo.index > 0);
-        assert!(Iface::lookup("no-such-if0").is_err());
-        assert!(Iface::lookup("bad\0name").is_err());
+        let sender = Sender::new(&lo, Family::V4, 1, false).unwrap();
+        let err = sender
+            .send("ff0e::1".parse::<Ipv6Addr>().unwrap(), 5000, 0)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let err = sender.send(Ipv4Addr::LOCALHOST, 5000, 0).unwrap_err();
+        assert!(err.to_string().contains("not a multicast group"), "{err}");
     }
 }

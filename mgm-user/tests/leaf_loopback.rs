@@ -1,11 +1,12 @@
-//! Root lab test: on Linux IP_MULTICAST_LOOP acts on the sending socket. Winsock applies it
-//! on the receiving socket instead (docs/mgm-spec.md §8.2), so a port has to move the option.
-use mgm_user::lab::{Host, Lab};
-use mgm_user::leaf::{Channel, Iface, Payload, Receiver, Sender};
-use std::net::Ipv4Addr;
+//! Root lab tests: on Linux IP_MULTICAST_LOOP (IPV6_MULTICAST_LOOP for IPv6) acts on the
+//! sending socket. Winsock applies it on the receiving socket instead (docs/mgm-spec.md §8.2),
+//! so a port has to move the option.
+use mgm_user::lab::{Host, Lab, Stack};
+use mgm_user::leaf::{Channel, Family, Iface, Payload, Receiver, Sender};
+use socket2::Socket;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-const GROUP: Ipv4Addr = Ipv4Addr::new(239, 7, 7, 7);
 const PORT: u16 = 5007;
 const SENDS: u64 = 5;
 
@@ -25,12 +26,35 @@ fn receive(receiver: &Receiver, want: usize) -> Vec<u64> {
     seqs
 }
 
+/// Sets the receiving socket's loopback option of the group's family.
+fn set_loop(socket: &Socket, group: IpAddr, on: bool) {
+    match group {
+        IpAddr::V4(_) => socket.set_multicast_loop_v4(on),
+        IpAddr::V6(_) => socket.set_multicast_loop_v6(on),
+    }
+    .expect("loop option");
+}
+
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn ip_multicast_loop_acts_on_the_sending_socket() {
-    let lab = Lab::star(1).expect("lab");
+    loop_acts_on_the_sending_socket(Stack::V4, Ipv4Addr::new(239, 7, 7, 7).into());
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn ipv6_multicast_loop_acts_on_the_sending_socket() {
+    loop_acts_on_the_sending_socket(
+        Stack::Dual,
+        Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 7, 7, 7).into(),
+    );
+}
+
+fn loop_acts_on_the_sending_socket(stack: Stack, group: IpAddr) {
+    let lab = Lab::star_with(1, stack).expect("lab");
+    let family = Family::of(group);
     let channel = Channel {
-        group: GROUP,
+        group,
         source: None,
     };
     // A listener across the link proves that datagrams not looped back still leave the host.
@@ -45,20 +69,20 @@ fn ip_multicast_loop_acts_on_the_sending_socket() {
             let iface = Iface::lookup("eth0").expect("eth0");
             // "Winsock OFF" receiver: loop off on the receiving socket. Linux ignores that.
             let off = Receiver::join(channel, PORT, iface.clone()).expect("join off");
-            off.socket().set_multicast_loop_v4(false).expect("loop off");
+            set_loop(off.socket(), group, false);
             // "Winsock ON" receiver.
             let on = Receiver::join(channel, PORT, iface.clone()).expect("join on");
-            on.socket().set_multicast_loop_v4(true).expect("loop on");
+            set_loop(on.socket(), group, true);
 
-            let sender = Sender::new(&iface, 1, true).expect("sender loop on");
+            let sender = Sender::new(&iface, family, 1, true).expect("sender loop on");
             for seq in 0..SENDS {
-                sender.send(GROUP, PORT, seq).expect("send");
+                sender.send(group, PORT, seq).expect("send");
             }
             let loop_on = (receive(&off, SENDS as usize), receive(&on, SENDS as usize));
 
-            let sender = Sender::new(&iface, 1, false).expect("sender loop off");
+            let sender = Sender::new(&iface, family, 1, false).expect("sender loop off");
             for seq in 0..SENDS {
-                sender.send(GROUP, PORT, 100 + seq).expect("send");
+                sender.send(group, PORT, 100 + seq).expect("send");
             }
             // What was not looped back never comes: the datagrams' arrival across the link
             // (below) shows they were sent.

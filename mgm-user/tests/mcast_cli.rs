@@ -85,3 +85,48 @@ fn join_counts_numbered_datagrams() {
         assert_eq!(p["sent_ttl"], 3);
     }
 }
+
+/// Runs `mcast ARGS` and returns its stderr, asserting that it failed.
+fn fails(args: &[&str]) -> String {
+    let out = Command::new(MCAST).args(args).output().expect("run mcast");
+    assert!(!out.status.success(), "mcast {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bad_groups_and_sources_are_refused_clearly() {
+    let err = fails(&["send", "2001:db8::1", "--iface", "lo"]);
+    assert!(
+        err.contains("2001:db8::1 is not a multicast group"),
+        "{err}"
+    );
+    let err = fails(&["join", "10.0.0.1", "--iface", "lo"]);
+    assert!(err.contains("10.0.0.1 is not a multicast group"), "{err}");
+    let err = fails(&["join", "ff3e::1", "--source", "10.0.0.1", "--iface", "lo"]);
+    assert!(err.contains("different address families"), "{err}");
+    let err = fails(&[
+        "join",
+        "232.1.1.1",
+        "--source",
+        "239.1.1.1",
+        "--iface",
+        "lo",
+    ]);
+    assert!(err.contains("239.1.1.1 is not a unicast address"), "{err}");
+    let err = fails(&["join", "ff0e::1", "--iface", "no-such-if0"]);
+    assert!(err.contains("interface no-such-if0"), "{err}");
+    let err = fails(&["send", "ff0e::1", "--iface", "lo", "--ttl", "256"]);
+    assert!(err.contains("--ttl"), "{err}");
+}
+
+#[test]
+fn help_documents_both_families() {
+    let out = Command::new(MCAST)
+        .args(["send", "--help"])
+        .output()
+        .expect("run mcast");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("IPV6_MULTICAST_HOPS"), "{help}");
+    assert!(help.contains("IPV6_MULTICAST_IF"), "{help}");
+    assert!(help.contains("IPV6_MULTICAST_LOOP"), "{help}");
+}

@@ -12,11 +12,11 @@ use mgm_core::mld::{
     Version,
 };
 use mgm_core::wire::mld::{RecordType, Repr};
-use mgm_user::lab::{Host, Lab};
-use mgm_user::rawio::{self, Framing, PacketSocket};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use mgm_user::lab::{Host, Lab, Stack};
+use mgm_user::leaf::{Channel, Iface, Receiver};
+use mgm_user::rawio::{Framing, PacketSocket};
 use std::io;
-use std::net::{Ipv6Addr, SocketAddrV6};
+use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 const GROUP: Ipv6Addr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0x10, 1);
@@ -28,8 +28,6 @@ const HOST: Host = Host::Receiver(1);
 const ROUTER_IF: &str = "rcv1";
 /// EtherType of IPv6.
 const ETH_P_IPV6: u16 = 0x86dd;
-/// `MCAST_JOIN_SOURCE_GROUP` of linux/in.h (RFC 3678).
-const MCAST_JOIN_SOURCE_GROUP: libc::c_int = 46;
 /// How long the test waits for an event: it bounds a failure only, so it is generous.
 const BOUND: Duration = Duration::from_secs(15);
 
@@ -48,110 +46,30 @@ fn config(version: Version) -> IfaceConfig {
     }
 }
 
-/// `struct group_source_req` of linux/in.h.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct GroupSourceReq {
-    interface: u32,
-    group: libc::sockaddr_storage,
-    source: libc::sockaddr_storage,
-}
-
-fn storage(addr: Ipv6Addr) -> libc::sockaddr_storage {
-    let v6 = SockAddr::from(SocketAddrV6::new(addr, 0, 0, 0));
-    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
-    let mut out: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    // SAFETY: SockAddr holds a sockaddr_storage-sized buffer of `len()` valid bytes.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            v6.as_ptr().cast::<u8>(),
-            (&mut out as *mut libc::sockaddr_storage).cast::<u8>(),
-            v6.len() as usize,
-        );
-    }
-    out
-}
-
-/// A UDP socket of the host joined to `group` (from `source` only, when given) on `eth0`.
-fn join(lab: &Lab, group: Ipv6Addr, source: Option<Ipv6Addr>) -> Socket {
-    lab.in_ns(HOST, || -> io::Result<Socket> {
-        let ifindex = rawio::ifindex("eth0")?;
-        let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&SockAddr::from(SocketAddrV6::new(
-            Ipv6Addr::UNSPECIFIED,
-            PORT,
-            0,
-            0,
-        )))?;
-        match source {
-            None => socket.join_multicast_v6(&group, ifindex)?,
-            Some(source) => {
-                let req = GroupSourceReq {
-                    interface: ifindex,
-                    group: storage(group),
-                    source: storage(source),
-                };
-                rawio::set_opt(&socket, libc::IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP, &req)?;
-            }
-        }
-        Ok(socket)
+/// A socket of the host joined to `group` (from `source` only, when given) on `eth0`, with the
+/// leaf library (IPV6_JOIN_GROUP or MCAST_JOIN_SOURCE_GROUP).
+fn join(lab: &Lab, group: Ipv6Addr, source: Option<Ipv6Addr>) -> Receiver {
+    lab.in_ns(HOST, || {
+        Receiver::join(Channel { group, source }, PORT, Iface::lookup("eth0")?)
     })
     .expect("enter the host")
     .expect("join")
 }
 
-/// The interface's link-local address once it is usable (DAD is off, so at once).
-fn link_local(lab: &Lab, host: Host, iface: &str) -> Ipv6Addr {
-    let end = Instant::now() + BOUND;
-    loop {
-        let out = lab
-            .ip(
-                host,
-                &["-6", "-o", "addr", "show", "dev", iface, "scope", "link"],
-            )
-            .expect("ip addr");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let addr = text
-            .split_whitespace()
-            .skip_while(|w| *w != "inet6")
-            .nth(1)
-            .and_then(|a| a.split('/').next())
-            .and_then(|a| a.parse().ok());
-        match addr {
-            Some(addr) if !text.contains("tentative") => return addr,
-            _ if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
-            _ => panic!("no link-local address on {iface}: {text}"),
-        }
-    }
-}
-
-/// Turns IPv6 (with link-local addresses, without DAD) on for both ends of the host's link:
-/// the lab disables it everywhere.
-fn enable_ipv6(lab: &Lab, force_mld_version: u8) -> Ipv6Addr {
-    for (host, iface) in [(HOST, "eth0"), (Host::Router, ROUTER_IF)] {
-        let conf = |key: &str| format!("net.ipv6.conf.{iface}.{key}");
-        lab.sysctl(host, &conf("accept_dad"), "0").expect("sysctl");
-        lab.sysctl(host, "net.ipv6.conf.all.disable_ipv6", "0")
-            .expect("sysctl");
-        lab.sysctl(host, &conf("disable_ipv6"), "0")
-            .expect("sysctl");
-    }
-    let conf = |key: &str| format!("net.ipv6.conf.eth0.{key}");
-    lab.sysctl(
-        HOST,
-        &conf("force_mld_version"),
-        &force_mld_version.to_string(),
-    )
-    .expect("sysctl");
+/// Sets the host's MLD version on its link to the router (in a dual-stack lab, where both
+/// ends have usable link-local addresses) with short unsolicited report intervals, and
+/// returns the router's link-local address on that link.
+fn host_mld(lab: &Lab, force_mld_version: u8) -> Ipv6Addr {
+    lab.force_mld_version(HOST, "eth0", force_mld_version)
+        .expect("sysctl");
     for key in [
         "mldv1_unsolicited_report_interval",
         "mldv2_unsolicited_report_interval",
     ] {
-        lab.sysctl(HOST, &conf(key), "100").expect("sysctl");
+        lab.sysctl(HOST, &format!("net.ipv6.conf.eth0.{key}"), "100")
+            .expect("sysctl");
     }
-    link_local(lab, HOST, "eth0");
-    link_local(lab, Host::Router, ROUTER_IF)
+    lab.link_local(Host::Router, ROUTER_IF).expect("link-local")
 }
 
 /// The router under test: the MLD state machine on a packet socket.
@@ -306,8 +224,8 @@ fn current_state(msg: &Repr) -> u32 {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn mldv2_host_joins_and_leaves_and_answers_queries() {
-    let lab = Lab::star(1).expect("lab");
-    let addr = enable_ipv6(&lab, 2);
+    let lab = Lab::star_with(1, Stack::Dual).expect("lab");
+    let addr = host_mld(&lab, 2);
     let mut rtr = Rtr::start(&lab, addr, config(Version::V2));
 
     // An any-source join: EXCLUDE {}, a (*,G) join for the MGM.
@@ -349,8 +267,8 @@ fn mldv2_host_joins_and_leaves_and_answers_queries() {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn mldv1_host_joins_and_leaves() {
-    let lab = Lab::star(1).expect("lab");
-    let addr = enable_ipv6(&lab, 1);
+    let lab = Lab::star_with(1, Stack::Dual).expect("lab");
+    let addr = host_mld(&lab, 1);
     let mut rtr = Rtr::start(&lab, addr, config(Version::V2));
 
     let member = join(&lab, GROUP, None);
@@ -391,9 +309,9 @@ fn mldv1_host_joins_and_leaves() {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn querier_election_between_two_routers_on_a_link() {
-    let lab = Lab::star(1).expect("lab");
-    let router_addr = enable_ipv6(&lab, 2);
-    let host_addr = link_local(&lab, HOST, "eth0");
+    let lab = Lab::star_with(1, Stack::Dual).expect("lab");
+    let router_addr = host_mld(&lab, 2);
+    let host_addr = lab.link_local(HOST, "eth0").expect("link-local");
     let mut a = Rtr::start(&lab, router_addr, config(Version::V2));
     let mut b = Rtr::start_on(&lab, HOST, "eth0", host_addr, config(Version::V2));
     let (low, high) = if router_addr < host_addr {

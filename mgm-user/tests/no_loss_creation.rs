@@ -82,15 +82,7 @@ fn a_paced_new_stream_loses_nothing_from_its_first_packet() -> anyhow::Result<()
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_back_to_back_burst_of_a_new_stream_loses_nothing() -> anyhow::Result<()> {
-    let mgmd = first_packets_arrive_with("", 5000, 0)?;
-    // The fast path takes over as soon as mgmd has sent on what it held, not once the flow
-    // has been quiet for a while (before: mgmd sent all 5000 itself).
-    let sent_by_mgmd = mgmd.stats()?.get("hold_delivered").copied().unwrap_or(0);
-    assert!(
-        sent_by_mgmd < 5000,
-        "mgmd sent every packet of the burst itself"
-    );
-    Ok(())
+    first_packets_arrive(5000, 0)
 }
 
 #[test]

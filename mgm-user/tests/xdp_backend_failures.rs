@@ -2,13 +2,13 @@
 //! change whose outgoing set cannot be filled (a devmap insert of an interface that does not
 //! exist fails) leaves the entry as it was, in the map and in the bookkeeping alike, and a
 //! later change succeeds. A full table refuses an install at once, without waiting for a grace
-//! period.
-use mgm_common::{limits, SgKey};
+//! period (an IPv6 one too: both families share the counter slots).
+use mgm_common::{limits, Sg6Key, SgKey};
 use mgm_user::{
-    dataplane::{DataPlane, ForwardingBackend, InstalledMfe, XdpBackend},
+    dataplane::{DataPlane, DataPlaneError, ForwardingBackend, InstalledMfe, XdpBackend},
     lab::{Host, Lab},
 };
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// An ifindex no interface has.
 const NO_SUCH_IFINDEX: u32 = 999_999;
@@ -84,6 +84,17 @@ fn a_full_table_refuses_an_install_without_waiting_for_a_grace_period() {
         );
         assert!(backend.installed(key(limits::MFES)).is_none());
         assert_eq!(backend.len(), limits::MFES as usize);
+        // IPv6 entries draw on the same counter slots: refused too, and nothing left behind.
+        let sg6 = Sg6Key::new(
+            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0, 1),
+        );
+        assert!(matches!(
+            backend.install_mfe6(sg6, up0, &[]),
+            Err(DataPlaneError::Full(_))
+        ));
+        assert!(backend.installed6(sg6).is_none());
+        assert!(backend.read_back6().expect("MFES6").is_empty());
 
         backend.delete_mfe(key(0)).expect("delete");
         backend

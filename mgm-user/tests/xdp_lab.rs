@@ -362,7 +362,7 @@ fn misses_are_punted_to_af_xdp_and_reported() {
     let mut reports = ReportReader::new(&mut rig.router().plane).expect("report ring");
     let iif = rig.iif;
     let Router { plane, backend } = rig.router.as_mut().expect("the router runs");
-    let mut punt = rig
+    let punt = rig
         .lab
         .in_ns(Host::Router, || {
             let mut punt = PuntSockets::new(plane, XskConfig::default())?;
@@ -377,7 +377,8 @@ fn misses_are_punted_to_af_xdp_and_reported() {
     let mut punted = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(2);
     while (punted.len() as u64) < MISSES && Instant::now() < deadline {
-        let socket = &mut punt.sockets_mut(iif)[0];
+        let mut sockets = punt.lock();
+        let socket = &mut sockets.get_mut(&iif).expect("up0's sockets").sockets[0];
         socket.wait(100).expect("poll");
         socket.recv(|_, frame| punted.extend(parse(frame)));
     }
@@ -411,7 +412,7 @@ fn misses_are_punted_to_af_xdp_and_reported() {
     let (copies, _) = rig.captured();
     assert_eq!(histogram(&copies[&1]).len() as u64, MISSES);
     assert_eq!(
-        punt.sockets_mut(iif)[0].recv(|_, _| ()),
+        punt.lock().get_mut(&iif).expect("up0's sockets").sockets[0].recv(|_, _| ()),
         0,
         "nothing punted after install"
     );

@@ -1,13 +1,18 @@
-//! Root lab test of the IPv6 data plane with real frames: a source, the router with the XDP
-//! program attached in driver mode and an IPv6 entry installed by the backend, two receivers,
-//! each in its own network namespace. The source sends raw IPv6 multicast UDP frames (the lab's
-//! hosts run no IPv6 stack; XDP and packet sockets need none); the listed receiver gets every
-//! packet once, with the hop limit decremented and the router's MAC as source, the other none.
+//! Root lab tests of the IPv6 data plane with real frames: a source, the router with the XDP
+//! program attached in driver mode, two receivers, each in its own network namespace. The
+//! source sends raw IPv6 multicast UDP frames (the lab's hosts run no IPv6 stack; XDP and
+//! packet sockets need none). With an entry installed by the backend the listed receiver gets
+//! every packet once, with the hop limit decremented and the router's MAC as source, the other
+//! none; without one, every packet reaches the AF_XDP punt socket untouched and in order, with
+//! creation alerts naming its (S,G).
 mod xdp_common;
 
 use mgm_common::Sg6Key;
 use mgm_user::{
-    dataplane::{DataPlane, DataPlaneError, ForwardingBackend as _, IfaceSettings, XdpBackend},
+    dataplane::{
+        DataPlane, DataPlaneError, DataPlaneReport, ForwardingBackend as _, IfaceSettings,
+        PuntSockets, ReportReader, XdpBackend, XskConfig,
+    },
     lab::{Host, Lab},
     rawio::{self, Framing, PacketSocket},
 };
@@ -90,84 +95,211 @@ fn collect(capture: &PacketSocket, done: impl Fn(usize) -> bool) -> Vec<(u64, u8
     copies
 }
 
+/// The lab, its router's data plane (nothing installed) and what the test needs around it.
+struct Rig {
+    lab: Lab,
+    plane: Option<DataPlane>,
+    backend: Option<XdpBackend>,
+    iif: u32,
+    /// The router's interfaces towards the receivers, with their MACs.
+    oifs: Vec<(u32, [u8; 6])>,
+    captures: Vec<PacketSocket>,
+    sender: PacketSocket,
+    source_eth0: u32,
+}
+
+impl Rig {
+    fn new() -> Self {
+        let lab = Lab::star(2).expect("lab");
+        let iif = lab.ifindex(Host::Router, "up0").expect("up0");
+        let oifs: Vec<(u32, [u8; 6])> = [1u8, 2]
+            .iter()
+            .map(|n| {
+                let iface = Lab::router_iface(Host::Receiver(*n));
+                let ifindex = lab.ifindex(Host::Router, &iface).expect("ifindex");
+                (ifindex, lab.mac(Host::Router, &iface).expect("mac"))
+            })
+            .collect();
+        let captures = [1u8, 2]
+            .iter()
+            .map(|n| {
+                lab.in_ns(Host::Receiver(*n), open_capture)
+                    .expect("enter receiver")
+                    .expect("capture")
+            })
+            .collect();
+        let settings = oifs.clone();
+        let (plane, backend) = lab
+            .in_ns(Host::Router, move || {
+                let mut plane = DataPlane::load()?;
+                let mut backend = XdpBackend::new(&mut plane)?;
+                for (ifindex, mac) in &settings {
+                    let iface = IfaceSettings {
+                        mac: *mac,
+                        mtu: 1500,
+                        ..IfaceSettings::default()
+                    };
+                    backend.configure_interface(*ifindex, iface)?;
+                }
+                plane.attach("up0", false)?;
+                Ok::<_, DataPlaneError>((plane, backend))
+            })
+            .expect("enter router")
+            .expect("data plane on the router");
+        let (sender, source_eth0) = lab
+            .in_ns(Host::Source, || {
+                let sender = PacketSocket::open(Framing::Frames, 0)?;
+                Ok::<_, io::Error>((sender, rawio::ifindex("eth0")?))
+            })
+            .expect("enter source")
+            .expect("sender");
+        Self {
+            lab,
+            plane: Some(plane),
+            backend: Some(backend),
+            iif,
+            oifs,
+            captures,
+            sender,
+            source_eth0,
+        }
+    }
+
+    fn plane(&mut self) -> &mut DataPlane {
+        self.plane.as_mut().expect("the router runs")
+    }
+
+    fn backend(&mut self) -> &mut XdpBackend {
+        self.backend.as_mut().expect("the router runs")
+    }
+
+    /// Installs the test's (S,G) from `up0` to the first receiver, from the router's namespace.
+    fn install(&mut self) {
+        let (iif, oif) = (self.iif, self.oifs[0].0);
+        let backend = self.backend.as_mut().expect("the router runs");
+        self.lab
+            .in_ns(Host::Router, || backend.install_mfe6(sg(), iif, &[oif]))
+            .expect("enter router")
+            .expect("install");
+    }
+
+    /// Sends the frames numbered `seqs` from the source, in bursts of 50 (a veth's queue holds
+    /// 256 frames).
+    fn send(&self, seqs: std::ops::Range<u64>) {
+        for seq in seqs {
+            let bytes = frame(seq);
+            let destination: [u8; 6] = bytes[..6].try_into().expect("MAC");
+            self.sender
+                .send_to(self.source_eth0, destination, &bytes)
+                .expect("send");
+            if seq % 50 == 49 {
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        }
+    }
+}
+
+impl Drop for Rig {
+    /// The data plane goes in the router's namespace, before the lab's namespaces.
+    fn drop(&mut self) {
+        let (plane, backend) = (self.plane.take(), self.backend.take());
+        let _ = self.lab.in_ns(Host::Router, move || drop((backend, plane)));
+    }
+}
+
+fn sg() -> Sg6Key {
+    Sg6Key::new(SOURCE6, GROUP6)
+}
+
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn ipv6_multicast_is_forwarded_between_namespaces() {
-    let lab = Lab::star(2).expect("lab");
-    let iif = lab.ifindex(Host::Router, "up0").expect("up0");
-    let oifs: Vec<(u32, [u8; 6])> = [1u8, 2]
-        .iter()
-        .map(|n| {
-            let iface = Lab::router_iface(Host::Receiver(*n));
-            let ifindex = lab.ifindex(Host::Router, &iface).expect("ifindex");
-            (ifindex, lab.mac(Host::Router, &iface).expect("mac"))
-        })
-        .collect();
-    let captures: Vec<PacketSocket> = [1u8, 2]
-        .iter()
-        .map(|n| {
-            lab.in_ns(Host::Receiver(*n), open_capture)
-                .expect("enter receiver")
-                .expect("capture")
-        })
-        .collect();
-    let sg = Sg6Key::new(SOURCE6, GROUP6);
-    let settings = oifs.clone();
-    let (plane, backend) = lab
-        .in_ns(Host::Router, move || {
-            let mut plane = DataPlane::load()?;
-            let mut backend = XdpBackend::new(&mut plane)?;
-            for (ifindex, mac) in &settings {
-                let iface = IfaceSettings {
-                    mac: *mac,
-                    mtu: 1500,
-                    ..IfaceSettings::default()
-                };
-                backend.configure_interface(*ifindex, iface)?;
-            }
-            backend.install_mfe6(sg, iif, &[settings[0].0])?;
-            plane.attach("up0", false)?;
-            Ok::<_, DataPlaneError>((plane, backend))
-        })
-        .expect("enter router")
-        .expect("data plane on the router");
-    let (sender, source_eth0) = lab
-        .in_ns(Host::Source, || {
-            let sender = PacketSocket::open(Framing::Frames, 0)?;
-            Ok::<_, io::Error>((sender, rawio::ifindex("eth0")?))
-        })
-        .expect("enter source")
-        .expect("sender");
-    for seq in 0..PACKETS {
-        let bytes = frame(seq);
-        let destination: [u8; 6] = bytes[..6].try_into().expect("MAC");
-        sender
-            .send_to(source_eth0, destination, &bytes)
-            .expect("send");
-        // Paced in bursts of 50: a veth's queue holds 256 frames.
-        if seq % 50 == 49 {
-            std::thread::sleep(Duration::from_micros(500));
-        }
-    }
+    let mut rig = Rig::new();
+    rig.install();
+    rig.send(0..PACKETS);
     let wanted = PACKETS as usize;
-    let listed = collect(&captures[0], |n| n >= wanted);
+    let listed = collect(&rig.captures[0], |n| n >= wanted);
     let mut seen = BTreeMap::new();
     for (seq, hop_limit, mac) in &listed {
         *seen.entry(*seq).or_insert(0) += 1;
         assert_eq!(*hop_limit, SEND_HOP_LIMIT - 1, "hop limit − 1");
-        assert_eq!(*mac, oifs[0].1, "the router's MAC as source");
+        assert_eq!(*mac, rig.oifs[0].1, "the router's MAC as source");
     }
     assert_eq!(seen.len(), wanted, "every packet");
     assert!(seen.values().all(|&c| c == 1), "exactly once");
-    let unlisted = collect(&captures[1], |_| true);
+    let unlisted = collect(&rig.captures[1], |_| true);
     assert!(
         unlisted.is_empty(),
         "the unlisted receiver got {}",
         unlisted.len()
     );
-    let stats = backend.mfe6_stats(sg).expect("entry");
+    let stats = rig.backend().mfe6_stats(sg()).expect("entry");
     assert_eq!((stats.packets, stats.oifs[0].1.packets), (PACKETS, PACKETS));
-    let global = plane.global_stats().expect("stats");
+    let global = rig.plane().global_stats().expect("stats");
     assert_eq!(global["forwarded"], PACKETS);
-    drop(lab.in_ns(Host::Router, move || drop((backend, plane))));
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn ipv6_misses_are_punted_to_af_xdp_and_reported() {
+    let mut rig = Rig::new();
+    let mut reports = ReportReader::new(rig.plane()).expect("report rings");
+    let iif = rig.iif;
+    let (plane, backend) = (
+        rig.plane.as_mut().expect("plane"),
+        rig.backend.as_mut().expect("backend"),
+    );
+    let punt = rig
+        .lab
+        .in_ns(Host::Router, || {
+            let mut punt = PuntSockets::new(plane, XskConfig::default())?;
+            punt.open(backend, iif, 1)?;
+            Ok::<_, DataPlaneError>(punt)
+        })
+        .expect("enter router")
+        .expect("punt socket on up0");
+    const MISSES: u64 = 200;
+    rig.send(0..MISSES);
+    let mut punted = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (punted.len() as u64) < MISSES && Instant::now() < deadline {
+        let mut sockets = punt.lock();
+        let socket = &mut sockets.get_mut(&iif).expect("up0's sockets").sockets[0];
+        socket.wait(100).expect("poll");
+        socket.recv(|_, frame| punted.extend(parse(frame)));
+    }
+    let seqs: Vec<u64> = punted.iter().map(|(seq, _, _)| *seq).collect();
+    assert_eq!(
+        seqs,
+        (0..MISSES).collect::<Vec<_>>(),
+        "every miss, in order"
+    );
+    assert!(
+        punted
+            .iter()
+            .all(|(_, hop_limit, _)| *hop_limit == SEND_HOP_LIMIT),
+        "punted frames are untouched"
+    );
+    let global = rig.plane().global_stats().expect("stats");
+    assert_eq!(
+        (global["ipv6_miss"], global["miss_punted"]),
+        (MISSES, MISSES)
+    );
+    let alerts: Vec<DataPlaneReport> = std::iter::from_fn(|| reports.try_next()).collect();
+    assert!(!alerts.is_empty());
+    assert!(alerts.iter().all(
+        |r| matches!(r, DataPlaneReport::Miss6 { sg: got, ifindex, .. } if *got == sg() && *ifindex == iif)
+    ));
+    assert_eq!(alerts.len() as u64, global["report_miss"]);
+    // Once the entry exists, packets are forwarded, not punted.
+    rig.install();
+    rig.send(MISSES..2 * MISSES);
+    let copies = collect(&rig.captures[0], |n| n >= MISSES as usize);
+    assert_eq!(copies.len() as u64, MISSES);
+    assert_eq!(
+        punt.lock().get_mut(&iif).expect("up0's sockets").sockets[0].recv(|_, _| ()),
+        0,
+        "nothing punted after install"
+    );
+    drop(rig.lab.in_ns(Host::Router, move || drop(punt)));
 }

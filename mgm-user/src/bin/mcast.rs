@@ -1,17 +1,20 @@
-//! `mcast`: a leaf host's multicast tool. `mcast join` joins a group on an interface and counts
-//! what arrives; `mcast send` sends numbered datagrams with a chosen TTL, interface and loopback.
-use anyhow::{bail, Context as _};
+//! `mcast`: a leaf host's multicast tool, for IPv4 and IPv6. `mcast join` joins a group on an
+//! interface and counts what arrives; `mcast send` sends numbered datagrams with a chosen TTL
+//! (hop limit for IPv6), interface and loopback. The `--json` report has the same shape for
+//! both families.
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use mgm_user::leaf::{Channel, Iface, Payload, Receiver, Sender};
+use mgm_user::leaf::{check_group, Channel, Family, Iface, Payload, Receiver, Sender};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 const LOOP_HELP: &str = "\
-Loop copies of these datagrams back to listeners on this host (IP_MULTICAST_LOOP). On Linux, as \
-on other UNIX systems, the option acts on the SENDING socket: it decides whether this socket's \
+Loop copies of these datagrams back to listeners on this host (IP_MULTICAST_LOOP, \
+IPV6_MULTICAST_LOOP for IPv6). On Linux, as on other UNIX systems, the option acts on the SENDING \
+socket: it decides whether this socket's \
 own datagrams reach local receivers, and setting it on a receiving socket changes nothing. \
 Winsock is the opposite: there it is set on the receiving socket and filters what that socket \
 gets from senders on the same machine. Off by default here (the kernel's default is on).";
@@ -20,11 +23,14 @@ gets from senders on the same machine. Off by default here (the kernel's default
 #[command(
     name = "mcast",
     version,
-    about = "Join IPv4 multicast groups and count what arrives, or send numbered datagrams",
-    long_about = "Join IPv4 multicast groups (any-source or source-specific) on an interface and \
-count what arrives, or send numbered datagrams with a chosen TTL, interface and loopback.\n\n\
-Joining makes the kernel report the membership with IGMP (IP_ADD_MEMBERSHIP, or \
-IP_ADD_SOURCE_MEMBERSHIP with --source); leaving (at exit) drops it again.\n\n\
+    about = "Join IPv4 or IPv6 multicast groups and count what arrives, or send numbered datagrams",
+    long_about = "Join IPv4 or IPv6 multicast groups (any-source or source-specific) on an \
+interface and count what arrives, or send numbered datagrams with a chosen TTL (hop limit for \
+IPv6), interface and loopback.\n\n\
+Joining makes the kernel report the membership with IGMP or MLD (IP_ADD_MEMBERSHIP or \
+IPV6_JOIN_GROUP, or MCAST_JOIN_SOURCE_GROUP with --source); leaving (at exit) drops it \
+again. A group of any scope is accepted (ff02:: included); an address that is not multicast \
+is an error.\n\n\
 On Linux IP_MULTICAST_LOOP acts on the sending socket (see `mcast send --help`); Winsock applies \
 it on the receiving socket."
 )]
@@ -38,11 +44,12 @@ enum Command {
     /// Join GROUP on an interface and print what arrives, with counts. Exits 1 if --count
     /// datagrams did not arrive within --timeout.
     Join {
-        /// Multicast group.
-        group: Ipv4Addr,
-        /// Receive only from this source (source-specific join, IP_ADD_SOURCE_MEMBERSHIP).
+        /// Multicast group, IPv4 or IPv6.
+        group: IpAddr,
+        /// Receive only from this source (source-specific join, MCAST_JOIN_SOURCE_GROUP); of
+        /// the group's family.
         #[arg(long)]
-        source: Option<Ipv4Addr>,
+        source: Option<IpAddr>,
         /// Interface to join on.
         #[arg(long)]
         iface: String,
@@ -61,12 +68,13 @@ enum Command {
     },
     /// Send numbered datagrams to GROUP out of an interface.
     Send {
-        /// Multicast group.
-        group: Ipv4Addr,
-        /// Outgoing interface (IP_MULTICAST_IF).
+        /// Multicast group, IPv4 or IPv6.
+        group: IpAddr,
+        /// Outgoing interface (IP_MULTICAST_IF / IPV6_MULTICAST_IF, by index).
         #[arg(long)]
         iface: String,
-        /// TTL of the datagrams (IP_MULTICAST_TTL): 1 stays on the link.
+        /// TTL of the datagrams (IP_MULTICAST_TTL), or their hop limit for an IPv6 group
+        /// (IPV6_MULTICAST_HOPS): 1 stays on the link.
         #[arg(long, default_value_t = 1)]
         ttl: u8,
         #[arg(
@@ -90,22 +98,23 @@ enum Command {
 /// One received datagram, as printed.
 #[derive(Serialize)]
 struct Received {
-    from: SocketAddrV4,
+    from: SocketAddr,
     len: usize,
     ttl: Option<u8>,
     seq: Option<u64>,
     sent_ttl: Option<u8>,
 }
 
-/// What `mcast join --json` prints.
+/// What `mcast join --json` prints (`ttl` and `sent_ttl` of the packets are hop limits for
+/// IPv6).
 #[derive(Serialize)]
 struct Report {
-    group: Ipv4Addr,
-    source: Option<Ipv4Addr>,
+    group: IpAddr,
+    source: Option<IpAddr>,
     iface: String,
     port: u16,
     received: u64,
-    by_sender: BTreeMap<Ipv4Addr, u64>,
+    by_sender: BTreeMap<IpAddr, u64>,
     packets: Vec<Received>,
 }
 
@@ -129,8 +138,10 @@ fn main() -> anyhow::Result<()> {
             interval_ms,
             port,
         } => {
+            check_group(group)?;
             let iface = Iface::lookup(&iface).with_context(|| format!("interface {iface}"))?;
-            let sender = Sender::new(&iface, ttl, loopback).context("opening the socket")?;
+            let sender = Sender::new(&iface, Family::of(group), ttl, loopback)
+                .context("opening the socket")?;
             for seq in 0..count {
                 if seq > 0 {
                     std::thread::sleep(Duration::from_millis(interval_ms));
@@ -143,21 +154,18 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn join(
-    group: Ipv4Addr,
-    source: Option<Ipv4Addr>,
+    group: IpAddr,
+    source: Option<IpAddr>,
     iface_name: &str,
     port: u16,
     count: Option<u64>,
     timeout: f64,
     json: bool,
 ) -> anyhow::Result<()> {
-    if !group.is_multicast() {
-        bail!("{group} is not a multicast group");
-    }
+    let channel = Channel { group, source }.checked()?;
     let timeout = Duration::try_from_secs_f64(timeout).context("--timeout")?;
     let iface = Iface::lookup(iface_name).with_context(|| format!("interface {iface_name}"))?;
-    let receiver =
-        Receiver::join(Channel { group, source }, port, iface).context("joining the group")?;
+    let receiver = Receiver::join(channel, port, iface).context("joining the group")?;
     eprintln!("joined {group} on {iface_name}");
     let deadline = Instant::now() + timeout;
     let mut report = Report {
@@ -187,7 +195,7 @@ fn join(
             sent_ttl: payload.map(|p| p.sent_ttl),
         };
         report.received += 1;
-        *report.by_sender.entry(*d.from.ip()).or_default() += 1;
+        *report.by_sender.entry(d.from.ip()).or_default() += 1;
         if !json {
             let show = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
             writeln!(

@@ -9,7 +9,7 @@ use mgm_user::{
         client::Client,
         proto::{Request, Response},
     },
-    lab::{self, Host, Lab, McastSend},
+    lab::{self, Host, Lab, McastSend, Stack},
 };
 use std::{
     collections::BTreeMap,
@@ -57,6 +57,10 @@ enum Command {
         /// FRR's routes into XDP.
         #[arg(long)]
         pim: bool,
+        /// Dual-stack star: every link also gets IPv6 (2001:db8:I::/64, hosts ::1, the router
+        /// ::fe, link-local addresses usable at once, no router advertisements).
+        #[arg(long, conflicts_with = "pim")]
+        ipv6: bool,
     },
     /// Delete the standing lab.
     Down,
@@ -83,12 +87,15 @@ fn main() -> Result<()> {
         Command::Up {
             receivers,
             pim: true,
+            ipv6: _,
         } => pim_up(receivers),
         Command::Up {
             receivers,
             pim: false,
+            ipv6,
         } => {
-            let lab = Lab::star_named(STANDING_PREFIX, receivers)?;
+            let stack = if ipv6 { Stack::Dual } else { Stack::V4 };
+            let lab = Lab::star_named_with(STANDING_PREFIX, receivers, stack)?;
             println!(
                 "lab up: namespaces {}",
                 lab.hosts()
@@ -98,6 +105,14 @@ fn main() -> Result<()> {
                     .join(" ")
             );
             println!("try: ip netns exec {} ip -br addr", lab.ns(Host::Router));
+            if ipv6 {
+                println!(
+                    "     ip netns exec {} mcast join ff0e::10:1 --iface eth0\n     \
+                     ip netns exec {} mcast send ff0e::10:1 --iface rcv1 --count 10",
+                    lab.ns(Host::Receiver(1)),
+                    lab.ns(Host::Router),
+                );
+            }
             lab.keep();
             Ok(())
         }
@@ -245,7 +260,7 @@ fn demo(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {
         Host::Source,
         McastSend {
             mcast,
-            group,
+            group: group.into(),
             ttl: 16,
             count: packets,
             interval_ms: 1,

@@ -33,11 +33,12 @@ pub use progress::PuntTag;
 use progress::{Pending, PuntProgress};
 use serde::Serialize;
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{HashMap, VecDeque},
     io,
     net::Ipv6Addr,
     time::{Duration, Instant},
 };
+use tally::Tally;
 
 /// A flow of either family, as the queues key it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -117,16 +118,6 @@ struct HeldPacket {
     frame: Vec<u8>,
     /// Its place among its punt socket's frames.
     pending: Option<Pending>,
-}
-
-/// What the hold queues delivered for one entry, to add to the fast path's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Tally {
-    packets: u64,
-    bytes: u64,
-    wrong_if: u64,
-    /// Copies and bytes sent, by outgoing ifindex.
-    oifs: BTreeMap<u32, (u64, u64)>,
 }
 
 /// Where held packets go: per outgoing interface, its settings.
@@ -358,27 +349,8 @@ impl Hold {
     /// Adds what the hold queues delivered (and refused as wrong-interface) for `sg` to the
     /// fast path's counters of its entry.
     pub fn add_to_stats(&self, sg: impl Into<Flow>, stats: &mut MfeStats) {
-        let Some(tally) = self.tallies.get(&sg.into()) else {
-            return;
-        };
-        stats.packets += tally.packets;
-        stats.bytes += tally.bytes;
-        stats.wrong_if += tally.wrong_if;
-        for (&ifindex, &(packets, bytes)) in &tally.oifs {
-            match stats.oifs.iter_mut().find(|(i, _)| *i == ifindex) {
-                Some((_, s)) => {
-                    s.packets += packets;
-                    s.bytes += bytes;
-                }
-                None => stats.oifs.push((
-                    ifindex,
-                    crate::dataplane::OifStats {
-                        packets,
-                        bytes,
-                        drops: 0,
-                    },
-                )),
-            }
+        if let Some(tally) = self.tallies.get(&sg.into()) {
+            tally.add_to(stats);
         }
     }
 
@@ -394,7 +366,7 @@ impl Hold {
     ) {
         if arrival != route.iif {
             self.counters.wrong_if += 1;
-            self.tallies.entry(sg).or_default().wrong_if += 1;
+            self.tallies.entry(sg).or_default().wrong_if();
             return;
         }
         if route.oifs.is_empty() {
@@ -443,8 +415,7 @@ impl Hold {
         };
         self.counters.delivered += 1;
         let tally = self.tallies.entry(sg).or_default();
-        tally.packets += 1;
-        tally.bytes += ip_len as u64;
+        tally.delivered(ip_len);
         for &ifindex in route.oifs {
             let Some(settings) = route.egress.settings(ifindex) else {
                 self.counters.copies_dropped += 1;
@@ -461,9 +432,7 @@ impl Hold {
             match out.send_frame(ifindex, &frame) {
                 Ok(()) => {
                     self.counters.copies += 1;
-                    let sent = tally.oifs.entry(ifindex).or_default();
-                    sent.0 += 1;
-                    sent.1 += ip_len as u64;
+                    tally.copy_sent(ifindex, ip_len);
                 }
                 Err(_) => self.counters.copies_dropped += 1,
             }
@@ -519,5 +488,6 @@ pub enum Prepared {
 }
 
 mod progress;
+mod tally;
 #[cfg(test)]
 mod tests;

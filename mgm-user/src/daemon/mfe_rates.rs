@@ -6,8 +6,10 @@
 //! the interval is the time since the latest of those, at most about 30 s; one younger than
 //! [`MIN_INTERVAL`] is kept, and the rate computed at that time is reported again. An entry
 //! without an earlier sample (new, or whose counters went back, i.e. re-created) has no rate
-//! yet. Memory: one sample per existing entry; the samples of entries gone are dropped at the
-//! next sample. Sans-IO: rows and `now` in, rows with rates out.
+//! yet. Memory: one sample of 48 bytes per existing entry (updated in place; the samples of
+//! entries gone are dropped at the next sample). The statistics refresh samples the counters
+//! alone ([`MfeRates::sample`]), without building `show mfe`'s rows. Sans-IO: counters and
+//! `now` in, rates out.
 use crate::api::proto::{MfeRate, MfeRow, MfeShown};
 use std::{collections::HashMap, net::IpAddr, time::Duration, time::Instant};
 
@@ -15,60 +17,103 @@ use std::{collections::HashMap, net::IpAddr, time::Duration, time::Instant};
 /// `show`s does not measure rates over a few microseconds.
 pub(super) const MIN_INTERVAL: Duration = Duration::from_millis(200);
 
-/// One entry's counters at a time, with the rate they gave against the sample before.
+/// One entry's counters at a time, with their growth over the interval before.
 #[derive(Clone, Copy, Debug)]
 struct Sample {
-    at: Instant,
+    /// When, in milliseconds since the first sampling.
+    at_ms: u64,
     packets: u64,
     bytes: u64,
-    rate: Option<MfeRate>,
+    /// Growth since the sample before (packets, bytes); meaningful when `interval_ms` > 0.
+    grown_packets: u64,
+    grown_bytes: u64,
+    /// Length of that interval; 0: no earlier sample, no rate.
+    interval_ms: u32,
+    /// The sampling that last saw the entry (older ones are dropped after each sampling).
+    seen: u32,
+}
+
+impl Sample {
+    fn rate(&self) -> Option<MfeRate> {
+        (self.interval_ms > 0).then(|| {
+            MfeRate::over(
+                self.grown_packets,
+                self.grown_bytes,
+                u64::from(self.interval_ms),
+            )
+        })
+    }
 }
 
 /// The latest sample of each forwarding entry, by (source, group).
 #[derive(Debug, Default)]
 pub(super) struct MfeRates {
     samples: HashMap<(IpAddr, IpAddr), Sample>,
+    /// The time sample times count from (the first sampling's).
+    epoch: Option<Instant>,
+    /// Number of samplings so far.
+    samplings: u32,
 }
 
 impl MfeRates {
     /// Samples `rows` (every entry, read at `now`) and returns them with their rates.
     pub(super) fn observe(&mut self, rows: Vec<MfeRow>, now: Instant) -> Vec<MfeShown> {
-        let mut next = HashMap::with_capacity(rows.len());
-        let shown = rows
-            .into_iter()
-            .map(|entry| {
-                let key = (entry.source, entry.group);
-                let sample = match self.samples.get(&key) {
-                    Some(prev) if now.saturating_duration_since(prev.at) < MIN_INTERVAL => *prev,
-                    Some(prev) if entry.packets >= prev.packets && entry.bytes >= prev.bytes => {
-                        let elapsed = now.saturating_duration_since(prev.at);
-                        Sample {
-                            at: now,
-                            packets: entry.packets,
-                            bytes: entry.bytes,
-                            rate: Some(MfeRate::over(
-                                entry.packets - prev.packets,
-                                entry.bytes - prev.bytes,
-                                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-                            )),
-                        }
-                    }
-                    _ => Sample {
-                        at: now,
-                        packets: entry.packets,
-                        bytes: entry.bytes,
-                        rate: None,
-                    },
+        let rates = self.sample(
+            rows.iter()
+                .map(|r| ((r.source, r.group), r.packets, r.bytes)),
+            now,
+        );
+        rows.into_iter()
+            .zip(rates)
+            .map(|(entry, rate)| MfeShown { entry, rate })
+            .collect()
+    }
+
+    /// Samples the counters of every entry ((source, group), packets, bytes) read at `now`;
+    /// returns their rates, in the same order.
+    pub(super) fn sample(
+        &mut self,
+        counts: impl Iterator<Item = ((IpAddr, IpAddr), u64, u64)>,
+        now: Instant,
+    ) -> Vec<Option<MfeRate>> {
+        self.samplings = self.samplings.wrapping_add(1);
+        let seen = self.samplings;
+        let epoch = *self.epoch.get_or_insert(now);
+        let at_ms =
+            u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX);
+        let min_ms = MIN_INTERVAL.as_millis() as u64;
+        let rates = counts
+            .map(|(key, packets, bytes)| {
+                let fresh = Sample {
+                    at_ms,
+                    packets,
+                    bytes,
+                    grown_packets: 0,
+                    grown_bytes: 0,
+                    interval_ms: 0,
+                    seen,
                 };
-                next.insert(key, sample);
-                MfeShown {
-                    entry,
-                    rate: sample.rate,
+                let sample = self.samples.entry(key).or_insert(fresh);
+                let elapsed = at_ms.saturating_sub(sample.at_ms);
+                if elapsed < min_ms {
+                    // Too young to replace (or just taken): its rate again.
+                } else if sample.packets <= packets && sample.bytes <= bytes {
+                    *sample = Sample {
+                        grown_packets: packets - sample.packets,
+                        grown_bytes: bytes - sample.bytes,
+                        interval_ms: u32::try_from(elapsed).unwrap_or(u32::MAX),
+                        ..fresh
+                    };
+                } else {
+                    // The counters went back: a re-created entry starts over.
+                    *sample = fresh;
                 }
+                sample.seen = seen;
+                sample.rate()
             })
             .collect();
-        self.samples = next;
-        shown
+        self.samples.retain(|_, s| s.seen == seen);
+        rates
     }
 }
 
@@ -97,6 +142,11 @@ mod tests {
             .iter()
             .map(|s| s.rate.map(|r| (r.pps, r.bps, r.interval_ms)))
             .collect()
+    }
+
+    #[test]
+    fn a_sample_is_small() {
+        assert_eq!(size_of::<Sample>(), 48);
     }
 
     #[test]

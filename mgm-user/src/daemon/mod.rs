@@ -17,6 +17,7 @@ mod mirror;
 mod notify;
 mod pins;
 mod proxy;
+mod punt_reader;
 mod realtime;
 mod router;
 mod routes;
@@ -65,44 +66,6 @@ const STATS_INTERVAL: Duration = Duration::from_secs(30);
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
 /// Most data-plane reports handled per turn of the main loop, after the one that woke it.
 const REPORT_BATCH: usize = 1024;
-
-/// Watches the punt sockets from a thread (they are plain poll(2) descriptors): each time one
-/// is readable, the loop gets a message, drains them all, and acknowledges, so the thread
-/// does not spin on a level-triggered descriptor.
-fn watch_punts(fds: router::PuntFds) -> mpsc::Receiver<std::sync::mpsc::SyncSender<()>> {
-    use std::os::fd::AsRawFd as _;
-    let (tx, rx) = mpsc::channel(1);
-    std::thread::spawn(move || loop {
-        let mut polled: Vec<libc::pollfd> = match fds.lock() {
-            Ok(fds) => fds
-                .values()
-                .flatten()
-                .map(|fd| libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
-                .collect(),
-            Err(_) => return,
-        };
-        if polled.is_empty() {
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        }
-        // SAFETY: `polled` is a valid array of pollfds for the call's duration. A descriptor
-        // closed meanwhile (its interface left service) makes poll report POLLNVAL or wake
-        // spuriously, which only costs one drain.
-        let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, 50) };
-        if ready > 0 {
-            let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
-            if tx.blocking_send(ack_tx).is_err() {
-                return;
-            }
-            let _ = ack_rx.recv_timeout(Duration::from_secs(1));
-        }
-    });
-    rx
-}
 
 fn load_config(options: &Options) -> Result<Config> {
     let mut config = match &options.config {
@@ -186,7 +149,10 @@ pub async fn run(options: Options) -> Result<()> {
     let mut sessions: HashMap<ConnectionId, ProtocolHandle> = HashMap::new();
     let mut stats_timer = tokio::time::interval(STATS_INTERVAL);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
-    let mut punted = watch_punts(router.punt_fds());
+    let mut punted = {
+        let (sockets, buffer) = router.punt_reader();
+        punt_reader::spawn(sockets, buffer)
+    };
     let mut reporting = dispatch::Reporting {
         pins,
         rates: mfe_rates::MfeRates::default(),
@@ -243,14 +209,12 @@ pub async fn run(options: Options) -> Result<()> {
             _ = stats_timer.tick() => {
                 // The statistics refresh also samples the rates of `show mfe`.
                 router.advance(now());
-                reporting.rates.observe(router.mfes(), now());
+                let counts = router.mfe_traffic();
+                reporting.rates.sample(counts.into_iter(), now());
                 router.log_refusals();
             }
             _ = housekeeping.tick() => router.housekeeping(now()),
-            Some(ack) = punted.recv() => {
-                router.drain_punts(now());
-                let _ = ack.send(());
-            }
+            Some(()) = punted.recv() => router.drain_punts(now()),
             _ = tokio::time::sleep_until(deadline) => router.tick(now()),
             _ = watchdog_tick(&mut watchdog) => notify::watchdog_ping(),
             received = mirror_recv(mirror_watch.as_mut()) => match received {

@@ -53,7 +53,7 @@ mod xsk;
 pub use backend::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats, OifStats};
 pub use bench_object::BENCH_OBJECT;
 pub use loader::{map_name, DataPlane, DataPlaneError, GlobalStats, DEFAULT_PIN_DIR};
-pub use punt::PuntSockets;
+pub use punt::{IfaceSockets, PuntSockets, SharedSockets};
 pub use reports::{AsyncReportReader, DataPlaneReport, ReportReader};
 pub use xdp_backend::{monotonic_ns, XdpBackend, MAX_SAMPLE_INTERVAL};
 pub use xsk::{XskConfig, XskSocket};

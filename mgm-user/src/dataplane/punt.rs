@@ -5,6 +5,8 @@
 //! ([`PuntSockets::close`]): the slots, the UMEM and the descriptors are freed, so that an
 //! interface that comes back (under the same or a new ifindex) gets fresh sockets. The UMEM of
 //! an interface is [`XskConfig::frames`] frames in all, shared out among its receive queues.
+//! The sockets themselves sit in a [`SharedSockets`] map, so that a thread of their own can
+//! read them ([`PuntSockets::shared`]) while the slots are managed here.
 //!
 //! The XDP program numbers the frames it punts to each slot (`PUNTED`, `mgm_common::PuntMeta`)
 //! and userspace tells it how far it has dealt with them (`PUNTS_HANDLED`,
@@ -19,25 +21,36 @@ use super::{
 };
 use aya::maps::{Array, MapData, XskMap};
 use mgm_common::limits;
-use std::{collections::BTreeMap, os::fd::AsRawFd};
+use std::{
+    collections::BTreeMap,
+    os::fd::AsRawFd,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
 
 /// Fewest frames a punt socket gets, however many queues share the interface's UMEM.
 const MIN_FRAMES_PER_QUEUE: u32 = 64;
 
-/// The punt sockets of one interface.
-struct IfaceSockets {
-    first_slot: u32,
-    sockets: Vec<XskSocket>,
+/// The punt sockets of one interface, one per receive queue, in consecutive slots.
+pub struct IfaceSockets {
+    /// The slot of the socket of receive queue 0.
+    pub first_slot: u32,
+    /// The sockets, by receive queue.
+    pub sockets: Vec<XskSocket>,
 }
 
-/// The punt sockets of every interface.
+/// The punt sockets of every interface by ifindex.
+pub type SharedSockets = Arc<Mutex<BTreeMap<u32, IfaceSockets>>>;
+
+/// The punt sockets of every interface and their slots.
 pub struct PuntSockets {
     map: XskMap<MapData>,
     punted: Array<MapData, u32>,
     handled: Array<MapData, u32>,
     /// Which `PUNT_SOCKETS` slots are taken.
     used: Vec<bool>,
-    sockets: BTreeMap<u32, IfaceSockets>,
+    /// The first slot and the number of sockets of each interface.
+    slots: BTreeMap<u32, (u32, u32)>,
+    sockets: SharedSockets,
     config: XskConfig,
 }
 
@@ -50,7 +63,8 @@ impl PuntSockets {
             punted: plane.take_map(map_name::PUNTED)?.try_into()?,
             handled: plane.take_map(map_name::PUNTS_HANDLED)?.try_into()?,
             used: vec![false; limits::PUNT_SOCKETS as usize],
-            sockets: BTreeMap::new(),
+            slots: BTreeMap::new(),
+            sockets: SharedSockets::default(),
             config,
         })
     }
@@ -75,7 +89,7 @@ impl PuntSockets {
     /// returns (first slot, queues): the caller points the interface at them
     /// ([`ForwardingBackend::set_punt_slots`]). Refused while `ifindex` has sockets.
     pub fn bind(&mut self, ifindex: u32, queues: u32) -> Result<(u32, u32), DataPlaneError> {
-        if self.sockets.contains_key(&ifindex) {
+        if self.slots.contains_key(&ifindex) {
             return Err(DataPlaneError::Invalid(format!(
                 "interface {ifindex} already has punt sockets"
             )));
@@ -113,7 +127,8 @@ impl PuntSockets {
             }
         }
         self.used[first as usize..(first + queues) as usize].fill(true);
-        self.sockets.insert(
+        self.slots.insert(ifindex, (first, queues));
+        self.lock().insert(
             ifindex,
             IfaceSockets {
                 first_slot: first,
@@ -126,14 +141,16 @@ impl PuntSockets {
     /// Closes the sockets of `ifindex` and frees their slots; false if it had none. The
     /// caller stops pointing the interface at them first (or the interface is gone).
     pub fn close(&mut self, ifindex: u32) -> bool {
-        let Some(closed) = self.sockets.remove(&ifindex) else {
+        let Some((first, count)) = self.slots.remove(&ifindex) else {
             return false;
         };
-        let slots = closed.first_slot..closed.first_slot + closed.sockets.len() as u32;
-        for slot in slots.clone() {
+        for slot in first..first + count {
             let _ = self.map.unset(slot);
         }
-        self.used[slots.start as usize..slots.end as usize].fill(false);
+        self.used[first as usize..(first + count) as usize].fill(false);
+        // Closed here and now (not when a reader lets go), so that the queues can be bound again.
+        let closed = self.lock().remove(&ifindex);
+        drop(closed);
         true
     }
 
@@ -144,7 +161,7 @@ impl PuntSockets {
 
     /// The interfaces that have punt sockets.
     pub fn interfaces(&self) -> impl Iterator<Item = u32> + '_ {
-        self.sockets.keys().copied()
+        self.slots.keys().copied()
     }
 
     /// Slots in use.
@@ -152,20 +169,15 @@ impl PuntSockets {
         self.used.iter().filter(|u| **u).count()
     }
 
-    /// The sockets of `ifindex`, one per receive queue.
-    pub fn sockets_mut(&mut self, ifindex: u32) -> &mut [XskSocket] {
-        self.sockets
-            .get_mut(&ifindex)
-            .map(|s| s.sockets.as_mut_slice())
-            .unwrap_or_default()
+    /// The sockets of every interface, for a reader of their own.
+    pub fn shared(&self) -> SharedSockets {
+        self.sockets.clone()
     }
 
-    /// The sockets of `ifindex` with their slots.
-    pub fn slots_mut(&mut self, ifindex: u32) -> impl Iterator<Item = (u32, &mut XskSocket)> {
-        self.sockets
-            .get_mut(&ifindex)
-            .into_iter()
-            .flat_map(|s| (s.first_slot..).zip(s.sockets.iter_mut()))
+    /// The sockets of every interface, locked.
+    pub fn lock(&self) -> MutexGuard<'_, BTreeMap<u32, IfaceSockets>> {
+        // A reader that panicked leaves the map as it was.
+        self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The first of `count` consecutive free slots.

@@ -181,3 +181,58 @@ impl AsyncReportReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mgm_common::REPORT_HEADER_BYTES;
+    use std::net::Ipv6Addr;
+
+    /// A record as the XDP program writes it, for an IPv6 packet of (`source`, `group`) cut to
+    /// `header_len` bytes.
+    fn record(kind: u32, source: Ipv6Addr, group: Ipv6Addr, header_len: usize) -> Vec<u8> {
+        let mut header = [0u8; REPORT_HEADER_BYTES];
+        header[0] = 0x60;
+        header[IPV6_REPORT_SOURCE].copy_from_slice(&source.octets());
+        header[IPV6_REPORT_GROUP].copy_from_slice(&group.octets());
+        let report = Report {
+            kind,
+            ifindex: 7,
+            sg: Sg6Key::new(source, group).digest(),
+            header_len: header_len as u32,
+            reserved: 0,
+            header,
+        };
+        // SAFETY: Report is plain old data without padding.
+        unsafe {
+            std::slice::from_raw_parts((&report as *const Report).cast::<u8>(), size_of::<Report>())
+        }
+        .to_vec()
+    }
+
+    #[test]
+    fn ipv6_reports_carry_their_addresses_in_the_header_copy() {
+        let (source, group): (Ipv6Addr, Ipv6Addr) =
+            ("2001:db8::7".parse().unwrap(), "ff3e::1".parse().unwrap());
+        let sg = Sg6Key::new(source, group);
+        let miss = DataPlaneReport::parse(&record(report_kind::MISS6, source, group, 60));
+        match miss {
+            Some(DataPlaneReport::Miss6 {
+                sg: got,
+                ifindex: 7,
+                header,
+            }) => {
+                assert_eq!(got, sg);
+                assert_eq!(header.len(), 60);
+            }
+            other => panic!("not a Miss6: {other:?}"),
+        }
+        let wrong_if = DataPlaneReport::parse(&record(report_kind::WRONG_IF6, source, group, 40));
+        assert!(matches!(wrong_if, Some(DataPlaneReport::WrongIf6 { sg: got, .. }) if got == sg));
+        assert_eq!(
+            DataPlaneReport::parse(&record(report_kind::MISS6, source, group, 39)),
+            None,
+            "a record without the whole fixed header"
+        );
+    }
+}

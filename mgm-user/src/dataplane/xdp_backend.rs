@@ -9,7 +9,7 @@
 //! IPv6 entries live in `MFES6` ([`v6`]) with the same logic ([`family`]), sharing the counter
 //! slots, the outgoing sets and the per-interface counters with IPv4.
 use super::{
-    backend::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats, OifStats},
+    backend::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats},
     ids::IdPool,
     loader::{map_name, DataPlane},
     oif_sets::OifSets,
@@ -27,9 +27,11 @@ use std::{
 
 mod family;
 mod mirror;
+mod oif_list;
 mod v6;
 use family::Family;
 pub use mirror::{monotonic_ns, MAX_SAMPLE_INTERVAL};
+use oif_list::OifList;
 
 /// Default rate of reports per CPU and kind (misses, wrong-if): 1000 per second...
 const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
@@ -47,7 +49,7 @@ const GARBAGE_LIMIT: usize = 1024;
 #[derive(Clone, Debug)]
 struct Installed {
     iif: u32,
-    oifs: Vec<u32>,
+    oifs: OifList,
     set: Option<u32>,
     slot: u32,
     /// [`MFE_FLAG_HOLD`] while userspace still sends held packets (`MFE_FLAG_MIRRORED` is
@@ -214,14 +216,14 @@ impl XdpBackend {
         self.sets.reserve()
     }
 
-    /// Number of installed entries.
+    /// Number of installed entries, of both families (they share the counter slots).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.v6.entries.len()
     }
 
-    /// Whether no entry is installed.
+    /// Whether no entry of either family is installed.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.v6.entries.is_empty()
     }
 
     /// Number of distinct outgoing-interface sets in use.
@@ -335,7 +337,7 @@ impl XdpBackend {
             oif_set: entry.set.unwrap_or(NO_OIF_SET),
             stats_slot: entry.slot,
             flags: entry.flags | self.mirror_flag(entry.iif),
-            oif: match (entry.set, entry.oifs.as_slice()) {
+            oif: match (entry.set, &*entry.oifs) {
                 (None, [single]) => *single,
                 _ => 0,
             },
@@ -356,7 +358,7 @@ impl XdpBackend {
             let set = self.acquire_set(&oifs, iif)?;
             Ok(Installed {
                 iif,
-                oifs: oifs.clone(),
+                oifs: OifList::from(&oifs[..]),
                 set,
                 slot,
                 flags: if hold { MFE_FLAG_HOLD } else { 0 },
@@ -419,7 +421,7 @@ impl XdpBackend {
         };
         let new = Installed {
             iif,
-            oifs,
+            oifs: OifList::from(&oifs[..]),
             set,
             slot: old.slot,
             flags: old.flags,
@@ -446,152 +448,6 @@ impl XdpBackend {
         K::entries_mut(self).insert(sg, new);
         Ok(())
     }
-
-    /// Installs or replaces the entry for `sg` (see [`ForwardingBackend::install_mfe`]).
-    fn install<K: Family>(&mut self, sg: K, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
-        let hold = K::hold_on_create(self).remove(&sg);
-        let oifs = normalize(oifs)?;
-        match K::entries_mut(self).remove(&sg) {
-            Some(old) => self.change(sg, old, iif, oifs)?,
-            None => self.create(sg, iif, oifs, hold)?,
-        }
-        // The report budget forgets the (S,G): should the entry go (lost, deleted), its next
-        // miss is reported at once. (Another (S,G) sharing the slot only counts as new; were
-        // the write refused, the next report would only wait out `REPORT_REPEAT_NS`.)
-        let _ = self
-            .reported
-            .set(ReportedSg::slot(sg.budget_key()), ReportedSg::default(), 0);
-        self.collect_if_due()
-    }
-
-    /// Changes the existing entry for `sg` (see [`ForwardingBackend::update_mfe`]).
-    fn update<K: Family>(&mut self, sg: K, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
-        let oifs = normalize(oifs)?;
-        let old = K::entries_mut(self)
-            .remove(&sg)
-            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
-        self.change(sg, old, iif, oifs)?;
-        self.collect_if_due()
-    }
-
-    /// Removes the entry for `sg` (see [`ForwardingBackend::delete_mfe`]).
-    fn delete<K: Family>(&mut self, sg: K) -> Result<(), DataPlaneError> {
-        let old = K::entries_mut(self)
-            .remove(&sg)
-            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
-        if let Err(e) = K::map_mut(self).remove(&sg) {
-            K::entries_mut(self).insert(sg, old);
-            return Err(e.into());
-        }
-        if let Some(set) = old.set {
-            self.sets.release(set);
-        }
-        self.retire_counters(old.slot, &old.oifs);
-        self.slots.retire(old.slot);
-        self.collect_if_due()
-    }
-
-    /// The counters of the entry for `sg` (see [`ForwardingBackend::mfe_stats`]).
-    fn stats<K: Family>(&self, sg: K) -> Result<MfeStats, DataPlaneError> {
-        let entry = K::entries(self)
-            .get(&sg)
-            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
-        let counters = self.mfe_stats.get(&entry.slot, 0)?;
-        let (packets, bytes) = (sum(&counters, |c| c.packets), sum(&counters, |c| c.bytes));
-        let (forwarded, forwarded_bytes) = MfeCounters::forwarded(&counters);
-        let mut oifs = Vec::with_capacity(entry.oifs.len());
-        for &ifindex in &entry.oifs {
-            let key = OifCounterKey {
-                stats_slot: entry.slot,
-                ifindex,
-            };
-            let per_cpu = self.oif_stats.get(&key, 0)?;
-            let (sent, sent_bytes) = OifCounters::sent(forwarded, forwarded_bytes, &per_cpu);
-            oifs.push((
-                ifindex,
-                OifStats {
-                    packets: sent,
-                    bytes: sent_bytes,
-                    drops: sum(&per_cpu, |c| c.drops),
-                },
-            ));
-        }
-        Ok(MfeStats {
-            packets,
-            bytes,
-            wrong_if: sum(&counters, |c| c.wrong_if),
-            ttl_expired: sum(&counters, |c| c.ttl_expired),
-            sampled: sum(&counters, |c| c.sampled),
-            oifs,
-        })
-    }
-
-    /// Ends hold mode of the entry for `sg` (see [`ForwardingBackend::release_hold`]).
-    fn release<K: Family>(&mut self, sg: K) -> Result<(), DataPlaneError> {
-        let Some(mut entry) = K::entries(self).get(&sg).cloned() else {
-            return Err(DataPlaneError::NoEntry(sg.to_string()));
-        };
-        entry.flags &= !MFE_FLAG_HOLD;
-        self.write_entry(sg, &entry)?;
-        K::entries_mut(self).insert(sg, entry);
-        Ok(())
-    }
-
-    /// The entries of family `K` as the bookkeeping has them.
-    fn installed_of<K: Family>(&self) -> Vec<InstalledMfe<K>> {
-        K::entries(self)
-            .iter()
-            .map(|(sg, e)| e.to_installed(*sg))
-            .collect()
-    }
-
-    /// The entries of family `K` as the data plane holds them.
-    fn read_back_of<K: Family>(&self) -> Result<Vec<InstalledMfe<K>>, DataPlaneError> {
-        let mut out = Vec::new();
-        for item in K::map(self).iter() {
-            let (sg, value) = item?;
-            let oifs = match value.oif_set {
-                NO_OIF_SET if value.oif != 0 => vec![value.oif],
-                NO_OIF_SET => Vec::new(),
-                set => self.sets.read_list(set)?,
-            };
-            out.push(InstalledMfe {
-                sg,
-                iif: value.iif,
-                oifs,
-            });
-        }
-        Ok(out)
-    }
-}
-
-impl Installed {
-    /// The bookkeeping of an entry found in a map left by an earlier run (`lists`: the
-    /// outgoing sets found, by id).
-    fn adopt(value: &MfeValue, lists: &StdHashMap<u32, Vec<u32>>) -> Self {
-        let set = (value.oif_set != NO_OIF_SET).then_some(value.oif_set);
-        let oifs = match set {
-            Some(id) => lists.get(&id).cloned().unwrap_or_default(),
-            None if value.oif != 0 => vec![value.oif],
-            None => Vec::new(),
-        };
-        Self {
-            iif: value.iif,
-            oifs,
-            set,
-            slot: value.stats_slot,
-            flags: value.flags & MFE_FLAG_HOLD,
-        }
-    }
-
-    /// The entry of `sg` as [`ForwardingBackend::installed`] shows it.
-    fn to_installed<K>(&self, sg: K) -> InstalledMfe<K> {
-        InstalledMfe {
-            sg,
-            iif: self.iif,
-            oifs: self.oifs.clone(),
-        }
-    }
 }
 
 /// Whether an outgoing list goes through an outgoing set (a devmap broadcast): two or more
@@ -606,7 +462,7 @@ fn needs_set(oifs: &[u32], iif: u32) -> bool {
 }
 
 /// Sorts and de-duplicates an outgoing list, refusing ifindex 0.
-fn normalize(oifs: &[u32]) -> Result<Vec<u32>, DataPlaneError> {
+pub(super) fn normalize(oifs: &[u32]) -> Result<Vec<u32>, DataPlaneError> {
     if oifs.contains(&0) {
         return Err(DataPlaneError::Invalid(
             "ifindex 0 in the outgoing list".into(),
@@ -616,10 +472,6 @@ fn normalize(oifs: &[u32]) -> Result<Vec<u32>, DataPlaneError> {
     list.sort_unstable();
     list.dedup();
     Ok(list)
-}
-
-fn sum<T: aya::Pod>(values: &PerCpuValues<T>, field: impl Fn(&T) -> u64) -> u64 {
-    values.iter().map(field).sum()
 }
 
 impl ForwardingBackend for XdpBackend {

@@ -4,7 +4,7 @@
 use super::{Host, Lab, LabError};
 use std::{
     io::{BufRead as _, BufReader, Read as _},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     process::{ChildStderr, ChildStdout, Stdio},
 };
 
@@ -72,9 +72,9 @@ impl Listener {
 pub struct McastSend<'a> {
     /// The leaf tool.
     pub mcast: &'a str,
-    /// Destination group.
-    pub group: Ipv4Addr,
-    /// TTL of the datagrams.
+    /// Destination group, IPv4 or IPv6.
+    pub group: IpAddr,
+    /// TTL (hop limit for IPv6) of the datagrams.
     pub ttl: u8,
     /// Datagrams, numbered from 0.
     pub count: u32,
@@ -115,18 +115,23 @@ impl Lab {
         self.spawn(host, &argv.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
-    /// Starts `mcast join` (the leaf tool at `mcast`) for `group` on the eth0 of `host`: it
+    /// Starts `mcast join` (the leaf tool at `mcast`) for `group` (IPv4, or IPv6 in a
+    /// dual-stack lab) on the eth0 of `host`: it
     /// stops after `count` datagrams or `timeout_s` seconds. Returns once the host has joined;
     /// the lab ends it when dropped.
     pub fn listen(
         &mut self,
         host: Host,
         mcast: &str,
-        group: std::net::Ipv4Addr,
+        group: impl Into<IpAddr>,
         count: u32,
         timeout_s: f64,
     ) -> Result<Listener, LabError> {
-        let (group, count, timeout) = (group.to_string(), count.to_string(), timeout_s.to_string());
+        let (group, count, timeout) = (
+            group.into().to_string(),
+            count.to_string(),
+            timeout_s.to_string(),
+        );
         let argv = [
             mcast,
             "join",

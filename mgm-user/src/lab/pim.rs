@@ -8,7 +8,7 @@
 //! ```
 //! Unicast routing is kernel static routes, specific ones (FRR's next-hop tracking ignores a
 //! default route for RPF and RP reachability); each router's loopback is 10.255.0.N/32.
-use super::{Host, Lab, LabError, COUNTER, NAME_PREFIX};
+use super::{Host, Lab, LabError, Stack, COUNTER, NAME_PREFIX};
 use std::{net::Ipv4Addr, process::Stdio, time::Duration};
 
 /// The rendezvous point (r2's loopback).
@@ -52,6 +52,7 @@ impl Lab {
             children: Vec::new(),
             dirs: Vec::new(),
             pim_routers: ROUTERS,
+            stack: Stack::V4,
             keep: false,
         };
         lab.add_namespace(Host::Source)?;

@@ -425,7 +425,7 @@ impl Mgmd {
 pub fn test_send(group: Ipv4Addr, count: u32, interval_ms: u32) -> McastSend<'static> {
     McastSend {
         mcast: MCAST,
-        group,
+        group: group.into(),
         ttl: TTL,
         count,
         interval_ms,

@@ -1,5 +1,8 @@
 //! IPv6 test frames: Ethernet (optionally tagged), the fixed IPv6 header, a chain of extension
 //! headers and an upper-layer message (UDP by default).
+use super::{fixture, Fixture, LO};
+use mgm_common::Sg6Key;
+use mgm_user::dataplane::ForwardingBackend as _;
 use std::net::Ipv6Addr;
 
 pub const SOURCE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
@@ -139,4 +142,17 @@ impl Frame6 {
         f.extend_from_slice(&payload);
         f
     }
+}
+
+/// The test (S,G).
+pub fn sg6() -> Sg6Key {
+    Sg6Key::new(SOURCE6, GROUP6)
+}
+
+/// A fresh fixture with `sg6()` installed: from `lo` to the first veth.
+pub fn forwarding_fixture6() -> Fixture {
+    let mut fx = fixture();
+    let oifs = fx.oifs[..1].to_vec();
+    fx.backend.install_mfe6(sg6(), LO, &oifs).expect("install");
+    fx
 }

@@ -1,4 +1,6 @@
 //! Per-interface IGMP configuration (RFC 3376 §8) and the intervals derived from it.
+use crate::wire::igmp::encode_code;
+use crate::wire::source_list::QueryFields;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -78,7 +80,56 @@ impl IfaceConfig {
             Version::V2 => V2_MAX_RESP_TENTHS,
             Version::V1 => u128::MAX,
         };
-        let fits = |d: Duration| d.as_millis() / 100 <= max_resp;
+        let qqi_too_long =
+            self.version == Version::V3 && self.query_interval.as_secs() > V3_MAX_QQI_SECS;
+        self.settings().validate(
+            |d| d.as_millis() / 100 <= max_resp,
+            qqi_too_long.then_some("the query interval is too long for IGMPv3 (31744 s at most)"),
+            "the last member query interval and count must be non-zero",
+        )
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            robustness: self.robustness,
+            query_interval: self.query_interval,
+            query_response_interval: self.query_response_interval,
+            startup_query_interval: self.startup_query_interval,
+            startup_query_count: self.startup_query_count,
+            last_query_interval: self.last_member_query_interval,
+            last_query_count: self.last_member_query_count,
+            max_groups: self.max_groups,
+            max_sources: self.max_sources,
+        }
+    }
+}
+
+/// The settings IGMP and MLD configure alike, as configured: their checks and the timing
+/// derived from them are one code for both protocols.
+pub(crate) struct Settings {
+    pub robustness: u8,
+    pub query_interval: Duration,
+    pub query_response_interval: Duration,
+    pub startup_query_interval: Duration,
+    pub startup_query_count: u8,
+    /// Last member (IGMP) or listener (MLD) query interval.
+    pub last_query_interval: Duration,
+    /// Last member (IGMP) or listener (MLD) query count.
+    pub last_query_count: u8,
+    pub max_groups: usize,
+    pub max_sources: usize,
+}
+
+impl Settings {
+    /// Checks the settings in a fixed order, the protocol's own checks among them: whether a
+    /// response interval `fits` the query version, `qqi_too_long` when the query interval is
+    /// too long for it, and the protocol's message for a zero last query interval or count.
+    pub fn validate(
+        &self,
+        fits: impl Fn(Duration) -> bool,
+        qqi_too_long: Option<&'static str>,
+        last_query_zero: &'static str,
+    ) -> Result<(), &'static str> {
         if self.robustness == 0 {
             return Err("robustness must be at least 1");
         }
@@ -89,14 +140,14 @@ impl IfaceConfig {
                 "the query response interval must be non-zero and below the query interval",
             );
         }
-        if !fits(self.query_response_interval) || !fits(self.last_member_query_interval) {
+        if !fits(self.query_response_interval) || !fits(self.last_query_interval) {
             return Err("a response interval is too long for the query version");
         }
-        if self.version == Version::V3 && self.query_interval.as_secs() > V3_MAX_QQI_SECS {
-            return Err("the query interval is too long for IGMPv3 (31744 s at most)");
+        if let Some(error) = qqi_too_long {
+            return Err(error);
         }
-        if self.last_member_query_interval.is_zero() || self.last_member_query_count == 0 {
-            return Err("the last member query interval and count must be non-zero");
+        if self.last_query_interval.is_zero() || self.last_query_count == 0 {
+            return Err(last_query_zero);
         }
         if self.startup_query_count > 1 && self.startup_query_interval.is_zero() {
             return Err("the startup query interval must be non-zero");
@@ -105,6 +156,17 @@ impl IfaceConfig {
             return Err("the group and source limits must be at least 1");
         }
         Ok(())
+    }
+
+    /// The timing straight from the settings (robustness and count at least 1).
+    pub fn timing(&self) -> Timing {
+        Timing {
+            robustness: self.robustness.max(1),
+            query_interval: self.query_interval,
+            query_response_interval: self.query_response_interval,
+            last_member_query_interval: self.last_query_interval,
+            last_member_query_count: self.last_query_count.max(1),
+        }
     }
 }
 
@@ -122,13 +184,7 @@ pub(crate) struct Timing {
 impl Timing {
     /// Timing straight from the configuration.
     pub fn from_config(config: &IfaceConfig) -> Self {
-        Timing {
-            robustness: config.robustness.max(1),
-            query_interval: config.query_interval,
-            query_response_interval: config.query_response_interval,
-            last_member_query_interval: config.last_member_query_interval,
-            last_member_query_count: config.last_member_query_count.max(1),
-        }
+        config.settings().timing()
     }
 
     /// Group Membership Interval: robustness × query interval + query response interval.
@@ -144,6 +200,31 @@ impl Timing {
     /// Older Version Host Present Interval (equal to the group membership interval).
     pub fn older_host_present_interval(&self) -> Duration {
         self.group_membership_interval()
+    }
+
+    /// Max response time of this router's queries: the query response interval for a general
+    /// query, the last member query interval for a specific one.
+    pub fn max_response(&self, general: bool) -> Duration {
+        if general {
+            self.query_response_interval
+        } else {
+            self.last_member_query_interval
+        }
+    }
+
+    /// The IGMPv3 (MLDv2) fields of this router's queries: the robustness as QRV (0 when over
+    /// 7) and the query interval as QQIC.
+    pub fn query_fields<A>(&self, suppress: bool, sources: Vec<A>) -> QueryFields<A> {
+        QueryFields {
+            suppress,
+            qrv: if self.robustness <= 7 {
+                self.robustness
+            } else {
+                0
+            },
+            qqic: encode_code(u32::try_from(self.query_interval.as_secs()).unwrap_or(u32::MAX)),
+            sources,
+        }
     }
 
     /// Last Member Query Time: count × interval.

@@ -1,5 +1,6 @@
 //! Per-interface IGMP counters: messages received and sent, and every drop or ignore by reason.
 //! [`Counters`] is generic over the drop reasons and message kinds so that MLD keeps its own.
+use super::table::GroupAddr;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -81,6 +82,30 @@ pub enum MessageKind {
     Leave,
     /// IGMPv3 report.
     ReportV3,
+}
+
+/// The query kinds both protocols count alike, and which of them a query is.
+pub(crate) trait QueryKind: Sized {
+    const GENERAL: Self;
+    const GROUP: Self;
+    const GROUP_SOURCE: Self;
+
+    /// The kind of a query for `group` (unspecified: general) asking about `sources`.
+    fn of_query<A: GroupAddr>(group: A, sources: &[A]) -> Self {
+        if group.is_unspecified() {
+            Self::GENERAL
+        } else if sources.is_empty() {
+            Self::GROUP
+        } else {
+            Self::GROUP_SOURCE
+        }
+    }
+}
+
+impl QueryKind for MessageKind {
+    const GENERAL: Self = MessageKind::GeneralQuery;
+    const GROUP: Self = MessageKind::GroupQuery;
+    const GROUP_SOURCE: Self = MessageKind::GroupSourceQuery;
 }
 
 /// Counters of one interface.

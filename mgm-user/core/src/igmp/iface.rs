@@ -1,16 +1,15 @@
 //! One IGMP interface: querier election (RFC 3376 §6.6.2), general and startup queries, the
 //! groups, and the dispatch of validated messages to them.
 use super::config::{IfaceConfig, Timing, Version};
-use super::counters::{Counters, IgnoreReason, MessageKind};
+use super::counters::{Counters, DropReason, IgnoreReason, MessageKind, QueryKind};
 use super::group::{Ctx, Report};
-use super::membership::MembershipChange;
+use super::ifaces::RouterIface;
 use super::querier::Querier;
-use super::snapshot::{remaining_ms, IfaceSnapshot, QuerierSnapshot};
-use super::table::{Bounds, GroupAddr, GroupTable};
-use super::validate::{Message, Subnet};
-use super::{Action, Transmit};
+use super::snapshot::{remaining_ms, IfaceSnapshot};
+use super::table::{record_sources, Bounds, GroupAddr, GroupTable};
+use super::validate::{check, parse, Message, Subnet};
+use super::{Action, Error, MembershipChange, Snapshot, Transmit};
 use crate::wire::igmp::{self, QueryV3};
-use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,18 @@ use std::time::{Duration, Instant};
 const MAX_QUERY_SOURCES: usize = (1500 - 24 - 12) / 4;
 
 impl GroupAddr for Ipv4Addr {
+    fn is_bad_source(&self) -> bool {
+        self.is_unspecified() || self.is_multicast() || self.is_broadcast()
+    }
+
+    fn is_multicast(&self) -> bool {
+        Ipv4Addr::is_multicast(self)
+    }
+
+    fn is_unspecified(&self) -> bool {
+        Ipv4Addr::is_unspecified(self)
+    }
+
     /// 224.0.0.0/24, whose groups routers do not track.
     fn is_local_group(&self) -> bool {
         let [a, b, c, _] = self.octets();
@@ -37,7 +48,7 @@ fn tenths(d: Duration) -> u32 {
 
 /// State of one interface.
 #[derive(Debug, Clone)]
-pub(super) struct Iface {
+pub struct Iface {
     ifindex: u32,
     subnet: Subnet,
     config: IfaceConfig,
@@ -48,7 +59,7 @@ pub(super) struct Iface {
 
 impl Iface {
     /// Starts as querier with the startup queries due now.
-    pub fn new(ifindex: u32, subnet: Subnet, config: IfaceConfig, now: Instant) -> Self {
+    pub(super) fn new(ifindex: u32, subnet: Subnet, config: IfaceConfig, now: Instant) -> Self {
         Iface {
             ifindex,
             subnet,
@@ -57,15 +68,6 @@ impl Iface {
             groups: GroupTable::new(ifindex),
             counters: Counters::default(),
         }
-    }
-
-    pub fn subnet(&self) -> Subnet {
-        self.subnet
-    }
-
-    pub fn set_config(&mut self, config: IfaceConfig, now: Instant) {
-        self.querier.set_query_interval(config.query_interval, now);
-        self.config = config;
     }
 
     fn timing(&self) -> Timing {
@@ -87,39 +89,6 @@ impl Iface {
             max_sources: self.config.max_sources,
             notice_interval: self.config.query_interval,
         }
-    }
-
-    /// Handles a message that passed validation.
-    pub fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
-        self.counters.received(msg.kind());
-        match &msg.igmp {
-            igmp::Repr::Query {
-                max_resp_code,
-                group,
-                v3,
-            } => self.on_query(msg.src, *max_resp_code, *group, v3.as_ref(), now),
-            igmp::Repr::ReportV1 { group } => self.on_report(*group, Report::V1, now, out),
-            igmp::Repr::ReportV2 { group } => self.on_report(*group, Report::V2, now, out),
-            igmp::Repr::Leave { group } => self.on_report(*group, Report::Leave, now, out),
-            igmp::Repr::ReportV3 { records } => {
-                for r in records {
-                    let mut sources = BTreeSet::new();
-                    for s in &r.sources {
-                        if s.is_unspecified() || s.is_multicast() || s.is_broadcast() {
-                            self.counters.ignore(IgnoreReason::BadRecordSource);
-                        } else {
-                            sources.insert(*s);
-                        }
-                    }
-                    if !r.group.is_multicast() {
-                        self.counters.ignore(IgnoreReason::BadRecordGroup);
-                        continue;
-                    }
-                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
-                }
-            }
-        }
-        self.send_due_queries(now, out);
     }
 
     fn on_report(
@@ -155,10 +124,7 @@ impl Iface {
             None if max_resp_code == 0 => (Version::V1, 100),
             None => (Version::V2, u32::from(max_resp_code)),
         };
-        let query_interval = v3
-            .map(|q| q.qqic)
-            .filter(|c| *c != 0)
-            .map(|c| Duration::from_secs(u64::from(igmp::decode_code(c))));
+        let query_interval = v3.and_then(QueryV3::query_interval);
         let qrv = v3.map_or(0, |q| q.qrv);
         let timing = self.querier.heard(
             src,
@@ -168,48 +134,18 @@ impl Iface {
             now,
             Timing::from_config(&self.config),
         );
-        // §6.6.1: timer updates on a specific query without the suppress flag.
-        if group.is_unspecified() || v3.is_some_and(|q| q.suppress) {
-            return;
-        }
-        let lmqt = now
-            + Duration::from_millis(u64::from(max_resp_tenths) * 100)
-                * u32::from(timing.last_member_query_count);
-        if let Some(g) = self.groups.get_mut(&group) {
-            match v3.map(|q| q.sources.as_slice()) {
-                Some(sources) if !sources.is_empty() => g.lower_source_timers(sources, lmqt),
-                _ => g.lower_group_timer(lmqt),
-            }
-        }
-    }
-
-    /// Runs timers due at `now`: other querier present, general queries, groups.
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let (startup, periodic) = (
-            self.config.startup_query_interval,
-            self.config.query_interval,
-        );
-        if self.querier.general_query_due(now, startup, periodic) {
-            self.send_query(Ipv4Addr::UNSPECIFIED, Vec::new(), false, out);
-        }
-        let ctx = self.ctx(now);
-        self.groups.expire(&ctx, out);
-        self.send_due_queries(now, out);
+        let max_resp = Duration::from_millis(u64::from(max_resp_tenths) * 100);
+        self.groups
+            .specific_query_heard(group, v3, max_resp, timing.last_member_query_count, now);
     }
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let timing = self.timing();
-        let due = self.groups.due_queries(now, &timing);
-        if !self.querier.is_self() {
-            return;
-        }
-        for (group, q) in due {
-            for chunk in q.sources.chunks(MAX_QUERY_SOURCES) {
-                self.send_query(group, chunk.to_vec(), q.suppress, out);
-            }
-            if q.sources.is_empty() {
-                self.send_query(group, Vec::new(), q.suppress, out);
-            }
+        let (timing, is_querier) = (self.timing(), self.querier.is_self());
+        let due = self
+            .groups
+            .queries_to_send(now, &timing, is_querier, MAX_QUERY_SOURCES);
+        for (group, sources, suppress) in due {
+            self.send_query(group, sources, suppress, out);
         }
     }
 
@@ -223,30 +159,13 @@ impl Iface {
     ) {
         let t = Timing::from_config(&self.config);
         let general = group.is_unspecified();
-        let max_resp = if general {
-            t.query_response_interval
-        } else {
-            t.last_member_query_interval
-        };
-        let kind = if general {
-            MessageKind::GeneralQuery
-        } else if sources.is_empty() {
-            MessageKind::GroupQuery
-        } else {
-            MessageKind::GroupSourceQuery
-        };
+        let max_resp = t.max_response(general);
+        let kind = MessageKind::of_query(group, &sources);
         let repr = match self.config.version {
             Version::V3 => igmp::Repr::Query {
                 max_resp_code: igmp::encode_code(tenths(max_resp)),
                 group,
-                v3: Some(QueryV3 {
-                    suppress,
-                    qrv: if t.robustness <= 7 { t.robustness } else { 0 },
-                    qqic: igmp::encode_code(
-                        u32::try_from(t.query_interval.as_secs()).unwrap_or(u32::MAX),
-                    ),
-                    sources,
-                }),
+                v3: Some(t.query_fields(suppress, sources)),
             },
             Version::V2 => igmp::Repr::Query {
                 max_resp_code: tenths(max_resp).clamp(1, 255) as u8,
@@ -270,8 +189,95 @@ impl Iface {
             }));
         }
     }
+}
 
-    pub fn next_timeout(&self) -> Option<Instant> {
+impl RouterIface for Iface {
+    type Addr = Ipv4Addr;
+    type Config = IfaceConfig;
+    type Message = Message;
+    type DropReason = DropReason;
+    type Action = Action;
+    type Snapshot = IfaceSnapshot;
+    type RouterSnapshot = Snapshot;
+    type Error = Error;
+
+    fn interface_exists(ifindex: u32) -> Error {
+        Error::InterfaceExists(ifindex)
+    }
+
+    fn no_interface(ifindex: u32) -> Error {
+        Error::NoInterface(ifindex)
+    }
+
+    fn validate(config: &IfaceConfig) -> Result<(), Error> {
+        config.validate().map_err(Error::Config)
+    }
+
+    fn router_snapshot(interfaces: Vec<IfaceSnapshot>, unknown_interface: u64) -> Snapshot {
+        Snapshot {
+            interfaces,
+            unknown_interface,
+        }
+    }
+
+    fn parse(packet: &[u8]) -> Result<Message, DropReason> {
+        parse(packet)
+    }
+
+    fn check(&self, msg: &Message) -> Result<(), DropReason> {
+        check(msg, self.subnet)
+    }
+
+    fn count_drop(&mut self, reason: DropReason) {
+        self.counters.drop(reason);
+    }
+
+    fn memberships(&self) -> Vec<MembershipChange> {
+        self.groups.memberships()
+    }
+
+    fn leave_all(&self) -> Vec<MembershipChange> {
+        self.groups.leave_all()
+    }
+
+    /// Handles a message that passed validation.
+    fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
+        self.counters.received(msg.kind());
+        match &msg.igmp {
+            igmp::Repr::Query {
+                max_resp_code,
+                group,
+                v3,
+            } => self.on_query(msg.src, *max_resp_code, *group, v3.as_ref(), now),
+            igmp::Repr::ReportV1 { group } => self.on_report(*group, Report::V1, now, out),
+            igmp::Repr::ReportV2 { group } => self.on_report(*group, Report::V2, now, out),
+            igmp::Repr::Leave { group } => self.on_report(*group, Report::Leave, now, out),
+            igmp::Repr::ReportV3 { records } => {
+                for r in records {
+                    if let Some(sources) = record_sources(r, &mut self.counters) {
+                        self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
+                    }
+                }
+            }
+        }
+        self.send_due_queries(now, out);
+    }
+
+    /// Runs timers due at `now`: other querier present, general queries, groups.
+    fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let (startup, periodic) = (
+            self.config.startup_query_interval,
+            self.config.query_interval,
+        );
+        if self.querier.general_query_due(now, startup, periodic) {
+            self.send_query(Ipv4Addr::UNSPECIFIED, Vec::new(), false, out);
+        }
+        let ctx = self.ctx(now);
+        self.groups.expire(&ctx, out);
+        self.send_due_queries(now, out);
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
         [self.querier.next_timeout()]
             .into_iter()
             .chain([self.groups.next_timeout()])
@@ -279,32 +285,16 @@ impl Iface {
             .min()
     }
 
-    /// Joins for the current state of every group (for re-adds after Enable-IGMP).
-    pub fn memberships(&self) -> Vec<MembershipChange> {
-        self.groups.memberships()
+    fn set_config(&mut self, config: IfaceConfig, now: Instant) {
+        self.querier.set_query_interval(config.query_interval, now);
+        self.config = config;
     }
 
-    /// Leaves for the current state of every group (the interface goes away).
-    pub fn leave_all(&self) -> Vec<MembershipChange> {
-        self.groups.leave_all()
-    }
-
-    pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {
+    fn snapshot(&self, now: Instant) -> IfaceSnapshot {
         let ms = |t: Instant| remaining_ms(t, now);
-        let querier = match self.querier.other() {
-            Some(q) => QuerierSnapshot {
-                address: q.addr,
-                is_self: false,
-                version: q.version,
-                other_querier_timer_ms: Some(ms(q.expires)),
-            },
-            None => QuerierSnapshot {
-                address: self.subnet.addr,
-                is_self: true,
-                version: self.config.version,
-                other_querier_timer_ms: None,
-            },
-        };
+        let querier = self
+            .querier
+            .snapshot(self.subnet.addr, self.config.version, now);
         IfaceSnapshot {
             ifindex: self.ifindex,
             address: self.subnet.addr,

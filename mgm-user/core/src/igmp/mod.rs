@@ -14,8 +14,10 @@
 //! type: [`crate::mld`] runs the same code with IPv6 addresses.
 pub(crate) mod config;
 pub(crate) mod counters;
+pub(crate) mod destination;
 pub(crate) mod group;
 mod iface;
+pub(crate) mod ifaces;
 pub(crate) mod limits;
 pub(crate) mod membership;
 pub(crate) mod querier;
@@ -32,10 +34,9 @@ pub use snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot, Snapshot, Sour
 pub use validate::{parse, Message};
 
 use iface::Iface;
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Instant;
-use validate::{check, Subnet};
+use validate::Subnet;
 
 /// A datagram to send on an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,19 +91,10 @@ pub enum Error {
     Config(&'static str),
 }
 
-/// The IGMP router: all interfaces.
-#[derive(Debug, Clone, Default)]
-pub struct Router {
-    ifaces: BTreeMap<u32, Iface>,
-    unknown_interface: u64,
-}
+/// The IGMP router: all interfaces (the router both protocols share).
+pub type Router = ifaces::Router<Iface>;
 
 impl Router {
-    /// A router with no interfaces.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Enables IGMP on an interface with the router's address and prefix there. The router
     /// starts as querier and sends the startup queries, the first one in the returned actions.
     pub fn add_interface(
@@ -116,115 +108,9 @@ impl Router {
         if prefix_len > 32 {
             return Err(Error::PrefixLen(prefix_len));
         }
-        if self.ifaces.contains_key(&ifindex) {
-            return Err(Error::InterfaceExists(ifindex));
-        }
-        config.validate().map_err(Error::Config)?;
-        let mut iface = Iface::new(ifindex, Subnet { addr, prefix_len }, config, now);
-        let mut out = Vec::new();
-        iface.tick(now, &mut out);
-        self.ifaces.insert(ifindex, iface);
-        Ok(out)
-    }
-
-    /// Replaces an interface's configuration, keeping its groups and querier state. Running
-    /// timers keep their deadlines, except that the next general query is brought forward to
-    /// `now` + the new query interval when that is earlier; new bounds apply to new state.
-    pub fn set_config(
-        &mut self,
-        ifindex: u32,
-        config: IfaceConfig,
-        now: Instant,
-    ) -> Result<(), Error> {
-        config.validate().map_err(Error::Config)?;
-        self.ifaces
-            .get_mut(&ifindex)
-            .ok_or(Error::NoInterface(ifindex))?
-            .set_config(config, now);
-        Ok(())
-    }
-
-    /// Disables IGMP on an interface: the leaves for all its memberships.
-    pub fn remove_interface(&mut self, ifindex: u32) -> Result<Vec<Action>, Error> {
-        let iface = self
-            .ifaces
-            .remove(&ifindex)
-            .ok_or(Error::NoInterface(ifindex))?;
-        Ok(iface
-            .leave_all()
-            .into_iter()
-            .map(Action::Membership)
-            .collect())
-    }
-
-    /// Handles a received IPv4 datagram carrying IGMP.
-    pub fn handle_packet(&mut self, ifindex: u32, datagram: &[u8], now: Instant) -> Vec<Action> {
-        let Some(iface) = self.ifaces.get_mut(&ifindex) else {
-            self.unknown_interface += 1;
-            return Vec::new();
-        };
-        match parse(datagram) {
-            Ok(msg) => self.handle_message(ifindex, &msg, now),
-            Err(reason) => {
-                iface.counters.drop(reason);
-                Vec::new()
-            }
-        }
-    }
-
-    /// Counts an input on `ifindex` dropped before parsing (by the receive path), e.g. a
-    /// frame addressed to another station.
-    pub fn count_drop(&mut self, ifindex: u32, reason: DropReason) {
-        match self.ifaces.get_mut(&ifindex) {
-            Some(iface) => iface.counters.drop(reason),
-            None => self.unknown_interface += 1,
-        }
-    }
-
-    /// Handles an already parsed message; it is validated like a received datagram.
-    pub fn handle_message(&mut self, ifindex: u32, msg: &Message, now: Instant) -> Vec<Action> {
-        let Some(iface) = self.ifaces.get_mut(&ifindex) else {
-            self.unknown_interface += 1;
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        match check(msg, iface.subnet()) {
-            Ok(()) => iface.handle(msg, now, &mut out),
-            Err(reason) => iface.counters.drop(reason),
-        }
-        out
-    }
-
-    /// Runs every timer due at `now`.
-    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
-        let mut out = Vec::new();
-        for iface in self.ifaces.values_mut() {
-            iface.tick(now, &mut out);
-        }
-        out
-    }
-
-    /// When [`Self::tick`] must next be called.
-    pub fn next_timeout(&self) -> Option<Instant> {
-        self.ifaces.values().filter_map(Iface::next_timeout).min()
-    }
-
-    /// Joins describing the current memberships on an interface, for the re-adds IGMP owes
-    /// the MGM core after Enable-IGMP (docs/mgm-spec.md §5.9).
-    pub fn memberships(&self, ifindex: u32) -> Result<Vec<MembershipChange>, Error> {
-        Ok(self
-            .ifaces
-            .get(&ifindex)
-            .ok_or(Error::NoInterface(ifindex))?
-            .memberships())
-    }
-
-    /// The operator's view at `now`.
-    pub fn snapshot(&self, now: Instant) -> Snapshot {
-        Snapshot {
-            interfaces: self.ifaces.values().map(|i| i.snapshot(now)).collect(),
-            unknown_interface: self.unknown_interface,
-        }
+        self.add(ifindex, config, now, |config| {
+            Iface::new(ifindex, Subnet { addr, prefix_len }, config, now)
+        })
     }
 }
 

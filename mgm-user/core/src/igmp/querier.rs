@@ -3,6 +3,7 @@
 //! interval it advertises, and the schedule of this router's general queries (startup, then
 //! periodic). Which router wins is the caller's comparison: the lowest address.
 use super::config::Timing;
+use super::snapshot::{remaining_ms, QuerierSnapshot};
 use std::time::{Duration, Instant};
 
 /// Another router that is querier on the interface.
@@ -34,11 +35,6 @@ impl<A: Copy, V: Copy> Querier<A, V> {
             next_general_query: Some(now),
             startup_left: startup_count,
         }
-    }
-
-    /// The other querier, if this router is not querier.
-    pub fn other(&self) -> Option<&OtherQuerier<A, V>> {
-        self.other.as_ref()
     }
 
     /// Whether this router is querier.
@@ -116,6 +112,25 @@ impl<A: Copy, V: Copy> Querier<A, V> {
             if self.startup_left == 0 && *t > sooner {
                 *t = sooner;
             }
+        }
+    }
+
+    /// The operator's view at `now`: the other querier, or this router with its address `own`
+    /// and the version `own_version` it queries with.
+    pub fn snapshot(&self, own: A, own_version: V, now: Instant) -> QuerierSnapshot<A, V> {
+        match &self.other {
+            Some(q) => QuerierSnapshot {
+                address: q.addr,
+                is_self: false,
+                version: q.version,
+                other_querier_timer_ms: Some(remaining_ms(q.expires, now)),
+            },
+            None => QuerierSnapshot {
+                address: own,
+                is_self: true,
+                version: own_version,
+                other_querier_timer_ms: None,
+            },
         }
     }
 

@@ -42,13 +42,13 @@ pub struct IfaceSnapshot {
 
 /// The querier of an interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuerierSnapshot {
+pub struct QuerierSnapshot<A = Ipv4Addr, V = Version> {
     /// Address of the querier.
-    pub address: Ipv4Addr,
+    pub address: A,
     /// Whether this router is the querier.
     pub is_self: bool,
     /// Version of the querier's queries.
-    pub version: Version,
+    pub version: V,
     /// Other querier present timer (`null` when this router is querier).
     pub other_querier_timer_ms: Option<u64>,
 }
@@ -88,11 +88,46 @@ pub(crate) fn remaining_ms(t: Instant, now: Instant) -> u64 {
     u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A timer for the human-readable table: seconds with one decimal, `-` when stopped.
 pub(crate) fn secs(ms: Option<u64>) -> String {
     ms.map_or_else(
         || "-".to_owned(),
         |ms| format!("{:.1}s", ms as f64 / 1000.0),
     )
+}
+
+/// The table's line of an interface's state against its bounds.
+pub(crate) fn write_state(
+    f: &mut fmt::Formatter<'_>,
+    groups: usize,
+    sources: usize,
+    max_groups: usize,
+    max_sources: usize,
+) -> fmt::Result {
+    writeln!(
+        f,
+        "  state: {groups} of {max_groups} groups, {sources} of {max_sources} sources",
+    )
+}
+
+/// The table's lines of a group's source records.
+pub(crate) fn write_sources<A: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    sources: &[SourceSnapshot<A>],
+) -> fmt::Result {
+    for s in sources {
+        let state = if s.forwarded { "forward" } else { "block" };
+        writeln!(f, "    {} {state} {}", s.source, secs(s.timer_ms))?;
+    }
+    Ok(())
+}
+
+/// The table's last line: the inputs for interfaces the protocol does not run on, if any.
+pub(crate) fn write_unknown(f: &mut fmt::Formatter<'_>, unknown_interface: u64) -> fmt::Result {
+    if unknown_interface > 0 {
+        writeln!(f, "dropped on unknown interfaces: {unknown_interface}")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for Snapshot {
@@ -114,10 +149,10 @@ impl fmt::Display for Snapshot {
                 secs(i.general_query_timer_ms),
             )?;
             let sources: usize = i.groups.iter().map(|g| g.sources.len()).sum();
-            writeln!(
+            write_state(
                 f,
-                "  state: {} of {} groups, {sources} of {} sources",
                 i.groups.len(),
+                sources,
                 i.config.max_groups,
                 i.config.max_sources,
             )?;
@@ -141,19 +176,9 @@ impl fmt::Display for Snapshot {
                     secs(g.v1_host_timer_ms),
                     secs(g.v2_host_timer_ms),
                 )?;
-                for s in &g.sources {
-                    let state = if s.forwarded { "forward" } else { "block" };
-                    writeln!(f, "    {} {state} {}", s.source, secs(s.timer_ms))?;
-                }
+                write_sources(f, &g.sources)?;
             }
         }
-        if self.unknown_interface > 0 {
-            writeln!(
-                f,
-                "dropped on unknown interfaces: {}",
-                self.unknown_interface
-            )?;
-        }
-        Ok(())
+        write_unknown(f, self.unknown_interface)
     }
 }

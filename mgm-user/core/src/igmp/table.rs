@@ -9,7 +9,8 @@ use super::group::{Ctx, DueQuery, Group, Report};
 use super::limits::{admit_sources, creates_group, Limit, LimitNotice, Notices};
 use super::membership::{diff, MembershipChange, View};
 use crate::wire::igmp::RecordType;
-use std::collections::BTreeMap;
+use crate::wire::source_list::{QueryFields, RecordRepr};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// What the group table needs to know of an address family's groups.
@@ -18,6 +19,33 @@ pub(crate) trait GroupAddr: Copy + Ord {
     fn is_local_group(&self) -> bool;
     /// A group of the SSM range, which takes source-specific requests only (RFC 4604).
     fn is_ssm_group(&self) -> bool;
+    /// A source in a record that cannot send multicast traffic.
+    fn is_bad_source(&self) -> bool;
+    /// A multicast address.
+    fn is_multicast(&self) -> bool;
+    /// The unspecified address (the group of a general query).
+    fn is_unspecified(&self) -> bool;
+}
+
+/// The sources of a report's record that can send multicast, the others counted as ignored;
+/// `None` (counted) when the record's group is not a multicast address.
+pub(crate) fn record_sources<A: GroupAddr, D: Ord, K: Ord>(
+    record: &RecordRepr<A>,
+    counters: &mut Counters<D, K>,
+) -> Option<BTreeSet<A>> {
+    let mut sources = BTreeSet::new();
+    for s in &record.sources {
+        if s.is_bad_source() {
+            counters.ignore(IgnoreReason::BadRecordSource);
+        } else {
+            sources.insert(*s);
+        }
+    }
+    if !record.group.is_multicast() {
+        counters.ignore(IgnoreReason::BadRecordGroup);
+        return None;
+    }
+    Some(sources)
 }
 
 /// The bounds in force on an interface.
@@ -182,7 +210,7 @@ impl<A: GroupAddr> GroupTable<A> {
     }
 
     /// The specific queries due at `now` over all groups, their retransmissions scheduled.
-    pub fn due_queries(&mut self, now: Instant, timing: &Timing) -> Vec<(A, DueQuery<A>)> {
+    fn due_queries(&mut self, now: Instant, timing: &Timing) -> Vec<(A, DueQuery<A>)> {
         let mut due = Vec::new();
         for (addr, g) in &mut self.groups {
             due.extend(g.due_queries(now, timing).into_iter().map(|q| (*addr, q)));
@@ -190,9 +218,54 @@ impl<A: GroupAddr> GroupTable<A> {
         due
     }
 
-    /// A group, for the timer updates a querier's specific query asks for.
-    pub fn get_mut(&mut self, group: &A) -> Option<&mut Group<A>> {
-        self.groups.get_mut(group)
+    /// The specific queries to send at `now` as (group, sources, suppress), a source list cut
+    /// into queries of at most `max_sources`; none unless this router `is_querier` (the
+    /// retransmissions are scheduled either way).
+    pub fn queries_to_send(
+        &mut self,
+        now: Instant,
+        timing: &Timing,
+        is_querier: bool,
+        max_sources: usize,
+    ) -> Vec<(A, Vec<A>, bool)> {
+        let due = self.due_queries(now, timing);
+        if !is_querier {
+            return Vec::new();
+        }
+        let mut queries = Vec::new();
+        for (group, q) in due {
+            for chunk in q.sources.chunks(max_sources) {
+                queries.push((group, chunk.to_vec(), q.suppress));
+            }
+            if q.sources.is_empty() {
+                queries.push((group, Vec::new(), q.suppress));
+            }
+        }
+        queries
+    }
+
+    /// The timer updates a specific query of another querier asks for (RFC 3376 §6.6.1, RFC
+    /// 3810 §7.6.1): unless it is general or has the suppress flag, the timers of the queried
+    /// sources, or of the group for a group-specific query, are lowered to `now` + `count` ×
+    /// `max_resp`.
+    pub fn specific_query_heard(
+        &mut self,
+        group: A,
+        fields: Option<&QueryFields<A>>,
+        max_resp: Duration,
+        count: u8,
+        now: Instant,
+    ) {
+        if group.is_unspecified() || fields.is_some_and(|q| q.suppress) {
+            return;
+        }
+        let lowered = now + max_resp * u32::from(count);
+        if let Some(g) = self.groups.get_mut(&group) {
+            match fields.map(|q| q.sources.as_slice()) {
+                Some(sources) if !sources.is_empty() => g.lower_source_timers(sources, lowered),
+                _ => g.lower_group_timer(lowered),
+            }
+        }
     }
 
     /// The groups in address order.

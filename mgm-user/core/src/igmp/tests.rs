@@ -1,8 +1,9 @@
 //! Deterministic tests of the IGMP router: the RFC 3376 §6.4 state table row by row, timers,
 //! compatibility modes, querier election and input hardening.
+use super::validate::check;
 use super::*;
 use crate::wire::igmp::{self as wire_igmp, GroupRecordRepr, RecordType};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 const IF: u32 = 7;

@@ -1,6 +1,7 @@
 //! Input hardening: turning received bytes into a [`Message`] and checking that a message is
 //! acceptable on an interface, with a [`DropReason`] for everything else.
-use super::counters::{DropReason, MessageKind};
+use super::counters::{DropReason, MessageKind, QueryKind};
+use super::destination::{Addressed, WellKnown};
 use crate::wire::{self, igmp, ipv4};
 use std::net::Ipv4Addr;
 
@@ -24,13 +25,8 @@ impl Message {
     pub fn kind(&self) -> MessageKind {
         match &self.igmp {
             igmp::Repr::Query { group, v3, .. } => {
-                if group.is_unspecified() {
-                    MessageKind::GeneralQuery
-                } else if v3.as_ref().is_some_and(|v3| !v3.sources.is_empty()) {
-                    MessageKind::GroupSourceQuery
-                } else {
-                    MessageKind::GroupQuery
-                }
+                let sources = v3.as_ref().map_or(&[][..], |q| &q.sources);
+                MessageKind::of_query(*group, sources)
             }
             igmp::Repr::ReportV1 { .. } => MessageKind::ReportV1,
             igmp::Repr::ReportV2 { .. } => MessageKind::ReportV2,
@@ -109,34 +105,28 @@ pub(super) fn check(msg: &Message, subnet: Subnet) -> Result<(), DropReason> {
     if !unspecified_ok && (msg.src.is_unspecified() || !subnet.contains(msg.src)) {
         return Err(DropReason::BadSource);
     }
-    let dst_ok = match &msg.igmp {
-        igmp::Repr::Query { group, .. } if group.is_unspecified() => msg.dst == igmp::ALL_SYSTEMS,
-        igmp::Repr::Query { group, .. } => {
-            if !group.is_multicast() {
-                return Err(DropReason::BadGroup);
-            }
-            msg.dst == *group || msg.dst == igmp::ALL_SYSTEMS
-        }
+    let addressed = match &msg.igmp {
+        igmp::Repr::Query { group, .. } => Addressed::Query(*group),
         igmp::Repr::ReportV1 { group } | igmp::Repr::ReportV2 { group } => {
-            if !group.is_multicast() {
-                return Err(DropReason::BadGroup);
-            }
-            msg.dst == *group
+            Addressed::Report(*group)
         }
-        igmp::Repr::Leave { group } => {
-            if !group.is_multicast() {
-                return Err(DropReason::BadGroup);
-            }
-            msg.dst == igmp::ALL_ROUTERS || msg.dst == *group
-        }
-        igmp::Repr::ReportV3 { .. } => msg.dst == igmp::ALL_V3_ROUTERS,
+        igmp::Repr::Leave { group } => Addressed::Leave(*group),
+        igmp::Repr::ReportV3 { .. } => Addressed::SourceReport,
     };
-    if dst_ok {
-        Ok(())
-    } else {
-        Err(DropReason::BadDestination)
-    }
+    addressed.check(
+        msg.dst,
+        &WELL_KNOWN,
+        DropReason::BadGroup,
+        DropReason::BadDestination,
+    )
 }
+
+/// IGMP's link-scope groups.
+const WELL_KNOWN: WellKnown<Ipv4Addr> = WellKnown {
+    all_systems: igmp::ALL_SYSTEMS,
+    all_routers: igmp::ALL_ROUTERS,
+    all_v3_routers: igmp::ALL_V3_ROUTERS,
+};
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
 //! Per-interface MLD configuration (RFC 3810 §9) and the timing the group state machine uses.
-use crate::igmp::config::{Timing, DEFAULT_MAX_GROUPS, DEFAULT_MAX_SOURCES};
+use crate::igmp::config::{Settings, Timing, DEFAULT_MAX_GROUPS, DEFAULT_MAX_SOURCES};
 use crate::igmp::Version as IgmpVersion;
 use crate::wire::mld::MAX_RESP_LIMIT_MS;
 use serde::{Deserialize, Serialize};
@@ -91,43 +91,31 @@ impl IfaceConfig {
             Version::V1 => V1_MAX_RESP_MS,
             Version::V2 => u128::from(MAX_RESP_LIMIT_MS),
         };
-        let fits = |d: Duration| d.as_millis() <= max_resp;
-        if self.robustness == 0 {
-            return Err("robustness must be at least 1");
-        }
-        if self.query_response_interval.is_zero()
-            || self.query_response_interval >= self.query_interval
-        {
-            return Err(
-                "the query response interval must be non-zero and below the query interval",
-            );
-        }
-        if !fits(self.query_response_interval) || !fits(self.last_listener_query_interval) {
-            return Err("a response interval is too long for the query version");
-        }
-        if self.version == Version::V2 && self.query_interval.as_secs() > V2_MAX_QQI_SECS {
-            return Err("the query interval is too long for MLDv2 (31744 s at most)");
-        }
-        if self.last_listener_query_interval.is_zero() || self.last_listener_query_count == 0 {
-            return Err("the last listener query interval and count must be non-zero");
-        }
-        if self.startup_query_count > 1 && self.startup_query_interval.is_zero() {
-            return Err("the startup query interval must be non-zero");
-        }
-        if self.max_groups == 0 || self.max_sources == 0 {
-            return Err("the group and source limits must be at least 1");
-        }
-        Ok(())
+        let qqi_too_long =
+            self.version == Version::V2 && self.query_interval.as_secs() > V2_MAX_QQI_SECS;
+        self.settings().validate(
+            |d| d.as_millis() <= max_resp,
+            qqi_too_long.then_some("the query interval is too long for MLDv2 (31744 s at most)"),
+            "the last listener query interval and count must be non-zero",
+        )
     }
 
     /// The timing of the shared state machine, straight from this configuration.
     pub(super) fn timing(&self) -> Timing {
-        Timing {
-            robustness: self.robustness.max(1),
+        self.settings().timing()
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            robustness: self.robustness,
             query_interval: self.query_interval,
             query_response_interval: self.query_response_interval,
-            last_member_query_interval: self.last_listener_query_interval,
-            last_member_query_count: self.last_listener_query_count.max(1),
+            startup_query_interval: self.startup_query_interval,
+            startup_query_count: self.startup_query_count,
+            last_query_interval: self.last_listener_query_interval,
+            last_query_count: self.last_listener_query_count,
+            max_groups: self.max_groups,
+            max_sources: self.max_sources,
         }
     }
 }

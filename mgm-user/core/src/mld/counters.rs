@@ -1,5 +1,6 @@
 //! Per-interface MLD counters: the drop reasons and message kinds of MLD; the ignore reasons
 //! and the counter set itself are IGMP's (`crate::igmp::Counters`).
+use crate::igmp::counters::QueryKind;
 use serde::{Deserialize, Serialize};
 
 /// Why an input was dropped as malformed or hostile.
@@ -50,6 +51,12 @@ pub enum MessageKind {
     Done,
     /// MLDv2 report.
     ReportV2,
+}
+
+impl QueryKind for MessageKind {
+    const GENERAL: Self = MessageKind::GeneralQuery;
+    const GROUP: Self = MessageKind::GroupQuery;
+    const GROUP_SOURCE: Self = MessageKind::GroupSourceQuery;
 }
 
 /// Counters of one MLD interface.

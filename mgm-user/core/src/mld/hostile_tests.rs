@@ -2,6 +2,7 @@
 //! dropped with the state unchanged) and fuzz-style tests (random and mutated packets never
 //! panic, every input is accounted for, and the state stays within its bounds).
 use super::tests::{s, Lab, G, HOST, IF, ROUTER};
+use super::validate::check;
 use super::*;
 use crate::wire::{ipv6, mld as wire_mld};
 use wire_mld::{AddressRecordRepr, RecordType};

@@ -2,18 +2,19 @@
 //! 2710 §4), general and startup queries, MLDv1 querier compatibility (§8.3.1), and the groups,
 //! which run IGMP's generic group state machine with IPv6 addresses.
 use super::config::{IfaceConfig, Version};
-use super::counters::{Counters, MessageKind};
-use super::snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot};
-use super::validate::Message;
-use super::{Action, MembershipChange, Transmit};
+use super::counters::{Counters, DropReason, MessageKind};
+use super::snapshot::{GroupSnapshot, IfaceSnapshot};
+use super::validate::{check, parse, Message};
+use super::{Action, Error, MembershipChange, Snapshot, Transmit};
 use crate::igmp::config::Timing;
+use crate::igmp::counters::QueryKind;
 use crate::igmp::group::{Ctx, Report};
+use crate::igmp::ifaces::RouterIface;
 use crate::igmp::querier::Querier;
 use crate::igmp::snapshot::remaining_ms;
-use crate::igmp::table::{Bounds, GroupAddr, GroupTable};
+use crate::igmp::table::{record_sources, Bounds, GroupAddr, GroupTable};
 use crate::igmp::IgnoreReason;
 use crate::wire::mld::{self, QueryV2};
-use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
@@ -29,16 +30,23 @@ impl GroupAddr for Ipv6Addr {
         self.segments()[0] & 0x000f <= 2
     }
 
+    fn is_bad_source(&self) -> bool {
+        self.is_unspecified() || self.is_multicast() || self.is_loopback()
+    }
+
+    fn is_multicast(&self) -> bool {
+        Ipv6Addr::is_multicast(self)
+    }
+
+    fn is_unspecified(&self) -> bool {
+        Ipv6Addr::is_unspecified(self)
+    }
+
     /// The SSM range ff3x::/32 (RFC 4607).
     fn is_ssm_group(&self) -> bool {
         let s = self.segments();
         s[0] & 0xfff0 == 0xff30 && s[1] == 0
     }
-}
-
-/// A source in a record that cannot send multicast traffic.
-fn is_bad_source(source: Ipv6Addr) -> bool {
-    source.is_unspecified() || source.is_multicast() || source.is_loopback()
 }
 
 fn millis(d: Duration) -> u32 {
@@ -47,7 +55,7 @@ fn millis(d: Duration) -> u32 {
 
 /// State of one interface.
 #[derive(Debug, Clone)]
-pub(super) struct Iface {
+pub struct Iface {
     ifindex: u32,
     /// This router's link-local address on the interface.
     addr: Ipv6Addr,
@@ -61,7 +69,7 @@ pub(super) struct Iface {
 
 impl Iface {
     /// Starts as querier with the startup queries due now.
-    pub fn new(ifindex: u32, addr: Ipv6Addr, config: IfaceConfig, now: Instant) -> Self {
+    pub(super) fn new(ifindex: u32, addr: Ipv6Addr, config: IfaceConfig, now: Instant) -> Self {
         Iface {
             ifindex,
             addr,
@@ -71,11 +79,6 @@ impl Iface {
             groups: GroupTable::new(ifindex),
             counters: Counters::default(),
         }
-    }
-
-    pub fn set_config(&mut self, config: IfaceConfig, now: Instant) {
-        self.querier.set_query_interval(config.query_interval, now);
-        self.config = config;
     }
 
     /// The version in force: MLDv1 while an MLDv1 router is present, else the configured one.
@@ -116,39 +119,6 @@ impl Iface {
         }
     }
 
-    /// Handles a message that passed validation.
-    pub fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
-        self.expire_v1_querier(now);
-        self.counters.received(msg.kind());
-        match &msg.mld {
-            mld::Repr::Query {
-                max_resp_code,
-                group,
-                v2,
-            } => self.on_query(msg.src, *max_resp_code, *group, v2.as_ref(), now),
-            mld::Repr::ReportV1 { group } => self.on_report(*group, Report::V2, now, out),
-            mld::Repr::Done { group } => self.on_report(*group, Report::Leave, now, out),
-            mld::Repr::ReportV2 { records } => {
-                for r in records {
-                    let mut sources = BTreeSet::new();
-                    for s in &r.sources {
-                        if is_bad_source(*s) {
-                            self.counters.ignore(IgnoreReason::BadRecordSource);
-                        } else {
-                            sources.insert(*s);
-                        }
-                    }
-                    if !r.group.is_multicast() {
-                        self.counters.ignore(IgnoreReason::BadRecordGroup);
-                        continue;
-                    }
-                    self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
-                }
-            }
-        }
-        self.send_due_queries(now, out);
-    }
-
     fn on_report(
         &mut self,
         group: Ipv6Addr,
@@ -186,58 +156,27 @@ impl Iface {
             Some(_) => (Version::V2, mld::decode_max_resp(max_resp_code)),
             None => (Version::V1, u32::from(max_resp_code)),
         };
-        let query_interval = v2
-            .map(|q| q.qqic)
-            .filter(|c| *c != 0)
-            .map(|c| Duration::from_secs(u64::from(mld::decode_qqic(c))));
+        let query_interval = v2.and_then(QueryV2::query_interval);
         let qrv = v2.map_or(0, |q| q.qrv);
         let timing =
             self.querier
                 .heard(src, version, qrv, query_interval, now, self.config.timing());
-        // §7.6.1 timer updates on a specific query without the suppress flag.
-        if group.is_unspecified() || v2.is_some_and(|q| q.suppress) {
-            return;
-        }
-        let lltq = now
-            + Duration::from_millis(u64::from(max_resp_ms))
-                * u32::from(timing.last_member_query_count);
-        if let Some(g) = self.groups.get_mut(&group) {
-            match v2.map(|q| q.sources.as_slice()) {
-                Some(sources) if !sources.is_empty() => g.lower_source_timers(sources, lltq),
-                _ => g.lower_group_timer(lltq),
-            }
-        }
-    }
-
-    /// Runs timers due at `now`: other querier present, MLDv1 querier present, general
-    /// queries, groups.
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
-        self.expire_v1_querier(now);
-        let (startup, periodic) = (
-            self.config.startup_query_interval,
-            self.config.query_interval,
+        self.groups.specific_query_heard(
+            group,
+            v2,
+            Duration::from_millis(u64::from(max_resp_ms)),
+            timing.last_member_query_count,
+            now,
         );
-        if self.querier.general_query_due(now, startup, periodic) {
-            self.send_query(Ipv6Addr::UNSPECIFIED, Vec::new(), false, out);
-        }
-        let ctx = self.ctx(now);
-        self.groups.expire(&ctx, out);
-        self.send_due_queries(now, out);
     }
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let timing = self.timing();
-        let due = self.groups.due_queries(now, &timing);
-        if !self.querier.is_self() {
-            return;
-        }
-        for (group, q) in due {
-            for chunk in q.sources.chunks(MAX_QUERY_SOURCES) {
-                self.send_query(group, chunk.to_vec(), q.suppress, out);
-            }
-            if q.sources.is_empty() {
-                self.send_query(group, Vec::new(), q.suppress, out);
-            }
+        let (timing, is_querier) = (self.timing(), self.querier.is_self());
+        let due = self
+            .groups
+            .queries_to_send(now, &timing, is_querier, MAX_QUERY_SOURCES);
+        for (group, sources, suppress) in due {
+            self.send_query(group, sources, suppress, out);
         }
     }
 
@@ -252,30 +191,13 @@ impl Iface {
     ) {
         let t = self.config.timing();
         let general = group.is_unspecified();
-        let max_resp = if general {
-            t.query_response_interval
-        } else {
-            t.last_member_query_interval
-        };
-        let kind = if general {
-            MessageKind::GeneralQuery
-        } else if sources.is_empty() {
-            MessageKind::GroupQuery
-        } else {
-            MessageKind::GroupSourceQuery
-        };
+        let max_resp = t.max_response(general);
+        let kind = MessageKind::of_query(group, &sources);
         let repr = match self.version() {
             Version::V2 => mld::Repr::Query {
                 max_resp_code: mld::encode_max_resp(millis(max_resp)),
                 group,
-                v2: Some(QueryV2 {
-                    suppress,
-                    qrv: if t.robustness <= 7 { t.robustness } else { 0 },
-                    qqic: mld::encode_qqic(
-                        u32::try_from(t.query_interval.as_secs()).unwrap_or(u32::MAX),
-                    ),
-                    sources,
-                }),
+                v2: Some(t.query_fields(suppress, sources)),
             },
             Version::V1 if !sources.is_empty() => return,
             Version::V1 => mld::Repr::Query {
@@ -296,7 +218,102 @@ impl Iface {
         }
     }
 
-    pub fn next_timeout(&self) -> Option<Instant> {
+    /// Source records held over all groups.
+    #[cfg(test)]
+    pub fn source_count(&self) -> usize {
+        self.groups.source_count()
+    }
+}
+
+impl RouterIface for Iface {
+    type Addr = Ipv6Addr;
+    type Config = IfaceConfig;
+    type Message = Message;
+    type DropReason = DropReason;
+    type Action = Action;
+    type Snapshot = IfaceSnapshot;
+    type RouterSnapshot = Snapshot;
+    type Error = Error;
+
+    fn interface_exists(ifindex: u32) -> Error {
+        Error::InterfaceExists(ifindex)
+    }
+
+    fn no_interface(ifindex: u32) -> Error {
+        Error::NoInterface(ifindex)
+    }
+
+    fn validate(config: &IfaceConfig) -> Result<(), Error> {
+        config.validate().map_err(Error::Config)
+    }
+
+    fn router_snapshot(interfaces: Vec<IfaceSnapshot>, unknown_interface: u64) -> Snapshot {
+        Snapshot {
+            interfaces,
+            unknown_interface,
+        }
+    }
+
+    fn parse(packet: &[u8]) -> Result<Message, DropReason> {
+        parse(packet)
+    }
+
+    fn check(&self, msg: &Message) -> Result<(), DropReason> {
+        check(msg)
+    }
+
+    fn count_drop(&mut self, reason: DropReason) {
+        self.counters.drop(reason);
+    }
+
+    fn memberships(&self) -> Vec<MembershipChange> {
+        self.groups.memberships()
+    }
+
+    fn leave_all(&self) -> Vec<MembershipChange> {
+        self.groups.leave_all()
+    }
+
+    /// Handles a message that passed validation.
+    fn handle(&mut self, msg: &Message, now: Instant, out: &mut Vec<Action>) {
+        self.expire_v1_querier(now);
+        self.counters.received(msg.kind());
+        match &msg.mld {
+            mld::Repr::Query {
+                max_resp_code,
+                group,
+                v2,
+            } => self.on_query(msg.src, *max_resp_code, *group, v2.as_ref(), now),
+            mld::Repr::ReportV1 { group } => self.on_report(*group, Report::V2, now, out),
+            mld::Repr::Done { group } => self.on_report(*group, Report::Leave, now, out),
+            mld::Repr::ReportV2 { records } => {
+                for r in records {
+                    if let Some(sources) = record_sources(r, &mut self.counters) {
+                        self.on_report(r.group, Report::Record(r.record_type, &sources), now, out);
+                    }
+                }
+            }
+        }
+        self.send_due_queries(now, out);
+    }
+
+    /// Runs timers due at `now`: other querier present, MLDv1 querier present, general
+    /// queries, groups.
+    fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.expire_v1_querier(now);
+        let (startup, periodic) = (
+            self.config.startup_query_interval,
+            self.config.query_interval,
+        );
+        if self.querier.general_query_due(now, startup, periodic) {
+            self.send_query(Ipv6Addr::UNSPECIFIED, Vec::new(), false, out);
+        }
+        let ctx = self.ctx(now);
+        self.groups.expire(&ctx, out);
+        self.send_due_queries(now, out);
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
         [self.querier.next_timeout(), self.v1_querier]
             .into_iter()
             .chain([self.groups.next_timeout()])
@@ -304,38 +321,14 @@ impl Iface {
             .min()
     }
 
-    /// Joins for the current state of every group (for re-adds after Enable-MLD).
-    pub fn memberships(&self) -> Vec<MembershipChange> {
-        self.groups.memberships()
+    fn set_config(&mut self, config: IfaceConfig, now: Instant) {
+        self.querier.set_query_interval(config.query_interval, now);
+        self.config = config;
     }
 
-    /// Leaves for the current state of every group (the interface goes away).
-    pub fn leave_all(&self) -> Vec<MembershipChange> {
-        self.groups.leave_all()
-    }
-
-    /// Source records held over all groups.
-    #[cfg(test)]
-    pub fn source_count(&self) -> usize {
-        self.groups.source_count()
-    }
-
-    pub fn snapshot(&self, now: Instant) -> IfaceSnapshot {
+    fn snapshot(&self, now: Instant) -> IfaceSnapshot {
         let ms = |t: Instant| remaining_ms(t, now);
-        let querier = match self.querier.other() {
-            Some(q) => QuerierSnapshot {
-                address: q.addr,
-                is_self: false,
-                version: q.version,
-                other_querier_timer_ms: Some(ms(q.expires)),
-            },
-            None => QuerierSnapshot {
-                address: self.addr,
-                is_self: true,
-                version: self.version(),
-                other_querier_timer_ms: None,
-            },
-        };
+        let querier = self.querier.snapshot(self.addr, self.version(), now);
         let igmp_version = self.version().as_igmp();
         IfaceSnapshot {
             ifindex: self.ifindex,

@@ -39,11 +39,11 @@ pub use validate::{parse, parse_icmpv6, Message};
 
 pub use crate::igmp::{FilterMode, IgnoreReason, Limit, LimitNotice, SourceSnapshot};
 
+use crate::igmp::ifaces;
 use iface::Iface;
-use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::time::Instant;
-use validate::{check, is_link_local};
+use validate::is_link_local;
 
 /// One change of MLD's memberships on an interface, for the MGM core.
 pub type MembershipChange = crate::igmp::MembershipChange<Ipv6Addr>;
@@ -113,19 +113,10 @@ pub enum Error {
     Config(&'static str),
 }
 
-/// The MLD router: all interfaces.
-#[derive(Debug, Clone, Default)]
-pub struct Router {
-    ifaces: BTreeMap<u32, Iface>,
-    unknown_interface: u64,
-}
+/// The MLD router: all interfaces (the router both protocols share).
+pub type Router = ifaces::Router<Iface>;
 
 impl Router {
-    /// A router with no interfaces.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Enables MLD on an interface with the router's link-local address there. The router
     /// starts as querier and sends the startup queries, the first one in the returned actions.
     pub fn add_interface(
@@ -138,114 +129,9 @@ impl Router {
         if !is_link_local(link_local) {
             return Err(Error::NotLinkLocal(link_local));
         }
-        if self.ifaces.contains_key(&ifindex) {
-            return Err(Error::InterfaceExists(ifindex));
-        }
-        config.validate().map_err(Error::Config)?;
-        let mut iface = Iface::new(ifindex, link_local, config, now);
-        let mut out = Vec::new();
-        iface.tick(now, &mut out);
-        self.ifaces.insert(ifindex, iface);
-        Ok(out)
-    }
-
-    /// Replaces an interface's configuration, keeping its groups and querier state. Running
-    /// timers keep their deadlines, except that the next general query is brought forward to
-    /// `now` + the new query interval when that is earlier; new bounds apply to new state.
-    pub fn set_config(
-        &mut self,
-        ifindex: u32,
-        config: IfaceConfig,
-        now: Instant,
-    ) -> Result<(), Error> {
-        config.validate().map_err(Error::Config)?;
-        self.ifaces
-            .get_mut(&ifindex)
-            .ok_or(Error::NoInterface(ifindex))?
-            .set_config(config, now);
-        Ok(())
-    }
-
-    /// Disables MLD on an interface: the leaves for all its memberships.
-    pub fn remove_interface(&mut self, ifindex: u32) -> Result<Vec<Action>, Error> {
-        let iface = self
-            .ifaces
-            .remove(&ifindex)
-            .ok_or(Error::NoInterface(ifindex))?;
-        Ok(iface
-            .leave_all()
-            .into_iter()
-            .map(Action::Membership)
-            .collect())
-    }
-
-    /// Handles a received IPv6 packet carrying MLD.
-    pub fn handle_packet(&mut self, ifindex: u32, packet: &[u8], now: Instant) -> Vec<Action> {
-        let Some(iface) = self.ifaces.get_mut(&ifindex) else {
-            self.unknown_interface += 1;
-            return Vec::new();
-        };
-        match parse(packet) {
-            Ok(msg) => self.handle_message(ifindex, &msg, now),
-            Err(reason) => {
-                iface.counters.drop(reason);
-                Vec::new()
-            }
-        }
-    }
-
-    /// Counts an input on `ifindex` dropped before parsing (by the receive path).
-    pub fn count_drop(&mut self, ifindex: u32, reason: DropReason) {
-        match self.ifaces.get_mut(&ifindex) {
-            Some(iface) => iface.counters.drop(reason),
-            None => self.unknown_interface += 1,
-        }
-    }
-
-    /// Handles an already parsed message; it is validated like a received packet.
-    pub fn handle_message(&mut self, ifindex: u32, msg: &Message, now: Instant) -> Vec<Action> {
-        let Some(iface) = self.ifaces.get_mut(&ifindex) else {
-            self.unknown_interface += 1;
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        match check(msg) {
-            Ok(()) => iface.handle(msg, now, &mut out),
-            Err(reason) => iface.counters.drop(reason),
-        }
-        out
-    }
-
-    /// Runs every timer due at `now`.
-    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
-        let mut out = Vec::new();
-        for iface in self.ifaces.values_mut() {
-            iface.tick(now, &mut out);
-        }
-        out
-    }
-
-    /// When [`Self::tick`] must next be called.
-    pub fn next_timeout(&self) -> Option<Instant> {
-        self.ifaces.values().filter_map(Iface::next_timeout).min()
-    }
-
-    /// Joins describing the current memberships on an interface, for the re-adds MLD owes
-    /// the MGM core after it is enabled there again (docs/mgm-spec.md §5.9).
-    pub fn memberships(&self, ifindex: u32) -> Result<Vec<MembershipChange>, Error> {
-        Ok(self
-            .ifaces
-            .get(&ifindex)
-            .ok_or(Error::NoInterface(ifindex))?
-            .memberships())
-    }
-
-    /// The operator's view at `now`.
-    pub fn snapshot(&self, now: Instant) -> Snapshot {
-        Snapshot {
-            interfaces: self.ifaces.values().map(|i| i.snapshot(now)).collect(),
-            unknown_interface: self.unknown_interface,
-        }
+        self.add(ifindex, config, now, |config| {
+            Iface::new(ifindex, link_local, config, now)
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! the milliseconds left at the snapshot's `now`; `null` is a stopped timer.
 use super::config::{IfaceConfig, Version};
 use super::counters::Counters;
-use crate::igmp::snapshot::secs;
+use crate::igmp::snapshot::{secs, write_sources, write_state, write_unknown};
 use crate::igmp::{self, FilterMode, SourceSnapshot};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -41,17 +41,7 @@ pub struct IfaceSnapshot {
 }
 
 /// The querier of an interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuerierSnapshot {
-    /// Address of the querier.
-    pub address: Ipv6Addr,
-    /// Whether this router is the querier.
-    pub is_self: bool,
-    /// Version of the querier's queries.
-    pub version: Version,
-    /// Other querier present timer (`null` when this router is querier).
-    pub other_querier_timer_ms: Option<u64>,
-}
+pub type QuerierSnapshot = igmp::QuerierSnapshot<Ipv6Addr, Version>;
 
 /// One group on an interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,10 +93,10 @@ impl fmt::Display for Snapshot {
                 secs(i.general_query_timer_ms),
             )?;
             let sources: usize = i.groups.iter().map(|g| g.sources.len()).sum();
-            writeln!(
+            write_state(
                 f,
-                "  state: {} of {} groups, {sources} of {} sources",
                 i.groups.len(),
+                sources,
                 i.config.max_groups,
                 i.config.max_sources,
             )?;
@@ -128,19 +118,9 @@ impl fmt::Display for Snapshot {
                     secs(g.group_timer_ms),
                     secs(g.v1_host_timer_ms),
                 )?;
-                for s in &g.sources {
-                    let state = if s.forwarded { "forward" } else { "block" };
-                    writeln!(f, "    {} {state} {}", s.source, secs(s.timer_ms))?;
-                }
+                write_sources(f, &g.sources)?;
             }
         }
-        if self.unknown_interface > 0 {
-            writeln!(
-                f,
-                "dropped on unknown interfaces: {}",
-                self.unknown_interface
-            )?;
-        }
-        Ok(())
+        write_unknown(f, self.unknown_interface)
     }
 }

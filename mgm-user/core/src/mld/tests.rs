@@ -1,6 +1,7 @@
 //! Deterministic tests of the MLD router: querier election, MLDv1 and MLDv2 listeners, INCLUDE
 //! and EXCLUDE filters as MGM joins, compatibility modes, timers, scopes and limits. The
 //! shared state table itself is covered row by row by the IGMP tests.
+use super::validate::check;
 use super::*;
 use crate::wire::mld::{self as wire_mld, AddressRecordRepr, QueryV2, RecordType};
 use std::collections::BTreeSet;

@@ -2,6 +2,8 @@
 //! 3810 §5.1.14 and §5.2.13 (link-local source, hop limit 1, Router Alert), with a
 //! [`DropReason`] for everything else.
 use super::counters::{DropReason, MessageKind};
+use crate::igmp::counters::QueryKind;
+use crate::igmp::destination::{Addressed, WellKnown};
 use crate::wire::{self, ipv6, mld};
 use std::net::Ipv6Addr;
 
@@ -25,13 +27,8 @@ impl Message {
     pub fn kind(&self) -> MessageKind {
         match &self.mld {
             mld::Repr::Query { group, v2, .. } => {
-                if group.is_unspecified() {
-                    MessageKind::GeneralQuery
-                } else if v2.as_ref().is_some_and(|v2| !v2.sources.is_empty()) {
-                    MessageKind::GroupSourceQuery
-                } else {
-                    MessageKind::GroupQuery
-                }
+                let sources = v2.as_ref().map_or(&[][..], |q| &q.sources);
+                MessageKind::of_query(*group, sources)
             }
             mld::Repr::ReportV1 { .. } => MessageKind::ReportV1,
             mld::Repr::Done { .. } => MessageKind::Done,
@@ -94,35 +91,26 @@ pub(super) fn check(msg: &Message) -> Result<(), DropReason> {
     if !is_link_local(msg.src) {
         return Err(DropReason::BadSource);
     }
-    let multicast = |group: &Ipv6Addr| {
-        if group.is_multicast() {
-            Ok(())
-        } else {
-            Err(DropReason::BadGroup)
-        }
+    let addressed = match &msg.mld {
+        mld::Repr::Query { group, .. } => Addressed::Query(*group),
+        mld::Repr::ReportV1 { group } => Addressed::Report(*group),
+        mld::Repr::Done { group } => Addressed::Leave(*group),
+        mld::Repr::ReportV2 { .. } => Addressed::SourceReport,
     };
-    let dst_ok = match &msg.mld {
-        mld::Repr::Query { group, .. } if group.is_unspecified() => msg.dst == mld::ALL_NODES,
-        mld::Repr::Query { group, .. } => {
-            multicast(group)?;
-            msg.dst == *group || msg.dst == mld::ALL_NODES
-        }
-        mld::Repr::ReportV1 { group } => {
-            multicast(group)?;
-            msg.dst == *group
-        }
-        mld::Repr::Done { group } => {
-            multicast(group)?;
-            msg.dst == mld::ALL_ROUTERS || msg.dst == *group
-        }
-        mld::Repr::ReportV2 { .. } => msg.dst == mld::ALL_MLDV2_ROUTERS,
-    };
-    if dst_ok {
-        Ok(())
-    } else {
-        Err(DropReason::BadDestination)
-    }
+    addressed.check(
+        msg.dst,
+        &WELL_KNOWN,
+        DropReason::BadGroup,
+        DropReason::BadDestination,
+    )
 }
+
+/// MLD's link-scope groups.
+const WELL_KNOWN: WellKnown<Ipv6Addr> = WellKnown {
+    all_systems: mld::ALL_NODES,
+    all_routers: mld::ALL_ROUTERS,
+    all_v3_routers: mld::ALL_MLDV2_ROUTERS,
+};
 
 #[cfg(test)]
 mod tests {

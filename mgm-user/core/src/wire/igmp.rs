@@ -1,8 +1,13 @@
 //! IGMP messages: v1 (RFC 1112), v2 (RFC 2236) and v3 (RFC 3376) queries and reports.
+//!
+//! The v3 group records and query fields have the layout of MLDv2's: [`super::source_list`].
+use super::source_list::{self, u16_at, QueryFields, QueryView, Record, RecordRepr, WireAddr};
 use super::{checksum, ipv4, Error, Result};
 use std::net::Ipv4Addr;
 
-/// Byte offsets of the IGMP message and of a v3 group record.
+pub use super::source_list::RecordType;
+
+/// Byte offsets of the IGMP message.
 mod field {
     use core::ops::Range;
     pub const TYPE: usize = 0;
@@ -10,29 +15,12 @@ mod field {
     pub const CHECKSUM: Range<usize> = 2..4;
     /// Group address of queries, v1/v2 reports and leaves.
     pub const GROUP: Range<usize> = 4..8;
-    /// Length of v1/v2 messages, and the minimum of any message.
+    /// Length of v1/v2 messages, and the minimum of any message; v3 queries continue here.
     pub const V2_LEN: usize = 8;
-    /// v3 query: Resv(4) | S(1) | QRV(3).
-    pub const S_QRV: usize = 8;
-    pub const QQIC: usize = 9;
-    pub const QUERY_NUM_SOURCES: Range<usize> = 10..12;
-    /// Length of a v3 query without sources.
-    pub const V3_QUERY_LEN: usize = 12;
     /// v3 report: number of group records.
     pub const NUM_RECORDS: Range<usize> = 6..8;
     /// v3 report: length of the header before the records.
     pub const REPORT_HEADER_LEN: usize = 8;
-
-    /// Offsets inside a group record.
-    pub mod record {
-        use core::ops::Range;
-        pub const TYPE: usize = 0;
-        pub const AUX_LEN: usize = 1;
-        pub const NUM_SOURCES: Range<usize> = 2..4;
-        pub const GROUP: Range<usize> = 4..8;
-        /// Length of a record without sources or auxiliary data.
-        pub const HEADER_LEN: usize = 8;
-    }
 }
 
 /// IGMP message type numbers.
@@ -55,21 +43,6 @@ pub const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 pub const ALL_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 2);
 /// The all-IGMPv3-routers group, destination of v3 reports.
 pub const ALL_V3_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 22);
-
-fn u16_at(bytes: &[u8], range: core::ops::Range<usize>) -> u16 {
-    let b = &bytes[range];
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-fn addr_at(bytes: &[u8], at: usize) -> Ipv4Addr {
-    let b = &bytes[at..at + 4];
-    Ipv4Addr::new(b[0], b[1], b[2], b[3])
-}
-
-/// `count` addresses starting at byte `start` (the caller has checked that they fit).
-fn addrs(bytes: &[u8], start: usize, count: usize) -> impl Iterator<Item = Ipv4Addr> + '_ {
-    (0..count).map(move |i| addr_at(bytes, start + 4 * i))
-}
 
 /// A read/write view of an IGMP message (the IPv4 payload).
 #[derive(Debug, Clone)]
@@ -94,30 +67,19 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// their sources (v3; 9 to 11 bytes is malformed, RFC 3376 §7.1), v3 reports hold all of
     /// their group records.
     pub fn check_len(&self) -> Result<()> {
-        let len = self.bytes().len();
-        if len < field::V2_LEN {
+        let bytes = self.bytes();
+        if bytes.len() < field::V2_LEN {
             return Err(Error::Truncated);
         }
         match self.msg_type() {
-            msg_type::QUERY if len > field::V2_LEN => {
-                if len < field::V3_QUERY_LEN {
-                    return Err(Error::Malformed);
-                }
-                let need = field::V3_QUERY_LEN + 4 * usize::from(self.query_num_sources());
-                if need > len {
-                    return Err(Error::Truncated);
-                }
-            }
-            msg_type::REPORT_V3 => {
-                let mut offset = field::REPORT_HEADER_LEN;
-                for _ in 0..self.num_records() {
-                    let record = self.bytes().get(offset..).ok_or(Error::Truncated)?;
-                    offset += GroupRecord::new_checked(record)?.len();
-                }
-            }
-            _ => {}
+            msg_type::QUERY => source_list::check_query::<Ipv4Addr>(&bytes[field::V2_LEN..]),
+            msg_type::REPORT_V3 => source_list::check_records::<Ipv4Addr>(
+                bytes,
+                field::REPORT_HEADER_LEN,
+                self.num_records(),
+            ),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn bytes(&self) -> &[u8] {
@@ -146,53 +108,20 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Group address of a query, v1/v2 report or leave.
     pub fn group_addr(&self) -> Ipv4Addr {
-        addr_at(self.bytes(), field::GROUP.start)
+        Ipv4Addr::read(&self.bytes()[field::GROUP])
     }
 
     /// Whether this query has the v3 layout (at least 12 bytes).
     pub fn is_v3_query(&self) -> bool {
-        self.msg_type() == msg_type::QUERY && self.bytes().len() >= field::V3_QUERY_LEN
+        self.v3_query().is_some()
     }
 
-    /// v3 query: the Suppress Router-Side Processing flag (false for shorter queries).
-    pub fn suppress(&self) -> bool {
-        self.is_v3_query() && self.bytes()[field::S_QRV] & 0x08 != 0
-    }
-
-    /// v3 query: Querier's Robustness Variable (0 for shorter queries).
-    pub fn qrv(&self) -> u8 {
-        if self.is_v3_query() {
-            self.bytes()[field::S_QRV] & 0x07
-        } else {
-            0
+    /// The v3 fields of a query with the v3 layout.
+    pub fn v3_query(&self) -> Option<QueryView<'_, Ipv4Addr>> {
+        if self.msg_type() != msg_type::QUERY {
+            return None;
         }
-    }
-
-    /// v3 query: Querier's Query Interval Code (0 for shorter queries).
-    pub fn qqic(&self) -> u8 {
-        if self.is_v3_query() {
-            self.bytes()[field::QQIC]
-        } else {
-            0
-        }
-    }
-
-    /// v3 query: number of sources (0 for shorter queries).
-    pub fn query_num_sources(&self) -> u16 {
-        if self.is_v3_query() {
-            u16_at(self.bytes(), field::QUERY_NUM_SOURCES)
-        } else {
-            0
-        }
-    }
-
-    /// v3 query: the source addresses.
-    pub fn query_sources(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        addrs(
-            self.bytes(),
-            field::V3_QUERY_LEN,
-            usize::from(self.query_num_sources()),
-        )
+        QueryView::new(self.bytes().get(field::V2_LEN..)?)
     }
 
     /// v3 report: number of group records.
@@ -202,12 +131,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// v3 report: the group records (each already length-checked by `check_len`).
     pub fn records(&self) -> impl Iterator<Item = GroupRecord<&[u8]>> + '_ {
-        let mut offset = field::REPORT_HEADER_LEN;
-        (0..self.num_records()).map_while(move |_| {
-            let record = GroupRecord::new_checked(self.bytes().get(offset..)?).ok()?;
-            offset += record.len();
-            Some(record)
-        })
+        source_list::records(self.bytes(), field::REPORT_HEADER_LEN, self.num_records())
     }
 }
 
@@ -222,134 +146,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 }
 
 /// A view of one group record of a v3 report.
-#[derive(Debug, Clone)]
-pub struct GroupRecord<T: AsRef<[u8]>> {
-    buffer: T,
-}
+pub type GroupRecord<T> = Record<T, Ipv4Addr>;
 
 impl<T: AsRef<[u8]>> GroupRecord<T> {
-    /// Wraps a buffer that starts with a group record and checks that the record fits.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let record = GroupRecord { buffer };
-        let len = record.buffer.as_ref().len();
-        if len < field::record::HEADER_LEN || record.len() > len {
-            return Err(Error::Truncated);
-        }
-        Ok(record)
-    }
-
-    fn bytes(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    /// Record type number (see [`RecordType`]).
-    pub fn record_type(&self) -> u8 {
-        self.bytes()[field::record::TYPE]
-    }
-
-    /// Length of the auxiliary data in 32-bit words.
-    pub fn aux_data_len(&self) -> u8 {
-        self.bytes()[field::record::AUX_LEN]
-    }
-
-    /// Number of sources.
-    pub fn num_sources(&self) -> u16 {
-        u16_at(self.bytes(), field::record::NUM_SOURCES)
-    }
-
     /// Multicast group address.
     pub fn group_addr(&self) -> Ipv4Addr {
-        addr_at(self.bytes(), field::record::GROUP.start)
-    }
-
-    /// Source addresses.
-    pub fn sources(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        addrs(
-            self.bytes(),
-            field::record::HEADER_LEN,
-            usize::from(self.num_sources()),
-        )
-    }
-
-    /// Length of the whole record in bytes, sources and auxiliary data included.
-    #[allow(clippy::len_without_is_empty)]
-    pub fn len(&self) -> usize {
-        field::record::HEADER_LEN
-            + 4 * usize::from(self.num_sources())
-            + 4 * usize::from(self.aux_data_len())
-    }
-}
-
-/// Group record types of RFC 3376 §4.2.12.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub enum RecordType {
-    /// MODE_IS_INCLUDE (current state).
-    IsInclude,
-    /// MODE_IS_EXCLUDE (current state).
-    IsExclude,
-    /// CHANGE_TO_INCLUDE_MODE.
-    ToInclude,
-    /// CHANGE_TO_EXCLUDE_MODE.
-    ToExclude,
-    /// ALLOW_NEW_SOURCES.
-    Allow,
-    /// BLOCK_OLD_SOURCES.
-    Block,
-    /// A type this implementation does not know; receivers ignore such records.
-    Other(u8),
-}
-
-impl From<u8> for RecordType {
-    fn from(value: u8) -> Self {
-        match value {
-            1 => RecordType::IsInclude,
-            2 => RecordType::IsExclude,
-            3 => RecordType::ToInclude,
-            4 => RecordType::ToExclude,
-            5 => RecordType::Allow,
-            6 => RecordType::Block,
-            other => RecordType::Other(other),
-        }
-    }
-}
-
-impl From<RecordType> for u8 {
-    fn from(value: RecordType) -> Self {
-        match value {
-            RecordType::IsInclude => 1,
-            RecordType::IsExclude => 2,
-            RecordType::ToInclude => 3,
-            RecordType::ToExclude => 4,
-            RecordType::Allow => 5,
-            RecordType::Block => 6,
-            RecordType::Other(other) => other,
-        }
+        self.group()
     }
 }
 
 /// Parsed group record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupRecordRepr {
-    /// Record type.
-    pub record_type: RecordType,
-    /// Multicast group.
-    pub group: Ipv4Addr,
-    /// Source list.
-    pub sources: Vec<Ipv4Addr>,
-}
+pub type GroupRecordRepr = RecordRepr<Ipv4Addr>;
 
 /// The v3-only fields of a query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryV3 {
-    /// Suppress Router-Side Processing.
-    pub suppress: bool,
-    /// Querier's Robustness Variable (0..=7; 0 means "larger than 7").
-    pub qrv: u8,
-    /// Querier's Query Interval Code (see [`decode_code`], in seconds).
-    pub qqic: u8,
-    /// Sources of a group-and-source-specific query.
-    pub sources: Vec<Ipv4Addr>,
-}
+pub type QueryV3 = QueryFields<Ipv4Addr>;
 
 /// The parsed form of an IGMP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -424,25 +234,13 @@ impl Repr {
             msg_type::QUERY => Repr::Query {
                 max_resp_code: packet.max_resp_code(),
                 group,
-                v3: packet.is_v3_query().then(|| QueryV3 {
-                    suppress: packet.suppress(),
-                    qrv: packet.qrv(),
-                    qqic: packet.qqic(),
-                    sources: packet.query_sources().collect(),
-                }),
+                v3: packet.v3_query().map(|q| q.parse()),
             },
             msg_type::REPORT_V1 => Repr::ReportV1 { group },
             msg_type::REPORT_V2 => Repr::ReportV2 { group },
             msg_type::LEAVE => Repr::Leave { group },
             msg_type::REPORT_V3 => Repr::ReportV3 {
-                records: packet
-                    .records()
-                    .map(|r| GroupRecordRepr {
-                        record_type: r.record_type().into(),
-                        group: r.group_addr(),
-                        sources: r.sources().collect(),
-                    })
-                    .collect(),
+                records: packet.records().map(|r| RecordRepr::parse(&r)).collect(),
             },
             _ => return Err(Error::Unsupported),
         })
@@ -451,13 +249,9 @@ impl Repr {
     /// Length of the message this representation emits.
     pub fn buffer_len(&self) -> usize {
         match self {
-            Repr::Query { v3: Some(v3), .. } => field::V3_QUERY_LEN + 4 * v3.sources.len(),
+            Repr::Query { v3: Some(v3), .. } => field::V2_LEN + v3.buffer_len(),
             Repr::ReportV3 { records } => {
-                field::REPORT_HEADER_LEN
-                    + records
-                        .iter()
-                        .map(|r| field::record::HEADER_LEN + 4 * r.sources.len())
-                        .sum::<usize>()
+                field::REPORT_HEADER_LEN + source_list::records_len(records)
             }
             _ => field::V2_LEN,
         }
@@ -470,7 +264,6 @@ impl Repr {
             .get_mut(..self.buffer_len())
             .ok_or(Error::Truncated)?;
         buffer.fill(0);
-        let count = |n: usize| u16::try_from(n).map_err(|_| Error::Malformed);
         let (kind, group) = match self {
             Repr::Query {
                 max_resp_code,
@@ -479,11 +272,7 @@ impl Repr {
             } => {
                 buffer[field::MAX_RESP] = *max_resp_code;
                 if let Some(v3) = v3 {
-                    buffer[field::S_QRV] = (u8::from(v3.suppress) << 3) | (v3.qrv & 0x07);
-                    buffer[field::QQIC] = v3.qqic;
-                    buffer[field::QUERY_NUM_SOURCES]
-                        .copy_from_slice(&count(v3.sources.len())?.to_be_bytes());
-                    write_addrs(&mut buffer[field::V3_QUERY_LEN..], &v3.sources);
+                    v3.emit(&mut buffer[field::V2_LEN..])?;
                 }
                 (msg_type::QUERY, Some(*group))
             }
@@ -491,23 +280,15 @@ impl Repr {
             Repr::ReportV2 { group } => (msg_type::REPORT_V2, Some(*group)),
             Repr::Leave { group } => (msg_type::LEAVE, Some(*group)),
             Repr::ReportV3 { records } => {
-                buffer[field::NUM_RECORDS].copy_from_slice(&count(records.len())?.to_be_bytes());
-                let mut at = field::REPORT_HEADER_LEN;
-                for r in records {
-                    let rec = &mut buffer[at..];
-                    rec[field::record::TYPE] = r.record_type.into();
-                    rec[field::record::NUM_SOURCES]
-                        .copy_from_slice(&count(r.sources.len())?.to_be_bytes());
-                    rec[field::record::GROUP].copy_from_slice(&r.group.octets());
-                    write_addrs(&mut rec[field::record::HEADER_LEN..], &r.sources);
-                    at += field::record::HEADER_LEN + 4 * r.sources.len();
-                }
+                let (header, body) = buffer.split_at_mut(field::REPORT_HEADER_LEN);
+                header[field::NUM_RECORDS]
+                    .copy_from_slice(&source_list::emit_records(records, body)?);
                 (msg_type::REPORT_V3, None)
             }
         };
         buffer[field::TYPE] = kind;
         if let Some(group) = group {
-            buffer[field::GROUP].copy_from_slice(&group.octets());
+            group.write(&mut buffer[field::GROUP]);
         }
         Packet::new_unchecked(buffer).fill_checksum();
         Ok(())
@@ -531,12 +312,6 @@ impl Repr {
         let mut packet = ip.emit(&mut buf)?;
         self.emit(packet.payload_mut())?;
         Ok(buf)
-    }
-}
-
-fn write_addrs(buffer: &mut [u8], addrs: &[Ipv4Addr]) {
-    for (chunk, addr) in buffer.chunks_exact_mut(4).zip(addrs) {
-        chunk.copy_from_slice(&addr.octets());
     }
 }
 

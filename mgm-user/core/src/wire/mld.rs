@@ -4,13 +4,16 @@
 //!
 //! MLDv2 multicast address records have the record types, and QQIC the 8-bit floating-point
 //! format, of IGMPv3 (RFC 3810 §5.2.12, §5.1.9): [`RecordType`], [`decode_qqic`] and
-//! [`encode_qqic`] are IGMP's.
+//! [`encode_qqic`] are IGMP's, and the records and query fields have the layout of
+//! [`super::source_list`].
+use super::source_list::{self, u16_at, QueryFields, QueryView, Record, RecordRepr, WireAddr};
 use super::{ipv6, Error, Result};
 use std::net::Ipv6Addr;
 
-pub use super::igmp::{decode_code as decode_qqic, encode_code as encode_qqic, RecordType};
+pub use super::igmp::{decode_code as decode_qqic, encode_code as encode_qqic};
+pub use super::source_list::RecordType;
 
-/// Byte offsets of the MLD message and of an MLDv2 multicast address record.
+/// Byte offsets of the MLD message.
 mod field {
     use core::ops::Range;
     pub const TYPE: usize = 0;
@@ -19,31 +22,15 @@ mod field {
     pub const MAX_RESP: Range<usize> = 4..6;
     /// Multicast address of queries, v1 reports and dones.
     pub const ADDRESS: Range<usize> = 8..24;
-    /// Length of MLDv1 messages and of an MLDv2 query's fixed part up to the address.
+    /// Length of MLDv1 messages and of an MLDv2 query's fixed part up to the address; MLDv2
+    /// queries continue here.
     pub const V1_LEN: usize = 24;
-    /// MLDv2 query: Resv(4) | S(1) | QRV(3).
-    pub const S_QRV: usize = 24;
-    pub const QQIC: usize = 25;
-    pub const QUERY_NUM_SOURCES: Range<usize> = 26..28;
-    /// Length of an MLDv2 query without sources.
-    pub const V2_QUERY_LEN: usize = 28;
     /// MLDv2 report: number of multicast address records.
     pub const NUM_RECORDS: Range<usize> = 6..8;
     /// MLDv2 report: length of the header before the records.
     pub const REPORT_HEADER_LEN: usize = 8;
     /// Shortest message of any type (type, code, checksum).
     pub const MIN_LEN: usize = 4;
-
-    /// Offsets inside a multicast address record.
-    pub mod record {
-        use core::ops::Range;
-        pub const TYPE: usize = 0;
-        pub const AUX_LEN: usize = 1;
-        pub const NUM_SOURCES: Range<usize> = 2..4;
-        pub const ADDRESS: Range<usize> = 4..20;
-        /// Length of a record without sources or auxiliary data.
-        pub const HEADER_LEN: usize = 20;
-    }
 }
 
 /// ICMPv6 type numbers of MLD messages.
@@ -58,31 +45,12 @@ pub mod msg_type {
     pub const REPORT_V2: u8 = 143;
 }
 
-/// Length of an IPv6 address on the wire.
-const ADDR_LEN: usize = 16;
-
 /// The link-scope all-nodes group, destination of general queries.
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 /// The link-scope all-routers group, destination of MLDv1 dones.
 pub const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 /// The all-MLDv2-capable-routers group, destination of MLDv2 reports.
 pub const ALL_MLDV2_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
-
-fn u16_at(bytes: &[u8], range: core::ops::Range<usize>) -> u16 {
-    let b = &bytes[range];
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-fn addr_at(bytes: &[u8], at: usize) -> Ipv6Addr {
-    let mut octets = [0; ADDR_LEN];
-    octets.copy_from_slice(&bytes[at..at + ADDR_LEN]);
-    Ipv6Addr::from(octets)
-}
-
-/// `count` addresses starting at byte `start` (the caller has checked that they fit).
-fn addrs(bytes: &[u8], start: usize, count: usize) -> impl Iterator<Item = Ipv6Addr> + '_ {
-    (0..count).map(move |i| addr_at(bytes, start + ADDR_LEN * i))
-}
 
 /// A read/write view of an MLD message (the ICMPv6 message).
 #[derive(Debug, Clone)]
@@ -113,30 +81,21 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
         match self.msg_type() {
             msg_type::QUERY | msg_type::REPORT_V1 | msg_type::DONE if len < field::V1_LEN => {
-                return Err(Error::Truncated)
+                Err(Error::Truncated)
             }
-            msg_type::QUERY if len > field::V1_LEN => {
-                if len < field::V2_QUERY_LEN {
-                    return Err(Error::Malformed);
-                }
-                let need = field::V2_QUERY_LEN + ADDR_LEN * usize::from(self.query_num_sources());
-                if need > len {
-                    return Err(Error::Truncated);
-                }
-            }
+            msg_type::QUERY => source_list::check_query::<Ipv6Addr>(&self.bytes()[field::V1_LEN..]),
             msg_type::REPORT_V2 => {
                 if len < field::REPORT_HEADER_LEN {
                     return Err(Error::Truncated);
                 }
-                let mut offset = field::REPORT_HEADER_LEN;
-                for _ in 0..self.num_records() {
-                    let record = self.bytes().get(offset..).ok_or(Error::Truncated)?;
-                    offset += AddressRecord::new_checked(record)?.len();
-                }
+                source_list::check_records::<Ipv6Addr>(
+                    self.bytes(),
+                    field::REPORT_HEADER_LEN,
+                    self.num_records(),
+                )
             }
-            _ => {}
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn bytes(&self) -> &[u8] {
@@ -165,53 +124,20 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Multicast address of a query, v1 report or done.
     pub fn address(&self) -> Ipv6Addr {
-        addr_at(self.bytes(), field::ADDRESS.start)
+        Ipv6Addr::read(&self.bytes()[field::ADDRESS])
     }
 
     /// Whether this query has the MLDv2 layout (at least 28 bytes).
     pub fn is_v2_query(&self) -> bool {
-        self.msg_type() == msg_type::QUERY && self.bytes().len() >= field::V2_QUERY_LEN
+        self.v2_query().is_some()
     }
 
-    /// v2 query: the Suppress Router-Side Processing flag (false for v1 queries).
-    pub fn suppress(&self) -> bool {
-        self.is_v2_query() && self.bytes()[field::S_QRV] & 0x08 != 0
-    }
-
-    /// v2 query: Querier's Robustness Variable (0 for v1 queries).
-    pub fn qrv(&self) -> u8 {
-        if self.is_v2_query() {
-            self.bytes()[field::S_QRV] & 0x07
-        } else {
-            0
+    /// The MLDv2 fields of a query with the MLDv2 layout.
+    pub fn v2_query(&self) -> Option<QueryView<'_, Ipv6Addr>> {
+        if self.msg_type() != msg_type::QUERY {
+            return None;
         }
-    }
-
-    /// v2 query: Querier's Query Interval Code (0 for v1 queries).
-    pub fn qqic(&self) -> u8 {
-        if self.is_v2_query() {
-            self.bytes()[field::QQIC]
-        } else {
-            0
-        }
-    }
-
-    /// v2 query: number of sources (0 for v1 queries).
-    pub fn query_num_sources(&self) -> u16 {
-        if self.is_v2_query() {
-            u16_at(self.bytes(), field::QUERY_NUM_SOURCES)
-        } else {
-            0
-        }
-    }
-
-    /// v2 query: the source addresses.
-    pub fn query_sources(&self) -> impl Iterator<Item = Ipv6Addr> + '_ {
-        addrs(
-            self.bytes(),
-            field::V2_QUERY_LEN,
-            usize::from(self.query_num_sources()),
-        )
+        QueryView::new(self.bytes().get(field::V1_LEN..)?)
     }
 
     /// v2 report: number of multicast address records.
@@ -221,12 +147,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// v2 report: the records (each already length-checked by `check_len`).
     pub fn records(&self) -> impl Iterator<Item = AddressRecord<&[u8]>> + '_ {
-        let mut offset = field::REPORT_HEADER_LEN;
-        (0..self.num_records()).map_while(move |_| {
-            let record = AddressRecord::new_checked(self.bytes().get(offset..)?).ok()?;
-            offset += record.len();
-            Some(record)
-        })
+        source_list::records(self.bytes(), field::REPORT_HEADER_LEN, self.num_records())
     }
 }
 
@@ -241,87 +162,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 }
 
 /// A view of one multicast address record of an MLDv2 report.
-#[derive(Debug, Clone)]
-pub struct AddressRecord<T: AsRef<[u8]>> {
-    buffer: T,
-}
+pub type AddressRecord<T> = Record<T, Ipv6Addr>;
 
 impl<T: AsRef<[u8]>> AddressRecord<T> {
-    /// Wraps a buffer that starts with a record and checks that the record fits.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let record = AddressRecord { buffer };
-        let len = record.buffer.as_ref().len();
-        if len < field::record::HEADER_LEN || record.len() > len {
-            return Err(Error::Truncated);
-        }
-        Ok(record)
-    }
-
-    fn bytes(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    /// Record type number (see [`RecordType`]).
-    pub fn record_type(&self) -> u8 {
-        self.bytes()[field::record::TYPE]
-    }
-
-    /// Length of the auxiliary data in 32-bit words.
-    pub fn aux_data_len(&self) -> u8 {
-        self.bytes()[field::record::AUX_LEN]
-    }
-
-    /// Number of sources.
-    pub fn num_sources(&self) -> u16 {
-        u16_at(self.bytes(), field::record::NUM_SOURCES)
-    }
-
     /// Multicast address.
     pub fn address(&self) -> Ipv6Addr {
-        addr_at(self.bytes(), field::record::ADDRESS.start)
-    }
-
-    /// Source addresses.
-    pub fn sources(&self) -> impl Iterator<Item = Ipv6Addr> + '_ {
-        addrs(
-            self.bytes(),
-            field::record::HEADER_LEN,
-            usize::from(self.num_sources()),
-        )
-    }
-
-    /// Length of the whole record in bytes, sources and auxiliary data included.
-    #[allow(clippy::len_without_is_empty)]
-    pub fn len(&self) -> usize {
-        field::record::HEADER_LEN
-            + ADDR_LEN * usize::from(self.num_sources())
-            + 4 * usize::from(self.aux_data_len())
+        self.group()
     }
 }
 
 /// Parsed multicast address record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressRecordRepr {
-    /// Record type.
-    pub record_type: RecordType,
-    /// Multicast address.
-    pub group: Ipv6Addr,
-    /// Source list.
-    pub sources: Vec<Ipv6Addr>,
-}
+pub type AddressRecordRepr = RecordRepr<Ipv6Addr>;
 
 /// The MLDv2-only fields of a query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryV2 {
-    /// Suppress Router-Side Processing.
-    pub suppress: bool,
-    /// Querier's Robustness Variable (0..=7; 0 means "larger than 7").
-    pub qrv: u8,
-    /// Querier's Query Interval Code (see [`decode_qqic`], in seconds).
-    pub qqic: u8,
-    /// Sources of a multicast-address-and-source-specific query.
-    pub sources: Vec<Ipv6Addr>,
-}
+pub type QueryV2 = QueryFields<Ipv6Addr>;
 
 /// The parsed form of an MLD message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,12 +249,7 @@ impl Repr {
             msg_type::QUERY => Repr::Query {
                 max_resp_code: packet.max_resp_code(),
                 group: packet.address(),
-                v2: packet.is_v2_query().then(|| QueryV2 {
-                    suppress: packet.suppress(),
-                    qrv: packet.qrv(),
-                    qqic: packet.qqic(),
-                    sources: packet.query_sources().collect(),
-                }),
+                v2: packet.v2_query().map(|q| q.parse()),
             },
             msg_type::REPORT_V1 => Repr::ReportV1 {
                 group: packet.address(),
@@ -409,14 +258,7 @@ impl Repr {
                 group: packet.address(),
             },
             msg_type::REPORT_V2 => Repr::ReportV2 {
-                records: packet
-                    .records()
-                    .map(|r| AddressRecordRepr {
-                        record_type: r.record_type().into(),
-                        group: r.address(),
-                        sources: r.sources().collect(),
-                    })
-                    .collect(),
+                records: packet.records().map(|r| RecordRepr::parse(&r)).collect(),
             },
             _ => return Err(Error::Unsupported),
         })
@@ -425,13 +267,9 @@ impl Repr {
     /// Length of the message this representation emits.
     pub fn buffer_len(&self) -> usize {
         match self {
-            Repr::Query { v2: Some(v2), .. } => field::V2_QUERY_LEN + ADDR_LEN * v2.sources.len(),
+            Repr::Query { v2: Some(v2), .. } => field::V1_LEN + v2.buffer_len(),
             Repr::ReportV2 { records } => {
-                field::REPORT_HEADER_LEN
-                    + records
-                        .iter()
-                        .map(|r| field::record::HEADER_LEN + ADDR_LEN * r.sources.len())
-                        .sum::<usize>()
+                field::REPORT_HEADER_LEN + source_list::records_len(records)
             }
             _ => field::V1_LEN,
         }
@@ -445,7 +283,6 @@ impl Repr {
             .get_mut(..self.buffer_len())
             .ok_or(Error::Truncated)?;
         buffer.fill(0);
-        let count = |n: usize| u16::try_from(n).map_err(|_| Error::Malformed);
         let (kind, address) = match self {
             Repr::Query {
                 max_resp_code,
@@ -454,34 +291,22 @@ impl Repr {
             } => {
                 buffer[field::MAX_RESP].copy_from_slice(&max_resp_code.to_be_bytes());
                 if let Some(v2) = v2 {
-                    buffer[field::S_QRV] = (u8::from(v2.suppress) << 3) | (v2.qrv & 0x07);
-                    buffer[field::QQIC] = v2.qqic;
-                    buffer[field::QUERY_NUM_SOURCES]
-                        .copy_from_slice(&count(v2.sources.len())?.to_be_bytes());
-                    write_addrs(&mut buffer[field::V2_QUERY_LEN..], &v2.sources);
+                    v2.emit(&mut buffer[field::V1_LEN..])?;
                 }
                 (msg_type::QUERY, Some(*group))
             }
             Repr::ReportV1 { group } => (msg_type::REPORT_V1, Some(*group)),
             Repr::Done { group } => (msg_type::DONE, Some(*group)),
             Repr::ReportV2 { records } => {
-                buffer[field::NUM_RECORDS].copy_from_slice(&count(records.len())?.to_be_bytes());
-                let mut at = field::REPORT_HEADER_LEN;
-                for r in records {
-                    let rec = &mut buffer[at..];
-                    rec[field::record::TYPE] = r.record_type.into();
-                    rec[field::record::NUM_SOURCES]
-                        .copy_from_slice(&count(r.sources.len())?.to_be_bytes());
-                    rec[field::record::ADDRESS].copy_from_slice(&r.group.octets());
-                    write_addrs(&mut rec[field::record::HEADER_LEN..], &r.sources);
-                    at += field::record::HEADER_LEN + ADDR_LEN * r.sources.len();
-                }
+                let (header, body) = buffer.split_at_mut(field::REPORT_HEADER_LEN);
+                header[field::NUM_RECORDS]
+                    .copy_from_slice(&source_list::emit_records(records, body)?);
                 (msg_type::REPORT_V2, None)
             }
         };
         buffer[field::TYPE] = kind;
         if let Some(address) = address {
-            buffer[field::ADDRESS].copy_from_slice(&address.octets());
+            address.write(&mut buffer[field::ADDRESS]);
         }
         Packet::new_unchecked(buffer).fill_checksum(src, dst);
         Ok(())
@@ -502,12 +327,6 @@ impl Repr {
         let mut packet = ip.emit(&mut buf)?;
         self.emit(src, dst, packet.upper_layer_mut())?;
         Ok(buf)
-    }
-}
-
-fn write_addrs(buffer: &mut [u8], addrs: &[Ipv6Addr]) {
-    for (chunk, addr) in buffer.chunks_exact_mut(ADDR_LEN).zip(addrs) {
-        chunk.copy_from_slice(&addr.octets());
     }
 }
 

@@ -9,6 +9,7 @@ pub mod igmp;
 pub mod ipv4;
 pub mod ipv6;
 pub mod mld;
+pub mod source_list;
 
 /// Why a buffer is not a valid packet of the expected kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -220,7 +220,7 @@ impl PimDemo {
             Host::Source,
             McastSend {
                 mcast: path_str(&self.mcast)?,
-                group: self.group,
+                group: self.group.into(),
                 ttl: 16,
                 count,
                 interval_ms,

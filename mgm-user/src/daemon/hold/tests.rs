@@ -1,4 +1,5 @@
 //! The hold queues' bounds, ageing, release rules and counters.
+use super::tally::OifTally;
 use super::*;
 use crate::rawio::{Framing, PacketSocket};
 use std::net::Ipv4Addr;
@@ -328,12 +329,7 @@ fn copies_sent_are_added_to_the_entrys_per_interface_counters() {
     let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
     h.tallies.insert(
         sg.into(),
-        Tally {
-            packets: 3,
-            bytes: 84,
-            wrong_if: 0,
-            oifs: [(7, (3, 84)), (8, (1, 28))].into(),
-        },
+        Tally::new(3, 84, &[OifTally::new(7, 3, 84), OifTally::new(8, 1, 28)]),
     );
     let mut stats = MfeStats {
         packets: 10,

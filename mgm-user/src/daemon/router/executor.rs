@@ -9,41 +9,40 @@ use crate::{
     api::proto::Event,
     config::OnStop,
     daemon::{
-        hold::{FrameOut, Hold, HoldLimits, PuntTag},
+        hold::{FrameOut, Hold, HoldLimits},
         igmp_io::IgmpIo,
+        punt_reader::PuntBuffer,
         veth::{kernel, VethReading},
     },
-    dataplane::{monotonic_ns, DataPlane, PuntSockets, XdpBackend, XskConfig},
+    dataplane::{monotonic_ns, DataPlane, PuntSockets, SharedSockets, XdpBackend, XskConfig},
     rawio::{Framing, PacketSocket},
 };
 use std::{
     collections::BTreeMap,
     net::Ipv4Addr,
-    os::fd::{AsFd, OwnedFd},
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
-/// UMEM of one interface's punt sockets, in 2 KiB frames (16 MiB, resident: the kernel pins
+/// UMEM of one interface's punt sockets, in 2 KiB frames (8 MiB, resident: the kernel pins
 /// it), shared by its receive queues (at least 64 frames each). A new entry starts in hold
-/// mode, so the first burst of a flow goes through here whole: room for the 5000
-/// back-to-back first packets of `tests/no_loss_creation.rs` while mgmd is slow to read (4096
-/// frames lost some of them under load).
-const PUNT_FRAMES_PER_INTERFACE: u32 = 8192;
+/// mode, so the first burst of a flow goes through the punt path whole; the punt reader
+/// thread moves it from the rings to a buffer of its own as it arrives
+/// (`daemon::punt_reader`), so the UMEM only covers the thread's wake-up, not the main
+/// loop's work.
+const PUNT_FRAMES_PER_INTERFACE: u32 = 4096;
 
 /// The core as mgmd runs it.
 pub type Router = RouterCore<XdpBackend, DaemonIo>;
-
-/// Duplicates of the punt sockets' descriptors by ifindex, polled by the punt watcher thread.
-pub type PuntFds = Arc<Mutex<BTreeMap<u32, Vec<OwnedFd>>>>;
 
 /// The daemon's I/O.
 pub struct DaemonIo {
     plane: DataPlane,
     punt: PuntSockets,
-    punt_fds: PuntFds,
+    /// What the punt reader thread took from the rings (`daemon::punt_reader`).
+    punted: Arc<PuntBuffer>,
     igmp_io: Option<IgmpIo>,
     host_joins: BTreeMap<HostJoin, socket2::Socket>,
     /// Sends the packets released from the hold queues (AF_PACKET, whole frames).
@@ -52,14 +51,15 @@ pub struct DaemonIo {
     refusals_logged: BTreeMap<&'static str, u64>,
 }
 
-/// Counters of refusals by the data plane's report budget and the hold queues' bounds, logged
-/// by [`Router::log_refusals`].
-const REFUSALS: [&str; 5] = [
+/// Counters of refusals by the data plane's report budget, the hold queues' bounds and the
+/// punt buffer's, logged by [`Router::log_refusals`].
+const REFUSALS: [&str; 6] = [
     "report_rate_limited",
     "report_repeat_rate_limited",
     "report_ring_full",
     "hold_overflow",
     "hold_aged_out",
+    "punt_buffer_full",
 ];
 
 impl Router {
@@ -88,7 +88,7 @@ impl Router {
         let io = DaemonIo {
             plane,
             punt,
-            punt_fds: PuntFds::default(),
+            punted: Arc::default(),
             igmp_io,
             host_joins: BTreeMap::new(),
             // Protocol 0: a socket that only sends.
@@ -111,7 +111,7 @@ impl Router {
     /// last call, if there were any (mgmd calls it with each statistics refresh).
     pub fn log_refusals(&mut self) {
         let mut now = self.counters();
-        if let Ok(global) = self.io.plane.global_stats() {
+        if let Ok(global) = self.io.global_stats() {
             now.extend(global.into_iter().map(|(k, v)| (k.to_owned(), v)));
         }
         let mut refused = Vec::new();
@@ -135,9 +135,9 @@ impl Router {
         self.io.igmp_io.as_ref()
     }
 
-    /// The descriptors the punt watcher polls.
-    pub fn punt_fds(&self) -> PuntFds {
-        self.io.punt_fds.clone()
+    /// The punt sockets and the buffer the punt reader thread fills.
+    pub fn punt_reader(&self) -> (SharedSockets, Arc<PuntBuffer>) {
+        (self.io.punt.shared(), self.io.punted.clone())
     }
 
     /// A clean stop: with [`OnStop::Detach`] the XDP program is detached everywhere and the
@@ -179,34 +179,10 @@ impl RouterIo for DaemonIo {
     }
 
     fn open_punt(&mut self, name: &str, ifindex: u32) -> anyhow::Result<(u32, u32)> {
-        let slots = self.punt.bind(ifindex, rx_queues(name))?;
-        let fds = self
-            .punt
-            .sockets_mut(ifindex)
-            .iter()
-            .map(|socket| socket.as_fd().try_clone_to_owned())
-            .collect::<Result<Vec<_>, _>>();
-        let shared = self.punt_fds.lock();
-        match (fds, shared) {
-            (Ok(fds), Ok(mut shared)) => {
-                shared.insert(ifindex, fds);
-                Ok(slots)
-            }
-            (Err(e), _) => {
-                self.punt.close(ifindex);
-                Err(e.into())
-            }
-            (_, Err(_)) => {
-                self.punt.close(ifindex);
-                anyhow::bail!("the punt watcher's list is poisoned")
-            }
-        }
+        Ok(self.punt.bind(ifindex, rx_queues(name))?)
     }
 
     fn close_punt(&mut self, ifindex: u32) {
-        if let Ok(mut shared) = self.punt_fds.lock() {
-            shared.remove(&ifindex);
-        }
         if self.punt.close(ifindex) {
             debug!(
                 ifindex,
@@ -217,18 +193,7 @@ impl RouterIo for DaemonIo {
     }
 
     fn recv_punted(&mut self, frames: &mut Vec<Punted>) {
-        let ifindexes: Vec<u32> = self.punt.interfaces().collect();
-        for arrival in ifindexes {
-            for (slot, socket) in self.punt.slots_mut(arrival) {
-                socket.recv(|meta, frame| {
-                    frames.push(Punted {
-                        arrival,
-                        tag: meta.map(|m| PuntTag { slot, seq: m.seq }),
-                        frame: frame.to_vec(),
-                    })
-                });
-            }
-        }
+        self.punted.take_with_rings(&self.punt.shared(), frames);
     }
 
     fn set_punts_handled(&mut self, slot: u32, mark: u32) {
@@ -283,7 +248,9 @@ impl RouterIo for DaemonIo {
     }
 
     fn global_stats(&self) -> anyhow::Result<BTreeMap<&'static str, u64>> {
-        Ok(self.plane.global_stats()?)
+        let mut stats = self.plane.global_stats()?;
+        stats.insert("punt_buffer_full", self.punted.times_full());
+        Ok(stats)
     }
 }
 

@@ -35,9 +35,9 @@ mod tables;
 mod tests;
 mod v6;
 
-pub use executor::{PuntFds, Router};
+pub use executor::Router;
 use ports::HostJoin;
-pub use ports::{EventSink, RouterIo};
+pub use ports::{EventSink, Punted, RouterIo};
 
 use super::{
     api_events::MonitorHub,
@@ -174,6 +174,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     punt_retries: punts::PuntRetries,
     /// When every entry's counters were last read from the backend.
     stats_read_at: Option<Instant>,
+    /// How many times every entry's counters were read (`stats_refreshes`).
+    stats_refreshes: u64,
     /// The mirror of the kernel's multicast routes (with `[mirror]`).
     mirror: Option<kernel_routes::Mirror>,
     /// The IPv6 MGM and what belongs to it.
@@ -277,6 +279,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             unsynced: sync::Unsynced::default(),
             punt_retries: punts::PuntRetries::default(),
             stats_read_at: None,
+            stats_refreshes: 0,
             mirror,
             v6,
         })

@@ -199,6 +199,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         out.insert("backend_failures".into(), v4.failures + v6.failures);
         out.insert("backend_repaired".into(), v4.repaired + v6.repaired);
         out.insert("backend_unsynced_now".into(), (v4.len() + v6.len()) as u64);
+        out.insert("stats_refreshes".into(), self.stats_refreshes);
         let capacity = self.mgm.capacity_counters();
         let (mfes, negative) = self.mgm.mfe_counts();
         out.insert("mfes_now".into(), mfes as u64);

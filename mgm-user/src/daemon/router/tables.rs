@@ -11,7 +11,7 @@ use crate::{
 };
 use std::{
     collections::{BTreeMap, HashMap},
-    net::{Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 
@@ -147,6 +147,27 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .collect()
     }
 
+    /// Every entry's (source, group), packets and bytes, with fresh counters (what
+    /// [`RouterCore::mfes`] counts, without its rows).
+    pub fn mfe_traffic(&mut self) -> Vec<((IpAddr, IpAddr), u64, u64)> {
+        self.refresh_stats(self.clock);
+        let mut traffic = self.traffic_of::<Ipv4Addr>();
+        traffic.extend(self.traffic_of::<Ipv6Addr>());
+        traffic
+    }
+
+    /// The (source, group), packets and bytes of the entries of family `F`.
+    fn traffic_of<F: Family>(&self) -> Vec<((IpAddr, IpAddr), u64, u64)> {
+        F::mgm(self)
+            .mfes()
+            .map(|m| {
+                let c = m.counters();
+                let sg = m.sg();
+                ((sg.source.into(), sg.group.into()), c.in_pkts, c.in_octets)
+            })
+            .collect()
+    }
+
     /// [`RouterCore::refresh_stats`] unless it ran less than [`STATS_FRESHNESS`] ago (for the
     /// `MgmGetMfeStats` calls).
     pub fn refresh_stale_stats(&mut self, now: Instant) {
@@ -163,6 +184,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn refresh_stats(&mut self, now: Instant) {
         self.advance(now);
         self.stats_read_at = Some(self.clock);
+        self.stats_refreshes += 1;
         let now = self.now();
         let sgs: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
         // Copies the fast path redirected, per interface, for the veth watch.

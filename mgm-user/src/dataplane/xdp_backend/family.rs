@@ -1,9 +1,16 @@
-//! The two address families' tables of the backend: the same entry logic over `MFES` (IPv4,
-//! [`SgKey`]) and `MFES6` (IPv6, [`Sg6Key`]). Both share the counter slots, the outgoing sets
-//! and the per-interface counters.
-use super::{Installed, XdpBackend};
-use aya::maps::{HashMap, MapData};
-use mgm_common::{MfeValue, Sg6Key, SgKey};
+//! The two address families' tables of the backend and the entry operations over either: the
+//! same logic over `MFES` (IPv4, [`SgKey`]) and `MFES6` (IPv6, [`Sg6Key`]). Both share the
+//! counter slots, the outgoing sets and the per-interface counters.
+use super::{normalize, Installed, OifList, XdpBackend};
+use crate::dataplane::{
+    backend::{InstalledMfe, MfeStats, OifStats},
+    DataPlaneError,
+};
+use aya::maps::{HashMap, MapData, PerCpuValues};
+use mgm_common::{
+    MfeCounters, MfeValue, OifCounterKey, OifCounters, ReportedSg, Sg6Key, SgKey, MFE_FLAG_HOLD,
+    NO_OIF_SET,
+};
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
     fmt::Display,
@@ -66,4 +73,168 @@ impl Family for Sg6Key {
     fn budget_key(&self) -> SgKey {
         self.digest()
     }
+}
+
+/// The entry operations of both families (the IPv4 ones behind `ForwardingBackend`, the IPv6
+/// ones behind the `*6` methods).
+impl XdpBackend {
+    /// Installs or replaces the entry for `sg` (see [`crate::dataplane::ForwardingBackend::install_mfe`]).
+    pub(super) fn install<K: Family>(
+        &mut self,
+        sg: K,
+        iif: u32,
+        oifs: &[u32],
+    ) -> Result<(), DataPlaneError> {
+        let hold = K::hold_on_create(self).remove(&sg);
+        let oifs = normalize(oifs)?;
+        match K::entries_mut(self).remove(&sg) {
+            Some(old) => self.change(sg, old, iif, oifs)?,
+            None => self.create(sg, iif, oifs, hold)?,
+        }
+        // The report budget forgets the (S,G): should the entry go (lost, deleted), its next
+        // miss is reported at once. (Another (S,G) sharing the slot only counts as new; were
+        // the write refused, the next report would only wait out `REPORT_REPEAT_NS`.)
+        let _ = self
+            .reported
+            .set(ReportedSg::slot(sg.budget_key()), ReportedSg::default(), 0);
+        self.collect_if_due()
+    }
+
+    /// Changes the existing entry for `sg` (see [`crate::dataplane::ForwardingBackend::update_mfe`]).
+    pub(super) fn update<K: Family>(
+        &mut self,
+        sg: K,
+        iif: u32,
+        oifs: &[u32],
+    ) -> Result<(), DataPlaneError> {
+        let oifs = normalize(oifs)?;
+        let old = K::entries_mut(self)
+            .remove(&sg)
+            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
+        self.change(sg, old, iif, oifs)?;
+        self.collect_if_due()
+    }
+
+    /// Removes the entry for `sg` (see [`crate::dataplane::ForwardingBackend::delete_mfe`]).
+    pub(super) fn delete<K: Family>(&mut self, sg: K) -> Result<(), DataPlaneError> {
+        let old = K::entries_mut(self)
+            .remove(&sg)
+            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
+        if let Err(e) = K::map_mut(self).remove(&sg) {
+            K::entries_mut(self).insert(sg, old);
+            return Err(e.into());
+        }
+        if let Some(set) = old.set {
+            self.sets.release(set);
+        }
+        self.retire_counters(old.slot, &old.oifs);
+        self.slots.retire(old.slot);
+        self.collect_if_due()
+    }
+
+    /// The counters of the entry for `sg` (see [`crate::dataplane::ForwardingBackend::mfe_stats`]).
+    pub(super) fn stats<K: Family>(&self, sg: K) -> Result<MfeStats, DataPlaneError> {
+        let entry = K::entries(self)
+            .get(&sg)
+            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
+        let counters = self.mfe_stats.get(&entry.slot, 0)?;
+        let (packets, bytes) = (sum(&counters, |c| c.packets), sum(&counters, |c| c.bytes));
+        let (forwarded, forwarded_bytes) = MfeCounters::forwarded(&counters);
+        let mut oifs = Vec::with_capacity(entry.oifs.len());
+        for &ifindex in entry.oifs.iter() {
+            let key = OifCounterKey {
+                stats_slot: entry.slot,
+                ifindex,
+            };
+            let per_cpu = self.oif_stats.get(&key, 0)?;
+            let (sent, sent_bytes) = OifCounters::sent(forwarded, forwarded_bytes, &per_cpu);
+            oifs.push((
+                ifindex,
+                OifStats {
+                    packets: sent,
+                    bytes: sent_bytes,
+                    drops: sum(&per_cpu, |c| c.drops),
+                },
+            ));
+        }
+        Ok(MfeStats {
+            packets,
+            bytes,
+            wrong_if: sum(&counters, |c| c.wrong_if),
+            ttl_expired: sum(&counters, |c| c.ttl_expired),
+            sampled: sum(&counters, |c| c.sampled),
+            oifs,
+        })
+    }
+
+    /// Ends hold mode of the entry for `sg` (see [`crate::dataplane::ForwardingBackend::release_hold`]).
+    pub(super) fn release<K: Family>(&mut self, sg: K) -> Result<(), DataPlaneError> {
+        let Some(mut entry) = K::entries(self).get(&sg).cloned() else {
+            return Err(DataPlaneError::NoEntry(sg.to_string()));
+        };
+        entry.flags &= !MFE_FLAG_HOLD;
+        self.write_entry(sg, &entry)?;
+        K::entries_mut(self).insert(sg, entry);
+        Ok(())
+    }
+
+    /// The entries of family `K` as the bookkeeping has them.
+    pub(super) fn installed_of<K: Family>(&self) -> Vec<InstalledMfe<K>> {
+        K::entries(self)
+            .iter()
+            .map(|(sg, e)| e.to_installed(*sg))
+            .collect()
+    }
+
+    /// The entries of family `K` as the data plane holds them.
+    pub(super) fn read_back_of<K: Family>(&self) -> Result<Vec<InstalledMfe<K>>, DataPlaneError> {
+        let mut out = Vec::new();
+        for item in K::map(self).iter() {
+            let (sg, value) = item?;
+            let oifs = match value.oif_set {
+                NO_OIF_SET if value.oif != 0 => vec![value.oif],
+                NO_OIF_SET => Vec::new(),
+                set => self.sets.read_list(set)?,
+            };
+            out.push(InstalledMfe {
+                sg,
+                iif: value.iif,
+                oifs,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Installed {
+    /// The bookkeeping of an entry found in a map left by an earlier run (`lists`: the
+    /// outgoing sets found, by id).
+    pub(super) fn adopt(value: &MfeValue, lists: &StdHashMap<u32, Vec<u32>>) -> Self {
+        let set = (value.oif_set != NO_OIF_SET).then_some(value.oif_set);
+        let oifs = match set {
+            Some(id) => lists.get(&id).cloned().unwrap_or_default(),
+            None if value.oif != 0 => vec![value.oif],
+            None => Vec::new(),
+        };
+        Self {
+            iif: value.iif,
+            oifs: OifList::from(&oifs[..]),
+            set,
+            slot: value.stats_slot,
+            flags: value.flags & MFE_FLAG_HOLD,
+        }
+    }
+
+    /// The entry of `sg` as [`crate::dataplane::ForwardingBackend::installed`] shows it.
+    pub(super) fn to_installed<K>(&self, sg: K) -> InstalledMfe<K> {
+        InstalledMfe {
+            sg,
+            iif: self.iif,
+            oifs: self.oifs.to_vec(),
+        }
+    }
+}
+
+fn sum<T: aya::Pod>(values: &PerCpuValues<T>, field: impl Fn(&T) -> u64) -> u64 {
+    values.iter().map(field).sum()
 }

@@ -1,0 +1,126 @@
+//! What the hold queues delivered for one entry, kept as long as the entry and added to the
+//! fast path's counters whenever they are read. Every entry whose first packets were held has
+//! one, so it is compact: 32 bytes and one small allocation per outgoing interface list.
+//! Packet counts saturate at `u32::MAX` (the hold queues deliver at most a few thousand
+//! packets per entry each time it is created or re-adopted).
+use crate::dataplane::{MfeStats, OifStats};
+
+/// The hold queues' deliveries and refusals for one entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Tally {
+    packets: u32,
+    wrong_if: u32,
+    bytes: u64,
+    /// Copies sent, by outgoing interface (in the order first served).
+    oifs: Box<[OifTally]>,
+}
+
+/// Copies of an entry's held packets sent out of one interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct OifTally {
+    ifindex: u32,
+    packets: u32,
+    bytes: u64,
+}
+
+impl OifTally {
+    #[cfg(test)]
+    pub(super) fn new(ifindex: u32, packets: u32, bytes: u64) -> Self {
+        Self {
+            ifindex,
+            packets,
+            bytes,
+        }
+    }
+}
+
+impl Tally {
+    #[cfg(test)]
+    pub(super) fn new(packets: u32, bytes: u64, oifs: &[OifTally]) -> Self {
+        Self {
+            packets,
+            wrong_if: 0,
+            bytes,
+            oifs: oifs.into(),
+        }
+    }
+
+    /// A packet refused because it arrived on another interface than the entry's.
+    pub(super) fn wrong_if(&mut self) {
+        self.wrong_if = self.wrong_if.saturating_add(1);
+    }
+
+    /// A packet of `bytes` (its IP packet, either family) delivered to the entry's outgoing interfaces.
+    pub(super) fn delivered(&mut self, bytes: usize) {
+        self.packets = self.packets.saturating_add(1);
+        self.bytes += bytes as u64;
+    }
+
+    /// A copy of `bytes` sent out of `ifindex`.
+    pub(super) fn copy_sent(&mut self, ifindex: u32, bytes: usize) {
+        let at = match self.oifs.iter().position(|o| o.ifindex == ifindex) {
+            Some(at) => at,
+            None => {
+                let mut oifs = std::mem::take(&mut self.oifs).into_vec();
+                oifs.push(OifTally {
+                    ifindex,
+                    ..OifTally::default()
+                });
+                self.oifs = oifs.into_boxed_slice();
+                self.oifs.len() - 1
+            }
+        };
+        let oif = &mut self.oifs[at];
+        oif.packets = oif.packets.saturating_add(1);
+        oif.bytes += bytes as u64;
+    }
+
+    /// Adds the tally to the fast path's counters of the entry.
+    pub(super) fn add_to(&self, stats: &mut MfeStats) {
+        stats.packets += u64::from(self.packets);
+        stats.bytes += self.bytes;
+        stats.wrong_if += u64::from(self.wrong_if);
+        for oif in self.oifs.iter() {
+            match stats.oifs.iter_mut().find(|(i, _)| *i == oif.ifindex) {
+                Some((_, s)) => {
+                    s.packets += u64::from(oif.packets);
+                    s.bytes += oif.bytes;
+                }
+                None => stats.oifs.push((
+                    oif.ifindex,
+                    OifStats {
+                        packets: u64::from(oif.packets),
+                        bytes: oif.bytes,
+                        drops: 0,
+                    },
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_is_small() {
+        assert_eq!(size_of::<Tally>(), 32);
+        assert_eq!(size_of::<OifTally>(), 16);
+    }
+
+    #[test]
+    fn counts_saturate() {
+        let mut tally = Tally {
+            packets: u32::MAX,
+            ..Tally::default()
+        };
+        tally.delivered(100);
+        tally.copy_sent(7, 100);
+        tally.copy_sent(7, 100);
+        let mut stats = MfeStats::default();
+        tally.add_to(&mut stats);
+        assert_eq!((stats.packets, stats.bytes), (u64::from(u32::MAX), 100));
+        assert_eq!((stats.oifs[0].1.packets, stats.oifs[0].1.bytes), (2, 200));
+    }
+}
