@@ -84,6 +84,8 @@ pub enum Request {
     ShowGroups,
     /// IGMP state per interface.
     ShowIgmp,
+    /// MLD state per interface (answered by [`Response::Mld`]).
+    ShowMld,
     /// Static routes.
     ShowRoutes,
     /// Compares the MGM's entries with the forwarding maps (answered by [`Response::Check`]).
@@ -278,6 +280,7 @@ impl Request {
             | Request::ShowMfe
             | Request::ShowGroups
             | Request::ShowIgmp
+            | Request::ShowMld
             | Request::ShowRoutes
             | Request::Check
             | Request::ProtocolOnInterface { .. }

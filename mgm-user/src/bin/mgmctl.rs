@@ -124,6 +124,8 @@ enum Show {
     },
     /// IGMP per interface: querier, version, groups, filter modes, sources, timers.
     Igmp,
+    /// MLD per interface, as `show igmp`: querier, version, groups, filter modes, sources.
+    Mld,
     /// Static routes.
     Routes,
 }
@@ -180,6 +182,7 @@ fn main() -> ExitCode {
                 Request::ShowMfe
             }
             Show::Igmp => Request::ShowIgmp,
+            Show::Mld => Request::ShowMld,
             Show::Routes => Request::ShowRoutes,
         },
         Command::Check => Request::Check,
@@ -475,6 +478,12 @@ fn print_table(response: Response) {
             match serde_json::from_value::<mgm_user::igmp::Snapshot>(snapshot) {
                 Ok(snapshot) => print!("{snapshot}"),
                 Err(e) => eprintln!("mgmctl: mgmd sent an IGMP view this mgmctl cannot read: {e}"),
+            }
+        }
+        Response::Mld { snapshot } => {
+            match serde_json::from_value::<mgm_user::mld::Snapshot>(snapshot) {
+                Ok(snapshot) => print!("{snapshot}"),
+                Err(e) => eprintln!("mgmctl: mgmd sent an MLD view this mgmctl cannot read: {e}"),
             }
         }
         Response::Routes { routes } => {

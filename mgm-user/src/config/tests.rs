@@ -46,6 +46,11 @@ fn a_valid_config_is_read_with_defaults() {
             .map(|i| (i.igmp_version, i.ttl_threshold)),
         Some((2, 4))
     );
+    assert_eq!(
+        c.interface("eth1").map(|i| (i.mld, i.mld_version)),
+        Some((true, 2)),
+        "MLD runs by default, version 2"
+    );
     assert_eq!(c.routes[0].to, vec!["eth1".to_owned(), "eth2".to_owned()]);
     for (route, source, group, matches) in [
         (0, "1.2.3.4", "239.1.200.1", true),
@@ -126,6 +131,8 @@ fn every_error_names_its_key() {
         (iface("mtu = \"1500"), 3, "interface.mtu"),
         (iface("igmp = tru"), 3, "interface.igmp"),
         (iface("igmp_version = \"3\""), 3, "interface.igmp_version"),
+        (iface("mld_version = 3"), 3, "interface.mld_version"),
+        (iface("mld = 1"), 3, "interface.mld"),
         (
             "[daemon]\non_stop = \"later\"\n".into(),
             2,

@@ -14,6 +14,7 @@ mod links;
 mod metrics;
 mod mfe_rates;
 mod mirror;
+mod mld_io;
 mod notify;
 mod pins;
 mod proxy;
@@ -105,10 +106,17 @@ pub async fn run(options: Options) -> Result<()> {
             None
         }
     };
+    let mld_io = match mld_io::MldIo::open() {
+        Ok(io) => Some(io),
+        Err(e) => {
+            warn!(error = %e, "MLD sockets unavailable: MLD is off");
+            None
+        }
+    };
     let api_socket = config.daemon.api_socket_path();
     let metrics_config = config.metrics.clone();
     let daemon_config = config.daemon.clone();
-    let mut router = Router::new(config, plane, igmp_io)?;
+    let mut router = Router::new(config, plane, igmp_io, mld_io)?;
     let (present_routes, route_events) = routes::watch().await?;
     router.routes_present(present_routes);
     let (present_links, link_events) = links::watch().await?;
@@ -187,6 +195,13 @@ pub async fn run(options: Options) -> Result<()> {
                     router.igmp_dropped(ifindex, reason)
                 }
                 Err(e) => warn!(error = %e, "IGMP receive failed"),
+            },
+            packet = mld_recv(router.mld_io()) => match packet {
+                Ok(mld_io::Received::Packet(ifindex, bytes)) => {
+                    router.mld_packet(ifindex, &bytes, now())
+                }
+                Ok(mld_io::Received::Dropped(ifindex, reason)) => router.mld_dropped(ifindex, reason),
+                Err(e) => warn!(error = %e, "MLD receive failed"),
             },
             Some(event) = link_events.next() => match event {
                 LinkEvent::Changed(link) => router.link_changed(link, now()),
@@ -275,6 +290,13 @@ async fn mirror_recv(
 ) -> std::io::Result<mirror::socket::Received> {
     match watch {
         Some(watch) => watch.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn mld_recv(io: Option<&mld_io::MldIo>) -> std::io::Result<mld_io::Received> {
+    match io {
+        Some(io) => io.recv().await,
         None => std::future::pending().await,
     }
 }

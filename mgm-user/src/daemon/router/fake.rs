@@ -13,7 +13,7 @@ use mgm_common::{Sg6Key, SgKey};
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     hash::Hash,
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
 };
 
 /// A backend operation a test can make fail.
@@ -316,6 +316,10 @@ pub struct FakeIo {
     pub addresses: BTreeMap<u32, (Ipv4Addr, u8)>,
     /// IGMP datagrams sent: (ifindex, destination).
     pub igmp_sent: Vec<(u32, Ipv4Addr)>,
+    /// Link-local IPv6 addresses of the interfaces.
+    pub link_locals: BTreeMap<u32, Ipv6Addr>,
+    /// MLD packets sent: (ifindex, destination).
+    pub mld_sent: Vec<(u32, Ipv6Addr)>,
     /// Host joins in force.
     pub joins: BTreeSet<HostJoin>,
     /// The interfaces that are veths, with what the kernel reports of them.
@@ -393,6 +397,14 @@ impl RouterIo for FakeIo {
 
     fn send_igmp(&mut self, ifindex: u32, dst: Ipv4Addr, _datagram: &[u8]) {
         self.igmp_sent.push((ifindex, dst));
+    }
+
+    fn link_local_of(&self, ifindex: u32) -> Option<Ipv6Addr> {
+        self.link_locals.get(&ifindex).copied()
+    }
+
+    fn send_mld(&mut self, ifindex: u32, dst: Ipv6Addr, _packet: &[u8]) {
+        self.mld_sent.push((ifindex, dst));
     }
 
     fn host_join(&mut self, join: &HostJoin) -> anyhow::Result<()> {

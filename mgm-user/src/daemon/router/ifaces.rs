@@ -140,6 +140,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if runs_igmp {
             self.enable_igmp(link, &cfg);
         }
+        if cfg.mld && !self.is_mirrored(&link.name) {
+            self.enable_mld(link, &cfg);
+        }
     }
 
     fn enable_igmp(&mut self, link: &Link, cfg: &InterfaceConfig) {
@@ -185,6 +188,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if let Ok(actions) = self.igmp.remove_interface(ifindex) {
             self.igmp_actions(actions);
         }
+        self.disable_mld(ifindex);
         let ifid = IfId::index(ifindex);
         let now = self.now();
         // The static memberships go first, so entries forwarding there lose the interface in

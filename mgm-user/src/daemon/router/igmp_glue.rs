@@ -1,12 +1,66 @@
-//! IGMP glue: datagrams in, queries out, memberships into the MGM.
+//! IGMP glue: datagrams in, queries out, memberships into the MGM. The MLD glue
+//! ([`super::mld_glue`]) shares the MGM side ([`IgmpClient`], [`apply_membership`]).
 use super::{RouterCore, RouterIo};
 use crate::{
     dataplane::ForwardingBackend,
     igmp::{self, ChangeKind, MembershipChange},
-    mgm::{IfId, MemberFlags, Mgm, MgmError, ProtocolHandle, Sg, Timestamp},
+    mgm::{Address, IfId, MemberFlags, Mgm, MgmClient, MgmError, ProtocolHandle, Sg, Timestamp},
 };
-use std::time::Instant;
+use std::{collections::BTreeSet, net::Ipv4Addr, time::Instant};
 use tracing::{debug, warn};
+
+/// IGMP (or MLD, in the IPv6 MGM) as an MGM client: it only needs the disable/enable bracket.
+pub(super) struct IgmpClient<A: Address = Ipv4Addr> {
+    /// Interfaces whose memberships must be re-added after an Enable-IGMP callback.
+    pub(super) readd: Vec<IfId<A>>,
+    /// The sources excluded from an EXCLUDE-mode (\*,G), as (ifindex, group, source): a FORWARD
+    /// delete reaches only an entry that exists, so entries created later get it from
+    /// here ([`IgmpClient::blocked_oifs`]). Bounded by the protocol's `max_sources`.
+    blocked: BTreeSet<(u32, A, A)>,
+}
+
+impl<A: Address> Default for IgmpClient<A> {
+    fn default() -> Self {
+        Self {
+            readd: Vec::new(),
+            blocked: BTreeSet::new(),
+        }
+    }
+}
+
+impl<A: Address> IgmpClient<A> {
+    /// Follows the excluded sources through one membership change.
+    pub(super) fn track(&mut self, change: &MembershipChange<A>) {
+        let (ifindex, group) = (change.ifindex, change.group);
+        match change.kind {
+            ChangeKind::Block(s) => {
+                self.blocked.insert((ifindex, group, s));
+            }
+            ChangeKind::Unblock(s) => {
+                self.blocked.remove(&(ifindex, group, s));
+            }
+            ChangeKind::LeaveAny => self.blocked.retain(|&(i, g, _)| (i, g) != (ifindex, group)),
+            ChangeKind::JoinAny | ChangeKind::JoinSource(_) | ChangeKind::LeaveSource(_) => {}
+        }
+    }
+
+    /// The outgoing interfaces of a new entry of `sg` that exclude its source.
+    pub(super) fn blocked_oifs<'a>(
+        &'a self,
+        sg: Sg<A>,
+        oifs: &'a [IfId<A>],
+    ) -> impl Iterator<Item = IfId<A>> + 'a {
+        oifs.iter()
+            .copied()
+            .filter(move |o| self.blocked.contains(&(o.ifindex, sg.group, sg.source)))
+    }
+}
+
+impl<A: Address> MgmClient<A> for IgmpClient<A> {
+    fn enable_igmp(&mut self, ifid: IfId<A>) {
+        self.readd.push(ifid);
+    }
+}
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Counts an IGMP frame the receive path dropped (e.g. addressed to another station).
@@ -42,10 +96,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 }
 
-fn apply_membership(
-    mgm: &mut Mgm,
+/// Applies one change of IGMP's (or MLD's) memberships to `mgm` as protocol `h`.
+pub(super) fn apply_membership<A: Address>(
+    mgm: &mut Mgm<A>,
     h: ProtocolHandle,
-    change: MembershipChange,
+    change: MembershipChange<A>,
     now: Timestamp,
 ) -> Result<(), MgmError> {
     let ifid = IfId::index(change.ifindex);

@@ -10,7 +10,7 @@
 //! [`RouterIo`] (attachments, punt sockets, IGMP and host sockets, veth readings); [`executor`]
 //! holds the daemon's implementations and [`Router`], the core as mgmd runs it. One concern per
 //! file: interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
-//! ([`punts`]), IGMP ([`igmp_glue`]), API tables and counters, the veth watch's refresh
+//! ([`punts`]), IGMP ([`igmp_glue`]), MLD ([`mld_glue`]), API tables and counters, the veth watch's refresh
 //! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
 //! external protocols ([`externals`]), reload ([`reload`]), and keeping the backend in step
 //! with the MGM ([`sync`]). IPv6 has its own MGM beside the IPv4 one ([`v6`]); the entry life
@@ -24,6 +24,7 @@ mod host_joins;
 mod ifaces;
 mod igmp_glue;
 mod kernel_routes;
+mod mld_glue;
 mod ports;
 mod punts;
 mod reload;
@@ -52,11 +53,12 @@ use crate::{
     dataplane::{DataPlaneReport, ForwardingBackend, IfaceSettings},
     igmp,
     mgm::{
-        self, Action, CallbackSet, ClientDirectory, IfId, MemberFlags, Mgm, MgmClient,
-        ProtocolHandle, Sg, StaticRib, Timestamp,
+        self, Action, CallbackSet, ClientDirectory, MemberFlags, Mgm, MgmClient, ProtocolHandle,
+        Sg, StaticRib, Timestamp,
     },
 };
 use family::Family;
+use igmp_glue::IgmpClient;
 use mgm_common::SgKey;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -76,19 +78,6 @@ pub const STATIC_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 3);
 pub const PROXY_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x40);
 /// Protocol id of the built-in `kernel` protocol, which owns the mirrored interfaces.
 pub const KERNEL_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x41);
-
-/// IGMP as an MGM client: it only needs the disable/enable bracket.
-#[derive(Default)]
-struct IgmpClient {
-    /// Interfaces whose memberships must be re-added after an Enable-IGMP callback.
-    readd: Vec<IfId>,
-}
-
-impl MgmClient for IgmpClient {
-    fn enable_igmp(&mut self, ifid: IfId) {
-        self.readd.push(ifid);
-    }
-}
 
 /// The in-process protocols, found by handle.
 struct Builtins {
@@ -328,6 +317,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             mgm,
             mgm6,
             self.igmp.next_timeout(),
+            self.v6.mld.next_timeout(),
             handover,
             reconcile,
             self.next_retry(),
@@ -345,6 +335,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.v6.mgm.tick(self.now());
         let actions = self.igmp.tick(now);
         self.igmp_actions(actions);
+        let actions = self.v6.mld.tick(now);
+        self.mld_actions(actions);
         self.drive();
         if !self.draining.is_empty() || !self.v6.draining.is_empty() {
             self.drain_punts(now);

@@ -42,6 +42,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             if let (Some(old), Some(new)) = (old, new.interface(&link.name)) {
                 if old != new && old.differs_only_in_igmp_tuning(new) {
                     self.retune_igmp(link.ifindex, new);
+                    self.retune_mld(link.ifindex, new);
                     continue;
                 }
             }

@@ -6,7 +6,7 @@ use super::{
 use crate::{
     api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
     dataplane::{ForwardingBackend, MfeStats},
-    igmp::ChangeKind,
+    igmp::{ChangeKind, MembershipChange},
     mgm::{self, Address, IfId, MemberFlags, ProtocolHandle, Sg},
 };
 use std::{
@@ -219,15 +219,36 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .counters(|name, ifindex| io.read_veth(name, ifindex))
     }
 
-    /// The memberships table, with each one's FORWARD state, filter mode and (for IGMP's
-    /// EXCLUDE-mode groups) excluded sources.
+    /// The memberships table, with each one's FORWARD state, filter mode and (for the EXCLUDE-mode
+    /// groups of IGMP and MLD) excluded sources: the IPv4 memberships, then the IPv6 ones.
     pub fn groups(&self) -> Vec<GroupRow> {
-        self.mgm
-            .memberships()
+        let mut rows = self.group_rows::<Ipv4Addr>(
+            self.builtins.igmp.0,
+            |ifindex, group| excluded_of(self.igmp.memberships(ifindex), group),
+            |h| self.protocol_id_of(h).map(|p| self.protocol_name(p)),
+        );
+        rows.extend(self.group_rows::<Ipv6Addr>(
+            self.v6.mld_client.0,
+            |ifindex, group| excluded_of(self.v6.mld.memberships(ifindex), group),
+            |h| self.protocol_name6(h),
+        ));
+        rows
+    }
+
+    /// The membership rows of family `F`: `local` is the handle of its IGMP (or MLD), whose
+    /// sources `excluded` from a (\*,G) membership on an interface the rows list, and
+    /// `protocol` names the protocol of a handle.
+    fn group_rows<F: Family>(
+        &self,
+        local: ProtocolHandle,
+        excluded: impl Fn(u32, F) -> Vec<F>,
+        protocol: impl Fn(ProtocolHandle) -> Option<String>,
+    ) -> Vec<GroupRow> {
+        let mgm = F::mgm(self);
+        mgm.memberships()
             .into_iter()
             .map(|m| {
-                let forward_disabled = self
-                    .mgm
+                let forward_disabled = mgm
                     .mfe(m.sg)
                     .is_some_and(|e| e.forward_disabled().contains(m.ifid));
                 let flags = if forward_disabled {
@@ -235,40 +256,31 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 } else {
                     MemberFlags::JOIN | MemberFlags::FORWARD
                 };
-                let any_source = m.sg.source.is_unspecified();
-                let excluded = if any_source && m.protocol == self.builtins.igmp.0 {
-                    self.igmp_excluded(m.ifid.ifindex, m.sg.group)
+                let any_source = m.sg.source == F::UNSPECIFIED;
+                let excluded = if any_source && m.protocol == local {
+                    excluded(m.ifid.ifindex, m.sg.group)
                 } else {
                     Vec::new()
                 };
                 GroupRow {
-                    source: m.sg.source,
-                    group: m.sg.group,
+                    source: m.sg.source.into(),
+                    group: m.sg.group.into(),
                     iface: self.name_of(m.ifid.ifindex),
-                    protocol: self
-                        .protocol_id_of(m.protocol)
-                        .map(|p| self.protocol_name(p))
-                        .unwrap_or_default(),
+                    protocol: protocol(m.protocol).unwrap_or_default(),
                     flags: flags.bits(),
                     mode: if any_source { "exclude" } else { "include" }.into(),
-                    excluded,
+                    excluded: excluded.into_iter().map(Into::into).collect(),
                 }
             })
             .collect()
     }
 
-    /// The sources IGMP excludes from its (\*,`group`) membership on `ifindex`.
-    fn igmp_excluded(&self, ifindex: u32, group: Ipv4Addr) -> Vec<Ipv4Addr> {
-        self.igmp
-            .memberships(ifindex)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.group == group)
-            .filter_map(|c| match c.kind {
-                ChangeKind::Block(s) => Some(s),
-                _ => None,
-            })
-            .collect()
+    /// The name of the protocol of handle `h` in the IPv6 MGM.
+    fn protocol_name6(&self, h: ProtocolHandle) -> Option<String> {
+        if h == self.v6.statics.0 {
+            return Some("static".into());
+        }
+        (h == self.v6.mld_client.0).then(|| "mld".into())
     }
 
     pub(super) fn protocol_id_of(&self, h: ProtocolHandle) -> Option<u32> {
@@ -330,4 +342,18 @@ fn counters_of<A: Address>(stats: &MfeStats) -> mgm::MfeCounters<A> {
             .collect(),
         ..Default::default()
     }
+}
+
+/// The sources excluded from the (\*,`group`) membership in IGMP's or MLD's `changes` of one
+/// interface (empty when it has none).
+fn excluded_of<A: Address, E>(changes: Result<Vec<MembershipChange<A>>, E>, group: A) -> Vec<A> {
+    changes
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.group == group)
+        .filter_map(|c| match c.kind {
+            ChangeKind::Block(s) => Some(s),
+            _ => None,
+        })
+        .collect()
 }

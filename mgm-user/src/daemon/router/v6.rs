@@ -1,8 +1,10 @@
 //! IPv6: the second MGM, beside the IPv4 one. It is configured as the IPv4 one, owns the same
 //! interfaces (through the built-in `static` protocol: the IGMP proxy and the kernel mirror are
 //! IPv4 only) and is driven by the same inputs and timers; its entries go to the backend's IPv6
-//! table. External protocols connect through the IPv4-only Windows MGM API and do not see it.
-use super::{family::Draining, sync::Unsynced, RouterCore, RouterIo};
+//! table. MLD plays IGMP's part in it (registered under IGMP's protocol id, see
+//! [`super::mld_glue`]). External protocols connect through the IPv4-only Windows MGM API and
+//! do not see it.
+use super::{family::Draining, igmp_glue::IgmpClient, sync::Unsynced, RouterCore, RouterIo};
 use crate::{
     daemon::static_routes::StaticProtocol,
     dataplane::ForwardingBackend,
@@ -10,6 +12,7 @@ use crate::{
         self, Action, CallbackSet, ClientDirectory, IfId, MemberFlags, Mgm, MgmClient,
         ProtocolHandle, Sg, StaticRib,
     },
+    mld,
 };
 use mgm_common::Sg6Key;
 use std::net::Ipv6Addr;
@@ -30,14 +33,24 @@ pub(super) struct V6 {
     /// Entries a previous run left in the pinned maps, (S,G) and incoming ifindex: they
     /// forward untouched until the reconciliation, as the IPv4 ones.
     pub(super) adopted: Vec<(Sg6, u32)>,
+    /// The MLD router side, on the interfaces it runs on.
+    pub(super) mld: mld::Router,
+    /// MLD as a protocol of the IPv6 MGM.
+    pub(super) mld_client: (ProtocolHandle, IgmpClient<Ipv6Addr>),
 }
 
 /// The in-process protocols of the IPv6 MGM.
-struct Clients<'a>(&'a mut (ProtocolHandle, StaticProtocol<Ipv6Addr>));
+struct Clients<'a> {
+    statics: &'a mut (ProtocolHandle, StaticProtocol<Ipv6Addr>),
+    mld: &'a mut (ProtocolHandle, IgmpClient<Ipv6Addr>),
+}
 
 impl ClientDirectory<Ipv6Addr> for Clients<'_> {
     fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient<Ipv6Addr>> {
-        (h == self.0 .0).then_some(&mut self.0 .1 as &mut dyn MgmClient<Ipv6Addr>)
+        if h == self.statics.0 {
+            return Some(&mut self.statics.1);
+        }
+        (h == self.mld.0).then_some(&mut self.mld.1 as &mut dyn MgmClient<Ipv6Addr>)
     }
 }
 
@@ -51,9 +64,16 @@ impl V6 {
     ) -> Result<Self, mgm::MgmError> {
         let mut mgm = Mgm::new(config, Box::new(StaticRib::<Ipv6Addr>::new()));
         let handle = mgm.register(static_id, 0, CallbackSet::RPF)?;
+        let mld_handle = mgm.register(
+            mgm::MS_IP_IGMP,
+            0,
+            CallbackSet::DISABLE_IGMP | CallbackSet::ENABLE_IGMP,
+        )?;
         Ok(Self {
             mgm,
             statics: (handle, StaticProtocol::default()),
+            mld: mld::Router::new(),
+            mld_client: (mld_handle, IgmpClient::default()),
             draining: Default::default(),
             unsynced: Default::default(),
             adopted,
@@ -103,20 +123,63 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .wrong_interface(sg.source_addr(), sg.group_addr(), ifindex, header, now);
     }
 
-    /// Drains the IPv6 MGM's actions into the backend.
+    /// Drains the IPv6 MGM's actions into the backend, and MLD's memberships back into it
+    /// after an Enable-IGMP callback.
     pub(super) fn drive6(&mut self) {
-        let now = self.now();
         let refused = self.v6.mgm.capacity_counters().refused;
-        let mut actions = Vec::new();
-        let V6 { mgm, statics, .. } = &mut self.v6;
-        mgm.drive_observed(
-            now,
-            &mut Clients(statics),
-            &mut |a| actions.push(a),
-            &mut |_, _, _| {},
-        );
-        for action in actions {
-            self.apply6(action);
+        loop {
+            let now = self.now();
+            let mut actions = Vec::new();
+            let V6 {
+                mgm,
+                statics,
+                mld_client,
+                ..
+            } = &mut self.v6;
+            mgm.drive_observed(
+                now,
+                &mut Clients {
+                    statics,
+                    mld: mld_client,
+                },
+                &mut |a| actions.push(a),
+                &mut |_, _, _| {},
+            );
+            // A new entry never forwards where MLD excludes its source, not even its held
+            // packets: the FORWARD deletes go to the MGM first (A-26: an existing entry only)
+            // and the backend gets the list without those interfaces.
+            let mut excluded = false;
+            for action in actions {
+                if let Action::InstallMfe { sg, iif, oifs } = &action {
+                    let blocked: Vec<IfId<Ipv6Addr>> = self
+                        .v6
+                        .mld_client
+                        .1
+                        .blocked_oifs(*sg, oifs.as_slice())
+                        .collect();
+                    if !blocked.is_empty() {
+                        self.exclude6(*sg, &blocked);
+                        let kept: Vec<u32> = oifs
+                            .iter()
+                            .filter(|o| !blocked.contains(o))
+                            .map(|o| o.ifindex)
+                            .collect();
+                        self.entry_written(*sg, iif.ifindex, &kept);
+                        excluded = true;
+                        continue;
+                    }
+                }
+                self.apply6(action);
+            }
+            let readd = std::mem::take(&mut self.v6.mld_client.1.readd);
+            if readd.is_empty() && !excluded {
+                break;
+            }
+            for ifid in readd {
+                if let Ok(changes) = self.v6.mld.memberships(ifid.ifindex) {
+                    self.mld_actions(changes.into_iter().map(mld::Action::Membership).collect());
+                }
+            }
         }
         let newly_refused = self.v6.mgm.capacity_counters().refused - refused;
         if newly_refused > 0 {
@@ -124,6 +187,20 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 refused = newly_refused,
                 "the IPv6 forwarding table is full of active flows: new entries refused"
             );
+        }
+    }
+
+    /// Takes the interfaces `blocked` out of the new entry `sg` (their FORWARD state).
+    fn exclude6(&mut self, sg: Sg6, blocked: &[IfId<Ipv6Addr>]) {
+        let (mld, now) = (self.v6.mld_client.0, self.now());
+        for oif in blocked {
+            if let Err(e) = self
+                .v6
+                .mgm
+                .delete_membership(mld, sg, *oif, MemberFlags::FORWARD, now)
+            {
+                warn!(%sg, ifindex = oif.ifindex, error = %e, "excluding a source MLD blocks failed");
+            }
         }
     }
 
