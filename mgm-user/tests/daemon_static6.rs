@@ -1,11 +1,12 @@
-//! Root lab test (IPv6 through mgmd): a static IPv6 route forwards a new stream from its very
+//! Root lab tests (IPv6 through mgmd): a static IPv6 route forwards a new stream from its very
 //! first packet, every packet once and in order, to both receivers; copies of the flow arriving
-//! on another interface and packets with hop limit 1 are not forwarded.
+//! on another interface and packets with hop limit 1 are not forwarded. IPv6 routes added and
+//! removed with `mgmctl add`/`remove` take effect on the running flow.
 mod support;
 
 use anyhow::{bail, Context, Result};
 use mgm_user::{
-    lab::{Host, Lab},
+    lab::{Host, Lab, Stack},
     rawio,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -13,7 +14,7 @@ use std::{
     net::{Ipv6Addr, SocketAddrV6},
     time::Duration,
 };
-use support::{interfaces, wait_for, Mgmd, NO_IGMP};
+use support::{interfaces, wait_for, Mgmd, NO_IGMP, NO_LISTENERS};
 
 const GROUP: Ipv6Addr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 7, 1);
 const SOURCE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
@@ -221,4 +222,39 @@ fn mgmctl_row(table: &str) -> Result<String> {
         .find(|l| l.starts_with(&SOURCE.to_string()))
         .map(str::to_owned)
         .with_context(|| format!("no row for {SOURCE}:\n{table}"))
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn mgmctl_adds_and_removes_ipv6_routes_at_run_time() -> Result<()> {
+    const ROUTED: Ipv6Addr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 7, 5);
+    let body = interfaces(&[
+        ("up0", NO_LISTENERS),
+        ("rcv1", NO_LISTENERS),
+        ("rcv2", NO_LISTENERS),
+    ]);
+    let mut mgmd = Mgmd::start(Lab::star_with(2, Stack::Dual)?, &body)?;
+    // (Not sent before the first route: without an IPv6 unicast RIB such a flow would get a
+    // drop entry that a route added later does not revive before it expires.)
+    let to_rcv1 = ["up0", "ff0e::7:5", "rcv1"];
+    mgmd.mgmctl_ok(&[&["add"], &to_rcv1[..]].concat())?;
+    mgmd.expect_delivery(ROUTED, 20, &[1], "route to rcv1")?;
+    let wide = ["up0", "*", "ff0e::7:0/112", "rcv2"];
+    mgmd.mgmctl_ok(&[&["add"], &wide[..]].concat())?;
+    mgmd.expect_delivery(ROUTED, 20, &[1, 2], "a prefix route to rcv2 too")?;
+    let routes = mgmd.mgmctl_ok(&["show", "routes"])?;
+    assert!(
+        routes.contains("ff0e::7:5") && routes.contains("ff0e::7:0/112"),
+        "{routes}"
+    );
+    mgmd.mgmctl_ok(&[&["remove"], &to_rcv1[..]].concat())?;
+    mgmd.expect_delivery(ROUTED, 20, &[2], "the route to rcv1 removed")?;
+    mgmd.mgmctl_ok(&[&["remove"], &wide[..]].concat())?;
+    mgmd.expect_delivery(ROUTED, 20, &[], "every route removed")?;
+    let refused = mgmd.mgmctl(&["remove", "up0", "ff0e::7:5", "rcv1"])?;
+    assert!(
+        !refused.status.success(),
+        "removing a missing route is refused"
+    );
+    Ok(())
 }

@@ -42,6 +42,8 @@ pub fn interfaces(list: &[(&str, &str)]) -> String {
 
 /// IGMP off on an interface.
 pub const NO_IGMP: &str = "igmp = false";
+/// An interface where neither IGMP nor MLD runs.
+pub const NO_LISTENERS: &str = "igmp = false\nmld = false";
 /// An interface left to an external protocol.
 pub const EXTERNAL: &str = "owner = \"external\"";
 
@@ -364,7 +366,7 @@ impl Mgmd {
     /// and the others nothing.
     pub fn expect_delivery(
         &mut self,
-        group: Ipv4Addr,
+        group: impl Into<IpAddr>,
         count: u32,
         expected: &[u8],
         step: &str,
@@ -377,11 +379,12 @@ impl Mgmd {
     pub fn expect_delivery_among(
         &mut self,
         receivers: &[u8],
-        group: Ipv4Addr,
+        group: impl Into<IpAddr>,
         count: u32,
         expected: &[u8],
         step: &str,
     ) -> Result<()> {
+        let group = group.into();
         // Expected receivers stop at `count`: their long timeout only bounds a failure. The
         // others have 2 s to show a stray copy (a loaded machine may hide one, never fail).
         let listeners = receivers
