@@ -4,11 +4,11 @@
 //! driven by the same inputs and timers. [`Family`] names, per family, where that state lives
 //! in the [`RouterCore`] and which backend operations write its entries, so that the entry
 //! life cycle (creation in hold mode, handover, retries, checks) is written once.
-use super::{sync::Unsynced, RouterCore, RouterIo};
+use super::{igmp_glue::IgmpClient, sync::Unsynced, RouterCore, RouterIo};
 use crate::{
     daemon::hold::Flow,
     dataplane::{ForwardingBackend, InstalledMfe, MfeStats},
-    mgm::{Address, Mgm, Sg},
+    mgm::{Address, Mgm, ProtocolHandle, Sg},
 };
 use mgm_common::{Sg6Key, SgKey};
 use std::{
@@ -42,6 +42,12 @@ pub(super) trait Family: Address + Into<IpAddr> {
     fn side<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> Side<'_, Self>;
     /// The family's MGM.
     fn mgm<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self>;
+    /// The family's MGM, to change.
+    fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self>;
+    /// The family's IGMP (IPv4) or MLD (IPv6) as a protocol of its MGM.
+    fn local<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+    ) -> &(ProtocolHandle, IgmpClient<Self>);
 
     fn install<B: ForwardingBackend>(
         b: &mut B,
@@ -95,6 +101,16 @@ impl Family for Ipv4Addr {
 
     fn mgm<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self> {
         &core.mgm
+    }
+
+    fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self> {
+        &mut core.mgm
+    }
+
+    fn local<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+    ) -> &(ProtocolHandle, IgmpClient<Self>) {
+        &core.builtins.igmp
     }
 
     fn install<B: ForwardingBackend>(
@@ -168,6 +184,16 @@ impl Family for Ipv6Addr {
 
     fn mgm<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self> {
         &core.v6.mgm
+    }
+
+    fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self> {
+        &mut core.v6.mgm
+    }
+
+    fn local<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+    ) -> &(ProtocolHandle, IgmpClient<Self>) {
+        &core.v6.mld_client
     }
 
     fn install<B: ForwardingBackend>(

@@ -1,10 +1,13 @@
 //! IGMP glue: datagrams in, queries out, memberships into the MGM. The MLD glue
 //! ([`super::mld_glue`]) shares the MGM side ([`IgmpClient`], [`apply_membership`]).
-use super::{RouterCore, RouterIo};
+use super::{family::Family, RouterCore, RouterIo};
 use crate::{
     dataplane::ForwardingBackend,
     igmp::{self, ChangeKind, MembershipChange},
-    mgm::{Address, IfId, MemberFlags, Mgm, MgmClient, MgmError, ProtocolHandle, Sg, Timestamp},
+    mgm::{
+        Action, Address, IfId, MemberFlags, Mgm, MgmClient, MgmError, OifSet, ProtocolHandle, Sg,
+        Timestamp,
+    },
 };
 use std::{collections::BTreeSet, net::Ipv4Addr, time::Instant};
 use tracing::{debug, warn};
@@ -76,6 +79,34 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.drive();
     }
 
+    /// `action` as the backend must see it: a new entry without the interfaces where the
+    /// family's IGMP (MLD) excludes its source. Their FORWARD state goes to the MGM first (a
+    /// FORWARD delete reaches only an existing entry, A-26), so neither the backend nor the
+    /// entry's held packets ever go there. The flag says whether any was excluded (the MGM
+    /// then has an update to drain).
+    pub(super) fn without_blocked<F: Family>(&mut self, action: Action<F>) -> (Action<F>, bool) {
+        let Action::InstallMfe { sg, iif, oifs } = action else {
+            return (action, false);
+        };
+        let (h, client) = F::local(self);
+        let (h, blocked) = (
+            *h,
+            client.blocked_oifs(sg, oifs.as_slice()).collect::<Vec<_>>(),
+        );
+        if blocked.is_empty() {
+            return (Action::InstallMfe { sg, iif, oifs }, false);
+        }
+        let now = self.now();
+        for oif in &blocked {
+            let mgm = F::mgm_mut(self);
+            if let Err(e) = mgm.delete_membership(h, sg, *oif, MemberFlags::FORWARD, now) {
+                warn!(%sg, ifindex = oif.ifindex, error = %e, "excluding a blocked source failed");
+            }
+        }
+        let oifs: OifSet<F> = oifs.iter().filter(|o| !blocked.contains(o)).collect();
+        (Action::InstallMfe { sg, iif, oifs }, true)
+    }
+
     pub(super) fn igmp_actions(&mut self, actions: Vec<igmp::Action>) {
         let now = self.now();
         let handle = self.builtins.igmp.0;
@@ -83,6 +114,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             match action {
                 igmp::Action::Send(t) => self.io.send_igmp(t.ifindex, t.dst, &t.datagram),
                 igmp::Action::Membership(change) => {
+                    self.builtins.igmp.1.track(&change);
                     if let Err(e) = apply_membership(&mut self.mgm, handle, change, now) {
                         debug!(?change, error = %e, "IGMP membership not applied");
                     }

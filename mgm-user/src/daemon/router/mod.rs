@@ -450,11 +450,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             for (to, callback, answer) in delivered {
                 self.delivered_builtin(to, &callback, answer.as_ref());
             }
+            let mut excluded = false;
             for action in others {
+                let (action, blocked) = self.without_blocked(action);
+                excluded |= blocked;
                 self.apply(action);
             }
             let readd = std::mem::take(&mut self.builtins.igmp.1.readd);
-            if readd.is_empty() {
+            if readd.is_empty() && !excluded {
                 break;
             }
             for ifid in readd {

@@ -145,30 +145,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 &mut |a| actions.push(a),
                 &mut |_, _, _| {},
             );
-            // A new entry never forwards where MLD excludes its source, not even its held
-            // packets: the FORWARD deletes go to the MGM first (A-26: an existing entry only)
-            // and the backend gets the list without those interfaces.
             let mut excluded = false;
             for action in actions {
-                if let Action::InstallMfe { sg, iif, oifs } = &action {
-                    let blocked: Vec<IfId<Ipv6Addr>> = self
-                        .v6
-                        .mld_client
-                        .1
-                        .blocked_oifs(*sg, oifs.as_slice())
-                        .collect();
-                    if !blocked.is_empty() {
-                        self.exclude6(*sg, &blocked);
-                        let kept: Vec<u32> = oifs
-                            .iter()
-                            .filter(|o| !blocked.contains(o))
-                            .map(|o| o.ifindex)
-                            .collect();
-                        self.entry_written(*sg, iif.ifindex, &kept);
-                        excluded = true;
-                        continue;
-                    }
-                }
+                let (action, blocked) = self.without_blocked(action);
+                excluded |= blocked;
                 self.apply6(action);
             }
             let readd = std::mem::take(&mut self.v6.mld_client.1.readd);
@@ -187,20 +167,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 refused = newly_refused,
                 "the IPv6 forwarding table is full of active flows: new entries refused"
             );
-        }
-    }
-
-    /// Takes the interfaces `blocked` out of the new entry `sg` (their FORWARD state).
-    fn exclude6(&mut self, sg: Sg6, blocked: &[IfId<Ipv6Addr>]) {
-        let (mld, now) = (self.v6.mld_client.0, self.now());
-        for oif in blocked {
-            if let Err(e) = self
-                .v6
-                .mgm
-                .delete_membership(mld, sg, *oif, MemberFlags::FORWARD, now)
-            {
-                warn!(%sg, ifindex = oif.ifindex, error = %e, "excluding a source MLD blocks failed");
-            }
         }
     }
 
