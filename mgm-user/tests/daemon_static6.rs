@@ -234,8 +234,9 @@ fn mgmctl_adds_and_removes_ipv6_routes_at_run_time() -> Result<()> {
         ("rcv2", NO_LISTENERS),
     ]);
     let mut mgmd = Mgmd::start(Lab::star_with(2, Stack::Dual)?, &body)?;
-    // (Not sent before the first route: without an IPv6 unicast RIB such a flow would get a
-    // drop entry that a route added later does not revive before it expires.)
+    // The flow's RPF interface comes from the kernel's IPv6 routes: it has an entry, without
+    // receivers, before any route names it.
+    mgmd.expect_delivery(ROUTED, 20, &[], "no route")?;
     let to_rcv1 = ["up0", "ff0e::7:5", "rcv1"];
     mgmd.mgmctl_ok(&[&["add"], &to_rcv1[..]].concat())?;
     mgmd.expect_delivery(ROUTED, 20, &[1], "route to rcv1")?;

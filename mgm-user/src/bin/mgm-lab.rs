@@ -207,13 +207,6 @@ fn demo(receivers: u8, packets: u32, group: Ipv4Addr, group6: Ipv6Addr) -> Resul
     for host in std::iter::once(Host::Source).chain((1..=receivers).map(Host::Receiver)) {
         config += &format!("\n[[interface]]\nname = {:?}\n", Lab::router_iface(host));
     }
-    // IPv6 RPF comes from a static route (mgmd does not follow the kernel's IPv6 unicast
-    // routes yet); it names the first receiver, which joins anyway.
-    config += &format!(
-        "\n[[route]]\nfrom = {:?}\ngroup = \"{group6}\"\nto = [\"{}\"]\n",
-        Lab::router_iface(Host::Source),
-        Lab::router_iface(Host::Receiver(1))
-    );
     std::fs::create_dir_all("/run/mgm")?;
     std::fs::write(&config_path, &config)?;
     let _config_file = RemoveOnDrop(config_path.clone());

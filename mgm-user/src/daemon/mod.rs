@@ -117,8 +117,10 @@ pub async fn run(options: Options) -> Result<()> {
     let metrics_config = config.metrics.clone();
     let daemon_config = config.daemon.clone();
     let mut router = Router::new(config, plane, igmp_io, mld_io)?;
-    let (present_routes, route_events) = routes::watch().await?;
+    let (present_routes, route_events) = routes::watch::<std::net::Ipv4Addr>().await?;
     router.routes_present(present_routes);
+    let (present_routes6, route_events6) = routes::watch::<std::net::Ipv6Addr>().await?;
+    router.routes_present6(present_routes6);
     let (present_links, link_events) = links::watch().await?;
     for link in present_links {
         router.link_changed(link, std::time::Instant::now());
@@ -154,6 +156,7 @@ pub async fn run(options: Options) -> Result<()> {
     let mut reports = reports;
     let mut link_events = pin!(link_events);
     let mut route_events = pin!(route_events);
+    let mut route_events6 = pin!(route_events6);
     let mut sessions: HashMap<ConnectionId, ProtocolHandle> = HashMap::new();
     let mut stats_timer = tokio::time::interval(STATS_INTERVAL);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
@@ -208,6 +211,7 @@ pub async fn run(options: Options) -> Result<()> {
                 LinkEvent::Removed { name, .. } => router.link_removed(&name, now()),
             },
             Some(event) = route_events.next() => router.route_event(event, now()),
+            Some(event) = route_events6.next() => router.route_event6(event, now()),
             Some(command) = commands.recv() => {
                 router.advance(now());
                 match command {
