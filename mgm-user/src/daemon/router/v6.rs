@@ -171,6 +171,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     fn apply6(&mut self, action: Action<Ipv6Addr>) {
+        self.monitor.publish_action(&action);
         match action {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
