@@ -263,6 +263,15 @@ fn mldv1_and_mldv2_include_and_exclude_listeners_get_exactly_what_they_asked_for
             ("rcv3", Ipv6Addr::UNSPECIFIED, vec![IpAddr::V6(s2)]),
         ],
     )?;
+    let running: Vec<(String, bool)> = mgmd
+        .interfaces()?
+        .into_iter()
+        .map(|i| (i.name, i.mld))
+        .collect();
+    ensure!(
+        running.iter().all(|(_, mld)| *mld),
+        "MLD runs on every interface: {running:?}"
+    );
     let show = mgmd.mgmctl_ok(&["show", "mld"])?;
     for line in [
         format!("{GROUP} Exclude compat MLDV1"),

@@ -4,7 +4,7 @@
 //! removed with `mgmctl add`/`remove` take effect on the running flow.
 mod support;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use mgm_user::{
     lab::{Host, Lab, Stack},
     rawio,
@@ -234,6 +234,10 @@ fn mgmctl_adds_and_removes_ipv6_routes_at_run_time() -> Result<()> {
         ("rcv2", NO_LISTENERS),
     ]);
     let mut mgmd = Mgmd::start(Lab::star_with(2, Stack::Dual)?, &body)?;
+    ensure!(
+        mgmd.interfaces()?.iter().all(|i| !i.mld),
+        "mld = false: MLD off everywhere"
+    );
     // `mgmctl monitor` reports the IPv6 entries' changes as the IPv4 ones'.
     let mut monitor = std::process::Command::new(support::MGMCTL)
         .args([

@@ -16,6 +16,9 @@ pub struct InterfaceRow {
     pub xdp: Option<String>,
     /// IGMP runs here.
     pub igmp: bool,
+    /// MLD runs here (configured, and started from a link-local address).
+    #[serde(default)]
+    pub mld: bool,
     /// Owning routing protocol.
     pub owner: String,
 }

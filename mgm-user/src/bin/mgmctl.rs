@@ -372,16 +372,22 @@ fn print_table(response: Response) {
         }
         Response::Interfaces { rows } => {
             println!(
-                "{:<16} {:>7} {:<5} {:<8} {:<5} OWNER",
-                "INTERFACE", "IFINDEX", "STATE", "XDP", "IGMP"
+                "{:<16} {:>7} {:<5} {:<8} {:<5} {:<5} OWNER",
+                "INTERFACE", "IFINDEX", "STATE", "XDP", "IGMP", "MLD"
             );
             for r in rows {
                 let state = if r.up { "up" } else { "down" };
                 let xdp = r.xdp.unwrap_or_else(|| "-".into());
-                let igmp = if r.igmp { "on" } else { "off" };
+                let on = |b: bool| if b { "on" } else { "off" };
                 println!(
-                    "{:<16} {:>7} {:<5} {:<8} {:<5} {}",
-                    r.name, r.ifindex, state, xdp, igmp, r.owner
+                    "{:<16} {:>7} {:<5} {:<8} {:<5} {:<5} {}",
+                    r.name,
+                    r.ifindex,
+                    state,
+                    xdp,
+                    on(r.igmp),
+                    on(r.mld),
+                    r.owner
                 );
             }
         }

@@ -35,6 +35,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     up: link.is_some_and(|l| l.up),
                     xdp: active.map(|a| format!("{:?}", a.1).to_lowercase()),
                     igmp: cfg.igmp,
+                    mld: active.is_some_and(|a| self.v6.mld.memberships(a.0).is_ok()),
                     owner: active
                         .and_then(|a| self.mgm.protocol_on_interface(IfId::index(a.0)).ok())
                         .map(|(p, _)| self.protocol_name(p))
