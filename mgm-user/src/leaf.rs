@@ -49,7 +49,8 @@ impl Family {
         }
     }
 
-    fn domain(self) -> Domain {
+    /// The socket domain of the family.
+    pub fn domain(self) -> Domain {
         match self {
             Family::V4 => Domain::IPV4,
             Family::V6 => Domain::IPV6,

@@ -1,7 +1,7 @@
 //! Root lab test (MLD through mgmd): hosts whose kernels report with MLDv1 and MLDv2 (an
 //! INCLUDE and an EXCLUDE source filter) get exactly the IPv6 traffic they asked for from
 //! mgmd's forwarding, read off their links, and none after leaving; `mgmctl show mld` and
-//! `show groups` list the listeners.
+//! `show groups` list the listeners. `mgmctl join` makes the router itself an IPv6 listener.
 //!
 //! RPF comes from the kernel's IPv6 unicast routes (the source's link is connected to the
 //! router). Receiver 4 listens to every source throughout: its link carries every packet sent,
@@ -317,5 +317,35 @@ fn mldv1_and_mldv2_include_and_exclude_listeners_get_exactly_what_they_asked_for
     .into();
     let seen = burst(&senders, &captures, BURST..2 * BURST, &expected)?;
     check(&seen, &expected, BURST..2 * BURST, &mgmd)?;
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn mgmctl_join_makes_the_router_an_ipv6_listener_until_leave() -> Result<()> {
+    let mgmd = Mgmd::start(
+        Lab::star_with(1, Stack::Dual)?,
+        &interfaces(&[("rcv1", "")]),
+    )?;
+    let joined = |want: bool| -> Result<()> {
+        wait_for("the router's own IPv6 membership", BOUND, || {
+            let out = mgmd
+                .lab
+                .ip(Host::Router, &["-6", "maddr", "show", "dev", "rcv1"])?;
+            let listed = String::from_utf8_lossy(&out.stdout).contains("ff0e::30:1");
+            Ok((listed == want).then_some(()))
+        })
+    };
+    mgmd.mgmctl_ok(&["join", "rcv1", "ff0e::30:1"])?;
+    joined(true)?;
+    ensure!(
+        !mgmd
+            .mgmctl(&["join", "rcv1", "ff0e::30:1"])?
+            .status
+            .success(),
+        "a second join is refused"
+    );
+    mgmd.mgmctl_ok(&["leave", "rcv1", "ff0e::30:1"])?;
+    joined(false)?;
     Ok(())
 }

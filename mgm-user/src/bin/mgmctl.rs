@@ -10,7 +10,7 @@ use mgm_user::api::{
 };
 use std::{
     io::{IsTerminal as _, Write as _},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
     process::ExitCode,
     time::Duration,
@@ -71,13 +71,13 @@ enum Command {
         #[arg(required = true, num_args = 3..)]
         words: Vec<String>,
     },
-    /// Make the router itself join a group on an interface (IGMP reports go out there).
+    /// Make the router itself join a group on an interface (IGMP or MLD reports go out there).
     Join {
         /// Interface.
         iface: String,
         /// Group, or SOURCE GROUP for a source-specific join.
         #[arg(num_args = 1..=2)]
-        addrs: Vec<Ipv4Addr>,
+        addrs: Vec<IpAddr>,
     },
     /// Compare the MGM's forwarding entries with the data plane's maps: prints every entry
     /// missing from the maps, extra in them, or with other interfaces; exit code 4 if any.
@@ -88,7 +88,7 @@ enum Command {
         iface: String,
         /// Group, or SOURCE GROUP.
         #[arg(num_args = 1..=2)]
-        addrs: Vec<Ipv4Addr>,
+        addrs: Vec<IpAddr>,
     },
     /// Stream every callback the MGM issues (with its arguments and answer) and every MFE
     /// created, changed or deleted, one line each, until interrupted.
@@ -130,11 +130,11 @@ enum Show {
     Routes,
 }
 
-fn channel(addrs: &[Ipv4Addr]) -> (Ipv4Addr, Option<Ipv4Addr>) {
+fn channel(addrs: &[IpAddr]) -> (IpAddr, Option<IpAddr>) {
     match addrs {
         [source, group] => (*group, Some(*source)),
         [group] => (*group, None),
-        _ => (Ipv4Addr::UNSPECIFIED, None),
+        _ => (Ipv4Addr::UNSPECIFIED.into(), None),
     }
 }
 

@@ -238,7 +238,8 @@ impl RouterIo for DaemonIo {
     fn host_join(&mut self, join: &HostJoin) -> anyhow::Result<()> {
         let (iface, group, source) = join;
         let iface = crate::leaf::Iface::lookup(iface)?;
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+        let family = crate::leaf::Family::of(*group).domain();
+        let socket = socket2::Socket::new(family, socket2::Type::DGRAM, None)?;
         let channel = crate::leaf::Channel {
             group: *group,
             source: *source,

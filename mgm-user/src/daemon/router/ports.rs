@@ -12,11 +12,12 @@ use crate::{
 };
 use std::{
     collections::BTreeMap,
-    net::{Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
-/// A group the router itself joins as a host on an interface: (interface, group, source).
-pub type HostJoin = (String, Ipv4Addr, Option<Ipv4Addr>);
+/// A group the router itself joins as a host on an interface: (interface, group, source), of
+/// either family.
+pub type HostJoin = (String, IpAddr, Option<IpAddr>);
 
 /// A frame the XDP program punted.
 #[derive(Clone, Debug, PartialEq, Eq)]
