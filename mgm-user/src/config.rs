@@ -29,6 +29,9 @@
 //! igmp = true                        # run the IGMP router side here
 //! igmp_version = 3                   # 2 or 3
 //! igmp_max_groups = 1024             # bounds and timers of IGMP here: see config::igmp_tuning
+//!                                    # (MLD runs with the same ones)
+//! mld = true                         # run the MLD router side here (needs a link-local address)
+//! mld_version = 2                    # 1 or 2
 //! ttl_threshold = 1                  # copies with a lower TTL are not sent here
 //! mtu = 1500                         # 0 = the interface's own
 //! xdp_mode = "driver"                # driver | generic
@@ -244,6 +247,17 @@ impl Config {
                     ))
                 }
             };
+            let mld_version = match i.mld_version {
+                None => 2,
+                Some(v) if matches!(*v.get_ref(), 1 | 2) => *v.get_ref(),
+                Some(v) => {
+                    return Err(at(
+                        v.span(),
+                        "interface.mld_version",
+                        format!("{} is not 1 or 2", v.get_ref()),
+                    ))
+                }
+            };
             let igmp_tuning = RawIgmpTuning {
                 igmp_max_groups: i.igmp_max_groups,
                 igmp_max_sources: i.igmp_max_sources,
@@ -258,6 +272,8 @@ impl Config {
                 igmp: i.igmp,
                 igmp_version,
                 igmp_tuning,
+                mld: i.mld,
+                mld_version,
                 ttl_threshold: i.ttl_threshold.unwrap_or(1),
                 mtu: i.mtu.unwrap_or(0),
                 xdp_mode: i.xdp_mode,
@@ -305,6 +321,7 @@ impl Config {
             route.check(&interfaces).map_err(|problem| {
                 let span = match problem.key {
                     "route.from" => r.from.span(),
+                    "route.source" => r.source.as_ref().map_or(r.group.span(), |s| s.span()),
                     "route.group" => r.group.span(),
                     _ => r.to.span(),
                 };

@@ -21,7 +21,7 @@ mod iface;
 mod payload;
 mod recv;
 
-pub use iface::{ipv4_net_of, Iface};
+pub use iface::{ipv4_net_of, link_local_of, Iface};
 pub use payload::Payload;
 pub use recv::Datagram;
 
@@ -49,7 +49,8 @@ impl Family {
         }
     }
 
-    fn domain(self) -> Domain {
+    /// The socket domain of the family.
+    pub fn domain(self) -> Domain {
         match self {
             Family::V4 => Domain::IPV4,
             Family::V6 => Domain::IPV6,
@@ -153,7 +154,8 @@ pub fn leave<A: Copy + Into<IpAddr>>(
     }
 }
 
-/// MCAST_JOIN_SOURCE_GROUP or MCAST_LEAVE_SOURCE_GROUP (RFC 3678) at the family's level.
+/// MCAST_JOIN_SOURCE_GROUP, MCAST_LEAVE_SOURCE_GROUP or MCAST_BLOCK_SOURCE (RFC 3678) at the
+/// family's level.
 fn source_group(
     socket: &Socket,
     option: libc::c_int,
@@ -253,6 +255,18 @@ impl Receiver {
     /// Waits up to `timeout` for a datagram; `None` on timeout.
     pub fn recv(&self, timeout: Duration) -> io::Result<Option<Datagram>> {
         recv::recv(&self.socket, timeout)
+    }
+
+    /// Stops receiving from `source` on an any-source channel (MCAST_BLOCK_SOURCE: the host
+    /// reports EXCLUDE {`source`} with IGMPv3 or MLDv2).
+    pub fn block(&self, source: IpAddr) -> io::Result<()> {
+        source_group(
+            &self.socket,
+            libc::MCAST_BLOCK_SOURCE,
+            self.channel.group,
+            source,
+            &self.iface,
+        )
     }
 
     /// Leaves the channel explicitly (closing the socket would too).

@@ -24,4 +24,4 @@ pub mod netns;
 pub mod rawio;
 
 // The sans-IO parts live in their own crate (no I/O dependencies), under the same paths.
-pub use mgm_core::{compact, igmp, mgm, wire};
+pub use mgm_core::{compact, igmp, mgm, mld, wire};

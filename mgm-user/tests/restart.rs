@@ -1,44 +1,65 @@
 //! Root lab tests (restarts): `kill -9` of mgmd under a continuous stream loses and duplicates
-//! nothing — forwarding goes on from the pinned maps, program and links, and the next mgmd
-//! adopts the entries, then re-derives them through the MGM. A young flow, whose entry is still
-//! in hold mode (mgmd sends its packets behind the held ones), stays in order through a
-//! `kill -9` and through a TERM with `on_stop = "detach"` followed by a new mgmd; what it
-//! loses meanwhile is reported.
+//! nothing, for IPv4 and IPv6 flows alike — forwarding goes on from the pinned maps, program
+//! and links, and the next mgmd adopts the entries, then re-derives them through the MGM. A
+//! young flow, whose entry is still in hold mode (mgmd sends its packets behind the held ones),
+//! stays in order through a `kill -9` and through a TERM with `on_stop = "detach"` followed by
+//! a new mgmd; what it loses meanwhile is reported.
 mod support;
 
 use aya::maps::{HashMap as BpfHashMap, Map, MapData, MapError};
 use mgm_common::{MfeValue, SgKey, MFE_FLAG_HOLD};
 use mgm_user::{
     dataplane::map_name,
-    lab::{Host, Lab},
+    lab::{Host, Lab, Stack},
 };
 use std::{
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 use support::{interfaces, pinned_map, signal_pid, wait_exited, wait_for, Mgmd, NO_IGMP};
 
 const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 4, 4, 4);
+/// A global-scope IPv6 group.
+const GROUP6: Ipv6Addr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 4, 4);
 const PACKETS: u32 = 3000;
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn kill_9_of_mgmd_loses_and_duplicates_nothing_on_established_flows() -> anyhow::Result<()> {
+    established_flow_through_kill_9(Lab::star(2)?, SOURCE, GROUP)
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn kill_9_of_mgmd_loses_and_duplicates_nothing_on_established_ipv6_flows() -> anyhow::Result<()> {
+    let source = Lab::address6_of(Host::Source).expect("the source's IPv6 address");
+    established_flow_through_kill_9(Lab::star_with(2, Stack::Dual)?, source, GROUP6)
+}
+
+/// A 3-second stream from `source` to `group` (a static route to both receivers of `lab`)
+/// through a `kill -9` of mgmd once XDP forwards it, and a new mgmd: both receivers get every
+/// packet once and in order, and the new mgmd re-derives the adopted entry.
+fn established_flow_through_kill_9(
+    lab: Lab,
+    source: impl Into<IpAddr>,
+    group: impl Into<IpAddr>,
+) -> anyhow::Result<()> {
+    let (source, group) = (source.into(), group.into());
     let config = format!(
-        "adopt_window_s = 1\n\n{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\", \"rcv2\"]\n",
+        "adopt_window_s = 1\n\n{}[[route]]\nfrom = \"up0\"\ngroup = \"{group}\"\nto = [\"rcv1\", \"rcv2\"]\n",
         interfaces(&[("up0", ""), ("rcv1", ""), ("rcv2", "")])
     );
-    let mut mgmd = Mgmd::start(Lab::star(2)?, &config)?;
+    let mut mgmd = Mgmd::start(lab, &config)?;
     let listeners = [
-        mgmd.listen(Host::Receiver(1), GROUP, PACKETS, 30.0)?,
-        mgmd.listen(Host::Receiver(2), GROUP, PACKETS, 30.0)?,
+        mgmd.listen(Host::Receiver(1), group, PACKETS, 30.0)?,
+        mgmd.listen(Host::Receiver(2), group, PACKETS, 30.0)?,
     ];
-    // A 3-second stream; mgmd is killed the hard way in the middle of it.
-    mgmd.send_in_background(Host::Source, GROUP, PACKETS, 1)?;
+    // mgmd is killed the hard way in the middle of the stream.
+    mgmd.send_in_background(Host::Source, group, PACKETS, 1)?;
     // In the middle of the stream, once the flow is established (XDP forwards it: the new
     // entry's hold mode, in which mgmd sends the packets itself, is over).
-    mgmd.wait_for_forwarded(SOURCE, GROUP, 100)?;
+    mgmd.wait_for_forwarded(source, group, 100)?;
     signal_pid(mgmd.pid(), libc::SIGKILL)?;
     // The next mgmd takes over what the killed one held (punt sockets, links): once it is gone.
     wait_exited(mgmd.pid())?;
@@ -64,7 +85,7 @@ fn kill_9_of_mgmd_loses_and_duplicates_nothing_on_established_flows() -> anyhow:
         "the adopted entry re-derived",
         Duration::from_secs(30),
         || {
-            let oifs = mgmd.oifs(SOURCE, GROUP)?;
+            let oifs = mgmd.oifs(source, group)?;
             Ok((!oifs.is_empty()).then_some(oifs))
         },
     )?;

@@ -39,7 +39,7 @@ enum Task {
         /// forwarded (the mirror's samples).
         #[arg(long)]
         pim: bool,
-        /// Extra arguments for the demo: --receivers N, --packets N, --group G (see
+        /// Extra arguments for the demo: --receivers N, --packets N, --group G, --group6 G (see
         /// `mgm-lab demo --help`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,

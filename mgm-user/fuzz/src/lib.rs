@@ -6,14 +6,14 @@
 //! Run a target with `cargo +nightly fuzz run <target>` in `mgm-user/fuzz`; the seed corpora
 //! are in `corpus/<target>/`.
 use bytes::BytesMut;
-use etherparse::{EtherType, Ethernet2Slice, Ipv4HeaderSlice, SingleVlanSlice};
+use etherparse::{EtherType, Ethernet2Slice, Ipv4HeaderSlice, Ipv6HeaderSlice, SingleVlanSlice};
 use mgm_user::{
     api::{
         self,
         proto::{Request, Response},
     },
     config::{Config, StaticRoute},
-    daemon::{testkit::ApiHarness, Hold, Prepared},
+    daemon::{testkit::ApiHarness, Flow, Hold, Prepared},
     igmp::{self, IfaceConfig, Router},
     mgm::Sg,
     wire::{ethernet::Frame, igmp as igmp_wire, ipv4},
@@ -27,8 +27,11 @@ use tokio_util::codec::Decoder as _;
 /// A frame from the AF_XDP punt path, checked against etherparse (an independent parser): the
 /// flow it is held under, the Ethernet and IPv4 views' accessors, the IPv4 header's
 /// parse/emit round trip, and the rewrite a held frame gets before it is sent (untagged,
-/// TTL−1, checksum valid, every other byte as it came).
+/// TTL−1, checksum valid, every other byte as it came). IPv6 frames: [`punt_frame6`].
 pub fn punt_frame(data: &[u8]) {
+    if let Some(offset) = ip_offset(data, EtherType::IPV6) {
+        return punt_frame6(data, offset);
+    }
     let oracle = oracle_ipv4(data);
     // The flow does not look at the IP version (a frame of another version is refused when
     // it is prepared for sending), so it is compared with the frame read as version 4.
@@ -39,7 +42,7 @@ pub fn punt_frame(data: &[u8]) {
     let expected_flow = match oracle_ipv4(&as_v4) {
         Ok(Some((_, ip))) => {
             let (src, dst) = (ip.header().source_addr(), ip.header().destination_addr());
-            dst.is_multicast().then(|| Sg::new(src, dst))
+            dst.is_multicast().then(|| Flow::V4(Sg::new(src, dst)))
         }
         _ => None,
     };
@@ -99,6 +102,63 @@ pub fn punt_frame(data: &[u8]) {
     }
 }
 
+/// [`punt_frame`] for a frame carrying IPv6 at `offset` (behind at most one tag), checked
+/// against etherparse's reading of the fixed header: the flow, and the rewrite a held frame
+/// gets (untagged, hop limit−1, every other byte as it came).
+fn punt_frame6(data: &[u8], offset: usize) {
+    let frame = Frame::new_checked(data).expect("etherparse reads an Ethernet frame");
+    assert_eq!(frame.header_len(), offset);
+    let bytes = &data[offset..];
+    // The lengths as a router checks them: the payload inside the frame, and a Hop-by-Hop
+    // header (next header 0) inside the payload.
+    let lengths_fit = |h: &Ipv6HeaderSlice<'_>| {
+        let Some(payload) = bytes.get(40..40 + usize::from(h.payload_length())) else {
+            return false;
+        };
+        h.next_header().0 != 0
+            || payload
+                .get(1)
+                .is_some_and(|l| (usize::from(*l) + 1) * 8 <= payload.len())
+    };
+    // The flow does not look at the IP version (see `punt_frame`).
+    let mut as_v6 = bytes.to_vec();
+    if let Some(first) = as_v6.first_mut() {
+        *first = 0x60 | (*first & 0x0f);
+    }
+    let expected_flow = Ipv6HeaderSlice::from_slice(&as_v6)
+        .ok()
+        .filter(lengths_fit)
+        .map(|h| Sg::new(h.source_addr(), h.destination_addr()))
+        .filter(|sg| sg.group.is_multicast())
+        .map(Flow::V6);
+    assert_eq!(Hold::flow_of(data), expected_flow);
+    let valid = Ipv6HeaderSlice::from_slice(bytes).ok().filter(lengths_fit);
+    let mut sent = data.to_vec();
+    match (Hold::prepare(&mut sent), valid) {
+        (Prepared::Malformed, None) => {}
+        (Prepared::TtlExpired, Some(h)) => assert!(h.hop_limit() <= 1),
+        (Prepared::Ready { ttl, ip_len }, Some(h)) => {
+            assert_eq!(
+                (ttl, ip_len),
+                (h.hop_limit() - 1, 40 + usize::from(h.payload_length()))
+            );
+            let mut expected = data[..12].to_vec();
+            expected.extend_from_slice(&EtherType::IPV6.0.to_be_bytes());
+            expected.extend_from_slice(bytes);
+            expected[14 + 7] -= 1;
+            assert_eq!(sent, expected);
+        }
+        (prepared, valid) => panic!(
+            "prepared {prepared:?}, but etherparse reads {}",
+            if valid.is_some() {
+                "a valid IPv6 header"
+            } else {
+                "no valid IPv6 header"
+            }
+        ),
+    }
+}
+
 /// The Internet checksum of `header` as it is: 0 when its checksum field is right. (Computed
 /// over the raw bytes: etherparse's owned header drops the reserved flag bit.)
 fn checksum(header: &[u8]) -> u16 {
@@ -141,12 +201,18 @@ impl<'a> Datagram<'a> {
 
 /// Where the IPv4 header of an IPv4 EtherType frame starts (behind at most one 802.1Q tag).
 fn ipv4_offset(data: &[u8]) -> Option<usize> {
+    ip_offset(data, EtherType::IPV4)
+}
+
+/// Where the packet of EtherType `ip` starts in the frame, if it carries one (behind at most
+/// one tag).
+fn ip_offset(data: &[u8], ip: EtherType) -> Option<usize> {
     let eth = Ethernet2Slice::from_slice_without_fcs(data).ok()?;
     match eth.ether_type() {
-        EtherType::IPV4 => Some(14),
+        t if t == ip => Some(14),
         EtherType::VLAN_TAGGED_FRAME => {
             let tag = SingleVlanSlice::from_slice(eth.payload_slice()).ok()?;
-            (tag.ether_type() == EtherType::IPV4).then_some(18)
+            (tag.ether_type() == ip).then_some(18)
         }
         _ => None,
     }

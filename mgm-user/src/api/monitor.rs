@@ -2,7 +2,25 @@
 //! `mgmctl monitor` prints them.
 use super::proto::{ApiAnswer, ApiIfId, ApiSg, Event};
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use std::{fmt, net::IpAddr};
+
+/// The (S,G) of an entry of either family (an IPv4 one reads as [`ApiSg`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorSg {
+    /// Source, unspecified for any.
+    pub source: IpAddr,
+    /// Group.
+    pub group: IpAddr,
+}
+
+impl From<ApiSg> for MonitorSg {
+    fn from(sg: ApiSg) -> Self {
+        MonitorSg {
+            source: sg.source.into(),
+            group: sg.group.into(),
+        }
+    }
+}
 
 /// One line of the event monitor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,8 +62,8 @@ pub enum MonitorEvent {
     Mfe {
         /// "created", "changed" or "deleted".
         change: String,
-        /// Its key.
-        sg: ApiSg,
+        /// Its key (IPv4 or IPv6).
+        sg: MonitorSg,
         /// Incoming ifindex (0 for deletions).
         iif: u32,
         /// Outgoing ifindexes (empty: negative entry, or deleted).
@@ -116,7 +134,7 @@ impl MonitorEvent {
                 write!(
                     f,
                     "mfe {change} {} iif {} oifs [{}]",
-                    sg_text(sg),
+                    sg_text(*sg),
                     name(*iif),
                     oifs.join(" ")
                 )
@@ -126,8 +144,9 @@ impl MonitorEvent {
     }
 }
 
-fn sg_text(sg: &ApiSg) -> String {
-    let part = |a: std::net::Ipv4Addr| {
+fn sg_text(sg: impl Into<MonitorSg>) -> String {
+    let sg = sg.into();
+    let part = |a: IpAddr| {
         if a.is_unspecified() {
             "*".to_owned()
         } else {
@@ -157,7 +176,7 @@ fn describe(event: &Event, name: IfName<'_>) -> String {
             reject,
         } => format!(
             "rpf {} iif {} upstream {upstream} route {}/{} proto {} header {} bytes{} (query {query})",
-            sg_text(sg),
+            sg_text(*sg),
             if_text(iif, name),
             route.network,
             route.mask,
@@ -177,7 +196,7 @@ fn describe(event: &Event, name: IfName<'_>) -> String {
                 .collect();
             format!(
                 "creation_alert {} iif {} offered [{}] (query {query})",
-                sg_text(sg),
+                sg_text(*sg),
                 if_text(iif, name),
                 list.join(" ")
             )
@@ -190,15 +209,15 @@ fn describe(event: &Event, name: IfName<'_>) -> String {
             ..
         } => format!(
             "prune_alert {} {} member_delete {member_delete} timeout {timeout_s}s",
-            sg_text(sg),
+            sg_text(*sg),
             if_text(ifid, name)
         ),
         Event::JoinAlert { sg, member_update } => {
-            format!("join_alert {} member_update {member_update}", sg_text(sg))
+            format!("join_alert {} member_update {member_update}", sg_text(*sg))
         }
-        Event::WrongIf { sg, ifid, .. } => format!("wrong_if {} {}", sg_text(sg), if_text(ifid, name)),
-        Event::LocalJoin { sg, ifid } => format!("local_join {} {}", sg_text(sg), if_text(ifid, name)),
-        Event::LocalLeave { sg, ifid } => format!("local_leave {} {}", sg_text(sg), if_text(ifid, name)),
+        Event::WrongIf { sg, ifid, .. } => format!("wrong_if {} {}", sg_text(*sg), if_text(ifid, name)),
+        Event::LocalJoin { sg, ifid } => format!("local_join {} {}", sg_text(*sg), if_text(ifid, name)),
+        Event::LocalLeave { sg, ifid } => format!("local_leave {} {}", sg_text(*sg), if_text(ifid, name)),
         Event::DisableIgmp { ifid } => format!("disable_igmp {}", if_text(ifid, name)),
         Event::EnableIgmp { ifid } => format!("enable_igmp {}", if_text(ifid, name)),
     }

@@ -15,7 +15,7 @@
 //!
 //! The types live by concern: [`values`](super::values), [`request`](super::request),
 //! [`response`](super::response); this module gathers them under one path.
-pub use super::monitor::MonitorEvent;
+pub use super::monitor::{MonitorEvent, MonitorSg};
 pub use super::records::{
     ApiRecord, MfeHead, MfeRecord, MfeStatsEx, MfeStatsRecord, OifStatsRecord,
 };

@@ -4,7 +4,7 @@
 use super::response::{Event, Response, ServerMessage};
 use super::values::{ApiIfEntry, ApiIfId, ApiMasks, ApiRoute, ApiSg};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// A callback an external protocol can ask for when it registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,6 +84,8 @@ pub enum Request {
     ShowGroups,
     /// IGMP state per interface.
     ShowIgmp,
+    /// MLD state per interface (answered by [`Response::Mld`]).
+    ShowMld,
     /// Static routes.
     ShowRoutes,
     /// Compares the MGM's entries with the forwarding maps (answered by [`Response::Check`]).
@@ -102,19 +104,19 @@ pub enum Request {
     Join {
         /// Interface name.
         iface: String,
-        /// Group.
-        group: Ipv4Addr,
-        /// Source for a source-specific join.
-        source: Option<Ipv4Addr>,
+        /// Group (IPv4 or IPv6).
+        group: IpAddr,
+        /// Source for a source-specific join (of the group's family).
+        source: Option<IpAddr>,
     },
     /// Leaves what [`Request::Join`] joined.
     Leave {
         /// Interface name.
         iface: String,
-        /// Group.
-        group: Ipv4Addr,
-        /// Source for a source-specific join.
-        source: Option<Ipv4Addr>,
+        /// Group (IPv4 or IPv6).
+        group: IpAddr,
+        /// Source for a source-specific join (of the group's family).
+        source: Option<IpAddr>,
     },
     /// `MgmRegisterMProtocol`: this connection becomes a routing protocol.
     Register {
@@ -278,6 +280,7 @@ impl Request {
             | Request::ShowMfe
             | Request::ShowGroups
             | Request::ShowIgmp
+            | Request::ShowMld
             | Request::ShowRoutes
             | Request::Check
             | Request::ProtocolOnInterface { .. }

@@ -174,6 +174,11 @@ pub enum Response {
         /// The snapshot.
         snapshot: serde_json::Value,
     },
+    /// MLD state (the MLD snapshot as JSON, in the shape of IGMP's).
+    Mld {
+        /// The snapshot.
+        snapshot: serde_json::Value,
+    },
     /// Static routes, in smcroute words.
     Routes {
         /// One line per route.

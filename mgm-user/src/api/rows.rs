@@ -1,7 +1,7 @@
 //! The rows of the tables mgmd answers `mgmctl show` with (interfaces, protocols, forwarding
 //! entries with their rates, memberships), re-exported by [`proto`](super::proto).
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// One managed interface.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +16,9 @@ pub struct InterfaceRow {
     pub xdp: Option<String>,
     /// IGMP runs here.
     pub igmp: bool,
+    /// MLD runs here (configured, and started from a link-local address).
+    #[serde(default)]
+    pub mld: bool,
     /// Owning routing protocol.
     pub owner: String,
 }
@@ -52,10 +55,10 @@ pub struct OifRow {
 /// One MFE.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MfeRow {
-    /// Source.
-    pub source: Ipv4Addr,
-    /// Group.
-    pub group: Ipv4Addr,
+    /// Source (IPv4 or IPv6; in JSON, the address as text).
+    pub source: IpAddr,
+    /// Group, of the source's family.
+    pub group: IpAddr,
     /// Incoming interface.
     pub iif: String,
     /// The protocol owning the incoming interface when the entry was made: `static`,
@@ -123,10 +126,10 @@ pub struct MfeShown {
 /// One membership.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRow {
-    /// Source (0.0.0.0 = any).
-    pub source: Ipv4Addr,
+    /// Source (0.0.0.0 or :: = any).
+    pub source: IpAddr,
     /// Group (0.0.0.0 = all).
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// Interface.
     pub iface: String,
     /// Protocol holding it.
@@ -139,7 +142,7 @@ pub struct GroupRow {
     /// `include` for a source-specific one.
     #[serde(default)]
     pub mode: String,
-    /// The sources an IGMPv3 EXCLUDE-mode (\*,G) membership does not forward.
+    /// The sources an IGMPv3 or MLDv2 EXCLUDE-mode (\*,G) membership does not forward.
     #[serde(default)]
-    pub excluded: Vec<Ipv4Addr>,
+    pub excluded: Vec<IpAddr>,
 }

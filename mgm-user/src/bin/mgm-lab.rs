@@ -13,7 +13,7 @@ use mgm_user::{
 };
 use std::{
     collections::BTreeMap,
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
@@ -40,6 +40,9 @@ enum Command {
         /// The group the source sends to.
         #[arg(long, default_value = "239.1.1.1")]
         group: Ipv4Addr,
+        /// The IPv6 group the source sends to beside it (not with --pim).
+        #[arg(long, default_value = "ff0e::1:1")]
+        group6: Ipv6Addr,
         /// The PIM-SM chain instead of the star: FRR's zebra and pimd run the protocol on three
         /// routers (source - r1 - r2, the RP - r3 - receivers) and mgmd under each mirrors
         /// FRR's routes into XDP; reports per receiver and, per router, `mgmctl show mfe` and
@@ -76,13 +79,15 @@ fn main() -> Result<()> {
             receivers,
             packets,
             group,
+            group6,
             pim: false,
-        } => demo(receivers, packets.unwrap_or(100), group),
+        } => demo(receivers, packets.unwrap_or(100), group, group6),
         Command::Demo {
             receivers,
             packets,
             group,
             pim: true,
+            ..
         } => pim_demo::run(receivers, packets.unwrap_or(500), group),
         Command::Up {
             receivers,
@@ -185,10 +190,11 @@ fn pim_up(receivers: u8) -> Result<()> {
     Ok(())
 }
 
-fn demo(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {
-    let mut lab = Lab::star(receivers).context("building the lab (needs root)")?;
+fn demo(receivers: u8, packets: u32, group: Ipv4Addr, group6: Ipv6Addr) -> Result<()> {
+    let mut lab =
+        Lab::star_with(receivers, Stack::Dual).context("building the lab (needs root)")?;
     println!(
-        "lab: source, router and {receivers} receivers in namespaces {}-*",
+        "lab: source, router and {receivers} receivers in namespaces {}-*, IPv4 and IPv6",
         lab.prefix()
     );
     let socket = PathBuf::from(format!("/run/mgm/{}.sock", lab.prefix()));
@@ -217,65 +223,81 @@ fn demo(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {
         .build()?;
     let mut client = runtime.block_on(connect(&socket))?;
 
-    // Every receiver but the last joins the group with its kernel's IGMP.
+    // Every receiver but the last joins both groups with its kernel's IGMP and MLD.
     let joined: Vec<u8> = (1..receivers.max(2)).collect();
-    let group_text = group.to_string();
+    let groups: [IpAddr; 2] = [group.into(), group6.into()];
     let timeout = (packets / 500 + 5).to_string();
     let mut listeners = Vec::new();
-    for n in 1..=receivers {
-        let mut cmd = lab.command(
-            Host::Receiver(n),
-            &[
-                mcast,
-                "join",
-                &group_text,
-                "--iface",
-                "eth0",
-                "--json",
-                "--timeout",
-                &timeout,
-                "--count",
-                &packets.to_string(),
-            ],
-        );
-        if !joined.contains(&n) {
-            continue;
+    for n in joined.iter().copied().filter(|n| *n <= receivers) {
+        for (family, group) in groups.iter().enumerate() {
+            let mut cmd = lab.command(
+                Host::Receiver(n),
+                &[
+                    mcast,
+                    "join",
+                    &group.to_string(),
+                    "--iface",
+                    "eth0",
+                    "--json",
+                    "--timeout",
+                    &timeout,
+                    "--count",
+                    &packets.to_string(),
+                ],
+            );
+            cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+            listeners.push(((n, family), cmd.spawn().context("starting a receiver")?));
         }
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-        listeners.push((n, cmd.spawn().context("starting a receiver")?));
     }
     println!(
-        "receivers {} join {group} (IGMP); receiver {receivers} does not",
+        "receivers {} join {group} (IGMP) and {group6} (MLD); receiver {receivers} does not",
         joined
             .iter()
             .map(|n| format!("rcv{n}"))
             .collect::<Vec<_>>()
             .join(", ")
     );
-    runtime.block_on(wait_for_members(&mut client, group, joined.len()))?;
+    runtime.block_on(wait_for_members(
+        &mut client,
+        group.into(),
+        "igmp",
+        joined.len(),
+    ))?;
+    runtime.block_on(wait_for_members(
+        &mut client,
+        group6.into(),
+        "mld",
+        joined.len(),
+    ))?;
 
-    println!("source 10.0.0.1 sends {packets} UDP packets to {group} (TTL 16)");
+    let source6 = Lab::address6_of(Host::Source).context("the source's IPv6 address")?;
+    println!(
+        "source 10.0.0.1 sends {packets} UDP packets to {group} (TTL 16), {source6} as many \
+         to {group6} (hop limit 16)"
+    );
     let before = runtime.block_on(counters(&mut client))?;
-    lab.send(
-        Host::Source,
-        McastSend {
-            mcast,
-            group: group.into(),
-            ttl: 16,
-            count: packets,
-            interval_ms: 1,
-        },
-    )?;
+    for group in groups {
+        lab.send(
+            Host::Source,
+            McastSend {
+                mcast,
+                group,
+                ttl: 16,
+                count: packets,
+                interval_ms: 1,
+            },
+        )?;
+    }
     std::thread::sleep(Duration::from_millis(300));
     let after = runtime.block_on(counters(&mut client))?;
 
     println!("\nper receiver:");
     println!(
-        "  {:<8} {:<8} {:>10} {:>8}",
-        "HOST", "JOINED", "RECEIVED", "TTL"
+        "  {:<8} {:<8} {:>10} {:>8} {:>10} {:>8}",
+        "HOST", "JOINED", "IPv4", "TTL", "IPv6", "HOPS"
     );
     let mut delivered = BTreeMap::new();
-    for (n, child) in listeners {
+    for (key, child) in listeners {
         let output = child.wait_with_output()?;
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
         let received = report["received"].as_u64().unwrap_or(0);
@@ -284,12 +306,16 @@ fn demo(receivers: u8, packets: u32, group: Ipv4Addr) -> Result<()> {
             .and_then(|p| p.last())
             .and_then(|p| p["ttl"].as_u64())
             .map_or("-".to_owned(), |t| t.to_string());
-        delivered.insert(n, (received, ttl));
+        delivered.insert(key, (received, ttl));
     }
     for n in 1..=receivers {
-        let (received, ttl) = delivered.remove(&n).unwrap_or((0, "-".to_owned()));
+        let [(v4, ttl), (v6, hops)] = [0, 1].map(|family| {
+            delivered
+                .remove(&(n, family))
+                .unwrap_or((0, "-".to_owned()))
+        });
         let joined = if joined.contains(&n) { "yes" } else { "no" };
-        println!("  rcv{n:<5} {joined:<8} {received:>10} {ttl:>8}");
+        println!("  rcv{n:<5} {joined:<8} {v4:>10} {ttl:>8} {v6:>10} {hops:>8}");
     }
     println!("\nrouter: mgmctl show mfe");
     match runtime.block_on(client.call(&Request::ShowMfe))? {
@@ -339,14 +365,19 @@ fn path_str(path: &Path) -> Result<&str> {
     path.to_str().context("non-UTF-8 path")
 }
 
-/// Waits until mgmd has `count` IGMP memberships for `group` (bounded).
-async fn wait_for_members(client: &mut Client, group: Ipv4Addr, count: usize) -> Result<()> {
+/// Waits until mgmd has `count` memberships of `protocol` (IGMP or MLD) for `group` (bounded).
+async fn wait_for_members(
+    client: &mut Client,
+    group: IpAddr,
+    protocol: &str,
+    count: usize,
+) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Response::Groups { rows } = client.call(&Request::ShowGroups).await? {
             if rows
                 .iter()
-                .filter(|r| r.group == group && r.protocol == "igmp")
+                .filter(|r| r.group == group && r.protocol == protocol)
                 .count()
                 >= count
             {
@@ -354,7 +385,7 @@ async fn wait_for_members(client: &mut Client, group: Ipv4Addr, count: usize) ->
             }
         }
         if Instant::now() > deadline {
-            bail!("the receivers' IGMP reports did not reach mgmd within 10 s");
+            bail!("the receivers' {protocol} reports did not reach mgmd within 10 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -10,7 +10,7 @@ use mgm_user::api::{
 };
 use std::{
     io::{IsTerminal as _, Write as _},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
     process::ExitCode,
     time::Duration,
@@ -71,13 +71,13 @@ enum Command {
         #[arg(required = true, num_args = 3..)]
         words: Vec<String>,
     },
-    /// Make the router itself join a group on an interface (IGMP reports go out there).
+    /// Make the router itself join a group on an interface (IGMP or MLD reports go out there).
     Join {
         /// Interface.
         iface: String,
         /// Group, or SOURCE GROUP for a source-specific join.
         #[arg(num_args = 1..=2)]
-        addrs: Vec<Ipv4Addr>,
+        addrs: Vec<IpAddr>,
     },
     /// Compare the MGM's forwarding entries with the data plane's maps: prints every entry
     /// missing from the maps, extra in them, or with other interfaces; exit code 4 if any.
@@ -88,7 +88,7 @@ enum Command {
         iface: String,
         /// Group, or SOURCE GROUP.
         #[arg(num_args = 1..=2)]
-        addrs: Vec<Ipv4Addr>,
+        addrs: Vec<IpAddr>,
     },
     /// Stream every callback the MGM issues (with its arguments and answer) and every MFE
     /// created, changed or deleted, one line each, until interrupted.
@@ -124,15 +124,17 @@ enum Show {
     },
     /// IGMP per interface: querier, version, groups, filter modes, sources, timers.
     Igmp,
+    /// MLD per interface, as `show igmp`: querier, version, groups, filter modes, sources.
+    Mld,
     /// Static routes.
     Routes,
 }
 
-fn channel(addrs: &[Ipv4Addr]) -> (Ipv4Addr, Option<Ipv4Addr>) {
+fn channel(addrs: &[IpAddr]) -> (IpAddr, Option<IpAddr>) {
     match addrs {
         [source, group] => (*group, Some(*source)),
         [group] => (*group, None),
-        _ => (Ipv4Addr::UNSPECIFIED, None),
+        _ => (Ipv4Addr::UNSPECIFIED.into(), None),
     }
 }
 
@@ -180,6 +182,7 @@ fn main() -> ExitCode {
                 Request::ShowMfe
             }
             Show::Igmp => Request::ShowIgmp,
+            Show::Mld => Request::ShowMld,
             Show::Routes => Request::ShowRoutes,
         },
         Command::Check => Request::Check,
@@ -369,16 +372,22 @@ fn print_table(response: Response) {
         }
         Response::Interfaces { rows } => {
             println!(
-                "{:<16} {:>7} {:<5} {:<8} {:<5} OWNER",
-                "INTERFACE", "IFINDEX", "STATE", "XDP", "IGMP"
+                "{:<16} {:>7} {:<5} {:<8} {:<5} {:<5} OWNER",
+                "INTERFACE", "IFINDEX", "STATE", "XDP", "IGMP", "MLD"
             );
             for r in rows {
                 let state = if r.up { "up" } else { "down" };
                 let xdp = r.xdp.unwrap_or_else(|| "-".into());
-                let igmp = if r.igmp { "on" } else { "off" };
+                let on = |b: bool| if b { "on" } else { "off" };
                 println!(
-                    "{:<16} {:>7} {:<5} {:<8} {:<5} {}",
-                    r.name, r.ifindex, state, xdp, igmp, r.owner
+                    "{:<16} {:>7} {:<5} {:<8} {:<5} {:<5} {}",
+                    r.name,
+                    r.ifindex,
+                    state,
+                    xdp,
+                    on(r.igmp),
+                    on(r.mld),
+                    r.owner
                 );
             }
         }
@@ -475,6 +484,12 @@ fn print_table(response: Response) {
             match serde_json::from_value::<mgm_user::igmp::Snapshot>(snapshot) {
                 Ok(snapshot) => print!("{snapshot}"),
                 Err(e) => eprintln!("mgmctl: mgmd sent an IGMP view this mgmctl cannot read: {e}"),
+            }
+        }
+        Response::Mld { snapshot } => {
+            match serde_json::from_value::<mgm_user::mld::Snapshot>(snapshot) {
+                Ok(snapshot) => print!("{snapshot}"),
+                Err(e) => eprintln!("mgmctl: mgmd sent an MLD view this mgmctl cannot read: {e}"),
             }
         }
         Response::Routes { routes } => {

@@ -17,7 +17,7 @@
 //! ignored inputs of `mgmctl show igmp`) and logged at most once per query interval. SIGHUP
 //! applies changed values to running interfaces without losing memberships.
 use super::ConfigError;
-use crate::igmp;
+use crate::{igmp, mld};
 use serde::Serialize;
 use std::{ops::Range, time::Duration};
 use toml::Spanned;
@@ -79,6 +79,31 @@ impl IgmpTuning {
             last_member_query_count: self.robustness,
             max_groups: self.max_groups,
             max_sources: self.max_sources,
+        }
+    }
+}
+
+impl IgmpTuning {
+    /// The MLD router's configuration for an interface running MLD `version` (1 or 2), with
+    /// the same bounds and timers as IGMP there (RFC 3810 §9 derives its startup values as
+    /// RFC 3376 §8 does).
+    pub fn mld_config(&self, version: u8) -> mld::IfaceConfig {
+        let igmp = self.router_config(3);
+        mld::IfaceConfig {
+            version: if version == 1 {
+                mld::Version::V1
+            } else {
+                mld::Version::V2
+            },
+            robustness: igmp.robustness,
+            query_interval: igmp.query_interval,
+            query_response_interval: igmp.query_response_interval,
+            startup_query_interval: igmp.startup_query_interval,
+            startup_query_count: igmp.startup_query_count,
+            last_listener_query_interval: igmp.last_member_query_interval,
+            last_listener_query_count: igmp.last_member_query_count,
+            max_groups: igmp.max_groups,
+            max_sources: igmp.max_sources,
         }
     }
 }

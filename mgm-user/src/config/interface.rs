@@ -23,8 +23,12 @@ pub struct InterfaceConfig {
     pub igmp: bool,
     /// IGMP version (2 or 3).
     pub igmp_version: u8,
-    /// IGMP bounds and timers.
+    /// IGMP bounds and timers (MLD's too).
     pub igmp_tuning: IgmpTuning,
+    /// Whether the MLD router side runs here (where the interface has a link-local address).
+    pub mld: bool,
+    /// MLD version (1 or 2).
+    pub mld_version: u8,
     /// TTL threshold for copies sent here.
     pub ttl_threshold: u8,
     /// MTU for copies sent here (0 = the interface's own).
@@ -60,6 +64,10 @@ pub(super) struct RawInterface {
     pub(super) igmp_query_response_ms: Option<Spanned<u32>>,
     pub(super) igmp_robustness: Option<Spanned<u8>>,
     pub(super) igmp_last_member_interval_ms: Option<Spanned<u32>>,
+    #[serde(default = "yes")]
+    pub(super) mld: bool,
+    #[serde(default)]
+    pub(super) mld_version: Option<Spanned<u8>>,
     #[serde(default)]
     pub(super) ttl_threshold: Option<u8>,
     #[serde(default)]

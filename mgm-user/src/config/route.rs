@@ -1,19 +1,20 @@
 //! Static routes with smcroute's semantics: the `[[route]]` tables and `mgmctl add`'s words,
 //! with one validation for both.
 use super::{InterfaceConfig, Owner};
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeSet, net::Ipv4Addr};
+use std::{collections::BTreeSet, net::IpAddr};
 
 /// A static route: packets from `source` to `group` arriving on `from` go out of `to`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StaticRoute {
     /// Inbound interface.
     pub from: String,
-    /// Source host or prefix; `None` = any source.
-    pub source: Option<Ipv4Net>,
-    /// Group host or prefix.
-    pub group: Ipv4Net,
+    /// Source host or prefix (IPv4 or IPv6, the group's family); `None` = any source.
+    pub source: Option<IpNet>,
+    /// Group host or prefix: inside 224.0.0.0/4, or inside ff00::/8 with a routed scope
+    /// (see [`group_problem`]).
+    pub group: IpNet,
     /// Outbound interfaces (sorted, unique).
     pub to: Vec<String>,
 }
@@ -21,7 +22,7 @@ pub struct StaticRoute {
 /// What is wrong with a static route, and under which key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteProblem {
-    /// `route.from`, `route.group` or `route.to`.
+    /// `route.from`, `route.source`, `route.group` or `route.to`.
     pub key: &'static str,
     /// What is wrong, naming what was given.
     pub message: String,
@@ -48,11 +49,11 @@ impl StaticRoute {
                 ),
             );
         }
-        if !is_multicast(&self.group) {
-            return problem(
-                "route.group",
-                format!("group {} is not inside 224.0.0.0/4", self.group),
-            );
+        if let Some(message) = group_problem(&self.group) {
+            return problem("route.group", message);
+        }
+        if let Some(message) = self.source.and_then(|s| family_problem(&s, &self.group)) {
+            return problem("route.source", message);
         }
         if self.to.is_empty() {
             return problem("route.to", "no outbound interface".into());
@@ -87,7 +88,8 @@ impl StaticRoute {
     }
 
     /// Whether a packet from `source` to `group` arriving on interface `iif` matches.
-    pub fn matches(&self, iif: &str, source: Ipv4Addr, group: Ipv4Addr) -> bool {
+    pub fn matches(&self, iif: &str, source: impl Into<IpAddr>, group: impl Into<IpAddr>) -> bool {
+        let (source, group) = (source.into(), group.into());
         self.from == iif
             && self.group.contains(&group)
             && self.source.is_none_or(|s| s.contains(&source))
@@ -115,8 +117,11 @@ impl StaticRoute {
             [] => return Err(format!("missing group; {USAGE}")),
         };
         let group = parse_net(group).map_err(|m| format!("group: {m}"))?;
-        if !is_multicast(&group) {
-            return Err(format!("group {group} is not inside 224.0.0.0/4"));
+        if let Some(message) = group_problem(&group) {
+            return Err(message);
+        }
+        if let Some(message) = source.and_then(|s| family_problem(&s, &group)) {
+            return Err(message);
         }
         if to.is_empty() {
             return Err(format!("no outbound interface; {USAGE}"));
@@ -131,15 +136,46 @@ impl StaticRoute {
     }
 }
 
-pub(super) fn parse_net(text: &str) -> Result<Ipv4Net, String> {
-    if let Ok(net) = text.parse::<Ipv4Net>() {
+pub(super) fn parse_net(text: &str) -> Result<IpNet, String> {
+    if let Ok(net) = text.parse::<IpNet>() {
         return Ok(net.trunc());
     }
-    text.parse::<Ipv4Addr>()
-        .map(Ipv4Net::from)
-        .map_err(|_| format!("{text:?} is not an IPv4 address or prefix"))
+    text.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("{text:?} is not an IPv4 or IPv6 address or prefix"))
 }
 
-pub(super) fn is_multicast(net: &Ipv4Net) -> bool {
-    net.prefix_len() >= 4 && net.network().is_multicast()
+/// Lowest IPv6 multicast scope routed (RFC 7346): 1 (interface-local) and 2 (link-local)
+/// never leave their link.
+const MIN_ROUTED_SCOPE6: u8 = 3;
+
+/// What is wrong with `group` as a route's group, if anything: an IPv4 group lies inside
+/// 224.0.0.0/4; an IPv6 group inside ff00::/8 with a prefix long enough to fix its scope (/16)
+/// and a scope of at least 3 (admin-local).
+pub(super) fn group_problem(group: &IpNet) -> Option<String> {
+    match group {
+        IpNet::V4(net) if net.prefix_len() >= 4 && net.network().is_multicast() => None,
+        IpNet::V4(_) => Some(format!("group {group} is not inside 224.0.0.0/4")),
+        IpNet::V6(net) if !net.network().is_multicast() => {
+            Some(format!("group {group} is not inside ff00::/8"))
+        }
+        IpNet::V6(net) if net.prefix_len() < 16 => Some(format!(
+            "group {group} spans several scopes: give at least 16 bits (e.g. ff0e::/16)"
+        )),
+        IpNet::V6(net) => {
+            let scope = net.network().octets()[1] & 0x0f;
+            (scope < MIN_ROUTED_SCOPE6).then(|| {
+                format!(
+                    "group {group} has scope {scope} (interface- or link-local), which is never \
+                     routed: the scope must be {MIN_ROUTED_SCOPE6} or more"
+                )
+            })
+        }
+    }
+}
+
+/// A source of the other family than the group's.
+fn family_problem(source: &IpNet, group: &IpNet) -> Option<String> {
+    (source.network().is_ipv4() != group.network().is_ipv4())
+        .then(|| format!("source {source} and group {group} are of different address families"))
 }

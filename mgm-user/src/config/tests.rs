@@ -1,5 +1,6 @@
 //! The configuration parser: accepted files, and every refusal naming its line and key.
 use super::*;
+use std::net::IpAddr;
 
 const GOOD: &str = r#"
 [daemon]
@@ -26,6 +27,12 @@ from = "eth0"
 source = "10.0.0.1"
 group = "232.1.1.1"
 to = ["eth1"]
+
+[[route]]
+from = "eth0"
+source = "2001:db8::/64"
+group = "ff0e::1:0/112"
+to = ["eth1"]
 "#;
 
 #[test]
@@ -39,14 +46,23 @@ fn a_valid_config_is_read_with_defaults() {
             .map(|i| (i.igmp_version, i.ttl_threshold)),
         Some((2, 4))
     );
+    assert_eq!(
+        c.interface("eth1").map(|i| (i.mld, i.mld_version)),
+        Some((true, 2)),
+        "MLD runs by default, version 2"
+    );
     assert_eq!(c.routes[0].to, vec!["eth1".to_owned(), "eth2".to_owned()]);
     for (route, source, group, matches) in [
         (0, "1.2.3.4", "239.1.200.1", true),
         (0, "1.2.3.4", "239.2.0.1", false),
         (1, "10.0.0.1", "232.1.1.1", true),
         (1, "10.0.0.2", "232.1.1.1", false),
+        (2, "2001:db8::7", "ff0e::1:5", true),
+        (2, "2001:db8:1::7", "ff0e::1:5", false),
+        (2, "2001:db8::7", "ff05::1:5", false),
+        (0, "2001:db8::7", "ff0e::1:5", false),
     ] {
-        let (s, g) = (source.parse().unwrap(), group.parse().unwrap());
+        let (s, g): (IpAddr, IpAddr) = (source.parse().unwrap(), group.parse().unwrap());
         assert_eq!(
             c.routes[route].matches("eth0", s, g),
             matches,
@@ -73,6 +89,19 @@ fn errors_name_the_line_and_the_key() {
         "interface.igmp_version",
     );
     refused_at("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"10.1.1.1\"\nto = [\"eth0\"]\n", 5, "route.group");
+    // IPv6: interface- and link-local groups never leave their link; families do not mix.
+    let v6 = |source: &str, group: &str| {
+        format!(
+            "[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\n[[route]]\n\
+             from = \"eth0\"\n{source}group = \"{group}\"\nto = [\"eth1\"]\n"
+        )
+    };
+    for group in ["ff02::1:3", "ff01::9", "ff00::/8", "2001:db8::1"] {
+        refused_at(&v6("", group), 7, "route.group");
+    }
+    refused_at(&v6("source = \"10.0.0.1\"\n", "ff0e::1"), 7, "route.source");
+    assert!(error_of(&v6("", "ff12::1")).to_string().contains("scope 2"));
+    Config::parse(&v6("", "ff03::1"), "t").expect("admin-local scope is routed");
     refused_at("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth9\"\ngroup = \"239.1.1.1\"\nto = [\"eth0\"]\n", 4, "route.from");
     let e = error_of("[[interface]]\nname = \"eth0\"\ncolour = 1\n");
     assert_eq!(e.line, 3);
@@ -102,6 +131,8 @@ fn every_error_names_its_key() {
         (iface("mtu = \"1500"), 3, "interface.mtu"),
         (iface("igmp = tru"), 3, "interface.igmp"),
         (iface("igmp_version = \"3\""), 3, "interface.igmp_version"),
+        (iface("mld_version = 3"), 3, "interface.mld_version"),
+        (iface("mld = 1"), 3, "interface.mld"),
         (
             "[daemon]\non_stop = \"later\"\n".into(),
             2,
@@ -163,6 +194,18 @@ fn smcroute_like_words_parse() {
     // Messages name what was typed: here the group, not the source.
     let e = StaticRoute::parse_words(&words("up0 10.0.0.1 10.1.1.1 rcv1")).unwrap_err();
     assert_eq!(e, "group 10.1.1.1/32 is not inside 224.0.0.0/4");
+    let r = StaticRoute::parse_words(&words("eth0 2001:db8::1 ff0e::1 eth1")).unwrap();
+    assert_eq!(
+        (r.source, r.group),
+        (
+            Some("2001:db8::1/128".parse().unwrap()),
+            "ff0e::1/128".parse().unwrap()
+        )
+    );
+    let e = StaticRoute::parse_words(&words("eth0 ff02::fb eth1")).unwrap_err();
+    assert!(e.contains("scope 2"), "{e}");
+    let e = StaticRoute::parse_words(&words("eth0 10.0.0.1 ff0e::1 eth1")).unwrap_err();
+    assert!(e.contains("different address families"), "{e}");
 }
 
 /// The configuration and `mgmctl add` share one validation.

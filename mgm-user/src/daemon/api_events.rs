@@ -5,11 +5,12 @@
 //! [`MONITOR_BACKLOG`] events loses the oldest and is told how many (`lagged`).
 use crate::{
     api::{
-        proto::{ApiAnswer, ApiIfEntry, ApiIfId, ApiRoute, ApiSg, Event, MonitorEvent},
+        proto::{ApiAnswer, ApiIfEntry, ApiIfId, ApiRoute, ApiSg, Event, MonitorEvent, MonitorSg},
         records::to_hex,
     },
-    mgm::{Action, Answer, Callback, IfEntry, IfId, RouteInfo, Sg},
+    mgm::{Action, Address, Answer, Callback, IfEntry, IfId, RouteInfo, Sg},
 };
+use std::net::IpAddr;
 use tokio::sync::broadcast;
 
 /// Events a monitor may fall behind by before it loses some.
@@ -44,14 +45,14 @@ impl MonitorHub {
     }
 
     /// The MFE change an action makes, if it is one.
-    pub fn publish_action(&self, action: &Action) {
+    pub fn publish_action<A: Address + Into<IpAddr>>(&self, action: &Action<A>) {
         let (change, sg, iif, oifs) = match action {
             Action::InstallMfe { sg, iif, oifs } => ("created", sg, iif.ifindex, oifs),
             Action::UpdateMfe { sg, iif, oifs } => ("changed", sg, iif.ifindex, oifs),
             Action::DeleteMfe { sg } => {
                 return self.publish(|| MonitorEvent::Mfe {
                     change: "deleted".into(),
-                    sg: api_sg(*sg),
+                    sg: monitor_sg(*sg),
                     iif: 0,
                     oifs: Vec::new(),
                 })
@@ -60,7 +61,7 @@ impl MonitorHub {
         };
         self.publish(|| MonitorEvent::Mfe {
             change: change.into(),
-            sg: api_sg(*sg),
+            sg: monitor_sg(*sg),
             iif,
             oifs: oifs.iter().map(|o| o.ifindex).collect(),
         });
@@ -168,6 +169,14 @@ pub fn api_sg(sg: Sg) -> ApiSg {
     ApiSg {
         source: sg.source,
         group: sg.group,
+    }
+}
+
+/// The monitor's form of an (S,G) of either family.
+fn monitor_sg<A: Address + Into<IpAddr>>(sg: Sg<A>) -> MonitorSg {
+    MonitorSg {
+        source: sg.source.into(),
+        group: sg.group.into(),
     }
 }
 

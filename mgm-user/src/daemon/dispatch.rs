@@ -99,6 +99,9 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
             Request::ShowIgmp => Response::Igmp {
                 snapshot: router.igmp_snapshot(),
             },
+            Request::ShowMld => Response::Mld {
+                snapshot: router.mld_snapshot(),
+            },
             Request::ShowRoutes => Response::Routes {
                 routes: router.routes(),
             },

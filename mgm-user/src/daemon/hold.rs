@@ -1,8 +1,9 @@
 //! No loss at creation: the packets of an (S,G) that has no entry yet are punted by the XDP
 //! program to userspace (AF_XDP), held here in arrival order, and sent on exactly once to the
 //! outgoing interfaces as soon as the entry exists — with the fast path's own treatment: TTL−1
-//! with the checksum updated, the outgoing interface's MAC as source, its TTL threshold and
-//! MTU, the 802.1Q tag removed.
+//! with the checksum updated (IPv6: hop limit−1, no header checksum), the outgoing interface's
+//! MAC as source, its TTL threshold and MTU, the 802.1Q tag removed. Flows of both families
+//! share the queues and their bounds ([`Flow`]).
 //!
 //! Each held packet remembers the interface it arrived on: the entry's incoming interface is
 //! decided after the first packet (RPF), so packets of the same (S,G) that arrived elsewhere are
@@ -24,8 +25,8 @@ use crate::{
     mgm::Sg,
     rawio::PacketSocket,
     wire::{
-        ethernet::{self, Frame, ETHERTYPE_IPV4},
-        ipv4,
+        ethernet::{self, Frame, ETHERTYPE_IPV4, ETHERTYPE_IPV6},
+        ipv4, ipv6,
     },
 };
 pub use progress::PuntTag;
@@ -34,9 +35,31 @@ use serde::Serialize;
 use std::{
     collections::{HashMap, VecDeque},
     io,
+    net::Ipv6Addr,
     time::{Duration, Instant},
 };
 use tally::Tally;
+
+/// A flow of either family, as the queues key it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flow {
+    /// An IPv4 (S,G).
+    V4(Sg),
+    /// An IPv6 (S,G).
+    V6(Sg<Ipv6Addr>),
+}
+
+impl From<Sg> for Flow {
+    fn from(sg: Sg) -> Self {
+        Self::V4(sg)
+    }
+}
+
+impl From<Sg<Ipv6Addr>> for Flow {
+    fn from(sg: Sg<Ipv6Addr>) -> Self {
+        Self::V6(sg)
+    }
+}
 
 /// Limits of the hold queues.
 #[derive(Clone, Copy, Debug)]
@@ -67,7 +90,7 @@ impl Default for HoldLimits {
 pub struct HoldCounters {
     /// Punted packets received.
     pub punted: u64,
-    /// Punted packets that are not IPv4 multicast data (dropped).
+    /// Punted packets that are not IPv4 or IPv6 multicast data (dropped).
     pub malformed: u64,
     /// Packets delivered (once per packet, whatever the number of copies).
     pub delivered: u64,
@@ -124,11 +147,11 @@ impl FrameOut for PacketSocket {
 
 /// The hold queues.
 pub struct Hold {
-    queues: HashMap<Sg, VecDeque<HeldPacket>>,
+    queues: HashMap<Flow, VecDeque<HeldPacket>>,
     held: usize,
     held_bytes: usize,
     /// Per entry with something delivered or refused here; dropped with the entry.
-    tallies: HashMap<Sg, Tally>,
+    tallies: HashMap<Flow, Tally>,
     limits: HoldLimits,
     counters: HoldCounters,
     progress: PuntProgress,
@@ -175,35 +198,46 @@ impl Hold {
     }
 
     /// Whether packets of `sg` are waiting for its entry.
-    pub fn is_waiting(&self, sg: Sg) -> bool {
-        self.queues.contains_key(&sg)
+    pub fn is_waiting(&self, flow: impl Into<Flow>) -> bool {
+        self.queues.contains_key(&flow.into())
     }
 
-    /// The (S,G) of a punted frame, if it is IPv4 multicast.
-    pub fn flow_of(frame: &[u8]) -> Option<Sg> {
+    /// The (S,G) of a punted frame, if it is IPv4 or IPv6 multicast.
+    pub fn flow_of(frame: &[u8]) -> Option<Flow> {
         let frame = Frame::new_checked(frame).ok()?;
-        if frame.ethertype() != ETHERTYPE_IPV4 {
-            return None;
+        match frame.ethertype() {
+            ETHERTYPE_IPV4 => {
+                let ip = ipv4::Packet::new_checked(frame.payload()).ok()?;
+                let sg = Sg::new(ip.src_addr(), ip.dst_addr());
+                sg.group.is_multicast().then_some(Flow::V4(sg))
+            }
+            ETHERTYPE_IPV6 => {
+                let ip = ipv6::Packet::new_checked(frame.payload()).ok()?;
+                let sg = Sg::new(ip.src_addr(), ip.dst_addr());
+                sg.group.is_multicast().then_some(Flow::V6(sg))
+            }
+            _ => None,
         }
-        let ip = ipv4::Packet::new_checked(frame.payload()).ok()?;
-        ip.dst_addr()
-            .is_multicast()
-            .then(|| Sg::new(ip.src_addr(), ip.dst_addr()))
     }
 
     /// Gives a punted frame the fast path's treatment before it is sent: the 802.1Q tag removed,
-    /// the TTL decremented and the header checksum recomputed. Frames whose header does not
-    /// verify are refused rather than sent with a fresh checksum.
+    /// the TTL decremented and the header checksum recomputed (IPv6: the hop limit
+    /// decremented; it has no header checksum). IPv4 frames whose header does not verify are
+    /// refused rather than sent with a fresh checksum.
     pub fn prepare(frame: &mut Vec<u8>) -> Prepared {
-        // IPv4 behind at most one tag, as the fast path parses it (so no tag is left after
+        // IP behind at most one tag, as the fast path parses it (so no tag is left after
         // stripping one).
-        if !Frame::new_checked(frame.as_slice()).is_ok_and(|f| f.ethertype() == ETHERTYPE_IPV4) {
+        let ethertype = Frame::new_checked(frame.as_slice()).map(|f| f.ethertype());
+        if !matches!(ethertype, Ok(ETHERTYPE_IPV4 | ETHERTYPE_IPV6)) {
             return Prepared::Malformed;
         }
         ethernet::strip_vlan(frame);
         let Ok(mut view) = Frame::new_checked(frame.as_mut_slice()) else {
             return Prepared::Malformed;
         };
+        if ethertype == Ok(ETHERTYPE_IPV6) {
+            return prepare6(view.payload_mut());
+        }
         let Ok(mut ip) = ipv4::Packet::new_checked(view.payload_mut()) else {
             return Prepared::Malformed;
         };
@@ -230,7 +264,7 @@ impl Hold {
         arrival: u32,
         tag: Option<PuntTag>,
         now: Instant,
-    ) -> Option<Sg> {
+    ) -> Option<Flow> {
         self.counters.punted += 1;
         let pending = self.read(tag);
         let Some(sg) = Self::flow_of(frame) else {
@@ -270,7 +304,7 @@ impl Hold {
     /// entry is in hold mode), through `out`.
     pub fn forward_now(
         &mut self,
-        sg: Sg,
+        sg: impl Into<Flow>,
         frame: &[u8],
         (arrival, tag): (u32, Option<PuntTag>),
         route: Route<'_>,
@@ -278,13 +312,14 @@ impl Hold {
     ) {
         self.counters.punted += 1;
         let pending = self.read(tag);
-        self.deliver(sg, frame.to_vec(), arrival, route, out);
+        self.deliver(sg.into(), frame.to_vec(), arrival, route, out);
         self.done(pending);
     }
 
     /// The entry of `sg` now forwards: sends everything held for it that arrived on its
     /// incoming interface through `out`, in order; the rest are wrong-interface drops.
-    pub fn release(&mut self, sg: Sg, route: Route<'_>, out: &mut dyn FrameOut) {
+    pub fn release(&mut self, sg: impl Into<Flow>, route: Route<'_>, out: &mut dyn FrameOut) {
+        let sg = sg.into();
         let Some(queue) = self.queues.remove(&sg) else {
             return;
         };
@@ -298,7 +333,8 @@ impl Hold {
 
     /// The entry of `sg` will not forward (negative, deleted, or its creation abandoned):
     /// drops what is held for it and its tally.
-    pub fn discard(&mut self, sg: Sg) {
+    pub fn discard(&mut self, sg: impl Into<Flow>) {
+        let sg = sg.into();
         self.tallies.remove(&sg);
         if let Some(queue) = self.queues.remove(&sg) {
             self.held -= queue.len();
@@ -312,8 +348,8 @@ impl Hold {
 
     /// Adds what the hold queues delivered (and refused as wrong-interface) for `sg` to the
     /// fast path's counters of its entry.
-    pub fn add_to_stats(&self, sg: Sg, stats: &mut MfeStats) {
-        if let Some(tally) = self.tallies.get(&sg) {
+    pub fn add_to_stats(&self, sg: impl Into<Flow>, stats: &mut MfeStats) {
+        if let Some(tally) = self.tallies.get(&sg.into()) {
             tally.add_to(stats);
         }
     }
@@ -322,7 +358,7 @@ impl Hold {
     /// the entry's incoming interface, a no-route drop when the entry has no outgoing ones.
     fn deliver(
         &mut self,
-        sg: Sg,
+        sg: Flow,
         frame: Vec<u8>,
         arrival: u32,
         route: Route<'_>,
@@ -365,7 +401,7 @@ impl Hold {
         }
     }
 
-    fn send(&mut self, sg: Sg, mut frame: Vec<u8>, route: Route<'_>, out: &mut dyn FrameOut) {
+    fn send(&mut self, sg: Flow, mut frame: Vec<u8>, route: Route<'_>, out: &mut dyn FrameOut) {
         let (ttl, ip_len) = match Self::prepare(&mut frame) {
             Prepared::Malformed => {
                 self.counters.malformed += 1;
@@ -415,18 +451,38 @@ pub struct Route<'a> {
     pub egress: &'a dyn Egress,
 }
 
+/// [`Hold::prepare`] of the IPv6 packet `ip`: the hop limit decremented.
+fn prepare6(ip: &mut [u8]) -> Prepared {
+    let Ok(mut ip) = ipv6::Packet::new_checked(ip) else {
+        return Prepared::Malformed;
+    };
+    if ip.version() != 6 {
+        return Prepared::Malformed;
+    }
+    let hop_limit = ip.hop_limit();
+    if hop_limit <= 1 {
+        return Prepared::TtlExpired;
+    }
+    ip.set_hop_limit(hop_limit - 1);
+    Prepared::Ready {
+        ttl: hop_limit - 1,
+        ip_len: ipv6::HEADER_LEN + usize::from(ip.payload_len()),
+    }
+}
+
 /// What [`Hold::prepare`] made of a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prepared {
-    /// Not an Ethernet frame carrying an IPv4 header with a valid checksum: not to be sent.
+    /// Not an Ethernet frame carrying an IPv4 header with a valid checksum or a whole IPv6
+    /// header: not to be sent.
     Malformed,
-    /// TTL 1 or 0: not to be sent.
+    /// TTL (hop limit) 1 or 0: not to be sent.
     TtlExpired,
-    /// Ready to send: the TTL it now carries and the IPv4 total length.
+    /// Ready to send: the TTL (hop limit) it now carries and the IP packet's length.
     Ready {
-        /// The decremented TTL.
+        /// The decremented TTL or hop limit.
         ttl: u8,
-        /// The IPv4 datagram's declared length, for the MTU check.
+        /// The IP packet's declared length (IPv6: header and payload), for the MTU check.
         ip_len: usize,
     },
 }

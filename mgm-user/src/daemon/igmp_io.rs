@@ -20,7 +20,7 @@ use std::{
 };
 use tokio::io::{unix::AsyncFd, Interest};
 
-/// Largest IGMP datagram read (a v3 report can fill an Ethernet frame).
+/// Largest IGMP datagram or MLD packet read (a v3 or MLDv2 report can fill an Ethernet frame).
 const MAX_DATAGRAM: usize = 2048;
 
 /// What the receive socket delivered.
@@ -41,40 +41,14 @@ pub struct IgmpIo {
 impl IgmpIo {
     /// Opens both sockets (needs CAP_NET_RAW).
     pub fn open() -> io::Result<Self> {
-        let receive = PacketSocket::open(Framing::Cooked, libc::ETH_P_IP as u16)?;
-        receive.socket().set_nonblocking(true)?;
         // Keep IPv4 datagrams whose protocol byte (offset 9) is IGMP (2).
-        let mut filter = [
-            libc::sock_filter {
-                code: 0x30,
-                jt: 0,
-                jf: 0,
-                k: 9,
-            }, // ldb [9]
-            libc::sock_filter {
-                code: 0x15,
-                jt: 0,
-                jf: 1,
-                k: 2,
-            }, // jeq #2
-            libc::sock_filter {
-                code: 0x06,
-                jt: 0,
-                jf: 0,
-                k: 0xffff,
-            }, // ret all
-            libc::sock_filter {
-                code: 0x06,
-                jt: 0,
-                jf: 0,
-                k: 0,
-            }, // ret 0
+        let filter = [
+            bpf_statement(BPF_LD_B_ABS, 9),
+            bpf_jump_if_equal(2, 0, 1),
+            bpf_statement(BPF_RET, 0xffff),
+            bpf_statement(BPF_RET, 0),
         ];
-        let program = libc::sock_fprog {
-            len: filter.len() as u16,
-            filter: filter.as_mut_ptr(),
-        };
-        rawio::set_opt(&receive, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &program)?;
+        let receive = open_filtered(libc::ETH_P_IP as u16, &filter)?;
         let send = Socket::new(
             Domain::IPV4,
             Type::RAW,
@@ -82,24 +56,16 @@ impl IgmpIo {
         )?;
         send.set_header_included_v4(true)?;
         send.set_multicast_loop_v4(false)?;
-        // SAFETY: the socket stays open, and the same, for as long as the AsyncFd owns it.
-        let receive = unsafe { AsyncFd::register_with_interest(receive, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
         Ok(Self { receive, send })
     }
 
     /// Waits for the next IGMP datagram, or a frame to count as dropped. Frames the router
     /// sent itself are skipped.
     pub async fn recv(&self) -> io::Result<Received> {
-        loop {
-            let mut guard = self.receive.readable().await?;
-            match guard.try_io(|fd| recv_one(fd.get_ref())) {
-                Ok(Ok(Some(datagram))) => return Ok(datagram),
-                Ok(Ok(None)) => continue,
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
-            }
-        }
+        Ok(match recv_filtered(&self.receive).await? {
+            Arrived::Packet(ifindex, datagram) => Received::Datagram(ifindex, datagram),
+            Arrived::OtherHost(ifindex) => Received::Dropped(ifindex, DropReason::OtherHost),
+        })
     }
 
     /// Sends a complete IPv4 datagram out of `ifindex` to `destination`.
@@ -120,19 +86,82 @@ impl IgmpIo {
     }
 }
 
+/// A frame a filtered receive socket delivered.
+pub(super) enum Arrived {
+    /// A packet (network layer on), with the ifindex it arrived on.
+    Packet(u32, Vec<u8>),
+    /// A frame addressed to another station's unicast MAC, with the ifindex it arrived on.
+    OtherHost(u32),
+}
+
+/// `BPF_LD | BPF_B | BPF_ABS`: loads the byte at an offset of the packet.
+pub(super) const BPF_LD_B_ABS: u16 = 0x30;
+/// `BPF_RET | BPF_K`: accepts that many bytes (0: drops).
+pub(super) const BPF_RET: u16 = 0x06;
+
+/// A classic BPF statement.
+pub(super) fn bpf_statement(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+/// `BPF_JMP | BPF_JEQ | BPF_K`: skips `jt` statements if the accumulator is `k`, else `jf`.
+pub(super) fn bpf_jump_if_equal(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter {
+        code: 0x15,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// A non-blocking cooked packet socket of EtherType `ethertype` on every interface, keeping
+/// what the classic BPF `filter` accepts.
+pub(super) fn open_filtered(
+    ethertype: u16,
+    filter: &[libc::sock_filter],
+) -> io::Result<AsyncFd<PacketSocket>> {
+    let receive = PacketSocket::open(Framing::Cooked, ethertype)?;
+    receive.socket().set_nonblocking(true)?;
+    let mut filter = filter.to_vec();
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    rawio::set_opt(&receive, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &program)?;
+    // SAFETY: the socket stays open, and the same, for as long as the AsyncFd owns it.
+    unsafe { AsyncFd::register_with_interest(receive, Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}
+
+/// Waits for the next frame of a socket from [`open_filtered`]; frames this host sent are
+/// skipped.
+pub(super) async fn recv_filtered(receive: &AsyncFd<PacketSocket>) -> io::Result<Arrived> {
+    loop {
+        let mut guard = receive.readable().await?;
+        match guard.try_io(|fd| recv_one(fd.get_ref())) {
+            Ok(Ok(Some(arrived))) => return Ok(arrived),
+            Ok(Ok(None)) => continue,
+            Ok(Err(e)) => return Err(e),
+            Err(_would_block) => continue,
+        }
+    }
+}
+
 /// Reads one frame; `None` for frames to skip (sent by this host).
-fn recv_one(socket: &PacketSocket) -> io::Result<Option<Received>> {
+fn recv_one(socket: &PacketSocket) -> io::Result<Option<Arrived>> {
     let mut buffer = vec![0u8; MAX_DATAGRAM];
     let (len, arrival) = socket.recv_from(&mut buffer)?;
     if arrival.outgoing {
         return Ok(None);
     }
     if arrival.other_host {
-        return Ok(Some(Received::Dropped(
-            arrival.ifindex,
-            DropReason::OtherHost,
-        )));
+        return Ok(Some(Arrived::OtherHost(arrival.ifindex)));
     }
     buffer.truncate(len);
-    Ok(Some(Received::Datagram(arrival.ifindex, buffer)))
+    Ok(Some(Arrived::Packet(arrival.ifindex, buffer)))
 }

@@ -6,14 +6,18 @@
 //! the interval is the time since the latest of those, at most about 30 s; one younger than
 //! [`MIN_INTERVAL`] is kept, and the rate computed at that time is reported again. An entry
 //! without an earlier sample (new, or whose counters went back, i.e. re-created) has no rate
-//! yet. Memory: one sample of 48 bytes (with its key) per existing entry, in a vector of exactly
-//! their number ordered by (group, source), rebuilt at each sampling with the entries it saw
+//! yet. Memory: one sample of 48 bytes (with its key) per existing IPv4 entry and 72 per IPv6
+//! one, in a vector per family of exactly their number ordered by (group, source), rebuilt at each sampling with the entries it saw
 //! (those gone are dropped; no hash table's slack); sample times are milliseconds in 32 bits
 //! (they wrap after 49 days; samples are at most about 30 s apart). The statistics refresh
 //! samples the counters alone ([`MfeRates::sample`]), without building `show mfe`'s rows.
 //! Sans-IO: counters and `now` in, rates out.
 use crate::api::proto::{MfeRate, MfeRow, MfeShown};
-use std::{net::Ipv4Addr, time::Duration, time::Instant};
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
+    time::Instant,
+};
 
 /// A sample younger than this is not replaced (its rate is reported again), so that a burst of
 /// `show`s does not measure rates over a few microseconds.
@@ -45,19 +49,41 @@ impl Sample {
     }
 }
 
-/// An entry's key: (source, group).
-type Key = (Ipv4Addr, Ipv4Addr);
+/// The samples of one family's entries by (source, group), ordered by (group, source) — the
+/// order the MGM lists its entries in — each key once. The families are kept apart so that a
+/// sample's key is as small as its family's addresses.
+#[derive(Debug)]
+struct Samples<A>(Vec<((A, A), Sample)>);
 
-/// The order of the samples: (group, source), the order the MGM lists its entries in.
-fn order((source, group): Key) -> Key {
-    (group, source)
+impl<A> Default for Samples<A> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<A: Ord + Copy> Samples<A> {
+    fn find(&self, (source, group): (A, A)) -> Option<Sample> {
+        self.0
+            .binary_search_by_key(&(group, source), |((s, g), _)| (*g, *s))
+            .ok()
+            .map(|at| self.0[at].1)
+    }
+
+    /// Orders what was pushed in the order of the entries seen, and drops slack.
+    fn seal(&mut self) {
+        if !self.0.is_sorted_by_key(|((s, g), _)| (*g, *s)) {
+            self.0.sort_by_key(|((s, g), _)| (*g, *s));
+        }
+        self.0.dedup_by_key(|(k, _)| *k);
+        self.0.shrink_to_fit();
+    }
 }
 
 /// The latest sample of each forwarding entry.
 #[derive(Debug, Default)]
 pub(super) struct MfeRates {
-    /// Ordered by [`order`] of the key, each key once.
-    samples: Vec<(Key, Sample)>,
+    v4: Samples<Ipv4Addr>,
+    v6: Samples<Ipv6Addr>,
     /// The time sample times count from (the first sampling's).
     epoch: Option<Instant>,
 }
@@ -80,15 +106,14 @@ impl MfeRates {
     /// returns their rates, in the same order.
     pub(super) fn sample(
         &mut self,
-        counts: impl Iterator<Item = (Key, u64, u64)>,
+        counts: impl Iterator<Item = ((IpAddr, IpAddr), u64, u64)>,
         now: Instant,
     ) -> Vec<Option<MfeRate>> {
         let epoch = *self.epoch.get_or_insert(now);
         // Truncated to 32 bits on purpose: intervals are computed wrapping.
         let at_ms = now.saturating_duration_since(epoch).as_millis() as u32;
         let min_ms = MIN_INTERVAL.as_millis() as u32;
-        let previous = std::mem::take(&mut self.samples);
-        let mut samples = Vec::with_capacity(counts.size_hint().0);
+        let (previous4, previous6) = (std::mem::take(&mut self.v4), std::mem::take(&mut self.v6));
         let rates = counts
             .map(|(key, packets, bytes)| {
                 let fresh = Sample {
@@ -99,10 +124,11 @@ impl MfeRates {
                     grown_bytes: 0,
                     interval_ms: 0,
                 };
-                let before = previous
-                    .binary_search_by_key(&order(key), |(k, _)| order(*k))
-                    .ok()
-                    .map(|at| previous[at].1);
+                let before = match key {
+                    (IpAddr::V4(s), IpAddr::V4(g)) => previous4.find((s, g)),
+                    (IpAddr::V6(s), IpAddr::V6(g)) => previous6.find((s, g)),
+                    _ => None,
+                };
                 let sample = match before {
                     None => fresh,
                     // Too young to replace (or just taken): its rate again.
@@ -116,17 +142,17 @@ impl MfeRates {
                     // The counters went back: a re-created entry starts over.
                     Some(_) => fresh,
                 };
-                samples.push((key, sample));
+                match key {
+                    (IpAddr::V4(s), IpAddr::V4(g)) => self.v4.0.push(((s, g), sample)),
+                    (IpAddr::V6(s), IpAddr::V6(g)) => self.v6.0.push(((s, g), sample)),
+                    _ => {}
+                }
                 sample.rate()
             })
             .collect();
-        drop(previous);
-        if !samples.is_sorted_by_key(|(k, _)| order(*k)) {
-            samples.sort_by_key(|(k, _)| order(*k));
-        }
-        samples.dedup_by_key(|(k, _)| *k);
-        samples.shrink_to_fit();
-        self.samples = samples;
+        drop((previous4, previous6));
+        self.v4.seal();
+        self.v6.seal();
         rates
     }
 }
@@ -134,11 +160,12 @@ impl MfeRates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn row(group: u8, packets: u64, bytes: u64) -> MfeRow {
         MfeRow {
-            source: Ipv4Addr::new(10, 0, 0, 1),
-            group: Ipv4Addr::new(239, 1, 1, group),
+            source: Ipv4Addr::new(10, 0, 0, 1).into(),
+            group: Ipv4Addr::new(239, 1, 1, group).into(),
             iif: "up0".into(),
             oifs: Vec::new(),
             packets,
@@ -186,15 +213,36 @@ mod tests {
     }
 
     #[test]
+    fn entries_of_both_families_keep_their_own_samples() {
+        let t0 = Instant::now();
+        let mut r = MfeRates::default();
+        let v6 = |packets| MfeRow {
+            source: "2001:db8::1".parse().unwrap(),
+            group: "ff0e::1:1".parse().unwrap(),
+            ..row(1, packets, packets * 100)
+        };
+        r.observe(vec![row(1, 100, 10_000), v6(10)], t0);
+        let shown = r.observe(
+            vec![row(1, 200, 20_000), v6(40)],
+            t0 + Duration::from_secs(1),
+        );
+        assert_eq!(
+            rates(&shown),
+            [Some((100, 80_000, 1000)), Some((30, 24_000, 1000))]
+        );
+        assert_eq!((r.v4.0.len(), r.v6.0.len()), (1, 1));
+    }
+
+    #[test]
     fn a_recreated_entry_starts_over_and_entries_gone_are_forgotten() {
         let t0 = Instant::now();
         let mut r = MfeRates::default();
         r.observe(vec![row(1, 500, 50_000), row(2, 5, 500)], t0);
-        assert_eq!(r.samples.len(), 2);
+        assert_eq!(r.v4.0.len(), 2);
         // Entry 2 is gone; entry 1 was re-created (its counters went back).
         let shown = r.observe(vec![row(1, 7, 700)], t0 + Duration::from_secs(1));
         assert_eq!(rates(&shown), [None]);
-        assert_eq!(r.samples.len(), 1, "only existing entries keep a sample");
+        assert_eq!(r.v4.0.len(), 1, "only existing entries keep a sample");
         let shown = r.observe(vec![row(1, 17, 1700)], t0 + Duration::from_secs(2));
         assert_eq!(rates(&shown), [Some((10, 8000, 1000))]);
     }

@@ -14,6 +14,7 @@ mod links;
 mod metrics;
 mod mfe_rates;
 mod mirror;
+mod mld_io;
 mod notify;
 mod pins;
 mod proxy;
@@ -27,7 +28,7 @@ mod static_routes;
 pub mod testkit;
 mod veth;
 
-pub use hold::{Hold, Prepared};
+pub use hold::{Flow, Hold, Prepared};
 pub use links::{Link, LinkEvent};
 pub use router::{PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
 pub use routes::{Route, RouteEvent};
@@ -105,12 +106,21 @@ pub async fn run(options: Options) -> Result<()> {
             None
         }
     };
+    let mld_io = match mld_io::MldIo::open() {
+        Ok(io) => Some(io),
+        Err(e) => {
+            warn!(error = %e, "MLD sockets unavailable: MLD is off");
+            None
+        }
+    };
     let api_socket = config.daemon.api_socket_path();
     let metrics_config = config.metrics.clone();
     let daemon_config = config.daemon.clone();
-    let mut router = Router::new(config, plane, igmp_io)?;
-    let (present_routes, route_events) = routes::watch().await?;
+    let mut router = Router::new(config, plane, igmp_io, mld_io)?;
+    let (present_routes, route_events) = routes::watch::<std::net::Ipv4Addr>().await?;
     router.routes_present(present_routes);
+    let (present_routes6, route_events6) = routes::watch::<std::net::Ipv6Addr>().await?;
+    router.routes_present6(present_routes6);
     let (present_links, link_events) = links::watch().await?;
     for link in present_links {
         router.link_changed(link, std::time::Instant::now());
@@ -146,6 +156,7 @@ pub async fn run(options: Options) -> Result<()> {
     let mut reports = reports;
     let mut link_events = pin!(link_events);
     let mut route_events = pin!(route_events);
+    let mut route_events6 = pin!(route_events6);
     let mut sessions: HashMap<ConnectionId, ProtocolHandle> = HashMap::new();
     let mut stats_timer = tokio::time::interval(STATS_INTERVAL);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
@@ -188,11 +199,19 @@ pub async fn run(options: Options) -> Result<()> {
                 }
                 Err(e) => warn!(error = %e, "IGMP receive failed"),
             },
+            packet = mld_recv(router.mld_io()) => match packet {
+                Ok(mld_io::Received::Packet(ifindex, bytes)) => {
+                    router.mld_packet(ifindex, &bytes, now())
+                }
+                Ok(mld_io::Received::Dropped(ifindex, reason)) => router.mld_dropped(ifindex, reason),
+                Err(e) => warn!(error = %e, "MLD receive failed"),
+            },
             Some(event) = link_events.next() => match event {
                 LinkEvent::Changed(link) => router.link_changed(link, now()),
                 LinkEvent::Removed { name, .. } => router.link_removed(&name, now()),
             },
             Some(event) = route_events.next() => router.route_event(event, now()),
+            Some(event) = route_events6.next() => router.route_event6(event, now()),
             Some(command) = commands.recv() => {
                 router.advance(now());
                 match command {
@@ -276,6 +295,13 @@ async fn mirror_recv(
 ) -> std::io::Result<mirror::socket::Received> {
     match watch {
         Some(watch) => watch.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn mld_recv(io: Option<&mld_io::MldIo>) -> std::io::Result<mld_io::Received> {
+    match io {
+        Some(io) => io.recv().await,
         None => std::future::pending().await,
     }
 }

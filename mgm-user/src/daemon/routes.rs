@@ -1,5 +1,5 @@
-//! Follows the kernel's IPv4 unicast routes (main table) through rtnetlink: the RIB that RPF
-//! lookups use (spec §6.6, §10: Linux has no separate multicast RIB), and its changes, which
+//! Follows the kernel's IPv4 and IPv6 unicast routes (main table) through rtnetlink, one watch
+//! per family: the RIB that RPF lookups use (spec §6.6, §10: Linux has no separate multicast RIB), and its changes, which
 //! invalidate the MFEs whose sources they cover.
 //!
 //! A multipath route (ECMP: RTA_MULTIPATH, no RTA_OIF) has one RPF interface here, chosen
@@ -18,40 +18,80 @@ use rtnetlink::{
     },
     MulticastGroup, RouteMessageBuilder,
 };
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// One unicast route.
+/// One unicast route of family `A`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Route {
+pub struct Route<A = Ipv4Addr> {
     /// Destination network.
-    pub network: Ipv4Addr,
+    pub network: A,
     /// Prefix length.
     pub prefix_len: u8,
     /// Outgoing interface (towards the sources it covers).
     pub oif: u32,
-    /// Gateway, 0.0.0.0 when the network is directly connected.
-    pub gateway: Ipv4Addr,
+    /// Gateway, unspecified when the network is directly connected.
+    pub gateway: A,
 }
 
 /// A change of the RIB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RouteEvent {
+pub enum RouteEvent<A = Ipv4Addr> {
     /// A route appeared or changed.
-    Added(Route),
+    Added(Route<A>),
     /// A route disappeared.
-    Removed(Route),
+    Removed(Route<A>),
 }
 
-/// The routes present now, then their changes as they happen.
-pub async fn watch() -> std::io::Result<(Vec<Route>, impl Stream<Item = RouteEvent>)> {
-    let (connection, _, messages) =
-        rtnetlink::new_multicast_connection(&[MulticastGroup::Ipv4Route])?;
+/// An address family of the kernel's routes.
+pub trait RouteFamily: Copy + Send + 'static {
+    /// Its rtnetlink multicast group.
+    const GROUP: MulticastGroup;
+    /// Its unspecified address (a default route's destination, a connected route's gateway).
+    const UNSPECIFIED: Self;
+    /// The address of this family, if `address` is one.
+    fn of(address: &RouteAddress) -> Option<Self>;
+    /// A dump request of the family's routes.
+    fn dump() -> RouteMessage;
+}
+
+impl RouteFamily for Ipv4Addr {
+    const GROUP: MulticastGroup = MulticastGroup::Ipv4Route;
+    const UNSPECIFIED: Self = Ipv4Addr::UNSPECIFIED;
+    fn of(address: &RouteAddress) -> Option<Self> {
+        match address {
+            RouteAddress::Inet(a) => Some(*a),
+            _ => None,
+        }
+    }
+    fn dump() -> RouteMessage {
+        RouteMessageBuilder::<Ipv4Addr>::new().build()
+    }
+}
+
+impl RouteFamily for Ipv6Addr {
+    const GROUP: MulticastGroup = MulticastGroup::Ipv6Route;
+    const UNSPECIFIED: Self = Ipv6Addr::UNSPECIFIED;
+    fn of(address: &RouteAddress) -> Option<Self> {
+        match address {
+            RouteAddress::Inet6(a) => Some(*a),
+            _ => None,
+        }
+    }
+    fn dump() -> RouteMessage {
+        RouteMessageBuilder::<Ipv6Addr>::new().build()
+    }
+}
+
+/// The routes of family `A` present now, then their changes as they happen.
+pub async fn watch<A: RouteFamily>(
+) -> std::io::Result<(Vec<Route<A>>, impl Stream<Item = RouteEvent<A>>)> {
+    let (connection, _, messages) = rtnetlink::new_multicast_connection(&[A::GROUP])?;
     tokio::spawn(connection);
     let (connection, handle, _) = rtnetlink::new_connection()?;
     tokio::spawn(connection);
     let present = handle
         .route()
-        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+        .get(A::dump())
         .execute()
         .try_filter_map(|m| async move { Ok(route_of(&m)) })
         .try_collect::<Vec<_>>()
@@ -71,21 +111,21 @@ pub async fn watch() -> std::io::Result<(Vec<Route>, impl Stream<Item = RouteEve
     Ok((present, events))
 }
 
-/// The route of a message, if it is an IPv4 unicast route of the main table with an interface
-/// (its own, or the chosen next hop's of a multipath route).
-fn route_of(message: &RouteMessage) -> Option<Route> {
+/// The route of a message, if it is a unicast route of family `A` of the main table with an
+/// interface (its own, or the chosen next hop's of a multipath route).
+fn route_of<A: RouteFamily>(message: &RouteMessage) -> Option<Route<A>> {
     let header = &message.header;
     if header.kind != RouteType::Unicast {
         return None;
     }
     let mut table = u32::from(header.table);
-    let mut network = Ipv4Addr::UNSPECIFIED;
-    let mut gateway = Ipv4Addr::UNSPECIFIED;
+    let mut network = A::UNSPECIFIED;
+    let mut gateway = A::UNSPECIFIED;
     let mut oif = None;
     for attribute in &message.attributes {
         match attribute {
-            RouteAttribute::Destination(RouteAddress::Inet(a)) => network = *a,
-            RouteAttribute::Gateway(RouteAddress::Inet(a)) => gateway = *a,
+            RouteAttribute::Destination(a) => network = A::of(a)?,
+            RouteAttribute::Gateway(a) => gateway = A::of(a)?,
             RouteAttribute::Oif(i) => oif = Some(*i),
             RouteAttribute::MultiPath(hops) if oif.is_none() => {
                 if let Some((i, via)) = rpf_next_hop(hops) {
@@ -94,7 +134,6 @@ fn route_of(message: &RouteMessage) -> Option<Route> {
                 }
             }
             RouteAttribute::Table(t) => table = *t,
-            RouteAttribute::Destination(_) | RouteAttribute::Gateway(_) => return None,
             _ => {}
         }
     }
@@ -109,7 +148,7 @@ fn route_of(message: &RouteMessage) -> Option<Route> {
 
 /// The next hop of a multipath route that RPF uses: the first one not marked dead, as
 /// (interface, gateway).
-fn rpf_next_hop(hops: &[RouteNextHop]) -> Option<(u32, Ipv4Addr)> {
+fn rpf_next_hop<A: RouteFamily>(hops: &[RouteNextHop]) -> Option<(u32, A)> {
     let hop = hops
         .iter()
         .find(|h| !h.flags.contains(RouteNextHopFlags::Dead) && h.interface_index != 0)?;
@@ -117,10 +156,10 @@ fn rpf_next_hop(hops: &[RouteNextHop]) -> Option<(u32, Ipv4Addr)> {
         .attributes
         .iter()
         .find_map(|a| match a {
-            RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
+            RouteAttribute::Gateway(g) => A::of(g),
             _ => None,
         })
-        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        .unwrap_or(A::UNSPECIFIED);
     Some((hop.interface_index, gateway))
 }
 
@@ -158,7 +197,7 @@ mod tests {
             ]),
         ]);
         assert_eq!(
-            route_of(&ecmp),
+            route_of::<Ipv4Addr>(&ecmp),
             Some(Route {
                 network: Ipv4Addr::UNSPECIFIED,
                 prefix_len: 0,
@@ -171,7 +210,28 @@ mod tests {
             [10, 1, 0, 1],
             RouteNextHopFlags::Dead,
         )])]);
-        assert_eq!(route_of(&all_dead), None);
+        assert_eq!(route_of::<Ipv4Addr>(&all_dead), None);
+    }
+
+    #[test]
+    fn ipv6_routes_are_read_by_the_ipv6_watch_only() {
+        let network: Ipv6Addr = "2001:db8:5::".parse().unwrap();
+        let mut connected = default_route(vec![
+            RouteAttribute::Destination(RouteAddress::Inet6(network)),
+            RouteAttribute::Oif(4),
+        ]);
+        connected.header.address_family = AddressFamily::Inet6;
+        connected.header.destination_prefix_length = 64;
+        assert_eq!(
+            route_of::<Ipv6Addr>(&connected),
+            Some(Route {
+                network,
+                prefix_len: 64,
+                oif: 4,
+                gateway: Ipv6Addr::UNSPECIFIED,
+            })
+        );
+        assert_eq!(route_of::<Ipv4Addr>(&connected), None);
     }
 
     #[test]
@@ -181,7 +241,7 @@ mod tests {
             RouteAttribute::Oif(3),
         ]);
         assert_eq!(
-            route_of(&single).map(|r| (r.oif, r.gateway)),
+            route_of::<Ipv4Addr>(&single).map(|r| (r.oif, r.gateway)),
             Some((3, Ipv4Addr::new(10, 0, 0, 254)))
         );
     }

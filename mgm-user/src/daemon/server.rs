@@ -560,7 +560,8 @@ mod tests {
             sg: ApiSg {
                 source: std::net::Ipv4Addr::from(n),
                 group: std::net::Ipv4Addr::new(239, 1, 1, 1),
-            },
+            }
+            .into(),
             iif: 1,
             oifs: Vec::new(),
         };

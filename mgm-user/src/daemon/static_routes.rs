@@ -21,26 +21,39 @@
 //! When routes with different inbound interfaces match one (S,G), the first in route order
 //! (inbound name, source, group) whose inbound interface is in service decides; only routes
 //! with that inbound interface contribute outbound interfaces.
+//!
+//! The protocol is generic over the address family: the daemon runs one per MGM (IPv4 and
+//! IPv6), each keeping the routes of its family (a route's group decides its family).
 use crate::{
     config::StaticRoute,
-    mgm::{IfId, MgmClient, RpfAnswer, Sg},
+    mgm::{Address, IfId, MgmClient, RpfAnswer, Sg},
 };
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
 };
 
-/// The static routes and the memberships they hold.
-#[derive(Debug, Default)]
-pub struct StaticProtocol {
+/// The static routes of one address family and the memberships they hold.
+#[derive(Debug)]
+pub struct StaticProtocol<A: Address = Ipv4Addr> {
     routes: BTreeSet<StaticRoute>,
     /// Interface names → ifindex, as the daemon last saw them.
     ifindexes: BTreeMap<String, u32>,
     /// Memberships held for flows, by (S,G): the outbound interfaces added.
-    held: BTreeMap<Sg, BTreeSet<IfId>>,
+    held: BTreeMap<Sg<A>, BTreeSet<IfId<A>>>,
 }
 
-impl StaticProtocol {
+impl<A: Address> Default for StaticProtocol<A> {
+    fn default() -> Self {
+        Self {
+            routes: BTreeSet::new(),
+            ifindexes: BTreeMap::new(),
+            held: BTreeMap::new(),
+        }
+    }
+}
+
+impl<A: Address + Into<IpAddr>> StaticProtocol<A> {
     /// Records an interface's current ifindex (or its disappearance with `None`).
     pub fn set_ifindex(&mut self, name: &str, ifindex: Option<u32>) {
         match ifindex {
@@ -54,20 +67,25 @@ impl StaticProtocol {
         self.routes.iter()
     }
 
-    /// Adds a route; false if it was there already.
+    /// Whether `route` is of this protocol's address family (by its group).
+    pub fn is_own(route: &StaticRoute) -> bool {
+        route.group.network().is_ipv4() == A::UNSPECIFIED.into().is_ipv4()
+    }
+
+    /// Adds a route; false if it was there already or is of the other family.
     pub fn add_route(&mut self, route: StaticRoute) -> bool {
-        self.routes.insert(route)
+        Self::is_own(&route) && self.routes.insert(route)
     }
 
     /// Removes a route and returns the memberships no remaining route justifies, to delete.
-    pub fn remove_route(&mut self, route: &StaticRoute) -> Option<Vec<(Sg, IfId)>> {
+    pub fn remove_route(&mut self, route: &StaticRoute) -> Option<Vec<(Sg<A>, IfId<A>)>> {
         if !self.routes.remove(route) {
             return None;
         }
         let mut stale = Vec::new();
         for (sg, held) in &mut self.held {
             let wanted = wanted_oifs(&self.routes, &self.ifindexes, *sg);
-            let gone: Vec<IfId> = held.difference(&wanted).copied().collect();
+            let gone: Vec<IfId<A>> = held.difference(&wanted).copied().collect();
             for ifid in gone {
                 held.remove(&ifid);
                 stale.push((*sg, ifid));
@@ -80,12 +98,12 @@ impl StaticProtocol {
     /// For a new flow `sg`: the (S,G) memberships to add so that the MFE about to be created
     /// carries the routes' outbound interfaces, whichever interface its first packet arrived
     /// on. Each is returned once.
-    pub fn memberships_for(&mut self, sg: Sg) -> Vec<(Sg, IfId)> {
+    pub fn memberships_for(&mut self, sg: Sg<A>) -> Vec<(Sg<A>, IfId<A>)> {
         let Some((_, wanted)) = route_of(&self.routes, &self.ifindexes, sg) else {
             return Vec::new();
         };
         let held = self.held.entry(sg).or_default();
-        let add: Vec<(Sg, IfId)> = wanted
+        let add: Vec<(Sg<A>, IfId<A>)> = wanted
             .into_iter()
             .filter(|ifid| held.insert(*ifid))
             .map(|ifid| (sg, ifid))
@@ -99,7 +117,7 @@ impl StaticProtocol {
     /// Forgets every held membership on `ifindex` (the interface goes out of service) and
     /// returns them, for the daemon to delete: the flows' entries then lose the interface in
     /// place instead of being deleted with it.
-    pub fn forget_interface(&mut self, ifindex: u32) -> Vec<(Sg, IfId)> {
+    pub fn forget_interface(&mut self, ifindex: u32) -> Vec<(Sg<A>, IfId<A>)> {
         let mut gone = Vec::new();
         for (sg, held) in &mut self.held {
             held.retain(|i| {
@@ -118,11 +136,11 @@ impl StaticProtocol {
 /// The inbound interface and the outbound interfaces that `routes` give `sg` (see the module
 /// documentation for several matching routes); `None` when no route with an inbound interface
 /// in service matches.
-fn route_of(
+fn route_of<A: Address + Into<IpAddr>>(
     routes: &BTreeSet<StaticRoute>,
     ifindexes: &BTreeMap<String, u32>,
-    sg: Sg,
-) -> Option<(u32, BTreeSet<IfId>)> {
+    sg: Sg<A>,
+) -> Option<(u32, BTreeSet<IfId<A>>)> {
     let matching = || {
         routes
             .iter()
@@ -134,30 +152,30 @@ fn route_of(
         .flat_map(|r| r.to.iter())
         .filter_map(|name| ifindexes.get(name))
         .filter(|&&i| i != inbound)
-        .map(|&i| IfId::new(i, Ipv4Addr::UNSPECIFIED))
+        .map(|&i| IfId::index(i))
         .collect();
     Some((inbound, oifs))
 }
 
 /// The outbound interfaces that `routes` give `sg`.
-fn wanted_oifs(
+fn wanted_oifs<A: Address + Into<IpAddr>>(
     routes: &BTreeSet<StaticRoute>,
     ifindexes: &BTreeMap<String, u32>,
-    sg: Sg,
-) -> BTreeSet<IfId> {
+    sg: Sg<A>,
+) -> BTreeSet<IfId<A>> {
     route_of(routes, ifindexes, sg)
         .map(|(_, oifs)| oifs)
         .unwrap_or_default()
 }
 
-impl MgmClient for StaticProtocol {
+impl<A: Address + Into<IpAddr>> MgmClient<A> for StaticProtocol<A> {
     /// A flow that a route matches comes in on the route's inbound interface, whatever the
     /// unicast RIB says (and whether it has a route at all); any other flow keeps the RIB's
     /// answer, and a no-route offer (`reject` set) without a matching route stays rejected.
-    fn rpf(&mut self, sg: Sg, _header: &[u8], answer: &mut RpfAnswer) -> u32 {
+    fn rpf(&mut self, sg: Sg<A>, _header: &[u8], answer: &mut RpfAnswer<A>) -> u32 {
         match route_of(&self.routes, &self.ifindexes, sg) {
             Some((inbound, _)) => {
-                answer.iif = IfId::new(inbound, Ipv4Addr::UNSPECIFIED);
+                answer.iif = IfId::index(inbound);
                 0
             }
             None => u32::from(answer.reject),

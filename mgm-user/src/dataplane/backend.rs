@@ -1,6 +1,6 @@
 //! The forwarding-backend interface the daemon drives with the MGM core's actions
 //! (InstallMfe / UpdateMfe / DeleteMfe), and the counters it reads back.
-use mgm_common::SgKey;
+use mgm_common::{Sg6Key, SgKey};
 
 /// Per-interface settings of the forwarding path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -114,4 +114,31 @@ pub trait ForwardingBackend {
     /// Every entry as the forwarding path itself holds it (read back from the data plane, not
     /// from the bookkeeping), for consistency checks.
     fn read_back(&self) -> Result<Vec<InstalledMfe>, Self::Error>;
+
+    /// [`ForwardingBackend::install_mfe`] for an IPv6 entry.
+    fn install_mfe6(&mut self, sg: Sg6Key, iif: u32, oifs: &[u32]) -> Result<(), Self::Error>;
+
+    /// [`ForwardingBackend::update_mfe`] for an IPv6 entry.
+    fn update_mfe6(&mut self, sg: Sg6Key, iif: u32, oifs: &[u32]) -> Result<(), Self::Error>;
+
+    /// [`ForwardingBackend::delete_mfe`] for an IPv6 entry.
+    fn delete_mfe6(&mut self, sg: Sg6Key) -> Result<(), Self::Error>;
+
+    /// [`ForwardingBackend::mfe_stats`] for an IPv6 entry (`ttl_expired`: hop limit ≤ 1).
+    fn mfe6_stats(&self, sg: Sg6Key) -> Result<MfeStats, Self::Error>;
+
+    /// [`ForwardingBackend::hold_on_create`] for an IPv6 entry.
+    fn hold_on_create6(&mut self, sg: Sg6Key);
+
+    /// [`ForwardingBackend::release_hold`] for an IPv6 entry.
+    fn release_hold6(&mut self, sg: Sg6Key) -> Result<(), Self::Error>;
+
+    /// [`ForwardingBackend::installed`] for an IPv6 entry.
+    fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>>;
+
+    /// [`ForwardingBackend::installed_all`] for the IPv6 entries.
+    fn installed6_all(&self) -> Vec<InstalledMfe<Sg6Key>>;
+
+    /// [`ForwardingBackend::read_back`] for the IPv6 entries.
+    fn read_back6(&self) -> Result<Vec<InstalledMfe<Sg6Key>>, Self::Error>;
 }

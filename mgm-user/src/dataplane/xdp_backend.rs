@@ -591,6 +591,45 @@ impl ForwardingBackend for XdpBackend {
     fn read_back(&self) -> Result<Vec<InstalledMfe>, DataPlaneError> {
         self.read_back_of()
     }
+
+    fn install_mfe6(&mut self, sg: Sg6Key, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+        self.install(sg, iif, oifs)
+    }
+
+    fn update_mfe6(&mut self, sg: Sg6Key, iif: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+        self.update(sg, iif, oifs)
+    }
+
+    fn delete_mfe6(&mut self, sg: Sg6Key) -> Result<(), DataPlaneError> {
+        self.delete(sg)
+    }
+
+    fn mfe6_stats(&self, sg: Sg6Key) -> Result<MfeStats, DataPlaneError> {
+        self.stats(sg)
+    }
+
+    fn hold_on_create6(&mut self, sg: Sg6Key) {
+        self.v6.hold_on_create.insert(sg);
+    }
+
+    fn release_hold6(&mut self, sg: Sg6Key) -> Result<(), DataPlaneError> {
+        self.release(sg)
+    }
+
+    fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {
+        self.v6
+            .entries
+            .get(&sg)
+            .map(|e| e.to_installed(sg, &self.sets))
+    }
+
+    fn installed6_all(&self) -> Vec<InstalledMfe<Sg6Key>> {
+        self.installed_of()
+    }
+
+    fn read_back6(&self) -> Result<Vec<InstalledMfe<Sg6Key>>, DataPlaneError> {
+        self.read_back_of()
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use mgm_user::{
     lab::{lab_bpffs, Host, Lab, McastSend},
 };
 use std::{
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
     process::{Output, Stdio},
     time::{Duration, Instant},
@@ -42,6 +42,8 @@ pub fn interfaces(list: &[(&str, &str)]) -> String {
 
 /// IGMP off on an interface.
 pub const NO_IGMP: &str = "igmp = false";
+/// An interface where neither IGMP nor MLD runs.
+pub const NO_LISTENERS: &str = "igmp = false\nmld = false";
 /// An interface left to an external protocol.
 pub const EXTERNAL: &str = "owner = \"external\"";
 
@@ -265,8 +267,13 @@ impl Mgmd {
         }
     }
 
-    /// The MFE of (`source`, `group`), if any.
-    pub fn mfe(&self, source: Ipv4Addr, group: Ipv4Addr) -> Result<Option<MfeRow>> {
+    /// The MFE of (`source`, `group`), of either family, if any.
+    pub fn mfe(
+        &self,
+        source: impl Into<IpAddr>,
+        group: impl Into<IpAddr>,
+    ) -> Result<Option<MfeRow>> {
+        let (source, group) = (source.into(), group.into());
         Ok(self
             .mfes()?
             .into_iter()
@@ -274,7 +281,7 @@ impl Mgmd {
     }
 
     /// The outgoing interfaces of the MFE of (`source`, `group`) (empty when there is none).
-    pub fn oifs(&self, source: Ipv4Addr, group: Ipv4Addr) -> Result<Vec<String>> {
+    pub fn oifs(&self, source: impl Into<IpAddr>, group: impl Into<IpAddr>) -> Result<Vec<String>> {
         Ok(self
             .mfe(source, group)?
             .map(|m| m.oifs.into_iter().map(|o| o.iface).collect())
@@ -287,7 +294,13 @@ impl Mgmd {
     /// punted packets on, for up to a second; `show mfe` counts those copies per interface
     /// too, so the XDP program's own global `forwarded` counter tells that hold mode is over —
     /// exactly so when this entry is the only one forwarding.)
-    pub fn wait_for_forwarded(&self, source: Ipv4Addr, group: Ipv4Addr, copies: u64) -> Result<()> {
+    pub fn wait_for_forwarded(
+        &self,
+        source: impl Into<IpAddr>,
+        group: impl Into<IpAddr>,
+        copies: u64,
+    ) -> Result<()> {
+        let (source, group) = (source.into(), group.into());
         wait_for(
             &format!("{copies} copies of ({source}, {group}) forwarded by XDP on every interface"),
             Duration::from_secs(30),
@@ -336,12 +349,12 @@ impl Mgmd {
         )
     }
 
-    /// Starts `mcast join` for `group` on the eth0 of `host`: it stops after `count`
-    /// datagrams or `timeout_s` seconds. Returns once the host has joined.
+    /// Starts `mcast join` for `group` (IPv6 in a dual-stack lab) on the eth0 of `host`: it
+    /// stops after `count` datagrams or `timeout_s` seconds. Returns once the host has joined.
     pub fn listen(
         &mut self,
         host: Host,
-        group: Ipv4Addr,
+        group: impl Into<IpAddr>,
         count: u32,
         timeout_s: f64,
     ) -> Result<Listener> {
@@ -353,7 +366,7 @@ impl Mgmd {
     /// and the others nothing.
     pub fn expect_delivery(
         &mut self,
-        group: Ipv4Addr,
+        group: impl Into<IpAddr>,
         count: u32,
         expected: &[u8],
         step: &str,
@@ -366,11 +379,12 @@ impl Mgmd {
     pub fn expect_delivery_among(
         &mut self,
         receivers: &[u8],
-        group: Ipv4Addr,
+        group: impl Into<IpAddr>,
         count: u32,
         expected: &[u8],
         step: &str,
     ) -> Result<()> {
+        let group = group.into();
         // Expected receivers stop at `count`: their long timeout only bounds a failure. The
         // others have 2 s to show a stray copy (a loaded machine may hide one, never fail).
         let listeners = receivers
@@ -402,7 +416,13 @@ impl Mgmd {
 
     /// Sends `count` numbered datagrams to `group` from `host`'s eth0, one every
     /// `interval_ms`, and returns when they are sent.
-    pub fn send(&self, host: Host, group: Ipv4Addr, count: u32, interval_ms: u32) -> Result<()> {
+    pub fn send(
+        &self,
+        host: Host,
+        group: impl Into<IpAddr>,
+        count: u32,
+        interval_ms: u32,
+    ) -> Result<()> {
         self.lab.send(host, test_send(group, count, interval_ms))?;
         Ok(())
     }
@@ -411,7 +431,7 @@ impl Mgmd {
     pub fn send_in_background(
         &mut self,
         host: Host,
-        group: Ipv4Addr,
+        group: impl Into<IpAddr>,
         count: u32,
         interval_ms: u32,
     ) -> Result<()> {
@@ -421,8 +441,8 @@ impl Mgmd {
     }
 }
 
-/// An `mcast send` of the tests' traffic: TTL [`TTL`], from eth0.
-pub fn test_send(group: Ipv4Addr, count: u32, interval_ms: u32) -> McastSend<'static> {
+/// An `mcast send` of the tests' traffic: TTL (hop limit) [`TTL`], from eth0.
+pub fn test_send(group: impl Into<IpAddr>, count: u32, interval_ms: u32) -> McastSend<'static> {
     McastSend {
         mcast: MCAST,
         group: group.into(),

@@ -2,6 +2,7 @@
 //! headers and an upper-layer message (UDP by default).
 use super::{fixture, Fixture, LO};
 use mgm_common::Sg6Key;
+use mgm_user::dataplane::ForwardingBackend as _;
 use std::net::Ipv6Addr;
 
 pub const SOURCE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);

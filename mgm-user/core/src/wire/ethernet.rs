@@ -18,6 +18,8 @@ pub mod field {
 
 /// EtherType of IPv4.
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// EtherType of IPv6.
+pub const ETHERTYPE_IPV6: u16 = 0x86DD;
 /// TPID of an 802.1Q tag.
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
 

@@ -9,6 +9,8 @@ pub const NEXT_HOP_BY_HOP: u8 = 0;
 pub const NEXT_ICMPV6: u8 = 58;
 /// Router Alert value of an MLD message (RFC 2711 §2.1).
 pub const ROUTER_ALERT_MLD: u16 = 0;
+/// Length of the fixed header.
+pub const HEADER_LEN: usize = field::HEADER_LEN;
 
 /// Byte offsets of the fixed header.
 mod field {
@@ -188,6 +190,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets the hop limit.
+    pub fn set_hop_limit(&mut self, hop_limit: u8) {
+        self.buffer.as_mut()[field::HOP_LIMIT] = hop_limit;
+    }
+
     /// The bytes after the Hop-by-Hop header, writable.
     pub fn upper_layer_mut(&mut self) -> &mut [u8] {
         let start = self.upper_layer_offset();

@@ -43,8 +43,14 @@ fn punted_frames_are_queued_per_flow_within_bounds() {
     });
     let now = Instant::now();
     let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
-    assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), 2, None, now), Some(sg));
-    assert_eq!(h.punted(&frame(64, [239, 1, 1, 1]), 2, None, now), Some(sg));
+    assert_eq!(
+        h.punted(&frame(64, [239, 1, 1, 1]), 2, None, now),
+        Some(sg.into())
+    );
+    assert_eq!(
+        h.punted(&frame(64, [239, 1, 1, 1]), 2, None, now),
+        Some(sg.into())
+    );
     assert_eq!(
         h.punted(&frame(64, [239, 1, 1, 1]), 2, None, now),
         None,
@@ -291,7 +297,7 @@ fn only_packets_that_arrived_on_the_entrys_incoming_interface_are_released() {
     for arrival in [2, 5, 2, 5, 5] {
         assert_eq!(
             h.punted(&frame(64, [239, 1, 1, 1]), arrival, None, now),
-            Some(sg)
+            Some(sg.into())
         );
     }
     // Interface 7 is not in service: the copies count as dropped, but the packets that
@@ -322,7 +328,7 @@ fn copies_sent_are_added_to_the_entrys_per_interface_counters() {
     let mut h = hold(HoldLimits::default());
     let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
     h.tallies.insert(
-        sg,
+        sg.into(),
         Tally::new(3, 84, &[OifTally::new(7, 3, 84), OifTally::new(8, 1, 28)]),
     );
     let mut stats = MfeStats {

@@ -1,5 +1,5 @@
 //! The daemon's side of the core: the XDP backend and [`DaemonIo`], which performs the core's
-//! I/O with the data plane's attachments, AF_XDP punt sockets, the IGMP sockets and host
+//! I/O with the data plane's attachments, AF_XDP punt sockets, the IGMP and MLD sockets and host
 //! sockets; [`Router`] is the core as mgmd runs it.
 use super::{
     ports::{EventSink, HostJoin, Punted, RouterIo},
@@ -11,6 +11,7 @@ use crate::{
     daemon::{
         hold::{FrameOut, Hold, HoldLimits},
         igmp_io::IgmpIo,
+        mld_io::MldIo,
         punt_reader::PuntBuffer,
         veth::{kernel, VethReading},
     },
@@ -19,7 +20,7 @@ use crate::{
 };
 use std::{
     collections::BTreeMap,
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -44,6 +45,7 @@ pub struct DaemonIo {
     /// What the punt reader thread took from the rings (`daemon::punt_reader`).
     punted: Arc<PuntBuffer>,
     igmp_io: Option<IgmpIo>,
+    mld_io: Option<MldIo>,
     host_joins: BTreeMap<HostJoin, socket2::Socket>,
     /// Sends the packets released from the hold queues (AF_PACKET, whole frames).
     released: PacketSocket,
@@ -69,6 +71,7 @@ impl Router {
         config: crate::config::Config,
         mut plane: DataPlane,
         igmp_io: Option<IgmpIo>,
+        mld_io: Option<MldIo>,
     ) -> anyhow::Result<Self> {
         let mut backend = XdpBackend::new(&mut plane)?;
         backend.reserve_sets()?;
@@ -90,6 +93,7 @@ impl Router {
             punt,
             punted: Arc::default(),
             igmp_io,
+            mld_io,
             host_joins: BTreeMap::new(),
             // Protocol 0: a socket that only sends.
             released: PacketSocket::open(Framing::Frames, 0)?,
@@ -133,6 +137,11 @@ impl Router {
     /// The IGMP sockets.
     pub fn igmp_io(&self) -> Option<&IgmpIo> {
         self.io.igmp_io.as_ref()
+    }
+
+    /// The MLD sockets.
+    pub fn mld_io(&self) -> Option<&MldIo> {
+        self.io.mld_io.as_ref()
     }
 
     /// The punt sockets and the buffer the punt reader thread fills.
@@ -214,10 +223,23 @@ impl RouterIo for DaemonIo {
         }
     }
 
+    fn link_local_of(&self, ifindex: u32) -> Option<Ipv6Addr> {
+        crate::leaf::link_local_of(&name_of(ifindex)?).ok()
+    }
+
+    fn send_mld(&mut self, ifindex: u32, dst: Ipv6Addr, packet: &[u8]) {
+        if let Some(io) = &self.mld_io {
+            if let Err(e) = io.send(ifindex, dst, packet) {
+                debug!(ifindex, error = %e, "MLD send failed");
+            }
+        }
+    }
+
     fn host_join(&mut self, join: &HostJoin) -> anyhow::Result<()> {
         let (iface, group, source) = join;
         let iface = crate::leaf::Iface::lookup(iface)?;
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+        let family = crate::leaf::Family::of(*group).domain();
+        let socket = socket2::Socket::new(family, socket2::Type::DGRAM, None)?;
         let channel = crate::leaf::Channel {
             group: *group,
             source: *source,

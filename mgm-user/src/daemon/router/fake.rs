@@ -9,10 +9,11 @@ use crate::{
     },
     dataplane::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats},
 };
-use mgm_common::SgKey;
+use mgm_common::{Sg6Key, SgKey};
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
-    net::Ipv4Addr,
+    hash::Hash,
+    net::{Ipv4Addr, Ipv6Addr},
 };
 
 /// A backend operation a test can make fail.
@@ -57,6 +58,17 @@ pub struct FakeBackend {
     /// Entries whose counters were read, in all.
     pub stats_reads: std::cell::Cell<usize>,
     hold_next: HashSet<SgKey>,
+    /// The IPv6 entries.
+    pub v6: FakeTable6,
+}
+
+/// The IPv6 entries of the fake backend, as the IPv4 ones.
+#[derive(Debug, Default)]
+pub struct FakeTable6 {
+    pub entries: HashMap<Sg6Key, FakeEntry>,
+    /// Successful writes (install, update, delete) per entry.
+    pub writes: HashMap<Sg6Key, usize>,
+    hold_next: HashSet<Sg6Key>,
 }
 
 impl FakeBackend {
@@ -75,12 +87,23 @@ fn sorted(oifs: &[u32]) -> Vec<u32> {
     list
 }
 
-impl ForwardingBackend for FakeBackend {
-    type Error = FakeError;
+/// The entries of one family, with the operations both families share.
+struct Table<'a, K> {
+    entries: &'a mut HashMap<K, FakeEntry>,
+    writes: &'a mut HashMap<K, usize>,
+    hold_next: &'a mut HashSet<K>,
+}
 
-    fn install_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), FakeError> {
+impl<K: Copy + Eq + Hash> Table<'_, K> {
+    fn install(
+        &mut self,
+        sg: K,
+        iif: u32,
+        oifs: &[u32],
+        fail: Result<(), FakeError>,
+    ) -> Result<(), FakeError> {
         let hold = self.hold_next.remove(&sg);
-        self.check(Op::Install)?;
+        fail?;
         let hold = hold || self.entries.get(&sg).is_some_and(|e| e.hold);
         let oifs = sorted(oifs);
         self.entries.insert(sg, FakeEntry { iif, oifs, hold });
@@ -88,8 +111,7 @@ impl ForwardingBackend for FakeBackend {
         Ok(())
     }
 
-    fn update_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), FakeError> {
-        self.check(Op::Update)?;
+    fn update(&mut self, sg: K, iif: u32, oifs: &[u32]) -> Result<(), FakeError> {
         let entry = self.entries.get_mut(&sg).ok_or(FakeError::NoEntry)?;
         entry.iif = iif;
         entry.oifs = sorted(oifs);
@@ -97,11 +119,77 @@ impl ForwardingBackend for FakeBackend {
         Ok(())
     }
 
-    fn delete_mfe(&mut self, sg: SgKey) -> Result<(), FakeError> {
-        self.check(Op::Delete)?;
+    fn delete(&mut self, sg: K) -> Result<(), FakeError> {
         self.entries.remove(&sg).ok_or(FakeError::NoEntry)?;
         *self.writes.entry(sg).or_default() += 1;
         Ok(())
+    }
+
+    fn release(&mut self, sg: K) -> Result<(), FakeError> {
+        let entry = self.entries.get_mut(&sg).ok_or(FakeError::NoEntry)?;
+        entry.hold = false;
+        Ok(())
+    }
+}
+
+/// The entry for `sg` of `entries` as the backend reports it.
+fn installed_of<K: Copy + Eq + Hash>(
+    entries: &HashMap<K, FakeEntry>,
+    sg: K,
+) -> Option<InstalledMfe<K>> {
+    entries.get(&sg).map(|e| InstalledMfe {
+        sg,
+        iif: e.iif,
+        oifs: e.oifs.clone(),
+    })
+}
+
+/// Every entry of `entries`, sorted by `order`.
+fn all_of<K: Copy + Eq + Hash, O: Ord>(
+    entries: &HashMap<K, FakeEntry>,
+    order: impl Fn(&K) -> O,
+) -> Vec<InstalledMfe<K>> {
+    let mut keys: Vec<K> = entries.keys().copied().collect();
+    keys.sort_unstable_by_key(order);
+    keys.into_iter()
+        .filter_map(|sg| installed_of(entries, sg))
+        .collect()
+}
+
+impl FakeBackend {
+    fn v4(&mut self) -> Table<'_, SgKey> {
+        Table {
+            entries: &mut self.entries,
+            writes: &mut self.writes,
+            hold_next: &mut self.hold_next,
+        }
+    }
+
+    fn v6(&mut self) -> Table<'_, Sg6Key> {
+        Table {
+            entries: &mut self.v6.entries,
+            writes: &mut self.v6.writes,
+            hold_next: &mut self.v6.hold_next,
+        }
+    }
+}
+
+impl ForwardingBackend for FakeBackend {
+    type Error = FakeError;
+
+    fn install_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), FakeError> {
+        let fail = self.check(Op::Install);
+        self.v4().install(sg, iif, oifs, fail)
+    }
+
+    fn update_mfe(&mut self, sg: SgKey, iif: u32, oifs: &[u32]) -> Result<(), FakeError> {
+        self.check(Op::Update)?;
+        self.v4().update(sg, iif, oifs)
+    }
+
+    fn delete_mfe(&mut self, sg: SgKey) -> Result<(), FakeError> {
+        self.check(Op::Delete)?;
+        self.v4().delete(sg)
     }
 
     fn mfe_stats(&self, sg: SgKey) -> Result<MfeStats, FakeError> {
@@ -138,27 +226,15 @@ impl ForwardingBackend for FakeBackend {
     }
 
     fn release_hold(&mut self, sg: SgKey) -> Result<(), FakeError> {
-        let entry = self.entries.get_mut(&sg).ok_or(FakeError::NoEntry)?;
-        entry.hold = false;
-        Ok(())
+        self.v4().release(sg)
     }
 
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe> {
-        self.entries.get(&sg).map(|e| InstalledMfe {
-            sg,
-            iif: e.iif,
-            oifs: e.oifs.clone(),
-        })
+        installed_of(&self.entries, sg)
     }
 
     fn installed_all(&self) -> Vec<InstalledMfe> {
-        let mut all: Vec<InstalledMfe> = self
-            .entries
-            .keys()
-            .filter_map(|sg| self.installed(*sg))
-            .collect();
-        all.sort_by_key(|e| (e.sg.source, e.sg.group));
-        all
+        all_of(&self.entries, |k| (k.source, k.group))
     }
 
     fn holds(&self, sg: SgKey) -> Result<bool, FakeError> {
@@ -167,6 +243,50 @@ impl ForwardingBackend for FakeBackend {
 
     fn read_back(&self) -> Result<Vec<InstalledMfe>, FakeError> {
         Ok(self.installed_all())
+    }
+
+    fn install_mfe6(&mut self, sg: Sg6Key, iif: u32, oifs: &[u32]) -> Result<(), FakeError> {
+        let fail = self.check(Op::Install);
+        self.v6().install(sg, iif, oifs, fail)
+    }
+
+    fn update_mfe6(&mut self, sg: Sg6Key, iif: u32, oifs: &[u32]) -> Result<(), FakeError> {
+        self.check(Op::Update)?;
+        self.v6().update(sg, iif, oifs)
+    }
+
+    fn delete_mfe6(&mut self, sg: Sg6Key) -> Result<(), FakeError> {
+        self.check(Op::Delete)?;
+        self.v6().delete(sg)
+    }
+
+    /// Nothing counted for IPv6 entries.
+    fn mfe6_stats(&self, sg: Sg6Key) -> Result<MfeStats, FakeError> {
+        self.v6
+            .entries
+            .get(&sg)
+            .map(|_| MfeStats::default())
+            .ok_or(FakeError::NoEntry)
+    }
+
+    fn hold_on_create6(&mut self, sg: Sg6Key) {
+        self.v6.hold_next.insert(sg);
+    }
+
+    fn release_hold6(&mut self, sg: Sg6Key) -> Result<(), FakeError> {
+        self.v6().release(sg)
+    }
+
+    fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {
+        installed_of(&self.v6.entries, sg)
+    }
+
+    fn installed6_all(&self) -> Vec<InstalledMfe<Sg6Key>> {
+        all_of(&self.v6.entries, |k| (k.source, k.group))
+    }
+
+    fn read_back6(&self) -> Result<Vec<InstalledMfe<Sg6Key>>, FakeError> {
+        Ok(self.installed6_all())
     }
 }
 
@@ -196,6 +316,10 @@ pub struct FakeIo {
     pub addresses: BTreeMap<u32, (Ipv4Addr, u8)>,
     /// IGMP datagrams sent: (ifindex, destination).
     pub igmp_sent: Vec<(u32, Ipv4Addr)>,
+    /// Link-local IPv6 addresses of the interfaces.
+    pub link_locals: BTreeMap<u32, Ipv6Addr>,
+    /// MLD packets sent: (ifindex, destination).
+    pub mld_sent: Vec<(u32, Ipv6Addr)>,
     /// Host joins in force.
     pub joins: BTreeSet<HostJoin>,
     /// The interfaces that are veths, with what the kernel reports of them.
@@ -273,6 +397,14 @@ impl RouterIo for FakeIo {
 
     fn send_igmp(&mut self, ifindex: u32, dst: Ipv4Addr, _datagram: &[u8]) {
         self.igmp_sent.push((ifindex, dst));
+    }
+
+    fn link_local_of(&self, ifindex: u32) -> Option<Ipv6Addr> {
+        self.link_locals.get(&ifindex).copied()
+    }
+
+    fn send_mld(&mut self, ifindex: u32, dst: Ipv6Addr, _packet: &[u8]) {
+        self.mld_sent.push((ifindex, dst));
     }
 
     fn host_join(&mut self, join: &HostJoin) -> anyhow::Result<()> {

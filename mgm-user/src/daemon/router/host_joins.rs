@@ -2,16 +2,11 @@
 //! holds the sockets.
 use super::{RouterCore, RouterIo};
 use crate::{api::proto::Response, dataplane::ForwardingBackend};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The router joins a group on an interface as a host.
-    pub fn host_join(
-        &mut self,
-        iface: String,
-        group: Ipv4Addr,
-        source: Option<Ipv4Addr>,
-    ) -> Response {
+    pub fn host_join(&mut self, iface: String, group: IpAddr, source: Option<IpAddr>) -> Response {
         let join = (iface, group, source);
         if self.host_joins.contains(&join) {
             return Response::error(183, "already joined");
@@ -26,12 +21,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     /// Leaves a host join.
-    pub fn host_leave(
-        &mut self,
-        iface: String,
-        group: Ipv4Addr,
-        source: Option<Ipv4Addr>,
-    ) -> Response {
+    pub fn host_leave(&mut self, iface: String, group: IpAddr, source: Option<IpAddr>) -> Response {
         let join = (iface, group, source);
         if !self.host_joins.remove(&join) {
             return Response::error(1168, "not joined");

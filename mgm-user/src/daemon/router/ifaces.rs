@@ -108,11 +108,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .set_ifindex(&link.name, Some(link.ifindex));
         let now = self.now();
         let ifid = IfId::index(link.ifindex);
-        if let Some(owner) = self.owner_of(&link.name) {
+        let owner = self.owner_of(&link.name);
+        if let Some(owner) = owner {
             if let Err(e) = self.mgm.take_interface_ownership(owner, ifid, now) {
                 warn!(interface = %link.name, error = %e, "taking ownership failed");
             }
         }
+        self.service6(&link.name, link.ifindex, owner.is_some(), true);
         // Flows already forwarded elsewhere get the interface where a route names it.
         self.apply_routes_to_mfes();
         self.mirror_interface(&link.name, link.ifindex, true);
@@ -137,6 +139,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 .is_none_or(|p| p.upstream != link.name);
         if runs_igmp {
             self.enable_igmp(link, &cfg);
+        }
+        if cfg.mld && !self.is_mirrored(&link.name) {
+            self.enable_mld(link, &cfg);
         }
     }
 
@@ -183,6 +188,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if let Ok(actions) = self.igmp.remove_interface(ifindex) {
             self.igmp_actions(actions);
         }
+        self.disable_mld(ifindex);
         let ifid = IfId::index(ifindex);
         let now = self.now();
         // The static memberships go first, so entries forwarding there lose the interface in
@@ -200,6 +206,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             let _ = self.mgm.release_interface_ownership(owner, ifid, now);
         }
         self.builtins.statics.1.set_ifindex(name, None);
+        let owned = self.owner_of(name).is_some();
+        self.service6(name, ifindex, owned, false);
         self.mirror_interface(name, ifindex, false);
         // A link that is gone has lost its program already.
         if let Err(e) = self.io.detach(name) {

@@ -1,12 +1,69 @@
-//! IGMP glue: datagrams in, queries out, memberships into the MGM.
-use super::{RouterCore, RouterIo};
+//! IGMP glue: datagrams in, queries out, memberships into the MGM. The MLD glue
+//! ([`super::mld_glue`]) shares the MGM side ([`IgmpClient`], [`apply_membership`]).
+use super::{family::Family, RouterCore, RouterIo};
 use crate::{
     dataplane::ForwardingBackend,
     igmp::{self, ChangeKind, MembershipChange},
-    mgm::{IfId, MemberFlags, Mgm, MgmError, ProtocolHandle, Sg, Timestamp},
+    mgm::{
+        Action, Address, IfId, MemberFlags, Mgm, MgmClient, MgmError, OifSet, ProtocolHandle, Sg,
+        Timestamp,
+    },
 };
-use std::time::Instant;
+use std::{collections::BTreeSet, net::Ipv4Addr, time::Instant};
 use tracing::{debug, warn};
+
+/// IGMP (or MLD, in the IPv6 MGM) as an MGM client: it only needs the disable/enable bracket.
+pub(super) struct IgmpClient<A: Address = Ipv4Addr> {
+    /// Interfaces whose memberships must be re-added after an Enable-IGMP callback.
+    pub(super) readd: Vec<IfId<A>>,
+    /// The sources excluded from an EXCLUDE-mode (\*,G), as (ifindex, group, source): a FORWARD
+    /// delete reaches only an entry that exists, so entries created later get it from
+    /// here ([`IgmpClient::blocked_oifs`]). Bounded by the protocol's `max_sources`.
+    blocked: BTreeSet<(u32, A, A)>,
+}
+
+impl<A: Address> Default for IgmpClient<A> {
+    fn default() -> Self {
+        Self {
+            readd: Vec::new(),
+            blocked: BTreeSet::new(),
+        }
+    }
+}
+
+impl<A: Address> IgmpClient<A> {
+    /// Follows the excluded sources through one membership change.
+    pub(super) fn track(&mut self, change: &MembershipChange<A>) {
+        let (ifindex, group) = (change.ifindex, change.group);
+        match change.kind {
+            ChangeKind::Block(s) => {
+                self.blocked.insert((ifindex, group, s));
+            }
+            ChangeKind::Unblock(s) => {
+                self.blocked.remove(&(ifindex, group, s));
+            }
+            ChangeKind::LeaveAny => self.blocked.retain(|&(i, g, _)| (i, g) != (ifindex, group)),
+            ChangeKind::JoinAny | ChangeKind::JoinSource(_) | ChangeKind::LeaveSource(_) => {}
+        }
+    }
+
+    /// The outgoing interfaces of a new entry of `sg` that exclude its source.
+    pub(super) fn blocked_oifs<'a>(
+        &'a self,
+        sg: Sg<A>,
+        oifs: &'a [IfId<A>],
+    ) -> impl Iterator<Item = IfId<A>> + 'a {
+        oifs.iter()
+            .copied()
+            .filter(move |o| self.blocked.contains(&(o.ifindex, sg.group, sg.source)))
+    }
+}
+
+impl<A: Address> MgmClient<A> for IgmpClient<A> {
+    fn enable_igmp(&mut self, ifid: IfId<A>) {
+        self.readd.push(ifid);
+    }
+}
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Counts an IGMP frame the receive path dropped (e.g. addressed to another station).
@@ -22,6 +79,34 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.drive();
     }
 
+    /// `action` as the backend must see it: a new entry without the interfaces where the
+    /// family's IGMP (MLD) excludes its source. Their FORWARD state goes to the MGM first (a
+    /// FORWARD delete reaches only an existing entry, A-26), so neither the backend nor the
+    /// entry's held packets ever go there. The flag says whether any was excluded (the MGM
+    /// then has an update to drain).
+    pub(super) fn without_blocked<F: Family>(&mut self, action: Action<F>) -> (Action<F>, bool) {
+        let Action::InstallMfe { sg, iif, oifs } = action else {
+            return (action, false);
+        };
+        let (h, client) = F::local(self);
+        let (h, blocked) = (
+            *h,
+            client.blocked_oifs(sg, oifs.as_slice()).collect::<Vec<_>>(),
+        );
+        if blocked.is_empty() {
+            return (Action::InstallMfe { sg, iif, oifs }, false);
+        }
+        let now = self.now();
+        for oif in &blocked {
+            let mgm = F::mgm_mut(self);
+            if let Err(e) = mgm.delete_membership(h, sg, *oif, MemberFlags::FORWARD, now) {
+                warn!(%sg, ifindex = oif.ifindex, error = %e, "excluding a blocked source failed");
+            }
+        }
+        let oifs: OifSet<F> = oifs.iter().filter(|o| !blocked.contains(o)).collect();
+        (Action::InstallMfe { sg, iif, oifs }, true)
+    }
+
     pub(super) fn igmp_actions(&mut self, actions: Vec<igmp::Action>) {
         let now = self.now();
         let handle = self.builtins.igmp.0;
@@ -29,6 +114,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             match action {
                 igmp::Action::Send(t) => self.io.send_igmp(t.ifindex, t.dst, &t.datagram),
                 igmp::Action::Membership(change) => {
+                    self.builtins.igmp.1.track(&change);
                     if let Err(e) = apply_membership(&mut self.mgm, handle, change, now) {
                         debug!(?change, error = %e, "IGMP membership not applied");
                     }
@@ -42,10 +128,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 }
 
-fn apply_membership(
-    mgm: &mut Mgm,
+/// Applies one change of IGMP's (or MLD's) memberships to `mgm` as protocol `h`.
+pub(super) fn apply_membership<A: Address>(
+    mgm: &mut Mgm<A>,
     h: ProtocolHandle,
-    change: MembershipChange,
+    change: MembershipChange<A>,
     now: Timestamp,
 ) -> Result<(), MgmError> {
     let ifid = IfId::index(change.ifindex);

@@ -11,7 +11,7 @@ use crate::{
     dataplane::ForwardingBackend,
     mgm::{MemberFlags, Sg},
 };
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use std::{collections::BTreeMap, net::Ipv4Addr, time::Instant};
 use tracing::{debug, info, warn};
 
@@ -217,8 +217,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     fn host_route(&self, sg: Sg, route: &MirroredRoute) -> StaticRoute {
         StaticRoute {
             from: self.name_of(route.iif),
-            source: Some(Ipv4Net::from(sg.source)),
-            group: Ipv4Net::from(sg.group),
+            source: Some(IpNet::from(Ipv4Net::from(sg.source))),
+            group: IpNet::from(Ipv4Net::from(sg.group)),
             to: route.oifs.iter().map(|&o| self.name_of(o)).collect(),
         }
     }

@@ -10,18 +10,21 @@
 //! [`RouterIo`] (attachments, punt sockets, IGMP and host sockets, veth readings); [`executor`]
 //! holds the daemon's implementations and [`Router`], the core as mgmd runs it. One concern per
 //! file: interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
-//! ([`punts`]), IGMP ([`igmp_glue`]), API tables and counters, the veth watch's refresh
+//! ([`punts`]), IGMP ([`igmp_glue`]), MLD ([`mld_glue`]), API tables and counters, the veth watch's refresh
 //! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
 //! external protocols ([`externals`]), reload ([`reload`]), and keeping the backend in step
-//! with the MGM ([`sync`]).
+//! with the MGM ([`sync`]). IPv6 has its own MGM beside the IPv4 one ([`v6`]); the entry life
+//! cycle both share is written once over the [`family::Family`].
 mod executor;
 mod externals;
 #[cfg(any(test, feature = "testkit"))]
 pub(super) mod fake;
+mod family;
 mod host_joins;
 mod ifaces;
 mod igmp_glue;
 mod kernel_routes;
+mod mld_glue;
 mod ports;
 mod punts;
 mod reload;
@@ -31,6 +34,7 @@ mod sync;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod v6;
 
 pub use executor::Router;
 use ports::HostJoin;
@@ -49,14 +53,16 @@ use crate::{
     dataplane::{DataPlaneReport, ForwardingBackend, IfaceSettings},
     igmp,
     mgm::{
-        self, Action, CallbackSet, ClientDirectory, IfId, MemberFlags, Mgm, MgmClient,
-        ProtocolHandle, Sg, StaticRib, Timestamp,
+        self, Action, CallbackSet, ClientDirectory, MemberFlags, Mgm, MgmClient, ProtocolHandle,
+        Sg, StaticRib, Timestamp,
     },
 };
+use family::Family;
+use igmp_glue::IgmpClient;
 use mgm_common::SgKey;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 use tracing::{debug, info, warn};
@@ -72,19 +78,6 @@ pub const STATIC_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 3);
 pub const PROXY_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x40);
 /// Protocol id of the built-in `kernel` protocol, which owns the mirrored interfaces.
 pub const KERNEL_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x41);
-
-/// IGMP as an MGM client: it only needs the disable/enable bracket.
-#[derive(Default)]
-struct IgmpClient {
-    /// Interfaces whose memberships must be re-added after an Enable-IGMP callback.
-    readd: Vec<IfId>,
-}
-
-impl MgmClient for IgmpClient {
-    fn enable_igmp(&mut self, ifid: IfId) {
-        self.readd.push(ifid);
-    }
-}
 
 /// The in-process protocols, found by handle.
 struct Builtins {
@@ -174,6 +167,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     stats_refreshes: u64,
     /// The mirror of the kernel's multicast routes (with `[mirror]`).
     mirror: Option<kernel_routes::Mirror>,
+    /// The IPv6 MGM and what belongs to it.
+    v6: v6::V6,
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
@@ -186,24 +181,15 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         hold: Hold,
         now: Instant,
     ) -> anyhow::Result<Self> {
-        let adopted: Vec<(Sg, u32)> = backend
-            .installed_all()
-            .into_iter()
-            .map(|e| (sg_of(e.sg), e.iif))
-            .collect();
-        if !adopted.is_empty() {
+        let adopted = adopt::<Ipv4Addr, B>(&mut backend);
+        let adopted6 = adopt::<Ipv6Addr, B>(&mut backend);
+        if !adopted.is_empty() || !adopted6.is_empty() {
             info!(
                 entries = adopted.len(),
+                ipv6_entries = adopted6.len(),
                 window_s = config.daemon.adopt_window_s,
                 "adopted the forwarding entries of the previous run"
             );
-        }
-        // A previous run stopped while an entry was in hold mode left it punting its packets to
-        // sockets nobody reads: adopted entries forward by the fast path at once.
-        for (sg, _) in &adopted {
-            if let Err(e) = backend.release_hold(key_of(*sg)) {
-                warn!(source = %sg.source, group = %sg.group, error = %e, "ending an adopted entry's hold mode failed");
-            }
         }
         let reconcile_at = now + Duration::from_secs(config.daemon.adopt_window_s.into());
         // Every entry the MGM keeps fits into the data plane's table (capacity.rs).
@@ -215,6 +201,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             max_negative_mfes: config.daemon.max_negative_entries as usize,
             ..mgm::Config::default()
         };
+        let mut v6 = v6::V6::new(core_config.clone(), STATIC_PROTOCOL_ID, adopted6)?;
         let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));
         let igmp_handle = mgm.register(
             mgm::MS_IP_IGMP,
@@ -247,6 +234,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let mut statics = StaticProtocol::default();
         for route in &config.routes {
             statics.add_route(route.clone());
+            v6.statics.1.add_route(route.clone());
         }
         Ok(Self {
             epoch: now,
@@ -282,6 +270,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             stats_read_at: None,
             stats_refreshes: 0,
             mirror,
+            v6,
         })
     }
 
@@ -294,6 +283,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The I/O port, for what the API reports of it.
     pub fn io(&self) -> &I {
         &self.io
+    }
+
+    /// Whether entries adopted from the previous run wait for their reconciliation.
+    fn adopting(&self) -> bool {
+        !self.adopted.is_empty() || !self.v6.adopted.is_empty()
     }
 
     /// The core's time as the MGM counts it.
@@ -310,15 +304,23 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let handover = self
             .draining
             .values()
+            .chain(self.v6.draining.values())
             .map(|(last, _)| *last + HOLD_QUIET)
             .min();
-        let reconcile = (!self.adopted.is_empty()).then_some(self.reconcile_at);
+        let mgm6 = self
+            .v6
+            .mgm
+            .next_timeout()
+            .map(|t| self.epoch + Duration::from_millis(t.as_millis()));
+        let reconcile = self.adopting().then_some(self.reconcile_at);
         [
             mgm,
+            mgm6,
             self.igmp.next_timeout(),
+            self.v6.mld.next_timeout(),
             handover,
             reconcile,
-            self.unsynced.next_retry(),
+            self.next_retry(),
             self.punt_retries.next(),
         ]
         .into_iter()
@@ -330,13 +332,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn tick(&mut self, now: Instant) {
         self.advance(now);
         self.mgm.tick(self.now());
+        self.v6.mgm.tick(self.now());
         let actions = self.igmp.tick(now);
         self.igmp_actions(actions);
+        let actions = self.v6.mld.tick(now);
+        self.mld_actions(actions);
         self.drive();
-        if !self.draining.is_empty() {
+        if !self.draining.is_empty() || !self.v6.draining.is_empty() {
             self.drain_punts(now);
         }
-        if !self.adopted.is_empty() && now >= self.reconcile_at {
+        if self.adopting() && now >= self.reconcile_at {
             self.reconcile_adopted();
         }
         self.retry_unsynced();
@@ -348,6 +353,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// backend replaces it in place (atomically; unchanged lists keep forwarding untouched).
     /// Entries that no longer have receivers become negative and then expire as usual.
     fn reconcile_adopted(&mut self) {
+        self.reconcile_adopted6();
         let adopted = std::mem::take(&mut self.adopted);
         info!(
             entries = adopted.len(),
@@ -395,11 +401,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 self.mgm
                     .wrong_interface(sg.source, sg.group, ifindex, &header, now);
             }
-            DataPlaneReport::Miss6 { sg, ifindex, .. }
-            | DataPlaneReport::WrongIf6 { sg, ifindex, .. } => {
-                // The MGM carries IPv4 only so far (issue 13 item 3 brings IPv6 to it).
-                debug!(%sg, ifindex, "IPv6 report ignored: the router does not route IPv6 yet");
-            }
+            DataPlaneReport::Miss6 {
+                sg,
+                ifindex,
+                header,
+            } => self.miss6(Ipv6Addr::sg(sg), ifindex, &header),
+            DataPlaneReport::WrongIf6 {
+                sg,
+                ifindex,
+                header,
+            } => self.wrong_if6(sg, ifindex, &header),
         }
         self.drive();
     }
@@ -439,11 +450,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             for (to, callback, answer) in delivered {
                 self.delivered_builtin(to, &callback, answer.as_ref());
             }
+            let mut excluded = false;
             for action in others {
+                let (action, blocked) = self.without_blocked(action);
+                excluded |= blocked;
                 self.apply(action);
             }
             let readd = std::mem::take(&mut self.builtins.igmp.1.readd);
-            if readd.is_empty() {
+            if readd.is_empty() && !excluded {
                 break;
             }
             for ifid in readd {
@@ -459,6 +473,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 "the forwarding table is full of active flows: new entries refused"
             );
         }
+        self.drive6();
     }
 
     fn apply(&mut self, action: Action) {
@@ -466,82 +481,119 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         match action {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
                 let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
-                let key = key_of(sg);
-                // Packets of the flow already punted leave before the fast path takes over:
-                // a new entry starts in hold mode whether or not its punted packets have been
-                // read yet (some may still sit in the punt ring, e.g. when the report was
-                // read first). The data plane forwards its packets itself as soon as every
-                // packet punted before on their receive queue has been sent on (the punt
-                // marks, see `hold`), and the mode ends once its punt path is quiet.
-                let holding = !oifs.is_empty() && self.backend.installed(key).is_none();
-                if holding {
-                    self.backend.hold_on_create(key);
-                }
-                // An update of an entry the backend failed to take installs it.
-                let result = if self.backend.installed(key).is_some() {
-                    self.backend.update_mfe(key, iif.ifindex, &oifs)
-                } else {
-                    self.backend.install_mfe(key, iif.ifindex, &oifs)
-                };
-                match result {
-                    Ok(()) => {
-                        if holding {
-                            self.draining
-                                .insert(sg, (self.clock, self.clock + HOLD_MAX));
-                        }
-                        self.synced(sg);
-                    }
-                    Err(e) => self.backend_failed(sg, "install", &e),
-                }
-                // What was punted before the install joins the queue first (a negative entry
-                // sends nothing, so a spray of them costs no reads of the punt rings here).
-                if !oifs.is_empty() {
-                    let now = self.clock;
-                    self.drain_punts(now);
-                }
-                let route = hold::Route {
-                    iif: iif.ifindex,
-                    oifs: &oifs,
-                    egress: &self.egress,
-                };
-                self.hold.release(sg, route, &mut self.io);
-                self.sync_punt_marks();
+                self.entry_written(sg, iif.ifindex, &oifs);
             }
-            Action::DeleteMfe { sg } => {
-                self.hold.discard(sg);
-                self.sync_punt_marks();
-                self.draining.remove(&sg);
-                let key = key_of(sg);
-                // Nothing to delete when the backend never took the entry.
-                if self.backend.installed(key).is_none() {
-                    self.synced(sg);
-                    return;
-                }
-                match self.backend.delete_mfe(key) {
-                    Ok(()) => self.synced(sg),
-                    Err(e) => self.backend_failed(sg, "delete", &e),
-                }
-            }
-            Action::CreationCancelled { sg } => {
-                self.hold.discard(sg);
-                self.sync_punt_marks();
-                self.forget_unknown(sg);
-            }
+            Action::DeleteMfe { sg } => self.entry_deleted(sg),
+            Action::CreationCancelled { sg } => self.creation_cancelled(sg),
             Action::Callback { to, callback } => self.deliver_external(to, callback),
         }
     }
 }
 
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// The MGM installed or changed its entry for `sg` (of either family): the backend takes
+    /// it, and the packets held for it leave.
+    fn entry_written<F: Family>(&mut self, sg: Sg<F>, iif: u32, oifs: &[u32]) {
+        self.write_entry(sg, iif, oifs);
+        // What was punted before the install joins the queue first (a negative entry sends
+        // nothing, so a spray of them costs no reads of the punt rings here).
+        if !oifs.is_empty() {
+            let now = self.clock;
+            self.drain_punts(now);
+        }
+        let route = hold::Route {
+            iif,
+            oifs,
+            egress: &self.egress,
+        };
+        self.hold.release(F::flow(sg), route, &mut self.io);
+        self.sync_punt_marks();
+    }
+
+    /// The MGM deleted its entry for `sg`: what is held for it is dropped, and the backend
+    /// deletes it.
+    fn entry_deleted<F: Family>(&mut self, sg: Sg<F>) {
+        self.hold.discard(F::flow(sg));
+        self.sync_punt_marks();
+        self.delete_entry(sg);
+    }
+
+    /// The MGM abandoned the creation of `sg`.
+    fn creation_cancelled<F: Family>(&mut self, sg: Sg<F>) {
+        self.hold.discard(F::flow(sg));
+        self.sync_punt_marks();
+        self.forget_unknown(sg);
+    }
+
+    /// Writes the MGM's entry for `sg` of either family into the backend.
+    ///
+    /// Packets of the flow already punted leave before the fast path takes over: a new entry
+    /// starts in hold mode whether or not its punted packets have been read yet (some may
+    /// still sit in the punt ring, e.g. when the report was read first). The data plane
+    /// forwards its packets itself as soon as every packet punted before on their receive
+    /// queue has been sent on (the punt marks, see `hold`), and the mode ends once its punt
+    /// path is quiet.
+    fn write_entry<F: Family>(&mut self, sg: Sg<F>, iif: u32, oifs: &[u32]) {
+        let key = F::key(sg);
+        let exists = F::installed(&self.backend, key).is_some();
+        let holding = !oifs.is_empty() && !exists;
+        if holding {
+            F::hold_on_create(&mut self.backend, key);
+        }
+        // An update of an entry the backend failed to take installs it.
+        let result = if exists {
+            F::update(&mut self.backend, key, iif, oifs)
+        } else {
+            F::install(&mut self.backend, key, iif, oifs)
+        };
+        match result {
+            Ok(()) => {
+                if holding {
+                    let clock = self.clock;
+                    F::side(self).draining.insert(sg, (clock, clock + HOLD_MAX));
+                }
+                self.synced(sg);
+            }
+            Err(e) => self.backend_failed(sg, "install", &e),
+        }
+    }
+
+    /// Deletes the backend's entry for `sg` of either family.
+    fn delete_entry<F: Family>(&mut self, sg: Sg<F>) {
+        F::side(self).draining.remove(&sg);
+        let key = F::key(sg);
+        // Nothing to delete when the backend never took the entry.
+        if F::installed(&self.backend, key).is_none() {
+            self.synced(sg);
+            return;
+        }
+        match F::delete(&mut self.backend, key) {
+            Ok(()) => self.synced(sg),
+            Err(e) => self.backend_failed(sg, "delete", &e),
+        }
+    }
+}
+
+/// The entries of family `F` a previous run left in `backend`, (S,G) and incoming ifindex.
+/// A previous run stopped while an entry was in hold mode left it punting its packets to
+/// sockets nobody reads: adopted entries forward by the fast path at once.
+fn adopt<F: Family, B: ForwardingBackend>(backend: &mut B) -> Vec<(Sg<F>, u32)> {
+    let adopted: Vec<(Sg<F>, u32)> = F::read_installed(backend)
+        .into_iter()
+        .map(|e| (F::sg(e.sg), e.iif))
+        .collect();
+    for (sg, _) in &adopted {
+        if let Err(e) = F::release_hold(backend, F::key(*sg)) {
+            warn!(source = %sg.source, group = %sg.group, error = %e, "ending an adopted entry's hold mode failed");
+        }
+    }
+    adopted
+}
+
 fn sg_of(key: SgKey) -> Sg {
-    Sg::new(
-        Ipv4Addr::from(u32::from_be(key.source)),
-        Ipv4Addr::from(u32::from_be(key.group)),
-    )
+    Ipv4Addr::sg(key)
 }
 
 fn key_of(sg: Sg) -> SgKey {
-    SgKey {
-        source: u32::from(sg.source).to_be(),
-        group: u32::from(sg.group).to_be(),
-    }
+    Ipv4Addr::key(sg)
 }

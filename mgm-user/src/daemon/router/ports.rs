@@ -1,5 +1,5 @@
 //! What the router core needs from its surroundings besides the forwarding backend. The
-//! daemon's executor implements it with XDP attachments, AF_XDP punt sockets, raw IGMP sockets,
+//! daemon's executor implements it with XDP attachments, AF_XDP punt sockets, raw IGMP and MLD sockets,
 //! host sockets and the kernel's reports on veths (ethtool, netdev genetlink, sysfs:
 //! [`crate::daemon::veth::kernel`]) ([`super::executor`]); the core's tests with a fake that
 //! records every call and fails on demand.
@@ -10,10 +10,14 @@ use crate::{
         veth::VethReading,
     },
 };
-use std::{collections::BTreeMap, net::Ipv4Addr};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
 
-/// A group the router itself joins as a host on an interface: (interface, group, source).
-pub type HostJoin = (String, Ipv4Addr, Option<Ipv4Addr>);
+/// A group the router itself joins as a host on an interface: (interface, group, source), of
+/// either family.
+pub type HostJoin = (String, IpAddr, Option<IpAddr>);
 
 /// A frame the XDP program punted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +58,12 @@ pub trait RouterIo: FrameOut {
 
     /// Sends an IGMP datagram out of `ifindex` to `dst`.
     fn send_igmp(&mut self, ifindex: u32, dst: Ipv4Addr, datagram: &[u8]);
+
+    /// The link-local IPv6 address of `ifindex`.
+    fn link_local_of(&self, ifindex: u32) -> Option<Ipv6Addr>;
+
+    /// Sends a complete MLD packet (IPv6 header on) out of `ifindex` to `dst`.
+    fn send_mld(&mut self, ifindex: u32, dst: Ipv6Addr, packet: &[u8]);
 
     /// Joins a group as a host.
     fn host_join(&mut self, join: &HostJoin) -> anyhow::Result<()>;

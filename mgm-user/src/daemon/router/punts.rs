@@ -1,13 +1,14 @@
 //! The punt path and the hold handover: punted packets are held until their entry exists, and
 //! an entry leaves hold mode once its punt path is quiet.
-use super::{key_of, ports::Punted, RouterCore, RouterIo, HOLD_QUIET};
+use super::{family::Family, ports::Punted, RouterCore, RouterIo, HOLD_QUIET};
 use crate::{
-    daemon::hold::{self, Hold},
+    daemon::hold::{self, Flow, Hold},
     dataplane::ForwardingBackend,
     mgm::Sg,
 };
 use std::{
     collections::BTreeMap,
+    net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 use tracing::warn;
@@ -102,16 +103,15 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         } in frames
         {
             let flow = Hold::flow_of(&frame);
-            if let Some(drain) = flow.and_then(|sg| self.draining.get_mut(&sg)) {
-                drain.0 = now;
-            }
-            let installed = flow
-                .filter(|sg| !self.hold.is_waiting(*sg))
-                .and_then(|sg| self.mgm.mfe(sg))
-                .map(|m| {
-                    let oifs: Vec<u32> = m.oifs().iter().map(|o| o.ifindex).collect();
-                    (m.sg(), m.iif().ifindex, oifs)
-                });
+            let installed = flow.and_then(|flow| {
+                let entry = match flow {
+                    Flow::V4(sg) => self.punted_route(sg, now),
+                    Flow::V6(sg) => self.punted_route(sg, now),
+                };
+                entry
+                    .filter(|_| !self.hold.is_waiting(flow))
+                    .map(|(iif, oifs)| (flow, iif, oifs))
+            });
             match installed {
                 Some((sg, iif, oifs)) => {
                     let route = hold::Route {
@@ -131,6 +131,18 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.hand_over(now);
     }
 
+    /// A packet of `sg` was punted at `now` (an entry in hold mode stays in it a while
+    /// longer): the MGM's entry for it, incoming and outgoing ifindexes.
+    fn punted_route<F: Family>(&mut self, sg: Sg<F>, now: Instant) -> Option<(u32, Vec<u32>)> {
+        if let Some(drain) = F::side(self).draining.get_mut(&sg) {
+            drain.0 = now;
+        }
+        F::mgm(self).mfe(sg).map(|m| {
+            let oifs: Vec<u32> = m.oifs().iter().map(|o| o.ifindex).collect();
+            (m.iif().ifindex, oifs)
+        })
+    }
+
     /// Hands the data plane the punt marks that moved: how far each punt socket's frames have
     /// been sent on or dropped.
     pub(super) fn sync_punt_marks(&mut self) {
@@ -142,15 +154,23 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Ends hold mode for entries whose punt path has gone quiet (every packet punted before
     /// has been sent on) or that reached the time limit.
     fn hand_over(&mut self, now: Instant) {
-        let ready: Vec<Sg> = self
-            .draining
+        self.hand_over_of::<Ipv4Addr>(now);
+        self.hand_over_of::<Ipv6Addr>(now);
+    }
+
+    /// [`RouterCore::hand_over`] for the entries of family `F`.
+    fn hand_over_of<F: Family>(&mut self, now: Instant) {
+        let draining = F::side(self).draining;
+        let ready: Vec<Sg<F>> = draining
             .iter()
             .filter(|(_, (last, deadline))| now >= *last + HOLD_QUIET || now >= *deadline)
             .map(|(sg, _)| *sg)
             .collect();
+        for sg in &ready {
+            draining.remove(sg);
+        }
         for sg in ready {
-            self.draining.remove(&sg);
-            if let Err(e) = self.backend.release_hold(key_of(sg)) {
+            if let Err(e) = F::release_hold(&mut self.backend, F::key(sg)) {
                 warn!(source = %sg.source, group = %sg.group, error = %e, "ending hold mode failed");
             }
         }
@@ -175,9 +195,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .map(|(k, v)| (format!("hold_{k}"), v.as_u64().unwrap_or(0)))
             .collect();
         out.insert("hold_queued_now".into(), self.hold.held() as u64);
-        out.insert("backend_failures".into(), self.unsynced.failures);
-        out.insert("backend_repaired".into(), self.unsynced.repaired);
-        out.insert("backend_unsynced_now".into(), self.unsynced.len() as u64);
+        let (v4, v6) = (&self.unsynced, &self.v6.unsynced);
+        out.insert("backend_failures".into(), v4.failures + v6.failures);
+        out.insert("backend_repaired".into(), v4.repaired + v6.repaired);
+        out.insert("backend_unsynced_now".into(), (v4.len() + v6.len()) as u64);
         out.insert("stats_refreshes".into(), self.stats_refreshes);
         let capacity = self.mgm.capacity_counters();
         let (mfes, negative) = self.mgm.mfe_counts();

@@ -18,7 +18,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             );
             new.mirror = self.config.mirror.clone();
         }
-        let old_routes: BTreeSet<StaticRoute> = self.builtins.statics.1.routes().cloned().collect();
+        let old_routes: BTreeSet<StaticRoute> = self
+            .builtins
+            .statics
+            .1
+            .routes()
+            .chain(self.v6.statics.1.routes())
+            .cloned()
+            .collect();
         let new_routes: BTreeSet<StaticRoute> = new.routes.iter().cloned().collect();
         let old_ifaces = self.config.interfaces.clone();
         self.config.interfaces = new.interfaces.clone();
@@ -35,6 +42,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             if let (Some(old), Some(new)) = (old, new.interface(&link.name)) {
                 if old != new && old.differs_only_in_igmp_tuning(new) {
                     self.retune_igmp(link.ifindex, new);
+                    self.retune_mld(link.ifindex, new);
                     continue;
                 }
             }

@@ -6,6 +6,7 @@ use crate::{
     dataplane::ForwardingBackend,
     mgm::{MemberFlags, Sg},
 };
+use ipnet::IpNet;
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Adds a static route at run time.
@@ -13,7 +14,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if let Err(problem) = route.check(&self.config.interfaces) {
             return Response::error(87, problem.to_string());
         }
-        if !self.builtins.statics.1.add_route(route) {
+        let added = match route.group {
+            IpNet::V4(_) => self.builtins.statics.1.add_route(route),
+            IpNet::V6(_) => self.v6.statics.1.add_route(route),
+        };
+        if !added {
             return Response::error(183, "the route exists already");
         }
         // Flows with an entry (forwarded or dropped) pick the route up now.
@@ -23,10 +28,24 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 
     /// Removes a static route at run time; only the flows it fed change.
     pub fn remove_route(&mut self, route: &StaticRoute) -> Response {
+        let now = self.now();
+        if let IpNet::V6(_) = route.group {
+            let (h, statics) = &mut self.v6.statics;
+            let Some(stale) = statics.remove_route(route) else {
+                return Response::error(1168, "no such route");
+            };
+            for (sg, ifid) in stale {
+                let _ = self
+                    .v6
+                    .mgm
+                    .delete_membership(*h, sg, ifid, MemberFlags::JOIN, now);
+            }
+            self.drive();
+            return Response::Ok;
+        }
         let Some(stale) = self.builtins.statics.1.remove_route(route) else {
             return Response::error(1168, "no such route");
         };
-        let now = self.now();
         let h = self.builtins.statics.0;
         for (sg, ifid) in stale {
             let _ = self
@@ -37,7 +56,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         Response::Ok
     }
 
-    /// Gives every existing entry the memberships the routes now name for it (the static
+    /// Gives every existing entry (of either family) the memberships the routes now name for it (the static
     /// protocol returns each membership once), so flows already forwarded or dropped pick up a
     /// route added at run time without waiting for their entry to expire.
     pub(super) fn apply_routes_to_mfes(&mut self) {
@@ -51,6 +70,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     .add_membership(h, msg, ifid, MemberFlags::JOIN, now);
             }
         }
+        self.apply_routes_to_mfes6();
         self.drive();
     }
 }

@@ -6,10 +6,14 @@
 //! agree), and an entry whose creation failed absent: a retry installs the MGM's current entry,
 //! or deletes one the MGM no longer has. At most one retry is pending per (S,G), so the list is
 //! bounded by the number of entries of the MGM and of the backend together.
-use super::{key_of, sg_of, RouterCore, RouterIo};
-use crate::{dataplane::ForwardingBackend, mgm::Sg};
+use super::{family::Family, key_of, RouterCore, RouterIo};
+use crate::{
+    dataplane::ForwardingBackend,
+    mgm::{Address, Sg},
+};
 use std::{
     collections::{BTreeMap, BTreeSet},
+    net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 use tracing::{info, warn};
@@ -19,18 +23,29 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// ...doubling up to this interval.
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// Entries whose backend action failed, and the counters of failures and repairs.
-#[derive(Debug, Default)]
-pub(super) struct Unsynced {
+/// Entries of one family whose backend action failed, and the counters of failures and
+/// repairs.
+#[derive(Debug)]
+pub(super) struct Unsynced<A: Address = Ipv4Addr> {
     /// (S,G) → (failed attempts, next retry).
-    pending: BTreeMap<Sg, (u32, Instant)>,
+    pending: BTreeMap<Sg<A>, (u32, Instant)>,
     /// Backend actions that failed (first attempts and retries).
     pub(super) failures: u64,
     /// Entries a retry brought back in step.
     pub(super) repaired: u64,
 }
 
-impl Unsynced {
+impl<A: Address> Default for Unsynced<A> {
+    fn default() -> Self {
+        Self {
+            pending: BTreeMap::new(),
+            failures: 0,
+            repaired: 0,
+        }
+    }
+}
+
+impl<A: Address> Unsynced<A> {
     /// When the next retry is due.
     pub(super) fn next_retry(&self) -> Option<Instant> {
         self.pending.values().map(|(_, at)| *at).min()
@@ -56,8 +71,8 @@ type Forwarding = (u32, Vec<u32>);
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The MGM's entry for `sg` as the backend should hold it.
-    fn wanted(&self, sg: Sg) -> Option<Forwarding> {
-        self.mgm.mfe(sg).map(|m| {
+    fn wanted<F: Family>(&self, sg: Sg<F>) -> Option<Forwarding> {
+        F::mgm(self).mfe(sg).map(|m| {
             let mut oifs: Vec<u32> = m.oifs().iter().map(|o| o.ifindex).collect();
             oifs.sort_unstable();
             oifs.dedup();
@@ -66,14 +81,21 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     /// The backend took the action for `sg`.
-    pub(super) fn synced(&mut self, sg: Sg) {
-        self.unsynced.pending.remove(&sg);
+    pub(super) fn synced<F: Family>(&mut self, sg: Sg<F>) {
+        F::side(self).unsynced.pending.remove(&sg);
     }
 
     /// A backend action for `sg` failed: counted, logged, and retried later.
-    pub(super) fn backend_failed(&mut self, sg: Sg, what: &str, error: &dyn std::error::Error) {
-        self.unsynced.failures += 1;
-        let attempts = self.unsynced.pending.get(&sg).map_or(0, |(n, _)| *n) + 1;
+    pub(super) fn backend_failed<F: Family>(
+        &mut self,
+        sg: Sg<F>,
+        what: &str,
+        error: &dyn std::error::Error,
+    ) {
+        let clock = self.clock;
+        let unsynced = F::side(self).unsynced;
+        unsynced.failures += 1;
+        let attempts = unsynced.pending.get(&sg).map_or(0, |(n, _)| *n) + 1;
         let backoff = RETRY_FIRST
             .saturating_mul(1 << attempts.min(16).saturating_sub(1))
             .min(RETRY_MAX);
@@ -82,21 +104,20 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             retry_in_ms = backoff.as_millis() as u64,
             "data plane {what} failed: the entry is not as the MGM has it; retrying"
         );
-        self.unsynced
-            .pending
-            .insert(sg, (attempts, self.clock + backoff));
+        unsynced.pending.insert(sg, (attempts, clock + backoff));
     }
 
     /// Deletes the backend's entry for `sg` if the MGM neither has it nor is creating it: an
     /// adopted entry whose re-creation was abandoned must not go on forwarding.
-    pub(super) fn forget_unknown(&mut self, sg: Sg) {
-        let key = key_of(sg);
-        let unknown = self.mgm.mfe(sg).is_none() && !self.mgm.is_resolving(sg);
-        if !unknown || self.backend.installed(key).is_none() {
+    pub(super) fn forget_unknown<F: Family>(&mut self, sg: Sg<F>) {
+        let key = F::key(sg);
+        let mgm = F::mgm(self);
+        let unknown = mgm.mfe(sg).is_none() && !mgm.is_resolving(sg);
+        if !unknown || F::installed(&self.backend, key).is_none() {
             return;
         }
         info!(source = %sg.source, group = %sg.group, "removing an entry the MGM does not have");
-        match self.backend.delete_mfe(key) {
+        match F::delete(&mut self.backend, key) {
             Ok(()) => self.synced(sg),
             Err(e) => self.backend_failed(sg, "delete", &e),
         }
@@ -123,27 +144,43 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
-    /// Retries the due entries: installs the MGM's entry, or deletes one it no longer has.
+    /// Retries the due entries of both families.
     pub(super) fn retry_unsynced(&mut self) {
-        let due: Vec<Sg> = self
+        self.retry_unsynced_of::<Ipv4Addr>();
+        self.retry_unsynced_of::<Ipv6Addr>();
+    }
+
+    /// When the next retry of either family is due.
+    pub(super) fn next_retry(&self) -> Option<Instant> {
+        [self.unsynced.next_retry(), self.v6.unsynced.next_retry()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Retries the due entries of family `F`: installs the MGM's entry, or deletes one it no
+    /// longer has.
+    fn retry_unsynced_of<F: Family>(&mut self) {
+        let clock = self.clock;
+        let due: Vec<Sg<F>> = F::side(self)
             .unsynced
             .pending
             .iter()
-            .filter(|(_, (_, at))| *at <= self.clock)
+            .filter(|(_, (_, at))| *at <= clock)
             .map(|(sg, _)| *sg)
             .collect();
         for sg in due {
-            let key = key_of(sg);
-            let have = self.backend.installed(key).map(|e| (e.iif, e.oifs));
+            let key = F::key(sg);
+            let have = F::installed(&self.backend, key).map(|e| (e.iif, e.oifs));
             let want = self.wanted(sg);
             let result = match &want {
                 _ if have == want => Ok(()),
-                Some((iif, oifs)) => self.backend.install_mfe(key, *iif, oifs),
-                None => self.backend.delete_mfe(key),
+                Some((iif, oifs)) => F::install(&mut self.backend, key, *iif, oifs),
+                None => F::delete(&mut self.backend, key),
             };
             match result {
                 Ok(()) => {
-                    self.unsynced.repaired += 1;
+                    F::side(self).unsynced.repaired += 1;
                     info!(source = %sg.source, group = %sg.group, "data plane entry repaired");
                     self.synced(sg);
                 }
@@ -155,18 +192,29 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
-    /// Compares every entry of the MGM with what the forwarding path holds (read back from
+    /// Compares every entry of the MGMs with what the forwarding path holds (read back from
     /// it): missing, extra (except adopted entries not yet reconciled) and different ones.
     pub fn check(&self) -> Result<CheckReport, B::Error> {
-        let held: BTreeMap<Sg, Forwarding> = self
-            .backend
-            .read_back()?
-            .into_iter()
-            .map(|e| (sg_of(e.sg), (e.iif, e.oifs)))
-            .collect();
         let adopted: BTreeSet<Sg> = self.adopted.iter().map(|(sg, _)| *sg).collect();
-        let mine: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
-        let mut differences = Vec::new();
+        let mut report = CheckReport::default();
+        self.check_of::<Ipv4Addr>(&adopted, &mut report)?;
+        let adopted6: BTreeSet<Sg<Ipv6Addr>> = self.v6.adopted.iter().map(|(sg, _)| *sg).collect();
+        self.check_of::<Ipv6Addr>(&adopted6, &mut report)?;
+        Ok(report)
+    }
+
+    /// [`RouterCore::check`] for the entries of family `F`.
+    fn check_of<F: Family>(
+        &self,
+        adopted: &BTreeSet<Sg<F>>,
+        report: &mut CheckReport,
+    ) -> Result<(), B::Error> {
+        let held: BTreeMap<Sg<F>, Forwarding> = F::read_back(&self.backend)?
+            .into_iter()
+            .map(|e| (F::sg(e.sg), (e.iif, e.oifs)))
+            .collect();
+        let mine: Vec<Sg<F>> = F::mgm(self).mfes().map(|m| m.sg()).collect();
+        let differences = &mut report.differences;
         for sg in &mine {
             let want = self.wanted(*sg);
             match (held.get(sg), want) {
@@ -185,13 +233,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 differences.push(format!("{} extra", self.describe(*sg)));
             }
         }
-        Ok(CheckReport {
-            entries: mine.len(),
-            differences,
-        })
+        report.entries += mine.len();
+        Ok(())
     }
 
-    fn describe(&self, sg: Sg) -> String {
+    fn describe<A: Address>(&self, sg: Sg<A>) -> String {
         format!("({}, {})", sg.source, sg.group)
     }
 

@@ -1,16 +1,17 @@
 //! The API tables (interfaces, protocols, MFEs, groups, IGMP, routes).
 use super::{
-    key_of, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID,
+    family::Family, key_of, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID,
+    STATIC_PROTOCOL_ID,
 };
 use crate::{
     api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
-    dataplane::ForwardingBackend,
-    igmp::ChangeKind,
-    mgm::{self, IfId, MemberFlags, ProtocolHandle, Sg},
+    dataplane::{ForwardingBackend, MfeStats},
+    igmp::{ChangeKind, MembershipChange},
+    mgm::{self, Address, IfId, MemberFlags, ProtocolHandle, Sg},
 };
 use std::{
     collections::{BTreeMap, HashMap},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 
@@ -34,6 +35,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     up: link.is_some_and(|l| l.up),
                     xdp: active.map(|a| format!("{:?}", a.1).to_lowercase()),
                     igmp: cfg.igmp,
+                    mld: active.is_some_and(|a| self.v6.mld.memberships(a.0).is_ok()),
                     owner: active
                         .and_then(|a| self.mgm.protocol_on_interface(IfId::index(a.0)).ok())
                         .map(|(p, _)| self.protocol_name(p))
@@ -94,19 +96,28 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .collect()
     }
 
-    /// The MFE table with fresh counters (which also refresh active entries' lifetimes).
+    /// The MFE table with fresh counters (which also refresh active entries' lifetimes): the
+    /// IPv4 entries, then the IPv6 ones.
     pub fn mfes(&mut self) -> Vec<MfeRow> {
         self.refresh_stats(self.clock);
+        let mut rows = self.mfe_rows::<Ipv4Addr>();
+        rows.extend(self.mfe_rows::<Ipv6Addr>());
+        self.drive();
+        rows
+    }
+
+    /// The MFE rows of family `F`.
+    fn mfe_rows<F: Family>(&self) -> Vec<MfeRow> {
         let now = self.now();
-        let rows = self
-            .mgm
+        F::mgm(self)
             .mfes()
             .map(|m| {
-                let mut stats = self.backend.mfe_stats(key_of(m.sg())).unwrap_or_default();
-                self.hold.add_to_stats(m.sg(), &mut stats);
+                let key = F::key(m.sg());
+                let mut stats = F::stats(&self.backend, key).unwrap_or_default();
+                self.hold.add_to_stats(F::flow(m.sg()), &mut stats);
                 MfeRow {
-                    source: m.sg().source,
-                    group: m.sg().group,
+                    source: m.sg().source.into(),
+                    group: m.sg().group.into(),
                     iif: self.name_of(m.iif().ifindex),
                     origin: self.protocol_name(m.iif_protocol()),
                     oifs: m
@@ -134,20 +145,26 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     expires_s: m.expiry_time(now).as_secs(),
                 }
             })
-            .collect();
-        self.drive();
-        rows
+            .collect()
     }
 
     /// Every entry's (source, group), packets and bytes, with fresh counters (what
     /// [`RouterCore::mfes`] counts, without its rows).
-    pub fn mfe_traffic(&mut self) -> Vec<((Ipv4Addr, Ipv4Addr), u64, u64)> {
+    pub fn mfe_traffic(&mut self) -> Vec<((IpAddr, IpAddr), u64, u64)> {
         self.refresh_stats(self.clock);
-        self.mgm
+        let mut traffic = self.traffic_of::<Ipv4Addr>();
+        traffic.extend(self.traffic_of::<Ipv6Addr>());
+        traffic
+    }
+
+    /// The (source, group), packets and bytes of the entries of family `F`.
+    fn traffic_of<F: Family>(&self) -> Vec<((IpAddr, IpAddr), u64, u64)> {
+        F::mgm(self)
             .mfes()
             .map(|m| {
                 let c = m.counters();
-                ((m.sg().source, m.sg().group), c.in_pkts, c.in_octets)
+                let sg = m.sg();
+                ((sg.source.into(), sg.group.into()), c.in_pkts, c.in_octets)
             })
             .collect()
     }
@@ -177,26 +194,18 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             let Ok(mut stats) = self.backend.mfe_stats(key_of(sg)) else {
                 continue;
             };
-            for (ifindex, s) in &stats.oifs {
-                *redirected.entry(*ifindex).or_default() += s.packets;
-            }
+            count_redirected(&stats, &mut redirected);
             self.hold.add_to_stats(sg, &mut stats);
-            let counters = mgm::MfeCounters {
-                in_pkts: stats.packets,
-                in_octets: stats.bytes,
-                pkts_different_if: stats.wrong_if,
-                oifs: stats
-                    .oifs
-                    .iter()
-                    .map(|(i, s)| mgm::OifCounters {
-                        ifid: IfId::index(*i),
-                        out_packets: s.packets,
-                        ..mgm::OifCounters::new(IfId::index(*i))
-                    })
-                    .collect(),
-                ..Default::default()
+            let _ = self.mgm.report_stats(sg, counters_of(&stats), now);
+        }
+        let sgs: Vec<Sg<Ipv6Addr>> = self.v6.mgm.mfes().map(|m| m.sg()).collect();
+        for sg in sgs {
+            let Ok(mut stats) = Ipv6Addr::stats(&self.backend, Ipv6Addr::key(sg)) else {
+                continue;
             };
-            let _ = self.mgm.report_stats(sg, counters, now);
+            count_redirected(&stats, &mut redirected);
+            self.hold.add_to_stats(sg, &mut stats);
+            let _ = self.v6.mgm.report_stats(sg, counters_of(&stats), now);
         }
         let io = &self.io;
         self.veths
@@ -211,15 +220,36 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .counters(|name, ifindex| io.read_veth(name, ifindex))
     }
 
-    /// The memberships table, with each one's FORWARD state, filter mode and (for IGMP's
-    /// EXCLUDE-mode groups) excluded sources.
+    /// The memberships table, with each one's FORWARD state, filter mode and (for the EXCLUDE-mode
+    /// groups of IGMP and MLD) excluded sources: the IPv4 memberships, then the IPv6 ones.
     pub fn groups(&self) -> Vec<GroupRow> {
-        self.mgm
-            .memberships()
+        let mut rows = self.group_rows::<Ipv4Addr>(
+            self.builtins.igmp.0,
+            |ifindex, group| excluded_of(self.igmp.memberships(ifindex), group),
+            |h| self.protocol_id_of(h).map(|p| self.protocol_name(p)),
+        );
+        rows.extend(self.group_rows::<Ipv6Addr>(
+            self.v6.mld_client.0,
+            |ifindex, group| excluded_of(self.v6.mld.memberships(ifindex), group),
+            |h| self.protocol_name6(h),
+        ));
+        rows
+    }
+
+    /// The membership rows of family `F`: `local` is the handle of its IGMP (or MLD), whose
+    /// sources `excluded` from a (\*,G) membership on an interface the rows list, and
+    /// `protocol` names the protocol of a handle.
+    fn group_rows<F: Family>(
+        &self,
+        local: ProtocolHandle,
+        excluded: impl Fn(u32, F) -> Vec<F>,
+        protocol: impl Fn(ProtocolHandle) -> Option<String>,
+    ) -> Vec<GroupRow> {
+        let mgm = F::mgm(self);
+        mgm.memberships()
             .into_iter()
             .map(|m| {
-                let forward_disabled = self
-                    .mgm
+                let forward_disabled = mgm
                     .mfe(m.sg)
                     .is_some_and(|e| e.forward_disabled().contains(m.ifid));
                 let flags = if forward_disabled {
@@ -227,40 +257,31 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 } else {
                     MemberFlags::JOIN | MemberFlags::FORWARD
                 };
-                let any_source = m.sg.source.is_unspecified();
-                let excluded = if any_source && m.protocol == self.builtins.igmp.0 {
-                    self.igmp_excluded(m.ifid.ifindex, m.sg.group)
+                let any_source = m.sg.source == F::UNSPECIFIED;
+                let excluded = if any_source && m.protocol == local {
+                    excluded(m.ifid.ifindex, m.sg.group)
                 } else {
                     Vec::new()
                 };
                 GroupRow {
-                    source: m.sg.source,
-                    group: m.sg.group,
+                    source: m.sg.source.into(),
+                    group: m.sg.group.into(),
                     iface: self.name_of(m.ifid.ifindex),
-                    protocol: self
-                        .protocol_id_of(m.protocol)
-                        .map(|p| self.protocol_name(p))
-                        .unwrap_or_default(),
+                    protocol: protocol(m.protocol).unwrap_or_default(),
                     flags: flags.bits(),
                     mode: if any_source { "exclude" } else { "include" }.into(),
-                    excluded,
+                    excluded: excluded.into_iter().map(Into::into).collect(),
                 }
             })
             .collect()
     }
 
-    /// The sources IGMP excludes from its (\*,`group`) membership on `ifindex`.
-    fn igmp_excluded(&self, ifindex: u32, group: Ipv4Addr) -> Vec<Ipv4Addr> {
-        self.igmp
-            .memberships(ifindex)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.group == group)
-            .filter_map(|c| match c.kind {
-                ChangeKind::Block(s) => Some(s),
-                _ => None,
-            })
-            .collect()
+    /// The name of the protocol of handle `h` in the IPv6 MGM.
+    fn protocol_name6(&self, h: ProtocolHandle) -> Option<String> {
+        if h == self.v6.statics.0 {
+            return Some("static".into());
+        }
+        (h == self.v6.mld_client.0).then(|| "mld".into())
     }
 
     pub(super) fn protocol_id_of(&self, h: ProtocolHandle) -> Option<u32> {
@@ -290,10 +311,50 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .statics
             .1
             .routes()
+            .chain(self.v6.statics.1.routes())
             .map(|r| {
                 let source = r.source.map_or("*".to_owned(), |s| s.to_string());
                 format!("{} {} {} {}", r.from, source, r.group, r.to.join(" "))
             })
             .collect()
     }
+}
+
+/// Adds the copies of an entry to the counts per outgoing interface.
+fn count_redirected(stats: &MfeStats, redirected: &mut HashMap<u32, u64>) {
+    for (ifindex, s) in &stats.oifs {
+        *redirected.entry(*ifindex).or_default() += s.packets;
+    }
+}
+
+/// An entry's counters as the MGM takes them.
+fn counters_of<A: Address>(stats: &MfeStats) -> mgm::MfeCounters<A> {
+    mgm::MfeCounters {
+        in_pkts: stats.packets,
+        in_octets: stats.bytes,
+        pkts_different_if: stats.wrong_if,
+        oifs: stats
+            .oifs
+            .iter()
+            .map(|(i, s)| mgm::OifCounters {
+                out_packets: s.packets,
+                ..mgm::OifCounters::new(IfId::index(*i))
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The sources excluded from the (\*,`group`) membership in IGMP's or MLD's `changes` of one
+/// interface (empty when it has none).
+fn excluded_of<A: Address, E>(changes: Result<Vec<MembershipChange<A>>, E>, group: A) -> Vec<A> {
+    changes
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.group == group)
+        .filter_map(|c| match c.kind {
+            ChangeKind::Block(s) => Some(s),
+            _ => None,
+        })
+        .collect()
 }

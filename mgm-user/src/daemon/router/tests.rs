@@ -25,6 +25,7 @@ mod forwarding;
 mod handover;
 mod mfe_stats;
 mod mirror;
+mod v6;
 
 const UP0: u32 = 2;
 const RCV1: u32 = 3;

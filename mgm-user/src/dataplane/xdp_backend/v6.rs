@@ -1,12 +1,8 @@
-//! IPv6 entries: the `MFES6` map and its bookkeeping, with the same operations and semantics as
-//! the IPv4 entries of [`ForwardingBackend`](super::ForwardingBackend) (the shared logic is
-//! generic over [`super::Family`]), and the per-interface admin-scope boundary.
+//! IPv6 entries: the `MFES6` map and its bookkeeping, behind the `*6` operations of
+//! [`ForwardingBackend`](super::ForwardingBackend) with the same semantics as the IPv4 ones (the
+//! shared logic is generic over [`super::Family`]), and the per-interface admin-scope boundary.
 use super::{Installed, XdpBackend};
-use crate::dataplane::{
-    backend::{InstalledMfe, MfeStats},
-    loader::map_name,
-    DataPlane, DataPlaneError,
-};
+use crate::dataplane::{loader::map_name, DataPlane, DataPlaneError};
 use aya::maps::{HashMap, MapData};
 use mgm_common::{MfeValue, Sg6Key, IFACE_FLAG_CONFIGURED, MAX_SCOPE_BOUNDARY};
 use std::collections::{HashMap as StdHashMap, HashSet};
@@ -47,67 +43,9 @@ impl Table6 {
     }
 }
 
-/// IPv6 entries: each operation has the semantics of its IPv4 counterpart of
-/// [`ForwardingBackend`](super::ForwardingBackend).
+/// The IPv6 admin-scope boundary (the IPv6 entries are
+/// [`ForwardingBackend`](super::ForwardingBackend)'s `*6` operations).
 impl XdpBackend {
-    /// Installs the IPv6 entry for `sg`, or replaces it if it exists.
-    pub fn install_mfe6(
-        &mut self,
-        sg: Sg6Key,
-        iif: u32,
-        oifs: &[u32],
-    ) -> Result<(), DataPlaneError> {
-        self.install(sg, iif, oifs)
-    }
-
-    /// Changes an existing IPv6 entry, atomically from the packets' point of view.
-    pub fn update_mfe6(
-        &mut self,
-        sg: Sg6Key,
-        iif: u32,
-        oifs: &[u32],
-    ) -> Result<(), DataPlaneError> {
-        self.update(sg, iif, oifs)
-    }
-
-    /// Removes the IPv6 entry for `sg` (later packets are misses again).
-    pub fn delete_mfe6(&mut self, sg: Sg6Key) -> Result<(), DataPlaneError> {
-        self.delete(sg)
-    }
-
-    /// The counters of the IPv6 entry for `sg` (`ttl_expired`: hop limit ≤ 1).
-    pub fn mfe6_stats(&self, sg: Sg6Key) -> Result<MfeStats, DataPlaneError> {
-        self.stats(sg)
-    }
-
-    /// Makes the next creation of `sg` start in hold mode (until [`Self::release_hold6`]).
-    pub fn hold_on_create6(&mut self, sg: Sg6Key) {
-        self.v6.hold_on_create.insert(sg);
-    }
-
-    /// Ends hold mode of the IPv6 entry for `sg`.
-    pub fn release_hold6(&mut self, sg: Sg6Key) -> Result<(), DataPlaneError> {
-        self.release(sg)
-    }
-
-    /// The IPv6 entry for `sg` as the bookkeeping has it.
-    pub fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {
-        self.v6
-            .entries
-            .get(&sg)
-            .map(|e| e.to_installed(sg, &self.sets))
-    }
-
-    /// Every IPv6 entry of the bookkeeping (after a restart: those adopted).
-    pub fn installed6_all(&self) -> Vec<InstalledMfe<Sg6Key>> {
-        self.installed_of()
-    }
-
-    /// Every IPv6 entry as `MFES6` holds it (read back from the data plane).
-    pub fn read_back6(&self) -> Result<Vec<InstalledMfe<Sg6Key>>, DataPlaneError> {
-        self.read_back_of()
-    }
-
     /// Sets the IPv6 admin-scope boundary of interface `ifindex` (configured before with
     /// [`configure_interface`](super::ForwardingBackend::configure_interface), whose later
     /// calls keep it): packets of groups of scope `scope` or smaller are neither accepted from

@@ -1,0 +1,244 @@
+//! The two address families the router forwards. Each has its own MGM (the IPv4 one serves the
+//! Windows MGM API, whose buffer layouts are IPv4-only; decision A-57 of docs/mgm-spec.md), its
+//! own static protocol (`v6`), entries in hold mode and entries waiting for a backend retry; both are
+//! driven by the same inputs and timers. [`Family`] names, per family, where that state lives
+//! in the [`RouterCore`] and which backend operations write its entries, so that the entry
+//! life cycle (creation in hold mode, handover, retries, checks) is written once.
+use super::{igmp_glue::IgmpClient, sync::Unsynced, RouterCore, RouterIo};
+use crate::{
+    daemon::hold::Flow,
+    dataplane::{ForwardingBackend, InstalledMfe, MfeStats},
+    mgm::{Address, Mgm, ProtocolHandle, Sg},
+};
+use mgm_common::{Sg6Key, SgKey};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Instant,
+};
+
+/// Entries in hold mode: (last punted packet seen, latest handover).
+pub(super) type Draining<A> = HashMap<Sg<A>, (Instant, Instant)>;
+
+/// The per-family entry state of the router, borrowed from it.
+pub(super) struct Side<'a, A: Address> {
+    pub(super) draining: &'a mut Draining<A>,
+    pub(super) unsynced: &'a mut Unsynced<A>,
+}
+
+/// An address family: its state in the router and its entries in the backend.
+pub(super) trait Family: Address + Into<IpAddr> {
+    /// The backend's key of an entry.
+    type Key: Copy;
+
+    /// The backend key of `sg`.
+    fn key(sg: Sg<Self>) -> Self::Key;
+    /// The (S,G) of a backend key.
+    fn sg(key: Self::Key) -> Sg<Self>;
+    /// `sg` as the hold queues key it.
+    fn flow(sg: Sg<Self>) -> Flow;
+
+    /// The family's state in `core`.
+    fn side<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> Side<'_, Self>;
+    /// The family's MGM.
+    fn mgm<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self>;
+    /// The family's MGM, to change.
+    fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self>;
+    /// The family's IGMP (IPv4) or MLD (IPv6) as a protocol of its MGM.
+    fn local<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+    ) -> &(ProtocolHandle, IgmpClient<Self>);
+
+    fn install<B: ForwardingBackend>(
+        b: &mut B,
+        key: Self::Key,
+        iif: u32,
+        oifs: &[u32],
+    ) -> Result<(), B::Error>;
+    fn update<B: ForwardingBackend>(
+        b: &mut B,
+        key: Self::Key,
+        iif: u32,
+        oifs: &[u32],
+    ) -> Result<(), B::Error>;
+    fn delete<B: ForwardingBackend>(b: &mut B, key: Self::Key) -> Result<(), B::Error>;
+    fn stats<B: ForwardingBackend>(b: &B, key: Self::Key) -> Result<MfeStats, B::Error>;
+    fn hold_on_create<B: ForwardingBackend>(b: &mut B, key: Self::Key);
+    fn release_hold<B: ForwardingBackend>(b: &mut B, key: Self::Key) -> Result<(), B::Error>;
+    fn installed<B: ForwardingBackend>(b: &B, key: Self::Key) -> Option<InstalledMfe<Self::Key>>;
+    fn read_back<B: ForwardingBackend>(b: &B) -> Result<Vec<InstalledMfe<Self::Key>>, B::Error>;
+    /// Every entry of the backend's bookkeeping.
+    fn read_installed<B: ForwardingBackend>(b: &B) -> Vec<InstalledMfe<Self::Key>>;
+}
+
+impl Family for Ipv4Addr {
+    type Key = SgKey;
+
+    fn key(sg: Sg) -> SgKey {
+        SgKey {
+            source: u32::from(sg.source).to_be(),
+            group: u32::from(sg.group).to_be(),
+        }
+    }
+
+    fn sg(key: SgKey) -> Sg {
+        Sg::new(
+            Ipv4Addr::from(u32::from_be(key.source)),
+            Ipv4Addr::from(u32::from_be(key.group)),
+        )
+    }
+
+    fn flow(sg: Sg) -> Flow {
+        Flow::V4(sg)
+    }
+
+    fn side<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> Side<'_, Self> {
+        Side {
+            draining: &mut core.draining,
+            unsynced: &mut core.unsynced,
+        }
+    }
+
+    fn mgm<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self> {
+        &core.mgm
+    }
+
+    fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self> {
+        &mut core.mgm
+    }
+
+    fn local<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+    ) -> &(ProtocolHandle, IgmpClient<Self>) {
+        &core.builtins.igmp
+    }
+
+    fn install<B: ForwardingBackend>(
+        b: &mut B,
+        key: SgKey,
+        iif: u32,
+        oifs: &[u32],
+    ) -> Result<(), B::Error> {
+        b.install_mfe(key, iif, oifs)
+    }
+
+    fn update<B: ForwardingBackend>(
+        b: &mut B,
+        key: SgKey,
+        iif: u32,
+        oifs: &[u32],
+    ) -> Result<(), B::Error> {
+        b.update_mfe(key, iif, oifs)
+    }
+
+    fn delete<B: ForwardingBackend>(b: &mut B, key: SgKey) -> Result<(), B::Error> {
+        b.delete_mfe(key)
+    }
+
+    fn stats<B: ForwardingBackend>(b: &B, key: SgKey) -> Result<MfeStats, B::Error> {
+        b.mfe_stats(key)
+    }
+
+    fn hold_on_create<B: ForwardingBackend>(b: &mut B, key: SgKey) {
+        b.hold_on_create(key)
+    }
+
+    fn release_hold<B: ForwardingBackend>(b: &mut B, key: SgKey) -> Result<(), B::Error> {
+        b.release_hold(key)
+    }
+
+    fn installed<B: ForwardingBackend>(b: &B, key: SgKey) -> Option<InstalledMfe> {
+        b.installed(key)
+    }
+
+    fn read_back<B: ForwardingBackend>(b: &B) -> Result<Vec<InstalledMfe>, B::Error> {
+        b.read_back()
+    }
+
+    fn read_installed<B: ForwardingBackend>(b: &B) -> Vec<InstalledMfe> {
+        b.installed_all()
+    }
+}
+
+impl Family for Ipv6Addr {
+    type Key = Sg6Key;
+
+    fn key(sg: Sg<Ipv6Addr>) -> Sg6Key {
+        Sg6Key::new(sg.source, sg.group)
+    }
+
+    fn sg(key: Sg6Key) -> Sg<Ipv6Addr> {
+        Sg::new(key.source_addr(), key.group_addr())
+    }
+
+    fn flow(sg: Sg<Ipv6Addr>) -> Flow {
+        Flow::V6(sg)
+    }
+
+    fn side<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> Side<'_, Self> {
+        Side {
+            draining: &mut core.v6.draining,
+            unsynced: &mut core.v6.unsynced,
+        }
+    }
+
+    fn mgm<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self> {
+        &core.v6.mgm
+    }
+
+    fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self> {
+        &mut core.v6.mgm
+    }
+
+    fn local<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+    ) -> &(ProtocolHandle, IgmpClient<Self>) {
+        &core.v6.mld_client
+    }
+
+    fn install<B: ForwardingBackend>(
+        b: &mut B,
+        key: Sg6Key,
+        iif: u32,
+        oifs: &[u32],
+    ) -> Result<(), B::Error> {
+        b.install_mfe6(key, iif, oifs)
+    }
+
+    fn update<B: ForwardingBackend>(
+        b: &mut B,
+        key: Sg6Key,
+        iif: u32,
+        oifs: &[u32],
+    ) -> Result<(), B::Error> {
+        b.update_mfe6(key, iif, oifs)
+    }
+
+    fn delete<B: ForwardingBackend>(b: &mut B, key: Sg6Key) -> Result<(), B::Error> {
+        b.delete_mfe6(key)
+    }
+
+    fn stats<B: ForwardingBackend>(b: &B, key: Sg6Key) -> Result<MfeStats, B::Error> {
+        b.mfe6_stats(key)
+    }
+
+    fn hold_on_create<B: ForwardingBackend>(b: &mut B, key: Sg6Key) {
+        b.hold_on_create6(key)
+    }
+
+    fn release_hold<B: ForwardingBackend>(b: &mut B, key: Sg6Key) -> Result<(), B::Error> {
+        b.release_hold6(key)
+    }
+
+    fn installed<B: ForwardingBackend>(b: &B, key: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {
+        b.installed6(key)
+    }
+
+    fn read_back<B: ForwardingBackend>(b: &B) -> Result<Vec<InstalledMfe<Sg6Key>>, B::Error> {
+        b.read_back6()
+    }
+
+    fn read_installed<B: ForwardingBackend>(b: &B) -> Vec<InstalledMfe<Sg6Key>> {
+        b.installed6_all()
+    }
+}

@@ -1,0 +1,101 @@
+//! MLD glue: packets in, queries out, memberships into the IPv6 MGM as local joins and leaves
+//! (as IGMP's into the IPv4 one: [`super::igmp_glue`]). MLD runs on the interfaces in service
+//! that have `mld = true` and a link-local address, unless the kernel mirror owns them; it
+//! takes the IPv6 MGM's ownership of the interface as IGMP does in the IPv4 one.
+use super::{igmp_glue::apply_membership, RouterCore, RouterIo};
+use crate::{
+    config::InterfaceConfig, daemon::links::Link, dataplane::ForwardingBackend, mgm::IfId, mld,
+};
+use std::time::Instant;
+use tracing::{debug, info, warn};
+
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// Counts an MLD frame the receive path dropped (e.g. addressed to another station).
+    pub fn mld_dropped(&mut self, ifindex: u32, reason: mld::DropReason) {
+        self.v6.mld.count_drop(ifindex, reason);
+    }
+
+    /// An IPv6 packet that may carry MLD arrived on `ifindex`.
+    pub fn mld_packet(&mut self, ifindex: u32, packet: &[u8], now: Instant) {
+        self.advance(now);
+        let actions = self.v6.mld.handle_packet(ifindex, packet, now);
+        self.mld_actions(actions);
+        self.drive();
+    }
+
+    pub(super) fn mld_actions(&mut self, actions: Vec<mld::Action>) {
+        let now = self.now();
+        let handle = self.v6.mld_client.0;
+        for action in actions {
+            match action {
+                mld::Action::Send(t) => self.io.send_mld(t.ifindex, t.dst, &t.packet),
+                mld::Action::Membership(change) => {
+                    self.v6.mld_client.1.track(&change);
+                    if let Err(e) = apply_membership(&mut self.v6.mgm, handle, change, now) {
+                        debug!(?change, error = %e, "MLD membership not applied");
+                    }
+                }
+                mld::Action::LimitReached(n) => {
+                    warn!(ifindex = n.ifindex, limit = ?n.limit, max = n.max, refused = n.refused,
+                        "MLD state bound reached: refused since the last notice");
+                }
+            }
+        }
+    }
+
+    /// Starts MLD on `link` with the settings of `cfg` (from its link-local address).
+    pub(super) fn enable_mld(&mut self, link: &Link, cfg: &InterfaceConfig) {
+        let Some(address) = self.io.link_local_of(link.ifindex) else {
+            info!(interface = %link.name, "no link-local IPv6 address: MLD not started");
+            return;
+        };
+        let now = self.now();
+        let ifid = IfId::index(link.ifindex);
+        if let Err(e) = self
+            .v6
+            .mgm
+            .take_interface_ownership(self.v6.mld_client.0, ifid, now)
+        {
+            warn!(interface = %link.name, error = %e, "MLD ownership failed");
+            return;
+        }
+        let config = cfg.igmp_tuning.mld_config(cfg.mld_version);
+        match self
+            .v6
+            .mld
+            .add_interface(link.ifindex, address, config, self.clock)
+        {
+            Ok(actions) => {
+                info!(interface = %link.name, %address, version = cfg.mld_version, "MLD started");
+                self.mld_actions(actions);
+            }
+            Err(e) => warn!(interface = %link.name, error = %e, "MLD start failed"),
+        }
+    }
+
+    /// Stops MLD on `ifindex` (leaving service): its memberships end, then its ownership.
+    pub(super) fn disable_mld(&mut self, ifindex: u32) {
+        if let Ok(actions) = self.v6.mld.remove_interface(ifindex) {
+            self.mld_actions(actions);
+        }
+        let now = self.now();
+        let _ = self.v6.mgm.release_interface_ownership(
+            self.v6.mld_client.0,
+            IfId::index(ifindex),
+            now,
+        );
+    }
+
+    /// Applies changed MLD bounds and timers to a running interface, keeping its memberships.
+    pub(super) fn retune_mld(&mut self, ifindex: u32, cfg: &InterfaceConfig) {
+        let config = cfg.igmp_tuning.mld_config(cfg.mld_version);
+        if let Err(e) = self.v6.mld.set_config(ifindex, config, self.clock) {
+            debug!(interface = %cfg.name, error = %e, "MLD settings not applied");
+        }
+    }
+
+    /// The MLD view of `mgmctl show mld` (the MLD snapshot as JSON).
+    pub fn mld_snapshot(&self) -> serde_json::Value {
+        serde_json::to_value(self.v6.mld.snapshot(self.clock)).unwrap_or_default()
+    }
+}

@@ -1,0 +1,227 @@
+//! IPv6: the second MGM, beside the IPv4 one. It is configured as the IPv4 one, owns the same
+//! interfaces (through the built-in `static` protocol: the IGMP proxy and the kernel mirror are
+//! IPv4 only) and is driven by the same inputs and timers; its entries go to the backend's IPv6
+//! table. MLD plays IGMP's part in it (registered under IGMP's protocol id, see
+//! [`super::mld_glue`]). External protocols connect through the IPv4-only Windows MGM API and
+//! do not see it.
+use super::{family::Draining, igmp_glue::IgmpClient, sync::Unsynced, RouterCore, RouterIo};
+use crate::{
+    daemon::static_routes::StaticProtocol,
+    dataplane::ForwardingBackend,
+    mgm::{
+        self, Action, CallbackSet, ClientDirectory, IfId, MemberFlags, Mgm, MgmClient,
+        ProtocolHandle, Sg, StaticRib,
+    },
+    mld,
+};
+use mgm_common::Sg6Key;
+use std::net::Ipv6Addr;
+use tracing::{debug, warn};
+
+/// An IPv6 (S,G).
+pub(super) type Sg6 = Sg<Ipv6Addr>;
+
+/// The router's IPv6 state.
+pub(super) struct V6 {
+    pub(super) mgm: Mgm<Ipv6Addr>,
+    /// The built-in `static` protocol of the IPv6 MGM, with the IPv6 routes.
+    pub(super) statics: (ProtocolHandle, StaticProtocol<Ipv6Addr>),
+    /// Entries in hold mode.
+    pub(super) draining: Draining<Ipv6Addr>,
+    /// Entries the backend failed to take, retried with backoff.
+    pub(super) unsynced: Unsynced<Ipv6Addr>,
+    /// Entries a previous run left in the pinned maps, (S,G) and incoming ifindex: they
+    /// forward untouched until the reconciliation, as the IPv4 ones.
+    pub(super) adopted: Vec<(Sg6, u32)>,
+    /// The MLD router side, on the interfaces it runs on.
+    pub(super) mld: mld::Router,
+    /// MLD as a protocol of the IPv6 MGM.
+    pub(super) mld_client: (ProtocolHandle, IgmpClient<Ipv6Addr>),
+}
+
+/// The in-process protocols of the IPv6 MGM.
+struct Clients<'a> {
+    statics: &'a mut (ProtocolHandle, StaticProtocol<Ipv6Addr>),
+    mld: &'a mut (ProtocolHandle, IgmpClient<Ipv6Addr>),
+}
+
+impl ClientDirectory<Ipv6Addr> for Clients<'_> {
+    fn client(&mut self, h: ProtocolHandle) -> Option<&mut dyn MgmClient<Ipv6Addr>> {
+        if h == self.statics.0 {
+            return Some(&mut self.statics.1);
+        }
+        (h == self.mld.0).then_some(&mut self.mld.1 as &mut dyn MgmClient<Ipv6Addr>)
+    }
+}
+
+impl V6 {
+    /// The IPv6 side with the MGM's `config`, the built-in `static` protocol registered under
+    /// `static_id`, and the entries `adopted` from the previous run.
+    pub(super) fn new(
+        config: mgm::Config,
+        static_id: u32,
+        adopted: Vec<(Sg6, u32)>,
+    ) -> Result<Self, mgm::MgmError> {
+        let mut mgm = Mgm::new(config, Box::new(StaticRib::<Ipv6Addr>::new()));
+        let handle = mgm.register(static_id, 0, CallbackSet::RPF)?;
+        let mld_handle = mgm.register(
+            mgm::MS_IP_IGMP,
+            0,
+            CallbackSet::DISABLE_IGMP | CallbackSet::ENABLE_IGMP,
+        )?;
+        Ok(Self {
+            mgm,
+            statics: (handle, StaticProtocol::default()),
+            mld: mld::Router::new(),
+            mld_client: (mld_handle, IgmpClient::default()),
+            draining: Default::default(),
+            unsynced: Default::default(),
+            adopted,
+        })
+    }
+}
+
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// An IPv6 packet of `sg` matched no entry: the routes' memberships first, then the MGM's
+    /// creation path.
+    pub(super) fn miss6(&mut self, sg: Sg6, ifindex: u32, header: &[u8]) {
+        let now = self.now();
+        let (h, statics) = &mut self.v6.statics;
+        for (msg, ifid) in statics.memberships_for(sg) {
+            if let Err(e) = self
+                .v6
+                .mgm
+                .add_membership(*h, msg, ifid, MemberFlags::JOIN, now)
+            {
+                debug!(error = %e, "IPv6 route membership");
+            }
+        }
+        if let Err(e) = self
+            .v6
+            .mgm
+            .packet_miss(sg.source, sg.group, ifindex, header, now)
+        {
+            debug!(error = %e, source = %sg.source, group = %sg.group, "IPv6 miss ignored");
+        }
+    }
+
+    /// Re-derives the IPv6 entries adopted from the previous run (see
+    /// `RouterCore::reconcile_adopted`).
+    pub(super) fn reconcile_adopted6(&mut self) {
+        for (sg, iif) in std::mem::take(&mut self.v6.adopted) {
+            if self.v6.mgm.mfe(sg).is_none() {
+                self.miss6(sg, iif, &[]);
+            }
+        }
+    }
+
+    /// An IPv6 packet of the entry `sg` arrived on another interface than its incoming one.
+    pub(super) fn wrong_if6(&mut self, sg: Sg6Key, ifindex: u32, header: &[u8]) {
+        let now = self.now();
+        self.v6
+            .mgm
+            .wrong_interface(sg.source_addr(), sg.group_addr(), ifindex, header, now);
+    }
+
+    /// Drains the IPv6 MGM's actions into the backend, and MLD's memberships back into it
+    /// after an Enable-IGMP callback.
+    pub(super) fn drive6(&mut self) {
+        let refused = self.v6.mgm.capacity_counters().refused;
+        loop {
+            let now = self.now();
+            let mut actions = Vec::new();
+            let V6 {
+                mgm,
+                statics,
+                mld_client,
+                ..
+            } = &mut self.v6;
+            mgm.drive_observed(
+                now,
+                &mut Clients {
+                    statics,
+                    mld: mld_client,
+                },
+                &mut |a| actions.push(a),
+                &mut |_, _, _| {},
+            );
+            let mut excluded = false;
+            for action in actions {
+                let (action, blocked) = self.without_blocked(action);
+                excluded |= blocked;
+                self.apply6(action);
+            }
+            let readd = std::mem::take(&mut self.v6.mld_client.1.readd);
+            if readd.is_empty() && !excluded {
+                break;
+            }
+            for ifid in readd {
+                if let Ok(changes) = self.v6.mld.memberships(ifid.ifindex) {
+                    self.mld_actions(changes.into_iter().map(mld::Action::Membership).collect());
+                }
+            }
+        }
+        let newly_refused = self.v6.mgm.capacity_counters().refused - refused;
+        if newly_refused > 0 {
+            warn!(
+                refused = newly_refused,
+                "the IPv6 forwarding table is full of active flows: new entries refused"
+            );
+        }
+    }
+
+    fn apply6(&mut self, action: Action<Ipv6Addr>) {
+        self.monitor.publish_action(&action);
+        match action {
+            Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
+                let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
+                self.entry_written(sg, iif.ifindex, &oifs);
+            }
+            Action::DeleteMfe { sg } => self.entry_deleted(sg),
+            Action::CreationCancelled { sg } => self.creation_cancelled(sg),
+            // Only the built-in protocols are registered with the IPv6 MGM.
+            Action::Callback { to, callback } => {
+                debug!(?to, ?callback, "IPv6 callback without a recipient")
+            }
+        }
+    }
+
+    /// Interface `ifindex` (named `name`) entered service (`owned`: a built-in protocol owns
+    /// it) or left it: the IPv6 MGM's ownership and the IPv6 routes' view of it.
+    pub(super) fn service6(&mut self, name: &str, ifindex: u32, owned: bool, in_service: bool) {
+        let now = self.now();
+        let ifid = IfId::index(ifindex);
+        let V6 { mgm, statics, .. } = &mut self.v6;
+        let (h, protocol) = statics;
+        if in_service {
+            protocol.set_ifindex(name, Some(ifindex));
+            if owned {
+                if let Err(e) = mgm.take_interface_ownership(*h, ifid, now) {
+                    warn!(interface = %name, error = %e, "taking IPv6 ownership failed");
+                }
+            }
+            return;
+        }
+        // The static memberships go first, so entries forwarding there lose the interface in
+        // place; the ownership release then deletes only entries coming in on it.
+        for (sg, oif) in protocol.forget_interface(ifindex) {
+            let _ = mgm.delete_membership(*h, sg, oif, MemberFlags::JOIN, now);
+        }
+        if owned {
+            let _ = mgm.release_interface_ownership(*h, ifid, now);
+        }
+        protocol.set_ifindex(name, None);
+    }
+
+    /// Gives every IPv6 entry the memberships the routes now name for it.
+    pub(super) fn apply_routes_to_mfes6(&mut self) {
+        let now = self.now();
+        let V6 { mgm, statics, .. } = &mut self.v6;
+        let flows: Vec<Sg6> = mgm.mfes().map(|m| m.sg()).collect();
+        for sg in flows {
+            for (msg, ifid) in statics.1.memberships_for(sg) {
+                let _ = mgm.add_membership(statics.0, msg, ifid, MemberFlags::JOIN, now);
+            }
+        }
+    }
+}
