@@ -38,7 +38,7 @@ use std::{
     net::Ipv6Addr,
     time::{Duration, Instant},
 };
-use tally::Tally;
+use tally::Tallies;
 
 /// A flow of either family, as the queues key it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -151,7 +151,7 @@ pub struct Hold {
     held: usize,
     held_bytes: usize,
     /// Per entry with something delivered or refused here; dropped with the entry.
-    tallies: HashMap<Flow, Tally>,
+    tallies: Tallies,
     limits: HoldLimits,
     counters: HoldCounters,
     progress: PuntProgress,
@@ -164,7 +164,7 @@ impl Hold {
             queues: HashMap::new(),
             held: 0,
             held_bytes: 0,
-            tallies: HashMap::new(),
+            tallies: Tallies::default(),
             limits,
             counters: HoldCounters::default(),
             progress: PuntProgress::default(),
@@ -335,7 +335,7 @@ impl Hold {
     /// drops what is held for it and its tally.
     pub fn discard(&mut self, sg: impl Into<Flow>) {
         let sg = sg.into();
-        self.tallies.remove(&sg);
+        self.tallies.remove(sg);
         if let Some(queue) = self.queues.remove(&sg) {
             self.held -= queue.len();
             self.held_bytes -= queue.iter().map(|p| p.frame.len()).sum::<usize>();
@@ -349,7 +349,7 @@ impl Hold {
     /// Adds what the hold queues delivered (and refused as wrong-interface) for `sg` to the
     /// fast path's counters of its entry.
     pub fn add_to_stats(&self, sg: impl Into<Flow>, stats: &mut MfeStats) {
-        if let Some(tally) = self.tallies.get(&sg.into()) {
+        if let Some(tally) = self.tallies.get(sg.into()) {
             tally.add_to(stats);
         }
     }
@@ -366,7 +366,7 @@ impl Hold {
     ) {
         if arrival != route.iif {
             self.counters.wrong_if += 1;
-            self.tallies.entry(sg).or_default().wrong_if();
+            self.tallies.of(sg).wrong_if();
             return;
         }
         if route.oifs.is_empty() {
@@ -414,7 +414,7 @@ impl Hold {
             Prepared::Ready { ttl, ip_len } => (ttl, ip_len),
         };
         self.counters.delivered += 1;
-        let tally = self.tallies.entry(sg).or_default();
+        let tally = self.tallies.of(sg);
         tally.delivered(ip_len);
         for &ifindex in route.oifs {
             let Some(settings) = route.egress.settings(ifindex) else {

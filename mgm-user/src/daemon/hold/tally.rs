@@ -4,10 +4,45 @@
 //! allocation only for an entry served on several).
 //! Packet counts saturate at `u32::MAX` (the hold queues deliver at most a few thousand
 //! packets per entry each time it is created or re-adopted).
+use super::Flow;
 use crate::{
     compact::OneOrMany,
     dataplane::{MfeStats, OifStats},
+    mgm::Sg,
 };
+use std::{collections::HashMap, net::Ipv6Addr};
+
+/// The tallies of every entry, one map per family so that an IPv4 entry's key stays 8 bytes
+/// (a key of either family would take 36 in each of the table's slots).
+#[derive(Debug, Default)]
+pub(super) struct Tallies {
+    v4: HashMap<Sg, Tally>,
+    v6: HashMap<Sg<Ipv6Addr>, Tally>,
+}
+
+impl Tallies {
+    pub(super) fn get(&self, flow: Flow) -> Option<&Tally> {
+        match flow {
+            Flow::V4(sg) => self.v4.get(&sg),
+            Flow::V6(sg) => self.v6.get(&sg),
+        }
+    }
+
+    /// The tally of `flow`, a new one if it has none.
+    pub(super) fn of(&mut self, flow: Flow) -> &mut Tally {
+        match flow {
+            Flow::V4(sg) => self.v4.entry(sg).or_default(),
+            Flow::V6(sg) => self.v6.entry(sg).or_default(),
+        }
+    }
+
+    pub(super) fn remove(&mut self, flow: Flow) {
+        match flow {
+            Flow::V4(sg) => self.v4.remove(&sg),
+            Flow::V6(sg) => self.v6.remove(&sg),
+        };
+    }
+}
 
 /// The hold queues' deliveries and refusals for one entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! The hold queues' bounds, ageing, release rules and counters.
-use super::tally::OifTally;
+use super::tally::{OifTally, Tally};
 use super::*;
 use crate::rawio::{Framing, PacketSocket};
 use std::net::Ipv4Addr;
@@ -327,10 +327,8 @@ fn only_packets_that_arrived_on_the_entrys_incoming_interface_are_released() {
 fn copies_sent_are_added_to_the_entrys_per_interface_counters() {
     let mut h = hold(HoldLimits::default());
     let sg = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1));
-    h.tallies.insert(
-        sg.into(),
-        Tally::new(3, 84, &[OifTally::new(7, 3, 84), OifTally::new(8, 1, 28)]),
-    );
+    *h.tallies.of(sg.into()) =
+        Tally::new(3, 84, &[OifTally::new(7, 3, 84), OifTally::new(8, 1, 28)]);
     let mut stats = MfeStats {
         packets: 10,
         oifs: vec![(
