@@ -175,6 +175,12 @@ fn a_static_ipv6_route_forwards_every_packet_from_the_first_in_order_and_nothing
     let counter = |name: &str, stats: &std::collections::BTreeMap<String, u64>| {
         stats.get(name).copied().unwrap_or(0)
     };
+    // The IPv6 table's entries are counted apart from the IPv4 one's.
+    assert_eq!(
+        counter("mfes6_now", &before),
+        1,
+        "show stats: the IPv6 entry in mfes6_now"
+    );
     let stray = sender(&mgmd.lab, Host::Receiver(1), SOURCE, 8)?;
     send(&stray, BAD..BAD + 10)?;
     let expiring = sender(&mgmd.lab, Host::Source, SOURCE, 1)?;

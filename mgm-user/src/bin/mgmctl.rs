@@ -407,8 +407,9 @@ fn print_table(response: Response) {
             }
         }
         Response::Groups { rows } => {
+            let w = address_width(rows.iter().flat_map(|r| [r.source, r.group]));
             println!(
-                "{:<16} {:<16} {:<12} {:<10} {:<12} {:<8} EXCLUDED",
+                "{:<w$} {:<w$} {:<12} {:<10} {:<12} {:<8} EXCLUDED",
                 "SOURCE", "GROUP", "INTERFACE", "PROTOCOL", "FLAGS", "MODE"
             );
             for r in rows {
@@ -425,7 +426,7 @@ fn print_table(response: Response) {
                 };
                 let excluded: Vec<String> = r.excluded.iter().map(|s| s.to_string()).collect();
                 println!(
-                    "{:<16} {:<16} {:<12} {:<10} {:<12} {:<8} {}",
+                    "{:<w$} {:<w$} {:<12} {:<10} {:<12} {:<8} {}",
                     source,
                     r.group,
                     r.iface,
@@ -437,8 +438,9 @@ fn print_table(response: Response) {
             }
         }
         Response::Mfes { rows } => {
+            let w = address_width(rows.iter().flat_map(|r| [r.entry.source, r.entry.group]));
             println!(
-                "{:<16} {:<16} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>6} {:>7}  {:<8} OUTBOUND (packets)",
+                "{:<w$} {:<w$} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>6} {:>7}  {:<8} OUTBOUND (packets)",
                 "SOURCE",
                 "GROUP",
                 "INBOUND",
@@ -464,7 +466,7 @@ fn print_table(response: Response) {
                         .join(" ")
                 };
                 println!(
-                    "{:<16} {:<16} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>5}s {:>6}s  {:<8} {}",
+                    "{:<w$} {:<w$} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>5}s {:>6}s  {:<8} {}",
                     r.source,
                     r.group,
                     r.iif,
@@ -555,6 +557,16 @@ fn si(n: u64) -> String {
         value /= 1000.0;
     }
     format!("{:.0}P", value)
+}
+
+/// The width of the address columns of `show groups` and `show mfe`: 16, or the longest
+/// address shown (IPv6).
+fn address_width(addresses: impl Iterator<Item = std::net::IpAddr>) -> usize {
+    addresses
+        .map(|a| a.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(16)
 }
 
 #[cfg(test)]

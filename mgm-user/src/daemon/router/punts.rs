@@ -200,13 +200,26 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         out.insert("backend_repaired".into(), v4.repaired + v6.repaired);
         out.insert("backend_unsynced_now".into(), (v4.len() + v6.len()) as u64);
         out.insert("stats_refreshes".into(), self.stats_refreshes);
-        let capacity = self.mgm.capacity_counters();
-        let (mfes, negative) = self.mgm.mfe_counts();
-        out.insert("mfes_now".into(), mfes as u64);
-        out.insert("mfes_negative_now".into(), negative as u64);
-        out.insert("mfe_evicted_negative".into(), capacity.evicted_negative);
-        out.insert("mfe_evicted_idle".into(), capacity.evicted_idle);
-        out.insert("mfe_refused".into(), capacity.refused);
+        // The MFE table's bounds, each family's table on its own: IPv4 (`mfes_*`, `mfe_*`) and
+        // IPv6 (`mfes6_*`, `mfe6_*`).
+        let tables = [
+            ("", self.mgm.mfe_counts(), self.mgm.capacity_counters()),
+            (
+                "6",
+                self.v6.mgm.mfe_counts(),
+                self.v6.mgm.capacity_counters(),
+            ),
+        ];
+        for (family, (mfes, negative), capacity) in tables {
+            out.insert(format!("mfes{family}_now"), mfes as u64);
+            out.insert(format!("mfes{family}_negative_now"), negative as u64);
+            out.insert(
+                format!("mfe{family}_evicted_negative"),
+                capacity.evicted_negative,
+            );
+            out.insert(format!("mfe{family}_evicted_idle"), capacity.evicted_idle);
+            out.insert(format!("mfe{family}_refused"), capacity.refused);
+        }
         out.insert("punt_open_failures".into(), self.punt_retries.failures);
         out.insert(
             "punt_waiting_now".into(),
