@@ -13,11 +13,11 @@
 //!
 //! Closing the socket (dropping [`Ip6mr`]) ends routing mode: the kernel removes every MIF and
 //! entry made through it. Everything happens in the network namespace the socket was opened in.
-use crate::ipmr::{free_vif, sys, IpmrError, SgCounters, MAX_VIFS};
+use crate::ipmr::{free_vif, sg_counters, sys, IpmrError, SgCounters, MAX_VIFS};
 use std::{
     collections::BTreeMap,
     net::Ipv6Addr,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::{FromRawFd, OwnedFd},
 };
 
 // Socket options and ioctls of <linux/mroute6.h>.
@@ -52,16 +52,6 @@ struct Mf6cCtl {
     parent: u16,
     /// Bit `m` of word `m / 32`: MIF `m` is an outgoing interface.
     ifset: [u32; IF_SET_WORDS],
-}
-
-/// `struct sioc_sg_req6`.
-#[repr(C)]
-struct SgReq6 {
-    source: libc::sockaddr_in6,
-    group: libc::sockaddr_in6,
-    packets: libc::c_ulong,
-    bytes: libc::c_ulong,
-    wrong_if: libc::c_ulong,
 }
 
 /// The IPv6 multicast routing socket of one network namespace, and its MIFs by ifindex.
@@ -131,33 +121,13 @@ impl Ip6mr {
 
     /// The kernel's counters of the entry (`source`, `group`).
     pub fn counters(&self, source: Ipv6Addr, group: Ipv6Addr) -> Result<SgCounters, IpmrError> {
-        let mut req = SgReq6 {
-            source: sockaddr(source),
-            group: sockaddr(group),
-            packets: 0,
-            bytes: 0,
-            wrong_if: 0,
-        };
-        // SAFETY: SIOCGETSGCNT_IN6 reads and writes a `struct sioc_sg_req6`, which `req` is.
-        let rc = unsafe {
-            libc::ioctl(
-                self.socket.as_raw_fd(),
-                SIOCGETSGCNT_IN6,
-                &mut req as *mut SgReq6,
-            )
-        };
-        if rc != 0 {
-            return Err(sys("SIOCGETSGCNT_IN6"));
-        }
-        #[allow(
-            clippy::unnecessary_cast,
-            reason = "c_ulong is 32 bits wide on 32-bit targets"
-        )]
-        Ok(SgCounters {
-            packets: req.packets as u64,
-            bytes: req.bytes as u64,
-            wrong_if: req.wrong_if as u64,
-        })
+        sg_counters(
+            &self.socket,
+            SIOCGETSGCNT_IN6,
+            "SIOCGETSGCNT_IN6",
+            sockaddr(source),
+            sockaddr(group),
+        )
     }
 
     fn mif(&self, ifindex: u32) -> Result<u16, IpmrError> {
@@ -201,11 +171,15 @@ fn sockaddr(address: Ipv6Addr) -> libc::sockaddr_in6 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipmr::SgReq;
 
     #[test]
     fn kernel_struct_sizes() {
         assert_eq!(size_of::<Mif6Ctl>(), 12);
         assert_eq!(size_of::<Mf6cCtl>(), 92);
-        assert_eq!(size_of::<SgReq6>(), 56 + 3 * size_of::<libc::c_ulong>());
+        assert_eq!(
+            size_of::<SgReq<libc::sockaddr_in6>>(),
+            56 + 3 * size_of::<libc::c_ulong>()
+        );
     }
 }

@@ -67,14 +67,47 @@ struct MfcCtl {
     expire: i32,
 }
 
-/// `struct sioc_sg_req`.
+/// `struct sioc_sg_req` (`A`: `in_addr`) and `struct sioc_sg_req6` (`A`: `sockaddr_in6`).
 #[repr(C)]
-struct SgReq {
-    source: u32,
-    group: u32,
+pub(crate) struct SgReq<A> {
+    source: A,
+    group: A,
     packets: libc::c_ulong,
     bytes: libc::c_ulong,
     wrong_if: libc::c_ulong,
+}
+
+/// The kernel's counters of the entry (`source`, `group`) by the family's ioctl `request`
+/// (`SIOCGETSGCNT` with `in_addr`s, `SIOCGETSGCNT_IN6` with `sockaddr_in6`s).
+pub(crate) fn sg_counters<A>(
+    socket: &impl AsRawFd,
+    request: libc::c_ulong,
+    name: &'static str,
+    source: A,
+    group: A,
+) -> Result<SgCounters, IpmrError> {
+    let mut req = SgReq {
+        source,
+        group,
+        packets: 0,
+        bytes: 0,
+        wrong_if: 0,
+    };
+    // SAFETY: both requests read and write the family's `struct sioc_sg_req(6)`, which `req`
+    // is, given the address type the caller passes with the request.
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), request, &mut req as *mut SgReq<A>) };
+    if rc != 0 {
+        return Err(sys(name));
+    }
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "c_ulong is 32 bits wide on 32-bit targets"
+    )]
+    Ok(SgCounters {
+        packets: req.packets as u64,
+        bytes: req.bytes as u64,
+        wrong_if: req.wrong_if as u64,
+    })
 }
 
 /// Errors of the ipmr controller.
@@ -239,33 +272,13 @@ impl Ipmr {
 
     /// The kernel's counters of the entry (`source`, `group`).
     pub fn counters(&self, source: Ipv4Addr, group: Ipv4Addr) -> Result<SgCounters, IpmrError> {
-        let mut req = SgReq {
-            source: in_addr(source),
-            group: in_addr(group),
-            packets: 0,
-            bytes: 0,
-            wrong_if: 0,
-        };
-        // SAFETY: SIOCGETSGCNT reads and writes a `struct sioc_sg_req`, which `req` is.
-        let rc = unsafe {
-            libc::ioctl(
-                self.socket.as_raw_fd(),
-                SIOCGETSGCNT,
-                &mut req as *mut SgReq,
-            )
-        };
-        if rc != 0 {
-            return Err(sys("SIOCGETSGCNT"));
-        }
-        #[allow(
-            clippy::unnecessary_cast,
-            reason = "c_ulong is 32 bits wide on 32-bit targets"
-        )]
-        Ok(SgCounters {
-            packets: req.packets as u64,
-            bytes: req.bytes as u64,
-            wrong_if: req.wrong_if as u64,
-        })
+        sg_counters(
+            &self.socket,
+            SIOCGETSGCNT,
+            "SIOCGETSGCNT",
+            in_addr(source),
+            in_addr(group),
+        )
     }
 
     /// The ifindex of VIF `vif`, if it is one of this controller's.
@@ -407,6 +420,6 @@ mod tests {
     fn kernel_struct_sizes() {
         assert_eq!(size_of::<VifCtl>(), 16);
         assert_eq!(size_of::<MfcCtl>(), 60);
-        assert_eq!(size_of::<SgReq>(), 8 + 3 * size_of::<libc::c_ulong>());
+        assert_eq!(size_of::<SgReq<u32>>(), 8 + 3 * size_of::<libc::c_ulong>());
     }
 }
