@@ -13,12 +13,8 @@
 //!
 //! Closing the socket (dropping [`Ip6mr`]) ends routing mode: the kernel removes every MIF and
 //! entry made through it. Everything happens in the network namespace the socket was opened in.
-use crate::ipmr::{free_vif, sg_counters, sys, IpmrError, SgCounters, MAX_VIFS};
-use std::{
-    collections::BTreeMap,
-    net::Ipv6Addr,
-    os::fd::{FromRawFd, OwnedFd},
-};
+use crate::ipmr::{free_vif, routing_socket, sg_counters, IpmrError, SgCounters, MAX_VIFS};
+use std::{collections::BTreeMap, net::Ipv6Addr, os::fd::OwnedFd};
 
 // Socket options and ioctls of <linux/mroute6.h>.
 const MRT6_INIT: libc::c_int = 200;
@@ -65,15 +61,12 @@ impl Ip6mr {
     /// IPv6 multicast routing there (`MRT6_INIT` fails with `EADDRINUSE` when another process
     /// already does).
     pub fn open() -> Result<Self, IpmrError> {
-        // SAFETY: plain socket(2); the result is checked.
-        let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6) };
-        if fd < 0 {
-            return Err(sys("socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)"));
-        }
-        // SAFETY: a fresh descriptor that nothing else owns.
-        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
         let ip6mr = Self {
-            socket,
+            socket: routing_socket(
+                socket2::Domain::IPV6,
+                libc::IPPROTO_ICMPV6,
+                "socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)",
+            )?,
             mifs: BTreeMap::new(),
         };
         ip6mr.set(MRT6_INIT, &1_i32, "MRT6_INIT")?;

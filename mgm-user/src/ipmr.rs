@@ -20,7 +20,7 @@ use std::{
     collections::BTreeMap,
     io,
     net::Ipv4Addr,
-    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     time::Duration,
 };
 
@@ -201,15 +201,12 @@ impl Ipmr {
     /// Opens the routing socket of the calling thread's network namespace and takes over
     /// multicast routing there.
     pub fn open() -> Result<Self, IpmrError> {
-        // SAFETY: plain socket(2); the result is checked.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_IGMP) };
-        if fd < 0 {
-            return Err(sys("socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)"));
-        }
-        // SAFETY: a fresh descriptor that nothing else owns.
-        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
         let ipmr = Self {
-            socket,
+            socket: routing_socket(
+                socket2::Domain::IPV4,
+                libc::IPPROTO_IGMP,
+                "socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)",
+            )?,
             vifs: BTreeMap::new(),
         };
         ipmr.set(MRT_INIT, &1_i32, "MRT_INIT")?;
@@ -379,6 +376,18 @@ pub(crate) fn free_vif(vifs: &BTreeMap<u32, u16>) -> Result<u16, IpmrError> {
 
 fn in_addr(address: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(address.octets())
+}
+
+/// A raw socket of `domain` and `protocol`, the kind the kernel takes multicast routing
+/// instructions from (`call` names it in the error).
+pub(crate) fn routing_socket(
+    domain: socket2::Domain,
+    protocol: libc::c_int,
+    call: &'static str,
+) -> Result<OwnedFd, IpmrError> {
+    socket2::Socket::new(domain, socket2::Type::RAW, Some(protocol.into()))
+        .map(OwnedFd::from)
+        .map_err(|source| IpmrError::Sys { call, source })
 }
 
 pub(crate) fn sys(call: &'static str) -> IpmrError {
