@@ -2,77 +2,25 @@
 //! forwards real packets from the source to the listed receivers only, the kernel counts them,
 //! deleting the entry stops forwarding and brings a NOCACHE upcall, adding it again releases
 //! the packets the kernel held, and closing the socket frees routing for another process.
+mod kernel_mr;
+
+use kernel_mr::{drain, ifindex, listener, receive, send, PACKETS};
 use mgm_user::{
     ipmr::{Ipmr, UpcallKind},
     lab::{Host, Lab},
 };
-use std::{
-    net::{Ipv4Addr, SocketAddrV4, UdpSocket},
-    time::Duration,
-};
+use std::{net::Ipv4Addr, time::Duration};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 9, 9, 9);
-const PORT: u16 = 5009;
-const PACKETS: u64 = 20;
-
-fn ifindex(iface: &str) -> u32 {
-    let name = std::ffi::CString::new(iface).expect("name");
-    // SAFETY: a valid NUL-terminated name.
-    unsafe { libc::if_nametoindex(name.as_ptr()) }
-}
-
-/// A socket of receiver `n` that joined the group.
-fn listener(lab: &Lab, n: u8) -> UdpSocket {
-    lab.in_ns(Host::Receiver(n), || {
-        let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))?;
-        socket.join_multicast_v4(&GROUP, &Lab::address_of(Host::Receiver(n)))?;
-        socket.set_nonblocking(true)?;
-        Ok::<_, std::io::Error>(socket)
-    })
-    .expect("enter receiver")
-    .expect("join")
-}
-
-fn send(lab: &Lab) {
-    lab.in_ns(Host::Source, || {
-        let socket = UdpSocket::bind(SocketAddrV4::new(Lab::address_of(Host::Source), 0))?;
-        socket.set_multicast_ttl_v4(8)?;
-        for seq in 0..PACKETS {
-            socket.send_to(&seq.to_be_bytes(), SocketAddrV4::new(GROUP, PORT))?;
-        }
-        Ok::<_, std::io::Error>(())
-    })
-    .expect("enter source")
-    .expect("send");
-}
-
-/// Reads what is queued on the (non-blocking) `socket` now.
-fn drain(socket: &UdpSocket) -> u64 {
-    let mut buffer = [0u8; 64];
-    let mut count = 0;
-    while socket.recv(&mut buffer).is_ok() {
-        count += 1;
-    }
-    count
-}
-
-/// Reads from `socket` until `want` datagrams arrived (polling, for at most 10 s); returns
-/// how many did.
-fn receive(socket: &UdpSocket, want: u64) -> u64 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut count = drain(socket);
-    while count < want && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-        count += drain(socket);
-    }
-    count
-}
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn mfc_entry_forwards_to_listed_receivers_and_counts() {
     let lab = Lab::star(2).expect("lab");
-    let (listed, unlisted) = (listener(&lab, 1), listener(&lab, 2));
+    let (listed, unlisted) = (
+        listener(&lab, 1, GROUP.into()),
+        listener(&lab, 2, GROUP.into()),
+    );
     let source = Lab::address_of(Host::Source);
     let (ipmr, upstream) = lab
         .in_ns(Host::Router, || {
@@ -88,7 +36,7 @@ fn mfc_entry_forwards_to_listed_receivers_and_counts() {
         .expect("enter router")
         .expect("routing socket, VIFs and entry");
 
-    send(&lab);
+    send(&lab, GROUP.into());
     assert_eq!(
         receive(&listed, PACKETS),
         PACKETS,
@@ -101,7 +49,7 @@ fn mfc_entry_forwards_to_listed_receivers_and_counts() {
     assert_eq!(counters.wrong_if, 0);
 
     ipmr.del_mfc(source, GROUP, upstream).expect("MRT_DEL_MFC");
-    send(&lab);
+    send(&lab, GROUP.into());
     let upcall = ipmr
         .next_upcall(Duration::from_secs(10))
         .expect("read the routing socket")
