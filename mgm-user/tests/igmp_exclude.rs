@@ -93,5 +93,10 @@ fn an_excluded_source_never_reaches_the_excluding_link() -> Result<()> {
         "{leaked} packets of the excluded source reached rcv1; mgmd counters {:?}",
         mgmd.stats()?
     );
+    let oifs = mgmd.oifs(SOURCE, GROUP)?;
+    ensure!(
+        oifs == ["rcv2"],
+        "the MGM's entry agrees with the data plane: {oifs:?}"
+    );
     Ok(())
 }
