@@ -10,6 +10,7 @@
 //! skb path (the kernel's) can carry and an XDP-forwarded frame cannot.
 use crate::{
     frame::{Family, GROUP, PORT},
+    generator::real_time,
     load::Load,
     paths::{Installed, Path},
     tail,
@@ -110,14 +111,14 @@ fn measure(lab: &Lab, path: Path, rate: f64, duration: Duration, load: Load) -> 
         let receiver = scope.spawn(|| -> Result<Histogram<u64>> {
             let socket = enter_ns(&receiver_ns)
                 .map_err(anyhow::Error::from)
-                .and_then(|()| real_time())
+                .and_then(|()| real_time(PRIORITY))
                 .and_then(|()| receiver_socket(Lab::address_of(Host::Receiver(1))));
             joined.wait();
             receive(&socket?, duration + DRAIN)
         });
         let sender = scope.spawn(|| -> Result<u64> {
             enter_ns(&source_ns)?;
-            real_time()?;
+            real_time(PRIORITY)?;
             let socket = sender_socket(Lab::address_of(Host::Source))?;
             joined.wait();
             // Let the group membership settle before the first datagram.
@@ -206,15 +207,8 @@ fn receive(socket: &UdpSocket, deadline: Duration) -> Result<Histogram<u64>> {
     Ok(histogram)
 }
 
-/// Gives the calling thread a real-time priority (SCHED_FIFO 50): it runs as soon as it wakes.
-fn real_time() -> Result<()> {
-    let param = libc::sched_param { sched_priority: 50 };
-    // SAFETY: pid 0 is the calling thread; `param` is valid.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("SCHED_FIFO");
-    }
-    Ok(())
-}
+/// The real-time priority (SCHED_FIFO) of the latency runs' sender and receiver.
+const PRIORITY: i32 = 50;
 
 /// CLOCK_MONOTONIC in nanoseconds (the same clock in every network namespace).
 pub fn monotonic_ns() -> u64 {

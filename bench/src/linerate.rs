@@ -11,7 +11,7 @@
 //! its own.
 use crate::{
     frame::{self, Family},
-    generator::{Generated, Generator},
+    generator::{Generated, Generator, CALL_TARGET},
     paths::{Installed, Path, UPSTREAM},
     programs::{BenchObject, COUNT},
 };
@@ -120,7 +120,9 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<V
                     duration: settings.warmup + settings.window + Duration::from_millis(200),
                     rate: settings.rate,
                     cpu: settings.cpu,
+                    real_time: false,
                     batch: settings.batch,
+                    call_target: CALL_TARGET,
                 };
                 let run = measure(
                     &lab,

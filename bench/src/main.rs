@@ -16,6 +16,7 @@ mod paths;
 mod plot;
 mod programs;
 mod report;
+mod scale;
 mod tail;
 
 use anyhow::{bail, Result};
@@ -38,6 +39,8 @@ enum Part {
     Latency,
     /// Miss to first forwarded packet of new flows.
     FirstPacket,
+    /// Line rate on one and on two CPUs (two receive queues, a flow per CPU).
+    Scale,
 }
 
 /// Command line.
@@ -209,6 +212,32 @@ fn main() -> Result<()> {
     } else {
         Vec::new()
     };
+    let scale = if wanted(Part::Scale) {
+        let settings = scale::Settings {
+            paths: cli
+                .paths
+                .clone()
+                .unwrap_or_else(|| vec![Path::Mgm, Path::Kernel]),
+            size: settings.sizes.first().copied().unwrap_or(64),
+            // Time for both generators to be inside their one test-run call (`generator`).
+            warmup: Duration::from_secs(1),
+            window: settings.window,
+            rounds: settings.rounds,
+            batch: settings.batch,
+        };
+        scale::run(&settings, |run, round| {
+            eprintln!(
+                "scale (round {round}): {:<18} {} CPU(s) offered {:>6.0} kpps, delivered {:>6.0} kpps, frames by receive queue {:?}",
+                run.path.label(),
+                run.cpus,
+                run.offered_pps / 1e3,
+                run.delivered_pps / 1e3,
+                run.per_queue
+            )
+        })?
+    } else {
+        Vec::new()
+    };
     let latency = if wanted(Part::Latency) {
         let duration = Duration::from_secs(if quick { 1 } else { 3 });
         let runs = load::idle_then_loaded(cli.background_load, |load| {
@@ -239,6 +268,7 @@ fn main() -> Result<()> {
         method,
         line_rate,
         micro,
+        scale,
         latency,
         first_packet,
     };

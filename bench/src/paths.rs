@@ -134,6 +134,12 @@ pub enum Installed {
 impl Installed {
     /// Sets `path` up at the router of `lab`, forwarding `family`'s traffic to every receiver.
     pub fn new(lab: &Lab, path: Path, family: Family) -> Result<Self> {
+        Self::new_for(lab, path, family, &[GROUP])
+    }
+
+    /// [`Installed::new`] with an entry for each of `groups` (from the lab's source) where
+    /// mgm or the kernel forwards IPv4; the other paths and IPv6 forward their one group.
+    pub fn new_for(lab: &Lab, path: Path, family: Family, groups: &[Ipv4Addr]) -> Result<Self> {
         if !path.carries(family) {
             bail!("{} does not carry {}", path.label(), family.label());
         }
@@ -154,13 +160,15 @@ impl Installed {
                 },
                 (Path::Mgm, Family::V4) => {
                     let mut router = MgmRouter::load(UPSTREAM, &receivers, true)?;
-                    router.install(SgKey::new(source, GROUP), receivers.len())?;
+                    for group in groups {
+                        router.install(SgKey::new(source, *group), receivers.len())?;
+                    }
                     Installed::Mgm {
                         _router: Box::new(router),
                     }
                 }
                 (Path::Mirror, _) => {
-                    let routing = kernel_routes(source, &receivers)?;
+                    let routing = kernel_routes(source, &receivers, &[GROUP])?;
                     let router = MgmRouter::load(UPSTREAM, &receivers, true)?;
                     let mirror = Mirror::new(
                         routing,
@@ -174,7 +182,7 @@ impl Installed {
                     }
                 }
                 (Path::Kernel, Family::V4) => Installed::Kernel {
-                    _routing: kernel_routes(source, &receivers)?,
+                    _routing: kernel_routes(source, &receivers, groups)?,
                 },
                 (Path::Drop, _) => {
                     let mut object = BenchObject::load()?;
@@ -228,8 +236,13 @@ impl Installed {
 }
 
 /// The kernel's routing in the calling thread's namespace: VIFs for the upstream and every
-/// receiver's interface, and the (`source`, [`GROUP`]) entry from upstream to all of them.
-fn kernel_routes(source: Ipv4Addr, receivers: &[(String, [u8; 6])]) -> Result<Ipmr> {
+/// receiver's interface, and a (`source`, group) entry for each of `groups` from upstream to
+/// all of them.
+fn kernel_routes(
+    source: Ipv4Addr,
+    receivers: &[(String, [u8; 6])],
+    groups: &[Ipv4Addr],
+) -> Result<Ipmr> {
     let mut ipmr = Ipmr::open()?;
     let upstream = ifindex(UPSTREAM)?;
     ipmr.add_vif(upstream, 1)?;
@@ -239,7 +252,9 @@ fn kernel_routes(source: Ipv4Addr, receivers: &[(String, [u8; 6])]) -> Result<Ip
         ipmr.add_vif(index, 1)?;
         oifs.push((index, 1));
     }
-    ipmr.add_mfc(source, GROUP, upstream, &oifs)?;
+    for group in groups {
+        ipmr.add_mfc(source, *group, upstream, &oifs)?;
+    }
     Ok(ipmr)
 }
 

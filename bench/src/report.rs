@@ -70,6 +70,8 @@ pub struct Report {
     pub line_rate: Vec<Run>,
     /// Per-packet costs.
     pub micro: Vec<Micro>,
+    /// Line rate on one and on two CPUs.
+    pub scale: Vec<crate::scale::Scale>,
     /// End-to-end latency.
     pub latency: Vec<Latency>,
     /// Miss to first forwarded packet.
@@ -153,6 +155,10 @@ impl Report {
             md.push('\n');
             md.push_str(&crate::micro::table(&self.micro));
         }
+        if !self.scale.is_empty() {
+            md.push('\n');
+            md.push_str(&crate::scale::table(&self.scale));
+        }
         if !self.latency.is_empty() {
             md.push('\n');
             md.push_str(&crate::latency::table(&self.latency));
@@ -201,6 +207,7 @@ impl Report {
             ));
         }
         rows.extend(self.ipv6_targets());
+        rows.extend(crate::scale::target(&self.scale));
         for (prefix, limit) in [("hit", 2.0), ("miss", 2.5)] {
             let worst = self
                 .micro
@@ -472,6 +479,7 @@ mod tests {
             method: "method".into(),
             line_rate,
             micro: Vec::new(),
+            scale: Vec::new(),
             latency: Vec::new(),
             first_packet: Vec::new(),
         }

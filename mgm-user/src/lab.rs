@@ -28,6 +28,7 @@
 mod ipv6;
 mod listen;
 mod pim;
+mod queues;
 
 pub use listen::{Listener, McastSend, Received};
 pub use pim::PIM_RP;
@@ -112,6 +113,8 @@ pub struct Lab {
     dirs: Vec<std::path::PathBuf>,
     /// Routers of a PIM chain (0 for the star).
     pim_routers: u8,
+    /// Receive and transmit queues of each veth (`lab/queues.rs`).
+    queues: u16,
     keep: bool,
 }
 
@@ -123,6 +126,15 @@ pub fn is_root() -> bool {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// A namespace prefix no other lab of this machine has.
+fn unique_prefix() -> String {
+    format!(
+        "{NAME_PREFIX}{}n{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 impl Lab {
     /// Builds the standard star topology with `receivers` receiver hosts (1 to 200), IPv4 only.
     pub fn star(receivers: u8) -> Result<Self, LabError> {
@@ -132,12 +144,7 @@ impl Lab {
     /// Builds the standard star topology with `receivers` receiver hosts (1 to 200) and the
     /// address families of `stack`.
     pub fn star_with(receivers: u8, stack: Stack) -> Result<Self, LabError> {
-        let prefix = format!(
-            "{NAME_PREFIX}{}n{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        Self::star_named_with(&prefix, receivers, stack)
+        Self::star_named_with(&unique_prefix(), receivers, stack)
     }
 
     /// Builds the IPv4 star topology under a chosen prefix.
@@ -148,6 +155,16 @@ impl Lab {
     /// Builds the star topology under a chosen prefix (for `cargo xtask lab up`). A dual-stack
     /// lab returns once every link-local address is usable.
     pub fn star_named_with(prefix: &str, receivers: u8, stack: Stack) -> Result<Self, LabError> {
+        Self::build_star(prefix, receivers, stack, 1)
+    }
+
+    /// The star topology with `queues` receive and transmit queues on every veth.
+    fn build_star(
+        prefix: &str,
+        receivers: u8,
+        stack: Stack,
+        queues: u16,
+    ) -> Result<Self, LabError> {
         if !is_root() {
             return Err(LabError::NotRoot);
         }
@@ -160,6 +177,7 @@ impl Lab {
             children: Vec::new(),
             dirs: Vec::new(),
             pim_routers: 0,
+            queues,
             keep: false,
         };
         lab.add_namespace(Host::Source)?;
@@ -386,10 +404,14 @@ impl Lab {
     /// Creates a veth pair `a_if`@`a` ↔ `b_if`@`b`, both up.
     pub fn link(&self, a: Host, a_if: &str, b: Host, b_if: &str) -> Result<(), LabError> {
         let (na, nb) = (self.ns(a), self.ns(b));
+        let queues = self.queues.to_string();
+        let queues = ["numtxqueues", &queues, "numrxqueues", &queues];
         run_checked({
             let mut c = Command::new("ip");
-            c.args(["link", "add", a_if, "netns", &na, "type", "veth"])
-                .args(["peer", "name", b_if, "netns", &nb]);
+            c.args(["link", "add", a_if, "netns", &na])
+                .args(queues)
+                .args(["type", "veth", "peer", "name", b_if, "netns", &nb])
+                .args(queues);
             c
         })?;
         self.ip(a, &["link", "set", a_if, "up"])?;

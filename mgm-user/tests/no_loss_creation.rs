@@ -6,7 +6,7 @@ mod support;
 
 use mgm_user::lab::{Host, Lab};
 use std::net::Ipv4Addr;
-use support::{interfaces, Mgmd};
+use support::{interfaces, test_send, Mgmd};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 7, 7, 7);
 
@@ -54,6 +54,68 @@ fn first_packets_arrive_with(daemon: &str, count: u32, interval_ms: u32) -> anyh
         "packets out of order; mgmd counters: {stats:?}"
     );
     Ok(mgmd)
+}
+
+/// Two new streams at once, each arriving on its own receive queue of the router's upstream
+/// veth (the source's transmit queue `i` serves CPU `i` and each sender is pinned to its CPU):
+/// mgmd has a punt socket per queue, so both are created from their first packet and
+/// delivered whole and in order.
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn new_streams_on_two_receive_queues_lose_nothing() -> anyhow::Result<()> {
+    const COUNT: u32 = 2000;
+    let groups = [Ipv4Addr::new(239, 7, 7, 8), Ipv4Addr::new(239, 7, 7, 9)];
+    let lab = Lab::star_queues(1, 2)?;
+    lab.steer_tx_queues_by_cpu(Host::Source, "eth0")?;
+    let _ = lab.sysctl(Host::Receiver(1), "net.core.rmem_max", "33554432");
+    let mut mgmd = Mgmd::start(lab, &interfaces(&[("up0", ""), ("rcv1", "")]))?;
+    let mut listeners = Vec::new();
+    for group in groups {
+        listeners.push(mgmd.listen(Host::Receiver(1), group, COUNT, 30.0)?);
+        mgmd.wait_for_igmp_members(group, &["rcv1"])?;
+    }
+    let before = mgmd.lab.rx_queue_xdp_packets(Host::Router, "up0")?;
+    let lab = &mgmd.lab;
+    std::thread::scope(|scope| {
+        let senders: Vec<_> = groups
+            .iter()
+            .enumerate()
+            .map(|(cpu, &group)| {
+                scope.spawn(move || lab.send_on_cpu(Host::Source, test_send(group, COUNT, 0), cpu))
+            })
+            .collect();
+        senders
+            .into_iter()
+            .try_for_each(|sender| sender.join().expect("sender thread"))
+    })?;
+    let after = mgmd.lab.rx_queue_xdp_packets(Host::Router, "up0")?;
+    let per_queue: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert!(
+        per_queue.iter().all(|&n| n >= u64::from(COUNT)),
+        "each stream on a queue of its own expected; frames per receive queue: {per_queue:?}"
+    );
+    let stats = mgmd.stats()?;
+    for (group, listener) in groups.iter().zip(listeners) {
+        let received = listener.finish()?;
+        assert!(
+            received.is_complete(u64::from(COUNT)),
+            "{group}: {} of {COUNT} received, in order and once each expected (first out of \
+             place at {:?}); frames per receive queue {per_queue:?}; mgmd counters: {stats:?}",
+            received.seqs.len(),
+            received
+                .seqs
+                .iter()
+                .enumerate()
+                .position(|(i, s)| *s != i as u64),
+        );
+    }
+    eprintln!(
+        "frames per receive queue {per_queue:?}; held packets sent by mgmd {}, taken over by XDP \
+         in hold mode {}",
+        stats.get("hold_delivered").unwrap_or(&0),
+        stats.get("hold_handed_over").unwrap_or(&0),
+    );
+    Ok(())
 }
 
 /// The scheduling policy and real-time priority of every thread of `pid`

@@ -5,6 +5,9 @@
 //! ([`PuntSockets::close`]): the slots, the UMEM and the descriptors are freed, so that an
 //! interface that comes back (under the same or a new ifindex) gets fresh sockets. The UMEM of
 //! an interface is [`XskConfig::frames`] frames in all, shared out among its receive queues.
+//! At most [`MAX_PUNT_QUEUES`] queues of an interface get a socket: misses arriving on a queue
+//! beyond go to the kernel (`miss_passed`), and the queues left so are counted
+//! ([`PuntSockets::unserved_queues`], `punt_queues_unserved_now` in `show stats`) and logged.
 //! The sockets themselves sit in a [`SharedSockets`] map, so that a thread of their own can
 //! read them ([`PuntSockets::shared`]) while the slots are managed here.
 //!
@@ -30,6 +33,10 @@ use std::{
 /// Fewest frames a punt socket gets, however many queues share the interface's UMEM.
 const MIN_FRAMES_PER_QUEUE: u32 = 64;
 
+/// Receive queues of one interface that get a punt socket, at most: with the default UMEM
+/// (4096 frames) each still gets [`MIN_FRAMES_PER_QUEUE`] frames, so the UMEM stays as large.
+pub const MAX_PUNT_QUEUES: u32 = 64;
+
 /// The punt sockets of one interface, one per receive queue, in consecutive slots.
 pub struct IfaceSockets {
     /// The slot of the socket of receive queue 0.
@@ -50,6 +57,8 @@ pub struct PuntSockets {
     used: Vec<bool>,
     /// The first slot and the number of sockets of each interface.
     slots: BTreeMap<u32, (u32, u32)>,
+    /// Receive queues beyond [`MAX_PUNT_QUEUES`] of each interface that has them.
+    unserved: BTreeMap<u32, u32>,
     sockets: SharedSockets,
     config: XskConfig,
 }
@@ -64,6 +73,7 @@ impl PuntSockets {
             handled: plane.take_map(map_name::PUNTS_HANDLED)?.try_into()?,
             used: vec![false; limits::PUNT_SOCKETS as usize],
             slots: BTreeMap::new(),
+            unserved: BTreeMap::new(),
             sockets: SharedSockets::default(),
             config,
         })
@@ -85,15 +95,18 @@ impl PuntSockets {
         Ok(())
     }
 
-    /// Opens one socket per receive queue `0..queues` of `ifindex` in free slots of the map and
-    /// returns (first slot, queues): the caller points the interface at them
-    /// ([`ForwardingBackend::set_punt_slots`]). Refused while `ifindex` has sockets.
+    /// Opens one socket per receive queue `0..queues` of `ifindex` (at most
+    /// [`MAX_PUNT_QUEUES`]) in free slots of the map and returns (first slot, sockets): the
+    /// caller points the interface at them ([`ForwardingBackend::set_punt_slots`]). Refused
+    /// while `ifindex` has sockets.
     pub fn bind(&mut self, ifindex: u32, queues: u32) -> Result<(u32, u32), DataPlaneError> {
         if self.slots.contains_key(&ifindex) {
             return Err(DataPlaneError::Invalid(format!(
                 "interface {ifindex} already has punt sockets"
             )));
         }
+        let unserved = queues.saturating_sub(MAX_PUNT_QUEUES);
+        let queues = queues.min(MAX_PUNT_QUEUES);
         let first = self
             .free_run(queues)
             .ok_or(DataPlaneError::Full("the punt socket slots"))?;
@@ -128,6 +141,9 @@ impl PuntSockets {
         }
         self.used[first as usize..(first + queues) as usize].fill(true);
         self.slots.insert(ifindex, (first, queues));
+        if unserved > 0 {
+            self.unserved.insert(ifindex, unserved);
+        }
         self.lock().insert(
             ifindex,
             IfaceSockets {
@@ -144,6 +160,7 @@ impl PuntSockets {
         let Some((first, count)) = self.slots.remove(&ifindex) else {
             return false;
         };
+        self.unserved.remove(&ifindex);
         for slot in first..first + count {
             let _ = self.map.unset(slot);
         }
@@ -162,6 +179,12 @@ impl PuntSockets {
     /// The interfaces that have punt sockets.
     pub fn interfaces(&self) -> impl Iterator<Item = u32> + '_ {
         self.slots.keys().copied()
+    }
+
+    /// Receive queues of the interfaces with punt sockets that have none (beyond
+    /// [`MAX_PUNT_QUEUES`]): their misses go to the kernel.
+    pub fn unserved_queues(&self) -> u64 {
+        self.unserved.values().map(|&q| u64::from(q)).sum()
     }
 
     /// Slots in use.
@@ -202,7 +225,7 @@ fn frames_per_queue(total: u32, queues: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::frames_per_queue;
+    use super::{frames_per_queue, MAX_PUNT_QUEUES, MIN_FRAMES_PER_QUEUE};
 
     #[test]
     fn an_interfaces_umem_is_shared_by_its_queues() {
@@ -210,5 +233,14 @@ mod tests {
         assert_eq!(frames_per_queue(8192, 4), 2048);
         assert_eq!(frames_per_queue(8192, 3), 2048);
         assert_eq!(frames_per_queue(8192, 1024), 64);
+    }
+
+    #[test]
+    fn the_queue_bound_keeps_the_default_umem_whole() {
+        // 4096 frames (8 MiB) per interface: at the bound each queue still gets the fewest
+        // frames a socket may have, so the sockets together take no more than that.
+        let per_queue = frames_per_queue(4096, MAX_PUNT_QUEUES);
+        assert_eq!(per_queue, MIN_FRAMES_PER_QUEUE);
+        assert_eq!(per_queue * MAX_PUNT_QUEUES, 4096);
     }
 }

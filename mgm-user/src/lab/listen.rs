@@ -83,7 +83,7 @@ pub struct McastSend<'a> {
 }
 
 impl McastSend<'_> {
-    fn argv(&self) -> Vec<String> {
+    pub(super) fn argv(&self) -> Vec<String> {
         let words = [
             self.mcast,
             "send",

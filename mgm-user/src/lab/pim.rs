@@ -52,6 +52,7 @@ impl Lab {
             children: Vec::new(),
             dirs: Vec::new(),
             pim_routers: ROUTERS,
+            queues: 1,
             stack: Stack::V4,
             keep: false,
         };

@@ -188,7 +188,17 @@ impl RouterIo for DaemonIo {
     }
 
     fn open_punt(&mut self, name: &str, ifindex: u32) -> anyhow::Result<(u32, u32)> {
-        Ok(self.punt.bind(ifindex, rx_queues(name))?)
+        let queues = rx_queues(name);
+        let (first, served) = self.punt.bind(ifindex, queues)?;
+        if served < queues {
+            warn!(
+                interface = name,
+                queues,
+                served,
+                "receive queues beyond the punt sockets' bound: misses there go to the kernel"
+            );
+        }
+        Ok((first, served))
     }
 
     fn close_punt(&mut self, ifindex: u32) {
@@ -272,6 +282,7 @@ impl RouterIo for DaemonIo {
     fn global_stats(&self) -> anyhow::Result<BTreeMap<&'static str, u64>> {
         let mut stats = self.plane.global_stats()?;
         stats.insert("punt_buffer_full", self.punted.times_full());
+        stats.insert("punt_queues_unserved_now", self.punt.unserved_queues());
         Ok(stats)
     }
 }
