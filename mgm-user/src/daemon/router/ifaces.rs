@@ -97,6 +97,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .is_some_and(|p| p.upstream == name)
     }
 
+    /// Whether IGMP and MLD run their router side on interface `name` (when configured).
+    pub(super) fn runs_router_side(&self, name: &str) -> bool {
+        !self.is_mirrored(name) && !self.proxy_upstream(name)
+    }
+
+    /// Whether MLD runs on the interface of `cfg` once it has a link-local address.
+    pub(super) fn runs_mld(&self, cfg: &InterfaceConfig) -> bool {
+        cfg.mld && self.runs_router_side(&cfg.name)
+    }
+
     /// Gives both proxy instances the current ifindexes of their interfaces.
     fn follow_proxy_interfaces(&mut self) {
         let Some(proxy) = &self.config.proxy else {
@@ -153,11 +163,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.follow_proxy_interfaces();
         // On a mirrored interface the routes' owner runs IGMP (or PIM) itself; on the proxy's
         // upstream the router is a host.
-        let router_side = !self.is_mirrored(&link.name) && !self.proxy_upstream(&link.name);
-        if cfg.igmp && router_side {
+        if cfg.igmp && self.runs_router_side(&link.name) {
             self.enable_igmp(link, &cfg);
         }
-        if cfg.mld && router_side {
+        if self.runs_mld(&cfg) {
             self.enable_mld(link, &cfg);
         }
     }
