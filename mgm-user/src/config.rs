@@ -44,7 +44,7 @@
 //! group = "239.1.0.0/16"             # host or prefix inside 224.0.0.0/4
 //! to = ["eth1", "eth2"]              # outbound interfaces
 //!
-//! [proxy]                            # IGMP proxy (RFC 4605)
+//! [proxy]                            # IGMP/MLD proxy (RFC 4605), both families
 //! upstream = "wan0"
 //! downstream = ["lan0", "lan1"]
 //!

@@ -2,6 +2,8 @@
 //! INCLUDE and an EXCLUDE source filter) get exactly the IPv6 traffic they asked for from
 //! mgmd's forwarding, read off their links, and none after leaving; `mgmctl show mld` and
 //! `show groups` list the listeners. `mgmctl join` makes the router itself an IPv6 listener.
+//! MLD starts on an interface whose link-local address is added after it came into service,
+//! and stops when the address goes.
 //!
 //! RPF comes from the kernel's IPv6 unicast routes (the source's link is connected to the
 //! router). Receiver 4 listens to every source throughout: its link carries every packet sent,
@@ -347,5 +349,64 @@ fn mgmctl_join_makes_the_router_an_ipv6_listener_until_leave() -> Result<()> {
     );
     mgmd.mgmctl_ok(&["leave", "rcv1", "ff0e::30:1"])?;
     joined(false)?;
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn mld_starts_when_the_link_local_address_comes_after_the_interface_and_stops_when_it_goes(
+) -> Result<()> {
+    let lab = Lab::star_with(1, Stack::Dual)?;
+    // The router's rcv1 loses its link-local address and gets none generated again.
+    for args in [
+        &["link", "set", "rcv1", "addrgenmode", "none"][..],
+        &["-6", "addr", "flush", "dev", "rcv1", "scope", "link"],
+    ] {
+        let out = lab.ip(Host::Router, args)?;
+        ensure!(out.status.success(), "ip {args:?}: {out:?}");
+    }
+    let timers = "igmp_query_interval_s = 5\nigmp_query_response_ms = 1000\n\
+                  igmp_last_member_interval_ms = 200\n";
+    let mgmd = Mgmd::start(lab, &interfaces(&[("up0", timers), ("rcv1", timers)]))?;
+    let mld_on_rcv1 = |mgmd: &Mgmd, want: bool| -> Result<()> {
+        wait_for("MLD on rcv1 in show interfaces", BOUND, || {
+            let on = mgmd
+                .interfaces()?
+                .into_iter()
+                .any(|i| i.name == "rcv1" && i.mld);
+            Ok((on == want).then_some(()))
+        })
+    };
+    mld_on_rcv1(&mgmd, false)?;
+    // A listener from before: its unsolicited reports went unheard.
+    let listener = join(&mgmd.lab, 1, None)?;
+    let (address, ll) = ("fe80::fe/64", "fe80::fe");
+    let out = mgmd.lab.ip(
+        Host::Router,
+        &["-6", "addr", "add", address, "dev", "rcv1", "nodad"],
+    )?;
+    ensure!(out.status.success(), "ip addr add: {out:?}");
+    mld_on_rcv1(&mgmd, true)?;
+    let show = mgmd.mgmctl_ok(&["show", "mld"])?;
+    ensure!(show.contains(ll), "MLD queries from {ll}:\n{show}");
+    // MLD's startup query brings the listener's report: it is honoured, traffic flows.
+    wait_for_listeners(&mgmd, &[("rcv1", Ipv6Addr::UNSPECIFIED, vec![])])?;
+    let sender = sender(&mgmd.lab, source1())?;
+    send(&[&sender], 0..BURST)?;
+    for seq in 0..BURST {
+        let datagram = listener
+            .recv(BOUND)?
+            .with_context(|| format!("datagram {seq} of {BURST}"))?;
+        ensure!(datagram.from.ip() == IpAddr::V6(source1()), "{datagram:?}");
+    }
+    // The address goes: MLD stops cleanly, its listener with it.
+    let out = mgmd
+        .lab
+        .ip(Host::Router, &["-6", "addr", "del", address, "dev", "rcv1"])?;
+    ensure!(out.status.success(), "ip addr del: {out:?}");
+    mld_on_rcv1(&mgmd, false)?;
+    wait_for_listeners(&mgmd, &[])?;
+    let oifs = mgmd.oifs(source1(), GROUP)?;
+    ensure!(oifs.is_empty(), "rcv1 still forwarded to: {oifs:?}");
     Ok(())
 }

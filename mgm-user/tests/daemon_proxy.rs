@@ -2,21 +2,23 @@
 //! downstream interfaces, the router joins it upstream (an IGMP report from the router is seen
 //! on the upstream link) and forwards what the upstream host sends; when they leave, the router
 //! leaves upstream (a leave report is seen) and the traffic stops. `mgmctl join/leave` make the
-//! router itself join and leave as a host.
+//! router itself join and leave as a host. The same proxy serves IPv6 with MLD: the router's
+//! MLD report of the group is seen upstream and its kernel holds the membership there.
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use mgm_user::{
-    lab::{Host, Lab},
-    rawio,
+    lab::{Host, Lab, Stack},
+    rawio::{self, Framing, PacketSocket},
     wire::{
         igmp::{self, msg_type, RecordType, ALL_V3_ROUTERS},
-        ipv4,
+        ipv4, ipv6, mld,
     },
 };
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use std::{
-    net::Ipv4Addr,
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 use support::{wait_for, Mgmd};
@@ -186,6 +188,170 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
             let entry = mgmd
                 .mfe(UPSTREAM_SOURCE, GROUP)?
                 .context("the entry is gone")?;
+            Ok((entry.packets >= pruned.packets + 20).then_some(entry))
+        },
+    )?;
+    ensure!(
+        after.oifs.is_empty(),
+        "after the leave the flow should arrive and go nowhere: before {pruned:?}, after {after:?}"
+    );
+    Ok(())
+}
+
+/// The IPv6 group of the MLD proxy test.
+const GROUP6: Ipv6Addr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0x60, 1);
+
+/// A capture of the IPv6 packets arriving on the upstream host's eth0 (the router's MLD
+/// reports among them).
+fn upstream_capture6(lab: &Lab) -> Result<PacketSocket> {
+    lab.in_ns(Host::Upstream, || -> io::Result<PacketSocket> {
+        let capture = PacketSocket::open(Framing::Cooked, libc::ETH_P_IPV6 as u16)?;
+        capture.socket().set_nonblocking(true)?;
+        capture.bind(rawio::ifindex("eth0")?)?;
+        Ok(capture)
+    })?
+    .context("capture")
+}
+
+/// What an MLD packet from the router's link-local address reports for [`GROUP6`].
+fn mld_report_of(packet: &[u8]) -> Option<Report> {
+    let ip = ipv6::Packet::new_checked(packet).ok()?;
+    let (next, upper) = ip.upper_layer();
+    if next != ipv6::NEXT_ICMPV6 || ip.src_addr().segments()[0] != 0xfe80 {
+        return None;
+    }
+    let message = mld::Packet::new_checked(upper).ok()?;
+    match message.msg_type() {
+        mld::msg_type::REPORT_V1 if message.address() == GROUP6 => Some(Report::Join),
+        mld::msg_type::DONE if message.address() == GROUP6 => Some(Report::Leave),
+        mld::msg_type::REPORT_V2 => message
+            .records()
+            .filter(|r| r.address() == GROUP6)
+            .find_map(
+                |r| match (RecordType::from(r.record_type()), r.num_sources()) {
+                    (RecordType::ToExclude | RecordType::IsExclude, _) => Some(Report::Join),
+                    (RecordType::ToInclude | RecordType::IsInclude, 0) => Some(Report::Leave),
+                    _ => None,
+                },
+            ),
+        _ => None,
+    }
+}
+
+/// Waits for the router to report `want` for [`GROUP6`] on the upstream link.
+fn expect_mld_report(capture: &PacketSocket, want: Report) -> Result<()> {
+    let mut buffer = [0u8; 2048];
+    wait_for(
+        &format!("the router's MLD {want:?} report upstream"),
+        Duration::from_secs(30),
+        || loop {
+            match capture.recv_from(&mut buffer) {
+                Ok((len, arrival)) if !arrival.outgoing => {
+                    if mld_report_of(&buffer[..len]).as_ref() == Some(&want) {
+                        return Ok(Some(()));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e).context("capture"),
+            }
+        },
+    )
+}
+
+/// Whether the router's kernel holds a membership of [`GROUP6`] on wan0.
+fn joined_upstream6(mgmd: &Mgmd) -> Result<bool> {
+    let out = mgmd
+        .lab
+        .ip(Host::Router, &["-6", "maddr", "show", "dev", "wan0"])?;
+    Ok(String::from_utf8_lossy(&out.stdout).contains(&GROUP6.to_string()))
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn mld_proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
+    let mut lab = Lab::star_with(2, Stack::Dual)?;
+    lab.add_upstream()?;
+    let mut mgmd = Mgmd::start(lab, &config())?;
+    let capture = upstream_capture6(&mgmd.lab)?;
+    let source = Lab::address6_of(Host::Upstream).context("the upstream's IPv6 address")?;
+    ensure!(
+        !joined_upstream6(&mgmd)?,
+        "joined upstream before any receiver"
+    );
+
+    // MLDv2 receivers join downstream: the router joins upstream (an MLD report from its
+    // link-local address, and its kernel's membership) and forwards every packet in XDP.
+    let count = 60;
+    let listeners = [1, 2]
+        .map(|n| mgmd.listen(Host::Receiver(n), GROUP6, count, 30.0))
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    wait_for(
+        "MLD listeners of the group on rcv1 and rcv2",
+        Duration::from_secs(10),
+        || {
+            let rows = mgmd.groups()?;
+            Ok(["rcv1", "rcv2"]
+                .iter()
+                .all(|i| {
+                    rows.iter().any(|r| {
+                        r.group == IpAddr::V6(GROUP6) && r.iface == *i && r.protocol == "mld"
+                    })
+                })
+                .then_some(()))
+        },
+    )?;
+    expect_mld_report(&capture, Report::Join)?;
+    ensure!(
+        joined_upstream6(&mgmd)?,
+        "ip -6 maddr shows no join on wan0"
+    );
+    let shown = mgmd.mgmctl_ok(&["show", "interfaces"])?;
+    ensure!(
+        mgmd.interfaces()?
+            .iter()
+            .all(|i| i.mld == (i.name != "wan0")),
+        "MLD runs on the downstream interfaces only:\n{shown}"
+    );
+    mgmd.send(Host::Upstream, GROUP6, count, 5)?;
+    for (n, listener) in [1, 2].into_iter().zip(listeners) {
+        let received = listener.finish()?;
+        ensure!(
+            received.is_complete(u64::from(count)),
+            "rcv{n} should get 0..{count} once each, in order, got {:?}",
+            received.seqs
+        );
+    }
+    let mfe = mgmd
+        .mfe(source, GROUP6)?
+        .context("no entry for the upstream flow")?;
+    ensure!(mfe.iif == "wan0", "inbound interface {}", mfe.iif);
+    ensure!(
+        mgmd.stats()?.get("forwarded").copied().unwrap_or(0) > 0,
+        "XDP forwarded nothing: {:?}",
+        mgmd.stats()?
+    );
+
+    // The receivers left when they had their packets: the router leaves upstream, and what
+    // the upstream host sends goes nowhere.
+    expect_mld_report(&capture, Report::Leave)?;
+    wait_for(
+        "the upstream membership gone",
+        Duration::from_secs(10),
+        || Ok((!joined_upstream6(&mgmd)?).then_some(())),
+    )?;
+    let pruned = wait_for(
+        "the downstream interfaces pruned",
+        Duration::from_secs(30),
+        || Ok(mgmd.mfe(source, GROUP6)?.filter(|m| m.oifs.is_empty())),
+    )?;
+    mgmd.send(Host::Upstream, GROUP6, 20, 5)?;
+    let after = wait_for(
+        "the 20 packets counted on the pruned entry",
+        Duration::from_secs(30),
+        || {
+            let entry = mgmd.mfe(source, GROUP6)?.context("the entry is gone")?;
             Ok((entry.packets >= pruned.packets + 20).then_some(entry))
         },
     )?;

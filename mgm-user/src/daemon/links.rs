@@ -1,12 +1,14 @@
 //! Follows the router's network interfaces through rtnetlink: the links present at start,
 //! then every link that appears, changes (up/down, MAC, MTU, a new ifindex under the same
-//! name) or disappears.
+//! name) or disappears, and the changes of their IPv6 addresses (MLD needs a link-local one,
+//! which may come after the link, e.g. with `addrgenmode none` or duplicate address detection).
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use rtnetlink::{
     packet_core::NetlinkPayload,
     packet_route::{
+        address::AddressMessage,
         link::{LinkAttribute, LinkFlags, LinkMessage},
-        RouteNetlinkMessage,
+        AddressFamily, RouteNetlinkMessage,
     },
     MulticastGroup,
 };
@@ -38,11 +40,14 @@ pub enum LinkEvent {
         /// Its ifindex.
         ifindex: u32,
     },
+    /// An IPv6 address of the link with this ifindex was added or removed.
+    Ipv6Addresses(u32),
 }
 
 /// The links present now, then their changes as they happen.
 pub async fn watch() -> std::io::Result<(Vec<Link>, impl Stream<Item = LinkEvent>)> {
-    let (connection, _, messages) = rtnetlink::new_multicast_connection(&[MulticastGroup::Link])?;
+    let (connection, _, messages) =
+        rtnetlink::new_multicast_connection(&[MulticastGroup::Link, MulticastGroup::Ipv6Ifaddr])?;
     tokio::spawn(connection);
     let (connection, handle, _) = rtnetlink::new_connection()?;
     tokio::spawn(connection);
@@ -65,10 +70,18 @@ pub async fn watch() -> std::io::Result<(Vec<Link>, impl Stream<Item = LinkEvent
                     ifindex: l.ifindex,
                 })
             }
+            NetlinkPayload::InnerMessage(
+                RouteNetlinkMessage::NewAddress(m) | RouteNetlinkMessage::DelAddress(m),
+            ) => ipv6_address_of(&m).map(LinkEvent::Ipv6Addresses),
             _ => None,
         }
     });
     Ok((present, events))
+}
+
+/// The ifindex an IPv6 address message is about.
+fn ipv6_address_of(message: &AddressMessage) -> Option<u32> {
+    (message.header.family == AddressFamily::Inet6).then_some(message.header.index)
 }
 
 fn link_of(message: &LinkMessage) -> Option<Link> {

@@ -1,32 +1,64 @@
-//! The built-in `proxy` routing protocol: IGMP-based forwarding (RFC 4605).
+//! The built-in `proxy` routing protocol: IGMP/MLD-based forwarding (RFC 4605), one instance
+//! per address family (one in each MGM).
 //!
 //! It owns one upstream interface, where the router acts as a host, and downstream interfaces,
-//! where IGMP runs the router side. When IGMP finds the first receiver of a group on a
-//! downstream interface (a local join), the proxy joins the group on the upstream interface
-//! with a host socket, so the kernel reports it to the upstream router; when the last
-//! downstream receiver leaves, it leaves upstream. Every flow is expected from upstream (its
-//! RPF answer), and IGMP's memberships on the downstream interfaces make up the outgoing lists.
-use crate::mgm::{IfId, MgmClient, RpfAnswer, Sg};
+//! where IGMP (IPv4) or MLD (IPv6) runs the router side. When they find the first receiver of a
+//! group on a downstream interface (a local join), the proxy joins the group on the upstream
+//! interface with a host socket, so the kernel reports it to the upstream router (an IGMP or
+//! MLD report); when the last downstream receiver leaves, it leaves upstream. Every flow is
+//! expected from upstream (its RPF answer), and the memberships on the downstream interfaces
+//! make up the outgoing lists.
+use crate::mgm::{Address, CallbackSet, IfId, MgmClient, RpfAnswer, Sg};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::Ipv4Addr,
+    io,
+    net::{Ipv4Addr, Ipv6Addr},
 };
 use tracing::{info, warn};
 
-/// The proxy's state.
-pub struct ProxyProtocol {
-    upstream: u32,
-    downstream: BTreeSet<u32>,
-    /// (downstream ifindex, source or 0.0.0.0) with receivers, per group; the socket holds the
-    /// upstream join.
-    groups: BTreeMap<Ipv4Addr, GroupState>,
+/// An address family the proxy serves: how a host joins a group of it.
+pub trait UpstreamJoin: Address {
+    /// A host socket joined to `group` on interface `ifindex`: the kernel reports the
+    /// membership on that link until the socket closes.
+    fn join_upstream(group: Self, ifindex: u32) -> io::Result<Socket>;
 }
 
-/// Receivers of one group: (downstream ifindex, source or 0.0.0.0), and the upstream join.
-type GroupState = (BTreeSet<(u32, Ipv4Addr)>, Option<Socket>);
+impl UpstreamJoin for Ipv4Addr {
+    fn join_upstream(group: Self, ifindex: u32) -> io::Result<Socket> {
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+        socket.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(ifindex))?;
+        Ok(socket)
+    }
+}
 
-impl ProxyProtocol {
+impl UpstreamJoin for Ipv6Addr {
+    fn join_upstream(group: Self, ifindex: u32) -> io::Result<Socket> {
+        let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+        socket.join_multicast_v6(&group, ifindex)?;
+        Ok(socket)
+    }
+}
+
+/// The proxy's state in the MGM of family `A`.
+pub struct ProxyProtocol<A: UpstreamJoin = Ipv4Addr> {
+    upstream: u32,
+    downstream: BTreeSet<u32>,
+    /// (downstream ifindex, source or the unspecified address) with receivers, per group; the
+    /// socket holds the upstream join.
+    groups: BTreeMap<A, GroupState<A>>,
+}
+
+/// Receivers of one group: (downstream ifindex, source or the unspecified address), and the
+/// upstream join.
+type GroupState<A> = (BTreeSet<(u32, A)>, Option<Socket>);
+
+impl<A: UpstreamJoin> ProxyProtocol<A> {
+    /// The callbacks the proxy registers for.
+    pub const CALLBACKS: CallbackSet = CallbackSet::RPF
+        .union(CallbackSet::LOCAL_JOIN)
+        .union(CallbackSet::LOCAL_LEAVE);
+
     /// A proxy between `upstream` and `downstream` (ifindexes).
     pub fn new(upstream: u32, downstream: impl IntoIterator<Item = u32>) -> Self {
         Self {
@@ -42,12 +74,8 @@ impl ProxyProtocol {
         self.downstream = downstream.into_iter().collect();
     }
 
-    fn join_upstream(&self, group: Ipv4Addr) -> Option<Socket> {
-        let result = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).and_then(|s| {
-            s.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(self.upstream))?;
-            Ok(s)
-        });
-        match result {
+    fn join_upstream(&self, group: A) -> Option<Socket> {
+        match A::join_upstream(group, self.upstream) {
             Ok(socket) => {
                 info!(%group, ifindex = self.upstream, "proxy: joined upstream");
                 Some(socket)
@@ -60,14 +88,14 @@ impl ProxyProtocol {
     }
 }
 
-impl MgmClient for ProxyProtocol {
+impl<A: UpstreamJoin> MgmClient<A> for ProxyProtocol<A> {
     /// Every flow comes from upstream.
-    fn rpf(&mut self, _sg: Sg, _header: &[u8], answer: &mut RpfAnswer) -> u32 {
-        answer.iif = IfId::new(self.upstream, Ipv4Addr::UNSPECIFIED);
+    fn rpf(&mut self, _sg: Sg<A>, _header: &[u8], answer: &mut RpfAnswer<A>) -> u32 {
+        answer.iif = IfId::index(self.upstream);
         0
     }
 
-    fn local_join(&mut self, sg: Sg, ifid: IfId) {
+    fn local_join(&mut self, sg: Sg<A>, ifid: IfId<A>) {
         if !self.downstream.contains(&ifid.ifindex) || sg.group.is_unspecified() {
             return;
         }
@@ -83,7 +111,7 @@ impl MgmClient for ProxyProtocol {
         }
     }
 
-    fn local_leave(&mut self, sg: Sg, ifid: IfId) {
+    fn local_leave(&mut self, sg: Sg<A>, ifid: IfId<A>) {
         let Some((receivers, _)) = self.groups.get_mut(&sg.group) else {
             return;
         };

@@ -68,6 +68,11 @@ pub struct Iface {
 }
 
 impl Iface {
+    /// This router's link-local address on the interface, which MLD sends from.
+    pub fn address(&self) -> Ipv6Addr {
+        self.addr
+    }
+
     /// Starts as querier with the startup queries due now.
     pub(super) fn new(ifindex: u32, addr: Ipv6Addr, config: IfaceConfig, now: Instant) -> Self {
         Iface {

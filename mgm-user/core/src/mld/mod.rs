@@ -133,6 +133,11 @@ impl Router {
             Iface::new(ifindex, link_local, config, now)
         })
     }
+
+    /// The link-local address MLD runs from on `ifindex`, if it runs there.
+    pub fn address(&self, ifindex: u32) -> Option<Ipv6Addr> {
+        self.ifaces.get(&ifindex).map(|i| i.address())
+    }
 }
 
 #[cfg(test)]

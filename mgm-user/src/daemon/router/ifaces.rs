@@ -74,14 +74,56 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if let (true, Some((h, _))) = (self.is_mirrored(name), &self.builtins.kernel) {
             return Some(*h);
         }
-        Some(match (&self.config.proxy, &self.builtins.proxy) {
-            (Some(p), Some((h, _)))
-                if p.upstream == name || p.downstream.iter().any(|d| d == name) =>
-            {
-                *h
-            }
+        Some(match &self.builtins.proxy {
+            Some((h, _)) if self.proxy_serves(name) => *h,
             _ => self.builtins.statics.0,
         })
+    }
+
+    /// Whether interface `name` is one of the proxy's (upstream or downstream).
+    pub(super) fn proxy_serves(&self, name: &str) -> bool {
+        self.config
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.upstream == name || p.downstream.iter().any(|d| d == name))
+    }
+
+    /// Whether interface `name` is the proxy's upstream, where the router is a host: neither
+    /// IGMP nor MLD run their router side there.
+    fn proxy_upstream(&self, name: &str) -> bool {
+        self.config
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.upstream == name)
+    }
+
+    /// Whether IGMP and MLD run their router side on interface `name` (when configured).
+    pub(super) fn runs_router_side(&self, name: &str) -> bool {
+        !self.is_mirrored(name) && !self.proxy_upstream(name)
+    }
+
+    /// Whether MLD runs on the interface of `cfg` once it has a link-local address.
+    pub(super) fn runs_mld(&self, cfg: &InterfaceConfig) -> bool {
+        cfg.mld && self.runs_router_side(&cfg.name)
+    }
+
+    /// Gives both proxy instances the current ifindexes of their interfaces.
+    fn follow_proxy_interfaces(&mut self) {
+        let Some(proxy) = &self.config.proxy else {
+            return;
+        };
+        let downstream: Vec<u32> = proxy
+            .downstream
+            .iter()
+            .filter_map(|d| self.active.get(d).map(|a| a.0))
+            .collect();
+        let upstream = self.active.get(&proxy.upstream).map_or(0, |a| a.0);
+        if let Some((_, p)) = &mut self.builtins.proxy {
+            p.set_interfaces(upstream, downstream.iter().copied());
+        }
+        if let Some((_, p)) = &mut self.v6.proxy {
+            p.set_interfaces(upstream, downstream);
+        }
     }
 
     pub(super) fn bring_into_service(&mut self, link: &Link) {
@@ -118,29 +160,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         // Flows already forwarded elsewhere get the interface where a route names it.
         self.apply_routes_to_mfes();
         self.mirror_interface(&link.name, link.ifindex, true);
-        if let Some(proxy) = &self.config.proxy {
-            if let Some((_, p)) = &mut self.builtins.proxy {
-                let downstream: Vec<u32> = proxy
-                    .downstream
-                    .iter()
-                    .filter_map(|d| self.active.get(d).map(|a| a.0))
-                    .collect();
-                let upstream = self.active.get(&proxy.upstream).map_or(0, |a| a.0);
-                p.set_interfaces(upstream, downstream);
-            }
-        }
-        // On a mirrored interface the routes' owner runs IGMP (or PIM) itself.
-        let runs_igmp = cfg.igmp
-            && !self.is_mirrored(&link.name)
-            && self
-                .config
-                .proxy
-                .as_ref()
-                .is_none_or(|p| p.upstream != link.name);
-        if runs_igmp {
+        self.follow_proxy_interfaces();
+        // On a mirrored interface the routes' owner runs IGMP (or PIM) itself; on the proxy's
+        // upstream the router is a host.
+        if cfg.igmp && self.runs_router_side(&link.name) {
             self.enable_igmp(link, &cfg);
         }
-        if cfg.mld && !self.is_mirrored(&link.name) {
+        if self.runs_mld(&cfg) {
             self.enable_mld(link, &cfg);
         }
     }

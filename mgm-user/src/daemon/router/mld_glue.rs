@@ -1,7 +1,9 @@
 //! MLD glue: packets in, queries out, memberships into the IPv6 MGM as local joins and leaves
 //! (as IGMP's into the IPv4 one: [`super::igmp_glue`]). MLD runs on the interfaces in service
-//! that have `mld = true` and a link-local address, unless the kernel mirror owns them; it
-//! takes the IPv6 MGM's ownership of the interface as IGMP does in the IPv4 one.
+//! that have `mld = true` and a link-local address, unless the kernel mirror owns them or they
+//! are the proxy's upstream; it starts when the address appears (also after the interface came
+//! into service) and stops when it goes. It takes the IPv6 MGM's ownership of the interface as
+//! IGMP does in the IPv4 one.
 use super::{igmp_glue::apply_membership, RouterCore, RouterIo};
 use crate::{
     config::InterfaceConfig, daemon::links::Link, dataplane::ForwardingBackend, mgm::IfId, mld,
@@ -46,7 +48,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Starts MLD on `link` with the settings of `cfg` (from its link-local address).
     pub(super) fn enable_mld(&mut self, link: &Link, cfg: &InterfaceConfig) {
         let Some(address) = self.io.link_local_of(link.ifindex) else {
-            info!(interface = %link.name, "no link-local IPv6 address: MLD not started");
+            info!(interface = %link.name, "no link-local IPv6 address: MLD starts when one is added");
             return;
         };
         let now = self.now();
@@ -71,6 +73,44 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
             Err(e) => warn!(interface = %link.name, error = %e, "MLD start failed"),
         }
+    }
+
+    /// The IPv6 addresses of `ifindex` changed: MLD starts there once the interface in service
+    /// has a link-local address, stops when it has none left, and starts again when the
+    /// interface's first link-local address is another one than MLD's (the memberships start
+    /// over from the startup queries).
+    pub fn ipv6_addresses_changed(&mut self, ifindex: u32, now: Instant) {
+        self.advance(now);
+        let Some(name) = self
+            .active
+            .iter()
+            .find(|(_, a)| a.0 == ifindex)
+            .map(|(name, _)| name.clone())
+        else {
+            return;
+        };
+        let (Some(link), Some(cfg)) = (
+            self.links.get(&name).cloned(),
+            self.config.interface(&name).cloned(),
+        ) else {
+            return;
+        };
+        if !self.runs_mld(&cfg) {
+            return;
+        }
+        let running = self.v6.mld.address(ifindex);
+        let current = self.io.link_local_of(ifindex);
+        if running == current {
+            return;
+        }
+        if let Some(address) = running {
+            info!(interface = %name, %address, ?current, "MLD's link-local address changed: MLD stopped");
+            self.disable_mld(ifindex);
+        }
+        if current.is_some() {
+            self.enable_mld(&link, &cfg);
+        }
+        self.drive();
     }
 
     /// Stops MLD on `ifindex` (leaving service): its memberships end, then its ownership.

@@ -74,7 +74,7 @@ const HOLD_MAX: Duration = Duration::from_secs(1);
 
 /// Protocol id of the built-in static protocol (`PROTO_IP_NETMGMT`-like, vendor 0x137).
 pub const STATIC_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 3);
-/// Protocol id of the built-in IGMP proxy.
+/// Protocol id of the built-in IGMP/MLD proxy (in either MGM).
 pub const PROXY_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x40);
 /// Protocol id of the built-in `kernel` protocol, which owns the mirrored interfaces.
 pub const KERNEL_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x41);
@@ -201,7 +201,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             max_negative_mfes: config.daemon.max_negative_entries as usize,
             ..mgm::Config::default()
         };
-        let mut v6 = v6::V6::new(core_config.clone(), STATIC_PROTOCOL_ID, adopted6)?;
+        let proxy6 = config.proxy.as_ref().map(|_| PROXY_PROTOCOL_ID);
+        let mut v6 = v6::V6::new(core_config.clone(), STATIC_PROTOCOL_ID, proxy6, adopted6)?;
         let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));
         let igmp_handle = mgm.register(
             mgm::MS_IP_IGMP,
@@ -211,11 +212,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let static_handle = mgm.register(STATIC_PROTOCOL_ID, 0, CallbackSet::RPF)?;
         let proxy = match &config.proxy {
             Some(_) => {
-                let h = mgm.register(
-                    PROXY_PROTOCOL_ID,
-                    0,
-                    CallbackSet::RPF | CallbackSet::LOCAL_JOIN | CallbackSet::LOCAL_LEAVE,
-                )?;
+                let h = mgm.register(PROXY_PROTOCOL_ID, 0, ProxyProtocol::<Ipv4Addr>::CALLBACKS)?;
                 Some((h, ProxyProtocol::new(0, [])))
             }
             None => None,

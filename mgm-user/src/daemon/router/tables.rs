@@ -281,6 +281,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if h == self.v6.statics.0 {
             return Some("static".into());
         }
+        if self.v6.proxy.as_ref().is_some_and(|p| p.0 == h) {
+            return Some("proxy".into());
+        }
         (h == self.v6.mld_client.0).then(|| "mld".into())
     }
 

@@ -1,12 +1,12 @@
 //! IPv6: the second MGM, beside the IPv4 one. It is configured as the IPv4 one, owns the same
-//! interfaces (through the built-in `static` protocol: the IGMP proxy and the kernel mirror are
-//! IPv4 only) and is driven by the same inputs and timers; its entries go to the backend's IPv6
-//! table. MLD plays IGMP's part in it (registered under IGMP's protocol id, see
+//! interfaces (through the built-in `static` protocol, or the IPv6 instance of the proxy on the
+//! proxy's interfaces; the kernel mirror is IPv4 only) and is driven by the same inputs and
+//! timers; its entries go to the backend's IPv6 table. MLD plays IGMP's part in it (registered under IGMP's protocol id, see
 //! [`super::mld_glue`]). External protocols connect through the IPv4-only Windows MGM API and
 //! do not see it.
 use super::{family::Draining, igmp_glue::IgmpClient, sync::Unsynced, RouterCore, RouterIo};
 use crate::{
-    daemon::static_routes::StaticProtocol,
+    daemon::{proxy::ProxyProtocol, static_routes::StaticProtocol},
     dataplane::ForwardingBackend,
     mgm::{
         self, Action, CallbackSet, ClientDirectory, IfId, MemberFlags, Mgm, MgmClient,
@@ -37,12 +37,15 @@ pub(super) struct V6 {
     pub(super) mld: mld::Router,
     /// MLD as a protocol of the IPv6 MGM.
     pub(super) mld_client: (ProtocolHandle, IgmpClient<Ipv6Addr>),
+    /// The proxy's IPv6 instance (with `[proxy]`), driven by MLD on the downstream interfaces.
+    pub(super) proxy: Option<(ProtocolHandle, ProxyProtocol<Ipv6Addr>)>,
 }
 
 /// The in-process protocols of the IPv6 MGM.
 struct Clients<'a> {
     statics: &'a mut (ProtocolHandle, StaticProtocol<Ipv6Addr>),
     mld: &'a mut (ProtocolHandle, IgmpClient<Ipv6Addr>),
+    proxy: &'a mut Option<(ProtocolHandle, ProxyProtocol<Ipv6Addr>)>,
 }
 
 impl ClientDirectory<Ipv6Addr> for Clients<'_> {
@@ -50,16 +53,24 @@ impl ClientDirectory<Ipv6Addr> for Clients<'_> {
         if h == self.statics.0 {
             return Some(&mut self.statics.1);
         }
-        (h == self.mld.0).then_some(&mut self.mld.1 as &mut dyn MgmClient<Ipv6Addr>)
+        if h == self.mld.0 {
+            return Some(&mut self.mld.1);
+        }
+        match self.proxy {
+            Some((p, proxy)) if *p == h => Some(proxy),
+            _ => None,
+        }
     }
 }
 
 impl V6 {
     /// The IPv6 side with the MGM's `config`, the built-in `static` protocol registered under
-    /// `static_id`, and the entries `adopted` from the previous run.
+    /// `static_id`, the proxy under `proxy_id` when there is one, and the entries `adopted`
+    /// from the previous run.
     pub(super) fn new(
         config: mgm::Config,
         static_id: u32,
+        proxy_id: Option<u32>,
         adopted: Vec<(Sg6, u32)>,
     ) -> Result<Self, mgm::MgmError> {
         let mut mgm = Mgm::new(config, Box::new(StaticRib::<Ipv6Addr>::new()));
@@ -69,11 +80,19 @@ impl V6 {
             0,
             CallbackSet::DISABLE_IGMP | CallbackSet::ENABLE_IGMP,
         )?;
+        let proxy = match proxy_id {
+            Some(id) => Some((
+                mgm.register(id, 0, ProxyProtocol::<Ipv6Addr>::CALLBACKS)?,
+                ProxyProtocol::new(0, []),
+            )),
+            None => None,
+        };
         Ok(Self {
             mgm,
             statics: (handle, StaticProtocol::default()),
             mld: mld::Router::new(),
             mld_client: (mld_handle, IgmpClient::default()),
+            proxy,
             draining: Default::default(),
             unsynced: Default::default(),
             adopted,
@@ -134,6 +153,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 mgm,
                 statics,
                 mld_client,
+                proxy,
                 ..
             } = &mut self.v6;
             mgm.drive_observed(
@@ -141,6 +161,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 &mut Clients {
                     statics,
                     mld: mld_client,
+                    proxy,
                 },
                 &mut |a| actions.push(a),
                 &mut |_, _, _| {},
@@ -191,12 +212,22 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub(super) fn service6(&mut self, name: &str, ifindex: u32, owned: bool, in_service: bool) {
         let now = self.now();
         let ifid = IfId::index(ifindex);
-        let V6 { mgm, statics, .. } = &mut self.v6;
+        let proxied = self.proxy_serves(name);
+        let V6 {
+            mgm,
+            statics,
+            proxy,
+            ..
+        } = &mut self.v6;
         let (h, protocol) = statics;
+        let owner = match proxy {
+            Some((p, _)) if proxied => *p,
+            _ => *h,
+        };
         if in_service {
             protocol.set_ifindex(name, Some(ifindex));
             if owned {
-                if let Err(e) = mgm.take_interface_ownership(*h, ifid, now) {
+                if let Err(e) = mgm.take_interface_ownership(owner, ifid, now) {
                     warn!(interface = %name, error = %e, "taking IPv6 ownership failed");
                 }
             }
@@ -208,7 +239,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             let _ = mgm.delete_membership(*h, sg, oif, MemberFlags::JOIN, now);
         }
         if owned {
-            let _ = mgm.release_interface_ownership(*h, ifid, now);
+            let _ = mgm.release_interface_ownership(owner, ifid, now);
         }
         protocol.set_ifindex(name, None);
     }
