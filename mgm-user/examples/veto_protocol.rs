@@ -91,10 +91,7 @@ async fn main() -> Result<()> {
         };
         let group: Ipv4Addr = group.parse().with_context(|| format!("--join {spec}"))?;
         let ifindex = protocol.interface_index(name).await?;
-        let sg = ApiSg {
-            source: Ipv4Addr::UNSPECIFIED,
-            group,
-        };
+        let sg = ApiSg::new(Ipv4Addr::UNSPECIFIED, group);
         protocol
             .add_membership(sg, ifindex, JOIN)
             .await

@@ -77,26 +77,23 @@ fn every_function_and_callback_over_the_socket() -> Result<()> {
     // MgmAddGroupMembershipEntry / MgmDeleteGroupMembershipEntry with masks.
     let own = Ipv4Addr::new(239, 5, 9, 9);
     let masks = ApiMasks {
-        source_mask: ANY,
-        group_mask: HOST,
+        source_mask: ANY.into(),
+        group_mask: HOST.into(),
     };
     p.run(|c| c.add_membership_entry(star_g(own), masks, ifid(rcv1), 1))?;
     let range = ApiMasks {
-        source_mask: ANY,
-        group_mask: Ipv4Addr::new(255, 255, 255, 0),
+        source_mask: ANY.into(),
+        group_mask: Ipv4Addr::new(255, 255, 255, 0).into(),
     };
     let bad = p.run(|c| c.add_membership_entry(star_g(own), range, ifid(rcv1), 1));
     ensure!(
         refusal(bad)? == win32::ERROR_INVALID_PARAMETER,
         "a range mask"
     );
-    let source_star = ApiSg {
-        source: SOURCE,
-        group: ANY,
-    };
+    let source_star = ApiSg::new(SOURCE, ANY);
     let s_masks = ApiMasks {
-        source_mask: HOST,
-        group_mask: ANY,
+        source_mask: HOST.into(),
+        group_mask: ANY.into(),
     };
     let bad = p.run(|c| c.add_membership_entry(source_star, s_masks, ifid(rcv1), 1));
     ensure!(refusal(bad)? == win32::ERROR_INVALID_PARAMETER, "(S,*)");
@@ -189,14 +186,14 @@ fn every_function_and_callback_over_the_socket() -> Result<()> {
     let upstream = Ipv4Addr::new(10, 0, 0, 9);
     let ospf = ApiRoute {
         protocol: 13,
-        network: Ipv4Addr::new(10, 0, 0, 0),
-        mask: Ipv4Addr::new(255, 255, 0, 0),
+        network: Ipv4Addr::new(10, 0, 0, 0).into(),
+        mask: Ipv4Addr::new(255, 255, 0, 0).into(),
     };
     p.run(|c| {
         c.answer(ApiAnswer::Rpf {
             query,
             iif,
-            upstream,
+            upstream: upstream.into(),
             route: Some(ospf),
             reject: false,
         })
@@ -395,18 +392,15 @@ fn a_protocol_that_disconnects_in_every_state_leaves_nothing_behind() -> Result<
     )?;
     let gone_index: u32 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
     let neighbour = ifid(rcv1);
-    let pair = mgm_user::api::proto::ApiIfId {
-        next_hop: Ipv4Addr::new(10, 1, 0, 1),
-        ..neighbour
-    };
+    let pair = mgm_user::api::proto::ApiIfId::new(neighbour.ifindex, Ipv4Addr::new(10, 1, 0, 1));
 
     // Another protocol owns the incoming interface and answers its RPF questions.
     let mut q = Protocol::register_taking(&socket, 9, 10_000, &[ifid(up0)])?;
     let mut p =
         Protocol::register_taking(&socket, 2, 10_000, &[ifid(rcv2), pair, ifid(gone_index)])?;
     let masks = ApiMasks {
-        source_mask: ANY,
-        group_mask: HOST,
+        source_mask: ANY.into(),
+        group_mask: HOST.into(),
     };
     let (g1, g2) = (GROUP, Ipv4Addr::new(239, 5, 0, 2));
     p.run(|c| c.add_membership_entry(star_g(g1), masks, ifid(rcv2), 1))?;
@@ -619,7 +613,7 @@ fn a_missed_answer_deadline_is_counted_and_the_default_applies() -> Result<()> {
         c.answer(ApiAnswer::Rpf {
             query,
             iif,
-            upstream: SOURCE,
+            upstream: SOURCE.into(),
             route: None,
             reject: false,
         })

@@ -149,8 +149,8 @@ fn processing_scenario() -> Result<()> {
     let mut other = Protocol::register(&mgmd.socket(), 1, 5000)?;
     // A (*,G) join raises a join alert to the other protocol.
     let masks = ApiMasks {
-        source_mask: ANY,
-        group_mask: HOST,
+        source_mask: ANY.into(),
+        group_mask: HOST.into(),
     };
     p.run(|c| c.add_membership_entry(star_g(group), masks, ifid(rcv1), 1))?;
     other.expect("join alert", |e| {
@@ -176,7 +176,7 @@ fn processing_scenario() -> Result<()> {
         c.answer(ApiAnswer::Rpf {
             query,
             iif,
-            upstream,
+            upstream: upstream.into(),
             route: None,
             reject: false,
         })
@@ -293,7 +293,7 @@ fn enumeration_scenario() -> Result<()> {
     let mut keys: Vec<(Ipv4Addr, Ipv4Addr)> = groups.iter().map(|g| (ANY, *g)).collect();
     keys.push((SOURCE, groups[0]));
     for &(source, group) in &keys {
-        let sg = ApiSg { source, group };
+        let sg = ApiSg::new(source, group);
         p.run(|c| c.add_membership(sg, rcv1, 1))?;
     }
 

@@ -399,10 +399,7 @@ fn interface_indexes_0_and_0xffffffff_are_refused() -> Result<()> {
     let socket = mgmd.socket();
     runtime.block_on(async {
         let mut p = ProtocolClient::register(&socket, 0x0137_0092, 0, &[]).await?;
-        let sg = ApiSg {
-            source: Ipv4Addr::UNSPECIFIED,
-            group: Ipv4Addr::new(239, 9, 0, 2),
-        };
+        let sg = ApiSg::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(239, 9, 0, 2));
         for bad in [0, u32::MAX] {
             let take = p.take_interface(bad).await;
             ensure!(
@@ -438,10 +435,7 @@ fn a_protocol_that_does_not_read_its_events_is_disconnected() -> Result<()> {
         busy.take_interface(rcv1).await?;
         for n in 0..GROUPS {
             let [_, _, hi, lo] = n.to_be_bytes();
-            let sg = ApiSg {
-                source: Ipv4Addr::UNSPECIFIED,
-                group: Ipv4Addr::new(239, 10, hi, lo),
-            };
+            let sg = ApiSg::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(239, 10, hi, lo));
             busy.add_membership(sg, rcv1, 1).await?;
         }
         anyhow::Ok((deaf, busy))
@@ -476,10 +470,7 @@ fn answers_over_a_frame_arrive_complete() -> Result<()> {
         p.take_interface(rcv1).await?;
         for n in 0..MEMBERSHIPS {
             let [_, _, hi, lo] = n.to_be_bytes();
-            let sg = ApiSg {
-                source: Ipv4Addr::new(10, 9, hi, lo),
-                group: Ipv4Addr::new(239, 9, 0, 1),
-            };
+            let sg = ApiSg::new(Ipv4Addr::new(10, 9, hi, lo), Ipv4Addr::new(239, 9, 0, 1));
             p.add_membership(sg, rcv1, 1).await?;
         }
         anyhow::Ok(p)

@@ -195,10 +195,7 @@ fn the_api_refuses_misuse_and_hostile_input_and_keeps_serving() -> Result<()> {
     })?;
     let rcv1 = runtime.block_on(a.interface_index("rcv1"))?;
     runtime.block_on(a.take_interface(rcv1))?;
-    let sg = ApiSg {
-        source: Ipv4Addr::UNSPECIFIED,
-        group: GROUP,
-    };
+    let sg = ApiSg::new(Ipv4Addr::UNSPECIFIED, GROUP);
     let code = |result: Result<(), ProtocolError>| match result {
         Err(ProtocolError::Refused { code, .. }) => Some(code),
         _ => None,

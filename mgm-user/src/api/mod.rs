@@ -173,30 +173,39 @@ mod tests {
     #[test]
     fn mfe_reads_and_monitor_are_read_only_enumeration_and_set_mfe_need_control() {
         use proto::Request;
-        let any = std::net::Ipv4Addr::UNSPECIFIED;
+        let any = std::net::IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED);
         let reads = [
             Request::GetMfe {
                 source: any,
                 group: any,
                 buffer_size: 0,
+                family: None,
             },
-            Request::GetFirstMfe { buffer_size: 0 },
+            Request::GetFirstMfe {
+                buffer_size: 0,
+                family: None,
+            },
             Request::GetNextMfeStats {
                 source: any,
                 group: any,
                 buffer_size: 0,
                 flags: 0,
+                family: None,
             },
             Request::Monitor,
         ];
         assert!(reads.iter().all(Request::is_read_only));
         let changes = [
-            Request::GroupEnumerationStart { enum_type: 0 },
+            Request::GroupEnumerationStart {
+                enum_type: 0,
+                family: None,
+            },
             Request::GroupEnumerationEnd { handle: 1 },
             Request::SetMfe {
                 source: any,
                 group: any,
                 upstream: any,
+                family: None,
             },
         ];
         assert!(!changes.iter().any(Request::is_read_only));

@@ -16,8 +16,8 @@ pub struct MonitorSg {
 impl From<ApiSg> for MonitorSg {
     fn from(sg: ApiSg) -> Self {
         MonitorSg {
-            source: sg.source.into(),
-            group: sg.group.into(),
+            source: sg.source,
+            group: sg.group,
         }
     }
 }

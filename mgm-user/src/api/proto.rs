@@ -1,7 +1,7 @@
 //! The messages of the API: requests from clients (operators' tools and external routing
 //! protocols), mgmd's responses, and the events it pushes to registered protocols.
 //!
-//! Addresses are dotted-quad strings in JSON. An external protocol registers, then uses the same
+//! Addresses are strings in JSON, of either family: an IPv6 one reaches the IPv6 MGM. An external protocol registers, then uses the same
 //! calls as a built-in one; mgmd pushes its callbacks as [`ServerMessage::Event`]s. Callbacks
 //! with out-parameters (RPF, creation alert, FALSE prune alert) carry a `query` id; the protocol
 //! answers with [`Request::Answer`] before its answer deadline (1 s unless the protocol chose
@@ -22,4 +22,4 @@ pub use super::records::{
 pub use super::request::{ApiAnswer, ApiCallback, Request};
 pub use super::response::{Event, Response, ServerMessage};
 pub use super::rows::{GroupRow, InterfaceRow, MfeRate, MfeRow, MfeShown, OifRow, ProtocolRow};
-pub use super::values::{ApiIfEntry, ApiIfId, ApiMasks, ApiRoute, ApiSg};
+pub use super::values::{ApiFamily, ApiIfEntry, ApiIfId, ApiMasks, ApiRoute, ApiSg};

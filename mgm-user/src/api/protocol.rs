@@ -41,17 +41,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Addresses are of either family: IPv6 ones reach mgmd's IPv6 MGM. The calls that name no
+//! address (`get_first_mfe*`, `group_enumeration_start`) reach the IPv4 MGM, their `_in` forms
+//! the [`ApiFamily`] given.
+//!
 //! mgmd deregisters the protocol when the connection closes, releasing its interfaces (which
 //! removes its memberships), so a protocol that dies leaves nothing behind.
 use super::{
     client::Client,
     proto::{
-        ApiAnswer, ApiCallback, ApiIfId, ApiMasks, ApiRecord, ApiSg, Event, Request, Response,
+        ApiAnswer, ApiCallback, ApiFamily, ApiIfId, ApiMasks, ApiRecord, ApiSg, Event, Request,
+        Response,
     },
     records::from_hex,
     WireError,
 };
-use std::{net::Ipv4Addr, path::Path};
+use std::{net::IpAddr, path::Path};
 
 /// The out-parameters of a buffer call ([`Response::Buffer`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +75,7 @@ pub struct BufferAnswer {
 
 impl BufferAnswer {
     /// (source, group) of the last MFE record, the start key of the next `GetNext` call.
-    pub fn last_mfe(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    pub fn last_mfe(&self) -> Option<(IpAddr, IpAddr)> {
         self.entries.iter().rev().find_map(|r| match r {
             ApiRecord::Mfe(m) => Some((m.head.source, m.head.group)),
             ApiRecord::MfeStats(m) => Some((m.head.source, m.head.group)),
@@ -276,10 +281,22 @@ impl ProtocolClient {
         .await
     }
 
-    /// `MgmGroupEnumerationStart` (0 ANY_SOURCE, 1 ALL_SOURCES): the enumeration handle.
+    /// `MgmGroupEnumerationStart` (0 ANY_SOURCE, 1 ALL_SOURCES) of the IPv4 memberships: the
+    /// enumeration handle.
     pub async fn group_enumeration_start(&mut self, enum_type: u32) -> Result<u64, ProtocolError> {
+        self.group_enumeration_start_in(ApiFamily::Ipv4, enum_type)
+            .await
+    }
+
+    /// `MgmGroupEnumerationStart` in the MGM of `family`; the handle's later calls stay there.
+    pub async fn group_enumeration_start_in(
+        &mut self,
+        family: ApiFamily,
+        enum_type: u32,
+    ) -> Result<u64, ProtocolError> {
+        let family = Some(family);
         match refused(
-            self.call(Request::GroupEnumerationStart { enum_type })
+            self.call(Request::GroupEnumerationStart { enum_type, family })
                 .await?,
         )? {
             Response::EnumHandle { handle } => Ok(handle),
@@ -305,37 +322,53 @@ impl ProtocolClient {
         self.ok(Request::GroupEnumerationEnd { handle }).await
     }
 
-    /// `MgmGetMfe`.
+    /// `MgmGetMfe` (in the MGM of the addresses' family).
     pub async fn get_mfe(
         &mut self,
-        source: Ipv4Addr,
-        group: Ipv4Addr,
+        source: impl Into<IpAddr>,
+        group: impl Into<IpAddr>,
         buffer_size: u32,
     ) -> Result<BufferAnswer, ProtocolError> {
         self.buffer(Request::GetMfe {
-            source,
-            group,
+            source: source.into(),
+            group: group.into(),
             buffer_size,
+            family: None,
         })
         .await
     }
 
-    /// `MgmGetFirstMfe`.
+    /// `MgmGetFirstMfe` of the IPv4 MGM.
     pub async fn get_first_mfe(&mut self, buffer_size: u32) -> Result<BufferAnswer, ProtocolError> {
-        self.buffer(Request::GetFirstMfe { buffer_size }).await
+        self.get_first_mfe_in(ApiFamily::Ipv4, buffer_size).await
+    }
+
+    /// `MgmGetFirstMfe` of the MGM of `family`.
+    pub async fn get_first_mfe_in(
+        &mut self,
+        family: ApiFamily,
+        buffer_size: u32,
+    ) -> Result<BufferAnswer, ProtocolError> {
+        let family = Some(family);
+        self.buffer(Request::GetFirstMfe {
+            buffer_size,
+            family,
+        })
+        .await
     }
 
     /// `MgmGetNextMfe`: MFEs strictly after (source, group).
     pub async fn get_next_mfe(
         &mut self,
-        source: Ipv4Addr,
-        group: Ipv4Addr,
+        source: impl Into<IpAddr>,
+        group: impl Into<IpAddr>,
         buffer_size: u32,
     ) -> Result<BufferAnswer, ProtocolError> {
         self.buffer(Request::GetNextMfe {
-            source,
-            group,
+            source: source.into(),
+            group: group.into(),
             buffer_size,
+            family: None,
         })
         .await
     }
@@ -343,58 +376,77 @@ impl ProtocolClient {
     /// `MgmGetMfeStats` (flags: 1 `MGM_MFE_STATS_0`, 2 `MGM_MFE_STATS_1`).
     pub async fn get_mfe_stats(
         &mut self,
-        source: Ipv4Addr,
-        group: Ipv4Addr,
+        source: impl Into<IpAddr>,
+        group: impl Into<IpAddr>,
         buffer_size: u32,
         flags: u32,
     ) -> Result<BufferAnswer, ProtocolError> {
         self.buffer(Request::GetMfeStats {
-            source,
-            group,
+            source: source.into(),
+            group: group.into(),
             buffer_size,
             flags,
+            family: None,
         })
         .await
     }
 
-    /// `MgmGetFirstMfeStats`.
+    /// `MgmGetFirstMfeStats` of the IPv4 MGM.
     pub async fn get_first_mfe_stats(
         &mut self,
         buffer_size: u32,
         flags: u32,
     ) -> Result<BufferAnswer, ProtocolError> {
-        self.buffer(Request::GetFirstMfeStats { buffer_size, flags })
+        self.get_first_mfe_stats_in(ApiFamily::Ipv4, buffer_size, flags)
             .await
+    }
+
+    /// `MgmGetFirstMfeStats` of the MGM of `family`.
+    pub async fn get_first_mfe_stats_in(
+        &mut self,
+        family: ApiFamily,
+        buffer_size: u32,
+        flags: u32,
+    ) -> Result<BufferAnswer, ProtocolError> {
+        let family = Some(family);
+        self.buffer(Request::GetFirstMfeStats {
+            buffer_size,
+            flags,
+            family,
+        })
+        .await
     }
 
     /// `MgmGetNextMfeStats`.
     pub async fn get_next_mfe_stats(
         &mut self,
-        source: Ipv4Addr,
-        group: Ipv4Addr,
+        source: impl Into<IpAddr>,
+        group: impl Into<IpAddr>,
         buffer_size: u32,
         flags: u32,
     ) -> Result<BufferAnswer, ProtocolError> {
         self.buffer(Request::GetNextMfeStats {
-            source,
-            group,
+            source: source.into(),
+            group: group.into(),
             buffer_size,
             flags,
+            family: None,
         })
         .await
     }
 
-    /// `MgmSetMfe`: the upstream neighbour of the MFE (source, group).
+    /// `MgmSetMfe`: the upstream neighbour of the MFE (source, group), all of one family.
     pub async fn set_mfe(
         &mut self,
-        source: Ipv4Addr,
-        group: Ipv4Addr,
-        upstream: Ipv4Addr,
+        source: impl Into<IpAddr>,
+        group: impl Into<IpAddr>,
+        upstream: impl Into<IpAddr>,
     ) -> Result<(), ProtocolError> {
         self.ok(Request::SetMfe {
-            source,
-            group,
-            upstream,
+            source: source.into(),
+            group: group.into(),
+            upstream: upstream.into(),
+            family: None,
         })
         .await
     }
@@ -457,10 +509,7 @@ impl ProtocolClient {
 
 /// A broadcast interface (no next hop).
 fn interface(ifindex: u32) -> ApiIfId {
-    ApiIfId {
-        ifindex,
-        next_hop: Ipv4Addr::UNSPECIFIED,
-    }
+    ApiIfId::index(ifindex)
 }
 
 /// Turns an error response into [`ProtocolError::Refused`].

@@ -1,11 +1,12 @@
 //! The records of [`Response::Buffer`](super::proto::Response::Buffer): the MIB byte layouts
 //! of spec §3 (`SOURCE_GROUP_ENTRY`, `MIB_IPMCAST_MFE`, `MIB_IPMCAST_MFE_STATS[_EX]`) decoded
-//! into JSON-friendly structs, and the hex text that carries the bytes. Addresses are four
-//! octets in network order; every other field is a 32-bit integer in the host's byte order
-//! (little-endian on x86-64 and arm64), as the C structures hold them.
-use super::proto::ApiIfId;
+//! into JSON-friendly structs, and the hex text that carries the bytes. Addresses are their
+//! octets in network order (4 for IPv4; 16 in the IPv6 records, which are the IPv4 ones with
+//! wider address fields, `docs/protocol.md` §6); every other field is a 32-bit integer in the
+//! host's byte order (little-endian on x86-64 and arm64), as the C structures hold them.
+use super::proto::{ApiFamily, ApiIfId};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// One record of a [`Response::Buffer`](super::proto::Response::Buffer), decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,13 +15,13 @@ pub enum ApiRecord {
     /// `SOURCE_GROUP_ENTRY`.
     SourceGroup {
         /// `dwSourceAddr`.
-        source: Ipv4Addr,
+        source: IpAddr,
         /// `dwSourceMask`.
-        source_mask: Ipv4Addr,
+        source_mask: IpAddr,
         /// `dwGroupAddr`.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// `dwGroupMask`.
-        group_mask: Ipv4Addr,
+        group_mask: IpAddr,
     },
     /// `MIB_IPMCAST_MFE`.
     Mfe(MfeRecord),
@@ -28,17 +29,17 @@ pub enum ApiRecord {
     MfeStats(MfeStatsRecord),
 }
 
-/// The fields `MIB_IPMCAST_MFE` and its statistics records share (offsets 0-32).
+/// The fields `MIB_IPMCAST_MFE` and its statistics records share (offsets 0-32; IPv6 0-104).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MfeHead {
     /// `dwGroup`.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// `dwSource`.
-    pub source: Ipv4Addr,
+    pub source: IpAddr,
     /// `dwSrcMask`.
-    pub source_mask: Ipv4Addr,
+    pub source_mask: IpAddr,
     /// `dwUpStrmNgbr`.
-    pub upstream: Ipv4Addr,
+    pub upstream: IpAddr,
     /// `dwInIfIndex`.
     pub in_ifindex: u32,
     /// `dwInIfProtocol`.
@@ -46,15 +47,15 @@ pub struct MfeHead {
     /// `dwRouteProtocol`.
     pub route_protocol: u32,
     /// `dwRouteNetwork`.
-    pub route_network: Ipv4Addr,
+    pub route_network: IpAddr,
     /// `dwRouteMask`.
-    pub route_mask: Ipv4Addr,
+    pub route_mask: IpAddr,
 }
 
 /// `MIB_IPMCAST_MFE`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MfeRecord {
-    /// Offsets 0-32.
+    /// Offsets 0-32 (IPv6 0-104).
     #[serde(flatten)]
     pub head: MfeHead,
     /// `ulUpTime`, seconds.
@@ -70,7 +71,7 @@ pub struct MfeRecord {
 /// `MIB_IPMCAST_MFE_STATS[_EX]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MfeStatsRecord {
-    /// Offsets 0-32.
+    /// Offsets 0-32 (IPv6 0-104).
     #[serde(flatten)]
     pub head: MfeHead,
     /// `ulUpTime`, hundredths of a second.
@@ -113,7 +114,7 @@ pub struct OifStatsRecord {
     /// `dwOutIfIndex`.
     pub ifindex: u32,
     /// `dwNextHopAddr`.
-    pub next_hop: Ipv4Addr,
+    pub next_hop: IpAddr,
     /// `ulTtlTooLow`.
     pub ttl_too_low: u32,
     /// `ulFragNeeded`.
@@ -127,13 +128,13 @@ pub struct OifStatsRecord {
 /// Which record a buffer holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordKind {
-    /// `SOURCE_GROUP_ENTRY` (16 bytes).
+    /// `SOURCE_GROUP_ENTRY` (16 bytes; IPv6 64).
     SourceGroup,
-    /// `MIB_IPMCAST_MFE` (60 + 16 per OIF).
+    /// `MIB_IPMCAST_MFE` (60 + 16 per OIF; IPv6 132 + 28).
     Mfe,
-    /// `MIB_IPMCAST_MFE_STATS` (64 + 28 per OIF).
+    /// `MIB_IPMCAST_MFE_STATS` (64 + 28 per OIF; IPv6 136 + 40).
     Stats,
-    /// `MIB_IPMCAST_MFE_STATS_EX` (84 + 28 per OIF).
+    /// `MIB_IPMCAST_MFE_STATS_EX` (84 + 28 per OIF; IPv6 156 + 40).
     StatsEx,
 }
 
@@ -145,19 +146,25 @@ pub struct RecordError {
     pub index: usize,
 }
 
-/// Decodes `count` packed records of `kind` from `buf`.
-pub fn decode(kind: RecordKind, buf: &[u8], count: u32) -> Result<Vec<ApiRecord>, RecordError> {
-    decode_prefix(kind, buf, count).map(|(records, _)| records)
+/// Decodes `count` packed records of `kind` with `family`'s addresses from `buf`.
+pub fn decode(
+    kind: RecordKind,
+    family: ApiFamily,
+    buf: &[u8],
+    count: u32,
+) -> Result<Vec<ApiRecord>, RecordError> {
+    decode_prefix(kind, family, buf, count).map(|(records, _)| records)
 }
 
-/// Decodes `count` packed records of `kind` from the start of `buf`; also returns how many
-/// bytes they take.
+/// Decodes `count` packed records of `kind` with `family`'s addresses from the start of `buf`;
+/// also returns how many bytes they take.
 pub fn decode_prefix(
     kind: RecordKind,
+    family: ApiFamily,
     buf: &[u8],
     count: u32,
 ) -> Result<(Vec<ApiRecord>, usize), RecordError> {
-    let mut r = Reader { buf, at: 0 };
+    let mut r = Reader { buf, at: 0, family };
     let records = (0..count as usize)
         .map(|index| r.record(kind).ok_or(RecordError { index }))
         .collect::<Result<Vec<_>, _>>()?;
@@ -183,19 +190,23 @@ pub fn from_hex(text: &str) -> Option<Vec<u8>> {
 struct Reader<'a> {
     buf: &'a [u8],
     at: usize,
+    family: ApiFamily,
 }
 
 impl Reader<'_> {
-    fn word(&mut self) -> Option<[u8; 4]> {
-        let b = self.buf.get(self.at..self.at + 4)?.try_into().ok()?;
-        self.at += 4;
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let b = self.buf.get(self.at..self.at + N)?.try_into().ok()?;
+        self.at += N;
         Some(b)
     }
     fn u32(&mut self) -> Option<u32> {
-        self.word().map(u32::from_ne_bytes)
+        self.take().map(u32::from_ne_bytes)
     }
-    fn addr(&mut self) -> Option<Ipv4Addr> {
-        self.word().map(Ipv4Addr::from)
+    fn addr(&mut self) -> Option<IpAddr> {
+        Some(match self.family {
+            ApiFamily::Ipv4 => Ipv4Addr::from(self.take::<4>()?).into(),
+            ApiFamily::Ipv6 => Ipv6Addr::from(self.take::<16>()?).into(),
+        })
     }
 
     fn record(&mut self, kind: RecordKind) -> Option<ApiRecord> {
@@ -302,19 +313,51 @@ mod tests {
         let mut buf = vec![0u8; 16];
         buf[8..12].copy_from_slice(&[239, 1, 1, 1]);
         buf[12..16].copy_from_slice(&[255; 4]);
-        let records = decode(RecordKind::SourceGroup, &buf, 1).unwrap();
+        let v4 = ApiFamily::Ipv4;
+        let records = decode(RecordKind::SourceGroup, v4, &buf, 1).unwrap();
         assert_eq!(
             records,
             [ApiRecord::SourceGroup {
-                source: Ipv4Addr::UNSPECIFIED,
-                source_mask: Ipv4Addr::UNSPECIFIED,
-                group: Ipv4Addr::new(239, 1, 1, 1),
-                group_mask: Ipv4Addr::BROADCAST,
+                source: Ipv4Addr::UNSPECIFIED.into(),
+                source_mask: Ipv4Addr::UNSPECIFIED.into(),
+                group: Ipv4Addr::new(239, 1, 1, 1).into(),
+                group_mask: Ipv4Addr::BROADCAST.into(),
             }]
         );
         assert_eq!(
-            decode(RecordKind::SourceGroup, &buf, 2),
+            decode(RecordKind::SourceGroup, v4, &buf, 2),
             Err(RecordError { index: 1 })
+        );
+    }
+
+    #[test]
+    fn ipv6_records_decode_with_16_byte_addresses() {
+        let group: Ipv6Addr = "ff0e::1".parse().unwrap();
+        let mut buf = vec![0u8; 64];
+        buf[32..48].copy_from_slice(&group.octets());
+        buf[48..64].copy_from_slice(&[0xff; 16]);
+        let records = decode(RecordKind::SourceGroup, ApiFamily::Ipv6, &buf, 1).unwrap();
+        assert_eq!(
+            records,
+            [ApiRecord::SourceGroup {
+                source: Ipv6Addr::UNSPECIFIED.into(),
+                source_mask: Ipv6Addr::UNSPECIFIED.into(),
+                group: group.into(),
+                group_mask: Ipv6Addr::from([0xff; 16]).into(),
+            }]
+        );
+        // An MFE with one OIF: 132 + 28 bytes; its OIF's ifindex at 132, next hop at 136.
+        let mut mfe = vec![0u8; 160];
+        mfe[120..124].copy_from_slice(&1u32.to_ne_bytes());
+        mfe[132..136].copy_from_slice(&7u32.to_ne_bytes());
+        let records = decode(RecordKind::Mfe, ApiFamily::Ipv6, &mfe, 1).unwrap();
+        let [ApiRecord::Mfe(m)] = records.as_slice() else {
+            panic!("one MFE record: {records:?}");
+        };
+        assert_eq!(m.oifs, [ApiIfId::new(7, Ipv6Addr::UNSPECIFIED)]);
+        assert_eq!(
+            decode(RecordKind::Mfe, ApiFamily::Ipv6, &mfe[..159], 1),
+            Err(RecordError { index: 0 })
         );
     }
 }

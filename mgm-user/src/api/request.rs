@@ -2,9 +2,9 @@
 //! and a protocol's answers to the callbacks that ask ([`ApiAnswer`]).
 #[cfg(doc)]
 use super::response::{Event, Response, ServerMessage};
-use super::values::{ApiIfEntry, ApiIfId, ApiMasks, ApiRoute, ApiSg};
+use super::values::{ApiFamily, ApiIfEntry, ApiIfId, ApiMasks, ApiRoute, ApiSg};
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// A callback an external protocol can ask for when it registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -160,8 +160,8 @@ pub enum Request {
         ifid: ApiIfId,
         /// MGM_JOIN_STATE_FLAG / MGM_FORWARD_STATE_FLAG.
         flags: u32,
-        /// `dwSourceMask` and `dwGroupMask` (A-05: 0.0.0.0 with a wildcard, else
-        /// 255.255.255.255); omitted, they are derived from the addresses.
+        /// `dwSourceMask` and `dwGroupMask` (A-05: the unspecified address with a wildcard,
+        /// else all ones, in the addresses' family); omitted, they are derived from them.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         masks: Option<ApiMasks>,
     },
@@ -173,8 +173,8 @@ pub enum Request {
         ifid: ApiIfId,
         /// MGM_JOIN_STATE_FLAG / MGM_FORWARD_STATE_FLAG.
         flags: u32,
-        /// `dwSourceMask` and `dwGroupMask` (A-05: 0.0.0.0 with a wildcard, else
-        /// 255.255.255.255); omitted, they are derived from the addresses.
+        /// `dwSourceMask` and `dwGroupMask` (A-05: the unspecified address with a wildcard,
+        /// else all ones, in the addresses' family); omitted, they are derived from them.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         masks: Option<ApiMasks>,
     },
@@ -185,6 +185,9 @@ pub enum Request {
     GroupEnumerationStart {
         /// `MGM_ENUM_TYPES`.
         enum_type: u32,
+        /// The MGM whose memberships are enumerated: `ipv4` (the default) or `ipv6`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<ApiFamily>,
     },
     /// `MgmGroupEnumerationGetNext`: `SOURCE_GROUP_ENTRY` records in a [`Response::Buffer`].
     GroupEnumerationGetNext {
@@ -201,36 +204,48 @@ pub enum Request {
     /// `MgmGetMfe`: one `MIB_IPMCAST_MFE` in a [`Response::Buffer`].
     GetMfe {
         /// `dwSource`.
-        source: Ipv4Addr,
+        source: IpAddr,
         /// `dwGroup`.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// `*pdwBufferSize`.
         buffer_size: u32,
+        /// The MGM: `ipv4` (the default) or `ipv6`; with addresses, theirs (another is 87).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<ApiFamily>,
     },
     /// `MgmGetFirstMfe`.
     GetFirstMfe {
         /// `*pdwBufferSize`.
         buffer_size: u32,
+        /// The MGM: `ipv4` (the default) or `ipv6`; with addresses, theirs (another is 87).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<ApiFamily>,
     },
     /// `MgmGetNextMfe`: MFEs strictly after (source, group).
     GetNextMfe {
         /// `pimmStart->dwSource`.
-        source: Ipv4Addr,
+        source: IpAddr,
         /// `pimmStart->dwGroup`.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// `*pdwBufferSize`.
         buffer_size: u32,
+        /// The MGM: `ipv4` (the default) or `ipv6`; with addresses, theirs (another is 87).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<ApiFamily>,
     },
     /// `MgmGetMfeStats` (flags 0/1 `MGM_MFE_STATS_0`, 2 `MGM_MFE_STATS_1`).
     GetMfeStats {
         /// `dwSource`.
-        source: Ipv4Addr,
+        source: IpAddr,
         /// `dwGroup`.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// `*pdwBufferSize`.
         buffer_size: u32,
         /// `dwFlags`.
         flags: u32,
+        /// The MGM: `ipv4` (the default) or `ipv6`; with addresses, theirs (another is 87).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<ApiFamily>,
     },
     /// `MgmGetFirstMfeStats`.
     GetFirstMfeStats {
@@ -238,26 +253,35 @@ pub enum Request {
         buffer_size: u32,
         /// `dwFlags`.
         flags: u32,
+        /// The MGM: `ipv4` (the default) or `ipv6`; with addresses, theirs (another is 87).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<ApiFamily>,
     },
     /// `MgmGetNextMfeStats`.
     GetNextMfeStats {
         /// `pimmStart->dwSource`.
-        source: Ipv4Addr,
+        source: IpAddr,
         /// `pimmStart->dwGroup`.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// `*pdwBufferSize`.
         buffer_size: u32,
         /// `dwFlags`.
         flags: u32,
+        /// The MGM: `ipv4` (the default) or `ipv6`; with addresses, theirs (another is 87).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<ApiFamily>,
     },
     /// `MgmSetMfe`: sets the upstream neighbour of the MFE (source, group).
     SetMfe {
         /// `dwSource`.
-        source: Ipv4Addr,
+        source: IpAddr,
         /// `dwGroup`.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// `dwUpStrmNgbr`.
-        upstream: Ipv4Addr,
+        upstream: IpAddr,
+        /// The MGM: `ipv4` (the default) or `ipv6`; with addresses, theirs (another is 87).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<ApiFamily>,
     },
     /// Streams every callback, answer and MFE change to this connection as
     /// [`ServerMessage::Monitor`] (for people: `mgmctl monitor`).
@@ -321,7 +345,7 @@ pub enum ApiAnswer {
         /// Incoming interface.
         iif: ApiIfId,
         /// Upstream neighbour.
-        upstream: Ipv4Addr,
+        upstream: IpAddr,
         /// The route the protocol used; omitted, the RIB's route stays.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         route: Option<ApiRoute>,

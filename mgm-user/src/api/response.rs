@@ -9,7 +9,7 @@ use super::{
     values::{ApiIfEntry, ApiIfId, ApiRoute, ApiSg},
 };
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, net::Ipv4Addr};
+use std::{collections::BTreeMap, net::IpAddr};
 
 /// A callback pushed to a registered external protocol.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +24,7 @@ pub enum Event {
         /// The RIB's proposal.
         iif: ApiIfId,
         /// The RIB's upstream neighbour.
-        upstream: Ipv4Addr,
+        upstream: IpAddr,
         /// The RIB's route.
         route: ApiRoute,
         /// The packet's IP header as the data plane captured it, hex.

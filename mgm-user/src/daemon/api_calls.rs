@@ -1,7 +1,9 @@
 //! The MGM functions the API offers beyond registration and ownership: group enumeration,
 //! the `MgmGetMfe*` family with the caller's buffer size, and `MgmSetMfe`; plus the argument
 //! checks the socket adds (membership masks, registration options).
-//! Each function takes the MGM core and returns the [`Response`]; `handle()` only dispatches.
+//! Each function takes the MGM core of one family (see [`super::api_family`]) and returns the
+//! [`Response`]; `handle()` only dispatches.
+use super::api_family::{self, api_id, ApiAddress};
 use crate::{
     api::{
         proto::{ApiIfId, ApiMasks, ApiSg, Response},
@@ -13,7 +15,6 @@ use crate::{
     },
 };
 use std::{
-    net::Ipv4Addr,
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
@@ -24,8 +25,8 @@ use tracing::warn;
 /// answer stays far below the API's frame limit.
 pub const MAX_API_BUFFER: u32 = 64 * 1024;
 
-/// Group enumerations one protocol may have open at once (each holds a snapshot); one more
-/// is refused with `ERROR_CAN_NOT_COMPLETE`, counted in [`ENUMERATIONS_REFUSED`] and logged.
+/// Group enumerations one protocol may have open at once in each family's MGM (each holds a
+/// snapshot); one more is refused with `ERROR_CAN_NOT_COMPLETE`, counted in [`ENUMERATIONS_REFUSED`] and logged.
 pub const MAX_OPEN_ENUMERATIONS: usize = 64;
 
 /// Group enumeration starts refused at [`MAX_OPEN_ENUMERATIONS`] (`api_enumerations_refused`
@@ -65,33 +66,45 @@ pub fn register_options(
     })
 }
 
-/// The MGM form of a membership call's arguments; masks are checked per A-05.
-pub fn membership_args(
+/// A membership call's arguments in family `A`; masks are checked per A-05 (the unspecified
+/// address with a wildcard, all ones otherwise, in `A`).
+pub fn membership_args<A: ApiAddress>(
     sg: ApiSg,
     ifid: ApiIfId,
     flags: u32,
     masks: Option<ApiMasks>,
-) -> Result<(Sg, IfId, MemberFlags), Response> {
+) -> Result<(Sg<A>, IfId<A>, MemberFlags), Response> {
     let invalid = |what: &str| Response::error(win32::ERROR_INVALID_PARAMETER, what.to_owned());
     let flags = MemberFlags::from_bits(flags)
         .filter(|f| !f.is_empty())
         .ok_or_else(|| invalid("flags must be 1 (JOIN), 2 (FORWARD) or 3"))?;
+    let key = api_family::sg::<A>(sg)?;
     let sg = match masks {
         Some(m) => {
-            Sg::from_masked(sg.source, m.source_mask, sg.group, m.group_mask).map_err(|_| {
-                invalid(
-                    "masks must be 0.0.0.0 with a wildcard address and 255.255.255.255 otherwise; \
-                     (S,*) is not a membership",
-                )
+            let (source_mask, group_mask) = (
+                api_family::addr::<A>(m.source_mask)?,
+                api_family::addr::<A>(m.group_mask)?,
+            );
+            Sg::from_masked(key.source, source_mask, key.group, group_mask).map_err(|_| {
+                invalid(&format!(
+                    "masks must be {} with a wildcard address and {} otherwise; (S,*) is not a \
+                     membership",
+                    A::UNSPECIFIED,
+                    A::HOST_MASK
+                ))
             })?
         }
-        None => Sg::new(sg.source, sg.group),
+        None => key,
     };
-    Ok((sg, IfId::new(ifid.ifindex, ifid.next_hop), flags))
+    Ok((sg, api_family::ifid(ifid)?, flags))
 }
 
-/// `MgmGroupEnumerationStart`.
-pub fn group_enumeration_start(mgm: &mut Mgm, h: ProtocolHandle, enum_type: u32) -> Response {
+/// `MgmGroupEnumerationStart`; the handle is given out as [`api_id`] of the family.
+pub fn group_enumeration_start<A: ApiAddress>(
+    mgm: &mut Mgm<A>,
+    h: ProtocolHandle,
+    enum_type: u32,
+) -> Response {
     let kind = match enum_type {
         0 => EnumType::AnySource,
         1 => EnumType::AllSources,
@@ -106,6 +119,7 @@ pub fn group_enumeration_start(mgm: &mut Mgm, h: ProtocolHandle, enum_type: u32)
         let refused = ENUMERATIONS_REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
         warn!(
             protocol = h.raw(),
+            family = A::FAMILY.name(),
             limit = MAX_OPEN_ENUMERATIONS,
             refused,
             "group enumeration refused: too many open (end some first)"
@@ -116,14 +130,17 @@ pub fn group_enumeration_start(mgm: &mut Mgm, h: ProtocolHandle, enum_type: u32)
         );
     }
     match mgm.group_enumeration_start(h, kind) {
-        Ok(eh) => Response::EnumHandle { handle: eh.raw() },
+        Ok(eh) => Response::EnumHandle {
+            handle: api_id(A::FAMILY, eh.raw()),
+        },
         Err(e) => mgm_error(e, "group enumeration start"),
     }
 }
 
-/// `MgmGroupEnumerationGetNext`: only the protocol that started the enumeration may use it.
-pub fn group_enumeration_get_next(
-    mgm: &mut Mgm,
+/// `MgmGroupEnumerationGetNext` (`handle`: the MGM's own, without the family's bit): only the
+/// protocol that started the enumeration may use it.
+pub fn group_enumeration_get_next<A: ApiAddress>(
+    mgm: &mut Mgm<A>,
     h: ProtocolHandle,
     handle: u64,
     buffer_size: u32,
@@ -132,13 +149,17 @@ pub fn group_enumeration_get_next(
     if !mgm.group_enumeration_of(eh, h) {
         return buffer_status(win32::ERROR_INVALID_PARAMETER, buffer_size);
     }
-    buffer_call(RecordKind::SourceGroup, buffer_size, |size, buf, n| {
+    buffer_call::<A>(RecordKind::SourceGroup, buffer_size, |size, buf, n| {
         mgm.group_enumeration_get_next_raw(eh, size, buf, n)
     })
 }
 
-/// `MgmGroupEnumerationEnd`.
-pub fn group_enumeration_end(mgm: &mut Mgm, h: ProtocolHandle, handle: u64) -> Response {
+/// `MgmGroupEnumerationEnd` (`handle`: the MGM's own).
+pub fn group_enumeration_end<A: ApiAddress>(
+    mgm: &mut Mgm<A>,
+    h: ProtocolHandle,
+    handle: u64,
+) -> Response {
     let eh = EnumHandle::from_raw(handle);
     if !mgm.group_enumeration_of(eh, h) {
         return mgm_error(MgmError::InvalidParameter, "no such enumeration handle");
@@ -151,19 +172,19 @@ pub fn group_enumeration_end(mgm: &mut Mgm, h: ProtocolHandle, handle: u64) -> R
 
 /// Which MFE a `MgmGet*Mfe*` request names: one exact (S,G), the first, or those after one.
 #[derive(Clone, Copy, Debug)]
-pub enum MfeQuery {
+pub enum MfeQuery<A: ApiAddress> {
     /// `MgmGetMfe` / `MgmGetMfeStats`.
-    One(Ipv4Addr, Ipv4Addr),
+    One(Sg<A>),
     /// `MgmGetFirstMfe` / `MgmGetFirstMfeStats`.
     First,
     /// `MgmGetNextMfe` / `MgmGetNextMfeStats`.
-    After(Ipv4Addr, Ipv4Addr),
+    After(Sg<A>),
 }
 
 /// `MgmGetMfe`, `MgmGetFirstMfe`, `MgmGetNextMfe`; with `stats_flags`, their `Stats` forms.
-pub fn get_mfes(
-    mgm: &Mgm,
-    query: MfeQuery,
+pub fn get_mfes<A: ApiAddress>(
+    mgm: &Mgm<A>,
+    query: MfeQuery<A>,
     buffer_size: u32,
     stats_flags: Option<u32>,
     now: Timestamp,
@@ -175,36 +196,32 @@ pub fn get_mfes(
         Some(Err(e)) => return buffer_status(e.win32_code(), buffer_size),
     };
     let flags = stats_flags.unwrap_or(0);
-    buffer_call(kind, buffer_size, |size, buf, n| {
+    buffer_call::<A>(kind, buffer_size, |size, buf, n| {
         match (query, stats_flags) {
-            (MfeQuery::One(s, g), None) => {
-                single(mgm.get_mfe_raw(Sg::new(s, g), size, buf, now), n)
+            (MfeQuery::One(sg), None) => single(mgm.get_mfe_raw(sg, size, buf, now), n),
+            (MfeQuery::One(sg), Some(_)) => {
+                single(mgm.get_mfe_stats_raw(sg, size, buf, flags, now), n)
             }
-            (MfeQuery::One(s, g), Some(_)) => single(
-                mgm.get_mfe_stats_raw(Sg::new(s, g), size, buf, flags, now),
-                n,
-            ),
             (MfeQuery::First, None) => mgm.get_first_mfe_raw(size, buf, n, now),
             (MfeQuery::First, Some(_)) => mgm.get_first_mfe_stats_raw(size, buf, n, flags, now),
-            (MfeQuery::After(s, g), None) => mgm.get_next_mfe_raw(Sg::new(s, g), size, buf, n, now),
-            (MfeQuery::After(s, g), Some(_)) => {
-                mgm.get_next_mfe_stats_raw(Sg::new(s, g), size, buf, n, flags, now)
+            (MfeQuery::After(sg), None) => mgm.get_next_mfe_raw(sg, size, buf, n, now),
+            (MfeQuery::After(sg), Some(_)) => {
+                mgm.get_next_mfe_stats_raw(sg, size, buf, n, flags, now)
             }
         }
     })
 }
 
 /// `MgmSetMfe`: the upstream neighbour of an existing MFE.
-pub fn set_mfe(
-    mgm: &mut Mgm,
+pub fn set_mfe<A: ApiAddress>(
+    mgm: &mut Mgm<A>,
     h: ProtocolHandle,
-    source: Ipv4Addr,
-    group: Ipv4Addr,
-    upstream: Ipv4Addr,
+    sg: Sg<A>,
+    upstream: A,
 ) -> Response {
-    match status_of(&mgm.set_mfe_upstream(h, Sg::new(source, group), upstream)) {
+    match status_of(&mgm.set_mfe_upstream(h, sg, upstream)) {
         win32::NO_ERROR => Response::Ok,
-        code => Response::error(code, format!("set_mfe ({source}, {group}) refused")),
+        code => Response::error(code, format!("set_mfe {sg} refused")),
     }
 }
 
@@ -215,8 +232,8 @@ fn single(status: u32, n: &mut u32) -> u32 {
 }
 
 /// Runs a buffer call on a buffer of the caller's size (at most [`MAX_API_BUFFER`]) and
-/// answers with its status, size, count, bytes and decoded records.
-fn buffer_call(
+/// answers with its status, size, count, bytes and decoded records of family `A`.
+fn buffer_call<A: ApiAddress>(
     kind: RecordKind,
     buffer_size: u32,
     call: impl FnOnce(&mut u32, &mut [u8], &mut u32) -> u32,
@@ -225,7 +242,7 @@ fn buffer_call(
     let mut buf = vec![0u8; buffer_size.min(MAX_API_BUFFER) as usize];
     let mut n = 0;
     let status = call(&mut size, &mut buf, &mut n);
-    let (entries, used) = decode_prefix(kind, &buf, n).unwrap_or_default();
+    let (entries, used) = decode_prefix(kind, A::FAMILY, &buf, n).unwrap_or_default();
     Response::Buffer {
         status,
         buffer_size: size,
@@ -236,7 +253,7 @@ fn buffer_call(
 }
 
 /// A buffer call that failed before touching the buffer.
-fn buffer_status(status: u32, buffer_size: u32) -> Response {
+pub fn buffer_status(status: u32, buffer_size: u32) -> Response {
     Response::Buffer {
         status,
         buffer_size,

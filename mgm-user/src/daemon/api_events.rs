@@ -3,12 +3,13 @@
 //! asked for [`Request::Monitor`](crate::api::proto::Request::Monitor). The hub is a bounded
 //! broadcast: publishing never waits, and a monitor that falls behind more than
 //! [`MONITOR_BACKLOG`] events loses the oldest and is told how many (`lagged`).
+use super::api_family::{api_entry, api_id, api_ifid, api_route, api_sg, ApiAddress};
 use crate::{
     api::{
-        proto::{ApiAnswer, ApiIfEntry, ApiIfId, ApiRoute, ApiSg, Event, MonitorEvent, MonitorSg},
+        proto::{ApiAnswer, ApiSg, Event, MonitorEvent, MonitorSg},
         records::to_hex,
     },
-    mgm::{Action, Address, Answer, Callback, IfEntry, IfId, RouteInfo, Sg},
+    mgm::{Action, Address, Answer, Callback, Sg},
 };
 use std::net::IpAddr;
 use tokio::sync::broadcast;
@@ -68,21 +69,22 @@ impl MonitorHub {
     }
 }
 
-/// The event of `callback`; `query` is the answer id of a FALSE prune alert (the other
-/// questions carry their own).
-pub fn event_of(callback: &Callback, prune_query: Option<u64>) -> Event {
+/// The event of `callback` from the MGM of family `A`; `prune_query` is the answer id of a
+/// FALSE prune alert (the other questions carry their own, which the API gives out with the
+/// family's [`api_id`]).
+pub fn event_of<A: ApiAddress>(callback: &Callback<A>, prune_query: Option<u64>) -> Event {
     match callback {
         Callback::Rpf(q) => Event::Rpf {
-            query: q.query.raw(),
+            query: api_id(A::FAMILY, q.query.raw()),
             sg: api_sg(q.sg),
             iif: api_ifid(q.proposal.iif),
-            upstream: q.proposal.upstream,
+            upstream: q.proposal.upstream.into(),
             route: api_route(q.proposal.route),
             header: to_hex(&q.header),
             reject: q.proposal.reject,
         },
         Callback::CreationAlert(q) => Event::CreationAlert {
-            query: q.query.raw(),
+            query: api_id(A::FAMILY, q.query.raw()),
             sg: api_sg(q.sg),
             iif: api_ifid(q.iif),
             entries: q.entries.iter().map(api_entry).collect(),
@@ -110,10 +112,7 @@ pub fn event_of(callback: &Callback, prune_query: Option<u64>) -> Event {
             ifid,
             header,
         } => Event::WrongIf {
-            sg: ApiSg {
-                source: *source,
-                group: *group,
-            },
+            sg: ApiSg::new(*source, *group),
             ifid: api_ifid(*ifid),
             header: to_hex(header),
         },
@@ -135,17 +134,17 @@ pub fn event_of(callback: &Callback, prune_query: Option<u64>) -> Event {
 }
 
 /// The API form of an in-process protocol's answer (for the monitor).
-pub fn api_answer(answer: &Answer) -> ApiAnswer {
+pub fn api_answer<A: ApiAddress>(answer: &Answer<A>) -> ApiAnswer {
     match answer {
         Answer::Rpf { query, answer } => ApiAnswer::Rpf {
-            query: query.raw(),
+            query: api_id(A::FAMILY, query.raw()),
             iif: api_ifid(answer.iif),
-            upstream: answer.upstream,
+            upstream: answer.upstream.into(),
             route: Some(api_route(answer.route)),
             reject: answer.reject,
         },
         Answer::CreationAlert { query, entries } => ApiAnswer::CreationAlert {
-            query: query.raw(),
+            query: api_id(A::FAMILY, query.raw()),
             entries: entries.iter().map(api_entry).collect(),
         },
         Answer::PruneAlert { timeout_s, .. } => ApiAnswer::PruneAlert {
@@ -155,51 +154,10 @@ pub fn api_answer(answer: &Answer) -> ApiAnswer {
     }
 }
 
-/// The core's form of an answered route.
-pub fn route_of(route: ApiRoute) -> RouteInfo {
-    RouteInfo {
-        protocol: route.protocol,
-        network: route.network,
-        mask: route.mask,
-    }
-}
-
-/// The API form of an (S,G).
-pub fn api_sg(sg: Sg) -> ApiSg {
-    ApiSg {
-        source: sg.source,
-        group: sg.group,
-    }
-}
-
 /// The monitor's form of an (S,G) of either family.
 fn monitor_sg<A: Address + Into<IpAddr>>(sg: Sg<A>) -> MonitorSg {
     MonitorSg {
         source: sg.source.into(),
         group: sg.group.into(),
-    }
-}
-
-/// The API form of an interface.
-pub fn api_ifid(ifid: IfId) -> ApiIfId {
-    ApiIfId {
-        ifindex: ifid.ifindex,
-        next_hop: ifid.next_hop,
-    }
-}
-
-fn api_route(route: RouteInfo) -> ApiRoute {
-    ApiRoute {
-        protocol: route.protocol,
-        network: route.network,
-        mask: route.mask,
-    }
-}
-
-fn api_entry(e: &IfEntry) -> ApiIfEntry {
-    ApiIfEntry {
-        ifid: api_ifid(e.ifid),
-        igmp: e.igmp,
-        enabled: e.enabled,
     }
 }

@@ -4,19 +4,35 @@
 use super::{
     api_calls,
     api_calls::MfeQuery,
+    api_family::{self, family_of, split_id},
     mfe_rates::MfeRates,
     pins::Pins,
-    router::{EventSink, RouterCore, RouterIo},
+    router::{EventSink, ExternalFamily, RouterCore, RouterIo},
     server::ConnectionId,
 };
 use crate::{
-    api::proto::{ApiCallback, Request, Response},
+    api::proto::{ApiCallback, ApiFamily, ApiIfId, ApiMasks, ApiSg, Request, Response},
     config::StaticRoute,
     dataplane::ForwardingBackend,
-    mgm::{CallbackSet, IfId, ProtocolHandle},
+    mgm::{CallbackSet, ProtocolHandle},
 };
-use std::{collections::HashMap, sync::atomic::Ordering, time::Instant};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    sync::atomic::Ordering,
+    time::Instant,
+};
 use tracing::info;
+
+/// Runs `$call::<A>($args)` with `A` the address type of the [`ApiFamily`] `$family`.
+macro_rules! in_family {
+    ($family:expr, $call:ident($($arg:expr),* $(,)?)) => {
+        match $family {
+            ApiFamily::Ipv4 => $call::<Ipv4Addr, _, _>($($arg),*),
+            ApiFamily::Ipv6 => $call::<Ipv6Addr, _, _>($($arg),*),
+        }
+    };
+}
 
 fn parse_route(words: &[String]) -> Result<StaticRoute, Response> {
     StaticRoute::parse_words(words).map_err(|e| Response::error(87, e))
@@ -153,7 +169,7 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
             }
             Request::Deregister => {
                 let h = need_handle()?;
-                if !router.mgm().owned_interfaces(h).is_empty() {
+                if router.external_owns_interfaces(h) {
                     return Err(Response::error(
                         1003,
                         "release every interface first (MgmDeRegisterMProtocol, §4.2)",
@@ -171,35 +187,25 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
                         format!("no interface has ifindex {}", ifid.ifindex),
                     ));
                 }
-                let ifid = IfId::new(ifid.ifindex, ifid.next_hop);
-                router.external_call(h, |m, now| m.take_interface_ownership(h, ifid, now))
+                router.external_take(h, ifid)
             }
-            Request::ReleaseInterface { ifid } => {
-                let h = need_handle()?;
-                let ifid = IfId::new(ifid.ifindex, ifid.next_hop);
-                router.external_call(h, |m, now| m.release_interface_ownership(h, ifid, now))
-            }
-            Request::ProtocolOnInterface { ifid } => {
-                match router
-                    .mgm()
-                    .protocol_on_interface(IfId::new(ifid.ifindex, ifid.next_hop))
-                {
-                    Ok((protocol_id, component_id)) => Response::Owner {
-                        protocol_id,
-                        component_id,
-                    },
-                    Err(e) => Response::error(e.win32_code(), e.to_string()),
-                }
-            }
+            Request::ReleaseInterface { ifid } => router.external_release(need_handle()?, ifid),
+            Request::ProtocolOnInterface { ifid } => router.external_protocol_on_interface(ifid),
             Request::AddMembership {
                 sg,
                 ifid,
                 flags,
                 masks,
             } => {
-                let h = need_handle()?;
-                let (sg, ifid, flags) = api_calls::membership_args(sg, ifid, flags, masks)?;
-                router.external_call(h, |m, now| m.add_membership(h, sg, ifid, flags, now))
+                let call = Membership {
+                    add: true,
+                    sg,
+                    ifid,
+                    flags,
+                    masks,
+                };
+                let family = call.family()?;
+                in_family!(family, membership(router, need_handle()?, call))?
             }
             Request::DeleteMembership {
                 sg,
@@ -207,81 +213,114 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
                 flags,
                 masks,
             } => {
-                let h = need_handle()?;
-                let (sg, ifid, flags) = api_calls::membership_args(sg, ifid, flags, masks)?;
-                router.external_call(h, |m, now| m.delete_membership(h, sg, ifid, flags, now))
+                let call = Membership {
+                    add: false,
+                    sg,
+                    ifid,
+                    flags,
+                    masks,
+                };
+                let family = call.family()?;
+                in_family!(family, membership(router, need_handle()?, call))?
             }
             Request::Answer(answer) => router.external_answer(need_handle()?, answer),
-            Request::GroupEnumerationStart { enum_type } => {
+            Request::GroupEnumerationStart { enum_type, family } => {
                 let h = need_handle()?;
-                router.with_mgm(|m, _| api_calls::group_enumeration_start(m, h, enum_type))
+                in_family!(
+                    family.unwrap_or_default(),
+                    enumeration_start(router, h, enum_type)
+                )
             }
             Request::GroupEnumerationGetNext {
                 handle,
                 buffer_size,
             } => {
                 let h = need_handle()?;
-                router.with_mgm(|m, _| {
-                    api_calls::group_enumeration_get_next(m, h, handle, buffer_size)
-                })
+                in_family!(
+                    split_id(handle).0,
+                    enumeration(router, h, handle, Some(buffer_size))
+                )
             }
             Request::GroupEnumerationEnd { handle } => {
                 let h = need_handle()?;
-                router.with_mgm(|m, _| api_calls::group_enumeration_end(m, h, handle))
+                in_family!(split_id(handle).0, enumeration(router, h, handle, None))
             }
             Request::GetMfe {
                 source,
                 group,
                 buffer_size,
-            } => get_mfes(router, MfeQuery::One(source, group), buffer_size, None, now),
-            Request::GetFirstMfe { buffer_size } => {
-                get_mfes(router, MfeQuery::First, buffer_size, None, now)
+                family,
+            } => {
+                let family = family_of(&[source, group], family)?;
+                let query = Key::One(source, group);
+                in_family!(family, get_mfes(router, query, buffer_size, None, now))?
+            }
+            Request::GetFirstMfe {
+                buffer_size,
+                family,
+            } => {
+                let family = family_of(&[], family)?;
+                in_family!(family, get_mfes(router, Key::First, buffer_size, None, now))?
             }
             Request::GetNextMfe {
                 source,
                 group,
                 buffer_size,
-            } => get_mfes(
-                router,
-                MfeQuery::After(source, group),
-                buffer_size,
-                None,
-                now,
-            ),
+                family,
+            } => {
+                let family = family_of(&[source, group], family)?;
+                let query = Key::After(source, group);
+                in_family!(family, get_mfes(router, query, buffer_size, None, now))?
+            }
             Request::GetMfeStats {
                 source,
                 group,
                 buffer_size,
                 flags,
-            } => get_mfes(
-                router,
-                MfeQuery::One(source, group),
+                family,
+            } => {
+                let family = family_of(&[source, group], family)?;
+                let query = Key::One(source, group);
+                in_family!(
+                    family,
+                    get_mfes(router, query, buffer_size, Some(flags), now)
+                )?
+            }
+            Request::GetFirstMfeStats {
                 buffer_size,
-                Some(flags),
-                now,
-            ),
-            Request::GetFirstMfeStats { buffer_size, flags } => {
-                get_mfes(router, MfeQuery::First, buffer_size, Some(flags), now)
+                flags,
+                family,
+            } => {
+                let family = family_of(&[], family)?;
+                in_family!(
+                    family,
+                    get_mfes(router, Key::First, buffer_size, Some(flags), now)
+                )?
             }
             Request::GetNextMfeStats {
                 source,
                 group,
                 buffer_size,
                 flags,
-            } => get_mfes(
-                router,
-                MfeQuery::After(source, group),
-                buffer_size,
-                Some(flags),
-                now,
-            ),
+                family,
+            } => {
+                let family = family_of(&[source, group], family)?;
+                let query = Key::After(source, group);
+                in_family!(
+                    family,
+                    get_mfes(router, query, buffer_size, Some(flags), now)
+                )?
+            }
             Request::SetMfe {
                 source,
                 group,
                 upstream,
+                family,
             } => {
                 let h = need_handle()?;
-                router.with_mgm(|m, _| api_calls::set_mfe(m, h, source, group, upstream))
+                let family = family_of(&[source, group, upstream], family)?;
+                let key = (source, group, upstream);
+                in_family!(family, set_mfe(router, h, key))?
             }
             // The API server answers it itself (it owns the monitor subscriptions).
             Request::Monitor => Response::Ok,
@@ -302,17 +341,115 @@ pub(super) fn closed<B: ForwardingBackend, I: RouterIo>(
     }
 }
 
-/// The MgmGetMfe* calls; the stats variants (`stats_flags`) first read the counters if they
-/// are older than the core's `STATS_FRESHNESS`.
-fn get_mfes<B: ForwardingBackend, I: RouterIo>(
+/// The arguments of a membership call.
+struct Membership {
+    add: bool,
+    sg: ApiSg,
+    ifid: ApiIfId,
+    flags: u32,
+    masks: Option<ApiMasks>,
+}
+
+impl Membership {
+    /// The family of its addresses (an unspecified next hop belongs to both).
+    fn family(&self) -> Result<ApiFamily, Response> {
+        let mut addresses = vec![self.sg.source, self.sg.group];
+        addresses.extend(
+            self.masks
+                .iter()
+                .flat_map(|m| [m.source_mask, m.group_mask]),
+        );
+        addresses.extend(Some(self.ifid.next_hop).filter(|a| !a.is_unspecified()));
+        family_of(&addresses, None)
+    }
+}
+
+/// `MgmAddGroupMembershipEntry` / `MgmDeleteGroupMembershipEntry` in the MGM of family `A`.
+fn membership<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
     router: &mut RouterCore<B, I>,
-    query: MfeQuery,
+    h: ProtocolHandle,
+    call: Membership,
+) -> Result<Response, Response> {
+    let (sg, ifid, flags) =
+        api_calls::membership_args::<A>(call.sg, call.ifid, call.flags, call.masks)?;
+    Ok(router.external_call_in::<A>(h, |m, ha, now| {
+        if call.add {
+            m.add_membership(ha, sg, ifid, flags, now)
+        } else {
+            m.delete_membership(ha, sg, ifid, flags, now)
+        }
+    }))
+}
+
+/// `MgmGroupEnumerationStart` in the MGM of family `A`.
+fn enumeration_start<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
+    router: &mut RouterCore<B, I>,
+    h: ProtocolHandle,
+    enum_type: u32,
+) -> Response {
+    router.with_mgm_in::<A, _>(Some(h), |m, ha, _| match ha {
+        Some(ha) => api_calls::group_enumeration_start(m, ha, enum_type),
+        None => Response::error(87, "register first"),
+    })
+}
+
+/// `MgmGroupEnumerationGetNext` (with a `buffer_size`) or `MgmGroupEnumerationEnd` of the API
+/// enumeration handle `handle`, in the MGM of family `A` that gave it out.
+fn enumeration<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
+    router: &mut RouterCore<B, I>,
+    h: ProtocolHandle,
+    handle: u64,
+    buffer_size: Option<u32>,
+) -> Response {
+    let raw = split_id(handle).1;
+    router.with_mgm_in::<A, _>(Some(h), |m, ha, _| match (ha, buffer_size) {
+        (Some(ha), Some(size)) => api_calls::group_enumeration_get_next(m, ha, raw, size),
+        (Some(ha), None) => api_calls::group_enumeration_end(m, ha, raw),
+        (None, _) => Response::error(87, "register first"),
+    })
+}
+
+/// `MgmSetMfe` of (source, group, upstream) in the MGM of family `A`.
+fn set_mfe<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
+    router: &mut RouterCore<B, I>,
+    h: ProtocolHandle,
+    (source, group, upstream): (IpAddr, IpAddr, IpAddr),
+) -> Result<Response, Response> {
+    let sg = api_family::sg::<A>(ApiSg::new(source, group))?;
+    let upstream = api_family::addr::<A>(upstream)?;
+    Ok(router.with_mgm_in::<A, _>(Some(h), |m, ha, _| match ha {
+        Some(ha) => api_calls::set_mfe(m, ha, sg, upstream),
+        None => Response::error(87, "register first"),
+    }))
+}
+
+/// The MFE a `MgmGet*Mfe*` request names, in the API's addresses.
+#[derive(Clone, Copy)]
+enum Key {
+    One(IpAddr, IpAddr),
+    First,
+    After(IpAddr, IpAddr),
+}
+
+/// The MgmGetMfe* calls in the MGM of family `A`; the stats variants (`stats_flags`) first
+/// read the counters if they are older than the core's `STATS_FRESHNESS`.
+fn get_mfes<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
+    router: &mut RouterCore<B, I>,
+    key: Key,
     buffer_size: u32,
     stats_flags: Option<u32>,
     now: Instant,
-) -> Response {
+) -> Result<Response, Response> {
+    let sg = |s, g| api_family::sg::<A>(ApiSg::new(s, g));
+    let query = match key {
+        Key::One(s, g) => MfeQuery::One(sg(s, g)?),
+        Key::First => MfeQuery::First,
+        Key::After(s, g) => MfeQuery::After(sg(s, g)?),
+    };
     if stats_flags.is_some() {
         router.refresh_stale_stats(now);
     }
-    router.with_mgm(|m, now| api_calls::get_mfes(m, query, buffer_size, stats_flags, now))
+    Ok(router.with_mgm_in::<A, _>(None, |m, _, now| {
+        api_calls::get_mfes(m, query, buffer_size, stats_flags, now)
+    }))
 }

@@ -7,6 +7,7 @@
 mod access;
 mod api_calls;
 mod api_events;
+mod api_family;
 mod dispatch;
 mod hold;
 mod igmp_io;

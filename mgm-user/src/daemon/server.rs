@@ -557,10 +557,10 @@ mod tests {
         let mut monitor = Some(hub.subscribe());
         let event = |n: u32| MonitorEvent::Mfe {
             change: "created".into(),
-            sg: ApiSg {
-                source: std::net::Ipv4Addr::from(n),
-                group: std::net::Ipv4Addr::new(239, 1, 1, 1),
-            }
+            sg: ApiSg::new(
+                std::net::Ipv4Addr::from(n),
+                std::net::Ipv4Addr::new(239, 1, 1, 1),
+            )
             .into(),
             iif: 1,
             oifs: Vec::new(),

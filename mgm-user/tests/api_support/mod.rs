@@ -12,7 +12,12 @@ use mgm_user::{
     },
     mgm::protocol_id,
 };
-use std::{future::Future, net::Ipv4Addr, path::Path, time::Duration};
+use std::{
+    future::Future,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::Path,
+    time::Duration,
+};
 
 /// Protocol id of the test protocols (vendor 0x137, type 1, id 0x77).
 pub const PROTOCOL_ID: u32 = protocol_id(1, 0x137, 0x77);
@@ -46,15 +51,12 @@ pub fn ifindex(mgmd: &Mgmd, name: &str) -> Result<u32> {
 
 /// (\*,`group`).
 pub fn star_g(group: Ipv4Addr) -> ApiSg {
-    ApiSg { source: ANY, group }
+    ApiSg::new(ANY, group)
 }
 
 /// An interface without next hop.
 pub fn ifid(ifindex: u32) -> ApiIfId {
-    ApiIfId {
-        ifindex,
-        next_hop: Ipv4Addr::UNSPECIFIED,
-    }
+    ApiIfId::index(ifindex)
 }
 
 /// A registered external protocol, called synchronously.
@@ -192,13 +194,37 @@ pub fn mfes(answer: &BufferAnswer) -> Vec<MfeRecord> {
         .collect()
 }
 
-/// (source, group) of the `SOURCE_GROUP_ENTRY` records of a buffer answer.
-pub fn source_groups(answer: &BufferAnswer) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+/// An address family of the tests: [`Ipv4Addr`] or [`Ipv6Addr`].
+pub trait Family: Copy {
+    /// `addr` if it is of this family.
+    fn of(addr: IpAddr) -> Option<Self>;
+}
+
+impl Family for Ipv4Addr {
+    fn of(addr: IpAddr) -> Option<Self> {
+        match addr {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }
+    }
+}
+
+impl Family for Ipv6Addr {
+    fn of(addr: IpAddr) -> Option<Self> {
+        match addr {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        }
+    }
+}
+
+/// (source, group) of the `SOURCE_GROUP_ENTRY` records of family `A` of a buffer answer.
+pub fn source_groups<A: Family>(answer: &BufferAnswer) -> Vec<(A, A)> {
     answer
         .entries
         .iter()
         .filter_map(|r| match r {
-            ApiRecord::SourceGroup { source, group, .. } => Some((*source, *group)),
+            ApiRecord::SourceGroup { source, group, .. } => Some((A::of(*source)?, A::of(*group)?)),
             _ => None,
         })
         .collect()

@@ -199,3 +199,74 @@ fn the_ipv4_and_ipv6_managers_keep_separate_state() {
     v4.release_interface_ownership(p4, ifx(1), now).unwrap();
     assert_eq!(v6m.protocol_on_interface(ifx(1)), Ok((PIM, 1)));
 }
+
+/// The IPv6 buffer records are the IPv4 ones with 16-byte addresses (protocol.md §6): an MFE
+/// with one OIF is 132 + 28 bytes, its statistics 136 + 40 (`_EX` 156 + 40), a group entry 64;
+/// too small a buffer gets `ERROR_INSUFFICIENT_BUFFER` with the size, `MgmSetMfe` reads the
+/// wide upstream field.
+#[test]
+fn ipv6_buffer_records_hold_16_byte_addresses_at_the_documented_offsets() {
+    use mgm_user::mgm::{mfe_record_size, mfe_stats_ex_record_size, mfe_stats_record_size, win32};
+    assert_eq!(mfe_record_size::<Ipv6Addr>(1), 160);
+    assert_eq!(mfe_stats_record_size::<Ipv6Addr>(1), 176);
+    assert_eq!(mfe_stats_ex_record_size::<Ipv6Addr>(1), 196);
+    let (mut lab, p) = star_star_lab();
+    let (s, g) = (v6("2001:db8::9"), v6("ff0e::1"));
+    lab.packet(s, g, 3);
+    let field =
+        |buf: &[u8], at: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&buf[at..at + 16]).unwrap());
+    let dword = |buf: &[u8], at: usize| u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap());
+    let mut buf = vec![0u8; 400];
+    let mut size = 159;
+    assert_eq!(
+        lab.mgm.get_mfe_raw(sg(s, g), &mut size, &mut buf, lab.now),
+        win32::ERROR_INSUFFICIENT_BUFFER
+    );
+    assert_eq!(size, 160);
+    assert_eq!(
+        lab.mgm.get_mfe_raw(sg(s, g), &mut size, &mut buf, lab.now),
+        win32::NO_ERROR
+    );
+    assert_eq!((field(&buf, 0), field(&buf, 16)), (g, s));
+    assert_eq!(field(&buf, 32), <Ipv6Addr as Address>::HOST_MASK);
+    assert_eq!(dword(&buf, 64), 3, "in ifindex after the four addresses");
+    assert_eq!(dword(&buf, 120), 1, "one OIF");
+    assert_eq!(dword(&buf, 132), 2, "the OIF's ifindex");
+    assert_eq!(field(&buf, 136), Ipv6Addr::UNSPECIFIED, "its next hop");
+    let mut n = 0;
+    let mut size = 400;
+    assert_eq!(
+        lab.mgm
+            .get_first_mfe_stats_raw(&mut size, &mut buf, &mut n, 2, lab.now),
+        win32::ERROR_NO_MORE_ITEMS
+    );
+    assert_eq!((n, dword(&buf, 116)), (1, 1), "stats: one OIF");
+    // MgmSetMfe: the upstream neighbour is the fourth address.
+    let mut record = vec![0u8; 160];
+    let mut size = 160;
+    lab.mgm
+        .get_mfe_raw(sg(s, g), &mut size, &mut record, lab.now);
+    record[48..64].copy_from_slice(&v6("fe80::7").octets());
+    assert_eq!(lab.mgm.set_mfe_raw(p, &record), win32::NO_ERROR);
+    assert_eq!(lab.mgm.mfe(sg(s, g)).unwrap().upstream(), v6("fe80::7"));
+    assert_eq!(
+        lab.mgm.set_mfe_raw(p, &record[..131]),
+        win32::ERROR_INVALID_PARAMETER
+    );
+    // Group entries: source, source mask, group, group mask, 16 bytes each.
+    let eh = lab
+        .mgm
+        .group_enumeration_start(p, EnumType::AllSources)
+        .unwrap();
+    let mut size = 64;
+    assert_eq!(
+        lab.mgm
+            .group_enumeration_get_next_raw(eh, &mut size, &mut buf, &mut n),
+        win32::ERROR_NO_MORE_ITEMS
+    );
+    assert_eq!(n, 1);
+    assert_eq!(
+        (field(&buf, 0), field(&buf, 16)),
+        (Ipv6Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED)
+    );
+}

@@ -42,6 +42,11 @@ pub trait Address:
     fn masked(self, mask: Self) -> Self;
     /// The mask of a `len`-bit prefix; a length past [`Address::BITS`] is clamped.
     fn prefix_mask(len: u8) -> Self;
+    /// Writes the address's [`Address::OCTETS`] bytes, network order, to the start of `out`
+    /// (as the buffer records hold it); nothing when `out` is shorter.
+    fn write_octets(&self, out: &mut [u8]);
+    /// The address in the first [`Address::OCTETS`] bytes of `bytes`; `None` when shorter.
+    fn read_octets(bytes: &[u8]) -> Option<Self>;
 }
 
 impl Address for Ipv4Addr {
@@ -62,6 +67,15 @@ impl Address for Ipv4Addr {
     fn prefix_mask(len: u8) -> Self {
         let len = u32::from(len.min(<Self as Address>::BITS));
         Ipv4Addr::from(u32::MAX.checked_shl(32 - len).unwrap_or(0))
+    }
+    fn write_octets(&self, out: &mut [u8]) {
+        if let Some(dst) = out.get_mut(..4) {
+            dst.copy_from_slice(&self.octets());
+        }
+    }
+    fn read_octets(bytes: &[u8]) -> Option<Self> {
+        let b: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+        Some(Ipv4Addr::from(b))
     }
 }
 
@@ -85,6 +99,15 @@ impl Address for Ipv6Addr {
     fn prefix_mask(len: u8) -> Self {
         let len = u32::from(len.min(<Self as Address>::BITS));
         Ipv6Addr::from(u128::MAX.checked_shl(128 - len).unwrap_or(0))
+    }
+    fn write_octets(&self, out: &mut [u8]) {
+        if let Some(dst) = out.get_mut(..16) {
+            dst.copy_from_slice(&self.octets());
+        }
+    }
+    fn read_octets(bytes: &[u8]) -> Option<Self> {
+        let b: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
+        Some(Ipv6Addr::from(b))
     }
 }
 

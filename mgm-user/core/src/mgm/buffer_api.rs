@@ -2,14 +2,14 @@
 //! convention's buffers and status codes (§4.8–4.16, A-27), for fidelity tests and a
 //! compatibility layer. `buffer_size` plays `*pdwBufferSize`: it is read as the capacity
 //! (never more than `buffer.len()`) and written only on `ERROR_INSUFFICIENT_BUFFER`, with the
-//! size of one record. Batch calls never return `NO_ERROR`. The records hold IPv4 addresses
-//! only, so these calls exist on the IPv4 manager alone.
+//! size of one record. Batch calls never return `NO_ERROR`. Both managers offer them:
+//! the IPv4 one with the Windows records, the IPv6 one with the same records holding 16-byte
+//! addresses (see [`super::mib`]).
 
-use std::net::Ipv4Addr;
-
+use super::address::Address;
 use super::error::{status_of, win32};
 use super::mfe::Mfe;
-use super::mib::{decode_mfe_key, encode_source_group, Record, SOURCE_GROUP_ENTRY_SIZE};
+use super::mib::{decode_mfe_key, encode_source_group, source_group_entry_size, Record};
 use super::types::{EnumHandle, ProtocolHandle, Sg, StatsLevel, Timestamp};
 use super::Mgm;
 
@@ -43,11 +43,11 @@ fn pack<T>(
     win32::ERROR_NO_MORE_ITEMS
 }
 
-impl Mgm<Ipv4Addr> {
+impl<A: Address> Mgm<A> {
     /// Packs one MFE: `NO_ERROR`, `ERROR_NOT_FOUND` or `ERROR_INSUFFICIENT_BUFFER`.
     fn single_raw(
         &self,
-        sg: Sg,
+        sg: Sg<A>,
         record: Record,
         buffer_size: &mut u32,
         buffer: &mut [u8],
@@ -73,14 +73,14 @@ impl Mgm<Ipv4Addr> {
     /// Packs MFEs in order, starting after `start` (or at the beginning).
     fn batch_raw(
         &self,
-        start: Option<Sg>,
+        start: Option<Sg<A>>,
         record: Record,
         buffer_size: &mut u32,
         buffer: &mut [u8],
         num_entries: &mut u32,
         now: Timestamp,
     ) -> u32 {
-        let items: Box<dyn Iterator<Item = &Mfe>> = match start {
+        let items: Box<dyn Iterator<Item = &Mfe<A>>> = match start {
             Some(sg) => Box::new(self.mfes.after(sg)),
             None => Box::new(self.mfes.iter()),
         };
@@ -97,7 +97,7 @@ impl Mgm<Ipv4Addr> {
     /// `MgmGetMfe`: one `MIB_IPMCAST_MFE` for the exact (S,G) `sg`.
     pub fn get_mfe_raw(
         &self,
-        sg: Sg,
+        sg: Sg<A>,
         buffer_size: &mut u32,
         buffer: &mut [u8],
         now: Timestamp,
@@ -119,7 +119,7 @@ impl Mgm<Ipv4Addr> {
     /// `MgmGetNextMfe`: MFEs strictly after `start`.
     pub fn get_next_mfe_raw(
         &self,
-        start: Sg,
+        start: Sg<A>,
         buffer_size: &mut u32,
         buffer: &mut [u8],
         num_entries: &mut u32,
@@ -138,7 +138,7 @@ impl Mgm<Ipv4Addr> {
     /// `MgmGetMfeStats`; `flags`.
     pub fn get_mfe_stats_raw(
         &self,
-        sg: Sg,
+        sg: Sg<A>,
         buffer_size: &mut u32,
         buffer: &mut [u8],
         flags: u32,
@@ -165,7 +165,7 @@ impl Mgm<Ipv4Addr> {
     /// `MgmGetNextMfeStats`.
     pub fn get_next_mfe_stats_raw(
         &self,
-        start: Sg,
+        start: Sg<A>,
         buffer_size: &mut u32,
         buffer: &mut [u8],
         num_entries: &mut u32,
@@ -178,7 +178,7 @@ impl Mgm<Ipv4Addr> {
     /// The stats batch calls after checking `flags`.
     fn batch_stats_raw(
         &self,
-        start: Option<Sg>,
+        start: Option<Sg<A>>,
         buffer_size: &mut u32,
         buffer: &mut [u8],
         num_entries: &mut u32,
@@ -206,7 +206,7 @@ impl Mgm<Ipv4Addr> {
         let status = match self.group_enumeration_rest(eh) {
             Ok(rest) => pack(
                 rest.iter(),
-                |_| SOURCE_GROUP_ENTRY_SIZE,
+                |_| source_group_entry_size::<A>(),
                 |sg, out| encode_source_group(**sg, out),
                 buffer_size,
                 buffer,
@@ -219,7 +219,8 @@ impl Mgm<Ipv4Addr> {
     }
 
     /// `MgmSetMfe`: reads (source, group) and `dwUpStrmNgbr` from a `MIB_IPMCAST_MFE` record.
-    /// A record shorter than 60 bytes is `ERROR_INVALID_PARAMETER`.
+    /// A record shorter than one without OIFs (60 bytes, IPv6 132) is
+    /// `ERROR_INVALID_PARAMETER`.
     pub fn set_mfe_raw(&mut self, h: ProtocolHandle, record: &[u8]) -> u32 {
         match decode_mfe_key(record) {
             Some((sg, upstream)) => status_of(&self.set_mfe_upstream(h, sg, upstream)),

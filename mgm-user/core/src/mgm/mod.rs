@@ -145,7 +145,9 @@ pub use error::{status_of, win32, MgmError};
 pub use membership::Membership;
 pub use mfe::{Mfe, MfeKind};
 pub use mib::{
-    sizeof_mib_mfe, sizeof_mib_mfe_stats, sizeof_mib_mfe_stats_ex, SOURCE_GROUP_ENTRY_SIZE,
+    mfe_record_size, mfe_stats_ex_record_size, mfe_stats_record_size, sizeof_mib_mfe,
+    sizeof_mib_mfe_stats, sizeof_mib_mfe_stats_ex, source_group_entry_size,
+    SOURCE_GROUP_ENTRY_SIZE,
 };
 pub use oif::OifSet;
 pub use registry::ClientOptions;

@@ -1,21 +1,147 @@
 //! External protocols connected through the API: registration, calls, callbacks as events, and
 //! their open questions (each protocol with its own answer deadline).
+//!
+//! One protocol meets both MGMs (A-57, `docs/design.md` §1): it is registered with the same
+//! (protocol id, component id) and callbacks in each, under the IPv4 MGM's handle as the API
+//! shows it ([`External::h6`] is its IPv6 one), and hears both MGMs' callbacks on its one
+//! connection, the IPv6 ones with IPv6 addresses (see [`crate::daemon::api_family`] for how a
+//! request and an answer find their MGM). Interface ownership is in [`super::ownership`].
 use super::{EventSink, External, RouterCore, RouterIo};
 use crate::{
-    api::proto::{ApiAnswer, MonitorEvent, Response},
-    daemon::api_events::{self, MonitorHub},
+    api::proto::{ApiAnswer, ApiFamily, MonitorEvent, Response},
+    daemon::{
+        api_events::{self, MonitorHub},
+        api_family::{self, api_id, split_id, ApiAddress},
+    },
     dataplane::ForwardingBackend,
     mgm::{
-        Answer, Callback, CallbackSet, ClientOptions, IfEntry, IfId, Mgm, MgmError, ProtocolHandle,
+        Answer, Callback, CallbackSet, ClientOptions, Mgm, MgmError, ProtocolHandle, PruneReply,
         QueryId, RpfAnswer, Timestamp,
     },
 };
-use std::time::{Duration, Instant};
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    time::{Duration, Instant},
+};
 use tracing::{debug, warn};
+
+/// A FALSE prune alert's reply token, of the MGM that asked.
+#[derive(Clone, Copy, Debug)]
+pub enum FamilyPruneReply {
+    /// The IPv4 MGM's.
+    V4(PruneReply<Ipv4Addr>),
+    /// The IPv6 MGM's.
+    V6(PruneReply<Ipv6Addr>),
+}
+
+/// An address family external protocols reach through the API: its MGM in the router and a
+/// protocol's handle there.
+pub trait ExternalFamily: ApiAddress {
+    /// The family's MGM.
+    fn mgm_of<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self>;
+    /// The family's MGM, to change.
+    fn mgm_in<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self>;
+    /// The handle in this family's MGM of the external protocol `h` (the API's handle).
+    fn handle_in<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+        h: ProtocolHandle,
+    ) -> Option<ProtocolHandle>;
+    /// The API handle of the external protocol whose handle in this family's MGM is `to`.
+    fn external_of<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+        to: ProtocolHandle,
+    ) -> Option<ProtocolHandle>;
+    /// The name of the in-process protocol `h` of this family's MGM (for the monitor).
+    fn builtin_name<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+        h: ProtocolHandle,
+    ) -> String;
+    /// A prune reply of this family's MGM, kept until answered.
+    fn keep(reply: PruneReply<Self>) -> FamilyPruneReply;
+    /// The reply kept, if it is of this family.
+    fn kept(reply: FamilyPruneReply) -> Option<PruneReply<Self>>;
+}
+
+impl ExternalFamily for Ipv4Addr {
+    fn mgm_of<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self> {
+        &core.mgm
+    }
+    fn mgm_in<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self> {
+        &mut core.mgm
+    }
+    fn handle_in<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+        h: ProtocolHandle,
+    ) -> Option<ProtocolHandle> {
+        core.externals.contains_key(&h).then_some(h)
+    }
+    fn external_of<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+        to: ProtocolHandle,
+    ) -> Option<ProtocolHandle> {
+        Self::handle_in(core, to)
+    }
+    fn builtin_name<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+        h: ProtocolHandle,
+    ) -> String {
+        core.protocol_id_of(h)
+            .map(|p| core.protocol_name(p))
+            .unwrap_or_default()
+    }
+    fn keep(reply: PruneReply<Self>) -> FamilyPruneReply {
+        FamilyPruneReply::V4(reply)
+    }
+    fn kept(reply: FamilyPruneReply) -> Option<PruneReply<Self>> {
+        match reply {
+            FamilyPruneReply::V4(r) => Some(r),
+            FamilyPruneReply::V6(_) => None,
+        }
+    }
+}
+
+impl ExternalFamily for Ipv6Addr {
+    fn mgm_of<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self> {
+        &core.v6.mgm
+    }
+    fn mgm_in<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self> {
+        &mut core.v6.mgm
+    }
+    fn handle_in<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+        h: ProtocolHandle,
+    ) -> Option<ProtocolHandle> {
+        core.externals.get(&h).map(|e| e.h6)
+    }
+    fn external_of<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+        to: ProtocolHandle,
+    ) -> Option<ProtocolHandle> {
+        core.externals
+            .iter()
+            .find_map(|(&h, e)| (e.h6 == to).then_some(h))
+    }
+    fn builtin_name<B: ForwardingBackend, I: RouterIo>(
+        core: &RouterCore<B, I>,
+        h: ProtocolHandle,
+    ) -> String {
+        core.protocol_name6(h).unwrap_or_default()
+    }
+    fn keep(reply: PruneReply<Self>) -> FamilyPruneReply {
+        FamilyPruneReply::V6(reply)
+    }
+    fn kept(reply: FamilyPruneReply) -> Option<PruneReply<Self>> {
+        match reply {
+            FamilyPruneReply::V6(r) => Some(r),
+            FamilyPruneReply::V4(_) => None,
+        }
+    }
+}
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Registers an external protocol whose callbacks go to `events`, with its per-protocol
-    /// `options` (answer deadline, A-10 opt-in).
+    /// `options` (answer deadline, A-10 opt-in), in both MGMs; the IPv4 MGM's handle is the
+    /// protocol's handle.
     pub fn register_external(
         &mut self,
         protocol_id: u32,
@@ -25,13 +151,26 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         events: impl EventSink + 'static,
     ) -> Result<ProtocolHandle, MgmError> {
         let h = self.mgm.register(protocol_id, component_id, callbacks)?;
-        if let Err(e) = self.mgm.set_client_options(h, options) {
+        let h6 = match self.v6.mgm.register(protocol_id, component_id, callbacks) {
+            Ok(h6) => h6,
+            Err(e) => {
+                let _ = self.mgm.deregister(h);
+                return Err(e);
+            }
+        };
+        let options_set = self
+            .mgm
+            .set_client_options(h, options)
+            .and_then(|()| self.v6.mgm.set_client_options(h6, options));
+        if let Err(e) = options_set {
             let _ = self.mgm.deregister(h);
+            let _ = self.v6.mgm.deregister(h6);
             return Err(e);
         }
         self.externals.insert(
             h,
             External {
+                h6,
                 protocol_id,
                 component_id,
                 callbacks,
@@ -43,32 +182,64 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         Ok(h)
     }
 
-    /// Deregisters an external protocol in the order of §6.8: every interface it owns is
-    /// released first (whatever its state: gone, renumbered, or an (ifindex, next hop) pair),
-    /// which removes its memberships there without FALSE prune alerts; then the registration.
+    /// Deregisters an external protocol from both MGMs in the order of §6.8: every interface
+    /// it owns is released first (whatever its state: gone, renumbered, or an (ifindex, next
+    /// hop) pair), which removes its memberships there without FALSE prune alerts; then the
+    /// registration.
     pub fn deregister_external(&mut self, h: ProtocolHandle) {
-        if self.externals.remove(&h).is_none() {
+        let Some(external) = self.externals.remove(&h) else {
             return;
-        }
+        };
         let now = self.now();
-        if let Err(e) = self.mgm.release_all_interfaces(h, now) {
+        let released = self
+            .mgm
+            .release_all_interfaces(h, now)
+            .and_then(|()| self.v6.mgm.release_all_interfaces(external.h6, now));
+        if let Err(e) = released {
             warn!(error = %e, "releasing an external protocol's interfaces");
         }
-        if let Err(e) = self.mgm.deregister(h) {
+        let deregistered = self
+            .mgm
+            .deregister(h)
+            .and_then(|()| self.v6.mgm.deregister(external.h6));
+        if let Err(e) = deregistered {
             warn!(error = %e, "deregistering an external protocol");
         }
         self.forget_questions(|p, _| p == h);
         self.drive();
     }
 
-    /// Runs an MGM call on behalf of an external protocol.
+    /// Whether the external protocol `h` owns an interface in either MGM.
+    pub fn external_owns_interfaces(&self, h: ProtocolHandle) -> bool {
+        let owns6 = self
+            .externals
+            .get(&h)
+            .is_some_and(|e| !self.v6.mgm.owned_interfaces(e.h6).is_empty());
+        owns6 || !self.mgm.owned_interfaces(h).is_empty()
+    }
+
+    /// Runs an IPv4 MGM call on behalf of an external protocol.
+    #[cfg(test)]
     pub fn external_call(
         &mut self,
         h: ProtocolHandle,
         call: impl FnOnce(&mut Mgm, Timestamp) -> Result<(), MgmError>,
     ) -> Response {
+        self.external_call_in::<Ipv4Addr>(h, |m, _, now| call(m, now))
+    }
+
+    /// Runs a call of the MGM of family `A` on behalf of the external protocol `h` (the call
+    /// gets the protocol's handle in that MGM); its callbacks go out before the response.
+    pub fn external_call_in<A: ExternalFamily>(
+        &mut self,
+        h: ProtocolHandle,
+        call: impl FnOnce(&mut Mgm<A>, ProtocolHandle, Timestamp) -> Result<(), MgmError>,
+    ) -> Response {
+        let Some(ha) = A::handle_in(self, h) else {
+            return Response::error(87, "register first");
+        };
         let now = self.now();
-        let result = call(&mut self.mgm, now);
+        let result = call(A::mgm_in(self), ha, now);
         self.calling = Some(h);
         self.drive();
         self.calling = None;
@@ -78,10 +249,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
-    /// Runs `call` on the MGM core (API calls that need no protocol context), then drives.
-    pub fn with_mgm<T>(&mut self, call: impl FnOnce(&mut Mgm, Timestamp) -> T) -> T {
+    /// Runs `call` on the MGM of family `A` (API calls that need no protocol context, or
+    /// `h`'s handle there when given), then drives.
+    pub fn with_mgm_in<A: ExternalFamily, T>(
+        &mut self,
+        h: Option<ProtocolHandle>,
+        call: impl FnOnce(&mut Mgm<A>, Option<ProtocolHandle>, Timestamp) -> T,
+    ) -> T {
+        let ha = h.and_then(|h| A::handle_in(self, h));
         let now = self.now();
-        let result = call(&mut self.mgm, now);
+        let result = call(A::mgm_in(self), ha, now);
         self.drive();
         result
     }
@@ -91,14 +268,15 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         &self.monitor
     }
 
-    /// The MGM core, for read-only API calls.
+    /// The IPv4 MGM core, for read-only calls.
+    #[cfg(test)]
     pub fn mgm(&self) -> &Mgm {
         &self.mgm
     }
 
-    /// An answer from an external protocol, due within its own deadline. An RPF answer
-    /// without a route keeps the route the MGM proposed; its `reject` counts only for a
-    /// protocol that opted in to A-10 at registration.
+    /// An answer from an external protocol, due within its own deadline; its id names the MGM
+    /// that asked. An RPF answer without a route keeps the route the MGM proposed; its
+    /// `reject` counts only for a protocol that opted in to A-10 at registration.
     pub fn external_answer(&mut self, h: ProtocolHandle, answer: ApiAnswer) -> Response {
         let query = match &answer {
             ApiAnswer::Rpf { query, .. }
@@ -125,57 +303,28 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if !open {
             return not_open;
         }
+        let prune = self.prune_replies.get(&query).copied();
+        let answered = match (prune, split_id(query).0) {
+            (Some(FamilyPruneReply::V6(_)), _) | (None, ApiFamily::Ipv6) => {
+                self.answer_in::<Ipv6Addr>(answer.clone(), prune)
+            }
+            (Some(FamilyPruneReply::V4(_)), _) | (None, ApiFamily::Ipv4) => {
+                self.answer_in::<Ipv4Addr>(answer.clone(), prune)
+            }
+        };
+        let answered = match answered {
+            Ok(answered) => answered,
+            Err(refusal) => return refusal,
+        };
         self.questions.remove(&query);
-        let shown = answer.clone();
+        self.prune_replies.remove(&query);
         self.monitor.publish(|| MonitorEvent::Answer {
             protocol,
             component_id,
-            answer: shown,
+            answer,
         });
-        let answer = match answer {
-            ApiAnswer::Rpf {
-                iif,
-                upstream,
-                route,
-                reject,
-                ..
-            } => Answer::Rpf {
-                query: QueryId::from_raw(query),
-                answer: RpfAnswer {
-                    iif: IfId::new(iif.ifindex, iif.next_hop),
-                    upstream,
-                    route: match route {
-                        Some(r) => api_events::route_of(r),
-                        None => self
-                            .mgm
-                            .open_rpf_route(QueryId::from_raw(query))
-                            .unwrap_or_default(),
-                    },
-                    // The MGM decides what a rejection means: a declined no-route offer, or
-                    // (with the protocol's A-10 option) a negative entry.
-                    reject,
-                },
-            },
-            ApiAnswer::CreationAlert { entries, .. } => Answer::CreationAlert {
-                query: QueryId::from_raw(query),
-                entries: entries
-                    .into_iter()
-                    .map(|e| IfEntry {
-                        ifid: IfId::new(e.ifid.ifindex, e.ifid.next_hop),
-                        igmp: e.igmp,
-                        enabled: e.enabled,
-                    })
-                    .collect(),
-            },
-            ApiAnswer::PruneAlert { timeout_s, .. } => match self.prune_replies.remove(&query) {
-                Some(reply) => Answer::PruneAlert { reply, timeout_s },
-                None => return Response::error(1168, "the prune alert's MFE is gone"),
-            },
-        };
-        let now = self.now();
-        let result = self.mgm.answer(answer, now);
         self.drive();
-        match result {
+        match answered {
             Ok(()) => Response::Ok,
             // The core's deadline passed a moment before ours: its default has applied.
             Err(MgmError::NotFound) => not_open,
@@ -183,31 +332,86 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
-    /// Sends a callback to its external protocol as an event (questions are remembered until
-    /// answered or late) and shows it in the monitor.
-    pub(super) fn deliver_external(&mut self, to: ProtocolHandle, callback: Callback) {
-        if !self.externals.contains_key(&to) {
+    /// Feeds `answer` to the MGM of family `A` (`prune`: the kept reply of a prune alert);
+    /// an answer whose addresses are of the other family is refused before anything changes.
+    fn answer_in<A: ExternalFamily>(
+        &mut self,
+        answer: ApiAnswer,
+        prune: Option<FamilyPruneReply>,
+    ) -> Result<Result<(), MgmError>, Response> {
+        let answer = match answer {
+            ApiAnswer::Rpf {
+                query,
+                iif,
+                upstream,
+                route,
+                reject,
+            } => {
+                let query = QueryId::from_raw(split_id(query).1);
+                let route = match route {
+                    Some(r) => api_family::route(r)?,
+                    None => A::mgm_of(self).open_rpf_route(query).unwrap_or_default(),
+                };
+                Answer::Rpf {
+                    query,
+                    answer: RpfAnswer {
+                        iif: api_family::ifid(iif)?,
+                        upstream: api_family::addr(upstream)?,
+                        route,
+                        // The MGM decides what a rejection means: a declined no-route offer,
+                        // or (with the protocol's A-10 option) a negative entry.
+                        reject,
+                    },
+                }
+            }
+            ApiAnswer::CreationAlert { query, entries } => Answer::CreationAlert {
+                query: QueryId::from_raw(split_id(query).1),
+                entries: entries
+                    .into_iter()
+                    .map(api_family::entry)
+                    .collect::<Result<_, _>>()?,
+            },
+            ApiAnswer::PruneAlert { timeout_s, .. } => match prune.and_then(A::kept) {
+                Some(reply) => Answer::PruneAlert { reply, timeout_s },
+                None => return Err(Response::error(1168, "the prune alert's MFE is gone")),
+            },
+        };
+        let now = self.now();
+        Ok(A::mgm_in(self).answer(answer, now))
+    }
+
+    /// Sends a callback of the MGM of family `A` to its external protocol (`to`: the
+    /// protocol's handle in that MGM) as an event (questions are remembered until answered or
+    /// late) and shows it in the monitor.
+    pub(super) fn deliver_external<A: ExternalFamily>(
+        &mut self,
+        to: ProtocolHandle,
+        callback: Callback<A>,
+    ) {
+        let Some(h) = A::external_of(self, to) else {
             return;
-        }
+        };
         let prune_query = match &callback {
             Callback::Rpf(q) => {
-                self.questions.insert(q.query.raw(), (to, self.clock));
+                let query = api_id(A::FAMILY, q.query.raw());
+                self.questions.insert(query, (h, self.clock));
                 None
             }
             Callback::CreationAlert(q) => {
-                self.questions.insert(q.query.raw(), (to, self.clock));
+                let query = api_id(A::FAMILY, q.query.raw());
+                self.questions.insert(query, (h, self.clock));
                 None
             }
             Callback::PruneAlert { reply, .. } => reply.map(|r| {
                 self.next_prune_query += 1;
-                self.prune_replies.insert(self.next_prune_query, r);
+                self.prune_replies.insert(self.next_prune_query, A::keep(r));
                 self.questions
-                    .insert(self.next_prune_query, (to, self.clock));
+                    .insert(self.next_prune_query, (h, self.clock));
                 self.next_prune_query
             }),
             _ => None,
         };
-        let Some(external) = self.externals.get(&to) else {
+        let Some(external) = self.externals.get(&h) else {
             return;
         };
         let event = api_events::event_of(&callback, prune_query);
@@ -217,7 +421,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         );
         if !external.events.send(event.clone()) {
             debug!(
-                protocol = to.raw(),
+                protocol = h.raw(),
                 "event for a protocol whose connection is gone"
             );
         }
@@ -229,13 +433,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         });
     }
 
-    /// A callback an in-process protocol handled: shown in the monitor, and the IGMP bracket
-    /// of an external protocol's take or release is passed on to it if it asked (§6.7).
-    pub(super) fn delivered_builtin(
+    /// A callback the in-process protocol `to` of the MGM of family `A` handled: shown in the
+    /// monitor, and the IGMP (or MLD) bracket of an external protocol's take or release is
+    /// passed on to it if it asked (§6.7).
+    pub(super) fn delivered_builtin<A: ExternalFamily>(
         &mut self,
         to: ProtocolHandle,
-        callback: &Callback,
-        answer: Option<&Answer>,
+        callback: &Callback<A>,
+        answer: Option<&Answer<A>>,
     ) {
         if matches!(
             callback,
@@ -250,10 +455,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if !self.monitor.active() {
             return;
         }
-        let protocol = self
-            .protocol_id_of(to)
-            .map(|p| self.protocol_name(p))
-            .unwrap_or_default();
+        let protocol = A::builtin_name(self, to);
         self.monitor.publish(|| MonitorEvent::Callback {
             protocol,
             component_id: 0,

@@ -12,7 +12,7 @@
 //! file: interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
 //! ([`punts`]), IGMP ([`igmp_glue`]), MLD ([`mld_glue`]), API tables and counters, the veth watch's refresh
 //! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
-//! external protocols ([`externals`]), reload ([`reload`]), and keeping the backend in step
+//! external protocols ([`externals`]) and their interface ownership in both MGMs ([`ownership`]), reload ([`reload`]), and keeping the backend in step
 //! with the MGM ([`sync`]). IPv6 has its own MGM beside the IPv4 one ([`v6`]); the entry life
 //! cycle both share is written once over the [`family::Family`].
 mod executor;
@@ -25,6 +25,7 @@ mod ifaces;
 mod igmp_glue;
 mod kernel_routes;
 mod mld_glue;
+mod ownership;
 mod ports;
 mod punts;
 mod reload;
@@ -37,6 +38,7 @@ mod tests;
 mod v6;
 
 pub use executor::Router;
+pub use externals::ExternalFamily;
 use ports::HostJoin;
 pub use ports::{EventSink, Punted, RouterIo};
 
@@ -104,8 +106,11 @@ impl ClientDirectory for Builtins {
     }
 }
 
-/// An external protocol connected through the API.
+/// An external protocol connected through the API, registered in both MGMs (keyed by its
+/// IPv4 MGM handle, the one the API shows).
 struct External {
+    /// Its handle in the IPv6 MGM.
+    h6: ProtocolHandle,
     protocol_id: u32,
     component_id: u32,
     callbacks: CallbackSet,
@@ -149,8 +154,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     /// (protocol, when asked). Forgotten after the protocol's answer deadline, when the MGM's
     /// defaults apply, so a protocol that never answers leaves nothing behind.
     questions: HashMap<u64, (ProtocolHandle, Instant)>,
-    /// Prune replies by query id for external protocols.
-    prune_replies: HashMap<u64, mgm::PruneReply>,
+    /// Prune replies by query id for external protocols, of either MGM.
+    prune_replies: HashMap<u64, externals::FamilyPruneReply>,
     next_prune_query: u64,
     /// Every callback, answer and MFE change, for `mgmctl monitor`.
     monitor: MonitorHub,

@@ -277,14 +277,18 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     /// The name of the protocol of handle `h` in the IPv6 MGM.
-    fn protocol_name6(&self, h: ProtocolHandle) -> Option<String> {
+    pub(super) fn protocol_name6(&self, h: ProtocolHandle) -> Option<String> {
         if h == self.v6.statics.0 {
             return Some("static".into());
         }
         if self.v6.proxy.as_ref().is_some_and(|p| p.0 == h) {
             return Some("proxy".into());
         }
-        (h == self.v6.mld_client.0).then(|| "mld".into())
+        if h == self.v6.mld_client.0 {
+            return Some("mld".into());
+        }
+        let external = self.externals.values().find(|e| e.h6 == h)?;
+        Some(self.protocol_name(external.protocol_id))
     }
 
     pub(super) fn protocol_id_of(&self, h: ProtocolHandle) -> Option<u32> {

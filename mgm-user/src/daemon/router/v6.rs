@@ -1,9 +1,12 @@
-//! IPv6: the second MGM, beside the IPv4 one. It is configured as the IPv4 one, owns the same
-//! interfaces (through the built-in `static` protocol, or the IPv6 instance of the proxy on the
-//! proxy's interfaces; the kernel mirror is IPv4 only) and is driven by the same inputs and
-//! timers; its entries go to the backend's IPv6 table. MLD plays IGMP's part in it (registered under IGMP's protocol id, see
-//! [`super::mld_glue`]). External protocols connect through the IPv4-only Windows MGM API and
-//! do not see it.
+//! IPv6: the second MGM, beside the IPv4 one. It is configured as the IPv4 one and driven by
+//! the same inputs and timers; its entries go to the backend's IPv6 table. The built-in
+//! `static` protocol owns the interfaces a built-in protocol owns in the IPv4 MGM, except the
+//! proxy's, which the IPv6 instance of the proxy owns (the kernel mirror is IPv4 only); an
+//! interface the configuration leaves to an external protocol (`owner = "external"`) is owned
+//! in both MGMs by the external protocol that takes it (see [`super::ownership`]). MLD plays
+//! IGMP's part in it (registered under IGMP's protocol id, see [`super::mld_glue`]). External
+//! protocols are registered in it too and hear its callbacks with IPv6 addresses
+//! ([`super::externals`]).
 use super::{family::Draining, igmp_glue::IgmpClient, sync::Unsynced, RouterCore, RouterIo};
 use crate::{
     daemon::{proxy::ProxyProtocol, static_routes::StaticProtocol},
@@ -149,6 +152,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         loop {
             let now = self.now();
             let mut actions = Vec::new();
+            let mut delivered = Vec::new();
             let V6 {
                 mgm,
                 statics,
@@ -164,8 +168,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     proxy,
                 },
                 &mut |a| actions.push(a),
-                &mut |_, _, _| {},
+                &mut |to, callback, answer| delivered.push((to, callback.clone(), answer.cloned())),
             );
+            for (to, callback, answer) in delivered {
+                self.delivered_builtin(to, &callback, answer.as_ref());
+            }
             let mut excluded = false;
             for action in actions {
                 let (action, blocked) = self.without_blocked(action);
@@ -200,10 +207,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
             Action::DeleteMfe { sg } => self.entry_deleted(sg),
             Action::CreationCancelled { sg } => self.creation_cancelled(sg),
-            // Only the built-in protocols are registered with the IPv6 MGM.
-            Action::Callback { to, callback } => {
-                debug!(?to, ?callback, "IPv6 callback without a recipient")
-            }
+            Action::Callback { to, callback } => self.deliver_external(to, callback),
         }
     }
 

@@ -43,11 +43,8 @@ fn rpf_query(events: &Receiver<Event>) -> u64 {
 fn rpf_answer(query: u64, reject: bool) -> ApiAnswer {
     ApiAnswer::Rpf {
         query,
-        iif: ApiIfId {
-            ifindex: UP0,
-            next_hop: std::net::Ipv4Addr::UNSPECIFIED,
-        },
-        upstream: std::net::Ipv4Addr::UNSPECIFIED,
+        iif: ApiIfId::index(UP0),
+        upstream: std::net::Ipv4Addr::UNSPECIFIED.into(),
         route: None,
         reject,
     }

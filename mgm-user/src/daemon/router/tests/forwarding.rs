@@ -185,10 +185,7 @@ fn an_external_protocols_rpf_question_and_answer_carry_reject() {
     assert!(reject, "the no-route offer is marked");
     let answer = ApiAnswer::Rpf {
         query,
-        iif: ApiIfId {
-            ifindex: UP0,
-            next_hop: Ipv4Addr::UNSPECIFIED,
-        },
+        iif: ApiIfId::index(UP0),
         upstream,
         route: None,
         reject: true,

@@ -45,6 +45,7 @@ fn a_stats_walk_in_small_buffers_reads_each_entrys_counters_once_per_freshness_i
     let first = |buffer_size| Request::GetFirstMfeStats {
         buffer_size,
         flags: 0,
+        family: None,
     };
     let (status, record, _) = call(&mut core, first(1), t0);
     assert_eq!(status, mgm::win32::ERROR_INSUFFICIENT_BUFFER);
@@ -56,10 +57,11 @@ fn a_stats_walk_in_small_buffers_reads_each_entrys_counters_once_per_freshness_i
         }
         assert_eq!(status, mgm::win32::ERROR_MORE_DATA);
         let next = Request::GetNextMfeStats {
-            source: sg().source,
-            group: *group,
+            source: sg().source.into(),
+            group: (*group).into(),
             buffer_size: record,
             flags: 0,
+            family: None,
         };
         let (s, _, n) = call(&mut core, next, t0);
         (status, walked) = (s, walked + n);

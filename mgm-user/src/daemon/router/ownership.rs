@@ -1,0 +1,129 @@
+//! Interface ownership of external protocols across the two MGMs (A-57): an interface belongs
+//! to the same protocol in both, so a protocol that takes an interface forwards both families
+//! there and hears both MGMs' callbacks about it.
+//!
+//! * `take_interface` of an interface without next hop takes it in both MGMs, or in neither:
+//!   another routing protocol's ownership in either is refused (183) before anything changes.
+//! * `release_interface` releases it in every MGM where the caller owns it (87 if in none).
+//! * An (ifindex, next hop) pair belongs to the next hop's family: it is taken and released
+//!   in that MGM only.
+//! * `protocol_on_interface` answers from the MGM of the next hop's family (`0.0.0.0`, the
+//!   default: IPv4; `::`: IPv6).
+use super::{ExternalFamily, RouterCore, RouterIo};
+use crate::{
+    api::proto::{ApiFamily, ApiIfId, Response},
+    daemon::api_family,
+    dataplane::ForwardingBackend,
+    mgm::{self, IfId, ProtocolHandle},
+};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
+    /// `MgmTakeInterfaceOwnership` for the external protocol `h`.
+    pub fn external_take(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {
+        if !ifid.next_hop.is_unspecified() {
+            return match ApiFamily::of(ifid.next_hop) {
+                ApiFamily::Ipv4 => self.take_in::<Ipv4Addr>(h, ifid),
+                ApiFamily::Ipv6 => self.take_in::<Ipv6Addr>(h, ifid),
+            };
+        }
+        if let Some(refusal) = self.owned_by_another::<Ipv6Addr>(ifid.ifindex) {
+            return refusal;
+        }
+        let taken = self.take_in::<Ipv4Addr>(h, ifid);
+        if taken != Response::Ok {
+            return taken;
+        }
+        let taken6 = self.take_in::<Ipv6Addr>(h, ifid);
+        if taken6 != Response::Ok {
+            // Not reached while both MGMs agree on the owners; never leave them disagreeing.
+            let _ = self.release_in::<Ipv4Addr>(h, ifid);
+        }
+        taken6
+    }
+
+    /// `MgmReleaseInterfaceOwnership` for the external protocol `h`.
+    pub fn external_release(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {
+        if !ifid.next_hop.is_unspecified() {
+            return match ApiFamily::of(ifid.next_hop) {
+                ApiFamily::Ipv4 => self.release_in::<Ipv4Addr>(h, ifid),
+                ApiFamily::Ipv6 => self.release_in::<Ipv6Addr>(h, ifid),
+            };
+        }
+        let owns6 = self.owns::<Ipv6Addr>(h, ifid.ifindex);
+        if !self.owns::<Ipv4Addr>(h, ifid.ifindex) && owns6 {
+            return self.release_in::<Ipv6Addr>(h, ifid);
+        }
+        let released = self.release_in::<Ipv4Addr>(h, ifid);
+        if released == Response::Ok && owns6 {
+            return self.release_in::<Ipv6Addr>(h, ifid);
+        }
+        released
+    }
+
+    /// `MgmGetProtocolOnInterface` in the MGM of the next hop's family.
+    pub fn external_protocol_on_interface(&self, ifid: ApiIfId) -> Response {
+        match ApiFamily::of(ifid.next_hop) {
+            ApiFamily::Ipv4 => self.protocol_on_interface_in::<Ipv4Addr>(ifid),
+            ApiFamily::Ipv6 => self.protocol_on_interface_in::<Ipv6Addr>(ifid),
+        }
+    }
+
+    fn protocol_on_interface_in<A: ExternalFamily>(&self, ifid: ApiIfId) -> Response {
+        let ifid = match api_family::ifid::<A>(ifid) {
+            Ok(ifid) => ifid,
+            Err(refusal) => return refusal,
+        };
+        match A::mgm_of(self).protocol_on_interface(ifid) {
+            Ok((protocol_id, component_id)) => Response::Owner {
+                protocol_id,
+                component_id,
+            },
+            Err(e) => Response::error(e.win32_code(), e.to_string()),
+        }
+    }
+
+    fn take_in<A: ExternalFamily>(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {
+        match api_family::ifid::<A>(ifid) {
+            Ok(ifid) => self
+                .external_call_in::<A>(h, |m, ha, now| m.take_interface_ownership(ha, ifid, now)),
+            Err(refusal) => refusal,
+        }
+    }
+
+    fn release_in<A: ExternalFamily>(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {
+        match api_family::ifid::<A>(ifid) {
+            Ok(ifid) => self.external_call_in::<A>(h, |m, ha, now| {
+                m.release_interface_ownership(ha, ifid, now)
+            }),
+            Err(refusal) => refusal,
+        }
+    }
+
+    /// Whether `h` owns the interface `ifindex` (no next hop) in the MGM of family `A`.
+    fn owns<A: ExternalFamily>(&self, h: ProtocolHandle, ifindex: u32) -> bool {
+        A::handle_in(self, h).is_some_and(|ha| {
+            A::mgm_of(self)
+                .owned_interfaces(ha)
+                .contains(&IfId::index(ifindex))
+        })
+    }
+
+    /// The refusal (183) of a take of `ifindex` that a routing protocol (not IGMP or MLD, which
+    /// co-own) holds in the MGM of family `A`.
+    fn owned_by_another<A: ExternalFamily>(&self, ifindex: u32) -> Option<Response> {
+        let (protocol_id, component_id) = A::mgm_of(self)
+            .protocol_on_interface(IfId::index(ifindex))
+            .ok()?;
+        (protocol_id != mgm::MS_IP_IGMP).then(|| {
+            Response::error(
+                mgm::win32::ERROR_ALREADY_EXISTS,
+                format!(
+                    "interface {ifindex} is owned in the {} MGM by protocol {protocol_id:#x}/\
+                     {component_id}",
+                    A::FAMILY.name()
+                ),
+            )
+        })
+    }
+}
