@@ -9,6 +9,7 @@
 //!   at most [`MAX_VIFS`] of them, numbered like ipmr's VIFs;
 //! - an entry (`MRT6_ADD_MFC`) names a source, a group, the MIF packets must arrive on, and the
 //!   set of MIFs copies leave through (copies leave with a hop limit above 1 only);
+//! - `MRT6_DEL_MFC` removes an entry;
 //! - `SIOCGETSGCNT_IN6` reads an entry's counters.
 //!
 //! Closing the socket (dropping [`Ip6mr`]) ends routing mode: the kernel removes every MIF and
@@ -21,6 +22,7 @@ const MRT6_INIT: libc::c_int = 200;
 const MRT6_DONE: libc::c_int = 201;
 const MRT6_ADD_MIF: libc::c_int = 202;
 const MRT6_ADD_MFC: libc::c_int = 204;
+const MRT6_DEL_MFC: libc::c_int = 205;
 const SIOCGETSGCNT_IN6: libc::c_ulong = 0x89e1;
 /// Words of `struct if_set` (`IF_SETSIZE` = 256 bits).
 const IF_SET_WORDS: usize = 8;
@@ -98,18 +100,35 @@ impl Ip6mr {
         iif: u32,
         oifs: &[u32],
     ) -> Result<(), IpmrError> {
+        let ctl = self.mfc_ctl(source, group, iif, oifs)?;
+        self.set(MRT6_ADD_MFC, &ctl, "MRT6_ADD_MFC")
+    }
+
+    /// Removes the entry (`source`, `group`) that arrives on MIF interface `iif`.
+    pub fn del_mfc(&self, source: Ipv6Addr, group: Ipv6Addr, iif: u32) -> Result<(), IpmrError> {
+        let ctl = self.mfc_ctl(source, group, iif, &[])?;
+        self.set(MRT6_DEL_MFC, &ctl, "MRT6_DEL_MFC")
+    }
+
+    /// The `struct mf6cctl` of an entry.
+    fn mfc_ctl(
+        &self,
+        source: Ipv6Addr,
+        group: Ipv6Addr,
+        iif: u32,
+        oifs: &[u32],
+    ) -> Result<Mf6cCtl, IpmrError> {
         let mut ifset = [0u32; IF_SET_WORDS];
         for oif in oifs {
             let mif = usize::from(self.mif(*oif)?);
             ifset[mif / 32] |= 1 << (mif % 32);
         }
-        let ctl = Mf6cCtl {
+        Ok(Mf6cCtl {
             origin: sockaddr(source),
             group: sockaddr(group),
             parent: self.mif(iif)?,
             ifset,
-        };
-        self.set(MRT6_ADD_MFC, &ctl, "MRT6_ADD_MFC")
+        })
     }
 
     /// The kernel's counters of the entry (`source`, `group`).

@@ -1,17 +1,22 @@
 //! The Prometheus endpoint during a lab run: scraped over HTTP inside the router's network
 //! namespace, its numbers agree with `mgmctl --json show mfe` / `show stats` and with what the
-//! receivers got, and the exposition passes `promtool check metrics`.
+//! receivers got, and the exposition passes `promtool check metrics`. The IGMP and MLD series
+//! agree with `show igmp` and `show mld` while a host listens with both.
 mod support;
 
-use anyhow::{ensure, Context as _, Result};
-use mgm_user::lab::{Host, Lab};
+use anyhow::{bail, ensure, Context as _, Result};
+use mgm_user::{
+    api::proto::{Request, Response},
+    lab::{Host, Lab, Stack},
+    leaf::{Channel, Iface, Receiver},
+};
 use std::{
     io::{Read as _, Write as _},
-    net::{Ipv4Addr, TcpStream},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream},
     process::{Command, Stdio},
     time::Duration,
 };
-use support::{interfaces, Mgmd, NO_IGMP};
+use support::{interfaces, wait_for, Mgmd, NO_IGMP};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 7, 7, 7);
 const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -155,5 +160,85 @@ fn metrics_agree_with_mgmctl_and_the_receivers() -> Result<()> {
         String::from_utf8_lossy(&checked.stdout),
         String::from_utf8_lossy(&checked.stderr)
     );
+    Ok(())
+}
+
+/// A socket of receiver 1 joined to `group` on its eth0.
+fn join(lab: &Lab, group: IpAddr) -> Result<Receiver> {
+    lab.in_ns(Host::Receiver(1), || {
+        Receiver::join(
+            Channel {
+                group,
+                source: None,
+            },
+            5777,
+            Iface::lookup("eth0")?,
+        )
+    })?
+    .context("join")
+}
+
+/// (groups, source records, querier is self) of `ifindex` in a listener snapshot (`show igmp`
+/// or `show mld` as JSON).
+fn listener_state(snapshot: &serde_json::Value, ifindex: u32) -> Option<(u64, u64, u64)> {
+    let iface = snapshot["interfaces"]
+        .as_array()?
+        .iter()
+        .find(|i| i["ifindex"].as_u64() == Some(u64::from(ifindex)))?;
+    let groups = iface["groups"].as_array()?;
+    let sources = groups
+        .iter()
+        .map(|g| g["sources"].as_array().map_or(0, Vec::len) as u64)
+        .sum();
+    let is_self = u64::from(iface["querier"]["is_self"].as_bool()?);
+    Some((groups.len() as u64, sources, is_self))
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn igmp_and_mld_series_agree_with_show_igmp_and_show_mld() -> Result<()> {
+    let config = format!("{}[metrics]\n", interfaces(&[("up0", ""), ("rcv1", "")]));
+    let mgmd = Mgmd::start(Lab::star_with(1, Stack::Dual)?, &config)?;
+    let v4 = IpAddr::V4(Ipv4Addr::new(239, 7, 7, 8));
+    let v6 = IpAddr::V6(Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0x77, 8));
+    let _listeners = [join(&mgmd.lab, v4)?, join(&mgmd.lab, v6)?];
+    wait_for(
+        "both listeners in show groups",
+        Duration::from_secs(20),
+        || {
+            let rows = mgmd.groups()?;
+            let listed = |group, protocol| {
+                rows.iter()
+                    .any(|r| r.group == group && r.iface == "rcv1" && r.protocol == protocol)
+            };
+            Ok((listed(v4, "igmp") && listed(v6, "mld")).then_some(()))
+        },
+    )?;
+    let rcv1 = mgmd.lab.ifindex(Host::Router, "rcv1")?;
+    let (status, body) = scrape(&mgmd)?;
+    ensure!(status.contains(" 200 "), "{status}\n{body}");
+    for (protocol, request) in [("igmp", Request::ShowIgmp), ("mld", Request::ShowMld)] {
+        let snapshot = match mgmd.call(&request)? {
+            Response::Igmp { snapshot } | Response::Mld { snapshot } => snapshot,
+            other => bail!("unexpected answer {other:?}"),
+        };
+        let (groups, sources, is_self) =
+            listener_state(&snapshot, rcv1).with_context(|| format!("{protocol} on rcv1"))?;
+        ensure!(groups >= 1 && is_self == 1, "{protocol}: {snapshot}");
+        let ifindex = rcv1.to_string();
+        let label = [("ifindex", ifindex.as_str())];
+        for (series, want) in [
+            ("groups", groups),
+            ("sources", sources),
+            ("querier_is_self", is_self),
+        ] {
+            let name = format!("mgm_{protocol}_{series}");
+            let scraped = sample(&body, &name, &label);
+            ensure!(
+                scraped == Some(want),
+                "{name}: show {protocol} says {want}, scraped {scraped:?}\n{body}"
+            );
+        }
+    }
     Ok(())
 }

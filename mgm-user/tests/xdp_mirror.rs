@@ -1,5 +1,6 @@
 //! BPF_PROG_TEST_RUN tests of mirrored interfaces and entries (root): misses left to the
-//! kernel, the sample pass, the heartbeat fail-safe and the rate-limited wrong-interface pass.
+//! kernel, the sample pass, the heartbeat fail-safe and the rate-limited wrong-interface pass,
+//! for IPv6 entries as for IPv4 ones.
 //! Each test pins its thread to one CPU, so that the per-CPU sample times and token buckets
 //! it exercises are the same ones from run to run.
 mod xdp_common;
@@ -7,7 +8,7 @@ mod xdp_common;
 use mgm_common::SgKey;
 use mgm_user::dataplane::{monotonic_ns, ForwardingBackend, IfaceSettings, MAX_SAMPLE_INTERVAL};
 use std::time::Duration;
-use xdp_common::*;
+use xdp_common::{v6::*, *};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -257,4 +258,50 @@ fn measure_the_hit_cost_of_mirrored_entries() {
         plain.as_nanos(),
         mirrored.as_secs_f64() / plain.as_secs_f64()
     );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn ipv6_mirrored_entries_sample_fall_back_on_a_stale_heartbeat_and_leave_misses_to_the_kernel() {
+    let mut fx = mirrored_fixture(LONG);
+    let oif = fx.oifs[0];
+    let frame = Frame6::default().bytes();
+    // No entry yet: the miss goes to the kernel, without alert.
+    let (verdict, out) = fx.run(&frame);
+    assert_eq!((verdict, out.as_slice()), (XDP_PASS, frame.as_slice()));
+    let stats = fx.stats();
+    assert_eq!(
+        (
+            stats["ipv6_miss"],
+            stats["mirror_miss_passed"],
+            stats["report_miss"]
+        ),
+        (1, 1, 0)
+    );
+    assert!(fx.drain_reports().is_empty(), "no creation alert");
+    // A mirrored entry: the first packet is the sample, the rest forward here.
+    fx.backend.install_mfe6(sg6(), LO, &[oif]).expect("install");
+    let (first, out) = fx.run(&frame);
+    assert_eq!((first, out.as_slice()), (XDP_PASS, frame.as_slice()));
+    for _ in 0..4 {
+        fx.forward(&frame);
+    }
+    let entry = fx.backend.mfe6_stats(sg6()).expect("entry");
+    assert_eq!((entry.packets, entry.sampled), (5, 1));
+    assert_eq!(entry.oifs[0].1.packets, 4, "copies sent here");
+    // mgmd stopped 10 s ago; the timeout is 3 s: every packet goes to the kernel.
+    fx.backend
+        .set_mirror_timing(Duration::ZERO, Duration::from_secs(3))
+        .expect("timing");
+    fx.backend
+        .mirror_heartbeat(monotonic_ns() - 10_000_000_000)
+        .expect("heartbeat");
+    for _ in 0..3 {
+        assert_eq!(fx.run(&frame).0, XDP_PASS);
+    }
+    assert_eq!(fx.stats()["mirror_stale_passed"], 3);
+    fx.backend
+        .mirror_heartbeat(monotonic_ns())
+        .expect("heartbeat");
+    fx.forward(&frame);
 }

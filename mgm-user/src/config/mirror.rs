@@ -1,10 +1,12 @@
-//! The `[mirror]` table: mgmd follows the kernel's multicast forwarding cache (programmed by
-//! FRR's pimd, smcroute, igmpproxy, ...) and forwards its resolved (S,G) entries in XDP.
+//! The `[mirror]` table: mgmd follows the kernel's multicast forwarding caches of both families
+//! (programmed by FRR's pimd, smcroute, igmpproxy, a pim6d...) and forwards their resolved
+//! (S,G) entries in XDP.
 //!
 //! ```toml
 //! [mirror]
 //! enabled = true                     # off when the table is absent or this is false
-//! table = 253                        # the kernel's multicast routing table (ipmr's default)
+//! table = 253                        # the kernel's IPv4 multicast routing table (ipmr's default)
+//! table6 = 254                       # the kernel's IPv6 one (ip6mr's default)
 //! interfaces = ["eth0", "eth1"]      # default: every configured interface
 //! sample_interval_s = 5              # one packet per entry goes to the kernel this often (1..=30)
 //! heartbeat_timeout_s = 3            # without mgmd for this long, the kernel forwards (2..=60)
@@ -18,14 +20,19 @@ use toml::Spanned;
 
 /// The kernel's default multicast routing table (RT_TABLE_DEFAULT, what `ip mroute` shows).
 pub const DEFAULT_MROUTE_TABLE: u32 = 253;
+/// The kernel's default IPv6 multicast routing table (RT6_TABLE_DFLT: `main`, what `ip -6
+/// mroute` shows).
+pub const DEFAULT_MROUTE6_TABLE: u32 = 254;
 /// Longest sample interval (the data plane's bound, `dataplane::MAX_SAMPLE_INTERVAL`).
 const MAX_SAMPLE_INTERVAL_S: u32 = 30;
 
 /// Mirroring of the kernel's multicast routes (`[mirror]`, when enabled).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MirrorConfig {
-    /// The kernel multicast routing table followed.
+    /// The kernel's IPv4 multicast routing table followed.
     pub table: u32,
+    /// The kernel's IPv6 multicast routing table followed.
+    pub table6: u32,
     /// The interfaces whose routes are mirrored (those the kernel routes on).
     pub interfaces: Vec<String>,
     /// Seconds between two packets of an entry handed to the kernel (its owner's keep-alive).
@@ -46,6 +53,7 @@ impl MirrorConfig {
 pub(super) struct RawMirror {
     enabled: Option<bool>,
     table: Option<Spanned<u32>>,
+    table6: Option<Spanned<u32>>,
     interfaces: Option<Spanned<Vec<String>>>,
     sample_interval_s: Option<Spanned<u32>>,
     heartbeat_timeout_s: Option<Spanned<u32>>,
@@ -87,6 +95,12 @@ impl RawMirror {
             "mirror.table",
             1..u32::MAX,
             DEFAULT_MROUTE_TABLE,
+        )?;
+        let table6 = ranged(
+            &self.table6,
+            "mirror.table6",
+            1..u32::MAX,
+            DEFAULT_MROUTE6_TABLE,
         )?;
         let sample_interval_s = ranged(
             &self.sample_interval_s,
@@ -154,6 +168,7 @@ impl RawMirror {
         }
         Ok(Some(MirrorConfig {
             table,
+            table6,
             interfaces,
             sample_interval_s,
             heartbeat_timeout_s,
@@ -193,11 +208,12 @@ owner = "external"
         assert_eq!(
             (
                 on.table,
+                on.table6,
                 on.interfaces,
                 on.sample_interval_s,
                 on.heartbeat_timeout_s
             ),
-            (253, vec!["eth0".into(), "eth1".into()], 5, 3),
+            (253, 254, vec!["eth0".into(), "eth1".into()], 5, 3),
             "every built-in interface"
         );
     }

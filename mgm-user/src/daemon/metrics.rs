@@ -2,7 +2,7 @@
 //! HTTP/1.1 on a loopback address by default.
 //!
 //! Each scrape asks mgmd through its own API socket, as any client would (status, counters,
-//! interfaces, forwarding entries, IGMP), so the exposition always agrees with
+//! interfaces, forwarding entries, IGMP, MLD), so the exposition always agrees with
 //! `mgmctl --json show …` and the router loop is never touched from here. Bounds: at most
 //! [`MAX_SCRAPES`] scrapes at once (others get 503), per-entry series for at most
 //! `max_entries` entries (the rest are summed in the per-interface series and counted in
@@ -12,7 +12,7 @@ use crate::{
         client::Client,
         proto::{MfeRow, Request, Response},
     },
-    igmp::Snapshot,
+    igmp, mld,
 };
 use anyhow::{bail, Result};
 use http_body_util::Full;
@@ -110,7 +110,8 @@ struct State {
     counters: BTreeMap<String, u64>,
     interfaces: Vec<crate::api::proto::InterfaceRow>,
     mfes: Vec<MfeRow>,
-    igmp: Option<Snapshot>,
+    igmp: Option<igmp::Snapshot>,
+    mld: Option<mld::Snapshot>,
 }
 
 async fn fetch(api: &PathBuf) -> Result<State> {
@@ -130,11 +131,16 @@ async fn fetch(api: &PathBuf) -> Result<State> {
         Response::Igmp { snapshot } => serde_json::from_value(snapshot).ok(),
         _ => None,
     };
+    let mld = match client.call(&Request::ShowMld).await? {
+        Response::Mld { snapshot } => serde_json::from_value(snapshot).ok(),
+        _ => None,
+    };
     Ok(State {
         counters,
         interfaces,
         mfes,
         igmp,
+        mld,
     })
 }
 
@@ -292,36 +298,54 @@ async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
         }
     }
 
+    let igmp = state.igmp.iter().flat_map(|s| &s.interfaces).map(|i| {
+        let sources = i.groups.iter().map(|g| g.sources.len()).sum();
+        (i.ifindex, i.groups.len(), sources, i.querier.is_self)
+    });
+    listener_series(&f, "igmp", "IGMP", igmp)?;
+    let mld = state.mld.iter().flat_map(|s| &s.interfaces).map(|i| {
+        let sources = i.groups.iter().map(|g| g.sources.len()).sum();
+        (i.ifindex, i.groups.len(), sources, i.querier.is_self)
+    });
+    listener_series(&f, "mld", "MLD", mld)?;
+    Ok(TextEncoder::new().encode_to_string(&f.0.gather())?)
+}
+
+/// The series of a listener protocol (`name`: `igmp` or `mld`, `shown` in the help texts) from
+/// its interfaces: (ifindex, groups, source records, whether this router is the querier).
+fn listener_series(
+    f: &Families,
+    name: &str,
+    shown: &str,
+    interfaces: impl Iterator<Item = (u32, usize, usize, bool)>,
+) -> Result<()> {
     let ifindex = ["ifindex"];
     let groups = f.gauge(
-        "igmp_groups",
-        "Groups with receivers, by IGMP interface",
+        &format!("{name}_groups"),
+        &format!("Groups with receivers, by {shown} interface"),
         &ifindex,
     )?;
     let sources = f.gauge(
-        "igmp_sources",
-        "Source records, by IGMP interface",
+        &format!("{name}_sources"),
+        &format!("Source records, by {shown} interface"),
         &ifindex,
     )?;
     let querier = f.gauge(
-        "igmp_querier_is_self",
-        "1 where this router is the IGMP querier",
+        &format!("{name}_querier_is_self"),
+        &format!("1 where this router is the {shown} querier"),
         &ifindex,
     )?;
-    for i in state.igmp.iter().flat_map(|s| &s.interfaces) {
-        let labels = [i.ifindex.to_string()];
+    for (index, group_count, source_count, is_self) in interfaces {
+        let labels = [index.to_string()];
         groups
             .with_label_values(&labels)
-            .set(gauge(i.groups.len() as u64));
-        let source_count: usize = i.groups.iter().map(|g| g.sources.len()).sum();
+            .set(gauge(group_count as u64));
         sources
             .with_label_values(&labels)
             .set(gauge(source_count as u64));
-        querier
-            .with_label_values(&labels)
-            .set(i64::from(i.querier.is_self));
+        querier.with_label_values(&labels).set(i64::from(is_self));
     }
-    Ok(TextEncoder::new().encode_to_string(&f.0.gather())?)
+    Ok(())
 }
 
 /// (interface, counter) of a veth counter of `show stats` (`veth_<interface>_<counter>`).

@@ -240,18 +240,25 @@ pub async fn run(options: Options) -> Result<()> {
             _ = tokio::time::sleep_until(deadline) => router.tick(now()),
             _ = watchdog_tick(&mut watchdog) => notify::watchdog_ping(),
             received = mirror_recv(mirror_watch.as_mut()) => match received {
-                Ok(mirror::socket::Received::Events(events)) => {
-                    tracing::debug!(?events, "kernel multicast route messages");
+                Ok(mirror::socket::Received::Events(events, events6)) => {
+                    tracing::debug!(?events, ?events6, "kernel multicast route messages");
                     for event in events {
                         match event {
                             mirror::mfc::MfcEvent::Resync => redump(&mut router),
                             event => router.mirror_event(event, now()),
                         }
                     }
+                    for event in events6 {
+                        match event {
+                            mirror::mfc::MfcEvent::Resync => redump6(&mut router),
+                            event => router.mirror_event6(event, now()),
+                        }
+                    }
                 }
                 Ok(mirror::socket::Received::Overflow) => {
                     router.mirror_overflowed();
                     redump(&mut router);
+                    redump6(&mut router);
                 }
                 Err(e) => {
                     error!(error = %e, "following the kernel's multicast routes failed: stopping");
@@ -259,7 +266,10 @@ pub async fn run(options: Options) -> Result<()> {
                 }
             },
             _ = heartbeat.tick(), if mirror_watch.is_some() => router.mirror_heartbeat(),
-            _ = resync.tick(), if mirror_watch.is_some() => redump(&mut router),
+            _ = resync.tick(), if mirror_watch.is_some() => {
+                redump(&mut router);
+                redump6(&mut router);
+            }
         }
     }
     notify::stopping();
@@ -271,7 +281,8 @@ pub async fn run(options: Options) -> Result<()> {
     Ok(())
 }
 
-/// Subscribes to the kernel's multicast route changes, then reads the table.
+/// Subscribes to the kernel's multicast route changes, then reads the tables of both families
+/// (the IPv6 one may fail, e.g. with IPv6 off: logged, and tried again at the next re-sync).
 fn open_mirror(router: &mut Router) -> Result<mirror::socket::MfcWatch> {
     let watch = mirror::socket::MfcWatch::open()
         .context("subscribing to the kernel's multicast routes (rtnetlink)")?;
@@ -281,14 +292,23 @@ fn open_mirror(router: &mut Router) -> Result<mirror::socket::MfcWatch> {
         "mirroring the kernel's multicast routes"
     );
     router.mirror_dumped(entries, std::time::Instant::now());
+    redump6(router);
     Ok(watch)
 }
 
-/// Reads the kernel's table again (a failure is logged; the next re-sync tries again).
+/// Reads the kernel's IPv4 table again (a failure is logged; the next re-sync tries again).
 fn redump(router: &mut Router) {
     match mirror::socket::dump() {
         Ok(entries) => router.mirror_dumped(entries, std::time::Instant::now()),
         Err(e) => warn!(error = %e, "reading the kernel's multicast routes failed"),
+    }
+}
+
+/// Reads the kernel's IPv6 table again (as [`redump`]).
+fn redump6(router: &mut Router) {
+    match mirror::socket::dump() {
+        Ok(entries) => router.mirror_dumped6(entries, std::time::Instant::now()),
+        Err(e) => warn!(error = %e, "reading the kernel's IPv6 multicast routes failed"),
     }
 }
 

@@ -1,32 +1,76 @@
-//! The kernel's multicast forwarding cache as rtnetlink reports it (family RTNL_FAMILY_IPMR):
-//! decoding of the datagrams the mirror's socket reads, without I/O.
+//! The kernel's multicast forwarding caches as rtnetlink reports them (families
+//! RTNL_FAMILY_IPMR and RTNL_FAMILY_IP6MR): decoding of the datagrams the mirror's socket
+//! reads, without I/O, for one address family at a time ([`MfcFamily`]).
 //!
-//! An entry is an RTM_NEWROUTE/RTM_DELROUTE message: RTA_SRC/RTA_DST (source 0.0.0.0 for a
+//! An entry is an RTM_NEWROUTE/RTM_DELROUTE message: RTA_SRC/RTA_DST (source unspecified for a
 //! (\*,G)), RTA_TABLE, RTA_IIF and RTA_MULTIPATH (one next hop per outgoing interface, its
-//! `rtnh_hops` being the TTL threshold). Unresolved entries carry RTNH_F_UNRESOLVED and no
-//! RTA_IIF. RTM_NEWNETCONF/RTM_DELNETCONF of IPv4 say that an interface's multicast forwarding
-//! changed (MRT_DEL_VIF removes it from every entry without a route message): the table must be
-//! dumped again.
-use crate::mgm::Sg;
+//! `rtnh_hops` being the TTL or hop limit threshold). Unresolved entries carry
+//! RTNH_F_UNRESOLVED and no RTA_IIF. RTM_NEWNETCONF/RTM_DELNETCONF of the family say that an
+//! interface's multicast forwarding changed (MRT_DEL_VIF and MRT6_DEL_MIF remove it from every
+//! entry without a route message): the table must be dumped again.
+use crate::mgm::{Address, Sg};
 use rtnetlink::{
     packet_core::{NetlinkBuffer, Parseable as _, NLMSG_DONE, NLMSG_ERROR},
     packet_route::route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage},
 };
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// `rtm_family` of the IPv4 multicast routing messages.
 pub const RTNL_FAMILY_IPMR: u8 = 128;
+/// `rtm_family` of the IPv6 multicast routing messages.
+pub const RTNL_FAMILY_IP6MR: u8 = 129;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
 const RTM_NEWNETCONF: u16 = 80;
 const RTM_DELNETCONF: u16 = 81;
 const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
 
-/// One entry of the kernel's MFC.
+/// An address family of the kernel's multicast routing, as rtnetlink names it.
+pub trait MfcFamily: Address {
+    /// `rtm_family` of its multicast route messages.
+    const RTNL_FAMILY: u8;
+    /// The family byte of its netconf messages.
+    const NETCONF_FAMILY: u8;
+    /// An address of the family from a route attribute.
+    fn of(address: &RouteAddress) -> Option<Self>;
+}
+
+impl MfcFamily for Ipv4Addr {
+    const RTNL_FAMILY: u8 = RTNL_FAMILY_IPMR;
+    const NETCONF_FAMILY: u8 = AF_INET;
+
+    fn of(address: &RouteAddress) -> Option<Self> {
+        match address {
+            RouteAddress::Inet(a) => Some(*a),
+            RouteAddress::Other(bytes) => <[u8; 4]>::try_from(bytes.as_slice())
+                .ok()
+                .map(Ipv4Addr::from),
+            _ => None,
+        }
+    }
+}
+
+impl MfcFamily for Ipv6Addr {
+    const RTNL_FAMILY: u8 = RTNL_FAMILY_IP6MR;
+    const NETCONF_FAMILY: u8 = AF_INET6;
+
+    fn of(address: &RouteAddress) -> Option<Self> {
+        match address {
+            RouteAddress::Inet6(a) => Some(*a),
+            RouteAddress::Other(bytes) => <[u8; 16]>::try_from(bytes.as_slice())
+                .ok()
+                .map(Ipv6Addr::from),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of the kernel's MFC of family `A`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MfcEntry {
-    /// Source and group; source 0.0.0.0 for a (\*,G) entry.
-    pub sg: Sg,
+pub struct MfcEntry<A: Address = Ipv4Addr> {
+    /// Source and group; source unspecified for a (\*,G) entry.
+    pub sg: Sg<A>,
     /// The multicast routing table.
     pub table: u32,
     /// Incoming ifindex (none while unresolved, or in a deletion's message).
@@ -37,13 +81,13 @@ pub struct MfcEntry {
     pub unresolved: bool,
 }
 
-/// What one message means for the mirror.
+/// What one message means for the mirror of family `A`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MfcEvent {
+pub enum MfcEvent<A: Address = Ipv4Addr> {
     /// An entry was added or changed (or is one of a dump's).
-    Added(MfcEntry),
+    Added(MfcEntry<A>),
     /// An entry was removed.
-    Removed(Sg, u32),
+    Removed(Sg<A>, u32),
     /// An interface's multicast forwarding changed: the entries may have lost or regained it.
     Resync,
     /// The end of a dump.
@@ -62,9 +106,10 @@ pub struct MalformedMessage {
     pub message: String,
 }
 
-/// Decodes one datagram (several messages may share it). Messages of other kinds and route
-/// messages of other families are skipped; an error message (answering a request) ends a dump.
-pub fn decode_datagram(bytes: &[u8]) -> Result<Vec<MfcEvent>, MalformedMessage> {
+/// Decodes one datagram (several messages may share it) for family `A`. Messages of other
+/// kinds, and route and netconf messages of other families, are skipped; an error message
+/// (answering a request) ends a dump.
+pub fn decode_datagram<A: MfcFamily>(bytes: &[u8]) -> Result<Vec<MfcEvent<A>>, MalformedMessage> {
     let mut events = Vec::new();
     let mut offset = 0;
     while offset < bytes.len() {
@@ -84,7 +129,9 @@ pub fn decode_datagram(bytes: &[u8]) -> Result<Vec<MfcEvent>, MalformedMessage> 
                     });
                 }
             }
-            RTM_NEWNETCONF | RTM_DELNETCONF if buffer.payload().first() == Some(&AF_INET) => {
+            RTM_NEWNETCONF | RTM_DELNETCONF
+                if buffer.payload().first() == Some(&A::NETCONF_FAMILY) =>
+            {
                 events.push(MfcEvent::Resync);
             }
             NLMSG_DONE => events.push(MfcEvent::DumpDone),
@@ -108,9 +155,9 @@ pub fn decode_datagram(bytes: &[u8]) -> Result<Vec<MfcEvent>, MalformedMessage> 
     Ok(events)
 }
 
-/// The MFC entry of a route message, if it is one (family RTNL_FAMILY_IPMR, IPv4 addresses).
-pub fn entry_of(message: &RouteMessage) -> Option<MfcEntry> {
-    if u8::from(message.header.address_family) != RTNL_FAMILY_IPMR {
+/// The MFC entry of a route message, if it is one of family `A`.
+pub fn entry_of<A: MfcFamily>(message: &RouteMessage) -> Option<MfcEntry<A>> {
+    if u8::from(message.header.address_family) != A::RTNL_FAMILY {
         return None;
     }
     let mut source = None;
@@ -120,8 +167,8 @@ pub fn entry_of(message: &RouteMessage) -> Option<MfcEntry> {
     let mut oifs = Vec::new();
     for attribute in &message.attributes {
         match attribute {
-            RouteAttribute::Source(address) => source = ipv4_of(address),
-            RouteAttribute::Destination(address) => group = ipv4_of(address),
+            RouteAttribute::Source(address) => source = A::of(address),
+            RouteAttribute::Destination(address) => group = A::of(address),
             RouteAttribute::Table(id) => table = *id,
             RouteAttribute::Iif(index) => iif = Some(*index),
             RouteAttribute::MultiPath(hops) => {
@@ -131,7 +178,7 @@ pub fn entry_of(message: &RouteMessage) -> Option<MfcEntry> {
         }
     }
     Some(MfcEntry {
-        sg: Sg::new(source.unwrap_or(Ipv4Addr::UNSPECIFIED), group?),
+        sg: Sg::new(source.unwrap_or(A::UNSPECIFIED), group?),
         table,
         iif,
         oifs,
@@ -145,16 +192,6 @@ pub fn entry_of(message: &RouteMessage) -> Option<MfcEntry> {
 /// RTNH_F_UNRESOLVED in `rtm_flags`.
 const RTNH_F_UNRESOLVED: u32 = 0x20;
 
-fn ipv4_of(address: &RouteAddress) -> Option<Ipv4Addr> {
-    match address {
-        RouteAddress::Inet(a) => Some(*a),
-        RouteAddress::Other(bytes) => <[u8; 4]>::try_from(bytes.as_slice())
-            .ok()
-            .map(Ipv4Addr::from),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +199,25 @@ mod tests {
     /// An RTM_NEWROUTE (or DELROUTE) of the IPMR family as the kernel 6.18 sends it for
     /// (10.0.0.1, 239.1.1.1) in table 253, iif 2, oifs 3 (TTL 1) and 4 (TTL 5).
     fn mfc_message(kind: u16, flags: u32, with_iif: bool) -> Vec<u8> {
+        mfc_message_of(
+            RTNL_FAMILY_IPMR,
+            &[10, 0, 0, 1],
+            &[239, 1, 1, 1],
+            kind,
+            flags,
+            with_iif,
+        )
+    }
+
+    /// The same message of family `family` for (`source`, `group`) (their bytes).
+    fn mfc_message_of(
+        family: u8,
+        source: &[u8],
+        group: &[u8],
+        kind: u16,
+        flags: u32,
+        with_iif: bool,
+    ) -> Vec<u8> {
         let mut attrs = Vec::new();
         let mut attr = |kind: u16, value: &[u8]| {
             attrs.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
@@ -172,8 +228,8 @@ mod tests {
             }
         };
         attr(15, &253u32.to_ne_bytes());
-        attr(2, &[10, 0, 0, 1]);
-        attr(1, &[239, 1, 1, 1]);
+        attr(2, source);
+        attr(1, group);
         if with_iif {
             attr(3, &2u32.to_ne_bytes());
             let mut hops = Vec::new();
@@ -185,7 +241,8 @@ mod tests {
             attr(9, &hops);
         }
         attr(17, &[0; 24]);
-        let mut header = vec![RTNL_FAMILY_IPMR, 32, 32, 0, 253, 17, 0, 5];
+        let bits = (source.len() * 8) as u8;
+        let mut header = vec![family, bits, bits, 0, 253, 17, 0, 5];
         header.extend_from_slice(&flags.to_ne_bytes());
         let payload = [header, attrs].concat();
         let mut message = Vec::new();
@@ -250,11 +307,57 @@ mod tests {
     fn other_families_are_skipped_and_garbage_is_refused() {
         let mut unicast = mfc_message(RTM_NEWROUTE, 0, true);
         unicast[16] = AF_INET;
-        assert_eq!(decode_datagram(&unicast).expect("valid"), vec![]);
+        assert_eq!(
+            decode_datagram::<Ipv4Addr>(&unicast).expect("valid"),
+            vec![]
+        );
         let mut truncated = mfc_message(RTM_NEWROUTE, 0, true);
         truncated.truncate(30);
-        let error = decode_datagram(&truncated).expect_err("truncated");
+        let error = decode_datagram::<Ipv4Addr>(&truncated).expect_err("truncated");
         assert_eq!(error.offset, 0);
-        assert!(decode_datagram(&[1, 2, 3]).is_err());
+        assert!(decode_datagram::<Ipv4Addr>(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn ipv6_entries_and_netconf_decode_for_ipv6_only() {
+        let (source, group): (Ipv6Addr, Ipv6Addr) =
+            ("2001:db8::1".parse().unwrap(), "ff0e::1".parse().unwrap());
+        let mut datagram = mfc_message_of(
+            RTNL_FAMILY_IP6MR,
+            &source.octets(),
+            &group.octets(),
+            RTM_NEWROUTE,
+            0,
+            true,
+        );
+        datagram.extend(mfc_message(RTM_NEWROUTE, 0, true));
+        // RTM_NEWNETCONF for AF_INET6.
+        datagram.extend_from_slice(&28u32.to_ne_bytes());
+        datagram.extend_from_slice(&RTM_NEWNETCONF.to_ne_bytes());
+        datagram.extend_from_slice(&[0; 10]);
+        datagram.extend_from_slice(&[AF_INET6, 0, 0, 0, 8, 0, 1, 0, 2, 0, 0, 0]);
+        assert_eq!(
+            decode_datagram::<Ipv6Addr>(&datagram).expect("valid"),
+            vec![
+                MfcEvent::Added(MfcEntry {
+                    sg: Sg::new(source, group),
+                    table: 253,
+                    iif: Some(2),
+                    oifs: vec![(3, 1), (4, 5)],
+                    unresolved: false,
+                }),
+                MfcEvent::Resync
+            ]
+        );
+        assert_eq!(
+            decode_datagram::<Ipv4Addr>(&datagram).expect("valid"),
+            vec![MfcEvent::Added(MfcEntry {
+                sg: sg(),
+                table: 253,
+                iif: Some(2),
+                oifs: vec![(3, 1), (4, 5)],
+                unresolved: false,
+            })]
+        );
     }
 }

@@ -1,16 +1,19 @@
-//! The mirror: mgmd follows the kernel's multicast forwarding cache (MFC), which a routing
-//! daemon programs through its MRT socket (FRR's pimd, smcroute, igmpproxy, mrouted...), and
-//! forwards its resolved (S,G) entries in XDP, while the daemon keeps running its protocol
-//! unmodified (`[mirror]` in the configuration, off by default).
+//! The mirror: mgmd follows the kernel's multicast forwarding caches (MFC) of both families,
+//! which a routing daemon programs through its MRT or MRT6 socket (FRR's pimd, smcroute,
+//! igmpproxy, mrouted, a pim6d...), and forwards their resolved (S,G) entries in XDP, while the
+//! daemon keeps running its protocol unmodified (`[mirror]` in the configuration, off by
+//! default). Each family has its table (`table`, `table6`), its view and its `kernel` protocol
+//! in its MGM; what follows holds for both.
 //!
 //! # Following the kernel
-//! [`socket::MfcWatch`] subscribes to RTNLGRP_IPV4_MROUTE (every addition, change and deletion
-//! of an entry, family RTNL_FAMILY_IPMR) and RTNLGRP_IPV4_NETCONF before the first dump
-//! ([`socket::dump`], RTM_GETROUTE with NLM_F_DUMP), so that no change falls between the two.
-//! The table is dumped again when the socket overflows (ENOBUFS), on every IPv4 netconf
-//! change (MRT_DEL_VIF removes an interface from every entry with no route message, only
-//! RTM_NEWNETCONF MC_FORWARDING tells), and every [`RESYNC_INTERVAL`]. [`mfc`] decodes the
-//! messages and [`select`] decides, both without I/O.
+//! [`socket::MfcWatch`] subscribes to RTNLGRP_IPV4_MROUTE and RTNLGRP_IPV6_MROUTE (every
+//! addition, change and deletion of an entry, families RTNL_FAMILY_IPMR and RTNL_FAMILY_IP6MR)
+//! and to the two netconf groups before the first dumps ([`socket::dump`], RTM_GETROUTE with
+//! NLM_F_DUMP), so that no change falls between the two. A family's table is dumped again on
+//! every netconf change of the family (MRT_DEL_VIF and MRT6_DEL_MIF remove an interface from
+//! every entry with no route message, only RTM_NEWNETCONF MC_FORWARDING tells), both when the
+//! socket overflows (ENOBUFS) and every [`RESYNC_INTERVAL`]. [`mfc`] decodes the messages and
+//! [`select`] decides, both without I/O.
 //!
 //! # What is mirrored
 //! A resolved (S,G) of the configured table whose incoming and outgoing interfaces are all

@@ -1,11 +1,14 @@
 //! Which kernel entries the mirror forwards in XDP, and the changes that keep the mirrored set
 //! equal to that selection: pure functions over the kernel's table, no I/O and no clock.
 use super::mfc::{MfcEntry, MfcEvent};
-use crate::mgm::Sg;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::mgm::{Address, Sg};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::Ipv4Addr,
+};
 
-/// Kernel entries the mirror keeps at most: the data plane's table. Entries beyond are left to
-/// the kernel (counted, logged).
+/// Kernel entries the mirror keeps at most, per family: the data plane's table. Entries beyond
+/// are left to the kernel (counted, logged).
 pub const MAX_KERNEL_ENTRIES: usize = mgm_common::limits::MFES as usize;
 
 /// A kernel route forwarded in XDP: incoming ifindex and outgoing ifindexes.
@@ -37,8 +40,8 @@ pub type MirroredInterfaces = BTreeMap<u32, u8>;
 
 /// The XDP form of `entry`, or why it stays with the kernel. The thresholds 0 and 1 both let
 /// every packet through (ipmr forwards when TTL > threshold, after the TTL ≥ 2 check).
-pub fn select(
-    entry: &MfcEntry,
+pub fn select<A: Address>(
+    entry: &MfcEntry<A>,
     interfaces: &MirroredInterfaces,
 ) -> Result<MirroredRoute, KernelOnly> {
     if entry.sg.source.is_unspecified() {
@@ -67,27 +70,28 @@ pub fn select(
     Ok(MirroredRoute { iif, oifs })
 }
 
-/// The kernel's entries of one table, as the mirror last read them.
-#[derive(Debug, Default)]
-pub struct KernelTable {
+/// The kernel's entries of one table of family `A`, as the mirror last read them.
+#[derive(Debug)]
+pub struct KernelTable<A: Address = Ipv4Addr> {
     table: u32,
-    entries: BTreeMap<Sg, MfcEntry>,
+    entries: BTreeMap<Sg<A>, MfcEntry<A>>,
     /// Entries not kept because the table was full, since the start.
     refused: u64,
 }
 
-impl KernelTable {
+impl<A: Address> KernelTable<A> {
     /// An empty view of kernel table `table`.
     pub fn new(table: u32) -> Self {
         Self {
             table,
-            ..Self::default()
+            entries: BTreeMap::new(),
+            refused: 0,
         }
     }
 
     /// Replaces the view with a dump's entries (those of other tables are ignored); returns how
     /// many were refused because the view is full.
-    pub fn replace(&mut self, dump: Vec<MfcEntry>) -> u64 {
+    pub fn replace(&mut self, dump: Vec<MfcEntry<A>>) -> u64 {
         self.entries.clear();
         let before = self.refused;
         for entry in dump {
@@ -98,7 +102,7 @@ impl KernelTable {
 
     /// Applies one change; returns whether the view changed. An addition beyond
     /// [`MAX_KERNEL_ENTRIES`] is refused (counted in [`KernelTable::refused`]).
-    pub fn apply(&mut self, event: MfcEvent) -> bool {
+    pub fn apply(&mut self, event: MfcEvent<A>) -> bool {
         match event {
             MfcEvent::Added(entry) if entry.table == self.table => {
                 if self.entries.len() >= MAX_KERNEL_ENTRIES && !self.entries.contains_key(&entry.sg)
@@ -129,7 +133,7 @@ impl KernelTable {
     pub fn selection(
         &self,
         interfaces: &MirroredInterfaces,
-    ) -> (BTreeMap<Sg, MirroredRoute>, usize) {
+    ) -> (BTreeMap<Sg<A>, MirroredRoute>, usize) {
         let mut kernel_only = 0;
         let selected = self
             .entries
@@ -148,27 +152,27 @@ impl KernelTable {
 
 /// One step from the mirrored set to the selection.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Change {
+pub enum Change<A: Address = Ipv4Addr> {
     /// A new mirrored entry.
-    Add(Sg, MirroredRoute),
+    Add(Sg<A>, MirroredRoute),
     /// Another incoming interface or outgoing list.
     Modify {
         /// The entry.
-        sg: Sg,
+        sg: Sg<A>,
         /// What it was.
         old: MirroredRoute,
         /// What it becomes.
         new: MirroredRoute,
     },
     /// The entry leaves XDP (its packets go to the kernel again).
-    Remove(Sg, MirroredRoute),
+    Remove(Sg<A>, MirroredRoute),
 }
 
 /// The changes that turn `mirrored` into `wanted`, in (S,G) order.
-pub fn diff(
-    mirrored: &BTreeMap<Sg, MirroredRoute>,
-    wanted: &BTreeMap<Sg, MirroredRoute>,
-) -> Vec<Change> {
+pub fn diff<A: Address>(
+    mirrored: &BTreeMap<Sg<A>, MirroredRoute>,
+    wanted: &BTreeMap<Sg<A>, MirroredRoute>,
+) -> Vec<Change<A>> {
     let mut changes = Vec::new();
     for (sg, old) in mirrored {
         match wanted.get(sg) {

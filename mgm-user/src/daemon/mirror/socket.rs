@@ -1,8 +1,10 @@
-//! The mirror's I/O: a rtnetlink socket subscribed to the IPv4 multicast route and netconf
-//! groups, and dumps of the kernel's multicast routes on a socket of their own.
-use super::mfc::{decode_datagram, MfcEntry, MfcEvent, RTNL_FAMILY_IPMR};
+//! The mirror's I/O: a rtnetlink socket subscribed to the IPv4 and IPv6 multicast route and
+//! netconf groups, and dumps of the kernel's multicast routes of one family on a socket of
+//! their own.
+use super::mfc::{decode_datagram, MfcEntry, MfcEvent, MfcFamily};
 use std::{
     io,
+    net::{Ipv4Addr, Ipv6Addr},
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     time::Duration,
 };
@@ -12,6 +14,10 @@ use tokio::io::{unix::AsyncFd, Interest};
 const RTNLGRP_IPV4_MROUTE: u32 = 6;
 /// RTNLGRP_IPV4_NETCONF: per-interface settings, MC_FORWARDING among them (MRT_ADD/DEL_VIF).
 const RTNLGRP_IPV4_NETCONF: u32 = 24;
+/// RTNLGRP_IPV6_MROUTE: the same for the IPv6 MFC.
+const RTNLGRP_IPV6_MROUTE: u32 = 10;
+/// RTNLGRP_IPV6_NETCONF: MC_FORWARDING of IPv6 (MRT6_ADD/DEL_MIF).
+const RTNLGRP_IPV6_NETCONF: u32 = 25;
 const RTM_GETROUTE: u16 = 26;
 /// The event socket's receive buffer: a burst of changes that overflows it costs a re-dump.
 const RECEIVE_BUFFER: libc::c_int = 4 << 20;
@@ -22,8 +28,8 @@ const DUMP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the event socket delivered.
 pub enum Received {
-    /// Changes, in the kernel's order.
-    Events(Vec<MfcEvent>),
+    /// Changes of each family, in the kernel's order.
+    Events(Vec<MfcEvent<Ipv4Addr>>, Vec<MfcEvent<Ipv6Addr>>),
     /// The socket overflowed (ENOBUFS): changes were lost, the table must be dumped again.
     Overflow,
 }
@@ -38,7 +44,12 @@ impl MfcWatch {
     /// Subscribes (before the first dump, so that no change falls between the two).
     pub fn open() -> io::Result<Self> {
         let fd = netlink_socket(libc::SOCK_NONBLOCK)?;
-        for group in [RTNLGRP_IPV4_MROUTE, RTNLGRP_IPV4_NETCONF] {
+        for group in [
+            RTNLGRP_IPV4_MROUTE,
+            RTNLGRP_IPV4_NETCONF,
+            RTNLGRP_IPV6_MROUTE,
+            RTNLGRP_IPV6_NETCONF,
+        ] {
             set_option(&fd, libc::SOL_NETLINK, libc::NETLINK_ADD_MEMBERSHIP, group)?;
         }
         // Root may exceed rmem_max; otherwise the ordinary limit applies.
@@ -61,9 +72,10 @@ impl MfcWatch {
             let buffer = &mut self.buffer;
             match guard.try_io(|fd| receive(fd.get_ref(), buffer)) {
                 Ok(Ok(length)) => {
-                    let events =
-                        decode_datagram(&self.buffer[..length]).map_err(io::Error::other)?;
-                    return Ok(Received::Events(events));
+                    let datagram = &self.buffer[..length];
+                    let v4 = decode_datagram(datagram).map_err(io::Error::other)?;
+                    let v6 = decode_datagram(datagram).map_err(io::Error::other)?;
+                    return Ok(Received::Events(v4, v6));
                 }
                 Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     return Ok(Received::Overflow)
@@ -75,8 +87,9 @@ impl MfcWatch {
     }
 }
 
-/// Dumps the kernel's multicast routes (every table; blocking, at most [`DUMP_TIMEOUT`]).
-pub fn dump() -> io::Result<Vec<MfcEntry>> {
+/// Dumps the kernel's multicast routes of family `A` (every table; blocking, at most
+/// [`DUMP_TIMEOUT`]).
+pub fn dump<A: MfcFamily>() -> io::Result<Vec<MfcEntry<A>>> {
     let fd = netlink_socket(0)?;
     let timeout = libc::timeval {
         tv_sec: DUMP_TIMEOUT.as_secs() as libc::time_t,
@@ -89,7 +102,7 @@ pub fn dump() -> io::Result<Vec<MfcEntry>> {
     request.extend_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
     request.extend_from_slice(&1u32.to_ne_bytes());
     request.extend_from_slice(&0u32.to_ne_bytes());
-    request.extend_from_slice(&[RTNL_FAMILY_IPMR, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    request.extend_from_slice(&[A::RTNL_FAMILY, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     // SAFETY: a valid buffer of that length.
     let sent = unsafe { libc::send(fd.as_raw_fd(), request.as_ptr().cast(), request.len(), 0) };
     if sent < 0 {
@@ -99,7 +112,7 @@ pub fn dump() -> io::Result<Vec<MfcEntry>> {
     let mut entries = Vec::new();
     loop {
         let length = receive(&fd, &mut buffer)?;
-        for event in decode_datagram(&buffer[..length]).map_err(io::Error::other)? {
+        for event in decode_datagram::<A>(&buffer[..length]).map_err(io::Error::other)? {
             match event {
                 MfcEvent::Added(entry) => entries.push(entry),
                 MfcEvent::DumpDone => return Ok(entries),

@@ -4,9 +4,9 @@
 //! driven by the same inputs and timers. [`Family`] names, per family, where that state lives
 //! in the [`RouterCore`] and which backend operations write its entries, so that the entry
 //! life cycle (creation in hold mode, handover, retries, checks) is written once.
-use super::{igmp_glue::IgmpClient, sync::Unsynced, RouterCore, RouterIo};
+use super::{igmp_glue::IgmpClient, kernel_routes::Mirror, sync::Unsynced, RouterCore, RouterIo};
 use crate::{
-    daemon::hold::Flow,
+    daemon::{hold::Flow, static_routes::StaticProtocol},
     dataplane::{ForwardingBackend, InstalledMfe, MfeStats},
     mgm::{Address, Mgm, ProtocolHandle, Sg},
 };
@@ -24,6 +24,18 @@ pub(super) type Draining<A> = HashMap<Sg<A>, (Instant, Instant)>;
 pub(super) struct Side<'a, A: Address> {
     pub(super) draining: &'a mut Draining<A>,
     pub(super) unsynced: &'a mut Unsynced<A>,
+}
+
+/// The family's routes and the kernel mirror, borrowed from the router together.
+pub(super) struct MirrorParts<'a, A: Address> {
+    pub(super) mgm: &'a mut Mgm<A>,
+    /// The built-in `static` protocol.
+    pub(super) statics: &'a mut (ProtocolHandle, StaticProtocol<A>),
+    /// The built-in `kernel` protocol and the mirror (with `[mirror]`).
+    pub(super) kernel: Option<&'a mut (ProtocolHandle, StaticProtocol<A>)>,
+    pub(super) mirror: Option<&'a mut Mirror<A>>,
+    /// Entries adopted from the previous run, waiting for their reconciliation.
+    pub(super) adopted: &'a mut Vec<(Sg<A>, u32)>,
 }
 
 /// An address family: its state in the router and its entries in the backend.
@@ -44,6 +56,10 @@ pub(super) trait Family: Address + Into<IpAddr> {
     fn mgm<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self>;
     /// The family's MGM, to change.
     fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self>;
+    /// The family's MGM with its route protocols and its mirror.
+    fn mirror_parts<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+    ) -> MirrorParts<'_, Self>;
     /// The family's IGMP (IPv4) or MLD (IPv6) as a protocol of its MGM.
     fn local<B: ForwardingBackend, I: RouterIo>(
         core: &RouterCore<B, I>,
@@ -105,6 +121,18 @@ impl Family for Ipv4Addr {
 
     fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self> {
         &mut core.mgm
+    }
+
+    fn mirror_parts<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+    ) -> MirrorParts<'_, Self> {
+        MirrorParts {
+            mgm: &mut core.mgm,
+            statics: &mut core.builtins.statics,
+            kernel: core.builtins.kernel.as_mut(),
+            mirror: core.mirror.as_mut(),
+            adopted: &mut core.adopted,
+        }
     }
 
     fn local<B: ForwardingBackend, I: RouterIo>(
@@ -188,6 +216,19 @@ impl Family for Ipv6Addr {
 
     fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self> {
         &mut core.v6.mgm
+    }
+
+    fn mirror_parts<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+    ) -> MirrorParts<'_, Self> {
+        let v6 = &mut core.v6;
+        MirrorParts {
+            mgm: &mut v6.mgm,
+            statics: &mut v6.statics,
+            kernel: v6.kernel.as_mut(),
+            mirror: v6.mirror.as_mut(),
+            adopted: &mut v6.adopted,
+        }
     }
 
     fn local<B: ForwardingBackend, I: RouterIo>(

@@ -1,7 +1,8 @@
 //! The built-in protocol `kernel`: the mirrored interfaces and the kernel's routes on them
-//! (`daemon::mirror` documents the design). The executor feeds dumps and changes of the kernel's
-//! table; each one ends with the mirrored set equal to the selection.
-use super::{key_of, RouterCore, RouterIo};
+//! (`daemon::mirror` documents the design), one instance in each MGM. The executor feeds dumps
+//! and changes of the kernel's tables of both families; each one ends with the mirrored set of
+//! its family equal to the selection.
+use super::{family::Family, RouterCore, RouterIo};
 use crate::{
     config::StaticRoute,
     daemon::mirror::{
@@ -9,31 +10,37 @@ use crate::{
         select::{diff, Change, KernelTable, MirroredInterfaces, MirroredRoute},
     },
     dataplane::ForwardingBackend,
-    mgm::{MemberFlags, Sg},
+    mgm::{Address, MemberFlags, Sg},
 };
-use ipnet::{IpNet, Ipv4Net};
-use std::{collections::BTreeMap, net::Ipv4Addr, time::Instant};
+use ipnet::IpNet;
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, Ipv6Addr},
+    time::Instant,
+};
 use tracing::{debug, info, warn};
 
-/// The mirror's state in the core.
-pub(super) struct Mirror {
+/// The mirror's state of one family in the core.
+pub(super) struct Mirror<A: Address = Ipv4Addr> {
     /// The kernel's table as last read.
-    view: KernelTable,
+    view: KernelTable<A>,
     /// The entries mirrored now.
-    mirrored: BTreeMap<Sg, MirroredRoute>,
+    mirrored: BTreeMap<Sg<A>, MirroredRoute>,
     /// The kernel protocol's host route of each mirrored entry, as added.
-    routes: BTreeMap<Sg, StaticRoute>,
+    routes: BTreeMap<Sg<A>, StaticRoute>,
     /// Selected entries the kernel holds but XDP does not forward, at the last sync.
     kernel_only: usize,
     /// Dumps applied, socket overflows, entries refused by the bound (logged when it grows).
     dumps: u64,
     overflows: u64,
     refused_logged: u64,
+    /// The prefix of its counters in `show stats`: `mirror` (IPv4) or `mirror6`.
+    name: &'static str,
 }
 
-impl Mirror {
-    /// The mirror of kernel table `table`.
-    pub(super) fn new(table: u32) -> Self {
+impl<A: Address> Mirror<A> {
+    /// The mirror of kernel table `table`, counted under `name`.
+    pub(super) fn new(table: u32, name: &'static str) -> Self {
         Self {
             view: KernelTable::new(table),
             mirrored: BTreeMap::new(),
@@ -42,50 +49,75 @@ impl Mirror {
             dumps: 0,
             overflows: 0,
             refused_logged: 0,
+            name,
         }
     }
 
     /// Its counters for `show stats`.
-    pub(super) fn counters(&self) -> [(&'static str, u64); 6] {
+    pub(super) fn counters(&self) -> impl Iterator<Item = (String, u64)> + '_ {
         [
-            ("mirror_kernel_entries_now", self.view.len() as u64),
-            ("mirror_entries_now", self.mirrored.len() as u64),
-            ("mirror_kernel_only_now", self.kernel_only as u64),
-            ("mirror_table_full", self.view.refused()),
-            ("mirror_dumps", self.dumps),
-            ("mirror_overflows", self.overflows),
+            ("kernel_entries_now", self.view.len() as u64),
+            ("entries_now", self.mirrored.len() as u64),
+            ("kernel_only_now", self.kernel_only as u64),
+            ("table_full", self.view.refused()),
+            ("dumps", self.dumps),
+            ("overflows", self.overflows),
         ]
+        .into_iter()
+        .map(|(counter, value)| (format!("{}_{counter}", self.name), value))
     }
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
-    /// A dump of the kernel's table, read at `now`: it replaces the view.
+    /// A dump of the kernel's IPv4 table, read at `now`: it replaces the view.
     pub fn mirror_dumped(&mut self, entries: Vec<MfcEntry>, now: Instant) {
+        self.mirror_dumped_of(entries, now);
+    }
+
+    /// A dump of the kernel's IPv6 table, read at `now`: it replaces the view.
+    pub fn mirror_dumped6(&mut self, entries: Vec<MfcEntry<Ipv6Addr>>, now: Instant) {
+        self.mirror_dumped_of(entries, now);
+    }
+
+    /// A change of the kernel's IPv4 table.
+    pub fn mirror_event(&mut self, event: MfcEvent, now: Instant) {
+        self.mirror_event_of(event, now);
+    }
+
+    /// A change of the kernel's IPv6 table.
+    pub fn mirror_event6(&mut self, event: MfcEvent<Ipv6Addr>, now: Instant) {
+        self.mirror_event_of(event, now);
+    }
+
+    fn mirror_dumped_of<F: Family>(&mut self, entries: Vec<MfcEntry<F>>, now: Instant) {
         self.advance(now);
-        let Some(mirror) = &mut self.mirror else {
+        let Some(mirror) = F::mirror_parts(self).mirror else {
             return;
         };
         mirror.dumps += 1;
         mirror.view.replace(entries);
-        self.sync_mirror();
+        self.sync_mirror::<F>();
     }
 
-    /// A change of the kernel's table.
-    pub fn mirror_event(&mut self, event: MfcEvent, now: Instant) {
+    fn mirror_event_of<F: Family>(&mut self, event: MfcEvent<F>, now: Instant) {
         self.advance(now);
-        let Some(mirror) = &mut self.mirror else {
+        let Some(mirror) = F::mirror_parts(self).mirror else {
             return;
         };
         if mirror.view.apply(event) {
-            self.sync_mirror();
+            self.sync_mirror::<F>();
         }
     }
 
-    /// The subscription overflowed: changes were lost (the executor dumps again).
+    /// The subscription overflowed: changes of either family were lost (the executor dumps
+    /// both again).
     pub fn mirror_overflowed(&mut self) {
         if let Some(mirror) = &mut self.mirror {
             mirror.overflows += 1;
             warn!("kernel multicast route changes were lost (socket overflow): dumping again");
+        }
+        if let Some(mirror) = &mut self.v6.mirror {
+            mirror.overflows += 1;
         }
     }
 
@@ -111,12 +143,12 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .collect()
     }
 
-    /// Makes the mirrored set equal to the selection from the kernel's table: routes of the
-    /// kernel protocol added, changed or removed, then every selected entry given its
-    /// memberships and, if it has no MFE, created as a packet miss would create it.
-    pub(super) fn sync_mirror(&mut self) {
+    /// Makes the mirrored set of family `F` equal to the selection from the kernel's table:
+    /// routes of the kernel protocol added, changed or removed, then every selected entry given
+    /// its memberships and, if it has no MFE, created as a packet miss would create it.
+    pub(super) fn sync_mirror<F: Family>(&mut self) {
         let interfaces = self.mirrored_interfaces();
-        let Some(mirror) = &mut self.mirror else {
+        let Some(mirror) = F::mirror_parts(self).mirror else {
             return;
         };
         let (wanted, kernel_only) = mirror.view.selection(&interfaces);
@@ -125,6 +157,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if refused > mirror.refused_logged {
             warn!(
                 refused = refused - mirror.refused_logged,
+                table = mirror.name,
                 "the kernel holds more multicast routes than the data plane's table: \
                  those beyond it stay with the kernel"
             );
@@ -142,11 +175,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let now = self.now();
         for (sg, route) in &wanted {
             self.add_route_memberships(*sg);
-            if self.mgm.mfe(*sg).is_none() {
-                if let Err(e) = self
-                    .mgm
-                    .packet_miss(sg.source, sg.group, route.iif, &[], now)
-                {
+            let mgm = F::mgm_mut(self);
+            if mgm.mfe(*sg).is_none() {
+                if let Err(e) = mgm.packet_miss(sg.source, sg.group, route.iif, &[], now) {
                     debug!(error = %e, source = %sg.source, group = %sg.group, "mirrored entry");
                 }
             }
@@ -157,27 +188,28 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Entries a previous run left on mirrored interfaces that are not the kernel's routes any
     /// more leave XDP at once (their packets go to the kernel); the others are made again from
     /// the kernel's routes, in place.
-    fn drop_stale_adopted(
+    fn drop_stale_adopted<F: Family>(
         &mut self,
         interfaces: &MirroredInterfaces,
-        wanted: &BTreeMap<Sg, MirroredRoute>,
+        wanted: &BTreeMap<Sg<F>, MirroredRoute>,
     ) {
-        let (mirrored, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.adopted)
+        let adopted = F::mirror_parts(self).adopted;
+        let (mirrored, others): (Vec<_>, Vec<_>) = std::mem::take(adopted)
             .into_iter()
             .partition(|(_, iif)| interfaces.contains_key(iif));
-        self.adopted = others;
+        *F::mirror_parts(self).adopted = others;
         for (sg, _) in mirrored
             .into_iter()
             .filter(|(sg, _)| !wanted.contains_key(sg))
         {
             info!(source = %sg.source, group = %sg.group, "an adopted entry is no kernel route any more: removed");
-            if let Err(e) = self.backend.delete_mfe(key_of(sg)) {
+            if let Err(e) = F::delete(&mut self.backend, F::key(sg)) {
                 warn!(source = %sg.source, group = %sg.group, error = %e, "removing an adopted entry failed");
             }
         }
     }
 
-    fn apply_mirror_change(&mut self, change: Change) {
+    fn apply_mirror_change<F: Family>(&mut self, change: Change<F>) {
         let now = self.now();
         let (sg, moved, added) = match change {
             Change::Add(sg, new) => (sg, false, Some(new)),
@@ -186,11 +218,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         };
         debug!(source = %sg.source, group = %sg.group, ?added, "kernel route");
         let new_route = added.as_ref().map(|r| self.host_route(sg, r));
-        let (Some(mirror), Some((h, protocol))) = (&mut self.mirror, &mut self.builtins.kernel)
-        else {
+        let parts = F::mirror_parts(self);
+        let (Some(mirror), Some((h, protocol))) = (parts.mirror, parts.kernel) else {
             return;
         };
-        let h = *h;
         // The new route first, so that an unchanged outgoing interface keeps its membership.
         let old_route = match new_route {
             Some(route) => {
@@ -203,34 +234,45 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .and_then(|route| protocol.remove_route(&route))
             .unwrap_or_default();
         for (msg, ifid) in stale {
-            let _ = self
+            let _ = parts
                 .mgm
-                .delete_membership(h, msg, ifid, MemberFlags::JOIN, now);
+                .delete_membership(*h, msg, ifid, MemberFlags::JOIN, now);
         }
         if moved {
             // Another incoming interface, or none: a RIB change for the source (A-30).
-            self.mgm.route_changed(sg.source, Ipv4Addr::BROADCAST);
+            parts.mgm.route_changed(sg.source, F::HOST_MASK);
         }
     }
 
     /// The kernel protocol's host route for a mirrored entry.
-    fn host_route(&self, sg: Sg, route: &MirroredRoute) -> StaticRoute {
+    fn host_route<F: Family>(&self, sg: Sg<F>, route: &MirroredRoute) -> StaticRoute {
         StaticRoute {
             from: self.name_of(route.iif),
-            source: Some(IpNet::from(Ipv4Net::from(sg.source))),
-            group: IpNet::from(Ipv4Net::from(sg.group)),
+            source: Some(IpNet::from(sg.source.into())),
+            group: IpNet::from(sg.group.into()),
             to: route.oifs.iter().map(|&o| self.name_of(o)).collect(),
         }
     }
 
     /// Interface `name` entered service as `ifindex` (`in_service`) or left it: the kernel
-    /// protocol's view of it, and the mirrored set.
+    /// protocols' view of it, and the mirrored sets.
     pub(super) fn mirror_interface(&mut self, name: &str, ifindex: u32, in_service: bool) {
+        self.kernel_interface::<Ipv4Addr>(name, ifindex, in_service);
+        self.kernel_interface::<Ipv6Addr>(name, ifindex, in_service);
+        if self.is_mirrored(name) {
+            info!(interface = %name, in_service, "mirrored interface");
+            self.sync_mirror::<Ipv4Addr>();
+            self.sync_mirror::<Ipv6Addr>();
+        }
+    }
+
+    /// The kernel protocol of family `F` follows interface `name`.
+    fn kernel_interface<F: Family>(&mut self, name: &str, ifindex: u32, in_service: bool) {
         let now = self.now();
-        let Some((h, protocol)) = &mut self.builtins.kernel else {
+        let parts = F::mirror_parts(self);
+        let Some((h, protocol)) = parts.kernel else {
             return;
         };
-        let h = *h;
         let gone = if in_service {
             protocol.set_ifindex(name, Some(ifindex));
             Vec::new()
@@ -239,13 +281,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             protocol.forget_interface(ifindex)
         };
         for (sg, ifid) in gone {
-            let _ = self
+            let _ = parts
                 .mgm
-                .delete_membership(h, sg, ifid, MemberFlags::JOIN, now);
-        }
-        if self.is_mirrored(name) {
-            info!(interface = %name, in_service, "mirrored interface");
-            self.sync_mirror();
+                .delete_membership(*h, sg, ifid, MemberFlags::JOIN, now);
         }
     }
 }

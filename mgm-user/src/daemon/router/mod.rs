@@ -170,7 +170,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     stats_read_at: Option<Instant>,
     /// How many times every entry's counters were read (`stats_refreshes`).
     stats_refreshes: u64,
-    /// The mirror of the kernel's multicast routes (with `[mirror]`).
+    /// The mirror of the kernel's IPv4 multicast routes (with `[mirror]`; the IPv6 one is in
+    /// `v6`).
     mirror: Option<kernel_routes::Mirror>,
     /// The IPv6 MGM and what belongs to it.
     v6: v6::V6,
@@ -207,7 +208,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             ..mgm::Config::default()
         };
         let proxy6 = config.proxy.as_ref().map(|_| PROXY_PROTOCOL_ID);
+        let mirror6 = config.mirror.as_ref().map(|m| m.table6);
         let mut v6 = v6::V6::new(core_config.clone(), STATIC_PROTOCOL_ID, proxy6, adopted6)?;
+        if let Some(table) = mirror6 {
+            v6.mirror_kernel(KERNEL_PROTOCOL_ID, table)?;
+        }
         let mut mgm = Mgm::new(core_config, Box::new(StaticRib::new()));
         let igmp_handle = mgm.register(
             mgm::MS_IP_IGMP,
@@ -232,7 +237,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let mirror = config
             .mirror
             .as_ref()
-            .map(|m| kernel_routes::Mirror::new(m.table));
+            .map(|m| kernel_routes::Mirror::new(m.table, "mirror"));
         let mut statics = StaticProtocol::default();
         for route in &config.routes {
             statics.add_route(route.clone());
@@ -418,15 +423,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     /// Adds the memberships the routes of the built-in `static` and `kernel` protocols name
-    /// for the new flow `sg`, before the MGM creates its entry.
-    fn add_route_memberships(&mut self, sg: Sg) {
+    /// for the new flow `sg` (of either family), before the MGM creates its entry.
+    fn add_route_memberships<F: Family>(&mut self, sg: Sg<F>) {
         let now = self.now();
-        let Builtins {
-            statics, kernel, ..
-        } = &mut self.builtins;
-        for (h, protocol) in std::iter::once(statics).chain(kernel.as_mut()) {
+        let parts = F::mirror_parts(self);
+        for (h, protocol) in std::iter::once(parts.statics).chain(parts.kernel) {
             for (msg, ifid) in protocol.memberships_for(sg) {
-                if let Err(e) = self
+                if let Err(e) = parts
                     .mgm
                     .add_membership(*h, msg, ifid, MemberFlags::JOIN, now)
                 {

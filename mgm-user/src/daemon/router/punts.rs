@@ -226,7 +226,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             self.punt_retries.pending.len() as u64,
         );
         if let Some(mirror) = &self.mirror {
-            out.extend(mirror.counters().map(|(k, v)| (k.to_owned(), v)));
+            out.extend(mirror.counters());
+        }
+        if let Some(mirror) = &self.v6.mirror {
+            out.extend(mirror.counters());
         }
         out
     }

@@ -284,6 +284,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if self.v6.proxy.as_ref().is_some_and(|p| p.0 == h) {
             return Some("proxy".into());
         }
+        if self.v6.kernel.as_ref().is_some_and(|k| k.0 == h) {
+            return Some("kernel".into());
+        }
         if h == self.v6.mld_client.0 {
             return Some("mld".into());
         }

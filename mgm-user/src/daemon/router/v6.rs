@@ -1,13 +1,16 @@
 //! IPv6: the second MGM, beside the IPv4 one. It is configured as the IPv4 one and driven by
-//! the same inputs and timers; its entries go to the backend's IPv6 table. The built-in
-//! `static` protocol owns the interfaces a built-in protocol owns in the IPv4 MGM, except the
-//! proxy's, which the IPv6 instance of the proxy owns (the kernel mirror is IPv4 only); an
-//! interface the configuration leaves to an external protocol (`owner = "external"`) is owned
-//! in both MGMs by the external protocol that takes it (see [`super::ownership`]). MLD plays
-//! IGMP's part in it (registered under IGMP's protocol id, see [`super::mld_glue`]). External
-//! protocols are registered in it too and hear its callbacks with IPv6 addresses
-//! ([`super::externals`]).
-use super::{family::Draining, igmp_glue::IgmpClient, sync::Unsynced, RouterCore, RouterIo};
+//! the same inputs and timers; its entries go to the backend's IPv6 table. It owns the
+//! interfaces as the IPv4 one does: through the built-in `static` protocol, or the IPv6
+//! instances of the proxy and of the `kernel` protocol on the proxy's and the mirrored
+//! interfaces; an interface the configuration leaves to an external protocol (`owner =
+//! "external"`) is owned in both MGMs by the external protocol that takes it (see
+//! [`super::ownership`]). MLD plays IGMP's part in it (registered under IGMP's protocol id,
+//! see [`super::mld_glue`]). External protocols are registered in it too and hear its
+//! callbacks with IPv6 addresses ([`super::externals`]).
+use super::{
+    family::Draining, igmp_glue::IgmpClient, kernel_routes::Mirror, sync::Unsynced, RouterCore,
+    RouterIo,
+};
 use crate::{
     daemon::{proxy::ProxyProtocol, static_routes::StaticProtocol},
     dataplane::ForwardingBackend,
@@ -42,6 +45,10 @@ pub(super) struct V6 {
     pub(super) mld_client: (ProtocolHandle, IgmpClient<Ipv6Addr>),
     /// The proxy's IPv6 instance (with `[proxy]`), driven by MLD on the downstream interfaces.
     pub(super) proxy: Option<(ProtocolHandle, ProxyProtocol<Ipv6Addr>)>,
+    /// The `kernel` protocol of the IPv6 MGM and the mirror of the kernel's IPv6 multicast
+    /// routes (with `[mirror]`).
+    pub(super) kernel: Option<(ProtocolHandle, StaticProtocol<Ipv6Addr>)>,
+    pub(super) mirror: Option<Mirror<Ipv6Addr>>,
 }
 
 /// The in-process protocols of the IPv6 MGM.
@@ -49,6 +56,7 @@ struct Clients<'a> {
     statics: &'a mut (ProtocolHandle, StaticProtocol<Ipv6Addr>),
     mld: &'a mut (ProtocolHandle, IgmpClient<Ipv6Addr>),
     proxy: &'a mut Option<(ProtocolHandle, ProxyProtocol<Ipv6Addr>)>,
+    kernel: &'a mut Option<(ProtocolHandle, StaticProtocol<Ipv6Addr>)>,
 }
 
 impl ClientDirectory<Ipv6Addr> for Clients<'_> {
@@ -59,8 +67,9 @@ impl ClientDirectory<Ipv6Addr> for Clients<'_> {
         if h == self.mld.0 {
             return Some(&mut self.mld.1);
         }
-        match self.proxy {
-            Some((p, proxy)) if *p == h => Some(proxy),
+        match (&mut self.proxy, &mut self.kernel) {
+            (Some((p, proxy)), _) if *p == h => Some(proxy),
+            (_, Some((k, kernel))) if *k == h => Some(kernel),
             _ => None,
         }
     }
@@ -96,10 +105,24 @@ impl V6 {
             mld: mld::Router::new(),
             mld_client: (mld_handle, IgmpClient::default()),
             proxy,
+            kernel: None,
+            mirror: None,
             draining: Default::default(),
             unsynced: Default::default(),
             adopted,
         })
+    }
+
+    /// Registers the `kernel` protocol under `kernel_id` and mirrors kernel table `table`.
+    pub(super) fn mirror_kernel(
+        &mut self,
+        kernel_id: u32,
+        table: u32,
+    ) -> Result<(), mgm::MgmError> {
+        let handle = self.mgm.register(kernel_id, 0, CallbackSet::RPF)?;
+        self.kernel = Some((handle, StaticProtocol::default()));
+        self.mirror = Some(Mirror::new(table, "mirror6"));
+        Ok(())
     }
 }
 
@@ -108,16 +131,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// creation path.
     pub(super) fn miss6(&mut self, sg: Sg6, ifindex: u32, header: &[u8]) {
         let now = self.now();
-        let (h, statics) = &mut self.v6.statics;
-        for (msg, ifid) in statics.memberships_for(sg) {
-            if let Err(e) = self
-                .v6
-                .mgm
-                .add_membership(*h, msg, ifid, MemberFlags::JOIN, now)
-            {
-                debug!(error = %e, "IPv6 route membership");
-            }
-        }
+        self.add_route_memberships(sg);
         if let Err(e) = self
             .v6
             .mgm
@@ -158,6 +172,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 statics,
                 mld_client,
                 proxy,
+                kernel,
                 ..
             } = &mut self.v6;
             mgm.drive_observed(
@@ -166,6 +181,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     statics,
                     mld: mld_client,
                     proxy,
+                    kernel,
                 },
                 &mut |a| actions.push(a),
                 &mut |to, callback, answer| delivered.push((to, callback.clone(), answer.cloned())),
@@ -217,15 +233,18 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let now = self.now();
         let ifid = IfId::index(ifindex);
         let proxied = self.proxy_serves(name);
+        let mirrored = self.is_mirrored(name);
         let V6 {
             mgm,
             statics,
             proxy,
+            kernel,
             ..
         } = &mut self.v6;
         let (h, protocol) = statics;
-        let owner = match proxy {
-            Some((p, _)) if proxied => *p,
+        let owner = match (proxy, kernel) {
+            (_, Some((k, _))) if mirrored => *k,
+            (Some((p, _)), _) if proxied => *p,
             _ => *h,
         };
         if in_service {

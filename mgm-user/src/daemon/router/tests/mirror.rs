@@ -169,3 +169,43 @@ fn after_a_restart_the_first_dump_keeps_the_kernels_routes_and_drops_the_others(
         "at most rewritten in place"
     );
 }
+
+#[test]
+fn an_ipv6_kernel_route_of_table6_becomes_an_entry_of_the_ipv6_kernel_protocol() {
+    use crate::daemon::router::family::Family;
+    use std::net::Ipv6Addr;
+    let t0 = Instant::now();
+    let mut core = mirror_core(t0);
+    let sg6 = Sg::new(
+        "2001:db8::1".parse::<Ipv6Addr>().unwrap(),
+        "ff0e::1".parse().unwrap(),
+    );
+    let route = |table| MfcEntry {
+        sg: sg6,
+        table,
+        iif: Some(UP0),
+        oifs: vec![(RCV1, 1)],
+        unresolved: false,
+    };
+    // ipmr's table is not ip6mr's: an entry of table 253 stays with the kernel.
+    core.mirror_dumped6(vec![route(253)], t0);
+    assert!(core.backend.v6.entries.is_empty());
+    core.mirror_event6(MfcEvent::Added(route(254)), t0);
+    let entry = core.backend.v6.entries.get(&Ipv6Addr::key(sg6)).cloned();
+    assert_eq!(entry.map(|e| (e.iif, e.oifs)), Some((UP0, vec![RCV1])));
+    let rows = core.mfes();
+    assert_eq!(
+        (rows.len(), rows[0].iif.as_str(), rows[0].origin.as_str()),
+        (1, "up0", "kernel")
+    );
+    let counters = core.counters();
+    assert_eq!(
+        (
+            counters["mirror6_entries_now"],
+            counters["mirror_entries_now"]
+        ),
+        (1, 0)
+    );
+    core.mirror_event6(MfcEvent::Removed(sg6, 254), t0);
+    assert!(core.backend.v6.entries.is_empty(), "removed with the route");
+}
