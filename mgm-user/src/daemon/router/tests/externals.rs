@@ -302,6 +302,35 @@ fn one_take_owns_both_families_and_ipv6_callbacks_reach_the_protocol() {
         "{seen:?}"
     );
 
+    // The membership goes: the entry is pruned, and its FALSE prune alert (an IPv6 (S,G) on
+    // the incoming interface) is answered with another lifetime.
+    let left = core.external_call_in::<Ipv6Addr>(h, |m, h6, now| {
+        m.delete_membership(h6, Sg::star_g(g), IfId::index(RCV2), MemberFlags::JOIN, now)
+    });
+    assert_eq!(left, Response::Ok);
+    let seen: Vec<Event> = events.try_iter().collect();
+    let Some(Event::PruneAlert {
+        query: Some(query),
+        sg: pruned,
+        ifid,
+        member_delete: false,
+        ..
+    }) = seen
+        .iter()
+        .find(|e| matches!(e, Event::PruneAlert { query: Some(_), .. }))
+        .cloned()
+    else {
+        panic!("no FALSE prune alert: {seen:?}");
+    };
+    assert_eq!((pruned, ifid), (ApiSg::new(s, g), ApiIfId::new(UP0, any6)));
+    let answer = ApiAnswer::PruneAlert {
+        query,
+        timeout_s: 30,
+    };
+    assert_eq!(core.external_answer(h, answer), Response::Ok);
+    let timeout = core.v6.mgm.mfe(sg).map(|m| m.timeout_s());
+    assert_eq!(timeout, Some(30), "the answered lifetime");
+
     // Disconnecting releases both families' interfaces: MLD alone is left on rcv2.
     core.deregister_external(h);
     assert!(matches!(
