@@ -9,7 +9,7 @@ mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use api_support::{
-    all_external, ifid, ifindex, mfes, refusal, source_groups, Protocol, PROTOCOL_ID,
+    all_external, example, ifid, ifindex, mfes, refusal, source_groups, Protocol, PROTOCOL_ID,
 };
 use mgm_user::{
     api::proto::{ApiAnswer, ApiFamily, ApiIfId, ApiMasks, ApiSg, Event, Request, Response},
@@ -231,6 +231,34 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
     ensure!(
         v4.status == win32::ERROR_NO_MORE_ITEMS && v4.num_entries == 0,
         "{v4:?}"
+    );
+
+    // The walk_protocol example walks the IPv6 tables from a 16-byte buffer.
+    let out = std::process::Command::new(example("walk_protocol")?)
+        .args(["--socket", support::path_str(&mgmd.socket())?])
+        .args(["--buffer", "16", "--family", "ipv6"])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "walk_protocol failed: {text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let walked_groups = |record: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l["record"] == record)
+            .filter_map(|l| l["group"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let names: Vec<String> = groups.iter().map(ToString::to_string).collect();
+    ensure!(walked_groups("mfe") == names, "{text}");
+    ensure!(walked_groups("source_group") == names, "{text}");
+    ensure!(
+        lines
+            .iter()
+            .any(|l| l["call"] == "get_first_mfe" && l["status"] == 122 && l["buffer_size"] == one),
+        "{text}"
     );
 
     // GetMfe's bytes: the group's 16 octets first; SetMfe takes an IPv6 upstream.
