@@ -101,6 +101,18 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
     for g in groups {
         p.run(|c| c.add_membership_entry(ApiSg::new(ANY6, g), masks, ifid(rcv1), 1))?;
     }
+    let shown = mgmd.groups()?;
+    let held_by = |g: Ipv6Addr| {
+        shown
+            .iter()
+            .find(|r| r.group == IpAddr::from(g) && r.iface == "rcv1")
+            .map(|r| r.protocol.clone())
+    };
+    let name = format!("external:{PROTOCOL_ID:#x}");
+    ensure!(
+        groups.iter().all(|&g| held_by(g).as_ref() == Some(&name)),
+        "show groups: {shown:?}"
+    );
     let mixed = ApiSg::new(Ipv4Addr::UNSPECIFIED, group6(9));
     let code = refusal(p.run(|c| c.add_membership(mixed, rcv1, 1)))?;
     ensure!(
