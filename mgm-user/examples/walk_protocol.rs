@@ -9,6 +9,9 @@
 //! `{"call":"get_first_mfe","status":122,"buffer_size":76,"num_entries":0}` followed by
 //! `{"record":"mfe","group":"239.1.1.1",...}` per entry, then `{"done":true}`.
 //!
+//! `--family ipv6` walks the IPv6 MGM's groups and MFEs instead (their records hold 16-byte
+//! addresses: a group entry is 64 bytes, an MFE 132 + 28 per outgoing interface).
+//!
 //! ```text
 //! cargo run --example walk_protocol -- --socket /run/mgm/mgmd.sock --buffer 16
 //! ```
@@ -16,6 +19,7 @@ use anyhow::{ensure, Context as _, Result};
 use clap::Parser;
 use mgm_user::{
     api::{
+        proto::ApiFamily,
         protocol::{BufferAnswer, ProtocolClient},
         DEFAULT_SOCKET,
     },
@@ -43,6 +47,14 @@ struct Args {
     /// Component id to register with.
     #[arg(long, default_value_t = 0)]
     component: u32,
+    /// The MGM to walk: ipv4 or ipv6.
+    #[arg(long, default_value = "ipv4", value_parser = family)]
+    family: ApiFamily,
+}
+
+/// An address family by its name in requests.
+fn family(name: &str) -> Result<ApiFamily, String> {
+    serde_json::from_value(json!(name)).map_err(|_| format!("{name}: ipv4 or ipv6"))
 }
 
 /// Prints an answer and its records; returns whether the walk is over.
@@ -69,7 +81,9 @@ async fn main() -> Result<()> {
         .await
         .context("registering")?;
 
-    let handle = p.group_enumeration_start(ALL_SOURCES).await?;
+    let handle = p
+        .group_enumeration_start_in(args.family, ALL_SOURCES)
+        .await?;
     let mut size = args.buffer;
     for _ in 0..MAX_CALLS {
         let a = p.group_enumeration_get_next(handle, size).await?;
@@ -83,7 +97,7 @@ async fn main() -> Result<()> {
     p.group_enumeration_end(handle).await?;
 
     let mut size = args.buffer;
-    let mut a = p.get_first_mfe(size).await?;
+    let mut a = p.get_first_mfe_in(args.family, size).await?;
     let mut done = show("get_first_mfe", &a)?;
     let mut start = None;
     for _ in 0..MAX_CALLS {
@@ -96,7 +110,10 @@ async fn main() -> Result<()> {
         start = a.last_mfe().or(start);
         let (call, next) = match start {
             Some((source, group)) => ("get_next_mfe", p.get_next_mfe(source, group, size).await?),
-            None => ("get_first_mfe", p.get_first_mfe(size).await?),
+            None => (
+                "get_first_mfe",
+                p.get_first_mfe_in(args.family, size).await?,
+            ),
         };
         a = next;
         done = show(call, &a)?;

@@ -8,8 +8,8 @@ mod support;
 
 use anyhow::{bail, ensure, Context as _, Result};
 use api_support::{
-    all_external, ifid, ifindex, mfes, refusal, source_groups, star_g, Protocol, ANY, HOST,
-    IGMP_ID, SOURCE,
+    all_external, example, ifid, ifindex, mfes, refusal, source_groups, star_g, Protocol, ANY,
+    HOST, IGMP_ID, SOURCE,
 };
 use mgm_user::{
     api::{
@@ -265,21 +265,6 @@ fn processing_scenario() -> Result<()> {
     );
     ensure!(lines.last().is_some_and(|l| l["done"] == true), "{text}");
     Ok(())
-}
-
-/// An example program, built beside the binaries by a `cargo test` of the whole package (a
-/// run of this file alone needs `cargo build -p mgm-user --examples` first).
-fn example(name: &str) -> Result<std::path::PathBuf> {
-    let bin_dir = std::path::Path::new(support::MGMD)
-        .parent()
-        .unwrap_or(std::path::Path::new("."));
-    let path = bin_dir.join("examples").join(name);
-    ensure!(
-        path.exists(),
-        "{} is missing: run `cargo build -p mgm-user --examples` first",
-        path.display()
-    );
-    Ok(path)
 }
 
 #[test]

@@ -210,4 +210,41 @@ mod tests {
         ];
         assert!(!changes.iter().any(Request::is_read_only));
     }
+
+    /// IPv4 messages read and write exactly as before the addresses became of either family:
+    /// dotted quads, `next_hop` defaulting to 0.0.0.0, no `family` field unless given.
+    #[test]
+    fn ipv4_messages_are_unchanged_byte_for_byte() {
+        use proto::{ApiIfId, ApiRoute, ApiSg, Event, Request};
+        use std::net::Ipv4Addr;
+        let event = Event::Rpf {
+            query: 31,
+            sg: ApiSg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1)),
+            iif: ApiIfId::index(2),
+            upstream: Ipv4Addr::UNSPECIFIED.into(),
+            route: ApiRoute {
+                protocol: 3,
+                network: Ipv4Addr::new(10, 0, 0, 0).into(),
+                mask: Ipv4Addr::new(255, 255, 255, 0).into(),
+            },
+            header: "45".into(),
+            reject: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"callback":"rpf","query":31,"sg":{"source":"10.0.0.1","group":"239.1.1.1"},"iif":{"ifindex":2,"next_hop":"0.0.0.0"},"upstream":"0.0.0.0","route":{"protocol":3,"network":"10.0.0.0","mask":"255.255.255.0"},"header":"45","reject":false}"#
+        );
+        let text =
+            r#"{"request":"get_mfe","source":"10.0.0.1","group":"239.1.1.1","buffer_size":76}"#;
+        let request: Request = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&request).unwrap(), text);
+        let take: Request =
+            serde_json::from_str(r#"{"request":"take_interface","ifid":{"ifindex":3}}"#).unwrap();
+        assert_eq!(
+            take,
+            Request::TakeInterface {
+                ifid: ApiIfId::index(3)
+            }
+        );
+    }
 }

@@ -118,7 +118,7 @@ pub enum Request {
         /// Source for a source-specific join (of the group's family).
         source: Option<IpAddr>,
     },
-    /// `MgmRegisterMProtocol`: this connection becomes a routing protocol.
+    /// `MgmRegisterMProtocol`: this connection becomes a routing protocol (in both MGMs).
     Register {
         /// Protocol id.
         protocol_id: u32,
@@ -137,17 +137,17 @@ pub enum Request {
     },
     /// `MgmDeRegisterMProtocol`.
     Deregister,
-    /// `MgmTakeInterfaceOwnership`.
+    /// `MgmTakeInterfaceOwnership`: in both MGMs (no next hop) or the next hop's family's.
     TakeInterface {
         /// The interface.
         ifid: ApiIfId,
     },
-    /// `MgmReleaseInterfaceOwnership`.
+    /// `MgmReleaseInterfaceOwnership`: in every MGM where the caller owns it.
     ReleaseInterface {
         /// The interface.
         ifid: ApiIfId,
     },
-    /// `MgmGetProtocolOnInterface`.
+    /// `MgmGetProtocolOnInterface`, in the MGM of the next hop's family (default IPv4).
     ProtocolOnInterface {
         /// The interface.
         ifid: ApiIfId,
@@ -189,7 +189,8 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         family: Option<ApiFamily>,
     },
-    /// `MgmGroupEnumerationGetNext`: `SOURCE_GROUP_ENTRY` records in a [`Response::Buffer`].
+    /// `MgmGroupEnumerationGetNext`: `SOURCE_GROUP_ENTRY` records in a [`Response::Buffer`],
+    /// of the MGM whose handle it is.
     GroupEnumerationGetNext {
         /// From [`Response::EnumHandle`].
         handle: u64,

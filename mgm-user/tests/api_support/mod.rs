@@ -229,3 +229,18 @@ pub fn source_groups<A: Family>(answer: &BufferAnswer) -> Vec<(A, A)> {
         })
         .collect()
 }
+
+/// An example program, built beside the binaries by a `cargo test` of the whole package (a
+/// run of one test file alone needs `cargo build -p mgm-user --examples` first).
+pub fn example(name: &str) -> Result<std::path::PathBuf> {
+    let bin_dir = std::path::Path::new(support::MGMD)
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let path = bin_dir.join("examples").join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: run `cargo build -p mgm-user --examples` first",
+        path.display()
+    );
+    Ok(path)
+}

@@ -8,6 +8,11 @@
 //! (whose Windows-API records stay byte-for-byte as before) and `Mgm<Ipv6Addr>` the IPv6 one.
 //! A generic type has the layout of the family it is instantiated with, so IPv4 entries do not
 //! grow to hold IPv6 addresses.
+//!
+//! The buffer calls serve both managers: an IPv6 record is the IPv4 one with 16-byte address
+//! fields ([`super::mib`]). mgmd registers an external protocol in both managers and chooses
+//! the manager of each API request by its addresses (or its `family` field); interface
+//! ownership is kept the same in both (`docs/design.md` §1, `docs/protocol.md`).
 
 use std::fmt::{Debug, Display};
 use std::hash::Hash;

@@ -167,6 +167,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             let now = self.now();
             let mut actions = Vec::new();
             let mut delivered = Vec::new();
+            // What the built-in protocols handled matters only to a monitor, or as the bracket
+            // of an external protocol's call.
+            let observed = self.monitor.active() || self.calling.is_some();
             let V6 {
                 mgm,
                 statics,
@@ -184,7 +187,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     kernel,
                 },
                 &mut |a| actions.push(a),
-                &mut |to, callback, answer| delivered.push((to, callback.clone(), answer.cloned())),
+                &mut |to, callback, answer| {
+                    if observed {
+                        delivered.push((to, callback.clone(), answer.cloned()));
+                    }
+                },
             );
             for (to, callback, answer) in delivered {
                 self.delivered_builtin(to, &callback, answer.as_ref());

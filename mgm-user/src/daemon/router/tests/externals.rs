@@ -1,6 +1,6 @@
 //! External protocols in the core: per-protocol answer deadlines, the A-10 opt-in, the IGMP
-//! bracket passed to the protocol whose call caused it, release-all on disconnect, and the
-//! monitor stream.
+//! bracket passed to the protocol whose call caused it, release-all on disconnect, the
+//! monitor stream, and one protocol meeting both MGMs (IPv6 ownership, callbacks, answers).
 use super::{
     core_on, entry, external_config, miss, register_taking_up0 as register, Core, PIM, RCV1, RCV2,
     ROUTE_TO_RCV1, UP0,
@@ -165,5 +165,183 @@ fn the_igmp_bracket_of_a_take_reaches_the_protocol_that_asked_and_disconnect_rel
         owner(RCV2),
         Some((mgm::MS_IP_IGMP, 0)),
         "IGMP alone is left"
+    );
+}
+
+/// One take owns an interface in both MGMs (MLD's bracket follows IGMP's, with next hop `::`);
+/// the IPv6 MGM's callbacks reach the registered protocols with IPv6 addresses and its
+/// questions are answered through the same connection.
+#[test]
+fn one_take_owns_both_families_and_ipv6_callbacks_reach_the_protocol() {
+    use crate::{
+        api::proto::ApiSg,
+        daemon::router::family::Family,
+        dataplane::DataPlaneReport,
+        mgm::{MemberFlags, Sg},
+    };
+    use std::net::Ipv6Addr;
+    let t0 = Instant::now();
+    let mut io = FakeIo::default();
+    io.addresses
+        .insert(RCV2, (std::net::Ipv4Addr::new(192, 168, 2, 1), 24));
+    io.link_locals.insert(RCV2, "fe80::2".parse().unwrap());
+    let mut core = core_on(external_config(true, ""), FakeBackend::default(), io, t0);
+    let (tx, events) = std::sync::mpsc::channel();
+    let options = ClientOptions::default();
+    let h = core
+        .register_external(PIM, 0, CallbackSet::all(), options, tx)
+        .expect("registered");
+    let (tx, other) = std::sync::mpsc::channel();
+    core.register_external(PIM, 1, CallbackSet::JOIN_ALERT, options, tx)
+        .expect("registered");
+    for ifindex in [UP0, RCV2] {
+        assert_eq!(core.external_take(h, ApiIfId::index(ifindex)), Response::Ok);
+    }
+    let any6 = Ipv6Addr::UNSPECIFIED;
+    let taken: Vec<Event> = events.try_iter().collect();
+    let (v4, v6) = (ApiIfId::index(RCV2), ApiIfId::new(RCV2, any6));
+    let at = |e: Event| taken.iter().position(|t| *t == e);
+    let order = [
+        at(Event::DisableIgmp { ifid: v4 }),
+        at(Event::EnableIgmp { ifid: v4 }),
+        at(Event::DisableIgmp { ifid: v6 }),
+        at(Event::EnableIgmp { ifid: v6 }),
+    ];
+    assert!(
+        order.iter().all(Option::is_some) && order.is_sorted(),
+        "{taken:?}"
+    );
+    let owner = Response::Owner {
+        protocol_id: PIM,
+        component_id: 0,
+    };
+    assert_eq!(core.external_protocol_on_interface(v6), owner);
+    assert_eq!(core.external_protocol_on_interface(v4), owner);
+
+    // An IPv6 membership: the other protocol hears the join alert.
+    let (s, g): (Ipv6Addr, Ipv6Addr) =
+        ("2001:db8::1".parse().unwrap(), "ff0e::7:1".parse().unwrap());
+    let joined = core.external_call_in::<Ipv6Addr>(h, |m, h6, now| {
+        m.add_membership(h6, Sg::star_g(g), IfId::index(RCV2), MemberFlags::JOIN, now)
+    });
+    assert_eq!(joined, Response::Ok);
+    let alerts: Vec<Event> = other.try_iter().collect();
+    assert_eq!(
+        alerts,
+        [Event::JoinAlert {
+            sg: ApiSg::new(any6, g),
+            member_update: true
+        }]
+    );
+
+    // A new IPv6 flow on up0, which the RIB does not know: the owner is offered it, claims it
+    // and keeps the creation alert's interface.
+    let sg = Sg::new(s, g);
+    let miss = DataPlaneReport::Miss6 {
+        sg: Ipv6Addr::key(sg),
+        ifindex: UP0,
+        header: vec![0x60; 40],
+    };
+    core.report(miss, t0);
+    let asked: Vec<Event> = events.try_iter().collect();
+    let Some(Event::Rpf { query, iif, .. }) = asked
+        .iter()
+        .find(|e| matches!(e, Event::Rpf { .. }))
+        .cloned()
+    else {
+        panic!("no RPF question: {asked:?}");
+    };
+    assert!(
+        query & crate::daemon::api_family::IPV6_ID != 0,
+        "an IPv6 id: {query}"
+    );
+    assert_eq!(iif, ApiIfId::new(UP0, any6));
+    let answer = ApiAnswer::Rpf {
+        query,
+        iif,
+        upstream: any6.into(),
+        route: None,
+        reject: false,
+    };
+    assert_eq!(core.external_answer(h, answer), Response::Ok);
+    let asked: Vec<Event> = events.try_iter().collect();
+    let Some(Event::CreationAlert { query, entries, .. }) = asked
+        .iter()
+        .find(|e| matches!(e, Event::CreationAlert { .. }))
+        .cloned()
+    else {
+        panic!("no creation alert: {asked:?}");
+    };
+    assert_eq!(entries.iter().map(|e| e.ifid).collect::<Vec<_>>(), [v6]);
+    let answer = ApiAnswer::CreationAlert { query, entries };
+    assert_eq!(core.external_answer(h, answer), Response::Ok);
+    let entry = core.backend.v6.entries.get(&Ipv6Addr::key(sg)).cloned();
+    assert_eq!(entry.map(|e| (e.iif, e.oifs)), Some((UP0, vec![RCV2])));
+    // The question is closed: a second answer is refused.
+    let stale = ApiAnswer::CreationAlert {
+        query,
+        entries: Vec::new(),
+    };
+    assert!(matches!(
+        core.external_answer(h, stale),
+        Response::Error { code: 87, .. }
+    ));
+
+    // A packet of the flow on rcv2: the wrong-interface callback, with IPv6 addresses.
+    let wrong = DataPlaneReport::WrongIf6 {
+        sg: Ipv6Addr::key(sg),
+        ifindex: RCV2,
+        header: vec![0x60; 40],
+    };
+    core.report(wrong, t0);
+    let seen: Vec<Event> = events.try_iter().collect();
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::WrongIf { sg: w, ifid, .. }
+            if *w == ApiSg::new(s, g) && *ifid == v6)),
+        "{seen:?}"
+    );
+
+    // The membership goes: the entry is pruned, and its FALSE prune alert (an IPv6 (S,G) on
+    // the incoming interface) is answered with another lifetime.
+    let left = core.external_call_in::<Ipv6Addr>(h, |m, h6, now| {
+        m.delete_membership(h6, Sg::star_g(g), IfId::index(RCV2), MemberFlags::JOIN, now)
+    });
+    assert_eq!(left, Response::Ok);
+    let seen: Vec<Event> = events.try_iter().collect();
+    let Some(Event::PruneAlert {
+        query: Some(query),
+        sg: pruned,
+        ifid,
+        member_delete: false,
+        ..
+    }) = seen
+        .iter()
+        .find(|e| matches!(e, Event::PruneAlert { query: Some(_), .. }))
+        .cloned()
+    else {
+        panic!("no FALSE prune alert: {seen:?}");
+    };
+    assert_eq!((pruned, ifid), (ApiSg::new(s, g), ApiIfId::new(UP0, any6)));
+    let answer = ApiAnswer::PruneAlert {
+        query,
+        timeout_s: 30,
+    };
+    assert_eq!(core.external_answer(h, answer), Response::Ok);
+    let timeout = core.v6.mgm.mfe(sg).map(|m| m.timeout_s());
+    assert_eq!(timeout, Some(30), "the answered lifetime");
+
+    // Disconnecting releases both families' interfaces: MLD alone is left on rcv2.
+    core.deregister_external(h);
+    assert!(matches!(
+        core.external_protocol_on_interface(ApiIfId::new(UP0, any6)),
+        Response::Error { code: 1168, .. }
+    ));
+    assert_eq!(
+        core.external_protocol_on_interface(v6),
+        Response::Owner {
+            protocol_id: mgm::MS_IP_IGMP,
+            component_id: 0
+        }
     );
 }
