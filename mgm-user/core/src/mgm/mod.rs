@@ -58,11 +58,9 @@
 //! would grow to the size of an IPv6 one in every table, and a key mixing families means
 //! nothing. A generic type has the layout of its family, so IPv4 entries cost what they did.
 //!
-//! The Windows MGM API is IPv4-only (DWORD addresses): the byte-buffer calls (`*_raw`, the
-//! `MIB_IPMCAST_*` and `SOURCE_GROUP_ENTRY` records of §3) exist on `Mgm<Ipv4Addr>` only and
-//! keep their layouts byte for byte. The IPv6 manager offers the idiomatic calls
-//! ([`Mgm::mfes`], [`Mgm::group_enumeration_next`], ...); clients reach it through a
-//! family-tagged extension of mgmd's local API, not through the Windows layouts.
+//! The Windows MGM API is IPv4-only (DWORD addresses): its byte-buffer records (`MIB_IPMCAST_*`,
+//! `SOURCE_GROUP_ENTRY`, §3) keep their layouts byte for byte in `Mgm<Ipv4Addr>`; the IPv6
+//! manager serves the same records with every address field 16 bytes wide (decision A-57).
 //!
 //! # Callbacks with out-parameters
 //! RPF and creation alerts are *questions*: packet-driven creation is a pending state keyed by

@@ -1,6 +1,5 @@
-//! The two address families the router forwards. Each has its own MGM (the IPv4 one serves the
-//! Windows MGM API, whose buffer layouts are IPv4-only; decision A-57 of docs/mgm-spec.md), its
-//! own static protocol (`v6`), entries in hold mode and entries waiting for a backend retry; both are
+//! The two address families the router forwards. Each has its own MGM (decision A-57 of
+//! docs/mgm-spec.md: one external protocol is registered in both), its own static protocol (`v6`), entries in hold mode and entries waiting for a backend retry; both are
 //! driven by the same inputs and timers. [`Family`] names, per family, where that state lives
 //! in the [`RouterCore`] and which backend operations write its entries, so that the entry
 //! life cycle (creation in hold mode, handover, retries, checks) is written once.
