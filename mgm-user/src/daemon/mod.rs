@@ -228,7 +228,9 @@ pub async fn run(options: Options) -> Result<()> {
             _ = stats_timer.tick() => {
                 // The statistics refresh also samples the rates of `show mfe`.
                 router.advance(now());
+                let started = now();
                 let counts = router.mfe_traffic();
+                router.stats_refresh_took(started.elapsed());
                 reporting.rates.sample(counts.into_iter(), now());
                 router.log_refusals();
                 release_free_heap();

@@ -165,6 +165,9 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     stats_read_at: Option<Instant>,
     /// How many times every entry's counters were read (`stats_refreshes`).
     stats_refreshes: u64,
+    /// The longest periodic statistics refresh so far, as the daemon timed it
+    /// (`stats_refresh_longest_us`).
+    stats_refresh_longest: Duration,
     /// The mirror of the kernel's multicast routes (with `[mirror]`).
     mirror: Option<kernel_routes::Mirror>,
     /// The IPv6 MGM and what belongs to it.
@@ -269,6 +272,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             punt_retries: punts::PuntRetries::default(),
             stats_read_at: None,
             stats_refreshes: 0,
+            stats_refresh_longest: Duration::ZERO,
             mirror,
             v6,
         })

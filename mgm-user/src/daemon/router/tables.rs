@@ -181,6 +181,12 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
+    /// A periodic refresh ([`RouterCore::mfe_traffic`]) took `took` of the daemon's main loop,
+    /// which answers nothing else meanwhile; the longest is kept (`stats_refresh_longest_us`).
+    pub fn stats_refresh_took(&mut self, took: Duration) {
+        self.stats_refresh_longest = self.stats_refresh_longest.max(took);
+    }
+
     /// Feeds the data plane's per-entry counters to the MGM (lifetime refresh on activity).
     pub fn refresh_stats(&mut self, now: Instant) {
         self.advance(now);
