@@ -30,6 +30,7 @@ mod punts;
 mod reload;
 mod rib;
 mod static_api;
+mod stats_walk;
 mod sync;
 mod tables;
 #[cfg(test)]
@@ -39,6 +40,7 @@ mod v6;
 pub use executor::Router;
 use ports::HostJoin;
 pub use ports::{EventSink, Punted, RouterIo};
+pub use stats_walk::{StatsWalk, SLICE_ENTRIES};
 
 use super::{
     api_events::MonitorHub,
