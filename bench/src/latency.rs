@@ -89,25 +89,58 @@ pub fn table(latencies: &[Latency]) -> String {
     md
 }
 
-/// Measures each of `paths` in turn on a lab with one receiver, sending `rate` datagrams per
-/// second for `duration`, under `load` (which the caller sets up).
+/// Slices each path's measurement is cut into, the paths taking turns slice by slice: on a
+/// shared machine a burst of other work then lands on every path alike instead of on whichever
+/// path ran at the time.
+const SLICES: u32 = 10;
+
+/// Measures `paths` on a lab with one receiver, sending `rate` datagrams per second for
+/// `duration` per path, under `load` (which the caller sets up). The paths take turns in
+/// [`SLICES`] slices (each set up anew) and each path's slices make one histogram.
 pub fn run(paths: &[Path], rate: f64, duration: Duration, load: Load) -> Result<Vec<Latency>> {
     let lab = Lab::star(1).context("building the latency lab")?;
     lab.run(Host::Source, &["ethtool", "-K", "eth0", "tx", "off"])?;
-    paths
+    let slice = duration / SLICES;
+    let mut merged: Vec<(u64, Histogram<u64>)> = paths
         .iter()
-        .map(|&path| {
+        .map(|_| Ok((0, Histogram::new(3)?)))
+        .collect::<Result<_>>()?;
+    for _ in 0..SLICES {
+        for (&path, (sent, histogram)) in paths.iter().zip(&mut merged) {
             let _installed = Installed::new(&lab, path, Family::V4)?;
-            measure(&lab, path, rate, duration, load)
+            let (slice_sent, slice_histogram) = measure(&lab, rate, slice)?;
+            *sent += slice_sent;
+            histogram.add(slice_histogram)?;
+        }
+    }
+    Ok(paths
+        .iter()
+        .zip(merged)
+        .map(|(&path, (sent, histogram))| {
+            let us = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1e3;
+            Latency {
+                path,
+                load,
+                rate,
+                sent,
+                received: histogram.len(),
+                p50_us: us(0.5),
+                p99_us: us(0.99),
+                p999_us: us(0.999),
+                max_us: histogram.max() as f64 / 1e3,
+                percentiles: tail::percentiles(&histogram),
+            }
         })
-        .collect()
+        .collect())
 }
 
-fn measure(lab: &Lab, path: Path, rate: f64, duration: Duration, load: Load) -> Result<Latency> {
+/// Sends `rate` datagrams per second for `duration` through the router as it is set up;
+/// returns how many were sent and the latencies (ns) of those received.
+fn measure(lab: &Lab, rate: f64, duration: Duration) -> Result<(u64, Histogram<u64>)> {
     let count = (rate * duration.as_secs_f64()) as u64;
     let joined = Barrier::new(2);
     let (source_ns, receiver_ns) = (lab.ns(Host::Source), lab.ns(Host::Receiver(1)));
-    let (sent, histogram) = std::thread::scope(|scope| -> Result<_> {
+    std::thread::scope(|scope| -> Result<_> {
         let receiver = scope.spawn(|| -> Result<Histogram<u64>> {
             let socket = enter_ns(&receiver_ns)
                 .map_err(anyhow::Error::from)
@@ -130,19 +163,6 @@ fn measure(lab: &Lab, path: Path, rate: f64, duration: Duration, load: Load) -> 
             .join()
             .map_err(|_| anyhow!("receiver panicked"))??;
         Ok((sent, histogram))
-    })?;
-    let us = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1e3;
-    Ok(Latency {
-        path,
-        load,
-        rate,
-        sent,
-        received: histogram.len(),
-        p50_us: us(0.5),
-        p99_us: us(0.99),
-        p999_us: us(0.999),
-        max_us: histogram.max() as f64 / 1e3,
-        percentiles: tail::percentiles(&histogram),
     })
 }
 

@@ -64,6 +64,9 @@ pub struct Options {
 
 /// How often per-entry counters are read to refresh active entries' lifetimes.
 const STATS_INTERVAL: Duration = Duration::from_secs(30);
+/// The pause between two slices of the periodic statistics walk, in which the main loop does
+/// other work (and a real-time mgmd leaves its CPU to the rest).
+const STATS_SLICE_PAUSE: Duration = Duration::from_millis(1);
 /// How often punt sockets and hold queues are looked after without a wake-up.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
 /// Most data-plane reports handled per turn of the main loop, after the one that woke it.
@@ -160,6 +163,9 @@ pub async fn run(options: Options) -> Result<()> {
     let mut route_events6 = pin!(route_events6);
     let mut sessions: HashMap<ConnectionId, ProtocolHandle> = HashMap::new();
     let mut stats_timer = tokio::time::interval(STATS_INTERVAL);
+    let mut stats_walk: Option<router::StatsWalk> = None;
+    let mut stats_slices = tokio::time::interval(STATS_SLICE_PAUSE);
+    stats_slices.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     let mut punted = {
         let (sockets, buffer) = router.punt_reader();
@@ -228,12 +234,21 @@ pub async fn run(options: Options) -> Result<()> {
                 }
             },
             _ = stats_timer.tick() => {
-                // The statistics refresh also samples the rates of `show mfe`.
-                router.advance(now());
-                let counts = router.mfe_traffic();
-                reporting.rates.sample(counts.into_iter(), now());
-                router.log_refusals();
-                release_free_heap();
+                // A walk still under way when the next is due goes on (it is not restarted).
+                stats_walk.get_or_insert_with(|| router::StatsWalk::new(now()));
+            }
+            _ = stats_slices.tick(), if stats_walk.is_some() => {
+                let started = now();
+                let walk = stats_walk.as_mut().expect("checked by the branch's condition");
+                let done = router.stats_walk_step(walk, started, router::SLICE_ENTRIES);
+                router.stats_refresh_took(started.elapsed());
+                if done {
+                    stats_walk = None;
+                    // The statistics refresh also samples the rates of `show mfe`.
+                    reporting.rates.sample(router.mfe_traffic().into_iter(), now());
+                    router.log_refusals();
+                    release_free_heap();
+                }
             }
             _ = housekeeping.tick() => router.housekeeping(now()),
             Some(()) = punted.recv() => router.drain_punts(now()),

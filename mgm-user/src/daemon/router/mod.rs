@@ -32,6 +32,7 @@ mod punts;
 mod reload;
 mod rib;
 mod static_api;
+mod stats_walk;
 mod sync;
 mod tables;
 #[cfg(test)]
@@ -42,6 +43,7 @@ pub use executor::Router;
 pub use externals::ExternalFamily;
 use ports::HostJoin;
 pub use ports::{EventSink, Punted, RouterIo};
+pub use stats_walk::{StatsWalk, SLICE_ENTRIES};
 
 use super::{
     api_events::MonitorHub,
@@ -171,6 +173,9 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     stats_read_at: Option<Instant>,
     /// How many times every entry's counters were read (`stats_refreshes`).
     stats_refreshes: u64,
+    /// The longest periodic statistics refresh so far, as the daemon timed it
+    /// (`stats_refresh_longest_us`).
+    stats_refresh_longest: Duration,
     /// The mirror of the kernel's IPv4 multicast routes (with `[mirror]`; the IPv6 one is in
     /// `v6`).
     mirror: Option<kernel_routes::Mirror>,
@@ -277,6 +282,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             punt_retries: punts::PuntRetries::default(),
             stats_read_at: None,
             stats_refreshes: 0,
+            stats_refresh_longest: Duration::ZERO,
             mirror,
             v6,
         })

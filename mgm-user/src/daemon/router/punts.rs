@@ -200,6 +200,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         out.insert("backend_repaired".into(), v4.repaired + v6.repaired);
         out.insert("backend_unsynced_now".into(), (v4.len() + v6.len()) as u64);
         out.insert("stats_refreshes".into(), self.stats_refreshes);
+        out.insert(
+            "stats_refresh_longest_us".into(),
+            self.stats_refresh_longest.as_micros() as u64,
+        );
         // The MFE table's bounds, each family's table on its own: IPv4 (`mfes_*`, `mfe_*`) and
         // IPv6 (`mfes6_*`, `mfe6_*`).
         let tables = [

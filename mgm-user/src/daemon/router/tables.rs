@@ -1,16 +1,15 @@
 //! The API tables (interfaces, protocols, MFEs, groups, IGMP, routes).
 use super::{
-    family::Family, key_of, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID,
-    STATIC_PROTOCOL_ID,
+    family::Family, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID,
 };
 use crate::{
     api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
-    dataplane::{ForwardingBackend, MfeStats},
+    dataplane::ForwardingBackend,
     igmp::{ChangeKind, MembershipChange},
-    mgm::{self, Address, IfId, MemberFlags, ProtocolHandle, Sg},
+    mgm::{self, Address, IfId, MemberFlags, ProtocolHandle},
 };
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
@@ -148,10 +147,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .collect()
     }
 
-    /// Every entry's (source, group), packets and bytes, with fresh counters (what
+    /// Every entry's (source, group), packets and bytes as the counters were last read (what
     /// [`RouterCore::mfes`] counts, without its rows).
-    pub fn mfe_traffic(&mut self) -> Vec<((IpAddr, IpAddr), u64, u64)> {
-        self.refresh_stats(self.clock);
+    pub fn mfe_traffic(&self) -> Vec<((IpAddr, IpAddr), u64, u64)> {
         let mut traffic = self.traffic_of::<Ipv4Addr>();
         traffic.extend(self.traffic_of::<Ipv6Addr>());
         traffic
@@ -179,38 +177,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if !fresh {
             self.refresh_stats(now);
         }
-    }
-
-    /// Feeds the data plane's per-entry counters to the MGM (lifetime refresh on activity).
-    pub fn refresh_stats(&mut self, now: Instant) {
-        self.advance(now);
-        self.stats_read_at = Some(self.clock);
-        self.stats_refreshes += 1;
-        let now = self.now();
-        let sgs: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
-        // Copies the fast path redirected, per interface, for the veth watch.
-        let mut redirected: HashMap<u32, u64> = HashMap::new();
-        for sg in sgs {
-            let Ok(mut stats) = self.backend.mfe_stats(key_of(sg)) else {
-                continue;
-            };
-            count_redirected(&stats, &mut redirected);
-            self.hold.add_to_stats(sg, &mut stats);
-            let _ = self.mgm.report_stats(sg, counters_of(&stats), now);
-        }
-        let sgs: Vec<Sg<Ipv6Addr>> = self.v6.mgm.mfes().map(|m| m.sg()).collect();
-        for sg in sgs {
-            let Ok(mut stats) = Ipv6Addr::stats(&self.backend, Ipv6Addr::key(sg)) else {
-                continue;
-            };
-            count_redirected(&stats, &mut redirected);
-            self.hold.add_to_stats(sg, &mut stats);
-            let _ = self.v6.mgm.report_stats(sg, counters_of(&stats), now);
-        }
-        let io = &self.io;
-        self.veths
-            .refresh(&redirected, |name, ifindex| io.read_veth(name, ifindex));
-        self.drive();
     }
 
     /// The drop counters of the veths in service, by name.
@@ -327,31 +293,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 format!("{} {} {} {}", r.from, source, r.group, r.to.join(" "))
             })
             .collect()
-    }
-}
-
-/// Adds the copies of an entry to the counts per outgoing interface.
-fn count_redirected(stats: &MfeStats, redirected: &mut HashMap<u32, u64>) {
-    for (ifindex, s) in &stats.oifs {
-        *redirected.entry(*ifindex).or_default() += s.packets;
-    }
-}
-
-/// An entry's counters as the MGM takes them.
-fn counters_of<A: Address>(stats: &MfeStats) -> mgm::MfeCounters<A> {
-    mgm::MfeCounters {
-        in_pkts: stats.packets,
-        in_octets: stats.bytes,
-        pkts_different_if: stats.wrong_if,
-        oifs: stats
-            .oifs
-            .iter()
-            .map(|(i, s)| mgm::OifCounters {
-                out_packets: s.packets,
-                ..mgm::OifCounters::new(IfId::index(*i))
-            })
-            .collect(),
-        ..Default::default()
     }
 }
 

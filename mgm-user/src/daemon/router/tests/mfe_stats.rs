@@ -83,3 +83,41 @@ fn a_stats_walk_in_small_buffers_reads_each_entrys_counters_once_per_freshness_i
         2 * usize::from(FLOWS)
     );
 }
+
+#[test]
+fn the_periodic_walk_reads_at_most_its_budget_per_step_and_every_entry_once() {
+    const FLOWS: u8 = 40;
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    for i in 0..FLOWS {
+        miss_of(
+            &mut core,
+            Sg::new(sg().source, Ipv4Addr::new(239, 7, 1, i)),
+            UP0,
+            t0,
+        );
+    }
+    let refreshes = core.counters()["stats_refreshes"];
+    let reads_before = core.backend.stats_reads.get();
+    let mut walk = crate::daemon::router::StatsWalk::new(t0);
+    let mut reads_per_step = Vec::new();
+    loop {
+        let before = core.backend.stats_reads.get();
+        let done = core.stats_walk_step(&mut walk, t0, 16);
+        reads_per_step.push(core.backend.stats_reads.get() - before);
+        assert_eq!(
+            core.counters()["stats_refreshes"],
+            refreshes + u64::from(done),
+            "a walk counts as a refresh once it is done"
+        );
+        if done || reads_per_step.len() > 4 {
+            break;
+        }
+    }
+    assert_eq!(reads_per_step, [16, 16, 8]);
+    assert_eq!(
+        core.backend.stats_reads.get() - reads_before,
+        usize::from(FLOWS),
+        "each entry's counters read once by the walk"
+    );
+}
