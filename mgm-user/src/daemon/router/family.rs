@@ -3,11 +3,16 @@
 //! driven by the same inputs and timers. [`Family`] names, per family, where that state lives
 //! in the [`RouterCore`] and which backend operations write its entries, so that the entry
 //! life cycle (creation in hold mode, handover, retries, checks) is written once.
-use super::{igmp_glue::IgmpClient, kernel_routes::Mirror, sync::Unsynced, RouterCore, RouterIo};
+use super::{
+    drive::Ran, externals::ExternalFamily, igmp_glue::IgmpClient, kernel_routes::Mirror,
+    sync::Unsynced, RouterCore, RouterIo,
+};
 use crate::{
     daemon::{hold::Flow, static_routes::StaticProtocol},
     dataplane::{ForwardingBackend, InstalledMfe, MfeStats},
-    mgm::{Address, Mgm, ProtocolHandle, Sg},
+    igmp,
+    mgm::{Address, IfId, Mgm, ProtocolHandle, Sg, Timestamp},
+    mld,
 };
 use mgm_common::{Sg6Key, SgKey};
 use std::{
@@ -38,9 +43,11 @@ pub(super) struct MirrorParts<'a, A: Address> {
 }
 
 /// An address family: its state in the router and its entries in the backend.
-pub(super) trait Family: Address + Into<IpAddr> {
+pub(super) trait Family: ExternalFamily + Into<IpAddr> {
     /// The backend's key of an entry.
     type Key: Copy;
+    /// The family's name in log lines.
+    const NAME: &'static str;
 
     /// The backend key of `sg`.
     fn key(sg: Sg<Self>) -> Self::Key;
@@ -63,6 +70,22 @@ pub(super) trait Family: Address + Into<IpAddr> {
     fn local<B: ForwardingBackend, I: RouterIo>(
         core: &RouterCore<B, I>,
     ) -> &(ProtocolHandle, IgmpClient<Self>);
+    /// Runs the family's MGM until it has nothing left to do at `now` (see [`Ran`]); the
+    /// callbacks its in-process protocols handled are kept when they are `observed`.
+    fn run_mgm<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+        now: Timestamp,
+        observed: bool,
+    ) -> Ran<Self>;
+    /// The interfaces whose IGMP (MLD) memberships the MGM asked for again (Enable-IGMP).
+    fn take_readd<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+    ) -> Vec<IfId<Self>>;
+    /// Gives the MGM the memberships IGMP (MLD) holds on `ifindex` again.
+    fn readd_memberships<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+        ifindex: u32,
+    );
 
     fn install<B: ForwardingBackend>(
         b: &mut B,
@@ -88,6 +111,7 @@ pub(super) trait Family: Address + Into<IpAddr> {
 
 impl Family for Ipv4Addr {
     type Key = SgKey;
+    const NAME: &'static str = "IPv4";
 
     fn key(sg: Sg) -> SgKey {
         SgKey {
@@ -140,6 +164,29 @@ impl Family for Ipv4Addr {
         &core.builtins.igmp
     }
 
+    fn run_mgm<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+        now: Timestamp,
+        observed: bool,
+    ) -> Ran<Self> {
+        core.run_mgm4(now, observed)
+    }
+
+    fn take_readd<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+    ) -> Vec<IfId<Self>> {
+        std::mem::take(&mut core.builtins.igmp.1.readd)
+    }
+
+    fn readd_memberships<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+        ifindex: u32,
+    ) {
+        if let Ok(changes) = core.igmp.memberships(ifindex) {
+            core.igmp_actions(changes.into_iter().map(igmp::Action::Membership).collect());
+        }
+    }
+
     fn install<B: ForwardingBackend>(
         b: &mut B,
         key: SgKey,
@@ -189,6 +236,7 @@ impl Family for Ipv4Addr {
 
 impl Family for Ipv6Addr {
     type Key = Sg6Key;
+    const NAME: &'static str = "IPv6";
 
     fn key(sg: Sg<Ipv6Addr>) -> Sg6Key {
         Sg6Key::new(sg.source, sg.group)
@@ -234,6 +282,29 @@ impl Family for Ipv6Addr {
         core: &RouterCore<B, I>,
     ) -> &(ProtocolHandle, IgmpClient<Self>) {
         &core.v6.mld_client
+    }
+
+    fn run_mgm<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+        now: Timestamp,
+        observed: bool,
+    ) -> Ran<Self> {
+        core.run_mgm6(now, observed)
+    }
+
+    fn take_readd<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+    ) -> Vec<IfId<Self>> {
+        std::mem::take(&mut core.v6.mld_client.1.readd)
+    }
+
+    fn readd_memberships<B: ForwardingBackend, I: RouterIo>(
+        core: &mut RouterCore<B, I>,
+        ifindex: u32,
+    ) {
+        if let Ok(changes) = core.v6.mld.memberships(ifindex) {
+            core.mld_actions(changes.into_iter().map(mld::Action::Membership).collect());
+        }
     }
 
     fn install<B: ForwardingBackend>(

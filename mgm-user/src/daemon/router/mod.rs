@@ -16,6 +16,7 @@
 //! ([`ownership`]), reload ([`reload`]), and keeping the backend in step with the MGM
 //! ([`sync`]). IPv6 has its own MGM beside the IPv4 one ([`v6`]); the entry life
 //! cycle both share is written once over the [`family::Family`].
+mod drive;
 mod executor;
 mod externals;
 #[cfg(any(test, feature = "testkit"))]
@@ -58,8 +59,8 @@ use crate::{
     dataplane::{DataPlaneReport, ForwardingBackend, IfaceSettings},
     igmp,
     mgm::{
-        self, Action, CallbackSet, ClientDirectory, MemberFlags, Mgm, MgmClient, ProtocolHandle,
-        Sg, StaticRib, Timestamp,
+        self, CallbackSet, ClientDirectory, MemberFlags, Mgm, MgmClient, ProtocolHandle, Sg,
+        StaticRib, Timestamp,
     },
 };
 use family::Family;
@@ -446,59 +447,21 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
-    /// Drains the MGM's actions into the backend and the protocols.
-    fn drive(&mut self) {
-        let refused = self.mgm.capacity_counters().refused;
-        loop {
-            let now = self.now();
-            let mut others = Vec::new();
-            let mut delivered = Vec::new();
-            self.mgm.drive_observed(
-                now,
-                &mut self.builtins,
-                &mut |a| others.push(a),
-                &mut |to, callback, answer| delivered.push((to, callback.clone(), answer.cloned())),
-            );
-            for (to, callback, answer) in delivered {
-                self.delivered_builtin(to, &callback, answer.as_ref());
-            }
-            let mut excluded = false;
-            for action in others {
-                let (action, blocked) = self.without_blocked(action);
-                excluded |= blocked;
-                self.apply(action);
-            }
-            let readd = std::mem::take(&mut self.builtins.igmp.1.readd);
-            if readd.is_empty() && !excluded {
-                break;
-            }
-            for ifid in readd {
-                if let Ok(changes) = self.igmp.memberships(ifid.ifindex) {
-                    self.igmp_actions(changes.into_iter().map(igmp::Action::Membership).collect());
+    /// Runs the IPv4 MGM until it has nothing left to do at `now`: its actions, and the
+    /// callbacks its in-process protocols handled when they are `observed`.
+    fn run_mgm4(&mut self, now: Timestamp, observed: bool) -> drive::Ran<Ipv4Addr> {
+        let (mut actions, mut handled) = (Vec::new(), Vec::new());
+        self.mgm.drive_observed(
+            now,
+            &mut self.builtins,
+            &mut |a| actions.push(a),
+            &mut |to, callback, answer| {
+                if observed {
+                    handled.push((to, callback.clone(), answer.cloned()));
                 }
-            }
-        }
-        let newly_refused = self.mgm.capacity_counters().refused - refused;
-        if newly_refused > 0 {
-            warn!(
-                refused = newly_refused,
-                "the forwarding table is full of active flows: new entries refused"
-            );
-        }
-        self.drive6();
-    }
-
-    fn apply(&mut self, action: Action) {
-        self.monitor.publish_action(&action);
-        match action {
-            Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
-                let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
-                self.entry_written(sg, iif.ifindex, &oifs);
-            }
-            Action::DeleteMfe { sg } => self.entry_deleted(sg),
-            Action::CreationCancelled { sg } => self.creation_cancelled(sg),
-            Action::Callback { to, callback } => self.deliver_external(to, callback),
-        }
+            },
+        );
+        (actions, handled)
     }
 }
 

@@ -8,15 +8,15 @@
 //! see [`super::mld_glue`]). External protocols are registered in it too and hear its
 //! callbacks with IPv6 addresses ([`super::externals`]).
 use super::{
-    family::Draining, igmp_glue::IgmpClient, kernel_routes::Mirror, sync::Unsynced, RouterCore,
-    RouterIo,
+    drive::Ran, family::Draining, igmp_glue::IgmpClient, kernel_routes::Mirror, sync::Unsynced,
+    RouterCore, RouterIo,
 };
 use crate::{
     daemon::{proxy::ProxyProtocol, static_routes::StaticProtocol},
     dataplane::ForwardingBackend,
     mgm::{
-        self, Action, CallbackSet, ClientDirectory, IfId, MemberFlags, Mgm, MgmClient,
-        ProtocolHandle, Sg, StaticRib,
+        self, CallbackSet, ClientDirectory, IfId, MemberFlags, Mgm, MgmClient, ProtocolHandle, Sg,
+        StaticRib, Timestamp,
     },
     mld,
 };
@@ -159,79 +159,34 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .wrong_interface(sg.source_addr(), sg.group_addr(), ifindex, header, now);
     }
 
-    /// Drains the IPv6 MGM's actions into the backend, and MLD's memberships back into it
-    /// after an Enable-IGMP callback.
-    pub(super) fn drive6(&mut self) {
-        let refused = self.v6.mgm.capacity_counters().refused;
-        loop {
-            let now = self.now();
-            let mut actions = Vec::new();
-            let mut delivered = Vec::new();
-            // What the built-in protocols handled matters only to a monitor, or as the bracket
-            // of an external protocol's call.
-            let observed = self.monitor.active() || self.calling.is_some();
-            let V6 {
-                mgm,
+    /// Runs the IPv6 MGM until it has nothing left to do at `now`: its actions, and the
+    /// callbacks its in-process protocols handled when they are `observed`.
+    pub(super) fn run_mgm6(&mut self, now: Timestamp, observed: bool) -> Ran<Ipv6Addr> {
+        let (mut actions, mut handled) = (Vec::new(), Vec::new());
+        let V6 {
+            mgm,
+            statics,
+            mld_client,
+            proxy,
+            kernel,
+            ..
+        } = &mut self.v6;
+        mgm.drive_observed(
+            now,
+            &mut Clients {
                 statics,
-                mld_client,
+                mld: mld_client,
                 proxy,
                 kernel,
-                ..
-            } = &mut self.v6;
-            mgm.drive_observed(
-                now,
-                &mut Clients {
-                    statics,
-                    mld: mld_client,
-                    proxy,
-                    kernel,
-                },
-                &mut |a| actions.push(a),
-                &mut |to, callback, answer| {
-                    if observed {
-                        delivered.push((to, callback.clone(), answer.cloned()));
-                    }
-                },
-            );
-            for (to, callback, answer) in delivered {
-                self.delivered_builtin(to, &callback, answer.as_ref());
-            }
-            let mut excluded = false;
-            for action in actions {
-                let (action, blocked) = self.without_blocked(action);
-                excluded |= blocked;
-                self.apply6(action);
-            }
-            let readd = std::mem::take(&mut self.v6.mld_client.1.readd);
-            if readd.is_empty() && !excluded {
-                break;
-            }
-            for ifid in readd {
-                if let Ok(changes) = self.v6.mld.memberships(ifid.ifindex) {
-                    self.mld_actions(changes.into_iter().map(mld::Action::Membership).collect());
+            },
+            &mut |a| actions.push(a),
+            &mut |to, callback, answer| {
+                if observed {
+                    handled.push((to, callback.clone(), answer.cloned()));
                 }
-            }
-        }
-        let newly_refused = self.v6.mgm.capacity_counters().refused - refused;
-        if newly_refused > 0 {
-            warn!(
-                refused = newly_refused,
-                "the IPv6 forwarding table is full of active flows: new entries refused"
-            );
-        }
-    }
-
-    fn apply6(&mut self, action: Action<Ipv6Addr>) {
-        self.monitor.publish_action(&action);
-        match action {
-            Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
-                let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
-                self.entry_written(sg, iif.ifindex, &oifs);
-            }
-            Action::DeleteMfe { sg } => self.entry_deleted(sg),
-            Action::CreationCancelled { sg } => self.creation_cancelled(sg),
-            Action::Callback { to, callback } => self.deliver_external(to, callback),
-        }
+            },
+        );
+        (actions, handled)
     }
 
     /// Interface `ifindex` (named `name`) entered service (`owned`: a built-in protocol owns
