@@ -137,8 +137,22 @@ pub mod stat {
     /// Packets of an entry in hold mode forwarded by the fast path because userspace had sent
     /// on every packet punted before them on the same receive queue (the handover).
     pub const HOLD_HANDED_OVER: u32 = 53;
+    /// Multi-buffer (jumbo) frames: larger than the first buffer the driver gave the ingress
+    /// program (on veth, frames past ~3.5 KiB).
+    pub const MULTI_BUFFER: u32 = 54;
+    /// Multi-buffer frames whose Ethernet, IP or IPv6 extension headers run past their first
+    /// buffer (the program reads headers there only): passed to the kernel.
+    pub const HEADERS_PAST_FIRST_BUFFER: u32 = 55;
+    /// Frames of entries with several outgoing interfaces that the devmap broadcast cannot
+    /// clone (multi-buffer, or longer than a page holds behind the headroom): the kernel would
+    /// drop every copy, so they go to the kernel's stack instead, untouched, which forwards
+    /// them only if its own multicast routes (ipmr) cover the (S,G).
+    pub const JUMBO_PASSED: u32 = 56;
+    /// Multi-buffer frames that were not punted (the punt sockets take single-buffer frames):
+    /// also counted by what happened instead ([`MISS_PASSED`], [`HOLD_NO_PUNT_SOCKET`]).
+    pub const MULTI_BUFFER_NOT_PUNTED: u32 = 57;
     /// Number of counters.
-    pub const COUNT: u32 = 54;
+    pub const COUNT: u32 = 58;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -196,6 +210,10 @@ pub mod stat {
         "scope_boundary",
         "egress_scope_boundary",
         "hold_handed_over",
+        "multi_buffer",
+        "headers_past_first_buffer",
+        "jumbo_passed",
+        "multi_buffer_not_punted",
     ];
 }
 

@@ -8,6 +8,11 @@
 //! program hands what the rules look at (length, TTL or hop limit, scope) and the entry's
 //! counter slot over in the frame's metadata ([`XdpMeta`]). Only a frame without it (the
 //! metadata could not be attached, `stat::META_FAILED`) has its header read here.
+//!
+//! Frags-aware like the ingress program (a devmap's programs must match the program that
+//! redirects into it); the broadcast never hands it a multi-buffer frame (see
+//! `stat::JUMBO_PASSED`), and the rules read the packet's length from its header, the whole
+//! packet's.
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use core::mem::size_of;
 use mgm_common::{stat, OifCounterKey, XdpMeta, IFACE_FLAG_CONFIGURED, NO_SCOPE};
@@ -18,7 +23,7 @@ use crate::{
 };
 
 /// Egress program of every entry of every outgoing-interface set.
-#[xdp(map = "devmap")]
+#[xdp(frags, map = "devmap")]
 pub fn mgm_egress(ctx: XdpContext) -> u32 {
     // SAFETY: reading the context the kernel handed us.
     let ifindex = unsafe { (*ctx.ctx).egress_ifindex };

@@ -15,6 +15,13 @@
 //! entries (samples and the fail-safe, see [`crate::mirror`]), TTL ≤ 1 and negative entries.
 //! Hold and mirrored entries cost the hit path of the others one flag test. 802.1Q-tagged
 //! frames are forwarded untagged (the router's outgoing interfaces are L3 interfaces).
+//!
+//! Multi-buffer (jumbo) frames: the program is frags-aware (`xdp.frags`). Headers are read in
+//! the first buffer (a frame whose headers run past it goes to the kernel), lengths are checked
+//! against the whole frame. An entry with one outgoing interface redirects them like any frame;
+//! the devmap broadcast cannot clone them (nor single-buffer frames past
+//! [`packet::BROADCAST_CLONE_MAX`]), so those of an entry with several go to the kernel, and
+//! misses are not punted (the punt sockets take single buffers). Each case is counted.
 use aya_ebpf::{
     bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
     helpers::{bpf_redirect, bpf_xdp_adjust_head, bpf_xdp_adjust_meta},
@@ -38,28 +45,40 @@ use crate::{
 };
 
 /// The ingress XDP program, attached to every interface mgm routes on.
-#[xdp]
+#[xdp(frags)]
 pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     count(stat::RX);
     let start = ctx.data();
     let end = ctx.data_end();
+    let frame_len = packet::frame_len(&ctx);
+    let multi_buffer = frame_len > end - start;
+    if multi_buffer {
+        count(stat::MULTI_BUFFER);
+    }
     let (offset, tagged) = match packet::link(start, end) {
         Link::Ipv4 { offset, tagged } => (offset, tagged),
-        Link::Ipv6 { offset, tagged } => return ingress6::ingress6(&ctx, offset, tagged),
+        Link::Ipv6 { offset, tagged } => {
+            return ingress6::ingress6(&ctx, offset, tagged, frame_len)
+        }
         Link::Other => return verdict(stat::NOT_IPV4, xdp_action::XDP_PASS),
-        Link::Truncated => return verdict(stat::MALFORMED_ETH, xdp_action::XDP_DROP),
+        Link::Truncated => return unreadable(multi_buffer, stat::MALFORMED_ETH),
     };
     if tagged {
         count(stat::VLAN);
     }
     let Some(ip) = ptr_at::<Ipv4Hdr>(start, end, offset) else {
-        return verdict(stat::MALFORMED_IPV4, xdp_action::XDP_DROP);
+        return unreadable(multi_buffer, stat::MALFORMED_IPV4);
     };
     // SAFETY: the fixed header is inside the frame (checked by ptr_at).
     let ip = unsafe { &*ip };
-    let Some(header_len) = packet::ipv4_header_len(start, end, offset, ip) else {
+    let Some(header_len) = packet::ipv4_header_len(offset, ip, frame_len) else {
         return verdict(stat::MALFORMED_IPV4, xdp_action::XDP_DROP);
     };
+    // Only a multi-buffer frame's options can run past the first buffer (the header is inside
+    // the frame).
+    if start + offset + header_len > end {
+        return verdict(stat::HEADERS_PAST_FIRST_BUFFER, xdp_action::XDP_PASS);
+    }
     let daddr = u32::from_be(ip.daddr);
     if daddr >> 28 != 0xe {
         return verdict(stat::NOT_MULTICAST, xdp_action::XDP_PASS);
@@ -99,6 +118,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         len: u64::from(u16::from_be(ip.total_len)),
         scope: NO_SCOPE,
         tagged,
+        jumbo: packet::too_large_to_clone(frame_len, multi_buffer),
     };
     hit(&ctx, &Ipv4 { sg, offset }, &entry, &packet)
 }
@@ -161,10 +181,13 @@ pub struct Packet {
     pub scope: u8,
     /// Whether it carries an 802.1Q tag.
     pub tagged: bool,
+    /// Whether the devmap broadcast cannot clone it ([`packet::too_large_to_clone`]).
+    pub jumbo: bool,
 }
 
 /// The hit path of both families: the incoming interface, hold mode, mirrored entries, TTL or
-/// hop limit ≤ 1, the entry's counters, negative entries, then the replication.
+/// hop limit ≤ 1, frames too large for the broadcast to replicate, the entry's counters,
+/// negative entries, then the replication.
 #[inline(always)]
 pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &Packet) -> u32 {
     let counters = MFE_STATS.get_ptr_mut(entry.stats_slot);
@@ -208,6 +231,11 @@ pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &P
         }
         return verdict(F::EXPIRED, xdp_action::XDP_DROP);
     }
+    if packet.jumbo && entry.oif == 0 && entry.oif_set != NO_OIF_SET {
+        // Left untouched for the kernel, and not counted for the entry: its copies would be
+        // derived from the entry's packets (`OifCounters`).
+        return verdict(stat::JUMBO_PASSED, xdp_action::XDP_PASS);
+    }
     if let Some(counters) = counters {
         // SAFETY: per-CPU slot.
         unsafe {
@@ -219,6 +247,18 @@ pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &P
         return verdict(stat::NEGATIVE, xdp_action::XDP_DROP);
     }
     forward::<F>(ctx, entry, packet)
+}
+
+/// The verdict for a frame whose Ethernet or fixed IP header is not in its first buffer: a
+/// multi-buffer frame goes to the kernel, which reads headers across buffers; any other is
+/// too short: dropped, counted as `malformed`.
+#[inline(always)]
+pub fn unreadable(multi_buffer: bool, malformed: u32) -> u32 {
+    if multi_buffer {
+        verdict(stat::HEADERS_PAST_FIRST_BUFFER, xdp_action::XDP_PASS)
+    } else {
+        verdict(malformed, xdp_action::XDP_DROP)
+    }
 }
 
 /// Counts `reason` and returns `action`.
@@ -364,9 +404,14 @@ fn punts_handled(slot: u32) -> bool {
 }
 
 /// The redirect to the socket in `slot`, the frame numbered ([`PuntMeta`]) and counted in
-/// `PUNTED`; `None` (frame unchanged) if it cannot be punted.
+/// `PUNTED`; `None` (frame unchanged) if it cannot be punted (a multi-buffer frame: the punt
+/// sockets are not bound for them, the kernel would drop it there).
 #[inline(always)]
 fn punt_to(ctx: &XdpContext, slot: u32) -> Option<u32> {
+    if packet::is_multi_buffer(ctx) {
+        count(stat::MULTI_BUFFER_NOT_PUNTED);
+        return None;
+    }
     let punted = PUNTED.get_ptr_mut(slot)?;
     // SAFETY: only the CPU serving this slot's receive queue writes it.
     let seq = unsafe { *punted }.wrapping_add(1);
