@@ -144,15 +144,23 @@ pub mod stat {
     /// buffer (the program reads headers there only): passed to the kernel.
     pub const HEADERS_PAST_FIRST_BUFFER: u32 = 55;
     /// Frames of entries with several outgoing interfaces that the devmap broadcast cannot
-    /// clone (multi-buffer, or longer than a page holds behind the headroom): the kernel would
-    /// drop every copy, so they go to the kernel's stack instead, untouched, which forwards
-    /// them only if its own multicast routes (ipmr) cover the (S,G).
+    /// clone (multi-buffer, or longer than a page holds behind the headroom; the kernel would
+    /// drop every copy): passed, with their TTL or hop limit decremented and a [`JumboMeta`]
+    /// in front, to the TC program on the same interface, which replicates them
+    /// ([`JUMBO_REPLICATED`]).
     pub const JUMBO_PASSED: u32 = 56;
     /// Multi-buffer frames that were not punted (the punt sockets take single-buffer frames):
     /// also counted by what happened instead ([`MISS_PASSED`], [`HOLD_NO_PUNT_SOCKET`]).
     pub const MULTI_BUFFER_NOT_PUNTED: u32 = 57;
+    /// Jumbo frames the TC program replicated with one skb clone per outgoing interface (each
+    /// copy counted as the egress program counts it: `EGRESS_TX` or a drop reason).
+    pub const JUMBO_REPLICATED: u32 = 58;
+    /// Jumbo frames whose outgoing set has no member list (`SET_MEMBERS`): dropped.
+    pub const JUMBO_NO_MEMBERS: u32 = 59;
+    /// Jumbo copies the kernel refused to clone or redirect: dropped (counted for the entry).
+    pub const JUMBO_CLONE_FAILED: u32 = 60;
     /// Number of counters.
-    pub const COUNT: u32 = 58;
+    pub const COUNT: u32 = 61;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -214,6 +222,9 @@ pub mod stat {
         "headers_past_first_buffer",
         "jumbo_passed",
         "multi_buffer_not_punted",
+        "jumbo_replicated",
+        "jumbo_no_members",
+        "jumbo_clone_failed",
     ];
 }
 
@@ -494,6 +505,49 @@ pub struct XdpMeta {
     pub reserved: [u8; 2],
 }
 
+/// Metadata the ingress program puts in front of a jumbo frame of an entry with several
+/// outgoing interfaces, which it passes on to the TC program instead of broadcasting
+/// (`stat::JUMBO_PASSED`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JumboMeta {
+    /// [`JUMBO_MARKER`]: tells this metadata from anything else in front of a frame.
+    pub marker: u32,
+    /// The entry's outgoing set (`SET_MEMBERS` key).
+    pub oif_set: u32,
+    /// What every copy's rules need, as for the egress program.
+    pub copy: XdpMeta,
+}
+
+/// `JumboMeta::marker`.
+pub const JUMBO_MARKER: u32 = 0x4a55_4d42;
+
+/// The interfaces of one outgoing set (`SET_MEMBERS`, keyed by set id), for the TC program
+/// that replicates jumbo frames: devmaps cannot be read from TC.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetMembers {
+    /// Interfaces listed in `ifindex`.
+    pub count: u32,
+    /// Their ifindexes, the first `count` of them.
+    pub ifindex: [u32; limits::SET_IFACES as usize],
+}
+
+impl SetMembers {
+    /// The member list of `oifs` (at most `limits::SET_IFACES`; more are left out).
+    pub fn new(oifs: &[u32]) -> Self {
+        let mut members = Self {
+            count: 0,
+            ifindex: [0; limits::SET_IFACES as usize],
+        };
+        for (slot, oif) in members.ifindex.iter_mut().zip(oifs) {
+            *slot = *oif;
+            members.count += 1;
+        }
+        members
+    }
+}
+
 /// `XdpMeta::scope` of IPv4 packets: above every boundary.
 pub const NO_SCOPE: u8 = u8::MAX;
 
@@ -664,6 +718,7 @@ mod pod {
     unsafe impl aya::Pod for RateLimit {}
     unsafe impl aya::Pod for ReportedSg {}
     unsafe impl aya::Pod for XdpMeta {}
+    unsafe impl aya::Pod for SetMembers {}
 }
 
 #[cfg(test)]

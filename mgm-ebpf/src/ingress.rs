@@ -20,8 +20,9 @@
 //! the first buffer (a frame whose headers run past it goes to the kernel), lengths are checked
 //! against the whole frame. An entry with one outgoing interface redirects them like any frame;
 //! the devmap broadcast cannot clone them (nor single-buffer frames past
-//! [`packet::BROADCAST_CLONE_MAX`]), so those of an entry with several go to the kernel, and
-//! misses are not punted (the punt sockets take single buffers). Each case is counted.
+//! [`packet::BROADCAST_CLONE_MAX`]), so those of an entry with several are passed, prepared
+//! and described in a [`JumboMeta`], to the TC program ([`crate::jumbo`]), which replicates
+//! them; misses are not punted (the punt sockets take single buffers). Each case is counted.
 use aya_ebpf::{
     bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
     helpers::{bpf_redirect, bpf_xdp_adjust_head, bpf_xdp_adjust_meta},
@@ -31,8 +32,8 @@ use aya_ebpf::{
 use aya_log_ebpf::error;
 use core::mem::size_of;
 use mgm_common::{
-    report_kind, stat, IfaceConfig, MfeValue, PuntMeta, SgKey, XdpMeta, IFACE_FLAG_MIRRORED,
-    MFE_FLAG_HOLD, MFE_FLAG_MIRRORED, NO_OIF_SET, NO_SCOPE,
+    report_kind, stat, IfaceConfig, JumboMeta, MfeValue, PuntMeta, SgKey, XdpMeta,
+    IFACE_FLAG_MIRRORED, JUMBO_MARKER, MFE_FLAG_HOLD, MFE_FLAG_MIRRORED, NO_OIF_SET, NO_SCOPE,
 };
 
 use crate::{
@@ -186,8 +187,7 @@ pub struct Packet {
 }
 
 /// The hit path of both families: the incoming interface, hold mode, mirrored entries, TTL or
-/// hop limit ≤ 1, frames too large for the broadcast to replicate, the entry's counters,
-/// negative entries, then the replication.
+/// hop limit ≤ 1, the entry's counters, negative entries, then the replication.
 #[inline(always)]
 pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &Packet) -> u32 {
     let counters = MFE_STATS.get_ptr_mut(entry.stats_slot);
@@ -230,11 +230,6 @@ pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &P
             unsafe { (*counters).ttl_expired += 1 };
         }
         return verdict(F::EXPIRED, xdp_action::XDP_DROP);
-    }
-    if packet.jumbo && entry.oif == 0 && entry.oif_set != NO_OIF_SET {
-        // Left untouched for the kernel, and not counted for the entry: its copies would be
-        // derived from the entry's packets (`OifCounters`).
-        return verdict(stat::JUMBO_PASSED, xdp_action::XDP_PASS);
     }
     if let Some(counters) = counters {
         // SAFETY: per-CPU slot.
@@ -295,6 +290,18 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u3
         // SAFETY: helper without preconditions.
         let action = unsafe { bpf_redirect(entry.oif, 0) } as u32;
         return verdict(stat::FORWARDED, action);
+    }
+    if packet.jumbo {
+        // The broadcast cannot clone it: the TC program behind XDP_PASS replicates it.
+        let meta = JumboMeta {
+            marker: JUMBO_MARKER,
+            oif_set: entry.oif_set,
+            copy,
+        };
+        if !write_front(ctx, meta) {
+            count(stat::META_FAILED);
+        }
+        return verdict(stat::JUMBO_PASSED, xdp_action::XDP_PASS);
     }
     if !write_front(ctx, copy) {
         count(stat::META_FAILED);

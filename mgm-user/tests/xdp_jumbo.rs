@@ -2,10 +2,12 @@
 //! built by BPF_PROG_TEST_RUN, then a lab whose links carry a 9000-byte MTU, with 8000-byte and
 //! 1400-byte UDP datagrams. An entry with one outgoing interface forwards them intact; an
 //! interface whose MTU is smaller counts and drops them; an entry with several outgoing
-//! interfaces hands the jumbo ones to the kernel (the broadcast cannot clone them), counted.
+//! interfaces hands the jumbo ones to the TC program (the broadcast cannot clone them), which
+//! sends every listed interface a copy, intact too.
 mod xdp_common;
 
 use mgm_common::SgKey;
+use mgm_common::{JumboMeta, JUMBO_MARKER};
 use mgm_user::{
     dataplane::{DataPlane, DataPlaneError, ForwardingBackend, IfaceSettings, XdpBackend},
     lab::{Host, Lab},
@@ -18,7 +20,8 @@ use std::{
     time::{Duration, Instant},
 };
 use xdp_common::{
-    checksum, forwarding_fixture, test_run, xdp_md, Frame, LO, XDP_DROP, XDP_PASS, XDP_REDIRECT,
+    checksum, forwarding_fixture, metadata_of, test_run, xdp_md, Frame, LO, XDP_DROP, XDP_PASS,
+    XDP_REDIRECT,
 };
 
 /// Bytes BPF_PROG_TEST_RUN puts in a frame's first buffer: a page less the XDP headroom (256)
@@ -98,13 +101,22 @@ fn a_multi_buffer_frame_is_forwarded_whole_or_passed_and_always_counted() {
         .expect("configure");
     assert_eq!(run_split(&mut fx.plane, &jumbo).0, XDP_REDIRECT);
 
-    // Several outgoing interfaces: the broadcast cannot clone it, the kernel gets it
-    // untouched (TTL as it came) and it is counted; a small frame is still broadcast.
+    // Several outgoing interfaces: the broadcast cannot clone it; it is passed on to the TC
+    // program, prepared (TTL decremented) and described in front; a small frame is still
+    // broadcast.
     let oifs = fx.oifs.clone();
     fx.backend.install_mfe(fx_sg(), LO, &oifs).expect("install");
     let (verdict, out) = run_split(&mut fx.plane, &jumbo);
     assert_eq!(verdict, XDP_PASS);
-    assert_eq!(out, jumbo, "passed untouched");
+    let meta_len = std::mem::size_of::<JumboMeta>();
+    let word = |at: usize| u32::from_ne_bytes(out[at..at + 4].try_into().expect("4 bytes"));
+    assert_eq!(word(0), JUMBO_MARKER, "the TC program's metadata in front");
+    let (meta, frame) = metadata_of(&out[8..]);
+    assert_eq!((meta.len, meta.hops), ((jumbo.len() - 14) as u32, 63));
+    assert_eq!(frame.len(), jumbo.len());
+    assert_eq!(frame[14 + 8], 63, "TTL decremented");
+    assert_eq!(frame[34..], jumbo[34..], "payload intact");
+    assert_eq!(out.len(), meta_len + jumbo.len());
     assert_eq!(fx.stats()["jumbo_passed"], 1);
     let small = Frame::default().bytes();
     assert_eq!(run_split(&mut fx.plane, &small).0, XDP_REDIRECT);
@@ -311,16 +323,35 @@ fn a_9000_byte_mtu_lab_forwards_8000_byte_datagrams_intact() {
         "the entry counts them for the interface"
     );
 
-    // Two outgoing interfaces: the small ones broadcast to both; the jumbo ones go to the
-    // kernel, counted (without routes of its own the kernel does not forward them).
-    install(&mut router, &[1, 2]);
+    // Three outgoing interfaces: the small ones broadcast; the jumbo ones replicated by the TC
+    // program, every one intact at both 9000-byte receivers, counted and dropped for the
+    // 1500-byte one.
+    install(&mut router, &[1, 2, 3]);
     send(2 * EACH);
     for n in 1..=2 {
         let got = captured(n);
         assert_eq!(got.get(&SMALL), Some(&EACH), "receiver {n}");
-        assert_eq!(got.get(&JUMBO), None, "receiver {n}");
+        assert_eq!(got.get(&JUMBO), Some(&EACH), "receiver {n}");
     }
+    let got = captured(3);
+    assert_eq!((got.get(&SMALL), got.get(&JUMBO)), (Some(&EACH), None));
     let stats = router.plane.global_stats().expect("stats");
-    assert_eq!(stats["jumbo_passed"], EACH);
+    assert_eq!(
+        (stats["jumbo_passed"], stats["jumbo_replicated"]),
+        (EACH, EACH)
+    );
     assert_eq!(stats["multi_buffer"], 3 * EACH);
+    assert_eq!(stats["egress_mtu"], 2 * EACH);
+    assert_eq!(stats["jumbo_clone_failed"] + stats["jumbo_no_members"], 0);
+    let entry = router.backend.mfe_stats(sg).expect("entry");
+    // Receiver 3's interface stayed in the entry since the second part: its jumbo drops of
+    // both parts, and the small ones as copies.
+    for (ifindex, counters) in &entry.oifs {
+        let drops = if *ifindex == oif[&3] { 2 * EACH } else { 0 };
+        assert_eq!(
+            (counters.drops, counters.packets),
+            (drops, 2 * EACH),
+            "interface {ifindex}"
+        );
+    }
 }

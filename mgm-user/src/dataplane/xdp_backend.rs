@@ -122,7 +122,8 @@ impl XdpBackend {
             aya::maps::Map::ArrayOfMaps(data) => data,
             _ => return Err(DataPlaneError::Missing("OIF_SETS array of maps")),
         };
-        let sets = OifSets::open(outer, egress, &users)?;
+        let members = plane.take_map(map_name::SET_MEMBERS)?.try_into()?;
+        let sets = OifSets::open(outer, members, egress, &users)?;
         let entries = found
             .into_iter()
             .map(|(sg, value)| (sg, Installed::adopt(&value)))
