@@ -74,6 +74,8 @@ pub struct Report {
     pub latency: Vec<Latency>,
     /// Miss to first forwarded packet.
     pub first_packet: Vec<FirstPacket>,
+    /// Jumbo frames against the kernel.
+    pub jumbo: Vec<crate::jumbo::Jumbo>,
 }
 
 impl Report {
@@ -160,6 +162,10 @@ impl Report {
         if !self.first_packet.is_empty() {
             md.push('\n');
             md.push_str(&crate::first_packet::table(&self.first_packet));
+        }
+        if !self.jumbo.is_empty() {
+            md.push('\n');
+            md.push_str(&crate::jumbo::table(&self.jumbo));
         }
         md
     }
@@ -474,6 +480,7 @@ mod tests {
             micro: Vec::new(),
             latency: Vec::new(),
             first_packet: Vec::new(),
+            jumbo: Vec::new(),
         }
     }
 
