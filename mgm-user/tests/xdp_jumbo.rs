@@ -3,7 +3,8 @@
 //! 1400-byte UDP datagrams. An entry with one outgoing interface forwards them intact; an
 //! interface whose MTU is smaller counts and drops them; an entry with several outgoing
 //! interfaces hands the jumbo ones to the TC program (the broadcast cannot clone them), which
-//! sends every listed interface a copy, intact too.
+//! sends every listed interface a copy, intact too. IPv6 jumbo frames are forwarded alike, and
+//! a frame whose extension headers run past its first buffer goes to the kernel, counted.
 mod xdp_common;
 
 use mgm_common::SgKey;
@@ -19,6 +20,7 @@ use std::{
     net::{Ipv4Addr, UdpSocket},
     time::{Duration, Instant},
 };
+use xdp_common::v6::{dest_opts, forwarding_fixture6, udp, Frame6};
 use xdp_common::{
     checksum, forwarding_fixture, metadata_of, test_run, xdp_md, Frame, LO, XDP_DROP, XDP_PASS,
     XDP_REDIRECT,
@@ -121,6 +123,41 @@ fn a_multi_buffer_frame_is_forwarded_whole_or_passed_and_always_counted() {
     let small = Frame::default().bytes();
     assert_eq!(run_split(&mut fx.plane, &small).0, XDP_REDIRECT);
     assert_eq!(fx.stats()["multi_buffer"], 4);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn ipv6_jumbo_frames_are_forwarded_and_headers_past_the_first_buffer_go_to_the_kernel() {
+    let mut fx = forwarding_fixture6();
+    let jumbo = Frame6 {
+        upper: udp(8000),
+        ..Frame6::default()
+    }
+    .bytes();
+    let (verdict, out) = run_split(&mut fx.plane, &jumbo);
+    assert_eq!(verdict, XDP_REDIRECT);
+    assert_eq!(out.len(), jumbo.len());
+    assert_eq!(out[14 + 7], 63, "hop limit decremented");
+    assert_eq!(out[22..], jumbo[22..], "addresses and payload intact");
+
+    // Three 2 KiB Destination Options headers: the third starts past the first buffer.
+    let long_chain = Frame6 {
+        ext: vec![dest_opts(256), dest_opts(256), dest_opts(256)],
+        ..Frame6::default()
+    }
+    .bytes();
+    let (verdict, out) = run_split(&mut fx.plane, &long_chain);
+    assert_eq!(verdict, XDP_PASS);
+    assert_eq!(out, long_chain, "untouched");
+    let stats = fx.stats();
+    assert_eq!(
+        (
+            stats["multi_buffer"],
+            stats["headers_past_first_buffer"],
+            stats["bad_ext_chain"]
+        ),
+        (2, 1, 0)
+    );
 }
 
 fn fx_sg() -> SgKey {
@@ -354,4 +391,53 @@ fn a_9000_byte_mtu_lab_forwards_8000_byte_datagrams_intact() {
             "interface {ifindex}"
         );
     }
+}
+
+/// The types of the bpf_link descriptors this process holds on the interface `ifindex`.
+fn held_links(ifindex: u32) -> Vec<String> {
+    let mut types: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("fd directory")
+        .filter_map(|fd| {
+            let fd = fd.ok()?;
+            let target = std::fs::read_link(fd.path()).ok()?;
+            if !target.to_string_lossy().contains("bpf_link") {
+                return None;
+            }
+            let name = fd.file_name();
+            let info =
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{}", name.to_string_lossy()))
+                    .ok()?;
+            let field = |key: &str| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .map(|v| v.trim().to_owned())
+            };
+            (field("ifindex:")? == ifindex.to_string()).then(|| field("link_type:"))?
+        })
+        .collect();
+    types.sort();
+    types
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn detaching_removes_the_tc_program_too_and_an_interface_can_be_attached_again() {
+    let mut fx = xdp_common::fixture();
+    // An ifindex no other test's interface has (the tests share the process's descriptors).
+    const INDEX: u32 = 4242;
+    let index = INDEX.to_string();
+    xdp_common::ip(&[
+        "link", "add", "j0", "index", &index, "type", "veth", "peer", "name", "j1",
+    ]);
+    fx.plane.attach("j0", false).expect("attach");
+    assert_eq!(held_links(INDEX), ["tcx", "xdp"]);
+    fx.plane.detach("j0").expect("detach");
+    assert!(
+        held_links(INDEX).is_empty(),
+        "left attached: {:?}",
+        held_links(INDEX)
+    );
+    // An interface that went down, or was deleted and created anew, is attached again.
+    fx.plane.attach("j0", false).expect("attach again");
+    assert_eq!(held_links(INDEX), ["tcx", "xdp"]);
 }

@@ -5,7 +5,6 @@ use aya::{
     maps::{Map, MapInfo, PerCpuArray},
     programs::{
         links::{FdLink, PinnedLink},
-        tc::SchedClassifierLinkId,
         xdp::XdpLink,
         ProgramFd, SchedClassifier, TcAttachType, Xdp, XdpMode,
     },
@@ -186,9 +185,10 @@ pub struct DataPlane {
     ebpf: Ebpf,
     pin_dir: Option<PathBuf>,
     attached: BTreeMap<String, Attachment>,
-    /// The TC program's attachments (never pinned: while no mgmd runs, jumbo frames of
-    /// multi-interface entries go on into the stack).
-    tc_attached: BTreeMap<String, SchedClassifierLinkId>,
+    /// The TC program's attachments (tcx links, never pinned: while no mgmd runs, jumbo frames
+    /// of multi-interface entries go on into the stack). Dropping one detaches it (aya's own
+    /// `detach` of a tcx link left it attached on this kernel).
+    tc_attached: BTreeMap<String, FdLink>,
 }
 
 impl DataPlane {
@@ -287,12 +287,16 @@ impl DataPlane {
     pub fn attach(&mut self, iface: &str, generic: bool) -> Result<(), DataPlaneError> {
         let fresh = !self.tc_attached.contains_key(iface);
         if fresh {
-            let link = tc(&mut self.ebpf)?.attach(iface, TcAttachType::Ingress)?;
+            let program = tc(&mut self.ebpf)?;
+            let id = program.attach(iface, TcAttachType::Ingress)?;
+            let link = FdLink::try_from(program.take_link(id)?).map_err(|_| {
+                DataPlaneError::Invalid(format!("{iface}: TC attachment is not a bpf_link"))
+            })?;
             self.tc_attached.insert(iface.to_owned(), link);
         }
         let attached = self.attach_xdp(iface, generic);
-        if let (Err(_), true, Some(link)) = (&attached, fresh, self.tc_attached.remove(iface)) {
-            let _ = tc(&mut self.ebpf).map(|program| program.detach(link));
+        if attached.is_err() && fresh {
+            self.tc_attached.remove(iface);
         }
         attached
     }
@@ -334,11 +338,10 @@ impl DataPlane {
     /// Detaches the ingress program from `iface` (and removes its pinned link), then the TC
     /// program.
     pub fn detach(&mut self, iface: &str) -> Result<(), DataPlaneError> {
-        self.detach_xdp(iface)?;
-        if let Some(link) = self.tc_attached.remove(iface) {
-            tc(&mut self.ebpf)?.detach(link)?;
-        }
-        Ok(())
+        // First: a link that is gone fails the XDP detach, and the interface may come back
+        // under the same name.
+        self.tc_attached.remove(iface);
+        self.detach_xdp(iface)
     }
 
     fn detach_xdp(&mut self, iface: &str) -> Result<(), DataPlaneError> {
