@@ -15,6 +15,7 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
 };
+use tracing::warn;
 
 /// The XDP object built from `mgm-ebpf` by this crate's build script.
 static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mgm-xdp"));
@@ -283,22 +284,38 @@ impl DataPlane {
     /// Attaches the ingress program to `iface` in driver (native) mode, or in generic (skb)
     /// mode when `generic` is set (for NICs without native XDP, bridges and `lo`). When
     /// pinned, an attachment left by an earlier run is taken over atomically. The TC program
-    /// replicating jumbo frames is attached first (tcx, kernel 6.6 or later).
+    /// replicating jumbo frames is attached first (tcx, kernel 6.6 or later); without it (an
+    /// older kernel, logged) the interface is forwarded all the same, and the jumbo frames of
+    /// its multi-interface entries go into the stack (`jumbo_passed` without
+    /// `jumbo_replicated`).
     pub fn attach(&mut self, iface: &str, generic: bool) -> Result<(), DataPlaneError> {
         let fresh = !self.tc_attached.contains_key(iface);
         if fresh {
-            let program = tc(&mut self.ebpf)?;
-            let id = program.attach(iface, TcAttachType::Ingress)?;
-            let link = FdLink::try_from(program.take_link(id)?).map_err(|_| {
-                DataPlaneError::Invalid(format!("{iface}: TC attachment is not a bpf_link"))
-            })?;
-            self.tc_attached.insert(iface.to_owned(), link);
+            match self.attach_tc(iface) {
+                Ok(link) => {
+                    self.tc_attached.insert(iface.to_owned(), link);
+                }
+                Err(e) => warn!(
+                    interface = iface,
+                    error = %e,
+                    "TC program not attached: jumbo frames of entries with several outgoing \
+                     interfaces arriving here go into the stack"
+                ),
+            }
         }
         let attached = self.attach_xdp(iface, generic);
         if attached.is_err() && fresh {
             self.tc_attached.remove(iface);
         }
         attached
+    }
+
+    fn attach_tc(&mut self, iface: &str) -> Result<FdLink, DataPlaneError> {
+        let program = tc(&mut self.ebpf)?;
+        let id = program.attach(iface, TcAttachType::Ingress)?;
+        FdLink::try_from(program.take_link(id)?).map_err(|_| {
+            DataPlaneError::Invalid(format!("{iface}: TC attachment is not a bpf_link"))
+        })
     }
 
     fn attach_xdp(&mut self, iface: &str, generic: bool) -> Result<(), DataPlaneError> {
