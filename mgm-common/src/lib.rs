@@ -723,8 +723,24 @@ mod pod {
 
 #[cfg(test)]
 mod tests {
-    use super::{Sg6Key, SgKey};
+    use super::{limits, JumboMeta, SetMembers, Sg6Key, SgKey};
     use core::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn set_members_list_the_interfaces_and_their_count() {
+        let members = SetMembers::new(&[7, 3, 9]);
+        assert_eq!(members.count, 3);
+        assert_eq!(members.ifindex[..4], [7, 3, 9, 0]);
+        let full: [u32; limits::SET_IFACES as usize + 1] = core::array::from_fn(|i| i as u32);
+        assert_eq!(SetMembers::new(&full).count, limits::SET_IFACES, "bounded");
+    }
+
+    #[test]
+    fn jumbo_meta_fits_xdp_metadata() {
+        // XDP metadata is taken in 4-byte steps, at most 32 bytes.
+        let size = core::mem::size_of::<JumboMeta>();
+        assert!(size.is_multiple_of(4) && size <= 32, "{size}");
+    }
 
     #[test]
     fn sg6_key_keeps_packet_byte_order() {
