@@ -149,9 +149,10 @@ pub mod stat {
     /// in front, to the TC program on the same interface, which replicates them
     /// ([`JUMBO_REPLICATED`]).
     pub const JUMBO_PASSED: u32 = 56;
-    /// Multi-buffer frames that were not punted (the punt sockets take single-buffer frames):
+    /// Frames not punted because a punt socket's frame cannot hold them (multi-buffer frames,
+    /// or longer than `config::PUNT_FRAME_MAX`; the kernel would drop them at the socket):
     /// also counted by what happened instead ([`MISS_PASSED`], [`HOLD_NO_PUNT_SOCKET`]).
-    pub const MULTI_BUFFER_NOT_PUNTED: u32 = 57;
+    pub const TOO_LONG_TO_PUNT: u32 = 57;
     /// Jumbo frames the TC program replicated with one skb clone per outgoing interface (each
     /// copy counted as the egress program counts it: `EGRESS_TX` or a drop reason).
     pub const JUMBO_REPLICATED: u32 = 58;
@@ -221,7 +222,7 @@ pub mod stat {
         "multi_buffer",
         "headers_past_first_buffer",
         "jumbo_passed",
-        "multi_buffer_not_punted",
+        "too_long_to_punt",
         "jumbo_replicated",
         "jumbo_no_members",
         "jumbo_clone_failed",
@@ -628,8 +629,11 @@ pub mod config {
     /// Nanoseconds during which an (S,G) that raised a creation alert raises no other (0 = no
     /// such wait): its packets are punted or passed as any miss's.
     pub const REPORT_REPEAT_NS: u32 = 7;
+    /// Longest frame (bytes, Ethernet header on) a punt socket's frame holds: longer ones are
+    /// not punted (`stat::TOO_LONG_TO_PUNT`); 0 = no limit.
+    pub const PUNT_FRAME_MAX: u32 = 8;
     /// Number of settings.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Slots of the `REPORT_RATE` token buckets: one per report kind, then one for the creation

@@ -22,7 +22,8 @@
 //! the devmap broadcast cannot clone them (nor single-buffer frames past
 //! [`packet::BROADCAST_CLONE_MAX`]), so those of an entry with several are passed, prepared
 //! and described in a [`JumboMeta`], to the TC program ([`crate::jumbo`]), which replicates
-//! them; misses are not punted (the punt sockets take single buffers). Each case is counted.
+//! them; misses are not punted (nor any frame longer than a punt socket's frames hold). Each
+//! case is counted.
 use aya_ebpf::{
     bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
     helpers::{bpf_redirect, bpf_xdp_adjust_head, bpf_xdp_adjust_meta},
@@ -32,13 +33,13 @@ use aya_ebpf::{
 use aya_log_ebpf::error;
 use core::mem::size_of;
 use mgm_common::{
-    report_kind, stat, IfaceConfig, JumboMeta, MfeValue, PuntMeta, SgKey, XdpMeta,
+    config, report_kind, stat, IfaceConfig, JumboMeta, MfeValue, PuntMeta, SgKey, XdpMeta,
     IFACE_FLAG_MIRRORED, JUMBO_MARKER, MFE_FLAG_HOLD, MFE_FLAG_MIRRORED, NO_OIF_SET, NO_SCOPE,
 };
 
 use crate::{
     egress, ingress6,
-    maps::{count, IFACES, MFES, MFE_STATS, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS},
+    maps::{count, CONFIG, IFACES, MFES, MFE_STATS, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS},
     mirror,
     options::ipv4_options_ok,
     packet::{self, ptr_at, Ipv4Hdr, Link, ETH_HDR_LEN, IPPROTO_IGMP, VLAN_TAG_LEN},
@@ -411,12 +412,14 @@ fn punts_handled(slot: u32) -> bool {
 }
 
 /// The redirect to the socket in `slot`, the frame numbered ([`PuntMeta`]) and counted in
-/// `PUNTED`; `None` (frame unchanged) if it cannot be punted (a multi-buffer frame: the punt
-/// sockets are not bound for them, the kernel would drop it there).
+/// `PUNTED`; `None` (frame unchanged) if it cannot be punted (a frame the socket's frames
+/// cannot hold: the kernel would drop it there).
 #[inline(always)]
 fn punt_to(ctx: &XdpContext, slot: u32) -> Option<u32> {
-    if packet::is_multi_buffer(ctx) {
-        count(stat::MULTI_BUFFER_NOT_PUNTED);
+    let len = packet::frame_len(ctx);
+    let max = CONFIG.get(config::PUNT_FRAME_MAX).copied().unwrap_or(0);
+    if len > ctx.data_end() - ctx.data() || (max != 0 && len as u64 > max) {
+        count(stat::TOO_LONG_TO_PUNT);
         return None;
     }
     let punted = PUNTED.get_ptr_mut(slot)?;

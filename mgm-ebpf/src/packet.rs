@@ -132,12 +132,6 @@ pub fn too_large_to_clone(frame_len: usize, multi_buffer: bool) -> bool {
     multi_buffer || frame_len > BROADCAST_CLONE_MAX
 }
 
-/// Whether the frame is larger than its first buffer.
-#[inline(always)]
-pub fn is_multi_buffer(ctx: &XdpContext) -> bool {
-    frame_len(ctx) > ctx.data_end() - ctx.data()
-}
-
 /// Length in bytes of the IPv4 header at `offset`, when version, IHL and total length are
 /// consistent with the frame of `frame_len` bytes; `None` for a malformed header.
 #[inline(always)]

@@ -10,7 +10,10 @@ mod xdp_common;
 use mgm_common::SgKey;
 use mgm_common::{JumboMeta, JUMBO_MARKER};
 use mgm_user::{
-    dataplane::{DataPlane, DataPlaneError, ForwardingBackend, IfaceSettings, XdpBackend},
+    dataplane::{
+        DataPlane, DataPlaneError, ForwardingBackend, IfaceSettings, PuntSockets, XdpBackend,
+        XskConfig,
+    },
     lab::{Host, Lab},
     rawio::{self, Framing, PacketSocket},
 };
@@ -391,6 +394,69 @@ fn a_9000_byte_mtu_lab_forwards_8000_byte_datagrams_intact() {
             "interface {ifindex}"
         );
     }
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn misses_too_long_for_a_punt_socket_are_passed_and_counted() {
+    let lab = Lab::star(1).expect("lab");
+    lab.ip(Host::Source, &["link", "set", "dev", "eth0", "mtu", "9000"])
+        .expect("MTU");
+    lab.ip(Host::Router, &["link", "set", "dev", "up0", "mtu", "9000"])
+        .expect("MTU");
+    let iif = lab.ifindex(Host::Router, "up0").expect("ifindex");
+    let (plane, _backend, punt) = lab
+        .in_ns(Host::Router, || {
+            let mut plane = DataPlane::load()?;
+            let mut backend = XdpBackend::new(&mut plane)?;
+            let mut punt = PuntSockets::new(&mut plane, XskConfig::default())?;
+            punt.open(&mut backend, iif, 1)?;
+            plane.attach("up0", false)?;
+            Ok::<_, DataPlaneError>((plane, backend, punt))
+        })
+        .expect("enter router")
+        .expect("data plane and punt socket");
+    let sender = lab
+        .in_ns(Host::Source, || {
+            let socket = UdpSocket::bind((SOURCE, 0))?;
+            socket.set_multicast_ttl_v4(8)?;
+            Ok::<_, io::Error>(socket)
+        })
+        .expect("enter source")
+        .expect("sender");
+    // One buffer each, the second too long for a 2048-byte punt frame; then a multi-buffer one.
+    const EACH: u64 = 20;
+    for seq in 0..EACH {
+        for len in [1000, 3000, JUMBO] {
+            sender
+                .send_to(&datagram(seq, len), (GROUP, PORT))
+                .expect("send");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut punted = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        let mut sockets = punt.lock();
+        let socket = &mut sockets.get_mut(&iif).expect("up0's sockets").sockets[0];
+        socket.wait(100).expect("poll");
+        socket.recv(|_, frame| punted.push(frame.len()));
+    }
+    assert_eq!(
+        punted,
+        vec![14 + 20 + 8 + 1000; EACH as usize],
+        "the short ones punted"
+    );
+    let stats = plane.global_stats().expect("stats");
+    assert_eq!(
+        (
+            stats["miss"],
+            stats["miss_punted"],
+            stats["too_long_to_punt"],
+            stats["miss_passed"]
+        ),
+        (3 * EACH, EACH, 2 * EACH, 2 * EACH)
+    );
 }
 
 /// The types of the bpf_link descriptors this process holds on the interface `ifindex`.
