@@ -6,6 +6,7 @@
 mod first_packet;
 mod frame;
 mod generator;
+mod jumbo;
 mod latency;
 mod linerate;
 mod load;
@@ -41,6 +42,9 @@ enum Part {
     FirstPacket,
     /// Line rate on one and on two CPUs (two receive queues, a flow per CPU).
     Scale,
+    /// Jumbo frames (8000-byte packets, 9000-byte MTU) against the kernel at fan-out 1 and 4
+    /// (or `--fan-outs`).
+    Jumbo,
 }
 
 /// Command line.
@@ -262,6 +266,23 @@ fn main() -> Result<()> {
     } else {
         Vec::new()
     };
+    let jumbo = if wanted(Part::Jumbo) {
+        let fan_outs = cli.fan_outs.clone().unwrap_or_else(|| vec![1, 4]);
+        let window = Duration::from_secs_f64(cli.window.unwrap_or(if quick { 0.7 } else { 1.5 }));
+        let rounds = cli.rounds.unwrap_or(if quick { 2 } else { 3 });
+        jumbo::run(&fan_outs, window, rounds, |run| {
+            eprintln!(
+                "jumbo: {:<12} fan-out {:>2}, offered {:>6.1} kpps, {:>6.1} kpps per receiver (slowest {:.1})",
+                run.path.label(),
+                run.fan_out,
+                run.offered_pps / 1e3,
+                run.delivered_pps / 1e3,
+                run.min_receiver_pps / 1e3
+            )
+        })?
+    } else {
+        Vec::new()
+    };
     let report = report::Report {
         machine: report::Machine::describe(),
         quick,
@@ -271,6 +292,7 @@ fn main() -> Result<()> {
         scale,
         latency,
         first_packet,
+        jumbo,
     };
     let markdown = report.write(&cli.out)?;
     println!("{markdown}");

@@ -76,6 +76,8 @@ pub struct Report {
     pub latency: Vec<Latency>,
     /// Miss to first forwarded packet.
     pub first_packet: Vec<FirstPacket>,
+    /// Jumbo frames against the kernel.
+    pub jumbo: Vec<crate::jumbo::Jumbo>,
 }
 
 impl Report {
@@ -166,6 +168,10 @@ impl Report {
         if !self.first_packet.is_empty() {
             md.push('\n');
             md.push_str(&crate::first_packet::table(&self.first_packet));
+        }
+        if !self.jumbo.is_empty() {
+            md.push('\n');
+            md.push_str(&crate::jumbo::table(&self.jumbo));
         }
         md
     }

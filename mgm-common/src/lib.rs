@@ -137,8 +137,31 @@ pub mod stat {
     /// Packets of an entry in hold mode forwarded by the fast path because userspace had sent
     /// on every packet punted before them on the same receive queue (the handover).
     pub const HOLD_HANDED_OVER: u32 = 53;
+    /// Multi-buffer (jumbo) frames: larger than the first buffer the driver gave the ingress
+    /// program (on veth, frames past ~3.5 KiB).
+    pub const MULTI_BUFFER: u32 = 54;
+    /// Multi-buffer frames whose Ethernet, IP or IPv6 extension headers run past their first
+    /// buffer (the program reads headers there only): passed to the kernel.
+    pub const HEADERS_PAST_FIRST_BUFFER: u32 = 55;
+    /// Frames of entries with several outgoing interfaces that the devmap broadcast cannot
+    /// clone (multi-buffer, or longer than a page holds behind the headroom; the kernel would
+    /// drop every copy): passed, with their TTL or hop limit decremented and a [`JumboMeta`]
+    /// in front, to the TC program on the same interface, which replicates them
+    /// ([`JUMBO_REPLICATED`]).
+    pub const JUMBO_PASSED: u32 = 56;
+    /// Frames not punted because a punt socket's frame cannot hold them (multi-buffer frames,
+    /// or longer than `config::PUNT_FRAME_MAX`; the kernel would drop them at the socket):
+    /// also counted by what happened instead ([`MISS_PASSED`], [`HOLD_NO_PUNT_SOCKET`]).
+    pub const TOO_LONG_TO_PUNT: u32 = 57;
+    /// Jumbo frames the TC program replicated with one skb clone per outgoing interface (each
+    /// copy counted as the egress program counts it: `EGRESS_TX` or a drop reason).
+    pub const JUMBO_REPLICATED: u32 = 58;
+    /// Jumbo frames whose outgoing set has no member list (`SET_MEMBERS`): dropped.
+    pub const JUMBO_NO_MEMBERS: u32 = 59;
+    /// Jumbo copies the kernel refused to clone or redirect: dropped (counted for the entry).
+    pub const JUMBO_CLONE_FAILED: u32 = 60;
     /// Number of counters.
-    pub const COUNT: u32 = 54;
+    pub const COUNT: u32 = 61;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -196,6 +219,13 @@ pub mod stat {
         "scope_boundary",
         "egress_scope_boundary",
         "hold_handed_over",
+        "multi_buffer",
+        "headers_past_first_buffer",
+        "jumbo_passed",
+        "too_long_to_punt",
+        "jumbo_replicated",
+        "jumbo_no_members",
+        "jumbo_clone_failed",
     ];
 }
 
@@ -476,6 +506,49 @@ pub struct XdpMeta {
     pub reserved: [u8; 2],
 }
 
+/// Metadata the ingress program puts in front of a jumbo frame of an entry with several
+/// outgoing interfaces, which it passes on to the TC program instead of broadcasting
+/// (`stat::JUMBO_PASSED`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JumboMeta {
+    /// [`JUMBO_MARKER`]: tells this metadata from anything else in front of a frame.
+    pub marker: u32,
+    /// The entry's outgoing set (`SET_MEMBERS` key).
+    pub oif_set: u32,
+    /// What every copy's rules need, as for the egress program.
+    pub copy: XdpMeta,
+}
+
+/// `JumboMeta::marker`.
+pub const JUMBO_MARKER: u32 = 0x4a55_4d42;
+
+/// The interfaces of one outgoing set (`SET_MEMBERS`, keyed by set id), for the TC program
+/// that replicates jumbo frames: devmaps cannot be read from TC.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetMembers {
+    /// Interfaces listed in `ifindex`.
+    pub count: u32,
+    /// Their ifindexes, the first `count` of them.
+    pub ifindex: [u32; limits::SET_IFACES as usize],
+}
+
+impl SetMembers {
+    /// The member list of `oifs` (at most `limits::SET_IFACES`; more are left out).
+    pub fn new(oifs: &[u32]) -> Self {
+        let mut members = Self {
+            count: 0,
+            ifindex: [0; limits::SET_IFACES as usize],
+        };
+        for (slot, oif) in members.ifindex.iter_mut().zip(oifs) {
+            *slot = *oif;
+            members.count += 1;
+        }
+        members
+    }
+}
+
 /// `XdpMeta::scope` of IPv4 packets: above every boundary.
 pub const NO_SCOPE: u8 = u8::MAX;
 
@@ -556,8 +629,11 @@ pub mod config {
     /// Nanoseconds during which an (S,G) that raised a creation alert raises no other (0 = no
     /// such wait): its packets are punted or passed as any miss's.
     pub const REPORT_REPEAT_NS: u32 = 7;
+    /// Longest frame (bytes, Ethernet header on) a punt socket's frame holds: longer ones are
+    /// not punted (`stat::TOO_LONG_TO_PUNT`); 0 = no limit.
+    pub const PUNT_FRAME_MAX: u32 = 8;
     /// Number of settings.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Slots of the `REPORT_RATE` token buckets: one per report kind, then one for the creation
@@ -646,12 +722,29 @@ mod pod {
     unsafe impl aya::Pod for RateLimit {}
     unsafe impl aya::Pod for ReportedSg {}
     unsafe impl aya::Pod for XdpMeta {}
+    unsafe impl aya::Pod for SetMembers {}
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Sg6Key, SgKey};
+    use super::{limits, JumboMeta, SetMembers, Sg6Key, SgKey};
     use core::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn set_members_list_the_interfaces_and_their_count() {
+        let members = SetMembers::new(&[7, 3, 9]);
+        assert_eq!(members.count, 3);
+        assert_eq!(members.ifindex[..4], [7, 3, 9, 0]);
+        let full: [u32; limits::SET_IFACES as usize + 1] = core::array::from_fn(|i| i as u32);
+        assert_eq!(SetMembers::new(&full).count, limits::SET_IFACES, "bounded");
+    }
+
+    #[test]
+    fn jumbo_meta_fits_xdp_metadata() {
+        // XDP metadata is taken in 4-byte steps, at most 32 bytes.
+        let size = core::mem::size_of::<JumboMeta>();
+        assert!(size.is_multiple_of(4) && size <= 32, "{size}");
+    }
 
     #[test]
     fn sg6_key_keeps_packet_byte_order() {

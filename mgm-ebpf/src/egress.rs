@@ -8,9 +8,14 @@
 //! program hands what the rules look at (length, TTL or hop limit, scope) and the entry's
 //! counter slot over in the frame's metadata ([`XdpMeta`]). Only a frame without it (the
 //! metadata could not be attached, `stat::META_FAILED`) has its header read here.
+//!
+//! Frags-aware like the ingress program (a devmap's programs must match the program that
+//! redirects into it); the broadcast never hands it a multi-buffer frame (see
+//! [`crate::jumbo`]), and the rules read the packet's length from its header, the whole
+//! packet's.
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use core::mem::size_of;
-use mgm_common::{stat, OifCounterKey, XdpMeta, IFACE_FLAG_CONFIGURED, NO_SCOPE};
+use mgm_common::{stat, IfaceConfig, OifCounterKey, XdpMeta, IFACE_FLAG_CONFIGURED, NO_SCOPE};
 
 use crate::{
     maps::{count, IFACES, OIF_STATS},
@@ -18,7 +23,7 @@ use crate::{
 };
 
 /// Egress program of every entry of every outgoing-interface set.
-#[xdp(map = "devmap")]
+#[xdp(frags, map = "devmap")]
 pub fn mgm_egress(ctx: XdpContext) -> u32 {
     // SAFETY: reading the context the kernel handed us.
     let ifindex = unsafe { (*ctx.ctx).egress_ifindex };
@@ -48,12 +53,30 @@ pub fn mgm_egress(ctx: XdpContext) -> u32 {
 /// is [`NO_SLOT`]).
 #[inline(always)]
 pub fn prepare_copy(ctx: &XdpContext, ifindex: u32, copy: &XdpMeta) -> bool {
+    let Some(iface) = admit_copy(ifindex, copy) else {
+        return false;
+    };
+    if !set_source_mac(ctx.data(), ctx.data_end(), &iface.mac) {
+        count_drop(copy, ifindex);
+        count(stat::EGRESS_MALFORMED);
+        return false;
+    }
+    // Copies sent are derived from the entry's packets (see `OifCounters`): nothing to count
+    // per copy here.
+    count(stat::EGRESS_TX);
+    true
+}
+
+/// The settings of interface `ifindex` when its rules let the copy `copy` describes out;
+/// `None` (counted with the reason, and for the entry) when they do not.
+#[inline(always)]
+pub fn admit_copy(ifindex: u32, copy: &XdpMeta) -> Option<&'static IfaceConfig> {
     let iface = match IFACES.get(ifindex) {
         Some(iface) if iface.flags & IFACE_FLAG_CONFIGURED != 0 => iface,
         _ => {
             count_drop(copy, ifindex);
             count(stat::EGRESS_NO_CONFIG);
-            return false;
+            return None;
         }
     };
     let dropped = if copy.hops < iface.ttl_threshold {
@@ -68,17 +91,9 @@ pub fn prepare_copy(ctx: &XdpContext, ifindex: u32, copy: &XdpMeta) -> bool {
     if let Some(reason) = dropped {
         count_drop(copy, ifindex);
         count(reason);
-        return false;
+        return None;
     }
-    if !set_source_mac(ctx.data(), ctx.data_end(), &iface.mac) {
-        count_drop(copy, ifindex);
-        count(stat::EGRESS_MALFORMED);
-        return false;
-    }
-    // Copies sent are derived from the entry's packets (see `OifCounters`): nothing to count
-    // per copy here.
-    count(stat::EGRESS_TX);
-    true
+    Some(iface)
 }
 
 /// What the ingress program handed over in front of the frame, if anything.
@@ -126,7 +141,7 @@ fn from_header(start: usize, end: usize) -> Option<XdpMeta> {
 /// Counts `copy`, which interface `ifindex`'s rules dropped, for its entry (the rare path: the
 /// only per-(entry, interface) lookup).
 #[inline(always)]
-fn count_drop(copy: &XdpMeta, ifindex: u32) {
+pub fn count_drop(copy: &XdpMeta, ifindex: u32) {
     if copy.stats_slot == NO_SLOT {
         return;
     }

@@ -13,7 +13,7 @@ use crate::packet::{ptr_at, IPV6_HDR_LEN};
 /// Extension headers walked at most.
 pub const MAX_EXT_HEADERS: usize = 8;
 /// Largest offset into the frame a header is looked for at (an explicit bound for the
-/// verifier; a frame reaching past it is longer than XDP hands a program in one buffer).
+/// verifier; past it, a header is beyond the first buffer XDP hands a program).
 const MAX_OFFSET: usize = 0x3fff;
 
 const HOP_BY_HOP: u8 = 0;
@@ -44,6 +44,8 @@ pub enum Chain {
     ShortIcmp,
     /// More than [`MAX_EXT_HEADERS`] extension headers.
     TooLong,
+    /// A header inside the payload but past the frame's first buffer (a multi-buffer frame).
+    PastFirstBuffer,
 }
 
 /// Whether `next` names an extension header.
@@ -76,11 +78,14 @@ pub fn walk(start: usize, end: usize, offset: usize, first: u8, payload_len: usi
             return Chain::Malformed;
         }
         // Every extension header is 8 bytes at least.
-        if at > MAX_OFFSET || at + 8 > limit {
+        if at + 8 > limit {
             return Chain::Malformed;
         }
+        if at > MAX_OFFSET {
+            return Chain::PastFirstBuffer;
+        }
         let Some(word) = ptr_at::<u32>(start, end, at) else {
-            return Chain::Malformed;
+            return Chain::PastFirstBuffer;
         };
         // SAFETY: in bounds (checked by ptr_at); headers may sit at odd addresses.
         let word = u32::from_be(unsafe { word.read_unaligned() });
@@ -111,11 +116,14 @@ pub fn walk(start: usize, end: usize, offset: usize, first: u8, payload_len: usi
     if next != ICMPV6 {
         return chain;
     }
-    if at > MAX_OFFSET || at + 4 > limit {
+    if at + 4 > limit {
         return Chain::ShortIcmp;
     }
+    if at > MAX_OFFSET {
+        return Chain::PastFirstBuffer;
+    }
     let Some(word) = ptr_at::<u32>(start, end, at) else {
-        return Chain::ShortIcmp;
+        return Chain::PastFirstBuffer;
     };
     // SAFETY: in bounds (checked by ptr_at).
     let icmp_type = (u32::from_be(unsafe { word.read_unaligned() }) >> 24) as u8;

@@ -15,6 +15,15 @@
 //! entries (samples and the fail-safe, see [`crate::mirror`]), TTL ≤ 1 and negative entries.
 //! Hold and mirrored entries cost the hit path of the others one flag test. 802.1Q-tagged
 //! frames are forwarded untagged (the router's outgoing interfaces are L3 interfaces).
+//!
+//! Multi-buffer (jumbo) frames: the program is frags-aware (`xdp.frags`). Headers are read in
+//! the first buffer (a frame whose headers run past it goes to the kernel), lengths are checked
+//! against the whole frame. An entry with one outgoing interface redirects them like any frame;
+//! the devmap broadcast cannot clone them (nor single-buffer frames past
+//! [`packet::BROADCAST_CLONE_MAX`]), so those of an entry with several are passed, prepared
+//! and described in a [`JumboMeta`], to the TC program ([`crate::jumbo`]), which replicates
+//! them; misses are not punted (nor any frame longer than a punt socket's frames hold). Each
+//! case is counted.
 use aya_ebpf::{
     bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
     helpers::{bpf_redirect, bpf_xdp_adjust_head, bpf_xdp_adjust_meta},
@@ -24,13 +33,13 @@ use aya_ebpf::{
 use aya_log_ebpf::error;
 use core::mem::size_of;
 use mgm_common::{
-    report_kind, stat, IfaceConfig, MfeValue, PuntMeta, SgKey, XdpMeta, IFACE_FLAG_MIRRORED,
-    MFE_FLAG_HOLD, MFE_FLAG_MIRRORED, NO_OIF_SET, NO_SCOPE,
+    config, report_kind, stat, IfaceConfig, JumboMeta, MfeValue, PuntMeta, SgKey, XdpMeta,
+    IFACE_FLAG_MIRRORED, JUMBO_MARKER, MFE_FLAG_HOLD, MFE_FLAG_MIRRORED, NO_OIF_SET, NO_SCOPE,
 };
 
 use crate::{
     egress, ingress6,
-    maps::{count, IFACES, MFES, MFE_STATS, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS},
+    maps::{count, CONFIG, IFACES, MFES, MFE_STATS, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS},
     mirror,
     options::ipv4_options_ok,
     packet::{self, ptr_at, Ipv4Hdr, Link, ETH_HDR_LEN, IPPROTO_IGMP, VLAN_TAG_LEN},
@@ -38,28 +47,40 @@ use crate::{
 };
 
 /// The ingress XDP program, attached to every interface mgm routes on.
-#[xdp]
+#[xdp(frags)]
 pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     count(stat::RX);
     let start = ctx.data();
     let end = ctx.data_end();
+    let frame_len = packet::frame_len(&ctx);
+    let multi_buffer = frame_len > end - start;
+    if multi_buffer {
+        count(stat::MULTI_BUFFER);
+    }
     let (offset, tagged) = match packet::link(start, end) {
         Link::Ipv4 { offset, tagged } => (offset, tagged),
-        Link::Ipv6 { offset, tagged } => return ingress6::ingress6(&ctx, offset, tagged),
+        Link::Ipv6 { offset, tagged } => {
+            return ingress6::ingress6(&ctx, offset, tagged, frame_len)
+        }
         Link::Other => return verdict(stat::NOT_IPV4, xdp_action::XDP_PASS),
-        Link::Truncated => return verdict(stat::MALFORMED_ETH, xdp_action::XDP_DROP),
+        Link::Truncated => return unreadable(multi_buffer, stat::MALFORMED_ETH),
     };
     if tagged {
         count(stat::VLAN);
     }
     let Some(ip) = ptr_at::<Ipv4Hdr>(start, end, offset) else {
-        return verdict(stat::MALFORMED_IPV4, xdp_action::XDP_DROP);
+        return unreadable(multi_buffer, stat::MALFORMED_IPV4);
     };
     // SAFETY: the fixed header is inside the frame (checked by ptr_at).
     let ip = unsafe { &*ip };
-    let Some(header_len) = packet::ipv4_header_len(start, end, offset, ip) else {
+    let Some(header_len) = packet::ipv4_header_len(offset, ip, frame_len) else {
         return verdict(stat::MALFORMED_IPV4, xdp_action::XDP_DROP);
     };
+    // Only a multi-buffer frame's options can run past the first buffer (the header is inside
+    // the frame).
+    if start + offset + header_len > end {
+        return verdict(stat::HEADERS_PAST_FIRST_BUFFER, xdp_action::XDP_PASS);
+    }
     let daddr = u32::from_be(ip.daddr);
     if daddr >> 28 != 0xe {
         return verdict(stat::NOT_MULTICAST, xdp_action::XDP_PASS);
@@ -99,6 +120,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         len: u64::from(u16::from_be(ip.total_len)),
         scope: NO_SCOPE,
         tagged,
+        jumbo: packet::too_large_to_clone(frame_len, multi_buffer),
     };
     hit(&ctx, &Ipv4 { sg, offset }, &entry, &packet)
 }
@@ -161,6 +183,8 @@ pub struct Packet {
     pub scope: u8,
     /// Whether it carries an 802.1Q tag.
     pub tagged: bool,
+    /// Whether the devmap broadcast cannot clone it ([`packet::too_large_to_clone`]).
+    pub jumbo: bool,
 }
 
 /// The hit path of both families: the incoming interface, hold mode, mirrored entries, TTL or
@@ -221,6 +245,18 @@ pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &P
     forward::<F>(ctx, entry, packet)
 }
 
+/// The verdict for a frame whose Ethernet or fixed IP header is not in its first buffer: a
+/// multi-buffer frame goes to the kernel, which reads headers across buffers; any other is
+/// too short: dropped, counted as `malformed`.
+#[inline(always)]
+pub fn unreadable(multi_buffer: bool, malformed: u32) -> u32 {
+    if multi_buffer {
+        verdict(stat::HEADERS_PAST_FIRST_BUFFER, xdp_action::XDP_PASS)
+    } else {
+        verdict(malformed, xdp_action::XDP_DROP)
+    }
+}
+
 /// Counts `reason` and returns `action`.
 #[inline(always)]
 pub fn verdict(reason: u32, action: u32) -> u32 {
@@ -255,6 +291,18 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u3
         // SAFETY: helper without preconditions.
         let action = unsafe { bpf_redirect(entry.oif, 0) } as u32;
         return verdict(stat::FORWARDED, action);
+    }
+    if packet.jumbo {
+        // The broadcast cannot clone it: the TC program behind XDP_PASS replicates it.
+        let meta = JumboMeta {
+            marker: JUMBO_MARKER,
+            oif_set: entry.oif_set,
+            copy,
+        };
+        if !write_front(ctx, meta) {
+            count(stat::META_FAILED);
+        }
+        return verdict(stat::JUMBO_PASSED, xdp_action::XDP_PASS);
     }
     if !write_front(ctx, copy) {
         count(stat::META_FAILED);
@@ -364,9 +412,16 @@ fn punts_handled(slot: u32) -> bool {
 }
 
 /// The redirect to the socket in `slot`, the frame numbered ([`PuntMeta`]) and counted in
-/// `PUNTED`; `None` (frame unchanged) if it cannot be punted.
+/// `PUNTED`; `None` (frame unchanged) if it cannot be punted (a frame the socket's frames
+/// cannot hold: the kernel would drop it there).
 #[inline(always)]
 fn punt_to(ctx: &XdpContext, slot: u32) -> Option<u32> {
+    let len = packet::frame_len(ctx);
+    let max = CONFIG.get(config::PUNT_FRAME_MAX).copied().unwrap_or(0);
+    if len > ctx.data_end() - ctx.data() || (max != 0 && len as u64 > max) {
+        count(stat::TOO_LONG_TO_PUNT);
+        return None;
+    }
     let punted = PUNTED.get_ptr_mut(slot)?;
     // SAFETY: only the CPU serving this slot's receive queue writes it.
     let seq = unsafe { *punted }.wrapping_add(1);

@@ -16,7 +16,7 @@ use crate::{
     exthdr::{self, Chain},
     ingress::{self, iface_config, verdict, Family, Packet},
     maps::{count, MFES6},
-    packet::{ptr_at, Ipv6Hdr, ETH_HDR_LEN, IPV6_HDR_LEN},
+    packet::{self, ptr_at, Ipv6Hdr, ETH_HDR_LEN, IPV6_HDR_LEN},
     report,
 };
 
@@ -57,19 +57,20 @@ impl Family for Ipv6<'_> {
 
 /// The ingress program's verdict for an IPv6 frame whose header starts at `offset`.
 #[inline(always)]
-pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
+pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool, frame_len: usize) -> u32 {
     if tagged {
         count(stat::VLAN);
     }
     let start = ctx.data();
     let end = ctx.data_end();
+    let multi_buffer = frame_len > end - start;
     let Some(ip) = ptr_at::<Ipv6Hdr>(start, end, offset) else {
-        return verdict(stat::MALFORMED_IPV6, xdp_action::XDP_DROP);
+        return ingress::unreadable(multi_buffer, stat::MALFORMED_IPV6);
     };
     // SAFETY: the fixed header is inside the frame (checked by ptr_at).
     let ip = unsafe { &*ip };
     let payload_len = usize::from(u16::from_be(ip.payload_len));
-    if ip.version_class >> 4 != 6 || start + offset + IPV6_HDR_LEN + payload_len > end {
+    if ip.version_class >> 4 != 6 || offset + IPV6_HDR_LEN + payload_len > frame_len {
         return verdict(stat::MALFORMED_IPV6, xdp_action::XDP_DROP);
     }
     if ip.addrs.group[0] != 0xff {
@@ -90,6 +91,9 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
         Chain::Malformed => return verdict(stat::BAD_EXT_CHAIN, xdp_action::XDP_DROP),
         Chain::ShortIcmp => return verdict(stat::MALFORMED_IPV6, xdp_action::XDP_DROP),
         Chain::TooLong => return verdict(stat::EXT_CHAIN_TOO_LONG, xdp_action::XDP_PASS),
+        Chain::PastFirstBuffer => {
+            return verdict(stat::HEADERS_PAST_FIRST_BUFFER, xdp_action::XDP_PASS)
+        }
     }
     let ingress = ctx.ingress_ifindex() as u32;
     if scope <= MAX_SCOPE_BOUNDARY
@@ -119,6 +123,7 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
         len: (IPV6_HDR_LEN + payload_len) as u64,
         scope,
         tagged,
+        jumbo: packet::too_large_to_clone(frame_len, multi_buffer),
     };
     ingress::hit(ctx, &Ipv6 { sg, offset }, &entry, &packet)
 }

@@ -1,6 +1,6 @@
 //! mgm's XDP data plane: the ingress program (parse, (S,G) lookup, checks, replication by one
-//! devmap broadcast, punt of misses; IPv4 and IPv6) and the devmap egress program run once per
-//! copy.
+//! devmap broadcast, punt of misses; IPv4 and IPv6), the devmap egress program run once per
+//! copy, and the TC program replicating the jumbo frames the broadcast cannot.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
@@ -14,6 +14,8 @@ mod exthdr;
 mod ingress;
 #[cfg(target_arch = "bpf")]
 mod ingress6;
+#[cfg(target_arch = "bpf")]
+mod jumbo;
 #[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]

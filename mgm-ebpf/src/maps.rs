@@ -9,7 +9,7 @@ use aya_ebpf::{
 };
 use mgm_common::{
     config, limits, report_bucket, stat, IfaceConfig, MfeCounters, MfeValue, OifCounterKey,
-    OifCounters, RateLimit, Report, ReportedSg, Sg6Key, SgKey,
+    OifCounters, RateLimit, Report, ReportedSg, SetMembers, Sg6Key, SgKey,
 };
 
 /// Why frames went where they went, per CPU (indexes: `mgm_common::stat`).
@@ -59,6 +59,16 @@ pub static OIF_SETS: ArrayOfMaps<
     DevMapHash<{ limits::SET_IFACES as usize }>,
     { limits::OIF_SETS as usize },
 > = ArrayOfMaps::new();
+
+/// The interfaces of each outgoing set in use (key: set id), for the TC program replicating
+/// jumbo frames. Not preallocated: an element per set in use (1 KiB each).
+#[btf_map]
+pub static SET_MEMBERS: HashMap<
+    u32,
+    SetMembers,
+    { limits::OIF_SETS as usize },
+    { BPF_F_NO_PREALLOC as usize },
+> = HashMap::new();
 
 /// Creation alerts and wrong-interface reports to userspace.
 #[btf_map]

@@ -1,5 +1,10 @@
 //! Bounds-checked access to the frame: Ethernet (untagged or one 802.1Q tag), IPv4 and the
 //! fixed IPv6 header.
+//!
+//! Headers are read in the frame's first buffer (`[data, data_end)`); a multi-buffer (jumbo)
+//! frame's other buffers hold the rest of its payload. Lengths are checked against the whole
+//! frame ([`frame_len`]).
+use aya_ebpf::{helpers::bpf_xdp_get_buff_len, programs::XdpContext};
 use core::mem::size_of;
 use mgm_common::Sg6Key;
 
@@ -108,18 +113,35 @@ pub fn link(start: usize, end: usize) -> Link {
     }
 }
 
-/// Length in bytes of the IPv4 header at `offset`, when version, IHL and total length are
-/// consistent with the frame; `None` for a malformed header.
+/// Bytes of the whole frame, every buffer of a multi-buffer frame included.
 #[inline(always)]
-pub fn ipv4_header_len(start: usize, end: usize, offset: usize, ip: &Ipv4Hdr) -> Option<usize> {
+pub fn frame_len(ctx: &XdpContext) -> usize {
+    // SAFETY: helper without preconditions.
+    unsafe { bpf_xdp_get_buff_len(ctx.ctx) as usize }
+}
+
+/// Longest frame the devmap broadcast can copy: the kernel clones a frame into one page, behind
+/// its headroom (256 bytes on veth and most drivers) and the frame's descriptor (40 bytes), and
+/// cannot clone a multi-buffer frame at all.
+pub const BROADCAST_CLONE_MAX: usize = 4096 - 256 - 40;
+
+/// Whether the devmap broadcast cannot clone the frame of `frame_len` bytes (`multi_buffer`:
+/// larger than its first buffer).
+#[inline(always)]
+pub fn too_large_to_clone(frame_len: usize, multi_buffer: bool) -> bool {
+    multi_buffer || frame_len > BROADCAST_CLONE_MAX
+}
+
+/// Length in bytes of the IPv4 header at `offset`, when version, IHL and total length are
+/// consistent with the frame of `frame_len` bytes; `None` for a malformed header.
+#[inline(always)]
+pub fn ipv4_header_len(offset: usize, ip: &Ipv4Hdr, frame_len: usize) -> Option<usize> {
     if ip.version_ihl >> 4 != 4 {
         return None;
     }
     let header_len = usize::from(ip.version_ihl & 0x0f) * 4;
     let total_len = usize::from(u16::from_be(ip.total_len));
-    if header_len < size_of::<Ipv4Hdr>()
-        || total_len < header_len
-        || start + offset + total_len > end
+    if header_len < size_of::<Ipv4Hdr>() || total_len < header_len || offset + total_len > frame_len
     {
         return None;
     }

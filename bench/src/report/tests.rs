@@ -31,6 +31,7 @@ fn report(line_rate: Vec<Run>) -> Report {
         line_rate,
         micro: Vec::new(),
         scale: Vec::new(),
+        jumbo: Vec::new(),
         latency: Vec::new(),
         first_packet: Vec::new(),
     }

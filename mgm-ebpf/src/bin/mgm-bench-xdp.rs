@@ -24,6 +24,7 @@ mod programs {
     use aya_ebpf::{
         bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, TC_ACT_SHOT},
         btf_maps::{Array, DevMap, DevMapHash, PerCpuArray},
+        helpers::bpf_xdp_get_buff_len,
         macros::{btf_map, classifier, xdp},
         programs::{TcContext, XdpContext},
     };
@@ -73,10 +74,12 @@ mod programs {
         GEN_TX.redirect(0, 0).unwrap_or(xdp_action::XDP_ABORTED)
     }
 
-    /// Counts the frame and drops it.
-    #[xdp]
+    /// Counts the frame and drops it. Frags-aware, so that it attaches to jumbo links too
+    /// (`bench jumbo`): the bytes are the whole frame's.
+    #[xdp(frags)]
     pub fn bench_count(ctx: XdpContext) -> u32 {
-        let len = (ctx.data_end() - ctx.data()) as u64;
+        // SAFETY: helper without preconditions.
+        let len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) };
         if let Some(packets) = COUNTER.get_ptr_mut(0) {
             // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
             unsafe { *packets += 1 };

@@ -1,11 +1,12 @@
 //! Loads the embedded XDP object (optionally pinned under a bpffs directory), attaches the
-//! ingress program to interfaces and reads the global counters.
+//! ingress program to interfaces (with the TC program that replicates jumbo frames beside it)
+//! and reads the global counters.
 use aya::{
     maps::{Map, MapInfo, PerCpuArray},
     programs::{
         links::{FdLink, PinnedLink},
         xdp::XdpLink,
-        ProgramFd, Xdp, XdpMode,
+        ProgramFd, SchedClassifier, TcAttachType, Xdp, XdpMode,
     },
     Ebpf, EbpfLoader,
 };
@@ -14,6 +15,7 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
 };
+use tracing::warn;
 
 /// The XDP object built from `mgm-ebpf` by this crate's build script.
 static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mgm-xdp"));
@@ -22,6 +24,8 @@ static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 const INGRESS_PROGRAM: &str = "mgm_xdp";
 /// Name of the devmap egress program in the object.
 const EGRESS_PROGRAM: &str = "mgm_egress";
+/// Name of the TC ingress program replicating jumbo frames in the object.
+const JUMBO_PROGRAM: &str = "mgm_tc_jumbo";
 
 /// Names of the object's maps; each is pinned under this name in the pin directory.
 pub mod map_name {
@@ -57,8 +61,10 @@ pub mod map_name {
     pub const PUNTED: &str = "PUNTED";
     /// Per punt socket slot, how far userspace has dealt with the frames punted there.
     pub const PUNTS_HANDLED: &str = "PUNTS_HANDLED";
+    /// The interfaces of each outgoing set, for the TC program replicating jumbo frames.
+    pub const SET_MEMBERS: &str = "SET_MEMBERS";
     /// Every map that is pinned.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         STATS,
         MFES,
         MFES6,
@@ -75,6 +81,7 @@ pub mod map_name {
         REPEAT_REPORTS,
         PUNTED,
         PUNTS_HANDLED,
+        SET_MEMBERS,
     ];
 }
 
@@ -179,6 +186,10 @@ pub struct DataPlane {
     ebpf: Ebpf,
     pin_dir: Option<PathBuf>,
     attached: BTreeMap<String, Attachment>,
+    /// The TC program's attachments (tcx links, never pinned: while no mgmd runs, jumbo frames
+    /// of multi-interface entries go on into the stack). Dropping one detaches it (aya's own
+    /// `detach` of a tcx link left it attached on this kernel).
+    tc_attached: BTreeMap<String, FdLink>,
 }
 
 impl DataPlane {
@@ -230,10 +241,12 @@ impl DataPlane {
         let mut ebpf = loader.load(XDP_OBJECT)?;
         xdp(&mut ebpf, INGRESS_PROGRAM)?.load()?;
         xdp(&mut ebpf, EGRESS_PROGRAM)?.load()?;
+        tc(&mut ebpf)?.load()?;
         Ok(Self {
             ebpf,
             pin_dir,
             attached: BTreeMap::new(),
+            tc_attached: BTreeMap::new(),
         })
     }
 
@@ -270,8 +283,42 @@ impl DataPlane {
 
     /// Attaches the ingress program to `iface` in driver (native) mode, or in generic (skb)
     /// mode when `generic` is set (for NICs without native XDP, bridges and `lo`). When
-    /// pinned, an attachment left by an earlier run is taken over atomically.
+    /// pinned, an attachment left by an earlier run is taken over atomically. The TC program
+    /// replicating jumbo frames is attached first (tcx, kernel 6.6 or later); without it (an
+    /// older kernel, logged) the interface is forwarded all the same, and the jumbo frames of
+    /// its multi-interface entries go into the stack (`jumbo_passed` without
+    /// `jumbo_replicated`).
     pub fn attach(&mut self, iface: &str, generic: bool) -> Result<(), DataPlaneError> {
+        let fresh = !self.tc_attached.contains_key(iface);
+        if fresh {
+            match self.attach_tc(iface) {
+                Ok(link) => {
+                    self.tc_attached.insert(iface.to_owned(), link);
+                }
+                Err(e) => warn!(
+                    interface = iface,
+                    error = %e,
+                    "TC program not attached: jumbo frames of entries with several outgoing \
+                     interfaces arriving here go into the stack"
+                ),
+            }
+        }
+        let attached = self.attach_xdp(iface, generic);
+        if attached.is_err() && fresh {
+            self.tc_attached.remove(iface);
+        }
+        attached
+    }
+
+    fn attach_tc(&mut self, iface: &str) -> Result<FdLink, DataPlaneError> {
+        let program = tc(&mut self.ebpf)?;
+        let id = program.attach(iface, TcAttachType::Ingress)?;
+        FdLink::try_from(program.take_link(id)?).map_err(|_| {
+            DataPlaneError::Invalid(format!("{iface}: TC attachment is not a bpf_link"))
+        })
+    }
+
+    fn attach_xdp(&mut self, iface: &str, generic: bool) -> Result<(), DataPlaneError> {
         let mode = if generic {
             XdpMode::Skb
         } else {
@@ -305,8 +352,16 @@ impl DataPlane {
         Ok(())
     }
 
-    /// Detaches the ingress program from `iface` (and removes its pinned link).
+    /// Detaches the ingress program from `iface` (and removes its pinned link), then the TC
+    /// program.
     pub fn detach(&mut self, iface: &str) -> Result<(), DataPlaneError> {
+        // First: a link that is gone fails the XDP detach, and the interface may come back
+        // under the same name.
+        self.tc_attached.remove(iface);
+        self.detach_xdp(iface)
+    }
+
+    fn detach_xdp(&mut self, iface: &str) -> Result<(), DataPlaneError> {
         let attachment = self
             .attached
             .remove(iface)
@@ -376,6 +431,13 @@ fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError>
         }
     }
     Ok(())
+}
+
+fn tc(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, DataPlaneError> {
+    ebpf.program_mut(JUMBO_PROGRAM)
+        .ok_or(DataPlaneError::Missing(JUMBO_PROGRAM))?
+        .try_into()
+        .map_err(DataPlaneError::Program)
 }
 
 fn xdp<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, DataPlaneError> {

@@ -6,12 +6,15 @@
 //! nobody uses any more is retired, and emptied for reuse only after a grace period, when no
 //! packet can still be replicated through it. That wait is a single-element update of a spare
 //! slot, the update every kernel makes wait (see `sys`).
+//!
+//! Each set in use also has its member list in `SET_MEMBERS` (devmaps cannot be read from TC,
+//! where jumbo frames are replicated), written with the devmap and removed when it is emptied.
 use super::{ids::IdPool, sys, DataPlaneError};
 use aya::{
-    maps::{ArrayOfMaps, DevMapHash, Map, MapData, MapError},
+    maps::{ArrayOfMaps, DevMapHash, HashMap as BpfHashMap, Map, MapData, MapError},
     programs::ProgramFd,
 };
-use mgm_common::limits;
+use mgm_common::{limits, SetMembers};
 use std::{collections::HashMap, os::fd::AsFd};
 
 /// Devmaps created per batch.
@@ -30,6 +33,7 @@ struct Set {
 pub struct OifSets {
     outer: MapData,
     devmaps: Vec<DevMapHash<MapData>>,
+    members: BpfHashMap<MapData, u32, SetMembers>,
     barrier: DevMapHash<MapData>,
     ids: IdPool,
     sets: HashMap<u32, Set>,
@@ -42,11 +46,13 @@ pub struct OifSets {
 }
 
 impl OifSets {
-    /// Manages the outer array `outer`, taking over the devmaps an earlier run left in it
-    /// (pinned maps): `users` tells how many adopted entries use each set id. Sets nobody uses
-    /// are retired. Every devmap entry written from now on carries `egress`.
+    /// Manages the outer array `outer` and the member lists `members`, taking over the devmaps
+    /// an earlier run left in it (pinned maps): `users` tells how many adopted entries use each
+    /// set id. Sets nobody uses are retired. Every devmap entry written from now on carries
+    /// `egress`.
     pub fn open(
         outer: MapData,
+        mut members: BpfHashMap<MapData, u32, SetMembers>,
         egress: ProgramFd,
         users: &HashMap<u32, usize>,
     ) -> Result<Self, DataPlaneError> {
@@ -91,6 +97,10 @@ impl OifSets {
                 "an entry points at outgoing set {id}, which does not exist"
             )));
         }
+        // Rewritten: pins left by a version without member lists have none.
+        for (id, set) in &sets {
+            members.insert(id, SetMembers::new(&set.oifs), 0)?;
+        }
         let used: Vec<u32> = sets.keys().copied().collect();
         let ids = IdPool::adopt(
             BARRIER_SLOT,
@@ -101,6 +111,7 @@ impl OifSets {
         let oif_sets = Self {
             outer,
             devmaps,
+            members,
             barrier: sys::create_devmap_hash(limits::SET_IFACES)?,
             ids,
             sets,
@@ -252,6 +263,8 @@ impl OifSets {
     fn recycle(&mut self) -> Result<(), DataPlaneError> {
         for id in self.ids.grace_period_passed() {
             let oifs = self.retired.remove(&id).unwrap_or_default();
+            // Absent is fine, as below.
+            let _ = self.members.remove(&id);
             let map = self.devmap(id)?;
             for oif in oifs {
                 // Absent keys are fine: a failed fill may have stopped early.
@@ -268,13 +281,23 @@ impl OifSets {
             .devmaps
             .get_mut(id as usize)
             .ok_or(DataPlaneError::Missing("outgoing-set devmap"))?;
-        for (done, &oif) in oifs.iter().enumerate() {
-            if let Err(e) = map.insert(oif, oif, Some(egress), 0) {
-                for &undo in &oifs[..done] {
-                    let _ = map.remove(undo);
-                }
-                return Err(e.into());
+        let filled = oifs
+            .iter()
+            .enumerate()
+            .try_for_each(|(done, &oif)| match map.insert(oif, oif, Some(egress), 0) {
+                Ok(()) => Ok(()),
+                Err(e) => Err((done, DataPlaneError::from(e))),
+            })
+            .and_then(|()| {
+                self.members
+                    .insert(id, SetMembers::new(oifs), 0)
+                    .map_err(|e| (oifs.len(), e.into()))
+            });
+        if let Err((done, e)) = filled {
+            for &undo in &oifs[..done] {
+                let _ = map.remove(undo);
             }
+            return Err(e);
         }
         Ok(())
     }

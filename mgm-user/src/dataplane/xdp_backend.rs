@@ -13,6 +13,7 @@ use super::{
     ids::IdPool,
     loader::{map_name, DataPlane},
     oif_sets::OifSets,
+    xsk::XskConfig,
     DataPlaneError,
 };
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues};
@@ -122,7 +123,8 @@ impl XdpBackend {
             aya::maps::Map::ArrayOfMaps(data) => data,
             _ => return Err(DataPlaneError::Missing("OIF_SETS array of maps")),
         };
-        let sets = OifSets::open(outer, egress, &users)?;
+        let members = plane.take_map(map_name::SET_MEMBERS)?.try_into()?;
+        let sets = OifSets::open(outer, members, egress, &users)?;
         let entries = found
             .into_iter()
             .map(|(sg, value)| (sg, Installed::adopt(&value)))
@@ -166,6 +168,7 @@ impl XdpBackend {
         backend.set_report_limit(DEFAULT_REPORTS_PER_SEC, DEFAULT_REPORT_BURST)?;
         backend.set_mirror_defaults()?;
         backend.set_report_repeat(DEFAULT_REPORT_REPEAT)?;
+        backend.set_punt_frame_size(XskConfig::default().frame_size)?;
         Ok(backend)
     }
 
@@ -215,6 +218,17 @@ impl XdpBackend {
         };
         self.config.set(config::REPORT_INTERVAL_NS, interval, 0)?;
         self.config.set(config::REPORT_BURST, burst.max(1), 0)?;
+        Ok(())
+    }
+
+    /// Tells the data plane the punt sockets' frame size (`XskConfig::frame_size`): frames
+    /// longer than such a frame holds behind the kernel's headroom are not punted (the kernel
+    /// would drop them at the socket) but passed, counted (`too_long_to_punt`).
+    pub fn set_punt_frame_size(&mut self, frame_size: u32) -> Result<(), DataPlaneError> {
+        // The kernel keeps XDP_PACKET_HEADROOM (256) in front; the metadata (at most 32 bytes)
+        // may be copied along.
+        let max = frame_size.saturating_sub(256 + 32);
+        self.config.set(config::PUNT_FRAME_MAX, u64::from(max), 0)?;
         Ok(())
     }
 
