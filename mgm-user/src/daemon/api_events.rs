@@ -12,14 +12,16 @@ use crate::{
     mgm::{Action, Address, Answer, Callback, Sg},
 };
 use std::net::IpAddr;
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// Events a monitor may fall behind by before it loses some.
 pub const MONITOR_BACKLOG: usize = 4096;
 
-/// The sending side of the monitor stream.
+/// The sending side of the monitor stream. Events travel behind an `Arc`: the channel keeps
+/// [`MONITOR_BACKLOG`] slots from the start, each the size of what it carries.
 #[derive(Clone)]
-pub struct MonitorHub(broadcast::Sender<MonitorEvent>);
+pub struct MonitorHub(broadcast::Sender<Arc<MonitorEvent>>);
 
 impl Default for MonitorHub {
     fn default() -> Self {
@@ -36,12 +38,12 @@ impl MonitorHub {
     /// Publishes `event` to every monitor; never blocks.
     pub fn publish(&self, event: impl FnOnce() -> MonitorEvent) {
         if self.active() {
-            let _ = self.0.send(event());
+            let _ = self.0.send(Arc::new(event()));
         }
     }
 
     /// A new monitor's stream.
-    pub fn subscribe(&self) -> broadcast::Receiver<MonitorEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<MonitorEvent>> {
         self.0.subscribe()
     }
 

@@ -356,7 +356,7 @@ async fn serve_requests(
 ) -> Result<(), WireError> {
     let uid = peer.uid;
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let mut monitor: Option<broadcast::Receiver<MonitorEvent>> = None;
+    let mut monitor: Option<broadcast::Receiver<Arc<MonitorEvent>>> = None;
     let queue = |message: ServerMessage| async move {
         out.send(message).await.map_err(|_| WireError::Closed)
     };
@@ -534,12 +534,14 @@ async fn send_frame(
 
 /// The next event for a monitoring connection (never, for others); a monitor that fell behind
 /// gets a `lagged` event with the number lost.
-async fn next_monitored(monitor: &mut Option<broadcast::Receiver<MonitorEvent>>) -> MonitorEvent {
+async fn next_monitored(
+    monitor: &mut Option<broadcast::Receiver<Arc<MonitorEvent>>>,
+) -> MonitorEvent {
     let Some(rx) = monitor else {
         return std::future::pending().await;
     };
     match rx.recv().await {
-        Ok(event) => event,
+        Ok(event) => Arc::unwrap_or_clone(event),
         Err(broadcast::error::RecvError::Lagged(missed)) => MonitorEvent::Lagged { missed },
         Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
     }

@@ -11,7 +11,7 @@ use crate::{
     mgm::{self, CallbackSet, ClientOptions, IfId},
 };
 use std::{
-    sync::mpsc::Receiver,
+    sync::{mpsc::Receiver, Arc},
     time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
@@ -50,8 +50,10 @@ fn rpf_answer(query: u64, reject: bool) -> ApiAnswer {
     }
 }
 
-fn monitored(monitor: &mut broadcast::Receiver<MonitorEvent>) -> Vec<MonitorEvent> {
-    std::iter::from_fn(|| monitor.try_recv().ok()).collect()
+fn monitored(monitor: &mut broadcast::Receiver<Arc<MonitorEvent>>) -> Vec<MonitorEvent> {
+    std::iter::from_fn(|| monitor.try_recv().ok())
+        .map(Arc::unwrap_or_clone)
+        .collect()
 }
 
 #[test]
