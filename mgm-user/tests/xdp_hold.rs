@@ -73,3 +73,29 @@ fn a_hold_mode_packet_behind_a_punt_userspace_has_not_dealt_with_goes_to_the_pun
     // holds packets before it.
     assert_eq!(stats["hold_no_punt_socket"], 1);
 }
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_entry_written_again_after_a_hold_mark_is_in_hold_mode() {
+    // mgmd writes an entry the data plane lost (the bookkeeping still has it) again in hold
+    // mode, so that the packets punted meanwhile leave before the fast path takes over.
+    let mut fx = fixture();
+    let oifs = fx.oifs[..1].to_vec();
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
+    fx.backend.hold_on_create(sg());
+    fx.backend
+        .install_mfe(sg(), LO, &oifs)
+        .expect("write again");
+    punt_slot_handled_up_to(&mut fx, u32::MAX);
+    let (_, _) = fx.run(&Frame::default().bytes());
+    let stats = fx.stats();
+    assert_eq!(stats["hold_handed_over"], 0, "not taken over");
+    assert_eq!(stats["hold_no_punt_socket"], 1, "took the hold path");
+    fx.backend.release_hold(sg()).expect("release");
+    let (_, _) = fx.run(&Frame::default().bytes());
+    assert_eq!(
+        fx.stats()["hold_no_punt_socket"],
+        1,
+        "fast path after release"
+    );
+}

@@ -94,7 +94,9 @@ pub trait ForwardingBackend {
     /// Makes the next creation of `sg` start in hold mode: its packets keep going to the punt
     /// sockets (counted, without reports) until [`ForwardingBackend::release_hold`], so that
     /// packets userspace still holds for it leave first and in order. The next
-    /// [`ForwardingBackend::install_mfe`] of `sg` consumes the mark, whether it succeeds or not.
+    /// [`ForwardingBackend::install_mfe`] of `sg` consumes the mark, whether it succeeds or not,
+    /// and puts the entry in hold mode even when it rewrites one the bookkeeping has (an entry
+    /// lost from the data plane and written again).
     fn hold_on_create(&mut self, sg: SgKey);
 
     /// Ends hold mode: from now on the fast path forwards `sg` itself.
@@ -138,6 +140,9 @@ pub trait ForwardingBackend {
 
     /// [`ForwardingBackend::installed_all`] for the IPv6 entries.
     fn installed6_all(&self) -> Vec<InstalledMfe<Sg6Key>>;
+
+    /// [`ForwardingBackend::holds`] for an IPv6 entry.
+    fn holds6(&self, sg: Sg6Key) -> Result<bool, Self::Error>;
 
     /// [`ForwardingBackend::read_back`] for the IPv6 entries.
     fn read_back6(&self) -> Result<Vec<InstalledMfe<Sg6Key>>, Self::Error>;

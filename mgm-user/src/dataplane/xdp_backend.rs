@@ -429,12 +429,15 @@ impl XdpBackend {
         }
     }
 
+    /// Rewrites the entry the bookkeeping has for `sg` (`old`); `hold` puts it in hold mode
+    /// (an entry lost from the map and written again: packets punted meanwhile leave first).
     fn change<K: Family>(
         &mut self,
         sg: K,
         old: Installed,
         iif: u32,
         oifs: Vec<u32>,
+        hold: bool,
     ) -> Result<(), DataPlaneError> {
         let old_oifs = old.oifs(&self.sets);
         let added: Vec<u32> = oifs
@@ -466,7 +469,11 @@ impl XdpBackend {
             iif,
             out: Outgoing::of(&oifs, set),
             slot: old.slot,
-            flags: old.flags,
+            flags: if hold {
+                old.flags | MFE_FLAG_HOLD
+            } else {
+                old.flags
+            },
         };
         let written = self
             .add_counters(old.slot, &added)
@@ -595,11 +602,7 @@ impl ForwardingBackend for XdpBackend {
     }
 
     fn holds(&self, sg: SgKey) -> Result<bool, DataPlaneError> {
-        match self.mfes.get(&sg, 0) {
-            Ok(_) => Ok(true),
-            Err(MapError::KeyNotFound) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        found(self.mfes.get(&sg, 0))
     }
 
     fn read_back(&self) -> Result<Vec<InstalledMfe>, DataPlaneError> {
@@ -641,8 +644,21 @@ impl ForwardingBackend for XdpBackend {
         self.installed_of()
     }
 
+    fn holds6(&self, sg: Sg6Key) -> Result<bool, DataPlaneError> {
+        found(self.v6.mfes.get(&sg, 0))
+    }
+
     fn read_back6(&self) -> Result<Vec<InstalledMfe<Sg6Key>>, DataPlaneError> {
         self.read_back_of()
+    }
+}
+
+/// Whether a map lookup found its key.
+fn found<V>(lookup: Result<V, MapError>) -> Result<bool, DataPlaneError> {
+    match lookup {
+        Ok(_) => Ok(true),
+        Err(MapError::KeyNotFound) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -285,6 +285,10 @@ impl ForwardingBackend for FakeBackend {
         all_of(&self.v6.entries, |k| (k.source, k.group))
     }
 
+    fn holds6(&self, sg: Sg6Key) -> Result<bool, FakeError> {
+        Ok(self.v6.entries.contains_key(&sg))
+    }
+
     fn read_back6(&self) -> Result<Vec<InstalledMfe<Sg6Key>>, FakeError> {
         Ok(self.installed6_all())
     }

@@ -104,6 +104,8 @@ pub(super) trait Family: ExternalFamily + Into<IpAddr> {
     fn hold_on_create<B: ForwardingBackend>(b: &mut B, key: Self::Key);
     fn release_hold<B: ForwardingBackend>(b: &mut B, key: Self::Key) -> Result<(), B::Error>;
     fn installed<B: ForwardingBackend>(b: &B, key: Self::Key) -> Option<InstalledMfe<Self::Key>>;
+    /// Whether the data plane itself (not the bookkeeping) holds the entry.
+    fn holds<B: ForwardingBackend>(b: &B, key: Self::Key) -> Result<bool, B::Error>;
     fn read_back<B: ForwardingBackend>(b: &B) -> Result<Vec<InstalledMfe<Self::Key>>, B::Error>;
     /// Every entry of the backend's bookkeeping.
     fn read_installed<B: ForwardingBackend>(b: &B) -> Vec<InstalledMfe<Self::Key>>;
@@ -225,6 +227,10 @@ impl Family for Ipv4Addr {
         b.installed(key)
     }
 
+    fn holds<B: ForwardingBackend>(b: &B, key: SgKey) -> Result<bool, B::Error> {
+        b.holds(key)
+    }
+
     fn read_back<B: ForwardingBackend>(b: &B) -> Result<Vec<InstalledMfe>, B::Error> {
         b.read_back()
     }
@@ -343,6 +349,10 @@ impl Family for Ipv6Addr {
 
     fn installed<B: ForwardingBackend>(b: &B, key: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {
         b.installed6(key)
+    }
+
+    fn holds<B: ForwardingBackend>(b: &B, key: Sg6Key) -> Result<bool, B::Error> {
+        b.holds6(key)
     }
 
     fn read_back<B: ForwardingBackend>(b: &B) -> Result<Vec<InstalledMfe<Sg6Key>>, B::Error> {

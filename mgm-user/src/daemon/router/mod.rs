@@ -510,27 +510,38 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// path is quiet.
     fn write_entry<F: Family>(&mut self, sg: Sg<F>, iif: u32, oifs: &[u32]) {
         let key = F::key(sg);
-        let exists = F::installed(&self.backend, key).is_some();
-        let holding = !oifs.is_empty() && !exists;
+        // An update of an entry the backend failed to take installs it.
+        let result = if F::installed(&self.backend, key).is_some() {
+            F::update(&mut self.backend, key, iif, oifs)
+        } else {
+            self.install_holding(sg, iif, oifs)
+        };
+        match result {
+            Ok(()) => self.synced(sg),
+            Err(e) => self.backend_failed(sg, "install", &e),
+        }
+    }
+
+    /// Installs the entry for `sg` in hold mode when it forwards anywhere, and starts its
+    /// handover (see [`RouterCore::write_entry`]): for a new entry, and for one the data plane
+    /// lost, whose packets were punted meanwhile.
+    fn install_holding<F: Family>(
+        &mut self,
+        sg: Sg<F>,
+        iif: u32,
+        oifs: &[u32],
+    ) -> Result<(), B::Error> {
+        let key = F::key(sg);
+        let holding = !oifs.is_empty();
         if holding {
             F::hold_on_create(&mut self.backend, key);
         }
-        // An update of an entry the backend failed to take installs it.
-        let result = if exists {
-            F::update(&mut self.backend, key, iif, oifs)
-        } else {
-            F::install(&mut self.backend, key, iif, oifs)
-        };
-        match result {
-            Ok(()) => {
-                if holding {
-                    let clock = self.clock;
-                    F::side(self).draining.insert(sg, (clock, clock + HOLD_MAX));
-                }
-                self.synced(sg);
-            }
-            Err(e) => self.backend_failed(sg, "install", &e),
+        F::install(&mut self.backend, key, iif, oifs)?;
+        if holding {
+            let clock = self.clock;
+            F::side(self).draining.insert(sg, (clock, clock + HOLD_MAX));
         }
+        Ok(())
     }
 
     /// Deletes the backend's entry for `sg` of either family.
@@ -567,8 +578,4 @@ fn adopt<F: Family, B: ForwardingBackend>(backend: &mut B) -> Vec<(Sg<F>, u32)> 
 
 fn sg_of(key: SgKey) -> Sg {
     Ipv4Addr::sg(key)
-}
-
-fn key_of(sg: Sg) -> SgKey {
-    Ipv4Addr::key(sg)
 }

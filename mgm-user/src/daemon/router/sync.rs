@@ -6,7 +6,7 @@
 //! agree), and an entry whose creation failed absent: a retry installs the MGM's current entry,
 //! or deletes one the MGM no longer has. At most one retry is pending per (S,G), so the list is
 //! bounded by the number of entries of the MGM and of the backend together.
-use super::{family::Family, key_of, RouterCore, RouterIo};
+use super::{family::Family, RouterCore, RouterIo};
 use crate::{
     dataplane::ForwardingBackend,
     mgm::{Address, Sg},
@@ -124,19 +124,19 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     /// The data plane reported a miss of `sg`: if the MGM has the entry but the forwarding path
-    /// does not (it was lost from the map), the entry is written again. A miss reported just
-    /// before the entry was installed finds it in place and changes nothing.
-    pub(super) fn restore_if_lost(&mut self, sg: Sg) {
+    /// does not (it was lost from the map), the entry is written again, in hold mode, so that
+    /// the packets punted meanwhile leave before the fast path forwards the next ones. A miss
+    /// reported just before the entry was installed finds it in place and changes nothing.
+    pub(super) fn restore_if_lost<F: Family>(&mut self, sg: Sg<F>) {
         let Some((iif, oifs)) = self.wanted(sg) else {
             return;
         };
-        let key = key_of(sg);
-        if self.backend.holds(key).unwrap_or(true) {
+        if F::holds(&self.backend, F::key(sg)).unwrap_or(true) {
             return;
         }
-        match self.backend.install_mfe(key, iif, &oifs) {
+        match self.install_holding(sg, iif, &oifs) {
             Ok(()) => {
-                self.unsynced.repaired += 1;
+                F::side(self).unsynced.repaired += 1;
                 warn!(source = %sg.source, group = %sg.group, "data plane had lost the entry: restored");
                 self.synced(sg);
             }

@@ -2,7 +2,8 @@
 //! the hold handover, over the failure-injecting fake backend and I/O.
 use super::{
     fake::{FakeBackend, FakeEntry, FakeIo, Op},
-    key_of, RouterCore, HOLD_QUIET,
+    family::Family,
+    RouterCore, HOLD_QUIET,
 };
 use crate::{
     api::proto::{Event, Response},
@@ -16,6 +17,7 @@ use crate::{
     mgm::{self, Sg},
     wire::ipv4,
 };
+use mgm_common::SgKey;
 use std::{
     net::Ipv4Addr,
     time::{Duration, Instant},
@@ -32,6 +34,11 @@ const RCV1: u32 = 3;
 const RCV2: u32 = 4;
 
 type Core = RouterCore<FakeBackend, FakeIo>;
+
+/// The backend key of `sg`.
+fn key_of(sg: Sg) -> SgKey {
+    Ipv4Addr::key(sg)
+}
 
 fn sg() -> Sg {
     Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 7, 0, 1))
@@ -500,21 +507,35 @@ fn an_entry_adopted_in_hold_mode_forwards_by_the_fast_path_at_once() {
 }
 
 #[test]
-fn an_entry_lost_from_the_data_plane_is_restored_on_its_next_miss() {
+fn an_entry_lost_from_the_data_plane_is_restored_on_its_next_miss_in_hold_mode() {
     let t0 = Instant::now();
     let mut core = core(config(&["rcv1"]), t0);
     miss(&mut core, UP0, t0);
+    let t1 = t0 + HOLD_QUIET;
+    core.tick(t1);
+    assert!(!core.backend.entries[&key_of(sg())].hold, "handed over");
     core.backend.entries.remove(&key_of(sg()));
     assert_eq!(differences(&core), ["(10.0.0.1, 239.7.0.1) missing"]);
-    miss(&mut core, UP0, t0 + Duration::from_millis(1));
+    miss(&mut core, UP0, t1);
     assert_eq!(entry(&core), Some((UP0, vec![RCV1])));
+    // Packets punted while the entry was gone leave before the fast path forwards again.
+    assert!(
+        core.backend.entries[&key_of(sg())].hold,
+        "restored in hold mode"
+    );
     assert_eq!(core.counters()["backend_repaired"], 1);
     assert!(differences(&core).is_empty());
     // A miss reported before the entry was installed finds it in place: nothing is written.
     let writes = core.backend.writes.clone();
-    miss(&mut core, UP0, t0 + Duration::from_millis(2));
+    miss(&mut core, UP0, t1 + Duration::from_millis(2));
     assert_eq!(core.backend.writes, writes);
     assert_eq!(core.counters()["backend_repaired"], 1);
+    // The handover ends hold mode once the punt path is quiet.
+    core.tick(t1 + Duration::from_millis(2) + HOLD_QUIET);
+    assert!(
+        !core.backend.entries[&key_of(sg())].hold,
+        "handed over again"
+    );
 }
 
 mod externals;

@@ -131,6 +131,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// creation path.
     pub(super) fn miss6(&mut self, sg: Sg6, ifindex: u32, header: &[u8]) {
         let now = self.now();
+        self.restore_if_lost(sg);
         self.add_route_memberships(sg);
         if let Err(e) = self
             .v6

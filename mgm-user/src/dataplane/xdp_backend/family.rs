@@ -89,7 +89,7 @@ impl XdpBackend {
         let hold = K::hold_on_create(self).remove(&sg);
         let oifs = normalize(oifs)?;
         match K::entries_mut(self).remove(&sg) {
-            Some(old) => self.change(sg, old, iif, oifs)?,
+            Some(old) => self.change(sg, old, iif, oifs, hold)?,
             None => self.create(sg, iif, oifs, hold)?,
         }
         // The report budget forgets the (S,G): should the entry go (lost, deleted), its next
@@ -112,7 +112,7 @@ impl XdpBackend {
         let old = K::entries_mut(self)
             .remove(&sg)
             .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
-        self.change(sg, old, iif, oifs)?;
+        self.change(sg, old, iif, oifs, false)?;
         self.collect_if_due()
     }
 

@@ -268,3 +268,25 @@ fn adopted_ipv6_entries_forward_untouched_through_the_window_then_are_re_derived
     );
     assert!(differences(&core).is_empty());
 }
+
+#[test]
+fn an_ipv6_entry_lost_from_the_data_plane_is_restored_on_its_next_miss_in_hold_mode() {
+    let t0 = Instant::now();
+    let mut core = core(config6(&["rcv1"]), t0);
+    report6(&mut core, sg6(), UP0, true, t0);
+    let t1 = t0 + HOLD_QUIET;
+    core.tick(t1);
+    assert!(!entry6(&core, sg6()).expect("entry").hold, "handed over");
+    core.backend.v6.entries.remove(&Ipv6Addr::key(sg6()));
+    report6(&mut core, sg6(), UP0, true, t1);
+    let restored = entry6(&core, sg6()).expect("restored");
+    assert_eq!((restored.iif, restored.oifs), (UP0, vec![RCV1]));
+    assert!(restored.hold, "restored in hold mode");
+    assert_eq!(core.counters()["backend_repaired"], 1);
+    assert!(differences(&core).is_empty());
+    core.tick(t1 + HOLD_QUIET);
+    assert!(
+        !entry6(&core, sg6()).expect("entry").hold,
+        "handed over again"
+    );
+}
