@@ -432,7 +432,7 @@ enum Key {
 }
 
 /// The MgmGetMfe* calls in the MGM of family `A`; the stats variants (`stats_flags`) first
-/// read the counters if they are older than the core's `STATS_FRESHNESS`.
+/// read the counters of the entries the answer can hold.
 fn get_mfes<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
     router: &mut RouterCore<B, I>,
     key: Key,
@@ -447,7 +447,7 @@ fn get_mfes<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
         Key::After(s, g) => MfeQuery::After(sg(s, g)?),
     };
     if stats_flags.is_some() {
-        router.refresh_stale_stats(now);
+        router.refresh_answer_stats(query, buffer_size.min(api_calls::MAX_API_BUFFER), now);
     }
     Ok(router.with_mgm_in::<A, _>(None, |m, _, now| {
         api_calls::get_mfes(m, query, buffer_size, stats_flags, now)

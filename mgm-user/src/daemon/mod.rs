@@ -235,7 +235,7 @@ pub async fn run(options: Options) -> Result<()> {
             },
             _ = stats_timer.tick() => {
                 // A walk still under way when the next is due goes on (it is not restarted).
-                stats_walk.get_or_insert_with(|| router::StatsWalk::new(now()));
+                stats_walk.get_or_insert_with(router::StatsWalk::default);
             }
             _ = stats_slices.tick(), if stats_walk.is_some() => {
                 let started = now();

@@ -170,8 +170,6 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     unsynced: sync::Unsynced,
     /// Interfaces whose punt sockets did not open, retried with backoff.
     punt_retries: punts::PuntRetries,
-    /// When every entry's counters were last read from the backend.
-    stats_read_at: Option<Instant>,
     /// How many times every entry's counters were read (`stats_refreshes`).
     stats_refreshes: u64,
     /// The longest periodic statistics refresh so far, as the daemon timed it
@@ -281,7 +279,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             calling: None,
             unsynced: sync::Unsynced::default(),
             punt_retries: punts::PuntRetries::default(),
-            stats_read_at: None,
             stats_refreshes: 0,
             stats_refresh_longest: Duration::ZERO,
             mirror,

@@ -11,13 +11,7 @@ use crate::{
 use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    time::{Duration, Instant},
 };
-
-/// How old the counters of the `MgmGetMfeStats` calls may be: every entry's counters are read
-/// from the backend at most once per this interval for them, so that a walk of n entries in
-/// small buffers reads O(n) counters, not O(n²).
-pub(super) const STATS_FRESHNESS: Duration = Duration::from_secs(1);
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The interfaces table.
@@ -165,18 +159,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 ((sg.source.into(), sg.group.into()), c.in_pkts, c.in_octets)
             })
             .collect()
-    }
-
-    /// [`RouterCore::refresh_stats`] unless it ran less than [`STATS_FRESHNESS`] ago (for the
-    /// `MgmGetMfeStats` calls).
-    pub fn refresh_stale_stats(&mut self, now: Instant) {
-        self.advance(now);
-        let fresh = self
-            .stats_read_at
-            .is_some_and(|at| self.clock < at + STATS_FRESHNESS);
-        if !fresh {
-            self.refresh_stats(now);
-        }
     }
 
     /// The drop counters of the veths in service, by name.

@@ -1,14 +1,14 @@
-//! The `MgmGetMfeStats` calls through the API dispatch: a walk in small buffers reads each
-//! entry's counters from the backend once, not once per call.
+//! The `MgmGetMfeStats` calls through the API dispatch: a call reads the counters of the entries
+//! its buffer can hold, never the whole table; and the periodic walk's slices.
 use super::*;
 use crate::{
     api::proto::Request,
-    daemon::{dispatch, mfe_rates::MfeRates, pins::Pins, router::tables::STATS_FRESHNESS},
+    daemon::{api_calls::MAX_API_BUFFER, dispatch, mfe_rates::MfeRates, pins::Pins},
 };
 use std::collections::HashMap;
 
 #[test]
-fn a_stats_walk_in_small_buffers_reads_each_entrys_counters_once_per_freshness_interval() {
+fn a_stats_call_reads_the_counters_its_buffer_can_hold_and_never_the_whole_table() {
     const FLOWS: u8 = 40;
     let t0 = Instant::now();
     let mut core = core(config(&["rcv1"]), t0);
@@ -39,7 +39,7 @@ fn a_stats_walk_in_small_buffers_reads_each_entrys_counters_once_per_freshness_i
         } => (status, buffer_size, num_entries),
         other => panic!("not a buffer answer: {other:?}"),
     };
-    let reads_before = core.backend.stats_reads.get();
+    let reads = |core: &Core| core.backend.stats_reads.get();
 
     // One record at a time: the first call says how much room a record needs.
     let first = |buffer_size| Request::GetFirstMfeStats {
@@ -47,9 +47,18 @@ fn a_stats_walk_in_small_buffers_reads_each_entrys_counters_once_per_freshness_i
         flags: 0,
         family: None,
     };
+    let before = reads(&core);
     let (status, record, _) = call(&mut core, first(1), t0);
     assert_eq!(status, mgm::win32::ERROR_INSUFFICIENT_BUFFER);
+    assert_eq!(
+        reads(&core) - before,
+        1,
+        "a buffer without room reads one entry"
+    );
+    let before = reads(&core);
     let (mut status, _, mut walked) = call(&mut core, first(record), t0);
+    // A record without outgoing interfaces is the smallest: one record's room reads two.
+    assert_eq!(reads(&core) - before, 2);
     // Ordered by group: the call after group i continues from it.
     for group in &groups {
         if status == mgm::win32::ERROR_NO_MORE_ITEMS {
@@ -63,25 +72,23 @@ fn a_stats_walk_in_small_buffers_reads_each_entrys_counters_once_per_freshness_i
             flags: 0,
             family: None,
         };
+        let before = reads(&core);
         let (s, _, n) = call(&mut core, next, t0);
+        assert!(
+            reads(&core) - before <= 2,
+            "one record's room reads at most two"
+        );
         (status, walked) = (s, walked + n);
     }
     assert_eq!(
         (status, walked),
         (mgm::win32::ERROR_NO_MORE_ITEMS, u32::from(FLOWS))
     );
-    assert_eq!(
-        core.backend.stats_reads.get() - reads_before,
-        usize::from(FLOWS),
-        "each entry's counters read once for the whole walk"
-    );
-
-    // Once the counters are older than the interval, the next call reads them again.
-    call(&mut core, first(record), t0 + STATS_FRESHNESS);
-    assert_eq!(
-        core.backend.stats_reads.get() - reads_before,
-        2 * usize::from(FLOWS)
-    );
+    // The largest buffer holds every entry here: each is read once.
+    let before = reads(&core);
+    let (_, _, n) = call(&mut core, first(MAX_API_BUFFER), t0);
+    assert_eq!(n, u32::from(FLOWS));
+    assert_eq!(reads(&core) - before, usize::from(FLOWS));
 }
 
 #[test]
@@ -99,7 +106,7 @@ fn the_periodic_walk_reads_at_most_its_budget_per_step_and_every_entry_once() {
     }
     let refreshes = core.counters()["stats_refreshes"];
     let reads_before = core.backend.stats_reads.get();
-    let mut walk = crate::daemon::router::StatsWalk::new(t0);
+    let mut walk = crate::daemon::router::StatsWalk::default();
     let mut reads_per_step = Vec::new();
     loop {
         let before = core.backend.stats_reads.get();
