@@ -360,3 +360,52 @@ fn a_python_protocol_makes_ipv6_calls() -> Result<()> {
     );
     Ok(())
 }
+
+/// MLD's local joins and leaves reach the external protocol that owns the interface (the IPv6
+/// MGM's LocalJoin and LocalLeave callbacks, with IPv6 addresses and next hop `::`), as
+/// IGMP's do in `api_functions`.
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn mld_local_joins_and_leaves_reach_the_owning_protocol() -> Result<()> {
+    let body = interfaces(&[
+        ("up0", NO_LISTENERS),
+        ("rcv1", EXTERNAL),
+        ("rcv2", EXTERNAL),
+    ]);
+    let mut mgmd = Mgmd::start(Lab::star_with(2, Stack::Dual)?, &body)?;
+    let rcv1 = ifindex(&mgmd, "rcv1")?;
+    let mut p = Protocol::register_taking(&mgmd.socket(), 0, 5000, &[ifid(rcv1)])?;
+    let group = group6(7);
+    let member = ApiIfId::new(rcv1, ANY6);
+    // The host joins with MLD, stays for a second and leaves (MLD Done).
+    let listener = mgmd.listen(Host::Receiver(1), group, 1, 1.0)?;
+    let joined = p.expect("local join", |e| matches!(e, Event::LocalJoin { .. }))?;
+    ensure!(
+        joined
+            == Event::LocalJoin {
+                sg: ApiSg::new(ANY6, group),
+                ifid: member
+            },
+        "{joined:?}"
+    );
+    listener.finish()?;
+    let left = p.expect("local leave", |e| matches!(e, Event::LocalLeave { .. }))?;
+    ensure!(
+        left == Event::LocalLeave {
+            sg: ApiSg::new(ANY6, group),
+            ifid: member
+        },
+        "{left:?}"
+    );
+    // Nobody joined on rcv2, which the protocol does not own: no callback names it.
+    p.drain()?;
+    ensure!(
+        !p.backlog.iter().any(|e| matches!(
+            e,
+            Event::LocalJoin { ifid, .. } | Event::LocalLeave { ifid, .. } if ifid.ifindex != rcv1
+        )),
+        "{:?}",
+        p.backlog
+    );
+    Ok(())
+}
