@@ -9,7 +9,8 @@ mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use api_support::{
-    all_external, example, ifid, ifindex, mfes, refusal, source_groups, Protocol, PROTOCOL_ID,
+    all_external, ifid, ifindex, mfes, open_enumerations_until_refused, refusal,
+    run_python_protocol, set_upstream, walk_groups, walk_protocol, Protocol, PROTOCOL_ID,
 };
 use mgm_user::{
     api::proto::{ApiAnswer, ApiFamily, ApiIfId, ApiMasks, ApiSg, Event, Request, Response},
@@ -246,16 +247,7 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
     );
 
     // The walk_protocol example walks the IPv6 tables from a 16-byte buffer.
-    let out = std::process::Command::new(example("walk_protocol")?)
-        .args(["--socket", support::path_str(&mgmd.socket())?])
-        .args(["--buffer", "16", "--family", "ipv6"])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(out.status.success(), "walk_protocol failed: {text}");
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+    let (text, lines) = walk_protocol(&mgmd, &["--buffer", "16", "--family", "ipv6"])?;
     let walked_groups = |record: &str| -> Vec<String> {
         lines
             .iter()
@@ -282,9 +274,7 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
         "the answered upstream: {a:?}"
     );
     let upstream: Ipv6Addr = "fe80::2".parse()?;
-    p.run(|c| c.set_mfe(SOURCE6, groups[0], upstream))?;
-    let a = p.run(|c| c.get_mfe(SOURCE6, groups[0], one))?;
-    ensure!(mfes(&a)[0].head.upstream == IpAddr::from(upstream), "{a:?}");
+    set_upstream(&mut p, SOURCE6, groups[0], upstream)?;
     let code = refusal(p.run(|c| c.set_mfe(SOURCE6, groups[0], Ipv4Addr::new(10, 0, 0, 2))))?;
     ensure!(
         code == win32::ERROR_INVALID_PARAMETER,
@@ -299,18 +289,7 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
         a.status == win32::ERROR_INSUFFICIENT_BUFFER && a.buffer_size == entry,
         "{a:?}"
     );
-    let mut seen = Vec::new();
-    for _ in 0..10 {
-        let a = p.run(|c| c.group_enumeration_get_next(h, entry))?;
-        seen.extend(source_groups::<Ipv6Addr>(&a));
-        if a.status == win32::ERROR_NO_MORE_ITEMS {
-            break;
-        }
-        ensure!(
-            a.status == win32::ERROR_MORE_DATA && a.num_entries == 1,
-            "{a:?}"
-        );
-    }
+    let seen = walk_groups::<Ipv6Addr>(&mut p, h, entry, 1)?;
     let joined: Vec<(Ipv6Addr, Ipv6Addr)> = groups.iter().map(|&g| (ANY6, g)).collect();
     ensure!(seen == joined, "enumerated {seen:?}");
     p.run(|c| c.group_enumeration_end(h))?;
@@ -319,6 +298,21 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
         a.status == win32::ERROR_INVALID_PARAMETER,
         "an ended handle: {a:?}"
     );
+    // At most 64 open enumerations in the IPv6 MGM too, refusals counted apart from IPv4's.
+    let (open, code) = open_enumerations_until_refused(&mut p, ApiFamily::Ipv6, Vec::new())?;
+    ensure!(
+        open.len() == 64 && code == win32::ERROR_CAN_NOT_COMPLETE,
+        "{code}"
+    );
+    let stats = mgmd.stats()?;
+    ensure!(
+        stats.get("api_enumerations6_refused") == Some(&1)
+            && stats.get("api_enumerations_refused") == Some(&0),
+        "{stats:?}"
+    );
+    for h in open {
+        p.run(|c| c.group_enumeration_end(h))?;
+    }
 
     // Releasing rcv1 releases it in both MGMs; deregistering needs every interface released.
     p.run(|c| c.release_interface(rcv1))?;
@@ -346,19 +340,7 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_python_protocol_makes_ipv6_calls() -> Result<()> {
     let mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api_client6.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(mgmd.socket())
-        .arg(ifindex(&mgmd, "rcv1")?.to_string())
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "the Python protocol failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    run_python_protocol(&mgmd, "api_client6.py")
 }
 
 /// MLD's local joins and leaves reach the external protocol that owns the interface (the IPv6
