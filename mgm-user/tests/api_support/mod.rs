@@ -278,20 +278,38 @@ pub fn walk_groups<A: Family>(
     bail!("no end of the enumeration after {MAX_BATCHES} batches: {seen:?}")
 }
 
-/// Starts ALL_SOURCES group enumerations in `family`'s MGM until mgmd refuses one: the
-/// handles started (`open`, those open already, first) and the refusal's code.
-pub fn open_enumerations_until_refused(
+/// Starts ALL_SOURCES group enumerations in `family`'s MGM (`open`: those open already)
+/// until mgmd refuses one, the first refusal in this mgmd: the refusal is 1003 at 64 open,
+/// and counted in `show stats` for that family only. The handles open.
+pub fn enumerations_up_to_the_limit(
+    mgmd: &Mgmd,
     p: &mut Protocol,
     family: ApiFamily,
     mut open: Vec<u64>,
-) -> Result<(Vec<u64>, u32)> {
-    loop {
+) -> Result<Vec<u64>> {
+    let refused = loop {
         match p.run(|c| c.group_enumeration_start_in(family, 1)) {
             Ok(h) => open.push(h),
-            Err(e) => return Ok((open, refusal::<()>(Err(e))?)),
+            Err(e) => break e,
         }
         anyhow::ensure!(open.len() <= MAX_BATCHES, "no limit on open enumerations");
-    }
+    };
+    let code = refusal::<()>(Err(refused))?;
+    anyhow::ensure!(
+        open.len() == 64 && code == win32::ERROR_CAN_NOT_COMPLETE,
+        "{} open, then {code}",
+        open.len()
+    );
+    let (this, other) = match family {
+        ApiFamily::Ipv4 => ("api_enumerations_refused", "api_enumerations6_refused"),
+        ApiFamily::Ipv6 => ("api_enumerations6_refused", "api_enumerations_refused"),
+    };
+    let stats = mgmd.stats()?;
+    anyhow::ensure!(
+        stats.get(this) == Some(&1) && stats.get(other) == Some(&0),
+        "{stats:?}"
+    );
+    Ok(open)
 }
 
 /// Runs the `walk_protocol` example against `mgmd` with `args` (after `--socket`): its
