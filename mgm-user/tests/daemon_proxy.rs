@@ -3,7 +3,9 @@
 //! on the upstream link) and forwards what the upstream host sends; when they leave, the router
 //! leaves upstream (a leave report is seen) and the traffic stops. `mgmctl join/leave` make the
 //! router itself join and leave as a host. The same proxy serves IPv6 with MLD: the router's
-//! MLD report of the group is seen upstream and its kernel holds the membership there.
+//! MLD report of the group is seen upstream and its kernel holds the membership there. In both
+//! families a source-specific receiver makes the router join that source only upstream (an
+//! INCLUDE record with it).
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
@@ -34,19 +36,27 @@ fn config() -> String {
         + "[proxy]\nupstream = \"wan0\"\ndownstream = [\"rcv1\", \"rcv2\"]\n"
 }
 
-/// What the router reported for [`GROUP`] on the upstream link.
+/// What the router reported for the group on the upstream link.
 #[derive(Debug, PartialEq, Eq)]
 enum Report {
+    /// Any source (EXCLUDE mode, or a v1/v2 report).
     Join,
+    /// No source any more (INCLUDE {}, or a v2 leave / MLD done).
     Leave,
+    /// These sources only (INCLUDE mode or new allowed sources).
+    Sources(Vec<IpAddr>),
 }
 
-/// What an IGMPv3 or MLDv2 record of the group reports: a join (an exclude record) or a
-/// leave (an include record without sources).
-fn record_report(record_type: u8, num_sources: u16) -> Option<Report> {
-    match (RecordType::from(record_type), num_sources) {
+/// What an IGMPv3 or MLDv2 record of the group with `sources` reports: a join (an exclude
+/// record), a leave (an include record without sources) or sources (an include or allow
+/// record with some).
+fn record_report(record_type: u8, sources: Vec<IpAddr>) -> Option<Report> {
+    match (RecordType::from(record_type), sources.is_empty()) {
         (RecordType::ToExclude | RecordType::IsExclude, _) => Some(Report::Join),
-        (RecordType::ToInclude | RecordType::IsInclude, 0) => Some(Report::Leave),
+        (RecordType::ToInclude | RecordType::IsInclude, true) => Some(Report::Leave),
+        (RecordType::ToInclude | RecordType::IsInclude | RecordType::Allow, false) => {
+            Some(Report::Sources(sources))
+        }
         _ => None,
     }
 }
@@ -143,7 +153,9 @@ fn expect_report(socket: &Socket, want: Report, timeout: Duration) -> Result<()>
             msg_type::REPORT_V3 => message
                 .records()
                 .filter(|r| r.group_addr() == GROUP)
-                .find_map(|r| record_report(r.record_type(), r.num_sources())),
+                .find_map(|r| {
+                    record_report(r.record_type(), r.sources().map(IpAddr::V4).collect())
+                }),
             _ => None,
         };
         if report.as_ref() == Some(&want) {
@@ -199,6 +211,19 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         "joined upstream before any receiver"
     );
 
+    // A source-specific receiver: the router joins that source only upstream (RFC 4605 §4.1),
+    // and leaves when the receiver goes.
+    let ssm = mgmd.listen_to(Host::Receiver(1), UPSTREAM_SOURCE, GROUP, 1, 2.0)?;
+    let only_source = Report::Sources(vec![UPSTREAM_SOURCE.into()]);
+    expect_report(&upstream, only_source, Duration::from_secs(30))?;
+    ensure!(joined_upstream(&mgmd)?, "/proc/net/igmp shows no join");
+    ssm.finish()?;
+    wait_for(
+        "the source-specific join left",
+        Duration::from_secs(30),
+        || Ok((!joined_upstream(&mgmd)?).then_some(())),
+    )?;
+
     // Receivers join downstream: the router joins upstream and forwards every packet.
     let count = 60;
     let listeners = listen_downstream(&mut mgmd, GROUP.into(), count)?;
@@ -250,7 +275,7 @@ fn mld_report_of(packet: &[u8]) -> Option<Report> {
         mld::msg_type::REPORT_V2 => message
             .records()
             .filter(|r| r.address() == GROUP6)
-            .find_map(|r| record_report(r.record_type(), r.num_sources())),
+            .find_map(|r| record_report(r.record_type(), r.sources().map(IpAddr::V6).collect())),
         _ => None,
     }
 }
@@ -296,6 +321,15 @@ fn mld_proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         !joined_upstream6(&mgmd)?,
         "joined upstream before any receiver"
     );
+    // A source-specific listener: the router joins that source only upstream.
+    let ssm = mgmd.listen_to(Host::Receiver(1), source, GROUP6, 1, 2.0)?;
+    expect_mld_report(&capture, Report::Sources(vec![source.into()]))?;
+    ssm.finish()?;
+    wait_for(
+        "the source-specific join left",
+        Duration::from_secs(30),
+        || Ok((!joined_upstream6(&mgmd)?).then_some(())),
+    )?;
 
     // MLDv2 receivers join downstream: the router joins upstream (an MLD report from its
     // link-local address, and its kernel's membership) and forwards every packet in XDP.

@@ -373,6 +373,21 @@ impl Mgmd {
         Ok(self.lab.listen(host, MCAST, group, count, timeout_s)?)
     }
 
+    /// [`Mgmd::listen`] for `source` only (a source-specific join).
+    pub fn listen_to(
+        &mut self,
+        host: Host,
+        source: impl Into<IpAddr>,
+        group: impl Into<IpAddr>,
+        count: u32,
+        timeout_s: f64,
+    ) -> Result<Listener> {
+        let (group, source) = (group.into(), Some(source.into()));
+        Ok(self
+            .lab
+            .listen_to(host, MCAST, group, source, count, timeout_s)?)
+    }
+
     /// Sends `count` packets to `group` from the source while every receiver listens, and
     /// checks that exactly the receivers in `expected` got `0..count`, once each and in order,
     /// and the others nothing.
