@@ -42,6 +42,35 @@ def expect(cond, what):
         raise SystemExit("unexpected: " + what)
 
 
+def walk_groups(m, handle, family):
+    """Walks the group enumeration `handle` from a zero-byte buffer, doubling the buffer
+    after each 122, to 259. `family` (socket.AF_INET or AF_INET6) sets the SOURCE_GROUP_ENTRY
+    size (four addresses). Returns the records as (source, source mask, group, group mask)
+    text and the number of batches with records."""
+    width = 4 if family == socket.AF_INET else 16
+    entry = 4 * width
+    size, records, batches = 0, [], 0
+    while True:
+        r = m.call({"request": "group_enumeration_get_next", "handle": handle,
+                    "buffer_size": size})
+        if r["status"] == 122:
+            expect(r["buffer_size"] == entry and r["num_entries"] == 0, str(r))
+            size = 2 * r["buffer_size"]
+            continue
+        batches += 1
+        raw = bytes.fromhex(r["records"])
+        expect(len(raw) == entry * r["num_entries"], str(r))
+        for i in range(r["num_entries"]):
+            at = entry * i
+            record = tuple(socket.inet_ntop(family, raw[at + width * k:at + width * (k + 1)])
+                           for k in range(4))
+            expect(r["entries"][i]["group"] == record[2], str(r))
+            records.append(record)
+        if r["status"] == 259:
+            return records, batches
+        expect(r["status"] == 234, str(r))
+
+
 def main():
     path, ifindex = sys.argv[1], int(sys.argv[2])
     m = Mgmd(path)
@@ -62,23 +91,8 @@ def main():
         expect(r["response"] == "ok", str(r))
     r = m.call({"request": "group_enumeration_start", "enum_type": 1})
     handle = r["handle"]
-    size, seen = 0, []
-    while True:
-        r = m.call({"request": "group_enumeration_get_next", "handle": handle,
-                    "buffer_size": size})
-        if r["status"] == 122:
-            expect(r["buffer_size"] == 16 and r["num_entries"] == 0, str(r))
-            size = 2 * r["buffer_size"]
-            continue
-        raw = bytes.fromhex(r["records"])
-        expect(len(raw) == 16 * r["num_entries"], str(r))
-        for i in range(r["num_entries"]):
-            src, smask, grp, gmask = struct.unpack("4s4s4s4s", raw[16 * i:16 * i + 16])
-            seen.append(socket.inet_ntoa(grp))
-            expect(r["entries"][i]["group"] == socket.inet_ntoa(grp), str(r))
-        if r["status"] == 259:
-            break
-        expect(r["status"] == 234, str(r))
+    records, _ = walk_groups(m, handle, socket.AF_INET)
+    seen = [group for _, _, group, _ in records]
     expect(len(seen) == len(set(seen)) and set(groups) <= set(seen), "groups " + str(seen))
     r = m.call({"request": "group_enumeration_end", "handle": handle})
     expect(r["response"] == "ok", str(r))

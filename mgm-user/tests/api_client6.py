@@ -6,10 +6,9 @@ enumerates the IPv6 groups with small buffers (64-byte SOURCE_GROUP_ENTRY record
 apart from the IPv4 ones, walks the (empty) IPv6 MFE table, and releases and deregisters.
 Usage: api_client6.py SOCKET IFINDEX. Exits non-zero on the first surprise."""
 import socket
-import struct
 import sys
 
-from api_client import Mgmd, expect
+from api_client import Mgmd, expect, walk_groups
 
 PROTOCOL_ID = (1 << 30) | (0x137 << 16) | 0x56
 ANY6 = "::"
@@ -51,27 +50,10 @@ def main():
     r = m.call({"request": "group_enumeration_start", "enum_type": 1, "family": "ipv6"})
     expect(r["response"] == "enum_handle", str(r))
     handle = r["handle"]
-    size, seen, batches = 0, [], 0
-    while True:
-        r = m.call({"request": "group_enumeration_get_next", "handle": handle,
-                    "buffer_size": size})
-        if r["status"] == 122:
-            expect(r["buffer_size"] == 64 and r["num_entries"] == 0, str(r))
-            size = 2 * r["buffer_size"]
-            continue
-        batches += 1
-        raw = bytes.fromhex(r["records"])
-        expect(len(raw) == 64 * r["num_entries"], str(r))
-        for i in range(r["num_entries"]):
-            src, smask, grp, gmask = struct.unpack("16s16s16s16s", raw[64 * i:64 * i + 64])
-            group = socket.inet_ntop(socket.AF_INET6, grp)
-            expect(socket.inet_ntop(socket.AF_INET6, src) == ANY6, str(r))
-            expect(gmask == b"\xff" * 16 and smask == bytes(16), str(r))
-            expect(r["entries"][i]["group"] == group, str(r))
-            seen.append(group)
-        if r["status"] == 259:
-            break
-        expect(r["status"] == 234, str(r))
+    records, batches = walk_groups(m, handle, socket.AF_INET6)
+    # 64-byte records: (*,G) with the wildcard's :: source mask and a host group mask.
+    expect(all(r[0] == ANY6 and r[1] == ANY6 and r[3] == HOST6 for r in records), str(records))
+    seen = [group for _, _, group, _ in records]
     expect(sorted(seen) == sorted(groups) and batches == 3, "groups %s in %d" % (seen, batches))
     r = m.call({"request": "group_enumeration_end", "handle": handle})
     expect(r["response"] == "ok", str(r))

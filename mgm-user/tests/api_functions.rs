@@ -7,8 +7,8 @@ mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use api_support::{
-    all_external, ifid, ifindex, mfes, refusal, source_groups, star_g, Protocol, ANY, HOST,
-    IGMP_ID, PROTOCOL_ID, SOURCE,
+    all_external, ifid, ifindex, mfes, refusal, run_python_protocol, set_upstream, source_groups,
+    star_g, Protocol, ANY, HOST, IGMP_ID, PROTOCOL_ID, SOURCE,
 };
 use mgm_user::{
     api::{
@@ -286,9 +286,7 @@ fn every_function_and_callback_over_the_socket() -> Result<()> {
 
     // MgmSetMfe: the upstream neighbour changes, nothing else.
     let new_upstream = Ipv4Addr::new(10, 0, 0, 77);
-    p.run(|c| c.set_mfe(SOURCE, GROUP, new_upstream))?;
-    let a = p.run(|c| c.get_mfe(SOURCE, GROUP, 1024))?;
-    ensure!(mfes(&a)[0].head.upstream == new_upstream, "{a:?}");
+    set_upstream(&mut p, SOURCE, GROUP, new_upstream)?;
 
     // WrongIf: a packet of the flow arrives on rcv2, which the protocol owns.
     send_forged(&mgmd, Host::Receiver(2), SOURCE, GROUP)?;
@@ -563,20 +561,7 @@ fn malformed_requests_get_87_and_the_connection_stays_usable() -> Result<()> {
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_python_protocol_speaks_the_documented_protocol() -> Result<()> {
     let mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api_client.py");
-    let socket = mgmd.socket();
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&socket)
-        .arg(ifindex(&mgmd, "rcv1")?.to_string())
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "the Python protocol failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    run_python_protocol(&mgmd, "api_client.py")
 }
 
 #[test]

@@ -9,7 +9,8 @@ mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use api_support::{
-    all_external, example, ifid, ifindex, mfes, refusal, source_groups, Protocol, PROTOCOL_ID,
+    all_external, enumerations_up_to_the_limit, ifid, ifindex, mfes, refusal, run_python_protocol,
+    set_upstream, walk_groups, walk_protocol, Protocol, PROTOCOL_ID,
 };
 use mgm_user::{
     api::proto::{ApiAnswer, ApiFamily, ApiIfId, ApiMasks, ApiSg, Event, Request, Response},
@@ -246,16 +247,7 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
     );
 
     // The walk_protocol example walks the IPv6 tables from a 16-byte buffer.
-    let out = std::process::Command::new(example("walk_protocol")?)
-        .args(["--socket", support::path_str(&mgmd.socket())?])
-        .args(["--buffer", "16", "--family", "ipv6"])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(out.status.success(), "walk_protocol failed: {text}");
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+    let (text, lines) = walk_protocol(&mgmd, &["--buffer", "16", "--family", "ipv6"])?;
     let walked_groups = |record: &str| -> Vec<String> {
         lines
             .iter()
@@ -282,9 +274,7 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
         "the answered upstream: {a:?}"
     );
     let upstream: Ipv6Addr = "fe80::2".parse()?;
-    p.run(|c| c.set_mfe(SOURCE6, groups[0], upstream))?;
-    let a = p.run(|c| c.get_mfe(SOURCE6, groups[0], one))?;
-    ensure!(mfes(&a)[0].head.upstream == IpAddr::from(upstream), "{a:?}");
+    set_upstream(&mut p, SOURCE6, groups[0], upstream)?;
     let code = refusal(p.run(|c| c.set_mfe(SOURCE6, groups[0], Ipv4Addr::new(10, 0, 0, 2))))?;
     ensure!(
         code == win32::ERROR_INVALID_PARAMETER,
@@ -299,18 +289,7 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
         a.status == win32::ERROR_INSUFFICIENT_BUFFER && a.buffer_size == entry,
         "{a:?}"
     );
-    let mut seen = Vec::new();
-    for _ in 0..10 {
-        let a = p.run(|c| c.group_enumeration_get_next(h, entry))?;
-        seen.extend(source_groups::<Ipv6Addr>(&a));
-        if a.status == win32::ERROR_NO_MORE_ITEMS {
-            break;
-        }
-        ensure!(
-            a.status == win32::ERROR_MORE_DATA && a.num_entries == 1,
-            "{a:?}"
-        );
-    }
+    let seen = walk_groups::<Ipv6Addr>(&mut p, h, entry, 1)?;
     let joined: Vec<(Ipv6Addr, Ipv6Addr)> = groups.iter().map(|&g| (ANY6, g)).collect();
     ensure!(seen == joined, "enumerated {seen:?}");
     p.run(|c| c.group_enumeration_end(h))?;
@@ -319,6 +298,11 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
         a.status == win32::ERROR_INVALID_PARAMETER,
         "an ended handle: {a:?}"
     );
+    // At most 64 open enumerations in the IPv6 MGM too, refusals counted apart from IPv4's.
+    let open = enumerations_up_to_the_limit(&mgmd, &mut p, ApiFamily::Ipv6, Vec::new())?;
+    for h in open {
+        p.run(|c| c.group_enumeration_end(h))?;
+    }
 
     // Releasing rcv1 releases it in both MGMs; deregistering needs every interface released.
     p.run(|c| c.release_interface(rcv1))?;
@@ -346,17 +330,54 @@ fn an_external_protocol_routes_ipv6_flows_and_walks_the_ipv6_tables() -> Result<
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_python_protocol_makes_ipv6_calls() -> Result<()> {
     let mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api_client6.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(mgmd.socket())
-        .arg(ifindex(&mgmd, "rcv1")?.to_string())
-        .output()?;
+    run_python_protocol(&mgmd, "api_client6.py")
+}
+
+/// MLD's local joins and leaves reach the external protocol that owns the interface (the IPv6
+/// MGM's LocalJoin and LocalLeave callbacks, with IPv6 addresses and next hop `::`), as
+/// IGMP's do in `api_functions`.
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn mld_local_joins_and_leaves_reach_the_owning_protocol() -> Result<()> {
+    let body = interfaces(&[
+        ("up0", NO_LISTENERS),
+        ("rcv1", EXTERNAL),
+        ("rcv2", EXTERNAL),
+    ]);
+    let mut mgmd = Mgmd::start(Lab::star_with(2, Stack::Dual)?, &body)?;
+    let rcv1 = ifindex(&mgmd, "rcv1")?;
+    let mut p = Protocol::register_taking(&mgmd.socket(), 0, 5000, &[ifid(rcv1)])?;
+    let group = group6(7);
+    let member = ApiIfId::new(rcv1, ANY6);
+    // The host joins with MLD, stays for a second and leaves (MLD Done).
+    let listener = mgmd.listen(Host::Receiver(1), group, 1, 1.0)?;
+    let joined = p.expect("local join", |e| matches!(e, Event::LocalJoin { .. }))?;
     ensure!(
-        out.status.success(),
-        "the Python protocol failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        joined
+            == Event::LocalJoin {
+                sg: ApiSg::new(ANY6, group),
+                ifid: member
+            },
+        "{joined:?}"
+    );
+    listener.finish()?;
+    let left = p.expect("local leave", |e| matches!(e, Event::LocalLeave { .. }))?;
+    ensure!(
+        left == Event::LocalLeave {
+            sg: ApiSg::new(ANY6, group),
+            ifid: member
+        },
+        "{left:?}"
+    );
+    // Nobody joined on rcv2, which the protocol does not own: no callback names it.
+    p.drain()?;
+    ensure!(
+        !p.backlog.iter().any(|e| matches!(
+            e,
+            Event::LocalJoin { ifid, .. } | Event::LocalLeave { ifid, .. } if ifid.ifindex != rcv1
+        )),
+        "{:?}",
+        p.backlog
     );
     Ok(())
 }

@@ -8,13 +8,13 @@ mod support;
 
 use anyhow::{bail, ensure, Context as _, Result};
 use api_support::{
-    all_external, example, ifid, ifindex, mfes, refusal, source_groups, star_g, Protocol, ANY,
-    HOST, IGMP_ID, SOURCE,
+    all_external, enumerations_up_to_the_limit, ifid, ifindex, mfes, refusal, set_upstream,
+    source_groups, star_g, walk_groups, walk_protocol, Protocol, ANY, HOST, IGMP_ID, SOURCE,
 };
 use mgm_user::{
     api::{
         client::Client,
-        proto::{ApiAnswer, ApiMasks, ApiSg, Event, MonitorEvent, Request, Response},
+        proto::{ApiAnswer, ApiFamily, ApiMasks, ApiSg, Event, MonitorEvent, Request, Response},
     },
     lab::{Host, Lab},
     mgm::win32,
@@ -115,15 +115,7 @@ fn startup_scenario() -> Result<()> {
     // 4. The groups IGMP already had, each once.
     for enum_type in [1, 0] {
         let h = p.run(|c| c.group_enumeration_start(enum_type))?;
-        let mut seen = Vec::new();
-        for _ in 0..100 {
-            let a = p.run(|c| c.group_enumeration_get_next(h, 16))?;
-            seen.extend(source_groups(&a));
-            if a.status == win32::ERROR_NO_MORE_ITEMS {
-                break;
-            }
-            ensure!(a.status == win32::ERROR_MORE_DATA, "{a:?}");
-        }
+        let seen = walk_groups::<Ipv4Addr>(&mut p, h, 16, 1)?;
         p.run(|c| c.group_enumeration_end(h))?;
         for g in [g1, g2] {
             let n = seen.iter().filter(|sg| **sg == (ANY, g)).count();
@@ -227,25 +219,10 @@ fn processing_scenario() -> Result<()> {
 
     // SetMfe changes the upstream neighbour; GetMfe shows it.
     let new_upstream = Ipv4Addr::new(10, 0, 0, 3);
-    p.run(|c| c.set_mfe(SOURCE, group, new_upstream))?;
-    let a = p.run(|c| c.get_mfe(SOURCE, group, 1024))?;
-    ensure!(mfes(&a)[0].head.upstream == new_upstream, "{a:?}");
+    set_upstream(&mut p, SOURCE, group, new_upstream)?;
 
     // The walk_protocol example walks the groups and the MFEs from a 16-byte buffer.
-    let out = std::process::Command::new(example("walk_protocol")?)
-        .args([
-            "--socket",
-            support::path_str(&mgmd.socket())?,
-            "--buffer",
-            "16",
-        ])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(out.status.success(), "walk_protocol failed: {text}");
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+    let (text, lines) = walk_protocol(&mgmd, &["--buffer", "16"])?;
     let mfe_lines: Vec<_> = lines.iter().filter(|l| l["record"] == "mfe").collect();
     ensure!(
         mfe_lines.len() == 1 && mfe_lines[0]["upstream"] == new_upstream.to_string(),
@@ -291,19 +268,7 @@ fn enumeration_scenario() -> Result<()> {
     );
     ensure!(a.num_entries == 0 && a.records.is_empty(), "{a:?}");
     // A loop to no-more-items with room for three entries returns every key exactly once.
-    let mut seen = Vec::new();
-    for _ in 0..100 {
-        let a = p.run(|c| c.group_enumeration_get_next(h, 48))?;
-        ensure!(a.buffer_size == 48 && a.records.len() == 16 * a.num_entries as usize);
-        seen.extend(source_groups(&a));
-        if a.status == win32::ERROR_NO_MORE_ITEMS {
-            break;
-        }
-        ensure!(
-            a.status == win32::ERROR_MORE_DATA && a.num_entries == 3,
-            "{a:?}"
-        );
-    }
+    let seen = walk_groups::<Ipv4Addr>(&mut p, h, 48, 3)?;
     for key in &keys {
         let n = seen.iter().filter(|k| *k == key).count();
         ensure!(n == 1, "{key:?} seen {n} times in {seen:?}");
@@ -335,16 +300,7 @@ fn enumeration_scenario() -> Result<()> {
     }
     // At most 64 open enumerations per protocol: one more is 1003, counted; ending one frees
     // a place.
-    let mut open = vec![h];
-    let refused = loop {
-        match p.run(|c| c.group_enumeration_start(1)) {
-            Ok(h) => open.push(h),
-            Err(e) => break e,
-        }
-        ensure!(open.len() <= 64, "no limit");
-    };
-    ensure!(open.len() == 64 && refusal::<()>(Err(refused))? == win32::ERROR_CAN_NOT_COMPLETE);
-    ensure!(mgmd.stats()?.get("api_enumerations_refused") == Some(&1));
+    let open = enumerations_up_to_the_limit(&mgmd, &mut p, ApiFamily::Ipv4, vec![h])?;
     p.run(|c| c.group_enumeration_end(open[0]))?;
     p.run(|c| c.group_enumeration_start(1))?;
     Ok(())

@@ -3,12 +3,14 @@
 //! on the upstream link) and forwards what the upstream host sends; when they leave, the router
 //! leaves upstream (a leave report is seen) and the traffic stops. `mgmctl join/leave` make the
 //! router itself join and leave as a host. The same proxy serves IPv6 with MLD: the router's
-//! MLD report of the group is seen upstream and its kernel holds the membership there.
+//! MLD report of the group is seen upstream and its kernel holds the membership there. In both
+//! families a source-specific receiver makes the router join that source only upstream (an
+//! INCLUDE record with it).
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use mgm_user::{
-    lab::{Host, Lab, Stack},
+    lab::{Host, Lab, Listener, Stack},
     rawio::{self, Framing, PacketSocket},
     wire::{
         igmp::{self, msg_type, RecordType, ALL_V3_ROUTERS},
@@ -34,11 +36,87 @@ fn config() -> String {
         + "[proxy]\nupstream = \"wan0\"\ndownstream = [\"rcv1\", \"rcv2\"]\n"
 }
 
-/// What the router reported for [`GROUP`] on the upstream link.
+/// What the router reported for the group on the upstream link.
 #[derive(Debug, PartialEq, Eq)]
 enum Report {
+    /// Any source (EXCLUDE mode, or a v1/v2 report).
     Join,
+    /// No source any more (INCLUDE {}, or a v2 leave / MLD done).
     Leave,
+    /// These sources only (INCLUDE mode or new allowed sources).
+    Sources(Vec<IpAddr>),
+}
+
+/// What an IGMPv3 or MLDv2 record of the group with `sources` reports: a join (an exclude
+/// record), a leave (an include record without sources) or sources (an include or allow
+/// record with some).
+fn record_report(record_type: u8, sources: Vec<IpAddr>) -> Option<Report> {
+    match (RecordType::from(record_type), sources.is_empty()) {
+        (RecordType::ToExclude | RecordType::IsExclude, _) => Some(Report::Join),
+        (RecordType::ToInclude | RecordType::IsInclude, true) => Some(Report::Leave),
+        (RecordType::ToInclude | RecordType::IsInclude | RecordType::Allow, false) => {
+            Some(Report::Sources(sources))
+        }
+        _ => None,
+    }
+}
+
+/// Receivers 1 and 2 listen for `count` packets of `group` (leaving when they have them).
+fn listen_downstream(mgmd: &mut Mgmd, group: IpAddr, count: u32) -> Result<Vec<Listener>> {
+    [1, 2]
+        .map(|n| mgmd.listen(Host::Receiver(n), group, count, 30.0))
+        .into_iter()
+        .collect()
+}
+
+/// The upstream host sends `count` packets to `group`: each receiver gets every one, once and
+/// in order, through the entry of (`source`, `group`) coming in on wan0.
+fn expect_forwarded_downstream(
+    mgmd: &mut Mgmd,
+    listeners: Vec<Listener>,
+    source: IpAddr,
+    group: IpAddr,
+    count: u32,
+) -> Result<()> {
+    mgmd.send(Host::Upstream, group, count, 5)?;
+    for (n, listener) in [1, 2].into_iter().zip(listeners) {
+        let received = listener.finish()?;
+        ensure!(
+            received.is_complete(u64::from(count)),
+            "rcv{n} should get 0..{count} once each, in order, got {:?}",
+            received.seqs
+        );
+    }
+    let mfe = mgmd
+        .mfe(source, group)?
+        .context("no entry for the upstream flow")?;
+    ensure!(mfe.iif == "wan0", "inbound interface {}", mfe.iif);
+    Ok(())
+}
+
+/// After the receivers left, the entry of (`source`, `group`) loses its outgoing interfaces,
+/// and what the upstream host sends still reaches the router but goes nowhere.
+fn expect_pruned(mgmd: &mut Mgmd, source: IpAddr, group: IpAddr) -> Result<()> {
+    let pruned = wait_for(
+        "the downstream interfaces pruned",
+        Duration::from_secs(30),
+        || Ok(mgmd.mfe(source, group)?.filter(|m| m.oifs.is_empty())),
+    )?;
+    mgmd.send(Host::Upstream, group, 20, 5)?;
+    // The packets may still be on their way when the sender returns: wait for the count.
+    let after = wait_for(
+        "the 20 packets counted on the pruned entry",
+        Duration::from_secs(30),
+        || {
+            let entry = mgmd.mfe(source, group)?.context("the entry is gone")?;
+            Ok((entry.packets >= pruned.packets + 20).then_some(entry))
+        },
+    )?;
+    ensure!(
+        after.oifs.is_empty(),
+        "after the leave the flow should arrive and go nowhere: before {pruned:?}, after {after:?}"
+    );
+    Ok(())
 }
 
 /// A raw IGMP socket of the upstream host that has joined 224.0.0.22 (where IGMPv3 reports
@@ -75,13 +153,9 @@ fn expect_report(socket: &Socket, want: Report, timeout: Duration) -> Result<()>
             msg_type::REPORT_V3 => message
                 .records()
                 .filter(|r| r.group_addr() == GROUP)
-                .find_map(
-                    |r| match (RecordType::from(r.record_type()), r.num_sources()) {
-                        (RecordType::ToExclude | RecordType::IsExclude, _) => Some(Report::Join),
-                        (RecordType::ToInclude | RecordType::IsInclude, 0) => Some(Report::Leave),
-                        _ => None,
-                    },
-                ),
+                .find_map(|r| {
+                    record_report(r.record_type(), r.sources().map(IpAddr::V4).collect())
+                }),
             _ => None,
         };
         if report.as_ref() == Some(&want) {
@@ -137,31 +211,30 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         "joined upstream before any receiver"
     );
 
+    // A source-specific receiver: the router joins that source only upstream (RFC 4605 §4.1),
+    // and leaves when the receiver goes.
+    let ssm = mgmd.listen_to(Host::Receiver(1), UPSTREAM_SOURCE, GROUP, 1, 2.0)?;
+    let only_source = Report::Sources(vec![UPSTREAM_SOURCE.into()]);
+    expect_report(&upstream, only_source, Duration::from_secs(30))?;
+    ensure!(joined_upstream(&mgmd)?, "/proc/net/igmp shows no join");
+    ssm.finish()?;
+    wait_for(
+        "the source-specific join left",
+        Duration::from_secs(30),
+        || Ok((!joined_upstream(&mgmd)?).then_some(())),
+    )?;
+
     // Receivers join downstream: the router joins upstream and forwards every packet.
     let count = 60;
-    let listeners = [1, 2]
-        .map(|n| mgmd.listen(Host::Receiver(n), GROUP, count, 30.0))
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
+    let listeners = listen_downstream(&mut mgmd, GROUP.into(), count)?;
     mgmd.wait_for_igmp_members(GROUP, &["rcv1", "rcv2"])?;
     expect_report(&upstream, Report::Join, Duration::from_secs(30))?;
     ensure!(
         joined_upstream(&mgmd)?,
         "/proc/net/igmp shows no join on wan0"
     );
-    mgmd.send(Host::Upstream, GROUP, count, 5)?;
-    for (n, listener) in [1, 2].into_iter().zip(listeners) {
-        let received = listener.finish()?;
-        ensure!(
-            received.is_complete(u64::from(count)),
-            "rcv{n} should get 0..{count} once each, in order, got {:?}",
-            received.seqs
-        );
-    }
-    let mfe = mgmd
-        .mfe(UPSTREAM_SOURCE, GROUP)?
-        .context("no entry for the upstream flow")?;
-    ensure!(mfe.iif == "wan0", "inbound interface {}", mfe.iif);
+    let (source, group) = (UPSTREAM_SOURCE.into(), GROUP.into());
+    expect_forwarded_downstream(&mut mgmd, listeners, source, group, count)?;
 
     // The receivers left when they had their packets: the router leaves upstream, and what
     // the upstream host sends still reaches the router but goes nowhere.
@@ -170,32 +243,7 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         !joined_upstream(&mgmd)?,
         "/proc/net/igmp still shows the join"
     );
-    let pruned = wait_for(
-        "the downstream interfaces pruned",
-        Duration::from_secs(30),
-        || {
-            Ok(mgmd
-                .mfe(UPSTREAM_SOURCE, GROUP)?
-                .filter(|m| m.oifs.is_empty()))
-        },
-    )?;
-    mgmd.send(Host::Upstream, GROUP, 20, 5)?;
-    // The packets may still be on their way when the sender returns: wait for the count.
-    let after = wait_for(
-        "the 20 packets counted on the pruned entry",
-        Duration::from_secs(30),
-        || {
-            let entry = mgmd
-                .mfe(UPSTREAM_SOURCE, GROUP)?
-                .context("the entry is gone")?;
-            Ok((entry.packets >= pruned.packets + 20).then_some(entry))
-        },
-    )?;
-    ensure!(
-        after.oifs.is_empty(),
-        "after the leave the flow should arrive and go nowhere: before {pruned:?}, after {after:?}"
-    );
-    Ok(())
+    expect_pruned(&mut mgmd, source, group)
 }
 
 /// The IPv6 group of the MLD proxy test.
@@ -227,13 +275,7 @@ fn mld_report_of(packet: &[u8]) -> Option<Report> {
         mld::msg_type::REPORT_V2 => message
             .records()
             .filter(|r| r.address() == GROUP6)
-            .find_map(
-                |r| match (RecordType::from(r.record_type()), r.num_sources()) {
-                    (RecordType::ToExclude | RecordType::IsExclude, _) => Some(Report::Join),
-                    (RecordType::ToInclude | RecordType::IsInclude, 0) => Some(Report::Leave),
-                    _ => None,
-                },
-            ),
+            .find_map(|r| record_report(r.record_type(), r.sources().map(IpAddr::V6).collect())),
         _ => None,
     }
 }
@@ -279,29 +321,21 @@ fn mld_proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         !joined_upstream6(&mgmd)?,
         "joined upstream before any receiver"
     );
+    // A source-specific listener: the router joins that source only upstream.
+    let ssm = mgmd.listen_to(Host::Receiver(1), source, GROUP6, 1, 2.0)?;
+    expect_mld_report(&capture, Report::Sources(vec![source.into()]))?;
+    ssm.finish()?;
+    wait_for(
+        "the source-specific join left",
+        Duration::from_secs(30),
+        || Ok((!joined_upstream6(&mgmd)?).then_some(())),
+    )?;
 
     // MLDv2 receivers join downstream: the router joins upstream (an MLD report from its
     // link-local address, and its kernel's membership) and forwards every packet in XDP.
     let count = 60;
-    let listeners = [1, 2]
-        .map(|n| mgmd.listen(Host::Receiver(n), GROUP6, count, 30.0))
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
-    wait_for(
-        "MLD listeners of the group on rcv1 and rcv2",
-        Duration::from_secs(10),
-        || {
-            let rows = mgmd.groups()?;
-            Ok(["rcv1", "rcv2"]
-                .iter()
-                .all(|i| {
-                    rows.iter().any(|r| {
-                        r.group == IpAddr::V6(GROUP6) && r.iface == *i && r.protocol == "mld"
-                    })
-                })
-                .then_some(()))
-        },
-    )?;
+    let listeners = listen_downstream(&mut mgmd, GROUP6.into(), count)?;
+    mgmd.wait_for_members("mld", GROUP6, &["rcv1", "rcv2"])?;
     expect_mld_report(&capture, Report::Join)?;
     ensure!(
         joined_upstream6(&mgmd)?,
@@ -314,19 +348,8 @@ fn mld_proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
             .all(|i| i.mld == (i.name != "wan0")),
         "MLD runs on the downstream interfaces only:\n{shown}"
     );
-    mgmd.send(Host::Upstream, GROUP6, count, 5)?;
-    for (n, listener) in [1, 2].into_iter().zip(listeners) {
-        let received = listener.finish()?;
-        ensure!(
-            received.is_complete(u64::from(count)),
-            "rcv{n} should get 0..{count} once each, in order, got {:?}",
-            received.seqs
-        );
-    }
-    let mfe = mgmd
-        .mfe(source, GROUP6)?
-        .context("no entry for the upstream flow")?;
-    ensure!(mfe.iif == "wan0", "inbound interface {}", mfe.iif);
+    let (source, group) = (source.into(), GROUP6.into());
+    expect_forwarded_downstream(&mut mgmd, listeners, source, group, count)?;
     ensure!(
         mgmd.stats()?.get("forwarded").copied().unwrap_or(0) > 0,
         "XDP forwarded nothing: {:?}",
@@ -341,23 +364,5 @@ fn mld_proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         Duration::from_secs(10),
         || Ok((!joined_upstream6(&mgmd)?).then_some(())),
     )?;
-    let pruned = wait_for(
-        "the downstream interfaces pruned",
-        Duration::from_secs(30),
-        || Ok(mgmd.mfe(source, GROUP6)?.filter(|m| m.oifs.is_empty())),
-    )?;
-    mgmd.send(Host::Upstream, GROUP6, 20, 5)?;
-    let after = wait_for(
-        "the 20 packets counted on the pruned entry",
-        Duration::from_secs(30),
-        || {
-            let entry = mgmd.mfe(source, GROUP6)?.context("the entry is gone")?;
-            Ok((entry.packets >= pruned.packets + 20).then_some(entry))
-        },
-    )?;
-    ensure!(
-        after.oifs.is_empty(),
-        "after the leave the flow should arrive and go nowhere: before {pruned:?}, after {after:?}"
-    );
-    Ok(())
+    expect_pruned(&mut mgmd, source, group)
 }

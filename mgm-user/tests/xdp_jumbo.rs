@@ -15,7 +15,7 @@ use mgm_user::{
         XskConfig,
     },
     lab::{Host, Lab},
-    rawio::{self, Framing, PacketSocket},
+    rawio::PacketSocket,
 };
 use std::{
     collections::BTreeMap,
@@ -23,6 +23,7 @@ use std::{
     net::{Ipv4Addr, UdpSocket},
     time::{Duration, Instant},
 };
+use xdp_common::lab::{receiver_captures, receiver_ports, start_router, udp_sender, Router};
 use xdp_common::v6::{dest_opts, forwarding_fixture6, udp, Frame6};
 use xdp_common::{
     checksum, forwarding_fixture, metadata_of, test_run, xdp_md, Frame, LO, XDP_DROP, XDP_PASS,
@@ -224,11 +225,6 @@ fn check_intact(payloads: &[Vec<u8>]) -> BTreeMap<usize, u64> {
     by_len
 }
 
-struct Router {
-    plane: DataPlane,
-    backend: XdpBackend,
-}
-
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_9000_byte_mtu_lab_forwards_8000_byte_datagrams_intact() {
@@ -247,70 +243,15 @@ fn a_9000_byte_mtu_lab_forwards_8000_byte_datagrams_intact() {
         mtu(Host::Router, &Lab::router_iface(Host::Receiver(n)), 9000);
     }
     let iif = lab.ifindex(Host::Router, "up0").expect("ifindex");
-    let oif: BTreeMap<u8, u32> = (1..=RECEIVERS)
-        .map(|n| {
-            let iface = Lab::router_iface(Host::Receiver(n));
-            (n, lab.ifindex(Host::Router, &iface).expect("ifindex"))
-        })
-        .collect();
-    let macs: BTreeMap<u8, [u8; 6]> = (1..=RECEIVERS)
-        .map(|n| {
-            let iface = Lab::router_iface(Host::Receiver(n));
-            (n, lab.mac(Host::Router, &iface).expect("mac"))
-        })
-        .collect();
-    let captures: BTreeMap<u8, PacketSocket> = (1..=RECEIVERS)
-        .map(|n| {
-            let capture = lab
-                .in_ns(Host::Receiver(n), || {
-                    let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16)?;
-                    capture.socket().set_nonblocking(true)?;
-                    let size: libc::c_int = 64 << 20;
-                    rawio::set_opt(
-                        capture.socket(),
-                        libc::SOL_SOCKET,
-                        libc::SO_RCVBUFFORCE,
-                        &size,
-                    )?;
-                    capture.bind(rawio::ifindex("eth0")?)?;
-                    Ok::<_, io::Error>(capture)
-                })
-                .expect("enter receiver")
-                .expect("capture");
-            (n, capture)
-        })
-        .collect();
-    let sender = lab
-        .in_ns(Host::Source, || {
-            let socket = UdpSocket::bind((SOURCE, 0))?;
-            socket.set_multicast_ttl_v4(8)?;
-            Ok::<_, io::Error>(socket)
-        })
-        .expect("enter source")
-        .expect("sender");
-    let oifs = oif.clone();
-    let mut router = lab
-        .in_ns(Host::Router, move || {
-            let mut plane = DataPlane::load()?;
-            let mut backend = XdpBackend::new(&mut plane)?;
-            for (n, ifindex) in &oifs {
-                let settings = IfaceSettings {
-                    mac: macs[n],
-                    ttl_threshold: 0,
-                    mtu: if *n == 3 { 1500 } else { 9000 },
-                    mirrored: false,
-                };
-                backend.configure_interface(*ifindex, settings)?;
-            }
-            // A program without frags support cannot even be attached to a 9000-byte veth.
-            plane.attach("up0", false)?;
-            Ok::<_, DataPlaneError>(Router { plane, backend })
-        })
-        .expect("enter router")
-        .expect("data plane on a 9000-byte link");
+    let ports = receiver_ports(&lab, RECEIVERS);
+    let captures = receiver_captures(&lab, RECEIVERS, 64 << 20);
+    let sender = udp_sender(&lab, SOURCE, 8);
+    // Receiver 3's link keeps a 1500-byte MTU. A program without frags support cannot even be
+    // attached to a 9000-byte veth.
+    let mut router = start_router(&lab, None, &ports, |n| if n == 3 { 1500 } else { 9000 });
     let sg = SgKey::new(SOURCE, GROUP);
     let install = |router: &mut Router, receivers: &[u8]| {
-        let oifs: Vec<u32> = receivers.iter().map(|n| oif[n]).collect();
+        let oifs: Vec<u32> = receivers.iter().map(|n| ports[n].ifindex).collect();
         lab.in_ns(Host::Router, || router.backend.install_mfe(sg, iif, &oifs))
             .expect("enter router")
             .expect("install");
@@ -356,7 +297,7 @@ fn a_9000_byte_mtu_lab_forwards_8000_byte_datagrams_intact() {
     let to_3 = entry
         .oifs
         .iter()
-        .find(|(i, _)| *i == oif[&3])
+        .find(|(i, _)| *i == ports[&3].ifindex)
         .expect("oif 3");
     assert_eq!(
         to_3.1.drops, EACH,
@@ -387,7 +328,11 @@ fn a_9000_byte_mtu_lab_forwards_8000_byte_datagrams_intact() {
     // Receiver 3's interface stayed in the entry since the second part: its jumbo drops of
     // both parts, and the small ones as copies.
     for (ifindex, counters) in &entry.oifs {
-        let drops = if *ifindex == oif[&3] { 2 * EACH } else { 0 };
+        let drops = if *ifindex == ports[&3].ifindex {
+            2 * EACH
+        } else {
+            0
+        };
         assert_eq!(
             (counters.drops, counters.packets),
             (drops, 2 * EACH),

@@ -3,22 +3,25 @@
 //! TTL decremented and the router's MAC as source; the others and the source get none; list
 //! changes under continuous traffic lose and duplicate nothing on unchanged interfaces; misses
 //! reach the AF_XDP punt socket and the creation-alert ring.
+mod xdp_common;
+
 use mgm_common::SgKey;
 use mgm_user::{
     dataplane::{
-        DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings, PuntSockets, ReportReader,
-        XdpBackend, XskConfig,
+        DataPlaneReport, ForwardingBackend, IfaceSettings, PuntSockets, ReportReader, XskConfig,
     },
     lab::{Host, Lab},
-    rawio::{self, Framing, PacketSocket},
+    rawio::PacketSocket,
 };
 use std::{
     collections::BTreeMap,
-    io,
     net::{Ipv4Addr, UdpSocket},
     path::PathBuf,
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
+};
+use xdp_common::lab::{
+    capture_on, receiver_captures, receiver_ports, start_router, udp_sender, Port, Router,
 };
 
 const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -35,21 +38,8 @@ struct Copy {
     source_mac: [u8; 6],
 }
 
-/// An AF_PACKET socket capturing every frame arriving on `iface` (of the calling thread's
-/// namespace), with a large buffer so that nothing is lost while the test sends.
-fn open_capture(iface: &str) -> io::Result<PacketSocket> {
-    let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16)?;
-    capture.socket().set_nonblocking(true)?;
-    let size: libc::c_int = 64 << 20;
-    rawio::set_opt(
-        capture.socket(),
-        libc::SOL_SOCKET,
-        libc::SO_RCVBUFFORCE,
-        &size,
-    )?;
-    capture.bind(rawio::ifindex(iface)?)?;
-    Ok(capture)
-}
+/// The receive buffer of the captures: large, so that nothing is lost while the test sends.
+const CAPTURE_BUFFER: libc::c_int = 64 << 20;
 
 /// Parses a captured frame: a UDP packet of the test group and port, carrying a sequence number.
 fn parse(frame: &[u8]) -> Option<Copy> {
@@ -118,12 +108,6 @@ fn send(socket: &UdpSocket, seqs: std::ops::Range<u64>, pace: Option<Duration>) 
     }
 }
 
-/// What runs on the router: the data plane and its backend (mgmd's part).
-struct Router {
-    plane: DataPlane,
-    backend: XdpBackend,
-}
-
 /// The lab with the XDP backend forwarding on its router.
 struct Rig {
     lab: Lab,
@@ -131,8 +115,7 @@ struct Rig {
     /// The bpffs directory of the router's pinned state, if pinned.
     pins: Option<PathBuf>,
     iif: u32,
-    oif: BTreeMap<u8, u32>,
-    macs: BTreeMap<u8, [u8; 6]>,
+    ports: BTreeMap<u8, Port>,
     captures: BTreeMap<u8, PacketSocket>,
     source_capture: PacketSocket,
     sender: UdpSocket,
@@ -148,38 +131,16 @@ impl Rig {
     fn with_pins(pins: Option<PathBuf>) -> Self {
         let lab = Lab::star(RECEIVERS).expect("lab");
         let iif = lab.ifindex(Host::Router, "up0").expect("ifindex");
-        let mut oif = BTreeMap::new();
-        let mut macs = BTreeMap::new();
-        let mut captures = BTreeMap::new();
-        for n in 1..=RECEIVERS {
-            let iface = Lab::router_iface(Host::Receiver(n));
-            oif.insert(n, lab.ifindex(Host::Router, &iface).expect("ifindex"));
-            macs.insert(n, lab.mac(Host::Router, &iface).expect("mac"));
-            let capture = lab
-                .in_ns(Host::Receiver(n), || open_capture("eth0"))
-                .expect("enter receiver")
-                .expect("capture socket");
-            captures.insert(n, capture);
-        }
-        let source_capture = lab
-            .in_ns(Host::Source, || open_capture("eth0"))
-            .expect("enter source")
-            .expect("capture socket");
-        let sender = lab
-            .in_ns(Host::Source, || {
-                let socket = UdpSocket::bind((SOURCE, 0))?;
-                socket.set_multicast_ttl_v4(SEND_TTL)?;
-                Ok::<_, io::Error>(socket)
-            })
-            .expect("enter source")
-            .expect("sender");
+        let ports = receiver_ports(&lab, RECEIVERS);
+        let captures = receiver_captures(&lab, RECEIVERS, CAPTURE_BUFFER);
+        let source_capture = capture_on(&lab, Host::Source, CAPTURE_BUFFER);
+        let sender = udp_sender(&lab, SOURCE, SEND_TTL);
         let mut rig = Self {
             lab,
             router: None,
             pins,
             iif,
-            oif,
-            macs,
+            ports,
             captures,
             source_capture,
             sender,
@@ -191,29 +152,7 @@ impl Rig {
     /// Starts the router's data plane: loads (or reopens the pinned state), configures the
     /// receivers' interfaces, attaches to `up0`.
     fn start(&mut self) {
-        let (pins, macs, oifs) = (self.pins.clone(), self.macs.clone(), self.oif.clone());
-        let router = self
-            .lab
-            .in_ns(Host::Router, move || {
-                let mut plane = match &pins {
-                    Some(dir) => DataPlane::load_pinned(dir)?,
-                    None => DataPlane::load()?,
-                };
-                let mut backend = XdpBackend::new(&mut plane)?;
-                for (n, ifindex) in &oifs {
-                    let settings = IfaceSettings {
-                        mac: macs[n],
-                        ttl_threshold: 0,
-                        mtu: 1500,
-                        mirrored: false,
-                    };
-                    backend.configure_interface(*ifindex, settings)?;
-                }
-                plane.attach("up0", false)?;
-                Ok::<_, mgm_user::dataplane::DataPlaneError>(Router { plane, backend })
-            })
-            .expect("enter router")
-            .expect("data plane on the router");
+        let router = start_router(&self.lab, self.pins.as_deref(), &self.ports, |_| 1500);
         self.router = Some(router);
     }
 
@@ -227,7 +166,7 @@ impl Rig {
     }
 
     fn oifs(&self, receivers: &[u8]) -> Vec<u32> {
-        receivers.iter().map(|n| self.oif[n]).collect()
+        receivers.iter().map(|n| self.ports[n].ifindex).collect()
     }
 
     /// Installs or changes the entry, from the router's namespace.
@@ -285,7 +224,7 @@ fn listed_receivers_get_every_packet_once_and_list_changes_lose_nothing() {
             "receiver {n}: TTL - 1"
         );
         assert!(
-            got.iter().all(|c| c.source_mac == rig.macs[&n]),
+            got.iter().all(|c| c.source_mac == rig.ports[&n].mac),
             "receiver {n}: the router's MAC as source"
         );
     }
@@ -486,8 +425,8 @@ fn pinned_forwarding_survives_a_restart_and_is_adopted() {
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn egress_applies_each_interfaces_ttl_threshold_and_mtu() {
     let mut rig = Rig::new();
-    let (threshold_if, mtu_if) = (rig.oif[&3], rig.oif[&4]);
-    let (mac3, mac4) = (rig.macs[&3], rig.macs[&4]);
+    let (threshold_if, mtu_if) = (rig.ports[&3].ifindex, rig.ports[&4].ifindex);
+    let (mac3, mac4) = (rig.ports[&3].mac, rig.ports[&4].mac);
     let backend = &mut rig.router.as_mut().expect("the router runs").backend;
     rig.lab
         .in_ns(Host::Router, || {

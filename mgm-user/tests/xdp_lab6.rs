@@ -10,8 +10,8 @@ mod xdp_common;
 use mgm_common::Sg6Key;
 use mgm_user::{
     dataplane::{
-        DataPlane, DataPlaneError, DataPlaneReport, ForwardingBackend as _, IfaceSettings,
-        PuntSockets, ReportReader, XdpBackend, XskConfig,
+        DataPlane, DataPlaneError, DataPlaneReport, ForwardingBackend as _, PuntSockets,
+        ReportReader, XdpBackend, XskConfig,
     },
     lab::{Host, Lab},
     rawio::{self, Framing, PacketSocket},
@@ -21,26 +21,17 @@ use std::{
     io,
     time::{Duration, Instant},
 };
-use xdp_common::v6::*;
+use xdp_common::{
+    lab::{receiver_captures, receiver_ports, start_router, Router},
+    v6::*,
+};
 
 const PORT: u16 = 5000;
 const PACKETS: u64 = 500;
 const SEND_HOP_LIMIT: u8 = 8;
 
-/// A packet socket seeing every frame arriving on `eth0` of the calling thread's namespace.
-fn open_capture() -> io::Result<PacketSocket> {
-    let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16)?;
-    capture.socket().set_nonblocking(true)?;
-    let size: libc::c_int = 16 << 20;
-    rawio::set_opt(
-        capture.socket(),
-        libc::SOL_SOCKET,
-        libc::SO_RCVBUFFORCE,
-        &size,
-    )?;
-    capture.bind(rawio::ifindex("eth0")?)?;
-    Ok(capture)
-}
+/// The receive buffer of the captures.
+const CAPTURE_BUFFER: libc::c_int = 16 << 20;
 
 /// The test's frame number `seq`: UDP to `PORT` of `GROUP6`, the number in the first 8 bytes.
 fn frame(seq: u64) -> Vec<u8> {
@@ -112,40 +103,12 @@ impl Rig {
     fn new() -> Self {
         let lab = Lab::star(2).expect("lab");
         let iif = lab.ifindex(Host::Router, "up0").expect("up0");
-        let oifs: Vec<(u32, [u8; 6])> = [1u8, 2]
-            .iter()
-            .map(|n| {
-                let iface = Lab::router_iface(Host::Receiver(*n));
-                let ifindex = lab.ifindex(Host::Router, &iface).expect("ifindex");
-                (ifindex, lab.mac(Host::Router, &iface).expect("mac"))
-            })
+        let ports = receiver_ports(&lab, 2);
+        let oifs = ports.values().map(|p| (p.ifindex, p.mac)).collect();
+        let captures = receiver_captures(&lab, 2, CAPTURE_BUFFER)
+            .into_values()
             .collect();
-        let captures = [1u8, 2]
-            .iter()
-            .map(|n| {
-                lab.in_ns(Host::Receiver(*n), open_capture)
-                    .expect("enter receiver")
-                    .expect("capture")
-            })
-            .collect();
-        let settings = oifs.clone();
-        let (plane, backend) = lab
-            .in_ns(Host::Router, move || {
-                let mut plane = DataPlane::load()?;
-                let mut backend = XdpBackend::new(&mut plane)?;
-                for (ifindex, mac) in &settings {
-                    let iface = IfaceSettings {
-                        mac: *mac,
-                        mtu: 1500,
-                        ..IfaceSettings::default()
-                    };
-                    backend.configure_interface(*ifindex, iface)?;
-                }
-                plane.attach("up0", false)?;
-                Ok::<_, DataPlaneError>((plane, backend))
-            })
-            .expect("enter router")
-            .expect("data plane on the router");
+        let Router { plane, backend } = start_router(&lab, None, &ports, |_| 1500);
         let (sender, source_eth0) = lab
             .in_ns(Host::Source, || {
                 let sender = PacketSocket::open(Framing::Frames, 0)?;

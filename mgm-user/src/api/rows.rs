@@ -32,7 +32,8 @@ pub struct ProtocolRow {
     pub protocol_id: u32,
     /// Component id.
     pub component_id: u32,
-    /// Interfaces owned.
+    /// Interfaces owned (without next hop) in the IPv4 or the IPv6 MGM; IGMP's row holds
+    /// MLD's (which owns under IGMP's id).
     pub interfaces: Vec<String>,
     /// External protocols: answers that missed the protocol's deadline (the default applied).
     #[serde(default)]

@@ -103,7 +103,7 @@ enum Show {
     Stats,
     /// Managed interfaces: ifindex, state, XDP mode, IGMP, owner.
     Interfaces,
-    /// Registered routing protocols and their interfaces.
+    /// Registered routing protocols and the interfaces each owns in either family.
     Protocols,
     /// Group memberships.
     Groups,

@@ -6,7 +6,7 @@
 use super::api_family::{self, api_id, ApiAddress};
 use crate::{
     api::{
-        proto::{ApiIfId, ApiMasks, ApiSg, Response},
+        proto::{ApiFamily, ApiIfId, ApiMasks, ApiSg, Response},
         records::{decode_prefix, to_hex, RecordKind},
     },
     mgm::{
@@ -26,12 +26,26 @@ use tracing::warn;
 pub const MAX_API_BUFFER: u32 = 64 * 1024;
 
 /// Group enumerations one protocol may have open at once in each family's MGM (each holds a
-/// snapshot); one more is refused with `ERROR_CAN_NOT_COMPLETE`, counted in [`ENUMERATIONS_REFUSED`] and logged.
+/// snapshot); one more is refused with `ERROR_CAN_NOT_COMPLETE`, counted per family (see
+/// [`enumerations_refused`]) and logged.
 pub const MAX_OPEN_ENUMERATIONS: usize = 64;
 
-/// Group enumeration starts refused at [`MAX_OPEN_ENUMERATIONS`] (`api_enumerations_refused`
-/// in `mgmctl show stats`).
-pub static ENUMERATIONS_REFUSED: AtomicU64 = AtomicU64::new(0);
+/// Group enumeration starts refused at [`MAX_OPEN_ENUMERATIONS`]: in the IPv4 MGM, in the IPv6 MGM.
+static ENUMERATIONS_REFUSED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+fn refused_in(family: ApiFamily) -> &'static AtomicU64 {
+    &ENUMERATIONS_REFUSED[family as usize]
+}
+
+/// The `mgmctl show stats` counters of the refused group enumeration starts, one per family
+/// as the MFE tables' are: `api_enumerations_refused` (IPv4) and `api_enumerations6_refused`.
+pub fn enumerations_refused() -> [(&'static str, u64); 2] {
+    [
+        (ApiFamily::Ipv4, "api_enumerations_refused"),
+        (ApiFamily::Ipv6, "api_enumerations6_refused"),
+    ]
+    .map(|(family, name)| (name, refused_in(family).load(Ordering::Relaxed)))
+}
 
 /// Bounds of the `answer_deadline_ms` registration option.
 pub const ANSWER_DEADLINE_MS: std::ops::RangeInclusive<u32> = 10..=10_000;
@@ -116,7 +130,7 @@ pub fn group_enumeration_start<A: ApiAddress>(
         }
     };
     if mgm.group_enumerations_of(h) >= MAX_OPEN_ENUMERATIONS {
-        let refused = ENUMERATIONS_REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+        let refused = refused_in(A::FAMILY).fetch_add(1, Ordering::Relaxed) + 1;
         warn!(
             protocol = h.raw(),
             family = A::FAMILY.name(),

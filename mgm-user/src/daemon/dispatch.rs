@@ -19,7 +19,6 @@ use crate::{
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    sync::atomic::Ordering,
     time::Instant,
 };
 use tracing::info;
@@ -93,8 +92,9 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
                     let mut counters: std::collections::BTreeMap<String, u64> =
                         stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
                     counters.extend(router.counters());
-                    let refused = api_calls::ENUMERATIONS_REFUSED.load(Ordering::Relaxed);
-                    counters.insert("api_enumerations_refused".into(), refused);
+                    counters.extend(
+                        api_calls::enumerations_refused().map(|(name, n)| (name.into(), n)),
+                    );
                     counters.extend(router.veth_counters());
                     Response::Stats { counters }
                 }

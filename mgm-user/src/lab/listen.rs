@@ -127,12 +127,22 @@ impl Lab {
         count: u32,
         timeout_s: f64,
     ) -> Result<Listener, LabError> {
-        let (group, count, timeout) = (
-            group.into().to_string(),
-            count.to_string(),
-            timeout_s.to_string(),
-        );
-        let argv = [
+        self.listen_to(host, mcast, group.into(), None, count, timeout_s)
+    }
+
+    /// [`Lab::listen`] for `source` only when given (a source-specific join, `--source`).
+    pub fn listen_to(
+        &mut self,
+        host: Host,
+        mcast: &str,
+        group: IpAddr,
+        source: Option<IpAddr>,
+        count: u32,
+        timeout_s: f64,
+    ) -> Result<Listener, LabError> {
+        let (group, count, timeout) = (group.to_string(), count.to_string(), timeout_s.to_string());
+        let source = source.map(|s| s.to_string());
+        let mut argv = vec![
             mcast,
             "join",
             &group,
@@ -144,6 +154,9 @@ impl Lab {
             "--timeout",
             &timeout,
         ];
+        if let Some(source) = &source {
+            argv.extend(["--source", source]);
+        }
         let mut cmd = self.command(host, &argv);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

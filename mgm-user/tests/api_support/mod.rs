@@ -7,10 +7,10 @@ use crate::support::{self, Mgmd, EXTERNAL, NO_IGMP};
 use anyhow::{bail, Context as _, Result};
 use mgm_user::{
     api::{
-        proto::{ApiCallback, ApiIfId, ApiRecord, ApiSg, Event, MfeRecord, Response},
+        proto::{ApiCallback, ApiFamily, ApiIfId, ApiRecord, ApiSg, Event, MfeRecord, Response},
         protocol::{BufferAnswer, ProtocolClient, ProtocolError, RegisterOptions},
     },
-    mgm::protocol_id,
+    mgm::{protocol_id, win32},
 };
 use std::{
     future::Future,
@@ -195,7 +195,7 @@ pub fn mfes(answer: &BufferAnswer) -> Vec<MfeRecord> {
 }
 
 /// An address family of the tests: [`Ipv4Addr`] or [`Ipv6Addr`].
-pub trait Family: Copy {
+pub trait Family: Copy + std::fmt::Debug {
     /// `addr` if it is of this family.
     fn of(addr: IpAddr) -> Option<Self>;
 }
@@ -243,4 +243,124 @@ pub fn example(name: &str) -> Result<std::path::PathBuf> {
         path.display()
     );
     Ok(path)
+}
+
+/// Most batches [`walk_groups`] asks for before it calls the walk endless.
+const MAX_BATCHES: usize = 1000;
+
+/// Walks the group enumeration `h` in `buffer_size`-byte batches until mgmd says no more
+/// items: every batch is `buffer_size` bytes of whole entries, and every batch but the last
+/// holds `per_batch` of them (`buffer_size / per_batch` bytes each) with more data to come.
+/// The (source, group) keys of family `A` seen, in order.
+pub fn walk_groups<A: Family>(
+    p: &mut Protocol,
+    h: u64,
+    buffer_size: u32,
+    per_batch: u32,
+) -> Result<Vec<(A, A)>> {
+    let entry = (buffer_size / per_batch) as usize;
+    let mut seen = Vec::new();
+    for _ in 0..MAX_BATCHES {
+        let a = p.run(|c| c.group_enumeration_get_next(h, buffer_size))?;
+        anyhow::ensure!(
+            a.buffer_size == buffer_size && a.records.len() == entry * a.num_entries as usize,
+            "{a:?}"
+        );
+        seen.extend(source_groups(&a));
+        if a.status == win32::ERROR_NO_MORE_ITEMS {
+            return Ok(seen);
+        }
+        anyhow::ensure!(
+            a.status == win32::ERROR_MORE_DATA && a.num_entries == per_batch,
+            "{a:?}"
+        );
+    }
+    bail!("no end of the enumeration after {MAX_BATCHES} batches: {seen:?}")
+}
+
+/// Starts ALL_SOURCES group enumerations in `family`'s MGM (`open`: those open already)
+/// until mgmd refuses one, the first refusal in this mgmd: the refusal is 1003 at 64 open,
+/// and counted in `show stats` for that family only. The handles open.
+pub fn enumerations_up_to_the_limit(
+    mgmd: &Mgmd,
+    p: &mut Protocol,
+    family: ApiFamily,
+    mut open: Vec<u64>,
+) -> Result<Vec<u64>> {
+    let refused = loop {
+        match p.run(|c| c.group_enumeration_start_in(family, 1)) {
+            Ok(h) => open.push(h),
+            Err(e) => break e,
+        }
+        anyhow::ensure!(open.len() <= MAX_BATCHES, "no limit on open enumerations");
+    };
+    let code = refusal::<()>(Err(refused))?;
+    anyhow::ensure!(
+        open.len() == 64 && code == win32::ERROR_CAN_NOT_COMPLETE,
+        "{} open, then {code}",
+        open.len()
+    );
+    let (this, other) = match family {
+        ApiFamily::Ipv4 => ("api_enumerations_refused", "api_enumerations6_refused"),
+        ApiFamily::Ipv6 => ("api_enumerations6_refused", "api_enumerations_refused"),
+    };
+    let stats = mgmd.stats()?;
+    anyhow::ensure!(
+        stats.get(this) == Some(&1) && stats.get(other) == Some(&0),
+        "{stats:?}"
+    );
+    Ok(open)
+}
+
+/// Runs the `walk_protocol` example against `mgmd` with `args` (after `--socket`): its
+/// stdout and the JSON objects of its lines.
+pub fn walk_protocol(mgmd: &Mgmd, args: &[&str]) -> Result<(String, Vec<serde_json::Value>)> {
+    let out = std::process::Command::new(example("walk_protocol")?)
+        .args(["--socket", support::path_str(&mgmd.socket())?])
+        .args(args)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(out.status.success(), "walk_protocol failed: {text}");
+    let lines = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    Ok((text, lines))
+}
+
+/// Runs the Python protocol `tests/<script>` against `mgmd` with rcv1's ifindex; it must
+/// succeed.
+pub fn run_python_protocol(mgmd: &Mgmd, script: &str) -> Result<()> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(script);
+    let out = std::process::Command::new("python3")
+        .arg(path)
+        .arg(mgmd.socket())
+        .arg(ifindex(mgmd, "rcv1")?.to_string())
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the Python protocol {script} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// `MgmSetMfe` of (`source`, `group`) to `upstream`, then `MgmGetMfe` shows it.
+pub fn set_upstream(
+    p: &mut Protocol,
+    source: impl Into<IpAddr>,
+    group: impl Into<IpAddr>,
+    upstream: impl Into<IpAddr>,
+) -> Result<()> {
+    let (source, group, upstream) = (source.into(), group.into(), upstream.into());
+    p.run(|c| c.set_mfe(source, group, upstream))?;
+    let a = p.run(|c| c.get_mfe(source, group, 1024))?;
+    anyhow::ensure!(
+        mfes(&a).first().map(|m| m.head.upstream) == Some(upstream),
+        "{a:?}"
+    );
+    Ok(())
 }

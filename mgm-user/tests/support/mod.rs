@@ -333,8 +333,20 @@ impl Mgmd {
 
     /// Waits until IGMP holds a membership of `group` on each of `ifaces`.
     pub fn wait_for_igmp_members(&self, group: Ipv4Addr, ifaces: &[&str]) -> Result<()> {
+        self.wait_for_members("igmp", group, ifaces)
+    }
+
+    /// Waits until `protocol` (as `show groups` names it: "igmp", "mld") holds a membership
+    /// of `group` on each of `ifaces`.
+    pub fn wait_for_members(
+        &self,
+        protocol: &str,
+        group: impl Into<IpAddr>,
+        ifaces: &[&str],
+    ) -> Result<()> {
+        let group = group.into();
         wait_for(
-            &format!("IGMP members of {group} on {ifaces:?}"),
+            &format!("{protocol} members of {group} on {ifaces:?}"),
             Duration::from_secs(10),
             || {
                 let rows = self.groups()?;
@@ -342,7 +354,7 @@ impl Mgmd {
                     .iter()
                     .all(|i| {
                         rows.iter()
-                            .any(|r| r.group == group && r.iface == *i && r.protocol == "igmp")
+                            .any(|r| r.group == group && r.iface == *i && r.protocol == protocol)
                     })
                     .then_some(()))
             },
@@ -359,6 +371,21 @@ impl Mgmd {
         timeout_s: f64,
     ) -> Result<Listener> {
         Ok(self.lab.listen(host, MCAST, group, count, timeout_s)?)
+    }
+
+    /// [`Mgmd::listen`] for `source` only (a source-specific join).
+    pub fn listen_to(
+        &mut self,
+        host: Host,
+        source: impl Into<IpAddr>,
+        group: impl Into<IpAddr>,
+        count: u32,
+        timeout_s: f64,
+    ) -> Result<Listener> {
+        let (group, source) = (group.into(), Some(source.into()));
+        Ok(self
+            .lab
+            .listen_to(host, MCAST, group, source, count, timeout_s)?)
     }
 
     /// Sends `count` packets to `group` from the source while every receiver listens, and

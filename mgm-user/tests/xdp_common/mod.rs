@@ -1,7 +1,8 @@
 //! Helpers of the BPF_PROG_TEST_RUN tests (`xdp_prog`, `xdp_fuzz`): test frames, running the
-//! ingress program on a frame, and a data plane in a namespace of the test's own thread. Each
-//! test binary uses a part of them.
+//! ingress program on a frame, and a data plane in a namespace of the test's own thread; and
+//! of the XDP lab tests ([`lab`]). Each test binary uses a part of them.
 #![allow(dead_code)]
+pub mod lab;
 pub mod v6;
 
 use aya::programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp};

@@ -117,9 +117,7 @@ impl ExternalFamily for Ipv6Addr {
         core: &RouterCore<B, I>,
         to: ProtocolHandle,
     ) -> Option<ProtocolHandle> {
-        core.externals
-            .iter()
-            .find_map(|(&h, e)| (e.h6 == to).then_some(h))
+        core.externals6.get(&to).copied()
     }
     fn builtin_name<B: ForwardingBackend, I: RouterIo>(
         core: &RouterCore<B, I>,
@@ -167,6 +165,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             let _ = self.v6.mgm.deregister(h6);
             return Err(e);
         }
+        self.externals6.insert(h6, h);
         self.externals.insert(
             h,
             External {
@@ -190,6 +189,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let Some(external) = self.externals.remove(&h) else {
             return;
         };
+        self.externals6.remove(&external.h6);
         let now = self.now();
         let released = self
             .mgm

@@ -149,6 +149,9 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     igmp: igmp::Router,
     builtins: Builtins,
     externals: HashMap<ProtocolHandle, External>,
+    /// The external protocols by their IPv6 MGM handle ([`External::h6`] → API handle), so
+    /// that an IPv6 callback finds its protocol by lookup as an IPv4 one does in `externals`.
+    externals6: HashMap<ProtocolHandle, ProtocolHandle>,
     config: Config,
     links: BTreeMap<String, Link>,
     /// Interfaces brought into service: name → (ifindex, XDP mode).
@@ -268,6 +271,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 kernel,
             },
             externals: HashMap::new(),
+            externals6: HashMap::new(),
             config,
             links: BTreeMap::new(),
             active: BTreeMap::new(),

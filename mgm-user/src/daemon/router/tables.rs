@@ -1,6 +1,7 @@
 //! The API tables (interfaces, protocols, MFEs, groups, IGMP, routes).
 use super::{
-    family::Family, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID,
+    family::Family, ExternalFamily, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID,
+    STATIC_PROTOCOL_ID,
 };
 use crate::{
     api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
@@ -30,12 +31,29 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     igmp: cfg.igmp,
                     mld: active.is_some_and(|a| self.v6.mld.memberships(a.0).is_ok()),
                     owner: active
-                        .and_then(|a| self.mgm.protocol_on_interface(IfId::index(a.0)).ok())
+                        .and_then(|a| self.shown_owner(a.0))
                         .map(|(p, _)| self.protocol_name(p))
                         .unwrap_or_default(),
                 }
             })
             .collect()
+    }
+
+    /// The (protocol id, component id) owning the interface `ifindex` (no next hop) in the
+    /// IPv4 and in the IPv6 MGM; MLD owns under IGMP's id.
+    fn owners_of(&self, ifindex: u32) -> [Option<(u32, u32)>; 2] {
+        [
+            self.mgm.protocol_on_interface(IfId::index(ifindex)).ok(),
+            self.v6.mgm.protocol_on_interface(IfId::index(ifindex)).ok(),
+        ]
+    }
+
+    /// The owner of the interface `ifindex` in either MGM: a routing protocol (which owns it
+    /// in both) before IGMP or MLD, which co-own it in theirs.
+    fn shown_owner(&self, ifindex: u32) -> Option<(u32, u32)> {
+        let [v4, v6] = self.owners_of(ifindex);
+        let routing = |o: &(u32, u32)| o.0 != mgm::MS_IP_IGMP;
+        v4.filter(routing).or(v6.filter(routing)).or(v4).or(v6)
     }
 
     pub(super) fn protocol_name(&self, protocol_id: u32) -> String {
@@ -80,8 +98,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     .active
                     .iter()
                     .filter(|(_, a)| {
-                        self.mgm.protocol_on_interface(IfId::index(a.0)).ok()
-                            == Some((protocol_id, component_id))
+                        self.owners_of(a.0)
+                            .contains(&Some((protocol_id, component_id)))
                     })
                     .map(|(n, _)| n.clone())
                     .collect(),
@@ -238,7 +256,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if h == self.v6.mld_client.0 {
             return Some("mld".into());
         }
-        let external = self.externals.values().find(|e| e.h6 == h)?;
+        let external = self.externals.get(&Ipv6Addr::external_of(self, h)?)?;
         Some(self.protocol_name(external.protocol_id))
     }
 

@@ -347,3 +347,101 @@ fn one_take_owns_both_families_and_ipv6_callbacks_reach_the_protocol() {
         }
     );
 }
+
+/// `show protocols` and `show interfaces` read the owners of both MGMs: up0, left to an
+/// external protocol with IGMP off, has MLD alone until one takes it, which puts it in IGMP's
+/// row (MLD owns under IGMP's id); the external protocol's take then shows in its row.
+#[test]
+fn the_protocols_and_interfaces_tables_show_owners_in_either_family() {
+    let t0 = Instant::now();
+    let mut io = FakeIo::default();
+    io.link_locals.insert(UP0, "fe80::1".parse().unwrap());
+    let mut core = core_on(external_config(false, ""), FakeBackend::default(), io, t0);
+    let interfaces_of = |core: &Core, protocol_id: u32| {
+        core.protocols()
+            .into_iter()
+            .find(|r| r.protocol_id == protocol_id)
+            .map(|r| r.interfaces)
+    };
+    let owner = |core: &Core, name: &str| {
+        core.interfaces()
+            .into_iter()
+            .find(|r| r.name == name)
+            .map(|r| r.owner)
+    };
+    assert_eq!(
+        interfaces_of(&core, mgm::MS_IP_IGMP),
+        Some(vec!["up0".into()])
+    );
+    assert_eq!(owner(&core, "up0").as_deref(), Some("igmp"));
+
+    let (tx, _events) = std::sync::mpsc::channel();
+    let h = core
+        .register_external(PIM, 0, CallbackSet::RPF, ClientOptions::default(), tx)
+        .expect("registered");
+    assert_eq!(core.external_take(h, ApiIfId::index(UP0)), Response::Ok);
+    assert_eq!(interfaces_of(&core, PIM), Some(vec!["up0".into()]));
+    let name = format!("external:{PIM:#x}");
+    assert_eq!(owner(&core, "up0"), Some(name));
+    assert_eq!(interfaces_of(&core, mgm::MS_IP_IGMP), Some(Vec::new()));
+}
+
+/// An IPv6 callback finds its protocol by the protocol's IPv6 handle, also after other
+/// protocols registered and went: each join alert reaches the other live protocol only.
+#[test]
+fn ipv6_callbacks_find_their_protocol_after_registrations_come_and_go() {
+    use crate::mgm::{MemberFlags, Sg};
+    use std::net::Ipv6Addr;
+    let t0 = Instant::now();
+    let mut core = core_on(
+        external_config(true, ""),
+        FakeBackend::default(),
+        FakeIo::default(),
+        t0,
+    );
+    let register = |core: &mut Core, component_id| {
+        let (tx, events) = std::sync::mpsc::channel();
+        let options = ClientOptions::default();
+        let h = core
+            .register_external(PIM, component_id, CallbackSet::JOIN_ALERT, options, tx)
+            .expect("registered");
+        (h, events)
+    };
+    let (gone, gone_events) = register(&mut core, 0);
+    let (b, b_events) = register(&mut core, 1);
+    core.deregister_external(gone);
+    let (c, c_events) = register(&mut core, 2);
+    assert_eq!(core.external_take(b, ApiIfId::index(RCV2)), Response::Ok);
+    assert_eq!(core.external_take(c, ApiIfId::index(UP0)), Response::Ok);
+    let join = |core: &mut Core, h, n: u16, ifindex| {
+        let g = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 7, n);
+        let joined = core.external_call_in::<Ipv6Addr>(h, |m, h6, now| {
+            m.add_membership(
+                h6,
+                Sg::star_g(g),
+                IfId::index(ifindex),
+                MemberFlags::JOIN,
+                now,
+            )
+        });
+        assert_eq!(joined, Response::Ok);
+        g
+    };
+    let alerted = |events: &Receiver<Event>| -> Vec<Ipv6Addr> {
+        events
+            .try_iter()
+            .filter_map(|e| match e {
+                Event::JoinAlert { sg, .. } => match sg.group {
+                    std::net::IpAddr::V6(g) => Some(g),
+                    std::net::IpAddr::V4(_) => None,
+                },
+                _ => None,
+            })
+            .collect()
+    };
+    let g1 = join(&mut core, b, 1, RCV2);
+    assert_eq!(alerted(&c_events), [g1]);
+    let g2 = join(&mut core, c, 2, UP0);
+    assert_eq!(alerted(&b_events), [g2]);
+    assert!(alerted(&gone_events).is_empty());
+}
