@@ -182,6 +182,21 @@ fn router_joined(mgmd: &Mgmd, iface: &str, group: Ipv4Addr) -> Result<bool> {
     Ok(false)
 }
 
+/// Whether the router's kernel holds `source` in the INCLUDE filter of its membership of
+/// `group` on `iface` (`/proc/net/mcfilter`: addresses as hex words in host order).
+fn router_includes(mgmd: &Mgmd, iface: &str, group: Ipv4Addr, source: Ipv4Addr) -> Result<bool> {
+    let out = mgmd.lab.run(Host::Router, &["cat", "/proc/net/mcfilter"])?;
+    let (group, source) = (
+        format!("0x{:08x}", u32::from(group)),
+        format!("0x{:08x}", u32::from(source)),
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        matches!(fields[..], [_, i, g, s, include, _]
+            if i == iface && g == group && s == source && include != "0")
+    }))
+}
+
 /// Whether the router joined [`GROUP`] upstream.
 fn joined_upstream(mgmd: &Mgmd) -> Result<bool> {
     router_joined(mgmd, "wan0", GROUP)
@@ -211,12 +226,26 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         "joined upstream before any receiver"
     );
 
-    // A source-specific receiver: the router joins that source only upstream (RFC 4605 §4.1),
-    // and leaves when the receiver goes.
-    let ssm = mgmd.listen_to(Host::Receiver(1), UPSTREAM_SOURCE, GROUP, 1, 2.0)?;
+    // A source-specific receiver: the router joins that source only upstream (RFC 4605 §4.1).
+    // An any-source receiver joining too makes the upstream membership any-source; when it
+    // leaves, the membership is of the source only again; when the last receiver goes, the
+    // router leaves upstream.
+    let ssm = mgmd.listen_to(Host::Receiver(1), UPSTREAM_SOURCE, GROUP, 1, 20.0)?;
     let only_source = Report::Sources(vec![UPSTREAM_SOURCE.into()]);
     expect_report(&upstream, only_source, Duration::from_secs(30))?;
     ensure!(joined_upstream(&mgmd)?, "/proc/net/igmp shows no join");
+    ensure!(
+        router_includes(&mgmd, "wan0", GROUP, UPSTREAM_SOURCE)?,
+        "/proc/net/mcfilter shows no source filter"
+    );
+    let any_source = mgmd.listen(Host::Receiver(2), GROUP, 1, 2.0)?;
+    expect_report(&upstream, Report::Join, Duration::from_secs(30))?;
+    any_source.finish()?;
+    wait_for(
+        "the source-only membership again",
+        Duration::from_secs(30),
+        || Ok(router_includes(&mgmd, "wan0", GROUP, UPSTREAM_SOURCE)?.then_some(())),
+    )?;
     ssm.finish()?;
     wait_for(
         "the source-specific join left",
