@@ -61,6 +61,44 @@ fn record_report(record_type: u8, sources: Vec<IpAddr>) -> Option<Report> {
     }
 }
 
+/// How a test sees the router's upstream membership of its group: the next report of it,
+/// whether its kernel filter includes the test's source, whether it is joined at all.
+struct UpstreamChecks<'a> {
+    report: &'a mut dyn FnMut(Report) -> Result<()>,
+    includes: &'a dyn Fn(&Mgmd) -> Result<bool>,
+    joined: &'a dyn Fn(&Mgmd) -> Result<bool>,
+}
+
+/// A source-specific receiver makes the router join that source only upstream (RFC 4605
+/// §4.1); an any-source receiver joining too makes the membership any-source, and when it
+/// leaves, the membership is of the source only again; when the last receiver goes, the
+/// router leaves upstream.
+fn source_specific_then_any_source(
+    mgmd: &mut Mgmd,
+    source: IpAddr,
+    group: IpAddr,
+    checks: UpstreamChecks<'_>,
+) -> Result<()> {
+    let ssm = mgmd.listen_to(Host::Receiver(1), source, group, 1, 20.0)?;
+    (checks.report)(Report::Sources(vec![source]))?;
+    ensure!((checks.joined)(mgmd)?, "no upstream membership");
+    ensure!((checks.includes)(mgmd)?, "no source filter upstream");
+    let any_source = mgmd.listen(Host::Receiver(2), group, 1, 2.0)?;
+    (checks.report)(Report::Join)?;
+    any_source.finish()?;
+    wait_for(
+        "the source-only membership again",
+        Duration::from_secs(30),
+        || Ok((checks.includes)(mgmd)?.then_some(())),
+    )?;
+    ssm.finish()?;
+    wait_for(
+        "the source-specific join left",
+        Duration::from_secs(30),
+        || Ok((!(checks.joined)(mgmd)?).then_some(())),
+    )
+}
+
 /// Receivers 1 and 2 listen for `count` packets of `group` (leaving when they have them).
 fn listen_downstream(mgmd: &mut Mgmd, group: IpAddr, count: u32) -> Result<Vec<Listener>> {
     [1, 2]
@@ -182,6 +220,32 @@ fn router_joined(mgmd: &Mgmd, iface: &str, group: Ipv4Addr) -> Result<bool> {
     Ok(false)
 }
 
+/// Whether the router's kernel holds `source` in the INCLUDE filter of its membership of
+/// `group` on `iface`, as `/proc/net/<table>` (`mcfilter`, `mcfilter6`) writes them.
+fn router_includes(
+    mgmd: &Mgmd,
+    table: &str,
+    iface: &str,
+    group: &str,
+    source: &str,
+) -> Result<bool> {
+    let out = mgmd
+        .lab
+        .run(Host::Router, &["cat", &format!("/proc/net/{table}")])?;
+    Ok(String::from_utf8_lossy(&out.stdout).lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        matches!(fields[..], [_, i, g, s, include, _]
+            if i == iface && g == group && s == source && include != "0")
+    }))
+}
+
+/// Whether the router's upstream membership of [`GROUP`] includes `source` (mcfilter writes
+/// addresses as hex words in host order).
+fn upstream_includes(mgmd: &Mgmd, source: Ipv4Addr) -> Result<bool> {
+    let hex = |a: Ipv4Addr| format!("0x{:08x}", u32::from(a));
+    router_includes(mgmd, "mcfilter", "wan0", &hex(GROUP), &hex(source))
+}
+
 /// Whether the router joined [`GROUP`] upstream.
 fn joined_upstream(mgmd: &Mgmd) -> Result<bool> {
     router_joined(mgmd, "wan0", GROUP)
@@ -211,18 +275,12 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         "joined upstream before any receiver"
     );
 
-    // A source-specific receiver: the router joins that source only upstream (RFC 4605 §4.1),
-    // and leaves when the receiver goes.
-    let ssm = mgmd.listen_to(Host::Receiver(1), UPSTREAM_SOURCE, GROUP, 1, 2.0)?;
-    let only_source = Report::Sources(vec![UPSTREAM_SOURCE.into()]);
-    expect_report(&upstream, only_source, Duration::from_secs(30))?;
-    ensure!(joined_upstream(&mgmd)?, "/proc/net/igmp shows no join");
-    ssm.finish()?;
-    wait_for(
-        "the source-specific join left",
-        Duration::from_secs(30),
-        || Ok((!joined_upstream(&mgmd)?).then_some(())),
-    )?;
+    let checks = UpstreamChecks {
+        report: &mut |want| expect_report(&upstream, want, Duration::from_secs(30)),
+        includes: &|mgmd| upstream_includes(mgmd, UPSTREAM_SOURCE),
+        joined: &joined_upstream,
+    };
+    source_specific_then_any_source(&mut mgmd, UPSTREAM_SOURCE.into(), GROUP.into(), checks)?;
 
     // Receivers join downstream: the router joins upstream and forwards every packet.
     let count = 60;
@@ -301,6 +359,18 @@ fn expect_mld_report(capture: &PacketSocket, want: Report) -> Result<()> {
     )
 }
 
+/// Whether the router's upstream membership of [`GROUP6`] includes `source` (mcfilter6
+/// writes addresses as 32 hex digits).
+fn upstream_includes6(mgmd: &Mgmd, source: Ipv6Addr) -> Result<bool> {
+    let hex = |a: Ipv6Addr| {
+        a.octets()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    router_includes(mgmd, "mcfilter6", "wan0", &hex(GROUP6), &hex(source))
+}
+
 /// Whether the router's kernel holds a membership of [`GROUP6`] on wan0.
 fn joined_upstream6(mgmd: &Mgmd) -> Result<bool> {
     let out = mgmd
@@ -321,15 +391,12 @@ fn mld_proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         !joined_upstream6(&mgmd)?,
         "joined upstream before any receiver"
     );
-    // A source-specific listener: the router joins that source only upstream.
-    let ssm = mgmd.listen_to(Host::Receiver(1), source, GROUP6, 1, 2.0)?;
-    expect_mld_report(&capture, Report::Sources(vec![source.into()]))?;
-    ssm.finish()?;
-    wait_for(
-        "the source-specific join left",
-        Duration::from_secs(30),
-        || Ok((!joined_upstream6(&mgmd)?).then_some(())),
-    )?;
+    let checks = UpstreamChecks {
+        report: &mut |want| expect_mld_report(&capture, want),
+        includes: &|mgmd| upstream_includes6(mgmd, source),
+        joined: &joined_upstream6,
+    };
+    source_specific_then_any_source(&mut mgmd, source.into(), GROUP6.into(), checks)?;
 
     // MLDv2 receivers join downstream: the router joins upstream (an MLD report from its
     // link-local address, and its kernel's membership) and forwards every packet in XDP.
