@@ -8,7 +8,9 @@
 //! On a machine shared with other work, a window can lose the CPU to it and read low. Each
 //! configuration is therefore measured in several rounds, the paths taking turns within a
 //! round, and the best window of each is kept: the closest to what the path does on a CPU of
-//! its own.
+//! its own. Every round's rate is kept too ([`Run::round_pps`]): two paths are compared by the
+//! median of their per-round ratios (`report::paired_ratio`), which a window that lost the CPU
+//! moves less than it moves one path's best.
 use crate::{
     frame::{self, Family},
     generator::{Generated, Generator, CALL_TARGET},
@@ -81,6 +83,8 @@ pub struct Run {
     pub loss: f64,
     /// The generator's own rate over its whole run.
     pub generator_pps: f64,
+    /// `delivered_pps` of every round, in round order (the run above is the best of them).
+    pub round_pps: Vec<f64>,
 }
 
 /// Runs every configuration of `settings`, calling `progress` after each window (with its
@@ -141,11 +145,19 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<V
                 }
                 progress(&run, round);
                 let key = (family, fan_out, path, size);
+                let mut rounds = best
+                    .get(&key)
+                    .map(|kept| kept.round_pps.clone())
+                    .unwrap_or_default();
+                rounds.push(run.delivered_pps);
                 if best
                     .get(&key)
                     .is_none_or(|kept| kept.delivered_pps < run.delivered_pps)
                 {
                     best.insert(key, run);
+                }
+                if let Some(kept) = best.get_mut(&key) {
+                    kept.round_pps = rounds;
                 }
             }
         }
@@ -250,6 +262,7 @@ fn measure(
             1.0
         },
         generator_pps: generated.frames as f64 / generated.elapsed.as_secs_f64(),
+        round_pps: Vec::new(),
     })
 }
 

@@ -76,7 +76,8 @@ struct Cli {
     /// takes); above a path's capacity the excess shows as loss.
     #[arg(long)]
     rate: Option<f64>,
-    /// Rounds of every line-rate configuration (the best window is reported).
+    /// Rounds of every line-rate configuration (the best window is reported; ratios are the
+    /// median of per-round ratios).
     #[arg(long)]
     rounds: Option<u32>,
     /// CPU the generator is pinned to (-1: not pinned). Pinned, the generator, the router and
@@ -167,7 +168,7 @@ fn main() -> Result<()> {
          the router forwards by each path in turn; every receiver counts and drops with XDP. \
          {:.1} s warm-up, {:.1} s window, best of {} rounds with the paths taking turns. \
          Figures are frames per second per receiver (the drop ceiling: frames per second the \
-         router took).{}",
+         router took); ratios are the median of the two paths' per-round ratios.{}",
         settings.batch,
         settings
             .rate

@@ -97,7 +97,7 @@ pub enum Installed {
     /// mgm's path.
     Mgm {
         /// The data plane and backend (dropping them detaches and frees everything).
-        _router: Box<MgmRouter>,
+        router: Box<MgmRouter>,
     },
     /// The mirror path (its own heartbeat thread included).
     Mirror {
@@ -152,7 +152,7 @@ impl Installed {
                     let mut router = MgmRouter::load(UPSTREAM, &receivers, true)?;
                     router.install6(Sg6Key::new(SOURCE6, GROUP6), receivers.len())?;
                     Installed::Mgm {
-                        _router: Box::new(router),
+                        router: Box::new(router),
                     }
                 }
                 (Path::Kernel, Family::V6) => Installed::Kernel6 {
@@ -164,7 +164,7 @@ impl Installed {
                         router.install(SgKey::new(source, *group), receivers.len())?;
                     }
                     Installed::Mgm {
-                        _router: Box::new(router),
+                        router: Box::new(router),
                     }
                 }
                 (Path::Mirror, _) => {
@@ -221,18 +221,32 @@ impl Installed {
     }
 
     /// Checks, after traffic, that the path forwarded as it is meant to (the mirror path: in
-    /// XDP, with samples to the kernel); returns an account of what it did, if it has one.
+    /// XDP, with samples to the kernel; mgm: every copy with its description in the metadata);
+    /// returns an account of what it did, if it has one.
     pub fn check(&self) -> Result<Option<String>> {
         match self {
             Installed::Mirror { mirror } => mirror.check().map(Some),
-            Installed::Mgm { .. }
-            | Installed::Kernel { .. }
+            Installed::Mgm { router } => check_descriptions(router).map(|()| None),
+            Installed::Kernel { .. }
             | Installed::Kernel6 { .. }
             | Installed::Drop { .. }
             | Installed::Broadcast { .. }
             | Installed::Tc { .. } => Ok(None),
         }
     }
+}
+
+/// Fails if any of `router`'s copies went out without the ingress program's description of
+/// them (the XDP metadata): the egress program would have read old bytes or the header, and
+/// the run would not measure the path mgm takes.
+fn check_descriptions(router: &MgmRouter) -> Result<()> {
+    let stats = router.global_stats()?;
+    let stat = |name: &str| stats.get(name).copied().unwrap_or(0);
+    let (failed, unread) = (stat("meta_failed"), stat("egress_no_counter"));
+    if failed > 0 || unread > 0 {
+        bail!("copies without their description: meta_failed {failed}, egress_no_counter {unread}");
+    }
+    Ok(())
 }
 
 /// The kernel's routing in the calling thread's namespace: VIFs for the upstream and every

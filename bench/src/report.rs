@@ -354,10 +354,10 @@ impl Report {
         })
     }
 
-    /// `a`'s rate over `b`'s at `size` and `fan_out`, if both were measured.
+    /// `a`'s rate over `b`'s at `size` and `fan_out`, if both were measured
+    /// ([`paired_ratio`]).
     fn ratio(&self, a: (Family, Path), b: (Family, Path), size: usize, fan_out: u8) -> Option<f64> {
-        let (a, b) = (self.find(a, size, fan_out)?, self.find(b, size, fan_out)?);
-        (b.delivered_pps > 0.0).then(|| a.delivered_pps / b.delivered_pps)
+        paired_ratio(self.find(a, size, fan_out)?, self.find(b, size, fan_out)?)
     }
 
     /// Per frame size and fan-out: kpps per receiver of every path carrying `family`, and the
@@ -450,6 +450,31 @@ impl Report {
         }
         md
     }
+}
+
+/// `a`'s rate over `b`'s: the median of their per-round ratios when both ran the same rounds
+/// (each round's windows of the two paths are taken back to back), the ratio of their best
+/// windows otherwise; `None` if `b` delivered nothing.
+pub fn paired_ratio(a: &Run, b: &Run) -> Option<f64> {
+    let paired = !a.round_pps.is_empty()
+        && a.round_pps.len() == b.round_pps.len()
+        && b.round_pps.iter().all(|pps| *pps > 0.0);
+    if !paired {
+        return (b.delivered_pps > 0.0).then(|| a.delivered_pps / b.delivered_pps);
+    }
+    let mut ratios: Vec<f64> = a
+        .round_pps
+        .iter()
+        .zip(&b.round_pps)
+        .map(|(a, b)| a / b)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let middle = ratios.len() / 2;
+    Some(if ratios.len() % 2 == 1 {
+        ratios[middle]
+    } else {
+        (ratios[middle - 1] + ratios[middle]) / 2.0
+    })
 }
 
 #[cfg(test)]

@@ -339,12 +339,19 @@ fn pop_vlan(ctx: &XdpContext) -> bool {
 }
 
 /// Puts `meta` in front of the frame (XDP metadata): an [`XdpMeta`] for the egress program, a
-/// [`PuntMeta`] for userspace.
+/// [`PuntMeta`] for userspace, which read it at the start of the metadata. Metadata already
+/// there (left by an earlier program on the frame's way, or kept by a recycled page's
+/// descriptor) stays behind ours while the headroom has room for both, and is replaced by ours
+/// when it has not.
 #[inline(always)]
 fn write_front<T>(ctx: &XdpContext, meta: T) -> bool {
     // SAFETY: the helper checks the room in front of the frame itself.
     if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(size_of::<T>() as i32)) } != 0 {
-        return false;
+        let existing = metadata_len(ctx);
+        // SAFETY: as above.
+        if unsafe { bpf_xdp_adjust_meta(ctx.ctx, existing - size_of::<T>() as i32) } != 0 {
+            return false;
+        }
     }
     let front = ctx.metadata();
     if front + size_of::<T>() > ctx.data() {
@@ -354,6 +361,22 @@ fn write_front<T>(ctx: &XdpContext, meta: T) -> bool {
     // `packet::set_source_mac`).
     unsafe { *(front as *mut T) = meta };
     true
+}
+
+/// Bytes of metadata in front of the frame (the kernel keeps a multiple of 4, less than 256),
+/// found by a binary search of comparisons: the verifier refuses the difference of two packet
+/// pointers to a program loaded without `CAP_PERFMON`.
+#[inline(always)]
+fn metadata_len(ctx: &XdpContext) -> i32 {
+    let mut len = 0;
+    let mut step = 128;
+    while step >= 4 {
+        if ctx.metadata() + len + step <= ctx.data() {
+            len += step;
+        }
+        step /= 2;
+    }
+    len as i32
 }
 
 /// The settings of interface `ifindex`, copied out (zeros if it was never configured).

@@ -73,6 +73,35 @@ fn hit_through_a_set_hands_the_copies_description_to_the_egress_program() {
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
+fn metadata_already_in_front_is_replaced_by_the_copies_description() {
+    let mut fx = fixture();
+    let oifs = fx.oifs.clone();
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
+    let frame = Frame::default().bytes();
+    // Metadata left in front by an earlier program (or kept by a recycled page's descriptor,
+    // as BPF_PROG_RUN's live frames do): with 212 or 216 bytes of it the test run's 256-byte
+    // headroom has no room for the 12 of `XdpMeta` in front, and the egress program would read
+    // the old bytes as the description.
+    for existing in [4usize, 24, 212, 216] {
+        let mut input = vec![0xa5u8; existing];
+        input.extend_from_slice(&frame);
+        let ctx = xdp_md(existing as u32, input.len() as u32, LO);
+        let program = fx.plane.ingress_program().expect("program");
+        let run = test_run(program, &input, &ctx, 1).expect("test run");
+        assert_eq!(run.verdict, XDP_REDIRECT);
+        let (meta, rest) = metadata_of(&run.out);
+        assert_eq!(
+            (meta.stats_slot, meta.len, meta.hops, meta.scope),
+            (0, (frame.len() - 14) as u32, 63, NO_SCOPE),
+            "the description first in the metadata ({existing} bytes there before)"
+        );
+        assert!(rest.ends_with(&frame[14 + 20..]), "the frame behind it");
+    }
+    assert_eq!(fx.stats()["meta_failed"], 0);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn single_interface_rules_apply_at_ingress() {
     let mut fx = forwarding_fixture();
     let settings = IfaceSettings {

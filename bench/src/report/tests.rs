@@ -14,6 +14,7 @@ fn run(path: Path, fan_out: u8, delivered_pps: f64) -> Run {
         copies_pps: delivered_pps * f64::from(fan_out),
         loss: 0.0,
         generator_pps: delivered_pps,
+        round_pps: vec![delivered_pps],
     }
 }
 
@@ -199,4 +200,27 @@ fn the_scaling_ratio_is_each_paths_two_cpu_rate_over_its_one_cpu_rate() {
         !report.markdown().contains("from 1 to 2 CPUs"),
         "no ratio without both runs"
     );
+}
+
+/// A run whose rounds delivered `round_pps` (its best window is the largest).
+fn rounds(path: Path, round_pps: &[f64]) -> Run {
+    Run {
+        round_pps: round_pps.to_vec(),
+        ..run(path, 4, round_pps.iter().copied().fold(0.0, f64::max))
+    }
+}
+
+#[test]
+fn paths_are_compared_by_the_median_of_their_per_round_ratios() {
+    // Round 2 lost the CPU while the broadcast ran: its best window alone is the outlier.
+    let mgm = rounds(Path::Mgm, &[900.0, 880.0, 910.0]);
+    let broadcast = rounds(Path::Broadcast, &[1000.0, 1300.0, 1000.0]);
+    assert_eq!(paired_ratio(&mgm, &broadcast), Some(0.9));
+    let even = rounds(Path::Broadcast, &[1000.0, 1000.0]);
+    let mgm2 = rounds(Path::Mgm, &[900.0, 950.0]);
+    assert_eq!(paired_ratio(&mgm2, &even), Some(0.925));
+    // Different rounds (or a round that delivered nothing): the best windows.
+    assert_eq!(paired_ratio(&mgm, &even), Some(0.91));
+    let dead = rounds(Path::Broadcast, &[1000.0, 0.0, 1000.0]);
+    assert_eq!(paired_ratio(&mgm, &dead), Some(0.91));
 }
