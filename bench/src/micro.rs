@@ -6,13 +6,13 @@
 //!
 //! What is reported is the steady-state cost of one more packet: each measurement is a pair of
 //! calls, [`SHORT`] and [`LONG`] runs, and the cost per packet is the difference of their total
-//! times over the difference of their runs. A call's first runs are cold (the kernel patches
-//! the XDP dispatcher before each call, and caches and branch predictors start cold): on the
-//! 2-vCPU test VM that costs a few microseconds per call, the more the larger the program, which
-//! a mean over the 200 runs one call allows added to every packet (~8 ns to an empty program,
-//! ~26 ns to one with a hash lookup, more to mgm's). The difference cancels it, and does so for both
-//! programs alike. The kernel's own loop around each run (bottom halves, the redirect context,
-//! the timer; ~31 ns on that VM, measured with an empty program) stays in both columns.
+//! times over the difference of their runs. A call's first runs are cold (the kernel patches the
+//! XDP dispatcher before each call, and caches and branch predictors start cold): on the 2-vCPU
+//! test VM that costs a few microseconds per call, the more the larger the program, which a mean
+//! over the 200 runs one call allows added to every packet (~8 ns to an empty program, ~26 ns to
+//! one with a hash lookup, more to mgm's). The difference cancels it, and does so for both programs
+//! alike. The kernel's own loop around each run (bottom halves, the redirect context, the timer;
+//! ~31 ns on that VM, measured with an empty program) stays in both columns.
 //!
 //! The program rewrites the frame it forwards, and a repeated run sees its own rewrite: hit frames
 //! start with TTL 255, so that [`LONG`] runs stay above TTL 1. The metadata a broadcast hit puts in
