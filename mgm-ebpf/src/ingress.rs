@@ -373,8 +373,11 @@ pub fn iface_config(ifindex: u32) -> Option<IfaceConfig> {
 /// Where a missed packet came from: its interface, the offset of its IP header and the bytes
 /// of the whole frame ([`packet::frame_len`], read once per packet).
 pub struct Arrival {
+    /// The interface it arrived on.
     pub ingress: u32,
+    /// Where its IP header starts.
     pub offset: usize,
+    /// Bytes of the whole frame.
     pub frame_len: usize,
 }
 
