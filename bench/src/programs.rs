@@ -16,6 +16,8 @@ pub const COUNT: &str = "bench_count";
 pub const BROADCAST: &str = "bench_broadcast";
 /// Parse-only baseline of the per-packet micro-benchmark.
 pub const PARSE: &str = "bench_parse";
+/// A program that only passes: the micro-benchmark's test-run loop by itself.
+pub const EMPTY: &str = "bench_empty";
 /// Replication at TC with one clone per outgoing interface (a classifier).
 pub const TC_CLONE: &str = "bench_tc_clone";
 /// Most outgoing interfaces of [`TC_CLONE`].

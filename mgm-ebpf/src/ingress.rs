@@ -112,7 +112,12 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     // SAFETY: the value is copied out at once; MFES is not preallocated, so a concurrent update
     // replaces the element instead of rewriting it under us.
     let Some(entry) = (unsafe { MFES.get(sg) }).copied() else {
-        return miss(&ctx, stat::MISS, report_kind::MISS, sg, ingress, offset);
+        let at = Arrival {
+            ingress,
+            offset,
+            frame_len,
+        };
+        return miss(&ctx, stat::MISS, report_kind::MISS, sg, &at);
     };
     let packet = Packet {
         ingress,
@@ -120,6 +125,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         len: u64::from(u16::from_be(ip.total_len)),
         scope: NO_SCOPE,
         tagged,
+        frame_len,
         jumbo: packet::too_large_to_clone(frame_len, multi_buffer),
     };
     hit(&ctx, &Ipv4 { sg, offset }, &entry, &packet)
@@ -183,6 +189,8 @@ pub struct Packet {
     pub scope: u8,
     /// Whether it carries an 802.1Q tag.
     pub tagged: bool,
+    /// Bytes of the whole frame ([`packet::frame_len`], read once per packet).
+    pub frame_len: usize,
     /// Whether the devmap broadcast cannot clone it ([`packet::too_large_to_clone`]).
     pub jumbo: bool,
 }
@@ -212,7 +220,7 @@ pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &P
             match punt_slot(ctx, iface_config(packet.ingress)) {
                 Some(slot) if punts_handled(slot) => count(stat::HOLD_HANDED_OVER),
                 Some(slot) => {
-                    if let Some(action) = punt_to(ctx, slot) {
+                    if let Some(action) = punt_to(ctx, slot, packet.frame_len) {
                         count(stat::HOLD_PUNTED);
                         return action;
                     }
@@ -385,33 +393,30 @@ pub fn iface_config(ifindex: u32) -> Option<IfaceConfig> {
     IFACES.get(ifindex).copied()
 }
 
+/// Where a missed packet came from: its interface, the offset of its IP header and the bytes
+/// of the whole frame ([`packet::frame_len`], read once per packet).
+pub struct Arrival {
+    /// The interface it arrived on.
+    pub ingress: u32,
+    /// Where its IP header starts.
+    pub offset: usize,
+    /// Bytes of the whole frame.
+    pub frame_len: usize,
+}
+
 /// No entry (counted as `counter`): raise a creation alert of `kind` (`sg`: the (S,G) or, for
-/// IPv6, its digest) and hand the packet to the interface's punt socket, or to the kernel when
-/// none serves this receive queue. On a mirrored interface the kernel routes it (no alert, no
-/// punt).
+/// IPv6, its digest) and hand the packet to the punt socket of its interface and receive
+/// queue, or to the kernel when none serves that queue. On a mirrored interface the kernel
+/// routes it (no alert, no punt).
 #[inline(always)]
-pub fn miss(
-    ctx: &XdpContext,
-    counter: u32,
-    kind: u32,
-    sg: SgKey,
-    ingress: u32,
-    offset: usize,
-) -> u32 {
+pub fn miss(ctx: &XdpContext, counter: u32, kind: u32, sg: SgKey, at: &Arrival) -> u32 {
     count(counter);
-    let iface = iface_config(ingress);
+    let iface = iface_config(at.ingress);
     if iface.is_some_and(|i| i.flags & IFACE_FLAG_MIRRORED != 0) {
         return verdict(stat::MIRROR_MISS_PASSED, xdp_action::XDP_PASS);
     }
-    report::raise(kind, ingress, sg, ctx.data(), ctx.data_end(), offset);
-    punt(ctx, iface)
-}
-
-/// Hands the packet to the punt socket of its interface (`iface`) and receive queue, or to the
-/// kernel when none serves that queue.
-#[inline(always)]
-fn punt(ctx: &XdpContext, iface: Option<IfaceConfig>) -> u32 {
-    match punt_slot(ctx, iface).and_then(|slot| punt_to(ctx, slot)) {
+    report::raise(kind, at.ingress, sg, ctx.data(), ctx.data_end(), at.offset);
+    match punt_slot(ctx, iface).and_then(|slot| punt_to(ctx, slot, at.frame_len)) {
         Some(action) => verdict(stat::MISS_PUNTED, action),
         None => verdict(stat::MISS_PASSED, xdp_action::XDP_PASS),
     }
@@ -434,12 +439,11 @@ fn punts_handled(slot: u32) -> bool {
     }
 }
 
-/// The redirect to the socket in `slot`, the frame numbered ([`PuntMeta`]) and counted in
-/// `PUNTED`; `None` (frame unchanged) if it cannot be punted (a frame the socket's frames
-/// cannot hold: the kernel would drop it there).
+/// The redirect to the socket in `slot` of the frame of `len` bytes, numbered ([`PuntMeta`])
+/// and counted in `PUNTED`; `None` (frame unchanged) if it cannot be punted (a frame the
+/// socket's frames cannot hold: the kernel would drop it there).
 #[inline(always)]
-fn punt_to(ctx: &XdpContext, slot: u32) -> Option<u32> {
-    let len = packet::frame_len(ctx);
+fn punt_to(ctx: &XdpContext, slot: u32, len: usize) -> Option<u32> {
     let max = CONFIG.get(config::PUNT_FRAME_MAX).copied().unwrap_or(0);
     if len > ctx.data_end() - ctx.data() || (max != 0 && len as u64 > max) {
         count(stat::TOO_LONG_TO_PUNT);

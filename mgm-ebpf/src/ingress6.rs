@@ -14,7 +14,7 @@ use mgm_common::{report_kind, stat, Sg6Key, MAX_SCOPE_BOUNDARY};
 
 use crate::{
     exthdr::{self, Chain},
-    ingress::{self, iface_config, verdict, Family, Packet},
+    ingress::{self, iface_config, verdict, Arrival, Family, Packet},
     maps::{count, MFES6},
     packet::{self, ptr_at, Ipv6Hdr, ETH_HDR_LEN, IPV6_HDR_LEN},
     report,
@@ -107,15 +107,12 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool, frame_len: usize)
     // SAFETY: the value is copied out at once; MFES6 is not preallocated, so a concurrent
     // update replaces the element instead of rewriting it under us.
     let Some(entry) = (unsafe { MFES6.get(sg) }).copied() else {
-        let digest = sg.digest();
-        return ingress::miss(
-            ctx,
-            stat::IPV6_MISS,
-            report_kind::MISS6,
-            digest,
+        let at = Arrival {
             ingress,
             offset,
-        );
+            frame_len,
+        };
+        return ingress::miss(ctx, stat::IPV6_MISS, report_kind::MISS6, sg.digest(), &at);
     };
     let packet = Packet {
         ingress,
@@ -123,6 +120,7 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool, frame_len: usize)
         len: (IPV6_HDR_LEN + payload_len) as u64,
         scope,
         tagged,
+        frame_len,
         jumbo: packet::too_large_to_clone(frame_len, multi_buffer),
     };
     ingress::hit(ctx, &Ipv6 { sg, offset }, &entry, &packet)

@@ -12,6 +12,8 @@
 //!   `BROADCAST` with no parsing and no lookup.
 //! - `bench_parse`: the parse-only baseline of the per-packet micro-benchmark: validates the
 //!   Ethernet and IPv4 headers as a forwarder must before its lookup, then passes.
+//! - `bench_empty`: passes every frame and does nothing else: what the micro-benchmark's
+//!   test-run loop costs per run by itself.
 //! - `bench_tc_clone` (a TC classifier, not XDP): the eBPF alternative to mgm a user might pick,
 //!   replication at TC with one `bpf_clone_redirect` per outgoing interface of `TC_OIFS` (the
 //!   mechanism of Cilium's multicast), then the original is dropped. Like `bench_broadcast` it
@@ -133,6 +135,12 @@ mod programs {
         if sum != 0xffff {
             return xdp_action::XDP_DROP;
         }
+        xdp_action::XDP_PASS
+    }
+
+    /// Passes the frame, nothing else.
+    #[xdp]
+    pub fn bench_empty(_ctx: XdpContext) -> u32 {
         xdp_action::XDP_PASS
     }
 
