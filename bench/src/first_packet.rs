@@ -6,14 +6,16 @@
 //!
 //! - mgm: the real daemon (`mgmd`, beside this binary) on the router with a static route for
 //!   the groups: XDP miss → creation alert → MGM core → static protocol → entry installed,
-//!   the packets held meanwhile sent on; mgmd runs under `SCHED_FIFO`
-//!   (`daemon.realtime_priority`).
+//!   the packets held meanwhile sent on ([`Mgmd`]).
 //! - kernel: ipmr with a minimal resolver in this process, as smcroute does it: NOCACHE upcall
-//!   → `MRT_ADD_MFC`; the kernel holds the unresolved packets and sends them on.
+//!   → `MRT_ADD_MFC`; the kernel holds the unresolved packets and sends them on. The resolver
+//!   needs no real-time priority: the kernel sends the held packets on in softirq context,
+//!   which the CPU hog cannot delay.
 use crate::{
     generator::ifindex,
     latency::monotonic_ns,
     load::Load,
+    mgmd::Mgmd,
     paths::{Path, UPSTREAM},
     tail,
 };
@@ -26,7 +28,6 @@ use mgm_user::{
 use serde::Serialize;
 use std::{
     net::{Ipv4Addr, SocketAddrV4, UdpSocket},
-    path::PathBuf,
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
     time::{Duration, Instant},
 };
@@ -112,7 +113,7 @@ pub fn run(paths: &[Path], flows: u32, load: Load) -> Result<Vec<FirstPacket>> {
             )?;
             match path {
                 Path::Mgm => {
-                    let _daemon = Mgmd::start(&mut lab)?;
+                    let _daemon = Mgmd::start(&mut lab, "239.2.0.0/16")?;
                     measure(&lab, path, flows, load)
                 }
                 Path::Kernel => {
@@ -136,61 +137,6 @@ pub fn run(paths: &[Path], flows: u32, load: Load) -> Result<Vec<FirstPacket>> {
 /// The group of flow `n` (flow 0 is the warm-up).
 fn group(n: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 2, 0, 0)) + n)
-}
-
-/// mgmd's `daemon.realtime_priority` here, as the README recommends for a busy router. The
-/// kernel's resolver needs none: the kernel holds unresolved packets and sends them on in
-/// softirq context, which the CPU hog cannot delay.
-const REALTIME_PRIORITY: u8 = 50;
-
-/// mgmd running on the router with a static route for every flow's group.
-struct Mgmd {
-    files: [PathBuf; 2],
-}
-
-impl Mgmd {
-    fn start(lab: &mut Lab) -> Result<Self> {
-        let binary = std::env::current_exe()?
-            .parent()
-            .ok_or_else(|| anyhow!("no directory"))?
-            .join("mgmd");
-        if !binary.exists() {
-            bail!(
-                "{} not found: build it (cargo xtask bench does)",
-                binary.display()
-            );
-        }
-        std::fs::create_dir_all("/run/mgm")?;
-        let base = format!("/run/mgm/{}-bench", lab.prefix());
-        let files = [
-            PathBuf::from(format!("{base}.toml")),
-            PathBuf::from(format!("{base}.sock")),
-        ];
-        let config = format!(
-            "[daemon]\napi_socket = {:?}\nrealtime_priority = {REALTIME_PRIORITY}\n\n[[interface]]\nname = \"{UPSTREAM}\"\n\n[[interface]]\nname = \"rcv1\"\n\n[[route]]\nfrom = \"{UPSTREAM}\"\ngroup = \"239.2.0.0/16\"\nto = [\"rcv1\"]\n",
-            files[1].display().to_string()
-        );
-        std::fs::write(&files[0], config)?;
-        let daemon = Self { files };
-        let binary = binary.to_str().ok_or_else(|| anyhow!("non-UTF-8 path"))?;
-        let config = daemon.files[0]
-            .to_str()
-            .ok_or_else(|| anyhow!("non-UTF-8 path"))?;
-        lab.spawn(
-            Host::Router,
-            &[binary, "--config", config, "--log", "error"],
-        )?;
-        Ok(daemon)
-    }
-}
-
-impl Drop for Mgmd {
-    /// Removes the files (the lab ends the process).
-    fn drop(&mut self) {
-        for file in &self.files {
-            let _ = std::fs::remove_file(file);
-        }
-    }
 }
 
 /// The kernel's routing socket on the router, with the upstream and receiver VIFs.

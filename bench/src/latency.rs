@@ -12,10 +12,11 @@ use crate::{
     frame::{Family, GROUP, PORT},
     generator::real_time,
     load::Load,
+    mgmd::Mgmd,
     paths::{Installed, Path},
     tail,
 };
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use hdrhistogram::Histogram;
 use mgm_user::lab::{enter_ns, Host, Lab};
 use serde::Serialize;
@@ -94,12 +95,19 @@ pub fn table(latencies: &[Latency]) -> String {
 /// path ran at the time.
 const SLICES: u32 = 10;
 
-/// Measures `paths` on a lab with one receiver, sending `rate` datagrams per second for
+/// Measures `paths` on labs with one receiver, sending `rate` datagrams per second for
 /// `duration` per path, under `load` (which the caller sets up). The paths take turns in
-/// [`SLICES`] slices (each set up anew) and each path's slices make one histogram.
+/// [`SLICES`] slices and each path's slices make one histogram. mgm is the real `mgmd`, with a
+/// static route for the group, in a lab of its own where it runs for the whole measurement
+/// (its periodic work is in the figures); the other paths share a lab and are set up anew
+/// for each slice.
 pub fn run(paths: &[Path], rate: f64, duration: Duration, load: Load) -> Result<Vec<Latency>> {
-    let lab = Lab::star(1).context("building the latency lab")?;
-    lab.run(Host::Source, &["ethtool", "-K", "eth0", "tx", "off"])?;
+    let lab = latency_lab()?;
+    let mut mgm_lab = latency_lab()?;
+    let _mgmd = match paths.contains(&Path::Mgm) {
+        true => Some(start_mgmd(&mut mgm_lab, rate)?),
+        false => None,
+    };
     let slice = duration / SLICES;
     let mut merged: Vec<(u64, Histogram<u64>)> = paths
         .iter()
@@ -107,8 +115,13 @@ pub fn run(paths: &[Path], rate: f64, duration: Duration, load: Load) -> Result<
         .collect::<Result<_>>()?;
     for _ in 0..SLICES {
         for (&path, (sent, histogram)) in paths.iter().zip(&mut merged) {
-            let _installed = Installed::new(&lab, path, Family::V4)?;
-            let (slice_sent, slice_histogram) = measure(&lab, rate, slice)?;
+            let (slice_sent, slice_histogram) = match path {
+                Path::Mgm => measure(&mgm_lab, rate, slice)?,
+                _ => {
+                    let _installed = Installed::new(&lab, path, Family::V4)?;
+                    measure(&lab, rate, slice)?
+                }
+            };
             *sent += slice_sent;
             histogram.add(slice_histogram)?;
         }
@@ -132,6 +145,32 @@ pub fn run(paths: &[Path], rate: f64, duration: Duration, load: Load) -> Result<
             }
         })
         .collect())
+}
+
+/// A lab with one receiver whose source sends full UDP checksums (see the module's doc).
+fn latency_lab() -> Result<Lab> {
+    let lab = Lab::star(1).context("building the latency lab")?;
+    lab.run(Host::Source, &["ethtool", "-K", "eth0", "tx", "off"])?;
+    Ok(lab)
+}
+
+/// How long mgmd gets to start forwarding the group.
+const MGMD_READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// The warm-up slices before mgm's figures count: the flow's first packets go through the
+/// creation path (measured by `first_packet`), and the entry leaves hold mode after them.
+const WARM_UP: Duration = Duration::from_millis(200);
+
+/// Starts mgmd on the router of `lab` and sends until its entry for the group forwards.
+fn start_mgmd(lab: &mut Lab, rate: f64) -> Result<Mgmd> {
+    let mgmd = Mgmd::start(lab, &format!("{GROUP}/32"))?;
+    let start = Instant::now();
+    while measure(lab, rate, WARM_UP)?.1.is_empty() {
+        if start.elapsed() > MGMD_READY_TIMEOUT {
+            bail!("mgmd did not forward the latency group within {MGMD_READY_TIMEOUT:?}");
+        }
+    }
+    measure(lab, rate, WARM_UP)?;
+    Ok(mgmd)
 }
 
 /// Sends `rate` datagrams per second for `duration` through the router as it is set up;

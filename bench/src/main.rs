@@ -11,6 +11,7 @@ mod latency;
 mod linerate;
 mod load;
 mod mgm_router;
+mod mgmd;
 mod micro;
 mod mirror;
 mod paths;

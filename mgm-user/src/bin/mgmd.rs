@@ -111,11 +111,16 @@ fn run(args: Args) -> anyhow::Result<()> {
         println!("configuration OK");
         return Ok(());
     }
-    tokio::runtime::Runtime::new()?.block_on(daemon::run(daemon::Options {
+    let options = daemon::Options {
         config: args.config,
         interfaces: args.interfaces,
         generic: args.generic,
         api_socket: args.api_socket,
         unpinned: args.unpinned,
-    }))
+    };
+    // The main loop runs as a task on the runtime's workers, not on this thread: the worker
+    // whose poll of the kernel finds a report ready runs the loop itself, where `block_on`
+    // would wake this thread for it, a second wake-up on every creation alert.
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async { tokio::spawn(daemon::run(options)).await? })
 }

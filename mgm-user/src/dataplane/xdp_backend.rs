@@ -203,7 +203,8 @@ impl XdpBackend {
         self.retired_counters = present.difference(&wanted).copied().collect();
         let missing: Vec<OifCounterKey> = wanted.difference(&present).copied().collect();
         for key in missing {
-            self.add_counters(key.stats_slot, &[key.ifindex])?;
+            let base = self.forwarded(key.stats_slot)?;
+            self.add_counters(key.stats_slot, &[key.ifindex], base)?;
         }
         Ok(())
     }
@@ -334,15 +335,24 @@ impl XdpBackend {
         Ok(slot)
     }
 
-    /// Creates the (entry, interface) counters of `oifs`, the entry's packets and bytes so far
-    /// as their base (see `OifCounters`).
-    fn add_counters(&mut self, slot: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+    /// What the entry counted in `slot` has forwarded so far, packets and bytes.
+    fn forwarded(&self, slot: u32) -> Result<(u64, u64), DataPlaneError> {
+        Ok(MfeCounters::forwarded(&self.mfe_stats.get(&slot, 0)?))
+    }
+
+    /// Creates the (entry, interface) counters of `oifs` with `base`, the entry's packets and
+    /// bytes so far, as their base (see `OifCounters`).
+    fn add_counters(
+        &mut self,
+        slot: u32,
+        oifs: &[u32],
+        base: (u64, u64),
+    ) -> Result<(), DataPlaneError> {
         if oifs.is_empty() {
             return Ok(());
         }
-        let entry = self.mfe_stats.get(&slot, 0)?;
         let mut values = vec![OifCounters::default(); self.cpus];
-        (values[0].base_packets, values[0].base_bytes) = MfeCounters::forwarded(&entry);
+        (values[0].base_packets, values[0].base_bytes) = base;
         for &ifindex in oifs {
             let key = OifCounterKey {
                 stats_slot: slot,
@@ -398,7 +408,9 @@ impl XdpBackend {
         hold: bool,
     ) -> Result<(), DataPlaneError> {
         let slot = self.allocate_slot()?;
-        let entry = self.add_counters(slot, &oifs).and_then(|()| {
+        // The slot was zeroed and no entry counts in it yet: the base is nothing (one map read
+        // less on the creation path).
+        let entry = self.add_counters(slot, &oifs, (0, 0)).and_then(|()| {
             let set = self.acquire_set(&oifs, iif)?;
             Ok(Installed {
                 iif,
@@ -475,9 +487,13 @@ impl XdpBackend {
                 old.flags
             },
         };
-        let written = self
-            .add_counters(old.slot, &added)
-            .and_then(|()| self.write_entry(sg, &new));
+        let counted = match added.is_empty() {
+            true => Ok(()),
+            false => self
+                .forwarded(old.slot)
+                .and_then(|base| self.add_counters(old.slot, &added, base)),
+        };
+        let written = counted.and_then(|()| self.write_entry(sg, &new));
         if let Err(e) = written {
             if !same_list {
                 if let Some(set) = set {

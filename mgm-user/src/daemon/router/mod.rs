@@ -467,12 +467,17 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
-    /// The MGM installed or changed its entry for `sg` (of either family): the backend takes
-    /// it, and the packets held for it leave.
+    /// The MGM installed or changed its entry for `sg` (of either family): the packets held
+    /// for it leave, then the backend takes it.
+    ///
+    /// The held packets go first so that a new flow's first packet does not wait for the map
+    /// writes of the install. The flow stays in order all the same: until the install, its
+    /// packets miss and are punted behind the held ones, and the new entry starts in hold mode,
+    /// so the data plane forwards the flow itself only once every packet punted before has
+    /// been sent on (the punt marks, handed over last).
     fn entry_written<F: Family>(&mut self, sg: Sg<F>, iif: u32, oifs: &[u32]) {
-        self.write_entry(sg, iif, oifs);
-        // What was punted before the install joins the queue first (a negative entry sends
-        // nothing, so a spray of them costs no reads of the punt rings here).
+        // What was punted so far joins the queue first (a negative entry sends nothing, so a
+        // spray of them costs no reads of the punt rings here).
         if !oifs.is_empty() {
             let now = self.clock;
             self.drain_punts(now);
@@ -483,6 +488,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             egress: &self.egress,
         };
         self.hold.release(F::flow(sg), route, &mut self.io);
+        self.write_entry(sg, iif, oifs);
         self.sync_punt_marks();
     }
 
