@@ -229,6 +229,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             "punt_waiting_now".into(),
             self.punt_retries.pending.len() as u64,
         );
+        out.insert("host_join_failures".into(), self.host_joins.failures);
+        out.insert(
+            "host_joins_waiting_now".into(),
+            self.host_joins.waiting() as u64,
+        );
         if let Some(mirror) = &self.mirror {
             out.extend(mirror.counters());
         }
