@@ -11,8 +11,8 @@
 //! between source-specific and any-source never leaves the group in between. A proxy join that
 //! fails is counted (`host_join_failures`), logged, and retried with backoff
 //! (`host_joins_waiting_now`) for as long as the proxy wants it. The proxy's joins exist while
-//! its upstream interface is in service; when it leaves service or comes back under another
-//! ifindex they are left, and made again once it is in service. The set is bounded by the
+//! its upstream interface is in service (and `[proxy]` configured); when it leaves service or
+//! comes back under another ifindex they are left, and made again once it is in service. The set is bounded by the
 //! API's calls and the memberships IGMP and MLD accept downstream.
 use super::{ports::HostJoin, RouterCore, RouterIo};
 use crate::{
@@ -52,8 +52,9 @@ pub(super) struct HostJoins {
     retries: BTreeMap<HostJoin, (u32, Instant)>,
     /// Joins that failed (the API's and the proxy's, first attempts and retries).
     pub(super) failures: u64,
-    /// The proxy's upstream ifindex its joins were made on (`None`: out of service).
-    proxy_upstream: Option<u32>,
+    /// The proxy's upstream interface its joins were made on, (name, ifindex) (`None`: out
+    /// of service, or no `[proxy]`).
+    proxy_upstream: Option<(String, u32)>,
 }
 
 impl HostJoins {
@@ -206,10 +207,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Brings the host joins in line with the upstream memberships both proxy instances want
     /// (after every drive of the MGMs), and retries the failed ones that are due.
     pub(super) fn sync_proxy_joins(&mut self) {
-        let Some(config) = &self.config.proxy else {
-            return;
-        };
-        let upstream = self.active.get(&config.upstream).map(|a| a.0);
+        let upstream = self.config.proxy.as_ref().and_then(|p| {
+            let (name, (ifindex, _)) = self.active.get_key_value(&p.upstream)?;
+            Some((name.as_str(), *ifindex))
+        });
         let mut changed = false;
         for proxy_changed in [
             self.builtins.proxy.as_mut().map(|(_, p)| p.take_changed()),
@@ -219,9 +220,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         let clock = self.clock;
         let joins = &mut self.host_joins;
-        if upstream != joins.proxy_upstream {
+        let joined_on = joins.proxy_upstream.as_ref().map(|(n, i)| (n.as_str(), *i));
+        if upstream != joined_on {
             // The joins made on the old interface are left before the new one gets them.
-            joins.proxy_upstream = upstream;
+            joins.proxy_upstream = upstream.map(|(name, ifindex)| (name.to_owned(), ifindex));
             if joins.set_proxy(&BTreeSet::new()) {
                 joins.settle(&mut self.io, clock);
             }
@@ -229,8 +231,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         if changed {
             let wanted: BTreeSet<HostJoin> = match upstream {
-                Some(_) => {
-                    let name = config.upstream.as_str();
+                Some((name, _)) => {
                     let v4 = self
                         .builtins
                         .proxy

@@ -215,3 +215,15 @@ fn mld_receivers_join_upstream_too() {
         [HostOp::Join(up(None)), HostOp::Leave(up(Some(source)))]
     );
 }
+
+#[test]
+fn a_reload_without_the_proxy_leaves_its_upstream_joins() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    igmp_record(&mut core, RCV1, RecordType::IsExclude, &[], t0);
+    assert_eq!(ops(&mut core), [join(None)]);
+    let mut config = proxy_config();
+    config.proxy = None;
+    core.reload(config, t0);
+    assert_eq!(ops(&mut core), [leave(None)]);
+}
