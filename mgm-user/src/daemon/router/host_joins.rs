@@ -14,7 +14,7 @@
 //! its upstream interface is in service (and `[proxy]` configured); when it leaves service or
 //! comes back under another ifindex they are left, and made again once it is in service. The set is bounded by the
 //! API's calls and the memberships IGMP and MLD accept downstream.
-use super::{ports::HostJoin, RouterCore, RouterIo};
+use super::{ports::HostJoin, sync::backoff, RouterCore, RouterIo};
 use crate::{
     api::proto::Response, daemon::proxy::ProxyProtocol, dataplane::ForwardingBackend, mgm::Address,
 };
@@ -145,9 +145,7 @@ impl HostJoins {
             Err(e) => {
                 self.failures += 1;
                 let attempts = self.retries.get(&join).map_or(0, |r| r.0) + 1;
-                let backoff = RETRY_FIRST
-                    .saturating_mul(1 << attempts.min(16).saturating_sub(1))
-                    .min(RETRY_MAX);
+                let backoff = backoff(RETRY_FIRST, attempts, RETRY_MAX);
                 warn!(
                     %iface, %group, ?source, error = %e, attempts,
                     retry_in_ms = backoff.as_millis() as u64,
