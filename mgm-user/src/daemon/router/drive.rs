@@ -17,10 +17,12 @@ pub(super) type Ran<A> = (
 );
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
-    /// Drains both MGMs' actions into the backend and the protocols.
+    /// Drains both MGMs' actions into the backend and the protocols, then carries out the
+    /// upstream joins the proxy wants.
     pub(super) fn drive(&mut self) {
         self.drive_family::<Ipv4Addr>();
         self.drive_family::<Ipv6Addr>();
+        self.sync_proxy_joins();
     }
 
     fn drive_family<F: Family>(&mut self) {

@@ -294,6 +294,13 @@ impl ForwardingBackend for FakeBackend {
     }
 }
 
+/// A host join or leave the core asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostOp {
+    Join(HostJoin),
+    Leave(HostJoin),
+}
+
 /// The I/O side in memory.
 #[derive(Debug, Default)]
 pub struct FakeIo {
@@ -326,6 +333,10 @@ pub struct FakeIo {
     pub mld_sent: Vec<(u32, Ipv6Addr)>,
     /// Host joins in force.
     pub joins: BTreeSet<HostJoin>,
+    /// Every host join and leave, in order.
+    pub host_ops: Vec<HostOp>,
+    /// Host joins that fail while listed.
+    pub join_fails: BTreeSet<HostJoin>,
     /// The interfaces that are veths, with what the kernel reports of them.
     pub veths: BTreeMap<String, VethReading>,
     /// Frames the hold queues released, in the order sent: (outgoing ifindex, frame).
@@ -412,12 +423,15 @@ impl RouterIo for FakeIo {
     }
 
     fn host_join(&mut self, join: &HostJoin) -> anyhow::Result<()> {
-        self.joins.insert(join.clone());
+        anyhow::ensure!(!self.join_fails.contains(join), "injected join failure");
+        anyhow::ensure!(self.joins.insert(join.clone()), "joined twice");
+        self.host_ops.push(HostOp::Join(join.clone()));
         Ok(())
     }
 
     fn host_leave(&mut self, join: &HostJoin) {
-        self.joins.remove(join);
+        assert!(self.joins.remove(join), "left a join not made: {join:?}");
+        self.host_ops.push(HostOp::Leave(join.clone()));
     }
 
     fn is_veth(&self, name: &str) -> bool {

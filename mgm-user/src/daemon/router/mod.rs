@@ -42,7 +42,6 @@ mod v6;
 
 pub use executor::Router;
 pub use externals::ExternalFamily;
-use ports::HostJoin;
 pub use ports::{EventSink, Punted, RouterIo};
 pub use stats_walk::{StatsWalk, SLICE_ENTRIES};
 
@@ -67,7 +66,7 @@ use family::Family;
 use igmp_glue::IgmpClient;
 use mgm_common::SgKey;
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, HashMap},
     net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
@@ -156,7 +155,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     links: BTreeMap<String, Link>,
     /// Interfaces brought into service: name → (ifindex, XDP mode).
     active: BTreeMap<String, (u32, XdpMode)>,
-    host_joins: BTreeSet<HostJoin>,
+    /// The router's own host joins, the API's and the proxy's.
+    host_joins: host_joins::HostJoins,
     /// Open questions (RPF, creation and FALSE prune alerts) of external protocols: query →
     /// (protocol, when asked). Forgotten after the protocol's answer deadline, when the MGM's
     /// defaults apply, so a protocol that never answers leaves nothing behind.
@@ -275,7 +275,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             config,
             links: BTreeMap::new(),
             active: BTreeMap::new(),
-            host_joins: BTreeSet::new(),
+            host_joins: host_joins::HostJoins::default(),
             questions: HashMap::new(),
             prune_replies: HashMap::new(),
             next_prune_query: 1 << 62,
@@ -338,6 +338,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             reconcile,
             self.next_retry(),
             self.punt_retries.next(),
+            self.host_joins.next_retry(),
         ]
         .into_iter()
         .flatten()

@@ -1,6 +1,6 @@
 //! What the router core needs from its surroundings besides the forwarding backend. The
 //! daemon's executor implements it with XDP attachments, AF_XDP punt sockets, raw IGMP and MLD sockets,
-//! host sockets and the kernel's reports on veths (ethtool, netdev genetlink, sysfs:
+//! host sockets (the API's and the proxy's host joins) and the kernel's reports on veths (ethtool, netdev genetlink, sysfs:
 //! [`crate::daemon::veth::kernel`]) ([`super::executor`]); the core's tests with a fake that
 //! records every call and fails on demand.
 use crate::{
@@ -16,7 +16,8 @@ use std::{
 };
 
 /// A group the router itself joins as a host on an interface: (interface, group, source), of
-/// either family.
+/// either family; for the API (`mgmctl join`) and for the proxy's upstream memberships (see
+/// `host_joins.rs`).
 pub type HostJoin = (String, IpAddr, Option<IpAddr>);
 
 /// A frame the XDP program punted.
@@ -65,7 +66,8 @@ pub trait RouterIo: FrameOut {
     /// Sends a complete MLD packet (IPv6 header on) out of `ifindex` to `dst`.
     fn send_mld(&mut self, ifindex: u32, dst: Ipv6Addr, packet: &[u8]);
 
-    /// Joins a group as a host.
+    /// Joins a group as a host, on a socket of its own (the kernel merges the memberships of
+    /// one interface and group into what it reports).
     fn host_join(&mut self, join: &HostJoin) -> anyhow::Result<()>;
 
     /// Leaves a group joined with [`RouterIo::host_join`].

@@ -1,6 +1,6 @@
 //! The punt path and the hold handover: punted packets are held until their entry exists, and
 //! an entry leaves hold mode once its punt path is quiet.
-use super::{family::Family, ports::Punted, RouterCore, RouterIo, HOLD_QUIET};
+use super::{family::Family, ports::Punted, sync::backoff, RouterCore, RouterIo, HOLD_QUIET};
 use crate::{
     daemon::hold::{self, Flow, Hold},
     dataplane::ForwardingBackend,
@@ -61,9 +61,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             Err(e) => {
                 retries.failures += 1;
                 let attempts = retries.pending.get(&ifindex).map_or(0, |p| p.1) + 1;
-                let backoff = PUNT_RETRY_FIRST
-                    .saturating_mul(1 << attempts.min(16).saturating_sub(1))
-                    .min(PUNT_RETRY_MAX);
+                let backoff = backoff(PUNT_RETRY_FIRST, attempts, PUNT_RETRY_MAX);
                 warn!(
                     interface = %name, error = %e, attempts,
                     retry_in_ms = backoff.as_millis() as u64,
@@ -228,6 +226,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         out.insert(
             "punt_waiting_now".into(),
             self.punt_retries.pending.len() as u64,
+        );
+        out.insert("host_join_failures".into(), self.host_joins.failures);
+        out.insert(
+            "host_joins_waiting_now".into(),
+            self.host_joins.waiting() as u64,
         );
         if let Some(mirror) = &self.mirror {
             out.extend(mirror.counters());

@@ -23,6 +23,14 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// ...doubling up to this interval.
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// The wait before attempt `attempts` + 1 of something that failed `attempts` times: `first`,
+/// doubling with each failure, at most `max`.
+pub(super) fn backoff(first: Duration, attempts: u32, max: Duration) -> Duration {
+    first
+        .saturating_mul(1 << attempts.min(16).saturating_sub(1))
+        .min(max)
+}
+
 /// Entries of one family whose backend action failed, and the counters of failures and
 /// repairs.
 #[derive(Debug)]
@@ -96,9 +104,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let unsynced = F::side(self).unsynced;
         unsynced.failures += 1;
         let attempts = unsynced.pending.get(&sg).map_or(0, |(n, _)| *n) + 1;
-        let backoff = RETRY_FIRST
-            .saturating_mul(1 << attempts.min(16).saturating_sub(1))
-            .min(RETRY_MAX);
+        let backoff = backoff(RETRY_FIRST, attempts, RETRY_MAX);
         warn!(
             source = %sg.source, group = %sg.group, attempts, error = %error,
             retry_in_ms = backoff.as_millis() as u64,

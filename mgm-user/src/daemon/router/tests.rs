@@ -27,6 +27,7 @@ mod forwarding;
 mod handover;
 mod mfe_stats;
 mod mirror;
+mod proxy;
 mod v6;
 
 const UP0: u32 = 2;

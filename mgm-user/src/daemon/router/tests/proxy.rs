@@ -1,0 +1,229 @@
+//! The proxy's upstream memberships through the core: receivers IGMP and MLD find downstream
+//! become host joins on the upstream interface through the I/O port (joins and leaves in order,
+//! failures retried, interface flaps, joins shared with the API).
+use super::*;
+use crate::{
+    daemon::router::fake::HostOp,
+    wire::{
+        igmp::{self, GroupRecordRepr, RecordType},
+        mld::{self, AddressRecordRepr},
+    },
+};
+use std::net::{IpAddr, Ipv6Addr};
+
+/// Outside the source-specific range, where IGMP takes any-source receivers too.
+const G: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
+const S1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const S2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// Longer than IGMP's and MLD's last member query time: a receiver that left is gone.
+const LEAVE_DONE: Duration = Duration::from_secs(5);
+
+/// The proxy from up0 to rcv1 and rcv2 (IGMP and MLD there).
+fn proxy_config() -> Config {
+    let text = "[[interface]]\nname = \"up0\"\nigmp = false\n\n\
+                [[interface]]\nname = \"rcv1\"\nmld = true\n\n\
+                [[interface]]\nname = \"rcv2\"\nmld = true\n\n\
+                [proxy]\nupstream = \"up0\"\ndownstream = [\"rcv1\", \"rcv2\"]\n";
+    Config::parse(text, "test").expect("valid configuration")
+}
+
+/// A core running the proxy at `t0`, with `io`'s addresses on the downstream interfaces.
+fn proxy_core_on(mut io: FakeIo, t0: Instant) -> Core {
+    for ifindex in [RCV1, RCV2] {
+        io.addresses
+            .insert(ifindex, (Ipv4Addr::new(10, 1, ifindex as u8, 1), 24));
+        io.link_locals.insert(
+            ifindex,
+            Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, ifindex as u16),
+        );
+    }
+    core_on(proxy_config(), FakeBackend::default(), io, t0)
+}
+
+fn proxy_core(t0: Instant) -> Core {
+    proxy_core_on(FakeIo::default(), t0)
+}
+
+/// A host on `ifindex` reports `record_type` with `sources` for [`G`] (IGMPv3).
+fn igmp_record(
+    core: &mut Core,
+    ifindex: u32,
+    record_type: RecordType,
+    sources: &[Ipv4Addr],
+    now: Instant,
+) {
+    let records = vec![GroupRecordRepr {
+        record_type,
+        group: G,
+        sources: sources.to_vec(),
+    }];
+    let host = Ipv4Addr::new(10, 1, ifindex as u8, 2);
+    let datagram = igmp::Repr::ReportV3 { records }
+        .to_datagram(host, igmp::ALL_V3_ROUTERS)
+        .expect("report");
+    core.igmp_datagram(ifindex, &datagram, now);
+}
+
+/// The host join on up0 for [`G`] and `source`.
+fn upstream(source: Option<Ipv4Addr>) -> HostJoin {
+    ("up0".into(), G.into(), source.map(IpAddr::from))
+}
+
+fn join(source: Option<Ipv4Addr>) -> HostOp {
+    HostOp::Join(upstream(source))
+}
+
+fn leave(source: Option<Ipv4Addr>) -> HostOp {
+    HostOp::Leave(upstream(source))
+}
+
+/// The host joins and leaves since the last call.
+fn ops(core: &mut Core) -> Vec<HostOp> {
+    std::mem::take(&mut core.io.host_ops)
+}
+
+use super::super::ports::HostJoin;
+
+#[test]
+fn the_first_receiver_joins_upstream_and_the_last_one_leaving_leaves() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    igmp_record(&mut core, RCV1, RecordType::IsExclude, &[], t0);
+    assert_eq!(ops(&mut core), [join(None)]);
+    igmp_record(&mut core, RCV2, RecordType::IsExclude, &[], t0);
+    igmp_record(&mut core, RCV1, RecordType::ToInclude, &[], t0);
+    core.tick(t0 + LEAVE_DONE);
+    assert_eq!(ops(&mut core), [], "a receiver is left on rcv2");
+    igmp_record(&mut core, RCV2, RecordType::ToInclude, &[], t0 + LEAVE_DONE);
+    core.tick(t0 + LEAVE_DONE * 2);
+    assert_eq!(ops(&mut core), [leave(None)]);
+    assert!(core.io.joins.is_empty());
+}
+
+#[test]
+fn include_receivers_join_their_sources_and_a_mode_change_joins_before_it_leaves() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    igmp_record(&mut core, RCV1, RecordType::IsInclude, &[S1], t0);
+    igmp_record(&mut core, RCV2, RecordType::IsInclude, &[S2], t0);
+    assert_eq!(ops(&mut core), [join(Some(S1)), join(Some(S2))]);
+    // One any-source receiver: the group is joined for any source, then the sources left.
+    igmp_record(&mut core, RCV2, RecordType::ToExclude, &[], t0);
+    core.tick(t0 + LEAVE_DONE);
+    let changed = ops(&mut core);
+    assert_eq!(changed[0], join(None), "joined first: {changed:?}");
+    let mut left = changed[1..].to_vec();
+    left.sort_by_key(|op| format!("{op:?}"));
+    assert_eq!(left, [leave(Some(S1)), leave(Some(S2))]);
+    // It leaves: back to the source rcv1 asks for, joined before any-source is left.
+    igmp_record(&mut core, RCV2, RecordType::ToInclude, &[], t0 + LEAVE_DONE);
+    core.tick(t0 + LEAVE_DONE * 2);
+    assert_eq!(ops(&mut core), [join(Some(S1)), leave(None)]);
+    assert_eq!(core.io.joins, [upstream(Some(S1))].into());
+}
+
+#[test]
+fn a_failed_upstream_join_is_counted_retried_and_keeps_the_old_membership() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    igmp_record(&mut core, RCV1, RecordType::IsInclude, &[S1], t0);
+    assert_eq!(ops(&mut core), [join(Some(S1))]);
+    core.io.join_fails.insert(upstream(None));
+    igmp_record(&mut core, RCV2, RecordType::IsExclude, &[], t0);
+    assert_eq!(ops(&mut core), [], "the source-specific join stays");
+    assert_eq!(core.counters()["host_join_failures"], 1);
+    assert_eq!(core.counters()["host_joins_waiting_now"], 1);
+    let retry = core.next_deadline().expect("a retry is scheduled");
+    core.tick(retry);
+    assert_eq!(ops(&mut core), []);
+    assert_eq!(core.counters()["host_join_failures"], 2);
+    core.io.join_fails.clear();
+    let retry = core.next_deadline().expect("a retry is scheduled");
+    core.tick(retry);
+    assert_eq!(ops(&mut core), [join(None), leave(Some(S1))]);
+    assert_eq!(core.counters()["host_joins_waiting_now"], 0);
+}
+
+#[test]
+fn the_upstream_joins_are_redone_when_the_upstream_interface_comes_back() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    igmp_record(&mut core, RCV1, RecordType::IsExclude, &[], t0);
+    assert_eq!(ops(&mut core), [join(None)]);
+    core.link_changed(link("up0", UP0, false), t0);
+    assert_eq!(ops(&mut core), [leave(None)]);
+    core.link_changed(link("up0", UP0, true), t0);
+    assert_eq!(ops(&mut core), [join(None)]);
+    // Back under another ifindex at once: left on the old one, joined on the new one.
+    core.link_changed(link("up0", 9, true), t0);
+    assert_eq!(ops(&mut core), [leave(None), join(None)]);
+    core.link_removed("up0", t0);
+    assert_eq!(ops(&mut core), [leave(None)]);
+}
+
+#[test]
+fn the_api_and_the_proxy_do_not_undo_each_others_joins() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    let (iface, group) = (String::from("up0"), IpAddr::from(G));
+    igmp_record(&mut core, RCV1, RecordType::IsExclude, &[], t0);
+    assert_eq!(core.host_join(iface.clone(), group, None), Response::Ok);
+    assert_eq!(
+        core.host_join(iface.clone(), group, None),
+        Response::error(183, "already joined")
+    );
+    assert_eq!(core.host_leave(iface.clone(), group, None), Response::Ok);
+    assert_eq!(ops(&mut core), [join(None)], "the proxy's join stays");
+    // The API joins first: the proxy's receivers leaving keep it.
+    assert_eq!(core.host_join(iface.clone(), group, None), Response::Ok);
+    igmp_record(&mut core, RCV1, RecordType::ToInclude, &[], t0);
+    core.tick(t0 + LEAVE_DONE);
+    assert_eq!(ops(&mut core), []);
+    assert_eq!(core.host_leave(iface.clone(), group, None), Response::Ok);
+    assert_eq!(ops(&mut core), [leave(None)]);
+    assert_eq!(
+        core.host_leave(iface, group, None),
+        Response::error(1168, "not joined")
+    );
+}
+
+#[test]
+fn mld_receivers_join_upstream_too() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    let group: Ipv6Addr = "ff0e::7:1".parse().unwrap();
+    let source: Ipv6Addr = "2001:db8::1".parse().unwrap();
+    let report = |record_type, sources: &[Ipv6Addr]| {
+        let records = vec![AddressRecordRepr {
+            record_type,
+            group,
+            sources: sources.to_vec(),
+        }];
+        let host = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x99);
+        mld::Repr::ReportV2 { records }
+            .to_packet(host, mld::ALL_MLDV2_ROUTERS)
+            .expect("report")
+    };
+    core.mld_packet(RCV1, &report(RecordType::IsInclude, &[source]), t0);
+    let up = |source: Option<Ipv6Addr>| -> HostJoin {
+        ("up0".into(), group.into(), source.map(IpAddr::from))
+    };
+    assert_eq!(ops(&mut core), [HostOp::Join(up(Some(source)))]);
+    core.mld_packet(RCV2, &report(RecordType::IsExclude, &[]), t0);
+    assert_eq!(
+        ops(&mut core),
+        [HostOp::Join(up(None)), HostOp::Leave(up(Some(source)))]
+    );
+}
+
+#[test]
+fn a_reload_without_the_proxy_leaves_its_upstream_joins() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    igmp_record(&mut core, RCV1, RecordType::IsExclude, &[], t0);
+    assert_eq!(ops(&mut core), [join(None)]);
+    let mut config = proxy_config();
+    config.proxy = None;
+    core.reload(config, t0);
+    assert_eq!(ops(&mut core), [leave(None)]);
+}
