@@ -14,21 +14,20 @@
 //! its upstream interface is in service (and `[proxy]` configured); when it leaves service or
 //! comes back under another ifindex they are left, and made again once it is in service. The set is bounded by the
 //! API's calls and the memberships IGMP and MLD accept downstream.
-use super::{ports::HostJoin, sync::backoff, RouterCore, RouterIo};
+use super::{
+    ports::HostJoin,
+    sync::{backoff, RETRY_FIRST, RETRY_MAX},
+    RouterCore, RouterIo,
+};
 use crate::{
     api::proto::Response, daemon::proxy::ProxyProtocol, dataplane::ForwardingBackend, mgm::Address,
 };
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
-    time::{Duration, Instant},
+    time::Instant,
 };
 use tracing::{info, warn};
-
-/// First retry of a failed proxy join...
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-/// ...doubling up to this interval.
-const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Who wants a host join, and whether the I/O side holds it.
 #[derive(Clone, Copy, Debug, Default)]

@@ -18,10 +18,10 @@ use std::{
 };
 use tracing::{info, warn};
 
-/// First retry of a failed backend action...
-const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// First retry of a failed backend action or proxy join...
+pub(super) const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// ...doubling up to this interval.
-const RETRY_MAX: Duration = Duration::from_secs(30);
+pub(super) const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// The wait before attempt `attempts` + 1 of something that failed `attempts` times: `first`,
 /// doubling with each failure, at most `max`.
