@@ -16,7 +16,7 @@
 //! API's calls and the memberships IGMP and MLD accept downstream.
 use super::{
     ports::HostJoin,
-    sync::{backoff, RETRY_FIRST, RETRY_MAX},
+    retries::{Retries, RETRY_FIRST, RETRY_MAX},
     RouterCore, RouterIo,
 };
 use crate::{
@@ -43,28 +43,52 @@ impl Held {
     }
 }
 
+/// Failed host joins waiting for a retry at the most.
+const HOST_JOIN_RETRIES: usize = 4096;
+
 /// The router's host joins.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct HostJoins {
     joins: BTreeMap<HostJoin, Held>,
-    /// Proxy joins that failed: (failed attempts, next attempt).
-    retries: BTreeMap<HostJoin, (u32, Instant)>,
-    /// Joins that failed (the API's and the proxy's, first attempts and retries).
-    pub(super) failures: u64,
+    /// Proxy joins that failed, waiting for a retry.
+    retries: Retries<HostJoin>,
+    /// The API's joins that failed (the call's error).
+    api_failures: u64,
     /// The proxy's upstream interface its joins were made on, (name, ifindex) (`None`: out
     /// of service, or no `[proxy]`).
     proxy_upstream: Option<(String, u32)>,
 }
 
+impl Default for HostJoins {
+    fn default() -> Self {
+        Self {
+            joins: BTreeMap::new(),
+            retries: Retries::new(RETRY_FIRST, RETRY_MAX, HOST_JOIN_RETRIES),
+            api_failures: 0,
+            proxy_upstream: None,
+        }
+    }
+}
+
 impl HostJoins {
     /// When the next retry is due.
     pub(super) fn next_retry(&self) -> Option<Instant> {
-        self.retries.values().map(|(_, at)| *at).min()
+        self.retries.next_deadline()
     }
 
-    /// Proxy joins waiting for a retry.
+    /// Joins waiting for a retry.
     pub(super) fn waiting(&self) -> usize {
         self.retries.len()
+    }
+
+    /// Joins that failed (the API's and the proxy's, first attempts and retries).
+    pub(super) fn failures(&self) -> u64 {
+        self.api_failures + self.retries.failures()
+    }
+
+    /// Failed joins not retried because the retry list was full.
+    pub(super) fn retries_refused(&self) -> u64 {
+        self.retries.refused()
     }
 
     /// Marks exactly the joins in `wanted` as the proxy's; whether anything changed.
@@ -95,11 +119,7 @@ impl HostJoins {
         let due: Vec<HostJoin> = self
             .joins
             .iter()
-            .filter(|(join, held)| {
-                held.proxy
-                    && !held.joined
-                    && self.retries.get(*join).is_none_or(|(_, at)| *at <= now)
-            })
+            .filter(|(join, held)| held.proxy && !held.joined && self.retries.may_try(join, now))
             .map(|(join, _)| join.clone())
             .collect();
         for join in due {
@@ -128,7 +148,7 @@ impl HostJoins {
         }
         let joins = &self.joins;
         self.retries
-            .retain(|join, _| joins.get(join).is_some_and(|h| h.proxy && !h.joined));
+            .retain(|join| joins.get(join).is_some_and(|h| h.proxy && !h.joined));
     }
 
     fn join_for_proxy(&mut self, io: &mut impl RouterIo, join: HostJoin, now: Instant) {
@@ -136,22 +156,23 @@ impl HostJoins {
         match io.host_join(&join) {
             Ok(()) => {
                 info!(%iface, %group, ?source, "proxy: joined upstream");
-                self.retries.remove(&join);
+                self.retries.succeed(&join);
                 if let Some(held) = self.joins.get_mut(&join) {
                     held.joined = true;
                 }
             }
-            Err(e) => {
-                self.failures += 1;
-                let attempts = self.retries.get(&join).map_or(0, |r| r.0) + 1;
-                let backoff = backoff(RETRY_FIRST, attempts, RETRY_MAX);
-                warn!(
-                    %iface, %group, ?source, error = %e, attempts,
-                    retry_in_ms = backoff.as_millis() as u64,
+            Err(e) => match self.retries.fail(join.clone(), now) {
+                Some(retry) => warn!(
+                    %iface, %group, ?source, error = %e, attempts = retry.attempts,
+                    retry_in_ms = retry.wait.as_millis() as u64,
                     "proxy: upstream join failed; retrying"
-                );
-                self.retries.insert(join, (attempts, now + backoff));
-            }
+                ),
+                None => warn!(
+                    %iface, %group, ?source, error = %e,
+                    "proxy: upstream join failed, and the retry list is full: not retried \
+                     (host_join_retries_refused)"
+                ),
+            },
         }
     }
 }
@@ -177,7 +198,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         if !held.joined {
             if let Err(e) = self.io.host_join(&join) {
-                joins.failures += 1;
+                joins.api_failures += 1;
                 return Response::error(87, e.to_string());
             }
         }

@@ -244,7 +244,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         // ifindex or a new one.
         let _ = self.backend.remove_interface(ifindex);
         self.io.close_punt(ifindex);
-        self.punt_retries.forget(ifindex);
+        self.punt_retries.retain(|(i, _)| *i != ifindex);
         self.egress.remove(&ifindex);
     }
 }

@@ -13,8 +13,8 @@
 //! ([`punts`]), IGMP ([`igmp_glue`]), MLD ([`mld_glue`]), API tables and counters, the veth watch's refresh
 //! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
 //! external protocols ([`externals`]) and their interface ownership in both MGMs
-//! ([`ownership`]), reload ([`reload`]), and keeping the backend in step with the MGM
-//! ([`sync`]). IPv6 has its own MGM beside the IPv4 one ([`v6`]); the entry life
+//! ([`ownership`]), reload ([`reload`]), keeping the backend in step with the MGM
+//! ([`sync`]), and the backoff of what failed ([`retries`]). IPv6 has its own MGM beside the IPv4 one ([`v6`]); the entry life
 //! cycle both share is written once over the [`family::Family`].
 mod drive;
 mod executor;
@@ -31,6 +31,7 @@ mod ownership;
 mod ports;
 mod punts;
 mod reload;
+mod retries;
 mod rib;
 mod static_api;
 mod stats_walk;
@@ -282,7 +283,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             monitor: MonitorHub::default(),
             calling: None,
             unsynced: sync::Unsynced::default(),
-            punt_retries: punts::PuntRetries::default(),
+            punt_retries: punts::punt_retries(),
             stats_refreshes: 0,
             stats_refresh_longest: Duration::ZERO,
             mirror,
@@ -337,7 +338,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             handover,
             reconcile,
             self.next_retry(),
-            self.punt_retries.next(),
+            self.punt_retries.next_deadline(),
             self.host_joins.next_retry(),
         ]
         .into_iter()

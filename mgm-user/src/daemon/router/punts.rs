@@ -1,6 +1,6 @@
 //! The punt path and the hold handover: punted packets are held until their entry exists, and
 //! an entry leaves hold mode once its punt path is quiet.
-use super::{family::Family, ports::Punted, sync::backoff, RouterCore, RouterIo, HOLD_QUIET};
+use super::{family::Family, ports::Punted, retries::Retries, RouterCore, RouterIo, HOLD_QUIET};
 use crate::{
     daemon::hold::{self, Flow, Hold},
     dataplane::ForwardingBackend,
@@ -19,25 +19,17 @@ const PUNT_RETRY_FIRST: Duration = Duration::from_millis(20);
 /// ...doubling up to this interval, for as long as the interface stays in service.
 const PUNT_RETRY_MAX: Duration = Duration::from_secs(5);
 
-/// Interfaces in service whose punt sockets could not be opened yet: ifindex → (name, failed
-/// attempts, next attempt). At most one per interface in service.
-#[derive(Debug, Default)]
-pub(super) struct PuntRetries {
-    pending: BTreeMap<u32, (String, u32, Instant)>,
-    /// Attempts that failed.
-    pub(super) failures: u64,
-}
+/// Interfaces in service whose punt sockets could not be opened yet, (ifindex, name): at most
+/// one per interface in service.
+pub(super) type PuntRetries = Retries<(u32, String)>;
 
-impl PuntRetries {
-    /// When the next attempt is due.
-    pub(super) fn next(&self) -> Option<Instant> {
-        self.pending.values().map(|(_, _, at)| *at).min()
-    }
-
-    /// Forgets an interface that left service.
-    pub(super) fn forget(&mut self, ifindex: u32) {
-        self.pending.remove(&ifindex);
-    }
+/// The punt retries of a new core: one per interface the data plane serves at most.
+pub(super) fn punt_retries() -> PuntRetries {
+    Retries::new(
+        PUNT_RETRY_FIRST,
+        PUNT_RETRY_MAX,
+        mgm_common::limits::IFACES as usize,
+    )
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
@@ -55,35 +47,28 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                         anyhow::Error::new(e)
                     })
             });
-        let retries = &mut self.punt_retries;
-        match slots {
-            Ok(()) => retries.forget(ifindex),
-            Err(e) => {
-                retries.failures += 1;
-                let attempts = retries.pending.get(&ifindex).map_or(0, |p| p.1) + 1;
-                let backoff = backoff(PUNT_RETRY_FIRST, attempts, PUNT_RETRY_MAX);
-                warn!(
-                    interface = %name, error = %e, attempts,
-                    retry_in_ms = backoff.as_millis() as u64,
-                    "no punt sockets: first packets of new flows go to the kernel until they open"
-                );
-                retries
-                    .pending
-                    .insert(ifindex, (name.to_owned(), attempts, self.clock + backoff));
-            }
+        let key = (ifindex, name.to_owned());
+        let Err(e) = slots else {
+            self.punt_retries.succeed(&key);
+            return;
+        };
+        match self.punt_retries.fail(key, self.clock) {
+            Some(retry) => warn!(
+                interface = %name, error = %e, attempts = retry.attempts,
+                retry_in_ms = retry.wait.as_millis() as u64,
+                "no punt sockets: first packets of new flows go to the kernel until they open"
+            ),
+            None => warn!(
+                interface = %name, error = %e,
+                "no punt sockets, and the retry list is full: first packets of new flows go to \
+                 the kernel until the interface comes back into service (punt_retries_refused)"
+            ),
         }
     }
 
     /// Tries again to open the punt sockets that are due.
     pub(super) fn retry_punt_sockets(&mut self) {
-        let due: Vec<(u32, String)> = self
-            .punt_retries
-            .pending
-            .iter()
-            .filter(|(_, (_, _, at))| *at <= self.clock)
-            .map(|(ifindex, (name, _, _))| (*ifindex, name.clone()))
-            .collect();
-        for (ifindex, name) in due {
+        for (ifindex, name) in self.punt_retries.due(self.clock) {
             self.open_punt_sockets(&name, ifindex);
         }
     }
@@ -194,9 +179,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .collect();
         out.insert("hold_queued_now".into(), self.hold.held() as u64);
         let (v4, v6) = (&self.unsynced, &self.v6.unsynced);
-        out.insert("backend_failures".into(), v4.failures + v6.failures);
+        let (r4, r6) = (&v4.retries, &v6.retries);
+        out.insert("backend_failures".into(), r4.failures() + r6.failures());
         out.insert("backend_repaired".into(), v4.repaired + v6.repaired);
-        out.insert("backend_unsynced_now".into(), (v4.len() + v6.len()) as u64);
+        out.insert("backend_unsynced_now".into(), (r4.len() + r6.len()) as u64);
+        out.insert(
+            "backend_retries_refused".into(),
+            r4.refused() + r6.refused(),
+        );
         out.insert("stats_refreshes".into(), self.stats_refreshes);
         out.insert(
             "stats_refresh_longest_us".into(),
@@ -222,12 +212,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             out.insert(format!("mfe{family}_evicted_idle"), capacity.evicted_idle);
             out.insert(format!("mfe{family}_refused"), capacity.refused);
         }
-        out.insert("punt_open_failures".into(), self.punt_retries.failures);
+        out.insert("punt_open_failures".into(), self.punt_retries.failures());
+        out.insert("punt_waiting_now".into(), self.punt_retries.len() as u64);
+        out.insert("punt_retries_refused".into(), self.punt_retries.refused());
+        out.insert("host_join_failures".into(), self.host_joins.failures());
         out.insert(
-            "punt_waiting_now".into(),
-            self.punt_retries.pending.len() as u64,
+            "host_join_retries_refused".into(),
+            self.host_joins.retries_refused(),
         );
-        out.insert("host_join_failures".into(), self.host_joins.failures);
         out.insert(
             "host_joins_waiting_now".into(),
             self.host_joins.waiting() as u64,

@@ -5,8 +5,13 @@
 //! The XDP backend leaves an entry whose change failed as it was (the map and its bookkeeping
 //! agree), and an entry whose creation failed absent: a retry installs the MGM's current entry,
 //! or deletes one the MGM no longer has. At most one retry is pending per (S,G), so the list is
-//! bounded by the number of entries of the MGM and of the backend together.
-use super::{family::Family, RouterCore, RouterIo};
+//! bounded by the number of entries of the MGM and of the backend together (its bound, see
+//! [`super::retries`]).
+use super::{
+    family::Family,
+    retries::{Retries, RETRY_FIRST, RETRY_MAX},
+    RouterCore, RouterIo,
+};
 use crate::{
     dataplane::ForwardingBackend,
     mgm::{Address, Sg},
@@ -14,31 +19,20 @@ use crate::{
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::{Ipv4Addr, Ipv6Addr},
-    time::{Duration, Instant},
+    time::Instant,
 };
 use tracing::{info, warn};
 
-/// First retry of a failed backend action or proxy join...
-pub(super) const RETRY_FIRST: Duration = Duration::from_millis(100);
-/// ...doubling up to this interval.
-pub(super) const RETRY_MAX: Duration = Duration::from_secs(30);
+/// At most one retry waits per (S,G) the MGM or the backend has: the backend holds at most
+/// `limits::MFES` entries of a family, and the MGM as many.
+const UNSYNCED_BOUND: usize = 2 * mgm_common::limits::MFES as usize;
 
-/// The wait before attempt `attempts` + 1 of something that failed `attempts` times: `first`,
-/// doubling with each failure, at most `max`.
-pub(super) fn backoff(first: Duration, attempts: u32, max: Duration) -> Duration {
-    first
-        .saturating_mul(1 << attempts.min(16).saturating_sub(1))
-        .min(max)
-}
-
-/// Entries of one family whose backend action failed, and the counters of failures and
-/// repairs.
+/// Entries of one family whose backend action failed, and the count of repairs.
 #[derive(Debug)]
 pub(super) struct Unsynced<A: Address = Ipv4Addr> {
-    /// (S,G) → (failed attempts, next retry).
-    pending: BTreeMap<Sg<A>, (u32, Instant)>,
-    /// Backend actions that failed (first attempts and retries).
-    pub(super) failures: u64,
+    /// The entries waiting for a retry; its failures are the backend actions that failed
+    /// (first attempts and retries).
+    pub(super) retries: Retries<Sg<A>>,
     /// Entries a retry brought back in step.
     pub(super) repaired: u64,
 }
@@ -46,22 +40,9 @@ pub(super) struct Unsynced<A: Address = Ipv4Addr> {
 impl<A: Address> Default for Unsynced<A> {
     fn default() -> Self {
         Self {
-            pending: BTreeMap::new(),
-            failures: 0,
+            retries: Retries::new(RETRY_FIRST, RETRY_MAX, UNSYNCED_BOUND),
             repaired: 0,
         }
-    }
-}
-
-impl<A: Address> Unsynced<A> {
-    /// When the next retry is due.
-    pub(super) fn next_retry(&self) -> Option<Instant> {
-        self.pending.values().map(|(_, at)| *at).min()
-    }
-
-    /// Entries waiting for a retry.
-    pub(super) fn len(&self) -> usize {
-        self.pending.len()
     }
 }
 
@@ -90,7 +71,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 
     /// The backend took the action for `sg`.
     pub(super) fn synced<F: Family>(&mut self, sg: Sg<F>) {
-        F::side(self).unsynced.pending.remove(&sg);
+        F::side(self).unsynced.retries.succeed(&sg);
     }
 
     /// A backend action for `sg` failed: counted, logged, and retried later.
@@ -101,16 +82,20 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         error: &dyn std::error::Error,
     ) {
         let clock = self.clock;
-        let unsynced = F::side(self).unsynced;
-        unsynced.failures += 1;
-        let attempts = unsynced.pending.get(&sg).map_or(0, |(n, _)| *n) + 1;
-        let backoff = backoff(RETRY_FIRST, attempts, RETRY_MAX);
-        warn!(
-            source = %sg.source, group = %sg.group, attempts, error = %error,
-            retry_in_ms = backoff.as_millis() as u64,
-            "data plane {what} failed: the entry is not as the MGM has it; retrying"
-        );
-        unsynced.pending.insert(sg, (attempts, clock + backoff));
+        let retries = &mut F::side(self).unsynced.retries;
+        match retries.fail(sg, clock) {
+            Some(retry) => warn!(
+                source = %sg.source, group = %sg.group, attempts = retry.attempts, error = %error,
+                retry_in_ms = retry.wait.as_millis() as u64,
+                "data plane {what} failed: the entry is not as the MGM has it; retrying"
+            ),
+            None => warn!(
+                source = %sg.source, group = %sg.group, error = %error,
+                waiting = retries.len(),
+                "data plane {what} failed: the entry is not as the MGM has it, and the retry \
+                 list is full: not retried (backend_retries_refused)"
+            ),
+        }
     }
 
     /// Deletes the backend's entry for `sg` if the MGM neither has it nor is creating it: an
@@ -158,24 +143,20 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 
     /// When the next retry of either family is due.
     pub(super) fn next_retry(&self) -> Option<Instant> {
-        [self.unsynced.next_retry(), self.v6.unsynced.next_retry()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.unsynced.retries.next_deadline(),
+            self.v6.unsynced.retries.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Retries the due entries of family `F`: installs the MGM's entry, or deletes one it no
     /// longer has.
     fn retry_unsynced_of<F: Family>(&mut self) {
         let clock = self.clock;
-        let due: Vec<Sg<F>> = F::side(self)
-            .unsynced
-            .pending
-            .iter()
-            .filter(|(_, (_, at))| *at <= clock)
-            .map(|(sg, _)| *sg)
-            .collect();
-        for sg in due {
+        for sg in F::side(self).unsynced.retries.due(clock) {
             let key = F::key(sg);
             let have = F::installed(&self.backend, key).map(|e| (e.iif, e.oifs));
             let want = self.wanted(sg);
