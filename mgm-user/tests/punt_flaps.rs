@@ -4,36 +4,14 @@
 //! fresh punt sockets when it returns — and `mgmctl check` finds the maps as the MGM has them.
 mod support;
 
-use anyhow::{ensure, Context as _, Result};
+use anyhow::{ensure, Result};
 use mgm_user::lab::{Host, Lab};
-use std::{net::Ipv4Addr, time::Duration};
-use support::{wait_for, Mgmd, NO_IGMP};
+use std::net::Ipv4Addr;
+use support::{Mgmd, NO_IGMP};
 
 fn config() -> String {
     support::interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)])
         + "[[route]]\nfrom = \"up0\"\ngroup = \"239.7.0.0/16\"\nto = [\"rcv1\"]\n"
-}
-
-/// Waits until mgmd shows `name` in service (returning its ifindex) or out of it; in service,
-/// also until its punt sockets are open (the kernel releases the sockets of an interface that
-/// left service a moment later, and mgmd retries until it does).
-fn wait_for_service(mgmd: &Mgmd, name: &str, in_service: bool) -> Result<u32> {
-    let ifindex = wait_for(
-        &format!("{name} in service: {in_service}"),
-        Duration::from_secs(10),
-        || {
-            let rows = mgmd.interfaces()?;
-            let row = rows.iter().find(|r| r.name == name).context("no row")?;
-            Ok((row.xdp.is_some() == in_service).then_some(row.ifindex))
-        },
-    )?;
-    if in_service {
-        wait_for("punt sockets open", Duration::from_secs(10), || {
-            let waiting = mgmd.stats()?.get("punt_waiting_now").copied();
-            Ok((waiting == Some(0)).then_some(()))
-        })?;
-    }
-    Ok(ifindex)
 }
 
 /// Every packet of a flow new to mgmd arrives, from the first one on, the first ones through
@@ -59,16 +37,16 @@ fn new_flows_lose_no_first_packet_after_the_incoming_interface_flaps() -> Result
     new_flow_arrives_whole(&mut mgmd, Ipv4Addr::new(239, 7, 1, 1), "at start")?;
 
     // Down and up: the same ifindex, fresh punt sockets.
-    let first = wait_for_service(&mgmd, "up0", true)?;
+    let first = mgmd.wait_for_service("up0", true)?;
     mgmd.lab.ip(Host::Router, &["link", "set", "up0", "down"])?;
-    wait_for_service(&mgmd, "up0", false)?;
+    mgmd.wait_for_service("up0", false)?;
     mgmd.lab.ip(Host::Router, &["link", "set", "up0", "up"])?;
-    ensure!(wait_for_service(&mgmd, "up0", true)? == first);
+    ensure!(mgmd.wait_for_service("up0", true)? == first);
     new_flow_arrives_whole(&mut mgmd, Ipv4Addr::new(239, 7, 1, 2), "up0 down and up")?;
 
     // Deleted and created anew: a new ifindex.
     mgmd.lab.ip(Host::Router, &["link", "del", "up0"])?;
-    wait_for_service(&mgmd, "up0", false)?;
+    mgmd.wait_for_service("up0", false)?;
     let lab = &mgmd.lab;
     lab.link(Host::Source, "eth0", Host::Router, "up0")?;
     lab.run(Host::Source, &["ethtool", "-K", "eth0", "tx", "off"])?;
@@ -78,7 +56,7 @@ fn new_flows_lose_no_first_packet_after_the_incoming_interface_flaps() -> Result
         Host::Source,
         &["route", "add", "default", "via", "10.0.0.254"],
     )?;
-    let second = wait_for_service(&mgmd, "up0", true)?;
+    let second = mgmd.wait_for_service("up0", true)?;
     ensure!(second != first, "up0 kept ifindex {first}");
     new_flow_arrives_whole(&mut mgmd, Ipv4Addr::new(239, 7, 1, 3), "up0 created anew")?;
 

@@ -28,8 +28,8 @@ pub struct ProxyProtocol<A: Address = std::net::Ipv4Addr> {
     /// The receivers of each group with receivers: (downstream ifindex, source or the
     /// unspecified address).
     groups: BTreeMap<A, BTreeSet<(u32, A)>>,
-    /// Whether the wanted upstream memberships may have changed since
-    /// [`ProxyProtocol::take_changed`].
+    /// Whether the wanted upstream memberships or the upstream interface may have changed
+    /// since [`ProxyProtocol::take_changed`].
     changed: bool,
 }
 
@@ -49,8 +49,11 @@ impl<A: Address> ProxyProtocol<A> {
         }
     }
 
-    /// Follows the interfaces' current ifindexes; the receivers found stay.
+    /// Follows the interfaces' current ifindexes (0: the upstream interface is out of
+    /// service); the receivers found stay. A change of the upstream one raises the change
+    /// flag: the upstream joins are made on it.
     pub fn set_interfaces(&mut self, upstream: u32, downstream: impl IntoIterator<Item = u32>) {
+        self.changed |= self.upstream != upstream;
         self.upstream = upstream;
         self.downstream = downstream.into_iter().collect();
     }
@@ -69,7 +72,8 @@ impl<A: Address> ProxyProtocol<A> {
         })
     }
 
-    /// Whether [`ProxyProtocol::upstream_joins`] may have changed since the last call.
+    /// Whether [`ProxyProtocol::upstream_joins`] or the upstream interface may have changed
+    /// since the last call.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
     }
@@ -132,6 +136,18 @@ mod tests {
         proxy.local_leave(Sg::new(S2, G), IfId::index(3));
         assert!(proxy.take_changed());
         assert_eq!(joins(&proxy), []);
+    }
+
+    #[test]
+    fn a_change_of_the_upstream_interface_raises_the_change_flag_and_of_the_downstream_ones_not() {
+        let mut proxy = ProxyProtocol::<Ipv4Addr>::new(1, [2]);
+        proxy.set_interfaces(1, [2, 3]);
+        assert!(!proxy.take_changed());
+        proxy.set_interfaces(0, [2, 3]);
+        assert!(proxy.take_changed(), "out of service");
+        proxy.set_interfaces(4, [2, 3]);
+        assert!(proxy.take_changed(), "a new ifindex");
+        assert!(!proxy.take_changed());
     }
 
     #[test]

@@ -259,6 +259,28 @@ impl Mgmd {
         self.try_interfaces()
     }
 
+    /// Waits until mgmd shows `name` in service (returning its ifindex) or out of it; in
+    /// service, also until its punt sockets are open (the kernel releases the sockets of an
+    /// interface that left service a moment later, and mgmd retries until it does).
+    pub fn wait_for_service(&self, name: &str, in_service: bool) -> Result<u32> {
+        let ifindex = wait_for(
+            &format!("{name} in service: {in_service}"),
+            Duration::from_secs(30),
+            || {
+                let rows = self.interfaces()?;
+                let row = rows.iter().find(|r| r.name == name).context("no row")?;
+                Ok((row.xdp.is_some() == in_service).then_some(row.ifindex))
+            },
+        )?;
+        if in_service {
+            wait_for("punt sockets open", Duration::from_secs(10), || {
+                let waiting = self.stats()?.get("punt_waiting_now").copied();
+                Ok((waiting == Some(0)).then_some(()))
+            })?;
+        }
+        Ok(ifindex)
+    }
+
     /// `show mfe`.
     pub fn mfes(&self) -> Result<Vec<MfeRow>> {
         match self.call(&Request::ShowMfe)? {

@@ -18,7 +18,7 @@ pub(super) type Ran<A> = (
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Drains both MGMs' actions into the backend and the protocols, then carries out the
-    /// upstream joins the proxy wants.
+    /// upstream joins the proxy wants if its change flag is up.
     pub(super) fn drive(&mut self) {
         self.drive_family::<Ipv4Addr>();
         self.drive_family::<Ipv6Addr>();

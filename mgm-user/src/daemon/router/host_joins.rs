@@ -5,22 +5,30 @@
 //!
 //! A join is made when its first holder wants it and left when its last holder lets it go, so
 //! neither holder undoes the other's join of the same (interface, group, source). The API's
-//! joins are made at once (a failure is the call's error); the proxy's are reconciled after
-//! every drive of the MGMs: its new joins are made before its dropped ones are left, and a
-//! dropped join stays while a join of the same interface and group still waits, so a change
-//! between source-specific and any-source never leaves the group in between. A proxy join that
-//! fails is counted (`host_join_failures`), logged, and retried with backoff
-//! (`host_joins_waiting_now`) for as long as the proxy wants it. The proxy's joins exist while
-//! its upstream interface is in service (and `[proxy]` configured); when it leaves service or
-//! comes back under another ifindex they are left, and made again once it is in service. The set is bounded by the
-//! API's calls and the memberships IGMP and MLD accept downstream.
+//! joins are made at once (a failure is the call's error); the proxy's are recomputed when its
+//! change flag is up (its receivers, its upstream interface or that interface's service
+//! changed): its new joins are made before its dropped ones are left, and a dropped join stays
+//! while a join of the same interface and group still waits, so a change between
+//! source-specific and any-source never leaves the group in between. The proxy's joins exist
+//! while its upstream interface is in service (and `[proxy]` configured).
+//!
+//! Every join follows its interface's link: the kernel drops a socket's memberships on an
+//! interface that goes away, so when the interface is deleted (or comes back under another
+//! ifindex) its joins are left and made again once an interface of that name exists. A link
+//! going down and up keeps them (the kernel keeps the memberships and reports them again). A
+//! join that fails other than by the API's call is counted (`host_join_failures`), logged,
+//! and retried with backoff (`host_joins_waiting_now`) for as long as it is wanted. The set is
+//! bounded by the API's calls and the memberships IGMP and MLD accept downstream.
 use super::{
     ports::HostJoin,
     retries::{Retries, RETRY_FIRST, RETRY_MAX},
     RouterCore, RouterIo,
 };
 use crate::{
-    api::proto::Response, daemon::proxy::ProxyProtocol, dataplane::ForwardingBackend, mgm::Address,
+    api::proto::Response,
+    daemon::{links::Link, proxy::ProxyProtocol},
+    dataplane::ForwardingBackend,
+    mgm::Address,
 };
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -34,7 +42,9 @@ use tracing::{info, warn};
 struct Held {
     api: bool,
     proxy: bool,
-    joined: bool,
+    /// The ifindex of the interface it was made on (0: one the core had not heard of yet);
+    /// `None`: not made.
+    joined: Option<u32>,
 }
 
 impl Held {
@@ -50,13 +60,12 @@ const HOST_JOIN_RETRIES: usize = 4096;
 #[derive(Debug)]
 pub(super) struct HostJoins {
     joins: BTreeMap<HostJoin, Held>,
-    /// Proxy joins that failed, waiting for a retry.
+    /// Joins that failed (other than by the API's call), waiting for a retry.
     retries: Retries<HostJoin>,
     /// The API's joins that failed (the call's error).
     api_failures: u64,
-    /// The proxy's upstream interface its joins were made on, (name, ifindex) (`None`: out
-    /// of service, or no `[proxy]`).
-    proxy_upstream: Option<(String, u32)>,
+    /// How many times the proxy's wanted joins were recomputed.
+    pub(super) proxy_recomputes: u64,
 }
 
 impl Default for HostJoins {
@@ -65,7 +74,7 @@ impl Default for HostJoins {
             joins: BTreeMap::new(),
             retries: Retries::new(RETRY_FIRST, RETRY_MAX, HOST_JOIN_RETRIES),
             api_failures: 0,
-            proxy_upstream: None,
+            proxy_recomputes: 0,
         }
     }
 }
@@ -112,23 +121,45 @@ impl HostJoins {
         changed
     }
 
-    /// Makes the wanted joins that are due (the proxy's; the API's are made by their call),
-    /// then leaves the joins nobody wants unless a join of their interface and group still
-    /// waits.
-    fn settle(&mut self, io: &mut impl RouterIo, now: Instant) {
-        let due: Vec<HostJoin> = self
+    /// Leaves the joins made on interface `name` unless they were made on `link`, its current
+    /// link (0: made before the core heard of it, taken as made on it); they wait to be made
+    /// again.
+    fn follow_link(&mut self, io: &mut impl RouterIo, name: &str, link: Option<u32>) {
+        for (join, held) in &mut self.joins {
+            let Some(on) = held.joined.filter(|_| join.0 == name) else {
+                continue;
+            };
+            match link {
+                Some(ifindex) if on == ifindex => {}
+                Some(ifindex) if on == 0 => held.joined = Some(ifindex),
+                _ => {
+                    io.host_leave(join);
+                    held.joined = None;
+                    let (iface, group, source) = join;
+                    info!(%iface, %group, ?source, "host join left with its interface; made again when it is back");
+                }
+            }
+        }
+    }
+
+    /// Makes the wanted joins whose interface exists (in `links`) and that are due, then leaves
+    /// the joins nobody wants unless a join of their interface and group still waits.
+    fn settle(&mut self, io: &mut impl RouterIo, links: &BTreeMap<String, Link>, now: Instant) {
+        let due: Vec<(HostJoin, u32)> = self
             .joins
             .iter()
-            .filter(|(join, held)| held.proxy && !held.joined && self.retries.may_try(join, now))
-            .map(|(join, _)| join.clone())
+            .filter(|(join, held)| {
+                held.wanted() && held.joined.is_none() && self.retries.may_try(join, now)
+            })
+            .filter_map(|(join, _)| Some((join.clone(), links.get(&join.0)?.ifindex)))
             .collect();
-        for join in due {
-            self.join_for_proxy(io, join, now);
+        for (join, ifindex) in due {
+            self.make(io, join, ifindex, now);
         }
         let waiting: BTreeSet<(&str, IpAddr)> = self
             .joins
             .iter()
-            .filter(|(_, held)| held.wanted() && !held.joined)
+            .filter(|(_, held)| held.wanted() && held.joined.is_none())
             .map(|((iface, group, _), _)| (iface.as_str(), *group))
             .collect();
         let unwanted: Vec<HostJoin> = self
@@ -140,36 +171,44 @@ impl HostJoins {
             .map(|(join, _)| join.clone())
             .collect();
         for join in unwanted {
-            if self.joins.remove(&join).is_some_and(|held| held.joined) {
+            if self
+                .joins
+                .remove(&join)
+                .is_some_and(|held| held.joined.is_some())
+            {
                 io.host_leave(&join);
                 let (iface, group, source) = &join;
                 info!(%iface, %group, ?source, "left a host join");
             }
         }
         let joins = &self.joins;
-        self.retries
-            .retain(|join| joins.get(join).is_some_and(|h| h.proxy && !h.joined));
+        self.retries.retain(|join| {
+            joins
+                .get(join)
+                .is_some_and(|h| h.wanted() && h.joined.is_none())
+        });
     }
 
-    fn join_for_proxy(&mut self, io: &mut impl RouterIo, join: HostJoin, now: Instant) {
+    /// Makes `join` on its interface, `ifindex`; a failure is retried later.
+    fn make(&mut self, io: &mut impl RouterIo, join: HostJoin, ifindex: u32, now: Instant) {
         let (iface, group, source) = &join;
         match io.host_join(&join) {
             Ok(()) => {
-                info!(%iface, %group, ?source, "proxy: joined upstream");
+                info!(%iface, %group, ?source, "joined as a host");
                 self.retries.succeed(&join);
                 if let Some(held) = self.joins.get_mut(&join) {
-                    held.joined = true;
+                    held.joined = Some(ifindex);
                 }
             }
             Err(e) => match self.retries.fail(join.clone(), now) {
                 Some(retry) => warn!(
                     %iface, %group, ?source, error = %e, attempts = retry.attempts,
                     retry_in_ms = retry.wait.as_millis() as u64,
-                    "proxy: upstream join failed; retrying"
+                    "host join failed; retrying"
                 ),
                 None => warn!(
                     %iface, %group, ?source, error = %e,
-                    "proxy: upstream join failed, and the retry list is full: not retried \
+                    "host join failed, and the retry list is full: not retried \
                      (host_join_retries_refused)"
                 ),
             },
@@ -190,21 +229,23 @@ fn proxy_joins<'a, A: Address + Into<IpAddr>>(
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The router joins a group on an interface as a host.
     pub fn host_join(&mut self, iface: String, group: IpAddr, source: Option<IpAddr>) -> Response {
+        let ifindex = self.links.get(&iface).map_or(0, |l| l.ifindex);
         let join = (iface, group, source);
         let joins = &mut self.host_joins;
         let held = joins.joins.get(&join).copied().unwrap_or_default();
         if held.api {
             return Response::error(183, "already joined");
         }
-        if !held.joined {
+        if held.joined.is_none() {
             if let Err(e) = self.io.host_join(&join) {
                 joins.api_failures += 1;
                 return Response::error(87, e.to_string());
             }
+            joins.retries.succeed(&join);
         }
         let held = Held {
             api: true,
-            joined: true,
+            joined: held.joined.or(Some(ifindex)),
             ..held
         };
         joins.joins.insert(join, held);
@@ -218,52 +259,65 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             Some(held) if held.api => held.api = false,
             _ => return Response::error(1168, "not joined"),
         }
-        self.host_joins.settle(&mut self.io, self.clock);
+        self.settle_host_joins();
         Response::Ok
     }
 
-    /// Brings the host joins in line with the upstream memberships both proxy instances want
-    /// (after every drive of the MGMs), and retries the failed ones that are due.
+    fn settle_host_joins(&mut self) {
+        let clock = self.clock;
+        self.host_joins.settle(&mut self.io, &self.links, clock);
+    }
+
+    /// The link of interface `name` changed or went away: the host joins made on it follow.
+    pub(super) fn host_joins_follow_link(&mut self, name: &str) {
+        let link = self.links.get(name).map(|l| l.ifindex);
+        self.host_joins.follow_link(&mut self.io, name, link);
+        self.settle_host_joins();
+    }
+
+    /// Makes the failed host joins whose retry is due.
+    pub(super) fn retry_host_joins(&mut self) {
+        if self
+            .host_joins
+            .next_retry()
+            .is_some_and(|at| at <= self.clock)
+        {
+            self.settle_host_joins();
+        }
+    }
+
+    /// Recomputes the host joins both proxy instances want when either one's change flag is up
+    /// (after a drive of the MGMs): its receivers, its upstream interface or that interface's
+    /// service changed. Nothing is recomputed otherwise.
     pub(super) fn sync_proxy_joins(&mut self) {
-        let upstream = self.config.proxy.as_ref().and_then(|p| {
-            let (name, (ifindex, _)) = self.active.get_key_value(&p.upstream)?;
-            Some((name.as_str(), *ifindex))
-        });
-        let mut changed = false;
-        for proxy_changed in [
+        let flags = [
             self.builtins.proxy.as_mut().map(|(_, p)| p.take_changed()),
             self.v6.proxy.as_mut().map(|(_, p)| p.take_changed()),
-        ] {
-            changed |= proxy_changed.unwrap_or(false);
+        ];
+        if !flags.into_iter().flatten().any(|changed| changed) {
+            return;
         }
-        let clock = self.clock;
-        let joins = &mut self.host_joins;
-        let joined_on = joins.proxy_upstream.as_ref().map(|(n, i)| (n.as_str(), *i));
-        if upstream != joined_on {
-            // The joins made on the old interface are left before the new one gets them.
-            joins.proxy_upstream = upstream.map(|(name, ifindex)| (name.to_owned(), ifindex));
-            if joins.set_proxy(&BTreeSet::new()) {
-                joins.settle(&mut self.io, clock);
+        self.host_joins.proxy_recomputes += 1;
+        let upstream = self
+            .config
+            .proxy
+            .as_ref()
+            .map(|p| p.upstream.as_str())
+            .filter(|name| self.active.contains_key(*name));
+        let wanted: BTreeSet<HostJoin> = match upstream {
+            Some(name) => {
+                let v4 = self
+                    .builtins
+                    .proxy
+                    .iter()
+                    .flat_map(|(_, p)| proxy_joins(p, name));
+                let v6 = self.v6.proxy.iter().flat_map(|(_, p)| proxy_joins(p, name));
+                v4.chain(v6).collect()
             }
-            changed = true;
-        }
-        if changed {
-            let wanted: BTreeSet<HostJoin> = match upstream {
-                Some((name, _)) => {
-                    let v4 = self
-                        .builtins
-                        .proxy
-                        .iter()
-                        .flat_map(|(_, p)| proxy_joins(p, name));
-                    let v6 = self.v6.proxy.iter().flat_map(|(_, p)| proxy_joins(p, name));
-                    v4.chain(v6).collect()
-                }
-                None => BTreeSet::new(),
-            };
-            changed = self.host_joins.set_proxy(&wanted);
-        }
-        if changed || self.host_joins.next_retry().is_some_and(|at| at <= clock) {
-            self.host_joins.settle(&mut self.io, clock);
+            None => BTreeSet::new(),
+        };
+        if self.host_joins.set_proxy(&wanted) {
+            self.settle_host_joins();
         }
     }
 }

@@ -16,6 +16,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let name = link.name.clone();
         let configured = self.config.interface(&name).is_some();
         self.links.insert(name.clone(), link.clone());
+        self.host_joins_follow_link(&name);
         if !configured {
             return;
         }
@@ -39,6 +40,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn link_removed(&mut self, name: &str, now: Instant) {
         self.advance(now);
         self.links.remove(name);
+        self.host_joins_follow_link(name);
         if self.active.contains_key(name) {
             self.take_out_of_service(name);
             self.drive();
@@ -107,17 +109,17 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         cfg.mld && self.runs_router_side(&cfg.name)
     }
 
-    /// Gives both proxy instances the current ifindexes of their interfaces.
-    fn follow_proxy_interfaces(&mut self) {
-        let Some(proxy) = &self.config.proxy else {
-            return;
+    /// Gives both proxy instances the current ifindexes of their interfaces in service (an
+    /// upstream interface out of service, or no `[proxy]` any more, is 0).
+    pub(super) fn follow_proxy_interfaces(&mut self) {
+        let in_service = |name: &String| self.active.get(name).map(|a| a.0);
+        let (upstream, downstream): (u32, Vec<u32>) = match &self.config.proxy {
+            Some(proxy) => (
+                in_service(&proxy.upstream).unwrap_or(0),
+                proxy.downstream.iter().filter_map(in_service).collect(),
+            ),
+            None => (0, Vec::new()),
         };
-        let downstream: Vec<u32> = proxy
-            .downstream
-            .iter()
-            .filter_map(|d| self.active.get(d).map(|a| a.0))
-            .collect();
-        let upstream = self.active.get(&proxy.upstream).map_or(0, |a| a.0);
         if let Some((_, p)) = &mut self.builtins.proxy {
             p.set_interfaces(upstream, downstream.iter().copied());
         }
@@ -246,5 +248,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.io.close_punt(ifindex);
         self.punt_retries.retain(|(i, _)| *i != ifindex);
         self.egress.remove(&ifindex);
+        self.follow_proxy_interfaces();
     }
 }

@@ -364,6 +364,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         self.retry_unsynced();
         self.retry_punt_sockets();
+        self.retry_host_joins();
     }
 
     /// Re-derives the entries adopted from the previous run as if their first packet arrived

@@ -221,6 +221,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             self.host_joins.retries_refused(),
         );
         out.insert(
+            "proxy_join_recomputes".into(),
+            self.host_joins.proxy_recomputes,
+        );
+        out.insert(
             "host_joins_waiting_now".into(),
             self.host_joins.waiting() as u64,
         );

@@ -64,6 +64,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             self.remove_route(route);
         }
         self.config = new;
+        self.follow_proxy_interfaces();
         self.drive();
     }
 }

@@ -1,6 +1,7 @@
 //! The proxy's upstream memberships through the core: receivers IGMP and MLD find downstream
 //! become host joins on the upstream interface through the I/O port (joins and leaves in order,
-//! failures retried, interface flaps, joins shared with the API).
+//! failures retried, interface flaps, joins shared with the API, recomputed only on a change),
+//! and the API's host joins following their interface.
 use super::*;
 use crate::{
     daemon::router::fake::HostOp,
@@ -77,12 +78,29 @@ fn leave(source: Option<Ipv4Addr>) -> HostOp {
     HostOp::Leave(upstream(source))
 }
 
+/// The host joins that failed, and those waiting for a retry.
+fn failed_and_waiting(core: &Core) -> (u64, u64) {
+    let counters = core.counters();
+    (
+        counters["host_join_failures"],
+        counters["host_joins_waiting_now"],
+    )
+}
+
+/// Ends the injected join failures and runs the retry that is due.
+fn retry_without_failures(core: &mut Core) {
+    core.io.join_fails.clear();
+    let retry = core.next_deadline().expect("a retry is scheduled");
+    core.tick(retry);
+}
+
 /// The host joins and leaves since the last call.
 fn ops(core: &mut Core) -> Vec<HostOp> {
     std::mem::take(&mut core.io.host_ops)
 }
 
 use super::super::ports::HostJoin;
+use crate::daemon::links::Link;
 
 #[test]
 fn the_first_receiver_joins_upstream_and_the_last_one_leaving_leaves() {
@@ -131,15 +149,12 @@ fn a_failed_upstream_join_is_counted_retried_and_keeps_the_old_membership() {
     core.io.join_fails.insert(upstream(None));
     igmp_record(&mut core, RCV2, RecordType::IsExclude, &[], t0);
     assert_eq!(ops(&mut core), [], "the source-specific join stays");
-    assert_eq!(core.counters()["host_join_failures"], 1);
-    assert_eq!(core.counters()["host_joins_waiting_now"], 1);
+    assert_eq!(failed_and_waiting(&core), (1, 1));
     let retry = core.next_deadline().expect("a retry is scheduled");
     core.tick(retry);
     assert_eq!(ops(&mut core), []);
     assert_eq!(core.counters()["host_join_failures"], 2);
-    core.io.join_fails.clear();
-    let retry = core.next_deadline().expect("a retry is scheduled");
-    core.tick(retry);
+    retry_without_failures(&mut core);
     assert_eq!(ops(&mut core), [join(None), leave(Some(S1))]);
     assert_eq!(core.counters()["host_joins_waiting_now"], 0);
 }
@@ -226,4 +241,135 @@ fn a_reload_without_the_proxy_leaves_its_upstream_joins() {
     config.proxy = None;
     core.reload(config, t0);
     assert_eq!(ops(&mut core), [leave(None)]);
+}
+
+/// How many times the proxy's wanted joins were recomputed.
+fn recomputes(core: &Core) -> u64 {
+    core.counters()["proxy_join_recomputes"]
+}
+
+#[test]
+fn the_proxy_joins_are_recomputed_only_when_its_receivers_or_its_upstream_interface_change() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    igmp_record(&mut core, RCV1, RecordType::IsExclude, &[], t0);
+    igmp_record(&mut core, RCV2, RecordType::IsInclude, &[S1], t0);
+    assert_eq!(ops(&mut core), [join(None)]);
+    let before = recomputes(&core);
+    // Nothing the proxy's joins depend on: timers, a receiver repeating its report, another
+    // interface's link changing (MTU), a flow arriving.
+    core.tick(t0 + Duration::from_millis(100));
+    igmp_record(&mut core, RCV1, RecordType::IsExclude, &[], t0);
+    let mut rcv1 = link("rcv1", RCV1, true);
+    rcv1.mtu = 9000;
+    core.link_changed(rcv1, t0);
+    let miss = DataPlaneReport::Miss {
+        sg: key_of(Sg::new(S1, G)),
+        ifindex: UP0,
+        header: vec![],
+    };
+    core.report(miss, t0);
+    assert_eq!(recomputes(&core), before, "nothing changed");
+    assert_eq!(ops(&mut core), []);
+    // Each of the proxy's receivers, its upstream interface's service and its ifindex.
+    let other = Ipv4Addr::new(239, 1, 1, 2);
+    let records = vec![GroupRecordRepr {
+        record_type: RecordType::IsExclude,
+        group: other,
+        sources: vec![],
+    }];
+    let datagram = igmp::Repr::ReportV3 { records }
+        .to_datagram(Ipv4Addr::new(10, 1, RCV1 as u8, 2), igmp::ALL_V3_ROUTERS)
+        .expect("report");
+    core.igmp_datagram(RCV1, &datagram, t0);
+    let other_join: HostJoin = ("up0".into(), other.into(), None);
+    assert_eq!(ops(&mut core), [HostOp::Join(other_join.clone())]);
+    assert_eq!(recomputes(&core), before + 1, "a receiver came");
+    core.link_changed(link("up0", UP0, false), t0);
+    assert_eq!(recomputes(&core), before + 2, "upstream out of service");
+    assert_eq!(core.io.joins, [].into());
+    core.link_changed(link("up0", UP0, true), t0);
+    assert_eq!(recomputes(&core), before + 3, "upstream back");
+    let all = [upstream(None), other_join];
+    assert_eq!(core.io.joins, all.clone().into(), "every join made again");
+    core.link_changed(link("up0", 9, true), t0);
+    // Out of service under the old ifindex, then into service under the new one.
+    assert_eq!(
+        recomputes(&core),
+        before + 5,
+        "upstream under a new ifindex"
+    );
+    assert_eq!(core.io.joins, all.into());
+}
+
+/// Interface eth9, not one of mgmd's, where the API joins [`G`].
+fn eth9(ifindex: u32) -> Link {
+    link("eth9", ifindex, true)
+}
+
+fn on_eth9() -> HostJoin {
+    ("eth9".into(), G.into(), None)
+}
+
+#[test]
+fn an_api_join_is_made_again_when_its_interface_is_created_anew_and_kept_across_down_and_up() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    core.link_changed(eth9(20), t0);
+    assert_eq!(core.host_join("eth9".into(), G.into(), None), Response::Ok);
+    assert_eq!(ops(&mut core), [HostOp::Join(on_eth9())]);
+    // Down and up: the kernel keeps the membership.
+    let mut down = eth9(20);
+    down.up = false;
+    core.link_changed(down, t0);
+    core.link_changed(eth9(20), t0);
+    assert_eq!(ops(&mut core), []);
+    // Deleted and created anew: left with it, made again on the new one.
+    core.link_removed("eth9", t0);
+    assert_eq!(ops(&mut core), [HostOp::Leave(on_eth9())]);
+    core.link_changed(eth9(21), t0);
+    assert_eq!(ops(&mut core), [HostOp::Join(on_eth9())]);
+    // Created anew without a removal seen in between (a new ifindex at once).
+    core.link_changed(eth9(22), t0);
+    let redone = [HostOp::Leave(on_eth9()), HostOp::Join(on_eth9())];
+    assert_eq!(ops(&mut core), redone);
+    // Left while its interface is away: nothing is made when it comes back.
+    core.link_removed("eth9", t0);
+    assert_eq!(core.host_leave("eth9".into(), G.into(), None), Response::Ok);
+    core.link_changed(eth9(23), t0);
+    assert_eq!(ops(&mut core), [HostOp::Leave(on_eth9())]);
+    assert!(core.io.joins.is_empty());
+}
+
+#[test]
+fn an_api_join_that_fails_to_follow_its_interface_is_counted_and_retried() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    core.link_changed(eth9(20), t0);
+    assert_eq!(core.host_join("eth9".into(), G.into(), None), Response::Ok);
+    core.io.join_fails.insert(on_eth9());
+    core.link_changed(eth9(21), t0);
+    assert_eq!(
+        ops(&mut core),
+        [HostOp::Join(on_eth9()), HostOp::Leave(on_eth9())]
+    );
+    assert_eq!(failed_and_waiting(&core), (1, 1));
+    retry_without_failures(&mut core);
+    assert_eq!(ops(&mut core), [HostOp::Join(on_eth9())]);
+    assert_eq!(core.counters()["host_joins_waiting_now"], 0);
+}
+
+#[test]
+fn a_join_the_api_and_the_proxy_share_follows_the_upstream_interface_created_anew() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    igmp_record(&mut core, RCV1, RecordType::IsExclude, &[], t0);
+    assert_eq!(core.host_join("up0".into(), G.into(), None), Response::Ok);
+    assert_eq!(ops(&mut core), [join(None)]);
+    // The proxy lets it go with its interface; the API's stays wanted and is made again.
+    core.link_removed("up0", t0);
+    assert_eq!(ops(&mut core), [leave(None)]);
+    core.link_changed(link("up0", 9, true), t0);
+    assert_eq!(ops(&mut core), [join(None)]);
+    assert_eq!(core.io.joins, [upstream(None)].into());
 }
