@@ -219,6 +219,12 @@ impl Lab {
     /// also 2001:db8:ff::2 and 2001:db8:ff::1).
     pub fn add_upstream(&mut self) -> Result<(), LabError> {
         self.add_namespace(Host::Upstream)?;
+        self.link_upstream()
+    }
+
+    /// Links the upstream host's eth0 to the router's wan0, with their addresses: for
+    /// [`Lab::add_upstream`], and to create wan0 anew after a test deleted it.
+    pub fn link_upstream(&self) -> Result<(), LabError> {
         self.link(Host::Upstream, "eth0", Host::Router, "wan0")?;
         self.address(Host::Upstream, "eth0", "10.255.0.1/24")?;
         self.address(Host::Router, "wan0", "10.255.0.2/24")?;

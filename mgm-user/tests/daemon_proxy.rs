@@ -5,10 +5,10 @@
 //! router itself join and leave as a host. The same proxy serves IPv6 with MLD: the router's
 //! MLD report of the group is seen upstream and its kernel holds the membership there. In both
 //! families a source-specific receiver makes the router join that source only upstream (an
-//! INCLUDE record with it). Both kinds of joins, the proxy's and `mgmctl join`'s, follow the
-//! upstream interface through a flap: after it goes down and up, and after it is deleted and
-//! created anew under the same name, the router's kernel holds them again and the flow is
-//! forwarded.
+//! INCLUDE record with it). Both kinds of joins, the proxy's and `mgmctl join`'s, of both
+//! families, follow the upstream interface through a flap: after it goes down and up, and
+//! after it is deleted and created anew under the same name, the router's kernel holds them
+//! again and the flow is forwarded.
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
@@ -375,12 +375,17 @@ fn upstream_includes6(mgmd: &Mgmd, source: Ipv6Addr) -> Result<bool> {
     router_includes(mgmd, "mcfilter6", "wan0", &hex(GROUP6), &hex(source))
 }
 
-/// Whether the router's kernel holds a membership of [`GROUP6`] on wan0.
-fn joined_upstream6(mgmd: &Mgmd) -> Result<bool> {
+/// Whether the router's kernel holds a membership of `group` on wan0.
+fn router_joined6(mgmd: &Mgmd, group: Ipv6Addr) -> Result<bool> {
     let out = mgmd
         .lab
         .ip(Host::Router, &["-6", "maddr", "show", "dev", "wan0"])?;
-    Ok(String::from_utf8_lossy(&out.stdout).contains(&GROUP6.to_string()))
+    Ok(String::from_utf8_lossy(&out.stdout).contains(&group.to_string()))
+}
+
+/// Whether the router's kernel holds a membership of [`GROUP6`] on wan0.
+fn joined_upstream6(mgmd: &Mgmd) -> Result<bool> {
+    router_joined6(mgmd, GROUP6)
 }
 
 #[test]
@@ -438,40 +443,42 @@ fn mld_proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
     expect_pruned(&mut mgmd, source, group)
 }
 
-/// Creates wan0 anew (and the upstream host's eth0, its peer) with their IPv4 addresses, as
-/// [`Lab::add_upstream`] made them.
-fn recreate_upstream_link(lab: &Lab) -> Result<()> {
-    lab.link(Host::Upstream, "eth0", Host::Router, "wan0")?;
-    lab.run(Host::Upstream, &["ethtool", "-K", "eth0", "tx", "off"])?;
-    lab.address(Host::Upstream, "eth0", "10.255.0.1/24")?;
-    lab.address(Host::Router, "wan0", "10.255.0.2/24")?;
-    Ok(())
-}
+/// The groups `mgmctl join` joins on wan0 in the flap test.
+const OWN: Ipv4Addr = Ipv4Addr::new(239, 6, 9, 9);
+const OWN6: Ipv6Addr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0x69, 9);
 
-/// Waits until the router's kernel holds both the proxy's upstream join of [`GROUP`] and the
-/// `mgmctl join` of `own` on wan0.
-fn wait_for_both_joins(mgmd: &Mgmd, own: Ipv4Addr, step: &str) -> Result<()> {
+/// Waits until the router's kernel holds the proxy's upstream joins ([`GROUP`], [`GROUP6`])
+/// and the `mgmctl join`s ([`OWN`], [`OWN6`]) on wan0.
+fn wait_for_all_joins(mgmd: &Mgmd, step: &str) -> Result<()> {
     wait_for(
         &format!("{step}: the proxy's and mgmctl's joins on wan0"),
         Duration::from_secs(30),
-        || Ok((joined_upstream(mgmd)? && router_joined(mgmd, "wan0", own)?).then_some(())),
+        || {
+            let all = joined_upstream(mgmd)?
+                && joined_upstream6(mgmd)?
+                && router_joined(mgmd, "wan0", OWN)?
+                && router_joined6(mgmd, OWN6)?;
+            Ok(all.then_some(()))
+        },
     )
 }
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn host_and_proxy_joins_follow_the_upstream_interface_through_flaps() -> Result<()> {
-    let mut lab = Lab::star(1)?;
+    let mut lab = Lab::star_with(1, Stack::Dual)?;
     lab.add_upstream()?;
     let config = support::interfaces(&[("wan0", ""), ("rcv1", "")])
         + "[proxy]\nupstream = \"wan0\"\ndownstream = [\"rcv1\"]\n";
     let mut mgmd = Mgmd::start(lab, &config)?;
-    let own = Ipv4Addr::new(239, 6, 9, 9);
-    mgmd.mgmctl_ok(&["join", "wan0", "239.6.9.9"])?;
+    mgmd.mgmctl_ok(&["join", "wan0", &OWN.to_string()])?;
+    mgmd.mgmctl_ok(&["join", "wan0", &OWN6.to_string()])?;
     let count = 20;
     let receiver = mgmd.listen(Host::Receiver(1), GROUP, count, 120.0)?;
+    let _receiver6 = mgmd.listen(Host::Receiver(1), GROUP6, 1, 120.0)?;
     mgmd.wait_for_igmp_members(GROUP, &["rcv1"])?;
-    wait_for_both_joins(&mgmd, own, "at start")?;
+    mgmd.wait_for_members("mld", GROUP6, &["rcv1"])?;
+    wait_for_all_joins(&mgmd, "at start")?;
 
     // Down and up, the same ifindex: the router reports the group upstream again.
     let upstream = upstream_listener(&mgmd.lab)?;
@@ -482,15 +489,15 @@ fn host_and_proxy_joins_follow_the_upstream_interface_through_flaps() -> Result<
     mgmd.lab.ip(Host::Router, &["link", "set", "wan0", "up"])?;
     ensure!(mgmd.wait_for_service("wan0", true)? == first);
     expect_report(&upstream, Report::Join, Duration::from_secs(30))?;
-    wait_for_both_joins(&mgmd, own, "after down and up")?;
+    wait_for_all_joins(&mgmd, "after down and up")?;
 
-    // Deleted and created anew, a new ifindex: the kernel dropped both memberships with the
+    // Deleted and created anew, a new ifindex: the kernel dropped every membership with the
     // old interface, and mgmd makes them again on the new one.
     mgmd.lab.ip(Host::Router, &["link", "del", "wan0"])?;
     mgmd.wait_for_service("wan0", false)?;
-    recreate_upstream_link(&mgmd.lab)?;
+    mgmd.lab.link_upstream()?;
     ensure!(mgmd.wait_for_service("wan0", true)? != first);
-    wait_for_both_joins(&mgmd, own, "after wan0 was created anew")?;
+    wait_for_all_joins(&mgmd, "after wan0 was created anew")?;
     let (source, group) = (UPSTREAM_SOURCE.into(), GROUP.into());
     expect_forwarded_downstream(&mut mgmd, vec![receiver], source, group, count)
 }
