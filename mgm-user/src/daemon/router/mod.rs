@@ -14,8 +14,9 @@
 //! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
 //! external protocols ([`externals`]) and their interface ownership in both MGMs
 //! ([`ownership`]), reload ([`reload`]), keeping the backend in step with the MGM
-//! ([`sync`]), and the backoff of what failed ([`retries`]). IPv6 has its own MGM beside the IPv4 one ([`v6`]); the entry life
-//! cycle both share is written once over the [`family::Family`].
+//! ([`sync`]), and the backoff of what failed ([`retries`]). IPv6 has its own MGM beside the
+//! IPv4 one ([`v6`]); the entry life cycle both share is written once over the
+//! [`family::Family`].
 mod drive;
 mod executor;
 mod externals;
