@@ -14,7 +14,7 @@ pub struct InterfaceRow {
     pub up: bool,
     /// XDP attach mode, if attached.
     pub xdp: Option<String>,
-    /// IGMP runs here.
+    /// IGMP runs here (configured, and started from an IPv4 address).
     pub igmp: bool,
     /// MLD runs here (configured, and started from a link-local address).
     #[serde(default)]

@@ -28,7 +28,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     ifindex: link.map_or(0, |l| l.ifindex),
                     up: link.is_some_and(|l| l.up),
                     xdp: active.map(|a| format!("{:?}", a.1).to_lowercase()),
-                    igmp: cfg.igmp,
+                    igmp: active.is_some_and(|a| self.igmp.memberships(a.0).is_ok()),
                     mld: active.is_some_and(|a| self.v6.mld.memberships(a.0).is_ok()),
                     owner: active
                         .and_then(|a| self.shown_owner(a.0))

@@ -23,6 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod addresses;
 mod forwarding;
 mod handover;
 mod mfe_stats;
