@@ -45,7 +45,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
-    fn configure_backend_iface(&mut self, link: &Link) {
+    /// Writes the data plane's egress settings of `link` from its configuration.
+    pub(super) fn configure_backend_iface(&mut self, link: &Link) {
         let Some(cfg) = self.config.interface(&link.name) else {
             return;
         };

@@ -432,11 +432,11 @@ fn reload_touches_only_what_changed() {
     assert_eq!(core.backend.writes, writes);
     assert_eq!(core.io.attaches, attaches);
 
-    // rcv2's TTL threshold changes and a route for other groups appears: rcv2 alone is
-    // re-attached, and the flow on rcv1 is not touched.
+    // rcv2's TTL threshold changes and a route for other groups appears: the threshold is
+    // written in place (rcv2 stays in service), and the flow on rcv1 is not touched.
     let more = "[[route]]\nfrom = \"up0\"\ngroup = \"239.9.0.0/16\"\nto = [\"rcv2\"]\n";
     core.reload(config_with(&["rcv1"], "ttl_threshold = 4", more), t0);
-    assert_eq!(core.io.attaches, attaches + 1);
+    assert_eq!(core.io.attaches, attaches);
     assert_eq!(core.backend.ifaces[&RCV2].ttl_threshold, 4);
     assert_eq!(core.backend.writes, writes, "the flow on rcv1 untouched");
     let other = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 9, 0, 1));
@@ -447,6 +447,17 @@ fn reload_touches_only_what_changed() {
         .get(&key_of(other))
         .map(|e| e.oifs.clone());
     assert_eq!(other_entry, Some(vec![RCV2]), "the new route applies");
+
+    // rcv2's threshold and MTU change again while a flow goes there: it keeps rcv2, untouched.
+    let writes = core.backend.writes.clone();
+    core.reload(
+        config_with(&["rcv1"], "ttl_threshold = 6\nmtu = 1400", more),
+        t0,
+    );
+    assert_eq!(core.backend.writes, writes, "the flows untouched");
+    assert_eq!(core.io.attaches, attaches);
+    let rcv2 = &core.backend.ifaces[&RCV2];
+    assert_eq!((rcv2.ttl_threshold, rcv2.mtu), (6, 1400));
 
     // The route of the flow moves from rcv1 to rcv2: the flow follows, without a gap (added
     // first, then removed).
