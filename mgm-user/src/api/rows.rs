@@ -63,8 +63,8 @@ pub struct MfeRow {
     /// Incoming interface.
     pub iif: String,
     /// The protocol owning the incoming interface when the entry was made: `static`,
-    /// `proxy`, `kernel` (mirrored from the kernel's routes), `external:0x…`; empty from an
-    /// older mgmd.
+    /// `proxy`, `kernel` (mirrored from the kernel's routes), `external:0x…`; `adopted` for an
+    /// entry of the previous run not re-derived yet; empty from an older mgmd.
     #[serde(default)]
     pub origin: String,
     /// Outgoing interfaces (empty: negative entry).

@@ -13,13 +13,13 @@ use crate::{
         links::Link,
         routes::{Route, RouteEvent},
     },
-    dataplane::DataPlaneReport,
+    dataplane::{DataPlaneReport, MfeStats, OifStats},
     mgm::{self, Sg},
     wire::ipv4,
 };
 use mgm_common::SgKey;
 use std::{
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     time::{Duration, Instant},
 };
 
@@ -388,9 +388,37 @@ fn adopted_entries_forward_untouched_through_the_window_then_are_re_derived() {
         "adopted entries are not extra"
     );
     assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
+    // Through the window, `show mfe` lists them as the data plane holds them.
+    let shown = |core: &mut Core| -> Vec<(IpAddr, String, String, Vec<String>)> {
+        let rows = core.mfes();
+        rows.into_iter()
+            .filter(|r| r.group == IpAddr::from(sg().group))
+            .map(|r| {
+                let oifs = r.oifs.into_iter().map(|o| o.iface).collect();
+                (r.source, r.iif, r.origin, oifs)
+            })
+            .collect()
+    };
+    core.backend.stats.insert(
+        key_of(sg()),
+        MfeStats {
+            oifs: vec![(RCV1, OifStats::default()), (RCV2, OifStats::default())],
+            ..MfeStats::default()
+        },
+    );
+    let source = IpAddr::from(sg().source);
+    let adopted = (
+        source,
+        "up0".into(),
+        "adopted".into(),
+        vec!["rcv1".into(), "rcv2".into()],
+    );
+    assert_eq!(shown(&mut core), [adopted]);
     let window = core.next_deadline().expect("reconciliation is due");
     assert_eq!(window, t0 + Duration::from_secs(12));
     core.tick(window);
+    let derived = (source, "up0".into(), "static".into(), vec!["rcv1".into()]);
+    assert_eq!(shown(&mut core), [derived], "the MGM's entry replaces it");
     assert_eq!(
         entry(&core),
         Some((UP0, vec![RCV1])),
