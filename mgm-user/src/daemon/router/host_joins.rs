@@ -178,7 +178,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if !held.joined {
             if let Err(e) = self.io.host_join(&join) {
                 joins.failures += 1;
-                return Response::error(87, e.to_string());
+                return Response::error(87, format!("joining {} on {}: {e}", join.1, join.0));
             }
         }
         let held = Held {
