@@ -80,13 +80,14 @@ fn established_flow_through_kill_9(
                 .count(),
         );
     }
-    // After the adoption window the new mgmd knows the entry as its own.
+    // After the adoption window the new mgmd knows the entry as its own (before, `show mfe`
+    // lists it as `adopted`).
     let oifs = wait_for(
         "the adopted entry re-derived",
         Duration::from_secs(30),
         || {
-            let oifs = mgmd.oifs(source, group)?;
-            Ok((!oifs.is_empty()).then_some(oifs))
+            let derived = mgmd.mfe(source, group)?.filter(|m| m.origin == "static");
+            Ok(derived.map(|m| m.oifs.into_iter().map(|o| o.iface).collect::<Vec<_>>()))
         },
     )?;
     assert_eq!(oifs, ["rcv1", "rcv2"]);

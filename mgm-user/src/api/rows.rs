@@ -14,7 +14,7 @@ pub struct InterfaceRow {
     pub up: bool,
     /// XDP attach mode, if attached.
     pub xdp: Option<String>,
-    /// IGMP runs here.
+    /// IGMP runs here (configured, and started from an IPv4 address).
     pub igmp: bool,
     /// MLD runs here (configured, and started from a link-local address).
     #[serde(default)]
@@ -63,8 +63,8 @@ pub struct MfeRow {
     /// Incoming interface.
     pub iif: String,
     /// The protocol owning the incoming interface when the entry was made: `static`,
-    /// `proxy`, `kernel` (mirrored from the kernel's routes), `external:0x…`; empty from an
-    /// older mgmd.
+    /// `proxy`, `kernel` (mirrored from the kernel's routes), `external:0x…`; `adopted` for an
+    /// entry of the previous run not re-derived yet; empty from an older mgmd.
     #[serde(default)]
     pub origin: String,
     /// Outgoing interfaces (empty: negative entry).

@@ -22,7 +22,8 @@ use std::{
 /// --json for programs. `show mfe` gives each entry's packets and bits per second since mgmd's
 /// previous sample of it; `show mfe --watch [--interval SECS] [--count N]` refreshes it.
 /// `show status` says whether and where the data plane is pinned. Exit codes: 0 done, 1 mgmd
-/// refused the request, 2 bad usage, 3 mgmd unreachable.
+/// refused the request, 2 bad usage, 3 mgmd unreachable or no answer within --timeout, 4
+/// `check` found differences.
 #[derive(Parser)]
 #[command(version)]
 struct Args {

@@ -108,18 +108,6 @@ impl IgmpTuning {
     }
 }
 
-impl super::InterfaceConfig {
-    /// Whether `other` equals this configuration but for its IGMP bounds and timers (which a
-    /// reload applies in place; any other change takes the interface out of service and back).
-    pub fn differs_only_in_igmp_tuning(&self, other: &Self) -> bool {
-        let retuned = Self {
-            igmp_tuning: other.igmp_tuning.clone(),
-            ..self.clone()
-        };
-        retuned == *other
-    }
-}
-
 /// The keys as read, with their spans for errors.
 pub(super) struct RawIgmpTuning {
     pub igmp_max_groups: Option<Spanned<usize>>,

@@ -81,3 +81,18 @@ pub(super) struct RawInterface {
 fn yes() -> bool {
     true
 }
+
+impl InterfaceConfig {
+    /// Whether `other` equals this configuration but for what a reload applies in place: the
+    /// IGMP (MLD) bounds and timers and the data plane's egress settings (`ttl_threshold`,
+    /// `mtu`). Any other change takes the interface out of service and back.
+    pub fn differs_only_in_place(&self, other: &Self) -> bool {
+        let retuned = Self {
+            igmp_tuning: other.igmp_tuning.clone(),
+            ttl_threshold: other.ttl_threshold,
+            mtu: other.mtu,
+            ..self.clone()
+        };
+        retuned == *other
+    }
+}

@@ -150,10 +150,16 @@ pub(super) fn parse_net(text: &str) -> Result<IpNet, String> {
 const MIN_ROUTED_SCOPE6: u8 = 3;
 
 /// What is wrong with `group` as a route's group, if anything: an IPv4 group lies inside
-/// 224.0.0.0/4; an IPv6 group inside ff00::/8 with a prefix long enough to fix its scope (/16)
-/// and a scope of at least 3 (admin-local).
+/// 224.0.0.0/4 and not wholly inside the link-local 224.0.0.0/24; an IPv6 group inside
+/// ff00::/8 with a prefix long enough to fix its scope (/16) and a scope of at least 3
+/// (admin-local).
 pub(super) fn group_problem(group: &IpNet) -> Option<String> {
     match group {
+        IpNet::V4(net) if net.prefix_len() >= 24 && net.network().octets()[..3] == [224, 0, 0] => {
+            Some(format!(
+                "group {group} is inside 224.0.0.0/24 (link-local), which is never routed"
+            ))
+        }
         IpNet::V4(net) if net.prefix_len() >= 4 && net.network().is_multicast() => None,
         IpNet::V4(_) => Some(format!("group {group} is not inside 224.0.0.0/4")),
         IpNet::V6(net) if !net.network().is_multicast() => {

@@ -102,6 +102,16 @@ fn errors_name_the_line_and_the_key() {
     refused_at(&v6("source = \"10.0.0.1\"\n", "ff0e::1"), 7, "route.source");
     assert!(error_of(&v6("", "ff12::1")).to_string().contains("scope 2"));
     Config::parse(&v6("", "ff03::1"), "t").expect("admin-local scope is routed");
+    // IPv4 alike: 224.0.0.0/24 never leaves its link (the data plane passes it to the kernel).
+    let v4 = |group: &str| v6("", group);
+    for group in ["224.0.0.5", "224.0.0.0/24", "224.0.0.128/25"] {
+        refused_at(&v4(group), 7, "route.group");
+    }
+    assert!(error_of(&v4("224.0.0.251"))
+        .to_string()
+        .contains("link-local"));
+    Config::parse(&v4("224.0.1.1"), "t").expect("224.0.1.0/24 is routed");
+    Config::parse(&v4("224.0.0.0/4"), "t").expect("a prefix beyond 224.0.0.0/24 is routed");
     refused_at("[[interface]]\nname = \"eth0\"\n[[route]]\nfrom = \"eth9\"\ngroup = \"239.1.1.1\"\nto = [\"eth0\"]\n", 4, "route.from");
     let e = error_of("[[interface]]\nname = \"eth0\"\ncolour = 1\n");
     assert_eq!(e.line, 3);
@@ -204,6 +214,8 @@ fn smcroute_like_words_parse() {
     );
     let e = StaticRoute::parse_words(&words("eth0 ff02::fb eth1")).unwrap_err();
     assert!(e.contains("scope 2"), "{e}");
+    let e = StaticRoute::parse_words(&words("eth0 224.0.0.9 eth1")).unwrap_err();
+    assert!(e.contains("link-local"), "{e}");
     let e = StaticRoute::parse_words(&words("eth0 10.0.0.1 ff0e::1 eth1")).unwrap_err();
     assert!(e.contains("different address families"), "{e}");
 }

@@ -40,14 +40,19 @@ pub enum LinkEvent {
         /// Its ifindex.
         ifindex: u32,
     },
+    /// An IPv4 address of the link with this ifindex was added or removed.
+    Ipv4Addresses(u32),
     /// An IPv6 address of the link with this ifindex was added or removed.
     Ipv6Addresses(u32),
 }
 
 /// The links present now, then their changes as they happen.
 pub async fn watch() -> std::io::Result<(Vec<Link>, impl Stream<Item = LinkEvent>)> {
-    let (connection, _, messages) =
-        rtnetlink::new_multicast_connection(&[MulticastGroup::Link, MulticastGroup::Ipv6Ifaddr])?;
+    let (connection, _, messages) = rtnetlink::new_multicast_connection(&[
+        MulticastGroup::Link,
+        MulticastGroup::Ipv4Ifaddr,
+        MulticastGroup::Ipv6Ifaddr,
+    ])?;
     tokio::spawn(connection);
     let (connection, handle, _) = rtnetlink::new_connection()?;
     tokio::spawn(connection);
@@ -72,16 +77,21 @@ pub async fn watch() -> std::io::Result<(Vec<Link>, impl Stream<Item = LinkEvent
             }
             NetlinkPayload::InnerMessage(
                 RouteNetlinkMessage::NewAddress(m) | RouteNetlinkMessage::DelAddress(m),
-            ) => ipv6_address_of(&m).map(LinkEvent::Ipv6Addresses),
+            ) => address_event(&m),
             _ => None,
         }
     });
     Ok((present, events))
 }
 
-/// The ifindex an IPv6 address message is about.
-fn ipv6_address_of(message: &AddressMessage) -> Option<u32> {
-    (message.header.family == AddressFamily::Inet6).then_some(message.header.index)
+/// The change an address message tells of, by its family.
+fn address_event(message: &AddressMessage) -> Option<LinkEvent> {
+    let ifindex = message.header.index;
+    match message.header.family {
+        AddressFamily::Inet => Some(LinkEvent::Ipv4Addresses(ifindex)),
+        AddressFamily::Inet6 => Some(LinkEvent::Ipv6Addresses(ifindex)),
+        _ => None,
+    }
 }
 
 fn link_of(message: &LinkMessage) -> Option<Link> {

@@ -216,6 +216,7 @@ pub async fn run(options: Options) -> Result<()> {
             Some(event) = link_events.next() => match event {
                 LinkEvent::Changed(link) => router.link_changed(link, now()),
                 LinkEvent::Removed { name, .. } => router.link_removed(&name, now()),
+                LinkEvent::Ipv4Addresses(ifindex) => router.ipv4_addresses_changed(ifindex, now()),
                 LinkEvent::Ipv6Addresses(ifindex) => router.ipv6_addresses_changed(ifindex, now()),
             },
             Some(event) = route_events.next() => router.route_event(event, now()),

@@ -58,6 +58,11 @@ pub struct Iface {
 }
 
 impl Iface {
+    /// This router's address and prefix length on the interface, which IGMP queries from.
+    pub fn subnet(&self) -> (Ipv4Addr, u8) {
+        (self.subnet.addr, self.subnet.prefix_len)
+    }
+
     /// Starts as querier with the startup queries due now.
     pub(super) fn new(ifindex: u32, subnet: Subnet, config: IfaceConfig, now: Instant) -> Self {
         Iface {

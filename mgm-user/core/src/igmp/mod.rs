@@ -112,6 +112,11 @@ impl Router {
             Iface::new(ifindex, Subnet { addr, prefix_len }, config, now)
         })
     }
+
+    /// The address and prefix length IGMP runs from on `ifindex`, if it runs there.
+    pub fn subnet(&self, ifindex: u32) -> Option<(Ipv4Addr, u8)> {
+        self.ifaces.get(&ifindex).map(Iface::subnet)
+    }
 }
 
 #[cfg(test)]

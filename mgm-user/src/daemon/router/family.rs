@@ -60,6 +60,9 @@ pub(super) trait Family: ExternalFamily + Into<IpAddr> {
     fn side<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> Side<'_, Self>;
     /// The family's MGM.
     fn mgm<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self>;
+    /// The entries adopted from the previous run that wait for their reconciliation, with
+    /// their incoming interfaces.
+    fn adopted<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &[(Sg<Self>, u32)];
     /// The family's MGM, to change.
     fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self>;
     /// The family's MGM with its route protocols and its mirror.
@@ -142,6 +145,10 @@ impl Family for Ipv4Addr {
 
     fn mgm<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self> {
         &core.mgm
+    }
+
+    fn adopted<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &[(Sg, u32)] {
+        &core.adopted
     }
 
     fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self> {
@@ -265,6 +272,10 @@ impl Family for Ipv6Addr {
 
     fn mgm<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &Mgm<Self> {
         &core.v6.mgm
+    }
+
+    fn adopted<B: ForwardingBackend, I: RouterIo>(core: &RouterCore<B, I>) -> &[(Sg<Self>, u32)] {
+        &core.v6.adopted
     }
 
     fn mgm_mut<B: ForwardingBackend, I: RouterIo>(core: &mut RouterCore<B, I>) -> &mut Mgm<Self> {

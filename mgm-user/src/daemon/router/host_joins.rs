@@ -239,7 +239,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if held.joined.is_none() {
             if let Err(e) = self.io.host_join(&join) {
                 joins.api_failures += 1;
-                return Response::error(87, e.to_string());
+                return Response::error(87, format!("joining {} on {}: {e}", join.1, join.0));
             }
             joins.retries.succeed(&join);
         }

@@ -47,7 +47,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
-    fn configure_backend_iface(&mut self, link: &Link) {
+    /// Writes the data plane's egress settings of `link` from its configuration.
+    pub(super) fn configure_backend_iface(&mut self, link: &Link) {
         let Some(cfg) = self.config.interface(&link.name) else {
             return;
         };
@@ -173,9 +174,19 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
+    /// The link and configuration of the interface in service under `ifindex`.
+    pub(super) fn in_service(&self, ifindex: u32) -> Option<(Link, InterfaceConfig)> {
+        let (name, _) = self.active.iter().find(|(_, a)| a.0 == ifindex)?;
+        Some((
+            self.links.get(name)?.clone(),
+            self.config.interface(name)?.clone(),
+        ))
+    }
+
+    /// Starts IGMP on `link` with the settings of `cfg` (from its first IPv4 address).
     fn enable_igmp(&mut self, link: &Link, cfg: &InterfaceConfig) {
         let Some((addr, prefix)) = self.io.ipv4_of(link.ifindex) else {
-            warn!(interface = %link.name, "no IPv4 address: IGMP not started");
+            info!(interface = %link.name, "no IPv4 address: IGMP starts when one is added");
             return;
         };
         let now = self.now();
@@ -191,9 +202,51 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .igmp
             .add_interface(link.ifindex, addr, prefix, igmp_config, self.clock)
         {
-            Ok(actions) => self.igmp_actions(actions),
+            Ok(actions) => {
+                info!(interface = %link.name, address = %addr, prefix, "IGMP started");
+                self.igmp_actions(actions);
+            }
             Err(e) => warn!(interface = %link.name, error = %e, "IGMP start failed"),
         }
+    }
+
+    /// The IPv4 addresses of `ifindex` changed: IGMP starts there once the interface in
+    /// service has an address, stops when it has none left, and starts again when the
+    /// interface's first address (or its prefix) is another one than IGMP's (the memberships
+    /// start over from the startup queries).
+    pub fn ipv4_addresses_changed(&mut self, ifindex: u32, now: Instant) {
+        self.advance(now);
+        let Some((link, cfg)) = self.in_service(ifindex) else {
+            return;
+        };
+        if !(cfg.igmp && self.runs_router_side(&cfg.name)) {
+            return;
+        }
+        let running = self.igmp.subnet(ifindex);
+        let current = self.io.ipv4_of(ifindex);
+        if running == current {
+            return;
+        }
+        if let Some((address, _)) = running {
+            info!(interface = %cfg.name, %address, ?current, "IGMP's IPv4 address changed: IGMP stopped");
+            self.disable_igmp(ifindex);
+        }
+        if current.is_some() {
+            self.enable_igmp(&link, &cfg);
+        }
+        self.drive();
+    }
+
+    /// Stops IGMP on `ifindex`, which stays in service: its memberships end, then its
+    /// ownership.
+    fn disable_igmp(&mut self, ifindex: u32) {
+        if let Ok(actions) = self.igmp.remove_interface(ifindex) {
+            self.igmp_actions(actions);
+        }
+        let now = self.now();
+        let _ =
+            self.mgm
+                .release_interface_ownership(self.builtins.igmp.0, IfId::index(ifindex), now);
     }
 
     /// Applies changed IGMP bounds and timers to a running interface, keeping its memberships.

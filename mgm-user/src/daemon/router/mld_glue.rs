@@ -81,18 +81,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// over from the startup queries).
     pub fn ipv6_addresses_changed(&mut self, ifindex: u32, now: Instant) {
         self.advance(now);
-        let Some(name) = self
-            .active
-            .iter()
-            .find(|(_, a)| a.0 == ifindex)
-            .map(|(name, _)| name.clone())
-        else {
-            return;
-        };
-        let (Some(link), Some(cfg)) = (
-            self.links.get(&name).cloned(),
-            self.config.interface(&name).cloned(),
-        ) else {
+        let Some((link, cfg)) = self.in_service(ifindex) else {
             return;
         };
         if !self.runs_mld(&cfg) {
@@ -104,7 +93,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             return;
         }
         if let Some(address) = running {
-            info!(interface = %name, %address, ?current, "MLD's link-local address changed: MLD stopped");
+            info!(interface = %cfg.name, %address, ?current, "MLD's link-local address changed: MLD stopped");
             self.disable_mld(ifindex);
         }
         if current.is_some() {

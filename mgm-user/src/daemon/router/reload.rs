@@ -32,7 +32,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         for gone in old_ifaces.iter().filter(|o| {
             !new.interfaces
                 .iter()
-                .any(|n| n == *o || o.differs_only_in_igmp_tuning(n))
+                .any(|n| n == *o || o.differs_only_in_place(n))
         }) {
             self.take_out_of_service(&gone.name);
         }
@@ -40,9 +40,12 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         for link in links {
             let old = old_ifaces.iter().find(|o| o.name == link.name);
             if let (Some(old), Some(new)) = (old, new.interface(&link.name)) {
-                if old != new && old.differs_only_in_igmp_tuning(new) {
+                if old != new && old.differs_only_in_place(new) {
                     self.retune_igmp(link.ifindex, new);
                     self.retune_mld(link.ifindex, new);
+                    if self.active.contains_key(&link.name) {
+                        self.configure_backend_iface(&link);
+                    }
                     continue;
                 }
             }

@@ -5,13 +5,14 @@ use super::{
 };
 use crate::{
     api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
-    dataplane::ForwardingBackend,
+    dataplane::{ForwardingBackend, OifStats},
     igmp::{ChangeKind, MembershipChange},
     mgm::{self, Address, IfId, MemberFlags, ProtocolHandle},
 };
 use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
 };
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
@@ -28,7 +29,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     ifindex: link.map_or(0, |l| l.ifindex),
                     up: link.is_some_and(|l| l.up),
                     xdp: active.map(|a| format!("{:?}", a.1).to_lowercase()),
-                    igmp: cfg.igmp,
+                    igmp: active.is_some_and(|a| self.igmp.memberships(a.0).is_ok()),
                     mld: active.is_some_and(|a| self.v6.mld.memberships(a.0).is_ok()),
                     owner: active
                         .and_then(|a| self.shown_owner(a.0))
@@ -117,8 +118,54 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         rows
     }
 
-    /// The MFE rows of family `F`.
+    /// The MFE rows of family `F`: the MGM's entries, then those adopted from the previous run
+    /// that forward untouched until their reconciliation (ORIGIN `adopted`, as the data plane
+    /// holds them, expiring at the reconciliation).
     fn mfe_rows<F: Family>(&self) -> Vec<MfeRow> {
+        let mut rows = self.mgm_mfe_rows::<F>();
+        let now = self.clock;
+        let window = Duration::from_secs(self.config.daemon.adopt_window_s.into());
+        let adopted_at = self.reconcile_at.checked_sub(window).unwrap_or(now);
+        let mgm = F::mgm(self);
+        rows.extend(
+            F::adopted(self)
+                .iter()
+                .filter(|&&(sg, _)| mgm.mfe(sg).is_none())
+                .map(|&(sg, iif)| {
+                    let stats = F::stats(&self.backend, F::key(sg)).unwrap_or_default();
+                    MfeRow {
+                        source: sg.source.into(),
+                        group: sg.group.into(),
+                        iif: self.name_of(iif),
+                        origin: "adopted".into(),
+                        oifs: stats
+                            .oifs
+                            .iter()
+                            .map(|&(ifindex, s)| self.oif_row(ifindex, s))
+                            .collect(),
+                        packets: stats.packets,
+                        bytes: stats.bytes,
+                        wrong_if: stats.wrong_if,
+                        age_s: now.saturating_duration_since(adopted_at).as_secs(),
+                        expires_s: self.reconcile_at.saturating_duration_since(now).as_secs(),
+                    }
+                }),
+        );
+        rows
+    }
+
+    /// One outgoing interface's row from its counters.
+    fn oif_row(&self, ifindex: u32, stats: OifStats) -> OifRow {
+        OifRow {
+            iface: self.name_of(ifindex),
+            packets: stats.packets,
+            bytes: stats.bytes,
+            drops: stats.drops,
+        }
+    }
+
+    /// The rows of the MGM's entries of family `F`.
+    fn mgm_mfe_rows<F: Family>(&self) -> Vec<MfeRow> {
         let now = self.now();
         F::mgm(self)
             .mfes()
@@ -141,12 +188,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                                 .find(|(i, _)| *i == o.ifindex)
                                 .map(|(_, s)| *s)
                                 .unwrap_or_default();
-                            OifRow {
-                                iface: self.name_of(o.ifindex),
-                                packets: s.packets,
-                                bytes: s.bytes,
-                                drops: s.drops,
-                            }
+                            self.oif_row(o.ifindex, s)
                         })
                         .collect(),
                     packets: stats.packets,

@@ -13,16 +13,17 @@ use crate::{
         links::Link,
         routes::{Route, RouteEvent},
     },
-    dataplane::DataPlaneReport,
+    dataplane::{DataPlaneReport, MfeStats, OifStats},
     mgm::{self, Sg},
     wire::ipv4,
 };
 use mgm_common::SgKey;
 use std::{
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     time::{Duration, Instant},
 };
 
+mod addresses;
 mod forwarding;
 mod handover;
 mod mfe_stats;
@@ -387,9 +388,37 @@ fn adopted_entries_forward_untouched_through_the_window_then_are_re_derived() {
         "adopted entries are not extra"
     );
     assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
+    // Through the window, `show mfe` lists them as the data plane holds them.
+    let shown = |core: &mut Core| -> Vec<(IpAddr, String, String, Vec<String>)> {
+        let rows = core.mfes();
+        rows.into_iter()
+            .filter(|r| r.group == IpAddr::from(sg().group))
+            .map(|r| {
+                let oifs = r.oifs.into_iter().map(|o| o.iface).collect();
+                (r.source, r.iif, r.origin, oifs)
+            })
+            .collect()
+    };
+    core.backend.stats.insert(
+        key_of(sg()),
+        MfeStats {
+            oifs: vec![(RCV1, OifStats::default()), (RCV2, OifStats::default())],
+            ..MfeStats::default()
+        },
+    );
+    let source = IpAddr::from(sg().source);
+    let adopted = (
+        source,
+        "up0".into(),
+        "adopted".into(),
+        vec!["rcv1".into(), "rcv2".into()],
+    );
+    assert_eq!(shown(&mut core), [adopted]);
     let window = core.next_deadline().expect("reconciliation is due");
     assert_eq!(window, t0 + Duration::from_secs(12));
     core.tick(window);
+    let derived = (source, "up0".into(), "static".into(), vec!["rcv1".into()]);
+    assert_eq!(shown(&mut core), [derived], "the MGM's entry replaces it");
     assert_eq!(
         entry(&core),
         Some((UP0, vec![RCV1])),
@@ -431,11 +460,11 @@ fn reload_touches_only_what_changed() {
     assert_eq!(core.backend.writes, writes);
     assert_eq!(core.io.attaches, attaches);
 
-    // rcv2's TTL threshold changes and a route for other groups appears: rcv2 alone is
-    // re-attached, and the flow on rcv1 is not touched.
+    // rcv2's TTL threshold changes and a route for other groups appears: the threshold is
+    // written in place (rcv2 stays in service), and the flow on rcv1 is not touched.
     let more = "[[route]]\nfrom = \"up0\"\ngroup = \"239.9.0.0/16\"\nto = [\"rcv2\"]\n";
     core.reload(config_with(&["rcv1"], "ttl_threshold = 4", more), t0);
-    assert_eq!(core.io.attaches, attaches + 1);
+    assert_eq!(core.io.attaches, attaches);
     assert_eq!(core.backend.ifaces[&RCV2].ttl_threshold, 4);
     assert_eq!(core.backend.writes, writes, "the flow on rcv1 untouched");
     let other = Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 9, 0, 1));
@@ -446,6 +475,17 @@ fn reload_touches_only_what_changed() {
         .get(&key_of(other))
         .map(|e| e.oifs.clone());
     assert_eq!(other_entry, Some(vec![RCV2]), "the new route applies");
+
+    // rcv2's threshold and MTU change again while a flow goes there: it keeps rcv2, untouched.
+    let writes = core.backend.writes.clone();
+    core.reload(
+        config_with(&["rcv1"], "ttl_threshold = 6\nmtu = 1400", more),
+        t0,
+    );
+    assert_eq!(core.backend.writes, writes, "the flows untouched");
+    assert_eq!(core.io.attaches, attaches);
+    let rcv2 = &core.backend.ifaces[&RCV2];
+    assert_eq!((rcv2.ttl_threshold, rcv2.mtu), (6, 1400));
 
     // The route of the flow moves from rcv1 to rcv2: the flow follows, without a gap (added
     // first, then removed).

@@ -203,6 +203,18 @@ fn the_api_and_the_proxy_do_not_undo_each_others_joins() {
 }
 
 #[test]
+fn a_refused_api_join_names_the_group_and_the_interface() {
+    let t0 = Instant::now();
+    let mut core = proxy_core(t0);
+    let (iface, group, _) = upstream(None);
+    core.io.join_fails.insert(upstream(None));
+    assert_eq!(
+        core.host_join(iface, group, None),
+        Response::error(87, "joining 239.1.1.1 on up0: injected join failure")
+    );
+}
+
+#[test]
 fn mld_receivers_join_upstream_too() {
     let t0 = Instant::now();
     let mut core = proxy_core(t0);
