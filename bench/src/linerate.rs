@@ -1,6 +1,9 @@
 //! Line-rate runs: the live-frames generator floods the lab's source link with one multicast
 //! flow, the router forwards it by one of the [`Path`]s, and every receiver counts what arrives
 //! with an XDP count-and-drop program. Rates are measured over a window after a warm-up.
+//! The generator runs pinned under `SCHED_FIFO` (as the scale runs' generators do), the thread
+//! reading the window's counters above it: nice −20 ranks a thread only within its session's
+//! autogroup, so other sessions' work on the machine took its CPU from it.
 //!
 //! IPv4 and IPv6 are swept in the same labs: a lab that has IPv6 runs is dual-stack, and the
 //! configurations of both families take turns in each of its rounds.
@@ -13,7 +16,7 @@
 //! moves less than it moves one path's best.
 use crate::{
     frame::{self, Family},
-    generator::{Generated, Generator, CALL_TARGET},
+    generator::{real_time, Generated, Generator, CALL_TARGET, GENERATOR_PRIORITY},
     paths::{Installed, Path, UPSTREAM},
     programs::{BenchObject, COUNT},
 };
@@ -124,7 +127,7 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<V
                     duration: settings.warmup + settings.window + Duration::from_millis(200),
                     rate: settings.rate,
                     cpu: settings.cpu,
-                    real_time: false,
+                    real_time: true,
                     batch: settings.batch,
                     call_target: CALL_TARGET,
                 };
@@ -217,13 +220,23 @@ fn measure(
             enter_ns(&source_ns)?;
             generator.run("eth0")
         });
-        std::thread::sleep(settings.warmup);
-        let before = snapshot(lab, receivers, installed);
-        std::thread::sleep(settings.window);
-        let after = snapshot(lab, receivers, installed);
+        // Above the generator's priority when it runs real-time, as the scale runs do: the
+        // window's ends are read when due, not when a busy machine gets round to them.
+        let window = scope.spawn(|| -> Result<_> {
+            if generator.real_time && generator.cpu.is_some() {
+                real_time(GENERATOR_PRIORITY + 10)?;
+            }
+            std::thread::sleep(settings.warmup);
+            let before = snapshot(lab, receivers, installed);
+            std::thread::sleep(settings.window);
+            Ok((before, snapshot(lab, receivers, installed)))
+        });
         let generated = sender
             .join()
             .map_err(|_| anyhow!("the generator thread panicked"))??;
+        let (before, after) = window
+            .join()
+            .map_err(|_| anyhow!("the window thread panicked"))??;
         Ok((before?, after?, generated))
     })?;
     let seconds = after.at.duration_since(before.at).as_secs_f64();
