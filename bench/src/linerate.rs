@@ -10,7 +10,8 @@
 //!
 //! On a machine shared with other work, a window can lose the CPU to it and read low. Each
 //! configuration is therefore measured in several rounds, the paths taking turns within a
-//! round, and the best window of each is kept: the closest to what the path does on a CPU of
+//! round (in reverse order every other round, [`in_turn_order`]), and the best window of each
+//! is kept: the closest to what the path does on a CPU of
 //! its own. Every round's rate is kept too ([`Run::round_pps`]): two paths are compared by the
 //! median of their per-round ratios (`report::paired_ratio`), which a window that lost the CPU
 //! moves less than it moves one path's best.
@@ -117,9 +118,11 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<V
         lab.run(Host::Router, &["ethtool", "-K", UPSTREAM, "gro", "on"])?;
         let receivers = attach_counters(&lab)?;
         let source_mac = lab.mac(Host::Source, "eth0")?;
-        for (round, &(family, path)) in
-            (1..=settings.rounds).flat_map(|round| turns.iter().map(move |turn| (round, turn)))
-        {
+        for (round, &(family, path)) in (1..=settings.rounds).flat_map(|round| {
+            in_turn_order(&turns, round)
+                .into_iter()
+                .map(move |turn| (round, turn))
+        }) {
             let installed = Installed::new(&lab, path, family)?;
             for &size in &settings.sizes {
                 let generator = Generator {
@@ -166,6 +169,19 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<V
         }
     }
     Ok(best.into_values().collect())
+}
+
+/// The turns of round `round` (from 1): in the given order in odd rounds, reversed in even
+/// ones. What a path leaves behind when it is torn down (maps and programs the kernel frees
+/// after an RCU grace period, on the CPUs the next path is measured on) falls on the path
+/// after it; alternating the order spreads that over the paths instead of always charging
+/// the same one.
+fn in_turn_order<T>(turns: &[T], round: u32) -> Vec<&T> {
+    if round % 2 == 1 {
+        turns.iter().collect()
+    } else {
+        turns.iter().rev().collect()
+    }
 }
 
 /// Attaches a counting program to every receiver's `eth0`.
@@ -295,5 +311,18 @@ fn tx_counters(iface: &str) -> Result<(u64, u64)> {
     match (fields.get(9), fields.get(11)) {
         (Some(packets), Some(dropped)) => Ok((*packets, *dropped)),
         _ => Err(anyhow!("short /proc/net/dev line for {iface}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_turn_order;
+
+    #[test]
+    fn every_other_round_takes_the_turns_in_reverse() {
+        let turns = ["mgm", "mirror", "broadcast"];
+        assert_eq!(in_turn_order(&turns, 1), [&"mgm", &"mirror", &"broadcast"]);
+        assert_eq!(in_turn_order(&turns, 2), [&"broadcast", &"mirror", &"mgm"]);
+        assert_eq!(in_turn_order(&turns, 3), in_turn_order(&turns, 1));
     }
 }
