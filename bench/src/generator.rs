@@ -33,8 +33,9 @@ pub struct Generator {
     pub duration: Duration,
     /// Frames per second at most (`None`: as fast as the path downstream takes them).
     pub rate: Option<f64>,
-    /// The CPU the generating thread is pinned to, at the highest nice priority, so that other
-    /// work on the machine takes as little of its CPU as it can (`None`: not pinned).
+    /// The CPU the generating thread is pinned to, under `SCHED_FIFO` or at the highest nice
+    /// priority ([`Generator::real_time`]), so that other work on the machine takes as little
+    /// of its CPU as it can (`None`: not pinned, normal priority).
     pub cpu: Option<usize>,
     /// Run the pinned thread under `SCHED_FIFO` ([`GENERATOR_PRIORITY`]) instead of nice −20.
     /// Nice ranks threads only within their session's autogroup: other sessions' work still

@@ -1,19 +1,23 @@
 //! Line-rate runs: the live-frames generator floods the lab's source link with one multicast
 //! flow, the router forwards it by one of the [`Path`]s, and every receiver counts what arrives
 //! with an XDP count-and-drop program. Rates are measured over a window after a warm-up.
+//! The generator runs pinned under `SCHED_FIFO` (as the scale runs' generators do), the thread
+//! reading the window's counters above it: nice −20 ranks a thread only within its session's
+//! autogroup, so other sessions' work on the machine took its CPU from it.
 //!
 //! IPv4 and IPv6 are swept in the same labs: a lab that has IPv6 runs is dual-stack, and the
 //! configurations of both families take turns in each of its rounds.
 //!
 //! On a machine shared with other work, a window can lose the CPU to it and read low. Each
 //! configuration is therefore measured in several rounds, the paths taking turns within a
-//! round, and the best window of each is kept: the closest to what the path does on a CPU of
+//! round (in reverse order every other round, [`in_turn_order`]), and the best window of each
+//! is kept: the closest to what the path does on a CPU of
 //! its own. Every round's rate is kept too ([`Run::round_pps`]): two paths are compared by the
 //! median of their per-round ratios (`report::paired_ratio`), which a window that lost the CPU
 //! moves less than it moves one path's best.
 use crate::{
     frame::{self, Family},
-    generator::{Generated, Generator, CALL_TARGET},
+    generator::{real_time, Generated, Generator, CALL_TARGET, GENERATOR_PRIORITY},
     paths::{Installed, Path, UPSTREAM},
     programs::{BenchObject, COUNT},
 };
@@ -114,9 +118,11 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<V
         lab.run(Host::Router, &["ethtool", "-K", UPSTREAM, "gro", "on"])?;
         let receivers = attach_counters(&lab)?;
         let source_mac = lab.mac(Host::Source, "eth0")?;
-        for (round, &(family, path)) in
-            (1..=settings.rounds).flat_map(|round| turns.iter().map(move |turn| (round, turn)))
-        {
+        for (round, &(family, path)) in (1..=settings.rounds).flat_map(|round| {
+            in_turn_order(&turns, round)
+                .into_iter()
+                .map(move |turn| (round, turn))
+        }) {
             let installed = Installed::new(&lab, path, family)?;
             for &size in &settings.sizes {
                 let generator = Generator {
@@ -124,7 +130,7 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<V
                     duration: settings.warmup + settings.window + Duration::from_millis(200),
                     rate: settings.rate,
                     cpu: settings.cpu,
-                    real_time: false,
+                    real_time: true,
                     batch: settings.batch,
                     call_target: CALL_TARGET,
                 };
@@ -163,6 +169,19 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&Run, u32)) -> Result<V
         }
     }
     Ok(best.into_values().collect())
+}
+
+/// The turns of round `round` (from 1): in the given order in odd rounds, reversed in even
+/// ones. What a path leaves behind when it is torn down (maps and programs the kernel frees
+/// after an RCU grace period, on the CPUs the next path is measured on) falls on the path
+/// after it; alternating the order spreads that over the paths instead of always charging
+/// the same one.
+fn in_turn_order<T>(turns: &[T], round: u32) -> Vec<&T> {
+    if round % 2 == 1 {
+        turns.iter().collect()
+    } else {
+        turns.iter().rev().collect()
+    }
 }
 
 /// Attaches a counting program to every receiver's `eth0`.
@@ -217,13 +236,23 @@ fn measure(
             enter_ns(&source_ns)?;
             generator.run("eth0")
         });
-        std::thread::sleep(settings.warmup);
-        let before = snapshot(lab, receivers, installed);
-        std::thread::sleep(settings.window);
-        let after = snapshot(lab, receivers, installed);
+        // Above the generator's priority when it runs real-time, as the scale runs do: the
+        // window's ends are read when due, not when a busy machine gets round to them.
+        let window = scope.spawn(|| -> Result<_> {
+            if generator.real_time && generator.cpu.is_some() {
+                real_time(GENERATOR_PRIORITY + 10)?;
+            }
+            std::thread::sleep(settings.warmup);
+            let before = snapshot(lab, receivers, installed);
+            std::thread::sleep(settings.window);
+            Ok((before, snapshot(lab, receivers, installed)))
+        });
         let generated = sender
             .join()
             .map_err(|_| anyhow!("the generator thread panicked"))??;
+        let (before, after) = window
+            .join()
+            .map_err(|_| anyhow!("the window thread panicked"))??;
         Ok((before?, after?, generated))
     })?;
     let seconds = after.at.duration_since(before.at).as_secs_f64();
@@ -282,5 +311,18 @@ fn tx_counters(iface: &str) -> Result<(u64, u64)> {
     match (fields.get(9), fields.get(11)) {
         (Some(packets), Some(dropped)) => Ok((*packets, *dropped)),
         _ => Err(anyhow!("short /proc/net/dev line for {iface}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_turn_order;
+
+    #[test]
+    fn every_other_round_takes_the_turns_in_reverse() {
+        let turns = ["mgm", "mirror", "broadcast"];
+        assert_eq!(in_turn_order(&turns, 1), [&"mgm", &"mirror", &"broadcast"]);
+        assert_eq!(in_turn_order(&turns, 2), [&"broadcast", &"mirror", &"mgm"]);
+        assert_eq!(in_turn_order(&turns, 3), in_turn_order(&turns, 1));
     }
 }

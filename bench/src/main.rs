@@ -167,9 +167,10 @@ fn main() -> Result<()> {
     let method = format!(
         "Line rate: BPF_PROG_RUN live frames ({}-frame batches{}) sent out of the source's veth{}; \
          the router forwards by each path in turn; every receiver counts and drops with XDP. \
-         {:.1} s warm-up, {:.1} s window, best of {} rounds with the paths taking turns. \
-         Figures are frames per second per receiver (the drop ceiling: frames per second the \
-         router took); ratios are the median of the two paths' per-round ratios.{}",
+         {:.1} s warm-up, {:.1} s window, best of {} rounds with the paths taking turns (in \
+         reverse order every other round). Figures are frames per second per receiver (the \
+         drop ceiling: frames per second the router took); ratios are the median of the two \
+         paths' per-round ratios.{}",
         settings.batch,
         settings
             .rate

@@ -160,8 +160,13 @@ pub mod stat {
     pub const JUMBO_NO_MEMBERS: u32 = 59;
     /// Jumbo copies the kernel refused to clone or redirect: dropped (counted for the entry).
     pub const JUMBO_CLONE_FAILED: u32 = 60;
+    /// Frames of a broadcast that the rules of their set's bare member (the one whose devmap
+    /// entry runs no egress program, `SET_BARE_MEMBER`) would not let out, say one over its
+    /// MTU: passed to the TC program as [`JUMBO_PASSED`] frames are (and counted there as
+    /// [`JUMBO_REPLICATED`]), which applies every member's rules.
+    pub const BARE_MEMBER_REFUSED: u32 = 61;
     /// Number of counters.
-    pub const COUNT: u32 = 61;
+    pub const COUNT: u32 = 62;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -226,6 +231,7 @@ pub mod stat {
         "jumbo_replicated",
         "jumbo_no_members",
         "jumbo_clone_failed",
+        "bare_member_refused",
     ];
 }
 

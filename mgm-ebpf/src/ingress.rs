@@ -300,8 +300,16 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u3
         let action = unsafe { bpf_redirect(entry.oif, 0) } as u32;
         return verdict(stat::FORWARDED, action);
     }
-    if packet.jumbo {
-        // The broadcast cannot clone it: the TC program behind XDP_PASS replicates it.
+    let to_tc = if packet.jumbo {
+        Some(stat::JUMBO_PASSED)
+    } else if !egress::prepare_bare_member(ctx, entry.oif_set, packet.ingress, &copy) {
+        Some(stat::BARE_MEMBER_REFUSED)
+    } else {
+        None
+    };
+    if let Some(reason) = to_tc {
+        // The broadcast cannot clone it, or must not reach the set's bare member: the TC
+        // program behind XDP_PASS replicates it, applying every member's rules.
         let meta = JumboMeta {
             marker: JUMBO_MARKER,
             oif_set: entry.oif_set,
@@ -310,7 +318,7 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u3
         if !write_front(ctx, meta) {
             count(stat::META_FAILED);
         }
-        return verdict(stat::JUMBO_PASSED, xdp_action::XDP_PASS);
+        return verdict(reason, xdp_action::XDP_PASS);
     }
     if !write_front(ctx, copy) {
         count(stat::META_FAILED);

@@ -70,6 +70,13 @@ pub static SET_MEMBERS: HashMap<
     { BPF_F_NO_PREALLOC as usize },
 > = HashMap::new();
 
+/// The bare member of each outgoing set (key: set id): the interface whose devmap entry carries
+/// no egress program, whose MAC and rules the ingress program applies before the broadcast
+/// (every copy starts from that frame; the other members' programs rewrite theirs). 0: none.
+/// A plain array, so that the lookup is inlined.
+#[btf_map]
+pub static SET_BARE_MEMBER: Array<u32, { limits::OIF_SETS as usize }> = Array::new();
+
 /// Creation alerts and wrong-interface reports to userspace.
 #[btf_map]
 pub static REPORTS: RingBuf<Report, { limits::REPORT_RING_BYTES as usize }> = RingBuf::new();

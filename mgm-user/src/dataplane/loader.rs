@@ -63,8 +63,10 @@ pub mod map_name {
     pub const PUNTS_HANDLED: &str = "PUNTS_HANDLED";
     /// The interfaces of each outgoing set, for the TC program replicating jumbo frames.
     pub const SET_MEMBERS: &str = "SET_MEMBERS";
+    /// The bare member of each outgoing set (its devmap entry runs no egress program).
+    pub const SET_BARE_MEMBER: &str = "SET_BARE_MEMBER";
     /// Every map that is pinned.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         STATS,
         MFES,
         MFES6,
@@ -82,6 +84,7 @@ pub mod map_name {
         PUNTED,
         PUNTS_HANDLED,
         SET_MEMBERS,
+        SET_BARE_MEMBER,
     ];
 }
 

@@ -6,7 +6,9 @@
 //! |---|---|---|
 //! | `MFES` | hash, not preallocated | `SgKey` → `MfeValue { iif, oif_set, stats_slot, flags, oif }` |
 //! | `MFES6` | hash, not preallocated | `Sg6Key` → `MfeValue` (IPv6 entries, `XdpBackend::install_mfe6` and the other `*6` methods) |
-//! | `OIF_SETS` | array of maps | set id → DEVMAP_HASH (ifindex → ifindex + egress program) |
+//! | `OIF_SETS` | array of maps | set id → DEVMAP_HASH (ifindex → ifindex + egress program, none for the set's bare member) |
+//! | `SET_MEMBERS` | hash | set id → `SetMembers` (for the TC program replicating jumbo frames) |
+//! | `SET_BARE_MEMBER` | array | set id → the ifindex whose devmap entry runs no program (0: none) |
 //! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` (slots shared by both families) |
 //! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` (base at join, drops; copies sent are derived) |
 //! | `IFACES` | hash | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots, IPv6 scope boundary) |

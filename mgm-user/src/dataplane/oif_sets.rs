@@ -9,24 +9,63 @@
 //!
 //! Each set in use also has its member list in `SET_MEMBERS` (devmaps cannot be read from TC,
 //! where jumbo frames are replicated), written with the devmap and removed when it is emptied.
+//!
+//! # Bare members
+//! A devmap entry's egress program costs every copy the kernel's run of it (frame to buffer
+//! and back, an indirect call), more than the program's own work. One member of a set may go
+//! without it, its *bare member*: the ingress program applies its rules and writes its MAC
+//! before the broadcast (`SET_BARE_MEMBER`), every copy starts from that frame, and the other
+//! members' programs rewrite theirs. Only an interface whose rules drop nothing is chosen
+//! ([`drops_nothing`]); a packet its rules would refuse after all (one over its MTU, or a
+//! change racing the choice) goes to the TC program, which applies every member's rules
+//! (`stat::BARE_MEMBER_REFUSED`), so counters and rules stay exact.
+//!
+//! The kernel runs the program of the first copy queued to an interface in a NAPI poll on
+//! every copy queued to it in that poll, whichever devmap entry queued them. So an interface
+//! is bare in every set in use listing it or in none ([`OifSets::bare`]), and no set lists two
+//! bare interfaces. A new set listing two gives all but one of them their program back
+//! everywhere; a set losing its bare member (its rules changed, the interface went away)
+//! gets another if one of its members can be bare.
 use super::{ids::IdPool, sys, DataPlaneError};
 use aya::{
-    maps::{ArrayOfMaps, DevMapHash, HashMap as BpfHashMap, Map, MapData, MapError},
+    maps::{Array, ArrayOfMaps, DevMapHash, HashMap as BpfHashMap, Map, MapData, MapError},
     programs::ProgramFd,
 };
-use mgm_common::{limits, SetMembers};
-use std::{collections::HashMap, os::fd::AsFd};
+use mgm_common::{limits, IfaceConfig, SetMembers, IFACE_FLAG_CONFIGURED};
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    os::fd::AsFd,
+};
 
 /// Devmaps created per batch.
 const GROW_BATCH: u32 = 64;
 /// Slot of the outer array written only to wait for a grace period.
 const BARRIER_SLOT: u32 = limits::OIF_SETS - 1;
 
+/// The smallest IPv6 multicast scope the ingress program forwards (smaller ones go to the
+/// kernel), so a scope boundary below it drops nothing.
+const SMALLEST_FORWARDED_SCOPE: u8 = 3;
+/// The smallest MTU a bare member may have: a standard Ethernet link's. Larger packets of a
+/// set whose bare member has a smaller MTU take the TC program's path.
+const BARE_MIN_MTU: u32 = 1500;
+
+/// Whether interface settings `iface` let every forwarded copy out (no TTL threshold above 1,
+/// no scope boundary, an MTU of at least [`BARE_MIN_MTU`] or none): such an interface may be
+/// a set's bare member.
+pub fn drops_nothing(iface: &IfaceConfig) -> bool {
+    iface.flags & IFACE_FLAG_CONFIGURED != 0
+        && iface.ttl_threshold <= 1
+        && iface.scope_boundary < SMALLEST_FORWARDED_SCOPE
+        && (iface.mtu == 0 || iface.mtu >= BARE_MIN_MTU)
+}
+
 /// One set in use.
 #[derive(Debug)]
 struct Set {
     oifs: Vec<u32>,
     users: usize,
+    /// Its bare member (0: none).
+    bare: u32,
 }
 
 /// The outgoing-interface sets and their devmaps.
@@ -41,6 +80,14 @@ pub struct OifSets {
     /// Retired sets and the interfaces still in their devmap.
     retired: HashMap<u32, Vec<u32>>,
     egress: ProgramFd,
+    /// `SET_BARE_MEMBER`: set id → its bare member (0: none).
+    bare_members: Array<MapData, u32>,
+    /// Interfaces whose rules drop nothing ([`drops_nothing`]), which may be bare members.
+    rule_free: HashSet<u32>,
+    /// Interfaces that are the bare member of every set in use listing them.
+    bare: BTreeSet<u32>,
+    /// The sets in use listing each interface.
+    sets_of: HashMap<u32, BTreeSet<u32>>,
     /// Grace periods waited for so far (entry-counter collection included).
     grace_periods: u64,
 }
@@ -49,11 +96,14 @@ impl OifSets {
     /// Manages the outer array `outer` and the member lists `members`, taking over the devmaps
     /// an earlier run left in it (pinned maps): `users` tells how many adopted entries use each
     /// set id. Sets nobody uses are retired. Every devmap entry written from now on carries
-    /// `egress`.
+    /// `egress`, but a set's bare member's (`bare_members`, see the module's doc). Adopted sets
+    /// start without bare members (every entry rewritten with `egress`): the interfaces'
+    /// settings, given again, choose them.
     pub fn open(
         outer: MapData,
         mut members: BpfHashMap<MapData, u32, SetMembers>,
         egress: ProgramFd,
+        mut bare_members: Array<MapData, u32>,
         users: &HashMap<u32, usize>,
     ) -> Result<Self, DataPlaneError> {
         let duplicate =
@@ -78,13 +128,25 @@ impl OifSets {
         let mut sets = HashMap::new();
         let mut by_list = HashMap::new();
         let mut retired = HashMap::new();
-        for (id, map) in (0u32..).zip(&devmaps) {
+        for (id, map) in (0u32..).zip(&mut devmaps) {
             let mut oifs = map.keys().collect::<Result<Vec<u32>, _>>()?;
             oifs.sort_unstable();
             match users.get(&id) {
                 Some(&count) => {
+                    // Program first, then no bare member: no copy ever goes without either.
+                    for &oif in &oifs {
+                        map.insert(oif, oif, Some(&egress), 0)?;
+                    }
+                    bare_members.set(id, 0, 0)?;
                     by_list.entry(oifs.clone()).or_insert(id);
-                    sets.insert(id, Set { oifs, users: count });
+                    sets.insert(
+                        id,
+                        Set {
+                            oifs,
+                            users: count,
+                            bare: 0,
+                        },
+                    );
                 }
                 None if !oifs.is_empty() => {
                     retired.insert(id, oifs);
@@ -100,6 +162,12 @@ impl OifSets {
         // Rewritten: pins left by a version without member lists have none.
         for (id, set) in &sets {
             members.insert(id, SetMembers::new(&set.oifs), 0)?;
+        }
+        let mut sets_of: HashMap<u32, BTreeSet<u32>> = HashMap::new();
+        for (&id, set) in &sets {
+            for &oif in &set.oifs {
+                sets_of.entry(oif).or_default().insert(id);
+            }
         }
         let used: Vec<u32> = sets.keys().copied().collect();
         let ids = IdPool::adopt(
@@ -118,6 +186,10 @@ impl OifSets {
             by_list,
             retired,
             egress,
+            bare_members,
+            rule_free: HashSet::new(),
+            bare: BTreeSet::new(),
+            sets_of,
             grace_periods: 0,
         };
         Ok(oif_sets)
@@ -139,8 +211,24 @@ impl OifSets {
                 return Ok(id);
             }
         }
+        // Two bare interfaces in one set: all but the first get their program back.
+        let mut listed_bare = oifs.iter().filter(|oif| self.bare.contains(oif));
+        let kept = listed_bare.next().copied();
+        let demoted: Vec<u32> = listed_bare.copied().collect();
+        let mut orphans = Vec::new();
+        for oif in demoted {
+            orphans.extend(self.demote(oif)?);
+        }
         let id = self.allocate()?;
-        if let Err(e) = self.fill(id, oifs) {
+        let bare = match kept {
+            Some(oif) => oif,
+            None => oifs
+                .iter()
+                .copied()
+                .find(|&oif| self.promotable(oif))
+                .unwrap_or(0),
+        };
+        if let Err(e) = self.fill(id, oifs, bare) {
             self.ids.retire(id);
             return Err(e);
         }
@@ -149,10 +237,132 @@ impl OifSets {
             Set {
                 oifs: oifs.to_vec(),
                 users: 1,
+                bare,
             },
         );
+        for &oif in oifs {
+            self.sets_of.entry(oif).or_default().insert(id);
+        }
         self.by_list.insert(oifs.to_vec(), id);
+        if bare != 0 && kept.is_none() {
+            self.promote(bare)?;
+        }
+        self.rechoose(&orphans)?;
         Ok(id)
+    }
+
+    /// Tells whether the settings of interface `ifindex` drop nothing ([`drops_nothing`]):
+    /// an interface that may no longer be bare gets its program back in every set, and those
+    /// sets another bare member if they can; one that may now is made bare where no set
+    /// listing it has one.
+    pub fn set_rule_free(&mut self, ifindex: u32, free: bool) -> Result<(), DataPlaneError> {
+        if free {
+            if self.rule_free.insert(ifindex) && self.promotable(ifindex) {
+                self.promote(ifindex)?;
+            }
+            return Ok(());
+        }
+        self.rule_free.remove(&ifindex);
+        if self.bare.contains(&ifindex) {
+            let orphans = self.demote(ifindex)?;
+            self.rechoose(&orphans)?;
+        }
+        Ok(())
+    }
+
+    /// The bare member of set `id` (0: none), as this process wrote it.
+    pub fn bare_member(&self, id: u32) -> u32 {
+        self.sets.get(&id).map_or(0, |set| set.bare)
+    }
+
+    /// Whether interface `ifindex` may become bare: its rules drop nothing, and no set in use
+    /// listing it has a bare member.
+    fn promotable(&self, ifindex: u32) -> bool {
+        self.rule_free.contains(&ifindex)
+            && !self.bare.contains(&ifindex)
+            && self.sets_of.get(&ifindex).is_none_or(|ids| {
+                ids.iter()
+                    .all(|id| self.sets.get(id).is_none_or(|set| set.bare == 0))
+            })
+    }
+
+    /// Makes interface `ifindex` the bare member of every set in use listing it (none of
+    /// which has one): the ingress program writes its MAC first, then its devmap entry loses
+    /// the program. On an error the sets done are undone.
+    fn promote(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
+        self.bare.insert(ifindex);
+        let ids: Vec<u32> = self.sets_with(ifindex);
+        for id in ids {
+            let written = self
+                .bare_members
+                .set(id, ifindex, 0)
+                .map_err(DataPlaneError::from);
+            let written = written.and_then(|()| {
+                let map = self.devmap(id)?;
+                Ok(map.insert(ifindex, ifindex, None, 0)?)
+            });
+            if let Err(e) = written {
+                let _ = self.demote(ifindex);
+                return Err(e);
+            }
+            if let Some(set) = self.sets.get_mut(&id) {
+                set.bare = ifindex;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives interface `ifindex` its program back in every set in use where it is bare (the
+    /// program first, then no bare member); returns those sets.
+    fn demote(&mut self, ifindex: u32) -> Result<Vec<u32>, DataPlaneError> {
+        self.bare.remove(&ifindex);
+        let ids: Vec<u32> = self
+            .sets_with(ifindex)
+            .into_iter()
+            .filter(|id| self.bare_member(*id) == ifindex)
+            .collect();
+        for &id in &ids {
+            let egress = &self.egress;
+            let map = self
+                .devmaps
+                .get_mut(id as usize)
+                .ok_or(DataPlaneError::Missing("outgoing-set devmap"))?;
+            map.insert(ifindex, ifindex, Some(egress), 0)?;
+            self.unset_bare(id)?;
+        }
+        Ok(ids)
+    }
+
+    /// Records that set `id` has no bare member.
+    fn unset_bare(&mut self, id: u32) -> Result<(), DataPlaneError> {
+        self.bare_members.set(id, 0, 0)?;
+        if let Some(set) = self.sets.get_mut(&id) {
+            set.bare = 0;
+        }
+        Ok(())
+    }
+
+    /// Gives each of sets `ids` without a bare member one, if a member can be.
+    fn rechoose(&mut self, ids: &[u32]) -> Result<(), DataPlaneError> {
+        for id in ids {
+            let Some(set) = self.sets.get(id) else {
+                continue;
+            };
+            if set.bare != 0 {
+                continue;
+            }
+            if let Some(oif) = set.oifs.iter().copied().find(|&oif| self.promotable(oif)) {
+                self.promote(oif)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The sets in use listing interface `ifindex`.
+    fn sets_with(&self, ifindex: u32) -> Vec<u32> {
+        self.sets_of
+            .get(&ifindex)
+            .map_or_else(Vec::new, |ids| ids.iter().copied().collect())
     }
 
     /// Drops one user of set `id`; the last one retires it.
@@ -168,6 +378,11 @@ impl OifSets {
             if self.by_list.get(&set.oifs) == Some(&id) {
                 self.by_list.remove(&set.oifs);
             }
+            for oif in &set.oifs {
+                if let Some(ids) = self.sets_of.get_mut(oif) {
+                    ids.remove(&id);
+                }
+            }
             self.retired.insert(id, set.oifs);
             self.ids.retire(id);
         }
@@ -175,9 +390,24 @@ impl OifSets {
 
     /// Stops sharing the sets that list `ifindex` (the interface is gone: the kernel removed
     /// it from their devmaps, and a new interface may get its index). Their entries keep them
-    /// until they change; new lists with that index get new sets.
-    pub fn forget_interface(&mut self, ifindex: u32) {
+    /// until they change; new lists with that index get new sets. Sets it was the bare member
+    /// of get another if they can.
+    pub fn forget_interface(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
         self.by_list.retain(|oifs, _| !oifs.contains(&ifindex));
+        self.rule_free.remove(&ifindex);
+        let was_bare = self.bare.remove(&ifindex);
+        let ids = self.sets_of.remove(&ifindex).unwrap_or_default();
+        if !was_bare {
+            return Ok(());
+        }
+        let orphans: Vec<u32> = ids
+            .into_iter()
+            .filter(|&id| self.bare_member(id) == ifindex)
+            .collect();
+        for &id in &orphans {
+            self.unset_bare(id)?;
+        }
+        self.rechoose(&orphans)
     }
 
     /// Whether sets wait for a grace period before reuse.
@@ -217,6 +447,24 @@ impl OifSets {
         let mut oifs = map.keys().collect::<Result<Vec<u32>, _>>()?;
         oifs.sort_unstable();
         Ok(oifs)
+    }
+
+    /// Set `id` as written in the kernel: its `SET_BARE_MEMBER` value (0: none) and the
+    /// members whose devmap entry runs no program, sorted.
+    pub fn read_bare(&self, id: u32) -> Result<(u32, Vec<u32>), DataPlaneError> {
+        let map = self
+            .devmaps
+            .get(id as usize)
+            .ok_or(DataPlaneError::Missing("outgoing-set devmap"))?;
+        let mut without_program = Vec::new();
+        for item in map.iter() {
+            let (oif, value) = item?;
+            if value.prog_id.is_none() {
+                without_program.push(oif);
+            }
+        }
+        without_program.sort_unstable();
+        Ok((self.bare_members.get(&id, 0)?, without_program))
     }
 
     /// Number of grace periods waited for so far.
@@ -274,8 +522,11 @@ impl OifSets {
         Ok(())
     }
 
-    /// Writes `oifs` into the (empty) devmap of set `id`.
-    fn fill(&mut self, id: u32, oifs: &[u32]) -> Result<(), DataPlaneError> {
+    /// Writes `oifs` into the (empty) devmap of set `id`, `bare` (0: none) without the egress
+    /// program.
+    fn fill(&mut self, id: u32, oifs: &[u32], bare: u32) -> Result<(), DataPlaneError> {
+        // No entry uses the set yet: the order of the writes does not matter.
+        self.bare_members.set(id, bare, 0)?;
         let egress = &self.egress;
         let map = self
             .devmaps
@@ -284,9 +535,12 @@ impl OifSets {
         let filled = oifs
             .iter()
             .enumerate()
-            .try_for_each(|(done, &oif)| match map.insert(oif, oif, Some(egress), 0) {
-                Ok(()) => Ok(()),
-                Err(e) => Err((done, DataPlaneError::from(e))),
+            .try_for_each(|(done, &oif)| {
+                let program = (oif != bare).then_some(egress);
+                match map.insert(oif, oif, program, 0) {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err((done, DataPlaneError::from(e))),
+                }
             })
             .and_then(|()| {
                 self.members

@@ -12,7 +12,7 @@ use super::{
     backend::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats},
     ids::IdPool,
     loader::{map_name, DataPlane},
-    oif_sets::OifSets,
+    oif_sets::{drops_nothing, OifSets},
     xsk::XskConfig,
     DataPlaneError,
 };
@@ -124,7 +124,8 @@ impl XdpBackend {
             _ => return Err(DataPlaneError::Missing("OIF_SETS array of maps")),
         };
         let members = plane.take_map(map_name::SET_MEMBERS)?.try_into()?;
-        let sets = OifSets::open(outer, members, egress, &users)?;
+        let bare_members = plane.take_map(map_name::SET_BARE_MEMBER)?.try_into()?;
+        let sets = OifSets::open(outer, members, egress, bare_members, &users)?;
         let entries = found
             .into_iter()
             .map(|(sg, value)| (sg, Installed::adopt(&value)))
@@ -242,6 +243,24 @@ impl XdpBackend {
         let ns = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
         self.config.set(config::REPORT_REPEAT_NS, ns, 0)?;
         Ok(())
+    }
+
+    /// The outgoing set of IPv4 entry `sg` as written in the kernel: its bare member (0:
+    /// none) and the members whose devmap entry runs no egress program (`None`: the entry has
+    /// no set). See [`OifSets`]'s "Bare members".
+    pub fn bare_member(&self, sg: SgKey) -> Result<Option<(u32, Vec<u32>)>, DataPlaneError> {
+        self.bare_member_of(self.entries.get(&sg))
+    }
+
+    /// [`XdpBackend::bare_member`] of an entry of either family.
+    fn bare_member_of(
+        &self,
+        entry: Option<&Installed>,
+    ) -> Result<Option<(u32, Vec<u32>)>, DataPlaneError> {
+        match entry.map(|entry| entry.out) {
+            Some(Outgoing::Set(id)) => self.sets.read_bare(id).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Prepares the first outgoing-interface sets ahead of traffic (see [`OifSets::reserve`]).
@@ -574,11 +593,12 @@ impl ForwardingBackend for XdpBackend {
                 0
             };
         self.ifaces.set(ifindex, iface, 0)?;
+        self.sets.set_rule_free(ifindex, drops_nothing(&iface))?;
         self.set_mirrored(ifindex, settings.mirrored)
     }
 
     fn remove_interface(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
-        self.sets.forget_interface(ifindex);
+        self.sets.forget_interface(ifindex)?;
         self.mirrored.remove(&ifindex);
         if ifindex < limits::IFACES {
             self.ifaces.set(ifindex, IfaceConfig::default(), 0)?;

@@ -3,6 +3,7 @@
 //! of the XDP lab tests ([`lab`]). Each test binary uses a part of them.
 #![allow(dead_code)]
 pub mod lab;
+pub mod rig;
 pub mod v6;
 
 use aya::programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp};

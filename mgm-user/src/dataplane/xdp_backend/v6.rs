@@ -2,7 +2,7 @@
 //! [`ForwardingBackend`](super::ForwardingBackend) with the same semantics as the IPv4 ones (the
 //! shared logic is generic over [`super::Family`]), and the per-interface admin-scope boundary.
 use super::{Installed, XdpBackend};
-use crate::dataplane::{loader::map_name, DataPlane, DataPlaneError};
+use crate::dataplane::{loader::map_name, oif_sets::drops_nothing, DataPlane, DataPlaneError};
 use aya::maps::{HashMap, MapData};
 use mgm_common::{MfeValue, Sg6Key, IFACE_FLAG_CONFIGURED, MAX_SCOPE_BOUNDARY};
 use std::collections::{HashMap as StdHashMap, HashSet};
@@ -46,6 +46,11 @@ impl Table6 {
 /// The IPv6 admin-scope boundary (the IPv6 entries are
 /// [`ForwardingBackend`](super::ForwardingBackend)'s `*6` operations).
 impl XdpBackend {
+    /// [`XdpBackend::bare_member`] of IPv6 entry `sg`.
+    pub fn bare_member6(&self, sg: Sg6Key) -> Result<Option<(u32, Vec<u32>)>, DataPlaneError> {
+        self.bare_member_of(self.v6.entries.get(&sg))
+    }
+
     /// Sets the IPv6 admin-scope boundary of interface `ifindex` (configured before with
     /// [`configure_interface`](super::ForwardingBackend::configure_interface), whose later
     /// calls keep it): packets of groups of scope `scope` or smaller are neither accepted from
@@ -64,6 +69,6 @@ impl XdpBackend {
         }
         iface.scope_boundary = scope;
         self.ifaces.set(ifindex, iface, 0)?;
-        Ok(())
+        self.sets.set_rule_free(ifindex, drops_nothing(&iface))
     }
 }
