@@ -63,11 +63,17 @@ pub mod map_name {
     pub const PUNTS_HANDLED: &str = "PUNTS_HANDLED";
     /// The interfaces of each outgoing set, for the TC program replicating jumbo frames.
     pub const SET_MEMBERS: &str = "SET_MEMBERS";
+    /// Buckets of the inlined lookup in front of `MFES`.
+    pub const MFE_PROBE: &str = "MFE_PROBE";
+    /// Buckets of the inlined lookup in front of `MFES6`.
+    pub const MFE_PROBE6: &str = "MFE_PROBE6";
     /// Every map that is pinned.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 19] = [
         STATS,
         MFES,
         MFES6,
+        MFE_PROBE,
+        MFE_PROBE6,
         MFE_STATS,
         OIF_STATS,
         IFACES,
