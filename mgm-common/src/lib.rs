@@ -165,8 +165,15 @@ pub mod stat {
     /// MTU: passed to the TC program as [`JUMBO_PASSED`] frames are (and counted there as
     /// [`JUMBO_REPLICATED`]), which applies every member's rules.
     pub const BARE_MEMBER_REFUSED: u32 = 61;
+    /// (S,G) lookups whose probe bucket (`MFE_PROBE`, `MFE_PROBE6`) was being rewritten by
+    /// userspace (odd or changed sequence number): looked up in the hash map instead.
+    pub const PROBE_TORN: u32 = 62;
+    /// (S,G) lookups not found in their probe bucket while an entry of that bucket lives only
+    /// in the hash map (the bucket was full, [`PROBE_SPILLED`](crate::PROBE_SPILLED)): looked
+    /// up in the hash map.
+    pub const PROBE_SPILLED: u32 = 63;
     /// Number of counters.
-    pub const COUNT: u32 = 62;
+    pub const COUNT: u32 = 64;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -232,6 +239,8 @@ pub mod stat {
         "jumbo_no_members",
         "jumbo_clone_failed",
         "bare_member_refused",
+        "probe_torn",
+        "probe_spilled",
     ];
 }
 
@@ -264,6 +273,20 @@ impl SgKey {
     pub const fn group_addr(&self) -> Ipv4Addr {
         let [a, b, c, d] = self.group.to_ne_bytes();
         Ipv4Addr::new(a, b, c, d)
+    }
+
+    /// The top `bits` bits of a multiplicative hash of both addresses: the slot of this
+    /// (S,G) in a table of `1 << bits` slots.
+    #[inline(always)]
+    pub const fn hash_slot(&self, bits: u32) -> u32 {
+        let key = (self.source as u64) << 32 | self.group as u64;
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as u32
+    }
+
+    /// Its bucket in `MFE_PROBE` (see [`ProbeBucket`]).
+    #[inline(always)]
+    pub const fn probe_bucket(&self) -> u32 {
+        self.hash_slot(limits::PROBE_BUCKETS.trailing_zeros())
     }
 }
 
@@ -303,22 +326,39 @@ impl Sg6Key {
         Ipv6Addr::from_bits(u128::from_be_bytes(self.group))
     }
 
+    /// Its bucket in `MFE_PROBE6` (see [`ProbeBucket`]): that of its [`digest`](Self::digest).
+    #[inline(always)]
+    pub const fn probe_bucket(&self) -> u32 {
+        self.digest().probe_bucket()
+    }
+
     /// The 64-bit digest that stands for this (S,G) in the report budget (`REPORTED_SGS`,
     /// keyed by [`SgKey`]): each address folded to 32 bits by XOR of its words. Two (S,G)s
     /// with the same digest share one budget slot and its repeat interval.
     #[inline(always)]
     pub const fn digest(&self) -> SgKey {
+        let (s, g) = (&self.source, &self.group);
+        Self::digest_of_words(&[
+            word(s, 0),
+            word(s, 4),
+            word(s, 8),
+            word(s, 12),
+            word(g, 0),
+            word(g, 4),
+            word(g, 8),
+            word(g, 12),
+        ])
+    }
+
+    /// The [`digest`](Self::digest) of the key whose native-order words (source first) are
+    /// `w` (the XDP program reads them from the packet with native loads).
+    #[inline(always)]
+    pub const fn digest_of_words(w: &[u32; 8]) -> SgKey {
         SgKey {
-            source: fold(&self.source),
-            group: fold(&self.group),
+            source: w[0] ^ w[1] ^ w[2] ^ w[3],
+            group: w[4] ^ w[5] ^ w[6] ^ w[7],
         }
     }
-}
-
-/// The XOR of the four native-order words of a 16-byte address.
-#[inline(always)]
-const fn fold(a: &[u8; 16]) -> u32 {
-    word(a, 0) ^ word(a, 4) ^ word(a, 8) ^ word(a, 12)
 }
 
 /// The native-order word at byte `i` of `a`.
@@ -638,8 +678,12 @@ pub mod config {
     /// Longest frame (bytes, Ethernet header on) a punt socket's frame holds: longer ones are
     /// not punted (`stat::TOO_LONG_TO_PUNT`); 0 = no limit.
     pub const PUNT_FRAME_MAX: u32 = 8;
+    /// 1: the ingress program looks (S,G)s up in the probe arrays before the hash maps; 0:
+    /// in the hash maps only. Set by userspace when it loads the data plane (1 on x86-64 only,
+    /// whose loads keep their order, see `mgm-user/docs/design.md`).
+    pub const PROBE: u32 = 9;
     /// Number of settings.
-    pub const COUNT: u32 = 9;
+    pub const COUNT: u32 = 10;
 }
 
 /// Slots of the `REPORT_RATE` token buckets: one per report kind, then one for the creation
@@ -671,10 +715,69 @@ impl ReportedSg {
     /// addresses.
     #[inline(always)]
     pub const fn slot(sg: SgKey) -> u32 {
-        let key = (sg.source as u64) << 32 | sg.group as u64;
-        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - limits::REPORTED_SGS.trailing_zeros()))
-            as u32
+        sg.hash_slot(limits::REPORTED_SGS.trailing_zeros())
     }
+}
+
+/// Ways (entries) of one [`ProbeBucket`].
+pub const PROBE_WAYS: usize = 4;
+
+/// `ProbeBucket::used`: an entry of this bucket found it full and lives only in the hash map,
+/// so an (S,G) not in the bucket may still have an entry there.
+pub const PROBE_SPILLED: u32 = 1 << 31;
+
+/// An (S,G) key of the probe arrays: [`SgKey`] or [`Sg6Key`], made of whole 4-byte words and
+/// at most 4-byte aligned, so that a [`ProbeBucket`] of either has no padding.
+pub trait ProbeKey: Copy + Default + PartialEq + sealed::Sealed {
+    /// Its bucket ([`SgKey::probe_bucket`], [`Sg6Key::probe_bucket`]).
+    fn bucket(&self) -> u32;
+}
+
+impl ProbeKey for SgKey {
+    fn bucket(&self) -> u32 {
+        self.probe_bucket()
+    }
+}
+
+impl ProbeKey for Sg6Key {
+    fn bucket(&self) -> u32 {
+        self.probe_bucket()
+    }
+}
+
+mod sealed {
+    /// Only the keys of this crate are [`super::ProbeKey`]s.
+    pub trait Sealed {}
+    impl Sealed for super::SgKey {}
+    impl Sealed for super::Sg6Key {}
+}
+
+/// One entry of a [`ProbeBucket`]: an (S,G) key of `MFES` or `MFES6` and its value, a copy of
+/// the hash map's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeWay<K> {
+    /// The (S,G).
+    pub key: K,
+    /// Its entry, as in the hash map.
+    pub value: MfeValue,
+}
+
+/// One bucket of the inlined lookup in front of the hash maps (`MFE_PROBE`, `MFE_PROBE6`,
+/// plain arrays indexed by [`SgKey::probe_bucket`] / [`Sg6Key::probe_bucket`]): the entries of
+/// up to [`PROBE_WAYS`] (S,G)s of the bucket, copies of the hash map's, which stays the
+/// authority. Userspace rewrites a bucket as a seqlock: `seq` odd, then the body, then `seq`
+/// even again; the program reads `seq`, the ways, `seq` again, and a torn read falls back to
+/// the hash map, as does an (S,G) not found in a [`PROBE_SPILLED`] bucket.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeBucket<K> {
+    /// Sequence number: odd while userspace rewrites the bucket.
+    pub seq: u32,
+    /// Bit `i` set: way `i` holds an entry; and [`PROBE_SPILLED`].
+    pub used: u32,
+    /// The entries.
+    pub ways: [ProbeWay<K>; PROBE_WAYS],
 }
 
 /// Per-CPU token bucket of one report kind (`REPORT_RATE[report_bucket::*]`).
@@ -711,6 +814,9 @@ pub mod limits {
     /// (S,G) hashes to one slot and overwrites whatever (S,G) was there, which then counts
     /// as new again.
     pub const REPORTED_SGS: u32 = 65_536;
+    /// Buckets of each probe array in front of the hash maps (`MFE_PROBE`, `MFE_PROBE6`; a
+    /// power of two): [`PROBE_WAYS`](crate::PROBE_WAYS) entries each, twice `MFES` in all.
+    pub const PROBE_BUCKETS: u32 = 65_536;
 }
 
 #[cfg(feature = "user")]
@@ -729,10 +835,13 @@ mod pod {
     unsafe impl aya::Pod for ReportedSg {}
     unsafe impl aya::Pod for XdpMeta {}
     unsafe impl aya::Pod for SetMembers {}
+    // SAFETY: two words and the keys' words (see `ProbeKey`): no padding.
+    unsafe impl<K: ProbeKey + aya::Pod> aya::Pod for ProbeBucket<K> {}
 }
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::{limits, JumboMeta, SetMembers, Sg6Key, SgKey};
     use core::net::{Ipv4Addr, Ipv6Addr};
 
@@ -771,6 +880,39 @@ mod tests {
         let digest = key.digest();
         assert_eq!(digest.source.to_ne_bytes(), [15, 0, 0, 0]);
         assert_eq!(digest.group, 0);
+        let words: [u32; 8] = core::array::from_fn(|i| {
+            let bytes = if i < 4 { &key.source } else { &key.group };
+            let at = (i % 4) * 4;
+            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        });
+        assert_eq!(
+            Sg6Key::digest_of_words(&words),
+            digest,
+            "from the packet's words"
+        );
+    }
+
+    #[test]
+    fn probe_buckets_have_no_padding() {
+        use super::{MfeValue, ProbeBucket, PROBE_WAYS};
+        use core::mem::size_of;
+        let way = |key: usize| key + size_of::<MfeValue>();
+        assert_eq!(size_of::<ProbeBucket<SgKey>>(), 8 + PROBE_WAYS * way(8));
+        assert_eq!(size_of::<ProbeBucket<Sg6Key>>(), 8 + PROBE_WAYS * way(32));
+    }
+
+    #[test]
+    fn probe_buckets_spread_keys_over_the_whole_array() {
+        let bucket = |i: u32| {
+            SgKey::new(
+                Ipv4Addr::from_bits(0x0a00_0000 + i),
+                Ipv4Addr::new(239, 1, 1, 1),
+            )
+            .probe_bucket()
+        };
+        let buckets: std::collections::HashSet<u32> = (0..1000).map(bucket).collect();
+        assert!(buckets.len() > 950, "{}", buckets.len());
+        assert!(buckets.iter().all(|&b| b < limits::PROBE_BUCKETS));
     }
 
     #[test]

@@ -39,11 +39,11 @@ use mgm_common::{
 
 use crate::{
     egress, ingress6,
-    maps::{count, CONFIG, IFACES, MFES, MFE_STATS, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS},
+    maps::{count, CONFIG, IFACES, MFE_STATS, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS},
     mirror,
     options::ipv4_options_ok,
     packet::{self, ptr_at, Ipv4Hdr, Link, ETH_HDR_LEN, IPPROTO_IGMP, VLAN_TAG_LEN},
-    report,
+    probe, report,
 };
 
 /// The ingress XDP program, attached to every interface mgm routes on.
@@ -109,9 +109,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         group: ip.daddr,
     };
     let ingress = ctx.ingress_ifindex() as u32;
-    // SAFETY: the value is copied out at once; MFES is not preallocated, so a concurrent update
-    // replaces the element instead of rewriting it under us.
-    let Some(entry) = (unsafe { MFES.get(sg) }).copied() else {
+    let Some(entry) = probe::find(sg) else {
         let at = Arrival {
             ingress,
             offset,

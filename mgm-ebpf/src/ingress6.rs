@@ -1,4 +1,4 @@
-//! The IPv6 branch of the ingress program: classify, look the (S,G) up in `MFES6`, then the hit
+//! The IPv6 branch of the ingress program: classify, look the (S,G) up ([`crate::probe`]), then the hit
 //! path and the miss path shared with IPv4 ([`crate::ingress::hit`], [`crate::ingress::miss`]).
 //!
 //! Order of the checks: a truncated or inconsistent fixed header (version, payload length past
@@ -15,9 +15,9 @@ use mgm_common::{report_kind, stat, Sg6Key, MAX_SCOPE_BOUNDARY};
 use crate::{
     exthdr::{self, Chain},
     ingress::{self, iface_config, verdict, Arrival, Family, Packet},
-    maps::{count, MFES6},
+    maps::count,
     packet::{self, ptr_at, Ipv6Hdr, ETH_HDR_LEN, IPV6_HDR_LEN},
-    report,
+    probe, report,
 };
 
 /// An IPv6 packet of `sg` (in the packet itself) whose header starts at `offset`.
@@ -104,9 +104,7 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool, frame_len: usize)
     count(stat::IPV6_MULTICAST);
     // The key is looked up in place, in the packet: a copy would cost 32 byte loads and stores.
     let sg = &ip.addrs;
-    // SAFETY: the value is copied out at once; MFES6 is not preallocated, so a concurrent
-    // update replaces the element instead of rewriting it under us.
-    let Some(entry) = (unsafe { MFES6.get(sg) }).copied() else {
+    let Some(entry) = probe::find6(sg) else {
         let at = Arrival {
             ingress,
             offset,

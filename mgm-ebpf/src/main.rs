@@ -25,6 +25,8 @@ mod options;
 #[cfg(target_arch = "bpf")]
 mod packet;
 #[cfg(target_arch = "bpf")]
+mod probe;
+#[cfg(target_arch = "bpf")]
 mod report;
 
 #[cfg(target_arch = "bpf")]

@@ -9,7 +9,7 @@ use aya_ebpf::{
 };
 use mgm_common::{
     config, limits, report_bucket, stat, IfaceConfig, MfeCounters, MfeValue, OifCounterKey,
-    OifCounters, RateLimit, Report, ReportedSg, SetMembers, Sg6Key, SgKey,
+    OifCounters, ProbeBucket, RateLimit, Report, ReportedSg, SetMembers, Sg6Key, SgKey,
 };
 
 /// Why frames went where they went, per CPU (indexes: `mgm_common::stat`).
@@ -35,6 +35,17 @@ pub static MFES6: HashMap<
     { limits::MFES as usize },
     { BPF_F_NO_PREALLOC as usize },
 > = HashMap::new();
+
+/// The inlined lookup in front of `MFES` (see [`crate::probe`]): copies of its entries in
+/// buckets indexed by `SgKey::probe_bucket`, which userspace rewrites as seqlocks.
+#[btf_map]
+pub static MFE_PROBE: Array<ProbeBucket<SgKey>, { limits::PROBE_BUCKETS as usize }> = Array::new();
+
+/// The inlined lookup in front of `MFES6`, as `MFE_PROBE` (buckets indexed by
+/// `Sg6Key::probe_bucket`).
+#[btf_map]
+pub static MFE_PROBE6: Array<ProbeBucket<Sg6Key>, { limits::PROBE_BUCKETS as usize }> =
+    Array::new();
 
 /// Per-entry counters (of either family), indexed by `MfeValue::stats_slot`.
 #[btf_map]

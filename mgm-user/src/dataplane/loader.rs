@@ -65,11 +65,17 @@ pub mod map_name {
     pub const SET_MEMBERS: &str = "SET_MEMBERS";
     /// The bare member of each outgoing set (its devmap entry runs no egress program).
     pub const SET_BARE_MEMBER: &str = "SET_BARE_MEMBER";
+    /// Buckets of the inlined lookup in front of `MFES`.
+    pub const MFE_PROBE: &str = "MFE_PROBE";
+    /// Buckets of the inlined lookup in front of `MFES6`.
+    pub const MFE_PROBE6: &str = "MFE_PROBE6";
     /// Every map that is pinned.
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 20] = [
         STATS,
         MFES,
         MFES6,
+        MFE_PROBE,
+        MFE_PROBE6,
         MFE_STATS,
         OIF_STATS,
         IFACES,

@@ -8,6 +8,9 @@
 //!
 //! IPv6 entries live in `MFES6` ([`v6`]) with the same logic ([`family`]), sharing the counter
 //! slots, the outgoing sets and the per-interface counters with IPv4.
+//!
+//! Every write and removal of an entry is mirrored into the probe array in front of its hash
+//! map ([`probe`]), which the program reads first.
 use super::{
     backend::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats},
     ids::IdPool,
@@ -28,9 +31,11 @@ use std::{
 
 mod family;
 mod mirror;
+mod probe;
 mod v6;
 use family::Family;
 pub use mirror::{monotonic_ns, MAX_SAMPLE_INTERVAL};
+use probe::Probe;
 
 /// Default rate of reports per CPU and kind (misses, wrong-if): 1000 per second...
 const DEFAULT_REPORTS_PER_SEC: u64 = 1000;
@@ -81,6 +86,8 @@ struct Installed {
 /// The XDP backend, owning the forwarding maps of a [`DataPlane`].
 pub struct XdpBackend {
     mfes: HashMap<MapData, SgKey, MfeValue>,
+    /// The probe array in front of `mfes`.
+    probe: Probe<SgKey>,
     mfe_stats: PerCpuArray<MapData, MfeCounters>,
     oif_stats: PerCpuHashMap<MapData, OifCounterKey, OifCounters>,
     ifaces: Array<MapData, IfaceConfig>,
@@ -106,7 +113,19 @@ impl XdpBackend {
     pub fn new(plane: &mut DataPlane) -> Result<Self, DataPlaneError> {
         let mfes: HashMap<MapData, SgKey, MfeValue> = plane.take_map(map_name::MFES)?.try_into()?;
         let found = mfes.iter().collect::<Result<Vec<_>, _>>()?;
+        // A data plane loaded unpinned has new, empty maps.
+        let fresh = plane.pin_dir().is_none();
+        let probe = Probe::adopt(
+            plane.take_map(map_name::MFE_PROBE)?.try_into()?,
+            found.iter().map(|(sg, value)| (sg, value)),
+            fresh,
+        )?;
         let (mfes6, found6) = v6::Table6::open(plane)?;
+        let probe6 = Probe::adopt(
+            plane.take_map(map_name::MFE_PROBE6)?.try_into()?,
+            found6.iter().map(|(sg, value)| (sg, value)),
+            fresh,
+        )?;
         let values = found
             .iter()
             .map(|(_, v)| v)
@@ -130,7 +149,7 @@ impl XdpBackend {
             .into_iter()
             .map(|(sg, value)| (sg, Installed::adopt(&value)))
             .collect();
-        let v6 = v6::Table6::adopt(mfes6, found6);
+        let v6 = v6::Table6::adopt(mfes6, probe6, found6);
         let watermark = slots_used.iter().max().map_or(0, |max| max + 1);
         if watermark > limits::MFES {
             return Err(DataPlaneError::Invalid(
@@ -148,6 +167,7 @@ impl XdpBackend {
         }
         let mut backend = Self {
             mfes,
+            probe,
             mfe_stats: plane.take_map(map_name::MFE_STATS)?.try_into()?,
             oif_stats: plane.take_map(map_name::OIF_STATS)?.try_into()?,
             ifaces,
@@ -170,6 +190,10 @@ impl XdpBackend {
         backend.set_mirror_defaults()?;
         backend.set_report_repeat(DEFAULT_REPORT_REPEAT)?;
         backend.set_punt_frame_size(XskConfig::default().frame_size)?;
+        // The program's reads of a bucket rely on loads keeping their order (see
+        // `mgm-ebpf/src/probe.rs`): elsewhere the hash maps alone answer.
+        let probe_on = cfg!(target_arch = "x86_64");
+        backend.config.set(config::PROBE, u64::from(probe_on), 0)?;
         Ok(backend)
     }
 
@@ -415,7 +439,10 @@ impl XdpBackend {
                 _ => 0,
             },
         };
-        K::map_mut(self).insert(sg, value, 0)?;
+        let rewrite = K::probe_mut(self).begin_write(sg, value)?;
+        let written = K::map_mut(self).insert(sg, value, 0);
+        K::probe_mut(self).finish(rewrite, written.is_ok());
+        written?;
         Ok(())
     }
 

@@ -1,7 +1,11 @@
 //! The two address families' tables of the backend and the entry operations over either: the
 //! same logic over `MFES` (IPv4, [`SgKey`]) and `MFES6` (IPv6, [`Sg6Key`]). Both share the
 //! counter slots, the outgoing sets and the per-interface counters.
-use super::{normalize, Installed, Outgoing, XdpBackend};
+use super::{
+    normalize,
+    probe::{Key, Probe},
+    Installed, Outgoing, XdpBackend,
+};
 use crate::dataplane::{
     backend::{InstalledMfe, MfeStats, OifStats},
     oif_sets::OifSets,
@@ -15,15 +19,16 @@ use mgm_common::{
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
     fmt::Display,
-    hash::Hash,
 };
 
 /// An (S,G) key of one family, and where the backend keeps that family's entries.
-pub(super) trait Family: aya::Pod + Eq + Hash + Display {
+pub(super) trait Family: Key + Display {
     /// The family's MFE map.
     fn map(backend: &XdpBackend) -> &HashMap<MapData, Self, MfeValue>;
     /// The family's MFE map, to change it.
     fn map_mut(backend: &mut XdpBackend) -> &mut HashMap<MapData, Self, MfeValue>;
+    /// The probe array in front of the family's MFE map.
+    fn probe_mut(backend: &mut XdpBackend) -> &mut Probe<Self>;
     /// The family's bookkeeping of installed entries.
     fn entries(backend: &XdpBackend) -> &StdHashMap<Self, Installed>;
     /// The family's bookkeeping of installed entries, to change it.
@@ -40,6 +45,9 @@ impl Family for SgKey {
     }
     fn map_mut(backend: &mut XdpBackend) -> &mut HashMap<MapData, Self, MfeValue> {
         &mut backend.mfes
+    }
+    fn probe_mut(backend: &mut XdpBackend) -> &mut Probe<Self> {
+        &mut backend.probe
     }
     fn entries(backend: &XdpBackend) -> &StdHashMap<Self, Installed> {
         &backend.entries
@@ -61,6 +69,9 @@ impl Family for Sg6Key {
     }
     fn map_mut(backend: &mut XdpBackend) -> &mut HashMap<MapData, Self, MfeValue> {
         &mut backend.v6.mfes
+    }
+    fn probe_mut(backend: &mut XdpBackend) -> &mut Probe<Self> {
+        &mut backend.v6.probe
     }
     fn entries(backend: &XdpBackend) -> &StdHashMap<Self, Installed> {
         &backend.v6.entries
@@ -121,7 +132,16 @@ impl XdpBackend {
         let old = K::entries_mut(self)
             .remove(&sg)
             .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))?;
-        if let Err(e) = K::map_mut(self).remove(&sg) {
+        let rewrite = match K::probe_mut(self).begin_remove(&sg) {
+            Ok(rewrite) => rewrite,
+            Err(e) => {
+                K::entries_mut(self).insert(sg, old);
+                return Err(e);
+            }
+        };
+        let removed = K::map_mut(self).remove(&sg);
+        K::probe_mut(self).finish(rewrite, removed.is_ok());
+        if let Err(e) = removed {
             K::entries_mut(self).insert(sg, old);
             return Err(e.into());
         }

@@ -1,7 +1,7 @@
 //! IPv6 entries: the `MFES6` map and its bookkeeping, behind the `*6` operations of
 //! [`ForwardingBackend`](super::ForwardingBackend) with the same semantics as the IPv4 ones (the
 //! shared logic is generic over [`super::Family`]), and the per-interface admin-scope boundary.
-use super::{Installed, XdpBackend};
+use super::{Installed, Probe, XdpBackend};
 use crate::dataplane::{loader::map_name, oif_sets::drops_nothing, DataPlane, DataPlaneError};
 use aya::maps::{HashMap, MapData};
 use mgm_common::{MfeValue, Sg6Key, IFACE_FLAG_CONFIGURED, MAX_SCOPE_BOUNDARY};
@@ -10,6 +10,8 @@ use std::collections::{HashMap as StdHashMap, HashSet};
 /// The IPv6 table of the backend.
 pub(super) struct Table6 {
     pub(super) mfes: HashMap<MapData, Sg6Key, MfeValue>,
+    /// The probe array in front of `mfes`.
+    pub(super) probe: Probe<Sg6Key>,
     pub(super) entries: StdHashMap<Sg6Key, Installed>,
     /// Entries to create in hold mode (see [`XdpBackend::hold_on_create6`]).
     pub(super) hold_on_create: HashSet<Sg6Key>,
@@ -29,14 +31,19 @@ impl Table6 {
         Ok((mfes, found))
     }
 
-    /// The table over `mfes`, adopting the entries `found` in it.
-    pub(super) fn adopt(mfes: HashMap<MapData, Sg6Key, MfeValue>, found: Found6) -> Self {
+    /// The table over `mfes` and its `probe`, adopting the entries `found` in it.
+    pub(super) fn adopt(
+        mfes: HashMap<MapData, Sg6Key, MfeValue>,
+        probe: Probe<Sg6Key>,
+        found: Found6,
+    ) -> Self {
         let entries = found
             .into_iter()
             .map(|(sg, value)| (sg, Installed::adopt(&value)))
             .collect();
         Self {
             mfes,
+            probe,
             entries,
             hold_on_create: HashSet::new(),
         }
