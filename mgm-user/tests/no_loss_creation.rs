@@ -5,7 +5,7 @@
 mod support;
 
 use mgm_user::lab::{Host, Lab};
-use std::net::Ipv4Addr;
+use std::{net::Ipv4Addr, time::Duration};
 use support::{interfaces, test_send, Mgmd};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 7, 7, 7);
@@ -197,5 +197,22 @@ fn mgmd_under_sched_fifo_runs_every_thread_real_time_and_loses_nothing() -> anyh
         !policies.is_empty() && policies.iter().all(|&p| p == (libc::SCHED_FIFO as u32, 10)),
         "(policy, priority) of mgmd's threads: {policies:?}"
     );
+    // A reload applies a changed priority, and its removal, to every thread (the creation
+    // thread included).
+    let interfaces = interfaces(&[("up0", ""), ("rcv1", "")]);
+    for (daemon, expected) in [
+        ("realtime_priority = 20\n", (libc::SCHED_FIFO as u32, 20)),
+        ("", (libc::SCHED_OTHER as u32, 0)),
+    ] {
+        mgmd.reload(&format!("{daemon}{interfaces}"))?;
+        support::wait_for(
+            &format!("every thread at {expected:?} after the reload"),
+            Duration::from_secs(10),
+            || {
+                let policies = thread_policies(mgmd.pid())?;
+                Ok(policies.iter().all(|&p| p == expected).then_some(()))
+            },
+        )?;
+    }
     Ok(())
 }

@@ -41,8 +41,8 @@ pub struct DaemonConfig {
     /// it replaces the oldest (see the MGM's `capacity` module).
     pub max_negative_entries: u32,
     /// `SCHED_FIFO` priority (1–99) of every mgmd thread, so that creating entries and
-    /// forwarding held packets keep up under CPU load; `None`: the normal scheduler. Read at
-    /// start.
+    /// forwarding held packets keep up under CPU load; `None`: the normal scheduler. A reload
+    /// that changes it applies it to every thread.
     pub realtime_priority: Option<u8>,
 }
 

@@ -1,13 +1,15 @@
 //! mgmd: one process owning the MGM core, the XDP data plane, IGMP and the protocols.
 //!
-//! One task owns the [`Router`]; every input reaches it through this loop (data-plane reports,
-//! IGMP datagrams, link and route events, API commands, timers, signals), so the router needs no
-//! locks. SIGHUP re-reads the configuration and applies only the difference; SIGINT/SIGTERM
-//! detach from the interfaces and stop.
+//! The [`Router`] takes one input at a time under one lock: the creation thread
+//! ([`creation`]) brings it data-plane reports and punted packets, this loop everything else
+//! (IGMP datagrams, link and route events, API commands, timers, signals) and what the thread
+//! left to it. SIGHUP re-reads the configuration and applies only the difference;
+//! SIGINT/SIGTERM detach from the interfaces and stop.
 mod access;
 mod api_calls;
 mod api_events;
 mod api_family;
+mod creation;
 mod dispatch;
 mod hold;
 mod igmp_io;
@@ -69,8 +71,6 @@ const STATS_INTERVAL: Duration = Duration::from_secs(30);
 const STATS_SLICE_PAUSE: Duration = Duration::from_millis(1);
 /// How often punt sockets and hold queues are looked after without a wake-up.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
-/// Most data-plane reports handled per turn of the main loop, after the one that woke it.
-const REPORT_BATCH: usize = 1024;
 
 fn load_config(options: &Options) -> Result<Config> {
     let mut config = match &options.config {
@@ -97,12 +97,12 @@ fn load_config(options: &Options) -> Result<Config> {
 /// Runs mgmd until SIGINT or SIGTERM.
 pub async fn run(options: Options) -> Result<()> {
     let config = load_config(&options)?;
-    if let Some(priority) = config.daemon.realtime_priority {
-        realtime::apply(priority)?;
+    if config.daemon.realtime_priority.is_some() {
+        realtime::apply(config.daemon.realtime_priority)?;
     }
     let (mut plane, pins) = pins::load_plane(&config.daemon)?;
     forward_ebpf_logs(&mut plane);
-    let reports = crate::dataplane::ReportReader::new(&mut plane)?.into_async()?;
+    let reports = crate::dataplane::ReportReader::new(&mut plane)?;
     let igmp_io = match igmp_io::IgmpIo::open() {
         Ok(io) => Some(io),
         Err(e) => {
@@ -120,6 +120,7 @@ pub async fn run(options: Options) -> Result<()> {
     let api_socket = config.daemon.api_socket_path();
     let metrics_config = config.metrics.clone();
     let daemon_config = config.daemon.clone();
+    let mut realtime_priority = config.daemon.realtime_priority;
     let mut router = Router::new(config, plane, igmp_io, mld_io)?;
     let (present_routes, route_events) = routes::watch::<std::net::Ipv4Addr>().await?;
     router.routes_present(present_routes);
@@ -149,6 +150,12 @@ pub async fn run(options: Options) -> Result<()> {
         true => Some(open_mirror(&mut router)?),
         false => None,
     };
+    let (igmp_io, mld_io) = (router.igmp_io(), router.mld_io());
+    let (sockets, buffer) = router.punt_reader();
+    let shared = creation::Shared::new(router, reports);
+    let (wake, mut woken) = mpsc::channel(1);
+    let creation = creation::Creation::spawn(shared.clone(), sockets, buffer, wake)
+        .context("starting the creation thread")?;
     let mut heartbeat = tokio::time::interval(mirror::HEARTBEAT_INTERVAL);
     let mut resync = tokio::time::interval(mirror::RESYNC_INTERVAL);
     notify::ready();
@@ -157,7 +164,6 @@ pub async fn run(options: Options) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let mut reports = reports;
     let mut link_events = pin!(link_events);
     let mut route_events = pin!(route_events);
     let mut route_events6 = pin!(route_events6);
@@ -167,17 +173,13 @@ pub async fn run(options: Options) -> Result<()> {
     let mut stats_slices = tokio::time::interval(STATS_SLICE_PAUSE);
     stats_slices.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
-    let mut punted = {
-        let (sockets, buffer) = router.punt_reader();
-        punt_reader::spawn(sockets, buffer)
-    };
     let mut reporting = dispatch::Reporting {
         pins,
         rates: mfe_rates::MfeRates::default(),
     };
     loop {
-        let deadline = router
-            .next_deadline()
+        let deadline = shared
+            .next_deadline(&shared.router())
             .map(Instant::from_std)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         // The core reads no clock: each input carries the time it happened.
@@ -185,43 +187,45 @@ pub async fn run(options: Options) -> Result<()> {
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
-            _ = sighup.recv() => reload(&mut router, &server, &options),
-            report = reports.next() => match report {
-                Ok(report) => {
-                    router.report(report, now());
-                    // A batch per wake-up: under a spray, one report per turn of the loop
-                    // would leave creation alerts waiting behind the punt path.
-                    for report in std::iter::from_fn(|| reports.try_next()).take(REPORT_BATCH) {
-                        router.report(report, now());
-                    }
-                }
-                Err(e) => { error!(error = %e, "data-plane reports failed"); break; }
-            },
-            datagram = igmp_recv(router.igmp_io()) => match datagram {
+            _ = sighup.recv() => {
+                reload(&mut shared.router(), &server, &options, &mut realtime_priority)
+            }
+            Some(()) = woken.recv() => shared.catch_up(&mut shared.router()),
+            datagram = igmp_recv(igmp_io.as_deref()) => match datagram {
                 Ok(igmp_io::Received::Datagram(ifindex, bytes)) => {
-                    router.igmp_datagram(ifindex, &bytes, now())
+                    shared.router().igmp_datagram(ifindex, &bytes, now())
                 }
                 Ok(igmp_io::Received::Dropped(ifindex, reason)) => {
-                    router.igmp_dropped(ifindex, reason)
+                    shared.router().igmp_dropped(ifindex, reason)
                 }
                 Err(e) => warn!(error = %e, "IGMP receive failed"),
             },
-            packet = mld_recv(router.mld_io()) => match packet {
+            packet = mld_recv(mld_io.as_deref()) => match packet {
                 Ok(mld_io::Received::Packet(ifindex, bytes)) => {
-                    router.mld_packet(ifindex, &bytes, now())
+                    shared.router().mld_packet(ifindex, &bytes, now())
                 }
-                Ok(mld_io::Received::Dropped(ifindex, reason)) => router.mld_dropped(ifindex, reason),
+                Ok(mld_io::Received::Dropped(ifindex, reason)) => {
+                    shared.router().mld_dropped(ifindex, reason)
+                }
                 Err(e) => warn!(error = %e, "MLD receive failed"),
             },
-            Some(event) = link_events.next() => match event {
-                LinkEvent::Changed(link) => router.link_changed(link, now()),
-                LinkEvent::Removed { name, .. } => router.link_removed(&name, now()),
-                LinkEvent::Ipv4Addresses(ifindex) => router.ipv4_addresses_changed(ifindex, now()),
-                LinkEvent::Ipv6Addresses(ifindex) => router.ipv6_addresses_changed(ifindex, now()),
-            },
-            Some(event) = route_events.next() => router.route_event(event, now()),
-            Some(event) = route_events6.next() => router.route_event6(event, now()),
+            Some(event) = link_events.next() => {
+                let mut router = shared.router();
+                match event {
+                    LinkEvent::Changed(link) => router.link_changed(link, now()),
+                    LinkEvent::Removed { name, .. } => router.link_removed(&name, now()),
+                    LinkEvent::Ipv4Addresses(ifindex) => {
+                        router.ipv4_addresses_changed(ifindex, now())
+                    }
+                    LinkEvent::Ipv6Addresses(ifindex) => {
+                        router.ipv6_addresses_changed(ifindex, now())
+                    }
+                }
+            }
+            Some(event) = route_events.next() => shared.router().route_event(event, now()),
+            Some(event) = route_events6.next() => shared.router().route_event6(event, now()),
             Some(command) = commands.recv() => {
+                let mut router = shared.router();
                 router.advance(now());
                 match command {
                     Command::Request { connection, request, events, reply } => {
@@ -239,6 +243,7 @@ pub async fn run(options: Options) -> Result<()> {
                 stats_walk.get_or_insert_with(router::StatsWalk::default);
             }
             _ = stats_slices.tick(), if stats_walk.is_some() => {
+                let mut router = shared.router();
                 let started = now();
                 let walk = stats_walk.as_mut().expect("checked by the branch's condition");
                 let done = router.stats_walk_step(walk, started, router::SLICE_ENTRIES);
@@ -251,11 +256,12 @@ pub async fn run(options: Options) -> Result<()> {
                     release_free_heap();
                 }
             }
-            _ = housekeeping.tick() => router.housekeeping(now()),
-            Some(()) = punted.recv() => router.drain_punts(now()),
-            _ = tokio::time::sleep_until(deadline) => router.tick(now()),
+            _ = housekeeping.tick() => shared.router().housekeeping(now()),
+            _ = tokio::time::sleep_until(deadline) => shared.router().tick(now()),
             _ = watchdog_tick(&mut watchdog) => notify::watchdog_ping(),
-            received = mirror_recv(mirror_watch.as_mut()) => match received {
+            received = mirror_recv(mirror_watch.as_mut()) => {
+                let mut router = shared.router();
+                match received {
                 Ok(mirror::socket::Received::Events(events, events6)) => {
                     tracing::debug!(?events, ?events6, "kernel multicast route messages");
                     for event in events {
@@ -280,20 +286,23 @@ pub async fn run(options: Options) -> Result<()> {
                     error!(error = %e, "following the kernel's multicast routes failed: stopping");
                     break;
                 }
-            },
-            _ = heartbeat.tick(), if mirror_watch.is_some() => router.mirror_heartbeat(),
+                }
+            }
+            _ = heartbeat.tick(), if mirror_watch.is_some() => shared.router().mirror_heartbeat(),
             _ = resync.tick(), if mirror_watch.is_some() => {
+                let mut router = shared.router();
                 redump(&mut router);
                 redump6(&mut router);
             }
         }
     }
     notify::stopping();
+    creation.stop();
     server.stop();
     if let Some(metrics) = metrics {
         metrics.abort();
     }
-    router.shutdown();
+    shared.router().shutdown();
     Ok(())
 }
 
@@ -351,11 +360,23 @@ async fn igmp_recv(io: Option<&igmp_io::IgmpIo>) -> std::io::Result<igmp_io::Rec
     }
 }
 
-fn reload(router: &mut Router, server: &server::ApiServer, options: &Options) {
+fn reload(
+    router: &mut Router,
+    server: &server::ApiServer,
+    options: &Options,
+    realtime_priority: &mut Option<u8>,
+) {
     notify::reloading();
     match load_config(options) {
         Ok(config) => {
             info!("SIGHUP: configuration reloaded");
+            let priority = config.daemon.realtime_priority;
+            if priority != *realtime_priority {
+                match realtime::apply(priority) {
+                    Ok(()) => *realtime_priority = priority,
+                    Err(e) => error!(error = %e, "SIGHUP: keeping the scheduling policy"),
+                }
+            }
             server.reconfigure(&config.daemon);
             router.reload(config, std::time::Instant::now());
             notify::reloaded("forwarding (configuration reloaded)");

@@ -1,9 +1,10 @@
-//! Reads the punt sockets from a thread of its own, so that a flow's first burst leaves the
-//! punt rings as fast as it arrives, however busy the main loop is: the frames wait in a
-//! bounded buffer ([`PuntBuffer`]) until the main loop takes them, and the UMEM only has to
-//! cover the thread's wake-up (which is why it can be small, see `executor.rs`).
+//! The punted frames the creation thread (`daemon::creation`) read while the main loop had the
+//! router, so that a flow's first burst leaves the punt rings as fast as it arrives, however
+//! busy the main loop is: the frames wait in a bounded buffer ([`PuntBuffer`]) until the router
+//! takes them, and the UMEM only has to cover the thread's wake-up (which is why it can be
+//! small, see `executor.rs`).
 //!
-//! The main loop takes the buffer and then reads the rings itself
+//! The router takes the buffer and then reads the rings itself
 //! ([`PuntBuffer::take_with_rings`]), under the sockets' lock that the thread holds while it
 //! moves frames from the rings to the buffer: what was punted before a call is always in its
 //! answer, in arrival order (an entry's hold queue is released only after that).
@@ -16,21 +17,18 @@ use super::{hold::PuntTag, router::Punted};
 use crate::dataplane::{IfaceSockets, SharedSockets};
 use std::{
     collections::BTreeMap,
-    os::fd::AsRawFd,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Condvar, Mutex, MutexGuard, PoisonError,
+        Condvar, Mutex, MutexGuard, PoisonError,
     },
     time::Duration,
 };
-use tokio::sync::mpsc;
 
 /// Frames the buffer holds before the thread stops reading the rings (the 5000 back-to-back
 /// first packets of `tests/no_loss_creation.rs` fit).
 pub const PUNT_BUFFER_FRAMES: usize = 8192;
 
-/// How long the thread's waits last at most (poll, room in the buffer, no sockets), so that it
-/// notices when the main loop has gone.
+/// How long the thread waits at most for room in the buffer.
 const WAIT: Duration = Duration::from_millis(50);
 
 /// Punted frames between the thread and the main loop.
@@ -50,8 +48,12 @@ impl PuntBuffer {
     /// Moves the buffered frames, then those still in the rings of `sockets`, to `out`.
     pub fn take_with_rings(&self, sockets: &SharedSockets, out: &mut Vec<Punted>) {
         let mut sockets = sockets.lock().unwrap_or_else(PoisonError::into_inner);
-        out.append(&mut self.lock());
-        self.room.notify_one();
+        let mut frames = self.lock();
+        // Only the reader of a full buffer waits for room (and a notification is a syscall).
+        if frames.len() >= PUNT_BUFFER_FRAMES {
+            self.room.notify_one();
+        }
+        out.append(&mut frames);
         read_rings(&mut sockets, out);
     }
 
@@ -90,63 +92,17 @@ fn read_rings(sockets: &mut BTreeMap<u32, IfaceSockets>, out: &mut Vec<Punted>) 
     }
 }
 
-/// Starts the thread that moves punted frames from the rings of `sockets` to `buffer`; the
-/// receiver gets a message when there are frames to take (one at a time: a message not yet
-/// received stands for every frame since).
-pub fn spawn(sockets: SharedSockets, buffer: Arc<PuntBuffer>) -> mpsc::Receiver<()> {
-    let (tx, rx) = mpsc::channel(1);
-    std::thread::spawn(move || {
-        while !tx.is_closed() {
-            let mut polled: Vec<libc::pollfd> = sockets
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .values()
-                .flat_map(|iface| &iface.sockets)
-                .map(|socket| libc::pollfd {
-                    fd: socket.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
-                .collect();
-            if polled.is_empty() {
-                std::thread::sleep(WAIT);
-                continue;
-            }
-            // SAFETY: `polled` is a valid array of pollfds for the call's duration. A socket
-            // closed meanwhile (its interface left service) makes poll report POLLNVAL or
-            // wake spuriously, which only costs one look at the rings.
-            let ready = unsafe {
-                libc::poll(
-                    polled.as_mut_ptr(),
-                    polled.len() as libc::nfds_t,
-                    WAIT.as_millis() as i32,
-                )
-            };
-            if ready <= 0 {
-                continue;
-            }
-            if polled.iter().all(|p| p.revents & libc::POLLIN == 0) {
-                // Readable without frames (an error or a closed socket): no busy loop.
-                std::thread::sleep(Duration::from_millis(1));
-                continue;
-            }
-            if !buffer.has_room() {
-                continue;
-            }
-            let moved = {
-                let mut sockets = sockets.lock().unwrap_or_else(PoisonError::into_inner);
-                let mut frames = buffer.lock();
-                let before = frames.len();
-                read_rings(&mut sockets, &mut frames);
-                frames.len() - before
-            };
-            // Nothing moved: the main loop took the frames first.
-            if moved > 0 {
-                let _ = tx.try_send(());
-            }
-        }
-    });
-    rx
+/// Moves what the rings of `sockets` hold to `buffer` (the creation thread's step while the
+/// main loop has the router): the number of frames moved, 0 when the buffer had no room.
+pub fn buffer_rings(sockets: &SharedSockets, buffer: &PuntBuffer) -> usize {
+    if !buffer.has_room() {
+        return 0;
+    }
+    let mut sockets = sockets.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut frames = buffer.lock();
+    let before = frames.len();
+    read_rings(&mut sockets, &mut frames);
+    frames.len() - before
 }
 
 #[cfg(test)]

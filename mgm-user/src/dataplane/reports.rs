@@ -126,6 +126,12 @@ impl ReportReader {
         next_report(&mut self.repeat).or_else(|| next_report(&mut self.first))
     }
 
+    /// The rings' descriptors, readable while a record waits, for a poll of one's own.
+    pub fn fds(&self) -> [std::os::fd::RawFd; 2] {
+        use std::os::fd::AsRawFd as _;
+        [self.repeat.as_raw_fd(), self.first.as_raw_fd()]
+    }
+
     /// Turns the reader into an async one (needs a tokio runtime with I/O enabled).
     pub fn into_async(self) -> Result<AsyncReportReader, DataPlaneError> {
         let register = |ring: RingBuf<MapData>| {

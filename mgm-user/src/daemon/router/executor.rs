@@ -29,9 +29,9 @@ use tracing::{debug, info, warn};
 
 /// UMEM of one interface's punt sockets, in 2 KiB frames (8 MiB, resident: the kernel pins
 /// it), shared by its receive queues (at least 64 frames each). A new entry starts in hold
-/// mode, so the first burst of a flow goes through the punt path whole; the punt reader
-/// thread moves it from the rings to a buffer of its own as it arrives
-/// (`daemon::punt_reader`), so the UMEM only covers the thread's wake-up, not the main
+/// mode, so the first burst of a flow goes through the punt path whole; the creation thread
+/// takes it from the rings as it arrives (`daemon::creation`, into a buffer of its own while
+/// the main loop has the router), so the UMEM only covers the thread's wake-up, not the main
 /// loop's work.
 const PUNT_FRAMES_PER_INTERFACE: u32 = 4096;
 
@@ -42,10 +42,10 @@ pub type Router = RouterCore<XdpBackend, DaemonIo>;
 pub struct DaemonIo {
     plane: DataPlane,
     punt: PuntSockets,
-    /// What the punt reader thread took from the rings (`daemon::punt_reader`).
+    /// What the creation thread took from the rings (`daemon::punt_reader`).
     punted: Arc<PuntBuffer>,
-    igmp_io: Option<IgmpIo>,
-    mld_io: Option<MldIo>,
+    igmp_io: Option<Arc<IgmpIo>>,
+    mld_io: Option<Arc<MldIo>>,
     host_joins: BTreeMap<HostJoin, socket2::Socket>,
     /// Sends the packets released from the hold queues (AF_PACKET, whole frames).
     released: PacketSocket,
@@ -92,8 +92,8 @@ impl Router {
             plane,
             punt,
             punted: Arc::default(),
-            igmp_io,
-            mld_io,
+            igmp_io: igmp_io.map(Arc::new),
+            mld_io: mld_io.map(Arc::new),
             host_joins: BTreeMap::new(),
             // Protocol 0: a socket that only sends.
             released: PacketSocket::open(Framing::Frames, 0)?,
@@ -134,17 +134,17 @@ impl Router {
         }
     }
 
-    /// The IGMP sockets.
-    pub fn igmp_io(&self) -> Option<&IgmpIo> {
-        self.io.igmp_io.as_ref()
+    /// The IGMP sockets (shared with the main loop, which waits on them without the router).
+    pub fn igmp_io(&self) -> Option<Arc<IgmpIo>> {
+        self.io.igmp_io.clone()
     }
 
-    /// The MLD sockets.
-    pub fn mld_io(&self) -> Option<&MldIo> {
-        self.io.mld_io.as_ref()
+    /// The MLD sockets (as [`Router::igmp_io`]).
+    pub fn mld_io(&self) -> Option<Arc<MldIo>> {
+        self.io.mld_io.clone()
     }
 
-    /// The punt sockets and the buffer the punt reader thread fills.
+    /// The punt sockets and the buffer the creation thread fills.
     pub fn punt_reader(&self) -> (SharedSockets, Arc<PuntBuffer>) {
         (self.io.punt.shared(), self.io.punted.clone())
     }
