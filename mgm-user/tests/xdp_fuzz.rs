@@ -9,7 +9,7 @@
 //! (an independent parser, not mgm's own wire views). In particular it redirects only well-formed IPv4 multicast data (not link-local, not
 //! IGMP, valid header checksum, TTL > 1, matching entry and ingress interface), and a redirected
 //! frame leaves untagged with TTL−1, a valid header checksum and nothing else changed but the
-//! source MAC of a single-interface copy; malformed
+//! source MAC (a single interface's, or the set's bare member's for a broadcast); malformed
 //! frames are dropped, never redirected, and every frame is counted.
 //!
 //! The fast path checks the IPv4 header's version, lengths and checksum, and the options'
@@ -21,7 +21,7 @@
 //! groups of every kind, mutated) go through the same property: the fixed header is read with
 //! etherparse, the extension-header chain with the model's own walk of RFC 8200 (etherparse
 //! stops at a repeated header type, which a router must walk past); a redirected frame leaves
-//! untagged with the hop limit − 1 and nothing else changed but a single interface's MAC.
+//! untagged with the hop limit − 1 and nothing else changed but the source MAC, as for IPv4.
 mod fuzz_model6;
 mod xdp_common;
 
@@ -161,7 +161,7 @@ fn options_well_formed(options: &[u8]) -> bool {
 /// The frame (after the metadata, if any) a redirect must leave, and the frame to expect:
 /// untagged, TTL−1, the single interface's MAC as source on the direct path, all else
 /// unchanged but the checksum, which is taken from the output (and must verify on its own).
-fn forwarded<'a>(input: &[u8], out: &'a [u8]) -> (&'a [u8], Vec<u8>, bool) {
+fn forwarded<'a>(input: &[u8], out: &'a [u8], set_mac: [u8; 6]) -> (&'a [u8], Vec<u8>, bool) {
     let (offset, ip) = ipv4_of(input).expect("well-formed").expect("IPv4");
     let direct = ip.header().destination_addr() == GROUP;
     let mut expected = input[..12].to_vec();
@@ -172,6 +172,7 @@ fn forwarded<'a>(input: &[u8], out: &'a [u8]) -> (&'a [u8], Vec<u8>, bool) {
         expected[6..12].copy_from_slice(&mac_of(0));
         out
     } else {
+        expected[6..12].copy_from_slice(&set_mac);
         let (meta, out) = metadata_of(out);
         let copy = (meta.len, meta.hops, meta.scope);
         let wanted = (
@@ -303,6 +304,8 @@ struct Tally {
     through_set: u64,
     /// IPv6 frames redirected (also counted in `direct` or `through_set`).
     ipv6: u64,
+    /// The source MAC every broadcast copy leaves ingress with: the set's bare member's.
+    set_mac: [u8; 6],
 }
 
 /// Runs `frame` and checks the verdict (and the output of a redirect) against the model.
@@ -318,7 +321,7 @@ fn check(fx: &mut Fixture, frame: &[u8], ifindex: u32, tally: &mut Tally) {
     }
     if verdict == XDP_REDIRECT {
         if let Some(offset) = ipv6_offset(frame) {
-            let (out, expected, direct) = forwarded6(frame, offset, &out);
+            let (out, expected, direct) = forwarded6(frame, offset, &out, tally.set_mac);
             tally.ipv6 += 1;
             if direct {
                 tally.direct += 1;
@@ -328,7 +331,7 @@ fn check(fx: &mut Fixture, frame: &[u8], ifindex: u32, tally: &mut Tally) {
             assert_eq!(out, expected, "redirected frame {frame:02x?}");
             return;
         }
-        let (out, expected, direct) = forwarded(frame, &out);
+        let (out, expected, direct) = forwarded(frame, &out, tally.set_mac);
         if direct {
             tally.direct += 1;
         } else {
@@ -358,7 +361,16 @@ fn random_frames_are_never_forwarded_unless_well_formed() {
         .expect("install the IPv6 set entry");
     let wrong_if = fx.oifs[1];
     let mut rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
-    let mut tally = Tally::default();
+    let (bare, _) = fx
+        .backend
+        .bare_member(SgKey::new(SOURCE, SET_GROUP))
+        .expect("read")
+        .expect("a set");
+    let member = both.iter().position(|&oif| oif == bare).expect("a member");
+    let mut tally = Tally {
+        set_mac: mac_of(member),
+        ..Tally::default()
+    };
     let mut frames = 0u64;
     for vlan in [false, true] {
         for options in [Vec::new(), vec![0x94, 4, 0, 0], vec![1; 40]] {
@@ -418,6 +430,7 @@ fn random_frames_are_never_forwarded_unless_well_formed() {
         direct,
         through_set,
         ipv6,
+        ..
     } = tally;
     assert_eq!(delta(&["forwarded"]), direct + through_set);
     eprintln!(

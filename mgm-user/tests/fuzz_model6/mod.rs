@@ -108,7 +108,12 @@ pub fn model6(ip: &[u8], ifindex: u32) -> Expected {
 }
 
 /// The frame a redirect of the IPv6 `input` (packet at `offset`) must leave.
-pub fn forwarded6<'a>(input: &[u8], offset: usize, out: &'a [u8]) -> (&'a [u8], Vec<u8>, bool) {
+pub fn forwarded6<'a>(
+    input: &[u8],
+    offset: usize,
+    out: &'a [u8],
+    set_mac: [u8; 6],
+) -> (&'a [u8], Vec<u8>, bool) {
     let group: [u8; 16] = input[offset + 24..offset + 40].try_into().expect("group");
     let direct = Ipv6Addr::from(group) == GROUP6;
     let mut expected = input[..12].to_vec();
@@ -119,6 +124,7 @@ pub fn forwarded6<'a>(input: &[u8], offset: usize, out: &'a [u8]) -> (&'a [u8], 
         expected[6..12].copy_from_slice(&mac_of(0));
         (out, expected, true)
     } else {
+        expected[6..12].copy_from_slice(&set_mac);
         let (meta, out) = metadata_of(out);
         let payload = u16::from_be_bytes([input[offset + 4], input[offset + 5]]);
         let copy = (meta.len, meta.hops, meta.scope);
