@@ -81,6 +81,9 @@ pub use mirror::{MirrorConfig, DEFAULT_MROUTE_TABLE};
 use route::parse_net;
 pub use route::{RouteProblem, StaticRoute};
 
+/// The smallest `interface.mtu` accepted (but 0, the interface's own): IPv4's minimum (RFC 791).
+const MIN_MTU: u32 = 68;
+
 /// A configuration error, with the line (1-based) and key it is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}:{line}: {key}: {message}")]
@@ -258,6 +261,17 @@ impl Config {
                     ))
                 }
             };
+            let mtu = match i.mtu {
+                None => 0,
+                Some(v) if *v.get_ref() == 0 || *v.get_ref() >= MIN_MTU => *v.get_ref(),
+                Some(v) => {
+                    return Err(at(
+                        v.span(),
+                        "interface.mtu",
+                        format!("{} is below {MIN_MTU}, the smallest IPv4 MTU", v.get_ref()),
+                    ))
+                }
+            };
             let igmp_tuning = RawIgmpTuning {
                 igmp_max_groups: i.igmp_max_groups,
                 igmp_max_sources: i.igmp_max_sources,
@@ -275,7 +289,7 @@ impl Config {
                 mld: i.mld,
                 mld_version,
                 ttl_threshold: i.ttl_threshold.unwrap_or(1),
-                mtu: i.mtu.unwrap_or(0),
+                mtu,
                 xdp_mode: i.xdp_mode,
                 owner: i.owner,
             });

@@ -71,7 +71,7 @@ pub(super) struct RawInterface {
     #[serde(default)]
     pub(super) ttl_threshold: Option<u8>,
     #[serde(default)]
-    pub(super) mtu: Option<u32>,
+    pub(super) mtu: Option<Spanned<u32>>,
     #[serde(default)]
     pub(super) xdp_mode: XdpMode,
     #[serde(default)]

@@ -139,6 +139,7 @@ fn every_error_names_its_key() {
         (iface("owner = 7"), 3, "interface.owner"),
         (iface("colour = 1"), 3, "interface.colour"),
         (iface("mtu = \"1500"), 3, "interface.mtu"),
+        (iface("mtu = 10"), 3, "interface.mtu"),
         (iface("igmp = tru"), 3, "interface.igmp"),
         (iface("igmp_version = \"3\""), 3, "interface.igmp_version"),
         (iface("mld_version = 3"), 3, "interface.mld_version"),
