@@ -143,3 +143,36 @@ fn static_routes_forward_and_follow_mgmctl_and_sighup() -> Result<()> {
 fn missing(seqs: &[u64], count: u64) -> Vec<u64> {
     (0..count).filter(|s| !seqs.contains(s)).collect()
 }
+
+/// `mgmctl reload` (smcroutectl reload's counterpart): a file that does not load is refused with
+/// its line and key on mgmctl's own output (exit code 1) and the running configuration kept; a
+/// good one is applied as SIGHUP applies it.
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn mgmctl_reload_applies_a_good_file_and_refuses_a_bad_one_with_its_line_and_key() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(3)?, &config(r#"["rcv1"]"#))?;
+    mgmd.write_config(&format!(
+        "{}\n[[route]]\nfrom = \"up0\"\ngroup = \"10.9.9.9\"\nto = [\"rcv2\"]\n",
+        config(r#"["rcv1"]"#)
+    ))?;
+    let refused = mgmd.mgmctl(&["reload"])?;
+    let said = String::from_utf8_lossy(&refused.stderr);
+    ensure!(
+        refused.status.code() == Some(1) && said.contains("route.group"),
+        "reload of a bad file: {refused:?}"
+    );
+    let routes = mgmd.mgmctl_ok(&["show", "routes"])?;
+    ensure!(
+        routes.contains("up0 * 239.2.0.0/16 rcv1") && !routes.contains("10.9.9.9"),
+        "the running routes after a refused reload: {routes}"
+    );
+    mgmd.write_config(&config(r#"["rcv2"]"#))?;
+    mgmd.mgmctl_ok(&["reload"])?;
+    let routes = mgmd.mgmctl_ok(&["show", "routes"])?;
+    ensure!(
+        routes.contains("up0 * 239.2.0.0/16 rcv2"),
+        "routes after reload: {routes}"
+    );
+    mgmd.expect_delivery(PREFIX_GROUP, 20, &[2], "after mgmctl reload")?;
+    Ok(())
+}

@@ -90,6 +90,9 @@ pub enum Request {
     ShowRoutes,
     /// Compares the MGM's entries with the forwarding maps (answered by [`Response::Check`]).
     Check,
+    /// Re-reads the configuration file and applies only the difference, as SIGHUP does;
+    /// answered `ok`, or an error naming the line and the key (the running one is kept).
+    Reload,
     /// Adds a static route (smcroute words: `INBOUND [SOURCE] GROUP OUTBOUND...`).
     AddRoute {
         /// The words.
@@ -318,6 +321,7 @@ impl Request {
             | Request::Monitor => true,
             Request::AddRoute { .. }
             | Request::RemoveRoute { .. }
+            | Request::Reload
             | Request::Join { .. }
             | Request::Leave { .. }
             | Request::Register { .. }

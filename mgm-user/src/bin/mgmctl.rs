@@ -83,6 +83,9 @@ enum Command {
     /// Compare the MGM's forwarding entries with the data plane's maps: prints every entry
     /// missing from the maps, extra in them, or with other interfaces; exit code 4 if any.
     Check,
+    /// Re-read mgmd's configuration file and apply only what changed (as SIGHUP, `systemctl
+    /// reload mgmd`); a refused file is kept out and its error printed (exit code 1).
+    Reload,
     /// Leave what `join` joined.
     Leave {
         /// Interface.
@@ -187,6 +190,7 @@ fn main() -> ExitCode {
             Show::Routes => Request::ShowRoutes,
         },
         Command::Check => Request::Check,
+        Command::Reload => Request::Reload,
         Command::Add { words } => Request::AddRoute { words },
         Command::Remove { words } => Request::RemoveRoute { words },
         Command::Join { iface, addrs } => {

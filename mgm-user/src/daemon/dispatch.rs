@@ -121,6 +121,9 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
             Request::ShowRoutes => Response::Routes {
                 routes: router.routes(),
             },
+            // The daemon's loop answers it before dispatch: it reads the file and reconfigures
+            // the API server as well as the router.
+            Request::Reload => Response::error(1003, "reload is not available here"),
             Request::Check => match router.check() {
                 Ok(report) => Response::Check {
                     entries: report.entries,

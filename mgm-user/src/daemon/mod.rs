@@ -36,7 +36,12 @@ pub use links::{Link, LinkEvent};
 pub use router::{PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
 pub use routes::{Route, RouteEvent};
 
-use crate::{config::Config, dataplane::DataPlane, mgm::ProtocolHandle};
+use crate::{
+    api::proto::{Request, Response},
+    config::Config,
+    dataplane::DataPlane,
+    mgm::ProtocolHandle,
+};
 use anyhow::{Context as _, Result};
 use futures::StreamExt as _;
 use router::Router;
@@ -188,7 +193,7 @@ pub async fn run(options: Options) -> Result<()> {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sighup.recv() => {
-                reload(&mut shared.router(), &server, &options, &mut realtime_priority)
+                let _ = reload(&mut shared.router(), &server, &options, &mut realtime_priority);
             }
             Some(()) = woken.recv() => shared.catch_up(&mut shared.router()),
             datagram = igmp_recv(igmp_io.as_deref()) => match datagram {
@@ -228,6 +233,13 @@ pub async fn run(options: Options) -> Result<()> {
                 let mut router = shared.router();
                 router.advance(now());
                 match command {
+                    Command::Request { request: Request::Reload, reply, .. } => {
+                        let response = match reload(&mut router, &server, &options, &mut realtime_priority) {
+                            Ok(()) => Response::Ok,
+                            Err(e) => Response::error(87, format!("configuration refused, the running one kept: {e:#}")),
+                        };
+                        let _ = reply.send(response);
+                    }
                     Command::Request { connection, request, events, reply } => {
                         let response =
                             dispatch::handle(&mut router, &mut reporting, &mut sessions, connection, request, events, now());
@@ -360,30 +372,34 @@ async fn igmp_recv(io: Option<&igmp_io::IgmpIo>) -> std::io::Result<igmp_io::Rec
     }
 }
 
+/// Re-reads the configuration (SIGHUP, `mgmctl reload`) and applies the difference; a file
+/// that does not load is refused (its error returned and logged) and the running one kept.
 fn reload(
     router: &mut Router,
     server: &server::ApiServer,
     options: &Options,
     realtime_priority: &mut Option<u8>,
-) {
+) -> Result<()> {
     notify::reloading();
     match load_config(options) {
         Ok(config) => {
-            info!("SIGHUP: configuration reloaded");
+            info!("reload: configuration reloaded");
             let priority = config.daemon.realtime_priority;
             if priority != *realtime_priority {
                 match realtime::apply(priority) {
                     Ok(()) => *realtime_priority = priority,
-                    Err(e) => error!(error = %e, "SIGHUP: keeping the scheduling policy"),
+                    Err(e) => error!(error = %e, "reload: keeping the scheduling policy"),
                 }
             }
             server.reconfigure(&config.daemon);
             router.reload(config, std::time::Instant::now());
             notify::reloaded("forwarding (configuration reloaded)");
+            Ok(())
         }
         Err(e) => {
-            error!(error = %e, "SIGHUP: configuration refused, keeping the running one");
+            error!(error = %e, "reload: configuration refused, keeping the running one");
             notify::reloaded("forwarding (reload refused: see the log)");
+            Err(e)
         }
     }
 }
