@@ -12,9 +12,9 @@ use aya::{
 };
 use mgm_common::SgKey;
 use mgm_user::{
-    dataplane::{ForwardingBackend, BENCH_OBJECT},
+    dataplane::{ForwardingBackend, IfaceSettings, BENCH_OBJECT},
     lab::Host,
-    rawio::{self, PacketSocket},
+    rawio::{self, Framing, PacketSocket},
 };
 use std::{
     collections::BTreeMap,
@@ -22,8 +22,9 @@ use std::{
     time::{Duration, Instant},
 };
 use xdp_common::{
+    fixture, ip, ip_tool, live_run, mac_of,
     rig::{Rig, SEND_TTL, SOURCE},
-    Frame, PinDir,
+    sg, xdp_md, Frame, PinDir, GROUP, LO,
 };
 
 /// The group of the entry with a single outgoing interface (receiver 1).
@@ -245,4 +246,91 @@ fn an_interfaces_single_and_set_copies_in_one_poll_all_leave_with_its_mac() {
             assert_eq!((oif.packets, oif.drops), (stats.packets, 0), "{ifindex}");
         }
     }
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_single_copy_through_oif_direct_gets_the_rules_and_its_drop_counted_once() {
+    // o0 has a TTL threshold (never bare), so a set listing it gives it the egress program,
+    // and the single entry's copies go through OIF_DIRECT; live frames run that program.
+    let mut fx = fixture();
+    let (o0, o1) = (fx.oifs[0], fx.oifs[1]);
+    let settings = IfaceSettings {
+        mac: mac_of(0),
+        ttl_threshold: 10,
+        mtu: 0,
+        mirrored: false,
+    };
+    fx.backend
+        .configure_interface(o0, settings)
+        .expect("configure");
+    let other = SgKey::new(SOURCE, SHARED);
+    fx.backend
+        .install_mfe(other, LO, &[o0, o1])
+        .expect("install");
+    fx.backend.install_mfe(sg(), LO, &[o0]).expect("install");
+    assert_eq!(fx.backend.direct_program(o0).expect("read"), (true, true));
+    for link in ["o0", "p0", "o1", "p1"] {
+        ip(&["link", "set", link, "up"]);
+    }
+    // A veth takes redirected frames only when its peer runs NAPI (GRO on).
+    for peer in ["p0", "p1"] {
+        ip_tool("ethtool", &["-K", peer, "gro", "on"]);
+    }
+    let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16).expect("capture");
+    capture
+        .bind(rawio::ifindex("p0").expect("p0"))
+        .expect("bind p0");
+    capture.socket().set_nonblocking(true).expect("nonblocking");
+    let before = fx.stats();
+    // TTL 11 leaves with 10: out. TTL 10 leaves with 9: below o0's threshold.
+    for ttl in [11, 10] {
+        let bytes = Frame {
+            ttl,
+            ..Frame::default()
+        }
+        .bytes();
+        let ctx = xdp_md(0, bytes.len() as u32, LO);
+        let program = fx.plane.ingress_program().expect("program");
+        live_run(program, &bytes, &ctx).expect("live test run");
+    }
+    let after = fx.stats();
+    let delta = |name: &str| after[name] - before[name];
+    assert_eq!(
+        [
+            "forwarded",
+            "egress_tx",
+            "egress_ttl_threshold",
+            "egress_no_counter"
+        ]
+        .map(delta),
+        [2, 1, 1, 0]
+    );
+    let stats = fx.backend.mfe_stats(sg()).expect("stats");
+    assert_eq!(stats.packets, 2);
+    assert_eq!(stats.oifs.len(), 1);
+    let (ifindex, oif) = &stats.oifs[0];
+    assert_eq!(
+        (*ifindex, oif.packets, oif.drops),
+        (o0, 1, 1),
+        "drop counted once"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buffer = [0u8; 2048];
+    let copy = loop {
+        assert!(Instant::now() < deadline, "no copy on o0");
+        match capture.recv_from(&mut buffer) {
+            Ok((len, arrival))
+                if !arrival.outgoing && len > 34 && buffer[30..34] == GROUP.octets() =>
+            {
+                break (buffer[6..12].to_vec(), buffer[22]);
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("capture: {e}"),
+        }
+    };
+    assert_eq!(copy, (mac_of(0).to_vec(), 10), "o0's MAC, TTL - 1");
 }
