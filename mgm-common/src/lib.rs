@@ -503,7 +503,8 @@ pub struct IfaceConfig {
     /// Copies whose TTL or IPv6 hop limit (after the decrement) is below this are dropped; 0 or
     /// 1 lets all through (the kernel's ipmr rule `ttl > threshold`, before the decrement).
     pub ttl_threshold: u8,
-    /// [`IFACE_FLAG_CONFIGURED`], with [`IFACE_FLAG_MIRRORED`] or not.
+    /// [`IFACE_FLAG_CONFIGURED`], with [`IFACE_FLAG_MIRRORED`] or not, and
+    /// [`IFACE_FLAG_EGRESS_PROGRAM`] or not.
     pub flags: u8,
     /// Largest IP packet (layer 3 bytes) sent on this interface; 0 = no check.
     pub mtu: u32,
@@ -533,6 +534,14 @@ pub const IFACE_FLAG_MIRRORED: u8 = 1;
 /// `IfaceConfig::flags`: the interface was configured (its MAC, TTL threshold and MTU are
 /// set); copies to an interface without it are dropped (`stat::EGRESS_NO_CONFIG`).
 pub const IFACE_FLAG_CONFIGURED: u8 = 2;
+
+/// `IfaceConfig::flags`: copies to the interface carry the egress program (it is listed in an
+/// outgoing set in use, and is not bare in them): the ingress program sends an entry's single
+/// copy there through the interface's `OIF_DIRECT` entry, which carries that program, with
+/// its description in the metadata. Without it the ingress program applies the interface's
+/// rules and MAC itself and redirects with no program. The kernel runs one program on every
+/// frame queued to an interface in one NAPI poll, so all of them must agree.
+pub const IFACE_FLAG_EGRESS_PROGRAM: u8 = 4;
 
 /// Metadata the ingress program puts in front of a frame it broadcasts (XDP metadata survives
 /// the devmap redirect): what the egress program needs of every copy, so that it reads no

@@ -1,8 +1,11 @@
 //! The per-copy rules of an outgoing interface: TTL (or hop limit) threshold, MTU and, for
 //! IPv6, the admin-scope boundary; source MAC; and the per-(entry, interface) drop counters
 //! (copies sent are derived, see `OifCounters`). The devmap egress program applies them to every
-//! copy of a broadcast; the ingress program applies them itself to an entry with a single
-//! outgoing interface, which it redirects directly.
+//! copy of a broadcast, and to the single copy of an entry with one outgoing interface whose
+//! copies carry it (`IFACE_FLAG_EGRESS_PROGRAM`, redirected through `OIF_DIRECT`); the ingress
+//! program applies them itself to the single copy for any other interface, which it redirects
+//! with no program. The kernel runs one program on every frame queued to an interface in one
+//! NAPI poll (the first one's), so each interface has one: this one, or none.
 //!
 //! A copy costs one inlined array lookup (`IFACES`, by ifindex) and no header read: the ingress
 //! program hands what the rules look at (length, TTL or hop limit, scope) and the entry's
@@ -27,7 +30,8 @@ use crate::{
     packet::{ptr_at, set_source_mac, Ipv4Hdr, Ipv6Hdr, ETH_HDR_LEN, ETH_P_IPV6, IPV6_HDR_LEN},
 };
 
-/// Egress program of every entry of every outgoing-interface set.
+/// Egress program of every entry of every outgoing-interface set (but bare members') and of
+/// `OIF_DIRECT`.
 #[xdp(frags, map = "devmap")]
 pub fn mgm_egress(ctx: XdpContext) -> u32 {
     // SAFETY: reading the context the kernel handed us.
@@ -45,20 +49,25 @@ pub fn mgm_egress(ctx: XdpContext) -> u32 {
             }
         }
     };
-    if prepare_copy(&ctx, ifindex, &copy) {
+    if prepare_copy(&ctx, ifindex, IFACES.get(ifindex), &copy) {
         xdp_action::XDP_PASS
     } else {
         xdp_action::XDP_DROP
     }
 }
 
-/// Applies the rules of interface `ifindex` to the frame `copy` describes (an untagged IPv4 or
-/// IPv6 packet whose TTL or hop limit was decremented): false if it must not be sent there
-/// (counted with the reason, and for the entry with counter slot `copy.stats_slot` unless that
-/// is [`NO_SLOT`]).
+/// Applies the rules of interface `ifindex` (its `IFACES` element `iface`) to the frame `copy`
+/// describes (an untagged IPv4 or IPv6 packet whose TTL or hop limit was decremented): false if
+/// it must not be sent there (counted with the reason, and for the entry with counter slot
+/// `copy.stats_slot` unless that is [`NO_SLOT`]).
 #[inline(always)]
-pub fn prepare_copy(ctx: &XdpContext, ifindex: u32, copy: &XdpMeta) -> bool {
-    let Some(iface) = admit_copy(ifindex, copy) else {
+pub fn prepare_copy(
+    ctx: &XdpContext,
+    ifindex: u32,
+    iface: Option<&IfaceConfig>,
+    copy: &XdpMeta,
+) -> bool {
+    let Some(iface) = admit(ifindex, iface, copy) else {
         return false;
     };
     if !set_source_mac(ctx.data(), ctx.data_end(), &iface.mac) {
@@ -76,7 +85,17 @@ pub fn prepare_copy(ctx: &XdpContext, ifindex: u32, copy: &XdpMeta) -> bool {
 /// `None` (counted with the reason, and for the entry) when they do not.
 #[inline(always)]
 pub fn admit_copy(ifindex: u32, copy: &XdpMeta) -> Option<&'static IfaceConfig> {
-    let iface = match IFACES.get(ifindex) {
+    admit(ifindex, IFACES.get(ifindex), copy)
+}
+
+/// [`admit_copy`] with the interface's `IFACES` element `iface` looked up already.
+#[inline(always)]
+fn admit<'a>(
+    ifindex: u32,
+    iface: Option<&'a IfaceConfig>,
+    copy: &XdpMeta,
+) -> Option<&'a IfaceConfig> {
+    let iface = match iface {
         Some(iface) if iface.flags & IFACE_FLAG_CONFIGURED != 0 => iface,
         _ => {
             count_drop(copy, ifindex);

@@ -18,7 +18,8 @@
 //!
 //! Multi-buffer (jumbo) frames: the program is frags-aware (`xdp.frags`). Headers are read in
 //! the first buffer (a frame whose headers run past it goes to the kernel), lengths are checked
-//! against the whole frame. An entry with one outgoing interface redirects them like any frame;
+//! against the whole frame. An entry with one outgoing interface redirects them like any frame
+//! (through `OIF_DIRECT` to an interface whose copies carry the egress program, frags-aware);
 //! the devmap broadcast cannot clone them (nor single-buffer frames past
 //! [`packet::BROADCAST_CLONE_MAX`]), so those of an entry with several are passed, prepared
 //! and described in a [`JumboMeta`], to the TC program ([`crate::jumbo`]), which replicates
@@ -34,12 +35,15 @@ use aya_log_ebpf::error;
 use core::mem::size_of;
 use mgm_common::{
     config, report_kind, stat, IfaceConfig, JumboMeta, MfeValue, PuntMeta, SgKey, XdpMeta,
-    IFACE_FLAG_MIRRORED, JUMBO_MARKER, MFE_FLAG_HOLD, MFE_FLAG_MIRRORED, NO_OIF_SET, NO_SCOPE,
+    IFACE_FLAG_EGRESS_PROGRAM, IFACE_FLAG_MIRRORED, JUMBO_MARKER, MFE_FLAG_HOLD, MFE_FLAG_MIRRORED,
+    NO_OIF_SET, NO_SCOPE,
 };
 
 use crate::{
     egress, ingress6,
-    maps::{count, CONFIG, IFACES, MFE_STATS, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS},
+    maps::{
+        count, CONFIG, IFACES, MFE_STATS, OIF_DIRECT, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS,
+    },
     mirror,
     options::ipv4_options_ok,
     packet::{self, ptr_at, Ipv4Hdr, Link, ETH_HDR_LEN, IPPROTO_IGMP, VLAN_TAG_LEN},
@@ -270,8 +274,8 @@ pub fn verdict(reason: u32, action: u32) -> u32 {
     action
 }
 
-/// Removes the tag, decrements the TTL or hop limit, then applies the rules of the single
-/// outgoing interface and redirects there, or hands the copies' description over in the
+/// Removes the tag, decrements the TTL or hop limit, then sends the copy of the single
+/// outgoing interface ([`forward_one`]), or hands the copies' description over in the
 /// metadata ([`XdpMeta`]) and broadcasts to the entry's outgoing set (never back out of the
 /// ingress interface).
 #[inline(always)]
@@ -290,13 +294,7 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u3
         reserved: [0; 2],
     };
     if entry.oif != 0 {
-        // One outgoing interface: its rules here, then a direct redirect (no devmap program).
-        if !egress::prepare_copy(ctx, entry.oif, &copy) {
-            return xdp_action::XDP_DROP;
-        }
-        // SAFETY: helper without preconditions.
-        let action = unsafe { bpf_redirect(entry.oif, 0) } as u32;
-        return verdict(stat::FORWARDED, action);
+        return forward_one(ctx, entry.oif, copy);
     }
     let to_tc = if packet.jumbo {
         Some(stat::JUMBO_PASSED)
@@ -333,6 +331,30 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u3
         Ok(action) => verdict(stat::FORWARDED, action),
         Err(_) => verdict(stat::REDIRECT_FAILED, xdp_action::XDP_DROP),
     }
+}
+
+/// Sends the one copy `copy` describes to interface `oif` with the program every copy queued
+/// there carries (see `IFACE_FLAG_EGRESS_PROGRAM`): through its `OIF_DIRECT` entry, the
+/// description in the metadata, for the egress program to apply its rules; or, with no
+/// program, its rules applied here and a plain redirect. A flag racing its entry's removal
+/// falls back to the latter.
+#[inline(always)]
+fn forward_one(ctx: &XdpContext, oif: u32, copy: XdpMeta) -> u32 {
+    let iface = IFACES.get(oif);
+    if iface.is_some_and(|iface| iface.flags & IFACE_FLAG_EGRESS_PROGRAM != 0) {
+        if !write_front(ctx, copy) {
+            count(stat::META_FAILED);
+        }
+        if let Ok(action) = OIF_DIRECT.redirect(oif, 0) {
+            return verdict(stat::FORWARDED, action);
+        }
+    }
+    if !egress::prepare_copy(ctx, oif, iface, &copy) {
+        return xdp_action::XDP_DROP;
+    }
+    // SAFETY: helper without preconditions.
+    let action = unsafe { bpf_redirect(oif, 0) } as u32;
+    verdict(stat::FORWARDED, action)
 }
 
 /// Moves the MAC addresses over the 802.1Q tag and drops the tag from the frame.

@@ -71,6 +71,13 @@ pub static OIF_SETS: ArrayOfMaps<
     { limits::OIF_SETS as usize },
 > = ArrayOfMaps::new();
 
+/// The interfaces whose copies carry the egress program (`IFACE_FLAG_EGRESS_PROGRAM`), keyed by
+/// ifindex, each entry with that program: an entry with a single outgoing interface redirects
+/// through here, so that its copies get the same program as the sets' copies queued to the
+/// same interface in the same NAPI poll (the kernel runs the first one's on all of them).
+#[btf_map]
+pub static OIF_DIRECT: DevMapHash<{ limits::IFACES as usize }> = DevMapHash::new();
+
 /// The interfaces of each outgoing set in use (key: set id), for the TC program replicating
 /// jumbo frames. Not preallocated: an element per set in use (1 KiB each).
 #[btf_map]

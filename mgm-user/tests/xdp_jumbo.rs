@@ -420,6 +420,33 @@ fn a_9000_byte_mtu_lab_forwards_8000_byte_datagrams_intact() {
             "interface {ifindex}"
         );
     }
+
+    // One outgoing interface whose copies carry the egress program (another entry's set lists
+    // it, and a TTL threshold keeps it from being bare there): the jumbo ones go through
+    // OIF_DIRECT and its frags-aware program, intact.
+    let settings = IfaceSettings {
+        mac: ports[&1].mac,
+        ttl_threshold: 2,
+        mtu: 9000,
+        mirrored: false,
+    };
+    let other = SgKey::new(SOURCE, Ipv4Addr::new(239, 9, 9, 9));
+    let oifs = [ports[&1].ifindex, ports[&2].ifindex];
+    lab.in_ns(Host::Router, || {
+        router
+            .backend
+            .configure_interface(ports[&1].ifindex, settings)?;
+        router.backend.install_mfe(other, iif, &oifs)
+    })
+    .expect("enter router")
+    .expect("the other entry");
+    let direct = router.backend.direct_program(ports[&1].ifindex);
+    assert_eq!(direct.expect("read back"), (true, true));
+    install(&mut router, &[1]);
+    send(3 * EACH);
+    let got = captured(1);
+    assert_eq!(got.get(&JUMBO), Some(&EACH), "every 8000-byte datagram");
+    assert_eq!(got.get(&SMALL), Some(&EACH), "every 1400-byte datagram");
 }
 
 #[test]

@@ -11,13 +11,9 @@ use mgm_user::{
     },
     lab::Host,
 };
-use std::{
-    path::PathBuf,
-    sync::atomic::{AtomicU32, Ordering},
-    time::{Duration, Instant},
-};
-use xdp_common::lab::Router;
+use std::time::{Duration, Instant};
 use xdp_common::rig::{histogram, parse, send, sg, Rig, SEND_TTL};
+use xdp_common::{lab::Router, PinDir};
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
@@ -170,27 +166,6 @@ fn misses_are_punted_to_af_xdp_and_reported() {
         0,
         "nothing punted after install"
     );
-}
-
-/// A bpffs directory for one test's pinned state, removed (with everything pinned in it) on
-/// drop, also when the test fails.
-struct PinDir(PathBuf);
-
-impl PinDir {
-    fn new() -> Self {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        Self(PathBuf::from(format!(
-            "/sys/fs/bpf/mgm-test-{}-{n}",
-            std::process::id()
-        )))
-    }
-}
-
-impl Drop for PinDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]

@@ -126,15 +126,6 @@ fn admin_scope_boundary_holds_in_both_directions() {
     assert!(fx.drain_reports().is_empty());
 }
 
-/// A bpffs pin directory of the test's own, removed when dropped.
-struct PinDir(std::path::PathBuf);
-
-impl Drop for PinDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn measure_ns_per_packet_of_both_families() {
@@ -312,7 +303,7 @@ fn egress_program_applies_hop_limit_threshold_mtu_and_scope_boundary() {
 fn pinned_ipv6_entries_are_adopted_with_their_sets_and_counters() {
     let fx = fixture();
     let oifs = fx.oifs.clone();
-    let pins = PinDir(format!("/sys/fs/bpf/mgm-v6-{}", std::process::id()).into());
+    let pins = PinDir::new();
     let frame = Frame6::default().bytes();
     let ctx = xdp_md(0, frame.len() as u32, LO);
     let run = |plane: &mut DataPlane| {

@@ -6,6 +6,8 @@
 //!   a forwarder downstream rewrites the TTL, checksum and source MAC in the same page): the
 //!   Ethernet and IPv4 headers, or Ethernet and the IPv6 header up to its hop limit and beyond
 //!   (IPv6 has no checksum). It redirects the frame out of the interface in `GEN_TX[0]`.
+//! - `bench_gen_alternate`: as `bench_gen`, but every other frame gets the headers of
+//!   `GEN_HEADER[1]` (two flows whose frames arrive interleaved in the same batches).
 //! - `bench_count`: counts packets and bytes in `COUNTER` and drops (receivers, and the XDP_DROP
 //!   ceiling at the router).
 //! - `bench_broadcast`: the replication ceiling, one broadcast redirect to every interface of
@@ -38,9 +40,14 @@ mod programs {
     const IPV4_HDR_LEN: usize = 20;
     const ETH_P_IP: u16 = 0x0800;
 
-    /// The generated frame's first bytes, written by userspace.
+    /// The generated frame's first bytes, written by userspace (slot 1: those of every other
+    /// frame of `bench_gen_alternate`).
     #[btf_map]
-    static GEN_HEADER: Array<[u8; HEADER_LEN], 1> = Array::new();
+    static GEN_HEADER: Array<[u8; HEADER_LEN], 2> = Array::new();
+
+    /// Frames `bench_gen_alternate` generated on each CPU.
+    #[btf_map]
+    static GEN_SENT: PerCpuArray<u64, 1> = PerCpuArray::new();
 
     /// Slot 0: the interface generated frames leave through.
     #[btf_map]
@@ -64,11 +71,33 @@ mod programs {
     /// Restores the headers and sends the frame out of `GEN_TX[0]`.
     #[xdp]
     pub fn bench_gen(ctx: XdpContext) -> u32 {
+        generate(&ctx, 0)
+    }
+
+    /// Restores the headers of `GEN_HEADER[0]` or `[1]`, in turns from `[0]`, and sends the
+    /// frame out of `GEN_TX[0]`.
+    #[xdp]
+    pub fn bench_gen_alternate(ctx: XdpContext) -> u32 {
+        let Some(sent) = GEN_SENT.get_ptr_mut(0) else {
+            return xdp_action::XDP_ABORTED;
+        };
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        let slot = unsafe {
+            let slot = (*sent & 1) as u32;
+            *sent += 1;
+            slot
+        };
+        generate(&ctx, slot)
+    }
+
+    /// Writes the headers of `GEN_HEADER[slot]` and redirects to `GEN_TX[0]`.
+    #[inline(always)]
+    fn generate(ctx: &XdpContext, slot: u32) -> u32 {
         let start = ctx.data();
         if start + HEADER_LEN > ctx.data_end() {
             return xdp_action::XDP_ABORTED;
         }
-        let Some(header) = GEN_HEADER.get(0) else {
+        let Some(header) = GEN_HEADER.get(slot) else {
             return xdp_action::XDP_ABORTED;
         };
         // SAFETY: HEADER_LEN bytes are inside the frame (checked above).

@@ -65,12 +65,15 @@ pub mod map_name {
     pub const SET_MEMBERS: &str = "SET_MEMBERS";
     /// The bare member of each outgoing set (its devmap entry runs no egress program).
     pub const SET_BARE_MEMBER: &str = "SET_BARE_MEMBER";
+    /// Interface → itself with the egress program, for entries' single copies to interfaces
+    /// whose copies carry it.
+    pub const OIF_DIRECT: &str = "OIF_DIRECT";
     /// Buckets of the inlined lookup in front of `MFES`.
     pub const MFE_PROBE: &str = "MFE_PROBE";
     /// Buckets of the inlined lookup in front of `MFES6`.
     pub const MFE_PROBE6: &str = "MFE_PROBE6";
     /// Every map that is pinned.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 21] = [
         STATS,
         MFES,
         MFES6,
@@ -91,6 +94,7 @@ pub mod map_name {
         PUNTS_HANDLED,
         SET_MEMBERS,
         SET_BARE_MEMBER,
+        OIF_DIRECT,
     ];
 }
 

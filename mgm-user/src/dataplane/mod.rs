@@ -9,6 +9,7 @@
 //! | `OIF_SETS` | array of maps | set id → DEVMAP_HASH (ifindex → ifindex + egress program, none for the set's bare member) |
 //! | `SET_MEMBERS` | hash | set id → `SetMembers` (for the TC program replicating jumbo frames) |
 //! | `SET_BARE_MEMBER` | array | set id → the ifindex whose devmap entry runs no program (0: none) |
+//! | `OIF_DIRECT` | DEVMAP_HASH | ifindex → ifindex + egress program, for the interfaces whose copies carry it (`IFACE_FLAG_EGRESS_PROGRAM`): entries' single copies to them go through here |
 //! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` (slots shared by both families) |
 //! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` (base at join, drops; copies sent are derived) |
 //! | `IFACES` | hash | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots, IPv6 scope boundary) |
@@ -44,6 +45,7 @@ mod bench_object;
 pub mod bpffs;
 mod ids;
 mod loader;
+mod oif_direct;
 mod oif_sets;
 pub mod pin_dir;
 mod punt;

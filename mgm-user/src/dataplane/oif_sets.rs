@@ -26,16 +26,19 @@
 //! bare interfaces. A new set listing two gives all but one of them their program back
 //! everywhere; a set losing its bare member (its rules changed, the interface went away)
 //! gets another if one of its members can be bare.
-use super::{ids::IdPool, sys, DataPlaneError};
+//!
+//! The same holds for an entry's single copy to an interface: it carries the interface's one
+//! program too, none if the interface is bare or in no set in use, the egress program
+//! otherwise ([`DirectRedirects`], kept in step here whenever that changes: a set listing the
+//! interface taken in use or retired, the interface made bare or given its program back, and
+//! on adoption).
+use super::{ids::IdPool, oif_direct::DirectRedirects, sys, DataPlaneError};
 use aya::{
     maps::{Array, ArrayOfMaps, DevMapHash, HashMap as BpfHashMap, Map, MapData, MapError},
     programs::ProgramFd,
 };
 use mgm_common::{limits, IfaceConfig, SetMembers, IFACE_FLAG_CONFIGURED};
-use std::{
-    collections::{BTreeSet, HashMap, HashSet},
-    os::fd::AsFd,
-};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Devmaps created per batch.
 const GROW_BATCH: u32 = 64;
@@ -90,6 +93,8 @@ pub struct OifSets {
     sets_of: HashMap<u32, BTreeSet<u32>>,
     /// Grace periods waited for so far (entry-counter collection included).
     grace_periods: u64,
+    /// The program of entries' single copies to each interface.
+    direct: DirectRedirects,
 }
 
 impl OifSets {
@@ -98,25 +103,20 @@ impl OifSets {
     /// set id. Sets nobody uses are retired. Every devmap entry written from now on carries
     /// `egress`, but a set's bare member's (`bare_members`, see the module's doc). Adopted sets
     /// start without bare members (every entry rewritten with `egress`): the interfaces'
-    /// settings, given again, choose them.
+    /// settings, given again, choose them. `direct` (`OIF_DIRECT`) and the program flags of
+    /// `ifaces` (`IFACES`) are adopted to match: every member of a set in use gets the egress
+    /// program for single copies too.
     pub fn open(
         outer: MapData,
         mut members: BpfHashMap<MapData, u32, SetMembers>,
         egress: ProgramFd,
         mut bare_members: Array<MapData, u32>,
+        (direct, ifaces): (DevMapHash<MapData>, Array<MapData, IfaceConfig>),
         users: &HashMap<u32, usize>,
     ) -> Result<Self, DataPlaneError> {
-        let duplicate =
-            outer
-                .fd()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|source| DataPlaneError::Sys {
-                    call: "duplicating the OIF_SETS descriptor",
-                    source,
-                })?;
+        let duplicate = sys::duplicate(&outer, "duplicating the OIF_SETS descriptor")?;
         let reader: ArrayOfMaps<MapData, DevMapHash<MapData>> =
-            Map::ArrayOfMaps(MapData::from_fd(duplicate)?).try_into()?;
+            Map::ArrayOfMaps(duplicate).try_into()?;
         let mut devmaps = Vec::new();
         for id in 0..BARRIER_SLOT {
             match reader.get(&id, 0) {
@@ -169,6 +169,8 @@ impl OifSets {
                 sets_of.entry(oif).or_default().insert(id);
             }
         }
+        let listed: BTreeSet<u32> = sets_of.keys().copied().collect();
+        let direct = DirectRedirects::adopt(direct, ifaces, &egress, &listed)?;
         let used: Vec<u32> = sets.keys().copied().collect();
         let ids = IdPool::adopt(
             BARRIER_SLOT,
@@ -191,6 +193,7 @@ impl OifSets {
             bare: BTreeSet::new(),
             sets_of,
             grace_periods: 0,
+            direct,
         };
         Ok(oif_sets)
     }
@@ -248,6 +251,9 @@ impl OifSets {
             self.promote(bare)?;
         }
         self.rechoose(&orphans)?;
+        for &oif in oifs {
+            self.sync_direct(oif)?;
+        }
         Ok(id)
     }
 
@@ -309,7 +315,7 @@ impl OifSets {
                 set.bare = ifindex;
             }
         }
-        Ok(())
+        self.sync_direct(ifindex)
     }
 
     /// Gives interface `ifindex` its program back in every set in use where it is bare (the
@@ -330,7 +336,26 @@ impl OifSets {
             map.insert(ifindex, ifindex, Some(egress), 0)?;
             self.unset_bare(id)?;
         }
+        self.sync_direct(ifindex)?;
         Ok(ids)
+    }
+
+    /// Gives entries' single copies to interface `ifindex` its canonical program (see
+    /// [`DirectRedirects`]): the egress program if a set in use lists it and it is not bare,
+    /// none otherwise.
+    fn sync_direct(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
+        let listed = self
+            .sets_of
+            .get(&ifindex)
+            .is_some_and(|ids| !ids.is_empty());
+        let program = listed && !self.bare.contains(&ifindex);
+        self.direct.set(ifindex, program, &self.egress)
+    }
+
+    /// As written in the kernel: whether interface `ifindex` has an `OIF_DIRECT` entry with a
+    /// program, and whether its `IFACE_FLAG_EGRESS_PROGRAM` is set.
+    pub fn read_direct(&self, ifindex: u32) -> Result<(bool, bool), DataPlaneError> {
+        self.direct.read(ifindex)
     }
 
     /// Records that set `id` has no bare member.
@@ -365,14 +390,15 @@ impl OifSets {
             .map_or_else(Vec::new, |ids| ids.iter().copied().collect())
     }
 
-    /// Drops one user of set `id`; the last one retires it.
-    pub fn release(&mut self, id: u32) {
+    /// Drops one user of set `id`; the last one retires it (its members no longer listed in
+    /// any set in use lose the egress program of single copies).
+    pub fn release(&mut self, id: u32) -> Result<(), DataPlaneError> {
         let Some(set) = self.sets.get_mut(&id) else {
-            return;
+            return Ok(());
         };
         set.users -= 1;
         if set.users > 0 {
-            return;
+            return Ok(());
         }
         if let Some(set) = self.sets.remove(&id) {
             if self.by_list.get(&set.oifs) == Some(&id) {
@@ -383,9 +409,13 @@ impl OifSets {
                     ids.remove(&id);
                 }
             }
+            for &oif in &set.oifs {
+                self.sync_direct(oif)?;
+            }
             self.retired.insert(id, set.oifs);
             self.ids.retire(id);
         }
+        Ok(())
     }
 
     /// Stops sharing the sets that list `ifindex` (the interface is gone: the kernel removed
@@ -395,6 +425,7 @@ impl OifSets {
     pub fn forget_interface(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
         self.by_list.retain(|oifs, _| !oifs.contains(&ifindex));
         self.rule_free.remove(&ifindex);
+        self.direct.forget(ifindex);
         let was_bare = self.bare.remove(&ifindex);
         let ids = self.sets_of.remove(&ifindex).unwrap_or_default();
         if !was_bare {

@@ -16,6 +16,17 @@ use std::os::fd::{AsFd, AsRawFd};
 /// Bytes of a devmap value (`struct bpf_devmap_val`: ifindex and program fd/id).
 const DEVMAP_VALUE_SIZE: u32 = 8;
 
+/// A second handle of `map` (a duplicated descriptor), for a second owner; `what` names it in
+/// the error.
+pub fn duplicate(map: &MapData, what: &'static str) -> Result<MapData, DataPlaneError> {
+    let fd = map
+        .fd()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|source| DataPlaneError::Sys { call: what, source })?;
+    Ok(MapData::from_fd(fd)?)
+}
+
 /// Creates an empty DEVMAP_HASH of `max_entries` interfaces, keyed by ifindex.
 pub fn create_devmap_hash(max_entries: u32) -> Result<DevMapHash<MapData>, DataPlaneError> {
     let definition = aya_obj::Map::new_from_params(

@@ -16,13 +16,15 @@ use super::{
     ids::IdPool,
     loader::{map_name, DataPlane},
     oif_sets::{drops_nothing, OifSets},
+    sys,
     xsk::XskConfig,
     DataPlaneError,
 };
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues};
 use mgm_common::{
     config, limits, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, ReportedSg,
-    Sg6Key, SgKey, IFACE_FLAG_CONFIGURED, IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD, NO_OIF_SET,
+    Sg6Key, SgKey, IFACE_FLAG_CONFIGURED, IFACE_FLAG_EGRESS_PROGRAM, IFACE_FLAG_MIRRORED,
+    MFE_FLAG_HOLD, NO_OIF_SET,
 };
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
@@ -144,7 +146,19 @@ impl XdpBackend {
         };
         let members = plane.take_map(map_name::SET_MEMBERS)?.try_into()?;
         let bare_members = plane.take_map(map_name::SET_BARE_MEMBER)?.try_into()?;
-        let sets = OifSets::open(outer, members, egress, bare_members, &users)?;
+        let ifaces = match plane.take_map(map_name::IFACES)? {
+            aya::maps::Map::Array(data) => data,
+            _ => return Err(DataPlaneError::Missing("IFACES array")),
+        };
+        let direct = (
+            plane.take_map(map_name::OIF_DIRECT)?.try_into()?,
+            aya::maps::Map::Array(sys::duplicate(
+                &ifaces,
+                "duplicating the IFACES descriptor",
+            )?)
+            .try_into()?,
+        );
+        let sets = OifSets::open(outer, members, egress, bare_members, direct, &users)?;
         let entries = found
             .into_iter()
             .map(|(sg, value)| (sg, Installed::adopt(&value)))
@@ -158,7 +172,7 @@ impl XdpBackend {
         }
         let cpus =
             aya::util::nr_cpus().map_err(|(call, source)| DataPlaneError::Sys { call, source })?;
-        let ifaces: Array<MapData, IfaceConfig> = plane.take_map(map_name::IFACES)?.try_into()?;
+        let ifaces: Array<MapData, IfaceConfig> = aya::maps::Map::Array(ifaces).try_into()?;
         let mut mirrored = HashSet::new();
         for (ifindex, iface) in ifaces.iter().enumerate() {
             if iface?.flags & IFACE_FLAG_MIRRORED != 0 {
@@ -274,6 +288,13 @@ impl XdpBackend {
     /// no set). See [`OifSets`]'s "Bare members".
     pub fn bare_member(&self, sg: SgKey) -> Result<Option<(u32, Vec<u32>)>, DataPlaneError> {
         self.bare_member_of(self.entries.get(&sg))
+    }
+
+    /// As written in the kernel: whether interface `ifindex` has an `OIF_DIRECT` entry with
+    /// the egress program, and whether its `IFACE_FLAG_EGRESS_PROGRAM` is set (both or
+    /// neither: see `oif_direct`).
+    pub fn direct_program(&self, ifindex: u32) -> Result<(bool, bool), DataPlaneError> {
+        self.sets.read_direct(ifindex)
     }
 
     /// [`XdpBackend::bare_member`] of an entry of either family.
@@ -468,7 +489,8 @@ impl XdpBackend {
         let result = entry.and_then(|entry| {
             if let Err(e) = self.write_entry(sg, &entry) {
                 if let Some(set) = entry.set() {
-                    self.sets.release(set);
+                    // The write's error is the one to report.
+                    let _ = self.sets.release(set);
                 }
                 return Err(e);
             }
@@ -543,21 +565,21 @@ impl XdpBackend {
         if let Err(e) = written {
             if !same_list {
                 if let Some(set) = set {
-                    self.sets.release(set);
+                    // The write's error is the one to report.
+                    let _ = self.sets.release(set);
                 }
             }
             self.retire_counters(old.slot, &added);
             K::entries_mut(self).insert(sg, old);
             return Err(e);
         }
-        if !same_list {
-            if let Some(set) = old.set() {
-                self.sets.release(set);
-            }
-        }
+        let released = match old.set() {
+            Some(set) if !same_list => self.sets.release(set),
+            _ => Ok(()),
+        };
         self.retire_counters(old.slot, &removed);
         K::entries_mut(self).insert(sg, new);
-        Ok(())
+        released
     }
 }
 
@@ -613,7 +635,9 @@ impl ForwardingBackend for XdpBackend {
         iface.mac = settings.mac;
         iface.ttl_threshold = settings.ttl_threshold;
         iface.mtu = settings.mtu;
-        iface.flags = IFACE_FLAG_CONFIGURED
+        // The program flag belongs to the outgoing sets (see `OifSets`).
+        iface.flags = (iface.flags & IFACE_FLAG_EGRESS_PROGRAM)
+            | IFACE_FLAG_CONFIGURED
             | if settings.mirrored {
                 IFACE_FLAG_MIRRORED
             } else {

@@ -297,3 +297,21 @@ pub fn forwarding_fixture() -> Fixture {
     fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
     fx
 }
+
+/// A bpffs directory for one test's pinned state, removed (with everything pinned in it) on
+/// drop, also when the test fails.
+pub struct PinDir(pub std::path::PathBuf);
+
+impl PinDir {
+    pub fn new() -> Self {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(format!("/sys/fs/bpf/mgm-test-{}-{n}", std::process::id()).into())
+    }
+}
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -146,12 +146,13 @@ impl XdpBackend {
             return Err(e.into());
         }
         let old_oifs = old.oifs(&self.sets).to_vec();
-        if let Some(set) = old.set() {
-            self.sets.release(set);
-        }
+        let released = match old.set() {
+            Some(set) => self.sets.release(set),
+            None => Ok(()),
+        };
         self.retire_counters(old.slot, &old_oifs);
         self.slots.retire(old.slot);
-        self.collect_if_due()
+        released.and_then(|()| self.collect_if_due())
     }
 
     /// The counters of the entry for `sg` (see [`crate::dataplane::ForwardingBackend::mfe_stats`]).
