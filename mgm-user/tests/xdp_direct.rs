@@ -14,7 +14,7 @@ use mgm_common::SgKey;
 use mgm_user::{
     dataplane::{ForwardingBackend, IfaceSettings, BENCH_OBJECT},
     lab::Host,
-    rawio::{self, Framing, PacketSocket},
+    rawio::{self, PacketSocket},
 };
 use std::{
     collections::BTreeMap,
@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 use xdp_common::{
-    fixture, ip, ip_tool, live_run, mac_of,
+    capture_on_p0, fixture, live_run, mac_of,
     rig::{Rig, SEND_TTL, SOURCE},
     sg, xdp_md, Frame, PinDir, GROUP, LO,
 };
@@ -270,18 +270,7 @@ fn a_single_copy_through_oif_direct_gets_the_rules_and_its_drop_counted_once() {
         .expect("install");
     fx.backend.install_mfe(sg(), LO, &[o0]).expect("install");
     assert_eq!(fx.backend.direct_program(o0).expect("read"), (true, true));
-    for link in ["o0", "p0", "o1", "p1"] {
-        ip(&["link", "set", link, "up"]);
-    }
-    // A veth takes redirected frames only when its peer runs NAPI (GRO on).
-    for peer in ["p0", "p1"] {
-        ip_tool("ethtool", &["-K", peer, "gro", "on"]);
-    }
-    let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16).expect("capture");
-    capture
-        .bind(rawio::ifindex("p0").expect("p0"))
-        .expect("bind p0");
-    capture.socket().set_nonblocking(true).expect("nonblocking");
+    let capture = capture_on_p0();
     let before = fx.stats();
     // TTL 11 leaves with 10: out. TTL 10 leaves with 9: below o0's threshold.
     for ttl in [11, 10] {

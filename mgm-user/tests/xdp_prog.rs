@@ -4,10 +4,7 @@ mod xdp_common;
 
 use aya::{programs::ProgramError, sys::SyscallError};
 use mgm_common::{limits, SgKey, XdpMeta, NO_SCOPE};
-use mgm_user::{
-    dataplane::{DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings},
-    rawio::{self, Framing, PacketSocket},
-};
+use mgm_user::dataplane::{DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings};
 use std::net::Ipv4Addr;
 use xdp_common::*;
 
@@ -699,19 +696,7 @@ fn egress_applies_threshold_mtu_and_source_mac() {
     fx.backend
         .install_mfe(sg(), LO, &[o0, o1])
         .expect("install");
-    for link in ["o0", "p0", "o1", "p1"] {
-        ip(&["link", "set", link, "up"]);
-    }
-    // A veth takes redirected frames only when its peer runs NAPI (GRO on); the devmap skips
-    // it (and its egress program) otherwise.
-    for peer in ["p0", "p1"] {
-        ip_tool("ethtool", &["-K", peer, "gro", "on"]);
-    }
-    let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16).expect("capture");
-    capture
-        .bind(rawio::ifindex("p0").expect("p0"))
-        .expect("bind p0");
-    capture.socket().set_nonblocking(true).expect("nonblocking");
+    let capture = capture_on_p0();
     let before = fx.stats();
     // TTL 11 leaves with 10: both copies go. TTL 10 leaves with 9: below o0's threshold.
     // 100 bytes of payload make a 128-byte datagram: above o1's MTU.

@@ -6,10 +6,7 @@ mod xdp_common;
 
 use etherparse::Ipv6HeaderSlice;
 use mgm_common::Sg6Key;
-use mgm_user::{
-    dataplane::{DataPlane, ForwardingBackend as _, IfaceSettings, XdpBackend},
-    rawio::{self, Framing, PacketSocket},
-};
+use mgm_user::dataplane::{DataPlane, ForwardingBackend as _, IfaceSettings, XdpBackend};
 use std::net::Ipv6Addr;
 use xdp_common::{v6::*, *};
 
@@ -204,18 +201,7 @@ fn egress_program_applies_hop_limit_threshold_mtu_and_scope_boundary() {
             .install_mfe6(Sg6Key::new(SOURCE6, group), LO, &[o0, o1])
             .expect("install");
     }
-    for link in ["o0", "p0", "o1", "p1"] {
-        ip(&["link", "set", link, "up"]);
-    }
-    // A veth takes redirected frames only when its peer runs NAPI (GRO on).
-    for peer in ["p0", "p1"] {
-        ip_tool("ethtool", &["-K", peer, "gro", "on"]);
-    }
-    let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16).expect("capture");
-    capture
-        .bind(rawio::ifindex("p0").expect("p0"))
-        .expect("bind p0");
-    capture.socket().set_nonblocking(true).expect("nonblocking");
+    let capture = capture_on_p0();
     let before = fx.stats();
     // Hop limit 11 leaves with 10: both copies go. 10 leaves with 9: below o0's threshold.
     // 53 bytes of UDP data make a 101-byte packet: above o1's MTU. The site-local group stays

@@ -12,6 +12,7 @@ use mgm_user::dataplane::{
     DataPlane, DataPlaneReport, ForwardingBackend, GlobalStats, IfaceSettings, ReportReader,
     XdpBackend,
 };
+use mgm_user::rawio::{self, Framing, PacketSocket};
 use std::net::Ipv4Addr;
 
 pub const XDP_DROP: u32 = 1;
@@ -191,6 +192,24 @@ pub fn ip_tool(tool: &str, args: &[&str]) {
         .status()
         .unwrap_or_else(|e| panic!("running {tool}: {e}"));
     assert!(status.success(), "{tool} {args:?}: {status}");
+}
+
+/// Brings the fixture's veths (o0/p0, o1/p1) up with NAPI on the peers (a veth takes
+/// redirected frames only when its peer runs NAPI, GRO on; the devmap skips it, and its
+/// egress program, otherwise) and opens a non-blocking capture of what arrives on p0.
+pub fn capture_on_p0() -> PacketSocket {
+    for link in ["o0", "p0", "o1", "p1"] {
+        ip(&["link", "set", link, "up"]);
+    }
+    for peer in ["p0", "p1"] {
+        ip_tool("ethtool", &["-K", peer, "gro", "on"]);
+    }
+    let capture = PacketSocket::open(Framing::Frames, libc::ETH_P_ALL as u16).expect("capture");
+    capture
+        .bind(rawio::ifindex("p0").expect("p0"))
+        .expect("bind p0");
+    capture.socket().set_nonblocking(true).expect("nonblocking");
+    capture
 }
 
 /// The data plane with its backend and report reader, unpinned, in a network namespace of the
