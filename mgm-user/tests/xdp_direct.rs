@@ -23,7 +23,7 @@ use std::{
 };
 use xdp_common::{
     capture_on_p0, fixture, live_run, mac_of,
-    rig::{Rig, SEND_TTL, SOURCE},
+    rig::{receive_each, Rig, SEND_TTL, SOURCE},
     sg, xdp_md, Frame, PinDir, GROUP, LO,
 };
 
@@ -131,23 +131,15 @@ fn count_by_group_and_mac(
     idle: Duration,
 ) -> BTreeMap<(Ipv4Addr, [u8; 6]), u64> {
     let mut counts = BTreeMap::new();
-    let mut buf = vec![0u8; 2048];
-    let mut last = Instant::now();
-    while last.elapsed() < idle {
-        let Ok((len, arrival)) = capture.recv_from(&mut buf) else {
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
-        };
-        last = Instant::now();
-        let frame = &buf[..len];
-        if arrival.outgoing || len < HEADER_LEN || frame[12..14] != [0x08, 0x00] {
-            continue;
+    receive_each(capture, idle, |frame| {
+        if frame.len() < HEADER_LEN || frame[12..14] != [0x08, 0x00] {
+            return;
         }
         let group = Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33]);
         let mut mac = [0u8; 6];
         mac.copy_from_slice(&frame[6..12]);
         *counts.entry((group, mac)).or_default() += 1;
-    }
+    });
     counts
 }
 

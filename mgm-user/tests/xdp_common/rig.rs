@@ -60,6 +60,13 @@ pub fn parse(frame: &[u8]) -> Option<Copy> {
 /// `idle`.
 pub fn drain(capture: &PacketSocket, idle: Duration) -> Vec<Copy> {
     let mut copies = Vec::new();
+    receive_each(capture, idle, |frame| copies.extend(parse(frame)));
+    copies
+}
+
+/// Hands every frame received on `capture` (not those sent from it) to `each` until none came
+/// for `idle`.
+pub fn receive_each(capture: &PacketSocket, idle: Duration, mut each: impl FnMut(&[u8])) {
     let mut buf = vec![0u8; 2048];
     let mut last = Instant::now();
     while last.elapsed() < idle {
@@ -68,14 +75,10 @@ pub fn drain(capture: &PacketSocket, idle: Duration) -> Vec<Copy> {
             continue;
         };
         last = Instant::now();
-        if arrival.outgoing {
-            continue;
-        }
-        if let Some(copy) = parse(&buf[..len]) {
-            copies.push(copy);
+        if !arrival.outgoing {
+            each(&buf[..len]);
         }
     }
-    copies
 }
 
 /// How many copies of each sequence number arrived.
