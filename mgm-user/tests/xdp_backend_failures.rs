@@ -2,13 +2,16 @@
 //! change whose outgoing set cannot be filled (a devmap insert of an interface that does not
 //! exist fails) leaves the entry as it was, in the map and in the bookkeeping alike, and a
 //! later change succeeds. A full table refuses an install at once, without waiting for a grace
-//! period (an IPv6 one too: both families share the counter slots).
+//! period (an IPv6 one too: both families share the counter slots). A set whose single-copy
+//! programs cannot be written (`OIF_DIRECT` full) is not left in use.
+use aya::maps::{DevMapHash, Map, MapData};
 use mgm_common::{limits, Sg6Key, SgKey};
 use mgm_user::{
-    dataplane::{DataPlane, DataPlaneError, ForwardingBackend, InstalledMfe, XdpBackend},
+    dataplane::{map_name, DataPlane, DataPlaneError, ForwardingBackend, InstalledMfe, XdpBackend},
     lab::{Host, Lab},
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsFd as _;
 
 /// An ifindex no interface has.
 const NO_SUCH_IFINDEX: u32 = 999_999;
@@ -100,6 +103,66 @@ fn a_full_table_refuses_an_install_without_waiting_for_a_grace_period() {
         backend
             .install_mfe(key(limits::MFES), up0, &[])
             .expect("room again after a delete");
+    })
+    .expect("enter the router's namespace");
+}
+
+/// A second handle of the data plane's `OIF_DIRECT`, for the test to write beside the backend.
+fn oif_direct(plane: &mut DataPlane) -> DevMapHash<MapData> {
+    let map = plane
+        .ebpf_mut()
+        .map(map_name::OIF_DIRECT)
+        .expect("OIF_DIRECT");
+    let Map::DevMapHash(data) = map else {
+        panic!("OIF_DIRECT is not a DEVMAP_HASH");
+    };
+    let fd = data.fd().as_fd().try_clone_to_owned().expect("dup");
+    Map::DevMapHash(MapData::from_fd(fd).expect("map from fd"))
+        .try_into()
+        .expect("DevMapHash")
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_set_whose_single_copy_programs_cannot_be_written_is_not_left_in_use() {
+    let lab = Lab::star(2).expect("lab");
+    let ifindex = |name: &str| lab.ifindex(Host::Router, name).expect("ifindex");
+    let (up0, rcv1, rcv2) = (ifindex("up0"), ifindex("rcv1"), ifindex("rcv2"));
+    let sg = SgKey::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 2, 4));
+    lab.in_ns(Host::Router, || {
+        let mut plane = DataPlane::load().expect("data plane");
+        let mut direct = oif_direct(&mut plane);
+        let mut backend = XdpBackend::new(&mut plane).expect("backend");
+        // OIF_DIRECT filled with keys no interface has (beyond IFACES, so without flags).
+        let junk: Vec<u32> = (limits::IFACES..)
+            .take_while(|&key| direct.insert(key, up0, None, 0).is_ok())
+            .collect();
+        assert_eq!(junk.len(), limits::IFACES as usize, "OIF_DIRECT full");
+
+        let failed = backend.install_mfe(sg, up0, &[rcv1, rcv2]);
+        assert!(
+            failed.is_err(),
+            "no room for the members' single-copy programs"
+        );
+        assert!(backend.installed(sg).is_none());
+        assert_eq!(
+            backend.sets_in_use(),
+            0,
+            "the set the install filled has no user"
+        );
+        for oif in [rcv1, rcv2] {
+            assert_eq!(backend.direct_program(oif).expect("read"), (false, false));
+        }
+
+        for key in junk {
+            direct.remove(key).expect("remove");
+        }
+        backend
+            .install_mfe(sg, up0, &[rcv1, rcv2])
+            .expect("an install with room");
+        assert_eq!(backend.sets_in_use(), 1);
+        backend.delete_mfe(sg).expect("delete");
+        assert_eq!(backend.sets_in_use(), 0, "its one user released it");
     })
     .expect("enter the router's namespace");
 }

@@ -247,14 +247,34 @@ impl OifSets {
             self.sets_of.entry(oif).or_default().insert(id);
         }
         self.by_list.insert(oifs.to_vec(), id);
-        if bare != 0 && kept.is_none() {
-            self.promote(bare)?;
-        }
-        self.rechoose(&orphans)?;
-        for &oif in oifs {
-            self.sync_direct(oif)?;
+        let settled = self.settle(
+            oifs,
+            (bare != 0 && kept.is_none()).then_some(bare),
+            &orphans,
+        );
+        if let Err(e) = settled {
+            // The caller gets no set, so the one user it would have been goes; the settling's
+            // error is the one to report.
+            let _ = self.release(id);
+            return Err(e);
         }
         Ok(id)
+    }
+
+    /// Completes a new set in use listing `oifs`: makes `promote` (its chosen member, in no
+    /// other set with a bare member) bare everywhere, gives sets that lost theirs (`orphans`)
+    /// another, and writes its members' single-copy programs.
+    fn settle(
+        &mut self,
+        oifs: &[u32],
+        promote: Option<u32>,
+        orphans: &[u32],
+    ) -> Result<(), DataPlaneError> {
+        if let Some(bare) = promote {
+            self.promote(bare)?;
+        }
+        self.rechoose(orphans)?;
+        oifs.iter().try_for_each(|&oif| self.sync_direct(oif))
     }
 
     /// Tells whether the settings of interface `ifindex` drop nothing ([`drops_nothing`]):
@@ -400,22 +420,26 @@ impl OifSets {
         if set.users > 0 {
             return Ok(());
         }
-        if let Some(set) = self.sets.remove(&id) {
-            if self.by_list.get(&set.oifs) == Some(&id) {
-                self.by_list.remove(&set.oifs);
-            }
-            for oif in &set.oifs {
-                if let Some(ids) = self.sets_of.get_mut(oif) {
-                    ids.remove(&id);
-                }
-            }
-            for &oif in &set.oifs {
-                self.sync_direct(oif)?;
-            }
-            self.retired.insert(id, set.oifs);
-            self.ids.retire(id);
+        let Some(set) = self.sets.remove(&id) else {
+            return Ok(());
+        };
+        if self.by_list.get(&set.oifs) == Some(&id) {
+            self.by_list.remove(&set.oifs);
         }
-        Ok(())
+        for oif in &set.oifs {
+            if let Some(ids) = self.sets_of.get_mut(oif) {
+                ids.remove(&id);
+            }
+        }
+        // Retired before the single-copy programs are written: a failed write must not lose
+        // the set's id.
+        self.retired.insert(id, set.oifs.clone());
+        self.ids.retire(id);
+        // Every member is synced; the first error is reported.
+        set.oifs
+            .iter()
+            .map(|&oif| self.sync_direct(oif))
+            .fold(Ok(()), Result::and)
     }
 
     /// Stops sharing the sets that list `ifindex` (the interface is gone: the kernel removed
