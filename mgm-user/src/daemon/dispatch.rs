@@ -6,13 +6,14 @@ use super::{
     api_calls::MfeQuery,
     api_family::{self, family_of, split_id},
     mfe_rates::MfeRates,
+    notify,
     pins::Pins,
     router::{EventSink, ExternalFamily, RouterCore, RouterIo},
     server::ConnectionId,
 };
 use crate::{
     api::proto::{ApiCallback, ApiFamily, ApiIfId, ApiMasks, ApiSg, Request, Response},
-    config::StaticRoute,
+    config::{Config, StaticRoute},
     dataplane::ForwardingBackend,
     mgm::{CallbackSet, ProtocolHandle},
 };
@@ -21,7 +22,7 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Instant,
 };
-use tracing::info;
+use tracing::{error, info};
 
 /// Runs `$call::<A>($args)` with `A` the address type of the [`ApiFamily`] `$family`.
 macro_rules! in_family {
@@ -56,20 +57,64 @@ fn callbacks_of(names: &[String]) -> Result<CallbackSet, Response> {
     Ok(set)
 }
 
-/// What mgmd keeps beside the router for its answers: where it pinned, and the samples the
-/// rates of `show mfe` are measured against.
-pub(super) struct Reporting {
+/// What mgmd keeps beside the router for its answers: where it pinned, the samples the rates
+/// of `show mfe` are measured against, and where a reload's configuration comes from.
+pub(super) struct Reporting<'a> {
     /// Where the data plane is pinned.
     pub(super) pins: Pins,
     /// The previous sample of each entry's counters.
     pub(super) rates: MfeRates,
+    /// The configuration `mgmctl reload` (and SIGHUP) apply.
+    pub(super) config: Box<dyn ConfigSource + Send + 'a>,
+}
+
+/// Where a reload's configuration comes from: mgmd re-reads its file and applies the
+/// `[daemon]` settings the router does not hold (scheduling, API access).
+pub(super) trait ConfigSource {
+    /// The configuration to apply, or why it is refused (the running one is then kept).
+    fn reread(&mut self) -> anyhow::Result<Config>;
+}
+
+/// A router without a configuration file (the fakes): every reload is refused.
+#[cfg(any(test, feature = "testkit"))]
+pub(super) struct NoConfigFile;
+
+#[cfg(any(test, feature = "testkit"))]
+impl ConfigSource for NoConfigFile {
+    fn reread(&mut self) -> anyhow::Result<Config> {
+        anyhow::bail!("this router has no configuration file")
+    }
+}
+
+/// Re-reads the configuration (SIGHUP, `mgmctl reload`) and applies the difference to
+/// `router`; a configuration `source` refuses is logged, its error returned, and the running
+/// one kept.
+pub(super) fn reload<B: ForwardingBackend, I: RouterIo>(
+    router: &mut RouterCore<B, I>,
+    source: &mut dyn ConfigSource,
+    now: Instant,
+) -> anyhow::Result<()> {
+    notify::reloading();
+    match source.reread() {
+        Ok(config) => {
+            info!("reload: configuration reloaded");
+            router.reload(config, now);
+            notify::reloaded("forwarding (configuration reloaded)");
+            Ok(())
+        }
+        Err(e) => {
+            error!(error = %e, "reload: configuration refused, keeping the running one");
+            notify::reloaded("forwarding (reload refused: see the log)");
+            Err(e)
+        }
+    }
 }
 
 /// Answers one API request of `connection` (whose registration, if any, is in `sessions`);
 /// a registration sends the protocol's events to `events`.
 pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
     router: &mut RouterCore<B, I>,
-    reporting: &mut Reporting,
+    reporting: &mut Reporting<'_>,
     sessions: &mut HashMap<ConnectionId, ProtocolHandle>,
     connection: ConnectionId,
     request: Request,
@@ -121,9 +166,13 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
             Request::ShowRoutes => Response::Routes {
                 routes: router.routes(),
             },
-            // The daemon's loop answers it before dispatch: it reads the file and reconfigures
-            // the API server as well as the router.
-            Request::Reload => Response::error(1003, "reload is not available here"),
+            Request::Reload => match reload(router, reporting.config.as_mut(), now) {
+                Ok(()) => Response::Ok,
+                Err(e) => Response::error(
+                    87,
+                    format!("configuration refused, the running one kept: {e:#}"),
+                ),
+            },
             Request::Check => match router.check() {
                 Ok(report) => Response::Check {
                     entries: report.entries,

@@ -36,12 +36,7 @@ pub use links::{Link, LinkEvent};
 pub use router::{PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
 pub use routes::{Route, RouteEvent};
 
-use crate::{
-    api::proto::{Request, Response},
-    config::Config,
-    dataplane::DataPlane,
-    mgm::ProtocolHandle,
-};
+use crate::{config::Config, dataplane::DataPlane, mgm::ProtocolHandle};
 use anyhow::{Context as _, Result};
 use futures::StreamExt as _;
 use router::Router;
@@ -125,7 +120,7 @@ pub async fn run(options: Options) -> Result<()> {
     let api_socket = config.daemon.api_socket_path();
     let metrics_config = config.metrics.clone();
     let daemon_config = config.daemon.clone();
-    let mut realtime_priority = config.daemon.realtime_priority;
+    let realtime_priority = config.daemon.realtime_priority;
     let mut router = Router::new(config, plane, igmp_io, mld_io)?;
     let (present_routes, route_events) = routes::watch::<std::net::Ipv4Addr>().await?;
     router.routes_present(present_routes);
@@ -181,6 +176,11 @@ pub async fn run(options: Options) -> Result<()> {
     let mut reporting = dispatch::Reporting {
         pins,
         rates: mfe_rates::MfeRates::default(),
+        config: Box::new(ConfigFile {
+            options: &options,
+            server: &server,
+            realtime_priority,
+        }),
     };
     loop {
         let deadline = shared
@@ -193,7 +193,7 @@ pub async fn run(options: Options) -> Result<()> {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sighup.recv() => {
-                let _ = reload(&mut shared.router(), &server, &options, &mut realtime_priority);
+                let _ = dispatch::reload(&mut shared.router(), reporting.config.as_mut(), now());
             }
             Some(()) = woken.recv() => shared.catch_up(&mut shared.router()),
             datagram = igmp_recv(igmp_io.as_deref()) => match datagram {
@@ -233,13 +233,6 @@ pub async fn run(options: Options) -> Result<()> {
                 let mut router = shared.router();
                 router.advance(now());
                 match command {
-                    Command::Request { request: Request::Reload, reply, .. } => {
-                        let response = match reload(&mut router, &server, &options, &mut realtime_priority) {
-                            Ok(()) => Response::Ok,
-                            Err(e) => Response::error(87, format!("configuration refused, the running one kept: {e:#}")),
-                        };
-                        let _ = reply.send(response);
-                    }
                     Command::Request { connection, request, events, reply } => {
                         let response =
                             dispatch::handle(&mut router, &mut reporting, &mut sessions, connection, request, events, now());
@@ -310,6 +303,7 @@ pub async fn run(options: Options) -> Result<()> {
     }
     notify::stopping();
     creation.stop();
+    drop(reporting);
     server.stop();
     if let Some(metrics) = metrics {
         metrics.abort();
@@ -372,35 +366,27 @@ async fn igmp_recv(io: Option<&igmp_io::IgmpIo>) -> std::io::Result<igmp_io::Rec
     }
 }
 
-/// Re-reads the configuration (SIGHUP, `mgmctl reload`) and applies the difference; a file
-/// that does not load is refused (its error returned and logged) and the running one kept.
-fn reload(
-    router: &mut Router,
-    server: &server::ApiServer,
-    options: &Options,
-    realtime_priority: &mut Option<u8>,
-) -> Result<()> {
-    notify::reloading();
-    match load_config(options) {
-        Ok(config) => {
-            info!("reload: configuration reloaded");
-            let priority = config.daemon.realtime_priority;
-            if priority != *realtime_priority {
-                match realtime::apply(priority) {
-                    Ok(()) => *realtime_priority = priority,
-                    Err(e) => error!(error = %e, "reload: keeping the scheduling policy"),
-                }
+/// mgmd's configuration file, as a reload reads it: re-read with the command line's
+/// additions, its `[daemon]` scheduling and API access settings applied on the way.
+struct ConfigFile<'a> {
+    options: &'a Options,
+    server: &'a server::ApiServer,
+    /// The scheduling priority in force.
+    realtime_priority: Option<u8>,
+}
+
+impl dispatch::ConfigSource for ConfigFile<'_> {
+    fn reread(&mut self) -> Result<Config> {
+        let config = load_config(self.options)?;
+        let priority = config.daemon.realtime_priority;
+        if priority != self.realtime_priority {
+            match realtime::apply(priority) {
+                Ok(()) => self.realtime_priority = priority,
+                Err(e) => error!(error = %e, "reload: keeping the scheduling policy"),
             }
-            server.reconfigure(&config.daemon);
-            router.reload(config, std::time::Instant::now());
-            notify::reloaded("forwarding (configuration reloaded)");
-            Ok(())
         }
-        Err(e) => {
-            error!(error = %e, "reload: configuration refused, keeping the running one");
-            notify::reloaded("forwarding (reload refused: see the log)");
-            Err(e)
-        }
+        self.server.reconfigure(&config.daemon);
+        Ok(config)
     }
 }
 

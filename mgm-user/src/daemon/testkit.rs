@@ -69,7 +69,7 @@ type Events = (Sender<Event>, Receiver<Event>);
 /// The router core over the fakes, with the API sessions mgmd keeps.
 pub struct ApiHarness {
     core: RouterCore<FakeBackend, FakeIo>,
-    reporting: dispatch::Reporting,
+    reporting: dispatch::Reporting<'static>,
     sessions: HashMap<ConnectionId, ProtocolHandle>,
     events: HashMap<ConnectionId, Events>,
     now: Instant,
@@ -120,6 +120,7 @@ impl ApiHarness {
             reporting: dispatch::Reporting {
                 pins: Pins::unpinned(),
                 rates: MfeRates::default(),
+                config: Box::new(dispatch::NoConfigFile),
             },
             sessions: HashMap::new(),
             events: HashMap::new(),

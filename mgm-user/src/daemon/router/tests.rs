@@ -29,6 +29,7 @@ mod handover;
 mod mfe_stats;
 mod mirror;
 mod proxy;
+mod reload;
 mod v6;
 
 const UP0: u32 = 2;

@@ -20,6 +20,7 @@ fn a_stats_call_reads_the_counters_its_buffer_can_hold_and_never_the_whole_table
     let mut reporting = dispatch::Reporting {
         pins: Pins::unpinned(),
         rates: MfeRates::default(),
+        config: Box::new(dispatch::NoConfigFile),
     };
     let (events, _received) = std::sync::mpsc::channel();
     let mut call = |core: &mut Core, request, now| match dispatch::handle(
