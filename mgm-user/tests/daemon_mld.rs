@@ -14,7 +14,7 @@ use anyhow::{bail, ensure, Context, Result};
 use mgm_user::{
     lab::{Host, Lab, Stack},
     leaf::{Channel, Iface, Receiver},
-    rawio::{self, Framing, PacketSocket},
+    rawio::{self, PacketSocket},
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::{
@@ -23,7 +23,7 @@ use std::{
     net::{IpAddr, Ipv6Addr, SocketAddrV6},
     time::{Duration, Instant},
 };
-use support::{interfaces, wait_for, Mgmd};
+use support::{capture, interfaces, wait_for, Mgmd};
 
 const GROUP: Ipv6Addr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0x20, 1);
 /// The second source on the source's link (the first is its address in the dual-stack lab).
@@ -61,18 +61,6 @@ fn send(senders: &[&Socket], seqs: std::ops::Range<u64>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A capture of the IPv6 packets arriving on the eth0 of receiver `n`.
-fn capture(lab: &Lab, n: u8) -> Result<PacketSocket> {
-    lab.in_ns(Host::Receiver(n), || -> io::Result<PacketSocket> {
-        let capture = PacketSocket::open(Framing::Cooked, libc::ETH_P_IPV6 as u16)?;
-        capture.socket().set_nonblocking(true)?;
-        capture.socket().set_recv_buffer_size(4 << 20)?;
-        capture.bind(rawio::ifindex("eth0")?)?;
-        Ok(capture)
-    })?
-    .context("capture")
 }
 
 /// The test's UDP packets to the group in the captured IPv6 packet, as (source, number).
@@ -248,7 +236,7 @@ fn mldv1_and_mldv2_include_and_exclude_listeners_get_exactly_what_they_asked_for
     let senders = [sender(lab, s1)?, sender(lab, s2)?];
     let senders: Vec<&Socket> = senders.iter().collect();
     let captures: BTreeMap<u8, PacketSocket> = (1..=5)
-        .map(|n| Ok((n, capture(lab, n)?)))
+        .map(|n| Ok((n, capture(lab, Host::Receiver(n), libc::ETH_P_IPV6)?)))
         .collect::<Result<_>>()?;
 
     let v1_any = join(lab, 1, None)?;

@@ -84,11 +84,13 @@ fn yes() -> bool {
 
 impl InterfaceConfig {
     /// Whether `other` equals this configuration but for what a reload applies in place: the
-    /// IGMP (MLD) bounds and timers and the data plane's egress settings (`ttl_threshold`,
-    /// `mtu`). Any other change takes the interface out of service and back.
+    /// IGMP and MLD versions, bounds and timers and the data plane's egress settings
+    /// (`ttl_threshold`, `mtu`). Any other change takes the interface out of service and back.
     pub fn differs_only_in_place(&self, other: &Self) -> bool {
         let retuned = Self {
             igmp_tuning: other.igmp_tuning.clone(),
+            igmp_version: other.igmp_version,
+            mld_version: other.mld_version,
             ttl_threshold: other.ttl_threshold,
             mtu: other.mtu,
             ..self.clone()

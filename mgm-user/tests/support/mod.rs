@@ -15,6 +15,7 @@ use mgm_user::{
         proto::{GroupRow, InterfaceRow, MfeRow, ProtocolRow, Request, Response},
     },
     lab::{lab_bpffs, Host, Lab, McastSend},
+    rawio::{self, Framing, PacketSocket},
 };
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -567,4 +568,17 @@ pub fn pinned_map(lab: &Lab, name: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(lab_bpffs()?)
         .join(format!("net-{netns}"))
         .join(name))
+}
+
+/// A capture of the packets of EtherType `protocol` (IPv4 or IPv6 datagrams, without the
+/// Ethernet header) arriving on or leaving the eth0 of `host`; reads do not block.
+pub fn capture(lab: &Lab, host: Host, protocol: libc::c_int) -> Result<PacketSocket> {
+    lab.in_ns(host, || -> std::io::Result<PacketSocket> {
+        let capture = PacketSocket::open(Framing::Cooked, protocol as u16)?;
+        capture.socket().set_nonblocking(true)?;
+        capture.socket().set_recv_buffer_size(4 << 20)?;
+        capture.bind(rawio::ifindex("eth0")?)?;
+        Ok(capture)
+    })?
+    .context("capture")
 }

@@ -290,8 +290,14 @@ impl RouterIface for Iface {
             .min()
     }
 
+    /// Group state carries over a version change: each group's compatibility mode is the
+    /// new version capped by the older hosts still heard (§7.3.2).
     fn set_config(&mut self, config: IfaceConfig, now: Instant) {
         self.querier.set_query_interval(config.query_interval, now);
+        if config.version != self.config.version {
+            self.querier
+                .version_changed(config.startup_query_count, now);
+        }
         self.config = config;
     }
 

@@ -222,3 +222,68 @@ fn set_config_keeps_groups_and_brings_the_general_query_forward() {
         Err(Error::Config(_))
     ));
 }
+
+/// The general queries in `actions`, as (version 3?, max response code).
+fn general_queries(actions: &[Action]) -> Vec<(bool, u8)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(t) => match parse(&t.datagram).ok()?.igmp {
+                wire_igmp::Repr::Query {
+                    max_resp_code,
+                    group,
+                    v3,
+                } if group.is_unspecified() => Some((v3.is_some(), max_resp_code)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_version_change_keeps_the_groups_and_queries_in_the_new_version_at_once() {
+    let mut lab = Lab::new(100, 100);
+    let end = lab.at(40);
+    while let Some(next) = lab.router.next_timeout().filter(|n| *n <= end) {
+        lab.router.tick(next);
+    }
+    lab.record(40, RecordType::IsInclude, group(1), &[1, 2]);
+    lab.v2(40, group(2));
+    let v2 = IfaceConfig {
+        version: Version::V2,
+        ..IfaceConfig::default()
+    };
+    lab.router.set_config(IF, v2, lab.at(41)).unwrap();
+    // The startup queries start over in IGMPv2, the first one at once.
+    assert_eq!(lab.router.next_timeout(), Some(lab.at(41)));
+    let sent = general_queries(&lab.router.tick(lab.at(41)));
+    assert_eq!(sent, vec![(false, 100)], "an IGMPv2 general query");
+    let snap = lab.iface(41);
+    assert_eq!(snap.startup_queries_left, 1);
+    assert_eq!(snap.querier.version, Version::V2);
+    // The groups carry over, in IGMPv2 compatibility; the sources still forwarded.
+    let compat: Vec<(Ipv4Addr, Version)> = snap
+        .groups
+        .iter()
+        .map(|g| (g.group, g.compat_version))
+        .collect();
+    assert_eq!(compat, [(group(1), Version::V2), (group(2), Version::V2)]);
+    assert_eq!(lab.sources_of(41, group(1)), [src(1), src(2)]);
+
+    // Back to IGMPv3: a v3 query at once; the group with an IGMPv2 host heard stays in v2
+    // compatibility until its Older Host Present timer runs out (§7.3.2).
+    lab.router
+        .set_config(IF, IfaceConfig::default(), lab.at(50))
+        .unwrap();
+    let sent = general_queries(&lab.router.tick(lab.at(50)));
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].0, "an IGMPv3 general query");
+    let compat: Vec<Version> = lab
+        .iface(50)
+        .groups
+        .iter()
+        .map(|g| g.compat_version)
+        .collect();
+    assert_eq!(compat, [Version::V3, Version::V2]);
+}

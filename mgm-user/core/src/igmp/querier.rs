@@ -115,6 +115,17 @@ impl<A: Copy, V: Copy> Querier<A, V> {
         }
     }
 
+    /// A new query version (RFC 3376 §7.3.1, RFC 3810 §8.3.1: the version is the
+    /// operator's): while this router is querier, its startup queries start over, the first
+    /// one due `now`, so the hosts' compatibility mode follows the new version at once instead
+    /// of after a query interval. Under another querier nothing changes.
+    pub fn version_changed(&mut self, startup_count: u8, now: Instant) {
+        if self.is_self() {
+            self.next_general_query = Some(now);
+            self.startup_left = startup_count;
+        }
+    }
+
     /// The operator's view at `now`: the other querier, or this router with its address `own`
     /// and the version `own_version` it queries with.
     pub fn snapshot(&self, own: A, own_version: V, now: Instant) -> QuerierSnapshot<A, V> {

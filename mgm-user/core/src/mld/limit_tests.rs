@@ -1,7 +1,8 @@
 //! The bounds and the groups MLD does not track: scopes 0 to 2, any-source SSM requests,
-//! `max_groups` and `max_sources` with their counters and notices, huge source lists.
+//! `max_groups` and `max_sources` with their counters and notices, huge source lists; a
+//! version change at run time.
 use super::hostile_tests::{envelope, refill_mld_checksum, report, valid_report, MLD_AT};
-use super::tests::{s, Lab, HOST, IF};
+use super::tests::{s, Lab, G, HOST, IF};
 use super::*;
 use crate::igmp::ChangeKind::JoinSource;
 use crate::wire::mld::{self as wire_mld, RecordType};
@@ -107,4 +108,48 @@ fn huge_source_lists_are_bounded() {
         .handle_packet(IF, &claimed, lab.at(2.0))
         .is_empty());
     assert_eq!(lab.counters().dropped[&DropReason::MldTruncated], 1);
+}
+
+/// Whether each general query in `actions` is an MLDv2 one.
+fn general_queries(actions: &[(f64, Action)]) -> Vec<bool> {
+    actions
+        .iter()
+        .filter_map(|(_, a)| match a {
+            Action::Send(t) => match parse(&t.packet).ok()?.mld {
+                wire_mld::Repr::Query { group, v2, .. } if group.is_unspecified() => {
+                    Some(v2.is_some())
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_version_change_keeps_the_listeners_and_queries_in_the_new_version_at_once() {
+    let mut lab = Lab::new();
+    lab.run_until(40.0);
+    lab.record(40.0, RecordType::IsInclude, &[1, 2]);
+    let v1 = IfaceConfig {
+        version: Version::V1,
+        ..IfaceConfig::default()
+    };
+    lab.router.set_config(IF, v1, lab.at(41.0)).unwrap();
+    // The startup queries start over in MLDv1: the first at once, the second a quarter of the
+    // query interval later.
+    assert_eq!(general_queries(&lab.run_until(41.0)), [false]);
+    assert_eq!(general_queries(&lab.run_until(80.0)), [false]);
+    let snap = lab.iface(80.0);
+    assert_eq!(snap.querier.version, Version::V1);
+    let group = snap.groups.iter().find(|g| g.group == G).expect("kept");
+    assert_eq!(group.compat_version, Version::V1);
+    assert_eq!(group.sources.len(), 2, "its sources still forwarded");
+
+    lab.router
+        .set_config(IF, IfaceConfig::default(), lab.at(90.0))
+        .unwrap();
+    assert_eq!(general_queries(&lab.run_until(90.0)), [true]);
+    let snap = lab.iface(90.0);
+    assert_eq!(snap.groups[0].compat_version, Version::V2);
 }

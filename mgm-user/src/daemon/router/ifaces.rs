@@ -254,7 +254,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let config = cfg.igmp_tuning.router_config(cfg.igmp_version);
         match self.igmp.set_config(ifindex, config, self.clock) {
             Ok(()) => {
-                info!(interface = %cfg.name, tuning = ?cfg.igmp_tuning, "IGMP settings applied")
+                info!(interface = %cfg.name, version = cfg.igmp_version, tuning = ?cfg.igmp_tuning, "IGMP settings applied")
             }
             Err(e) => debug!(interface = %cfg.name, error = %e, "IGMP settings not applied"),
         }

@@ -71,3 +71,47 @@ fn the_dispatch_answers_a_reload_from_its_configuration_source() {
     );
     assert!(matches!(refused, Response::Error { code: 87, .. }));
 }
+
+/// up0 and rcv2 without IGMP and MLD, rcv1 running IGMP `igmp` and MLD `mld`, and the route
+/// of 239.7.0.0/16 from up0 to rcv1.
+fn versions_config(igmp: u8, mld: u8) -> Config {
+    let text = format!(
+        "[[interface]]\nname = \"up0\"\nigmp = false\nmld = false\n\n\
+         [[interface]]\nname = \"rcv1\"\nigmp_version = {igmp}\nmld_version = {mld}\n\n\
+         [[interface]]\nname = \"rcv2\"\nigmp = false\nmld = false\n\n\
+         [[route]]\nfrom = \"up0\"\ngroup = \"239.7.0.0/16\"\nto = [\"rcv1\"]\n"
+    );
+    Config::parse(&text, "test").expect("valid configuration")
+}
+
+#[test]
+fn a_reload_changing_the_igmp_and_mld_versions_keeps_the_interface_in_service() {
+    let t0 = Instant::now();
+    let mut io = FakeIo::default();
+    io.addresses.insert(RCV1, (Ipv4Addr::new(10, 0, 1, 1), 24));
+    io.link_locals
+        .insert(RCV1, "fe80::1".parse().expect("an address"));
+    let mut core = core_on(versions_config(3, 2), FakeBackend::default(), io, t0);
+    miss(&mut core, UP0, t0);
+    let (writes, attaches) = (core.backend.writes.clone(), core.io.attaches);
+    let (igmp_sent, mld_sent) = (core.io.igmp_sent.len(), core.io.mld_sent.len());
+
+    let t1 = t0 + Duration::from_secs(60);
+    core.reload(versions_config(2, 1), t1);
+    core.tick(t1);
+    assert_eq!(core.io.attaches, attaches, "rcv1 stays in service");
+    assert_eq!(
+        core.backend.writes, writes,
+        "the flow through rcv1 untouched"
+    );
+    assert_eq!(entry(&core), Some((UP0, vec![RCV1])));
+    let igmp = core.igmp.snapshot(t1).interfaces.remove(0);
+    assert_eq!(igmp.querier.version, crate::igmp::Version::V2);
+    let mld = core.v6.mld.snapshot(t1).interfaces.remove(0);
+    assert_eq!(mld.querier.version, crate::mld::Version::V1);
+    assert_eq!(
+        (core.io.igmp_sent.len(), core.io.mld_sent.len()),
+        (igmp_sent + 1, mld_sent + 1),
+        "a general query in each new version at once"
+    );
+}
