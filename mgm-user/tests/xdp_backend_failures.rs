@@ -16,16 +16,25 @@ use std::os::fd::AsFd as _;
 /// An ifindex no interface has.
 const NO_SUCH_IFINDEX: u32 = 999_999;
 
+/// Runs `test` in the router's namespace of a two-receiver star, with a data plane of its own
+/// and the ifindexes of up0, rcv1 and rcv2.
+fn in_router(test: impl FnOnce(&mut DataPlane, [u32; 3]) + Send) {
+    let lab = Lab::star(2).expect("lab");
+    let ifindex = |name: &str| lab.ifindex(Host::Router, name).expect("ifindex");
+    let ifindexes = [ifindex("up0"), ifindex("rcv1"), ifindex("rcv2")];
+    lab.in_ns(Host::Router, || {
+        let mut plane = DataPlane::load().expect("data plane");
+        test(&mut plane, ifindexes);
+    })
+    .expect("enter the router's namespace");
+}
+
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_failed_change_leaves_the_entry_and_its_bookkeeping_as_they_were() {
-    let lab = Lab::star(2).expect("lab");
-    let ifindex = |name: &str| lab.ifindex(Host::Router, name).expect("ifindex");
-    let (up0, rcv1, rcv2) = (ifindex("up0"), ifindex("rcv1"), ifindex("rcv2"));
     let sg = SgKey::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 2, 3));
-    lab.in_ns(Host::Router, || {
-        let mut plane = DataPlane::load().expect("data plane");
-        let mut backend = XdpBackend::new(&mut plane).expect("backend");
+    in_router(|plane, [up0, rcv1, rcv2]| {
+        let mut backend = XdpBackend::new(plane).expect("backend");
         backend.install_mfe(sg, up0, &[rcv1]).expect("install");
         let before = InstalledMfe {
             sg,
@@ -58,8 +67,7 @@ fn a_failed_change_leaves_the_entry_and_its_bookkeeping_as_they_were() {
         };
         assert_eq!(backend.installed(sg), Some(after.clone()));
         assert_eq!(backend.read_back().expect("maps"), vec![after]);
-    })
-    .expect("enter the router's namespace");
+    });
 }
 
 #[test]
@@ -125,14 +133,10 @@ fn oif_direct(plane: &mut DataPlane) -> DevMapHash<MapData> {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_set_whose_single_copy_programs_cannot_be_written_is_not_left_in_use() {
-    let lab = Lab::star(2).expect("lab");
-    let ifindex = |name: &str| lab.ifindex(Host::Router, name).expect("ifindex");
-    let (up0, rcv1, rcv2) = (ifindex("up0"), ifindex("rcv1"), ifindex("rcv2"));
     let sg = SgKey::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 2, 4));
-    lab.in_ns(Host::Router, || {
-        let mut plane = DataPlane::load().expect("data plane");
-        let mut direct = oif_direct(&mut plane);
-        let mut backend = XdpBackend::new(&mut plane).expect("backend");
+    in_router(|plane, [up0, rcv1, rcv2]| {
+        let mut direct = oif_direct(plane);
+        let mut backend = XdpBackend::new(plane).expect("backend");
         // OIF_DIRECT filled with keys no interface has (beyond IFACES, so without flags).
         let junk: Vec<u32> = (limits::IFACES..)
             .take_while(|&key| direct.insert(key, up0, None, 0).is_ok())
@@ -163,6 +167,5 @@ fn a_set_whose_single_copy_programs_cannot_be_written_is_not_left_in_use() {
         assert_eq!(backend.sets_in_use(), 1);
         backend.delete_mfe(sg).expect("delete");
         assert_eq!(backend.sets_in_use(), 0, "its one user released it");
-    })
-    .expect("enter the router's namespace");
+    });
 }

@@ -62,6 +62,14 @@ impl Lab {
         self.send(t, repr, wire_igmp::ALL_V3_ROUTERS)
     }
 
+    /// Ticks at every timeout up to `t`.
+    fn run_until(&mut self, t: u64) {
+        let end = self.at(t);
+        while let Some(next) = self.router.next_timeout().filter(|n| *n <= end) {
+            self.router.tick(next);
+        }
+    }
+
     fn iface(&self, t: u64) -> IfaceSnapshot {
         self.router.snapshot(self.at(t)).interfaces.remove(0)
     }
@@ -179,10 +187,7 @@ fn room_comes_back_when_sources_expire_or_leave() {
     lab.record(1, RecordType::IsInclude, group(2), &[3]);
     assert_eq!(lab.ignored(IgnoreReason::SourceLimit), 1);
     // Group membership interval: 2 × 125 s + 10 s.
-    let end = lab.at(261);
-    while let Some(next) = lab.router.next_timeout().filter(|n| *n <= end) {
-        lab.router.tick(next);
-    }
+    lab.run_until(261);
     assert!(lab.iface(261).groups.is_empty());
     let out = lab.record(262, RecordType::IsInclude, group(2), &[3, 4]);
     assert_eq!(joins(&out).len(), 2);
@@ -193,10 +198,7 @@ fn room_comes_back_when_sources_expire_or_leave() {
 fn set_config_keeps_groups_and_brings_the_general_query_forward() {
     let mut lab = Lab::new(100, 100);
     // Past the two startup queries, the next general query is 125 s away.
-    let end = lab.at(40);
-    while let Some(next) = lab.router.next_timeout().filter(|n| *n <= end) {
-        lab.router.tick(next);
-    }
+    lab.run_until(40);
     lab.v2(40, group(1));
     let config = IfaceConfig {
         query_interval: Duration::from_secs(20),
@@ -244,10 +246,7 @@ fn general_queries(actions: &[Action]) -> Vec<(bool, u8)> {
 #[test]
 fn a_version_change_keeps_the_groups_and_queries_in_the_new_version_at_once() {
     let mut lab = Lab::new(100, 100);
-    let end = lab.at(40);
-    while let Some(next) = lab.router.next_timeout().filter(|n| *n <= end) {
-        lab.router.tick(next);
-    }
+    lab.run_until(40);
     lab.record(40, RecordType::IsInclude, group(1), &[1, 2]);
     lab.v2(40, group(2));
     let v2 = IfaceConfig {
