@@ -7,7 +7,10 @@
 use aya::maps::{DevMapHash, Map, MapData};
 use mgm_common::{limits, Sg6Key, SgKey};
 use mgm_user::{
-    dataplane::{map_name, DataPlane, DataPlaneError, ForwardingBackend, InstalledMfe, XdpBackend},
+    dataplane::{
+        map_name, DataPlane, DataPlaneError, ForwardingBackend, IfaceSettings, InstalledMfe,
+        XdpBackend,
+    },
     lab::{Host, Lab},
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -16,12 +19,15 @@ use std::os::fd::AsFd as _;
 /// An ifindex no interface has.
 const NO_SUCH_IFINDEX: u32 = 999_999;
 
-/// Runs `test` in the router's namespace of a two-receiver star, with a data plane of its own
-/// and the ifindexes of up0, rcv1 and rcv2.
-fn in_router(test: impl FnOnce(&mut DataPlane, [u32; 3]) + Send) {
-    let lab = Lab::star(2).expect("lab");
+/// Runs `test` in the router's namespace of a star of `N` - 1 receivers, with a data plane of
+/// its own and the ifindexes of up0, rcv1, rcv2...
+fn in_router<const N: usize>(test: impl FnOnce(&mut DataPlane, [u32; N]) + Send) {
+    let lab = Lab::star(N as u8 - 1).expect("lab");
     let ifindex = |name: &str| lab.ifindex(Host::Router, name).expect("ifindex");
-    let ifindexes = [ifindex("up0"), ifindex("rcv1"), ifindex("rcv2")];
+    let ifindexes: [u32; N] = std::array::from_fn(|i| match i {
+        0 => ifindex("up0"),
+        n => ifindex(&format!("rcv{n}")),
+    });
     lab.in_ns(Host::Router, || {
         let mut plane = DataPlane::load().expect("data plane");
         test(&mut plane, ifindexes);
@@ -167,5 +173,51 @@ fn a_set_whose_single_copy_programs_cannot_be_written_is_not_left_in_use() {
         assert_eq!(backend.sets_in_use(), 1);
         backend.delete_mfe(sg).expect("delete");
         assert_eq!(backend.sets_in_use(), 0, "its one user released it");
+    });
+}
+
+/// Settings whose rules drop nothing: an interface with them may be a set's bare member.
+fn rule_free(n: u8) -> IfaceSettings {
+    IfaceSettings {
+        mac: [2, 0, 0, 0, 0, n],
+        ttl_threshold: 0,
+        mtu: 0,
+        mirrored: false,
+    }
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_set_that_cannot_be_filled_leaves_the_other_sets_their_bare_members() {
+    let sg = |n: u8| SgKey::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 3, n));
+    in_router(|plane, [up0, rcv1, rcv2, rcv3]| {
+        let mut backend = XdpBackend::new(plane).expect("backend");
+        for (n, oif) in [(1, rcv1), (2, rcv2), (3, rcv3)] {
+            backend
+                .configure_interface(oif, rule_free(n))
+                .expect("configure");
+        }
+        // rcv1 is the bare member of one set, rcv2 of another (up0 has rules: not configured).
+        backend
+            .install_mfe(sg(1), up0, &[rcv1, rcv3])
+            .expect("set 1");
+        backend
+            .install_mfe(sg(2), rcv3, &[up0, rcv2])
+            .expect("set 2");
+        let bare = |backend: &XdpBackend, n| backend.bare_member(sg(n)).expect("read");
+        assert_eq!(bare(&backend, 1), Some((rcv1, vec![rcv1])));
+        assert_eq!(bare(&backend, 2), Some((rcv2, vec![rcv2])));
+
+        // A list with both would keep rcv1 bare and give rcv2 its program back, but the set
+        // cannot be filled: rcv2 is set 2's bare member again.
+        let failed = backend.install_mfe(sg(3), up0, &[rcv1, rcv2, NO_SUCH_IFINDEX]);
+        assert!(failed.is_err());
+        assert_eq!(backend.sets_in_use(), 2);
+        assert_eq!(bare(&backend, 1), Some((rcv1, vec![rcv1])));
+        assert_eq!(
+            bare(&backend, 2),
+            Some((rcv2, vec![rcv2])),
+            "set 2 keeps one"
+        );
     });
 }

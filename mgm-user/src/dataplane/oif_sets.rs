@@ -214,15 +214,16 @@ impl OifSets {
                 return Ok(id);
             }
         }
+        let id = self.allocate()?;
         // Two bare interfaces in one set: all but the first get their program back.
         let mut listed_bare = oifs.iter().filter(|oif| self.bare.contains(oif));
         let kept = listed_bare.next().copied();
         let demoted: Vec<u32> = listed_bare.copied().collect();
         let mut orphans = Vec::new();
-        for oif in demoted {
+        let demoted = demoted.into_iter().try_for_each(|oif| {
             orphans.extend(self.demote(oif)?);
-        }
-        let id = self.allocate()?;
+            Ok(())
+        });
         let bare = match kept {
             Some(oif) => oif,
             None => oifs
@@ -231,8 +232,12 @@ impl OifSets {
                 .find(|&oif| self.promotable(oif))
                 .unwrap_or(0),
         };
-        if let Err(e) = self.fill(id, oifs, bare) {
+        if let Err(e) = demoted.and_then(|()| self.fill(id, oifs, bare)) {
             self.ids.retire(id);
+            // No new set lists them: the sets the demotions left without a bare member get
+            // one again (the demoted interfaces can be it once more). The fill's error is the
+            // one to report.
+            let _ = self.rechoose(&orphans);
             return Err(e);
         }
         self.sets.insert(
