@@ -17,8 +17,10 @@
 //! ifindex) its joins are left and made again once an interface of that name exists. A link
 //! going down and up keeps them (the kernel keeps the memberships and reports them again). A
 //! join that fails other than by the API's call is counted (`host_join_failures`), logged,
-//! and retried with backoff (`host_joins_waiting_now`) for as long as it is wanted. The set is
-//! bounded by the API's calls and the memberships IGMP and MLD accept downstream.
+//! and retried with backoff (`host_joins_waiting_now`) for as long as it is wanted; one whose
+//! failure the full retry list refuses (`host_join_retries_refused`) is attempted again only
+//! when its interface's link changes. The set is bounded by the API's calls and the
+//! memberships IGMP and MLD accept downstream.
 use super::{
     ports::HostJoin,
     retries::{Retries, RETRY_FIRST, RETRY_MAX},
@@ -45,6 +47,9 @@ struct Held {
     /// The ifindex of the interface it was made on (0: one the core had not heard of yet);
     /// `None`: not made.
     joined: Option<u32>,
+    /// Its last attempt failed with the retry list full: not attempted again until its
+    /// interface's link changes.
+    refused: bool,
 }
 
 impl Held {
@@ -54,7 +59,7 @@ impl Held {
 }
 
 /// Failed host joins waiting for a retry at the most.
-const HOST_JOIN_RETRIES: usize = 4096;
+pub(super) const HOST_JOIN_RETRIES: usize = 4096;
 
 /// The router's host joins.
 #[derive(Debug)]
@@ -126,6 +131,9 @@ impl HostJoins {
     /// again.
     fn follow_link(&mut self, io: &mut impl RouterIo, name: &str, link: Option<u32>) {
         for (join, held) in &mut self.joins {
+            if join.0 == name {
+                held.refused = false;
+            }
             let Some(on) = held.joined.filter(|_| join.0 == name) else {
                 continue;
             };
@@ -149,7 +157,10 @@ impl HostJoins {
             .joins
             .iter()
             .filter(|(join, held)| {
-                held.wanted() && held.joined.is_none() && self.retries.may_try(join, now)
+                held.wanted()
+                    && held.joined.is_none()
+                    && !held.refused
+                    && self.retries.may_try(join, now)
             })
             .filter_map(|(join, _)| Some((join.clone(), links.get(&join.0)?.ifindex)))
             .collect();
@@ -206,11 +217,16 @@ impl HostJoins {
                     retry_in_ms = retry.wait.as_millis() as u64,
                     "host join failed; retrying"
                 ),
-                None => warn!(
-                    %iface, %group, ?source, error = %e,
-                    "host join failed, and the retry list is full: not retried \
-                     (host_join_retries_refused)"
-                ),
+                None => {
+                    warn!(
+                        %iface, %group, ?source, error = %e,
+                        "host join failed, and the retry list is full: not retried until \
+                         its interface's link changes (host_join_retries_refused)"
+                    );
+                    if let Some(held) = self.joins.get_mut(&join) {
+                        held.refused = true;
+                    }
+                }
             },
         }
     }

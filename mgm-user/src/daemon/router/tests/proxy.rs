@@ -4,7 +4,7 @@
 //! and the API's host joins following their interface.
 use super::*;
 use crate::{
-    daemon::router::fake::HostOp,
+    daemon::router::{fake::HostOp, host_joins::HOST_JOIN_RETRIES},
     wire::{
         igmp::{self, GroupRecordRepr, RecordType},
         mld::{self, AddressRecordRepr},
@@ -157,6 +157,42 @@ fn a_failed_upstream_join_is_counted_retried_and_keeps_the_old_membership() {
     retry_without_failures(&mut core);
     assert_eq!(ops(&mut core), [join(None), leave(Some(S1))]);
     assert_eq!(core.counters()["host_joins_waiting_now"], 0);
+}
+
+#[test]
+fn an_upstream_join_the_full_retry_list_refuses_waits_for_its_interfaces_link() {
+    let t0 = Instant::now();
+    let sources: Vec<Ipv4Addr> = (0..=HOST_JOIN_RETRIES as u32)
+        .map(|n| Ipv4Addr::from(0x0a64_0000 + n))
+        .collect();
+    let io = FakeIo {
+        join_fails: sources.iter().map(|s| upstream(Some(*s))).collect(),
+        ..FakeIo::default()
+    };
+    let mut core = proxy_core_on(io, t0);
+    // One receiver of every source: one join more than the retry list holds, all failing.
+    igmp_record(&mut core, RCV1, RecordType::IsInclude, &sources, t0);
+    let refused = |core: &Core| core.counters()["host_join_retries_refused"];
+    assert_eq!(
+        failed_and_waiting(&core),
+        (sources.len() as u64, HOST_JOIN_RETRIES as u64)
+    );
+    assert_eq!(refused(&core), 1);
+
+    // Another interface's link changes: the refused join is not attempted again (before: at
+    // every settling of the joins, each attempt failing, refused and logged once more).
+    core.link_changed(link("rcv2", RCV2, true), t0);
+    assert_eq!(failed_and_waiting(&core).0, sources.len() as u64);
+    assert_eq!(refused(&core), 1);
+
+    // The failures end and up0's link changes: every join is made, the refused one too.
+    core.io.join_fails.clear();
+    core.link_changed(link("up0", UP0, true), t0);
+    assert_eq!(core.io.joins.len(), 1, "the refused join");
+    let retry = core.next_deadline().expect("the retries are due");
+    core.tick(retry);
+    assert_eq!(core.io.joins.len(), sources.len());
+    assert_eq!(failed_and_waiting(&core).1, 0);
 }
 
 #[test]
