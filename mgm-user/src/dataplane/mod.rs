@@ -12,7 +12,7 @@
 //! | `OIF_DIRECT` | DEVMAP_HASH | ifindex → ifindex + egress program, for the interfaces whose copies carry it (`IFACE_FLAG_EGRESS_PROGRAM`): entries' single copies to them go through here |
 //! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` (slots shared by both families) |
 //! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` (base at join, drops; copies sent are derived) |
-//! | `IFACES` | hash | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots, IPv6 scope boundary) |
+//! | `IFACES` | array (ifindexes below `limits::IFACES`) | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots, IPv6 scope boundary, flags: configured, mirrored, single copies with the egress program) |
 //! | `PUNT_SOCKETS` | XSKMAP | punt slot + receive queue → AF_XDP socket |
 //! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface; both families) |
 //! | `REPEAT_REPORTS` | ring buffer | `Report` records of repeated misses, read before `REPORTS` |
