@@ -43,9 +43,14 @@ fn first_packets_arrive_with(daemon: &str, count: u32, interval_ms: u32) -> anyh
         "received {} of {count} (each once expected); mgmd counters: {stats:?}",
         received.seqs.len(),
     );
+    // The creation thread counts the alerts and punts it left to the main loop.
+    let deferred = stats
+        .get("creation_deferred")
+        .ok_or_else(|| anyhow::anyhow!("no creation_deferred in {stats:?}"))?;
     eprintln!(
         "{count} packets {interval_ms} ms apart: all delivered once, {out_of_place} out of place; \
-         held packets sent by mgmd {}, taken over by XDP in hold mode {}",
+         held packets sent by mgmd {}, taken over by XDP in hold mode {}, creation work \
+         deferred to the main loop {deferred} times",
         stats.get("hold_delivered").unwrap_or(&0),
         stats.get("hold_handed_over").unwrap_or(&0),
     );

@@ -10,11 +10,19 @@
 //! thread never waits for that lock (a `try_lock`), so a long turn of the main loop (a
 //! statistics slice, a reload) cannot stop it from emptying the punt rings.
 //!
-//! The main loop sleeps until the router's next deadline. An input the thread handled may
-//! bring it closer (a new entry's hold mode ends 10 ms after its last punt): then the thread
-//! runs the router's timers itself at that time ([`Router::tick`]; the main loop's later
-//! wake-up finds nothing due), rather than waking the main loop after every creation, a
-//! second thread (at the same real-time priority) on a CPU the flow's receiver may need.
+//! Timers: the thread keeps the ends of hold mode ([`Router::next_handover`]: a new entry's
+//! ends 10 ms after its last punt) and runs the router's timers itself then
+//! ([`Router::tick`]), and the main loop sleeps until the router's other deadlines
+//! ([`Router::next_timer`]). So a creation wakes neither the main loop (a second thread, at the
+//! same real-time priority, on a CPU the flow's receiver may need) nor the thread a second
+//! time for a deadline the other one already handled, and the main loop holds no router lock
+//! that a later creation would find taken. The main loop sleeps until a hold mode's end too
+//! when the thread does not wait for it (an entry it created itself from the reports the
+//! thread left it), and the thread runs the timers an input of its brought closer than the
+//! main loop's deadline.
+//!
+//! `creation_deferred` (`show stats`) counts the alerts and punts the thread found the router
+//! busy for and left to the main loop (one more wake-up on their way).
 use super::{
     punt_reader::{self, PuntBuffer},
     router::Router,
@@ -47,8 +55,10 @@ pub struct Shared {
     reports_deferred: AtomicBool,
     /// The thread moved punted frames to the buffer for the main loop.
     punts_deferred: AtomicBool,
-    /// The router's next deadline when the main loop last looked; `None`: none.
+    /// The deadline the main loop sleeps until; `None`: none.
     loop_deadline: Mutex<Option<Instant>>,
+    /// The deadline the thread wakes up at for the router's timers; `None`: none.
+    thread_deadline: Mutex<Option<Instant>>,
     stop: AtomicBool,
 }
 
@@ -66,6 +76,7 @@ impl Shared {
             reports_deferred: AtomicBool::new(false),
             punts_deferred: AtomicBool::new(false),
             loop_deadline: Mutex::new(None),
+            thread_deadline: Mutex::new(None),
             stop: AtomicBool::new(false),
         })
     }
@@ -75,10 +86,14 @@ impl Shared {
         lock(&self.router)
     }
 
-    /// The router's next deadline, which the main loop is about to sleep until; the thread
-    /// runs the timers itself when an input brings one closer.
+    /// The deadline the main loop is about to sleep until: the router's next timer, and the
+    /// next end of hold mode if the thread wakes up later than that (see the module's doc).
     pub fn next_deadline(&self, router: &Router) -> Option<Instant> {
-        let deadline = router.next_deadline();
+        let thread = *lock(&self.thread_deadline);
+        let handover = router
+            .next_handover()
+            .filter(|&handover| thread.is_none_or(|thread| handover < thread));
+        let deadline = earliest(router.next_timer(), handover);
         *lock(&self.loop_deadline) = deadline;
         deadline
     }
@@ -209,59 +224,69 @@ fn try_router(shared: &Shared) -> Option<MutexGuard<'_, Router>> {
     }
 }
 
-/// The router's next deadline if it is closer than the one the main loop sleeps until.
-fn closer_deadline(shared: &Shared, router: &Router) -> Option<Instant> {
-    let next = router.next_deadline()?;
-    match *lock(&shared.loop_deadline) {
-        Some(sleeping) if sleeping <= next => None,
-        _ => Some(next),
-    }
+/// The earlier of two deadlines, either of which may be none.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    a.into_iter().chain(b).min()
+}
+
+/// The thread's next deadline, set in `shared` for the main loop: the next end of hold mode,
+/// and the router's next timer if it is closer than the deadline the main loop sleeps until.
+fn thread_deadline(shared: &Shared, router: &Router) -> Option<Instant> {
+    let sleeping = *lock(&shared.loop_deadline);
+    let closer = router
+        .next_timer()
+        .filter(|&next| sleeping.is_none_or(|sleeping| next < sleeping));
+    let deadline = earliest(router.next_handover(), closer);
+    *lock(&shared.thread_deadline) = deadline;
+    deadline
 }
 
 /// The thread's loop until [`Creation::stop`].
 fn run(shared: &Shared, sockets: &SharedSockets, buffer: &PuntBuffer, wake: &mpsc::Sender<()>) {
     let rings = lock(&shared.reports).fds();
-    // A deadline of the router's closer than the main loop's, which this thread keeps.
+    // The deadline this thread keeps (`Shared::thread_deadline`).
     let mut due: Option<Instant> = None;
     while !shared.stop.load(Ordering::Acquire) {
         let timeout = due.map_or(WAIT, |due| {
             due.saturating_duration_since(Instant::now()).min(WAIT)
         });
-        let Some(ready) = wait(shared, sockets, rings, timeout) else {
-            if due.is_some_and(|due| Instant::now() >= due) {
-                match try_router(shared) {
-                    Some(mut router) => {
-                        router.tick(Instant::now());
-                        due = closer_deadline(shared, &router);
-                    }
-                    None => {
-                        // The main loop has the router and looks at its deadline next.
-                        due = None;
-                        let _ = wake.try_send(());
-                    }
-                }
-            }
+        let ready = wait(shared, sockets, rings, timeout);
+        // Also checked when inputs keep the poll from timing out.
+        let timers_due = due.is_some_and(|due| Instant::now() >= due);
+        if ready.is_none() && !timers_due {
             continue;
-        };
+        }
         let Some(mut router) = try_router(shared) else {
             // The main loop has the router: the frames wait in the buffer, the reports in
-            // their rings, and the main loop takes both after its turn.
-            if ready.punts {
-                punt_reader::buffer_rings(sockets, buffer);
-                shared.punts_deferred.store(true, Ordering::Release);
+            // their rings, and the main loop takes both, and the deadline, after its turn.
+            if let Some(ready) = ready {
+                buffer.count_deferred();
+                if ready.punts {
+                    punt_reader::buffer_rings(sockets, buffer);
+                    shared.punts_deferred.store(true, Ordering::Release);
+                }
+                if ready.reports {
+                    shared.reports_deferred.store(true, Ordering::Release);
+                }
             }
-            if ready.reports {
-                shared.reports_deferred.store(true, Ordering::Release);
+            if timers_due {
+                due = None;
+                *lock(&shared.thread_deadline) = None;
             }
             let _ = wake.try_send(());
             continue;
         };
-        if ready.reports {
-            read_reports(&mut router, &mut lock(&shared.reports));
+        if let Some(ready) = ready {
+            if ready.reports {
+                read_reports(&mut router, &mut lock(&shared.reports));
+            }
+            if ready.punts {
+                router.drain_punts(Instant::now());
+            }
         }
-        if ready.punts {
-            router.drain_punts(Instant::now());
+        if timers_due {
+            router.tick(Instant::now());
         }
-        due = closer_deadline(shared, &router);
+        due = thread_deadline(shared, &router);
     }
 }

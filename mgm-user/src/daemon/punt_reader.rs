@@ -38,6 +38,8 @@ pub struct PuntBuffer {
     room: Condvar,
     /// Times the thread found the buffer full and stopped reading.
     full: AtomicU64,
+    /// Times the thread found the router busy and left its work to the main loop.
+    deferred: AtomicU64,
 }
 
 impl PuntBuffer {
@@ -60,6 +62,16 @@ impl PuntBuffer {
     /// Times the thread found the buffer full (`punt_buffer_full`).
     pub fn times_full(&self) -> u64 {
         self.full.load(Ordering::Relaxed)
+    }
+
+    /// Counts a time the thread found the router busy (`creation_deferred`).
+    pub fn count_deferred(&self) {
+        self.deferred.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Times the thread found the router busy and left its work to the main loop.
+    pub fn times_deferred(&self) -> u64 {
+        self.deferred.load(Ordering::Relaxed)
     }
 
     /// Waits up to [`WAIT`] for the buffer to hold fewer than [`PUNT_BUFFER_FRAMES`] frames.

@@ -282,6 +282,7 @@ impl RouterIo for DaemonIo {
     fn global_stats(&self) -> anyhow::Result<BTreeMap<&'static str, u64>> {
         let mut stats = self.plane.global_stats()?;
         stats.insert("punt_buffer_full", self.punted.times_full());
+        stats.insert("creation_deferred", self.punted.times_deferred());
         stats.insert("punt_queues_unserved_now", self.punt.unserved_queues());
         Ok(stats)
     }

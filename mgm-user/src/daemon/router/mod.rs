@@ -313,18 +313,31 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         Timestamp::from_millis(self.clock.duration_since(self.epoch).as_millis() as u64)
     }
 
-    /// When the router next needs [`RouterCore::tick`].
+    /// When the router next needs [`RouterCore::tick`], for either reason below.
+    #[cfg(test)]
     pub fn next_deadline(&self) -> Option<Instant> {
+        [self.next_handover(), self.next_timer()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the hold mode of a new entry may end next (its punt path quiet for
+    /// [`HOLD_QUIET`], or [`HOLD_MAX`] over); the creation thread keeps these deadlines.
+    pub fn next_handover(&self) -> Option<Instant> {
+        self.draining
+            .values()
+            .chain(self.v6.draining.values())
+            .map(|(last, limit)| (*last + HOLD_QUIET).min(*limit))
+            .min()
+    }
+
+    /// When the router next needs [`RouterCore::tick`] for anything but a hold mode's end.
+    pub fn next_timer(&self) -> Option<Instant> {
         let mgm = self
             .mgm
             .next_timeout()
             .map(|t| self.epoch + Duration::from_millis(t.as_millis()));
-        let handover = self
-            .draining
-            .values()
-            .chain(self.v6.draining.values())
-            .map(|(last, _)| *last + HOLD_QUIET)
-            .min();
         let mgm6 = self
             .v6
             .mgm
@@ -336,7 +349,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             mgm6,
             self.igmp.next_timeout(),
             self.v6.mld.next_timeout(),
-            handover,
             reconcile,
             self.next_retry(),
             self.punt_retries.next_deadline(),

@@ -3,7 +3,7 @@
 use super::{
     fake::{FakeBackend, FakeEntry, FakeIo, Op},
     family::Family,
-    RouterCore, HOLD_QUIET,
+    RouterCore, HOLD_MAX, HOLD_QUIET,
 };
 use crate::{
     api::proto::{Event, Response},

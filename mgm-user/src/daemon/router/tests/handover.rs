@@ -76,3 +76,23 @@ fn the_hold_handover_happens_after_a_second_however_busy_the_punt_path() {
     core.drain_punts(t0 + Duration::from_secs(1));
     assert!(!held(&core));
 }
+
+#[test]
+fn the_end_of_hold_mode_is_a_handover_deadline_bounded_by_the_hold_limit() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    core.io.punted.push((UP0, frame()));
+    core.drain_punts(t0);
+    miss(&mut core, UP0, t0);
+    // The creation thread keeps this deadline; the main loop's timers do not include it.
+    assert_eq!(core.next_handover(), Some(t0 + HOLD_QUIET));
+    assert!(core.next_timer().is_none_or(|t| t > t0 + HOLD_QUIET));
+    // A punt path busy until the limit: the deadline follows the last punt, up to the limit.
+    let last = t0 + HOLD_MAX - Duration::from_millis(5);
+    core.io.punted.push((UP0, frame()));
+    core.drain_punts(last);
+    assert_eq!(core.next_handover(), Some(t0 + HOLD_MAX));
+    core.tick(t0 + HOLD_MAX);
+    assert!(!core.backend.entries[&key_of(sg())].hold, "handed over");
+    assert_eq!(core.next_handover(), None);
+}
