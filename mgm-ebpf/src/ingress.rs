@@ -191,7 +191,7 @@ pub struct Packet {
     /// Whether it carries an 802.1Q tag.
     pub tagged: bool,
     /// Bytes of the whole frame if read already ([`packet::packet_extent`]: its packet runs
-    /// past the first buffer).
+    /// past the first buffer), [`packet::NOT_READ`] otherwise.
     pub frame_len: packet::KnownLen,
 }
 
@@ -278,7 +278,7 @@ pub fn verdict(reason: u32, action: u32) -> u32 {
 /// what its rules look at from the copy's header.
 #[inline(always)]
 fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u32 {
-    // Asked before the tag goes (the frame's length and its first buffer change together).
+    // A broadcast only: the single copy's redirect takes any frame whole.
     let jumbo = entry.oif == 0 && packet::too_large_to_clone(ctx, packet.frame_len);
     if packet.tagged && !pop_vlan(ctx) {
         return verdict(stat::MALFORMED_ETH, xdp_action::XDP_DROP);
