@@ -16,12 +16,9 @@
 //! them on the same frame shows how much it is.
 //!
 //! The program rewrites the frame it forwards, and a repeated run sees its own rewrite: hit frames
-//! start with TTL 255, so that [`LONG`] runs stay above TTL 1. The metadata a broadcast hit puts in
-//! front of the frame (`bpf_xdp_adjust_meta`) also stays from one run to the next, and from the
-//! third run on there is no room left (at most 32 bytes): those runs take the `meta_failed` path,
-//! whose helper call costs about what a successful one does (10 against 12 ns) and which skips a
-//! 12-byte store. A hit is counted up to the redirect call: without live frames the kernel does not
-//! replicate, so fan-out changes only what precedes it. A hit on a mirrored entry (issue 12) is
+//! start with TTL 255, so that [`LONG`] runs stay above TTL 1. A hit is counted up to the
+//! redirect call: without live frames the kernel does not replicate (nor run the egress
+//! program), so fan-out changes only what precedes it. A hit on a mirrored entry (issue 12) is
 //! measured beside the plain one: the difference is the cost of the sample pass. IPv6 hits are
 //! measured beside IPv4's (the parse-only program parses IPv4 only, so its time on an IPv6 frame is
 //! a floor, not a like-for-like baseline).

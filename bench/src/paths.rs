@@ -221,12 +221,13 @@ impl Installed {
     }
 
     /// Checks, after traffic, that the path forwarded as it is meant to (the mirror path: in
-    /// XDP, with samples to the kernel; mgm: every copy with its description in the metadata);
+    /// XDP, with samples to the kernel; mgm: no copy dropped without its counter, no frame left
+    /// without its metadata);
     /// returns an account of what it did, if it has one.
     pub fn check(&self) -> Result<Option<String>> {
         match self {
             Installed::Mirror { mirror } => mirror.check().map(Some),
-            Installed::Mgm { router } => check_descriptions(router).map(|()| None),
+            Installed::Mgm { router } => check_accounted(router).map(|()| None),
             Installed::Kernel { .. }
             | Installed::Kernel6 { .. }
             | Installed::Drop { .. }
@@ -236,15 +237,15 @@ impl Installed {
     }
 }
 
-/// Fails if any of `router`'s copies went out without the ingress program's description of
-/// them (the XDP metadata): the egress program would have read old bytes or the header, and
-/// the run would not measure the path mgm takes.
-fn check_descriptions(router: &MgmRouter) -> Result<()> {
+/// Fails if any of `router`'s copies was dropped without its per-(entry, interface) counter
+/// (`egress_no_counter`) or a frame to punt or pass to the TC program found no room for its
+/// metadata (`meta_failed`): the run would not measure the path mgm takes.
+fn check_accounted(router: &MgmRouter) -> Result<()> {
     let stats = router.global_stats()?;
     let stat = |name: &str| stats.get(name).copied().unwrap_or(0);
     let (failed, unread) = (stat("meta_failed"), stat("egress_no_counter"));
     if failed > 0 || unread > 0 {
-        bail!("copies without their description: meta_failed {failed}, egress_no_counter {unread}");
+        bail!("frames not accounted for: meta_failed {failed}, egress_no_counter {unread}");
     }
     Ok(())
 }

@@ -63,13 +63,14 @@ pub mod stat {
     pub const EGRESS_NO_CONFIG: u32 = 24;
     /// IPv4 header checksum wrong: dropped as the kernel would.
     pub const BAD_CHECKSUM: u32 = 25;
-    /// Ingress could not attach the metadata (`XdpMeta`) to a broadcast frame: the egress
-    /// program reads each copy's header itself, and cannot count its drops per (entry,
-    /// interface).
+    /// Ingress could not attach the metadata (`PuntMeta`, `JumboMeta`) to a frame it punts or
+    /// passes to the TC program (no room in front of it): the punt is not made (the frame goes
+    /// to the kernel), the TC program does not replicate it.
     pub const META_FAILED: u32 = 26;
     /// Egress: a copy without a readable IPv4 or IPv6 header: dropped.
     pub const EGRESS_MALFORMED: u32 = 27;
-    /// Egress: the (entry, interface) counter is missing (sent, counted only globally).
+    /// Egress: the (entry, interface) counter of a dropped copy is missing (its entry gone
+    /// since the packet came in, or no counter for the interface): counted only globally.
     pub const EGRESS_NO_COUNTER: u32 = 28;
     /// Creation alerts raised (ring buffer records written).
     pub const REPORT_MISS: u32 = 29;
@@ -138,7 +139,11 @@ pub mod stat {
     /// on every packet punted before them on the same receive queue (the handover).
     pub const HOLD_HANDED_OVER: u32 = 53;
     /// Multi-buffer (jumbo) frames: larger than the first buffer the driver gave the ingress
-    /// program (on veth, frames past ~3.5 KiB).
+    /// program (on veth, frames past ~3.5 KiB). Counted where the program asks the frame's
+    /// length, a kernel call it makes only where it matters: IPv4 and IPv6 frames whose packet
+    /// (by its header's length) or headers run past the first buffer, and frames it broadcasts
+    /// or punts; not other frames (non-IP, and IP ones whose packet ends in the first buffer
+    /// and that are not broadcast or punted), which the kernel gets or forwards whole.
     pub const MULTI_BUFFER: u32 = 54;
     /// Multi-buffer frames whose Ethernet, IP or IPv6 extension headers run past their first
     /// buffer (the program reads headers there only): passed to the kernel.
@@ -538,14 +543,15 @@ pub const IFACE_FLAG_CONFIGURED: u8 = 2;
 /// `IfaceConfig::flags`: copies to the interface carry the egress program (it is listed in an
 /// outgoing set in use, and is not bare in them): the ingress program sends an entry's single
 /// copy there through the interface's `OIF_DIRECT` entry, which carries that program, with
-/// its description in the metadata. Without it the ingress program applies the interface's
+/// no metadata (the egress program reads the copy's header). Without it the ingress program applies the interface's
 /// rules and MAC itself and redirects with no program. The kernel runs one program on every
 /// frame queued to an interface in one NAPI poll, so all of them must agree.
 pub const IFACE_FLAG_EGRESS_PROGRAM: u8 = 4;
 
-/// Metadata the ingress program puts in front of a frame it broadcasts (XDP metadata survives
-/// the devmap redirect): what the egress program needs of every copy, so that it reads no
-/// header and counts drops per (entry, interface).
+/// What the rules of an outgoing interface need of a copy, and its entry's counter slot for
+/// the per-(entry, interface) drop counters: carried to the TC program in a [`JumboMeta`],
+/// built by the ingress program for the copies it prepares itself, and read from the copy's
+/// header by the egress program (copies carry no metadata).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct XdpMeta {

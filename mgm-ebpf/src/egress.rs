@@ -7,10 +7,13 @@
 //! with no program. The kernel runs one program on every frame queued to an interface in one
 //! NAPI poll (the first one's), so each interface has one: this one, or none.
 //!
-//! A copy costs one inlined array lookup (`IFACES`, by ifindex) and no header read: the ingress
-//! program hands what the rules look at (length, TTL or hop limit, scope) and the entry's
-//! counter slot over in the frame's metadata ([`XdpMeta`]). Only a frame without it (the
-//! metadata could not be attached, `stat::META_FAILED`) has its header read here.
+//! A copy costs one inlined array lookup (`IFACES`, by ifindex) and a read of the copy's own
+//! header, which the ingress program has just written (in cache): its length, TTL or hop
+//! limit (decremented already) and scope are what the rules look at. Only a copy the rules
+//! drop needs its entry, for the per-(entry, interface) drop counter: the (S,G) in its header
+//! is looked up then ([`crate::probe`], as the ingress program does), on that rare path alone.
+//! Copies carry no metadata, so that metadata an earlier program left in front of a frame
+//! changes nothing here.
 //!
 //! One member of a set may have no program on its devmap entry (its "bare member", chosen by
 //! userspace among interfaces whose rules drop nothing): the ingress program applies its rules
@@ -22,12 +25,14 @@
 //! [`crate::jumbo`]), and the rules read the packet's length from its header, the whole
 //! packet's.
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use core::mem::size_of;
-use mgm_common::{stat, IfaceConfig, OifCounterKey, XdpMeta, IFACE_FLAG_CONFIGURED, NO_SCOPE};
+use mgm_common::{
+    stat, IfaceConfig, OifCounterKey, SgKey, XdpMeta, IFACE_FLAG_CONFIGURED, NO_SCOPE,
+};
 
 use crate::{
     maps::{count, IFACES, OIF_STATS, SET_BARE_MEMBER},
     packet::{ptr_at, set_source_mac, Ipv4Hdr, Ipv6Hdr, ETH_HDR_LEN, ETH_P_IPV6, IPV6_HDR_LEN},
+    probe,
 };
 
 /// Egress program of every entry of every outgoing-interface set (but bare members') and of
@@ -36,18 +41,9 @@ use crate::{
 pub fn mgm_egress(ctx: XdpContext) -> u32 {
     // SAFETY: reading the context the kernel handed us.
     let ifindex = unsafe { (*ctx.ctx).egress_ifindex };
-    let copy = match from_metadata(&ctx) {
-        Some(copy) => copy,
-        None => {
-            count(stat::EGRESS_NO_COUNTER);
-            match from_header(ctx.data(), ctx.data_end()) {
-                Some(copy) => copy,
-                None => {
-                    count(stat::EGRESS_MALFORMED);
-                    return xdp_action::XDP_DROP;
-                }
-            }
-        }
+    let Some(copy) = from_header(ctx.data(), ctx.data_end()) else {
+        count(stat::EGRESS_MALFORMED);
+        return xdp_action::XDP_DROP;
     };
     if prepare_copy(&ctx, ifindex, IFACES.get(ifindex), &copy) {
         xdp_action::XDP_PASS
@@ -58,8 +54,9 @@ pub fn mgm_egress(ctx: XdpContext) -> u32 {
 
 /// Applies the rules of interface `ifindex` (its `IFACES` element `iface`) to the frame `copy`
 /// describes (an untagged IPv4 or IPv6 packet whose TTL or hop limit was decremented): false if
-/// it must not be sent there (counted with the reason, and for the entry with counter slot
-/// `copy.stats_slot` unless that is [`NO_SLOT`]).
+/// it must not be sent there (counted with the reason, and for the entry: with counter slot
+/// `copy.stats_slot`, or the one of the entry of the (S,G) in the frame's header if that is
+/// [`SLOT_FROM_HEADER`]).
 #[inline(always)]
 pub fn prepare_copy(
     ctx: &XdpContext,
@@ -67,48 +64,51 @@ pub fn prepare_copy(
     iface: Option<&IfaceConfig>,
     copy: &XdpMeta,
 ) -> bool {
-    let Some(iface) = admit(ifindex, iface, copy) else {
-        return false;
+    let reason = match admit(iface, copy) {
+        Ok(iface) if set_source_mac(ctx.data(), ctx.data_end(), &iface.mac) => {
+            // Copies sent are derived from the entry's packets (see `OifCounters`): nothing to
+            // count per copy here.
+            count(stat::EGRESS_TX);
+            return true;
+        }
+        Ok(_) => stat::EGRESS_MALFORMED,
+        Err(reason) => reason,
     };
-    if !set_source_mac(ctx.data(), ctx.data_end(), &iface.mac) {
-        count_drop(copy, ifindex);
-        count(stat::EGRESS_MALFORMED);
-        return false;
-    }
-    // Copies sent are derived from the entry's packets (see `OifCounters`): nothing to count
-    // per copy here.
-    count(stat::EGRESS_TX);
-    true
+    let slot = if copy.stats_slot == SLOT_FROM_HEADER {
+        slot_from_header(ctx.data(), ctx.data_end())
+    } else {
+        copy.stats_slot
+    };
+    count_drop(slot, copy.len, ifindex);
+    count(reason);
+    false
 }
 
 /// The settings of interface `ifindex` when its rules let the copy `copy` describes out;
-/// `None` (counted with the reason, and for the entry) when they do not.
+/// `None` (counted with the reason, and for the entry of `copy.stats_slot`) when they do not.
 #[inline(always)]
 pub fn admit_copy(ifindex: u32, copy: &XdpMeta) -> Option<&'static IfaceConfig> {
-    admit(ifindex, IFACES.get(ifindex), copy)
+    match admit(IFACES.get(ifindex), copy) {
+        Ok(iface) => Some(iface),
+        Err(reason) => {
+            count_drop(copy.stats_slot, copy.len, ifindex);
+            count(reason);
+            None
+        }
+    }
 }
 
-/// [`admit_copy`] with the interface's `IFACES` element `iface` looked up already.
+/// The interface's settings `iface` when its rules let the copy `copy` describes out; the
+/// counter of the reason when they do not (the interface never configured, or a rule).
 #[inline(always)]
-fn admit<'a>(
-    ifindex: u32,
-    iface: Option<&'a IfaceConfig>,
-    copy: &XdpMeta,
-) -> Option<&'a IfaceConfig> {
-    let iface = match iface {
-        Some(iface) if iface.flags & IFACE_FLAG_CONFIGURED != 0 => iface,
-        _ => {
-            count_drop(copy, ifindex);
-            count(stat::EGRESS_NO_CONFIG);
-            return None;
-        }
-    };
-    if let Some(reason) = refusal(iface, copy) {
-        count_drop(copy, ifindex);
-        count(reason);
-        return None;
+fn admit<'a>(iface: Option<&'a IfaceConfig>, copy: &XdpMeta) -> Result<&'a IfaceConfig, u32> {
+    match iface {
+        Some(iface) if iface.flags & IFACE_FLAG_CONFIGURED != 0 => match refusal(iface, copy) {
+            Some(reason) => Err(reason),
+            None => Ok(iface),
+        },
+        _ => Err(stat::EGRESS_NO_CONFIG),
     }
-    Some(iface)
 }
 
 /// Which of the rules of `iface` (a configured interface) keeps the copy `copy` describes
@@ -151,20 +151,9 @@ pub fn prepare_bare_member(ctx: &XdpContext, set: u32, ingress: u32, copy: &XdpM
     true
 }
 
-/// What the ingress program handed over in front of the frame, if anything.
-#[inline(always)]
-fn from_metadata(ctx: &XdpContext) -> Option<XdpMeta> {
-    let meta = ctx.metadata();
-    if meta + size_of::<XdpMeta>() > ctx.data() {
-        return None;
-    }
-    // SAFETY: inside the metadata area (checked just above); native loads (see
-    // `packet::set_source_mac`).
-    Some(unsafe { *(meta as *const XdpMeta) })
-}
-
-/// The description of the untagged IPv4 or IPv6 frame `[start, end)` read from its header, with
-/// no counter slot; `None` if its header is not there.
+/// The description of the untagged IPv4 or IPv6 frame `[start, end)` read from its header,
+/// its counter slot to be found from the header too ([`SLOT_FROM_HEADER`]); `None` if its
+/// header is not there.
 #[inline(always)]
 fn from_header(start: usize, end: usize) -> Option<XdpMeta> {
     let ethertype = ptr_at::<u16>(start, end, 12)?;
@@ -174,7 +163,7 @@ fn from_header(start: usize, end: usize) -> Option<XdpMeta> {
         // SAFETY: in bounds (checked by ptr_at).
         let ip = unsafe { &*ip };
         return Some(XdpMeta {
-            stats_slot: NO_SLOT,
+            stats_slot: SLOT_FROM_HEADER,
             len: IPV6_HDR_LEN as u32 + u32::from(u16::from_be(ip.payload_len)),
             hops: ip.hop_limit,
             scope: ip.addrs.group[1] & 0x0f,
@@ -185,7 +174,7 @@ fn from_header(start: usize, end: usize) -> Option<XdpMeta> {
     // SAFETY: in bounds (checked by ptr_at).
     let ip = unsafe { &*ip };
     Some(XdpMeta {
-        stats_slot: NO_SLOT,
+        stats_slot: SLOT_FROM_HEADER,
         len: u32::from(u16::from_be(ip.total_len)),
         hops: ip.ttl,
         scope: NO_SCOPE,
@@ -193,26 +182,62 @@ fn from_header(start: usize, end: usize) -> Option<XdpMeta> {
     })
 }
 
-/// Counts `copy`, which interface `ifindex`'s rules dropped, for its entry (the rare path: the
-/// only per-(entry, interface) lookup).
+/// The counter slot of the entry of the (S,G) in the header of the untagged IPv4 or IPv6 frame
+/// `[start, end)` (looked up as the ingress program does), [`NO_SLOT`] if it has none (removed
+/// since the packet came in) or its header is not there.
 #[inline(always)]
-pub fn count_drop(copy: &XdpMeta, ifindex: u32) {
-    if copy.stats_slot == NO_SLOT {
-        return;
-    }
-    let Some(counters) = OIF_STATS.get_ptr_mut(OifCounterKey {
-        stats_slot: copy.stats_slot,
-        ifindex,
-    }) else {
+fn slot_from_header(start: usize, end: usize) -> u32 {
+    let Some(ethertype) = ptr_at::<u16>(start, end, 12) else {
+        return NO_SLOT;
+    };
+    // SAFETY: in bounds (checked by ptr_at).
+    let entry = if u16::from_be(unsafe { *ethertype }) == ETH_P_IPV6 {
+        let Some(ip) = ptr_at::<Ipv6Hdr>(start, end, ETH_HDR_LEN) else {
+            return NO_SLOT;
+        };
+        // SAFETY: in bounds (checked by ptr_at).
+        probe::find6(unsafe { &(*ip).addrs })
+    } else {
+        let Some(ip) = ptr_at::<Ipv4Hdr>(start, end, ETH_HDR_LEN) else {
+            return NO_SLOT;
+        };
+        // SAFETY: in bounds (checked by ptr_at).
+        let ip = unsafe { &*ip };
+        probe::find(SgKey {
+            source: ip.saddr,
+            group: ip.daddr,
+        })
+    };
+    entry.map_or(NO_SLOT, |entry| entry.stats_slot)
+}
+
+/// Counts a copy of `len` bytes, which interface `ifindex`'s rules dropped, for the entry with
+/// counter slot `slot` (the rare path: the only per-(entry, interface) lookup). A drop whose
+/// counter cannot be found (no entry, [`NO_SLOT`], or no key for this interface) is counted
+/// as `egress_no_counter`.
+#[inline(always)]
+pub fn count_drop(slot: u32, len: u32, ifindex: u32) {
+    let counters = if slot == NO_SLOT {
+        None
+    } else {
+        OIF_STATS.get_ptr_mut(OifCounterKey {
+            stats_slot: slot,
+            ifindex,
+        })
+    };
+    let Some(counters) = counters else {
         count(stat::EGRESS_NO_COUNTER);
         return;
     };
     // SAFETY: per-CPU value.
     unsafe {
         (*counters).drops += 1;
-        (*counters).drop_bytes += u64::from(copy.len);
+        (*counters).drop_bytes += u64::from(len);
     }
 }
 
 /// No counter slot known (a plain sentinel: an `Option` payload confuses the verifier).
 pub const NO_SLOT: u32 = u32::MAX;
+/// The counter slot is the one of the entry of the (S,G) in the copy's header, looked up
+/// only if the copy is dropped.
+pub const SLOT_FROM_HEADER: u32 = u32::MAX - 1;

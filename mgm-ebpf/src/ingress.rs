@@ -24,7 +24,9 @@
 //! [`packet::BROADCAST_CLONE_MAX`]), so those of an entry with several are passed, prepared
 //! and described in a [`JumboMeta`], to the TC program ([`crate::jumbo`]), which replicates
 //! them; misses are not punted (nor any frame longer than a punt socket's frames hold). Each
-//! case is counted.
+//! case is counted. The whole frame's length is a kernel call: it is asked only when the
+//! packet's length from its header runs past the first buffer (checked against the whole
+//! frame), before a broadcast and before a punt (where bytes behind the packet matter).
 use aya_ebpf::{
     bindings::{xdp_action, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS},
     helpers::{bpf_redirect, bpf_xdp_adjust_head, bpf_xdp_adjust_meta},
@@ -56,32 +58,30 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     count(stat::RX);
     let start = ctx.data();
     let end = ctx.data_end();
-    let frame_len = packet::frame_len(&ctx);
-    let multi_buffer = frame_len > end - start;
-    if multi_buffer {
-        count(stat::MULTI_BUFFER);
-    }
     let (offset, tagged) = match packet::link(start, end) {
         Link::Ipv4 { offset, tagged } => (offset, tagged),
-        Link::Ipv6 { offset, tagged } => {
-            return ingress6::ingress6(&ctx, offset, tagged, frame_len)
-        }
+        Link::Ipv6 { offset, tagged } => return ingress6::ingress6(&ctx, offset, tagged),
         Link::Other => return verdict(stat::NOT_IPV4, xdp_action::XDP_PASS),
-        Link::Truncated => return unreadable(multi_buffer, stat::MALFORMED_ETH),
+        Link::Truncated => return unreadable(&ctx, stat::MALFORMED_ETH),
     };
     if tagged {
         count(stat::VLAN);
     }
     let Some(ip) = ptr_at::<Ipv4Hdr>(start, end, offset) else {
-        return unreadable(multi_buffer, stat::MALFORMED_IPV4);
+        return unreadable(&ctx, stat::MALFORMED_IPV4);
     };
     // SAFETY: the fixed header is inside the frame (checked by ptr_at).
     let ip = unsafe { &*ip };
-    let Some(header_len) = packet::ipv4_header_len(offset, ip, frame_len) else {
+    let Some(header_len) = packet::ipv4_header_len(ip) else {
         return verdict(stat::MALFORMED_IPV4, xdp_action::XDP_DROP);
     };
+    let packet_end = offset + usize::from(u16::from_be(ip.total_len));
+    let frame_len = packet::packet_extent(&ctx, packet_end);
+    if frame_len == packet::TRUNCATED {
+        return verdict(stat::MALFORMED_IPV4, xdp_action::XDP_DROP);
+    }
     // Only a multi-buffer frame's options can run past the first buffer (the header is inside
-    // the frame).
+    // the packet).
     if start + offset + header_len > end {
         return verdict(stat::HEADERS_PAST_FIRST_BUFFER, xdp_action::XDP_PASS);
     }
@@ -128,7 +128,6 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         scope: NO_SCOPE,
         tagged,
         frame_len,
-        jumbo: packet::too_large_to_clone(frame_len, multi_buffer),
     };
     hit(&ctx, &Ipv4 { sg, offset }, &entry, &packet)
 }
@@ -191,10 +190,9 @@ pub struct Packet {
     pub scope: u8,
     /// Whether it carries an 802.1Q tag.
     pub tagged: bool,
-    /// Bytes of the whole frame ([`packet::frame_len`], read once per packet).
-    pub frame_len: usize,
-    /// Whether the devmap broadcast cannot clone it ([`packet::too_large_to_clone`]).
-    pub jumbo: bool,
+    /// Bytes of the whole frame if read already ([`packet::packet_extent`]: its packet runs
+    /// past the first buffer), [`packet::NOT_READ`] otherwise.
+    pub frame_len: packet::KnownLen,
 }
 
 /// The hit path of both families: the incoming interface, hold mode, mirrored entries, TTL or
@@ -259,8 +257,8 @@ pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &P
 /// multi-buffer frame goes to the kernel, which reads headers across buffers; any other is
 /// too short: dropped, counted as `malformed`.
 #[inline(always)]
-pub fn unreadable(multi_buffer: bool, malformed: u32) -> u32 {
-    if multi_buffer {
+pub fn unreadable(ctx: &XdpContext, malformed: u32) -> u32 {
+    if packet::past_first_buffer(ctx, packet::whole_frame_len(ctx)) {
         verdict(stat::HEADERS_PAST_FIRST_BUFFER, xdp_action::XDP_PASS)
     } else {
         verdict(malformed, xdp_action::XDP_DROP)
@@ -275,11 +273,13 @@ pub fn verdict(reason: u32, action: u32) -> u32 {
 }
 
 /// Removes the tag, decrements the TTL or hop limit, then sends the copy of the single
-/// outgoing interface ([`forward_one`]), or hands the copies' description over in the
-/// metadata ([`XdpMeta`]) and broadcasts to the entry's outgoing set (never back out of the
-/// ingress interface).
+/// outgoing interface ([`forward_one`]) or broadcasts to the entry's outgoing set (never back
+/// out of the ingress interface). The copies carry no description: the egress program reads
+/// what its rules look at from the copy's header.
 #[inline(always)]
 fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u32 {
+    // A broadcast only: the single copy's redirect takes any frame whole.
+    let jumbo = entry.oif == 0 && packet::too_large_to_clone(ctx, packet.frame_len);
     if packet.tagged && !pop_vlan(ctx) {
         return verdict(stat::MALFORMED_ETH, xdp_action::XDP_DROP);
     }
@@ -294,9 +294,9 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u3
         reserved: [0; 2],
     };
     if entry.oif != 0 {
-        return forward_one(ctx, entry.oif, copy);
+        return forward_one(ctx, entry.oif, &copy);
     }
-    let to_tc = if packet.jumbo {
+    let to_tc = if jumbo {
         Some(stat::JUMBO_PASSED)
     } else if !egress::prepare_bare_member(ctx, entry.oif_set, packet.ingress, &copy) {
         Some(stat::BARE_MEMBER_REFUSED)
@@ -316,9 +316,6 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u3
         }
         return verdict(reason, xdp_action::XDP_PASS);
     }
-    if !write_front(ctx, copy) {
-        count(stat::META_FAILED);
-    }
     let Some(set) = OIF_SETS.get(entry.oif_set) else {
         // A control-plane bug, never expected: logged (rare path) as well as counted.
         error!(
@@ -334,22 +331,18 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u3
 }
 
 /// Sends the one copy `copy` describes to interface `oif` with the program every copy queued
-/// there carries (see `IFACE_FLAG_EGRESS_PROGRAM`): through its `OIF_DIRECT` entry, the
-/// description in the metadata, for the egress program to apply its rules; or, with no
-/// program, its rules applied here and a plain redirect. A flag racing its entry's removal
-/// falls back to the latter.
+/// there carries (see `IFACE_FLAG_EGRESS_PROGRAM`): through its `OIF_DIRECT` entry, for the
+/// egress program to apply its rules; or, with no program, its rules applied here and a plain
+/// redirect. A flag racing its entry's removal falls back to the latter.
 #[inline(always)]
-fn forward_one(ctx: &XdpContext, oif: u32, copy: XdpMeta) -> u32 {
+fn forward_one(ctx: &XdpContext, oif: u32, copy: &XdpMeta) -> u32 {
     let iface = IFACES.get(oif);
     if iface.is_some_and(|iface| iface.flags & IFACE_FLAG_EGRESS_PROGRAM != 0) {
-        if !write_front(ctx, copy) {
-            count(stat::META_FAILED);
-        }
         if let Ok(action) = OIF_DIRECT.redirect(oif, 0) {
             return verdict(stat::FORWARDED, action);
         }
     }
-    if !egress::prepare_copy(ctx, oif, iface, &copy) {
+    if !egress::prepare_copy(ctx, oif, iface, copy) {
         return xdp_action::XDP_DROP;
     }
     // SAFETY: helper without preconditions.
@@ -374,7 +367,7 @@ fn pop_vlan(ctx: &XdpContext) -> bool {
     unsafe { bpf_xdp_adjust_head(ctx.ctx, VLAN_TAG_LEN as i32) == 0 }
 }
 
-/// Puts `meta` in front of the frame (XDP metadata): an [`XdpMeta`] for the egress program, a
+/// Puts `meta` in front of the frame (XDP metadata): a [`JumboMeta`] for the TC program, a
 /// [`PuntMeta`] for userspace, which read it at the start of the metadata. Metadata already
 /// there (left by an earlier program on the frame's way, or kept by a recycled page's
 /// descriptor) stays behind ours while the headroom has room for both, and is replaced by ours
@@ -422,14 +415,14 @@ pub fn iface_config(ifindex: u32) -> Option<IfaceConfig> {
 }
 
 /// Where a missed packet came from: its interface, the offset of its IP header and the bytes
-/// of the whole frame ([`packet::frame_len`], read once per packet).
+/// of the whole frame if read already ([`packet::packet_extent`]).
 pub struct Arrival {
     /// The interface it arrived on.
     pub ingress: u32,
     /// Where its IP header starts.
     pub offset: usize,
-    /// Bytes of the whole frame.
-    pub frame_len: usize,
+    /// Bytes of the whole frame, if read already.
+    pub frame_len: packet::KnownLen,
 }
 
 /// No entry (counted as `counter`): raise a creation alert of `kind` (`sg`: the (S,G) or, for
@@ -467,13 +460,14 @@ fn punts_handled(slot: u32) -> bool {
     }
 }
 
-/// The redirect to the socket in `slot` of the frame of `len` bytes, numbered ([`PuntMeta`])
-/// and counted in `PUNTED`; `None` (frame unchanged) if it cannot be punted (a frame the
-/// socket's frames cannot hold: the kernel would drop it there).
+/// The redirect to the socket in `slot` of the frame (`known`: its bytes, if read already),
+/// numbered ([`PuntMeta`]) and counted in `PUNTED`; `None` (frame unchanged) if it cannot be
+/// punted (a frame the socket's frames cannot hold: the kernel would drop it there).
 #[inline(always)]
-fn punt_to(ctx: &XdpContext, slot: u32, len: usize) -> Option<u32> {
+fn punt_to(ctx: &XdpContext, slot: u32, known: packet::KnownLen) -> Option<u32> {
     let max = CONFIG.get(config::PUNT_FRAME_MAX).copied().unwrap_or(0);
-    if len > ctx.data_end() - ctx.data() || (max != 0 && len as u64 > max) {
+    let len = packet::frame_len(ctx, known);
+    if packet::past_first_buffer(ctx, len) || (max != 0 && len as u64 > max) {
         count(stat::TOO_LONG_TO_PUNT);
         return None;
     }

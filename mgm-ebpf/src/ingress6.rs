@@ -57,20 +57,23 @@ impl Family for Ipv6<'_> {
 
 /// The ingress program's verdict for an IPv6 frame whose header starts at `offset`.
 #[inline(always)]
-pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool, frame_len: usize) -> u32 {
+pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
     if tagged {
         count(stat::VLAN);
     }
     let start = ctx.data();
     let end = ctx.data_end();
-    let multi_buffer = frame_len > end - start;
     let Some(ip) = ptr_at::<Ipv6Hdr>(start, end, offset) else {
-        return ingress::unreadable(multi_buffer, stat::MALFORMED_IPV6);
+        return ingress::unreadable(ctx, stat::MALFORMED_IPV6);
     };
     // SAFETY: the fixed header is inside the frame (checked by ptr_at).
     let ip = unsafe { &*ip };
     let payload_len = usize::from(u16::from_be(ip.payload_len));
-    if ip.version_class >> 4 != 6 || offset + IPV6_HDR_LEN + payload_len > frame_len {
+    if ip.version_class >> 4 != 6 {
+        return verdict(stat::MALFORMED_IPV6, xdp_action::XDP_DROP);
+    }
+    let frame_len = packet::packet_extent(ctx, offset + IPV6_HDR_LEN + payload_len);
+    if frame_len == packet::TRUNCATED {
         return verdict(stat::MALFORMED_IPV6, xdp_action::XDP_DROP);
     }
     if ip.addrs.group[0] != 0xff {
@@ -119,7 +122,6 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool, frame_len: usize)
         scope,
         tagged,
         frame_len,
-        jumbo: packet::too_large_to_clone(frame_len, multi_buffer),
     };
     ingress::hit(ctx, &Ipv6 { sg, offset }, &entry, &packet)
 }

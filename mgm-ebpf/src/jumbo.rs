@@ -71,12 +71,12 @@ fn send_copy(ctx: &TcContext, ifindex: u32, copy: &XdpMeta) {
         return;
     };
     if ctx.store(6, &iface.mac, 0).is_err() {
-        count_drop(copy, ifindex);
+        count_drop(copy.stats_slot, copy.len, ifindex);
         count(stat::EGRESS_MALFORMED);
         return;
     }
     if ctx.clone_redirect(ifindex, 0).is_err() {
-        count_drop(copy, ifindex);
+        count_drop(copy.stats_slot, copy.len, ifindex);
         count(stat::JUMBO_CLONE_FAILED);
         return;
     }

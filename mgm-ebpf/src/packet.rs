@@ -2,11 +2,14 @@
 //! fixed IPv6 header.
 //!
 //! Headers are read in the frame's first buffer (`[data, data_end)`); a multi-buffer (jumbo)
-//! frame's other buffers hold the rest of its payload. Lengths are checked against the whole
-//! frame ([`frame_len`]).
+//! frame's other buffers hold the rest of its payload. A packet whose length (from its header)
+//! runs past the first buffer is checked against the whole frame ([`packet_extent`]); the
+//! whole frame's length is asked only then and where bytes past the packet matter.
 use aya_ebpf::{helpers::bpf_xdp_get_buff_len, programs::XdpContext};
 use core::mem::size_of;
-use mgm_common::Sg6Key;
+use mgm_common::{stat, Sg6Key};
+
+use crate::maps::count;
 
 /// Bytes of an untagged Ethernet header.
 pub const ETH_HDR_LEN: usize = 14;
@@ -113,11 +116,66 @@ pub fn link(start: usize, end: usize) -> Link {
     }
 }
 
-/// Bytes of the whole frame, every buffer of a multi-buffer frame included.
+/// Bytes of the whole frame, every buffer of a multi-buffer frame included: a kernel call
+/// (`bpf_xdp_get_buff_len`, ~12 ns on the bench VM), so asked only where a frame spanning
+/// buffers makes a difference (see [`packet_extent`]). A frame that spans buffers is counted
+/// (`multi_buffer`).
 #[inline(always)]
-pub fn frame_len(ctx: &XdpContext) -> usize {
+pub fn whole_frame_len(ctx: &XdpContext) -> usize {
     // SAFETY: helper without preconditions.
-    unsafe { bpf_xdp_get_buff_len(ctx.ctx) as usize }
+    let len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) as usize };
+    if past_first_buffer(ctx, len) {
+        count(stat::MULTI_BUFFER);
+    }
+    len
+}
+
+/// Whether `len` bytes from the frame's start reach past its first buffer. `len` is bounded
+/// before it is added to a packet pointer, as the verifier requires (no first buffer is
+/// longer than the largest packet offset it allows).
+#[inline(always)]
+pub fn past_first_buffer(ctx: &XdpContext, len: usize) -> bool {
+    len > MAX_FIRST_BUFFER || ctx.data() + len > ctx.data_end()
+}
+
+/// Longest first buffer of a frame (the verifier's largest packet offset, 64 KiB − 1).
+const MAX_FIRST_BUFFER: usize = 0xffff;
+
+/// What the program knows of a frame's length in bytes: the length itself, or [`NOT_READ`]
+/// (the frame's packet ends in its first buffer and nothing needed more yet). Plain integers
+/// with sentinels: the undefined payload of an `Option`'s `None` spilled to the stack is
+/// refused by the verifier.
+pub type KnownLen = usize;
+/// The frame's length was not asked.
+pub const NOT_READ: KnownLen = 0;
+/// The frame is shorter than its packet.
+pub const TRUNCATED: KnownLen = usize::MAX;
+
+/// What the program knows of the length of a frame whose IP packet ends `packet_end` bytes
+/// into it: [`NOT_READ`] when that is inside the first buffer (the whole frame's length is not
+/// asked: the packet needs no more), the frame's length when the packet runs past the first
+/// buffer and the frame holds it, [`TRUNCATED`] when the frame is shorter (malformed).
+#[inline(always)]
+pub fn packet_extent(ctx: &XdpContext, packet_end: usize) -> KnownLen {
+    if ctx.data() + packet_end <= ctx.data_end() {
+        return NOT_READ;
+    }
+    let len = whole_frame_len(ctx);
+    if packet_end <= len {
+        len
+    } else {
+        TRUNCATED
+    }
+}
+
+/// Bytes of the whole frame, `known` if read already, asked otherwise.
+#[inline(always)]
+pub fn frame_len(ctx: &XdpContext, known: KnownLen) -> usize {
+    if known == NOT_READ {
+        whole_frame_len(ctx)
+    } else {
+        known
+    }
 }
 
 /// Longest frame the devmap broadcast can copy: the kernel clones a frame into one page, behind
@@ -125,24 +183,25 @@ pub fn frame_len(ctx: &XdpContext) -> usize {
 /// cannot clone a multi-buffer frame at all.
 pub const BROADCAST_CLONE_MAX: usize = 4096 - 256 - 40;
 
-/// Whether the devmap broadcast cannot clone the frame of `frame_len` bytes (`multi_buffer`:
-/// larger than its first buffer).
+/// Whether the devmap broadcast cannot clone the frame (`known`: its length, if read): one
+/// longer than [`BROADCAST_CLONE_MAX`] or spanning buffers. Asks the frame's length when not
+/// known: a packet that ends in the first buffer may still be followed by bytes in others.
 #[inline(always)]
-pub fn too_large_to_clone(frame_len: usize, multi_buffer: bool) -> bool {
-    multi_buffer || frame_len > BROADCAST_CLONE_MAX
+pub fn too_large_to_clone(ctx: &XdpContext, known: KnownLen) -> bool {
+    let len = frame_len(ctx, known);
+    len > BROADCAST_CLONE_MAX || past_first_buffer(ctx, len)
 }
 
-/// Length in bytes of the IPv4 header at `offset`, when version, IHL and total length are
-/// consistent with the frame of `frame_len` bytes; `None` for a malformed header.
+/// Length in bytes of the IPv4 header `ip`, when version, IHL and total length are consistent
+/// with each other; `None` for a malformed header. Whether the frame holds the packet is
+/// [`packet_extent`]'s question.
 #[inline(always)]
-pub fn ipv4_header_len(offset: usize, ip: &Ipv4Hdr, frame_len: usize) -> Option<usize> {
+pub fn ipv4_header_len(ip: &Ipv4Hdr) -> Option<usize> {
     if ip.version_ihl >> 4 != 4 {
         return None;
     }
     let header_len = usize::from(ip.version_ihl & 0x0f) * 4;
-    let total_len = usize::from(u16::from_be(ip.total_len));
-    if header_len < size_of::<Ipv4Hdr>() || total_len < header_len || offset + total_len > frame_len
-    {
+    if header_len < size_of::<Ipv4Hdr>() || usize::from(u16::from_be(ip.total_len)) < header_len {
         return None;
     }
     Some(header_len)

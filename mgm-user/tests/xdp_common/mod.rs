@@ -106,8 +106,8 @@ pub fn mac_of(i: usize) -> [u8; 6] {
     [0x02, 0x4d, 0x47, 0x4d, 0, i as u8 + 1]
 }
 
-/// The metadata the ingress program put in front of a frame it broadcast (what the egress
-/// program reads instead of the header), and the frame behind it.
+/// The copies' description (an `XdpMeta`) at the start of `out`, as a `JumboMeta` in front of
+/// a frame passed to the TC program carries it, and the bytes behind it.
 pub fn metadata_of(out: &[u8]) -> (XdpMeta, &[u8]) {
     let size = std::mem::size_of::<XdpMeta>();
     let m = out.get(..size).expect("metadata in front of the frame");
