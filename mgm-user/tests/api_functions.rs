@@ -277,7 +277,12 @@ fn every_function_and_callback_over_the_socket() -> Result<()> {
     let Some(ApiRecord::MfeStats(s)) = a.entries.first() else {
         anyhow::bail!("{a:?}")
     };
-    ensure!(s.extended.is_some(), "{s:?}");
+    // ulTotalOutPackets: the copies sent over all outgoing interfaces (the flow's, here).
+    let sent: u32 = s.oifs.iter().map(|o| o.out_packets).sum();
+    ensure!(
+        sent > 0 && s.extended.map(|e| e.total_out_packets) == Some(sent),
+        "{s:?}"
+    );
     let a = p.run(|c| c.get_next_mfe_stats(ANY, ANY, 1024, 0))?;
     ensure!(
         a.status == win32::ERROR_NO_MORE_ITEMS && a.num_entries == 1,
