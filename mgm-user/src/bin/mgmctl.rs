@@ -152,6 +152,7 @@ struct Watch {
 }
 
 fn main() -> ExitCode {
+    mgm_user::cli_pipe::end_on_closed_stdout();
     let args = Args::parse();
     let mut watch = None;
     let request = match args.command {
