@@ -60,7 +60,8 @@ enum Command {
         what: Show,
     },
     /// Add a static route: INBOUND [SOURCE[/LEN]|*] GROUP[/LEN] OUTBOUND...
-    /// (like `smcroutectl add eth0 10.0.0.1 239.1.1.1 eth1 eth2`).
+    /// (like `smcroutectl add eth0 10.0.0.1 239.1.1.1 eth1 eth2`). It lasts until mgmd stops
+    /// or re-reads its configuration file (`reload`, SIGHUP), as with smcroute.
     Add {
         /// The route's words.
         #[arg(required = true, num_args = 3..)]
@@ -84,7 +85,9 @@ enum Command {
     /// missing from the maps, extra in them, or with other interfaces; exit code 4 if any.
     Check,
     /// Re-read mgmd's configuration file and apply only what changed (as SIGHUP, `systemctl
-    /// reload mgmd`); a refused file is kept out and its error printed (exit code 1).
+    /// reload mgmd`); a refused file is kept out and its error printed (exit code 1). Routes
+    /// are then the file's: those added with `add` go, as with `smcroutectl reload`; `join`s
+    /// stay.
     Reload,
     /// Leave what `join` joined.
     Leave {
