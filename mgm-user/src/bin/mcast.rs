@@ -119,7 +119,6 @@ struct Report {
 }
 
 fn main() -> anyhow::Result<()> {
-    mgm_user::cli_pipe::end_on_closed_stdout();
     match Cli::parse().command {
         Command::Join {
             group,
