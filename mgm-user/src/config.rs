@@ -85,8 +85,7 @@ pub use route::{RouteProblem, StaticRoute};
 const MIN_MTU: u32 = 68;
 
 /// A configuration error, with the line (1-based) and key it is about.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}:{line}: {key}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file, or `<config>` for text.
     pub path: String,
@@ -97,6 +96,24 @@ pub struct ConfigError {
     /// What is wrong.
     pub message: String,
 }
+
+/// `FILE:LINE: KEY: MESSAGE`, or `FILE: MESSAGE` for a file that could not be read.
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ConfigError {
+            path,
+            line,
+            key,
+            message,
+        } = self;
+        match line {
+            0 => write!(f, "{path}: {message}"),
+            _ => write!(f, "{path}:{line}: {key}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// The whole configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -13,6 +13,7 @@
 //! "A-NN" a row of its decision register, §11) and the design notes `docs/design.md`.
 pub mod api;
 pub mod cli_docs;
+pub mod cli_pipe;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;

@@ -13,6 +13,7 @@ use api_support::{
 use mgm_user::{
     api::{
         proto::{ApiAnswer, ApiMasks, ApiRecord, ApiRoute, ApiSg, Event, Request, Response},
+        protocol::ProtocolError,
         records::from_hex,
     },
     lab::{Host, Lab},
@@ -97,6 +98,18 @@ fn every_function_and_callback_over_the_socket() -> Result<()> {
     };
     let bad = p.run(|c| c.add_membership_entry(source_star, s_masks, ifid(rcv1), 1));
     ensure!(refusal(bad)? == win32::ERROR_INVALID_PARAMETER, "(S,*)");
+    // Without masks too, saying why.
+    let bad = p.request(Request::AddMembership {
+        sg: source_star,
+        ifid: ifid(rcv1),
+        flags: 1,
+        masks: None,
+    })?;
+    ensure!(
+        matches!(&bad, Response::Error { code, message }
+            if *code == win32::ERROR_INVALID_PARAMETER && message.contains("(S,*)")),
+        "{bad:?}"
+    );
     for flags in [0, 4] {
         let bad = p.run(|c| c.add_membership_entry(star_g(own), masks, ifid(rcv1), flags));
         ensure!(
@@ -277,7 +290,12 @@ fn every_function_and_callback_over_the_socket() -> Result<()> {
     let Some(ApiRecord::MfeStats(s)) = a.entries.first() else {
         anyhow::bail!("{a:?}")
     };
-    ensure!(s.extended.is_some(), "{s:?}");
+    // ulTotalOutPackets: the copies sent over all outgoing interfaces (the flow's, here).
+    let sent: u32 = s.oifs.iter().map(|o| o.out_packets).sum();
+    ensure!(
+        sent > 0 && s.extended.map(|e| e.total_out_packets) == Some(sent),
+        "{s:?}"
+    );
     let a = p.run(|c| c.get_next_mfe_stats(ANY, ANY, 1024, 0))?;
     ensure!(
         a.status == win32::ERROR_NO_MORE_ITEMS && a.num_entries == 1,
@@ -347,7 +365,14 @@ fn every_function_and_callback_over_the_socket() -> Result<()> {
         bracket == [expected[0].clone(), expected[1].clone()],
         "release bracket {bracket:?}"
     );
-    ensure!(refusal(p.run(|c| c.release(ifid(rcv1))))? == win32::ERROR_INVALID_PARAMETER);
+    // Released already: 87, naming who owns rcv1 now (IGMP alone).
+    let again = p.run(|c| c.release(ifid(rcv1)));
+    ensure!(
+        matches!(&again, Err(ProtocolError::Refused { code, message })
+            if *code == win32::ERROR_INVALID_PARAMETER
+                && message.contains(&format!("{IGMP_ID:#x}/0 owns it"))),
+        "{again:?}"
+    );
 
     // MgmDeRegisterMProtocol while owning interfaces: 1003, nothing changes.
     let refused = p.request(Request::Deregister)?;

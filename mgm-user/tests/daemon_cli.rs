@@ -1,10 +1,16 @@
 //! The command lines without a running daemon (no root needed): `mgmd --check` refuses a bad
 //! configuration file with its path, line and key and a non-zero exit, and passes a good one;
-//! mgmctl exits 2 on bad usage and 3 when mgmd cannot be reached.
+//! mgmctl exits 2 on bad usage and 3 when mgmd cannot be reached, and ends quietly when the
+//! reader of its output has gone.
 mod support;
 
 use anyhow::{ensure, Result};
-use std::{path::PathBuf, process::Command};
+use std::{
+    io::{Read, Write},
+    os::unix::{net::UnixListener, process::ExitStatusExt},
+    path::PathBuf,
+    process::Command,
+};
 use support::{path_str, MGMCTL, MGMD};
 
 /// A configuration file that is removed when dropped.
@@ -153,6 +159,44 @@ fn mgmctl_exit_codes_tell_bad_usage_from_an_unreachable_daemon() -> Result<()> {
     ensure!(
         code == Some(3) && stderr.contains("cannot reach mgmd"),
         "no daemon: {code:?} {stderr}"
+    );
+    Ok(())
+}
+
+#[test]
+fn mgmctl_ends_quietly_when_the_reader_of_its_output_has_gone() -> Result<()> {
+    // A stand-in for mgmd on a socket of its own: it answers one `status` request.
+    let socket = std::env::temp_dir().join(format!("mgm-cli-{}-pipe.sock", std::process::id()));
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket)?;
+    let daemon = std::thread::spawn(move || -> Result<()> {
+        let (mut conn, _) = listener.accept()?;
+        let mut len = [0u8; 4];
+        conn.read_exact(&mut len)?;
+        let mut request = vec![0u8; u32::from_be_bytes(len) as usize];
+        conn.read_exact(&mut request)?;
+        let answer = br#"{"kind":"response","response":"status","version":"0.1.0","interfaces":["eth0"],"pinned":false,"pin_dir":null,"pinned_in":null}"#;
+        conn.write_all(&(answer.len() as u32).to_be_bytes())?;
+        conn.write_all(answer)?;
+        Ok(())
+    });
+    // `mgmctl show status | head -c 0`, the reader gone before mgmctl writes.
+    let (reader, writer) = std::io::pipe()?;
+    drop(reader);
+    let out = Command::new(MGMCTL)
+        .args(["--socket", path_str(&socket)?, "show", "status"])
+        .env("RUST_BACKTRACE", "1")
+        .stdout(writer)
+        .output()?;
+    let _ = std::fs::remove_file(&socket);
+    daemon
+        .join()
+        .map_err(|_| anyhow::anyhow!("the stand-in panicked"))??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.signal() == Some(libc::SIGPIPE) && stderr.is_empty(),
+        "{:?}: {stderr}",
+        out.status
     );
     Ok(())
 }

@@ -224,11 +224,14 @@ fn mgmctl_reload_applies_a_good_file_and_refuses_a_bad_one_with_its_line_and_key
         routes.contains("up0 * 239.2.0.0/16 rcv1") && !routes.contains("10.9.9.9"),
         "the running routes after a refused reload: {routes}"
     );
+    // A reload makes the routes the file's, as `smcroutectl reload` does: one added with
+    // mgmctl goes.
+    mgmd.mgmctl_ok(&["add", "up0", "239.3.0.1", "rcv3"])?;
     mgmd.write_config(&config(r#"["rcv2"]"#))?;
     mgmd.mgmctl_ok(&["reload"])?;
     let routes = mgmd.mgmctl_ok(&["show", "routes"])?;
     ensure!(
-        routes.contains("up0 * 239.2.0.0/16 rcv2"),
+        routes.contains("up0 * 239.2.0.0/16 rcv2") && !routes.contains("239.3.0.1"),
         "routes after reload: {routes}"
     );
     mgmd.expect_delivery(PREFIX_GROUP, 20, &[2], "after mgmctl reload")?;

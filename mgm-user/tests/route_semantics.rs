@@ -10,6 +10,9 @@
 //! * Taking an outgoing interface out of service updates the flow's entry in place (its
 //!   counters, which include the copies sent from the hold queue, go on).
 //! * A source behind an ECMP (multipath) default route passes RPF (its first next hop).
+//! * Routes that match one flow add up (an (S,G) route and a (\*,G) prefix route of its
+//!   group): its packets leave by every interface of both, in any order of the routes, where
+//!   smcroute's choice of one depends on that order (README).
 //! * A veth whose peer has no GRO is reported not ready, and the copies the kernel then drops
 //!   silently are counted in `show stats`.
 mod support;
@@ -214,5 +217,20 @@ fn a_source_behind_an_ecmp_default_route_passes_rpf() -> Result<()> {
     );
     let mfe = mgmd.mfe(far, GROUP)?.context("the flow's entry")?;
     ensure!(mfe.iif == "up0", "RPF through the first next hop: {mfe:?}");
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn routes_matching_one_flow_add_up_in_either_order() -> Result<()> {
+    let s_g = "from = \"up0\"\nsource = \"10.0.0.1\"\ngroup = \"239.5.0.1\"\nto = [\"rcv2\"]";
+    let star_g = "from = \"up0\"\ngroup = \"239.5.0.0/16\"\nto = [\"rcv1\"]";
+    for (first, second) in [(s_g, star_g), (star_g, s_g)] {
+        let mut mgmd = Mgmd::start(
+            Lab::star(2)?,
+            &config(&format!("{first}\n\n[[route]]\n{second}")),
+        )?;
+        mgmd.expect_delivery(GROUP, 200, &[1, 2], "overlapping routes")?;
+    }
     Ok(())
 }

@@ -129,6 +129,12 @@ impl MonitorEvent {
                 sg,
                 iif,
                 oifs,
+            } if *iif == 0 && oifs.is_empty() => write!(f, "mfe {change} {}", sg_text(*sg)),
+            MonitorEvent::Mfe {
+                change,
+                sg,
+                iif,
+                oifs,
             } => {
                 let oifs: Vec<String> = oifs.iter().map(|&i| name(i)).collect();
                 write!(
@@ -243,5 +249,38 @@ fn describe_answer(answer: &ApiAnswer, name: IfName<'_>) -> String {
             format!("vetoed [{}]", vetoed.join(" "))
         }
         ApiAnswer::PruneAlert { timeout_s, .. } => format!("timeout {timeout_s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn mfe(change: &str, iif: u32, oifs: Vec<u32>) -> String {
+        let sg = MonitorSg {
+            source: Ipv4Addr::new(10, 0, 0, 1).into(),
+            group: Ipv4Addr::new(239, 1, 1, 1).into(),
+        };
+        let change = change.into();
+        MonitorEvent::Mfe {
+            change,
+            sg,
+            iif,
+            oifs,
+        }
+        .text(&|i| format!("eth{i}"))
+    }
+
+    #[test]
+    fn a_deleted_entry_reads_without_the_interfaces_it_no_longer_has() {
+        assert_eq!(
+            mfe("created", 2, vec![3, 4]),
+            "mfe created (10.0.0.1, 239.1.1.1) iif eth2 oifs [eth3 eth4]"
+        );
+        assert_eq!(
+            mfe("deleted", 0, vec![]),
+            "mfe deleted (10.0.0.1, 239.1.1.1)"
+        );
     }
 }

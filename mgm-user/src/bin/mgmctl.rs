@@ -8,6 +8,7 @@ use mgm_user::api::{
     client::Client,
     proto::{MfeRate, Request, Response},
 };
+use mgm_user::{out, outln};
 use std::{
     io::{IsTerminal as _, Write as _},
     net::{IpAddr, Ipv4Addr},
@@ -60,7 +61,8 @@ enum Command {
         what: Show,
     },
     /// Add a static route: INBOUND [SOURCE[/LEN]|*] GROUP[/LEN] OUTBOUND...
-    /// (like `smcroutectl add eth0 10.0.0.1 239.1.1.1 eth1 eth2`).
+    /// (like `smcroutectl add eth0 10.0.0.1 239.1.1.1 eth1 eth2`). It lasts until mgmd stops
+    /// or re-reads its configuration file (`reload`, SIGHUP), as with smcroute.
     Add {
         /// The route's words.
         #[arg(required = true, num_args = 3..)]
@@ -84,7 +86,9 @@ enum Command {
     /// missing from the maps, extra in them, or with other interfaces; exit code 4 if any.
     Check,
     /// Re-read mgmd's configuration file and apply only what changed (as SIGHUP, `systemctl
-    /// reload mgmd`); a refused file is kept out and its error printed (exit code 1).
+    /// reload mgmd`); a refused file is kept out and its error printed (exit code 1). Routes
+    /// are then the file's: those added with `add` go, as with `smcroutectl reload`; `join`s
+    /// stay.
     Reload,
     /// Leave what `join` joined.
     Leave {
@@ -275,7 +279,7 @@ fn print_response(response: Response, json: bool) -> ExitCode {
         matches!(&response, Response::Check { differences, .. } if !differences.is_empty());
     if json {
         match serde_json::to_string_pretty(&response) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(e) => eprintln!("mgmctl: {e}"),
         }
     } else {
@@ -304,10 +308,10 @@ fn watch_tables(
         };
         if terminal {
             // Cursor home, clear the screen.
-            print!("\x1b[H\x1b[2J");
-            println!("every {} s (Ctrl-C stops)\n", watch.interval.as_secs_f64());
+            out!("\x1b[H\x1b[2J");
+            outln!("every {} s (Ctrl-C stops)\n", watch.interval.as_secs_f64());
         } else if shown > 0 {
-            println!();
+            outln!();
         }
         print_response(response, json);
         let _ = std::io::stdout().flush();
@@ -336,9 +340,9 @@ async fn monitor(socket: &Path, json: bool) -> ExitCode {
         loop {
             let event = client.next_monitored().await?;
             if json {
-                println!("{}", serde_json::to_string(&event)?);
+                outln!("{}", serde_json::to_string(&event)?);
             } else {
-                println!("{}", event.text(&name));
+                outln!("{}", event.text(&name));
             }
         }
     };
@@ -359,32 +363,37 @@ fn print_table(response: Response) {
             pin_dir,
             pinned_in,
         } => {
-            println!("mgmd {version}");
-            println!("interfaces: {}", interfaces.join(" "));
+            outln!("mgmd {version}");
+            outln!("interfaces: {}", interfaces.join(" "));
             match (pinned, pin_dir) {
                 (true, Some(dir)) => {
                     let place = pinned_in.unwrap_or_default();
-                    println!("pinned: yes, {dir} ({place})")
+                    outln!("pinned: yes, {dir} ({place})")
                 }
-                _ => println!("pinned: no (running unpinned: forwarding stops with mgmd)"),
+                _ => outln!("pinned: no (running unpinned: forwarding stops with mgmd)"),
             }
         }
         Response::Stats { counters } => {
-            println!("{:<24} {:>14}", "COUNTER", "PACKETS");
+            outln!("{:<24} {:>14}", "COUNTER", "PACKETS");
             for (name, value) in counters {
-                println!("{name:<24} {value:>14}");
+                outln!("{name:<24} {value:>14}");
             }
         }
         Response::Interfaces { rows } => {
-            println!(
+            outln!(
                 "{:<16} {:>7} {:<5} {:<8} {:<5} {:<5} OWNER",
-                "INTERFACE", "IFINDEX", "STATE", "XDP", "IGMP", "MLD"
+                "INTERFACE",
+                "IFINDEX",
+                "STATE",
+                "XDP",
+                "IGMP",
+                "MLD"
             );
             for r in rows {
                 let state = if r.up { "up" } else { "down" };
                 let xdp = r.xdp.unwrap_or_else(|| "-".into());
                 let on = |b: bool| if b { "on" } else { "off" };
-                println!(
+                outln!(
                     "{:<16} {:>7} {:<5} {:<8} {:<5} {:<5} {}",
                     r.name,
                     r.ifindex,
@@ -397,12 +406,14 @@ fn print_table(response: Response) {
             }
         }
         Response::Protocols { rows } => {
-            println!(
+            outln!(
                 "{:<20} {:>12} {:>10} INTERFACES",
-                "PROTOCOL", "ID", "COMPONENT"
+                "PROTOCOL",
+                "ID",
+                "COMPONENT"
             );
             for r in rows {
-                println!(
+                outln!(
                     "{:<20} {:>#12x} {:>10} {}",
                     r.name,
                     r.protocol_id,
@@ -413,9 +424,14 @@ fn print_table(response: Response) {
         }
         Response::Groups { rows } => {
             let w = address_width(rows.iter().flat_map(|r| [r.source, r.group]));
-            println!(
+            outln!(
                 "{:<w$} {:<w$} {:<12} {:<10} {:<12} {:<8} EXCLUDED",
-                "SOURCE", "GROUP", "INTERFACE", "PROTOCOL", "FLAGS", "MODE"
+                "SOURCE",
+                "GROUP",
+                "INTERFACE",
+                "PROTOCOL",
+                "FLAGS",
+                "MODE"
             );
             for r in rows {
                 let source = if r.source.is_unspecified() {
@@ -430,7 +446,7 @@ fn print_table(response: Response) {
                     _ => "-",
                 };
                 let excluded: Vec<String> = r.excluded.iter().map(|s| s.to_string()).collect();
-                println!(
+                outln!(
                     "{:<w$} {:<w$} {:<12} {:<10} {:<12} {:<8} {}",
                     source,
                     r.group,
@@ -444,7 +460,7 @@ fn print_table(response: Response) {
         }
         Response::Mfes { rows } => {
             let w = address_width(rows.iter().flat_map(|r| [r.entry.source, r.entry.group]));
-            println!(
+            outln!(
                 "{:<w$} {:<w$} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>6} {:>7}  {:<8} OUTBOUND (packets)",
                 "SOURCE",
                 "GROUP",
@@ -470,7 +486,7 @@ fn print_table(response: Response) {
                         .collect::<Vec<_>>()
                         .join(" ")
                 };
-                println!(
+                outln!(
                     "{:<w$} {:<w$} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>5}s {:>6}s  {:<8} {}",
                     r.source,
                     r.group,
@@ -489,19 +505,19 @@ fn print_table(response: Response) {
         }
         Response::Igmp { snapshot } => {
             match serde_json::from_value::<mgm_user::igmp::Snapshot>(snapshot) {
-                Ok(snapshot) => print!("{snapshot}"),
+                Ok(snapshot) => out!("{snapshot}"),
                 Err(e) => eprintln!("mgmctl: mgmd sent an IGMP view this mgmctl cannot read: {e}"),
             }
         }
         Response::Mld { snapshot } => {
             match serde_json::from_value::<mgm_user::mld::Snapshot>(snapshot) {
-                Ok(snapshot) => print!("{snapshot}"),
+                Ok(snapshot) => out!("{snapshot}"),
                 Err(e) => eprintln!("mgmctl: mgmd sent an MLD view this mgmctl cannot read: {e}"),
             }
         }
         Response::Routes { routes } => {
             for r in routes {
-                println!("{r}");
+                outln!("{r}");
             }
         }
         Response::Check {
@@ -509,15 +525,15 @@ fn print_table(response: Response) {
             differences,
         } => {
             for d in &differences {
-                println!("{d}");
+                outln!("{d}");
             }
-            println!(
+            outln!(
                 "{entries} entries checked, {} difference(s)",
                 differences.len()
             );
         }
         Response::Registered { handle } | Response::EnumHandle { handle } => {
-            println!("handle {handle}")
+            outln!("handle {handle}")
         }
         Response::Buffer {
             status,
@@ -525,16 +541,16 @@ fn print_table(response: Response) {
             entries,
             ..
         } => {
-            println!("status {status}, {num_entries} entries");
+            outln!("status {status}, {num_entries} entries");
             for e in entries {
-                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+                outln!("{}", serde_json::to_string(&e).unwrap_or_default());
             }
         }
         Response::Owner {
             protocol_id,
             component_id,
         } => {
-            println!("protocol {protocol_id:#x} component {component_id}")
+            outln!("protocol {protocol_id:#x} component {component_id}")
         }
     }
 }

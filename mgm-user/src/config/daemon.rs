@@ -96,7 +96,7 @@ pub(super) struct RawDaemon {
     bpffs: Option<String>,
     #[serde(default)]
     unpinned: bool,
-    api_socket: Option<String>,
+    api_socket: Option<Spanned<String>>,
     api_group: Option<Spanned<GroupName>>,
     api_mode: Option<Spanned<String>>,
     #[serde(default)]
@@ -130,6 +130,14 @@ impl RawDaemon {
                 g.get_ref()
                     .gid()
                     .map_err(|m| at(g.span(), "daemon.api_group", m))
+            })
+            .transpose()?;
+        let api_socket = d
+            .api_socket
+            .map(|p| {
+                check_socket_path(p.get_ref())
+                    .map(|()| p.get_ref().clone())
+                    .map_err(|e| at(p.span(), "daemon.api_socket", e))
             })
             .transpose()?;
         let api_mode = match d.api_mode {
@@ -188,7 +196,7 @@ impl RawDaemon {
         Ok(DaemonConfig {
             bpffs: d.bpffs.unwrap_or(default.bpffs),
             unpinned: d.unpinned,
-            api_socket: d.api_socket,
+            api_socket,
             api_group,
             api_mode,
             api_allow_uids: d.api_allow_uids,
@@ -202,6 +210,20 @@ impl RawDaemon {
             max_negative_entries,
             realtime_priority,
         })
+    }
+}
+
+/// The longest path a Unix socket address holds (`sun_path`, less its terminating NUL).
+const SOCKET_PATH_MAX: usize = 107;
+
+/// Refuses an API socket path the kernel cannot bind: empty, or longer than `sun_path`.
+fn check_socket_path(path: &str) -> Result<(), String> {
+    match path.len() {
+        0 => Err("must be a path, not empty".into()),
+        n if n > SOCKET_PATH_MAX => Err(format!(
+            "{n} bytes long: a Unix socket path has at most {SOCKET_PATH_MAX}"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -319,6 +341,14 @@ mod tests {
         );
         let e = error_of("[daemon]\n\nunpinned = \"yes\"\n");
         assert_eq!((e.line, e.key.as_str()), (3, "daemon.unpinned"));
+        // A path the kernel cannot bind is refused here, not after the data plane started.
+        refused_at("[daemon]\napi_socket = \"\"\n", 2, "daemon.api_socket");
+        let long = format!("/run/{}.sock", "m".repeat(100));
+        refused_at(
+            &format!("[daemon]\n\napi_socket = \"{long}\"\n"),
+            3,
+            "daemon.api_socket",
+        );
     }
 
     #[test]

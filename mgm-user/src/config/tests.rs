@@ -125,6 +125,16 @@ fn errors_name_the_line_and_the_key() {
     assert_eq!(e.line, 3);
     refused_at("[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\nowner = \"external\"\n[[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\nto = [\"eth1\"]\n", 9, "route.to");
     refused_at("[daemon]\nbpffs = 3\n", 2, "daemon.bpffs");
+    // A file that cannot be read has no line or key to name.
+    let missing = std::env::temp_dir().join(format!("mgm-{}-none.toml", std::process::id()));
+    let e = Config::load(&missing).expect_err("no such file");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
 }
 
 /// Every kind of error names its key: a wrong type, an unknown value, a value out of

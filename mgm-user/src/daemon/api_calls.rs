@@ -110,6 +110,9 @@ pub fn membership_args<A: ApiAddress>(
         }
         None => key,
     };
+    if sg.group.is_unspecified() && !sg.source.is_unspecified() {
+        return Err(invalid("(S,*) is not a membership: give a group"));
+    }
     Ok((sg, api_family::ifid(ifid)?, flags))
 }
 

@@ -424,13 +424,14 @@ fn membership<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
 ) -> Result<Response, Response> {
     let (sg, ifid, flags) =
         api_calls::membership_args::<A>(call.sg, call.ifid, call.flags, call.masks)?;
-    Ok(router.external_call_in::<A>(h, |m, ha, now| {
+    let response = router.external_call_in::<A>(h, |m, ha, now| {
         if call.add {
             m.add_membership(ha, sg, ifid, flags, now)
         } else {
             m.delete_membership(ha, sg, ifid, flags, now)
         }
-    }))
+    });
+    Ok(router.naming_the_owner::<A>(h, ifid, response))
 }
 
 /// `MgmGroupEnumerationStart` in the MGM of family `A`.

@@ -120,7 +120,7 @@ impl Record {
                     w.u64(c.negative_mfe);
                     w.u64(c.in_discards);
                     w.u64(c.in_hdr_errors);
-                    w.u64(c.total_out_packets);
+                    w.u64(c.total_out());
                 }
                 for o in m.oifs().iter() {
                     let oc = c.oif(o);

@@ -31,7 +31,8 @@ pub struct MfeCounters<A: Address = Ipv4Addr> {
     pub in_discards: u64,
     /// `ulInHdrErrors`.
     pub in_hdr_errors: u64,
-    /// `ulTotalOutPackets`.
+    /// `ulTotalOutPackets`; 0 from a backend that counts copies per interface only, whose
+    /// records then give the sum of the interfaces' `ulOutPackets` ([`Self::total_out`]).
     pub total_out_packets: u64,
     /// Per outgoing interface; interfaces not listed count 0.
     pub oifs: Vec<OifCounters<A>>,
@@ -56,6 +57,15 @@ impl<A: Address> Default for MfeCounters<A> {
 }
 
 impl<A: Address> MfeCounters<A> {
+    /// `ulTotalOutPackets` as the records give it: the reported total, or without one the
+    /// copies sent over all outgoing interfaces (one packet sent on N interfaces counts N).
+    pub fn total_out(&self) -> u64 {
+        match self.total_out_packets {
+            0 => self.oifs.iter().map(|o| o.out_packets).sum(),
+            total => total,
+        }
+    }
+
     /// The counters of `ifid`, zero if not reported.
     pub fn oif(&self, ifid: IfId<A>) -> OifCounters<A> {
         self.oifs

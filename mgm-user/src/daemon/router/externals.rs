@@ -8,7 +8,7 @@
 //! request and an answer find their MGM). Interface ownership is in [`super::ownership`].
 use super::{EventSink, External, RouterCore, RouterIo};
 use crate::{
-    api::proto::{ApiAnswer, ApiFamily, MonitorEvent, Response},
+    api::proto::{ApiAnswer, ApiCallback, ApiFamily, MonitorEvent, Response},
     daemon::{
         api_events::{self, MonitorHub},
         api_family::{self, api_id, split_id, ApiAddress},
@@ -278,10 +278,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// that asked. An RPF answer without a route keeps the route the MGM proposed; its
     /// `reject` counts only for a protocol that opted in to A-10 at registration.
     pub fn external_answer(&mut self, h: ProtocolHandle, answer: ApiAnswer) -> Response {
-        let query = match &answer {
-            ApiAnswer::Rpf { query, .. }
-            | ApiAnswer::CreationAlert { query, .. }
-            | ApiAnswer::PruneAlert { query, .. } => *query,
+        let (query, callback) = match &answer {
+            ApiAnswer::Rpf { query, .. } => (*query, ApiCallback::Rpf),
+            ApiAnswer::CreationAlert { query, .. } => (*query, ApiCallback::CreationAlert),
+            ApiAnswer::PruneAlert { query, .. } => (*query, ApiCallback::PruneAlert),
         };
         let Some(external) = self.externals.get(&h) else {
             return Response::error(87, "not registered");
@@ -297,11 +297,24 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 "no open question with that id for this protocol (answers are due within {deadline:?})"
             ),
         );
-        let open = self.questions.get(&query).is_some_and(|&(p, asked)| {
-            p == h && self.clock.saturating_duration_since(asked) <= deadline
+        let open = self.questions.get(&query).and_then(|&(p, asked, asking)| {
+            (p == h && self.clock.saturating_duration_since(asked) <= deadline).then_some(asking)
         });
-        if !open {
-            return not_open;
+        match open {
+            None => return not_open,
+            // Refused before anything changes: the question stays open for the right answer.
+            Some(asking) if asking != callback => {
+                return Response::error(
+                    87,
+                    format!(
+                        "query {query} is a question of `{0}`: answer it with \"callback\": \
+                         \"{0}\", not \"{1}\"",
+                        asking.name(),
+                        callback.name()
+                    ),
+                )
+            }
+            Some(_) => {}
         }
         let prune = self.prune_replies.get(&query).copied();
         let answered = match (prune, split_id(query).0) {
@@ -394,19 +407,23 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let prune_query = match &callback {
             Callback::Rpf(q) => {
                 let query = api_id(A::FAMILY, q.query.raw());
-                self.questions.insert(query, (h, self.clock));
+                self.questions
+                    .insert(query, (h, self.clock, ApiCallback::Rpf));
                 None
             }
             Callback::CreationAlert(q) => {
                 let query = api_id(A::FAMILY, q.query.raw());
-                self.questions.insert(query, (h, self.clock));
+                self.questions
+                    .insert(query, (h, self.clock, ApiCallback::CreationAlert));
                 None
             }
             Callback::PruneAlert { reply, .. } => reply.map(|r| {
                 self.next_prune_query += 1;
                 self.prune_replies.insert(self.next_prune_query, A::keep(r));
-                self.questions
-                    .insert(self.next_prune_query, (h, self.clock));
+                self.questions.insert(
+                    self.next_prune_query,
+                    (h, self.clock, ApiCallback::PruneAlert),
+                );
                 self.next_prune_query
             }),
             _ => None,
@@ -470,7 +487,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let late: Vec<(u64, ProtocolHandle, Duration)> = self
             .questions
             .iter()
-            .filter_map(|(&query, &(h, asked))| {
+            .filter_map(|(&query, &(h, asked, _))| {
                 let deadline = self.externals.get(&h)?.answer_deadline;
                 (now.saturating_duration_since(asked) > deadline).then_some((query, h, deadline))
             })
@@ -505,7 +522,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Drops the open questions `stale` picks, with their prune replies.
     pub(super) fn forget_questions(&mut self, stale: impl Fn(ProtocolHandle, Instant) -> bool) {
         let prune_replies = &mut self.prune_replies;
-        self.questions.retain(|query, &mut (h, asked)| {
+        self.questions.retain(|query, &mut (h, asked, _)| {
             let keep = !stale(h, asked);
             if !keep {
                 prune_replies.remove(query);

@@ -160,9 +160,10 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     /// The router's own host joins, the API's and the proxy's.
     host_joins: host_joins::HostJoins,
     /// Open questions (RPF, creation and FALSE prune alerts) of external protocols: query →
-    /// (protocol, when asked). Forgotten after the protocol's answer deadline, when the MGM's
-    /// defaults apply, so a protocol that never answers leaves nothing behind.
-    questions: HashMap<u64, (ProtocolHandle, Instant)>,
+    /// (protocol, when asked, the callback asking). Forgotten after the protocol's answer
+    /// deadline, when the MGM's defaults apply, so a protocol that never answers leaves nothing
+    /// behind.
+    questions: HashMap<u64, (ProtocolHandle, Instant, crate::api::proto::ApiCallback)>,
     /// Prune replies by query id for external protocols, of either MGM.
     prune_replies: HashMap<u64, externals::FamilyPruneReply>,
     next_prune_query: u64,

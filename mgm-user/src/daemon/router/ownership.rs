@@ -93,11 +93,45 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 
     fn release_in<A: ExternalFamily>(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {
         match api_family::ifid::<A>(ifid) {
-            Ok(ifid) => self.external_call_in::<A>(h, |m, ha, now| {
-                m.release_interface_ownership(ha, ifid, now)
-            }),
+            Ok(ifid) => {
+                let released = self.external_call_in::<A>(h, |m, ha, now| {
+                    m.release_interface_ownership(ha, ifid, now)
+                });
+                self.naming_the_owner::<A>(h, ifid, released)
+            }
             Err(refusal) => refusal,
         }
+    }
+
+    /// `response` to a call of `h` about `ifid` in the MGM of family `A`; a refusal (87) of
+    /// an interface `h` does not own names who does, which the MGM's own error does not.
+    pub fn naming_the_owner<A: ExternalFamily>(
+        &self,
+        h: ProtocolHandle,
+        ifid: IfId<A>,
+        response: Response,
+    ) -> Response {
+        let mgm = A::mgm_of(self);
+        let refused = matches!(response, Response::Error { code, .. }
+            if code == mgm::win32::ERROR_INVALID_PARAMETER);
+        let owned =
+            A::handle_in(self, h).is_some_and(|ha| mgm.owned_interfaces(ha).contains(&ifid));
+        if !refused || owned {
+            return response;
+        }
+        let owner = match mgm.protocol_on_interface(ifid) {
+            Ok((protocol_id, component_id)) => {
+                format!("protocol {protocol_id:#x}/{component_id} owns it")
+            }
+            Err(_) => "nobody owns it".to_owned(),
+        };
+        Response::error(
+            mgm::win32::ERROR_INVALID_PARAMETER,
+            format!(
+                "{ifid} is not this protocol's in the {} MGM: {owner}",
+                A::FAMILY.name()
+            ),
+        )
     }
 
     /// Whether `h` owns the interface `ifindex` (no next hop) in the MGM of family `A`.

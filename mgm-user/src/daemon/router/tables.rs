@@ -271,10 +271,15 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 } else {
                     Vec::new()
                 };
+                let iface = self.name_of(m.ifid.ifindex);
                 GroupRow {
                     source: m.sg.source.into(),
                     group: m.sg.group.into(),
-                    iface: self.name_of(m.ifid.ifindex),
+                    // An (interface, next hop) pair's membership names its next hop.
+                    iface: match m.ifid.next_hop {
+                        hop if hop == F::UNSPECIFIED => iface,
+                        hop => format!("{iface}/{hop}"),
+                    },
                     protocol: protocol(m.protocol).unwrap_or_default(),
                     flags: flags.bits(),
                     mode: if any_source { "exclude" } else { "include" }.into(),

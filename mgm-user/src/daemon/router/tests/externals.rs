@@ -109,6 +109,58 @@ fn a_missed_per_protocol_deadline_is_counted_shown_and_the_late_answer_refused()
 }
 
 #[test]
+fn an_answer_of_another_callback_is_refused_and_leaves_the_question_open() {
+    let t0 = Instant::now();
+    let mut core = core_for_externals(t0);
+    let (h, events) = register(&mut core, CallbackSet::RPF, ClientOptions::default());
+    miss(&mut core, UP0, t0);
+    let query = rpf_query(&events);
+    for wrong in [
+        ApiAnswer::CreationAlert {
+            query,
+            entries: Vec::new(),
+        },
+        ApiAnswer::PruneAlert {
+            query,
+            timeout_s: 5,
+        },
+    ] {
+        match core.external_answer(h, wrong) {
+            Response::Error { code, message } => {
+                assert_eq!(code, 87);
+                assert!(message.contains("question of `rpf`"), "{message}");
+            }
+            other => panic!("an answer of another callback was taken: {other:?}"),
+        }
+    }
+    assert_eq!(
+        core.external_answer(h, rpf_answer(query, false)),
+        Response::Ok
+    );
+}
+
+#[test]
+fn a_membership_of_an_interface_and_next_hop_pair_shows_its_next_hop() {
+    use crate::mgm::{MemberFlags, Sg};
+    let t0 = Instant::now();
+    let mut core = core_for_externals(t0);
+    let (h, _events) = register(&mut core, CallbackSet::empty(), ClientOptions::default());
+    let pair = IfId::new(RCV2, std::net::Ipv4Addr::new(192, 168, 2, 9));
+    let group = std::net::Ipv4Addr::new(239, 1, 1, 1);
+    let joined = core.external_call(h, |m, now| {
+        m.take_interface_ownership(h, pair, now)?;
+        m.add_membership(h, Sg::star_g(group), pair, MemberFlags::JOIN, now)
+    });
+    assert_eq!(joined, Response::Ok);
+    let rows = core.groups();
+    assert!(
+        rows.iter()
+            .any(|r| r.group == group && r.iface == "rcv2/192.168.2.9"),
+        "{rows:?}"
+    );
+}
+
+#[test]
 fn an_rpf_reject_counts_only_for_a_protocol_that_opted_in() {
     for opted_in in [false, true] {
         let t0 = Instant::now();
