@@ -58,8 +58,12 @@
 //!
 //! Every error names the line and the key it is about.
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeSet, path::Path};
+use std::{
+    collections::{btree_map::Entry, BTreeMap, BTreeSet},
+    path::Path,
+};
 use toml::Spanned;
+use tracing::warn;
 
 mod daemon;
 mod igmp_tuning;
@@ -114,6 +118,11 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Something a configuration file says that is accepted but likely not meant (a repeated
+/// `[[route]]`), in the shape of an error: file, line, key and what it is. mgmd logs each
+/// as a warning when it reads the file, at start and at each reload.
+pub type ConfigWarning = ConfigError;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -212,8 +221,22 @@ impl Config {
         Self::parse(&text, &name)
     }
 
-    /// Parses and validates configuration text; `origin` names it in errors.
+    /// Parses and validates configuration text; `origin` names it in errors. What it accepts
+    /// but warns about ([`Config::parse_with_warnings`]) is logged.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let (config, warnings) = Self::parse_with_warnings(text, origin)?;
+        for w in &warnings {
+            warn!("{w}");
+        }
+        Ok(config)
+    }
+
+    /// [`Config::parse`], with what is accepted but likely not meant returned beside the
+    /// configuration instead of logged.
+    pub fn parse_with_warnings(
+        text: &str,
+        origin: &str,
+    ) -> Result<(Self, Vec<ConfigWarning>), ConfigError> {
         let at = |span: std::ops::Range<usize>, key: &str, message: String| ConfigError {
             path: origin.to_owned(),
             line: line_of(text, span.start),
@@ -328,6 +351,9 @@ impl Config {
                 .any(|i: &InterfaceConfig| i.name == name && i.owner == Owner::External)
         };
         let mut routes = Vec::new();
+        let mut warnings = Vec::new();
+        // Each route's first line, to name it when a later table repeats it.
+        let mut first_lines = BTreeMap::new();
         for r in raw.route {
             let source = r
                 .source
@@ -358,7 +384,26 @@ impl Config {
                 };
                 at(span, problem.key, problem.message)
             })?;
-            routes.push(route);
+            let start = [r.from.span(), r.group.span(), r.to.span()]
+                .into_iter()
+                .chain(r.source.as_ref().map(|s| s.span()))
+                .min_by_key(|span| span.start)
+                .unwrap_or_default();
+            match first_lines.entry(route.clone()) {
+                Entry::Occupied(first) => warnings.push(at(
+                    start,
+                    "route",
+                    format!(
+                        "repeats the [[route]] at line {}: the two count as one route (`mgmctl \
+                         add` of it would be refused, it exists already)",
+                        first.get()
+                    ),
+                )),
+                Entry::Vacant(v) => {
+                    v.insert(line_of(text, start.start));
+                    routes.push(route);
+                }
+            }
         }
         let proxy = match raw.proxy {
             None => None,
@@ -407,14 +452,15 @@ impl Config {
                 m.into_config(&context, &at)?
             }
         };
-        Ok(Self {
+        let config = Self {
             daemon,
             interfaces,
             routes,
             proxy,
             metrics,
             mirror,
-        })
+        };
+        Ok((config, warnings))
     }
 
     /// The configuration of interface `name`.

@@ -256,3 +256,30 @@ fn run_time_routes_get_the_configurations_validation() {
         Err("inbound interface eth9 is not a configured [[interface]]".into())
     );
 }
+
+#[test]
+fn a_repeated_route_is_accepted_as_one_with_a_warning_naming_both_lines() {
+    let text = "[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\n\
+                [[interface]]\nname = \"eth2\"\n\
+                [[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\nto = [\"eth1\", \"eth2\"]\n\
+                [[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.2\"\nto = [\"eth1\"]\n\
+                [[route]]\ngroup = \"239.1.1.1\"\nto = [\"eth2\", \"eth1\", \"eth2\"]\nfrom = \"eth0\"\n";
+    let (c, warnings) = Config::parse_with_warnings(text, "t").expect("accepted");
+    assert_eq!(c.routes.len(), 2, "{:?}", c.routes);
+    assert_eq!(
+        Config::parse(text, "t").expect("accepted"),
+        c,
+        "parse logs the warnings and gives the same configuration"
+    );
+    let [w] = warnings.as_slice() else {
+        panic!("one warning: {warnings:?}");
+    };
+    // The third [[route]]'s first key is on line 16; the first one's on line 8.
+    assert_eq!((w.line, w.key.as_str()), (16, "route"), "{w}");
+    assert!(w.message.contains("at line 8"), "{w}");
+    assert!(w.to_string().starts_with("t:16: route: repeats"), "{w}");
+    // Another outbound list is another route, as with `mgmctl add`.
+    let other = text.replace("[\"eth2\", \"eth1\", \"eth2\"]", "[\"eth2\"]");
+    let (c, warnings) = Config::parse_with_warnings(&other, "t").expect("accepted");
+    assert_eq!((c.routes.len(), warnings.len()), (3, 0));
+}

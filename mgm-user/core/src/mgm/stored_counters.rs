@@ -1,7 +1,8 @@
 //! An MFE's last reported counters as the table keeps them: compact for what backends report
 //! (mgmd's XDP backend: `ulInPkts`, `ulInOctets`, `ulPktsDifferentIf` and each outgoing
 //! interface's `ulOutPackets`; 48 bytes for IPv4, no allocation with one outgoing interface),
-//! the whole report boxed when any other counter is not zero. Every MFE holds one, and a
+//! the whole report boxed when any other counter is not zero (mgmd's: an outgoing interface's
+//! `ulOutDiscards`, once its rules have dropped copies of the entry). Every MFE holds one, and a
 //! table may hold 100 000 MFEs and more (README, "Memory").
 
 use super::address::Address;

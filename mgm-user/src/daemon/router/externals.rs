@@ -316,6 +316,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
             Some(_) => {}
         }
+        if let Some(refusal) = self.unknown_interface_in(&answer, query) {
+            return refusal;
+        }
         let prune = self.prune_replies.get(&query).copied();
         let answered = match (prune, split_id(query).0) {
             (Some(FamilyPruneReply::V6(_)), _) | (None, ApiFamily::Ipv6) => {
@@ -343,6 +346,27 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             Err(MgmError::NotFound) => not_open,
             Err(e) => Response::error(e.win32_code(), e.to_string()),
         }
+    }
+
+    /// The refusal (87) of an answer naming an interface the router does not have (an RPF
+    /// answer's `iif`, an entry of a creation alert's): the entry it would make could forward
+    /// nothing, so it changes nothing and the question `query` stays open for a right answer.
+    fn unknown_interface_in(&self, answer: &ApiAnswer, query: u64) -> Option<Response> {
+        let named: Vec<u32> = match answer {
+            ApiAnswer::Rpf { iif, .. } => vec![iif.ifindex],
+            ApiAnswer::CreationAlert { entries, .. } => {
+                entries.iter().map(|e| e.ifid.ifindex).collect()
+            }
+            ApiAnswer::PruneAlert { .. } => Vec::new(),
+        };
+        let unknown = named.into_iter().find(|&i| !self.has_link(i))?;
+        Some(Response::error(
+            87,
+            format!(
+                "ifindex {unknown} is no interface of this router: the answer changes nothing \
+                 and query {query} stays open"
+            ),
+        ))
     }
 
     /// Feeds `answer` to the MGM of family `A` (`prune`: the kept reply of a prune alert);

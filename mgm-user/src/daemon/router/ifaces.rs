@@ -47,6 +47,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
+    /// Whether the router has a link with this ifindex (any link, in service or not).
+    pub(super) fn has_link(&self, ifindex: u32) -> bool {
+        self.links.values().any(|l| l.ifindex == ifindex)
+    }
+
     /// Writes the data plane's egress settings of `link` from its configuration.
     pub(super) fn configure_backend_iface(&mut self, link: &Link) {
         let Some(cfg) = self.config.interface(&link.name) else {

@@ -168,6 +168,9 @@ fn counters_of<A: Address>(stats: &MfeStats) -> mgm::MfeCounters<A> {
             .iter()
             .map(|(i, s)| mgm::OifCounters {
                 out_packets: s.packets,
+                // TTL threshold, MTU and scope boundary drops in one count: the fast path does
+                // not tell them apart, so `ulTtlTooLow` and `ulFragNeeded` stay 0.
+                out_discards: s.drops,
                 ..mgm::OifCounters::new(IfId::index(*i))
             })
             .collect(),

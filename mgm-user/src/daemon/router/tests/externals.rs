@@ -2,11 +2,11 @@
 //! bracket passed to the protocol whose call caused it, release-all on disconnect, the
 //! monitor stream, and one protocol meeting both MGMs (IPv6 ownership, callbacks, answers).
 use super::{
-    core_on, entry, external_config, miss, register_taking_up0 as register, Core, PIM, RCV1, RCV2,
-    ROUTE_TO_RCV1, UP0,
+    core_on, entry, external_config, miss, register_taking_up0 as register, sg, Core, PIM, RCV1,
+    RCV2, ROUTE_TO_RCV1, UP0,
 };
 use crate::{
-    api::proto::{ApiAnswer, ApiIfId, Event, MonitorEvent, Response},
+    api::proto::{ApiAnswer, ApiIfEntry, ApiIfId, Event, MonitorEvent, Response},
     daemon::router::fake::{FakeBackend, FakeIo},
     mgm::{self, CallbackSet, ClientOptions, IfId},
 };
@@ -137,6 +137,98 @@ fn an_answer_of_another_callback_is_refused_and_leaves_the_question_open() {
         core.external_answer(h, rpf_answer(query, false)),
         Response::Ok
     );
+}
+
+/// The refusal of `answer`: its code and message (panics if it was taken).
+fn refusal(core: &mut Core, h: mgm::ProtocolHandle, answer: ApiAnswer) -> (u32, String) {
+    match core.external_answer(h, answer) {
+        Response::Error { code, message } => (code, message),
+        other => panic!("the answer was taken: {other:?}"),
+    }
+}
+
+#[test]
+fn an_rpf_answer_naming_no_interface_is_refused_and_leaves_the_question_open() {
+    let t0 = Instant::now();
+    let mut core = core_for_externals(t0);
+    let (h, events) = register(&mut core, CallbackSet::RPF, ClientOptions::default());
+    miss(&mut core, UP0, t0);
+    let query = rpf_query(&events);
+    for reject in [false, true] {
+        let answer = ApiAnswer::Rpf {
+            query,
+            iif: ApiIfId::index(999),
+            upstream: std::net::Ipv4Addr::UNSPECIFIED.into(),
+            route: None,
+            reject,
+        };
+        let (code, message) = refusal(&mut core, h, answer);
+        assert_eq!(code, 87);
+        assert!(message.contains("ifindex 999"), "{message}");
+    }
+    assert_eq!(entry(&core), None, "nothing was created");
+    assert_eq!(
+        core.external_answer(h, rpf_answer(query, false)),
+        Response::Ok
+    );
+    assert_eq!(entry(&core), Some((UP0, vec![RCV1])));
+}
+
+#[test]
+fn a_creation_alert_answer_naming_no_interface_is_refused_and_leaves_the_question_open() {
+    use crate::mgm::{MemberFlags, Sg};
+    let t0 = Instant::now();
+    let mut core = core_for_externals(t0);
+    let callbacks = CallbackSet::RPF | CallbackSet::CREATION_ALERT;
+    let (h, events) = register(&mut core, callbacks, ClientOptions::default());
+    let rcv2 = IfId::index(RCV2);
+    let joined = core.external_call(h, |m, now| {
+        m.take_interface_ownership(h, rcv2, now)?;
+        m.add_membership(h, Sg::star_g(sg().group), rcv2, MemberFlags::JOIN, now)
+    });
+    assert_eq!(joined, Response::Ok);
+    let nowhere = IfId::index(999);
+    let joined = core.external_call(h, |m, now| {
+        m.add_membership(h, Sg::star_g(sg().group), nowhere, MemberFlags::JOIN, now)
+    });
+    assert!(
+        matches!(joined, Response::Error { code: 1168, .. }),
+        "{joined:?}"
+    );
+    miss(&mut core, UP0, t0);
+    let query = rpf_query(&events);
+    assert_eq!(
+        core.external_answer(h, rpf_answer(query, false)),
+        Response::Ok
+    );
+    let Some((query, entries)) = events.try_iter().find_map(|e| match e {
+        Event::CreationAlert { query, entries, .. } => Some((query, entries)),
+        _ => None,
+    }) else {
+        panic!("no creation alert");
+    };
+    let mut unknown = entries.clone();
+    unknown.push(ApiIfEntry {
+        ifid: ApiIfId::index(999),
+        igmp: false,
+        enabled: false,
+    });
+    let (code, message) = refusal(
+        &mut core,
+        h,
+        ApiAnswer::CreationAlert {
+            query,
+            entries: unknown,
+        },
+    );
+    assert_eq!(code, 87);
+    assert!(message.contains("ifindex 999"), "{message}");
+    assert_eq!(entry(&core), None, "nothing was created");
+    assert_eq!(
+        core.external_answer(h, ApiAnswer::CreationAlert { query, entries }),
+        Response::Ok
+    );
+    assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
 }
 
 #[test]

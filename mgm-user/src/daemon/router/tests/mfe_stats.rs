@@ -1,11 +1,49 @@
 //! The `MgmGetMfeStats` calls through the API dispatch: a call reads the counters of the entries
-//! its buffer can hold, never the whole table; and the periodic walk's slices.
+//! its buffer can hold, never the whole table; the records carry the fast path's counters; and
+//! the periodic walk's slices.
 use super::*;
 use crate::{
-    api::proto::Request,
+    api::proto::{ApiRecord, Request},
     daemon::{api_calls::MAX_API_BUFFER, dispatch, mfe_rates::MfeRates, pins::Pins},
 };
 use std::collections::HashMap;
+
+/// Serves API requests to a core as mgmd's dispatch does, on one connection.
+struct Api {
+    sessions: HashMap<u64, mgm::ProtocolHandle>,
+    reporting: dispatch::Reporting<'static>,
+    events: std::sync::mpsc::Sender<Event>,
+    /// Kept open, so that the connection counts as alive.
+    _received: std::sync::mpsc::Receiver<Event>,
+}
+
+impl Api {
+    fn new() -> Self {
+        let (events, _received) = std::sync::mpsc::channel();
+        Api {
+            sessions: HashMap::new(),
+            reporting: dispatch::Reporting {
+                pins: Pins::unpinned(),
+                rates: MfeRates::default(),
+                config: Box::new(dispatch::NoConfigFile),
+            },
+            events,
+            _received,
+        }
+    }
+
+    fn call(&mut self, core: &mut Core, request: Request, now: Instant) -> Response {
+        dispatch::handle(
+            core,
+            &mut self.reporting,
+            &mut self.sessions,
+            1,
+            request,
+            self.events.clone(),
+            now,
+        )
+    }
+}
 
 #[test]
 fn a_stats_call_reads_the_counters_its_buffer_can_hold_and_never_the_whole_table() {
@@ -16,22 +54,8 @@ fn a_stats_call_reads_the_counters_its_buffer_can_hold_and_never_the_whole_table
     for group in &groups {
         miss_of(&mut core, Sg::new(sg().source, *group), UP0, t0);
     }
-    let mut sessions = HashMap::new();
-    let mut reporting = dispatch::Reporting {
-        pins: Pins::unpinned(),
-        rates: MfeRates::default(),
-        config: Box::new(dispatch::NoConfigFile),
-    };
-    let (events, _received) = std::sync::mpsc::channel();
-    let mut call = |core: &mut Core, request, now| match dispatch::handle(
-        core,
-        &mut reporting,
-        &mut sessions,
-        1,
-        request,
-        events.clone(),
-        now,
-    ) {
+    let mut api = Api::new();
+    let mut call = |core: &mut Core, request, now| match api.call(core, request, now) {
         Response::Buffer {
             status,
             buffer_size,
@@ -128,4 +152,56 @@ fn the_periodic_walk_reads_at_most_its_budget_per_step_and_every_entry_once() {
         usize::from(FLOWS),
         "each entry's counters read once by the walk"
     );
+}
+
+#[test]
+fn the_records_give_each_outgoing_interfaces_dropped_copies_as_its_out_discards() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1", "rcv2"]), t0);
+    miss(&mut core, UP0, t0);
+    let oif = |packets, drops| OifStats {
+        packets,
+        bytes: packets * 100,
+        drops,
+    };
+    // rcv2's rules (a TTL threshold, its MTU) dropped 6 of the 10 copies.
+    let stats = MfeStats {
+        packets: 10,
+        bytes: 1000,
+        oifs: vec![(RCV1, oif(10, 0)), (RCV2, oif(4, 6))],
+        ..MfeStats::default()
+    };
+    core.backend.stats.insert(key_of(sg()), stats);
+    let shown: Vec<(String, u64)> = core.mfes()[0]
+        .oifs
+        .iter()
+        .map(|o| (o.iface.clone(), o.drops))
+        .collect();
+    assert_eq!(shown, [("rcv1".to_owned(), 0), ("rcv2".to_owned(), 6)]);
+
+    let mut api = Api::new();
+    for flags in [0, 2] {
+        let request = Request::GetMfeStats {
+            source: sg().source.into(),
+            group: sg().group.into(),
+            buffer_size: MAX_API_BUFFER,
+            flags,
+            family: None,
+        };
+        let Response::Buffer { entries, .. } = api.call(&mut core, request, t0) else {
+            panic!("not a buffer answer");
+        };
+        let [ApiRecord::MfeStats(record)] = entries.as_slice() else {
+            panic!("one stats record: {entries:?}");
+        };
+        let discards: Vec<(u32, u32)> = record
+            .oifs
+            .iter()
+            .map(|o| (o.ifindex, o.out_discards))
+            .collect();
+        assert_eq!(discards, [(RCV1, 0), (RCV2, 6)], "flags {flags}");
+        // Sent copies only: the dropped ones are not in the total.
+        let total = record.extended.map(|e| e.total_out_packets);
+        assert_eq!(total, (flags == 2).then_some(14), "{record:?}");
+    }
 }
