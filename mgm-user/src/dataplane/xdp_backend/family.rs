@@ -196,6 +196,11 @@ impl XdpBackend {
         let Some(mut entry) = K::entries(self).get(&sg).cloned() else {
             return Err(DataPlaneError::NoEntry(sg.to_string()));
         };
+        // Not in hold mode: nothing to write (the daemon ends the hold of every adopted entry,
+        // which the backend's own adoption already did: two calls per entry at each start).
+        if entry.flags & MFE_FLAG_HOLD == 0 {
+            return Ok(());
+        }
         entry.flags &= !MFE_FLAG_HOLD;
         self.write_entry(sg, &entry)?;
         K::entries_mut(self).insert(sg, entry);
