@@ -99,7 +99,8 @@ pub trait ForwardingBackend {
     /// lost from the data plane and written again).
     fn hold_on_create(&mut self, sg: SgKey);
 
-    /// Ends hold mode: from now on the fast path forwards `sg` itself.
+    /// Ends hold mode: from now on the fast path forwards `sg` itself (an entry not in hold mode
+    /// is left as it is).
     fn release_hold(&mut self, sg: SgKey) -> Result<(), Self::Error>;
 
     /// The entry for `sg` as the backend's bookkeeping has it.

@@ -1,6 +1,8 @@
-//! The BPF operations aya 0.14 does not wrap for the outgoing sets: creating a bare DEVMAP_HASH
+//! The BPF operations aya 0.14 does not wrap: for the outgoing sets, creating a bare DEVMAP_HASH
 //! (one outgoing set), a batch update of an outer map-in-map (many inner maps in one call), and
-//! a single-element update of it that waits for an RCU grace period.
+//! a single-element update of it that waits for an RCU grace period; for the adoption of pinned
+//! maps, batched reads of a whole array or hash map ([`read_array`], [`read_hash`],
+//! [`read_per_cpu_keys`]).
 //!
 //! Which updates wait: the kernel's `BPF_MAP_UPDATE_ELEM` on an ARRAY_OF_MAPS or HASH_OF_MAPS
 //! calls `synchronize_rcu()` before returning (`maybe_wait_bpf_programs()` in
@@ -9,7 +11,7 @@
 //! not part of the documented interface and has changed between kernel versions, so mgm relies
 //! on the single-element update alone for that guarantee (see `docs/design.md` §2).
 use super::DataPlaneError;
-use aya::maps::{DevMapHash, IterableMap, Map, MapData};
+use aya::maps::{Array, DevMapHash, HashMap, IterableMap, Map, MapData, PerCpuHashMap};
 use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_map_type};
 use std::os::fd::{AsFd, AsRawFd};
 
@@ -93,6 +95,160 @@ pub fn update_outer_batch(
         &mut attr,
         "BPF_MAP_UPDATE_BATCH",
     )
+}
+
+/// Bytes of keys and values a batched read ([`read_array`], [`read_hash`]) takes per system
+/// call: its buffer, freed when it returns.
+const READ_BATCH_BYTES: usize = 64 * 1024;
+
+/// Reads every element of `array`, in index order, and hands each to `each` with its index:
+/// `BPF_MAP_LOOKUP_BATCH` (Linux 5.6), one system call per [`READ_BATCH_BYTES`] instead of one
+/// per element. A read that does not return each index once, in order, is an error: the caller
+/// sees every element or fails.
+pub fn read_array<V: aya::Pod>(
+    array: &Array<MapData, V>,
+    mut each: impl FnMut(u32, V) -> Result<(), DataPlaneError>,
+) -> Result<(), DataPlaneError> {
+    let len = array.len();
+    let chunk = batch_len(size_of::<u32>() + size_of::<V>()).min(len.max(1) as usize);
+    let (mut keys, mut values) = (zeroed_vec::<u32>(chunk), zeroed_vec::<V>(chunk));
+    let mut cursor = None;
+    let mut next = 0u32;
+    loop {
+        let (count, at_end, position) =
+            lookup_batch(array.map(), cursor, &mut keys, &mut values, 1)?;
+        for (&index, &value) in keys.iter().zip(&values).take(count) {
+            if index != next {
+                return Err(DataPlaneError::Invalid(format!(
+                    "a batched read of an array returned element {index} where {next} was due"
+                )));
+            }
+            each(index, value)?;
+            next += 1;
+        }
+        if at_end || count == 0 {
+            break;
+        }
+        cursor = Some(position);
+    }
+    if next != len {
+        return Err(DataPlaneError::Invalid(format!(
+            "a batched read of an array of {len} elements returned {next}"
+        )));
+    }
+    Ok(())
+}
+
+/// Every entry of the hash map `map`, read as [`read_array`] reads an array (in the hash
+/// map's order).
+pub fn read_hash<K: aya::Pod, V: aya::Pod>(
+    map: &HashMap<MapData, K, V>,
+) -> Result<Vec<(K, V)>, DataPlaneError> {
+    let mut entries = Vec::new();
+    read_hash_batches::<K, V>(map.map(), 1, |key, value| entries.push((*key, value[0])))?;
+    Ok(entries)
+}
+
+/// Every key of the per-CPU hash map `map`, whose values the kernel hands out for `cpus`
+/// (possible) CPUs, read in batches as [`read_hash`] reads.
+pub fn read_per_cpu_keys<K: aya::Pod, V: aya::Pod>(
+    map: &PerCpuHashMap<MapData, K, V>,
+    cpus: usize,
+) -> Result<Vec<K>, DataPlaneError> {
+    // The kernel's per-CPU value: each CPU's value rounded up to 8 bytes.
+    let words = size_of::<V>().div_ceil(8) * cpus.max(1);
+    let mut keys = Vec::new();
+    read_hash_batches::<K, u64>(map.map(), words, |key, _| keys.push(*key))?;
+    Ok(keys)
+}
+
+/// Reads every entry of the hash map `map`, whose values are `per_value` elements of `W`, and
+/// hands each to `each`. A batch holds whole buckets of the hash table: one too large for the
+/// buffer (`ENOSPC`) is read again with a buffer twice as large.
+fn read_hash_batches<K: aya::Pod, W: aya::Pod>(
+    map: &MapData,
+    per_value: usize,
+    mut each: impl FnMut(&K, &[W]),
+) -> Result<(), DataPlaneError> {
+    let mut chunk = batch_len(size_of::<K>() + per_value * size_of::<W>());
+    let (mut keys, mut values) = (zeroed_vec::<K>(chunk), zeroed_vec::<W>(chunk * per_value));
+    let mut cursor = None;
+    loop {
+        let read = lookup_batch(map, cursor, &mut keys, &mut values, per_value);
+        let (count, at_end, position) = match read {
+            Err(DataPlaneError::Sys { source, .. })
+                if source.raw_os_error() == Some(libc::ENOSPC) =>
+            {
+                chunk *= 2;
+                (keys, values) = (zeroed_vec::<K>(chunk), zeroed_vec::<W>(chunk * per_value));
+                continue;
+            }
+            read => read?,
+        };
+        for (key, value) in keys.iter().zip(values.chunks_exact(per_value)).take(count) {
+            each(key, value);
+        }
+        if at_end {
+            return Ok(());
+        }
+        cursor = Some(position);
+    }
+}
+
+/// Elements of `element_bytes` (key and value) that fit in [`READ_BATCH_BYTES`] (at least
+/// one).
+fn batch_len(element_bytes: usize) -> usize {
+    (READ_BATCH_BYTES / element_bytes.max(1)).max(1)
+}
+
+/// `len` values of `T`, all zero bytes.
+fn zeroed_vec<T: aya::Pod>(len: usize) -> Vec<T> {
+    // SAFETY: a Pod value is plain old data: all-zero bytes are a value of it.
+    vec![unsafe { std::mem::zeroed::<T>() }; len]
+}
+
+/// One `BPF_MAP_LOOKUP_BATCH` of `map` into `keys` (of the map's key type) and `values` (each
+/// value `per_value` elements of `W`, the map's value size) from `cursor` (`None`: the start):
+/// the elements read, whether the map's end was reached, and the cursor to go on from.
+fn lookup_batch<K, W>(
+    map: &MapData,
+    cursor: Option<u32>,
+    keys: &mut [K],
+    values: &mut [W],
+    per_value: usize,
+) -> Result<(usize, bool, u32), DataPlaneError> {
+    let room = keys.len().min(values.len() / per_value.max(1));
+    let mut position = 0u32;
+    // SAFETY: bpf_attr is plain old data; all-zero is its documented empty value.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    if let Some(cursor) = &cursor {
+        attr.batch.in_batch = cursor as *const u32 as u64;
+    }
+    attr.batch.out_batch = &mut position as *mut u32 as u64;
+    attr.batch.keys = keys.as_mut_ptr() as u64;
+    attr.batch.values = values.as_mut_ptr() as u64;
+    attr.batch.count = u32::try_from(room).unwrap_or(u32::MAX);
+    attr.batch.map_fd = map.fd().as_fd().as_raw_fd() as u32;
+    // The attribute points at `cursor`, `position` (the cursor of an array, its u32 index, or
+    // of a hash map, a u32 bucket number), `keys` and `values`, alive for the call, with room
+    // for `count` keys and values of the map's sizes (the callers' typed maps checked them).
+    let read = bpf(
+        bpf_cmd::BPF_MAP_LOOKUP_BATCH,
+        &mut attr,
+        "BPF_MAP_LOOKUP_BATCH",
+    );
+    // ENOENT: the map's end was reached, `count` elements read before it.
+    let at_end = match read {
+        Ok(()) => false,
+        Err(DataPlaneError::Sys { source, .. }) if source.raw_os_error() == Some(libc::ENOENT) => {
+            true
+        }
+        Err(e) => return Err(e),
+    };
+    // SAFETY: the kernel wrote the batch's count into the `batch` member the call used.
+    let count = unsafe { attr.batch.count } as usize;
+    let count = count.min(room);
+    Ok((count, at_end, position))
 }
 
 /// The bpf(2) system call with `attr`, whose pointers must be valid for `cmd`.

@@ -114,7 +114,7 @@ impl XdpBackend {
     /// and go on forwarding untouched.
     pub fn new(plane: &mut DataPlane) -> Result<Self, DataPlaneError> {
         let mfes: HashMap<MapData, SgKey, MfeValue> = plane.take_map(map_name::MFES)?.try_into()?;
-        let found = mfes.iter().collect::<Result<Vec<_>, _>>()?;
+        let found = sys::read_hash(&mfes)?;
         // A data plane loaded unpinned has new, empty maps.
         let fresh = plane.pin_dir().is_none();
         let probe = Probe::adopt(
@@ -174,11 +174,12 @@ impl XdpBackend {
             aya::util::nr_cpus().map_err(|(call, source)| DataPlaneError::Sys { call, source })?;
         let ifaces: Array<MapData, IfaceConfig> = aya::maps::Map::Array(ifaces).try_into()?;
         let mut mirrored = HashSet::new();
-        for (ifindex, iface) in ifaces.iter().enumerate() {
-            if iface?.flags & IFACE_FLAG_MIRRORED != 0 {
-                mirrored.insert(ifindex as u32);
+        sys::read_array(&ifaces, |ifindex, iface| {
+            if iface.flags & IFACE_FLAG_MIRRORED != 0 {
+                mirrored.insert(ifindex);
             }
-        }
+            Ok(())
+        })?;
         let mut backend = Self {
             mfes,
             probe,
@@ -238,7 +239,9 @@ impl XdpBackend {
                 })
             })
             .collect();
-        let present = self.oif_stats.keys().collect::<Result<HashSet<_>, _>>()?;
+        let present: HashSet<OifCounterKey> = sys::read_per_cpu_keys(&self.oif_stats, self.cpus)?
+            .into_iter()
+            .collect();
         self.retired_counters = present.difference(&wanted).copied().collect();
         let missing: Vec<OifCounterKey> = wanted.difference(&present).copied().collect();
         for key in missing {

@@ -127,32 +127,48 @@ impl Mgmd {
     /// Starts (another) mgmd with the current configuration file and waits until every
     /// configured interface is in service.
     pub fn spawn_daemon(&mut self) -> Result<()> {
-        let mgmd = self;
-        let config = mgmd.config_path();
+        self.spawn_daemon_behind(&[])?;
+        self.wait_in_service()
+    }
+
+    /// Starts (another) mgmd with the current configuration file as the command `wrapper`
+    /// runs (empty: none; e.g. a tracer followed by its options) and returns at once;
+    /// [`Mgmd::pid`] is then the wrapper's.
+    pub fn spawn_daemon_behind(&mut self, wrapper: &[&str]) -> Result<()> {
+        let config = self.config_path();
         let config = path_str(&config)?;
         // mgmd logs warnings unless MGM_LOG asks for more (e.g. MGM_LOG=debug cargo test).
         let log = std::env::var("MGM_LOG").unwrap_or_else(|_| "warn".to_owned());
-        let argv = [MGMD, "--config", config, "--log", &log];
-        mgmd.pid = match &mgmd.log {
-            None => mgmd.lab.spawn(Host::Router, &argv)?,
+        let argv: Vec<&str> = wrapper
+            .iter()
+            .copied()
+            .chain([MGMD, "--config", config, "--log", &log])
+            .collect();
+        self.pid = match &self.log {
+            None => self.lab.spawn(Host::Router, &argv)?,
             Some(path) => {
                 let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(path)?;
-                let mut cmd = mgmd.lab.command(Host::Router, &argv);
+                let mut cmd = self.lab.command(Host::Router, &argv);
                 cmd.stdin(Stdio::null())
                     .stdout(file.try_clone()?)
                     .stderr(file);
                 let child = cmd.spawn().context("starting mgmd")?;
-                mgmd.lab.adopt(child)
+                self.lab.adopt(child)
             }
         };
+        Ok(())
+    }
+
+    /// Waits until every configured interface of mgmd is in service.
+    pub fn wait_in_service(&self) -> Result<()> {
         wait_for(
             "mgmd's interfaces in service",
             Duration::from_secs(15),
             || {
-                let Ok(rows) = mgmd.try_interfaces() else {
+                let Ok(rows) = self.try_interfaces() else {
                     return Ok(None);
                 };
                 Ok(rows.iter().all(|r| r.xdp.is_some()).then_some(()))

@@ -9,7 +9,7 @@ use super::{
 use crate::dataplane::{
     backend::{InstalledMfe, MfeStats, OifStats},
     oif_sets::OifSets,
-    DataPlaneError,
+    sys, DataPlaneError,
 };
 use aya::maps::{HashMap, MapData, PerCpuValues};
 use mgm_common::{
@@ -196,6 +196,11 @@ impl XdpBackend {
         let Some(mut entry) = K::entries(self).get(&sg).cloned() else {
             return Err(DataPlaneError::NoEntry(sg.to_string()));
         };
+        // Not in hold mode: nothing to write (the daemon ends the hold of every adopted entry,
+        // which the backend's own adoption already did: two calls per entry at each start).
+        if entry.flags & MFE_FLAG_HOLD == 0 {
+            return Ok(());
+        }
         entry.flags &= !MFE_FLAG_HOLD;
         self.write_entry(sg, &entry)?;
         K::entries_mut(self).insert(sg, entry);
@@ -213,8 +218,7 @@ impl XdpBackend {
     /// The entries of family `K` as the data plane holds them.
     pub(super) fn read_back_of<K: Family>(&self) -> Result<Vec<InstalledMfe<K>>, DataPlaneError> {
         let mut out = Vec::new();
-        for item in K::map(self).iter() {
-            let (sg, value) = item?;
+        for (sg, value) in sys::read_hash(K::map(self))? {
             let oifs = match value.oif_set {
                 NO_OIF_SET if value.oif != 0 => vec![value.oif],
                 NO_OIF_SET => Vec::new(),

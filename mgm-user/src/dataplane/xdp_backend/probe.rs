@@ -17,8 +17,8 @@
 //! [`PROBE_SPILLED`]; the mark goes with the last such entry, and a later write of one moves it
 //! into a free way. The buckets are written with map updates, not through a mapping of the
 //! array (`BPF_F_MMAPABLE`), which would count the arrays' 21 MiB in mgmd's resident size.
-use crate::dataplane::DataPlaneError;
-use aya::maps::{Array, MapData};
+use crate::dataplane::{sys, DataPlaneError};
+use aya::maps::{Array, IterableMap, Map, MapData};
 use mgm_common::{MfeValue, ProbeBucket, ProbeKey, ProbeWay, PROBE_SPILLED, PROBE_WAYS};
 use std::{collections::HashMap, hash::Hash};
 use tracing::warn;
@@ -55,7 +55,10 @@ enum Spill<K> {
 impl<K: Key> Probe<K> {
     /// The probe over `buckets`, made to agree with `entries` (those of the family's hash
     /// map, left by an earlier run). A `fresh` array, created with this data plane, reads as
-    /// zeros and is only written.
+    /// zeros and is only written. A pinned one is read whole, in batches ([`sys::read_array`]):
+    /// a bucket may hold an entry the hash map no longer has (removed while mgmd was down, or
+    /// by a run stopped between the two writes) wherever no entry of the map hashes, so every
+    /// bucket is compared, and the read fails unless it returned each of them.
     pub(super) fn adopt<'a>(
         buckets: Array<MapData, ProbeBucket<K>>,
         entries: impl Iterator<Item = (&'a K, &'a MfeValue)>,
@@ -72,23 +75,39 @@ impl<K: Key> Probe<K> {
             buckets,
             spilled: HashMap::new(),
         };
-        for index in 0..probe.buckets.len() {
-            let entries = wanted.remove(&index).unwrap_or_default();
-            if fresh && entries.is_empty() {
-                continue;
+        if fresh {
+            for (index, entries) in wanted {
+                probe.adopt_bucket(index, ProbeBucket::default(), entries)?;
             }
-            let old = match fresh {
-                true => ProbeBucket::default(),
-                false => probe.buckets.get(&index, 0)?,
-            };
-            let (new, spilled) = layout(&old, entries);
-            if !spilled.is_empty() {
-                probe.spilled.insert(index, spilled);
-            }
-            let rewrite = probe.begin(index, old, new, Spill::Nothing)?;
-            probe.finish(rewrite, true);
+            return Ok(probe);
         }
+        // A second handle reads while the first one writes.
+        let reader: Array<MapData, ProbeBucket<K>> = Map::Array(sys::duplicate(
+            probe.buckets.map(),
+            "duplicating a probe array's descriptor",
+        )?)
+        .try_into()?;
+        sys::read_array(&reader, |index, old| {
+            let entries = wanted.remove(&index).unwrap_or_default();
+            probe.adopt_bucket(index, old, entries)
+        })?;
         Ok(probe)
+    }
+
+    /// Makes bucket `index`, read as `old`, hold `entries` (entries kept in their ways).
+    fn adopt_bucket(
+        &mut self,
+        index: u32,
+        old: ProbeBucket<K>,
+        entries: Vec<(K, MfeValue)>,
+    ) -> Result<(), DataPlaneError> {
+        let (new, spilled) = layout(&old, entries);
+        if !spilled.is_empty() {
+            self.spilled.insert(index, spilled);
+        }
+        let rewrite = self.begin(index, old, new, Spill::Nothing)?;
+        self.finish(rewrite, true);
+        Ok(())
     }
 
     /// Starts writing `value` as the entry of `key` (the hash map's update comes next).

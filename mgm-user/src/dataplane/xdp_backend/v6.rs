@@ -2,7 +2,7 @@
 //! [`ForwardingBackend`](super::ForwardingBackend) with the same semantics as the IPv4 ones (the
 //! shared logic is generic over [`super::Family`]), and the per-interface admin-scope boundary.
 use super::{Installed, Probe, XdpBackend};
-use crate::dataplane::{loader::map_name, oif_sets::drops_nothing, DataPlane, DataPlaneError};
+use crate::dataplane::{loader::map_name, oif_sets::drops_nothing, sys, DataPlane, DataPlaneError};
 use aya::maps::{HashMap, MapData};
 use mgm_common::{MfeValue, Sg6Key, IFACE_FLAG_CONFIGURED, MAX_SCOPE_BOUNDARY};
 use std::collections::{HashMap as StdHashMap, HashSet};
@@ -27,7 +27,7 @@ impl Table6 {
     ) -> Result<(HashMap<MapData, Sg6Key, MfeValue>, Found6), DataPlaneError> {
         let mfes: HashMap<MapData, Sg6Key, MfeValue> =
             plane.take_map(map_name::MFES6)?.try_into()?;
-        let found = mfes.iter().collect::<Result<Vec<_>, _>>()?;
+        let found = sys::read_hash(&mfes)?;
         Ok((mfes, found))
     }
 
