@@ -13,6 +13,7 @@ mod creation;
 mod dispatch;
 mod hold;
 mod igmp_io;
+mod instance;
 mod links;
 mod metrics;
 mod mfe_rates;
