@@ -11,10 +11,16 @@ use std::{
         unix::net::{SocketAddr, UnixListener},
     },
     path::Path,
+    time::{Duration, Instant},
 };
 
 /// The longest abstract socket name (sun_path less its leading NUL).
 const MAX_NAME: usize = 107;
+/// How long a claim still held is tried again: the threads of a killed mgmd release their
+/// descriptors a little after its main thread is gone (what a restart waits for).
+pub(super) const RELEASE_WAIT: Duration = Duration::from_secs(2);
+/// The pause between two tries.
+pub(super) const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// Held for mgmd's lifetime: the claim on a pin directory.
 pub(super) struct Claim {
@@ -31,14 +37,23 @@ pub(super) fn claim(pin_dir: &Path) -> Result<Claim> {
     }
     let address = SocketAddr::from_abstract_name(name.as_bytes())
         .context("naming the pin directory's claim")?;
-    match UnixListener::bind_addr(&address) {
-        Ok(listener) => Ok(Claim {
-            _listener: listener,
-        }),
-        Err(e) if e.kind() == ErrorKind::AddrInUse => bail!(
-            "another mgmd uses the pin directory {} (this network namespace's): stop it first",
-            pin_dir.display()
-        ),
-        Err(e) => Err(e).context("claiming the pin directory"),
+    let deadline = Instant::now() + RELEASE_WAIT;
+    loop {
+        match UnixListener::bind_addr(&address) {
+            Ok(listener) => {
+                return Ok(Claim {
+                    _listener: listener,
+                })
+            }
+            Err(e) if e.kind() == ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(RETRY_PAUSE)
+            }
+            Err(e) if e.kind() == ErrorKind::AddrInUse => bail!(
+                "another mgmd uses the pin directory {} (this network namespace's): stop it \
+                 first",
+                pin_dir.display()
+            ),
+            Err(e) => return Err(e).context("claiming the pin directory"),
+        }
     }
 }

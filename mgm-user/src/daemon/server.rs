@@ -14,6 +14,7 @@
 use super::{
     access::{self, Access, Peer, Policy},
     api_events::MonitorHub,
+    instance::{RELEASE_WAIT, RETRY_PAUSE},
 };
 use crate::{
     api::{
@@ -148,12 +149,21 @@ pub struct ApiServer {
     task: JoinHandle<()>,
 }
 
-/// Refuses to start beside another mgmd that serves `path` (it accepts a connection there):
-/// both would drive the same interfaces and pins, and this one would take the socket over.
-/// A socket file nobody listens on (left by a killed mgmd) is no obstacle.
+/// Refuses to start beside another mgmd that serves `path` (it accepts connections there
+/// for [`RELEASE_WAIT`]): both would drive the same interfaces and pins, and this one would
+/// take the socket over. A socket file nobody listens on (left by a killed mgmd, once its
+/// threads are gone) is no obstacle.
 pub async fn refuse_if_served(path: &Path) -> Result<()> {
-    let Ok(stream) = UnixStream::connect(path).await else {
-        return Ok(());
+    let deadline = Instant::now() + RELEASE_WAIT;
+    let stream = loop {
+        let Ok(stream) = UnixStream::connect(path).await else {
+            return Ok(());
+        };
+        if Instant::now() >= deadline {
+            break stream;
+        }
+        drop(stream);
+        tokio::time::sleep(RETRY_PAUSE).await;
     };
     let pid = stream
         .peer_cred()
