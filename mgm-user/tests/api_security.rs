@@ -1,6 +1,6 @@
 //! Root lab tests of the API under hostile local users and clients: access as configured
 //! (the socket's group and mode, read-only versus control, SIGHUP applying changes) for a
-//! user made by the test; a connection cap and an exhausted descriptor limit (mgmd keeps a
+//! user made by the test; refused callers counted each and logged once; a connection cap and an exhausted descriptor limit (mgmd keeps a
 //! small log and answers again, mgmctl times out with exit 3); memory bounded under
 //! connections holding partial frames; answers larger than a frame (20 000 memberships)
 //! arriving complete.
@@ -125,6 +125,35 @@ fn access_is_as_configured_and_sighup_applies_it() -> Result<()> {
     ensure!(
         refused.is_some_and(|n| n >= 2),
         "api_refused_access {refused:?}"
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn refused_callers_are_counted_each_and_logged_once() -> Result<()> {
+    let user = TestUser::create()?;
+    // The user may connect (the socket's group) but not use the API.
+    let keys = format!("api_group = {}", user.gid);
+    let mgmd = Mgmd::start_logged(Lab::star(1)?, &config(&keys, NO_IGMP))?;
+    const ATTEMPTS: u64 = 20;
+    let started = std::time::Instant::now();
+    for _ in 0..ATTEMPTS {
+        let out = mgmctl_as(&user, &mgmd, &["show", "status"])?;
+        ensure!(
+            exits(&out, 1, "may not use mgmd's API"),
+            "{}",
+            describe(&out)
+        );
+    }
+    let refused = mgmd.stats()?.get("api_refused_access").copied();
+    ensure!(refused == Some(ATTEMPTS), "api_refused_access {refused:?}");
+    // One line per 10 s at most, however slow the machine made the attempts.
+    let allowed = 1 + started.elapsed().as_secs() / 10;
+    let lines = log_lines(&mgmd, "API connection refused: uid not allowed")? as u64;
+    ensure!(
+        (1..=allowed).contains(&lines),
+        "{lines} log lines for {ATTEMPTS} refusals"
     );
     Ok(())
 }

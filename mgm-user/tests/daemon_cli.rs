@@ -1,5 +1,6 @@
 //! The command lines without a running daemon (no root needed): `mgmd --check` refuses a bad
-//! configuration file with its path, line and key and a non-zero exit, and passes a good one;
+//! configuration file with its path, line and key and a non-zero exit, passes a good one, and
+//! without a file is bad usage;
 //! mgmctl exits 2 on bad usage and 3 when mgmd cannot be reached, and ends quietly when the
 //! reader of its output has gone.
 mod support;
@@ -126,6 +127,19 @@ fn check_names_the_line_and_key_of_a_bad_configuration() -> Result<()> {
     ensure!(
         code == Some(0) && output.contains("configuration OK"),
         "{output}"
+    );
+    Ok(())
+}
+
+#[test]
+fn check_without_a_configuration_file_is_bad_usage() -> Result<()> {
+    let out = Command::new(MGMD).arg("--check").output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(2) && stderr.contains("--config"),
+        "mgmd --check: {:?} {stderr}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
     );
     Ok(())
 }

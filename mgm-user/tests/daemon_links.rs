@@ -1,12 +1,13 @@
 //! Root lab test of mgmd following its interfaces through rtnetlink: an outgoing interface
 //! that goes down leaves service (the other receiver keeps its flow) and comes back into it
 //! when it is up again; one deleted and created anew, under a new ifindex, is taken into
-//! service again and gets the flow's traffic once more. IGMP starts on an interface whose
+//! service again and gets the flow's traffic once more; one configured before it exists is
+//! named in one warning at start and served once it is created. IGMP starts on an interface whose
 //! IPv4 address is added after it came into service, starts over from a new address, and
 //! stops when the interface has none left.
 mod support;
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context as _, Result};
 use mgm_user::lab::{Host, Lab};
 use std::{net::Ipv4Addr, time::Duration};
 use support::{wait_for, Mgmd, NO_IGMP};
@@ -47,6 +48,41 @@ fn interfaces_that_go_down_or_come_back_anew_are_followed() -> Result<()> {
     anyhow::ensure!(new != old, "rcv2 kept ifindex {old}");
     mgmd.expect_delivery(GROUP, 30, &[1, 2], "rcv2 created anew")?;
     Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_interface_configured_before_it_exists_is_named_and_served_once_created() -> Result<()> {
+    let lab = Lab::star(2)?;
+    lab.ip(Host::Router, &["link", "del", "rcv2"])?;
+    let mut mgmd = Mgmd::start_logged(lab, &config())?;
+    ensure!(
+        missing_rcv2_warnings(&mgmd)? == 1,
+        "no warning naming the missing rcv2"
+    );
+    mgmd.expect_delivery_among(&[1], GROUP, 30, &[1], "rcv2 missing")?;
+
+    let lab = &mgmd.lab;
+    lab.link(Host::Receiver(2), "eth0", Host::Router, "rcv2")?;
+    lab.address(Host::Receiver(2), "eth0", "10.2.0.1/24")?;
+    lab.address(Host::Router, "rcv2", "10.2.0.254/24")?;
+    lab.run(Host::Receiver(2), &["ethtool", "-K", "eth0", "gro", "on"])?;
+    mgmd.wait_for_service("rcv2", true)?;
+    mgmd.expect_delivery(GROUP, 30, &[1, 2], "rcv2 created")?;
+    ensure!(
+        missing_rcv2_warnings(&mgmd)? == 1,
+        "the warning was repeated"
+    );
+    Ok(())
+}
+
+/// The lines of mgmd's log that warn that rcv2 does not exist.
+fn missing_rcv2_warnings(mgmd: &Mgmd) -> Result<usize> {
+    let log = std::fs::read_to_string(mgmd.log_path().context("a logged mgmd")?)?;
+    Ok(log
+        .lines()
+        .filter(|l| l.contains("no such interface") && l.contains("interface=rcv2"))
+        .count())
 }
 
 /// Waits until `show interfaces` says whether IGMP runs on `name`.

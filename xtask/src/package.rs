@@ -152,11 +152,12 @@ fn control_file(arch: &str, installed_kib: u64) -> String {
          Section: net\n\
          Priority: optional\n\
          Description: XDP multicast router with a Multicast Group Manager\n \
-         mgm routes IPv4 multicast: an XDP program forwards each (S,G) in the\n \
-         driver, and the daemon mgmd runs the Multicast Group Manager (protocol\n \
+         mgm routes IPv4 and IPv6 multicast: an XDP program forwards each (S,G) in\n \
+         the driver, and the daemon mgmd runs the Multicast Group Manager (protocol\n \
          registration, interface ownership, memberships, forwarding entries with\n \
-         lifetimes), IGMPv1/v2/v3, static routes and the IGMP proxy, and serves an\n \
-         API for routing protocols. Restarts are hitless.\n"
+         lifetimes), IGMPv1/v2/v3, MLDv1/v2, static routes, the IGMP/MLD proxy and\n \
+         the mirror of the kernel's multicast routes, and serves an API for routing\n \
+         protocols. Restarts are hitless.\n"
     )
 }
 

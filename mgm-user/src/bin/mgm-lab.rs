@@ -178,7 +178,7 @@ fn pim_up(receivers: u8) -> Result<()> {
     );
     println!(
         "try: ip netns exec {} mcast join 239.1.1.1 --iface eth0\n     \
-         ip netns exec {} mcast send 239.1.1.1 --iface eth0 --count 1000\n     \
+         ip netns exec {} mcast send 239.1.1.1 --iface eth0 --ttl 16 --count 1000\n     \
          ip netns exec {} vtysh --vty_socket {} -c 'show ip mroute'\n     \
          mgmctl --socket /run/mgm/{STANDING_PREFIX}-r3.sock show mfe",
         lab.ns(Host::Receiver(1)),

@@ -109,7 +109,7 @@ enum Show {
     Status,
     /// Data-plane counters: every drop and punt by reason.
     Stats,
-    /// Managed interfaces: ifindex, state, XDP mode, IGMP, owner.
+    /// Managed interfaces: ifindex, state, XDP mode, IGMP, MLD, owner.
     Interfaces,
     /// Registered routing protocols and the interfaces each owns in either family.
     Protocols,

@@ -5,9 +5,10 @@ use std::{path::PathBuf, process::ExitCode};
 
 /// The mgm multicast routing daemon.
 ///
-/// It forwards IPv4 multicast in XDP on the configured interfaces, runs the IGMP router side,
-/// static routes and the IGMP proxy, and serves the API that mgmctl and external routing
-/// protocols use. Configuration: a TOML file (-c); SIGHUP reloads it.
+/// It forwards IPv4 and IPv6 multicast in XDP on the configured interfaces, runs the IGMP and
+/// MLD router sides, static routes, the IGMP/MLD proxy and the mirror of the kernel's multicast
+/// routes (FRR, smcroute), and serves the API that mgmctl and external routing protocols use.
+/// Configuration: a TOML file (-c); SIGHUP reloads it.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -30,8 +31,8 @@ struct Args {
     /// of refusing to start; the same as `unpinned = true` in the configuration.
     #[arg(long)]
     unpinned: bool,
-    /// Check the configuration file and exit.
-    #[arg(long)]
+    /// Check the configuration file (-c) and exit.
+    #[arg(long, requires = "config")]
     check: bool,
     /// Log filter (tracing EnvFilter syntax), e.g. info, debug, mgm_user=trace.
     #[arg(long, default_value = "info", env = "MGM_LOG")]
@@ -104,10 +105,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     } else {
         log.init();
     }
-    if args.check {
-        if let Some(path) = &args.config {
-            mgm_user::config::Config::load(path)?;
-        }
+    // clap refuses --check without --config.
+    if let Some(path) = args.config.as_ref().filter(|_| args.check) {
+        mgm_user::config::Config::load(path)?;
         println!("configuration OK");
         return Ok(());
     }

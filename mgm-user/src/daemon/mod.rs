@@ -13,6 +13,7 @@ mod creation;
 mod dispatch;
 mod hold;
 mod igmp_io;
+mod instance;
 mod links;
 mod metrics;
 mod mfe_rates;
@@ -20,6 +21,7 @@ mod mirror;
 mod mld_io;
 mod notify;
 mod pins;
+mod privileges;
 mod proxy;
 mod punt_reader;
 mod realtime;
@@ -97,6 +99,8 @@ fn load_config(options: &Options) -> Result<Config> {
 /// Runs mgmd until SIGINT or SIGTERM.
 pub async fn run(options: Options) -> Result<()> {
     let config = load_config(&options)?;
+    privileges::check()?;
+    server::refuse_if_served(&config.daemon.api_socket_path()).await?;
     if config.daemon.realtime_priority.is_some() {
         realtime::apply(config.daemon.realtime_priority)?;
     }
@@ -130,6 +134,7 @@ pub async fn run(options: Options) -> Result<()> {
     for link in present_links {
         router.link_changed(link, std::time::Instant::now());
     }
+    router.log_waiting_interfaces();
     let (commands_tx, mut commands) = mpsc::channel(256);
     let server = server::serve(
         &api_socket,

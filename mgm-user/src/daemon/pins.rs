@@ -17,6 +17,8 @@ pub(super) struct Pins {
     base: Option<PinBase>,
     /// The pin directory's name under it.
     name: String,
+    /// This mgmd's claim on the pin directory (pinned only).
+    _claim: Option<super::instance::Claim>,
 }
 
 impl Pins {
@@ -31,6 +33,7 @@ impl Pins {
         Self {
             base: None,
             name: pin_dir_name(),
+            _claim: None,
         }
     }
 
@@ -57,9 +60,15 @@ pub(super) fn load_plane(config: &DaemonConfig) -> Result<(DataPlane, Pins)> {
     if config.unpinned {
         warn!("running unpinned as configured (--unpinned or unpinned = true): forwarding stops with mgmd");
         let plane = DataPlane::load().context("loading the XDP program")?;
-        return Ok((plane, Pins { base: None, name }));
+        let pins = Pins {
+            base: None,
+            name,
+            _claim: None,
+        };
+        return Ok((plane, pins));
     }
     let base = bpffs::locate(Path::new(&config.bpffs))?;
+    let claim = super::instance::claim(&base.configured().join(&name))?;
     let dir = base.path().join(&name);
     let plane = DataPlane::load_pinned(&dir).with_context(|| {
         format!(
@@ -70,6 +79,7 @@ pub(super) fn load_plane(config: &DaemonConfig) -> Result<(DataPlane, Pins)> {
     let pins = Pins {
         base: Some(base),
         name,
+        _claim: Some(claim),
     };
     if let (Some(dir), Some(reach)) = (pins.dir(), pins.reach()) {
         info!(dir = %dir.display(), %reach, "data plane pinned");

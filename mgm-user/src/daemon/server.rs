@@ -14,6 +14,7 @@
 use super::{
     access::{self, Access, Peer, Policy},
     api_events::MonitorHub,
+    instance::{RELEASE_WAIT, RETRY_PAUSE},
 };
 use crate::{
     api::{
@@ -53,8 +54,9 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub const ROOT_RESERVE: usize = 4;
 /// First and longest pause after a failed accept.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
-/// At most one log line per this interval about connections refused for the cap.
-const BUSY_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// At most one log line per this interval about connections refused for the cap, and one
+/// about connections refused for their caller (each refusal is counted).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Identifies one API connection.
 pub type ConnectionId = u64;
@@ -104,11 +106,32 @@ impl Counters {
     }
 }
 
+/// Lets one kind of log line through at most once per [`REFUSAL_LOG_INTERVAL`].
+#[derive(Default)]
+struct LogThrottle(std::sync::Mutex<Option<Instant>>);
+
+impl LogThrottle {
+    /// Whether a line is due now (the next one then only after the interval).
+    fn due(&self) -> bool {
+        let Ok(mut last) = self.0.lock() else {
+            return false;
+        };
+        if last.is_some_and(|t| t.elapsed() < REFUSAL_LOG_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+}
+
 /// State shared by the accept loop and the connections.
 struct Shared {
     settings: RwLock<Settings>,
     counters: Counters,
     open: AtomicUsize,
+    /// Log lines about connections refused for the cap, and for their caller.
+    busy_log: LogThrottle,
+    access_log: LogThrottle,
 }
 
 impl Shared {
@@ -124,6 +147,34 @@ pub struct ApiServer {
     path: PathBuf,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
+}
+
+/// Refuses to start beside another mgmd that serves `path` (it accepts connections there
+/// for [`RELEASE_WAIT`]): both would drive the same interfaces and pins, and this one would
+/// take the socket over. A socket file nobody listens on (left by a killed mgmd, once its
+/// threads are gone) is no obstacle.
+pub async fn refuse_if_served(path: &Path) -> Result<()> {
+    let deadline = Instant::now() + RELEASE_WAIT;
+    let stream = loop {
+        let Ok(stream) = UnixStream::connect(path).await else {
+            return Ok(());
+        };
+        if Instant::now() >= deadline {
+            break stream;
+        }
+        drop(stream);
+        tokio::time::sleep(RETRY_PAUSE).await;
+    };
+    let pid = stream
+        .peer_cred()
+        .ok()
+        .and_then(|c| c.pid())
+        .map_or_else(|| "?".to_owned(), |pid| pid.to_string());
+    anyhow::bail!(
+        "another mgmd (pid {pid}) serves the API socket {}: stop it first, or give this one \
+         an api_socket of its own",
+        path.display()
+    )
 }
 
 /// Binds the API socket (owner root, group and mode as configured) and serves it on a
@@ -147,6 +198,8 @@ pub fn serve(
         settings: RwLock::new(settings(daemon)),
         counters: Counters::default(),
         open: AtomicUsize::new(0),
+        busy_log: LogThrottle::default(),
+        access_log: LogThrottle::default(),
     });
     let task = tokio::spawn(accept_loop(listener, shared.clone(), commands, monitor));
     Ok(ApiServer {
@@ -220,7 +273,6 @@ async fn accept_loop(
     let mut next_id: ConnectionId = 0;
     let mut failures: u64 = 0;
     let mut backoff = ACCEPT_BACKOFF.0;
-    let mut busy_logged: Option<Instant> = None;
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -249,13 +301,12 @@ async fn accept_loop(
         let limit = if root { max + ROOT_RESERVE } else { max };
         if shared.open.load(Relaxed) >= limit {
             shared.counters.refused_busy.fetch_add(1, Relaxed);
-            if busy_logged.is_none_or(|t| t.elapsed() >= BUSY_LOG_INTERVAL) {
+            if shared.busy_log.due() {
                 warn!(
                     api_max_connections = max,
                     refused = shared.counters.refused_busy.load(Relaxed),
                     "API connection refused: too many open (counted in api_refused_busy)"
                 );
-                busy_logged = Some(Instant::now());
             }
             refuse_busy(&stream, max);
             continue;
@@ -396,7 +447,14 @@ async fn serve_requests(
         };
         if shared.access(peer) == Access::Denied {
             shared.counters.refused_access.fetch_add(1, Relaxed);
-            warn!(uid, "API connection refused: uid not allowed");
+            if shared.access_log.due() {
+                warn!(
+                    uid,
+                    refused = shared.counters.refused_access.load(Relaxed),
+                    "API connection refused: uid not allowed (counted in api_refused_access; \
+                     logged at most every 10 s)"
+                );
+            }
             let refusal = Response::error(5, format!("uid {uid} may not use mgmd's API"));
             return queue(ServerMessage::Response(refusal)).await;
         }

@@ -82,8 +82,8 @@ pub struct Mgmd {
 
 impl Mgmd {
     /// Starts mgmd on the router of `lab` with the configuration `body` (the `[daemon]` table
-    /// naming the API socket is added), and waits until every configured interface is in
-    /// service.
+    /// naming the API socket is added), and waits until every configured interface that
+    /// exists is in service.
     pub fn start(lab: Lab, body: &str) -> Result<Self> {
         Self::start_with(lab, body, Some(lab_bpffs()?), false)
     }
@@ -125,7 +125,7 @@ impl Mgmd {
     }
 
     /// Starts (another) mgmd with the current configuration file and waits until every
-    /// configured interface is in service.
+    /// configured interface that exists is in service.
     pub fn spawn_daemon(&mut self) -> Result<()> {
         self.spawn_daemon_behind(&[])?;
         self.wait_in_service()
@@ -171,7 +171,8 @@ impl Mgmd {
                 let Ok(rows) = self.try_interfaces() else {
                     return Ok(None);
                 };
-                Ok(rows.iter().all(|r| r.xdp.is_some()).then_some(()))
+                let in_service = |r: &InterfaceRow| r.ifindex == 0 || r.xdp.is_some();
+                Ok(rows.iter().all(in_service).then_some(()))
             },
         )
     }

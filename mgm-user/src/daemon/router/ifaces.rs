@@ -36,6 +36,25 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.drive();
     }
 
+    /// Says, once at start after the links present were read, which configured interfaces
+    /// cannot come into service yet: those that do not exist and those that are down or
+    /// without carrier (each comes into service when it appears or comes up).
+    pub fn log_waiting_interfaces(&self) {
+        for cfg in &self.config.interfaces {
+            match self.links.get(&cfg.name) {
+                None => warn!(
+                    interface = %cfg.name,
+                    "no such interface: it comes into service when it appears"
+                ),
+                Some(link) if !link.up => info!(
+                    interface = %cfg.name,
+                    "interface down or without carrier: it comes into service when it is up"
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+
     /// A link disappeared.
     pub fn link_removed(&mut self, name: &str, now: Instant) {
         self.advance(now);

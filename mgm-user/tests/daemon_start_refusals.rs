@@ -1,0 +1,111 @@
+//! mgmd refusing to start, with a clear error and before it touches anything: started a
+//! second time on a router where one already serves (the same configuration, so the same API
+//! socket, pins and interfaces), naming the one that runs and leaving it serving and
+//! forwarding; started with an API socket of its own on the same pins, alike; started without
+//! root, saying so.
+mod support;
+
+use anyhow::{ensure, Result};
+use mgm_user::lab::{Host, Lab};
+use std::{net::Ipv4Addr, path::Path, process::Stdio, time::Duration};
+use support::{interfaces, path_str, test_user::TestUser, wait_for, Mgmd, MGMD, NO_IGMP};
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 9, 2, 2);
+
+/// up0 and rcv1, and a route for GROUP from up0 to rcv1.
+fn config() -> String {
+    format!(
+        "{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\"]\n",
+        interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)])
+    )
+}
+
+/// Runs a second mgmd with the configuration file `config_path` on the router of `mgmd`'s
+/// lab, checks that it refuses to start saying `expected`, and that the first one still has
+/// its interfaces in service and forwards.
+fn second_refused(mgmd: &mut Mgmd, config_path: &Path, expected: &str) -> Result<()> {
+    let mut second = mgmd
+        .lab
+        .command(
+            Host::Router,
+            &[MGMD, "--config", path_str(config_path)?, "--log", "warn"],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let exited = wait_for(
+        "the second mgmd to give up",
+        Duration::from_secs(15),
+        || Ok(second.try_wait()?),
+    );
+    if exited.is_err() {
+        let _ = second.kill();
+        let _ = second.wait();
+    }
+    let status = exited?;
+    let stderr = String::from_utf8_lossy(&second.wait_with_output()?.stderr).into_owned();
+    ensure!(!status.success(), "the second mgmd started: {stderr}");
+    ensure!(stderr.contains(expected), "{expected:?} in {stderr:?}");
+    ensure!(
+        mgmd.interfaces()?.iter().all(|r| r.xdp.is_some()),
+        "the first mgmd's interfaces left service"
+    );
+    mgmd.expect_delivery(GROUP, 50, &[1], "after the second mgmd gave up")
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_second_mgmd_refuses_to_start_and_leaves_the_first_forwarding() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(1)?, &config())?;
+    let expected = format!(
+        "another mgmd (pid {}) serves the API socket {}",
+        mgmd.pid(),
+        mgmd.socket().display()
+    );
+    let config_path = mgmd.config_path();
+    second_refused(&mut mgmd, &config_path, &expected)
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_second_mgmd_on_the_same_pins_with_its_own_socket_refuses_to_start() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(1)?, &config())?;
+    let first = std::fs::read_to_string(mgmd.config_path())?;
+    let own_socket = mgmd.socket().with_extension("second.sock");
+    let text = first.replace(
+        &format!("api_socket = {:?}", path_str(&mgmd.socket())?),
+        &format!("api_socket = {:?}", path_str(&own_socket)?),
+    );
+    ensure!(
+        text != first,
+        "the configuration names no api_socket: {first}"
+    );
+    let second_config = mgmd.config_path().with_extension("second.toml");
+    std::fs::write(&second_config, text)?;
+    second_refused(
+        &mut mgmd,
+        &second_config,
+        "another mgmd uses the pin directory",
+    )?;
+    ensure!(!own_socket.exists(), "the second mgmd made its API socket");
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root (to make a user without it)"]
+fn mgmd_without_root_says_it_needs_root() -> Result<()> {
+    let user = TestUser::create()?;
+    let socket = std::env::temp_dir().join(format!("mgm-no-root-{}.sock", std::process::id()));
+    let out = user.run(MGMD, &["--iface", "lo", "--api-socket", path_str(&socket)?])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1)
+            && stderr.contains("mgmd needs root")
+            && stderr.contains("it lacks CAP_NET_ADMIN"),
+        "{:?}: {stderr}",
+        out.status
+    );
+    ensure!(!socket.exists(), "mgmd without root made its API socket");
+    Ok(())
+}
