@@ -11,9 +11,8 @@ use std::{
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
-    time::Duration,
 };
-use support::{path_str, test_user::TestUser, wait_for, Mgmd, MGMCTL, MGMD, NO_IGMP};
+use support::{path_str, serves_or_exits, test_user::TestUser, Mgmd, MGMD, NO_IGMP};
 
 /// A bpffs mounted for one test on a fresh directory with the default mode (1777);
 /// unmounted and removed when dropped.
@@ -82,15 +81,7 @@ fn run_mgmd(base: &Path, serving: impl FnOnce() -> Result<()>) -> Result<Option<
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let served = wait_for("mgmd to serve or fail", Duration::from_secs(15), || {
-        if child.try_wait()?.is_some() {
-            return Ok(Some(false));
-        }
-        let out = Command::new(MGMCTL)
-            .args(["--socket", path_str(&socket)?, "show", "status"])
-            .output()?;
-        Ok(out.status.success().then_some(true))
-    });
+    let served = serves_or_exits(&mut child, &socket);
     let result = match served {
         Ok(true) => {
             let checked = serving();

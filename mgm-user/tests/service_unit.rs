@@ -6,11 +6,8 @@ mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use mgm_user::lab::{Host, Lab};
-use std::{
-    process::{Command, Stdio},
-    time::Duration,
-};
-use support::{interfaces, path_str, signal_pid, wait_for, MGMCTL, MGMD, NO_IGMP};
+use std::process::Stdio;
+use support::{interfaces, path_str, serves_or_exits, signal_pid, MGMD, NO_IGMP};
 
 const UNIT: &str = include_str!("../dist/mgmd.service");
 
@@ -69,15 +66,7 @@ fn realtime_priority_works_with_the_units_capabilities() -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-    let served = wait_for("mgmd to serve or fail", Duration::from_secs(15), || {
-        if child.try_wait()?.is_some() {
-            return Ok(Some(false));
-        }
-        let out = Command::new(MGMCTL)
-            .args(["--socket", path_str(&socket)?, "show", "status"])
-            .output()?;
-        Ok(out.status.success().then_some(true))
-    });
+    let served = serves_or_exits(&mut child, &socket);
     // SAFETY: a plain query of another process's policy.
     let policy = unsafe { libc::sched_getscheduler(child.id() as libc::pid_t) };
     if matches!(served, Ok(true)) {

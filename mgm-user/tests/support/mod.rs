@@ -20,7 +20,7 @@ use mgm_user::{
 use std::{
     net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
-    process::{Output, Stdio},
+    process::{Child, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -571,6 +571,20 @@ pub fn wait_exited(pid: u32) -> Result<()> {
             Ok((state == Some("Z")).then_some(()))
         },
     )
+}
+
+/// Whether the mgmd `child` comes to serve its API socket `socket` (true) or exits first
+/// (false), waiting at most 15 s.
+pub fn serves_or_exits(child: &mut Child, socket: &Path) -> Result<bool> {
+    wait_for("mgmd to serve or fail", Duration::from_secs(15), || {
+        if child.try_wait()?.is_some() {
+            return Ok(Some(false));
+        }
+        let out = std::process::Command::new(MGMCTL)
+            .args(["--socket", path_str(socket)?, "show", "status"])
+            .output()?;
+        Ok(out.status.success().then_some(true))
+    })
 }
 
 /// A path as text, for argv.
