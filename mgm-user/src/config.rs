@@ -75,7 +75,7 @@ mod route;
 mod tests;
 
 use daemon::RawDaemon;
-pub use daemon::{DaemonConfig, OnStop};
+pub use daemon::{DaemonConfig, OnStop, SOCKET_PATH_MAX};
 pub use igmp_tuning::IgmpTuning;
 use igmp_tuning::RawIgmpTuning;
 use interface::RawInterface;

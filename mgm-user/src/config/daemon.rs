@@ -213,8 +213,9 @@ impl RawDaemon {
     }
 }
 
-/// The longest path a Unix socket address holds (`sun_path`, less its terminating NUL).
-const SOCKET_PATH_MAX: usize = 107;
+/// The longest path a Unix socket address holds (`sun_path`, less its terminating NUL; an
+/// abstract name, less its leading NUL, is as long).
+pub const SOCKET_PATH_MAX: usize = 107;
 
 /// Refuses an API socket path the kernel cannot bind: empty, or longer than `sun_path`.
 fn check_socket_path(path: &str) -> Result<(), String> {

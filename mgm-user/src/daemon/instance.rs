@@ -2,6 +2,7 @@
 //! (an abstract Unix socket bound to it, released by the kernel when mgmd ends, also by
 //! `kill -9`), so that a second mgmd that would adopt the same pins, and with them the links
 //! and maps the first one drives, refuses to start instead.
+use crate::config::SOCKET_PATH_MAX;
 use anyhow::{bail, Context as _, Result};
 use std::{
     hash::{DefaultHasher, Hash as _, Hasher as _},
@@ -14,8 +15,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The longest abstract socket name (sun_path less its leading NUL).
-const MAX_NAME: usize = 107;
 /// How long a claim still held is tried again: the threads of a killed mgmd release their
 /// descriptors a little after its main thread is gone (what a restart waits for).
 pub(super) const RELEASE_WAIT: Duration = Duration::from_secs(2);
@@ -30,7 +29,7 @@ pub(super) struct Claim {
 /// Claims `pin_dir` for this mgmd, or fails if another mgmd of this network namespace holds it.
 pub(super) fn claim(pin_dir: &Path) -> Result<Claim> {
     let mut name = format!("mgmd pins {}", pin_dir.display());
-    if name.len() > MAX_NAME {
+    if name.len() > SOCKET_PATH_MAX {
         let mut hasher = DefaultHasher::new();
         pin_dir.hash(&mut hasher);
         name = format!("mgmd pins #{:016x}", hasher.finish());
