@@ -10,9 +10,10 @@
 //! dropped at release as wrong-interface packets, as the fast path would have done.
 //!
 //! Holding is bounded per (S,G) and in total, and held packets age out; every packet that is
-//! not delivered is counted by reason, never dropped silently. The copies sent from here are
-//! also counted per (entry, outgoing interface), for `show mfe` (the fast path counts its own
-//! in BPF maps); those tallies live as long as the entry.
+//! not delivered is counted by reason, never dropped silently. The copies sent from here, and
+//! those an outgoing interface's rules drop, are also counted per (entry, outgoing interface),
+//! for `show mfe` and the API's statistics (the fast path counts its own in BPF maps); those
+//! tallies live as long as the entry.
 //!
 //! The queues also keep track of how far every punt socket's frames have been dealt with
 //! ([`progress`]): the data plane hands an entry over from them to the fast path only once
@@ -96,7 +97,8 @@ pub struct HoldCounters {
     pub delivered: u64,
     /// Copies sent.
     pub copies: u64,
-    /// Copies not sent: TTL threshold, MTU, or a send error.
+    /// Copies not sent: TTL threshold, MTU, the interface not in service (these also count
+    /// in the entry's drops on the interface), or a send error.
     pub copies_dropped: u64,
     /// Packets dropped because a queue was full.
     pub overflow: u64,
@@ -417,15 +419,17 @@ impl Hold {
         let tally = self.tallies.of(sg);
         tally.delivered(ip_len);
         for &ifindex in route.oifs {
-            let Some(settings) = route.egress.settings(ifindex) else {
+            // The interface's rules, as the fast path applies them: a copy they drop counts
+            // for the (entry, interface) too.
+            let admitted = route.egress.settings(ifindex).filter(|settings| {
+                let over_mtu = settings.mtu != 0 && ip_len > settings.mtu as usize;
+                ttl >= settings.ttl_threshold && !over_mtu
+            });
+            let Some(settings) = admitted else {
                 self.counters.copies_dropped += 1;
+                tally.copy_dropped(ifindex);
                 continue;
             };
-            let over_mtu = settings.mtu != 0 && ip_len > settings.mtu as usize;
-            if ttl < settings.ttl_threshold || over_mtu {
-                self.counters.copies_dropped += 1;
-                continue;
-            }
             if let Ok(mut f) = Frame::new_checked(frame.as_mut_slice()) {
                 f.set_source(settings.mac);
             }

@@ -1,7 +1,8 @@
 //! What the hold queues delivered for one entry, kept as long as the entry and added to the
-//! fast path's counters whenever they are read. Every entry whose first packets were held has
-//! one, so it is compact: 40 bytes, with the copies sent out of one interface inline (an
-//! allocation only for an entry served on several).
+//! fast path's counters whenever they are read: its packets, and per outgoing interface the
+//! copies sent and those the interface's rules dropped (as the fast path counts its own).
+//! Every entry whose first packets were held has one, so it is compact: 40 bytes, with the
+//! counts of one interface inline (an allocation only for an entry served on several).
 //! Packet counts saturate at `u32::MAX` (the hold queues deliver at most a few thousand
 //! packets per entry each time it is created or re-adopted).
 use super::Flow;
@@ -50,15 +51,18 @@ pub(super) struct Tally {
     packets: u32,
     wrong_if: u32,
     bytes: u64,
-    /// Copies sent, by outgoing interface (in the order first served).
+    /// Copies sent and dropped, by outgoing interface (in the order first served).
     oifs: OneOrMany<OifTally>,
 }
 
-/// Copies of an entry's held packets sent out of one interface.
+/// Copies of an entry's held packets sent out of one interface, and dropped by its rules.
+/// Aligned to 4 bytes, so that one inline in [`Tally`] keeps it at 40 bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub(super) struct OifTally {
     ifindex: u32,
     packets: u32,
+    drops: u32,
     bytes: u64,
 }
 
@@ -68,6 +72,7 @@ impl OifTally {
         Self {
             ifindex,
             packets,
+            drops: 0,
             bytes,
         }
     }
@@ -97,6 +102,20 @@ impl Tally {
 
     /// A copy of `bytes` sent out of `ifindex`.
     pub(super) fn copy_sent(&mut self, ifindex: u32, bytes: usize) {
+        let oif = self.oif(ifindex);
+        oif.packets = oif.packets.saturating_add(1);
+        oif.bytes += bytes as u64;
+    }
+
+    /// A copy the rules of `ifindex` dropped (TTL threshold, MTU, or the interface not in
+    /// service).
+    pub(super) fn copy_dropped(&mut self, ifindex: u32) {
+        let oif = self.oif(ifindex);
+        oif.drops = oif.drops.saturating_add(1);
+    }
+
+    /// The counts of `ifindex`, new ones if it has none.
+    fn oif(&mut self, ifindex: u32) -> &mut OifTally {
         let at = match self.oifs.iter().position(|o| o.ifindex == ifindex) {
             Some(at) => at,
             None => {
@@ -107,9 +126,7 @@ impl Tally {
                 self.oifs.len() - 1
             }
         };
-        let oif = &mut self.oifs[at];
-        oif.packets = oif.packets.saturating_add(1);
-        oif.bytes += bytes as u64;
+        &mut self.oifs[at]
     }
 
     /// Adds the tally to the fast path's counters of the entry.
@@ -122,13 +139,14 @@ impl Tally {
                 Some((_, s)) => {
                     s.packets += u64::from(oif.packets);
                     s.bytes += oif.bytes;
+                    s.drops += u64::from(oif.drops);
                 }
                 None => stats.oifs.push((
                     oif.ifindex,
                     OifStats {
                         packets: u64::from(oif.packets),
                         bytes: oif.bytes,
-                        drops: 0,
+                        drops: u64::from(oif.drops),
                     },
                 )),
             }
@@ -143,7 +161,7 @@ mod tests {
     #[test]
     fn a_tally_is_small() {
         assert_eq!(size_of::<Tally>(), 40);
-        assert_eq!(size_of::<OifTally>(), 16);
+        assert_eq!(size_of::<OifTally>(), 20);
     }
 
     #[test]
@@ -155,9 +173,11 @@ mod tests {
         tally.delivered(100);
         tally.copy_sent(7, 100);
         tally.copy_sent(7, 100);
+        tally.copy_dropped(7);
         let mut stats = MfeStats::default();
         tally.add_to(&mut stats);
         assert_eq!((stats.packets, stats.bytes), (u64::from(u32::MAX), 100));
-        assert_eq!((stats.oifs[0].1.packets, stats.oifs[0].1.bytes), (2, 200));
+        let oif = stats.oifs[0].1;
+        assert_eq!((oif.packets, oif.bytes, oif.drops), (2, 200, 1));
     }
 }

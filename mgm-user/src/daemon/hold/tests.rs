@@ -317,6 +317,15 @@ fn only_packets_that_arrived_on_the_entrys_incoming_interface_are_released() {
     let mut stats = MfeStats::default();
     h.add_to_stats(sg, &mut stats);
     assert_eq!((stats.packets, stats.bytes, stats.wrong_if), (2, 56, 4));
+    let dropped = crate::dataplane::OifStats {
+        drops: 2,
+        ..Default::default()
+    };
+    assert_eq!(
+        stats.oifs,
+        [(7, dropped)],
+        "the dropped copies count on their interface, as the fast path's do"
+    );
     h.discard(sg);
     let mut after = MfeStats::default();
     h.add_to_stats(sg, &mut after);
