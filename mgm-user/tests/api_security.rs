@@ -132,29 +132,56 @@ fn access_is_as_configured_and_sighup_applies_it() -> Result<()> {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn refused_callers_are_counted_each_and_logged_once() -> Result<()> {
-    let user = TestUser::create()?;
     // The user may connect (the socket's group) but not use the API.
-    let keys = format!("api_group = {}", user.gid);
-    let mgmd = Mgmd::start_logged(Lab::star(1)?, &config(&keys, NO_IGMP))?;
+    refusals_are_counted_each_and_logged_once(
+        |user| format!("api_group = {}", user.gid),
+        &["show", "status"],
+        "may not use mgmd's API",
+        "API connection refused: uid not allowed",
+    )
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn changes_refused_to_a_read_only_caller_are_counted_each_and_logged_once() -> Result<()> {
+    refusals_are_counted_each_and_logged_once(
+        |user| format!("api_group = {}\napi_read_uids = [{}]", user.gid, user.uid),
+        &ADD,
+        "permission denied",
+        "API change refused: uid has read-only access",
+    )
+}
+
+/// Makes a user, starts mgmd with the `[daemon]` keys `keys` gives for it, runs mgmctl `args`
+/// as the user 20 times, and checks that each is refused (mgmctl's stderr has `refusal`) and
+/// counted in `api_refused_access`, and that mgmd logs `logged` (with the user's uid) once per
+/// 10 s at most.
+fn refusals_are_counted_each_and_logged_once(
+    keys: impl Fn(&TestUser) -> String,
+    args: &[&str],
+    refusal: &str,
+    logged: &str,
+) -> Result<()> {
+    let user = TestUser::create()?;
+    let mgmd = Mgmd::start_logged(Lab::star(1)?, &config(&keys(&user), NO_IGMP))?;
     const ATTEMPTS: u64 = 20;
     let started = std::time::Instant::now();
     for _ in 0..ATTEMPTS {
-        let out = mgmctl_as(&user, &mgmd, &["show", "status"])?;
-        ensure!(
-            exits(&out, 1, "may not use mgmd's API"),
-            "{}",
-            describe(&out)
-        );
+        let out = mgmctl_as(&user, &mgmd, args)?;
+        ensure!(exits(&out, 1, refusal), "{}", describe(&out));
     }
     let refused = mgmd.stats()?.get("api_refused_access").copied();
     ensure!(refused == Some(ATTEMPTS), "api_refused_access {refused:?}");
     // One line per 10 s at most, however slow the machine made the attempts.
     let allowed = 1 + started.elapsed().as_secs() / 10;
-    let lines = log_lines(&mgmd, "API connection refused: uid not allowed")? as u64;
+    let lines = log_lines(&mgmd, logged)? as u64;
     ensure!(
         (1..=allowed).contains(&lines),
         "{lines} log lines for {ATTEMPTS} refusals"
     );
+    let uid = format!("uid={}", user.uid);
+    let named = log_lines(&mgmd, logged)? == log_lines_with(&mgmd, &[logged, &uid])?;
+    ensure!(named, "the log line names uid {}", user.uid);
     Ok(())
 }
 
@@ -176,8 +203,16 @@ fn status_call(stream: &mut UnixStream) -> Result<String> {
 
 /// Lines of mgmd's log containing `words`.
 fn log_lines(mgmd: &Mgmd, words: &str) -> Result<usize> {
+    log_lines_with(mgmd, &[words])
+}
+
+/// Lines of mgmd's log containing each of `words`.
+fn log_lines_with(mgmd: &Mgmd, words: &[&str]) -> Result<usize> {
     let text = std::fs::read_to_string(mgmd.log_path().context("no log")?)?;
-    Ok(text.lines().filter(|l| l.contains(words)).count())
+    Ok(text
+        .lines()
+        .filter(|l| words.iter().all(|w| l.contains(w)))
+        .count())
 }
 
 /// Open descriptors of `pid`.

@@ -129,9 +129,11 @@ struct Shared {
     settings: RwLock<Settings>,
     counters: Counters,
     open: AtomicUsize,
-    /// Log lines about connections refused for the cap, and for their caller.
+    /// Log lines about connections refused for the cap, for their caller, and about changes
+    /// refused to read-only callers.
     busy_log: LogThrottle,
     access_log: LogThrottle,
+    change_log: LogThrottle,
 }
 
 impl Shared {
@@ -200,6 +202,7 @@ pub fn serve(
         open: AtomicUsize::new(0),
         busy_log: LogThrottle::default(),
         access_log: LogThrottle::default(),
+        change_log: LogThrottle::default(),
     });
     let task = tokio::spawn(accept_loop(listener, shared.clone(), commands, monitor));
     Ok(ApiServer {
@@ -465,6 +468,15 @@ async fn serve_requests(
                     .ok()
                     .and_then(|v| v["request"].as_str().map(str::to_owned))
                     .unwrap_or_default();
+                if shared.change_log.due() {
+                    warn!(
+                        uid,
+                        request = name,
+                        refused = shared.counters.refused_access.load(Relaxed),
+                        "API change refused: uid has read-only access (counted in \
+                         api_refused_access; logged at most every 10 s)"
+                    );
+                }
                 Response::error(
                     5,
                     format!(
