@@ -551,7 +551,8 @@ pub const IFACE_FLAG_EGRESS_PROGRAM: u8 = 4;
 /// What the rules of an outgoing interface need of a copy, and its entry's counter slot for
 /// the per-(entry, interface) drop counters: carried to the TC program in a [`JumboMeta`],
 /// built by the ingress program for the copies it prepares itself, and read from the copy's
-/// header by the egress program (copies carry no metadata).
+/// header by the egress program (copies carry no metadata). The eBPF programs' own: userspace
+/// reads it only in tests, in a `JumboMeta`; it is here because `JumboMeta` is.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct XdpMeta {
@@ -848,7 +849,6 @@ mod pod {
     unsafe impl aya::Pod for Report {}
     unsafe impl aya::Pod for RateLimit {}
     unsafe impl aya::Pod for ReportedSg {}
-    unsafe impl aya::Pod for XdpMeta {}
     unsafe impl aya::Pod for SetMembers {}
     // SAFETY: two words and the keys' words (see `ProbeKey`): no padding.
     unsafe impl<K: ProbeKey + aya::Pod> aya::Pod for ProbeBucket<K> {}

@@ -28,6 +28,7 @@ mod realtime;
 mod router;
 mod routes;
 mod server;
+mod start_wait;
 mod static_routes;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -104,7 +105,7 @@ pub async fn run(options: Options) -> Result<()> {
     if config.daemon.realtime_priority.is_some() {
         realtime::apply(config.daemon.realtime_priority)?;
     }
-    let (mut plane, pins) = pins::load_plane(&config.daemon)?;
+    let (mut plane, pins) = pins::load_plane(&config.daemon).await?;
     forward_ebpf_logs(&mut plane);
     let reports = crate::dataplane::ReportReader::new(&mut plane)?;
     let igmp_io = match igmp_io::IgmpIo::open() {

@@ -55,7 +55,7 @@ fn pin_dir_name() -> String {
 /// Loads the data plane pinned under `<bpffs>/net-<netns>` (mgmd's user's alone), adopting what
 /// a previous run left there; a pin directory others control, or no bpffs that outlives mgmd
 /// ([`bpffs::locate`]), is refused unless `unpinned` asks to run without pins.
-pub(super) fn load_plane(config: &DaemonConfig) -> Result<(DataPlane, Pins)> {
+pub(super) async fn load_plane(config: &DaemonConfig) -> Result<(DataPlane, Pins)> {
     let name = pin_dir_name();
     if config.unpinned {
         warn!("running unpinned as configured (--unpinned or unpinned = true): forwarding stops with mgmd");
@@ -68,7 +68,7 @@ pub(super) fn load_plane(config: &DaemonConfig) -> Result<(DataPlane, Pins)> {
         return Ok((plane, pins));
     }
     let base = bpffs::locate(Path::new(&config.bpffs))?;
-    let claim = super::instance::claim(&base.configured().join(&name))?;
+    let claim = super::instance::claim(&base.configured().join(&name)).await?;
     let dir = base.path().join(&name);
     let plane = DataPlane::load_pinned(&dir).with_context(|| {
         format!(

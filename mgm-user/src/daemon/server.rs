@@ -14,7 +14,7 @@
 use super::{
     access::{self, Access, Peer, Policy},
     api_events::MonitorHub,
-    instance::{RELEASE_WAIT, RETRY_PAUSE},
+    start_wait::retry_while_held,
 };
 use crate::{
     api::{
@@ -27,6 +27,7 @@ use crate::{
 use anyhow::{Context as _, Result};
 use futures::SinkExt as _;
 use std::{
+    ops::ControlFlow,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
@@ -156,16 +157,15 @@ pub struct ApiServer {
 /// take the socket over. A socket file nobody listens on (left by a killed mgmd, once its
 /// threads are gone) is no obstacle.
 pub async fn refuse_if_served(path: &Path) -> Result<()> {
-    let deadline = Instant::now() + RELEASE_WAIT;
-    let stream = loop {
-        let Ok(stream) = UnixStream::connect(path).await else {
-            return Ok(());
-        };
-        if Instant::now() >= deadline {
-            break stream;
+    let served = retry_while_held(|| async {
+        match UnixStream::connect(path).await {
+            Ok(stream) => ControlFlow::Continue(stream),
+            Err(_) => ControlFlow::Break(()),
         }
-        drop(stream);
-        tokio::time::sleep(RETRY_PAUSE).await;
+    })
+    .await;
+    let ControlFlow::Continue(stream) = served else {
+        return Ok(());
     };
     let pid = stream
         .peer_cred()

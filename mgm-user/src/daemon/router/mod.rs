@@ -314,15 +314,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         Timestamp::from_millis(self.clock.duration_since(self.epoch).as_millis() as u64)
     }
 
-    /// When the router next needs [`RouterCore::tick`], for either reason below.
-    #[cfg(test)]
-    pub fn next_deadline(&self) -> Option<Instant> {
-        [self.next_handover(), self.next_timer()]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
     /// When the hold mode of a new entry may end next (its punt path quiet for
     /// [`HOLD_QUIET`], or [`HOLD_MAX`] over); the creation thread keeps these deadlines.
     pub fn next_handover(&self) -> Option<Instant> {

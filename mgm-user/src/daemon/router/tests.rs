@@ -201,13 +201,13 @@ fn a_failed_install_is_counted_reported_and_retried_until_the_backend_holds_the_
     assert_eq!(core.counters()["backend_failures"], 1);
     assert_eq!(core.counters()["backend_unsynced_now"], 1);
     assert_eq!(differences(&core), ["(10.0.0.1, 239.7.0.1) missing"]);
-    let retry = core.next_deadline().expect("a retry is due");
+    let retry = core.next_timer().expect("a retry is due");
     assert!(retry <= t0 + Duration::from_millis(100));
 
     // Still failing: counted again, and the next retry backs off.
     core.tick(retry);
     assert_eq!(core.counters()["backend_failures"], 2);
-    let later = core.next_deadline().expect("another retry");
+    let later = core.next_timer().expect("another retry");
     assert!(later >= retry + Duration::from_millis(200));
 
     core.backend.failing.clear();
@@ -236,7 +236,7 @@ fn a_failed_update_leaves_the_old_entry_known_and_is_retried() {
         ["(10.0.0.1, 239.7.0.1) differs: MGM in up0 out [rcv1 rcv2] data plane in up0 out [rcv1]"]
     );
     core.backend.failing.clear();
-    let retry = core.next_deadline().expect("a retry is due");
+    let retry = core.next_timer().expect("a retry is due");
     core.tick(retry);
     assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
     assert!(differences(&core).is_empty());
@@ -257,7 +257,7 @@ fn a_failed_delete_is_retried_so_that_nothing_forwards_that_the_mgm_does_not_kno
     assert!(entry(&core).is_some());
     assert_eq!(differences(&core), ["(10.0.0.1, 239.7.0.1) extra"]);
     core.backend.failing.clear();
-    let retry = core.next_deadline().expect("a retry is due");
+    let retry = core.next_timer().expect("a retry is due");
     core.tick(retry);
     assert_eq!(entry(&core), None);
     assert!(differences(&core).is_empty());
@@ -295,7 +295,7 @@ fn an_outgoing_interface_that_flaps_leaves_the_entry_and_comes_back_with_new_pun
     assert!(!core.io.punts.contains_key(&RCV1));
     assert_eq!(core.counters()["punt_open_failures"], 1);
     assert_eq!(core.counters()["punt_waiting_now"], 1);
-    let retry = core.next_deadline().expect("a retry is due");
+    let retry = core.next_timer().expect("a retry is due");
     assert!(retry <= t0 + Duration::from_millis(20));
     core.tick(retry);
     assert!(core.io.punts.contains_key(&RCV1), "punt sockets reopened");
@@ -415,7 +415,7 @@ fn adopted_entries_forward_untouched_through_the_window_then_are_re_derived() {
         vec!["rcv1".into(), "rcv2".into()],
     );
     assert_eq!(shown(&mut core), [adopted]);
-    let window = core.next_deadline().expect("reconciliation is due");
+    let window = core.next_timer().expect("reconciliation is due");
     assert_eq!(window, t0 + Duration::from_secs(12));
     core.tick(window);
     let derived = (source, "up0".into(), "static".into(), vec!["rcv1".into()]);

@@ -90,7 +90,7 @@ fn failed_and_waiting(core: &Core) -> (u64, u64) {
 /// Ends the injected join failures and runs the retry that is due.
 fn retry_without_failures(core: &mut Core) {
     core.io.join_fails.clear();
-    let retry = core.next_deadline().expect("a retry is scheduled");
+    let retry = core.next_timer().expect("a retry is scheduled");
     core.tick(retry);
 }
 
@@ -150,7 +150,7 @@ fn a_failed_upstream_join_is_counted_retried_and_keeps_the_old_membership() {
     igmp_record(&mut core, RCV2, RecordType::IsExclude, &[], t0);
     assert_eq!(ops(&mut core), [], "the source-specific join stays");
     assert_eq!(failed_and_waiting(&core), (1, 1));
-    let retry = core.next_deadline().expect("a retry is scheduled");
+    let retry = core.next_timer().expect("a retry is scheduled");
     core.tick(retry);
     assert_eq!(ops(&mut core), []);
     assert_eq!(core.counters()["host_join_failures"], 2);
@@ -189,7 +189,7 @@ fn an_upstream_join_the_full_retry_list_refuses_waits_for_its_interfaces_link() 
     core.io.join_fails.clear();
     core.link_changed(link("up0", UP0, true), t0);
     assert_eq!(core.io.joins.len(), 1, "the refused join");
-    let retry = core.next_deadline().expect("the retries are due");
+    let retry = core.next_timer().expect("the retries are due");
     core.tick(retry);
     assert_eq!(core.io.joins.len(), sources.len());
     assert_eq!(failed_and_waiting(&core).1, 0);

@@ -114,7 +114,7 @@ fn a_failed_ipv6_install_is_retried_until_the_backend_holds_the_entry() {
     assert_eq!(core.counters()["backend_unsynced_now"], 1);
     assert_eq!(differences(&core), ["(2001:db8::1, ff0e::7:1) missing"]);
     core.backend.failing.clear();
-    let retry = core.next_deadline().expect("a retry is due");
+    let retry = core.next_timer().expect("a retry is due");
     core.tick(retry);
     assert_eq!(entry6(&core, sg6()).map(|e| e.oifs), Some(vec![RCV1]));
     assert_eq!(core.counters()["backend_repaired"], 1);
@@ -253,7 +253,7 @@ fn adopted_ipv6_entries_forward_untouched_through_the_window_then_are_re_derived
         (vec![RCV2], false),
         "forwards by the fast path"
     );
-    let window = core.next_deadline().expect("reconciliation is due");
+    let window = core.next_timer().expect("reconciliation is due");
     assert_eq!(window, t0 + Duration::from_secs(12));
     core.tick(window);
     assert_eq!(
