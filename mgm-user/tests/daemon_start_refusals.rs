@@ -1,13 +1,19 @@
 //! mgmd refusing to start, with a clear error and before it touches anything: started a
 //! second time on a router where one already serves (the same configuration, so the same API
 //! socket, pins and interfaces), naming the one that runs and leaving it serving and
-//! forwarding; started with an API socket of its own on the same pins, alike; started without
-//! root, saying so.
+//! forwarding; started with an API socket of its own on the same pins, alike; started unpinned
+//! with an API socket of its own beside an unpinned one, naming the interface and the program
+//! it found there; started without root, saying so.
 mod support;
 
 use anyhow::{ensure, Result};
 use mgm_user::lab::{Host, Lab};
-use std::{net::Ipv4Addr, path::Path, process::Stdio, time::Duration};
+use std::{
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 use support::{interfaces, path_str, test_user::TestUser, wait_for, Mgmd, MGMD, NO_IGMP};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 9, 2, 2);
@@ -21,9 +27,9 @@ fn config() -> String {
 }
 
 /// Runs a second mgmd with the configuration file `config_path` on the router of `mgmd`'s
-/// lab, checks that it refuses to start saying `expected`, and that the first one still has
-/// its interfaces in service and forwards.
-fn second_refused(mgmd: &mut Mgmd, config_path: &Path, expected: &str) -> Result<()> {
+/// lab, checks that it refuses to start saying each of `expected`, and that the first one
+/// still has its interfaces in service and forwards.
+fn second_refused(mgmd: &mut Mgmd, config_path: &Path, expected: &[&str]) -> Result<()> {
     let mut second = mgmd
         .lab
         .command(
@@ -46,7 +52,10 @@ fn second_refused(mgmd: &mut Mgmd, config_path: &Path, expected: &str) -> Result
     let status = exited?;
     let stderr = String::from_utf8_lossy(&second.wait_with_output()?.stderr).into_owned();
     ensure!(!status.success(), "the second mgmd started: {stderr}");
-    ensure!(stderr.contains(expected), "{expected:?} in {stderr:?}");
+    ensure!(
+        expected.iter().all(|words| stderr.contains(words)),
+        "{expected:?} in {stderr:?}"
+    );
     ensure!(
         mgmd.interfaces()?.iter().all(|r| r.xdp.is_some()),
         "the first mgmd's interfaces left service"
@@ -54,23 +63,9 @@ fn second_refused(mgmd: &mut Mgmd, config_path: &Path, expected: &str) -> Result
     mgmd.expect_delivery(GROUP, 50, &[1], "after the second mgmd gave up")
 }
 
-#[test]
-#[ignore = "needs root: cargo xtask test runs it as root"]
-fn a_second_mgmd_refuses_to_start_and_leaves_the_first_forwarding() -> Result<()> {
-    let mut mgmd = Mgmd::start(Lab::star(1)?, &config())?;
-    let expected = format!(
-        "another mgmd (pid {}) serves the API socket {}",
-        mgmd.pid(),
-        mgmd.socket().display()
-    );
-    let config_path = mgmd.config_path();
-    second_refused(&mut mgmd, &config_path, &expected)
-}
-
-#[test]
-#[ignore = "needs root: cargo xtask test runs it as root"]
-fn a_second_mgmd_on_the_same_pins_with_its_own_socket_refuses_to_start() -> Result<()> {
-    let mut mgmd = Mgmd::start(Lab::star(1)?, &config())?;
+/// A copy of `mgmd`'s configuration file naming an API socket of its own: the file's path and
+/// the socket's.
+fn with_own_socket(mgmd: &Mgmd) -> Result<(PathBuf, PathBuf)> {
     let first = std::fs::read_to_string(mgmd.config_path())?;
     let own_socket = mgmd.socket().with_extension("second.sock");
     let text = first.replace(
@@ -83,10 +78,46 @@ fn a_second_mgmd_on_the_same_pins_with_its_own_socket_refuses_to_start() -> Resu
     );
     let second_config = mgmd.config_path().with_extension("second.toml");
     std::fs::write(&second_config, text)?;
+    Ok((second_config, own_socket))
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_second_mgmd_refuses_to_start_and_leaves_the_first_forwarding() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(1)?, &config())?;
+    let expected = format!(
+        "another mgmd (pid {}) serves the API socket {}",
+        mgmd.pid(),
+        mgmd.socket().display()
+    );
+    let config_path = mgmd.config_path();
+    second_refused(&mut mgmd, &config_path, &[&expected])
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_second_mgmd_on_the_same_pins_with_its_own_socket_refuses_to_start() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(1)?, &config())?;
+    let (second_config, own_socket) = with_own_socket(&mgmd)?;
     second_refused(
         &mut mgmd,
         &second_config,
-        "another mgmd uses the pin directory",
+        &["another mgmd uses the pin directory"],
+    )?;
+    ensure!(!own_socket.exists(), "the second mgmd made its API socket");
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_second_mgmd_without_pins_on_the_same_interfaces_refuses_to_start() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(1)?, &format!("unpinned = true\n{}", config()))?;
+    let (second_config, own_socket) = with_own_socket(&mgmd)?;
+    // The first mgmd's program on up0, in no pin of the second.
+    second_refused(
+        &mut mgmd,
+        &second_config,
+        &["interface up0 already holds XDP program", "(mgm_xdp)"],
     )?;
     ensure!(!own_socket.exists(), "the second mgmd made its API socket");
     Ok(())

@@ -33,6 +33,7 @@ mod static_routes;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod veth;
+mod xdp_hooks;
 
 pub use hold::{Flow, Hold, Prepared};
 pub use links::{Link, LinkEvent};
@@ -105,7 +106,7 @@ pub async fn run(options: Options) -> Result<()> {
     if config.daemon.realtime_priority.is_some() {
         realtime::apply(config.daemon.realtime_priority)?;
     }
-    let (mut plane, pins) = pins::load_plane(&config.daemon).await?;
+    let (mut plane, pins) = pins::load_plane(&config.daemon, &config.interfaces).await?;
     forward_ebpf_logs(&mut plane);
     let reports = crate::dataplane::ReportReader::new(&mut plane)?;
     let igmp_io = match igmp_io::IgmpIo::open() {

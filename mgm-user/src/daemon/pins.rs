@@ -1,7 +1,7 @@
 //! Loading the data plane pinned (or, when asked, unpinned) and saying where, for `mgmctl show
 //! status`.
 use crate::{
-    config::DaemonConfig,
+    config::{DaemonConfig, InterfaceConfig},
     dataplane::{
         bpffs::{self, PinBase, Reach},
         DataPlane,
@@ -54,10 +54,15 @@ fn pin_dir_name() -> String {
 
 /// Loads the data plane pinned under `<bpffs>/net-<netns>` (mgmd's user's alone), adopting what
 /// a previous run left there; a pin directory others control, or no bpffs that outlives mgmd
-/// ([`bpffs::locate`]), is refused unless `unpinned` asks to run without pins.
-pub(super) async fn load_plane(config: &DaemonConfig) -> Result<(DataPlane, Pins)> {
+/// ([`bpffs::locate`]), is refused unless `unpinned` asks to run without pins. Refused too:
+/// one of `interfaces` holding an XDP program mgmd did not pin ([`super::xdp_hooks`]).
+pub(super) async fn load_plane(
+    config: &DaemonConfig,
+    interfaces: &[InterfaceConfig],
+) -> Result<(DataPlane, Pins)> {
     let name = pin_dir_name();
     if config.unpinned {
+        super::xdp_hooks::refuse_taken(interfaces, None).await?;
         warn!("running unpinned as configured (--unpinned or unpinned = true): forwarding stops with mgmd");
         let plane = DataPlane::load().context("loading the XDP program")?;
         let pins = Pins {
@@ -70,6 +75,7 @@ pub(super) async fn load_plane(config: &DaemonConfig) -> Result<(DataPlane, Pins
     let base = bpffs::locate(Path::new(&config.bpffs))?;
     let claim = super::instance::claim(&base.configured().join(&name)).await?;
     let dir = base.path().join(&name);
+    super::xdp_hooks::refuse_taken(interfaces, Some(&dir.join("links"))).await?;
     let plane = DataPlane::load_pinned(&dir).with_context(|| {
         format!(
             "pinning the data plane under {} (--unpinned runs without pins)",
