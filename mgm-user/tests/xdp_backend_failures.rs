@@ -3,7 +3,9 @@
 //! exist fails) leaves the entry as it was, in the map and in the bookkeeping alike, and a
 //! later change succeeds. A full table refuses an install at once, without waiting for a grace
 //! period (an IPv6 one too: both families share the counter slots). A set whose single-copy
-//! programs cannot be written (`OIF_DIRECT` full) is not left in use.
+//! programs cannot be written (`OIF_DIRECT` full) is not left in use. A bare member moved
+//! while its interface is being deleted (its devmap entry cannot be written) leaves no set a
+//! bare member it does not have.
 use aya::maps::{DevMapHash, Map, MapData};
 use mgm_common::{limits, Sg6Key, SgKey};
 use mgm_user::{
@@ -218,6 +220,85 @@ fn a_set_that_cannot_be_filled_leaves_the_other_sets_their_bare_members() {
             bare(&backend, 2),
             Some((rcv2, vec![rcv2])),
             "set 2 keeps one"
+        );
+    });
+}
+
+/// Settings whose TTL threshold drops copies: an interface with them is no bare member.
+fn with_rules(n: u8) -> IfaceSettings {
+    IfaceSettings {
+        ttl_threshold: 5,
+        ..rule_free(n)
+    }
+}
+
+/// Deletes interface `name` of the namespace the calling thread is in (the kernel removes it
+/// from every devmap: a write of it fails from then on).
+fn delete_link(name: &str) {
+    let status = std::process::Command::new("ip")
+        .args(["link", "del", name])
+        .status()
+        .expect("ip");
+    assert!(status.success(), "ip link del {name}");
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_member_that_cannot_be_made_bare_is_no_sets_bare_member() {
+    let sg = SgKey::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 4, 1));
+    in_router(|plane, [up0, rcv1, rcv2]| {
+        let mut backend = XdpBackend::new(plane).expect("backend");
+        for (n, oif) in [(1, rcv1), (2, rcv2)] {
+            backend
+                .configure_interface(oif, with_rules(n))
+                .expect("configure");
+        }
+        backend.install_mfe(sg, up0, &[rcv1, rcv2]).expect("set");
+        assert_eq!(backend.bare_member(sg).expect("read"), Some((0, vec![])));
+
+        // rcv1 may become bare, but its devmap entry cannot be written any more.
+        delete_link("rcv1");
+        let failed = backend.configure_interface(rcv1, rule_free(1));
+        assert!(failed.is_err(), "the devmap refuses a deleted interface");
+        assert_eq!(
+            backend.bare_member(sg).expect("read"),
+            Some((0, vec![])),
+            "no bare member written for the set"
+        );
+    });
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_bare_member_that_cannot_get_its_program_back_is_replaced_when_it_goes() {
+    let sg = SgKey::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 4, 2));
+    in_router(|plane, [up0, rcv1, rcv2]| {
+        let mut backend = XdpBackend::new(plane).expect("backend");
+        backend
+            .configure_interface(rcv1, rule_free(1))
+            .expect("configure");
+        backend
+            .configure_interface(rcv2, with_rules(2))
+            .expect("configure");
+        backend.install_mfe(sg, up0, &[rcv1, rcv2]).expect("set");
+        // rcv2 may be bare too, but the set has one.
+        backend
+            .configure_interface(rcv2, rule_free(2))
+            .expect("configure");
+        assert_eq!(
+            backend.bare_member(sg).expect("read"),
+            Some((rcv1, vec![rcv1]))
+        );
+
+        // rcv1 gets rules while it is being deleted: its program cannot be written back.
+        delete_link("rcv1");
+        let failed = backend.configure_interface(rcv1, with_rules(1));
+        assert!(failed.is_err(), "the devmap refuses a deleted interface");
+        backend.remove_interface(rcv1).expect("remove");
+        assert_eq!(
+            backend.bare_member(sg).expect("read"),
+            Some((rcv2, vec![rcv2])),
+            "the set's other member is bare in its place"
         );
     });
 }

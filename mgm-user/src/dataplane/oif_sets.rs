@@ -333,6 +333,9 @@ impl OifSets {
                 Ok(map.insert(ifindex, ifindex, None, 0)?)
             });
             if let Err(e) = written {
+                // This set's bare member may be written already: it has none; the sets done
+                // before get their program back.
+                let _ = self.unset_bare(id);
                 let _ = self.demote(ifindex);
                 return Err(e);
             }
@@ -344,7 +347,8 @@ impl OifSets {
     }
 
     /// Gives interface `ifindex` its program back in every set in use where it is bare (the
-    /// program first, then no bare member); returns those sets.
+    /// program first, then no bare member); returns those sets. On an error it stays bare in
+    /// the sets not done.
     fn demote(&mut self, ifindex: u32) -> Result<Vec<u32>, DataPlaneError> {
         self.bare.remove(&ifindex);
         let ids: Vec<u32> = self
@@ -354,12 +358,16 @@ impl OifSets {
             .collect();
         for &id in &ids {
             let egress = &self.egress;
-            let map = self
+            let written = self
                 .devmaps
                 .get_mut(id as usize)
-                .ok_or(DataPlaneError::Missing("outgoing-set devmap"))?;
-            map.insert(ifindex, ifindex, Some(egress), 0)?;
-            self.unset_bare(id)?;
+                .ok_or(DataPlaneError::Missing("outgoing-set devmap"))
+                .and_then(|map| Ok(map.insert(ifindex, ifindex, Some(egress), 0)?))
+                .and_then(|()| self.unset_bare(id));
+            if let Err(e) = written {
+                self.bare.insert(ifindex);
+                return Err(e);
+            }
         }
         self.sync_direct(ifindex)?;
         Ok(ids)
@@ -455,11 +463,8 @@ impl OifSets {
         self.by_list.retain(|oifs, _| !oifs.contains(&ifindex));
         self.rule_free.remove(&ifindex);
         self.direct.forget(ifindex);
-        let was_bare = self.bare.remove(&ifindex);
+        self.bare.remove(&ifindex);
         let ids = self.sets_of.remove(&ifindex).unwrap_or_default();
-        if !was_bare {
-            return Ok(());
-        }
         let orphans: Vec<u32> = ids
             .into_iter()
             .filter(|&id| self.bare_member(id) == ifindex)
