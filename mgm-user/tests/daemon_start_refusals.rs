@@ -8,12 +8,7 @@ mod support;
 
 use anyhow::{ensure, Result};
 use mgm_user::lab::{Host, Lab};
-use std::{
-    net::Ipv4Addr,
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
+use std::{net::Ipv4Addr, path::Path, process::Stdio, time::Duration};
 use support::{interfaces, path_str, test_user::TestUser, wait_for, Mgmd, MGMD, NO_IGMP};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 9, 2, 2);
@@ -63,9 +58,11 @@ fn second_refused(mgmd: &mut Mgmd, config_path: &Path, expected: &[&str]) -> Res
     mgmd.expect_delivery(GROUP, 50, &[1], "after the second mgmd gave up")
 }
 
-/// A copy of `mgmd`'s configuration file naming an API socket of its own: the file's path and
-/// the socket's.
-fn with_own_socket(mgmd: &Mgmd) -> Result<(PathBuf, PathBuf)> {
+/// Starts mgmd with the configuration `body`, then a second one with the same configuration
+/// but an API socket of its own, and checks that the second refuses to start saying each of
+/// `expected`, leaves the first forwarding and makes no socket.
+fn second_with_own_socket_refused(body: &str, expected: &[&str]) -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(1)?, body)?;
     let first = std::fs::read_to_string(mgmd.config_path())?;
     let own_socket = mgmd.socket().with_extension("second.sock");
     let text = first.replace(
@@ -78,7 +75,9 @@ fn with_own_socket(mgmd: &Mgmd) -> Result<(PathBuf, PathBuf)> {
     );
     let second_config = mgmd.config_path().with_extension("second.toml");
     std::fs::write(&second_config, text)?;
-    Ok((second_config, own_socket))
+    second_refused(&mut mgmd, &second_config, expected)?;
+    ensure!(!own_socket.exists(), "the second mgmd made its API socket");
+    Ok(())
 }
 
 #[test]
@@ -97,30 +96,17 @@ fn a_second_mgmd_refuses_to_start_and_leaves_the_first_forwarding() -> Result<()
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_second_mgmd_on_the_same_pins_with_its_own_socket_refuses_to_start() -> Result<()> {
-    let mut mgmd = Mgmd::start(Lab::star(1)?, &config())?;
-    let (second_config, own_socket) = with_own_socket(&mgmd)?;
-    second_refused(
-        &mut mgmd,
-        &second_config,
-        &["another mgmd uses the pin directory"],
-    )?;
-    ensure!(!own_socket.exists(), "the second mgmd made its API socket");
-    Ok(())
+    second_with_own_socket_refused(&config(), &["another mgmd uses the pin directory"])
 }
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_second_mgmd_without_pins_on_the_same_interfaces_refuses_to_start() -> Result<()> {
-    let mut mgmd = Mgmd::start(Lab::star(1)?, &format!("unpinned = true\n{}", config()))?;
-    let (second_config, own_socket) = with_own_socket(&mgmd)?;
     // The first mgmd's program on up0, in no pin of the second.
-    second_refused(
-        &mut mgmd,
-        &second_config,
+    second_with_own_socket_refused(
+        &format!("unpinned = true\n{}", config()),
         &["interface up0 already holds XDP program", "(mgm_xdp)"],
-    )?;
-    ensure!(!own_socket.exists(), "the second mgmd made its API socket");
-    Ok(())
+    )
 }
 
 #[test]
