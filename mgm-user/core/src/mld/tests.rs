@@ -576,6 +576,8 @@ fn remove_interface_leaves_everything_and_memberships_rejoin() {
 fn snapshot_serialises_and_prints() {
     let mut lab = Lab::new();
     lab.record(1.0, RecordType::IsExclude, &[7]);
+    let link_scope = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 3);
+    lab.v2(1.0, &[(RecordType::IsExclude, link_scope, &[])]);
     let snap = lab.router.snapshot(lab.at(1.0));
     let json = serde_json::to_string(&snap).unwrap();
     let back: Snapshot = serde_json::from_str(&json).unwrap();
@@ -583,6 +585,8 @@ fn snapshot_serialises_and_prints() {
     let text = snap.to_string();
     assert!(text.contains("ff0e::123 Exclude compat MLDV2"), "{text}");
     assert!(text.contains("2001:db8::7 block"), "{text}");
+    // Counters by reason read as in `show igmp`.
+    assert!(text.contains("\n  ignored: LocalGroup 1\n"), "{text}");
 }
 
 #[test]
