@@ -5,8 +5,8 @@
 //! host's group after the group membership interval. A second test puts two routers on one
 //! link and checks the querier election and the takeover.
 use mgm_user::igmp::{
-    self, Action, ChangeKind, FilterMode, IfaceConfig, MembershipChange, MessageKind, Router,
-    Snapshot, Transmit, Version,
+    self, Action, ChangeKind, FilterMode, IfaceConfig, MembershipChange, MessageKind,
+    QuerierNotice, Router, Snapshot, Transmit, Version,
 };
 use mgm_user::lab::{Host, Lab};
 use mgm_user::leaf::{Channel, Iface, Receiver};
@@ -166,6 +166,7 @@ struct Rtr {
     socket: IgmpSocket,
     memberships: Memberships,
     changes: Vec<(Instant, MembershipChange)>,
+    querier_notices: Vec<QuerierNotice>,
     last_report: Option<Instant>,
     send_errors: u32,
 }
@@ -182,6 +183,7 @@ impl Rtr {
             socket,
             memberships: Memberships::default(),
             changes: Vec::new(),
+            querier_notices: Vec::new(),
             last_report: None,
             send_errors: 0,
         };
@@ -206,6 +208,7 @@ impl Rtr {
                     self.changes.push((Instant::now(), c));
                 }
                 Action::LimitReached(n) => panic!("no bound is reached in this lab: {n:?}"),
+                Action::QuerierChanged(n) => self.querier_notices.push(n),
             }
         }
     }
@@ -463,6 +466,18 @@ fn two_routers_elect_the_lower_address_and_take_over() {
         (low_addr, true),
         "lower router is querier"
     );
+    let ifindex = lab.ifindex(Host::Router, "rcv1").expect("ifindex");
+    let yielded_to = QuerierNotice {
+        ifindex,
+        other: Some((low_addr, Version::V3)),
+        configured: Version::V3,
+    };
+    assert_eq!(
+        high.querier_notices,
+        [yielded_to],
+        "the yield is logged once"
+    );
+    assert_eq!(low.querier_notices, [], "the querier saw no change");
     let quiet_since = Instant::now();
     let sent_before = high.router.snapshot(now).interfaces[0]
         .counters
@@ -498,6 +513,15 @@ fn two_routers_elect_the_lower_address_and_take_over() {
     assert!(
         sent > sent_before[&MessageKind::GeneralQuery],
         "it queries again"
+    );
+    let back = QuerierNotice {
+        other: None,
+        ..yielded_to
+    };
+    assert_eq!(
+        high.querier_notices,
+        [yielded_to, back],
+        "the takeover is logged"
     );
     assert_eq!(high.send_errors, 0);
 }

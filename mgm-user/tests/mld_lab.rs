@@ -125,6 +125,7 @@ impl Rtr {
                 }
                 Action::Membership(c) => self.changes.push(c),
                 Action::LimitReached(n) => panic!("no bound is reached in this lab: {n:?}"),
+                Action::QuerierChanged(_) => {}
             }
         }
     }

@@ -115,6 +115,7 @@ impl Iface {
         group: Ipv4Addr,
         v3: Option<&QueryV3>,
         now: Instant,
+        out: &mut Vec<Action>,
     ) {
         if src == self.subnet.addr {
             self.counters.ignore(IgnoreReason::OwnQuery);
@@ -131,7 +132,7 @@ impl Iface {
         };
         let query_interval = v3.and_then(QueryV3::query_interval);
         let qrv = v3.map_or(0, |q| q.qrv);
-        let timing = self.querier.heard(
+        let (timing, changed) = self.querier.heard(
             src,
             version,
             qrv,
@@ -139,9 +140,17 @@ impl Iface {
             now,
             Timing::from_config(&self.config),
         );
+        if changed {
+            self.notify_querier(out);
+        }
         let max_resp = Duration::from_millis(u64::from(max_resp_tenths) * 100);
         self.groups
             .specific_query_heard(group, v3, max_resp, timing.last_member_query_count, now);
+    }
+
+    fn notify_querier(&self, out: &mut Vec<Action>) {
+        let notice = self.querier.notice(self.ifindex, self.config.version);
+        out.push(Action::QuerierChanged(notice));
     }
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -253,7 +262,7 @@ impl RouterIface for Iface {
                 max_resp_code,
                 group,
                 v3,
-            } => self.on_query(msg.src, *max_resp_code, *group, v3.as_ref(), now),
+            } => self.on_query(msg.src, *max_resp_code, *group, v3.as_ref(), now, out),
             igmp::Repr::ReportV1 { group } => self.on_report(*group, Report::V1, now, out),
             igmp::Repr::ReportV2 { group } => self.on_report(*group, Report::V2, now, out),
             igmp::Repr::Leave { group } => self.on_report(*group, Report::Leave, now, out),
@@ -274,6 +283,9 @@ impl RouterIface for Iface {
             self.config.startup_query_interval,
             self.config.query_interval,
         );
+        if self.querier.other_expired(now) {
+            self.notify_querier(out);
+        }
         if self.querier.general_query_due(now, startup, periodic) {
             self.send_query(Ipv4Addr::UNSPECIFIED, Vec::new(), false, out);
         }

@@ -30,6 +30,7 @@ pub use counters::{Counters, DropReason, IgnoreReason, MessageKind};
 pub use group::FilterMode;
 pub use limits::{Limit, LimitNotice};
 pub use membership::{ChangeKind, MembershipChange};
+pub use querier::QuerierNotice;
 pub use snapshot::{GroupSnapshot, IfaceSnapshot, QuerierSnapshot, Snapshot, SourceSnapshot};
 pub use validate::{parse, Message};
 
@@ -60,6 +61,8 @@ pub enum Action {
     Membership(MembershipChange),
     /// Log that a bound refused state (rate-limited, see [`LimitNotice`]).
     LimitReached(LimitNotice),
+    /// Log that the interface's querier changed.
+    QuerierChanged(QuerierNotice),
 }
 
 impl From<MembershipChange> for Action {

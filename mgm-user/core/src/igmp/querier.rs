@@ -4,7 +4,22 @@
 //! periodic). Which router wins is the caller's comparison: the lowest address.
 use super::config::Timing;
 use super::snapshot::{remaining_ms, QuerierSnapshot};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+
+/// A change of an interface's querier, for the operator's log: another router took the role
+/// (with the version of its queries), or this router has it again because the other one's
+/// queries stopped for the Other Querier Present Interval. A querier of an older version than
+/// the configured one is a misconfiguration to warn about (RFC 3376 §7.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuerierNotice<A = Ipv4Addr, V = super::Version> {
+    /// Interface.
+    pub ifindex: u32,
+    /// The other router now querier and the version of its queries; `None`: this router.
+    pub other: Option<(A, V)>,
+    /// The version this router is configured with.
+    pub configured: V,
+}
 
 /// Another router that is querier on the interface.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +42,7 @@ pub(crate) struct Querier<A, V> {
     startup_left: u8,
 }
 
-impl<A: Copy, V: Copy> Querier<A, V> {
+impl<A: Copy + PartialEq, V: Copy + PartialEq> Querier<A, V> {
     /// This router as querier, with `startup_count` startup queries, the first one due now.
     pub fn new(startup_count: u8, now: Instant) -> Self {
         Querier {
@@ -53,7 +68,8 @@ impl<A: Copy, V: Copy> Querier<A, V> {
 
     /// A query from a router with a lower address: it is querier for the Other Querier
     /// Present Interval; this router stops its general queries. `qrv` 0 and `query_interval`
-    /// `None` mean "not advertised". Returns the timing now in force.
+    /// `None` mean "not advertised". Returns the timing now in force and whether the querier
+    /// (its address or version) changed.
     pub fn heard(
         &mut self,
         addr: A,
@@ -62,7 +78,10 @@ impl<A: Copy, V: Copy> Querier<A, V> {
         query_interval: Option<Duration>,
         now: Instant,
         configured: Timing,
-    ) -> Timing {
+    ) -> (Timing, bool) {
+        let changed = self
+            .other
+            .is_none_or(|q| q.addr != addr || q.version != version);
         self.other = Some(OtherQuerier {
             addr,
             version,
@@ -76,21 +95,28 @@ impl<A: Copy, V: Copy> Querier<A, V> {
         }
         self.next_general_query = None;
         self.startup_left = 0;
-        timing
+        (timing, changed)
     }
 
-    /// Runs the Other Querier Present timer and the general query schedule at `now`: whether
-    /// this router must send a general query now (the next one is then scheduled).
+    /// Runs the Other Querier Present timer at `now`: whether it ran out, making this router
+    /// querier again with a general query due at once.
+    pub fn other_expired(&mut self, now: Instant) -> bool {
+        let expired = self.other.is_some_and(|q| q.expires <= now);
+        if expired {
+            self.other = None;
+            self.next_general_query = Some(now);
+        }
+        expired
+    }
+
+    /// Runs the general query schedule at `now` (after [`Self::other_expired`]): whether this
+    /// router must send a general query now (the next one is then scheduled).
     pub fn general_query_due(
         &mut self,
         now: Instant,
         startup_interval: Duration,
         query_interval: Duration,
     ) -> bool {
-        if self.other.is_some_and(|q| q.expires <= now) {
-            self.other = None;
-            self.next_general_query = Some(now);
-        }
         if self.next_general_query.is_none_or(|t| t > now) {
             return false;
         }
@@ -123,6 +149,16 @@ impl<A: Copy, V: Copy> Querier<A, V> {
         if self.is_self() {
             self.next_general_query = Some(now);
             self.startup_left = startup_count;
+        }
+    }
+
+    /// The notice of the querier now in force on `ifindex`, this router's configured version
+    /// being `configured`.
+    pub fn notice(&self, ifindex: u32, configured: V) -> QuerierNotice<A, V> {
+        QuerierNotice {
+            ifindex,
+            other: self.other.map(|q| (q.addr, q.version)),
+            configured,
         }
     }
 

@@ -4,6 +4,7 @@ use super::config::{IfaceConfig, Version};
 use super::counters::Counters;
 use super::group::FilterMode;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Instant;
@@ -123,6 +124,19 @@ pub(crate) fn write_sources<A: fmt::Display>(
 }
 
 /// The table's last line: the inputs for interfaces the protocol does not run on, if any.
+/// One line of counters by reason, `  LABEL: Reason n, Reason n`, unless all are zero.
+pub(crate) fn write_counts<R: fmt::Debug>(
+    f: &mut fmt::Formatter<'_>,
+    label: &str,
+    counts: &BTreeMap<R, u64>,
+) -> fmt::Result {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let counts: Vec<String> = counts.iter().map(|(r, n)| format!("{r:?} {n}")).collect();
+    writeln!(f, "  {label}: {}", counts.join(", "))
+}
+
 pub(crate) fn write_unknown(f: &mut fmt::Formatter<'_>, unknown_interface: u64) -> fmt::Result {
     if unknown_interface > 0 {
         writeln!(f, "dropped on unknown interfaces: {unknown_interface}")?;
@@ -156,15 +170,8 @@ impl fmt::Display for Snapshot {
                 i.config.max_groups,
                 i.config.max_sources,
             )?;
-            if !i.counters.ignored.is_empty() {
-                let ignored: Vec<String> = i
-                    .counters
-                    .ignored
-                    .iter()
-                    .map(|(reason, n)| format!("{reason:?} {n}"))
-                    .collect();
-                writeln!(f, "  ignored: {}", ignored.join(", "))?;
-            }
+            write_counts(f, "dropped", &i.counters.dropped)?;
+            write_counts(f, "ignored", &i.counters.ignored)?;
             for g in &i.groups {
                 writeln!(
                     f,

@@ -151,7 +151,7 @@ fn changes(actions: &[Action]) -> Vec<ChangeKind> {
         .iter()
         .filter_map(|a| match a {
             Action::Membership(c) => Some(c.kind),
-            Action::Send(_) | Action::LimitReached(_) => None,
+            Action::Send(_) | Action::LimitReached(_) | Action::QuerierChanged(_) => None,
         })
         .collect()
 }
@@ -198,7 +198,7 @@ fn queries(actions: &[Action]) -> Vec<SentQuery> {
                     other => panic!("router sent {other:?}"),
                 }
             }
-            Action::Membership(_) | Action::LimitReached(_) => None,
+            Action::Membership(_) | Action::LimitReached(_) | Action::QuerierChanged(_) => None,
         })
         .collect()
 }
@@ -472,7 +472,7 @@ fn timed_changes(actions: &[(f64, Action)]) -> Vec<(f64, ChangeKind)> {
         .iter()
         .filter_map(|(t, a)| match a {
             Action::Membership(c) => Some((*t, c.kind)),
-            Action::Send(_) | Action::LimitReached(_) => None,
+            Action::Send(_) | Action::LimitReached(_) | Action::QuerierChanged(_) => None,
         })
         .collect()
 }
@@ -829,6 +829,54 @@ fn lower_address_wins_and_the_loser_takes_over_after_oqpi() {
         .collect();
     assert_eq!(sent, vec![256.0]);
     assert!(lab.iface(300.0).querier.is_self);
+}
+
+fn querier_notices(actions: &[Action]) -> Vec<QuerierNotice> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::QuerierChanged(n) => Some(*n),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn querier_changes_are_notified_with_the_queriers_version() {
+    let lower = Ipv4Addr::new(10, 0, 0, 2);
+    let v2_query = wire_igmp::Repr::Query {
+        max_resp_code: 100,
+        group: Ipv4Addr::UNSPECIFIED,
+        v3: None,
+    };
+    let mut lab = Lab::new();
+    let notice = |other| QuerierNotice {
+        ifindex: IF,
+        other,
+        configured: Version::V3,
+    };
+    // An IGMPv2 querier (an older version than the configured one: the glue warns).
+    let heard = lab.input(1.0, v2_query.clone(), lower, wire_igmp::ALL_SYSTEMS);
+    assert_eq!(
+        querier_notices(&heard),
+        [notice(Some((lower, Version::V2)))]
+    );
+    // The same querier again: nothing new.
+    let again = lab.input(100.0, v2_query, lower, wire_igmp::ALL_SYSTEMS);
+    assert_eq!(querier_notices(&again), []);
+    // It moves to IGMPv3.
+    let v3 = lab.input(200.0, general_query(100), lower, wire_igmp::ALL_SYSTEMS);
+    assert_eq!(querier_notices(&v3), [notice(Some((lower, Version::V3)))]);
+    // Its queries stop: this router is querier again after the interval (2 × 125 + 5 s).
+    let resumed: Vec<(f64, Action)> = lab.run_until(500.0);
+    let back: Vec<(f64, QuerierNotice)> = resumed
+        .into_iter()
+        .filter_map(|(t, a)| match a {
+            Action::QuerierChanged(n) => Some((t, n)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(back, [(455.0, notice(None))]);
 }
 
 #[test]
@@ -1354,7 +1402,7 @@ fn large_source_lists_are_split_to_fit() {
         .iter()
         .map(|a| match a {
             Action::Send(t) => t.datagram.len(),
-            Action::Membership(_) | Action::LimitReached(_) => 0,
+            Action::Membership(_) | Action::LimitReached(_) | Action::QuerierChanged(_) => 0,
         })
         .collect();
     assert_eq!(sizes.len(), 3);

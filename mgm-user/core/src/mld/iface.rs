@@ -143,6 +143,7 @@ impl Iface {
         group: Ipv6Addr,
         v2: Option<&QueryV2>,
         now: Instant,
+        out: &mut Vec<Action>,
     ) {
         if src == self.addr {
             self.counters.ignore(IgnoreReason::OwnQuery);
@@ -163,9 +164,12 @@ impl Iface {
         };
         let query_interval = v2.and_then(QueryV2::query_interval);
         let qrv = v2.map_or(0, |q| q.qrv);
-        let timing =
+        let (timing, changed) =
             self.querier
                 .heard(src, version, qrv, query_interval, now, self.config.timing());
+        if changed {
+            self.notify_querier(out);
+        }
         self.groups.specific_query_heard(
             group,
             v2,
@@ -173,6 +177,11 @@ impl Iface {
             timing.last_member_query_count,
             now,
         );
+    }
+
+    fn notify_querier(&self, out: &mut Vec<Action>) {
+        let notice = self.querier.notice(self.ifindex, self.config.version);
+        out.push(Action::QuerierChanged(notice));
     }
 
     fn send_due_queries(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -288,7 +297,7 @@ impl RouterIface for Iface {
                 max_resp_code,
                 group,
                 v2,
-            } => self.on_query(msg.src, *max_resp_code, *group, v2.as_ref(), now),
+            } => self.on_query(msg.src, *max_resp_code, *group, v2.as_ref(), now, out),
             mld::Repr::ReportV1 { group } => self.on_report(*group, Report::V2, now, out),
             mld::Repr::Done { group } => self.on_report(*group, Report::Leave, now, out),
             mld::Repr::ReportV2 { records } => {
@@ -310,6 +319,9 @@ impl RouterIface for Iface {
             self.config.startup_query_interval,
             self.config.query_interval,
         );
+        if self.querier.other_expired(now) {
+            self.notify_querier(out);
+        }
         if self.querier.general_query_due(now, startup, periodic) {
             self.send_query(Ipv6Addr::UNSPECIFIED, Vec::new(), false, out);
         }

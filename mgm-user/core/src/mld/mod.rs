@@ -82,7 +82,12 @@ pub enum Action {
     Membership(MembershipChange),
     /// Log that a bound refused state (rate-limited, see [`LimitNotice`]).
     LimitReached(LimitNotice),
+    /// Log that the interface's querier changed (another router: the version of its queries).
+    QuerierChanged(QuerierNotice),
 }
+
+/// A change of an MLD interface's querier.
+pub type QuerierNotice = crate::igmp::QuerierNotice<Ipv6Addr, Version>;
 
 impl From<MembershipChange> for Action {
     fn from(change: MembershipChange) -> Self {

@@ -1,8 +1,8 @@
-//! The operator's view of the MLD router (for a future `mgmctl show mld [--json]`). Timers are
+//! The operator's view of the MLD router (`mgmctl show mld [--json]`). Timers are
 //! the milliseconds left at the snapshot's `now`; `null` is a stopped timer.
 use super::config::{IfaceConfig, Version};
 use super::counters::Counters;
-use crate::igmp::snapshot::{secs, write_sources, write_state, write_unknown};
+use crate::igmp::snapshot::{secs, write_counts, write_sources, write_state, write_unknown};
 use crate::igmp::{self, FilterMode, SourceSnapshot};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -100,14 +100,8 @@ impl fmt::Display for Snapshot {
                 i.config.max_groups,
                 i.config.max_sources,
             )?;
-            for (label, counts) in [
-                ("dropped", format!("{:?}", i.counters.dropped)),
-                ("ignored", format!("{:?}", i.counters.ignored)),
-            ] {
-                if counts != "{}" {
-                    writeln!(f, "  {label}: {counts}")?;
-                }
-            }
+            write_counts(f, "dropped", &i.counters.dropped)?;
+            write_counts(f, "ignored", &i.counters.ignored)?;
             for g in &i.groups {
                 writeln!(
                     f,

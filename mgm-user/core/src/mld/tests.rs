@@ -134,7 +134,7 @@ pub(super) fn changes(actions: &[Action]) -> Vec<ChangeKind> {
                 assert_eq!((c.ifindex, c.group), (IF, G));
                 Some(c.kind)
             }
-            Action::Send(_) | Action::LimitReached(_) => None,
+            Action::Send(_) | Action::LimitReached(_) | Action::QuerierChanged(_) => None,
         })
         .collect()
 }
@@ -187,7 +187,7 @@ fn queries(actions: &[Action]) -> Vec<SentQuery> {
                     other => panic!("router sent {other:?}"),
                 }
             }
-            Action::Membership(_) | Action::LimitReached(_) => None,
+            Action::Membership(_) | Action::LimitReached(_) | Action::QuerierChanged(_) => None,
         })
         .collect()
 }
@@ -296,11 +296,16 @@ fn querier_election_between_two_routers() {
     };
     let mut a_sent = 0;
     let mut b_sent = 0;
+    let mut b_notices = Vec::new();
     let end = t0 + Duration::from_secs(1000);
     let mut now = t0;
     loop {
         a_sent += to_b.iter().filter(|x| matches!(x, Action::Send(_))).count();
         b_sent += to_a.iter().filter(|x| matches!(x, Action::Send(_))).count();
+        b_notices.extend(to_a.iter().filter_map(|x| match x {
+            Action::QuerierChanged(n) => Some(*n),
+            _ => None,
+        }));
         let from_a = std::mem::take(&mut to_b);
         let from_b = std::mem::take(&mut to_a);
         to_a.extend(deliver(&mut b, 2, from_a, now));
@@ -329,6 +334,12 @@ fn querier_election_between_two_routers() {
     // startup query and one every 125 s up to 1000 s.
     assert_eq!(b_sent, 1);
     assert_eq!(a_sent, 2 + 7);
+    let yielded = QuerierNotice {
+        ifindex: 2,
+        other: Some((low, Version::V2)),
+        configured: Version::V2,
+    };
+    assert_eq!(b_notices, [yielded], "the yield is notified once");
 
     // The querier goes silent: the other takes over after the Other Querier Present
     // Interval (2 × 125 + 10 / 2 = 255 s).
@@ -339,6 +350,10 @@ fn querier_election_between_two_routers() {
         later = b.tick(t);
     }
     assert_eq!(queries(&later).len(), 1);
+    assert!(later.contains(&Action::QuerierChanged(QuerierNotice {
+        other: None,
+        ..yielded
+    })));
     assert!(b.snapshot(t).interfaces[0].querier.is_self);
     assert!(t - now <= Duration::from_secs(255));
 }
@@ -561,6 +576,8 @@ fn remove_interface_leaves_everything_and_memberships_rejoin() {
 fn snapshot_serialises_and_prints() {
     let mut lab = Lab::new();
     lab.record(1.0, RecordType::IsExclude, &[7]);
+    let link_scope = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 3);
+    lab.v2(1.0, &[(RecordType::IsExclude, link_scope, &[])]);
     let snap = lab.router.snapshot(lab.at(1.0));
     let json = serde_json::to_string(&snap).unwrap();
     let back: Snapshot = serde_json::from_str(&json).unwrap();
@@ -568,6 +585,8 @@ fn snapshot_serialises_and_prints() {
     let text = snap.to_string();
     assert!(text.contains("ff0e::123 Exclude compat MLDV2"), "{text}");
     assert!(text.contains("2001:db8::7 block"), "{text}");
+    // Counters by reason read as in `show igmp`.
+    assert!(text.contains("\n  ignored: LocalGroup 1\n"), "{text}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::{
     },
 };
 use std::{collections::BTreeSet, net::Ipv4Addr, time::Instant};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// IGMP (or MLD, in the IPv6 MGM) as an MGM client: it only needs the disable/enable bracket.
 pub(super) struct IgmpClient<A: Address = Ipv4Addr> {
@@ -123,8 +123,27 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     warn!(ifindex = n.ifindex, limit = ?n.limit, max = n.max, refused = n.refused,
                         "IGMP state bound reached: refused since the last notice");
                 }
+                igmp::Action::QuerierChanged(n) => log_querier(&n),
             }
         }
+    }
+}
+
+/// Logs a change of an interface's IGMP querier. Another router querying in an older version
+/// than this one's `igmp_version` is a warning: every router of a link must be configured with
+/// the oldest version present there (RFC 3376 §7.3.1).
+fn log_querier(n: &igmp::QuerierNotice) {
+    match n.other {
+        Some((querier, version)) if version < n.configured => warn!(ifindex = n.ifindex,
+            %querier, ?version, configured = ?n.configured,
+            "IGMP querier is another router that queries in an older version than igmp_version: \
+             configure every router of the link with the oldest version (RFC 3376 §7.3.1)"),
+        Some((querier, version)) => info!(ifindex = n.ifindex, %querier, ?version,
+            "IGMP querier is another router (lower address): this router stops its queries"),
+        None => info!(
+            ifindex = n.ifindex,
+            "IGMP querier is this router again: the other querier's queries stopped"
+        ),
     }
 }
 

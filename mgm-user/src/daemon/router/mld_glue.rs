@@ -41,6 +41,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     warn!(ifindex = n.ifindex, limit = ?n.limit, max = n.max, refused = n.refused,
                         "MLD state bound reached: refused since the last notice");
                 }
+                mld::Action::QuerierChanged(n) => log_mld_querier(&n),
             }
         }
     }
@@ -126,5 +127,21 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// The MLD view of `mgmctl show mld` (the MLD snapshot as JSON).
     pub fn mld_snapshot(&self) -> serde_json::Value {
         serde_json::to_value(self.v6.mld.snapshot(self.clock)).unwrap_or_default()
+    }
+}
+
+/// Logs a change of an interface's MLD querier. An MLDv1 querier under `mld_version = 2` is
+/// no misconfiguration: the link runs MLDv1 while one is heard (RFC 3810 §8.3.1).
+fn log_mld_querier(n: &mld::QuerierNotice) {
+    match n.other {
+        Some((querier, version)) if version < n.configured => info!(ifindex = n.ifindex,
+            %querier, ?version,
+            "MLD querier is another router, an MLDv1 one: the link runs MLDv1 while it is heard"),
+        Some((querier, version)) => info!(ifindex = n.ifindex, %querier, ?version,
+            "MLD querier is another router (lower address): this router stops its queries"),
+        None => info!(
+            ifindex = n.ifindex,
+            "MLD querier is this router again: the other querier's queries stopped"
+        ),
     }
 }
