@@ -21,10 +21,14 @@
 //! thread left it), and the thread runs the timers an input of its brought closer than the
 //! main loop's deadline.
 //!
+//! Under `realtime_priority` the thread steps down to the normal scheduler from a new flow's
+//! held send to its install, and back before its next wait ([`realtime::step_down`]).
+//!
 //! `creation_deferred` (`show stats`) counts the alerts and punts the thread found the router
 //! busy for and left to the main loop (one more wake-up on their way).
 use super::{
     punt_reader::{self, PuntBuffer},
+    realtime,
     router::Router,
 };
 use crate::dataplane::{ReportReader, SharedSockets};
@@ -243,6 +247,7 @@ fn thread_deadline(shared: &Shared, router: &Router) -> Option<Instant> {
 
 /// The thread's loop until [`Creation::stop`].
 fn run(shared: &Shared, sockets: &SharedSockets, buffer: &PuntBuffer, wake: &mpsc::Sender<()>) {
+    realtime::steps_down_after_sends();
     let rings = lock(&shared.reports).fds();
     // The deadline this thread keeps (`Shared::thread_deadline`).
     let mut due: Option<Instant> = None;
@@ -288,5 +293,8 @@ fn run(shared: &Shared, sockets: &SharedSockets, buffer: &PuntBuffer, wake: &mps
             router.tick(Instant::now());
         }
         due = thread_deadline(shared, &router);
+        drop(router);
+        // Real-time again before the next wait (it stepped down after a held send).
+        realtime::step_up();
     }
 }

@@ -179,6 +179,10 @@ impl FrameOut for DaemonIo {
 }
 
 impl RouterIo for DaemonIo {
+    fn held_sent(&mut self) {
+        crate::daemon::realtime::step_down();
+    }
+
     fn attach(&mut self, name: &str, generic: bool) -> anyhow::Result<()> {
         Ok(self.plane.attach(name, generic)?)
     }

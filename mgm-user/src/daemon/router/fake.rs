@@ -343,6 +343,8 @@ pub struct FakeIo {
     pub sent: Vec<(u32, Vec<u8>)>,
     /// The ifindexes of the interfaces that exist.
     pub existing: BTreeSet<u32>,
+    /// How many frames had been sent at each [`RouterIo::held_sent`].
+    pub held_sent: Vec<usize>,
 }
 
 impl FrameOut for FakeIo {
@@ -353,6 +355,10 @@ impl FrameOut for FakeIo {
 }
 
 impl RouterIo for FakeIo {
+    fn held_sent(&mut self) {
+        self.held_sent.push(self.sent.len());
+    }
+
     fn attach(&mut self, name: &str, generic: bool) -> anyhow::Result<()> {
         anyhow::ensure!(!self.attach_fails.contains(name), "injected attach failure");
         self.attached.insert(name.to_owned(), generic);

@@ -482,7 +482,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// writes of the install. The flow stays in order all the same: until the install, its
     /// packets miss and are punted behind the held ones, and the new entry starts in hold mode,
     /// so the data plane forwards the flow itself only once every packet punted before has
-    /// been sent on (the punt marks, handed over last).
+    /// been sent on (the punt marks, handed over last). Between the send and the install the
+    /// I/O learns that held packets left ([`RouterIo::held_sent`]): the creation thread lets
+    /// the receivers they woke run first.
     fn entry_written<F: Family>(&mut self, sg: Sg<F>, iif: u32, oifs: &[u32]) {
         // What was punted so far joins the queue first (a negative entry sends nothing, so a
         // spray of them costs no reads of the punt rings here).
@@ -495,7 +497,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             oifs,
             egress: &self.egress,
         };
+        let held = self.hold.is_waiting(F::flow(sg));
         self.hold.release(F::flow(sg), route, &mut self.io);
+        if held && !oifs.is_empty() {
+            self.io.held_sent();
+        }
         self.write_entry(sg, iif, oifs);
         self.sync_punt_marks();
     }

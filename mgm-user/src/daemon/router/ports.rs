@@ -57,6 +57,9 @@ pub trait RouterIo: FrameOut {
     /// The first IPv4 address and prefix length of `ifindex`.
     fn ipv4_of(&self, ifindex: u32) -> Option<(Ipv4Addr, u8)>;
 
+    /// The packets held for a new entry have just left; its install follows.
+    fn held_sent(&mut self) {}
+
     /// Sends an IGMP datagram out of `ifindex` to `dst`.
     fn send_igmp(&mut self, ifindex: u32, dst: Ipv4Addr, datagram: &[u8]);
 

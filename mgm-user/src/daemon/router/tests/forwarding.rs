@@ -33,6 +33,21 @@ fn held_packets_are_released_only_if_they_arrived_on_the_incoming_interface_and_
 }
 
 #[test]
+fn the_io_hears_of_held_packets_once_all_have_left_and_not_for_an_entry_that_held_none() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    core.io.punted.extend([(UP0, frame()), (UP0, frame())]);
+    core.drain_punts(t0);
+    miss(&mut core, UP0, t0);
+    assert_eq!(core.io.held_sent, [2], "once, after both held packets");
+    // A flow whose miss comes before any of its packets was punted holds nothing.
+    let other = Sg::new(Ipv4Addr::new(10, 0, 0, 2), sg().group);
+    miss_of(&mut core, other, UP0, t0);
+    assert_eq!(core.io.held_sent, [2]);
+    assert_eq!(core.mfes().len(), 2, "both entries installed");
+}
+
+#[test]
 fn held_packets_leave_through_the_io_port_in_arrival_order_and_stray_copies_do_not() {
     let t0 = Instant::now();
     let mut core = core(config(&["rcv1", "rcv2"]), t0);
