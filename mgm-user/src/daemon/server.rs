@@ -108,11 +108,16 @@ impl Counters {
 
 /// Lets one kind of log line through at most once per [`REFUSAL_LOG_INTERVAL`].
 #[derive(Default)]
-struct LogThrottle(std::sync::Mutex<Option<Instant>>);
+pub(super) struct LogThrottle(std::sync::Mutex<Option<Instant>>);
 
 impl LogThrottle {
+    /// A throttle whose first line is due at once.
+    pub(super) const fn new() -> Self {
+        LogThrottle(std::sync::Mutex::new(None))
+    }
+
     /// Whether a line is due now (the next one then only after the interval).
-    fn due(&self) -> bool {
+    pub(super) fn due(&self) -> bool {
         let Ok(mut last) = self.0.lock() else {
             return false;
         };

@@ -15,8 +15,8 @@ use crate::{
     },
     dataplane::ForwardingBackend,
     mgm::{
-        Answer, Callback, CallbackSet, ClientOptions, Mgm, MgmError, ProtocolHandle, PruneReply,
-        QueryId, RpfAnswer, Timestamp,
+        Answer, Callback, CallbackSet, ClientOptions, IfId, Mgm, MgmError, ProtocolHandle,
+        PruneReply, QueryId, RpfAnswer, Sg, Timestamp,
     },
 };
 use std::{
@@ -247,6 +247,26 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             Ok(()) => Response::Ok,
             Err(e) => Response::error(e.win32_code(), format!("{e} (protocol {})", h.raw())),
         }
+    }
+
+    /// Memberships the external protocols hold together in the MGM of family `A`.
+    pub fn external_memberships<A: ExternalFamily>(&self) -> usize {
+        let mgm = A::mgm_of(self);
+        self.externals
+            .keys()
+            .filter_map(|&h| A::handle_in(self, h))
+            .map(|ha| mgm.memberships_of(ha))
+            .sum()
+    }
+
+    /// Whether the external protocol `h` holds `sg` on `ifid` in the MGM of family `A`.
+    pub fn external_has_membership<A: ExternalFamily>(
+        &self,
+        h: ProtocolHandle,
+        sg: Sg<A>,
+        ifid: IfId<A>,
+    ) -> bool {
+        A::handle_in(self, h).is_some_and(|ha| A::mgm_of(self).has_membership(ha, sg, ifid))
     }
 
     /// Runs `call` on the MGM of family `A` (API calls that need no protocol context, or

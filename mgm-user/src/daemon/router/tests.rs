@@ -24,6 +24,7 @@ use std::{
 };
 
 mod addresses;
+mod api_bounds;
 mod forwarding;
 mod handover;
 mod mfe_stats;
