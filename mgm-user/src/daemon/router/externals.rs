@@ -25,6 +25,9 @@ use std::{
 };
 use tracing::{debug, warn};
 
+/// A protocol's missed answers are logged at most this often (each is counted).
+pub(super) const MISSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 /// A FALSE prune alert's reply token, of the MGM that asked.
 #[derive(Clone, Copy, Debug)]
 pub enum FamilyPruneReply {
@@ -175,6 +178,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 callbacks,
                 answer_deadline: self.mgm.answer_deadline_of(h),
                 missed_answers: 0,
+                missed_logged: None,
                 events: Box::new(events),
             },
         );
@@ -545,14 +549,21 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             external.missed_answers += 1;
             let (protocol_id, component_id) = (external.protocol_id, external.component_id);
             let deadline_ms = deadline.as_millis() as u64;
-            warn!(
-                protocol_id,
-                component_id,
-                query,
-                deadline_ms,
-                missed = external.missed_answers,
-                "external protocol missed its answer deadline: the documented default applied"
-            );
+            let due = external
+                .missed_logged
+                .is_none_or(|at| now.saturating_duration_since(at) >= MISSED_LOG_INTERVAL);
+            if due {
+                external.missed_logged = Some(now);
+                warn!(
+                    protocol_id,
+                    component_id,
+                    query,
+                    deadline_ms,
+                    missed = external.missed_answers,
+                    "external protocol missed its answer deadline: the documented default applied \
+                     (logged at most every 10 s; `mgmctl show protocols` counts every miss)"
+                );
+            }
             let protocol = self.protocol_name(protocol_id);
             self.monitor.publish(|| MonitorEvent::DeadlineMissed {
                 protocol,

@@ -123,6 +123,9 @@ struct External {
     answer_deadline: Duration,
     /// Questions it left unanswered past the deadline (the default applied).
     missed_answers: u64,
+    /// When a missed answer was last logged (one line per
+    /// [`externals::MISSED_LOG_INTERVAL`]).
+    missed_logged: Option<Instant>,
     events: Box<dyn EventSink>,
 }
 

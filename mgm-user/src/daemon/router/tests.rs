@@ -24,9 +24,9 @@ use std::{
 };
 
 mod addresses;
-mod api_bounds;
 mod forwarding;
 mod handover;
+mod hostile_clients;
 mod mfe_stats;
 mod mirror;
 mod proxy;

@@ -1,4 +1,5 @@
-//! The API's bound on what external protocols may make mgmd hold: memberships.
+//! What a hostile or broken external protocol can make mgmd hold and log: its memberships are
+//! bounded, its unanswered questions logged once per interval.
 use super::*;
 use crate::{
     api::proto::{ApiIfId, ApiSg, Request},
@@ -129,4 +130,61 @@ fn external_protocols_hold_a_bounded_number_of_memberships() {
         Response::Ok,
         "room again once one is deleted"
     );
+}
+
+/// A log writer the tests read back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines_with(&self, words: &str) -> usize {
+        let text = String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned();
+        text.lines().filter(|l| l.contains(words)).count()
+    }
+}
+
+#[test]
+fn a_protocol_that_answers_nothing_is_logged_once_per_interval_not_per_question() {
+    const FLOWS: u8 = 200;
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let t0 = Instant::now();
+    let core = tracing::subscriber::with_default(subscriber, || {
+        let mut core = core(external_config(false, ROUTE_TO_RCV1), t0);
+        let (_h, _events) =
+            register_taking_up0(&mut core, mgm::CallbackSet::RPF, Default::default());
+        for i in 0..FLOWS {
+            miss_of(
+                &mut core,
+                Sg::new(sg().source, Ipv4Addr::new(239, 9, 0, i)),
+                UP0,
+                t0,
+            );
+        }
+        core.housekeeping(t0 + Duration::from_secs(2));
+        core
+    });
+    let missed = core
+        .protocols()
+        .into_iter()
+        .find(|r| r.protocol_id == PIM)
+        .expect("PIM's row")
+        .missed_answers;
+    assert_eq!(missed, u64::from(FLOWS), "every miss counted");
+    let lines = log.lines_with("missed its answer deadline");
+    assert_eq!(lines, 1, "one line for {FLOWS} misses");
 }
