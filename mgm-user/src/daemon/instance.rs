@@ -1,7 +1,9 @@
 //! One mgmd per pin directory: mgmd claims its pin directory's name in its network namespace
 //! (an abstract Unix socket bound to it, released by the kernel when mgmd ends, also by
 //! `kill -9`), so that a second mgmd that would adopt the same pins, and with them the links
-//! and maps the first one drives, refuses to start instead.
+//! and maps the first one drives, refuses to start instead. Abstract names have no
+//! permissions: a name held by a process of another user (a squatter; an mgmd of another user
+//! cannot use this user's pin directory) does not stop mgmd, which starts without the claim.
 use crate::config::SOCKET_PATH_MAX;
 use anyhow::{bail, Context as _, Result};
 use std::{
@@ -11,9 +13,10 @@ use std::{
         linux::net::SocketAddrExt as _,
         unix::net::{SocketAddr, UnixListener},
     },
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
+use tracing::error;
 
 /// How long a claim still held is tried again: the threads of a killed mgmd release their
 /// descriptors a little after its main thread is gone (what a restart waits for).
@@ -21,9 +24,10 @@ pub(super) const RELEASE_WAIT: Duration = Duration::from_secs(2);
 /// The pause between two tries.
 pub(super) const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
-/// Held for mgmd's lifetime: the claim on a pin directory.
+/// Held for mgmd's lifetime: the claim on a pin directory (none when another user's process
+/// holds its name).
 pub(super) struct Claim {
-    _listener: UnixListener,
+    _listener: Option<UnixListener>,
 }
 
 /// Claims `pin_dir` for this mgmd, or fails if another mgmd of this network namespace holds it.
@@ -41,18 +45,75 @@ pub(super) fn claim(pin_dir: &Path) -> Result<Claim> {
         match UnixListener::bind_addr(&address) {
             Ok(listener) => {
                 return Ok(Claim {
-                    _listener: listener,
+                    _listener: Some(listener),
                 })
             }
-            Err(e) if e.kind() == ErrorKind::AddrInUse && Instant::now() < deadline => {
+            Err(e) if e.kind() == ErrorKind::AddrInUse => {
+                if let Some(uid) = held_by_another_user(&name) {
+                    error!(
+                        uid,
+                        name,
+                        "a process of another user holds the name of the pin directory's claim: \
+                         starting without the claim (a second mgmd on these pins is not \
+                         refused while it holds it)"
+                    );
+                    return Ok(Claim { _listener: None });
+                }
+                if Instant::now() >= deadline {
+                    bail!(
+                        "another mgmd uses the pin directory {} (this network namespace's): \
+                         stop it first",
+                        pin_dir.display()
+                    );
+                }
                 std::thread::sleep(RETRY_PAUSE)
             }
-            Err(e) if e.kind() == ErrorKind::AddrInUse => bail!(
-                "another mgmd uses the pin directory {} (this network namespace's): stop it \
-                 first",
-                pin_dir.display()
-            ),
             Err(e) => return Err(e).context("claiming the pin directory"),
         }
     }
+}
+
+/// The uid of the processes holding the abstract Unix socket `name` (found through
+/// `/proc/net/unix` and the processes' descriptors, without connecting to it), when none of
+/// them is of this process's user.
+fn held_by_another_user(name: &str) -> Option<u32> {
+    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
+    let path = format!("@{name}");
+    let sockets: Vec<PathBuf> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.len() > 7 && fields[7..].join(" ") == path)
+                .then(|| PathBuf::from(format!("socket:[{}]", fields[6])))
+        })
+        .collect();
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    let mut holders = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter(|p| {
+            p.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|p| {
+            std::fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+                fds.flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| sockets.contains(&l)))
+            })
+        })
+        .filter_map(|p| effective_uid(&p.path()));
+    let first = holders.next()?;
+    (first != euid && holders.all(|uid| uid != euid)).then_some(first)
+}
+
+/// The effective uid of the process whose `/proc` directory is `proc_dir` (from its status: the
+/// directory's owner is root for a process that made itself undumpable).
+fn effective_uid(proc_dir: &Path) -> Option<u32> {
+    let status = std::fs::read_to_string(proc_dir.join("status")).ok()?;
+    let uids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    uids.split_whitespace().nth(1)?.parse().ok()
 }
