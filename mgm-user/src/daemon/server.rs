@@ -92,16 +92,19 @@ struct Counters {
     accept_errors: AtomicU64,
     events_overflow: AtomicU64,
     send_failures: AtomicU64,
+    /// Monitor events lost by monitors that fell behind.
+    monitor_lost: AtomicU64,
 }
 
 impl Counters {
-    fn named(&self) -> [(&'static str, u64); 5] {
+    fn named(&self) -> [(&'static str, u64); 6] {
         [
             ("api_refused_busy", self.refused_busy.load(Relaxed)),
             ("api_refused_access", self.refused_access.load(Relaxed)),
             ("api_accept_errors", self.accept_errors.load(Relaxed)),
             ("api_events_overflow", self.events_overflow.load(Relaxed)),
             ("api_send_failures", self.send_failures.load(Relaxed)),
+            ("api_monitor_events_lost", self.monitor_lost.load(Relaxed)),
         ]
     }
 }
@@ -137,6 +140,8 @@ struct Shared {
     /// Log lines about connections refused for the cap, and for their caller.
     busy_log: LogThrottle,
     access_log: LogThrottle,
+    /// Log lines about monitors that fell behind.
+    lag_log: LogThrottle,
 }
 
 impl Shared {
@@ -205,6 +210,7 @@ pub fn serve(
         open: AtomicUsize::new(0),
         busy_log: LogThrottle::default(),
         access_log: LogThrottle::default(),
+        lag_log: LogThrottle::default(),
     });
     let task = tokio::spawn(accept_loop(listener, shared.clone(), commands, monitor));
     Ok(ApiServer {
@@ -443,7 +449,16 @@ async fn serve_requests(
             }
             event = next_monitored(&mut monitor) => {
                 if let MonitorEvent::Lagged { missed } = &event {
-                    warn!(connection = id, missed, "a monitor fell behind and lost events");
+                    let lost = shared.counters.monitor_lost.fetch_add(*missed, Relaxed) + missed;
+                    if shared.lag_log.due() {
+                        warn!(
+                            connection = id,
+                            missed,
+                            lost,
+                            "a monitor fell behind and lost events (counted in \
+                             api_monitor_events_lost; logged at most every 10 s)"
+                        );
+                    }
                 }
                 queue(ServerMessage::Monitor(event)).await?;
                 continue;

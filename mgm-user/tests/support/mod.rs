@@ -182,6 +182,12 @@ impl Mgmd {
         self.log.as_deref()
     }
 
+    /// Lines of mgmd's log (started with [`Mgmd::start_logged`]) containing `words`.
+    pub fn log_lines(&self, words: &str) -> Result<usize> {
+        let text = std::fs::read_to_string(self.log_path().context("no log")?)?;
+        Ok(text.lines().filter(|l| l.contains(words)).count())
+    }
+
     /// The API socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.join("api.sock")
