@@ -25,9 +25,6 @@ use std::{
 };
 use tracing::{debug, warn};
 
-/// A protocol's missed answers are logged at most this often (each is counted).
-pub(super) const MISSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
-
 /// A FALSE prune alert's reply token, of the MGM that asked.
 #[derive(Clone, Copy, Debug)]
 pub enum FamilyPruneReply {
@@ -178,7 +175,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 callbacks,
                 answer_deadline: self.mgm.answer_deadline_of(h),
                 missed_answers: 0,
-                missed_logged: None,
+                missed_log: Default::default(),
                 events: Box::new(events),
             },
         );
@@ -549,11 +546,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             external.missed_answers += 1;
             let (protocol_id, component_id) = (external.protocol_id, external.component_id);
             let deadline_ms = deadline.as_millis() as u64;
-            let due = external
-                .missed_logged
-                .is_none_or(|at| now.saturating_duration_since(at) >= MISSED_LOG_INTERVAL);
-            if due {
-                external.missed_logged = Some(now);
+            if external.missed_log.due(now) {
                 warn!(
                     protocol_id,
                     component_id,

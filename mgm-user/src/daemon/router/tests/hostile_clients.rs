@@ -1,5 +1,6 @@
-//! What a hostile or broken external protocol can make mgmd hold and log: its memberships are
-//! bounded, its unanswered questions logged once per interval.
+//! What a hostile or broken API client can make mgmd hold and log: an external protocol's
+//! memberships and the API's host joins are bounded, refusals and unanswered questions logged
+//! once per interval.
 use super::*;
 use crate::{
     api::proto::{ApiIfId, ApiSg, Request},
@@ -151,6 +152,44 @@ impl Captured {
         let text = String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned();
         text.lines().filter(|l| l.contains(words)).count()
     }
+}
+
+#[test]
+fn the_apis_host_joins_are_bounded_counted_and_their_refusals_logged_once() {
+    use crate::daemon::router::host_joins::MAX_API_HOST_JOINS;
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    let group = |i: usize| {
+        IpAddr::V4(Ipv4Addr::from(
+            u32::from(Ipv4Addr::new(239, 30, 0, 0)) + i as u32,
+        ))
+    };
+    for i in 0..MAX_API_HOST_JOINS {
+        assert_eq!(core.host_join("rcv1".into(), group(i), None), Response::Ok);
+    }
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..3 {
+            match core.host_join("rcv1".into(), group(MAX_API_HOST_JOINS + i), None) {
+                Response::Error { code: 1003, .. } => {}
+                other => panic!("a join beyond the bound: {other:?}"),
+            }
+        }
+    });
+    assert_eq!(core.io.joins.len(), MAX_API_HOST_JOINS, "no socket beyond");
+    assert_eq!(core.counters()["host_joins_refused"], 3);
+    assert_eq!(log.lines_with("host join refused"), 1);
+    assert_eq!(core.host_leave("rcv1".into(), group(0), None), Response::Ok);
+    assert_eq!(
+        core.host_join("rcv1".into(), group(MAX_API_HOST_JOINS), None),
+        Response::Ok,
+        "room again once one is left"
+    );
 }
 
 #[test]
