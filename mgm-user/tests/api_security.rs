@@ -174,13 +174,13 @@ fn refusals_are_counted_each_and_logged_once(
     ensure!(refused == Some(ATTEMPTS), "api_refused_access {refused:?}");
     // One line per 10 s at most, however slow the machine made the attempts.
     let allowed = 1 + started.elapsed().as_secs() / 10;
-    let lines = log_lines(&mgmd, logged)? as u64;
+    let lines = mgmd.log_lines(logged)? as u64;
     ensure!(
         (1..=allowed).contains(&lines),
         "{lines} log lines for {ATTEMPTS} refusals"
     );
     let uid = format!("uid={}", user.uid);
-    let named = log_lines(&mgmd, logged)? == log_lines_with(&mgmd, &[logged, &uid])?;
+    let named = mgmd.log_lines(logged)? == mgmd.log_lines_with(&[logged, &uid])?;
     ensure!(named, "the log line names uid {}", user.uid);
     Ok(())
 }
@@ -199,20 +199,6 @@ fn status_call(stream: &mut UnixStream) -> Result<String> {
     let mut body = vec![0u8; usize::try_from(u32::from_be_bytes(len))?];
     stream.read_exact(&mut body)?;
     Ok(String::from_utf8(body)?)
-}
-
-/// Lines of mgmd's log containing `words`.
-fn log_lines(mgmd: &Mgmd, words: &str) -> Result<usize> {
-    log_lines_with(mgmd, &[words])
-}
-
-/// Lines of mgmd's log containing each of `words`.
-fn log_lines_with(mgmd: &Mgmd, words: &[&str]) -> Result<usize> {
-    let text = std::fs::read_to_string(mgmd.log_path().context("no log")?)?;
-    Ok(text
-        .lines()
-        .filter(|l| words.iter().all(|w| l.contains(w)))
-        .count())
 }
 
 /// Open descriptors of `pid`.
@@ -330,7 +316,7 @@ fn connections_are_capped_and_an_exhausted_descriptor_limit_backs_off() -> Resul
         .map(|_| UnixStream::connect(&socket))
         .collect::<std::io::Result<Vec<_>>>()?;
     wait_for("accept failing", Duration::from_secs(10), || {
-        Ok((log_lines(&mgmd, "API accept failed")? >= 1).then_some(()))
+        Ok((mgmd.log_lines("API accept failed")? >= 1).then_some(()))
     })?;
     let out = mgmd.mgmctl(&["--timeout", "2", "show", "status"])?;
     ensure!(
@@ -354,8 +340,8 @@ fn connections_are_capped_and_an_exhausted_descriptor_limit_backs_off() -> Resul
         Duration::from_secs(10),
         || {
             mgmd.mgmctl(&["show", "status"])?;
-            let failures = log_lines(&mgmd, "API accept failed")?;
-            let recoveries = log_lines(&mgmd, "API accept works again")?;
+            let failures = mgmd.log_lines("API accept failed")?;
+            let recoveries = mgmd.log_lines("API accept works again")?;
             Ok((failures == recoveries).then_some((failures, recoveries)))
         },
     )?;

@@ -46,11 +46,6 @@ fn v2_query(mgmd: &Mgmd) -> Result<()> {
     Ok(())
 }
 
-fn log_lines(mgmd: &Mgmd, text: &str) -> Result<usize> {
-    let log = std::fs::read_to_string(mgmd.log_path().context("no log")?)?;
-    Ok(log.lines().filter(|l| l.contains(text)).count())
-}
-
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn an_older_querier_with_a_lower_address_is_followed_and_logged() -> Result<()> {
@@ -66,7 +61,7 @@ fn an_older_querier_with_a_lower_address_is_followed_and_logged() -> Result<()> 
     assert_eq!((yielded.address, yielded.version), (host, Version::V2));
     v2_query(&mgmd)?;
     support::wait_for("the warning", Duration::from_secs(10), || {
-        Ok((log_lines(&mgmd, OLDER_QUERIER)? > 0).then_some(()))
+        Ok((mgmd.log_lines(OLDER_QUERIER)? > 0).then_some(()))
     })?;
 
     // The other router's queries stop: mgmd is querier again after 9 s, and says so.
@@ -74,7 +69,7 @@ fn an_older_querier_with_a_lower_address_is_followed_and_logged() -> Result<()> 
         Ok(querier(&mgmd)?.is_self.then_some(()))
     })?;
     assert_eq!(
-        log_lines(&mgmd, OLDER_QUERIER)?,
+        mgmd.log_lines(OLDER_QUERIER)?,
         1,
         "the same querier heard again is no new change"
     );

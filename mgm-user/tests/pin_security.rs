@@ -1,7 +1,8 @@
 //! Root tests of mgmd's pins on a bpffs mounted the common way (mode 1777, a private mount per
 //! test): a pin directory a user made (or that holds a user's object) is refused with a clear
-//! error; a world-writable one mgmd owns is repaired; and removing the link pins while mgmd
-//! runs does not stop forwarding, because mgmd holds the links itself as well.
+//! error; a world-writable one mgmd owns is repaired; removing the link pins while mgmd
+//! runs does not stop forwarding, because mgmd holds the links itself as well; and a user
+//! holding the abstract name mgmd claims its pin directory with does not keep it from starting.
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
@@ -203,5 +204,47 @@ fn removing_the_link_pins_does_not_stop_forwarding() -> Result<()> {
         status.contains("up0") && status.contains("rcv1"),
         "{status}"
     );
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_user_holding_the_pin_directorys_claim_name_does_not_keep_mgmd_from_starting() -> Result<()> {
+    let bpffs = Bpffs::mount()?;
+    let base = bpffs.base();
+    // Abstract Unix socket names have no permissions: any user of the network namespace can
+    // bind the one mgmd claims its pin directory with (a netns cookie is no secret).
+    let name = format!("mgmd pins {}", pin_dir(&base)?.display());
+    let user = TestUser::create()?;
+    let squat = "import socket, sys, time\n\
+                 s = socket.socket(socket.AF_UNIX)\n\
+                 s.bind(b'\\0' + sys.argv[1].encode())\n\
+                 s.listen()\n\
+                 print('bound', flush=True)\n\
+                 time.sleep(120)";
+    let mut squatter = user
+        .command("/usr/bin/python3")
+        .args(["-c", squat, &name])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut bound = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(squatter.stdout.take().context("stdout")?),
+        &mut bound,
+    )?;
+    let started = if bound.trim() == "bound" {
+        run_mgmd(&base, || Ok(()))
+    } else {
+        Err(anyhow::anyhow!("the squatter did not bind: {bound:?}"))
+    };
+    support::signal_pid(squatter.id(), libc::SIGKILL)?;
+    squatter.wait()?;
+    if let Some(out) = started? {
+        anyhow::bail!(
+            "a user's socket kept mgmd from starting: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     Ok(())
 }

@@ -3,7 +3,10 @@
 //! checks the socket adds (membership masks, registration options).
 //! Each function takes the MGM core of one family (see [`super::api_family`]) and returns the
 //! [`Response`]; `handle()` only dispatches.
-use super::api_family::{self, api_id, ApiAddress};
+use super::{
+    api_family::{self, api_id, ApiAddress},
+    server::LogThrottle,
+};
 use crate::{
     api::{
         proto::{ApiFamily, ApiIfId, ApiMasks, ApiSg, Response},
@@ -26,25 +29,74 @@ use tracing::warn;
 pub const MAX_API_BUFFER: u32 = 64 * 1024;
 
 /// Group enumerations one protocol may have open at once in each family's MGM (each holds a
-/// snapshot); one more is refused with `ERROR_CAN_NOT_COMPLETE`, counted per family (see
-/// [`enumerations_refused`]) and logged.
+/// snapshot); one more is refused with `ERROR_CAN_NOT_COMPLETE`, counted per family and
+/// logged at most once per 10 s (see [`ENUMERATIONS`]).
 pub const MAX_OPEN_ENUMERATIONS: usize = 64;
 
-/// Group enumeration starts refused at [`MAX_OPEN_ENUMERATIONS`]: in the IPv4 MGM, in the IPv6 MGM.
-static ENUMERATIONS_REFUSED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// Memberships (JOIN state of one key on one interface, about 500 bytes each) the external
+/// protocols may hold together in each family's MGM; a new one beyond is refused with
+/// `ERROR_CAN_NOT_COMPLETE`, counted per family and logged at most once per 10 s (see
+/// [`MEMBERSHIPS`]).
+pub const MAX_API_MEMBERSHIPS: usize = 65_536;
 
-fn refused_in(family: ApiFamily) -> &'static AtomicU64 {
-    &ENUMERATIONS_REFUSED[family as usize]
+/// Refusals of one API bound: counted per family, logged at most once per 10 s.
+pub struct Refusals {
+    /// `mgmctl show stats` names: IPv4, IPv6.
+    names: [&'static str; 2],
+    counts: [AtomicU64; 2],
+    log: LogThrottle,
 }
 
-/// The `mgmctl show stats` counters of the refused group enumeration starts, one per family
-/// as the MFE tables' are: `api_enumerations_refused` (IPv4) and `api_enumerations6_refused`.
-pub fn enumerations_refused() -> [(&'static str, u64); 2] {
-    [
-        (ApiFamily::Ipv4, "api_enumerations_refused"),
-        (ApiFamily::Ipv6, "api_enumerations6_refused"),
-    ]
-    .map(|(family, name)| (name, refused_in(family).load(Ordering::Relaxed)))
+impl Refusals {
+    const fn new(names: [&'static str; 2]) -> Self {
+        Refusals {
+            names,
+            counts: [AtomicU64::new(0), AtomicU64::new(0)],
+            log: LogThrottle::new(),
+        }
+    }
+
+    /// Counts a refusal in `family`: the count so far when a log line is due.
+    fn refuse(&self, family: ApiFamily) -> Option<u64> {
+        let refused = self.counts[family as usize].fetch_add(1, Ordering::Relaxed) + 1;
+        self.log.due().then_some(refused)
+    }
+
+    /// The counters, as `mgmctl show stats` names them.
+    pub fn counters(&self) -> [(&'static str, u64); 2] {
+        [0, 1].map(|i| (self.names[i], self.counts[i].load(Ordering::Relaxed)))
+    }
+}
+
+/// Group enumeration starts refused at [`MAX_OPEN_ENUMERATIONS`] (named as the MFE tables'
+/// `mfe_refused` and `mfe6_refused` are).
+pub static ENUMERATIONS: Refusals =
+    Refusals::new(["api_enumerations_refused", "api_enumerations6_refused"]);
+
+/// New memberships refused at [`MAX_API_MEMBERSHIPS`].
+pub static MEMBERSHIPS: Refusals =
+    Refusals::new(["api_memberships_refused", "api_memberships6_refused"]);
+
+/// The refusal of a new membership of protocol `h` in the MGM of family `A`, at
+/// [`MAX_API_MEMBERSHIPS`].
+pub fn membership_refused<A: ApiAddress>(h: ProtocolHandle) -> Response {
+    if let Some(refused) = MEMBERSHIPS.refuse(A::FAMILY) {
+        warn!(
+            protocol = h.raw(),
+            family = A::FAMILY.name(),
+            limit = MAX_API_MEMBERSHIPS,
+            refused,
+            "membership refused: the external protocols hold as many as they may (delete some first)"
+        );
+    }
+    Response::error(
+        win32::ERROR_CAN_NOT_COMPLETE,
+        format!(
+            "the external protocols hold {MAX_API_MEMBERSHIPS} memberships in the {} MGM \
+             already: delete one first",
+            A::FAMILY.name()
+        ),
+    )
 }
 
 /// Bounds of the `answer_deadline_ms` registration option.
@@ -133,14 +185,15 @@ pub fn group_enumeration_start<A: ApiAddress>(
         }
     };
     if mgm.group_enumerations_of(h) >= MAX_OPEN_ENUMERATIONS {
-        let refused = refused_in(A::FAMILY).fetch_add(1, Ordering::Relaxed) + 1;
-        warn!(
-            protocol = h.raw(),
-            family = A::FAMILY.name(),
-            limit = MAX_OPEN_ENUMERATIONS,
-            refused,
-            "group enumeration refused: too many open (end some first)"
-        );
+        if let Some(refused) = ENUMERATIONS.refuse(A::FAMILY) {
+            warn!(
+                protocol = h.raw(),
+                family = A::FAMILY.name(),
+                limit = MAX_OPEN_ENUMERATIONS,
+                refused,
+                "group enumeration refused: too many open (end some first)"
+            );
+        }
         return Response::error(
             win32::ERROR_CAN_NOT_COMPLETE,
             format!("{MAX_OPEN_ENUMERATIONS} group enumerations are open already; end one first"),

@@ -15,7 +15,7 @@ use crate::{
     api::proto::{ApiCallback, ApiFamily, ApiIfId, ApiMasks, ApiSg, Request, Response},
     config::{Config, StaticRoute},
     dataplane::ForwardingBackend,
-    mgm::{CallbackSet, ProtocolHandle},
+    mgm::{CallbackSet, MemberFlags, ProtocolHandle},
 };
 use std::{
     collections::HashMap,
@@ -137,9 +137,9 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
                     let mut counters: std::collections::BTreeMap<String, u64> =
                         stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
                     counters.extend(router.counters());
-                    counters.extend(
-                        api_calls::enumerations_refused().map(|(name, n)| (name.into(), n)),
-                    );
+                    for refusals in [&api_calls::ENUMERATIONS, &api_calls::MEMBERSHIPS] {
+                        counters.extend(refusals.counters().map(|(name, n)| (name.into(), n)));
+                    }
                     counters.extend(router.veth_counters());
                     Response::Stats { counters }
                 }
@@ -424,6 +424,13 @@ fn membership<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
 ) -> Result<Response, Response> {
     let (sg, ifid, flags) =
         api_calls::membership_args::<A>(call.sg, call.ifid, call.flags, call.masks)?;
+    if call.add
+        && flags.contains(MemberFlags::JOIN)
+        && router.external_memberships::<A>() >= api_calls::MAX_API_MEMBERSHIPS
+        && !router.external_has_membership::<A>(h, sg, ifid)
+    {
+        return Ok(api_calls::membership_refused::<A>(h));
+    }
     let response = router.external_call_in::<A>(h, |m, ha, now| {
         if call.add {
             m.add_membership(ha, sg, ifid, flags, now)

@@ -93,27 +93,35 @@ struct Counters {
     accept_errors: AtomicU64,
     events_overflow: AtomicU64,
     send_failures: AtomicU64,
+    /// Monitor events lost by monitors that fell behind.
+    monitor_lost: AtomicU64,
 }
 
 impl Counters {
-    fn named(&self) -> [(&'static str, u64); 5] {
+    fn named(&self) -> [(&'static str, u64); 6] {
         [
             ("api_refused_busy", self.refused_busy.load(Relaxed)),
             ("api_refused_access", self.refused_access.load(Relaxed)),
             ("api_accept_errors", self.accept_errors.load(Relaxed)),
             ("api_events_overflow", self.events_overflow.load(Relaxed)),
             ("api_send_failures", self.send_failures.load(Relaxed)),
+            ("api_monitor_events_lost", self.monitor_lost.load(Relaxed)),
         ]
     }
 }
 
 /// Lets one kind of log line through at most once per [`REFUSAL_LOG_INTERVAL`].
 #[derive(Default)]
-struct LogThrottle(std::sync::Mutex<Option<Instant>>);
+pub(super) struct LogThrottle(std::sync::Mutex<Option<Instant>>);
 
 impl LogThrottle {
+    /// A throttle whose first line is due at once.
+    pub(super) const fn new() -> Self {
+        LogThrottle(std::sync::Mutex::new(None))
+    }
+
     /// Whether a line is due now (the next one then only after the interval).
-    fn due(&self) -> bool {
+    pub(super) fn due(&self) -> bool {
         let Ok(mut last) = self.0.lock() else {
             return false;
         };
@@ -135,6 +143,8 @@ struct Shared {
     busy_log: LogThrottle,
     access_log: LogThrottle,
     change_log: LogThrottle,
+    /// Log lines about monitors that fell behind.
+    lag_log: LogThrottle,
 }
 
 impl Shared {
@@ -203,6 +213,7 @@ pub fn serve(
         busy_log: LogThrottle::default(),
         access_log: LogThrottle::default(),
         change_log: LogThrottle::default(),
+        lag_log: LogThrottle::default(),
     });
     let task = tokio::spawn(accept_loop(listener, shared.clone(), commands, monitor));
     Ok(ApiServer {
@@ -441,7 +452,16 @@ async fn serve_requests(
             }
             event = next_monitored(&mut monitor) => {
                 if let MonitorEvent::Lagged { missed } = &event {
-                    warn!(connection = id, missed, "a monitor fell behind and lost events");
+                    let lost = shared.counters.monitor_lost.fetch_add(*missed, Relaxed) + missed;
+                    if shared.lag_log.due() {
+                        warn!(
+                            connection = id,
+                            missed,
+                            lost,
+                            "a monitor fell behind and lost events (counted in \
+                             api_monitor_events_lost; logged at most every 10 s)"
+                        );
+                    }
                 }
                 queue(ServerMessage::Monitor(event)).await?;
                 continue;

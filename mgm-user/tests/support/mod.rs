@@ -182,6 +182,20 @@ impl Mgmd {
         self.log.as_deref()
     }
 
+    /// Lines of mgmd's log (started with [`Mgmd::start_logged`]) containing `words`.
+    pub fn log_lines(&self, words: &str) -> Result<usize> {
+        self.log_lines_with(&[words])
+    }
+
+    /// Lines of mgmd's log containing each of `words`.
+    pub fn log_lines_with(&self, words: &[&str]) -> Result<usize> {
+        let text = std::fs::read_to_string(self.log_path().context("no log")?)?;
+        Ok(text
+            .lines()
+            .filter(|l| words.iter().all(|w| l.contains(w)))
+            .count())
+    }
+
     /// The API socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.join("api.sock")

@@ -59,6 +59,8 @@ impl<A: Address> Default for KeyState<A> {
 #[derive(Debug)]
 pub(crate) struct MembershipTable<A: Address> {
     keys: HashMap<Sg<A>, KeyState<A>>,
+    /// Memberships (key, interface) each client holds.
+    per_client: HashMap<ProtocolHandle, usize>,
 }
 
 /// Empty (derived `Default` would ask it of the address type).
@@ -66,6 +68,7 @@ impl<A: Address> Default for MembershipTable<A> {
     fn default() -> Self {
         MembershipTable {
             keys: Default::default(),
+            per_client: Default::default(),
         }
     }
 }
@@ -105,11 +108,17 @@ impl<A: Address> MembershipTable<A> {
         self.keys.get(&sg).map_or(0, |k| k.holders)
     }
 
+    /// Memberships (key, interface) client `c` holds.
+    pub(crate) fn of_client(&self, c: ProtocolHandle) -> usize {
+        self.per_client.get(&c).copied().unwrap_or(0)
+    }
+
     /// Inserts a membership known to be absent.
     pub(crate) fn insert(&mut self, holder: Holder, sg: Sg<A>, ifid: IfId<A>) {
         let key = self.keys.entry(sg).or_default();
         key.by_if.entry(ifid).or_default().push(holder);
         key.holders += 1;
+        *self.per_client.entry(holder.client).or_default() += 1;
         match key
             .presence
             .binary_search_by_key(&holder.client, |(c, _)| *c)
@@ -129,6 +138,12 @@ impl<A: Address> MembershipTable<A> {
             key.by_if.remove(&ifid);
         }
         key.holders -= 1;
+        if let Some(n) = self.per_client.get_mut(&c) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_client.remove(&c);
+            }
+        }
         if let Ok(i) = key.presence.binary_search_by_key(&c, |(c, _)| *c) {
             key.presence[i].1 -= 1;
             if key.presence[i].1 == 0 {
@@ -253,6 +268,11 @@ impl<A: Address> Mgm<A> {
     /// Whether `h` holds `sg` on `ifid`.
     pub fn has_membership(&self, h: ProtocolHandle, sg: Sg<A>, ifid: IfId<A>) -> bool {
         self.members.contains(h, sg, ifid)
+    }
+
+    /// How many memberships (key, interface) `h` holds.
+    pub fn memberships_of(&self, h: ProtocolHandle) -> usize {
+        self.members.of_client(h)
     }
 
     /// Every membership, ordered by key, interface, protocol.

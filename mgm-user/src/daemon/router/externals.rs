@@ -15,8 +15,8 @@ use crate::{
     },
     dataplane::ForwardingBackend,
     mgm::{
-        Answer, Callback, CallbackSet, ClientOptions, Mgm, MgmError, ProtocolHandle, PruneReply,
-        QueryId, RpfAnswer, Timestamp,
+        Answer, Callback, CallbackSet, ClientOptions, IfId, Mgm, MgmError, ProtocolHandle,
+        PruneReply, QueryId, RpfAnswer, Sg, Timestamp,
     },
 };
 use std::{
@@ -175,6 +175,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 callbacks,
                 answer_deadline: self.mgm.answer_deadline_of(h),
                 missed_answers: 0,
+                missed_log: Default::default(),
                 events: Box::new(events),
             },
         );
@@ -247,6 +248,26 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             Ok(()) => Response::Ok,
             Err(e) => Response::error(e.win32_code(), format!("{e} (protocol {})", h.raw())),
         }
+    }
+
+    /// Memberships the external protocols hold together in the MGM of family `A`.
+    pub fn external_memberships<A: ExternalFamily>(&self) -> usize {
+        let mgm = A::mgm_of(self);
+        self.externals
+            .keys()
+            .filter_map(|&h| A::handle_in(self, h))
+            .map(|ha| mgm.memberships_of(ha))
+            .sum()
+    }
+
+    /// Whether the external protocol `h` holds `sg` on `ifid` in the MGM of family `A`.
+    pub fn external_has_membership<A: ExternalFamily>(
+        &self,
+        h: ProtocolHandle,
+        sg: Sg<A>,
+        ifid: IfId<A>,
+    ) -> bool {
+        A::handle_in(self, h).is_some_and(|ha| A::mgm_of(self).has_membership(ha, sg, ifid))
     }
 
     /// Runs `call` on the MGM of family `A` (API calls that need no protocol context, or
@@ -525,14 +546,17 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             external.missed_answers += 1;
             let (protocol_id, component_id) = (external.protocol_id, external.component_id);
             let deadline_ms = deadline.as_millis() as u64;
-            warn!(
-                protocol_id,
-                component_id,
-                query,
-                deadline_ms,
-                missed = external.missed_answers,
-                "external protocol missed its answer deadline: the documented default applied"
-            );
+            if external.missed_log.due(now) {
+                warn!(
+                    protocol_id,
+                    component_id,
+                    query,
+                    deadline_ms,
+                    missed = external.missed_answers,
+                    "external protocol missed its answer deadline: the documented default applied \
+                     (logged at most every 10 s; `mgmctl show protocols` counts every miss)"
+                );
+            }
             let protocol = self.protocol_name(protocol_id);
             self.monitor.publish(|| MonitorEvent::DeadlineMissed {
                 protocol,

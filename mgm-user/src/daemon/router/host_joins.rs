@@ -19,9 +19,11 @@
 //! join that fails other than by the API's call is counted (`host_join_failures`), logged,
 //! and retried with backoff (`host_joins_waiting_now`) for as long as it is wanted; one whose
 //! failure the full retry list refuses (`host_join_retries_refused`) is attempted again only
-//! when its interface's link changes. The set is bounded by the API's calls and the
-//! memberships IGMP and MLD accept downstream.
+//! when its interface's link changes. The set is bounded: the API holds at most
+//! [`MAX_API_HOST_JOINS`] (each is a socket, a descriptor of mgmd's), the proxy what IGMP and
+//! MLD accept downstream.
 use super::{
+    log_pace::LogPace,
     ports::HostJoin,
     retries::{Retries, RETRY_FIRST, RETRY_MAX},
     RouterCore, RouterIo,
@@ -61,6 +63,10 @@ impl Held {
 /// Failed host joins waiting for a retry at the most.
 pub(super) const HOST_JOIN_RETRIES: usize = 4096;
 
+/// Joins the API (`mgmctl join`) holds at the most, each a socket of mgmd's: one more is
+/// refused with 1003, counted (`host_joins_refused`) and logged at most once per 10 s.
+pub(super) const MAX_API_HOST_JOINS: usize = 1024;
+
 /// The router's host joins.
 #[derive(Debug)]
 pub(super) struct HostJoins {
@@ -69,6 +75,9 @@ pub(super) struct HostJoins {
     retries: Retries<HostJoin>,
     /// The API's joins that failed (the call's error).
     api_failures: u64,
+    /// The API's joins refused at [`MAX_API_HOST_JOINS`], and the pace of their log lines.
+    api_refused: u64,
+    api_refused_log: LogPace,
     /// How many times the proxy's wanted joins were recomputed.
     pub(super) proxy_recomputes: u64,
 }
@@ -79,6 +88,8 @@ impl Default for HostJoins {
             joins: BTreeMap::new(),
             retries: Retries::new(RETRY_FIRST, RETRY_MAX, HOST_JOIN_RETRIES),
             api_failures: 0,
+            api_refused: 0,
+            api_refused_log: LogPace::default(),
             proxy_recomputes: 0,
         }
     }
@@ -98,6 +109,28 @@ impl HostJoins {
     /// Joins that failed (the API's and the proxy's, first attempts and retries).
     pub(super) fn failures(&self) -> u64 {
         self.api_failures + self.retries.failures()
+    }
+
+    /// The API's joins refused at [`MAX_API_HOST_JOINS`].
+    pub(super) fn refused(&self) -> u64 {
+        self.api_refused
+    }
+
+    /// The refusal of one more of the API's joins at `now`: counted and logged at its pace.
+    fn refuse_api(&mut self, now: Instant) -> Response {
+        self.api_refused += 1;
+        if self.api_refused_log.due(now) {
+            warn!(
+                limit = MAX_API_HOST_JOINS,
+                refused = self.api_refused,
+                "host join refused: the API holds as many as it may (counted in \
+                 host_joins_refused; logged at most every 10 s)"
+            );
+        }
+        Response::error(
+            1003,
+            format!("mgmd holds {MAX_API_HOST_JOINS} joins of the API already: leave one first"),
+        )
     }
 
     /// Failed joins not retried because the retry list was full.
@@ -251,6 +284,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let held = joins.joins.get(&join).copied().unwrap_or_default();
         if held.api {
             return Response::error(183, "already joined");
+        }
+        if joins.joins.values().filter(|h| h.api).count() >= MAX_API_HOST_JOINS {
+            return joins.refuse_api(self.clock);
         }
         if held.joined.is_none() {
             if let Err(e) = self.io.host_join(&join) {

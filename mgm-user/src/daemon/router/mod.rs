@@ -27,6 +27,7 @@ mod host_joins;
 mod ifaces;
 mod igmp_glue;
 mod kernel_routes;
+mod log_pace;
 mod mld_glue;
 mod ownership;
 mod ports;
@@ -123,6 +124,8 @@ struct External {
     answer_deadline: Duration,
     /// Questions it left unanswered past the deadline (the default applied).
     missed_answers: u64,
+    /// The pace of the log lines about its missed answers.
+    missed_log: log_pace::LogPace,
     events: Box<dyn EventSink>,
 }
 

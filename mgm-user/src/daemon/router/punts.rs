@@ -216,6 +216,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         out.insert("punt_waiting_now".into(), self.punt_retries.len() as u64);
         out.insert("punt_retries_refused".into(), self.punt_retries.refused());
         out.insert("host_join_failures".into(), self.host_joins.failures());
+        out.insert("host_joins_refused".into(), self.host_joins.refused());
         out.insert(
             "host_join_retries_refused".into(),
             self.host_joins.retries_refused(),

@@ -27,8 +27,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             .cloned()
             .collect();
         let new_routes: BTreeSet<StaticRoute> = new.routes.iter().cloned().collect();
+        // Interfaces leave service under the configuration they entered it with, so that the
+        // protocol that took them releases them (an `owner` changed to "external" frees them).
         let old_ifaces = self.config.interfaces.clone();
-        self.config.interfaces = new.interfaces.clone();
         for gone in old_ifaces.iter().filter(|o| {
             !new.interfaces
                 .iter()
@@ -37,25 +38,35 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             self.take_out_of_service(&gone.name);
         }
         let links: Vec<Link> = self.links.values().cloned().collect();
-        for link in links {
+        let mut restarted = Vec::new();
+        for link in &links {
+            let Some(cfg) = new.interface(&link.name) else {
+                continue;
+            };
+            let changed = old_ifaces
+                .iter()
+                .find(|o| o.name == link.name)
+                .is_none_or(|o| o != cfg && !o.differs_only_in_place(cfg));
+            if changed && link.up {
+                self.take_out_of_service(&link.name);
+                restarted.push(link);
+            }
+        }
+        self.config.interfaces = new.interfaces.clone();
+        for link in &links {
             let old = old_ifaces.iter().find(|o| o.name == link.name);
             if let (Some(old), Some(new)) = (old, new.interface(&link.name)) {
                 if old != new && old.differs_only_in_place(new) {
                     self.retune_igmp(link.ifindex, new);
                     self.retune_mld(link.ifindex, new);
                     if self.active.contains_key(&link.name) {
-                        self.configure_backend_iface(&link);
+                        self.configure_backend_iface(link);
                     }
-                    continue;
                 }
             }
-            let changed = !old_ifaces
-                .iter()
-                .any(|o| Some(o) == new.interface(&link.name));
-            if changed && new.interface(&link.name).is_some() && link.up {
-                self.take_out_of_service(&link.name);
-                self.bring_into_service(&link);
-            }
+        }
+        for link in restarted {
+            self.bring_into_service(link);
         }
         // Added first: a flow that an edited route keeps feeding never loses its interfaces.
         for route in new_routes.difference(&old_routes) {

@@ -26,6 +26,7 @@ use std::{
 mod addresses;
 mod forwarding;
 mod handover;
+mod hostile_clients;
 mod mfe_stats;
 mod mirror;
 mod proxy;

@@ -115,3 +115,42 @@ fn a_reload_changing_the_igmp_and_mld_versions_keeps_the_interface_in_service() 
         "a general query in each new version at once"
     );
 }
+
+#[test]
+fn a_reload_leaving_an_interface_to_external_protocols_releases_it_in_both_mgms() {
+    let t0 = Instant::now();
+    let mut core = core(external_config(false, ROUTE_TO_RCV1), t0);
+    let rcv2 = crate::api::proto::ApiIfId::index(RCV2);
+    assert!(
+        matches!(
+            core.external_protocol_on_interface(rcv2),
+            Response::Owner { .. }
+        ),
+        "rcv2 is the static protocol's"
+    );
+
+    core.reload(external_config(true, ROUTE_TO_RCV1), t0);
+    assert!(
+        matches!(
+            core.external_protocol_on_interface(rcv2),
+            Response::Error { code: 1168, .. }
+        ),
+        "nobody owns rcv2 in the IPv4 MGM: {:?}",
+        core.external_protocol_on_interface(rcv2)
+    );
+    let (events, _received) = std::sync::mpsc::channel();
+    let h = core
+        .register_external(
+            PIM,
+            0,
+            mgm::CallbackSet::RPF,
+            mgm::ClientOptions::default(),
+            events,
+        )
+        .expect("registered");
+    assert_eq!(
+        core.external_take(h, rcv2),
+        Response::Ok,
+        "a protocol takes rcv2 in both MGMs"
+    );
+}

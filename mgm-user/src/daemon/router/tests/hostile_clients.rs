@@ -1,0 +1,229 @@
+//! What a hostile or broken API client can make mgmd hold and log: an external protocol's
+//! memberships and the API's host joins are bounded, refusals and unanswered questions logged
+//! once per interval.
+use super::*;
+use crate::{
+    api::proto::{ApiIfId, ApiSg, Request},
+    daemon::{api_calls, dispatch, mfe_rates::MfeRates, pins::Pins},
+};
+use std::collections::HashMap;
+
+/// Calls of one connection through the API dispatch.
+struct Connection {
+    reporting: dispatch::Reporting<'static>,
+    sessions: HashMap<u64, mgm::ProtocolHandle>,
+    events: std::sync::mpsc::Sender<Event>,
+    _received: std::sync::mpsc::Receiver<Event>,
+}
+
+impl Connection {
+    fn new() -> Self {
+        let (events, _received) = std::sync::mpsc::channel();
+        Connection {
+            reporting: dispatch::Reporting {
+                pins: Pins::unpinned(),
+                rates: MfeRates::default(),
+                config: Box::new(dispatch::NoConfigFile),
+            },
+            sessions: HashMap::new(),
+            events,
+            _received,
+        }
+    }
+
+    fn call(&mut self, core: &mut Core, request: Request, now: Instant) -> Response {
+        dispatch::handle(
+            core,
+            &mut self.reporting,
+            &mut self.sessions,
+            1,
+            request,
+            self.events.clone(),
+            now,
+        )
+    }
+}
+
+fn join(group: Ipv4Addr) -> Request {
+    Request::AddMembership {
+        sg: ApiSg {
+            source: Ipv4Addr::UNSPECIFIED.into(),
+            group: group.into(),
+        },
+        ifid: ApiIfId::index(RCV2),
+        flags: 1,
+        masks: None,
+    }
+}
+
+fn refused(core: &mut Core, api: &mut Connection) -> u64 {
+    match api.call(core, Request::Stats, Instant::now()) {
+        Response::Stats { counters } => counters["api_memberships_refused"],
+        other => panic!("stats: {other:?}"),
+    }
+}
+
+#[test]
+fn external_protocols_hold_a_bounded_number_of_memberships() {
+    let t0 = Instant::now();
+    let mut io = FakeIo::default();
+    io.existing.insert(RCV2);
+    let mut core = core_on(
+        external_config(true, ROUTE_TO_RCV1),
+        FakeBackend::default(),
+        io,
+        t0,
+    );
+    let mut api = Connection::new();
+    let registered = api.call(
+        &mut core,
+        Request::Register {
+            protocol_id: PIM,
+            component_id: 0,
+            callbacks: Vec::new(),
+            answer_deadline_ms: None,
+            rpf_reject: false,
+        },
+        t0,
+    );
+    assert!(
+        matches!(registered, Response::Registered { .. }),
+        "{registered:?}"
+    );
+    let take = Request::TakeInterface {
+        ifid: ApiIfId::index(RCV2),
+    };
+    assert_eq!(api.call(&mut core, take, t0), Response::Ok);
+    let group = |i: usize| Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 8, 0, 0)) + i as u32);
+
+    for i in 0..api_calls::MAX_API_MEMBERSHIPS {
+        assert_eq!(api.call(&mut core, join(group(i)), t0), Response::Ok, "{i}");
+    }
+    let before = refused(&mut core, &mut api);
+    let beyond = group(api_calls::MAX_API_MEMBERSHIPS);
+    match api.call(&mut core, join(beyond), t0) {
+        Response::Error {
+            code: 1003,
+            message,
+        } => {
+            assert!(message.contains("65536 memberships"), "{message}")
+        }
+        other => panic!("one membership beyond the bound is refused: {other:?}"),
+    }
+    assert_eq!(refused(&mut core, &mut api), before + 1, "and counted");
+    assert_eq!(
+        api.call(&mut core, join(group(0)), t0),
+        Response::Ok,
+        "one held already is no new one"
+    );
+    let leave = Request::DeleteMembership {
+        sg: ApiSg {
+            source: Ipv4Addr::UNSPECIFIED.into(),
+            group: group(0).into(),
+        },
+        ifid: ApiIfId::index(RCV2),
+        flags: 1,
+        masks: None,
+    };
+    assert_eq!(api.call(&mut core, leave, t0), Response::Ok);
+    assert_eq!(
+        api.call(&mut core, join(beyond), t0),
+        Response::Ok,
+        "room again once one is deleted"
+    );
+}
+
+/// A log writer the tests read back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines_with(&self, words: &str) -> usize {
+        let text = String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned();
+        text.lines().filter(|l| l.contains(words)).count()
+    }
+}
+
+#[test]
+fn the_apis_host_joins_are_bounded_counted_and_their_refusals_logged_once() {
+    use crate::daemon::router::host_joins::MAX_API_HOST_JOINS;
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    let group = |i: usize| {
+        IpAddr::V4(Ipv4Addr::from(
+            u32::from(Ipv4Addr::new(239, 30, 0, 0)) + i as u32,
+        ))
+    };
+    for i in 0..MAX_API_HOST_JOINS {
+        assert_eq!(core.host_join("rcv1".into(), group(i), None), Response::Ok);
+    }
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..3 {
+            match core.host_join("rcv1".into(), group(MAX_API_HOST_JOINS + i), None) {
+                Response::Error { code: 1003, .. } => {}
+                other => panic!("a join beyond the bound: {other:?}"),
+            }
+        }
+    });
+    assert_eq!(core.io.joins.len(), MAX_API_HOST_JOINS, "no socket beyond");
+    assert_eq!(core.counters()["host_joins_refused"], 3);
+    assert_eq!(log.lines_with("host join refused"), 1);
+    assert_eq!(core.host_leave("rcv1".into(), group(0), None), Response::Ok);
+    assert_eq!(
+        core.host_join("rcv1".into(), group(MAX_API_HOST_JOINS), None),
+        Response::Ok,
+        "room again once one is left"
+    );
+}
+
+#[test]
+fn a_protocol_that_answers_nothing_is_logged_once_per_interval_not_per_question() {
+    const FLOWS: u8 = 200;
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let t0 = Instant::now();
+    let core = tracing::subscriber::with_default(subscriber, || {
+        let mut core = core(external_config(false, ROUTE_TO_RCV1), t0);
+        let (_h, _events) =
+            register_taking_up0(&mut core, mgm::CallbackSet::RPF, Default::default());
+        for i in 0..FLOWS {
+            miss_of(
+                &mut core,
+                Sg::new(sg().source, Ipv4Addr::new(239, 9, 0, i)),
+                UP0,
+                t0,
+            );
+        }
+        core.housekeeping(t0 + Duration::from_secs(2));
+        core
+    });
+    let missed = core
+        .protocols()
+        .into_iter()
+        .find(|r| r.protocol_id == PIM)
+        .expect("PIM's row")
+        .missed_answers;
+    assert_eq!(missed, u64::from(FLOWS), "every miss counted");
+    let lines = log.lines_with("missed its answer deadline");
+    assert_eq!(lines, 1, "one line for {FLOWS} misses");
+}
