@@ -10,7 +10,8 @@ use std::{
     io::{Read, Write},
     os::unix::{net::UnixListener, process::ExitStatusExt},
     path::PathBuf,
-    process::Command,
+    process::{Command, Stdio},
+    time::Duration,
 };
 use support::{path_str, MGMCTL, MGMD};
 
@@ -175,6 +176,50 @@ fn mgmctl_exit_codes_tell_bad_usage_from_an_unreachable_daemon() -> Result<()> {
         "no daemon: {code:?} {stderr}"
     );
     Ok(())
+}
+
+#[test]
+fn mgmctl_gives_up_on_a_silent_mgmd_after_its_timeout_monitor_included() -> Result<()> {
+    // A stand-in for a stuck mgmd: its socket takes connections (the backlog) and never
+    // answers.
+    let socket = std::env::temp_dir().join(format!("mgm-cli-{}-stuck.sock", std::process::id()));
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket)?;
+    let result = (|| -> Result<()> {
+        for command in [&["show", "status"][..], &["monitor"]] {
+            let mut child = Command::new(MGMCTL)
+                .args(["--socket", path_str(&socket)?, "--timeout", "0.5"])
+                .args(command)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            // Bounded: a mgmctl that waits for ever is killed and fails the test.
+            let status = support::wait_for("mgmctl to give up", Duration::from_secs(60), || {
+                Ok(child.try_wait()?)
+            });
+            let status = match status {
+                Ok(status) => status,
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(e.context(format!("mgmctl {command:?} waited past its --timeout")));
+                }
+            };
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .map(|mut e| e.read_to_string(&mut stderr));
+            ensure!(
+                status.code() == Some(3) && stderr.contains("did not answer within 0.5 s"),
+                "mgmctl {command:?}: {status:?} {stderr}"
+            );
+        }
+        Ok(())
+    })();
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
+    result
 }
 
 #[test]

@@ -119,6 +119,30 @@ fn under_ip_netns_exec_mgmd_pins_in_the_hosts_bpffs_and_survives_kill_9() -> Res
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
+fn under_ip_netns_exec_a_detaching_stop_removes_the_pins_in_the_hosts_bpffs() -> Result<()> {
+    host_bpffs()?;
+    let lab = Lab::star(1)?;
+    let dir = PathBuf::from(format!("/sys/fs/bpf/mgm/net-{}", router_netns(&lab)?));
+    let _removed = Removed(dir.clone());
+    // Default pin settings and `on_stop = "detach"` (the default).
+    let mgmd = Mgmd::start_with_default_pins(lab, &config())?;
+    assert!(dir.join("MFES").exists(), "{} holds no pins", dir.display());
+    signal_pid(mgmd.pid(), libc::SIGTERM)?;
+    wait_exited(mgmd.pid())?;
+    ensure!(
+        !dir.exists(),
+        "a detaching stop left {} behind: {:?}",
+        dir.display(),
+        std::fs::read_dir(&dir)?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn without_a_bpffs_that_outlives_it_mgmd_refuses_to_start() -> Result<()> {
     let lab = Lab::star(1)?;
     let dir = std::env::temp_dir().join(format!("{}-nobpffs", lab.prefix()));

@@ -28,7 +28,7 @@ impl From<ApiSg> for MonitorSg {
 pub enum MonitorEvent {
     /// The MGM called a protocol (built-in or external); built-in answers come with it.
     Callback {
-        /// The recipient ("igmp", "static", "proxy", "external:0x...").
+        /// The recipient ("igmp", "mld", "static", "proxy", "kernel", "external:0x...").
         protocol: String,
         /// Its component id.
         component_id: u32,

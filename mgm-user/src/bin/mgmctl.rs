@@ -107,7 +107,8 @@ enum Command {
 enum Show {
     /// Daemon version, attached interfaces, and whether and where the data plane is pinned.
     Status,
-    /// Data-plane counters: every drop and punt by reason.
+    /// Counters by name: every drop, punt and refusal by reason (data plane, hold queues,
+    /// backend, API), and the tables' sizes now (`*_now`).
     Stats,
     /// Managed interfaces: ifindex, state, XDP mode, IGMP, MLD, owner.
     Interfaces,
@@ -234,7 +235,7 @@ fn main() -> ExitCode {
     };
     let socket = args.socket.unwrap_or_else(mgm_user::api::default_socket);
     if request == Request::Monitor {
-        return runtime.block_on(monitor(&socket, args.json));
+        return runtime.block_on(monitor(&socket, args.json, timeout));
     }
     let ask = || -> Result<Response, ExitCode> {
         let response = runtime.block_on(async {
@@ -250,18 +251,8 @@ fn main() -> ExitCode {
                 Err(ExitCode::from(1))
             }
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => {
-                eprintln!("mgmctl: cannot reach mgmd at {}: {e}", socket.display());
-                Err(ExitCode::from(3))
-            }
-            Err(_) => {
-                eprintln!(
-                    "mgmctl: mgmd at {} did not answer within {} s (--timeout)",
-                    socket.display(),
-                    args.timeout
-                );
-                Err(ExitCode::from(3))
-            }
+            Ok(Err(e)) => Err(unreachable(&socket, &e)),
+            Err(_) => Err(silent(&socket, timeout)),
         }
     };
     match watch {
@@ -323,9 +314,26 @@ fn watch_tables(
     }
 }
 
-/// `mgmctl monitor`: prints the monitor stream until mgmd goes away (exit code 3).
-async fn monitor(socket: &Path, json: bool) -> ExitCode {
-    let stream = async {
+/// mgmd cannot be reached: exit code 3.
+fn unreachable(socket: &Path, error: &mgm_user::api::WireError) -> ExitCode {
+    eprintln!("mgmctl: cannot reach mgmd at {}: {error}", socket.display());
+    ExitCode::from(3)
+}
+
+/// mgmd gave no answer within `--timeout`: exit code 3.
+fn silent(socket: &Path, timeout: Duration) -> ExitCode {
+    eprintln!(
+        "mgmctl: mgmd at {} did not answer within {} s (--timeout)",
+        socket.display(),
+        timeout.as_secs_f64()
+    );
+    ExitCode::from(3)
+}
+
+/// `mgmctl monitor`: subscribes within `timeout` (exit code 3 otherwise), then prints the
+/// monitor stream until mgmd goes away (exit code 3).
+async fn monitor(socket: &Path, json: bool, timeout: Duration) -> ExitCode {
+    let subscribe = async {
         let mut client = Client::connect(socket).await?;
         // Interfaces by name (as they are now; others print as ifN).
         let names: std::collections::HashMap<u32, String> =
@@ -335,8 +343,16 @@ async fn monitor(socket: &Path, json: bool) -> ExitCode {
                 }
                 _ => Default::default(),
             };
-        let name = |i: u32| names.get(&i).cloned().unwrap_or_else(|| format!("if{i}"));
         client.call(&Request::Monitor).await?;
+        Ok::<_, mgm_user::api::WireError>((client, names))
+    };
+    let (mut client, names) = match tokio::time::timeout(timeout, subscribe).await {
+        Ok(Ok(subscribed)) => subscribed,
+        Ok(Err(e)) => return unreachable(socket, &e),
+        Err(_) => return silent(socket, timeout),
+    };
+    let name = |i: u32| names.get(&i).cloned().unwrap_or_else(|| format!("if{i}"));
+    let stream = async {
         loop {
             let event = client.next_monitored().await?;
             if json {
@@ -374,7 +390,7 @@ fn print_table(response: Response) {
             }
         }
         Response::Stats { counters } => {
-            outln!("{:<24} {:>14}", "COUNTER", "PACKETS");
+            outln!("{:<24} {:>14}", "COUNTER", "VALUE");
             for (name, value) in counters {
                 outln!("{name:<24} {value:>14}");
             }

@@ -12,7 +12,7 @@ use std::{path::PathBuf, process::ExitCode};
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Configuration file (TOML; see the README).
+    /// Configuration file (TOML; see mgmd.toml(5)).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
     /// Serve this interface with default settings (repeat for several), besides the

@@ -7,7 +7,7 @@
 //! enabled = true                     # off when the table is absent or this is false
 //! table = 253                        # the kernel's IPv4 multicast routing table (ipmr's default)
 //! table6 = 254                       # the kernel's IPv6 one (ip6mr's default)
-//! interfaces = ["eth0", "eth1"]      # default: every configured interface
+//! interfaces = ["eth0", "eth1"]      # default: every interface not left to an external protocol
 //! sample_interval_s = 5              # one packet per entry goes to the kernel this often (1..=30)
 //! heartbeat_timeout_s = 3            # without mgmd for this long, the kernel forwards (2..=60)
 //! ```

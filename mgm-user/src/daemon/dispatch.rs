@@ -68,6 +68,13 @@ pub(super) struct Reporting<'a> {
     pub(super) config: Box<dyn ConfigSource + Send + 'a>,
 }
 
+impl Reporting<'_> {
+    /// Ends the reporting (its configuration source first), keeping the pins.
+    pub(super) fn into_pins(self) -> Pins {
+        self.pins
+    }
+}
+
 /// Where a reload's configuration comes from: mgmd re-reads its file and applies the
 /// `[daemon]` settings the router does not hold (scheduling, API access).
 pub(super) trait ConfigSource {

@@ -176,6 +176,12 @@ async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
         "Packets held now for entries being created",
         &[],
     )?;
+    let levels = f.gauge(
+        "state",
+        "Sizes and waits now by counter name: the show stats names ending in _now (entries, \
+         retries waiting, unserved queues)",
+        &["counter"],
+    )?;
     let veths = f.gauge(
         "veth",
         "veths in service: peer_ready (1/0), xdp_lost (copies counted as sent the veth never \
@@ -185,6 +191,8 @@ async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
     for (name, value) in &state.counters {
         if name == "hold_queued_now" {
             queued.with_label_values(&[] as &[&str]).set(gauge(*value));
+        } else if name.ends_with("_now") {
+            levels.with_label_values(&[name]).set(gauge(*value));
         } else if let Some((interface, counter)) = veth_counter(name) {
             veths
                 .with_label_values(&[interface, counter])

@@ -310,12 +310,16 @@ pub async fn run(options: Options) -> Result<()> {
     }
     notify::stopping();
     creation.stop();
-    drop(reporting);
+    // The pins outlive the stop: under `ip netns exec` they hold what reaches the pin
+    // directory (the host's bpffs, through a descriptor), which `on_stop = "detach"` removes,
+    // and the claim on it, so that no other mgmd takes it over before.
+    let pins = reporting.into_pins();
     server.stop();
     if let Some(metrics) = metrics {
         metrics.abort();
     }
     shared.router().shutdown();
+    drop(pins);
     Ok(())
 }
 

@@ -12,12 +12,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Applies a reloaded configuration: only what changed is touched.
     pub fn reload(&mut self, mut new: Config, now: Instant) {
         self.advance(now);
-        if new.mirror != self.config.mirror {
-            warn!(
-                "reload: [mirror] changes take effect at the next start; keeping the running one"
-            );
-            new.mirror = self.config.mirror.clone();
-        }
+        self.keep_start_only_settings(&mut new);
         let old_routes: BTreeSet<StaticRoute> = self
             .builtins
             .statics
@@ -80,5 +75,36 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.config = new;
         self.follow_proxy_interfaces();
         self.drive();
+    }
+
+    /// Keeps in `new` the running values of what mgmd reads only at start (the pins, the
+    /// MFE table's lifetime and bounds, the metrics listener, the mirror), with a warning
+    /// naming each that the reloaded file changes, so that a reload never ignores one silently.
+    fn keep_start_only_settings(&self, new: &mut Config) {
+        let running = &self.config;
+        let (old, daemon) = (&running.daemon, &new.daemon);
+        let changed = [
+            ("daemon.bpffs", old.bpffs != daemon.bpffs),
+            ("daemon.unpinned", old.unpinned != daemon.unpinned),
+            (
+                "daemon.mfe_lifetime_s",
+                old.mfe_lifetime_s != daemon.mfe_lifetime_s,
+            ),
+            (
+                "daemon.max_negative_entries",
+                old.max_negative_entries != daemon.max_negative_entries,
+            ),
+            ("[metrics]", running.metrics != new.metrics),
+            ("[mirror]", running.mirror != new.mirror),
+        ];
+        for (key, _) in changed.iter().filter(|(_, changed)| *changed) {
+            warn!("reload: {key} changes take effect at the next start; keeping the running value");
+        }
+        new.daemon.bpffs = old.bpffs.clone();
+        new.daemon.unpinned = old.unpinned;
+        new.daemon.mfe_lifetime_s = old.mfe_lifetime_s;
+        new.daemon.max_negative_entries = old.max_negative_entries;
+        new.metrics = running.metrics.clone();
+        new.mirror = running.mirror.clone();
     }
 }

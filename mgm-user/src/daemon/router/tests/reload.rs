@@ -154,3 +154,40 @@ fn a_reload_leaving_an_interface_to_external_protocols_releases_it_in_both_mgms(
         "a protocol takes rcv2 in both MGMs"
     );
 }
+
+#[test]
+fn a_reload_keeps_what_mgmd_reads_only_at_start() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    let running = core.config.clone();
+    let mut changed = config(&["rcv2"]);
+    changed.daemon.mfe_lifetime_s = 60;
+    changed.daemon.max_negative_entries = 10;
+    changed.daemon.bpffs = "/sys/fs/bpf/elsewhere".into();
+    changed.daemon.unpinned = !running.daemon.unpinned;
+    changed.metrics = Some(Default::default());
+    changed.daemon.adopt_window_s = 30;
+    core.reload(changed, t0);
+    let d = &core.config.daemon;
+    assert_eq!(
+        (
+            d.mfe_lifetime_s,
+            d.max_negative_entries,
+            d.bpffs.as_str(),
+            d.unpinned
+        ),
+        (
+            running.daemon.mfe_lifetime_s,
+            running.daemon.max_negative_entries,
+            running.daemon.bpffs.as_str(),
+            running.daemon.unpinned
+        ),
+        "start-only settings keep their running values"
+    );
+    assert_eq!(
+        core.config.metrics, None,
+        "the metrics listener is not moved"
+    );
+    assert_eq!(d.adopt_window_s, 30, "the rest of the file applies");
+    assert_eq!(core.routes(), ["up0 * 239.7.0.0/16 rcv2"], "routes too");
+}
