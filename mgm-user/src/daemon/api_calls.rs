@@ -43,23 +43,37 @@ pub const MAX_API_MEMBERSHIPS: usize = 65_536;
 pub struct Refusals {
     /// `mgmctl show stats` names: IPv4, IPv6.
     names: [&'static str; 2],
+    /// The bound, and the log line of a refusal at it.
+    limit: usize,
+    logged: &'static str,
     counts: [AtomicU64; 2],
     log: LogThrottle,
 }
 
 impl Refusals {
-    const fn new(names: [&'static str; 2]) -> Self {
+    const fn new(names: [&'static str; 2], limit: usize, logged: &'static str) -> Self {
         Refusals {
             names,
+            limit,
+            logged,
             counts: [AtomicU64::new(0), AtomicU64::new(0)],
             log: LogThrottle::new(),
         }
     }
 
-    /// Counts a refusal in `family`: the count so far when a log line is due.
-    fn refuse(&self, family: ApiFamily) -> Option<u64> {
+    /// Counts a refusal to protocol `h` in `family`, and logs it when a log line is due.
+    fn refuse(&self, family: ApiFamily, h: ProtocolHandle) {
         let refused = self.counts[family as usize].fetch_add(1, Ordering::Relaxed) + 1;
-        self.log.due().then_some(refused)
+        if self.log.due() {
+            warn!(
+                protocol = h.raw(),
+                family = family.name(),
+                limit = self.limit,
+                refused,
+                "{}",
+                self.logged
+            );
+        }
     }
 
     /// The counters, as `mgmctl show stats` names them.
@@ -70,25 +84,23 @@ impl Refusals {
 
 /// Group enumeration starts refused at [`MAX_OPEN_ENUMERATIONS`] (named as the MFE tables'
 /// `mfe_refused` and `mfe6_refused` are).
-pub static ENUMERATIONS: Refusals =
-    Refusals::new(["api_enumerations_refused", "api_enumerations6_refused"]);
+pub static ENUMERATIONS: Refusals = Refusals::new(
+    ["api_enumerations_refused", "api_enumerations6_refused"],
+    MAX_OPEN_ENUMERATIONS,
+    "group enumeration refused: too many open (end some first)",
+);
 
 /// New memberships refused at [`MAX_API_MEMBERSHIPS`].
-pub static MEMBERSHIPS: Refusals =
-    Refusals::new(["api_memberships_refused", "api_memberships6_refused"]);
+pub static MEMBERSHIPS: Refusals = Refusals::new(
+    ["api_memberships_refused", "api_memberships6_refused"],
+    MAX_API_MEMBERSHIPS,
+    "membership refused: the external protocols hold as many as they may (delete some first)",
+);
 
 /// The refusal of a new membership of protocol `h` in the MGM of family `A`, at
 /// [`MAX_API_MEMBERSHIPS`].
 pub fn membership_refused<A: ApiAddress>(h: ProtocolHandle) -> Response {
-    if let Some(refused) = MEMBERSHIPS.refuse(A::FAMILY) {
-        warn!(
-            protocol = h.raw(),
-            family = A::FAMILY.name(),
-            limit = MAX_API_MEMBERSHIPS,
-            refused,
-            "membership refused: the external protocols hold as many as they may (delete some first)"
-        );
-    }
+    MEMBERSHIPS.refuse(A::FAMILY, h);
     Response::error(
         win32::ERROR_CAN_NOT_COMPLETE,
         format!(
@@ -185,15 +197,7 @@ pub fn group_enumeration_start<A: ApiAddress>(
         }
     };
     if mgm.group_enumerations_of(h) >= MAX_OPEN_ENUMERATIONS {
-        if let Some(refused) = ENUMERATIONS.refuse(A::FAMILY) {
-            warn!(
-                protocol = h.raw(),
-                family = A::FAMILY.name(),
-                limit = MAX_OPEN_ENUMERATIONS,
-                refused,
-                "group enumeration refused: too many open (end some first)"
-            );
-        }
+        ENUMERATIONS.refuse(A::FAMILY, h);
         return Response::error(
             win32::ERROR_CAN_NOT_COMPLETE,
             format!("{MAX_OPEN_ENUMERATIONS} group enumerations are open already; end one first"),

@@ -24,6 +24,7 @@ use std::{
 };
 
 mod addresses;
+mod api_connection;
 mod forwarding;
 mod handover;
 mod hostile_clients;

@@ -1,48 +1,12 @@
 //! What a hostile or broken API client can make mgmd hold and log: an external protocol's
 //! memberships and the API's host joins are bounded, refusals and unanswered questions logged
 //! once per interval.
+use super::api_connection::ApiConnection;
 use super::*;
 use crate::{
     api::proto::{ApiIfId, ApiSg, Request},
-    daemon::{api_calls, dispatch, mfe_rates::MfeRates, pins::Pins},
+    daemon::api_calls,
 };
-use std::collections::HashMap;
-
-/// Calls of one connection through the API dispatch.
-struct Connection {
-    reporting: dispatch::Reporting<'static>,
-    sessions: HashMap<u64, mgm::ProtocolHandle>,
-    events: std::sync::mpsc::Sender<Event>,
-    _received: std::sync::mpsc::Receiver<Event>,
-}
-
-impl Connection {
-    fn new() -> Self {
-        let (events, _received) = std::sync::mpsc::channel();
-        Connection {
-            reporting: dispatch::Reporting {
-                pins: Pins::unpinned(),
-                rates: MfeRates::default(),
-                config: Box::new(dispatch::NoConfigFile),
-            },
-            sessions: HashMap::new(),
-            events,
-            _received,
-        }
-    }
-
-    fn call(&mut self, core: &mut Core, request: Request, now: Instant) -> Response {
-        dispatch::handle(
-            core,
-            &mut self.reporting,
-            &mut self.sessions,
-            1,
-            request,
-            self.events.clone(),
-            now,
-        )
-    }
-}
 
 fn join(group: Ipv4Addr) -> Request {
     Request::AddMembership {
@@ -56,7 +20,7 @@ fn join(group: Ipv4Addr) -> Request {
     }
 }
 
-fn refused(core: &mut Core, api: &mut Connection) -> u64 {
+fn refused(core: &mut Core, api: &mut ApiConnection) -> u64 {
     match api.call(core, Request::Stats, Instant::now()) {
         Response::Stats { counters } => counters["api_memberships_refused"],
         other => panic!("stats: {other:?}"),
@@ -74,7 +38,7 @@ fn external_protocols_hold_a_bounded_number_of_memberships() {
         io,
         t0,
     );
-    let mut api = Connection::new();
+    let mut api = ApiConnection::new();
     let registered = api.call(
         &mut core,
         Request::Register {

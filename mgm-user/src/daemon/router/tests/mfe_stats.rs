@@ -1,49 +1,12 @@
 //! The `MgmGetMfeStats` calls through the API dispatch: a call reads the counters of the entries
 //! its buffer can hold, never the whole table; the records carry the fast path's counters; and
 //! the periodic walk's slices.
+use super::api_connection::ApiConnection;
 use super::*;
 use crate::{
     api::proto::{ApiRecord, Request},
-    daemon::{api_calls::MAX_API_BUFFER, dispatch, mfe_rates::MfeRates, pins::Pins},
+    daemon::api_calls::MAX_API_BUFFER,
 };
-use std::collections::HashMap;
-
-/// Serves API requests to a core as mgmd's dispatch does, on one connection.
-struct Api {
-    sessions: HashMap<u64, mgm::ProtocolHandle>,
-    reporting: dispatch::Reporting<'static>,
-    events: std::sync::mpsc::Sender<Event>,
-    /// Kept open, so that the connection counts as alive.
-    _received: std::sync::mpsc::Receiver<Event>,
-}
-
-impl Api {
-    fn new() -> Self {
-        let (events, _received) = std::sync::mpsc::channel();
-        Api {
-            sessions: HashMap::new(),
-            reporting: dispatch::Reporting {
-                pins: Pins::unpinned(),
-                rates: MfeRates::default(),
-                config: Box::new(dispatch::NoConfigFile),
-            },
-            events,
-            _received,
-        }
-    }
-
-    fn call(&mut self, core: &mut Core, request: Request, now: Instant) -> Response {
-        dispatch::handle(
-            core,
-            &mut self.reporting,
-            &mut self.sessions,
-            1,
-            request,
-            self.events.clone(),
-            now,
-        )
-    }
-}
 
 #[test]
 fn a_stats_call_reads_the_counters_its_buffer_can_hold_and_never_the_whole_table() {
@@ -54,7 +17,7 @@ fn a_stats_call_reads_the_counters_its_buffer_can_hold_and_never_the_whole_table
     for group in &groups {
         miss_of(&mut core, Sg::new(sg().source, *group), UP0, t0);
     }
-    let mut api = Api::new();
+    let mut api = ApiConnection::new();
     let mut call = |core: &mut Core, request, now| match api.call(core, request, now) {
         Response::Buffer {
             status,
@@ -179,7 +142,7 @@ fn the_records_give_each_outgoing_interfaces_dropped_copies_as_its_out_discards(
         .collect();
     assert_eq!(shown, [("rcv1".to_owned(), 0), ("rcv2".to_owned(), 6)]);
 
-    let mut api = Api::new();
+    let mut api = ApiConnection::new();
     for flags in [0, 2] {
         let request = Request::GetMfeStats {
             source: sg().source.into(),
