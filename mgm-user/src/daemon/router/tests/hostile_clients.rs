@@ -112,6 +112,17 @@ impl std::io::Write for Captured {
 }
 
 impl Captured {
+    /// A log to read back, and the subscriber that writes into it.
+    fn subscriber() -> (Self, impl tracing::Subscriber + Send + Sync) {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (log, subscriber)
+    }
+
     fn lines_with(&self, words: &str) -> usize {
         let text = String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned();
         text.lines().filter(|l| l.contains(words)).count()
@@ -121,12 +132,7 @@ impl Captured {
 #[test]
 fn the_apis_host_joins_are_bounded_counted_and_their_refusals_logged_once() {
     use crate::daemon::router::host_joins::MAX_API_HOST_JOINS;
-    let log = Captured::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
+    let (log, subscriber) = Captured::subscriber();
     let t0 = Instant::now();
     let mut core = core(config(&["rcv1"]), t0);
     let group = |i: usize| {
@@ -159,12 +165,7 @@ fn the_apis_host_joins_are_bounded_counted_and_their_refusals_logged_once() {
 #[test]
 fn a_protocol_that_answers_nothing_is_logged_once_per_interval_not_per_question() {
     const FLOWS: u8 = 200;
-    let log = Captured::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
+    let (log, subscriber) = Captured::subscriber();
     let t0 = Instant::now();
     let core = tracing::subscriber::with_default(subscriber, || {
         let mut core = core(external_config(false, ROUTE_TO_RCV1), t0);
