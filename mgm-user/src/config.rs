@@ -6,6 +6,8 @@
 //!                                    # <bpffs>/net-<network namespace cookie>
 //! unpinned = false                   # true: run without pins when no bpffs can hold them
 //!                                    # (else mgmd refuses to start; see dataplane::bpffs)
+//! collect_stale_pins = true          # remove the pin directories of network namespaces that
+//!                                    # are gone (dataplane::stale_pins)
 //! api_socket = "/run/mgm/mgmd.sock"  # default: one per network namespace (api::default_socket)
 //! api_group = "mgm"                  # the socket's group (name or gid); default root's
 //! api_mode = "0660"                  # the socket's mode (octal)

@@ -12,6 +12,9 @@ pub struct DaemonConfig {
     /// Run without pins (forwarding stops with mgmd) instead of refusing to start when no
     /// bpffs can hold them.
     pub unpinned: bool,
+    /// Remove the pin directories of network namespaces that are gone (at start and every
+    /// minute; see `dataplane::stale_pins`).
+    pub collect_stale_pins: bool,
     /// Path of the API socket (`None`: [`crate::api::default_socket`], one per network
     /// namespace).
     pub api_socket: Option<String>,
@@ -73,6 +76,7 @@ impl Default for DaemonConfig {
         Self {
             bpffs: "/sys/fs/bpf/mgm".into(),
             unpinned: false,
+            collect_stale_pins: true,
             api_socket: None,
             api_group: None,
             api_mode: 0o660,
@@ -96,6 +100,7 @@ pub(super) struct RawDaemon {
     bpffs: Option<String>,
     #[serde(default)]
     unpinned: bool,
+    collect_stale_pins: Option<bool>,
     api_socket: Option<Spanned<String>>,
     api_group: Option<Spanned<GroupName>>,
     api_mode: Option<Spanned<String>>,
@@ -196,6 +201,7 @@ impl RawDaemon {
         Ok(DaemonConfig {
             bpffs: d.bpffs.unwrap_or(default.bpffs),
             unpinned: d.unpinned,
+            collect_stale_pins: d.collect_stale_pins.unwrap_or(default.collect_stale_pins),
             api_socket,
             api_group,
             api_mode,

@@ -147,6 +147,7 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
                     for refusals in [&api_calls::ENUMERATIONS, &api_calls::MEMBERSHIPS] {
                         counters.extend(refusals.counters().map(|(name, n)| (name.into(), n)));
                     }
+                    counters.extend(super::pins::counters().map(|(name, n)| (name.into(), n)));
                     counters.extend(router.veth_counters());
                     Response::Stats { counters }
                 }

@@ -106,7 +106,8 @@ pub async fn run(options: Options) -> Result<()> {
     if config.daemon.realtime_priority.is_some() {
         realtime::apply(config.daemon.realtime_priority)?;
     }
-    let (mut plane, pins) = pins::load_plane(&config.daemon, &config.interfaces).await?;
+    let (mut plane, mut pins) = pins::load_plane(&config.daemon, &config.interfaces).await?;
+    pins.collect_stale();
     forward_ebpf_logs(&mut plane);
     let reports = crate::dataplane::ReportReader::new(&mut plane)?;
     let igmp_io = match igmp_io::IgmpIo::open() {
@@ -180,6 +181,10 @@ pub async fn run(options: Options) -> Result<()> {
     let mut stats_slices = tokio::time::interval(STATS_SLICE_PAUSE);
     stats_slices.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    let mut collect_stale_pins = tokio::time::interval_at(
+        Instant::now() + pins::COLLECT_INTERVAL,
+        pins::COLLECT_INTERVAL,
+    );
     let mut reporting = dispatch::Reporting {
         pins,
         rates: mfe_rates::MfeRates::default(),
@@ -269,6 +274,7 @@ pub async fn run(options: Options) -> Result<()> {
                 }
             }
             _ = housekeeping.tick() => shared.router().housekeeping(now()),
+            _ = collect_stale_pins.tick() => reporting.pins.collect_stale(),
             _ = tokio::time::sleep_until(deadline) => shared.router().tick(now()),
             _ = watchdog_tick(&mut watchdog) => notify::watchdog_ping(),
             received = mirror_recv(mirror_watch.as_mut()) => {

@@ -39,7 +39,8 @@
 //! layout between versions needs the directory removed first. The directories must be the
 //! process's user's alone ([`pin_dir`]), and while the process runs it holds every link by its
 //! own descriptor as well, so a removed pin does not stop forwarding. Where the bpffs is found
-//! when the configured path is not one (under `ip netns exec`): [`bpffs`].
+//! when the configured path is not one (under `ip netns exec`): [`bpffs`]. The directories of
+//! namespaces that are gone are removed by [`stale_pins`].
 mod backend;
 mod bench_object;
 pub mod bpffs;
@@ -50,6 +51,7 @@ mod oif_sets;
 pub mod pin_dir;
 mod punt;
 mod reports;
+pub mod stale_pins;
 mod sys;
 mod xdp_backend;
 mod xsk;

@@ -94,6 +94,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 "daemon.max_negative_entries",
                 old.max_negative_entries != daemon.max_negative_entries,
             ),
+            (
+                "daemon.collect_stale_pins",
+                old.collect_stale_pins != daemon.collect_stale_pins,
+            ),
             ("[metrics]", running.metrics != new.metrics),
             ("[mirror]", running.mirror != new.mirror),
         ];
@@ -104,6 +108,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         new.daemon.unpinned = old.unpinned;
         new.daemon.mfe_lifetime_s = old.mfe_lifetime_s;
         new.daemon.max_negative_entries = old.max_negative_entries;
+        new.daemon.collect_stale_pins = old.collect_stale_pins;
         new.metrics = running.metrics.clone();
         new.mirror = running.mirror.clone();
     }

@@ -165,6 +165,7 @@ fn a_reload_keeps_what_mgmd_reads_only_at_start() {
     changed.daemon.max_negative_entries = 10;
     changed.daemon.bpffs = "/sys/fs/bpf/elsewhere".into();
     changed.daemon.unpinned = !running.daemon.unpinned;
+    changed.daemon.collect_stale_pins = !running.daemon.collect_stale_pins;
     changed.metrics = Some(Default::default());
     changed.daemon.adopt_window_s = 30;
     core.reload(changed, t0);
@@ -174,13 +175,15 @@ fn a_reload_keeps_what_mgmd_reads_only_at_start() {
             d.mfe_lifetime_s,
             d.max_negative_entries,
             d.bpffs.as_str(),
-            d.unpinned
+            d.unpinned,
+            d.collect_stale_pins
         ),
         (
             running.daemon.mfe_lifetime_s,
             running.daemon.max_negative_entries,
             running.daemon.bpffs.as_str(),
-            running.daemon.unpinned
+            running.daemon.unpinned,
+            running.daemon.collect_stale_pins
         ),
         "start-only settings keep their running values"
     );
