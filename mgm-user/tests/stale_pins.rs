@@ -1,0 +1,129 @@
+//! Root lab tests of the collection of stale pins: the pin directory of a network namespace
+//! deleted after its mgmd was killed (`kill -9`) is removed, logged and counted by the next
+//! mgmd started under the same bpffs directory (in another namespace), while that of a
+//! namespace that lives, whose mgmd was killed too, stays: its forwarding goes on, and its
+//! restarted mgmd adopts it.
+mod support;
+
+use anyhow::{ensure, Result};
+use mgm_user::{
+    lab::{delete_namespaces, lab_bpffs, Host, Lab},
+    netns::{presence, Identity, Presence},
+};
+use std::{net::Ipv4Addr, path::PathBuf, time::Duration};
+use support::{interfaces, path_str, signal_pid, wait_exited, wait_for, Mgmd};
+
+const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 9, 9, 9);
+
+/// up0 and rcv1, and a route for GROUP from up0 to rcv1.
+fn config() -> String {
+    format!(
+        "{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\"]\n",
+        interfaces(&[("up0", ""), ("rcv1", "")])
+    )
+}
+
+/// A bpffs directory of this run's alone (so that the collection sees only the pins this test
+/// made), removed with what is pinned in it when dropped, also when the test fails.
+struct Base(PathBuf);
+
+impl Base {
+    fn new(test: &str) -> Result<Self> {
+        Ok(Self(
+            PathBuf::from(lab_bpffs()?).join(format!("stale-pins-{}-{test}", std::process::id())),
+        ))
+    }
+
+    /// The pin directory of the router of `lab` and its namespace.
+    fn router_pins(&self, lab: &Lab) -> Result<(PathBuf, Identity)> {
+        let id = lab.in_ns(Host::Router, Identity::current)??;
+        Ok((self.0.join(format!("net-{}", id.cookie)), id))
+    }
+}
+
+impl Drop for Base {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// 50 packets from the source reach rcv1.
+fn delivers(mgmd: &mut Mgmd) -> Result<()> {
+    let listener = mgmd.listen(Host::Receiver(1), GROUP, 50, 30.0)?;
+    mgmd.send(Host::Source, GROUP, 50, 2)?;
+    let received = listener.finish()?;
+    ensure!(
+        received.is_complete(50),
+        "rcv1 got {} of 50",
+        received.seqs.len()
+    );
+    Ok(())
+}
+
+/// Starts mgmd on a new lab pinned under `base`, lets XDP forward GROUP from its pins alone,
+/// and kills it (`kill -9`); its pin directory and namespace.
+fn killed_while_forwarding(base: &Base) -> Result<(Mgmd, PathBuf, Identity)> {
+    let lab = Lab::star(1)?;
+    let (dir, id) = base.router_pins(&lab)?;
+    let mut mgmd = Mgmd::start_pinned_under(lab, &config(), path_str(&base.0)?)?;
+    ensure!(
+        dir.join(format!("netns-inode-{}", id.inode)).is_dir(),
+        "{} records no namespace",
+        dir.display()
+    );
+    // A stream long enough for the new entry's hold mode to end: XDP then forwards it.
+    let listener = mgmd.listen(Host::Receiver(1), GROUP, 1000, 60.0)?;
+    mgmd.send_in_background(Host::Source, GROUP, 1000, 5)?;
+    mgmd.wait_for_forwarded(SOURCE, GROUP, 20)?;
+    listener.finish()?;
+    signal_pid(mgmd.pid(), libc::SIGKILL)?;
+    wait_exited(mgmd.pid())?;
+    Ok((mgmd, dir, id))
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn the_pins_of_a_deleted_namespace_are_removed_and_those_of_a_live_one_kept() -> Result<()> {
+    let base = Base::new("deleted")?;
+    // Two namespaces whose mgmd was killed while XDP forwarded from its pins.
+    let (dead, dead_dir, dead_id) = killed_while_forwarding(&base)?;
+    let (mut live, live_dir, _) = killed_while_forwarding(&base)?;
+    // One of them is deleted: its pins stay behind.
+    delete_namespaces(&format!("{}-", dead.lab.prefix()))?;
+    wait_for(
+        "the deleted namespace to be gone",
+        Duration::from_secs(30),
+        || Ok(matches!(presence(dead_id), Presence::Gone).then_some(())),
+    )?;
+    ensure!(dead_dir.exists(), "nothing left pins behind");
+
+    // A new mgmd in another namespace, under the same bpffs directory.
+    let other = Mgmd::start_pinned_under(Lab::star(1)?, &config(), path_str(&base.0)?)?;
+    ensure!(
+        !dead_dir.exists(),
+        "{} (a deleted namespace's) is still pinned",
+        dead_dir.display()
+    );
+    let removed = other.stats()?.get("stale_pin_dirs_removed").copied();
+    ensure!(removed == Some(1), "stale_pin_dirs_removed: {removed:?}");
+    ensure!(
+        live_dir.join("links/up0").exists(),
+        "{} lost its pins",
+        live_dir.display()
+    );
+
+    // The live namespace forwards on without its mgmd, and a new one there adopts the entry.
+    delivers(&mut live)?;
+    live.spawn_daemon()?;
+    let origin = live.mfe(SOURCE, GROUP)?.map(|m| m.origin);
+    ensure!(
+        origin.as_deref() == Some("adopted"),
+        "the restarted mgmd's entry: {origin:?}"
+    );
+    delivers(&mut live)?;
+    drop(other);
+    drop(live);
+    drop(dead);
+    Ok(())
+}
