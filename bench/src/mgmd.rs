@@ -5,8 +5,11 @@
 //! its periodic work (statistics refresh, housekeeping) runs while it is measured.
 use crate::paths::UPSTREAM;
 use anyhow::{anyhow, bail, Result};
-use mgm_user::lab::{Host, Lab};
-use std::path::PathBuf;
+use mgm_user::{
+    dataplane::DEFAULT_PIN_DIR,
+    lab::{Host, Lab},
+};
+use std::path::{Path, PathBuf};
 
 /// mgmd's `daemon.realtime_priority` here, as the README recommends for a busy router.
 const REALTIME_PRIORITY: u8 = 50;
@@ -18,7 +21,8 @@ pub struct Mgmd {
 
 impl Mgmd {
     /// Starts mgmd on the router of `lab` with a static route from upstream to `rcv1` for
-    /// `groups` (a prefix such as `"239.2.0.0/16"`); the lab ends the process when dropped.
+    /// `groups` (a prefix such as `"239.2.0.0/16"`); the lab ends the process when dropped,
+    /// and then removes its pins.
     pub fn start(lab: &mut Lab, groups: &str) -> Result<Self> {
         let binary = std::env::current_exe()?
             .parent()
@@ -50,6 +54,9 @@ impl Mgmd {
             Host::Router,
             &[binary, "--config", config, "--log", "error"],
         )?;
+        // mgmd pins in the host's bpffs (its default); one that the lab has to kill, or that
+        // is signalled while still starting, would leave them there for good.
+        lab.remove_pins_at_end(Host::Router, Path::new(DEFAULT_PIN_DIR))?;
         Ok(daemon)
     }
 }

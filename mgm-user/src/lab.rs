@@ -28,6 +28,7 @@
 mod ipv6;
 mod listen;
 mod pim;
+mod pins;
 mod queues;
 
 pub use listen::{Listener, McastSend, Received};
@@ -534,24 +535,13 @@ pub fn list_namespaces() -> Result<Vec<String>, LabError> {
         .collect())
 }
 
-/// Deletes every namespace whose name starts with `prefix`, after ending (SIGTERM, by PID) the
-/// processes a standing lab left running in it.
+/// Deletes every namespace whose name starts with `prefix`, after ending the processes a
+/// standing lab left running in it and removing the pins of its mgmd ([`pins::end_standing`]).
 pub fn delete_namespaces(prefix: &str) -> Result<usize, LabError> {
     let mut deleted = 0;
     for name in list_namespaces()? {
         if name.starts_with(prefix) {
-            let pids = run_checked({
-                let mut c = Command::new("ip");
-                c.args(["netns", "pids", &name]);
-                c
-            })?;
-            for pid in String::from_utf8_lossy(&pids.stdout)
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                // SAFETY: plain kill(2) of a process of the lab's own namespace.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-            }
+            pins::end_standing(&name)?;
             run_checked({
                 let mut c = Command::new("ip");
                 c.args(["netns", "del", &name]);

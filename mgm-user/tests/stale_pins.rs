@@ -2,7 +2,7 @@
 //! deleted after its mgmd was killed (`kill -9`) is removed, logged and counted by the next
 //! mgmd started under the same bpffs directory (in another namespace), while that of a
 //! namespace that lives, whose mgmd was killed too, stays: its forwarding goes on, and its
-//! restarted mgmd adopts it.
+//! restarted mgmd adopts it. A lab removes the pins of an mgmd it had to kill.
 mod support;
 
 use anyhow::{ensure, Result};
@@ -11,7 +11,7 @@ use mgm_user::{
     netns::{presence, Identity, Presence},
 };
 use std::{net::Ipv4Addr, path::PathBuf, time::Duration};
-use support::{interfaces, path_str, signal_pid, wait_exited, wait_for, Mgmd};
+use support::{interfaces, path_str, signal_pid, wait_exited, wait_for, Mgmd, MGMD};
 
 const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 9, 9, 9);
@@ -43,6 +43,15 @@ impl Base {
 }
 
 impl Drop for Base {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes a directory when dropped, also when the test fails.
+struct Removed(PathBuf);
+
+impl Drop for Removed {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
@@ -125,5 +134,39 @@ fn the_pins_of_a_deleted_namespace_are_removed_and_those_of_a_live_one_kept() ->
     drop(other);
     drop(live);
     drop(dead);
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_lab_removes_the_pins_of_an_mgmd_it_killed() -> Result<()> {
+    let base = Base::new("lab")?;
+    let mut lab = Lab::star(1)?;
+    let dir = lab.remove_pins_at_end(Host::Router, &base.0)?;
+    let files = std::env::temp_dir().join(format!("{}-stale", lab.prefix()));
+    std::fs::create_dir_all(&files)?;
+    let _files = Removed(files.clone());
+    let config_file = files.join("mgmd.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n\n{}",
+            path_str(&files.join("mgmd.sock"))?,
+            path_str(&base.0)?,
+            config()
+        ),
+    )?;
+    let pid = lab.spawn(
+        Host::Router,
+        &[MGMD, "--config", path_str(&config_file)?, "--log", "warn"],
+    )?;
+    wait_for("mgmd's pins", Duration::from_secs(15), || {
+        Ok(dir.join("links/rcv1").exists().then_some(()))
+    })?;
+    signal_pid(pid, libc::SIGKILL)?;
+    wait_exited(pid)?;
+    ensure!(dir.exists(), "the killed mgmd left no pins");
+    drop(lab);
+    ensure!(!dir.exists(), "{} is still pinned", dir.display());
     Ok(())
 }

@@ -218,6 +218,7 @@ fn demo(receivers: u8, packets: u32, group: Ipv4Addr, group6: Ipv6Addr) -> Resul
         Host::Router,
         &[mgmd, "--config", config_arg, "--log", "warn"],
     )?;
+    lab.remove_pins_at_end(Host::Router, Path::new(lab::LAB_BPFFS))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -112,11 +112,11 @@ impl Lab {
 
     /// The configuration of mgmd on router `n`: its API socket, the lab's bpffs, every
     /// interface of the router, and `[mirror]`, which forwards FRR's kernel routes in XDP.
-    pub fn pim_mgmd_config(&self, n: u8, api_socket: &str) -> Result<String, LabError> {
-        let mut config = format!(
-            "[daemon]\napi_socket = {api_socket:?}\nbpffs = {:?}\n",
-            super::lab_bpffs()?
-        );
+    /// The pins of that mgmd are removed when the lab ends ([`Lab::remove_pins_at_end`]).
+    pub fn pim_mgmd_config(&mut self, n: u8, api_socket: &str) -> Result<String, LabError> {
+        let bpffs = super::lab_bpffs()?;
+        self.remove_pins_at_end(Host::PimRouter(n), std::path::Path::new(bpffs))?;
+        let mut config = format!("[daemon]\napi_socket = {api_socket:?}\nbpffs = {bpffs:?}\n");
         for iface in self.pim_interfaces(n) {
             config += &format!("\n[[interface]]\nname = {iface:?}\n");
         }
