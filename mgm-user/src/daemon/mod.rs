@@ -106,8 +106,7 @@ pub async fn run(options: Options) -> Result<()> {
     if config.daemon.realtime_priority.is_some() {
         realtime::apply(config.daemon.realtime_priority)?;
     }
-    let (mut plane, mut pins) = pins::load_plane(&config.daemon, &config.interfaces).await?;
-    pins.collect_stale();
+    let (mut plane, pins) = pins::load_plane(&config.daemon, &config.interfaces).await?;
     forward_ebpf_logs(&mut plane);
     let reports = crate::dataplane::ReportReader::new(&mut plane)?;
     let igmp_io = match igmp_io::IgmpIo::open() {
@@ -181,10 +180,10 @@ pub async fn run(options: Options) -> Result<()> {
     let mut stats_slices = tokio::time::interval(STATS_SLICE_PAUSE);
     stats_slices.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
-    let mut collect_stale_pins = tokio::time::interval_at(
-        Instant::now() + pins::COLLECT_INTERVAL,
-        pins::COLLECT_INTERVAL,
-    );
+    // Its first tick, at once, is the start's pass (off the start's path: forwarding and the
+    // API come first).
+    let mut collect_stale_pins = tokio::time::interval(pins::COLLECT_INTERVAL);
+    collect_stale_pins.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reporting = dispatch::Reporting {
         pins,
         rates: mfe_rates::MfeRates::default(),

@@ -17,8 +17,8 @@ use std::{
 };
 use tracing::{debug, info, warn};
 
-/// How often the pin directories of namespaces that are gone are looked for after the start:
-/// a pass costs a directory listing and one system call per other namespace's directory, and
+/// How often the pin directories of namespaces that are gone are looked for (the first pass
+/// as soon as mgmd's main loop runs): a pass costs a directory listing and one system call per other namespace's directory, and
 /// the memory of a deleted namespace's maps is given back within this time.
 pub(super) const COLLECT_INTERVAL: Duration = Duration::from_secs(60);
 
