@@ -336,16 +336,7 @@ impl Lab {
     /// Runs `f` on a thread that has entered the network namespace of `host`: sockets it
     /// opens, and interfaces it names, are those of that host.
     pub fn in_ns<T: Send>(&self, host: Host, f: impl FnOnce() -> T + Send) -> Result<T, LabError> {
-        let name = self.ns(host);
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    enter_ns(&name)?;
-                    Ok(f())
-                })
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        in_named_ns(&self.ns(host), f)
     }
 
     /// Runs `ip ARGS` in `host`.
@@ -504,6 +495,19 @@ pub fn lab_bpffs() -> Result<&'static str, LabError> {
         })?;
     }
     Ok(LAB_BPFFS)
+}
+
+/// Runs `f` on a thread that has entered the network namespace `name`.
+fn in_named_ns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> Result<T, LabError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                enter_ns(name)?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Moves the calling thread into the named network namespace.

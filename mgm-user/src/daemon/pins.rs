@@ -18,8 +18,8 @@ use std::{
 use tracing::{debug, info, warn};
 
 /// How often the pin directories of namespaces that are gone are looked for (the first pass
-/// as soon as mgmd's main loop runs): a pass costs a directory listing and one system call per other namespace's directory, and
-/// the memory of a deleted namespace's maps is given back within this time.
+/// as soon as mgmd's main loop runs): a pass costs a directory listing and one system call
+/// per other namespace's directory, and a deleted namespace's maps are freed within this time.
 pub(super) const COLLECT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Pin directories of namespaces that are gone removed, failed to remove, and passes that

@@ -3,7 +3,7 @@
 //! signalled while still starting leaves it behind: a full set of maps, about 110 MB of kernel
 //! memory, that no mgmd can adopt once the lab's namespaces are deleted. So a lab removes the
 //! pin directories of its mgmds itself once its processes have ended.
-use super::{enter_ns, run_checked, Host, Lab, LabError, LAB_BPFFS};
+use super::{in_named_ns, run_checked, Host, Lab, LabError, LAB_BPFFS};
 use crate::dataplane::stale_pins;
 use std::{
     path::{Path, PathBuf},
@@ -27,17 +27,9 @@ impl Lab {
 
 /// The name of the pin directory of an mgmd in the namespace `name`: `net-<its cookie>`.
 fn pin_dir_name(name: &str) -> Result<String, LabError> {
-    let cookie = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                enter_ns(name)?;
-                crate::netns::cookie().map_err(|source| LabError::Setns {
-                    name: name.to_owned(),
-                    source,
-                })
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    let cookie = in_named_ns(name, crate::netns::cookie)?.map_err(|source| LabError::Setns {
+        name: name.to_owned(),
+        source,
     })?;
     Ok(stale_pins::dir_name(cookie))
 }
