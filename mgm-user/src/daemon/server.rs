@@ -112,16 +112,11 @@ impl Counters {
 
 /// Lets one kind of log line through at most once per [`REFUSAL_LOG_INTERVAL`].
 #[derive(Default)]
-pub(super) struct LogThrottle(std::sync::Mutex<Option<Instant>>);
+struct LogThrottle(std::sync::Mutex<Option<Instant>>);
 
 impl LogThrottle {
-    /// A throttle whose first line is due at once.
-    pub(super) const fn new() -> Self {
-        LogThrottle(std::sync::Mutex::new(None))
-    }
-
     /// Whether a line is due now (the next one then only after the interval).
-    pub(super) fn due(&self) -> bool {
+    fn due(&self) -> bool {
         let Ok(mut last) = self.0.lock() else {
             return false;
         };
