@@ -6,14 +6,15 @@
 //!
 //! Bounds: at most `api_max_connections` connections, and [`ROOT_RESERVE`] more for root (more
 //! are answered with a refusal and closed, counted in `api_refused_busy`); requests of at most [`MAX_REQUEST`] bytes; at most
-//! [`MAX_QUEUED`] messages waiting for a client (a protocol that lets more events pile up is
-//! disconnected, counted in `api_events_overflow`); each frame must be taken by the client
+//! [`MAX_QUEUED`] messages waiting for a client and [`MAX_PENDING_EVENTS`] events of its
+//! protocol waiting for the connection's task (a protocol that lets more events pile up in
+//! either is disconnected, counted in `api_events_overflow`); each frame must be taken by the client
 //! within [`SEND_TIMEOUT`]. A failing accept (e.g. out of file descriptors) is retried with a
 //! back-off, logged once per episode and counted in `api_accept_errors`. These counters are
 //! added to `show stats`.
 use super::{
     access::{self, Access, Peer, Policy},
-    api_events::MonitorHub,
+    api_events::{ConnectionEvents, MonitorHub, MAX_PENDING_EVENTS},
     start_wait::retry_while_held,
 };
 use crate::{
@@ -71,7 +72,7 @@ pub enum Command {
         /// The request.
         request: Request,
         /// Events for this connection (used when it registers).
-        events: mpsc::UnboundedSender<Event>,
+        events: ConnectionEvents,
         /// The answer.
         reply: oneshot::Sender<Response>,
     },
@@ -143,6 +144,18 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(daemon: &DaemonConfig) -> Self {
+        Shared {
+            settings: RwLock::new(settings(daemon)),
+            counters: Counters::default(),
+            open: AtomicUsize::new(0),
+            busy_log: LogThrottle::default(),
+            access_log: LogThrottle::default(),
+            change_log: LogThrottle::default(),
+            lag_log: LogThrottle::default(),
+        }
+    }
+
     fn access(&self, peer: &Peer) -> Access {
         self.settings
             .read()
@@ -201,15 +214,7 @@ pub fn serve(
     access::set_socket_permissions(path, daemon)
         .with_context(|| format!("setting the group and mode of {}", path.display()))?;
     warn_if_too_few_descriptors(daemon.api_max_connections);
-    let shared = Arc::new(Shared {
-        settings: RwLock::new(settings(daemon)),
-        counters: Counters::default(),
-        open: AtomicUsize::new(0),
-        busy_log: LogThrottle::default(),
-        access_log: LogThrottle::default(),
-        change_log: LogThrottle::default(),
-        lag_log: LogThrottle::default(),
-    });
+    let shared = Arc::new(Shared::new(daemon));
     let task = tokio::spawn(accept_loop(listener, shared.clone(), commands, monitor));
     Ok(ApiServer {
         path: path.to_owned(),
@@ -415,25 +420,32 @@ async fn serve_requests(
     hub: &MonitorHub,
 ) -> Result<(), WireError> {
     let uid = peer.uid;
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (events_tx, mut events) = ConnectionEvents::new();
     let mut monitor: Option<broadcast::Receiver<Arc<MonitorEvent>>> = None;
     let queue = |message: ServerMessage| async move {
         out.send(message).await.map_err(|_| WireError::Closed)
     };
-    // An event is queued without waiting: a protocol that lets them pile up is disconnected.
-    let queue_event = |event: Event| {
-        if out.try_send(ServerMessage::Event(event)).is_ok() {
-            return Ok(());
-        }
+    // A protocol that lets its events pile up (in the router's queue or the client's) is
+    // disconnected.
+    let overflowed = || {
         shared.counters.events_overflow.fetch_add(1, Relaxed);
         warn!(
             connection = id,
             uid,
             queued = MAX_QUEUED,
-            "API client does not read its events: disconnected (and deregistered)"
+            pending = MAX_PENDING_EVENTS,
+            "API client does not read its events: disconnected (and deregistered; counted in \
+             api_events_overflow)"
         );
         writer.abort();
         Err(WireError::Closed)
+    };
+    // An event is queued without waiting.
+    let queue_event = |event: Event| {
+        if out.try_send(ServerMessage::Event(event)).is_ok() {
+            return Ok(());
+        }
+        overflowed()
     };
     loop {
         let denied = shared.access(peer) == Access::Denied;
@@ -445,6 +457,7 @@ async fn serve_requests(
                 queue_event(event)?;
                 continue;
             }
+            () = events_tx.overflowed() => return overflowed(),
             event = next_monitored(&mut monitor) => {
                 if let MonitorEvent::Lagged { missed } = &event {
                     let lost = shared.counters.monitor_lost.fetch_add(*missed, Relaxed) + missed;
@@ -635,8 +648,63 @@ async fn next_monitored(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::proto::ApiSg;
-    use crate::daemon::api_events::MONITOR_BACKLOG;
+    use crate::api::proto::{ApiIfId, ApiSg};
+    use crate::daemon::{api_events::MONITOR_BACKLOG, router::EventSink};
+    use futures::StreamExt as _;
+
+    #[test]
+    fn a_protocol_whose_events_pile_up_while_its_call_is_served_is_disconnected() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let daemon = DaemonConfig {
+                // SAFETY: geteuid has no preconditions.
+                api_allow_uids: vec![unsafe { libc::geteuid() }],
+                ..DaemonConfig::default()
+            };
+            let shared = Arc::new(Shared::new(&daemon));
+            let (client, served) = UnixStream::pair().unwrap();
+            let (commands, mut router) = mpsc::channel(1);
+            let connection = tokio::spawn({
+                let shared = shared.clone();
+                async move { connection(1, served, &shared, commands, MonitorHub::default()).await }
+            });
+            // The router queues more events than the bound while it serves the call.
+            let router = tokio::spawn(async move {
+                let Some(Command::Request { events, reply, .. }) = router.recv().await else {
+                    panic!("no request");
+                };
+                let event = || Event::EnableIgmp {
+                    ifid: ApiIfId::index(7),
+                };
+                let queued = (0..=MAX_PENDING_EVENTS)
+                    .filter(|_| events.send(event()))
+                    .count();
+                let _ = reply.send(Response::Ok);
+                queued
+            });
+            let (read, mut write) = client.into_split();
+            let request = br#"{"request":"status"}"#;
+            tokio::io::AsyncWriteExt::write_all(&mut write, &(request.len() as u32).to_be_bytes())
+                .await
+                .unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut write, request)
+                .await
+                .unwrap();
+            // The client reads all it gets, until mgmd closes.
+            let frames = FramedRead::new(read, codec()).count().await;
+            assert_eq!(
+                router.await.unwrap(),
+                MAX_PENDING_EVENTS,
+                "queued up to the bound"
+            );
+            assert!(matches!(connection.await.unwrap(), Err(WireError::Closed)));
+            assert_eq!(shared.counters.events_overflow.load(Relaxed), 1, "counted");
+            assert!(frames <= MAX_PENDING_EVENTS + 1, "{frames} frames");
+        });
+    }
 
     #[test]
     fn a_monitor_that_falls_behind_is_told_how_many_events_it_lost() {
