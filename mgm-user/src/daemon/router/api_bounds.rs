@@ -1,11 +1,12 @@
-//! What the external protocols may make each family's MGM hold through the API: open group
-//! enumerations (each a snapshot of membership keys) and memberships. A call beyond a bound is
-//! refused with `ERROR_CAN_NOT_COMPLETE` (1003), counted per family in the router's counters
-//! (`mgmctl show stats`) and logged at most once per [`LOG_INTERVAL`](super::log_pace) for
-//! each bound.
+//! What API callers may make the router hold in each family: the external protocols' open
+//! group enumerations (each a snapshot of membership keys) and memberships, and the static
+//! routes `mgmctl add` adds. A call beyond a bound is refused with `ERROR_CAN_NOT_COMPLETE`
+//! (1003), counted per family in the router's counters (`mgmctl show stats`) and logged at
+//! most once per [`LOG_INTERVAL`](super::log_pace) for each bound.
 use super::{log_pace::LogPace, ExternalFamily, RouterCore, RouterIo};
 use crate::{
     api::proto::{ApiFamily, Response},
+    config::MAX_STATIC_ROUTES,
     daemon::{api_calls, api_family::split_id},
     dataplane::ForwardingBackend,
     mgm::{win32, EnumHandle, IfId, ProtocolHandle, Sg},
@@ -48,20 +49,14 @@ impl Refusals {
         }
     }
 
-    /// Counts a refusal to protocol `h` in `family` at `now`, logs it when a line is due, and
-    /// answers with `message`.
-    fn refuse(
-        &mut self,
-        family: ApiFamily,
-        h: ProtocolHandle,
-        now: Instant,
-        message: String,
-    ) -> Response {
+    /// Counts a refusal to the caller `by` in `family` at `now`, logs it when a line is due,
+    /// and answers with `message`.
+    fn refuse(&mut self, family: ApiFamily, by: Caller, now: Instant, message: String) -> Response {
         let count = &mut self.counts[family as usize];
         *count += 1;
         if self.log.due(now) {
             warn!(
-                protocol = h.raw(),
+                caller = %by,
                 family = family.name(),
                 limit = self.limit,
                 refused = *count,
@@ -83,6 +78,8 @@ pub(super) struct ApiRefusals {
     enumerated_keys: Refusals,
     /// New memberships beyond [`MAX_API_MEMBERSHIPS`].
     memberships: Refusals,
+    /// Static routes beyond [`MAX_STATIC_ROUTES`].
+    routes: Refusals,
 }
 
 impl Default for ApiRefusals {
@@ -108,6 +105,11 @@ impl Default for ApiRefusals {
                 "membership refused: the external protocols hold as many as they may (delete \
                  some first)",
             ),
+            routes: Refusals::new(
+                ["static_routes_refused", "static_routes6_refused"],
+                MAX_STATIC_ROUTES,
+                "static route refused: mgmd keeps as many as it may (remove some first)",
+            ),
         }
     }
 }
@@ -115,9 +117,41 @@ impl Default for ApiRefusals {
 impl ApiRefusals {
     /// The counters, as `mgmctl show stats` names them.
     pub(super) fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        [&self.enumerations, &self.enumerated_keys, &self.memberships]
-            .into_iter()
-            .flat_map(|r| r.names.into_iter().zip(r.counts))
+        [
+            &self.enumerations,
+            &self.enumerated_keys,
+            &self.memberships,
+            &self.routes,
+        ]
+        .into_iter()
+        .flat_map(|r| r.names.into_iter().zip(r.counts))
+    }
+
+    /// The refusal of a static route of `family` at [`MAX_STATIC_ROUTES`], at `now`.
+    pub(super) fn refuse_route(&mut self, family: ApiFamily, now: Instant) -> Response {
+        let message = format!(
+            "mgmd keeps {MAX_STATIC_ROUTES} static routes of {} groups already: remove one first",
+            family.name()
+        );
+        self.routes.refuse(family, Caller::RouteAdd, now, message)
+    }
+}
+
+/// Who was refused, for the log line.
+#[derive(Clone, Copy, Debug)]
+enum Caller {
+    /// An external protocol, by its API handle.
+    Protocol(ProtocolHandle),
+    /// A static route's add (`mgmctl add`).
+    RouteAdd,
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Caller::Protocol(h) => write!(f, "protocol {}", h.raw()),
+            Caller::RouteAdd => f.write_str("route add"),
+        }
     }
 }
 
@@ -139,10 +173,12 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 "{MAX_OPEN_ENUMERATIONS} group enumerations of this protocol are open already; \
                  end one first"
             );
-            return self
-                .api_refusals
-                .enumerations
-                .refuse(A::FAMILY, h, now, message);
+            return self.api_refusals.enumerations.refuse(
+                A::FAMILY,
+                Caller::Protocol(h),
+                now,
+                message,
+            );
         }
         let started = api_calls::group_enumeration_start(mgm, ha, enum_type);
         let Response::EnumHandle { handle } = started else {
@@ -161,7 +197,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         );
         self.api_refusals
             .enumerated_keys
-            .refuse(A::FAMILY, h, now, message)
+            .refuse(A::FAMILY, Caller::Protocol(h), now, message)
     }
 
     /// The refusal of a new JOIN membership of the external protocol `h` on `sg`, `ifid` in
@@ -187,7 +223,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         Some(
             self.api_refusals
                 .memberships
-                .refuse(A::FAMILY, h, now, message),
+                .refuse(A::FAMILY, Caller::Protocol(h), now, message),
         )
     }
 }

@@ -1,6 +1,6 @@
 //! What a hostile or broken API client can make mgmd hold and log: an external protocol's
-//! memberships and the API's host joins are bounded, refusals and unanswered questions logged
-//! once per interval.
+//! memberships and group enumerations, the API's host joins and static routes are bounded,
+//! refusals and unanswered questions logged once per interval.
 use super::api_connection::ApiConnection;
 use super::*;
 use crate::{
@@ -176,6 +176,57 @@ fn open_group_enumerations_hold_a_bounded_number_of_keys_across_protocols() {
             Response::EnumHandle { .. }
         ),
         "room again once one ends"
+    );
+}
+
+#[test]
+fn static_routes_added_at_run_time_are_bounded_counted_and_their_refusals_logged_once() {
+    use crate::config::{StaticRoute, MAX_STATIC_ROUTES};
+    let (log, subscriber) = Captured::subscriber();
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    let route = |group: String| {
+        let words: Vec<String> = ["up0", &group, "rcv2"].map(str::to_owned).into();
+        StaticRoute::parse_words(&words).expect("route")
+    };
+    let v4 = |i: usize| {
+        route(Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 20, 0, 0)) + i as u32).to_string())
+    };
+    // The configuration holds one IPv4 route already.
+    for i in 1..MAX_STATIC_ROUTES {
+        assert_eq!(core.add_route(v4(i)), Response::Ok, "{i}");
+    }
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..3 {
+            match core.add_route(v4(MAX_STATIC_ROUTES + i)) {
+                Response::Error {
+                    code: 1003,
+                    message,
+                } => {
+                    assert!(message.contains("4096 static routes of ipv4"), "{message}")
+                }
+                other => panic!("a route beyond the bound: {other:?}"),
+            }
+        }
+    });
+    let counters = core.counters();
+    assert_eq!(counters["static_routes_refused"], 3, "counted");
+    assert_eq!(counters["static_routes6_refused"], 0);
+    assert_eq!(log.lines_with("static route refused"), 1, "logged once");
+    assert!(
+        matches!(core.add_route(v4(1)), Response::Error { code: 183, .. }),
+        "one that exists is no new one"
+    );
+    assert_eq!(
+        core.add_route(route("ff0e::1".into())),
+        Response::Ok,
+        "each family has its own"
+    );
+    assert_eq!(core.remove_route(&v4(1)), Response::Ok);
+    assert_eq!(
+        core.add_route(v4(MAX_STATIC_ROUTES)),
+        Response::Ok,
+        "room again once one is removed"
     );
 }
 
