@@ -502,7 +502,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let route = hold::Route {
             iif,
             oifs,
-            egress: &self.egress,
+            egress: &hold::EgressRules {
+                settings: &self.egress,
+                backend: &self.backend,
+            },
         };
         let held = self.hold.is_waiting(F::flow(sg));
         self.hold.release(F::flow(sg), route, &mut self.io);

@@ -100,7 +100,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     let route = hold::Route {
                         iif,
                         oifs: &oifs,
-                        egress: &self.egress,
+                        egress: &hold::EgressRules {
+                            settings: &self.egress,
+                            backend: &self.backend,
+                        },
                     };
                     self.hold
                         .forward_now(sg, &frame, (arrival, tag), route, &mut self.io);
