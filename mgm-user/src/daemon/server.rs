@@ -21,12 +21,11 @@ use crate::{
     api::{
         codec, codec_up_to,
         proto::{Event, MonitorEvent, Request, Response, ServerMessage},
-        recv, split_text, WireError, MAX_FRAME, MAX_MESSAGE, MAX_REQUEST,
+        recv, WireError, MAX_REQUEST,
     },
     config::DaemonConfig,
 };
 use anyhow::{Context as _, Result};
-use futures::SinkExt as _;
 use std::{
     ops::ControlFlow,
     path::{Path, PathBuf},
@@ -37,13 +36,16 @@ use std::{
     time::Duration,
 };
 use tokio::{
-    net::{unix::OwnedWriteHalf, UnixListener, UnixStream},
+    net::{UnixListener, UnixStream},
     sync::{broadcast, mpsc, oneshot},
     task::JoinHandle,
     time::Instant,
 };
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tracing::{debug, info, warn};
+
+mod writer;
+use writer::write_loop;
 
 /// How long a refused client has to send its first request, which the refusal answers.
 const REFUSAL_WAIT: Duration = Duration::from_secs(2);
@@ -566,70 +568,6 @@ async fn serve_requests(
     }
 }
 
-/// Writes the queued messages to the client, each within [`SEND_TIMEOUT`].
-async fn write_loop(
-    id: ConnectionId,
-    mut sink: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
-    mut queued: mpsc::Receiver<ServerMessage>,
-    shared: Arc<Shared>,
-) {
-    while let Some(message) = queued.recv().await {
-        if let Err(e) = write_message(&mut sink, &message).await {
-            shared.counters.send_failures.fetch_add(1, Relaxed);
-            warn!(connection = id, error = %e, "API send failed: connection closed");
-            return;
-        }
-    }
-}
-
-/// Writes one message: in one frame, or in parts when its text is over a frame; an answer
-/// over [`MAX_MESSAGE`] (or one that cannot be encoded) is replaced by an error saying so.
-async fn write_message(
-    sink: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
-    message: &ServerMessage,
-) -> Result<(), WireError> {
-    let text = match serde_json::to_string(message) {
-        Ok(text) if text.len() <= MAX_MESSAGE => text,
-        Ok(text) => serde_json::to_string(&ServerMessage::Response(Response::error(
-            1003,
-            format!(
-                "the answer is {} bytes, over the API's limit of {MAX_MESSAGE} bytes",
-                text.len()
-            ),
-        )))?,
-        Err(e) => serde_json::to_string(&ServerMessage::Response(Response::error(
-            1003,
-            format!("the answer cannot be encoded: {e}"),
-        )))?,
-    };
-    if text.len() <= MAX_FRAME {
-        return send_frame(sink, text.into_bytes()).await;
-    }
-    let parts = split_text(&text);
-    let count = parts.len();
-    for (i, part) in parts.into_iter().enumerate() {
-        let part = ServerMessage::Part {
-            text: part.to_owned(),
-            last: i + 1 == count,
-        };
-        send_frame(sink, serde_json::to_vec(&part)?).await?;
-    }
-    Ok(())
-}
-
-async fn send_frame(
-    sink: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
-    frame: Vec<u8>,
-) -> Result<(), WireError> {
-    match tokio::time::timeout(SEND_TIMEOUT, sink.send(bytes::Bytes::from(frame))).await {
-        Ok(sent) => Ok(sent?),
-        Err(_) => Err(WireError::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the client did not read its answer in time",
-        ))),
-    }
-}
-
 /// The next event for a monitoring connection (never, for others); a monitor that fell behind
 /// gets a `lagged` event with the number lost.
 async fn next_monitored(
@@ -646,96 +584,4 @@ async fn next_monitored(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::proto::{ApiIfId, ApiSg};
-    use crate::daemon::{api_events::MONITOR_BACKLOG, router::EventSink};
-    use futures::StreamExt as _;
-
-    #[test]
-    fn a_protocol_whose_events_pile_up_while_its_call_is_served_is_disconnected() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let daemon = DaemonConfig {
-                // SAFETY: geteuid has no preconditions.
-                api_allow_uids: vec![unsafe { libc::geteuid() }],
-                ..DaemonConfig::default()
-            };
-            let shared = Arc::new(Shared::new(&daemon));
-            let (client, served) = UnixStream::pair().unwrap();
-            let (commands, mut router) = mpsc::channel(1);
-            let connection = tokio::spawn({
-                let shared = shared.clone();
-                async move { connection(1, served, &shared, commands, MonitorHub::default()).await }
-            });
-            // The router queues more events than the bound while it serves the call.
-            let router = tokio::spawn(async move {
-                let Some(Command::Request { events, reply, .. }) = router.recv().await else {
-                    panic!("no request");
-                };
-                let event = || Event::EnableIgmp {
-                    ifid: ApiIfId::index(7),
-                };
-                let queued = (0..=MAX_PENDING_EVENTS)
-                    .filter(|_| events.send(event()))
-                    .count();
-                let _ = reply.send(Response::Ok);
-                queued
-            });
-            let (read, mut write) = client.into_split();
-            let request = br#"{"request":"status"}"#;
-            tokio::io::AsyncWriteExt::write_all(&mut write, &(request.len() as u32).to_be_bytes())
-                .await
-                .unwrap();
-            tokio::io::AsyncWriteExt::write_all(&mut write, request)
-                .await
-                .unwrap();
-            // The client reads all it gets, until mgmd closes.
-            let frames = FramedRead::new(read, codec()).count().await;
-            assert_eq!(
-                router.await.unwrap(),
-                MAX_PENDING_EVENTS,
-                "queued up to the bound"
-            );
-            assert!(matches!(connection.await.unwrap(), Err(WireError::Closed)));
-            assert_eq!(shared.counters.events_overflow.load(Relaxed), 1, "counted");
-            assert!(frames <= MAX_PENDING_EVENTS + 1, "{frames} frames");
-        });
-    }
-
-    #[test]
-    fn a_monitor_that_falls_behind_is_told_how_many_events_it_lost() {
-        let hub = MonitorHub::default();
-        let mut monitor = Some(hub.subscribe());
-        let event = |n: u32| MonitorEvent::Mfe {
-            change: "created".into(),
-            sg: ApiSg::new(
-                std::net::Ipv4Addr::from(n),
-                std::net::Ipv4Addr::new(239, 1, 1, 1),
-            )
-            .into(),
-            iif: 1,
-            oifs: Vec::new(),
-        };
-        let extra = 10;
-        for n in 0..(MONITOR_BACKLOG + extra) as u32 {
-            hub.publish(|| event(n));
-        }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let lagged = rt.block_on(next_monitored(&mut monitor));
-        assert_eq!(
-            lagged,
-            MonitorEvent::Lagged {
-                missed: extra as u64
-            }
-        );
-        // Then the oldest event still held, and so on.
-        let next = rt.block_on(next_monitored(&mut monitor));
-        assert_eq!(next, event(extra as u32));
-    }
-}
+mod tests;
