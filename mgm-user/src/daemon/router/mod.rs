@@ -12,9 +12,10 @@
 //! file: interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
 //! ([`punts`]), IGMP ([`igmp_glue`]), MLD ([`mld_glue`]), API tables and counters, the veth watch's refresh
 //! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
-//! external protocols ([`externals`]), the API's bounds on them ([`api_bounds`]) and their interface ownership in both MGMs
-//! ([`ownership`]), reload ([`reload`]), keeping the backend in step with the MGM
-//! ([`sync`]), and the backoff of what failed ([`retries`]). IPv6 has its own MGM beside the
+//! external protocols ([`externals`]) and their interface ownership in both MGMs
+//! ([`ownership`]), what API callers may make the router hold ([`api_bounds`]), reload
+//! ([`reload`]), keeping the backend in step with the MGM ([`sync`]), and the backoff of what
+//! failed ([`retries`]). IPv6 has its own MGM beside the
 //! IPv4 one ([`v6`]); the entry life cycle both share is written once over the
 //! [`family::Family`].
 mod api_bounds;
