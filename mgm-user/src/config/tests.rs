@@ -301,7 +301,10 @@ fn routes_beyond_the_bound_of_a_family_are_refused_naming_the_first_too_many() {
     let c = Config::parse(&text, "t").expect("the bound of IPv4 routes, and an IPv6 one");
     assert_eq!(c.routes.len(), MAX_STATIC_ROUTES + 1);
     text += &route(MAX_STATIC_ROUTES);
-    let e = Config::parse(&text, "t").expect_err("one more").to_string();
+    let Err(e) = Config::parse(&text, "t").map(drop) else {
+        panic!("one more IPv4 route is accepted");
+    };
+    let e = e.to_string();
     assert!(
         e.contains("more than the 4096") && e.contains("IPv4") && e.contains("route"),
         "{e}"
