@@ -614,6 +614,20 @@ impl SetMembers {
 /// `XdpMeta::scope` of IPv4 packets: above every boundary.
 pub const NO_SCOPE: u8 = u8::MAX;
 
+/// The scope of the IPv6 multicast group `group` (its second byte's low nibble, RFC 4291).
+#[inline(always)]
+pub const fn ipv6_scope(group: &[u8; 16]) -> u8 {
+    group[1] & 0x0f
+}
+
+/// Whether packets of a group of `scope` ([`NO_SCOPE`] for IPv4) stay inside the admin-scope
+/// boundary `boundary` of an interface (`IfaceConfig::scope_boundary`, 0 none): they neither
+/// come in from it nor go out of it. The one rule of the fast path and the hold queues.
+#[inline(always)]
+pub const fn inside_scope_boundary(scope: u8, boundary: u8) -> bool {
+    scope <= boundary
+}
+
 /// Metadata the ingress program puts in front of every frame it punts to an AF_XDP socket
 /// (copied into the UMEM in front of the frame).
 #[repr(C)]

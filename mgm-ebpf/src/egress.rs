@@ -26,7 +26,8 @@
 //! packet's.
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use mgm_common::{
-    stat, IfaceConfig, OifCounterKey, SgKey, XdpMeta, IFACE_FLAG_CONFIGURED, NO_SCOPE,
+    inside_scope_boundary, ipv6_scope, stat, IfaceConfig, OifCounterKey, SgKey, XdpMeta,
+    IFACE_FLAG_CONFIGURED, NO_SCOPE,
 };
 
 use crate::{
@@ -119,7 +120,7 @@ fn refusal(iface: &IfaceConfig, copy: &XdpMeta) -> Option<u32> {
         Some(stat::EGRESS_TTL_THRESHOLD)
     } else if iface.mtu != 0 && copy.len > iface.mtu {
         Some(stat::EGRESS_MTU)
-    } else if copy.scope <= iface.scope_boundary {
+    } else if inside_scope_boundary(copy.scope, iface.scope_boundary) {
         Some(stat::EGRESS_SCOPE_BOUNDARY)
     } else {
         None
@@ -166,7 +167,7 @@ fn from_header(start: usize, end: usize) -> Option<XdpMeta> {
             stats_slot: SLOT_FROM_HEADER,
             len: IPV6_HDR_LEN as u32 + u32::from(u16::from_be(ip.payload_len)),
             hops: ip.hop_limit,
-            scope: ip.addrs.group[1] & 0x0f,
+            scope: ipv6_scope(&ip.addrs.group),
             reserved: [0; 2],
         });
     }

@@ -10,7 +10,9 @@
 //! and the shared hit path (the incoming interface, hold mode, mirrored entries, hop limit ≤ 1,
 //! negative entries). IPv6 has no header checksum: forwarding decrements the hop limit alone.
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
-use mgm_common::{report_kind, stat, Sg6Key, MAX_SCOPE_BOUNDARY};
+use mgm_common::{
+    inside_scope_boundary, ipv6_scope, report_kind, stat, Sg6Key, MAX_SCOPE_BOUNDARY,
+};
 
 use crate::{
     exthdr::{self, Chain},
@@ -79,7 +81,7 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
     if ip.addrs.group[0] != 0xff {
         return verdict(stat::IPV6_NOT_MULTICAST, xdp_action::XDP_PASS);
     }
-    let scope = ip.addrs.group[1] & 0x0f;
+    let scope = ipv6_scope(&ip.addrs.group);
     if scope <= 2 {
         return verdict(stat::IPV6_LOCAL_SCOPE, xdp_action::XDP_PASS);
     }
@@ -100,7 +102,8 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
     }
     let ingress = ctx.ingress_ifindex() as u32;
     if scope <= MAX_SCOPE_BOUNDARY
-        && iface_config(ingress).is_some_and(|iface| scope <= iface.scope_boundary)
+        && iface_config(ingress)
+            .is_some_and(|iface| inside_scope_boundary(scope, iface.scope_boundary))
     {
         return verdict(stat::SCOPE_BOUNDARY, xdp_action::XDP_DROP);
     }

@@ -85,7 +85,7 @@ pub use interface::{InterfaceConfig, Owner, XdpMode};
 use locate::{key_at, key_of_path, line_of, syntax_message};
 pub use mirror::{MirrorConfig, DEFAULT_MROUTE_TABLE};
 use route::parse_net;
-pub use route::{RouteProblem, StaticRoute};
+pub use route::{RouteProblem, StaticRoute, MAX_STATIC_ROUTES};
 
 /// The smallest `interface.mtu` accepted (but 0, the interface's own): IPv4's minimum (RFC 791).
 const MIN_MTU: u32 = 68;
@@ -356,6 +356,8 @@ impl Config {
         let mut warnings = Vec::new();
         // Each route's first line, to name it when a later table repeats it.
         let mut first_lines = BTreeMap::new();
+        // IPv6, IPv4.
+        let mut routes_per_family = [0usize; 2];
         for r in raw.route {
             let source = r
                 .source
@@ -402,6 +404,20 @@ impl Config {
                     ),
                 )),
                 Entry::Vacant(v) => {
+                    let ipv4 = route.group.network().is_ipv4();
+                    let of_family = &mut routes_per_family[usize::from(ipv4)];
+                    *of_family += 1;
+                    if *of_family > MAX_STATIC_ROUTES {
+                        return Err(at(
+                            start,
+                            "route",
+                            format!(
+                                "one [[route]] of {} groups more than the {MAX_STATIC_ROUTES} \
+                                 mgmd keeps per address family",
+                                if ipv4 { "IPv4" } else { "IPv6" }
+                            ),
+                        ));
+                    }
                     v.insert(line_of(text, start.start));
                     routes.push(route);
                 }

@@ -152,8 +152,12 @@ pub struct Arrival {
     pub ifindex: u32,
     /// Whether this host sent it (a copy of an outgoing frame), rather than received it.
     pub outgoing: bool,
-    /// Whether it was addressed to another station's unicast MAC (`PACKET_OTHERHOST`).
+    /// Whether the kernel found it not addressed to this host (`PACKET_OTHERHOST`): sent to
+    /// another station's unicast MAC, or tagged for a VLAN this host has no device for.
     pub other_host: bool,
+    /// The link's `ARPHRD_*` type: whether a whole frame ([`Framing::Frames`]) starts with an
+    /// Ethernet header.
+    pub link_type: u16,
 }
 
 /// A packet socket (AF_PACKET, needs CAP_NET_RAW) of the calling thread's network namespace.
@@ -256,6 +260,7 @@ impl PacketSocket {
                 ifindex: from.sll_ifindex as u32,
                 outgoing: from.sll_pkttype == libc::PACKET_OUTGOING,
                 other_host: from.sll_pkttype == libc::PACKET_OTHERHOST,
+                link_type: from.sll_hatype,
             },
         ))
     }

@@ -332,26 +332,33 @@ fn mgmd_tracks_a_host_and_survives_a_hostile_corpus() {
     );
 }
 
-#[test]
-#[ignore = "needs root: cargo xtask test runs it as root"]
-fn reports_to_another_stations_mac_are_dropped_and_counted() {
+/// A v2 report for `group` as receiver 1 sends it.
+fn report(group: Ipv4Addr) -> Vec<u8> {
+    datagram(&Repr::ReportV2 { group }, group, true, 1)
+}
+
+/// The MAC of `group`.
+fn group_mac(group: Ipv4Addr) -> [u8; 6] {
+    let [_, o1, o2, o3] = group.octets();
+    [0x01, 0, 0x5e, o1 & 0x7f, o2, o3]
+}
+
+/// Starts mgmd; receiver 1 sends what `stray` sends out of its interface (given its ifindex),
+/// a report for `stray_group` mgmd must drop, then a genuine report to the group's MAC.
+/// mgmd reads them in order, so once the genuine one is in, the stray one was handled: it
+/// must have made no member. The interface's IGMP drop counters.
+fn drops_of_a_stray_report(
+    stray_group: Ipv4Addr,
+    stray: impl FnOnce(u32) -> std::io::Result<()> + Send,
+) -> BTreeMap<DropReason, u64> {
     let mut lab = Lab::star(1).expect("lab");
     let socket = start_mgmd(&mut lab);
     call(&socket, Request::Status);
-    let stranger = Ipv4Addr::new(239, 20, 0, 7);
     let genuine = Ipv4Addr::new(239, 20, 0, 8);
-    let report = |group| datagram(&Repr::ReportV2 { group }, group, true, 1);
     let host_if = lab.ifindex(Host::Receiver(1), "eth0").expect("ifindex");
-    // The first to a unicast MAC that is not the router's, the second to the group's MAC;
-    // mgmd reads them in order, so once the second is in, the first was handled.
-    let [_, o1, o2, o3] = genuine.octets();
     lab.in_ns(Host::Receiver(1), || {
-        send_frames_to(host_if, [0x02, 0, 0, 0x5e, 0, 0x99], &[report(stranger)])?;
-        send_frames_to(
-            host_if,
-            [0x01, 0, 0x5e, o1 & 0x7f, o2, o3],
-            &[report(genuine)],
-        )
+        stray(host_if)?;
+        send_frames_to(host_if, group_mac(genuine), &[report(genuine)])
     })
     .expect("enter host")
     .expect("send reports");
@@ -360,10 +367,35 @@ fn reports_to_another_stations_mac_are_dropped_and_counted() {
     })
     .expect("the report to the group's MAC is taken");
     assert_eq!(
-        igmp_members(&socket, stranger),
+        igmp_members(&socket, stray_group),
         0,
-        "a report to another MAC was taken"
+        "the stray report was taken"
     );
-    let dropped = igmp(&socket).interfaces[0].counters.dropped.clone();
+    igmp(&socket).interfaces[0].counters.dropped.clone()
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn reports_to_another_stations_mac_are_dropped_and_counted() {
+    let stranger = Ipv4Addr::new(239, 20, 0, 7);
+    let dropped = drops_of_a_stray_report(stranger, |host_if| {
+        send_frames_to(host_if, [0x02, 0, 0, 0x5e, 0, 0x99], &[report(stranger)])
+    });
     assert_eq!(dropped.get(&DropReason::OtherHost), Some(&1), "{dropped:?}");
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn reports_of_a_vlan_the_router_has_no_interface_of_are_dropped_and_counted_as_such() {
+    let tagged = Ipv4Addr::new(239, 20, 0, 9);
+    // A whole frame to the group's MAC, tagged for VLAN 10 (802.1Q), which the router's port
+    // has no device for.
+    let mut frame = group_mac(tagged).to_vec();
+    frame.extend([0x02, 0, 0, 0, 0, 0x31, 0x81, 0x00, 0x00, 10, 0x08, 0x00]);
+    frame.extend(report(tagged));
+    let dropped = drops_of_a_stray_report(tagged, |host_if| {
+        PacketSocket::open(Framing::Frames, 0)?.send_to(host_if, [0; 6], &frame)
+    });
+    assert_eq!(dropped.get(&DropReason::OtherVlan), Some(&1), "{dropped:?}");
+    assert_eq!(dropped.get(&DropReason::OtherHost), None, "{dropped:?}");
 }

@@ -13,7 +13,9 @@ use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
 };
-use support::{path_str, serves_or_exits, test_user::TestUser, Mgmd, MGMD, NO_IGMP};
+use support::{
+    path_str, serves_or_exits, test_user::TestUser, write_config_in, Mgmd, MGMD, NO_IGMP,
+};
 
 /// A bpffs mounted for one test on a fresh directory with the default mode (1777);
 /// unmounted and removed when dropped.
@@ -66,16 +68,7 @@ fn pin_dir(base: &Path) -> Result<PathBuf> {
 fn run_mgmd(base: &Path, serving: impl FnOnce() -> Result<()>) -> Result<Option<Output>> {
     let dir = base.parent().context("no parent")?.with_extension("run");
     std::fs::create_dir_all(&dir)?;
-    let socket = dir.join("api.sock");
-    let config = dir.join("mgmd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[daemon]\napi_socket = {:?}\nbpffs = {:?}\n",
-            path_str(&socket)?,
-            path_str(base)?
-        ),
-    )?;
+    let (config, socket) = write_config_in(&dir, &format!("bpffs = {:?}\n", path_str(base)?), "")?;
     let mut child = Command::new(MGMD)
         .args(["--config", path_str(&config)?, "--log", "warn"])
         .stdin(Stdio::null())

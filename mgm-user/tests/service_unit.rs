@@ -7,7 +7,7 @@ mod support;
 use anyhow::{ensure, Context as _, Result};
 use mgm_user::lab::{Host, Lab};
 use std::process::Stdio;
-use support::{interfaces, path_str, serves_or_exits, signal_pid, MGMD, NO_IGMP};
+use support::{interfaces, path_str, serves_or_exits, signal_pid, write_config_in, MGMD, NO_IGMP};
 
 const UNIT: &str = include_str!("../dist/mgmd.service");
 
@@ -37,15 +37,10 @@ fn realtime_priority_works_with_the_units_capabilities() -> Result<()> {
     let lab = Lab::star(1)?;
     let dir = std::env::temp_dir().join(format!("{}-unit", lab.prefix()));
     std::fs::create_dir_all(&dir)?;
-    let socket = dir.join("api.sock");
-    let config = dir.join("mgmd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[daemon]\napi_socket = {:?}\nunpinned = true\nrealtime_priority = 10\n\n{}",
-            path_str(&socket)?,
-            interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)])
-        ),
+    let (config, socket) = write_config_in(
+        &dir,
+        "unpinned = true\nrealtime_priority = 10\n",
+        &interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)]),
     )?;
     let bounding = units_bounding_set()?;
     let mut child = lab

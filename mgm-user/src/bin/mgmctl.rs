@@ -390,9 +390,8 @@ fn print_table(response: Response) {
             }
         }
         Response::Stats { counters } => {
-            outln!("{:<24} {:>14}", "COUNTER", "VALUE");
-            for (name, value) in counters {
-                outln!("{name:<24} {value:>14}");
+            for line in stats_lines(&counters) {
+                outln!("{line}");
             }
         }
         Response::Interfaces { rows } => {
@@ -606,9 +605,39 @@ fn address_width(addresses: impl Iterator<Item = std::net::IpAddr>) -> usize {
         .max(16)
 }
 
+/// The lines of `show stats`: a header, then one counter a line, the values in one column
+/// past the longest name.
+fn stats_lines(counters: &std::collections::BTreeMap<String, u64>) -> Vec<String> {
+    let width = counters.keys().map(String::len).max().unwrap_or(0).max(24);
+    std::iter::once(format!("{:<width$} {:>14}", "COUNTER", "VALUE"))
+        .chain(
+            counters
+                .iter()
+                .map(|(name, value)| format!("{name:<width$} {value:>14}")),
+        )
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::si;
+    use super::{si, stats_lines};
+
+    #[test]
+    fn stats_values_line_up_past_the_longest_name() {
+        let counters = [
+            ("api_enumerated_keys6_refused_and_more", 7),
+            ("rx", 123_456),
+        ]
+        .map(|(name, value)| (name.to_owned(), value))
+        .into();
+        let lines = stats_lines(&counters);
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines.iter().all(|l| l.len() == lines[0].len()),
+            "one column: {lines:#?}"
+        );
+        assert!(lines[1].ends_with(" 7") && lines[2].ends_with(" 123456"));
+    }
 
     #[test]
     fn rates_print_with_si_prefixes() {

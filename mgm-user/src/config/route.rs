@@ -5,6 +5,12 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeSet, net::IpAddr};
 
+/// Static routes mgmd keeps per address family (a route's group decides its family): a
+/// configuration with more is refused, and `mgmctl add` of one more is refused with 1003,
+/// counted (`static_routes_refused`, `static_routes6_refused`) and logged at most once per 10 s.
+/// Each new flow's first packet is matched against the routes of its family one by one.
+pub const MAX_STATIC_ROUTES: usize = 4096;
+
 /// A static route: packets from `source` to `group` arriving on `from` go out of `to`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StaticRoute {

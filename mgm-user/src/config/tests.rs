@@ -283,3 +283,30 @@ fn a_repeated_route_is_accepted_as_one_with_a_warning_naming_both_lines() {
     let (c, warnings) = Config::parse_with_warnings(&other, "t").expect("accepted");
     assert_eq!((c.routes.len(), warnings.len()), (3, 0));
 }
+
+#[test]
+fn routes_beyond_the_bound_of_a_family_are_refused_naming_the_first_too_many() {
+    let mut text = String::from(
+        "[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\n\
+         [[route]]\nfrom = \"eth0\"\ngroup = \"ff0e::1\"\nto = [\"eth1\"]\n",
+    );
+    let route = |i: usize| {
+        let group =
+            std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(239, 1, 0, 0)) + i as u32);
+        format!("[[route]]\nfrom = \"eth0\"\ngroup = \"{group}\"\nto = [\"eth1\"]\n")
+    };
+    for i in 0..MAX_STATIC_ROUTES {
+        text += &route(i);
+    }
+    let c = Config::parse(&text, "t").expect("the bound of IPv4 routes, and an IPv6 one");
+    assert_eq!(c.routes.len(), MAX_STATIC_ROUTES + 1);
+    text += &route(MAX_STATIC_ROUTES);
+    let Err(e) = Config::parse(&text, "t").map(drop) else {
+        panic!("one more IPv4 route is accepted");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("more than the 4096") && e.contains("IPv4") && e.contains("route"),
+        "{e}"
+    );
+}

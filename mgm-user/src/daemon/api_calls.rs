@@ -3,13 +3,10 @@
 //! checks the socket adds (membership masks, registration options).
 //! Each function takes the MGM core of one family (see [`super::api_family`]) and returns the
 //! [`Response`]; `handle()` only dispatches.
-use super::{
-    api_family::{self, api_id, ApiAddress},
-    server::LogThrottle,
-};
+use super::api_family::{self, api_id, ApiAddress};
 use crate::{
     api::{
-        proto::{ApiFamily, ApiIfId, ApiMasks, ApiSg, Response},
+        proto::{ApiIfId, ApiMasks, ApiSg, Response},
         records::{decode_prefix, to_hex, RecordKind},
     },
     mgm::{
@@ -17,99 +14,12 @@ use crate::{
         ProtocolHandle, Sg, StatsLevel, Timestamp,
     },
 };
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
-use tracing::warn;
+use std::time::Duration;
 
 /// Largest buffer a buffer call is served with: a larger `buffer_size` is served as this
 /// many bytes (a batch then ends with `ERROR_MORE_DATA` and the caller continues), so one
 /// answer stays far below the API's frame limit.
 pub const MAX_API_BUFFER: u32 = 64 * 1024;
-
-/// Group enumerations one protocol may have open at once in each family's MGM (each holds a
-/// snapshot); one more is refused with `ERROR_CAN_NOT_COMPLETE`, counted per family and
-/// logged at most once per 10 s (see [`ENUMERATIONS`]).
-pub const MAX_OPEN_ENUMERATIONS: usize = 64;
-
-/// Memberships (JOIN state of one key on one interface, about 500 bytes each) the external
-/// protocols may hold together in each family's MGM; a new one beyond is refused with
-/// `ERROR_CAN_NOT_COMPLETE`, counted per family and logged at most once per 10 s (see
-/// [`MEMBERSHIPS`]).
-pub const MAX_API_MEMBERSHIPS: usize = 65_536;
-
-/// Refusals of one API bound: counted per family, logged at most once per 10 s.
-pub struct Refusals {
-    /// `mgmctl show stats` names: IPv4, IPv6.
-    names: [&'static str; 2],
-    /// The bound, and the log line of a refusal at it.
-    limit: usize,
-    logged: &'static str,
-    counts: [AtomicU64; 2],
-    log: LogThrottle,
-}
-
-impl Refusals {
-    const fn new(names: [&'static str; 2], limit: usize, logged: &'static str) -> Self {
-        Refusals {
-            names,
-            limit,
-            logged,
-            counts: [AtomicU64::new(0), AtomicU64::new(0)],
-            log: LogThrottle::new(),
-        }
-    }
-
-    /// Counts a refusal to protocol `h` in `family`, and logs it when a log line is due.
-    fn refuse(&self, family: ApiFamily, h: ProtocolHandle) {
-        let refused = self.counts[family as usize].fetch_add(1, Ordering::Relaxed) + 1;
-        if self.log.due() {
-            warn!(
-                protocol = h.raw(),
-                family = family.name(),
-                limit = self.limit,
-                refused,
-                "{}",
-                self.logged
-            );
-        }
-    }
-
-    /// The counters, as `mgmctl show stats` names them.
-    pub fn counters(&self) -> [(&'static str, u64); 2] {
-        [0, 1].map(|i| (self.names[i], self.counts[i].load(Ordering::Relaxed)))
-    }
-}
-
-/// Group enumeration starts refused at [`MAX_OPEN_ENUMERATIONS`] (named as the MFE tables'
-/// `mfe_refused` and `mfe6_refused` are).
-pub static ENUMERATIONS: Refusals = Refusals::new(
-    ["api_enumerations_refused", "api_enumerations6_refused"],
-    MAX_OPEN_ENUMERATIONS,
-    "group enumeration refused: too many open (end some first)",
-);
-
-/// New memberships refused at [`MAX_API_MEMBERSHIPS`].
-pub static MEMBERSHIPS: Refusals = Refusals::new(
-    ["api_memberships_refused", "api_memberships6_refused"],
-    MAX_API_MEMBERSHIPS,
-    "membership refused: the external protocols hold as many as they may (delete some first)",
-);
-
-/// The refusal of a new membership of protocol `h` in the MGM of family `A`, at
-/// [`MAX_API_MEMBERSHIPS`].
-pub fn membership_refused<A: ApiAddress>(h: ProtocolHandle) -> Response {
-    MEMBERSHIPS.refuse(A::FAMILY, h);
-    Response::error(
-        win32::ERROR_CAN_NOT_COMPLETE,
-        format!(
-            "the external protocols hold {MAX_API_MEMBERSHIPS} memberships in the {} MGM \
-             already: delete one first",
-            A::FAMILY.name()
-        ),
-    )
-}
 
 /// Bounds of the `answer_deadline_ms` registration option.
 pub const ANSWER_DEADLINE_MS: std::ops::RangeInclusive<u32> = 10..=10_000;
@@ -180,7 +90,8 @@ pub fn membership_args<A: ApiAddress>(
     Ok((sg, api_family::ifid(ifid)?, flags))
 }
 
-/// `MgmGroupEnumerationStart`; the handle is given out as [`api_id`] of the family.
+/// `MgmGroupEnumerationStart`; the handle is given out as [`api_id`] of the family. The
+/// router bounds the enumerations open (`RouterCore::group_enumeration_start_in`).
 pub fn group_enumeration_start<A: ApiAddress>(
     mgm: &mut Mgm<A>,
     h: ProtocolHandle,
@@ -196,13 +107,6 @@ pub fn group_enumeration_start<A: ApiAddress>(
             )
         }
     };
-    if mgm.group_enumerations_of(h) >= MAX_OPEN_ENUMERATIONS {
-        ENUMERATIONS.refuse(A::FAMILY, h);
-        return Response::error(
-            win32::ERROR_CAN_NOT_COMPLETE,
-            format!("{MAX_OPEN_ENUMERATIONS} group enumerations are open already; end one first"),
-        );
-    }
     match mgm.group_enumeration_start(h, kind) {
         Ok(eh) => Response::EnumHandle {
             handle: api_id(A::FAMILY, eh.raw()),

@@ -2,8 +2,12 @@
 //! monitor hub: every callback, answer and MFE change is published to the connections that
 //! asked for [`Request::Monitor`](crate::api::proto::Request::Monitor). The hub is a bounded
 //! broadcast: publishing never waits, and a monitor that falls behind more than
-//! [`MONITOR_BACKLOG`] events loses the oldest and is told how many (`lagged`).
-use super::api_family::{api_entry, api_id, api_ifid, api_route, api_sg, ApiAddress};
+//! [`MONITOR_BACKLOG`] events loses the oldest and is told how many (`lagged`). A registered
+//! protocol's own events wait in its [`ConnectionEvents`], bounded: one beyond disconnects it.
+use super::{
+    api_family::{api_entry, api_id, api_ifid, api_route, api_sg, ApiAddress},
+    router::EventSink,
+};
 use crate::{
     api::{
         proto::{ApiAnswer, ApiSg, Event, MonitorEvent, MonitorSg},
@@ -13,7 +17,51 @@ use crate::{
 };
 use std::net::IpAddr;
 use std::sync::Arc;
-use tokio::sync::broadcast;
+use tokio::sync::{
+    broadcast,
+    mpsc::{self, error::TrySendError},
+    Notify,
+};
+
+/// Events of one connection the router may have queued before the connection's task takes
+/// them (it moves them on to the client's queue); one more disconnects the client.
+pub const MAX_PENDING_EVENTS: usize = 1024;
+
+/// Where the router queues the events of one connection's protocol: at most
+/// [`MAX_PENDING_EVENTS`]; the event beyond is not queued, and [`Self::overflowed`] wakes the
+/// connection's task, which disconnects the client (and so deregisters the protocol).
+#[derive(Clone)]
+pub struct ConnectionEvents {
+    queue: mpsc::Sender<Event>,
+    overflow: Arc<Notify>,
+}
+
+impl ConnectionEvents {
+    /// A connection's event queue, and its receiving end.
+    pub fn new() -> (Self, mpsc::Receiver<Event>) {
+        let (queue, received) = mpsc::channel(MAX_PENDING_EVENTS);
+        let overflow = Arc::new(Notify::new());
+        (Self { queue, overflow }, received)
+    }
+
+    /// Completes once an event found the queue full.
+    pub async fn overflowed(&self) {
+        self.overflow.notified().await;
+    }
+}
+
+impl EventSink for ConnectionEvents {
+    fn send(&self, event: Event) -> bool {
+        match self.queue.try_send(event) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.overflow.notify_one();
+                false
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+}
 
 /// Events a monitor may fall behind by before it loses some.
 pub const MONITOR_BACKLOG: usize = 4096;

@@ -144,9 +144,6 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
                     let mut counters: std::collections::BTreeMap<String, u64> =
                         stats.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
                     counters.extend(router.counters());
-                    for refusals in [&api_calls::ENUMERATIONS, &api_calls::MEMBERSHIPS] {
-                        counters.extend(refusals.counters().map(|(name, n)| (name.into(), n)));
-                    }
                     counters.extend(super::pins::counters().map(|(name, n)| (name.into(), n)));
                     counters.extend(router.veth_counters());
                     Response::Stats { counters }
@@ -432,12 +429,10 @@ fn membership<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
 ) -> Result<Response, Response> {
     let (sg, ifid, flags) =
         api_calls::membership_args::<A>(call.sg, call.ifid, call.flags, call.masks)?;
-    if call.add
-        && flags.contains(MemberFlags::JOIN)
-        && router.external_memberships::<A>() >= api_calls::MAX_API_MEMBERSHIPS
-        && !router.external_has_membership::<A>(h, sg, ifid)
-    {
-        return Ok(api_calls::membership_refused::<A>(h));
+    if call.add && flags.contains(MemberFlags::JOIN) {
+        if let Some(refusal) = router.membership_refusal::<A>(h, sg, ifid) {
+            return Ok(refusal);
+        }
     }
     let response = router.external_call_in::<A>(h, |m, ha, now| {
         if call.add {
@@ -455,10 +450,7 @@ fn enumeration_start<A: ExternalFamily, B: ForwardingBackend, I: RouterIo>(
     h: ProtocolHandle,
     enum_type: u32,
 ) -> Response {
-    router.with_mgm_in::<A, _>(Some(h), |m, ha, _| match ha {
-        Some(ha) => api_calls::group_enumeration_start(m, ha, enum_type),
-        None => Response::error(87, "register first"),
-    })
+    router.group_enumeration_start_in::<A>(h, enum_type)
 }
 
 /// `MgmGroupEnumerationGetNext` (with a `buffer_size`) or `MgmGroupEnumerationEnd` of the API

@@ -2,8 +2,8 @@
 //! program to userspace (AF_XDP), held here in arrival order, and sent on exactly once to the
 //! outgoing interfaces as soon as the entry exists — with the fast path's own treatment: TTL−1
 //! with the checksum updated (IPv6: hop limit−1, no header checksum), the outgoing interface's
-//! MAC as source, its TTL threshold and MTU, the 802.1Q tag removed. Flows of both families
-//! share the queues and their bounds ([`Flow`]).
+//! MAC as source, its TTL threshold, MTU and (IPv6) admin-scope boundary, the 802.1Q tag
+//! removed. Flows of both families share the queues and their bounds ([`Flow`]).
 //!
 //! Each held packet remembers the interface it arrived on: the entry's incoming interface is
 //! decided after the first packet (RPF), so packets of the same (S,G) that arrived elsewhere are
@@ -22,7 +22,7 @@
 //! The queues do no I/O of their own: a released packet leaves through the [`FrameOut`] the
 //! caller passes (the router core passes its I/O port, whose executor owns the packet socket).
 use crate::{
-    dataplane::{IfaceSettings, MfeStats},
+    dataplane::{ForwardingBackend, IfaceSettings, MfeStats},
     mgm::Sg,
     rawio::PacketSocket,
     wire::{
@@ -30,6 +30,7 @@ use crate::{
         ipv4, ipv6,
     },
 };
+use mgm_common::{inside_scope_boundary, ipv6_scope, NO_SCOPE};
 pub use progress::PuntTag;
 use progress::{Pending, PuntProgress};
 use serde::Serialize;
@@ -122,15 +123,28 @@ struct HeldPacket {
     pending: Option<Pending>,
 }
 
-/// Where held packets go: per outgoing interface, its settings.
+/// Where held packets go: per outgoing interface, its settings and IPv6 admin-scope boundary.
 pub trait Egress {
     /// The settings of `ifindex`, if it is in service.
     fn settings(&self, ifindex: u32) -> Option<IfaceSettings>;
+    /// The IPv6 admin-scope boundary of `ifindex` (0: none).
+    fn scope_boundary(&self, ifindex: u32) -> u8;
 }
 
-impl Egress for HashMap<u32, IfaceSettings> {
+/// The settings the router keeps beside the backend's boundaries.
+pub struct EgressRules<'a, B: ForwardingBackend> {
+    /// The settings of the interfaces in service.
+    pub settings: &'a HashMap<u32, IfaceSettings>,
+    /// The backend holding the boundaries.
+    pub backend: &'a B,
+}
+
+impl<B: ForwardingBackend> Egress for EgressRules<'_, B> {
     fn settings(&self, ifindex: u32) -> Option<IfaceSettings> {
-        self.get(&ifindex).copied()
+        self.settings.get(&ifindex).copied()
+    }
+    fn scope_boundary(&self, ifindex: u32) -> u8 {
+        self.backend.scope_boundary(ifindex)
     }
 }
 
@@ -418,12 +432,18 @@ impl Hold {
         self.counters.delivered += 1;
         let tally = self.tallies.of(sg);
         tally.delivered(ip_len);
+        let scope = match sg {
+            Flow::V4(_) => NO_SCOPE,
+            Flow::V6(sg) => ipv6_scope(&sg.group.octets()),
+        };
         for &ifindex in route.oifs {
             // The interface's rules, as the fast path applies them: a copy they drop counts
             // for the (entry, interface) too.
             let admitted = route.egress.settings(ifindex).filter(|settings| {
                 let over_mtu = settings.mtu != 0 && ip_len > settings.mtu as usize;
-                ttl >= settings.ttl_threshold && !over_mtu
+                ttl >= settings.ttl_threshold
+                    && !over_mtu
+                    && !inside_scope_boundary(scope, route.egress.scope_boundary(ifindex))
             });
             let Some(settings) = admitted else {
                 self.counters.copies_dropped += 1;

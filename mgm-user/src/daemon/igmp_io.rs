@@ -10,7 +10,11 @@
 //!
 //! A packet socket also sees frames the IP stack would drop: those addressed to another
 //! station's unicast MAC (`PACKET_OTHERHOST`, e.g. on a promiscuous or bridged port). They are
-//! not for this router and are reported as dropped ([`DropReason::OtherHost`]).
+//! not for this router and are reported as dropped ([`DropReason::OtherHost`]). So are frames
+//! tagged for a VLAN the router has no interface of (no VLAN device for the tag on the port):
+//! the kernel hands them to the socket on the port, tag stripped and marked as another host's
+//! too; sent to a group (multicast) MAC, they count as [`DropReason::OtherVlan`]. The socket
+//! reads whole frames for that destination MAC.
 use crate::igmp::DropReason;
 use crate::rawio::{self, Framing, PacketSocket};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -20,8 +24,10 @@ use std::{
 };
 use tokio::io::{unix::AsyncFd, Interest};
 
-/// Largest IGMP datagram or MLD packet read (a v3 or MLDv2 report can fill an Ethernet frame).
+/// Largest frame read (a v3 or MLDv2 report can fill an Ethernet frame).
 const MAX_DATAGRAM: usize = 2048;
+/// Length of an Ethernet header (destination and source MAC, EtherType).
+const ETHERNET_HEADER: usize = 14;
 
 /// What the receive socket delivered.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,6 +71,7 @@ impl IgmpIo {
         Ok(match recv_filtered(&self.receive).await? {
             Arrived::Packet(ifindex, datagram) => Received::Datagram(ifindex, datagram),
             Arrived::OtherHost(ifindex) => Received::Dropped(ifindex, DropReason::OtherHost),
+            Arrived::OtherVlan(ifindex) => Received::Dropped(ifindex, DropReason::OtherVlan),
         })
     }
 
@@ -92,10 +99,14 @@ pub(super) enum Arrived {
     Packet(u32, Vec<u8>),
     /// A frame addressed to another station's unicast MAC, with the ifindex it arrived on.
     OtherHost(u32),
+    /// A frame tagged for a VLAN the host has no device for, with the ifindex of the port.
+    OtherVlan(u32),
 }
 
 /// `BPF_LD | BPF_B | BPF_ABS`: loads the byte at an offset of the packet.
 pub(super) const BPF_LD_B_ABS: u16 = 0x30;
+/// Classic BPF's base of loads relative to the network header (`SKF_NET_OFF`, -0x100000).
+const SKF_NET_OFF: u32 = 0xfff0_0000;
 /// `BPF_RET | BPF_K`: accepts that many bytes (0: drops).
 pub(super) const BPF_RET: u16 = 0x06;
 
@@ -119,15 +130,23 @@ pub(super) fn bpf_jump_if_equal(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     }
 }
 
-/// A non-blocking cooked packet socket of EtherType `ethertype` on every interface, keeping
-/// what the classic BPF `filter` accepts.
+/// A non-blocking packet socket of EtherType `ethertype` on every interface, reading whole
+/// frames, keeping what the classic BPF `filter` (its loads at network-layer offsets) accepts.
 pub(super) fn open_filtered(
     ethertype: u16,
     filter: &[libc::sock_filter],
 ) -> io::Result<AsyncFd<PacketSocket>> {
-    let receive = PacketSocket::open(Framing::Cooked, ethertype)?;
+    let receive = PacketSocket::open(Framing::Frames, ethertype)?;
+    // The filter's loads are relative to the network header, wherever the frame puts it.
+    let filter: Vec<_> = filter
+        .iter()
+        .map(|s| match s.code {
+            BPF_LD_B_ABS => bpf_statement(BPF_LD_B_ABS, SKF_NET_OFF.wrapping_add(s.k)),
+            _ => *s,
+        })
+        .collect();
     receive.socket().set_nonblocking(true)?;
-    let mut filter = filter.to_vec();
+    let mut filter = filter;
     let program = libc::sock_fprog {
         len: filter.len() as u16,
         filter: filter.as_mut_ptr(),
@@ -159,9 +178,25 @@ fn recv_one(socket: &PacketSocket) -> io::Result<Option<Arrived>> {
     if arrival.outgoing {
         return Ok(None);
     }
+    let ethernet = matches!(
+        arrival.link_type,
+        libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK
+    );
+    let header = if ethernet { ETHERNET_HEADER } else { 0 };
+    if len < header {
+        return Ok(None);
+    }
     if arrival.other_host {
-        return Ok(Some(Arrived::OtherHost(arrival.ifindex)));
+        // Not to another station's MAC, but to a group's: the kernel has no device for the
+        // frame's VLAN.
+        let to_group = ethernet && buffer[0] & 1 == 1;
+        return Ok(Some(if to_group {
+            Arrived::OtherVlan(arrival.ifindex)
+        } else {
+            Arrived::OtherHost(arrival.ifindex)
+        }));
     }
     buffer.truncate(len);
+    buffer.drain(..header);
     Ok(Some(Arrived::Packet(arrival.ifindex, buffer)))
 }

@@ -46,17 +46,17 @@ pub enum LinkEvent {
     Ipv6Addresses(u32),
 }
 
-/// The links present now, then their changes as they happen.
-pub async fn watch() -> std::io::Result<(Vec<Link>, impl Stream<Item = LinkEvent>)> {
+/// The links present now (asked over `netlink`), then their changes as they happen.
+pub async fn watch(
+    netlink: &rtnetlink::Handle,
+) -> std::io::Result<(Vec<Link>, impl Stream<Item = LinkEvent>)> {
     let (connection, _, messages) = rtnetlink::new_multicast_connection(&[
         MulticastGroup::Link,
         MulticastGroup::Ipv4Ifaddr,
         MulticastGroup::Ipv6Ifaddr,
     ])?;
     tokio::spawn(connection);
-    let (connection, handle, _) = rtnetlink::new_connection()?;
-    tokio::spawn(connection);
-    let present = handle
+    let present = netlink
         .link()
         .get()
         .execute()

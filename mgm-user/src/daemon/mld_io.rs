@@ -71,6 +71,7 @@ impl MldIo {
         Ok(match recv_filtered(&self.receive).await? {
             Arrived::Packet(ifindex, packet) => Received::Packet(ifindex, packet),
             Arrived::OtherHost(ifindex) => Received::Dropped(ifindex, DropReason::OtherHost),
+            Arrived::OtherVlan(ifindex) => Received::Dropped(ifindex, DropReason::OtherVlan),
         })
     }
 

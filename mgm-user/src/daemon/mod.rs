@@ -106,7 +106,12 @@ pub async fn run(options: Options) -> Result<()> {
     if config.daemon.realtime_priority.is_some() {
         realtime::apply(config.daemon.realtime_priority)?;
     }
-    let (mut plane, pins) = pins::load_plane(&config.daemon, &config.interfaces).await?;
+    // One rtnetlink connection for the start's requests (the watches below subscribe on
+    // connections of their own).
+    let (connection, netlink, _) =
+        rtnetlink::new_connection().context("opening an rtnetlink connection")?;
+    tokio::spawn(connection);
+    let (mut plane, pins) = pins::load_plane(&config.daemon, &config.interfaces, &netlink).await?;
     forward_ebpf_logs(&mut plane);
     let reports = crate::dataplane::ReportReader::new(&mut plane)?;
     let igmp_io = match igmp_io::IgmpIo::open() {
@@ -128,11 +133,12 @@ pub async fn run(options: Options) -> Result<()> {
     let daemon_config = config.daemon.clone();
     let realtime_priority = config.daemon.realtime_priority;
     let mut router = Router::new(config, plane, igmp_io, mld_io)?;
-    let (present_routes, route_events) = routes::watch::<std::net::Ipv4Addr>().await?;
+    let (present_routes, route_events) = routes::watch::<std::net::Ipv4Addr>(&netlink).await?;
     router.routes_present(present_routes);
-    let (present_routes6, route_events6) = routes::watch::<std::net::Ipv6Addr>().await?;
+    let (present_routes6, route_events6) = routes::watch::<std::net::Ipv6Addr>(&netlink).await?;
     router.routes_present6(present_routes6);
-    let (present_links, link_events) = links::watch().await?;
+    let (present_links, link_events) = links::watch(&netlink).await?;
+    drop(netlink);
     for link in present_links {
         router.link_changed(link, std::time::Instant::now());
     }

@@ -150,10 +150,11 @@ fn pin_dir_name() -> String {
 pub(super) async fn load_plane(
     config: &DaemonConfig,
     interfaces: &[InterfaceConfig],
+    netlink: &rtnetlink::Handle,
 ) -> Result<(DataPlane, Pins)> {
     let name = pin_dir_name();
     if config.unpinned {
-        super::xdp_hooks::refuse_taken(interfaces, None).await?;
+        super::xdp_hooks::refuse_taken(netlink, interfaces, None).await?;
         warn!("running unpinned as configured (--unpinned or unpinned = true): forwarding stops with mgmd");
         let plane = DataPlane::load().context("loading the XDP program")?;
         let pins = Pins {
@@ -168,7 +169,7 @@ pub(super) async fn load_plane(
     let base = bpffs::locate(Path::new(&config.bpffs))?;
     let claim = super::instance::claim(&base.configured().join(&name)).await?;
     let dir = base.path().join(&name);
-    super::xdp_hooks::refuse_taken(interfaces, Some(&dir.join("links"))).await?;
+    super::xdp_hooks::refuse_taken(netlink, interfaces, Some(&dir.join("links"))).await?;
     let plane = DataPlane::load_pinned(&dir).with_context(|| {
         format!(
             "pinning the data plane under {} (--unpinned runs without pins)",

@@ -82,14 +82,14 @@ impl RouteFamily for Ipv6Addr {
     }
 }
 
-/// The routes of family `A` present now, then their changes as they happen.
+/// The routes of family `A` present now (asked over `netlink`), then their changes as they
+/// happen.
 pub async fn watch<A: RouteFamily>(
+    netlink: &rtnetlink::Handle,
 ) -> std::io::Result<(Vec<Route<A>>, impl Stream<Item = RouteEvent<A>>)> {
     let (connection, _, messages) = rtnetlink::new_multicast_connection(&[A::GROUP])?;
     tokio::spawn(connection);
-    let (connection, handle, _) = rtnetlink::new_connection()?;
-    tokio::spawn(connection);
-    let present = handle
+    let present = netlink
         .route()
         .get(A::dump())
         .execute()

@@ -5,27 +5,27 @@
 //! [`MonitorHub`]) besides its answers.
 //!
 //! Bounds: at most `api_max_connections` connections, and [`ROOT_RESERVE`] more for root (more
-//! are answered with a refusal and closed, counted in `api_refused_busy`); requests of at most [`MAX_REQUEST`] bytes; at most
-//! [`MAX_QUEUED`] messages waiting for a client (a protocol that lets more events pile up is
-//! disconnected, counted in `api_events_overflow`); each frame must be taken by the client
-//! within [`SEND_TIMEOUT`]. A failing accept (e.g. out of file descriptors) is retried with a
+//! are answered with a refusal and closed, counted in `api_refused_busy`); requests of at most
+//! [`MAX_REQUEST`] bytes; at most [`MAX_QUEUED`] messages waiting for a client and
+//! [`MAX_PENDING_EVENTS`] events of its protocol waiting for the connection's task (a protocol
+//! that lets more events pile up in either is disconnected, counted in `api_events_overflow`);
+//! each frame must be taken by the client within [`SEND_TIMEOUT`]. A failing accept (e.g. out of file descriptors) is retried with a
 //! back-off, logged once per episode and counted in `api_accept_errors`. These counters are
 //! added to `show stats`.
 use super::{
     access::{self, Access, Peer, Policy},
-    api_events::MonitorHub,
+    api_events::{ConnectionEvents, MonitorHub, MAX_PENDING_EVENTS},
     start_wait::retry_while_held,
 };
 use crate::{
     api::{
         codec, codec_up_to,
         proto::{Event, MonitorEvent, Request, Response, ServerMessage},
-        recv, split_text, WireError, MAX_FRAME, MAX_MESSAGE, MAX_REQUEST,
+        recv, WireError, MAX_REQUEST,
     },
     config::DaemonConfig,
 };
 use anyhow::{Context as _, Result};
-use futures::SinkExt as _;
 use std::{
     ops::ControlFlow,
     path::{Path, PathBuf},
@@ -36,13 +36,16 @@ use std::{
     time::Duration,
 };
 use tokio::{
-    net::{unix::OwnedWriteHalf, UnixListener, UnixStream},
+    net::{UnixListener, UnixStream},
     sync::{broadcast, mpsc, oneshot},
     task::JoinHandle,
     time::Instant,
 };
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tracing::{debug, info, warn};
+
+mod writer;
+use writer::write_loop;
 
 /// How long a refused client has to send its first request, which the refusal answers.
 const REFUSAL_WAIT: Duration = Duration::from_secs(2);
@@ -71,7 +74,7 @@ pub enum Command {
         /// The request.
         request: Request,
         /// Events for this connection (used when it registers).
-        events: mpsc::UnboundedSender<Event>,
+        events: ConnectionEvents,
         /// The answer.
         reply: oneshot::Sender<Response>,
     },
@@ -112,16 +115,11 @@ impl Counters {
 
 /// Lets one kind of log line through at most once per [`REFUSAL_LOG_INTERVAL`].
 #[derive(Default)]
-pub(super) struct LogThrottle(std::sync::Mutex<Option<Instant>>);
+struct LogThrottle(std::sync::Mutex<Option<Instant>>);
 
 impl LogThrottle {
-    /// A throttle whose first line is due at once.
-    pub(super) const fn new() -> Self {
-        LogThrottle(std::sync::Mutex::new(None))
-    }
-
     /// Whether a line is due now (the next one then only after the interval).
-    pub(super) fn due(&self) -> bool {
+    fn due(&self) -> bool {
         let Ok(mut last) = self.0.lock() else {
             return false;
         };
@@ -148,6 +146,18 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(daemon: &DaemonConfig) -> Self {
+        Shared {
+            settings: RwLock::new(settings(daemon)),
+            counters: Counters::default(),
+            open: AtomicUsize::new(0),
+            busy_log: LogThrottle::default(),
+            access_log: LogThrottle::default(),
+            change_log: LogThrottle::default(),
+            lag_log: LogThrottle::default(),
+        }
+    }
+
     fn access(&self, peer: &Peer) -> Access {
         self.settings
             .read()
@@ -206,15 +216,7 @@ pub fn serve(
     access::set_socket_permissions(path, daemon)
         .with_context(|| format!("setting the group and mode of {}", path.display()))?;
     warn_if_too_few_descriptors(daemon.api_max_connections);
-    let shared = Arc::new(Shared {
-        settings: RwLock::new(settings(daemon)),
-        counters: Counters::default(),
-        open: AtomicUsize::new(0),
-        busy_log: LogThrottle::default(),
-        access_log: LogThrottle::default(),
-        change_log: LogThrottle::default(),
-        lag_log: LogThrottle::default(),
-    });
+    let shared = Arc::new(Shared::new(daemon));
     let task = tokio::spawn(accept_loop(listener, shared.clone(), commands, monitor));
     Ok(ApiServer {
         path: path.to_owned(),
@@ -420,25 +422,32 @@ async fn serve_requests(
     hub: &MonitorHub,
 ) -> Result<(), WireError> {
     let uid = peer.uid;
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (events_tx, mut events) = ConnectionEvents::new();
     let mut monitor: Option<broadcast::Receiver<Arc<MonitorEvent>>> = None;
     let queue = |message: ServerMessage| async move {
         out.send(message).await.map_err(|_| WireError::Closed)
     };
-    // An event is queued without waiting: a protocol that lets them pile up is disconnected.
-    let queue_event = |event: Event| {
-        if out.try_send(ServerMessage::Event(event)).is_ok() {
-            return Ok(());
-        }
+    // A protocol that lets its events pile up (in the router's queue or the client's) is
+    // disconnected.
+    let overflowed = || {
         shared.counters.events_overflow.fetch_add(1, Relaxed);
         warn!(
             connection = id,
             uid,
             queued = MAX_QUEUED,
-            "API client does not read its events: disconnected (and deregistered)"
+            pending = MAX_PENDING_EVENTS,
+            "API client does not read its events: disconnected (and deregistered; counted in \
+             api_events_overflow)"
         );
         writer.abort();
         Err(WireError::Closed)
+    };
+    // An event is queued without waiting.
+    let queue_event = |event: Event| {
+        if out.try_send(ServerMessage::Event(event)).is_ok() {
+            return Ok(());
+        }
+        overflowed()
     };
     loop {
         let denied = shared.access(peer) == Access::Denied;
@@ -450,6 +459,7 @@ async fn serve_requests(
                 queue_event(event)?;
                 continue;
             }
+            () = events_tx.overflowed() => return overflowed(),
             event = next_monitored(&mut monitor) => {
                 if let MonitorEvent::Lagged { missed } = &event {
                     let lost = shared.counters.monitor_lost.fetch_add(*missed, Relaxed) + missed;
@@ -558,70 +568,6 @@ async fn serve_requests(
     }
 }
 
-/// Writes the queued messages to the client, each within [`SEND_TIMEOUT`].
-async fn write_loop(
-    id: ConnectionId,
-    mut sink: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
-    mut queued: mpsc::Receiver<ServerMessage>,
-    shared: Arc<Shared>,
-) {
-    while let Some(message) = queued.recv().await {
-        if let Err(e) = write_message(&mut sink, &message).await {
-            shared.counters.send_failures.fetch_add(1, Relaxed);
-            warn!(connection = id, error = %e, "API send failed: connection closed");
-            return;
-        }
-    }
-}
-
-/// Writes one message: in one frame, or in parts when its text is over a frame; an answer
-/// over [`MAX_MESSAGE`] (or one that cannot be encoded) is replaced by an error saying so.
-async fn write_message(
-    sink: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
-    message: &ServerMessage,
-) -> Result<(), WireError> {
-    let text = match serde_json::to_string(message) {
-        Ok(text) if text.len() <= MAX_MESSAGE => text,
-        Ok(text) => serde_json::to_string(&ServerMessage::Response(Response::error(
-            1003,
-            format!(
-                "the answer is {} bytes, over the API's limit of {MAX_MESSAGE} bytes",
-                text.len()
-            ),
-        )))?,
-        Err(e) => serde_json::to_string(&ServerMessage::Response(Response::error(
-            1003,
-            format!("the answer cannot be encoded: {e}"),
-        )))?,
-    };
-    if text.len() <= MAX_FRAME {
-        return send_frame(sink, text.into_bytes()).await;
-    }
-    let parts = split_text(&text);
-    let count = parts.len();
-    for (i, part) in parts.into_iter().enumerate() {
-        let part = ServerMessage::Part {
-            text: part.to_owned(),
-            last: i + 1 == count,
-        };
-        send_frame(sink, serde_json::to_vec(&part)?).await?;
-    }
-    Ok(())
-}
-
-async fn send_frame(
-    sink: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
-    frame: Vec<u8>,
-) -> Result<(), WireError> {
-    match tokio::time::timeout(SEND_TIMEOUT, sink.send(bytes::Bytes::from(frame))).await {
-        Ok(sent) => Ok(sent?),
-        Err(_) => Err(WireError::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the client did not read its answer in time",
-        ))),
-    }
-}
-
 /// The next event for a monitoring connection (never, for others); a monitor that fell behind
 /// gets a `lagged` event with the number lost.
 async fn next_monitored(
@@ -638,41 +584,4 @@ async fn next_monitored(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::proto::ApiSg;
-    use crate::daemon::api_events::MONITOR_BACKLOG;
-
-    #[test]
-    fn a_monitor_that_falls_behind_is_told_how_many_events_it_lost() {
-        let hub = MonitorHub::default();
-        let mut monitor = Some(hub.subscribe());
-        let event = |n: u32| MonitorEvent::Mfe {
-            change: "created".into(),
-            sg: ApiSg::new(
-                std::net::Ipv4Addr::from(n),
-                std::net::Ipv4Addr::new(239, 1, 1, 1),
-            )
-            .into(),
-            iif: 1,
-            oifs: Vec::new(),
-        };
-        let extra = 10;
-        for n in 0..(MONITOR_BACKLOG + extra) as u32 {
-            hub.publish(|| event(n));
-        }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let lagged = rt.block_on(next_monitored(&mut monitor));
-        assert_eq!(
-            lagged,
-            MonitorEvent::Lagged {
-                missed: extra as u64
-            }
-        );
-        // Then the oldest event still held, and so on.
-        let next = rt.block_on(next_monitored(&mut monitor));
-        assert_eq!(next, event(extra as u32));
-    }
-}
+mod tests;

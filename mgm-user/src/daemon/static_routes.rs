@@ -67,6 +67,16 @@ impl<A: Address + Into<IpAddr>> StaticProtocol<A> {
         self.routes.iter()
     }
 
+    /// How many routes there are.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Whether `route` is one of them.
+    pub fn has_route(&self, route: &StaticRoute) -> bool {
+        self.routes.contains(route)
+    }
+
     /// Whether `route` is of this protocol's address family (by its group).
     pub fn is_own(route: &StaticRoute) -> bool {
         route.group.network().is_ipv4() == A::UNSPECIFIED.into().is_ipv4()

@@ -18,17 +18,17 @@ struct Taken {
     program: u32,
 }
 
-/// Fails, naming the interfaces and their programs, if one of `interfaces` (those present)
-/// holds an XDP program other than the one linked from mgmd's pin `links_dir/<interface>`
-/// (`links_dir` `None`: unpinned), after waiting for one just killed to release its links.
+/// Fails, naming the interfaces and their programs, if one of `interfaces` (those present,
+/// asked over `netlink`) holds an XDP program other than the one linked from mgmd's pin
+/// `links_dir/<interface>` (`links_dir` `None`: unpinned), after waiting for one just killed
+/// to release its links.
 pub(super) async fn refuse_taken(
+    netlink: &rtnetlink::Handle,
     interfaces: &[InterfaceConfig],
     links_dir: Option<&Path>,
 ) -> Result<()> {
-    let (connection, handle, _) = rtnetlink::new_connection()?;
-    tokio::spawn(connection);
     let found = retry_while_held(|| async {
-        let links = handle.link().get().execute().try_collect::<Vec<_>>().await;
+        let links = netlink.link().get().execute().try_collect::<Vec<_>>().await;
         let taken = links.map(|links| {
             links
                 .iter()

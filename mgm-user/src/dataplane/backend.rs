@@ -84,6 +84,10 @@ pub trait ForwardingBackend {
         settings: IfaceSettings,
     ) -> Result<(), Self::Error>;
 
+    /// The IPv6 admin-scope boundary of interface `ifindex` (`IfaceConfig::scope_boundary`;
+    /// 0: none, or no such interface), which the hold queues apply as the fast path does.
+    fn scope_boundary(&self, ifindex: u32) -> u8;
+
     /// Forgets interface `ifindex` (copies to it are then dropped and counted).
     fn remove_interface(&mut self, ifindex: u32) -> Result<(), Self::Error>;
 

@@ -183,6 +183,10 @@ impl ForwardingBackend for XdpBackend {
         self.configure_iface(ifindex, settings)
     }
 
+    fn scope_boundary(&self, ifindex: u32) -> u8 {
+        self.iface(ifindex).map_or(0, |iface| iface.scope_boundary)
+    }
+
     fn remove_interface(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
         self.remove_iface(ifindex)
     }

@@ -227,12 +227,7 @@ impl Mgmd {
             Some(path) => format!("bpffs = {path:?}\n"),
             None => String::new(),
         };
-        let text = format!(
-            "[daemon]\napi_socket = {:?}\n{bpffs}\n{body}",
-            self.socket().display().to_string(),
-        );
-        std::fs::write(self.config_path(), text)?;
-        Ok(())
+        write_config_in(&self.dir, &bpffs, body).map(drop)
     }
 
     /// Rewrites the configuration file and sends mgmd SIGHUP.
@@ -553,6 +548,19 @@ impl Drop for Mgmd {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Writes an mgmd configuration file `dir/mgmd.toml`: a `[daemon]` table naming the API socket
+/// `dir/api.sock`, with `daemon_keys` (TOML lines), then `body` (whose keys before any table
+/// belong to `[daemon]` too). The paths of the file and of the socket.
+pub fn write_config_in(dir: &Path, daemon_keys: &str, body: &str) -> Result<(PathBuf, PathBuf)> {
+    let (config, socket) = (dir.join("mgmd.toml"), dir.join("api.sock"));
+    let text = format!(
+        "[daemon]\napi_socket = {:?}\n{daemon_keys}\n{body}",
+        path_str(&socket)?
+    );
+    std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+    Ok((config, socket))
 }
 
 /// Sends `signal` to a process this test started.

@@ -37,6 +37,9 @@ pub enum DropReason {
     BadGroup,
     /// The frame was addressed to another station's unicast MAC address.
     OtherHost,
+    /// The frame was tagged for a VLAN the router has no interface of (no VLAN device for
+    /// the tag on the port it arrived on).
+    OtherVlan,
 }
 
 /// Why a valid message, or part of one, had no effect.

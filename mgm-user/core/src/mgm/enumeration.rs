@@ -127,6 +127,11 @@ impl<A: Address> Mgm<A> {
         self.enums.open.values().filter(|e| e.owner == h).count()
     }
 
+    /// Keys the open group enumerations of every protocol hold in their snapshots together.
+    pub fn group_enumeration_keys(&self) -> usize {
+        self.enums.open.values().map(|e| e.entries.len()).sum()
+    }
+
     /// Whether `eh` is an open group enumeration started by `h`.
     pub fn group_enumeration_of(&self, eh: EnumHandle, h: ProtocolHandle) -> bool {
         self.enums.open.get(&eh).is_some_and(|e| e.owner == h)

@@ -34,6 +34,9 @@ pub enum DropReason {
     BadGroup,
     /// The frame was addressed to another station's unicast MAC address.
     OtherHost,
+    /// The frame was tagged for a VLAN the router has no interface of (no VLAN device for
+    /// the tag on the port it arrived on).
+    OtherVlan,
 }
 
 /// Message kinds, for the received and sent counts.

@@ -1,6 +1,7 @@
 //! The hold queues' bounds, ageing, release rules and counters.
 use super::tally::{OifTally, Tally};
 use super::*;
+use crate::daemon::router::fake::FakeBackend;
 use crate::rawio::{Framing, PacketSocket};
 use std::net::Ipv4Addr;
 
@@ -260,7 +261,10 @@ fn release_sends_through_the_packet_socket_with_the_interface_rules() {
             Route {
                 iif: 2,
                 oifs: &[out0, out1, 9999],
-                egress: &egress,
+                egress: &EgressRules {
+                    settings: &egress,
+                    backend: &FakeBackend::default(),
+                },
             },
             &mut socket,
         );
@@ -302,7 +306,11 @@ fn only_packets_that_arrived_on_the_entrys_incoming_interface_are_released() {
     }
     // Interface 7 is not in service: the copies count as dropped, but the packets that
     // arrived on the incoming interface 2 are delivered and the rest refused.
-    let egress: HashMap<u32, IfaceSettings> = HashMap::new();
+    let (settings, backend) = (HashMap::new(), FakeBackend::default());
+    let egress = EgressRules {
+        settings: &settings,
+        backend: &backend,
+    };
     let route = Route {
         iif: 2,
         oifs: &[7],
@@ -356,5 +364,57 @@ fn copies_sent_are_added_to_the_entrys_per_interface_counters() {
     assert_eq!(
         stats.oifs[1].0, 8,
         "an interface only the hold queue served"
+    );
+}
+
+#[test]
+fn held_ipv6_packets_stop_at_an_interfaces_scope_boundary_as_the_fast_paths_do() {
+    let mut h = hold(HoldLimits::default());
+    let now = Instant::now();
+    let source: Ipv6Addr = "2001:db8::1".parse().unwrap();
+    let (site, global): (Ipv6Addr, Ipv6Addr) =
+        ("ff05::1:3".parse().unwrap(), "ff0e::1:3".parse().unwrap());
+    let frame6 = |group: Ipv6Addr| {
+        let mut f = vec![0x33, 0x33, 0, 1, 0, 3, 2, 2, 2, 2, 2, 2, 0x86, 0xdd];
+        f.extend([0x60, 0, 0, 0, 0, 8, 17, 64]);
+        f.extend(source.octets());
+        f.extend(group.octets());
+        f.extend([0; 8]);
+        f
+    };
+    for group in [site, global] {
+        assert_eq!(
+            h.punted(&frame6(group), 2, None, now),
+            Some(Sg::new(source, group).into())
+        );
+    }
+    // Interface 7 has a site boundary (5), interface 8 none.
+    let settings: HashMap<u32, IfaceSettings> =
+        [7, 8].map(|i| (i, IfaceSettings::default())).into();
+    let mut backend = FakeBackend::default();
+    backend.scope_boundaries.insert(7, 5);
+    let egress = EgressRules {
+        settings: &settings,
+        backend: &backend,
+    };
+    let route = Route {
+        iif: 2,
+        oifs: &[7, 8],
+        egress: &egress,
+    };
+    let mut sent = Sent::default();
+    for group in [site, global] {
+        h.release(Sg::new(source, group), route, &mut sent);
+    }
+    let to = |i: u32| sent.0.iter().filter(|(o, _)| *o == i).count();
+    assert_eq!(
+        (to(7), to(8)),
+        (1, 2),
+        "the site group stays inside interface 7"
+    );
+    assert_eq!(
+        h.counters().copies_dropped,
+        1,
+        "counted as the fast path's drop"
     );
 }

@@ -2,11 +2,10 @@
 //! I/O with the data plane's attachments, AF_XDP punt sockets, the IGMP and MLD sockets and host
 //! sockets; [`Router`] is the core as mgmd runs it.
 use super::{
-    ports::{EventSink, HostJoin, Punted, RouterIo},
+    ports::{HostJoin, Punted, RouterIo},
     RouterCore,
 };
 use crate::{
-    api::proto::Event,
     config::OnStop,
     daemon::{
         hold::{FrameOut, Hold, HoldLimits},
@@ -24,7 +23,6 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
 /// UMEM of one interface's punt sockets, in 2 KiB frames (8 MiB, resident: the kernel pins
@@ -302,12 +300,6 @@ fn name_of(ifindex: u32) -> Option<String> {
     // SAFETY: if_indextoname wrote a NUL-terminated name.
     let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
     name.to_str().ok().map(str::to_owned)
-}
-
-impl EventSink for UnboundedSender<Event> {
-    fn send(&self, event: Event) -> bool {
-        UnboundedSender::send(self, event).is_ok()
-    }
 }
 
 /// Receive queues of an interface (one punt socket each).

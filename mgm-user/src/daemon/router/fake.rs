@@ -48,6 +48,8 @@ pub struct FakeEntry {
 pub struct FakeBackend {
     pub entries: HashMap<SgKey, FakeEntry>,
     pub ifaces: BTreeMap<u32, IfaceSettings>,
+    /// IPv6 admin-scope boundaries by ifindex (none: 0).
+    pub scope_boundaries: BTreeMap<u32, u8>,
     pub punt_slots: BTreeMap<u32, (u32, u32)>,
     /// Operations that fail until removed.
     pub failing: BTreeSet<Op>,
@@ -208,6 +210,10 @@ impl ForwardingBackend for FakeBackend {
         self.check(Op::Configure)?;
         self.ifaces.insert(ifindex, settings);
         Ok(())
+    }
+
+    fn scope_boundary(&self, ifindex: u32) -> u8 {
+        self.scope_boundaries.get(&ifindex).copied().unwrap_or(0)
     }
 
     fn remove_interface(&mut self, ifindex: u32) -> Result<(), FakeError> {

@@ -13,10 +13,12 @@
 //! ([`punts`]), IGMP ([`igmp_glue`]), MLD ([`mld_glue`]), API tables and counters, the veth watch's refresh
 //! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
 //! external protocols ([`externals`]) and their interface ownership in both MGMs
-//! ([`ownership`]), reload ([`reload`]), keeping the backend in step with the MGM
-//! ([`sync`]), and the backoff of what failed ([`retries`]). IPv6 has its own MGM beside the
+//! ([`ownership`]), what API callers may make the router hold ([`api_bounds`]), reload
+//! ([`reload`]), keeping the backend in step with the MGM ([`sync`]), and the backoff of what
+//! failed ([`retries`]). IPv6 has its own MGM beside the
 //! IPv4 one ([`v6`]); the entry life cycle both share is written once over the
 //! [`family::Family`].
+mod api_bounds;
 mod drive;
 mod executor;
 mod externals;
@@ -162,6 +164,8 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     active: BTreeMap<String, (u32, XdpMode)>,
     /// The router's own host joins, the API's and the proxy's.
     host_joins: host_joins::HostJoins,
+    /// The refusals at the API's bounds on what external protocols make the MGMs hold.
+    api_refusals: api_bounds::ApiRefusals,
     /// Open questions (RPF, creation and FALSE prune alerts) of external protocols: query →
     /// (protocol, when asked, the callback asking). Forgotten after the protocol's answer
     /// deadline, when the MGM's defaults apply, so a protocol that never answers leaves nothing
@@ -282,6 +286,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             links: BTreeMap::new(),
             active: BTreeMap::new(),
             host_joins: host_joins::HostJoins::default(),
+            api_refusals: api_bounds::ApiRefusals::default(),
             questions: HashMap::new(),
             prune_replies: HashMap::new(),
             next_prune_query: 1 << 62,
@@ -498,7 +503,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let route = hold::Route {
             iif,
             oifs,
-            egress: &self.egress,
+            egress: &hold::EgressRules {
+                settings: &self.egress,
+                backend: &self.backend,
+            },
         };
         let held = self.hold.is_waiting(F::flow(sg));
         self.hold.release(F::flow(sg), route, &mut self.io);

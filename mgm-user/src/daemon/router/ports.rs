@@ -94,7 +94,8 @@ pub trait RouterIo: FrameOut {
 
 /// Where the events of one external protocol go (its API connection).
 pub trait EventSink: Send {
-    /// Queues `event`; false when the protocol is gone.
+    /// Queues `event`; false when the protocol is gone, or its queue is full (its connection
+    /// then closes).
     fn send(&self, event: Event) -> bool;
 }
 

@@ -100,7 +100,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     let route = hold::Route {
                         iif,
                         oifs: &oifs,
-                        egress: &self.egress,
+                        egress: &hold::EgressRules {
+                            settings: &self.egress,
+                            backend: &self.backend,
+                        },
                     };
                     self.hold
                         .forward_now(sg, &frame, (arrival, tag), route, &mut self.io);
@@ -217,6 +220,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         out.insert("punt_retries_refused".into(), self.punt_retries.refused());
         out.insert("host_join_failures".into(), self.host_joins.failures());
         out.insert("host_joins_refused".into(), self.host_joins.refused());
+        out.extend(
+            self.api_refusals
+                .counters()
+                .map(|(name, n)| (name.to_owned(), n)),
+        );
         out.insert(
             "host_join_retries_refused".into(),
             self.host_joins.retries_refused(),

@@ -66,7 +66,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         // Added first: a flow that an edited route keeps feeding never loses its interfaces.
         for route in new_routes.difference(&old_routes) {
             info!(?route, "reload: route added");
-            self.add_route(route.clone());
+            self.insert_route(route.clone());
         }
         for route in old_routes.difference(&new_routes) {
             info!(?route, "reload: route removed");

@@ -1,28 +1,68 @@
 //! Static routes added and removed at run time.
 use super::{RouterCore, RouterIo};
 use crate::{
-    api::proto::Response,
-    config::StaticRoute,
+    api::proto::{ApiFamily, Response},
+    config::{StaticRoute, MAX_STATIC_ROUTES},
     dataplane::ForwardingBackend,
     mgm::{MemberFlags, Sg},
 };
 use ipnet::IpNet;
+use std::net::IpAddr;
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
-    /// Adds a static route at run time.
+    /// Adds a static route at run time (`mgmctl add`, the API): within [`MAX_STATIC_ROUTES`]
+    /// of its family.
     pub fn add_route(&mut self, route: StaticRoute) -> Response {
+        let (family, routes, exists) = match route.group {
+            IpNet::V4(_) => {
+                let statics = &self.builtins.statics.1;
+                (
+                    ApiFamily::Ipv4,
+                    statics.route_count(),
+                    statics.has_route(&route),
+                )
+            }
+            IpNet::V6(_) => {
+                let statics = &self.v6.statics.1;
+                (
+                    ApiFamily::Ipv6,
+                    statics.route_count(),
+                    statics.has_route(&route),
+                )
+            }
+        };
+        if routes >= MAX_STATIC_ROUTES && !exists {
+            let now = self.clock;
+            return self.api_refusals.refuse_route(family, now);
+        }
+        self.insert_route(route)
+    }
+
+    /// Adds a static route (of a reloaded configuration, bounded as it was read, or one the
+    /// API adds).
+    pub(super) fn insert_route(&mut self, route: StaticRoute) -> Response {
         if let Err(problem) = route.check(&self.config.interfaces) {
             return Response::error(87, problem.to_string());
         }
         let added = match route.group {
-            IpNet::V4(_) => self.builtins.statics.1.add_route(route),
-            IpNet::V6(_) => self.v6.statics.1.add_route(route),
+            IpNet::V4(_) => self.builtins.statics.1.add_route(route.clone()),
+            IpNet::V6(_) => self.v6.statics.1.add_route(route.clone()),
         };
         if !added {
             return Response::error(183, "the route exists already");
         }
-        // Flows with an entry (forwarded or dropped) pick the route up now.
-        self.apply_routes_to_mfes();
+        // Flows with an entry (forwarded or dropped) that the route matches pick it up now;
+        // the others' routes are unchanged.
+        let matched = |source: IpAddr, group: IpAddr| route.matches(&route.from, source, group);
+        match route.group {
+            IpNet::V4(_) => {
+                self.apply_routes_to_mfes4(|sg| matched(sg.source.into(), sg.group.into()))
+            }
+            IpNet::V6(_) => {
+                self.apply_routes_to_mfes6(|sg| matched(sg.source.into(), sg.group.into()))
+            }
+        }
+        self.drive();
         Response::Ok
     }
 
@@ -56,11 +96,25 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         Response::Ok
     }
 
-    /// Gives every existing entry (of either family) the memberships the routes now name for it (the static
-    /// protocol returns each membership once), so flows already forwarded or dropped pick up a
-    /// route added at run time without waiting for their entry to expire.
+    /// Gives every existing entry (of either family) the memberships the routes now name for
+    /// it (the static protocol returns each membership once), so flows already forwarded or
+    /// dropped pick up an interface coming into service without waiting for their entry to
+    /// expire.
     pub(super) fn apply_routes_to_mfes(&mut self) {
-        let flows: Vec<Sg> = self.mgm.mfes().map(|m| m.sg()).collect();
+        self.apply_routes_to_mfes4(|_| true);
+        self.apply_routes_to_mfes6(|_| true);
+        self.drive();
+    }
+
+    /// Gives the IPv4 entries of the flows `wanted` picks the memberships the routes now name
+    /// for them.
+    fn apply_routes_to_mfes4(&mut self, wanted: impl Fn(Sg) -> bool) {
+        let flows: Vec<Sg> = self
+            .mgm
+            .mfes()
+            .map(|m| m.sg())
+            .filter(|&sg| wanted(sg))
+            .collect();
         let h = self.builtins.statics.0;
         let now = self.now();
         for sg in flows {
@@ -70,7 +124,5 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     .add_membership(h, msg, ifid, MemberFlags::JOIN, now);
             }
         }
-        self.apply_routes_to_mfes6();
-        self.drive();
     }
 }

@@ -230,11 +230,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         protocol.set_ifindex(name, None);
     }
 
-    /// Gives every IPv6 entry the memberships the routes now name for it.
-    pub(super) fn apply_routes_to_mfes6(&mut self) {
+    /// Gives the IPv6 entries of the flows `wanted` picks the memberships the routes now name
+    /// for them.
+    pub(super) fn apply_routes_to_mfes6(&mut self, wanted: impl Fn(Sg6) -> bool) {
         let now = self.now();
         let V6 { mgm, statics, .. } = &mut self.v6;
-        let flows: Vec<Sg6> = mgm.mfes().map(|m| m.sg()).collect();
+        let flows: Vec<Sg6> = mgm
+            .mfes()
+            .map(|m| m.sg())
+            .filter(|&sg| wanted(sg))
+            .collect();
         for sg in flows {
             for (msg, ifid) in statics.1.memberships_for(sg) {
                 let _ = mgm.add_membership(statics.0, msg, ifid, MemberFlags::JOIN, now);

@@ -1,11 +1,11 @@
 //! What a hostile or broken API client can make mgmd hold and log: an external protocol's
-//! memberships and the API's host joins are bounded, refusals and unanswered questions logged
-//! once per interval.
+//! memberships and group enumerations, the API's host joins and static routes are bounded,
+//! refusals and unanswered questions logged once per interval.
 use super::api_connection::ApiConnection;
 use super::*;
 use crate::{
     api::proto::{ApiIfId, ApiSg, Request},
-    daemon::api_calls,
+    daemon::router::api_bounds::MAX_API_MEMBERSHIPS,
 };
 
 fn join(group: Ipv4Addr) -> Request {
@@ -27,22 +27,13 @@ fn refused(core: &mut Core, api: &mut ApiConnection) -> u64 {
     }
 }
 
-#[test]
-fn external_protocols_hold_a_bounded_number_of_memberships() {
-    let t0 = Instant::now();
-    let mut io = FakeIo::default();
-    io.existing.insert(RCV2);
-    let mut core = core_on(
-        external_config(true, ROUTE_TO_RCV1),
-        FakeBackend::default(),
-        io,
-        t0,
-    );
+/// Registers the external protocol `protocol_id` on a connection of its own.
+fn register(core: &mut Core, protocol_id: u32, t0: Instant) -> ApiConnection {
     let mut api = ApiConnection::new();
     let registered = api.call(
-        &mut core,
+        core,
         Request::Register {
-            protocol_id: PIM,
+            protocol_id,
             component_id: 0,
             callbacks: Vec::new(),
             answer_deadline_ms: None,
@@ -54,17 +45,42 @@ fn external_protocols_hold_a_bounded_number_of_memberships() {
         matches!(registered, Response::Registered { .. }),
         "{registered:?}"
     );
+    api
+}
+
+/// The `i`th group of the memberships the tests fill the bound with.
+fn group(i: usize) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 8, 0, 0)) + i as u32)
+}
+
+/// A core whose external protocol PIM (the connection returned) holds
+/// [`MAX_API_MEMBERSHIPS`] memberships on rcv2: `group(0)` and on.
+fn full_of_memberships(t0: Instant) -> (Core, ApiConnection) {
+    let mut io = FakeIo::default();
+    io.existing.insert(RCV2);
+    let mut core = core_on(
+        external_config(true, ROUTE_TO_RCV1),
+        FakeBackend::default(),
+        io,
+        t0,
+    );
+    let mut api = register(&mut core, PIM, t0);
     let take = Request::TakeInterface {
         ifid: ApiIfId::index(RCV2),
     };
     assert_eq!(api.call(&mut core, take, t0), Response::Ok);
-    let group = |i: usize| Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 8, 0, 0)) + i as u32);
-
-    for i in 0..api_calls::MAX_API_MEMBERSHIPS {
+    for i in 0..MAX_API_MEMBERSHIPS {
         assert_eq!(api.call(&mut core, join(group(i)), t0), Response::Ok, "{i}");
     }
+    (core, api)
+}
+
+#[test]
+fn external_protocols_hold_a_bounded_number_of_memberships() {
+    let t0 = Instant::now();
+    let (mut core, mut api) = full_of_memberships(t0);
     let before = refused(&mut core, &mut api);
-    let beyond = group(api_calls::MAX_API_MEMBERSHIPS);
+    let beyond = group(MAX_API_MEMBERSHIPS);
     match api.call(&mut core, join(beyond), t0) {
         Response::Error {
             code: 1003,
@@ -75,6 +91,17 @@ fn external_protocols_hold_a_bounded_number_of_memberships() {
         other => panic!("one membership beyond the bound is refused: {other:?}"),
     }
     assert_eq!(refused(&mut core, &mut api), before + 1, "and counted");
+    let mut other_router = core_on(
+        external_config(true, ROUTE_TO_RCV1),
+        FakeBackend::default(),
+        FakeIo::default(),
+        t0,
+    );
+    assert_eq!(
+        refused(&mut other_router, &mut ApiConnection::new()),
+        0,
+        "counted by the router that refused, not by every router of the process"
+    );
     assert_eq!(
         api.call(&mut core, join(group(0)), t0),
         Response::Ok,
@@ -94,6 +121,112 @@ fn external_protocols_hold_a_bounded_number_of_memberships() {
         api.call(&mut core, join(beyond), t0),
         Response::Ok,
         "room again once one is deleted"
+    );
+}
+
+#[test]
+fn open_group_enumerations_hold_a_bounded_number_of_keys_across_protocols() {
+    use crate::daemon::router::api_bounds::{MAX_ENUMERATED_KEYS, MAX_OPEN_ENUMERATIONS};
+    let (log, subscriber) = Captured::subscriber();
+    let t0 = Instant::now();
+    let (mut core, mut pim) = full_of_memberships(t0);
+    let mut other = register(&mut core, PIM + 1, t0);
+    let start = Request::GroupEnumerationStart {
+        enum_type: 1,
+        family: None,
+    };
+    // Each snapshot holds every key: the bound leaves room for this many, fewer than one
+    // protocol may open, taken by two.
+    let room = MAX_ENUMERATED_KEYS / MAX_API_MEMBERSHIPS;
+    assert!(room < MAX_OPEN_ENUMERATIONS);
+    let mut open = Vec::new();
+    for i in 0..room {
+        let api = if i % 2 == 0 { &mut pim } else { &mut other };
+        match api.call(&mut core, start.clone(), t0) {
+            Response::EnumHandle { handle } => open.push(handle),
+            other => panic!("enumeration {i} within the bound: {other:?}"),
+        }
+    }
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..3 {
+            let api = if i % 2 == 0 { &mut pim } else { &mut other };
+            match api.call(&mut core, start.clone(), t0) {
+                Response::Error {
+                    code: 1003,
+                    message,
+                } => assert!(message.contains("all protocols"), "{message}"),
+                other => panic!("an enumeration beyond the keys' bound: {other:?}"),
+            }
+        }
+    });
+    let counters = core.counters();
+    assert_eq!(counters["api_enumerated_keys_refused"], 3, "counted");
+    assert_eq!(counters["api_enumerated_keys6_refused"], 0);
+    assert_eq!(counters["api_enumerations_refused"], 0);
+    assert_eq!(
+        log.lines_with("group enumeration refused"),
+        1,
+        "logged once"
+    );
+    let end = Request::GroupEnumerationEnd { handle: open[0] };
+    assert_eq!(pim.call(&mut core, end, t0), Response::Ok);
+    assert!(
+        matches!(
+            other.call(&mut core, start, t0),
+            Response::EnumHandle { .. }
+        ),
+        "room again once one ends"
+    );
+}
+
+#[test]
+fn static_routes_added_at_run_time_are_bounded_counted_and_their_refusals_logged_once() {
+    use crate::config::{StaticRoute, MAX_STATIC_ROUTES};
+    let (log, subscriber) = Captured::subscriber();
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    let route = |group: String| {
+        let words: Vec<String> = ["up0", &group, "rcv2"].map(str::to_owned).into();
+        StaticRoute::parse_words(&words).expect("route")
+    };
+    let v4 = |i: usize| {
+        route(Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 20, 0, 0)) + i as u32).to_string())
+    };
+    // The configuration holds one IPv4 route already.
+    for i in 1..MAX_STATIC_ROUTES {
+        assert_eq!(core.add_route(v4(i)), Response::Ok, "{i}");
+    }
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..3 {
+            match core.add_route(v4(MAX_STATIC_ROUTES + i)) {
+                Response::Error {
+                    code: 1003,
+                    message,
+                } => {
+                    assert!(message.contains("4096 static routes of ipv4"), "{message}")
+                }
+                other => panic!("a route beyond the bound: {other:?}"),
+            }
+        }
+    });
+    let counters = core.counters();
+    assert_eq!(counters["static_routes_refused"], 3, "counted");
+    assert_eq!(counters["static_routes6_refused"], 0);
+    assert_eq!(log.lines_with("static route refused"), 1, "logged once");
+    assert!(
+        matches!(core.add_route(v4(1)), Response::Error { code: 183, .. }),
+        "one that exists is no new one"
+    );
+    assert_eq!(
+        core.add_route(route("ff0e::1".into())),
+        Response::Ok,
+        "each family has its own"
+    );
+    assert_eq!(core.remove_route(&v4(1)), Response::Ok);
+    assert_eq!(
+        core.add_route(v4(MAX_STATIC_ROUTES)),
+        Response::Ok,
+        "room again once one is removed"
     );
 }
 
