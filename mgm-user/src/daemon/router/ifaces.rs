@@ -14,6 +14,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn link_changed(&mut self, link: Link, now: Instant) {
         self.advance(now);
         let name = link.name.clone();
+        self.follow_rename(&link, now);
         let configured = self.config.interface(&name).is_some();
         self.links.insert(name.clone(), link.clone());
         self.host_joins_follow_link(&name);
@@ -52,6 +53,20 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 ),
                 Some(_) => {}
             }
+        }
+    }
+
+    /// A known link under another name was renamed: its old name is gone (out of service if
+    /// it was in service there; the link itself is followed under its new name).
+    fn follow_rename(&mut self, link: &Link, now: Instant) {
+        let old = self
+            .links
+            .iter()
+            .find(|(name, l)| l.ifindex == link.ifindex && **name != link.name)
+            .map(|(name, _)| name.clone());
+        if let Some(old) = old {
+            info!(interface = %old, new_name = %link.name, ifindex = link.ifindex, "interface renamed");
+            self.link_removed(&old, now);
         }
     }
 

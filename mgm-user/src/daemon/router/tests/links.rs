@@ -1,0 +1,53 @@
+//! Links renamed under a running core: the old name is gone (out of service, `show interfaces`
+//! without its ifindex), the new one followed.
+use super::*;
+
+/// `show interfaces` of `name`: ifindex, up, XDP mode.
+fn shown(core: &Core, name: &str) -> (u32, bool, Option<String>) {
+    let rows = core.interfaces();
+    let row = rows
+        .iter()
+        .find(|r| r.name == name)
+        .expect("a configured interface");
+    (row.ifindex, row.up, row.xdp.clone())
+}
+
+#[test]
+fn a_renamed_interface_is_gone_under_its_old_name_until_it_gets_it_back() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1", "rcv2"]), t0);
+    miss(&mut core, UP0, t0);
+    // As `ip link set rcv1 down; ip link set rcv1 name rcvx; ip link set rcvx up`.
+    core.link_changed(link("rcv1", RCV1, false), t0);
+    core.link_changed(link("rcvx", RCV1, false), t0);
+    core.link_changed(link("rcvx", RCV1, true), t0);
+    assert_eq!(
+        shown(&core, "rcv1"),
+        (0, false, None),
+        "rcv1 no longer exists"
+    );
+    assert_eq!(entry(&core), Some((UP0, vec![RCV2])));
+    // And back.
+    core.link_changed(link("rcvx", RCV1, false), t0);
+    core.link_changed(link("rcv1", RCV1, false), t0);
+    core.link_changed(link("rcv1", RCV1, true), t0);
+    assert_eq!(
+        shown(&core, "rcv1"),
+        (RCV1, true, Some("driver".to_owned()))
+    );
+    assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
+    assert!(differences(&core).is_empty());
+}
+
+#[test]
+fn an_interface_renamed_while_up_leaves_service_and_loses_its_program() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1", "rcv2"]), t0);
+    miss(&mut core, UP0, t0);
+    // A live rename (devices with IFF_LIVE_RENAME_OK): no down before.
+    core.link_changed(link("rcvx", RCV1, true), t0);
+    assert_eq!(shown(&core, "rcv1"), (0, false, None));
+    assert!(!core.io.attached.contains_key("rcv1"), "XDP detached");
+    assert_eq!(entry(&core), Some((UP0, vec![RCV2])));
+    assert!(differences(&core).is_empty());
+}
