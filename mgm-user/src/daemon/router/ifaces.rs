@@ -94,7 +94,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let settings = IfaceSettings {
             mac: link.mac,
             ttl_threshold: cfg.ttl_threshold,
-            mtu: if cfg.mtu == 0 { link.mtu } else { cfg.mtu },
+            mtu: egress_mtu(cfg.mtu, link.mtu),
             mirrored: self.is_mirrored(&link.name),
         };
         self.egress.insert(link.ifindex, settings);
@@ -341,5 +341,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.punt_retries.retain(|(i, _)| *i != ifindex);
         self.egress.remove(&ifindex);
         self.follow_proxy_interfaces();
+    }
+}
+
+/// The MTU the data plane applies to copies sent out of a link of MTU `link_mtu` configured
+/// with `configured` (0: the link's own): never above the link's, whose driver would drop
+/// larger frames without counting them (a link without a known MTU: the configured one).
+fn egress_mtu(configured: u32, link_mtu: u32) -> u32 {
+    match (configured, link_mtu) {
+        (0, link) => link,
+        (configured, 0) => configured,
+        (configured, link) => configured.min(link),
     }
 }

@@ -1,5 +1,6 @@
 //! Links renamed under a running core: the old name is gone (out of service, `show interfaces`
-//! without its ifindex), the new one followed.
+//! without its ifindex), the new one followed. The MTU of a link in service: the data plane's
+//! follows it, and a configured one never exceeds it.
 use super::*;
 
 /// `show interfaces` of `name`: ifindex, up, XDP mode.
@@ -50,4 +51,41 @@ fn an_interface_renamed_while_up_leaves_service_and_loses_its_program() {
     assert!(!core.io.attached.contains_key("rcv1"), "XDP detached");
     assert_eq!(entry(&core), Some((UP0, vec![RCV2])));
     assert!(differences(&core).is_empty());
+}
+
+/// The MTU the data plane applies to copies sent out of `ifindex`.
+fn egress_mtu(core: &Core, ifindex: u32) -> u32 {
+    core.backend.ifaces[&ifindex].mtu
+}
+
+#[test]
+fn the_data_plane_mtu_follows_the_link_and_never_exceeds_it() {
+    let t0 = Instant::now();
+    let mut core = core(config_with(&["rcv1", "rcv2"], "mtu = 1400\n", ""), t0);
+    let mut set_mtu = |name, ifindex, mtu| {
+        let link = Link {
+            mtu,
+            ..link(name, ifindex, true)
+        };
+        core.link_changed(link, t0);
+        egress_mtu(&core, ifindex)
+    };
+    assert_eq!(set_mtu("rcv1", RCV1, 1500), 1500, "rcv1: the link's own");
+    assert_eq!(
+        set_mtu("rcv2", RCV2, 1500),
+        1400,
+        "rcv2: the configured one"
+    );
+    assert_eq!(set_mtu("rcv1", RCV1, 1300), 1300);
+    assert_eq!(
+        set_mtu("rcv2", RCV2, 1300),
+        1300,
+        "the link's, below the configured one"
+    );
+    assert_eq!(
+        set_mtu("rcv2", RCV2, 9000),
+        1400,
+        "the configured one again"
+    );
+    assert_eq!(set_mtu("rcv1", RCV1, 9000), 9000);
 }
