@@ -199,10 +199,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
         }
         self.service6(&link.name, link.ifindex, owner.is_some(), true);
-        // Flows already forwarded elsewhere get the interface where a route names it.
-        self.apply_routes_to_mfes();
-        self.mirror_interface(&link.name, link.ifindex, true);
-        self.follow_proxy_interfaces();
         // On a mirrored interface the routes' owner runs IGMP (or PIM) itself; on the proxy's
         // upstream the router is a host.
         if cfg.igmp && self.runs_router_side(&link.name) {
@@ -211,6 +207,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if self.runs_mld(&cfg) {
             self.enable_mld(link, &cfg);
         }
+        // Flows already forwarded elsewhere get the interface where a route names it; only
+        // after IGMP and MLD took it, which deletes the entries listing it.
+        self.apply_routes_to_mfes();
+        self.mirror_interface(&link.name, link.ifindex, true);
+        self.follow_proxy_interfaces();
     }
 
     /// The link and configuration of the interface in service under `ifindex`.

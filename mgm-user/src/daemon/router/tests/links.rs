@@ -1,5 +1,6 @@
 //! Links renamed under a running core: the old name is gone (out of service, `show interfaces`
-//! without its ifindex), the new one followed. The MTU of a link in service: the data plane's
+//! without its ifindex), the new one followed. A routed flow keeps its entry across a flap of
+//! an outgoing interface where IGMP runs. The MTU of a link in service: the data plane's
 //! follows it, and a configured one never exceeds it.
 use super::*;
 
@@ -88,4 +89,29 @@ fn the_data_plane_mtu_follows_the_link_and_never_exceeds_it() {
         "the configured one again"
     );
     assert_eq!(set_mtu("rcv1", RCV1, 9000), 9000);
+}
+
+#[test]
+fn a_routed_flow_keeps_its_entry_across_a_flap_of_an_outgoing_interface_with_igmp() {
+    let t0 = Instant::now();
+    let text = "[[interface]]\nname = \"up0\"\nigmp = false\n\n\
+                [[interface]]\nname = \"rcv1\"\n\n\
+                [[interface]]\nname = \"rcv2\"\nigmp = false\n\n\
+                [[route]]\nfrom = \"up0\"\ngroup = \"239.7.0.0/16\"\nto = [\"rcv1\", \"rcv2\"]\n";
+    let config = Config::parse(text, "test").expect("valid configuration");
+    let mut io = FakeIo::default();
+    io.addresses
+        .insert(RCV1, (Ipv4Addr::new(10, 1, 0, 254), 24));
+    let mut core = core_on(config, FakeBackend::default(), io, t0);
+    assert!(core.igmp.subnet(RCV1).is_some(), "IGMP runs on rcv1");
+    miss(&mut core, UP0, t0);
+    core.link_changed(link("rcv1", RCV1, false), t0);
+    assert_eq!(entry(&core), Some((UP0, vec![RCV2])));
+    core.link_changed(link("rcv1", RCV1, true), t0);
+    assert_eq!(
+        entry(&core),
+        Some((UP0, vec![RCV1, RCV2])),
+        "rcv1 back in place, the entry kept (no miss needed)"
+    );
+    assert!(differences(&core).is_empty());
 }
