@@ -4,6 +4,8 @@
 //! service again and gets the flow's traffic once more; one configured before it exists is
 //! named in one warning at start and served once it is created; one deleted or renamed and
 //! created anew while no mgmd runs is served by the next mgmd, not left to its pinned link.
+//! An outgoing bridge, which native XDP cannot send into, is named in a warning, and so is an
+//! interface a reload adds that does not exist.
 //! IGMP starts on an interface whose
 //! IPv4 address is added after it came into service, starts over from a new address, and
 //! stops when the interface has none left.
@@ -118,6 +120,52 @@ fn an_interface_deleted_or_renamed_while_no_mgmd_runs_is_served_by_the_next() ->
         "the renamed old2 keeps mgm's XDP: {old}"
     );
     Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_interface_native_xdp_cannot_send_into_is_named_in_a_warning() -> Result<()> {
+    let lab = Lab::star(1)?;
+    // A bridge has a carrier once one of its ports has.
+    for args in [
+        &["link", "add", "br0", "type", "bridge"][..],
+        &[
+            "link", "add", "brp0", "type", "veth", "peer", "name", "brp1",
+        ],
+        &["link", "set", "brp0", "master", "br0"],
+        &["link", "set", "brp0", "up"],
+        &["link", "set", "brp1", "up"],
+        &["link", "set", "br0", "up"],
+    ] {
+        let out = lab.ip(Host::Router, args)?;
+        ensure!(out.status.success(), "ip {args:?}: {out:?}");
+    }
+    let body = support::interfaces(&[
+        ("up0", NO_IGMP),
+        ("rcv1", NO_IGMP),
+        ("br0", "igmp = false\nxdp_mode = \"generic\"\n"),
+    ]);
+    let mgmd = Mgmd::start_logged(lab, &body)?;
+    mgmd.wait_for_service("br0", true)?;
+    let warning = "native XDP cannot send into this interface";
+    ensure!(
+        mgmd.log_lines_with(&[warning, "interface=br0"])? == 1,
+        "no warning naming br0"
+    );
+    ensure!(mgmd.log_lines(warning)? == 1, "a veth was named too");
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_interface_a_reload_adds_that_does_not_exist_is_named_in_a_warning() -> Result<()> {
+    let body = support::interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)]);
+    let mgmd = Mgmd::start_logged(Lab::star(1)?, &body)?;
+    mgmd.reload(&(body + &support::interfaces(&[("rcv9", NO_IGMP)])))?;
+    wait_for("the warning naming rcv9", Duration::from_secs(10), || {
+        let lines = mgmd.log_lines_with(&["no such interface", "interface=rcv9"])?;
+        Ok((lines == 1).then_some(()))
+    })
 }
 
 /// Waits until the flow's entry, adopted from the previous run without the new rcv2, lists it

@@ -42,17 +42,23 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// without carrier (each comes into service when it appears or comes up).
     pub fn log_waiting_interfaces(&self) {
         for cfg in &self.config.interfaces {
-            match self.links.get(&cfg.name) {
-                None => warn!(
-                    interface = %cfg.name,
-                    "no such interface: it comes into service when it appears"
-                ),
-                Some(link) if !link.up => info!(
-                    interface = %cfg.name,
-                    "interface down or without carrier: it comes into service when it is up"
-                ),
-                Some(_) => {}
-            }
+            self.log_waiting_interface(&cfg.name);
+        }
+    }
+
+    /// Says why configured interface `name` cannot come into service yet, if it cannot: it
+    /// does not exist, or it is down or without carrier.
+    pub(super) fn log_waiting_interface(&self, name: &str) {
+        match self.links.get(name) {
+            None => warn!(
+                interface = %name,
+                "no such interface: it comes into service when it appears"
+            ),
+            Some(link) if !link.up => info!(
+                interface = %name,
+                "interface down or without carrier: it comes into service when it is up"
+            ),
+            Some(_) => {}
         }
     }
 
@@ -183,6 +189,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if self.io.is_veth(&link.name) {
             let reading = self.io.read_veth(&link.name, link.ifindex);
             self.veths.in_service(&link.name, link.ifindex, reading);
+        } else if self.io.takes_xdp_redirects(link.ifindex) == Some(false) {
+            warn!(
+                interface = %link.name,
+                "native XDP cannot send into this interface (no XDP transmit: a bridge, a VLAN, \
+                 a driver without XDP): copies routed here of packets that arrive on an \
+                 interface with xdp_mode = \"driver\" are lost (counted as sent); give the \
+                 incoming interfaces xdp_mode = \"generic\""
+            );
         }
         self.configure_backend_iface(link);
         self.open_punt_sockets(&link.name, link.ifindex);
