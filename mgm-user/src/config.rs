@@ -35,7 +35,7 @@
 //! mld = true                         # run the MLD router side here (needs a link-local address)
 //! mld_version = 2                    # 1 or 2
 //! ttl_threshold = 1                  # copies with a lower TTL are not sent here
-//! mtu = 1500                         # 0 = the interface's own
+//! mtu = 1500                         # 0 = the interface's own; never above it
 //! xdp_mode = "driver"                # driver | generic
 //! owner = "builtin"                  # builtin (static or proxy) | external (left to a
 //!                                    # protocol that takes it through the API)

@@ -2,7 +2,11 @@
 //! that goes down leaves service (the other receiver keeps its flow) and comes back into it
 //! when it is up again; one deleted and created anew, under a new ifindex, is taken into
 //! service again and gets the flow's traffic once more; one configured before it exists is
-//! named in one warning at start and served once it is created. IGMP starts on an interface whose
+//! named in one warning at start and served once it is created; one deleted or renamed and
+//! created anew while no mgmd runs is served by the next mgmd, not left to its pinned link.
+//! An outgoing bridge, which native XDP cannot send into, is named in a warning, and so is an
+//! interface a reload adds that does not exist.
+//! IGMP starts on an interface whose
 //! IPv4 address is added after it came into service, starts over from a new address, and
 //! stops when the interface has none left.
 mod support;
@@ -39,11 +43,7 @@ fn interfaces_that_go_down_or_come_back_anew_are_followed() -> Result<()> {
     mgmd.lab.ip(Host::Router, &["link", "del", "rcv2"])?;
     mgmd.wait_for_service("rcv2", false)?;
     mgmd.expect_delivery_among(&[1], GROUP, 30, &[1], "rcv2 deleted")?;
-    let lab = &mgmd.lab;
-    lab.link(Host::Receiver(2), "eth0", Host::Router, "rcv2")?;
-    lab.address(Host::Receiver(2), "eth0", "10.2.0.1/24")?;
-    lab.address(Host::Router, "rcv2", "10.2.0.254/24")?;
-    lab.run(Host::Receiver(2), &["ethtool", "-K", "eth0", "gro", "on"])?;
+    create_rcv2(&mgmd.lab)?;
     let new = mgmd.wait_for_service("rcv2", true)?;
     anyhow::ensure!(new != old, "rcv2 kept ifindex {old}");
     mgmd.expect_delivery(GROUP, 30, &[1, 2], "rcv2 created anew")?;
@@ -62,11 +62,7 @@ fn an_interface_configured_before_it_exists_is_named_and_served_once_created() -
     );
     mgmd.expect_delivery_among(&[1], GROUP, 30, &[1], "rcv2 missing")?;
 
-    let lab = &mgmd.lab;
-    lab.link(Host::Receiver(2), "eth0", Host::Router, "rcv2")?;
-    lab.address(Host::Receiver(2), "eth0", "10.2.0.1/24")?;
-    lab.address(Host::Router, "rcv2", "10.2.0.254/24")?;
-    lab.run(Host::Receiver(2), &["ethtool", "-K", "eth0", "gro", "on"])?;
+    create_rcv2(&mgmd.lab)?;
     mgmd.wait_for_service("rcv2", true)?;
     mgmd.expect_delivery(GROUP, 30, &[1, 2], "rcv2 created")?;
     ensure!(
@@ -74,6 +70,112 @@ fn an_interface_configured_before_it_exists_is_named_and_served_once_created() -
         "the warning was repeated"
     );
     Ok(())
+}
+
+/// Creates the link between receiver 2 and the router anew (rcv2, eth0 on the receiver), with
+/// the star's addresses.
+fn create_rcv2(lab: &Lab) -> Result<()> {
+    lab.link(Host::Receiver(2), "eth0", Host::Router, "rcv2")?;
+    lab.address(Host::Receiver(2), "eth0", "10.2.0.1/24")?;
+    lab.address(Host::Router, "rcv2", "10.2.0.254/24")?;
+    lab.run(Host::Receiver(2), &["ethtool", "-K", "eth0", "gro", "on"])?;
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_interface_deleted_or_renamed_while_no_mgmd_runs_is_served_by_the_next() -> Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    mgmd.expect_delivery(GROUP, 30, &[1, 2], "at start")?;
+
+    // Deleted and created anew while mgmd is down: its pinned XDP link outlived it.
+    support::signal_pid(mgmd.pid(), libc::SIGKILL)?;
+    support::wait_exited(mgmd.pid())?;
+    mgmd.lab.ip(Host::Router, &["link", "del", "rcv2"])?;
+    create_rcv2(&mgmd.lab)?;
+    mgmd.spawn_daemon()?;
+    wait_for_rcv2_in_the_adopted_flow(&mgmd)?;
+    mgmd.expect_delivery(GROUP, 30, &[1, 2], "rcv2 created anew before the start")?;
+
+    // Renamed (old2) and a new rcv2 created while mgmd is down: the pinned link serves old2.
+    support::signal_pid(mgmd.pid(), libc::SIGKILL)?;
+    support::wait_exited(mgmd.pid())?;
+    let lab = &mgmd.lab;
+    for (host, from, to) in [
+        (Host::Router, "rcv2", "old2"),
+        (Host::Receiver(2), "eth0", "old0"),
+    ] {
+        lab.ip(host, &["link", "set", from, "down"])?;
+        lab.ip(host, &["addr", "flush", "dev", from])?;
+        lab.ip(host, &["link", "set", from, "name", to])?;
+    }
+    create_rcv2(lab)?;
+    mgmd.spawn_daemon()?;
+    wait_for_rcv2_in_the_adopted_flow(&mgmd)?;
+    mgmd.expect_delivery(GROUP, 30, &[1, 2], "rcv2 created anew after a rename")?;
+    let old = mgmd.lab.ip(Host::Router, &["link", "show", "old2"])?;
+    let old = String::from_utf8_lossy(&old.stdout);
+    ensure!(
+        !old.contains("xdp"),
+        "the renamed old2 keeps mgm's XDP: {old}"
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_interface_native_xdp_cannot_send_into_is_named_in_a_warning() -> Result<()> {
+    let lab = Lab::star(1)?;
+    // A bridge has a carrier once one of its ports has.
+    for args in [
+        &["link", "add", "br0", "type", "bridge"][..],
+        &[
+            "link", "add", "brp0", "type", "veth", "peer", "name", "brp1",
+        ],
+        &["link", "set", "brp0", "master", "br0"],
+        &["link", "set", "brp0", "up"],
+        &["link", "set", "brp1", "up"],
+        &["link", "set", "br0", "up"],
+    ] {
+        let out = lab.ip(Host::Router, args)?;
+        ensure!(out.status.success(), "ip {args:?}: {out:?}");
+    }
+    let body = support::interfaces(&[
+        ("up0", NO_IGMP),
+        ("rcv1", NO_IGMP),
+        ("br0", "igmp = false\nxdp_mode = \"generic\"\n"),
+    ]);
+    let mgmd = Mgmd::start_logged(lab, &body)?;
+    mgmd.wait_for_service("br0", true)?;
+    let warning = "native XDP cannot send into this interface";
+    ensure!(
+        mgmd.log_lines_with(&[warning, "interface=br0"])? == 1,
+        "no warning naming br0"
+    );
+    ensure!(mgmd.log_lines(warning)? == 1, "a veth was named too");
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_interface_a_reload_adds_that_does_not_exist_is_named_in_a_warning() -> Result<()> {
+    let body = support::interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)]);
+    let mgmd = Mgmd::start_logged(Lab::star(1)?, &body)?;
+    mgmd.reload(&(body + &support::interfaces(&[("rcv9", NO_IGMP)])))?;
+    wait_for("the warning naming rcv9", Duration::from_secs(10), || {
+        let lines = mgmd.log_lines_with(&["no such interface", "interface=rcv9"])?;
+        Ok((lines == 1).then_some(()))
+    })
+}
+
+/// Waits until the flow's entry, adopted from the previous run without the new rcv2, lists it
+/// again: its re-derivation at the end of the adoption window.
+fn wait_for_rcv2_in_the_adopted_flow(mgmd: &Mgmd) -> Result<()> {
+    let source = Ipv4Addr::new(10, 0, 0, 1);
+    wait_for("rcv2 in the adopted entry", Duration::from_secs(30), || {
+        let oifs = mgmd.oifs(source, GROUP)?;
+        Ok(oifs.iter().any(|o| o == "rcv2").then_some(()))
+    })
 }
 
 /// The lines of mgmd's log that warn that rcv2 does not exist.

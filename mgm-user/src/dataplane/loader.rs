@@ -1,6 +1,7 @@
 //! Loads the embedded XDP object (optionally pinned under a bpffs directory), attaches the
 //! ingress program to interfaces (with the TC program that replicates jumbo frames beside it)
 //! and reads the global counters.
+use super::sys;
 use aya::{
     maps::{Map, MapInfo, PerCpuArray},
     programs::{
@@ -15,7 +16,7 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
 };
-use tracing::warn;
+use tracing::{info, warn};
 
 /// The XDP object built from `mgm-ebpf` by this crate's build script.
 static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mgm-xdp"));
@@ -344,6 +345,7 @@ impl DataPlane {
             return Ok(());
         };
         let path = dir.join("links").join(iface);
+        unpin_if_elsewhere(iface, &path)?;
         let program = xdp(&mut self.ebpf, INGRESS_PROGRAM)?;
         let not_a_link =
             || DataPlaneError::Invalid(format!("{iface}: XDP attachment is not a bpf_link"));
@@ -458,4 +460,32 @@ fn xdp<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, DataPl
         .ok_or(DataPlaneError::Missing(name))?
         .try_into()
         .map_err(DataPlaneError::Program)
+}
+
+/// Removes the XDP link pinned at `path` for `iface` when it is attached elsewhere: to an
+/// interface of that name deleted (the link outlived it) or renamed while no mgmd ran. Taking
+/// such a link over would fail (a deleted interface) or serve the renamed one; `iface` gets a
+/// link of its own instead.
+fn unpin_if_elsewhere(iface: &str, path: &Path) -> Result<(), DataPlaneError> {
+    let Some(attached_to) = sys::pinned_xdp_link_ifindex(path)? else {
+        return Ok(());
+    };
+    let ifindex = crate::rawio::ifindex(iface).map_err(|source| DataPlaneError::Sys {
+        call: "if_nametoindex",
+        source,
+    })?;
+    if attached_to == ifindex {
+        return Ok(());
+    }
+    info!(
+        interface = iface,
+        ifindex,
+        pinned_ifindex = attached_to,
+        "the pinned XDP link of this name belongs to an interface deleted or renamed \
+         meanwhile: replaced by a new one"
+    );
+    std::fs::remove_file(path).map_err(|source| DataPlaneError::Sys {
+        call: "unpinning the XDP link of a deleted or renamed interface",
+        source,
+    })
 }

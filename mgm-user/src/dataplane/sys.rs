@@ -2,7 +2,8 @@
 //! (one outgoing set), a batch update of an outer map-in-map (many inner maps in one call), and
 //! a single-element update of it that waits for an RCU grace period; for the adoption of pinned
 //! maps, batched reads of a whole array or hash map ([`read_array`], [`read_hash`],
-//! [`read_per_cpu_keys`]).
+//! [`read_per_cpu_keys`]); for the pinned XDP links, the interface one is attached to
+//! ([`pinned_xdp_link_ifindex`]).
 //!
 //! Which updates wait: the kernel's `BPF_MAP_UPDATE_ELEM` on an ARRAY_OF_MAPS or HASH_OF_MAPS
 //! calls `synchronize_rcu()` before returning (`maybe_wait_bpf_programs()` in
@@ -12,8 +13,14 @@
 //! on the single-element update alone for that guarantee (see `docs/design.md` §2).
 use super::DataPlaneError;
 use aya::maps::{Array, DevMapHash, HashMap, IterableMap, Map, MapData, PerCpuHashMap};
-use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_map_type};
-use std::os::fd::{AsFd, AsRawFd};
+use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_link_info, bpf_link_type, bpf_map_type};
+use std::{
+    os::{
+        fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
+        unix::ffi::OsStrExt as _,
+    },
+    path::Path,
+};
 
 /// Bytes of a devmap value (`struct bpf_devmap_val`: ifindex and program fd/id).
 const DEVMAP_VALUE_SIZE: u32 = 8;
@@ -249,6 +256,58 @@ fn lookup_batch<K, W>(
     let count = unsafe { attr.batch.count } as usize;
     let count = count.min(room);
     Ok((count, at_end, position))
+}
+
+/// The ifindex of the interface that the XDP link pinned at `path` is attached to, 0 when that
+/// interface is gone (the link outlived it); `None` when nothing is pinned there.
+pub fn pinned_xdp_link_ifindex(path: &Path) -> Result<Option<u32>, DataPlaneError> {
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| DataPlaneError::Invalid(format!("{}: NUL in the path", path.display())))?;
+    // SAFETY: bpf_attr is plain old data; all-zero is its documented empty value.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    attr.__bindgen_anon_4.pathname = name.as_ptr() as u64;
+    // SAFETY: `name` outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_OBJ_GET as libc::c_long,
+            &mut attr as *mut bpf_attr,
+            size_of::<bpf_attr>(),
+        )
+    };
+    if fd < 0 {
+        let source = std::io::Error::last_os_error();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            return Ok(None);
+        }
+        return Err(DataPlaneError::Sys {
+            call: "BPF_OBJ_GET of a pinned XDP link",
+            source,
+        });
+    }
+    // SAFETY: BPF_OBJ_GET returned a new descriptor, owned from here on.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: bpf_link_info is plain old data; the kernel fills what it knows.
+    let mut info: bpf_link_info = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    attr.info.bpf_fd = fd.as_raw_fd() as u32;
+    attr.info.info = &mut info as *mut bpf_link_info as u64;
+    attr.info.info_len = size_of::<bpf_link_info>() as u32;
+    bpf(
+        bpf_cmd::BPF_OBJ_GET_INFO_BY_FD,
+        &mut attr,
+        "BPF_OBJ_GET_INFO_BY_FD of a pinned XDP link",
+    )?;
+    if info.type_ != bpf_link_type::BPF_LINK_TYPE_XDP as u32 {
+        return Err(DataPlaneError::Invalid(format!(
+            "{}: pinned link of type {}, not XDP",
+            path.display(),
+            info.type_
+        )));
+    }
+    // SAFETY: the kernel filled the union's XDP member for an XDP link.
+    Ok(Some(unsafe { info.__bindgen_anon_1.xdp.ifindex }))
 }
 
 /// The bpf(2) system call with `attr`, whose pointers must be valid for `cmd`.

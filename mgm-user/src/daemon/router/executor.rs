@@ -273,6 +273,10 @@ impl RouterIo for DaemonIo {
         kernel::read(name, ifindex)
     }
 
+    fn takes_xdp_redirects(&self, ifindex: u32) -> Option<bool> {
+        kernel::takes_xdp_redirects(ifindex)
+    }
+
     fn interface_exists(&self, ifindex: u32) -> bool {
         ifindex != 0 && name_of(ifindex).is_some()
     }

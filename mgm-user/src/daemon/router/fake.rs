@@ -316,6 +316,8 @@ pub struct FakeIo {
     pub attaches: usize,
     /// Interfaces whose attachment fails.
     pub attach_fails: BTreeSet<String>,
+    /// Interfaces XDP cannot redirect into (bridges, VLANs).
+    pub no_xdp_redirects: BTreeSet<u32>,
     /// Open punt sockets: ifindex → (first slot, queues).
     pub punts: BTreeMap<u32, (u32, u32)>,
     /// How many of the next punt-socket openings fail (as while the kernel still releases
@@ -452,6 +454,10 @@ impl RouterIo for FakeIo {
 
     fn read_veth(&self, name: &str, _ifindex: u32) -> VethReading {
         self.veths.get(name).copied().unwrap_or_default()
+    }
+
+    fn takes_xdp_redirects(&self, ifindex: u32) -> Option<bool> {
+        Some(!self.no_xdp_redirects.contains(&ifindex))
     }
 
     fn interface_exists(&self, ifindex: u32) -> bool {

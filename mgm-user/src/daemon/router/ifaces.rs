@@ -14,6 +14,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn link_changed(&mut self, link: Link, now: Instant) {
         self.advance(now);
         let name = link.name.clone();
+        self.follow_rename(&link, now);
         let configured = self.config.interface(&name).is_some();
         self.links.insert(name.clone(), link.clone());
         self.host_joins_follow_link(&name);
@@ -41,17 +42,37 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// without carrier (each comes into service when it appears or comes up).
     pub fn log_waiting_interfaces(&self) {
         for cfg in &self.config.interfaces {
-            match self.links.get(&cfg.name) {
-                None => warn!(
-                    interface = %cfg.name,
-                    "no such interface: it comes into service when it appears"
-                ),
-                Some(link) if !link.up => info!(
-                    interface = %cfg.name,
-                    "interface down or without carrier: it comes into service when it is up"
-                ),
-                Some(_) => {}
-            }
+            self.log_waiting_interface(&cfg.name);
+        }
+    }
+
+    /// Says why configured interface `name` cannot come into service yet, if it cannot: it
+    /// does not exist, or it is down or without carrier.
+    pub(super) fn log_waiting_interface(&self, name: &str) {
+        match self.links.get(name) {
+            None => warn!(
+                interface = %name,
+                "no such interface: it comes into service when it appears"
+            ),
+            Some(link) if !link.up => info!(
+                interface = %name,
+                "interface down or without carrier: it comes into service when it is up"
+            ),
+            Some(_) => {}
+        }
+    }
+
+    /// A known link under another name was renamed: its old name is gone (out of service if
+    /// it was in service there; the link itself is followed under its new name).
+    fn follow_rename(&mut self, link: &Link, now: Instant) {
+        let old = self
+            .links
+            .iter()
+            .find(|(name, l)| l.ifindex == link.ifindex && **name != link.name)
+            .map(|(name, _)| name.clone());
+        if let Some(old) = old {
+            info!(interface = %old, new_name = %link.name, ifindex = link.ifindex, "interface renamed");
+            self.link_removed(&old, now);
         }
     }
 
@@ -79,7 +100,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let settings = IfaceSettings {
             mac: link.mac,
             ttl_threshold: cfg.ttl_threshold,
-            mtu: if cfg.mtu == 0 { link.mtu } else { cfg.mtu },
+            mtu: egress_mtu(cfg.mtu, link.mtu),
             mirrored: self.is_mirrored(&link.name),
         };
         self.egress.insert(link.ifindex, settings);
@@ -168,6 +189,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if self.io.is_veth(&link.name) {
             let reading = self.io.read_veth(&link.name, link.ifindex);
             self.veths.in_service(&link.name, link.ifindex, reading);
+        } else if self.io.takes_xdp_redirects(link.ifindex) == Some(false) {
+            warn!(
+                interface = %link.name,
+                "native XDP cannot send into this interface (no XDP transmit: a bridge, a VLAN, \
+                 a driver without XDP): copies routed here of packets that arrive on an \
+                 interface with xdp_mode = \"driver\" are lost (counted as sent); give the \
+                 incoming interfaces xdp_mode = \"generic\""
+            );
         }
         self.configure_backend_iface(link);
         self.open_punt_sockets(&link.name, link.ifindex);
@@ -184,10 +213,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             }
         }
         self.service6(&link.name, link.ifindex, owner.is_some(), true);
-        // Flows already forwarded elsewhere get the interface where a route names it.
-        self.apply_routes_to_mfes();
-        self.mirror_interface(&link.name, link.ifindex, true);
-        self.follow_proxy_interfaces();
         // On a mirrored interface the routes' owner runs IGMP (or PIM) itself; on the proxy's
         // upstream the router is a host.
         if cfg.igmp && self.runs_router_side(&link.name) {
@@ -196,6 +221,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if self.runs_mld(&cfg) {
             self.enable_mld(link, &cfg);
         }
+        // Flows already forwarded elsewhere get the interface where a route names it; only
+        // after IGMP and MLD took it, which deletes the entries listing it (A-22).
+        self.apply_routes_to_mfes();
+        self.mirror_interface(&link.name, link.ifindex, true);
+        self.follow_proxy_interfaces();
     }
 
     /// The link and configuration of the interface in service under `ifindex`.
@@ -326,5 +356,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.punt_retries.retain(|(i, _)| *i != ifindex);
         self.egress.remove(&ifindex);
         self.follow_proxy_interfaces();
+    }
+}
+
+/// The MTU the data plane applies to copies sent out of a link of MTU `link_mtu` configured
+/// with `configured` (0: the link's own): never above the link's, whose driver would drop
+/// larger frames without counting them (a link without a known MTU: the configured one).
+fn egress_mtu(configured: u32, link_mtu: u32) -> u32 {
+    match (configured, link_mtu) {
+        (0, link) => link,
+        (configured, 0) => configured,
+        (configured, link) => configured.min(link),
     }
 }

@@ -82,6 +82,9 @@ pub trait RouterIo: FrameOut {
     /// What the kernel reports now of the veth `name` (`ifindex`).
     fn read_veth(&self, name: &str, ifindex: u32) -> VethReading;
 
+    /// Whether the kernel lets XDP redirect frames into interface `ifindex` (`None`: unknown).
+    fn takes_xdp_redirects(&self, ifindex: u32) -> Option<bool>;
+
     /// Whether the kernel has an interface with this index.
     fn interface_exists(&self, ifindex: u32) -> bool;
 

@@ -63,6 +63,13 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         for link in restarted {
             self.bring_into_service(link);
         }
+        for added in new
+            .interfaces
+            .iter()
+            .filter(|n| !old_ifaces.iter().any(|o| o.name == n.name))
+        {
+            self.log_waiting_interface(&added.name);
+        }
         // Added first: a flow that an edited route keeps feeding never loses its interfaces.
         for route in new_routes.difference(&old_routes) {
             info!(?route, "reload: route added");

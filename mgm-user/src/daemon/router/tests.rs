@@ -28,6 +28,7 @@ mod api_connection;
 mod forwarding;
 mod handover;
 mod hostile_clients;
+mod links;
 mod mfe_stats;
 mod mirror;
 mod proxy;

@@ -14,13 +14,20 @@ use std::{
 /// What the kernel reports of veth `name` (`ifindex`) now; each part `None` when unreadable.
 pub fn read(name: &str, ifindex: u32) -> VethReading {
     VethReading {
-        peer_ready: xdp_features(ifindex)
-            .map(|features| features & NDO_XMIT != 0)
-            .ok(),
+        peer_ready: takes_xdp_redirects(ifindex),
         xdp_xmit: xdp_xmit(name).ok(),
         tx_dropped: counter(name, "tx_dropped"),
         rx_dropped: counter(name, "rx_dropped"),
     }
+}
+
+/// Whether the kernel lets XDP redirect frames into interface `ifindex` (`NDO_XMIT`: a veth
+/// while its peer is ready, a NIC whose driver has native XDP; never a bridge or a VLAN), `None`
+/// when its features cannot be read.
+pub fn takes_xdp_redirects(ifindex: u32) -> Option<bool> {
+    xdp_features(ifindex)
+        .map(|features| features & NDO_XMIT != 0)
+        .ok()
 }
 
 /// One of the interface's own statistics (`/sys/class/net/NAME/statistics/WHICH`).
