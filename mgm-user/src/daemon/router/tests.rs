@@ -25,6 +25,7 @@ use std::{
 
 mod addresses;
 mod api_connection;
+mod backend_retries;
 mod forwarding;
 mod handover;
 mod hostile_clients;
