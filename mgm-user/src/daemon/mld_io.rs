@@ -26,6 +26,8 @@ pub enum Received {
     Packet(u32, Vec<u8>),
     /// A frame dropped before parsing, with the ifindex it arrived on.
     Dropped(u32, DropReason),
+    /// Packets the kernel dropped since the last such report: the receive buffer was full.
+    Overflowed(u32),
 }
 
 /// The router's MLD sockets.
@@ -71,6 +73,7 @@ impl MldIo {
         Ok(match recv_filtered(&self.receive).await? {
             Arrived::Packet(ifindex, packet) => Received::Packet(ifindex, packet),
             Arrived::OtherHost(ifindex) => Received::Dropped(ifindex, DropReason::OtherHost),
+            Arrived::Overflowed(dropped) => Received::Overflowed(dropped),
         })
     }
 
