@@ -27,6 +27,7 @@ mod addresses;
 mod api_connection;
 mod backend_retries;
 mod forwarding;
+mod group_table;
 mod handover;
 mod hostile_clients;
 mod mfe_stats;
