@@ -222,8 +222,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 _ => {}
             }
         }
+        let mgm = F::mgm(self);
         for sg in held.keys() {
-            if !mine.contains(sg) && !adopted.contains(sg) {
+            if mgm.mfe(*sg).is_none() && !adopted.contains(sg) {
                 differences.push(format!("{} extra", self.describe(*sg)));
             }
         }
