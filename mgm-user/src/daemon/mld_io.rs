@@ -26,6 +26,8 @@ pub enum Received {
     Packet(u32, Vec<u8>),
     /// A frame dropped before parsing, with the ifindex it arrived on.
     Dropped(u32, DropReason),
+    /// Packets the kernel dropped since the last such report: the receive buffer was full.
+    Overflowed(u32),
 }
 
 /// The router's MLD sockets.
@@ -72,6 +74,7 @@ impl MldIo {
             Arrived::Packet(ifindex, packet) => Received::Packet(ifindex, packet),
             Arrived::OtherHost(ifindex) => Received::Dropped(ifindex, DropReason::OtherHost),
             Arrived::OtherVlan(ifindex) => Received::Dropped(ifindex, DropReason::OtherVlan),
+            Arrived::Overflowed(dropped) => Received::Overflowed(dropped),
         })
     }
 

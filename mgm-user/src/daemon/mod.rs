@@ -220,6 +220,9 @@ pub async fn run(options: Options) -> Result<()> {
                 Ok(igmp_io::Received::Dropped(ifindex, reason)) => {
                     shared.router().igmp_dropped(ifindex, reason)
                 }
+                Ok(igmp_io::Received::Overflowed(dropped)) => {
+                    shared.router().igmp_overflowed(dropped, now())
+                }
                 Err(e) => warn!(error = %e, "IGMP receive failed"),
             },
             packet = mld_recv(mld_io.as_deref()) => match packet {
@@ -228,6 +231,9 @@ pub async fn run(options: Options) -> Result<()> {
                 }
                 Ok(mld_io::Received::Dropped(ifindex, reason)) => {
                     shared.router().mld_dropped(ifindex, reason)
+                }
+                Ok(mld_io::Received::Overflowed(dropped)) => {
+                    shared.router().mld_overflowed(dropped, now())
                 }
                 Err(e) => warn!(error = %e, "MLD receive failed"),
             },

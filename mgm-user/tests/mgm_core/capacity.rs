@@ -16,6 +16,7 @@ for_both_families!(
     a_negative_entry_that_gains_a_receiver_is_no_longer_evicted_as_negative,
     unroutable_negatives_beyond_their_cap_recycle_the_oldest_and_leave_forwarding_alone,
     a_table_without_room_for_negatives_refuses_them,
+    a_wildcard_membership_reaches_exactly_its_groups_entries_and_they_all_expire,
 );
 
 const RECEIVERS: u32 = 1;
@@ -240,4 +241,47 @@ fn a_table_without_room_for_negatives_refuses_them<A: Family>() {
     assert!(!t.has(A::unroutable(1), A::G));
     assert_eq!(t.mgm.capacity_counters().refused, 1);
     assert!(t.actions().is_empty());
+}
+
+/// The table finds a group's entries in its (group, source) order: a (\*,G2) join reaches
+/// every source of G2 and none of G next to it, and all of them expire together (a table of
+/// 100 000 sources of one group once took minutes to expire, a list per group searched per
+/// deletion).
+fn a_wildcard_membership_reaches_exactly_its_groups_entries_and_they_all_expire<A: Family>() {
+    let mut t = Table::<A>::new(1000, 1000);
+    for n in 1..=200 {
+        t.packet(A::source(n), A::G);
+        t.packet(A::source(n), A::G2);
+    }
+    assert_eq!(t.mgm.mfe_counts(), (400, 200));
+    t.backend.clear();
+    let p = *t.clients.keys().next().expect("the protocol");
+    let receivers = IfId::index(RECEIVERS);
+    let now = t.now;
+    t.mgm
+        .add_membership(p, Sg::star_g(A::G2), receivers, MemberFlags::JOIN, now)
+        .unwrap();
+    t.drive();
+    let mut updated: Vec<Sg<A>> = t
+        .backend
+        .drain(..)
+        .filter_map(|a| match a {
+            Action::UpdateMfe { sg, oifs, .. } if oifs.contains(receivers) => Some(sg),
+            _ => None,
+        })
+        .collect();
+    updated.sort();
+    let expected: Vec<Sg<A>> = (1..=200).map(|n| Sg::new(A::source(n), A::G2)).collect();
+    assert_eq!(updated, expected);
+    assert_eq!(t.mgm.mfe_counts(), (400, 0));
+
+    t.now = t.now + std::time::Duration::from_secs(24 * 3600);
+    t.mgm.tick(t.now);
+    t.drive();
+    let deleted = t
+        .actions()
+        .iter()
+        .filter(|a| a.starts_with("delete"))
+        .count();
+    assert_eq!((deleted, t.mgm.mfe_counts()), (400, (0, 0)));
 }

@@ -160,8 +160,8 @@ pub(crate) struct MfeTable<A: Address> {
     /// Boxed: the table's slack (a hash table is up to half empty after it grows) costs a
     /// pointer per free slot instead of a whole entry.
     map: HashMap<Sg<A>, Box<Mfe<A>>>,
+    /// The keys in (group, source) order: also the index of a group's sources.
     order: BTreeSet<Sg<A>>,
-    by_group: HashMap<A, Vec<A>>,
     expiry: ExpiryQueue<A>,
     negative: BTreeSet<(u64, Sg<A>)>,
     idle: IdleCandidates<A>,
@@ -173,7 +173,6 @@ impl<A: Address> Default for MfeTable<A> {
         MfeTable {
             map: Default::default(),
             order: Default::default(),
-            by_group: Default::default(),
             expiry: Default::default(),
             negative: Default::default(),
             idle: Default::default(),
@@ -269,7 +268,6 @@ impl<A: Address> MfeTable<A> {
             }
             None => {
                 self.order.insert(sg);
-                self.by_group.entry(sg.group).or_default().push(sg.source);
             }
         }
     }
@@ -289,12 +287,6 @@ impl<A: Address> MfeTable<A> {
         self.tidy_expiry();
         self.unindex(Evictable::of(&old), old.epoch, sg);
         self.order.remove(&sg);
-        if let Some(sources) = self.by_group.get_mut(&sg.group) {
-            sources.retain(|s| *s != sg.source);
-            if sources.is_empty() {
-                self.by_group.remove(&sg.group);
-            }
-        }
         Some(*old)
     }
 
@@ -327,13 +319,9 @@ impl<A: Address> MfeTable<A> {
         if key.is_wildcard_group() {
             self.order.iter().copied().collect()
         } else if key.is_wildcard_source() {
-            let sources = self
-                .by_group
-                .get(&key.group)
-                .map_or(&[][..], |v| v.as_slice());
-            let mut keys: Vec<Sg<A>> = sources.iter().map(|s| Sg::new(*s, key.group)).collect();
-            keys.sort_unstable();
-            keys
+            let first = Sg::new(A::UNSPECIFIED, key.group);
+            let last = Sg::new(A::HOST_MASK, key.group);
+            self.order.range(first..=last).copied().collect()
         } else {
             vec![key]
         }

@@ -34,6 +34,7 @@ mod mld_glue;
 mod ownership;
 mod ports;
 mod punts;
+mod receive_overflow;
 mod reload;
 mod retries;
 mod rib;
@@ -185,6 +186,9 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     punt_retries: punts::PuntRetries,
     /// How many times every entry's counters were read (`stats_refreshes`).
     stats_refreshes: u64,
+    /// IGMP and MLD messages lost before mgmd read them.
+    igmp_overflow: receive_overflow::ReceiveOverflow,
+    mld_overflow: receive_overflow::ReceiveOverflow,
     /// The longest periodic statistics refresh so far, as the daemon timed it
     /// (`stats_refresh_longest_us`).
     stats_refresh_longest: Duration,
@@ -295,6 +299,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             unsynced: sync::Unsynced::default(),
             punt_retries: punts::punt_retries(),
             stats_refreshes: 0,
+            igmp_overflow: receive_overflow::ReceiveOverflow::new("igmp"),
+            mld_overflow: receive_overflow::ReceiveOverflow::new("mld"),
             stats_refresh_longest: Duration::ZERO,
             mirror,
             v6,

@@ -191,6 +191,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             r4.refused() + r6.refused(),
         );
         out.insert("stats_refreshes".into(), self.stats_refreshes);
+        out.extend([self.igmp_overflow.counter(), self.mld_overflow.counter()]);
         out.insert(
             "stats_refresh_longest_us".into(),
             self.stats_refresh_longest.as_micros() as u64,

@@ -118,7 +118,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// does not (it was lost from the map), the entry is written again, in hold mode, so that
     /// the packets punted meanwhile leave before the fast path forwards the next ones. A miss
     /// reported just before the entry was installed finds it in place and changes nothing.
+    /// An entry whose install failed and waits for its retry is left to that retry: every
+    /// packet of its flow misses meanwhile, and an attempt (and a warning) per miss would
+    /// undo the backoff.
     pub(super) fn restore_if_lost<F: Family>(&mut self, sg: Sg<F>) {
+        let clock = self.clock;
+        if !F::side(self).unsynced.retries.may_try(&sg, clock) {
+            return;
+        }
         let Some((iif, oifs)) = self.wanted(sg) else {
             return;
         };
@@ -215,8 +222,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 _ => {}
             }
         }
+        let mgm = F::mgm(self);
         for sg in held.keys() {
-            if !mine.contains(sg) && !adopted.contains(sg) {
+            if mgm.mfe(*sg).is_none() && !adopted.contains(sg) {
                 differences.push(format!("{} extra", self.describe(*sg)));
             }
         }

@@ -233,27 +233,29 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn groups(&self) -> Vec<GroupRow> {
         let mut rows = self.group_rows::<Ipv4Addr>(
             self.builtins.igmp.0,
-            |ifindex, group| excluded_of(self.igmp.memberships(ifindex), group),
+            |ifindex| excluded_by_group(self.igmp.memberships(ifindex)),
             |h| self.protocol_id_of(h).map(|p| self.protocol_name(p)),
         );
         rows.extend(self.group_rows::<Ipv6Addr>(
             self.v6.mld_client.0,
-            |ifindex, group| excluded_of(self.v6.mld.memberships(ifindex), group),
+            |ifindex| excluded_by_group(self.v6.mld.memberships(ifindex)),
             |h| self.protocol_name6(h),
         ));
         rows
     }
 
     /// The membership rows of family `F`: `local` is the handle of its IGMP (or MLD), whose
-    /// sources `excluded` from a (\*,G) membership on an interface the rows list, and
-    /// `protocol` names the protocol of a handle.
-    fn group_rows<F: Family>(
+    /// sources `excluded` from each (\*,G) membership of an interface the rows list (asked
+    /// once per interface: a group's row looks its sources up there, so that the table takes
+    /// time in proportion to its rows), and `protocol` names the protocol of a handle.
+    pub(super) fn group_rows<F: Family>(
         &self,
         local: ProtocolHandle,
-        excluded: impl Fn(u32, F) -> Vec<F>,
+        excluded: impl Fn(u32) -> BTreeMap<F, Vec<F>>,
         protocol: impl Fn(ProtocolHandle) -> Option<String>,
     ) -> Vec<GroupRow> {
         let mgm = F::mgm(self);
+        let mut excluded_on: BTreeMap<u32, BTreeMap<F, Vec<F>>> = BTreeMap::new();
         mgm.memberships()
             .into_iter()
             .map(|m| {
@@ -267,7 +269,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 };
                 let any_source = m.sg.source == F::UNSPECIFIED;
                 let excluded = if any_source && m.protocol == local {
-                    excluded(m.ifid.ifindex, m.sg.group)
+                    let ifindex = m.ifid.ifindex;
+                    let of_iface = excluded_on
+                        .entry(ifindex)
+                        .or_insert_with(|| excluded(ifindex));
+                    of_iface.get(&m.sg.group).cloned().unwrap_or_default()
                 } else {
                     Vec::new()
                 };
@@ -343,16 +349,15 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 }
 
-/// The sources excluded from the (\*,`group`) membership in IGMP's or MLD's `changes` of one
-/// interface (empty when it has none).
-fn excluded_of<A: Address, E>(changes: Result<Vec<MembershipChange<A>>, E>, group: A) -> Vec<A> {
-    changes
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| c.group == group)
-        .filter_map(|c| match c.kind {
-            ChangeKind::Block(s) => Some(s),
-            _ => None,
-        })
-        .collect()
+/// The sources each group of an interface excludes, from its IGMP's (MLD's) memberships.
+fn excluded_by_group<A: Address, E>(
+    changes: Result<Vec<MembershipChange<A>>, E>,
+) -> BTreeMap<A, Vec<A>> {
+    let mut by_group: BTreeMap<A, Vec<A>> = BTreeMap::new();
+    for change in changes.unwrap_or_default() {
+        if let ChangeKind::Block(source) = change.kind {
+            by_group.entry(change.group).or_default().push(source);
+        }
+    }
+    by_group
 }

@@ -25,7 +25,9 @@ use std::{
 
 mod addresses;
 mod api_connection;
+mod backend_retries;
 mod forwarding;
+mod group_table;
 mod handover;
 mod hostile_clients;
 mod links;
