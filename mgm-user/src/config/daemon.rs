@@ -47,6 +47,10 @@ pub struct DaemonConfig {
     /// forwarding held packets keep up under CPU load; `None`: the normal scheduler. A reload
     /// that changes it applies it to every thread.
     pub realtime_priority: Option<u8>,
+    /// UMEM of each interface's punt sockets, in 2 KiB frames, shared by its receive queues
+    /// (a power of two; read at start): resident memory per interface in service, and the
+    /// frames a flow's first burst can fill before the creation thread reads them.
+    pub punt_umem_frames: u32,
 }
 
 impl DaemonConfig {
@@ -90,6 +94,7 @@ impl Default for DaemonConfig {
             mfe_lifetime_s: crate::mgm::DEFAULT_MFE_TIMEOUT_S,
             max_negative_entries: mgm_common::limits::MFES / 4,
             realtime_priority: None,
+            punt_umem_frames: crate::dataplane::DEFAULT_UMEM_FRAMES,
         }
     }
 }
@@ -119,6 +124,7 @@ pub(super) struct RawDaemon {
     mfe_lifetime_s: Option<Spanned<u32>>,
     max_negative_entries: Option<Spanned<u32>>,
     realtime_priority: Option<Spanned<i64>>,
+    punt_umem_frames: Option<Spanned<u32>>,
 }
 
 impl RawDaemon {
@@ -198,6 +204,11 @@ impl RawDaemon {
                 }
             },
         };
+        let punt_umem_frames = match d.punt_umem_frames {
+            None => default.punt_umem_frames,
+            Some(n) => check_umem_frames(*n.get_ref())
+                .map_err(|e| at(n.span(), "daemon.punt_umem_frames", e))?,
+        };
         Ok(DaemonConfig {
             bpffs: d.bpffs.unwrap_or(default.bpffs),
             unpinned: d.unpinned,
@@ -215,7 +226,21 @@ impl RawDaemon {
             mfe_lifetime_s,
             max_negative_entries,
             realtime_priority,
+            punt_umem_frames,
         })
+    }
+}
+
+/// Refuses a punt UMEM size the sockets cannot take: not a power of two, or out of
+/// [`MIN_FRAMES_PER_QUEUE`]..=[`MAX_UMEM_FRAMES`].
+fn check_umem_frames(frames: u32) -> Result<u32, String> {
+    use crate::dataplane::{MAX_UMEM_FRAMES, MIN_FRAMES_PER_QUEUE};
+    if frames.is_power_of_two() && (MIN_FRAMES_PER_QUEUE..=MAX_UMEM_FRAMES).contains(&frames) {
+        Ok(frames)
+    } else {
+        Err(format!(
+            "must be a power of two from {MIN_FRAMES_PER_QUEUE} to {MAX_UMEM_FRAMES}"
+        ))
     }
 }
 

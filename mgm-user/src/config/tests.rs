@@ -187,6 +187,23 @@ fn negative_entries_are_capped_within_the_data_plane() {
 }
 
 #[test]
+fn the_punt_umem_is_a_bounded_power_of_two() {
+    assert_eq!(Config::default().daemon.punt_umem_frames, 4096);
+    let c = Config::parse("[daemon]\npunt_umem_frames = 256\n", "t").expect("valid");
+    assert_eq!(c.daemon.punt_umem_frames, 256);
+    for bad in ["32", "1000", "131072", "-1"] {
+        let e = error_of(&format!("[daemon]\npunt_umem_frames = {bad}\n"));
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (2, "daemon.punt_umem_frames"),
+            "{bad}: {e}"
+        );
+    }
+    let e = error_of("[daemon]\npunt_umem_frames = 1000\n");
+    assert!(e.message.contains("power of two from 64 to 65536"), "{e}");
+}
+
+#[test]
 fn realtime_priority_is_a_sched_fifo_priority() {
     let c = Config::parse("[daemon]\nrealtime_priority = 50\n", "t").expect("valid");
     assert_eq!(c.daemon.realtime_priority, Some(50));

@@ -59,7 +59,10 @@ mod xsk;
 pub use backend::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats, OifStats};
 pub use bench_object::BENCH_OBJECT;
 pub use loader::{map_name, DataPlane, DataPlaneError, GlobalStats, DEFAULT_PIN_DIR};
-pub use punt::{IfaceSockets, PuntSockets, SharedSockets};
+pub use punt::{
+    IfaceSockets, PuntSockets, SharedSockets, DEFAULT_UMEM_FRAMES, MAX_UMEM_FRAMES,
+    MIN_FRAMES_PER_QUEUE,
+};
 pub use reports::{AsyncReportReader, DataPlaneReport, ReportReader};
 pub use xdp_backend::{monotonic_ns, XdpBackend, MAX_SAMPLE_INTERVAL};
 pub use xsk::{XskConfig, XskSocket};

@@ -30,11 +30,22 @@ use std::{
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
-/// Fewest frames a punt socket gets, however many queues share the interface's UMEM.
-const MIN_FRAMES_PER_QUEUE: u32 = 64;
+/// Fewest frames a punt socket gets, however many queues share the interface's UMEM; also the
+/// smallest UMEM of an interface (`daemon.punt_umem_frames`).
+pub const MIN_FRAMES_PER_QUEUE: u32 = 64;
+
+/// UMEM of one interface's punt sockets by default, in 2 KiB frames: 8 MiB, resident (the
+/// kernel pins it). A new entry starts in hold mode, so the first burst of a flow goes through
+/// the punt path whole; the creation thread takes it from the rings as it arrives
+/// (`daemon::creation`, into a buffer of its own while the main loop has the router), so the
+/// UMEM only covers the thread's wake-up, not the main loop's work.
+pub const DEFAULT_UMEM_FRAMES: u32 = 4096;
+
+/// Largest UMEM of one interface (`daemon.punt_umem_frames`), in frames: 128 MiB.
+pub const MAX_UMEM_FRAMES: u32 = 65536;
 
 /// Receive queues of one interface that get a punt socket, at most: with the default UMEM
-/// (4096 frames) each still gets [`MIN_FRAMES_PER_QUEUE`] frames, so the UMEM stays as large.
+/// ([`DEFAULT_UMEM_FRAMES`]) each still gets [`MIN_FRAMES_PER_QUEUE`] frames, so the UMEM stays as large.
 pub const MAX_PUNT_QUEUES: u32 = 64;
 
 /// The punt sockets of one interface, one per receive queue, in consecutive slots.
@@ -187,6 +198,18 @@ impl PuntSockets {
         self.unserved.values().map(|&q| u64::from(q)).sum()
     }
 
+    /// Bytes of UMEM the open punt sockets hold (resident: the kernel pins them).
+    pub fn umem_bytes(&self) -> u64 {
+        self.slots
+            .values()
+            .map(|&(_, queues)| {
+                u64::from(queues)
+                    * u64::from(frames_per_queue(self.config.frames, queues))
+                    * u64::from(self.config.frame_size)
+            })
+            .sum()
+    }
+
     /// Slots in use.
     pub fn slots_in_use(&self) -> usize {
         self.used.iter().filter(|u| **u).count()
@@ -225,7 +248,7 @@ fn frames_per_queue(total: u32, queues: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{frames_per_queue, MAX_PUNT_QUEUES, MIN_FRAMES_PER_QUEUE};
+    use super::{frames_per_queue, DEFAULT_UMEM_FRAMES, MAX_PUNT_QUEUES, MIN_FRAMES_PER_QUEUE};
 
     #[test]
     fn an_interfaces_umem_is_shared_by_its_queues() {
@@ -239,8 +262,8 @@ mod tests {
     fn the_queue_bound_keeps_the_default_umem_whole() {
         // 4096 frames (8 MiB) per interface: at the bound each queue still gets the fewest
         // frames a socket may have, so the sockets together take no more than that.
-        let per_queue = frames_per_queue(4096, MAX_PUNT_QUEUES);
+        let per_queue = frames_per_queue(DEFAULT_UMEM_FRAMES, MAX_PUNT_QUEUES);
         assert_eq!(per_queue, MIN_FRAMES_PER_QUEUE);
-        assert_eq!(per_queue * MAX_PUNT_QUEUES, 4096);
+        assert_eq!(per_queue * MAX_PUNT_QUEUES, DEFAULT_UMEM_FRAMES);
     }
 }

@@ -25,14 +25,6 @@ use std::{
 };
 use tracing::{debug, info, warn};
 
-/// UMEM of one interface's punt sockets, in 2 KiB frames (8 MiB, resident: the kernel pins
-/// it), shared by its receive queues (at least 64 frames each). A new entry starts in hold
-/// mode, so the first burst of a flow goes through the punt path whole; the creation thread
-/// takes it from the rings as it arrives (`daemon::creation`, into a buffer of its own while
-/// the main loop has the router), so the UMEM only covers the thread's wake-up, not the main
-/// loop's work.
-const PUNT_FRAMES_PER_INTERFACE: u32 = 4096;
-
 /// The core as mgmd runs it.
 pub type Router = RouterCore<XdpBackend, DaemonIo>;
 
@@ -82,7 +74,7 @@ impl Router {
             )?;
         }
         let punt_config = XskConfig {
-            frames: PUNT_FRAMES_PER_INTERFACE,
+            frames: config.daemon.punt_umem_frames,
             ..XskConfig::default()
         };
         let punt = PuntSockets::new(&mut plane, punt_config)?;
@@ -290,6 +282,7 @@ impl RouterIo for DaemonIo {
         stats.insert("punt_buffer_full", self.punted.times_full());
         stats.insert("creation_deferred", self.punted.times_deferred());
         stats.insert("punt_queues_unserved_now", self.punt.unserved_queues());
+        stats.insert("punt_umem_bytes_now", self.punt.umem_bytes());
         Ok(stats)
     }
 }

@@ -85,7 +85,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     /// Keeps in `new` the running values of what mgmd reads only at start (the pins, the
-    /// MFE table's lifetime and bounds, the metrics listener, the mirror), with a warning
+    /// MFE table's lifetime and bounds, the punt UMEM, the metrics listener, the mirror), with a warning
     /// naming each that the reloaded file changes, so that a reload never ignores one silently.
     fn keep_start_only_settings(&self, new: &mut Config) {
         let running = &self.config;
@@ -102,6 +102,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 old.max_negative_entries != daemon.max_negative_entries,
             ),
             (
+                "daemon.punt_umem_frames",
+                old.punt_umem_frames != daemon.punt_umem_frames,
+            ),
+            (
                 "daemon.collect_stale_pins",
                 old.collect_stale_pins != daemon.collect_stale_pins,
             ),
@@ -116,6 +120,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         new.daemon.mfe_lifetime_s = old.mfe_lifetime_s;
         new.daemon.max_negative_entries = old.max_negative_entries;
         new.daemon.collect_stale_pins = old.collect_stale_pins;
+        new.daemon.punt_umem_frames = old.punt_umem_frames;
         new.metrics = running.metrics.clone();
         new.mirror = running.mirror.clone();
     }

@@ -163,6 +163,7 @@ fn a_reload_keeps_what_mgmd_reads_only_at_start() {
     let mut changed = config(&["rcv2"]);
     changed.daemon.mfe_lifetime_s = 60;
     changed.daemon.max_negative_entries = 10;
+    changed.daemon.punt_umem_frames = 256;
     changed.daemon.bpffs = "/sys/fs/bpf/elsewhere".into();
     changed.daemon.unpinned = !running.daemon.unpinned;
     changed.daemon.collect_stale_pins = !running.daemon.collect_stale_pins;
@@ -174,6 +175,7 @@ fn a_reload_keeps_what_mgmd_reads_only_at_start() {
         (
             d.mfe_lifetime_s,
             d.max_negative_entries,
+            d.punt_umem_frames,
             d.bpffs.as_str(),
             d.unpinned,
             d.collect_stale_pins
@@ -181,6 +183,7 @@ fn a_reload_keeps_what_mgmd_reads_only_at_start() {
         (
             running.daemon.mfe_lifetime_s,
             running.daemon.max_negative_entries,
+            running.daemon.punt_umem_frames,
             running.daemon.bpffs.as_str(),
             running.daemon.unpinned,
             running.daemon.collect_stale_pins
