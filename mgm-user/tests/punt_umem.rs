@@ -2,12 +2,14 @@
 //! in service holds `daemon.punt_umem_frames` frames of 2 KiB of UMEM, pinned by the kernel.
 //! A real mgmd on eight interfaces reports the UMEM it holds (`punt_umem_bytes_now` in `show
 //! stats`): 64 MiB with the default 4096 frames, 4 MiB with 256; and its resident size drops
-//! by about the difference.
+//! by about the difference. A UMEM all taken drops what comes next, counted
+//! (`punt_umem_dropped`).
 mod support;
 
 use anyhow::{ensure, Result};
-use mgm_user::lab::Lab;
-use support::{Mgmd, NO_IGMP};
+use mgm_user::lab::{Host, Lab};
+use std::{net::Ipv4Addr, time::Duration};
+use support::{wait_for, Mgmd, NO_IGMP};
 
 /// Receivers of the lab: with the upstream interface, eight interfaces in service.
 const RECEIVERS: u8 = 7;
@@ -68,6 +70,39 @@ fn the_punt_umem_per_interface_is_the_configured_size() -> Result<()> {
         default_rss.saturating_sub(small_rss) >= saved - saved / 10,
         "mgmd's resident size went from {default_rss} B to {small_rss} B, not down by \
          about the {saved} B of UMEM"
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_full_punt_umem_counts_what_the_kernel_drops() -> Result<()> {
+    const FRAMES: u32 = 64;
+    const COUNT: u32 = 300;
+    let body = format!(
+        "punt_umem_frames = {FRAMES}\n{}",
+        support::interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)])
+    );
+    let mgmd = Mgmd::start(Lab::star(1)?, &body)?;
+    let dropped = |mgmd: &Mgmd| -> Result<u64> {
+        Ok(mgmd.stats()?.get("punt_umem_dropped").copied().unwrap_or(0))
+    };
+    ensure!(dropped(&mgmd)? == 0, "drops before any packet");
+    // mgmd stopped reads nothing: the first packets of the new flow take every frame of
+    // up0's UMEM, and the kernel drops the rest.
+    mgmd.signal(libc::SIGSTOP)?;
+    let sent = mgmd.send(Host::Source, Ipv4Addr::new(239, 8, 8, 8), COUNT, 0);
+    mgmd.signal(libc::SIGCONT)?;
+    sent?;
+    let expected = u64::from(COUNT - FRAMES);
+    let counted = wait_for(
+        "the drops of a full UMEM counted",
+        Duration::from_secs(10),
+        || Ok(Some(dropped(&mgmd)?).filter(|&d| d >= expected)),
+    )?;
+    ensure!(
+        counted == expected,
+        "{counted} counted dropped, {expected} expected ({COUNT} sent into {FRAMES} frames)"
     );
     Ok(())
 }

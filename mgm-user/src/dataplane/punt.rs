@@ -72,6 +72,8 @@ pub struct PuntSockets {
     unserved: BTreeMap<u32, u32>,
     sockets: SharedSockets,
     config: XskConfig,
+    /// Frames dropped for want of room on the way to sockets since closed.
+    dropped_closed: u64,
 }
 
 impl PuntSockets {
@@ -87,6 +89,7 @@ impl PuntSockets {
             unserved: BTreeMap::new(),
             sockets: SharedSockets::default(),
             config,
+            dropped_closed: 0,
         })
     }
 
@@ -178,6 +181,7 @@ impl PuntSockets {
         self.used[first as usize..(first + count) as usize].fill(false);
         // Closed here and now (not when a reader lets go), so that the queues can be bound again.
         let closed = self.lock().remove(&ifindex);
+        self.dropped_closed += closed.as_ref().map_or(0, dropped);
         drop(closed);
         true
     }
@@ -210,6 +214,12 @@ impl PuntSockets {
             .sum()
     }
 
+    /// Frames the kernel dropped for want of room on the way to the punt sockets (their UMEM
+    /// all taken, or their RX ring full), since the start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_closed + self.lock().values().map(dropped).sum::<u64>()
+    }
+
     /// Slots in use.
     pub fn slots_in_use(&self) -> usize {
         self.used.iter().filter(|u| **u).count()
@@ -236,6 +246,12 @@ impl PuntSockets {
             .find(|&first| self.used[first..first + count].iter().all(|u| !u))
             .map(|first| first as u32)
     }
+}
+
+/// Frames dropped on the way to the sockets of one interface (a socket the kernel does not
+/// answer for counts none).
+fn dropped(iface: &IfaceSockets) -> u64 {
+    iface.sockets.iter().map(|s| s.dropped().unwrap_or(0)).sum()
 }
 
 /// Frames of each socket when `queues` sockets share `total` frames: a power of two, at least

@@ -305,6 +305,25 @@ impl XskSocket {
         count as usize
     }
 
+    /// Frames the kernel dropped on their way to this socket for want of room: no frame on
+    /// the fill ring (the UMEM all taken), or the RX ring full (`XDP_STATISTICS`).
+    pub fn dropped(&self) -> io::Result<u64> {
+        // SAFETY: xdp_statistics is plain old data.
+        let mut stats: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+        let mut len = size_of::<libc::xdp_statistics>() as u32;
+        // SAFETY: `stats` is valid for `len` bytes.
+        check(unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_XDP,
+                libc::XDP_STATISTICS,
+                (&mut stats as *mut libc::xdp_statistics).cast(),
+                &mut len,
+            )
+        })?;
+        Ok(stats.rx_dropped + stats.rx_ring_full)
+    }
+
     /// Waits up to `timeout_ms` for frames (poll(2)); true if some are ready.
     pub fn wait(&self, timeout_ms: i32) -> io::Result<bool> {
         let mut pfd = libc::pollfd {

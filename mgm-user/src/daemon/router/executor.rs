@@ -44,14 +44,15 @@ pub struct DaemonIo {
 }
 
 /// Counters of refusals by the data plane's report budget, the hold queues' bounds and the
-/// punt buffer's, logged by [`Router::log_refusals`].
-const REFUSALS: [&str; 6] = [
+/// punt buffer's and the punt sockets' UMEM, logged by [`Router::log_refusals`].
+const REFUSALS: [&str; 7] = [
     "report_rate_limited",
     "report_repeat_rate_limited",
     "report_ring_full",
     "hold_overflow",
     "hold_aged_out",
     "punt_buffer_full",
+    "punt_umem_dropped",
 ];
 
 impl Router {
@@ -283,6 +284,7 @@ impl RouterIo for DaemonIo {
         stats.insert("creation_deferred", self.punted.times_deferred());
         stats.insert("punt_queues_unserved_now", self.punt.unserved_queues());
         stats.insert("punt_umem_bytes_now", self.punt.umem_bytes());
+        stats.insert("punt_umem_dropped", self.punt.dropped());
         Ok(stats)
     }
 }
