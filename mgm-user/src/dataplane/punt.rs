@@ -45,7 +45,8 @@ pub const DEFAULT_UMEM_FRAMES: u32 = 4096;
 pub const MAX_UMEM_FRAMES: u32 = 65536;
 
 /// Receive queues of one interface that get a punt socket, at most: with the default UMEM
-/// ([`DEFAULT_UMEM_FRAMES`]) each still gets [`MIN_FRAMES_PER_QUEUE`] frames, so the UMEM stays as large.
+/// ([`DEFAULT_UMEM_FRAMES`]) each still gets [`MIN_FRAMES_PER_QUEUE`] frames, so the UMEM
+/// stays as large.
 pub const MAX_PUNT_QUEUES: u32 = 64;
 
 /// The punt sockets of one interface, one per receive queue, in consecutive slots.

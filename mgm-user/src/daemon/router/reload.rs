@@ -85,8 +85,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     /// Keeps in `new` the running values of what mgmd reads only at start (the pins, the
-    /// MFE table's lifetime and bounds, the punt UMEM, the metrics listener, the mirror), with a warning
-    /// naming each that the reloaded file changes, so that a reload never ignores one silently.
+    /// MFE table's lifetime and bounds, the punt UMEM, the metrics listener, the mirror),
+    /// with a warning naming each that the reloaded file changes, so that a reload never
+    /// ignores one silently.
     fn keep_start_only_settings(&self, new: &mut Config) {
         let running = &self.config;
         let (old, daemon) = (&running.daemon, &new.daemon);
