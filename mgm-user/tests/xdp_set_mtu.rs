@@ -2,12 +2,13 @@
 //! MTUs"): the kernel's devmap broadcast skips, before any program runs, a member whose device
 //! MTU a frame exceeds, so a packet longer than the smallest MTU of a set's members goes to
 //! the TC program instead, which counts each member's MTU drop and sends the others their copy.
-//! BPF_PROG_TEST_RUN of the ingress program, then real packets through veths in a lab.
+//! BPF_PROG_TEST_RUN of the ingress program, then real packets through veths in a lab, and
+//! the pins of the map the limit joined (`SET_BARE_MEMBER`, now `SET_BROADCAST`) on upgrade.
 mod xdp_common;
 
 use mgm_common::{JumboMeta, JUMBO_MARKER};
 use mgm_user::{
-    dataplane::{ForwardingBackend, IfaceSettings},
+    dataplane::{DataPlane, ForwardingBackend, IfaceSettings},
     lab::{Host, Lab},
 };
 use std::{collections::BTreeMap, net::UdpSocket, time::Duration};
@@ -145,4 +146,26 @@ fn copies_over_a_members_link_mtu_are_counted_as_its_mtu_drops_and_the_others_ge
         BTreeMap::from([(1, (N, N)), (2, (2 * N, 0)), (3, (2 * N, 0))]),
         "copies sent and MTU drops per interface"
     );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn pins_of_the_earlier_bare_member_map_are_replaced_not_misread() {
+    // The map an earlier version pinned: the bare member alone, 4-byte values.
+    let pins = xdp_common::PinDir::new();
+    std::fs::create_dir_all(&pins.0).expect("pin directory");
+    let old: aya::maps::Array<aya::maps::MapData, u32> =
+        aya::maps::Array::create(mgm_common::limits::OIF_SETS, 0).expect("map");
+    old.pin(pins.0.join("SET_BARE_MEMBER")).expect("pin");
+    let plane = DataPlane::load_pinned(&pins.0).expect("loads over the earlier pins");
+    assert!(
+        !pins.0.join("SET_BARE_MEMBER").exists(),
+        "the earlier pin is removed"
+    );
+    let info = aya::maps::MapInfo::from_pin(pins.0.join("SET_BROADCAST")).expect("new pin");
+    assert_eq!(
+        info.value_size() as usize,
+        size_of::<mgm_common::SetBroadcast>()
+    );
+    drop(plane);
 }
