@@ -742,8 +742,8 @@ fn egress_applies_threshold_and_source_mac_and_the_broadcast_the_smallest_mtu() 
     let capture = capture_on_p0();
     let before = fx.stats();
     // TTL 11 leaves with 10: both copies go. TTL 10 leaves with 9: below o0's threshold.
-    // 100 bytes of payload make a 128-byte datagram: above o1's MTU, so not broadcast (the
-    // kernel would skip o1 uncounted) but passed to the TC program (not attached here), which
+    // 100 bytes of payload make a 128-byte datagram: above o1's MTU, the smallest of the set's,
+    // so not broadcast but passed to the TC program (not attached here), which
     // counts o1's drop (tests/xdp_set_mtu.rs).
     for frame in [
         Frame {
