@@ -117,8 +117,7 @@ impl OifSets {
     /// settings, given again, choose them. Their broadcast MTU is their members' smallest in
     /// `ifaces` (`IFACES`, as an earlier run left it) until those settings come. `direct`
     /// (`OIF_DIRECT`) and the program flags of `ifaces` are adopted to match: every member of a
-    /// set in use gets the egress
-    /// program for single copies too.
+    /// set in use gets the egress program for single copies too.
     pub fn open(
         outer: MapData,
         mut members: BpfHashMap<MapData, u32, SetMembers>,
