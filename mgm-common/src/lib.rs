@@ -166,8 +166,8 @@ pub mod stat {
     /// Jumbo copies the kernel refused to clone or redirect: dropped (counted for the entry).
     pub const JUMBO_CLONE_FAILED: u32 = 60;
     /// Frames of a broadcast that the rules of their set's bare member (the one whose devmap
-    /// entry runs no egress program, `SET_BARE_MEMBER`) would not let out, say one over its
-    /// MTU: passed to the TC program as [`JUMBO_PASSED`] frames are (and counted there as
+    /// entry runs no egress program, `SetBroadcast::bare_member`) would not let out (its rules
+    /// changed since userspace chose it): passed to the TC program as [`JUMBO_PASSED`] frames are (and counted there as
     /// [`JUMBO_REPLICATED`]), which applies every member's rules.
     pub const BARE_MEMBER_REFUSED: u32 = 61;
     /// (S,G) lookups whose probe bucket (`MFE_PROBE`, `MFE_PROBE6`) was being rewritten by
@@ -177,8 +177,14 @@ pub mod stat {
     /// in the hash map (the bucket was full, [`PROBE_SPILLED`](crate::PROBE_SPILLED)): looked
     /// up in the hash map.
     pub const PROBE_SPILLED: u32 = 63;
+    /// Frames of a broadcast longer than the smallest MTU of their outgoing set's members
+    /// (`SetBroadcast::mtu`; the kernel's broadcast would skip such a member uncounted): passed
+    /// to the TC program as [`JUMBO_PASSED`] frames are (and counted there as
+    /// [`JUMBO_REPLICATED`]), which drops the copies over each member's MTU, counted
+    /// ([`EGRESS_MTU`], and per entry and interface), and sends the others.
+    pub const BROADCAST_OVER_MTU: u32 = 64;
     /// Number of counters.
-    pub const COUNT: u32 = 64;
+    pub const COUNT: u32 = 65;
 
     /// Human names, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -246,6 +252,7 @@ pub mod stat {
         "bare_member_refused",
         "probe_torn",
         "probe_spilled",
+        "broadcast_over_mtu",
     ];
 }
 
@@ -611,6 +618,20 @@ impl SetMembers {
     }
 }
 
+/// What the ingress program needs of an outgoing set before its broadcast (`SET_BROADCAST`,
+/// indexed by set id).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetBroadcast {
+    /// The member whose devmap entry runs no egress program, whose rules and MAC the ingress
+    /// program applies before the broadcast (0: none).
+    pub bare_member: u32,
+    /// The smallest MTU of the members (`IfaceConfig::mtu`, `u32::MAX` if none has one): a
+    /// longer packet is not broadcast (the kernel would skip the members it exceeds, uncounted)
+    /// but replicated by the TC program. 0 (a set never written) sends every packet there.
+    pub mtu: u32,
+}
+
 /// `XdpMeta::scope` of IPv4 packets: above every boundary.
 pub const NO_SCOPE: u8 = u8::MAX;
 
@@ -864,6 +885,7 @@ mod pod {
     unsafe impl aya::Pod for RateLimit {}
     unsafe impl aya::Pod for ReportedSg {}
     unsafe impl aya::Pod for SetMembers {}
+    unsafe impl aya::Pod for SetBroadcast {}
     // SAFETY: two words and the keys' words (see `ProbeKey`): no padding.
     unsafe impl<K: ProbeKey + aya::Pod> aya::Pod for ProbeBucket<K> {}
 }

@@ -17,8 +17,13 @@
 //!
 //! One member of a set may have no program on its devmap entry (its "bare member", chosen by
 //! userspace among interfaces whose rules drop nothing): the ingress program applies its rules
-//! and writes its MAC before the broadcast ([`prepare_bare_member`]), which saves the kernel's
+//! and writes its MAC before the broadcast ([`prepare_broadcast`]), which saves the kernel's
 //! run of this program (frame to buffer and back, an indirect call) for one copy per packet.
+//!
+//! The kernel's broadcast skips a member whose device MTU the frame exceeds before any devmap
+//! program runs, so that this program never sees that copy to count its drop: a packet longer
+//! than the smallest MTU of the set's members is not broadcast ([`prepare_broadcast`]) but
+//! replicated by the TC program, which applies every member's rules ([`crate::jumbo`]).
 //!
 //! Frags-aware like the ingress program (a devmap's programs must match the program that
 //! redirects into it); the broadcast never hands it a multi-buffer frame (see
@@ -31,7 +36,7 @@ use mgm_common::{
 };
 
 use crate::{
-    maps::{count, IFACES, OIF_STATS, SET_BARE_MEMBER},
+    maps::{count, IFACES, OIF_STATS, SET_BROADCAST},
     packet::{ptr_at, set_source_mac, Ipv4Hdr, Ipv6Hdr, ETH_HDR_LEN, ETH_P_IPV6, IPV6_HDR_LEN},
     probe,
 };
@@ -128,28 +133,34 @@ fn refusal(iface: &IfaceConfig, copy: &XdpMeta) -> Option<u32> {
 }
 
 /// Prepares the frame `copy` describes, about to be broadcast to outgoing set `set` from
-/// interface `ingress`, for the set's bare member (`SET_BARE_MEMBER`: its devmap entry runs no
-/// egress program): writes that member's MAC as the source, which every copy starts from (the
-/// other members' programs rewrite theirs). False, with the frame unchanged, if that member's
-/// rules would not let the copy out (its MTU, or rules changed since userspace chose it): the
-/// broadcast must not reach it then. True with nothing done if the set has no bare member or
-/// it is the ingress interface, which the broadcast leaves out.
+/// interface `ingress`: `None` if it may be broadcast, the counter of the reason if it must go
+/// to the TC program instead, frame unchanged. It may not if it is longer than the smallest
+/// MTU of the set's members (`SetBroadcast::mtu`: the kernel would skip those members,
+/// uncounted), nor if the set's bare member (its devmap entry runs no egress program) would
+/// not let it out (rules changed since userspace chose it). Otherwise that member's MAC is
+/// written as the source, which every copy starts from (the other members' programs rewrite
+/// theirs); nothing is done for no bare member or one that is the ingress interface, which
+/// the broadcast leaves out.
 #[inline(always)]
-pub fn prepare_bare_member(ctx: &XdpContext, set: u32, ingress: u32, copy: &XdpMeta) -> bool {
-    let bare = match SET_BARE_MEMBER.get(set) {
-        Some(&bare) if bare != 0 && bare != ingress => bare,
-        _ => return true,
-    };
+pub fn prepare_broadcast(ctx: &XdpContext, set: u32, ingress: u32, copy: &XdpMeta) -> Option<u32> {
+    let broadcast = SET_BROADCAST.get(set)?;
+    if copy.len > broadcast.mtu {
+        return Some(stat::BROADCAST_OVER_MTU);
+    }
+    let bare = broadcast.bare_member;
+    if bare == 0 || bare == ingress {
+        return None;
+    }
     let iface = match IFACES.get(bare) {
         Some(iface) if iface.flags & IFACE_FLAG_CONFIGURED != 0 => iface,
-        _ => return false,
+        _ => return Some(stat::BARE_MEMBER_REFUSED),
     };
     if refusal(iface, copy).is_some() || !set_source_mac(ctx.data(), ctx.data_end(), &iface.mac) {
-        return false;
+        return Some(stat::BARE_MEMBER_REFUSED);
     }
     // As the egress program counts the copies it lets out.
     count(stat::EGRESS_TX);
-    true
+    None
 }
 
 /// The description of the untagged IPv4 or IPv6 frame `[start, end)` read from its header,

@@ -298,14 +298,13 @@ fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u3
     }
     let to_tc = if jumbo {
         Some(stat::JUMBO_PASSED)
-    } else if !egress::prepare_bare_member(ctx, entry.oif_set, packet.ingress, &copy) {
-        Some(stat::BARE_MEMBER_REFUSED)
     } else {
-        None
+        egress::prepare_broadcast(ctx, entry.oif_set, packet.ingress, &copy)
     };
     if let Some(reason) = to_tc {
-        // The broadcast cannot clone it, or must not reach the set's bare member: the TC
-        // program behind XDP_PASS replicates it, applying every member's rules.
+        // The broadcast cannot clone it, would skip a member it is too long for (uncounted),
+        // or must not reach the set's bare member: the TC program behind XDP_PASS replicates
+        // it, applying every member's rules.
         let meta = JumboMeta {
             marker: JUMBO_MARKER,
             oif_set: entry.oif_set,

@@ -1,5 +1,6 @@
 //! The slow path of jumbo frames: a TC ingress program (next to the XDP program on every
-//! interface mgm routes on) that replicates what the devmap broadcast cannot clone.
+//! interface mgm routes on) that replicates what the devmap broadcast cannot clone, or would
+//! skip a member of uncounted (a frame over its MTU, see `SetBroadcast::mtu`).
 //!
 //! The ingress program hands such a frame of an entry with several outgoing interfaces on with
 //! XDP_PASS, its tag removed, its TTL or hop limit decremented and a [`JumboMeta`] in front (the

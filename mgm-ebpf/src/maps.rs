@@ -9,7 +9,8 @@ use aya_ebpf::{
 };
 use mgm_common::{
     config, limits, report_bucket, stat, IfaceConfig, MfeCounters, MfeValue, OifCounterKey,
-    OifCounters, ProbeBucket, RateLimit, Report, ReportedSg, SetMembers, Sg6Key, SgKey,
+    OifCounters, ProbeBucket, RateLimit, Report, ReportedSg, SetBroadcast, SetMembers, Sg6Key,
+    SgKey,
 };
 
 /// Why frames went where they went, per CPU (indexes: `mgm_common::stat`).
@@ -88,12 +89,13 @@ pub static SET_MEMBERS: HashMap<
     { BPF_F_NO_PREALLOC as usize },
 > = HashMap::new();
 
-/// The bare member of each outgoing set (key: set id): the interface whose devmap entry carries
-/// no egress program, whose MAC and rules the ingress program applies before the broadcast
-/// (every copy starts from that frame; the other members' programs rewrite theirs). 0: none.
-/// A plain array, so that the lookup is inlined.
+/// What the ingress program checks of each outgoing set (key: set id) before its broadcast:
+/// the smallest MTU of its members, and its bare member, the interface whose devmap entry
+/// carries no egress program, whose MAC and rules the ingress program applies (every copy
+/// starts from that frame; the other members' programs rewrite theirs). A plain array, so
+/// that the lookup is inlined.
 #[btf_map]
-pub static SET_BARE_MEMBER: Array<u32, { limits::OIF_SETS as usize }> = Array::new();
+pub static SET_BROADCAST: Array<SetBroadcast, { limits::OIF_SETS as usize }> = Array::new();
 
 /// Creation alerts and wrong-interface reports to userspace.
 #[btf_map]

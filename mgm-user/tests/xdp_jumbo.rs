@@ -3,9 +3,10 @@
 //! 1400-byte UDP datagrams. An entry with one outgoing interface forwards them intact; an
 //! interface whose MTU is smaller counts and drops them; an entry with several outgoing
 //! interfaces hands the jumbo ones to the TC program (the broadcast cannot clone them), which
-//! sends every listed interface a copy, intact too, as it does with a packet over the MTU of the
-//! set's bare member (the member whose devmap entry runs no program). IPv6 jumbo frames are forwarded alike, and
-//! a frame whose extension headers run past its first buffer goes to the kernel, counted.
+//! sends every listed interface a copy, intact too, as it does with a packet over the smallest
+//! MTU of the set's members, here its bare member's (the member whose devmap entry runs no
+//! program). IPv6 jumbo frames are forwarded alike, and a frame whose extension headers run
+//! past its first buffer goes to the kernel, counted.
 mod xdp_common;
 
 use mgm_common::SgKey;
@@ -300,12 +301,14 @@ fn a_packet_over_the_bare_members_mtu_goes_to_the_tc_program_and_is_counted() {
     let stats = router.plane.global_stats().expect("stats");
     assert_eq!(
         (
+            stats["broadcast_over_mtu"],
             stats["bare_member_refused"],
             stats["jumbo_replicated"],
             stats["jumbo_passed"],
             stats["egress_mtu"]
         ),
-        (EACH, EACH, 0, EACH)
+        (EACH, 0, EACH, 0, EACH),
+        "over the set's smallest MTU (its bare member's)"
     );
     let entry = router.backend.mfe_stats(sg).expect("entry");
     for (ifindex, counters) in &entry.oifs {

@@ -64,8 +64,13 @@ pub mod map_name {
     pub const PUNTS_HANDLED: &str = "PUNTS_HANDLED";
     /// The interfaces of each outgoing set, for the TC program replicating jumbo frames.
     pub const SET_MEMBERS: &str = "SET_MEMBERS";
-    /// The bare member of each outgoing set (its devmap entry runs no egress program).
-    pub const SET_BARE_MEMBER: &str = "SET_BARE_MEMBER";
+    /// What the broadcast of each outgoing set needs: its bare member (its devmap entry runs
+    /// no egress program) and the smallest MTU of its members.
+    pub const SET_BROADCAST: &str = "SET_BROADCAST";
+    /// Maps an earlier version pinned that this one replaced (under another name, so that
+    /// their pins are never misread): their pins are removed on load. A program of that
+    /// version still attached holds its map until it is replaced.
+    pub const REPLACED: [&str; 1] = ["SET_BARE_MEMBER"];
     /// Interface → itself with the egress program, for entries' single copies to interfaces
     /// whose copies carry it.
     pub const OIF_DIRECT: &str = "OIF_DIRECT";
@@ -94,7 +99,7 @@ pub mod map_name {
         PUNTED,
         PUNTS_HANDLED,
         SET_MEMBERS,
-        SET_BARE_MEMBER,
+        SET_BROADCAST,
         OIF_DIRECT,
     ];
 }
@@ -241,6 +246,10 @@ impl DataPlane {
             // A program pinned by an earlier run is replaced by this one.
             let _ = std::fs::remove_file(&path);
             xdp(&mut plane.ebpf, program)?.pin(&path)?;
+        }
+        for name in map_name::REPLACED {
+            // Absent is fine: pinned by this version, or a fresh directory.
+            let _ = std::fs::remove_file(dir.join(name));
         }
         Ok(plane)
     }

@@ -8,7 +8,7 @@
 //! | `MFES6` | hash, not preallocated | `Sg6Key` → `MfeValue` (IPv6 entries, `XdpBackend::install_mfe6` and the other `*6` methods) |
 //! | `OIF_SETS` | array of maps | set id → DEVMAP_HASH (ifindex → ifindex + egress program, none for the set's bare member) |
 //! | `SET_MEMBERS` | hash | set id → `SetMembers` (for the TC program replicating jumbo frames) |
-//! | `SET_BARE_MEMBER` | array | set id → the ifindex whose devmap entry runs no program (0: none) |
+//! | `SET_BROADCAST` | array | set id → `SetBroadcast { bare_member, mtu }`: the ifindex whose devmap entry runs no program (0: none) and the smallest MTU of the members (longer packets go to the TC program) |
 //! | `OIF_DIRECT` | DEVMAP_HASH | ifindex → ifindex + egress program, for the interfaces whose copies carry it (`IFACE_FLAG_EGRESS_PROGRAM`): entries' single copies to them go through here |
 //! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` (slots shared by both families) |
 //! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` (base at join, drops; copies sent are derived) |
@@ -36,9 +36,10 @@
 //! `<dir>/prog_ingress` and `<dir>/prog_egress`, and each attachment as a bpf_link
 //! `<dir>/links/<interface>` ([`DEFAULT_PIN_DIR`] is `/sys/fs/bpf/mgm`). Forwarding goes on
 //! while no daemon runs; the next [`XdpBackend::new`] adopts what it finds. A change of a map's
-//! layout between versions needs the directory removed first. The directories must be the
-//! process's user's alone ([`pin_dir`]), and while the process runs it holds every link by its
-//! own descriptor as well, so a removed pin does not stop forwarding. Where the bpffs is found
+//! layout between versions needs the directory removed first, or the map a new name
+//! ([`map_name::REPLACED`]). The directories must be the process's user's alone ([`pin_dir`]),
+//! and while the process runs it holds every link by its own descriptor as well, so a removed
+//! pin does not stop forwarding. Where the bpffs is found
 //! when the configured path is not one (under `ip netns exec`): [`bpffs`]. The directories of
 //! namespaces that are gone are removed by [`stale_pins`].
 mod backend;
@@ -46,6 +47,7 @@ mod bench_object;
 pub mod bpffs;
 mod ids;
 mod loader;
+mod member_mtus;
 mod oif_direct;
 mod oif_sets;
 pub mod pin_dir;

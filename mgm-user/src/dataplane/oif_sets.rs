@@ -14,11 +14,18 @@
 //! A devmap entry's egress program costs every copy the kernel's run of it (frame to buffer
 //! and back, an indirect call), more than the program's own work. One member of a set may go
 //! without it, its *bare member*: the ingress program applies its rules and writes its MAC
-//! before the broadcast (`SET_BARE_MEMBER`), every copy starts from that frame, and the other
+//! before the broadcast (`SET_BROADCAST`), every copy starts from that frame, and the other
 //! members' programs rewrite theirs. Only an interface whose rules drop nothing is chosen
-//! ([`drops_nothing`]); a packet its rules would refuse after all (one over its MTU, or a
-//! change racing the choice) goes to the TC program, which applies every member's rules
-//! (`stat::BARE_MEMBER_REFUSED`), so counters and rules stay exact.
+//! ([`drops_nothing`]); a packet its rules would refuse after all (a change racing the choice)
+//! goes to the TC program, which applies every member's rules (`stat::BARE_MEMBER_REFUSED`),
+//! so counters and rules stay exact.
+//!
+//! # The broadcast's MTU
+//! The kernel's broadcast skips a member whose device MTU a frame exceeds before any program
+//! runs: no drop counted, the copy counted as sent. So each set's `SET_BROADCAST` element also
+//! holds the smallest MTU of its members ([`MemberMtus`]); a longer packet goes to the TC
+//! program (`stat::BROADCAST_OVER_MTU`), which counts each member's MTU drop. It is rewritten
+//! whenever a member's MTU changes ([`OifSets::set_mtu`]), and with the bare member.
 //!
 //! The kernel runs the program of the first copy queued to an interface in a NAPI poll on
 //! every copy queued to it in that poll, whichever devmap entry queued them. So an interface
@@ -32,12 +39,14 @@
 //! otherwise ([`DirectRedirects`], kept in step here whenever that changes: a set listing the
 //! interface taken in use or retired, the interface made bare or given its program back, and
 //! on adoption).
-use super::{ids::IdPool, oif_direct::DirectRedirects, sys, DataPlaneError};
+use super::{
+    ids::IdPool, member_mtus::MemberMtus, oif_direct::DirectRedirects, sys, DataPlaneError,
+};
 use aya::{
     maps::{Array, ArrayOfMaps, DevMapHash, HashMap as BpfHashMap, Map, MapData, MapError},
     programs::ProgramFd,
 };
-use mgm_common::{limits, IfaceConfig, SetMembers, IFACE_FLAG_CONFIGURED};
+use mgm_common::{limits, IfaceConfig, SetBroadcast, SetMembers, IFACE_FLAG_CONFIGURED};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Devmaps created per batch.
@@ -48,8 +57,8 @@ const BARRIER_SLOT: u32 = limits::OIF_SETS - 1;
 /// The smallest IPv6 multicast scope the ingress program forwards (smaller ones go to the
 /// kernel), so a scope boundary below it drops nothing.
 const SMALLEST_FORWARDED_SCOPE: u8 = 3;
-/// The smallest MTU a bare member may have: a standard Ethernet link's. Larger packets of a
-/// set whose bare member has a smaller MTU take the TC program's path.
+/// The smallest MTU a bare member may have: a standard Ethernet link's (larger packets of its
+/// sets take the TC program's path, see the module's doc).
 const BARE_MIN_MTU: u32 = 1500;
 
 /// Whether interface settings `iface` let every forwarded copy out (no TTL threshold above 1,
@@ -83,8 +92,10 @@ pub struct OifSets {
     /// Retired sets and the interfaces still in their devmap.
     retired: HashMap<u32, Vec<u32>>,
     egress: ProgramFd,
-    /// `SET_BARE_MEMBER`: set id → its bare member (0: none).
-    bare_members: Array<MapData, u32>,
+    /// `SET_BROADCAST`: set id → its bare member and the smallest MTU of its members.
+    broadcasts: Array<MapData, SetBroadcast>,
+    /// The members' MTUs.
+    mtus: MemberMtus,
     /// Interfaces whose rules drop nothing ([`drops_nothing`]), which may be bare members.
     rule_free: HashSet<u32>,
     /// Interfaces that are the bare member of every set in use listing them.
@@ -101,16 +112,17 @@ impl OifSets {
     /// Manages the outer array `outer` and the member lists `members`, taking over the devmaps
     /// an earlier run left in it (pinned maps): `users` tells how many adopted entries use each
     /// set id. Sets nobody uses are retired. Every devmap entry written from now on carries
-    /// `egress`, but a set's bare member's (`bare_members`, see the module's doc). Adopted sets
+    /// `egress`, but a set's bare member's (`broadcasts`, see the module's doc). Adopted sets
     /// start without bare members (every entry rewritten with `egress`): the interfaces'
-    /// settings, given again, choose them. `direct` (`OIF_DIRECT`) and the program flags of
-    /// `ifaces` (`IFACES`) are adopted to match: every member of a set in use gets the egress
-    /// program for single copies too.
+    /// settings, given again, choose them. Their broadcast MTU is their members' smallest in
+    /// `ifaces` (`IFACES`, as an earlier run left it) until those settings come. `direct`
+    /// (`OIF_DIRECT`) and the program flags of `ifaces` are adopted to match: every member of a
+    /// set in use gets the egress program for single copies too.
     pub fn open(
         outer: MapData,
         mut members: BpfHashMap<MapData, u32, SetMembers>,
         egress: ProgramFd,
-        mut bare_members: Array<MapData, u32>,
+        mut broadcasts: Array<MapData, SetBroadcast>,
         (direct, ifaces): (DevMapHash<MapData>, Array<MapData, IfaceConfig>),
         users: &HashMap<u32, usize>,
     ) -> Result<Self, DataPlaneError> {
@@ -125,6 +137,7 @@ impl OifSets {
                 Err(e) => return Err(e.into()),
             }
         }
+        let mut mtus = MemberMtus::default();
         let mut sets = HashMap::new();
         let mut by_list = HashMap::new();
         let mut retired = HashMap::new();
@@ -136,8 +149,14 @@ impl OifSets {
                     // Program first, then no bare member: no copy ever goes without either.
                     for &oif in &oifs {
                         map.insert(oif, oif, Some(&egress), 0)?;
+                        let iface = ifaces.get(&oif, 0).unwrap_or_default();
+                        mtus.set(oif, iface.mtu);
                     }
-                    bare_members.set(id, 0, 0)?;
+                    let broadcast = SetBroadcast {
+                        bare_member: 0,
+                        mtu: mtus.limit(&oifs),
+                    };
+                    broadcasts.set(id, broadcast, 0)?;
                     by_list.entry(oifs.clone()).or_insert(id);
                     sets.insert(
                         id,
@@ -188,7 +207,8 @@ impl OifSets {
             by_list,
             retired,
             egress,
-            bare_members,
+            broadcasts,
+            mtus,
             rule_free: HashSet::new(),
             bare: BTreeSet::new(),
             sets_of,
@@ -324,10 +344,7 @@ impl OifSets {
         self.bare.insert(ifindex);
         let ids: Vec<u32> = self.sets_with(ifindex);
         for id in ids {
-            let written = self
-                .bare_members
-                .set(id, ifindex, 0)
-                .map_err(DataPlaneError::from);
+            let written = self.write_broadcast(id, ifindex);
             let written = written.and_then(|()| {
                 let map = self.devmap(id)?;
                 Ok(map.insert(ifindex, ifindex, None, 0)?)
@@ -393,9 +410,31 @@ impl OifSets {
 
     /// Records that set `id` has no bare member.
     fn unset_bare(&mut self, id: u32) -> Result<(), DataPlaneError> {
-        self.bare_members.set(id, 0, 0)?;
+        self.write_broadcast(id, 0)?;
         if let Some(set) = self.sets.get_mut(&id) {
             set.bare = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes the `SET_BROADCAST` element of set `id` (in use): bare member `bare` (0: none),
+    /// the smallest MTU of its members.
+    fn write_broadcast(&mut self, id: u32, bare: u32) -> Result<(), DataPlaneError> {
+        let broadcast = SetBroadcast {
+            bare_member: bare,
+            mtu: self.mtus.limit(self.list(id)),
+        };
+        Ok(self.broadcasts.set(id, broadcast, 0)?)
+    }
+
+    /// Tells the data-plane MTU of interface `ifindex` (0: none): the sets in use listing it
+    /// get their members' smallest MTU again if it changed.
+    pub fn set_mtu(&mut self, ifindex: u32, mtu: u32) -> Result<(), DataPlaneError> {
+        if !self.mtus.set(ifindex, mtu) {
+            return Ok(());
+        }
+        for id in self.sets_with(ifindex) {
+            self.write_broadcast(id, self.bare_member(id))?;
         }
         Ok(())
     }
@@ -462,15 +501,21 @@ impl OifSets {
     pub fn forget_interface(&mut self, ifindex: u32) -> Result<(), DataPlaneError> {
         self.by_list.retain(|oifs, _| !oifs.contains(&ifindex));
         self.rule_free.remove(&ifindex);
+        self.mtus.forget(ifindex);
         self.direct.forget(ifindex);
         self.bare.remove(&ifindex);
         let ids = self.sets_of.remove(&ifindex).unwrap_or_default();
         let orphans: Vec<u32> = ids
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|&id| self.bare_member(id) == ifindex)
             .collect();
         for &id in &orphans {
             self.unset_bare(id)?;
+        }
+        // The others' MTU limit may rise without it.
+        for &id in ids.iter().filter(|id| !orphans.contains(id)) {
+            self.write_broadcast(id, self.bare_member(id))?;
         }
         self.rechoose(&orphans)
     }
@@ -514,7 +559,7 @@ impl OifSets {
         Ok(oifs)
     }
 
-    /// Set `id` as written in the kernel: its `SET_BARE_MEMBER` value (0: none) and the
+    /// Set `id` as written in the kernel: its bare member (`SET_BROADCAST`, 0: none) and the
     /// members whose devmap entry runs no program, sorted.
     pub fn read_bare(&self, id: u32) -> Result<(u32, Vec<u32>), DataPlaneError> {
         let map = self
@@ -529,7 +574,7 @@ impl OifSets {
             }
         }
         without_program.sort_unstable();
-        Ok((self.bare_members.get(&id, 0)?, without_program))
+        Ok((self.broadcasts.get(&id, 0)?.bare_member, without_program))
     }
 
     /// Number of grace periods waited for so far.
@@ -591,7 +636,11 @@ impl OifSets {
     /// program.
     fn fill(&mut self, id: u32, oifs: &[u32], bare: u32) -> Result<(), DataPlaneError> {
         // No entry uses the set yet: the order of the writes does not matter.
-        self.bare_members.set(id, bare, 0)?;
+        let broadcast = SetBroadcast {
+            bare_member: bare,
+            mtu: self.mtus.limit(oifs),
+        };
+        self.broadcasts.set(id, broadcast, 0)?;
         let egress = &self.egress;
         let map = self
             .devmaps

@@ -65,7 +65,7 @@ impl XdpBackend {
             _ => return Err(DataPlaneError::Missing("OIF_SETS array of maps")),
         };
         let members = plane.take_map(map_name::SET_MEMBERS)?.try_into()?;
-        let bare_members = plane.take_map(map_name::SET_BARE_MEMBER)?.try_into()?;
+        let broadcasts = plane.take_map(map_name::SET_BROADCAST)?.try_into()?;
         let ifaces = match plane.take_map(map_name::IFACES)? {
             aya::maps::Map::Array(data) => data,
             _ => return Err(DataPlaneError::Missing("IFACES array")),
@@ -78,7 +78,7 @@ impl XdpBackend {
             )?)
             .try_into()?,
         );
-        let sets = OifSets::open(outer, members, egress, bare_members, direct, &users)?;
+        let sets = OifSets::open(outer, members, egress, broadcasts, direct, &users)?;
         let entries = found
             .into_iter()
             .map(|(sg, value)| (sg, Installed::adopt(&value)))

@@ -1,4 +1,5 @@
-//! Interface configuration (`IFACES`: MAC, TTL threshold, MTU, mirrored, punt slots) and the
+//! Interface configuration (`IFACES`: MAC, TTL threshold, MTU, also each outgoing set's
+//! broadcast limit; mirrored, punt slots) and the
 //! data plane's settings in `CONFIG` (report rate and repeat, punt frame size).
 use super::XdpBackend;
 use crate::dataplane::{backend::IfaceSettings, oif_sets::drops_nothing, DataPlaneError};
@@ -75,6 +76,7 @@ impl XdpBackend {
                 0
             };
         self.ifaces.set(ifindex, iface, 0)?;
+        self.sets.set_mtu(ifindex, iface.mtu)?;
         self.sets.set_rule_free(ifindex, drops_nothing(&iface))?;
         self.set_mirrored(ifindex, settings.mirrored)
     }
