@@ -55,19 +55,6 @@ fn host_bpffs() -> Result<()> {
     Ok(())
 }
 
-/// 50 packets from the source reach rcv1.
-fn delivers(mgmd: &mut Mgmd) -> Result<()> {
-    let listener = mgmd.listen(Host::Receiver(1), GROUP, 50, 30.0)?;
-    mgmd.send(Host::Source, GROUP, 50, 2)?;
-    let received = listener.finish()?;
-    ensure!(
-        received.is_complete(50),
-        "rcv1 got {} of 50",
-        received.seqs.len()
-    );
-    Ok(())
-}
-
 /// mgmd's `show status` pin directory.
 fn pin_dir(mgmd: &Mgmd) -> Result<Option<String>> {
     match mgmd.call(&Request::Status)? {
@@ -110,10 +97,10 @@ fn under_ip_netns_exec_mgmd_pins_in_the_hosts_bpffs_and_survives_kill_9() -> Res
     signal_pid(mgmd.pid(), libc::SIGKILL)?;
     wait_exited(mgmd.pid())?;
     // Forwarding went on without mgmd: the entry is in the pinned maps.
-    delivers(&mut mgmd)?;
+    mgmd.expect_delivery_among(&[1], GROUP, 50, &[1], "without mgmd")?;
     mgmd.spawn_daemon()?;
     assert_eq!(pin_dir(&mgmd)?, Some(dir.display().to_string()));
-    delivers(&mut mgmd)?;
+    mgmd.expect_delivery_among(&[1], GROUP, 50, &[1], "after the restart")?;
     Ok(())
 }
 

@@ -57,19 +57,6 @@ impl Drop for Removed {
     }
 }
 
-/// 50 packets from the source reach rcv1.
-fn delivers(mgmd: &mut Mgmd) -> Result<()> {
-    let listener = mgmd.listen(Host::Receiver(1), GROUP, 50, 30.0)?;
-    mgmd.send(Host::Source, GROUP, 50, 2)?;
-    let received = listener.finish()?;
-    ensure!(
-        received.is_complete(50),
-        "rcv1 got {} of 50",
-        received.seqs.len()
-    );
-    Ok(())
-}
-
 /// Starts mgmd on a new lab pinned under `base`, lets XDP forward GROUP from its pins alone,
 /// and kills it (`kill -9`); its pin directory and namespace.
 fn killed_while_forwarding(base: &Base) -> Result<(Mgmd, PathBuf, Identity)> {
@@ -134,14 +121,14 @@ fn the_pins_of_a_deleted_namespace_are_removed_and_those_of_a_live_one_kept() ->
     );
 
     // The live namespace forwards on without its mgmd, and a new one there adopts the entry.
-    delivers(&mut live)?;
+    live.expect_delivery_among(&[1], GROUP, 50, &[1], "without mgmd")?;
     live.spawn_daemon()?;
     let origin = live.mfe(SOURCE, GROUP)?.map(|m| m.origin);
     ensure!(
         origin.as_deref() == Some("adopted"),
         "the restarted mgmd's entry: {origin:?}"
     );
-    delivers(&mut live)?;
+    live.expect_delivery_among(&[1], GROUP, 50, &[1], "after the restart")?;
     drop(other);
     drop(live);
     drop(dead);
