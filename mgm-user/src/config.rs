@@ -42,7 +42,7 @@
 //!
 //! [[route]]                          # static, smcroute's semantics
 //! from = "eth0"                      # inbound interface
-//! source = "10.0.0.0/24"             # optional: host or prefix; omitted = any source
+//! source = "10.0.0.0/24"             # optional: host or prefix; omitted or 0.0.0.0 = any source
 //! group = "239.1.0.0/16"             # host or prefix inside 224.0.0.0/4
 //! to = ["eth1", "eth2"]              # outbound interfaces
 //!
@@ -84,7 +84,7 @@ use interface::RawInterface;
 pub use interface::{InterfaceConfig, Owner, XdpMode};
 use locate::{key_at, key_of_path, line_of, syntax_message};
 pub use mirror::{MirrorConfig, DEFAULT_MROUTE_TABLE};
-use route::parse_net;
+use route::{parse_net, parse_source};
 pub use route::{RouteProblem, StaticRoute, MAX_STATIC_ROUTES};
 
 /// The smallest `interface.mtu` accepted (but 0, the interface's own): IPv4's minimum (RFC 791).
@@ -362,8 +362,9 @@ impl Config {
             let source = r
                 .source
                 .as_ref()
-                .map(|s| parse_net(s.get_ref()).map_err(|m| at(s.span(), "route.source", m)))
-                .transpose()?;
+                .map(|s| parse_source(s.get_ref()).map_err(|m| at(s.span(), "route.source", m)))
+                .transpose()?
+                .flatten();
             let group =
                 parse_net(r.group.get_ref()).map_err(|m| at(r.group.span(), "route.group", m))?;
             let route = StaticRoute {
