@@ -274,6 +274,17 @@ impl Config {
                     "must be 1 to 15 characters".into(),
                 ));
             }
+            if name == "."
+                || name == ".."
+                || name.contains(['/', ':'])
+                || name.contains(char::is_whitespace)
+            {
+                return Err(at(
+                    i.name.span(),
+                    "interface.name",
+                    format!("{name:?} is no interface name (the kernel refuses \".\", \"..\", '/', ':' and white space)"),
+                ));
+            }
             if !names.insert(name.clone()) {
                 return Err(at(
                     i.name.span(),

@@ -327,3 +327,20 @@ fn routes_beyond_the_bound_of_a_family_are_refused_naming_the_first_too_many() {
         "{e}"
     );
 }
+
+/// An interface name the kernel would refuse (`dev_valid_name`: `.`, `..`, a `/`, a `:` or
+/// white space) is refused with its line and key, where it passed and was never served.
+#[test]
+fn interface_names_the_kernel_refuses_are_refused() {
+    for name in [".", "..", "eth0/1", "eth0:1", "eth0 ", "e th0", "eth\t0"] {
+        let file = format!("[[interface]]\nname = \"{name}\"\n");
+        refused_at(&file, 2, "interface.name");
+        assert!(
+            error_of(&file).to_string().contains(&format!("{name:?}")),
+            "{name:?}: {}",
+            error_of(&file)
+        );
+    }
+    Config::parse("[[interface]]\nname = \"eth0.100\"\n", "t").expect("a VLAN's name");
+    Config::parse("[[interface]]\nname = \"br-lan_1@x\"\n", "t").expect("other characters");
+}
