@@ -304,6 +304,26 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         Response::Ok
     }
 
+    /// The host joins, one line each (see [`Response::Joins`]).
+    pub fn host_join_lines(&self) -> Vec<String> {
+        let line = |((iface, group, source), held): (&HostJoin, &Held)| {
+            let source = source.map_or("*".to_owned(), |s| s.to_string());
+            let holders = match (held.api, held.proxy) {
+                (true, true) => "join,proxy",
+                (true, false) => "join",
+                _ => "proxy",
+            };
+            let state = if held.joined.is_some() {
+                "joined"
+            } else {
+                "waiting"
+            };
+            format!("{iface} {source} {group} {holders} {state}")
+        };
+        let joins = self.host_joins.joins.iter();
+        joins.filter(|(_, held)| held.wanted()).map(line).collect()
+    }
+
     /// Leaves a host join made with [`RouterCore::host_join`] (the proxy's stays).
     pub fn host_leave(&mut self, iface: String, group: IpAddr, source: Option<IpAddr>) -> Response {
         let join = (iface, group, source);
