@@ -50,6 +50,11 @@
 //! upstream = "wan0"
 //! downstream = ["lan0", "lan1"]
 //!
+//! [[join]]                           # the router joins as a host (smcroute's mgroup)
+//! interface = "wan0"                 # a configured interface
+//! group = "239.2.2.2"                # IPv4 or IPv6
+//! source = "10.0.0.1"                # optional: a source-specific join
+//!
 //! [metrics]                          # opt-in Prometheus endpoint, GET /metrics
 //! listen = "127.0.0.1:9641"          # the default when the table is present
 //! max_entries = 1000                 # entries with series of their own
@@ -70,6 +75,7 @@ use tracing::warn;
 mod daemon;
 mod igmp_tuning;
 mod interface;
+mod join;
 mod locate;
 mod mirror;
 mod route;
@@ -82,6 +88,7 @@ pub use igmp_tuning::IgmpTuning;
 use igmp_tuning::RawIgmpTuning;
 use interface::RawInterface;
 pub use interface::{InterfaceConfig, Owner, XdpMode};
+pub use join::JoinConfig;
 use locate::{key_at, key_of_path, line_of, syntax_message};
 pub use mirror::{MirrorConfig, DEFAULT_MROUTE_TABLE};
 use route::{parse_net, parse_source};
@@ -137,6 +144,8 @@ pub struct Config {
     pub routes: Vec<StaticRoute>,
     /// The IGMP proxy, if configured.
     pub proxy: Option<ProxyConfig>,
+    /// Groups the router joins as a host (`[[join]]`).
+    pub joins: Vec<JoinConfig>,
     /// The Prometheus endpoint, if enabled.
     pub metrics: Option<MetricsConfig>,
     /// Mirroring of the kernel's multicast routes, if enabled.
@@ -181,6 +190,8 @@ struct RawConfig {
     route: Vec<RawRoute>,
     #[serde(default)]
     proxy: Option<RawProxy>,
+    #[serde(default)]
+    join: Vec<join::RawJoin>,
     #[serde(default)]
     metrics: Option<RawMetrics>,
     #[serde(default)]
@@ -464,6 +475,7 @@ impl Config {
                 })
             }
         };
+        let joins = join::RawJoin::all_into_config(raw.join, |name| names.contains(name), &at)?;
         let metrics = raw.metrics.map(|m| {
             let default = MetricsConfig::default();
             MetricsConfig {
@@ -487,6 +499,7 @@ impl Config {
             interfaces,
             routes,
             proxy,
+            joins,
             metrics,
             mirror,
         };

@@ -9,7 +9,8 @@
 //! families, follow the upstream interface through a flap: after it goes down and up, and
 //! after it is deleted and created anew under the same name, the router's kernel holds them
 //! again and the flow is forwarded. `mgmctl show joins` lists the router's joins and who holds
-//! each.
+//! each. A `[[join]]` of the configuration file (smcroute's `mgroup`) is joined from the start
+//! and left when a reload drops it.
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
@@ -325,6 +326,35 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         "/proc/net/igmp still shows the join"
     );
     expect_pruned(&mut mgmd, source, group)
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_join_of_the_file_is_made_at_start_and_left_when_a_reload_drops_it() -> Result<()> {
+    let mut lab = Lab::star(2)?;
+    lab.add_upstream()?;
+    let own = Ipv4Addr::new(239, 6, 9, 8);
+    let joined = format!(
+        "{}[[join]]\ninterface = \"wan0\"\ngroup = \"{own}\"\n",
+        config()
+    );
+    let mgmd = Mgmd::start(lab, &joined)?;
+    wait_for("the file's join on wan0", Duration::from_secs(10), || {
+        router_joined(&mgmd, "wan0", own).map(|j| j.then_some(()))
+    })?;
+    let joins = mgmd.mgmctl_ok(&["show", "joins"])?;
+    ensure!(
+        joins
+            .lines()
+            .any(|l| l == format!("wan0 * {own} file joined")),
+        "show joins lists the file's join:\n{joins}"
+    );
+    mgmd.reload(&config())?;
+    ensure!(
+        !router_joined(&mgmd, "wan0", own)?,
+        "a reload without the [[join]] keeps it"
+    );
+    Ok(())
 }
 
 /// The IPv6 group of the MLD proxy test.

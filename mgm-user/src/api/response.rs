@@ -184,8 +184,8 @@ pub enum Response {
         /// One line per route.
         routes: Vec<String>,
     },
-    /// The router's joins: `IFACE SOURCE|* GROUP HOLDERS STATE` per line, HOLDERS `join`,
-    /// `proxy` or `join,proxy`, STATE `joined` or `waiting` (a failed join waiting for a retry,
+    /// The router's joins: `IFACE SOURCE|* GROUP HOLDERS STATE` per line, HOLDERS `file` (a `[[join]]`),
+    /// `join` (`mgmctl join`) and `proxy`, comma-separated, STATE `joined` or `waiting` (a failed join waiting for a retry,
     /// or its interface).
     Joins {
         /// One line per join.
