@@ -42,13 +42,18 @@
 //!
 //! [[route]]                          # static, smcroute's semantics
 //! from = "eth0"                      # inbound interface
-//! source = "10.0.0.0/24"             # optional: host or prefix; omitted = any source
+//! source = "10.0.0.0/24"             # optional: host or prefix; omitted or 0.0.0.0 = any source
 //! group = "239.1.0.0/16"             # host or prefix inside 224.0.0.0/4
 //! to = ["eth1", "eth2"]              # outbound interfaces
 //!
 //! [proxy]                            # IGMP/MLD proxy (RFC 4605), both families
 //! upstream = "wan0"
 //! downstream = ["lan0", "lan1"]
+//!
+//! [[join]]                           # the router joins as a host (smcroute's mgroup)
+//! interface = "wan0"                 # a configured interface
+//! group = "239.2.2.2"                # IPv4 or IPv6
+//! source = "10.0.0.1"                # optional: a source-specific join
 //!
 //! [metrics]                          # opt-in Prometheus endpoint, GET /metrics
 //! listen = "127.0.0.1:9641"          # the default when the table is present
@@ -70,6 +75,7 @@ use tracing::warn;
 mod daemon;
 mod igmp_tuning;
 mod interface;
+mod join;
 mod locate;
 mod mirror;
 mod route;
@@ -82,9 +88,10 @@ pub use igmp_tuning::IgmpTuning;
 use igmp_tuning::RawIgmpTuning;
 use interface::RawInterface;
 pub use interface::{InterfaceConfig, Owner, XdpMode};
+pub use join::JoinConfig;
 use locate::{key_at, key_of_path, line_of, syntax_message};
 pub use mirror::{MirrorConfig, DEFAULT_MROUTE_TABLE};
-use route::parse_net;
+use route::{parse_net, parse_source};
 pub use route::{RouteProblem, StaticRoute, MAX_STATIC_ROUTES};
 
 /// The smallest `interface.mtu` accepted (but 0, the interface's own): IPv4's minimum (RFC 791).
@@ -137,6 +144,8 @@ pub struct Config {
     pub routes: Vec<StaticRoute>,
     /// The IGMP proxy, if configured.
     pub proxy: Option<ProxyConfig>,
+    /// Groups the router joins as a host (`[[join]]`).
+    pub joins: Vec<JoinConfig>,
     /// The Prometheus endpoint, if enabled.
     pub metrics: Option<MetricsConfig>,
     /// Mirroring of the kernel's multicast routes, if enabled.
@@ -181,6 +190,8 @@ struct RawConfig {
     route: Vec<RawRoute>,
     #[serde(default)]
     proxy: Option<RawProxy>,
+    #[serde(default)]
+    join: Vec<join::RawJoin>,
     #[serde(default)]
     metrics: Option<RawMetrics>,
     #[serde(default)]
@@ -274,6 +285,17 @@ impl Config {
                     "must be 1 to 15 characters".into(),
                 ));
             }
+            if name == "."
+                || name == ".."
+                || name.contains(['/', ':'])
+                || name.contains(char::is_whitespace)
+            {
+                return Err(at(
+                    i.name.span(),
+                    "interface.name",
+                    format!("{name:?} is no interface name (the kernel refuses \".\", \"..\", '/', ':' and white space)"),
+                ));
+            }
             if !names.insert(name.clone()) {
                 return Err(at(
                     i.name.span(),
@@ -362,8 +384,9 @@ impl Config {
             let source = r
                 .source
                 .as_ref()
-                .map(|s| parse_net(s.get_ref()).map_err(|m| at(s.span(), "route.source", m)))
-                .transpose()?;
+                .map(|s| parse_source(s.get_ref()).map_err(|m| at(s.span(), "route.source", m)))
+                .transpose()?
+                .flatten();
             let group =
                 parse_net(r.group.get_ref()).map_err(|m| at(r.group.span(), "route.group", m))?;
             let route = StaticRoute {
@@ -452,6 +475,7 @@ impl Config {
                 })
             }
         };
+        let joins = join::RawJoin::all_into_config(raw.join, |name| names.contains(name), &at)?;
         let metrics = raw.metrics.map(|m| {
             let default = MetricsConfig::default();
             MetricsConfig {
@@ -475,6 +499,7 @@ impl Config {
             interfaces,
             routes,
             proxy,
+            joins,
             metrics,
             mirror,
         };

@@ -8,11 +8,12 @@ const CRATE: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The tables of the file, as the man page's sections name them, each with a line that
 /// opens it in a file.
-const TABLES: [(&str, &str); 6] = [
+const TABLES: [(&str, &str); 7] = [
     ("[daemon]", "[daemon]"),
     ("[[interface]]", "[[interface]]\nname = \"eth0\""),
     ("[[route]]", "[[route]]"),
     ("[proxy]", "[proxy]"),
+    ("[[join]]", "[[join]]"),
     ("[mirror]", "[mirror]"),
     ("[metrics]", "[metrics]"),
 ];
@@ -72,7 +73,7 @@ fn the_man_page_describes_every_key_the_parser_reads_and_no_other() {
     let top: BTreeSet<String> = parser_keys("")
         .into_iter()
         .map(|t| match t.as_str() {
-            "interface" | "route" => format!("[[{t}]]"),
+            "interface" | "route" | "join" => format!("[[{t}]]"),
             _ => format!("[{t}]"),
         })
         .collect();

@@ -8,7 +8,9 @@
 //! INCLUDE record with it). Both kinds of joins, the proxy's and `mgmctl join`'s, of both
 //! families, follow the upstream interface through a flap: after it goes down and up, and
 //! after it is deleted and created anew under the same name, the router's kernel holds them
-//! again and the flow is forwarded.
+//! again and the flow is forwarded. `mgmctl show joins` lists the router's joins and who holds
+//! each. A `[[join]]` of the configuration file (smcroute's `mgroup`) is joined from the start
+//! and left when a reload drops it.
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
@@ -266,10 +268,21 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
     let own = Ipv4Addr::new(239, 6, 9, 9);
     mgmd.mgmctl_ok(&["join", "wan0", "239.6.9.9"])?;
     ensure!(router_joined(&mgmd, "wan0", own)?, "mgmctl join: no join");
+    // `show joins` lists it, as `smcroutectl show groups` does, until it is left.
+    let joins = mgmd.mgmctl_ok(&["show", "joins"])?;
+    ensure!(
+        joins.lines().any(|l| l == "wan0 * 239.6.9.9 join joined"),
+        "show joins after mgmctl join:\n{joins}"
+    );
     mgmd.mgmctl_ok(&["leave", "wan0", "239.6.9.9"])?;
     ensure!(
         !router_joined(&mgmd, "wan0", own)?,
         "mgmctl leave: still joined"
+    );
+    let joins = mgmd.mgmctl_ok(&["show", "joins"])?;
+    ensure!(
+        !joins.contains("239.6.9.9"),
+        "show joins after leave:\n{joins}"
     );
     let again = mgmd.mgmctl(&["leave", "wan0", "239.6.9.9"])?;
     ensure!(again.status.code() == Some(1), "leaving twice: {again:?}");
@@ -295,6 +308,13 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         joined_upstream(&mgmd)?,
         "/proc/net/igmp shows no join on wan0"
     );
+    let joins = mgmd.mgmctl_ok(&["show", "joins"])?;
+    ensure!(
+        joins
+            .lines()
+            .any(|l| l == format!("wan0 * {GROUP} proxy joined")),
+        "show joins lists the proxy's upstream join:\n{joins}"
+    );
     let (source, group) = (UPSTREAM_SOURCE.into(), GROUP.into());
     expect_forwarded_downstream(&mut mgmd, listeners, source, group, count)?;
 
@@ -306,6 +326,35 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
         "/proc/net/igmp still shows the join"
     );
     expect_pruned(&mut mgmd, source, group)
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_join_of_the_file_is_made_at_start_and_left_when_a_reload_drops_it() -> Result<()> {
+    let mut lab = Lab::star(2)?;
+    lab.add_upstream()?;
+    let own = Ipv4Addr::new(239, 6, 9, 8);
+    let joined = format!(
+        "{}[[join]]\ninterface = \"wan0\"\ngroup = \"{own}\"\n",
+        config()
+    );
+    let mgmd = Mgmd::start(lab, &joined)?;
+    wait_for("the file's join on wan0", Duration::from_secs(10), || {
+        router_joined(&mgmd, "wan0", own).map(|j| j.then_some(()))
+    })?;
+    let joins = mgmd.mgmctl_ok(&["show", "joins"])?;
+    ensure!(
+        joins
+            .lines()
+            .any(|l| l == format!("wan0 * {own} file joined")),
+        "show joins lists the file's join:\n{joins}"
+    );
+    mgmd.reload(&config())?;
+    ensure!(
+        !router_joined(&mgmd, "wan0", own)?,
+        "a reload without the [[join]] keeps it"
+    );
+    Ok(())
 }
 
 /// The IPv6 group of the MLD proxy test.

@@ -13,6 +13,8 @@
 //! * Routes that match one flow add up (an (S,G) route and a (\*,G) prefix route of its
 //!   group): its packets leave by every interface of both, in any order of the routes, where
 //!   smcroute's choice of one depends on that order (README).
+//! * A route whose source is the unspecified address (`0.0.0.0`, in the file or in `mgmctl
+//!   add`) is an any-source route, as with smcroute, not a route of a source that never sends.
 //! * A veth whose peer has no GRO is reported not ready, and the copies the kernel then drops
 //!   silently are counted in `show stats`.
 mod support;
@@ -232,5 +234,22 @@ fn routes_matching_one_flow_add_up_in_either_order() -> Result<()> {
         )?;
         mgmd.expect_delivery(GROUP, 200, &[1, 2], "overlapping routes")?;
     }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_unspecified_source_is_any_source_in_the_file_and_in_mgmctl_add() -> Result<()> {
+    let mut mgmd = Mgmd::start(
+        Lab::star(2)?,
+        &config("from = \"up0\"\nsource = \"0.0.0.0\"\ngroup = \"239.5.0.1\"\nto = [\"rcv1\"]"),
+    )?;
+    mgmd.mgmctl_ok(&["add", "up0", "0.0.0.0", "239.5.0.1", "rcv2"])?;
+    mgmd.expect_delivery(GROUP, 200, &[1, 2], "routes of source 0.0.0.0")?;
+    let routes = mgmd.mgmctl_ok(&["show", "routes"])?;
+    ensure!(
+        routes.lines().all(|l| l.starts_with("up0 * 239.5.0.1/32 ")),
+        "routes of source 0.0.0.0 read as any-source ones:\n{routes}"
+    );
     Ok(())
 }

@@ -88,6 +88,9 @@ pub enum Request {
     ShowMld,
     /// Static routes.
     ShowRoutes,
+    /// The router's own joins (`join`'s and the proxy's upstream ones), answered by
+    /// [`Response::Joins`].
+    ShowJoins,
     /// Compares the MGM's entries with the forwarding maps (answered by [`Response::Check`]).
     Check,
     /// Re-reads the configuration file and applies only the difference, as SIGHUP does;
@@ -310,6 +313,7 @@ impl Request {
             | Request::ShowIgmp
             | Request::ShowMld
             | Request::ShowRoutes
+            | Request::ShowJoins
             | Request::Check
             | Request::ProtocolOnInterface { .. }
             | Request::GetMfe { .. }

@@ -184,6 +184,13 @@ pub enum Response {
         /// One line per route.
         routes: Vec<String>,
     },
+    /// The router's joins: `IFACE SOURCE|* GROUP HOLDERS STATE` per line, HOLDERS `file` (a `[[join]]`),
+    /// `join` (`mgmctl join`) and `proxy`, comma-separated, STATE `joined` or `waiting` (a failed join waiting for a retry,
+    /// or its interface).
+    Joins {
+        /// One line per join.
+        joins: Vec<String>,
+    },
     /// Answer to [`Request::Check`]: how the MGM's entries and the forwarding maps differ.
     Check {
         /// Entries the MGM holds.

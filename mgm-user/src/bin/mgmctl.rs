@@ -137,6 +137,9 @@ enum Show {
     Mld,
     /// Static routes.
     Routes,
+    /// The router's own joins (`join`'s, the proxy's upstream ones): interface, source, group,
+    /// who holds it, joined or waiting for a retry.
+    Joins,
 }
 
 fn channel(addrs: &[IpAddr]) -> (IpAddr, Option<IpAddr>) {
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
             Show::Igmp => Request::ShowIgmp,
             Show::Mld => Request::ShowMld,
             Show::Routes => Request::ShowRoutes,
+            Show::Joins => Request::ShowJoins,
         },
         Command::Check => Request::Check,
         Command::Reload => Request::Reload,
@@ -530,9 +534,9 @@ fn print_table(response: Response) {
                 Err(e) => eprintln!("mgmctl: mgmd sent an MLD view this mgmctl cannot read: {e}"),
             }
         }
-        Response::Routes { routes } => {
-            for r in routes {
-                outln!("{r}");
+        Response::Routes { routes: lines } | Response::Joins { joins: lines } => {
+            for line in lines {
+                outln!("{line}");
             }
         }
         Response::Check {

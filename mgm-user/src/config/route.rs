@@ -102,7 +102,7 @@ impl StaticRoute {
     }
 
     /// Parses smcroute-like words: `FROM [SOURCE[/LEN]] GROUP[/LEN] TO...`, where SOURCE may be
-    /// `*` for any. Used by `mgmctl add/remove` and the API.
+    /// `*` (or the unspecified address) for any. Used by `mgmctl add/remove` and the API.
     pub fn parse_words(words: &[String]) -> Result<Self, String> {
         const USAGE: &str = "expected: INBOUND [SOURCE[/LEN]|*] GROUP[/LEN] OUTBOUND...";
         let [from, rest @ ..] = words else {
@@ -115,7 +115,7 @@ impl StaticRoute {
                 let source = if a == "*" {
                     None
                 } else {
-                    Some(parse_net(a).map_err(|m| format!("source: {m}"))?)
+                    parse_source(a).map_err(|m| format!("source: {m}"))?
                 };
                 (source, b, to)
             }
@@ -149,6 +149,13 @@ pub(super) fn parse_net(text: &str) -> Result<IpNet, String> {
     text.parse::<IpAddr>()
         .map(IpNet::from)
         .map_err(|_| format!("{text:?} is not an IPv4 or IPv6 address or prefix"))
+}
+
+/// Parses a route's source: a host or prefix, where the unspecified address (`0.0.0.0`, `::`,
+/// with any length) means any source, as with smcroute and the API's wildcard, not a host that
+/// never sends.
+pub(super) fn parse_source(text: &str) -> Result<Option<IpNet>, String> {
+    parse_net(text).map(|net| (!net.network().is_unspecified()).then_some(net))
 }
 
 /// Lowest IPv6 multicast scope routed (RFC 7346): 1 (interface-local) and 2 (link-local)

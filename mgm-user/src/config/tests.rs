@@ -327,3 +327,61 @@ fn routes_beyond_the_bound_of_a_family_are_refused_naming_the_first_too_many() {
         "{e}"
     );
 }
+
+/// An interface name the kernel would refuse (`dev_valid_name`: `.`, `..`, a `/`, a `:` or
+/// white space) is refused with its line and key, where it passed and was never served.
+#[test]
+fn interface_names_the_kernel_refuses_are_refused() {
+    for name in [".", "..", "eth0/1", "eth0:1", "eth0 ", "e th0", "eth\t0"] {
+        let file = format!("[[interface]]\nname = \"{name}\"\n");
+        refused_at(&file, 2, "interface.name");
+        assert!(
+            error_of(&file).to_string().contains(&format!("{name:?}")),
+            "{name:?}: {}",
+            error_of(&file)
+        );
+    }
+    Config::parse("[[interface]]\nname = \"eth0.100\"\n", "t").expect("a VLAN's name");
+    Config::parse("[[interface]]\nname = \"br-lan_1@x\"\n", "t").expect("other characters");
+}
+
+/// `[[join]]`: an interface that is not configured, a group that is not multicast, a source of
+/// the other family and more tables than [`super::join::MAX_FILE_JOINS`] are refused with
+/// their line and key.
+#[test]
+fn joins_are_checked() {
+    let join = |body: &str| format!("[[interface]]\nname = \"eth0\"\n[[join]]\n{body}");
+    let ok = Config::parse(
+        &join("interface = \"eth0\"\ngroup = \"ff3e::1\"\nsource = \"2001:db8::1\"\n"),
+        "t",
+    )
+    .expect("a source-specific IPv6 join");
+    assert_eq!(ok.joins.len(), 1);
+    refused_at(
+        &join("interface = \"eth1\"\ngroup = \"239.1.1.1\"\n"),
+        4,
+        "join.interface",
+    );
+    refused_at(
+        &join("interface = \"eth0\"\ngroup = \"10.1.1.1\"\n"),
+        5,
+        "join.group",
+    );
+    refused_at(
+        &join("interface = \"eth0\"\ngroup = \"239.1.1.1\"\nsource = \"ff3e::1\"\n"),
+        6,
+        "join.source",
+    );
+    refused_at(
+        &join("interface = \"eth0\"\ngroup = \"239.1.1.1\"\nsource = \"2001:db8::1\"\n"),
+        6,
+        "join.source",
+    );
+    let many = "[[join]]\ninterface = \"eth0\"\ngroup = \"239.1.1.1\"\n"
+        .repeat(super::join::MAX_FILE_JOINS + 1);
+    let e = error_of(&format!("[[interface]]\nname = \"eth0\"\n{many}"));
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (2 + 3 * super::join::MAX_FILE_JOINS + 2, "join")
+    );
+}

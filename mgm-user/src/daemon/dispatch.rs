@@ -171,6 +171,9 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
             Request::ShowRoutes => Response::Routes {
                 routes: router.routes(),
             },
+            Request::ShowJoins => Response::Joins {
+                joins: router.host_join_lines(),
+            },
             Request::Reload => match reload(router, reporting.config.as_mut(), now) {
                 Ok(()) => Response::Ok,
                 Err(e) => Response::error(

@@ -46,6 +46,8 @@ use tracing::{info, warn};
 struct Held {
     api: bool,
     proxy: bool,
+    /// A `[[join]]` of the configuration file.
+    file: bool,
     /// The ifindex of the interface it was made on (0: one the core had not heard of yet);
     /// `None`: not made.
     joined: Option<u32>,
@@ -56,7 +58,7 @@ struct Held {
 
 impl Held {
     fn wanted(&self) -> bool {
-        self.api || self.proxy
+        self.api || self.proxy || self.file
     }
 }
 
@@ -140,18 +142,26 @@ impl HostJoins {
 
     /// Marks exactly the joins in `wanted` as the proxy's; whether anything changed.
     fn set_proxy(&mut self, wanted: &BTreeSet<HostJoin>) -> bool {
+        self.set_holder(wanted, |held| &mut held.proxy)
+    }
+
+    /// Marks exactly the joins in `wanted` as held by the holder `flag` selects; whether
+    /// anything changed.
+    fn set_holder(
+        &mut self,
+        wanted: &BTreeSet<HostJoin>,
+        flag: impl Fn(&mut Held) -> &mut bool,
+    ) -> bool {
         let mut changed = false;
         for (join, held) in &mut self.joins {
-            let proxy = wanted.contains(join);
-            changed |= held.proxy != proxy;
-            held.proxy = proxy;
+            let holds = wanted.contains(join);
+            changed |= *flag(held) != holds;
+            *flag(held) = holds;
         }
         for join in wanted {
             if !self.joins.contains_key(join) {
-                let held = Held {
-                    proxy: true,
-                    ..Held::default()
-                };
+                let mut held = Held::default();
+                *flag(&mut held) = true;
                 self.joins.insert(join.clone(), held);
                 changed = true;
             }
@@ -304,6 +314,28 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         Response::Ok
     }
 
+    /// The host joins, one line each (see [`Response::Joins`]).
+    pub fn host_join_lines(&self) -> Vec<String> {
+        let line = |((iface, group, source), held): (&HostJoin, &Held)| {
+            let source = source.map_or("*".to_owned(), |s| s.to_string());
+            let holders = [
+                (held.file, "file"),
+                (held.api, "join"),
+                (held.proxy, "proxy"),
+            ];
+            let holders: Vec<&str> = holders.iter().filter(|h| h.0).map(|h| h.1).collect();
+            let holders = holders.join(",");
+            let state = if held.joined.is_some() {
+                "joined"
+            } else {
+                "waiting"
+            };
+            format!("{iface} {source} {group} {holders} {state}")
+        };
+        let joins = self.host_joins.joins.iter();
+        joins.filter(|(_, held)| held.wanted()).map(line).collect()
+    }
+
     /// Leaves a host join made with [`RouterCore::host_join`] (the proxy's stays).
     pub fn host_leave(&mut self, iface: String, group: IpAddr, source: Option<IpAddr>) -> Response {
         let join = (iface, group, source);
@@ -320,8 +352,20 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.host_joins.settle(&mut self.io, &self.links, clock);
     }
 
+    /// Holds exactly the configuration file's `[[join]]`s (at start and at each reload) and
+    /// makes or leaves what that changes.
+    pub(super) fn sync_file_joins(&mut self) {
+        let wanted: BTreeSet<HostJoin> = (self.config.joins.iter())
+            .map(|j| (j.interface.clone(), j.group, j.source))
+            .collect();
+        if self.host_joins.set_holder(&wanted, |held| &mut held.file) {
+            self.settle_host_joins();
+        }
+    }
+
     /// The link of interface `name` changed or went away: the host joins made on it follow.
     pub(super) fn host_joins_follow_link(&mut self, name: &str) {
+        self.sync_file_joins();
         let link = self.links.get(name).map(|l| l.ifindex);
         self.host_joins.follow_link(&mut self.io, name, link);
         self.settle_host_joins();

@@ -80,6 +80,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             self.remove_route(route);
         }
         self.config = new;
+        self.sync_file_joins();
         self.follow_proxy_interfaces();
         self.drive();
     }
