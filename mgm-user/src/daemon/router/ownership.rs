@@ -3,7 +3,8 @@
 //! there and hears both MGMs' callbacks about it.
 //!
 //! * `take_interface` of an interface without next hop takes it in both MGMs, or in neither:
-//!   another routing protocol's ownership in either is refused (183) before anything changes.
+//!   another routing protocol's ownership in either is refused (183) before anything changes,
+//!   and so is a second take by its owner (183, saying so).
 //! * `release_interface` releases it in every MGM where the caller owns it (87 if in none).
 //! * An (ifindex, next hop) pair belongs to the next hop's family: it is taken and released
 //!   in that MGM only.
@@ -26,6 +27,12 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 ApiFamily::Ipv4 => self.take_in::<Ipv4Addr>(h, ifid),
                 ApiFamily::Ipv6 => self.take_in::<Ipv6Addr>(h, ifid),
             };
+        }
+        if self.owns::<Ipv4Addr>(h, ifid.ifindex) || self.owns::<Ipv6Addr>(h, ifid.ifindex) {
+            return Response::error(
+                mgm::win32::ERROR_ALREADY_EXISTS,
+                format!("interface {} is already this protocol's", ifid.ifindex),
+            );
         }
         if let Some(refusal) = self.owned_by_another::<Ipv6Addr>(ifid.ifindex) {
             return refusal;

@@ -277,6 +277,23 @@ fn an_rpf_reject_counts_only_for_a_protocol_that_opted_in() {
     }
 }
 
+/// A protocol that takes an interface it owns already is refused (183, as the MGM refuses
+/// every second take), and told it is its own, not sent looking for another owner.
+#[test]
+fn a_second_take_by_the_owner_says_the_interface_is_already_its_own() {
+    let t0 = Instant::now();
+    let mut core = core_for_externals(t0);
+    let (h, _events) = register(&mut core, CallbackSet::all(), ClientOptions::default());
+    let Response::Error { code, message } = core.external_take(h, ApiIfId::index(UP0)) else {
+        panic!("a second take of up0 was accepted");
+    };
+    assert_eq!(code, mgm::win32::ERROR_ALREADY_EXISTS);
+    assert!(
+        message.contains("already this protocol's"),
+        "the refusal names the caller as another owner: {message}"
+    );
+}
+
 #[test]
 fn the_igmp_bracket_of_a_take_reaches_the_protocol_that_asked_and_disconnect_releases_all() {
     let t0 = Instant::now();
