@@ -25,6 +25,7 @@ mod privileges;
 mod proxy;
 mod punt_reader;
 mod realtime;
+mod renamed_links;
 mod router;
 mod routes;
 mod server;

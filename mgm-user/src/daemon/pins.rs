@@ -170,6 +170,7 @@ pub(super) async fn load_plane(
     let claim = super::instance::claim(&base.configured().join(&name)).await?;
     let dir = base.path().join(&name);
     super::xdp_hooks::refuse_taken(netlink, interfaces, Some(&dir.join("links"))).await?;
+    super::renamed_links::follow_renames(&dir.join("links"), interfaces);
     let plane = DataPlane::load_pinned(&dir).with_context(|| {
         format!(
             "pinning the data plane under {} (--unpinned runs without pins)",

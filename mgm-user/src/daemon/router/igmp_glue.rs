@@ -9,24 +9,29 @@ use crate::{
         Timestamp,
     },
 };
-use std::{collections::BTreeSet, net::Ipv4Addr, time::Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::Ipv4Addr,
+    time::Instant,
+};
 use tracing::{debug, info, warn};
 
 /// IGMP (or MLD, in the IPv6 MGM) as an MGM client: it only needs the disable/enable bracket.
 pub(super) struct IgmpClient<A: Address = Ipv4Addr> {
     /// Interfaces whose memberships must be re-added after an Enable-IGMP callback.
     pub(super) readd: Vec<IfId<A>>,
-    /// The sources excluded from an EXCLUDE-mode (\*,G), as (ifindex, group, source): a FORWARD
+    /// The sources excluded from an EXCLUDE-mode (\*,G), by (ifindex, group): a FORWARD
     /// delete reaches only an entry that exists, so entries created later get it from
-    /// here ([`IgmpClient::blocked_oifs`]). Bounded by the protocol's `max_sources`.
-    blocked: BTreeSet<(u32, A, A)>,
+    /// here ([`IgmpClient::blocked_oifs`]). Bounded by the protocol's `max_sources`; keyed so
+    /// that a (\*,G) leave drops its own sources without visiting the others.
+    blocked: BTreeMap<(u32, A), BTreeSet<A>>,
 }
 
 impl<A: Address> Default for IgmpClient<A> {
     fn default() -> Self {
         Self {
             readd: Vec::new(),
-            blocked: BTreeSet::new(),
+            blocked: BTreeMap::new(),
         }
     }
 }
@@ -34,15 +39,22 @@ impl<A: Address> Default for IgmpClient<A> {
 impl<A: Address> IgmpClient<A> {
     /// Follows the excluded sources through one membership change.
     pub(super) fn track(&mut self, change: &MembershipChange<A>) {
-        let (ifindex, group) = (change.ifindex, change.group);
+        let key = (change.ifindex, change.group);
         match change.kind {
             ChangeKind::Block(s) => {
-                self.blocked.insert((ifindex, group, s));
+                self.blocked.entry(key).or_default().insert(s);
             }
             ChangeKind::Unblock(s) => {
-                self.blocked.remove(&(ifindex, group, s));
+                if let Some(sources) = self.blocked.get_mut(&key) {
+                    sources.remove(&s);
+                    if sources.is_empty() {
+                        self.blocked.remove(&key);
+                    }
+                }
             }
-            ChangeKind::LeaveAny => self.blocked.retain(|&(i, g, _)| (i, g) != (ifindex, group)),
+            ChangeKind::LeaveAny => {
+                self.blocked.remove(&key);
+            }
             ChangeKind::JoinAny | ChangeKind::JoinSource(_) | ChangeKind::LeaveSource(_) => {}
         }
     }
@@ -53,9 +65,11 @@ impl<A: Address> IgmpClient<A> {
         sg: Sg<A>,
         oifs: &'a [IfId<A>],
     ) -> impl Iterator<Item = IfId<A>> + 'a {
-        oifs.iter()
-            .copied()
-            .filter(move |o| self.blocked.contains(&(o.ifindex, sg.group, sg.source)))
+        oifs.iter().copied().filter(move |o| {
+            self.blocked
+                .get(&(o.ifindex, sg.group))
+                .is_some_and(|sources| sources.contains(&sg.source))
+        })
     }
 }
 
@@ -171,5 +185,84 @@ pub(super) fn apply_membership<A: Address>(
         ChangeKind::Unblock(s) => {
             mgm.add_membership(h, Sg::new(s, change.group), ifid, MemberFlags::FORWARD, now)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(ifindex: u32, group: [u8; 4], kind: ChangeKind) -> MembershipChange {
+        MembershipChange {
+            ifindex,
+            group: group.into(),
+            kind,
+        }
+    }
+
+    /// The interfaces among 1..=3 that exclude `source` from `group`.
+    fn excluding(client: &IgmpClient, source: [u8; 4], group: [u8; 4]) -> Vec<u32> {
+        let oifs: Vec<IfId<Ipv4Addr>> = (1..=3).map(IfId::index).collect();
+        let sg = Sg::new(source.into(), group.into());
+        client.blocked_oifs(sg, &oifs).map(|o| o.ifindex).collect()
+    }
+
+    #[test]
+    fn excluded_sources_follow_blocks_unblocks_and_leaves_per_interface_and_group() {
+        let (g1, g2, s1, s2) = ([239, 1, 1, 1], [239, 1, 1, 2], [10, 0, 0, 1], [10, 0, 0, 2]);
+        let mut client = IgmpClient::default();
+        for c in [
+            change(1, g1, ChangeKind::JoinAny),
+            change(1, g1, ChangeKind::Block(s1.into())),
+            change(1, g1, ChangeKind::Block(s2.into())),
+            change(2, g1, ChangeKind::JoinAny),
+            change(2, g1, ChangeKind::Block(s1.into())),
+            change(1, g2, ChangeKind::JoinAny),
+            change(1, g2, ChangeKind::Block(s1.into())),
+            change(3, g1, ChangeKind::JoinSource(s1.into())),
+        ] {
+            client.track(&c);
+        }
+        assert_eq!(excluding(&client, s1, g1), [1, 2]);
+        assert_eq!(excluding(&client, s2, g1), [1]);
+        assert_eq!(excluding(&client, s1, g2), [1]);
+
+        client.track(&change(1, g1, ChangeKind::Unblock(s2.into())));
+        assert_eq!(excluding(&client, s2, g1), Vec::<u32>::new());
+        assert_eq!(
+            excluding(&client, s1, g1),
+            [1, 2],
+            "the other source stays excluded"
+        );
+
+        client.track(&change(1, g1, ChangeKind::LeaveAny));
+        assert_eq!(
+            excluding(&client, s1, g1),
+            [2],
+            "the leave is of interface 1 only"
+        );
+        assert_eq!(excluding(&client, s1, g2), [1], "and of group 1 only");
+
+        client.track(&change(3, g1, ChangeKind::LeaveSource(s1.into())));
+        client.track(&change(2, g1, ChangeKind::LeaveAny));
+        client.track(&change(1, g2, ChangeKind::LeaveAny));
+        assert_eq!(excluding(&client, s1, g1), Vec::<u32>::new());
+        assert_eq!(excluding(&client, s1, g2), Vec::<u32>::new());
+        assert!(
+            client.blocked.is_empty(),
+            "nothing is held once every group is left"
+        );
+    }
+
+    #[test]
+    fn unblocking_a_source_never_blocked_holds_nothing() {
+        let mut client = IgmpClient::default();
+        client.track(&change(
+            1,
+            [239, 1, 1, 1],
+            ChangeKind::Unblock([10, 0, 0, 1].into()),
+        ));
+        client.track(&change(1, [239, 1, 1, 1], ChangeKind::LeaveAny));
+        assert!(client.blocked.is_empty());
     }
 }

@@ -14,12 +14,15 @@
 //! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
 //! external protocols ([`externals`]) and their interface ownership in both MGMs
 //! ([`ownership`]), what API callers may make the router hold ([`api_bounds`]), reload
-//! ([`reload`]), keeping the backend in step with the MGM ([`sync`]), and the backoff of what
-//! failed ([`retries`]). IPv6 has its own MGM beside the
+//! ([`reload`]), keeping the backend in step with the MGM ([`sync`]), the backend side of the
+//! entry life cycle ([`entries`]), the entries a previous run left ([`adoption`]), and the
+//! backoff of what failed ([`retries`]). IPv6 has its own MGM beside the
 //! IPv4 one ([`v6`]); the entry life cycle both share is written once over the
 //! [`family::Family`].
+mod adoption;
 mod api_bounds;
 mod drive;
+mod entries;
 mod executor;
 mod externals;
 #[cfg(any(test, feature = "testkit"))]
@@ -52,12 +55,8 @@ pub use ports::{EventSink, Punted, RouterIo};
 pub use stats_walk::{StatsWalk, SLICE_ENTRIES};
 
 use super::{
-    api_events::MonitorHub,
-    hold::{self, Hold},
-    links::Link,
-    proxy::ProxyProtocol,
-    static_routes::StaticProtocol,
-    veth::VethWatch,
+    api_events::MonitorHub, hold::Hold, links::Link, proxy::ProxyProtocol,
+    static_routes::StaticProtocol, veth::VethWatch,
 };
 use crate::{
     config::{Config, XdpMode},
@@ -68,6 +67,7 @@ use crate::{
         StaticRib, Timestamp,
     },
 };
+use adoption::adopt;
 use family::Family;
 use igmp_glue::IgmpClient;
 use mgm_common::SgKey;
@@ -76,7 +76,7 @@ use std::{
     net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// An entry leaves hold mode once no packet of it was punted for this long...
 const HOLD_QUIET: Duration = Duration::from_millis(10);
@@ -318,11 +318,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         &self.io
     }
 
-    /// Whether entries adopted from the previous run wait for their reconciliation.
-    fn adopting(&self) -> bool {
-        !self.adopted.is_empty() || !self.v6.adopted.is_empty()
-    }
-
     /// The core's time as the MGM counts it.
     fn now(&self) -> Timestamp {
         Timestamp::from_millis(self.clock.duration_since(self.epoch).as_millis() as u64)
@@ -384,30 +379,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.retry_unsynced();
         self.retry_punt_sockets();
         self.retry_host_joins();
-    }
-
-    /// Re-derives the entries adopted from the previous run as if their first packet arrived
-    /// now: the MGM computes each one from today's memberships, routes and protocols, and the
-    /// backend replaces it in place (atomically; unchanged lists keep forwarding untouched).
-    /// Entries that no longer have receivers become negative and then expire as usual.
-    fn reconcile_adopted(&mut self) {
-        self.reconcile_adopted6();
-        let adopted = std::mem::take(&mut self.adopted);
-        info!(
-            entries = adopted.len(),
-            "reconciling adopted entries with the MGM"
-        );
-        let now = self.now();
-        for (sg, iif) in adopted {
-            if self.mgm.mfe(sg).is_some() {
-                continue;
-            }
-            self.add_route_memberships(sg);
-            if let Err(e) = self.mgm.packet_miss(sg.source, sg.group, iif, &[], now) {
-                debug!(error = %e, source = %sg.source, group = %sg.group, "adopted entry");
-            }
-        }
-        self.drive();
     }
 
     /// A report from the XDP program.
@@ -486,132 +457,6 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         );
         (actions, handled)
     }
-}
-
-impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
-    /// The MGM installed or changed its entry for `sg` (of either family): the packets held
-    /// for it leave, then the backend takes it.
-    ///
-    /// The held packets go first so that a new flow's first packet does not wait for the map
-    /// writes of the install. The flow stays in order all the same: until the install, its
-    /// packets miss and are punted behind the held ones, and the new entry starts in hold mode,
-    /// so the data plane forwards the flow itself only once every packet punted before has
-    /// been sent on (the punt marks, handed over last). Between the send and the install the
-    /// I/O learns that held packets left ([`RouterIo::held_sent`]): the creation thread lets
-    /// the receivers they woke run first.
-    fn entry_written<F: Family>(&mut self, sg: Sg<F>, iif: u32, oifs: &[u32]) {
-        // What was punted so far joins the queue first (a negative entry sends nothing, so a
-        // spray of them costs no reads of the punt rings here).
-        if !oifs.is_empty() {
-            let now = self.clock;
-            self.drain_punts(now);
-        }
-        let route = hold::Route {
-            iif,
-            oifs,
-            egress: &hold::EgressRules {
-                settings: &self.egress,
-                backend: &self.backend,
-            },
-        };
-        let held = self.hold.is_waiting(F::flow(sg));
-        self.hold.release(F::flow(sg), route, &mut self.io);
-        if held && !oifs.is_empty() {
-            self.io.held_sent();
-        }
-        self.write_entry(sg, iif, oifs);
-        self.sync_punt_marks();
-    }
-
-    /// The MGM deleted its entry for `sg`: what is held for it is dropped, and the backend
-    /// deletes it.
-    fn entry_deleted<F: Family>(&mut self, sg: Sg<F>) {
-        self.hold.discard(F::flow(sg));
-        self.sync_punt_marks();
-        self.delete_entry(sg);
-    }
-
-    /// The MGM abandoned the creation of `sg`.
-    fn creation_cancelled<F: Family>(&mut self, sg: Sg<F>) {
-        self.hold.discard(F::flow(sg));
-        self.sync_punt_marks();
-        self.forget_unknown(sg);
-    }
-
-    /// Writes the MGM's entry for `sg` of either family into the backend.
-    ///
-    /// Packets of the flow already punted leave before the fast path takes over: a new entry
-    /// starts in hold mode whether or not its punted packets have been read yet (some may
-    /// still sit in the punt ring, e.g. when the report was read first). The data plane
-    /// forwards its packets itself as soon as every packet punted before on their receive
-    /// queue has been sent on (the punt marks, see `hold`), and the mode ends once its punt
-    /// path is quiet.
-    fn write_entry<F: Family>(&mut self, sg: Sg<F>, iif: u32, oifs: &[u32]) {
-        let key = F::key(sg);
-        // An update of an entry the backend failed to take installs it.
-        let result = if F::installed(&self.backend, key).is_some() {
-            F::update(&mut self.backend, key, iif, oifs)
-        } else {
-            self.install_holding(sg, iif, oifs)
-        };
-        match result {
-            Ok(()) => self.synced(sg),
-            Err(e) => self.backend_failed(sg, "install", &e),
-        }
-    }
-
-    /// Installs the entry for `sg` in hold mode when it forwards anywhere, and starts its
-    /// handover (see [`RouterCore::write_entry`]): for a new entry, and for one the data plane
-    /// lost, whose packets were punted meanwhile.
-    fn install_holding<F: Family>(
-        &mut self,
-        sg: Sg<F>,
-        iif: u32,
-        oifs: &[u32],
-    ) -> Result<(), B::Error> {
-        let key = F::key(sg);
-        let holding = !oifs.is_empty();
-        if holding {
-            F::hold_on_create(&mut self.backend, key);
-        }
-        F::install(&mut self.backend, key, iif, oifs)?;
-        if holding {
-            let clock = self.clock;
-            F::side(self).draining.insert(sg, (clock, clock + HOLD_MAX));
-        }
-        Ok(())
-    }
-
-    /// Deletes the backend's entry for `sg` of either family.
-    fn delete_entry<F: Family>(&mut self, sg: Sg<F>) {
-        F::side(self).draining.remove(&sg);
-        let key = F::key(sg);
-        // Nothing to delete when the backend never took the entry.
-        if F::installed(&self.backend, key).is_none() {
-            self.synced(sg);
-            return;
-        }
-        match F::delete(&mut self.backend, key) {
-            Ok(()) => self.synced(sg),
-            Err(e) => self.backend_failed(sg, "delete", &e),
-        }
-    }
-}
-
-/// The entries of family `F` a previous run left in `backend`, (S,G) and incoming ifindex.
-/// A previous run stopped while an entry was in hold mode left it punting its packets to
-/// sockets nobody reads: adopted entries forward by the fast path at once.
-fn adopt<F: Family, B: ForwardingBackend>(backend: &mut B) -> Vec<(Sg<F>, u32)> {
-    let adopted: Vec<(Sg<F>, u32)> = F::read_installed(backend)
-        .into_iter()
-        .map(|e| (F::sg(e.sg), e.iif))
-        .collect();
-    for (sg, _) in &adopted {
-        if let Err(e) = F::release_hold(backend, F::key(*sg)) {
-            warn!(source = %sg.source, group = %sg.group, error = %e, "ending an adopted entry's hold mode failed");
-        }
-    }
-    adopted
 }
 
 fn sg_of(key: SgKey) -> Sg {
