@@ -1,9 +1,9 @@
 //! Root lab tests of a restart across renamed interfaces: mgmd keeps its pins when it stops
 //! (`kill -9`, or a TERM with `on_stop = "keep"`); two configured interfaces swap names while
 //! it is down; the next mgmd, started with the same configuration, takes over each pinned XDP
-//! link under the interface's new name and, once it re-derives the adopted entries
-//! (`adopt_window_s`), forwards by name as configured (to the new ifindexes), not by the
-//! ifindexes the pins hold.
+//! link under the interface's new name and re-derives at once the adopted entries that use a
+//! renamed interface (not after `adopt_window_s`, here longer than the test): it forwards by
+//! name as configured (to the new ifindexes), not by the ifindexes the pins hold.
 mod support;
 
 use anyhow::{ensure, Result};
@@ -29,11 +29,11 @@ fn term_with_keep_then_swapped_interface_names_forward_by_name() -> Result<()> {
 
 /// A static route of GROUP from up0 to rcv1 (IGMP off, so the receivers' joins add nothing),
 /// forwarded by XDP; mgmd stopped with `signal`; rcv1 and rcv2 swap names; a new mgmd serves
-/// both, and once it re-derived the adopted entry only the receiver now behind the name rcv1
+/// both and re-derives the adopted entry at once: only the receiver now behind the name rcv1
 /// (receiver 2) gets the stream, the entry's one outgoing interface rcv1.
 fn through_swapped_names(on_stop: &str, signal: libc::c_int) -> Result<()> {
     let config = format!(
-        "adopt_window_s = 1\non_stop = \"{on_stop}\"\n\n{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\"]\n",
+        "adopt_window_s = 600\non_stop = \"{on_stop}\"\n\n{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\"]\n",
         interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP), ("rcv2", NO_IGMP)])
     );
     let mut mgmd = Mgmd::start(Lab::star(2)?, &config)?;

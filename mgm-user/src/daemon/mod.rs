@@ -144,6 +144,7 @@ pub async fn run(options: Options) -> Result<()> {
         router.link_changed(link, std::time::Instant::now());
     }
     router.log_waiting_interfaces();
+    router.reconcile_renamed(pins.renamed());
     let (commands_tx, mut commands) = mpsc::channel(256);
     let server = server::serve(
         &api_socket,

@@ -49,6 +49,9 @@ pub(super) struct Pins {
     _claim: Option<super::instance::Claim>,
     /// This network namespace, when pinned and the collection of stale pins is on.
     collecting: Option<Identity>,
+    /// Ifindexes of configured interfaces renamed while no mgmd ran (their pinned XDP links
+    /// moved to their new names).
+    renamed: Vec<u32>,
     /// Passes of the collection so far (the first one logs every directory it keeps).
     passes: u64,
 }
@@ -59,6 +62,11 @@ impl Pins {
         self.base.as_ref().map(|b| b.configured().join(&self.name))
     }
 
+    /// Ifindexes of configured interfaces renamed while no mgmd ran.
+    pub(super) fn renamed(&self) -> &[u32] {
+        &self.renamed
+    }
+
     /// No pins (the request handler's test kit; mgmd itself goes through [`load_plane`]).
     #[cfg(any(test, feature = "testkit"))]
     pub(super) fn unpinned() -> Self {
@@ -67,6 +75,7 @@ impl Pins {
             name: pin_dir_name(),
             _claim: None,
             collecting: None,
+            renamed: Vec::new(),
             passes: 0,
         }
     }
@@ -162,6 +171,7 @@ pub(super) async fn load_plane(
             name,
             _claim: None,
             collecting: None,
+            renamed: Vec::new(),
             passes: 0,
         };
         return Ok((plane, pins));
@@ -170,7 +180,7 @@ pub(super) async fn load_plane(
     let claim = super::instance::claim(&base.configured().join(&name)).await?;
     let dir = base.path().join(&name);
     super::xdp_hooks::refuse_taken(netlink, interfaces, Some(&dir.join("links"))).await?;
-    super::renamed_links::follow_renames(&dir.join("links"), interfaces);
+    let renamed = super::renamed_links::follow_renames(&dir.join("links"), interfaces);
     let plane = DataPlane::load_pinned(&dir).with_context(|| {
         format!(
             "pinning the data plane under {} (--unpinned runs without pins)",
@@ -183,6 +193,7 @@ pub(super) async fn load_plane(
         name,
         _claim: Some(claim),
         collecting,
+        renamed,
         passes: 0,
     };
     if let (Some(dir), Some(reach)) = (pins.dir(), pins.reach()) {

@@ -13,29 +13,31 @@ use tracing::{info, warn};
 /// `interfaces`' names to that name (a pin left there before, of an interface deleted or not
 /// configured, is removed: the loader would replace it all the same). A pin that cannot be
 /// read is left; one that cannot be pinned anew is logged, and its link replaced on attach.
-pub(super) fn follow_renames(links_dir: &Path, interfaces: &[InterfaceConfig]) {
+/// Returns the ifindexes of the interfaces whose links moved.
+pub(super) fn follow_renames(links_dir: &Path, interfaces: &[InterfaceConfig]) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir(links_dir) else {
-        return;
+        return Vec::new();
     };
     let configured: HashMap<u32, &str> = interfaces
         .iter()
         .filter_map(|i| Some((crate::rawio::ifindex(&i.name).ok()?, i.name.as_str())))
         .collect();
-    let moves: Vec<(String, &str, FdLink)> = entries
+    let moves: Vec<(String, &str, FdLink, u32)> = entries
         .flatten()
         .filter_map(|entry| {
             let pin = entry.file_name().into_string().ok()?;
             let (link, ifindex) = pinned_link(&entry.path())?;
             let now_named = *configured.get(&ifindex)?;
-            (now_named != pin).then_some((pin, now_named, link))
+            (now_named != pin).then_some((pin, now_named, link, ifindex))
         })
         .collect();
     // bpffs renames nothing: each link is held open, unpinned, then pinned under its new name
     // (all unpinned first: in a swap each new name is another move's old one).
-    for (pin, _, _) in &moves {
+    for (pin, ..) in &moves {
         let _ = std::fs::remove_file(links_dir.join(pin));
     }
-    for (pin, to, link) in moves {
+    let renamed = moves.iter().map(|(.., ifindex)| *ifindex).collect();
+    for (pin, to, link, _) in moves {
         let target = links_dir.join(to);
         let _ = std::fs::remove_file(&target);
         match link.pin(&target) {
@@ -49,6 +51,7 @@ pub(super) fn follow_renames(links_dir: &Path, interfaces: &[InterfaceConfig]) {
                  it is replaced"),
         }
     }
+    renamed
 }
 
 /// The XDP link pinned at `path`, opened, and the ifindex it is attached to (the `ifindex`

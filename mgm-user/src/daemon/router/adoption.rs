@@ -2,6 +2,10 @@
 //! then re-derived through the MGM once `adopt_window_s` is over.
 use super::{family::Family, RouterCore, RouterIo};
 use crate::{dataplane::ForwardingBackend, mgm::Sg};
+use std::{
+    collections::BTreeSet,
+    net::{Ipv4Addr, Ipv6Addr},
+};
 use tracing::{debug, info, warn};
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
@@ -15,12 +19,47 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// backend replaces it in place (atomically; unchanged lists keep forwarding untouched).
     /// Entries that no longer have receivers become negative and then expire as usual.
     pub(super) fn reconcile_adopted(&mut self) {
-        self.reconcile_adopted6();
+        let adopted6 = std::mem::take(&mut self.v6.adopted);
+        self.reconcile_adopted6(adopted6);
         let adopted = std::mem::take(&mut self.adopted);
         info!(
             entries = adopted.len(),
             "reconciling adopted entries with the MGM"
         );
+        self.rederive(adopted);
+    }
+
+    /// Re-derives at once, without waiting for `adopt_window_s`, the adopted entries that use
+    /// one of the interfaces `renamed` (ifindexes) while no mgmd ran: the configuration names
+    /// interfaces, so what such an entry forwards by the previous run's ifindexes is no longer
+    /// what the configuration says (a swap of two names would send each stream to the other
+    /// interface for the whole window).
+    pub fn reconcile_renamed(&mut self, renamed: &[u32]) {
+        if renamed.is_empty() {
+            return;
+        }
+        let touched = using::<Ipv4Addr, B>(&self.backend, renamed);
+        let touched6 = using::<Ipv6Addr, B>(&self.backend, renamed);
+        let (now4, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.adopted)
+            .into_iter()
+            .partition(|(sg, _)| touched.contains(sg));
+        self.adopted = later;
+        let (now6, later6): (Vec<_>, Vec<_>) = std::mem::take(&mut self.v6.adopted)
+            .into_iter()
+            .partition(|(sg, _)| touched6.contains(sg));
+        self.v6.adopted = later6;
+        info!(
+            entries = now4.len(),
+            ipv6_entries = now6.len(),
+            "re-deriving the adopted entries of interfaces renamed while no mgmd ran"
+        );
+        self.reconcile_adopted6(now6);
+        self.rederive(now4);
+    }
+
+    /// Re-derives the IPv4 entries `adopted` (the previous run's (S,G) and incoming ifindex)
+    /// through the MGM.
+    fn rederive(&mut self, adopted: Vec<(Sg, u32)>) {
         let now = self.now();
         for (sg, iif) in adopted {
             if self.mgm.mfe(sg).is_some() {
@@ -33,6 +72,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         self.drive();
     }
+}
+
+/// The (S,G)s of the entries of family `F` in `backend` that use one of the interfaces
+/// `ifindexes`, incoming or outgoing.
+fn using<F: Family, B: ForwardingBackend>(backend: &B, ifindexes: &[u32]) -> BTreeSet<Sg<F>> {
+    F::read_installed(backend)
+        .into_iter()
+        .filter(|e| ifindexes.contains(&e.iif) || e.oifs.iter().any(|o| ifindexes.contains(o)))
+        .map(|e| F::sg(e.sg))
+        .collect()
 }
 
 /// The entries of family `F` a previous run left in `backend`, (S,G) and incoming ifindex.

@@ -142,10 +142,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
-    /// Re-derives the IPv6 entries adopted from the previous run (see
+    /// Re-derives the IPv6 entries `adopted` from the previous run (see
     /// `RouterCore::reconcile_adopted`).
-    pub(super) fn reconcile_adopted6(&mut self) {
-        for (sg, iif) in std::mem::take(&mut self.v6.adopted) {
+    pub(super) fn reconcile_adopted6(&mut self, adopted: Vec<(Sg6, u32)>) {
+        for (sg, iif) in adopted {
             if self.v6.mgm.mfe(sg).is_none() {
                 self.miss6(sg, iif, &[]);
             }
