@@ -28,7 +28,7 @@ impl SetMembers {
     }
 }
 
-/// What the ingress program needs of an outgoing set before its broadcast (`SET_BROADCAST`,
+/// What the ingress program needs of an outgoing set before its broadcast (`SET_BROADCASTS`,
 /// indexed by set id).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,4 +40,19 @@ pub struct SetBroadcast {
     /// longer packet is not broadcast (the kernel would skip the members it exceeds, uncounted)
     /// but replicated by the TC program. 0 (a set never written) sends every packet there.
     pub mtu: u32,
+    /// The one member whose MTU is `mtu` when no other's is that small (0: none, or several):
+    /// the broadcast leaves out the interface a packet came in on, so a packet that came in on
+    /// this member is limited by `mtu_without_member` instead.
+    pub mtu_member: u32,
+    /// The smallest MTU of the members but `mtu_member` (as `mtu`).
+    pub mtu_without_member: u32,
+}
+
+impl SetBroadcast {
+    /// Whether a packet of `len` bytes (layer 3) that came in on interface `ingress` is longer
+    /// than the MTU of a member its broadcast reaches.
+    #[inline(always)]
+    pub fn over_mtu(&self, len: u32, ingress: u32) -> bool {
+        len > self.mtu && (ingress != self.mtu_member || len > self.mtu_without_member)
+    }
 }

@@ -14,7 +14,7 @@
 //! A devmap entry's egress program costs every copy the kernel's run of it (frame to buffer
 //! and back, an indirect call), more than the program's own work. One member of a set may go
 //! without it, its *bare member*: the ingress program applies its rules and writes its MAC
-//! before the broadcast (`SET_BROADCAST`), every copy starts from that frame, and the other
+//! before the broadcast (`SET_BROADCASTS`), every copy starts from that frame, and the other
 //! members' programs rewrite theirs. Only an interface whose rules drop nothing is chosen
 //! ([`drops_nothing`]); a packet its rules would refuse after all (a change racing the choice)
 //! goes to the TC program, which applies every member's rules (`stat::BARE_MEMBER_REFUSED`),
@@ -22,7 +22,7 @@
 //!
 //! # The broadcast's MTU
 //! The kernel's broadcast skips a member whose device MTU a frame exceeds before any program
-//! runs: no drop counted, the copy counted as sent. So each set's `SET_BROADCAST` element also
+//! runs: no drop counted, the copy counted as sent. So each set's `SET_BROADCASTS` element also
 //! holds the smallest MTU of its members ([`MemberMtus`]); a longer packet goes to the TC
 //! program (`stat::BROADCAST_OVER_MTU`), which counts each member's MTU drop. It is rewritten
 //! whenever a member's MTU changes ([`OifSets::set_mtu`]), and with the bare member.
@@ -78,7 +78,7 @@ pub struct OifSets {
     /// Retired sets and the interfaces still in their devmap.
     retired: HashMap<u32, Vec<u32>>,
     egress: ProgramFd,
-    /// `SET_BROADCAST`: set id → its bare member and the smallest MTU of its members.
+    /// `SET_BROADCASTS`: set id → its bare member and the smallest MTU of its members.
     broadcasts: Array<MapData, SetBroadcast>,
     /// The members' MTUs.
     mtus: MemberMtus,
@@ -138,11 +138,7 @@ impl OifSets {
                         let iface = ifaces.get(&oif, 0).unwrap_or_default();
                         mtus.set(oif, iface.mtu);
                     }
-                    let broadcast = SetBroadcast {
-                        bare_member: 0,
-                        mtu: mtus.limit(&oifs),
-                    };
-                    broadcasts.set(id, broadcast, 0)?;
+                    broadcasts.set(id, mtus.broadcast(0, &oifs), 0)?;
                     by_list.entry(oifs.clone()).or_insert(id);
                     sets.insert(
                         id,

@@ -1,9 +1,9 @@
 //! Which member of each set goes without the egress program, its bare member (see the
-//! parent module's doc), and the `SET_BROADCAST` element that tells the ingress program.
+//! parent module's doc), and the `SET_BROADCASTS` element that tells the ingress program.
 
 use super::OifSets;
 use crate::dataplane::DataPlaneError;
-use mgm_common::{IfaceConfig, SetBroadcast, IFACE_FLAG_CONFIGURED};
+use mgm_common::{IfaceConfig, IFACE_FLAG_CONFIGURED};
 
 /// The smallest IPv6 multicast scope the ingress program forwards (smaller ones go to the
 /// kernel), so a scope boundary below it drops nothing.
@@ -154,13 +154,10 @@ impl OifSets {
         Ok(())
     }
 
-    /// Writes the `SET_BROADCAST` element of set `id` (in use): bare member `bare` (0: none),
+    /// Writes the `SET_BROADCASTS` element of set `id` (in use): bare member `bare` (0: none),
     /// the smallest MTU of its members.
     pub(super) fn write_broadcast(&mut self, id: u32, bare: u32) -> Result<(), DataPlaneError> {
-        let broadcast = SetBroadcast {
-            bare_member: bare,
-            mtu: self.mtus.limit(self.list(id)),
-        };
+        let broadcast = self.mtus.broadcast(bare, self.list(id));
         Ok(self.broadcasts.set(id, broadcast, 0)?)
     }
 
@@ -199,7 +196,7 @@ impl OifSets {
             .map_or_else(Vec::new, |ids| ids.iter().copied().collect())
     }
 
-    /// Set `id` as written in the kernel: its bare member (`SET_BROADCAST`, 0: none) and the
+    /// Set `id` as written in the kernel: its bare member (`SET_BROADCASTS`, 0: none) and the
     /// members whose devmap entry runs no program, sorted.
     pub fn read_bare(&self, id: u32) -> Result<(u32, Vec<u32>), DataPlaneError> {
         let map = self

@@ -4,7 +4,7 @@
 use super::{OifSets, BARRIER_SLOT};
 use crate::dataplane::{sys, DataPlaneError};
 use aya::maps::{DevMapHash, MapData};
-use mgm_common::{limits, SetBroadcast, SetMembers};
+use mgm_common::{limits, SetMembers};
 
 /// Devmaps created per batch.
 const GROW_BATCH: u32 = 64;
@@ -92,11 +92,8 @@ impl OifSets {
     /// program.
     pub(super) fn fill(&mut self, id: u32, oifs: &[u32], bare: u32) -> Result<(), DataPlaneError> {
         // No entry uses the set yet: the order of the writes does not matter.
-        let broadcast = SetBroadcast {
-            bare_member: bare,
-            mtu: self.mtus.limit(oifs),
-        };
-        self.broadcasts.set(id, broadcast, 0)?;
+        self.broadcasts
+            .set(id, self.mtus.broadcast(bare, oifs), 0)?;
         let egress = &self.egress;
         let map = self
             .devmaps
