@@ -71,7 +71,7 @@ pub fn prepare_copy(
     copy: &XdpMeta,
 ) -> bool {
     let reason = match admit(iface, copy) {
-        Ok(iface) if set_source_mac(ctx.data(), ctx.data_end(), &iface.mac) => {
+        Ok(iface) if set_source_mac(ctx.data(), ctx.data_end(), iface) => {
             // Copies sent are derived from the entry's packets (see `OifCounters`): nothing to
             // count per copy here.
             count(stat::EGRESS_TX);
@@ -155,7 +155,7 @@ pub fn prepare_broadcast(ctx: &XdpContext, set: u32, ingress: u32, copy: &XdpMet
         Some(iface) if iface.flags & IFACE_FLAG_CONFIGURED != 0 => iface,
         _ => return Some(stat::BARE_MEMBER_REFUSED),
     };
-    if refusal(iface, copy).is_some() || !set_source_mac(ctx.data(), ctx.data_end(), &iface.mac) {
+    if refusal(iface, copy).is_some() || !set_source_mac(ctx.data(), ctx.data_end(), iface) {
         return Some(stat::BARE_MEMBER_REFUSED);
     }
     // As the egress program counts the copies it lets out.
