@@ -36,7 +36,7 @@ use mgm_common::{
 };
 
 use crate::{
-    maps::{count, IFACES, OIF_STATS, SET_BROADCAST},
+    maps::{count, IFACES, OIF_STATS, SET_BROADCASTS},
     packet::{ptr_at, set_source_mac, Ipv4Hdr, Ipv6Hdr, ETH_HDR_LEN, ETH_P_IPV6, IPV6_HDR_LEN},
     probe,
 };
@@ -71,7 +71,7 @@ pub fn prepare_copy(
     copy: &XdpMeta,
 ) -> bool {
     let reason = match admit(iface, copy) {
-        Ok(iface) if set_source_mac(ctx.data(), ctx.data_end(), &iface.mac) => {
+        Ok(iface) if set_source_mac(ctx.data(), ctx.data_end(), iface) => {
             // Copies sent are derived from the entry's packets (see `OifCounters`): nothing to
             // count per copy here.
             count(stat::EGRESS_TX);
@@ -135,16 +135,16 @@ fn refusal(iface: &IfaceConfig, copy: &XdpMeta) -> Option<u32> {
 /// Prepares the frame `copy` describes, about to be broadcast to outgoing set `set` from
 /// interface `ingress`: `None` if it may be broadcast, the counter of the reason if it must go
 /// to the TC program instead, frame unchanged. It may not if it is longer than the smallest
-/// MTU of the set's members (`SetBroadcast::mtu`: the kernel would skip those members,
-/// uncounted), nor if the set's bare member (its devmap entry runs no egress program) would
+/// MTU of the members it reaches (`SetBroadcast::over_mtu`: the kernel would skip those
+/// members, uncounted), nor if the set's bare member (its devmap entry runs no egress program) would
 /// not let it out (rules changed since userspace chose it). Otherwise that member's MAC is
 /// written as the source, which every copy starts from (the other members' programs rewrite
 /// theirs); nothing is done for no bare member or one that is the ingress interface, which
 /// the broadcast leaves out.
 #[inline(always)]
 pub fn prepare_broadcast(ctx: &XdpContext, set: u32, ingress: u32, copy: &XdpMeta) -> Option<u32> {
-    let broadcast = SET_BROADCAST.get(set)?;
-    if copy.len > broadcast.mtu {
+    let broadcast = SET_BROADCASTS.get(set)?;
+    if broadcast.over_mtu(copy.len, ingress) {
         return Some(stat::BROADCAST_OVER_MTU);
     }
     let bare = broadcast.bare_member;
@@ -155,7 +155,7 @@ pub fn prepare_broadcast(ctx: &XdpContext, set: u32, ingress: u32, copy: &XdpMet
         Some(iface) if iface.flags & IFACE_FLAG_CONFIGURED != 0 => iface,
         _ => return Some(stat::BARE_MEMBER_REFUSED),
     };
-    if refusal(iface, copy).is_some() || !set_source_mac(ctx.data(), ctx.data_end(), &iface.mac) {
+    if refusal(iface, copy).is_some() || !set_source_mac(ctx.data(), ctx.data_end(), iface) {
         return Some(stat::BARE_MEMBER_REFUSED);
     }
     // As the egress program counts the copies it lets out.

@@ -95,7 +95,7 @@ pub static SET_MEMBERS: HashMap<
 /// starts from that frame; the other members' programs rewrite theirs). A plain array, so
 /// that the lookup is inlined.
 #[btf_map]
-pub static SET_BROADCAST: Array<SetBroadcast, { limits::OIF_SETS as usize }> = Array::new();
+pub static SET_BROADCASTS: Array<SetBroadcast, { limits::OIF_SETS as usize }> = Array::new();
 
 /// Creation alerts and wrong-interface reports to userspace.
 #[btf_map]

@@ -7,7 +7,7 @@
 //! whole frame's length is asked only then and where bytes past the packet matter.
 use aya_ebpf::{helpers::bpf_xdp_get_buff_len, programs::XdpContext};
 use core::mem::size_of;
-use mgm_common::{stat, Sg6Key};
+use mgm_common::{stat, IfaceConfig, Sg6Key};
 
 use crate::maps::count;
 
@@ -241,20 +241,27 @@ pub fn ipv4_checksum_ok(
     sum == 0xffff
 }
 
-/// Writes `mac` as the source address of the frame `[start, end)`; false if the frame is too
-/// short. Two native stores: a copy of the six bytes as an array would be a call to a bytewise
-/// `memmove` subprogram. The verifier allows packet accesses at any address on the
-/// architectures with cheap unaligned access (x86-64, arm64), as it does for the header fields.
+/// Writes the MAC address of `iface` as the source address of the frame `[start, end)`; false
+/// if the frame is too short. Two native loads and two native stores: a copy of the six bytes
+/// as an array would be a call to a bytewise `memmove` subprogram, and reading the array
+/// (alignment 1) six byte loads, shifts and ors. The verifier allows packet accesses at any
+/// address on the architectures with cheap unaligned access (x86-64, arm64), as it does for
+/// the header fields.
 #[inline(always)]
-pub fn set_source_mac(start: usize, end: usize, mac: &[u8; 6]) -> bool {
+pub fn set_source_mac(start: usize, end: usize, iface: &IfaceConfig) -> bool {
+    // The MAC starts the 4-byte aligned `IfaceConfig`: its first four bytes are a `u32`, the
+    // last two a `u16`.
+    const _: () = assert!(
+        core::mem::offset_of!(IfaceConfig, mac) == 0 && core::mem::align_of::<IfaceConfig>() >= 4
+    );
     let Some(source) = ptr_at::<[u8; 6]>(start, end, 6) else {
         return false;
     };
-    let [a, b, c, d, e, f] = *mac;
-    // SAFETY: in bounds (checked by ptr_at).
+    let mac = iface as *const IfaceConfig;
+    // SAFETY: in bounds (checked by ptr_at); `mac` is aligned for both loads (above).
     unsafe {
-        *(source as *mut u32) = u32::from_ne_bytes([a, b, c, d]);
-        *(source as *mut u16).add(2) = u16::from_ne_bytes([e, f]);
+        *(source as *mut u32) = *(mac as *const u32);
+        *(source as *mut u16).add(2) = *(mac as *const u16).add(2);
     }
     true
 }

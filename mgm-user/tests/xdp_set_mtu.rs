@@ -3,7 +3,8 @@
 //! MTU a frame exceeds, so a packet longer than the smallest MTU of a set's members goes to
 //! the TC program instead, which counts each member's MTU drop and sends the others their copy.
 //! BPF_PROG_TEST_RUN of the ingress program, then real packets through veths in a lab, and
-//! the pins of the map the limit joined (`SET_BARE_MEMBER`, now `SET_BROADCAST`) on upgrade.
+//! the pins of the maps the limit joined (`SET_BARE_MEMBER`, then `SET_BROADCAST`, now
+//! `SET_BROADCASTS`) on upgrade.
 mod xdp_common;
 
 use mgm_common::{JumboMeta, JUMBO_MARKER};
@@ -70,6 +71,44 @@ fn a_packet_over_a_members_mtu_is_not_broadcast_and_the_limit_follows_the_member
         .expect("change");
     assert_eq!(fx.run(&frame_of(1350)).0, XDP_REDIRECT);
     assert_eq!(fx.stats()["broadcast_over_mtu"], 2);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn the_interface_a_packet_came_in_on_does_not_limit_its_broadcast() {
+    let mut fx = xdp_common::Fixture::with_oifs(3);
+    let oifs = fx.oifs.clone();
+    let mtu = |fx: &mut xdp_common::Fixture, at: usize, mtu: u32| {
+        let settings = IfaceSettings {
+            mac: mac_of(at),
+            mtu,
+            ..IfaceSettings::default()
+        };
+        fx.backend
+            .configure_interface(oifs[at], settings)
+            .expect("configure");
+    };
+    mtu(&mut fx, 1, 1300);
+    // The entry comes in on the member with the smallest MTU, which its broadcast leaves out:
+    // the others take 1350 bytes.
+    fx.backend
+        .install_mfe(xdp_common::sg(), oifs[1], &oifs)
+        .expect("install");
+    assert_eq!(fx.run_on(&frame_of(1350), oifs[1]).0, XDP_REDIRECT);
+    assert_eq!(fx.stats()["broadcast_over_mtu"], 0);
+    // Another member as small: it limits the broadcast.
+    mtu(&mut fx, 2, 1300);
+    assert_eq!(fx.run_on(&frame_of(1350), oifs[1]).0, XDP_PASS);
+    mtu(&mut fx, 2, 1400);
+    assert_eq!(fx.run_on(&frame_of(1350), oifs[1]).0, XDP_REDIRECT);
+    assert_eq!(fx.run_on(&frame_of(1450), oifs[1]).0, XDP_PASS);
+    assert_eq!(fx.stats()["broadcast_over_mtu"], 2);
+    // Coming in elsewhere, the small member is reached: limited by it.
+    fx.backend
+        .install_mfe(xdp_common::sg(), LO, &oifs)
+        .expect("change");
+    assert_eq!(fx.run(&frame_of(1350)).0, XDP_PASS);
+    assert_eq!(fx.stats()["broadcast_over_mtu"], 3);
 }
 
 /// Sends datagrams `seqs` of `len` bytes of IPv4 packet each (their sequence number first).
@@ -151,18 +190,24 @@ fn copies_over_a_members_link_mtu_are_counted_as_its_mtu_drops_and_the_others_ge
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn pins_of_the_earlier_bare_member_map_are_replaced_not_misread() {
-    // The map an earlier version pinned: the bare member alone, 4-byte values.
+    // The maps earlier versions pinned: the bare member alone (4-byte values), then with the
+    // smallest MTU (8 bytes).
     let pins = xdp_common::PinDir::new();
     std::fs::create_dir_all(&pins.0).expect("pin directory");
     let old: aya::maps::Array<aya::maps::MapData, u32> =
         aya::maps::Array::create(mgm_common::limits::OIF_SETS, 0).expect("map");
     old.pin(pins.0.join("SET_BARE_MEMBER")).expect("pin");
+    let older: aya::maps::Array<aya::maps::MapData, u64> =
+        aya::maps::Array::create(mgm_common::limits::OIF_SETS, 0).expect("map");
+    older.pin(pins.0.join("SET_BROADCAST")).expect("pin");
     let plane = DataPlane::load_pinned(&pins.0).expect("loads over the earlier pins");
-    assert!(
-        !pins.0.join("SET_BARE_MEMBER").exists(),
-        "the earlier pin is removed"
-    );
-    let info = aya::maps::MapInfo::from_pin(pins.0.join("SET_BROADCAST")).expect("new pin");
+    for earlier in ["SET_BARE_MEMBER", "SET_BROADCAST"] {
+        assert!(
+            !pins.0.join(earlier).exists(),
+            "the pin of {earlier} is removed"
+        );
+    }
+    let info = aya::maps::MapInfo::from_pin(pins.0.join("SET_BROADCASTS")).expect("new pin");
     assert_eq!(
         info.value_size() as usize,
         size_of::<mgm_common::SetBroadcast>()

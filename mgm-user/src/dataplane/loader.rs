@@ -65,12 +65,13 @@ pub mod map_name {
     /// The interfaces of each outgoing set, for the TC program replicating jumbo frames.
     pub const SET_MEMBERS: &str = "SET_MEMBERS";
     /// What the broadcast of each outgoing set needs: its bare member (its devmap entry runs
-    /// no egress program) and the smallest MTU of its members.
-    pub const SET_BROADCAST: &str = "SET_BROADCAST";
+    /// no egress program) and the smallest MTU of its members (with and without the member
+    /// that alone has it).
+    pub const SET_BROADCASTS: &str = "SET_BROADCASTS";
     /// Maps an earlier version pinned that this one replaced (under another name, so that
     /// their pins are never misread): their pins are removed on load. A program of that
     /// version still attached holds its map until it is replaced.
-    pub const REPLACED: [&str; 1] = ["SET_BARE_MEMBER"];
+    pub const REPLACED: [&str; 2] = ["SET_BARE_MEMBER", "SET_BROADCAST"];
     /// Interface → itself with the egress program, for entries' single copies to interfaces
     /// whose copies carry it.
     pub const OIF_DIRECT: &str = "OIF_DIRECT";
@@ -99,7 +100,7 @@ pub mod map_name {
         PUNTED,
         PUNTS_HANDLED,
         SET_MEMBERS,
-        SET_BROADCAST,
+        SET_BROADCASTS,
         OIF_DIRECT,
     ];
 }

@@ -8,7 +8,7 @@
 //! | `MFES6` | hash, not preallocated | `Sg6Key` → `MfeValue` (IPv6 entries, `XdpBackend::install_mfe6` and the other `*6` methods) |
 //! | `OIF_SETS` | array of maps | set id → DEVMAP_HASH (ifindex → ifindex + egress program, none for the set's bare member) |
 //! | `SET_MEMBERS` | hash | set id → `SetMembers` (for the TC program replicating jumbo frames) |
-//! | `SET_BROADCAST` | array | set id → `SetBroadcast { bare_member, mtu }`: the ifindex whose devmap entry runs no program (0: none) and the smallest MTU of the members (longer packets go to the TC program) |
+//! | `SET_BROADCASTS` | array | set id → `SetBroadcast { bare_member, mtu, mtu_member, mtu_without_member }`: the ifindex whose devmap entry runs no program (0: none) and the smallest MTU of the members (longer packets go to the TC program) |
 //! | `OIF_DIRECT` | DEVMAP_HASH | ifindex → ifindex + egress program, for the interfaces whose copies carry it (`IFACE_FLAG_EGRESS_PROGRAM`): entries' single copies to them go through here |
 //! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` (slots shared by both families) |
 //! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` (base at join, drops; copies sent are derived) |

@@ -65,7 +65,7 @@ impl XdpBackend {
             _ => return Err(DataPlaneError::Missing("OIF_SETS array of maps")),
         };
         let members = plane.take_map(map_name::SET_MEMBERS)?.try_into()?;
-        let broadcasts = plane.take_map(map_name::SET_BROADCAST)?.try_into()?;
+        let broadcasts = plane.take_map(map_name::SET_BROADCASTS)?.try_into()?;
         let ifaces = match plane.take_map(map_name::IFACES)? {
             aya::maps::Map::Array(data) => data,
             _ => return Err(DataPlaneError::Missing("IFACES array")),

@@ -1,0 +1,389 @@
+//! BPF_PROG_TEST_RUN tests of the real XDP programs loaded in the kernel (root): every verdict
+//! other than a hit (misses and their reports, wrong interfaces, expired TTLs, malformed and
+//! foreign frames), and the maps' layout check. The hit path is in `xdp_prog.rs`.
+mod xdp_common;
+
+use aya::{programs::ProgramError, sys::SyscallError};
+use mgm_common::SgKey;
+use mgm_user::dataplane::{DataPlane, DataPlaneReport, ForwardingBackend};
+use std::net::Ipv4Addr;
+use xdp_common::*;
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn miss_is_reported_counted_and_passed_without_punt_socket() {
+    let mut fx = fixture();
+    let frame = Frame::default().bytes();
+    let (verdict, out) = fx.run(&frame);
+    assert_eq!(verdict, XDP_PASS);
+    assert_eq!(out, frame, "a miss is not modified");
+    let stats = fx.stats();
+    assert_eq!(stats["miss"], 1);
+    assert_eq!(stats["miss_passed"], 1);
+    assert_eq!(stats["report_miss"], 1);
+    let reports = fx.drain_reports();
+    assert_eq!(reports.len(), 1);
+    match &reports[0] {
+        DataPlaneReport::Miss {
+            sg: got,
+            ifindex,
+            header,
+        } => {
+            assert_eq!(*got, sg());
+            assert_eq!(*ifindex, LO);
+            assert_eq!(header[..], frame[14..14 + header.len()]);
+            assert!(header.len() >= 20);
+        }
+        other => panic!("unexpected report {other:?}"),
+    }
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn reports_carry_the_packet_from_its_ip_header_up_to_60_bytes() {
+    let mut fx = fixture();
+    // The longest IPv4 header (40 bytes of options) and a payload: exactly the header.
+    let options = [vec![0x94, 0x04, 0, 0], vec![1; 36]].concat();
+    let long = Frame {
+        options,
+        payload: 100,
+        ..Frame::default()
+    }
+    .bytes();
+    // A short packet (46 bytes from its IP header on): all of it. Another (S,G): the first
+    // was just reported, so its misses raise no other alert for a while.
+    let short = Frame {
+        group: Ipv4Addr::new(239, 1, 2, 4),
+        ..Frame::default()
+    }
+    .bytes();
+    for (frame, expected) in [(&long, 60), (&short, short.len() - 14)] {
+        fx.run(frame);
+        let reports = fx.drain_reports();
+        let Some(DataPlaneReport::Miss { header, .. }) = reports.first() else {
+            panic!("no miss report: {reports:?}");
+        };
+        assert_eq!(header[..], frame[14..14 + expected]);
+    }
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn miss_reports_are_rate_limited_per_cpu() {
+    let mut fx = fixture();
+    // One report per 100 s after a burst of 3: first packets of 10 (S,G)s raise 3 per CPU.
+    fx.backend.set_report_limit(1, 3).expect("limit");
+    fx.backend.set_report_limit(0, 3).expect("unlimited");
+    fx.backend.set_report_limit(1, 3).expect("limit");
+    for n in 0..10 {
+        let frame = Frame {
+            group: Ipv4Addr::new(239, 1, 3, n),
+            ..Frame::default()
+        }
+        .bytes();
+        assert_eq!(fx.run(&frame).0, XDP_PASS);
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["miss"], 10);
+    // test runs may land on either CPU: at most a burst per CPU is raised.
+    let raised = stats["report_miss"];
+    assert!((3..=6).contains(&raised), "raised {raised}");
+    assert_eq!(stats["report_rate_limited"], 10 - raised);
+    assert_eq!(fx.drain_reports().len() as u64, raised);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn wrong_interface_is_counted_reported_and_dropped() {
+    let mut fx = fixture();
+    fx.backend
+        .install_mfe(sg(), LO + 7, &fx.oifs)
+        .expect("install");
+    let (verdict, _) = fx.run(&Frame::default().bytes());
+    assert_eq!(verdict, XDP_DROP);
+    assert_eq!(fx.stats()["wrong_if"], 1);
+    let stats = fx.backend.mfe_stats(sg()).expect("entry");
+    assert_eq!((stats.wrong_if, stats.packets), (1, 0));
+    let reports = fx.drain_reports();
+    assert!(
+        matches!(
+            reports.as_slice(),
+            [DataPlaneReport::WrongIf { ifindex: LO, .. }]
+        ),
+        "{reports:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn ttl_one_and_zero_are_dropped_and_counted() {
+    let mut fx = forwarding_fixture();
+    for ttl in [0u8, 1] {
+        let (verdict, _) = fx.run(
+            &Frame {
+                ttl,
+                ..Frame::default()
+            }
+            .bytes(),
+        );
+        assert_eq!(verdict, XDP_DROP, "ttl {ttl}");
+    }
+    assert_eq!(fx.stats()["ttl_expired"], 2);
+    assert_eq!(fx.backend.mfe_stats(sg()).expect("entry").ttl_expired, 2);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn negative_entry_drops() {
+    let mut fx = fixture();
+    fx.backend
+        .install_mfe(sg(), LO, &[])
+        .expect("install negative");
+    assert_eq!(fx.run(&Frame::default().bytes()).0, XDP_DROP);
+    assert_eq!(fx.stats()["negative"], 1);
+    assert!(
+        fx.drain_reports().is_empty(),
+        "no creation alert for a negative entry"
+    );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn ip_options_and_fragments_are_forwarded() {
+    let mut fx = forwarding_fixture();
+    // Router alert (4 bytes), then 36 bytes of NOPs: the longest header, 60 bytes.
+    for options in [
+        vec![0x94, 0x04, 0, 0],
+        [vec![0x94, 0x04, 0, 0], vec![1; 36]].concat(),
+    ] {
+        let frame = Frame {
+            options: options.clone(),
+            ..Frame::default()
+        };
+        let out = fx.forward(&frame.bytes());
+        let header = &out[14..14 + 20 + options.len()];
+        assert_eq!(checksum(header), 0);
+        assert_eq!(header[8], 63);
+    }
+    for frag_off in [0x2000u16, 0x0010, 0x2010] {
+        let (verdict, _) = fx.run(
+            &Frame {
+                frag_off,
+                ..Frame::default()
+            }
+            .bytes(),
+        );
+        assert_eq!(verdict, XDP_REDIRECT, "fragment {frag_off:#x}");
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["ip_options"], 2);
+    assert_eq!(stats["fragment"], 3);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn vlan_tag_is_parsed_and_removed_from_the_copies() {
+    let mut fx = forwarding_fixture();
+    let frame = Frame {
+        vlan: true,
+        ..Frame::default()
+    };
+    let bytes = frame.bytes();
+    let out = fx.forward(&bytes);
+    assert_eq!(out.len(), bytes.len() - 4, "tag removed");
+    assert_eq!(out[..6], bytes[..6], "destination kept");
+    assert_eq!(out[6..12], mac_of(0), "the router's source MAC");
+    assert_eq!(out[12..14], [0x08, 0x00]);
+    assert_eq!(out[14 + 8], 63);
+    assert_eq!(checksum(&out[14..34]), 0);
+    assert_eq!(fx.stats()["vlan"], 1);
+    // A tagged miss is passed unmodified.
+    let other = Frame {
+        vlan: true,
+        group: Ipv4Addr::new(239, 9, 9, 9),
+        ..Frame::default()
+    };
+    let (verdict, out) = fx.run(&other.bytes());
+    assert_eq!((verdict, out), (XDP_PASS, other.bytes()));
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn truncated_frames_are_dropped_at_every_length() {
+    let mut fx = forwarding_fixture();
+    for vlan in [false, true] {
+        for options in [Vec::new(), vec![1u8; 8]] {
+            let frame = Frame {
+                vlan,
+                options: options.clone(),
+                ..Frame::default()
+            };
+            let bytes = frame.bytes();
+            let full_header = frame.l3_offset() + 20 + options.len();
+            // The kernel refuses test frames shorter than an Ethernet header.
+            for len in 14..=full_header {
+                let (verdict, _) = fx.run(&bytes[..len]);
+                assert_eq!(
+                    verdict,
+                    XDP_DROP,
+                    "vlan {vlan} options {} length {len}",
+                    options.len()
+                );
+            }
+        }
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["forwarded"], 0);
+    assert!(stats["malformed_eth"] + stats["malformed_ipv4"] > 0);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn frames_shorter_than_an_ethernet_header_are_refused_by_the_kernel() {
+    let mut fx = fixture();
+    let bytes = Frame::default().bytes();
+    let program = fx.plane.ingress_program().expect("program");
+    // The program's first bounds check assumes a whole Ethernet header: the kernel refuses
+    // shorter test frames (and never hands such a frame to XDP) before the program runs.
+    for len in 0..14 {
+        let ctx = xdp_md(0, len as u32, LO);
+        match test_run(program, &bytes[..len], &ctx, 1) {
+            Err(ProgramError::SyscallError(SyscallError { io_error, .. })) => {
+                assert_eq!(io_error.raw_os_error(), Some(libc::EINVAL), "length {len}")
+            }
+            Err(other) => panic!("length {len}: unexpected error {other}"),
+            Ok(run) => panic!("length {len}: the kernel ran the program ({})", run.verdict),
+        }
+    }
+    assert_eq!(fx.stats()["malformed_eth"], 0, "the program never ran");
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn malformed_ipv4_is_dropped() {
+    let mut fx = forwarding_fixture();
+    let good = Frame::default().bytes();
+    let mut cases = Vec::new();
+    let mut bad_version = good.clone();
+    bad_version[14] = 0x65;
+    cases.push(("version", bad_version));
+    let mut short_ihl = good.clone();
+    short_ihl[14] = 0x44;
+    cases.push(("ihl 4", short_ihl));
+    let mut long_total = good.clone();
+    long_total[16..18].copy_from_slice(&200u16.to_be_bytes());
+    cases.push(("total length beyond frame", long_total));
+    let mut short_total = good.clone();
+    short_total[16..18].copy_from_slice(&10u16.to_be_bytes());
+    cases.push(("total length below header", short_total));
+    let mut bad_sum = good.clone();
+    bad_sum[24] ^= 0xff;
+    cases.push(("checksum", bad_sum));
+    for (what, frame) in cases {
+        assert_eq!(fx.run(&frame).0, XDP_DROP, "{what}");
+    }
+    let stats = fx.stats();
+    assert_eq!(stats["malformed_ipv4"], 4);
+    assert_eq!(stats["bad_checksum"], 1);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn non_ipv4_unicast_link_local_and_igmp_are_passed() {
+    let mut fx = fixture();
+    let mut arp = Frame::default().bytes();
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    let unicast = Frame {
+        group: Ipv4Addr::new(10, 0, 0, 254),
+        ..Frame::default()
+    }
+    .bytes();
+    let link_local = Frame {
+        group: Ipv4Addr::new(224, 0, 0, 5),
+        ..Frame::default()
+    }
+    .bytes();
+    let igmp = Frame {
+        group: Ipv4Addr::new(239, 1, 2, 3),
+        protocol: 2,
+        ..Frame::default()
+    }
+    .bytes();
+    // Installed entries never capture IGMP or link-local traffic.
+    fx.backend
+        .install_mfe(
+            SgKey::new(SOURCE, Ipv4Addr::new(224, 0, 0, 5)),
+            LO,
+            &fx.oifs[..1],
+        )
+        .expect("install link-local");
+    fx.backend
+        .install_mfe(sg(), LO, &fx.oifs[..1])
+        .expect("install");
+    for (what, frame) in [
+        ("arp", &arp),
+        ("unicast", &unicast),
+        ("link-local", &link_local),
+        ("igmp", &igmp),
+    ] {
+        let (verdict, out) = fx.run(frame);
+        assert_eq!(verdict, XDP_PASS, "{what}");
+        assert_eq!(&out, frame, "{what} unmodified");
+    }
+    let stats = fx.stats();
+    assert_eq!(
+        stats["not_ipv4"], 1,
+        "IPv6 has its own path (tests/xdp_prog6.rs)"
+    );
+    assert_eq!(stats["not_multicast"], 1);
+    assert_eq!(stats["link_local"], 1);
+    assert_eq!(stats["igmp"], 1);
+    assert_eq!(stats["forwarded"], 0);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn async_reader_yields_reports() {
+    let fx = fixture();
+    let Fixture {
+        mut plane, reports, ..
+    } = fx;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let frame = Frame::default().bytes();
+    let ctx = xdp_md(0, frame.len() as u32, LO);
+    let program = plane.ingress_program().expect("program");
+    let report = runtime.block_on(async {
+        let mut reader = reports.into_async().expect("async reader");
+        assert_eq!(
+            test_run(program, &frame, &ctx, 1).expect("run").verdict,
+            XDP_PASS
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(5), reader.next())
+            .await
+            .expect("a report within 5 s")
+            .expect("report")
+    });
+    assert!(matches!(report, DataPlaneReport::Miss { sg: got, .. } if got == sg()));
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn pinned_maps_of_another_layout_are_refused() {
+    let dir = std::path::PathBuf::from(format!("/sys/fs/bpf/mgm-layout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("pin directory");
+    let stale: aya::maps::HashMap<aya::maps::MapData, u32, u32> =
+        aya::maps::HashMap::create(16, 0).expect("map");
+    stale.pin(dir.join("MFES")).expect("pin");
+    let result = DataPlane::load_pinned(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    match result {
+        Err(mgm_user::dataplane::DataPlaneError::Invalid(message)) => {
+            assert!(message.contains("MFES"), "{message}")
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("a stale pinned MFES was reused"),
+    }
+}
