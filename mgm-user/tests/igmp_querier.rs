@@ -1,6 +1,6 @@
 //! Root lab test of mgmd beside another IGMP querier on its link: an IGMPv2 router with a
 //! lower address (igmpproxy, an IGMPv2-only router) queries; mgmd (igmp_version 3) stops
-//! querying, says in `show igmp` who the querier is, logs one warning that the link runs an
+//! querying, says in `show igmp` (by interface name) who the querier is, logs one warning that the link runs an
 //! older version than its own (RFC 3376 §7.3.1), and takes the role back once the other's
 //! queries stop (logged at level info, which the tests' mgmd does not write).
 mod support;
@@ -52,6 +52,9 @@ fn an_older_querier_with_a_lower_address_is_followed_and_logged() -> Result<()> 
     let mgmd = Mgmd::start_logged(Lab::star(1)?, &support::interfaces(&[("rcv1", TIMERS)]))?;
     let host = Lab::address_of(Host::Receiver(1));
     assert!(querier(&mgmd)?.is_self, "mgmd starts as querier");
+    // The operator's table names the interface, not only its ifindex.
+    let shown = mgmd.mgmctl_ok(&["show", "igmp"])?;
+    assert!(shown.starts_with("rcv1 (ifindex "), "show igmp:\n{shown}");
 
     v2_query(&mgmd)?;
     let yielded = support::wait_for("mgmd yields", Duration::from_secs(10), || {

@@ -320,6 +320,7 @@ impl RouterIface for Iface {
             .snapshot(self.subnet.addr, self.config.version, now);
         IfaceSnapshot {
             ifindex: self.ifindex,
+            name: None,
             address: self.subnet.addr,
             prefix_len: self.subnet.prefix_len,
             config: self.config.clone(),

@@ -23,6 +23,9 @@ pub struct Snapshot {
 pub struct IfaceSnapshot {
     /// Interface index.
     pub ifindex: u32,
+    /// The interface's name, as the daemon knows it (the core knows ifindexes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// This router's address on the interface.
     pub address: Ipv4Addr,
     /// Prefix length of the interface's subnet.
@@ -137,9 +140,20 @@ pub(crate) fn write_counts<R: fmt::Debug>(
     writeln!(f, "  {label}: {}", counts.join(", "))
 }
 
+/// An interface as the tables name it: its name and ifindex, or its ifindex alone.
+pub(crate) fn interface(ifindex: u32, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{name} (ifindex {ifindex})"),
+        None => format!("ifindex {ifindex}"),
+    }
+}
+
 pub(crate) fn write_unknown(f: &mut fmt::Formatter<'_>, unknown_interface: u64) -> fmt::Result {
     if unknown_interface > 0 {
-        writeln!(f, "dropped on unknown interfaces: {unknown_interface}")?;
+        writeln!(
+            f,
+            "dropped, received on interfaces it does not run on: {unknown_interface}"
+        )?;
     }
     Ok(())
 }
@@ -151,8 +165,8 @@ impl fmt::Display for Snapshot {
             let q = &i.querier;
             writeln!(
                 f,
-                "ifindex {} {}/{} {:?}: querier {}{} {:?} (other-querier {}, next query {})",
-                i.ifindex,
+                "{} {}/{} {:?}: querier {}{} {:?} (other-querier {}, next query {})",
+                interface(i.ifindex, i.name.as_deref()),
                 i.address,
                 i.prefix_len,
                 i.config.version,

@@ -355,6 +355,7 @@ impl RouterIface for Iface {
         let igmp_version = self.version().as_igmp();
         IfaceSnapshot {
             ifindex: self.ifindex,
+            name: None,
             address: self.addr,
             config: self.config.clone(),
             querier,

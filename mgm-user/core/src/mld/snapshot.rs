@@ -2,7 +2,9 @@
 //! the milliseconds left at the snapshot's `now`; `null` is a stopped timer.
 use super::config::{IfaceConfig, Version};
 use super::counters::Counters;
-use crate::igmp::snapshot::{secs, write_counts, write_sources, write_state, write_unknown};
+use crate::igmp::snapshot::{
+    interface, secs, write_counts, write_sources, write_state, write_unknown,
+};
 use crate::igmp::{self, FilterMode, SourceSnapshot};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -22,6 +24,9 @@ pub struct Snapshot {
 pub struct IfaceSnapshot {
     /// Interface index.
     pub ifindex: u32,
+    /// The interface's name, as the daemon knows it (the core knows ifindexes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// This router's link-local address on the interface.
     pub address: Ipv6Addr,
     /// Configuration in force.
@@ -81,8 +86,8 @@ impl fmt::Display for Snapshot {
             let q = &i.querier;
             writeln!(
                 f,
-                "ifindex {} {} MLD{:?}: querier {}{} {:?} (other-querier {}, v1-querier {}, next query {})",
-                i.ifindex,
+                "{} {} MLD{:?}: querier {}{} {:?} (other-querier {}, v1-querier {}, next query {})",
+                interface(i.ifindex, i.name.as_deref()),
                 i.address,
                 i.config.version,
                 q.address,

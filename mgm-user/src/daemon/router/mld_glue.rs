@@ -126,7 +126,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 
     /// The MLD view of `mgmctl show mld` (the MLD snapshot as JSON).
     pub fn mld_snapshot(&self) -> serde_json::Value {
-        serde_json::to_value(self.v6.mld.snapshot(self.clock)).unwrap_or_default()
+        let mut snapshot = self.v6.mld.snapshot(self.clock);
+        for i in &mut snapshot.interfaces {
+            i.name = Some(self.name_of(i.ifindex));
+        }
+        serde_json::to_value(snapshot).unwrap_or_default()
     }
 }
 

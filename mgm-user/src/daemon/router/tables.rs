@@ -331,7 +331,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 
     /// The IGMP snapshot.
     pub fn igmp_snapshot(&self) -> serde_json::Value {
-        serde_json::to_value(self.igmp.snapshot(self.clock)).unwrap_or_default()
+        let mut snapshot = self.igmp.snapshot(self.clock);
+        for i in &mut snapshot.interfaces {
+            i.name = Some(self.name_of(i.ifindex));
+        }
+        serde_json::to_value(snapshot).unwrap_or_default()
     }
 
     /// Static routes in smcroute words.
