@@ -5,28 +5,23 @@ mod support;
 
 use anyhow::{ensure, Result};
 use api_support::{
-    all_external, ifid, ifindex, refusal, star_g, Protocol, ANY, HOST, IGMP_ID, PROTOCOL_ID, SOURCE,
+    ifid, refusal, star_g, start_all_external, Protocol, ANY, HOST, IGMP_ID, PROTOCOL_ID, SOURCE,
 };
 use mgm_user::{
     api::proto::{ApiAnswer, ApiMasks, Event},
-    lab::{Host, Lab},
+    lab::Host,
     mgm::win32,
 };
 use std::{net::Ipv4Addr, time::Duration};
-use support::{wait_for, Mgmd};
+use support::wait_for;
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 0, 1);
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_protocol_that_disconnects_in_every_state_leaves_nothing_behind() -> Result<()> {
-    let mut mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
+    let (mut mgmd, [up0, rcv1, rcv2]) = start_all_external()?;
     let socket = mgmd.socket();
-    let (up0, rcv1, rcv2) = (
-        ifindex(&mgmd, "up0")?,
-        ifindex(&mgmd, "rcv1")?,
-        ifindex(&mgmd, "rcv2")?,
-    );
     // An interface that will be deleted while owned (mgmd does not manage it).
     let gone = "apigone0";
     let add = [

@@ -7,7 +7,7 @@ mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use api_support::{
-    all_external, ifid, ifindex, mfes, refusal, set_upstream, source_groups, star_g, Protocol, ANY,
+    ifid, mfes, refusal, set_upstream, source_groups, star_g, start_all_external, Protocol, ANY,
     HOST, IGMP_ID, PROTOCOL_ID, SOURCE,
 };
 use mgm_user::{
@@ -16,7 +16,7 @@ use mgm_user::{
         protocol::ProtocolError,
         records::from_hex,
     },
-    lab::{Host, Lab},
+    lab::Host,
     mgm::win32,
 };
 use std::{net::Ipv4Addr, time::Duration};
@@ -40,13 +40,8 @@ fn send_forged(mgmd: &Mgmd, host: Host, source: Ipv4Addr, group: Ipv4Addr) -> Re
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn every_function_and_callback_over_the_socket() -> Result<()> {
-    let mut mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
+    let (mut mgmd, [up0, rcv1, rcv2]) = start_all_external()?;
     let socket = mgmd.socket();
-    let (up0, rcv1, rcv2) = (
-        ifindex(&mgmd, "up0")?,
-        ifindex(&mgmd, "rcv1")?,
-        ifindex(&mgmd, "rcv2")?,
-    );
     let mut p = Protocol::register(&socket, 1, 5000)?;
     // MgmRegisterMProtocol: the same ids twice is 183.
     let again = Protocol::try_register(&socket, 1, 5000)?;

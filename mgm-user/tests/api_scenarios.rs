@@ -8,8 +8,8 @@ mod support;
 
 use anyhow::{bail, ensure, Context as _, Result};
 use api_support::{
-    all_external, enumerations_up_to_the_limit, ifid, ifindex, mfes, refusal, set_upstream,
-    source_groups, star_g, walk_groups, walk_protocol, Protocol, ANY, HOST, IGMP_ID, SOURCE,
+    enumerations_up_to_the_limit, ifid, ifindex, mfes, refusal, set_upstream, source_groups,
+    star_g, start_all_external, walk_groups, walk_protocol, Protocol, ANY, HOST, IGMP_ID, SOURCE,
 };
 use mgm_user::{
     api::{
@@ -128,12 +128,7 @@ fn startup_scenario() -> Result<()> {
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn processing_scenario() -> Result<()> {
-    let mut mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
-    let (up0, rcv1, rcv2) = (
-        ifindex(&mgmd, "up0")?,
-        ifindex(&mgmd, "rcv1")?,
-        ifindex(&mgmd, "rcv2")?,
-    );
+    let (mut mgmd, [up0, rcv1, rcv2]) = start_all_external()?;
     let group = Ipv4Addr::new(239, 6, 1, 1);
     let mut monitor = Monitor::subscribe(&mgmd)?;
     let all = [ifid(up0), ifid(rcv1), ifid(rcv2)];

@@ -10,6 +10,7 @@ use mgm_user::{
         proto::{ApiCallback, ApiFamily, ApiIfId, ApiRecord, ApiSg, Event, MfeRecord, Response},
         protocol::{BufferAnswer, ProtocolClient, ProtocolError, RegisterOptions},
     },
+    lab::Lab,
     mgm::{protocol_id, win32},
 };
 use std::{
@@ -37,6 +38,18 @@ pub const HOST: Ipv4Addr = Ipv4Addr::BROADCAST;
 pub fn all_external() -> String {
     let up0 = format!("{EXTERNAL}\n{NO_IGMP}");
     support::interfaces(&[("up0", &up0), ("rcv1", EXTERNAL), ("rcv2", EXTERNAL)])
+}
+
+/// mgmd on a two-receiver star lab with every interface left to external protocols
+/// ([`all_external`]), and the ifindexes of up0, rcv1 and rcv2.
+pub fn start_all_external() -> Result<(Mgmd, [u32; 3])> {
+    let mgmd = Mgmd::start(Lab::star(2)?, &all_external())?;
+    let indexes = [
+        ifindex(&mgmd, "up0")?,
+        ifindex(&mgmd, "rcv1")?,
+        ifindex(&mgmd, "rcv2")?,
+    ];
+    Ok((mgmd, indexes))
 }
 
 /// The ifindex mgmd shows for interface `name`.
