@@ -432,7 +432,10 @@ impl DataPlane {
 }
 
 /// Refuses pinned maps whose key, value or size differ from this build's (left by a version
-/// with another layout): reusing them would misread every entry.
+/// with another layout): reusing them would misread every entry. Pinned maps whose flags alone
+/// differ (an earlier version preallocated `OIF_STATS`) are adopted as they are, logged: they
+/// hold the same elements, and a clean stop (`on_stop = "detach"`, which removes the pins)
+/// lets the next start create them as this build does.
 fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError> {
     let object = aya_obj::Object::parse(XDP_OBJECT)
         .map_err(|e| DataPlaneError::Invalid(format!("the embedded XDP object: {e}")))?;
@@ -453,6 +456,15 @@ fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError>
                  {expected:?}: remove the pin directory to start afresh",
                 path.display()
             )));
+        }
+        if pinned.map_flags() != wanted.map_flags() {
+            warn!(
+                map = %path.display(),
+                pinned_flags = format_args!("{:#x}", pinned.map_flags()),
+                build_flags = format_args!("{:#x}", wanted.map_flags()),
+                "pinned map created with other flags by an earlier version: adopted as it is \
+                 (a clean stop with on_stop = \"detach\" lets the next start create it anew)"
+            );
         }
     }
     Ok(())
