@@ -53,9 +53,15 @@ pub static MFE_PROBE6: Array<ProbeBucket<Sg6Key>, { limits::PROBE_BUCKETS as usi
 pub static MFE_STATS: PerCpuArray<MfeCounters, { limits::MFES as usize }> = PerCpuArray::new();
 
 /// Per-(entry, outgoing interface) counters; userspace creates each key, egress only updates.
+/// Not preallocated: kernel memory for the keys that exist only (preallocated, its 262 144
+/// elements took 32 B per CPU each and most of the maps' creation time at start).
 #[btf_map]
-pub static OIF_STATS: PerCpuHashMap<OifCounterKey, OifCounters, { limits::OIF_COUNTERS as usize }> =
-    PerCpuHashMap::new();
+pub static OIF_STATS: PerCpuHashMap<
+    OifCounterKey,
+    OifCounters,
+    { limits::OIF_COUNTERS as usize },
+    { BPF_F_NO_PREALLOC as usize },
+> = PerCpuHashMap::new();
 
 /// Per-interface settings, indexed by ifindex: a plain array, so that a copy's lookup is
 /// inlined (no hash). Userspace rewrites an interface's element in place: a packet racing a

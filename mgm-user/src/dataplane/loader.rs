@@ -11,6 +11,7 @@ use aya::{
     },
     Ebpf, EbpfLoader,
 };
+use aya_obj::generated::BPF_F_NO_PREALLOC;
 use mgm_common::stat;
 use std::{
     collections::BTreeMap,
@@ -432,7 +433,11 @@ impl DataPlane {
 }
 
 /// Refuses pinned maps whose key, value or size differ from this build's (left by a version
-/// with another layout): reusing them would misread every entry.
+/// with another layout): reusing them would misread every entry. Pinned maps whose
+/// preallocation alone differs (an earlier version preallocated `OIF_STATS`) are adopted as
+/// they are, logged: they hold the same elements, and a clean stop (`on_stop = "detach"`,
+/// which removes the pins) lets the next start create them as this build does. Other flags are
+/// not compared: the loader adds some of its own at creation (`BPF_F_RDONLY_PROG` to devmaps).
 fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError> {
     let object = aya_obj::Object::parse(XDP_OBJECT)
         .map_err(|e| DataPlaneError::Invalid(format!("the embedded XDP object: {e}")))?;
@@ -453,6 +458,14 @@ fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError>
                  {expected:?}: remove the pin directory to start afresh",
                 path.display()
             )));
+        }
+        if (pinned.map_flags() ^ wanted.map_flags()) & BPF_F_NO_PREALLOC != 0 {
+            warn!(
+                map = %path.display(),
+                preallocated = pinned.map_flags() & BPF_F_NO_PREALLOC == 0,
+                "pinned map preallocated otherwise by an earlier version: adopted as it is \
+                 (a clean stop with on_stop = \"detach\" lets the next start create it anew)"
+            );
         }
     }
     Ok(())

@@ -7,11 +7,11 @@
 //! | `MFES` | hash, not preallocated | `SgKey` → `MfeValue { iif, oif_set, stats_slot, flags, oif }` |
 //! | `MFES6` | hash, not preallocated | `Sg6Key` → `MfeValue` (IPv6 entries, `XdpBackend::install_mfe6` and the other `*6` methods) |
 //! | `OIF_SETS` | array of maps | set id → DEVMAP_HASH (ifindex → ifindex + egress program, none for the set's bare member) |
-//! | `SET_MEMBERS` | hash | set id → `SetMembers` (for the TC program replicating jumbo frames) |
+//! | `SET_MEMBERS` | hash, not preallocated | set id → `SetMembers` (for the TC program replicating jumbo frames) |
 //! | `SET_BROADCASTS` | array | set id → `SetBroadcast { bare_member, mtu, mtu_member, mtu_without_member }`: the ifindex whose devmap entry runs no program (0: none) and the smallest MTU of the members (longer packets go to the TC program) |
 //! | `OIF_DIRECT` | DEVMAP_HASH | ifindex → ifindex + egress program, for the interfaces whose copies carry it (`IFACE_FLAG_EGRESS_PROGRAM`): entries' single copies to them go through here |
 //! | `MFE_STATS` | per-CPU array | stats slot → `MfeCounters` (slots shared by both families) |
-//! | `OIF_STATS` | per-CPU hash | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` (base at join, drops; copies sent are derived) |
+//! | `OIF_STATS` | per-CPU hash, not preallocated | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` (base at join, drops; copies sent are derived) |
 //! | `IFACES` | array (ifindexes below `limits::IFACES`) | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots, IPv6 scope boundary, flags: configured, mirrored, single copies with the egress program) |
 //! | `PUNT_SOCKETS` | XSKMAP | punt slot + receive queue → AF_XDP socket |
 //! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface; both families) |

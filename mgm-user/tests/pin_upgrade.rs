@@ -1,0 +1,139 @@
+//! Root lab tests of the pinned per-(entry, interface) counters (`OIF_STATS`) across versions:
+//! a fresh start creates the map without preallocation, and a start over the pins of an earlier
+//! version, whose `OIF_STATS` was preallocated, adopts that map as it is (logged), counts in it
+//! and stays hitless through a `kill -9` and a new mgmd.
+mod support;
+
+use aya::maps::{MapData, MapInfo, PerCpuHashMap};
+use aya_obj::{
+    generated::{bpf_map_type::BPF_MAP_TYPE_PERCPU_HASH, BPF_F_NO_PREALLOC},
+    maps::{bpf_map_def, LegacyMap, PinningType},
+    EbpfSectionKind,
+};
+use mgm_common::{limits, OifCounterKey, OifCounters};
+use mgm_user::{
+    dataplane::map_name,
+    lab::{Host, Lab},
+};
+use std::{net::Ipv4Addr, os::unix::fs::DirBuilderExt, path::Path};
+use support::{interfaces, pinned_map, signal_pid, wait_exited, Mgmd};
+
+const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 4, 5, 6);
+const PACKETS: u32 = 3000;
+/// What mgmd logs when it adopts a pinned map that an earlier version created otherwise.
+const ADOPTED_AS_IT_IS: &str = "by an earlier version: adopted as it is";
+
+/// A static route from up0 to both receivers, re-derived one second after a restart.
+fn config() -> String {
+    format!(
+        "adopt_window_s = 1\n\n{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\", \"rcv2\"]\n",
+        interfaces(&[("up0", ""), ("rcv1", ""), ("rcv2", "")])
+    )
+}
+
+/// The (entry, interface) counters in the pinned `OIF_STATS` at `path`.
+fn counter_keys(path: &Path) -> anyhow::Result<usize> {
+    let map: PerCpuHashMap<MapData, OifCounterKey, OifCounters> =
+        aya::maps::Map::PerCpuHashMap(MapData::from_pin(path)?).try_into()?;
+    Ok(map.keys().count())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_fresh_start_creates_the_interface_counters_without_preallocation() -> anyhow::Result<()> {
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &config())?;
+    let path = pinned_map(&mgmd.lab, map_name::OIF_STATS)?;
+    let flags = MapInfo::from_pin(&path)?.map_flags();
+    assert_eq!(
+        flags & BPF_F_NO_PREALLOC,
+        BPF_F_NO_PREALLOC,
+        "flags {flags:#x}"
+    );
+    // The elements are created by mgmd as before: one per outgoing interface of the entry.
+    let listeners = [
+        mgmd.listen(Host::Receiver(1), GROUP, 100, 30.0)?,
+        mgmd.listen(Host::Receiver(2), GROUP, 100, 30.0)?,
+    ];
+    mgmd.send_in_background(Host::Source, GROUP, 100, 1)?;
+    for listener in listeners {
+        assert!(listener.finish()?.is_complete(100));
+    }
+    assert_eq!(counter_keys(&path)?, 2);
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn pins_of_a_version_with_preallocated_counters_are_adopted_and_restart_hitless(
+) -> anyhow::Result<()> {
+    let lab = Lab::star(2)?;
+    let path = pinned_map(&lab, map_name::OIF_STATS)?;
+    // The pins an earlier version left: its OIF_STATS, preallocated (no flags), with this
+    // version's key, value and size.
+    let dir = path.parent().expect("the pin directory");
+    std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+    let old = MapData::create(
+        aya_obj::Map::Legacy(LegacyMap {
+            def: bpf_map_def {
+                map_type: BPF_MAP_TYPE_PERCPU_HASH as u32,
+                key_size: size_of::<OifCounterKey>() as u32,
+                value_size: size_of::<OifCounters>() as u32,
+                max_entries: limits::OIF_COUNTERS,
+                map_flags: 0,
+                id: 0,
+                pinning: PinningType::None,
+            },
+            inner_def: None,
+            section_index: 0,
+            section_kind: EbpfSectionKind::Maps,
+            symbol_index: None,
+            data: Vec::new(),
+        }),
+        map_name::OIF_STATS,
+        None,
+    )?;
+    old.pin(&path)?;
+    let old_id = old.info()?.id();
+    drop(old);
+
+    let mut mgmd = Mgmd::start_logged(lab, &config())?;
+    assert_eq!(
+        mgmd.log_lines_with(&[ADOPTED_AS_IT_IS, "/OIF_STATS"])?,
+        1,
+        "the adoption of the preallocated map is logged"
+    );
+    let listeners = [
+        mgmd.listen(Host::Receiver(1), GROUP, PACKETS, 30.0)?,
+        mgmd.listen(Host::Receiver(2), GROUP, PACKETS, 30.0)?,
+    ];
+    mgmd.send_in_background(Host::Source, GROUP, PACKETS, 1)?;
+    // Killed in the middle of the stream, once XDP forwards it.
+    mgmd.wait_for_forwarded(SOURCE, GROUP, 100)?;
+    signal_pid(mgmd.pid(), libc::SIGKILL)?;
+    wait_exited(mgmd.pid())?;
+    mgmd.spawn_daemon()?;
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let received = listener.finish()?;
+        assert!(
+            received.is_complete(PACKETS.into()),
+            "receiver {}: {} of {PACKETS} packets",
+            n + 1,
+            received.seqs.len()
+        );
+    }
+    // Each start logged the preallocated map, and no other: the maps this version pinned
+    // itself (some with flags the loader adds, as a devmap's) are as it creates them.
+    assert_eq!(
+        (
+            mgmd.log_lines(ADOPTED_AS_IT_IS)?,
+            mgmd.log_lines_with(&[ADOPTED_AS_IT_IS, "/OIF_STATS"])?
+        ),
+        (2, 2)
+    );
+    // Both mgmds counted in the old map itself.
+    let pinned = MapInfo::from_pin(&path)?;
+    assert_eq!((pinned.id(), pinned.map_flags()), (old_id, 0));
+    assert_eq!(counter_keys(&path)?, 2);
+    Ok(())
+}
