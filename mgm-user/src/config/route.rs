@@ -119,6 +119,10 @@ impl StaticRoute {
                 };
                 (source, b, to)
             }
+            // A word that is not an address before one that is: a mistyped source.
+            [a, b, ..] if is_net(b) => {
+                return Err(format!("source: {}", parse_net(a).unwrap_err()))
+            }
             [g, to @ ..] => (None, g, to),
             [] => return Err(format!("missing group; {USAGE}")),
         };

@@ -232,6 +232,12 @@ fn smcroute_like_words_parse() {
     // Messages name what was typed: here the group, not the source.
     let e = StaticRoute::parse_words(&words("up0 10.0.0.1 10.1.1.1 rcv1")).unwrap_err();
     assert_eq!(e, "group 10.1.1.1/32 is not inside 224.0.0.0/4");
+    // A bad source before a group is named as the source, not taken for the group.
+    let e = StaticRoute::parse_words(&words("up0 10.0.0.0/33 239.1.1.1 rcv1")).unwrap_err();
+    assert_eq!(
+        e,
+        "source: \"10.0.0.0/33\" is not an IPv4 or IPv6 address or prefix"
+    );
     let r = StaticRoute::parse_words(&words("eth0 2001:db8::1 ff0e::1 eth1")).unwrap();
     assert_eq!(
         (r.source, r.group),
