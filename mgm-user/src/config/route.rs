@@ -155,6 +155,20 @@ pub(super) fn parse_net(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{text:?} is not an IPv4 or IPv6 address or prefix"))
 }
 
+/// What a prefix written with bits set beyond its length (`10.1.0.2/8`) is read as, and why
+/// that is likely not meant; `None` for an address or a prefix written as its network.
+pub(super) fn host_bits_problem(text: &str) -> Option<String> {
+    let net = text.parse::<IpNet>().ok()?;
+    (net != net.trunc()).then(|| {
+        format!(
+            "{text} has bits set beyond its /{} prefix: it is read as {}, not the host {}",
+            net.prefix_len(),
+            net.trunc(),
+            net.addr()
+        )
+    })
+}
+
 /// Parses a route's source: a host or prefix, where the unspecified address (`0.0.0.0`, `::`,
 /// with any length) means any source, as with smcroute and the API's wildcard, not a host that
 /// never sends.

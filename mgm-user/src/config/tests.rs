@@ -308,6 +308,28 @@ fn a_repeated_route_is_accepted_as_one_with_a_warning_naming_both_lines() {
 }
 
 #[test]
+fn a_prefix_with_bits_beyond_its_length_is_read_as_its_network_with_a_warning() {
+    let text = "[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\n\
+                [[route]]\nfrom = \"eth0\"\nsource = \"10.1.0.2/8\"\ngroup = \"239.1.1.1/16\"\n\
+                to = [\"eth1\"]\n\
+                [[route]]\nfrom = \"eth0\"\nsource = \"10.0.0.0/8\"\ngroup = \"239.2.0.0/16\"\n\
+                to = [\"eth1\"]\n";
+    let (c, warnings) = Config::parse_with_warnings(text, "t").expect("accepted");
+    assert_eq!(c.routes[0].source, Some("10.0.0.0/8".parse().unwrap()));
+    assert_eq!(c.routes[0].group, "239.1.0.0/16".parse().unwrap());
+    let lines: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "t:7: route.source: 10.1.0.2/8 has bits set beyond its /8 prefix: it is read as \
+             10.0.0.0/8, not the host 10.1.0.2",
+            "t:8: route.group: 239.1.1.1/16 has bits set beyond its /16 prefix: it is read as \
+             239.1.0.0/16, not the host 239.1.1.1",
+        ]
+    );
+}
+
+#[test]
 fn routes_beyond_the_bound_of_a_family_are_refused_naming_the_first_too_many() {
     let mut text = String::from(
         "[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\n\
