@@ -91,7 +91,7 @@ pub use interface::{InterfaceConfig, Owner, XdpMode};
 pub use join::JoinConfig;
 use locate::{key_at, key_of_path, line_of, syntax_message};
 pub use mirror::{MirrorConfig, DEFAULT_MROUTE_TABLE};
-use route::{parse_net, parse_source};
+use route::{host_bits_problem, parse_net, parse_source};
 pub use route::{RouteProblem, StaticRoute, MAX_STATIC_ROUTES};
 
 /// The smallest `interface.mtu` accepted (but 0, the interface's own): IPv4's minimum (RFC 791).
@@ -389,6 +389,15 @@ impl Config {
                 .flatten();
             let group =
                 parse_net(r.group.get_ref()).map_err(|m| at(r.group.span(), "route.group", m))?;
+            let prefixes = [
+                (r.source.as_ref(), "route.source"),
+                (Some(&r.group), "route.group"),
+            ];
+            for (text, key) in prefixes.into_iter().filter_map(|(t, k)| Some((t?, k))) {
+                if let Some(message) = host_bits_problem(text.get_ref()) {
+                    warnings.push(at(text.span(), key, message));
+                }
+            }
             let route = StaticRoute {
                 from: r.from.get_ref().clone(),
                 source,

@@ -1,5 +1,6 @@
 //! Root lab tests of the MGM API over mgmd's socket: malformed requests get 87 while the
-//! connection stays usable, the Python client speaks the documented protocol, and a missed
+//! connection stays usable, memberships of groups that are not multicast (or of multicast
+//! sources) get 87 and are not held, the Python client speaks the documented protocol, and a missed
 //! answer deadline is counted and its default applies.
 mod api_support;
 mod support;
@@ -8,7 +9,7 @@ use anyhow::{ensure, Context as _, Result};
 use api_support::{all_external, ifid, ifindex, refusal, run_python_protocol, Protocol, SOURCE};
 use mgm_user::{
     api::proto::{ApiAnswer, Event},
-    lab::{Host, Lab},
+    lab::{Host, Lab, Stack},
     mgm::win32,
 };
 use std::{net::Ipv4Addr, time::Duration};
@@ -72,6 +73,49 @@ fn malformed_requests_get_87_and_the_connection_stays_usable() -> Result<()> {
             pair[1]
         );
     }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn memberships_of_groups_that_are_not_multicast_get_87_and_are_not_held() -> Result<()> {
+    let mgmd = Mgmd::start(Lab::star_with(1, Stack::Dual)?, &all_external())?;
+    let rcv1 = ifindex(&mgmd, "rcv1")?;
+    let membership = |source: &str, group: &str| {
+        format!(
+            "{{\"request\":\"add_membership\",\"sg\":{{\"source\":\"{source}\",\
+             \"group\":\"{group}\"}},\"ifid\":{{\"ifindex\":{rcv1}}},\"flags\":3}}"
+        )
+    };
+    let bad = [
+        membership("0.0.0.0", "10.1.1.1"),
+        membership("0.0.0.0", "255.255.255.255"),
+        membership("239.9.9.9", "239.1.1.1"),
+        membership("::", "2001:db8::1"),
+        membership("ff0e::9", "ff0e::1"),
+    ];
+    let mut frames = vec![
+        "{\"request\":\"register\",\"protocol_id\":1,\"component_id\":0,\"callbacks\":[]}"
+            .to_owned(),
+        format!("{{\"request\":\"take_interface\",\"ifid\":{{\"ifindex\":{rcv1}}}}}"),
+    ];
+    frames.extend(bad.iter().cloned());
+    frames.push(membership("10.0.0.1", "239.1.1.1"));
+    let frames: Vec<&str> = frames.iter().map(String::as_str).collect();
+    let replies = raw_exchange(&mgmd, &frames)?;
+    ensure!(replies[1]["response"] == "ok", "take: {}", replies[1]);
+    for (request, reply) in bad.iter().zip(&replies[2..]) {
+        ensure!(
+            reply["response"] == "error"
+                && reply["code"] == 87
+                && reply["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("multicast")),
+            "{request} got {reply}"
+        );
+    }
+    let last = replies.last().context("no reply")?;
+    ensure!(last["response"] == "ok", "a valid membership: {last}");
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The command lines without a running daemon (no root needed): `mgmd --check` refuses a bad
-//! configuration file with its path, line and key and a non-zero exit, passes a good one, and
-//! without a file is bad usage;
+//! configuration file with its path, line and key and a non-zero exit, passes a good one (and
+//! one with a prefix written with host bits, warning of it), and without a file is bad usage;
 //! mgmctl exits 2 on bad usage and 3 when mgmd cannot be reached, and ends quietly when the
 //! reader of its output has gone.
 mod support;
@@ -128,6 +128,26 @@ fn check_names_the_line_and_key_of_a_bad_configuration() -> Result<()> {
     ensure!(
         code == Some(0) && output.contains("configuration OK"),
         "{output}"
+    );
+    Ok(())
+}
+
+#[test]
+fn check_warns_of_a_prefix_with_bits_beyond_its_length_and_passes_it() -> Result<()> {
+    let file = ConfigFile::new(
+        "host-bits",
+        "[[interface]]\nname = \"eth0\"\n\n[[interface]]\nname = \"eth1\"\n\n[[route]]\n\
+         from = \"eth0\"\nsource = \"10.1.0.2/8\"\ngroup = \"239.1.1.1\"\nto = [\"eth1\"]\n",
+    )?;
+    let (code, output) = check(&file)?;
+    let warning = format!(
+        "{}:9: route.source: 10.1.0.2/8 has bits set beyond its /8 prefix: it is read as \
+         10.0.0.0/8, not the host 10.1.0.2",
+        file.0.display()
+    );
+    ensure!(
+        code == Some(0) && output.contains(&warning) && output.contains("configuration OK"),
+        "{code:?}: {output}"
     );
     Ok(())
 }

@@ -128,6 +128,10 @@ fn bounds_hold_are_counted_and_sighup_retunes_the_queries() -> Result<()> {
         Ok((lines.len() >= 2).then_some(lines))
     })?;
     assert_eq!(notices.len(), 2, "{notices:?}");
+    ensure!(
+        notices.iter().all(|l| l.contains("interface=rcv1")),
+        "the notices name the interface: {notices:?}"
+    );
 
     // SIGHUP: a 2 s query interval applies to the running interface; nothing is forgotten.
     let sent = |s: &Snapshot| count(&s.interfaces[0].counters.sent, MessageKind::GeneralQuery);

@@ -78,9 +78,10 @@ enum Command {
         #[arg(required = true, num_args = 3..)]
         words: Vec<String>,
     },
-    /// Make the router itself join a group on an interface (IGMP or MLD reports go out there).
+    /// Make the router itself join a group on an interface (IGMP or MLD reports go out there):
+    /// one of mgmd's configuration file, as a `[[join]]`, that exists now (else exit 1).
     Join {
-        /// Interface.
+        /// Interface: a configured one.
         iface: String,
         /// Group, or SOURCE GROUP for a source-specific join.
         #[arg(num_args = 1..=2)]

@@ -119,6 +119,10 @@ impl StaticRoute {
                 };
                 (source, b, to)
             }
+            // A word that is not an address before one that is: a mistyped source.
+            [a, b, ..] if is_net(b) => {
+                return Err(format!("source: {}", parse_net(a).unwrap_err()))
+            }
             [g, to @ ..] => (None, g, to),
             [] => return Err(format!("missing group; {USAGE}")),
         };
@@ -149,6 +153,20 @@ pub(super) fn parse_net(text: &str) -> Result<IpNet, String> {
     text.parse::<IpAddr>()
         .map(IpNet::from)
         .map_err(|_| format!("{text:?} is not an IPv4 or IPv6 address or prefix"))
+}
+
+/// What a prefix written with bits set beyond its length (`10.1.0.2/8`) is read as, and why
+/// that is likely not meant; `None` for an address or a prefix written as its network.
+pub(super) fn host_bits_problem(text: &str) -> Option<String> {
+    let net = text.parse::<IpNet>().ok()?;
+    (net != net.trunc()).then(|| {
+        format!(
+            "{text} has bits set beyond its /{} prefix: it is read as {}, not the host {}",
+            net.prefix_len(),
+            net.trunc(),
+            net.addr()
+        )
+    })
 }
 
 /// Parses a route's source: a host or prefix, where the unspecified address (`0.0.0.0`, `::`,

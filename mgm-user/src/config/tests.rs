@@ -232,6 +232,12 @@ fn smcroute_like_words_parse() {
     // Messages name what was typed: here the group, not the source.
     let e = StaticRoute::parse_words(&words("up0 10.0.0.1 10.1.1.1 rcv1")).unwrap_err();
     assert_eq!(e, "group 10.1.1.1/32 is not inside 224.0.0.0/4");
+    // A bad source before a group is named as the source, not taken for the group.
+    let e = StaticRoute::parse_words(&words("up0 10.0.0.0/33 239.1.1.1 rcv1")).unwrap_err();
+    assert_eq!(
+        e,
+        "source: \"10.0.0.0/33\" is not an IPv4 or IPv6 address or prefix"
+    );
     let r = StaticRoute::parse_words(&words("eth0 2001:db8::1 ff0e::1 eth1")).unwrap();
     assert_eq!(
         (r.source, r.group),
@@ -299,6 +305,28 @@ fn a_repeated_route_is_accepted_as_one_with_a_warning_naming_both_lines() {
     let other = text.replace("[\"eth2\", \"eth1\", \"eth2\"]", "[\"eth2\"]");
     let (c, warnings) = Config::parse_with_warnings(&other, "t").expect("accepted");
     assert_eq!((c.routes.len(), warnings.len()), (3, 0));
+}
+
+#[test]
+fn a_prefix_with_bits_beyond_its_length_is_read_as_its_network_with_a_warning() {
+    let text = "[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\n\
+                [[route]]\nfrom = \"eth0\"\nsource = \"10.1.0.2/8\"\ngroup = \"239.1.1.1/16\"\n\
+                to = [\"eth1\"]\n\
+                [[route]]\nfrom = \"eth0\"\nsource = \"10.0.0.0/8\"\ngroup = \"239.2.0.0/16\"\n\
+                to = [\"eth1\"]\n";
+    let (c, warnings) = Config::parse_with_warnings(text, "t").expect("accepted");
+    assert_eq!(c.routes[0].source, Some("10.0.0.0/8".parse().unwrap()));
+    assert_eq!(c.routes[0].group, "239.1.0.0/16".parse().unwrap());
+    let lines: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "t:7: route.source: 10.1.0.2/8 has bits set beyond its /8 prefix: it is read as \
+             10.0.0.0/8, not the host 10.1.0.2",
+            "t:8: route.group: 239.1.1.1/16 has bits set beyond its /16 prefix: it is read as \
+             239.1.0.0/16, not the host 239.1.1.1",
+        ]
+    );
 }
 
 #[test]

@@ -54,8 +54,9 @@ pub fn register_options(
     })
 }
 
-/// A membership call's arguments in family `A`; masks are checked per A-05 (the unspecified
-/// address with a wildcard, all ones otherwise, in `A`).
+/// A membership call's arguments in family `A`: the group is multicast or the wildcard, the
+/// source is not multicast, and masks are checked per A-05 (the unspecified address
+/// with a wildcard, all ones otherwise, in `A`).
 pub fn membership_args<A: ApiAddress>(
     sg: ApiSg,
     ifid: ApiIfId,
@@ -66,6 +67,18 @@ pub fn membership_args<A: ApiAddress>(
     let flags = MemberFlags::from_bits(flags)
         .filter(|f| !f.is_empty())
         .ok_or_else(|| invalid("flags must be 1 (JOIN), 2 (FORWARD) or 3"))?;
+    if !sg.group.is_unspecified() && !sg.group.is_multicast() {
+        return Err(invalid(&format!(
+            "group {} is neither a multicast group nor the wildcard",
+            sg.group
+        )));
+    }
+    if sg.source.is_multicast() {
+        return Err(invalid(&format!(
+            "source {} is a multicast address, not a sender's",
+            sg.source
+        )));
+    }
     let key = api_family::sg::<A>(sg)?;
     let sg = match masks {
         Some(m) => {

@@ -48,8 +48,7 @@ struct Held {
     proxy: bool,
     /// A `[[join]]` of the configuration file.
     file: bool,
-    /// The ifindex of the interface it was made on (0: one the core had not heard of yet);
-    /// `None`: not made.
+    /// The ifindex of the interface it was made on; `None`: not made.
     joined: Option<u32>,
     /// Its last attempt failed with the retry list full: not attempted again until its
     /// interface's link changes.
@@ -170,8 +169,7 @@ impl HostJoins {
     }
 
     /// Leaves the joins made on interface `name` unless they were made on `link`, its current
-    /// link (0: made before the core heard of it, taken as made on it); they wait to be made
-    /// again.
+    /// link; they wait to be made again.
     fn follow_link(&mut self, io: &mut impl RouterIo, name: &str, link: Option<u32>) {
         for (join, held) in &mut self.joins {
             if join.0 == name {
@@ -182,7 +180,6 @@ impl HostJoins {
             };
             match link {
                 Some(ifindex) if on == ifindex => {}
-                Some(ifindex) if on == 0 => held.joined = Some(ifindex),
                 _ => {
                     io.host_leave(join);
                     held.joined = None;
@@ -286,9 +283,23 @@ fn proxy_joins<'a, A: Address + Into<IpAddr>>(
 }
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
-    /// The router joins a group on an interface as a host.
+    /// The router joins a group on an interface as a host: one of the configuration's
+    /// interfaces (as a `[[join]]`) that exists now; on any other the call is refused with
+    /// 87, the reason and nothing joined.
     pub fn host_join(&mut self, iface: String, group: IpAddr, source: Option<IpAddr>) -> Response {
-        let ifindex = self.links.get(&iface).map_or(0, |l| l.ifindex);
+        if self.config.interface(&iface).is_none() {
+            let message = format!(
+                "{iface} is not a configured [[interface]]: the router joins only on those \
+                 of its configuration file"
+            );
+            return Response::error(87, message);
+        }
+        let Some(ifindex) = self.links.get(&iface).map(|l| l.ifindex) else {
+            let message = format!(
+                "{iface} does not exist: join when it does (a [[join]] of the file waits for it)"
+            );
+            return Response::error(87, message);
+        };
         let join = (iface, group, source);
         let joins = &mut self.host_joins;
         let held = joins.joins.get(&join).copied().unwrap_or_default();

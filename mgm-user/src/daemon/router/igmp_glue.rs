@@ -134,7 +134,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     }
                 }
                 igmp::Action::LimitReached(n) => {
-                    warn!(ifindex = n.ifindex, limit = ?n.limit, max = n.max, refused = n.refused,
+                    let interface = self.name_of(n.ifindex);
+                    warn!(%interface, ifindex = n.ifindex, limit = ?n.limit, max = n.max, refused = n.refused,
                         "IGMP state bound reached: refused since the last notice");
                 }
                 igmp::Action::QuerierChanged(n) => log_querier(&n),

@@ -38,7 +38,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     }
                 }
                 mld::Action::LimitReached(n) => {
-                    warn!(ifindex = n.ifindex, limit = ?n.limit, max = n.max, refused = n.refused,
+                    let interface = self.name_of(n.ifindex);
+                    warn!(%interface, ifindex = n.ifindex, limit = ?n.limit, max = n.max, refused = n.refused,
                         "MLD state bound reached: refused since the last notice");
                 }
                 mld::Action::QuerierChanged(n) => log_mld_querier(&n),

@@ -7,10 +7,14 @@
 //!   and so is a second take by its owner (183, saying so).
 //! * `release_interface` releases it in every MGM where the caller owns it (87 if in none).
 //! * An (ifindex, next hop) pair belongs to the next hop's family: it is taken and released
-//!   in that MGM only.
+//!   in that MGM only. An interface of a built-in protocol of the configuration (`static`,
+//!   `proxy`, `kernel`) is theirs with every next hop: a take of a pair on it is refused (183,
+//!
 //! * `protocol_on_interface` answers from the MGM of the next hop's family (`0.0.0.0`, the
 //!   default: IPv4; `::`: IPv6).
-use super::{ExternalFamily, RouterCore, RouterIo};
+use super::{
+    ExternalFamily, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID,
+};
 use crate::{
     api::proto::{ApiFamily, ApiIfId, Response},
     daemon::api_family,
@@ -24,8 +28,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn external_take(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {
         if !ifid.next_hop.is_unspecified() {
             return match ApiFamily::of(ifid.next_hop) {
-                ApiFamily::Ipv4 => self.take_in::<Ipv4Addr>(h, ifid),
-                ApiFamily::Ipv6 => self.take_in::<Ipv6Addr>(h, ifid),
+                ApiFamily::Ipv4 => self.take_pair_in::<Ipv4Addr>(h, ifid),
+                ApiFamily::Ipv6 => self.take_pair_in::<Ipv6Addr>(h, ifid),
             };
         }
         if self.owns::<Ipv4Addr>(h, ifid.ifindex) || self.owns::<Ipv6Addr>(h, ifid.ifindex) {
@@ -34,7 +38,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 format!("interface {} is already this protocol's", ifid.ifindex),
             );
         }
-        if let Some(refusal) = self.owned_by_another::<Ipv6Addr>(ifid.ifindex) {
+        if let Some(refusal) = self.owned_by::<Ipv6Addr>(ifid.ifindex, |id| id != mgm::MS_IP_IGMP) {
             return refusal;
         }
         let taken = self.take_in::<Ipv4Addr>(h, ifid);
@@ -87,6 +91,17 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 component_id,
             },
             Err(e) => Response::error(e.win32_code(), e.to_string()),
+        }
+    }
+
+    /// A take of an (ifindex, next hop) pair in the MGM of family `A`, refused (183) on an
+    /// interface of a built-in protocol.
+    fn take_pair_in<A: ExternalFamily>(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {
+        let builtin =
+            |id| [STATIC_PROTOCOL_ID, PROXY_PROTOCOL_ID, KERNEL_PROTOCOL_ID].contains(&id);
+        match self.owned_by::<A>(ifid.ifindex, builtin) {
+            Some(refusal) => refusal,
+            None => self.take_in::<A>(h, ifid),
         }
     }
 
@@ -150,13 +165,17 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         })
     }
 
-    /// The refusal (183) of a take of `ifindex` that a routing protocol (not IGMP or MLD, which
-    /// co-own) holds in the MGM of family `A`.
-    fn owned_by_another<A: ExternalFamily>(&self, ifindex: u32) -> Option<Response> {
+    /// The refusal (183) of a take on `ifindex` that a protocol `refuses` (by its id) holds
+    /// (without next hop) in the MGM of family `A`.
+    fn owned_by<A: ExternalFamily>(
+        &self,
+        ifindex: u32,
+        refuses: impl Fn(u32) -> bool,
+    ) -> Option<Response> {
         let (protocol_id, component_id) = A::mgm_of(self)
             .protocol_on_interface(IfId::index(ifindex))
             .ok()?;
-        (protocol_id != mgm::MS_IP_IGMP).then(|| {
+        refuses(protocol_id).then(|| {
             Response::error(
                 mgm::win32::ERROR_ALREADY_EXISTS,
                 format!(

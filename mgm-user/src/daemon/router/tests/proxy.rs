@@ -24,6 +24,7 @@ fn proxy_config() -> Config {
     let text = "[[interface]]\nname = \"up0\"\nigmp = false\n\n\
                 [[interface]]\nname = \"rcv1\"\nmld = true\n\n\
                 [[interface]]\nname = \"rcv2\"\nmld = true\n\n\
+                [[interface]]\nname = \"eth9\"\nigmp = false\nmld = false\n\n\
                 [proxy]\nupstream = \"up0\"\ndownstream = [\"rcv1\", \"rcv2\"]\n";
     Config::parse(text, "test").expect("valid configuration")
 }
@@ -350,7 +351,7 @@ fn the_proxy_joins_are_recomputed_only_when_its_receivers_or_its_upstream_interf
     assert_eq!(core.io.joins, all.into());
 }
 
-/// Interface eth9, not one of mgmd's, where the API joins [`G`].
+/// Interface eth9, configured without IGMP, MLD or the proxy, where the API joins [`G`].
 fn eth9(ifindex: u32) -> Link {
     link("eth9", ifindex, true)
 }
