@@ -1,6 +1,11 @@
 //! Counter indexes of the global per-CPU `STATS` array: why each packet went where it went.
+//!
+//! Two counters are not counted by the programs but derived by userspace from the verdicts
+//! that partition them ([`derive`]): [`RX`] and [`MULTICAST`]. Counting them would cost every
+//! packet two counter updates on the hit path.
 
-/// Every frame the ingress program saw.
+/// Every frame the ingress program saw. Derived ([`derive`]): the sum of [`EARLY_VERDICTS`] and
+/// [`HIT_VERDICTS`].
 pub const RX: u32 = 0;
 /// Frames too short for their Ethernet (and 802.1Q) header: dropped.
 pub const MALFORMED_ETH: u32 = 1;
@@ -14,7 +19,9 @@ pub const NOT_MULTICAST: u32 = 4;
 pub const LINK_LOCAL: u32 = 5;
 /// IGMP: passed to the kernel (the control plane reads it there).
 pub const IGMP: u32 = 6;
-/// IPv4 multicast data frames considered for forwarding.
+/// IPv4 multicast data frames considered for forwarding (header checksum correct, group not
+/// link-local, not IGMP). Derived ([`derive`]): the frames whose verdict came after that
+/// point, [`BAD_OPTIONS`], the misses and [`HIT_VERDICTS`], less the IPv6 ones.
 pub const MULTICAST: u32 = 7;
 /// Frames carrying one 802.1Q tag (the tag is removed from forwarded copies).
 pub const VLAN: u32 = 8;
@@ -40,7 +47,8 @@ pub const TTL_EXPIRED: u32 = 17;
 pub const NEGATIVE: u32 = 18;
 /// Forwarded through the broadcast redirect.
 pub const FORWARDED: u32 = 19;
-/// Redirect impossible (the entry's outgoing set is missing): dropped.
+/// Redirect impossible (the entry's outgoing set is missing, or the frame's header gone
+/// after its 802.1Q tag was removed): dropped.
 pub const REDIRECT_FAILED: u32 = 20;
 /// Egress: copies sent.
 pub const EGRESS_TX: u32 = 21;
@@ -173,8 +181,76 @@ pub const PROBE_SPILLED: u32 = 63;
 /// [`JUMBO_REPLICATED`]), which drops the copies over each member's MTU, counted
 /// ([`EGRESS_MTU`], and per entry and interface), and sends the others.
 pub const BROADCAST_OVER_MTU: u32 = 64;
+/// Frames of an entry with one outgoing interface whose copy that interface's rules refused,
+/// applied by the ingress program (the interface's copies carry no egress program): dropped,
+/// the rule counted as the egress program counts it ([`EGRESS_TTL_THRESHOLD`], ...).
+pub const SINGLE_COPY_REFUSED: u32 = 65;
 /// Number of counters.
-pub const COUNT: u32 = 65;
+pub const COUNT: u32 = 66;
+
+/// The verdicts of the ingress program that end the way of a frame that matched no entry
+/// (or was not looked up). With [`HIT_VERDICTS`], every frame is counted by exactly one.
+pub const EARLY_VERDICTS: [u32; 19] = [
+    MALFORMED_ETH,
+    NOT_IPV4,
+    MALFORMED_IPV4,
+    NOT_MULTICAST,
+    LINK_LOCAL,
+    IGMP,
+    BAD_CHECKSUM,
+    BAD_OPTIONS,
+    HEADERS_PAST_FIRST_BUFFER,
+    MALFORMED_IPV6,
+    IPV6_NOT_MULTICAST,
+    IPV6_LOCAL_SCOPE,
+    MLD,
+    BAD_EXT_CHAIN,
+    EXT_CHAIN_TOO_LONG,
+    SCOPE_BOUNDARY,
+    MISS_PUNTED,
+    MISS_PASSED,
+    MIRROR_MISS_PASSED,
+];
+
+/// The verdicts of the ingress program that end the way of a frame (of either family) that
+/// matched an entry.
+pub const HIT_VERDICTS: [u32; 15] = [
+    WRONG_IF,
+    MIRROR_WRONG_IF_PASSED,
+    MIRROR_WRONG_IF_LIMITED,
+    MIRROR_STALE_PASSED,
+    MIRROR_SAMPLED,
+    HOLD_PUNTED,
+    TTL_EXPIRED,
+    HOP_LIMIT_EXPIRED,
+    NEGATIVE,
+    FORWARDED,
+    REDIRECT_FAILED,
+    JUMBO_PASSED,
+    BARE_MEMBER_REFUSED,
+    BROADCAST_OVER_MTU,
+    SINGLE_COPY_REFUSED,
+];
+
+/// Fills in the derived counters ([`RX`], [`MULTICAST`]) of `counters` (every counter, summed
+/// over CPUs; wrapping like the counters themselves). An IPv4 frame past the multicast checks
+/// ends as [`BAD_OPTIONS`], a [`MISS`] or one of the [`HIT_VERDICTS`]; an IPv6 one
+/// ([`IPV6_MULTICAST`], counted by the program) as an [`IPV6_MISS`] or a hit verdict.
+pub fn derive(counters: &mut [u64; COUNT as usize]) {
+    let sum = |indexes: &[u32]| {
+        indexes
+            .iter()
+            .fold(0u64, |sum, &i| sum.wrapping_add(counters[i as usize]))
+    };
+    let rx = sum(&EARLY_VERDICTS).wrapping_add(sum(&HIT_VERDICTS));
+    let ipv6_hits = counters[IPV6_MULTICAST as usize].wrapping_sub(counters[IPV6_MISS as usize]);
+    let multicast = sum(&HIT_VERDICTS)
+        .wrapping_sub(ipv6_hits)
+        .wrapping_add(counters[BAD_OPTIONS as usize])
+        .wrapping_add(counters[MISS as usize]);
+    counters[RX as usize] = rx;
+    counters[MULTICAST as usize] = multicast;
+}
 
 /// Human names, indexed by counter.
 pub const NAMES: [&str; COUNT as usize] = [
@@ -243,4 +319,5 @@ pub const NAMES: [&str; COUNT as usize] = [
     "probe_torn",
     "probe_spilled",
     "broadcast_over_mtu",
+    "single_copy_refused",
 ];

@@ -78,3 +78,41 @@ fn sg_key_keeps_packet_byte_order() {
     assert_eq!(key.group.to_ne_bytes(), [239, 1, 2, 3]);
     assert_eq!(key.group_addr(), Ipv4Addr::new(239, 1, 2, 3));
 }
+
+#[test]
+fn frame_verdicts_are_distinct_and_leave_out_the_derived_counters() {
+    use crate::stat;
+    let mut seen = [false; stat::COUNT as usize];
+    for &verdict in stat::EARLY_VERDICTS.iter().chain(&stat::HIT_VERDICTS) {
+        assert!(
+            !seen[verdict as usize],
+            "{} twice",
+            stat::NAMES[verdict as usize]
+        );
+        seen[verdict as usize] = true;
+    }
+    for derived in [stat::RX, stat::MULTICAST, stat::MISS, stat::IPV6_MULTICAST] {
+        assert!(!seen[derived as usize], "{}", stat::NAMES[derived as usize]);
+    }
+}
+
+#[test]
+fn rx_and_multicast_are_derived_from_the_verdicts() {
+    use crate::stat;
+    let mut counters = [0u64; stat::COUNT as usize];
+    // IPv4: 2 not multicast, 1 bad option, 3 misses (punted), 4 forwarded, 1 TTL expired.
+    // IPv6: 5 seen as multicast, 2 of them missed (passed), 3 forwarded.
+    counters[stat::NOT_MULTICAST as usize] = 2;
+    counters[stat::BAD_OPTIONS as usize] = 1;
+    counters[stat::MISS as usize] = 3;
+    counters[stat::MISS_PUNTED as usize] = 3;
+    counters[stat::TTL_EXPIRED as usize] = 1;
+    counters[stat::IPV6_MULTICAST as usize] = 5;
+    counters[stat::IPV6_MISS as usize] = 2;
+    counters[stat::MISS_PASSED as usize] = 2;
+    counters[stat::FORWARDED as usize] = 7;
+    counters[stat::RX as usize] = 99;
+    stat::derive(&mut counters);
+    assert_eq!(counters[stat::RX as usize], 2 + 1 + 3 + 4 + 1 + 5);
+    assert_eq!(counters[stat::MULTICAST as usize], 1 + 3 + 4 + 1);
+}

@@ -55,7 +55,8 @@ use crate::{
 /// The ingress XDP program, attached to every interface mgm routes on.
 #[xdp(frags)]
 pub fn mgm_xdp(ctx: XdpContext) -> u32 {
-    count(stat::RX);
+    // `rx` and `multicast` are not counted here: userspace derives them from the verdicts
+    // (`stat::derive`), which saves every packet two counter updates.
     let start = ctx.data();
     let end = ctx.data_end();
     let (offset, tagged) = match packet::link(start, end) {
@@ -98,7 +99,6 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
     if !packet::ipv4_checksum_ok(start, end, offset, ip, header_len) {
         return verdict(stat::BAD_CHECKSUM, xdp_action::XDP_DROP);
     }
-    count(stat::MULTICAST);
     if header_len > size_of::<Ipv4Hdr>() {
         count(stat::IP_OPTIONS);
         if !ipv4_options_ok(start, end, offset, header_len) {
@@ -136,8 +136,6 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
 pub trait Family {
     /// Counter of packets dropped for a TTL or hop limit ≤ 1.
     const EXPIRED: u32;
-    /// Counter of forwarded frames whose header is gone after the tag was removed.
-    const MALFORMED: u32;
     /// Reports the packet (arrived on `ingress`, not its entry's incoming interface).
     fn report_wrong_if(&self, ctx: &XdpContext, ingress: u32);
     /// Decrements the TTL or hop limit of the untagged frame; false if its header is missing.
@@ -152,7 +150,6 @@ struct Ipv4 {
 
 impl Family for Ipv4 {
     const EXPIRED: u32 = stat::TTL_EXPIRED;
-    const MALFORMED: u32 = stat::MALFORMED_IPV4;
 
     #[inline(always)]
     fn report_wrong_if(&self, ctx: &XdpContext, ingress: u32) {
@@ -280,11 +277,10 @@ pub fn verdict(reason: u32, action: u32) -> u32 {
 fn forward<F: Family>(ctx: &XdpContext, entry: &MfeValue, packet: &Packet) -> u32 {
     // A broadcast only: the single copy's redirect takes any frame whole.
     let jumbo = entry.oif == 0 && packet::too_large_to_clone(ctx, packet.frame_len);
-    if packet.tagged && !pop_vlan(ctx) {
-        return verdict(stat::MALFORMED_ETH, xdp_action::XDP_DROP);
-    }
-    if !F::decrement(ctx) {
-        return verdict(F::MALFORMED, xdp_action::XDP_DROP);
+    // The header was read before: these fail only if it is gone after the tag's removal,
+    // counted with the other frames an entry could not be forwarded for.
+    if packet.tagged && !pop_vlan(ctx) || !F::decrement(ctx) {
+        return verdict(stat::REDIRECT_FAILED, xdp_action::XDP_DROP);
     }
     let copy = XdpMeta {
         stats_slot: entry.stats_slot,
@@ -342,7 +338,7 @@ fn forward_one(ctx: &XdpContext, oif: u32, copy: &XdpMeta) -> u32 {
         }
     }
     if !egress::prepare_copy(ctx, oif, iface, copy) {
-        return xdp_action::XDP_DROP;
+        return verdict(stat::SINGLE_COPY_REFUSED, xdp_action::XDP_DROP);
     }
     // SAFETY: helper without preconditions.
     let action = unsafe { bpf_redirect(oif, 0) } as u32;

@@ -30,7 +30,6 @@ struct Ipv6<'a> {
 
 impl Family for Ipv6<'_> {
     const EXPIRED: u32 = stat::HOP_LIMIT_EXPIRED;
-    const MALFORMED: u32 = stat::MALFORMED_IPV6;
 
     #[inline(always)]
     fn report_wrong_if(&self, ctx: &XdpContext, ingress: u32) {

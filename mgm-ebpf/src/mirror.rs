@@ -68,6 +68,7 @@ pub fn wrong_if() -> u32 {
         return xdp_action::XDP_PASS;
     }
     let Some(state) = MIRROR_RATE.get_ptr_mut(0) else {
+        count(stat::MIRROR_WRONG_IF_LIMITED);
         return xdp_action::XDP_DROP;
     };
     // SAFETY: per-CPU slot, only this CPU touches it while the program runs.

@@ -233,8 +233,8 @@ pub fn ipv4_checksum_ok(
         // SAFETY: in bounds (checked just above); IPv4 headers may sit at odd addresses.
         sum += u64::from(unsafe { word.read_unaligned() });
     }
-    sum = (sum & 0xffff_ffff) + (sum >> 32);
-    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    // Three 16-bit folds bring the sum of at most fifteen words (below 2^36) to 16 bits:
+    // below 2^21, then below 2^16 + 2^5, then at most 0xffff.
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);

@@ -184,6 +184,10 @@ fn single_interface_rules_apply_at_ingress() {
         ),
         (1, 1, 1)
     );
+    assert_eq!(
+        stats["single_copy_refused"], 2,
+        "each refusal ends its frame"
+    );
     let entry = fx.backend.mfe_stats(sg()).expect("entry");
     assert_eq!(
         (

@@ -5,9 +5,9 @@ mod xdp_common;
 
 use aya::{programs::ProgramError, sys::SyscallError};
 use mgm_common::SgKey;
-use mgm_user::dataplane::{DataPlane, DataPlaneReport, ForwardingBackend};
-use std::net::Ipv4Addr;
-use xdp_common::*;
+use mgm_user::dataplane::{DataPlane, DataPlaneReport, ForwardingBackend, IfaceSettings};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use xdp_common::{v6::*, *};
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
@@ -386,4 +386,92 @@ fn pinned_maps_of_another_layout_are_refused() {
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => panic!("a stale pinned MFES was reused"),
     }
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn rx_and_multicast_count_every_frame_by_its_verdict() {
+    // The programs count neither: userspace derives them from the verdicts.
+    let mut fx = fixture();
+    let (o0, o1) = (fx.oifs[0], fx.oifs[1]);
+    let refusing = SgKey::new(SOURCE, Ipv4Addr::new(239, 1, 2, 9));
+    fx.backend.install_mfe(sg(), LO, &[o0]).expect("install");
+    fx.backend
+        .install_mfe(refusing, LO, &[o1])
+        .expect("install");
+    fx.backend
+        .install_mfe6(sg6(), LO, &[o0])
+        .expect("install IPv6");
+    let threshold = IfaceSettings {
+        mac: mac_of(1),
+        ttl_threshold: 200,
+        ..IfaceSettings::default()
+    };
+    fx.backend
+        .configure_interface(o1, threshold)
+        .expect("configure");
+    let ipv4 = [
+        Frame::default(),
+        Frame {
+            ttl: 1,
+            ..Frame::default()
+        },
+        Frame {
+            group: Ipv4Addr::new(239, 9, 9, 9),
+            ..Frame::default()
+        },
+        Frame {
+            group: refusing.group_addr(),
+            ..Frame::default()
+        },
+        Frame {
+            options: vec![0x94, 0x01, 0, 0],
+            ..Frame::default()
+        },
+    ];
+    let not_multicast = [
+        Frame {
+            group: Ipv4Addr::new(10, 0, 0, 254),
+            ..Frame::default()
+        },
+        Frame {
+            protocol: 2,
+            ..Frame::default()
+        },
+    ];
+    let ipv6 = [
+        Frame6::default(),
+        Frame6::to(Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0x8000, 9)),
+        Frame6 {
+            hop_limit: 1,
+            ..Frame6::default()
+        },
+    ];
+    let frames: Vec<Vec<u8>> = ipv4
+        .iter()
+        .chain(&not_multicast)
+        .map(Frame::bytes)
+        .chain(ipv6.iter().map(Frame6::bytes))
+        .collect();
+    let verdicts: Vec<u32> = frames.iter().map(|frame| fx.run(frame).0).collect();
+    assert_eq!(
+        verdicts,
+        [
+            XDP_REDIRECT,
+            XDP_DROP,
+            XDP_PASS,
+            XDP_DROP,
+            XDP_DROP,
+            XDP_PASS,
+            XDP_PASS,
+            XDP_REDIRECT,
+            XDP_PASS,
+            XDP_DROP
+        ]
+    );
+    let stats = fx.stats();
+    assert_eq!((stats["single_copy_refused"], stats["bad_options"]), (1, 1));
+    assert_eq!(stats["rx"], 10, "every frame");
+    assert_eq!(stats["multicast"], 5, "the IPv4 multicast data frames");
+    assert_eq!(stats["ipv6_multicast"], 3);
 }

@@ -416,19 +416,23 @@ impl DataPlane {
         self.attached.keys().map(String::as_str)
     }
 
-    /// The global counters, summed over CPUs.
+    /// The global counters, summed over CPUs, with those the programs do not count derived
+    /// from the others (`stat::derive`).
     pub fn global_stats(&self) -> Result<GlobalStats, DataPlaneError> {
         let map = self
             .ebpf
             .map(map_name::STATS)
             .ok_or(DataPlaneError::Missing("STATS map"))?;
         let stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
-        let mut out = GlobalStats::new();
-        for (index, name) in stat::NAMES.iter().enumerate() {
+        let mut counters = [0u64; stat::COUNT as usize];
+        for (index, counter) in counters.iter_mut().enumerate() {
             let per_cpu = stats.get(&(index as u32), 0)?;
-            out.insert(*name, per_cpu.iter().sum());
+            *counter = per_cpu
+                .iter()
+                .fold(0, |sum, value| sum.wrapping_add(*value));
         }
-        Ok(out)
+        stat::derive(&mut counters);
+        Ok(stat::NAMES.iter().copied().zip(counters).collect())
     }
 }
 
