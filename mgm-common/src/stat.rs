@@ -185,7 +185,8 @@ pub const BROADCAST_OVER_MTU: u32 = 64;
 /// applied by the ingress program (the interface's copies carry no egress program): dropped,
 /// the rule counted as the egress program counts it ([`EGRESS_TTL_THRESHOLD`], ...).
 pub const SINGLE_COPY_REFUSED: u32 = 65;
-/// Number of counters.
+/// Number of counters. New counters are appended, never renumbered: a restart over the pins of
+/// an earlier version carries its counters over by index (`mgm-user`'s `grown_counters`).
 pub const COUNT: u32 = 66;
 
 /// The verdicts of the ingress program that end the way of a frame that matched no entry

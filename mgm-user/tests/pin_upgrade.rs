@@ -1,16 +1,21 @@
-//! Root lab tests of the pinned per-(entry, interface) counters (`OIF_STATS`) across versions:
-//! a fresh start creates the map without preallocation, and a start over the pins of an earlier
-//! version, whose `OIF_STATS` was preallocated, adopts that map as it is (logged), counts in it
-//! and stays hitless through a `kill -9` and a new mgmd.
+//! Root lab tests of pinned counters across versions: a fresh start creates the
+//! per-(entry, interface) counters (`OIF_STATS`) without preallocation; a start over the pins
+//! of an earlier version, whose `OIF_STATS` was preallocated, adopts that map as it is
+//! (logged), counts in it and stays hitless through a `kill -9` and a new mgmd; and a start
+//! over an earlier version's shorter global counter array (`STATS`, before a counter was
+//! added) replaces it, the values carried over.
 mod support;
 
-use aya::maps::{MapData, MapInfo, PerCpuHashMap};
+use aya::maps::{MapData, MapInfo, PerCpuArray, PerCpuHashMap, PerCpuValues};
 use aya_obj::{
-    generated::{bpf_map_type::BPF_MAP_TYPE_PERCPU_HASH, BPF_F_NO_PREALLOC},
+    generated::{
+        bpf_map_type::{BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH},
+        BPF_F_NO_PREALLOC,
+    },
     maps::{bpf_map_def, LegacyMap, PinningType},
     EbpfSectionKind,
 };
-use mgm_common::{limits, OifCounterKey, OifCounters};
+use mgm_common::{limits, stat, OifCounterKey, OifCounters};
 use mgm_user::{
     dataplane::map_name,
     lab::{Host, Lab},
@@ -30,6 +35,42 @@ fn config() -> String {
         "adopt_window_s = 1\n\n{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\", \"rcv2\"]\n",
         interfaces(&[("up0", ""), ("rcv1", ""), ("rcv2", "")])
     )
+}
+
+/// Creates a map as an earlier version would have (`map_type`, sizes, `flags`) in a new pin
+/// directory, pinned at `path`.
+fn pin_earlier_map(
+    path: &Path,
+    map_type: u32,
+    (key_size, value_size, max_entries): (u32, u32, u32),
+    flags: u32,
+) -> anyhow::Result<MapData> {
+    let dir = path.parent().expect("the pin directory");
+    std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+    let map = MapData::create(
+        aya_obj::Map::Legacy(LegacyMap {
+            def: bpf_map_def {
+                map_type,
+                key_size,
+                value_size,
+                max_entries,
+                map_flags: flags,
+                id: 0,
+                pinning: PinningType::None,
+            },
+            inner_def: None,
+            section_index: 0,
+            section_kind: EbpfSectionKind::Maps,
+            symbol_index: None,
+            data: Vec::new(),
+        }),
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .expect("a map name"),
+        None,
+    )?;
+    map.pin(path)?;
+    Ok(map)
 }
 
 /// The (entry, interface) counters in the pinned `OIF_STATS` at `path`.
@@ -71,29 +112,16 @@ fn pins_of_a_version_with_preallocated_counters_are_adopted_and_restart_hitless(
     let path = pinned_map(&lab, map_name::OIF_STATS)?;
     // The pins an earlier version left: its OIF_STATS, preallocated (no flags), with this
     // version's key, value and size.
-    let dir = path.parent().expect("the pin directory");
-    std::fs::DirBuilder::new().mode(0o700).create(dir)?;
-    let old = MapData::create(
-        aya_obj::Map::Legacy(LegacyMap {
-            def: bpf_map_def {
-                map_type: BPF_MAP_TYPE_PERCPU_HASH as u32,
-                key_size: size_of::<OifCounterKey>() as u32,
-                value_size: size_of::<OifCounters>() as u32,
-                max_entries: limits::OIF_COUNTERS,
-                map_flags: 0,
-                id: 0,
-                pinning: PinningType::None,
-            },
-            inner_def: None,
-            section_index: 0,
-            section_kind: EbpfSectionKind::Maps,
-            symbol_index: None,
-            data: Vec::new(),
-        }),
-        map_name::OIF_STATS,
-        None,
+    let old = pin_earlier_map(
+        &path,
+        BPF_MAP_TYPE_PERCPU_HASH as u32,
+        (
+            size_of::<OifCounterKey>() as u32,
+            size_of::<OifCounters>() as u32,
+            limits::OIF_COUNTERS,
+        ),
+        0,
     )?;
-    old.pin(&path)?;
     let old_id = old.info()?.id();
     drop(old);
 
@@ -135,5 +163,52 @@ fn pins_of_a_version_with_preallocated_counters_are_adopted_and_restart_hitless(
     let pinned = MapInfo::from_pin(&path)?;
     assert_eq!((pinned.id(), pinned.map_flags()), (old_id, 0));
     assert_eq!(counter_keys(&path)?, 2);
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_shorter_counter_array_of_an_earlier_version_is_replaced_its_values_carried_over(
+) -> anyhow::Result<()> {
+    const EARLIER: u64 = 1_000_000;
+    let lab = Lab::star(2)?;
+    let path = pinned_map(&lab, map_name::STATS)?;
+    // The global counters of a version that had one counter fewer, with some counted.
+    let old = pin_earlier_map(
+        &path,
+        BPF_MAP_TYPE_PERCPU_ARRAY as u32,
+        (4, 8, stat::COUNT - 1),
+        0,
+    )?;
+    let old_id = old.info()?.id();
+    let mut old: PerCpuArray<_, u64> = aya::maps::Map::PerCpuArray(old).try_into()?;
+    let cpus = aya::util::nr_cpus().map_err(|(what, error)| anyhow::anyhow!("{what}: {error}"))?;
+    let mut values = vec![0; cpus];
+    values[0] = EARLIER;
+    old.set(stat::FORWARDED, PerCpuValues::try_from(values)?, 0)?;
+    drop(old);
+
+    let mut mgmd = Mgmd::start_logged(lab, &config())?;
+    assert_eq!(
+        mgmd.log_lines("its values carried over")?,
+        1,
+        "the replacement is logged"
+    );
+    let pinned = MapInfo::from_pin(&path)?;
+    assert_ne!(pinned.id(), old_id, "a new array");
+    assert_eq!(pinned.max_entries(), stat::COUNT);
+    let listeners = [
+        mgmd.listen(Host::Receiver(1), GROUP, 100, 30.0)?,
+        mgmd.listen(Host::Receiver(2), GROUP, 100, 30.0)?,
+    ];
+    mgmd.send_in_background(Host::Source, GROUP, 100, 1)?;
+    for listener in listeners {
+        assert!(listener.finish()?.is_complete(100));
+    }
+    // The earlier count goes on in the new array, with this version's on top.
+    let stats: PerCpuArray<_, u64> =
+        aya::maps::Map::PerCpuArray(MapData::from_pin(&path)?).try_into()?;
+    let forwarded: u64 = stats.get(&stat::FORWARDED, 0)?.iter().sum();
+    assert!(forwarded > EARLIER, "forwarded {forwarded}");
     Ok(())
 }

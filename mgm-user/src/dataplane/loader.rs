@@ -234,12 +234,20 @@ impl DataPlane {
             .iter()
             .map(|name| (*name, dir.join(name)))
             .collect();
+        let carried = super::grown_counters::take_shorter(&dir.join(map_name::STATS))?;
         check_pinned_layouts(&paths)?;
         let mut loader = EbpfLoader::new();
         for (name, path) in &paths {
             loader.map_pin_path(name, path.as_path());
         }
         let mut plane = Self::load_with(loader, Some(dir.to_owned()))?;
+        if let Some(carried) = carried {
+            let stats = plane
+                .ebpf
+                .map_mut(map_name::STATS)
+                .ok_or(DataPlaneError::Missing("STATS map"))?;
+            carried.restore(stats)?;
+        }
         for (program, file) in [
             (INGRESS_PROGRAM, "prog_ingress"),
             (EGRESS_PROGRAM, "prog_egress"),

@@ -37,7 +37,8 @@
 //! `<dir>/links/<interface>` ([`DEFAULT_PIN_DIR`] is `/sys/fs/bpf/mgm`). Forwarding goes on
 //! while no daemon runs; the next [`XdpBackend::new`] adopts what it finds. A change of a map's
 //! layout between versions needs the directory removed first, or the map a new name
-//! ([`map_name::REPLACED`]). The directories must be the process's user's alone ([`pin_dir`]),
+//! ([`map_name::REPLACED`]); the global counter array alone may grow, its values carried over
+//! ([`grown_counters`]). The directories must be the process's user's alone ([`pin_dir`]),
 //! and while the process runs it holds every link by its own descriptor as well, so a removed
 //! pin does not stop forwarding. Where the bpffs is found
 //! when the configured path is not one (under `ip netns exec`): [`bpffs`]. The directories of
@@ -45,6 +46,7 @@
 mod backend;
 mod bench_object;
 pub mod bpffs;
+mod grown_counters;
 mod ids;
 mod loader;
 mod member_mtus;
