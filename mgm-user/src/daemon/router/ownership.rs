@@ -9,7 +9,7 @@
 //! * An (ifindex, next hop) pair belongs to the next hop's family: it is taken and released
 //!   in that MGM only. An interface of a built-in protocol of the configuration (`static`,
 //!   `proxy`, `kernel`) is theirs with every next hop: a take of a pair on it is refused (183,
-//!   A-58).
+//!   A-58), and so is any take of it while it is out of service (down, without carrier).
 //! * `protocol_on_interface` answers from the MGM of the next hop's family (`0.0.0.0`, the
 //!   default: IPv4; `::`: IPv6).
 use super::{
@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     api::proto::{ApiFamily, ApiIfId, Response},
+    config::Owner,
     daemon::api_family,
     dataplane::ForwardingBackend,
     mgm::{self, IfId, ProtocolHandle},
@@ -39,6 +40,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             );
         }
         if let Some(refusal) = self.owned_by::<Ipv6Addr>(ifid.ifindex, |id| id != mgm::MS_IP_IGMP) {
+            return refusal;
+        }
+        if let Some(refusal) = self.configured_builtin(ifid.ifindex) {
             return refusal;
         }
         let taken = self.take_in::<Ipv4Addr>(h, ifid);
@@ -99,10 +103,28 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     fn take_pair_in<A: ExternalFamily>(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {
         let builtin =
             |id| [STATIC_PROTOCOL_ID, PROXY_PROTOCOL_ID, KERNEL_PROTOCOL_ID].contains(&id);
-        match self.owned_by::<A>(ifid.ifindex, builtin) {
+        let refusal = self.owned_by::<A>(ifid.ifindex, builtin);
+        match refusal.or_else(|| self.configured_builtin(ifid.ifindex)) {
             Some(refusal) => refusal,
             None => self.take_in::<A>(h, ifid),
         }
+    }
+
+    /// The refusal (183) of a take on `ifindex` when it is the link of an interface that the
+    /// configuration gives the built-in protocols and that is out of service (down, without
+    /// carrier, XDP not attached): it is theirs again once in service (A-58).
+    fn configured_builtin(&self, ifindex: u32) -> Option<Response> {
+        let (name, _) = self.links.iter().find(|(_, l)| l.ifindex == ifindex)?;
+        let configured = self.config.interface(name)?;
+        (configured.owner == Owner::Builtin).then(|| {
+            Response::error(
+                mgm::win32::ERROR_ALREADY_EXISTS,
+                format!(
+                    "interface {ifindex} ({name}) is configured for mgmd's built-in protocols \
+                     (not owner = \"external\"); out of service now, it is theirs once in service"
+                ),
+            )
+        })
     }
 
     fn take_in<A: ExternalFamily>(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {

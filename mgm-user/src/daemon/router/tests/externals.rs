@@ -294,6 +294,37 @@ fn a_second_take_by_the_owner_says_the_interface_is_already_its_own() {
     );
 }
 
+/// An interface the configuration gives the built-in protocols stays theirs while out of
+/// service: a take of it (with or without next hop) is refused (183, A-58), and static owns it
+/// again once it is up.
+#[test]
+fn a_built_in_interface_out_of_service_cannot_be_taken() {
+    let t0 = Instant::now();
+    let mut core = core_for_externals(t0);
+    let (h, _events) = register(&mut core, CallbackSet::all(), ClientOptions::default());
+    core.link_changed(super::link("rcv1", RCV1, false), t0);
+    let pair = ApiIfId {
+        ifindex: RCV1,
+        next_hop: std::net::Ipv4Addr::new(10, 0, 0, 9).into(),
+    };
+    for ifid in [ApiIfId::index(RCV1), pair] {
+        let Response::Error { code, message } = core.external_take(h, ifid) else {
+            panic!("the take of {ifid:?} on rcv1, down, was accepted");
+        };
+        assert_eq!(code, mgm::win32::ERROR_ALREADY_EXISTS);
+        assert!(
+            message.contains("(rcv1) is configured for mgmd's built-in"),
+            "{message}"
+        );
+    }
+    core.link_changed(super::link("rcv1", RCV1, true), t0);
+    let owner = core.mgm.protocol_on_interface(IfId::index(RCV1));
+    assert_eq!(
+        owner.map(|(id, _)| id),
+        Ok(crate::daemon::router::STATIC_PROTOCOL_ID)
+    );
+}
+
 #[test]
 fn the_igmp_bracket_of_a_take_reaches_the_protocol_that_asked_and_disconnect_releases_all() {
     let t0 = Instant::now();
