@@ -91,8 +91,8 @@ pub use interface::{InterfaceConfig, Owner, XdpMode};
 pub use join::JoinConfig;
 use locate::{key_at, key_of_path, line_of, syntax_message};
 pub use mirror::{MirrorConfig, DEFAULT_MROUTE_TABLE};
-use route::{host_bits_problem, parse_net, parse_source};
-pub use route::{RouteProblem, StaticRoute, MAX_STATIC_ROUTES};
+use route::{host_bits_problem, parse_net, parse_source, repeated_problem};
+pub use route::{word_warnings, RouteProblem, StaticRoute, MAX_STATIC_ROUTES};
 
 /// The smallest `interface.mtu` accepted (but 0, the interface's own): IPv4's minimum (RFC 791).
 const MIN_MTU: u32 = 68;
@@ -397,6 +397,9 @@ impl Config {
                 if let Some(message) = host_bits_problem(text.get_ref()) {
                     warnings.push(at(text.span(), key, message));
                 }
+            }
+            if let Some(message) = repeated_problem(r.to.get_ref()) {
+                warnings.push(at(r.to.span(), "route.to", message));
             }
             let route = StaticRoute {
                 from: r.from.get_ref().clone(),

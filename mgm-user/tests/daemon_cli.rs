@@ -1,8 +1,9 @@
 //! The command lines without a running daemon (no root needed): `mgmd --check` refuses a bad
 //! configuration file with its path, line and key and a non-zero exit, passes a good one (and
 //! one with a prefix written with host bits, warning of it), and without a file is bad usage;
-//! mgmctl exits 2 on bad usage and 3 when mgmd cannot be reached, and ends quietly when the
-//! reader of its output has gone.
+//! mgmctl exits 2 on bad usage and 3 when mgmd cannot be reached, warns of a route's words
+//! that are accepted but likely not meant, and ends quietly when the reader of its output has
+//! gone.
 mod support;
 
 use anyhow::{ensure, Result};
@@ -195,6 +196,30 @@ fn mgmctl_exit_codes_tell_bad_usage_from_an_unreachable_daemon() -> Result<()> {
         code == Some(3) && stderr.contains("cannot reach mgmd"),
         "no daemon: {code:?} {stderr}"
     );
+    Ok(())
+}
+
+#[test]
+fn mgmctl_add_and_remove_warn_of_host_bits_and_a_repeated_interface() -> Result<()> {
+    let socket = std::env::temp_dir().join(format!("mgm-cli-{}-warn.sock", std::process::id()));
+    for command in ["add", "remove"] {
+        let out = Command::new(MGMCTL)
+            .args(["--socket", path_str(&socket)?, command])
+            .args(["eth0", "10.1.0.2/8", "239.1.1.1", "eth1", "eth2", "eth1"])
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // The words are sent as they are (here to no daemon: exit 3), after the warnings.
+        ensure!(
+            out.status.code() == Some(3)
+                && stderr.contains(
+                    "mgmctl: warning: 10.1.0.2/8 has bits set beyond its /8 prefix: it is read \
+                     as 10.0.0.0/8, not the host 10.1.0.2"
+                )
+                && stderr.contains("mgmctl: warning: eth1 named more than once"),
+            "mgmctl {command}: {:?} {stderr}",
+            out.status
+        );
+    }
     Ok(())
 }
 

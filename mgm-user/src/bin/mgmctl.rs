@@ -205,8 +205,14 @@ fn main() -> ExitCode {
         },
         Command::Check => Request::Check,
         Command::Reload => Request::Reload,
-        Command::Add { words } => Request::AddRoute { words },
-        Command::Remove { words } => Request::RemoveRoute { words },
+        Command::Add { words } => {
+            warn_about(&words);
+            Request::AddRoute { words }
+        }
+        Command::Remove { words } => {
+            warn_about(&words);
+            Request::RemoveRoute { words }
+        }
         Command::Join { iface, addrs } => {
             let (group, source) = channel(&addrs);
             Request::Join {
@@ -270,6 +276,14 @@ fn main() -> ExitCode {
             Ok(response) => print_response(response, args.json),
             Err(code) => code,
         },
+    }
+}
+
+/// Says on stderr what in a route's words is accepted but likely not meant (as mgmd warns
+/// about the same in its configuration file).
+fn warn_about(words: &[String]) {
+    for warning in mgm_user::config::word_warnings(words) {
+        eprintln!("mgmctl: warning: {warning}");
     }
 }
 

@@ -146,6 +146,31 @@ impl StaticRoute {
     }
 }
 
+/// What `mgmctl add` or `remove` of `words` does that the user likely did not mean, though it
+/// is accepted: a prefix with bits beyond its length ([`host_bits_problem`]), an interface named
+/// twice ([`repeated_problem`]).
+pub fn word_warnings(words: &[String]) -> Vec<String> {
+    let prefixes = words.iter().filter_map(|w| host_bits_problem(w));
+    prefixes.chain(repeated_problem(words)).collect()
+}
+
+/// The names listed more than once in `names` (an outbound list), and what that does.
+pub(super) fn repeated_problem<S: AsRef<str>>(names: &[S]) -> Option<String> {
+    let mut seen = BTreeSet::new();
+    let repeated: BTreeSet<&str> = names
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|name| *name != "*" && parse_net(name).is_err() && !seen.insert(*name))
+        .collect();
+    (!repeated.is_empty()).then(|| {
+        let names: Vec<&str> = repeated.into_iter().collect();
+        format!(
+            "{} named more than once: the route sends one copy out of each interface",
+            names.join(", ")
+        )
+    })
+}
+
 pub(super) fn parse_net(text: &str) -> Result<IpNet, String> {
     if let Ok(net) = text.parse::<IpNet>() {
         return Ok(net.trunc());

@@ -286,7 +286,7 @@ fn a_repeated_route_is_accepted_as_one_with_a_warning_naming_both_lines() {
                 [[interface]]\nname = \"eth2\"\n\
                 [[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\nto = [\"eth1\", \"eth2\"]\n\
                 [[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.2\"\nto = [\"eth1\"]\n\
-                [[route]]\ngroup = \"239.1.1.1\"\nto = [\"eth2\", \"eth1\", \"eth2\"]\nfrom = \"eth0\"\n";
+                [[route]]\ngroup = \"239.1.1.1\"\nto = [\"eth2\", \"eth1\"]\nfrom = \"eth0\"\n";
     let (c, warnings) = Config::parse_with_warnings(text, "t").expect("accepted");
     assert_eq!(c.routes.len(), 2, "{:?}", c.routes);
     assert_eq!(
@@ -302,9 +302,27 @@ fn a_repeated_route_is_accepted_as_one_with_a_warning_naming_both_lines() {
     assert!(w.message.contains("at line 8"), "{w}");
     assert!(w.to_string().starts_with("t:16: route: repeats"), "{w}");
     // Another outbound list is another route, as with `mgmctl add`.
-    let other = text.replace("[\"eth2\", \"eth1\", \"eth2\"]", "[\"eth2\"]");
+    let other = text.replace("[\"eth2\", \"eth1\"]", "[\"eth2\"]");
     let (c, warnings) = Config::parse_with_warnings(&other, "t").expect("accepted");
     assert_eq!((c.routes.len(), warnings.len()), (3, 0));
+}
+
+#[test]
+fn an_outbound_interface_named_twice_is_sent_one_copy_with_a_warning() {
+    let text = "[[interface]]\nname = \"eth0\"\n[[interface]]\nname = \"eth1\"\n\
+                [[interface]]\nname = \"eth2\"\n\
+                [[route]]\nfrom = \"eth0\"\ngroup = \"239.1.1.1\"\n\
+                to = [\"eth2\", \"eth1\", \"eth2\", \"eth1\"]\n";
+    let (c, warnings) = Config::parse_with_warnings(text, "t").expect("accepted");
+    assert_eq!(c.routes[0].to, ["eth1", "eth2"]);
+    let lines: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "t:10: route.to: eth1, eth2 named more than once: the route sends one copy out of \
+          each interface"
+        ]
+    );
 }
 
 #[test]
