@@ -57,6 +57,7 @@ fn a_slow_monitor_loses_events_counted_and_logged_once() -> Result<()> {
         .enable_all()
         .build()?;
     let mut lags = Vec::new();
+    let started = std::time::Instant::now();
     runtime.block_on(async {
         let mut busy = ProtocolClient::register(&socket, 0x0137_0095, 0, &[]).await?;
         let rcv1 = busy.interface_index("rcv1").await?;
@@ -71,6 +72,8 @@ fn a_slow_monitor_loses_events_counted_and_logged_once() -> Result<()> {
         }
         anyhow::Ok(())
     })?;
+    // The rounds take 5–25 s, by the machine's load: a line per 10 s begun.
+    let most_lines = 1 + started.elapsed().as_secs() / 10;
     ensure!(
         lags.len() >= ROUNDS as usize,
         "the monitor fell behind in every round: {lags:?}"
@@ -81,6 +84,10 @@ fn a_slow_monitor_loses_events_counted_and_logged_once() -> Result<()> {
         "api_monitor_events_lost {lost:?}, lagged messages {lags:?}"
     );
     let lines = mgmd.log_lines("a monitor fell behind")?;
-    ensure!(lines == 1, "{lines} log lines for {} lags", lags.len());
+    ensure!(
+        (1..=most_lines).contains(&(lines as u64)),
+        "{lines} log lines for {} lags (at most {most_lines})",
+        lags.len()
+    );
     Ok(())
 }
