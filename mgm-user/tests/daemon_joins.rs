@@ -6,26 +6,9 @@
 mod support;
 
 use anyhow::{ensure, Result};
-use mgm_user::lab::{Host, Lab};
+use mgm_user::lab::Lab;
 use std::net::Ipv4Addr;
-use support::Mgmd;
-
-/// Whether the router's kernel holds a membership of `group` on `iface` (/proc/net/igmp lists
-/// groups under their interface as hex in network byte order read as a little-endian word).
-fn router_joined(mgmd: &Mgmd, iface: &str, group: Ipv4Addr) -> Result<bool> {
-    let out = mgmd.lab.run(Host::Router, &["cat", "/proc/net/igmp"])?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let hex = format!("{:08X}", u32::from_le_bytes(group.octets()));
-    let mut on_iface = false;
-    for line in text.lines() {
-        if !line.starts_with('\t') {
-            on_iface = line.split_whitespace().nth(1) == Some(iface);
-        } else if on_iface && line.trim_start().starts_with(&hex) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
+use support::{router_joined, Mgmd};
 
 /// `mgmctl join IFACE GROUP` exits 1 with `reason` in its error, and nothing is joined.
 fn refused(mgmd: &Mgmd, iface: &str, group: Ipv4Addr, reason: &str) -> Result<()> {
@@ -37,7 +20,7 @@ fn refused(mgmd: &Mgmd, iface: &str, group: Ipv4Addr, reason: &str) -> Result<()
         out.status.code()
     );
     ensure!(
-        !router_joined(mgmd, iface, group)?,
+        !router_joined(&mgmd.lab, iface, group)?,
         "the refused join on {iface} was made"
     );
     let joins = mgmd.mgmctl_ok(&["show", "joins"])?;
@@ -69,6 +52,6 @@ fn mgmctl_join_takes_the_configured_interfaces_that_exist() -> Result<()> {
     )?;
     refused(&mgmd, "ghost0", group, "ghost0 does not exist")?;
     mgmd.mgmctl_ok(&["join", "rcv1", &group.to_string()])?;
-    ensure!(router_joined(&mgmd, "rcv1", group)?, "no join on rcv1");
+    ensure!(router_joined(&mgmd.lab, "rcv1", group)?, "no join on rcv1");
     Ok(())
 }

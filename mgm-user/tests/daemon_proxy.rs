@@ -28,7 +28,7 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
-use support::{wait_for, Mgmd};
+use support::{router_joined, wait_for, Mgmd};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 6, 0, 1);
 /// The upstream host, the flow's source.
@@ -208,24 +208,6 @@ fn expect_report(socket: &Socket, want: Report, timeout: Duration) -> Result<()>
     }
 }
 
-/// Whether the router's kernel holds a membership of `group` on `iface` (`/proc/net/igmp`).
-fn router_joined(mgmd: &Mgmd, iface: &str, group: Ipv4Addr) -> Result<bool> {
-    let out = mgmd.lab.run(Host::Router, &["cat", "/proc/net/igmp"])?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    // Groups are listed under their interface, as hex in network byte order read as a
-    // little-endian word.
-    let hex = format!("{:08X}", u32::from_le_bytes(group.octets()));
-    let mut on_iface = false;
-    for line in text.lines() {
-        if !line.starts_with('\t') {
-            on_iface = line.split_whitespace().nth(1) == Some(iface);
-        } else if on_iface && line.trim_start().starts_with(&hex) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// Whether the router's kernel holds `source` in the INCLUDE filter of its membership of
 /// `group` on `iface`, as `/proc/net/<table>` (`mcfilter`, `mcfilter6`) writes them.
 fn router_includes(
@@ -254,7 +236,7 @@ fn upstream_includes(mgmd: &Mgmd, source: Ipv4Addr) -> Result<bool> {
 
 /// Whether the router joined [`GROUP`] upstream.
 fn joined_upstream(mgmd: &Mgmd) -> Result<bool> {
-    router_joined(mgmd, "wan0", GROUP)
+    router_joined(&mgmd.lab, "wan0", GROUP)
 }
 
 #[test]
@@ -267,7 +249,10 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
     // The router itself joins and leaves as a host (`mgmctl join/leave`, like smcroutectl).
     let own = Ipv4Addr::new(239, 6, 9, 9);
     mgmd.mgmctl_ok(&["join", "wan0", "239.6.9.9"])?;
-    ensure!(router_joined(&mgmd, "wan0", own)?, "mgmctl join: no join");
+    ensure!(
+        router_joined(&mgmd.lab, "wan0", own)?,
+        "mgmctl join: no join"
+    );
     // `show joins` lists it, as `smcroutectl show groups` does, until it is left.
     let joins = mgmd.mgmctl_ok(&["show", "joins"])?;
     ensure!(
@@ -276,7 +261,7 @@ fn proxy_joins_upstream_forwards_and_prunes() -> Result<()> {
     );
     mgmd.mgmctl_ok(&["leave", "wan0", "239.6.9.9"])?;
     ensure!(
-        !router_joined(&mgmd, "wan0", own)?,
+        !router_joined(&mgmd.lab, "wan0", own)?,
         "mgmctl leave: still joined"
     );
     let joins = mgmd.mgmctl_ok(&["show", "joins"])?;
@@ -340,7 +325,7 @@ fn a_join_of_the_file_is_made_at_start_and_left_when_a_reload_drops_it() -> Resu
     );
     let mgmd = Mgmd::start(lab, &joined)?;
     wait_for("the file's join on wan0", Duration::from_secs(10), || {
-        router_joined(&mgmd, "wan0", own).map(|j| j.then_some(()))
+        router_joined(&mgmd.lab, "wan0", own).map(|j| j.then_some(()))
     })?;
     let joins = mgmd.mgmctl_ok(&["show", "joins"])?;
     ensure!(
@@ -351,7 +336,7 @@ fn a_join_of_the_file_is_made_at_start_and_left_when_a_reload_drops_it() -> Resu
     );
     mgmd.reload(&config())?;
     ensure!(
-        !router_joined(&mgmd, "wan0", own)?,
+        !router_joined(&mgmd.lab, "wan0", own)?,
         "a reload without the [[join]] keeps it"
     );
     Ok(())
@@ -505,7 +490,7 @@ fn wait_for_all_joins(mgmd: &Mgmd, step: &str) -> Result<()> {
         || {
             let all = joined_upstream(mgmd)?
                 && joined_upstream6(mgmd)?
-                && router_joined(mgmd, "wan0", OWN)?
+                && router_joined(&mgmd.lab, "wan0", OWN)?
                 && router_joined6(mgmd, OWN6)?;
             Ok(all.then_some(()))
         },

@@ -16,12 +16,9 @@ use aya_obj::{
     EbpfSectionKind,
 };
 use mgm_common::{limits, stat, OifCounterKey, OifCounters};
-use mgm_user::{
-    dataplane::map_name,
-    lab::{Host, Lab},
-};
+use mgm_user::{dataplane::map_name, lab::Lab};
 use std::{net::Ipv4Addr, os::unix::fs::DirBuilderExt, path::Path};
-use support::{interfaces, pinned_map, signal_pid, wait_exited, Mgmd};
+use support::{interfaces, pinned_map, Mgmd};
 
 const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 4, 5, 6);
@@ -92,14 +89,7 @@ fn a_fresh_start_creates_the_interface_counters_without_preallocation() -> anyho
         "flags {flags:#x}"
     );
     // The elements are created by mgmd as before: one per outgoing interface of the entry.
-    let listeners = [
-        mgmd.listen(Host::Receiver(1), GROUP, 100, 30.0)?,
-        mgmd.listen(Host::Receiver(2), GROUP, 100, 30.0)?,
-    ];
-    mgmd.send_in_background(Host::Source, GROUP, 100, 1)?;
-    for listener in listeners {
-        assert!(listener.finish()?.is_complete(100));
-    }
+    mgmd.expect_delivery(GROUP, 100, &[1, 2], "through the new map")?;
     assert_eq!(counter_keys(&path)?, 2);
     Ok(())
 }
@@ -131,25 +121,8 @@ fn pins_of_a_version_with_preallocated_counters_are_adopted_and_restart_hitless(
         1,
         "the adoption of the preallocated map is logged"
     );
-    let listeners = [
-        mgmd.listen(Host::Receiver(1), GROUP, PACKETS, 30.0)?,
-        mgmd.listen(Host::Receiver(2), GROUP, PACKETS, 30.0)?,
-    ];
-    mgmd.send_in_background(Host::Source, GROUP, PACKETS, 1)?;
     // Killed in the middle of the stream, once XDP forwards it.
-    mgmd.wait_for_forwarded(SOURCE, GROUP, 100)?;
-    signal_pid(mgmd.pid(), libc::SIGKILL)?;
-    wait_exited(mgmd.pid())?;
-    mgmd.spawn_daemon()?;
-    for (n, listener) in listeners.into_iter().enumerate() {
-        let received = listener.finish()?;
-        assert!(
-            received.is_complete(PACKETS.into()),
-            "receiver {}: {} of {PACKETS} packets",
-            n + 1,
-            received.seqs.len()
-        );
-    }
+    mgmd.stream_through_kill_9(SOURCE, GROUP, PACKETS)?;
     // Each start logged the preallocated map, and no other: the maps this version pinned
     // itself (some with flags the loader adds, as a devmap's) are as it creates them.
     assert_eq!(
@@ -197,14 +170,7 @@ fn a_shorter_counter_array_of_an_earlier_version_is_replaced_its_values_carried_
     let pinned = MapInfo::from_pin(&path)?;
     assert_ne!(pinned.id(), old_id, "a new array");
     assert_eq!(pinned.max_entries(), stat::COUNT);
-    let listeners = [
-        mgmd.listen(Host::Receiver(1), GROUP, 100, 30.0)?,
-        mgmd.listen(Host::Receiver(2), GROUP, 100, 30.0)?,
-    ];
-    mgmd.send_in_background(Host::Source, GROUP, 100, 1)?;
-    for listener in listeners {
-        assert!(listener.finish()?.is_complete(100));
-    }
+    mgmd.expect_delivery(GROUP, 100, &[1, 2], "through the new map")?;
     // The earlier count goes on in the new array, with this version's on top.
     let stats: PerCpuArray<_, u64> =
         aya::maps::Map::PerCpuArray(MapData::from_pin(&path)?).try_into()?;

@@ -51,35 +51,7 @@ fn established_flow_through_kill_9(
         interfaces(&[("up0", ""), ("rcv1", ""), ("rcv2", "")])
     );
     let mut mgmd = Mgmd::start(lab, &config)?;
-    let listeners = [
-        mgmd.listen(Host::Receiver(1), group, PACKETS, 30.0)?,
-        mgmd.listen(Host::Receiver(2), group, PACKETS, 30.0)?,
-    ];
-    // mgmd is killed the hard way in the middle of the stream.
-    mgmd.send_in_background(Host::Source, group, PACKETS, 1)?;
-    // In the middle of the stream, once the flow is established (XDP forwards it: the new
-    // entry's hold mode, in which mgmd sends the packets itself, is over).
-    mgmd.wait_for_forwarded(source, group, 100)?;
-    signal_pid(mgmd.pid(), libc::SIGKILL)?;
-    // The next mgmd takes over what the killed one held (punt sockets, links): once it is gone.
-    wait_exited(mgmd.pid())?;
-    mgmd.spawn_daemon()?;
-
-    for (n, listener) in listeners.into_iter().enumerate() {
-        let received = listener.finish()?;
-        assert!(
-            received.is_complete(PACKETS.into()),
-            "receiver {}: {} of {PACKETS} packets, {} out of place",
-            n + 1,
-            received.seqs.len(),
-            received
-                .seqs
-                .iter()
-                .enumerate()
-                .filter(|(i, s)| **s != *i as u64)
-                .count(),
-        );
-    }
+    mgmd.stream_through_kill_9(source, group, PACKETS)?;
     // After the adoption window the new mgmd knows the entry as its own (before, `show mfe`
     // lists it as `adopted`).
     let oifs = wait_for(

@@ -167,3 +167,21 @@ pub fn capture(lab: &Lab, host: Host, protocol: libc::c_int) -> Result<PacketSoc
     })?
     .context("capture")
 }
+
+/// Whether the router's kernel holds a membership of `group` on `iface` (`/proc/net/igmp`
+/// lists groups under their interface, as hex in network byte order read as a little-endian
+/// word).
+pub fn router_joined(lab: &Lab, iface: &str, group: Ipv4Addr) -> Result<bool> {
+    let out = lab.run(Host::Router, &["cat", "/proc/net/igmp"])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hex = format!("{:08X}", u32::from_le_bytes(group.octets()));
+    let mut on_iface = false;
+    for line in text.lines() {
+        if !line.starts_with('\t') {
+            on_iface = line.split_whitespace().nth(1) == Some(iface);
+        } else if on_iface && line.trim_start().starts_with(&hex) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -84,6 +84,39 @@ impl Mgmd {
         Ok(())
     }
 
+    /// Streams `count` packets, 1 ms apart, from the source to `group` (from `source`) to
+    /// receivers 1 and 2 through a `kill -9` of mgmd in the middle, once XDP forwards the flow
+    /// (the new entry's hold mode, in which mgmd sends the packets itself, is over), and a new
+    /// mgmd started once the killed one is gone (it takes over its punt sockets and links):
+    /// fails unless both receivers get every packet once and in order.
+    pub fn stream_through_kill_9(
+        &mut self,
+        source: impl Into<IpAddr>,
+        group: impl Into<IpAddr>,
+        count: u32,
+    ) -> Result<()> {
+        let (source, group) = (source.into(), group.into());
+        let listeners = [
+            self.listen(Host::Receiver(1), group, count, 30.0)?,
+            self.listen(Host::Receiver(2), group, count, 30.0)?,
+        ];
+        self.send_in_background(Host::Source, group, count, 1)?;
+        self.wait_for_forwarded(source, group, 100)?;
+        signal_pid(self.pid(), libc::SIGKILL)?;
+        wait_exited(self.pid())?;
+        self.spawn_daemon()?;
+        for (n, listener) in (1..).zip(listeners) {
+            let seqs = listener.finish()?.seqs;
+            let out_of_place = (0..).zip(&seqs).filter(|(i, s)| *s != i).count();
+            ensure!(
+                seqs.iter().copied().eq(0..u64::from(count)),
+                "receiver {n}: {} of {count} packets, {out_of_place} out of place",
+                seqs.len()
+            );
+        }
+        Ok(())
+    }
+
     /// Sends `count` numbered datagrams to `group` from `host`'s eth0, one every
     /// `interval_ms`, and returns when they are sent.
     pub fn send(
