@@ -6,12 +6,14 @@
 //!
 //! What is reported is the steady-state cost of one more packet: each measurement is a pair of
 //! calls, [`SHORT`] and [`LONG`] runs, and the cost per packet is the difference of their total
-//! times over the difference of their runs, averaged over the middle half of many pairs. A call's first runs are cold (the kernel patches the
-//! XDP dispatcher before each call, and caches and branch predictors start cold): on the 2-vCPU
-//! test VM that costs a few microseconds per call, the more the larger the program, which a mean
-//! over the 200 runs one call allows added to every packet (~8 ns to an empty program, ~26 ns to
-//! one with a hash lookup, more to mgm's). The difference cancels it, and does so for both programs
-//! alike. The kernel's own loop around each run (bottom halves, the redirect context, the timer;
+//! times over the difference of their runs, averaged over the middle half of many pairs. A
+//! call's first runs are cold (the kernel patches the XDP dispatcher before each call, and caches
+//! and branch predictors start cold): on the 2-vCPU test VM that costs a few microseconds per
+//! call, the more the larger the program, which a mean over the 200 runs one call allows added
+//! to every packet (~8 ns to an empty program, ~26 ns to one with a hash lookup, more to mgm's).
+//! The difference cancels it on average, for both programs alike; where a run costs a few ns
+//! and the cold start varies by more than 200 runs cost, the figures scatter (README,
+//! Performance). The kernel's own loop around each run (bottom halves, the redirect context, the timer;
 //! ~31 ns on that VM) stays in both columns; an empty program (`bench_empty`) measured beside
 //! them on the same frame shows how much it is.
 //!

@@ -55,6 +55,11 @@ enum Report {
 /// What an IGMPv3 or MLDv2 record of the group with `sources` reports: a join (an exclude
 /// record), a leave (an include record without sources) or sources (an include or allow
 /// record with some).
+///
+/// A report's records are applied in order, so of several records of one group the caller takes
+/// the last that says one of these: after a leave made while the link was down and a join made soon
+/// after it came up, the kernel sends the pending leave (TO_IN {}) and the join (TO_EX {}) of the
+/// same group in one report, the leave first.
 fn record_report(record_type: u8, sources: Vec<IpAddr>) -> Option<Report> {
     match (RecordType::from(record_type), sources.is_empty()) {
         (RecordType::ToExclude | RecordType::IsExclude, _) => Some(Report::Join),
@@ -197,9 +202,10 @@ fn expect_report(socket: &Socket, want: Report, timeout: Duration) -> Result<()>
             msg_type::REPORT_V3 => message
                 .records()
                 .filter(|r| r.group_addr() == GROUP)
-                .find_map(|r| {
+                .filter_map(|r| {
                     record_report(r.record_type(), r.sources().map(IpAddr::V4).collect())
-                }),
+                })
+                .last(),
             _ => None,
         };
         if report.as_ref() == Some(&want) {
@@ -372,7 +378,8 @@ fn mld_report_of(packet: &[u8]) -> Option<Report> {
         mld::msg_type::REPORT_V2 => message
             .records()
             .filter(|r| r.address() == GROUP6)
-            .find_map(|r| record_report(r.record_type(), r.sources().map(IpAddr::V6).collect())),
+            .filter_map(|r| record_report(r.record_type(), r.sources().map(IpAddr::V6).collect()))
+            .last(),
         _ => None,
     }
 }
