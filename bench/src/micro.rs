@@ -13,9 +13,9 @@
 //! to every packet (~8 ns to an empty program, ~26 ns to one with a hash lookup, more to mgm's).
 //! The difference cancels it on average, for both programs alike; where a run costs a few ns
 //! and the cold start varies by more than 200 runs cost, the figures scatter (README,
-//! Performance). The kernel's own loop around each run (bottom halves, the redirect context, the timer;
-//! ~31 ns on that VM) stays in both columns; an empty program (`bench_empty`) measured beside
-//! them on the same frame shows how much it is.
+//! Performance). The kernel's own loop around each run (bottom halves, the redirect context,
+//! the timer; ~31 ns on that VM) stays in both columns; an empty program (`bench_empty`)
+//! measured beside them on the same frame shows how much it is.
 //!
 //! The program rewrites the frame it forwards, and a repeated run sees its own rewrite: hit frames
 //! start with TTL 255, so that [`LONG`] runs stay above TTL 1. A hit is counted up to the

@@ -55,11 +55,6 @@ enum Report {
 /// What an IGMPv3 or MLDv2 record of the group with `sources` reports: a join (an exclude
 /// record), a leave (an include record without sources) or sources (an include or allow
 /// record with some).
-///
-/// A report's records are applied in order, so of several records of one group the caller takes
-/// the last that says one of these: after a leave made while the link was down and a join made soon
-/// after it came up, the kernel sends the pending leave (TO_IN {}) and the join (TO_EX {}) of the
-/// same group in one report, the leave first.
 fn record_report(record_type: u8, sources: Vec<IpAddr>) -> Option<Report> {
     match (RecordType::from(record_type), sources.is_empty()) {
         (RecordType::ToExclude | RecordType::IsExclude, _) => Some(Report::Join),
@@ -69,6 +64,16 @@ fn record_report(record_type: u8, sources: Vec<IpAddr>) -> Option<Report> {
         }
         _ => None,
     }
+}
+
+/// What one report's records of the group (type and sources each) say of it. Records apply in
+/// order, so the last that says something decides: after a leave made while the link was down
+/// and a join made soon after it came up, the kernel sends the pending leave (TO_IN {}) and the
+/// join (TO_EX {}) of the same group in one report, the leave first.
+fn group_report(records: impl Iterator<Item = (u8, Vec<IpAddr>)>) -> Option<Report> {
+    records
+        .filter_map(|(record_type, sources)| record_report(record_type, sources))
+        .last()
 }
 
 /// How a test sees the router's upstream membership of its group: the next report of it,
@@ -199,13 +204,12 @@ fn expect_report(socket: &Socket, want: Report, timeout: Duration) -> Result<()>
         let report = match message.msg_type() {
             msg_type::REPORT_V2 if message.group_addr() == GROUP => Some(Report::Join),
             msg_type::LEAVE if message.group_addr() == GROUP => Some(Report::Leave),
-            msg_type::REPORT_V3 => message
-                .records()
-                .filter(|r| r.group_addr() == GROUP)
-                .filter_map(|r| {
-                    record_report(r.record_type(), r.sources().map(IpAddr::V4).collect())
-                })
-                .last(),
+            msg_type::REPORT_V3 => group_report(
+                message
+                    .records()
+                    .filter(|r| r.group_addr() == GROUP)
+                    .map(|r| (r.record_type(), r.sources().map(IpAddr::V4).collect())),
+            ),
             _ => None,
         };
         if report.as_ref() == Some(&want) {
@@ -375,11 +379,12 @@ fn mld_report_of(packet: &[u8]) -> Option<Report> {
     match message.msg_type() {
         mld::msg_type::REPORT_V1 if message.address() == GROUP6 => Some(Report::Join),
         mld::msg_type::DONE if message.address() == GROUP6 => Some(Report::Leave),
-        mld::msg_type::REPORT_V2 => message
-            .records()
-            .filter(|r| r.address() == GROUP6)
-            .filter_map(|r| record_report(r.record_type(), r.sources().map(IpAddr::V6).collect()))
-            .last(),
+        mld::msg_type::REPORT_V2 => group_report(
+            message
+                .records()
+                .filter(|r| r.address() == GROUP6)
+                .map(|r| (r.record_type(), r.sources().map(IpAddr::V6).collect())),
+        ),
         _ => None,
     }
 }
