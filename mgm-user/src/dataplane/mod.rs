@@ -43,6 +43,7 @@
 //! pin does not stop forwarding. Where the bpffs is found
 //! when the configured path is not one (under `ip netns exec`): [`bpffs`]. The directories of
 //! namespaces that are gone are removed by [`stale_pins`].
+mod allocating;
 mod backend;
 mod bench_object;
 pub mod bpffs;

@@ -2,7 +2,7 @@
 //! after a grace period.
 
 use super::{OifSets, BARRIER_SLOT};
-use crate::dataplane::{sys, DataPlaneError};
+use crate::dataplane::{allocating::allocating, sys, DataPlaneError};
 use aya::maps::{DevMapHash, MapData};
 use mgm_common::{limits, SetMembers};
 
@@ -104,15 +104,17 @@ impl OifSets {
             .enumerate()
             .try_for_each(|(done, &oif)| {
                 let program = (oif != bare).then_some(egress);
-                match map.insert(oif, oif, program, 0) {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err((done, DataPlaneError::from(e))),
-                }
+                allocating("outgoing-set devmap", || {
+                    Ok(map.insert(oif, oif, program, 0)?)
+                })
+                .map_err(|e| (done, e))
             })
             .and_then(|()| {
-                self.members
-                    .insert(id, SetMembers::new(oifs), 0)
-                    .map_err(|e| (oifs.len(), e.into()))
+                let members = &mut self.members;
+                allocating("SET_MEMBERS", || {
+                    Ok(members.insert(id, SetMembers::new(oifs), 0)?)
+                })
+                .map_err(|e| (oifs.len(), e))
             });
         if let Err((done, e)) = filled {
             for &undo in &oifs[..done] {

@@ -1,7 +1,7 @@
 //! The entries' counters: a slot of `MFE_STATS` per entry and an `OIF_STATS` element per
 //! (entry, outgoing interface), retired on release and reused after an RCU grace period.
 use super::XdpBackend;
-use crate::dataplane::DataPlaneError;
+use crate::dataplane::{allocating::allocating, DataPlaneError};
 use aya::maps::PerCpuValues;
 use mgm_common::{MfeCounters, OifCounterKey, OifCounters};
 
@@ -93,12 +93,16 @@ impl XdpBackend {
                 ifindex,
             };
             self.retired_counters.remove(&key);
-            let values =
-                PerCpuValues::try_from(values.clone()).map_err(|source| DataPlaneError::Sys {
-                    call: "per-CPU values",
-                    source,
+            let map = &mut self.oif_stats;
+            allocating("OIF_STATS", || {
+                let values = PerCpuValues::try_from(values.clone()).map_err(|source| {
+                    DataPlaneError::Sys {
+                        call: "per-CPU values",
+                        source,
+                    }
                 })?;
-            self.oif_stats.insert(key, values, 0)?;
+                Ok(map.insert(key, values, 0)?)
+            })?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! in one `MFES` (`MFES6`) update after its outgoing set and counters are ready, undone
 //! whole when a step fails.
 use super::{family::Family, Installed, Outgoing, XdpBackend};
-use crate::dataplane::DataPlaneError;
+use crate::dataplane::{allocating::allocating, DataPlaneError};
 use mgm_common::{MfeValue, MFE_FLAG_HOLD, NO_OIF_SET};
 
 impl XdpBackend {
@@ -30,7 +30,8 @@ impl XdpBackend {
             },
         };
         let rewrite = K::probe_mut(self).begin_write(sg, value)?;
-        let written = K::map_mut(self).insert(sg, value, 0);
+        let map = K::map_mut(self);
+        let written = allocating("MFES (MFES6)", || Ok(map.insert(sg, value, 0)?));
         K::probe_mut(self).finish(rewrite, written.is_ok());
         written?;
         Ok(())
