@@ -37,8 +37,9 @@ pub const MIN_FRAMES_PER_QUEUE: u32 = 64;
 /// UMEM of one interface's punt sockets by default, in 2 KiB frames: 8 MiB, resident (the
 /// kernel pins it). A new entry starts in hold mode, so the first burst of a flow goes through
 /// the punt path whole; the creation thread takes it from the rings as it arrives
-/// (`daemon::creation`, into a buffer of its own while the main loop has the router), so the
-/// UMEM only covers the thread's wake-up, not the main loop's work.
+/// (`daemon::creation`, into a buffer of its own while the main loop has the router), and the
+/// router reads the rings again while it sends the punted packets on, so the UMEM only covers
+/// the thread's wake-up and the sending of 64 packets, not the main loop's work.
 pub const DEFAULT_UMEM_FRAMES: u32 = 4096;
 
 /// Largest UMEM of one interface (`daemon.punt_umem_frames`), in frames: 128 MiB.

@@ -11,7 +11,7 @@ use crate::{
 };
 use mgm_common::{Sg6Key, SgKey};
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
     hash::Hash,
     net::{Ipv4Addr, Ipv6Addr},
 };
@@ -353,11 +353,31 @@ pub struct FakeIo {
     pub existing: BTreeSet<u32>,
     /// How many frames had been sent at each [`RouterIo::held_sent`].
     pub held_sent: Vec<usize>,
+    /// Frames that arrive while frames are sent, [`FakeIo::arrivals_per_send`] per send, into
+    /// [`FakeIo::punted`]: a flow faster than the punt path.
+    pub arriving: VecDeque<(u32, Vec<u8>)>,
+    /// How many of [`FakeIo::arriving`] arrive during each send.
+    pub arrivals_per_send: usize,
+    /// Frames [`FakeIo::punted`] holds at most, as a punt ring (0: no bound); one arriving
+    /// beyond is dropped and counted in [`FakeIo::ring_dropped`].
+    pub ring: usize,
+    /// Frames that arrived with the ring full.
+    pub ring_dropped: usize,
 }
 
 impl FrameOut for FakeIo {
     fn send_frame(&mut self, ifindex: u32, frame: &[u8]) -> std::io::Result<()> {
         self.sent.push((ifindex, frame.to_vec()));
+        for _ in 0..self.arrivals_per_send {
+            let Some(arrived) = self.arriving.pop_front() else {
+                break;
+            };
+            if self.ring == 0 || self.punted.len() < self.ring {
+                self.punted.push(arrived);
+            } else {
+                self.ring_dropped += 1;
+            }
+        }
         Ok(())
     }
 }

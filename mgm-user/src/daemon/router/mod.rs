@@ -72,7 +72,7 @@ use family::Family;
 use igmp_glue::IgmpClient;
 use mgm_common::SgKey;
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, VecDeque},
     net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
@@ -184,6 +184,9 @@ pub struct RouterCore<B: ForwardingBackend, I: RouterIo> {
     unsynced: sync::Unsynced,
     /// Interfaces whose punt sockets did not open, retried with backoff.
     punt_retries: punts::PuntRetries,
+    /// Punted frames read from the rings that the last drain left for the next one (it stops
+    /// after [`punts::DRAIN_MAX`] frames): they go first.
+    punt_backlog: VecDeque<Punted>,
     /// How many times every entry's counters were read (`stats_refreshes`).
     stats_refreshes: u64,
     /// IGMP and MLD messages lost before mgmd read them.
@@ -298,6 +301,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             calling: None,
             unsynced: sync::Unsynced::default(),
             punt_retries: punts::punt_retries(),
+            punt_backlog: VecDeque::new(),
             stats_refreshes: 0,
             igmp_overflow: receive_overflow::ReceiveOverflow::new("igmp"),
             mld_overflow: receive_overflow::ReceiveOverflow::new("mld"),
@@ -353,6 +357,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             reconcile,
             self.next_retry(),
             self.punt_retries.next_deadline(),
+            // The drain left punted frames: the next one is due at once.
+            (!self.punt_backlog.is_empty()).then_some(self.clock),
             self.host_joins.next_retry(),
         ]
         .into_iter()
@@ -370,7 +376,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let actions = self.v6.mld.tick(now);
         self.mld_actions(actions);
         self.drive();
-        if !self.draining.is_empty() || !self.v6.draining.is_empty() {
+        if !self.draining.is_empty()
+            || !self.v6.draining.is_empty()
+            || !self.punt_backlog.is_empty()
+        {
             self.drain_punts(now);
         }
         if self.adopting() && now >= self.reconcile_at {

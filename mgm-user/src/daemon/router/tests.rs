@@ -3,6 +3,7 @@
 use super::{
     fake::{FakeBackend, FakeEntry, FakeIo, Op},
     family::Family,
+    punts::DRAIN_MAX,
     RouterCore, HOLD_MAX, HOLD_QUIET,
 };
 use crate::{

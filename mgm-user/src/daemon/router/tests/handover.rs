@@ -96,3 +96,42 @@ fn the_end_of_hold_mode_is_a_handover_deadline_bounded_by_the_hold_limit() {
     assert!(!core.backend.entries[&key_of(sg())].hold, "handed over");
     assert_eq!(core.next_handover(), None);
 }
+
+#[test]
+fn a_burst_faster_than_the_punt_path_waits_in_memory_in_order_rather_than_overflowing_the_ring() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    core.io.punted.push((UP0, numbered_frame(0)));
+    core.drain_punts(t0);
+    miss(&mut core, UP0, t0);
+    // Packets 1 to 1999 of the flow, in hold mode, arrive two for each one sent on, into a
+    // punt ring of 256 frames that is full to start with.
+    core.io.ring = 256;
+    core.io.arrivals_per_send = 2;
+    core.io.arriving = (1..2000).map(|n| (UP0, numbered_frame(n))).collect();
+    let first: Vec<_> = core.io.arriving.drain(..256).collect();
+    core.io.punted.extend(first);
+    let t1 = t0 + Duration::from_millis(1);
+    core.drain_punts(t1);
+    // One drain deals with a bounded number of frames, and asks for the next at once.
+    assert!(core.io.sent.len() <= 1 + DRAIN_MAX);
+    assert!(core.next_timer().is_some_and(|due| due <= t1));
+    for _ in 0..100 {
+        if core.io.sent.len() == 2000 {
+            break;
+        }
+        core.drain_punts(t1);
+    }
+    assert_eq!(core.io.ring_dropped, 0, "the ring never overflowed");
+    let numbers: Vec<u16> = core
+        .io
+        .sent
+        .iter()
+        .map(|(_, frame)| u16::from_be_bytes([frame[18], frame[19]]))
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..2000).collect::<Vec<u16>>(),
+        "every packet, in order"
+    );
+}
