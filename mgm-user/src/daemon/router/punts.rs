@@ -7,7 +7,7 @@ use crate::{
     mgm::Sg,
 };
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashSet, VecDeque},
     net::{Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
@@ -34,6 +34,12 @@ pub(super) const DRAIN_MAX: usize = 1024;
 /// the rings again (what comes meanwhile waits in the rings): the memory a flow faster than
 /// the punt path may take, at most this plus one read of the rings, 2 KiB a frame at most.
 const BACKLOG_MAX: usize = 16384;
+
+/// Whether an entry in hold mode whose last packet was punted at `last` has been quiet for
+/// [`HOLD_QUIET`] at `now`.
+fn quiet(last: Instant, now: Instant) -> bool {
+    now >= last + HOLD_QUIET
+}
 
 /// Interfaces in service whose punt sockets could not be opened yet, (ifindex, name): at most
 /// one per interface in service.
@@ -97,30 +103,32 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     pub fn drain_punts(&mut self, now: Instant) {
         self.advance(now);
         let mut frames = std::mem::take(&mut self.punt_backlog);
-        if frames.len() < BACKLOG_MAX {
-            let mut read = Vec::new();
-            self.io.recv_punted(&mut read);
-            frames.extend(read);
-        }
-        let (mut dealt, mut sent_since_read) = (0, 0);
-        while dealt < DRAIN_MAX {
+        self.read_punts(&mut frames);
+        let mut sent_since_read = 0;
+        for _ in 0..DRAIN_MAX {
             let Some(punted) = frames.pop_front() else {
                 break;
             };
-            dealt += 1;
             sent_since_read += usize::from(self.punted_frame(punted, now));
-            if sent_since_read == REREAD_EVERY && frames.len() < BACKLOG_MAX {
+            if sent_since_read == REREAD_EVERY {
                 sent_since_read = 0;
                 // The data plane may hand a flow over as soon as what it punted has left.
                 self.sync_punt_marks();
-                let mut read = Vec::new();
-                self.io.recv_punted(&mut read);
-                frames.extend(read);
+                self.read_punts(&mut frames);
             }
         }
         self.punt_backlog = frames;
         self.sync_punt_marks();
         self.hand_over(now);
+    }
+
+    /// Appends what the punt rings hold to `frames`, unless [`BACKLOG_MAX`] frames wait there.
+    fn read_punts(&mut self, frames: &mut VecDeque<Punted>) {
+        if frames.len() < BACKLOG_MAX {
+            let mut read = Vec::new();
+            self.io.recv_punted(&mut read);
+            frames.extend(read);
+        }
     }
 
     /// One punted frame: held if its flow's entry is pending, sent on if it exists (true).
@@ -183,12 +191,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Ends hold mode for entries whose punt path has gone quiet (every packet punted before
     /// has been sent on, none waits in the drain's backlog) or that reached the time limit.
     fn hand_over(&mut self, now: Instant) {
-        let quiet = |(last, _): &(Instant, Instant)| now >= *last + HOLD_QUIET;
         let any_quiet = self
             .draining
             .values()
             .chain(self.v6.draining.values())
-            .any(quiet);
+            .any(|&(last, _)| quiet(last, now));
         let waiting: HashSet<Flow> = match any_quiet && !self.punt_backlog.is_empty() {
             true => self
                 .punt_backlog
@@ -208,8 +215,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let ready: Vec<Sg<F>> = draining
             .iter()
             .filter(|(sg, (last, deadline))| {
-                let quiet = now >= *last + HOLD_QUIET && !waiting.contains(&F::flow(**sg));
-                quiet || now >= *deadline
+                (quiet(*last, now) && !waiting.contains(&F::flow(**sg))) || now >= *deadline
             })
             .map(|(sg, _)| *sg)
             .collect();
