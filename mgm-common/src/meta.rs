@@ -42,8 +42,18 @@ pub const JUMBO_MARKER: u32 = 0x4a55_4d42;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PuntMeta {
+    /// For a packet of an entry in hold mode, its number among that entry's packets punted
+    /// in hold mode (`HOLD_PUNTED` after this frame): userspace tells the data plane how far
+    /// it has sent them on (`HOLD_SENT`), and the fast path takes the entry over for good
+    /// once both are equal. 0 for a miss. (In front of `seq`, which an earlier version's
+    /// metadata held alone, so that `seq` keeps its place right before the frame.)
+    pub held: u32,
     /// The frame's number among those punted to its socket slot (`PUNTED` after this frame):
     /// userspace tells the data plane how far it has dealt with them (`PUNTS_HANDLED`), and an
     /// entry in hold mode is forwarded by the fast path only once both are equal.
     pub seq: u32,
 }
+
+/// `HOLD_PUNTED` of an entry the fast path has taken over from the punt path for good: its
+/// later packets are forwarded even while other frames punted on its receive queue wait.
+pub const HOLD_TAKEN_OVER: u32 = u32::MAX;

@@ -133,8 +133,9 @@ pub const HOP_LIMIT_EXPIRED: u32 = 50;
 pub const SCOPE_BOUNDARY: u32 = 51;
 /// Egress: IPv6 copies dropped by the interface's admin-scope boundary.
 pub const EGRESS_SCOPE_BOUNDARY: u32 = 52;
-/// Packets of an entry in hold mode forwarded by the fast path because userspace had sent
-/// on every packet punted before them on the same receive queue (the handover).
+/// Packets of an entry in hold mode forwarded by the fast path because it took the entry over
+/// from userspace (the handover): userspace had sent on every packet punted before them on
+/// the same receive queue, or every packet of the entry punted before (then, or earlier).
 pub const HOLD_HANDED_OVER: u32 = 53;
 /// Multi-buffer (jumbo) frames: larger than the first buffer the driver gave the ingress
 /// program (on veth, frames past ~3.5 KiB). Counted where the program asks the frame's

@@ -11,8 +11,9 @@
 //! groups go to the kernel; then the IPv4 header checksum, the IPv4 options (malformed ones are
 //! dropped as ipmr drops them, see [`crate::options`]), the lookup, the incoming interface,
 //! hold mode (punted and counted for the entry by userspace when it sends the packet, until
-//! userspace has sent every packet punted before on the same receive queue), mirrored
-//! entries (samples and the fail-safe, see [`crate::mirror`]), TTL ≤ 1 and negative entries.
+//! the fast path can take the entry over without overtaking a packet, see [`crate::hold`]),
+//! mirrored entries (samples and the fail-safe, see [`crate::mirror`]), TTL ≤ 1 and negative
+//! entries.
 //! Hold and mirrored entries cost the hit path of the others one flag test. 802.1Q-tagged
 //! frames are forwarded untagged (the router's outgoing interfaces are L3 interfaces).
 //!
@@ -42,10 +43,8 @@ use mgm_common::{
 };
 
 use crate::{
-    egress, ingress6,
-    maps::{
-        count, CONFIG, IFACES, MFE_STATS, OIF_DIRECT, OIF_SETS, PUNTED, PUNTS_HANDLED, PUNT_SOCKETS,
-    },
+    egress, hold, ingress6,
+    maps::{count, CONFIG, IFACES, MFE_STATS, OIF_DIRECT, OIF_SETS, PUNTED, PUNT_SOCKETS},
     mirror,
     options::ipv4_options_ok,
     packet::{self, ptr_at, Ipv4Hdr, Link, ETH_HDR_LEN, IPPROTO_IGMP, VLAN_TAG_LEN},
@@ -210,20 +209,8 @@ pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &P
     }
     if entry.flags != 0 {
         if entry.flags & MFE_FLAG_HOLD != 0 {
-            // Userspace sends it behind the held packets and counts it for the entry, unless
-            // it has sent on everything punted before it on this queue: then the fast path
-            // takes over without overtaking any of them. With no punt socket (mgmd gone),
-            // nobody holds packets before it: the fast path forwards it.
-            match punt_slot(ctx, iface_config(packet.ingress)) {
-                Some(slot) if punts_handled(slot) => count(stat::HOLD_HANDED_OVER),
-                Some(slot) => {
-                    if let Some(action) = punt_to(ctx, slot, packet.frame_len) {
-                        count(stat::HOLD_PUNTED);
-                        return action;
-                    }
-                    count(stat::HOLD_NO_PUNT_SOCKET);
-                }
-                None => count(stat::HOLD_NO_PUNT_SOCKET),
+            if let Some(action) = hold::punt(ctx, entry.stats_slot, packet) {
+                return action;
             }
         }
         if entry.flags & MFE_FLAG_MIRRORED != 0 && mirror::to_kernel(counters, packet.len) {
@@ -432,7 +419,7 @@ pub fn miss(ctx: &XdpContext, counter: u32, kind: u32, sg: SgKey, at: &Arrival) 
         return verdict(stat::MIRROR_MISS_PASSED, xdp_action::XDP_PASS);
     }
     report::raise(kind, at.ingress, sg, ctx.data(), ctx.data_end(), at.offset);
-    match punt_slot(ctx, iface).and_then(|slot| punt_to(ctx, slot, at.frame_len)) {
+    match punt_slot(ctx, iface).and_then(|slot| punt_to(ctx, slot, at.frame_len, 0)) {
         Some(action) => verdict(stat::MISS_PUNTED, action),
         None => verdict(stat::MISS_PASSED, xdp_action::XDP_PASS),
     }
@@ -440,26 +427,23 @@ pub fn miss(ctx: &XdpContext, counter: u32, kind: u32, sg: SgKey, at: &Arrival) 
 
 /// The `PUNT_SOCKETS` slot serving the packet's interface (`iface`) and receive queue, if any.
 #[inline(always)]
-fn punt_slot(ctx: &XdpContext, iface: Option<IfaceConfig>) -> Option<u32> {
+pub(crate) fn punt_slot(ctx: &XdpContext, iface: Option<IfaceConfig>) -> Option<u32> {
     let iface = iface?;
     let queue = ctx.rx_queue_index();
     (queue < iface.punt_queues).then(|| iface.punt_slot.wrapping_add(queue))
 }
 
-/// Whether userspace has dealt with every frame punted to `slot` so far.
-#[inline(always)]
-fn punts_handled(slot: u32) -> bool {
-    match (PUNTED.get(slot), PUNTS_HANDLED.get(slot)) {
-        (Some(punted), Some(handled)) => punted == handled,
-        _ => false,
-    }
-}
-
 /// The redirect to the socket in `slot` of the frame (`known`: its bytes, if read already),
-/// numbered ([`PuntMeta`]) and counted in `PUNTED`; `None` (frame unchanged) if it cannot be
-/// punted (a frame the socket's frames cannot hold: the kernel would drop it there).
+/// numbered ([`PuntMeta`], `held`: its number among its entry's packets punted in hold mode,
+/// 0 for a miss) and counted in `PUNTED`; `None` (frame unchanged) if it cannot be punted (a
+/// frame the socket's frames cannot hold: the kernel would drop it there).
 #[inline(always)]
-fn punt_to(ctx: &XdpContext, slot: u32, known: packet::KnownLen) -> Option<u32> {
+pub(crate) fn punt_to(
+    ctx: &XdpContext,
+    slot: u32,
+    known: packet::KnownLen,
+    held: u32,
+) -> Option<u32> {
     let max = CONFIG.get(config::PUNT_FRAME_MAX).copied().unwrap_or(0);
     let len = packet::frame_len(ctx, known);
     if packet::past_first_buffer(ctx, len) || (max != 0 && len as u64 > max) {
@@ -469,7 +453,7 @@ fn punt_to(ctx: &XdpContext, slot: u32, known: packet::KnownLen) -> Option<u32> 
     let punted = PUNTED.get_ptr_mut(slot)?;
     // SAFETY: only the CPU serving this slot's receive queue writes it.
     let seq = unsafe { *punted }.wrapping_add(1);
-    if !write_front(ctx, PuntMeta { seq }) {
+    if !write_front(ctx, PuntMeta { held, seq }) {
         count(stat::META_FAILED);
         return None;
     }

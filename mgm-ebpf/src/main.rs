@@ -11,6 +11,8 @@ mod egress;
 #[cfg(target_arch = "bpf")]
 mod exthdr;
 #[cfg(target_arch = "bpf")]
+mod hold;
+#[cfg(target_arch = "bpf")]
 mod ingress;
 #[cfg(target_arch = "bpf")]
 mod ingress6;

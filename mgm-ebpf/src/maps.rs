@@ -127,6 +127,18 @@ pub static PUNTED: Array<u32, { limits::PUNT_SOCKETS as usize }> = Array::new();
 #[btf_map]
 pub static PUNTS_HANDLED: Array<u32, { limits::PUNT_SOCKETS as usize }> = Array::new();
 
+/// Per entry (indexed by `MfeValue::stats_slot`), its packets punted in hold mode so far, or
+/// `HOLD_TAKEN_OVER` once the fast path took the entry over for good; written by the CPU of
+/// the entry's receive queue, and reset by userspace before it puts an entry in hold mode.
+#[btf_map]
+pub static HOLD_PUNTED: Array<u32, { limits::MFES as usize }> = Array::new();
+
+/// Per entry (indexed by `MfeValue::stats_slot`), the number of its last packet punted in hold
+/// mode up to which userspace has sent on every packet of the entry (written by userspace
+/// only).
+#[btf_map]
+pub static HOLD_SENT: Array<u32, { limits::MFES as usize }> = Array::new();
+
 /// Runtime settings (indexes: `mgm_common::config`).
 #[btf_map]
 pub static CONFIG: Array<u64, { config::COUNT as usize }> = Array::new();

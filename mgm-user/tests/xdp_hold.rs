@@ -1,9 +1,10 @@
 //! BPF_PROG_TEST_RUN tests (root) of hold mode: a packet of an entry in hold mode goes to
 //! mgmd's punt socket, behind the packets mgmd holds, until mgmd has dealt with every frame
 //! punted before on its receive queue (`PUNTS_HANDLED` equals `PUNTED`): then the fast path
-//! takes over. When no socket serves its interface (mgmd was killed, or its sockets are not
-//! open yet), nobody holds packets before it, so the fast path forwards it instead of handing
-//! it to the kernel, which would drop it.
+//! takes over, for good (the entry's own count, `HOLD_PUNTED`, which needs a punt socket to
+//! move, is tested in the lab: `flood.rs`). When no socket serves its interface (mgmd was
+//! killed, or its sockets are not open yet), nobody holds packets before it, so the fast path
+//! forwards it instead of handing it to the kernel, which would drop it.
 mod xdp_common;
 
 use mgm_user::dataplane::ForwardingBackend;
@@ -98,4 +99,39 @@ fn an_entry_written_again_after_a_hold_mark_is_in_hold_mode() {
         1,
         "fast path after release"
     );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn an_entry_taken_over_stays_with_the_fast_path_while_later_punts_wait() {
+    let mut fx = fixture();
+    let oifs = fx.oifs[..1].to_vec();
+    fx.backend.hold_on_create(sg());
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
+    let mut punt = mgm_user::dataplane::PuntSockets::new(
+        &mut fx.plane,
+        mgm_user::dataplane::XskConfig::default(),
+    )
+    .expect("punt maps");
+    fx.backend.set_punt_slots(LO, 0, 1).expect("punt slot");
+    punt.set_handled(0, 0).expect("mark");
+    fx.forward(&Frame::default().bytes());
+    // Other frames punted on the queue now wait in userspace: the entry stays taken over.
+    punt.set_handled(0, u32::MAX).expect("mark");
+    fx.forward(&Frame::default().bytes());
+    let stats = fx.stats();
+    assert_eq!(
+        stats["hold_handed_over"], 2,
+        "both forwarded by the fast path"
+    );
+    assert_eq!(stats["hold_no_punt_socket"], 0, "no punt tried");
+    // Written again in hold mode (lost from the data plane), it starts over: held.
+    fx.backend.hold_on_create(sg());
+    fx.backend
+        .install_mfe(sg(), LO, &oifs)
+        .expect("write again");
+    let (_, _) = fx.run(&Frame::default().bytes());
+    let stats = fx.stats();
+    assert_eq!(stats["hold_handed_over"], 2, "not taken over again");
+    assert_eq!(stats["hold_no_punt_socket"], 1, "took the hold path");
 }

@@ -16,8 +16,10 @@
 //! tallies live as long as the entry.
 //!
 //! The queues also keep track of how far every punt socket's frames have been dealt with
-//! ([`progress`]): the data plane hands an entry over from them to the fast path only once
-//! nothing punted before is left, so the handover never reorders a flow.
+//! ([`progress`]), and how far the packets each entry in hold mode had punted were sent on
+//! ([`Hold::held_sent_moved`]): the data plane hands an entry over from them to the fast path
+//! only once nothing punted before on its queue, or nothing of the entry, is left, so the
+//! handover never reorders a flow.
 //!
 //! The queues do no I/O of their own: a released packet leaves through the [`FrameOut`] the
 //! caller passes (the router core passes its I/O port, whose executor owns the packet socket).
@@ -121,6 +123,8 @@ struct HeldPacket {
     frame: Vec<u8>,
     /// Its place among its punt socket's frames.
     pending: Option<Pending>,
+    /// Its number among its entry's packets punted in hold mode (0: a miss).
+    held: u32,
 }
 
 /// Where held packets go: per outgoing interface, its settings and IPv6 admin-scope boundary.
@@ -171,6 +175,9 @@ pub struct Hold {
     limits: HoldLimits,
     counters: HoldCounters,
     progress: PuntProgress,
+    /// Per flow whose entry is in hold mode, the number of its last packet punted in hold mode
+    /// that was sent on, since the last [`Hold::held_sent_moved`].
+    held_sent: HashMap<Flow, u32>,
 }
 
 impl Hold {
@@ -184,6 +191,7 @@ impl Hold {
             limits,
             counters: HoldCounters::default(),
             progress: PuntProgress::default(),
+            held_sent: HashMap::new(),
         }
     }
 
@@ -191,6 +199,21 @@ impl Hold {
     /// the data plane's `PUNTS_HANDLED`).
     pub fn punts_moved(&mut self) -> Vec<(u32, u32)> {
         self.progress.moved()
+    }
+
+    /// The flows whose packets punted in hold mode were sent on since the last call, with the
+    /// number of the last one (for the data plane's `HOLD_SENT`): every packet of the flow
+    /// before it was dealt with too, as a flow's packets are sent in the order they came.
+    pub fn held_sent_moved(&mut self) -> Vec<(Flow, u32)> {
+        self.held_sent.drain().collect()
+    }
+
+    /// A packet of `flow` numbered `held` among those punted in hold mode (0: a miss) was
+    /// dealt with.
+    fn sent_held(&mut self, flow: Flow, held: u32) {
+        if held != 0 {
+            self.held_sent.insert(flow, held);
+        }
     }
 
     fn read(&mut self, tag: Option<PuntTag>) -> Option<Pending> {
@@ -309,6 +332,7 @@ impl Hold {
             arrival,
             frame: frame.to_vec(),
             pending,
+            held: tag.map_or(0, |tag| tag.held),
         });
         self.held += 1;
         self.held_bytes += frame.len();
@@ -328,8 +352,10 @@ impl Hold {
     ) {
         self.counters.punted += 1;
         let pending = self.read(tag);
-        self.deliver(sg.into(), frame.to_vec(), arrival, route, out);
+        let flow = sg.into();
+        self.deliver(flow, frame.to_vec(), arrival, route, out);
         self.done(pending);
+        self.sent_held(flow, tag.map_or(0, |tag| tag.held));
     }
 
     /// The entry of `sg` now forwards: sends everything held for it that arrived on its
@@ -344,6 +370,7 @@ impl Hold {
         for held in queue {
             self.deliver(sg, held.frame, held.arrival, route, out);
             self.done(held.pending);
+            self.sent_held(sg, held.held);
         }
     }
 

@@ -96,7 +96,11 @@ fn read_rings(sockets: &mut BTreeMap<u32, IfaceSockets>, out: &mut Vec<Punted>) 
             socket.recv(|meta, frame| {
                 out.push(Punted {
                     arrival,
-                    tag: meta.map(|m| PuntTag { slot, seq: m.seq }),
+                    tag: meta.map(|m| PuntTag {
+                        slot,
+                        seq: m.seq,
+                        held: m.held,
+                    }),
                     frame: frame.to_vec(),
                 })
             });

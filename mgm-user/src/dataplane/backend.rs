@@ -107,6 +107,12 @@ pub trait ForwardingBackend {
     /// is left as it is).
     fn release_hold(&mut self, sg: SgKey) -> Result<(), Self::Error>;
 
+    /// Userspace has sent on the first `sent` packets of `sg` the data plane punted in hold
+    /// mode (`PuntMeta::held` numbers them) and every packet of `sg` before them: once no later
+    /// one is punted, the fast path may take the entry over for good, before hold mode ends.
+    /// Nothing to do for an entry not in hold mode.
+    fn held_sent(&mut self, sg: SgKey, sent: u32) -> Result<(), Self::Error>;
+
     /// The entry for `sg` as the backend's bookkeeping has it.
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe>;
 
@@ -139,6 +145,9 @@ pub trait ForwardingBackend {
 
     /// [`ForwardingBackend::release_hold`] for an IPv6 entry.
     fn release_hold6(&mut self, sg: Sg6Key) -> Result<(), Self::Error>;
+
+    /// [`ForwardingBackend::held_sent`] for an IPv6 entry.
+    fn held_sent6(&mut self, sg: Sg6Key, sent: u32) -> Result<(), Self::Error>;
 
     /// [`ForwardingBackend::installed`] for an IPv6 entry.
     fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>>;

@@ -63,6 +63,10 @@ pub mod map_name {
     pub const PUNTED: &str = "PUNTED";
     /// Per punt socket slot, how far userspace has dealt with the frames punted there.
     pub const PUNTS_HANDLED: &str = "PUNTS_HANDLED";
+    /// Per entry, its packets punted in hold mode (or taken over by the fast path for good).
+    pub const HOLD_PUNTED: &str = "HOLD_PUNTED";
+    /// Per entry, how far userspace has sent on its packets punted in hold mode.
+    pub const HOLD_SENT: &str = "HOLD_SENT";
     /// The interfaces of each outgoing set, for the TC program replicating jumbo frames.
     pub const SET_MEMBERS: &str = "SET_MEMBERS";
     /// What the broadcast of each outgoing set needs: its bare member (its devmap entry runs
@@ -81,7 +85,7 @@ pub mod map_name {
     /// Buckets of the inlined lookup in front of `MFES6`.
     pub const MFE_PROBE6: &str = "MFE_PROBE6";
     /// Every map that is pinned.
-    pub const ALL: [&str; 21] = [
+    pub const ALL: [&str; 23] = [
         STATS,
         MFES,
         MFES6,
@@ -100,6 +104,8 @@ pub mod map_name {
         REPEAT_REPORTS,
         PUNTED,
         PUNTS_HANDLED,
+        HOLD_PUNTED,
+        HOLD_SENT,
         SET_MEMBERS,
         SET_BROADCASTS,
         OIF_DIRECT,

@@ -14,6 +14,8 @@
 //! | `OIF_STATS` | per-CPU hash, not preallocated | `OifCounterKey { stats_slot, ifindex }` → `OifCounters` (base at join, drops; copies sent are derived) |
 //! | `IFACES` | array (ifindexes below `limits::IFACES`) | ifindex → `IfaceConfig` (MAC, TTL threshold, MTU, punt slots, IPv6 scope boundary, flags: configured, mirrored, single copies with the egress program) |
 //! | `PUNT_SOCKETS` | XSKMAP | punt slot + receive queue → AF_XDP socket |
+//! | `PUNTED`, `PUNTS_HANDLED` | arrays | punt slot → frames punted there (XDP), how far userspace has dealt with them |
+//! | `HOLD_PUNTED`, `HOLD_SENT` | arrays | stats slot → the entry's packets punted in hold mode (XDP; `HOLD_TAKEN_OVER` once the fast path took it over), how far userspace has sent them on |
 //! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface; both families) |
 //! | `REPEAT_REPORTS` | ring buffer | `Report` records of repeated misses, read before `REPORTS` |
 //! | `CONFIG`, `REPORT_RATE` | array, per-CPU array | report rate limit and its token buckets; mirror settings and heartbeat |

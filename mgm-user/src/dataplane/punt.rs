@@ -14,7 +14,8 @@
 //! The XDP program numbers the frames it punts to each slot (`PUNTED`, `mgm_common::PuntMeta`)
 //! and userspace tells it how far it has dealt with them (`PUNTS_HANDLED`,
 //! [`PuntSockets::set_handled`]): an entry in hold mode goes on to the fast path only when
-//! nothing punted before on its receive queue is left behind (`daemon::hold`).
+//! nothing punted before on its receive queue is left behind (`daemon::hold`), or nothing of
+//! the entry's own (its count is the backend's: `ForwardingBackend::held_sent`).
 use super::{
     backend::ForwardingBackend,
     loader::{map_name, DataPlane},

@@ -84,6 +84,10 @@ pub struct XdpBackend {
     ifaces: Array<MapData, IfaceConfig>,
     config: Array<MapData, u64>,
     reported: Array<MapData, ReportedSg>,
+    /// Per counter slot, the entry's packets punted in hold mode (`HOLD_PUNTED`).
+    hold_punted: Array<MapData, u32>,
+    /// Per counter slot, how far userspace has sent them on (`HOLD_SENT`).
+    hold_sent: Array<MapData, u32>,
     sets: OifSets,
     slots: IdPool,
     entries: StdHashMap<SgKey, Installed>,
@@ -208,6 +212,10 @@ impl ForwardingBackend for XdpBackend {
         self.release(sg)
     }
 
+    fn held_sent(&mut self, sg: SgKey, sent: u32) -> Result<(), DataPlaneError> {
+        self.sent_on(sg, sent)
+    }
+
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe> {
         self.entries
             .get(&sg)
@@ -248,6 +256,10 @@ impl ForwardingBackend for XdpBackend {
 
     fn release_hold6(&mut self, sg: Sg6Key) -> Result<(), DataPlaneError> {
         self.release(sg)
+    }
+
+    fn held_sent6(&mut self, sg: Sg6Key, sent: u32) -> Result<(), DataPlaneError> {
+        self.sent_on(sg, sent)
     }
 
     fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {

@@ -12,13 +12,17 @@
 //! plane's numbering, and a stale mark only delays a handover until the next frame is read.
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Where a punted frame came from: its socket slot and number there.
+/// Where a punted frame came from: its socket slot and number there, and its number among its
+/// entry's packets punted in hold mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PuntTag {
     /// The `PUNT_SOCKETS` slot.
     pub slot: u32,
     /// The frame's number among those punted to the slot.
     pub seq: u32,
+    /// Its number among its entry's packets punted in hold mode (`PuntMeta::held`); 0 for a
+    /// miss.
+    pub held: u32,
 }
 
 /// A frame read and not yet dealt with: its slot and its number, widened so that it keeps
@@ -98,7 +102,7 @@ mod tests {
     use super::{PuntProgress, PuntTag};
 
     fn tag(slot: u32, seq: u32) -> PuntTag {
-        PuntTag { slot, seq }
+        PuntTag { slot, seq, held: 0 }
     }
 
     #[test]

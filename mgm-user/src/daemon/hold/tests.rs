@@ -418,3 +418,54 @@ fn held_ipv6_packets_stop_at_an_interfaces_scope_boundary_as_the_fast_paths_do()
         "counted as the fast path's drop"
     );
 }
+
+#[test]
+fn packets_punted_in_hold_mode_report_how_far_their_entry_was_sent_on() {
+    let mut h = hold(HoldLimits::default());
+    let now = Instant::now();
+    let (a, b) = (
+        Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1)),
+        Sg::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 2)),
+    );
+    let tag = |seq, held| Some(PuntTag { slot: 0, seq, held });
+    // `a`'s miss, then two of its packets punted in hold mode, queued behind it.
+    for (seq, held) in [(1, 0), (2, 1), (3, 2)] {
+        h.punted(&frame(64, [239, 1, 1, 1]), 2, tag(seq, held), now);
+    }
+    let (settings, backend) = (HashMap::new(), FakeBackend::default());
+    let egress = EgressRules {
+        settings: &settings,
+        backend: &backend,
+    };
+    let route = Route {
+        iif: 2,
+        oifs: &[7],
+        egress: &egress,
+    };
+    let mut sent = Sent::default();
+    assert_eq!(h.held_sent_moved(), [], "nothing sent on yet");
+    h.release(a, route, &mut sent);
+    assert_eq!(
+        h.held_sent_moved(),
+        [(a.into(), 2)],
+        "the last one released"
+    );
+    assert_eq!(h.held_sent_moved(), [], "reported once");
+    // A miss sent on moves no mark; a packet in hold mode does.
+    h.forward_now(
+        b,
+        &frame(64, [239, 1, 1, 2]),
+        (2, tag(4, 0)),
+        route,
+        &mut sent,
+    );
+    assert_eq!(h.held_sent_moved(), []);
+    h.forward_now(
+        b,
+        &frame(64, [239, 1, 1, 2]),
+        (2, tag(5, 1)),
+        route,
+        &mut sent,
+    );
+    assert_eq!(h.held_sent_moved(), [(b.into(), 1)]);
+}

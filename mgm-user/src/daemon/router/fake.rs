@@ -4,7 +4,7 @@
 use super::ports::{HostJoin, Punted, RouterIo};
 use crate::{
     daemon::{
-        hold::{FrameOut, PuntTag},
+        hold::{Flow, FrameOut, Hold, PuntTag},
         veth::VethReading,
     },
     dataplane::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats},
@@ -60,6 +60,9 @@ pub struct FakeBackend {
     /// Entries whose counters were read, in all.
     pub stats_reads: std::cell::Cell<usize>,
     hold_next: HashSet<SgKey>,
+    /// Marks of held packets sent on ([`ForwardingBackend::held_sent`]) to entries in hold
+    /// mode, in order.
+    pub held_sent: Vec<(SgKey, u32)>,
     /// The IPv6 entries.
     pub v6: FakeTable6,
 }
@@ -71,6 +74,8 @@ pub struct FakeTable6 {
     /// Successful writes (install, update, delete) per entry.
     pub writes: HashMap<Sg6Key, usize>,
     hold_next: HashSet<Sg6Key>,
+    /// Marks of held packets sent on to entries in hold mode, in order.
+    pub held_sent: Vec<(Sg6Key, u32)>,
 }
 
 impl FakeBackend {
@@ -94,6 +99,7 @@ struct Table<'a, K> {
     entries: &'a mut HashMap<K, FakeEntry>,
     writes: &'a mut HashMap<K, usize>,
     hold_next: &'a mut HashSet<K>,
+    held_sent: &'a mut Vec<(K, u32)>,
 }
 
 impl<K: Copy + Eq + Hash> Table<'_, K> {
@@ -132,6 +138,14 @@ impl<K: Copy + Eq + Hash> Table<'_, K> {
         entry.hold = false;
         Ok(())
     }
+
+    fn sent(&mut self, sg: K, sent: u32) -> Result<(), FakeError> {
+        let entry = self.entries.get(&sg).ok_or(FakeError::NoEntry)?;
+        if entry.hold {
+            self.held_sent.push((sg, sent));
+        }
+        Ok(())
+    }
 }
 
 /// The entry for `sg` of `entries` as the backend reports it.
@@ -164,6 +178,7 @@ impl FakeBackend {
             entries: &mut self.entries,
             writes: &mut self.writes,
             hold_next: &mut self.hold_next,
+            held_sent: &mut self.held_sent,
         }
     }
 
@@ -172,6 +187,7 @@ impl FakeBackend {
             entries: &mut self.v6.entries,
             writes: &mut self.v6.writes,
             hold_next: &mut self.v6.hold_next,
+            held_sent: &mut self.v6.held_sent,
         }
     }
 }
@@ -235,6 +251,10 @@ impl ForwardingBackend for FakeBackend {
         self.v4().release(sg)
     }
 
+    fn held_sent(&mut self, sg: SgKey, sent: u32) -> Result<(), FakeError> {
+        self.v4().sent(sg, sent)
+    }
+
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe> {
         installed_of(&self.entries, sg)
     }
@@ -283,6 +303,10 @@ impl ForwardingBackend for FakeBackend {
         self.v6().release(sg)
     }
 
+    fn held_sent6(&mut self, sg: Sg6Key, sent: u32) -> Result<(), FakeError> {
+        self.v6().sent(sg, sent)
+    }
+
     fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {
         installed_of(&self.v6.entries, sg)
     }
@@ -329,6 +353,9 @@ pub struct FakeIo {
     pub punted: Vec<(u32, Vec<u8>)>,
     /// The last frame number handed out per punt socket slot.
     pub punt_numbers: BTreeMap<u32, u32>,
+    /// Flows whose frames are numbered as punted in hold mode, with the last number handed out
+    /// (the data plane's `HOLD_PUNTED`).
+    pub held_flows: HashMap<Flow, u32>,
     /// The data plane's handover mark per punt socket slot ([`RouterIo::set_punts_handled`]).
     pub punts_handled: BTreeMap<u32, u32>,
     /// Addresses of the interfaces.
@@ -420,13 +447,24 @@ impl RouterIo for FakeIo {
         self.punts.remove(&ifindex);
     }
 
-    /// Numbers each frame in the slot of its interface's punt socket, as the XDP program does.
+    /// Numbers each frame in the slot of its interface's punt socket, and those of the held
+    /// flows among their entry's, as the XDP program does.
     fn recv_punted(&mut self, frames: &mut Vec<Punted>) {
         for (arrival, frame) in std::mem::take(&mut self.punted) {
             let tag = self.punts.get(&arrival).map(|&(slot, _)| {
                 let seq = self.punt_numbers.entry(slot).or_default();
                 *seq = seq.wrapping_add(1);
-                PuntTag { slot, seq: *seq }
+                let held = Hold::flow_of(&frame)
+                    .and_then(|flow| self.held_flows.get_mut(&flow))
+                    .map_or(0, |held| {
+                        *held += 1;
+                        *held
+                    });
+                PuntTag {
+                    slot,
+                    seq: *seq,
+                    held,
+                }
             });
             frames.push(Punted {
                 arrival,

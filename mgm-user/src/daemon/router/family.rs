@@ -106,6 +106,11 @@ pub(super) trait Family: ExternalFamily + Into<IpAddr> {
     fn stats<B: ForwardingBackend>(b: &B, key: Self::Key) -> Result<MfeStats, B::Error>;
     fn hold_on_create<B: ForwardingBackend>(b: &mut B, key: Self::Key);
     fn release_hold<B: ForwardingBackend>(b: &mut B, key: Self::Key) -> Result<(), B::Error>;
+    fn held_sent<B: ForwardingBackend>(
+        b: &mut B,
+        key: Self::Key,
+        sent: u32,
+    ) -> Result<(), B::Error>;
     fn installed<B: ForwardingBackend>(b: &B, key: Self::Key) -> Option<InstalledMfe<Self::Key>>;
     /// Whether the data plane itself (not the bookkeeping) holds the entry.
     fn holds<B: ForwardingBackend>(b: &B, key: Self::Key) -> Result<bool, B::Error>;
@@ -228,6 +233,10 @@ impl Family for Ipv4Addr {
 
     fn release_hold<B: ForwardingBackend>(b: &mut B, key: SgKey) -> Result<(), B::Error> {
         b.release_hold(key)
+    }
+
+    fn held_sent<B: ForwardingBackend>(b: &mut B, key: SgKey, sent: u32) -> Result<(), B::Error> {
+        b.held_sent(key, sent)
     }
 
     fn installed<B: ForwardingBackend>(b: &B, key: SgKey) -> Option<InstalledMfe> {
@@ -356,6 +365,10 @@ impl Family for Ipv6Addr {
 
     fn release_hold<B: ForwardingBackend>(b: &mut B, key: Sg6Key) -> Result<(), B::Error> {
         b.release_hold6(key)
+    }
+
+    fn held_sent<B: ForwardingBackend>(b: &mut B, key: Sg6Key, sent: u32) -> Result<(), B::Error> {
+        b.held_sent6(key, sent)
     }
 
     fn installed<B: ForwardingBackend>(b: &B, key: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {

@@ -181,11 +181,25 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     /// Hands the data plane the punt marks that moved: how far each punt socket's frames have
-    /// been sent on or dropped.
+    /// been sent on or dropped, and how far each entry in hold mode's punted packets have been
+    /// sent on (either lets the fast path take an entry over).
     pub(super) fn sync_punt_marks(&mut self) {
         for (slot, mark) in self.hold.punts_moved() {
             self.io.set_punts_handled(slot, mark);
         }
+        for (flow, sent) in self.hold.held_sent_moved() {
+            // A mark not written (the entry is gone) only leaves the takeover to the next mark
+            // or to the end of hold mode.
+            let _ = match flow {
+                Flow::V4(sg) => self.held_sent_of(sg, sent),
+                Flow::V6(sg) => self.held_sent_of(sg, sent),
+            };
+        }
+    }
+
+    /// Tells the backend that the first `sent` packets of `sg` punted in hold mode were sent.
+    fn held_sent_of<F: Family>(&mut self, sg: Sg<F>, sent: u32) -> Result<(), B::Error> {
+        F::held_sent(&mut self.backend, F::key(sg), sent)
     }
 
     /// Ends hold mode for entries whose punt path has gone quiet (every packet punted before

@@ -108,6 +108,8 @@ impl XdpBackend {
             ifaces,
             config: plane.take_map(map_name::CONFIG)?.try_into()?,
             reported: plane.take_map(map_name::REPORTED_SGS)?.try_into()?,
+            hold_punted: plane.take_map(map_name::HOLD_PUNTED)?.try_into()?,
+            hold_sent: plane.take_map(map_name::HOLD_SENT)?.try_into()?,
             sets,
             slots: IdPool::adopt(limits::MFES, watermark, &slots_used, Vec::new()),
             entries,

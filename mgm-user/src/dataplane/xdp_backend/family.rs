@@ -207,6 +207,19 @@ impl XdpBackend {
         Ok(())
     }
 
+    /// Userspace has sent on the first `sent` packets of `sg` punted in hold mode (see
+    /// [`crate::dataplane::ForwardingBackend::held_sent`]); nothing to write for an entry not in
+    /// hold mode.
+    pub(super) fn sent_on<K: Family>(&mut self, sg: K, sent: u32) -> Result<(), DataPlaneError> {
+        match K::entries(self).get(&sg) {
+            Some(entry) if entry.flags & MFE_FLAG_HOLD != 0 => {
+                Ok(self.hold_sent.set(entry.slot, sent, 0)?)
+            }
+            Some(_) => Ok(()),
+            None => Err(DataPlaneError::NoEntry(sg.to_string())),
+        }
+    }
+
     /// The entries of family `K` as the bookkeeping has them.
     pub(super) fn installed_of<K: Family>(&self) -> Vec<InstalledMfe<K>> {
         K::entries(self)

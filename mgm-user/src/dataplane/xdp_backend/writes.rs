@@ -37,6 +37,15 @@ impl XdpBackend {
         Ok(())
     }
 
+    /// Starts the hold-mode count of the entry counted in `slot` afresh (the slot's last entry
+    /// may have left its own; see `mgm-ebpf/src/hold.rs`), before the entry is written in hold
+    /// mode.
+    fn start_hold(&mut self, slot: u32) -> Result<(), DataPlaneError> {
+        self.hold_punted.set(slot, 0, 0)?;
+        self.hold_sent.set(slot, 0, 0)?;
+        Ok(())
+    }
+
     pub(super) fn create<K: Family>(
         &mut self,
         sg: K,
@@ -47,15 +56,21 @@ impl XdpBackend {
         let slot = self.allocate_slot()?;
         // The slot was zeroed and no entry counts in it yet: the base is nothing (one map read
         // less on the creation path).
-        let entry = self.add_counters(slot, &oifs, (0, 0)).and_then(|()| {
-            let set = self.acquire_set(&oifs, iif)?;
-            Ok(Installed {
-                iif,
-                out: Outgoing::of(&oifs, set),
-                slot,
-                flags: if hold { MFE_FLAG_HOLD } else { 0 },
-            })
-        });
+        let started = match hold {
+            true => self.start_hold(slot),
+            false => Ok(()),
+        };
+        let entry = started
+            .and_then(|()| self.add_counters(slot, &oifs, (0, 0)))
+            .and_then(|()| {
+                let set = self.acquire_set(&oifs, iif)?;
+                Ok(Installed {
+                    iif,
+                    out: Outgoing::of(&oifs, set),
+                    slot,
+                    flags: if hold { MFE_FLAG_HOLD } else { 0 },
+                })
+            });
         let result = entry.and_then(|entry| {
             if let Err(e) = self.write_entry(sg, &entry) {
                 if let Some(set) = entry.set() {
@@ -131,7 +146,11 @@ impl XdpBackend {
                 .forwarded(old.slot)
                 .and_then(|base| self.add_counters(old.slot, &added, base)),
         };
-        let written = counted.and_then(|()| self.write_entry(sg, &new));
+        let started = match hold {
+            true => counted.and_then(|()| self.start_hold(old.slot)),
+            false => counted,
+        };
+        let written = started.and_then(|()| self.write_entry(sg, &new));
         if let Err(e) = written {
             if !same_list {
                 if let Some(set) = set {

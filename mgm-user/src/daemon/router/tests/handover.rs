@@ -36,6 +36,38 @@ fn the_punt_mark_covers_a_queue_once_every_frame_punted_there_is_sent() {
 }
 
 #[test]
+fn the_data_plane_learns_how_far_the_packets_of_an_entry_in_hold_mode_were_sent_on() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    let slot = core.io.punts[&UP0].0;
+    core.io.punted.push((UP0, frame()));
+    core.drain_punts(t0);
+    miss(&mut core, UP0, t0);
+    assert!(
+        core.backend.entries[&key_of(sg())].hold,
+        "created in hold mode"
+    );
+    assert_eq!(
+        core.backend.held_sent,
+        [],
+        "a miss sent on moves no entry's mark"
+    );
+    // Two packets punted in hold mode behind a frame of a flow still waiting for its entry,
+    // which holds the queue's mark back: the entry's own mark moves past them.
+    core.io.held_flows.insert(sg().into(), 0);
+    core.io
+        .punted
+        .extend([(UP0, other_flow_frame()), (UP0, frame()), (UP0, frame())]);
+    core.drain_punts(t0 + Duration::from_millis(1));
+    assert_eq!(
+        core.io.punts_handled.get(&slot),
+        Some(&1),
+        "the queue's mark held back"
+    );
+    assert_eq!(core.backend.held_sent, [(key_of(sg()), 2)]);
+}
+
+#[test]
 fn the_hold_handover_waits_for_a_quiet_punt_path() {
     let t0 = Instant::now();
     let mut core = core(config(&["rcv1"]), t0);
