@@ -21,8 +21,10 @@
 //! adopt_window_s = 12                # after a restart, how long entries left by the previous
 //!                                    # run keep forwarding before they are re-derived
 //! mfe_lifetime_s = 900               # lifetime of a forwarding entry (read at start)
+//! max_entries = 131072               # forwarding entries of each family, 256 to 131072: sizes
+//!                                    # the per-CPU counters (56 B per entry per CPU; at start)
 //! max_negative_entries = 32768       # drop entries (no receivers, no route) kept at once, at
-//!                                    # most 131072 (the data plane's table); the oldest go first
+//!                                    # most max_entries (a quarter by default); oldest go first
 //! realtime_priority = 50             # SCHED_FIFO priority (1-99) of mgmd's threads, so entry
 //!                                    # creation keeps up under CPU load; default: normal
 //!

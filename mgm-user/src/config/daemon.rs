@@ -40,6 +40,10 @@ pub struct DaemonConfig {
     /// Lifetime of a forwarding entry (MFE) and the default prune timeout, seconds (spec
     /// A-48; read at start).
     pub mfe_lifetime_s: u32,
+    /// Forwarding entries of each family the data plane and the MGM hold at most (read at
+    /// start): the size of the entry maps and of the per-CPU counter array, whose kernel memory
+    /// is 56 B per entry per CPU.
+    pub max_entries: u32,
     /// Most negative (drop) entries at once, out of the data plane's table; a new one beyond
     /// it replaces the oldest (see the MGM's `capacity` module).
     pub max_negative_entries: u32,
@@ -92,6 +96,7 @@ impl Default for DaemonConfig {
             on_stop: OnStop::Detach,
             adopt_window_s: 12,
             mfe_lifetime_s: crate::mgm::DEFAULT_MFE_TIMEOUT_S,
+            max_entries: mgm_common::limits::MFES,
             max_negative_entries: mgm_common::limits::MFES / 4,
             realtime_priority: None,
             punt_umem_frames: crate::dataplane::DEFAULT_UMEM_FRAMES,
@@ -122,6 +127,7 @@ pub(super) struct RawDaemon {
     on_stop: OnStop,
     adopt_window_s: Option<u32>,
     mfe_lifetime_s: Option<Spanned<u32>>,
+    max_entries: Option<Spanned<u32>>,
     max_negative_entries: Option<Spanned<u32>>,
     realtime_priority: Option<Spanned<i64>>,
     punt_umem_frames: Option<Spanned<u32>>,
@@ -177,17 +183,26 @@ impl RawDaemon {
                 ))
             }
         };
+        let (min_entries, max_entries) = (crate::dataplane::MIN_ENTRIES, mgm_common::limits::MFES);
+        let max_entries = match d.max_entries {
+            None => default.max_entries,
+            Some(n) if (min_entries..=max_entries).contains(n.get_ref()) => *n.get_ref(),
+            Some(n) => {
+                return Err(at(
+                    n.span(),
+                    "daemon.max_entries",
+                    format!("must be from {min_entries} to {max_entries} (this build's table)"),
+                ))
+            }
+        };
         let max_negative_entries = match d.max_negative_entries {
-            None => default.max_negative_entries,
-            Some(n) if *n.get_ref() <= mgm_common::limits::MFES => *n.get_ref(),
+            None => max_entries / 4,
+            Some(n) if *n.get_ref() <= max_entries => *n.get_ref(),
             Some(n) => {
                 return Err(at(
                     n.span(),
                     "daemon.max_negative_entries",
-                    format!(
-                        "must be at most {} (the data plane's table)",
-                        mgm_common::limits::MFES
-                    ),
+                    format!("must be at most {max_entries} (daemon.max_entries, the table)"),
                 ))
             }
         };
@@ -224,6 +239,7 @@ impl RawDaemon {
             on_stop: d.on_stop,
             adopt_window_s: d.adopt_window_s.unwrap_or(default.adopt_window_s),
             mfe_lifetime_s,
+            max_entries,
             max_negative_entries,
             realtime_priority,
             punt_umem_frames,

@@ -165,6 +165,16 @@ fn every_error_names_its_key() {
             "daemon.max_negative_entries",
         ),
         (
+            "[daemon]\nbpffs = \"/x\"\nmax_entries = 100\n".into(),
+            3,
+            "daemon.max_entries",
+        ),
+        (
+            "[daemon]\nmax_entries = 1024\nmax_negative_entries = 1025\n".into(),
+            3,
+            "daemon.max_negative_entries",
+        ),
+        (
             "[daemon]\nbpffs = \"/x\"\nrealtime_priority = 100\n".into(),
             3,
             "daemon.realtime_priority",
@@ -184,6 +194,26 @@ fn negative_entries_are_capped_within_the_data_plane() {
     assert_eq!(c.daemon.max_negative_entries, 100);
     let e = error_of("[daemon]\nmax_negative_entries = 131073\n");
     assert!(e.message.contains("at most 131072"), "{e}");
+}
+
+#[test]
+fn the_entry_capacity_is_bounded_by_the_build_and_bounds_the_negative_entries() {
+    let default = Config::default().daemon;
+    assert_eq!(
+        (default.max_entries, default.max_negative_entries),
+        (131_072, 32_768)
+    );
+    let c = Config::parse("[daemon]\nmax_entries = 8192\n", "t").expect("valid");
+    assert_eq!(
+        (c.daemon.max_entries, c.daemon.max_negative_entries),
+        (8192, 2048)
+    );
+    for bad in ["255", "131073", "-1"] {
+        let e = error_of(&format!("[daemon]\nmax_entries = {bad}\n"));
+        assert_eq!(e.key, "daemon.max_entries", "{bad}: {e}");
+    }
+    let e = error_of("[daemon]\nmax_entries = 100\n");
+    assert!(e.message.contains("from 256 to 131072"), "{e}");
 }
 
 #[test]

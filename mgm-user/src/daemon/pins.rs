@@ -165,7 +165,7 @@ pub(super) async fn load_plane(
     if config.unpinned {
         super::xdp_hooks::refuse_taken(netlink, interfaces, None).await?;
         warn!("running unpinned as configured (--unpinned or unpinned = true): forwarding stops with mgmd");
-        let plane = DataPlane::load().context("loading the XDP program")?;
+        let plane = DataPlane::load_sized(config.max_entries).context("loading the XDP program")?;
         let pins = Pins {
             base: None,
             name,
@@ -181,7 +181,7 @@ pub(super) async fn load_plane(
     let dir = base.path().join(&name);
     super::xdp_hooks::refuse_taken(netlink, interfaces, Some(&dir.join("links"))).await?;
     let renamed = super::renamed_links::follow_renames(&dir.join("links"), interfaces);
-    let plane = DataPlane::load_pinned(&dir).with_context(|| {
+    let plane = DataPlane::load_pinned_sized(&dir, config.max_entries).with_context(|| {
         format!(
             "pinning the data plane under {} (--unpinned runs without pins)",
             base.configured().join(&name).display()

@@ -12,7 +12,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use aya_obj::generated::BPF_F_NO_PREALLOC;
-use mgm_common::stat;
+use mgm_common::{limits, stat};
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -84,6 +84,11 @@ pub mod map_name {
     pub const MFE_PROBE: &str = "MFE_PROBE";
     /// Buckets of the inlined lookup in front of `MFES6`.
     pub const MFE_PROBE6: &str = "MFE_PROBE6";
+    /// The maps sized by the capacity in forwarding entries of each family
+    /// ([`super::DataPlane::load_sized`]; the build's `limits::MFES` by default): the entries of
+    /// both families, their counter slots (shared, so one per entry of either) and their
+    /// hold-mode marks.
+    pub const SIZED_BY_ENTRIES: [&str; 5] = [MFES, MFES6, MFE_STATS, HOLD_PUNTED, HOLD_SENT];
     /// Every map that is pinned.
     pub const ALL: [&str; 23] = [
         STATS,
@@ -111,6 +116,9 @@ pub mod map_name {
         OIF_DIRECT,
     ];
 }
+
+/// The smallest capacity in forwarding entries of each family ([`DataPlane::load_sized`]).
+pub const MIN_ENTRIES: u32 = 256;
 
 /// The default bpffs directory of mgm's pinned maps, programs and links.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/mgm";
@@ -223,7 +231,16 @@ impl DataPlane {
     /// Loads the embedded object into the kernel, unpinned: maps, programs and attachments live
     /// as long as this process (tests, benchmarks).
     pub fn load() -> Result<Self, DataPlaneError> {
-        Self::load_with(EbpfLoader::new(), None)
+        Self::load_sized(limits::MFES)
+    }
+
+    /// [`DataPlane::load`] with room for `entries` forwarding entries of each family (see
+    /// [`map_name::SIZED_BY_ENTRIES`]).
+    pub fn load_sized(entries: u32) -> Result<Self, DataPlaneError> {
+        let entries = check_entries(entries)?;
+        let mut loader = EbpfLoader::new();
+        size_by_entries(&mut loader, entries);
+        Self::load_with(loader, None)
     }
 
     /// Loads the embedded object with its maps pinned under `dir` (a bpffs directory, created
@@ -234,6 +251,13 @@ impl DataPlane {
     /// ([`DataPlaneError::UnsafePinDir`] otherwise, see [`super::pin_dir`]); their parent
     /// must exist.
     pub fn load_pinned(dir: &Path) -> Result<Self, DataPlaneError> {
+        Self::load_pinned_sized(dir, limits::MFES)
+    }
+
+    /// [`DataPlane::load_pinned`] with room for `entries` forwarding entries of each family:
+    /// maps pinned with another size are refused (the pin directory has to go first).
+    pub fn load_pinned_sized(dir: &Path, entries: u32) -> Result<Self, DataPlaneError> {
+        let entries = check_entries(entries)?;
         super::pin_dir::prepare(dir)?;
         super::pin_dir::prepare(&dir.join("links"))?;
         let paths: Vec<(&str, PathBuf)> = map_name::ALL
@@ -241,8 +265,9 @@ impl DataPlane {
             .map(|name| (*name, dir.join(name)))
             .collect();
         let carried = super::grown_counters::take_shorter(&dir.join(map_name::STATS))?;
-        check_pinned_layouts(&paths)?;
+        check_pinned_layouts(&paths, entries)?;
         let mut loader = EbpfLoader::new();
+        size_by_entries(&mut loader, entries);
         for (name, path) in &paths {
             loader.map_pin_path(name, path.as_path());
         }
@@ -456,7 +481,7 @@ impl DataPlane {
 /// they are, logged: they hold the same elements, and a clean stop (`on_stop = "detach"`,
 /// which removes the pins) lets the next start create them as this build does. Other flags are
 /// not compared: the loader adds some of its own at creation (`BPF_F_RDONLY_PROG` to devmaps).
-fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError> {
+fn check_pinned_layouts(paths: &[(&str, PathBuf)], entries: u32) -> Result<(), DataPlaneError> {
     let object = aya_obj::Object::parse(XDP_OBJECT)
         .map_err(|e| DataPlaneError::Invalid(format!("the embedded XDP object: {e}")))?;
     for (name, path) in paths {
@@ -469,7 +494,18 @@ fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError>
             continue;
         };
         let found = (pinned.key_size(), pinned.value_size(), pinned.max_entries());
-        let expected = (wanted.key_size(), wanted.value_size(), wanted.max_entries());
+        let sized = map_name::SIZED_BY_ENTRIES.contains(name);
+        let max_entries = if sized { entries } else { wanted.max_entries() };
+        let expected = (wanted.key_size(), wanted.value_size(), max_entries);
+        if sized && found.0 == expected.0 && found.1 == expected.1 && found.2 != entries {
+            return Err(DataPlaneError::Invalid(format!(
+                "pinned map {} holds {} entries, and {entries} are configured \
+                 (daemon.max_entries): stop mgmd with on_stop = \"detach\" or remove the pin \
+                 directory before changing the capacity",
+                path.display(),
+                found.2,
+            )));
+        }
         if found != expected {
             return Err(DataPlaneError::Invalid(format!(
                 "pinned map {} has (key, value, entries) {found:?}, this build needs \
@@ -487,6 +523,25 @@ fn check_pinned_layouts(paths: &[(&str, PathBuf)]) -> Result<(), DataPlaneError>
         }
     }
     Ok(())
+}
+
+/// Refuses a capacity outside [`MIN_ENTRIES`]..=`limits::MFES` (the build's, which the probe
+/// arrays and the daemon's other bounds are sized for).
+fn check_entries(entries: u32) -> Result<u32, DataPlaneError> {
+    match (MIN_ENTRIES..=limits::MFES).contains(&entries) {
+        true => Ok(entries),
+        false => Err(DataPlaneError::Invalid(format!(
+            "{entries} forwarding entries: the data plane holds {MIN_ENTRIES} to {}",
+            limits::MFES
+        ))),
+    }
+}
+
+/// Sizes the maps of [`map_name::SIZED_BY_ENTRIES`] for `entries` entries.
+fn size_by_entries(loader: &mut EbpfLoader<'_>, entries: u32) {
+    for name in map_name::SIZED_BY_ENTRIES {
+        loader.map_max_entries(name, entries);
+    }
 }
 
 fn tc(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, DataPlaneError> {

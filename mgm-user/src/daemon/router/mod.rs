@@ -228,7 +228,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             refresh_on_activity: true,
             rpf_ask_arrival_owner: true,
             mfe_timeout_s: config.daemon.mfe_lifetime_s,
-            max_mfes: mgm_common::limits::MFES as usize,
+            max_mfes: config.daemon.max_entries as usize,
             max_negative_mfes: config.daemon.max_negative_entries as usize,
             ..mgm::Config::default()
         };

@@ -99,6 +99,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 "daemon.mfe_lifetime_s",
                 old.mfe_lifetime_s != daemon.mfe_lifetime_s,
             ),
+            ("daemon.max_entries", old.max_entries != daemon.max_entries),
             (
                 "daemon.max_negative_entries",
                 old.max_negative_entries != daemon.max_negative_entries,
@@ -120,6 +121,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         new.daemon.bpffs = old.bpffs.clone();
         new.daemon.unpinned = old.unpinned;
         new.daemon.mfe_lifetime_s = old.mfe_lifetime_s;
+        new.daemon.max_entries = old.max_entries;
         new.daemon.max_negative_entries = old.max_negative_entries;
         new.daemon.collect_stale_pins = old.collect_stale_pins;
         new.daemon.punt_umem_frames = old.punt_umem_frames;

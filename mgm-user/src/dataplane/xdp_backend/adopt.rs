@@ -10,9 +10,9 @@ use crate::dataplane::{
     xsk::XskConfig,
     DataPlaneError,
 };
-use aya::maps::{Array, HashMap, MapData};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use mgm_common::{
-    config, limits, IfaceConfig, MfeValue, OifCounterKey, Sg6Key, SgKey, IFACE_FLAG_MIRRORED,
+    config, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, Sg6Key, SgKey, IFACE_FLAG_MIRRORED,
     MFE_FLAG_HOLD, NO_OIF_SET,
 };
 use std::{
@@ -85,7 +85,11 @@ impl XdpBackend {
             .collect();
         let v6 = v6::Table6::adopt(mfes6, probe6, found6);
         let watermark = slots_used.iter().max().map_or(0, |max| max + 1);
-        if watermark > limits::MFES {
+        let mfe_stats: PerCpuArray<MapData, MfeCounters> =
+            plane.take_map(map_name::MFE_STATS)?.try_into()?;
+        // The capacity the data plane was loaded with (`DataPlane::load_sized`).
+        let capacity = mfe_stats.len();
+        if watermark > capacity {
             return Err(DataPlaneError::Invalid(
                 "an entry's counter slot is out of range".into(),
             ));
@@ -103,7 +107,7 @@ impl XdpBackend {
         let mut backend = Self {
             mfes,
             probe,
-            mfe_stats: plane.take_map(map_name::MFE_STATS)?.try_into()?,
+            mfe_stats,
             oif_stats: plane.take_map(map_name::OIF_STATS)?.try_into()?,
             ifaces,
             config: plane.take_map(map_name::CONFIG)?.try_into()?,
@@ -111,7 +115,7 @@ impl XdpBackend {
             hold_punted: plane.take_map(map_name::HOLD_PUNTED)?.try_into()?,
             hold_sent: plane.take_map(map_name::HOLD_SENT)?.try_into()?,
             sets,
-            slots: IdPool::adopt(limits::MFES, watermark, &slots_used, Vec::new()),
+            slots: IdPool::adopt(capacity, watermark, &slots_used, Vec::new()),
             entries,
             retired_counters: HashSet::new(),
             hold_on_create: HashSet::new(),
