@@ -7,9 +7,9 @@
 mod support;
 
 use anyhow::{ensure, Result};
-use mgm_user::lab::{Host, Lab};
-use std::{net::Ipv4Addr, path::Path, process::Stdio, time::Duration};
-use support::{interfaces, path_str, test_user::TestUser, wait_for, Mgmd, MGMD, NO_IGMP};
+use mgm_user::lab::Lab;
+use std::{net::Ipv4Addr, path::Path};
+use support::{interfaces, path_str, refused_to_start, test_user::TestUser, Mgmd, MGMD, NO_IGMP};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 9, 2, 2);
 
@@ -25,32 +25,7 @@ fn config() -> String {
 /// lab, checks that it refuses to start saying each of `expected`, and that the first one
 /// still has its interfaces in service and forwards.
 fn second_refused(mgmd: &mut Mgmd, config_path: &Path, expected: &[&str]) -> Result<()> {
-    let mut second = mgmd
-        .lab
-        .command(
-            Host::Router,
-            &[MGMD, "--config", path_str(config_path)?, "--log", "warn"],
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let exited = wait_for(
-        "the second mgmd to give up",
-        Duration::from_secs(15),
-        || Ok(second.try_wait()?),
-    );
-    if exited.is_err() {
-        let _ = second.kill();
-        let _ = second.wait();
-    }
-    let status = exited?;
-    let stderr = String::from_utf8_lossy(&second.wait_with_output()?.stderr).into_owned();
-    ensure!(!status.success(), "the second mgmd started: {stderr}");
-    ensure!(
-        expected.iter().all(|words| stderr.contains(words)),
-        "{expected:?} in {stderr:?}"
-    );
+    refused_to_start(&mgmd.lab, config_path, expected)?;
     ensure!(
         mgmd.interfaces()?.iter().all(|r| r.xdp.is_some()),
         "the first mgmd's interfaces left service"

@@ -5,12 +5,9 @@ mod support;
 
 use anyhow::{ensure, Result};
 use aya::maps::MapInfo;
-use mgm_user::{
-    dataplane::map_name,
-    lab::{Host, Lab},
-};
-use std::{net::Ipv4Addr, process::Stdio, time::Duration};
-use support::{interfaces, path_str, pinned_map, wait_exited, wait_for, Mgmd, MGMD, NO_IGMP};
+use mgm_user::{dataplane::map_name, lab::Lab};
+use std::net::Ipv4Addr;
+use support::{interfaces, pinned_map, refused_to_start, wait_exited, Mgmd, NO_IGMP};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 9, 3, 3);
 const SMALL: u32 = 8192;
@@ -21,38 +18,6 @@ fn config(entries: u32) -> String {
         "max_entries = {entries}\n{}[[route]]\nfrom = \"up0\"\ngroup = \"{GROUP}\"\nto = [\"rcv1\"]\n",
         interfaces(&[("up0", NO_IGMP), ("rcv1", NO_IGMP)])
     )
-}
-
-/// Runs mgmd with the current configuration file of `mgmd` while the first is gone and checks
-/// that it refuses to start saying each of `expected`.
-fn refused(mgmd: &Mgmd, expected: &[&str]) -> Result<()> {
-    let config = mgmd.config_path();
-    let mut child = mgmd
-        .lab
-        .command(
-            Host::Router,
-            &[MGMD, "--config", path_str(&config)?, "--log", "warn"],
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let exited = wait_for("mgmd to give up", Duration::from_secs(15), || {
-        Ok(child.try_wait()?)
-    });
-    if exited.is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let status = exited?;
-    let stderr = String::from_utf8_lossy(&child.wait_with_output()?.stderr).into_owned();
-    ensure!(!status.success(), "mgmd started: {stderr}");
-    ensure!(
-        expected.iter().all(|words| stderr.contains(words)),
-        "{expected:?} in {stderr:?}"
-    );
-    eprintln!("refused: {}", stderr.trim());
-    Ok(())
 }
 
 /// Kernel memory charged for the BPF maps process `pid` holds open (their `memlock` in
@@ -99,7 +64,12 @@ fn the_configured_capacity_sizes_the_entry_maps_and_pins_of_another_are_refused(
     mgmd.signal(libc::SIGKILL)?;
     wait_exited(mgmd.pid())?;
     mgmd.write_config(&config(2 * SMALL))?;
-    refused(&mgmd, &["daemon.max_entries", "8192", "16384", "on_stop"])?;
+    let said = refused_to_start(
+        &mgmd.lab,
+        &mgmd.config_path(),
+        &["daemon.max_entries", "8192", "16384", "on_stop"],
+    )?;
+    eprintln!("refused: {}", said.trim());
 
     // The capacity they were made with adopts them.
     mgmd.write_config(&config(SMALL))?;

@@ -22,7 +22,7 @@ use mgm_common::{limits, MfeCounters, MfeValue, OifCounterKey, OifCounters, SgKe
 use mgm_user::{
     api::proto::{Request, Response},
     dataplane::map_name,
-    lab::{Host, Lab},
+    lab::{Host, Lab, Received},
     rawio::{self, Framing, PacketSocket},
     wire::ipv4,
 };
@@ -157,20 +157,27 @@ fn a_random_sg_flood_leaves_mgmd_bounded_and_established_flows_whole() -> anyhow
         "mgmd grew from {rss_before} to {rss_after} KiB"
     );
 
-    let received = listener.finish()?;
-    assert!(
-        received.is_complete(PACKETS.into()),
-        "the established flow got {} of {PACKETS} packets under the flood, out of place \
-         from {:?}",
-        received.seqs.len(),
-        received
-            .seqs
-            .iter()
-            .enumerate()
-            .find(|(i, s)| **s != *i as u64)
-            .map(|(i, _)| &received.seqs[i.saturating_sub(3)..(i + 10).min(received.seqs.len())])
+    assert_whole(
+        &listener.finish()?,
+        PACKETS,
+        "the established flow under the flood",
     );
     Ok(())
+}
+
+/// Asserts that `flow` got `0..count`, each once and in order, showing where it went wrong.
+fn assert_whole(received: &Received, count: u32, flow: &str) {
+    let seqs = &received.seqs;
+    let out_of_place = seqs
+        .iter()
+        .enumerate()
+        .find(|(i, s)| **s != *i as u64)
+        .map(|(i, _)| &seqs[i.saturating_sub(3)..(i + 10).min(seqs.len())]);
+    assert!(
+        received.is_complete(count.into()),
+        "{flow} got {} of {count} packets, out of place from {out_of_place:?}",
+        seqs.len(),
+    );
 }
 
 /// The legitimate flow started while the spray runs, and the one started after it.
@@ -324,16 +331,7 @@ fn a_new_flow_amid_a_spray_leaves_the_punt_path_after_its_first_packets() -> Res
         delta("hold_handed_over"),
         delta("hold_aged_out"),
     );
-    assert!(
-        received.is_complete(AMID_SPRAY_PACKETS.into()),
-        "the new flow got {} of {AMID_SPRAY_PACKETS} packets, out of place from {:?}",
-        received.seqs.len(),
-        received
-            .seqs
-            .iter()
-            .enumerate()
-            .find(|(i, s)| **s != *i as u64)
-    );
+    assert_whole(&received, AMID_SPRAY_PACKETS, "the new flow amid the spray");
     // Before, the entry stayed in hold mode for its first second, every packet sent on by
     // mgmd, as long as any frame punted on its queue waited.
     assert!(

@@ -18,7 +18,9 @@ use std::{
     process::Stdio,
     time::Duration,
 };
-use support::{interfaces, signal_pid, wait_exited, wait_for, Mgmd, MGMCTL, MGMD};
+use support::{
+    interfaces, refused_to_start, signal_pid, wait_exited, wait_for, Mgmd, MGMCTL, MGMD,
+};
 
 const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 8, 8, 8);
@@ -146,30 +148,8 @@ fn without_a_bpffs_that_outlives_it_mgmd_refuses_to_start() -> Result<()> {
             config()
         ),
     )?;
-    let config_path = config_path.to_str().context("UTF-8 path")?;
-    let mut child = lab
-        .command(Host::Router, &[MGMD, "--config", config_path])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let exited = wait_for("mgmd to give up", Duration::from_secs(30), || {
-        Ok(child.try_wait()?)
-    });
-    if exited.is_err() {
-        let _ = child.kill();
-    }
-    let status = exited?;
-    let output = child.wait_with_output()?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!status.success(), "mgmd started: {stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "no bpffs to pin under {}",
-            dir.join("mgm").display()
-        )) && stderr.contains("--unpinned"),
-        "{stderr}"
-    );
+    let pins = format!("no bpffs to pin under {}", dir.join("mgm").display());
+    refused_to_start(&lab, &config_path, &[&pins, "--unpinned"])?;
     Ok(())
 }
 

@@ -141,6 +141,36 @@ pub fn serves_or_exits(child: &mut Child, socket: &Path) -> Result<bool> {
     })
 }
 
+/// Runs mgmd with the configuration file `config` on the router of `lab` and checks that it
+/// refuses to start (exits with an error within 15 s) saying each of `expected`; returns what
+/// it said.
+pub fn refused_to_start(lab: &Lab, config: &Path, expected: &[&str]) -> Result<String> {
+    let mut child = lab
+        .command(
+            Host::Router,
+            &[MGMD, "--config", path_str(config)?, "--log", "warn"],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let exited = wait_for("mgmd to give up", Duration::from_secs(15), || {
+        Ok(child.try_wait()?)
+    });
+    if exited.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let status = exited?;
+    let stderr = String::from_utf8_lossy(&child.wait_with_output()?.stderr).into_owned();
+    ensure!(!status.success(), "mgmd started: {stderr}");
+    ensure!(
+        expected.iter().all(|words| stderr.contains(words)),
+        "{expected:?} in {stderr:?}"
+    );
+    Ok(stderr)
+}
+
 /// A path as text, for argv.
 pub fn path_str(path: &Path) -> Result<&str> {
     path.to_str().context("non-UTF-8 path")

@@ -306,19 +306,11 @@ fn only_packets_that_arrived_on_the_entrys_incoming_interface_are_released() {
     }
     // Interface 7 is not in service: the copies count as dropped, but the packets that
     // arrived on the incoming interface 2 are delivered and the rest refused.
-    let (settings, backend) = (HashMap::new(), FakeBackend::default());
-    let egress = EgressRules {
-        settings: &settings,
-        backend: &backend,
-    };
-    let route = Route {
-        iif: 2,
-        oifs: &[7],
-        egress: &egress,
-    };
     let mut sent = Sent::default();
-    h.release(sg, route, &mut sent);
-    h.forward_now(sg, &frame(64, [239, 1, 1, 1]), (5, None), route, &mut sent);
+    to_unserved_oif(|route| {
+        h.release(sg, route, &mut sent);
+        h.forward_now(sg, &frame(64, [239, 1, 1, 1]), (5, None), route, &mut sent);
+    });
     let c = h.counters();
     assert_eq!((c.delivered, c.wrong_if, h.held()), (2, 4, 0));
     assert!(sent.0.is_empty());
@@ -432,40 +424,47 @@ fn packets_punted_in_hold_mode_report_how_far_their_entry_was_sent_on() {
     for (seq, held) in [(1, 0), (2, 1), (3, 2)] {
         h.punted(&frame(64, [239, 1, 1, 1]), 2, tag(seq, held), now);
     }
+    let mut sent = Sent::default();
+    assert_eq!(h.held_sent_moved(), [], "nothing sent on yet");
+    to_unserved_oif(|route| {
+        h.release(a, route, &mut sent);
+        assert_eq!(
+            h.held_sent_moved(),
+            [(a.into(), 2)],
+            "the last one released"
+        );
+        assert_eq!(h.held_sent_moved(), [], "reported once");
+        // A miss sent on moves no mark; a packet in hold mode does.
+        h.forward_now(
+            b,
+            &frame(64, [239, 1, 1, 2]),
+            (2, tag(4, 0)),
+            route,
+            &mut sent,
+        );
+        assert_eq!(h.held_sent_moved(), []);
+        h.forward_now(
+            b,
+            &frame(64, [239, 1, 1, 2]),
+            (2, tag(5, 1)),
+            route,
+            &mut sent,
+        );
+        assert_eq!(h.held_sent_moved(), [(b.into(), 1)]);
+    });
+}
+
+/// Runs `f` with the route of packets from interface 2 to interface 7, which is not in
+/// service (their copies are dropped).
+fn to_unserved_oif(f: impl FnOnce(Route<'_>)) {
     let (settings, backend) = (HashMap::new(), FakeBackend::default());
     let egress = EgressRules {
         settings: &settings,
         backend: &backend,
     };
-    let route = Route {
+    f(Route {
         iif: 2,
         oifs: &[7],
         egress: &egress,
-    };
-    let mut sent = Sent::default();
-    assert_eq!(h.held_sent_moved(), [], "nothing sent on yet");
-    h.release(a, route, &mut sent);
-    assert_eq!(
-        h.held_sent_moved(),
-        [(a.into(), 2)],
-        "the last one released"
-    );
-    assert_eq!(h.held_sent_moved(), [], "reported once");
-    // A miss sent on moves no mark; a packet in hold mode does.
-    h.forward_now(
-        b,
-        &frame(64, [239, 1, 1, 2]),
-        (2, tag(4, 0)),
-        route,
-        &mut sent,
-    );
-    assert_eq!(h.held_sent_moved(), []);
-    h.forward_now(
-        b,
-        &frame(64, [239, 1, 1, 2]),
-        (2, tag(5, 1)),
-        route,
-        &mut sent,
-    );
-    assert_eq!(h.held_sent_moved(), [(b.into(), 1)]);
+    });
 }
