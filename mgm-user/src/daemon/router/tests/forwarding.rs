@@ -213,3 +213,28 @@ fn an_external_protocols_rpf_question_and_answer_carry_reject() {
         .map(|e| e.oifs.clone());
     assert_eq!(installed, Some(Vec::new()), "negative entry");
 }
+
+#[test]
+fn the_configured_capacity_bounds_the_entries_the_core_installs() {
+    let t0 = Instant::now();
+    let mut config = config(&["rcv1"]);
+    config.daemon.max_entries = 256;
+    let mut core = core(config, t0);
+    for n in 0..300u32 {
+        let group = Ipv4Addr::new(239, 7, (n >> 8) as u8, n as u8);
+        miss_of(
+            &mut core,
+            Sg::new(Ipv4Addr::new(10, 0, 0, 1), group),
+            UP0,
+            t0,
+        );
+    }
+    let counters = core.counters();
+    assert_eq!(counters["mfes_now"], 256, "{counters:?}");
+    assert_eq!(core.backend.entries.len(), 256, "the backend holds as many");
+    assert_eq!(
+        counters["mfe_evicted_idle"] + counters["mfe_refused"],
+        44,
+        "each creation beyond the bound counted: {counters:?}"
+    );
+}
