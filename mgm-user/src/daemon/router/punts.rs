@@ -278,7 +278,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             self.stats_refresh_longest.as_micros() as u64,
         );
         // The MFE table's bounds, each family's table on its own: IPv4 (`mfes_*`, `mfe_*`) and
-        // IPv6 (`mfes6_*`, `mfe6_*`).
+        // IPv6 (`mfes6_*`, `mfe6_*`), each holding `daemon.max_entries` at most.
+        out.insert(
+            "mfes_capacity_now".into(),
+            u64::from(self.config.daemon.max_entries),
+        );
         let tables = [
             ("", self.mgm.mfe_counts(), self.mgm.capacity_counters()),
             (

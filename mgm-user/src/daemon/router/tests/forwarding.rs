@@ -231,6 +231,7 @@ fn the_configured_capacity_bounds_the_entries_the_core_installs() {
     }
     let counters = core.counters();
     assert_eq!(counters["mfes_now"], 256, "{counters:?}");
+    assert_eq!(counters["mfes_capacity_now"], 256, "shown in show stats");
     assert_eq!(core.backend.entries.len(), 256, "the backend holds as many");
     assert_eq!(
         counters["mfe_evicted_idle"] + counters["mfe_refused"],
