@@ -183,15 +183,19 @@ impl RawDaemon {
                 ))
             }
         };
-        let (min_entries, max_entries) = (crate::dataplane::MIN_ENTRIES, mgm_common::limits::MFES);
+        let capacities = crate::dataplane::ENTRY_CAPACITIES;
         let max_entries = match d.max_entries {
             None => default.max_entries,
-            Some(n) if (min_entries..=max_entries).contains(n.get_ref()) => *n.get_ref(),
+            Some(n) if capacities.contains(n.get_ref()) => *n.get_ref(),
             Some(n) => {
                 return Err(at(
                     n.span(),
                     "daemon.max_entries",
-                    format!("must be from {min_entries} to {max_entries} (this build's table)"),
+                    format!(
+                        "must be from {} to {} (this build's table)",
+                        capacities.start(),
+                        capacities.end()
+                    ),
                 ))
             }
         };

@@ -15,6 +15,7 @@ use aya_obj::generated::BPF_F_NO_PREALLOC;
 use mgm_common::{limits, stat};
 use std::{
     collections::BTreeMap,
+    ops::RangeInclusive,
     path::{Path, PathBuf},
 };
 use tracing::{info, warn};
@@ -117,8 +118,10 @@ pub mod map_name {
     ];
 }
 
-/// The smallest capacity in forwarding entries of each family ([`DataPlane::load_sized`]).
-pub const MIN_ENTRIES: u32 = 256;
+/// The capacities in forwarding entries of each family the data plane can be loaded with
+/// ([`DataPlane::load_sized`], `daemon.max_entries`): up to the build's `limits::MFES`, which
+/// the probe arrays and the daemon's other bounds are sized for.
+pub const ENTRY_CAPACITIES: RangeInclusive<u32> = 256..=limits::MFES;
 
 /// The default bpffs directory of mgm's pinned maps, programs and links.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/mgm";
@@ -493,19 +496,22 @@ fn check_pinned_layouts(paths: &[(&str, PathBuf)], entries: u32) -> Result<(), D
         let (Some(wanted), Ok(pinned)) = (object.maps.get(*name), MapInfo::from_pin(path)) else {
             continue;
         };
-        let found = (pinned.key_size(), pinned.value_size(), pinned.max_entries());
         let sized = map_name::SIZED_BY_ENTRIES.contains(name);
-        let max_entries = if sized { entries } else { wanted.max_entries() };
-        let expected = (wanted.key_size(), wanted.value_size(), max_entries);
-        if sized && found.0 == expected.0 && found.1 == expected.1 && found.2 != entries {
+        let (layout, found_entries) = (
+            (pinned.key_size(), pinned.value_size()),
+            pinned.max_entries(),
+        );
+        let expected_entries = if sized { entries } else { wanted.max_entries() };
+        if sized && layout == (wanted.key_size(), wanted.value_size()) && found_entries != entries {
             return Err(DataPlaneError::Invalid(format!(
-                "pinned map {} holds {} entries, and {entries} are configured \
+                "pinned map {} holds {found_entries} entries, and {entries} are configured \
                  (daemon.max_entries): stop mgmd with on_stop = \"detach\" or remove the pin \
                  directory before changing the capacity",
                 path.display(),
-                found.2,
             )));
         }
+        let found = (layout.0, layout.1, found_entries);
+        let expected = (wanted.key_size(), wanted.value_size(), expected_entries);
         if found != expected {
             return Err(DataPlaneError::Invalid(format!(
                 "pinned map {} has (key, value, entries) {found:?}, this build needs \
@@ -525,14 +531,14 @@ fn check_pinned_layouts(paths: &[(&str, PathBuf)], entries: u32) -> Result<(), D
     Ok(())
 }
 
-/// Refuses a capacity outside [`MIN_ENTRIES`]..=`limits::MFES` (the build's, which the probe
-/// arrays and the daemon's other bounds are sized for).
+/// Refuses a capacity outside [`ENTRY_CAPACITIES`].
 fn check_entries(entries: u32) -> Result<u32, DataPlaneError> {
-    match (MIN_ENTRIES..=limits::MFES).contains(&entries) {
+    match ENTRY_CAPACITIES.contains(&entries) {
         true => Ok(entries),
         false => Err(DataPlaneError::Invalid(format!(
-            "{entries} forwarding entries: the data plane holds {MIN_ENTRIES} to {}",
-            limits::MFES
+            "{entries} forwarding entries: the data plane holds {} to {}",
+            ENTRY_CAPACITIES.start(),
+            ENTRY_CAPACITIES.end()
         ))),
     }
 }

@@ -65,7 +65,9 @@ mod xsk;
 
 pub use backend::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats, OifStats};
 pub use bench_object::BENCH_OBJECT;
-pub use loader::{map_name, DataPlane, DataPlaneError, GlobalStats, DEFAULT_PIN_DIR, MIN_ENTRIES};
+pub use loader::{
+    map_name, DataPlane, DataPlaneError, GlobalStats, DEFAULT_PIN_DIR, ENTRY_CAPACITIES,
+};
 pub use punt::{
     IfaceSockets, PuntSockets, SharedSockets, DEFAULT_UMEM_FRAMES, MAX_UMEM_FRAMES,
     MIN_FRAMES_PER_QUEUE,
