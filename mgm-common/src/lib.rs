@@ -34,6 +34,7 @@ mod pod {
     unsafe impl aya::Pod for Sg6Key {}
     unsafe impl aya::Pod for MfeValue {}
     unsafe impl aya::Pod for MfeCounters {}
+    unsafe impl aya::Pod for HeldCounters {}
     unsafe impl aya::Pod for OifCounterKey {}
     unsafe impl aya::Pod for OifCounters {}
     unsafe impl aya::Pod for IfaceConfig {}

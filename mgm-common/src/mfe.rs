@@ -63,6 +63,22 @@ impl MfeCounters {
     }
 }
 
+/// What mgmd sent on of one entry's packets it held while the entry was being created (and
+/// refused as arriving on another interface): the part of the entry's counters that the data
+/// plane did not count (`HELD_STATS[stats_slot]`, written by userspace only and never read by
+/// the programs). Kept in a pinned map so that a restarted mgmd adds it to the entry's counters
+/// again, which then never go down across a restart.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeldCounters {
+    /// Packets sent on (whatever the number of copies).
+    pub packets: u32,
+    /// Packets refused because they arrived on another interface than the entry's.
+    pub wrong_if: u32,
+    /// Bytes of the packets sent on (layer 3).
+    pub bytes: u64,
+}
+
 /// Key of the per-(entry, outgoing interface) counters.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

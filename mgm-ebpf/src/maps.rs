@@ -8,9 +8,9 @@ use aya_ebpf::{
     macros::btf_map,
 };
 use mgm_common::{
-    config, limits, report_bucket, stat, IfaceConfig, MfeCounters, MfeValue, OifCounterKey,
-    OifCounters, ProbeBucket, RateLimit, Report, ReportedSg, SetBroadcast, SetMembers, Sg6Key,
-    SgKey,
+    config, limits, report_bucket, stat, HeldCounters, IfaceConfig, MfeCounters, MfeValue,
+    OifCounterKey, OifCounters, ProbeBucket, RateLimit, Report, ReportedSg, SetBroadcast,
+    SetMembers, Sg6Key, SgKey,
 };
 
 /// Why frames went where they went, per CPU (indexes: `mgm_common::stat`).
@@ -138,6 +138,12 @@ pub static HOLD_PUNTED: Array<u32, { limits::MFES as usize }> = Array::new();
 /// only).
 #[btf_map]
 pub static HOLD_SENT: Array<u32, { limits::MFES as usize }> = Array::new();
+
+/// Per entry (indexed by `MfeValue::stats_slot`), what mgmd sent on of the packets it held
+/// for it (`HeldCounters`): written by userspace only, never read here; pinned so that a
+/// restarted mgmd counts them again.
+#[btf_map]
+pub static HELD_STATS: Array<HeldCounters, { limits::MFES as usize }> = Array::new();
 
 /// Runtime settings (indexes: `mgm_common::config`).
 #[btf_map]

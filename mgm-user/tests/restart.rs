@@ -39,7 +39,8 @@ fn kill_9_of_mgmd_loses_and_duplicates_nothing_on_established_ipv6_flows() -> an
 
 /// A 3-second stream from `source` to `group` (a static route to both receivers of `lab`)
 /// through a `kill -9` of mgmd once XDP forwards it, and a new mgmd: both receivers get every
-/// packet once and in order, and the new mgmd re-derives the adopted entry.
+/// packet once and in order, and the new mgmd re-derives the adopted entry, whose counters
+/// count every packet once.
 fn established_flow_through_kill_9(
     lab: Lab,
     source: impl Into<IpAddr>,
@@ -63,6 +64,15 @@ fn established_flow_through_kill_9(
         },
     )?;
     assert_eq!(oifs, ["rcv1", "rcv2"]);
+    // Its counters went on through the restart, the first packets (held and sent on by the
+    // first mgmd) included.
+    let entry = mgmd.mfe(source, group)?.expect("the entry");
+    let counted: Vec<u64> = entry.oifs.iter().map(|o| o.packets).collect();
+    assert_eq!(
+        (entry.packets, counted),
+        (u64::from(PACKETS), vec![u64::from(PACKETS); 2]),
+        "every packet of the stream counted once, for the entry and each interface"
+    );
     Ok(())
 }
 

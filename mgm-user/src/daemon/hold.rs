@@ -13,7 +13,9 @@
 //! not delivered is counted by reason, never dropped silently. The copies sent from here, and
 //! those an outgoing interface's rules drop, are also counted per (entry, outgoing interface),
 //! for `show mfe` and the API's statistics (the fast path counts its own in BPF maps); those
-//! tallies live as long as the entry.
+//! tallies live as long as the entry, and their entry counts are kept with the entry in the
+//! data plane ([`Hold::tallies_moved`]), so that a restarted mgmd adopts them with it and its
+//! counters never go down.
 //!
 //! The queues also keep track of how far every punt socket's frames have been dealt with
 //! ([`progress`]), and how far the packets each entry in hold mode had punted were sent on
@@ -32,17 +34,17 @@ use crate::{
         ipv4, ipv6,
     },
 };
-use mgm_common::{inside_scope_boundary, ipv6_scope, NO_SCOPE};
+use mgm_common::{inside_scope_boundary, ipv6_scope, HeldCounters, NO_SCOPE};
 pub use progress::PuntTag;
 use progress::{Pending, PuntProgress};
 use serde::Serialize;
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     io,
     net::Ipv6Addr,
     time::{Duration, Instant},
 };
-use tally::Tallies;
+use tally::{Tallies, Tally};
 
 /// A flow of either family, as the queues key it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -178,6 +180,8 @@ pub struct Hold {
     /// Per flow whose entry is in hold mode, the number of its last packet punted in hold mode
     /// that was sent on, since the last [`Hold::held_sent_moved`].
     held_sent: HashMap<Flow, u32>,
+    /// The flows whose tally's entry counts changed since the last [`Hold::tallies_moved`].
+    tallies_changed: HashSet<Flow>,
 }
 
 impl Hold {
@@ -192,6 +196,7 @@ impl Hold {
             counters: HoldCounters::default(),
             progress: PuntProgress::default(),
             held_sent: HashMap::new(),
+            tallies_changed: HashSet::new(),
         }
     }
 
@@ -206,6 +211,26 @@ impl Hold {
     /// before it was dealt with too, as a flow's packets are sent in the order they came.
     pub fn held_sent_moved(&mut self) -> Vec<(Flow, u32)> {
         self.held_sent.drain().collect()
+    }
+
+    /// The flows whose entry counts (packets sent on, wrong-interface refusals) changed since
+    /// the last call, with their counts now (for the backend to keep with the entry, so that a
+    /// later run adds them to its counters: [`Hold::restore_tally`]).
+    pub fn tallies_moved(&mut self) -> Vec<(Flow, HeldCounters)> {
+        let tallies = &self.tallies;
+        self.tallies_changed
+            .drain()
+            .filter_map(|flow| tallies.get(flow).map(|tally| (flow, tally.held())))
+            .collect()
+    }
+
+    /// Adopts what an earlier run kept of the held packets of `flow`'s entry (outgoing
+    /// interfaces `oifs`), so that its counters go on from where they were.
+    pub fn restore_tally(&mut self, flow: impl Into<Flow>, held: HeldCounters, oifs: &[u32]) {
+        if held != HeldCounters::default() {
+            self.tallies
+                .insert(flow.into(), Tally::restored(held, oifs));
+        }
     }
 
     /// A packet of `flow` numbered `held` among those punted in hold mode (0: a miss) was
@@ -379,6 +404,7 @@ impl Hold {
     pub fn discard(&mut self, sg: impl Into<Flow>) {
         let sg = sg.into();
         self.tallies.remove(sg);
+        self.tallies_changed.remove(&sg);
         if let Some(queue) = self.queues.remove(&sg) {
             self.held -= queue.len();
             self.held_bytes -= queue.iter().map(|p| p.frame.len()).sum::<usize>();
@@ -410,6 +436,7 @@ impl Hold {
         if arrival != route.iif {
             self.counters.wrong_if += 1;
             self.tallies.of(sg).wrong_if();
+            self.tallies_changed.insert(sg);
             return;
         }
         if route.oifs.is_empty() {
@@ -457,6 +484,7 @@ impl Hold {
             Prepared::Ready { ttl, ip_len } => (ttl, ip_len),
         };
         self.counters.delivered += 1;
+        self.tallies_changed.insert(sg);
         let tally = self.tallies.of(sg);
         tally.delivered(ip_len);
         let scope = match sg {

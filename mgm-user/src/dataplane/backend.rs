@@ -1,6 +1,6 @@
 //! The forwarding-backend interface the daemon drives with the MGM core's actions
 //! (InstallMfe / UpdateMfe / DeleteMfe), and the counters it reads back.
-use mgm_common::{Sg6Key, SgKey};
+use mgm_common::{HeldCounters, Sg6Key, SgKey};
 
 /// Per-interface settings of the forwarding path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -113,6 +113,15 @@ pub trait ForwardingBackend {
     /// Nothing to do for an entry not in hold mode.
     fn held_sent(&mut self, sg: SgKey, sent: u32) -> Result<(), Self::Error>;
 
+    /// Keeps `held`, what userspace sent on of the packets it held for `sg` (and refused as
+    /// arriving on another interface) so far, with the entry in the data plane, so that a
+    /// later run reads it back ([`ForwardingBackend::saved_held`]). An entry starts with none.
+    fn save_held(&mut self, sg: SgKey, held: HeldCounters) -> Result<(), Self::Error>;
+
+    /// What [`ForwardingBackend::save_held`] last kept for the entry of `sg`, in this run or
+    /// an earlier one.
+    fn saved_held(&self, sg: SgKey) -> Result<HeldCounters, Self::Error>;
+
     /// The entry for `sg` as the backend's bookkeeping has it.
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe>;
 
@@ -148,6 +157,12 @@ pub trait ForwardingBackend {
 
     /// [`ForwardingBackend::held_sent`] for an IPv6 entry.
     fn held_sent6(&mut self, sg: Sg6Key, sent: u32) -> Result<(), Self::Error>;
+
+    /// [`ForwardingBackend::save_held`] for an IPv6 entry.
+    fn save_held6(&mut self, sg: Sg6Key, held: HeldCounters) -> Result<(), Self::Error>;
+
+    /// [`ForwardingBackend::saved_held`] for an IPv6 entry.
+    fn saved_held6(&self, sg: Sg6Key) -> Result<HeldCounters, Self::Error>;
 
     /// [`ForwardingBackend::installed`] for an IPv6 entry.
     fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>>;

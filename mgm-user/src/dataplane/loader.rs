@@ -68,6 +68,9 @@ pub mod map_name {
     pub const HOLD_PUNTED: &str = "HOLD_PUNTED";
     /// Per entry, how far userspace has sent on its packets punted in hold mode.
     pub const HOLD_SENT: &str = "HOLD_SENT";
+    /// Per entry, what mgmd sent on of the packets it held for it (for its counters after a
+    /// restart).
+    pub const HELD_STATS: &str = "HELD_STATS";
     /// The interfaces of each outgoing set, for the TC program replicating jumbo frames.
     pub const SET_MEMBERS: &str = "SET_MEMBERS";
     /// What the broadcast of each outgoing set needs: its bare member (its devmap entry runs
@@ -88,10 +91,11 @@ pub mod map_name {
     /// The maps sized by the capacity in forwarding entries of each family
     /// ([`super::DataPlane::load_sized`]; the build's `limits::MFES` by default): the entries of
     /// both families, their counter slots (shared, so one per entry of either) and their
-    /// hold-mode marks.
-    pub const SIZED_BY_ENTRIES: [&str; 5] = [MFES, MFES6, MFE_STATS, HOLD_PUNTED, HOLD_SENT];
+    /// hold-mode marks and held packets' counters.
+    pub const SIZED_BY_ENTRIES: [&str; 6] =
+        [MFES, MFES6, MFE_STATS, HOLD_PUNTED, HOLD_SENT, HELD_STATS];
     /// Every map that is pinned.
-    pub const ALL: [&str; 23] = [
+    pub const ALL: [&str; 24] = [
         STATS,
         MFES,
         MFES6,
@@ -112,6 +116,7 @@ pub mod map_name {
         PUNTS_HANDLED,
         HOLD_PUNTED,
         HOLD_SENT,
+        HELD_STATS,
         SET_MEMBERS,
         SET_BROADCASTS,
         OIF_DIRECT,

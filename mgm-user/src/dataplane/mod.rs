@@ -16,6 +16,7 @@
 //! | `PUNT_SOCKETS` | XSKMAP | punt slot + receive queue → AF_XDP socket |
 //! | `PUNTED`, `PUNTS_HANDLED` | arrays | punt slot → frames punted there (XDP), how far userspace has dealt with them |
 //! | `HOLD_PUNTED`, `HOLD_SENT` | arrays | stats slot → the entry's packets punted in hold mode (XDP; `HOLD_TAKEN_OVER` once the fast path took it over), how far userspace has sent them on |
+//! | `HELD_STATS` | array | stats slot → what userspace sent on of the entry's held packets (`HeldCounters`; userspace only, read back by the next mgmd for the entry's counters) |
 //! | `REPORTS` | ring buffer | `Report` records (misses, wrong interface; both families) |
 //! | `REPEAT_REPORTS` | ring buffer | `Report` records of repeated misses, read before `REPORTS` |
 //! | `CONFIG`, `REPORT_RATE` | array, per-CPU array | report rate limit and its token buckets; mirror settings and heartbeat |

@@ -24,7 +24,8 @@ use super::{
 };
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap};
 use mgm_common::{
-    IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, ReportedSg, Sg6Key, SgKey,
+    HeldCounters, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, OifCounters, ReportedSg,
+    Sg6Key, SgKey,
 };
 use std::collections::{HashMap as StdHashMap, HashSet};
 
@@ -88,6 +89,8 @@ pub struct XdpBackend {
     hold_punted: Array<MapData, u32>,
     /// Per counter slot, how far userspace has sent them on (`HOLD_SENT`).
     hold_sent: Array<MapData, u32>,
+    /// Per counter slot, what userspace sent on of the entry's held packets (`HELD_STATS`).
+    held_stats: Array<MapData, HeldCounters>,
     sets: OifSets,
     slots: IdPool,
     entries: StdHashMap<SgKey, Installed>,
@@ -216,6 +219,14 @@ impl ForwardingBackend for XdpBackend {
         self.sent_on(sg, sent)
     }
 
+    fn save_held(&mut self, sg: SgKey, held: HeldCounters) -> Result<(), DataPlaneError> {
+        self.keep_held(sg, held)
+    }
+
+    fn saved_held(&self, sg: SgKey) -> Result<HeldCounters, DataPlaneError> {
+        self.kept_held(sg)
+    }
+
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe> {
         self.entries
             .get(&sg)
@@ -260,6 +271,14 @@ impl ForwardingBackend for XdpBackend {
 
     fn held_sent6(&mut self, sg: Sg6Key, sent: u32) -> Result<(), DataPlaneError> {
         self.sent_on(sg, sent)
+    }
+
+    fn save_held6(&mut self, sg: Sg6Key, held: HeldCounters) -> Result<(), DataPlaneError> {
+        self.keep_held(sg, held)
+    }
+
+    fn saved_held6(&self, sg: Sg6Key) -> Result<HeldCounters, DataPlaneError> {
+        self.kept_held(sg)
     }
 
     fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {

@@ -11,6 +11,7 @@ use crate::{
     dataplane::{MfeStats, OifStats},
     mgm::Sg,
 };
+use mgm_common::HeldCounters;
 use std::{collections::HashMap, net::Ipv6Addr};
 
 /// The tallies of every entry, one map per family so that an IPv4 entry's key stays 8 bytes
@@ -35,6 +36,14 @@ impl Tallies {
             Flow::V4(sg) => self.v4.entry(sg).or_default(),
             Flow::V6(sg) => self.v6.entry(sg).or_default(),
         }
+    }
+
+    /// Gives `flow` the tally `tally` (a previous run's, read back at adoption).
+    pub(super) fn insert(&mut self, flow: Flow, tally: Tally) {
+        match flow {
+            Flow::V4(sg) => self.v4.insert(sg, tally),
+            Flow::V6(sg) => self.v6.insert(sg, tally),
+        };
     }
 
     pub(super) fn remove(&mut self, flow: Flow) {
@@ -86,6 +95,35 @@ impl Tally {
             wrong_if: 0,
             bytes,
             oifs: oifs.into(),
+        }
+    }
+
+    /// What a later run needs of the tally: the entry's counts, not the interfaces' ones.
+    pub(super) fn held(&self) -> HeldCounters {
+        HeldCounters {
+            packets: self.packets,
+            wrong_if: self.wrong_if,
+            bytes: self.bytes,
+        }
+    }
+
+    /// The tally of an entry with outgoing interfaces `oifs` that an earlier run kept as
+    /// `held`: each packet sent on counts as a copy sent out of each interface (which it was,
+    /// unless an interface's rules dropped it; those drops are not kept).
+    pub(super) fn restored(held: HeldCounters, oifs: &[u32]) -> Self {
+        Self {
+            packets: held.packets,
+            wrong_if: held.wrong_if,
+            bytes: held.bytes,
+            oifs: oifs
+                .iter()
+                .map(|&ifindex| OifTally {
+                    ifindex,
+                    packets: held.packets,
+                    drops: 0,
+                    bytes: held.bytes,
+                })
+                .collect(),
         }
     }
 

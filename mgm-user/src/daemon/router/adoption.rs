@@ -1,7 +1,7 @@
 //! The entries a previous run left in the backend: adopted at start (forwarding on untouched),
 //! then re-derived through the MGM once `adopt_window_s` is over.
 use super::{family::Family, RouterCore, RouterIo};
-use crate::{dataplane::ForwardingBackend, mgm::Sg};
+use crate::{daemon::hold::Hold, dataplane::ForwardingBackend, mgm::Sg};
 use std::{
     collections::BTreeSet,
     net::{Ipv4Addr, Ipv6Addr},
@@ -86,16 +86,29 @@ fn using<F: Family, B: ForwardingBackend>(backend: &B, ifindexes: &[u32]) -> BTr
 
 /// The entries of family `F` a previous run left in `backend`, (S,G) and incoming ifindex.
 /// A previous run stopped while an entry was in hold mode left it punting its packets to
-/// sockets nobody reads: adopted entries forward by the fast path at once.
-pub(super) fn adopt<F: Family, B: ForwardingBackend>(backend: &mut B) -> Vec<(Sg<F>, u32)> {
-    let adopted: Vec<(Sg<F>, u32)> = F::read_installed(backend)
-        .into_iter()
-        .map(|e| (F::sg(e.sg), e.iif))
-        .collect();
-    for (sg, _) in &adopted {
-        if let Err(e) = F::release_hold(backend, F::key(*sg)) {
+/// sockets nobody reads: adopted entries forward by the fast path at once. What the previous
+/// run sent on of their held packets goes to `hold`'s tallies.
+pub(super) fn adopt<F: Family, B: ForwardingBackend>(
+    backend: &mut B,
+    hold: &mut Hold,
+) -> Vec<(Sg<F>, u32)> {
+    let installed = F::read_installed(backend);
+    for entry in &installed {
+        let sg = F::sg(entry.sg);
+        if let Err(e) = F::release_hold(backend, entry.sg) {
             warn!(source = %sg.source, group = %sg.group, error = %e, "ending an adopted entry's hold mode failed");
         }
+        // What the previous run sent on of the entry's held packets, so that its counters
+        // go on from where they were.
+        match F::saved_held(backend, entry.sg) {
+            Ok(held) => hold.restore_tally(F::flow(sg), held, &entry.oifs),
+            Err(e) => {
+                warn!(source = %sg.source, group = %sg.group, error = %e, "reading what an adopted entry's held packets counted failed")
+            }
+        }
     }
-    adopted
+    installed
+        .into_iter()
+        .map(|e| (F::sg(e.sg), e.iif))
+        .collect()
 }

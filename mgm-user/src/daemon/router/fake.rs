@@ -9,7 +9,7 @@ use crate::{
     },
     dataplane::{ForwardingBackend, IfaceSettings, InstalledMfe, MfeStats},
 };
-use mgm_common::{Sg6Key, SgKey};
+use mgm_common::{HeldCounters, Sg6Key, SgKey};
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
     hash::Hash,
@@ -63,6 +63,8 @@ pub struct FakeBackend {
     /// Marks of held packets sent on ([`ForwardingBackend::held_sent`]) to entries in hold
     /// mode, in order.
     pub held_sent: Vec<(SgKey, u32)>,
+    /// What [`ForwardingBackend::save_held`] kept per entry (gone with the entry).
+    pub held: HashMap<SgKey, HeldCounters>,
     /// The IPv6 entries.
     pub v6: FakeTable6,
 }
@@ -76,6 +78,8 @@ pub struct FakeTable6 {
     hold_next: HashSet<Sg6Key>,
     /// Marks of held packets sent on to entries in hold mode, in order.
     pub held_sent: Vec<(Sg6Key, u32)>,
+    /// What was kept of held packets per entry.
+    pub held: HashMap<Sg6Key, HeldCounters>,
 }
 
 impl FakeBackend {
@@ -100,6 +104,7 @@ struct Table<'a, K> {
     writes: &'a mut HashMap<K, usize>,
     hold_next: &'a mut HashSet<K>,
     held_sent: &'a mut Vec<(K, u32)>,
+    held: &'a mut HashMap<K, HeldCounters>,
 }
 
 impl<K: Copy + Eq + Hash> Table<'_, K> {
@@ -113,6 +118,10 @@ impl<K: Copy + Eq + Hash> Table<'_, K> {
         let hold = self.hold_next.remove(&sg);
         fail?;
         let hold = hold || self.entries.get(&sg).is_some_and(|e| e.hold);
+        if !self.entries.contains_key(&sg) {
+            // A new entry starts with nothing kept (as a fresh counter slot).
+            self.held.remove(&sg);
+        }
         let oifs = sorted(oifs);
         self.entries.insert(sg, FakeEntry { iif, oifs, hold });
         *self.writes.entry(sg).or_default() += 1;
@@ -129,6 +138,7 @@ impl<K: Copy + Eq + Hash> Table<'_, K> {
 
     fn delete(&mut self, sg: K) -> Result<(), FakeError> {
         self.entries.remove(&sg).ok_or(FakeError::NoEntry)?;
+        self.held.remove(&sg);
         *self.writes.entry(sg).or_default() += 1;
         Ok(())
     }
@@ -146,6 +156,22 @@ impl<K: Copy + Eq + Hash> Table<'_, K> {
         }
         Ok(())
     }
+
+    fn save_held(&mut self, sg: K, held: HeldCounters) -> Result<(), FakeError> {
+        self.entries.get(&sg).ok_or(FakeError::NoEntry)?;
+        self.held.insert(sg, held);
+        Ok(())
+    }
+}
+
+/// What was kept of `sg`'s held packets in `held`, if `entries` has it.
+fn saved_of<K: Copy + Eq + Hash>(
+    entries: &HashMap<K, FakeEntry>,
+    held: &HashMap<K, HeldCounters>,
+    sg: K,
+) -> Result<HeldCounters, FakeError> {
+    entries.get(&sg).ok_or(FakeError::NoEntry)?;
+    Ok(held.get(&sg).copied().unwrap_or_default())
 }
 
 /// The entry for `sg` of `entries` as the backend reports it.
@@ -179,6 +205,7 @@ impl FakeBackend {
             writes: &mut self.writes,
             hold_next: &mut self.hold_next,
             held_sent: &mut self.held_sent,
+            held: &mut self.held,
         }
     }
 
@@ -188,6 +215,7 @@ impl FakeBackend {
             writes: &mut self.v6.writes,
             hold_next: &mut self.v6.hold_next,
             held_sent: &mut self.v6.held_sent,
+            held: &mut self.v6.held,
         }
     }
 }
@@ -255,6 +283,14 @@ impl ForwardingBackend for FakeBackend {
         self.v4().sent(sg, sent)
     }
 
+    fn save_held(&mut self, sg: SgKey, held: HeldCounters) -> Result<(), FakeError> {
+        self.v4().save_held(sg, held)
+    }
+
+    fn saved_held(&self, sg: SgKey) -> Result<HeldCounters, FakeError> {
+        saved_of(&self.entries, &self.held, sg)
+    }
+
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe> {
         installed_of(&self.entries, sg)
     }
@@ -305,6 +341,14 @@ impl ForwardingBackend for FakeBackend {
 
     fn held_sent6(&mut self, sg: Sg6Key, sent: u32) -> Result<(), FakeError> {
         self.v6().sent(sg, sent)
+    }
+
+    fn save_held6(&mut self, sg: Sg6Key, held: HeldCounters) -> Result<(), FakeError> {
+        self.v6().save_held(sg, held)
+    }
+
+    fn saved_held6(&self, sg: Sg6Key) -> Result<HeldCounters, FakeError> {
+        saved_of(&self.v6.entries, &self.v6.held, sg)
     }
 
     fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {

@@ -14,7 +14,7 @@ use crate::{
     mgm::{Address, IfId, Mgm, ProtocolHandle, Sg, Timestamp},
     mld,
 };
-use mgm_common::{Sg6Key, SgKey};
+use mgm_common::{HeldCounters, Sg6Key, SgKey};
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
@@ -111,6 +111,12 @@ pub(super) trait Family: ExternalFamily + Into<IpAddr> {
         key: Self::Key,
         sent: u32,
     ) -> Result<(), B::Error>;
+    fn save_held<B: ForwardingBackend>(
+        b: &mut B,
+        key: Self::Key,
+        held: HeldCounters,
+    ) -> Result<(), B::Error>;
+    fn saved_held<B: ForwardingBackend>(b: &B, key: Self::Key) -> Result<HeldCounters, B::Error>;
     fn installed<B: ForwardingBackend>(b: &B, key: Self::Key) -> Option<InstalledMfe<Self::Key>>;
     /// Whether the data plane itself (not the bookkeeping) holds the entry.
     fn holds<B: ForwardingBackend>(b: &B, key: Self::Key) -> Result<bool, B::Error>;
@@ -237,6 +243,18 @@ impl Family for Ipv4Addr {
 
     fn held_sent<B: ForwardingBackend>(b: &mut B, key: SgKey, sent: u32) -> Result<(), B::Error> {
         b.held_sent(key, sent)
+    }
+
+    fn save_held<B: ForwardingBackend>(
+        b: &mut B,
+        key: SgKey,
+        held: HeldCounters,
+    ) -> Result<(), B::Error> {
+        b.save_held(key, held)
+    }
+
+    fn saved_held<B: ForwardingBackend>(b: &B, key: SgKey) -> Result<HeldCounters, B::Error> {
+        b.saved_held(key)
     }
 
     fn installed<B: ForwardingBackend>(b: &B, key: SgKey) -> Option<InstalledMfe> {
@@ -369,6 +387,18 @@ impl Family for Ipv6Addr {
 
     fn held_sent<B: ForwardingBackend>(b: &mut B, key: Sg6Key, sent: u32) -> Result<(), B::Error> {
         b.held_sent6(key, sent)
+    }
+
+    fn save_held<B: ForwardingBackend>(
+        b: &mut B,
+        key: Sg6Key,
+        held: HeldCounters,
+    ) -> Result<(), B::Error> {
+        b.save_held6(key, held)
+    }
+
+    fn saved_held<B: ForwardingBackend>(b: &B, key: Sg6Key) -> Result<HeldCounters, B::Error> {
+        b.saved_held6(key)
     }
 
     fn installed<B: ForwardingBackend>(b: &B, key: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {

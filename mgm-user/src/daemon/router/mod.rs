@@ -209,11 +209,11 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         config: Config,
         mut backend: B,
         io: I,
-        hold: Hold,
+        mut hold: Hold,
         now: Instant,
     ) -> anyhow::Result<Self> {
-        let adopted = adopt::<Ipv4Addr, B>(&mut backend);
-        let adopted6 = adopt::<Ipv6Addr, B>(&mut backend);
+        let adopted = adopt::<Ipv4Addr, B>(&mut backend, &mut hold);
+        let adopted6 = adopt::<Ipv6Addr, B>(&mut backend, &mut hold);
         if !adopted.is_empty() || !adopted6.is_empty() {
             info!(
                 entries = adopted.len(),

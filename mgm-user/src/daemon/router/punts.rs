@@ -6,6 +6,7 @@ use crate::{
     dataplane::ForwardingBackend,
     mgm::Sg,
 };
+use mgm_common::HeldCounters;
 use std::{
     collections::{BTreeMap, HashSet, VecDeque},
     net::{Ipv4Addr, Ipv6Addr},
@@ -195,11 +196,24 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 Flow::V6(sg) => self.held_sent_of(sg, sent),
             };
         }
+        for (flow, held) in self.hold.tallies_moved() {
+            // Not kept (the entry is gone, or the write failed): a restart would only lose
+            // these counts, as before they were kept.
+            let _ = match flow {
+                Flow::V4(sg) => self.save_held_of(sg, held),
+                Flow::V6(sg) => self.save_held_of(sg, held),
+            };
+        }
     }
 
     /// Tells the backend that the first `sent` packets of `sg` punted in hold mode were sent.
     fn held_sent_of<F: Family>(&mut self, sg: Sg<F>, sent: u32) -> Result<(), B::Error> {
         F::held_sent(&mut self.backend, F::key(sg), sent)
+    }
+
+    /// Keeps with the entry of `sg` what was sent on of its held packets (`held`).
+    fn save_held_of<F: Family>(&mut self, sg: Sg<F>, held: HeldCounters) -> Result<(), B::Error> {
+        F::save_held(&mut self.backend, F::key(sg), held)
     }
 
     /// Ends hold mode for entries whose punt path has gone quiet (every packet punted before

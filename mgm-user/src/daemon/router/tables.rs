@@ -5,9 +5,9 @@ use super::{
 };
 use crate::{
     api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
-    dataplane::{ForwardingBackend, OifStats},
+    dataplane::{ForwardingBackend, MfeStats, OifStats},
     igmp::{ChangeKind, MembershipChange},
-    mgm::{self, Address, IfId, MemberFlags, ProtocolHandle},
+    mgm::{self, Address, IfId, MemberFlags, ProtocolHandle, Sg},
 };
 use std::{
     collections::BTreeMap,
@@ -132,7 +132,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                 .iter()
                 .filter(|&&(sg, _)| mgm.mfe(sg).is_none())
                 .map(|&(sg, iif)| {
-                    let stats = F::stats(&self.backend, F::key(sg)).unwrap_or_default();
+                    let stats = self.entry_stats(sg);
                     MfeRow {
                         source: sg.source.into(),
                         group: sg.group.into(),
@@ -154,6 +154,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         rows
     }
 
+    /// The counters of the entry for `sg`: the fast path's and those of its packets the hold
+    /// queues sent on (none if the backend cannot read them).
+    fn entry_stats<F: Family>(&self, sg: Sg<F>) -> MfeStats {
+        let mut stats = F::stats(&self.backend, F::key(sg)).unwrap_or_default();
+        self.hold.add_to_stats(F::flow(sg), &mut stats);
+        stats
+    }
+
     /// One outgoing interface's row from its counters.
     fn oif_row(&self, ifindex: u32, stats: OifStats) -> OifRow {
         OifRow {
@@ -170,9 +178,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         F::mgm(self)
             .mfes()
             .map(|m| {
-                let key = F::key(m.sg());
-                let mut stats = F::stats(&self.backend, key).unwrap_or_default();
-                self.hold.add_to_stats(F::flow(m.sg()), &mut stats);
+                let stats = self.entry_stats(m.sg());
                 MfeRow {
                     source: m.sg().source.into(),
                     group: m.sg().group.into(),

@@ -114,6 +114,7 @@ impl XdpBackend {
             reported: plane.take_map(map_name::REPORTED_SGS)?.try_into()?,
             hold_punted: plane.take_map(map_name::HOLD_PUNTED)?.try_into()?,
             hold_sent: plane.take_map(map_name::HOLD_SENT)?.try_into()?,
+            held_stats: plane.take_map(map_name::HELD_STATS)?.try_into()?,
             sets,
             slots: IdPool::adopt(capacity, watermark, &slots_used, Vec::new()),
             entries,

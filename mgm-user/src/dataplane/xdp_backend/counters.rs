@@ -3,7 +3,7 @@
 use super::XdpBackend;
 use crate::dataplane::{allocating::allocating, DataPlaneError};
 use aya::maps::PerCpuValues;
-use mgm_common::{MfeCounters, OifCounterKey, OifCounters};
+use mgm_common::{HeldCounters, MfeCounters, OifCounterKey, OifCounters};
 
 /// Released counter slots and per-interface counters that trigger a grace period (~10 ms) by
 /// themselves, so that the counter maps never fill up with garbage.
@@ -51,7 +51,7 @@ impl XdpBackend {
         })
     }
 
-    /// A counter slot, zeroed. Waits for a grace period only when released slots wait for one:
+    /// A counter slot, zeroed (with the held packets' counters kept in it). Waits for a grace period only when released slots wait for one:
     /// with every slot in use, the failure is immediate (a full table must not slow the
     /// caller down).
     pub(super) fn allocate_slot(&mut self) -> Result<u32, DataPlaneError> {
@@ -66,6 +66,7 @@ impl XdpBackend {
         };
         let zeros = self.zeros()?;
         self.mfe_stats.set(slot, zeros, 0)?;
+        self.held_stats.set(slot, HeldCounters::default(), 0)?;
         Ok(slot)
     }
 

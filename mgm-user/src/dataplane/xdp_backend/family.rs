@@ -13,8 +13,8 @@ use crate::dataplane::{
 };
 use aya::maps::{HashMap, MapData, PerCpuValues};
 use mgm_common::{
-    MfeCounters, MfeValue, OifCounterKey, OifCounters, ReportedSg, Sg6Key, SgKey, MFE_FLAG_HOLD,
-    NO_OIF_SET,
+    HeldCounters, MfeCounters, MfeValue, OifCounterKey, OifCounters, ReportedSg, Sg6Key, SgKey,
+    MFE_FLAG_HOLD, NO_OIF_SET,
 };
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
@@ -218,6 +218,30 @@ impl XdpBackend {
             Some(_) => Ok(()),
             None => Err(DataPlaneError::NoEntry(sg.to_string())),
         }
+    }
+
+    /// Keeps what userspace sent on of `sg`'s held packets (see
+    /// [`crate::dataplane::ForwardingBackend::save_held`]) in its counter slot.
+    pub(super) fn keep_held<K: Family>(
+        &mut self,
+        sg: K,
+        held: HeldCounters,
+    ) -> Result<(), DataPlaneError> {
+        let slot = self.slot_of(sg)?;
+        Ok(self.held_stats.set(slot, held, 0)?)
+    }
+
+    /// What [`XdpBackend::keep_held`] last kept for `sg`.
+    pub(super) fn kept_held<K: Family>(&self, sg: K) -> Result<HeldCounters, DataPlaneError> {
+        Ok(self.held_stats.get(&self.slot_of(sg)?, 0)?)
+    }
+
+    /// The counter slot of the entry for `sg`.
+    fn slot_of<K: Family>(&self, sg: K) -> Result<u32, DataPlaneError> {
+        K::entries(self)
+            .get(&sg)
+            .map(|entry| entry.slot)
+            .ok_or_else(|| DataPlaneError::NoEntry(sg.to_string()))
     }
 
     /// The entries of family `K` as the bookkeeping has them.

@@ -168,3 +168,48 @@ fn the_records_give_each_outgoing_interfaces_dropped_copies_as_its_out_discards(
         assert_eq!(total, (flags == 2).then_some(14), "{record:?}");
     }
 }
+
+#[test]
+fn the_packets_mgmd_held_and_sent_on_still_count_after_a_restart() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1", "rcv2"]), t0);
+    // Three packets held for the entry, sent on when it came; the fast path counted 10 more.
+    core.io
+        .punted
+        .extend([(UP0, frame()), (UP0, frame()), (UP0, frame())]);
+    core.drain_punts(t0);
+    miss(&mut core, UP0, t0);
+    let oif = |packets| OifStats {
+        packets,
+        bytes: packets * 28,
+        drops: 0,
+    };
+    let fast = MfeStats {
+        packets: 10,
+        bytes: 280,
+        oifs: vec![(RCV1, oif(10)), (RCV2, oif(10))],
+        ..MfeStats::default()
+    };
+    core.backend.stats.insert(key_of(sg()), fast);
+    let counts = |core: &mut Core| {
+        let row = core.mfes().remove(0);
+        let oifs: Vec<(String, u64, u64)> = row
+            .oifs
+            .iter()
+            .map(|o| (o.iface.clone(), o.packets, o.bytes))
+            .collect();
+        (row.packets, row.bytes, oifs)
+    };
+    let before = counts(&mut core);
+    assert_eq!((before.0, before.1), (13, 13 * 28));
+
+    // mgmd is killed; the next one adopts the entry from the data plane.
+    let backend = std::mem::take(&mut core.backend);
+    let t1 = t0 + Duration::from_secs(1);
+    let mut restarted = core_with(config(&["rcv1", "rcv2"]), backend, t1);
+    assert_eq!(counts(&mut restarted), before, "no counter went down");
+    // Nor once the adopted entry is the MGM's again.
+    restarted.tick(t1 + Duration::from_secs(12));
+    assert_eq!(restarted.mfes()[0].origin, "static");
+    assert_eq!(counts(&mut restarted), before);
+}
