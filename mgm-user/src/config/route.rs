@@ -102,30 +102,21 @@ impl StaticRoute {
     }
 
     /// Parses smcroute-like words: `FROM [SOURCE[/LEN]] GROUP[/LEN] TO...`, where SOURCE may be
-    /// `*` (or the unspecified address) for any. Used by `mgmctl add/remove` and the API.
+    /// `*` (or the unspecified address) for any; which word is which follows from their shapes
+    /// ([`RouteWords::split`]). Used by `mgmctl add/remove` and the API.
     pub fn parse_words(words: &[String]) -> Result<Self, String> {
         const USAGE: &str = "expected: INBOUND [SOURCE[/LEN]|*] GROUP[/LEN] OUTBOUND...";
-        let [from, rest @ ..] = words else {
-            return Err(USAGE.into());
+        let RouteWords {
+            from,
+            source,
+            group,
+            to,
+        } = RouteWords::split(words).ok_or(USAGE)?;
+        let source = match source {
+            None | Some("*") => None,
+            Some(word) => parse_source(word).map_err(|m| format!("source: {m}"))?,
         };
-        let is_net = |w: &str| parse_net(w).is_ok();
-        // SOURCE GROUP when the two words after INBOUND are both addresses (or `*` and one).
-        let (source, group, to) = match rest {
-            [a, b, to @ ..] if (a == "*" || is_net(a)) && is_net(b) => {
-                let source = if a == "*" {
-                    None
-                } else {
-                    parse_source(a).map_err(|m| format!("source: {m}"))?
-                };
-                (source, b, to)
-            }
-            // A word that is not an address before one that is: a mistyped source.
-            [a, b, ..] if is_net(b) => {
-                return Err(format!("source: {}", parse_net(a).unwrap_err()))
-            }
-            [g, to @ ..] => (None, g, to),
-            [] => return Err(format!("missing group; {USAGE}")),
-        };
+        let group = group.ok_or_else(|| format!("missing group; {USAGE}"))?;
         let group = parse_net(group).map_err(|m| format!("group: {m}"))?;
         if let Some(message) = group_problem(&group) {
             return Err(message);
@@ -138,12 +129,60 @@ impl StaticRoute {
         }
         let to: BTreeSet<String> = to.iter().cloned().collect();
         Ok(Self {
-            from: from.clone(),
+            from: from.to_owned(),
             source,
             group,
             to: to.into_iter().collect(),
         })
     }
+}
+
+/// A route's words split by smcroute's grammar, `FROM [SOURCE] GROUP TO...`.
+struct RouteWords<'a> {
+    from: &'a str,
+    source: Option<&'a str>,
+    group: Option<&'a str>,
+    to: &'a [String],
+}
+
+impl<'a> RouteWords<'a> {
+    /// Splits `words` (`None` if there are none) by their shapes, not by whether they parse, so
+    /// that an error names the word that is wrong: the word after FROM is SOURCE if it can only
+    /// be one ([`only_a_source`]) or if the next word is written as an address
+    /// ([`written_as_address`]), not as an interface name; else it is GROUP.
+    fn split(words: &'a [String]) -> Option<Self> {
+        let [from, rest @ ..] = words else {
+            return None;
+        };
+        let source_given = rest.first().is_some_and(|w| only_a_source(w))
+            || rest.get(1).is_some_and(|w| written_as_address(w));
+        let (source, rest) = match rest {
+            [source, rest @ ..] if source_given => (Some(source.as_str()), rest),
+            _ => (None, rest),
+        };
+        let (group, to) = match rest {
+            [group, to @ ..] => (Some(group.as_str()), to),
+            [] => (None, rest),
+        };
+        Some(Self {
+            from,
+            source,
+            group,
+            to,
+        })
+    }
+}
+
+/// Whether `word` can only be a route's source: `*`, or an address or prefix that is not
+/// multicast, which no group is.
+fn only_a_source(word: &str) -> bool {
+    word == "*" || parse_net(word).is_ok_and(|net| !net.network().is_multicast())
+}
+
+/// Whether `word` is written as an address or prefix rather than an interface name: it parses
+/// as one, or it has a `/` or `:`, which Linux allows in no interface name.
+fn written_as_address(word: &str) -> bool {
+    parse_net(word).is_ok() || word.contains(['/', ':'])
 }
 
 /// What `mgmctl add` or `remove` of `words` does that the user likely did not mean, though it

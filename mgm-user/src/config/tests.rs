@@ -284,6 +284,60 @@ fn smcroute_like_words_parse() {
     assert!(e.contains("different address families"), "{e}");
 }
 
+/// Whether SOURCE was given follows from the words' shapes, not from whether GROUP parses, so a
+/// malformed group is named as the group.
+#[test]
+fn a_malformed_group_is_named_whether_or_not_a_source_precedes_it() {
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let error = |s: &str| StaticRoute::parse_words(&words(s)).unwrap_err();
+    let not_an_address = |w: &str| format!("{w:?} is not an IPv4 or IPv6 address or prefix");
+    for (route, group) in [
+        ("up0 * 239.2.2.2/40 rcv1", "239.2.2.2/40"),
+        ("up0 * 239.1.1.x rcv1", "239.1.1.x"),
+        ("up0 10.0.0.1 239.1.1.1/40 rcv1", "239.1.1.1/40"),
+        ("up0 10.0.0.1 239.1.1.x rcv1", "239.1.1.x"),
+        ("up0 :: ff0e::x rcv1", "ff0e::x"),
+        ("up0 239.1.1.1/40 rcv1", "239.1.1.1/40"),
+        // A unicast source cannot be the group: the word after it is.
+        ("up0 10.0.0.1 rcv1", "rcv1"),
+    ] {
+        assert_eq!(
+            error(route),
+            format!("group: {}", not_an_address(group)),
+            "{route}"
+        );
+    }
+    // Both malformed: a `/` or `:`, in no interface name, makes the third word the group.
+    let e = error("up0 10.0.0.x 239.1.1.1/40 rcv1");
+    assert_eq!(e, format!("source: {}", not_an_address("10.0.0.x")));
+    let e = error("up0 *");
+    assert!(e.starts_with("missing group; "), "{e}");
+    // Every valid form reads as before.
+    for (route, source, group) in [
+        ("eth0 :: ff0e::1 eth1", None, "ff0e::1/128"),
+        ("eth0 0.0.0.0/0 239.1.1.1 eth1", None, "239.1.1.1/32"),
+        (
+            "eth0 10.0.0.0/8 239.1.0.0/16 eth1",
+            Some("10.0.0.0/8"),
+            "239.1.0.0/16",
+        ),
+        (
+            "eth0 239.9.9.9 239.1.1.1 eth1",
+            Some("239.9.9.9/32"),
+            "239.1.1.1/32",
+        ),
+        ("eth0 ff0e::1 eth1 eth2", None, "ff0e::1/128"),
+    ] {
+        let r = StaticRoute::parse_words(&words(route)).expect(route);
+        let source = source.map(|s| s.parse().unwrap());
+        assert_eq!(
+            (r.source, r.group),
+            (source, group.parse().unwrap()),
+            "{route}"
+        );
+    }
+}
+
 /// The configuration and `mgmctl add` share one validation.
 #[test]
 fn run_time_routes_get_the_configurations_validation() {
