@@ -186,11 +186,12 @@ fn written_as_address(word: &str) -> bool {
 }
 
 /// What `mgmctl add` or `remove` of `words` does that the user likely did not mean, though it
-/// is accepted: a prefix with bits beyond its length ([`host_bits_problem`]), an interface named
-/// twice ([`repeated_problem`]).
+/// is accepted: a prefix with bits beyond its length ([`host_bits_problem`]), an outbound
+/// interface named twice ([`repeated_problem`]).
 pub fn word_warnings(words: &[String]) -> Vec<String> {
     let prefixes = words.iter().filter_map(|w| host_bits_problem(w));
-    prefixes.chain(repeated_problem(words)).collect()
+    let outbound = RouteWords::split(words).map_or(&[][..], |w| w.to);
+    prefixes.chain(repeated_problem(outbound)).collect()
 }
 
 /// The names listed more than once in `names` (an outbound list), and what that does.
@@ -199,7 +200,7 @@ pub(super) fn repeated_problem<S: AsRef<str>>(names: &[S]) -> Option<String> {
     let repeated: BTreeSet<&str> = names
         .iter()
         .map(AsRef::as_ref)
-        .filter(|name| *name != "*" && parse_net(name).is_err() && !seen.insert(*name))
+        .filter(|name| !seen.insert(*name))
         .collect();
     (!repeated.is_empty()).then(|| {
         let names: Vec<&str> = repeated.into_iter().collect();

@@ -338,6 +338,28 @@ fn a_malformed_group_is_named_whether_or_not_a_source_precedes_it() {
     }
 }
 
+#[test]
+fn only_an_outbound_interface_named_twice_gets_a_warning() {
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    for route in ["up0 10.0.0.1 239.1.1.1 up0", "rcv1 * 239.1.1.1 rcv2 rcv1"] {
+        assert_eq!(
+            word_warnings(&words(route)),
+            Vec::<String>::new(),
+            "{route}"
+        );
+    }
+    for route in [
+        "up0 239.1.1.1 rcv1 rcv2 rcv1",
+        "up0 * 239.1.1.1 rcv1 up0 rcv1",
+    ] {
+        assert_eq!(
+            word_warnings(&words(route)),
+            ["rcv1 named more than once: the route sends one copy out of each interface"],
+            "{route}"
+        );
+    }
+}
+
 /// The configuration and `mgmctl add` share one validation.
 #[test]
 fn run_time_routes_get_the_configurations_validation() {
