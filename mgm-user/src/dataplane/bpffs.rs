@@ -8,11 +8,13 @@
 //! configured path is not on a bpffs here, mgmd looks for the same path in a mount namespace
 //! that outlives it, through `/proc/<pid>/root`: PID 1's (the host's), else that of the process
 //! that started mgmd (`ip netns exec` replaces itself with mgmd, so that is whoever ran it,
-//! normally in the host's namespace; some sandboxes deny access to PID 1). The directory found
-//! is held open by an `O_PATH` descriptor for mgmd's lifetime and reached as
-//! `/proc/self/fd/<n>`, so later pins (links of interfaces that appear later) still land there
-//! after that process has gone. Without such a bpffs, [`locate`] fails with
-//! [`DataPlaneError::NoBpffs`] (mgmd refuses to start unless told to run unpinned).
+//! normally in the host's namespace; some sandboxes deny access to PID 1); a parent between
+//! `ip netns exec` and mgmd (`ip netns exec NS timeout 600 mgmd`) shares mgmd's mount namespace
+//! and leads nowhere else. The directory found is held open by an `O_PATH` descriptor for
+//! mgmd's lifetime and reached as `/proc/self/fd/<n>`, so later pins (links of interfaces that
+//! appear later) still land there after that process has gone. Without such a bpffs,
+//! [`locate`] fails with [`DataPlaneError::NoBpffs`] naming each place tried and why it gave
+//! none ([`no_bpffs`]); mgmd refuses to start unless told to run unpinned.
 use super::{pin_dir, DataPlaneError};
 use std::{
     fs::File,
@@ -121,20 +123,20 @@ pub fn locate(configured: &Path) -> Result<PinBase, DataPlaneError> {
     })?;
     // SAFETY: getppid has no failure mode.
     let parent = unsafe { libc::getppid() } as u32;
-    let mut tried = vec![format!("{} is not on a bpffs here", configured.display())];
-    let candidates = [(1, "the host's init"), (parent, "mgmd's parent")];
+    let mut misses = vec![Miss::Here];
+    let candidates = [(1, HOST_INIT), (parent, PARENT)];
     for (i, (pid, who)) in candidates.into_iter().enumerate() {
         if pid == 0 || (i > 0 && pid == 1) {
             continue;
         }
         match mount_ns(&pid.to_string()) {
-            Err(e) => tried.push(format!("{who} (PID {pid}): {e}")),
-            Ok(ns) if ns == mine => {}
+            Err(error) => misses.push(Miss::Unreadable { pid, who, error }),
+            Ok(ns) if ns == mine => misses.push(Miss::Shared { pid, who }),
             Ok(_) => {
                 let root = PathBuf::from(format!("/proc/{pid}/root"));
                 let there = root.join(configured.strip_prefix("/").unwrap_or(configured));
                 if !on_bpffs(&there) {
-                    tried.push(format!("not on a bpffs for {who} (PID {pid}) either"));
+                    misses.push(Miss::NotThere { pid, who });
                     continue;
                 }
                 pin_dir::prepare_base(&there)?;
@@ -152,10 +154,72 @@ pub fn locate(configured: &Path) -> Result<PinBase, DataPlaneError> {
             }
         }
     }
-    Err(DataPlaneError::NoBpffs {
+    Err(no_bpffs(configured, &misses))
+}
+
+/// Whose mount namespace [`locate`] looks in first, through `/proc/1/root`.
+const HOST_INIT: &str = "the host's init";
+/// Whose mount namespace [`locate`] looks in when PID 1's gives no bpffs.
+const PARENT: &str = "mgmd's parent";
+
+/// Why a place [`locate`] looked in gave no bpffs.
+#[derive(Debug)]
+enum Miss {
+    /// The configured path is not on a bpffs in mgmd's own mount namespace.
+    Here,
+    /// The mount namespace of `who` could not be read.
+    Unreadable {
+        pid: u32,
+        who: &'static str,
+        error: io::Error,
+    },
+    /// `who` shares mgmd's mount namespace, so it shows nothing more.
+    Shared { pid: u32, who: &'static str },
+    /// `who` is in another mount namespace, where the path is not on a bpffs either.
+    NotThere { pid: u32, who: &'static str },
+}
+
+/// The ways out of [`DataPlaneError::NoBpffs`] whatever was tried.
+const REMEDIES: &str = "mount one (`mount -t bpf bpf /sys/fs/bpf` in the host's mount \
+    namespace, which `cargo xtask setup` does), set [daemon] bpffs to a directory on one (under \
+    `ip netns exec`, one mounted outside /sys, which it replaces), or run unpinned (--unpinned \
+    or [daemon] unpinned = true: forwarding then stops with mgmd)";
+
+/// The error for `misses`, naming each place tried and why it gave no bpffs. When PID 1 is
+/// unreadable and mgmd's parent shares its mount namespace, as `ip netns exec NS timeout 600
+/// mgmd` makes it, the first way out is to make `ip netns exec` mgmd's parent.
+fn no_bpffs(configured: &Path, misses: &[Miss]) -> DataPlaneError {
+    let tried: Vec<String> = misses
+        .iter()
+        .map(|miss| match miss {
+            Miss::Here => format!("{} is not on a bpffs here", configured.display()),
+            Miss::Unreadable { pid, who, error } => {
+                format!("the mount namespace of {who} (PID {pid}) is unreadable: {error}")
+            }
+            Miss::Shared { pid, who } => format!("{who} (PID {pid}) shares mgmd's mount namespace"),
+            Miss::NotThere { pid, who } => format!("not on a bpffs for {who} (PID {pid}) either"),
+        })
+        .collect();
+    let host_unreadable = misses
+        .iter()
+        .any(|miss| matches!(miss, Miss::Unreadable { who: HOST_INIT, .. }));
+    let parent_shares = misses
+        .iter()
+        .any(|miss| matches!(miss, Miss::Shared { who: PARENT, .. }));
+    let remedies = if host_unreadable && parent_shares {
+        format!(
+            "make `ip netns exec` mgmd's parent (`timeout 600 ip netns exec NS mgmd ...`, not \
+             `ip netns exec NS timeout 600 mgmd ...`) so that mgmd reaches the host's bpffs \
+             through it, {REMEDIES}"
+        )
+    } else {
+        REMEDIES.to_owned()
+    };
+    DataPlaneError::NoBpffs {
         path: configured.to_owned(),
         tried: tried.join("; "),
-    })
+        remedies,
+    }
 }
 
 #[cfg(test)]
@@ -171,12 +235,70 @@ mod tests {
         // In this process's own mount namespace (PID 1 and the parent, when readable, share
         // it or have no bpffs at this path), nothing can hold pins there.
         match locate(&dir.join("mgm")) {
-            Err(DataPlaneError::NoBpffs { path, tried }) => {
+            Err(DataPlaneError::NoBpffs { path, tried, .. }) => {
                 assert_eq!(path, dir.join("mgm"));
                 assert!(tried.contains("is not on a bpffs here"), "{tried}");
             }
             other => panic!("{other:?}"),
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `ip netns exec NS timeout 600 mgmd` where PID 1 is unreadable: mgmd's parent (timeout)
+    /// shares its mount namespace, and the error says so and how to start mgmd instead.
+    #[test]
+    fn a_parent_sharing_mgmds_mount_namespace_is_named_with_the_way_out() {
+        let configured = Path::new("/sys/fs/bpf/mgm");
+        let host_unreadable = Miss::Unreadable {
+            pid: 1,
+            who: HOST_INIT,
+            error: io::Error::from_raw_os_error(libc::EACCES),
+        };
+        let parent_shares = Miss::Shared {
+            pid: 4242,
+            who: PARENT,
+        };
+        let DataPlaneError::NoBpffs {
+            tried, remedies, ..
+        } = no_bpffs(configured, &[Miss::Here, host_unreadable, parent_shares])
+        else {
+            panic!("not NoBpffs");
+        };
+        assert_eq!(
+            tried,
+            "/sys/fs/bpf/mgm is not on a bpffs here; the mount namespace of the host's init \
+             (PID 1) is unreadable: Permission denied (os error 13); mgmd's parent (PID 4242) \
+             shares mgmd's mount namespace"
+        );
+        assert_eq!(
+            remedies,
+            format!(
+                "make `ip netns exec` mgmd's parent (`timeout 600 ip netns exec NS mgmd ...`, \
+                 not `ip netns exec NS timeout 600 mgmd ...`) so that mgmd reaches the host's \
+                 bpffs through it, {REMEDIES}"
+            )
+        );
+        assert!(REMEDIES.contains("set [daemon] bpffs to a directory on one"));
+        // In the host's mount namespace, or with the host's init readable, a parent sharing
+        // mgmd's mount namespace is not what is in the way.
+        let host_shares = Miss::Shared {
+            pid: 1,
+            who: HOST_INIT,
+        };
+        let host_without_bpffs = Miss::NotThere {
+            pid: 1,
+            who: HOST_INIT,
+        };
+        for host in [host_shares, host_without_bpffs] {
+            let parent_shares = Miss::Shared {
+                pid: 4242,
+                who: PARENT,
+            };
+            let e = no_bpffs(configured, &[Miss::Here, host, parent_shares]);
+            assert!(
+                matches!(&e, DataPlaneError::NoBpffs { remedies, .. } if remedies == REMEDIES),
+                "{e}"
+            );
+        }
     }
 }

@@ -184,15 +184,15 @@ pub enum DataPlaneError {
     /// No bpffs that outlives mgmd holds the configured directory (see [`super::bpffs`]).
     #[error(
         "no bpffs to pin under {path} ({tried}), so forwarding would not survive a restart: \
-         mount one (`mount -t bpf bpf /sys/fs/bpf` in the host's mount namespace, which \
-         `cargo xtask setup` does), set [daemon] bpffs to a directory on one, or run unpinned \
-         (--unpinned or [daemon] unpinned = true: forwarding then stops with mgmd)"
+         {remedies}"
     )]
     NoBpffs {
         /// The configured directory.
         path: PathBuf,
         /// Where it was looked for, and why each place failed.
         tried: String,
+        /// What would give mgmd a bpffs, or let it run without one.
+        remedies: String,
     },
     /// A pin directory that others control (see [`super::pin_dir`]).
     #[error(
