@@ -61,6 +61,12 @@ impl StaticRoute {
         if let Some(message) = self.source.and_then(|s| family_problem(&s, &self.group)) {
             return problem("route.source", message);
         }
+        if let Some(source) = self.source.filter(|s| s.network().is_multicast()) {
+            return problem(
+                "route.source",
+                format!("source {source} is a multicast address: a source is a host or network that sends"),
+            );
+        }
         if self.to.is_empty() {
             return problem("route.to", "no outbound interface".into());
         }

@@ -100,6 +100,13 @@ fn errors_name_the_line_and_the_key() {
         refused_at(&v6("", group), 7, "route.group");
     }
     refused_at(&v6("source = \"10.0.0.1\"\n", "ff0e::1"), 7, "route.source");
+    // A multicast address sends nothing: it is no source (as the API refuses it).
+    refused_at(
+        &v6("source = \"239.1.1.1\"\n", "239.2.2.2"),
+        7,
+        "route.source",
+    );
+    refused_at(&v6("source = \"ff0e::1\"\n", "ff0e::2"), 7, "route.source");
     assert!(error_of(&v6("", "ff12::1")).to_string().contains("scope 2"));
     Config::parse(&v6("", "ff03::1"), "t").expect("admin-local scope is routed");
     // IPv4 alike: 224.0.0.0/24 never leaves its link (the data plane passes it to the kernel).
