@@ -93,7 +93,14 @@ impl<A: Address + Into<IpAddr>> StaticProtocol<A> {
             return None;
         }
         let mut stale = Vec::new();
-        for (sg, held) in &mut self.held {
+        // Only the flows the route matched can lose an interface by its removal (each of the
+        // others is given what it was by the same routes): a removal costs the flows of its
+        // route, not every flow against every route (the kernel's (S,G) routes, one each).
+        let matched = self
+            .held
+            .iter_mut()
+            .filter(|(sg, _)| route.matches(&route.from, sg.source, sg.group));
+        for (sg, held) in matched {
             let wanted = wanted_oifs(&self.routes, &self.ifindexes, *sg);
             let gone: Vec<IfId<A>> = held.difference(&wanted).copied().collect();
             for ifid in gone {

@@ -188,4 +188,14 @@ impl<A: Address> Mgm<A> {
         self.cancel_creations(pending);
         self.out.commit();
     }
+
+    /// The route of the one (S,G) `sg` changed (a protocol that routes by (S,G), such as the
+    /// kernel's mirrored routes): delete its MFE (and abandon its creation), so its next packet
+    /// re-runs RPF, as [`Mgm::route_changed`] does for a source's whole network; the source's
+    /// other entries stay as they are. No callbacks.
+    pub fn sg_route_changed(&mut self, sg: Sg<A>) {
+        self.delete_mfe(sg);
+        self.cancel_creations(vec![sg]);
+        self.out.commit();
+    }
 }

@@ -168,6 +168,15 @@ pub enum Change<A: Address = Ipv4Addr> {
     Remove(Sg<A>, MirroredRoute),
 }
 
+impl<A: Address> Change<A> {
+    /// The entry that changes.
+    pub fn sg(&self) -> Sg<A> {
+        match self {
+            Self::Add(sg, _) | Self::Remove(sg, _) | Self::Modify { sg, .. } => *sg,
+        }
+    }
+}
+
 /// The changes that turn `mirrored` into `wanted`, in (S,G) order.
 pub fn diff<A: Address>(
     mirrored: &BTreeMap<Sg<A>, MirroredRoute>,

@@ -14,7 +14,7 @@ use crate::{
 };
 use ipnet::IpNet;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
     net::{Ipv4Addr, Ipv6Addr},
     time::Instant,
 };
@@ -68,6 +68,17 @@ impl<A: Address> Mirror<A> {
     }
 }
 
+/// Which selected entries a [`RouterCore::sync_mirror`] gives their memberships.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sync {
+    /// Every one: after a dump, or an interface's change, which may have taken memberships
+    /// of unchanged routes.
+    Whole,
+    /// Those whose route changed: after one change of the kernel's table, the others' are
+    /// in place (a change costs its own route, not the whole table's).
+    Changes,
+}
+
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// A dump of the kernel's IPv4 table, read at `now`: it replaces the view.
     pub fn mirror_dumped(&mut self, entries: Vec<MfcEntry>, now: Instant) {
@@ -96,7 +107,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         };
         mirror.dumps += 1;
         mirror.view.replace(entries);
-        self.sync_mirror::<F>();
+        self.sync_mirror::<F>(Sync::Whole);
     }
 
     fn mirror_event_of<F: Family>(&mut self, event: MfcEvent<F>, now: Instant) {
@@ -105,7 +116,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             return;
         };
         if mirror.view.apply(event) {
-            self.sync_mirror::<F>();
+            self.sync_mirror::<F>(Sync::Changes);
         }
     }
 
@@ -144,9 +155,10 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     /// Makes the mirrored set of family `F` equal to the selection from the kernel's table:
-    /// routes of the kernel protocol added, changed or removed, then every selected entry given
-    /// its memberships and, if it has no MFE, created as a packet miss would create it.
-    pub(super) fn sync_mirror<F: Family>(&mut self) {
+    /// routes of the kernel protocol added, changed or removed, then the entries `sync` says
+    /// given their memberships, and every selected entry without an MFE created as a packet
+    /// miss would create it.
+    pub(super) fn sync_mirror<F: Family>(&mut self, sync: Sync) {
         let interfaces = self.mirrored_interfaces();
         let Some(mirror) = F::mirror_parts(self).mirror else {
             return;
@@ -166,6 +178,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let dumped = mirror.dumps > 0;
         let changes = diff(&mirror.mirrored, &wanted);
         mirror.mirrored = wanted.clone();
+        let changed: HashSet<Sg<F>> = changes.iter().map(Change::sg).collect();
         for change in changes {
             self.apply_mirror_change(change);
         }
@@ -174,7 +187,9 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
         let now = self.now();
         for (sg, route) in &wanted {
-            self.add_route_memberships(*sg);
+            if sync == Sync::Whole || changed.contains(sg) {
+                self.add_route_memberships(*sg);
+            }
             let mgm = F::mgm_mut(self);
             if mgm.mfe(*sg).is_none() {
                 if let Err(e) = mgm.packet_miss(sg.source, sg.group, route.iif, &[], now) {
@@ -233,14 +248,17 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         let stale = old_route
             .and_then(|route| protocol.remove_route(&route))
             .unwrap_or_default();
+        if moved {
+            // Another incoming interface, or none: a RIB change for this (S,G) alone (A-30 by
+            // (S,G): the kernel's routes are per (S,G), so the source's other entries keep
+            // their counters and forwarding). First, so that the memberships' removal below
+            // has no entry left to rewrite.
+            parts.mgm.sg_route_changed(sg);
+        }
         for (msg, ifid) in stale {
             let _ = parts
                 .mgm
                 .delete_membership(*h, msg, ifid, MemberFlags::JOIN, now);
-        }
-        if moved {
-            // Another incoming interface, or none: a RIB change for the source.
-            parts.mgm.route_changed(sg.source, F::HOST_MASK);
         }
     }
 
@@ -261,8 +279,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.kernel_interface::<Ipv6Addr>(name, ifindex, in_service);
         if self.is_mirrored(name) {
             info!(interface = %name, in_service, "mirrored interface");
-            self.sync_mirror::<Ipv4Addr>();
-            self.sync_mirror::<Ipv6Addr>();
+            self.sync_mirror::<Ipv4Addr>(Sync::Whole);
+            self.sync_mirror::<Ipv6Addr>(Sync::Whole);
         }
     }
 

@@ -209,3 +209,36 @@ fn an_ipv6_kernel_route_of_table6_becomes_an_entry_of_the_ipv6_kernel_protocol()
     core.mirror_event6(MfcEvent::Removed(sg6, 254), t0);
     assert!(core.backend.v6.entries.is_empty(), "removed with the route");
 }
+
+#[test]
+fn a_kernel_route_removed_takes_its_entry_alone_out_of_xdp() {
+    const ROUTES: u16 = 1500;
+    let t0 = Instant::now();
+    let mut core = mirror_core(t0);
+    // Many groups of one source, as smcroute makes them from a (*,G) route.
+    let sgs: Vec<Sg> = (0..ROUTES)
+        .map(|i| {
+            let [hi, lo] = i.to_be_bytes();
+            Sg::new(sg().source, Ipv4Addr::new(239, 7, hi, lo))
+        })
+        .collect();
+    let routes = sgs.iter().map(|&sg| kernel_route(sg, UP0, &[RCV1]));
+    core.mirror_dumped(routes.collect(), t0);
+    let writes =
+        |core: &Core| -> usize { sgs.iter().map(|sg| core.backend.writes[&key_of(*sg)]).sum() };
+    let before = writes(&core);
+    // The kernel removes them route by route (smcroute's flush), all but the last.
+    let (removed, [kept]) = sgs.split_at(sgs.len() - 1) else {
+        unreachable!()
+    };
+    for &sg in removed {
+        core.mirror_event(MfcEvent::Removed(sg, 253), t0);
+    }
+    assert_eq!(
+        writes(&core) - before,
+        removed.len(),
+        "one delete per removed route: the source's other entries are not made again"
+    );
+    assert_eq!(entry(&core, *kept), Some((UP0, vec![RCV1])));
+    assert!(removed.iter().all(|&sg| entry(&core, sg).is_none()));
+}
