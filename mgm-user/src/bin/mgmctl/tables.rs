@@ -1,6 +1,7 @@
 //! The tables of mgmctl's answers for people: one per response, rates with SI prefixes, the
 //! `show stats` column.
 use super::*;
+use mgm_user::api::proto::OifRow;
 
 pub(super) fn print_table(response: Response) {
     match response {
@@ -109,7 +110,7 @@ pub(super) fn print_table(response: Response) {
         Response::Mfes { rows } => {
             let w = address_width(rows.iter().flat_map(|r| [r.entry.source, r.entry.group]));
             outln!(
-                "{:<w$} {:<w$} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>6} {:>7}  {:<8} OUTBOUND (packets)",
+                "{:<w$} {:<w$} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>6} {:>7}  {:<8} OUTBOUND (packets[, dropped])",
                 "SOURCE",
                 "GROUP",
                 "INBOUND",
@@ -128,11 +129,7 @@ pub(super) fn print_table(response: Response) {
                 let oifs = if r.oifs.is_empty() {
                     "(negative: dropped)".to_owned()
                 } else {
-                    r.oifs
-                        .iter()
-                        .map(|o| format!("{}({})", o.iface, o.packets))
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                    r.oifs.iter().map(oif_cell).collect::<Vec<_>>().join(" ")
                 };
                 outln!(
                     "{:<w$} {:<w$} {:<10} {:>10} {:>12} {:>7} {:>7} {:>8} {:>5}s {:>6}s  {:<8} {}",
@@ -251,9 +248,31 @@ fn stats_lines(counters: &std::collections::BTreeMap<String, u64>) -> Vec<String
         .collect()
 }
 
+/// An outgoing interface in `show mfe`'s table: its copies sent, and those its rules
+/// dropped (TTL threshold, MTU) when there are any, so that a dropped copy does not read as
+/// nothing sent.
+fn oif_cell(oif: &OifRow) -> String {
+    match oif.drops {
+        0 => format!("{}({})", oif.iface, oif.packets),
+        drops => format!("{}({}, {drops} dropped)", oif.iface, oif.packets),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{si, stats_lines};
+    use super::{oif_cell, si, stats_lines, OifRow};
+
+    #[test]
+    fn an_interface_shows_the_copies_its_rules_dropped() {
+        let oif = |packets, drops| OifRow {
+            iface: "rcv2".into(),
+            packets,
+            bytes: packets * 100,
+            drops,
+        };
+        assert_eq!(oif_cell(&oif(49, 0)), "rcv2(49)");
+        assert_eq!(oif_cell(&oif(0, 49)), "rcv2(0, 49 dropped)");
+    }
 
     #[test]
     fn stats_values_line_up_past_the_longest_name() {
