@@ -235,7 +235,7 @@ fn igmp_and_mld_series_agree_with_show_igmp_and_show_mld() -> Result<()> {
             listener_state(&snapshot, rcv1).with_context(|| format!("{protocol} on rcv1"))?;
         ensure!(groups >= 1 && is_self == 1, "{protocol}: {snapshot}");
         let ifindex = rcv1.to_string();
-        let label = [("ifindex", ifindex.as_str())];
+        let label = [("interface", "rcv1"), ("ifindex", ifindex.as_str())];
         for (series, want) in [
             ("groups", groups),
             ("sources", sources),

@@ -7,6 +7,7 @@
 //! [`MAX_SCRAPES`] scrapes at once (others get 503), per-entry series for at most
 //! `max_entries` entries (the rest are summed in the per-interface series and counted in
 //! `mgm_metrics_entries_omitted`).
+use super::interface_totals::InterfaceTotals;
 use crate::{
     api::{
         client::Client,
@@ -20,7 +21,11 @@ use hyper::{body::Bytes, server::conn::http1, service::service_fn, Method, Statu
 use hyper_util::rt::TokioIo;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
-use tokio::{net::TcpListener, sync::Semaphore, task::JoinHandle};
+use tokio::{
+    net::TcpListener,
+    sync::{Mutex, Semaphore},
+    task::JoinHandle,
+};
 use tracing::{info, warn};
 
 /// Scrapes answered at once.
@@ -32,6 +37,7 @@ pub async fn serve(listen: SocketAddr, api: PathBuf, max_entries: usize) -> Resu
     info!(%listen, "metrics endpoint listening (GET /metrics)");
     let api = Arc::new(api);
     let slots = Arc::new(Semaphore::new(MAX_SCRAPES));
+    let totals = Arc::new(Mutex::new(InterfaceTotals::default()));
     Ok(tokio::spawn(async move {
         loop {
             let stream = match listener.accept().await {
@@ -43,14 +49,17 @@ pub async fn serve(listen: SocketAddr, api: PathBuf, max_entries: usize) -> Resu
                     continue;
                 }
             };
-            let (api, slots) = (api.clone(), slots.clone());
+            let (api, slots, totals) = (api.clone(), slots.clone(), totals.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let (api, slots) = (api.clone(), slots.clone());
+                    let (api, slots, totals) = (api.clone(), slots.clone(), totals.clone());
                     async move {
-                        Ok::<_, std::convert::Infallible>(
-                            answer(&request, &api, &slots, max_entries).await,
-                        )
+                        let scraper = Scraper {
+                            api: &api,
+                            max_entries,
+                            totals: &totals,
+                        };
+                        Ok::<_, std::convert::Infallible>(answer(&request, &slots, scraper).await)
                     }
                 });
                 let served = http1::Builder::new()
@@ -66,11 +75,18 @@ pub async fn serve(listen: SocketAddr, api: PathBuf, max_entries: usize) -> Resu
     }))
 }
 
+/// What a scrape needs: the API socket, the bound of per-entry series and the per-interface
+/// totals kept between scrapes.
+struct Scraper<'a> {
+    api: &'a PathBuf,
+    max_entries: usize,
+    totals: &'a Mutex<InterfaceTotals>,
+}
+
 async fn answer<B>(
     request: &hyper::Request<B>,
-    api: &PathBuf,
     slots: &Semaphore,
-    max_entries: usize,
+    scraper: Scraper<'_>,
 ) -> hyper::Response<Full<Bytes>> {
     let reply = |status: StatusCode, body: String| {
         let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
@@ -89,7 +105,7 @@ async fn answer<B>(
             "too many scrapes at once\n".into(),
         );
     };
-    match scrape(api, max_entries).await {
+    match scrape(scraper).await {
         Ok(text) => {
             let mut response = reply(StatusCode::OK, text);
             response.headers_mut().insert(
@@ -161,9 +177,14 @@ impl Families {
     }
 }
 
-/// One scrape: the exposition text (Prometheus text format 0.0.4).
-async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
-    let state = fetch(api).await?;
+/// One scrape: the exposition text (Prometheus text format 0.0.4). Scrapes take turns, so
+/// that the per-interface totals follow the entries in the order mgmd answered.
+async fn scrape(scraper: Scraper<'_>) -> Result<String> {
+    let mut totals = scraper.totals.lock().await;
+    let state = fetch(scraper.api).await?;
+    let per_interface = totals.update(&state.mfes);
+    drop(totals);
+    let max_entries = scraper.max_entries;
     let f = Families(Registry::new_custom(Some("mgm".into()), None)?);
 
     let events = f.counter(
@@ -260,7 +281,7 @@ async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
     let iface = ["interface"];
     let if_in = f.counter(
         "interface_in_packets_total",
-        "Packets the forwarding entries accepted on the interface",
+        "Packets the forwarding entries accepted on the interface (entries gone included)",
         &iface,
     )?;
     let if_in_bytes = f.counter(
@@ -270,7 +291,7 @@ async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
     )?;
     let if_out = f.counter(
         "interface_out_packets_total",
-        "Copies sent on the interface",
+        "Copies sent on the interface (entries gone included)",
         &iface,
     )?;
     let if_out_bytes = f.counter(
@@ -278,16 +299,22 @@ async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
         "Bytes sent on the interface",
         &iface,
     )?;
-    for (i, m) in state.mfes.iter().enumerate() {
-        if_in.with_label_values(&[&m.iif]).inc_by(m.packets);
-        if_in_bytes.with_label_values(&[&m.iif]).inc_by(m.bytes);
-        for o in &m.oifs {
-            if_out.with_label_values(&[&o.iface]).inc_by(o.packets);
-            if_out_bytes.with_label_values(&[&o.iface]).inc_by(o.bytes);
-        }
-        if i >= max_entries {
-            continue;
-        }
+    for (name, counts) in &per_interface {
+        let labels = [name.as_str()];
+        if_in
+            .with_label_values(&labels)
+            .inc_by(counts.inbound.packets);
+        if_in_bytes
+            .with_label_values(&labels)
+            .inc_by(counts.inbound.bytes);
+        if_out
+            .with_label_values(&labels)
+            .inc_by(counts.outbound.packets);
+        if_out_bytes
+            .with_label_values(&labels)
+            .inc_by(counts.outbound.bytes);
+    }
+    for m in state.mfes.iter().take(max_entries) {
         let (source, group) = (m.source.to_string(), m.group.to_string());
         let labels = [source.as_str(), group.as_str(), m.iif.as_str()];
         in_packets.with_label_values(&labels).inc_by(m.packets);
@@ -306,28 +333,37 @@ async fn scrape(api: &PathBuf, max_entries: usize) -> Result<String> {
         }
     }
 
+    let names: BTreeMap<u32, &str> = state
+        .interfaces
+        .iter()
+        .map(|row| (row.ifindex, row.name.as_str()))
+        .collect();
+    let named = |ifindex: u32| names.get(&ifindex).copied().unwrap_or("");
     let igmp = state.igmp.iter().flat_map(|s| &s.interfaces).map(|i| {
         let sources = i.groups.iter().map(|g| g.sources.len()).sum();
-        (i.ifindex, i.groups.len(), sources, i.querier.is_self)
+        let labels = [named(i.ifindex).to_owned(), i.ifindex.to_string()];
+        (labels, i.groups.len(), sources, i.querier.is_self)
     });
     listener_series(&f, "igmp", "IGMP", igmp)?;
     let mld = state.mld.iter().flat_map(|s| &s.interfaces).map(|i| {
         let sources = i.groups.iter().map(|g| g.sources.len()).sum();
-        (i.ifindex, i.groups.len(), sources, i.querier.is_self)
+        let labels = [named(i.ifindex).to_owned(), i.ifindex.to_string()];
+        (labels, i.groups.len(), sources, i.querier.is_self)
     });
     listener_series(&f, "mld", "MLD", mld)?;
     Ok(TextEncoder::new().encode_to_string(&f.0.gather())?)
 }
 
 /// The series of a listener protocol (`name`: `igmp` or `mld`, `shown` in the help texts) from
-/// its interfaces: (ifindex, groups, source records, whether this router is the querier).
+/// its interfaces: (labels: name and ifindex, groups, source records, whether this router is
+/// the querier).
 fn listener_series(
     f: &Families,
     name: &str,
     shown: &str,
-    interfaces: impl Iterator<Item = (u32, usize, usize, bool)>,
+    interfaces: impl Iterator<Item = ([String; 2], usize, usize, bool)>,
 ) -> Result<()> {
-    let ifindex = ["ifindex"];
+    let ifindex = ["interface", "ifindex"];
     let groups = f.gauge(
         &format!("{name}_groups"),
         &format!("Groups with receivers, by {shown} interface"),
@@ -343,8 +379,7 @@ fn listener_series(
         &format!("1 where this router is the {shown} querier"),
         &ifindex,
     )?;
-    for (index, group_count, source_count, is_self) in interfaces {
-        let labels = [index.to_string()];
+    for (labels, group_count, source_count, is_self) in interfaces {
         groups
             .with_label_values(&labels)
             .set(gauge(group_count as u64));

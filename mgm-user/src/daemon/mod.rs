@@ -14,6 +14,7 @@ mod dispatch;
 mod hold;
 mod igmp_io;
 mod instance;
+mod interface_totals;
 mod links;
 mod metrics;
 mod mfe_rates;
