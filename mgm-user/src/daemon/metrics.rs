@@ -300,19 +300,15 @@ async fn scrape(scraper: Scraper<'_>) -> Result<String> {
         &iface,
     )?;
     for (name, counts) in &per_interface {
-        let labels = [name.as_str()];
-        if_in
-            .with_label_values(&labels)
-            .inc_by(counts.inbound.packets);
-        if_in_bytes
-            .with_label_values(&labels)
-            .inc_by(counts.inbound.bytes);
-        if_out
-            .with_label_values(&labels)
-            .inc_by(counts.outbound.packets);
-        if_out_bytes
-            .with_label_values(&labels)
-            .inc_by(counts.outbound.bytes);
+        let (inbound, outbound) = (counts.inbound, counts.outbound);
+        for (family, value) in [
+            (&if_in, inbound.packets),
+            (&if_in_bytes, inbound.bytes),
+            (&if_out, outbound.packets),
+            (&if_out_bytes, outbound.bytes),
+        ] {
+            family.with_label_values(&[name.as_str()]).inc_by(value);
+        }
     }
     for m in state.mfes.iter().take(max_entries) {
         let (source, group) = (m.source.to_string(), m.group.to_string());
