@@ -224,6 +224,12 @@ impl Hold {
             .collect()
     }
 
+    /// The counts [`Hold::tallies_moved`] gave for `flow` could not be kept: the next call
+    /// gives them again (if the flow still has a tally).
+    pub fn tally_unsaved(&mut self, flow: Flow) {
+        self.tallies_changed.insert(flow);
+    }
+
     /// Adopts what an earlier run kept of the held packets of `flow`'s entry (outgoing
     /// interfaces `oifs`), so that its counters go on from where they were.
     pub fn restore_tally(&mut self, flow: impl Into<Flow>, held: HeldCounters, oifs: &[u32]) {

@@ -197,12 +197,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
             };
         }
         for (flow, held) in self.hold.tallies_moved() {
-            // Not kept (the entry is gone, or the write failed): a restart would only lose
-            // these counts, as before they were kept.
-            let _ = match flow {
+            let saved = match flow {
                 Flow::V4(sg) => self.save_held_of(sg, held),
                 Flow::V6(sg) => self.save_held_of(sg, held),
             };
+            if saved.is_err() {
+                // Not in the backend yet (a packet sent on between the MGM's decision and the
+                // install) or the write failed: the next pass tries again, until the entry is
+                // written or its tally dropped with it.
+                self.hold.tally_unsaved(flow);
+            }
         }
     }
 

@@ -213,3 +213,16 @@ fn the_packets_mgmd_held_and_sent_on_still_count_after_a_restart() {
     assert_eq!(restarted.mfes()[0].origin, "static");
     assert_eq!(counts(&mut restarted), before);
 }
+
+#[test]
+fn a_packet_sent_on_before_its_entry_is_installed_is_kept_once_it_is() {
+    let t0 = Instant::now();
+    let mut core = core(config(&["rcv1"]), t0);
+    // The creation alert is read before the punted packet: the packet is read, and sent on,
+    // after the MGM's decision and before the install.
+    core.io.punted.push((UP0, frame()));
+    miss(&mut core, UP0, t0);
+    assert_eq!(core.counters()["hold_delivered"], 1);
+    let kept = core.backend.held.get(&key_of(sg())).copied();
+    assert_eq!(kept.map(|held| held.packets), Some(1));
+}
