@@ -118,8 +118,8 @@ pub trait ForwardingBackend {
     /// later run reads it back ([`ForwardingBackend::saved_held`]). An entry starts with none.
     fn save_held(&mut self, sg: SgKey, held: HeldCounters) -> Result<(), Self::Error>;
 
-    /// What [`ForwardingBackend::save_held`] last kept for the entry of `sg`, in this run or
-    /// an earlier one.
+    /// What an earlier run kept with [`ForwardingBackend::save_held`] for the entry of `sg`
+    /// (read when the backend adopted the data plane; for the router's adoption).
     fn saved_held(&self, sg: SgKey) -> Result<HeldCounters, Self::Error>;
 
     /// The entry for `sg` as the backend's bookkeeping has it.

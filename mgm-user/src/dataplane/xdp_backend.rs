@@ -91,6 +91,8 @@ pub struct XdpBackend {
     hold_sent: Array<MapData, u32>,
     /// Per counter slot, what userspace sent on of the entry's held packets (`HELD_STATS`).
     held_stats: Array<MapData, HeldCounters>,
+    /// The `HELD_STATS` elements found set at adoption, by counter slot (read in batches).
+    adopted_held: StdHashMap<u32, HeldCounters>,
     sets: OifSets,
     slots: IdPool,
     entries: StdHashMap<SgKey, Installed>,

@@ -12,8 +12,8 @@ use crate::dataplane::{
 };
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use mgm_common::{
-    config, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, Sg6Key, SgKey, IFACE_FLAG_MIRRORED,
-    MFE_FLAG_HOLD, NO_OIF_SET,
+    config, HeldCounters, IfaceConfig, MfeCounters, MfeValue, OifCounterKey, Sg6Key, SgKey,
+    IFACE_FLAG_MIRRORED, MFE_FLAG_HOLD, NO_OIF_SET,
 };
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
@@ -115,6 +115,7 @@ impl XdpBackend {
             hold_punted: plane.take_map(map_name::HOLD_PUNTED)?.try_into()?,
             hold_sent: plane.take_map(map_name::HOLD_SENT)?.try_into()?,
             held_stats: plane.take_map(map_name::HELD_STATS)?.try_into()?,
+            adopted_held: StdHashMap::new(),
             sets,
             slots: IdPool::adopt(capacity, watermark, &slots_used, Vec::new()),
             entries,
@@ -125,6 +126,14 @@ impl XdpBackend {
             cpus,
         };
         backend.adopt_counters()?;
+        // What an earlier run kept of its entries' held packets, in batches (an element per
+        // call would cost a start one call per adopted entry).
+        sys::read_array(&backend.held_stats, |slot, held| {
+            if held != HeldCounters::default() {
+                backend.adopted_held.insert(slot, held);
+            }
+            Ok(())
+        })?;
         // Whoever held packets for an entry in hold mode is gone: the fast path takes over.
         backend.release_holds::<SgKey>()?;
         backend.release_holds::<Sg6Key>()?;

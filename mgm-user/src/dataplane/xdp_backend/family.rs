@@ -231,9 +231,10 @@ impl XdpBackend {
         Ok(self.held_stats.set(slot, held, 0)?)
     }
 
-    /// What [`XdpBackend::keep_held`] last kept for `sg`.
+    /// What an earlier run kept for `sg` with [`XdpBackend::keep_held`], as read at adoption.
     pub(super) fn kept_held<K: Family>(&self, sg: K) -> Result<HeldCounters, DataPlaneError> {
-        Ok(self.held_stats.get(&self.slot_of(sg)?, 0)?)
+        let slot = self.slot_of(sg)?;
+        Ok(self.adopted_held.get(&slot).copied().unwrap_or_default())
     }
 
     /// The counter slot of the entry for `sg`.
