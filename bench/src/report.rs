@@ -1,7 +1,7 @@
-//! The results of one invocation: JSON for machines, Markdown for people, SVG charts, written
-//! to the results folder. IPv6 line-rate runs get a table of their own, compared with IPv4's in
-//! the same configuration, and share the line-rate charts (`latest.json`, `latest.md`, `linerate-<size>.svg`, `latency.svg`,
-//! `first-packet.svg`).
+//! The results of one invocation: JSON for machines, Markdown for people, SVG charts, written to
+//! the results folder. IPv6 line-rate runs get a table of their own, compared with IPv4's in the
+//! same configuration, and share the line-rate charts (`latest.json`, `latest.md`,
+//! `linerate-<size>.svg`, `latency.svg`, `first-packet.svg`).
 use crate::{
     first_packet::FirstPacket, frame::Family, latency::Latency, linerate::Run, load::Load,
     micro::Micro, paths::Path, plot,

@@ -45,11 +45,11 @@ pub const IFACE_FLAG_MIRRORED: u8 = 1;
 pub const IFACE_FLAG_CONFIGURED: u8 = 2;
 
 /// `IfaceConfig::flags`: copies to the interface carry the egress program (it is listed in an
-/// outgoing set in use, and is not bare in them): the ingress program sends an entry's single
-/// copy there through the interface's `OIF_DIRECT` entry, which carries that program, with
-/// no metadata (the egress program reads the copy's header). Without it the ingress program applies the interface's
-/// rules and MAC itself and redirects with no program. The kernel runs one program on every
-/// frame queued to an interface in one NAPI poll, so all of them must agree.
+/// outgoing set in use, and is not bare in them): the ingress program sends an entry's single copy
+/// there through the interface's `OIF_DIRECT` entry, which carries that program, with no metadata
+/// (the egress program reads the copy's header). Without it the ingress program applies the
+/// interface's rules and MAC itself and redirects with no program. The kernel runs one program on
+/// every frame queued to an interface in one NAPI poll, so all of them must agree.
 pub const IFACE_FLAG_EGRESS_PROGRAM: u8 = 4;
 
 /// `XdpMeta::scope` of IPv4 packets: above every boundary.

@@ -14,7 +14,8 @@ pub struct XdpMeta {
     pub len: u32,
     /// TTL or IPv6 hop limit, after the decrement.
     pub hops: u8,
-    /// The group's IPv6 scope; [`NO_SCOPE`](crate::NO_SCOPE) for IPv4, which no scope boundary applies to.
+    /// The group's IPv6 scope; [`NO_SCOPE`](crate::NO_SCOPE) for IPv4, which no scope boundary
+    /// applies to.
     pub scope: u8,
     /// Reserved, zero.
     pub reserved: [u8; 2],

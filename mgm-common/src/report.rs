@@ -16,10 +16,10 @@ pub mod report_kind {
 
 /// One ring-buffer record from the XDP program to userspace.
 ///
-/// IPv6 reports ([`report_kind::MISS6`], [`report_kind::WRONG_IF6`]) have the same layout:
-/// `sg` is the (S,G)'s digest ([`Sg6Key::digest`](crate::Sg6Key::digest), its key in the report budget) and the (S,G)
-/// itself is the one of the IPv6 header at the start of `header`, which they always carry whole
-/// ([`IPV6_REPORT_SOURCE`], [`IPV6_REPORT_GROUP`]).
+/// IPv6 reports ([`report_kind::MISS6`], [`report_kind::WRONG_IF6`]) have the same layout: `sg` is
+/// the (S,G)'s digest ([`Sg6Key::digest`](crate::Sg6Key::digest), its key in the report budget) and
+/// the (S,G) itself is the one of the IPv6 header at the start of `header`, which they always carry
+/// whole ([`IPV6_REPORT_SOURCE`], [`IPV6_REPORT_GROUP`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report {

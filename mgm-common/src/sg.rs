@@ -85,7 +85,8 @@ impl Sg6Key {
         Ipv6Addr::from_bits(u128::from_be_bytes(self.group))
     }
 
-    /// Its bucket in `MFE_PROBE6` (see [`ProbeBucket`](crate::ProbeBucket)): that of its [`digest`](Self::digest).
+    /// Its bucket in `MFE_PROBE6` (see [`ProbeBucket`](crate::ProbeBucket)): that of its
+    /// [`digest`](Self::digest).
     #[inline(always)]
     pub const fn probe_bucket(&self) -> u32 {
         self.digest().probe_bucket()

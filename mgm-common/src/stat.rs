@@ -147,11 +147,10 @@ pub const MULTI_BUFFER: u32 = 54;
 /// Multi-buffer frames whose Ethernet, IP or IPv6 extension headers run past their first
 /// buffer (the program reads headers there only): passed to the kernel.
 pub const HEADERS_PAST_FIRST_BUFFER: u32 = 55;
-/// Frames of entries with several outgoing interfaces that the devmap broadcast cannot
-/// clone (multi-buffer, or longer than a page holds behind the headroom; the kernel would
-/// drop every copy): passed, with their TTL or hop limit decremented and a [`JumboMeta`](crate::JumboMeta)
-/// in front, to the TC program on the same interface, which replicates them
-/// ([`JUMBO_REPLICATED`]).
+/// Frames of entries with several outgoing interfaces that the devmap broadcast cannot clone
+/// (multi-buffer, or longer than a page holds behind the headroom; the kernel would drop every
+/// copy): passed, with their TTL or hop limit decremented and a [`JumboMeta`](crate::JumboMeta) in
+/// front, to the TC program on the same interface, which replicates them ([`JUMBO_REPLICATED`]).
 pub const JUMBO_PASSED: u32 = 56;
 /// Frames not punted because a punt socket's frame cannot hold them (multi-buffer frames,
 /// or longer than `config::PUNT_FRAME_MAX`; the kernel would drop them at the socket):
@@ -164,10 +163,10 @@ pub const JUMBO_REPLICATED: u32 = 58;
 pub const JUMBO_NO_MEMBERS: u32 = 59;
 /// Jumbo copies the kernel refused to clone or redirect: dropped (counted for the entry).
 pub const JUMBO_CLONE_FAILED: u32 = 60;
-/// Frames of a broadcast that the rules of their set's bare member (the one whose devmap
-/// entry runs no egress program, `SetBroadcast::bare_member`) would not let out (its rules
-/// changed since userspace chose it): passed to the TC program as [`JUMBO_PASSED`] frames are (and counted there as
-/// [`JUMBO_REPLICATED`]), which applies every member's rules.
+/// Frames of a broadcast that the rules of their set's bare member (the one whose devmap entry runs
+/// no egress program, `SetBroadcast::bare_member`) would not let out (its rules changed since
+/// userspace chose it): passed to the TC program as [`JUMBO_PASSED`] frames are (and counted there
+/// as [`JUMBO_REPLICATED`]), which applies every member's rules.
 pub const BARE_MEMBER_REFUSED: u32 = 61;
 /// (S,G) lookups whose probe bucket (`MFE_PROBE`, `MFE_PROBE6`) was being rewritten by
 /// userspace (odd or changed sequence number): looked up in the hash map instead.

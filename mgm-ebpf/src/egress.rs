@@ -132,15 +132,14 @@ fn refusal(iface: &IfaceConfig, copy: &XdpMeta) -> Option<u32> {
     }
 }
 
-/// Prepares the frame `copy` describes, about to be broadcast to outgoing set `set` from
-/// interface `ingress`: `None` if it may be broadcast, the counter of the reason if it must go
-/// to the TC program instead, frame unchanged. It may not if it is longer than the smallest
-/// MTU of the members it reaches (`SetBroadcast::over_mtu`: the kernel would skip those
-/// members, uncounted), nor if the set's bare member (its devmap entry runs no egress program) would
-/// not let it out (rules changed since userspace chose it). Otherwise that member's MAC is
-/// written as the source, which every copy starts from (the other members' programs rewrite
-/// theirs); nothing is done for no bare member or one that is the ingress interface, which
-/// the broadcast leaves out.
+/// Prepares the frame `copy` describes, about to be broadcast to outgoing set `set` from interface
+/// `ingress`: `None` if it may be broadcast, the counter of the reason if it must go to the TC
+/// program instead, frame unchanged. It may not if it is longer than the smallest MTU of the
+/// members it reaches (`SetBroadcast::over_mtu`: the kernel would skip those members, uncounted),
+/// nor if the set's bare member (its devmap entry runs no egress program) would not let it out
+/// (rules changed since userspace chose it). Otherwise that member's MAC is written as the source,
+/// which every copy starts from (the other members' programs rewrite theirs); nothing is done for
+/// no bare member or one that is the ingress interface, which the broadcast leaves out.
 #[inline(always)]
 pub fn prepare_broadcast(ctx: &XdpContext, set: u32, ingress: u32, copy: &XdpMeta) -> Option<u32> {
     let broadcast = SET_BROADCASTS.get(set)?;

@@ -1,5 +1,5 @@
-//! The IPv6 branch of the ingress program: classify, look the (S,G) up ([`crate::probe`]), then the hit
-//! path and the miss path shared with IPv4 ([`crate::ingress::hit`], [`crate::ingress::miss`]).
+//! The IPv6 branch of the ingress program: classify, look the (S,G) up ([`crate::probe`]), then the
+//! hit path and the miss path shared with IPv4 ([`crate::ingress::hit`], [`crate::ingress::miss`]).
 //!
 //! Order of the checks: a truncated or inconsistent fixed header (version, payload length past
 //! the frame) is dropped; unicast and groups of scope 0–2 (ff00::/16 reserved, ff01::/16

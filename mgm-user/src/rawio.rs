@@ -1,6 +1,6 @@
-//! Safe wrappers for the socket calls socket2 does not offer: setting an option from any plain
-//! C value, recvmsg(2) with the control messages mgm asks for (TTL or hop limit, arrival interface), and
-//! packet sockets (AF_PACKET) sending and receiving whole frames on a chosen interface.
+//! Safe wrappers for the socket calls socket2 does not offer: setting an option from any plain C
+//! value, recvmsg(2) with the control messages mgm asks for (TTL or hop limit, arrival interface),
+//! and packet sockets (AF_PACKET) sending and receiving whole frames on a chosen interface.
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::mem;
@@ -39,7 +39,8 @@ pub struct Recv {
     pub data: Vec<u8>,
     /// Sender address (port 0 for raw sockets).
     pub from: SocketAddr,
-    /// TTL (IP_TTL) or hop limit (IPV6_HOPLIMIT) as received, if IP_RECVTTL/IPV6_RECVHOPLIMIT is on.
+    /// TTL (IP_TTL) or hop limit (IPV6_HOPLIMIT) as received, if IP_RECVTTL/IPV6_RECVHOPLIMIT is
+    /// on.
     pub ttl: Option<u8>,
     /// Interface of arrival from IP_PKTINFO/IPV6_PKTINFO, if asked for.
     pub ifindex: Option<u32>,

@@ -1,9 +1,9 @@
-//! Root lab tests of the API under hostile local users and clients: access as configured
-//! (the socket's group and mode, read-only versus control, SIGHUP applying changes) for a
-//! user made by the test; refused callers counted each and logged once; a connection cap and an exhausted descriptor limit (mgmd keeps a
-//! small log and answers again, mgmctl times out with exit 3); memory bounded under
-//! connections holding partial frames; answers larger than a frame (20 000 memberships)
-//! arriving complete.
+//! Root lab tests of the API under hostile local users and clients: access as configured (the
+//! socket's group and mode, read-only versus control, SIGHUP applying changes) for a user made by
+//! the test; refused callers counted each and logged once; a connection cap and an exhausted
+//! descriptor limit (mgmd keeps a small log and answers again, mgmctl times out with exit 3);
+//! memory bounded under connections holding partial frames; answers larger than a frame (20 000
+//! memberships) arriving complete.
 mod support;
 
 use anyhow::{ensure, Context as _, Result};

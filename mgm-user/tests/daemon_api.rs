@@ -1,9 +1,10 @@
-//! Root lab test of mgmd's API socket under misuse and hostile input: garbage, frames that are
-//! not JSON or not a request, an oversize frame, a frame cut short, calls that need a
-//! registration, a second registration, a protocol acting on another's interface or answering
-//! another's question, a question never answered (the default applies after the deadline, a
-//! late answer is refused), and clients of other users (a uid in `api_allow_uids` is served). Each gets a clear error (or, for a frame it
-//! cannot read, an error and the end of the connection), and mgmd keeps serving everyone else.
+//! Root lab test of mgmd's API socket under misuse and hostile input: garbage, frames that are not
+//! JSON or not a request, an oversize frame, a frame cut short, calls that need a registration, a
+//! second registration, a protocol acting on another's interface or answering another's question, a
+//! question never answered (the default applies after the deadline, a late answer is refused), and
+//! clients of other users (a uid in `api_allow_uids` is served). Each gets a clear error (or, for a
+//! frame it cannot read, an error and the end of the connection), and mgmd keeps serving everyone
+//! else.
 mod support;
 
 use anyhow::{bail, ensure, Context as _, Result};

@@ -1,8 +1,8 @@
 //! The cargo-fuzz targets as ordinary tests: every committed corpus input of
-//! `mgm-user/fuzz/corpus/<target>/` goes through the target's checks, then a few hundred
-//! seeded mutations of it (byte changes, truncations, insertions). The `api` target reaches
-//! mgmd's request handler (cargo feature `testkit`, which this package's tests enable). This is CI's bounded smoke of
-//! the fuzzers; the deep run is `cargo +nightly fuzz run <target>` in `mgm-user/fuzz`.
+//! `mgm-user/fuzz/corpus/<target>/` goes through the target's checks, then a few hundred seeded
+//! mutations of it (byte changes, truncations, insertions). The `api` target reaches mgmd's request
+//! handler (cargo feature `testkit`, which this package's tests enable). This is CI's bounded smoke
+//! of the fuzzers; the deep run is `cargo +nightly fuzz run <target>` in `mgm-user/fuzz`.
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
 

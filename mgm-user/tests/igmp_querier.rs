@@ -1,8 +1,8 @@
-//! Root lab test of mgmd beside another IGMP querier on its link: an IGMPv2 router with a
-//! lower address (igmpproxy, an IGMPv2-only router) queries; mgmd (igmp_version 3) stops
-//! querying, says in `show igmp` (by interface name) who the querier is, logs one warning that the link runs an
-//! older version than its own (RFC 3376 §7.3.1), and takes the role back once the other's
-//! queries stop (logged at level info, which the tests' mgmd does not write).
+//! Root lab test of mgmd beside another IGMP querier on its link: an IGMPv2 router with a lower
+//! address (igmpproxy, an IGMPv2-only router) queries; mgmd (igmp_version 3) stops querying, says
+//! in `show igmp` (by interface name) who the querier is, logs one warning that the link runs an
+//! older version than its own (RFC 3376 §7.3.1), and takes the role back once the other's queries
+//! stop (logged at level info, which the tests' mgmd does not write).
 mod support;
 
 use anyhow::{bail, Context, Result};

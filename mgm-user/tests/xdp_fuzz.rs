@@ -5,12 +5,12 @@
 //! group forwards to a single interface (direct redirect, that interface's MAC written at
 //! ingress), another to a set of two (devmap broadcast, the entry's slot in the metadata).
 //!
-//! The property: the program's verdict is the one a reference model gives, built on etherparse
-//! (an independent parser, not mgm's own wire views). In particular it redirects only well-formed IPv4 multicast data (not link-local, not
-//! IGMP, valid header checksum, TTL > 1, matching entry and ingress interface), and a redirected
-//! frame leaves untagged with TTL−1, a valid header checksum and nothing else changed but the
-//! source MAC (a single interface's, or the set's bare member's for a broadcast); malformed
-//! frames are dropped, never redirected, and every frame is counted.
+//! The property: the program's verdict is the one a reference model gives, built on etherparse (an
+//! independent parser, not mgm's own wire views). In particular it redirects only well-formed IPv4
+//! multicast data (not link-local, not IGMP, valid header checksum, TTL > 1, matching entry and
+//! ingress interface), and a redirected frame leaves untagged with TTL−1, a valid header checksum
+//! and nothing else changed but the source MAC (a single interface's, or the set's bare member's
+//! for a broadcast); malformed frames are dropped, never redirected, and every frame is counted.
 //!
 //! The fast path checks the IPv4 header's version, lengths and checksum, and the options'
 //! structure as the kernel's `ip_options_compile` does (EOL, NOP, length byte ≥ 2 and inside

@@ -185,8 +185,8 @@ pub enum Response {
         routes: Vec<String>,
     },
     /// The router's joins: `IFACE SOURCE|* GROUP HOLDERS STATE` per line, HOLDERS `file` (a `[[join]]`),
-    /// `join` (`mgmctl join`) and `proxy`, comma-separated, STATE `joined` or `waiting` (a failed join waiting for a retry,
-    /// or its interface).
+    /// `join` (`mgmctl join`) and `proxy`, comma-separated, STATE `joined` or `waiting` (a failed
+    /// join waiting for a retry, or its interface).
     Joins {
         /// One line per join.
         joins: Vec<String>,

@@ -1,17 +1,17 @@
-//! Rates of the forwarding entries for `mgmctl show mfe` (like `ip -s mroute`), computed in
-//! mgmd so that a single `show` has one: mgmd keeps the previous sample of each entry's
-//! counters with its time, and a `show` reports the packets and bytes since that sample over
-//! its age, then makes the current counters the new sample. Samples are taken at every
-//! `show mfe` (of any client) and by mgmd itself with its statistics refresh (every 30 s), so
-//! the interval is the time since the latest of those, at most about 30 s; one younger than
-//! [`MIN_INTERVAL`] is kept, and the rate computed at that time is reported again. An entry
-//! without an earlier sample (new, or whose counters went back, i.e. re-created) has no rate
-//! yet. Memory: one sample of 48 bytes (with its key) per existing IPv4 entry and 72 per IPv6
-//! one, in a vector per family of exactly their number ordered by (group, source), rebuilt at each sampling with the entries it saw
-//! (those gone are dropped; no hash table's slack); sample times are milliseconds in 32 bits
-//! (they wrap after 49 days; samples are at most about 30 s apart). The statistics refresh
-//! samples the counters alone ([`MfeRates::sample`]), without building `show mfe`'s rows.
-//! Sans-IO: counters and `now` in, rates out.
+//! Rates of the forwarding entries for `mgmctl show mfe` (like `ip -s mroute`), computed in mgmd so
+//! that a single `show` has one: mgmd keeps the previous sample of each entry's counters with its
+//! time, and a `show` reports the packets and bytes since that sample over its age, then makes the
+//! current counters the new sample. Samples are taken at every `show mfe` (of any client) and by
+//! mgmd itself with its statistics refresh (every 30 s), so the interval is the time since the
+//! latest of those, at most about 30 s; one younger than [`MIN_INTERVAL`] is kept, and the rate
+//! computed at that time is reported again. An entry without an earlier sample (new, or whose
+//! counters went back, i.e. re-created) has no rate yet. Memory: one sample of 48 bytes (with its
+//! key) per existing IPv4 entry and 72 per IPv6 one, in a vector per family of exactly their number
+//! ordered by (group, source), rebuilt at each sampling with the entries it saw (those gone are
+//! dropped; no hash table's slack); sample times are milliseconds in 32 bits (they wrap after 49
+//! days; samples are at most about 30 s apart). The statistics refresh samples the counters alone
+//! ([`MfeRates::sample`]), without building `show mfe`'s rows. Sans-IO: counters and `now` in,
+//! rates out.
 use crate::api::proto::{MfeRate, MfeRow, MfeShown};
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},

@@ -1,6 +1,6 @@
-//! Follows the kernel's IPv4 and IPv6 unicast routes (main table) through rtnetlink, one watch
-//! per family: the RIB that RPF lookups use (spec §6.6, §10: Linux has no separate multicast RIB), and its changes, which
-//! invalidate the MFEs whose sources they cover.
+//! Follows the kernel's IPv4 and IPv6 unicast routes (main table) through rtnetlink, one watch per
+//! family: the RIB that RPF lookups use (spec §6.6, §10: Linux has no separate multicast RIB), and
+//! its changes, which invalidate the MFEs whose sources they cover.
 //!
 //! A multipath route (ECMP: RTA_MULTIPATH, no RTA_OIF) has one RPF interface here, chosen
 //! deterministically: its first next hop (in the kernel's order) that is not marked dead, with

@@ -4,14 +4,14 @@
 //! protocol is deregistered. A connection that sends `monitor` receives the monitor stream (see
 //! [`MonitorHub`]) besides its answers.
 //!
-//! Bounds: at most `api_max_connections` connections, and [`ROOT_RESERVE`] more for root (more
-//! are answered with a refusal and closed, counted in `api_refused_busy`); requests of at most
+//! Bounds: at most `api_max_connections` connections, and [`ROOT_RESERVE`] more for root (more are
+//! answered with a refusal and closed, counted in `api_refused_busy`); requests of at most
 //! [`MAX_REQUEST`] bytes; at most [`MAX_QUEUED`] messages waiting for a client and
-//! [`MAX_PENDING_EVENTS`] events of its protocol waiting for the connection's task (a protocol
-//! that lets more events pile up in either is disconnected, counted in `api_events_overflow`);
-//! each frame must be taken by the client within [`SEND_TIMEOUT`]. A failing accept (e.g. out of file descriptors) is retried with a
-//! back-off, logged once per episode and counted in `api_accept_errors`. These counters are
-//! added to `show stats`.
+//! [`MAX_PENDING_EVENTS`] events of its protocol waiting for the connection's task (a protocol that
+//! lets more events pile up in either is disconnected, counted in `api_events_overflow`); each
+//! frame must be taken by the client within [`SEND_TIMEOUT`]. A failing accept (e.g. out of file
+//! descriptors) is retried with a back-off, logged once per episode and counted in
+//! `api_accept_errors`. These counters are added to `show stats`.
 use super::{
     access::{self, Access, Peer, Policy},
     api_events::{ConnectionEvents, MonitorHub, MAX_PENDING_EVENTS},

@@ -115,12 +115,13 @@ pub trait ForwardingBackend {
 
     /// Keeps `held`, what userspace sent on of the packets it held for `sg` (and refused as
     /// arriving on another interface) so far, with the entry in the data plane, so that a
-    /// later run reads it back ([`ForwardingBackend::saved_held`]). An entry starts with none.
+    /// later run reads it back ([`ForwardingBackend::take_saved_held`]). An entry starts with none.
     fn save_held(&mut self, sg: SgKey, held: HeldCounters) -> Result<(), Self::Error>;
 
     /// What an earlier run kept with [`ForwardingBackend::save_held`] for the entry of `sg`
-    /// (read when the backend adopted the data plane; for the router's adoption).
-    fn saved_held(&self, sg: SgKey) -> Result<HeldCounters, Self::Error>;
+    /// (read when the backend adopted the data plane), handed over once, to the router's
+    /// adoption: the backend need not keep it afterwards.
+    fn take_saved_held(&mut self, sg: SgKey) -> Result<HeldCounters, Self::Error>;
 
     /// The entry for `sg` as the backend's bookkeeping has it.
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe>;
@@ -161,8 +162,8 @@ pub trait ForwardingBackend {
     /// [`ForwardingBackend::save_held`] for an IPv6 entry.
     fn save_held6(&mut self, sg: Sg6Key, held: HeldCounters) -> Result<(), Self::Error>;
 
-    /// [`ForwardingBackend::saved_held`] for an IPv6 entry.
-    fn saved_held6(&self, sg: Sg6Key) -> Result<HeldCounters, Self::Error>;
+    /// [`ForwardingBackend::take_saved_held`] for an IPv6 entry.
+    fn take_saved_held6(&mut self, sg: Sg6Key) -> Result<HeldCounters, Self::Error>;
 
     /// [`ForwardingBackend::installed`] for an IPv6 entry.
     fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>>;

@@ -91,7 +91,8 @@ pub struct XdpBackend {
     hold_sent: Array<MapData, u32>,
     /// Per counter slot, what userspace sent on of the entry's held packets (`HELD_STATS`).
     held_stats: Array<MapData, HeldCounters>,
-    /// The `HELD_STATS` elements found set at adoption, by counter slot (read in batches).
+    /// The `HELD_STATS` elements found set at adoption, by counter slot (read in batches),
+    /// until the router's adoption takes them.
     adopted_held: StdHashMap<u32, HeldCounters>,
     sets: OifSets,
     slots: IdPool,
@@ -225,8 +226,8 @@ impl ForwardingBackend for XdpBackend {
         self.keep_held(sg, held)
     }
 
-    fn saved_held(&self, sg: SgKey) -> Result<HeldCounters, DataPlaneError> {
-        self.kept_held(sg)
+    fn take_saved_held(&mut self, sg: SgKey) -> Result<HeldCounters, DataPlaneError> {
+        self.take_kept_held(sg)
     }
 
     fn installed(&self, sg: SgKey) -> Option<InstalledMfe> {
@@ -279,8 +280,8 @@ impl ForwardingBackend for XdpBackend {
         self.keep_held(sg, held)
     }
 
-    fn saved_held6(&self, sg: Sg6Key) -> Result<HeldCounters, DataPlaneError> {
-        self.kept_held(sg)
+    fn take_saved_held6(&mut self, sg: Sg6Key) -> Result<HeldCounters, DataPlaneError> {
+        self.take_kept_held(sg)
     }
 
     fn installed6(&self, sg: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {

@@ -127,8 +127,9 @@ pub struct RpfAnswer<A: Address = Ipv4Addr> {
     /// The callback's return value was non-zero; honoured only with
     /// [`Config::rpf_reject_creates_negative`](super::Config::rpf_reject_creates_negative),
     /// and always for a no-route proposal. Set in a proposal when the RIB has no route and the
-    /// arrival interface is proposed ([`Config::rpf_ask_arrival_owner`](super::Config::rpf_ask_arrival_owner)):
-    /// the protocol claims the flow by answering with it cleared.
+    /// arrival interface is proposed
+    /// ([`Config::rpf_ask_arrival_owner`](super::Config::rpf_ask_arrival_owner)): the protocol
+    /// claims the flow by answering with it cleared.
     pub reject: bool,
 }
 

@@ -132,7 +132,8 @@ impl Tally {
         self.wrong_if = self.wrong_if.saturating_add(1);
     }
 
-    /// A packet of `bytes` (its IP packet, either family) delivered to the entry's outgoing interfaces.
+    /// A packet of `bytes` (its IP packet, either family) delivered to the entry's outgoing
+    /// interfaces.
     pub(super) fn delivered(&mut self, bytes: usize) {
         self.packets = self.packets.saturating_add(1);
         self.bytes += bytes as u64;

@@ -100,7 +100,7 @@ pub(super) fn adopt<F: Family, B: ForwardingBackend>(
         }
         // What the previous run sent on of the entry's held packets, so that its counters
         // go on from where they were.
-        match F::saved_held(backend, entry.sg) {
+        match F::take_saved_held(backend, entry.sg) {
             Ok(held) => hold.restore_tally(F::flow(sg), held, &entry.oifs),
             Err(e) => {
                 warn!(source = %sg.source, group = %sg.group, error = %e, "reading what an adopted entry's held packets counted failed")

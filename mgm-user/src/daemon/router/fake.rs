@@ -287,7 +287,7 @@ impl ForwardingBackend for FakeBackend {
         self.v4().save_held(sg, held)
     }
 
-    fn saved_held(&self, sg: SgKey) -> Result<HeldCounters, FakeError> {
+    fn take_saved_held(&mut self, sg: SgKey) -> Result<HeldCounters, FakeError> {
         saved_of(&self.entries, &self.held, sg)
     }
 
@@ -347,7 +347,7 @@ impl ForwardingBackend for FakeBackend {
         self.v6().save_held(sg, held)
     }
 
-    fn saved_held6(&self, sg: Sg6Key) -> Result<HeldCounters, FakeError> {
+    fn take_saved_held6(&mut self, sg: Sg6Key) -> Result<HeldCounters, FakeError> {
         saved_of(&self.v6.entries, &self.v6.held, sg)
     }
 

@@ -1,6 +1,7 @@
 //! The two address families the router forwards. Each has its own MGM (decision A-57 of
-//! docs/mgm-spec.md: one external protocol is registered in both), its own static protocol (`v6`), entries in hold mode and entries waiting for a backend retry; both are
-//! driven by the same inputs and timers. [`Family`] names, per family, where that state lives
+//! docs/mgm-spec.md: one external protocol is registered in both), its own static protocol
+//! (`v6`), entries in hold mode and entries waiting for a backend retry; both are driven by the
+//! same inputs and timers. [`Family`] names, per family, where that state lives
 //! in the [`RouterCore`] and which backend operations write its entries, so that the entry
 //! life cycle (creation in hold mode, handover, retries, checks) is written once.
 use super::{
@@ -116,7 +117,10 @@ pub(super) trait Family: ExternalFamily + Into<IpAddr> {
         key: Self::Key,
         held: HeldCounters,
     ) -> Result<(), B::Error>;
-    fn saved_held<B: ForwardingBackend>(b: &B, key: Self::Key) -> Result<HeldCounters, B::Error>;
+    fn take_saved_held<B: ForwardingBackend>(
+        b: &mut B,
+        key: Self::Key,
+    ) -> Result<HeldCounters, B::Error>;
     fn installed<B: ForwardingBackend>(b: &B, key: Self::Key) -> Option<InstalledMfe<Self::Key>>;
     /// Whether the data plane itself (not the bookkeeping) holds the entry.
     fn holds<B: ForwardingBackend>(b: &B, key: Self::Key) -> Result<bool, B::Error>;
@@ -253,8 +257,11 @@ impl Family for Ipv4Addr {
         b.save_held(key, held)
     }
 
-    fn saved_held<B: ForwardingBackend>(b: &B, key: SgKey) -> Result<HeldCounters, B::Error> {
-        b.saved_held(key)
+    fn take_saved_held<B: ForwardingBackend>(
+        b: &mut B,
+        key: SgKey,
+    ) -> Result<HeldCounters, B::Error> {
+        b.take_saved_held(key)
     }
 
     fn installed<B: ForwardingBackend>(b: &B, key: SgKey) -> Option<InstalledMfe> {
@@ -397,8 +404,11 @@ impl Family for Ipv6Addr {
         b.save_held6(key, held)
     }
 
-    fn saved_held<B: ForwardingBackend>(b: &B, key: Sg6Key) -> Result<HeldCounters, B::Error> {
-        b.saved_held6(key)
+    fn take_saved_held<B: ForwardingBackend>(
+        b: &mut B,
+        key: Sg6Key,
+    ) -> Result<HeldCounters, B::Error> {
+        b.take_saved_held6(key)
     }
 
     fn installed<B: ForwardingBackend>(b: &B, key: Sg6Key) -> Option<InstalledMfe<Sg6Key>> {

@@ -1,24 +1,23 @@
 //! The router core: one owner for the MGM core, the forwarding backend, IGMP and the built-in
-//! protocols. Every input (a data-plane report, an IGMP datagram, a link or route change, an
-//! API request, a timer) is one method call carrying the time; each call ends by draining the
-//! MGM's actions into the backend and the protocols. The core reads no clock and does its I/O
-//! only through its two ports (the packets the hold queues release leave through the
-//! [`RouterIo`] port too); nothing blocks, and nothing holds a lock across a callback (docs/mgm-spec.md §6.11): the
+//! protocols. Every input (a data-plane report, an IGMP datagram, a link or route change, an API
+//! request, a timer) is one method call carrying the time; each call ends by draining the MGM's
+//! actions into the backend and the protocols. The core reads no clock and does its I/O only
+//! through its two ports (the packets the hold queues release leave through the [`RouterIo`] port
+//! too); nothing blocks, and nothing holds a lock across a callback (docs/mgm-spec.md §6.11): the
 //! core's state is committed before any action leaves it.
 //!
 //! The core is generic over the [`ForwardingBackend`] (the XDP maps, or a fake) and the
 //! [`RouterIo`] (attachments, punt sockets, IGMP and host sockets, veth readings); [`executor`]
 //! holds the daemon's implementations and [`Router`], the core as mgmd runs it. One concern per
 //! file: interfaces ([`ifaces`]), the unicast RIB ([`rib`]), the punt path and hold handover
-//! ([`punts`]), IGMP ([`igmp_glue`]), MLD ([`mld_glue`]), API tables and counters, the veth watch's refresh
-//! included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
-//! external protocols ([`externals`]) and their interface ownership in both MGMs
-//! ([`ownership`]), what API callers may make the router hold ([`api_bounds`]), reload
-//! ([`reload`]), keeping the backend in step with the MGM ([`sync`]), the backend side of the
-//! entry life cycle ([`entries`]), the entries a previous run left ([`adoption`]), and the
-//! backoff of what failed ([`retries`]). IPv6 has its own MGM beside the
-//! IPv4 one ([`v6`]); the entry life cycle both share is written once over the
-//! [`family::Family`].
+//! ([`punts`]), IGMP ([`igmp_glue`]), MLD ([`mld_glue`]), API tables and counters, the veth watch's
+//! refresh included ([`tables`]), run-time routes ([`static_api`]), host joins ([`host_joins`]),
+//! external protocols ([`externals`]) and their interface ownership in both MGMs ([`ownership`]),
+//! what API callers may make the router hold ([`api_bounds`]), reload ([`reload`]), keeping the
+//! backend in step with the MGM ([`sync`]), the backend side of the entry life cycle ([`entries`]),
+//! the entries a previous run left ([`adoption`]), and the backoff of what failed ([`retries`]).
+//! IPv6 has its own MGM beside the IPv4 one ([`v6`]); the entry life cycle both share is written
+//! once over the [`family::Family`].
 mod adoption;
 mod api_bounds;
 mod drive;

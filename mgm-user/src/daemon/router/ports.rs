@@ -1,8 +1,8 @@
-//! What the router core needs from its surroundings besides the forwarding backend. The
-//! daemon's executor implements it with XDP attachments, AF_XDP punt sockets, raw IGMP and MLD sockets,
-//! host sockets (the API's and the proxy's host joins) and the kernel's reports on veths (ethtool, netdev genetlink, sysfs:
-//! [`crate::daemon::veth::kernel`]) ([`super::executor`]); the core's tests with a fake that
-//! records every call and fails on demand.
+//! What the router core needs from its surroundings besides the forwarding backend. The daemon's
+//! executor implements it with XDP attachments, AF_XDP punt sockets, raw IGMP and MLD sockets, host
+//! sockets (the API's and the proxy's host joins) and the kernel's reports on veths (ethtool,
+//! netdev genetlink, sysfs: [`crate::daemon::veth::kernel`]) ([`super::executor`]); the core's
+//! tests with a fake that records every call and fails on demand.
 use crate::{
     api::proto::Event,
     daemon::{

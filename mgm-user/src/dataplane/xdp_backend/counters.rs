@@ -51,9 +51,9 @@ impl XdpBackend {
         })
     }
 
-    /// A counter slot, zeroed (with the held packets' counters kept in it). Waits for a grace period only when released slots wait for one:
-    /// with every slot in use, the failure is immediate (a full table must not slow the
-    /// caller down).
+    /// A counter slot, zeroed (with the held packets' counters kept in it). Waits for a grace
+    /// period only when released slots wait for one: with every slot in use, the failure is
+    /// immediate (a full table must not slow the caller down).
     pub(super) fn allocate_slot(&mut self) -> Result<u32, DataPlaneError> {
         let full = DataPlaneError::Full("the entry counters");
         let slot = match self.slots.allocate() {

@@ -90,7 +90,8 @@ impl Family for Sg6Key {
 /// The entry operations of both families (the IPv4 ones behind `ForwardingBackend`, the IPv6
 /// ones behind the `*6` methods).
 impl XdpBackend {
-    /// Installs or replaces the entry for `sg` (see [`crate::dataplane::ForwardingBackend::install_mfe`]).
+    /// Installs or replaces the entry for `sg` (see
+    /// [`crate::dataplane::ForwardingBackend::install_mfe`]).
     pub(super) fn install<K: Family>(
         &mut self,
         sg: K,
@@ -112,7 +113,8 @@ impl XdpBackend {
         self.collect_if_due()
     }
 
-    /// Changes the existing entry for `sg` (see [`crate::dataplane::ForwardingBackend::update_mfe`]).
+    /// Changes the existing entry for `sg` (see
+    /// [`crate::dataplane::ForwardingBackend::update_mfe`]).
     pub(super) fn update<K: Family>(
         &mut self,
         sg: K,
@@ -191,7 +193,8 @@ impl XdpBackend {
         })
     }
 
-    /// Ends hold mode of the entry for `sg` (see [`crate::dataplane::ForwardingBackend::release_hold`]).
+    /// Ends hold mode of the entry for `sg` (see
+    /// [`crate::dataplane::ForwardingBackend::release_hold`]).
     pub(super) fn release<K: Family>(&mut self, sg: K) -> Result<(), DataPlaneError> {
         let Some(mut entry) = K::entries(self).get(&sg).cloned() else {
             return Err(DataPlaneError::NoEntry(sg.to_string()));
@@ -231,10 +234,14 @@ impl XdpBackend {
         Ok(self.held_stats.set(slot, held, 0)?)
     }
 
-    /// What an earlier run kept for `sg` with [`XdpBackend::keep_held`], as read at adoption.
-    pub(super) fn kept_held<K: Family>(&self, sg: K) -> Result<HeldCounters, DataPlaneError> {
+    /// What an earlier run kept for `sg` with [`XdpBackend::keep_held`], as read at adoption;
+    /// forgotten once taken.
+    pub(super) fn take_kept_held<K: Family>(
+        &mut self,
+        sg: K,
+    ) -> Result<HeldCounters, DataPlaneError> {
         let slot = self.slot_of(sg)?;
-        Ok(self.adopted_held.get(&slot).copied().unwrap_or_default())
+        Ok(self.adopted_held.remove(&slot).unwrap_or_default())
     }
 
     /// The counter slot of the entry for `sg`.
