@@ -206,8 +206,13 @@ async fn scrape(scraper: Scraper<'_>) -> Result<String> {
     let veths = f.gauge(
         "veth",
         "veths in service: peer_ready (1/0), xdp_lost (copies counted as sent the veth never \
-         handed on, a lower bound), its own tx_dropped and rx_dropped",
+         handed on, a lower bound)",
         &["interface", "counter"],
+    )?;
+    let veth_drops = f.counter(
+        "veth_dropped_total",
+        "veths in service: their own tx_dropped and rx_dropped (by direction)",
+        &["interface", "direction"],
     )?;
     for (name, value) in &state.counters {
         if name == "hold_queued_now" {
@@ -215,9 +220,14 @@ async fn scrape(scraper: Scraper<'_>) -> Result<String> {
         } else if name.ends_with("_now") {
             levels.with_label_values(&[name]).set(gauge(*value));
         } else if let Some((interface, counter)) = veth_counter(name) {
-            veths
-                .with_label_values(&[interface, counter])
-                .set(gauge(*value));
+            match counter.strip_suffix("_dropped") {
+                Some(direction) => veth_drops
+                    .with_label_values(&[interface, direction])
+                    .inc_by(*value),
+                None => veths
+                    .with_label_values(&[interface, counter])
+                    .set(gauge(*value)),
+            }
         } else {
             events.with_label_values(&[name]).inc_by(*value);
         }
