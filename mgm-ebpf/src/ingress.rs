@@ -15,7 +15,8 @@
 //! mirrored entries (samples and the fail-safe, see [`crate::mirror`]), TTL ≤ 1 and negative
 //! entries.
 //! Hold and mirrored entries cost the hit path of the others one flag test. 802.1Q-tagged
-//! frames are forwarded untagged (the router's outgoing interfaces are L3 interfaces).
+//! frames are forwarded untagged (the router's outgoing interfaces are L3 interfaces), and every
+//! forwarded frame is addressed to its group's MAC, as the kernel frames what it forwards.
 //!
 //! Multi-buffer (jumbo) frames: the program is frags-aware (`xdp.frags`). Headers are read in
 //! the first buffer (a frame whose headers run past it goes to the kernel), lengths are checked
@@ -137,7 +138,9 @@ pub trait Family {
     const EXPIRED: u32;
     /// Reports the packet (arrived on `ingress`, not its entry's incoming interface).
     fn report_wrong_if(&self, ctx: &XdpContext, ingress: u32);
-    /// Decrements the TTL or hop limit of the untagged frame; false if its header is missing.
+    /// Decrements the TTL or hop limit of the untagged frame and addresses it to its group's
+    /// multicast MAC, as the kernel frames what it forwards (a sender may have addressed it to
+    /// the router's own MAC, which the receivers would drop); false if its header is missing.
     fn decrement(ctx: &XdpContext) -> bool;
 }
 
@@ -169,8 +172,11 @@ impl Family for Ipv4 {
             return false;
         };
         // SAFETY: in bounds (checked by ptr_at); nothing else holds a reference to the frame.
-        packet::decrease_ttl(unsafe { &mut *ip });
-        true
+        let ip = unsafe { &mut *ip };
+        packet::decrease_ttl(ip);
+        let [_, g1, g2, g3] = ip.daddr.to_ne_bytes();
+        let (start, end) = (ctx.data(), ctx.data_end());
+        packet::set_destination_mac(start, end, [0x01, 0x00, 0x5e, g1 & 0x7f], [g2, g3])
     }
 }
 

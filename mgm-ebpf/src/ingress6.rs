@@ -51,8 +51,11 @@ impl Family for Ipv6<'_> {
             return false;
         };
         // SAFETY: in bounds (checked by ptr_at); nothing else holds a reference to the frame.
-        unsafe { (*ip).hop_limit -= 1 };
-        true
+        let ip = unsafe { &mut *ip };
+        ip.hop_limit -= 1;
+        let [.., g12, g13, g14, g15] = ip.addrs.group;
+        let (start, end) = (ctx.data(), ctx.data_end());
+        packet::set_destination_mac(start, end, [0x33, 0x33, g12, g13], [g14, g15])
     }
 }
 

@@ -266,6 +266,22 @@ pub fn set_source_mac(start: usize, end: usize, iface: &IfaceConfig) -> bool {
     true
 }
 
+/// Writes `head` and `tail` as the destination MAC address of the frame `[start, end)`; false if
+/// the frame is too short. One 4-byte and one 2-byte native store, as [`set_source_mac`].
+#[inline(always)]
+pub fn set_destination_mac(start: usize, end: usize, head: [u8; 4], tail: [u8; 2]) -> bool {
+    let Some(destination) = ptr_at::<[u8; 6]>(start, end, 0) else {
+        return false;
+    };
+    // SAFETY: in bounds (checked by ptr_at); packet stores at any alignment are allowed (see
+    // `set_source_mac`).
+    unsafe {
+        *(destination as *mut u32) = u32::from_ne_bytes(head);
+        *(destination as *mut u16).add(2) = u16::from_ne_bytes(tail);
+    }
+    true
+}
+
 /// Decrements the TTL and patches the checksum incrementally (RFC 1624), as the kernel's
 /// `ip_decrease_ttl` does.
 #[inline(always)]

@@ -168,6 +168,9 @@ fn forwarded<'a>(input: &[u8], out: &'a [u8], set_mac: [u8; 6]) -> (&'a [u8], Ve
     expected.extend_from_slice(&EtherType::IPV4.0.to_be_bytes());
     expected.extend_from_slice(&input[offset..]);
     expected[14 + 8] -= 1;
+    // Framed to the group's MAC (RFC 1112 §6.4: its last 23 bits behind 01:00:5e).
+    let [_, g1, g2, g3] = ip.header().destination();
+    expected[..6].copy_from_slice(&[0x01, 0x00, 0x5e, g1 & 0x7f, g2, g3]);
     let out = if direct {
         expected[6..12].copy_from_slice(&mac_of(0));
         out

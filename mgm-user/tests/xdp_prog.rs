@@ -38,6 +38,31 @@ fn hit_is_redirected_with_ttl_decremented_and_valid_checksum() {
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_packet_framed_to_the_routers_own_mac_leaves_framed_to_its_groups_mac() {
+    // A sender may frame a multicast packet to the router's unicast MAC; the kernel forwards it
+    // to the group's MAC, which the receivers take (they drop a frame for another host's MAC).
+    let group_mac = [0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]; // 239.1.2.3
+    let mut fx = forwarding_fixture();
+    let mut to_router = Frame::default().bytes();
+    to_router[..6].copy_from_slice(&[0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
+    assert_eq!(
+        fx.forward(&to_router)[..6],
+        group_mac,
+        "through the one interface"
+    );
+    let mut fx = fixture();
+    let oifs = fx.oifs.clone();
+    fx.backend.install_mfe(sg(), LO, &oifs).expect("install");
+    let (verdict, out) = fx.run(&to_router);
+    assert_eq!(
+        (verdict, &out[..6]),
+        (XDP_REDIRECT, &group_mac[..]),
+        "broadcast"
+    );
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn hit_through_a_set_is_broadcast_with_the_ttl_decremented_and_no_metadata() {
     let mut fx = fixture();
     let oifs = fx.oifs.clone();

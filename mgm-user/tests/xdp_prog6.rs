@@ -89,6 +89,19 @@ fn hit_through_a_set_is_broadcast_with_the_hop_limit_decremented_and_no_metadata
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
+fn a_packet_framed_to_the_routers_own_mac_leaves_framed_to_its_groups_mac() {
+    let group_mac = [0x33, 0x33, 0x80, 0x00, 0x00, 0x01]; // ff0e::8000:1
+    let mut fx = forwarding_fixture6();
+    let frame = Frame6::default();
+    let mut to_router = frame.bytes();
+    to_router[..6].copy_from_slice(&[0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
+    let out = fx.forward(&to_router);
+    assert_eq!(out, expected_copy(&frame, Some(mac_of(0))));
+    assert_eq!(out[..6], group_mac);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn wrong_interface_is_dropped_counted_and_reported() {
     let mut fx = forwarding_fixture6();
     let other = fx.oifs[1];

@@ -81,11 +81,15 @@ pub fn punt_frame(data: &[u8]) {
                 (ttl, ip_len),
                 (header.ttl() - 1, usize::from(header.total_len()))
             );
-            // Untagged, TTL−1 and a fresh checksum; every other byte as it came.
+            // Untagged, TTL−1, a fresh checksum and the group's MAC; every other byte as it
+            // came.
             let mut expected = data[..12].to_vec();
             expected.extend_from_slice(&EtherType::IPV4.0.to_be_bytes());
             expected.extend_from_slice(&data[offset..]);
             expected[14 + 8] -= 1;
+            // Framed to the group's MAC (RFC 1112 §6.4: its last 23 bits behind 01:00:5e).
+            let [_, g1, g2, g3] = header.destination();
+            expected[..6].copy_from_slice(&[0x01, 0x00, 0x5e, g1 & 0x7f, g2, g3]);
             expected[14 + 10..14 + 12].fill(0);
             let sum = checksum(&expected[14..14 + header.slice().len()]);
             expected[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
@@ -146,6 +150,9 @@ fn punt_frame6(data: &[u8], offset: usize) {
             expected.extend_from_slice(&EtherType::IPV6.0.to_be_bytes());
             expected.extend_from_slice(bytes);
             expected[14 + 7] -= 1;
+            // Framed to the group's MAC (RFC 2464 §7: its last 32 bits behind 33:33).
+            let [.., g12, g13, g14, g15] = h.destination();
+            expected[..6].copy_from_slice(&[0x33, 0x33, g12, g13, g14, g15]);
             assert_eq!(sent, expected);
         }
         (prepared, valid) => panic!(

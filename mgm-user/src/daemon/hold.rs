@@ -41,7 +41,7 @@ use serde::Serialize;
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     io,
-    net::Ipv6Addr,
+    net::{IpAddr, Ipv6Addr},
     time::{Duration, Instant},
 };
 use tally::{Tallies, Tally};
@@ -305,25 +305,16 @@ impl Hold {
         let Ok(mut view) = Frame::new_checked(frame.as_mut_slice()) else {
             return Prepared::Malformed;
         };
-        if ethertype == Ok(ETHERTYPE_IPV6) {
-            return prepare6(view.payload_mut());
-        }
-        let Ok(mut ip) = ipv4::Packet::new_checked(view.payload_mut()) else {
-            return Prepared::Malformed;
+        let (prepared, group) = if ethertype == Ok(ETHERTYPE_IPV6) {
+            prepare6(view.payload_mut())
+        } else {
+            prepare4(view.payload_mut())
         };
-        if ip.version() != 4 || !ip.verify_checksum() {
-            return Prepared::Malformed;
+        // Framed to the group's MAC, as the fast path sends its copies.
+        if let (Prepared::Ready { .. }, Some(group)) = (&prepared, group) {
+            view.set_destination(ethernet::multicast_mac(group));
         }
-        let ttl = ip.ttl();
-        if ttl <= 1 {
-            return Prepared::TtlExpired;
-        }
-        ip.set_ttl(ttl - 1);
-        ip.fill_checksum();
-        Prepared::Ready {
-            ttl: ttl - 1,
-            ip_len: usize::from(ip.total_len()),
-        }
+        prepared
     }
 
     /// Takes a frame punted on `arrival` (numbered `tag` by the data plane): `Some(sg)` if it
@@ -537,22 +528,45 @@ pub struct Route<'a> {
 }
 
 /// [`Hold::prepare`] of the IPv6 packet `ip`: the hop limit decremented.
-fn prepare6(ip: &mut [u8]) -> Prepared {
+/// [`Hold::prepare`] for the IPv4 packet `ip`, and its group.
+fn prepare4(ip: &mut [u8]) -> (Prepared, Option<IpAddr>) {
+    let Ok(mut ip) = ipv4::Packet::new_checked(ip) else {
+        return (Prepared::Malformed, None);
+    };
+    if ip.version() != 4 || !ip.verify_checksum() {
+        return (Prepared::Malformed, None);
+    }
+    let ttl = ip.ttl();
+    if ttl <= 1 {
+        return (Prepared::TtlExpired, None);
+    }
+    ip.set_ttl(ttl - 1);
+    ip.fill_checksum();
+    let ready = Prepared::Ready {
+        ttl: ttl - 1,
+        ip_len: usize::from(ip.total_len()),
+    };
+    (ready, Some(ip.dst_addr().into()))
+}
+
+/// [`Hold::prepare`] for the IPv6 packet `ip`, and its group.
+fn prepare6(ip: &mut [u8]) -> (Prepared, Option<IpAddr>) {
     let Ok(mut ip) = ipv6::Packet::new_checked(ip) else {
-        return Prepared::Malformed;
+        return (Prepared::Malformed, None);
     };
     if ip.version() != 6 {
-        return Prepared::Malformed;
+        return (Prepared::Malformed, None);
     }
     let hop_limit = ip.hop_limit();
     if hop_limit <= 1 {
-        return Prepared::TtlExpired;
+        return (Prepared::TtlExpired, None);
     }
     ip.set_hop_limit(hop_limit - 1);
-    Prepared::Ready {
+    let ready = Prepared::Ready {
         ttl: hop_limit - 1,
         ip_len: ipv6::HEADER_LEN + usize::from(ip.payload_len()),
-    }
+    };
+    (ready, Some(ip.dst_addr().into()))
 }
 
 /// What [`Hold::prepare`] made of a frame.

@@ -13,8 +13,8 @@
 use super::igmp_io::{
     bpf_jump_if_equal, bpf_statement, open_filtered, recv_filtered, Arrived, BPF_LD_B_ABS, BPF_RET,
 };
-use crate::mld::DropReason;
 use crate::rawio::{self, Framing, PacketSocket};
+use crate::{mld::DropReason, wire::ethernet::multicast_mac};
 use std::{io, net::Ipv6Addr};
 use tokio::io::unix::AsyncFd;
 
@@ -81,29 +81,6 @@ impl MldIo {
     /// Sends a complete IPv6 packet out of `ifindex` to the multicast address `destination`.
     pub fn send(&self, ifindex: u32, destination: Ipv6Addr, packet: &[u8]) -> io::Result<()> {
         self.send
-            .send_to(ifindex, multicast_mac(destination), packet)
-    }
-}
-
-/// The Ethernet address of IPv6 multicast address `group` (RFC 2464 §7).
-fn multicast_mac(group: Ipv6Addr) -> [u8; 6] {
-    let o = group.octets();
-    [0x33, 0x33, o[12], o[13], o[14], o[15]]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn multicast_macs_carry_the_last_32_bits() {
-        assert_eq!(
-            multicast_mac("ff02::1".parse().unwrap()),
-            [0x33, 0x33, 0, 0, 0, 1]
-        );
-        assert_eq!(
-            multicast_mac("ff0e::1:ff12:3456".parse().unwrap()),
-            [0x33, 0x33, 0xff, 0x12, 0x34, 0x56]
-        );
+            .send_to(ifindex, multicast_mac(destination.into()), packet)
     }
 }

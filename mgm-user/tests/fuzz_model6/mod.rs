@@ -120,6 +120,8 @@ pub fn forwarded6<'a>(
     expected.extend_from_slice(&EtherType::IPV6.0.to_be_bytes());
     expected.extend_from_slice(&input[offset..]);
     expected[14 + 7] -= 1;
+    // Framed to the group's MAC (RFC 2464 §7: its last 32 bits behind 33:33).
+    expected[..6].copy_from_slice(&[0x33, 0x33, group[12], group[13], group[14], group[15]]);
     if direct {
         expected[6..12].copy_from_slice(&mac_of(0));
         (out, expected, true)

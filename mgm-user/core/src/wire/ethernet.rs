@@ -1,5 +1,6 @@
 //! Ethernet II frames, untagged or with one 802.1Q tag.
 use super::{Error, Result};
+use core::net::IpAddr;
 
 /// Byte offsets of the Ethernet header.
 pub mod field {
@@ -74,6 +75,11 @@ impl<T: AsRef<[u8]>> Frame<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
+    /// Writes the destination MAC address.
+    pub fn set_destination(&mut self, mac: [u8; 6]) {
+        self.buffer.as_mut()[field::DESTINATION].copy_from_slice(&mac);
+    }
+
     /// Writes the source MAC address.
     pub fn set_source(&mut self, mac: [u8; 6]) {
         self.buffer.as_mut()[field::SOURCE].copy_from_slice(&mac);
@@ -83,6 +89,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let start = self.header_len();
         &mut self.buffer.as_mut()[start..]
+    }
+}
+
+/// The Ethernet address of the IP multicast address `group`: 01:00:5e and its last 23 bits for
+/// IPv4 (RFC 1112 §6.4), 33:33 and its last 32 bits for IPv6 (RFC 2464 §7).
+pub fn multicast_mac(group: IpAddr) -> [u8; 6] {
+    match group {
+        IpAddr::V4(g) => {
+            let [_, g1, g2, g3] = g.octets();
+            [0x01, 0x00, 0x5e, g1 & 0x7f, g2, g3]
+        }
+        IpAddr::V6(g) => {
+            let [.., g12, g13, g14, g15] = g.octets();
+            [0x33, 0x33, g12, g13, g14, g15]
+        }
     }
 }
 
@@ -106,6 +127,18 @@ mod tests {
         }
         f.extend_from_slice(&[0x08, 0x00, 0x45]);
         f
+    }
+
+    #[test]
+    fn multicast_macs_carry_the_groups_last_23_or_32_bits() {
+        let mac = |g: &str| multicast_mac(g.parse().unwrap());
+        assert_eq!(mac("239.129.2.3"), [0x01, 0, 0x5e, 0x01, 2, 3]);
+        assert_eq!(mac("224.0.0.1"), [0x01, 0, 0x5e, 0, 0, 1]);
+        assert_eq!(mac("ff02::1"), [0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(
+            mac("ff0e::1:ff12:3456"),
+            [0x33, 0x33, 0xff, 0x12, 0x34, 0x56]
+        );
     }
 
     #[test]

@@ -156,6 +156,19 @@ fn only_valid_ipv4_behind_at_most_one_tag_is_prepared() {
 }
 
 #[test]
+fn a_held_packet_leaves_framed_to_its_groups_mac_whoever_it_was_sent_to() {
+    // The sender framed it to the router's own MAC (a unicast address): receivers would drop
+    // it if it left so.
+    let mut to_router = frame(64, [239, 129, 2, 3]);
+    to_router[..6].copy_from_slice(&[0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
+    assert!(matches!(
+        Hold::prepare(&mut to_router),
+        Prepared::Ready { .. }
+    ));
+    assert_eq!(to_router[..6], [0x01, 0, 0x5e, 0x01, 2, 3]);
+}
+
+#[test]
 fn held_frames_age_out_and_are_counted() {
     let mut h = hold(HoldLimits::default());
     let t0 = Instant::now();
