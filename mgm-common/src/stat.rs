@@ -185,13 +185,17 @@ pub const BROADCAST_OVER_MTU: u32 = 64;
 /// applied by the ingress program (the interface's copies carry no egress program): dropped,
 /// the rule counted as the egress program counts it ([`EGRESS_TTL_THRESHOLD`], ...).
 pub const SINGLE_COPY_REFUSED: u32 = 65;
+/// Misses ([`MISS`], [`IPV6_MISS`]) whose source no host may send from, dropped as the kernel
+/// drops them: IPv4 0.0.0.0/8, 127.0.0.0/8, multicast and 255.255.255.255; IPv6 the
+/// unspecified and loopback addresses, multicast and IPv4-mapped addresses. No alert, no entry.
+pub const MARTIAN_SOURCE: u32 = 66;
 /// Number of counters. New counters are appended, never renumbered: a restart over the pins of
 /// an earlier version carries its counters over by index (`mgm-user`'s `grown_counters`).
-pub const COUNT: u32 = 66;
+pub const COUNT: u32 = 67;
 
 /// The verdicts of the ingress program that end the way of a frame that matched no entry
 /// (or was not looked up). With [`HIT_VERDICTS`], every frame is counted by exactly one.
-pub const EARLY_VERDICTS: [u32; 19] = [
+pub const EARLY_VERDICTS: [u32; 20] = [
     MALFORMED_ETH,
     NOT_IPV4,
     MALFORMED_IPV4,
@@ -211,6 +215,7 @@ pub const EARLY_VERDICTS: [u32; 19] = [
     MISS_PUNTED,
     MISS_PASSED,
     MIRROR_MISS_PASSED,
+    MARTIAN_SOURCE,
 ];
 
 /// The verdicts of the ingress program that end the way of a frame (of either family) that
@@ -321,4 +326,5 @@ pub const NAMES: [&str; COUNT as usize] = [
     "probe_spilled",
     "broadcast_over_mtu",
     "single_copy_refused",
+    "martian_source",
 ];

@@ -118,6 +118,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
             ingress,
             offset,
             frame_len,
+            martian_source: packet::martian_source(u32::from_be(ip.saddr)),
         };
         return miss(&ctx, stat::MISS, report_kind::MISS, sg, &at);
     };
@@ -411,6 +412,8 @@ pub struct Arrival {
     pub offset: usize,
     /// Bytes of the whole frame, if read already.
     pub frame_len: packet::KnownLen,
+    /// Whether its source is one no host may send from (see [`stat::MARTIAN_SOURCE`]).
+    pub martian_source: bool,
 }
 
 /// No entry (counted as `counter`): raise a creation alert of `kind` (`sg`: the (S,G) or, for
@@ -420,6 +423,9 @@ pub struct Arrival {
 #[inline(always)]
 pub fn miss(ctx: &XdpContext, counter: u32, kind: u32, sg: SgKey, at: &Arrival) -> u32 {
     count(counter);
+    if at.martian_source {
+        return verdict(stat::MARTIAN_SOURCE, xdp_action::XDP_DROP);
+    }
     let iface = iface_config(at.ingress);
     if iface.is_some_and(|i| i.flags & IFACE_FLAG_MIRRORED != 0) {
         return verdict(stat::MIRROR_MISS_PASSED, xdp_action::XDP_PASS);

@@ -117,6 +117,7 @@ pub fn ingress6(ctx: &XdpContext, offset: usize, tagged: bool) -> u32 {
             ingress,
             offset,
             frame_len,
+            martian_source: packet::martian_source6(&sg.source),
         };
         return ingress::miss(ctx, stat::IPV6_MISS, report_kind::MISS6, sg.digest(), &at);
     };

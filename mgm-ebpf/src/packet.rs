@@ -266,6 +266,28 @@ pub fn set_source_mac(start: usize, end: usize, iface: &IfaceConfig) -> bool {
     true
 }
 
+/// Whether the IPv4 source address `source` (host order) is one no host may send from, as the
+/// kernel's multicast input path judges it: 0.0.0.0/8, 127.0.0.0/8, multicast, limited
+/// broadcast.
+#[inline(always)]
+pub fn martian_source(source: u32) -> bool {
+    let first = source >> 24;
+    first == 0 || first == 127 || source >> 28 == 0xe || source == u32::MAX
+}
+
+/// Whether the IPv6 source address `source` is one no host may send from: the unspecified and
+/// loopback addresses, multicast, IPv4-mapped (as the kernel's IPv6 input drops them).
+#[inline(always)]
+pub fn martian_source6(source: &[u8; 16]) -> bool {
+    if source[0] == 0xff {
+        return true;
+    }
+    let word =
+        |i: usize| u32::from_be_bytes([source[i], source[i + 1], source[i + 2], source[i + 3]]);
+    let (w0, w1, w2, w3) = (word(0), word(4), word(8), word(12));
+    w0 == 0 && w1 == 0 && (w2 == 0 && w3 <= 1 || w2 == 0xffff)
+}
+
 /// Writes `head` and `tail` as the destination MAC address of the frame `[start, end)`; false if
 /// the frame is too short. One 4-byte and one 2-byte native store, as [`set_source_mac`].
 #[inline(always)]

@@ -132,8 +132,14 @@ fn model(frame: &[u8], ifindex: u32) -> Expected {
     if checksum(ip.slice()) != 0 || !options_well_formed(ip.options()) {
         return MALFORMED;
     }
-    if ip.source_addr() != SOURCE || (group != GROUP && group != SET_GROUP) {
-        return PASS;
+    let source = ip.source_addr();
+    if source != SOURCE || (group != GROUP && group != SET_GROUP) {
+        // A miss; one from a source no host may send from is dropped.
+        let martian = source.octets()[0] == 0
+            || source.is_loopback()
+            || source.is_multicast()
+            || source.is_broadcast();
+        return if martian { DROP } else { PASS };
     }
     if ifindex != LO || ip.ttl() <= 1 {
         return DROP;

@@ -40,6 +40,58 @@ fn miss_is_reported_counted_and_passed_without_punt_socket() {
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
+fn misses_from_sources_no_host_may_send_from_are_dropped_without_an_alert() {
+    let mut fx = fixture();
+    let martians = [
+        "0.0.0.0",
+        "0.1.2.3",
+        "127.0.0.1",
+        "224.1.1.1",
+        "239.9.9.9",
+        "255.255.255.255",
+    ];
+    for source in martians {
+        let frame = Frame {
+            source: source.parse().expect("address"),
+            ..Frame::default()
+        };
+        assert_eq!(fx.run(&frame.bytes()).0, XDP_DROP, "{source}");
+    }
+    let martians6 = ["::", "::1", "ff0e::1", "ff02::1", "::ffff:10.0.0.1"];
+    for source in martians6 {
+        let frame = Frame6 {
+            source: source.parse().expect("address"),
+            ..Frame6::default()
+        };
+        assert_eq!(fx.run(&frame.bytes()).0, XDP_DROP, "{source}");
+    }
+    let stats = fx.stats();
+    assert_eq!(
+        (stats["martian_source"], stats["miss"], stats["ipv6_miss"]),
+        (11, 6, 5)
+    );
+    assert!(fx.drain_reports().is_empty(), "no creation alert");
+    // Their neighbours are hosts' addresses: missed, reported.
+    for source in ["1.0.0.1", "126.255.255.255", "223.255.255.255", "240.0.0.1"] {
+        let frame = Frame {
+            source: source.parse().expect("address"),
+            ..Frame::default()
+        };
+        assert_eq!(fx.run(&frame.bytes()).0, XDP_PASS, "{source}");
+    }
+    for source in ["::2", "::ffff:0:0:1", "2001:db8::1", "fe80::1"] {
+        let frame = Frame6 {
+            source: source.parse().expect("address"),
+            ..Frame6::default()
+        };
+        assert_eq!(fx.run(&frame.bytes()).0, XDP_PASS, "{source}");
+    }
+    assert_eq!(fx.drain_reports().len(), 8);
+    assert_eq!(fx.stats()["martian_source"], 11);
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn reports_carry_the_packet_from_its_ip_header_up_to_60_bytes() {
     let mut fx = fixture();
     // The longest IPv4 header (40 bytes of options) and a payload: exactly the header.

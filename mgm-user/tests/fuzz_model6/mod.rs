@@ -98,8 +98,14 @@ pub fn model6(ip: &[u8], ifindex: u32) -> Expected {
         Walk::Mld | Walk::TooLong => return PASS,
         Walk::Malformed | Walk::ShortIcmp => return MALFORMED,
     }
-    if header.source_addr() != SOURCE6 || (group != GROUP6 && group != SET_GROUP6) {
-        return PASS;
+    let source = header.source_addr();
+    if source != SOURCE6 || (group != GROUP6 && group != SET_GROUP6) {
+        // A miss; one from a source no host may send from is dropped.
+        let martian = source.is_unspecified()
+            || source.is_loopback()
+            || source.is_multicast()
+            || source.to_ipv4_mapped().is_some();
+        return if martian { DROP } else { PASS };
     }
     if ifindex != LO || header.hop_limit() <= 1 {
         return DROP;
