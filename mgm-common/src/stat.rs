@@ -23,7 +23,8 @@ pub const IGMP: u32 = 6;
 /// link-local, not IGMP). Derived ([`derive`]): the frames whose verdict came after that
 /// point, [`BAD_OPTIONS`], the misses and [`HIT_VERDICTS`], less the IPv6 ones.
 pub const MULTICAST: u32 = 7;
-/// Frames carrying one 802.1Q tag (the tag is removed from forwarded copies).
+/// Frames carrying one 802.1Q priority tag, VLAN ID 0 (the tag is removed from forwarded
+/// copies; other IDs: [`OTHER_VLAN`]).
 pub const VLAN: u32 = 8;
 /// IPv4 headers with options (forwarded with their options).
 pub const IP_OPTIONS: u32 = 9;
@@ -189,13 +190,17 @@ pub const SINGLE_COPY_REFUSED: u32 = 65;
 /// drops them: IPv4 0.0.0.0/8, 127.0.0.0/8, multicast and 255.255.255.255; IPv6 the
 /// unspecified and loopback addresses, multicast and IPv4-mapped addresses. No alert, no entry.
 pub const MARTIAN_SOURCE: u32 = 66;
+/// Frames tagged with a VLAN ID (not a priority tag): passed to the kernel, whose VLAN device
+/// of that ID takes them (none: dropped). A VLAN is served as its VLAN device, an interface of
+/// its own.
+pub const OTHER_VLAN: u32 = 67;
 /// Number of counters. New counters are appended, never renumbered: a restart over the pins of
 /// an earlier version carries its counters over by index (`mgm-user`'s `grown_counters`).
-pub const COUNT: u32 = 67;
+pub const COUNT: u32 = 68;
 
 /// The verdicts of the ingress program that end the way of a frame that matched no entry
 /// (or was not looked up). With [`HIT_VERDICTS`], every frame is counted by exactly one.
-pub const EARLY_VERDICTS: [u32; 20] = [
+pub const EARLY_VERDICTS: [u32; 21] = [
     MALFORMED_ETH,
     NOT_IPV4,
     MALFORMED_IPV4,
@@ -216,6 +221,7 @@ pub const EARLY_VERDICTS: [u32; 20] = [
     MISS_PASSED,
     MIRROR_MISS_PASSED,
     MARTIAN_SOURCE,
+    OTHER_VLAN,
 ];
 
 /// The verdicts of the ingress program that end the way of a frame (of either family) that
@@ -327,4 +333,5 @@ pub const NAMES: [&str; COUNT as usize] = [
     "broadcast_over_mtu",
     "single_copy_refused",
     "martian_source",
+    "other_vlan",
 ];

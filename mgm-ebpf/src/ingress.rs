@@ -7,16 +7,16 @@
 //! creation alert of a new source into its own entry), and a second lookup would cost every
 //! miss. The first packets of a new source are punted and held instead of lost.
 //!
-//! Order of the checks: malformed frames are dropped; non-IPv4, unicast, IGMP and link-local
-//! groups go to the kernel; then the IPv4 header checksum, the IPv4 options (malformed ones are
-//! dropped as ipmr drops them, see [`crate::options`]), the lookup, the incoming interface,
-//! hold mode (punted and counted for the entry by userspace when it sends the packet, until
-//! the fast path can take the entry over without overtaking a packet, see [`crate::hold`]),
-//! mirrored entries (samples and the fail-safe, see [`crate::mirror`]), TTL ≤ 1 and negative
-//! entries.
-//! Hold and mirrored entries cost the hit path of the others one flag test. 802.1Q-tagged
-//! frames are forwarded untagged (the router's outgoing interfaces are L3 interfaces), and every
-//! forwarded frame is addressed to its group's MAC, as the kernel frames what it forwards.
+//! Order of the checks: malformed frames are dropped; non-IPv4, unicast, IGMP and link-local groups
+//! go to the kernel; then the IPv4 header checksum, the IPv4 options (malformed ones are dropped as
+//! ipmr drops them, see [`crate::options`]), the lookup, the incoming interface, hold mode (punted
+//! and counted for the entry by userspace when it sends the packet, until the fast path can take
+//! the entry over without overtaking a packet, see [`crate::hold`]), mirrored entries (samples and
+//! the fail-safe, see [`crate::mirror`]), TTL ≤ 1 and negative entries. Hold and mirrored entries
+//! cost the hit path of the others one flag test. Frames tagged for a VLAN go to the kernel (its
+//! VLAN device, an interface of its own, serves them); priority-tagged ones (VLAN ID 0) are
+//! forwarded untagged (the router's outgoing interfaces are L3 interfaces), and every forwarded
+//! frame is addressed to its group's MAC, as the kernel frames what it forwards.
 //!
 //! Multi-buffer (jumbo) frames: the program is frags-aware (`xdp.frags`). Headers are read in
 //! the first buffer (a frame whose headers run past it goes to the kernel), lengths are checked
@@ -63,6 +63,7 @@ pub fn mgm_xdp(ctx: XdpContext) -> u32 {
         Link::Ipv4 { offset, tagged } => (offset, tagged),
         Link::Ipv6 { offset, tagged } => return ingress6::ingress6(&ctx, offset, tagged),
         Link::Other => return verdict(stat::NOT_IPV4, xdp_action::XDP_PASS),
+        Link::OtherVlan => return verdict(stat::OTHER_VLAN, xdp_action::XDP_PASS),
         Link::Truncated => return unreadable(&ctx, stat::MALFORMED_ETH),
     };
     if tagged {

@@ -72,11 +72,15 @@ pub enum Link {
     Ipv6 { offset: usize, tagged: bool },
     /// Another protocol (or a second tag).
     Other,
+    /// Tagged with a VLAN ID (not a priority tag, ID 0): a frame of that VLAN, not of the port's
+    /// own LAN.
+    OtherVlan,
     /// Too short for its own Ethernet header.
     Truncated,
 }
 
-/// Reads the Ethernet header and at most one 802.1Q tag.
+/// Reads the Ethernet header and at most one 802.1Q tag. Only a priority tag (VLAN ID 0) leaves
+/// the frame on the port's own LAN, as the kernel takes it.
 #[inline(always)]
 pub fn link(start: usize, end: usize) -> Link {
     let Some(ethertype) = ptr_at::<u16>(start, end, 12) else {
@@ -99,11 +103,15 @@ pub fn link(start: usize, end: usize) -> Link {
     if ethertype != ETH_P_8021Q {
         return Link::Other;
     }
-    let Some(inner) = ptr_at::<u16>(start, end, ETH_HDR_LEN + 2) else {
+    let Some(tag) = ptr_at::<[u16; 2]>(start, end, ETH_HDR_LEN) else {
         return Link::Truncated;
     };
     // SAFETY: in bounds (checked just above).
-    match u16::from_be(unsafe { *inner }) {
+    let [tci, inner] = unsafe { *tag };
+    if u16::from_be(tci) & 0x0fff != 0 {
+        return Link::OtherVlan;
+    }
+    match u16::from_be(inner) {
         ETH_P_IP => Link::Ipv4 {
             offset: ETH_HDR_LEN + VLAN_TAG_LEN,
             tagged: true,

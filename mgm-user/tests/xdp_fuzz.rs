@@ -26,7 +26,7 @@ mod fuzz_model6;
 mod xdp_common;
 
 use etherparse::{EtherType, Ethernet2Slice, Ipv4HeaderSlice, SingleVlanSlice};
-use fuzz_model6::{forwarded6, ipv6_offset, model6, mutated6, SET_GROUP6};
+use fuzz_model6::{forwarded6, ipv6_offset, model6, mutated6, random_vlan_id, SET_GROUP6};
 use mgm_common::{Sg6Key, SgKey};
 use mgm_user::dataplane::ForwardingBackend as _;
 use proptest::{
@@ -99,6 +99,10 @@ fn ipv4_of(frame: &[u8]) -> Result<Option<(usize, Datagram<'_>)>, ()> {
     let (offset, ether_type) = match eth.ether_type() {
         EtherType::VLAN_TAGGED_FRAME => {
             let tag = SingleVlanSlice::from_slice(eth.payload_slice()).map_err(drop)?;
+            // Another VLAN's frame (not a priority tag) is the kernel's.
+            if tag.vlan_identifier().value() != 0 {
+                return Ok(None);
+            }
             (18, tag.ether_type())
         }
         other => (14, other),
@@ -281,7 +285,7 @@ fn mutated(rng: &mut TestRng) -> Vec<u8> {
             }
         }
         7 => {
-            let tag = [0x81, 0x00, 0x00, rng.random()];
+            let tag = [0x81, 0x00, rng.random::<u8>() & 0xf0, random_vlan_id(rng)];
             frame.splice(12..12, tag);
         }
         _ => {

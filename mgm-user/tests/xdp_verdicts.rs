@@ -261,6 +261,25 @@ fn vlan_tag_is_parsed_and_removed_from_the_copies() {
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
+fn frames_of_another_vlan_go_to_the_kernel_even_with_an_entry() {
+    // Tagged with VLAN 5, for which the kernel has a VLAN device or drops them: not the port's
+    // LAN, so not forwarded as if they had arrived untagged.
+    let mut fx = forwarding_fixture();
+    let mut tagged = Frame::default().bytes();
+    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
+    let mut tagged6 = Frame6::default().bytes();
+    tagged6.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
+    for frame in [tagged, tagged6] {
+        let (verdict, out) = fx.run(&frame);
+        assert_eq!((verdict, out), (XDP_PASS, frame));
+    }
+    let stats = fx.stats();
+    assert_eq!((stats["other_vlan"], stats["forwarded"]), (2, 0));
+    assert!(fx.drain_reports().is_empty());
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
 fn truncated_frames_are_dropped_at_every_length() {
     let mut fx = forwarding_fixture();
     for vlan in [false, true] {

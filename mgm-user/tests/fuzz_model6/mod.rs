@@ -13,12 +13,25 @@ pub const SET_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 0, 0x1234)
 /// Extension headers the program walks at most (`MAX_EXT_HEADERS` in mgm-ebpf).
 const MAX_EXT_HEADERS: usize = 8;
 
-/// The offset of the frame's IPv6 packet (behind at most one 802.1Q tag), if it is one.
+/// The low byte of a random tag's VLAN ID: half of them priority tags (ID 0).
+pub fn random_vlan_id(rng: &mut TestRng) -> u8 {
+    if rng.random_bool(0.5) {
+        0
+    } else {
+        rng.random()
+    }
+}
+
+/// The offset of the frame's IPv6 packet (behind at most one 802.1Q priority tag), if it is
+/// one.
 pub fn ipv6_offset(frame: &[u8]) -> Option<usize> {
     let eth = Ethernet2Slice::from_slice_without_fcs(frame).ok()?;
     let (offset, ether_type) = match eth.ether_type() {
         EtherType::VLAN_TAGGED_FRAME => {
             let tag = SingleVlanSlice::from_slice(eth.payload_slice()).ok()?;
+            if tag.vlan_identifier().value() != 0 {
+                return None;
+            }
             (18, tag.ether_type())
         }
         other => (14, other),
@@ -216,7 +229,7 @@ pub fn mutated6(rng: &mut TestRng) -> Vec<u8> {
             frame[at] = rng.random();
         }
         5 => {
-            let tag = [0x81, 0x00, 0x00, rng.random()];
+            let tag = [0x81, 0x00, rng.random::<u8>() & 0xf0, random_vlan_id(rng)];
             frame.splice(12..12, tag);
         }
         _ => {

@@ -77,7 +77,8 @@ impl Frame {
         let g = self.group.octets();
         let mut f = vec![0x01, 0x00, 0x5e, g[1] & 0x7f, g[2], g[3], 2, 0, 0, 0, 0, 1];
         if self.vlan {
-            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+            // A priority tag (VLAN ID 0, priority 7): the port's own LAN.
+            f.extend_from_slice(&[0x81, 0x00, 0xe0, 0x00]);
         }
         f.extend_from_slice(&[0x08, 0x00]);
         let header_len = 20 + self.options.len();

@@ -123,7 +123,8 @@ impl Frame6 {
         let g = self.group.octets();
         let mut f = vec![0x33, 0x33, g[12], g[13], g[14], g[15], 2, 0, 0, 0, 0, 1];
         if self.vlan {
-            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+            // A priority tag (VLAN ID 0, priority 7): the port's own LAN.
+            f.extend_from_slice(&[0x81, 0x00, 0xe0, 0x00]);
         }
         f.extend_from_slice(&[0x86, 0xdd]);
         let mut payload = Vec::new();
