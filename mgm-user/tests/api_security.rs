@@ -2,8 +2,8 @@
 //! socket's group and mode, read-only versus control, SIGHUP applying changes) for a user made by
 //! the test; refused callers counted each and logged once; a connection cap and an exhausted
 //! descriptor limit (mgmd keeps a small log and answers again, mgmctl times out with exit 3);
-//! memory bounded under connections holding partial frames; answers larger than a frame (20 000
-//! memberships) arriving complete.
+//! memory bounded under connections holding partial frames, and under clients that do not read
+//! their answers; answers larger than a frame (20 000 memberships) arriving complete.
 mod support;
 
 use anyhow::{ensure, Context as _, Result};
@@ -504,27 +504,34 @@ fn a_protocol_that_does_not_read_its_events_is_disconnected() -> Result<()> {
     Ok(())
 }
 
-#[test]
-#[ignore = "needs root: cargo xtask test runs it as root"]
-fn answers_over_a_frame_arrive_complete() -> Result<()> {
-    const MEMBERSHIPS: u32 = 20_000;
-    let mgmd = Mgmd::start(Lab::star(1)?, &config("", EXTERNAL))?;
+/// A protocol that holds `count` memberships of 239.9.0.1 on rcv1 (from 10.9.0.0 on) for as
+/// long as it is kept; `show groups` then answers with more than a frame.
+fn memberships(mgmd: &Mgmd, count: u32) -> Result<(tokio::runtime::Runtime, ProtocolClient)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let socket = mgmd.socket();
-    let _protocol = runtime.block_on(async {
+    let protocol = runtime.block_on(async {
         let mut p =
             ProtocolClient::register(&socket, 0x0137_0091, 0, &[ApiCallback::JoinAlert]).await?;
         let rcv1 = p.interface_index("rcv1").await?;
         p.take_interface(rcv1).await?;
-        for n in 0..MEMBERSHIPS {
+        for n in 0..count {
             let [_, _, hi, lo] = n.to_be_bytes();
             let sg = ApiSg::new(Ipv4Addr::new(10, 9, hi, lo), Ipv4Addr::new(239, 9, 0, 1));
             p.add_membership(sg, rcv1, 1).await?;
         }
         anyhow::Ok(p)
     })?;
+    Ok((runtime, protocol))
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn answers_over_a_frame_arrive_complete() -> Result<()> {
+    const MEMBERSHIPS: u32 = 20_000;
+    let mgmd = Mgmd::start(Lab::star(1)?, &config("", EXTERNAL))?;
+    let _protocol = memberships(&mgmd, MEMBERSHIPS)?;
     let json = mgmd.mgmctl_ok(&["--json", "show", "groups"])?;
     ensure!(
         json.len() > MAX_FRAME,
@@ -541,5 +548,88 @@ fn answers_over_a_frame_arrive_complete() -> Result<()> {
     let table = mgmd.mgmctl_ok(&["show", "groups"])?;
     let lines = table.lines().filter(|l| l.contains("239.9.0.1")).count();
     ensure!(lines == MEMBERSHIPS as usize, "{lines} table lines");
+    Ok(())
+}
+
+/// Peak resident memory of `pid`, in KiB.
+fn peak_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("no value")?
+        .parse()?)
+}
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn clients_that_do_not_read_their_answers_hold_bounded_memory() -> Result<()> {
+    const CONNECTIONS: usize = 40;
+    const REQUESTS: usize = 4;
+    let user = TestUser::create()?;
+    let keys = format!("api_group = {}\napi_read_uids = [{}]", user.gid, user.uid);
+    let mgmd = Mgmd::start_logged(Lab::star(1)?, &config(&keys, EXTERNAL))?;
+    let _protocol = memberships(&mgmd, 20_000)?;
+    let pid = mgmd.pid();
+    let answer = mgmd.mgmctl_ok(&["--json", "show", "groups"])?.len();
+    let before = rss_kib(pid)?;
+    // A read-only user pipelines `show groups` on every connection and reads nothing.
+    let request = br#"{"request":"show_groups"}"#;
+    let mut frame = u32::try_from(request.len())?.to_be_bytes().to_vec();
+    frame.extend_from_slice(request);
+    let flood = (0..CONNECTIONS)
+        .map(|_| {
+            let mut stream = connect_as(&user, &mgmd.socket())?;
+            stream.write_all(&frame.repeat(REQUESTS))?;
+            Ok(stream)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Each connection holds one answer and pauses, until the answers it holds reach the bound;
+    // the others' answers are refused.
+    let (paused, refused) = wait_for(
+        "every flooding connection served",
+        Duration::from_secs(20),
+        || {
+            let stats = mgmd.stats()?;
+            let paused = stats.get("api_requests_paused").copied().unwrap_or(0);
+            let refused = stats.get("api_answers_refused").copied().unwrap_or(0);
+            Ok(
+                (paused > 0 && refused > 0 && paused + refused >= CONNECTIONS as u64)
+                    .then_some((paused, refused)),
+            )
+        },
+    )?;
+    // Another client gets its answers meanwhile.
+    let status = mgmd.mgmctl(&["--timeout", "5", "show", "status"])?;
+    ensure!(
+        status.status.success(),
+        "show status: {}",
+        describe(&status)
+    );
+    let peak = peak_rss_kib(pid)?;
+    eprintln!(
+        "mgmd RSS: {before} KiB before, peak {peak} KiB with {CONNECTIONS} × {REQUESTS} \
+         unread answers of {answer} bytes; {paused} requests paused, {refused} answers refused"
+    );
+    ensure!(
+        peak < before + 256 * 1024,
+        "unread answers grew RSS from {before} to {peak} KiB"
+    );
+    // Logged, at most every 10 s: fewer lines than the pauses and refusals counted.
+    for (words, count) in [
+        ("api_requests_paused", paused),
+        ("api_answers_refused", refused),
+    ] {
+        let lines = mgmd.log_lines(words)?;
+        ensure!(
+            (1..count as usize).contains(&lines),
+            "{words}: {lines} log lines for {count}"
+        );
+    }
+    drop(flood);
     Ok(())
 }

@@ -9,9 +9,12 @@
 //! [`MAX_REQUEST`] bytes; at most [`MAX_QUEUED`] messages waiting for a client and
 //! [`MAX_PENDING_EVENTS`] events of its protocol waiting for the connection's task (a protocol that
 //! lets more events pile up in either is disconnected, counted in `api_events_overflow`); each
-//! frame must be taken by the client within [`SEND_TIMEOUT`]. A failing accept (e.g. out of file
-//! descriptors) is retried with a back-off, logged once per episode and counted in
-//! `api_accept_errors`. These counters are added to `show stats`.
+//! frame must be taken by the client within [`SEND_TIMEOUT`]. The bytes waiting for clients are
+//! bounded too ([`backlog`]): a connection's next request waits while [`CONNECTION_BACKLOG`]
+//! bytes wait for it (counted in `api_requests_paused`), and an answer over a frame is refused
+//! when [`ANSWER_BACKLOG`] bytes would wait for all clients (`api_answers_refused`). A failing
+//! accept (e.g. out of file descriptors) is retried with a back-off, logged once per episode and
+//! counted in `api_accept_errors`. These counters are added to `show stats`.
 use super::{
     access::{self, Access, Peer, Policy},
     api_events::{ConnectionEvents, MonitorHub, MAX_PENDING_EVENTS},
@@ -44,8 +47,10 @@ use tokio::{
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tracing::{debug, info, warn};
 
+mod backlog;
 mod writer;
-use writer::write_loop;
+use backlog::{Backlog, Outgoing, ANSWER_BACKLOG, CONNECTION_BACKLOG};
+use writer::{encode, write_loop};
 
 /// How long a refused client has to send its first request, which the refusal answers.
 const REFUSAL_WAIT: Duration = Duration::from_secs(2);
@@ -98,10 +103,14 @@ struct Counters {
     send_failures: AtomicU64,
     /// Monitor events lost by monitors that fell behind.
     monitor_lost: AtomicU64,
+    /// Times a connection's request waited for its client to read its backlog.
+    requests_paused: AtomicU64,
+    /// Answers over a frame refused for the bytes waiting for all clients.
+    answers_refused: AtomicU64,
 }
 
 impl Counters {
-    fn named(&self) -> [(&'static str, u64); 6] {
+    fn named(&self) -> [(&'static str, u64); 8] {
         [
             ("api_refused_busy", self.refused_busy.load(Relaxed)),
             ("api_refused_access", self.refused_access.load(Relaxed)),
@@ -109,6 +118,8 @@ impl Counters {
             ("api_events_overflow", self.events_overflow.load(Relaxed)),
             ("api_send_failures", self.send_failures.load(Relaxed)),
             ("api_monitor_events_lost", self.monitor_lost.load(Relaxed)),
+            ("api_requests_paused", self.requests_paused.load(Relaxed)),
+            ("api_answers_refused", self.answers_refused.load(Relaxed)),
         ]
     }
 }
@@ -143,6 +154,12 @@ struct Shared {
     change_log: LogThrottle,
     /// Log lines about monitors that fell behind.
     lag_log: LogThrottle,
+    /// Log lines about requests paused for their connection's backlog, and about answers
+    /// refused for all connections'.
+    pause_log: LogThrottle,
+    refusal_log: LogThrottle,
+    /// Bytes waiting to be written to all clients.
+    waiting: AtomicUsize,
 }
 
 impl Shared {
@@ -155,6 +172,9 @@ impl Shared {
             access_log: LogThrottle::default(),
             change_log: LogThrottle::default(),
             lag_log: LogThrottle::default(),
+            pause_log: LogThrottle::default(),
+            refusal_log: LogThrottle::default(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -386,6 +406,7 @@ async fn connection(
     let (read, write) = stream.into_split();
     let mut requests = FramedRead::new(read, codec_up_to(MAX_REQUEST));
     let (out, queued) = mpsc::channel(MAX_QUEUED);
+    let backlog = Backlog::new(shared.clone());
     let writer = tokio::spawn(write_loop(
         id,
         FramedWrite::new(write, codec()),
@@ -397,6 +418,7 @@ async fn connection(
         &peer,
         &mut requests,
         &out,
+        &backlog,
         &writer,
         shared,
         commands,
@@ -414,8 +436,9 @@ async fn connection(
 async fn serve_requests(
     id: ConnectionId,
     peer: &Peer,
-    requests: &mut FramedRead<tokio::net::unix::OwnedReadHalf, LengthDelimitedCodec>,
-    out: &mpsc::Sender<ServerMessage>,
+    requests: &mut Requests,
+    out: &mpsc::Sender<Outgoing>,
+    backlog: &Arc<Backlog>,
     writer: &JoinHandle<()>,
     shared: &Shared,
     commands: mpsc::Sender<Command>,
@@ -425,7 +448,10 @@ async fn serve_requests(
     let (events_tx, mut events) = ConnectionEvents::new();
     let mut monitor: Option<broadcast::Receiver<Arc<MonitorEvent>>> = None;
     let queue = |message: ServerMessage| async move {
-        out.send(message).await.map_err(|_| WireError::Closed)
+        let text = encode(&message)?;
+        out.send(backlog.hold(text))
+            .await
+            .map_err(|_| WireError::Closed)
     };
     // A protocol that lets its events pile up (in the router's queue or the client's) is
     // disconnected.
@@ -444,15 +470,28 @@ async fn serve_requests(
     };
     // An event is queued without waiting.
     let queue_event = |event: Event| {
-        if out.try_send(ServerMessage::Event(event)).is_ok() {
+        let text = encode(&ServerMessage::Event(event))?;
+        if out.try_send(backlog.hold(text)).is_ok() {
             return Ok(());
         }
         overflowed()
     };
+    // Whether the request held back by the current pause was counted.
+    let mut noted = false;
     loop {
         let denied = shared.access(peer) == Access::Denied;
+        let paused = backlog.full();
+        noted &= paused;
         let request = tokio::select! {
-            request = recv::<Request, _>(requests) => request,
+            read = read(requests, paused), if !(paused && noted) => match read {
+                Read::Request(request) => request,
+                Read::Waiting => {
+                    noted = true;
+                    note_pause(id, uid, shared);
+                    continue;
+                }
+            },
+            () = backlog.drained(), if paused => continue,
             // A caller without access gets its refusal after REFUSAL_WAIT at the latest.
             _ = tokio::time::sleep(REFUSAL_WAIT), if denied => Err(WireError::Closed),
             Some(event) = events.recv() => {
@@ -564,8 +603,78 @@ async fn serve_requests(
         while let Ok(event) = events.try_recv() {
             queue_event(event)?;
         }
-        queue(ServerMessage::Response(response)).await?;
+        let answer = match backlog.admit(encode(&ServerMessage::Response(response))?) {
+            Ok(answer) => answer,
+            Err(refused) => backlog.hold(encode(&ServerMessage::Response(refuse_answer(
+                id, uid, shared, refused,
+            )))?),
+        };
+        out.send(answer).await.map_err(|_| WireError::Closed)?;
     }
+}
+
+/// The reading side of a connection.
+type Requests = FramedRead<tokio::net::unix::OwnedReadHalf, LengthDelimitedCodec>;
+
+/// What the reading side has: a request, or, while the connection is paused, word that one
+/// waits to be read (or that the client closed).
+enum Read {
+    Request(Result<Request, WireError>),
+    Waiting,
+}
+
+async fn read(requests: &mut Requests, paused: bool) -> Read {
+    if !paused {
+        return Read::Request(recv(requests).await);
+    }
+    if requests.read_buffer().is_empty() {
+        let _ = requests.get_ref().readable().await;
+    }
+    Read::Waiting
+}
+
+/// Counts (and logs, at most every 10 s) a request that waits for its client to read.
+fn note_pause(id: ConnectionId, uid: u32, shared: &Shared) {
+    let paused = shared.counters.requests_paused.fetch_add(1, Relaxed) + 1;
+    if shared.pause_log.due() {
+        warn!(
+            connection = id,
+            uid,
+            paused,
+            backlog = CONNECTION_BACKLOG,
+            "API client does not take its answers as fast as it asks: its next request \
+             waits until they drain (counted in api_requests_paused; logged at most every 10 s)"
+        );
+    }
+}
+
+/// Counts and logs (at most every 10 s) an answer refused for the bytes waiting for all
+/// clients, and says why to its client.
+fn refuse_answer(
+    id: ConnectionId,
+    uid: u32,
+    shared: &Shared,
+    backlog::Refused { len, waiting }: backlog::Refused,
+) -> Response {
+    let count = shared.counters.answers_refused.fetch_add(1, Relaxed) + 1;
+    if shared.refusal_log.due() {
+        warn!(
+            connection = id,
+            uid,
+            len,
+            waiting,
+            refused = count,
+            "API answer refused: too many bytes wait for clients that do not read (counted in \
+             api_answers_refused; logged at most every 10 s)"
+        );
+    }
+    Response::error(
+        1003,
+        format!(
+            "mgmd is busy: {waiting} bytes of answers wait for clients to read them, and this \
+             answer of {len} bytes would take them over {ANSWER_BACKLOG}; try again later"
+        ),
+    )
 }
 
 /// The next event for a monitoring connection (never, for others); a monitor that fell behind

@@ -1,6 +1,6 @@
 //! The writing side of an API connection: its queued messages go to the client one frame at a
 //! time, each within [`SEND_TIMEOUT`]; a message over a frame goes in parts.
-use super::{Shared, SEND_TIMEOUT};
+use super::{backlog::Outgoing, Shared, SEND_TIMEOUT};
 use crate::api::{
     proto::{Response, ServerMessage},
     split_text, WireError, MAX_FRAME, MAX_MESSAGE,
@@ -15,11 +15,11 @@ use tracing::warn;
 pub(super) async fn write_loop(
     id: super::ConnectionId,
     mut sink: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
-    mut queued: mpsc::Receiver<ServerMessage>,
+    mut queued: mpsc::Receiver<Outgoing>,
     shared: Arc<Shared>,
 ) {
     while let Some(message) = queued.recv().await {
-        if let Err(e) = write_message(&mut sink, &message).await {
+        if let Err(e) = write_message(&mut sink, message.text()).await {
             shared.counters.send_failures.fetch_add(1, Relaxed);
             warn!(connection = id, error = %e, "API send failed: connection closed");
             return;
@@ -27,13 +27,10 @@ pub(super) async fn write_loop(
     }
 }
 
-/// Writes one message: in one frame, or in parts when its text is over a frame; an answer
-/// over [`MAX_MESSAGE`] (or one that cannot be encoded) is replaced by an error saying so.
-async fn write_message(
-    sink: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
-    message: &ServerMessage,
-) -> Result<(), WireError> {
-    let text = match serde_json::to_string(message) {
+/// A message's JSON text, holding no more memory than its length (what the backlog counts); an
+/// answer over [`MAX_MESSAGE`] (or one that cannot be encoded) is replaced by an error saying so.
+pub(super) fn encode(message: &ServerMessage) -> Result<String, WireError> {
+    let mut text = match serde_json::to_string(message) {
         Ok(text) if text.len() <= MAX_MESSAGE => text,
         Ok(text) => serde_json::to_string(&ServerMessage::Response(Response::error(
             1003,
@@ -47,10 +44,19 @@ async fn write_message(
             format!("the answer cannot be encoded: {e}"),
         )))?,
     };
+    text.shrink_to_fit();
+    Ok(text)
+}
+
+/// Writes one message's text: in one frame, or in parts when it is over a frame.
+async fn write_message(
+    sink: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    text: &str,
+) -> Result<(), WireError> {
     if text.len() <= MAX_FRAME {
-        return send_frame(sink, text.into_bytes()).await;
+        return send_frame(sink, text.as_bytes().to_vec()).await;
     }
-    let parts = split_text(&text);
+    let parts = split_text(text);
     let count = parts.len();
     for (i, part) in parts.into_iter().enumerate() {
         let part = ServerMessage::Part {
