@@ -151,21 +151,55 @@ fn model(frame: &[u8], ifindex: u32) -> Expected {
     REDIRECT
 }
 
-/// Whether an IPv4 option list is well-formed: EOL ends it, NOP is one byte, any other option
-/// has a length byte of at least 2 and fits.
+/// Whether the kernel takes an IPv4 option list (`ip_options_compile`, `ip_rcv_options` with
+/// source routes off and no CIPSO domain): EOL ends it, NOP is one byte, any other option has a
+/// length byte of at least 2 and fits; record route, timestamp and router alert as
+/// [`option_taken`] says; source routes and CIPSO are refused.
 fn options_well_formed(options: &[u8]) -> bool {
     let mut at = 0;
     while let Some(&kind) = options.get(at) {
         match kind {
             0 => return true,
             1 => at += 1,
+            131 | 137 | 134 => return false,
             _ => match options.get(at + 1).map(|&l| usize::from(l)) {
-                Some(len) if len >= 2 && at + len <= options.len() => at += len,
+                Some(len) if len >= 2 && at + len <= options.len() => {
+                    if !option_taken(&options[at..at + len]) {
+                        return false;
+                    }
+                    at += len;
+                }
                 _ => return false,
             },
         }
     }
     true
+}
+
+/// Whether the kernel takes `option` (type, length and body, inside the header): record route
+/// (7) and timestamp (68) need room for the next hop's data while not full, router alert (148)
+/// at least 4 bytes.
+fn option_taken(option: &[u8]) -> bool {
+    let len = option.len();
+    let pointer = option.get(2).map(|&p| usize::from(p));
+    match (option[0], pointer) {
+        (7, Some(p)) => p >= 4 && (p > len || p + 3 <= len),
+        (7, None) => false,
+        (68, Some(p)) if len >= 4 => {
+            let flags = option[3];
+            let kind = flags & 0x0f;
+            if p < 5 {
+                false
+            } else if p <= len {
+                p + if kind == 1 || kind == 3 { 7 } else { 3 } <= len
+            } else {
+                kind == 3 || flags >> 4 != 15
+            }
+        }
+        (68, _) => false,
+        (148, _) => len >= 4,
+        _ => true,
+    }
 }
 
 /// The frame a redirect must leave (no metadata in front), and the frame to expect:

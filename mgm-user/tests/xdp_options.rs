@@ -79,3 +79,48 @@ fn malformed_options_are_dropped_and_counted() {
     assert_eq!(entry.packets, 0, "dropped before the entry counts them");
     assert!(fx.drain_reports().is_empty(), "no creation alert either");
 }
+
+#[test]
+#[ignore = "needs root: cargo xtask test runs it as root"]
+fn options_the_kernel_refuses_are_dropped_and_the_ones_it_takes_forwarded() {
+    let mut fx = forwarding();
+    let refused: [Vec<u8>; 11] = [
+        // Record route: pointer below 4; room for less than an address.
+        vec![0x07, 7, 3, 0, 0, 0, 0, 0],
+        vec![0x07, 7, 6, 0, 0, 0, 0, 0],
+        // Timestamp: length 3; pointer below 5; addresses and stamps without room for a pair;
+        // full with its overflow count at 15; unknown flags are taken (below).
+        vec![0x44, 3, 5, 0],
+        vec![0x44, 8, 4, 0, 0, 0, 0, 0],
+        vec![0x44, 8, 5, 0x01, 0, 0, 0, 0],
+        vec![0x44, 8, 9, 0xf0, 0, 0, 0, 0],
+        // Router alert shorter than 4.
+        vec![0x94, 2, 1, 1],
+        // Loose and strict source routes, CIPSO.
+        vec![0x83, 7, 4, 10, 0, 0, 1, 0],
+        vec![0x89, 7, 4, 10, 0, 0, 1, 0],
+        vec![0x86, 6, 0, 0, 0, 1, 0, 0],
+        // A refused option behind a good one.
+        vec![0x94, 4, 0, 0, 0x83, 3, 4, 0],
+    ];
+    for options in &refused {
+        let (verdict, _) = fx.run(&with_options(options));
+        assert_eq!(verdict, XDP_DROP, "options {options:02x?}");
+    }
+    assert_eq!(fx.stats()["bad_options"], refused.len() as u64);
+    let taken: [Vec<u8>; 5] = [
+        // Record route and timestamp full (pointer past the end), one more hop counted.
+        vec![0x07, 7, 8, 0, 0, 0, 0, 0],
+        vec![0x44, 8, 9, 0x10, 0, 0, 0, 0],
+        // Timestamps only, room for one; addresses and stamps, room for one pair.
+        vec![0x44, 8, 5, 0x00, 0, 0, 0, 0],
+        vec![0x44, 12, 5, 0x01, 0, 0, 0, 0, 0, 0, 0, 0],
+        // Router alert of another value.
+        vec![0x94, 4, 0, 1],
+    ];
+    for options in &taken {
+        let (verdict, _) = fx.run(&with_options(options));
+        assert_eq!(verdict, XDP_REDIRECT, "options {options:02x?}");
+    }
+    assert_eq!(fx.stats()["bad_options"], refused.len() as u64);
+}
