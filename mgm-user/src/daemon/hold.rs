@@ -521,7 +521,8 @@ impl Hold {
 pub struct Route<'a> {
     /// The entry's incoming ifindex; packets that arrived elsewhere are not sent.
     pub iif: u32,
-    /// Outgoing ifindexes.
+    /// Outgoing ifindexes, each once and never `iif` (one copy per interface, whatever the
+    /// next hops on it, and none back out of the incoming one): each gets a copy.
     pub oifs: &'a [u32],
     /// Their settings.
     pub egress: &'a dyn Egress,

@@ -1,7 +1,7 @@
 //! Draining the MGMs: each family's MGM runs until it has nothing left to do; its actions go
 //! to the backend, the hold queues, the monitor and the external protocols, and IGMP's (MLD's)
 //! memberships go back into it after an Enable-IGMP callback asked for them.
-use super::{family::Family, RouterCore, RouterIo};
+use super::{family::Family, forwarded, RouterCore, RouterIo};
 use crate::{
     dataplane::ForwardingBackend,
     mgm::{Action, Answer, Callback, ProtocolHandle},
@@ -64,7 +64,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         self.monitor.publish_action(&action);
         match action {
             Action::InstallMfe { sg, iif, oifs } | Action::UpdateMfe { sg, iif, oifs } => {
-                let oifs: Vec<u32> = oifs.iter().map(|i| i.ifindex).collect();
+                let oifs = forwarded(iif.ifindex, oifs.iter().map(|i| i.ifindex));
                 self.entry_written(sg, iif.ifindex, &oifs);
             }
             Action::DeleteMfe { sg } => self.entry_deleted(sg),

@@ -470,3 +470,14 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
 fn sg_of(key: SgKey) -> Sg {
     Ipv4Addr::sg(key)
 }
+
+/// Where an entry with incoming ifindex `iif` and the MGM's outgoing ifindexes `oifs` sends
+/// copies, as the data plane, the hold queues and `show mfe` take it: each ifindex once, sorted
+/// (the next hops of one interface share its copy, as they share the kernel's VIF: A-52), and
+/// never the incoming one (as the kernel's MFC never sends out of the parent VIF).
+fn forwarded(iif: u32, oifs: impl IntoIterator<Item = u32>) -> Vec<u32> {
+    let mut list: Vec<u32> = oifs.into_iter().filter(|&oif| oif != iif).collect();
+    list.sort_unstable();
+    list.dedup();
+    list
+}

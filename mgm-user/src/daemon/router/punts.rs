@@ -175,10 +175,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if let Some(drain) = F::side(self).draining.get_mut(&sg) {
             drain.0 = now;
         }
-        F::mgm(self).mfe(sg).map(|m| {
-            let oifs: Vec<u32> = m.oifs().iter().map(|o| o.ifindex).collect();
-            (m.iif().ifindex, oifs)
-        })
+        self.wanted(sg)
     }
 
     /// Hands the data plane the punt marks that moved: how far each punt socket's frames have

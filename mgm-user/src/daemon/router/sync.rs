@@ -9,6 +9,7 @@
 //! [`super::retries`]).
 use super::{
     family::Family,
+    forwarded,
     retries::{Retries, RETRY_FIRST, RETRY_MAX},
     RouterCore, RouterIo,
 };
@@ -59,13 +60,12 @@ pub struct CheckReport {
 type Forwarding = (u32, Vec<u32>);
 
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
-    /// The MGM's entry for `sg` as the backend should hold it.
-    fn wanted<F: Family>(&self, sg: Sg<F>) -> Option<Forwarding> {
+    /// The MGM's entry for `sg` as the backend should hold it: its incoming ifindex and where
+    /// it sends copies ([`forwarded`]).
+    pub(super) fn wanted<F: Family>(&self, sg: Sg<F>) -> Option<Forwarding> {
         F::mgm(self).mfe(sg).map(|m| {
-            let mut oifs: Vec<u32> = m.oifs().iter().map(|o| o.ifindex).collect();
-            oifs.sort_unstable();
-            oifs.dedup();
-            (m.iif().ifindex, oifs)
+            let iif = m.iif().ifindex;
+            (iif, forwarded(iif, m.oifs().iter().map(|o| o.ifindex)))
         })
     }
 

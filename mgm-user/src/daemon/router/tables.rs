@@ -1,7 +1,7 @@
 //! The API tables (interfaces, protocols, MFEs, groups, IGMP, routes).
 use super::{
-    family::Family, ExternalFamily, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID,
-    STATIC_PROTOCOL_ID,
+    family::Family, forwarded, ExternalFamily, RouterCore, RouterIo, KERNEL_PROTOCOL_ID,
+    PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID,
 };
 use crate::{
     api::proto::{GroupRow, InterfaceRow, MfeRow, OifRow, ProtocolRow},
@@ -172,7 +172,8 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         }
     }
 
-    /// The rows of the MGM's entries of family `F`.
+    /// The rows of the MGM's entries of family `F`, with a row per interface the entry sends
+    /// copies out of ([`forwarded`]): the next hops of one interface share its row.
     fn mgm_mfe_rows<F: Family>(&self) -> Vec<MfeRow> {
         let now = self.now();
         F::mgm(self)
@@ -184,17 +185,16 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
                     group: m.sg().group.into(),
                     iif: self.name_of(m.iif().ifindex),
                     origin: self.protocol_name(m.iif_protocol()),
-                    oifs: m
-                        .oifs()
-                        .iter()
-                        .map(|o| {
+                    oifs: forwarded(m.iif().ifindex, m.oifs().iter().map(|o| o.ifindex))
+                        .into_iter()
+                        .map(|ifindex| {
                             let s = stats
                                 .oifs
                                 .iter()
-                                .find(|(i, _)| *i == o.ifindex)
+                                .find(|(i, _)| *i == ifindex)
                                 .map(|(_, s)| *s)
                                 .unwrap_or_default();
-                            self.oif_row(o.ifindex, s)
+                            self.oif_row(ifindex, s)
                         })
                         .collect(),
                     packets: stats.packets,

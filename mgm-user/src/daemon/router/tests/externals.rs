@@ -2,8 +2,8 @@
 //! bracket passed to the protocol whose call caused it, release-all on disconnect, the
 //! monitor stream, and one protocol meeting both MGMs (IPv6 ownership, callbacks, answers).
 use super::{
-    core_on, entry, external_config, miss, register_taking_up0 as register, sg, Core, PIM, RCV1,
-    RCV2, ROUTE_TO_RCV1, UP0,
+    core_on, entry, external_config, miss, numbered_frame, register_taking_up0 as register, sg,
+    Core, PIM, RCV1, RCV2, ROUTE_TO_RCV1, UP0,
 };
 use crate::{
     api::proto::{ApiAnswer, ApiIfEntry, ApiIfId, Event, MonitorEvent, Response},
@@ -229,6 +229,71 @@ fn a_creation_alert_answer_naming_no_interface_is_refused_and_leaves_the_questio
         Response::Ok
     );
     assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
+}
+
+/// Packets held while an entry is created leave once per interface, however many of its next
+/// hops joined, and never back out of the incoming one, though a next hop on it did;
+/// `show mfe` shows each interface once, with the copies that left.
+#[test]
+fn held_packets_leave_once_per_interface_and_never_back_out_of_the_incoming_one() {
+    use crate::mgm::{MemberFlags, Sg};
+    use std::net::Ipv4Addr;
+    let t0 = Instant::now();
+    let mut core = core_for_externals(t0);
+    let callbacks = CallbackSet::RPF | CallbackSet::CREATION_ALERT;
+    let (h, events) = register(&mut core, callbacks, ClientOptions::default());
+    let pairs = [
+        IfId::index(RCV2),
+        IfId::new(RCV2, Ipv4Addr::new(192, 168, 2, 9)),
+        IfId::new(RCV2, Ipv4Addr::new(192, 168, 2, 10)),
+        IfId::new(UP0, Ipv4Addr::new(10, 0, 0, 9)),
+    ];
+    for ifid in pairs {
+        let joined = core.external_call(h, |m, now| {
+            m.take_interface_ownership(h, ifid, now)?;
+            m.add_membership(h, Sg::star_g(sg().group), ifid, MemberFlags::JOIN, now)
+        });
+        assert_eq!(joined, Response::Ok, "{ifid:?}");
+    }
+    core.io
+        .punted
+        .extend((0..3).map(|n| (UP0, numbered_frame(n))));
+    core.drain_punts(t0);
+    miss(&mut core, UP0, t0);
+    let query = rpf_query(&events);
+    assert_eq!(
+        core.external_answer(h, rpf_answer(query, false)),
+        Response::Ok
+    );
+    let Some((query, entries)) = events.try_iter().find_map(|e| match e {
+        Event::CreationAlert { query, entries, .. } => Some((query, entries)),
+        _ => None,
+    }) else {
+        panic!("no creation alert");
+    };
+    assert_eq!(
+        entries.len(),
+        4,
+        "three rcv2 pairs, up0's pair: {entries:?}"
+    );
+    assert_eq!(
+        core.external_answer(h, ApiAnswer::CreationAlert { query, entries }),
+        Response::Ok
+    );
+    let sent: Vec<u32> = core.io.sent.iter().map(|&(ifindex, _)| ifindex).collect();
+    assert_eq!(
+        sent,
+        [RCV1, RCV2].repeat(3),
+        "one copy per interface, none out of up0"
+    );
+    assert_eq!(entry(&core), Some((UP0, vec![RCV1, RCV2])));
+    assert_eq!(core.counters()["hold_copies"], 6);
+    let shown: Vec<(String, u64)> = core.mfes()[0]
+        .oifs
+        .iter()
+        .map(|o| (o.iface.clone(), o.packets))
+        .collect();
+    assert_eq!(shown, [("rcv1".into(), 3), ("rcv2".into(), 3)]);
 }
 
 #[test]
