@@ -10,6 +10,8 @@
 //!   in that MGM only. An interface of a built-in protocol of the configuration (`static`,
 //!   `proxy`, `kernel`) is theirs with every next hop: a take of a pair on it is refused (183,
 //!   A-58), and so is any take of it while it is out of service (down, without carrier).
+//! * An interface the configuration does not have (`lo`, a link mgmd was not given) is
+//!   nobody's to take: refused (87) naming it, with or without next hop.
 //! * `protocol_on_interface` answers from the MGM of the next hop's family (`0.0.0.0`, the
 //!   default: IPv4; `::`: IPv6).
 use super::{
@@ -42,7 +44,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if let Some(refusal) = self.owned_by::<Ipv6Addr>(ifid.ifindex, |id| id != mgm::MS_IP_IGMP) {
             return refusal;
         }
-        if let Some(refusal) = self.configured_builtin(ifid.ifindex) {
+        if let Some(refusal) = self.not_external(ifid.ifindex) {
             return refusal;
         }
         let taken = self.take_in::<Ipv4Addr>(h, ifid);
@@ -99,32 +101,48 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     }
 
     /// A take of an (ifindex, next hop) pair in the MGM of family `A`, refused (183) on an
-    /// interface of a built-in protocol.
+    /// interface of a built-in protocol, and (87) on one mgmd does not serve.
     fn take_pair_in<A: ExternalFamily>(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {
         let builtin =
             |id| [STATIC_PROTOCOL_ID, PROXY_PROTOCOL_ID, KERNEL_PROTOCOL_ID].contains(&id);
         let refusal = self.owned_by::<A>(ifid.ifindex, builtin);
-        match refusal.or_else(|| self.configured_builtin(ifid.ifindex)) {
+        match refusal.or_else(|| self.not_external(ifid.ifindex)) {
             Some(refusal) => refusal,
             None => self.take_in::<A>(h, ifid),
         }
     }
 
-    /// The refusal (183) of a take on `ifindex` when it is the link of an interface that the
-    /// configuration gives the built-in protocols and that is out of service (down, without
-    /// carrier, XDP not attached): it is theirs again once in service (A-58).
-    fn configured_builtin(&self, ifindex: u32) -> Option<Response> {
-        let (name, _) = self.links.iter().find(|(_, l)| l.ifindex == ifindex)?;
-        let configured = self.config.interface(name)?;
-        (configured.owner == Owner::Builtin).then(|| {
-            Response::error(
+    /// The refusal of a take on `ifindex` when it is not an interface mgmd serves for external
+    /// protocols (one the configuration marks `owner = "external"`): 87 when the configuration
+    /// has no interface on that link (`lo`, a link mgmd was not given: nothing would be sent
+    /// there); 183 when it gives the interface to the built-in protocols and it is out of
+    /// service (down, without carrier, XDP not attached), as it is theirs again once in
+    /// service (A-58).
+    fn not_external(&self, ifindex: u32) -> Option<Response> {
+        let name = self
+            .links
+            .iter()
+            .find(|(_, l)| l.ifindex == ifindex)
+            .map(|(name, _)| name);
+        let configured = name.and_then(|name| Some((name, self.config.interface(name)?)));
+        match configured {
+            Some((_, interface)) if interface.owner == Owner::External => None,
+            Some((name, _)) => Some(Response::error(
                 mgm::win32::ERROR_ALREADY_EXISTS,
                 format!(
                     "interface {ifindex} ({name}) is configured for mgmd's built-in protocols \
                      (not owner = \"external\"); out of service now, it is theirs once in service"
                 ),
-            )
-        })
+            )),
+            None => Some(Response::error(
+                mgm::win32::ERROR_INVALID_PARAMETER,
+                format!(
+                    "interface {ifindex}{} is not in mgmd's configuration: external protocols \
+                     take the interfaces it marks owner = \"external\"",
+                    name.map_or(String::new(), |name| format!(" ({name})"))
+                ),
+            )),
+        }
     }
 
     fn take_in<A: ExternalFamily>(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {

@@ -702,3 +702,34 @@ fn ipv6_callbacks_find_their_protocol_after_registrations_come_and_go() {
     assert_eq!(alerted(&b_events), [g2]);
     assert!(alerted(&gone_events).is_empty());
 }
+
+/// Only the interfaces the configuration marks `owner = "external"` are an external protocol's
+/// to take: `lo` and a link the configuration does not have are refused (87) naming the
+/// interface, with or without next hop, so no membership can make copies there.
+#[test]
+fn an_interface_the_configuration_does_not_have_cannot_be_taken() {
+    use std::net::Ipv4Addr;
+    let t0 = Instant::now();
+    let mut core = core_for_externals(t0);
+    core.link_changed(super::link("lo", 1, true), t0);
+    core.link_changed(super::link("veth9", 9, true), t0);
+    let (h, _events) = register(&mut core, CallbackSet::empty(), ClientOptions::default());
+    for (ifid, name) in [
+        (ApiIfId::index(1), "lo"),
+        (ApiIfId::index(9), "veth9"),
+        (ApiIfId::new(9, Ipv4Addr::new(192, 168, 9, 2)), "veth9"),
+        (ApiIfId::index(77), "77"),
+    ] {
+        let Response::Error { code, message } = core.external_take(h, ifid) else {
+            panic!("{ifid:?} was taken");
+        };
+        assert_eq!(code, mgm::win32::ERROR_INVALID_PARAMETER, "{message}");
+        assert!(
+            message.contains(name) && message.contains("owner = \"external\""),
+            "{message}"
+        );
+        let owner = core.mgm().protocol_on_interface(IfId::index(ifid.ifindex));
+        assert!(owner.is_err(), "{ifid:?}: {owner:?}");
+    }
+    assert_eq!(core.external_take(h, ApiIfId::index(RCV2)), Response::Ok);
+}
