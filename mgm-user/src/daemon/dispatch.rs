@@ -224,7 +224,7 @@ pub(super) fn handle<B: ForwardingBackend, I: RouterIo>(
                         );
                         Response::Registered { handle: h.raw() }
                     }
-                    Err(e) => Response::error(e.win32_code(), e.to_string()),
+                    Err(refusal) => refusal,
                 }
             }
             Request::Deregister => {

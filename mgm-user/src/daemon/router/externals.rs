@@ -6,7 +6,7 @@
 //! shows it ([`External::h6`] is its IPv6 one), and hears both MGMs' callbacks on its one
 //! connection, the IPv6 ones with IPv6 addresses (see [`crate::daemon::api_family`] for how a
 //! request and an answer find their MGM). Interface ownership is in [`super::ownership`].
-use super::{EventSink, External, RouterCore, RouterIo};
+use super::{EventSink, External, RouterCore, RouterIo, BUILTIN_PROTOCOL_IDS};
 use crate::{
     api::proto::{ApiAnswer, ApiCallback, ApiFamily, MonitorEvent, Response},
     daemon::{
@@ -15,7 +15,7 @@ use crate::{
     },
     dataplane::ForwardingBackend,
     mgm::{
-        Answer, Callback, CallbackSet, ClientOptions, IfId, Mgm, MgmError, ProtocolHandle,
+        self, Answer, Callback, CallbackSet, ClientOptions, IfId, Mgm, MgmError, ProtocolHandle,
         PruneReply, QueryId, RpfAnswer, Sg, Timestamp,
     },
 };
@@ -139,7 +139,8 @@ impl ExternalFamily for Ipv6Addr {
 impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// Registers an external protocol whose callbacks go to `events`, with its per-protocol
     /// `options` (answer deadline, A-10 opt-in), in both MGMs; the IPv4 MGM's handle is the
-    /// protocol's handle.
+    /// protocol's handle. The ids of mgmd's built-in routing protocols are refused (87): such a
+    /// protocol would pass for the built-in one (its entries, tables and A-58's refusals).
     pub fn register_external(
         &mut self,
         protocol_id: u32,
@@ -147,13 +148,26 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         callbacks: CallbackSet,
         options: ClientOptions,
         events: impl EventSink + 'static,
-    ) -> Result<ProtocolHandle, MgmError> {
-        let h = self.mgm.register(protocol_id, component_id, callbacks)?;
+    ) -> Result<ProtocolHandle, Response> {
+        if BUILTIN_PROTOCOL_IDS.contains(&protocol_id) {
+            return Err(Response::error(
+                mgm::win32::ERROR_INVALID_PARAMETER,
+                format!(
+                    "protocol id {protocol_id:#x} is mgmd's built-in {} protocol's",
+                    self.protocol_name(protocol_id)
+                ),
+            ));
+        }
+        let refused = |e: MgmError| Response::error(e.win32_code(), e.to_string());
+        let h = self
+            .mgm
+            .register(protocol_id, component_id, callbacks)
+            .map_err(refused)?;
         let h6 = match self.v6.mgm.register(protocol_id, component_id, callbacks) {
             Ok(h6) => h6,
             Err(e) => {
                 let _ = self.mgm.deregister(h);
-                return Err(e);
+                return Err(refused(e));
             }
         };
         let options_set = self
@@ -163,7 +177,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
         if let Err(e) = options_set {
             let _ = self.mgm.deregister(h);
             let _ = self.v6.mgm.deregister(h6);
-            return Err(e);
+            return Err(refused(e));
         }
         self.externals6.insert(h6, h);
         self.externals.insert(

@@ -88,6 +88,8 @@ pub const STATIC_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 3);
 pub const PROXY_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x40);
 /// Protocol id of the built-in `kernel` protocol, which owns the mirrored interfaces.
 pub const KERNEL_PROTOCOL_ID: u32 = mgm::protocol_id(1, 0x137, 0x41);
+/// The ids of mgmd's built-in routing protocols, which no external protocol may register with.
+const BUILTIN_PROTOCOL_IDS: [u32; 3] = [STATIC_PROTOCOL_ID, PROXY_PROTOCOL_ID, KERNEL_PROTOCOL_ID];
 
 /// The in-process protocols, found by handle.
 struct Builtins {

@@ -14,9 +14,7 @@
 //!   nobody's to take: refused (87) naming it, with or without next hop.
 //! * `protocol_on_interface` answers from the MGM of the next hop's family (`0.0.0.0`, the
 //!   default: IPv4; `::`: IPv6).
-use super::{
-    ExternalFamily, RouterCore, RouterIo, KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID,
-};
+use super::{ExternalFamily, RouterCore, RouterIo, BUILTIN_PROTOCOL_IDS};
 use crate::{
     api::proto::{ApiFamily, ApiIfId, Response},
     config::Owner,
@@ -103,8 +101,7 @@ impl<B: ForwardingBackend, I: RouterIo> RouterCore<B, I> {
     /// A take of an (ifindex, next hop) pair in the MGM of family `A`, refused (183) on an
     /// interface of a built-in protocol, and (87) on one mgmd does not serve.
     fn take_pair_in<A: ExternalFamily>(&mut self, h: ProtocolHandle, ifid: ApiIfId) -> Response {
-        let builtin =
-            |id| [STATIC_PROTOCOL_ID, PROXY_PROTOCOL_ID, KERNEL_PROTOCOL_ID].contains(&id);
+        let builtin = |id| BUILTIN_PROTOCOL_IDS.contains(&id);
         let refusal = self.owned_by::<A>(ifid.ifindex, builtin);
         match refusal.or_else(|| self.not_external(ifid.ifindex)) {
             Some(refusal) => refusal,

@@ -733,3 +733,30 @@ fn an_interface_the_configuration_does_not_have_cannot_be_taken() {
     }
     assert_eq!(core.external_take(h, ApiIfId::index(RCV2)), Response::Ok);
 }
+
+/// An external protocol cannot register under the id of one of mgmd's built-in routing
+/// protocols (87, naming it): it would pass for it.
+#[test]
+fn the_ids_of_the_built_in_protocols_are_not_for_external_protocols() {
+    use crate::daemon::router::{KERNEL_PROTOCOL_ID, PROXY_PROTOCOL_ID, STATIC_PROTOCOL_ID};
+    let t0 = Instant::now();
+    let mut core = core_for_externals(t0);
+    for (id, name) in [
+        (STATIC_PROTOCOL_ID, "static"),
+        (PROXY_PROTOCOL_ID, "proxy"),
+        (KERNEL_PROTOCOL_ID, "kernel"),
+    ] {
+        for component_id in [0, 1] {
+            let (tx, _events) = std::sync::mpsc::channel();
+            let registered =
+                core.register_external(id, component_id, CallbackSet::RPF, Default::default(), tx);
+            let Err(Response::Error { code, message }) = registered else {
+                panic!("{name}'s id registered: {registered:?}");
+            };
+            assert_eq!(code, mgm::win32::ERROR_INVALID_PARAMETER);
+            assert!(message.contains(name), "{message}");
+        }
+    }
+    let names: Vec<String> = core.protocols().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["igmp", "static"]);
+}
