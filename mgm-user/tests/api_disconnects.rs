@@ -5,34 +5,45 @@ mod support;
 
 use anyhow::{ensure, Result};
 use api_support::{
-    ifid, refusal, star_g, start_all_external, Protocol, ANY, HOST, IGMP_ID, PROTOCOL_ID, SOURCE,
+    ifid, ifindex, refusal, star_g, Protocol, ANY, HOST, IGMP_ID, PROTOCOL_ID, SOURCE,
 };
 use mgm_user::{
     api::proto::{ApiAnswer, ApiMasks, Event},
-    lab::Host,
+    lab::{Host, Lab},
     mgm::win32,
 };
 use std::{net::Ipv4Addr, time::Duration};
-use support::wait_for;
+use support::{wait_for, Mgmd, EXTERNAL, NO_IGMP};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 0, 1);
 
 #[test]
 #[ignore = "needs root: cargo xtask test runs it as root"]
 fn a_protocol_that_disconnects_in_every_state_leaves_nothing_behind() -> Result<()> {
-    let (mut mgmd, [up0, rcv1, rcv2]) = start_all_external()?;
-    let socket = mgmd.socket();
-    // An interface that will be deleted while owned (mgmd does not manage it).
+    // Every interface is left to external protocols, one of them made after mgmd started and
+    // deleted while owned.
     let gone = "apigone0";
+    let up0_config = format!("{EXTERNAL}\n{NO_IGMP}");
+    let config = support::interfaces(&[
+        ("up0", &up0_config),
+        ("rcv1", EXTERNAL),
+        ("rcv2", EXTERNAL),
+        (gone, EXTERNAL),
+    ]);
+    let mut mgmd = Mgmd::start(Lab::star(2)?, &config)?;
+    let [up0, rcv1, rcv2] = [
+        ifindex(&mgmd, "up0")?,
+        ifindex(&mgmd, "rcv1")?,
+        ifindex(&mgmd, "rcv2")?,
+    ];
+    let socket = mgmd.socket();
     let add = [
         "ip", "link", "add", gone, "type", "veth", "peer", "name", "apigone1",
     ];
     mgmd.lab.run(Host::Router, &add)?;
-    let out = mgmd.lab.run(
-        Host::Router,
-        &["cat", &format!("/sys/class/net/{gone}/ifindex")],
-    )?;
-    let gone_index: u32 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
+    let gone_index = wait_for("mgmd to see apigone0", Duration::from_secs(5), || {
+        Ok(ifindex(&mgmd, gone).ok().filter(|&i| i != 0))
+    })?;
     let neighbour = ifid(rcv1);
     let pair = mgm_user::api::proto::ApiIfId::new(neighbour.ifindex, Ipv4Addr::new(10, 1, 0, 1));
 
