@@ -136,6 +136,15 @@ fn pin_directories_of_other_users_are_refused() -> Result<()> {
     std::os::unix::fs::symlink("/tmp", &net)?;
     refused(run_mgmd(&base, || Ok(()))?, "not a directory")?;
     std::fs::remove_file(&net)?;
+    // So is a symlink the user made in the place of the configured directory, wherever it
+    // points (not taken for a missing bpffs).
+    let elsewhere = bpffs.0.join("elsewhere");
+    for target in [base.as_path(), Path::new("/nonexistent")] {
+        let out = user.run("ln", &["-s", path_str(target)?, path_str(&elsewhere)?])?;
+        ensure!(out.status.success(), "ln -s as the user failed");
+        refused(run_mgmd(&elsewhere, || Ok(()))?, "not a directory")?;
+        std::fs::remove_file(&elsewhere)?;
+    }
 
     // World-writable without the sticky bit, but mgmd's own and empty: repaired and used.
     std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777))?;

@@ -84,10 +84,19 @@ impl PinBase {
     }
 }
 
-/// Whether `path`, or its nearest existing ancestor, is on a bpffs.
+/// Whether `path`, or its nearest existing ancestor, is on a bpffs. A symlink is judged where
+/// it lies, not where it points, so that a symlink in the place of the configured directory is
+/// refused as one ([`pin_dir::prepare_base`]) rather than reported as no bpffs.
 pub fn on_bpffs(path: &Path) -> bool {
-    let Some(existing) = path.ancestors().find(|p| p.symlink_metadata().is_ok()) else {
+    let Some((existing, meta)) = path
+        .ancestors()
+        .find_map(|p| p.symlink_metadata().ok().map(|meta| (p, meta)))
+    else {
         return false;
+    };
+    let existing = match existing.parent() {
+        Some(parent) if meta.file_type().is_symlink() => parent,
+        _ => existing,
     };
     let Ok(c_path) = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()) else {
         return false;
