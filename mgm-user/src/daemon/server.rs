@@ -344,7 +344,7 @@ async fn accept_loop(
                     "API connection refused: too many open (counted in api_refused_busy)"
                 );
             }
-            refuse_busy(&stream, max);
+            refuse_busy(&stream, max, root);
             continue;
         }
         next_id += 1;
@@ -379,12 +379,19 @@ impl Drop for OpenConnection {
 }
 
 /// Answers a connection over the cap with a refusal (written without waiting: it fits the
-/// socket's buffer) and closes it.
-fn refuse_busy(stream: &UnixStream, max: usize) {
-    let refusal = ServerMessage::Response(Response::error(
-        1003,
-        format!("mgmd has {max} API connections open (api_max_connections): try again later"),
-    ));
+/// socket's buffer) and closes it. `root`: the caller is root, refused once the connections
+/// kept for root are taken too.
+fn refuse_busy(stream: &UnixStream, max: usize, root: bool) {
+    let message = if root {
+        format!(
+            "mgmd has {} API connections open ({max}, api_max_connections, and the \
+             {ROOT_RESERVE} kept for root): try again later",
+            max + ROOT_RESERVE
+        )
+    } else {
+        format!("mgmd has {max} API connections open (api_max_connections): try again later")
+    };
+    let refusal = ServerMessage::Response(Response::error(1003, message));
     if let Ok(body) = serde_json::to_vec(&refusal) {
         let mut frame = u32::try_from(body.len())
             .unwrap_or(0)
