@@ -40,24 +40,26 @@ pub struct MfeCounters {
     pub bytes: u64,
     /// Packets that arrived on another interface.
     pub wrong_if: u64,
-    /// Packets dropped for TTL (IPv6: hop limit) ≤ 1.
+    /// Packets dropped for TTL (IPv6: hop limit) ≤ 1 (also counted in `packets`, as the kernel
+    /// counts them in its entry's, and in `unforwarded`).
     pub ttl_expired: u64,
-    /// Mirrored entries: packets handed to the kernel as samples (also counted in `packets`).
-    pub sampled: u64,
-    /// Mirrored entries: bytes of those samples (also counted in `bytes`).
-    pub sampled_bytes: u64,
+    /// Packets of `packets` not forwarded here: those dropped for TTL ≤ 1 and, of mirrored
+    /// entries, the samples handed to the kernel (named `sampled` before; same place).
+    pub unforwarded: u64,
+    /// Bytes of those packets (also counted in `bytes`).
+    pub unforwarded_bytes: u64,
     /// Mirrored entries: when this CPU last handed a sample to the kernel (ns, monotonic).
     pub last_sample_ns: u64,
 }
 
 impl MfeCounters {
     /// (packets, bytes) of `per_cpu` (one entry's values of every CPU) that XDP forwarded:
-    /// those accepted less the samples handed to the kernel.
+    /// those accepted less those it did not forward (samples, TTL ≤ 1).
     pub fn forwarded(per_cpu: &[MfeCounters]) -> (u64, u64) {
         per_cpu.iter().fold((0u64, 0u64), |(packets, bytes), c| {
             (
-                packets.wrapping_add(c.packets.wrapping_sub(c.sampled)),
-                bytes.wrapping_add(c.bytes.wrapping_sub(c.sampled_bytes)),
+                packets.wrapping_add(c.packets.wrapping_sub(c.unforwarded)),
+                bytes.wrapping_add(c.bytes.wrapping_sub(c.unforwarded_bytes)),
             )
         })
     }

@@ -227,8 +227,15 @@ pub fn hit<F: Family>(ctx: &XdpContext, family: &F, entry: &MfeValue, packet: &P
     }
     if packet.hops <= 1 {
         if let Some(counters) = counters {
-            // SAFETY: per-CPU slot.
-            unsafe { (*counters).ttl_expired += 1 };
+            // SAFETY: per-CPU slot. The entry counts it, as the kernel's does, and not as
+            // forwarded.
+            unsafe {
+                (*counters).packets += 1;
+                (*counters).bytes += packet.len;
+                (*counters).ttl_expired += 1;
+                (*counters).unforwarded += 1;
+                (*counters).unforwarded_bytes += packet.len;
+            }
         }
         return verdict(F::EXPIRED, xdp_action::XDP_DROP);
     }

@@ -50,8 +50,8 @@ pub fn to_kernel(counters: Option<*mut MfeCounters>, bytes: u64) -> bool {
         return false;
     }
     counters.last_sample_ns = now;
-    counters.sampled += 1;
-    counters.sampled_bytes += bytes;
+    counters.unforwarded += 1;
+    counters.unforwarded_bytes += bytes;
     counters.packets += 1;
     counters.bytes += bytes;
     count(stat::MIRROR_SAMPLED);

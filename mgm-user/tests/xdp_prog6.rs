@@ -134,7 +134,8 @@ fn hop_limit_of_one_or_zero_is_dropped_and_counted() {
     assert_eq!(fx.stats()["hop_limit_expired"], 2);
     assert_eq!(fx.stats()["ttl_expired"], 0, "the IPv4 counter");
     let entry = fx.backend.mfe6_stats(sg6()).expect("entry");
-    assert_eq!((entry.ttl_expired, entry.packets), (2, 0));
+    assert_eq!((entry.ttl_expired, entry.packets, entry.sampled), (2, 2, 0));
+    assert_eq!(entry.oifs[0].1.packets, 0, "none sent on");
 }
 
 #[test]

@@ -181,7 +181,16 @@ fn ttl_one_and_zero_are_dropped_and_counted() {
         assert_eq!(verdict, XDP_DROP, "ttl {ttl}");
     }
     assert_eq!(fx.stats()["ttl_expired"], 2);
-    assert_eq!(fx.backend.mfe_stats(sg()).expect("entry").ttl_expired, 2);
+    // The entry counts them, as the kernel's does, and sent none of them on: one forwarded
+    // packet after them is its interface's only copy.
+    fx.forward(&Frame::default().bytes());
+    let entry = fx.backend.mfe_stats(sg()).expect("entry");
+    let len = 20 + 8 + 18;
+    assert_eq!(
+        (entry.ttl_expired, entry.packets, entry.bytes, entry.sampled),
+        (2, 3, 3 * len, 0)
+    );
+    assert_eq!((entry.oifs[0].1.packets, entry.oifs[0].1.bytes), (1, len));
 }
 
 #[test]

@@ -74,7 +74,7 @@ pub fn punt_frame(data: &[u8]) {
     };
     match (prepared, valid) {
         (Prepared::Malformed, None) => {}
-        (Prepared::TtlExpired, Some((_, ip))) => assert!(ip.header().ttl() <= 1),
+        (Prepared::TtlExpired { .. }, Some((_, ip))) => assert!(ip.header().ttl() <= 1),
         (Prepared::Ready { ttl, ip_len }, Some((offset, ip))) => {
             let header = ip.header();
             assert_eq!(
@@ -140,7 +140,7 @@ fn punt_frame6(data: &[u8], offset: usize) {
     let mut sent = data.to_vec();
     match (Hold::prepare(&mut sent), valid) {
         (Prepared::Malformed, None) => {}
-        (Prepared::TtlExpired, Some(h)) => assert!(h.hop_limit() <= 1),
+        (Prepared::TtlExpired { .. }, Some(h)) => assert!(h.hop_limit() <= 1),
         (Prepared::Ready { ttl, ip_len }, Some(h)) => {
             assert_eq!(
                 (ttl, ip_len),

@@ -474,8 +474,11 @@ impl Hold {
                 self.counters.malformed += 1;
                 return;
             }
-            Prepared::TtlExpired => {
+            Prepared::TtlExpired { ip_len } => {
+                // The entry counts it, as the fast path's counters do.
                 self.counters.ttl_expired += 1;
+                self.tallies_changed.insert(sg);
+                self.tallies.of(sg).taken(ip_len);
                 return;
             }
             Prepared::Ready { ttl, ip_len } => (ttl, ip_len),
@@ -483,7 +486,7 @@ impl Hold {
         self.counters.delivered += 1;
         self.tallies_changed.insert(sg);
         let tally = self.tallies.of(sg);
-        tally.delivered(ip_len);
+        tally.taken(ip_len);
         let scope = match sg {
             Flow::V4(_) => NO_SCOPE,
             Flow::V6(sg) => ipv6_scope(&sg.group.octets()),
@@ -539,7 +542,8 @@ fn prepare4(ip: &mut [u8]) -> (Prepared, Option<IpAddr>) {
     }
     let ttl = ip.ttl();
     if ttl <= 1 {
-        return (Prepared::TtlExpired, None);
+        let ip_len = usize::from(ip.total_len());
+        return (Prepared::TtlExpired { ip_len }, None);
     }
     ip.set_ttl(ttl - 1);
     ip.fill_checksum();
@@ -560,7 +564,8 @@ fn prepare6(ip: &mut [u8]) -> (Prepared, Option<IpAddr>) {
     }
     let hop_limit = ip.hop_limit();
     if hop_limit <= 1 {
-        return (Prepared::TtlExpired, None);
+        let ip_len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
+        return (Prepared::TtlExpired { ip_len }, None);
     }
     ip.set_hop_limit(hop_limit - 1);
     let ready = Prepared::Ready {
@@ -576,8 +581,12 @@ pub enum Prepared {
     /// Not an Ethernet frame carrying an IPv4 header with a valid checksum or a whole IPv6
     /// header: not to be sent.
     Malformed,
-    /// TTL (hop limit) 1 or 0: not to be sent.
-    TtlExpired,
+    /// TTL (hop limit) 1 or 0: not to be sent; the IP packet's declared length, which its entry
+    /// counts.
+    TtlExpired {
+        /// As in [`Prepared::Ready`].
+        ip_len: usize,
+    },
     /// Ready to send: the TTL (hop limit) it now carries and the IP packet's length.
     Ready {
         /// The decremented TTL or hop limit.

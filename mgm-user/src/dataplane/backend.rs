@@ -37,7 +37,7 @@ pub struct MfeStats {
     pub bytes: u64,
     /// Packets that arrived on another interface (dropped).
     pub wrong_if: u64,
-    /// Packets dropped for TTL (IPv6: hop limit) ≤ 1.
+    /// Of `packets`, those dropped for TTL (IPv6: hop limit) ≤ 1.
     pub ttl_expired: u64,
     /// Mirrored entries: of `packets`, those handed to the kernel as samples.
     pub sampled: u64,

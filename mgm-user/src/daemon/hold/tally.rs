@@ -132,9 +132,9 @@ impl Tally {
         self.wrong_if = self.wrong_if.saturating_add(1);
     }
 
-    /// A packet of `bytes` (its IP packet, either family) delivered to the entry's outgoing
-    /// interfaces.
-    pub(super) fn delivered(&mut self, bytes: usize) {
+    /// A packet of `bytes` (its IP packet, either family) that the entry took from its
+    /// incoming interface: sent on to its outgoing interfaces, or dropped for its TTL ≤ 1.
+    pub(super) fn taken(&mut self, bytes: usize) {
         self.packets = self.packets.saturating_add(1);
         self.bytes += bytes as u64;
     }
@@ -209,7 +209,7 @@ mod tests {
             packets: u32::MAX,
             ..Tally::default()
         };
-        tally.delivered(100);
+        tally.taken(100);
         tally.copy_sent(7, 100);
         tally.copy_sent(7, 100);
         tally.copy_dropped(7);

@@ -152,7 +152,10 @@ fn only_valid_ipv4_behind_at_most_one_tag_is_prepared() {
     bad_sum[24] ^= 1;
     assert_eq!(Hold::prepare(&mut bad_sum), Prepared::Malformed);
     let mut expired = frame(1, [239, 1, 1, 1]);
-    assert_eq!(Hold::prepare(&mut expired), Prepared::TtlExpired);
+    assert_eq!(
+        Hold::prepare(&mut expired),
+        Prepared::TtlExpired { ip_len: 28 }
+    );
 }
 
 #[test]

@@ -163,6 +163,7 @@ fn counters_of<A: Address>(stats: &MfeStats) -> mgm::MfeCounters<A> {
         in_pkts: stats.packets,
         in_octets: stats.bytes,
         pkts_different_if: stats.wrong_if,
+        in_hdr_errors: stats.ttl_expired,
         oifs: stats
             .oifs
             .iter()

@@ -188,7 +188,8 @@ impl XdpBackend {
             bytes,
             wrong_if: sum(&counters, |c| c.wrong_if),
             ttl_expired: sum(&counters, |c| c.ttl_expired),
-            sampled: sum(&counters, |c| c.sampled),
+            sampled: sum(&counters, |c| c.unforwarded)
+                .saturating_sub(sum(&counters, |c| c.ttl_expired)),
             oifs,
         })
     }
