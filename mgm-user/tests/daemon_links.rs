@@ -2,8 +2,9 @@
 //! that goes down leaves service (the other receiver keeps its flow) and comes back into it
 //! when it is up again; one deleted and created anew, under a new ifindex, is taken into
 //! service again and gets the flow's traffic once more; one configured before it exists is
-//! named in one warning at start and served once it is created; one deleted or renamed and
-//! created anew while no mgmd runs is served by the next mgmd, not left to its pinned link.
+//! named in one warning at start and served once it is created (and named by `mgmctl monitor`
+//! started before); one deleted or renamed and created anew while no mgmd runs is served by the
+//! next mgmd, not left to its pinned link.
 //! An outgoing bridge, which native XDP cannot send into, is named in a warning, and so is an
 //! interface a reload adds that does not exist.
 //! IGMP starts on an interface whose
@@ -61,10 +62,39 @@ fn an_interface_configured_before_it_exists_is_named_and_served_once_created() -
         "no warning naming the missing rcv2"
     );
     mgmd.expect_delivery_among(&[1], GROUP, 30, &[1], "rcv2 missing")?;
+    // `mgmctl monitor`, started before rcv2 exists, names it once it does.
+    let mut monitor = std::process::Command::new(support::MGMCTL)
+        .args(["--socket", support::path_str(&mgmd.socket())?, "monitor"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let lines = std::io::BufReader::new(monitor.stdout.take().context("stdout")?);
+    let (tx, events) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in lines.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Time to subscribe (it reads the interfaces first, rcv2 not among them).
+    std::thread::sleep(Duration::from_secs(1));
 
     create_rcv2(&mgmd.lab)?;
     mgmd.wait_for_service("rcv2", true)?;
     mgmd.expect_delivery(GROUP, 30, &[1, 2], "rcv2 created")?;
+    let named = wait_for(
+        "the entry's change naming rcv2",
+        Duration::from_secs(5),
+        || {
+            Ok(events
+                .try_iter()
+                .find(|line| line.starts_with("mfe") && line.contains("oifs [rcv1 rcv2]")))
+        },
+    );
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    named?;
     ensure!(
         missing_rcv2_warnings(&mgmd)? == 1,
         "the warning was repeated"

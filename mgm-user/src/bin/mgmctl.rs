@@ -10,6 +10,7 @@ use mgm_user::api::{
 };
 use mgm_user::{out, outln};
 use std::{
+    collections::HashMap,
     io::{IsTerminal as _, Write as _},
     net::{IpAddr, Ipv4Addr},
     path::{Path, PathBuf},
@@ -353,36 +354,58 @@ fn silent(socket: &Path, timeout: Duration) -> ExitCode {
     ExitCode::from(3)
 }
 
+/// mgmd's interfaces by ifindex, with their names.
+async fn interface_names(
+    client: &mut Client,
+) -> Result<HashMap<u32, String>, mgm_user::api::WireError> {
+    Ok(match client.call(&Request::ShowInterfaces).await? {
+        Response::Interfaces { rows } => rows.into_iter().map(|r| (r.ifindex, r.name)).collect(),
+        _ => HashMap::new(),
+    })
+}
+
 /// `mgmctl monitor`: subscribes within `timeout` (exit code 3 otherwise), then prints the
 /// monitor stream until mgmd goes away (exit code 3).
 async fn monitor(socket: &Path, json: bool, timeout: Duration) -> ExitCode {
     let subscribe = async {
         let mut client = Client::connect(socket).await?;
-        // Interfaces by name (as they are now; others print as ifN).
-        let names: std::collections::HashMap<u32, String> =
-            match client.call(&Request::ShowInterfaces).await? {
-                Response::Interfaces { rows } => {
-                    rows.into_iter().map(|r| (r.ifindex, r.name)).collect()
-                }
-                _ => Default::default(),
-            };
+        let names = interface_names(&mut client).await?;
         client.call(&Request::Monitor).await?;
         Ok::<_, mgm_user::api::WireError>((client, names))
     };
-    let (mut client, names) = match tokio::time::timeout(timeout, subscribe).await {
+    let (mut client, mut names) = match tokio::time::timeout(timeout, subscribe).await {
         Ok(Ok(subscribed)) => subscribed,
         Ok(Err(e)) => return unreachable(socket, &e),
         Err(_) => return silent(socket, timeout),
     };
-    let name = |i: u32| names.get(&i).cloned().unwrap_or_else(|| format!("if{i}"));
     let stream = async {
         loop {
             let event = client.next_monitored().await?;
             if json {
                 outln!("{}", serde_json::to_string(&event)?);
-            } else {
-                outln!("{}", event.text(&name));
+                continue;
             }
+            // An interface that came after the names were read (or anew, under a new
+            // ifindex): mgmd is asked again, on a connection of its own; else it prints ifN.
+            let unknown = std::cell::Cell::new(false);
+            let text = |names: &HashMap<u32, String>| {
+                event.text(&|i: u32| {
+                    names.get(&i).cloned().unwrap_or_else(|| {
+                        unknown.set(true);
+                        format!("if{i}")
+                    })
+                })
+            };
+            let mut line = text(&names);
+            if unknown.get() {
+                if let Ok(mut asking) = Client::connect(socket).await {
+                    if let Ok(fresh) = interface_names(&mut asking).await {
+                        names = fresh;
+                        line = text(&names);
+                    }
+                }
+            }
+            outln!("{line}");
         }
     };
     let result: Result<(), mgm_user::api::WireError> = stream.await;
