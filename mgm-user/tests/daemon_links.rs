@@ -63,38 +63,24 @@ fn an_interface_configured_before_it_exists_is_named_and_served_once_created() -
     );
     mgmd.expect_delivery_among(&[1], GROUP, 30, &[1], "rcv2 missing")?;
     // `mgmctl monitor`, started before rcv2 exists, names it once it does.
-    let mut monitor = std::process::Command::new(support::MGMCTL)
-        .args(["--socket", support::path_str(&mgmd.socket())?, "monitor"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let lines = std::io::BufReader::new(monitor.stdout.take().context("stdout")?);
-    let (tx, events) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in lines.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let monitor = mgmd.monitor(&[])?;
     // Time to subscribe (it reads the interfaces first, rcv2 not among them).
     std::thread::sleep(Duration::from_secs(1));
 
     create_rcv2(&mgmd.lab)?;
     mgmd.wait_for_service("rcv2", true)?;
     mgmd.expect_delivery(GROUP, 30, &[1, 2], "rcv2 created")?;
-    let named = wait_for(
+    wait_for(
         "the entry's change naming rcv2",
         Duration::from_secs(5),
         || {
-            Ok(events
+            Ok(monitor
+                .lines
                 .try_iter()
                 .find(|line| line.starts_with("mfe") && line.contains("oifs [rcv1 rcv2]")))
         },
-    );
-    let _ = monitor.kill();
-    let _ = monitor.wait();
-    named?;
+    )?;
+    drop(monitor);
     ensure!(
         missing_rcv2_warnings(&mgmd)? == 1,
         "the warning was repeated"

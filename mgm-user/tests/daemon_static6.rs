@@ -249,39 +249,19 @@ fn mgmctl_adds_and_removes_ipv6_routes_at_run_time() -> Result<()> {
         "mld = false: MLD off everywhere"
     );
     // `mgmctl monitor` reports the IPv6 entries' changes as the IPv4 ones'.
-    let mut monitor = std::process::Command::new(support::MGMCTL)
-        .args([
-            "--socket",
-            support::path_str(&mgmd.socket())?,
-            "--json",
-            "monitor",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let lines = std::io::BufReader::new(monitor.stdout.take().context("stdout")?);
-    let (tx, events) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in lines.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let monitor = mgmd.monitor(&["--json"])?;
     // The flow's RPF interface comes from the kernel's IPv6 routes: it has an entry, without
     // receivers, before any route names it.
     mgmd.expect_delivery(ROUTED, 20, &[], "no route")?;
     let to_rcv1 = ["up0", "ff0e::7:5", "rcv1"];
     mgmd.mgmctl_ok(&[&["add"], &to_rcv1[..]].concat())?;
     mgmd.expect_delivery(ROUTED, 20, &[1], "route to rcv1")?;
-    let seen = wait_for("the monitor's IPv6 entry change", QUIET, || {
-        Ok(events.try_iter().find(|line| {
+    wait_for("the monitor's IPv6 entry change", QUIET, || {
+        Ok(monitor.lines.try_iter().find(|line| {
             line.contains("\"monitor\":\"mfe\"") && line.contains("\"group\":\"ff0e::7:5\"")
         }))
-    });
-    let _ = monitor.kill();
-    let _ = monitor.wait();
-    seen?;
+    })?;
+    drop(monitor);
     let wide = ["up0", "*", "ff0e::7:0/112", "rcv2"];
     mgmd.mgmctl_ok(&[&["add"], &wide[..]].concat())?;
     mgmd.expect_delivery(ROUTED, 20, &[1, 2], "a prefix route to rcv2 too")?;

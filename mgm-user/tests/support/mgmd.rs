@@ -199,6 +199,31 @@ impl Mgmd {
             .output()?)
     }
 
+    /// Starts `mgmctl monitor` (`--json` first in `options` for JSON lines).
+    pub fn monitor(&self, options: &[&str]) -> Result<Monitor> {
+        let mut child = std::process::Command::new(MGMCTL)
+            .args(["--socket", path_str(&self.socket())?])
+            .args(options)
+            .arg("monitor")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("mgmctl monitor's stdout")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Monitor { child, lines })
+    }
+
     /// Runs mgmctl and fails unless it exits 0; returns its stdout.
     pub fn mgmctl_ok(&self, args: &[&str]) -> Result<String> {
         let out = self.mgmctl(args)?;
@@ -211,6 +236,21 @@ impl Mgmd {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// `mgmctl monitor` of a [`Mgmd`] ([`Mgmd::monitor`]), its lines read as they come; stopped (by
+/// PID) when dropped.
+pub struct Monitor {
+    child: std::process::Child,
+    /// Its output lines.
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -10,18 +10,9 @@ use futures::StreamExt as _;
 
 #[test]
 fn a_protocol_whose_events_pile_up_while_its_call_is_served_is_disconnected() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    runtime().block_on(async {
         let shared = Arc::new(Shared::new(&daemon_for_me()));
-        let (client, served) = UnixStream::pair().unwrap();
-        let (commands, mut router) = mpsc::channel(1);
-        let connection = tokio::spawn({
-            let shared = shared.clone();
-            async move { connection(1, served, &shared, commands, MonitorHub::default()).await }
-        });
+        let (client, connection, mut router) = serve(&shared);
         // The router queues more events than the bound while it serves the call.
         let router = tokio::spawn(async move {
             let Some(Command::Request { events, reply, .. }) = router.recv().await else {
@@ -90,6 +81,32 @@ fn a_monitor_that_falls_behind_is_told_how_many_events_it_lost() {
     assert_eq!(next, event(extra as u32));
 }
 
+/// A runtime for one test, timers and I/O enabled.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A connection served as mgmd serves one: the client's end, the task serving it, and the
+/// commands it sends the router.
+fn serve(
+    shared: &Arc<Shared>,
+) -> (
+    UnixStream,
+    tokio::task::JoinHandle<Result<(), WireError>>,
+    mpsc::Receiver<Command>,
+) {
+    let (client, served) = UnixStream::pair().unwrap();
+    let (commands, router) = mpsc::channel(1);
+    let connection = tokio::spawn({
+        let shared = shared.clone();
+        async move { connection(1, served, &shared, commands, MonitorHub::default()).await }
+    });
+    (client, connection, router)
+}
+
 /// A daemon configuration that lets this test's user in.
 fn daemon_for_me() -> DaemonConfig {
     DaemonConfig {
@@ -102,18 +119,9 @@ fn daemon_for_me() -> DaemonConfig {
 #[test]
 fn a_client_that_does_not_read_its_answers_pauses_only_its_own_requests() {
     const REQUESTS: usize = 8;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    runtime().block_on(async {
         let shared = Arc::new(Shared::new(&daemon_for_me()));
-        let (client, served) = UnixStream::pair().unwrap();
-        let (commands, mut router) = mpsc::channel(1);
-        let connection = tokio::spawn({
-            let shared = shared.clone();
-            async move { connection(1, served, &shared, commands, MonitorHub::default()).await }
-        });
+        let (client, connection, mut router) = serve(&shared);
         // Every answer is over a frame, far more than the socket's buffer holds.
         let big = "x".repeat(2 * MAX_FRAME);
         let answered = Arc::new(AtomicUsize::new(0));

@@ -40,6 +40,29 @@ fn rpf_query(events: &Receiver<Event>) -> u64 {
         .expect("an RPF question")
 }
 
+/// A miss on up0 whose RPF question `h` answers with the RIB's proposal: the creation alert
+/// that follows, (query, interfaces).
+fn missed_and_routed(
+    core: &mut Core,
+    h: mgm::ProtocolHandle,
+    events: &Receiver<Event>,
+    t0: Instant,
+) -> (u64, Vec<ApiIfEntry>) {
+    miss(core, UP0, t0);
+    let query = rpf_query(events);
+    assert_eq!(
+        core.external_answer(h, rpf_answer(query, false)),
+        Response::Ok
+    );
+    events
+        .try_iter()
+        .find_map(|e| match e {
+            Event::CreationAlert { query, entries, .. } => Some((query, entries)),
+            _ => None,
+        })
+        .expect("a creation alert")
+}
+
 fn rpf_answer(query: u64, reject: bool) -> ApiAnswer {
     ApiAnswer::Rpf {
         query,
@@ -195,18 +218,7 @@ fn a_creation_alert_answer_naming_no_interface_is_refused_and_leaves_the_questio
         matches!(joined, Response::Error { code: 1168, .. }),
         "{joined:?}"
     );
-    miss(&mut core, UP0, t0);
-    let query = rpf_query(&events);
-    assert_eq!(
-        core.external_answer(h, rpf_answer(query, false)),
-        Response::Ok
-    );
-    let Some((query, entries)) = events.try_iter().find_map(|e| match e {
-        Event::CreationAlert { query, entries, .. } => Some((query, entries)),
-        _ => None,
-    }) else {
-        panic!("no creation alert");
-    };
+    let (query, entries) = missed_and_routed(&mut core, h, &events, t0);
     let mut unknown = entries.clone();
     unknown.push(ApiIfEntry {
         ifid: ApiIfId::index(999),
@@ -259,18 +271,7 @@ fn held_packets_leave_once_per_interface_and_never_back_out_of_the_incoming_one(
         .punted
         .extend((0..3).map(|n| (UP0, numbered_frame(n))));
     core.drain_punts(t0);
-    miss(&mut core, UP0, t0);
-    let query = rpf_query(&events);
-    assert_eq!(
-        core.external_answer(h, rpf_answer(query, false)),
-        Response::Ok
-    );
-    let Some((query, entries)) = events.try_iter().find_map(|e| match e {
-        Event::CreationAlert { query, entries, .. } => Some((query, entries)),
-        _ => None,
-    }) else {
-        panic!("no creation alert");
-    };
+    let (query, entries) = missed_and_routed(&mut core, h, &events, t0);
     assert_eq!(
         entries.len(),
         4,
