@@ -300,6 +300,19 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Request {
+    /// Whether the request asks for one of mgmd's tables, whose answer grows with it (over a
+    /// frame for large ones).
+    pub fn lists_a_table(&self) -> bool {
+        matches!(
+            self,
+            Request::ShowMfe
+                | Request::ShowGroups
+                | Request::ShowIgmp
+                | Request::ShowMld
+                | Request::Check
+        )
+    }
+
     /// Whether the request only reads state (`show`): read-only API access suffices. Every
     /// other request changes state and needs control access.
     pub fn is_read_only(&self) -> bool {

@@ -537,8 +537,17 @@ async fn serve_requests(
             let refusal = Response::error(5, format!("uid {uid} may not use mgmd's API"));
             return queue(ServerMessage::Response(refusal)).await;
         }
-        let response = match request {
-            Ok(request) if !request.is_read_only() && shared.access(peer) != Access::Control => {
+        // A table's answer while no answer over a frame could wait: refused before it is made.
+        let crowded = request
+            .as_ref()
+            .ok()
+            .filter(|r| r.lists_a_table())
+            .and_then(|_| backlog::room_for_a_table(shared).err());
+        let response = match (request, crowded) {
+            (_, Some(refused)) => refuse_answer(id, uid, shared, refused),
+            (Ok(request), None)
+                if !request.is_read_only() && shared.access(peer) != Access::Control =>
+            {
                 shared.counters.refused_access.fetch_add(1, Relaxed);
                 let name = serde_json::to_value(&request)
                     .ok()
@@ -561,11 +570,12 @@ async fn serve_requests(
                     ),
                 )
             }
-            Ok(Request::Monitor) => {
+            (Ok(Request::Monitor), None) => {
                 monitor.get_or_insert_with(|| hub.subscribe());
                 Response::Ok
             }
-            Ok(request) => {
+
+            (Ok(request), None) => {
                 let stats = matches!(request, Request::Stats);
                 let (reply, answer) = oneshot::channel();
                 let command = Command::Request {
@@ -590,8 +600,8 @@ async fn serve_requests(
                 }
                 response
             }
-            Err(WireError::Json(e)) => Response::error(87, format!("malformed request: {e}")),
-            Err(WireError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            (Err(WireError::Json(e)), _) => Response::error(87, format!("malformed request: {e}")),
+            (Err(WireError::Io(e)), _) if e.kind() == std::io::ErrorKind::InvalidData => {
                 // A length over the limit (garbage reads as one too): the stream cannot be
                 // framed any more, so say why and close.
                 let refusal = Response::error(
@@ -603,7 +613,7 @@ async fn serve_requests(
                 queue(ServerMessage::Response(refusal)).await?;
                 return Err(WireError::Io(e));
             }
-            Err(e) => return Err(e),
+            (Err(e), _) => return Err(e),
         };
         // The callbacks the request caused go first, so a protocol sees them before the
         // answer (Disable-IGMP ... Enable-IGMP, then `ok`).
@@ -675,11 +685,15 @@ fn refuse_answer(
              api_answers_refused; logged at most every 10 s)"
         );
     }
+    let this = match len {
+        Some(len) => format!("this answer of {len} bytes"),
+        None => "an answer over a frame".to_owned(),
+    };
     Response::error(
         1003,
         format!(
-            "mgmd is busy: {waiting} bytes of answers wait for clients to read them, and this \
-             answer of {len} bytes would take them over {ANSWER_BACKLOG}; try again later"
+            "mgmd is busy: {waiting} bytes of answers wait for clients to read them, and {this} \
+             would take them over {ANSWER_BACKLOG}; try again later"
         ),
     )
 }

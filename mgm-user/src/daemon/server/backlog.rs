@@ -33,8 +33,8 @@ pub(super) struct Outgoing {
 
 /// An answer over a frame refused because [`ANSWER_BACKLOG`] bytes would wait for clients.
 pub(super) struct Refused {
-    /// The answer's length.
-    pub(super) len: usize,
+    /// The answer's length (`None`: refused before it was made, see [`room_for_a_table`]).
+    pub(super) len: Option<usize>,
     /// The bytes waiting for all clients when it was refused.
     pub(super) waiting: usize,
 }
@@ -68,7 +68,10 @@ impl Backlog {
                 (waiting + len <= ANSWER_BACKLOG).then_some(waiting + len)
             })
             .map(|_| self.queue(text))
-            .map_err(|waiting| Refused { len, waiting })
+            .map_err(|waiting| Refused {
+                len: Some(len),
+                waiting,
+            })
     }
 
     fn queue(self: &Arc<Self>, text: String) -> Outgoing {
@@ -87,6 +90,18 @@ impl Backlog {
     /// Returns after a message of the connection's was sent or dropped since the last call.
     pub(super) async fn drained(&self) {
         self.drained.notified().await;
+    }
+}
+
+/// Whether an answer over a frame could be queued now: else a request for one of mgmd's tables
+/// is refused before its answer is made, which would cost the router its making to be refused
+/// (`Err` as [`Backlog::admit`] refuses).
+pub(super) fn room_for_a_table(shared: &Shared) -> Result<(), Refused> {
+    let waiting = shared.waiting.load(Relaxed);
+    if waiting + MAX_FRAME < ANSWER_BACKLOG {
+        Ok(())
+    } else {
+        Err(Refused { len: None, waiting })
     }
 }
 

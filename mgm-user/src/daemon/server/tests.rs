@@ -192,7 +192,10 @@ fn answers_over_a_frame_are_refused_beyond_the_bytes_waiting_for_all_clients() {
     let held = one.admit(half.clone()).ok().unwrap();
     assert!(one.full() && !other.full());
     let refused = other.admit(half.clone()).err().unwrap();
-    assert_eq!((refused.len, refused.waiting), (half.len(), half.len()));
+    assert_eq!(
+        (refused.len, refused.waiting),
+        (Some(half.len()), half.len())
+    );
     // Answers within a frame still go.
     let small = other.admit("y".repeat(MAX_FRAME)).ok().unwrap();
     assert_eq!(shared.waiting.load(Relaxed), half.len() + MAX_FRAME);
@@ -201,4 +204,53 @@ fn answers_over_a_frame_are_refused_beyond_the_bytes_waiting_for_all_clients() {
     let admitted = other.admit(half.clone()).ok().unwrap();
     drop((small, admitted));
     assert_eq!(shared.waiting.load(Relaxed), 0);
+}
+
+#[test]
+fn tables_are_refused_unmade_while_no_answer_over_a_frame_could_wait() {
+    runtime().block_on(async {
+        let shared = Arc::new(Shared::new(&daemon_for_me()));
+        let (client, connection, mut router) = serve(&shared);
+        // Clients that do not read hold the bytes an answer over a frame would need.
+        shared.waiting.store(ANSWER_BACKLOG, Relaxed);
+        let (read, mut write) = client.into_split();
+        let mut frames = FramedRead::new(read, codec());
+        let mut ask = async |request: &[u8]| {
+            tokio::io::AsyncWriteExt::write_all(&mut write, &(request.len() as u32).to_be_bytes())
+                .await
+                .unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut write, request)
+                .await
+                .unwrap();
+        };
+        ask(br#"{"request":"show_groups"}"#).await;
+        // Answered at once, by the connection (the router here answers nothing unasked).
+        let frame = tokio::time::timeout(Duration::from_secs(5), frames.next())
+            .await
+            .expect("an answer without the router")
+            .unwrap()
+            .unwrap();
+        match serde_json::from_slice(&frame).unwrap() {
+            ServerMessage::Response(Response::Error {
+                code: 1003,
+                message,
+            }) => {
+                assert!(message.contains("mgmd is busy"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(router.try_recv().is_err(), "the table was not made");
+        assert_eq!(shared.counters.answers_refused.load(Relaxed), 1);
+        // Anything else still goes to the router.
+        ask(br#"{"request":"status"}"#).await;
+        let Some(Command::Request { request, reply, .. }) = router.recv().await else {
+            panic!("no request");
+        };
+        assert_eq!(request, Request::Status);
+        let _ = reply.send(Response::Ok);
+        frames.next().await.unwrap().unwrap();
+        drop((frames, write));
+        shared.waiting.store(0, Relaxed);
+        assert!(matches!(connection.await.unwrap(), Err(WireError::Closed)));
+    });
 }
